@@ -1,0 +1,1 @@
+"""Compute layer: pure functions and estimators on (Geo)DataFrames; no Streamlit, no paths."""

@@ -1,0 +1,48 @@
+"""Command line of the analysis layer: ``python -m analysis COMMAND``.
+
+Commands register themselves from ``analysis.cli_profile`` (``profile``), ``analysis.cli_hotspots``
+(``hotspots``, ``evaluate``) and ``analysis.cli_plan`` (``plan``). Every command takes
+``--store DIR``; without it, the default store (built from the bundled data on first use).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from geodata.errors import BoundaryError, CRSMismatchError, InputError, StoreError
+
+__all__ = ["main"]
+
+_PLUGINS = ("analysis.cli_profile", "analysis.cli_hotspots", "analysis.cli_plan")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser with every registered command."""
+    parser = argparse.ArgumentParser(prog="python -m analysis", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in _PLUGINS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name != name:
+                raise
+            continue
+        module.add_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (InputError, StoreError, BoundaryError, CRSMismatchError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Streamlit presentation layer: thin pages over ``analysis`` and ``geodata``."""

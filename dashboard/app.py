@@ -1,0 +1,39 @@
+"""Entry point and router of the analyst dashboard: ``streamlit run dashboard/app.py``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `streamlit run` puts only dashboard/ on the path
+    sys.path.insert(0, str(ROOT))
+
+st.set_page_config(page_title="Beatwise — beat planning and crime analysis", page_icon="🗺️",
+                   layout="wide")  # fmt: skip
+
+PAGES = Path(__file__).resolve().parent / "pages"
+
+navigation = st.navigation(
+    {
+        "Analysis": [
+            st.Page(PAGES / "overview.py", title="Overview", icon="🗺️", default=True),
+            st.Page(PAGES / "beat_profile.py", title="Beat profile", icon="📋"),
+            st.Page(PAGES / "sector_review.py", title="Sector review", icon="🧭"),
+            st.Page(PAGES / "hotspots.py", title="Hotspots", icon="🔥"),
+        ],
+        "Planning": [
+            st.Page(PAGES / "beat_planning.py", title="Beat planning", icon="📐"),
+        ],
+        "Community": [
+            st.Page(PAGES / "meetings.py", title="Meetings", icon="📅"),
+            st.Page(PAGES / "meeting_editor.py", title="Edit meetings", icon="✏️"),
+        ],
+        "Data": [
+            st.Page(PAGES / "data_quality.py", title="Data and import", icon="🗂️"),
+        ],
+    }
+)
+navigation.run()

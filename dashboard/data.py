@@ -1,0 +1,140 @@
+"""Cached loaders for the dashboard: every page gets its data through here.
+
+Frames are cached with ``st.cache_data`` keyed by the store's version token, so an ingest
+invalidates them; shared resources (the store handle) use ``st.cache_resource``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import geopandas as gpd
+import pandas as pd
+import streamlit as st
+
+from geodata import boundaries, schema, settings
+from geodata.ingest import build_sample_store
+from geodata.store import IncidentStore
+
+__all__ = [
+    "beat_counts",
+    "dataset_label",
+    "get_store",
+    "default_period",
+    "incident_date_range",
+    "load_beats",
+    "load_districts",
+    "load_incidents",
+    "load_sectors",
+    "load_stations",
+    "store_token",
+]
+
+
+@st.cache_resource(show_spinner="Preparing the bundled Chicago data (first run only)...")
+def get_store(root: str | None = None) -> IncidentStore:
+    """Return the incident store, building it from the bundled sample on first use."""
+    store = IncidentStore(settings.store_dir(root))
+    if not store.exists() or not store.incident_files():
+        build_sample_store(store, settings.SAMPLES_DIR)
+    return store
+
+
+def store_token(store: IncidentStore) -> str:
+    """Return the cache key of the store's current contents."""
+    return store.version_token()
+
+
+@st.cache_data(show_spinner=False)
+def load_beats(root: str, token: str) -> gpd.GeoDataFrame:
+    """Return the beats (analysis CRS)."""
+    del token
+    return IncidentStore(root).read_layer("beats")
+
+
+@st.cache_data(show_spinner=False)
+def load_sectors(root: str, token: str) -> gpd.GeoDataFrame:
+    """Return sector polygons dissolved from the beats."""
+    return boundaries.dissolve_sectors(load_beats(root, token))
+
+
+@st.cache_data(show_spinner=False)
+def load_districts(root: str, token: str) -> gpd.GeoDataFrame:
+    """Return district polygons (the stored layer, else dissolved from the beats)."""
+    del token
+    store = IncidentStore(root)
+    if store.has_layer("districts"):
+        return store.read_layer("districts")
+    return boundaries.dissolve_districts(store.read_layer("beats"))
+
+
+@st.cache_data(show_spinner=False)
+def load_stations(root: str, token: str) -> gpd.GeoDataFrame:
+    """Return police stations (empty frame if the store has none)."""
+    del token
+    store = IncidentStore(root)
+    if not store.has_layer("stations"):
+        return gpd.GeoDataFrame(columns=[*schema.STATION_COLUMNS, "geometry"], geometry="geometry")
+    return store.read_layer("stations")
+
+
+@st.cache_data(show_spinner="Loading incidents...", max_entries=8)
+def load_incidents(
+    root: str, token: str, columns: tuple[str, ...] | None = None,
+    start: date | None = None, end: date | None = None,
+) -> pd.DataFrame:  # fmt: skip
+    """Return stored incidents (some columns, a date range: end exclusive)."""
+    del token
+    return IncidentStore(root).load_incidents(
+        columns=list(columns) if columns else None,
+        start=pd.Timestamp(start) if start else None,
+        end=pd.Timestamp(end) if end else None,
+    )
+
+
+@st.cache_data(show_spinner=False)
+def incident_date_range(root: str, token: str) -> tuple[date, date]:
+    """Return the first and last incident dates in the store."""
+    occurred = load_incidents(root, token, (schema.OCCURRED_AT,))[schema.OCCURRED_AT]
+    return occurred.min().date(), occurred.max().date()
+
+
+@st.cache_data(show_spinner=False)
+def beat_counts(
+    root: str, token: str, start: date, end: date, category: str | None = None
+) -> pd.DataFrame:
+    """Return incidents per beat in ``[start, end)`` (all beats, zeros included)."""
+    incidents = load_incidents(root, token, (schema.BEAT, schema.CATEGORY), start, end)
+    if category:
+        incidents = incidents[incidents[schema.CATEGORY] == category]
+    beats = load_beats(root, token)[[schema.BEAT, schema.SECTOR, schema.DISTRICT]]
+    counts = incidents.groupby(schema.BEAT).size().rename("incidents")
+    out = beats.merge(counts, left_on=schema.BEAT, right_index=True, how="left")
+    out["incidents"] = out["incidents"].fillna(0).astype(int)
+    return pd.DataFrame(out)
+
+
+@st.cache_data(show_spinner=False)
+def default_period(root: str, token: str, days: int = 28) -> tuple[date, date]:
+    """Return the default period (inclusive dates): the latest `days` days with data, unless
+    the store is sparse there, then its densest `days`-day window (the bundled January 2018)."""
+    occurred = load_incidents(root, token, (schema.OCCURRED_AT,))[schema.OCCURRED_AT]
+    daily = occurred.dt.floor("D").dt.tz_localize(None).value_counts().sort_index()
+    daily = daily.asfreq("D", fill_value=0)
+    window = daily.rolling(days, min_periods=1).sum()
+    latest_end = daily.index[-1]
+    best_end = window.idxmax()
+    end = latest_end if window.iloc[-1] >= 0.5 * window.max() else best_end
+    return (end - pd.Timedelta(days=days - 1)).date(), end.date()
+
+
+def dataset_label(start: date, end: date) -> str:
+    """Return a warning when the period is covered only by the sparse 2023-2024 samples."""
+    dense_start, dense_end = date(2018, 1, 1), date(2018, 1, 28)
+    if start >= dense_start and end <= dense_end:
+        return ""
+    return (
+        "This period is covered by a *sample* of Chicago's incidents (a few percent of the real "
+        "totals): compare beats with each other, not with real-world counts. The dense, "
+        "near-complete data is 1-27 January 2018."
+    )

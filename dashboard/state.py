@@ -1,0 +1,14 @@
+"""Session-state keys shared by pages (one place, no retyped strings)."""
+
+from __future__ import annotations
+
+__all__ = ["BEAT", "DISTRICT", "PERIOD", "SECTOR"]
+
+#: The beat the user picked last (any page).
+BEAT = "selected_beat"
+#: The sector the user picked last.
+SECTOR = "selected_sector"
+#: The district the user picked last.
+DISTRICT = "selected_district"
+#: (start, end) dates of the period shown.
+PERIOD = "period"

@@ -1,0 +1,1 @@
+"""Data layer: read, validate, join to beats and store incidents, boundaries and meetings."""

@@ -1,0 +1,182 @@
+"""Command line of the data layer: ``python -m geodata COMMAND``.
+
+Commands: ``init`` (build the store from the bundled Chicago data), ``ingest`` (load an export),
+``check-beats`` (validate a beat layer), ``info`` (what the store holds); the meetings and publish
+commands register themselves from :mod:`geodata.cli_meetings` and :mod:`geodata.cli_publish`.
+Every command takes ``--store DIR``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from geodata import schema, settings
+from geodata.errors import BoundaryError, CRSMismatchError, InputError, StoreError
+
+__all__ = ["main"]
+
+_PLUGINS = ("geodata.cli_meetings", "geodata.cli_publish")
+
+
+def _add_store(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", help="incident store directory (default: $BEATS_DATA_DIR/store)")
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from geodata.ingest import build_sample_store
+    from geodata.store import IncidentStore
+
+    store = IncidentStore(settings.store_dir(args.store))
+    if store.exists() and store.count() and not args.force:
+        print(f"{store.root}: store exists with {store.count():,} incidents (use --force to rebuild)")
+        return 0
+    reports = build_sample_store(store, settings.SAMPLES_DIR)
+    summary = [r.as_dict() for r in reports]
+    if args.json:
+        print(json.dumps(summary, indent=2, default=str))
+    else:
+        for r in reports:
+            print(f"{Path(r.source).name}: read {r.rows_read:,}, accepted {r.rows_accepted:,}, "
+                  f"rejected {r.rows_rejected:,}, join agreement {r.join_agreement:.2%}")  # fmt: skip
+        print(f"store: {store.root} ({store.count():,} incidents)")
+    return 0
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from geodata.categories import load_categories
+    from geodata.ingest import ingest_file, install_boundaries
+    from geodata.readers import ColumnMapping, load_mapping
+    from geodata.store import IncidentStore
+
+    store = IncidentStore(settings.store_dir(args.store))
+    if args.beats:
+        report = install_boundaries(store, args.beats, stations_path=args.stations,
+                                    districts_path=args.districts, timezone=args.timezone)  # fmt: skip
+        if not report.is_clean:
+            print(f"warning: beat layer problems: {json.dumps(report.summary())}", file=sys.stderr)
+    elif not store.exists() and Path(store.root) == settings.store_dir():
+        install_boundaries(store, settings.SAMPLES_DIR / "beats.geojson",
+                           districts_path=settings.SAMPLES_DIR / "districts.geojson",
+                           stations_path=settings.SAMPLES_DIR / "police_stations.csv")  # fmt: skip
+    mapping = load_mapping(args.mapping) if args.mapping else ColumnMapping()
+    overrides = {}
+    if args.crs:
+        overrides["crs"] = args.crs
+    if args.date_format:
+        overrides["date_format"] = args.date_format
+    if args.timezone:
+        overrides["timezone"] = args.timezone
+    if overrides:
+        from dataclasses import replace
+
+        mapping = replace(mapping, **overrides)
+    categories = load_categories(args.categories) if args.categories else None
+    report = ingest_file(args.file, store, mapping=mapping, categories=categories,
+                         buffer_m=args.buffer_m, prefer_reported=not args.geometric)  # fmt: skip
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2, default=str))
+        return 0
+    print(f"{report.source}")
+    print(f"  rows read      {report.rows_read:>9,}")
+    print(f"  accepted       {report.rows_accepted:>9,}  (new {report.rows_new:,}, "
+          f"replaced {report.rows_replaced:,}; outside every beat {report.outside:,})")  # fmt: skip
+    print(f"  rejected       {report.rows_rejected:>9,}")
+    for reason, count in report.rejected_by_reason.items():
+        print(f"    {reason:<32} {count:>7,}")
+    if report.join_agreement is not None:
+        print(f"  join agreement with the reported beat: {report.join_agreement:.2%} "
+              f"(purely geometric rule: {report.join_agreement_geometric:.2%})")  # fmt: skip
+    for note in report.notes:
+        print(f"  note: {note}")
+    print(f"  rejections: {report.rejections_csv}")
+    if report.disagreements_csv:
+        print(f"  disagreements: {report.disagreements_csv}")
+    return 0
+
+
+def _cmd_check_beats(args: argparse.Namespace) -> int:
+    from geodata.boundaries import check_beats, read_beats
+
+    beats = read_beats(args.beats)
+    report = check_beats(beats)
+    print(json.dumps(report.summary(), indent=2, default=str))
+    return 0 if report.is_clean else 1
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from geodata.store import IncidentStore
+
+    store = IncidentStore(settings.store_dir(args.store))
+    meta = store.meta()
+    info = {"store": str(store.root), "incidents": store.count(), **{
+        k: meta.get(k) for k in ("analysis_crs", "timezone", "updated", "beats_source")}}  # fmt: skip
+    print(json.dumps(info, indent=2, default=str))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser with every command, plugins included."""
+    parser = argparse.ArgumentParser(prog="python -m geodata", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    init = sub.add_parser("init", help="build the store from the bundled Chicago data")
+    _add_store(init)
+    init.add_argument("--force", action="store_true", help="rebuild even if the store exists")
+    init.add_argument("--json", action="store_true")
+    init.set_defaults(func=_cmd_init)
+
+    ingest = sub.add_parser("ingest", help="read, validate, join and store an incident export")
+    ingest.add_argument("file", help="CSV(.gz), GeoJSON, GeoPackage, Shapefile or (Geo)Parquet")
+    ingest.add_argument("--beats", help="beat layer to install in the store first")
+    ingest.add_argument("--districts", help="district layer (with --beats)")
+    ingest.add_argument("--stations", help="police stations CSV (with --beats)")
+    ingest.add_argument("--mapping", help="TOML column mapping (see docs/mapping.example.toml)")
+    ingest.add_argument("--crs", help="CRS of x/y columns, e.g. EPSG:3435 (state-plane feet)")
+    ingest.add_argument("--date-format", help="strptime format of the date column")
+    ingest.add_argument("--timezone", help=f"zone of naive times (default {schema.DEFAULT_TIMEZONE})")
+    ingest.add_argument("--categories", help="offense-category TOML (default: bundled)")
+    ingest.add_argument("--buffer-m", type=float, default=1000.0,
+                        help="reject points farther than this from every beat (default 1000)")  # fmt: skip
+    ingest.add_argument("--geometric", action="store_true",
+                        help="decide edge points geometrically, ignoring the reported beat")  # fmt: skip
+    ingest.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_store(ingest)
+    ingest.set_defaults(func=_cmd_ingest)
+
+    check = sub.add_parser("check-beats", help="report invalid polygons, overlaps, gaps, sectors")
+    check.add_argument("beats")
+    check.set_defaults(func=_cmd_check_beats)
+
+    info = sub.add_parser("info", help="what the store holds")
+    _add_store(info)
+    info.set_defaults(func=_cmd_info)
+
+    for name in _PLUGINS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name != name:
+                raise
+            continue
+        module.add_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (InputError, StoreError, BoundaryError, CRSMismatchError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,407 @@
+"""Read, normalise and check beat, district and station layers; derive sectors and neighbours."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+
+from geodata import schema
+from geodata.errors import BoundaryError, InputError
+
+__all__ = [
+    "BoundaryReport",
+    "analysis_crs_for",
+    "beat_neighbours",
+    "check_beats",
+    "dissolve_districts",
+    "dissolve_sectors",
+    "read_beats",
+    "read_districts",
+    "read_stations",
+]
+
+_BEAT_COLUMNS = ("beat_num", "beat", "beat_id", "beatnum", "beat_no", "name")
+_SECTOR_COLUMNS = ("sector", "sector_id", "sector_num", "sect")
+_DISTRICT_COLUMNS = ("district", "dist_num", "district_id", "precinct", "precinct_id", "dist",
+                     "district_num", "area", "division")  # fmt: skip
+_DISTRICT_NAME_COLUMNS = ("dist_label", "district_name", "precinct_name", "label", "name")
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[^0-9a-z]+", "_", str(name).lower()).strip("_")
+
+
+def _find(columns: list[str], candidates: tuple[str, ...], explicit: str | None) -> str | None:
+    if explicit is not None:
+        return explicit
+    by_norm = {_norm(c): c for c in columns}
+    for candidate in candidates:
+        if candidate in by_norm:
+            return by_norm[candidate]
+    return None
+
+
+def _read_layer(path: str | Path) -> gpd.GeoDataFrame:
+    path = Path(path)
+    if not path.exists():
+        msg = f"{path}: no such file"
+        raise InputError(msg, path=str(path))
+    try:
+        if path.suffix.lower() in {".parquet", ".geoparquet"}:
+            layer = gpd.read_parquet(path)
+        else:
+            layer = gpd.read_file(path)
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, ValueError) as err:
+        msg = f"{path}: cannot read the boundary layer: {err}"
+        raise InputError(msg, path=str(path)) from err
+    if layer.crs is None:
+        msg = f"{path}: the boundary layer has no CRS"
+        raise BoundaryError(msg)
+    return layer
+
+
+def _id_width(values: pd.Series) -> int:
+    text = values.dropna().astype(str).str.strip()
+    digits = text[text.str.fullmatch(r"\d+(\.0+)?")]
+    if digits.empty:
+        return 0
+    return int(digits.map(lambda s: len(str(int(float(s))))).max())
+
+
+def analysis_crs_for(layer: gpd.GeoDataFrame) -> str:
+    """Return the projected CRS (metres) to analyse `layer` in: its NAD83 UTM zone.
+
+    Chicago gets ``EPSG:26916`` (NAD83 / UTM 16N), the default of the bundled data.
+    """
+    crs = layer.to_crs(schema.WGS84).estimate_utm_crs(datum_name="NAD83")
+    return f"EPSG:{crs.to_epsg()}"
+
+
+def read_beats(
+    path: str | Path,
+    *,
+    beat_column: str | None = None,
+    sector_column: str | None = None,
+    district_column: str | None = None,
+    analysis_crs: str | None = schema.DEFAULT_ANALYSIS_CRS,
+) -> gpd.GeoDataFrame:
+    """Read a beat layer into canonical columns ``beat``, ``sector``, ``district``, ``geometry``.
+
+    Numeric ids are zero-padded to the widest id of the layer (Chicago: beat ``0925``, district
+    ``09``). A sector number that repeats across districts (Chicago's sector 1 of every district)
+    is prefixed with its district, so Chicago beat 1713 is in sector ``171`` of district ``17``.
+    A beat drawn in several pieces becomes one row with a MultiPolygon.
+
+    Parameters
+    ----------
+    path
+        GeoJSON, GeoPackage, Shapefile or GeoParquet of beat polygons.
+    beat_column, sector_column, district_column
+        Source columns; auto-detected (``BEAT_NUM``/``beat``, ``SECTOR``, ``DISTRICT``/
+        ``precinct``...) when None.
+    analysis_crs
+        Projected CRS in metres for the result; None picks the layer's UTM zone.
+
+    Returns
+    -------
+    GeoDataFrame
+        One row per beat, sorted by beat id, in `analysis_crs`.
+
+    Raises
+    ------
+    InputError
+        If the file cannot be read or no beat column can be found.
+    """
+    layer = _read_layer(path)
+    columns = [c for c in layer.columns if c != layer.geometry.name]
+    beat_col = _find(columns, _BEAT_COLUMNS, beat_column)
+    sector_col = _find(columns, _SECTOR_COLUMNS, sector_column)
+    district_col = _find(columns, _DISTRICT_COLUMNS, district_column)
+    if beat_col is None or beat_col not in layer.columns:
+        msg = f"{path}: no beat id column found (looked for {_BEAT_COLUMNS}); columns: {columns}"
+        raise InputError(msg, path=str(path), column="beat")
+    district_width = _id_width(layer[district_col]) if district_col else 0
+    beat_width = _id_width(layer[beat_col])
+    beats = gpd.GeoDataFrame(
+        {
+            schema.BEAT: [schema.normalize_id(v, beat_width) for v in layer[beat_col]],
+            schema.DISTRICT: [schema.normalize_id(v, district_width) for v in layer[district_col]]
+            if district_col
+            else None,
+            "_sector": [schema.normalize_id(v) for v in layer[sector_col]] if sector_col else None,
+        },
+        geometry=layer.geometry.values,
+        crs=layer.crs,
+    )
+    if sector_col is not None:
+        repeats = (
+            district_col is not None
+            and beats.dropna(subset=["_sector"]).groupby("_sector")[schema.DISTRICT].nunique().max()
+            > 1
+        )
+        sector = beats["_sector"].astype("string")
+        if repeats:
+            sector = beats[schema.DISTRICT].astype("string") + sector
+        beats[schema.SECTOR] = sector
+    else:
+        beats[schema.SECTOR] = pd.Series(pd.NA, index=beats.index, dtype="string")
+    beats = beats.drop(columns="_sector")
+    if beats[schema.BEAT].isna().any():
+        rows = (np.flatnonzero(beats[schema.BEAT].isna()) + 1).tolist()
+        msg = f"{path}: features {rows} have no beat id in column {beat_col!r}"
+        raise InputError(msg, path=str(path), line=rows[0], column=beat_col)
+    target = analysis_crs or analysis_crs_for(beats)
+    beats = beats.to_crs(target)
+    beats = beats.dissolve(by=schema.BEAT, aggfunc="first", as_index=False)
+    beats = beats[[schema.BEAT, schema.SECTOR, schema.DISTRICT, "geometry"]]
+    for column in (schema.BEAT, schema.SECTOR, schema.DISTRICT):
+        beats[column] = beats[column].astype("string")
+    beats.attrs["source"] = str(path)
+    beats.attrs["pieces"] = int(len(layer))
+    return beats.sort_values(schema.BEAT).reset_index(drop=True)
+
+
+def read_districts(
+    path: str | Path,
+    *,
+    district_column: str | None = None,
+    width: int = 2,
+    analysis_crs: str = schema.DEFAULT_ANALYSIS_CRS,
+) -> gpd.GeoDataFrame:
+    """Read a district (precinct) layer into ``district``, ``district_name``, ``geometry``.
+
+    Pieces of the same district are dissolved into one row (Chicago's district 31 comes in three).
+    """
+    layer = _read_layer(path)
+    columns = [c for c in layer.columns if c != layer.geometry.name]
+    district_col = _find(columns, _DISTRICT_COLUMNS, district_column)
+    if district_col is None:
+        msg = f"{path}: no district column found; columns: {columns}"
+        raise InputError(msg, path=str(path), column="district")
+    name_col = _find([c for c in columns if c != district_col], _DISTRICT_NAME_COLUMNS, None)
+    districts = gpd.GeoDataFrame(
+        {
+            schema.DISTRICT: [schema.normalize_id(v, width) for v in layer[district_col]],
+            schema.DISTRICT_NAME: layer[name_col].astype(str) if name_col else None,
+        },
+        geometry=layer.geometry.values,
+        crs=layer.crs,
+    ).to_crs(analysis_crs)
+    districts = districts.dissolve(by=schema.DISTRICT, aggfunc="first", as_index=False)
+    return districts.sort_values(schema.DISTRICT).reset_index(drop=True)
+
+
+def dissolve_sectors(beats: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Return one polygon per sector with its district and the number and list of its beats."""
+    grouped = beats.dropna(subset=[schema.SECTOR])
+    sectors = grouped.dissolve(by=schema.SECTOR, aggfunc={schema.DISTRICT: "first"},
+                               as_index=False)  # fmt: skip
+    members = grouped.groupby(schema.SECTOR)[schema.BEAT].agg(list)
+    sectors["beats"] = sectors[schema.SECTOR].map(members)
+    sectors["n_beats"] = sectors["beats"].map(len)
+    return sectors.sort_values(schema.SECTOR).reset_index(drop=True)
+
+
+def dissolve_districts(beats: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Return one polygon per district dissolved from the beats, with beat and sector counts."""
+    grouped = beats.dropna(subset=[schema.DISTRICT])
+    districts = grouped.dissolve(by=schema.DISTRICT, as_index=False)[[schema.DISTRICT, "geometry"]]
+    counts = grouped.groupby(schema.DISTRICT).agg(
+        n_beats=(schema.BEAT, "size"), n_sectors=(schema.SECTOR, "nunique")
+    )
+    return districts.merge(counts, left_on=schema.DISTRICT, right_index=True)
+
+
+def beat_neighbours(beats: gpd.GeoDataFrame, *, min_shared_m: float = 10.0) -> pd.DataFrame:
+    """Return pairs of beats that share a boundary of at least `min_shared_m` metres.
+
+    Beats that only touch at a corner are not neighbours (rook contiguity). Boundaries are
+    compared within 0.5 m, which absorbs digitising slivers.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``beat``, ``neighbour``, ``shared_m``; each pair appears in both directions.
+    """
+    geoms = beats.geometry.to_numpy()
+    tree = shapely.STRtree(geoms)
+    left, right = tree.query(geoms, predicate="dwithin", distance=0.5)
+    keep = left < right
+    left, right = left[keep], right[keep]
+    shared = shapely.length(
+        shapely.intersection(shapely.boundary(geoms[left]), shapely.buffer(geoms[right], 0.5))
+    )
+    ok = shared >= min_shared_m
+    ids = beats[schema.BEAT].to_numpy()
+    pairs = pd.DataFrame({"beat": ids[left[ok]], "neighbour": ids[right[ok]],
+                          "shared_m": shared[ok]})  # fmt: skip
+    both = pd.concat([pairs, pairs.rename(columns={"beat": "neighbour", "neighbour": "beat"})])
+    return both.sort_values(["beat", "neighbour"]).reset_index(drop=True)
+
+
+@dataclass
+class BoundaryReport:
+    """Problems found in a beat layer; nothing is repaired."""
+
+    n_beats: int
+    invalid: pd.DataFrame = field(default_factory=pd.DataFrame)
+    overlaps: pd.DataFrame = field(default_factory=pd.DataFrame)
+    gaps: pd.DataFrame = field(default_factory=pd.DataFrame)
+    without_sector: list[str] = field(default_factory=list)
+    without_district: list[str] = field(default_factory=list)
+    multipart: list[str] = field(default_factory=list)
+
+    @property
+    def is_clean(self) -> bool:
+        """Return True when no invalid polygon, overlap, gap or missing sector was found."""
+        return (
+            self.invalid.empty
+            and self.overlaps.empty
+            and self.gaps.empty
+            and not self.without_sector
+            and not self.without_district
+        )
+
+    def summary(self) -> dict[str, object]:
+        """Return the report as JSON-ready counts and ids."""
+        return {
+            "n_beats": self.n_beats,
+            "invalid": self.invalid.to_dict("records"),
+            "overlaps": len(self.overlaps),
+            "overlap_area_m2": float(self.overlaps["area_m2"].sum()) if len(self.overlaps) else 0,
+            "gaps": len(self.gaps),
+            "gap_area_m2": float(self.gaps["area_m2"].sum()) if len(self.gaps) else 0.0,
+            "without_sector": self.without_sector,
+            "without_district": self.without_district,
+            "multipart": self.multipart,
+        }
+
+
+def check_beats(
+    beats: gpd.GeoDataFrame, *, min_overlap_m2: float = 1.0, min_gap_m2: float = 1.0
+) -> BoundaryReport:
+    """Report invalid polygons, overlaps, gaps and beats without sector or district.
+
+    Parameters
+    ----------
+    beats
+        Canonical beats (see :func:`read_beats`) in a projected CRS in metres.
+    min_overlap_m2, min_gap_m2
+        Overlaps and enclosed gaps smaller than these are digitising noise and not reported.
+
+    Returns
+    -------
+    BoundaryReport
+    """
+    if beats.crs is None or not beats.crs.is_projected:
+        msg = "check_beats needs beats in a projected CRS in metres (see read_beats)"
+        raise BoundaryError(msg)
+    geoms = beats.geometry.to_numpy()
+    ids = beats[schema.BEAT].to_numpy()
+    valid = shapely.is_valid(geoms)
+    invalid = pd.DataFrame({
+        "beat": ids[~valid],
+        "reason": [shapely.is_valid_reason(g) for g in geoms[~valid]],
+    })
+    fixed = np.where(valid, geoms, shapely.make_valid(geoms))
+    tree = shapely.STRtree(fixed)
+    left, right = tree.query(fixed, predicate="intersects")
+    keep = left < right
+    left, right = left[keep], right[keep]
+    area = shapely.area(shapely.intersection(fixed[left], fixed[right]))
+    big = area >= min_overlap_m2
+    overlaps = pd.DataFrame({"beat": ids[left[big]], "other": ids[right[big]], "area_m2": area[big]})
+    union = shapely.union_all(fixed)
+    holes = []
+    for polygon in getattr(union, "geoms", [union]):
+        for ring in polygon.interiors:
+            hole = shapely.Polygon(ring)
+            if hole.area >= min_gap_m2:
+                holes.append(hole)
+    gaps = gpd.GeoDataFrame({"area_m2": [h.area for h in holes]}, geometry=holes, crs=beats.crs)
+    return BoundaryReport(
+        n_beats=len(beats),
+        invalid=invalid,
+        overlaps=overlaps,
+        gaps=pd.DataFrame(gaps),
+        without_sector=sorted(beats.loc[beats[schema.SECTOR].isna(), schema.BEAT]),
+        without_district=sorted(beats.loc[beats[schema.DISTRICT].isna(), schema.BEAT]),
+        multipart=sorted(ids[shapely.get_num_geometries(geoms) > 1].tolist()),
+    )
+
+
+def read_stations(
+    path: str | Path,
+    *,
+    district_width: int = 2,
+    analysis_crs: str = schema.DEFAULT_ANALYSIS_CRS,
+) -> gpd.GeoDataFrame:
+    """Read police stations (CSV with lat/lon, or a point layer) into canonical columns.
+
+    ``station_id`` is the district it serves (normalised like beat-layer districts) or ``HQ``
+    for a headquarters row. Missing phone numbers stay empty, never invented.
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".csv":
+        try:
+            table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+            msg = f"{path}: cannot read stations: {err}"
+            raise InputError(msg, path=str(path)) from err
+        by_norm = {_norm(c): c for c in table.columns}
+        lat, lon = by_norm.get("latitude"), by_norm.get("longitude")
+        if lat is None or lon is None:
+            msg = f"{path}: stations need LATITUDE and LONGITUDE columns; found {list(table)}"
+            raise InputError(msg, path=str(path), line=1, column="LATITUDE")
+        bad = pd.to_numeric(table[lat], errors="coerce").isna()
+        if bad.any():
+            line = int(np.flatnonzero(bad)[0]) + 2
+            msg = f"{path}, line {line}, column {lat!r}: {table[lat][bad].iloc[0]!r} is not a number"
+            raise InputError(msg, path=str(path), line=line, column=lat)
+        layer = gpd.GeoDataFrame(
+            table,
+            geometry=gpd.points_from_xy(table[lon].astype(float), table[lat].astype(float)),
+            crs=schema.WGS84,
+        )
+    else:
+        layer = _read_layer(path).to_crs(schema.WGS84)
+        by_norm = {_norm(c): c for c in layer.columns}
+
+    def get(*names: str) -> pd.Series:
+        for name in names:
+            if name in by_norm:
+                return layer[by_norm[name]].astype("string").str.strip()
+        return pd.Series("", index=layer.index, dtype="string")
+
+    district = get("district", "precinct", "dist_num")
+    station_id = district.map(
+        lambda v: "HQ" if str(v).strip().lower() == "headquarters" else schema.normalize_id(
+            v, district_width)  # fmt: skip
+    )
+    stations = gpd.GeoDataFrame(
+        {
+            schema.STATION_ID: station_id.astype("string"),
+            schema.DISTRICT: station_id.where(station_id != "HQ").astype("string"),
+            schema.STATION_NAME: get("district_name", "name", "station_name"),
+            schema.STATION_ADDRESS: get("address", "street_address"),
+            "city": get("city"),
+            "state": get("state"),
+            "zip": get("zip", "zip_code", "postal_code"),
+            schema.STATION_PHONE: get("phone", "telephone"),
+            "fax": get("fax"),
+            "tty": get("tty"),
+            "website": get("website", "url"),
+            schema.LON: layer.geometry.x,
+            schema.LAT: layer.geometry.y,
+        },
+        geometry=layer.geometry.values,
+        crs=schema.WGS84,
+    ).to_crs(analysis_crs)
+    return stations.sort_values(schema.STATION_ID).reset_index(drop=True)

@@ -1,0 +1,260 @@
+"""Ingest pipeline: read an export, validate, join to beats, store, and report what happened."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from geodata import boundaries, schema
+from geodata.categories import OffenseCategories
+from geodata.errors import StoreError
+from geodata.join import BeatIndex, assign_beats, join_agreement
+from geodata.readers import REASONS, ColumnMapping, read_incidents, rejection_frame
+from geodata.store import IncidentStore
+
+__all__ = [
+    "IngestReport",
+    "build_sample_store",
+    "ingest_file",
+    "install_boundaries",
+]
+
+log = logging.getLogger(__name__)
+
+SAMPLE_INCIDENT_FILES = (
+    "incidents_2018-01_dense.csv.gz",
+    "incidents_2023-2024_sample_a.csv.gz",
+    "incidents_2024_sample_b.csv.gz",
+)
+
+
+@dataclass
+class IngestReport:
+    """What one ingest read, accepted, rejected and how well the join agreed."""
+
+    source: str
+    rows_read: int
+    rows_accepted: int
+    rows_rejected: int
+    rejected_by_reason: dict[str, int]
+    outside: int
+    join_agreement: float | None
+    join_agreement_geometric: float | None
+    join_by_status: dict[str, list[float]]
+    rows_new: int
+    rows_replaced: int
+    rejections_csv: str | None
+    disagreements_csv: str | None
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        """Return the report as a JSON-ready dict."""
+        return dict(self.__dict__)
+
+    def check(self) -> None:
+        """Raise AssertionError unless read = accepted + rejected."""
+        if self.rows_read != self.rows_accepted + self.rows_rejected:
+            msg = (
+                f"{self.source}: rows do not reconcile: read {self.rows_read} != accepted "
+                f"{self.rows_accepted} + rejected {self.rows_rejected}"
+            )
+            raise AssertionError(msg)
+
+
+def install_boundaries(
+    store: IncidentStore,
+    beats_path: str | Path,
+    *,
+    districts_path: str | Path | None = None,
+    stations_path: str | Path | None = None,
+    timezone: str = schema.DEFAULT_TIMEZONE,
+    analysis_crs: str | None = None,
+) -> boundaries.BoundaryReport:
+    """Read, check and store the beat layer (and districts and stations when given).
+
+    Returns
+    -------
+    BoundaryReport
+        The checks of the beat layer; problems are reported, never repaired.
+    """
+    probe = boundaries.read_beats(beats_path, analysis_crs=analysis_crs)
+    crs = analysis_crs or (store.analysis_crs if store.meta_path.exists() else None)
+    if crs is None:
+        crs = boundaries.analysis_crs_for(probe)
+        if crs != probe.crs.to_string():
+            probe = probe.to_crs(crs)
+    elif probe.crs.to_string() != crs:
+        probe = probe.to_crs(crs)
+    store.initialize(analysis_crs=crs, timezone=timezone)
+    report = boundaries.check_beats(probe)
+    store.write_layer("beats", probe)
+    width = max((len(d) for d in probe[schema.DISTRICT].dropna() if d.isdigit()), default=0)
+    if districts_path is not None:
+        store.write_layer(
+            "districts",
+            boundaries.read_districts(districts_path, width=width, analysis_crs=crs),
+        )
+    else:
+        store.write_layer("districts", boundaries.dissolve_districts(probe))
+    if stations_path is not None:
+        store.write_layer(
+            "stations",
+            boundaries.read_stations(stations_path, district_width=width, analysis_crs=crs),
+        )
+    meta = store.meta()
+    meta["beats_source"] = str(beats_path)
+    meta["boundary_report"] = report.summary()
+    store._write_meta(meta)
+    return report
+
+
+def ingest_file(
+    path: str | Path,
+    store: IncidentStore,
+    *,
+    mapping: ColumnMapping | None = None,
+    categories: OffenseCategories | None = None,
+    buffer_m: float = 1000.0,
+    prefer_reported: bool = True,
+    index: BeatIndex | None = None,
+) -> IngestReport:
+    """Read an incident export, join it to the store's beats and upsert it into the store.
+
+    Parameters
+    ----------
+    path
+        The export (CSV, GeoJSON, GeoPackage, Shapefile, Parquet...).
+    store
+        A store with a beat layer (see :func:`install_boundaries`).
+    mapping
+        Explicit column roles/CRS/date format; unmapped roles are auto-detected.
+    categories
+        Offense-category mapping (default: the bundled one).
+    buffer_m
+        Points farther than this from every beat are rejected as outside the jurisdiction;
+        points in no beat but within it are kept with beat ``outside``.
+    prefer_reported
+        Let the source's reported beat decide points on a shared beat edge.
+    index
+        A prebuilt BeatIndex of the store's beats.
+
+    Returns
+    -------
+    IngestReport
+
+    Raises
+    ------
+    InputError, SchemaError
+        If the file cannot be read or lacks required columns.
+    StoreError
+        If the store has no beat layer.
+    """
+    if not store.exists():
+        msg = (
+            f"{store.root}: the store has no beat layer; pass --beats BEATS (or run "
+            "`python -m geodata init` for the bundled Chicago data)"
+        )
+        raise StoreError(msg)
+    path = Path(path)
+    beats = store.read_layer("beats")
+    result = read_incidents(
+        path, mapping=mapping, analysis_crs=store.analysis_crs, categories=categories
+    )
+    if result.mapping.timezone != store.timezone:
+        result.notes.append(
+            f"timestamps read in {result.mapping.timezone}, stored in {store.timezone}"
+        )
+    index = index or BeatIndex(beats)
+    incidents = result.incidents
+    rejected = result.rejected
+    # far outside the jurisdiction: a rejected row, not "outside"
+    lookup = index.lookup(incidents[schema.X].to_numpy(), incidents[schema.Y].to_numpy())
+    candidates = np.flatnonzero(lookup.beat_index < 0)
+    if candidates.size:
+        distance = index.distance_to_jurisdiction(
+            incidents[schema.X].to_numpy()[candidates], incidents[schema.Y].to_numpy()[candidates]
+        )
+        far = candidates[distance > buffer_m]
+        if far.size:
+            x_col = result.mapping.x if result.mapping.crs or not result.mapping.lat else (
+                result.mapping.lon)  # fmt: skip
+            far_rows = pd.DataFrame({
+                "source": result.source,
+                "line": incidents[schema.SOURCE_LINE].to_numpy()[far],
+                "column": x_col or "",
+                "value": [f"{d:,.0f} m from the nearest beat" for d in
+                          distance[distance > buffer_m]],  # fmt: skip
+                "reason": REASONS["outside_jurisdiction"],
+            })
+            rejected = pd.concat([rejected, rejection_frame(far_rows.to_dict("records"))],
+                                 ignore_index=True)  # fmt: skip
+            incidents = incidents.drop(index=incidents.index[far]).reset_index(drop=True)
+    geometric = assign_beats(incidents, beats, index=index, prefer_reported=False)
+    joined = assign_beats(incidents, beats, index=index, prefer_reported=prefer_reported)
+    agreement = join_agreement(joined)
+    agreement_geometric = join_agreement(geometric)
+    new, replaced = store.upsert(joined) if len(joined) else (0, 0)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    store.reports_dir.mkdir(parents=True, exist_ok=True)
+    stem = path.name.split(".")[0]
+    rejections_csv = store.reports_dir / f"{stem}-{stamp}-rejected.csv"
+    rejected.sort_values("line").to_csv(rejections_csv, index=False)
+    disagreements_csv = None
+    if agreement["n"]:
+        differ = joined[joined[schema.REPORTED_BEAT].notna()
+                        & (joined[schema.BEAT] != joined[schema.REPORTED_BEAT])]  # fmt: skip
+        disagreements_csv = store.reports_dir / f"{stem}-{stamp}-disagreements.csv"
+        differ[[schema.SOURCE_LINE, schema.INCIDENT_ID, schema.BLOCK, schema.REPORTED_BEAT,
+                schema.BEAT, schema.JOIN_STATUS, schema.LON, schema.LAT]].to_csv(
+            disagreements_csv, index=False)  # fmt: skip
+    report = IngestReport(
+        source=str(path),
+        rows_read=result.rows_read,
+        rows_accepted=len(joined),
+        rows_rejected=len(rejected),
+        rejected_by_reason={str(k): int(v) for k, v in rejected["reason"].value_counts().items()},
+        outside=int((joined[schema.BEAT] == schema.OUTSIDE).sum()),
+        join_agreement=agreement["agreement"],
+        join_agreement_geometric=agreement_geometric["agreement"],
+        join_by_status=agreement["by_status"],
+        rows_new=int(new),
+        rows_replaced=int(replaced),
+        rejections_csv=str(rejections_csv),
+        disagreements_csv=str(disagreements_csv) if disagreements_csv else None,
+        notes=result.notes,
+    )
+    report.check()
+    store.record_source({
+        "file": str(path), "ingested": stamp, "rows_read": report.rows_read,
+        "rows_accepted": report.rows_accepted, "rows_rejected": report.rows_rejected,
+        "rows_new": report.rows_new,
+    })  # fmt: skip
+    log.info("ingested %s: %d read, %d accepted", path, report.rows_read, report.rows_accepted)
+    return report
+
+
+def build_sample_store(
+    store: IncidentStore, samples_dir: str | Path
+) -> list[IngestReport]:
+    """Create a store from the bundled Chicago sample (beats, districts, stations, incidents).
+
+    Returns
+    -------
+    list of IngestReport
+        One per incident file.
+    """
+    samples_dir = Path(samples_dir)
+    install_boundaries(
+        store,
+        samples_dir / "beats.geojson",
+        districts_path=samples_dir / "districts.geojson",
+        stations_path=samples_dir / "police_stations.csv",
+        analysis_crs=schema.DEFAULT_ANALYSIS_CRS,
+    )
+    index = BeatIndex(store.read_layer("beats"))
+    return [ingest_file(samples_dir / name, store, index=index) for name in SAMPLE_INCIDENT_FILES]

@@ -1,0 +1,70 @@
+"""Shared fixtures: the bundled real Chicago data, loaded once per session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from geodata import settings
+from geodata.boundaries import read_beats
+from geodata.ingest import build_sample_store
+from geodata.join import BeatIndex
+from geodata.store import IncidentStore
+
+SAMPLES = settings.SAMPLES_DIR
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+@pytest.fixture(scope="session")
+def samples_dir() -> Path:
+    return SAMPLES
+
+
+@pytest.fixture(scope="session")
+def beats():
+    return read_beats(SAMPLES / "beats.geojson")
+
+
+@pytest.fixture(scope="session")
+def beat_index(beats):
+    return BeatIndex(beats)
+
+
+@pytest.fixture(scope="session")
+def sample_store(tmp_path_factory) -> IncidentStore:
+    """A store built from all bundled Chicago files (read-only: copy it to modify)."""
+    root = tmp_path_factory.mktemp("store") / "store"
+    store = IncidentStore(root)
+    reports = build_sample_store(store, SAMPLES)
+    store.build_reports = reports  # type: ignore[attr-defined]
+    return store
+
+
+@pytest.fixture
+def writable_store(sample_store, tmp_path) -> IncidentStore:
+    """A private copy of the sample store that a test may change."""
+    root = tmp_path / "store"
+    shutil.copytree(sample_store.root, root)
+    return IncidentStore(root)
+
+
+def require(component: str, available: bool) -> None:
+    """Skip when `component` is missing locally; fail under CI=true, where it must be installed."""
+    if available:
+        return
+    if IN_CI:
+        pytest.fail(f"{component} is required under CI=true but is not available")
+    pytest.skip(f"{component} not available (installed by .ci/run)")
+
+
+APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+
+
+@pytest.fixture
+def app_env(sample_store, monkeypatch):
+    """Point the dashboard at the session's sample store; return the app entry path."""
+    monkeypatch.setenv("BEATS_DATA_DIR", str(sample_store.root.parent))
+    return APP
