@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `streamlit run` puts only dashboard/ on the path
     sys.path.insert(0, str(ROOT))
 
-st.set_page_config(page_title="Beatwise — beat planning and crime analysis", page_icon="🗺️",
+st.set_page_config(page_title="Beatwise — beat planning and crime analysis", page_icon=":material/map:",
                    layout="wide")  # fmt: skip
 
 PAGES = Path(__file__).resolve().parent / "pages"
@@ -19,20 +19,20 @@ PAGES = Path(__file__).resolve().parent / "pages"
 navigation = st.navigation(
     {
         "Analysis": [
-            st.Page(PAGES / "overview.py", title="Overview", icon="🗺️", default=True),
-            st.Page(PAGES / "beat_profile.py", title="Beat profile", icon="📋"),
-            st.Page(PAGES / "sector_review.py", title="Sector review", icon="🧭"),
-            st.Page(PAGES / "hotspots.py", title="Hotspots", icon="🔥"),
+            st.Page(PAGES / "overview.py", title="Overview", icon=":material/map:", default=True),
+            st.Page(PAGES / "beat_profile.py", title="Beat profile", icon=":material/assignment:"),
+            st.Page(PAGES / "sector_review.py", title="Sector review", icon=":material/explore:"),
+            st.Page(PAGES / "hotspots.py", title="Hotspots", icon=":material/local_fire_department:"),
         ],
         "Planning": [
-            st.Page(PAGES / "beat_planning.py", title="Beat planning", icon="📐"),
+            st.Page(PAGES / "beat_planning.py", title="Beat planning", icon=":material/architecture:"),
         ],
         "Community": [
-            st.Page(PAGES / "meetings.py", title="Meetings", icon="📅"),
-            st.Page(PAGES / "meeting_editor.py", title="Edit meetings", icon="✏️"),
+            st.Page(PAGES / "meetings.py", title="Meetings", icon=":material/event:"),
+            st.Page(PAGES / "meeting_editor.py", title="Edit meetings", icon=":material/edit_calendar:"),
         ],
         "Data": [
-            st.Page(PAGES / "data_quality.py", title="Data and import", icon="🗂️"),
+            st.Page(PAGES / "data_quality.py", title="Data and import", icon=":material/database:"),
         ],
     }
 )

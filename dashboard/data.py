@@ -20,6 +20,7 @@ __all__ = [
     "beat_counts",
     "dataset_label",
     "get_store",
+    "daily_counts",
     "default_period",
     "incident_date_range",
     "load_beats",
@@ -118,9 +119,7 @@ def beat_counts(
 def default_period(root: str, token: str, days: int = 28) -> tuple[date, date]:
     """Return the default period (inclusive dates): the latest `days` days with data, unless
     the store is sparse there, then its densest `days`-day window (the bundled January 2018)."""
-    occurred = load_incidents(root, token, (schema.OCCURRED_AT,))[schema.OCCURRED_AT]
-    daily = occurred.dt.floor("D").dt.tz_localize(None).value_counts().sort_index()
-    daily = daily.asfreq("D", fill_value=0)
+    daily = daily_counts(root, token)
     window = daily.rolling(days, min_periods=1).sum()
     latest_end = daily.index[-1]
     best_end = window.idxmax()
@@ -128,13 +127,27 @@ def default_period(root: str, token: str, days: int = 28) -> tuple[date, date]:
     return (end - pd.Timedelta(days=days - 1)).date(), end.date()
 
 
-def dataset_label(start: date, end: date) -> str:
-    """Return a warning when the period is covered only by the sparse 2023-2024 samples."""
-    dense_start, dense_end = date(2018, 1, 1), date(2018, 1, 28)
-    if start >= dense_start and end <= dense_end:
+@st.cache_data(show_spinner=False)
+def daily_counts(root: str, token: str) -> pd.Series:
+    """Return incidents per local calendar day over the whole store (missing days = 0)."""
+    occurred = load_incidents(root, token, (schema.OCCURRED_AT,))[schema.OCCURRED_AT]
+    daily = occurred.dt.floor("D").dt.tz_localize(None).value_counts().sort_index()
+    return daily.asfreq("D", fill_value=0)
+
+
+def dataset_label(root: str, token: str, start: date, end: date) -> str:
+    """Return a warning when ``[start, end)`` is covered only sparsely (a sample), else "".
+
+    A period is called a sample when its mean daily count is under a quarter of the densest
+    28 days of the store: the bundled 2023-2024 files hold a few percent of all incidents.
+    """
+    daily = daily_counts(root, token)
+    densest = daily.rolling(28, min_periods=1).sum().max() / 28
+    period = daily[(daily.index >= pd.Timestamp(start)) & (daily.index < pd.Timestamp(end))]
+    if densest == 0 or period.empty or period.mean() >= 0.25 * densest:
         return ""
     return (
-        "This period is covered by a *sample* of Chicago's incidents (a few percent of the real "
-        "totals): compare beats with each other, not with real-world counts. The dense, "
-        "near-complete data is 1-27 January 2018."
+        f"This period averages {period.mean():.1f} incidents a day, against {densest:.0f} in the "
+        "densest four weeks of the data: it is covered by a *sample* of incidents. Compare beats "
+        "with each other, not with real-world totals."
     )

@@ -31,9 +31,25 @@ __all__ = [
     "add_outlines",
     "add_stations",
     "base_map",
+    "station_icon",
     "choropleth",
     "esc",
     "to_display",
+]
+
+#: Leaflet and its plugins are served from dashboard/static (no CDN needed; see its README).
+STATIC_URL = "/app/static/vendor"
+folium.Map.default_js = [
+    ("jquery", f"{STATIC_URL}/jquery/jquery.min.js"),  # folium popups use $()
+    ("leaflet", f"{STATIC_URL}/leaflet/leaflet.js"),
+]
+folium.Map.default_css = [("leaflet_css", f"{STATIC_URL}/leaflet/leaflet.css")]
+MarkerCluster.default_js = [
+    ("markerclusterjs", f"{STATIC_URL}/markercluster/leaflet.markercluster.js")
+]
+MarkerCluster.default_css = [
+    ("markerclustercss", f"{STATIC_URL}/markercluster/MarkerCluster.css"),
+    ("markerclusterdefaultcss", f"{STATIC_URL}/markercluster/MarkerCluster.Default.css"),
 ]
 
 SIMPLIFY_M = 5.0
@@ -107,6 +123,7 @@ def choropleth(
     display = to_display(areas)
     values = pd.to_numeric(display[value], errors="coerce").fillna(0)
     vmax = float(values.max()) if len(values) and values.max() > 0 else 1.0
+    # the colour scale is computed here, but drawn by the page (branca's legend needs d3 from a CDN)
     cmap = LinearColormap(list(colors), vmin=0, vmax=vmax, caption=f"{name}")
     chosen = set(highlight)
     rows = [(id_column, id_column.title()), (value, name), *fields]
@@ -126,7 +143,6 @@ def choropleth(
         highlight_function=lambda f: {"weight": 3, "color": "#08519c"},
         tooltip=folium.GeoJsonTooltip(fields=["_tip"], labels=False),
     ).add_to(fmap)
-    cmap.add_to(fmap)
     return fmap
 
 
@@ -148,6 +164,17 @@ def add_outlines(
     return fmap
 
 
+def station_icon(label: str = "P", color: str = "#08306b") -> folium.DivIcon:
+    """Return a badge icon drawn in HTML/CSS (no image files, so it renders offline)."""
+    style = (
+        f"background:{color};color:#fff;border:2px solid #fff;border-radius:50%;width:26px;"
+        "height:26px;line-height:22px;text-align:center;font:bold 14px sans-serif;"
+        "box-shadow:0 0 3px #000"
+    )
+    return folium.DivIcon(html=f'<div style="{style}">{esc(label)}</div>', icon_size=(26, 26),
+                          icon_anchor=(13, 13), class_name="station-icon")  # fmt: skip
+
+
 def add_stations(fmap: folium.Map, stations: gpd.GeoDataFrame, *, name: str = "Stations") -> folium.Map:
     """Mark police stations with escaped popups (name, address, phone)."""
     group = folium.FeatureGroup(name=name)
@@ -161,7 +188,7 @@ def add_stations(fmap: folium.Map, stations: gpd.GeoDataFrame, *, name: str = "S
             [row.geometry.y, row.geometry.x],
             popup=folium.Popup(popup, max_width=260),
             tooltip=esc(f"{row.get(schema.STATION_NAME)} station"),
-            icon=folium.Icon(color="darkblue", icon="star"),
+            icon=station_icon(),
         ).add_to(group)
     group.add_to(fmap)
     return fmap

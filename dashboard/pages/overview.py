@@ -27,7 +27,7 @@ start, end = period
 counts = data.beat_counts(root, token, start, end + timedelta(days=1),
                           None if category == "all" else category)  # fmt: skip
 beats = data.load_beats(root, token).merge(counts[[schema.BEAT, "incidents"]], on=schema.BEAT)
-if note := data.dataset_label(start, end + timedelta(days=1)):
+if note := data.dataset_label(root, token, start, end + timedelta(days=1)):
     st.warning(note)
 
 a, b, c = st.columns(3)

@@ -1,0 +1,157 @@
+"""Offline "find my beat": turn a typed block address or coordinates into a location.
+
+No geocoding service is reachable from a police network's analysis machine (nor from this
+product's CI), so addresses are matched against a *block gazetteer* built from the data itself:
+every hundred-block seen in the incidents (Chicago writes ``012XX W MADISON ST``) with the median
+position of its incidents. A typed ``1234 w madison street`` becomes ``012XX W MADISON ST``.
+Coordinates typed as ``41.8819, -87.6278`` (lat, lon) are used as they are.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pandas as pd
+import pyproj
+
+from geodata import schema
+
+__all__ = ["BlockGazetteer", "Located", "normalize_block", "parse_coordinates"]
+
+_SUFFIXES = {
+    "STREET": "ST", "AVENUE": "AVE", "AV": "AVE", "BOULEVARD": "BLVD", "ROAD": "RD",
+    "DRIVE": "DR", "PLACE": "PL", "COURT": "CT", "PARKWAY": "PKWY", "TERRACE": "TER",
+    "LANE": "LN", "HIGHWAY": "HWY", "EXPRESSWAY": "EXPY", "SQUARE": "SQ", "CIRCLE": "CIR",
+}  # fmt: skip
+_DIRECTIONS = {"NORTH": "N", "SOUTH": "S", "EAST": "E", "WEST": "W"}
+_COORDS = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*[,;\s]\s*(-?\d+(?:\.\d+)?)\s*$")
+
+
+@dataclass(frozen=True)
+class Located:
+    """A located query: WGS84 and analysis-CRS coordinates and what it matched."""
+
+    lon: float
+    lat: float
+    x: float
+    y: float
+    matched: str
+    how: str  # "coordinates", "block" or "street"
+
+
+def parse_coordinates(text: str) -> tuple[float, float] | None:
+    """Return ``(lat, lon)`` if `text` is a coordinate pair, else None.
+
+    Both ``41.88, -87.63`` and ``-87.63, 41.88`` are understood (the value within +-90 that is
+    not the other is taken as latitude when the order is unambiguous).
+    """
+    match = _COORDS.match(text or "")
+    if not match:
+        return None
+    a, b = float(match.group(1)), float(match.group(2))
+    if abs(a) <= 90 and abs(b) <= 180:
+        if abs(b) <= 90 < abs(a):
+            return b, a
+        return a, b
+    if abs(b) <= 90 and abs(a) <= 180:
+        return b, a
+    return None
+
+
+def normalize_block(text: str) -> str | None:
+    """Return the hundred-block key of an address: ``1234 W Madison Street`` -> ``012XX W MADISON ST``.
+
+    Already-generalised blocks (``012XX W MADISON ST``, ``12XX W MADISON``) are normalised the
+    same way. Returns None when `text` has no house or block number.
+    """
+    words = re.sub(r"[^0-9A-Z ]+", " ", (text or "").upper()).split()
+    if not words:
+        return None
+    number = words[0]
+    match = re.fullmatch(r"(\d+)(XX)?", number)
+    if not match:
+        return None
+    hundreds = int(match.group(1)) if match.group(2) else int(match.group(1)) // 100
+    rest = [_DIRECTIONS.get(w, w) for w in words[1:]]
+    rest = [_SUFFIXES.get(w, w) for w in rest]
+    if not rest:
+        return None
+    return f"{hundreds:03d}XX " + " ".join(rest)
+
+
+def _street_key(block: str) -> str:
+    return block.split(" ", 1)[1] if " " in block else block
+
+
+class BlockGazetteer:
+    """Block -> position lookup built from located incidents (or any frame with blocks).
+
+    Parameters
+    ----------
+    blocks
+        One row per block: ``block``, ``lon``, ``lat``, ``x``, ``y``, ``n``.
+    crs
+        The CRS of ``x``/``y``.
+    """
+
+    def __init__(self, blocks: pd.DataFrame, crs: str) -> None:
+        self.blocks = blocks.set_index(schema.BLOCK)
+        self.crs = crs
+        self._to_xy = pyproj.Transformer.from_crs(schema.WGS84, crs, always_xy=True)
+        streets = self.blocks.index.to_series().map(_street_key)
+        self._by_street = {k: v.index.tolist() for k, v in streets.groupby(streets)}
+
+    @classmethod
+    def from_incidents(cls, incidents: pd.DataFrame, crs: str) -> BlockGazetteer:
+        """Return the gazetteer of every block in `incidents` at its incidents' median position."""
+        located = incidents.dropna(subset=[schema.BLOCK, schema.LON, schema.LAT])
+        keys = located[schema.BLOCK].astype(str).map(normalize_block)
+        located = located.assign(**{schema.BLOCK: keys}).dropna(subset=[schema.BLOCK])
+        blocks = located.groupby(schema.BLOCK).agg(
+            lon=(schema.LON, "median"), lat=(schema.LAT, "median"),
+            x=(schema.X, "median"), y=(schema.Y, "median"), n=(schema.LON, "size"),
+        ).reset_index()  # fmt: skip
+        return cls(blocks, crs)
+
+    def __len__(self) -> int:
+        return len(self.blocks)
+
+    def locate(self, text: str) -> Located | None:
+        """Return the location of a typed address, block or coordinate pair, or None.
+
+        An exact block wins; otherwise the nearest hundred-block on the same street (so
+        ``1250 W Madison`` finds ``012XX W MADISON ST`` even if only ``013XX`` was seen).
+        """
+        coords = parse_coordinates(text)
+        if coords is not None:
+            lat, lon = coords
+            x, y = self._to_xy.transform(lon, lat)
+            return Located(lon, lat, float(x), float(y), f"{lat:.5f}, {lon:.5f}", "coordinates")
+        key = normalize_block(text)
+        if key is None:
+            return None
+        if key in self.blocks.index:
+            return self._located(key, "block")
+        street = _street_key(key)
+        candidates = self._by_street.get(street)
+        if not candidates:  # tolerate a missing suffix: "W MADISON" matches "W MADISON ST"
+            options = [s for s in self._by_street if s.startswith(street + " ") or s == street]
+            if len(options) != 1:
+                return None
+            candidates = self._by_street[options[0]]
+        wanted = int(key[:3])
+        best = min(candidates, key=lambda b: abs(int(b[:3]) - wanted))
+        return self._located(best, "street")
+
+    def _located(self, block: str, how: str) -> Located:
+        row = self.blocks.loc[block]
+        return Located(float(row["lon"]), float(row["lat"]), float(row["x"]), float(row["y"]),
+                       block, how)  # fmt: skip
+
+    def suggestions(self, prefix: str, limit: int = 10) -> list[str]:
+        """Return up to `limit` known blocks whose street starts like `prefix` (for a search box)."""
+        key = normalize_block(prefix)
+        street = _street_key(key) if key else (prefix or "").upper().strip()
+        hits = [b for b in self.blocks.index if _street_key(b).startswith(street)]
+        return sorted(hits)[:limit] if hits else []

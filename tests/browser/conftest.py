@@ -1,0 +1,117 @@
+"""Browser fixtures: a real `streamlit run` server and headless Chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import require
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "tests" / "artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage",
+]  # fmt: skip
+
+
+def _chromium() -> str | None:
+    path = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which(
+        "chromium-browser")  # fmt: skip
+    return path if path and Path(path).exists() else None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def start_streamlit(tmp_path_factory) -> Iterator[Callable[..., str]]:
+    """Return a function that starts ``streamlit run SCRIPT`` with extra env and gives its URL."""
+    processes: list[subprocess.Popen] = []
+    logs = []
+
+    def start(script: str, env: dict[str, str]) -> str:
+        port = _free_port()
+        log = tmp_path_factory.mktemp("streamlit") / "server.log"
+        full_env = {**os.environ, **env, "PYTHONPATH": str(REPO)}
+        cmd = [sys.executable, "-m", "streamlit", "run", str(REPO / script),
+               "--server.headless", "true", "--server.port", str(port),
+               "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]  # fmt: skip
+        handle = open(log, "w")  # noqa: SIM115 - kept open for the server's lifetime
+        process = subprocess.Popen(cmd, cwd=REPO, env=full_env, stdout=handle, stderr=handle)
+        processes.append(process)
+        logs.append(handle)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.status == 200:
+                        return url
+            except OSError:
+                time.sleep(0.5)
+        pytest.fail(f"streamlit did not start: {log.read_text()[-2000:]}")
+        return url
+
+    yield start
+    for process in processes:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    for handle in logs:
+        handle.close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    path = _chromium()
+    require("Chromium (apt-get install chromium)", path is not None)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture(scope="session")
+def dashboard_url(start_streamlit, sample_store) -> str:
+    """URL of the analyst dashboard running on the session's sample store."""
+    return start_streamlit("dashboard/app.py", {"BEATS_DATA_DIR": str(sample_store.root.parent)})
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def wait_for_app(page, timeout_ms: int = 90_000) -> None:
+    """Wait until the Streamlit page has finished running its script."""
+    page.wait_for_selector("[data-testid='stApp']", timeout=timeout_ms)
+    page.wait_for_function(
+        "() => !document.querySelector(\"[data-testid='stStatusWidget']\")", timeout=timeout_ms
+    )
