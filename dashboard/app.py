@@ -11,8 +11,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `streamlit run` puts only dashboard/ on the path
     sys.path.insert(0, str(ROOT))
 
-st.set_page_config(page_title="Beatwise — beat planning and crime analysis", page_icon=":material/map:",
-                   layout="wide")  # fmt: skip
+st.set_page_config(
+    page_title="Beatwise — beat planning and crime analysis",
+    page_icon=":material/map:",
+    layout="wide",
+)
 
 PAGES = Path(__file__).resolve().parent / "pages"
 
@@ -22,14 +25,20 @@ navigation = st.navigation(
             st.Page(PAGES / "overview.py", title="Overview", icon=":material/map:", default=True),
             st.Page(PAGES / "beat_profile.py", title="Beat profile", icon=":material/assignment:"),
             st.Page(PAGES / "sector_review.py", title="Sector review", icon=":material/explore:"),
-            st.Page(PAGES / "hotspots.py", title="Hotspots", icon=":material/local_fire_department:"),
+            st.Page(
+                PAGES / "hotspots.py", title="Hotspots", icon=":material/local_fire_department:"
+            ),
         ],
         "Planning": [
-            st.Page(PAGES / "beat_planning.py", title="Beat planning", icon=":material/architecture:"),
+            st.Page(
+                PAGES / "beat_planning.py", title="Beat planning", icon=":material/architecture:"
+            ),
         ],
         "Community": [
             st.Page(PAGES / "meetings.py", title="Meetings", icon=":material/event:"),
-            st.Page(PAGES / "meeting_editor.py", title="Edit meetings", icon=":material/edit_calendar:"),
+            st.Page(
+                PAGES / "meeting_editor.py", title="Edit meetings", icon=":material/edit_calendar:"
+            ),
         ],
         "Data": [
             st.Page(PAGES / "data_quality.py", title="Data and import", icon=":material/database:"),

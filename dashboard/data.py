@@ -18,10 +18,10 @@ from geodata.store import IncidentStore
 
 __all__ = [
     "beat_counts",
-    "dataset_label",
-    "get_store",
     "daily_counts",
+    "dataset_label",
     "default_period",
+    "get_store",
     "incident_date_range",
     "load_beats",
     "load_districts",
@@ -81,9 +81,12 @@ def load_stations(root: str, token: str) -> gpd.GeoDataFrame:
 
 @st.cache_data(show_spinner="Loading incidents...", max_entries=8)
 def load_incidents(
-    root: str, token: str, columns: tuple[str, ...] | None = None,
-    start: date | None = None, end: date | None = None,
-) -> pd.DataFrame:  # fmt: skip
+    root: str,
+    token: str,
+    columns: tuple[str, ...] | None = None,
+    start: date | None = None,
+    end: date | None = None,
+) -> pd.DataFrame:
     """Return stored incidents (some columns, a date range: end exclusive)."""
     del token
     return IncidentStore(root).load_incidents(
@@ -117,8 +120,11 @@ def beat_counts(
 
 @st.cache_data(show_spinner=False)
 def default_period(root: str, token: str, days: int = 28) -> tuple[date, date]:
-    """Return the default period (inclusive dates): the latest `days` days with data, unless
-    the store is sparse there, then its densest `days`-day window (the bundled January 2018)."""
+    """Return the default period (inclusive dates).
+
+    The latest `days` days with data, unless the store is sparse there; then its densest
+    `days`-day window (for the bundled data: January 2018).
+    """
     daily = daily_counts(root, token)
     window = daily.rolling(days, min_periods=1).sum()
     latest_end = daily.index[-1]

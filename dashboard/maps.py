@@ -31,9 +31,9 @@ __all__ = [
     "add_outlines",
     "add_stations",
     "base_map",
-    "station_icon",
     "choropleth",
     "esc",
+    "station_icon",
     "to_display",
 ]
 
@@ -76,8 +76,13 @@ def to_display(layer: gpd.GeoDataFrame, *, simplify_m: float = SIMPLIFY_M) -> gp
 
 def base_map(layer: gpd.GeoDataFrame | None = None, *, zoom: int = 11) -> folium.Map:
     """Return an empty map fitted to `layer` (or centred on Chicago)."""
-    fmap = folium.Map(location=CHICAGO_CENTER, zoom_start=zoom, tiles="OpenStreetMap",
-                      control_scale=True, prefer_canvas=True)  # fmt: skip
+    fmap = folium.Map(
+        location=CHICAGO_CENTER,
+        zoom_start=zoom,
+        tiles="OpenStreetMap",
+        control_scale=True,
+        prefer_canvas=True,
+    )
     if layer is not None and len(layer):
         xmin, ymin, xmax, ymax = layer.to_crs(schema.WGS84).total_bounds
         fmap.fit_bounds([[ymin, xmin], [ymax, xmax]])
@@ -147,9 +152,14 @@ def choropleth(
 
 
 def add_outlines(
-    fmap: folium.Map, areas: gpd.GeoDataFrame, *, name: str, color: str = "#252525",
-    weight: float = 2.0, label_column: str | None = None,
-) -> folium.Map:  # fmt: skip
+    fmap: folium.Map,
+    areas: gpd.GeoDataFrame,
+    *,
+    name: str,
+    color: str = "#252525",
+    weight: float = 2.0,
+    label_column: str | None = None,
+) -> folium.Map:
     """Draw area outlines (sectors, districts) without fill, optionally with an escaped tooltip."""
     display = to_display(areas, simplify_m=SIMPLIFY_M * 2)
     cols = [c for c in [label_column] if c] + ["geometry"]
@@ -158,9 +168,11 @@ def add_outlines(
     if label_column:
         display[label_column] = display[label_column].map(esc)
     folium.GeoJson(
-        display.to_json(), name=name, tooltip=tooltip,
+        display.to_json(),
+        name=name,
+        tooltip=tooltip,
         style_function=lambda _: {"fill": False, "color": color, "weight": weight},
-    ).add_to(fmap)  # fmt: skip
+    ).add_to(fmap)
     return fmap
 
 
@@ -171,11 +183,17 @@ def station_icon(label: str = "P", color: str = "#08306b") -> folium.DivIcon:
         "height:26px;line-height:22px;text-align:center;font:bold 14px sans-serif;"
         "box-shadow:0 0 3px #000"
     )
-    return folium.DivIcon(html=f'<div style="{style}">{esc(label)}</div>', icon_size=(26, 26),
-                          icon_anchor=(13, 13), class_name="station-icon")  # fmt: skip
+    return folium.DivIcon(
+        html=f'<div style="{style}">{esc(label)}</div>',
+        icon_size=(26, 26),
+        icon_anchor=(13, 13),
+        class_name="station-icon",
+    )
 
 
-def add_stations(fmap: folium.Map, stations: gpd.GeoDataFrame, *, name: str = "Stations") -> folium.Map:
+def add_stations(
+    fmap: folium.Map, stations: gpd.GeoDataFrame, *, name: str = "Stations"
+) -> folium.Map:
     """Mark police stations with escaped popups (name, address, phone)."""
     group = folium.FeatureGroup(name=name)
     for _, row in to_display(stations, simplify_m=0).iterrows():
@@ -219,9 +237,13 @@ def add_incidents(
         for row in located.itertuples(index=False):
             tip = f"{esc(getattr(row, schema.OFFENSE, ''))} — {esc(getattr(row, schema.BLOCK, ''))}"
             folium.CircleMarker(
-                [getattr(row, schema.LAT), getattr(row, schema.LON)], radius=4, weight=1,
-                fill=True, fill_opacity=0.8, tooltip=tip,
-            ).add_to(cluster)  # fmt: skip
+                [getattr(row, schema.LAT), getattr(row, schema.LON)],
+                radius=4,
+                weight=1,
+                fill=True,
+                fill_opacity=0.8,
+                tooltip=tip,
+            ).add_to(cluster)
         cluster.add_to(fmap)
         return fmap
     while True:  # coarsen until the map carries at most MAX_CELLS circles
@@ -241,8 +263,13 @@ def add_incidents(
     vmax = float(cells["n"].max())
     for row in cells.itertuples(index=False):
         folium.CircleMarker(
-            [row.lat, row.lon], radius=3 + 9 * np.sqrt(row.n / vmax), weight=0, fill=True,
-            fill_color="#b30000", fill_opacity=0.55, tooltip=f"{int(row.n)} incidents",
-        ).add_to(group)  # fmt: skip
+            [row.lat, row.lon],
+            radius=3 + 9 * np.sqrt(row.n / vmax),
+            weight=0,
+            fill=True,
+            fill_color="#b30000",
+            fill_opacity=0.55,
+            tooltip=f"{int(row.n)} incidents",
+        ).add_to(group)
     group.add_to(fmap)
     return fmap

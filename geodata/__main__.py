@@ -33,7 +33,9 @@ def _cmd_init(args: argparse.Namespace) -> int:
 
     store = IncidentStore(settings.store_dir(args.store))
     if store.exists() and store.count() and not args.force:
-        print(f"{store.root}: store exists with {store.count():,} incidents (use --force to rebuild)")
+        print(
+            f"{store.root}: store exists with {store.count():,} incidents (use --force to rebuild)"
+        )
         return 0
     reports = build_sample_store(store, settings.SAMPLES_DIR)
     summary = [r.as_dict() for r in reports]
@@ -41,8 +43,10 @@ def _cmd_init(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2, default=str))
     else:
         for r in reports:
-            print(f"{Path(r.source).name}: read {r.rows_read:,}, accepted {r.rows_accepted:,}, "
-                  f"rejected {r.rows_rejected:,}, join agreement {r.join_agreement:.2%}")  # fmt: skip
+            print(
+                f"{Path(r.source).name}: read {r.rows_read:,}, accepted {r.rows_accepted:,}, "
+                f"rejected {r.rows_rejected:,}, join agreement {r.join_agreement:.2%}"
+            )
         print(f"store: {store.root} ({store.count():,} incidents)")
     return 0
 
@@ -55,14 +59,22 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
     store = IncidentStore(settings.store_dir(args.store))
     if args.beats:
-        report = install_boundaries(store, args.beats, stations_path=args.stations,
-                                    districts_path=args.districts, timezone=args.timezone)  # fmt: skip
+        report = install_boundaries(
+            store,
+            args.beats,
+            stations_path=args.stations,
+            districts_path=args.districts,
+            timezone=args.timezone,
+        )
         if not report.is_clean:
             print(f"warning: beat layer problems: {json.dumps(report.summary())}", file=sys.stderr)
     elif not store.exists() and Path(store.root) == settings.store_dir():
-        install_boundaries(store, settings.SAMPLES_DIR / "beats.geojson",
-                           districts_path=settings.SAMPLES_DIR / "districts.geojson",
-                           stations_path=settings.SAMPLES_DIR / "police_stations.csv")  # fmt: skip
+        install_boundaries(
+            store,
+            settings.SAMPLES_DIR / "beats.geojson",
+            districts_path=settings.SAMPLES_DIR / "districts.geojson",
+            stations_path=settings.SAMPLES_DIR / "police_stations.csv",
+        )
     mapping = load_mapping(args.mapping) if args.mapping else ColumnMapping()
     overrides = {}
     if args.crs:
@@ -76,21 +88,31 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
         mapping = replace(mapping, **overrides)
     categories = load_categories(args.categories) if args.categories else None
-    report = ingest_file(args.file, store, mapping=mapping, categories=categories,
-                         buffer_m=args.buffer_m, prefer_reported=not args.geometric)  # fmt: skip
+    report = ingest_file(
+        args.file,
+        store,
+        mapping=mapping,
+        categories=categories,
+        buffer_m=args.buffer_m,
+        prefer_reported=not args.geometric,
+    )
     if args.json:
         print(json.dumps(report.as_dict(), indent=2, default=str))
         return 0
     print(f"{report.source}")
     print(f"  rows read      {report.rows_read:>9,}")
-    print(f"  accepted       {report.rows_accepted:>9,}  (new {report.rows_new:,}, "
-          f"replaced {report.rows_replaced:,}; outside every beat {report.outside:,})")  # fmt: skip
+    print(
+        f"  accepted       {report.rows_accepted:>9,}  (new {report.rows_new:,}, "
+        f"replaced {report.rows_replaced:,}; outside every beat {report.outside:,})"
+    )
     print(f"  rejected       {report.rows_rejected:>9,}")
     for reason, count in report.rejected_by_reason.items():
         print(f"    {reason:<32} {count:>7,}")
     if report.join_agreement is not None:
-        print(f"  join agreement with the reported beat: {report.join_agreement:.2%} "
-              f"(purely geometric rule: {report.join_agreement_geometric:.2%})")  # fmt: skip
+        print(
+            f"  join agreement with the reported beat: {report.join_agreement:.2%} "
+            f"(purely geometric rule: {report.join_agreement_geometric:.2%})"
+        )
     for note in report.notes:
         print(f"  note: {note}")
     print(f"  rejections: {report.rejections_csv}")
@@ -113,8 +135,11 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
     store = IncidentStore(settings.store_dir(args.store))
     meta = store.meta()
-    info = {"store": str(store.root), "incidents": store.count(), **{
-        k: meta.get(k) for k in ("analysis_crs", "timezone", "updated", "beats_source")}}  # fmt: skip
+    info = {
+        "store": str(store.root),
+        "incidents": store.count(),
+        **{k: meta.get(k) for k in ("analysis_crs", "timezone", "updated", "beats_source")},
+    }
     print(json.dumps(info, indent=2, default=str))
     return 0
 
@@ -138,12 +163,21 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--mapping", help="TOML column mapping (see docs/mapping.example.toml)")
     ingest.add_argument("--crs", help="CRS of x/y columns, e.g. EPSG:3435 (state-plane feet)")
     ingest.add_argument("--date-format", help="strptime format of the date column")
-    ingest.add_argument("--timezone", help=f"zone of naive times (default {schema.DEFAULT_TIMEZONE})")
+    ingest.add_argument(
+        "--timezone", help=f"zone of naive times (default {schema.DEFAULT_TIMEZONE})"
+    )
     ingest.add_argument("--categories", help="offense-category TOML (default: bundled)")
-    ingest.add_argument("--buffer-m", type=float, default=1000.0,
-                        help="reject points farther than this from every beat (default 1000)")  # fmt: skip
-    ingest.add_argument("--geometric", action="store_true",
-                        help="decide edge points geometrically, ignoring the reported beat")  # fmt: skip
+    ingest.add_argument(
+        "--buffer-m",
+        type=float,
+        default=1000.0,
+        help="reject points farther than this from every beat (default 1000)",
+    )
+    ingest.add_argument(
+        "--geometric",
+        action="store_true",
+        help="decide edge points geometrically, ignoring the reported beat",
+    )
     ingest.add_argument("--json", action="store_true", help="print one JSON object")
     _add_store(ingest)
     ingest.set_defaults(func=_cmd_ingest)

@@ -29,8 +29,17 @@ __all__ = [
 
 _BEAT_COLUMNS = ("beat_num", "beat", "beat_id", "beatnum", "beat_no", "name")
 _SECTOR_COLUMNS = ("sector", "sector_id", "sector_num", "sect")
-_DISTRICT_COLUMNS = ("district", "dist_num", "district_id", "precinct", "precinct_id", "dist",
-                     "district_num", "area", "division")  # fmt: skip
+_DISTRICT_COLUMNS = (
+    "district",
+    "dist_num",
+    "district_id",
+    "precinct",
+    "precinct_id",
+    "dist",
+    "district_num",
+    "area",
+    "division",
+)
 _DISTRICT_NAME_COLUMNS = ("dist_label", "district_name", "precinct_name", "label", "name")
 
 
@@ -164,7 +173,7 @@ def read_beats(
     for column in (schema.BEAT, schema.SECTOR, schema.DISTRICT):
         beats[column] = beats[column].astype("string")
     beats.attrs["source"] = str(path)
-    beats.attrs["pieces"] = int(len(layer))
+    beats.attrs["pieces"] = len(layer)
     return beats.sort_values(schema.BEAT).reset_index(drop=True)
 
 
@@ -201,8 +210,7 @@ def read_districts(
 def dissolve_sectors(beats: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Return one polygon per sector with its district and the number and list of its beats."""
     grouped = beats.dropna(subset=[schema.SECTOR])
-    sectors = grouped.dissolve(by=schema.SECTOR, aggfunc={schema.DISTRICT: "first"},
-                               as_index=False)  # fmt: skip
+    sectors = grouped.dissolve(by=schema.SECTOR, aggfunc={schema.DISTRICT: "first"}, as_index=False)
     members = grouped.groupby(schema.SECTOR)[schema.BEAT].agg(list)
     sectors["beats"] = sectors[schema.SECTOR].map(members)
     sectors["n_beats"] = sectors["beats"].map(len)
@@ -240,8 +248,9 @@ def beat_neighbours(beats: gpd.GeoDataFrame, *, min_shared_m: float = 10.0) -> p
     )
     ok = shared >= min_shared_m
     ids = beats[schema.BEAT].to_numpy()
-    pairs = pd.DataFrame({"beat": ids[left[ok]], "neighbour": ids[right[ok]],
-                          "shared_m": shared[ok]})  # fmt: skip
+    pairs = pd.DataFrame(
+        {"beat": ids[left[ok]], "neighbour": ids[right[ok]], "shared_m": shared[ok]}
+    )
     both = pd.concat([pairs, pairs.rename(columns={"beat": "neighbour", "neighbour": "beat"})])
     return both.sort_values(["beat", "neighbour"]).reset_index(drop=True)
 
@@ -306,10 +315,12 @@ def check_beats(
     geoms = beats.geometry.to_numpy()
     ids = beats[schema.BEAT].to_numpy()
     valid = shapely.is_valid(geoms)
-    invalid = pd.DataFrame({
-        "beat": ids[~valid],
-        "reason": [shapely.is_valid_reason(g) for g in geoms[~valid]],
-    })
+    invalid = pd.DataFrame(
+        {
+            "beat": ids[~valid],
+            "reason": [shapely.is_valid_reason(g) for g in geoms[~valid]],
+        }
+    )
     fixed = np.where(valid, geoms, shapely.make_valid(geoms))
     tree = shapely.STRtree(fixed)
     left, right = tree.query(fixed, predicate="intersects")
@@ -317,7 +328,9 @@ def check_beats(
     left, right = left[keep], right[keep]
     area = shapely.area(shapely.intersection(fixed[left], fixed[right]))
     big = area >= min_overlap_m2
-    overlaps = pd.DataFrame({"beat": ids[left[big]], "other": ids[right[big]], "area_m2": area[big]})
+    overlaps = pd.DataFrame(
+        {"beat": ids[left[big]], "other": ids[right[big]], "area_m2": area[big]}
+    )
     union = shapely.union_all(fixed)
     holes = []
     for polygon in getattr(union, "geoms", [union]):
@@ -363,7 +376,9 @@ def read_stations(
         bad = pd.to_numeric(table[lat], errors="coerce").isna()
         if bad.any():
             line = int(np.flatnonzero(bad)[0]) + 2
-            msg = f"{path}, line {line}, column {lat!r}: {table[lat][bad].iloc[0]!r} is not a number"
+            msg = (
+                f"{path}, line {line}, column {lat!r}: {table[lat][bad].iloc[0]!r} is not a number"
+            )
             raise InputError(msg, path=str(path), line=line, column=lat)
         layer = gpd.GeoDataFrame(
             table,
@@ -382,8 +397,11 @@ def read_stations(
 
     district = get("district", "precinct", "dist_num")
     station_id = district.map(
-        lambda v: "HQ" if str(v).strip().lower() == "headquarters" else schema.normalize_id(
-            v, district_width)  # fmt: skip
+        lambda v: (
+            "HQ"
+            if str(v).strip().lower() == "headquarters"
+            else schema.normalize_id(v, district_width)
+        )
     )
     stations = gpd.GeoDataFrame(
         {

@@ -20,10 +20,22 @@ from geodata import schema
 __all__ = ["BlockGazetteer", "Located", "normalize_block", "parse_coordinates"]
 
 _SUFFIXES = {
-    "STREET": "ST", "AVENUE": "AVE", "AV": "AVE", "BOULEVARD": "BLVD", "ROAD": "RD",
-    "DRIVE": "DR", "PLACE": "PL", "COURT": "CT", "PARKWAY": "PKWY", "TERRACE": "TER",
-    "LANE": "LN", "HIGHWAY": "HWY", "EXPRESSWAY": "EXPY", "SQUARE": "SQ", "CIRCLE": "CIR",
-}  # fmt: skip
+    "STREET": "ST",
+    "AVENUE": "AVE",
+    "AV": "AVE",
+    "BOULEVARD": "BLVD",
+    "ROAD": "RD",
+    "DRIVE": "DR",
+    "PLACE": "PL",
+    "COURT": "CT",
+    "PARKWAY": "PKWY",
+    "TERRACE": "TER",
+    "LANE": "LN",
+    "HIGHWAY": "HWY",
+    "EXPRESSWAY": "EXPY",
+    "SQUARE": "SQ",
+    "CIRCLE": "CIR",
+}
 _DIRECTIONS = {"NORTH": "N", "SOUTH": "S", "EAST": "E", "WEST": "W"}
 _COORDS = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*[,;\s]\s*(-?\d+(?:\.\d+)?)\s*$")
 
@@ -60,7 +72,7 @@ def parse_coordinates(text: str) -> tuple[float, float] | None:
 
 
 def normalize_block(text: str) -> str | None:
-    """Return the hundred-block key of an address: ``1234 W Madison Street`` -> ``012XX W MADISON ST``.
+    """Return the hundred-block key of an address (``1234 W Madison St`` -> ``012XX W MADISON ST``).
 
     Already-generalised blocks (``012XX W MADISON ST``, ``12XX W MADISON``) are normalised the
     same way. Returns None when `text` has no house or block number.
@@ -108,10 +120,17 @@ class BlockGazetteer:
         located = incidents.dropna(subset=[schema.BLOCK, schema.LON, schema.LAT])
         keys = located[schema.BLOCK].astype(str).map(normalize_block)
         located = located.assign(**{schema.BLOCK: keys}).dropna(subset=[schema.BLOCK])
-        blocks = located.groupby(schema.BLOCK).agg(
-            lon=(schema.LON, "median"), lat=(schema.LAT, "median"),
-            x=(schema.X, "median"), y=(schema.Y, "median"), n=(schema.LON, "size"),
-        ).reset_index()  # fmt: skip
+        blocks = (
+            located.groupby(schema.BLOCK)
+            .agg(
+                lon=(schema.LON, "median"),
+                lat=(schema.LAT, "median"),
+                x=(schema.X, "median"),
+                y=(schema.Y, "median"),
+                n=(schema.LON, "size"),
+            )
+            .reset_index()
+        )
         return cls(blocks, crs)
 
     def __len__(self) -> int:
@@ -146,11 +165,12 @@ class BlockGazetteer:
 
     def _located(self, block: str, how: str) -> Located:
         row = self.blocks.loc[block]
-        return Located(float(row["lon"]), float(row["lat"]), float(row["x"]), float(row["y"]),
-                       block, how)  # fmt: skip
+        return Located(
+            float(row["lon"]), float(row["lat"]), float(row["x"]), float(row["y"]), block, how
+        )
 
     def suggestions(self, prefix: str, limit: int = 10) -> list[str]:
-        """Return up to `limit` known blocks whose street starts like `prefix` (for a search box)."""
+        """Return up to `limit` known blocks on streets starting like `prefix`."""
         key = normalize_block(prefix)
         street = _street_key(key) if key else (prefix or "").upper().strip()
         hits = [b for b in self.blocks.index if _street_key(b).startswith(street)]

@@ -181,18 +181,25 @@ def ingest_file(
         )
         far = candidates[distance > buffer_m]
         if far.size:
-            x_col = result.mapping.x if result.mapping.crs or not result.mapping.lat else (
-                result.mapping.lon)  # fmt: skip
-            far_rows = pd.DataFrame({
-                "source": result.source,
-                "line": incidents[schema.SOURCE_LINE].to_numpy()[far],
-                "column": x_col or "",
-                "value": [f"{d:,.0f} m from the nearest beat" for d in
-                          distance[distance > buffer_m]],  # fmt: skip
-                "reason": REASONS["outside_jurisdiction"],
-            })
-            rejected = pd.concat([rejected, rejection_frame(far_rows.to_dict("records"))],
-                                 ignore_index=True)  # fmt: skip
+            x_col = (
+                result.mapping.x
+                if result.mapping.crs or not result.mapping.lat
+                else (result.mapping.lon)
+            )
+            far_rows = pd.DataFrame(
+                {
+                    "source": result.source,
+                    "line": incidents[schema.SOURCE_LINE].to_numpy()[far],
+                    "column": x_col or "",
+                    "value": [
+                        f"{d:,.0f} m from the nearest beat" for d in distance[distance > buffer_m]
+                    ],
+                    "reason": REASONS["outside_jurisdiction"],
+                }
+            )
+            rejected = pd.concat(
+                [rejected, rejection_frame(far_rows.to_dict("records"))], ignore_index=True
+            )
             incidents = incidents.drop(index=incidents.index[far]).reset_index(drop=True)
     geometric = assign_beats(incidents, beats, index=index, prefer_reported=False)
     joined = assign_beats(incidents, beats, index=index, prefer_reported=prefer_reported)
@@ -206,12 +213,23 @@ def ingest_file(
     rejected.sort_values("line").to_csv(rejections_csv, index=False)
     disagreements_csv = None
     if agreement["n"]:
-        differ = joined[joined[schema.REPORTED_BEAT].notna()
-                        & (joined[schema.BEAT] != joined[schema.REPORTED_BEAT])]  # fmt: skip
+        differ = joined[
+            joined[schema.REPORTED_BEAT].notna()
+            & (joined[schema.BEAT] != joined[schema.REPORTED_BEAT])
+        ]
         disagreements_csv = store.reports_dir / f"{stem}-{stamp}-disagreements.csv"
-        differ[[schema.SOURCE_LINE, schema.INCIDENT_ID, schema.BLOCK, schema.REPORTED_BEAT,
-                schema.BEAT, schema.JOIN_STATUS, schema.LON, schema.LAT]].to_csv(
-            disagreements_csv, index=False)  # fmt: skip
+        differ[
+            [
+                schema.SOURCE_LINE,
+                schema.INCIDENT_ID,
+                schema.BLOCK,
+                schema.REPORTED_BEAT,
+                schema.BEAT,
+                schema.JOIN_STATUS,
+                schema.LON,
+                schema.LAT,
+            ]
+        ].to_csv(disagreements_csv, index=False)
     report = IngestReport(
         source=str(path),
         rows_read=result.rows_read,
@@ -229,18 +247,21 @@ def ingest_file(
         notes=result.notes,
     )
     report.check()
-    store.record_source({
-        "file": str(path), "ingested": stamp, "rows_read": report.rows_read,
-        "rows_accepted": report.rows_accepted, "rows_rejected": report.rows_rejected,
-        "rows_new": report.rows_new,
-    })  # fmt: skip
+    store.record_source(
+        {
+            "file": str(path),
+            "ingested": stamp,
+            "rows_read": report.rows_read,
+            "rows_accepted": report.rows_accepted,
+            "rows_rejected": report.rows_rejected,
+            "rows_new": report.rows_new,
+        }
+    )
     log.info("ingested %s: %d read, %d accepted", path, report.rows_read, report.rows_accepted)
     return report
 
 
-def build_sample_store(
-    store: IncidentStore, samples_dir: str | Path
-) -> list[IngestReport]:
+def build_sample_store(store: IncidentStore, samples_dir: str | Path) -> list[IngestReport]:
     """Create a store from the bundled Chicago sample (beats, districts, stations, incidents).
 
     Returns

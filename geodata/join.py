@@ -127,12 +127,19 @@ class BeatIndex:
         shape = (self.ny, self.nx)
         grid = features.rasterize(
             ((g, i) for i, g in enumerate(self.geometries)),
-            out_shape=shape, transform=transform, fill=_OUTSIDE, dtype=dtype,
-        )  # fmt: skip
+            out_shape=shape,
+            transform=transform,
+            fill=_OUTSIDE,
+            dtype=dtype,
+        )
         edges = features.rasterize(
             ((shapely.boundary(g), 1) for g in self.geometries),
-            out_shape=shape, transform=transform, fill=0, dtype=np.uint8, all_touched=True,
-        ).astype(bool)  # fmt: skip
+            out_shape=shape,
+            transform=transform,
+            fill=0,
+            dtype=np.uint8,
+            all_touched=True,
+        ).astype(bool)
         # grow by the tolerance plus one cell, so that a cell outside the mask is farther than
         # the tolerance from every boundary whatever GDAL does with lines along cell edges
         reach = math.ceil(self.tolerance_m / cell) + 1
@@ -324,7 +331,7 @@ def join_agreement(incidents: pd.DataFrame) -> dict[str, object]:
         if mask.any()
     }
     return {
-        "n": int(len(sub)),
+        "n": len(sub),
         "agreement": float(same.mean()) if len(sub) else None,
         "by_status": by_status,
         "disagreements": int((~same).sum()),

@@ -77,49 +77,122 @@ DATE_FORMATS = (
 # Header synonyms after normalisation (lower case, non-alphanumerics -> "_"), best first.
 _SYNONYMS: dict[str, tuple[str, ...]] = {
     "incident_id": (
-        "incident_id", "id", "incidentid", "incident_number", "incident_no", "incident_num",
-        "event_id", "event_number", "cad_event_number", "record_id", "report_id", "offense_id",
-        "general_offense_number", "go_number",
+        "incident_id",
+        "id",
+        "incidentid",
+        "incident_number",
+        "incident_no",
+        "incident_num",
+        "event_id",
+        "event_number",
+        "cad_event_number",
+        "record_id",
+        "report_id",
+        "offense_id",
+        "general_offense_number",
+        "go_number",
     ),
     "case_number": (
-        "case_number", "casenumber", "case_no", "case", "case_num", "rd", "rd_no", "rd_number",
-        "report_number", "report_no",
+        "case_number",
+        "casenumber",
+        "case_no",
+        "case",
+        "case_num",
+        "rd",
+        "rd_no",
+        "rd_number",
+        "report_number",
+        "report_no",
     ),
     "occurred_at": (
-        "occurred_at", "date", "occurred", "occurred_on", "occurred_date_time",
-        "occurred_datetime", "date_of_occurrence", "occurrence_date", "occurrence_datetime",
-        "datetime", "date_time", "incident_date", "incident_datetime", "offense_date",
-        "offense_start_datetime", "event_date", "from_date", "start_date", "occurred_date",
-        "report_date", "reported_date", "call_date", "time",
+        "occurred_at",
+        "date",
+        "occurred",
+        "occurred_on",
+        "occurred_date_time",
+        "occurred_datetime",
+        "date_of_occurrence",
+        "occurrence_date",
+        "occurrence_datetime",
+        "datetime",
+        "date_time",
+        "incident_date",
+        "incident_datetime",
+        "offense_date",
+        "offense_start_datetime",
+        "event_date",
+        "from_date",
+        "start_date",
+        "occurred_date",
+        "report_date",
+        "reported_date",
+        "call_date",
+        "time",
     ),
     "occurred_time": ("occurred_time", "occurrence_time", "time_of_occurrence", "incident_time"),
     "offense": (
-        "offense", "primary_type", "primary_description", "primary_offense", "offense_type",
-        "crime_type", "offense_category", "ucr_description", "nibrs_offense", "type",
-        "incident_type", "call_type", "category", "crime",
+        "offense",
+        "primary_type",
+        "primary_description",
+        "primary_offense",
+        "offense_type",
+        "crime_type",
+        "offense_category",
+        "ucr_description",
+        "nibrs_offense",
+        "type",
+        "incident_type",
+        "call_type",
+        "category",
+        "crime",
     ),
     "description": (
-        "description", "secondary_description", "offense_description", "sub_type", "subtype",
-        "descript", "offense_subcategory", "ucr_subcategory", "iucr_description",
+        "description",
+        "secondary_description",
+        "offense_description",
+        "sub_type",
+        "subtype",
+        "descript",
+        "offense_subcategory",
+        "ucr_subcategory",
+        "iucr_description",
     ),
     "iucr": ("iucr", "iucr_code"),
     "fbi_code": ("fbi_code", "fbi_cd", "nibrs_code", "ucr_code", "nibrs", "ucr"),
     "location_desc": (
-        "location_description", "location_desc", "premise", "premise_type", "premise_description",
-        "location_type", "place_type",
+        "location_description",
+        "location_desc",
+        "premise",
+        "premise_type",
+        "premise_description",
+        "location_type",
+        "place_type",
     ),
     "block": (
-        "block", "block_address", "hundred_block", "address", "location_address", "street",
-        "incident_address", "address_block",
+        "block",
+        "block_address",
+        "hundred_block",
+        "address",
+        "location_address",
+        "street",
+        "incident_address",
+        "address_block",
     ),
     "domestic": ("domestic", "is_domestic", "domestic_flag", "domestic_violence"),
     "arrest": ("arrest", "arrest_made", "is_arrest"),
-    "reported_beat": ("beat", "beat_of_occurrence", "police_beat", "beat_num", "beat_id", "zone_beat"),
+    "reported_beat": (
+        "beat",
+        "beat_of_occurrence",
+        "police_beat",
+        "beat_num",
+        "beat_id",
+        "zone_beat",
+    ),
     "lat": ("latitude", "lat", "y_lat", "point_lat"),
     "lon": ("longitude", "lon", "lng", "long", "x_lon", "point_lon"),
     "x": ("x_coordinate", "x_coord", "xcoord", "x", "easting", "point_x", "x_state_plane"),
     "y": ("y_coordinate", "y_coord", "ycoord", "y", "northing", "point_y", "y_state_plane"),
-}  # fmt: skip
+}
 
 _REQUIRED_ROLES = ("occurred_at", "offense")
 _TRUE = {"true", "t", "yes", "y", "1"}
@@ -199,8 +272,15 @@ def _normalize_header(name: str) -> str:
 def rejection_frame(rows: list[dict[str, object]] | None = None) -> pd.DataFrame:
     """Return a rejection table (``source, line, column, value, reason``) from row dicts."""
     frame = pd.DataFrame(rows or [], columns=list(REJECTION_COLUMNS))
-    return frame.astype({"line": "int64", "source": "string", "column": "string",
-                         "value": "string", "reason": "string"})  # fmt: skip
+    return frame.astype(
+        {
+            "line": "int64",
+            "source": "string",
+            "column": "string",
+            "value": "string",
+            "reason": "string",
+        }
+    )
 
 
 # --- reading the raw table ----------------------------------------------------------------
@@ -256,8 +336,15 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, pd.Series, list[dict[str, objec
         good = set(lines.tolist())
         for number in range(2, len(table) + len(bad) + 2):
             if number not in good:
-                rejected.append({"source": path.name, "line": number, "column": "",
-                                 "value": "", "reason": REASONS["malformed"]})  # fmt: skip
+                rejected.append(
+                    {
+                        "source": path.name,
+                        "line": number,
+                        "column": "",
+                        "value": "",
+                        "reason": REASONS["malformed"],
+                    }
+                )
     return table, lines, rejected
 
 
@@ -288,12 +375,17 @@ def _read_vector(path: Path) -> tuple[pd.DataFrame, pd.Series, str | None]:
     return _geoframe_to_table(frame, path)
 
 
-def _geoframe_to_table(frame: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, pd.Series, str | None]:
+def _geoframe_to_table(
+    frame: pd.DataFrame, path: Path
+) -> tuple[pd.DataFrame, pd.Series, str | None]:
     import geopandas as gpd
 
     crs = None
-    table = pd.DataFrame(frame.drop(columns=frame.geometry.name)) if isinstance(
-        frame, gpd.GeoDataFrame) else frame  # fmt: skip
+    table = (
+        pd.DataFrame(frame.drop(columns=frame.geometry.name))
+        if isinstance(frame, gpd.GeoDataFrame)
+        else frame
+    )
     if isinstance(frame, gpd.GeoDataFrame):
         geometry = frame.geometry
         if not geometry.isna().all():
@@ -603,7 +695,8 @@ def read_incidents(
     else:
         x_col, y_col = mapping.lon, mapping.lat
         source_crs = schema.WGS84
-    assert x_col is not None and y_col is not None
+    assert x_col is not None
+    assert y_col is not None
     crs = _check_crs(source_crs, path)
     raw_x, raw_y = table[x_col], table[y_col]
     x = pd.to_numeric(raw_x.str.strip(), errors="coerce")
@@ -652,8 +745,18 @@ def read_incidents(
         ids = table[mapping.incident_id].str.strip().astype("string")
         reject(ids == "", "missing_id", mapping.incident_id, ids)
     else:
-        id_columns = [c for c in (mapping.occurred_at, mapping.offense, x_col, y_col,
-                                  mapping.block, mapping.description) if c]  # fmt: skip
+        id_columns = [
+            c
+            for c in (
+                mapping.occurred_at,
+                mapping.offense,
+                x_col,
+                y_col,
+                mapping.block,
+                mapping.description,
+            )
+            if c
+        ]
         ids = _stable_ids(table, id_columns)
         notes.append("no incident id column: ids are hashes of date, offense, place")
     accepted_ids = ids.where(reason.isna())
@@ -661,10 +764,18 @@ def read_incidents(
     if duplicate.any():
         first_line = pd.Series(lines.to_numpy(), index=ids.to_numpy())
         first_line = first_line[~first_line.index.duplicated(keep="first")]
-        dup_values = ids[duplicate] + " (first at line " + ids[duplicate].map(
-            first_line).astype("string") + ")"  # fmt: skip
-        reject(duplicate, "duplicate_id", mapping.incident_id or "(derived id)",
-               dup_values.reindex(table.index))  # fmt: skip
+        dup_values = (
+            ids[duplicate]
+            + " (first at line "
+            + ids[duplicate].map(first_line).astype("string")
+            + ")"
+        )
+        reject(
+            duplicate,
+            "duplicate_id",
+            mapping.incident_id or "(derived id)",
+            dup_values.reindex(table.index),
+        )
 
     # --- assemble
     accepted = reason.isna()
@@ -677,8 +788,11 @@ def read_incidents(
         return values.mask(values == "").astype("string")
 
     description = column("description")
-    domestic = _parse_bool(table[mapping.domestic]) if mapping.domestic else pd.Series(
-        pd.NA, index=table.index, dtype="boolean")  # fmt: skip
+    domestic = (
+        _parse_bool(table[mapping.domestic])
+        if mapping.domestic
+        else pd.Series(pd.NA, index=table.index, dtype="boolean")
+    )
     category, sensitive = categories.categorize(offense, description, domestic)
     reported = column("reported_beat")
     incidents = pd.DataFrame(
@@ -695,8 +809,9 @@ def read_incidents(
             schema.LOCATION_DESC: column("location_desc"),
             schema.BLOCK: column("block"),
             schema.DOMESTIC: domestic,
-            schema.ARREST: _parse_bool(table[mapping.arrest]) if mapping.arrest else pd.Series(
-                pd.NA, index=table.index, dtype="boolean"),  # fmt: skip
+            schema.ARREST: _parse_bool(table[mapping.arrest])
+            if mapping.arrest
+            else pd.Series(pd.NA, index=table.index, dtype="boolean"),
             schema.X: px,
             schema.Y: py,
             schema.LON: lon,
@@ -717,8 +832,10 @@ def read_incidents(
         },
         index=table.index,
     )[~accepted]
-    rejected = pd.concat([rejection_frame(rejected_rows), rejection_frame(
-        rejected.to_dict("records"))], ignore_index=True)  # fmt: skip
+    rejected = pd.concat(
+        [rejection_frame(rejected_rows), rejection_frame(rejected.to_dict("records"))],
+        ignore_index=True,
+    )
     rows_read = n + len(rejected_rows)
     return ReadResult(incidents, rejected, rows_read, mapping, source, notes)
 

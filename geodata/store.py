@@ -235,11 +235,13 @@ class IncidentStore:
         dataset = ds.dataset(files, format="parquet", schema=_arrow_schema(timezone))
         expression = None
         if start_ts is not None:
-            expression = ds.field(schema.OCCURRED_AT) >= pa.scalar(start_ts.to_pydatetime(),
-                                                                   pa.timestamp("us", tz=timezone))  # fmt: skip
+            expression = ds.field(schema.OCCURRED_AT) >= pa.scalar(
+                start_ts.to_pydatetime(), pa.timestamp("us", tz=timezone)
+            )
         if end_ts is not None:
-            upper = ds.field(schema.OCCURRED_AT) < pa.scalar(end_ts.to_pydatetime(),
-                                                             pa.timestamp("us", tz=timezone))  # fmt: skip
+            upper = ds.field(schema.OCCURRED_AT) < pa.scalar(
+                end_ts.to_pydatetime(), pa.timestamp("us", tz=timezone)
+            )
             expression = upper if expression is None else expression & upper
         table = dataset.to_table(columns=read_columns, filter=expression, use_threads=True)
         frame = table.to_pandas(types_mapper=_types_mapper, self_destruct=True)
@@ -280,7 +282,9 @@ class IncidentStore:
             affected = stored_parts | set(zip(frame["_year"], frame["_month"], strict=True))
             replaced = 0
             for year, month in sorted(affected):
-                path = self.incidents_dir / f"year={year:04d}" / f"month={month:02d}" / "data.parquet"
+                path = (
+                    self.incidents_dir / f"year={year:04d}" / f"month={month:02d}" / "data.parquet"
+                )
                 parts = []
                 if path.exists():
                     old = pq.read_table(path, schema=_arrow_schema(timezone)).to_pandas(

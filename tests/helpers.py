@@ -16,6 +16,9 @@ def folium_maps(at) -> list[str]:
     scripts = []
     for element in _walk(at.main):
         proto = getattr(element, "proto", None)
-        if proto is not None and getattr(proto, "component_name", "") == "streamlit_folium.st_folium":
+        if (
+            proto is not None
+            and getattr(proto, "component_name", "") == "streamlit_folium.st_folium"
+        ):
             scripts.append(json.loads(proto.json_args)["script"])
     return scripts

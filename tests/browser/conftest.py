@@ -19,15 +19,23 @@ from tests.conftest import require
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "tests" / "artifacts"
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     "--disable-dev-shm-usage",
-]  # fmt: skip
+]
 
 
 def _chromium() -> str | None:
-    path = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which(
-        "chromium-browser")  # fmt: skip
+    path = (
+        os.environ.get("CHROMIUM_PATH")
+        or shutil.which("chromium")
+        or shutil.which("chromium-browser")
+    )
     return path if path and Path(path).exists() else None
 
 
@@ -53,9 +61,21 @@ def start_streamlit(tmp_path_factory) -> Iterator[Callable[..., str]]:
         port = _free_port()
         log = tmp_path_factory.mktemp("streamlit") / "server.log"
         full_env = {**os.environ, **env, "PYTHONPATH": str(REPO)}
-        cmd = [sys.executable, "-m", "streamlit", "run", str(REPO / script),
-               "--server.headless", "true", "--server.port", str(port),
-               "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(REPO / script),
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+        ]
         handle = open(log, "w")  # noqa: SIM115 - kept open for the server's lifetime
         process = subprocess.Popen(cmd, cwd=REPO, env=full_env, stdout=handle, stderr=handle)
         processes.append(process)
@@ -90,7 +110,9 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
+        instance = playwright.chromium.launch(
+            executable_path=path, headless=True, args=CHROMIUM_ARGS
+        )
         yield instance
         instance.close()
 

@@ -11,7 +11,10 @@ def test_home_page_runs_and_shows_the_beat_map(app_env, sample_store):
     assert at.title[0].value == "Incidents by beat"
     start, end = at.date_input[0].value
     # the default period is the dense January 2018 data, not the sparse 2024 sample
-    assert (start.year, start.month, end.year, end.month) in {(2017, 12, 2018, 1), (2018, 1, 2018, 1)}
+    assert (start.year, start.month, end.year, end.month) in {
+        (2017, 12, 2018, 1),
+        (2018, 1, 2018, 1),
+    }
     incidents = sample_store.load_incidents(columns=["occurred_at", "beat"])
     day = incidents["occurred_at"].dt.tz_localize(None).dt.normalize()
     in_period = (day >= pd.Timestamp(start)) & (day <= pd.Timestamp(end))
