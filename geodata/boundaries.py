@@ -243,9 +243,11 @@ def beat_neighbours(beats: gpd.GeoDataFrame, *, min_shared_m: float = 10.0) -> p
     left, right = tree.query(geoms, predicate="dwithin", distance=0.5)
     keep = left < right
     left, right = left[keep], right[keep]
+    # the 0.5 m buffer also catches 0.5 m of the edges leaving each end of the shared stretch
     shared = shapely.length(
         shapely.intersection(shapely.boundary(geoms[left]), shapely.buffer(geoms[right], 0.5))
     )
+    shared = np.maximum(shared - 1.0, 0.0)
     ok = shared >= min_shared_m
     ids = beats[schema.BEAT].to_numpy()
     pairs = pd.DataFrame(
