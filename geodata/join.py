@@ -46,14 +46,17 @@ from rasterio.transform import from_origin
 from scipy import ndimage
 
 from geodata import schema
+from geodata._joinkernel import MIXED, NEEDS_TEST, OUTSIDE, exact_kernel, grid_kernel
 from geodata.errors import BoundaryError, CRSMismatchError
 
 __all__ = ["STATUS_CODES", "BeatIndex", "JoinResult", "assign_beats", "join_agreement"]
 
 TieRule = Literal["lowest_id", "nearest_centroid"]
 
-_OUTSIDE = -1
-_NEEDS_TEST = -2
+_OUTSIDE = OUTSIDE
+_NEEDS_TEST = NEEDS_TEST
+#: Fine cells per side of a coarse cell (5 m -> 40 m): the coarse grid stays in cache.
+_COARSE = 8
 #: Integer codes of :data:`geodata.schema.JOIN_STATUSES`, as returned by BeatIndex.lookup.
 STATUS_CODES = {name: code for code, name in enumerate(schema.JOIN_STATUSES)}
 
@@ -125,6 +128,7 @@ class BeatIndex:
         dtype = np.int16 if len(self.beat_ids) < 32000 else np.int32
         transform = from_origin(self.x0, self.y1, cell, cell)
         shape = (self.ny, self.nx)
+        # GDAL burns a cell when its centre is inside the polygon: the exact beat of each centre
         grid = features.rasterize(
             ((g, i) for i, g in enumerate(self.geometries)),
             out_shape=shape,
@@ -144,14 +148,70 @@ class BeatIndex:
         # the tolerance from every boundary whatever GDAL does with lines along cell edges
         reach = math.ceil(self.tolerance_m / cell) + 1
         edges = ndimage.binary_dilation(edges, structure=np.ones((3, 3), bool), iterations=reach)
+        rows, cols = np.nonzero(edges)
+        self._cell_ids = rows.astype(np.int64) * self.nx + cols
+        self._centre_beat = grid[rows, cols].astype(np.int64)
         grid[edges] = _NEEDS_TEST
         self.grid = grid
+        # coarse cells whose fine cells all carry one label answer without touching the fine grid
+        f = _COARSE
+        ny_c, nx_c = -(-self.ny // f), -(-self.nx // f)
+        padded = np.full((ny_c * f, nx_c * f), _NEEDS_TEST, dtype=grid.dtype)
+        padded[: self.ny, : self.nx] = grid
+        blocks = padded.reshape(ny_c, f, nx_c, f)
+        low, high = blocks.min(axis=(1, 3)), blocks.max(axis=(1, 3))
+        self.coarse = np.where(low == high, low, MIXED).astype(grid.dtype)
         self.boundary_cell_share = float(edges.mean())
+        self._build_segments()
+
+    def _build_segments(self) -> None:
+        """Cut beat boundaries into segments and list, per boundary cell, those near it."""
+        parts, part_beat = shapely.get_parts(self.geometries, return_index=True)
+        rings, ring_part = shapely.get_rings(parts, return_index=True)
+        # short segments keep each one's list of nearby cells small (adds collinear vertices)
+        rings = shapely.segmentize(rings, max_segment_length=4 * self.cell_size_m)
+        coords, coord_ring = shapely.get_coordinates(rings, return_index=True)
+        same = coord_ring[1:] == coord_ring[:-1]
+        a, b = coords[:-1][same], coords[1:][same]
+        self._seg = (a[:, 0].copy(), a[:, 1].copy(), b[:, 0].copy(), b[:, 1].copy())
+        self._seg_beat = part_beat[ring_part[coord_ring[:-1][same]]].astype(np.int64)
+        # cells whose centre is within tolerance + half a cell diagonal of the segment
+        cell = self.cell_size_m
+        reach = self.tolerance_m + cell * math.sqrt(0.5)
+        lo_x, hi_x = np.minimum(a[:, 0], b[:, 0]) - reach, np.maximum(a[:, 0], b[:, 0]) + reach
+        lo_y, hi_y = np.minimum(a[:, 1], b[:, 1]) - reach, np.maximum(a[:, 1], b[:, 1]) + reach
+        col0 = np.floor((lo_x - self.x0) / cell).astype(np.int64)
+        col1 = np.floor((hi_x - self.x0) / cell).astype(np.int64)
+        row0 = np.floor((self.y1 - hi_y) / cell).astype(np.int64)
+        row1 = np.floor((self.y1 - lo_y) / cell).astype(np.int64)
+        width, height = col1 - col0 + 1, row1 - row0 + 1
+        counts = width * height
+        seg = np.repeat(np.arange(len(a)), counts)
+        offset = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        col = col0[seg] + offset % width[seg]
+        row = row0[seg] + offset // width[seg]
+        cx = self.x0 + (col + 0.5) * cell
+        cy = self.y1 - (row + 0.5) * cell
+        near = _segment_distances(cx, cy, a[seg], b[seg]) <= reach
+        linear = row[near] * self.nx + col[near]
+        band = np.searchsorted(self._cell_ids, linear)
+        band = np.minimum(band, len(self._cell_ids) - 1)
+        known = self._cell_ids[band] == linear
+        band, seg = band[known], seg[near][known]
+        order = np.argsort(band, kind="stable")
+        self._cell_segs = seg[order].astype(np.int64)
+        self._cell_ptr = np.zeros(len(self._cell_ids) + 1, dtype=np.int64)
+        np.add.at(self._cell_ptr, band + 1, 1)
+        np.cumsum(self._cell_ptr, out=self._cell_ptr)
+        self._centroid_x = shapely.get_x(self.centroids)
+        self._centroid_y = shapely.get_y(self.centroids)
 
     @property
     def nbytes(self) -> int:
-        """Return the memory held by the lookup grid, in bytes."""
-        return int(self.grid.nbytes)
+        """Return the memory held by the lookup grid and the boundary-cell tables, in bytes."""
+        tables = (self.coarse, self._cell_ids, self._centre_beat, self._cell_ptr, self._cell_segs,
+                  *self._seg)  # fmt: skip
+        return int(self.grid.nbytes + sum(t.nbytes for t in tables))
 
     def lookup(
         self,
@@ -183,61 +243,29 @@ class BeatIndex:
         if tie_rule not in ("lowest_id", "nearest_centroid"):
             msg = f"tie_rule must be 'lowest_id' or 'nearest_centroid', got {tie_rule!r}"
             raise ValueError(msg)
-        x = np.asarray(x, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64)
-        col = np.floor((x - self.x0) / self.cell_size_m)
-        row = np.floor((self.y1 - y) / self.cell_size_m)
-        in_grid = (col >= 0) & (col < self.nx) & (row >= 0) & (row < self.ny)
-        label = np.full(x.shape, _OUTSIDE, dtype=np.int32)
-        label[in_grid] = self.grid[row[in_grid].astype(np.intp), col[in_grid].astype(np.intp)]
-        status = np.where(label >= 0, STATUS_CODES["inside"], STATUS_CODES["outside"]).astype(
-            np.int8
-        )
-        exact = np.flatnonzero(label == _NEEDS_TEST)
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        y = np.ascontiguousarray(y, dtype=np.float64)
+        if x.shape != y.shape:
+            msg = f"x and y must have the same length, got {x.shape} and {y.shape}"
+            raise ValueError(msg)
+        use_reported = bool(prefer_reported) and reported is not None
+        reported_index = np.full(1, -2, dtype=np.int64)  # read only when use_reported
+        if use_reported:
+            position = pd.Index(self.beat_ids).get_indexer(pd.Index(np.asarray(reported, object)))
+            reported_index = np.where(position >= 0, position, -2).astype(np.int64)
+        beat = np.empty(x.shape, dtype=np.int32)
+        status = np.empty(x.shape, dtype=np.int8)
+        grid_kernel(x, y, self.x0, self.y1, self.cell_size_m, self.nx, self.ny, self.coarse,
+                    _COARSE, self.grid, beat, status)  # fmt: skip
+        exact = np.flatnonzero(status < 0)
         if exact.size:
-            beat, code = self._exact(x[exact], y[exact], reported, exact, prefer_reported, tie_rule)
-            label[exact] = beat
-            status[exact] = code
-        return JoinResult(beat_index=label, status=status, n_exact=int(exact.size))
-
-    def _exact(
-        self,
-        x: np.ndarray,
-        y: np.ndarray,
-        reported: np.ndarray | None,
-        positions: np.ndarray,
-        prefer_reported: bool,
-        tie_rule: TieRule,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        points = shapely.points(x, y)
-        point_i, beat_i = self.tree.query(points, predicate="dwithin", distance=self.tolerance_m)
-        n = len(points)
-        counts = np.bincount(point_i, minlength=n)
-        beat = np.full(n, _OUTSIDE, dtype=np.int32)
-        status = np.full(n, STATUS_CODES["outside"], dtype=np.int8)
-        # rank candidates: the reported beat first, then by the tie rule
-        score = beat_i.astype(np.float64)
-        if tie_rule == "nearest_centroid":
-            score = shapely.distance(points[point_i], self.centroids[beat_i])
-        if prefer_reported and reported is not None:
-            rep = np.asarray(reported, dtype=object)[positions][point_i]
-            is_reported = rep == self.beat_ids[beat_i]
-            score = np.where(is_reported, -np.inf, score)
-        order = np.lexsort((beat_i, score, point_i))
-        first = order[np.r_[True, point_i[order][1:] != point_i[order][:-1]]]
-        beat[point_i[first]] = beat_i[first]
-        single = counts == 1
-        inside_single = np.zeros(n, dtype=bool)
-        if single.any():
-            idx = np.flatnonzero(single)
-            inside_single[idx] = shapely.contains_xy(
-                self.geometries[beat[idx]], x[idx], y[idx]
-            ) | shapely.intersects_xy(self.geometries[beat[idx]], x[idx], y[idx])
-        status[counts >= 2] = STATUS_CODES["edge"]
-        status[single & inside_single] = STATUS_CODES["inside"]
-        status[single & ~inside_single] = STATUS_CODES["snapped"]
-        # no candidate within the tolerance: in no beat (a point inside a beat is at distance 0)
-        return beat, status
+            exact_kernel(
+                exact, x, y, self.x0, self.y1, self.cell_size_m, self.nx, self._cell_ids,
+                self._cell_ptr, self._cell_segs, self._centre_beat, *self._seg, self._seg_beat,
+                self.tolerance_m, reported_index, use_reported,
+                tie_rule == "nearest_centroid", self._centroid_x, self._centroid_y, beat, status,
+            )  # fmt: skip
+        return JoinResult(beat_index=beat, status=status, n_exact=int(exact.size))
 
     def distance_to_jurisdiction(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Return each point's distance in metres to the nearest beat (0 inside a beat)."""
@@ -255,6 +283,18 @@ class BeatIndex:
         outside = beat_index < 0
         out.loc[outside, [schema.SECTOR, schema.DISTRICT]] = schema.OUTSIDE
         return out.astype("string")
+
+
+def _segment_distances(px: np.ndarray, py: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    d = b - a
+    length2 = (d**2).sum(axis=1)
+    t = np.where(
+        length2 > 0,
+        ((px - a[:, 0]) * d[:, 0] + (py - a[:, 1]) * d[:, 1]) / np.where(length2 > 0, length2, 1),
+        0.0,
+    )
+    t = np.clip(t, 0.0, 1.0)
+    return np.hypot(a[:, 0] + t * d[:, 0] - px, a[:, 1] + t * d[:, 1] - py)
 
 
 def assign_beats(

@@ -154,3 +154,20 @@ def test_assign_beats_returns_a_copy_with_sector_and_district(dense, beats, beat
     # Chicago's convention: the sector is the first three digits of the beat
     assert (inside[schema.SECTOR] == inside[schema.BEAT].str[:3]).all()
     assert (inside[schema.DISTRICT] == inside[schema.BEAT].str[:2]).all()
+
+
+def test_exact_test_matches_shapely_candidates_on_real_points(dense, beat_index):
+    x, y = dense[schema.X].to_numpy(), dense[schema.Y].to_numpy()
+    result = beat_index.lookup(x, y)
+    points = shapely.points(x, y)
+    point_i, beat_i = beat_index.tree.query(points, predicate="dwithin", distance=1.0)
+    n_candidates = np.bincount(point_i, minlength=len(x))
+    assert ((result.status == STATUS_CODES["edge"]) == (n_candidates >= 2)).all()
+    assert ((result.status == STATUS_CODES["outside"]) == (n_candidates == 0)).all()
+    chosen = set(zip(np.arange(len(x)), result.beat_index, strict=True))
+    pairs = set(zip(point_i, beat_i, strict=True))
+    assert {c for c in chosen if c[1] >= 0} <= pairs
+    # lowest id among the candidates for every edge point
+    lowest = pd.Series(beat_i).groupby(point_i).min()
+    edge = np.flatnonzero(result.status == STATUS_CODES["edge"])
+    assert (result.beat_index[edge] == lowest.loc[edge].to_numpy()).all()
