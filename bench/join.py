@@ -51,10 +51,14 @@ def main() -> None:
     index = BeatIndex(beats)
     build_s = time.perf_counter() - t0
     print(f"machine: {platform.processor() or platform.machine()}, {platform.python_version()}")
-    print(f"index build: {build_s:.2f} s, grid {index.grid.shape}, {index.nbytes / 1e6:.0f} MB, "
-          f"boundary cells {index.boundary_cell_share:.1%}")  # fmt: skip
-    print("| points | BeatIndex.lookup (best of runs) | extra memory | exact tests | "
-          "sjoin (points built + join) | speed-up vs sjoin join | identical to sjoin |")  # fmt: skip
+    print(
+        f"index build: {build_s:.2f} s, grid {index.grid.shape}, {index.nbytes / 1e6:.0f} MB, "
+        f"boundary cells {index.boundary_cell_share:.1%}"
+    )
+    print(
+        "| points | BeatIndex.lookup (best of runs) | extra memory | exact tests | "
+        "sjoin (points built + join) | speed-up vs sjoin join | identical to sjoin |"
+    )
     print("|---|---|---|---|---|---|---|")
     for n in args.sizes:
         x, y = synth_points(beats, n)
@@ -71,18 +75,19 @@ def main() -> None:
         points = gpd.GeoDataFrame(geometry=gpd.points_from_xy(x, y), crs=beats.crs)
         build_points_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        joined = gpd.sjoin(points, beats[[schema.BEAT, "geometry"]], predicate="within",
-                           how="left")  # fmt: skip
+        joined = gpd.sjoin(points, beats[[schema.BEAT, "geometry"]], predicate="within", how="left")
         sjoin_s = time.perf_counter() - t0
         joined = joined[~joined.index.duplicated()]
         expected = joined[schema.BEAT].fillna("outside").to_numpy()
         ours = np.where(result.beat_index >= 0, index.beat_ids[result.beat_index], "outside")
         away = result.status != 1  # not decided by the edge rule
         identical = (ours[away] == expected[away]).mean()
-        print(f"| {n:,} | {min(times):.3f} s (runs: {', '.join(f'{t:.3f}' for t in times)}) "
-              f"| {peak / 1e6:.0f} MB | {result.n_exact:,} ({result.n_exact / n:.2%}) "
-              f"| {build_points_s:.1f} + {sjoin_s:.1f} s | {sjoin_s / min(times):.0f}x "
-              f"| {identical:.6f} of {away.sum():,} non-edge points |")  # fmt: skip
+        print(
+            f"| {n:,} | {min(times):.3f} s (runs: {', '.join(f'{t:.3f}' for t in times)}) "
+            f"| {peak / 1e6:.0f} MB | {result.n_exact:,} ({result.n_exact / n:.2%}) "
+            f"| {build_points_s:.1f} + {sjoin_s:.1f} s | {sjoin_s / min(times):.0f}x "
+            f"| {identical:.6f} of {away.sum():,} non-edge points |"
+        )
         del points, joined
         gc.collect()
 

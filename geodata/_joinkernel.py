@@ -45,8 +45,9 @@ def _segment_distance(px: float, py: float, ax: float, ay: float, bx: float, by:
 
 
 @njit(cache=True, inline="always")
-def _crosses(px: float, py: float, cx: float, cy: float,
-             ax: float, ay: float, bx: float, by: float) -> bool:  # fmt: skip
+def _crosses(
+    px: float, py: float, cx: float, cy: float, ax: float, ay: float, bx: float, by: float
+) -> bool:
     # half-open at the segment's endpoints, so a path through a shared vertex counts once
     a_side = _orient(px, py, cx, cy, ax, ay) > 0.0
     b_side = _orient(px, py, cx, cy, bx, by) > 0.0
@@ -67,10 +68,19 @@ def _band_cell(cell_ids: np.ndarray, linear: np.int64) -> np.int64:
 
 @njit(parallel=True, cache=True)
 def grid_kernel(
-    x: np.ndarray, y: np.ndarray, x0: float, y1: float, cell: float, nx: int, ny: int,
-    coarse: np.ndarray, factor: int, grid: np.ndarray, out_beat: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    x0: float,
+    y1: float,
+    cell: float,
+    nx: int,
+    ny: int,
+    coarse: np.ndarray,
+    factor: int,
+    grid: np.ndarray,
+    out_beat: np.ndarray,
     out_status: np.ndarray,
-) -> None:  # fmt: skip
+) -> None:
     """First pass: the beat of every point whose cell no boundary touches.
 
     The coarse grid (``factor`` x ``factor`` fine cells, small enough to stay in cache) answers
@@ -99,13 +109,31 @@ def grid_kernel(
 
 @njit(parallel=True, cache=True)
 def exact_kernel(
-    points: np.ndarray, x: np.ndarray, y: np.ndarray, x0: float, y1: float, cell: float,
-    nx: int, cell_ids: np.ndarray, cell_ptr: np.ndarray, cell_segs: np.ndarray,
-    centre_beat: np.ndarray, seg_ax: np.ndarray, seg_ay: np.ndarray, seg_bx: np.ndarray,
-    seg_by: np.ndarray, seg_beat: np.ndarray, tolerance: float, reported: np.ndarray,
-    prefer_reported: bool, nearest_centroid: bool, centroid_x: np.ndarray,
-    centroid_y: np.ndarray, out_beat: np.ndarray, out_status: np.ndarray,
-) -> None:  # fmt: skip
+    points: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    x0: float,
+    y1: float,
+    cell: float,
+    nx: int,
+    cell_ids: np.ndarray,
+    cell_ptr: np.ndarray,
+    cell_segs: np.ndarray,
+    centre_beat: np.ndarray,
+    seg_ax: np.ndarray,
+    seg_ay: np.ndarray,
+    seg_bx: np.ndarray,
+    seg_by: np.ndarray,
+    seg_beat: np.ndarray,
+    tolerance: float,
+    reported: np.ndarray,
+    prefer_reported: bool,
+    nearest_centroid: bool,
+    centroid_x: np.ndarray,
+    centroid_y: np.ndarray,
+    out_beat: np.ndarray,
+    out_status: np.ndarray,
+) -> None:
     """Second pass: the exact rule for the points (indices `points`) in boundary cells.
 
     Statuses: 0 inside, 1 edge, 2 snapped, 3 outside.

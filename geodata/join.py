@@ -209,8 +209,14 @@ class BeatIndex:
     @property
     def nbytes(self) -> int:
         """Return the memory held by the lookup grid and the boundary-cell tables, in bytes."""
-        tables = (self.coarse, self._cell_ids, self._centre_beat, self._cell_ptr, self._cell_segs,
-                  *self._seg)  # fmt: skip
+        tables = (
+            self.coarse,
+            self._cell_ids,
+            self._centre_beat,
+            self._cell_ptr,
+            self._cell_segs,
+            *self._seg,
+        )
         return int(self.grid.nbytes + sum(t.nbytes for t in tables))
 
     def lookup(
@@ -255,16 +261,45 @@ class BeatIndex:
             reported_index = np.where(position >= 0, position, -2).astype(np.int64)
         beat = np.empty(x.shape, dtype=np.int32)
         status = np.empty(x.shape, dtype=np.int8)
-        grid_kernel(x, y, self.x0, self.y1, self.cell_size_m, self.nx, self.ny, self.coarse,
-                    _COARSE, self.grid, beat, status)  # fmt: skip
+        grid_kernel(
+            x,
+            y,
+            self.x0,
+            self.y1,
+            self.cell_size_m,
+            self.nx,
+            self.ny,
+            self.coarse,
+            _COARSE,
+            self.grid,
+            beat,
+            status,
+        )
         exact = np.flatnonzero(status < 0)
         if exact.size:
             exact_kernel(
-                exact, x, y, self.x0, self.y1, self.cell_size_m, self.nx, self._cell_ids,
-                self._cell_ptr, self._cell_segs, self._centre_beat, *self._seg, self._seg_beat,
-                self.tolerance_m, reported_index, use_reported,
-                tie_rule == "nearest_centroid", self._centroid_x, self._centroid_y, beat, status,
-            )  # fmt: skip
+                exact,
+                x,
+                y,
+                self.x0,
+                self.y1,
+                self.cell_size_m,
+                self.nx,
+                self._cell_ids,
+                self._cell_ptr,
+                self._cell_segs,
+                self._centre_beat,
+                *self._seg,
+                self._seg_beat,
+                self.tolerance_m,
+                reported_index,
+                use_reported,
+                tie_rule == "nearest_centroid",
+                self._centroid_x,
+                self._centroid_y,
+                beat,
+                status,
+            )
         return JoinResult(beat_index=beat, status=status, n_exact=int(exact.size))
 
     def distance_to_jurisdiction(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:

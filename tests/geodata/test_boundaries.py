@@ -48,10 +48,14 @@ def test_checks_report_overlap_gap_invalid_and_missing_sector():
         shapely.box(0, 200, 200, 300).difference(shapely.box(50, 220, 60, 230)),  # 100 m2 hole
     ]
     layer = gpd.GeoDataFrame(
-        {schema.BEAT: ["1", "2", "3", "4"], schema.SECTOR: ["S", "S", None, "S"],
-         schema.DISTRICT: ["D"] * 4},
-        geometry=polygons, crs="EPSG:26916",
-    )  # fmt: skip
+        {
+            schema.BEAT: ["1", "2", "3", "4"],
+            schema.SECTOR: ["S", "S", None, "S"],
+            schema.DISTRICT: ["D"] * 4,
+        },
+        geometry=polygons,
+        crs="EPSG:26916",
+    )
     report = check_beats(layer)
     assert not report.is_clean
     assert report.invalid["beat"].tolist() == ["3"]
@@ -65,22 +69,38 @@ def test_checks_report_overlap_gap_invalid_and_missing_sector():
 def test_neighbours_share_an_edge_not_a_corner():
     layer = gpd.GeoDataFrame(
         {schema.BEAT: ["a", "b", "c", "d"]},
-        geometry=[shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1), shapely.box(0, 1, 1, 2),
-                  shapely.box(1, 1, 2, 2)],
+        geometry=[
+            shapely.box(0, 0, 1, 1),
+            shapely.box(1, 0, 2, 1),
+            shapely.box(0, 1, 1, 2),
+            shapely.box(1, 1, 2, 2),
+        ],
         crs="EPSG:26916",
-    ).assign(geometry=lambda g: g.geometry.scale(100, 100, origin=(0, 0)))  # fmt: skip
+    ).assign(geometry=lambda g: g.geometry.scale(100, 100, origin=(0, 0)))
     pairs = beat_neighbours(layer)
     got = {(a, b) for a, b in zip(pairs["beat"], pairs["neighbour"], strict=True)}
-    assert got == {("a", "b"), ("b", "a"), ("a", "c"), ("c", "a"), ("b", "d"), ("d", "b"),
-                   ("c", "d"), ("d", "c")}  # fmt: skip
+    assert got == {
+        ("a", "b"),
+        ("b", "a"),
+        ("a", "c"),
+        ("c", "a"),
+        ("b", "d"),
+        ("d", "b"),
+        ("c", "d"),
+        ("d", "c"),
+    }
     assert pairs["shared_m"].round(0).eq(100).all()
 
 
 def test_real_neighbours_of_beat_1713(beats):
     pairs = beat_neighbours(beats)
     mine = set(pairs.loc[pairs["beat"] == "1713", "neighbour"])
-    touching = beats[beats.geometry.intersection(
-        beats.set_index(schema.BEAT).loc["1713", "geometry"].buffer(1)).length > 10]  # fmt: skip
+    touching = beats[
+        beats.geometry.intersection(
+            beats.set_index(schema.BEAT).loc["1713", "geometry"].buffer(1)
+        ).length
+        > 10
+    ]
     assert mine == set(touching[schema.BEAT]) - {"1713"}
     assert len(mine) >= 3
 
@@ -100,7 +120,8 @@ def test_read_beats_names_the_missing_column(tmp_path):
     from geodata.errors import InputError
 
     path = tmp_path / "zones.geojson"
-    gpd.GeoDataFrame({"colour": ["red"]}, geometry=[shapely.box(0, 0, 1, 1)],
-                     crs="EPSG:4326").to_file(path)  # fmt: skip
+    gpd.GeoDataFrame(
+        {"colour": ["red"]}, geometry=[shapely.box(0, 0, 1, 1)], crs="EPSG:4326"
+    ).to_file(path)
     with pytest.raises(InputError, match=r"zones.geojson: no beat id column found"):
         read_beats(path)

@@ -23,8 +23,11 @@ def squares() -> gpd.GeoDataFrame:
             schema.SECTOR: ["S1", "S1", "S2"],
             schema.DISTRICT: ["1", "1", "1"],
         },
-        geometry=[shapely.box(0, 0, 100, 100), shapely.box(100, 0, 200, 100),
-                  shapely.box(0, 100, 200, 200)],  # fmt: skip
+        geometry=[
+            shapely.box(0, 0, 100, 100),
+            shapely.box(100, 0, 200, 100),
+            shapely.box(0, 100, 200, 200),
+        ],
         crs="EPSG:26916",
     )
 
@@ -76,8 +79,9 @@ def test_outer_edge_snaps_and_far_points_are_outside(square_index):
 
 
 def test_distance_to_jurisdiction(square_index):
-    distance = square_index.distance_to_jurisdiction(np.array([-30.0, 50.0]),
-                                                     np.array([50.0, 50.0]))  # fmt: skip
+    distance = square_index.distance_to_jurisdiction(
+        np.array([-30.0, 50.0]), np.array([50.0, 50.0])
+    )
     assert distance.tolist() == [30.0, 0.0]
 
 
@@ -128,8 +132,9 @@ def test_agreement_with_chicagos_reported_beat_on_the_dense_month(dense, beats, 
 
 
 def test_state_plane_read_gives_the_same_beats(dense, beats, beat_index, samples_dir, tmp_path):
-    raw = pd.read_csv(samples_dir / "incidents_2018-01_dense.csv.gz", dtype=str,
-                      keep_default_na=False)  # fmt: skip
+    raw = pd.read_csv(
+        samples_dir / "incidents_2018-01_dense.csv.gz", dtype=str, keep_default_na=False
+    )
     path = tmp_path / "xy.csv"
     raw.drop(columns=["Latitude", "Longitude", "Location"]).to_csv(path, index=False)
     from geodata.readers import ColumnMapping
@@ -149,8 +154,10 @@ def test_assign_beats_returns_a_copy_with_sector_and_district(dense, beats, beat
     pd.testing.assert_frame_equal(dense, before)
     inside = out[out[schema.BEAT] != schema.OUTSIDE]
     lookup_table = beats.set_index(schema.BEAT)
-    assert (inside[schema.SECTOR].to_numpy()
-            == lookup_table.loc[inside[schema.BEAT], schema.SECTOR].to_numpy()).all()  # fmt: skip
+    assert (
+        inside[schema.SECTOR].to_numpy()
+        == lookup_table.loc[inside[schema.BEAT], schema.SECTOR].to_numpy()
+    ).all()
     # Chicago's convention: the sector is the first three digits of the beat
     assert (inside[schema.SECTOR] == inside[schema.BEAT].str[:3]).all()
     assert (inside[schema.DISTRICT] == inside[schema.BEAT].str[:2]).all()

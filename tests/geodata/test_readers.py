@@ -131,12 +131,14 @@ def test_vector_and_parquet_formats_read_like_the_csv(dense_raw, tmp_path, suffi
         sample.to_parquet(path)
     else:
         points = gpd.GeoDataFrame(
-            sample.drop(columns=["Latitude", "Longitude", "Location", "X Coordinate",
-                                 "Y Coordinate"]),
-            geometry=gpd.points_from_xy(sample["Longitude"].astype(float),
-                                        sample["Latitude"].astype(float)),
+            sample.drop(
+                columns=["Latitude", "Longitude", "Location", "X Coordinate", "Y Coordinate"]
+            ),
+            geometry=gpd.points_from_xy(
+                sample["Longitude"].astype(float), sample["Latitude"].astype(float)
+            ),
             crs="EPSG:4326",
-        )  # fmt: skip
+        )
         if suffix == ".geo.parquet":
             points.to_parquet(path)
         elif suffix == ".shp":  # shapefiles cut names to 10 characters: the reader copes
@@ -154,13 +156,15 @@ def test_vector_and_parquet_formats_read_like_the_csv(dense_raw, tmp_path, suffi
 
 
 def test_explicit_toml_mapping_for_renamed_columns(tmp_path):
-    frame = pd.DataFrame({
-        "EventNo": ["A1", "A2"],
-        "When": ["2024-03-05 21:15", "2024-03-06 08:00"],
-        "What": ["THEFT", "BATTERY"],
-        "Easting": ["1175476", "1155768"],
-        "Northing": ["1873816", "1875006"],
-    })
+    frame = pd.DataFrame(
+        {
+            "EventNo": ["A1", "A2"],
+            "When": ["2024-03-05 21:15", "2024-03-06 08:00"],
+            "What": ["THEFT", "BATTERY"],
+            "Easting": ["1175476", "1155768"],
+            "Northing": ["1873816", "1875006"],
+        }
+    )
     data = tmp_path / "cad.csv"
     write_csv(frame, data)
     mapping_file = tmp_path / "map.toml"
@@ -187,8 +191,10 @@ def test_mapping_file_with_unknown_role_is_rejected(tmp_path):
 
 
 def test_detect_mapping_prefers_explicit_roles():
-    mapping = detect_mapping(["ID", "Date", "Primary Type", "Lat", "Lon", "Beat"],
-                             base=ColumnMapping(reported_beat=None, offense="Primary Type"))  # fmt: skip
+    mapping = detect_mapping(
+        ["ID", "Date", "Primary Type", "Lat", "Lon", "Beat"],
+        base=ColumnMapping(reported_beat=None, offense="Primary Type"),
+    )
     assert mapping.lat == "Lat"
     assert mapping.lon == "Lon"
     assert mapping.reported_beat == "Beat"
@@ -243,13 +249,22 @@ def test_each_bad_row_is_rejected_with_line_column_and_reason(faulty_csv, sample
     assert report.rows_rejected == 8
     assert report.rejected_by_reason == {
         REASONS[k]: 1
-        for k in ("missing_coordinates", "bad_coordinates", "outside_jurisdiction", "bad_date",
-                  "missing_date", "duplicate_id", "missing_id", "missing_offense")
-    }  # fmt: skip
+        for k in (
+            "missing_coordinates",
+            "bad_coordinates",
+            "outside_jurisdiction",
+            "bad_date",
+            "missing_date",
+            "duplicate_id",
+            "missing_id",
+            "missing_offense",
+        )
+    }
 
 
-def test_point_just_outside_the_city_is_kept_as_outside_not_rejected(dense_raw, sample_store,
-                                                                    tmp_path):  # fmt: skip
+def test_point_just_outside_the_city_is_kept_as_outside_not_rejected(
+    dense_raw, sample_store, tmp_path
+):
     from geodata.ingest import ingest_file
     from geodata.store import IncidentStore
 
@@ -303,7 +318,7 @@ def test_missing_coordinate_columns_are_named(dense_raw, tmp_path):
 def test_empty_file(tmp_path):
     path = tmp_path / "empty.csv"
     path.write_text("")
-    with pytest.raises(InputError, match="empty.csv: the file is empty"):
+    with pytest.raises(InputError, match=r"empty\.csv: the file is empty"):
         read_incidents(path)
 
 
@@ -317,7 +332,7 @@ def test_header_only_file_reads_zero_rows(tmp_path):
 def test_binary_file_renamed_csv(tmp_path):
     path = tmp_path / "photo.csv"
     path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
-    with pytest.raises(InputError, match="photo.csv: this is not a text CSV file"):
+    with pytest.raises(InputError, match=r"photo\.csv: this is not a text CSV file"):
         read_incidents(path)
 
 
@@ -327,12 +342,12 @@ def test_gzip_renamed_csv(tmp_path):
     with gzip.GzipFile(fileobj=buffer, mode="wb") as handle:
         handle.write(b"ID,Date\n1,2\n")
     path.write_bytes(buffer.getvalue())
-    with pytest.raises(InputError, match="packed.csv: this is not a"):
+    with pytest.raises(InputError, match=r"packed\.csv: this is not a"):
         read_incidents(path)
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(InputError, match="nowhere.csv: no such file"):
+    with pytest.raises(InputError, match=r"nowhere\.csv: no such file"):
         read_incidents(tmp_path / "nowhere.csv")
 
 
@@ -356,8 +371,9 @@ def test_timestamp_formats_and_iso_offsets():
 
 def test_dominant_format_wins_for_ambiguous_day_month():
     # three values parse month-first, two day-first: the column is month-first ...
-    values = pd.Series(["01/20/2018 10:00", "02/25/2018 11:00", "03/04/2018 09:00",
-                        "13/01/2018 09:00"])  # fmt: skip
+    values = pd.Series(
+        ["01/20/2018 10:00", "02/25/2018 11:00", "03/04/2018 09:00", "13/01/2018 09:00"]
+    )
     parsed, used = parse_timestamps(values, timezone="America/Chicago")
     assert used == "%m/%d/%Y %H:%M"
     assert (parsed.iloc[2].month, parsed.iloc[2].day) == (3, 4)

@@ -42,8 +42,9 @@ def test_partitions_are_hive_style_by_local_year_and_month(sample_store):
 
 def test_load_with_time_range_and_columns(sample_store):
     start, end = pd.Timestamp("2018-01-08"), pd.Timestamp("2018-01-15")
-    week = sample_store.load_incidents(columns=[schema.BEAT, schema.OCCURRED_AT],
-                                       start=start, end=end)  # fmt: skip
+    week = sample_store.load_incidents(
+        columns=[schema.BEAT, schema.OCCURRED_AT], start=start, end=end
+    )
     everything = sample_store.load_incidents(columns=[schema.OCCURRED_AT])
     local = everything[schema.OCCURRED_AT].dt.tz_localize(None)
     assert len(week) == int(((local >= start) & (local < end)).sum())
@@ -67,8 +68,12 @@ def test_reimport_is_idempotent_and_next_export_appends(writable_store, samples_
     assert (again.rows_new, again.rows_replaced) == (0, again.rows_accepted)
     assert writable_store.count() == before
     # "next month's export": 3 new incidents, one an update of a stored incident
-    raw = pd.read_csv(samples_dir / "incidents_2024_sample_b.csv.gz", dtype=str,
-                      keep_default_na=False, encoding="utf-8-sig")  # fmt: skip
+    raw = pd.read_csv(
+        samples_dir / "incidents_2024_sample_b.csv.gz",
+        dtype=str,
+        keep_default_na=False,
+        encoding="utf-8-sig",
+    )
     nxt = raw[raw["Latitude"] != ""].head(3).copy()
     nxt.loc[nxt.index[:2], "ID"] = ["99000001", "99000002"]
     nxt.loc[nxt.index[2], "Primary Type"] = "BURGLARY"  # the updated record
@@ -83,12 +88,23 @@ def test_reimport_is_idempotent_and_next_export_appends(writable_store, samples_
 
 
 def test_cli_ingest_json_and_state_plane(writable_store, samples_dir, tmp_path):
-    raw = pd.read_csv(samples_dir / "incidents_2018-01_dense.csv.gz", dtype=str,
-                      keep_default_na=False)  # fmt: skip
+    raw = pd.read_csv(
+        samples_dir / "incidents_2018-01_dense.csv.gz", dtype=str, keep_default_na=False
+    )
     xy = tmp_path / "dense_xy.csv"
     raw.drop(columns=["Latitude", "Longitude", "Location"]).to_csv(xy, index=False)
-    cmd = [sys.executable, "-m", "geodata", "ingest", str(xy), "--crs", "EPSG:3435",
-           "--store", str(writable_store.root), "--json"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "geodata",
+        "ingest",
+        str(xy),
+        "--crs",
+        "EPSG:3435",
+        "--store",
+        str(writable_store.root),
+        "--json",
+    ]
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=True)
     report = json.loads(done.stdout)
     assert report["rows_read"] == 17_198
@@ -106,8 +122,17 @@ def test_cli_ingest_json_and_state_plane(writable_store, samples_dir, tmp_path):
 def test_cli_fails_clearly_on_an_unreadable_file(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_bytes(b"\x00\x01\x02binary")
-    cmd = [sys.executable, "-m", "geodata", "ingest", str(bad), "--store", str(tmp_path / "s"),
-           "--beats", str(REPO / "geodata" / "samples" / "chicago" / "beats.geojson")]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "geodata",
+        "ingest",
+        str(bad),
+        "--store",
+        str(tmp_path / "s"),
+        "--beats",
+        str(REPO / "geodata" / "samples" / "chicago" / "beats.geojson"),
+    ]
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 2
     assert "bad.csv: this is not a text CSV file" in done.stderr
