@@ -255,6 +255,13 @@ def ingest_file(
             "rows_accepted": report.rows_accepted,
             "rows_rejected": report.rows_rejected,
             "rows_new": report.rows_new,
+            "rows_replaced": report.rows_replaced,
+            "rejected_by_reason": report.rejected_by_reason,
+            "outside": report.outside,
+            "join_agreement": report.join_agreement,
+            "join_agreement_geometric": report.join_agreement_geometric,
+            "rejections_csv": report.rejections_csv,
+            "disagreements_csv": report.disagreements_csv,
         }
     )
     log.info("ingested %s: %d read, %d accepted", path, report.rows_read, report.rows_accepted)
