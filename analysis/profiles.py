@@ -30,6 +30,8 @@ __all__ = [
     "AreaProfile",
     "SectorReview",
     "area_beats",
+    "default_as_of",
+    "history_start",
     "profile_area",
     "review_sector",
     "unusual_counts",
@@ -551,3 +553,34 @@ def review_sector(
         unusual=unusual,
         unusual_note=note,
     )
+
+
+def default_as_of(occurred_at: pd.Series, *, days: int = 28) -> date:
+    """Return the default as-of date: the last day with data, unless the data are sparse there.
+
+    When the latest `days` days hold less than half as many incidents as the densest `days`-day
+    window (the bundled data: a dense January 2018 and thin 2023-2024 samples), the end of the
+    densest window is returned instead. Same rule as ``dashboard.data.default_period``.
+
+    Raises
+    ------
+    ValueError
+        If there are no incidents.
+    """
+    if occurred_at.empty:
+        msg = "no incidents: cannot choose a default as-of date; pass one"
+        raise ValueError(msg)
+    stamps = occurred_at.dt.tz_localize(None) if occurred_at.dt.tz is not None else occurred_at
+    daily = stamps.dt.floor("D").value_counts().sort_index().asfreq("D", fill_value=0)
+    window = daily.rolling(days, min_periods=1).sum()
+    end = daily.index[-1] if window.iloc[-1] >= 0.5 * window.max() else window.idxmax()
+    return end.date()
+
+
+def history_start(as_of: date, *, years: int = 2) -> date:
+    """Return the first day an analysis ending on `as_of` reads (`years` years and a week back).
+
+    Two years cover every CompStat comparison (the 365-day window of last year); the sector
+    review's unusual-count check reads five.
+    """
+    return as_of - timedelta(days=366 * years + 7)
