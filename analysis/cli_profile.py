@@ -24,31 +24,52 @@ from geodata.store import IncidentStore
 
 __all__ = ["add_commands", "load_inputs", "run_profile"]
 
-INCIDENT_COLUMNS = (schema.OCCURRED_AT, schema.BEAT, schema.CATEGORY, schema.OFFENSE,
-                    schema.LOCATION_DESC, schema.BLOCK, schema.X, schema.Y, schema.LON,
-                    schema.LAT)  # fmt: skip
+INCIDENT_COLUMNS = (
+    schema.OCCURRED_AT,
+    schema.BEAT,
+    schema.CATEGORY,
+    schema.OFFENSE,
+    schema.LOCATION_DESC,
+    schema.BLOCK,
+    schema.X,
+    schema.Y,
+    schema.LON,
+    schema.LAT,
+)
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     """Register the ``profile`` command."""
     parser = subparsers.add_parser(
-        "profile", help="profile of a beat, sector, district or the department",
+        "profile",
+        help="profile of a beat, sector, district or the department",
         description=__doc__.split("\n")[0],
-    )  # fmt: skip
+    )
     area = parser.add_mutually_exclusive_group(required=True)
     area.add_argument("--beat", help="beat id, e.g. 0925")
     area.add_argument("--sector", help="sector id, e.g. 092")
     area.add_argument("--district", help="district id, e.g. 09")
     area.add_argument("--department", action="store_true", help="the whole department")
-    parser.add_argument("--as-of", dest="as_of", help="last day of the period, YYYY-MM-DD "
-                        "(default: the end of the latest dense 28 days of data)")  # fmt: skip
+    parser.add_argument(
+        "--as-of",
+        dest="as_of",
+        help="last day of the period, YYYY-MM-DD "
+        "(default: the end of the latest dense 28 days of data)",
+    )
     parser.add_argument("--period-days", type=int, default=28, help="profile period (days)")
     parser.add_argument("--store", help="incident store directory (default: the bundled data)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
-    parser.add_argument("--review", action="store_true",
-                        help="with --sector: add the side-by-side review of its beats")  # fmt: skip
-    parser.add_argument("--window", default="28d", choices=("7d", "28d", "ytd", "365d"),
-                        help="window of the sector review table (default 28d)")  # fmt: skip
+    parser.add_argument(
+        "--review",
+        action="store_true",
+        help="with --sector: add the side-by-side review of its beats",
+    )
+    parser.add_argument(
+        "--window",
+        default="7d",
+        choices=("7d", "28d", "ytd", "365d"),
+        help="window of the sector review table (default 7d)",
+    )
     parser.add_argument("--html", help="also write the printable HTML packet to this file")
     parser.set_defaults(func=run_profile)
 
@@ -75,8 +96,13 @@ def load_inputs(store: IncidentStore, as_of: date | None, *, years: int = 2) -> 
     )
     beats = store.read_layer("beats")
     stations = store.read_layer("stations") if store.has_layer("stations") else None
-    return {"as_of": as_of, "incidents": incidents, "beats": beats, "stations": stations,
-            "timezone": store.timezone}  # fmt: skip
+    return {
+        "as_of": as_of,
+        "incidents": incidents,
+        "beats": beats,
+        "stations": stations,
+        "timezone": store.timezone,
+    }
 
 
 def _level(args: argparse.Namespace) -> tuple[str, str | None]:
@@ -103,20 +129,36 @@ def run_profile(args: argparse.Namespace) -> int:
     inputs = load_inputs(store, as_of, years=6 if args.review else 2)
     neighbours = beat_neighbours(inputs["beats"])
     profile = profiles.profile_area(
-        inputs["incidents"], inputs["beats"], level=level, area_id=area_id,
-        as_of=inputs["as_of"], period_days=args.period_days, stations=inputs["stations"],
-        neighbours=neighbours, timezone=inputs["timezone"],
-    )  # fmt: skip
+        inputs["incidents"],
+        inputs["beats"],
+        level=level,
+        area_id=area_id,
+        as_of=inputs["as_of"],
+        period_days=args.period_days,
+        stations=inputs["stations"],
+        neighbours=neighbours,
+        timezone=inputs["timezone"],
+    )
     review = None
     if args.review:
-        review = profiles.review_sector(inputs["incidents"], inputs["beats"], sector=area_id,
-                                        as_of=inputs["as_of"], window=args.window,
-                                        timezone=inputs["timezone"])  # fmt: skip
+        review = profiles.review_sector(
+            inputs["incidents"],
+            inputs["beats"],
+            sector=area_id,
+            as_of=inputs["as_of"],
+            window=args.window,
+            timezone=inputs["timezone"],
+        )
     if args.html:
         from analysis import report
 
-        html = report.render_packet(profile, inputs["beats"], inputs["incidents"],
-                                    stations=inputs["stations"], review=review)  # fmt: skip
+        html = report.render_packet(
+            profile,
+            inputs["beats"],
+            inputs["incidents"],
+            stations=inputs["stations"],
+            review=review,
+        )
         with open(args.html, "w", encoding="utf-8") as handle:
             handle.write(html)
     out = profile.to_dict()
@@ -151,11 +193,14 @@ def format_text(profile: profiles.AreaProfile, review: profiles.SectorReview | N
     if profile.neighbours:
         lines.append(f"neighbours: {', '.join(profile.neighbours)}")
     lines.append("")
-    lines.append("by category: " + ", ".join(
-        f"{k} {int(v)}" for k, v in profile.counts_by_category.items()))  # fmt: skip
+    lines.append(
+        "by category: " + ", ".join(f"{k} {int(v)}" for k, v in profile.counts_by_category.items())
+    )
     lines.append("")
-    lines.append(f"{'window':<16}{'period':<25}{'now':>6}{'prev':>6}{'chg':>7}{'p':>7}"
-                 f"{'last yr':>8}{'chg':>7}{'p':>7}")  # fmt: skip
+    lines.append(
+        f"{'window':<16}{'period':<25}{'now':>6}{'prev':>6}{'chg':>7}{'p':>7}"
+        f"{'last yr':>8}{'chg':>7}{'p':>7}"
+    )
     for row in profile.comparisons.itertuples(index=False):
         lines.append(
             f"{row.label:<16}{f'{row.start}..{row.end}':<25}{row.current:>6}{row.previous:>6}"
@@ -166,17 +211,23 @@ def format_text(profile: profiles.AreaProfile, review: profiles.SectorReview | N
     share = profile.concentration.get("share")
     lines.append("")
     if share is not None:
-        lines.append(f"concentration: {share:.0%} of incidents on the busiest 20% of blocks "
-                     f"({profile.concentration['n_top_places']} of "
-                     f"{profile.concentration['n_places']})")  # fmt: skip
-    lines.append("top blocks: " + "; ".join(
-        f"{r.block} ({r.incidents})" for r in profile.top_blocks.head(5).itertuples()))  # fmt: skip
+        lines.append(
+            f"concentration: {share:.0%} of incidents on the busiest 20% of blocks "
+            f"({profile.concentration['n_top_places']} of "
+            f"{profile.concentration['n_places']})"
+        )
+    lines.append(
+        "top blocks: "
+        + "; ".join(f"{r.block} ({r.incidents})" for r in profile.top_blocks.head(5).itertuples())
+    )
     if review is not None:
         lines.append("")
         lines.append(f"sector {review.sector} review, window {review.window}:")
         for row in review.beats.itertuples(index=False):
-            lines.append(f"  {row.beat}  {row.incidents:>5}  prev {row.previous:>5}  "
-                         f"{_fmt_pct(row.pct_change):>6}  p {_fmt_p(row.p_value)}  {row.flag}"
-                         f"{'  UNUSUAL' if row.is_unusual else ''}")  # fmt: skip
+            lines.append(
+                f"  {row.beat}  {row.incidents:>5}  prev {row.previous:>5}  "
+                f"{_fmt_pct(row.pct_change):>6}  p {_fmt_p(row.p_value)}  {row.flag}"
+                f"{'  UNUSUAL' if row.is_unusual else ''}"
+            )
         lines.append(f"  {review.unusual_note}")
     return "\n".join(lines) + "\n"

@@ -19,12 +19,12 @@ calendar dates a year earlier for ``ytd`` and ``365d`` (29 February maps to 28 F
 Change test
 -----------
 Two counts ``a`` (current, exposure ``t_a`` days) and ``b`` (comparison, ``t_b`` days) are taken as
-Poisson. Conditional on ``n = a + b``, ``a`` is Binomial(``n``, ``t_a / (t_a + t_b)``) when the rates
-are equal, so the exact two-sided binomial test (:func:`scipy.stats.binomtest`) gives the p-value
-(the conditional "C-test" of Przyborowski and Wilenski, 1940; Wheeler 2016 uses the same Poisson
-reasoning for crime counts). Small counts cannot reach significance (3 against 1 gives p = 0.625),
-so the flag does not cry wolf when a beat goes from 1 to 3 burglaries. The percent change is
-``None`` when the comparison count is 0 (an increase from nothing has no percentage).
+Poisson. Conditional on ``n = a + b``, ``a`` is Binomial(``n``, ``t_a / (t_a + t_b)``) when the
+rates are equal, so the exact two-sided binomial test (:func:`scipy.stats.binomtest`) gives the
+p-value (the conditional "C-test" of Przyborowski and Wilenski, 1940; Wheeler 2016 uses the same
+Poisson reasoning for crime counts). Small counts cannot reach significance (3 against 1 gives p =
+0.625), so the flag does not cry wolf when a beat goes from 1 to 3 burglaries. The percent change
+is ``None`` when the comparison count is 0 (an increase from nothing has no percentage).
 """
 
 from __future__ import annotations
@@ -150,9 +150,16 @@ def compstat_windows(as_of: date | str | pd.Timestamp) -> list[Window]:
         else:
             ly_start, ly_end = _year_earlier(start), _year_earlier(end)
         windows.append(
-            Window(name=name, label=_LABELS[name], start=start, end=end,
-                   previous_start=start - length, previous_end=start - timedelta(days=1),
-                   last_year_start=ly_start, last_year_end=ly_end)  # fmt: skip
+            Window(
+                name=name,
+                label=_LABELS[name],
+                start=start,
+                end=end,
+                previous_start=start - length,
+                previous_end=start - timedelta(days=1),
+                last_year_start=ly_start,
+                last_year_end=ly_end,
+            )
         )
     return windows
 
@@ -326,17 +333,30 @@ def compare_counts(
     by_name = {w.name: w for w in windows}
     covered = _coverage(reference, by_name, min_coverage)
     out = counts.copy()
-    results: dict[str, list] = {k: [] for k in ("start", "end", "pct_change", "p_value", "flag",
-                                                "pct_change_last_year", "p_value_last_year",
-                                                "flag_last_year", "previous_covered",
-                                                "last_year_covered")}  # fmt: skip
+    results: dict[str, list] = {
+        k: []
+        for k in (
+            "start",
+            "end",
+            "pct_change",
+            "p_value",
+            "flag",
+            "pct_change_last_year",
+            "p_value_last_year",
+            "flag_last_year",
+            "previous_covered",
+            "last_year_covered",
+        )
+    }
     for row in out.itertuples(index=False):
         window = by_name[row.window]
         current, previous, last_year = int(row.current), int(row.previous), int(row.last_year)
-        p_prev = poisson_change_test(current, previous, current_days=window.days,
-                                     previous_days=window.previous_days)  # fmt: skip
-        p_ly = poisson_change_test(current, last_year, current_days=window.days,
-                                   previous_days=window.last_year_days)  # fmt: skip
+        p_prev = poisson_change_test(
+            current, previous, current_days=window.days, previous_days=window.previous_days
+        )
+        p_ly = poisson_change_test(
+            current, last_year, current_days=window.days, previous_days=window.last_year_days
+        )
         has_prev, has_ly = covered[window.name]
         results["start"].append(window.start)
         results["end"].append(window.end)
@@ -344,14 +364,18 @@ def compare_counts(
         results["last_year_covered"].append(has_ly)
         results["pct_change"].append(pct_change(current, previous) if has_prev else None)
         results["p_value"].append(p_prev if has_prev else None)
-        results["flag"].append(change_flag(p_prev, current / window.days,
-                                           previous / window.previous_days, alpha=alpha)
-                               if has_prev else "")  # fmt: skip
+        results["flag"].append(
+            change_flag(p_prev, current / window.days, previous / window.previous_days, alpha=alpha)
+            if has_prev
+            else ""
+        )
         results["pct_change_last_year"].append(pct_change(current, last_year) if has_ly else None)
         results["p_value_last_year"].append(p_ly if has_ly else None)
-        results["flag_last_year"].append(change_flag(p_ly, current / window.days,
-                                                     last_year / window.last_year_days,
-                                                     alpha=alpha) if has_ly else "")  # fmt: skip
+        results["flag_last_year"].append(
+            change_flag(p_ly, current / window.days, last_year / window.last_year_days, alpha=alpha)
+            if has_ly
+            else ""
+        )
     for key, values in results.items():
         if key.endswith("covered"):
             dtype = "bool"
@@ -383,6 +407,8 @@ def _coverage(
         rate = row["current"] / window.days
         prev_rate = row["previous"] / window.previous_days
         ly_rate = row["last_year"] / window.last_year_days
-        out[name] = (_comparable(rate, prev_rate, min_coverage),
-                     _comparable(rate, ly_rate, min_coverage))  # fmt: skip
+        out[name] = (
+            _comparable(rate, prev_rate, min_coverage),
+            _comparable(rate, ly_rate, min_coverage),
+        )
     return out

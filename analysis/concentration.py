@@ -61,5 +61,10 @@ def concentration_share(
     n_incidents = int(counts.sum())
     n_top = math.ceil(top_fraction * n_places)
     share = float(counts.iloc[:n_top].sum() / n_incidents) if n_incidents else None
-    return {"n_places": n_places, "n_top_places": n_top, "n_incidents": n_incidents,
-            "top_fraction": top_fraction, "share": share}  # fmt: skip
+    return {
+        "n_places": n_places,
+        "n_top_places": n_top,
+        "n_incidents": n_incidents,
+        "top_fraction": top_fraction,
+        "share": share,
+    }

@@ -41,8 +41,14 @@ Level = Literal["beat", "sector", "district", "department"]
 LEVELS: tuple[str, ...] = ("beat", "sector", "district", "department")
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _LEVEL_COLUMN = {"beat": schema.BEAT, "sector": schema.SECTOR, "district": schema.DISTRICT}
-_REQUIRED = (schema.OCCURRED_AT, schema.BEAT, schema.CATEGORY, schema.OFFENSE,
-             schema.LOCATION_DESC, schema.BLOCK)  # fmt: skip
+_REQUIRED = (
+    schema.OCCURRED_AT,
+    schema.BEAT,
+    schema.CATEGORY,
+    schema.OFFENSE,
+    schema.LOCATION_DESC,
+    schema.BLOCK,
+)
 
 
 def area_beats(beats: gpd.GeoDataFrame, *, level: Level, area_id: str | None) -> gpd.GeoDataFrame:
@@ -114,7 +120,9 @@ class AreaProfile:
     @property
     def title(self) -> str:
         """Return a heading such as ``Beat 0925``."""
-        return "Department" if self.level == "department" else f"{self.level.title()} {self.area_id}"
+        return (
+            "Department" if self.level == "department" else f"{self.level.title()} {self.area_id}"
+        )
 
     def to_dict(self) -> dict:
         """Return the profile as JSON-ready plain values (NaN becomes None)."""
@@ -124,28 +132,37 @@ class AreaProfile:
             comparisons[name] = {k: _plain(v) for k, v in row.items()}
         return {
             "area": {
-                "level": self.level, "id": self.area_id, "beats": self.beats,
-                "district": self.district, "area_km2": round(self.area_km2, 4),
-                "neighbours": self.neighbours, "neighbour_beats": self.neighbour_beats,
+                "level": self.level,
+                "id": self.area_id,
+                "beats": self.beats,
+                "district": self.district,
+                "area_km2": round(self.area_km2, 4),
+                "neighbours": self.neighbours,
+                "neighbour_beats": self.neighbour_beats,
                 "station": self.station,
             },
-            "period": {"start": self.start.isoformat(), "end": self.end.isoformat(),
-                       "as_of": self.as_of.isoformat(),
-                       "days": (self.end - self.start).days + 1, "timezone": self.timezone},
+            "period": {
+                "start": self.start.isoformat(),
+                "end": self.end.isoformat(),
+                "as_of": self.as_of.isoformat(),
+                "days": (self.end - self.start).days + 1,
+                "timezone": self.timezone,
+            },
             "n_incidents": self.n_incidents,
             "density_per_km2": _plain(self.density_per_km2),
             "counts_by_category": {k: int(v) for k, v in self.counts_by_category.items()},
             "counts_by_offense": _records(self.counts_by_offense),
             "comparisons": comparisons,
             "hour_weekday": {
-                "weekdays": list(WEEKDAYS), "hours": list(range(24)),
+                "weekdays": list(WEEKDAYS),
+                "hours": list(range(24)),
                 "counts": self.hour_weekday.astype(int).to_numpy().tolist(),
             },
             "location_types": _records(self.location_types),
             "top_blocks": _records(self.top_blocks),
             "concentration": {k: _plain(v) for k, v in self.concentration.items()},
             "daily": _records(self.daily),
-        }  # fmt: skip
+        }
 
 
 def _plain(value: object) -> object:
@@ -199,8 +216,15 @@ def _station(stations: gpd.GeoDataFrame | None, district: str | None, level: str
     if rows.empty:
         return None
     row = rows.iloc[0]
-    keys = (schema.STATION_ID, schema.DISTRICT, schema.STATION_NAME, schema.STATION_ADDRESS,
-            schema.STATION_PHONE, schema.LON, schema.LAT)  # fmt: skip
+    keys = (
+        schema.STATION_ID,
+        schema.DISTRICT,
+        schema.STATION_NAME,
+        schema.STATION_ADDRESS,
+        schema.STATION_PHONE,
+        schema.LON,
+        schema.LAT,
+    )
     return {k: _plain(row[k]) if k in row and not pd.isna(row[k]) else None for k in keys}
 
 
@@ -272,7 +296,7 @@ def profile_area(
     if beats.crs is None or not beats.crs.is_projected:
         msg = "beats must be in a projected CRS in metres to measure densities"
         raise ValueError(msg)
-    end = compare._as_date(as_of, "as_of")  # noqa: SLF001 - shared validation
+    end = compare._as_date(as_of, "as_of")
     start = end - timedelta(days=period_days - 1)
     members = area_beats(beats, level=level, area_id=area_id)
     member_ids = members[schema.BEAT].astype(str).tolist()
@@ -286,11 +310,14 @@ def profile_area(
     extra = [c for c in by_category.index if c not in schema.CATEGORIES]
     counts_by_category = by_category.reindex([*schema.CATEGORIES, *sorted(extra)], fill_value=0)
     by_offense = (
-        period.groupby([schema.OFFENSE, schema.CATEGORY], observed=True).size()
-        .rename("incidents").reset_index()
+        period.groupby([schema.OFFENSE, schema.CATEGORY], observed=True)
+        .size()
+        .rename("incidents")
+        .reset_index()
         .sort_values(["incidents", schema.OFFENSE], ascending=[False, True], kind="stable")
-        .head(top_n).reset_index(drop=True)
-    )  # fmt: skip
+        .head(top_n)
+        .reset_index(drop=True)
+    )
     for column in (schema.OFFENSE, schema.CATEGORY):
         by_offense[column] = by_offense[column].astype(str)
     local = period[schema.OCCURRED_AT]
@@ -308,11 +335,14 @@ def profile_area(
 
     days = pd.date_range(start, end, freq="D")
     daily_counts = local.dt.tz_localize(None).dt.normalize().value_counts() if len(local) else None
-    daily = pd.DataFrame({
-        "date": [d.date() for d in days],
-        "incidents": [int(daily_counts.get(d, 0)) if daily_counts is not None else 0
-                      for d in days],
-    })  # fmt: skip
+    daily = pd.DataFrame(
+        {
+            "date": [d.date() for d in days],
+            "incidents": [
+                int(daily_counts.get(d, 0)) if daily_counts is not None else 0 for d in days
+            ],
+        }
+    )
     neighbour_ids, neighbour_beats = _neighbours(beats, members, level, neighbours)
     return AreaProfile(
         level=level,
@@ -345,7 +375,7 @@ def _shift_years(window: compare.Window, years: int) -> tuple[date, date]:
         return window.start - shift, window.end - shift
     start, end = window.start, window.end
     for _ in range(years):
-        start, end = compare._year_earlier(start), compare._year_earlier(end)  # noqa: SLF001
+        start, end = compare._year_earlier(start), compare._year_earlier(end)
     return start, end
 
 
@@ -420,8 +450,10 @@ def unusual_counts(
     out["is_unusual"] = (out["current"] > out["threshold"]) if enough else False
     out["is_unusual"] = out["is_unusual"].astype(bool)
     if enough:
-        note = (f"Compared with the same {window.label.lower()} window in {len(used)} prior "
-                f"years; unusual = more than mean + {n_sd:g} SD of those years.")  # fmt: skip
+        note = (
+            f"Compared with the same {window.label.lower()} window in {len(used)} prior "
+            f"years; unusual = more than mean + {n_sd:g} SD of those years."
+        )
     else:
         note = (
             f"History too thin to judge unusual counts: {len(used)} of {max_years} prior years "
@@ -446,14 +478,85 @@ class SectorReview:
     unusual: pd.DataFrame
     unusual_note: str
 
+    def explain(self) -> pd.DataFrame:
+        """Return one plain-language sentence per beat on its change in the review window.
+
+        Returns
+        -------
+        DataFrame
+            ``beat`` and ``explanation``.
+        """
+        sentences = []
+        for row in self.beats.to_dict("records"):
+            sentences.append(_explain(row, self.window))
+        return pd.DataFrame({schema.BEAT: self.beats[schema.BEAT], "explanation": sentences})
+
     def to_dict(self) -> dict:
         """Return the review as JSON-ready plain values."""
         return {
-            "sector": self.sector, "district": self.district, "as_of": self.as_of.isoformat(),
-            "window": self.window, "beats": _records(self.beats), "total": self.total,
-            "comparisons": _records(self.comparisons), "significant": _records(self.significant),
-            "unusual": _records(self.unusual), "unusual_note": self.unusual_note,
-        }  # fmt: skip
+            "sector": self.sector,
+            "district": self.district,
+            "as_of": self.as_of.isoformat(),
+            "window": self.window,
+            "beats": _records(self.beats),
+            "total": {k: _plain(v) for k, v in self.total.items()},
+            "comparisons": _records(self.comparisons),
+            "significant": _records(self.significant),
+            "unusual": _records(self.unusual),
+            "unusual_note": self.unusual_note,
+            "explanations": _records(self.explain()),
+        }
+
+
+_WINDOW_WORDS = {
+    "7d": "the week before",
+    "28d": "the 28 days before",
+    "ytd": "the same number of days before 1 January",
+    "365d": "the 365 days before",
+}
+
+
+def _p_text(p_value: float) -> str:
+    return "< 0.001" if p_value < 0.001 else f"= {p_value:.3f}"
+
+
+def _explain(row: dict, window: str) -> str:
+    """Return a sentence on one beat's change (current vs previous period and last year)."""
+    current, previous = (
+        int(row["current"] if "current" in row else row["incidents"]),
+        row["previous"],
+    )
+    text = f"{current} incidents"
+    if pd.isna(row["p_value"]):
+        text += (
+            f" against {int(previous)} in {_WINDOW_WORDS[window]}: no comparable data for "
+            "that period, so no change is judged"
+        )
+    else:
+        pct = row["pct_change"]
+        change = (
+            "no change"
+            if current == previous
+            else ("up from none" if pd.isna(pct) else f"{pct:+.0f}%")
+        )
+        verdict = {"up": "a significant rise", "down": "a significant fall"}.get(
+            row["flag"], "within normal chance variation"
+        )
+        text += (
+            f" against {int(previous)} in {_WINDOW_WORDS[window]} ({change}, "
+            f"p {_p_text(row['p_value'])}): {verdict}"
+        )
+    if not pd.isna(row.get("p_value_last_year")):
+        verdict = {"up": "significantly more", "down": "significantly fewer"}.get(
+            row["flag_last_year"], "no significant difference"
+        )
+        text += (
+            f"; last year {int(row['last_year'])} in the same period "
+            f"(p {_p_text(row['p_value_last_year'])}, {verdict})"
+        )
+    if row.get("is_unusual"):
+        text += "; UNUSUAL against prior years"
+    return text + "."
 
 
 def review_sector(
@@ -462,7 +565,7 @@ def review_sector(
     *,
     sector: str,
     as_of: date | str,
-    window: str = "28d",
+    window: str = "7d",
     timezone: str | None = None,
     alpha: float = 0.05,
 ) -> SectorReview:
@@ -499,7 +602,7 @@ def review_sector(
         raise ValueError(msg)
     members = area_beats(beats, level="sector", area_id=sector)
     member_ids = sorted(members[schema.BEAT].astype(str))
-    end = compare._as_date(as_of, "as_of")  # noqa: SLF001
+    end = compare._as_date(as_of, "as_of")
     windows = compare.compstat_windows(end)
     chosen = next(w for w in windows if w.name == window)
     inside = incidents[incidents[schema.BEAT].astype(str).isin(member_ids)].copy()
@@ -507,21 +610,28 @@ def review_sector(
     counts = compare.window_counts(inside, windows, by=schema.BEAT)
     counts = (
         counts.set_index(["window", schema.BEAT])
-        .reindex(pd.MultiIndex.from_product([list(compare.WINDOWS), member_ids],
-                                            names=["window", schema.BEAT]), fill_value=0)
+        .reindex(
+            pd.MultiIndex.from_product(
+                [list(compare.WINDOWS), member_ids], names=["window", schema.BEAT]
+            ),
+            fill_value=0,
+        )
         .reset_index()
-    )  # fmt: skip
+    )
     reference = compare.window_counts(incidents, windows, timezone=timezone)
     comparisons = compare.compare_counts(counts, windows, alpha=alpha, reference=reference)
     totals = counts.groupby("window", sort=False)[["current", "previous", "last_year"]].sum()
-    total_cmp = compare.compare_counts(totals.reset_index(), windows, alpha=alpha,
-                                       reference=reference)  # fmt: skip
+    total_cmp = compare.compare_counts(
+        totals.reset_index(), windows, alpha=alpha, reference=reference
+    )
 
     in_window = inside[_in_days(inside[schema.OCCURRED_AT], chosen.start, chosen.end)]
-    by_category = pd.crosstab(in_window[schema.BEAT].astype(str),
-                              in_window[schema.CATEGORY].astype(str))  # fmt: skip
-    by_category = by_category.reindex(index=member_ids, columns=list(schema.CATEGORIES),
-                                      fill_value=0)  # fmt: skip
+    by_category = pd.crosstab(
+        in_window[schema.BEAT].astype(str), in_window[schema.CATEGORY].astype(str)
+    )
+    by_category = by_category.reindex(
+        index=member_ids, columns=list(schema.CATEGORIES), fill_value=0
+    )
     area_km2 = members.set_index(members[schema.BEAT].astype(str)).geometry.area / 1e6
     table = comparisons[comparisons["window"] == window].set_index(schema.BEAT)
     side = pd.DataFrame({schema.BEAT: member_ids})
@@ -530,13 +640,21 @@ def review_sector(
     side["per_km2"] = side["incidents"] / side["area_km2"]
     for category in schema.CATEGORIES:
         side[category] = by_category[category].to_numpy().astype(int)
-    for column in ("previous", "pct_change", "p_value", "flag", "last_year",
-                   "pct_change_last_year", "p_value_last_year", "flag_last_year"):  # fmt: skip
+    for column in (
+        "previous",
+        "pct_change",
+        "p_value",
+        "flag",
+        "last_year",
+        "pct_change_last_year",
+        "p_value_last_year",
+        "flag_last_year",
+    ):
         side[column] = table.loc[member_ids, column].to_numpy()
     unusual, note = unusual_counts(incidents, member_ids, chosen, timezone=timezone)
     side["is_unusual"] = unusual["is_unusual"].to_numpy()
     total_row = total_cmp[total_cmp["window"] == window].iloc[0].to_dict()
-    total = {k: _plain(v) for k, v in total_row.items()}
+    total = {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in total_row.items()}
     total["area_km2"] = float(side["area_km2"].sum())
     total["per_km2"] = total["current"] / total["area_km2"] if total["area_km2"] else None
     significant = comparisons[(comparisons["flag"] != "") | (comparisons["flag_last_year"] != "")]

@@ -95,9 +95,11 @@ def svg_map(
     def transform(x: float, y: float) -> tuple[float, float]:
         return (x - cx) * scale + size_px / 2, (cy - y) * scale + size_px / 2
 
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{size_px}" height="{size_px}" '
-           f'viewBox="0 0 {size_px} {size_px}" class="map" role="img">',
-           f'<rect width="{size_px}" height="{size_px}" fill="#fafafa"/>']  # fmt: skip
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{size_px}" height="{size_px}" '
+        f'viewBox="0 0 {size_px} {size_px}" class="map" role="img">',
+        f'<rect width="{size_px}" height="{size_px}" fill="#fafafa"/>',
+    ]
     member_set = set(members)
     for row in shown.itertuples(index=False):
         beat = str(getattr(row, schema.BEAT))
@@ -107,8 +109,10 @@ def svg_map(
             style = f'fill="{_e(fill)}" stroke="#08306b" stroke-width="2"'
         else:
             style = 'fill="none" stroke="#777" stroke-width="1" stroke-dasharray="4 2"'
-        out.append(f'<path d="{_path(geom, transform)}" {style} fill-rule="evenodd" '
-                   f'data-beat="{_e(beat)}"><title>Beat {_e(beat)}</title></path>')  # fmt: skip
+        out.append(
+            f'<path d="{_path(geom, transform)}" {style} fill-rule="evenodd" '
+            f'data-beat="{_e(beat)}"><title>Beat {_e(beat)}</title></path>'
+        )
     if incidents is not None and len(incidents):
         out.extend(_dots(incidents, transform, span))
     for row in shown.itertuples(index=False):
@@ -116,17 +120,23 @@ def svg_map(
         x, y = transform(point.x, point.y)
         beat = str(getattr(row, schema.BEAT))
         weight = "bold" if beat in member_set else "normal"
-        out.append(f'<text x="{x:.1f}" y="{y:.1f}" font-size="12" text-anchor="middle" '
-                   f'font-weight="{weight}" fill="#222">{_e(beat)}</text>')  # fmt: skip
+        out.append(
+            f'<text x="{x:.1f}" y="{y:.1f}" font-size="12" text-anchor="middle" '
+            f'font-weight="{weight}" fill="#222">{_e(beat)}</text>'
+        )
     if station_xy is not None:
         x, y = transform(*station_xy)
-        out.append(f'<text x="{x:.1f}" y="{y + 7:.1f}" font-size="22" text-anchor="middle" '
-                   f'fill="#08306b" class="station">&#9733;<title>Station</title></text>')  # fmt: skip
+        out.append(
+            f'<text x="{x:.1f}" y="{y + 7:.1f}" font-size="22" text-anchor="middle" '
+            f'fill="#08306b" class="station">&#9733;<title>Station</title></text>'
+        )
     bar_m = 10 ** math.floor(math.log10(span / 4))
     bar_px = bar_m * scale
-    out.append(f'<line x1="10" y1="{size_px - 12}" x2="{10 + bar_px:.1f}" y2="{size_px - 12}" '
-               f'stroke="#000" stroke-width="3"/><text x="10" y="{size_px - 18}" '
-               f'font-size="11">{bar_m:g} m</text>')  # fmt: skip
+    out.append(
+        f'<line x1="10" y1="{size_px - 12}" x2="{10 + bar_px:.1f}" y2="{size_px - 12}" '
+        f'stroke="#000" stroke-width="3"/><text x="10" y="{size_px - 18}" '
+        f'font-size="11">{bar_m:g} m</text>'
+    )
     out.append("</svg>")
     return "".join(out)
 
@@ -137,32 +147,40 @@ def _dots(incidents: pd.DataFrame, transform: callable, span: float) -> list[str
     if len(located) <= MAX_DOTS:
         for x, y in zip(located[schema.X], located[schema.Y], strict=True):
             a, b = transform(x, y)
-            out.append(f'<circle cx="{a:.1f}" cy="{b:.1f}" r="2.2" fill="#b30000" '
-                       'fill-opacity="0.6" class="incident"/>')  # fmt: skip
+            out.append(
+                f'<circle cx="{a:.1f}" cy="{b:.1f}" r="2.2" fill="#b30000" '
+                'fill-opacity="0.6" class="incident"/>'
+            )
         return out
     cell = span / 60
-    cells = located.groupby([np.floor(located[schema.X] / cell),
-                             np.floor(located[schema.Y] / cell)]).size()  # fmt: skip
+    cells = located.groupby(
+        [np.floor(located[schema.X] / cell), np.floor(located[schema.Y] / cell)]
+    ).size()
     vmax = float(cells.max())
     for (i, j), n in cells.items():
         a, b = transform((i + 0.5) * cell, (j + 0.5) * cell)
         radius = 1.5 + 6 * math.sqrt(n / vmax)
-        out.append(f'<circle cx="{a:.1f}" cy="{b:.1f}" r="{radius:.1f}" fill="#b30000" '
-                   f'fill-opacity="0.5" class="incident"><title>{int(n)}</title></circle>')  # fmt: skip
+        out.append(
+            f'<circle cx="{a:.1f}" cy="{b:.1f}" r="{radius:.1f}" fill="#b30000" '
+            f'fill-opacity="0.5" class="incident"><title>{int(n)}</title></circle>'
+        )
     return out
 
 
 def _bars(labels: Sequence[object], values: Sequence[float], *, width: int = 360) -> str:
     vmax = max([float(v) for v in values] + [1.0])
     height = 18 * len(labels) + 4
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           'class="chart">']  # fmt: skip
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" class="chart">'
+    ]
     for i, (label, value) in enumerate(zip(labels, values, strict=True)):
         y = 4 + 18 * i
         length = (width - 150) * float(value) / vmax
-        out.append(f'<text x="0" y="{y + 12}" font-size="11">{_e(label)}</text>'
-                   f'<rect x="100" y="{y}" width="{length:.1f}" height="14" fill="#4292c6"/>'
-                   f'<text x="{104 + length:.1f}" y="{y + 12}" font-size="11">{_e(value)}</text>')  # fmt: skip
+        out.append(
+            f'<text x="0" y="{y + 12}" font-size="11">{_e(label)}</text>'
+            f'<rect x="100" y="{y}" width="{length:.1f}" height="14" fill="#4292c6"/>'
+            f'<text x="{104 + length:.1f}" y="{y + 12}" font-size="11">{_e(value)}</text>'
+        )
     out.append("</svg>")
     return "".join(out)
 
@@ -171,22 +189,30 @@ def _columns(labels: Sequence[object], values: Sequence[float], *, width: int = 
     vmax = max([float(v) for v in values] + [1.0])
     height, n = 120, max(len(values), 1)
     step = width / n
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 16}" '
-           'class="chart">']  # fmt: skip
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 16}" '
+        'class="chart">'
+    ]
     for i, (label, value) in enumerate(zip(labels, values, strict=True)):
         bar = height * float(value) / vmax
-        out.append(f'<rect x="{i * step + 1:.1f}" y="{height - bar:.1f}" width="{step - 2:.1f}" '
-                   f'height="{bar:.1f}" fill="#6baed6"><title>{_e(label)}: {_e(value)}</title>'
-                   "</rect>")  # fmt: skip
-    out.append(f'<text x="0" y="{height + 13}" font-size="10">{_e(labels[0]) if labels else ""}'
-               f'</text><text x="{width}" y="{height + 13}" font-size="10" text-anchor="end">'
-               f"{_e(labels[-1]) if labels else ''}</text></svg>")  # fmt: skip
+        out.append(
+            f'<rect x="{i * step + 1:.1f}" y="{height - bar:.1f}" width="{step - 2:.1f}" '
+            f'height="{bar:.1f}" fill="#6baed6"><title>{_e(label)}: {_e(value)}</title>'
+            "</rect>"
+        )
+    out.append(
+        f'<text x="0" y="{height + 13}" font-size="10">{_e(labels[0]) if labels else ""}'
+        f'</text><text x="{width}" y="{height + 13}" font-size="10" text-anchor="end">'
+        f"{_e(labels[-1]) if labels else ''}</text></svg>"
+    )
     return "".join(out)
 
 
 def _table(frame: pd.DataFrame, *, left: Iterable[str] = (), formats: dict | None = None) -> str:
     left_set, formats = set(left), formats or {}
-    head = "".join(f'<th class="{"l" if c in left_set else ""}">{_e(c)}</th>' for c in frame.columns)
+    head = "".join(
+        f'<th class="{"l" if c in left_set else ""}">{_e(c)}</th>' for c in frame.columns
+    )
     rows = []
     for record in frame.to_dict("records"):
         cells = []
@@ -234,11 +260,31 @@ def _station_xy(stations: gpd.GeoDataFrame | None, station: dict | None) -> tupl
 def _comparison_table(comparisons: pd.DataFrame) -> str:
     view = comparisons.assign(
         period=[f"{a} – {b}" for a, b in zip(comparisons["start"], comparisons["end"], strict=True)]
-    )[["label", "period", "current", "previous", "pct_change", "p_value", "flag", "last_year",
-       "pct_change_last_year", "p_value_last_year", "flag_last_year"]]  # fmt: skip
-    return _table(view, left=("label", "period"), formats={
-        "pct_change": _pct, "pct_change_last_year": _pct, "p_value": _p, "p_value_last_year": _p,
-    })  # fmt: skip
+    )[
+        [
+            "label",
+            "period",
+            "current",
+            "previous",
+            "pct_change",
+            "p_value",
+            "flag",
+            "last_year",
+            "pct_change_last_year",
+            "p_value_last_year",
+            "flag_last_year",
+        ]
+    ]
+    return _table(
+        view,
+        left=("label", "period"),
+        formats={
+            "pct_change": _pct,
+            "pct_change_last_year": _pct,
+            "p_value": _p,
+            "p_value_last_year": _p,
+        },
+    )
 
 
 def render_packet(
@@ -274,19 +320,28 @@ def render_packet(
     day = local.dt.tz_localize(None).to_numpy("datetime64[D]") if len(local) else np.array([])
     in_period = (
         incidents[schema.BEAT].astype(str).isin(profile.beats).to_numpy()
-        & (day >= np.datetime64(profile.start, "D")) & (day <= np.datetime64(profile.end, "D"))
-    )  # fmt: skip
+        & (day >= np.datetime64(profile.start, "D"))
+        & (day <= np.datetime64(profile.end, "D"))
+    )
     fills = None
     if review is not None:
         colours = {"up": "#fcae91", "down": "#a1d99b", "": "#c6dbef"}
         fills = {str(r.beat): colours.get(r.flag, "#c6dbef") for r in review.beats.itertuples()}
-    area_map = svg_map(beats, profile.beats, neighbours=profile.neighbour_beats,
-                       incidents=incidents[in_period],
-                       station_xy=_station_xy(stations, profile.station), fills=fills)  # fmt: skip
+    area_map = svg_map(
+        beats,
+        profile.beats,
+        neighbours=profile.neighbour_beats,
+        incidents=incidents[in_period],
+        station_xy=_station_xy(stations, profile.station),
+        fills=fills,
+    )
     station = profile.station
-    station_text = (f"{_e(station.get('name'))} station, {_e(station.get('address'))}, "
-                    f"phone {_e(station.get('phone')) or 'not listed'}" if station
-                    else "no station on record")  # fmt: skip
+    station_text = (
+        f"{_e(station.get('name'))} station, {_e(station.get('address'))}, "
+        f"phone {_e(station.get('phone')) or 'not listed'}"
+        if station
+        else "no station on record"
+    )
     density = profile.density_per_km2
     share = profile.concentration.get("share")
     parts = [
@@ -319,34 +374,52 @@ def render_packet(
         '<div class="grid"><div><h2>Top offenses</h2>',
         _table(profile.counts_by_offense, left=(schema.OFFENSE, schema.CATEGORY)),
         "</div><div><h2>Top location types</h2>",
-        _table(profile.location_types, left=(schema.LOCATION_DESC,),
-               formats={"share": lambda v: f"{v:.0%}"}),  # fmt: skip
+        _table(
+            profile.location_types,
+            left=(schema.LOCATION_DESC,),
+            formats={"share": lambda v: f"{v:.0%}"},
+        ),
         "</div><div><h2>Top blocks</h2>",
         _table(profile.top_blocks, left=(schema.BLOCK,), formats={"share": lambda v: f"{v:.0%}"}),
         "</div></div>",
-        (f"<p>Concentration: <b>{share:.0%}</b> of incidents on the busiest 20% of blocks "
-         f"({profile.concentration['n_top_places']} of {profile.concentration['n_places']} "
-         "blocks with incidents).</p>" if share is not None else ""),
-    ]  # fmt: skip
+        (
+            f"<p>Concentration: <b>{share:.0%}</b> of incidents on the busiest 20% of blocks "
+            f"({profile.concentration['n_top_places']} of {profile.concentration['n_places']} "
+            "blocks with incidents).</p>"
+            if share is not None
+            else ""
+        ),
+    ]
     if review is not None:
         table = review.beats.drop(columns=[c for c in ("area_km2",) if c in review.beats])
         parts += [
             f'<h2 class="pb">Sector {_e(review.sector)}: beats side by side '
             f"({_e(review.window)} window)</h2>",
-            _table(table, left=(schema.BEAT,), formats={
-                "pct_change": _pct, "pct_change_last_year": _pct, "p_value": _p,
-                "p_value_last_year": _p, "per_km2": lambda v: f"{v:.1f}",
-            }),
+            _table(
+                table,
+                left=(schema.BEAT,),
+                formats={
+                    "pct_change": _pct,
+                    "pct_change_last_year": _pct,
+                    "p_value": _p,
+                    "p_value_last_year": _p,
+                    "per_km2": lambda v: f"{v:.1f}",
+                },
+            ),
             f"<p>Sector total: {_e(review.total.get('current'))} incidents, previous "
             f"{_e(review.total.get('previous'))} ({_pct(review.total.get('pct_change'))}, p "
             f"{_p(review.total.get('p_value'))}).</p>",
             "<h2>Unusual counts against prior years</h2>",
             f'<p class="note">{_e(review.unusual_note)}</p>',
-            _table(review.unusual, left=("beat",), formats={
-                "mean": lambda v: "" if pd.isna(v) else f"{v:.1f}",
-                "sd": lambda v: "" if pd.isna(v) else f"{v:.1f}",
-                "threshold": lambda v: "" if pd.isna(v) else f"{v:.1f}",
-            }),
-        ]  # fmt: skip
+            _table(
+                review.unusual,
+                left=("beat",),
+                formats={
+                    "mean": lambda v: "" if pd.isna(v) else f"{v:.1f}",
+                    "sd": lambda v: "" if pd.isna(v) else f"{v:.1f}",
+                    "threshold": lambda v: "" if pd.isna(v) else f"{v:.1f}",
+                },
+            ),
+        ]
     parts.append("</body></html>")
     return "\n".join(parts)
