@@ -27,13 +27,17 @@ def _find() -> None:  # runs before the script when the address box changes
             st.session_state[state.BEAT] = beat
 
 
+def _picked() -> None:  # the user chose from the list: that is now the selected beat
+    st.session_state[state.BEAT] = st.session_state[SELECT_KEY]
+
+
 wanted = st.session_state.get(state.BEAT)
 if wanted in beat_ids and st.session_state.get(SELECT_KEY) != wanted:
     st.session_state[SELECT_KEY] = wanted  # set by find, a map click or the sector review
 
 st.title("Beat profile")
 left, mid, right = st.columns([1, 2, 1])
-beat = left.selectbox("Beat", beat_ids, key=SELECT_KEY)
+beat = left.selectbox("Beat", beat_ids, key=SELECT_KEY, on_change=_picked)
 st.session_state[state.BEAT] = beat
 mid.text_input(
     "Find my beat: address, block or lat, lon",
