@@ -9,7 +9,10 @@ directory, then times
   local timestamp, and
 * pandas on the same rows already in memory (Arrow-backed strings, as ``load_incidents`` gives).
 
-Both answers are checked to be identical. Usage::
+* pyarrow: each partition's ``beat`` and ``offense`` read as dictionary codes and counted with
+  ``np.bincount`` (no strings materialised), two threads.
+
+All answers are checked to be identical. Usage::
 
     /work/main/.venv/bin/python bench/aggregate.py [--rows 10000000] [--keep DIR]
 """
@@ -22,6 +25,7 @@ import platform
 import shutil
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
@@ -125,32 +129,94 @@ def synthesise(root: Path, n_rows: int, beats: list[str], *, seed: int = 0) -> I
     return store
 
 
-QUERY_PARTITION = """
+QUERY_HIVE = """
 SELECT beat, year, month, offense, count(*) AS incidents
 FROM read_parquet('{glob}', hive_partitioning = true)
 GROUP BY ALL
 """
 QUERY_TRUNC = """
-SELECT beat, date_trunc('month', occurred_at) AS month, offense, count(*) AS incidents
+SELECT beat, year(occurred_at) AS year, month(occurred_at) AS month, offense,
+       count(*) AS incidents
 FROM read_parquet('{glob}')
 GROUP BY ALL
 """
+KEY = ["beat", "year", "month", "offense"]
 
 
-def _best(fn, repeat: int) -> tuple[float, float, object]:
+def _partition(path: Path) -> tuple[int, int]:
+    return int(path.parent.parent.name.split("=")[1]), int(path.parent.name.split("=")[1])
+
+
+def duckdb_per_partition(con: duckdb.DuckDBPyConnection, files: list[Path]) -> pd.DataFrame:
+    """Group each monthly partition by (beat, offense) in DuckDB; the month is the partition."""
+    parts = []
+    for path in files:
+        year, month = _partition(path)
+        parts.append(
+            f"SELECT beat, {year} AS year, {month} AS month, offense, count(*) AS "
+            f"incidents FROM read_parquet('{path}') GROUP BY ALL"
+        )
+    return con.sql(" UNION ALL ".join(parts)).df()
+
+
+def _count_partition(path: Path) -> pd.DataFrame:
+    table = pq.read_table(
+        path, columns=[schema.BEAT, schema.OFFENSE], read_dictionary=[schema.BEAT, schema.OFFENSE]
+    )
+    beat = table.column(schema.BEAT).unify_dictionaries().combine_chunks()
+    offense = table.column(schema.OFFENSE).unify_dictionaries().combine_chunks()
+    n_off = len(offense.dictionary)
+    codes = beat.indices.to_numpy().astype(np.int64) * n_off + offense.indices.to_numpy()
+    counts = np.bincount(codes, minlength=len(beat.dictionary) * n_off)
+    hit = np.flatnonzero(counts)
+    year, month = _partition(path)
+    return pd.DataFrame(
+        {
+            "beat": beat.dictionary.to_numpy(zero_copy_only=False)[hit // n_off],
+            "year": year,
+            "month": month,
+            "offense": offense.dictionary.to_numpy(zero_copy_only=False)[hit % n_off],
+            "incidents": counts[hit],
+        }
+    )
+
+
+def arrow_dictionary_counts(files: list[Path], *, threads: int = 2) -> pd.DataFrame:
+    """Count beat x offense per monthly partition from the Parquet dictionary codes.
+
+    Strings are never materialised: each partition's ``beat`` and ``offense`` columns are read
+    as dictionary arrays and their integer codes are combined and counted with ``np.bincount``;
+    the month is the partition's. Partitions are independent, so this scales with files/cores.
+    """
+    with ThreadPoolExecutor(threads) as pool:
+        return pd.concat(list(pool.map(_count_partition, files)), ignore_index=True)
+
+
+def _timed(fn, repeat: int) -> tuple[float, float, float, object]:
     times, result = [], None
     for _ in range(repeat):
         t0 = time.perf_counter()
         result = fn()
         times.append(time.perf_counter() - t0)
-    return times[0], min(times), result
+    return times[0], min(times), float(np.median(times)), result
+
+
+def _canonical(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame[[*KEY, "incidents"]].astype(
+        {"beat": str, "offense": str, "year": int, "month": int, "incidents": int}
+    )
+    return out.sort_values(KEY).reset_index(drop=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--keep", help="write the synthetic store here and keep it")
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument(
+        "--keep",
+        help="write the synthetic store here and keep it (reused when "
+        "it already holds --rows incidents)",
+    )
     args = parser.parse_args()
     from geodata import settings
     from geodata.boundaries import read_beats
@@ -158,74 +224,70 @@ def main() -> None:
     beats = read_beats(settings.SAMPLES_DIR / "beats.geojson")[schema.BEAT].astype(str).tolist()
     workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="beatwise_agg_"))
     try:
-        t0 = time.perf_counter()
-        store = synthesise(workdir / "store", args.rows, beats)
-        size_mb = sum(f.stat().st_size for f in store.incident_files()) / 1e6
+        store = IncidentStore(workdir / "store")
+        if not (store.meta_path.exists() and store.count() == args.rows):
+            shutil.rmtree(store.root, ignore_errors=True)
+            t0 = time.perf_counter()
+            synthesise(store.root, args.rows, beats)
+            print(f"synthesised {args.rows:,} incidents in {time.perf_counter() - t0:.1f} s")
+        files = store.incident_files()
+        size_mb = sum(f.stat().st_size for f in files) / 1e6
         print(
-            f"synthesised {store.count():,} incidents in {time.perf_counter() - t0:.1f} s "
-            f"({size_mb:.0f} MB of Parquet, {len(store.incident_files())} partitions)"
+            f"store: {store.count():,} incidents, {len(files)} monthly partitions, "
+            f"{size_mb:.0f} MB of Parquet (all {len(schema.INCIDENT_COLUMNS)} columns, zstd)"
         )
         glob = store.incidents_glob()
         con = duckdb.connect()
         con.execute(f"SET TimeZone = '{TZ}'")
-        first, best, duck = _best(
-            lambda: con.sql(QUERY_PARTITION.format(glob=glob)).df(), args.repeat
-        )
-        print(
-            f"duckdb, by partition month: first {first:.3f} s, best of {args.repeat} "
-            f"{best:.3f} s, {len(duck):,} groups"
-        )
-        first_t, best_t, duck_t = _best(
-            lambda: con.sql(QUERY_TRUNC.format(glob=glob)).df(), args.repeat
-        )
-        print(
-            f"duckdb, date_trunc on local time: first {first_t:.3f} s, best {best_t:.3f} s, "
-            f"{len(duck_t):,} groups"
-        )
+        results = {}
+        runs = {
+            "duckdb, glob, hive year/month": lambda: con.sql(QUERY_HIVE.format(glob=glob)).df(),
+            "duckdb, glob, month(occurred_at) local": lambda: con.sql(
+                QUERY_TRUNC.format(glob=glob)
+            ).df(),
+            "duckdb, one GROUP BY per partition": lambda: duckdb_per_partition(con, files),
+            "pyarrow dictionary codes + bincount": lambda: arrow_dictionary_counts(files),
+        }
+        for name, fn in runs.items():
+            first, best, median, result = _timed(fn, args.repeat)
+            results[name] = result
+            print(f"{name:<42} first {first:.3f} s  best {best:.3f} s  median {median:.3f} s")
 
         t0 = time.perf_counter()
         frame = store.load_incidents(columns=[schema.OCCURRED_AT, schema.BEAT, schema.OFFENSE])
-        load_s = time.perf_counter() - t0
         print(
-            f"pandas: load_incidents of 3 columns {load_s:.2f} s "
+            f"pandas: load_incidents of 3 columns {time.perf_counter() - t0:.2f} s "
             f"({frame.memory_usage(deep=True).sum() / 1e6:.0f} MB)"
         )
+        year = frame[schema.OCCURRED_AT].dt.year.rename("year")
+        month = frame[schema.OCCURRED_AT].dt.month.rename("month")
+        categorical = frame.astype({schema.BEAT: "category", schema.OFFENSE: "category"})
 
-        def by_pandas() -> pd.DataFrame:
-            month = frame[schema.OCCURRED_AT].dt.month
-            year = frame[schema.OCCURRED_AT].dt.year
+        def by_pandas(data: pd.DataFrame) -> pd.DataFrame:
             return (
-                frame.groupby(
-                    [
-                        frame[schema.BEAT],
-                        year.rename("year"),
-                        month.rename("month"),
-                        frame[schema.OFFENSE],
-                    ],
-                    observed=True,
-                )
+                data.groupby([data[schema.BEAT], year, month, data[schema.OFFENSE]], observed=True)
                 .size()
                 .rename("incidents")
                 .reset_index()
             )
 
-        first_p, best_p, pandas_counts = _best(by_pandas, args.repeat)
-        print(f"pandas in memory: first {first_p:.3f} s, best {best_p:.3f} s")
+        for name, data in (
+            ("pandas in memory, Arrow strings", frame),
+            ("pandas in memory, categoricals", categorical),
+        ):
+            first, best, median, result = _timed(lambda d=data: by_pandas(d), args.repeat)
+            results[name] = result
+            print(f"{name:<42} first {first:.3f} s  best {best:.3f} s  median {median:.3f} s")
 
-        key = ["beat", "year", "month", "offense"]
-        left = duck.astype({"beat": str, "offense": str, "year": int, "month": int})
-        right = pandas_counts.astype({"beat": str, "offense": str, "year": int, "month": int})
-        left = left.sort_values(key).reset_index(drop=True)
-        right = right.sort_values(key).reset_index(drop=True)
-        pd.testing.assert_frame_equal(
-            left[[*key, "incidents"]].astype({"incidents": int}),
-            right[[*key, "incidents"]].astype({"incidents": int}),
-        )
-        assert int(duck_t["incidents"].sum()) == args.rows == int(duck["incidents"].sum())
-        print("duckdb and pandas agree on every group")
+        reference = _canonical(results["duckdb, glob, hive year/month"])
+        assert int(reference["incidents"].sum()) == args.rows
+        for name, result in results.items():
+            pd.testing.assert_frame_equal(_canonical(result), reference, obj=name)
+        print(f"all {len(results)} methods agree on every one of {len(reference):,} groups")
         print(
-            f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-            f"duckdb {duckdb.__version__}, pandas {pd.__version__}"
+            f"machine: {platform.machine()}, {os.cpu_count()} cores, "
+            f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB; "
+            f"duckdb {duckdb.__version__}, pyarrow {pa.__version__}, pandas {pd.__version__}"
         )
     finally:
         if not args.keep:
