@@ -55,7 +55,7 @@ profile = pd_.area_profile(root, token, "beat", beat, as_of)
 if note := data.dataset_label(root, token, profile.start, profile.end + timedelta(days=1)):
     st.warning(note)
 st.caption(
-    f"{profile.start} to {profile.end} (28 days, {profile.timezone}); sector "
+    f"Beat {beat}: {profile.start} to {profile.end} (28 days, {profile.timezone}); sector "
     f"{beat[:3]}, district {profile.district}; neighbours: "
     f"{', '.join(profile.neighbours) or 'none'}"
 )

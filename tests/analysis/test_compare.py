@@ -34,11 +34,13 @@ def _by_name(as_of):
 def test_week_window_is_the_last_complete_monday_to_sunday_week(as_of, week):
     w = _by_name(as_of)["7d"]
     assert (w.start, w.end) == week
-    assert w.start.weekday() == 0 and w.end.weekday() == 6
+    assert w.start.weekday() == 0
+    assert w.end.weekday() == 6
     assert (w.previous_start, w.previous_end) == (week[0] - timedelta(7), week[0] - timedelta(1))
     # last year: 52 weeks earlier, so it is also Monday to Sunday
     assert w.last_year_start == week[0] - timedelta(364)
-    assert w.last_year_start.weekday() == 0 and w.last_year_end.weekday() == 6
+    assert w.last_year_start.weekday() == 0
+    assert w.last_year_end.weekday() == 6
 
 
 def test_ytd_across_a_year_change():
@@ -60,7 +62,8 @@ def test_ytd_across_a_year_change():
 def test_leap_day_maps_to_28_february_last_year():
     ytd = _by_name("2024-02-29")["ytd"]
     assert (ytd.last_year_start, ytd.last_year_end) == (date(2023, 1, 1), date(2023, 2, 28))
-    assert ytd.last_year_days == 59 and ytd.days == 60
+    assert ytd.last_year_days == 59
+    assert ytd.days == 60
 
 
 def test_bad_as_of_names_the_parameter():
@@ -77,7 +80,14 @@ def test_pct_change_is_none_when_previous_is_zero():
 
 @pytest.mark.parametrize(
     ("current", "previous", "days_a", "days_b"),
-    [(3, 1, 7, 7), (10, 0, 7, 7), (26, 8, 28, 28), (5, 5, 7, 14), (120, 95, 365, 366), (0, 4, 1, 1)],
+    [
+        (3, 1, 7, 7),
+        (10, 0, 7, 7),
+        (26, 8, 28, 28),
+        (5, 5, 7, 14),
+        (120, 95, 365, 366),
+        (0, 4, 1, 1),
+    ],
 )
 def test_poisson_test_equals_scipys_exact_binomial_test(current, previous, days_a, days_b):
     expected = stats.binomtest(current, current + previous, days_a / (days_a + days_b)).pvalue
@@ -173,11 +183,15 @@ def test_compare_counts_nulls_and_coverage():
     assert np.isnan(out.loc["ytd", "pct_change_last_year"])
     assert out.loc["ytd", "flag"] == ""
     # the whole data set has nothing in the 28 days before: no judgement on that comparison
-    reference = counts.assign(current=[500, 2000, 1500, 9000], previous=[480, 0, 1500, 9000],
-                              last_year=[500, 1900, 1400, 100])  # fmt: skip
+    reference = counts.assign(
+        current=[500, 2000, 1500, 9000],
+        previous=[480, 0, 1500, 9000],
+        last_year=[500, 1900, 1400, 100],
+    )
     covered = compare_counts(counts, windows, reference=reference).set_index("window")
     assert not covered.loc["28d", "previous_covered"]
-    assert np.isnan(covered.loc["28d", "p_value"]) and covered.loc["28d", "flag"] == ""
+    assert np.isnan(covered.loc["28d", "p_value"])
+    assert covered.loc["28d", "flag"] == ""
     assert covered.loc["28d", "last_year_covered"]
     assert not covered.loc["365d", "last_year_covered"]  # 100 against 9000: a thin sample
     assert covered.loc["7d", "previous_covered"]

@@ -82,8 +82,9 @@ BACKGROUND = [
 
 
 def _frame(rows):
-    frame = pd.DataFrame(rows, columns=["local", "beat", "offense", "category", "location_desc",
-                                        "block"])  # fmt: skip
+    frame = pd.DataFrame(
+        rows, columns=["local", "beat", "offense", "category", "location_desc", "block"]
+    )
     local = pd.to_datetime(frame.pop("local")).dt.tz_localize(TZ)
     frame.insert(0, "occurred_at", local.dt.tz_convert("UTC"))  # stored in UTC on purpose
     frame["x"] = X0 + 500.0
@@ -93,9 +94,15 @@ def _frame(rows):
 
 @pytest.fixture(scope="module")
 def hand_profile(squares, stations):
-    return profile_area(_frame(ROWS + BACKGROUND), squares, level="beat", area_id="111",
-                        as_of="2018-01-24",
-                        stations=stations, timezone=TZ)  # fmt: skip
+    return profile_area(
+        _frame(ROWS + BACKGROUND),
+        squares,
+        level="beat",
+        area_id="111",
+        as_of="2018-01-24",
+        stations=stations,
+        timezone=TZ,
+    )
 
 
 def test_hand_worked_profile_counts(hand_profile):
@@ -103,27 +110,47 @@ def test_hand_worked_profile_counts(hand_profile):
     assert (p.area_id, p.beats, p.district) == ("0111", ["0111"], "01")
     assert (p.start, p.end) == (date(2017, 12, 28), date(2018, 1, 24))
     assert p.n_incidents == 6  # 27 Dec 23:59 and 25 Jan 00:00 are outside; 0112 is another beat
-    assert p.counts_by_category.to_dict() == {"violent": 2, "property": 3, "drugs": 1,
-                                              "weapons": 0, "disorder": 0, "traffic": 0,
-                                              "other": 0}  # fmt: skip
+    assert p.counts_by_category.to_dict() == {
+        "violent": 2,
+        "property": 3,
+        "drugs": 1,
+        "weapons": 0,
+        "disorder": 0,
+        "traffic": 0,
+        "other": 0,
+    }
     assert p.area_km2 == pytest.approx(1.0)
     assert p.density_per_km2 == pytest.approx(6.0)
-    offenses = dict(zip(p.counts_by_offense["offense"], p.counts_by_offense["incidents"],
-                        strict=True))  # fmt: skip
+    offenses = dict(
+        zip(p.counts_by_offense["offense"], p.counts_by_offense["incidents"], strict=True)
+    )
     assert offenses == {"THEFT": 3, "ASSAULT": 1, "BATTERY": 1, "NARCOTICS": 1}
     assert p.top_blocks.iloc[0].to_dict() == {"block": "001XX A ST", "incidents": 3, "share": 0.5}
     assert p.location_types["incidents"].tolist() == [4, 1, 1]
     # 4 blocks; the busiest 20% is ceil(0.8) = 1 block holding 3 of 6 incidents
-    assert p.concentration == {"n_places": 4, "n_top_places": 1, "n_incidents": 6,
-                               "top_fraction": 0.2, "share": 0.5}  # fmt: skip
-    assert p.daily["incidents"].sum() == 6 and len(p.daily) == 28
+    assert p.concentration == {
+        "n_places": 4,
+        "n_top_places": 1,
+        "n_incidents": 6,
+        "top_fraction": 0.2,
+        "share": 0.5,
+    }
+    assert p.daily["incidents"].sum() == 6
+    assert len(p.daily) == 28
 
 
 def test_hand_worked_hour_weekday_uses_local_time(hand_profile):
     m = hand_profile.hour_weekday
-    assert m.shape == (7, 24) and list(m.index) == list(WEEKDAYS)
-    expected = {("Sunday", 23): 1, ("Monday", 0): 1, ("Monday", 8): 1, ("Tuesday", 13): 1,
-                ("Thursday", 0): 1, ("Wednesday", 23): 1}  # fmt: skip
+    assert m.shape == (7, 24)
+    assert list(m.index) == list(WEEKDAYS)
+    expected = {
+        ("Sunday", 23): 1,
+        ("Monday", 0): 1,
+        ("Monday", 8): 1,
+        ("Tuesday", 13): 1,
+        ("Thursday", 0): 1,
+        ("Wednesday", 23): 1,
+    }
     for (day, hour), n in expected.items():
         assert m.loc[day, hour] == n, (day, hour)
     assert int(m.to_numpy().sum()) == 6
@@ -141,17 +168,20 @@ def test_hand_worked_comparisons(hand_profile):
     assert cmp.loc["ytd", "current"] == 5
     assert cmp.loc["ytd", "previous"] == 2
     assert cmp.loc["ytd", "pct_change"] == pytest.approx(150.0)
-    assert cmp.loc["28d", "current"] == 6 and cmp.loc["28d", "previous"] == 1
+    assert cmp.loc["28d", "current"] == 6
+    assert cmp.loc["28d", "previous"] == 1
     assert cmp.loc["28d", "pct_change"] == pytest.approx(500.0)
 
 
 def test_comparisons_without_data_in_the_store_are_not_judged(squares):
     # without the background the whole data set is empty in the week before: no verdict
-    p = profile_area(_frame(ROWS), squares, level="beat", area_id="0111", as_of="2018-01-24",
-                     timezone=TZ)  # fmt: skip
+    p = profile_area(
+        _frame(ROWS), squares, level="beat", area_id="0111", as_of="2018-01-24", timezone=TZ
+    )
     cmp = p.comparisons.set_index("window")
     assert not cmp.loc["7d", "previous_covered"]
-    assert np.isnan(cmp.loc["7d", "p_value"]) and cmp.loc["7d", "flag"] == ""
+    assert np.isnan(cmp.loc["7d", "p_value"])
+    assert cmp.loc["7d", "flag"] == ""
     assert cmp.loc["ytd", "previous_covered"]  # 6 against 2 in the data set: comparable
 
 
@@ -162,19 +192,39 @@ def test_neighbours_station_and_json(hand_profile):
     assert out["comparisons"]["7d"]["pct_change"] is None
     assert out["hour_weekday"]["counts"][6][23] == 1  # Sunday 23:00
     assert out["counts_by_category"]["property"] == 3
-    assert out["period"] == {"start": "2017-12-28", "end": "2018-01-24", "as_of": "2018-01-24",
-                             "days": 28, "timezone": TZ}  # fmt: skip
+    assert out["period"] == {
+        "start": "2017-12-28",
+        "end": "2018-01-24",
+        "as_of": "2018-01-24",
+        "days": 28,
+        "timezone": TZ,
+    }
 
 
 def test_sector_district_and_department_levels(squares, stations):
-    sector = profile_area(_frame(ROWS), squares, level="sector", area_id="011",
-                          as_of="2018-01-24", stations=stations, timezone=TZ)  # fmt: skip
-    assert sector.beats == ["0111", "0112"] and sector.n_incidents == 7
+    sector = profile_area(
+        _frame(ROWS),
+        squares,
+        level="sector",
+        area_id="011",
+        as_of="2018-01-24",
+        stations=stations,
+        timezone=TZ,
+    )
+    assert sector.beats == ["0111", "0112"]
+    assert sector.n_incidents == 7
     assert sector.area_km2 == pytest.approx(2.0)
     assert sector.neighbours == ["012"]  # sector 012 borders 0111
-    dept = profile_area(_frame(ROWS + BACKGROUND), squares, level="department",
-                        as_of="2018-01-24", stations=stations, timezone=TZ)  # fmt: skip
-    assert dept.n_incidents == 7 + 28 and dept.station["station_id"] == "HQ"
+    dept = profile_area(
+        _frame(ROWS + BACKGROUND),
+        squares,
+        level="department",
+        as_of="2018-01-24",
+        stations=stations,
+        timezone=TZ,
+    )
+    assert dept.n_incidents == 7 + 28
+    assert dept.station["station_id"] == "HQ"
     assert dept.area_km2 == pytest.approx(4.0)
 
 
@@ -184,16 +234,28 @@ def test_unknown_area_and_bad_input_are_named(squares):
     with pytest.raises(ValueError, match="level must be one of"):
         area_beats(squares, level="precinct", area_id="1")
     with pytest.raises(ValueError, match=r"lack the columns \['block'\]"):
-        profile_area(_frame(ROWS).drop(columns="block"), squares, level="beat", area_id="0111",
-                     as_of="2018-01-24")  # fmt: skip
+        profile_area(
+            _frame(ROWS).drop(columns="block"),
+            squares,
+            level="beat",
+            area_id="0111",
+            as_of="2018-01-24",
+        )
 
 
 def test_review_sector_hand_worked(squares):
-    review = review_sector(_frame(ROWS + BACKGROUND), squares, sector="11", as_of="2018-01-24",
-                           window="7d", timezone=TZ)  # fmt: skip
+    review = review_sector(
+        _frame(ROWS + BACKGROUND),
+        squares,
+        sector="11",
+        as_of="2018-01-24",
+        window="7d",
+        timezone=TZ,
+    )
     table = review.beats.set_index("beat")
     assert list(table.index) == ["0111", "0112"]
-    assert table.loc["0111", "incidents"] == 2 and table.loc["0112", "incidents"] == 1
+    assert table.loc["0111", "incidents"] == 2
+    assert table.loc["0112", "incidents"] == 1
     assert table.loc["0112", "violent"] == 1
     assert review.total["current"] == 3
     assert "History too thin" in review.unusual_note
@@ -217,7 +279,8 @@ def test_unusual_counts_against_prior_years():
     mean, sd = np.mean(history), max(np.std(history, ddof=1), math.sqrt(np.mean(history)))
     assert out.loc["0111", "mean"] == pytest.approx(mean)
     assert out.loc["0111", "threshold"] == pytest.approx(mean + 2 * sd)
-    assert out.loc["0111", "current"] == 6 and out.loc["0111", "is_unusual"]
+    assert out.loc["0111", "current"] == 6
+    assert out.loc["0111", "is_unusual"]
     # no history, one incident: the Poisson floor (sd >= 1) keeps it from being flagged
     assert out.loc["0112", "threshold"] == pytest.approx(2.0)
     assert not out.loc["0112", "is_unusual"]
@@ -229,9 +292,16 @@ def test_profile_on_real_data_matches_plain_pandas(sample_store):
     incidents = sample_store.load_incidents()
     beats = sample_store.read_layer("beats")
     as_of = date(2018, 1, 27)
-    p = profile_area(incidents, beats, level="beat", area_id="0925", as_of=as_of,
-                     stations=sample_store.read_layer("stations"),
-                     neighbours=beat_neighbours(beats), timezone=TZ)  # fmt: skip
+    p = profile_area(
+        incidents,
+        beats,
+        level="beat",
+        area_id="0925",
+        as_of=as_of,
+        stations=sample_store.read_layer("stations"),
+        neighbours=beat_neighbours(beats),
+        timezone=TZ,
+    )
     local = incidents["occurred_at"].dt.tz_convert(TZ)
     day = local.dt.strftime("%Y-%m-%d")
     mine = incidents["beat"] == "0925"
@@ -242,9 +312,11 @@ def test_profile_on_real_data_matches_plain_pandas(sample_store):
     )
     by_offense = period.groupby("offense").size().sort_values(ascending=False)
     assert p.counts_by_offense["incidents"].tolist() == by_offense.head(10).tolist()
-    matrix = pd.crosstab(period["occurred_at"].dt.tz_convert(TZ).dt.dayofweek,
-                         period["occurred_at"].dt.tz_convert(TZ).dt.hour)  # fmt: skip
-    for (weekday, hour), n in matrix.stack().items():
+    matrix = pd.crosstab(
+        period["occurred_at"].dt.tz_convert(TZ).dt.dayofweek,
+        period["occurred_at"].dt.tz_convert(TZ).dt.hour,
+    )
+    for (weekday, hour), n in matrix.stack().items():  # noqa: PD013 - a Series of cells
         assert p.hour_weekday.iloc[weekday][hour] == n
     area = float(beats.loc[beats["beat"] == "0925"].geometry.area.iloc[0]) / 1e6
     assert p.density_per_km2 == pytest.approx(len(period) / area)
@@ -260,9 +332,11 @@ def test_profile_on_real_data_matches_plain_pandas(sample_store):
     assert cmp.loc["7d", "current"] == week.sum()
     assert cmp.loc["7d", "previous"] == before.sum()
     assert cmp.loc["7d", "p_value"] == pytest.approx(
-        compare.poisson_change_test(int(week.sum()), int(before.sum())))  # fmt: skip
+        compare.poisson_change_test(int(week.sum()), int(before.sum()))
+    )
     # the bundled data hold (almost) nothing in December 2017: no judgement on 28 days
-    assert not cmp.loc["28d", "previous_covered"] and np.isnan(cmp.loc["28d", "p_value"])
+    assert not cmp.loc["28d", "previous_covered"]
+    assert np.isnan(cmp.loc["28d", "p_value"])
 
 
 def test_sector_review_on_real_data(sample_store):
@@ -287,14 +361,25 @@ def test_default_as_of_is_the_end_of_the_dense_january(sample_store):
 
 
 def test_packet_is_self_contained_and_escaped(squares, stations):
-    rows = [*ROWS, ("2018-01-23 10:00", "0111", "THEFT", "property", "STREET",
-                    "<script>alert(1)</script>")]  # fmt: skip
+    rows = [
+        *ROWS,
+        ("2018-01-23 10:00", "0111", "THEFT", "property", "STREET", "<script>alert(1)</script>"),
+    ]
     frame = _frame(rows)
-    profile = profile_area(frame, squares, level="beat", area_id="0111", as_of="2018-01-24",
-                           stations=stations, timezone=TZ)  # fmt: skip
+    profile = profile_area(
+        frame,
+        squares,
+        level="beat",
+        area_id="0111",
+        as_of="2018-01-24",
+        stations=stations,
+        timezone=TZ,
+    )
     html = render_packet(profile, squares, frame, stations=stations, note="a <sample>")
-    assert "<script>" not in html and "&lt;script&gt;" in html
-    assert "Central &lt;b&gt;" in html and "a &lt;sample&gt;" in html
+    assert "<script>" not in html
+    assert "&lt;script&gt;" in html
+    assert "Central &lt;b&gt;" in html
+    assert "a &lt;sample&gt;" in html
     assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert html.count('class="incident"') == profile.n_incidents == 7
     assert html.count("data-beat=") == 3  # the beat and its two neighbours

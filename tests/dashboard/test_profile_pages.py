@@ -49,7 +49,8 @@ def test_beat_profile_page_matches_the_cli_json(beat_page, sample_store, capsys)
         assert row["previous"] == expected["previous"]
         assert row["last year"] == expected["last_year"]
         if expected["p_value"] is None:
-            assert np.isnan(row["p-value"]) and np.isnan(row["change %"])
+            assert np.isnan(row["p-value"])
+            assert np.isnan(row["change %"])
         else:
             assert row["p-value"] == pytest.approx(expected["p_value"])
     (script,) = folium_maps(at)
@@ -100,8 +101,17 @@ def test_sector_review_page_and_drill_down(app_env, sample_store, capsys):
     at.selectbox[0].select("092").run()
     assert not at.exception
     as_of = at.date_input[0].value
-    out = _cli_json(capsys, sample_store, "--sector", "092", "--as-of", as_of.isoformat(),
-                    "--review", "--window", "7d")  # fmt: skip
+    out = _cli_json(
+        capsys,
+        sample_store,
+        "--sector",
+        "092",
+        "--as-of",
+        as_of.isoformat(),
+        "--review",
+        "--window",
+        "7d",
+    )
     review = out["review"]
     metrics = _metrics(at)
     assert metrics["Sector incidents"] == f"{review['total']['current']:,}"
