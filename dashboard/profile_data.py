@@ -43,6 +43,7 @@ __all__ = [
     "neighbours",
     "packet_html",
     "profile_map",
+    "sector_fills",
     "sector_review",
     "trend_chart",
 ]
@@ -205,6 +206,18 @@ def profile_map(
     incidents = incidents_in_period(root, token, tuple(profile.beats), profile.start, profile.end)
     maps.add_incidents(fmap, incidents)
     return fmap
+
+
+def sector_fills(root: str, token: str, review: profiles.SectorReview) -> gpd.GeoDataFrame:
+    """Return the sector's beat polygons with ``incidents``, ``flag`` and a ``change`` label."""
+    table = review.beats.set_index(schema.BEAT)
+    fills = data.load_beats(root, token)
+    fills = fills[fills[schema.BEAT].astype(str).isin(table.index)].copy()
+    rows = table.loc[fills[schema.BEAT].astype(str)]
+    fills["incidents"] = rows["incidents"].to_numpy()
+    fills["flag"] = rows["flag"].to_numpy()
+    fills["change"] = ["n/a" if pd.isna(v) else f"{v:+.0f}%" for v in rows["pct_change"].to_numpy()]
+    return fills
 
 
 def comparison_view(profile: profiles.AreaProfile) -> pd.DataFrame:

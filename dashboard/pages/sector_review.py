@@ -53,18 +53,9 @@ c.metric("p-value", "n/a" if total["p_value"] is None else f"{total['p_value']:.
 d.metric("Beats flagged", f"{int((review.beats['flag'] != '').sum())} of {len(review.beats)}")
 
 map_col, side = st.columns([3, 2])
-fills = data.load_beats(root, token).merge(
-    review.beats[[schema.BEAT, "incidents", "flag"]], on=schema.BEAT
-)
-fills["change"] = (
-    review.beats.set_index(schema.BEAT)
-    .loc[fills[schema.BEAT], "pct_change"]
-    .map(lambda v: "n/a" if v != v else f"{v:+.0f}%")
-    .to_numpy()
-)
 with map_col:
     st_folium(
-        pd_.profile_map(root, token, profile, fills=fills),
+        pd_.profile_map(root, token, profile, fills=pd_.sector_fills(root, token, review)),
         height=480,
         width="stretch",
         returned_objects=[],
