@@ -166,12 +166,17 @@ def packet_html(
 
 
 def profile_map(
-    root: str, token: str, profile: profiles.AreaProfile, *, fills: gpd.GeoDataFrame | None = None
+    root: str,
+    token: str,
+    profile: profiles.AreaProfile,
+    *,
+    fills: gpd.GeoDataFrame | None = None,
+    period: tuple[date, date] | None = None,
 ) -> folium.Map:
     """Return the folium map of an area: its beats, neighbours, station and incidents.
 
-    Incidents are drawn as clustered markers up to ``dashboard.maps.MAX_MARKERS`` (2,000) and as
-    grid-cell counts above that.
+    Incidents of `period` (inclusive dates; default the profile's) are drawn as clustered
+    markers up to ``dashboard.maps.MAX_MARKERS`` (2,000) and as grid-cell counts above that.
     """
     beats = data.load_beats(root, token)
     ids = beats[schema.BEAT].astype(str)
@@ -203,7 +208,8 @@ def profile_map(
     if profile.station and len(stations):
         wanted = stations[schema.STATION_ID].astype(str) == str(profile.station["station_id"])
         maps.add_stations(fmap, stations[wanted])
-    incidents = incidents_in_period(root, token, tuple(profile.beats), profile.start, profile.end)
+    first, last = period or (profile.start, profile.end)
+    incidents = incidents_in_period(root, token, tuple(profile.beats), first, last)
     maps.add_incidents(fmap, incidents)
     return fmap
 

@@ -55,11 +55,21 @@ d.metric("Beats flagged", f"{int((review.beats['flag'] != '').sum())} of {len(re
 map_col, side = st.columns([3, 2])
 with map_col:
     st_folium(
-        pd_.profile_map(root, token, profile, fills=pd_.sector_fills(root, token, review)),
+        pd_.profile_map(
+            root,
+            token,
+            profile,
+            fills=pd_.sector_fills(root, token, review),
+            period=(total["start"], total["end"]),
+        ),
         height=480,
         width="stretch",
         returned_objects=[],
         key=f"sector_map_{sector}",
+    )
+    st.caption(
+        "Beats coloured by incidents in the window (tooltip: change and flag); markers: "
+        "the window's incidents; outlines: neighbouring beats."
     )
 with side:
     st.markdown("**What changed**")

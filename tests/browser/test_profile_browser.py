@@ -59,3 +59,17 @@ def test_beat_profile_renders_map_and_charts_and_map_click_picks_a_beat(
     assert _selected_beat(page) != first
     page.wait_for_timeout(5000)
     page.screenshot(path=str(artifacts / "beat_profile_after_click.png"), full_page=True)
+
+
+def test_sector_review_renders_map_and_explanations(page, dashboard_url, artifacts):
+    page.goto(f"{dashboard_url}/sector_review")
+    wait_for_app(page)
+    page.get_by_text("What changed").wait_for(timeout=90_000)
+    assert page.locator("[data-testid='stException']").count() == 0
+    frame = page.frame_locator("iframe[title='streamlit_folium.st_folium']").first
+    frame.locator(".leaflet-overlay-pane canvas").first.wait_for(timeout=60_000)
+    frame.locator(".station-icon").first.wait_for(timeout=60_000)
+    # one explained sentence per beat of the sector
+    assert page.get_by_text("in the week before").count() >= 2
+    page.wait_for_timeout(2000)
+    page.screenshot(path=str(artifacts / "sector_review.png"), full_page=True)

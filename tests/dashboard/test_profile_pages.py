@@ -127,6 +127,7 @@ def test_sector_review_page_and_drill_down(app_env, sample_store, capsys):
     (script,) = folium_maps(at)
     for row in review["beats"]:
         assert f'"beat": "{row["beat"]}"' in script
+    assert script.count("L.circleMarker") == review["total"]["current"]  # the window's incidents
     at.selectbox[2].select("0924")
     at.button[0].click().run()
     assert not at.exception
