@@ -86,8 +86,8 @@ def load_inputs(store: IncidentStore, as_of: date | None, *, years: int = 2) -> 
     years
         Years of history read before `as_of` (2 for profiles, 6 for the sector review).
     """
+    occurred = store.load_incidents(columns=[schema.OCCURRED_AT])[schema.OCCURRED_AT]
     if as_of is None:
-        occurred = store.load_incidents(columns=[schema.OCCURRED_AT])[schema.OCCURRED_AT]
         as_of = profiles.default_as_of(occurred)
     incidents = store.load_incidents(
         columns=list(INCIDENT_COLUMNS),
@@ -102,6 +102,7 @@ def load_inputs(store: IncidentStore, as_of: date | None, *, years: int = 2) -> 
         "beats": beats,
         "stations": stations,
         "timezone": store.timezone,
+        "occurred_at": occurred,
     }
 
 
@@ -149,6 +150,7 @@ def run_profile(args: argparse.Namespace) -> int:
             window=args.window,
             timezone=inputs["timezone"],
         )
+    note = profiles.sample_note(inputs["occurred_at"], profile.start, profile.end)
     if args.html:
         from analysis import report
 
@@ -158,10 +160,12 @@ def run_profile(args: argparse.Namespace) -> int:
             inputs["incidents"],
             stations=inputs["stations"],
             review=review,
+            note=note,
         )
         with open(args.html, "w", encoding="utf-8") as handle:
             handle.write(html)
     out = profile.to_dict()
+    out["data_note"] = note
     if review is not None:
         out["review"] = review.to_dict()
     if args.json:
@@ -169,6 +173,8 @@ def run_profile(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         sys.stdout.write(format_text(profile, review))
+        if note:
+            sys.stdout.write(f"\nnote: {note}\n")
     return 0
 
 

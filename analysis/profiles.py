@@ -34,6 +34,7 @@ __all__ = [
     "history_start",
     "profile_area",
     "review_sector",
+    "sample_note",
     "unusual_counts",
 ]
 
@@ -702,3 +703,26 @@ def history_start(as_of: date, *, years: int = 2) -> date:
     review's unusual-count check reads five.
     """
     return as_of - timedelta(days=366 * years + 7)
+
+
+def sample_note(occurred_at: pd.Series, start: date, end: date) -> str:
+    """Return a warning when ``start..end`` (inclusive) is covered only sparsely, else "".
+
+    Same rule as ``dashboard.data.dataset_label``: the period is called a sample when its mean
+    daily count is under a quarter of that of the densest 28 days of `occurred_at` (the whole
+    data set). The bundled 2023-2024 files hold a few percent of all incidents.
+    """
+    if occurred_at.empty:
+        return ""
+    stamps = occurred_at.dt.tz_localize(None) if occurred_at.dt.tz is not None else occurred_at
+    daily = stamps.dt.floor("D").value_counts().sort_index().asfreq("D", fill_value=0)
+    densest = daily.rolling(28, min_periods=1).sum().max() / 28
+    days = pd.date_range(start, end, freq="D")
+    mean = float(daily.reindex(days, fill_value=0).mean())
+    if densest == 0 or mean >= 0.25 * densest:
+        return ""
+    return (
+        f"This period averages {mean:.1f} incidents a day, against {densest:.0f} in the densest "
+        "four weeks of the data: it is covered by a sample of incidents. Compare areas with "
+        "each other, not with real-world totals."
+    )

@@ -51,6 +51,14 @@ def test_profile_json_for_a_beat_matches_pandas(sample_store, capsys):
     assert {"previous", "pct_change", "last_year", "pct_change_last_year"} <= set(week)
     assert out["comparisons"]["28d"]["pct_change"] is None  # no data in December 2017
     assert out["area"]["station"]["name"] == "Deering"
+    assert out["data_note"] == ""  # January 2018 is the dense month
+
+
+def test_profile_json_says_when_the_period_is_a_sample(sample_store, capsys):
+    out = _run_json(
+        capsys, "--beat", "0925", "--as-of", "2024-12-31", "--store", str(sample_store.root)
+    )
+    assert "sample" in out["data_note"]
 
 
 def test_profile_json_for_a_sector_with_review(sample_store, capsys, tmp_path):
