@@ -22,20 +22,7 @@ from geodata import schema
 from geodata.boundaries import beat_neighbours
 from geodata.store import IncidentStore
 
-__all__ = ["add_commands", "load_inputs", "run_profile"]
-
-INCIDENT_COLUMNS = (
-    schema.OCCURRED_AT,
-    schema.BEAT,
-    schema.CATEGORY,
-    schema.OFFENSE,
-    schema.LOCATION_DESC,
-    schema.BLOCK,
-    schema.X,
-    schema.Y,
-    schema.LON,
-    schema.LAT,
-)
+__all__ = ["add_commands", "format_text", "load_inputs", "run_profile"]
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -90,7 +77,7 @@ def load_inputs(store: IncidentStore, as_of: date | None, *, years: int = 2) -> 
     if as_of is None:
         as_of = profiles.default_as_of(occurred)
     incidents = store.load_incidents(
-        columns=list(INCIDENT_COLUMNS),
+        columns=list(profiles.PROFILE_COLUMNS),
         start=pd.Timestamp(profiles.history_start(as_of, years=years)),
         end=pd.Timestamp(as_of + timedelta(days=1)),
     )

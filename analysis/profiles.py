@@ -26,6 +26,7 @@ from geodata.boundaries import beat_neighbours
 
 __all__ = [
     "LEVELS",
+    "PROFILE_COLUMNS",
     "WEEKDAYS",
     "AreaProfile",
     "SectorReview",
@@ -42,6 +43,19 @@ Level = Literal["beat", "sector", "district", "department"]
 LEVELS: tuple[str, ...] = ("beat", "sector", "district", "department")
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _LEVEL_COLUMN = {"beat": schema.BEAT, "sector": schema.SECTOR, "district": schema.DISTRICT}
+#: Incident columns a profile, its map and its packet use (load only these from the store).
+PROFILE_COLUMNS = (
+    schema.OCCURRED_AT,
+    schema.BEAT,
+    schema.CATEGORY,
+    schema.OFFENSE,
+    schema.LOCATION_DESC,
+    schema.BLOCK,
+    schema.X,
+    schema.Y,
+    schema.LON,
+    schema.LAT,
+)
 _REQUIRED = (
     schema.OCCURRED_AT,
     schema.BEAT,

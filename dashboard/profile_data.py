@@ -19,7 +19,6 @@ import pyproj
 import streamlit as st
 
 from analysis import profiles, report
-from analysis.cli_profile import INCIDENT_COLUMNS
 from dashboard import data, maps
 from geodata import schema
 from geodata.boundaries import beat_neighbours
@@ -61,7 +60,9 @@ def default_as_of(root: str, token: str) -> date:
 
 def _history(root: str, token: str, as_of: date, years: int) -> pd.DataFrame:
     start = profiles.history_start(as_of, years=years)
-    return data.load_incidents(root, token, INCIDENT_COLUMNS, start, as_of + timedelta(days=1))
+    return data.load_incidents(
+        root, token, profiles.PROFILE_COLUMNS, start, as_of + timedelta(days=1)
+    )
 
 
 @st.cache_data(show_spinner=False)
@@ -142,7 +143,9 @@ def incidents_in_period(
     root: str, token: str, beats: tuple[str, ...], start: date, end: date
 ) -> pd.DataFrame:
     """Return the incidents of `beats` from `start` to `end` (inclusive dates)."""
-    incidents = data.load_incidents(root, token, INCIDENT_COLUMNS, start, end + timedelta(days=1))
+    incidents = data.load_incidents(
+        root, token, profiles.PROFILE_COLUMNS, start, end + timedelta(days=1)
+    )
     return incidents[incidents[schema.BEAT].astype(str).isin(beats)].reset_index(drop=True)
 
 
