@@ -185,7 +185,16 @@ def profile_map(
     ids = beats[schema.BEAT].astype(str)
     members = beats[ids.isin(profile.beats)]
     around = beats[ids.isin(profile.neighbour_beats)]
-    fmap = maps.base_map(pd.concat([members, around]) if len(around) else members, zoom=13)
+    stations = data.load_stations(root, token)
+    station = stations.iloc[0:0]
+    if profile.station and len(stations):
+        station = stations[
+            stations[schema.STATION_ID].astype(str) == str(profile.station["station_id"])
+        ]
+    frame = gpd.GeoDataFrame(
+        geometry=[*members.geometry, *around.geometry, *station.geometry], crs=beats.crs
+    )
+    fmap = maps.base_map(frame, zoom=13)  # fitted to the area, its neighbours and its station
     if len(around):
         maps.add_outlines(
             fmap,
@@ -207,10 +216,8 @@ def profile_map(
         maps.add_outlines(
             fmap, members, name=profile.title, color="#08306b", weight=4, label_column=schema.BEAT
         )
-    stations = data.load_stations(root, token)
-    if profile.station and len(stations):
-        wanted = stations[schema.STATION_ID].astype(str) == str(profile.station["station_id"])
-        maps.add_stations(fmap, stations[wanted])
+    if len(station):
+        maps.add_stations(fmap, station)
     first, last = period or (profile.start, profile.end)
     incidents = incidents_in_period(root, token, tuple(profile.beats), first, last)
     maps.add_incidents(fmap, incidents)

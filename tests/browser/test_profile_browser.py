@@ -7,6 +7,15 @@ from tests.browser.conftest import wait_for_app
 pytestmark = pytest.mark.browser
 
 
+def _open(page, url: str, title: str) -> None:
+    """Open the app at its root and follow the router's sidebar link (as a user does)."""
+    page.goto(url)
+    wait_for_app(page)
+    page.locator("[data-testid='stSidebarNav'] a", has_text=title).first.click()
+    wait_for_app(page)
+    page.get_by_role("heading", name=title).first.wait_for(timeout=90_000)
+
+
 def _selected_beat(page) -> str:
     text = page.locator("[data-testid='stCaptionContainer']").first.inner_text()
     match = re.match(r"Beat (\d{4}):", text)
@@ -17,8 +26,7 @@ def _selected_beat(page) -> str:
 def test_beat_profile_renders_map_and_charts_and_map_click_picks_a_beat(
     page, dashboard_url, artifacts
 ):
-    page.goto(f"{dashboard_url}/beat_profile")
-    wait_for_app(page)
+    _open(page, dashboard_url, "Beat profile")
     page.get_by_text("CompStat comparison").wait_for(timeout=90_000)
     assert page.locator("[data-testid='stException']").count() == 0
     first = _selected_beat(page)
@@ -62,8 +70,7 @@ def test_beat_profile_renders_map_and_charts_and_map_click_picks_a_beat(
 
 
 def test_sector_review_renders_map_and_explanations(page, dashboard_url, artifacts):
-    page.goto(f"{dashboard_url}/sector_review")
-    wait_for_app(page)
+    _open(page, dashboard_url, "Sector review")
     page.get_by_text("What changed").wait_for(timeout=90_000)
     assert page.locator("[data-testid='stException']").count() == 0
     frame = page.frame_locator("iframe[title='streamlit_folium.st_folium']").first
