@@ -1,6 +1,111 @@
-"""Placeholder page: filled in by its issue."""
+"""Beat profile: pick a beat (list, map click or "find my beat"), see its CompStat profile."""
+
+from __future__ import annotations
+
+from datetime import timedelta
 
 import streamlit as st
+from streamlit_folium import st_folium
 
-st.title("beat_profile")
-st.info("This page is being built.")
+from dashboard import data, state
+from dashboard import profile_data as pd_
+from geodata import schema
+
+store = data.get_store()
+root, token = str(store.root), data.store_token(store)
+first, last = data.incident_date_range(root, token)
+beat_ids = sorted(data.load_beats(root, token)[schema.BEAT].astype(str))
+SELECT_KEY = "beat_profile_select"
+
+
+def _find() -> None:  # runs before the script when the address box changes
+    text = st.session_state.get(pd_.FIND_KEY, "").strip()
+    if text:
+        beat, message = pd_.find_beat(root, token, text)
+        st.session_state["beat_profile_find_message"] = message
+        if beat:
+            st.session_state[state.BEAT] = beat
+
+
+def _picked() -> None:  # the user chose from the list: that is now the selected beat
+    st.session_state[state.BEAT] = st.session_state[SELECT_KEY]
+
+
+wanted = st.session_state.get(state.BEAT)
+if wanted in beat_ids and st.session_state.get(SELECT_KEY) != wanted:
+    st.session_state[SELECT_KEY] = wanted  # set by find, a map click or the sector review
+
+st.title("Beat profile")
+left, mid, right = st.columns([1, 2, 1])
+beat = left.selectbox("Beat", beat_ids, key=SELECT_KEY, on_change=_picked)
+st.session_state[state.BEAT] = beat
+mid.text_input(
+    "Find my beat: address, block or lat, lon",
+    key=pd_.FIND_KEY,
+    on_change=_find,
+    placeholder="e.g. 1234 W Madison St, 047XX S Western Ave, 41.81, -87.68",
+)
+as_of = right.date_input(
+    "As of", value=pd_.default_as_of(root, token), min_value=first, max_value=last
+)
+if message := st.session_state.pop("beat_profile_find_message", None):
+    st.info(message)
+
+profile = pd_.area_profile(root, token, "beat", beat, as_of)
+if note := data.dataset_label(root, token, profile.start, profile.end + timedelta(days=1)):
+    st.warning(note)
+st.caption(
+    f"Beat {beat}: {profile.start} to {profile.end} (28 days, {profile.timezone}); sector "
+    f"{beat[:3]}, district {profile.district}; neighbours: "
+    f"{', '.join(profile.neighbours) or 'none'}"
+)
+
+a, b, c, d = st.columns(4)
+a.metric("Incidents (28 days)", f"{profile.n_incidents:,}")
+b.metric("Per km²", f"{(profile.density_per_km2 or 0):.1f}", help=f"{profile.area_km2:.2f} km²")
+share = profile.concentration["share"]
+c.metric("On busiest 20% of blocks", "n/a" if share is None else f"{share:.0%}")
+station = profile.station or {}
+d.metric("Station", station.get("name") or "none", help=station.get("address"))
+
+map_col, chart_col = st.columns([3, 2])
+with map_col:
+    shown = st_folium(
+        pd_.profile_map(root, token, profile),
+        height=520,
+        width="stretch",
+        returned_objects=["last_clicked"],
+        key=f"beat_map_{beat}",
+    )
+    click = (shown or {}).get("last_clicked")
+    if click and click != st.session_state.get(pd_.CLICK_KEY):
+        st.session_state[pd_.CLICK_KEY] = click
+        clicked = pd_.beat_at(root, token, click["lng"], click["lat"])
+        if clicked and clicked != beat:
+            st.session_state[state.BEAT] = clicked
+            st.rerun()
+    st.caption(
+        "Click the map to open the beat there. Incidents: clustered markers up to 2,000, "
+        "counts per grid cell above."
+    )
+with chart_col:
+    st.altair_chart(pd_.trend_chart(profile), width="stretch")
+    st.altair_chart(pd_.category_chart(profile), width="stretch")
+
+st.subheader("CompStat comparison")
+st.dataframe(pd_.comparison_view(profile), hide_index=True, width="stretch")
+st.caption(
+    "Week = last complete Monday-Sunday week. p: exact test of two Poisson counts; "
+    "flags at p < 0.05. Empty change: previous count 0, or no comparable data then."
+)
+st.altair_chart(pd_.hour_weekday_chart(profile), width="stretch")
+t1, t2, t3 = st.columns(3)
+t1.dataframe(profile.counts_by_offense, hide_index=True, width="stretch")
+t2.dataframe(profile.location_types, hide_index=True, width="stretch")
+t3.dataframe(profile.top_blocks, hide_index=True, width="stretch")
+st.download_button(
+    "Printable beat profile (HTML)",
+    pd_.packet_html(root, token, "beat", beat, as_of),
+    file_name=f"beat_{beat}_{as_of}.html",
+    mime="text/html",
+)

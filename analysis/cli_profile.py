@@ -1,0 +1,226 @@
+"""``python -m analysis profile``: the CompStat profile of a beat, sector, district or department.
+
+Examples
+--------
+``python -m analysis profile --beat 0925`` (text), ``python -m analysis profile --sector 092
+--as-of 2018-01-27 --json --review`` (JSON with the side-by-side sector review), ``python -m
+analysis profile --beat 925 --html beat_0925.html`` (the printable packet).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date, timedelta
+
+import pandas as pd
+
+from analysis import profiles
+from analysis._store import open_store
+from geodata import schema
+from geodata.boundaries import beat_neighbours
+from geodata.store import IncidentStore
+
+__all__ = ["add_commands", "format_text", "load_inputs", "run_profile"]
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Register the ``profile`` command."""
+    parser = subparsers.add_parser(
+        "profile",
+        help="profile of a beat, sector, district or the department",
+        description=__doc__.split("\n")[0],
+    )
+    area = parser.add_mutually_exclusive_group(required=True)
+    area.add_argument("--beat", help="beat id, e.g. 0925")
+    area.add_argument("--sector", help="sector id, e.g. 092")
+    area.add_argument("--district", help="district id, e.g. 09")
+    area.add_argument("--department", action="store_true", help="the whole department")
+    parser.add_argument(
+        "--as-of",
+        dest="as_of",
+        help="last day of the period, YYYY-MM-DD "
+        "(default: the end of the latest dense 28 days of data)",
+    )
+    parser.add_argument("--period-days", type=int, default=28, help="profile period (days)")
+    parser.add_argument("--store", help="incident store directory (default: the bundled data)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    parser.add_argument(
+        "--review",
+        action="store_true",
+        help="with --sector: add the side-by-side review of its beats",
+    )
+    parser.add_argument(
+        "--window",
+        default="7d",
+        choices=("7d", "28d", "ytd", "365d"),
+        help="window of the sector review table (default 7d)",
+    )
+    parser.add_argument("--html", help="also write the printable HTML packet to this file")
+    parser.set_defaults(func=run_profile)
+
+
+def load_inputs(store: IncidentStore, as_of: date | None, *, years: int = 2) -> dict:
+    """Return what a profile needs from `store`: incidents (history before `as_of`), layers.
+
+    Parameters
+    ----------
+    store
+        The incident store.
+    as_of
+        Last day of the period; None picks :func:`analysis.profiles.default_as_of`.
+    years
+        Years of history read before `as_of` (2 for profiles, 6 for the sector review).
+    """
+    occurred = store.load_incidents(columns=[schema.OCCURRED_AT])[schema.OCCURRED_AT]
+    if as_of is None:
+        as_of = profiles.default_as_of(occurred)
+    incidents = store.load_incidents(
+        columns=list(profiles.PROFILE_COLUMNS),
+        start=pd.Timestamp(profiles.history_start(as_of, years=years)),
+        end=pd.Timestamp(as_of + timedelta(days=1)),
+    )
+    beats = store.read_layer("beats")
+    stations = store.read_layer("stations") if store.has_layer("stations") else None
+    return {
+        "as_of": as_of,
+        "incidents": incidents,
+        "beats": beats,
+        "stations": stations,
+        "timezone": store.timezone,
+        "occurred_at": occurred,
+    }
+
+
+def _level(args: argparse.Namespace) -> tuple[str, str | None]:
+    for level in ("beat", "sector", "district"):
+        if getattr(args, level):
+            return level, getattr(args, level)
+    return "department", None
+
+
+def run_profile(args: argparse.Namespace) -> int:
+    """Run ``profile``: print the profile as text or JSON; return the exit code."""
+    level, area_id = _level(args)
+    if args.review and level != "sector":
+        msg = "--review needs --sector"
+        raise ValueError(msg)
+    as_of = None
+    if args.as_of:
+        try:
+            as_of = date.fromisoformat(args.as_of)
+        except ValueError as err:
+            msg = f"--as-of must be a date YYYY-MM-DD, got {args.as_of!r}"
+            raise ValueError(msg) from err
+    store = open_store(args.store)
+    inputs = load_inputs(store, as_of, years=6 if args.review else 2)
+    neighbours = beat_neighbours(inputs["beats"])
+    profile = profiles.profile_area(
+        inputs["incidents"],
+        inputs["beats"],
+        level=level,
+        area_id=area_id,
+        as_of=inputs["as_of"],
+        period_days=args.period_days,
+        stations=inputs["stations"],
+        neighbours=neighbours,
+        timezone=inputs["timezone"],
+    )
+    review = None
+    if args.review:
+        review = profiles.review_sector(
+            inputs["incidents"],
+            inputs["beats"],
+            sector=area_id,
+            as_of=inputs["as_of"],
+            window=args.window,
+            timezone=inputs["timezone"],
+        )
+    note = profiles.sample_note(inputs["occurred_at"], profile.start, profile.end)
+    if args.html:
+        from analysis import report
+
+        html = report.render_packet(
+            profile,
+            inputs["beats"],
+            inputs["incidents"],
+            stations=inputs["stations"],
+            review=review,
+            note=note,
+        )
+        with open(args.html, "w", encoding="utf-8") as handle:
+            handle.write(html)
+    out = profile.to_dict()
+    out["data_note"] = note
+    if review is not None:
+        out["review"] = review.to_dict()
+    if args.json:
+        json.dump(out, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(format_text(profile, review))
+        if note:
+            sys.stdout.write(f"\nnote: {note}\n")
+    return 0
+
+
+def _fmt_pct(value: float | None) -> str:
+    return "n/a" if value is None or pd.isna(value) else f"{value:+.0f}%"
+
+
+def _fmt_p(value: float | None) -> str:
+    return "n/a" if value is None or pd.isna(value) else f"{value:.3f}"
+
+
+def format_text(profile: profiles.AreaProfile, review: profiles.SectorReview | None = None) -> str:
+    """Return the profile (and review) as plain text for the terminal."""
+    lines = [
+        f"{profile.title}  ({profile.start} to {profile.end}, {profile.timezone})",
+        f"beats: {', '.join(profile.beats[:20])}{' ...' if len(profile.beats) > 20 else ''}",
+        f"incidents: {profile.n_incidents}   area: {profile.area_km2:.2f} km²   density: "
+        f"{(profile.density_per_km2 or 0):.1f} per km²",
+    ]
+    if profile.station:
+        lines.append(f"station: {profile.station.get('name')} ({profile.station.get('address')})")
+    if profile.neighbours:
+        lines.append(f"neighbours: {', '.join(profile.neighbours)}")
+    lines.append("")
+    lines.append(
+        "by category: " + ", ".join(f"{k} {int(v)}" for k, v in profile.counts_by_category.items())
+    )
+    lines.append("")
+    lines.append(
+        f"{'window':<16}{'period':<25}{'now':>6}{'prev':>6}{'chg':>7}{'p':>7}"
+        f"{'last yr':>8}{'chg':>7}{'p':>7}"
+    )
+    for row in profile.comparisons.itertuples(index=False):
+        lines.append(
+            f"{row.label:<16}{f'{row.start}..{row.end}':<25}{row.current:>6}{row.previous:>6}"
+            f"{_fmt_pct(row.pct_change):>7}{_fmt_p(row.p_value):>7}{row.last_year:>8}"
+            f"{_fmt_pct(row.pct_change_last_year):>7}{_fmt_p(row.p_value_last_year):>7}"
+            f" {row.flag}"
+        )
+    share = profile.concentration.get("share")
+    lines.append("")
+    if share is not None:
+        lines.append(
+            f"concentration: {share:.0%} of incidents on the busiest 20% of blocks "
+            f"({profile.concentration['n_top_places']} of "
+            f"{profile.concentration['n_places']})"
+        )
+    lines.append(
+        "top blocks: "
+        + "; ".join(f"{r.block} ({r.incidents})" for r in profile.top_blocks.head(5).itertuples())
+    )
+    if review is not None:
+        lines.append("")
+        lines.append(f"sector {review.sector} review, window {review.window}:")
+        for row in review.beats.itertuples(index=False):
+            lines.append(
+                f"  {row.beat}  {row.incidents:>5}  prev {row.previous:>5}  "
+                f"{_fmt_pct(row.pct_change):>6}  p {_fmt_p(row.p_value)}  {row.flag}"
+                f"{'  UNUSUAL' if row.is_unusual else ''}"
+            )
+        lines.append(f"  {review.unusual_note}")
+    return "\n".join(lines) + "\n"

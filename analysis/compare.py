@@ -1,0 +1,414 @@
+"""CompStat period comparison: 7-day, 28-day, year-to-date and 365-day windows with a Poisson test.
+
+Windows end on a chosen *as-of* date and are whole local calendar days (the store's time zone):
+
+``7d``
+    The last complete Monday-Sunday week ending on or before the as-of date.
+``28d``
+    The 28 days ending on the as-of date.
+``ytd``
+    1 January of the as-of year to the as-of date.
+``365d``
+    The 365 days ending on the as-of date.
+
+Each window is compared with the *previous equal period* (the same number of days immediately
+before it; for ``ytd`` that is the last days of the previous year) and with the *same period
+last year*: 52 weeks (364 days) earlier for ``7d`` and ``28d``, so weekdays line up, and the same
+calendar dates a year earlier for ``ytd`` and ``365d`` (29 February maps to 28 February).
+
+Change test
+-----------
+Two counts ``a`` (current, exposure ``t_a`` days) and ``b`` (comparison, ``t_b`` days) are taken as
+Poisson. Conditional on ``n = a + b``, ``a`` is Binomial(``n``, ``t_a / (t_a + t_b)``) when the
+rates are equal, so the exact two-sided binomial test (:func:`scipy.stats.binomtest`) gives the
+p-value (the conditional "C-test" of Przyborowski and Wilenski, 1940; Wheeler 2016 uses the same
+Poisson reasoning for crime counts). Small counts cannot reach significance (3 against 1 gives p =
+0.625), so the flag does not cry wolf when a beat goes from 1 to 3 burglaries. The percent change
+is ``None`` when the comparison count is 0 (an increase from nothing has no percentage).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from geodata import schema
+
+__all__ = [
+    "WINDOWS",
+    "Window",
+    "change_flag",
+    "compare_counts",
+    "compstat_windows",
+    "pct_change",
+    "poisson_change_test",
+    "window_counts",
+]
+
+#: Window names in display order.
+WINDOWS = ("7d", "28d", "ytd", "365d")
+_LABELS = {
+    "7d": "Week (Mon-Sun)",
+    "28d": "28 days",
+    "ytd": "Year to date",
+    "365d": "365 days",
+}
+
+
+@dataclass(frozen=True)
+class Window:
+    """A CompStat window and its two comparison periods (inclusive local dates)."""
+
+    name: str
+    label: str
+    start: date
+    end: date
+    previous_start: date
+    previous_end: date
+    last_year_start: date
+    last_year_end: date
+
+    @property
+    def days(self) -> int:
+        """Return the length of the current period in days."""
+        return (self.end - self.start).days + 1
+
+    @property
+    def previous_days(self) -> int:
+        """Return the length of the previous period in days."""
+        return (self.previous_end - self.previous_start).days + 1
+
+    @property
+    def last_year_days(self) -> int:
+        """Return the length of the same period last year in days."""
+        return (self.last_year_end - self.last_year_start).days + 1
+
+    def periods(self) -> dict[str, tuple[date, date]]:
+        """Return ``{"current"|"previous"|"last_year": (first day, last day)}``."""
+        return {
+            "current": (self.start, self.end),
+            "previous": (self.previous_start, self.previous_end),
+            "last_year": (self.last_year_start, self.last_year_end),
+        }
+
+
+def _year_earlier(day: date) -> date:
+    try:
+        return day.replace(year=day.year - 1)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - 1, day=28)
+
+
+def _as_date(value: date | str | pd.Timestamp, name: str) -> date:
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError) as err:
+        msg = f"{name} must be a date (YYYY-MM-DD), got {value!r}"
+        raise ValueError(msg) from err
+    if pd.isna(stamp):
+        msg = f"{name} must be a date (YYYY-MM-DD), got {value!r}"
+        raise ValueError(msg)
+    return stamp.date()
+
+
+def compstat_windows(as_of: date | str | pd.Timestamp) -> list[Window]:
+    """Return the four CompStat windows ending on `as_of` (see the module docstring).
+
+    Parameters
+    ----------
+    as_of
+        The last day of the reporting period (a local calendar date, included).
+
+    Returns
+    -------
+    list of Window
+        ``7d``, ``28d``, ``ytd``, ``365d`` in that order.
+
+    Examples
+    --------
+    >>> w = compstat_windows("2018-01-24")  # a Wednesday
+    >>> str(w[0].start), str(w[0].end)  # the last complete Monday-Sunday week
+    ('2018-01-15', '2018-01-21')
+    """
+    day = _as_date(as_of, "as_of")
+    windows = []
+    week_end = day - timedelta(days=(day.weekday() + 1) % 7)  # Sunday on or before
+    for name, start, end in (
+        ("7d", week_end - timedelta(days=6), week_end),
+        ("28d", day - timedelta(days=27), day),
+        ("ytd", date(day.year, 1, 1), day),
+        ("365d", day - timedelta(days=364), day),
+    ):
+        length = timedelta(days=(end - start).days + 1)
+        if name in ("7d", "28d"):
+            ly_start, ly_end = start - timedelta(days=364), end - timedelta(days=364)
+        else:
+            ly_start, ly_end = _year_earlier(start), _year_earlier(end)
+        windows.append(
+            Window(
+                name=name,
+                label=_LABELS[name],
+                start=start,
+                end=end,
+                previous_start=start - length,
+                previous_end=start - timedelta(days=1),
+                last_year_start=ly_start,
+                last_year_end=ly_end,
+            )
+        )
+    return windows
+
+
+def pct_change(current: float, previous: float) -> float | None:
+    """Return the percent change from `previous` to `current`, or None when `previous` is 0."""
+    if previous == 0 or previous is None or (isinstance(previous, float) and math.isnan(previous)):
+        return None
+    return 100.0 * (current - previous) / previous
+
+
+def poisson_change_test(
+    current: int, previous: int, *, current_days: float = 1.0, previous_days: float = 1.0
+) -> float:
+    """Return the two-sided p-value that two Poisson counts have the same daily rate.
+
+    Conditional on the total, `current` is binomial with success probability
+    ``current_days / (current_days + previous_days)`` under equal rates; the exact binomial test
+    of :func:`scipy.stats.binomtest` gives the p-value. Both counts 0 gives 1.0.
+
+    Parameters
+    ----------
+    current, previous
+        Incident counts (non-negative integers).
+    current_days, previous_days
+        Exposure of each count in days (the periods may differ in length, e.g. 366-day years).
+
+    Raises
+    ------
+    ValueError
+        If a count is negative or not whole, or an exposure is not positive.
+    """
+    for name, value in (("current", current), ("previous", previous)):
+        if value < 0 or int(value) != value:
+            msg = f"{name} must be a non-negative whole count, got {value!r}"
+            raise ValueError(msg)
+    for name, value in (("current_days", current_days), ("previous_days", previous_days)):
+        if not value > 0:
+            msg = f"{name} must be > 0 days, got {value!r}"
+            raise ValueError(msg)
+    total = int(current) + int(previous)
+    if total == 0:
+        return 1.0
+    share = current_days / (current_days + previous_days)
+    return float(stats.binomtest(int(current), total, share).pvalue)
+
+
+def change_flag(
+    p_value: float | None, current: float, previous: float, *, alpha: float = 0.05
+) -> str:
+    """Return ``"up"`` or ``"down"`` for a significant change at level `alpha`, else ``""``.
+
+    `current` and `previous` are counts, or daily rates when the periods differ in length.
+    """
+    if p_value is None or not p_value < alpha or current == previous:
+        return ""
+    return "up" if current > previous else "down"
+
+
+def _local_day_numbers(occurred_at: pd.Series, timezone: str | None) -> np.ndarray:
+    """Return local calendar days as integer day numbers (days since 1970-01-01)."""
+    stamps = occurred_at
+    if stamps.dt.tz is None:
+        if timezone is None:
+            return stamps.dt.floor("D").to_numpy("datetime64[D]").astype(np.int64)
+        stamps = stamps.dt.tz_localize(timezone)
+    elif timezone is not None:
+        stamps = stamps.dt.tz_convert(timezone)
+    local = stamps.dt.tz_localize(None)
+    return local.to_numpy("datetime64[D]").astype(np.int64)
+
+
+def _day_number(day: date) -> int:
+    return int(np.datetime64(day, "D").astype(np.int64))
+
+
+def window_counts(
+    incidents: pd.DataFrame,
+    windows: list[Window],
+    *,
+    by: str | None = None,
+    timezone: str | None = None,
+) -> pd.DataFrame:
+    """Return incident counts in each window's three periods, in total or per `by` value.
+
+    Parameters
+    ----------
+    incidents
+        Incidents with ``occurred_at`` (tz-aware; converted to `timezone` when given, so local
+        days are counted) and, if set, the `by` column.
+    windows
+        From :func:`compstat_windows`.
+    by
+        Column to count by (e.g. ``beat``); None counts all rows.
+    timezone
+        Local time zone that defines calendar days (default: the timestamps' own zone).
+
+    Returns
+    -------
+    DataFrame
+        One row per window (and `by` value): ``window``, [`by`], ``current``, ``previous``,
+        ``last_year``.
+    """
+    if schema.OCCURRED_AT not in incidents:
+        msg = f"incidents need an {schema.OCCURRED_AT!r} column"
+        raise ValueError(msg)
+    if by is not None and by not in incidents:
+        msg = f"incidents have no column {by!r} to count by"
+        raise ValueError(msg)
+    days = _local_day_numbers(incidents[schema.OCCURRED_AT], timezone)
+    keys = incidents[by].astype(str).to_numpy() if by is not None else None
+    rows = []
+    for window in windows:
+        counts: dict[str, pd.Series | int] = {}
+        for period, (first, last) in window.periods().items():
+            inside = (days >= _day_number(first)) & (days <= _day_number(last))
+            if keys is None:
+                counts[period] = int(inside.sum())
+            else:
+                counts[period] = pd.Series(keys[inside]).value_counts()
+        if keys is None:
+            rows.append(pd.DataFrame([{"window": window.name, **counts}]))
+        else:
+            frame = pd.DataFrame(counts).fillna(0).astype(int)
+            frame.index.name = by
+            rows.append(frame.reset_index().assign(window=window.name))
+    out = pd.concat(rows, ignore_index=True)
+    columns = ["window", *([by] if by else []), "current", "previous", "last_year"]
+    return out.reindex(columns=columns).fillna({"current": 0, "previous": 0, "last_year": 0})
+
+
+def compare_counts(
+    counts: pd.DataFrame,
+    windows: list[Window],
+    *,
+    alpha: float = 0.05,
+    reference: pd.DataFrame | None = None,
+    min_coverage: float = 0.25,
+) -> pd.DataFrame:
+    """Add percent changes, p-values and flags to the output of :func:`window_counts`.
+
+    Parameters
+    ----------
+    counts
+        Rows with ``window``, ``current``, ``previous``, ``last_year``.
+    windows
+        The windows the counts were made for (their lengths are the exposures).
+    alpha
+        Significance level of the change flags.
+    reference
+        Whole-data-set counts of the same windows (:func:`window_counts` without `by`). A
+        comparison period is *covered* when the data set's daily counts in it and in the
+        current period are within a factor 1 / `min_coverage` of each other (4 by default);
+        otherwise the store holds no data, or only a sample, in one of them, and the change,
+        p-value and flag are left empty instead of reporting a rise from nothing. Without
+        `reference` every period counts as covered.
+    min_coverage
+        See `reference`.
+
+    Returns
+    -------
+    DataFrame
+        A copy of `counts` with the window dates and ``pct_change``, ``p_value``, ``flag``
+        (against the previous period), ``pct_change_last_year``, ``p_value_last_year``,
+        ``flag_last_year``, and ``previous_covered``, ``last_year_covered``. Percent changes
+        are None (NaN in numeric columns) when the comparison count is 0 or not covered.
+    """
+    if not 0 < alpha < 1:
+        msg = f"alpha must be between 0 and 1, got {alpha!r}"
+        raise ValueError(msg)
+    by_name = {w.name: w for w in windows}
+    covered = _coverage(reference, by_name, min_coverage)
+    out = counts.copy()
+    results: dict[str, list] = {
+        k: []
+        for k in (
+            "start",
+            "end",
+            "pct_change",
+            "p_value",
+            "flag",
+            "pct_change_last_year",
+            "p_value_last_year",
+            "flag_last_year",
+            "previous_covered",
+            "last_year_covered",
+        )
+    }
+    for row in out.itertuples(index=False):
+        window = by_name[row.window]
+        current, previous, last_year = int(row.current), int(row.previous), int(row.last_year)
+        p_prev = poisson_change_test(
+            current, previous, current_days=window.days, previous_days=window.previous_days
+        )
+        p_ly = poisson_change_test(
+            current, last_year, current_days=window.days, previous_days=window.last_year_days
+        )
+        has_prev, has_ly = covered[window.name]
+        results["start"].append(window.start)
+        results["end"].append(window.end)
+        results["previous_covered"].append(has_prev)
+        results["last_year_covered"].append(has_ly)
+        results["pct_change"].append(pct_change(current, previous) if has_prev else None)
+        results["p_value"].append(p_prev if has_prev else None)
+        results["flag"].append(
+            change_flag(p_prev, current / window.days, previous / window.previous_days, alpha=alpha)
+            if has_prev
+            else ""
+        )
+        results["pct_change_last_year"].append(pct_change(current, last_year) if has_ly else None)
+        results["p_value_last_year"].append(p_ly if has_ly else None)
+        results["flag_last_year"].append(
+            change_flag(p_ly, current / window.days, last_year / window.last_year_days, alpha=alpha)
+            if has_ly
+            else ""
+        )
+    for key, values in results.items():
+        if key.endswith("covered"):
+            dtype = "bool"
+        elif "flag" in key or key in ("start", "end"):
+            dtype = object
+        else:
+            dtype = "float64"
+        out[key] = pd.Series(values, index=out.index, dtype=dtype)
+    return out
+
+
+def _comparable(rate: float, other: float, min_coverage: float) -> bool:
+    return bool(rate > 0 and other > 0 and min(rate, other) >= min_coverage * max(rate, other))
+
+
+def _coverage(
+    reference: pd.DataFrame | None, windows: dict[str, Window], min_coverage: float
+) -> dict[str, tuple[bool, bool]]:
+    """Return ``{window: (previous covered, last year covered)}`` from whole-data-set counts."""
+    if reference is None:
+        return {name: (True, True) for name in windows}
+    out = {}
+    rows = reference.set_index("window")
+    for name, window in windows.items():
+        if name not in rows.index:
+            out[name] = (True, True)
+            continue
+        row = rows.loc[name]
+        rate = row["current"] / window.days
+        prev_rate = row["previous"] / window.previous_days
+        ly_rate = row["last_year"] / window.last_year_days
+        out[name] = (
+            _comparable(rate, prev_rate, min_coverage),
+            _comparable(rate, ly_rate, min_coverage),
+        )
+    return out

@@ -1,0 +1,303 @@
+"""Cached loaders and chart builders of the beat-profile and sector-review pages.
+
+Profiles are computed by :mod:`analysis.profiles` on exactly the inputs the ``python -m analysis
+profile`` command uses (incidents from ``history_start(as_of)`` to the as-of date, the stored
+beats and stations, the time zone of the store), so the page and the CLI JSON agree. Results are
+cached per (store version, area, as-of date), so switching back to a beat is instant; the beat
+index and the block gazetteer for "find my beat" are built once per store version.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import altair as alt
+import folium
+import geopandas as gpd
+import pandas as pd
+import pyproj
+import streamlit as st
+
+from analysis import profiles, report
+from dashboard import data, maps
+from geodata import schema
+from geodata.boundaries import beat_neighbours
+from geodata.geocode import BlockGazetteer
+from geodata.join import BeatIndex
+from geodata.store import IncidentStore
+
+__all__ = [
+    "CLICK_KEY",
+    "FIND_KEY",
+    "area_profile",
+    "beat_at",
+    "beat_index",
+    "category_chart",
+    "comparison_view",
+    "default_as_of",
+    "find_beat",
+    "gazetteer",
+    "hour_weekday_chart",
+    "incidents_in_period",
+    "neighbours",
+    "packet_html",
+    "profile_map",
+    "sector_fills",
+    "sector_review",
+    "trend_chart",
+]
+
+#: Session keys of the beat-profile page (page-local; shared keys live in dashboard.state).
+CLICK_KEY = "beat_profile_last_click"
+FIND_KEY = "beat_profile_find"
+
+
+@st.cache_data(show_spinner=False)
+def default_as_of(root: str, token: str) -> date:
+    """Return the default as-of date: the end of the default period (dense January 2018)."""
+    return data.default_period(root, token)[1]
+
+
+def _history(root: str, token: str, as_of: date, years: int) -> pd.DataFrame:
+    start = profiles.history_start(as_of, years=years)
+    return data.load_incidents(
+        root, token, profiles.PROFILE_COLUMNS, start, as_of + timedelta(days=1)
+    )
+
+
+@st.cache_data(show_spinner=False)
+def neighbours(root: str, token: str) -> pd.DataFrame:
+    """Return the rook neighbour pairs of the beats."""
+    return beat_neighbours(data.load_beats(root, token))
+
+
+@st.cache_resource(show_spinner="Building the beat index (once)...")
+def beat_index(root: str, token: str) -> BeatIndex:
+    """Return the point-in-beat index of the stored beats."""
+    return BeatIndex(data.load_beats(root, token))
+
+
+@st.cache_resource(show_spinner="Building the block list (once)...")
+def gazetteer(root: str, token: str) -> BlockGazetteer:
+    """Return the block gazetteer built from every stored incident."""
+    columns = (schema.BLOCK, schema.X, schema.Y, schema.LON, schema.LAT)
+    return BlockGazetteer.from_incidents(
+        data.load_incidents(root, token, columns), IncidentStore(root).analysis_crs
+    )
+
+
+def beat_at(root: str, token: str, lon: float, lat: float) -> str | None:
+    """Return the beat containing the WGS84 point, or None outside every beat."""
+    index = beat_index(root, token)
+    x, y = pyproj.Transformer.from_crs(schema.WGS84, index.crs, always_xy=True).transform(lon, lat)
+    found = int(index.lookup([x], [y]).beat_index[0])
+    return str(index.beat_ids[found]) if found >= 0 else None
+
+
+def find_beat(root: str, token: str, text: str) -> tuple[str | None, str]:
+    """Return the beat of a typed address, block or "lat, lon", and a message for the user."""
+    located = gazetteer(root, token).locate(text)
+    if located is None:
+        return None, f"No block or coordinates recognised in {text!r}; try e.g. 1234 W Madison St."
+    beat = beat_at(root, token, located.lon, located.lat)
+    if beat is None:
+        return None, f"{located.matched} is outside every beat."
+    return beat, f"{located.matched} ({located.how}) is in beat {beat}."
+
+
+@st.cache_data(show_spinner="Computing the profile...", max_entries=64)
+def area_profile(
+    root: str, token: str, level: str, area_id: str | None, as_of: date
+) -> profiles.AreaProfile:
+    """Return the profile of an area for the 28 days ending on `as_of` (same as the CLI)."""
+    stations = data.load_stations(root, token)
+    return profiles.profile_area(
+        _history(root, token, as_of, 2),
+        data.load_beats(root, token),
+        level=level,
+        area_id=area_id,
+        as_of=as_of,
+        stations=stations if len(stations) else None,
+        neighbours=neighbours(root, token),
+        timezone=IncidentStore(root).timezone,
+    )
+
+
+@st.cache_data(show_spinner="Reviewing the sector...", max_entries=32)
+def sector_review(
+    root: str, token: str, sector: str, as_of: date, window: str
+) -> profiles.SectorReview:
+    """Return the side-by-side review of a sector's beats (same as ``profile --review``)."""
+    return profiles.review_sector(
+        _history(root, token, as_of, 6),
+        data.load_beats(root, token),
+        sector=sector,
+        as_of=as_of,
+        window=window,
+        timezone=IncidentStore(root).timezone,
+    )
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def incidents_in_period(
+    root: str, token: str, beats: tuple[str, ...], start: date, end: date
+) -> pd.DataFrame:
+    """Return the incidents of `beats` from `start` to `end` (inclusive dates)."""
+    incidents = data.load_incidents(
+        root, token, profiles.PROFILE_COLUMNS, start, end + timedelta(days=1)
+    )
+    return incidents[incidents[schema.BEAT].astype(str).isin(beats)].reset_index(drop=True)
+
+
+@st.cache_data(show_spinner="Preparing the printable packet...", max_entries=16)
+def packet_html(
+    root: str, token: str, level: str, area_id: str, as_of: date, window: str | None = None
+) -> str:
+    """Return the printable HTML packet (profile, plus the sector review for a sector)."""
+    profile = area_profile(root, token, level, area_id, as_of)
+    review = sector_review(root, token, area_id, as_of, window) if window else None
+    stations = data.load_stations(root, token)
+    note = data.dataset_label(root, token, profile.start, profile.end + timedelta(days=1))
+    return report.render_packet(
+        profile,
+        data.load_beats(root, token),
+        incidents_in_period(root, token, tuple(profile.beats), profile.start, profile.end),
+        stations=stations if len(stations) else None,
+        review=review,
+        note=note,
+    )
+
+
+def profile_map(
+    root: str,
+    token: str,
+    profile: profiles.AreaProfile,
+    *,
+    fills: gpd.GeoDataFrame | None = None,
+    period: tuple[date, date] | None = None,
+) -> folium.Map:
+    """Return the folium map of an area: its beats, neighbours, station and incidents.
+
+    Incidents of `period` (inclusive dates; default the profile's) are drawn as clustered
+    markers up to ``dashboard.maps.MAX_MARKERS`` (2,000) and as grid-cell counts above that.
+    """
+    beats = data.load_beats(root, token)
+    ids = beats[schema.BEAT].astype(str)
+    members = beats[ids.isin(profile.beats)]
+    around = beats[ids.isin(profile.neighbour_beats)]
+    stations = data.load_stations(root, token)
+    station = stations.iloc[0:0]
+    if profile.station and len(stations):
+        station = stations[
+            stations[schema.STATION_ID].astype(str) == str(profile.station["station_id"])
+        ]
+    frame = gpd.GeoDataFrame(
+        geometry=[*members.geometry, *around.geometry, *station.geometry], crs=beats.crs
+    )
+    fmap = maps.base_map(frame, zoom=13)  # fitted to the area, its neighbours and its station
+    if len(around):
+        maps.add_outlines(
+            fmap,
+            around,
+            name="Neighbouring beats",
+            color="#737373",
+            weight=1.5,
+            label_column=schema.BEAT,
+        )
+    if fills is not None:
+        maps.choropleth(
+            fmap,
+            fills,
+            "incidents",
+            name="Incidents in window",
+            fields=[("change", "Change"), ("flag", "Flag")],
+        )
+    else:
+        maps.add_outlines(
+            fmap, members, name=profile.title, color="#08306b", weight=4, label_column=schema.BEAT
+        )
+    if len(station):
+        maps.add_stations(fmap, station)
+    first, last = period or (profile.start, profile.end)
+    incidents = incidents_in_period(root, token, tuple(profile.beats), first, last)
+    maps.add_incidents(fmap, incidents)
+    return fmap
+
+
+def sector_fills(root: str, token: str, review: profiles.SectorReview) -> gpd.GeoDataFrame:
+    """Return the sector's beat polygons with ``incidents``, ``flag`` and a ``change`` label."""
+    table = review.beats.set_index(schema.BEAT)
+    fills = data.load_beats(root, token)
+    fills = fills[fills[schema.BEAT].astype(str).isin(table.index)].copy()
+    rows = table.loc[fills[schema.BEAT].astype(str)]
+    fills["incidents"] = rows["incidents"].to_numpy()
+    fills["flag"] = rows["flag"].to_numpy()
+    fills["change"] = ["n/a" if pd.isna(v) else f"{v:+.0f}%" for v in rows["pct_change"].to_numpy()]
+    return fills
+
+
+def comparison_view(profile: profiles.AreaProfile) -> pd.DataFrame:
+    """Return the CompStat table as displayed (same numbers as the CLI JSON ``comparisons``)."""
+    table = profile.comparisons
+    return pd.DataFrame(
+        {
+            "window": table["label"],
+            "period": [f"{a} – {b}" for a, b in zip(table["start"], table["end"], strict=True)],
+            "current": table["current"].astype(int),
+            "previous": table["previous"].astype(int),
+            "change %": table["pct_change"].round(1),
+            "p-value": table["p_value"],
+            "flag": table["flag"],
+            "last year": table["last_year"].astype(int),
+            "change vs last year %": table["pct_change_last_year"].round(1),
+            "p-value (last year)": table["p_value_last_year"],
+            "flag (last year)": table["flag_last_year"],
+        }
+    )
+
+
+def trend_chart(profile: profiles.AreaProfile) -> alt.Chart:
+    """Return the daily incident counts of the period as a bar chart."""
+    daily = profile.daily.assign(date=pd.to_datetime(profile.daily["date"]))
+    return (
+        alt.Chart(daily, title="Incidents per day")
+        .mark_bar()
+        .encode(
+            x=alt.X("date:T", title=None),
+            y=alt.Y("incidents:Q", title="incidents"),
+            tooltip=["date:T", "incidents:Q"],
+        )
+    )
+
+
+def category_chart(profile: profiles.AreaProfile) -> alt.Chart:
+    """Return incidents by category as a horizontal bar chart."""
+    counts = profile.counts_by_category.rename_axis("category").reset_index(name="incidents")
+    return (
+        alt.Chart(counts, title="By category")
+        .mark_bar()
+        .encode(
+            y=alt.Y("category:N", sort=list(counts["category"]), title=None),
+            x=alt.X("incidents:Q"),
+            tooltip=["category:N", "incidents:Q"],
+        )
+    )
+
+
+def hour_weekday_chart(profile: profiles.AreaProfile) -> alt.Chart:
+    """Return the hour-of-day x weekday matrix as a heat map."""
+    long = (
+        profile.hour_weekday.rename_axis("weekday")
+        .reset_index()
+        .melt(id_vars="weekday", var_name="hour", value_name="incidents")
+    )
+    return (
+        alt.Chart(long, title="Hour of day × weekday")
+        .mark_rect()
+        .encode(
+            x=alt.X("hour:O"),
+            y=alt.Y("weekday:N", sort=list(profiles.WEEKDAYS), title=None),
+            color=alt.Color("incidents:Q", scale=alt.Scale(scheme="reds")),
+            tooltip=["weekday:N", "hour:O", "incidents:Q"],
+        )
+    )

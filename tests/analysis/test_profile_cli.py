@@ -1,0 +1,155 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis.__main__ import main
+from analysis.compare import poisson_change_test
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _run_json(capsys, *args):
+    assert main(["profile", *args, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_profile_json_for_a_beat_matches_pandas(sample_store, capsys):
+    out = _run_json(
+        capsys, "--beat", "925", "--as-of", "2018-01-27", "--store", str(sample_store.root)
+    )
+    assert out["area"]["id"] == "0925"
+    assert out["area"]["level"] == "beat"
+    assert out["period"] == {
+        "start": "2017-12-31",
+        "end": "2018-01-27",
+        "as_of": "2018-01-27",
+        "days": 28,
+        "timezone": "America/Chicago",
+    }
+    incidents = sample_store.load_incidents(columns=["occurred_at", "beat", "category"])
+    day = incidents["occurred_at"].dt.strftime("%Y-%m-%d")
+    period = incidents[
+        (incidents["beat"] == "0925") & (day >= "2017-12-31") & (day <= "2018-01-27")
+    ]
+    assert out["n_incidents"] == len(period)
+    expected = period.groupby("category").size()
+    assert {k: v for k, v in out["counts_by_category"].items() if v} == expected.to_dict()
+    matrix = out["hour_weekday"]["counts"]
+    assert len(matrix) == 7
+    assert all(len(row) == 24 for row in matrix)
+    assert sum(map(sum, matrix)) == len(period)
+    assert set(out["comparisons"]) == {"7d", "28d", "ytd", "365d"}
+    week = out["comparisons"]["7d"]
+    assert (week["start"], week["end"]) == ("2018-01-15", "2018-01-21")
+    in_week = (incidents["beat"] == "0925") & (day >= "2018-01-15") & (day <= "2018-01-21")
+    assert week["current"] == int(in_week.sum())
+    assert week["p_value"] == pytest.approx(poisson_change_test(week["current"], week["previous"]))
+    assert {"previous", "pct_change", "last_year", "pct_change_last_year"} <= set(week)
+    assert out["comparisons"]["28d"]["pct_change"] is None  # no data in December 2017
+    assert out["area"]["station"]["name"] == "Deering"
+    assert out["data_note"] == ""  # January 2018 is the dense month
+
+
+def test_profile_json_says_when_the_period_is_a_sample(sample_store, capsys):
+    out = _run_json(
+        capsys, "--beat", "0925", "--as-of", "2024-12-31", "--store", str(sample_store.root)
+    )
+    assert "sample" in out["data_note"]
+
+
+def test_profile_json_for_a_sector_with_review(sample_store, capsys, tmp_path):
+    packet = tmp_path / "sector.html"
+    out = _run_json(
+        capsys,
+        "--sector",
+        "092",
+        "--as-of",
+        "2018-01-27",
+        "--review",
+        "--store",
+        str(sample_store.root),
+        "--html",
+        str(packet),
+    )
+    beats = sample_store.read_layer("beats")
+    members = sorted(beats.loc[beats["sector"] == "092", "beat"])
+    assert out["area"]["beats"] == members
+    review = out["review"]
+    assert [row["beat"] for row in review["beats"]] == members
+    assert review["total"]["current"] == sum(row["incidents"] for row in review["beats"])
+    assert len(review["explanations"]) == len(members)
+    html = packet.read_text(encoding="utf-8")
+    assert "Sector 092" in html
+    assert html.count("data-beat=") >= len(members)
+
+
+def test_profile_text_and_district(sample_store, capsys):
+    assert (
+        main(
+            [
+                "profile",
+                "--district",
+                "9",
+                "--as-of",
+                "2018-01-27",
+                "--store",
+                str(sample_store.root),
+            ]
+        )
+        == 0
+    )
+    text = capsys.readouterr().out
+    assert text.startswith("District 09")
+    assert "Week (Mon-Sun)" in text
+    assert "station: Deering" in text
+
+
+def test_profile_errors_are_clear(sample_store, capsys):
+    assert main(["profile", "--beat", "9999", "--store", str(sample_store.root)]) == 2
+    assert "no beat '9999'" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "profile",
+                "--beat",
+                "0925",
+                "--as-of",
+                "27/01/2018",
+                "--store",
+                str(sample_store.root),
+            ]
+        )
+        == 2
+    )
+    assert "--as-of must be a date" in capsys.readouterr().err
+    assert main(["profile", "--beat", "0925", "--review", "--store", str(sample_store.root)]) == 2
+    assert "--review needs --sector" in capsys.readouterr().err
+
+
+def test_module_entry_point_runs(sample_store):
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "analysis",
+            "profile",
+            "--beat",
+            "0925",
+            "--store",
+            str(sample_store.root),
+            "--json",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    out = json.loads(done.stdout)
+    # without --as-of: the end of the dense January 2018 data
+    assert pd.Timestamp(out["period"]["as_of"]).strftime("%Y-%m") == "2018-01"
+    assert out["area"]["id"] == "0925"
