@@ -45,7 +45,9 @@ def build_synthetic_store(root: Path, rows: int, seed: int = 0) -> IncidentStore
         pick = sample.iloc[rng.integers(0, len(sample), n)].reset_index(drop=True)
         start = pd.Timestamp(year=year, month=month, day=1, tz=tz)
         span = (start + pd.offsets.MonthBegin(1) - start).total_seconds()
-        pick[schema.OCCURRED_AT] = start + pd.to_timedelta(np.floor(rng.uniform(0, span - 1, n)), unit="s")
+        pick[schema.OCCURRED_AT] = start + pd.to_timedelta(
+            np.floor(rng.uniform(0, span - 1, n)), unit="s"
+        )
         pick[schema.INCIDENT_ID] = pd.array([f"s{k:03d}{i:08d}" for i in range(n)], dtype="string")
         pick[schema.X] = pick[schema.X] + rng.normal(0, 30, n)
         pick[schema.Y] = pick[schema.Y] + rng.normal(0, 30, n)

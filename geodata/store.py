@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -250,6 +251,103 @@ class IncidentStore:
                 f"datetime64[ns, {timezone}]"
             )
         return frame[wanted]
+
+    def count_by(
+        self,
+        columns: Sequence[str],
+        *,
+        start: pd.Timestamp | str | None = None,
+        end: pd.Timestamp | str | None = None,
+        threads: int = 2,
+    ) -> pd.DataFrame:
+        """Return incident counts by year, month and `columns` without loading incidents.
+
+        Each partition's string columns are read as Parquet dictionary codes and counted with
+        ``np.bincount``: no string is materialised, so a count by beat x month x offense over
+        10M stored incidents takes a fraction of a second (``bench/aggregate.py``).
+
+        Parameters
+        ----------
+        columns
+            String columns to group by (e.g. ``["beat", "offense"]``).
+        start, end
+            Count incidents with ``start <= occurred_at < end`` only (local time when naive).
+        threads
+            Partitions counted in parallel.
+
+        Returns
+        -------
+        DataFrame
+            ``year``, ``month``, the `columns` and ``incidents`` (only non-zero groups).
+        """
+        columns = list(columns)
+        bad = [c for c in columns if schema.INCIDENT_COLUMNS.get(c) != "string"]
+        if bad or not columns:
+            msg = f"count_by groups by string columns of the store, got {bad or columns}"
+            raise ValueError(msg)
+        timezone = self.timezone
+        start_ts, end_ts = _local(start, timezone), _local(end, timezone)
+        files = [
+            f
+            for f in self.incident_files()
+            if start_ts is None and end_ts is None or _partition_overlaps(f, start_ts, end_ts)
+        ]
+
+        def count(path: Path) -> pd.DataFrame:
+            year = int(path.parent.parent.name.split("=")[1])
+            month = int(path.parent.name.split("=")[1])
+            first = pd.Timestamp(year=year, month=month, day=1).tz_localize(timezone)
+            after = first + pd.offsets.MonthBegin(1)
+            cut = (start_ts is not None and start_ts > first) or (
+                end_ts is not None and end_ts < after
+            )
+            read = [*columns, schema.OCCURRED_AT] if cut else columns
+            table = pq.read_table(path, columns=read, read_dictionary=columns)
+            keep = None
+            if cut:
+                stamps = table.column(schema.OCCURRED_AT).to_pandas()
+                keep = np.ones(len(stamps), dtype=bool)
+                if start_ts is not None:
+                    keep &= (stamps >= start_ts).to_numpy()
+                if end_ts is not None:
+                    keep &= (stamps < end_ts).to_numpy()
+            code = np.zeros(table.num_rows, dtype=np.int64)
+            dictionaries, sizes = [], []
+            for column in columns:
+                array = table.column(column).unify_dictionaries().combine_chunks()
+                size = len(array.dictionary) + 1  # the last code stands for a null
+                indices = array.indices.to_numpy(zero_copy_only=False)
+                indices = np.where(
+                    array.is_null().to_numpy(zero_copy_only=False), size - 1, indices
+                ).astype(np.int64)
+                code = code * size + indices
+                dictionaries.append(
+                    np.append(array.dictionary.to_numpy(zero_copy_only=False), None)
+                )
+                sizes.append(size)
+            if keep is not None:
+                code = code[keep]
+            counts = np.bincount(code, minlength=int(np.prod(sizes)))
+            hit = np.flatnonzero(counts)
+            out = {"year": year, "month": month}
+            remainder = hit
+            for column, size, dictionary in reversed(
+                list(zip(columns, sizes, dictionaries, strict=True))
+            ):
+                out[column] = dictionary[remainder % size]
+                remainder = remainder // size
+            frame = pd.DataFrame(out | {"incidents": counts[hit]})
+            return frame[["year", "month", *columns, "incidents"]]
+
+        from concurrent.futures import ThreadPoolExecutor
+
+        empty = pd.DataFrame(columns=["year", "month", *columns, "incidents"])
+        if not files:
+            return empty
+        with ThreadPoolExecutor(threads) as pool:
+            parts = list(pool.map(count, files))
+        frame = pd.concat(parts, ignore_index=True)
+        return frame.astype({c: _STRING for c in columns} | {"incidents": "int64"})
 
     def count(self) -> int:
         """Return the number of stored incidents without loading them."""

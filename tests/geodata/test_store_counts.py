@@ -1,0 +1,43 @@
+"""IncidentStore.count_by against a plain pandas groupby of the loaded incidents."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from geodata import schema
+
+
+def expected_counts(store, columns, start=None, end=None):
+    incidents = store.load_incidents(columns=[schema.OCCURRED_AT, *columns], start=start, end=end)
+    local = incidents[schema.OCCURRED_AT]
+    frame = incidents.assign(year=local.dt.year, month=local.dt.month)
+    counts = frame.groupby(["year", "month", *columns], dropna=False).size()
+    return counts.rename("incidents").reset_index()
+
+
+def canonical(frame, columns):
+    frame = frame.astype({c: "object" for c in columns}).fillna({c: "<NA>" for c in columns})
+    frame = frame.astype({"year": int, "month": int, "incidents": int})
+    return frame.sort_values(["year", "month", *columns]).reset_index(drop=True)
+
+
+@pytest.mark.parametrize(
+    ("columns", "start", "end"),
+    [
+        ([schema.BEAT, schema.OFFENSE], None, None),
+        ([schema.DISTRICT], None, None),
+        # a range that cuts partitions in the middle of a month
+        ([schema.SECTOR, schema.CATEGORY], "2018-01-08", "2018-01-15 12:00"),
+        ([schema.BEAT, schema.LOCATION_DESC], "2024-02-10", "2024-07-01"),
+    ],
+)
+def test_count_by_equals_a_pandas_groupby(sample_store, columns, start, end):
+    got = sample_store.count_by(columns, start=start, end=end)
+    want = expected_counts(sample_store, columns, start, end)
+    pd.testing.assert_frame_equal(canonical(got, columns), canonical(want, columns))
+
+
+def test_count_by_rejects_non_string_columns(sample_store):
+    with pytest.raises(ValueError, match="string columns"):
+        sample_store.count_by([schema.X])
