@@ -290,7 +290,7 @@ class IncidentStore:
         files = [
             f
             for f in self.incident_files()
-            if start_ts is None and end_ts is None or _partition_overlaps(f, start_ts, end_ts)
+            if (start_ts is None and end_ts is None) or _partition_overlaps(f, start_ts, end_ts)
         ]
 
         def count(path: Path) -> pd.DataFrame:
