@@ -103,9 +103,7 @@ def _n_parts(geometries: gpd.GeoSeries, tolerance_m: float = 0.5) -> np.ndarray:
     return shapely.get_num_geometries(closed.values).astype(int)
 
 
-def with_workload(
-    incidents: pd.DataFrame, weights: WorkloadWeights | None = None
-) -> pd.DataFrame:
+def with_workload(incidents: pd.DataFrame, weights: WorkloadWeights | None = None) -> pd.DataFrame:
     """Return `incidents` (located rows only) with a ``workload`` column (kept if present)."""
     located = incidents.dropna(subset=[schema.X, schema.Y])
     if WORKLOAD in located.columns:
@@ -407,7 +405,8 @@ def build_units(
     units = pieces.dissolve(by=["cell", schema.DISTRICT], as_index=False)[
         ["cell", schema.DISTRICT, "geometry"]
     ]
-    units[schema.BEAT] = [main.at[(c, d), schema.BEAT] for c, d in zip(units["cell"], units[schema.DISTRICT], strict=True)]
+    keys = pd.MultiIndex.from_arrays([units["cell"], units[schema.DISTRICT]])
+    units[schema.BEAT] = main[schema.BEAT].reindex(keys).to_numpy()
     units = units.explode(index_parts=False, ignore_index=True)
     units = units[units.geom_type == "Polygon"].reset_index(drop=True)
     units[UNIT] = np.arange(len(units))
@@ -444,9 +443,7 @@ def _unit_edges(units: gpd.GeoDataFrame, *, min_shared_m: float = 1.0) -> pd.Dat
         shapely.intersection(shapely.boundary(geoms[left]), shapely.boundary(geoms[right]))
     )
     ok = shared >= min_shared_m
-    edges = pd.DataFrame(
-        {"i": left[ok], "j": right[ok], "shared_m": shared[ok], "bridge": False}
-    )
+    edges = pd.DataFrame({"i": left[ok], "j": right[ok], "shared_m": shared[ok], "bridge": False})
     # link the pieces of each district that touch nowhere (islands, across water), nearest first
     extra = []
     district = units[schema.DISTRICT].to_numpy()
@@ -497,8 +494,9 @@ class BalancedBeats:
     """Partition units into K contiguous, workload-balanced, compact beats.
 
     A balanced power diagram of the unit centres (capacitated k-means from a seeded k-means
-    start; cut-off pieces repaired so each beat is connected) followed by a local search that moves boundary units between neighbouring beats while every beat stays
-    connected (a unit that is an articulation point of its beat's unit graph never moves).
+    start; cut-off pieces repaired so each beat is connected) followed by a local search that
+    moves boundary units between neighbouring beats while every beat stays connected (a unit
+    that is an articulation point of its beat's unit graph never moves).
     The objective to minimise is
 
         ``balance_weight * sum_k ((W_k - T) / T)^2 + mean_k 1 / PP_k``
@@ -635,9 +633,8 @@ class BalancedBeats:
         t = self._target
         wa, wb = self._W[a] - self._w[i], self._W[b] + self._w[i]
         d_bal = (
-            ((wa - t) ** 2 + (wb - t) ** 2 - (self._W[a] - t) ** 2 - (self._W[b] - t) ** 2)
-            / t**2
-        )
+            (wa - t) ** 2 + (wb - t) ** 2 - (self._W[a] - t) ** 2 - (self._W[b] - t) ** 2
+        ) / t**2
         d_comp = (
             self._compact(aa, pa)
             + self._compact(ab, pb)
@@ -855,7 +852,7 @@ def group_sectors(
     n = len(beats)
     if n <= max_size or n < 2 * min_size:
         return dict.fromkeys(beats, 0)
-    n_sectors = max(int(np.ceil(n / max_size)), min(int(round(n / 4)), n // min_size))
+    n_sectors = max(int(np.ceil(n / max_size)), min(round(n / 4), n // min_size))
     rng = np.random.default_rng(random_state)
     best: tuple[float, dict[object, int]] | None = None
     for _ in range(n_tries):
@@ -921,7 +918,8 @@ class Proposal:
 
     def to_dict(self) -> dict[str, object]:
         """Return the JSON output of ``plan propose`` (``current``, ``proposed``, changes)."""
-        current = dict(self.current.summary, seconds=self.seconds["units"] + self.seconds["current"])
+        seconds_current = self.seconds["units"] + self.seconds["current"]
+        current = dict(self.current.summary, seconds=seconds_current)
         proposed = dict(self.proposed.summary, seconds=self.seconds["proposed"])
         return {
             "parameters": self.parameters,
@@ -930,7 +928,7 @@ class Proposal:
             "units": len(self.units),
             "units_moved": int(self.units["moved"].sum()),
             "incidents_changing_beat": int(
-                self.comparison.set_index("measure").at["incidents_changing_beat", "after"]
+                self.comparison.set_index("measure").loc["incidents_changing_beat", "after"]
             ),
             "workload_cv_cut_pct": _cut(current["workload_cv"], proposed["workload_cv"]),
             "beats": _jsonable_records(self.proposed.beats),
@@ -995,12 +993,8 @@ def _beat_adjacency(units: Units, labels: np.ndarray) -> dict[object, set[object
 def _sector_names(
     units: Units, labels: np.ndarray, district: str, random_state: int
 ) -> dict[str, str]:
-    workload = (
-        pd.Series(units.frame["workload"].to_numpy()).groupby(labels).sum().to_dict()
-    )
-    groups = group_sectors(
-        _beat_adjacency(units, labels), workload, random_state=random_state
-    )
+    workload = pd.Series(units.frame["workload"].to_numpy()).groupby(labels).sum().to_dict()
+    groups = group_sectors(_beat_adjacency(units, labels), workload, random_state=random_state)
     return {str(b): f"{district}{g + 1}" for b, g in groups.items()}
 
 

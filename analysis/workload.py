@@ -134,9 +134,7 @@ def read_weights(path: str | Path | None = None) -> WorkloadWeights:
     )
 
 
-def incident_workload(
-    incidents: pd.DataFrame, weights: WorkloadWeights | None = None
-) -> pd.Series:
+def incident_workload(incidents: pd.DataFrame, weights: WorkloadWeights | None = None) -> pd.Series:
     """Return the workload of each incident (same index as `incidents`).
 
     Weighted incidents: the category weight times the priority weight (when the incidents have
