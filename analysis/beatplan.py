@@ -170,7 +170,7 @@ def evaluate_plan(
         ``max_min_ratio``, ``gini``, ``median_polsby_popper``, ``median_convex_hull_ratio``,
         ``contiguous`` (every beat one piece), ``n_split_beats``, ``mean_dist_centre_m``,
         ``mean_dist_station_m``, ``n_sectors``, ``sector_sizes``, ``sector_workload_cv``,
-        ``incidents``, ``incidents_outside``.
+        ``incidents``, ``incidents_outside`` (in the plan's bounding box but in no beat).
 
     Raises
     ------
@@ -184,6 +184,10 @@ def evaluate_plan(
         msg = "the plan must be in a projected CRS in metres (reproject it to the analysis CRS)"
         raise InputError(msg)
     incidents = with_workload(incidents)
+    xmin, ymin, xmax, ymax = plan.total_bounds  # incidents far from the plan are not its business
+    incidents = incidents[
+        incidents[schema.X].between(xmin, xmax) & incidents[schema.Y].between(ymin, ymax)
+    ]
     keep = [c for c in (schema.SECTOR, schema.DISTRICT) if c in plan.columns]
     plan = plan.assign(**{schema.BEAT: plan[schema.BEAT].astype(str)})
     beats = plan.dissolve(by=schema.BEAT, aggfunc="first", as_index=False)[

@@ -1,0 +1,211 @@
+"""``python -m analysis plan``: evaluate beat plans and propose balanced, compact beats.
+
+Examples
+--------
+``python -m analysis plan evaluate --json`` (the current beats of the store),
+``python -m analysis plan evaluate --plan proposal.geojson``,
+``python -m analysis plan propose --district 11 --beats 15 --json``,
+``python -m analysis plan propose --district 11 --beats 15 --minimal-change --out plan.gpkg``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import pandas as pd
+
+from analysis import beatplan
+from analysis._store import open_store
+from analysis.workload import read_weights
+from geodata import schema
+from geodata.boundaries import read_beats
+from geodata.store import IncidentStore
+
+__all__ = ["add_commands", "load_planning_inputs", "run_evaluate", "run_propose"]
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Register the ``plan`` command with ``evaluate`` and ``propose``."""
+    parser = subparsers.add_parser(
+        "plan", help="evaluate or propose beat plans", description=__doc__.split("\n")[0]
+    )
+    sub = parser.add_subparsers(dest="plan_command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--store", help="incident store directory (default: the bundled data)")
+        p.add_argument("--json", action="store_true", help="print JSON instead of text")
+        p.add_argument(
+            "--start", help="first day of the workload period, YYYY-MM-DD (default: all)"
+        )
+        p.add_argument("--end", help="last day of the workload period, YYYY-MM-DD (default: all)")
+        p.add_argument(
+            "--weights", help="workload weights TOML (default: analysis/workload_weights.toml)"
+        )
+
+    ev = sub.add_parser("evaluate", help="measures of the current beats or of a plan file")
+    ev.add_argument("--plan", help="plan file (GeoJSON/GeoPackage/Shapefile with a beat column)")
+    ev.add_argument("--district", help="only this district")
+    common(ev)
+    ev.set_defaults(func=run_evaluate)
+
+    pr = sub.add_parser("propose", help="propose K balanced, compact, contiguous beats")
+    pr.add_argument("--district", required=True, help="district id, e.g. 11")
+    pr.add_argument("--beats", type=int, help="K, the number of beats (default: as now)")
+    pr.add_argument(
+        "--minimal-change",
+        action="store_true",
+        help="start from the current beats and move only boundary units until --target-cv",
+    )
+    pr.add_argument(
+        "--target-cv", type=float, default=0.10, help="balance target (workload CV, 0.10)"
+    )
+    pr.add_argument("--cell-size-m", type=float, default=300.0, help="unit grid cell (m)")
+    pr.add_argument("--seed", type=int, default=0, help="random seed (same seed, same plan)")
+    pr.add_argument("--out", help="write the proposed beats to .geojson or .gpkg")
+    pr.add_argument("--save", metavar="NAME", help="save the proposal in the database")
+    pr.add_argument("--author", default="", help="author stored with --save")
+    pr.add_argument("--database", help="SQLAlchemy URL (default: DATABASE_URL or SQLite)")
+    common(pr)
+    pr.set_defaults(func=run_propose)
+
+
+def _day(text: str | None, flag: str) -> pd.Timestamp | None:
+    if not text:
+        return None
+    try:
+        return pd.Timestamp(text)
+    except ValueError as err:
+        msg = f"{flag} must be a date YYYY-MM-DD, got {text!r}"
+        raise ValueError(msg) from err
+
+
+def load_planning_inputs(
+    store: IncidentStore,
+    *,
+    start: pd.Timestamp | None = None,
+    end: pd.Timestamp | None = None,
+    weights_path: str | None = None,
+) -> dict:
+    """Return the beats, stations and incidents with workload of `store` (end inclusive)."""
+    incidents = store.load_incidents(
+        columns=[schema.X, schema.Y, schema.CATEGORY, schema.BEAT],
+        start=start,
+        end=end + pd.Timedelta(days=1) if end is not None else None,
+    )
+    incidents = beatplan.with_workload(incidents, read_weights(weights_path))
+    stations = store.read_layer("stations") if store.has_layer("stations") else None
+    return {"beats": store.read_layer("beats"), "stations": stations, "incidents": incidents}
+
+
+def _inputs(args: argparse.Namespace) -> dict:
+    store = open_store(args.store)
+    return load_planning_inputs(
+        store,
+        start=_day(args.start, "--start"),
+        end=_day(args.end, "--end"),
+        weights_path=args.weights,
+    )
+
+
+def _print_json(data: object) -> None:
+    json.dump(beatplan._jsonable(data), sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    """Run ``plan evaluate``: print the measures of the current beats or of ``--plan``."""
+    inputs = _inputs(args)
+    beats = inputs["beats"]
+    plan = read_beats(args.plan, analysis_crs=beats.crs.to_string()) if args.plan else beats
+    incidents = inputs["incidents"]
+    if args.district:
+        district = schema.normalize_id(args.district, width=2)
+        if schema.DISTRICT not in plan.columns or not (plan[schema.DISTRICT] == district).any():
+            msg = f"no beats of district {district!r} in the plan"
+            raise ValueError(msg)
+        plan = plan[plan[schema.DISTRICT] == district]
+        incidents = incidents[
+            incidents[schema.BEAT].isin(beats.loc[beats[schema.DISTRICT] == district, schema.BEAT])
+        ]
+    evaluation = beatplan.evaluate_plan(plan, incidents, stations=inputs["stations"])
+    if args.json:
+        _print_json(
+            {
+                "plan": args.plan or "current beats",
+                "summary": evaluation.summary,
+                "beats": beatplan._jsonable_records(evaluation.beats),
+            }
+        )
+        return 0
+    s = evaluation.summary
+    sys.stdout.write(
+        f"plan: {args.plan or 'current beats'}  ({s['n_beats']} beats, "
+        f"{s['incidents']:,} incidents, workload {s['workload_total']:.0f})\n"
+        f"workload CV {s['workload_cv']:.3f}   max/min {s['max_min_ratio']:.2f}   "
+        f"Gini {s['gini']:.3f}\n"
+        f"median Polsby-Popper {s['median_polsby_popper']:.3f}   median convex hull ratio "
+        f"{s['median_convex_hull_ratio']:.3f}\n"
+        f"contiguous: {'yes' if s['contiguous'] else 'no'} ({s['n_split_beats']} split)   "
+        f"sectors: {s['n_sectors']}\n"
+    )
+    return 0
+
+
+def run_propose(args: argparse.Namespace) -> int:
+    """Run ``plan propose``: print current and proposed measures; optionally write/save."""
+    inputs = _inputs(args)
+    proposal = beatplan.propose_beats(
+        inputs["beats"],
+        inputs["incidents"],
+        district=args.district,
+        n_beats=args.beats,
+        cell_size_m=args.cell_size_m,
+        minimal_change=args.minimal_change,
+        target_cv=args.target_cv,
+        random_state=args.seed,
+        stations=inputs["stations"],
+    )
+    out = proposal.to_dict()
+    if args.out:
+        from geodata.plans import export_plan
+
+        out["out"] = str(export_plan(proposal.proposed_plan, args.out))
+    if args.save:
+        from geodata import db, settings
+        from geodata.plans import save_plan
+
+        engine = db.make_engine(settings.database_url(args.database))
+        db.upgrade(engine)
+        out["saved_id"] = save_plan(
+            engine,
+            proposal.proposed_plan,
+            name=args.save,
+            author=args.author,
+            parameters=proposal.parameters,
+            measures=out["proposed"],
+            assignments=dict(
+                zip(proposal.units["cell"].astype(str), proposal.units["proposed"], strict=False)
+            ),
+        )
+    if args.json:
+        _print_json(out)
+        return 0
+    c, p = out["current"], out["proposed"]
+    lines = [
+        f"district {out['parameters']['district']}: {out['units']} units, "
+        f"{out['units_moved']} moved, {out['incidents_changing_beat']} incidents change beat"
+    ]
+    for key in (
+        "workload_cv",
+        "max_min_ratio",
+        "gini",
+        "median_polsby_popper",
+        "contiguous",
+        "seconds",
+    ):
+        lines.append(f"{key:22s} {c[key]!s:>10.10} -> {p[key]!s:>10.10}")
+    lines.append(f"workload CV cut: {out['workload_cv_cut_pct']}%")
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0
