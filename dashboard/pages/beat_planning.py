@@ -1,6 +1,131 @@
-"""Placeholder page: filled in by its issue."""
+"""Beat planning: measure the current beats, propose balanced ones, compare, save, export."""
+
+from __future__ import annotations
 
 import streamlit as st
+from streamlit_folium import st_folium
 
-st.title("beat_planning")
-st.info("This page is being built.")
+from dashboard import data, state
+from dashboard import plan_data as pl
+from geodata import schema
+from geodata.errors import InputError
+
+store = data.get_store()
+root, token = str(store.root), data.store_token(store)
+inputs = pl.planning_inputs(root, token)
+beats = inputs["beats"]
+districts = sorted(beats[schema.DISTRICT].astype(str).unique())
+
+st.title("Beat planning")
+st.caption(
+    "Workload = incidents weighted by category (analysis/workload_weights.toml), all stored "
+    "periods. Proposals redraw a district from grid cells; see docs/planning.md."
+)
+c1, c2, c3, c4 = st.columns(4)
+wanted = st.session_state.get(state.DISTRICT)
+district = c1.selectbox(
+    "District", districts, index=districts.index(wanted) if wanted in districts else 0
+)
+st.session_state[state.DISTRICT] = district
+n_current = int((beats[schema.DISTRICT] == district).sum())
+n_beats = c2.number_input("Beats (K)", min_value=1, max_value=40, value=n_current, step=1)
+mode = c3.radio("Mode", ["Redraw", "Minimal change"], horizontal=True)
+target_cv = c4.number_input("Target workload CV", 0.01, 1.0, 0.10, 0.01, format="%.2f")
+with st.expander("Advanced"):
+    a1, a2 = st.columns(2)
+    seed = int(a1.number_input("Random seed", min_value=0, value=0, step=1))
+    cell = float(a2.select_slider("Unit cell (m)", [200, 250, 300, 400, 500], value=300))
+
+current = pl.current_evaluation(root, token, district)
+s = current.summary
+m = st.columns(5)
+m[0].metric("Current beats", s["n_beats"])
+m[1].metric("Workload CV", f"{s['workload_cv']:.3f}")
+m[2].metric("Max / min", f"{s['max_min_ratio']:.2f}")
+m[3].metric("Median Polsby-Popper", f"{s['median_polsby_popper']:.3f}")
+m[4].metric("Contiguous", "yes" if s["contiguous"] else f"no ({s['n_split_beats']} split)")
+
+if st.button("Propose beats", type="primary"):
+    with st.status("Proposing beats...", expanded=True) as status:
+        bar = st.progress(0.0, text="building units")
+        try:
+            proposal = pl.propose(
+                root,
+                token,
+                district=district,
+                n_beats=int(n_beats),
+                minimal_change=mode == "Minimal change",
+                target_cv=float(target_cv),
+                seed=seed,
+                cell_size_m=cell,
+                progress=lambda msg, frac: bar.progress(min(frac, 1.0), text=msg),
+            )
+        except (InputError, ValueError) as err:
+            status.update(label="No proposal", state="error")
+            st.error(f"{err} — change the number of beats or the mode.")
+        else:
+            st.session_state[pl.PROPOSAL_KEY] = proposal
+            status.update(label="Proposal ready", state="complete", expanded=False)
+
+proposal = st.session_state.get(pl.PROPOSAL_KEY)
+if proposal is None or proposal.parameters["district"] != district:
+    st_folium(
+        pl.plan_map(
+            beats[beats[schema.DISTRICT] == district], current, stations=inputs["stations"]
+        ),
+        height=480,
+        width="stretch",
+        returned_objects=[],
+        key=f"plan_current_{district}",
+    )
+    st.dataframe(pl.beat_table(current), hide_index=True, width="stretch")
+    st.stop()
+
+moved = proposal.units[proposal.units["moved"]]
+left, right = st.columns(2)
+with left:
+    st.subheader("Current (rebuilt from the same units)")
+    st_folium(
+        pl.plan_map(proposal.current_plan, proposal.current, moved=moved),
+        height=460,
+        width="stretch",
+        returned_objects=[],
+        key="plan_map_current",
+    )
+with right:
+    st.subheader(f"Proposed ({proposal.parameters['n_beats']} beats)")
+    st_folium(
+        pl.plan_map(proposal.proposed_plan, proposal.proposed, moved=moved),
+        height=460,
+        width="stretch",
+        returned_objects=[],
+        key="plan_map_proposed",
+    )
+st.caption(f"Red: the {len(moved)} of {len(proposal.units)} units that change beat.")
+st.dataframe(pl.measures_table(proposal), hide_index=True, width="stretch")
+st.dataframe(pl.beat_table(proposal.proposed), hide_index=True, width="stretch")
+
+with st.form("save_plan"):
+    f1, f2 = st.columns(2)
+    name = f1.text_input("Plan name", value=f"District {district} proposal")
+    author = f2.text_input("Author")
+    if st.form_submit_button("Save plan"):
+        try:
+            plan_id = pl.save(proposal, name=name, author=author)
+        except InputError as err:
+            st.error(f"{err} — give the plan a name.")
+        else:
+            st.success(f"Saved as plan {plan_id}: {name}")
+d1, d2 = st.columns(2)
+d1.download_button(
+    "Download GeoJSON",
+    pl.export(proposal, "geojson"),
+    file_name=f"district_{district}_plan.geojson",
+    mime="application/geo+json",
+)
+d2.download_button(
+    "Download GeoPackage",
+    pl.export(proposal, "gpkg"),
+    file_name=f"district_{district}_plan.gpkg",
+    mime="application/geopackage+sqlite3",
+)

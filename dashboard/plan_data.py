@@ -1,0 +1,228 @@
+"""Loaders and view helpers of the beat planning page (cached by store version)."""
+
+from __future__ import annotations
+
+import folium
+import geopandas as gpd
+import pandas as pd
+import streamlit as st
+from sqlalchemy import Engine
+
+from analysis import beatplan
+from analysis.workload import read_weights
+from dashboard import maps
+from geodata import db, schema, settings
+from geodata.plans import plan_bytes, save_plan
+from geodata.store import IncidentStore
+
+__all__ = [
+    "PROPOSAL_KEY",
+    "beat_table",
+    "current_evaluation",
+    "district_units",
+    "get_engine",
+    "measures_table",
+    "plan_map",
+    "planning_inputs",
+    "propose",
+    "save",
+]
+
+#: Session-state key of the last proposal (kept until the next one).
+PROPOSAL_KEY = "beat_planning_proposal"
+
+
+@st.cache_data(show_spinner="Loading incidents and computing workload...")
+def planning_inputs(root: str, token: str) -> dict:
+    """Return beats, stations and incidents with workload (default weights, all periods)."""
+    del token
+    store = IncidentStore(root)
+    incidents = store.load_incidents(columns=[schema.X, schema.Y, schema.CATEGORY, schema.BEAT])
+    incidents = beatplan.with_workload(incidents, read_weights())
+    stations = store.read_layer("stations") if store.has_layer("stations") else None
+    return {"beats": store.read_layer("beats"), "stations": stations, "incidents": incidents}
+
+
+@st.cache_data(show_spinner=False)
+def current_evaluation(root: str, token: str, district: str) -> beatplan.PlanEvaluation:
+    """Return the evaluation of the district's current beats (their real polygons)."""
+    inputs = planning_inputs(root, token)
+    beats = inputs["beats"]
+    return beatplan.evaluate_plan(
+        beats[beats[schema.DISTRICT] == district], inputs["incidents"], stations=inputs["stations"]
+    )
+
+
+@st.cache_data(show_spinner=False)
+def district_units(root: str, token: str, district: str, cell_size_m: float) -> beatplan.Units:
+    """Return the planning units of `district`."""
+    inputs = planning_inputs(root, token)
+    return beatplan.build_units(
+        inputs["beats"], inputs["incidents"], cell_size_m=cell_size_m, districts=[district]
+    )
+
+
+def propose(
+    root: str,
+    token: str,
+    *,
+    district: str,
+    n_beats: int,
+    minimal_change: bool,
+    target_cv: float,
+    seed: int,
+    cell_size_m: float,
+    progress: beatplan.Progress | None = None,
+) -> beatplan.Proposal:
+    """Return a proposal for `district` (not cached: the page keeps it in session state)."""
+    inputs = planning_inputs(root, token)
+    units = district_units(root, token, district, cell_size_m)
+    return beatplan.propose_beats(
+        inputs["beats"],
+        inputs["incidents"],
+        district=district,
+        n_beats=n_beats,
+        cell_size_m=cell_size_m,
+        minimal_change=minimal_change,
+        target_cv=target_cv,
+        random_state=seed,
+        stations=inputs["stations"],
+        units=units,
+        progress=progress,
+    )
+
+
+def plan_map(
+    plan: gpd.GeoDataFrame,
+    evaluation: beatplan.PlanEvaluation,
+    *,
+    stations: gpd.GeoDataFrame | None = None,
+    moved: gpd.GeoDataFrame | None = None,
+) -> folium.Map:
+    """Return a map of `plan` coloured by workload; `moved` units outlined in red."""
+    areas = plan.merge(
+        evaluation.beats[[schema.BEAT, "workload", "share", "polsby_popper"]], on=schema.BEAT
+    )
+    areas["share"] = (areas["share"] * 100).round(1).astype(str) + "%"
+    areas["polsby_popper"] = areas["polsby_popper"].round(3)
+    areas["workload"] = areas["workload"].round(1)
+    fmap = maps.base_map(areas)
+    maps.choropleth(
+        fmap,
+        areas,
+        "workload",
+        name="Workload",
+        fields=[(schema.SECTOR, "Sector"), ("share", "Share"), ("polsby_popper", "Polsby-Popper")],
+    )
+    if moved is not None and len(moved):
+        shape = moved.dissolve()[["geometry"]]
+        folium.GeoJson(
+            maps.to_display(shape).to_json(),
+            name="Units that change beat",
+            style_function=lambda _: {
+                "color": "#d7191c",
+                "weight": 2.5,
+                "fillColor": "#d7191c",
+                "fillOpacity": 0.25,
+            },
+            tooltip="Changes beat",
+        ).add_to(fmap)
+    if stations is not None and len(stations):
+        district = plan[schema.DISTRICT].dropna().astype(str).unique()
+        maps.add_stations(fmap, stations[stations[schema.DISTRICT].isin(district)])
+    return fmap
+
+
+_MEASURES = {
+    "n_beats": "Beats",
+    "workload_cv": "Workload CV",
+    "max_min_ratio": "Max / min workload",
+    "gini": "Gini",
+    "median_polsby_popper": "Median Polsby-Popper",
+    "median_convex_hull_ratio": "Median convex hull ratio",
+    "n_split_beats": "Beats in several pieces",
+    "mean_dist_centre_m": "Mean distance to beat centre (m)",
+    "mean_dist_station_m": "Mean distance to station (m)",
+    "n_sectors": "Sectors",
+    "sector_workload_cv": "Sector workload CV",
+    "incidents_changing_beat": "Incidents that change beat",
+}
+
+
+def measures_table(proposal: beatplan.Proposal) -> pd.DataFrame:
+    """Return the before/after measures of `proposal` with readable names."""
+    table = proposal.comparison.copy()
+    table["measure"] = table["measure"].map(_MEASURES).fillna(table["measure"])
+    extra = pd.DataFrame(
+        [
+            {
+                "measure": "Contiguous (every beat one piece)",
+                "before": float(proposal.current.summary["contiguous"]),
+                "after": float(proposal.proposed.summary["contiguous"]),
+                "change": float("nan"),
+                "change_pct": float("nan"),
+            },
+            {
+                "measure": "Units that change beat",
+                "before": float(len(proposal.units)),
+                "after": float(proposal.units["moved"].sum()),
+                "change": float("nan"),
+                "change_pct": float("nan"),
+            },
+        ]
+    )
+    return pd.concat([table, extra], ignore_index=True).rename(
+        columns={
+            "measure": "Measure",
+            "before": "Current",
+            "after": "Proposed",
+            "change": "Change",
+            "change_pct": "Change %",
+        }
+    )
+
+
+def beat_table(evaluation: beatplan.PlanEvaluation) -> pd.DataFrame:
+    """Return the per-beat measures for display."""
+    cols = [
+        schema.BEAT,
+        schema.SECTOR,
+        "workload",
+        "share",
+        "incidents",
+        "area_km2",
+        "polsby_popper",
+        "convex_hull_ratio",
+        "contiguous",
+        "mean_dist_centre_m",
+    ]
+    return evaluation.beats[[c for c in cols if c in evaluation.beats.columns]].round(3)
+
+
+@st.cache_resource(show_spinner=False)
+def get_engine(url: str) -> Engine:
+    """Return the database engine, migrated to the newest revisions."""
+    engine = db.make_engine(url)
+    db.upgrade(engine)
+    return engine
+
+
+def save(proposal: beatplan.Proposal, *, name: str, author: str) -> int:
+    """Save the proposed plan in the database; return its id."""
+    engine = get_engine(settings.database_url())
+    return save_plan(
+        engine,
+        proposal.proposed_plan,
+        name=name,
+        author=author,
+        parameters=proposal.parameters,
+        measures=beatplan._jsonable(proposal.proposed.summary),
+        assignments=dict(
+            zip(proposal.units[beatplan.UNIT].astype(str), proposal.units["proposed"], strict=False)
+        ),
+    )
+
+
+def export(proposal: beatplan.Proposal, fmt: str) -> bytes:
+    """Return the proposed plan as GeoJSON or GeoPackage bytes."""
+    return plan_bytes(proposal.proposed_plan, fmt)

@@ -1,0 +1,77 @@
+import json
+
+import geopandas as gpd
+import pytest
+from sqlalchemy import create_engine
+from streamlit.testing.v1 import AppTest
+
+from analysis.__main__ import main
+from dashboard import plan_data
+from geodata import db
+from geodata.plans import list_plans, load_plan
+from tests.helpers import folium_maps
+
+
+@pytest.fixture
+def planning_page(app_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'plans.db'}")
+    at = AppTest.from_file(app_env, default_timeout=180)
+    at.switch_page("pages/beat_planning.py")
+    at.run()
+    assert not at.exception
+    return at
+
+
+def _metrics(at):
+    return {m.label: m.value for m in at.metric}
+
+
+def test_page_shows_current_measures_like_the_cli(planning_page, sample_store, capsys):
+    at = planning_page
+    assert at.title[0].value == "Beat planning"
+    at.selectbox[0].select("11").run()
+    assert not at.exception
+    assert (
+        main(["plan", "evaluate", "--district", "11", "--store", str(sample_store.root), "--json"])
+        == 0
+    )
+    out = json.loads(capsys.readouterr().out)["summary"]
+    metrics = _metrics(at)
+    assert metrics["Current beats"] == str(out["n_beats"])
+    assert metrics["Workload CV"] == f"{out['workload_cv']:.3f}"
+    assert metrics["Median Polsby-Popper"] == f"{out['median_polsby_popper']:.3f}"
+    assert len(folium_maps(at)) == 1
+
+
+def test_propose_compare_save_and_export(planning_page, tmp_path):
+    at = planning_page
+    at.selectbox[0].select("11").run()
+    at.button[0].click().run()  # "Propose beats"
+    assert not at.exception
+    scripts = folium_maps(at)
+    assert len(scripts) == 2  # current and proposed side by side
+    assert all("#d7191c" in s for s in scripts)  # moved units outlined on both maps
+    table = at.dataframe[0].value.set_index("Measure")
+    cv_now, cv_new = table.loc["Workload CV", ["Current", "Proposed"]]
+    assert cv_new < 0.57 * cv_now  # the 43% cut on this district
+    assert table.loc["Contiguous (every beat one piece)", "Proposed"] == 1.0
+    # save to the database
+    at.text_input[0].set_value("District 11 balanced")  # form: applied on submit
+    at.text_input[1].set_value("Analyst <b>A</b>")
+    at.button[1].click().run()  # the form's "Save plan"
+    assert not at.exception
+    assert any("Saved as plan" in s.value for s in at.success)
+    engine = create_engine(f"sqlite:///{tmp_path / 'plans.db'}")
+    plans = list_plans(engine)
+    assert plans["name"].tolist() == ["District 11 balanced"]
+    saved = load_plan(engine, int(plans["id"].iloc[0]))
+    assert saved.author == "Analyst <b>A</b>"
+    assert len(saved.plan) == saved.parameters["n_beats"] == 15
+    assert db.current_heads(engine) >= {"p0001_plans"}
+    # the page offers both downloads; their bytes hold the proposed beats
+    proposal = at.session_state[plan_data.PROPOSAL_KEY]
+    geojson = json.loads(plan_data.export(proposal, "geojson"))
+    assert len(geojson["features"]) == 15
+    gpkg = tmp_path / "p.gpkg"
+    gpkg.write_bytes(plan_data.export(proposal, "gpkg"))
+    assert sorted(gpd.read_file(gpkg)["beat"]) == sorted(proposal.proposed_plan["beat"])
