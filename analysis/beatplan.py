@@ -1066,6 +1066,15 @@ def propose_beats(
     frame = units.frame
     current_labels = frame[schema.BEAT].astype(str).to_numpy()
     k_current = len(np.unique(current_labels))
+    n_beats_now = int((beats[schema.DISTRICT].astype(str) == district).sum())
+    if k_current < n_beats_now:
+        logger.warning(
+            "district %s: %d of its %d beats overlap no unit most; use smaller cells than %s m",
+            district,
+            n_beats_now - k_current,
+            n_beats_now,
+            units.cell_size_m,
+        )
     k = int(n_beats) if n_beats is not None else k_current
     if k < 1 or k > len(frame):
         msg = f"--beats must be between 1 and {len(frame)} for district {district}, got {k}"
