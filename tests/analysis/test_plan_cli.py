@@ -1,0 +1,68 @@
+"""``python -m analysis plan``: JSON of evaluate and propose on the bundled data."""
+
+import json
+
+import geopandas as gpd
+import pytest
+
+from analysis import beatplan
+from analysis.__main__ import main
+
+KEYS = {"workload_cv", "max_min_ratio", "contiguous", "median_polsby_popper", "seconds"}
+
+
+def _json(capsys, *args):
+    assert main(["plan", *args, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_propose_json_meets_the_target_on_district_11(sample_store, tmp_path, capsys):
+    out = tmp_path / "p.geojson"
+    got = _json(
+        capsys, "propose", "--district", "11", "--store", str(sample_store.root), "--out", str(out)
+    )
+    assert set(got["current"]) >= KEYS
+    assert set(got["proposed"]) >= KEYS
+    cur, new = got["current"], got["proposed"]
+    assert new["workload_cv"] <= 0.57 * cur["workload_cv"]  # >= 43% cut
+    assert new["contiguous"] is True
+    assert new["median_polsby_popper"] >= cur["median_polsby_popper"]
+    assert got["workload_cv_cut_pct"] == pytest.approx(
+        (cur["workload_cv"] - new["workload_cv"]) / cur["workload_cv"] * 100, abs=0.01
+    )
+    # the written file is the proposed plan, and evaluating it gives the same balance
+    written = gpd.read_file(out)
+    assert len(written) == new["n_beats"] == 15
+    again = _json(capsys, "evaluate", "--plan", str(out), "--store", str(sample_store.root))
+    assert again["summary"]["workload_cv"] == pytest.approx(new["workload_cv"], abs=1e-6)
+    # the per-beat workloads add up to the plan's total
+    assert sum(b["workload"] for b in got["beats"]) == pytest.approx(new["workload_total"])
+
+
+def test_minimal_change_moves_few_units(sample_store, capsys):
+    got = _json(
+        capsys, "propose", "--district", "11", "--minimal-change", "--store",
+        str(sample_store.root),
+    )  # fmt: skip
+    assert got["proposed"]["workload_cv"] <= 0.10
+    assert got["proposed"]["contiguous"] is True
+    assert 0 < got["units_moved"] < 0.25 * got["units"]
+
+
+def test_evaluate_current_beats(sample_store, capsys):
+    got = _json(capsys, "evaluate", "--store", str(sample_store.root))
+    s = got["summary"]
+    assert s["n_beats"] == 275
+    assert len(got["beats"]) == 275
+    # beat 3100 (O'Hare) is drawn in three pieces in Chicago's own layer
+    split = [b["beat"] for b in got["beats"] if not b["contiguous"]]
+    assert "3100" in split
+    assert s["workload_cv"] == pytest.approx(
+        beatplan.coefficient_of_variation([b["workload"] for b in got["beats"]])
+    )
+
+
+def test_bad_district_is_a_clear_error(sample_store, capsys):
+    code = main(["plan", "propose", "--district", "99", "--store", str(sample_store.root)])
+    assert code == 2
+    assert "no beats in district(s) ['99']" in capsys.readouterr().err
