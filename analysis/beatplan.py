@@ -40,6 +40,7 @@ __all__ = [
     "PlanEvaluation",
     "Proposal",
     "Units",
+    "apportion_beats",
     "build_units",
     "coefficient_of_variation",
     "compare_plans",
@@ -511,9 +512,11 @@ class BalancedBeats:
 
     with ``W_k`` the beat's workload, ``T`` the mean and ``PP_k`` its Polsby-Popper score on the
     union of its units (kept exactly, incrementally, from unit areas, perimeters and shared
-    boundary lengths). With ``minimal_change``, the search starts from `initial` (the current
-    beats) and makes only balance-improving moves from the most overloaded beat, stopping as
-    soon as the workload CV is at most `target_cv`.
+    boundary lengths). A start whose CV meets `target_cv` is then polished: boundary moves that
+    only make beats more compact, accepted while the CV stays within the target. With
+    ``minimal_change``, the search starts from `initial` (the current beats) and repeatedly makes
+    the one boundary move that most reduces the balance term (ties: the one adding the least
+    boundary), stopping as soon as the workload CV is at most `target_cv`.
 
     Parameters
     ----------
@@ -763,6 +766,37 @@ class BalancedBeats:
             if not improved or time.perf_counter() > deadline:
                 break
 
+    def _polish(self, labels: np.ndarray, rng: np.random.Generator, deadline: float) -> None:
+        """Move boundary units that make beats more compact while the CV stays on target."""
+        t = self._target
+        for _ in range(self.max_passes):
+            improved = 0
+            boundary = [
+                i for i in range(self._n) if any(labels[j] != labels[i] for j in self._nbrs[i])
+            ]
+            for i in rng.permutation(boundary):
+                i = int(i)
+                a = int(labels[i])
+                cands = sorted({int(labels[j]) for j in self._nbrs[i]} - {a})
+                if not cands or not self._movable(labels, i):
+                    continue
+                best, best_b = -1e-9, -1
+                for b in cands:
+                    d_all, d_bal, _ = self._delta(labels, i, b)
+                    d_comp = d_all - self._bw * d_bal
+                    if d_comp >= best:
+                        continue
+                    loads = self._W.copy()
+                    loads[a] -= self._w[i]
+                    loads[b] += self._w[i]
+                    if loads.std() / t <= self.target_cv:
+                        best, best_b = d_comp, b
+                if best_b >= 0:
+                    self._move(labels, i, best_b)
+                    improved += 1
+            if not improved or time.perf_counter() > deadline:
+                break
+
     def _cv(self) -> float:
         return coefficient_of_variation(self._W)
 
@@ -817,6 +851,8 @@ class BalancedBeats:
                 labels = self._grow(rng)
                 self._stats(labels)
                 self._search(labels, rng, deadline)
+                if self._cv() <= self.target_cv:
+                    self._polish(labels, rng, deadline)
                 obj = self._objective()
                 cv = self._cv()
                 pp = float(np.median(4 * np.pi * self._A / np.maximum(self._P, 1e-9) ** 2))
@@ -839,6 +875,38 @@ class BalancedBeats:
         self.workload_cv_ = self._cv()
         self.seconds_ = time.perf_counter() - started
         return self
+
+
+def apportion_beats(workload: pd.Series, total: int, *, minimum: int = 1) -> pd.Series:
+    """Return how many of `total` beats each district gets, in proportion to its workload.
+
+    Largest-remainder (Hamilton) apportionment with at least `minimum` beats per district, so
+    a city-wide plan nested in districts can balance beats across districts too.
+
+    Parameters
+    ----------
+    workload
+        Workload per district (index: district id).
+    total
+        Beats to share out.
+    minimum
+        Fewest beats a district gets.
+
+    Raises
+    ------
+    ValueError
+        If `total` is smaller than ``minimum * len(workload)``.
+    """
+    n = len(workload)
+    if total < minimum * n:
+        msg = f"{total} beats cannot give {n} districts at least {minimum} each"
+        raise ValueError(msg)
+    share = workload.astype(float) / float(workload.sum()) * (total - minimum * n)
+    seats = np.floor(share).astype(int) + minimum
+    left = total - int(seats.sum())
+    order = (share - np.floor(share)).sort_values(ascending=False, kind="stable").index
+    seats.loc[order[:left]] += 1
+    return seats
 
 
 # --- sectors ------------------------------------------------------------------------------

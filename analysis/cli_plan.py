@@ -186,7 +186,11 @@ def run_propose(args: argparse.Namespace) -> int:
             parameters=proposal.parameters,
             measures=out["proposed"],
             assignments=dict(
-                zip(proposal.units["cell"].astype(str), proposal.units["proposed"], strict=False)
+                zip(
+                    proposal.units[beatplan.UNIT].astype(str),
+                    proposal.units["proposed"],
+                    strict=False,
+                )
             ),
         )
     if args.json:

@@ -35,6 +35,11 @@ def main() -> None:
     parser.add_argument("--minimal-change", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json")
+    parser.add_argument(
+        "--apportion",
+        action="store_true",
+        help="share the city's beats among districts by workload (else each keeps its count)",
+    )
     args = parser.parse_args()
 
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
@@ -44,6 +49,15 @@ def main() -> None:
     beats, incidents, stations = inputs["beats"], inputs["incidents"], inputs["stations"]
     print(f"incidents: {len(incidents):,} (workload {incidents['workload'].sum():,.0f})")
     districts = args.districts or sorted(beats[schema.DISTRICT].astype(str).unique())
+    quota = None
+    if args.apportion:
+        units_all = beatplan.build_units(
+            beats, incidents, cell_size_m=args.cell_size_m, districts=districts
+        )
+        by_district = units_all.frame.groupby(schema.DISTRICT)["workload"].sum()
+        n_total = int(units_all.frame.groupby(schema.DISTRICT)[schema.BEAT].nunique().sum())
+        quota = beatplan.apportion_beats(by_district, n_total)
+        print(f"beats per district by workload: {quota.to_dict()}")
     rows, current_plans, proposed_plans = [], [], []
     for district in districts:
         k = int((beats[schema.DISTRICT] == district).sum())
@@ -52,14 +66,14 @@ def main() -> None:
             beats, incidents, cell_size_m=args.cell_size_m, districts=[district]
         )
         k_units = units.frame[schema.BEAT].nunique()
-        if k_units < 2:
+        if k_units < 2 and (quota is None or quota[district] < 2):
             print(f"district {district}: {k} beat(s), {k_units} in units: skipped")
             continue
         prop = beatplan.propose_beats(
             beats,
             incidents,
             district=district,
-            n_beats=k_units,
+            n_beats=int(quota[district]) if quota is not None else k_units,
             minimal_change=args.minimal_change,
             random_state=args.seed,
             stations=stations,
