@@ -515,8 +515,8 @@ class BalancedBeats:
     boundary lengths). A start whose CV meets `target_cv` is then polished: boundary moves that
     only make beats more compact, accepted while the CV stays within the target. With
     ``minimal_change``, the search starts from `initial` (the current beats) and repeatedly makes
-    the one boundary move that most reduces the balance term (ties: the one adding the least
-    boundary), stopping as soon as the workload CV is at most `target_cv`.
+    the boundary move that most lowers the whole objective among those that improve balance,
+    stopping as soon as the workload CV is at most `target_cv`.
 
     Parameters
     ----------
@@ -801,22 +801,21 @@ class BalancedBeats:
         return coefficient_of_variation(self._W)
 
     def _minimal(self, labels: np.ndarray) -> None:
-        moved: set[int] = set()
+        """Make balance-improving boundary moves, best objective first, until the CV target."""
         while self._cv() > self.target_cv:
-            best = (0.0, 0.0, -1, -1)  # (d_bal, d_perimeter, unit, beat)
+            best = (0.0, -1, -1)  # (objective change, unit, beat)
             for i in range(self._n):
                 a = labels[i]
                 cands = {int(labels[j]) for j in self._nbrs[i]} - {int(a)}
                 if not cands or not self._movable(labels, i):
                     continue
                 for b in sorted(cands):
-                    _, d_bal, d_per = self._delta(labels, i, b)
-                    if (d_bal, d_per) < best[:2] and d_bal < -1e-12:
-                        best = (d_bal, d_per, i, b)
-            if best[2] < 0:
+                    d_all, d_bal, _ = self._delta(labels, i, b)
+                    if d_bal < -1e-12 and d_all < best[0]:
+                        best = (d_all, i, b)
+            if best[1] < 0:
                 break
-            self._move(labels, best[2], best[3])
-            moved.add(best[2])
+            self._move(labels, best[1], best[2])
 
     def solve(self, progress: Progress | None = None) -> BalancedBeats:
         """Find the beats; sets ``labels_`` (beat 0..K-1 of each unit) and ``objective_``.
@@ -916,6 +915,7 @@ def group_sectors(
     *,
     min_size: int = 3,
     max_size: int = 5,
+    n_sectors: int | None = None,
     n_tries: int = 300,
     random_state: int = 0,
 ) -> dict[object, int]:
@@ -931,6 +931,15 @@ def group_sectors(
         ``{beat: set of neighbouring beats}``.
     workload
         ``{beat: workload}``.
+    min_size, max_size
+        Fewest and most beats in a sector.
+    n_sectors
+        The number of sectors (e.g. the district's current count); None or a count that the
+        size limits do not allow picks about one sector per four beats.
+    n_tries
+        Random restarts.
+    random_state
+        Seed.
 
     Returns
     -------
@@ -941,7 +950,9 @@ def group_sectors(
     n = len(beats)
     if n <= max_size or n < 2 * min_size:
         return dict.fromkeys(beats, 0)
-    n_sectors = max(int(np.ceil(n / max_size)), min(round(n / 4), n // min_size))
+    lowest, highest = int(np.ceil(n / max_size)), n // min_size
+    if n_sectors is None or not lowest <= n_sectors <= highest:
+        n_sectors = max(lowest, min(round(n / 4), highest))
     rng = np.random.default_rng(random_state)
     best: tuple[float, dict[object, int]] | None = None
     for _ in range(n_tries):
@@ -1080,10 +1091,12 @@ def _beat_adjacency(units: Units, labels: np.ndarray) -> dict[object, set[object
 
 
 def _sector_names(
-    units: Units, labels: np.ndarray, district: str, random_state: int
+    units: Units, labels: np.ndarray, district: str, random_state: int, n_sectors: int | None
 ) -> dict[str, str]:
     workload = pd.Series(units.frame["workload"].to_numpy()).groupby(labels).sum().to_dict()
-    groups = group_sectors(_beat_adjacency(units, labels), workload, random_state=random_state)
+    groups = group_sectors(
+        _beat_adjacency(units, labels), workload, n_sectors=n_sectors, random_state=random_state
+    )
     return {str(b): f"{district}{g + 1}" for b, g in groups.items()}
 
 
@@ -1104,6 +1117,9 @@ def propose_beats(
     progress: Progress | None = None,
 ) -> Proposal:
     """Propose `n_beats` contiguous, balanced, compact beats (and sectors) for one district.
+
+    The beats are grouped into sectors of 3-5 contiguous beats with balanced workload, as many
+    sectors as the district has now when the size limits allow it.
 
     The current plan is rebuilt from the same units (each unit in the beat it overlaps most),
     so the two plans are measured alike: same workload per unit, same staircase cell edges.
@@ -1207,7 +1223,8 @@ def propose_beats(
         labels = _relabel(units, solver.labels_, district)
     if progress:
         progress("grouping sectors and evaluating", 0.9)
-    sectors = _sector_names(units, labels, district, random_state)
+    n_sectors = beats_d[schema.SECTOR].nunique() if schema.SECTOR in beats_d.columns else None
+    sectors = _sector_names(units, labels, district, random_state, n_sectors)
     proposed_plan = plan_from_units(units, labels, sectors=sectors)
     proposed = evaluate_plan(proposed_plan, incidents, stations=stations)
     t_prop = time.perf_counter() - t2
