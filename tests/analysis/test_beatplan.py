@@ -259,3 +259,22 @@ def test_proposal_on_a_synthetic_district_keeps_names_and_sectors():
         bp.propose_beats(
             beats, incidents, district="01", n_beats=5, minimal_change=True, cell_size_m=100
         )
+
+
+def test_group_sectors_keeps_a_requested_count_and_balances_workload():
+    # a chain of 9 beats: 3 sectors of 3 by default would be round(9/4) = 2; ask for 3
+    adjacency = {i: {j for j in (i - 1, i + 1) if 0 <= j < 9} for i in range(9)}
+    workload = dict.fromkeys(range(9), 1.0)
+    groups = bp.group_sectors(adjacency, workload, n_sectors=3, random_state=0)
+    assert sorted(np.bincount(list(groups.values())).tolist()) == [3, 3, 3]
+    two = bp.group_sectors(adjacency, workload, random_state=0)
+    assert sorted(np.bincount(list(two.values())).tolist()) == [4, 5]
+
+
+def test_apportion_beats_by_largest_remainder():
+    workload = pd.Series({"A": 50.0, "B": 30.0, "C": 20.0})
+    # 10 beats, 1 each first; the other 7 shared 3.5 / 2.1 / 1.4 -> 3, 2, 1 + largest remainder A
+    assert bp.apportion_beats(workload, 10).to_dict() == {"A": 5, "B": 3, "C": 2}
+    assert bp.apportion_beats(workload, 3).to_dict() == {"A": 1, "B": 1, "C": 1}
+    with pytest.raises(ValueError, match="2 beats cannot give 3 districts"):
+        bp.apportion_beats(workload, 2)
