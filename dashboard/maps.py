@@ -103,6 +103,7 @@ def choropleth(
     name: str = "Incidents",
     colors: Sequence[str] = ("#fff5eb", "#fd8d3c", "#7f2704"),
     highlight: Sequence[str] = (),
+    vmax: float | None = None,
 ) -> folium.Map:
     """Draw `areas` coloured by `value`, with escaped tooltips built from `fields`.
 
@@ -124,10 +125,14 @@ def choropleth(
         Colour ramp from low to high.
     highlight
         Ids drawn with a thick outline (e.g. the selected beat).
+    vmax
+        Top of the colour scale (default: the largest value), so maps drawn side by side can
+        share one scale.
     """
     display = to_display(areas)
     values = pd.to_numeric(display[value], errors="coerce").fillna(0)
-    vmax = float(values.max()) if len(values) and values.max() > 0 else 1.0
+    if vmax is None or vmax <= 0:
+        vmax = float(values.max()) if len(values) and values.max() > 0 else 1.0
     # the colour scale is computed here, but drawn by the page (branca's legend needs d3 from a CDN)
     cmap = LinearColormap(list(colors), vmin=0, vmax=vmax, caption=f"{name}")
     chosen = set(highlight)

@@ -98,8 +98,12 @@ def plan_map(
     *,
     stations: gpd.GeoDataFrame | None = None,
     moved: gpd.GeoDataFrame | None = None,
+    vmax: float | None = None,
 ) -> folium.Map:
-    """Return a map of `plan` coloured by workload; `moved` units outlined in red."""
+    """Return a map of `plan` coloured by workload; `moved` units outlined in red.
+
+    `vmax` is the top of the colour scale (give both maps of a comparison the same one).
+    """
     areas = plan.merge(
         evaluation.beats[[schema.BEAT, "workload", "share", "polsby_popper"]], on=schema.BEAT
     )
@@ -112,6 +116,7 @@ def plan_map(
         areas,
         "workload",
         name="Workload",
+        vmax=vmax,
         fields=[(schema.SECTOR, "Sector"), ("share", "Share"), ("polsby_popper", "Polsby-Popper")],
     )
     if moved is not None and len(moved):

@@ -82,11 +82,12 @@ if proposal is None or proposal.parameters["district"] != district:
     st.stop()
 
 moved = proposal.units[proposal.units["moved"]]
+top = max(proposal.current.beats["workload"].max(), proposal.proposed.beats["workload"].max())
 left, right = st.columns(2)
 with left:
     st.subheader("Current (rebuilt from the same units)")
     st_folium(
-        pl.plan_map(proposal.current_plan, proposal.current, moved=moved),
+        pl.plan_map(proposal.current_plan, proposal.current, moved=moved, vmax=top),
         height=460,
         width="stretch",
         returned_objects=[],
@@ -95,13 +96,16 @@ with left:
 with right:
     st.subheader(f"Proposed ({proposal.parameters['n_beats']} beats)")
     st_folium(
-        pl.plan_map(proposal.proposed_plan, proposal.proposed, moved=moved),
+        pl.plan_map(proposal.proposed_plan, proposal.proposed, moved=moved, vmax=top),
         height=460,
         width="stretch",
         returned_objects=[],
         key="plan_map_proposed",
     )
-st.caption(f"Red: the {len(moved)} of {len(proposal.units)} units that change beat.")
+st.caption(
+    f"Red: the {len(moved)} of {len(proposal.units)} units that change beat. Both maps share "
+    f"one colour scale (workload 0 to {top:.0f}); hover a beat for its share and compactness."
+)
 st.dataframe(pl.measures_table(proposal), hide_index=True, width="stretch")
 st.dataframe(pl.beat_table(proposal.proposed), hide_index=True, width="stretch")
 
