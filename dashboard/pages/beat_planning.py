@@ -44,6 +44,10 @@ m[1].metric("Workload CV", f"{s['workload_cv']:.3f}")
 m[2].metric("Max / min", f"{s['max_min_ratio']:.2f}")
 m[3].metric("Median Polsby-Popper", f"{s['median_polsby_popper']:.3f}")
 m[4].metric("Contiguous", "yes" if s["contiguous"] else f"no ({s['n_split_beats']} split)")
+st.caption(
+    "Measured on the beats as drawn. The comparison below rebuilds the current beats from the "
+    "same grid units as the proposal, so both are measured alike (staircase edges included)."
+)
 
 if st.button("Propose beats", type="primary"):
     with st.status("Proposing beats...", expanded=True) as status:
