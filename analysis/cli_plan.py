@@ -210,6 +210,7 @@ def run_propose(args: argparse.Namespace) -> int:
         "seconds",
     ):
         lines.append(f"{key:22s} {c[key]!s:>10.10} -> {p[key]!s:>10.10}")
-    lines.append(f"workload CV cut: {out['workload_cv_cut_pct']}%")
+    cut = out["workload_cv_cut_pct"]
+    lines.append(f"workload CV cut: {'n/a' if cut is None else f'{cut:.1f}%'}")
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
