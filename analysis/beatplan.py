@@ -51,6 +51,7 @@ __all__ = [
     "plan_from_units",
     "polsby_popper",
     "propose_beats",
+    "propose_city",
     "with_workload",
 ]
 
@@ -1251,4 +1252,129 @@ def propose_beats(
         comparison=compare_plans(current, proposed),
         parameters=parameters,
         seconds={"units": t_units, "current": t_current, "proposed": t_prop},
+    )
+
+
+def propose_city(
+    beats: gpd.GeoDataFrame,
+    incidents: pd.DataFrame,
+    *,
+    apportion: bool = False,
+    cell_size_m: float = 300.0,
+    minimal_change: bool = False,
+    target_cv: float = 0.10,
+    random_state: int = 0,
+    n_starts: int = 16,
+    time_limit_s: float = 40.0,
+    stations: gpd.GeoDataFrame | None = None,
+    progress: Progress | None = None,
+) -> Proposal:
+    """Propose beats for every district (a city-wide plan nested in districts).
+
+    Each district is proposed with :func:`propose_beats`; a district with a single beat is kept
+    as it is. With `apportion`, the city's beats are first shared among districts by workload
+    (:func:`apportion_beats`), so beats are balanced across districts too; otherwise each
+    district keeps its number of beats.
+
+    Parameters
+    ----------
+    beats, incidents, cell_size_m, minimal_change, target_cv, random_state, n_starts,
+    time_limit_s, stations, progress
+        As for :func:`propose_beats`.
+    apportion
+        Share the beats among districts in proportion to workload (not with `minimal_change`).
+
+    Raises
+    ------
+    InputError
+        If `apportion` and `minimal_change` are both asked for.
+    """
+    if apportion and minimal_change:
+        msg = "minimal-change mode keeps every district's beats; it cannot apportion them"
+        raise InputError(msg)
+    t0 = time.perf_counter()
+    units = build_units(beats, incidents, cell_size_m=cell_size_m)
+    frame = units.frame
+    districts = sorted(frame[schema.DISTRICT].unique())
+    k_now = frame.groupby(schema.DISTRICT)[schema.BEAT].nunique()
+    quota = (
+        apportion_beats(frame.groupby(schema.DISTRICT)["workload"].sum(), int(k_now.sum()))
+        if apportion
+        else k_now
+    )
+    t_units = time.perf_counter() - t0
+    parts: list[Proposal] = []
+    kept: list[pd.DataFrame] = []
+    for n, district in enumerate(districts):
+        if progress:
+            progress(f"district {district}", n / len(districts))
+        mask = (frame[schema.DISTRICT] == district).to_numpy()
+        if int(quota[district]) < 2 and int(k_now[district]) < 2:
+            kept.append(frame[mask].assign(proposed=frame.loc[mask, schema.BEAT].astype(str)))
+            continue
+        part = propose_beats(
+            beats,
+            incidents,
+            district=district,
+            n_beats=int(quota[district]),
+            minimal_change=minimal_change,
+            target_cv=target_cv,
+            random_state=random_state,
+            n_starts=n_starts,
+            time_limit_s=time_limit_s,
+            stations=stations,
+            units=units.subset(mask),
+        )
+        part.units[UNIT] = frame.loc[mask, UNIT].to_numpy()
+        parts.append(part)
+    t1 = time.perf_counter()
+    out_units = pd.concat([p.units for p in parts] + kept, ignore_index=True)
+    out_units["moved"] = out_units["proposed"] != out_units[schema.BEAT].astype(str)
+    out_units = gpd.GeoDataFrame(out_units, geometry="geometry", crs=beats.crs)
+    sectors = dict(zip(beats[schema.BEAT].astype(str), beats[schema.SECTOR], strict=True))
+    kept_units = Units(
+        frame=gpd.GeoDataFrame(pd.concat(kept), crs=beats.crs) if kept else frame.iloc[:0],
+        edges=units.edges.iloc[:0],
+        cell_size_m=units.cell_size_m,
+    )
+    kept_plan = plan_from_units(
+        kept_units, kept_units.frame[schema.BEAT].astype(str).to_numpy(), sectors=sectors
+    )
+    current_plan = gpd.GeoDataFrame(
+        pd.concat([p.current_plan for p in parts] + [kept_plan], ignore_index=True), crs=beats.crs
+    )
+    proposed_plan = gpd.GeoDataFrame(
+        pd.concat([p.proposed_plan for p in parts] + [kept_plan], ignore_index=True),
+        crs=beats.crs,
+    )
+    current = evaluate_plan(current_plan, incidents, stations=stations)
+    t_current = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    proposed = evaluate_plan(proposed_plan, incidents, stations=stations)
+    solve_s = sum(p.seconds["proposed"] for p in parts)
+    if progress:
+        progress("done", 1.0)
+    return Proposal(
+        units=out_units,
+        current_plan=current_plan,
+        proposed_plan=proposed_plan,
+        current=current,
+        proposed=proposed,
+        comparison=compare_plans(current, proposed),
+        parameters={
+            "district": "all",
+            "n_beats": int(quota.sum()),
+            "beats_per_district": {str(k): int(v) for k, v in quota.items()},
+            "apportion": bool(apportion),
+            "cell_size_m": units.cell_size_m,
+            "minimal_change": bool(minimal_change),
+            "target_cv": target_cv,
+            "random_state": random_state,
+            "n_starts": n_starts,
+        },
+        seconds={
+            "units": t_units,
+            "current": t_current,
+            "proposed": solve_s + time.perf_counter() - t2,
+        },
     )

@@ -51,7 +51,14 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     ev.set_defaults(func=run_evaluate)
 
     pr = sub.add_parser("propose", help="propose K balanced, compact, contiguous beats")
-    pr.add_argument("--district", required=True, help="district id, e.g. 11")
+    pr.add_argument(
+        "--district", required=True, help="district id, e.g. 11, or 'all' (city-wide, nested)"
+    )
+    pr.add_argument(
+        "--apportion",
+        action="store_true",
+        help="with --district all: share the beats among districts by workload",
+    )
     pr.add_argument("--beats", type=int, help="K, the number of beats (default: as now)")
     pr.add_argument(
         "--minimal-change",
@@ -156,17 +163,32 @@ def run_evaluate(args: argparse.Namespace) -> int:
 def run_propose(args: argparse.Namespace) -> int:
     """Run ``plan propose``: print current and proposed measures; optionally write/save."""
     inputs = _inputs(args)
-    proposal = beatplan.propose_beats(
-        inputs["beats"],
-        inputs["incidents"],
-        district=args.district,
-        n_beats=args.beats,
-        cell_size_m=args.cell_size_m,
-        minimal_change=args.minimal_change,
-        target_cv=args.target_cv,
-        random_state=args.seed,
-        stations=inputs["stations"],
-    )
+    if args.district.strip().lower() in {"all", "city"}:
+        if args.beats is not None:
+            msg = "--beats applies to one district; with --district all each keeps its count"
+            raise ValueError(msg)
+        proposal = beatplan.propose_city(
+            inputs["beats"],
+            inputs["incidents"],
+            apportion=args.apportion,
+            cell_size_m=args.cell_size_m,
+            minimal_change=args.minimal_change,
+            target_cv=args.target_cv,
+            random_state=args.seed,
+            stations=inputs["stations"],
+        )
+    else:
+        proposal = beatplan.propose_beats(
+            inputs["beats"],
+            inputs["incidents"],
+            district=args.district,
+            n_beats=args.beats,
+            cell_size_m=args.cell_size_m,
+            minimal_change=args.minimal_change,
+            target_cv=args.target_cv,
+            random_state=args.seed,
+            stations=inputs["stations"],
+        )
     out = proposal.to_dict()
     if args.out:
         from geodata.plans import export_plan

@@ -278,3 +278,33 @@ def test_apportion_beats_by_largest_remainder():
     assert bp.apportion_beats(workload, 3).to_dict() == {"A": 1, "B": 1, "C": 1}
     with pytest.raises(ValueError, match="2 beats cannot give 3 districts"):
         bp.apportion_beats(workload, 2)
+
+
+def test_city_wide_proposal_is_nested_in_districts_and_apportions_beats():
+    beats = _plan(
+        [
+            {"beat": "0111", "sector": "011", "district": "01", "geometry": box(0, 0, 300, 600)},
+            {"beat": "0112", "sector": "011", "district": "01", "geometry": box(300, 0, 600, 600)},
+            {"beat": "0211", "sector": "021", "district": "02", "geometry": box(600, 0, 900, 600)},
+            {"beat": "0212", "sector": "021", "district": "02", "geometry": box(900, 0, 1200, 600)},
+        ]
+    )
+    rng = np.random.default_rng(5)
+    # district 01 carries three times the workload of district 02
+    pts = np.vstack(
+        [
+            np.column_stack([rng.uniform(0, 600, 900), rng.uniform(0, 600, 900)]),
+            np.column_stack([rng.uniform(600, 1200, 300), rng.uniform(0, 600, 300)]),
+        ]
+    )
+    incidents = _incidents(pts)
+    prop = bp.propose_city(beats, incidents, apportion=True, cell_size_m=100, n_starts=4)
+    assert prop.parameters["beats_per_district"] == {"01": 3, "02": 1}
+    units = prop.units
+    # nested: every proposed beat lies in one district
+    assert units.groupby("proposed")["district"].nunique().max() == 1
+    assert units.groupby("district")["proposed"].nunique().to_dict() == {"01": 3, "02": 1}
+    out = prop.to_dict()
+    assert out["current"]["workload_cv"] == pytest.approx(0.5, abs=0.1)  # 450/450/150/150
+    assert out["proposed"]["workload_cv"] < 0.15
+    assert out["proposed"]["contiguous"] is True
