@@ -47,6 +47,8 @@ __all__ = [
     "evaluate_plan",
     "gini",
     "group_sectors",
+    "jsonable",
+    "jsonable_records",
     "max_min_ratio",
     "plan_from_units",
     "polsby_popper",
@@ -1024,15 +1026,15 @@ class Proposal:
         proposed = dict(self.proposed.summary, seconds=self.seconds["proposed"])
         return {
             "parameters": self.parameters,
-            "current": _jsonable(current),
-            "proposed": _jsonable(proposed),
+            "current": jsonable(current),
+            "proposed": jsonable(proposed),
             "units": len(self.units),
             "units_moved": int(self.units["moved"].sum()),
             "incidents_changing_beat": int(
                 self.comparison.set_index("measure").loc["incidents_changing_beat", "after"]
             ),
             "workload_cv_cut_pct": _cut(current["workload_cv"], proposed["workload_cv"]),
-            "beats": _jsonable_records(self.proposed.beats),
+            "beats": jsonable_records(self.proposed.beats),
         }
 
 
@@ -1041,11 +1043,12 @@ def _cut(before: object, after: object) -> float | None:
     return None if b == 0 else round((b - a) / b * 100, 2)
 
 
-def _jsonable(value: object) -> object:
+def jsonable(value: object) -> object:
+    """Return `value` with numpy scalars as Python ones and non-finite floats as None."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, np.bool_ | bool):
         return bool(value)
     if isinstance(value, np.integer):
@@ -1056,8 +1059,9 @@ def _jsonable(value: object) -> object:
     return value
 
 
-def _jsonable_records(frame: pd.DataFrame) -> list[dict[str, object]]:
-    return [_jsonable(r) for r in frame.to_dict(orient="records")]  # type: ignore[misc]
+def jsonable_records(frame: pd.DataFrame) -> list[dict[str, object]]:
+    """Return the rows of `frame` as JSON-ready dicts."""
+    return [jsonable(r) for r in frame.to_dict(orient="records")]  # type: ignore[misc]
 
 
 def _relabel(units: Units, labels: np.ndarray, district: str) -> np.ndarray:

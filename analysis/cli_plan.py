@@ -117,7 +117,7 @@ def _inputs(args: argparse.Namespace) -> dict:
 
 
 def _print_json(data: object) -> None:
-    json.dump(beatplan._jsonable(data), sys.stdout, indent=2)
+    json.dump(beatplan.jsonable(data), sys.stdout, indent=2)
     sys.stdout.write("\n")
 
 
@@ -142,7 +142,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
             {
                 "plan": args.plan or "current beats",
                 "summary": evaluation.summary,
-                "beats": beatplan._jsonable_records(evaluation.beats),
+                "beats": beatplan.jsonable_records(evaluation.beats),
             }
         )
         return 0

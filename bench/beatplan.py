@@ -161,7 +161,7 @@ def main() -> None:
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump(
-                beatplan._jsonable({"districts": rows, "city": city, "summary": summary}),
+                beatplan.jsonable({"districts": rows, "city": city, "summary": summary}),
                 handle,
                 indent=2,
             )

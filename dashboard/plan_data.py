@@ -16,7 +16,6 @@ from geodata.plans import plan_bytes, save_plan
 from geodata.store import IncidentStore
 
 __all__ = [
-    "PROPOSAL_KEY",
     "beat_table",
     "current_evaluation",
     "district_units",
@@ -27,9 +26,6 @@ __all__ = [
     "propose",
     "save",
 ]
-
-#: Session-state key of the last proposal (kept until the next one).
-PROPOSAL_KEY = "beat_planning_proposal"
 
 
 @st.cache_data(show_spinner="Loading incidents and computing workload...")
@@ -221,7 +217,7 @@ def save(proposal: beatplan.Proposal, *, name: str, author: str) -> int:
         name=name,
         author=author,
         parameters=proposal.parameters,
-        measures=beatplan._jsonable(proposal.proposed.summary),
+        measures=beatplan.jsonable(proposal.proposed.summary),
         assignments=dict(
             zip(proposal.units[beatplan.UNIT].astype(str), proposal.units["proposed"], strict=False)
         ),

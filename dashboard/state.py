@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["BEAT", "DISTRICT", "PERIOD", "SECTOR"]
+__all__ = ["BEAT", "DISTRICT", "PERIOD", "PLAN_PROPOSAL", "SECTOR"]
 
 #: The beat the user picked last (any page).
 BEAT = "selected_beat"
@@ -12,3 +12,5 @@ SECTOR = "selected_sector"
 DISTRICT = "selected_district"
 #: (start, end) dates of the period shown.
 PERIOD = "period"
+#: The last beat plan proposal of the Beat planning page (kept until the next one).
+PLAN_PROPOSAL = "beat_planning_proposal"

@@ -68,10 +68,10 @@ if st.button("Propose beats", type="primary"):
             status.update(label="No proposal", state="error")
             st.error(f"{err} — change the number of beats or the mode.")
         else:
-            st.session_state[pl.PROPOSAL_KEY] = proposal
+            st.session_state[state.PLAN_PROPOSAL] = proposal
             status.update(label="Proposal ready", state="complete", expanded=False)
 
-proposal = st.session_state.get(pl.PROPOSAL_KEY)
+proposal = st.session_state.get(state.PLAN_PROPOSAL)
 if proposal is None or proposal.parameters["district"] != district:
     st_folium(
         pl.plan_map(

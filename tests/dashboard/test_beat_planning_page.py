@@ -6,7 +6,7 @@ from sqlalchemy import create_engine
 from streamlit.testing.v1 import AppTest
 
 from analysis.__main__ import main
-from dashboard import plan_data
+from dashboard import plan_data, state
 from geodata import db
 from geodata.plans import list_plans, load_plan
 from tests.helpers import folium_maps
@@ -69,7 +69,7 @@ def test_propose_compare_save_and_export(planning_page, tmp_path):
     assert len(saved.plan) == saved.parameters["n_beats"] == 15
     assert db.current_heads(engine) >= {"p0001_plans"}
     # the page offers both downloads; their bytes hold the proposed beats
-    proposal = at.session_state[plan_data.PROPOSAL_KEY]
+    proposal = at.session_state[state.PLAN_PROPOSAL]
     geojson = json.loads(plan_data.export(proposal, "geojson"))
     assert len(geojson["features"]) == 15
     gpkg = tmp_path / "p.gpkg"
