@@ -12,7 +12,7 @@ from analysis import beatplan
 from analysis.workload import read_weights
 from dashboard import maps
 from geodata import db, schema, settings
-from geodata.plans import plan_bytes, save_plan
+from geodata.plans import list_plans, plan_bytes, save_plan
 from geodata.store import IncidentStore
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "planning_inputs",
     "propose",
     "save",
+    "saved_plans",
 ]
 
 
@@ -227,3 +228,8 @@ def save(proposal: beatplan.Proposal, *, name: str, author: str) -> int:
 def export(proposal: beatplan.Proposal, fmt: str) -> bytes:
     """Return the proposed plan as GeoJSON or GeoPackage bytes."""
     return plan_bytes(proposal.proposed_plan, fmt)
+
+
+def saved_plans() -> pd.DataFrame:
+    """Return the plans saved in the database, newest first."""
+    return list_plans(get_engine(settings.database_url()))

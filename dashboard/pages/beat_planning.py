@@ -71,6 +71,9 @@ if st.button("Propose beats", type="primary"):
             st.session_state[state.PLAN_PROPOSAL] = proposal
             status.update(label="Proposal ready", state="complete", expanded=False)
 
+with st.expander("Saved plans"):
+    st.dataframe(pl.saved_plans(), hide_index=True, width="stretch")
+
 proposal = st.session_state.get(state.PLAN_PROPOSAL)
 if proposal is None or proposal.parameters["district"] != district:
     st_folium(

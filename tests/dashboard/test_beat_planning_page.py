@@ -51,7 +51,7 @@ def test_propose_compare_save_and_export(planning_page, tmp_path):
     scripts = folium_maps(at)
     assert len(scripts) == 2  # current and proposed side by side
     assert all("#d7191c" in s for s in scripts)  # moved units outlined on both maps
-    table = at.dataframe[0].value.set_index("Measure")
+    table = at.dataframe[1].value.set_index("Measure")
     cv_now, cv_new = table.loc["Workload CV", ["Current", "Proposed"]]
     assert cv_new < 0.57 * cv_now  # the 43% cut on this district
     assert table.loc["Contiguous (every beat one piece)", "Proposed"] == 1.0
@@ -61,6 +61,9 @@ def test_propose_compare_save_and_export(planning_page, tmp_path):
     at.button[1].click().run()  # the form's "Save plan"
     assert not at.exception
     assert any("Saved as plan" in s.value for s in at.success)
+    at.run()
+    listed = at.dataframe[0].value  # the "Saved plans" expander, after the save
+    assert listed["name"].tolist() == ["District 11 balanced"]
     engine = create_engine(f"sqlite:///{tmp_path / 'plans.db'}")
     plans = list_plans(engine)
     assert plans["name"].tolist() == ["District 11 balanced"]
