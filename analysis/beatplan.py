@@ -1194,8 +1194,10 @@ def propose_beats(
     t_units = time.perf_counter() - t0
     t1 = time.perf_counter()
     beats_d = beats[beats[schema.DISTRICT].astype(str) == district]
-    current_sectors = dict(
-        zip(beats_d[schema.BEAT].astype(str), beats_d[schema.SECTOR].astype(str), strict=True)
+    current_sectors = (
+        dict(zip(beats_d[schema.BEAT].astype(str), beats_d[schema.SECTOR].astype(str), strict=True))
+        if schema.SECTOR in beats_d.columns
+        else {}
     )
     current_plan = plan_from_units(units, current_labels, sectors=current_sectors)
     current = evaluate_plan(current_plan, incidents, stations=stations)
@@ -1335,7 +1337,11 @@ def propose_city(
     out_units = pd.concat([p.units for p in parts] + kept, ignore_index=True)
     out_units["moved"] = out_units["proposed"] != out_units[schema.BEAT].astype(str)
     out_units = gpd.GeoDataFrame(out_units, geometry="geometry", crs=beats.crs)
-    sectors = dict(zip(beats[schema.BEAT].astype(str), beats[schema.SECTOR], strict=True))
+    sectors = (
+        dict(zip(beats[schema.BEAT].astype(str), beats[schema.SECTOR], strict=True))
+        if schema.SECTOR in beats.columns
+        else {}
+    )
     kept_units = Units(
         frame=gpd.GeoDataFrame(pd.concat(kept), crs=beats.crs) if kept else frame.iloc[:0],
         edges=units.edges.iloc[:0],
