@@ -26,8 +26,6 @@ from geodata import schema
 __all__ = [
     "HOTSPOT_COLUMNS",
     "add_commands",
-    "area_incidents",
-    "fit_hotspots",
     "format_evaluation",
     "run_evaluate",
     "run_hotspots",
@@ -103,79 +101,6 @@ def _day(text: str | None, flag: str) -> date | None:
         raise ValueError(msg) from None
 
 
-def area_incidents(
-    incidents: pd.DataFrame,
-    beats: gpd.GeoDataFrame,
-    *,
-    level: str | None,
-    area_id: str | None,
-    category: str | None = None,
-) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
-    """Return the located incidents and the beats of an area (all when `level` is None).
-
-    Raises
-    ------
-    ValueError
-        If the area id is unknown (the message lists a few valid ids).
-    """
-    located = incidents.dropna(subset=[schema.X, schema.Y])
-    if level is not None:
-        column = {"beat": schema.BEAT, "sector": schema.SECTOR, "district": schema.DISTRICT}[level]
-        ids = beats[column].astype(str)
-        wanted = str(area_id)
-        if wanted not in set(ids) and wanted.isdigit():
-            width = int(ids.str.len().max())
-            wanted = wanted.zfill(width) if level == "beat" else wanted.zfill(len(ids.iloc[0]))
-        if wanted not in set(ids):
-            sample = ", ".join(sorted(set(ids))[:8])
-            msg = f"--{level} {area_id!r} is not a {level} of the store (e.g. {sample})"
-            raise ValueError(msg)
-        beats = beats[ids == wanted]
-        located = located[located[column].astype(str) == wanted]
-    if category:
-        located = located[located[schema.CATEGORY].astype(str) == category]
-    return located.reset_index(drop=True), beats
-
-
-def fit_hotspots(
-    incidents: pd.DataFrame,
-    beats: gpd.GeoDataFrame,
-    method: str,
-    *,
-    eps_m: float = 150.0,
-    min_samples: int | str = "auto",
-    cell_size_m: float | None = None,
-    bandwidth_m: float | str = "auto",
-) -> tuple[object, gpd.GeoDataFrame]:
-    """Fit `method` on `incidents` (area `beats`); return the estimator and its hotspot polygons.
-
-    Density clusters use the area of `beats` for the scaled ``min_samples`` rule; Gi* is
-    computed on the cells whose centre is in `beats`.
-    """
-    area_m2 = float(beats.geometry.area.sum()) if len(beats) else None
-    if len(incidents) == 0:
-        msg = "no located incidents in this area and period"
-        raise ValueError(msg)
-    if method == "dbscan":
-        model = hotspots.DBSCANHotspots(eps_m=eps_m, min_samples=min_samples, area_m2=area_m2)
-        model.fit(incidents)
-    elif method == "hdbscan":
-        model = hotspots.HDBSCANHotspots().fit(incidents)
-    elif method == "kde":
-        model = hotspots.KDEHotspots(bandwidth_m=bandwidth_m, cell_size_m=cell_size_m or 20.0)
-        model.fit(incidents)
-    elif method == "gistar":
-        cell = cell_size_m or 150.0
-        xmin, ymin, xmax, ymax = beats.total_bounds
-        grid = hotspots.Grid.around(np.array([xmin, xmax]), np.array([ymin, ymax]), cell, cell)
-        model = hotspots.GiStarHotspots(cell_size_m=cell)
-        model.fit(incidents, grid=grid, mask=hotspots.grid_mask(grid, beats))
-    else:
-        msg = f"method must be one of dbscan, hdbscan, kde, gistar, got {method!r}"
-        raise ValueError(msg)
-    return model, model.hotspots_.set_crs(beats.crs, allow_override=True)
-
-
 def to_geojson(polygons: gpd.GeoDataFrame) -> str:
     """Return hotspot polygons as GeoJSON text in WGS84 (times as ISO 8601 strings)."""
     out = polygons.to_crs(schema.WGS84)
@@ -199,16 +124,17 @@ def run_hotspots(args: argparse.Namespace) -> int:
         end=pd.Timestamp(end + timedelta(days=1)) if end else None,
     )
     level = next((lvl for lvl in ("beat", "sector", "district") if getattr(args, lvl)), None)
-    located, beats = area_incidents(
+    all_beats = store.read_layer("beats")
+    located, beats = hotspots.area_incidents(
         incidents,
-        store.read_layer("beats"),
+        all_beats,
         level=level,
         area_id=getattr(args, level) if level else None,
         category=args.category,
     )
     min_samples = args.min_samples if args.min_samples == "auto" else int(args.min_samples)
     bandwidth = args.bandwidth_m if args.bandwidth_m == "auto" else float(args.bandwidth_m)
-    model, polygons = fit_hotspots(
+    model, polygons = hotspots.fit_hotspots(
         located,
         beats,
         args.method,
@@ -216,6 +142,11 @@ def run_hotspots(args: argparse.Namespace) -> int:
         min_samples=min_samples,
         cell_size_m=args.cell_size_m,
         bandwidth_m=bandwidth,
+        reference=hotspots.area_incidents(
+            incidents, all_beats, level=None, area_id=None, category=args.category
+        )
+        if level and args.method == "gistar"
+        else None,
     )
     if args.out:
         Path(args.out).write_text(to_geojson(polygons), encoding="utf-8")

@@ -45,6 +45,8 @@ __all__ = [
     "Grid",
     "HDBSCANHotspots",
     "KDEHotspots",
+    "area_incidents",
+    "fit_hotspots",
     "grid_mask",
     "knox_table",
     "scaled_min_samples",
@@ -591,8 +593,8 @@ class Grid:
         """Return the grid aligned on multiples of the cell size that covers the points + pad."""
         x0 = math.floor((float(np.min(x)) - pad_m) / cell_size_m) * cell_size_m
         y0 = math.floor((float(np.min(y)) - pad_m) / cell_size_m) * cell_size_m
-        n_cols = int(math.floor((float(np.max(x)) + pad_m - x0) / cell_size_m)) + 1
-        n_rows = int(math.floor((float(np.max(y)) + pad_m - y0) / cell_size_m)) + 1
+        n_cols = math.floor((float(np.max(x)) + pad_m - x0) / cell_size_m) + 1
+        n_rows = math.floor((float(np.max(y)) + pad_m - y0) / cell_size_m) + 1
         return cls(x0, y0, cell_size_m, n_rows, n_cols)
 
     def cell_of(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -655,7 +657,8 @@ class KDEHotspots(BaseEstimator):
     cell_size_m
         Grid cell (m).
     pad_bandwidths
-        Padding and kernel truncation, in bandwidths (at least 5: edge errors reached 10% with less).
+        Padding and kernel truncation, in bandwidths (at least 5: edge errors reach 10% with
+        less).
     coverage
         Share of the grid's study cells flagged as hotspots in ``hotspots_``.
     min_bandwidth_m, max_bandwidth_m
@@ -715,7 +718,7 @@ class KDEHotspots(BaseEstimator):
         reach = self.pad_bandwidths * h
         self.grid_ = grid if grid is not None else Grid.around(x, yy, cell, pad_m=reach)
         counts = self.grid_.counts(x, yy)
-        half = int(math.ceil(reach / cell))
+        half = math.ceil(reach / cell)
         offsets = np.arange(-half, half + 1) * cell
         k1 = np.exp(-0.5 * (offsets / h) ** 2)
         kernel = np.outer(k1, k1) / (2 * math.pi * h * h)  # per m², separable Gaussian
@@ -731,7 +734,7 @@ class KDEHotspots(BaseEstimator):
 def _top_cells_polygons(
     score: np.ndarray, grid: Grid, coverage: float, crs: object, name: str
 ) -> gpd.GeoDataFrame:
-    """Return polygons of the highest-scoring `coverage` share of the cells with a positive score."""
+    """Return polygons of the top `coverage` share of the cells with a positive score."""
     positive = score > 1e-3 * score.max() if score.size and score.max() > 0 else score > 0
     n_keep = max(1, round(coverage * int(positive.sum()))) if positive.any() else 0
     if n_keep == 0:
@@ -774,7 +777,7 @@ def grid_mask(grid: Grid, areas: gpd.GeoDataFrame) -> np.ndarray:
 
 
 def _disc(radius_cells: float) -> np.ndarray:
-    r = int(math.floor(radius_cells + 1e-9))
+    r = math.floor(radius_cells + 1e-9)
     off = np.arange(-r, r + 1)
     dx, dy = np.meshgrid(off, off)
     return (dx * dx + dy * dy <= radius_cells * radius_cells + 1e-9).astype(np.float64)
@@ -1012,3 +1015,87 @@ def knox_table(
                 }
             )
     return pd.DataFrame(rows)
+
+
+# --- areas ------------------------------------------------------------------------------------
+def area_incidents(
+    incidents: pd.DataFrame,
+    beats: gpd.GeoDataFrame,
+    *,
+    level: str | None,
+    area_id: str | None,
+    category: str | None = None,
+) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
+    """Return the located incidents and the beats of an area (all when `level` is None).
+
+    Raises
+    ------
+    ValueError
+        If the area id is unknown (the message lists a few valid ids).
+    """
+    located = incidents.dropna(subset=[schema.X, schema.Y])
+    if level is not None:
+        column = {"beat": schema.BEAT, "sector": schema.SECTOR, "district": schema.DISTRICT}[level]
+        ids = beats[column].astype(str)
+        wanted = str(area_id)
+        if wanted not in set(ids) and wanted.isdigit():
+            width = int(ids.str.len().max())
+            wanted = wanted.zfill(width) if level == "beat" else wanted.zfill(len(ids.iloc[0]))
+        if wanted not in set(ids):
+            sample = ", ".join(sorted(set(ids))[:8])
+            msg = f"--{level} {area_id!r} is not a {level} of the store (e.g. {sample})"
+            raise ValueError(msg)
+        beats = beats[ids == wanted]
+        located = located[located[column].astype(str) == wanted]
+    if category:
+        located = located[located[schema.CATEGORY].astype(str) == category]
+    return located.reset_index(drop=True), beats
+
+
+def fit_hotspots(
+    incidents: pd.DataFrame,
+    beats: gpd.GeoDataFrame,
+    method: str,
+    *,
+    eps_m: float = 150.0,
+    min_samples: int | str = "auto",
+    cell_size_m: float | None = None,
+    bandwidth_m: float | str = "auto",
+    reference: tuple[pd.DataFrame, gpd.GeoDataFrame] | None = None,
+) -> tuple[object, gpd.GeoDataFrame]:
+    """Fit `method` on `incidents` (area `beats`); return the estimator and its hotspot polygons.
+
+    Density clusters use the area of `beats` for the scaled ``min_samples`` rule. Gi* compares
+    each cell with the whole study area, so with `reference` (all incidents of the period and
+    all beats) it is computed on the jurisdiction's cells and its hotspots clipped to `beats`;
+    without, on the cells whose centre is in `beats`.
+    """
+    area_m2 = float(beats.geometry.area.sum()) if len(beats) else None
+    if len(incidents) == 0:
+        msg = "no located incidents in this area and period"
+        raise ValueError(msg)
+    if method == "dbscan":
+        model = DBSCANHotspots(eps_m=eps_m, min_samples=min_samples, area_m2=area_m2)
+        model.fit(incidents)
+    elif method == "hdbscan":
+        model = HDBSCANHotspots().fit(incidents)
+    elif method == "kde":
+        model = KDEHotspots(bandwidth_m=bandwidth_m, cell_size_m=cell_size_m or 20.0)
+        model.fit(incidents)
+    elif method == "gistar":
+        cell = cell_size_m or 150.0
+        fit_on, study = reference if reference is not None else (incidents, beats)
+        xmin, ymin, xmax, ymax = study.total_bounds
+        grid = Grid.around(np.array([xmin, xmax]), np.array([ymin, ymax]), cell, cell)
+        model = GiStarHotspots(cell_size_m=cell)
+        model.fit(fit_on, grid=grid, mask=grid_mask(grid, study))
+        if reference is not None:
+            clipped = gpd.clip(model.hotspots_.set_crs(beats.crs, allow_override=True), beats)
+            clipped = clipped[~clipped.geometry.is_empty].reset_index(drop=True)
+            clipped["area_km2"] = clipped.geometry.area / 1e6
+            clipped["hotspot"] = np.arange(1, len(clipped) + 1)
+            return model, clipped
+    else:
+        msg = f"method must be one of dbscan, hdbscan, kde, gistar, got {method!r}"
+        raise ValueError(msg)
+    return model, model.hotspots_.set_crs(beats.crs, allow_override=True)
