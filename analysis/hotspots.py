@@ -158,7 +158,7 @@ def scaled_min_samples(
     area_m2: float,
     eps_m: float,
     *,
-    density_factor: float = 10.0,
+    density_factor: float = 5.0,
     floor: int = 5,
 ) -> int:
     """Return the DBSCAN core threshold that scales with the number of incidents.
@@ -184,7 +184,7 @@ def scaled_min_samples(
     Examples
     --------
     >>> scaled_min_samples(1_000_000, 600e6, 150.0)
-    1179
+    590
     """
     expected = n_incidents * math.pi * eps_m**2 / max(area_m2, 1.0)
     return max(int(floor), math.ceil(density_factor * expected))
@@ -429,7 +429,7 @@ class DBSCANHotspots(_ClusterBase):
         *,
         eps_m: float = 150.0,
         min_samples: int | str = "auto",
-        density_factor: float = 10.0,
+        density_factor: float = 5.0,
         min_samples_floor: int = 5,
         area_m2: float | None = None,
         hull: str = "concave",
@@ -614,8 +614,10 @@ class Grid:
         return flat.reshape(self.n_rows, self.n_cols).astype(np.float64)
 
     def linear_counts(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Return points per cell with linear binning: each point is shared among the four
-        nearest cell centres in proportion to its closeness (second-order accurate for KDE).
+        """Return points per cell with linear binning (shared among the 4 nearest centres).
+
+        Each point's weight goes to the four nearest cell centres in proportion to its
+        closeness, which makes the binned KDE second-order accurate.
         """
         fx = (np.asarray(x) - self.x0) / self.cell_size_m - 0.5
         fy = (np.asarray(y) - self.y0) / self.cell_size_m - 0.5
@@ -666,8 +668,9 @@ class KDEHotspots(BaseEstimator):
 
     Points are counted in `cell_size_m` cells (linear binning: each point shared among the four
     nearest cell centres) on a grid padded by `pad_bandwidths` bandwidths, and the counts are
-    convolved (``scipy.signal.fftconvolve``) with a Gaussian kernel truncated
-    at `pad_bandwidths` bandwidths. The density of a cell is the estimate at its centre, in incidents per km² (``KernelDensity`` density x n x
+    convolved (``scipy.signal.fftconvolve``) with a Gaussian kernel truncated at
+    `pad_bandwidths` bandwidths. The density of a cell is the estimate at its centre, in
+    incidents per km² (``KernelDensity`` density x n x
     1e6).
 
     Parameters
