@@ -134,13 +134,22 @@ def unique_locations(
     inverse
         For every input point, the index of its location.
     """
-    code_x, levels_x = pd.factorize(x)
-    code_y, levels_y = pd.factorize(y)
-    key = code_x.astype(np.int64) * max(len(levels_y), 1) + code_y
-    inverse, keys = pd.factorize(key)
-    weight = np.bincount(inverse, minlength=len(keys))
-    ux = np.asarray(levels_x)[keys // max(len(levels_y), 1)]
-    uy = np.asarray(levels_y)[keys % max(len(levels_y), 1)]
+    x = np.asarray(x, np.float64)
+    y = np.asarray(y, np.float64)
+    # fast path: hash x only, then check that every x value has a single y (true of block
+    # geocodes, where distinct x values almost always mean distinct locations)
+    inverse, ux = pd.factorize(x)
+    uy = np.empty(len(ux))
+    uy[inverse] = y
+    if not np.array_equal(uy[inverse], y):  # exact pairs: one hash pass over x + iy
+        pairs = np.empty(len(x), np.complex128)
+        pairs.real = x
+        pairs.imag = y
+        inverse, levels = pd.factorize(pairs)
+        ux = np.ascontiguousarray(levels.real)
+        uy = np.ascontiguousarray(levels.imag)
+    ux = np.asarray(ux, np.float64)
+    weight = np.bincount(inverse, minlength=len(ux))
     return ux, uy, weight, inverse
 
 
@@ -214,6 +223,14 @@ def _top_values(
     return out
 
 
+def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Return integer codes (-1 = missing) and levels; categoricals keep their own codes."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return np.asarray(values.cat.codes, dtype=np.int64), np.asarray(values.cat.categories)
+    codes, levels = pd.factorize(values)
+    return codes, np.asarray(levels)
+
+
 def summarize_clusters(
     X: pd.DataFrame,
     labels: np.ndarray,
@@ -223,6 +240,7 @@ def summarize_clusters(
     buffer_m: float = 25.0,
     crs: object = None,
     top: int = 3,
+    locations: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> gpd.GeoDataFrame:
     """Return one polygon per cluster label (>= 0) with its counts and time profile.
 
@@ -243,6 +261,9 @@ def summarize_clusters(
         CRS of the result (the analysis CRS).
     top
         How many dominant categories/offenses to list.
+    locations
+        ``(ux, uy, location_labels)``: the distinct locations and their cluster, when known
+        (`labels` must then be ``location_labels[inverse]``).
 
     Returns
     -------
@@ -270,12 +291,15 @@ def summarize_clusters(
         return gpd.GeoDataFrame(
             {c: pd.Series(dtype=object) for c in columns}, geometry=gpd.GeoSeries(crs=crs)
         )
-    x, y = _xy(X)
     counts = np.bincount(labels[labels >= 0], minlength=n_clusters)
     # hulls from the distinct locations of each cluster
-    ux, uy, _, inverse = unique_locations(x, y)
-    loc_label = np.full(len(ux), -1, dtype=np.int64)
-    loc_label[inverse[labels >= 0]] = labels[labels >= 0]
+    if locations is None:
+        ux, uy, _, inverse = unique_locations(*_xy(X))
+        loc_label = np.full(len(ux), -1, dtype=np.int64)
+        loc_label[inverse[labels >= 0]] = labels[labels >= 0]
+    else:
+        ux, uy, loc_label = locations
+        loc_label = np.asarray(loc_label, dtype=np.int64)
     order = np.argsort(loc_label, kind="stable")
     bounds = np.searchsorted(loc_label[order], np.arange(n_clusters + 1))
     geoms = []
@@ -291,10 +315,16 @@ def summarize_clusters(
             "density_per_km2": counts / np.maximum(area_km2, 1e-9),
         }
     )
+    member = np.flatnonzero(labels >= 0)  # attributes of clustered incidents only
+    wanted = [
+        c for c in (schema.CATEGORY, schema.OFFENSE, schema.OCCURRED_AT, schema.BEAT) if c in X
+    ]
+    X = X[wanted].iloc[member]
+    labels = labels[member]
     for column, name in ((schema.CATEGORY, "top_categories"), (schema.OFFENSE, "top_offenses")):
         if column in X.columns:
-            codes, levels = pd.factorize(X[column])
-            out[name] = _top_values(codes, labels, np.asarray(levels), n_clusters, top)
+            codes, levels = _codes(X[column])
+            out[name] = _top_values(codes, labels, levels, n_clusters, top)
         else:
             out[name] = ""
     if schema.OCCURRED_AT in X.columns:
@@ -324,7 +354,7 @@ def summarize_clusters(
         out["first_incident"] = pd.NaT
         out["last_incident"] = pd.NaT
     if schema.BEAT in X.columns:
-        codes, levels = pd.factorize(X[schema.BEAT])
+        codes, levels = _codes(X[schema.BEAT])
         inside = (labels >= 0) & (codes >= 0)
         pairs = np.unique(labels[inside].astype(np.int64) * len(levels) + codes[inside])
         beats: list[list[str]] = [[] for _ in range(n_clusters)]
@@ -375,6 +405,9 @@ class _ClusterBase(BaseEstimator):
             hull_ratio=self.hull_ratio,
             buffer_m=self.buffer_m,
             crs=crs,
+            locations=(self._ux, self._uy, location_labels)
+            if self._ux is not None and not self.snap_m_
+            else None,
         )
         # relabel incidents so that label k-1 is hotspot k (1 = largest)
         if len(self.hotspots_):
