@@ -646,7 +646,9 @@ class Grid:
         flat = np.bincount(row[ok] * self.n_cols + col[ok], minlength=self.n_rows * self.n_cols)
         return flat.reshape(self.n_rows, self.n_cols).astype(np.float64)
 
-    def linear_counts(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def linear_counts(
+        self, x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None
+    ) -> np.ndarray:
         """Return points per cell with linear binning (shared among the 4 nearest centres).
 
         Each point's weight goes to the four nearest cell centres in proportion to its
@@ -658,12 +660,13 @@ class Grid:
         r0 = np.floor(fy).astype(np.int64)
         wx = fx - c0
         wy = fy - r0
+        base = np.ones(len(fx)) if weights is None else np.asarray(weights, dtype=np.float64)
         out = np.zeros(self.n_rows * self.n_cols)
         for dr, dc, w in (
-            (0, 0, (1 - wy) * (1 - wx)),
-            (0, 1, (1 - wy) * wx),
-            (1, 0, wy * (1 - wx)),
-            (1, 1, wy * wx),
+            (0, 0, base * (1 - wy) * (1 - wx)),
+            (0, 1, base * (1 - wy) * wx),
+            (1, 0, base * wy * (1 - wx)),
+            (1, 1, base * wy * wx),
         ):
             r, c = r0 + dr, c0 + dc
             ok = (r >= 0) & (r < self.n_rows) & (c >= 0) & (c < self.n_cols)
@@ -775,18 +778,47 @@ class KDEHotspots(BaseEstimator):
         cell = float(self.cell_size_m) if grid is None else grid.cell_size_m
         reach = self.pad_bandwidths * h
         self.grid_ = grid if grid is not None else Grid.around(x, yy, cell, pad_m=reach)
-        counts = self.grid_.linear_counts(x, yy)
+        if len(x) > _BIN_DISTINCT_ABOVE:  # bin distinct locations with their multiplicity
+            ux, uy, weight, _ = unique_locations(x, yy)
+            counts = self.grid_.linear_counts(ux, uy, weight)
+        else:
+            counts = self.grid_.linear_counts(x, yy)
         half = math.ceil(reach / cell)
         offsets = np.arange(-half, half + 1) * cell
-        k1 = np.exp(-0.5 * (offsets / h) ** 2)
-        kernel = np.outer(k1, k1) / (2 * math.pi * h * h)  # per m², separable Gaussian
-        density = signal.fftconvolve(counts, kernel, mode="same")
-        self.density_ = np.clip(density, 0.0, None) * 1e6
+        k1 = np.exp(-0.5 * (offsets / h) ** 2) / (math.sqrt(2 * math.pi) * h)  # per m
+        self.density_ = np.clip(_fft_convolve_separable(counts, k1), 0.0, None) * 1e6
         self.n_incidents_ = len(x)
         self.hotspots_ = _top_cells_polygons(
             self.density_, self.grid_, self.coverage, getattr(X, "crs", None), "density_per_km2"
         )
         return self
+
+
+#: Above this many points, KDE bins the distinct locations (weighted) instead of every point.
+_BIN_DISTINCT_ABOVE = 1_000_000
+
+
+def _fft_convolve_separable(counts: np.ndarray, k1: np.ndarray) -> np.ndarray:
+    """Return ``counts`` convolved ("same" size) with the separable kernel ``outer(k1, k1)``.
+
+    Real FFTs on a fast length (``scipy.fft``, all cores); the kernel's transform is the outer
+    product of two 1-D transforms, so only the counts need a 2-D transform each way.
+    """
+    from scipy import fft
+
+    half = (len(k1) - 1) // 2
+    rows, cols = counts.shape
+    shape = (
+        fft.next_fast_len(rows + 2 * half, real=True),
+        fft.next_fast_len(cols + 2 * half, real=True),
+    )
+    f_counts = fft.rfft2(counts.astype(np.float32), s=shape, workers=-1)  # single precision
+    f_rows = fft.fft(k1.astype(np.float32), n=shape[0])
+    f_cols = fft.rfft(k1.astype(np.float32), n=shape[1])
+    f_counts *= f_rows[:, None]
+    f_counts *= f_cols[None, :]
+    full = fft.irfft2(f_counts, s=shape, workers=-1)
+    return full[half : half + rows, half : half + cols].astype(np.float64)
 
 
 def _top_cells_polygons(
