@@ -795,7 +795,7 @@ class KDEHotspots(BaseEstimator):
 
 
 #: Above this many points, KDE bins the distinct locations (weighted) instead of every point.
-_BIN_DISTINCT_ABOVE = 1_000_000
+_BIN_DISTINCT_ABOVE = 200_000
 
 
 def _fft_convolve_separable(counts: np.ndarray, k1: np.ndarray) -> np.ndarray:

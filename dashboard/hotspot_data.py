@@ -30,6 +30,7 @@ __all__ = [
     "evaluation_table",
     "hotspot_map",
     "hotspot_run",
+    "near_repeat",
     "surface_cells",
 ]
 
@@ -235,3 +236,15 @@ def evaluation_table(
     for m in ("hit_rate", "pai", "pei_star", "rri"):
         keep += [f"{m}_mean", f"{m}_sd"]
     return summary[keep]
+
+
+@st.cache_data(show_spinner="Counting near-repeat pairs...", max_entries=32)
+def near_repeat(
+    root: str, token: str, level: str, area_id: str, start: date, end: date, category: str | None
+) -> pd.DataFrame:
+    """Return the Knox near-repeat table of an area and period (99 shuffles, seed 0)."""
+    incidents = data.load_incidents(root, token, _COLUMNS, start, end + timedelta(days=1))
+    located, _ = hotspots.area_incidents(
+        incidents, data.load_beats(root, token), level=level, area_id=area_id, category=category
+    )
+    return hotspots.knox_table(located, permutations=99, random_state=0)

@@ -87,6 +87,16 @@ st.caption(
 )
 st.dataframe(run.table, hide_index=True, width="stretch")
 
+with st.expander("Near-repeat: Knox test (pairs close in space and time)"):
+    knox = hd.near_repeat(
+        root, token, level, area_id, start, end, None if category == "all" else category
+    )
+    st.dataframe(knox, hide_index=True, width="stretch")
+    st.caption(
+        "Pairs within the distance and time, observed vs expected if times were independent "
+        "of places (99 shuffles); ratio > 1 with a small p: near-repeats."
+    )
+
 with st.expander("How well do the methods predict? (rolling backtest on the whole store)"):
     chosen = st.multiselect("Methods", evaluate.METHODS[1:], default=["kde", "gistar", "dbscan"])
     if st.button("Run the backtest", key="hotspots_backtest"):

@@ -285,3 +285,14 @@ def test_knox_table_by_hand():
     # pairs within 100 m: only (0, 1), 1 day apart
     assert list(table["observed"]) == [1, 1]
     assert list(table["time_days"]) == [1.0, 30.0]
+
+
+def test_kde_binning_distinct_locations_equals_binning_every_point(dense_month, monkeypatch):
+    import analysis.hotspots as hs
+
+    direct = KDEHotspots(bandwidth_m=120.0).fit(dense_month)
+    monkeypatch.setattr(hs, "_BIN_DISTINCT_ABOVE", 0)  # large-N path: distinct locations
+    weighted = KDEHotspots(bandwidth_m=120.0).fit(dense_month)
+    assert np.allclose(
+        weighted.density_, direct.density_, rtol=1e-6, atol=1e-6 * direct.density_.max()
+    )

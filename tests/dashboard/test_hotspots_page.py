@@ -1,6 +1,6 @@
 from streamlit.testing.v1 import AppTest
 
-from analysis.hotspots import area_incidents
+from analysis.hotspots import area_incidents, knox_table
 from tests.helpers import folium_maps
 
 
@@ -17,7 +17,7 @@ def test_hotspots_page_for_a_sector_and_each_method(app_env, sample_store):
     at.selectbox(key="hotspots_area").select("092").run()
     assert not at.exception
     incidents = sample_store.load_incidents(
-        columns=["x", "y", "sector", "beat", "district", "category"],
+        columns=["x", "y", "occurred_at", "sector", "beat", "district", "category"],
         start="2017-12-31",
         end="2018-01-28",
     )
@@ -37,10 +37,15 @@ def test_hotspots_page_for_a_sector_and_each_method(app_env, sample_store):
         at.radio(key="hotspots_method").set_value(label).run()
         assert not at.exception, label
         assert at.caption[0].value.startswith(label)
-        assert len(at.dataframe) == 1
+        assert len(at.dataframe) == 2  # hotspots, Knox
     # the KDE surface is drawn, aggregated to at most MAX_CELLS cells
     at.radio(key="hotspots_method").set_value("Kernel density (KDE)").run()
     assert "Density (incidents/km" in folium_maps(at)[0]
+    # the Knox table of the sector, as knox_table computes it
+    knox = at.dataframe[1].value
+    assert list(knox["distance_m"].unique()) == [100.0, 200.0, 400.0]
+    expected = knox_table(located, permutations=9)
+    assert list(knox["observed"]) == list(expected["observed"])
 
 
 def test_hotspots_page_backtest_table(app_env):
