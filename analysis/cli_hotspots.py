@@ -62,10 +62,15 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--category", help="only this category (e.g. property)")
     parser.add_argument("--eps-m", type=float, default=150.0, help="DBSCAN radius (m)")
     parser.add_argument(
-        "--min-samples", default="auto", help="DBSCAN core threshold or 'auto' (scaled rule)"
+        "--min-samples",
+        default="auto",
+        type=_auto_or(int),
+        help="DBSCAN core threshold or 'auto' (scaled rule)",
     )
     parser.add_argument("--cell-size-m", type=float, help="KDE/Gi* cell (m; 20 / 150)")
-    parser.add_argument("--bandwidth-m", default="auto", help="KDE bandwidth (m) or 'auto'")
+    parser.add_argument(
+        "--bandwidth-m", default="auto", type=_auto_or(float), help="KDE bandwidth (m) or 'auto'"
+    )
     parser.add_argument("--store", help="incident store directory (default: the bundled data)")
     parser.add_argument("--out", help="write the hotspot polygons to this GeoJSON file")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -89,6 +94,19 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--json", action="store_true", help="print JSON (summary and every cut-off)")
     ev.add_argument("--markdown", help="also write the summary table as Markdown to this file")
     ev.set_defaults(func=run_evaluate)
+
+
+def _auto_or(kind: type) -> object:
+    def parse(text: str) -> object:
+        if text == "auto":
+            return text
+        try:
+            return kind(text)
+        except ValueError:
+            msg = f"expected 'auto' or a number, got {text!r}"
+            raise argparse.ArgumentTypeError(msg) from None
+
+    return parse
 
 
 def _day(text: str | None, flag: str) -> date | None:
@@ -132,16 +150,14 @@ def run_hotspots(args: argparse.Namespace) -> int:
         area_id=getattr(args, level) if level else None,
         category=args.category,
     )
-    min_samples = args.min_samples if args.min_samples == "auto" else int(args.min_samples)
-    bandwidth = args.bandwidth_m if args.bandwidth_m == "auto" else float(args.bandwidth_m)
     model, polygons = hotspots.fit_hotspots(
         located,
         beats,
         args.method,
         eps_m=args.eps_m,
-        min_samples=min_samples,
+        min_samples=args.min_samples,
         cell_size_m=args.cell_size_m,
-        bandwidth_m=bandwidth,
+        bandwidth_m=args.bandwidth_m,
         reference=hotspots.area_incidents(
             incidents, all_beats, level=None, area_id=None, category=args.category
         )

@@ -141,7 +141,11 @@ def unique_locations(
     inverse, ux = pd.factorize(x)
     uy = np.empty(len(ux))
     uy[inverse] = y
-    if not np.array_equal(uy[inverse], y):  # exact pairs: one hash pass over x + iy
+    step = 1 << 20  # compare in chunks: no second N-sized temporary
+    same = all(
+        np.array_equal(uy[inverse[i : i + step]], y[i : i + step]) for i in range(0, len(y), step)
+    )
+    if not same:  # exact pairs: one hash pass over x + iy
         pairs = np.empty(len(x), np.complex128)
         pairs.real = x
         pairs.imag = y
@@ -319,7 +323,7 @@ def summarize_clusters(
     wanted = [
         c for c in (schema.CATEGORY, schema.OFFENSE, schema.OCCURRED_AT, schema.BEAT) if c in X
     ]
-    X = X[wanted].iloc[member]
+    X = pd.DataFrame({c: X[c].iloc[member] for c in wanted})  # clustered rows only, no full copy
     labels = labels[member]
     for column, name in ((schema.CATEGORY, "top_categories"), (schema.OFFENSE, "top_offenses")):
         if column in X.columns:
@@ -379,7 +383,6 @@ class _ClusterBase(BaseEstimator):
         _check_choice("hull", self.hull, ("concave", "convex"))
         _check_number("hull_ratio", self.hull_ratio, low=0.0, high=1.0, low_open=False)
         _check_number("buffer_m", self.buffer_m, low=0.0, unit=" m", low_open=False)
-        _check_number("max_locations", self.max_locations, low=1, integer=True, low_open=False)
 
     def _locations(self, x: np.ndarray, y: np.ndarray, snap_m: float) -> None:
         ux, uy, weight, inverse = unique_locations(x, y)
@@ -397,7 +400,19 @@ class _ClusterBase(BaseEstimator):
         self._ux, self._uy, self._weight, self._inverse = ux, uy, weight, inverse
 
     def _finish(self, X: pd.DataFrame, location_labels: np.ndarray, crs: object) -> None:
-        self.labels_ = np.asarray(location_labels, dtype=np.int64)[self._inverse]
+        # number clusters by size (0 = the most incidents, ties by label) at the location level,
+        # then broadcast to the incidents once
+        loc = np.asarray(location_labels, dtype=np.int64)
+        n_clusters = int(loc.max()) + 1 if len(loc) and loc.max() >= 0 else 0
+        if n_clusters:
+            inside = loc >= 0
+            weight = self._weight[inside] if self._weight is not None else None
+            sizes = np.bincount(loc[inside], weights=weight, minlength=n_clusters)
+            order = np.lexsort((np.arange(n_clusters), -sizes))
+            remap = np.empty(n_clusters, dtype=np.int64)
+            remap[order] = np.arange(n_clusters)
+            loc = np.where(inside, remap[np.maximum(loc, 0)], -1)
+        self.labels_ = loc[self._inverse]
         self.hotspots_ = summarize_clusters(
             X,
             self.labels_,
@@ -405,18 +420,12 @@ class _ClusterBase(BaseEstimator):
             hull_ratio=self.hull_ratio,
             buffer_m=self.buffer_m,
             crs=crs,
-            locations=(self._ux, self._uy, location_labels)
+            locations=(self._ux, self._uy, loc)
             if self._ux is not None and not self.snap_m_
             else None,
-        )
-        # relabel incidents so that label k-1 is hotspot k (1 = largest)
-        if len(self.hotspots_):
-            remap = np.full(int(self.hotspots_["cluster_label"].max()) + 2, -1)
-            remap[self.hotspots_["cluster_label"].to_numpy()] = np.arange(len(self.hotspots_))
-            self.labels_ = np.where(self.labels_ >= 0, remap[self.labels_], -1)
-        self.hotspots_ = self.hotspots_.drop(columns="cluster_label", errors="ignore")
+        ).drop(columns="cluster_label", errors="ignore")
         self.n_hotspots_ = len(self.hotspots_)
-        self.n_noise_ = int((self.labels_ < 0).sum())
+        self.n_noise_ = int(len(self.labels_) - np.count_nonzero(self.labels_ >= 0))
         del self._ux, self._uy, self._weight, self._inverse
 
 
@@ -505,6 +514,7 @@ class DBSCANHotspots(_ClusterBase):
         if self.area_m2 is not None:
             _check_number("area_m2", self.area_m2, low=0.0, unit=" m²")
         _check_number("snap_m", self.snap_m, low=0.0, unit=" m")
+        _check_number("max_locations", self.max_locations, low=1, integer=True, low_open=False)
         self._validate_common()
 
     def fit(self, X: pd.DataFrame, y: None = None) -> DBSCANHotspots:
@@ -540,13 +550,15 @@ class HDBSCANHotspots(_ClusterBase):
         Smallest hotspot (incidents), or ``"auto"``: 0.25% of the incidents, at least 15.
     min_samples
         Core-distance neighbours (incidents); None = half of `min_cluster_size`.
-    hull, hull_ratio, buffer_m, max_locations, snap_m
+    hull, hull_ratio, buffer_m
         As in :class:`DBSCANHotspots`.
 
     Attributes
     ----------
-    labels_, hotspots_, n_hotspots_, n_noise_, exact_, n_locations_
+    labels_, hotspots_, n_hotspots_, n_noise_
         As in :class:`DBSCANHotspots`.
+    exact_
+        Always False: fast_hdbscan, not scikit-learn's HDBSCAN (see docs/hotspots.md).
     min_cluster_size_
         The size used.
     """
@@ -559,16 +571,12 @@ class HDBSCANHotspots(_ClusterBase):
         hull: str = "concave",
         hull_ratio: float = 0.3,
         buffer_m: float = 25.0,
-        max_locations: int = 300_000,
-        snap_m: float = 10.0,
     ) -> None:
         self.min_cluster_size = min_cluster_size
         self.min_samples = min_samples
         self.hull = hull
         self.hull_ratio = hull_ratio
         self.buffer_m = buffer_m
-        self.max_locations = max_locations
-        self.snap_m = snap_m
 
     def fit(self, X: pd.DataFrame, y: None = None) -> HDBSCANHotspots:
         """Cluster the incidents of `X`; return self."""
@@ -579,7 +587,6 @@ class HDBSCANHotspots(_ClusterBase):
             )
         if self.min_samples is not None:
             _check_number("min_samples", self.min_samples, low=1, integer=True, low_open=False)
-        _check_number("snap_m", self.snap_m, low=0.0, unit=" m")
         self._validate_common()
         x, yy = _xy(X)
         size = (

@@ -48,9 +48,12 @@ def _base() -> pd.DataFrame:
 def _data(n: int, jitter: bool) -> pd.DataFrame:
     path = CACHE / f"{'jitter' if jitter else 'block'}_{n}.parquet"
     if path.exists():
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        return pq.read_table(path).to_pandas(self_destruct=True, split_blocks=True)
+        frame = pq.read_table(path).to_pandas(self_destruct=True, split_blocks=True)
+        pa.default_memory_pool().release_unused()  # give Arrow's freed read buffers back
+        return frame
     base = _base()
     rng = np.random.default_rng(n)
     sample = base.iloc[rng.integers(0, len(base), n)].reset_index(drop=True)

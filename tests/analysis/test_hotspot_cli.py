@@ -76,3 +76,10 @@ def test_evaluate_json_on_the_dense_month(sample_store, capsys, tmp_path):
     assert row["pai_mean"] == pytest.approx(one_day["pai"].mean())
     assert row["pai_sd"] == pytest.approx(one_day["pai"].std(ddof=1))
     assert "| naive |" in md.read_text()
+
+
+def test_bad_min_samples_is_an_argument_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["hotspots", "--min-samples", "many"])
+    assert exit_info.value.code == 2
+    assert "expected 'auto' or a number, got 'many'" in capsys.readouterr().err
