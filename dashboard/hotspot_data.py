@@ -146,7 +146,8 @@ def hotspot_run(
         f"{k.replace('_', ' ')} {v:.0f}" if isinstance(v, float) else f"{k.replace('_', ' ')} {v}"
         for k, v in fitted.items()
     )
-    summary = f"{len(polygons)} hotspots from {len(located):,} incidents" + (
+    noun = "hotspot" if len(polygons) == 1 else "hotspots"
+    summary = f"{len(polygons)} {noun} from {len(located):,} incidents" + (
         f" ({described})" if described else ""
     )
     table = pd.DataFrame(polygons.drop(columns="geometry"))
