@@ -668,7 +668,7 @@ class Grid:
         wx = fx - c0
         wy = fy - r0
         base = np.ones(len(fx)) if weights is None else np.asarray(weights, dtype=np.float64)
-        out = np.zeros(self.n_rows * self.n_cols)
+        cells, shares = [], []
         for dr, dc, w in (
             (0, 0, base * (1 - wy) * (1 - wx)),
             (0, 1, base * (1 - wy) * wx),
@@ -677,7 +677,13 @@ class Grid:
         ):
             r, c = r0 + dr, c0 + dc
             ok = (r >= 0) & (r < self.n_rows) & (c >= 0) & (c < self.n_cols)
-            out += np.bincount(r[ok] * self.n_cols + c[ok], weights=w[ok], minlength=out.size)
+            cells.append(r[ok] * self.n_cols + c[ok])
+            shares.append(w[ok])
+        out = np.bincount(
+            np.concatenate(cells),
+            weights=np.concatenate(shares),
+            minlength=self.n_rows * self.n_cols,
+        )
         return out.reshape(self.n_rows, self.n_cols)
 
     def centres(self) -> tuple[np.ndarray, np.ndarray]:
@@ -849,7 +855,9 @@ def _top_cells_polygons(
     shapes = list(features.shapes(labels.astype(np.int32), mask=mask, transform=transform))
     geoms = [shapely.geometry.shape(geom) for geom, _ in shapes]
     ids = np.array([int(v) for _, v in shapes], dtype=np.int64)
-    peak = ndimage.maximum(score, labels, ids) if len(ids) else []
+    peaks = np.zeros(int(labels.max()) + 1)  # per-patch maximum over the kept cells only
+    np.maximum.at(peaks, labels[mask], score[mask])
+    peak = peaks[ids]
     patches = gpd.GeoDataFrame({name: np.asarray(peak, dtype=float)}, geometry=geoms, crs=crs)
     patches = patches.dissolve(by=ids, aggfunc="max") if len(ids) != len(set(ids)) else patches
     patches["area_km2"] = patches.geometry.area / 1e6
