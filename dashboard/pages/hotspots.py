@@ -1,6 +1,115 @@
-"""Placeholder page: filled in by its issue."""
+"""Hotspots: pick an area, period, category and method; see hotspot polygons, table, backtest."""
+
+from __future__ import annotations
 
 import streamlit as st
+from streamlit_folium import st_folium
 
-st.title("hotspots")
-st.info("This page is being built.")
+from analysis import evaluate
+from dashboard import data
+from dashboard import hotspot_data as hd
+from geodata.errors import InputError, StoreError
+
+store = data.get_store()
+root, token = str(store.root), data.store_token(store)
+first, last = data.incident_date_range(root, token)
+default_start, default_end = data.default_period(root, token)
+METHODS = {
+    "DBSCAN (density clusters)": "dbscan",
+    "HDBSCAN (fast_hdbscan)": "hdbscan",
+    "Kernel density (KDE)": "kde",
+    "Getis-Ord Gi*": "gistar",
+}
+
+st.title("Hotspots")
+c1, c2, c3, c4 = st.columns([1, 1, 2, 1])
+level = c1.selectbox("Area", list(hd.LEVELS), key="hotspots_level")
+area_id = c2.selectbox(level.title(), hd.area_ids(root, token, level), key="hotspots_area")
+period = c3.date_input(
+    "Period", value=(default_start, default_end), min_value=first, max_value=last
+)
+category = c4.selectbox(
+    "Category",
+    ["all", "violent", "property", "drugs", "weapons", "disorder", "traffic", "other"],
+)
+method_label = st.radio("Method", list(METHODS), horizontal=True, key="hotspots_method")
+method = METHODS[method_label]
+params: dict[str, object] = {}
+p1, p2, p3 = st.columns(3)
+if method == "dbscan":
+    params["eps_m"] = p1.slider("Radius eps (m)", 50, 400, 150, 10)
+    auto = p2.checkbox("Scaled min_samples (rule)", value=True)
+    if not auto:
+        params["min_samples"] = int(p3.number_input("min_samples", 2, 10_000, 25))
+elif method == "kde":
+    auto = p1.checkbox("Automatic bandwidth (rule)", value=True)
+    if not auto:
+        params["bandwidth_m"] = float(p2.slider("Bandwidth (m)", 25, 500, 150, 25))
+    params["cell_size_m"] = float(p3.select_slider("Cell (m)", [10, 20, 50], 20))
+elif method == "gistar":
+    params["cell_size_m"] = float(p1.select_slider("Cell (m)", [100, 150, 200, 250], 150))
+
+if not isinstance(period, tuple) or len(period) != 2:
+    st.info("Pick the last day of the period.")
+    st.stop()
+start, end = period
+if note := data.dataset_label(root, token, start, end):
+    st.warning(note)
+try:
+    run = hd.hotspot_run(
+        root,
+        token,
+        method,
+        level,
+        area_id,
+        start,
+        end,
+        None if category == "all" else category,
+        tuple(sorted(params.items())),
+    )
+except (ValueError, InputError, StoreError) as err:
+    st.error(f"{err}. Try a longer period, another category or another area.")
+    st.stop()
+
+st.caption(f"{method_label}, {level} {area_id}, {start} to {end}: {run.summary}.")
+surface = {"kde": "Density (incidents/km²)", "gistar": "Gi* z-score (z > 0)"}.get(method, "")
+st_folium(
+    hd.hotspot_map(run, label=surface or "Surface"),
+    height=520,
+    width="stretch",
+    returned_objects=[],
+    key=f"hotspot_map_{method}_{level}_{area_id}",
+)
+st.caption(
+    "Hotspot polygons: concave hulls of the clusters' locations, buffered 25 m (DBSCAN/HDBSCAN); "
+    "the densest 5% of cells (KDE); FDR-significant hot cells (Gi*). Surfaces are aggregated to "
+    "at most 3,000 cells. Methods and defaults: docs/hotspots.md."
+)
+st.dataframe(run.table, hide_index=True, width="stretch")
+
+with st.expander("Near-repeat: Knox test (pairs close in space and time)"):
+    knox = hd.near_repeat(
+        root, token, level, area_id, start, end, None if category == "all" else category
+    )
+    st.dataframe(knox, hide_index=True, width="stretch")
+    st.caption(
+        "Pairs within the distance and time, observed vs expected if times were independent "
+        "of places (99 shuffles); ratio > 1 with a small p: near-repeats."
+    )
+
+with st.expander("How well do the methods predict? (rolling backtest on the whole store)"):
+    chosen = st.multiselect("Methods", evaluate.METHODS[1:], default=["kde", "gistar", "dbscan"])
+    if st.button("Run the backtest", key="hotspots_backtest"):
+        bar = st.progress(0.0, text="Backtest...")
+        table = hd.evaluation_table(
+            root,
+            token,
+            tuple(chosen),
+            _progress=lambda share, text: bar.progress(min(share, 1.0), text=text),
+        )
+        bar.empty()
+        st.dataframe(table, hide_index=True, width="stretch")
+        st.caption(
+            "PAI = hit rate / area share; PEI* = hits / the most the same area could catch; "
+            "RRI = test over training hits, relative to totals. Naive = last period's counts."
+        )

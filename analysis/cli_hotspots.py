@@ -1,0 +1,254 @@
+"""``python -m analysis hotspots`` and ``python -m analysis evaluate``: hotspots and their backtest.
+
+Examples
+--------
+``python -m analysis hotspots --method dbscan --sector 011 --out hotspots.geojson``,
+``python -m analysis hotspots --method gistar --from 2018-01-01 --to 2018-01-27 --json``,
+``python -m analysis evaluate --methods kde dbscan --json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from analysis import evaluate, hotspots
+from analysis._store import open_store
+from geodata import schema
+
+__all__ = [
+    "HOTSPOT_COLUMNS",
+    "add_commands",
+    "format_evaluation",
+    "run_evaluate",
+    "run_hotspots",
+    "to_geojson",
+]
+
+#: Incident columns a hotspot run reads.
+HOTSPOT_COLUMNS = (
+    schema.X,
+    schema.Y,
+    schema.OCCURRED_AT,
+    schema.CATEGORY,
+    schema.OFFENSE,
+    schema.BEAT,
+    schema.SECTOR,
+    schema.DISTRICT,
+)
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Register the ``hotspots`` and ``evaluate`` commands."""
+    parser = subparsers.add_parser(
+        "hotspots", help="hotspot polygons (DBSCAN, HDBSCAN, KDE, Gi*)", description=__doc__
+    )
+    parser.add_argument(
+        "--method", choices=("dbscan", "hdbscan", "kde", "gistar"), default="dbscan"
+    )
+    area = parser.add_mutually_exclusive_group()
+    area.add_argument("--beat", help="beat id, e.g. 0925")
+    area.add_argument("--sector", help="sector id, e.g. 092")
+    area.add_argument("--district", help="district id, e.g. 09")
+    parser.add_argument("--from", dest="start", help="first day, YYYY-MM-DD")
+    parser.add_argument("--to", dest="end", help="last day (inclusive), YYYY-MM-DD")
+    parser.add_argument("--category", help="only this category (e.g. property)")
+    parser.add_argument("--eps-m", type=float, default=150.0, help="DBSCAN radius (m)")
+    parser.add_argument(
+        "--min-samples",
+        default="auto",
+        type=_auto_or(int),
+        help="DBSCAN core threshold or 'auto' (scaled rule)",
+    )
+    parser.add_argument("--cell-size-m", type=float, help="KDE/Gi* cell (m; 20 / 150)")
+    parser.add_argument(
+        "--bandwidth-m", default="auto", type=_auto_or(float), help="KDE bandwidth (m) or 'auto'"
+    )
+    parser.add_argument("--store", help="incident store directory (default: the bundled data)")
+    parser.add_argument("--out", help="write the hotspot polygons to this GeoJSON file")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    parser.set_defaults(func=run_hotspots)
+
+    ev = subparsers.add_parser(
+        "evaluate",
+        help="rolling backtest: hit rate, PAI, PEI*, RRI per method and coverage",
+        description="Rolling backtest of the hotspot methods against the naive baseline.",
+    )
+    ev.add_argument(
+        "--methods", nargs="+", default=list(evaluate.METHODS), choices=evaluate.METHODS
+    )
+    ev.add_argument(
+        "--coverages", nargs="+", type=float, default=list(evaluate.COVERAGES), help="area shares"
+    )
+    ev.add_argument("--cell-size-m", type=float, default=150.0, help="evaluation cell (m)")
+    ev.add_argument("--from", dest="start", help="first day of data used, YYYY-MM-DD")
+    ev.add_argument("--to", dest="end", help="last day of data used (inclusive), YYYY-MM-DD")
+    ev.add_argument("--store", help="incident store directory (default: the bundled data)")
+    ev.add_argument("--json", action="store_true", help="print JSON (summary and every cut-off)")
+    ev.add_argument("--markdown", help="also write the summary table as Markdown to this file")
+    ev.set_defaults(func=run_evaluate)
+
+
+def _auto_or(kind: type) -> object:
+    def parse(text: str) -> object:
+        if text == "auto":
+            return text
+        try:
+            return kind(text)
+        except ValueError:
+            msg = f"expected 'auto' or a number, got {text!r}"
+            raise argparse.ArgumentTypeError(msg) from None
+
+    return parse
+
+
+def _day(text: str | None, flag: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        msg = f"{flag} {text!r} is not a date in YYYY-MM-DD format"
+        raise ValueError(msg) from None
+
+
+def to_geojson(polygons: gpd.GeoDataFrame) -> str:
+    """Return hotspot polygons as GeoJSON text in WGS84 (times as ISO 8601 strings)."""
+    out = polygons.to_crs(schema.WGS84)
+    for column in out.columns:
+        if pd.api.types.is_datetime64_any_dtype(out[column]):
+            out[column] = out[column].map(lambda t: t.isoformat() if pd.notna(t) else None)
+    return out.to_json(drop_id=True)
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    return json.loads(frame.to_json(orient="records", date_format="iso"))
+
+
+def run_hotspots(args: argparse.Namespace) -> int:
+    """Run ``python -m analysis hotspots``."""
+    store = open_store(args.store)
+    start, end = _day(args.start, "--from"), _day(args.end, "--to")
+    incidents = store.load_incidents(
+        columns=list(HOTSPOT_COLUMNS),
+        start=pd.Timestamp(start) if start else None,
+        end=pd.Timestamp(end + timedelta(days=1)) if end else None,
+    )
+    level = next((lvl for lvl in ("beat", "sector", "district") if getattr(args, lvl)), None)
+    all_beats = store.read_layer("beats")
+    located, beats = hotspots.area_incidents(
+        incidents,
+        all_beats,
+        level=level,
+        area_id=getattr(args, level) if level else None,
+        category=args.category,
+    )
+    model, polygons = hotspots.fit_hotspots(
+        located,
+        beats,
+        args.method,
+        eps_m=args.eps_m,
+        min_samples=args.min_samples,
+        cell_size_m=args.cell_size_m,
+        bandwidth_m=args.bandwidth_m,
+        reference=hotspots.area_incidents(
+            incidents, all_beats, level=None, area_id=None, category=args.category
+        )
+        if level and args.method == "gistar"
+        else None,
+    )
+    if args.out:
+        Path(args.out).write_text(to_geojson(polygons), encoding="utf-8")
+    table = pd.DataFrame(polygons.drop(columns="geometry"))
+    info = {
+        "method": args.method,
+        "area": {"level": level or "department", "id": getattr(args, level) if level else None},
+        "period": {"from": args.start, "to": args.end},
+        "n_incidents": len(located),
+        "n_hotspots": len(polygons),
+        "params": {k: _plain(v) for k, v in model.get_params().items()},
+        "fitted": {
+            k: _plain(getattr(model, k))
+            for k in ("min_samples_", "bandwidth_m_", "exact_", "n_noise_", "min_cluster_size_")
+            if hasattr(model, k)
+        },
+        "hotspots": _records(table),
+    }
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+    else:
+        print(
+            f"{args.method}: {info['n_hotspots']} hotspots from {len(located):,} incidents "
+            f"({info['area']['level']} {info['area']['id'] or ''}); {info['fitted']}"
+        )
+        if len(table):
+            print(table.head(20).to_string(index=False))
+        if args.out:
+            print(f"wrote {args.out}")
+    return 0
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def format_evaluation(summary: pd.DataFrame) -> str:
+    """Return the summary as a Markdown table (means with standard deviations)."""
+    lines = [
+        "| segment | horizon | coverage | method | cut-offs | hit rate | PAI | PEI* | RRI |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in summary.itertuples(index=False):
+        cells = [
+            f"{getattr(row, f'{m}_mean'):.3f} ± {getattr(row, f'{m}_sd'):.3f}"
+            if m != "pai"
+            else f"**{row.pai_mean:.2f}** ± {row.pai_sd:.2f}"
+            for m in ("hit_rate", "pai", "pei_star", "rri")
+        ]
+        lines.append(
+            f"| {row.segment} | {row.horizon} | {row.coverage:.0%} | {row.method} | "
+            f"{row.cutoffs} | " + " | ".join(cells) + " |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    """Run ``python -m analysis evaluate``."""
+    store = open_store(args.store)
+    start, end = _day(args.start, "--from"), _day(args.end, "--to")
+    incidents = store.load_incidents(
+        columns=[schema.X, schema.Y, schema.OCCURRED_AT],
+        start=pd.Timestamp(start) if start else None,
+        end=pd.Timestamp(end + timedelta(days=1)) if end else None,
+    )
+    results = evaluate.rolling_backtest(
+        incidents,
+        store.read_layer("beats"),
+        methods=args.methods,
+        coverages=args.coverages,
+        cell_size_m=args.cell_size_m,
+    )
+    summary = evaluate.summarize_backtest(results)
+    if args.markdown:
+        Path(args.markdown).write_text(format_evaluation(summary), encoding="utf-8")
+    if args.json:
+        out = {"summary": _records(summary), "cutoffs": _records(results)}
+        print(json.dumps(out, indent=2))
+    else:
+        print(format_evaluation(summary), end="")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    from analysis.__main__ import main
+
+    sys.exit(main(["hotspots", *sys.argv[1:]]))

@@ -1,0 +1,1206 @@
+"""Hotspot estimators: density clusters (DBSCAN, HDBSCAN), kernel density, Getis-Ord Gi*, Knox.
+
+Every estimator follows the scikit-learn conventions: ``__init__`` only stores its keyword
+arguments, ``fit(X)`` validates them and returns ``self``, results end in ``_``. ``X`` is a frame of
+incidents with projected coordinates in metres (``x``/``y`` columns of the store, or a point
+GeoDataFrame in a projected CRS); optional columns (``occurred_at``, ``category``, ``offense``,
+``beat``) feed the hotspot summaries.
+
+Conventions (see docs/hotspots.md):
+
+* Density clusters run on the *unique locations* with ``sample_weight`` = the number of incidents
+  at each location. For DBSCAN this is exactly point-level DBSCAN (a location's neighbourhood weight
+  is the number of incidents within ``eps_m``, duplicates included), and block-level geocoding makes
+  unique locations few. When there are more than ``max_locations`` unique locations (data without
+  duplicates), locations are snapped to a fine grid first (approximate; ``exact_`` says which).
+* ``min_samples="auto"`` scales the density threshold with the data: a core point needs
+  ``density_factor`` times the incidents a uniform spread over the study area would put in its
+  ``eps_m`` disc, and at least ``min_samples_floor``.
+* Hotspot polygons are concave hulls (``shapely.concave_hull``, ``hull_ratio``) or convex hulls of
+  the cluster's locations, buffered by ``buffer_m`` so that clusters along one street have an area.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from scipy import ndimage, signal, stats
+from scipy.spatial import cKDTree
+from sklearn.base import BaseEstimator
+from sklearn.cluster import DBSCAN
+
+from geodata import schema
+
+__all__ = [
+    "DAY_NAMES",
+    "DBSCANHotspots",
+    "GiStarHotspots",
+    "Grid",
+    "HDBSCANHotspots",
+    "KDEHotspots",
+    "area_incidents",
+    "fit_hotspots",
+    "grid_mask",
+    "knox_table",
+    "scaled_min_samples",
+    "study_area_m2",
+    "summarize_clusters",
+    "unique_locations",
+]
+
+logger = logging.getLogger(__name__)
+
+DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+# --- validation -------------------------------------------------------------------------------
+def _check_number(
+    name: str,
+    value: object,
+    *,
+    low: float,
+    high: float = math.inf,
+    unit: str = "",
+    integer: bool = False,
+    low_open: bool = True,
+) -> None:
+    kind = numbers.Integral if integer else numbers.Real
+    bad = not isinstance(value, kind) or isinstance(value, bool)
+    if not bad:
+        number = float(value)  # type: ignore[arg-type]
+        bad = (
+            (not math.isfinite(number) and high != math.inf)
+            or not (low < number if low_open else low <= number)
+            or number > high
+        )
+    if bad:
+        what = "an integer" if integer else "a number"
+        bracket = "(" if low_open else "["
+        msg = f"{name} must be {what} in {bracket}{low:g}, {high:g}]{unit}, got {value!r}"
+        raise ValueError(msg)
+
+
+def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        msg = f"{name} must be one of {list(choices)}, got {value!r}"
+        raise ValueError(msg)
+
+
+def _xy(X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Return the projected coordinates of `X` (x/y columns, else point geometry)."""
+    if isinstance(X, pd.DataFrame) and schema.X in X.columns and schema.Y in X.columns:
+        x = np.asarray(X[schema.X], dtype=np.float64)
+        y = np.asarray(X[schema.Y], dtype=np.float64)
+    elif isinstance(X, gpd.GeoDataFrame):
+        if X.crs is not None and not X.crs.is_projected:
+            msg = f"X is in {X.crs.to_string()}, a geographic CRS: project it to metres first"
+            raise ValueError(msg)
+        x = np.asarray(X.geometry.x, dtype=np.float64)
+        y = np.asarray(X.geometry.y, dtype=np.float64)
+    else:
+        msg = (
+            f"X must be a DataFrame with '{schema.X}' and '{schema.Y}' columns (metres) "
+            f"or a projected point GeoDataFrame, got {type(X).__name__}"
+        )
+        raise TypeError(msg)
+    if len(x) and not (np.isfinite(x).all() and np.isfinite(y).all()):
+        bad = int(np.flatnonzero(~(np.isfinite(x) & np.isfinite(y)))[0])
+        msg = f"X row {bad}: coordinates are missing or not finite; drop unlocated incidents"
+        raise ValueError(msg)
+    return x, y
+
+
+# --- shared helpers ---------------------------------------------------------------------------
+def unique_locations(
+    x: np.ndarray, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Return the distinct locations, their multiplicities and each point's location index.
+
+    Exact: two points share a location only when both coordinates are bit-for-bit equal.
+
+    Returns
+    -------
+    ux, uy
+        Coordinates of the distinct locations.
+    weight
+        Number of points at each location.
+    inverse
+        For every input point, the index of its location.
+    """
+    x = np.asarray(x, np.float64)
+    y = np.asarray(y, np.float64)
+    # fast path: hash x only, then check that every x value has a single y (true of block
+    # geocodes, where distinct x values almost always mean distinct locations)
+    inverse, ux = pd.factorize(x)
+    uy = np.empty(len(ux))
+    uy[inverse] = y
+    step = 1 << 20  # compare in chunks: no second N-sized temporary
+    same = all(
+        np.array_equal(uy[inverse[i : i + step]], y[i : i + step]) for i in range(0, len(y), step)
+    )
+    if not same:  # exact pairs: one hash pass over x + iy
+        pairs = np.empty(len(x), np.complex128)
+        pairs.real = x
+        pairs.imag = y
+        inverse, levels = pd.factorize(pairs)
+        ux = np.ascontiguousarray(levels.real)
+        uy = np.ascontiguousarray(levels.imag)
+    ux = np.asarray(ux, np.float64)
+    weight = np.bincount(inverse, minlength=len(ux))
+    return ux, uy, weight, inverse
+
+
+def study_area_m2(x: np.ndarray, y: np.ndarray) -> float:
+    """Return the area of the convex hull of the points (m²), at least 1 m²."""
+    if len(x) < 3:
+        return 1.0
+    ux, uy, _, _ = unique_locations(x, y)
+    hull = shapely.convex_hull(shapely.multipoints(np.column_stack([ux, uy])))
+    return max(float(hull.area), 1.0)
+
+
+def scaled_min_samples(
+    n_incidents: int,
+    area_m2: float,
+    eps_m: float,
+    *,
+    density_factor: float = 5.0,
+    floor: int = 5,
+) -> int:
+    """Return the DBSCAN core threshold that scales with the number of incidents.
+
+    A uniform spread of `n_incidents` over `area_m2` puts ``n * pi * eps² / A`` incidents in a
+    disc of radius `eps_m`; a core point needs `density_factor` times that, and at least `floor`.
+    A window twice as long (twice the incidents) doubles the threshold, so a cluster means "this
+    many times denser than average" whatever the window.
+
+    Parameters
+    ----------
+    n_incidents
+        Number of incidents clustered.
+    area_m2
+        Study area (m²): the jurisdiction, or the convex hull of the incidents.
+    eps_m
+        DBSCAN neighbourhood radius (m).
+    density_factor
+        How many times the mean density a core neighbourhood must hold.
+    floor
+        Smallest threshold returned.
+
+    Examples
+    --------
+    >>> scaled_min_samples(1_000_000, 600e6, 150.0)
+    590
+    """
+    expected = n_incidents * math.pi * eps_m**2 / max(area_m2, 1.0)
+    return max(int(floor), math.ceil(density_factor * expected))
+
+
+def _hull(ux: np.ndarray, uy: np.ndarray, *, kind: str, ratio: float, buffer_m: float) -> object:
+    points = shapely.multipoints(np.column_stack([ux, uy]))
+    hull = shapely.concave_hull(points, ratio=ratio) if kind == "concave" else points.convex_hull
+    return shapely.buffer(hull, buffer_m, quad_segs=4) if buffer_m > 0 else hull
+
+
+def _top_values(
+    codes: np.ndarray, labels: np.ndarray, levels: np.ndarray, n_clusters: int, k: int
+) -> list[str]:
+    """Return, per cluster, the `k` most frequent values with counts ("THEFT (12); ...")."""
+    out = ["" for _ in range(n_clusters)]
+    ok = (labels >= 0) & (codes >= 0)
+    if not ok.any() or len(levels) == 0:
+        return out
+    table = np.bincount(
+        labels[ok].astype(np.int64) * len(levels) + codes[ok], minlength=n_clusters * len(levels)
+    ).reshape(n_clusters, len(levels))
+    order = np.argsort(-table, axis=1, kind="stable")[:, :k]
+    for c in range(n_clusters):
+        parts = [f"{levels[j]} ({table[c, j]})" for j in order[c] if table[c, j] > 0]
+        out[c] = "; ".join(parts)
+    return out
+
+
+def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Return integer codes (-1 = missing) and levels; categoricals keep their own codes."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return np.asarray(values.cat.codes, dtype=np.int64), np.asarray(values.cat.categories)
+    codes, levels = pd.factorize(values)
+    return codes, np.asarray(levels)
+
+
+def summarize_clusters(
+    X: pd.DataFrame,
+    labels: np.ndarray,
+    *,
+    hull: str = "concave",
+    hull_ratio: float = 0.3,
+    buffer_m: float = 25.0,
+    crs: object = None,
+    top: int = 3,
+    locations: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> gpd.GeoDataFrame:
+    """Return one polygon per cluster label (>= 0) with its counts and time profile.
+
+    Parameters
+    ----------
+    X
+        The clustered incidents (``x``/``y`` metres; optional ``occurred_at``, ``category``,
+        ``offense``, ``beat``).
+    labels
+        Cluster of each incident, -1 for noise.
+    hull
+        ``"concave"`` (shapely concave hull with `hull_ratio`) or ``"convex"``.
+    hull_ratio
+        Concave hull ratio: 0 hugs the points, 1 is the convex hull.
+    buffer_m
+        Buffer added around each hull (m).
+    crs
+        CRS of the result (the analysis CRS).
+    top
+        How many dominant categories/offenses to list.
+    locations
+        ``(ux, uy, location_labels)``: the distinct locations and their cluster, when known
+        (`labels` must then be ``location_labels[inverse]``).
+
+    Returns
+    -------
+    GeoDataFrame
+        ``hotspot, n_incidents, area_km2, density_per_km2, top_categories, top_offenses,
+        peak_hour, peak_day, first_incident, last_incident, beats, geometry``, ordered by
+        incident count (hotspot 1 = the largest).
+    """
+    labels = np.asarray(labels)
+    columns = [
+        "hotspot",
+        "n_incidents",
+        "area_km2",
+        "density_per_km2",
+        "top_categories",
+        "top_offenses",
+        "peak_hour",
+        "peak_day",
+        "first_incident",
+        "last_incident",
+        "beats",
+    ]
+    n_clusters = int(labels.max()) + 1 if len(labels) and labels.max() >= 0 else 0
+    if n_clusters == 0:
+        return gpd.GeoDataFrame(
+            {c: pd.Series(dtype=object) for c in columns}, geometry=gpd.GeoSeries(crs=crs)
+        )
+    counts = np.bincount(labels[labels >= 0], minlength=n_clusters)
+    # hulls from the distinct locations of each cluster
+    if locations is None:
+        ux, uy, _, inverse = unique_locations(*_xy(X))
+        loc_label = np.full(len(ux), -1, dtype=np.int64)
+        loc_label[inverse[labels >= 0]] = labels[labels >= 0]
+    else:
+        ux, uy, loc_label = locations
+        loc_label = np.asarray(loc_label, dtype=np.int64)
+    order = np.argsort(loc_label, kind="stable")
+    bounds = np.searchsorted(loc_label[order], np.arange(n_clusters + 1))
+    geoms = []
+    for c in range(n_clusters):
+        idx = order[bounds[c] : bounds[c + 1]]
+        geoms.append(_hull(ux[idx], uy[idx], kind=hull, ratio=hull_ratio, buffer_m=buffer_m))
+    area_km2 = np.array([g.area for g in geoms]) / 1e6
+    out = pd.DataFrame(
+        {
+            "hotspot": np.arange(n_clusters),
+            "n_incidents": counts,
+            "area_km2": area_km2,
+            "density_per_km2": counts / np.maximum(area_km2, 1e-9),
+        }
+    )
+    member = np.flatnonzero(labels >= 0)  # attributes of clustered incidents only
+    wanted = [
+        c for c in (schema.CATEGORY, schema.OFFENSE, schema.OCCURRED_AT, schema.BEAT) if c in X
+    ]
+    X = pd.DataFrame({c: X[c].iloc[member] for c in wanted})  # clustered rows only, no full copy
+    labels = labels[member]
+    for column, name in ((schema.CATEGORY, "top_categories"), (schema.OFFENSE, "top_offenses")):
+        if column in X.columns:
+            codes, levels = _codes(X[column])
+            out[name] = _top_values(codes, labels, levels, n_clusters, top)
+        else:
+            out[name] = ""
+    if schema.OCCURRED_AT in X.columns:
+        when = pd.DatetimeIndex(X[schema.OCCURRED_AT])
+        hour = np.asarray(when.hour, dtype=np.int64)
+        day = np.asarray(when.dayofweek, dtype=np.int64)
+        inside = labels >= 0
+        by_hour = np.bincount(labels[inside] * 24 + hour[inside], minlength=n_clusters * 24)
+        by_day = np.bincount(labels[inside] * 7 + day[inside], minlength=n_clusters * 7)
+        out["peak_hour"] = by_hour.reshape(n_clusters, 24).argmax(axis=1)
+        out["peak_day"] = [DAY_NAMES[d] for d in by_day.reshape(n_clusters, 7).argmax(axis=1)]
+        ns = when.asi8
+        first = np.full(n_clusters, np.iinfo(np.int64).max)
+        last = np.full(n_clusters, np.iinfo(np.int64).min)
+        np.minimum.at(first, labels[inside], ns[inside])
+        np.maximum.at(last, labels[inside], ns[inside])
+        tz = when.tz
+        out["first_incident"] = (
+            pd.to_datetime(first, utc=True).tz_convert(tz) if tz else (pd.to_datetime(first))
+        )
+        out["last_incident"] = (
+            pd.to_datetime(last, utc=True).tz_convert(tz) if tz else (pd.to_datetime(last))
+        )
+    else:
+        out["peak_hour"] = -1
+        out["peak_day"] = ""
+        out["first_incident"] = pd.NaT
+        out["last_incident"] = pd.NaT
+    if schema.BEAT in X.columns:
+        codes, levels = _codes(X[schema.BEAT])
+        inside = (labels >= 0) & (codes >= 0)
+        pairs = np.unique(labels[inside].astype(np.int64) * len(levels) + codes[inside])
+        beats: list[list[str]] = [[] for _ in range(n_clusters)]
+        for pair in pairs:
+            beats[pair // len(levels)].append(str(levels[pair % len(levels)]))
+        out["beats"] = [", ".join(sorted(b)) for b in beats]
+    else:
+        out["beats"] = ""
+    frame = gpd.GeoDataFrame(out, geometry=geoms, crs=crs)
+    # number hotspots by size (1 = most incidents), deterministic on ties
+    frame = frame.sort_values(["n_incidents", "hotspot"], ascending=[False, True])
+    frame["cluster_label"] = frame["hotspot"]
+    frame["hotspot"] = np.arange(1, n_clusters + 1)
+    return frame.reset_index(drop=True)
+
+
+# --- density clusters -------------------------------------------------------------------------
+class _ClusterBase(BaseEstimator):
+    """Shared fit logic of the density-cluster estimators (not public)."""
+
+    def _validate_common(self) -> None:
+        _check_choice("hull", self.hull, ("concave", "convex"))
+        _check_number("hull_ratio", self.hull_ratio, low=0.0, high=1.0, low_open=False)
+        _check_number("buffer_m", self.buffer_m, low=0.0, unit=" m", low_open=False)
+
+    def _locations(self, x: np.ndarray, y: np.ndarray, snap_m: float) -> None:
+        ux, uy, weight, inverse = unique_locations(x, y)
+        self.exact_ = len(ux) <= self.max_locations
+        self.snap_m_ = 0.0
+        if not self.exact_:
+            # too many distinct locations (no block geocoding): snap to a fine grid
+            self.snap_m_ = snap_m
+            cx = np.floor(x / snap_m)
+            cy = np.floor(y / snap_m)
+            cells_x, cells_y, weight, inverse = unique_locations(cx, cy)
+            ux = (cells_x + 0.5) * snap_m
+            uy = (cells_y + 0.5) * snap_m
+        self.n_locations_ = len(ux)
+        self._ux, self._uy, self._weight, self._inverse = ux, uy, weight, inverse
+
+    def _finish(self, X: pd.DataFrame, location_labels: np.ndarray, crs: object) -> None:
+        # number clusters by size (0 = the most incidents, ties by label) at the location level,
+        # then broadcast to the incidents once
+        loc = np.asarray(location_labels, dtype=np.int64)
+        n_clusters = int(loc.max()) + 1 if len(loc) and loc.max() >= 0 else 0
+        if n_clusters:
+            inside = loc >= 0
+            weight = self._weight[inside] if self._weight is not None else None
+            sizes = np.bincount(loc[inside], weights=weight, minlength=n_clusters)
+            order = np.lexsort((np.arange(n_clusters), -sizes))
+            remap = np.empty(n_clusters, dtype=np.int64)
+            remap[order] = np.arange(n_clusters)
+            loc = np.where(inside, remap[np.maximum(loc, 0)], -1)
+        self.labels_ = loc[self._inverse]
+        self.hotspots_ = summarize_clusters(
+            X,
+            self.labels_,
+            hull=self.hull,
+            hull_ratio=self.hull_ratio,
+            buffer_m=self.buffer_m,
+            crs=crs,
+            locations=(self._ux, self._uy, loc)
+            if self._ux is not None and not self.snap_m_
+            else None,
+        ).drop(columns="cluster_label", errors="ignore")
+        self.n_hotspots_ = len(self.hotspots_)
+        self.n_noise_ = int(len(self.labels_) - np.count_nonzero(self.labels_ >= 0))
+        del self._ux, self._uy, self._weight, self._inverse
+
+
+class DBSCANHotspots(_ClusterBase):
+    """DBSCAN hotspots in projected metres, exact on duplicated (block-geocoded) locations.
+
+    Parameters
+    ----------
+    eps_m
+        Neighbourhood radius (m).
+    min_samples
+        Incidents (the point itself included) within `eps_m` that make a core point, or
+        ``"auto"`` for :func:`scaled_min_samples` (grows with the number of incidents).
+    density_factor, min_samples_floor
+        The ``"auto"`` rule's multiple of the mean density, and its smallest value.
+    area_m2
+        Study area for the ``"auto"`` rule (m²); None uses the convex hull of the incidents.
+    hull, hull_ratio, buffer_m
+        Hotspot polygon: concave or convex hull of the cluster's locations, buffered.
+    max_locations
+        Above this many distinct locations, snap to a `snap_m` grid first (approximate).
+    snap_m
+        Snapping grid (m) when there are too many distinct locations.
+
+    Attributes
+    ----------
+    labels_
+        Hotspot of each incident (0 = hotspot 1, the largest), -1 for noise.
+    hotspots_
+        GeoDataFrame of hotspot polygons (see :func:`summarize_clusters`).
+    n_hotspots_, n_noise_
+        Number of hotspots and of noise incidents.
+    min_samples_
+        The core threshold used.
+    exact_
+        True when the clustering equals point-level DBSCAN (no snapping was needed).
+    n_locations_
+        Distinct locations (or snapped cells) clustered.
+    """
+
+    def __init__(
+        self,
+        *,
+        eps_m: float = 150.0,
+        min_samples: int | str = "auto",
+        density_factor: float = 5.0,
+        min_samples_floor: int = 5,
+        area_m2: float | None = None,
+        hull: str = "concave",
+        hull_ratio: float = 0.3,
+        buffer_m: float = 25.0,
+        max_locations: int = 300_000,
+        snap_m: float = 10.0,
+    ) -> None:
+        self.eps_m = eps_m
+        self.min_samples = min_samples
+        self.density_factor = density_factor
+        self.min_samples_floor = min_samples_floor
+        self.area_m2 = area_m2
+        self.hull = hull
+        self.hull_ratio = hull_ratio
+        self.buffer_m = buffer_m
+        self.max_locations = max_locations
+        self.snap_m = snap_m
+
+    def _resolve_min_samples(self, x: np.ndarray, y: np.ndarray) -> int:
+        if self.min_samples == "auto":
+            area = self.area_m2 if self.area_m2 is not None else study_area_m2(x, y)
+            return scaled_min_samples(
+                len(x),
+                area,
+                self.eps_m,
+                density_factor=self.density_factor,
+                floor=self.min_samples_floor,
+            )
+        return int(self.min_samples)
+
+    def _validate(self) -> None:
+        _check_number("eps_m", self.eps_m, low=0.0, unit=" m")
+        if self.min_samples != "auto":
+            _check_number("min_samples", self.min_samples, low=1, integer=True, low_open=False)
+        _check_number("density_factor", self.density_factor, low=0.0)
+        _check_number(
+            "min_samples_floor", self.min_samples_floor, low=1, integer=True, low_open=False
+        )
+        if self.area_m2 is not None:
+            _check_number("area_m2", self.area_m2, low=0.0, unit=" m²")
+        _check_number("snap_m", self.snap_m, low=0.0, unit=" m")
+        _check_number("max_locations", self.max_locations, low=1, integer=True, low_open=False)
+        self._validate_common()
+
+    def fit(self, X: pd.DataFrame, y: None = None) -> DBSCANHotspots:
+        """Cluster the incidents of `X`; return self.
+
+        Raises
+        ------
+        ValueError
+            If a parameter is out of range (the message names it) or coordinates are missing.
+        """
+        del y
+        self._validate()
+        x, yy = _xy(X)
+        self.min_samples_ = self._resolve_min_samples(x, yy)
+        self._locations(x, yy, self.snap_m)
+        if self.n_locations_:
+            model = DBSCAN(eps=self.eps_m, min_samples=self.min_samples_, algorithm="kd_tree")
+            loc_labels = model.fit(
+                np.column_stack([self._ux, self._uy]), sample_weight=self._weight
+            ).labels_
+        else:
+            loc_labels = np.empty(0, dtype=np.int64)
+        self._finish(X, loc_labels, getattr(X, "crs", None))
+        return self
+
+
+class HDBSCANHotspots(_ClusterBase):
+    """HDBSCAN hotspots with ``fast_hdbscan`` (Boruvka MST, numba) on the incidents.
+
+    Parameters
+    ----------
+    min_cluster_size
+        Smallest hotspot (incidents), or ``"auto"``: 0.25% of the incidents, at least 15.
+    min_samples
+        Core-distance neighbours (incidents); None = half of `min_cluster_size`.
+    hull, hull_ratio, buffer_m
+        As in :class:`DBSCANHotspots`.
+
+    Attributes
+    ----------
+    labels_, hotspots_, n_hotspots_, n_noise_
+        As in :class:`DBSCANHotspots`.
+    exact_
+        Always False: fast_hdbscan, not scikit-learn's HDBSCAN (see docs/hotspots.md).
+    min_cluster_size_
+        The size used.
+    """
+
+    def __init__(
+        self,
+        *,
+        min_cluster_size: int | str = "auto",
+        min_samples: int | None = None,
+        hull: str = "concave",
+        hull_ratio: float = 0.3,
+        buffer_m: float = 25.0,
+    ) -> None:
+        self.min_cluster_size = min_cluster_size
+        self.min_samples = min_samples
+        self.hull = hull
+        self.hull_ratio = hull_ratio
+        self.buffer_m = buffer_m
+
+    def fit(self, X: pd.DataFrame, y: None = None) -> HDBSCANHotspots:
+        """Cluster the incidents of `X`; return self."""
+        del y
+        if self.min_cluster_size != "auto":
+            _check_number(
+                "min_cluster_size", self.min_cluster_size, low=2, integer=True, low_open=False
+            )
+        if self.min_samples is not None:
+            _check_number("min_samples", self.min_samples, low=1, integer=True, low_open=False)
+        self._validate_common()
+        x, yy = _xy(X)
+        size = (
+            max(15, math.ceil(0.0025 * len(x)))
+            if self.min_cluster_size == "auto"
+            else int(self.min_cluster_size)
+        )
+        self.min_cluster_size_ = size
+        # fast_hdbscan on the points themselves: its sample_weights on distinct locations do not
+        # reproduce point-level HDBSCAN (ARI 0.02 on the dense month), unlike DBSCAN's
+        self.exact_ = False  # fast_hdbscan, not sklearn's HDBSCAN (ARI measured in the docs)
+        self.snap_m_ = 0.0
+        self.n_locations_ = len(x)
+        self._inverse = np.arange(len(x))
+        self._ux = self._uy = self._weight = None
+        if len(x) >= size and len(x) > 1:
+            from fast_hdbscan import fast_hdbscan  # numba compile on first use
+
+            data = np.column_stack([x - x.mean(), yy - yy.mean()])
+            loc_labels = fast_hdbscan(
+                data,
+                min_samples=self.min_samples or max(1, size // 2),
+                min_cluster_size=size,
+            )[0]
+        else:
+            loc_labels = np.full(len(x), -1, dtype=np.int64)
+        self._finish(X, loc_labels, getattr(X, "crs", None))
+        return self
+
+
+# --- grids: KDE and Gi* -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Grid:
+    """A regular grid in the analysis CRS: lower-left corner, cell size, shape (rows, cols)."""
+
+    x0: float
+    y0: float
+    cell_size_m: float
+    n_rows: int
+    n_cols: int
+
+    @classmethod
+    def around(cls, x: np.ndarray, y: np.ndarray, cell_size_m: float, pad_m: float = 0.0) -> Grid:
+        """Return the grid aligned on multiples of the cell size that covers the points + pad."""
+        x0 = math.floor((float(np.min(x)) - pad_m) / cell_size_m) * cell_size_m
+        y0 = math.floor((float(np.min(y)) - pad_m) / cell_size_m) * cell_size_m
+        n_cols = math.floor((float(np.max(x)) + pad_m - x0) / cell_size_m) + 1
+        n_rows = math.floor((float(np.max(y)) + pad_m - y0) / cell_size_m) + 1
+        return cls(x0, y0, cell_size_m, n_rows, n_cols)
+
+    def cell_of(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return (row, col) of each point; -1 outside the grid."""
+        col = np.floor((np.asarray(x) - self.x0) / self.cell_size_m).astype(np.int64)
+        row = np.floor((np.asarray(y) - self.y0) / self.cell_size_m).astype(np.int64)
+        out = (col < 0) | (col >= self.n_cols) | (row < 0) | (row >= self.n_rows)
+        col[out] = -1
+        row[out] = -1
+        return row, col
+
+    def counts(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Return the (rows, cols) array of points per cell (points outside are dropped)."""
+        row, col = self.cell_of(x, y)
+        ok = row >= 0
+        flat = np.bincount(row[ok] * self.n_cols + col[ok], minlength=self.n_rows * self.n_cols)
+        return flat.reshape(self.n_rows, self.n_cols).astype(np.float64)
+
+    def linear_counts(
+        self, x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Return points per cell with linear binning (shared among the 4 nearest centres).
+
+        Each point's weight goes to the four nearest cell centres in proportion to its
+        closeness, which makes the binned KDE second-order accurate.
+        """
+        fx = (np.asarray(x) - self.x0) / self.cell_size_m - 0.5
+        fy = (np.asarray(y) - self.y0) / self.cell_size_m - 0.5
+        c0 = np.floor(fx).astype(np.int64)
+        r0 = np.floor(fy).astype(np.int64)
+        wx = fx - c0
+        wy = fy - r0
+        base = np.ones(len(fx)) if weights is None else np.asarray(weights, dtype=np.float64)
+        cells, shares = [], []
+        for dr, dc, w in (
+            (0, 0, base * (1 - wy) * (1 - wx)),
+            (0, 1, base * (1 - wy) * wx),
+            (1, 0, base * wy * (1 - wx)),
+            (1, 1, base * wy * wx),
+        ):
+            r, c = r0 + dr, c0 + dc
+            ok = (r >= 0) & (r < self.n_rows) & (c >= 0) & (c < self.n_cols)
+            cells.append(r[ok] * self.n_cols + c[ok])
+            shares.append(w[ok])
+        out = np.bincount(
+            np.concatenate(cells),
+            weights=np.concatenate(shares),
+            minlength=self.n_rows * self.n_cols,
+        )
+        return out.reshape(self.n_rows, self.n_cols)
+
+    def centres(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return the x and y of every cell centre, as (rows, cols) arrays."""
+        xs = self.x0 + (np.arange(self.n_cols) + 0.5) * self.cell_size_m
+        ys = self.y0 + (np.arange(self.n_rows) + 0.5) * self.cell_size_m
+        return np.meshgrid(xs, ys)
+
+    def cells(self, mask: np.ndarray | None = None, crs: object = None) -> gpd.GeoDataFrame:
+        """Return cells (all, or where `mask`) as square polygons with ``row``/``col``."""
+        rows, cols = np.nonzero(np.ones((self.n_rows, self.n_cols), bool) if mask is None else mask)
+        x = self.x0 + cols * self.cell_size_m
+        y = self.y0 + rows * self.cell_size_m
+        geoms = shapely.box(x, y, x + self.cell_size_m, y + self.cell_size_m)
+        return gpd.GeoDataFrame({"row": rows, "col": cols}, geometry=geoms, crs=crs)
+
+
+def _silverman_bandwidth(x: np.ndarray, y: np.ndarray) -> float:
+    """2-D normal-reference bandwidth: sigma * n^(-1/6), sigma robust (IQR/1.349), per axis mean."""
+    n = len(x)
+    spreads = []
+    for v in (x, y):
+        iqr = float(np.subtract(*np.percentile(v, [75, 25]))) / 1.349
+        sd = float(np.std(v))
+        spreads.append(min(sd, iqr) if iqr > 0 else sd)
+    return float(np.mean(spreads)) * n ** (-1.0 / 6.0)
+
+
+class KDEHotspots(BaseEstimator):
+    """Gaussian kernel density on a grid, by binning and FFT convolution.
+
+    Points are counted in `cell_size_m` cells (linear binning: each point shared among the four
+    nearest cell centres) on a grid padded by `pad_bandwidths` bandwidths, and the counts are
+    convolved (``scipy.signal.fftconvolve``) with a Gaussian kernel truncated at
+    `pad_bandwidths` bandwidths. The density of a cell is the estimate at its centre, in
+    incidents per km² (``KernelDensity`` density x n x
+    1e6).
+
+    Parameters
+    ----------
+    bandwidth_m
+        Gaussian standard deviation (m), or ``"auto"``: the 2-D normal-reference rule
+        ``sigma * n^(-1/6)`` (sigma = mean over axes of min(sd, IQR/1.349)), clipped to
+        [`min_bandwidth_m`, `max_bandwidth_m`].
+    cell_size_m
+        Grid cell (m).
+    pad_bandwidths
+        Padding and kernel truncation, in bandwidths (at least 5: edge errors reach 10% with
+        less).
+    coverage
+        Share of the grid's study cells flagged as hotspots in ``hotspots_``.
+    min_bandwidth_m, max_bandwidth_m
+        Clip of the automatic bandwidth.
+
+    Attributes
+    ----------
+    density_
+        (rows, cols) incidents per km².
+    grid_
+        The :class:`Grid`.
+    bandwidth_m_
+        The bandwidth used.
+    hotspots_
+        Polygons of the densest cells covering `coverage` of the area with incidents' hull.
+    """
+
+    def __init__(
+        self,
+        *,
+        bandwidth_m: float | str = "auto",
+        cell_size_m: float = 20.0,
+        pad_bandwidths: float = 5.0,
+        coverage: float = 0.05,
+        min_bandwidth_m: float = 50.0,
+        max_bandwidth_m: float = 300.0,
+    ) -> None:
+        self.bandwidth_m = bandwidth_m
+        self.cell_size_m = cell_size_m
+        self.pad_bandwidths = pad_bandwidths
+        self.coverage = coverage
+        self.min_bandwidth_m = min_bandwidth_m
+        self.max_bandwidth_m = max_bandwidth_m
+
+    def fit(self, X: pd.DataFrame, y: None = None, *, grid: Grid | None = None) -> KDEHotspots:
+        """Estimate the density of `X` (on `grid` when given); return self."""
+        del y
+        if self.bandwidth_m != "auto":
+            _check_number("bandwidth_m", self.bandwidth_m, low=0.0, unit=" m")
+        _check_number("cell_size_m", self.cell_size_m, low=0.0, unit=" m")
+        _check_number("pad_bandwidths", self.pad_bandwidths, low=0.0)
+        _check_number("coverage", self.coverage, low=0.0, high=1.0)
+        _check_number("min_bandwidth_m", self.min_bandwidth_m, low=0.0, unit=" m")
+        _check_number("max_bandwidth_m", self.max_bandwidth_m, low=0.0, unit=" m")
+        x, yy = _xy(X)
+        if len(x) == 0:
+            msg = "X has no incidents: nothing to estimate a density from"
+            raise ValueError(msg)
+        if self.bandwidth_m == "auto":
+            h = float(
+                np.clip(_silverman_bandwidth(x, yy), self.min_bandwidth_m, self.max_bandwidth_m)
+            )
+        else:
+            h = float(self.bandwidth_m)
+        self.bandwidth_m_ = h
+        cell = float(self.cell_size_m) if grid is None else grid.cell_size_m
+        reach = self.pad_bandwidths * h
+        self.grid_ = grid if grid is not None else Grid.around(x, yy, cell, pad_m=reach)
+        if len(x) > _BIN_DISTINCT_ABOVE:  # bin distinct locations with their multiplicity
+            ux, uy, weight, _ = unique_locations(x, yy)
+            counts = self.grid_.linear_counts(ux, uy, weight)
+        else:
+            counts = self.grid_.linear_counts(x, yy)
+        half = math.ceil(reach / cell)
+        offsets = np.arange(-half, half + 1) * cell
+        k1 = np.exp(-0.5 * (offsets / h) ** 2) / (math.sqrt(2 * math.pi) * h)  # per m
+        self.density_ = np.clip(_fft_convolve_separable(counts, k1), 0.0, None) * 1e6
+        self.n_incidents_ = len(x)
+        self.hotspots_ = _top_cells_polygons(
+            self.density_, self.grid_, self.coverage, getattr(X, "crs", None), "density_per_km2"
+        )
+        return self
+
+
+#: Above this many points, KDE bins the distinct locations (weighted) instead of every point.
+_BIN_DISTINCT_ABOVE = 200_000
+
+
+def _fft_convolve_separable(counts: np.ndarray, k1: np.ndarray) -> np.ndarray:
+    """Return ``counts`` convolved ("same" size) with the separable kernel ``outer(k1, k1)``.
+
+    Real FFTs on a fast length (``scipy.fft``, all cores); the kernel's transform is the outer
+    product of two 1-D transforms, so only the counts need a 2-D transform each way.
+    """
+    from scipy import fft
+
+    half = (len(k1) - 1) // 2
+    rows, cols = counts.shape
+    shape = (
+        fft.next_fast_len(rows + 2 * half, real=True),
+        fft.next_fast_len(cols + 2 * half, real=True),
+    )
+    f_counts = fft.rfft2(counts.astype(np.float32), s=shape, workers=-1)  # single precision
+    f_rows = fft.fft(k1.astype(np.float32), n=shape[0])
+    f_cols = fft.rfft(k1.astype(np.float32), n=shape[1])
+    f_counts *= f_rows[:, None]
+    f_counts *= f_cols[None, :]
+    full = fft.irfft2(f_counts, s=shape, workers=-1)
+    return full[half : half + rows, half : half + cols].astype(np.float64)
+
+
+def _top_cells_polygons(
+    score: np.ndarray, grid: Grid, coverage: float, crs: object, name: str
+) -> gpd.GeoDataFrame:
+    """Return polygons of the top `coverage` share of the cells with a positive score."""
+    positive = score > 1e-3 * score.max() if score.size and score.max() > 0 else score > 0
+    n_keep = max(1, round(coverage * int(positive.sum()))) if positive.any() else 0
+    if n_keep == 0:
+        return gpd.GeoDataFrame(
+            {"hotspot": [], name: [], "area_km2": []}, geometry=gpd.GeoSeries(crs=crs)
+        )
+    flat = score.ravel()
+    threshold = np.partition(flat, flat.size - n_keep)[flat.size - n_keep]
+    mask = (score >= threshold) & positive
+    from rasterio import features
+    from rasterio.transform import Affine
+
+    labels, _ = ndimage.label(mask)
+    transform = Affine(grid.cell_size_m, 0, grid.x0, 0, grid.cell_size_m, grid.y0)
+    shapes = list(features.shapes(labels.astype(np.int32), mask=mask, transform=transform))
+    geoms = [shapely.geometry.shape(geom) for geom, _ in shapes]
+    ids = np.array([int(v) for _, v in shapes], dtype=np.int64)
+    peaks = np.zeros(int(labels.max()) + 1)  # per-patch maximum over the kept cells only
+    np.maximum.at(peaks, labels[mask], score[mask])
+    peak = peaks[ids]
+    patches = gpd.GeoDataFrame({name: np.asarray(peak, dtype=float)}, geometry=geoms, crs=crs)
+    patches = patches.dissolve(by=ids, aggfunc="max") if len(ids) != len(set(ids)) else patches
+    patches["area_km2"] = patches.geometry.area / 1e6
+    patches = patches.sort_values(name, ascending=False).reset_index(drop=True)
+    patches["hotspot"] = np.arange(1, len(patches) + 1)
+    return patches[["hotspot", name, "area_km2", "geometry"]]
+
+
+def grid_mask(grid: Grid, areas: gpd.GeoDataFrame) -> np.ndarray:
+    """Return the (rows, cols) cells of `grid` whose centre lies in one of `areas` (polygons)."""
+    from rasterio import features
+    from rasterio.transform import Affine
+
+    transform = Affine(grid.cell_size_m, 0, grid.x0, 0, grid.cell_size_m, grid.y0)
+    return features.rasterize(
+        ((g, 1) for g in areas.geometry if g is not None and not g.is_empty),
+        out_shape=(grid.n_rows, grid.n_cols),
+        transform=transform,
+        fill=0,
+        dtype="uint8",
+    ).astype(bool)
+
+
+def _disc(radius_cells: float) -> np.ndarray:
+    r = math.floor(radius_cells + 1e-9)
+    off = np.arange(-r, r + 1)
+    dx, dy = np.meshgrid(off, off)
+    return (dx * dx + dy * dy <= radius_cells * radius_cells + 1e-9).astype(np.float64)
+
+
+class GiStarHotspots(BaseEstimator):
+    """Getis-Ord Gi* on grid counts with binary distance weights, permutations and FDR.
+
+    Cells are `cell_size_m` squares; cell j is a neighbour of cell i when their centres are at
+    most `distance_m` apart (binary weights, the cell itself included: Gi*). z-scores are esda's
+    ``G_Local(star=True, transform="B")`` computed as a convolution. Inference is one-sided (upper
+    tail): a hotspot is a cell whose neighbourhood sum is improbably *high*. Pseudo p-values come
+    from conditional randomisation (the cell's own count fixed, its neighbours drawn at random
+    from all cells' counts, `permutations` times, shared by cells with as many neighbours), and
+    Benjamini-Hochberg controls the false discovery rate at `alpha`.
+
+    Parameters
+    ----------
+    cell_size_m
+        Grid cell (m).
+    distance_m
+        Neighbour distance between cell centres (m); default ``1.5 * cell_size_m`` (queen).
+    permutations
+        Random draws for the pseudo p-values. The null is shared by all cells with the same
+        number of neighbours, so many draws are cheap; they are needed, because the smallest
+        pseudo p-value is 1 / (permutations + 1) and the FDR correction over tens of thousands
+        of cells rejects nothing with 999.
+    alpha
+        False discovery rate.
+    random_state
+        Seed of the permutations.
+
+    Attributes
+    ----------
+    counts_, z_, p_sim_, p_norm_, is_hotspot_
+        (rows, cols) arrays over ``grid_``: counts, z-scores, permutation and normal one-sided
+        p-values, and FDR-significant hot cells (z > 0 and BH-adjusted p_sim <= alpha).
+    study_
+        (rows, cols) boolean: the cells of the study area (``mask`` in ``fit``, else all).
+    hotspots_
+        Polygons of contiguous significant cells.
+    """
+
+    def __init__(
+        self,
+        *,
+        cell_size_m: float = 150.0,
+        distance_m: float | None = None,
+        permutations: int = 99_999,
+        alpha: float = 0.05,
+        random_state: int | None = 0,
+    ) -> None:
+        self.cell_size_m = cell_size_m
+        self.distance_m = distance_m
+        self.permutations = permutations
+        self.alpha = alpha
+        self.random_state = random_state
+
+    def fit(
+        self,
+        X: pd.DataFrame,
+        y: None = None,
+        *,
+        grid: Grid | None = None,
+        mask: np.ndarray | None = None,
+    ) -> GiStarHotspots:
+        """Compute Gi* on the cell counts of `X`; return self.
+
+        Parameters
+        ----------
+        X
+            Incidents (metres).
+        grid
+            Grid to count on (default: around the incidents).
+        mask
+            (rows, cols) boolean study area: cells outside are not part of the statistic.
+        """
+        del y
+        _check_number("cell_size_m", self.cell_size_m, low=0.0, unit=" m")
+        if self.distance_m is not None:
+            _check_number("distance_m", self.distance_m, low=0.0, unit=" m")
+        _check_number("permutations", self.permutations, low=0, integer=True, low_open=False)
+        _check_number("alpha", self.alpha, low=0.0, high=1.0)
+        x, yy = _xy(X)
+        if len(x) == 0 and grid is None:
+            msg = "X has no incidents: nothing to count"
+            raise ValueError(msg)
+        self.grid_ = grid if grid is not None else Grid.around(x, yy, float(self.cell_size_m))
+        counts = self.grid_.counts(x, yy)
+        study = np.ones(counts.shape, bool) if mask is None else np.asarray(mask, bool)
+        if study.shape != counts.shape:
+            msg = f"mask has shape {study.shape}, the grid {counts.shape}"
+            raise ValueError(msg)
+        counts = np.where(study, counts, 0.0)
+        distance = 1.5 * self.grid_.cell_size_m if self.distance_m is None else self.distance_m
+        kernel = _disc(distance / self.grid_.cell_size_m)
+        lag = np.rint(signal.fftconvolve(counts, kernel, mode="same"))
+        card = np.rint(signal.fftconvolve(study.astype(float), kernel, mode="same"))
+        values = counts[study]
+        n = values.size
+        total = values.sum()
+        z = np.zeros(counts.shape)
+        p_norm = np.ones(counts.shape)
+        p_sim = np.ones(counts.shape)
+        if n > 1 and total > 0:
+            mean = total / n
+            var = (values**2).mean() - mean**2
+            g = lag / total
+            expected = card / n
+            variance = card * (n - card) / (n - 1) / n**2 * var / mean**2
+            with np.errstate(invalid="ignore", divide="ignore"):
+                z = np.where(study & (variance > 0), (g - expected) / np.sqrt(variance), 0.0)
+            p_norm = np.where(study, stats.norm.sf(z), 1.0)
+            if self.permutations > 0:
+                p_sim = self._permute(values, counts, lag, card, study)
+        self.counts_ = counts
+        self.study_ = study
+        self.z_ = z
+        self.p_norm_ = p_norm
+        self.p_sim_ = p_sim
+        adjusted = np.ones(counts.shape)
+        if n:
+            adjusted[study] = stats.false_discovery_control(p_sim[study], method="bh")
+        self.p_fdr_ = adjusted
+        self.is_hotspot_ = study & (z > 0) & (adjusted <= self.alpha)
+        score = np.where(self.is_hotspot_, z, 0.0)
+        self.hotspots_ = _top_cells_polygons(score, self.grid_, 1.0, getattr(X, "crs", None), "z")
+        return self
+
+    def _permute(
+        self,
+        values: np.ndarray,
+        counts: np.ndarray,
+        lag: np.ndarray,
+        card: np.ndarray,
+        study: np.ndarray,
+    ) -> np.ndarray:
+        rng = np.random.default_rng(self.random_state)
+        p = np.ones(counts.shape)
+        neighbours = np.where(study, card - 1, -1).astype(np.int64)
+        observed = lag - counts  # the neighbours' sum (the cell's own count is fixed)
+        for k in np.unique(neighbours[study]):
+            cells = study & (neighbours == k)
+            if k <= 0:
+                continue
+            # k neighbours drawn from all study cells' counts (with replacement: with n cells
+            # the chance of a repeated draw in one permutation is about k^2 / 2n, under 0.2%)
+            draws = np.empty(self.permutations)
+            for start in range(0, self.permutations, 4096):
+                stop = min(start + 4096, self.permutations)
+                idx = rng.integers(0, values.size, size=(stop - start, int(k)))
+                draws[start:stop] = values[idx].sum(axis=1)
+            draws.sort()
+            larger = self.permutations - np.searchsorted(draws, observed[cells], side="left")
+            p[cells] = (larger + 1) / (self.permutations + 1)
+        return p
+
+
+# --- near repeat ------------------------------------------------------------------------------
+def knox_table(
+    X: pd.DataFrame,
+    *,
+    distance_bands_m: tuple[float, ...] = (100.0, 200.0, 400.0),
+    time_bands_days: tuple[float, ...] = (1.0, 3.0, 7.0, 14.0),
+    permutations: int = 99,
+    random_state: int | None = 0,
+) -> pd.DataFrame:
+    """Return the Knox near-repeat table: pairs close in space and time, observed vs expected.
+
+    For each cumulative band (distance <= d metres and time apart <= t days), the number of
+    incident pairs, the number expected if times were independent of places (mean over
+    `permutations` random shuffles of the times), their ratio, and the Monte Carlo p-value
+    (one-sided: as many or more pairs under the null). Pairs are counted once; points at the same
+    place and time count as close.
+
+    Parameters
+    ----------
+    X
+        Incidents with ``x``/``y`` (m) and ``occurred_at``.
+    distance_bands_m, time_bands_days
+        Upper limits of the bands (inclusive).
+    permutations
+        Random shuffles of the times.
+    random_state
+        Seed.
+
+    Returns
+    -------
+    DataFrame
+        ``distance_m, time_days, observed, expected, ratio, p_value``.
+    """
+    _check_number("permutations", permutations, low=1, integer=True, low_open=False)
+    if not distance_bands_m or not time_bands_days:
+        msg = "distance_bands_m and time_bands_days must not be empty"
+        raise ValueError(msg)
+    for d in distance_bands_m:
+        _check_number("distance_bands_m", d, low=0.0, unit=" m")
+    for t in time_bands_days:
+        _check_number("time_bands_days", t, low=0.0, unit=" days")
+    if schema.OCCURRED_AT not in X.columns:
+        msg = f"X has no '{schema.OCCURRED_AT}' column: the Knox test needs times"
+        raise ValueError(msg)
+    x, y = _xy(X)
+    when = pd.DatetimeIndex(X[schema.OCCURRED_AT])
+    days = (when.asi8 - when.asi8.min()) / 86_400e9 if len(when) else np.empty(0)
+    tree = cKDTree(np.column_stack([x, y]))
+    pairs = tree.query_pairs(max(distance_bands_m), output_type="ndarray")
+    i, j = pairs[:, 0], pairs[:, 1]
+    dist = np.hypot(x[i] - x[j], y[i] - y[j])
+    rng = np.random.default_rng(random_state)
+    dist_bands = np.asarray(sorted(distance_bands_m))
+    time_bands = np.asarray(sorted(time_bands_days))
+
+    def table(t: np.ndarray) -> np.ndarray:
+        dt = np.abs(t[i] - t[j])
+        return np.array(
+            [[np.count_nonzero((dist <= d) & (dt <= tb)) for tb in time_bands] for d in dist_bands]
+        )
+
+    observed = table(days)
+    sims = np.stack([table(rng.permutation(days)) for _ in range(permutations)])
+    expected = sims.mean(axis=0)
+    p_value = ((sims >= observed).sum(axis=0) + 1) / (permutations + 1)
+    rows = []
+    for a, d in enumerate(dist_bands):
+        for b, tb in enumerate(time_bands):
+            rows.append(
+                {
+                    "distance_m": float(d),
+                    "time_days": float(tb),
+                    "observed": int(observed[a, b]),
+                    "expected": float(expected[a, b]),
+                    "ratio": float(observed[a, b] / expected[a, b]) if expected[a, b] else np.nan,
+                    "p_value": float(p_value[a, b]),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+# --- areas ------------------------------------------------------------------------------------
+def area_incidents(
+    incidents: pd.DataFrame,
+    beats: gpd.GeoDataFrame,
+    *,
+    level: str | None,
+    area_id: str | None,
+    category: str | None = None,
+) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
+    """Return the located incidents and the beats of an area (all when `level` is None).
+
+    Raises
+    ------
+    ValueError
+        If the area id is unknown (the message lists a few valid ids).
+    """
+    located = incidents.dropna(subset=[schema.X, schema.Y])
+    if level is not None:
+        column = {"beat": schema.BEAT, "sector": schema.SECTOR, "district": schema.DISTRICT}[level]
+        ids = beats[column].astype(str)
+        wanted = str(area_id)
+        if wanted not in set(ids) and wanted.isdigit():
+            width = int(ids.str.len().max())
+            wanted = wanted.zfill(width) if level == "beat" else wanted.zfill(len(ids.iloc[0]))
+        if wanted not in set(ids):
+            sample = ", ".join(sorted(set(ids))[:8])
+            msg = f"--{level} {area_id!r} is not a {level} of the store (e.g. {sample})"
+            raise ValueError(msg)
+        beats = beats[ids == wanted]
+        located = located[located[column].astype(str) == wanted]
+    if category:
+        located = located[located[schema.CATEGORY].astype(str) == category]
+    return located.reset_index(drop=True), beats
+
+
+def fit_hotspots(
+    incidents: pd.DataFrame,
+    beats: gpd.GeoDataFrame,
+    method: str,
+    *,
+    eps_m: float = 150.0,
+    min_samples: int | str = "auto",
+    cell_size_m: float | None = None,
+    bandwidth_m: float | str = "auto",
+    reference: tuple[pd.DataFrame, gpd.GeoDataFrame] | None = None,
+) -> tuple[object, gpd.GeoDataFrame]:
+    """Fit `method` on `incidents` (area `beats`); return the estimator and its hotspot polygons.
+
+    Density clusters use the area of `beats` for the scaled ``min_samples`` rule. Gi* compares
+    each cell with the whole study area, so with `reference` (all incidents of the period and
+    all beats) it is computed on the jurisdiction's cells and its hotspots clipped to `beats`;
+    without, on the cells whose centre is in `beats`.
+    """
+    area_m2 = float(beats.geometry.area.sum()) if len(beats) else None
+    if len(incidents) == 0:
+        msg = "no located incidents in this area and period"
+        raise ValueError(msg)
+    if method == "dbscan":
+        model = DBSCANHotspots(eps_m=eps_m, min_samples=min_samples, area_m2=area_m2)
+        model.fit(incidents)
+    elif method == "hdbscan":
+        model = HDBSCANHotspots().fit(incidents)
+    elif method == "kde":
+        model = KDEHotspots(bandwidth_m=bandwidth_m, cell_size_m=cell_size_m or 20.0)
+        model.fit(incidents)
+    elif method == "gistar":
+        cell = cell_size_m or 150.0
+        fit_on, study = reference if reference is not None else (incidents, beats)
+        xmin, ymin, xmax, ymax = study.total_bounds
+        grid = Grid.around(np.array([xmin, xmax]), np.array([ymin, ymax]), cell, cell)
+        model = GiStarHotspots(cell_size_m=cell)
+        model.fit(fit_on, grid=grid, mask=grid_mask(grid, study))
+        if reference is not None:
+            clipped = gpd.clip(model.hotspots_.set_crs(beats.crs, allow_override=True), beats)
+            clipped = clipped[~clipped.geometry.is_empty].reset_index(drop=True)
+            clipped["area_km2"] = clipped.geometry.area / 1e6
+            clipped["hotspot"] = np.arange(1, len(clipped) + 1)
+            return model, clipped
+    else:
+        msg = f"method must be one of dbscan, hdbscan, kde, gistar, got {method!r}"
+        raise ValueError(msg)
+    return model, model.hotspots_.set_crs(beats.crs, allow_override=True)

@@ -1,0 +1,251 @@
+"""Cached loaders and map builders of the hotspots page.
+
+Hotspots are computed by :func:`analysis.hotspots.fit_hotspots` on exactly the inputs of
+``python -m analysis hotspots`` (same area selection, period, category and parameters), cached per
+(store version, method, area, period, parameters). Density surfaces are aggregated to at most
+``dashboard.maps.MAX_CELLS`` cells before they reach the map.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import streamlit as st
+from branca.colormap import LinearColormap
+
+from analysis import evaluate, hotspots
+from dashboard import data, maps
+from geodata import schema
+
+__all__ = [
+    "LEVELS",
+    "HotspotRun",
+    "area_ids",
+    "evaluation_table",
+    "hotspot_map",
+    "hotspot_run",
+    "near_repeat",
+    "surface_cells",
+]
+
+#: Area levels offered by the page, with their beat-layer column.
+LEVELS = {"sector": schema.SECTOR, "beat": schema.BEAT, "district": schema.DISTRICT}
+_COLUMNS = (
+    schema.X,
+    schema.Y,
+    schema.OCCURRED_AT,
+    schema.CATEGORY,
+    schema.OFFENSE,
+    schema.BEAT,
+    schema.SECTOR,
+    schema.DISTRICT,
+)
+
+
+@dataclass
+class HotspotRun:
+    """What the page shows: polygons, their table, the surface cells and a summary line."""
+
+    polygons: gpd.GeoDataFrame
+    table: pd.DataFrame
+    surface: gpd.GeoDataFrame
+    area: gpd.GeoDataFrame
+    n_incidents: int
+    summary: str
+
+
+@st.cache_data(show_spinner=False)
+def area_ids(root: str, token: str, level: str) -> list[str]:
+    """Return the ids of the beats, sectors or districts of the store, sorted."""
+    beats = data.load_beats(root, token)
+    return sorted(beats[LEVELS[level]].astype(str).unique())
+
+
+def surface_cells(
+    score: np.ndarray,
+    grid: hotspots.Grid,
+    *,
+    crs: object,
+    max_cells: int = maps.MAX_CELLS,
+    floor: float = 0.05,
+    how: str = "mean",
+) -> gpd.GeoDataFrame:
+    """Return the cells of a surface worth drawing, coarsened until at most `max_cells` remain.
+
+    Cells whose value is under `floor` times the maximum are dropped; blocks of f x f cells are
+    merged (mean or max) with f = 1, 2, 3, ... until the rest fit.
+    """
+    values = np.asarray(score, dtype=float)
+    factor = 1
+    while True:
+        rows, cols = values.shape[0] // factor, values.shape[1] // factor
+        block = values[: rows * factor, : cols * factor].reshape(rows, factor, cols, factor)
+        merged = block.max(axis=(1, 3)) if how == "max" else block.mean(axis=(1, 3))
+        top = merged.max() if merged.size else 0.0
+        keep = merged > floor * top if top > 0 else np.zeros(merged.shape, bool)
+        if keep.sum() <= max_cells or rows <= 1:
+            break
+        factor += 1
+    coarse = hotspots.Grid(grid.x0, grid.y0, grid.cell_size_m * factor, rows, cols)
+    cells = coarse.cells(keep, crs)
+    cells["value"] = merged[cells["row"], cells["col"]]
+    return cells
+
+
+@st.cache_data(show_spinner="Finding hotspots...", max_entries=64)
+def hotspot_run(
+    root: str,
+    token: str,
+    method: str,
+    level: str,
+    area_id: str,
+    start: date,
+    end: date,
+    category: str | None,
+    params: tuple[tuple[str, object], ...] = (),
+) -> HotspotRun:
+    """Return the hotspots of an area and period (inclusive dates), as the CLI computes them."""
+    incidents = data.load_incidents(root, token, _COLUMNS, start, end + timedelta(days=1))
+    beats = data.load_beats(root, token)
+    located, area = hotspots.area_incidents(
+        incidents, beats, level=level, area_id=area_id, category=category
+    )
+    options = dict(params)
+    if method == "gistar":  # Gi* compares cells with the whole jurisdiction
+        options["reference"] = hotspots.area_incidents(
+            incidents, beats, level=None, area_id=None, category=category
+        )
+    model, polygons = hotspots.fit_hotspots(located, area, method, **options)
+    if method == "kde":
+        surface = surface_cells(model.density_, model.grid_, crs=area.crs)
+    elif method == "gistar":
+        z, grid = _crop(
+            np.where(model.study_, np.clip(model.z_, 0, None), 0.0), model.grid_, area.total_bounds
+        )
+        surface = surface_cells(
+            z,
+            grid,
+            crs=area.crs,
+            floor=0.0,
+            how="max",
+        )
+    else:
+        surface = gpd.GeoDataFrame({"value": []}, geometry=gpd.GeoSeries(crs=area.crs))
+    fitted = {
+        k.rstrip("_"): getattr(model, k)
+        for k in ("min_samples_", "bandwidth_m_", "min_cluster_size_", "n_noise_", "exact_")
+        if hasattr(model, k)
+    }
+    described = ", ".join(
+        f"{k.replace('_', ' ')} {v:.0f}" if isinstance(v, float) else f"{k.replace('_', ' ')} {v}"
+        for k, v in fitted.items()
+    )
+    noun = "hotspot" if len(polygons) == 1 else "hotspots"
+    summary = f"{len(polygons)} {noun} from {len(located):,} incidents" + (
+        f" ({described})" if described else ""
+    )
+    table = pd.DataFrame(polygons.drop(columns="geometry"))
+    return HotspotRun(polygons, table, surface, area, len(located), summary)
+
+
+def _crop(
+    score: np.ndarray, grid: hotspots.Grid, bounds: np.ndarray
+) -> tuple[np.ndarray, hotspots.Grid]:
+    """Return the part of a grid surface that covers `bounds` (xmin, ymin, xmax, ymax)."""
+    c = grid.cell_size_m
+    c0 = max(0, int((bounds[0] - grid.x0) // c))
+    r0 = max(0, int((bounds[1] - grid.y0) // c))
+    c1 = min(grid.n_cols, int((bounds[2] - grid.x0) // c) + 1)
+    r1 = min(grid.n_rows, int((bounds[3] - grid.y0) // c) + 1)
+    sub = hotspots.Grid(grid.x0 + c0 * c, grid.y0 + r0 * c, c, r1 - r0, c1 - c0)
+    return score[r0:r1, c0:c1], sub
+
+
+def _colour(values: pd.Series, colors: tuple[str, ...]) -> list[str]:
+    vmax = float(values.max()) if len(values) and values.max() > 0 else 1.0
+    cmap = LinearColormap(list(colors), vmin=0, vmax=vmax)
+    return [cmap(float(v)) for v in values]
+
+
+def hotspot_map(run: HotspotRun, *, label: str) -> folium.Map:
+    """Return the map: the area's beats, the surface cells (if any) and the hotspot polygons."""
+    fmap = maps.base_map(run.area, zoom=13)
+    maps.add_outlines(
+        fmap, run.area, name="Beats", color="#525252", weight=1.2, label_column=schema.BEAT
+    )
+    if len(run.surface):
+        cells = maps.to_display(run.surface, simplify_m=0)
+        cells["_fill"] = _colour(cells["value"], ("#ffffb2", "#fd8d3c", "#bd0026"))
+        cells["_tip"] = [f"{esc_label(label)}: {v:,.1f}" for v in cells["value"]]
+        folium.GeoJson(
+            cells[["_fill", "_tip", "geometry"]].to_json(),
+            name=label,
+            style_function=lambda f: {
+                "fillColor": f["properties"]["_fill"],
+                "weight": 0,
+                "fillOpacity": 0.55,
+            },
+            tooltip=folium.GeoJsonTooltip(fields=["_tip"], labels=False),
+        ).add_to(fmap)
+    if len(run.polygons):
+        shown = maps.to_display(run.polygons, simplify_m=0)
+        columns = [c for c in shown.columns if c != "geometry"]
+        shown["_tip"] = [
+            "<br>".join(f"<b>{maps.esc(c)}</b>: {maps.esc(row[c])}" for c in columns)
+            for _, row in shown.iterrows()
+        ]
+        folium.GeoJson(
+            shown[["_tip", "geometry"]].to_json(),
+            name="Hotspots",
+            style_function=lambda _: {
+                "color": "#67000d",
+                "weight": 2.5,
+                "fillColor": "#ef3b2c",
+                "fillOpacity": 0.25,
+            },
+            tooltip=folium.GeoJsonTooltip(fields=["_tip"], labels=False),
+        ).add_to(fmap)
+    folium.LayerControl(collapsed=True).add_to(fmap)
+    return fmap
+
+
+def esc_label(text: str) -> str:
+    """Return `text` escaped for HTML (a thin alias of :func:`dashboard.maps.esc`)."""
+    return maps.esc(text)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def evaluation_table(
+    root: str,
+    token: str,
+    methods: tuple[str, ...],
+    _progress: Callable[[float, str], None] | None = None,
+) -> pd.DataFrame:
+    """Return the backtest summary of `methods` on the whole store (as ``analysis evaluate``)."""
+    incidents = data.load_incidents(root, token, (schema.X, schema.Y, schema.OCCURRED_AT))
+    results = evaluate.rolling_backtest(
+        incidents, data.load_beats(root, token), methods=methods, progress=_progress
+    )
+    summary = evaluate.summarize_backtest(results)
+    keep = ["segment", "horizon", "coverage", "method", "cutoffs"]
+    for m in ("hit_rate", "pai", "pei_star", "rri"):
+        keep += [f"{m}_mean", f"{m}_sd"]
+    return summary[keep]
+
+
+@st.cache_data(show_spinner="Counting near-repeat pairs...", max_entries=32)
+def near_repeat(
+    root: str, token: str, level: str, area_id: str, start: date, end: date, category: str | None
+) -> pd.DataFrame:
+    """Return the Knox near-repeat table of an area and period (99 shuffles, seed 0)."""
+    incidents = data.load_incidents(root, token, _COLUMNS, start, end + timedelta(days=1))
+    located, _ = hotspots.area_incidents(
+        incidents, data.load_beats(root, token), level=level, area_id=area_id, category=category
+    )
+    return hotspots.knox_table(located, permutations=99, random_state=0)

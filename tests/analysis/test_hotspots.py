@@ -1,0 +1,298 @@
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.cluster import DBSCAN
+from sklearn.metrics import adjusted_rand_score
+
+from analysis.hotspots import (
+    DBSCANHotspots,
+    GiStarHotspots,
+    Grid,
+    HDBSCANHotspots,
+    KDEHotspots,
+    knox_table,
+    scaled_min_samples,
+    summarize_clusters,
+    unique_locations,
+)
+
+
+def _frame(x, y, **extra):
+    return pd.DataFrame({"x": np.asarray(x, float), "y": np.asarray(y, float), **extra})
+
+
+@pytest.fixture(scope="module")
+def dense_month(sample_store):
+    incidents = sample_store.load_incidents(
+        columns=["x", "y", "occurred_at", "category", "offense", "beat"],
+        start="2018-01-01",
+        end="2018-02-01",
+    )
+    return incidents.dropna(subset=["x", "y"]).reset_index(drop=True)
+
+
+# --- DBSCAN ---------------------------------------------------------------------------------
+def test_dbscan_hand_worked_clusters_and_noise():
+    # A: 4 incidents within 10 m; B: 3 incidents at one address + 1 at 5 m; two lone points.
+    x = [0, 5, 0, 5, 1000, 1000, 1000, 1005, 500, -700]
+    y = [0, 0, 5, 5, 1000, 1000, 1000, 1000, 500, 300]
+    model = DBSCANHotspots(eps_m=20.0, min_samples=3, buffer_m=0.0).fit(_frame(x, y))
+    assert model.n_hotspots_ == 2
+    assert model.n_noise_ == 2
+    # hotspot 1 is the larger (4 incidents each: tie broken by cluster order, A first)
+    assert list(model.labels_) == [0, 0, 0, 0, 1, 1, 1, 1, -1, -1]
+    assert list(model.hotspots_["n_incidents"]) == [4, 4]
+    assert model.exact_
+    assert model.n_locations_ == 8  # the three incidents at one address count once
+    # convex hull of A (buffer 0) is the 5 m square
+    square = DBSCANHotspots(eps_m=20.0, min_samples=3, buffer_m=0.0, hull="convex").fit(
+        _frame(x, y)
+    )
+    assert square.hotspots_["area_km2"].iloc[0] == pytest.approx(25 / 1e6)
+
+
+def test_weighted_locations_equal_point_level_dbscan_with_duplicates():
+    rng = np.random.default_rng(3)
+    sites = rng.uniform(0, 3000, size=(400, 2))
+    picks = rng.integers(0, 400, 6000) ** 2 // 400  # skewed multiplicities
+    points = sites[picks]
+    model = DBSCANHotspots(eps_m=120.0, min_samples=40).fit(_frame(points[:, 0], points[:, 1]))
+    reference = DBSCAN(eps=120.0, min_samples=40).fit(points).labels_
+    assert model.exact_
+    assert adjusted_rand_score(reference, model.labels_) == pytest.approx(1.0)
+    assert np.array_equal(reference == -1, model.labels_ == -1)
+
+
+def test_dbscan_matches_sklearn_on_the_real_dense_month(dense_month):
+    model = DBSCANHotspots(eps_m=150.0).fit(dense_month)
+    points = dense_month[["x", "y"]].to_numpy()
+    reference = DBSCAN(eps=150.0, min_samples=model.min_samples_).fit(points).labels_
+    assert model.n_locations_ < 0.85 * len(dense_month)  # block geocoding: many duplicates
+    assert adjusted_rand_score(reference, model.labels_) == pytest.approx(1.0)
+    assert model.n_hotspots_ == reference.max() + 1
+
+
+def test_snapping_is_reported_as_approximate():
+    rng = np.random.default_rng(0)
+    points = rng.normal(0, 50, size=(500, 2))
+    model = DBSCANHotspots(eps_m=30.0, min_samples=10, max_locations=100, snap_m=5.0)
+    model.fit(_frame(points[:, 0], points[:, 1]))
+    assert not model.exact_
+    assert model.snap_m_ == 5.0
+    reference = DBSCAN(eps=30.0, min_samples=10).fit(points).labels_
+    assert adjusted_rand_score(reference, model.labels_) > 0.8
+
+
+def test_scaled_min_samples_by_hand():
+    # 1,000 incidents over 1 km²: 1000 * pi * 100² / 1e6 = 31.4 expected within 100 m
+    assert scaled_min_samples(1000, 1e6, 100.0, density_factor=2.0) == math.ceil(2 * 31.4159265)
+    assert scaled_min_samples(10, 1e6, 100.0) == 5  # the floor
+    big = scaled_min_samples(2_000_000, 600e6, 150.0)
+    assert scaled_min_samples(4_000_000, 600e6, 150.0) in (2 * big - 1, 2 * big, 2 * big + 1)
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"eps_m": 0}, "eps_m must be a number in \\(0, inf\\] m"),
+        ({"eps_m": "far"}, "eps_m"),
+        ({"min_samples": 0}, "min_samples"),
+        ({"hull": "alpha"}, "hull must be one of"),
+        ({"hull_ratio": 2.0}, "hull_ratio"),
+    ],
+)
+def test_dbscan_validates_parameters_in_fit(params, match):
+    model = DBSCANHotspots(**params)  # __init__ stores, never validates
+    assert model.get_params()[next(iter(params))] == next(iter(params.values()))
+    with pytest.raises(ValueError, match=match):
+        model.fit(_frame([0, 1], [0, 1]))
+
+
+def test_missing_coordinates_name_the_row():
+    with pytest.raises(ValueError, match="X row 1"):
+        DBSCANHotspots().fit(_frame([0, np.nan], [0, 1]))
+
+
+def test_summary_of_a_hand_worked_cluster():
+    tz = "America/Chicago"
+    frame = _frame(
+        [0, 10, 0, 500],
+        [0, 0, 10, 500],
+        occurred_at=pd.to_datetime(
+            ["2018-01-01 22:10", "2018-01-03 22:40", "2018-01-08 09:00", "2018-01-02 01:00"]
+        ).tz_localize(tz),
+        category=["property", "property", "violent", "other"],
+        offense=["THEFT", "THEFT", "BATTERY", "OTHER"],
+        beat=["0111", "0112", "0111", "0999"],
+    )
+    table = summarize_clusters(frame, np.array([0, 0, 0, -1]), hull="convex", buffer_m=0.0)
+    row = table.iloc[0]
+    assert row["n_incidents"] == 3
+    assert row["area_km2"] == pytest.approx(50 / 1e6)  # the right triangle 10 x 10 / 2
+    assert row["density_per_km2"] == pytest.approx(3 / (50 / 1e6))
+    assert row["top_categories"] == "property (2); violent (1)"
+    assert row["top_offenses"] == "THEFT (2); BATTERY (1)"
+    assert row["peak_hour"] == 22
+    assert row["peak_day"] == "Mon"  # 2018-01-01 and 2018-01-08 are Mondays
+    assert row["first_incident"] == pd.Timestamp("2018-01-01 22:10", tz=tz)
+    assert row["last_incident"] == pd.Timestamp("2018-01-08 09:00", tz=tz)
+    assert row["beats"] == "0111, 0112"
+
+
+def test_unique_locations_are_exact():
+    ux, _, weight, inverse = unique_locations(
+        np.array([1.0, 1.0, 1.0 + 1e-12, 2.0]), np.array([5.0, 5.0, 5.0, 5.0])
+    )
+    assert len(ux) == 3
+    assert sorted(weight) == [1, 1, 2]
+    assert np.allclose(ux[inverse], [1.0, 1.0, 1.0 + 1e-12, 2.0], rtol=0, atol=0)
+
+
+def test_estimators_clone():
+    for est in (DBSCANHotspots(eps_m=90.0), KDEHotspots(), GiStarHotspots(), HDBSCANHotspots()):
+        assert clone(est).get_params() == est.get_params()
+
+
+# --- HDBSCAN --------------------------------------------------------------------------------
+def test_hdbscan_finds_two_constructed_clusters():
+    rng = np.random.default_rng(1)
+    a = rng.normal([0, 0], 30, size=(300, 2))
+    b = rng.normal([2000, 500], 30, size=(200, 2))
+    noise = rng.uniform(-3000, 5000, size=(60, 2))
+    points = np.vstack([a, b, noise])
+    truth = np.r_[np.zeros(300), np.ones(200), -np.ones(60)]
+    model = HDBSCANHotspots(min_cluster_size=50).fit(_frame(points[:, 0], points[:, 1]))
+    assert model.n_hotspots_ == 2
+    assert list(model.hotspots_["n_incidents"][:2] >= 190) == [True, True]
+    assert adjusted_rand_score(truth, model.labels_) > 0.9
+
+
+# --- KDE ------------------------------------------------------------------------------------
+def test_binned_fft_kde_matches_sklearn_kernel_density():
+    from sklearn.neighbors import KernelDensity
+
+    rng = np.random.default_rng(7)
+    points = np.vstack(
+        [rng.normal([0, 0], 150, size=(300, 2)), rng.normal([600, 300], 80, size=(200, 2))]
+    )
+    model = KDEHotspots(bandwidth_m=100.0, cell_size_m=5.0).fit(_frame(points[:, 0], points[:, 1]))
+    gx, gy = model.grid_.centres()
+    exact = (
+        np.exp(
+            KernelDensity(bandwidth=100.0)
+            .fit(points)
+            .score_samples(np.column_stack([gx.ravel(), gy.ravel()]))
+        ).reshape(gx.shape)
+        * len(points)
+        * 1e6
+    )
+    relevant = exact > 0.01 * exact.max()
+    rel = np.abs(model.density_[relevant] - exact[relevant]) / exact[relevant]
+    assert rel.max() < 0.005
+    # mass: the density integrates to the number of points (incidents per km² x km² per cell)
+    assert model.density_.sum() * (5.0**2) / 1e6 == pytest.approx(500, rel=1e-3)
+
+
+def test_kde_auto_bandwidth_rule_by_hand():
+    rng = np.random.default_rng(2)
+    points = rng.normal(0, 1000, size=(4096, 2))
+    model = KDEHotspots(max_bandwidth_m=10_000.0).fit(_frame(points[:, 0], points[:, 1]))
+    spreads = [
+        min(points[:, i].std(), np.subtract(*np.percentile(points[:, i], [75, 25])) / 1.349)
+        for i in (0, 1)
+    ]
+    assert model.bandwidth_m_ == pytest.approx(np.mean(spreads) * 4096 ** (-1 / 6))
+    assert model.bandwidth_m_ == pytest.approx(250, rel=0.05)  # sigma 1000, n^(-1/6) = 1/4
+
+
+def test_kde_hotspots_cover_the_densest_cells():
+    x = np.r_[np.zeros(50), np.full(5, 3000.0)]
+    model = KDEHotspots(bandwidth_m=60.0, cell_size_m=20.0, coverage=0.02).fit(_frame(x, x))
+    top = model.hotspots_.iloc[0].geometry
+    assert top.contains(__import__("shapely").Point(0, 0))
+    assert not top.contains(__import__("shapely").Point(3000, 3000))
+
+
+# --- Gi* ------------------------------------------------------------------------------------
+def test_gistar_z_scores_equal_esda_on_a_small_grid():
+    import libpysal
+    from esda.getisord import G_Local
+
+    rng = np.random.default_rng(11)
+    counts = rng.poisson(2.0, size=(8, 11)).astype(float)
+    counts[3:5, 4:6] += 12  # a hot patch
+    grid = Grid(0.0, 0.0, 100.0, 8, 11)
+    gx, gy = grid.centres()
+    # incidents at the cell centres, as many as the counts
+    rows = np.repeat(np.arange(counts.size), counts.ravel().astype(int))
+    frame = _frame(gx.ravel()[rows], gy.ravel()[rows])
+    model = GiStarHotspots(cell_size_m=100.0, permutations=999, random_state=0).fit(
+        frame, grid=grid
+    )
+    weights = libpysal.weights.DistanceBand(
+        np.column_stack([gx.ravel(), gy.ravel()]),
+        threshold=150.0,
+        binary=True,
+        silence_warnings=True,
+    )
+    reference = G_Local(counts.ravel(), weights, transform="B", star=True, permutations=0)
+    assert np.allclose(model.z_.ravel(), reference.Zs, rtol=0, atol=1e-10)
+    assert np.allclose(model.counts_, counts)
+    # one-sided upper-tail p-values: the hot patch is significant after FDR; a cell with a
+    # z-score near 0 has a permutation p-value near one half (esda's permutations need a
+    # 30-second numba compile, so they are not rerun here)
+    assert model.is_hotspot_[3:5, 4:6].all()
+    assert (model.p_sim_[3:5, 4:6] <= 2 / 1000).all()
+    assert model.p_norm_[3:5, 4:6].max() < 1e-6
+    middle = np.unravel_index(np.argmin(np.abs(model.z_)), model.z_.shape)
+    assert 0.25 < model.p_sim_[middle] < 0.8
+
+
+def test_gistar_is_deterministic_with_a_seed_and_validates():
+    frame = _frame(
+        np.r_[np.zeros(30), np.arange(40) * 37.0], np.r_[np.zeros(30), np.arange(40) * 53.0]
+    )
+    a = GiStarHotspots(random_state=5, permutations=499).fit(frame)
+    b = GiStarHotspots(random_state=5, permutations=499).fit(frame)
+    assert np.array_equal(a.p_sim_, b.p_sim_)
+    with pytest.raises(ValueError, match="alpha"):
+        GiStarHotspots(alpha=0).fit(frame)
+
+
+# --- Knox -----------------------------------------------------------------------------------
+def test_knox_observed_pairs_match_pointpats(dense_month):
+    from pointpats.spacetime import Knox
+
+    sample = dense_month.iloc[:1500]
+    table = knox_table(sample, distance_bands_m=(200.0,), time_bands_days=(3.0,), permutations=19)
+    days = (sample["occurred_at"] - sample["occurred_at"].min()).dt.total_seconds() / 86400
+    reference = Knox(
+        sample[["x", "y"]].to_numpy(), days.to_numpy().reshape(-1, 1), 200.0, 3.0, permutations=0
+    )
+    assert table["observed"].iloc[0] == reference.nst
+
+
+def test_knox_table_by_hand():
+    tz = "America/Chicago"
+    times = pd.to_datetime(["2018-01-01", "2018-01-02", "2018-01-20", "2018-01-21"]).tz_localize(tz)
+    frame = _frame([0, 50, 1000, 5000], [0, 0, 0, 0], occurred_at=times)
+    table = knox_table(
+        frame, distance_bands_m=(100.0,), time_bands_days=(1.0, 30.0), permutations=9
+    )
+    # pairs within 100 m: only (0, 1), 1 day apart
+    assert list(table["observed"]) == [1, 1]
+    assert list(table["time_days"]) == [1.0, 30.0]
+
+
+def test_kde_binning_distinct_locations_equals_binning_every_point(dense_month, monkeypatch):
+    import analysis.hotspots as hs
+
+    direct = KDEHotspots(bandwidth_m=120.0).fit(dense_month)
+    monkeypatch.setattr(hs, "_BIN_DISTINCT_ABOVE", 0)  # large-N path: distinct locations
+    weighted = KDEHotspots(bandwidth_m=120.0).fit(dense_month)
+    assert np.allclose(
+        weighted.density_, direct.density_, rtol=1e-6, atol=1e-6 * direct.density_.max()
+    )

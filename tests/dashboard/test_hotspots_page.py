@@ -1,0 +1,58 @@
+from streamlit.testing.v1 import AppTest
+
+from analysis.hotspots import area_incidents, knox_table
+from tests.helpers import folium_maps
+
+
+def _page(app_env):
+    at = AppTest.from_file(app_env, default_timeout=60)
+    at.run()
+    at.switch_page("pages/hotspots.py").run()
+    assert not at.exception
+    return at
+
+
+def test_hotspots_page_for_a_sector_and_each_method(app_env, sample_store):
+    at = _page(app_env)
+    at.selectbox(key="hotspots_area").select("092").run()
+    assert not at.exception
+    incidents = sample_store.load_incidents(
+        columns=["x", "y", "occurred_at", "sector", "beat", "district", "category"],
+        start="2017-12-31",
+        end="2018-01-28",
+    )
+    located, _ = area_incidents(
+        incidents, sample_store.read_layer("beats"), level="sector", area_id="092"
+    )
+    caption = at.caption[0].value
+    assert "sector 092, 2017-12-31 to 2018-01-27" in caption
+    assert f"from {len(located):,} incidents" in caption
+    scripts = folium_maps(at)
+    assert len(scripts) == 1
+    table = at.dataframe[0].value
+    assert len(table) >= 1  # sector 092 has DBSCAN hotspots in the dense month
+    assert "Hotspots" in scripts[0]
+    assert f"{table['top_offenses'].iloc[0].split(' (')[0]}" in scripts[0]
+    for label in ("Kernel density (KDE)", "Getis-Ord Gi*", "HDBSCAN (fast_hdbscan)"):
+        at.radio(key="hotspots_method").set_value(label).run()
+        assert not at.exception, label
+        assert at.caption[0].value.startswith(label)
+        assert len(at.dataframe) == 2  # hotspots, Knox
+    # the KDE surface is drawn, aggregated to at most MAX_CELLS cells
+    at.radio(key="hotspots_method").set_value("Kernel density (KDE)").run()
+    assert "Density (incidents/km" in folium_maps(at)[0]
+    # the Knox table of the sector, as knox_table computes it
+    knox = at.dataframe[1].value
+    assert list(knox["distance_m"].unique()) == [100.0, 200.0, 400.0]
+    expected = knox_table(located, permutations=9)
+    assert list(knox["observed"]) == list(expected["observed"])
+
+
+def test_hotspots_page_backtest_table(app_env):
+    at = _page(app_env)
+    at.multiselect[0].set_value(["dbscan"]).run()
+    at.button(key="hotspots_backtest").click().run()
+    assert not at.exception
+    table = at.dataframe[-1].value
+    assert set(table["method"]) == {"naive", "dbscan"}
+    assert {"pai_mean", "pai_sd", "pei_star_mean", "rri_mean"} <= set(table.columns)
