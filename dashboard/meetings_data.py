@@ -28,9 +28,12 @@ __all__ = [
     "find",
     "flyer",
     "meetings_map",
+    "occurrence_choices",
+    "series_table",
     "token",
     "upcoming",
     "venue_markers",
+    "venue_table",
 ]
 
 #: Meetings listed in one venue popup (the next ones; the list below the map has them all).
@@ -216,3 +219,34 @@ def flyer(root: str, store_token: str, db: Engine, beat: str, *, days: int = 183
         station_xy=station_xy,
         feed_name=f"beat_{beat}.ics",
     )
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def series_table(_db: Engine, schedule: str) -> pd.DataFrame:
+    """Return every series with venue and a readable schedule (for the editor)."""
+    del schedule
+    return meetings.list_series(_db)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def venue_table(_db: Engine, schedule: str) -> pd.DataFrame:
+    """Return every venue with a display label ``name — address``."""
+    del schedule
+    venues = meetings.list_venues(_db)
+    venues["label"] = venues["name"] + " — " + venues["address"]
+    return venues
+
+
+def occurrence_choices(db: Engine, series_id: int, *, days: int = 366) -> pd.DataFrame:
+    """Return the series' meetings over the next `days` days (any status), for the editor."""
+    today = datetime.now(tz=ZoneInfo(schema.DEFAULT_TIMEZONE)).date()
+    rows = meetings.upcoming_meetings(db, start=today, end=today + timedelta(days=days))
+    rows = rows[rows["series_id"] == series_id].reset_index(drop=True)
+    rows["label"] = [
+        f"{r.original_start:%a %Y-%m-%d %H:%M}"
+        + {"cancelled": " (cancelled)", "moved": f" (moved to {r.start:%a %Y-%m-%d %H:%M})"}.get(
+            r.status, ""
+        )
+        for r in rows.itertuples()
+    ]
+    return rows
