@@ -1150,10 +1150,12 @@ def venue_conflicts(
     occurrences = expand_rule(rrule, local, local, hi, tzid=tzid) if rrule else [_aware(local, tz)]
     candidates = [(o, o + timedelta(minutes=duration_min)) for o in occurrences]
     if isinstance(engine, sa.Connection):
-        bookings = _bookings(engine, venue_id, local, hi, exclude_series)
+        bookings = _bookings(engine, venue_id, local - timedelta(days=1), hi, exclude_series)
     else:
         with engine.connect() as connection:
-            bookings = _bookings(connection, venue_id, local, hi, exclude_series)
+            bookings = _bookings(
+                connection, venue_id, local - timedelta(days=1), hi, exclude_series
+            )
     return _overlaps(candidates, bookings).reset_index(drop=True)
 
 
