@@ -48,7 +48,7 @@ def _pg_reachable() -> bool:
         with engine.connect():
             pass
         engine.dispose()
-    except Exception:  # noqa: BLE001 - any failure means "not available"
+    except Exception:  # any failure means "not available"
         return False
     return True
 

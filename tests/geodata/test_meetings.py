@@ -378,7 +378,7 @@ def test_upgrade_from_previous_revision_keeps_data(tmp_path):
     upgraded = meetings.open_database(f"sqlite:///{tmp_path / 'old.db'}")
     assert db.current_heads(upgraded) == db.latest_heads()
     series = meetings.list_series(upgraded)
-    assert series[["id", "title", "version"]].values.tolist() == [[1, "Old", 4]]
+    assert series[["id", "title", "version"]].to_numpy().tolist() == [[1, "Old", 4]]
     assert series["virtual_link"].isna().all()
     venues = meetings.list_venues(upgraded).set_index("id")
     assert venues.loc[1, "kind"] == "station"

@@ -62,7 +62,8 @@ def test_upgrade_from_previous_revision_on_postgres(pg_url):
     with engine.begin() as c:
         c.exec_driver_sql("INSERT INTO meeting_areas VALUES ('1713', '171', '17')")
         c.exec_driver_sql(
-            "INSERT INTO meeting_venues (station_id, name, lat, lon) VALUES ('17', 'AP', 41.9, -87.7)"
+            "INSERT INTO meeting_venues (station_id, name, lat, lon) "
+            "VALUES ('17', 'AP', 41.9, -87.7)"
         )
     db.upgrade(engine)
     with engine.connect() as c:
