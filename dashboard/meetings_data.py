@@ -48,8 +48,8 @@ def engine(url: str | None = None) -> Engine:
 
 
 def token(db: Engine) -> str:
-    """Return the cache key of the schedule's current state."""
-    return meetings.schedule_token(db)
+    """Return the cache key of the database and its schedule's current state."""
+    return f"{db.url.render_as_string(hide_password=True)}|{meetings.schedule_token(db)}"
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

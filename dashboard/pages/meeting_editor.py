@@ -7,13 +7,13 @@ from datetime import date, datetime, time
 import streamlit as st
 
 from dashboard import meetings_data as md
-from geodata import meetings
+from geodata import meetings, settings
 from geodata.meetings import ConflictError, MeetingError, VenueConflictError
 
 LOADED_KEY = "editor_loaded"  # (series id, version read when the form was opened)
 NEW = "New series"
 
-db = md.engine()
+db = md.engine(settings.database_url())
 schedule = md.token(db)
 series = md.series_table(db, schedule)
 venues = md.venue_table(db, schedule)

@@ -10,7 +10,7 @@ from streamlit_folium import st_folium
 
 from dashboard import data, state
 from dashboard import meetings_data as md
-from geodata import schema
+from geodata import schema, settings
 from geodata.meetings import MeetingError
 
 FIND_KEY = "meetings_find"
@@ -19,7 +19,7 @@ FOUND_KEY = "meetings_found"
 
 store = data.get_store()
 root, token = str(store.root), data.store_token(store)
-db = md.engine()
+db = md.engine(settings.database_url())
 schedule = md.token(db)
 today = datetime.now(ZoneInfo(schema.DEFAULT_TIMEZONE)).date()
 districts = sorted(data.load_beats(root, token)[schema.DISTRICT].dropna().astype(str).unique())
