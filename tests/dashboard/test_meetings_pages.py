@@ -222,3 +222,30 @@ def test_typed_coordinates_find_the_beat(meetings_env, sample_store):
     at.text_input(key="meetings_find").input(f"{lat:.6f}, {lon:.6f}").run()
     assert not at.exception
     assert "beat **1713**" in at.success[0].value
+
+
+def test_editor_moves_one_meeting_and_the_list_shows_it(meetings_env, meetings_url):
+    engine = meetings.open_database(meetings_url)
+    series = meetings.list_series(engine)
+    sid = int(series.loc[series["beats"] == "1713", "id"].iloc[0])
+    at = _page(meetings_env, "meeting_editor")
+    at.selectbox(key="editor_series").select(sid).run()
+    assert not at.exception
+    pick = at.selectbox(key=f"oc_pick_{sid}")
+    first_label = pick.options[0]
+    at.radio(key=f"oc_action_{sid}").set_value("Move")
+    original = meetings.upcoming_meetings(engine, beat="1713")
+    original = original[original["series_id"] == sid].iloc[0]["start"]
+    target = (original + timedelta(days=2)).date()
+    at.date_input(key=f"oc_date_{sid}").set_value(target)
+    at.time_input(key=f"oc_time_{sid}").set_value(time(19, 0))
+    at.text_input(key=f"oc_note_{sid}").input("Station closed")
+    _button(at, "Apply").click().run()
+    assert not at.exception
+    assert any(s.value.startswith("Move: ") for s in at.success)
+    rows = meetings.upcoming_meetings(engine, beat="1713")
+    moved = rows[(rows["series_id"] == sid) & (rows["status"] == "moved")].iloc[0]
+    assert moved["start"] == pd.Timestamp(datetime.combine(target, time(19, 0)), tz=CHICAGO)
+    assert moved["original_start"] == original
+    assert moved["note"] == "Station closed"
+    assert first_label.startswith(f"{original:%a %Y-%m-%d %H:%M}")
