@@ -237,8 +237,8 @@ def test_editor_moves_one_meeting_and_the_list_shows_it(meetings_env, meetings_u
     original = meetings.upcoming_meetings(engine, beat="1713")
     original = original[original["series_id"] == sid].iloc[0]["start"]
     target = (original + timedelta(days=2)).date()
-    at.date_input(key=f"oc_date_{sid}").set_value(target)
-    at.time_input(key=f"oc_time_{sid}").set_value(time(19, 0))
+    at.date_input(key=f"oc_date_{sid}_0").set_value(target)
+    at.time_input(key=f"oc_time_{sid}_0").set_value(time(19, 0))
     at.text_input(key=f"oc_note_{sid}").input("Station closed")
     _button(at, "Apply").click().run()
     assert not at.exception
