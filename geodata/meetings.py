@@ -865,11 +865,10 @@ def upcoming_meetings(
 def next_meetings(
     engine: Engine, beat: str, *, n: int = 3, now: datetime | None = None
 ) -> pd.DataFrame:
-    """Return the next `n` meetings (not cancelled) that serve `beat`."""
-    end = None
-    if now is not None:
-        end = _to_local_naive(now, _zone(schema.DEFAULT_TIMEZONE)) + timedelta(days=400)
-    upcoming = upcoming_meetings(engine, beat=beat, start=now, end=end)
+    """Return the next `n` meetings (not cancelled) that serve `beat`, within 400 days."""
+    tz = _zone(schema.DEFAULT_TIMEZONE)
+    start = _to_local_naive(now, tz) if now is not None else datetime.now(tz).replace(tzinfo=None)
+    upcoming = upcoming_meetings(engine, beat=beat, start=start, end=start + timedelta(days=400))
     return upcoming[upcoming["status"] != "cancelled"].head(n).reset_index(drop=True)
 
 
