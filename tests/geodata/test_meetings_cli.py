@@ -66,3 +66,13 @@ def test_bad_dates_are_errors(cli_db, capsys):
     with pytest.raises(SystemExit):
         main(["meetings", "list", "--from", "31/31/2027"])
     assert "is not a date" in capsys.readouterr().err
+
+
+def test_unknown_area_is_an_error(cli_db, capsys):
+    assert main(["meetings", "list", "--beat", "9999"]) == 2
+    assert "beat: '9999' is not a known beat id" in capsys.readouterr().err
+    assert main(["meetings", "ics", "--sector", "999"]) == 2
+    assert "sector: '999' is not a known sector id" in capsys.readouterr().err
+    # ids are normalised as in the beat layer: district 7 is "07"
+    assert main(["meetings", "list", "--district", "7", "--json", "--limit", "1"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["district"] == "07"
