@@ -22,6 +22,7 @@ from dashboard import profile_data as pd_
 from geodata import meetings, schema, settings
 
 __all__ = [
+    "COLUMN_CONFIG",
     "MAX_VENUE_POPUP_ROWS",
     "calendar",
     "districts",
@@ -40,6 +41,22 @@ __all__ = [
 #: Meetings listed in one venue popup (the next ones; the list below the map has them all).
 MAX_VENUE_POPUP_ROWS = 5
 _STATUS = {"cancelled": "CANCELLED", "moved": "MOVED", "scheduled": ""}
+#: How the meeting tables show their columns (local times, readable headers).
+COLUMN_CONFIG = {
+    "start": st.column_config.DatetimeColumn(
+        "Starts", format="ddd MMM D, YYYY HH:mm", timezone=schema.DEFAULT_TIMEZONE
+    ),
+    "end": st.column_config.DatetimeColumn(
+        "Ends", format="HH:mm", timezone=schema.DEFAULT_TIMEZONE
+    ),
+    "status": "Status",
+    "title": "Meeting",
+    "beats": "Beats",
+    "venue_name": "Venue",
+    "address": "Address",
+    "phone": "Phone",
+    "note": "Note",
+}
 
 
 @st.cache_resource(show_spinner="Opening the meetings database...")

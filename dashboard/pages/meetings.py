@@ -80,6 +80,7 @@ elif found is not None:
             found.meetings[["start", "end", "status", "title", "venue_name", "address", "note"]],
             hide_index=True,
             width="stretch",
+            column_config=md.COLUMN_CONFIG,
         )
     c1, c2 = st.columns(2)
     c1.download_button(
@@ -129,6 +130,7 @@ st.dataframe(
     ],
     hide_index=True,
     width="stretch",
+    column_config=md.COLUMN_CONFIG,
 )
 label = f"district {chosen}" if chosen else "all districts"
 st.download_button(
