@@ -37,6 +37,10 @@ def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
+def _clock(moment: pd.Timestamp) -> str:
+    return f"{moment:%I:%M %p}".lstrip("0")
+
+
 def render_flyer(
     beat: str,
     meetings: pd.DataFrame,
@@ -84,7 +88,7 @@ def render_flyer(
         note = f"{status}: {m.note}" if status and m.note else status
         rows.append(
             f'<tr class="{_e(m.status)}"><td>{m.start:%a %b %d, %Y}</td>'
-            f"<td>{m.start:%I:%M %p}–{m.end:%I:%M %p}</td><td>{_e(m.title)}</td>"
+            f"<td>{_clock(m.start)}–{_clock(m.end)}</td><td>{_e(m.title)}</td>"
             f"<td>{_e(m.venue_name)}<br>{_e(m.address)}</td><td>{_e(note)}</td></tr>"
         )
     table = (
