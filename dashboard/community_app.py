@@ -28,7 +28,8 @@ st.set_page_config(page_title="Your beat â€” community safety map", page_icon="ð
 st.markdown(
     """<style>
 html, body, [data-testid="stAppViewContainer"] { font-size: 20px; }
-[data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li { font-size: 1.15rem; }
+[data-testid="stMarkdownContainer"] p,
+[data-testid="stMarkdownContainer"] li { font-size: 1.15rem; }
 [data-testid="stMetricValue"] { font-size: 2.6rem; }
 [data-testid="stMetricLabel"] p { font-size: 1.1rem; }
 h1 { font-size: 2.6rem !important; } h2, h3 { font-size: 1.9rem !important; }
@@ -160,7 +161,8 @@ with st.expander("About this data", expanded=False):
     items = [
         f"<b>Published:</b> {esc(meta['window_start'])} to before "
         f"{esc(meta['window_end_exclusive'])} (as of {esc(meta['as_of'])}): a rolling "
-        f"{esc(meta['window_days'])}-day window with a {esc(meta['delay_days'])}-day posting delay.",
+        f"{esc(meta['window_days'])}-day window with a {esc(meta['delay_days'])}-day "
+        "posting delay.",
         f"<b>Data available from:</b> {esc(meta.get('data_covered_from') or 'no data')}.",
         "<b>Locations:</b> generalised to the block; this app shows whole beats only.",
         f"<b>Never shown:</b> {groups}; any incident flagged sensitive or domestic.",

@@ -29,7 +29,7 @@ from dashboard.maps import esc
 from geodata import schema, settings
 from geodata.errors import StoreError
 from geodata.geocode import BlockGazetteer
-from geodata.publish import DATE, EXTRACT_FILES, PublicExtract, read_extract
+from geodata.publish import EXTRACT_FILES, PublicExtract, read_extract
 
 __all__ = [
     "FIND_KEY",
