@@ -136,6 +136,8 @@ with side_col:
         st.write("No upcoming meetings are scheduled for this beat.")
     else:
         st.dataframe(cd.meetings_display(upcoming), hide_index=True, width="stretch")
+        if upcoming["illustrative"].fillna(False).astype(bool).any():
+            st.caption("Illustrative schedule for the demo data: not an official one.")
         ics = cd.meetings_ics(beat)
         if ics:
             st.download_button(

@@ -63,6 +63,7 @@ __all__ = [
     "busiest_as_of",
     "exclusion_mask",
     "load_policy",
+    "public_block",
     "publish_store",
     "publish_window",
     "read_extract",
@@ -301,9 +302,22 @@ def block_points(incidents: pd.DataFrame, *, snap_m: float, crs: str) -> pd.Data
     )
 
 
+_TENS_BLOCK = re.compile(r"^\s*(\d+)X(?=\s)", flags=re.IGNORECASE)
+
+
+def public_block(text: str) -> str | None:
+    """Return the hundred-block of a block or address, or None when it has none.
+
+    As :func:`geodata.geocode.normalize_block`, plus Chicago's ``0000X S STATE ST`` (the
+    zero-hundred block, written with one ``X``), which becomes ``000XX S STATE ST``.
+    """
+    text = _TENS_BLOCK.sub(lambda m: f"{int(m.group(1)) // 10:03d}XX", text or "")
+    return normalize_block(text)
+
+
 def _normalized_blocks(blocks: pd.Series) -> pd.Series:
     unique = pd.unique(blocks.astype("string").dropna())
-    lookup = {b: normalize_block(str(b)) for b in unique}
+    lookup = {b: public_block(str(b)) for b in unique}
     return blocks.astype("string").map(lookup).astype("string")
 
 
@@ -681,7 +695,9 @@ def publish_store(
         "store_updated": meta.get("updated"),
         "store_version": hashlib.sha256(token.encode()).hexdigest()[:16],
         "store_incidents": int(meta.get("n_incidents") or 0),
-        "sources": [Path(str(s.get("source", ""))).name for s in meta.get("sources", [])],
+        "sources": [
+            Path(str(s.get("file") or s.get("source") or "")).name for s in meta.get("sources", [])
+        ],
     }
     extract = build_extract(
         incidents,
