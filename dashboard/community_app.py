@@ -73,7 +73,7 @@ if BEAT_KEY not in st.session_state:
     st.session_state[BEAT_KEY] = beat_ids[0]
 beat = right.selectbox("Beat", beat_ids, key=BEAT_KEY)
 if message := st.session_state.pop("community_find_message", None):
-    st.info(message)
+    st.info(cd.plain(message))
 
 view = cd.beat_view(root, token, beat)
 recent_days = int(meta.get("recent_days", 28))

@@ -44,6 +44,7 @@ __all__ = [
     "load_extract",
     "meetings_ics",
     "next_meetings",
+    "plain",
     "trend_chart",
 ]
 
@@ -122,6 +123,14 @@ def beat_at(root: str, token: str, lon: float, lat: float) -> str | None:
     if len(hits) == 0:
         return None
     return str(sorted(beats.iloc[hits][schema.BEAT].astype(str))[0])
+
+
+_MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()<>#+-.!|~$"})
+
+
+def plain(text: str) -> str:
+    """Return `text` with Markdown and HTML characters escaped, to show it literally."""
+    return str(text).translate(_MARKDOWN)
 
 
 def find_beat(root: str, token: str, text: str) -> tuple[str | None, str]:
