@@ -281,7 +281,7 @@ def beat_map(root: str, token: str, beat: str) -> folium.Map:
     """
     view = beat_view(root, token, beat)
     areas = _district_beats(root, token, view.district)
-    fmap = maps.base_map(areas[areas[schema.BEAT] == beat], zoom=13)
+    fmap = maps.base_map(areas, zoom=13)  # fitted to the district: the beat and its context
     recent_days = int(view.metadata.get("recent_days", 28))
     maps.choropleth(
         fmap,
