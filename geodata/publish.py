@@ -346,10 +346,12 @@ def exclusion_mask(
     if categories is not None:
         _, sensitive = categories.categorize(offense, description, incidents.get(schema.DOMESTIC))
         excluded |= sensitive.to_numpy(bool)
-    pattern = "|".join(f"(?:{p})" for ps in policy.exclusions.values() for p in ps)
-    for text in (offense, description):
-        hits = text.str.contains(pattern, flags=re.IGNORECASE, regex=True)
-        excluded |= hits.to_numpy(bool, na_value=False)
+    pattern = re.compile(
+        "|".join(f"(?:{p})" for ps in policy.exclusions.values() for p in ps), re.IGNORECASE
+    )
+    for text in (offense, description):  # few distinct texts: match each once
+        matching = [v for v in pd.unique(text.dropna()) if pattern.search(str(v))]
+        excluded |= text.isin(matching).to_numpy(bool, na_value=False)
     return pd.Series(excluded, index=incidents.index)
 
 
