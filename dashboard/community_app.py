@@ -27,12 +27,12 @@ st.markdown(
 html, body, [data-testid="stAppViewContainer"] { font-size: 20px; }
 [data-testid="stMarkdownContainer"] p,
 [data-testid="stMarkdownContainer"] li { font-size: 1.2rem !important; }
-[data-testid="stMetricValue"], [data-testid="stMetricValue"] * { font-size: 3rem !important; }
+[data-testid="stMetricValue"] [data-testid="stMarkdownContainer"] p { font-size: 3rem !important; }
 [data-testid="stMetricLabel"] p { font-size: 1.2rem !important; }
 [data-testid="stWidgetLabel"] p { font-size: 1.2rem !important; }
 [data-testid="stTextInputRootElement"] input, [data-testid="stSelectbox"] div
   { font-size: 1.2rem !important; }
-[data-testid="stDataFrame"] { font-size: 1.1rem; }
+[data-testid="stTable"] td, [data-testid="stTable"] th { font-size: 1.15rem !important; }
 h1 { font-size: 2.6rem !important; } h2, h3 { font-size: 1.9rem !important; }
 .card { border: 2px solid #08306b; border-radius: 10px; padding: 0.6rem 1rem; font-size: 1.25rem; }
 </style>""",

@@ -223,7 +223,9 @@ def counts_display(view: BeatView) -> pd.DataFrame:
         {
             "Category": view.counts[schema.CATEGORY].str.capitalize(),
             f"Last {recent_days} days": view.counts["recent"],
-            f"{recent_days} days before": view.counts["previous"],
+            f"{recent_days} days before": [
+                "no data" if pd.isna(v) else int(v) for v in view.counts["previous"]
+            ],
             "Trend": [arrow(c) for c in view.counts["change"]],
             f"Whole {view.metadata.get('window_days')}-day window": view.counts["window"],
         }
@@ -336,16 +338,24 @@ def meetings_ics(beat: str) -> bytes | None:
 
 
 def meetings_display(upcoming: pd.DataFrame) -> pd.DataFrame:
-    """Return the meetings table as shown (text is rendered as text by ``st.dataframe``)."""
+    """Return the meetings table as shown: when (with any change of status), what, where.
+
+    Text is shown as text (``st.table`` and the handout escape it).
+    """
     if upcoming is None or upcoming.empty:
-        return pd.DataFrame(columns=["When", "Meeting", "Where", "Address", "Status"])
+        return pd.DataFrame(columns=["When", "Meeting", "Where"])
+    status = upcoming["status"].fillna("scheduled").astype(str)
+    when = [_when(s, e) for s, e in zip(upcoming["start"], upcoming["end"], strict=True)]
+    when = [
+        w if st_ == "scheduled" else f"{w} ({st_})" for w, st_ in zip(when, status, strict=True)
+    ]
+    venue = upcoming["venue_name"].fillna("").astype(str)
+    address = upcoming["address"].fillna("").astype(str)
     return pd.DataFrame(
         {
-            "When": [_when(s, e) for s, e in zip(upcoming["start"], upcoming["end"], strict=True)],
+            "When": when,
             "Meeting": upcoming["title"].astype(str),
-            "Where": upcoming["venue_name"].fillna("").astype(str),
-            "Address": upcoming["address"].fillna("").astype(str),
-            "Status": upcoming["status"].fillna("").astype(str),
+            "Where": [f"{v}, {a}" if a else v for v, a in zip(venue, address, strict=True)],
         }
     )
 

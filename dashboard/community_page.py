@@ -107,7 +107,7 @@ with side_col:
     elif upcoming.empty:
         st.write("No upcoming meetings are scheduled for this beat.")
     else:
-        st.dataframe(cd.meetings_display(upcoming), hide_index=True, width="stretch")
+        st.table(cd.meetings_display(upcoming).set_index("When"))
         if upcoming["illustrative"].fillna(False).astype(bool).any():
             st.caption("Illustrative schedule for the demo data: not an official one.")
         ics = cd.meetings_ics(beat)
@@ -120,7 +120,7 @@ with side_col:
             )
 
 st.subheader("Incidents by category")
-st.dataframe(cd.counts_display(view), hide_index=True, width="stretch")
+st.table(cd.counts_display(view).set_index("Category"))
 st.altair_chart(cd.trend_chart(root, token, beat), width="stretch")
 
 st.download_button(

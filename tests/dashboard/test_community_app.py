@@ -90,7 +90,7 @@ def test_app_runs_without_the_analyst_store(community_data_dir, safe_window):
     assert metrics["Incidents, last 28 days"] == f"{len(recent):,}"
     assert metrics["The 28 days before"] == "no data"  # the sample starts on 1 January 2018
     assert metrics["Your station"] == "Central"  # district 01's station
-    counts = next(d.value for d in at.dataframe if "Category" in d.value.columns)
+    counts = next(t.value for t in at.table if t.value.index.name == "Category").reset_index()
     by_category = dict(zip(counts["Category"].str.lower(), counts["Last 28 days"], strict=True))
     assert by_category == {c: int((recent[schema.CATEGORY] == c).sum()) for c in schema.CATEGORIES}
     # the app did not create (or read) an analyst store, and left the extract as it was
@@ -159,8 +159,8 @@ def test_hostile_text_is_escaped(community_data_dir):
     (script,) = folium_maps(at)
     assert HOSTILE not in script
     assert "&lt;script&gt;" in script  # the station popup
-    table = at.dataframe[0].value  # meetings: shown as text by st.dataframe
-    assert HOSTILE in set(table["Where"])
+    table = at.table[0].value  # meetings: shown as text by st.table
+    assert f"{HOSTILE}, 2 {HOSTILE} Ave" in set(table["Where"])
     from dashboard import community_data as cd
 
     root = str(public)
