@@ -458,7 +458,8 @@ td, th {{ border: 1px solid #999; padding: 2pt 5pt; text-align: left; }}
 </style></head><body>
 <h1>Beat {esc(beat)} — community meeting handout</h1>
 <p>Sector {esc(view.sector)}, district {esc(view.district)}. Published data from
-{esc(meta.get("window_start"))} to before {esc(meta.get("window_end_exclusive"))}.</p>
+{esc(meta.get("window_start"))} to before {esc(meta.get("window_end_exclusive"))}
+(data available from {esc(meta.get("data_covered_from") or "no date")}).</p>
 {svg}
 <h2>Incidents by category</h2>
 <table><tr>{header}</tr>{rows}</table>
