@@ -67,6 +67,7 @@ __all__ = [
     "next_meetings",
     "open_database",
     "restore_occurrence",
+    "schedule_token",
     "seed_schedule",
     "upcoming_meetings",
     "update_series",
@@ -636,6 +637,23 @@ def seed_schedule(
 
 
 # --- reading ------------------------------------------------------------------------------
+def schedule_token(engine: Engine) -> str:
+    """Return a short token that changes whenever any series, exception or venue changes.
+
+    Every edit bumps a series ``version`` (and ``updated_at``), so the sum of versions with the
+    counts of series, exceptions and venues identifies the schedule's state; caches key on it.
+    """
+    query = sa.select(
+        sa.select(sa.func.count()).select_from(series_table).scalar_subquery(),
+        sa.select(sa.func.coalesce(sa.func.sum(series_table.c.version), 0)).scalar_subquery(),
+        sa.select(sa.func.count()).select_from(exceptions_table).scalar_subquery(),
+        sa.select(sa.func.count()).select_from(venues_table).scalar_subquery(),
+    )
+    with engine.connect() as connection:
+        row = connection.execute(query).one()
+    return "-".join(str(int(v)) for v in row)
+
+
 def list_areas(engine: Engine) -> pd.DataFrame:
     """Return the known beats with their sector and district."""
     with engine.connect() as connection:
@@ -1132,10 +1150,12 @@ def venue_conflicts(
     occurrences = expand_rule(rrule, local, local, hi, tzid=tzid) if rrule else [_aware(local, tz)]
     candidates = [(o, o + timedelta(minutes=duration_min)) for o in occurrences]
     if isinstance(engine, sa.Connection):
-        bookings = _bookings(engine, venue_id, local, hi, exclude_series)
+        bookings = _bookings(engine, venue_id, local - timedelta(days=1), hi, exclude_series)
     else:
         with engine.connect() as connection:
-            bookings = _bookings(connection, venue_id, local, hi, exclude_series)
+            bookings = _bookings(
+                connection, venue_id, local - timedelta(days=1), hi, exclude_series
+            )
     return _overlaps(candidates, bookings).reset_index(drop=True)
 
 

@@ -14,6 +14,8 @@ from geodata.ingest import build_sample_store
 from geodata.join import BeatIndex
 from geodata.store import IncidentStore
 
+pytest_plugins = ["tests.meetings_fixtures"]
+
 SAMPLES = settings.SAMPLES_DIR
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 

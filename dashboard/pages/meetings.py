@@ -1,6 +1,140 @@
-"""Placeholder page: filled in by its issue."""
+"""Meetings: the map of venues over the beats, find my meeting, the list and the .ics files."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import streamlit as st
+from streamlit_folium import st_folium
 
-st.title("meetings")
-st.info("This page is being built.")
+from dashboard import data, state
+from dashboard import meetings_data as md
+from geodata import schema, settings
+from geodata.meetings import MeetingError
+
+FIND_KEY = "meetings_find"
+CLICK_KEY = "meetings_last_click"
+FOUND_KEY = "meetings_found"
+
+store = data.get_store()
+root, token = str(store.root), data.store_token(store)
+db = md.engine(settings.database_url())
+schedule = md.token(db)
+today = datetime.now(ZoneInfo(schema.DEFAULT_TIMEZONE)).date()
+districts = sorted(data.load_beats(root, token)[schema.DISTRICT].dropna().astype(str).unique())
+
+
+def _lookup(query: str | tuple[float, float]) -> None:
+    try:
+        st.session_state[FOUND_KEY] = md.find(root, token, db, query)
+    except MeetingError as err:
+        st.session_state[FOUND_KEY] = str(err.errors.get("address", err))
+
+
+def _find() -> None:  # runs before the script when the address box changes
+    text = st.session_state.get(FIND_KEY, "").strip()
+    if text:
+        _lookup(text)
+
+
+st.title("Neighborhood watch meetings")
+st.caption(
+    "One schedule for every beat and sector. Seeded dates follow the CAPS pattern and are "
+    "*illustrative* (marked as such) until a district publishes its own."
+)
+left, mid, right = st.columns([1, 2, 2])
+district = left.selectbox("District", ["All", *districts], key="meetings_district")
+period = mid.date_input(
+    "Dates", value=(today, today + timedelta(days=60)), key="meetings_period", format="YYYY-MM-DD"
+)
+right.text_input(
+    "Find my meeting: address, block or lat, lon",
+    key=FIND_KEY,
+    on_change=_find,
+    placeholder="e.g. 1234 W Madison St, 047XX S Western Ave, 41.88, -87.63",
+)
+start, end = (period[0], period[-1]) if isinstance(period, tuple) and period else (today, today)
+chosen = None if district == "All" else district
+
+found = st.session_state.get(FOUND_KEY)
+if isinstance(found, str):
+    st.warning(found)
+    found = None
+elif found is not None:
+    st.session_state[state.BEAT] = found.beat
+    st.success(
+        f"{found.matched} is in beat **{found.beat}** (sector {found.sector}, district "
+        f"{found.district})."
+    )
+    a, b = st.columns([1, 2])
+    if found.station:
+        a.markdown(
+            f"**Station:** {found.station['name']}  \n{found.station['address']}  \n"
+            f"Phone: {found.station['phone'] or 'not listed'}"
+        )
+    if found.meetings.empty:
+        b.info("No upcoming meetings for this beat.")
+    else:
+        b.dataframe(
+            found.meetings[["start", "end", "status", "title", "venue_name", "address", "note"]],
+            hide_index=True,
+            width="stretch",
+        )
+    c1, c2 = st.columns(2)
+    c1.download_button(
+        f"Beat {found.beat} calendar (.ics)",
+        md.calendar(db, schedule, beat=found.beat),
+        file_name=f"beat_{found.beat}.ics",
+        mime="text/calendar",
+        key="meetings_found_ics",
+    )
+    c2.download_button(
+        f"Printable flyer for beat {found.beat}",
+        md.flyer(root, token, db, found.beat),
+        file_name=f"beat_{found.beat}_meetings.html",
+        mime="text/html",
+        key="meetings_found_flyer",
+    )
+
+occurrences = md.upcoming(db, schedule, start, end, district=chosen)
+shown = st_folium(
+    md.meetings_map(
+        root,
+        token,
+        occurrences,
+        district=chosen,
+        home=(found.lat, found.lon) if found is not None else None,
+        home_beat=found.beat if found is not None else None,
+    ),
+    height=520,
+    width="stretch",
+    returned_objects=["last_clicked"],
+    key=f"meetings_map_{chosen}",
+)
+click = (shown or {}).get("last_clicked")
+if click and click != st.session_state.get(CLICK_KEY):
+    st.session_state[CLICK_KEY] = click
+    _lookup((click["lat"], click["lng"]))
+    st.rerun()
+st.caption(
+    "Markers: meeting venues (number = meetings in the period). Click anywhere on the map to "
+    "find the meetings of the beat there."
+)
+
+st.subheader(f"{len(occurrences):,} meetings, {start} to {end}")
+st.dataframe(
+    occurrences[
+        ["start", "end", "status", "title", "beats", "venue_name", "address", "phone", "note"]
+    ],
+    hide_index=True,
+    width="stretch",
+)
+label = f"district {chosen}" if chosen else "all districts"
+st.download_button(
+    f"Calendar for {label} (.ics)",
+    md.calendar(db, schedule, district=chosen),
+    file_name=f"meetings_{'district_' + chosen if chosen else 'all'}.ics",
+    mime="text/calendar",
+    key="meetings_area_ics",
+)

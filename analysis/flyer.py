@@ -1,0 +1,129 @@
+"""Printable meeting flyer for one beat: one self-contained HTML page (no scripts, no network).
+
+The map is the inline SVG of :func:`analysis.report.svg_map` (the beat filled, the other beats of
+its sector outlined, the station as a star). Every text that came from a person or the data
+(titles, notes, venue names, addresses) is HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping
+
+import geopandas as gpd
+import pandas as pd
+
+from analysis.report import svg_map
+from geodata import schema
+
+__all__ = ["render_flyer"]
+
+_CSS = """
+body{font:15px/1.45 system-ui,sans-serif;margin:24px;color:#1a1a1a;max-width:820px}
+h1{font-size:28px;margin:0 0 4px}
+h2{font-size:18px;margin:18px 0 6px;border-bottom:2px solid #08306b}
+table{border-collapse:collapse;width:100%}
+td,th{border:1px solid #bbb;padding:4px 8px;text-align:left}
+th{background:#eef3fa}.cancelled{text-decoration:line-through;color:#888}.moved{font-weight:bold}
+.note{color:#555;font-size:13px}.grid{display:flex;gap:24px;flex-wrap:wrap;align-items:flex-start}
+@media print{body{margin:10mm}}
+"""
+
+
+def _e(value: object) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return ""
+    return html.escape(str(value), quote=True)
+
+
+def render_flyer(
+    beat: str,
+    meetings: pd.DataFrame,
+    *,
+    beats: gpd.GeoDataFrame,
+    station: Mapping[str, object] | None = None,
+    station_xy: tuple[float, float] | None = None,
+    feed_name: str | None = None,
+) -> str:
+    """Return the flyer of `beat` as an HTML document.
+
+    Parameters
+    ----------
+    beat
+        The beat id.
+    meetings
+        Its next meetings, as returned by :func:`geodata.meetings.upcoming_meetings`
+        (cancelled ones are shown struck through, moved ones with their note).
+    beats
+        Canonical beats (projected CRS, metres) for the map.
+    station
+        The district station (``name``, ``address``, ``phone``), if known.
+    station_xy
+        The station's position in the beats' CRS.
+    feed_name
+        File name of the beat's calendar feed, printed as a hint.
+    """
+    ids = beats[schema.BEAT].astype(str)
+    row = beats[ids == str(beat)]
+    sector = str(row[schema.SECTOR].iloc[0]) if len(row) else None
+    district = str(row[schema.DISTRICT].iloc[0]) if len(row) else None
+    same_sector = (
+        sorted(ids[beats[schema.SECTOR].astype(str) == sector]) if sector is not None else []
+    )
+    area_map = svg_map(
+        beats,
+        [str(beat)],
+        neighbours=[b for b in same_sector if b != str(beat)],
+        station_xy=station_xy,
+        size_px=380,
+    )
+    rows = []
+    for m in meetings.itertuples():
+        status = {"cancelled": "Cancelled", "moved": "Moved"}.get(m.status, "")
+        note = f"{status}: {m.note}" if status and m.note else status
+        rows.append(
+            f'<tr class="{_e(m.status)}"><td>{m.start:%a %b %d, %Y}</td>'
+            f"<td>{m.start:%I:%M %p}–{m.end:%I:%M %p}</td><td>{_e(m.title)}</td>"
+            f"<td>{_e(m.venue_name)}<br>{_e(m.address)}</td><td>{_e(note)}</td></tr>"
+        )
+    table = (
+        "<table><tr><th>Date</th><th>Time</th><th>Meeting</th><th>Where</th><th>Note</th></tr>"
+        + "".join(rows)
+        + "</table>"
+        if rows
+        else "<p>No meetings scheduled in the coming months.</p>"
+    )
+    first = meetings.iloc[0] if len(meetings) else None
+    contact = ""
+    if first is not None and first.get("contact"):
+        contact = f"<p>Contact: {_e(first['contact'])}</p>"
+    if first is not None and first.get("virtual_link"):
+        contact += f"<p>Join online: {_e(first['virtual_link'])}</p>"
+    station_html = ""
+    if station:
+        station_html = (
+            f"<h2>Your police station</h2><p><b>{_e(station.get('name'))}</b><br>"
+            f"{_e(station.get('address'))}<br>Phone: {_e(station.get('phone')) or 'not listed'}</p>"
+        )
+    illustrative = (
+        '<p class="note">These dates follow an illustrative schedule (the CAPS pattern), not a '
+        "published one: confirm with the station before you go.</p>"
+        if len(meetings) and bool(meetings["illustrative"].any())
+        else ""
+    )
+    feed = (
+        f'<p class="note">Calendar feed for your phone or computer: {_e(feed_name)}</p>'
+        if feed_name
+        else ""
+    )
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>Beat {_e(beat)} neighborhood watch meetings</title><style>{_CSS}</style></head>"
+        f"<body><h1>Beat {_e(beat)} neighborhood watch meetings</h1>"
+        f'<p class="note">Sector {_e(sector)}, district {_e(district)}. Everyone who lives or '
+        "works in the beat is welcome.</p>"
+        f'<div class="grid"><div>{area_map}</div><div style="flex:1;min-width:260px">'
+        f"{station_html}{contact}</div></div>"
+        f"<h2>Next meetings</h2>{table}{illustrative}{feed}</body></html>"
+    )

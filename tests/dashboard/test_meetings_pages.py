@@ -1,0 +1,224 @@
+"""The meetings pages (AppTest), map popups and flyer escaping, and the issue's "Done when" path."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import geopandas as gpd
+import icalendar
+import pandas as pd
+import pyproj
+import pytest
+import recurring_ical_events
+from streamlit.testing.v1 import AppTest
+
+from analysis.flyer import render_flyer
+from dashboard.meetings_data import venue_markers
+from geodata import meetings
+from geodata.__main__ import main
+from tests.helpers import folium_maps
+
+CHICAGO = ZoneInfo("America/Chicago")
+XSS = "<script>alert(1)</script>"
+ADDRESS = "1234 W Madison St"
+
+
+@pytest.fixture
+def meetings_env(app_env, meetings_url, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", meetings_url)
+    return app_env
+
+
+def _page(app, page: str) -> AppTest:
+    at = AppTest.from_file(app, default_timeout=120)
+    at.switch_page(f"pages/{page}.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _button(at, label: str):
+    (button,) = [b for b in at.button if b.label == label]
+    return button
+
+
+def _xss_series(engine) -> int:
+    return meetings.create_series(
+        engine,
+        title=XSS,
+        venue={
+            "name": "<img src=x onerror=alert(2)>",
+            "address": "1 <b>Main</b> St",
+            "lat": 41.95,
+            "lon": -87.70,
+        },
+        start=datetime.now(CHICAGO).replace(tzinfo=None, hour=18, minute=0) + timedelta(days=2),
+        rrule="FREQ=WEEKLY;COUNT=3",
+        beats=["1713"],
+        notes=XSS,
+    )
+
+
+# --- escaping --------------------------------------------------------------------------------
+def test_popups_escape_titles_notes_and_venues(meetings_engine):
+    sid = _xss_series(meetings_engine)
+    rows = meetings.upcoming_meetings(meetings_engine, beat="1713")
+    first = rows[rows["series_id"] == sid]["start"].iloc[0].to_pydatetime()
+    meetings.cancel_occurrence(meetings_engine, sid, first, note=XSS)
+    markers = venue_markers(meetings.upcoming_meetings(meetings_engine, beat="1713"))
+    popup = markers[markers["venue_name"].str.startswith("<img")]["popup"].iloc[0]
+    assert "<script>" not in popup
+    assert "<img" not in popup
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in popup
+    assert "&lt;img src=x onerror=alert(2)&gt;" in popup
+    assert "CANCELLED" in popup
+
+
+def test_flyer_escapes_and_lists_next_meetings(meetings_engine, beats):
+    sid = _xss_series(meetings_engine)
+    rows = meetings.upcoming_meetings(meetings_engine, beat="1713").head(4)
+    assert sid in set(rows["series_id"])
+    html = render_flyer(
+        "1713", rows, beats=beats, station={"name": XSS, "address": "a", "phone": "1"}
+    )
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&lt;img src=x onerror=alert(2)&gt;" in html
+    assert html.count("<tr class=") == 4
+    assert 'data-beat="1713"' in html  # the beat is drawn on the map
+
+
+# --- pages -----------------------------------------------------------------------------------
+def test_meetings_page_map_list_and_escaping(meetings_env, meetings_url):
+    engine = meetings.open_database(meetings_url)
+    _xss_series(engine)
+    at = _page(meetings_env, "meetings")
+    assert at.title[0].value == "Neighborhood watch meetings"
+    table = at.dataframe[0].value
+    today = datetime.now(CHICAGO).date()
+    expected = meetings.upcoming_meetings(engine, start=today, end=today + timedelta(days=60))
+    assert len(table) == len(expected)
+    (script,) = folium_maps(at)
+    assert script.count("L.marker(") == expected["venue_id"].nunique()
+    assert "<script>alert(1)" not in script
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in script
+    at.selectbox(key="meetings_district").select("17").run()
+    assert not at.exception
+    in_17 = meetings.upcoming_meetings(
+        engine, district="17", start=today, end=today + timedelta(days=60)
+    )
+    assert len(at.dataframe[0].value) == len(in_17)
+    at.text_input(key="meetings_find").input("no such street 99").run()
+    assert not at.exception
+    assert "was not found" in at.warning[0].value
+
+
+def test_editor_shows_field_errors_and_saves_nothing(meetings_env, meetings_url):
+    engine = meetings.open_database(meetings_url)
+    before = meetings.schedule_token(engine)
+    at = _page(meetings_env, "meeting_editor")
+    at.text_input(key="ed_title_new").input("Spring meeting")
+    at.text_input(key="ed_beats_new").input("1713, 9999")
+    at.date_input(key="ed_date_new").set_value(date(2027, 3, 14))
+    at.time_input(key="ed_time_new").set_value(time(2, 30))
+    at.text_input(key="ed_rrule_new").input("FREQ=YEARLY")
+    _button(at, "Create series").click().run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert "Beats: unknown beat id(s): 9999" in errors
+    assert any(e.startswith("Start: 2027-03-14 02:30 does not exist") for e in errors)
+    assert "Nothing was saved; correct the fields marked above." in errors
+    assert meetings.schedule_token(engine) == before
+
+
+def test_editor_reports_a_stale_version(meetings_env, meetings_url):
+    engine = meetings.open_database(meetings_url)
+    series = meetings.list_series(engine)
+    sid = int(series.loc[series["beats"] == "1713", "id"].iloc[0])
+    at = _page(meetings_env, "meeting_editor")
+    at.selectbox(key="editor_series").select(sid).run()
+    assert at.text_input(key=f"ed_title_{sid}").value == "Beat 1713 community meeting"
+    meetings.update_series(engine, sid, expected_version=1, title="Changed by a colleague")
+    at.text_input(key=f"ed_title_{sid}").input("My change")
+    _button(at, "Save changes").click().run()
+    assert not at.exception
+    assert any("changed by someone else" in e.value for e in at.error)
+    current = meetings.list_series(engine).set_index("id").loc[sid]
+    assert (current["title"], current["version"]) == ("Changed by a colleague", 2)
+
+
+# --- Done when -------------------------------------------------------------------------------
+def _cli(capsys, *args) -> dict | list:
+    assert main(["meetings", *args]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def _expand(content: bytes, start: datetime, days: int) -> list[datetime]:
+    parsed = icalendar.Calendar.from_ical(content)
+    events = recurring_ical_events.of(parsed).between(start, start + timedelta(days=days))
+    return sorted(e["DTSTART"].dt.astimezone(CHICAGO) for e in events)
+
+
+def test_done_when_resident_and_analyst_path(
+    meetings_env, meetings_url, sample_store, beats, tmp_path, capsys
+):
+    # a resident types a Chicago block address ...
+    found = _cli(capsys, "find", ADDRESS, "--store", str(sample_store.root), "--json")
+    # ... beat by an independent point-in-polygon join of the matched block position
+    point = gpd.GeoDataFrame(
+        geometry=gpd.points_from_xy([found["lon"]], [found["lat"]]), crs="EPSG:4326"
+    ).to_crs(beats.crs)
+    assert found["beat"] == gpd.sjoin(point, beats, predicate="within")["beat"].iloc[0] == "1224"
+    assert found["station"]["name"] == "Near West district station"
+    assert found["station"]["phone"] == "312-746-8396"  # police_stations.csv, district 12
+    assert len(found["meetings"]) == 3
+    starts = [pd.Timestamp(m["start"]) for m in found["meetings"]]
+    assert all(s > pd.Timestamp.now(tz=CHICAGO) for s in starts)
+    # the page shows the same beat and meetings
+    at = _page(meetings_env, "meetings")
+    at.text_input(key="meetings_find").input(ADDRESS).run()
+    assert not at.exception
+    assert "beat **1224**" in at.success[0].value
+    page_rows = at.dataframe[0].value
+    assert [pd.Timestamp(s) for s in page_rows["start"]] == starts
+    # ... downloads the .ics: it expands to the same dates
+    ics = tmp_path / "beat.ics"
+    assert main(["meetings", "ics", "--beat", "1224", "--out", str(ics)]) == 0
+    now = datetime.now(CHICAGO)
+    assert _expand(ics.read_bytes(), now, 120)[:3] == starts
+    # an analyst moves one meeting (the second) to the next day at 19:00 ...
+    engine = meetings.open_database(meetings_url)
+    sid = found["meetings"][1]["series_id"]
+    original = starts[1].to_pydatetime()
+    new_start = (original + timedelta(days=1)).replace(hour=19, minute=0)
+    meetings.move_occurrence(engine, sid, original, new_start.replace(tzinfo=None), note="Moved")
+    # ... and the list, the map and the .ics all show it
+    listed = _cli(capsys, "list", "--beat", "1224", "--json", "--limit", "3")
+    assert [pd.Timestamp(m["start"]) for m in listed][1] == pd.Timestamp(new_start)
+    assert listed[1]["status"] == "moved"
+    at.run()  # the page reruns: its caches are keyed by the schedule's state
+    assert not at.exception
+    (script,) = folium_maps(at)
+    assert f"<b>MOVED</b> {new_start:%a %b %d, %H:%M}" in script
+    assert main(["meetings", "ics", "--beat", "1224", "--out", str(ics)]) == 0
+    expanded = _expand(ics.read_bytes(), now, 120)
+    assert new_start in expanded
+    assert starts[1] not in expanded
+    parsed = icalendar.Calendar.from_ical(ics.read_bytes())
+    (override,) = [e for e in parsed.walk("VEVENT") if "RECURRENCE-ID" in e]
+    assert override["RECURRENCE-ID"].dt == original
+
+
+def test_typed_coordinates_find_the_beat(meetings_env, sample_store):
+    at = _page(meetings_env, "meetings")
+    # an interior point of beat 1713, typed as "lat, lon" (a map click takes the same path)
+    beats_layer = sample_store.read_layer("beats")
+    inner = beats_layer[beats_layer["beat"] == "1713"].geometry.representative_point().iloc[0]
+    lon, lat = pyproj.Transformer.from_crs(beats_layer.crs, "EPSG:4326", always_xy=True).transform(
+        inner.x, inner.y
+    )
+    at.text_input(key="meetings_find").input(f"{lat:.6f}, {lon:.6f}").run()
+    assert not at.exception
+    assert "beat **1713**" in at.success[0].value

@@ -1,0 +1,396 @@
+"""Meeting series: recurrence, time zones, exceptions, iCal, validation, locking, migrations."""
+
+from __future__ import annotations
+
+import calendar
+import re
+import threading
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import icalendar
+import pandas as pd
+import pytest
+import recurring_ical_events
+import sqlalchemy as sa
+
+from geodata import db, meetings
+from geodata.meetings import ConflictError, MeetingError, VenueConflictError
+
+CHICAGO = ZoneInfo("America/Chicago")
+
+
+def _count(engine, table) -> int:
+    with engine.connect() as connection:
+        return connection.execute(sa.select(sa.func.count()).select_from(table)).scalar()
+
+
+def _expand_ics(content: bytes, start: date, end: date) -> set[tuple[str, datetime]]:
+    """Expand an .ics with the independent recurring_ical_events library."""
+    parsed = icalendar.Calendar.from_ical(content)
+    events = recurring_ical_events.of(parsed).between(start, end)
+    return {(str(e["UID"]), e["DTSTART"].dt.astimezone(CHICAGO)) for e in events}
+
+
+# --- recurrence, hand-computed --------------------------------------------------------------
+def test_second_tuesday_every_other_month_matches_hand_computed_dates():
+    got = meetings.expand_rule(
+        "FREQ=MONTHLY;INTERVAL=2;BYDAY=2TU",
+        datetime(2027, 1, 12, 18, 30),
+        datetime(2027, 1, 1),
+        datetime(2028, 1, 1),
+    )
+    # 2027: Jan 1 is a Friday -> Tuesdays 5, 12; Mar 1 Monday -> 2, 9; May 1 Saturday -> 4, 11;
+    # Jul 1 Thursday -> 6, 13; Sep 1 Wednesday -> 7, 14; Nov 1 Monday -> 2, 9
+    expected = [(1, 12), (3, 9), (5, 11), (7, 13), (9, 14), (11, 9)]
+    assert [(d.month, d.day) for d in got] == expected
+    assert all((d.hour, d.minute) == (18, 30) for d in got)
+
+
+def test_fifth_tuesday_only_in_months_that_have_one():
+    got = meetings.expand_rule(
+        "FREQ=MONTHLY;BYDAY=5TU",
+        datetime(2027, 1, 1, 19, 0),
+        datetime(2027, 1, 1),
+        date(2028, 1, 1),
+    )
+    expected = []
+    for month in range(1, 13):  # oracle: the stdlib calendar
+        tuesdays = [
+            d for d in calendar.Calendar().itermonthdates(2027, month)
+            if d.month == month and d.weekday() == calendar.TUESDAY
+        ]  # fmt: skip
+        if len(tuesdays) == 5:
+            expected.append(tuesdays[4])
+    assert [d.date() for d in got] == expected
+    assert len(expected) == 4  # 2027: March, June, August, November
+
+
+def test_series_across_dst_keeps_local_time(meetings_engine):
+    sid = meetings.create_series(
+        meetings_engine,
+        title="Weekly across spring forward",
+        venue={"name": "Library", "address": "1 Test St", "lat": 41.9, "lon": -87.7},
+        start=datetime(2027, 3, 2, 18, 30),
+        rrule="FREQ=WEEKLY;BYDAY=TU;COUNT=4",
+        beats=["1713"],
+    )
+    rows = meetings.upcoming_meetings(
+        meetings_engine, beat="1713", start=date(2027, 3, 1), end=date(2027, 3, 31)
+    )
+    rows = rows[rows["series_id"] == sid]
+    assert [d.day for d in rows["start"]] == [2, 9, 16, 23]
+    assert set(rows["start"].dt.strftime("%H:%M")) == {"18:30"}
+    # clocks spring forward on 2027-03-14: CST (-6 h) before, CDT (-5 h) after
+    offsets = [s.utcoffset() for s in rows["start"]]
+    assert offsets == [timedelta(hours=-6)] * 2 + [timedelta(hours=-5)] * 2
+    assert [s.tz_convert("UTC").hour for s in rows["start"]] == [0, 0, 23, 23]
+
+
+# --- validation: clear errors, nothing saved -------------------------------------------------
+GOOD = {
+    "title": "Test meeting",
+    "venue": "17",
+    "start": datetime(2027, 1, 4, 10, 0),
+    "rrule": "FREQ=MONTHLY;BYDAY=1MO",
+    "beats": ["1713"],
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        ({"rrule": "FREQ=SOMETIMES"}, "rrule", "FREQ must be one of"),
+        ({"rrule": "FREQ=MONTHLY;BYDAY=9XY"}, "rrule", "not a valid RRULE"),
+        ({"rrule": "FREQ=MONTHLY;BYHOUR=3"}, "rrule", "BYHOUR not allowed"),
+        ({"rrule": "FREQ=MONTHLY;UNTIL=20260101"}, "rrule", "before the start"),
+        ({"start": datetime(2027, 3, 14, 2, 30), "rrule": "FREQ=YEARLY"}, "start", "spring"),
+        ({"end": time(9, 0)}, "end", "is not after the start 10:00"),
+        ({"beats": ["1713", "9999"]}, "beats", "unknown beat id(s): 9999"),
+        ({"beats": None, "sector": "999"}, "sector", "'999' is not a known sector"),
+        ({"duration_min": 90}, "duration_reason", "90 minutes (over 60) needs a reason"),
+        ({"title": "  "}, "title", "is required"),
+        ({"venue": "77"}, "venue", "not a known venue"),
+        ({"virtual_link": "javascript:alert(1)"}, "virtual_link", "must start with https://"),
+    ],
+)
+def test_invalid_input_names_the_field_and_saves_nothing(meetings_engine, change, field, message):
+    before = meetings.schedule_token(meetings_engine)
+    with pytest.raises(MeetingError, match=re.escape(message)) as caught:
+        meetings.create_series(meetings_engine, **{**GOOD, **change})
+    assert caught.value.field == field
+    assert meetings.schedule_token(meetings_engine) == before
+
+
+def test_all_field_errors_are_reported_at_once(meetings_engine):
+    with pytest.raises(MeetingError) as caught:
+        meetings.create_series(
+            meetings_engine, **{**GOOD, "title": "", "beats": ["0000"], "rrule": "nonsense"}
+        )
+    assert set(caught.value.errors) == {"title", "beats", "rrule"}
+
+
+def test_long_meeting_with_reason_and_end_time_is_saved(meetings_engine):
+    sid = meetings.create_series(
+        meetings_engine,
+        **{**GOOD, "end": time(11, 30), "duration_reason": "annual district summit"},
+    )
+    row = meetings.list_series(meetings_engine).set_index("id").loc[sid]
+    assert row["duration_min"] == 90
+    assert row["duration_reason"] == "annual district summit"
+
+
+def test_start_is_snapped_to_the_rules_first_occurrence(meetings_engine):
+    sid = meetings.create_series(meetings_engine, **{**GOOD, "start": datetime(2027, 1, 2, 10)})
+    row = meetings.list_series(meetings_engine).set_index("id").loc[sid]
+    assert pd.Timestamp(row["dtstart"]) == pd.Timestamp("2027-01-04 10:00")  # first Monday
+
+
+def test_venue_conflict_is_detected_and_can_be_overridden(meetings_engine):
+    # beat 1713's seeded series: 2nd Tuesday of odd months, 18:30-19:30 at the district 17 station
+    clash = {**GOOD, "start": datetime(2027, 1, 12, 19, 0), "rrule": "FREQ=MONTHLY;COUNT=1"}
+    with pytest.raises(VenueConflictError, match="Beat 1713 community meeting") as caught:
+        meetings.create_series(meetings_engine, **clash)
+    assert caught.value.field == "venue"
+    assert caught.value.conflicts["start"].iloc[0] == pd.Timestamp("2027-01-12 18:30", tz=CHICAGO)
+    # back to back (19:30) is not a conflict
+    meetings.create_series(meetings_engine, **{**clash, "start": datetime(2027, 1, 12, 19, 30)})
+    sid = meetings.create_series(meetings_engine, **clash, allow_conflicts=True)
+    assert sid > 0
+
+
+# --- exceptions ------------------------------------------------------------------------------
+@pytest.fixture
+def beat_1713(meetings_engine):
+    rows = meetings.upcoming_meetings(
+        meetings_engine, beat="1713", start=date(2027, 1, 1), end=date(2027, 12, 31)
+    )
+    assert len(rows) == 6
+    return rows
+
+
+def test_cancel_and_move_apply_to_the_list(meetings_engine, beat_1713):
+    sid = int(beat_1713["series_id"].iloc[0])
+    first, second = (t.to_pydatetime() for t in beat_1713["start"].iloc[:2])
+    v = meetings.cancel_occurrence(meetings_engine, sid, first, note="Holiday", expected_version=1)
+    v = meetings.move_occurrence(
+        meetings_engine,
+        sid,
+        second,
+        datetime(2027, 3, 11, 18, 0),
+        new_venue={"name": "Park field house", "address": "2 Park Ave", "lat": 41.97, "lon": -87.7},
+        note="Station under repair",
+        expected_version=v,
+    )
+    assert v == 3
+    rows = meetings.upcoming_meetings(
+        meetings_engine, beat="1713", start=date(2027, 1, 1), end=date(2027, 12, 31)
+    )
+    assert len(rows) == 6  # the cancelled meeting is kept, with its status
+    assert rows["status"].tolist()[:2] == ["cancelled", "moved"]
+    assert rows["note"].tolist()[:2] == ["Holiday", "Station under repair"]
+    moved = rows.iloc[1]
+    assert moved["start"] == pd.Timestamp("2027-03-11 18:00", tz=CHICAGO)
+    assert moved["original_start"] == pd.Timestamp("2027-03-09 18:30", tz=CHICAGO)
+    assert moved["venue_name"] == "Park field house"
+    assert (moved["lat"], moved["lon"]) == (41.97, -87.7)
+    assert set(rows["status"].iloc[2:]) == {"scheduled"}
+    meetings.restore_occurrence(meetings_engine, sid, first)
+    again = meetings.upcoming_meetings(
+        meetings_engine, beat="1713", start=date(2027, 1, 1), end=date(2027, 1, 31)
+    )
+    assert again["status"].tolist() == ["scheduled"]
+
+
+def test_moving_into_another_window_and_bad_moves(meetings_engine, beat_1713):
+    sid = int(beat_1713["series_id"].iloc[0])
+    jan = beat_1713["start"].iloc[0].to_pydatetime()
+    meetings.move_occurrence(meetings_engine, sid, jan, datetime(2026, 12, 30, 18, 30))
+    december = meetings.upcoming_meetings(
+        meetings_engine, beat="1713", start=date(2026, 12, 1), end=date(2026, 12, 31)
+    )
+    assert december["start"].tolist() == [pd.Timestamp("2026-12-30 18:30", tz=CHICAGO)]
+    before = meetings.schedule_token(meetings_engine)
+    with pytest.raises(MeetingError, match="not a meeting of series") as caught:
+        meetings.cancel_occurrence(meetings_engine, sid, datetime(2027, 1, 13, 18, 30))
+    assert caught.value.field == "occurrence"
+    with pytest.raises(MeetingError, match="spring forward") as caught:
+        meetings.move_occurrence(meetings_engine, sid, jan, datetime(2027, 3, 14, 2, 15))
+    assert caught.value.field == "new_start"
+    with pytest.raises(MeetingError, match="is not after the start") as caught:
+        meetings.move_occurrence(
+            meetings_engine, sid, jan, datetime(2027, 1, 14, 18), new_end=time(17, 0)
+        )
+    assert caught.value.field == "new_end"
+    assert meetings.schedule_token(meetings_engine) == before
+
+
+# --- iCal ------------------------------------------------------------------------------------
+def test_ics_round_trip_expands_to_the_same_dates(meetings_engine):
+    rows = meetings.upcoming_meetings(
+        meetings_engine, district="17", start=date(2027, 1, 1), end=date(2027, 6, 30)
+    )
+    sid = int(rows["series_id"].iloc[0])
+    starts = rows[rows["series_id"] == sid]["start"]
+    meetings.cancel_occurrence(meetings_engine, sid, starts.iloc[0].to_pydatetime(), note="x")
+    meetings.move_occurrence(
+        meetings_engine, sid, starts.iloc[1].to_pydatetime(), datetime(2027, 6, 30, 17, 0)
+    )
+    content = meetings.calendar_ics(meetings_engine, district="17")
+    parsed = icalendar.Calendar.from_ical(content)
+    assert [tz["TZID"] for tz in parsed.walk("VTIMEZONE")] == ["America/Chicago"]
+    main = [
+        e for e in parsed.walk("VEVENT")
+        if e["UID"] == f"meeting-series-{sid}@beatwise" and "RECURRENCE-ID" not in e
+    ]  # fmt: skip
+    assert len(main) == 1
+    assert "RRULE" in main[0]
+    assert [d.dt for d in main[0]["EXDATE"].dts] == [starts.iloc[0].to_pydatetime()]
+    override = [e for e in parsed.walk("VEVENT") if "RECURRENCE-ID" in e]
+    assert [e["RECURRENCE-ID"].dt for e in override] == [starts.iloc[1].to_pydatetime()]
+    ours = meetings.upcoming_meetings(
+        meetings_engine, district="17", start=date(2027, 1, 1), end=date(2027, 6, 30)
+    )
+    live = ours[ours["status"] != "cancelled"]
+    expected = {
+        (f"meeting-series-{s}@beatwise", t)
+        for s, t in zip(live["series_id"], live["start"], strict=True)
+    }
+    assert _expand_ics(content, date(2027, 1, 1), date(2027, 7, 1)) == expected
+    areas = meetings.list_areas(meetings_engine)
+    n_beats = int((areas["district"] == "17").sum())
+    assert len(expected) == 3 * n_beats - 1  # every other month over 6 months, one cancelled
+
+
+def test_ics_of_all_series_and_stable_feeds(meetings_engine, tmp_path):
+    content = meetings.calendar_ics(meetings_engine)
+    parsed = icalendar.Calendar.from_ical(content)
+    assert len(parsed.walk("VEVENT")) == len(meetings.list_series(meetings_engine))
+    paths = meetings.write_feeds(meetings_engine, tmp_path)
+    names = {p.name for p in paths}
+    assert {"all.ics", "beat_1713.ics", "sector_171.ics"} <= names
+    stamp = {p: p.stat().st_mtime_ns for p in paths[:5]}
+    assert meetings.write_feeds(meetings_engine, tmp_path) == paths
+    assert {p: p.stat().st_mtime_ns for p in paths[:5]} == stamp  # unchanged schedule: untouched
+
+
+# --- seed ------------------------------------------------------------------------------------
+def test_seed_covers_every_beat_without_overlaps(meetings_engine):
+    areas = meetings.list_areas(meetings_engine)
+    series = meetings.list_series(meetings_engine)
+    served = set(",".join(series["beats"]).split(","))
+    assert served == set(areas["beat"])
+    assert series["illustrative"].all()
+    assert series["notes"].str.contains("Illustrative").all()
+    by_kind = series.groupby("area_kind")["rrule"].agg(set)
+    assert all("INTERVAL=2" in r for r in by_kind["beat"])  # beats: every other month
+    assert all("INTERVAL" not in r for r in by_kind["sector"])  # sectors: monthly
+    rows = meetings.upcoming_meetings(
+        meetings_engine, start=date(2027, 1, 1), end=date(2027, 12, 31)
+    )
+    assert set(rows["start"].dt.strftime("%H:%M")) == {"18:30"}
+    for _, at_venue in rows.groupby("venue_id"):
+        assert not at_venue["start"].duplicated().any()
+
+
+def test_open_database_twice_does_not_reseed(meetings_url):
+    first = meetings.open_database(meetings_url)
+    n = len(meetings.list_series(first))
+    again = meetings.open_database(meetings_url)
+    assert len(meetings.list_series(again)) == n
+
+
+# --- optimistic locking (SQLite) ------------------------------------------------------------
+def _locking_scenario(url_a: str, url_b: str, sid: int) -> None:
+    a, b = db.make_engine(url_a), db.make_engine(url_b)
+    # B read version 1; A saves first; B's save must fail and must not overwrite A's title
+    meetings.update_series(a, sid, expected_version=1, title="Saved by A")
+    with pytest.raises(ConflictError, match="changed by someone else") as caught:
+        meetings.update_series(b, sid, expected_version=1, title="Saved by B")
+    assert caught.value.field == "version"
+    assert caught.value.current_version == 2
+    with pytest.raises(ConflictError):
+        meetings.cancel_occurrence(b, sid, datetime(2027, 1, 12, 18, 30), expected_version=1)
+    # truly concurrent: A holds the row in an open transaction while B tries
+    errors: list[Exception] = []
+    with a.begin() as connection:
+        connection.execute(
+            meetings.series_table.update()
+            .where(meetings.series_table.c.id == sid, meetings.series_table.c.version == 2)
+            .values(title="A again", version=3)
+        )
+
+        def other() -> None:
+            try:
+                meetings.update_series(b, sid, expected_version=2, title="B again")
+            except ConflictError as err:
+                errors.append(err)
+
+        thread = threading.Thread(target=other)
+        thread.start()
+        thread.join(timeout=1.0)
+        assert thread.is_alive()  # B waits for A's transaction
+    thread.join(timeout=30)
+    assert len(errors) == 1
+    titles = meetings.list_series(a).set_index("id")
+    assert titles.loc[sid, "title"] == "A again"
+    assert titles.loc[sid, "version"] == 3
+    a.dispose()
+    b.dispose()
+
+
+def test_optimistic_locking_two_engines_sqlite(meetings_engine, meetings_url):
+    sid = int(meetings.upcoming_meetings(meetings_engine, beat="1713").iloc[0]["series_id"])
+    _locking_scenario(meetings_url, meetings_url, sid)
+
+
+# --- migrations ------------------------------------------------------------------------------
+def test_upgrade_from_previous_revision_keeps_data(tmp_path):
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    db.upgrade(engine, "m0001_meetings")
+    assert db.current_heads(engine) == {"m0001_meetings"}
+    now = datetime(2026, 1, 1)
+    with engine.begin() as c:
+        c.exec_driver_sql("INSERT INTO meeting_areas VALUES ('1713', '171', '17')")
+        c.exec_driver_sql(
+            "INSERT INTO meeting_venues (id, station_id, name, address, phone, lat, lon) "
+            "VALUES (1, '17', 'Albany Park', '4650 N Pulaski Rd', '312', 41.96, -87.72), "
+            "(2, NULL, 'Library', '1 Main St', '', 41.9, -87.7)"
+        )
+        c.execute(
+            sa.text(
+                "INSERT INTO meeting_series (id, title, area_kind, sector, district, venue_id, "
+                "dtstart, tzid, rrule, duration_min, illustrative, version, updated_at) VALUES "
+                "(1, 'Old', 'beat', '171', '17', 1, :d, 'America/Chicago', "
+                "'FREQ=MONTHLY;BYDAY=2TU', 60, 0, 4, :u)"
+            ),
+            {"d": datetime(2026, 1, 13, 18, 30), "u": now},
+        )
+        c.exec_driver_sql("INSERT INTO meeting_series_beats VALUES (1, '1713')")
+        c.execute(
+            sa.text(
+                "INSERT INTO meeting_exceptions (series_id, original_start, status, note) "
+                "VALUES (1, :o, 'cancelled', 'kept')"
+            ),
+            {"o": datetime(2026, 2, 10, 18, 30)},
+        )
+    engine.dispose()
+    upgraded = meetings.open_database(f"sqlite:///{tmp_path / 'old.db'}")
+    assert db.current_heads(upgraded) == db.latest_heads()
+    series = meetings.list_series(upgraded)
+    assert series[["id", "title", "version"]].to_numpy().tolist() == [[1, "Old", 4]]
+    assert series["virtual_link"].isna().all()
+    venues = meetings.list_venues(upgraded).set_index("id")
+    assert venues.loc[1, "kind"] == "station"
+    assert venues.loc[2, "kind"] == "community"
+    rows = meetings.upcoming_meetings(upgraded, start=date(2026, 1, 1), end=date(2026, 3, 31))
+    assert rows["status"].tolist() == ["scheduled", "cancelled", "scheduled"]
+    assert rows["note"].tolist()[1] == "kept"
+
+
+def test_empty_database_migrates_to_head(tmp_path):
+    engine = meetings.open_database(f"sqlite:///{tmp_path / 'new.db'}", seed=False)
+    assert db.current_heads(engine) == db.latest_heads()
+    assert _count(engine, meetings.series_table) == 0
+    assert _count(engine, meetings.areas_table) == 275
+    assert _count(engine, meetings.venues_table) == 23
