@@ -12,6 +12,7 @@ publishes it through the same publish step, and deletes the temporary store. The
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -23,6 +24,7 @@ import geopandas as gpd
 import pandas as pd
 import streamlit as st
 from shapely.geometry import Point
+from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard import maps
 from dashboard.maps import esc
@@ -47,6 +49,8 @@ __all__ = [
     "plain",
     "trend_chart",
 ]
+
+logger = logging.getLogger(__name__)
 
 FIND_KEY = "community_find"
 #: Meetings shown in the "next meetings" panel.
@@ -319,22 +323,34 @@ def _meetings_available() -> bool:
 
 
 def next_meetings(beat: str, limit: int = MEETINGS_SHOWN) -> pd.DataFrame | None:
-    """Return the next meetings of a beat from the meetings database (None: no schedule)."""
+    """Return the next meetings of a beat from the meetings database (None: not available).
+
+    A database that cannot be reached is logged and reported as "not available": the public
+    page stays up without its schedule.
+    """
     if not _meetings_available():
         return None
     from geodata import meetings
 
-    engine = _meetings_engine(settings.database_url())
-    return meetings.upcoming_meetings(engine, beat=beat, limit=limit)
+    try:
+        engine = _meetings_engine(settings.database_url())
+        return meetings.upcoming_meetings(engine, beat=beat, limit=limit)
+    except (SQLAlchemyError, OSError) as err:
+        logger.warning("meetings database not available: %s", err)
+        return None
 
 
 def meetings_ics(beat: str) -> bytes | None:
-    """Return the beat's meetings as an iCalendar file (None: no schedule)."""
+    """Return the beat's meetings as an iCalendar file (None: not available)."""
     if not _meetings_available():
         return None
     from geodata import meetings
 
-    return meetings.calendar_ics(_meetings_engine(settings.database_url()), beat=beat)
+    try:
+        return meetings.calendar_ics(_meetings_engine(settings.database_url()), beat=beat)
+    except (SQLAlchemyError, OSError) as err:
+        logger.warning("meetings database not available: %s", err)
+        return None
 
 
 def meetings_display(upcoming: pd.DataFrame) -> pd.DataFrame:

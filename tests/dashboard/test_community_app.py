@@ -183,3 +183,26 @@ def test_first_run_publishes_the_bundled_sample_without_a_store(tmp_path, monkey
     assert not (data / "store").exists()
     meta = json.loads((data / "public" / EXTRACT_FILES["metadata"]).read_text())
     assert meta["data_last_date"] == "2018-01-27"
+
+
+@pytest.mark.postgres
+def test_next_meetings_from_postgresql(community_data_dir, pg_url, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", pg_url)
+    at = _run()
+    from geodata import meetings
+
+    engine = meetings.open_database(pg_url)
+    expected = meetings.upcoming_meetings(engine, beat="0111", limit=3)
+    engine.dispose()
+    table = at.table[0].value.reset_index()
+    assert len(expected) == 3
+    assert list(table["Meeting"]) == list(expected["title"])
+    assert [w[:22] for w in table["When"]] == [f"{t:%a %d %b %Y, %H:%M}" for t in expected["start"]]
+    assert [b.label for b in at.get("download_button")][0] == "Add to my calendar (.ics)"
+
+
+def test_page_stays_up_when_the_meetings_database_is_down(community_data_dir, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://nobody:x@127.0.0.1:9/none")
+    at = _run()
+    assert "The meeting schedule is not available." in [m.value for m in at.markdown]
+    assert _metrics(at)["Your station"] == "Central"
