@@ -12,6 +12,8 @@ from geodata.errors import StoreError
 
 BEAT_KEY = "community_beat"
 CLICK_KEY = "community_last_click"
+WANTED_KEY = "community_clicked_beat"
+MESSAGE_KEY = "community_find_message"
 
 try:
     root = cd.ensure_extract(str(settings.public_dir()))
@@ -28,7 +30,7 @@ def _find() -> None:  # runs before the script when the address box changes
     text = st.session_state.get(cd.FIND_KEY, "").strip()
     if text:
         beat, message = cd.find_beat(root, token, text)
-        st.session_state["community_find_message"] = message
+        st.session_state[MESSAGE_KEY] = (message, beat)
         if beat:
             st.session_state[BEAT_KEY] = beat
 
@@ -41,11 +43,14 @@ left.text_input(
     on_change=_find,
     placeholder="e.g. 1234 W Madison St",
 )
+if wanted := st.session_state.pop(WANTED_KEY, None):  # a map click on the previous run
+    st.session_state[BEAT_KEY] = wanted
 if BEAT_KEY not in st.session_state:
     st.session_state[BEAT_KEY] = beat_ids[0]
 beat = right.selectbox("Beat", beat_ids, key=BEAT_KEY)
-if message := st.session_state.pop("community_find_message", None):
-    st.info(cd.plain(message))
+found = st.session_state.get(MESSAGE_KEY)
+if found and found[1] in (None, beat):  # shown while the found beat is the one on screen
+    st.info(cd.plain(found[0]))
 
 view = cd.beat_view(root, token, beat)
 recent_days = int(meta.get("recent_days", 28))
@@ -83,7 +88,7 @@ with map_col:
         st.session_state[CLICK_KEY] = click
         clicked = cd.beat_at(root, token, click["lng"], click["lat"])
         if clicked and clicked != beat:
-            st.session_state[BEAT_KEY] = clicked
+            st.session_state[WANTED_KEY] = clicked
             st.rerun()
     st.caption(
         f"Beats of district {view.district} coloured by incidents in the last {recent_days} "

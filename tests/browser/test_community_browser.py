@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 
+import geopandas as gpd
 import pytest
 
 from geodata import schema
@@ -39,7 +40,7 @@ def community_url(start_streamlit, published, tmp_path_factory):
 
 
 def test_new_user_finds_their_beat_and_sees_only_masked_data(
-    browser, community_url, sample_store, artifacts
+    browser, community_url, published, sample_store, artifacts
 ):
     context = browser.new_context(viewport={"width": 1600, "height": 1200})
     page = context.new_page()
@@ -75,7 +76,10 @@ def test_new_user_finds_their_beat_and_sees_only_masked_data(
     page.get_by_text("Next meetings").first.wait_for()
     page.screenshot(path=str(artifacts / "community_map.png"), full_page=True)
     assert page.locator("[data-testid='stException']").count() == 0
-    leaflet = next(f for f in page.frames if f.evaluate("typeof L !== 'undefined'"))
+    iframes = page.locator("iframe[title='streamlit_folium.st_folium']")
+    assert iframes.count() == 1
+    leaflet = iframes.first.element_handle().content_frame()
+    assert leaflet is not None
     layers = leaflet.evaluate(
         """() => {
             const counts = {polygons: 0, markers: 0, circles: 0};
@@ -114,6 +118,26 @@ def test_new_user_finds_their_beat_and_sees_only_masked_data(
     names |= {d for d in excluded[schema.DESCRIPTION].dropna().astype(str) if len(d) >= 12}
     found = sorted(name for name in names if name in payload)
     assert found == []
+
+    # a click on another beat of the district opens that beat
+    beats = gpd.read_file(published[0] / "beats.geojson")
+    other = beats[(beats[schema.DISTRICT] == "09") & (beats[schema.BEAT] != beat)].iloc[0]
+    point = other.geometry.representative_point()
+    xy = leaflet.evaluate(
+        """([lat, lon]) => {
+            const map = [...new Set(Object.values(window).filter((v) => v instanceof L.Map))][0];
+            const p = map.latLngToContainerPoint([lat, lon]);
+            return [p.x, p.y];
+        }""",
+        [point.y, point.x],
+    )
+    # the whole map in view first: focusing a partly hidden iframe scrolls the page mid-click
+    iframes.first.evaluate("(element) => element.scrollIntoView({block: 'center'})")
+    page.wait_for_timeout(500)
+    box = map_frame.locator(".leaflet-container").bounding_box()
+    page.mouse.click(box["x"] + xy[0], box["y"] + xy[1])
+    page.get_by_text(f"Beat {other[schema.BEAT]} · sector").wait_for(timeout=60_000)
+    wait_for_app(page)
 
     # the analyst pages next to the app (dashboard/pages) are neither listed nor reachable
     assert page.locator("[data-testid='stSidebarNav']").count() == 0
