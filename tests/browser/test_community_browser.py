@@ -23,6 +23,26 @@ published = community_helpers.published  # fixture
 pytestmark = pytest.mark.browser
 
 
+def _payload(page, responses, frames) -> str:
+    """Return the page, its frames, every HTML/JSON response and every websocket frame."""
+    documents = [page.content()]
+    documents += [frame.content() for frame in page.frames if frame != page.main_frame]
+    for response in responses:
+        kind = response.headers.get("content-type", "")
+        if response.ok and ("html" in kind or "json" in kind):
+            documents.append(response.text())
+    return "\n".join(documents + frames)
+
+
+def _assert_nothing_exact_or_excluded(payload: str, raw) -> None:
+    assert not coordinate_pairs(payload) & raw_pairs(raw)
+    excluded = raw[independently_excluded(raw)]
+    names = set(excluded[schema.OFFENSE].astype(str))
+    names |= {d for d in excluded[schema.DESCRIPTION].dropna().astype(str) if len(d) >= 12}
+    found = sorted(name for name in names if name in payload)
+    assert found == []
+
+
 @pytest.fixture(scope="module")
 def community_url(start_streamlit, published, tmp_path_factory):
     data = tmp_path_factory.mktemp("community") / "data"
@@ -101,23 +121,12 @@ def test_new_user_finds_their_beat_and_sees_only_masked_data(
     assert layers["markers"] == 1
     assert layers["circles"] == 0
 
-    documents = [page.content()]
-    documents += [frame.content() for frame in page.frames if frame != page.main_frame]
-    for response in responses:
-        kind = response.headers.get("content-type", "")
-        if response.ok and ("html" in kind or "json" in kind):
-            documents.append(response.text())
-    payload = "\n".join(documents + frames)
+    raw = sample_store.load_incidents()
+    payload = _payload(page, responses, frames)
     assert "L.geoJson" in payload  # the map travelled over the socket: the capture works
     assert f"Beat {beat}" in payload
-
-    raw = sample_store.load_incidents()
-    assert not coordinate_pairs(payload) & raw_pairs(raw)
-    excluded = raw[independently_excluded(raw)]
-    names = set(excluded[schema.OFFENSE].astype(str))
-    names |= {d for d in excluded[schema.DESCRIPTION].dropna().astype(str) if len(d) >= 12}
-    found = sorted(name for name in names if name in payload)
-    assert found == []
+    assert len(coordinate_pairs(payload)) > 1_000  # the beat outlines: pairs are found
+    _assert_nothing_exact_or_excluded(payload, raw)
 
     # a click on another beat of the district opens that beat
     beats = gpd.read_file(published[0] / "beats.geojson")
@@ -138,6 +147,10 @@ def test_new_user_finds_their_beat_and_sees_only_masked_data(
     page.mouse.click(box["x"] + xy[0], box["y"] + xy[1])
     page.get_by_text(f"Beat {other[schema.BEAT]} · sector").wait_for(timeout=60_000)
     wait_for_app(page)
+    map_frame.locator(".leaflet-overlay-pane canvas").first.wait_for(timeout=60_000)
+    payload = _payload(page, responses, frames)
+    assert f"Beat {other[schema.BEAT]}" in payload
+    _assert_nothing_exact_or_excluded(payload, raw)
 
     # the analyst pages next to the app (dashboard/pages) are neither listed nor reachable
     assert page.locator("[data-testid='stSidebarNav']").count() == 0
