@@ -198,7 +198,7 @@ def test_next_meetings_from_postgresql(community_data_dir, pg_url, monkeypatch):
     assert len(expected) == 3
     assert list(table["Meeting"]) == list(expected["title"])
     assert [w[:22] for w in table["When"]] == [f"{t:%a %d %b %Y, %H:%M}" for t in expected["start"]]
-    assert [b.label for b in at.get("download_button")][0] == "Add to my calendar (.ics)"
+    assert at.get("download_button")[0].label == "Add to my calendar (.ics)"
 
 
 def test_page_stays_up_when_the_meetings_database_is_down(community_data_dir, monkeypatch):
