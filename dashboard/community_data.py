@@ -13,6 +13,7 @@ publishes it through the same publish step, and deletes the temporary store. The
 from __future__ import annotations
 
 import logging
+import math
 import tempfile
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -385,10 +386,7 @@ def _when(start: pd.Timestamp, end: pd.Timestamp | None) -> str:
 
 def _svg_map(areas: gpd.GeoDataFrame, beat: str, width: int = 640, height: int = 420) -> str:
     """Return an inline SVG of the district's beats shaded by recent incidents."""
-    bounds = areas.total_bounds
-    xmin, ymin, xmax, ymax = bounds
-    import math
-
+    xmin, ymin, xmax, ymax = areas.total_bounds
     kx = math.cos(math.radians((ymin + ymax) / 2))
     scale = min(
         (width - 20) / max((xmax - xmin) * kx, 1e-9), (height - 20) / max(ymax - ymin, 1e-9)

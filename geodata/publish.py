@@ -50,6 +50,7 @@ from geodata import schema
 from geodata.categories import OffenseCategories, load_categories
 from geodata.errors import InputError, StoreError
 from geodata.geocode import normalize_block
+from geodata.store import IncidentStore
 
 __all__ = [
     "DEFAULT_EXCLUSIONS",
@@ -302,6 +303,8 @@ def block_points(incidents: pd.DataFrame, *, snap_m: float, crs: str) -> pd.Data
     )
 
 
+#: What a published block looks like (``012XX W MADISON ST``): nothing else is read back.
+_PUBLIC_BLOCK = r"\d{3}XX [A-Z0-9 ]+"
 _TENS_BLOCK = re.compile(r"^\s*(\d+)X(?=\s)", flags=re.IGNORECASE)
 
 
@@ -627,6 +630,15 @@ def read_extract(
     if unexpected:
         msg = f"{root / EXTRACT_FILES['incidents']}: unexpected columns {unexpected}"
         raise StoreError(msg)
+    blocks = incidents[schema.BLOCK].astype("string")
+    bad = ~blocks.str.fullmatch(_PUBLIC_BLOCK).fillna(False)
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        msg = (
+            f"{root / EXTRACT_FILES['incidents']}, row {row}, column 'block': "
+            f"{blocks.iloc[row]!r} is not a hundred-block such as '012XX W MADISON ST'"
+        )
+        raise StoreError(msg)
     extract = PublicExtract(
         incidents=incidents,
         beat_weekly=pd.read_parquet(root / EXTRACT_FILES["beat_weekly"]),
@@ -643,7 +655,7 @@ def read_extract(
 
 
 def publish_store(
-    store: object,
+    store: IncidentStore,
     out_dir: str | Path,
     *,
     policy: PublishPolicy | None = None,
@@ -668,8 +680,6 @@ def publish_store(
     -------
     PublicExtract
     """
-    from geodata.store import IncidentStore
-
     if not isinstance(store, IncidentStore):
         msg = f"publish_store needs an IncidentStore, got {type(store).__name__}"
         raise TypeError(msg)

@@ -206,3 +206,14 @@ def test_page_stays_up_when_the_meetings_database_is_down(community_data_dir, mo
     at = _run()
     assert "The meeting schedule is not available." in [m.value for m in at.markdown]
     assert _metrics(at)["Your station"] == "Central"
+
+
+def test_typed_hostile_text_is_shown_as_text(community_data_dir):
+    at = _run()
+    at.text_input[0].set_value(f"![x](http://example.invalid/x.png) {HOSTILE}").run()
+    assert not at.exception
+    (message,) = [i.value for i in at.info]
+    assert message.startswith("No block or coordinates recognised in")
+    assert "\\<script\\>" in message  # Markdown-escaped: shown literally, never as markup
+    assert "\\!\\[x\\]\\(" in message
+    assert at.selectbox[0].value == "0111"

@@ -13,7 +13,7 @@ import pytest
 
 from geodata import schema
 from geodata.__main__ import main
-from geodata.errors import InputError
+from geodata.errors import InputError, StoreError
 from geodata.publish import (
     EXTRACT_FILES,
     PUBLIC_COLUMNS,
@@ -378,3 +378,18 @@ def test_cli_publish_and_read_back(sample_store, tmp_path, capsys):
     code = main(["publish", "--store", str(sample_store.root), "--out", str(out), "--as-of", "x"])
     assert code == 2
     assert "--as-of 'x' is not a date" in capsys.readouterr().err
+
+
+def test_read_extract_refuses_a_tampered_block(published, tmp_path):
+    import shutil
+
+    out = tmp_path / "public"
+    shutil.copytree(published[0], out)
+    incidents = pd.read_parquet(out / EXTRACT_FILES["incidents"])
+    incidents.loc[3, schema.BLOCK] = "<script>alert(1)</script>"
+    incidents.to_parquet(out / EXTRACT_FILES["incidents"])
+    with pytest.raises(StoreError, match=r"row 3, column 'block': '<script>alert\(1\)</script>'"):
+        read_extract(out)
+    (out / EXTRACT_FILES["metadata"]).unlink()
+    with pytest.raises(StoreError, match=r"missing metadata\.json"):
+        read_extract(out)
