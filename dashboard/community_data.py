@@ -54,6 +54,11 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 FIND_KEY = "community_find"
+#: Shown when the app published the bundled sample itself (first run).
+SAMPLE_NOTE = (
+    "Demonstration data: the bundled City of Chicago sample (January 2018), published as if "
+    "on the day after it; publish your own with `python -m geodata publish`."
+)
 #: Meetings shown in the "next meetings" panel.
 MEETINGS_SHOWN = 3
 
@@ -75,7 +80,7 @@ def ensure_extract(root: str) -> str:
     with tempfile.TemporaryDirectory(prefix="beatwise-sample-") as tmp:
         store = IncidentStore(Path(tmp) / "store")
         build_sample_store(store, settings.SAMPLES_DIR)
-        publish_store(store, public, as_of="busiest")
+        publish_store(store, public, as_of="busiest", note=SAMPLE_NOTE)
     return root
 
 

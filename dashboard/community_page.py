@@ -52,6 +52,8 @@ found = st.session_state.get(MESSAGE_KEY)
 if found and found[1] in (None, beat):  # shown while the found beat is the one on screen
     st.info(cd.plain(found[0]))
 
+if meta.get("note"):
+    st.warning(cd.plain(meta["note"]))
 view = cd.beat_view(root, token, beat)
 recent_days = int(meta.get("recent_days", 28))
 st.caption(

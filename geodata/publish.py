@@ -661,6 +661,7 @@ def publish_store(
     policy: PublishPolicy | None = None,
     as_of: date | str | None = None,
     categories: OffenseCategories | None = None,
+    note: str | None = None,
 ) -> PublicExtract:
     """Publish the community extract of an :class:`~geodata.store.IncidentStore`.
 
@@ -675,6 +676,10 @@ def publish_store(
     as_of
         Publication day: a date, ``"today"`` (default; in the store's zone) or ``"busiest"``
         (the day whose window holds the most incidents: for the bundled, historic sample).
+    categories
+        Offense rules whose sensitive flag is re-applied (default: the bundled rules).
+    note
+        A sentence for readers stored in the metadata (e.g. that the data is a demo sample).
 
     Returns
     -------
@@ -721,6 +726,8 @@ def publish_store(
         categories=categories,
         source=source,
     )
+    if note:
+        extract.metadata["note"] = note
     stations = store.read_layer("stations") if store.has_layer("stations") else None
     write_extract(extract, out_dir, beats=store.read_layer("beats"), stations=stations)
     logger.info("published %d incidents to %s", len(extract.incidents), out_dir)

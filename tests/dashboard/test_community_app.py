@@ -183,6 +183,8 @@ def test_first_run_publishes_the_bundled_sample_without_a_store(tmp_path, monkey
     assert not (data / "store").exists()
     meta = json.loads((data / "public" / EXTRACT_FILES["metadata"]).read_text())
     assert meta["data_last_date"] == "2018-01-27"
+    assert meta["note"].startswith("Demonstration data")
+    assert at.warning[0].value.replace("\\", "").startswith("Demonstration data")
 
 
 @pytest.mark.postgres
