@@ -24,6 +24,7 @@ from geodata import meetings, schema, settings
 __all__ = [
     "MAX_VENUE_POPUP_ROWS",
     "calendar",
+    "districts",
     "engine",
     "find",
     "flyer",
@@ -250,3 +251,10 @@ def occurrence_choices(db: Engine, series_id: int, *, days: int = 366) -> pd.Dat
         for r in rows.itertuples()
     ]
     return rows
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def districts(_db: Engine, schedule: str) -> list[str]:
+    """Return the district ids the meetings database knows (its filter values)."""
+    del schedule
+    return sorted(meetings.list_areas(_db)["district"].dropna().astype(str).unique())

@@ -708,12 +708,15 @@ def _filtered_series_ids(
         .join(areas_table, areas_table.c.beat == series_beats_table.c.beat)
         .distinct()
     )
-    if beat is not None:
-        query = query.where(areas_table.c.beat == schema.normalize_id(beat, 4))
-    if sector is not None:
-        query = query.where(areas_table.c.sector == schema.normalize_id(sector, 3))
-    if district is not None:
-        query = query.where(areas_table.c.district == schema.normalize_id(district, 2))
+    for name, value, width in (("beat", beat, 4), ("sector", sector, 3), ("district", district, 2)):
+        if value is None:
+            continue
+        key = schema.normalize_id(value, width)
+        column = areas_table.c[name]
+        known = connection.execute(sa.select(sa.func.count()).where(column == key)).scalar()
+        if not known:
+            raise MeetingError({name: f"{value!r} is not a known {name} id"})
+        query = query.where(column == key)
     return [int(r[0]) for r in connection.execute(query)]
 
 
@@ -865,11 +868,10 @@ def upcoming_meetings(
 def next_meetings(
     engine: Engine, beat: str, *, n: int = 3, now: datetime | None = None
 ) -> pd.DataFrame:
-    """Return the next `n` meetings (not cancelled) that serve `beat`."""
-    end = None
-    if now is not None:
-        end = _to_local_naive(now, _zone(schema.DEFAULT_TIMEZONE)) + timedelta(days=400)
-    upcoming = upcoming_meetings(engine, beat=beat, start=now, end=end)
+    """Return the next `n` meetings (not cancelled) that serve `beat`, within 400 days."""
+    tz = _zone(schema.DEFAULT_TIMEZONE)
+    start = _to_local_naive(now, tz) if now is not None else datetime.now(tz).replace(tzinfo=None)
+    upcoming = upcoming_meetings(engine, beat=beat, start=start, end=start + timedelta(days=400))
     return upcoming[upcoming["status"] != "cancelled"].head(n).reset_index(drop=True)
 
 

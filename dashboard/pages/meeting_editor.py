@@ -132,6 +132,11 @@ with st.form(f"series_form_{sid}"):
     notes = st.text_area("Notes", value=str(_value("notes")), key=f"ed_notes_{sid}")
     slots["notes"] = st.empty()
     link = st.text_input("Virtual link", value=str(_value("virtual_link")), key=f"ed_link_{sid}")
+    illustrative = st.checkbox(
+        "Illustrative (not a published schedule)",
+        value=bool(_value("illustrative", False)),
+        key=f"ed_illustrative_{sid}",
+    )
     slots["virtual_link"] = st.empty()
     allow = st.checkbox(
         "Save even if the venue is booked at an overlapping time", key=f"ed_allow_{sid}"
@@ -152,6 +157,7 @@ if submitted:
         "contact": contact or None,
         "notes": notes or None,
         "virtual_link": link or None,
+        "illustrative": illustrative,
     }
     try:
         if current is None:
@@ -183,20 +189,20 @@ if current is not None:
     if occurrences.empty:
         st.info("This series has no meetings in the next twelve months.")
     else:
+        pick = st.selectbox(
+            "Meeting",
+            range(len(occurrences)),
+            format_func=lambda i: occurrences["label"].iloc[i],
+            key=f"oc_pick_{sid}",
+        )
         with st.form(f"occurrence_form_{sid}"):
-            pick = st.selectbox(
-                "Meeting",
-                range(len(occurrences)),
-                format_func=lambda i: occurrences["label"].iloc[i],
-                key=f"oc_pick_{sid}",
-            )
             action = st.radio(
                 "Action", ["Cancel", "Move", "Restore"], horizontal=True, key=f"oc_action_{sid}"
             )
             o1, o2, o3 = st.columns(3)
-            original = occurrences["original_start"].iloc[0]
-            new_day = o1.date_input("New date", value=original.date(), key=f"oc_date_{sid}")
-            new_time = o2.time_input("New time", value=original.time(), key=f"oc_time_{sid}")
+            original = occurrences["start"].iloc[pick]  # the current time (moved or not)
+            new_day = o1.date_input("New date", value=original.date(), key=f"oc_date_{sid}_{pick}")
+            new_time = o2.time_input("New time", value=original.time(), key=f"oc_time_{sid}_{pick}")
             new_place = o3.selectbox(
                 "New venue",
                 ["same", *venue_ids],

@@ -22,7 +22,7 @@ root, token = str(store.root), data.store_token(store)
 db = md.engine(settings.database_url())
 schedule = md.token(db)
 today = datetime.now(ZoneInfo(schema.DEFAULT_TIMEZONE)).date()
-districts = sorted(data.load_beats(root, token)[schema.DISTRICT].dropna().astype(str).unique())
+districts = md.districts(db, schedule)
 
 
 def _lookup(query: str | tuple[float, float]) -> None:

@@ -222,3 +222,54 @@ def test_typed_coordinates_find_the_beat(meetings_env, sample_store):
     at.text_input(key="meetings_find").input(f"{lat:.6f}, {lon:.6f}").run()
     assert not at.exception
     assert "beat **1713**" in at.success[0].value
+
+
+def test_editor_moves_one_meeting_and_the_list_shows_it(meetings_env, meetings_url):
+    engine = meetings.open_database(meetings_url)
+    series = meetings.list_series(engine)
+    sid = int(series.loc[series["beats"] == "1713", "id"].iloc[0])
+    at = _page(meetings_env, "meeting_editor")
+    at.selectbox(key="editor_series").select(sid).run()
+    assert not at.exception
+    pick = at.selectbox(key=f"oc_pick_{sid}")
+    first_label = pick.options[0]
+    at.radio(key=f"oc_action_{sid}").set_value("Move")
+    original = meetings.upcoming_meetings(engine, beat="1713")
+    original = original[original["series_id"] == sid].iloc[0]["start"]
+    target = (original + timedelta(days=2)).date()
+    at.date_input(key=f"oc_date_{sid}_0").set_value(target)
+    at.time_input(key=f"oc_time_{sid}_0").set_value(time(19, 0))
+    at.text_input(key=f"oc_note_{sid}").input("Station closed")
+    _button(at, "Apply").click().run()
+    assert not at.exception
+    assert any(s.value.startswith("Move: ") for s in at.success)
+    rows = meetings.upcoming_meetings(engine, beat="1713")
+    moved = rows[(rows["series_id"] == sid) & (rows["status"] == "moved")].iloc[0]
+    assert moved["start"] == pd.Timestamp(datetime.combine(target, time(19, 0)), tz=CHICAGO)
+    assert moved["original_start"] == original
+    assert moved["note"] == "Station closed"
+    assert first_label.startswith(f"{original:%a %Y-%m-%d %H:%M}")
+
+
+def test_editor_shows_a_venue_conflict_and_can_save_anyway(meetings_env, meetings_url):
+    engine = meetings.open_database(meetings_url)
+    venues = meetings.list_venues(engine)
+    station_17 = int(venues.loc[venues["station_id"] == "17", "id"].iloc[0])
+    at = _page(meetings_env, "meeting_editor")
+    at.text_input(key="ed_title_new").input("Block club")
+    at.text_input(key="ed_beats_new").input("1713")
+    at.selectbox(key="ed_venue_new").select(station_17)
+    at.date_input(key="ed_date_new").set_value(date(2027, 1, 12))
+    at.time_input(key="ed_time_new").set_value(time(19, 0))
+    at.text_input(key="ed_rrule_new").input("FREQ=MONTHLY;COUNT=1")
+    _button(at, "Create series").click().run()
+    assert not at.exception
+    (message,) = [e.value for e in at.error]
+    # beat 1713 meets at the district 17 station on 2027-01-12, 18:30-19:30 (seed)
+    assert message.startswith("Venue: overlaps 1 meeting(s) at the same venue")
+    assert "'Beat 1713 community meeting' on 2027-01-12 18:30-19:30" in message
+    n = len(meetings.list_series(engine))
+    at.checkbox(key="ed_allow_new").check()
+    _button(at, "Create series").click().run()
+    assert any(s.value.startswith("Series #") for s in at.success)
+    assert len(meetings.list_series(engine)) == n + 1

@@ -394,3 +394,18 @@ def test_empty_database_migrates_to_head(tmp_path):
     assert _count(engine, meetings.series_table) == 0
     assert _count(engine, meetings.areas_table) == 275
     assert _count(engine, meetings.venues_table) == 23
+
+
+def test_next_three_meetings_skip_cancelled_and_reach_past_six_months(meetings_engine):
+    # beat 1713 meets every other month: three meetings need more than 4 months
+    now = datetime(2027, 1, 13, 9, 0)  # the day after the January meeting
+    upcoming = meetings.next_meetings(meetings_engine, "1713", now=now)
+    assert [t.strftime("%Y-%m-%d") for t in upcoming["start"]] == [
+        "2027-03-09",
+        "2027-05-11",
+        "2027-07-13",
+    ]
+    sid = int(upcoming["series_id"].iloc[0])
+    meetings.cancel_occurrence(meetings_engine, sid, datetime(2027, 3, 9, 18, 30))
+    after = meetings.next_meetings(meetings_engine, "1713", now=now)
+    assert [t.strftime("%m-%d") for t in after["start"]] == ["05-11", "07-13", "09-14"]
