@@ -191,9 +191,13 @@ def beat_view(root: str, token: str, beat: str) -> BeatView:
     mine = summary[summary[schema.BEAT].astype(str) == beat]
     counts = pd.DataFrame({schema.CATEGORY: list(extract.metadata.get("categories", []))})
     counts = counts.merge(mine.drop(columns=schema.BEAT), on=schema.CATEGORY, how="left")
-    previous_known = extract.metadata.get("data_covered_from") is not None and not (
-        len(mine) and mine["previous"].isna().all()
+    meta = extract.metadata
+    recent_days = int(meta.get("recent_days", 28))
+    previous_start = date.fromisoformat(meta["window_end_exclusive"]) - timedelta(
+        days=2 * recent_days
     )
+    covered = meta.get("data_covered_from")
+    previous_known = covered is not None and date.fromisoformat(covered) <= previous_start
     for column in ("recent", "window"):
         counts[column] = counts[column].fillna(0).astype(int)
     if previous_known:

@@ -219,3 +219,33 @@ def test_typed_hostile_text_is_shown_as_text(community_data_dir):
     assert "\\<script\\>" in message  # Markdown-escaped: shown literally, never as markup
     assert "\\!\\[x\\]\\(" in message
     assert at.selectbox[0].value == "0111"
+
+
+def test_previous_period_and_trend_when_the_data_covers_it(sample_store, tmp_path, monkeypatch):
+    from geodata.publish import publish_store
+
+    data = tmp_path / "data"
+    extract = publish_store(sample_store, data / "public", as_of=date(2024, 12, 31))
+    monkeypatch.setenv("BEATS_DATA_DIR", str(data))
+    monkeypatch.delenv("BEATS_PUBLIC_DIR", raising=False)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    end = date(2024, 12, 24)
+    assert extract.metadata["window_end_exclusive"] == end.isoformat()
+    raw = sample_store.load_incidents()
+    day = raw[schema.OCCURRED_AT].dt.tz_convert(TZ).dt.date
+    safe = raw[~independently_excluded(raw)].assign(day=day)
+    beat = (
+        safe[safe["day"].between(end - timedelta(days=56), end - timedelta(days=1))][schema.BEAT]
+        .value_counts()
+        .index[0]
+    )
+    mine = safe[safe[schema.BEAT] == beat]
+    recent = int(mine["day"].between(end - timedelta(days=28), end - timedelta(days=1)).sum())
+    previous = int(mine["day"].between(end - timedelta(days=56), end - timedelta(days=29)).sum())
+    at = _run()
+    at.selectbox[0].select(beat).run()
+    assert not at.exception
+    metrics = {m.label: m for m in at.metric}
+    assert metrics["Incidents, last 28 days"].value == f"{recent:,}"
+    assert metrics["The 28 days before"].value == f"{previous:,}"
+    assert metrics["The 28 days before"].proto.delta == f"{recent - previous:,}"
