@@ -249,3 +249,15 @@ def test_previous_period_and_trend_when_the_data_covers_it(sample_store, tmp_pat
     assert metrics["Incidents, last 28 days"].value == f"{recent:,}"
     assert metrics["The 28 days before"].value == f"{previous:,}"
     assert metrics["The 28 days before"].proto.delta == f"{recent - previous:,}"
+
+
+def test_find_beat_from_coordinates(community_data_dir):
+    import geopandas as gpd
+
+    beats = gpd.read_file(community_data_dir / "public" / EXTRACT_FILES["beats"])
+    target = beats[beats[schema.BEAT] == "1232"].geometry.iloc[0].representative_point()
+    at = _run()
+    at.text_input[0].set_value(f"{target.y:.5f}, {target.x:.5f}").run()
+    assert not at.exception
+    assert at.selectbox[0].value == "1232"
+    assert at.info[0].value.replace("\\", "").endswith("(point) is in beat 1232.")
