@@ -61,6 +61,7 @@ SAMPLE_NOTE = (
 )
 #: Meetings shown in the "next meetings" panel.
 MEETINGS_SHOWN = 3
+MEETINGS_HORIZON_DAYS = 400
 
 
 @st.cache_resource(show_spinner="Publishing the bundled sample for a first run...")
@@ -344,7 +345,9 @@ def next_meetings(beat: str, limit: int = MEETINGS_SHOWN) -> pd.DataFrame | None
 
     try:
         engine = _meetings_engine(settings.database_url())
-        return meetings.upcoming_meetings(engine, beat=beat, limit=limit)
+        # bi-monthly beat meetings: look 400 days ahead to find the next `limit` of them
+        horizon = date.today() + timedelta(days=MEETINGS_HORIZON_DAYS)
+        return meetings.upcoming_meetings(engine, beat=beat, end=horizon, limit=limit)
     except (SQLAlchemyError, OSError) as err:
         logger.warning("meetings database not available: %s", err)
         return None
