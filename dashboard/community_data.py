@@ -1,0 +1,500 @@
+"""Cached loaders of the community app: the published extract and the meetings database only.
+
+The community app never opens the analyst store. Everything it shows comes from the extract
+directory written by ``python -m geodata publish`` (:func:`geodata.settings.public_dir`) and
+from the meetings database (:func:`geodata.settings.database_url`).
+
+First run: when the public directory holds no extract, :func:`ensure_extract` builds one from
+the *bundled sample* (``geodata/samples/chicago``): it ingests the sample into a temporary store,
+publishes it through the same publish step, and deletes the temporary store. The analyst store
+(``$BEATS_DATA_DIR/store``) is neither read nor created, then or later.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import tempfile
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import altair as alt
+import folium
+import geopandas as gpd
+import pandas as pd
+import streamlit as st
+from shapely.geometry import Point
+from sqlalchemy.exc import SQLAlchemyError
+
+from dashboard import maps
+from dashboard.maps import esc
+from geodata import schema, settings
+from geodata.errors import StoreError
+from geodata.geocode import BlockGazetteer
+from geodata.publish import EXTRACT_FILES, PublicExtract, read_extract
+
+__all__ = [
+    "FIND_KEY",
+    "BeatView",
+    "beat_at",
+    "beat_map",
+    "beat_view",
+    "ensure_extract",
+    "extract_token",
+    "find_beat",
+    "handout_html",
+    "load_extract",
+    "meetings_ics",
+    "next_meetings",
+    "plain",
+    "trend_chart",
+]
+
+logger = logging.getLogger(__name__)
+
+FIND_KEY = "community_find"
+#: Shown when the app published the bundled sample itself (first run).
+SAMPLE_NOTE = (
+    "Demonstration data: the bundled City of Chicago sample (January 2018), published as if "
+    "on the day after it; publish your own with `python -m geodata publish`."
+)
+#: Meetings shown in the "next meetings" panel.
+MEETINGS_SHOWN = 3
+MEETINGS_HORIZON_DAYS = 400
+
+
+@st.cache_resource(show_spinner="Publishing the bundled sample for a first run...")
+def ensure_extract(root: str) -> str:
+    """Return the public directory, publishing the bundled sample there if it holds no extract.
+
+    The sample goes through a temporary store that is deleted afterwards: the analyst store is
+    never touched.
+    """
+    public = Path(root)
+    if all((public / name).exists() for name in EXTRACT_FILES.values()):
+        return root
+    from geodata.ingest import build_sample_store
+    from geodata.publish import publish_store
+    from geodata.store import IncidentStore
+
+    with tempfile.TemporaryDirectory(prefix="beatwise-sample-") as tmp:
+        store = IncidentStore(Path(tmp) / "store")
+        build_sample_store(store, settings.SAMPLES_DIR)
+        publish_store(store, public, as_of="busiest", note=SAMPLE_NOTE)
+    return root
+
+
+def extract_token(root: str) -> str:
+    """Return a cache key that changes when the extract is published again."""
+    path = Path(root) / EXTRACT_FILES["metadata"]
+    return str(path.stat().st_mtime_ns) if path.exists() else "none"
+
+
+@st.cache_data(show_spinner="Loading the published data...")
+def load_extract(root: str, token: str) -> tuple[PublicExtract, gpd.GeoDataFrame, pd.DataFrame]:
+    """Return the published extract, the beat outlines (WGS84) and the stations."""
+    del token
+    return read_extract(root)
+
+
+@st.cache_resource(show_spinner=False)
+def _gazetteer(root: str, token: str) -> BlockGazetteer:
+    extract, _, _ = load_extract(root, token)
+    incidents = extract.incidents
+    blocks = (
+        incidents.groupby(schema.BLOCK)
+        .agg(
+            lon=(schema.LON, "first"),
+            lat=(schema.LAT, "first"),
+            x=(schema.X, "first"),
+            y=(schema.Y, "first"),
+            n=(schema.LON, "size"),
+        )
+        .reset_index()
+    )
+    return BlockGazetteer(blocks, extract.metadata["masking"]["crs"])
+
+
+@st.cache_data(show_spinner=False)
+def _block_beats(root: str, token: str) -> dict[str, str]:
+    incidents = load_extract(root, token)[0].incidents
+    return (
+        incidents.groupby(schema.BLOCK)[schema.BEAT]
+        .agg(lambda s: s.value_counts().index[0])
+        .astype(str)
+        .to_dict()
+    )
+
+
+def beat_at(root: str, token: str, lon: float, lat: float) -> str | None:
+    """Return the beat whose outline contains the WGS84 point, or None."""
+    beats = load_extract(root, token)[1]
+    hits = beats.sindex.query(Point(lon, lat), predicate="intersects")
+    if len(hits) == 0:
+        return None
+    return str(sorted(beats.iloc[hits][schema.BEAT].astype(str))[0])
+
+
+_MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()<>#+-.!|~$"})
+
+
+def plain(text: str) -> str:
+    """Return `text` with Markdown and HTML characters escaped, to show it literally."""
+    return str(text).translate(_MARKDOWN)
+
+
+def find_beat(root: str, token: str, text: str) -> tuple[str | None, str]:
+    """Return the beat of a typed block address or "lat, lon", and a message for the user.
+
+    A published block gives the beat its incidents were joined to; otherwise the nearest
+    published hundred-block on the same street, or the typed coordinates, are looked up in the
+    beat outlines.
+    """
+    located = _gazetteer(root, token).locate(text)
+    if located is None:
+        return None, f"No block or coordinates recognised in “{text}”; try e.g. 1234 W Madison St."
+    if located.how == "block":
+        beat = _block_beats(root, token).get(located.matched)
+    else:
+        beat = beat_at(root, token, located.lon, located.lat)
+    if beat is None:
+        return None, f"{located.matched} is outside every beat."
+    how = {"block": "block", "street": "nearest block on that street", "coordinates": "point"}
+    return beat, f"{located.matched} ({how[located.how]}) is in beat {beat}."
+
+
+@dataclass(frozen=True)
+class BeatView:
+    """What the community app shows for one beat."""
+
+    beat: str
+    sector: str
+    district: str
+    counts: pd.DataFrame  # category, recent, previous, change, window
+    total_recent: int
+    total_previous: int | None
+    station: dict
+    metadata: dict
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def beat_view(root: str, token: str, beat: str) -> BeatView:
+    """Return the counts, trend, station and metadata of a beat from the extract."""
+    extract, beats, stations = load_extract(root, token)
+    row = beats[beats[schema.BEAT] == beat]
+    if row.empty:
+        msg = f"beat {beat!r} is not in the published extract"
+        raise StoreError(msg)
+    sector = str(row[schema.SECTOR].iloc[0])
+    district = str(row[schema.DISTRICT].iloc[0])
+    summary = extract.beat_summary
+    mine = summary[summary[schema.BEAT].astype(str) == beat]
+    counts = pd.DataFrame({schema.CATEGORY: list(extract.metadata.get("categories", []))})
+    counts = counts.merge(mine.drop(columns=schema.BEAT), on=schema.CATEGORY, how="left")
+    meta = extract.metadata
+    recent_days = int(meta.get("recent_days", 28))
+    previous_start = date.fromisoformat(meta["window_end_exclusive"]) - timedelta(
+        days=2 * recent_days
+    )
+    covered = meta.get("data_covered_from")
+    previous_known = covered is not None and date.fromisoformat(covered) <= previous_start
+    for column in ("recent", "window"):
+        counts[column] = counts[column].fillna(0).astype(int)
+    if previous_known:
+        counts["previous"] = counts["previous"].fillna(0).astype(int)
+        counts["change"] = counts["recent"] - counts["previous"]
+    else:
+        counts["previous"] = pd.array([pd.NA] * len(counts), dtype="Int64")
+        counts["change"] = pd.array([pd.NA] * len(counts), dtype="Int64")
+    station = {}
+    if len(stations):
+        match = stations[stations[schema.DISTRICT].astype(str) == district]
+        if len(match):
+            station = {k: (None if pd.isna(v) else v) for k, v in match.iloc[0].items()}
+    return BeatView(
+        beat=beat,
+        sector=sector,
+        district=district,
+        counts=counts[[schema.CATEGORY, "recent", "previous", "change", "window"]],
+        total_recent=int(counts["recent"].sum()),
+        total_previous=int(counts["previous"].sum()) if previous_known else None,
+        station=station,
+        metadata=extract.metadata,
+    )
+
+
+def counts_display(view: BeatView) -> pd.DataFrame:
+    """Return the counts table as shown: category, last 28 days, the 28 before, trend."""
+    recent_days = int(view.metadata.get("recent_days", 28))
+
+    def arrow(change: object) -> str:
+        if change is pd.NA or change is None or pd.isna(change):
+            return "no earlier data"
+        change = int(change)
+        return "▲ up" if change > 0 else ("▼ down" if change < 0 else "= same")
+
+    return pd.DataFrame(
+        {
+            "Category": view.counts[schema.CATEGORY].str.capitalize(),
+            f"Last {recent_days} days": view.counts["recent"],
+            f"{recent_days} days before": [
+                "no data" if pd.isna(v) else int(v) for v in view.counts["previous"]
+            ],
+            "Trend": [arrow(c) for c in view.counts["change"]],
+            f"Whole {view.metadata.get('window_days')}-day window": view.counts["window"],
+        }
+    )
+
+
+def trend_chart(root: str, token: str, beat: str) -> alt.Chart:
+    """Return the weekly incidents of a beat by category since data coverage began."""
+    extract = load_extract(root, token)[0]
+    weekly = extract.beat_weekly
+    weekly = weekly[weekly[schema.BEAT].astype(str) == beat]
+    start = date.fromisoformat(extract.metadata["window_start"])
+    covered = extract.metadata.get("data_covered_from")
+    if covered:
+        start = max(start, date.fromisoformat(covered))
+    end = date.fromisoformat(extract.metadata["window_end_exclusive"])
+    first_week = start - timedelta(days=start.weekday())
+    weeks = pd.date_range(first_week, end - timedelta(days=1), freq="7D")
+    grid = pd.MultiIndex.from_product(
+        [weeks, extract.metadata.get("categories", [])], names=["week", schema.CATEGORY]
+    ).to_frame(index=False)
+    counts = weekly.assign(week=pd.to_datetime(weekly["week"]))[
+        ["week", schema.CATEGORY, "incidents"]
+    ]
+    frame = grid.merge(counts, on=["week", schema.CATEGORY], how="left").fillna({"incidents": 0})
+    return (
+        alt.Chart(frame, title=f"Beat {beat}: incidents per week")
+        .mark_bar()
+        .encode(
+            x=alt.X("week:T", title="Week starting"),
+            y=alt.Y("sum(incidents):Q", title="Incidents"),
+            color=alt.Color(f"{schema.CATEGORY}:N", title="Category"),
+            tooltip=["week:T", f"{schema.CATEGORY}:N", "incidents:Q"],
+        )
+        .properties(height=320)
+        .configure_axis(labelFontSize=16, titleFontSize=18)
+        .configure_legend(labelFontSize=16, titleFontSize=16)
+        .configure_title(fontSize=20)
+    )
+
+
+def _district_beats(root: str, token: str, district: str) -> gpd.GeoDataFrame:
+    extract, beats, _ = load_extract(root, token)
+    mine = beats[beats[schema.DISTRICT].astype(str) == district].copy()
+    totals = extract.beat_summary.groupby(schema.BEAT)["recent"].sum()
+    mine["recent"] = mine[schema.BEAT].map(totals).fillna(0).astype(int)
+    return mine
+
+
+def beat_map(root: str, token: str, beat: str) -> folium.Map:
+    """Return the aggregated map: the district's beats coloured by recent incidents.
+
+    Only beat polygons with counts and the station are drawn; no incident or block point ever
+    reaches the map.
+    """
+    view = beat_view(root, token, beat)
+    areas = _district_beats(root, token, view.district)
+    fmap = maps.base_map(areas, zoom=13)  # fitted to the district: the beat and its context
+    recent_days = int(view.metadata.get("recent_days", 28))
+    maps.choropleth(
+        fmap,
+        areas,
+        "recent",
+        name=f"Incidents, last {recent_days} days",
+        fields=[(schema.SECTOR, "Sector")],
+        highlight=[beat],
+    )
+    if view.station.get(schema.LON) is not None:
+        stations = gpd.GeoDataFrame(
+            [view.station],
+            geometry=[Point(view.station[schema.LON], view.station[schema.LAT])],
+            crs=schema.WGS84,
+        )
+        maps.add_stations(fmap, stations)
+    return fmap
+
+
+@st.cache_resource(show_spinner=False)
+def _meetings_engine(url: str) -> object:
+    from geodata import meetings
+
+    return meetings.open_database(url)
+
+
+def _meetings_available() -> bool:
+    try:
+        from geodata import meetings  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def next_meetings(beat: str, limit: int = MEETINGS_SHOWN) -> pd.DataFrame | None:
+    """Return the next meetings of a beat from the meetings database (None: not available).
+
+    A database that cannot be reached is logged and reported as "not available": the public
+    page stays up without its schedule.
+    """
+    if not _meetings_available():
+        return None
+    from geodata import meetings
+
+    try:
+        engine = _meetings_engine(settings.database_url())
+        # bi-monthly beat meetings: look 400 days ahead to find the next `limit` of them
+        horizon = date.today() + timedelta(days=MEETINGS_HORIZON_DAYS)
+        return meetings.upcoming_meetings(engine, beat=beat, end=horizon, limit=limit)
+    except (SQLAlchemyError, OSError) as err:
+        logger.warning("meetings database not available: %s", err)
+        return None
+
+
+def meetings_ics(beat: str) -> bytes | None:
+    """Return the beat's meetings as an iCalendar file (None: not available)."""
+    if not _meetings_available():
+        return None
+    from geodata import meetings
+
+    try:
+        return meetings.calendar_ics(_meetings_engine(settings.database_url()), beat=beat)
+    except (SQLAlchemyError, OSError) as err:
+        logger.warning("meetings database not available: %s", err)
+        return None
+
+
+def meetings_display(upcoming: pd.DataFrame) -> pd.DataFrame:
+    """Return the meetings table as shown: when (with any change of status), what, where.
+
+    Text is shown as text (``st.table`` and the handout escape it).
+    """
+    if upcoming is None or upcoming.empty:
+        return pd.DataFrame(columns=["When", "Meeting", "Where"])
+    status = upcoming["status"].fillna("scheduled").astype(str)
+    when = [_when(s, e) for s, e in zip(upcoming["start"], upcoming["end"], strict=True)]
+    when = [
+        w if st_ == "scheduled" else f"{w} ({st_})" for w, st_ in zip(when, status, strict=True)
+    ]
+    venue = upcoming["venue_name"].fillna("").astype(str)
+    address = upcoming["address"].fillna("").astype(str)
+    return pd.DataFrame(
+        {
+            "When": when,
+            "Meeting": upcoming["title"].astype(str),
+            "Where": [f"{v}, {a}" if a else v for v, a in zip(venue, address, strict=True)],
+        }
+    )
+
+
+def _when(start: pd.Timestamp, end: pd.Timestamp | None) -> str:
+    text = f"{start:%a %d %b %Y, %H:%M}"
+    if end is not None and not pd.isna(end):
+        text += f"–{end:%H:%M}"
+    return text
+
+
+def _svg_map(areas: gpd.GeoDataFrame, beat: str, width: int = 640, height: int = 420) -> str:
+    """Return an inline SVG of the district's beats shaded by recent incidents."""
+    xmin, ymin, xmax, ymax = areas.total_bounds
+    kx = math.cos(math.radians((ymin + ymax) / 2))
+    scale = min(
+        (width - 20) / max((xmax - xmin) * kx, 1e-9), (height - 20) / max(ymax - ymin, 1e-9)
+    )
+    vmax = max(int(areas["recent"].max() or 0), 1)
+    paths = []
+    for _, row in areas.iterrows():
+        geom = row.geometry
+        polys = list(geom.geoms) if geom.geom_type == "MultiPolygon" else [geom]
+        d = []
+        for poly in polys:
+            pts = [
+                f"{10 + (x - xmin) * kx * scale:.1f},{10 + (ymax - y) * scale:.1f}"
+                for x, y in poly.exterior.coords
+            ]
+            d.append("M" + " L".join(pts) + " Z")
+        shade = 245 - int(170 * int(row["recent"]) / vmax)
+        chosen = str(row[schema.BEAT]) == beat
+        paths.append(
+            f'<path d="{" ".join(d)}" fill="rgb(253,{shade},{max(shade - 60, 0)})" '
+            f'stroke="#222" stroke-width="{3 if chosen else 0.8}"><title>Beat '
+            f"{esc(row[schema.BEAT])}: {int(row['recent'])}</title></path>"
+        )
+        centre = poly.representative_point() if len(polys) == 1 else geom.representative_point()
+        paths.append(
+            f'<text x="{10 + (centre.x - xmin) * kx * scale:.1f}" '
+            f'y="{10 + (ymax - centre.y) * scale:.1f}" font-size="{14 if chosen else 10}" '
+            f'text-anchor="middle">{esc(row[schema.BEAT])}</text>'
+        )
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'role="img" aria-label="Beats of the district">{"".join(paths)}</svg>'
+    )
+
+
+def handout_html(root: str, token: str, beat: str, upcoming: pd.DataFrame | None) -> str:
+    """Return a printable one-page HTML handout of a beat; every data value is escaped."""
+    view = beat_view(root, token, beat)
+    meta = view.metadata
+    table = counts_display(view)
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{esc(v)}</td>" for v in row) + "</tr>"
+        for row in table.astype(object).where(table.notna(), "–").itertuples(index=False)
+    )
+    header = "".join(f"<th>{esc(c)}</th>" for c in table.columns)
+    station = view.station
+    station_html = (
+        f"<p><b>{esc(station.get(schema.STATION_NAME))} station</b>, "
+        f"{esc(station.get(schema.STATION_ADDRESS))}, {esc(station.get('city'))}<br>"
+        f"Phone: {esc(station.get(schema.STATION_PHONE)) or 'not listed'}</p>"
+        if station
+        else "<p>No station listed for this district.</p>"
+    )
+    if upcoming is None:
+        meetings_html = "<p>The meeting schedule is not available.</p>"
+    elif upcoming.empty:
+        meetings_html = "<p>No upcoming meetings are scheduled for this beat.</p>"
+    else:
+        shown = meetings_display(upcoming)
+        meetings_html = (
+            "<table><tr>"
+            + "".join(f"<th>{esc(c)}</th>" for c in shown.columns)
+            + "</tr>"
+            + "".join(
+                "<tr>" + "".join(f"<td>{esc(v)}</td>" for v in row) + "</tr>"
+                for row in shown.itertuples(index=False)
+            )
+            + "</table>"
+        )
+    svg = _svg_map(_district_beats(root, token, view.district), beat)
+    groups = ", ".join(esc(g) for g in meta["exclusions"]["groups"])
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>Beat {esc(beat)} community handout</title>
+<style>
+@page {{ size: letter; margin: 12mm; }}
+body {{ font-family: Arial, Helvetica, sans-serif; font-size: 12pt; color: #111; max-width: 190mm;
+  margin: auto; }}
+h1 {{ font-size: 22pt; margin: 0 0 4pt; }} h2 {{ font-size: 14pt; margin: 10pt 0 4pt; }}
+table {{ border-collapse: collapse; width: 100%; font-size: 11pt; }}
+td, th {{ border: 1px solid #999; padding: 2pt 5pt; text-align: left; }}
+.note {{ font-size: 9pt; color: #333; }} svg {{ display: block; margin: 4pt auto; }}
+</style></head><body>
+<h1>Beat {esc(beat)} — community meeting handout</h1>
+<p>Sector {esc(view.sector)}, district {esc(view.district)}. Published data from
+{esc(meta.get("window_start"))} to before {esc(meta.get("window_end_exclusive"))}
+(data available from {esc(meta.get("data_covered_from") or "no date")}).</p>
+{svg}
+<h2>Incidents by category</h2>
+<table><tr>{header}</tr>{rows}</table>
+<h2>Your police station</h2>
+{station_html}
+<h2>Next meetings</h2>
+{meetings_html}
+<p class="note">About these numbers: published {esc(meta.get("delay_days"))} days after the
+fact, over a rolling {esc(meta.get("window_days"))}-day window; locations generalised to the
+block; not shown: {groups}, and any incident flagged sensitive or domestic. Generated
+{esc(meta.get("generated_at"))}.</p>
+</body></html>"""

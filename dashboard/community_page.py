@@ -1,0 +1,154 @@
+"""The one page of the community app (see ``dashboard/community_app.py``)."""
+
+from __future__ import annotations
+
+import streamlit as st
+from streamlit_folium import st_folium
+
+from dashboard import community_data as cd
+from dashboard.maps import esc
+from geodata import settings
+from geodata.errors import StoreError
+
+BEAT_KEY = "community_beat"
+CLICK_KEY = "community_last_click"
+WANTED_KEY = "community_clicked_beat"
+MESSAGE_KEY = "community_find_message"
+
+try:
+    root = cd.ensure_extract(str(settings.public_dir()))
+    token = cd.extract_token(root)
+    extract, beats, stations = cd.load_extract(root, token)
+except StoreError as err:
+    st.error(f"{err}")
+    st.stop()
+meta = extract.metadata
+beat_ids = sorted(beats["beat"].astype(str))
+
+
+def _find() -> None:  # runs before the script when the address box changes
+    text = st.session_state.get(cd.FIND_KEY, "").strip()
+    if text:
+        beat, message = cd.find_beat(root, token, text)
+        st.session_state[MESSAGE_KEY] = (message, beat)
+        if beat:
+            st.session_state[BEAT_KEY] = beat
+
+
+st.title("Your beat: community safety map")
+left, right = st.columns([2, 1])
+left.text_input(
+    "Find your beat: type a block address (or lat, lon)",
+    key=cd.FIND_KEY,
+    on_change=_find,
+    placeholder="e.g. 1234 W Madison St",
+)
+if wanted := st.session_state.pop(WANTED_KEY, None):  # a map click on the previous run
+    st.session_state[BEAT_KEY] = wanted
+if BEAT_KEY not in st.session_state:
+    st.session_state[BEAT_KEY] = beat_ids[0]
+beat = right.selectbox("Beat", beat_ids, key=BEAT_KEY)
+found = st.session_state.get(MESSAGE_KEY)
+if found and found[1] in (None, beat):  # shown while the found beat is the one on screen
+    st.info(cd.plain(found[0]))
+
+if meta.get("note"):
+    st.warning(cd.plain(meta["note"]))
+view = cd.beat_view(root, token, beat)
+recent_days = int(meta.get("recent_days", 28))
+st.caption(
+    f"Beat {beat} · sector {view.sector} · district {view.district}. Published "
+    f"{meta['delay_days']} days after the fact; locations shown only as whole beats."
+)
+
+a, b, c = st.columns(3)
+a.metric(f"Incidents, last {recent_days} days", f"{view.total_recent:,}")
+if view.total_previous is None:
+    b.metric(f"The {recent_days} days before", "no data")
+else:
+    b.metric(
+        f"The {recent_days} days before",
+        f"{view.total_previous:,}",
+        delta=view.total_recent - view.total_previous,
+        delta_color="inverse",
+    )
+station = view.station
+c.metric("Your station", f"{station.get('name') or 'not listed'}")
+
+map_col, side_col = st.columns([3, 2])
+with map_col:
+    st.subheader("Map: incidents per beat")
+    shown = st_folium(
+        cd.beat_map(root, token, beat),
+        height=560,
+        width="stretch",
+        returned_objects=["last_clicked"],
+        key=f"community_map_{beat}",
+    )
+    click = (shown or {}).get("last_clicked")
+    if click and click != st.session_state.get(CLICK_KEY):
+        st.session_state[CLICK_KEY] = click
+        clicked = cd.beat_at(root, token, click["lng"], click["lat"])
+        if clicked and clicked != beat:
+            st.session_state[WANTED_KEY] = clicked
+            st.rerun()
+    st.caption(
+        f"Beats of district {view.district} coloured by incidents in the last {recent_days} "
+        "days; your beat has the thick outline. Click a beat to open it."
+    )
+with side_col:
+    st.subheader("Your police station")
+    if station:
+        st.html(
+            f'<div class="card"><b>{esc(station.get("name"))} station</b><br>'
+            f"{esc(station.get('address'))}, {esc(station.get('city'))} "
+            f"{esc(station.get('zip'))}<br>Phone: "
+            f"<b>{esc(station.get('phone')) or 'not listed'}</b></div>"
+        )
+    else:
+        st.write("No station listed for this district.")
+    st.subheader("Next meetings")
+    upcoming = cd.next_meetings(beat)
+    if upcoming is None:
+        st.write("The meeting schedule is not available.")
+    elif upcoming.empty:
+        st.write("No upcoming meetings are scheduled for this beat.")
+    else:
+        st.table(cd.meetings_display(upcoming).set_index("When"))
+        if upcoming["illustrative"].fillna(False).astype(bool).any():
+            st.caption("Illustrative schedule for the demo data: not an official one.")
+        ics = cd.meetings_ics(beat)
+        if ics:
+            st.download_button(
+                "Add to my calendar (.ics)",
+                ics,
+                file_name=f"beat_{beat}_meetings.ics",
+                mime="text/calendar",
+            )
+
+st.subheader("Incidents by category")
+st.table(cd.counts_display(view).set_index("Category"))
+st.altair_chart(cd.trend_chart(root, token, beat), width="stretch")
+
+st.download_button(
+    "Printable one-page handout (HTML)",
+    cd.handout_html(root, token, beat, upcoming),
+    file_name=f"beat_{beat}_handout.html",
+    mime="text/html",
+)
+
+with st.expander("About this data", expanded=False):
+    groups = ", ".join(esc(g) for g in meta["exclusions"]["groups"])
+    items = [
+        f"<b>Published:</b> {esc(meta['window_start'])} to before "
+        f"{esc(meta['window_end_exclusive'])} (as of {esc(meta['as_of'])}): a rolling "
+        f"{esc(meta['window_days'])}-day window with a {esc(meta['delay_days'])}-day "
+        "posting delay.",
+        f"<b>Data available from:</b> {esc(meta.get('data_covered_from') or 'no data')}.",
+        "<b>Locations:</b> generalised to the block; this app shows whole beats only.",
+        f"<b>Never shown:</b> {groups}; any incident flagged sensitive or domestic.",
+        f"<b>Incidents published:</b> {int(meta['rows_published']):,} of "
+        f"{int(meta['rows_in_window']):,} in the window.",
+        f"<b>Generated:</b> {esc(meta['generated_at'])}.",
+    ]
+    st.html('<ul class="about">' + "".join(f"<li>{i}</li>" for i in items) + "</ul>")

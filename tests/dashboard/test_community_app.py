@@ -1,0 +1,263 @@
+"""The community app, run by AppTest on a data dir that holds only the published extract."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from geodata import schema
+from geodata.publish import EXTRACT_FILES, public_block
+from tests import community_helpers
+from tests.community_helpers import independently_excluded
+from tests.helpers import folium_maps
+
+published = community_helpers.published  # fixtures
+community_data_dir = community_helpers.community_data_dir
+APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "community_app.py")
+TZ = schema.DEFAULT_TIMEZONE
+HOSTILE = "<script>alert(1)</script>"
+
+
+def _run(timeout: int = 120) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=timeout).run()
+    assert not at.exception, at.exception
+    return at
+
+
+_PAIR = re.compile(r"\[\s*(-?\d+\.\d+)\s*,\s*(-?\d+\.\d+)\s*\]")
+
+
+def coordinate_pairs(text: str) -> set[tuple[float, float]]:
+    """Return every ``[a, b]`` number pair in `text` as (lon, lat), both orders, to 6 decimals."""
+    pairs = set()
+    for a, b in _PAIR.findall(text):
+        a, b = round(float(a), 6), round(float(b), 6)
+        pairs |= {(a, b), (b, a)}
+    return pairs
+
+
+def raw_pairs(raw) -> set[tuple[float, float]]:
+    """Return every raw incident position as (lon, lat) to 6 decimals."""
+    return set(zip(raw[schema.LON].round(6), raw[schema.LAT].round(6), strict=True))
+
+
+def _metrics(at):
+    return {m.label: m.value for m in at.metric}
+
+
+def _html_bodies(at) -> str:
+    """Return the raw HTML the page renders (st.html and Markdown that allows HTML)."""
+    bodies = []
+
+    def walk(node):
+        proto = getattr(node, "proto", None)
+        body = getattr(proto, "body", None)
+        is_html = getattr(node, "type", "") == "html" or getattr(proto, "allow_html", False)
+        if isinstance(body, str) and is_html:
+            bodies.append(body)
+        for child in getattr(node, "children", {}).values():
+            walk(child)
+
+    walk(at.main)
+    return "\n".join(bodies)
+
+
+@pytest.fixture(scope="module")
+def safe_window(sample_store, published):
+    """The raw incidents a public view may count, in the published window (independent rule)."""
+    meta = published[1].metadata
+    raw = sample_store.load_incidents()
+    day = raw[schema.OCCURRED_AT].dt.tz_convert(TZ).dt.date
+    start = date.fromisoformat(meta["window_start"])
+    end = date.fromisoformat(meta["window_end_exclusive"])
+    window = raw[((day >= start) & (day < end)).to_numpy()].assign(day=day)
+    return window[~independently_excluded(window)], end, raw
+
+
+def test_app_runs_without_the_analyst_store(community_data_dir, safe_window):
+    safe, end, _ = safe_window
+    at = _run()
+    assert at.title[0].value == "Your beat: community safety map"
+    beat = at.selectbox[0].value
+    assert beat == "0111"
+    recent = safe[(safe[schema.BEAT] == beat) & (safe["day"] >= end - timedelta(days=28))]
+    metrics = _metrics(at)
+    assert metrics["Incidents, last 28 days"] == f"{len(recent):,}"
+    assert metrics["The 28 days before"] == "no data"  # the sample starts on 1 January 2018
+    assert metrics["Your station"] == "Central"  # district 01's station
+    counts = next(t.value for t in at.table if t.value.index.name == "Category").reset_index()
+    by_category = dict(zip(counts["Category"].str.lower(), counts["Last 28 days"], strict=True))
+    assert by_category == {c: int((recent[schema.CATEGORY] == c).sum()) for c in schema.CATEGORIES}
+    # the app did not create (or read) an analyst store, and left the extract as it was
+    assert not (community_data_dir / "store").exists()
+    assert sorted(p.name for p in (community_data_dir / "public").iterdir()) == sorted(
+        EXTRACT_FILES.values()
+    )
+
+
+def test_find_beat_from_a_block_address(community_data_dir, safe_window):
+    safe, end, _ = safe_window
+    blocks = safe[schema.BLOCK].astype(str).map(public_block)
+    block = "047XX S WESTERN AVE"
+    assert (blocks == block).sum() > 3
+    expected = safe[blocks == block][schema.BEAT].value_counts().index[0]
+    at = _run()
+    at.text_input[0].set_value("4712 s Western Avenue").run()
+    assert not at.exception
+    assert at.selectbox[0].value == expected
+    assert at.info[0].value.replace("\\", "") == f"{block} (block) is in beat {expected}."
+    mine = safe[(safe[schema.BEAT] == expected) & (safe["day"] >= end - timedelta(days=28))]
+    assert _metrics(at)["Incidents, last 28 days"] == f"{len(mine):,}"
+    assert len(mine) > 0
+
+
+def test_map_is_aggregated_and_carries_no_incident_location(community_data_dir, safe_window):
+    _, _, raw = safe_window
+    at = _run()
+    (script,) = folium_maps(at)
+    assert "L.geoJson" in script  # the beat choropleth
+    assert "circle_marker" not in script
+    assert "L.circleMarker" not in script
+    assert "markerClusterGroup" not in script
+    assert not coordinate_pairs(script) & raw_pairs(raw)
+    excluded = raw[independently_excluded(raw)]
+    for offense in set(excluded[schema.OFFENSE].astype(str)):
+        assert offense not in script
+
+
+def test_hostile_text_is_escaped(community_data_dir):
+    public = community_data_dir / "public"
+    stations = json.loads((public / EXTRACT_FILES["stations"]).read_text())
+    for station in stations:
+        if station["district"] == "01":
+            station["name"] = HOSTILE
+            station["address"] = f"1 {HOSTILE} St"
+    (public / EXTRACT_FILES["stations"]).write_text(json.dumps(stations))
+    from geodata import meetings
+
+    engine = meetings.open_database(f"sqlite:///{community_data_dir / 'meetings.db'}")
+    tomorrow = datetime.combine(date.today() + timedelta(days=1), datetime.min.time())
+    meetings.create_series(
+        engine,
+        title=f"Beat 0111 {HOSTILE}",
+        venue={"name": HOSTILE, "address": f"2 {HOSTILE} Ave", "lat": 41.88, "lon": -87.63},
+        start=tomorrow.replace(hour=18, minute=30),
+        rrule="FREQ=DAILY;COUNT=60",
+        beats=["0111"],
+        allow_conflicts=True,
+    )
+    engine.dispose()
+    at = _run()
+    html_text = _html_bodies(at)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; station" in html_text
+    assert HOSTILE not in html_text
+    (script,) = folium_maps(at)
+    assert HOSTILE not in script
+    assert "&lt;script&gt;" in script  # the station popup
+    table = at.table[0].value  # meetings: shown as text by st.table
+    assert f"{HOSTILE}, 2 {HOSTILE} Ave" in set(table["Where"])
+    from dashboard import community_data as cd
+
+    root = str(public)
+    handout = cd.handout_html(root, cd.extract_token(root), "0111", cd.next_meetings("0111"))
+    assert HOSTILE not in handout
+    assert handout.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 3  # station, venue, title
+    assert "<svg" in handout
+    assert "Beat 0111" in handout
+
+
+def test_first_run_publishes_the_bundled_sample_without_a_store(tmp_path, monkeypatch):
+    data = tmp_path / "empty"
+    data.mkdir()
+    monkeypatch.setenv("BEATS_DATA_DIR", str(data))
+    monkeypatch.delenv("BEATS_PUBLIC_DIR", raising=False)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    at = _run(timeout=240)
+    assert at.selectbox[0].value == "0111"
+    assert sorted(p.name for p in (data / "public").iterdir()) == sorted(EXTRACT_FILES.values())
+    assert not (data / "store").exists()
+    meta = json.loads((data / "public" / EXTRACT_FILES["metadata"]).read_text())
+    assert meta["data_last_date"] == "2018-01-27"
+    assert meta["note"].startswith("Demonstration data")
+    assert at.warning[0].value.replace("\\", "").startswith("Demonstration data")
+
+
+@pytest.mark.postgres
+def test_next_meetings_from_postgresql(community_data_dir, pg_url, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", pg_url)
+    at = _run()
+    from geodata import meetings
+
+    engine = meetings.open_database(pg_url)
+    expected = meetings.upcoming_meetings(engine, beat="0111", limit=3)
+    engine.dispose()
+    table = at.table[0].value.reset_index()
+    assert len(expected) == 3
+    assert list(table["Meeting"]) == list(expected["title"])
+    assert [w[:22] for w in table["When"]] == [f"{t:%a %d %b %Y, %H:%M}" for t in expected["start"]]
+    assert at.get("download_button")[0].label == "Add to my calendar (.ics)"
+
+
+def test_page_stays_up_when_the_meetings_database_is_down(community_data_dir, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://nobody:x@127.0.0.1:9/none")
+    at = _run()
+    assert "The meeting schedule is not available." in [m.value for m in at.markdown]
+    assert _metrics(at)["Your station"] == "Central"
+
+
+def test_typed_hostile_text_is_shown_as_text(community_data_dir):
+    at = _run()
+    at.text_input[0].set_value(f"![x](http://example.invalid/x.png) {HOSTILE}").run()
+    assert not at.exception
+    (message,) = [i.value for i in at.info]
+    assert message.startswith("No block or coordinates recognised in")
+    assert "\\<script\\>" in message  # Markdown-escaped: shown literally, never as markup
+    assert "\\!\\[x\\]\\(" in message
+    assert at.selectbox[0].value == "0111"
+
+
+def test_previous_period_and_trend_when_the_data_covers_it(sample_store, tmp_path, monkeypatch):
+    from geodata.publish import publish_store
+
+    data = tmp_path / "data"
+    extract = publish_store(sample_store, data / "public", as_of=date(2024, 12, 31))
+    monkeypatch.setenv("BEATS_DATA_DIR", str(data))
+    monkeypatch.delenv("BEATS_PUBLIC_DIR", raising=False)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    end = date(2024, 12, 24)
+    assert extract.metadata["window_end_exclusive"] == end.isoformat()
+    raw = sample_store.load_incidents()
+    day = raw[schema.OCCURRED_AT].dt.tz_convert(TZ).dt.date
+    safe = raw[~independently_excluded(raw)].assign(day=day)
+    beat = (
+        safe[safe["day"].between(end - timedelta(days=56), end - timedelta(days=1))][schema.BEAT]
+        .value_counts()
+        .index[0]
+    )
+    mine = safe[safe[schema.BEAT] == beat]
+    recent = int(mine["day"].between(end - timedelta(days=28), end - timedelta(days=1)).sum())
+    previous = int(mine["day"].between(end - timedelta(days=56), end - timedelta(days=29)).sum())
+    at = _run()
+    at.selectbox[0].select(beat).run()
+    assert not at.exception
+    metrics = {m.label: m for m in at.metric}
+    assert metrics["Incidents, last 28 days"].value == f"{recent:,}"
+    assert metrics["The 28 days before"].value == f"{previous:,}"
+    assert metrics["The 28 days before"].proto.delta == f"{recent - previous:,}"
+
+
+def test_find_beat_from_coordinates(community_data_dir):
+    import geopandas as gpd
+
+    beats = gpd.read_file(community_data_dir / "public" / EXTRACT_FILES["beats"])
+    target = beats[beats[schema.BEAT] == "1232"].geometry.iloc[0].representative_point()
+    at = _run()
+    at.text_input[0].set_value(f"{target.y:.5f}, {target.x:.5f}").run()
+    assert not at.exception
+    assert at.selectbox[0].value == "1232"
+    assert at.info[0].value.replace("\\", "").endswith("(point) is in beat 1232.")
