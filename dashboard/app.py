@@ -17,7 +17,7 @@ st.set_page_config(
     layout="wide",
 )
 
-PAGES = Path(__file__).resolve().parent / "pages"
+PAGES = Path(__file__).resolve().parent / "views"
 
 navigation = st.navigation(
     {

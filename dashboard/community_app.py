@@ -4,9 +4,9 @@ A separate, public app for neighborhood meetings. It reads only the published ex
 (``python -m geodata publish``) and the meetings database, never the analyst store; see
 :mod:`dashboard.community_data` and docs/community.md.
 
-It runs exactly one page through ``st.navigation``: calling it turns off Streamlit's automatic
-``pages/`` discovery, so the analyst pages in ``dashboard/pages`` are neither listed nor reachable
-by URL from this app.
+It runs exactly one page through ``st.navigation``, and the analyst pages live in
+``dashboard/views`` (not ``pages/``, which Streamlit would discover on its own), so they are
+neither listed nor reachable by URL from this app.
 """
 
 from __future__ import annotations

@@ -152,7 +152,7 @@ def test_new_user_finds_their_beat_and_sees_only_masked_data(
     assert f"Beat {other[schema.BEAT]}" in payload
     _assert_nothing_exact_or_excluded(payload, raw)
 
-    # the analyst pages next to the app (dashboard/pages) are neither listed nor reachable
+    # the analyst pages next to the app (dashboard/views) are neither listed nor reachable
     assert page.locator("[data-testid='stSidebarNav']").count() == 0
     for name in ("beat_profile", "overview", "data_quality"):
         page.goto(f"{community_url}/{name}")

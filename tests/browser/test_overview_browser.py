@@ -16,3 +16,20 @@ def test_overview_map_renders_in_chromium(page, dashboard_url, artifacts):
     assert page.locator("[data-testid='stException']").count() == 0
     assert frame.locator(".leaflet-marker-icon").count() >= 20  # the stations
     page.screenshot(path=str(artifacts / "overview.png"), full_page=True)
+
+
+@pytest.mark.parametrize("path", ["sector_review", "beat_planning"])
+def test_direct_page_url_goes_through_the_router(page, dashboard_url, path):
+    # A bookmarked page URL must open that page inside the app's navigation (grouped sidebar
+    # with icons), not Streamlit's automatic one-entry-per-file navigation.
+    page.goto(f"{dashboard_url}/{path}")
+    wait_for_app(page)
+    nav = page.locator("[data-testid='stSidebarNav']")
+    nav.wait_for(timeout=60_000)
+    nav_text = nav.inner_text()
+    for group in ("Analysis", "Planning", "Community", "Data"):
+        assert group in nav_text
+    assert "app" not in nav_text.split()  # the router script itself is never a page
+    title = {"sector_review": "Sector review", "beat_planning": "Beat planning"}[path]
+    page.get_by_role("heading", name=title).first.wait_for(timeout=60_000)
+    assert page.locator("[data-testid='stException']").count() == 0

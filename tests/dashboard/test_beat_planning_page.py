@@ -16,7 +16,7 @@ from tests.helpers import folium_maps
 def planning_page(app_env, tmp_path, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'plans.db'}")
     at = AppTest.from_file(app_env, default_timeout=180)
-    at.switch_page("pages/beat_planning.py")
+    at.switch_page("views/beat_planning.py")
     at.run()
     assert not at.exception
     return at

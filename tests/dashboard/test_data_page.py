@@ -3,7 +3,7 @@ from streamlit.testing.v1 import AppTest
 
 def test_data_page_reconciles_every_import(app_env, sample_store):
     at = AppTest.from_file(app_env, default_timeout=120)
-    at.switch_page("pages/data_quality.py").run()
+    at.switch_page("views/data_quality.py").run()
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Stored incidents"] == "36,212"

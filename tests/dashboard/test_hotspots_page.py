@@ -7,7 +7,7 @@ from tests.helpers import folium_maps
 def _page(app_env):
     at = AppTest.from_file(app_env, default_timeout=60)
     at.run()
-    at.switch_page("pages/hotspots.py").run()
+    at.switch_page("views/hotspots.py").run()
     assert not at.exception
     return at
 

@@ -33,7 +33,7 @@ def meetings_env(app_env, meetings_url, monkeypatch):
 
 def _page(app, page: str) -> AppTest:
     at = AppTest.from_file(app, default_timeout=120)
-    at.switch_page(f"pages/{page}.py")
+    at.switch_page(f"views/{page}.py")
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at

@@ -19,7 +19,7 @@ def _cli_json(capsys, store, *args):
 @pytest.fixture
 def beat_page(app_env):
     at = AppTest.from_file(app_env, default_timeout=120)
-    at.switch_page("pages/beat_profile.py")
+    at.switch_page("views/beat_profile.py")
     at.run()
     assert not at.exception
     return at
@@ -97,7 +97,7 @@ def test_sample_period_is_labelled(beat_page):
 
 def test_sector_review_page_and_drill_down(app_env, sample_store, capsys):
     at = AppTest.from_file(app_env, default_timeout=120)
-    at.switch_page("pages/sector_review.py")
+    at.switch_page("views/sector_review.py")
     at.run()
     assert not at.exception
     assert at.title[0].value == "Sector review"

@@ -90,7 +90,7 @@ drill, download = st.columns(2)
 target = drill.selectbox("Open the profile of beat", list(review.beats[schema.BEAT]))
 if drill.button("Open beat profile"):
     st.session_state[state.BEAT] = target
-    st.switch_page("pages/beat_profile.py")
+    st.switch_page("views/beat_profile.py")
 download.download_button(
     "Printable sector packet (HTML)",
     pd_.packet_html(root, token, "sector", sector, as_of, window),
