@@ -55,8 +55,10 @@ class Located:
 def parse_coordinates(text: str) -> tuple[float, float] | None:
     """Return ``(lat, lon)`` if `text` is a coordinate pair, else None.
 
-    Both ``41.88, -87.63`` and ``-87.63, 41.88`` are understood (the value within +-90 that is
-    not the other is taken as latitude when the order is unambiguous).
+    ``lat, lon`` is the default order; a pair whose first value cannot be a latitude
+    (``-87.63`` can, ``-187.6`` cannot) is read as ``lon, lat``. When both values could be
+    latitudes the order is ambiguous and ``lat, lon`` is assumed: :meth:`BlockGazetteer.locate`
+    swaps such a pair when only the swapped reading falls in its area.
     """
     match = _COORDS.match(text or "")
     if not match:
@@ -75,16 +77,18 @@ def normalize_block(text: str) -> str | None:
     """Return the hundred-block key of an address (``1234 W Madison St`` -> ``012XX W MADISON ST``).
 
     Already-generalised blocks (``012XX W MADISON ST``, ``12XX W MADISON``) are normalised the
-    same way. Returns None when `text` has no house or block number.
+    same way, and so is Chicago's zero-hundred block written with one ``X`` (``0000X S STATE ST``
+    -> ``000XX S STATE ST``). Returns None when `text` has no house or block number.
     """
     words = re.sub(r"[^0-9A-Z ]+", " ", (text or "").upper()).split()
     if not words:
         return None
     number = words[0]
-    match = re.fullmatch(r"(\d+)(XX)?", number)
+    match = re.fullmatch(r"(\d+)(X{1,2})?", number)
     if not match:
         return None
-    hundreds = int(match.group(1)) if match.group(2) else int(match.group(1)) // 100
+    digits, xs = int(match.group(1)), match.group(2) or ""
+    hundreds = digits // 10 ** (2 - len(xs))  # 1234 -> 12, 012XX -> 12, 0000X -> 0
     rest = [_DIRECTIONS.get(w, w) for w in words[1:]]
     rest = [_SUFFIXES.get(w, w) for w in rest]
     if not rest:
@@ -145,6 +149,8 @@ class BlockGazetteer:
         coords = parse_coordinates(text)
         if coords is not None:
             lat, lon = coords
+            if not self._covers(lon, lat) and self._covers(lat, lon):  # typed as "lon, lat"
+                lat, lon = lon, lat
             x, y = self._to_xy.transform(lon, lat)
             return Located(lon, lat, float(x), float(y), f"{lat:.5f}, {lon:.5f}", "coordinates")
         key = normalize_block(text)
@@ -162,6 +168,14 @@ class BlockGazetteer:
         wanted = int(key[:3])
         best = min(candidates, key=lambda b: abs(int(b[:3]) - wanted))
         return self._located(best, "street")
+
+    def _covers(self, lon: float, lat: float) -> bool:
+        """Return True when (lon, lat) lies within the blocks' extent plus about 5 km."""
+        pad = 0.05
+        return bool(
+            self.blocks["lon"].min() - pad <= lon <= self.blocks["lon"].max() + pad
+            and self.blocks["lat"].min() - pad <= lat <= self.blocks["lat"].max() + pad
+        )
 
     def _located(self, block: str, how: str) -> Located:
         row = self.blocks.loc[block]

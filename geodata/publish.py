@@ -305,17 +305,16 @@ def block_points(incidents: pd.DataFrame, *, snap_m: float, crs: str) -> pd.Data
 
 #: What a published block looks like (``012XX W MADISON ST``): nothing else is read back.
 _PUBLIC_BLOCK = r"\d{3}XX [A-Z0-9 ]+"
-_TENS_BLOCK = re.compile(r"^\s*(\d+)X(?=\s)", flags=re.IGNORECASE)
 
 
 def public_block(text: str) -> str | None:
     """Return the hundred-block of a block or address, or None when it has none.
 
-    As :func:`geodata.geocode.normalize_block`, plus Chicago's ``0000X S STATE ST`` (the
-    zero-hundred block, written with one ``X``), which becomes ``000XX S STATE ST``.
+    The rule of :func:`geodata.geocode.normalize_block` (which also turns Chicago's
+    zero-hundred block ``0000X S STATE ST`` into ``000XX S STATE ST``), so the public extract and
+    the analyst "find my beat" key blocks identically.
     """
-    text = _TENS_BLOCK.sub(lambda m: f"{int(m.group(1)) // 10:03d}XX", text or "")
-    return normalize_block(text)
+    return normalize_block(text or "")
 
 
 def _normalized_blocks(blocks: pd.Series) -> pd.Series:
