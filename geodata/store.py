@@ -245,12 +245,10 @@ class IncidentStore:
             )
             expression = upper if expression is None else expression & upper
         table = dataset.to_table(columns=read_columns, filter=expression, use_threads=True)
-        frame = table.to_pandas(types_mapper=_types_mapper, self_destruct=True)
-        if schema.OCCURRED_AT in frame:
-            frame[schema.OCCURRED_AT] = frame[schema.OCCURRED_AT].astype(
-                f"datetime64[ns, {timezone}]"
-            )
-        return frame[wanted]
+        # select before converting (no pandas copy) and convert times to ns in the same pass
+        return table.select(wanted).to_pandas(
+            types_mapper=_types_mapper, self_destruct=True, coerce_temporal_nanoseconds=True
+        )
 
     def count_by(
         self,
