@@ -14,7 +14,7 @@ directory, then times
 
 All answers are checked to be identical. Usage::
 
-    /work/main/.venv/bin/python bench/aggregate.py [--rows 10000000] [--keep DIR]
+    .venv/bin/python -m bench.aggregate [--rows 10000000] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -247,6 +247,9 @@ def main() -> None:
             ).df(),
             "duckdb, one GROUP BY per partition": lambda: duckdb_per_partition(con, files),
             "pyarrow dictionary codes + bincount": lambda: arrow_dictionary_counts(files),
+            "IncidentStore.count_by (the product)": lambda: store.count_by(
+                [schema.BEAT, schema.OFFENSE]
+            ),
         }
         for name, fn in runs.items():
             first, best, median, result = _timed(fn, args.repeat)
