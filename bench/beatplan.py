@@ -6,7 +6,7 @@ the district has now (free mode, seed 0), and report the workload CV of the curr
 Polsby-Popper of both, and the seconds. The district proposals together form the city-wide
 plan, evaluated against the current beats (rebuilt from the units and as drawn). Usage::
 
-    /work/main/.venv/bin/python -m bench.beatplan [--store DIR] [--districts 11 09]
+    .venv/bin/python -m bench.beatplan [--store DIR] [--districts 11 09]
         [--cell-size-m 300] [--minimal-change] [--json FILE]
 """
 

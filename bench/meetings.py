@@ -8,7 +8,7 @@ address (``find_my_meeting``, index and block list built once beforehand, timed 
 
 Usage::
 
-    /work/main/.venv/bin/python -m bench.meetings [--pg URL] [--repeat 3]
+    .venv/bin/python -m bench.meetings [--pg URL] [--repeat 3]
 """
 
 from __future__ import annotations

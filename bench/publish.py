@@ -7,7 +7,7 @@ them through ``IncidentStore.upsert``, then times :func:`geodata.publish.publish
 2025-01-08 (7-day delay, 90-day window: about a quarter of the rows are in the window), and
 checks the extract's invariants (columns, window, grid points). Usage::
 
-    /work/main/.venv/bin/python -m bench.publish [--rows 1000000] [--repeat 3]
+    .venv/bin/python -m bench.publish [--rows 1000000] [--repeat 3]
 """
 
 from __future__ import annotations
