@@ -83,6 +83,8 @@ def main() -> None:
                 lambda: store.load_incidents(columns=ANALYSIS_COLUMNS),
             "beat + time only": lambda: store.load_incidents(
                 columns=[schema.BEAT, schema.OCCURRED_AT]),
+            "time + x + y (hotspots, KDE)": lambda: store.load_incidents(
+                columns=[schema.OCCURRED_AT, schema.X, schema.Y]),
             "one year (2024), analysis columns": lambda: store.load_incidents(
                 columns=ANALYSIS_COLUMNS, start="2024-01-01", end="2025-01-01"),
             f"all {len(schema.INCIDENT_COLUMNS)} columns": lambda: store.load_incidents(),
