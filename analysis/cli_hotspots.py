@@ -24,25 +24,12 @@ from analysis._store import open_store
 from geodata import schema
 
 __all__ = [
-    "HOTSPOT_COLUMNS",
     "add_commands",
     "format_evaluation",
     "run_evaluate",
     "run_hotspots",
     "to_geojson",
 ]
-
-#: Incident columns a hotspot run reads.
-HOTSPOT_COLUMNS = (
-    schema.X,
-    schema.Y,
-    schema.OCCURRED_AT,
-    schema.CATEGORY,
-    schema.OFFENSE,
-    schema.BEAT,
-    schema.SECTOR,
-    schema.DISTRICT,
-)
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -137,7 +124,7 @@ def run_hotspots(args: argparse.Namespace) -> int:
     store = open_store(args.store)
     start, end = _day(args.start, "--from"), _day(args.end, "--to")
     incidents = store.load_incidents(
-        columns=list(HOTSPOT_COLUMNS),
+        columns=list(hotspots.HOTSPOT_COLUMNS),
         start=pd.Timestamp(start) if start else None,
         end=pd.Timestamp(end + timedelta(days=1)) if end else None,
     )

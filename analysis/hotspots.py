@@ -40,6 +40,7 @@ from geodata import schema
 
 __all__ = [
     "DAY_NAMES",
+    "HOTSPOT_COLUMNS",
     "DBSCANHotspots",
     "GiStarHotspots",
     "Grid",
@@ -58,6 +59,18 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+#: Incident columns a hotspot run reads (shared by the CLI and the dashboard).
+HOTSPOT_COLUMNS = (
+    schema.X,
+    schema.Y,
+    schema.OCCURRED_AT,
+    schema.CATEGORY,
+    schema.OFFENSE,
+    schema.BEAT,
+    schema.SECTOR,
+    schema.DISTRICT,
+)
 
 
 # --- validation -------------------------------------------------------------------------------

@@ -36,16 +36,6 @@ __all__ = [
 
 #: Area levels offered by the page, with their beat-layer column.
 LEVELS = {"sector": schema.SECTOR, "beat": schema.BEAT, "district": schema.DISTRICT}
-_COLUMNS = (
-    schema.X,
-    schema.Y,
-    schema.OCCURRED_AT,
-    schema.CATEGORY,
-    schema.OFFENSE,
-    schema.BEAT,
-    schema.SECTOR,
-    schema.DISTRICT,
-)
 
 
 @dataclass
@@ -111,7 +101,9 @@ def hotspot_run(
     params: tuple[tuple[str, object], ...] = (),
 ) -> HotspotRun:
     """Return the hotspots of an area and period (inclusive dates), as the CLI computes them."""
-    incidents = data.load_incidents(root, token, _COLUMNS, start, end + timedelta(days=1))
+    incidents = data.load_incidents(
+        root, token, hotspots.HOTSPOT_COLUMNS, start, end + timedelta(days=1)
+    )
     beats = data.load_beats(root, token)
     located, area = hotspots.area_incidents(
         incidents, beats, level=level, area_id=area_id, category=category
@@ -244,7 +236,9 @@ def near_repeat(
     root: str, token: str, level: str, area_id: str, start: date, end: date, category: str | None
 ) -> pd.DataFrame:
     """Return the Knox near-repeat table of an area and period (99 shuffles, seed 0)."""
-    incidents = data.load_incidents(root, token, _COLUMNS, start, end + timedelta(days=1))
+    incidents = data.load_incidents(
+        root, token, hotspots.HOTSPOT_COLUMNS, start, end + timedelta(days=1)
+    )
     located, _ = hotspots.area_incidents(
         incidents, data.load_beats(root, token), level=level, area_id=area_id, category=category
     )

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from geodata import settings
 from geodata.boundaries import read_beats
@@ -18,6 +19,8 @@ pytest_plugins = ["tests.meetings_fixtures"]
 
 SAMPLES = settings.SAMPLES_DIR
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+#: The PostgreSQL test database (``.ci/run`` creates it); its tables are dropped by each test.
+PG_URL = os.environ.get("DATABASE_TEST_URL", "")
 
 
 @pytest.fixture(scope="session")
@@ -70,3 +73,28 @@ def app_env(sample_store, monkeypatch):
     """Point the dashboard at the session's sample store; return the app entry path."""
     monkeypatch.setenv("BEATS_DATA_DIR", str(sample_store.root.parent))
     return APP
+
+
+def _pg_reachable() -> bool:
+    if not PG_URL.startswith("postgresql"):
+        return False
+    try:
+        engine = sa.create_engine(PG_URL)
+        with engine.connect():
+            pass
+        engine.dispose()
+    except Exception:  # any failure means "not available"
+        return False
+    return True
+
+
+@pytest.fixture
+def pg_url() -> str:
+    """An empty PostgreSQL database (``DATABASE_TEST_URL``): skipped locally, fails under CI."""
+    require("PostgreSQL (DATABASE_TEST_URL)", _pg_reachable())
+    engine = sa.create_engine(PG_URL)
+    reflected = sa.MetaData()
+    reflected.reflect(engine)
+    reflected.drop_all(engine)
+    engine.dispose()
+    return PG_URL

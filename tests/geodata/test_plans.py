@@ -1,33 +1,15 @@
 """Saved beat plans on SQLite and PostgreSQL, and GeoJSON / GeoPackage export."""
 
 import json
-import os
 from datetime import UTC, datetime
 
 import geopandas as gpd
 import pytest
-import sqlalchemy as sa
 from shapely.geometry import box
 
 from geodata import db
 from geodata.errors import InputError, StoreError
 from geodata.plans import export_plan, list_plans, load_plan, save_plan
-from tests.conftest import require
-
-PG_URL = os.environ.get("DATABASE_TEST_URL", "")
-
-
-def _pg_reachable() -> bool:
-    if not PG_URL.startswith("postgresql"):
-        return False
-    try:
-        engine = sa.create_engine(PG_URL)
-        with engine.connect():
-            pass
-        engine.dispose()
-    except Exception:  # any failure means "not available"
-        return False
-    return True
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -35,13 +17,7 @@ def engine(request, tmp_path):
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'plans.db'}"
     else:
-        require("PostgreSQL (DATABASE_TEST_URL)", _pg_reachable())
-        url = PG_URL
-        reflected = sa.MetaData()
-        cleaner = sa.create_engine(url)
-        reflected.reflect(cleaner)
-        reflected.drop_all(cleaner)
-        cleaner.dispose()
+        url = request.getfixturevalue("pg_url")
     eng = db.make_engine(url)
     db.upgrade(eng)
     yield eng
