@@ -906,11 +906,23 @@ def _top_cells_polygons(
     from rasterio import features
     from rasterio.transform import Affine
 
+    # polygonise only the bounding box of the kept cells (the scan costs per cell of the image)
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    box = np.s_[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    mask, score = mask[box], score[box]
+    x0 = grid.x0 + cols[0] * grid.cell_size_m
+    y0 = grid.y0 + rows[0] * grid.cell_size_m
     labels, _ = ndimage.label(mask)
-    transform = Affine(grid.cell_size_m, 0, grid.x0, 0, grid.cell_size_m, grid.y0)
-    shapes = list(features.shapes(labels.astype(np.int32), mask=mask, transform=transform))
-    geoms = [shapely.geometry.shape(geom) for geom, _ in shapes]
-    ids = np.array([int(v) for _, v in shapes], dtype=np.int64)
+    geoms, ids = [], []
+    cell = grid.cell_size_m
+    for label, (rs, cs) in enumerate(ndimage.find_objects(labels), start=1):
+        patch = (labels[rs, cs] == label).astype(np.uint8)  # each patch on its own bounding box
+        transform = Affine(cell, 0, x0 + cs.start * cell, 0, cell, y0 + rs.start * cell)
+        for geom, _ in features.shapes(patch, mask=patch.view(bool), transform=transform):
+            geoms.append(shapely.geometry.shape(geom))
+            ids.append(label)
+    ids = np.asarray(ids, dtype=np.int64)
     peaks = np.zeros(int(labels.max()) + 1)  # per-patch maximum over the kept cells only
     np.maximum.at(peaks, labels[mask], score[mask])
     peak = peaks[ids]
