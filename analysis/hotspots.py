@@ -1232,7 +1232,7 @@ def fit_hotspots(
     *,
     eps_m: float = 150.0,
     min_samples: int | str = "auto",
-    cell_size_m: float | None = None,
+    cell_size_m: float | str | None = None,
     bandwidth_m: float | str = "auto",
     reference: tuple[pd.DataFrame, gpd.GeoDataFrame] | None = None,
 ) -> tuple[object, gpd.GeoDataFrame]:
@@ -1253,7 +1253,7 @@ def fit_hotspots(
     elif method == "hdbscan":
         model = HDBSCANHotspots().fit(incidents)
     elif method == "kde":
-        model = KDEHotspots(bandwidth_m=bandwidth_m, cell_size_m=cell_size_m or 20.0)
+        model = KDEHotspots(bandwidth_m=bandwidth_m, cell_size_m=cell_size_m or "auto")
         model.fit(incidents)
     elif method == "gistar":
         cell = cell_size_m or 150.0
