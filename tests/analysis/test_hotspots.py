@@ -348,3 +348,17 @@ def test_default_kde_within_half_a_percent_of_kernel_density_on_real_data(dense_
     assert relevant.sum() > 1000
     rel = np.abs(model.density_[relevant] - exact[relevant]) / exact[relevant]
     assert rel.max() < 0.005
+
+
+def test_auto_cell_is_a_tenth_of_the_bandwidth_and_capped_by_max_cells():
+    from analysis.hotspots import auto_cell_size
+
+    x = np.array([0.0, 1000.0])
+    assert auto_cell_size(x, x, 100.0, pad_m=500.0, max_cells=10**6) == pytest.approx(10.0)
+    # 2000 m padded span: (2000 / c + 1)² <= 10,000 cells needs c >= 2000 / 99
+    cell = auto_cell_size(x, x, 100.0, pad_m=500.0, max_cells=10_000)
+    assert cell == pytest.approx(2000 / 99, rel=1e-6)
+    grid = Grid.around(x, x, cell, pad_m=500.0)
+    assert grid.n_rows * grid.n_cols <= 10_000
+    with pytest.raises(ValueError, match="cell_size_m"):
+        KDEHotspots(cell_size_m="fine").fit(_frame(x, x))
