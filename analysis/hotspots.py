@@ -852,40 +852,54 @@ def auto_cell_size(
     return cell
 
 
+#: Spectrum pruning: frequencies where the kernel's 1-D spectrum is below this share of its
+#: peak are dropped (a Gaussian of h cells keeps |w| < 7.4 / h rad per cell, a quarter of the
+#: band at h = 10 cells). Far below single-precision round-off.
+_SPECTRUM_TOL = 1e-12
+
+
 def _fft_convolve_separable(counts: np.ndarray, k1: np.ndarray, scale: float = 1.0) -> np.ndarray:
     """Return ``scale`` x `counts` convolved ("same" size) with the kernel ``outer(k1, k1)``.
 
-    `k1` is symmetric with odd length ``2 * half + 1``. Real FFTs in single precision on a fast
-    length (``scipy.fft``, all cores); the kernel's transform is the outer product of two real
-    1-D transforms (a symmetric kernel centred on index 0 has a real spectrum), so only the
-    counts need a 2-D transform each way. The transform is only as long as needed for the
-    circular convolution to equal the linear one on the output: when the non-zero counts lie
-    at least `half` cells inside the grid (a grid padded by the kernel's reach), no padding at
-    all. The result is float32 and clipped at 0 (round-off).
+    `k1` is symmetric with odd length ``2 * half + 1``. FFTs in single precision on a fast
+    length (``scipy.fft``, all cores). The transform is only as long as needed for the circular
+    convolution to equal the linear one on the output: when the non-zero counts lie at least
+    `half` cells inside the grid (a grid padded by the kernel's reach), no padding at all.
+
+    The kernel is separable and smooth, so its spectrum is the outer product of two real 1-D
+    spectra (symmetric about index 0) that vanish outside low frequencies: after the real FFT
+    along the columns only the columns' frequencies where the kernel's spectrum exceeds
+    ``_SPECTRUM_TOL`` of its peak are kept, so the transforms along the rows (forward and
+    inverse) run on that band only. The result is float32 and clipped at 0 (round-off).
     """
     from scipy import fft
 
     half = (len(k1) - 1) // 2
+    single = counts.astype(np.float32)
     lengths = []
     for axis, n in enumerate(counts.shape):
-        occupied = np.flatnonzero(counts.any(axis=1 - axis))
+        occupied = np.flatnonzero(single.any(axis=1 - axis))
         first, last = (int(occupied[0]), int(occupied[-1])) if len(occupied) else (0, 0)
         # no wrap-around onto outputs [0, n): L >= last + half + 1 and L >= n - first + half
         need = max(n, last + half + 1, n - first + half)
         lengths.append(fft.next_fast_len(need, real=True))
     spectra = []
-    for axis, length in enumerate(lengths):
+    for length in lengths:
         circular = np.zeros(length)  # tap at offset o goes to index o mod L (0 = centre)
         np.add.at(circular, np.arange(-half, half + 1) % length, k1)
-        # axis 0 is a full complex transform in rfft2, axis 1 the half-spectrum one
-        spectrum = fft.fft(circular).real * scale if axis == 0 else fft.rfft(circular).real
-        spectra.append(spectrum.astype(np.float32))
-    f_counts = fft.rfft2(counts.astype(np.float32), s=tuple(lengths), workers=-1)
-    f_counts *= spectra[0][:, None]
-    f_counts *= spectra[1][None, :]
-    full = fft.irfft2(f_counts, s=tuple(lengths), workers=-1, overwrite_x=True)
+        spectra.append(fft.fft(circular).real)  # real: the kernel is symmetric about 0
     rows, cols = counts.shape
-    out = np.ascontiguousarray(full[:rows, :cols])
+    n_rows, n_cols = lengths
+    col_spectrum = spectra[1][: n_cols // 2 + 1]
+    above = np.flatnonzero(np.abs(col_spectrum) > _SPECTRUM_TOL * np.abs(col_spectrum).max())
+    band = int(above[-1]) + 1 if len(above) else 1
+    f = fft.rfft(single, n=n_cols, axis=1, workers=-1)[:, :band]
+    f *= col_spectrum[:band].astype(np.float32)[None, :]
+    f = fft.fft(f, n=n_rows, axis=0, workers=-1, overwrite_x=True)
+    f *= (spectra[0] * scale).astype(np.float32)[:, None]
+    f = fft.ifft(f, axis=0, workers=-1, overwrite_x=True)[:rows]
+    full = fft.irfft(f, n=n_cols, axis=1, workers=-1)
+    out = np.ascontiguousarray(full[:, :cols])
     np.maximum(out, 0.0, out=out)
     return out
 

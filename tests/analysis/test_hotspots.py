@@ -319,10 +319,19 @@ def test_fft_convolution_equals_direct_convolution_even_at_the_edges():
 
     rng = np.random.default_rng(3)
     k1 = np.exp(-0.5 * (np.arange(-6, 7) / 2.5) ** 2)
-    for counts in (rng.random((40, 57)), np.pad(rng.random((20, 31)), 6)):  # full / padded
-        direct = signal.convolve2d(counts, np.outer(k1, k1), mode="same")
-        fast = _fft_convolve_separable(counts, k1, scale=2.0)
+    wide = np.exp(-0.5 * (np.arange(-50, 51) / 10.0) ** 2)  # spectrum pruned to a quarter
+    sparse = np.zeros((150, 170))
+    sparse[rng.integers(0, 150, 300), rng.integers(0, 170, 300)] = rng.integers(1, 50, 300)
+    for counts, k in (
+        (rng.random((40, 57)), k1),  # counts up to the edges
+        (np.pad(rng.random((20, 31)), 6), k1),  # padded by the kernel's reach
+        (sparse, wide),
+        (np.pad(sparse, 50), wide),
+    ):
+        direct = signal.fftconvolve(counts, np.outer(k, k), mode="same")  # float64, unpruned
+        fast = _fft_convolve_separable(counts, k, scale=2.0)
         assert fast.dtype == np.float32
+        assert fast.shape == counts.shape
         assert np.allclose(fast, 2.0 * direct, rtol=1e-5, atol=1e-5 * direct.max())
 
 
