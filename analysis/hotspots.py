@@ -914,19 +914,21 @@ def _top_cells_polygons(
         return gpd.GeoDataFrame(
             {"hotspot": [], name: [], "area_km2": []}, geometry=gpd.GeoSeries(crs=crs)
         )
-    flat = score.ravel()
-    threshold = np.partition(flat, flat.size - n_keep)[flat.size - n_keep]
+    values = score[positive]  # the n_keep largest scores are all positive
+    threshold = np.partition(values, values.size - n_keep)[values.size - n_keep]
     mask = (score >= threshold) & positive
     from rasterio import features
     from rasterio.transform import Affine
 
     # polygonise only the bounding box of the kept cells (the scan costs per cell of the image)
-    rows = np.flatnonzero(mask.any(axis=1))
-    cols = np.flatnonzero(mask.any(axis=0))
-    box = np.s_[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    kept = np.flatnonzero(mask)
+    row0, row1 = int(kept[0]) // score.shape[1], int(kept[-1]) // score.shape[1]
+    cols = kept % score.shape[1]
+    col0, col1 = int(cols.min()), int(cols.max())
+    box = np.s_[row0 : row1 + 1, col0 : col1 + 1]
     mask, score = mask[box], score[box]
-    x0 = grid.x0 + cols[0] * grid.cell_size_m
-    y0 = grid.y0 + rows[0] * grid.cell_size_m
+    x0 = grid.x0 + col0 * grid.cell_size_m
+    y0 = grid.y0 + row0 * grid.cell_size_m
     labels, _ = ndimage.label(mask)
     geoms, ids = [], []
     cell = grid.cell_size_m
