@@ -291,13 +291,15 @@ def main(argv: list[str] | None = None) -> int:
 KDE_HEADING = "## KDE"
 
 
-def _kde_lines(kde: list, before: list, after: list) -> list[str]:
-    """Return the Markdown of the KDE section."""
+def _kde_lines(
+    kde: list, before: list, after: list, command: str = "python -m bench.hotspots --only kde"
+) -> list[str]:
+    """Return the Markdown of the KDE section (`command`: how it was run)."""
     cpu = platform.processor() or platform.machine()
     lines = [
         KDE_HEADING,
         "",
-        f"`python -m bench.hotspots --only kde`. Machine: {cpu}, 2 cores, Python "
+        f"`{command}`. Machine: {cpu}, 2 cores, Python "
         f"{platform.python_version()}; load average before {' '.join(before)}, after "
         f"{' '.join(after)} (4 helpers share 2 cores: times are pessimistic).",
         "",
@@ -393,7 +395,7 @@ def _write(path: str, rows: list, kde: list, before: list, after: list) -> None:
             f"{ours.get('locations', ''):,} | {ours.get('hotspots', '')} | "
             f"{_fmt(ours, 'ari', '{:.4f}') if 'ari' in ours else 'n/a'} |"
         )
-    lines += ["", *_kde_lines(kde, before, after)]
+    lines += ["", *_kde_lines(kde, before, after, "python -m bench.hotspots")]
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
