@@ -54,7 +54,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         type=_auto_or(int),
         help="DBSCAN core threshold or 'auto' (scaled rule)",
     )
-    parser.add_argument("--cell-size-m", type=float, help="KDE/Gi* cell (m; 20 / 150)")
+    parser.add_argument(
+        "--cell-size-m", type=float, help="KDE/Gi* cell (m; KDE default bandwidth / 10, Gi* 150)"
+    )
     parser.add_argument(
         "--bandwidth-m", default="auto", type=_auto_or(float), help="KDE bandwidth (m) or 'auto'"
     )
@@ -163,7 +165,14 @@ def run_hotspots(args: argparse.Namespace) -> int:
         "params": {k: _plain(v) for k, v in model.get_params().items()},
         "fitted": {
             k: _plain(getattr(model, k))
-            for k in ("min_samples_", "bandwidth_m_", "exact_", "n_noise_", "min_cluster_size_")
+            for k in (
+                "min_samples_",
+                "bandwidth_m_",
+                "cell_size_m_",
+                "exact_",
+                "n_noise_",
+                "min_cluster_size_",
+            )
             if hasattr(model, k)
         },
         "hotspots": _records(table),

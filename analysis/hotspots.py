@@ -672,32 +672,24 @@ class Grid:
         """Return points per cell with linear binning (shared among the 4 nearest centres).
 
         Each point's weight goes to the four nearest cell centres in proportion to its
-        closeness, which makes the binned KDE second-order accurate.
+        closeness (bilinear shares), which makes the binned KDE second-order accurate. Shares
+        that fall outside the grid are dropped. One compiled pass over the points
+        (``analysis._binning``, numba): no sort, no hashing, no N-sized temporaries.
         """
-        fx = (np.asarray(x) - self.x0) / self.cell_size_m - 0.5
-        fy = (np.asarray(y) - self.y0) / self.cell_size_m - 0.5
-        c0 = np.floor(fx).astype(np.int64)
-        r0 = np.floor(fy).astype(np.int64)
-        wx = fx - c0
-        wy = fy - r0
-        base = np.ones(len(fx)) if weights is None else np.asarray(weights, dtype=np.float64)
-        cells, shares = [], []
-        for dr, dc, w in (
-            (0, 0, base * (1 - wy) * (1 - wx)),
-            (0, 1, base * (1 - wy) * wx),
-            (1, 0, base * wy * (1 - wx)),
-            (1, 1, base * wy * wx),
-        ):
-            r, c = r0 + dr, c0 + dc
-            ok = (r >= 0) & (r < self.n_rows) & (c >= 0) & (c < self.n_cols)
-            cells.append(r[ok] * self.n_cols + c[ok])
-            shares.append(w[ok])
-        out = np.bincount(
-            np.concatenate(cells),
-            weights=np.concatenate(shares),
-            minlength=self.n_rows * self.n_cols,
-        )
-        return out.reshape(self.n_rows, self.n_cols)
+        from analysis._binning import linear_binning
+
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        y = np.ascontiguousarray(y, dtype=np.float64)
+        if weights is None:
+            w = np.empty(0)
+        else:
+            w = np.ascontiguousarray(weights, dtype=np.float64)
+            if w.shape != x.shape:
+                msg = f"weights has shape {w.shape}, the points {x.shape}"
+                raise ValueError(msg)
+        out = np.zeros((self.n_rows, self.n_cols))
+        linear_binning(x, y, w, float(self.x0), float(self.y0), float(self.cell_size_m), out)
+        return out
 
     def centres(self) -> tuple[np.ndarray, np.ndarray]:
         """Return the x and y of every cell centre, as (rows, cols) arrays."""
@@ -726,14 +718,21 @@ def _silverman_bandwidth(x: np.ndarray, y: np.ndarray) -> float:
 
 
 class KDEHotspots(BaseEstimator):
-    """Gaussian kernel density on a grid, by binning and FFT convolution.
+    """Gaussian kernel density on a grid, by linear binning and FFT convolution.
 
     Points are counted in `cell_size_m` cells (linear binning: each point shared among the four
-    nearest cell centres) on a grid padded by `pad_bandwidths` bandwidths, and the counts are
-    convolved (``scipy.signal.fftconvolve``) with a Gaussian kernel truncated at
-    `pad_bandwidths` bandwidths. The density of a cell is the estimate at its centre, in
-    incidents per km² (``KernelDensity`` density x n x
-    1e6).
+    nearest cell centres, one compiled pass, no sort or hashing) on a grid around the points
+    padded by `pad_bandwidths` bandwidths, and the counts are convolved (real FFTs in single
+    precision, ``scipy.fft`` on all cores) with a Gaussian truncated at `pad_bandwidths`
+    bandwidths. The density of a cell is the estimate at its centre, in incidents per km²
+    (``KernelDensity`` density x n x 1e6).
+
+    **Binning correction.** Linear binning of a point that falls anywhere in a cell spreads it,
+    on average, by a tent function of variance ``cell² / 6`` per axis. The kernel convolved with
+    the counts therefore has variance ``h² - cell² / 6`` (when the cell is at most the
+    bandwidth), so that the whole estimate has the requested variance ``h²``. This removes the
+    leading O((cell/h)²) bias of linear binning; what remains is each point's interpolation
+    fluctuation, which averages out over many locations (see docs/hotspots.md).
 
     Parameters
     ----------
@@ -742,7 +741,8 @@ class KDEHotspots(BaseEstimator):
         ``sigma * n^(-1/6)`` (sigma = mean over axes of min(sd, IQR/1.349)), clipped to
         [`min_bandwidth_m`, `max_bandwidth_m`].
     cell_size_m
-        Grid cell (m).
+        Grid cell (m), or ``"auto"``: the bandwidth / 10 (measured error well under 0.5% of the
+        exact estimate), enlarged if the padded grid would exceed `max_cells` cells.
     pad_bandwidths
         Padding and kernel truncation, in bandwidths (at least 5: edge errors reach 10% with
         less).
@@ -750,15 +750,19 @@ class KDEHotspots(BaseEstimator):
         Share of the grid's study cells flagged as hotspots in ``hotspots_``.
     min_bandwidth_m, max_bandwidth_m
         Clip of the automatic bandwidth.
+    max_cells
+        Largest automatic grid (cells); bounds the memory (about 20 bytes per cell).
 
     Attributes
     ----------
     density_
-        (rows, cols) incidents per km².
+        (rows, cols) incidents per km² (float32).
     grid_
         The :class:`Grid`.
     bandwidth_m_
         The bandwidth used.
+    cell_size_m_
+        The cell used.
     hotspots_
         Polygons of the densest cells covering `coverage` of the area with incidents' hull.
     """
@@ -767,11 +771,12 @@ class KDEHotspots(BaseEstimator):
         self,
         *,
         bandwidth_m: float | str = "auto",
-        cell_size_m: float = 20.0,
+        cell_size_m: float | str = "auto",
         pad_bandwidths: float = 5.0,
         coverage: float = 0.05,
         min_bandwidth_m: float = 50.0,
         max_bandwidth_m: float = 300.0,
+        max_cells: int = 16_000_000,
     ) -> None:
         self.bandwidth_m = bandwidth_m
         self.cell_size_m = cell_size_m
@@ -779,17 +784,20 @@ class KDEHotspots(BaseEstimator):
         self.coverage = coverage
         self.min_bandwidth_m = min_bandwidth_m
         self.max_bandwidth_m = max_bandwidth_m
+        self.max_cells = max_cells
 
     def fit(self, X: pd.DataFrame, y: None = None, *, grid: Grid | None = None) -> KDEHotspots:
         """Estimate the density of `X` (on `grid` when given); return self."""
         del y
         if self.bandwidth_m != "auto":
             _check_number("bandwidth_m", self.bandwidth_m, low=0.0, unit=" m")
-        _check_number("cell_size_m", self.cell_size_m, low=0.0, unit=" m")
+        if self.cell_size_m != "auto":
+            _check_number("cell_size_m", self.cell_size_m, low=0.0, unit=" m")
         _check_number("pad_bandwidths", self.pad_bandwidths, low=0.0)
         _check_number("coverage", self.coverage, low=0.0, high=1.0)
         _check_number("min_bandwidth_m", self.min_bandwidth_m, low=0.0, unit=" m")
         _check_number("max_bandwidth_m", self.max_bandwidth_m, low=0.0, unit=" m")
+        _check_number("max_cells", self.max_cells, low=1, integer=True, low_open=False)
         x, yy = _xy(X)
         if len(x) == 0:
             msg = "X has no incidents: nothing to estimate a density from"
@@ -801,18 +809,22 @@ class KDEHotspots(BaseEstimator):
         else:
             h = float(self.bandwidth_m)
         self.bandwidth_m_ = h
-        cell = float(self.cell_size_m) if grid is None else grid.cell_size_m
         reach = self.pad_bandwidths * h
-        self.grid_ = grid if grid is not None else Grid.around(x, yy, cell, pad_m=reach)
-        if len(x) > _BIN_DISTINCT_ABOVE:  # bin distinct locations with their multiplicity
-            ux, uy, weight, _ = unique_locations(x, yy)
-            counts = self.grid_.linear_counts(ux, uy, weight)
+        if grid is not None:
+            cell = grid.cell_size_m
+        elif self.cell_size_m == "auto":
+            cell = auto_cell_size(x, yy, h, pad_m=reach, max_cells=self.max_cells)
         else:
-            counts = self.grid_.linear_counts(x, yy)
+            cell = float(self.cell_size_m)
+        self.cell_size_m_ = cell
+        self.grid_ = grid if grid is not None else Grid.around(x, yy, cell, pad_m=reach)
+        counts = self.grid_.linear_counts(x, yy)
+        # binning correction: the tent of linear binning adds cell²/6 of variance per axis
+        h_kernel = math.sqrt(h * h - cell * cell / 6.0) if cell <= h else h
         half = math.ceil(reach / cell)
         offsets = np.arange(-half, half + 1) * cell
-        k1 = np.exp(-0.5 * (offsets / h) ** 2) / (math.sqrt(2 * math.pi) * h)  # per m
-        self.density_ = np.clip(_fft_convolve_separable(counts, k1), 0.0, None) * 1e6
+        k1 = np.exp(-0.5 * (offsets / h_kernel) ** 2) / (math.sqrt(2 * math.pi) * h_kernel)
+        self.density_ = _fft_convolve_separable(counts, k1, scale=1e6)  # per m² -> per km²
         self.n_incidents_ = len(x)
         self.hotspots_ = _top_cells_polygons(
             self.density_, self.grid_, self.coverage, getattr(X, "crs", None), "density_per_km2"
@@ -820,31 +832,89 @@ class KDEHotspots(BaseEstimator):
         return self
 
 
-#: Above this many points, KDE bins the distinct locations (weighted) instead of every point.
-_BIN_DISTINCT_ABOVE = 200_000
+#: Default cell of the KDE grid, as a fraction of the bandwidth (``cell_size_m="auto"``).
+AUTO_CELL_FRACTION = 0.1
 
 
-def _fft_convolve_separable(counts: np.ndarray, k1: np.ndarray) -> np.ndarray:
-    """Return ``counts`` convolved ("same" size) with the separable kernel ``outer(k1, k1)``.
+def auto_cell_size(
+    x: np.ndarray, y: np.ndarray, bandwidth_m: float, *, pad_m: float, max_cells: int
+) -> float:
+    """Return the default KDE cell: ``AUTO_CELL_FRACTION`` x the bandwidth, within `max_cells`.
 
-    Real FFTs on a fast length (``scipy.fft``, all cores); the kernel's transform is the outer
-    product of two 1-D transforms, so only the counts need a 2-D transform each way.
+    If the grid around the points (padded by `pad_m`) would have more than `max_cells` cells at
+    that size, the cell grows to the smallest size that fits (and the binning error grows
+    about as (cell / bandwidth)²; a warning is logged).
+    """
+    cell = AUTO_CELL_FRACTION * bandwidth_m
+    width = float(np.max(x) - np.min(x)) + 2 * pad_m
+    height = float(np.max(y) - np.min(y)) + 2 * pad_m
+    if (width / cell + 1) * (height / cell + 1) > max_cells:
+        # smallest cell with (w/c + 1)(h/c + 1) <= max_cells: c solves M c² - (w+h) c - wh = 0
+        m = float(max_cells) - 1.0
+        cell = ((width + height) + math.sqrt((width + height) ** 2 + 4 * m * width * height)) / (
+            2 * m
+        )
+        cell *= 1.0 + 1e-9
+        logger.warning(
+            "KDE grid capped at %d cells: cell %.1f m for a %.0f m bandwidth "
+            "(binning error grows as (cell/bandwidth)²)",
+            max_cells,
+            cell,
+            bandwidth_m,
+        )
+    return cell
+
+
+#: Spectrum pruning: frequencies where the kernel's 1-D spectrum is below this share of its
+#: peak are dropped (a Gaussian of h cells keeps |w| < 7.4 / h rad per cell, a quarter of the
+#: band at h = 10 cells). Far below single-precision round-off.
+_SPECTRUM_TOL = 1e-12
+
+
+def _fft_convolve_separable(counts: np.ndarray, k1: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """Return ``scale`` x `counts` convolved ("same" size) with the kernel ``outer(k1, k1)``.
+
+    `k1` is symmetric with odd length ``2 * half + 1``. FFTs in single precision on a fast
+    length (``scipy.fft``, all cores). The transform is only as long as needed for the circular
+    convolution to equal the linear one on the output: when the non-zero counts lie at least
+    `half` cells inside the grid (a grid padded by the kernel's reach), no padding at all.
+
+    The kernel is separable and smooth, so its spectrum is the outer product of two real 1-D
+    spectra (symmetric about index 0) that vanish outside low frequencies: after the real FFT
+    along the columns only the columns' frequencies where the kernel's spectrum exceeds
+    ``_SPECTRUM_TOL`` of its peak are kept, so the transforms along the rows (forward and
+    inverse) run on that band only. The result is float32 and clipped at 0 (round-off).
     """
     from scipy import fft
 
     half = (len(k1) - 1) // 2
+    single = counts.astype(np.float32)
+    lengths = []
+    for axis, n in enumerate(counts.shape):
+        occupied = np.flatnonzero(single.any(axis=1 - axis))
+        first, last = (int(occupied[0]), int(occupied[-1])) if len(occupied) else (0, 0)
+        # no wrap-around onto outputs [0, n): L >= last + half + 1 and L >= n - first + half
+        need = max(n, last + half + 1, n - first + half)
+        lengths.append(fft.next_fast_len(need, real=True))
+    spectra = []
+    for length in lengths:
+        circular = np.zeros(length)  # tap at offset o goes to index o mod L (0 = centre)
+        np.add.at(circular, np.arange(-half, half + 1) % length, k1)
+        spectra.append(fft.fft(circular).real)  # real: the kernel is symmetric about 0
     rows, cols = counts.shape
-    shape = (
-        fft.next_fast_len(rows + 2 * half, real=True),
-        fft.next_fast_len(cols + 2 * half, real=True),
-    )
-    f_counts = fft.rfft2(counts.astype(np.float32), s=shape, workers=-1)  # single precision
-    f_rows = fft.fft(k1.astype(np.float32), n=shape[0])
-    f_cols = fft.rfft(k1.astype(np.float32), n=shape[1])
-    f_counts *= f_rows[:, None]
-    f_counts *= f_cols[None, :]
-    full = fft.irfft2(f_counts, s=shape, workers=-1)
-    return full[half : half + rows, half : half + cols].astype(np.float64)
+    n_rows, n_cols = lengths
+    col_spectrum = spectra[1][: n_cols // 2 + 1]
+    above = np.flatnonzero(np.abs(col_spectrum) > _SPECTRUM_TOL * np.abs(col_spectrum).max())
+    band = int(above[-1]) + 1 if len(above) else 1
+    f = fft.rfft(single, n=n_cols, axis=1, workers=-1)[:, :band]
+    f *= col_spectrum[:band].astype(np.float32)[None, :]
+    f = fft.fft(f, n=n_rows, axis=0, workers=-1, overwrite_x=True)
+    f *= (spectra[0] * scale).astype(np.float32)[:, None]
+    f = fft.ifft(f, axis=0, workers=-1, overwrite_x=True)[:rows]
+    full = fft.irfft(f, n=n_cols, axis=1, workers=-1)
+    out = np.ascontiguousarray(full[:, :cols])
+    np.maximum(out, 0.0, out=out)
+    return out
 
 
 def _top_cells_polygons(
@@ -857,17 +927,31 @@ def _top_cells_polygons(
         return gpd.GeoDataFrame(
             {"hotspot": [], name: [], "area_km2": []}, geometry=gpd.GeoSeries(crs=crs)
         )
-    flat = score.ravel()
-    threshold = np.partition(flat, flat.size - n_keep)[flat.size - n_keep]
+    values = score[positive]  # the n_keep largest scores are all positive
+    threshold = np.partition(values, values.size - n_keep)[values.size - n_keep]
     mask = (score >= threshold) & positive
     from rasterio import features
     from rasterio.transform import Affine
 
+    # polygonise only the bounding box of the kept cells (the scan costs per cell of the image)
+    kept = np.flatnonzero(mask)
+    row0, row1 = int(kept[0]) // score.shape[1], int(kept[-1]) // score.shape[1]
+    cols = kept % score.shape[1]
+    col0, col1 = int(cols.min()), int(cols.max())
+    box = np.s_[row0 : row1 + 1, col0 : col1 + 1]
+    mask, score = mask[box], score[box]
+    x0 = grid.x0 + col0 * grid.cell_size_m
+    y0 = grid.y0 + row0 * grid.cell_size_m
     labels, _ = ndimage.label(mask)
-    transform = Affine(grid.cell_size_m, 0, grid.x0, 0, grid.cell_size_m, grid.y0)
-    shapes = list(features.shapes(labels.astype(np.int32), mask=mask, transform=transform))
-    geoms = [shapely.geometry.shape(geom) for geom, _ in shapes]
-    ids = np.array([int(v) for _, v in shapes], dtype=np.int64)
+    geoms, ids = [], []
+    cell = grid.cell_size_m
+    for label, (rs, cs) in enumerate(ndimage.find_objects(labels), start=1):
+        patch = (labels[rs, cs] == label).astype(np.uint8)  # each patch on its own bounding box
+        transform = Affine(cell, 0, x0 + cs.start * cell, 0, cell, y0 + rs.start * cell)
+        for geom, _ in features.shapes(patch, mask=patch.view(bool), transform=transform):
+            geoms.append(shapely.geometry.shape(geom))
+            ids.append(label)
+    ids = np.asarray(ids, dtype=np.int64)
     peaks = np.zeros(int(labels.max()) + 1)  # per-patch maximum over the kept cells only
     np.maximum.at(peaks, labels[mask], score[mask])
     peak = peaks[ids]
@@ -1177,7 +1261,7 @@ def fit_hotspots(
     *,
     eps_m: float = 150.0,
     min_samples: int | str = "auto",
-    cell_size_m: float | None = None,
+    cell_size_m: float | str | None = None,
     bandwidth_m: float | str = "auto",
     reference: tuple[pd.DataFrame, gpd.GeoDataFrame] | None = None,
 ) -> tuple[object, gpd.GeoDataFrame]:
@@ -1198,7 +1282,7 @@ def fit_hotspots(
     elif method == "hdbscan":
         model = HDBSCANHotspots().fit(incidents)
     elif method == "kde":
-        model = KDEHotspots(bandwidth_m=bandwidth_m, cell_size_m=cell_size_m or 20.0)
+        model = KDEHotspots(bandwidth_m=bandwidth_m, cell_size_m=cell_size_m or "auto")
         model.fit(incidents)
     elif method == "gistar":
         cell = cell_size_m or 150.0

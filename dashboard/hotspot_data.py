@@ -131,7 +131,14 @@ def hotspot_run(
         surface = gpd.GeoDataFrame({"value": []}, geometry=gpd.GeoSeries(crs=area.crs))
     fitted = {
         k.rstrip("_"): getattr(model, k)
-        for k in ("min_samples_", "bandwidth_m_", "min_cluster_size_", "n_noise_", "exact_")
+        for k in (
+            "min_samples_",
+            "bandwidth_m_",
+            "cell_size_m_",
+            "min_cluster_size_",
+            "n_noise_",
+            "exact_",
+        )
         if hasattr(model, k)
     }
     described = ", ".join(

@@ -45,7 +45,8 @@ elif method == "kde":
     auto = p1.checkbox("Automatic bandwidth (rule)", value=True)
     if not auto:
         params["bandwidth_m"] = float(p2.slider("Bandwidth (m)", 25, 500, 150, 25))
-    params["cell_size_m"] = float(p3.select_slider("Cell (m)", [10, 20, 50], 20))
+    cell = p3.select_slider("Cell (m)", ["auto", 10, 20, 50], "auto")  # auto: bandwidth / 10
+    params["cell_size_m"] = "auto" if cell == "auto" else float(cell)
 elif method == "gistar":
     params["cell_size_m"] = float(p1.select_slider("Cell (m)", [100, 150, 200, 250], 150))
 

@@ -287,12 +287,87 @@ def test_knox_table_by_hand():
     assert list(table["time_days"]) == [1.0, 30.0]
 
 
-def test_kde_binning_distinct_locations_equals_binning_every_point(dense_month, monkeypatch):
-    import analysis.hotspots as hs
+def test_linear_binning_of_distinct_locations_equals_binning_every_point(dense_month):
+    x, y = dense_month["x"].to_numpy(), dense_month["y"].to_numpy()
+    grid = Grid.around(x, y, 15.0, pad_m=750.0)
+    ux, uy, weight, _ = unique_locations(x, y)
+    assert len(ux) < len(x)  # real block-level data: duplicated locations
+    every = grid.linear_counts(x, y)
+    weighted = grid.linear_counts(ux, uy, weight)
+    assert np.allclose(weighted, every, rtol=1e-12, atol=1e-9)
+    assert every.sum() == pytest.approx(len(x))  # nothing lost inside the padded grid
 
-    direct = KDEHotspots(bandwidth_m=120.0).fit(dense_month)
-    monkeypatch.setattr(hs, "_BIN_DISTINCT_ABOVE", 0)  # large-N path: distinct locations
-    weighted = KDEHotspots(bandwidth_m=120.0).fit(dense_month)
-    assert np.allclose(
-        weighted.density_, direct.density_, rtol=1e-6, atol=1e-6 * direct.density_.max()
+
+def test_linear_binning_shares_by_hand():
+    grid = Grid(0.0, 0.0, 10.0, 5, 6)  # centres at 5, 15, 25...
+    # (5, 5): on the centre of cell (0, 0); (12, 17): 0.7 of a cell right, 0.2 up from (1, 0);
+    # (-3, 5): only its 0.2 share to (0, 0) is inside; (25.5, -8): no share inside
+    counts = grid.linear_counts(np.array([5.0, 12.0, -3.0, 25.5]), np.array([5.0, 17.0, 5.0, -8.0]))
+    expected = np.zeros((5, 6))
+    expected[0, 0] = 1.0 + 0.2
+    expected[1, 0], expected[1, 1] = 0.3 * 0.8, 0.7 * 0.8
+    expected[2, 0], expected[2, 1] = 0.3 * 0.2, 0.7 * 0.2
+    assert np.allclose(counts, expected, atol=1e-12)
+    weighted = grid.linear_counts(np.array([12.0]), np.array([17.0]), np.array([3.0]))
+    assert weighted[1, 1] == pytest.approx(3 * 0.56)
+
+
+def test_fft_convolution_equals_direct_convolution_even_at_the_edges():
+    from scipy import signal
+
+    from analysis.hotspots import _fft_convolve_separable
+
+    rng = np.random.default_rng(3)
+    k1 = np.exp(-0.5 * (np.arange(-6, 7) / 2.5) ** 2)
+    wide = np.exp(-0.5 * (np.arange(-50, 51) / 10.0) ** 2)  # spectrum pruned to a quarter
+    sparse = np.zeros((150, 170))
+    sparse[rng.integers(0, 150, 300), rng.integers(0, 170, 300)] = rng.integers(1, 50, 300)
+    for counts, k in (
+        (rng.random((40, 57)), k1),  # counts up to the edges
+        (np.pad(rng.random((20, 31)), 6), k1),  # padded by the kernel's reach
+        (sparse, wide),
+        (np.pad(sparse, 50), wide),
+    ):
+        direct = signal.fftconvolve(counts, np.outer(k, k), mode="same")  # float64, unpruned
+        fast = _fft_convolve_separable(counts, k, scale=2.0)
+        assert fast.dtype == np.float32
+        assert fast.shape == counts.shape
+        assert np.allclose(fast, 2.0 * direct, rtol=1e-5, atol=1e-5 * direct.max())
+
+
+def test_default_kde_within_half_a_percent_of_kernel_density_on_real_data(dense_month):
+    from sklearn.neighbors import KernelDensity
+
+    beat = dense_month["beat"].astype(str)
+    busiest = dense_month[beat == beat.value_counts().index[0]]  # ~200 real incidents
+    model = KDEHotspots().fit(busiest)  # default bandwidth rule and cell rule
+    assert model.cell_size_m_ == pytest.approx(model.bandwidth_m_ / 10)
+    gx, gy = model.grid_.centres()
+    points = busiest[["x", "y"]].to_numpy()
+    exact = (
+        np.exp(
+            KernelDensity(bandwidth=model.bandwidth_m_)
+            .fit(points)
+            .score_samples(np.column_stack([gx.ravel(), gy.ravel()]))
+        ).reshape(gx.shape)
+        * len(points)
+        * 1e6
     )
+    relevant = exact > 0.01 * exact.max()
+    assert relevant.sum() > 1000
+    rel = np.abs(model.density_[relevant] - exact[relevant]) / exact[relevant]
+    assert rel.max() < 0.005
+
+
+def test_auto_cell_is_a_tenth_of_the_bandwidth_and_capped_by_max_cells():
+    from analysis.hotspots import auto_cell_size
+
+    x = np.array([0.0, 1000.0])
+    assert auto_cell_size(x, x, 100.0, pad_m=500.0, max_cells=10**6) == pytest.approx(10.0)
+    # 2000 m padded span: (2000 / c + 1)² <= 10,000 cells needs c >= 2000 / 99
+    cell = auto_cell_size(x, x, 100.0, pad_m=500.0, max_cells=10_000)
+    assert cell == pytest.approx(2000 / 99, rel=1e-6)
+    grid = Grid.around(x, x, cell, pad_m=500.0)
+    assert grid.n_rows * grid.n_cols <= 10_000
+    with pytest.raises(ValueError, match="cell_size_m"):
+        KDEHotspots(cell_size_m="fine").fit(_frame(x, x))

@@ -1,6 +1,6 @@
 from streamlit.testing.v1 import AppTest
 
-from analysis.hotspots import area_incidents, knox_table
+from analysis.hotspots import KDEHotspots, area_incidents, knox_table
 from tests.helpers import folium_maps
 
 
@@ -41,6 +41,10 @@ def test_hotspots_page_for_a_sector_and_each_method(app_env, sample_store):
     # the KDE surface is drawn, aggregated to at most MAX_CELLS cells
     at.radio(key="hotspots_method").set_value("Kernel density (KDE)").run()
     assert "Density (incidents/km" in folium_maps(at)[0]
+    # default cell rule: a tenth of the automatic bandwidth, as KDEHotspots fits it directly
+    kde = KDEHotspots().fit(located)
+    assert kde.cell_size_m_ == kde.bandwidth_m_ / 10
+    assert f"cell size m {kde.cell_size_m_:.0f}" in at.caption[0].value
     # the Knox table of the sector, as knox_table computes it
     knox = at.dataframe[1].value
     assert list(knox["distance_m"].unique()) == [100.0, 200.0, 400.0]
