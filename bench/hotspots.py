@@ -301,7 +301,7 @@ def _kde_lines(
         "",
         f"`{command}`. Machine: {cpu}, 2 cores, Python "
         f"{platform.python_version()}; load average before {' '.join(before)}, after "
-        f"{' '.join(after)} (4 helpers share 2 cores: times are pessimistic).",
+        f"{' '.join(after)}.",
         "",
         f"`KDEHotspots(bandwidth_m={KDE_BANDWIDTH_M:g})` with the default cell rule (bandwidth / "
         "10) on block-level data drawn from the real incidents: one-pass linear binning "
@@ -371,8 +371,7 @@ def _write(path: str, rows: list, kde: list, before: list, after: list) -> None:
         "# Hotspots benchmark (`python -m bench.hotspots`)",
         "",
         f"Machine: {cpu}, 2 cores, {platform.python_version()}; "
-        f"load average before {' '.join(before)}, after {' '.join(after)} "
-        "(4 helpers share 2 cores: times are pessimistic).",
+        f"load average before {' '.join(before)}, after {' '.join(after)}.",
         "",
         "DBSCAN with eps = 150 m and the scaled `min_samples` rule (5x the mean density of the "
         "606 km² of beats; both sides use the same value). Peak memory: resident peak of the "

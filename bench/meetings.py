@@ -77,6 +77,17 @@ def run(url: str, label: str, repeat: int, work: Path) -> list[tuple[str, str, f
     return rows
 
 
+def _drop_all(url: str) -> None:
+    """Drop every table of the (scratch) PostgreSQL database so the run starts empty."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    reflected = sa.MetaData()
+    reflected.reflect(engine)
+    reflected.drop_all(engine)
+    engine.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pg", default=os.environ.get("DATABASE_TEST_URL"))
@@ -86,9 +97,7 @@ def main() -> None:
         work = Path(tmp)
         rows = run(f"sqlite:///{work / 'meetings.db'}", "SQLite", args.repeat, work)
         if args.pg:
-            from tests.meetings_fixtures import drop_all
-
-            drop_all(args.pg)
+            _drop_all(args.pg)
             rows += run(args.pg, "PostgreSQL", args.repeat, work)
         store = IncidentStore(work / "store")
         build_sample_store(store, settings.SAMPLES_DIR)
