@@ -150,7 +150,7 @@ def run_hotspots(args: argparse.Namespace) -> int:
         reference=hotspots.area_incidents(
             incidents, all_beats, level=None, area_id=None, category=args.category
         )
-        if level and args.method == "gistar"
+        if level and args.method in {"gistar", "dbscan"}
         else None,
     )
     if args.out:

@@ -507,13 +507,24 @@ class DBSCANHotspots(_ClusterBase):
     def _resolve_min_samples(self, x: np.ndarray, y: np.ndarray) -> int:
         if self.min_samples == "auto":
             area = self.area_m2 if self.area_m2 is not None else study_area_m2(x, y)
-            return scaled_min_samples(
+            threshold = scaled_min_samples(
                 len(x),
                 area,
                 self.eps_m,
                 density_factor=self.density_factor,
                 floor=self.min_samples_floor,
             )
+            if threshold > len(x):
+                logger.warning(
+                    "min_samples %d exceeds the %d incidents: the area (%.2f km²) is too small "
+                    "for eps %.0f m to find a cluster; measure it against a larger area "
+                    "(fit_hotspots with reference=) or give min_samples",
+                    threshold,
+                    len(x),
+                    area / 1e6,
+                    self.eps_m,
+                )
+            return threshold
         return int(self.min_samples)
 
     def _validate(self) -> None:
@@ -1267,16 +1278,24 @@ def fit_hotspots(
 ) -> tuple[object, gpd.GeoDataFrame]:
     """Fit `method` on `incidents` (area `beats`); return the estimator and its hotspot polygons.
 
-    Density clusters use the area of `beats` for the scaled ``min_samples`` rule. Gi* compares
-    each cell with the whole study area, so with `reference` (all incidents of the period and
-    all beats) it is computed on the jurisdiction's cells and its hotspots clipped to `beats`;
-    without, on the cells whose centre is in `beats`.
+    Hotspots of an area are measured against the jurisdiction when `reference` (all incidents
+    of the period and all beats) is given. DBSCAN's scaled ``min_samples`` then uses the
+    jurisdiction's mean density (a core point needs 5x the city's density, not 5x the area's: in
+    a small, busy downtown beat the area's own mean would demand more incidents than it has);
+    without `reference`, the area of `beats`. Gi* is computed on the jurisdiction's cells and
+    its hotspots clipped to `beats`; without `reference`, on the cells whose centre is in
+    `beats`.
     """
     area_m2 = float(beats.geometry.area.sum()) if len(beats) else None
     if len(incidents) == 0:
         msg = "no located incidents in this area and period"
         raise ValueError(msg)
     if method == "dbscan":
+        if min_samples == "auto" and reference is not None and len(reference[1]):
+            ref_incidents, ref_beats = reference
+            min_samples = scaled_min_samples(
+                len(ref_incidents), float(ref_beats.geometry.area.sum()), eps_m
+            )
         model = DBSCANHotspots(eps_m=eps_m, min_samples=min_samples, area_m2=area_m2)
         model.fit(incidents)
     elif method == "hdbscan":

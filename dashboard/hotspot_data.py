@@ -109,7 +109,7 @@ def hotspot_run(
         incidents, beats, level=level, area_id=area_id, category=category
     )
     options = dict(params)
-    if method == "gistar":  # Gi* compares cells with the whole jurisdiction
+    if method in {"gistar", "dbscan"}:  # both measure the area against the jurisdiction
         options["reference"] = hotspots.area_incidents(
             incidents, beats, level=None, area_id=None, category=category
         )

@@ -1,4 +1,5 @@
 import json
+import math
 
 import pandas as pd
 import pytest
@@ -21,7 +22,10 @@ def test_hotspots_json_and_geojson_for_a_sector(sample_store, capsys, tmp_path):
     )
     beats = sample_store.read_layer("beats")
     located, area = area_incidents(incidents, beats, level="sector", area_id="011")
-    model = DBSCANHotspots(area_m2=float(area.area.sum())).fit(located)
+    # a sector is measured against the city: 5x the city's mean density in an eps-disc
+    city = incidents.dropna(subset=["x", "y"])
+    threshold = math.ceil(5 * len(city) * math.pi * 150.0**2 / beats.area.sum())
+    model = DBSCANHotspots(min_samples=max(5, threshold)).fit(located)
     assert out["area"] == {"level": "sector", "id": "11"}
     assert out["n_incidents"] == len(located)
     assert out["n_hotspots"] == model.n_hotspots_ >= 1

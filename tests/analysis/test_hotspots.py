@@ -94,6 +94,28 @@ def test_scaled_min_samples_by_hand():
     assert scaled_min_samples(4_000_000, 600e6, 150.0) in (2 * big - 1, 2 * big, 2 * big + 1)
 
 
+def test_small_busy_beat_is_measured_against_the_city(sample_store, caplog):
+    # Beat 0111 (downtown, 0.28 km²) is smaller than 5 eps-discs: against its own mean density
+    # no cluster is possible (the threshold exceeds its incidents); against the city's it is a
+    # hotspot, with the threshold computed from the city's incidents and area.
+    from analysis.hotspots import HOTSPOT_COLUMNS, area_incidents, fit_hotspots
+
+    incidents = sample_store.load_incidents(
+        columns=list(HOTSPOT_COLUMNS), start="2018-01-01", end="2018-02-01"
+    )
+    beats = sample_store.read_layer("beats")
+    located, area = area_incidents(incidents, beats, level="beat", area_id="0111")
+    city, city_beats = area_incidents(incidents, beats, level=None, area_id=None)
+    alone = DBSCANHotspots(area_m2=float(area.geometry.area.sum())).fit(located)
+    assert alone.min_samples_ > len(located)
+    assert len(alone.hotspots_) == 0
+    assert "too small" in caplog.text
+    model, polygons = fit_hotspots(located, area, "dbscan", reference=(city, city_beats))
+    expected = math.ceil(5 * len(city) * math.pi * 150.0**2 / city_beats.geometry.area.sum())
+    assert model.min_samples_ == max(5, expected)
+    assert len(polygons) >= 1
+
+
 @pytest.mark.parametrize(
     ("params", "match"),
     [
