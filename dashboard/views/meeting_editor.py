@@ -11,6 +11,7 @@ from geodata import meetings, settings
 from geodata.meetings import ConflictError, MeetingError, VenueConflictError
 
 LOADED_KEY = "editor_loaded"  # (series id, version read when the form was opened)
+STALE_KEY = "editor_stale"  # series id whose save met a newer stored version
 NEW = "New series"
 
 db = md.engine(settings.database_url())
@@ -45,6 +46,15 @@ if current is not None:
         f"Version {loaded_version} opened (stored: {int(current['version'])})."
         + (" Illustrative series." if bool(current["illustrative"]) else "")
     )
+
+
+def _reload(series_id: int) -> None:
+    """Forget the opened version and the typed values of `series_id`: the form shows the DB."""
+    st.session_state.pop(LOADED_KEY, None)
+    st.session_state.pop(STALE_KEY, None)
+    for key in [k for k in st.session_state if str(k).startswith("ed_")]:
+        if str(key).endswith(f"_{series_id}"):
+            del st.session_state[key]
 
 
 def _value(column: str, default: object = "") -> object:
@@ -174,14 +184,16 @@ if submitted:
         st.dataframe(err.conflicts[["start", "end", "title", "beats"]], hide_index=True)
     except ConflictError as err:
         slots["version"].error(err.errors["version"])
-        if st.button("Reload the latest version"):
-            st.session_state.pop(LOADED_KEY, None)
-            st.rerun()
+        st.session_state[STALE_KEY] = sid
     except MeetingError as err:
         for name, text in err.errors.items():
             slot = slots.get(name) or (slots["venue_new"] if name.startswith("venue_") else None)
             (slot or st).error(f"{name.replace('_', ' ').capitalize()}: {text}")
         st.error("Nothing was saved; correct the fields marked above.")
+
+if current is not None and st.session_state.get(STALE_KEY) == sid:
+    # Outside `if submitted`: the click reruns the page with submitted False.
+    st.button("Reload the latest version", on_click=_reload, args=(sid,), type="primary")
 
 if current is not None:
     st.subheader("Cancel or move one meeting")

@@ -147,6 +147,16 @@ def test_editor_reports_a_stale_version(meetings_env, meetings_url):
     assert any("changed by someone else" in e.value for e in at.error)
     current = meetings.list_series(engine).set_index("id").loc[sid]
     assert (current["title"], current["version"]) == ("Changed by a colleague", 2)
+    # reload: the form shows the stored version, and a save on top of it goes through
+    _button(at, "Reload the latest version").click().run()
+    assert not at.exception
+    assert at.text_input(key=f"ed_title_{sid}").value == "Changed by a colleague"
+    at.text_input(key=f"ed_title_{sid}").input("My change, on version 2")
+    _button(at, "Save changes").click().run()
+    assert not at.exception
+    assert not any("changed by someone else" in e.value for e in at.error)
+    current = meetings.list_series(engine).set_index("id").loc[sid]
+    assert (current["title"], current["version"]) == ("My change, on version 2", 3)
 
 
 # --- Done when -------------------------------------------------------------------------------
