@@ -200,9 +200,11 @@ def beat_view(root: str, token: str, beat: str) -> BeatView:
     covered = meta.get("data_covered_from")
     previous_known = covered is not None and date.fromisoformat(covered) <= previous_start
     for column in ("recent", "window"):
-        counts[column] = counts[column].fillna(0).astype(int)
+        counts[column] = pd.to_numeric(counts[column], errors="coerce").fillna(0).astype(int)
     if previous_known:
-        counts["previous"] = counts["previous"].fillna(0).astype(int)
+        counts["previous"] = (
+            pd.to_numeric(counts["previous"], errors="coerce").fillna(0).astype(int)
+        )
         counts["change"] = counts["recent"] - counts["previous"]
     else:
         counts["previous"] = pd.array([pd.NA] * len(counts), dtype="Int64")
@@ -265,7 +267,8 @@ def trend_chart(root: str, token: str, beat: str) -> alt.Chart:
     counts = weekly.assign(week=pd.to_datetime(weekly["week"]))[
         ["week", schema.CATEGORY, "incidents"]
     ]
-    frame = grid.merge(counts, on=["week", schema.CATEGORY], how="left").fillna({"incidents": 0})
+    frame = grid.merge(counts, on=["week", schema.CATEGORY], how="left")
+    frame["incidents"] = pd.to_numeric(frame["incidents"], errors="coerce").fillna(0).astype(int)
     return (
         alt.Chart(frame, title=f"Beat {beat}: incidents per week")
         .mark_bar()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import streamlit as st
 from streamlit_folium import st_folium
 
@@ -54,7 +56,7 @@ if not isinstance(period, tuple) or len(period) != 2:
     st.info("Pick the last day of the period.")
     st.stop()
 start, end = period
-if note := data.dataset_label(root, token, start, end):
+if note := data.dataset_label(root, token, start, end + timedelta(days=1)):  # end exclusive
     st.warning(note)
 try:
     run = hd.hotspot_run(

@@ -261,3 +261,18 @@ def test_find_beat_from_coordinates(community_data_dir):
     assert not at.exception
     assert at.selectbox[0].value == "1232"
     assert at.info[0].value.replace("\\", "").endswith("(point) is in beat 1232.")
+
+
+def test_an_empty_extract_shows_zero_counts(sample_store, tmp_path, monkeypatch):
+    # A publication whose window holds no incident (e.g. a quiet feed, or a wrong --as-of):
+    # the page must still work and say 0, not fail.
+    from geodata.publish import publish_store
+
+    data = tmp_path / "data"
+    extract = publish_store(sample_store, data / "public", as_of=date(2030, 1, 1))
+    assert extract.metadata["rows_published"] == 0
+    monkeypatch.setenv("BEATS_DATA_DIR", str(data))
+    monkeypatch.delenv("BEATS_PUBLIC_DIR", raising=False)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    at = _run()
+    assert _metrics(at)["Incidents, last 28 days"] == "0"
