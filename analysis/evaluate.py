@@ -236,24 +236,24 @@ def backtest_schedule(
     cutoffs: list[Cutoff] = []
     for a, b in zip(starts, stops, strict=True):
         first, last = days[a], days[b - 1]
-        end_all = last + pd.Timedelta(days=1)
+        end_all = last + pd.DateOffset(days=1)
         n = int(((times >= first) & (times < end_all)).sum())
         if n < min_incidents:
             continue
-        span = (end_all - first).days
+        span = (end_all.date() - first.date()).days  # calendar days, DST-proof
         name = f"{first.date()} to {last.date()}"
         if span <= daily_max_days:
             for day in range(first_day - 1, span):
-                cut = first + pd.Timedelta(days=day)
+                cut = first + pd.DateOffset(days=day)  # local midnight, also after DST
                 for h in day_horizons:
-                    end = cut + pd.Timedelta(days=h)
+                    end = cut + pd.DateOffset(days=h)
                     if end <= end_all:
                         label = f"{h} day" + ("s" if h > 1 else "")
                         cutoffs.append(Cutoff(f"daily {name}", first, cut, end, label))
         else:
             month = (first + pd.offsets.MonthBegin(1)).normalize()
             while month + pd.offsets.MonthBegin(1) <= end_all:
-                start = max(first, month - pd.Timedelta(days=lookback_days))
+                start = max(first, month - pd.DateOffset(days=lookback_days))
                 nxt = month + pd.offsets.MonthBegin(1)
                 cutoffs.append(Cutoff(f"monthly {name}", start, month, nxt, "1 month"))
                 month = nxt

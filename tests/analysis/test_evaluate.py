@@ -118,3 +118,18 @@ def test_unknown_method_is_named():
         rolling_backtest(
             pd.DataFrame({"x": [], "y": [], "occurred_at": []}), None, methods=("svm",)
         )
+
+
+@pytest.mark.parametrize("month", [3, 11])  # spring forward (10 Mar 2024), fall back (3 Nov)
+def test_daily_cutoffs_stay_at_local_midnight_across_dst(month):
+    times = pd.Series(
+        pd.date_range(f"2024-{month:02d}-01", f"2024-{month:02d}-20 23:00", freq="37min",
+                      tz="America/Chicago")
+    )  # fmt: skip
+    cutoffs = backtest_schedule(times)
+    # by hand: cut-offs on days 8..20 of the month; 1-day horizons for all 13, 3-day for 11
+    assert len(cutoffs) == 13 + 11
+    for c in cutoffs:
+        assert (c.cutoff.hour, c.cutoff.minute, c.end.hour) == (0, 0, 0)
+    days = sorted({c.cutoff.day for c in cutoffs})
+    assert days == list(range(8, 21))
