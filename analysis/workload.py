@@ -165,8 +165,22 @@ def incident_workload(incidents: pd.DataFrame, weights: WorkloadWeights | None =
         return (minutes.fillna(fill) / 60.0).astype("float64").rename(WORKLOAD)
     values = category.map(weights.category).astype("float64").fillna(weights.default_weight)
     if weights.priority and weights.priority_column in incidents.columns:
-        prio = incidents[weights.priority_column].astype("string").str.strip()
+        prio = _priority_keys(incidents[weights.priority_column])
         values = values * prio.map(weights.priority).astype("float64").fillna(
             weights.default_weight
         )
     return values.rename(WORKLOAD)
+
+
+def _priority_keys(raw: pd.Series) -> pd.Series:
+    """Return priorities as the TOML's keys: ``1``, ``1.0`` and ``" 1 "`` all become ``"1"``.
+
+    CAD exports with a missing priority are read as floats (``1.0``), which must still match the
+    key ``"1"``; non-numeric codes (``"P1"``) are kept as stripped text.
+    """
+    text = raw.astype("string").str.strip()
+    number = pd.to_numeric(text, errors="coerce")
+    whole = number.notna() & (number == number.round())
+    keys = text.copy()
+    keys[whole] = number[whole].astype("int64").astype(str)
+    return keys

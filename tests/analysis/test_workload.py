@@ -27,6 +27,11 @@ def test_priority_and_time_on_task(tmp_path):
     weights = read_weights(path)
     incidents = pd.DataFrame({"category": ["violent", "property", "other"], "prio": [1, 2, 9]})
     assert incident_workload(incidents, weights).tolist() == [6.0, 1.0, 0.25]
+    # a CAD column with a missing priority is read as floats (1.0, 2.0, NaN), or as padded text
+    floats = incidents.assign(prio=[1.0, 2.0, None], category=["violent", "property", "violent"])
+    assert incident_workload(floats, weights).tolist() == [6.0, 1.0, 1.0]
+    padded = incidents.assign(prio=[" 1", "2 ", "P1"])
+    assert incident_workload(padded, weights).tolist() == [6.0, 1.0, 0.25]
     with_minutes = incidents.assign(minutes=[120.0, None, 30.0])
     # officer-hours; a missing time is the category's typical minutes
     assert incident_workload(with_minutes, weights).tolist() == [2.0, 0.5, 0.5]
