@@ -894,6 +894,8 @@ def apportion_beats(workload: pd.Series, total: int, *, minimum: int = 1) -> pd.
     minimum
         Fewest beats a district gets.
 
+    Without any workload (an empty period) the beats are shared out evenly.
+
     Raises
     ------
     ValueError
@@ -903,7 +905,10 @@ def apportion_beats(workload: pd.Series, total: int, *, minimum: int = 1) -> pd.
     if total < minimum * n:
         msg = f"{total} beats cannot give {n} districts at least {minimum} each"
         raise ValueError(msg)
-    share = workload.astype(float) / float(workload.sum()) * (total - minimum * n)
+    weight = workload.astype(float).clip(lower=0.0)
+    if not float(weight.sum()) > 0.0:  # no workload at all (or NaN): share out evenly
+        weight = pd.Series(1.0, index=workload.index)
+    share = weight / float(weight.sum()) * (total - minimum * n)
     seats = np.floor(share).astype(int) + minimum
     left = total - int(seats.sum())
     order = (share - np.floor(share)).sort_values(ascending=False, kind="stable").index

@@ -278,6 +278,10 @@ def test_apportion_beats_by_largest_remainder():
     assert bp.apportion_beats(workload, 3).to_dict() == {"A": 1, "B": 1, "C": 1}
     with pytest.raises(ValueError, match="2 beats cannot give 3 districts"):
         bp.apportion_beats(workload, 2)
+    # an empty period (no workload anywhere): 9 beats, 3 each; 10: the first gets the extra one
+    idle = pd.Series({"A": 0.0, "B": 0.0, "C": 0.0})
+    assert bp.apportion_beats(idle, 9).to_dict() == {"A": 3, "B": 3, "C": 3}
+    assert sorted(bp.apportion_beats(idle, 10).tolist()) == [3, 3, 4]
 
 
 def test_city_wide_proposal_is_nested_in_districts_and_apportions_beats():
