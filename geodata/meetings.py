@@ -1294,6 +1294,92 @@ def _bump(
     return expected + 1
 
 
+#: a move of one meeting may not go further than this from its original date (the listing
+#: looks 366 days either side of its window for moved meetings)
+MAX_MOVE_DAYS = 365
+
+
+def _is_occurrence(rule: str, dtstart: datetime, local: datetime, tzid: str) -> bool:
+    """Return True if the naive local time `local` is an occurrence of the schedule."""
+    return bool(expand_rule(rule, dtstart, local, local + timedelta(minutes=1), tzid=tzid))
+
+
+def _rekey_exceptions(
+    connection: sa.Connection,
+    series_id: int,
+    current: Mapping[str, Any],
+    dtstart: datetime,
+    rule: str,
+) -> tuple[dict[int, datetime], list[str]]:
+    """Map the exceptions of a series onto its new schedule (`dtstart`, `rule`).
+
+    Exceptions are keyed by the original local start, so a change of the start or the rule
+    must carry them over. For each exception that was a meeting of the old schedule the new key
+    is the same date at the new time of day if that is a meeting of the new schedule; else, when
+    the rule changed or the start's date moved by less than a week (a meeting moved from
+    Tuesday to Wednesday), the meeting of the new schedule nearest to the old key shifted like
+    the start, less than a week from that date. A key already taken by another exception is not
+    used twice. Exceptions that were already orphaned before the edit keep their key
+    (:func:`restore_occurrence` removes them).
+
+    Returns ``({exception id: new key}, [description of each exception that cannot be
+    mapped])``; nothing is written.
+    """
+    tzid = current["tzid"]
+    old_start = pd.Timestamp(current["dtstart"]).to_pydatetime()
+    old_rule = current["rrule"]
+    if old_start == dtstart and old_rule == rule:
+        return {}, []
+    rows = connection.execute(
+        sa.select(
+            exceptions_table.c.id, exceptions_table.c.original_start, exceptions_table.c.status
+        )
+        .where(exceptions_table.c.series_id == series_id)
+        .order_by(exceptions_table.c.original_start, exceptions_table.c.id)
+    ).all()
+    shift = dtstart - old_start
+    time_shift = datetime.combine(old_start.date(), dtstart.time()) - old_start
+    mapping: dict[int, datetime] = {}
+    taken: set[datetime] = set()
+    pending: list[tuple[int, datetime, str]] = []
+    for row in rows:
+        key = pd.Timestamp(row.original_start).to_pydatetime()
+        if _is_occurrence(old_rule, old_start, key, tzid):
+            pending.append((int(row.id), key, str(row.status)))
+        else:  # an orphan from before this edit: keeps its key
+            taken.add(key)
+    week = timedelta(days=7)
+    nearby = old_rule != rule or abs(shift) < week
+    # first the same date at the new time of day, for all of them; then the nearby meetings
+    rest: list[tuple[int, datetime, str]] = []
+    for exc_id, key, status in pending:
+        same_day = key + time_shift
+        if same_day not in taken and _is_occurrence(rule, dtstart, same_day, tzid):
+            taken.add(same_day)
+            if same_day != key:
+                mapping[exc_id] = same_day
+        else:
+            rest.append((exc_id, key, status))
+    lost: list[str] = []
+    for exc_id, key, status in rest:
+        same_day = key + time_shift
+        new_key = None
+        if nearby:
+            target = key + shift if abs(shift) < week else same_day
+            near = [
+                h.replace(tzinfo=None)
+                for h in expand_rule(rule, dtstart, same_day - week, same_day + week, tzid=tzid)
+            ]
+            near = [h for h in near if abs(h - same_day) < week and h not in taken]
+            new_key = min(near, key=lambda h: (abs(h - target), h), default=None)
+        if new_key is None:
+            lost.append(f"{key:%Y-%m-%d %H:%M} ({status})")
+        else:
+            taken.add(new_key)
+            mapping[exc_id] = new_key
+    return mapping, lost
+
+
 _EDITABLE = (
     "title",
     "venue",
@@ -1339,7 +1425,15 @@ def update_series(
     ConflictError
         The series was changed (or deleted) by someone else; nothing is saved.
     MeetingError
-        Invalid fields; nothing is saved.
+        Invalid fields; nothing is saved. Also (field ``rrule``, or ``start`` if the rule is
+        unchanged) when a cancelled or moved meeting would not be a meeting of the new schedule.
+
+    Notes
+    -----
+    Cancelled and moved meetings follow a change of the start or the rule, in the same
+    transaction: each is re-keyed to the same date at the new time of day, or (when the start
+    moved by less than a week) to its date shifted like the start, if that is a meeting of the
+    new schedule. A moved meeting keeps the date and time it was moved to.
     """
     unknown = sorted(set(changes) - set(_EDITABLE))
     if unknown:
@@ -1385,6 +1479,20 @@ def update_series(
         if draft.errors:
             raise MeetingError(draft.errors)
         values = draft.fields
+        rekeyed, lost = _rekey_exceptions(
+            connection, series_id, current, values["dtstart"], values["rrule"]
+        )
+        if lost:
+            field = "rrule" if values["rrule"] != current["rrule"] else "start"
+            raise MeetingError(
+                {
+                    field: (
+                        f"{len(lost)} cancelled or moved meeting(s) would no longer be "
+                        f"meetings of the new schedule: {', '.join(lost)}; restore or "
+                        "re-apply these exceptions first"
+                    )
+                }
+            )
         if draft.new_venue is not None:
             values["venue_id"] = _write_venue(connection, draft.new_venue)
         elif not allow_conflicts:
@@ -1400,6 +1508,12 @@ def update_series(
             if len(conflicts):
                 raise VenueConflictError(conflicts)
         version = _bump(connection, series_id, expected_version, values)
+        for exc_id, key in rekeyed.items():
+            connection.execute(
+                exceptions_table.update()
+                .where(exceptions_table.c.id == exc_id)
+                .values(original_start=key)
+            )
         connection.execute(
             series_beats_table.delete().where(series_beats_table.c.series_id == series_id)
         )
@@ -1521,6 +1635,11 @@ def move_occurrence(
                 f"{target:%Y-%m-%d %H:%M} does not exist in {current['tzid']} (clocks spring "
                 "forward); pick another time"
             )
+        elif abs(target - local) > timedelta(days=MAX_MOVE_DAYS):
+            errors["new_start"] = (
+                f"{target:%Y-%m-%d %H:%M} is more than {MAX_MOVE_DAYS} days from the meeting "
+                f"of {local:%Y-%m-%d %H:%M}; cancel it and add a meeting instead"
+            )
         minutes = None
         if new_end is not None:
             end_local = (
@@ -1580,9 +1699,24 @@ def move_occurrence(
 def restore_occurrence(
     engine: Engine, series_id: int, occurrence: datetime, *, expected_version: int | None = None
 ) -> int:
-    """Undo a cancellation or move of one meeting; return the new series version."""
+    """Undo a cancellation or move of one meeting; return the new series version.
+
+    An existing exception is removed even if its original start is no longer a meeting of the
+    series (an orphan left by an older schedule change).
+    """
     with engine.begin() as connection:
-        _row, local = _check_occurrence(connection, series_id, occurrence)
+        current = _current(connection, series_id)
+        if current is None:
+            raise MeetingError({"series": f"series {series_id} does not exist"})
+        local = _to_local_naive(occurrence, _zone(current["tzid"]))
+        exists = connection.execute(
+            sa.select(sa.func.count()).where(
+                exceptions_table.c.series_id == series_id,
+                exceptions_table.c.original_start == local,
+            )
+        ).scalar()
+        if not exists:
+            _row, local = _check_occurrence(connection, series_id, occurrence)
         _set_exception(connection, series_id, local, {})
         return _bump(connection, series_id, expected_version)
 

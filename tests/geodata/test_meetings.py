@@ -409,3 +409,203 @@ def test_next_three_meetings_skip_cancelled_and_reach_past_six_months(meetings_e
     meetings.cancel_occurrence(meetings_engine, sid, datetime(2027, 3, 9, 18, 30))
     after = meetings.next_meetings(meetings_engine, "1713", now=now)
     assert [t.strftime("%m-%d") for t in after["start"]] == ["05-11", "07-13", "09-14"]
+
+
+# --- exceptions follow a change of the schedule ----------------------------------------------
+def _series_1713(engine) -> tuple[int, datetime, int]:
+    rows = meetings.upcoming_meetings(
+        engine, beat="1713", start=date(2027, 1, 1), end=date(2027, 1, 31)
+    )
+    sid = int(rows["series_id"].iloc[0])
+    row = meetings.list_series(engine).set_index("id").loc[sid]
+    return sid, pd.Timestamp(row["dtstart"]).to_pydatetime(), int(row["version"])
+
+
+def _exception_keys(engine, sid: int) -> list[datetime]:
+    with engine.connect() as connection:
+        keys = connection.execute(
+            sa.select(meetings.exceptions_table.c.original_start)
+            .where(meetings.exceptions_table.c.series_id == sid)
+            .order_by(meetings.exceptions_table.c.original_start)
+        ).scalars()
+        return [pd.Timestamp(k).to_pydatetime() for k in keys]
+
+
+def _rows_1713(engine, sid: int, start: date, end: date) -> pd.DataFrame:
+    rows = meetings.upcoming_meetings(engine, beat="1713", start=start, end=end)
+    return rows[rows["series_id"] == sid].reset_index(drop=True)
+
+
+def test_cancelled_meeting_stays_cancelled_after_the_series_time_changes(meetings_engine):
+    sid, dtstart, v = _series_1713(meetings_engine)
+    v = meetings.cancel_occurrence(
+        meetings_engine, sid, datetime(2027, 3, 9, 18, 30), note="Holiday", expected_version=v
+    )
+    v = meetings.update_series(
+        meetings_engine, sid, expected_version=v, start=dtstart.replace(hour=19, minute=0)
+    )
+    assert v == 3
+    rows = _rows_1713(meetings_engine, sid, date(2027, 3, 1), date(2027, 3, 31))
+    assert rows["start"].tolist() == [pd.Timestamp("2027-03-09 19:00", tz=CHICAGO)]
+    assert rows["status"].tolist() == ["cancelled"]
+    assert rows["note"].tolist() == ["Holiday"]
+    assert _exception_keys(meetings_engine, sid) == [datetime(2027, 3, 9, 19, 0)]
+    # the .ics excludes the meeting at its new time
+    content = meetings.calendar_ics(meetings_engine, beat="1713")
+    main = [
+        e for e in icalendar.Calendar.from_ical(content).walk("VEVENT")
+        if e["UID"] == f"meeting-series-{sid}@beatwise" and "RECURRENCE-ID" not in e
+    ]  # fmt: skip
+    assert [d.dt for d in main[0]["EXDATE"].dts] == [datetime(2027, 3, 9, 19, 0, tzinfo=CHICAGO)]
+    uid = f"meeting-series-{sid}@beatwise"
+    assert not [t for u, t in _expand_ics(content, date(2027, 3, 1), date(2027, 4, 1)) if u == uid]
+    # and it can be restored at its new time
+    meetings.restore_occurrence(meetings_engine, sid, datetime(2027, 3, 9, 19, 0))
+    rows = _rows_1713(meetings_engine, sid, date(2027, 3, 1), date(2027, 3, 31))
+    assert rows["status"].tolist() == ["scheduled"]
+
+
+def test_moved_meeting_follows_a_change_of_the_series_time(meetings_engine):
+    sid, dtstart, v = _series_1713(meetings_engine)
+    v = meetings.move_occurrence(
+        meetings_engine,
+        sid,
+        datetime(2027, 5, 11, 18, 30),
+        datetime(2027, 5, 13, 17, 0),
+        note="Station closed",
+        expected_version=v,
+    )
+    v = meetings.update_series(
+        meetings_engine, sid, expected_version=v, start=dtstart.replace(hour=19, minute=0)
+    )
+    rows = _rows_1713(meetings_engine, sid, date(2027, 5, 1), date(2027, 5, 31))
+    assert rows["status"].tolist() == ["moved"]
+    # the moved meeting keeps the time it was moved to; its original is the new 19:00 slot
+    assert rows["start"].tolist() == [pd.Timestamp("2027-05-13 17:00", tz=CHICAGO)]
+    assert rows["original_start"].tolist() == [pd.Timestamp("2027-05-11 19:00", tz=CHICAGO)]
+    content = meetings.calendar_ics(meetings_engine, beat="1713")
+    override = [
+        e for e in icalendar.Calendar.from_ical(content).walk("VEVENT") if "RECURRENCE-ID" in e
+    ]
+    assert [e["RECURRENCE-ID"].dt for e in override] == [
+        datetime(2027, 5, 11, 19, 0, tzinfo=CHICAGO)
+    ]
+    uid = f"meeting-series-{sid}@beatwise"
+    expanded = {t for u, t in _expand_ics(content, date(2027, 5, 1), date(2027, 6, 1)) if u == uid}
+    assert expanded == {datetime(2027, 5, 13, 17, 0, tzinfo=CHICAGO)}
+
+
+def test_moving_the_weekday_with_the_rule_carries_the_exceptions(meetings_engine):
+    sid, dtstart, v = _series_1713(meetings_engine)
+    assert dtstart.weekday() == calendar.TUESDAY
+    v = meetings.cancel_occurrence(meetings_engine, sid, datetime(2027, 3, 9, 18, 30))
+    # second Tuesday -> second Wednesday: 2027-03-09 (Tue) becomes 2027-03-10 (Wed)
+    v = meetings.update_series(
+        meetings_engine,
+        sid,
+        expected_version=v,
+        start=dtstart + timedelta(days=1),
+        rrule="FREQ=MONTHLY;INTERVAL=2;BYDAY=2WE",
+    )
+    rows = _rows_1713(meetings_engine, sid, date(2027, 3, 1), date(2027, 3, 31))
+    assert rows["start"].tolist() == [pd.Timestamp("2027-03-10 18:30", tz=CHICAGO)]
+    assert rows["status"].tolist() == ["cancelled"]
+
+
+def test_rule_change_that_orphans_an_exception_is_refused(meetings_engine):
+    sid, dtstart, v = _series_1713(meetings_engine)
+    v = meetings.cancel_occurrence(meetings_engine, sid, datetime(2027, 3, 9, 18, 30))
+    v = meetings.move_occurrence(
+        meetings_engine, sid, datetime(2027, 5, 11, 18, 30), datetime(2027, 5, 12, 18, 30)
+    )
+    before = meetings.schedule_token(meetings_engine)
+    # every third month from January: March and May are no longer meetings
+    with pytest.raises(MeetingError, match="restore or re-apply these exceptions first") as caught:
+        meetings.update_series(
+            meetings_engine,
+            sid,
+            expected_version=v,
+            start=dtstart.replace(hour=19),
+            rrule="FREQ=MONTHLY;INTERVAL=3;BYDAY=2TU",
+        )
+    assert caught.value.field == "rrule"
+    text = caught.value.errors["rrule"]
+    assert "2027-03-09 18:30 (cancelled)" in text
+    assert "2027-05-11 18:30 (moved)" in text
+    assert meetings.schedule_token(meetings_engine) == before  # nothing saved
+    assert meetings.list_series(meetings_engine).set_index("id").loc[sid, "version"] == v
+    assert _exception_keys(meetings_engine, sid) == [
+        datetime(2027, 3, 9, 18, 30),
+        datetime(2027, 5, 11, 18, 30),
+    ]
+    # restoring them first lets the rule change through
+    meetings.restore_occurrence(meetings_engine, sid, datetime(2027, 3, 9, 18, 30))
+    v = meetings.restore_occurrence(meetings_engine, sid, datetime(2027, 5, 11, 18, 30))
+    meetings.update_series(
+        meetings_engine,
+        sid,
+        expected_version=v,
+        rrule="FREQ=MONTHLY;INTERVAL=3;BYDAY=2TU",
+        allow_conflicts=True,
+    )
+
+
+def test_start_change_that_orphans_an_exception_names_the_start(meetings_engine):
+    sid, _dtstart, v = _series_1713(meetings_engine)
+    v = meetings.cancel_occurrence(meetings_engine, sid, datetime(2027, 3, 9, 18, 30))
+    # starting the series in February (even months) drops the March meeting
+    with pytest.raises(MeetingError, match=r"2027-03-09 18:30 \(cancelled\)") as caught:
+        meetings.update_series(
+            meetings_engine, sid, expected_version=v, start=datetime(2027, 2, 1, 18, 30)
+        )
+    assert caught.value.field == "start"
+    assert _exception_keys(meetings_engine, sid) == [datetime(2027, 3, 9, 18, 30)]
+
+
+def test_restore_removes_an_orphaned_exception(meetings_engine):
+    sid, dtstart, v = _series_1713(meetings_engine)
+    # an exception left behind by an older version of update_series
+    with meetings_engine.begin() as connection:
+        connection.execute(
+            meetings.exceptions_table.insert().values(
+                series_id=sid,
+                original_start=datetime(2027, 3, 9, 18, 0),
+                status="cancelled",
+                note="orphan",
+            )
+        )
+    # edits of the series are not blocked by it
+    v = meetings.update_series(meetings_engine, sid, expected_version=v, title="Renamed")
+    v = meetings.update_series(
+        meetings_engine, sid, expected_version=v, start=dtstart.replace(hour=19)
+    )
+    assert _exception_keys(meetings_engine, sid) == [datetime(2027, 3, 9, 18, 0)]
+    v = meetings.restore_occurrence(
+        meetings_engine, sid, datetime(2027, 3, 9, 18, 0), expected_version=v
+    )
+    assert _exception_keys(meetings_engine, sid) == []
+    # without a row, a time that is not a meeting is still an error
+    with pytest.raises(MeetingError, match="not a meeting of series") as caught:
+        meetings.restore_occurrence(meetings_engine, sid, datetime(2027, 3, 9, 18, 0))
+    assert caught.value.field == "occurrence"
+
+
+def test_move_of_more_than_a_year_is_refused(meetings_engine):
+    sid, _dtstart, _v = _series_1713(meetings_engine)
+    before = meetings.schedule_token(meetings_engine)
+    with pytest.raises(MeetingError, match="more than 365 days") as caught:
+        meetings.move_occurrence(
+            meetings_engine, sid, datetime(2027, 3, 9, 18, 30), datetime(2028, 3, 10, 18, 30)
+        )
+    assert caught.value.field == "new_start"
+    with pytest.raises(MeetingError, match="more than 365 days"):
+        meetings.move_occurrence(
+            meetings_engine, sid, datetime(2027, 3, 9, 18, 30), datetime(2026, 3, 8, 18, 30)
+        )
+    assert meetings.schedule_token(meetings_engine) == before
+    # a year to the day is allowed and listed
+    meetings.move_occurrence(
+        meetings_engine, sid, datetime(2027, 3, 9, 18, 30), datetime(2028, 3, 8, 18, 30)
+    )
+    rows = _rows_1713(meetings_engine, sid, date(2028, 3, 8), date(2028, 3, 8))
+    assert rows["original_start"].tolist() == [pd.Timestamp("2027-03-09 18:30", tz=CHICAGO)]
