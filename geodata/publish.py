@@ -206,7 +206,18 @@ def load_policy(
         except (OSError, tomllib.TOMLDecodeError) as err:
             msg = f"{path}: cannot read the publish policy: {err}"
             raise InputError(msg, path=str(path)) from err
-    exclusions = {str(k): tuple(map(str, v)) for k, v in config.get("exclusions", {}).items()}
+    table = config.get("exclusions", {})
+    if not isinstance(table, dict):
+        msg = f"{path}: [exclusions] must be a table of label = [regex, ...]"
+        raise InputError(msg, path=str(path), column="exclusions")
+    exclusions = {}
+    for label, patterns in table.items():
+        if isinstance(patterns, str):  # one pattern written without brackets
+            patterns = [patterns]
+        if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+            msg = f"{path}: [exclusions] {label} = {patterns!r} is not a list of regexes"
+            raise InputError(msg, path=str(path), column=f"exclusions.{label}")
+        exclusions[str(label)] = tuple(patterns)
     try:
         return PublishPolicy(
             delay_days=delay_days if delay_days is not None else config.get("delay_days", 7),
@@ -311,10 +322,37 @@ def public_block(text: str) -> str | None:
     """Return the hundred-block of a block or address, or None when it has none.
 
     The rule of :func:`geodata.geocode.normalize_block` (which also turns Chicago's
-    zero-hundred block ``0000X S STATE ST`` into ``000XX S STATE ST``), so the public extract and
-    the analyst "find my beat" key blocks identically.
+    zero-hundred block ``0000X S STATE ST`` into ``000XX S STATE ST``), cut where the street
+    name ends: at its street type (``1234 W Madison St Apt 3B`` and ``... ST REAR JANE DOE``
+    -> ``012XX W MADISON ST``) or at a unit word, so a source with full addresses cannot publish
+    unit numbers or descriptions.
     """
-    return normalize_block(text or "")
+    key = normalize_block(text or "")
+    if key is None:
+        return None
+    number, *words = key.split()
+    kept: list[str] = []
+    for i, word in enumerate(words):
+        if word in _UNIT_WORDS and not _STREET_SUFFIXES.intersection(words[i + 1 :]):
+            break  # "MADISON UNIT 5": nothing after it is published ("FRONT AVE" is a street)
+        kept.append(word)
+        named = [w for w in kept[:-1] if w not in _DIRECTION_WORDS]
+        if word in _STREET_SUFFIXES and named:  # "W MADISON ST": the street ends here
+            break
+    return " ".join([number, *kept]) if kept else None
+
+
+#: Words after which an address carries a unit or a description, never published.
+_UNIT_WORDS = frozenset(
+    {"APT", "APARTMENT", "UNIT", "STE", "SUITE", "FL", "FLOOR", "RM", "ROOM", "REAR", "FRONT",
+     "BSMT", "BASEMENT", "BLDG", "LOT", "NO", "NUM"}
+)  # fmt: skip
+_DIRECTION_WORDS = frozenset({"N", "S", "E", "W"})
+#: Street types that end a street name (``S AVE M``: a type before any name does not).
+_STREET_SUFFIXES = frozenset(
+    {"ST", "AVE", "BLVD", "RD", "DR", "PL", "CT", "PKWY", "TER", "LN", "HWY", "EXPY", "SQ",
+     "CIR", "WAY", "PLZ"}
+)  # fmt: skip
 
 
 def _normalized_blocks(blocks: pd.Series) -> pd.Series:

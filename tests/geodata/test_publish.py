@@ -167,6 +167,15 @@ def test_every_point_is_its_block_median_snapped_to_the_50m_grid(raw, published)
         ("079XX S SOUTH CHICAGO AVE", "079XX S S CHICAGO AVE"),
         ("<script>alert(1)</script>", None),
         ("MADISON ST & HALSTED ST", None),
+        # full addresses from other sources: the unit and any description are never published
+        ("1234 W Madison St Apt 3B", "012XX W MADISON ST"),
+        ("1234 W MADISON ST (REAR) JANE DOE RESIDENCE", "012XX W MADISON ST"),
+        ("1234 W Madison Unit 5", "012XX W MADISON"),
+        # ... while street names that contain such words or a type first stay whole
+        ("115XX S FRONT AVE", "115XX S FRONT AVE"),
+        ("004XX N CITY FRONT PLAZA DR", "004XX N CITY FRONT PLAZA DR"),
+        ("100XX S AVE M", "100XX S AVE M"),
+        ("035XX N LAKE SHORE DR SB", "035XX N LAKE SHORE DR"),
     ],
 )
 def test_public_block(text, block):
@@ -261,7 +270,7 @@ def test_hand_built_exclusions_window_and_blocks():
         "2024-03-20",
         "2024-03-23",
     ]
-    assert set(public[schema.BLOCK]) == {"012XX W MADISON ST", "012XX W MADISON B ST B"}
+    assert set(public[schema.BLOCK]) == {"012XX W MADISON ST", "012XX W MADISON B ST"}
     # one raw position for the Madison block: its point is that position's cell centre,
     # (445_010, 4_636_990) -> (445_025, 4_636_975), 21.2 m away
     madison = public[public[schema.BLOCK] == "012XX W MADISON ST"].iloc[0]
@@ -322,6 +331,12 @@ def test_policy_adds_groups_and_rejects_bad_values(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('[exclusions]\n"x" = ["(unclosed"]\n')
     with pytest.raises(InputError, match=r"bad.toml: exclusion group 'x': '\(unclosed'"):
+        load_policy(bad)
+    one = tmp_path / "one.toml"
+    one.write_text('[exclusions]\nanimal = "CRUELTY"\n')  # a single pattern, no brackets
+    assert load_policy(one).exclusions["animal"] == ("CRUELTY",)
+    bad.write_text("[exclusions]\nanimal = 3\n")
+    with pytest.raises(InputError, match=r"\[exclusions\] animal = 3 is not a list of regexes"):
         load_policy(bad)
     with pytest.raises(ValueError, match="delay_days must be a whole number of days >= 0"):
         PublishPolicy(delay_days=-1)
