@@ -29,31 +29,50 @@ __all__ = [
 ]
 
 
+#: A workload period: first and last day (ISO dates, inclusive), or None for all stored data.
+Period = tuple[str, str] | None
+
+
 @st.cache_data(show_spinner="Loading incidents and computing workload...")
-def planning_inputs(root: str, token: str) -> dict:
-    """Return beats, stations and incidents with workload (default weights, all periods)."""
+def planning_inputs(root: str, token: str, period: Period = None) -> dict:
+    """Return beats, stations and incidents with workload (default weights) over `period`."""
     del token
     store = IncidentStore(root)
-    incidents = store.load_incidents(columns=[schema.X, schema.Y, schema.CATEGORY, schema.BEAT])
+    start, end = (None, None)
+    if period is not None:
+        start = pd.Timestamp(period[0])
+        end = pd.Timestamp(period[1]) + pd.Timedelta(days=1)  # inclusive last day
+    incidents = store.load_incidents(
+        columns=[schema.X, schema.Y, schema.CATEGORY, schema.BEAT], start=start, end=end
+    )
     incidents = beatplan.with_workload(incidents, read_weights())
     stations = store.read_layer("stations") if store.has_layer("stations") else None
     return {"beats": store.read_layer("beats"), "stations": stations, "incidents": incidents}
 
 
 @st.cache_data(show_spinner=False)
-def current_evaluation(root: str, token: str, district: str) -> beatplan.PlanEvaluation:
-    """Return the evaluation of the district's current beats (their real polygons)."""
-    inputs = planning_inputs(root, token)
+def current_evaluation(
+    root: str, token: str, district: str, period: Period = None
+) -> beatplan.PlanEvaluation:
+    """Return the evaluation of the district's current beats (their real polygons).
+
+    As ``python -m analysis plan evaluate --district``: the incidents are those the join put in
+    the district's beats (so an incident on the district's edge counts where it was stored).
+    """
+    inputs = planning_inputs(root, token, period)
     beats = inputs["beats"]
-    return beatplan.evaluate_plan(
-        beats[beats[schema.DISTRICT] == district], inputs["incidents"], stations=inputs["stations"]
-    )
+    mine = beats[beats[schema.DISTRICT] == district]
+    incidents = inputs["incidents"]
+    incidents = incidents[incidents[schema.BEAT].isin(mine[schema.BEAT])]
+    return beatplan.evaluate_plan(mine, incidents, stations=inputs["stations"])
 
 
 @st.cache_data(show_spinner=False)
-def district_units(root: str, token: str, district: str, cell_size_m: float) -> beatplan.Units:
-    """Return the planning units of `district`."""
-    inputs = planning_inputs(root, token)
+def district_units(
+    root: str, token: str, district: str, cell_size_m: float, period: Period = None
+) -> beatplan.Units:
+    """Return the planning units of `district` with the workload of `period`."""
+    inputs = planning_inputs(root, token, period)
     return beatplan.build_units(
         inputs["beats"], inputs["incidents"], cell_size_m=cell_size_m, districts=[district]
     )
@@ -69,11 +88,12 @@ def propose(
     target_cv: float,
     seed: int,
     cell_size_m: float,
+    period: Period = None,
     progress: beatplan.Progress | None = None,
 ) -> beatplan.Proposal:
     """Return a proposal for `district` (not cached: the page keeps it in session state)."""
-    inputs = planning_inputs(root, token)
-    units = district_units(root, token, district, cell_size_m)
+    inputs = planning_inputs(root, token, period)
+    units = district_units(root, token, district, cell_size_m, period)
     return beatplan.propose_beats(
         inputs["beats"],
         inputs["incidents"],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["BEAT", "DISTRICT", "PERIOD", "PLAN_PROPOSAL", "SECTOR"]
+__all__ = ["BEAT", "DISTRICT", "PERIOD", "PLAN_PROPOSAL", "PLAN_PROPOSAL_KEY", "SECTOR"]
 
 #: The beat the user picked last (any page).
 BEAT = "selected_beat"
@@ -14,3 +14,5 @@ DISTRICT = "selected_district"
 PERIOD = "period"
 #: The last beat plan proposal of the Beat planning page (kept until the next one).
 PLAN_PROPOSAL = "beat_planning_proposal"
+#: (store version, workload period) the proposal was made from: a new import drops it.
+PLAN_PROPOSAL_KEY = "beat_planning_proposal_key"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import streamlit as st
 from streamlit_folium import st_folium
 
@@ -12,15 +14,29 @@ from geodata.errors import InputError
 
 store = data.get_store()
 root, token = str(store.root), data.store_token(store)
-inputs = pl.planning_inputs(root, token)
-beats = inputs["beats"]
-districts = sorted(beats[schema.DISTRICT].astype(str).unique())
+first_day, last_day = data.incident_date_range(root, token)
 
 st.title("Beat planning")
 st.caption(
-    "Workload = incidents weighted by category (analysis/workload_weights.toml), all stored "
-    "periods. Proposals redraw a district from grid cells; see docs/planning.md."
+    "Workload = incidents weighted by category (analysis/workload_weights.toml) over the "
+    "workload period. Proposals redraw a district from grid cells; see docs/planning.md."
 )
+chosen = st.date_input(
+    "Workload period",
+    value=(first_day, last_day),
+    min_value=first_day,
+    max_value=last_day,
+    help="Incidents of these days make the workload (default: everything stored).",
+)
+if not isinstance(chosen, tuple) or len(chosen) != 2:
+    st.info("Pick the last day of the workload period.")
+    st.stop()
+period = None if chosen == (first_day, last_day) else (chosen[0].isoformat(), chosen[1].isoformat())
+if note := data.dataset_label(root, token, chosen[0], chosen[1] + timedelta(days=1)):
+    st.warning(note)
+inputs = pl.planning_inputs(root, token, period)
+beats = inputs["beats"]
+districts = sorted(beats[schema.DISTRICT].astype(str).unique())
 c1, c2, c3, c4 = st.columns(4)
 wanted = st.session_state.get(state.DISTRICT)
 district = c1.selectbox(
@@ -36,7 +52,7 @@ with st.expander("Advanced"):
     seed = int(a1.number_input("Random seed", min_value=0, value=0, step=1))
     cell = float(a2.select_slider("Unit cell (m)", [200, 250, 300, 400, 500], value=300))
 
-current = pl.current_evaluation(root, token, district)
+current = pl.current_evaluation(root, token, district, period)
 s = current.summary
 m = st.columns(5)
 m[0].metric("Current beats", s["n_beats"])
@@ -62,6 +78,7 @@ if st.button("Propose beats", type="primary"):
                 target_cv=float(target_cv),
                 seed=seed,
                 cell_size_m=cell,
+                period=period,
                 progress=lambda msg, frac: bar.progress(min(frac, 1.0), text=msg),
             )
         except (InputError, ValueError) as err:
@@ -69,12 +86,15 @@ if st.button("Propose beats", type="primary"):
             st.error(f"{err} — change the number of beats or the mode.")
         else:
             st.session_state[state.PLAN_PROPOSAL] = proposal
+            st.session_state[state.PLAN_PROPOSAL_KEY] = (token, period)
             status.update(label="Proposal ready", state="complete", expanded=False)
 
 with st.expander("Saved plans"):
     st.dataframe(pl.saved_plans(), hide_index=True, width="stretch")
 
 proposal = st.session_state.get(state.PLAN_PROPOSAL)
+if st.session_state.get(state.PLAN_PROPOSAL_KEY) != (token, period):
+    proposal = None  # made from other data or another workload period
 if proposal is None or proposal.parameters["district"] != district:
     st_folium(
         pl.plan_map(

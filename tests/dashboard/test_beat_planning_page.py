@@ -43,6 +43,22 @@ def test_page_shows_current_measures_like_the_cli(planning_page, sample_store, c
     assert len(folium_maps(at)) == 1
 
 
+def test_workload_period_matches_the_cli(planning_page, sample_store, capsys):
+    from datetime import date
+
+    at = planning_page
+    at.selectbox[0].select("11").run()
+    at.date_input[0].set_value((date(2018, 1, 1), date(2018, 1, 27))).run()  # the dense month
+    assert not at.exception
+    args = ["plan", "evaluate", "--district", "11", "--store", str(sample_store.root)]
+    assert main([*args, "--start", "2018-01-01", "--end", "2018-01-27", "--json"]) == 0
+    month = json.loads(capsys.readouterr().out)["summary"]
+    assert main([*args, "--json"]) == 0
+    everything = json.loads(capsys.readouterr().out)["summary"]
+    assert month["workload_cv"] != everything["workload_cv"]  # the period matters
+    assert _metrics(at)["Workload CV"] == f"{month['workload_cv']:.3f}"
+
+
 def test_propose_compare_save_and_export(planning_page, tmp_path):
     at = planning_page
     at.selectbox[0].select("11").run()
