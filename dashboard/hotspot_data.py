@@ -153,6 +153,10 @@ def hotspot_run(
     return HotspotRun(polygons, table, surface, area, len(located), summary)
 
 
+#: Most hotspot polygons drawn on one map (the table lists them all).
+MAX_HOTSPOTS = 500
+
+
 def _crop(
     score: np.ndarray, grid: hotspots.Grid, bounds: np.ndarray
 ) -> tuple[np.ndarray, hotspots.Grid]:
@@ -193,7 +197,14 @@ def hotspot_map(run: HotspotRun, *, label: str) -> folium.Map:
             tooltip=folium.GeoJsonTooltip(fields=["_tip"], labels=False),
         ).add_to(fmap)
     if len(run.polygons):
-        shown = maps.to_display(run.polygons, simplify_m=0)
+        # a bounded map whatever the parameters: at most MAX_HOTSPOTS polygons, the largest
+        ranked = run.polygons
+        if len(ranked) > MAX_HOTSPOTS:
+            key = next(
+                c for c in ("n_incidents", "density_per_km2", "z", "area_km2") if c in ranked
+            )
+            ranked = ranked.sort_values(key, ascending=False, kind="stable").head(MAX_HOTSPOTS)
+        shown = maps.to_display(ranked, simplify_m=0)
         columns = [c for c in shown.columns if c != "geometry"]
         shown["_tip"] = [
             "<br>".join(f"<b>{maps.esc(c)}</b>: {maps.esc(row[c])}" for c in columns)

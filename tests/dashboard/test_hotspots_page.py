@@ -1,3 +1,5 @@
+import re
+
 from streamlit.testing.v1 import AppTest
 
 from analysis.hotspots import KDEHotspots, area_incidents, knox_table
@@ -60,3 +62,27 @@ def test_hotspots_page_backtest_table(app_env):
     table = at.dataframe[-1].value
     assert set(table["method"]) == {"naive", "dbscan"}
     assert {"pai_mean", "pai_sd", "pei_star_mean", "rri_mean"} <= set(table.columns)
+
+
+def test_hotspot_map_draws_at_most_max_hotspots_the_largest_first(beats):
+    import geopandas as gpd
+    import pandas as pd
+    from shapely.geometry import box
+
+    from dashboard import hotspot_data as hd
+
+    area = beats[beats["district"] == "01"]
+    x0, y0, _, _ = area.total_bounds
+    n = hd.MAX_HOTSPOTS + 100
+    polygons = gpd.GeoDataFrame(
+        {"hotspot": range(1, n + 1), "n_incidents": range(n)},  # hotspot k has k - 1 incidents
+        geometry=[box(x0 + 20 * i, y0, x0 + 20 * i + 10, y0 + 10) for i in range(n)],
+        crs=area.crs,
+    )
+    run = hd.HotspotRun(polygons, pd.DataFrame(polygons.drop(columns="geometry")),
+                        polygons.iloc[:0], area, n, "")  # fmt: skip
+    html = hd.hotspot_map(run, label="test").get_root().render()
+    tag = r"\\u003cb\\u003ehotspot\\u003c/b\\u003e: (\d+)"  # "<b>hotspot</b>: k", JSON-escaped
+    shown = {int(m) for m in re.findall(tag, html)}
+    assert len(shown) == hd.MAX_HOTSPOTS
+    assert shown == set(range(n - hd.MAX_HOTSPOTS + 1, n + 1))  # the largest ones
