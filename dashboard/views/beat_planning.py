@@ -32,7 +32,9 @@ if not isinstance(chosen, tuple) or len(chosen) != 2:
     st.info("Pick the last day of the workload period.")
     st.stop()
 period = None if chosen == (first_day, last_day) else (chosen[0].isoformat(), chosen[1].isoformat())
-if note := data.dataset_label(root, token, chosen[0], chosen[1] + timedelta(days=1)):
+if period is not None and (
+    note := data.dataset_label(root, token, chosen[0], chosen[1] + timedelta(days=1))
+):  # a chosen period that only sample data covers; "everything" mixes dense and sample data
     st.warning(note)
 inputs = pl.planning_inputs(root, token, period)
 beats = inputs["beats"]
