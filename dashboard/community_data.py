@@ -28,7 +28,7 @@ from shapely.geometry import Point
 from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard import maps
-from dashboard.maps import esc
+from dashboard.maps import esc, plain
 from geodata import schema, settings
 from geodata.errors import StoreError
 from geodata.geocode import BlockGazetteer
@@ -134,14 +134,6 @@ def beat_at(root: str, token: str, lon: float, lat: float) -> str | None:
     if len(hits) == 0:
         return None
     return str(sorted(beats.iloc[hits][schema.BEAT].astype(str))[0])
-
-
-_MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()<>#+-.!|~$"})
-
-
-def plain(text: str) -> str:
-    """Return `text` with Markdown and HTML characters escaped, to show it literally."""
-    return str(text).translate(_MARKDOWN)
 
 
 def find_beat(root: str, token: str, text: str) -> tuple[str | None, str]:

@@ -33,6 +33,7 @@ __all__ = [
     "base_map",
     "choropleth",
     "esc",
+    "plain",
     "station_icon",
     "to_display",
 ]
@@ -64,6 +65,18 @@ def esc(value: object) -> str:
     if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
         return ""
     return html.escape(str(value), quote=True)
+
+
+_MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()<>#+-.!|~$"})
+
+
+def plain(text: object) -> str:
+    """Return `text` with Markdown and HTML characters escaped, to show it literally.
+
+    For text from users or data shown through Streamlit's Markdown (``st.info``,
+    ``st.markdown``...), where :func:`esc` alone would still render links and images.
+    """
+    return str(text).translate(_MARKDOWN)
 
 
 def to_display(layer: gpd.GeoDataFrame, *, simplify_m: float = SIMPLIFY_M) -> gpd.GeoDataFrame:

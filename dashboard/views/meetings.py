@@ -10,6 +10,7 @@ from streamlit_folium import st_folium
 
 from dashboard import data, state
 from dashboard import meetings_data as md
+from dashboard.maps import plain
 from geodata import schema, settings
 from geodata.meetings import MeetingError
 
@@ -59,19 +60,20 @@ chosen = None if district == "All" else district
 
 found = st.session_state.get(FOUND_KEY)
 if isinstance(found, str):
-    st.warning(found)
+    st.warning(plain(found))
     found = None
 elif found is not None:
     st.session_state[state.BEAT] = found.beat
     st.success(
-        f"{found.matched} is in beat **{found.beat}** (sector {found.sector}, district "
-        f"{found.district})."
+        f"{plain(found.matched)} is in beat **{plain(found.beat)}** (sector "
+        f"{plain(found.sector)}, district {plain(found.district)})."
     )
     a, b = st.columns([1, 2])
     if found.station:
         a.markdown(
-            f"**Station:** {found.station['name']}  \n{found.station['address']}  \n"
-            f"Phone: {found.station['phone'] or 'not listed'}"
+            f"**Station:** {plain(found.station['name'])}  \n"
+            f"{plain(found.station['address'])}  \n"
+            f"Phone: {plain(found.station['phone'] or 'not listed')}"
         )
     if found.meetings.empty:
         b.info("No upcoming meetings for this beat.")

@@ -283,3 +283,15 @@ def test_editor_shows_a_venue_conflict_and_can_save_anyway(meetings_env, meeting
     _button(at, "Create series").click().run()
     assert any(s.value.startswith("Series #") for s in at.success)
     assert len(meetings.list_series(engine)) == n + 1
+
+
+def test_typed_hostile_text_is_shown_literally(meetings_env):
+    at = _page(meetings_env, "meetings")
+    hostile = "<b>x</b> ![x](http://example.invalid/p.png) [link](http://example.invalid)"
+    at.text_input(key="meetings_find").input(hostile).run()
+    assert not at.exception
+    (message,) = [w.value for w in at.warning]
+    # Markdown and HTML characters escaped: no image, no link, no markup is rendered
+    assert "\\<b\\>" in message
+    assert "\\!\\[x\\]\\(" in message
+    assert "\\[link\\]\\(" in message
