@@ -1167,6 +1167,40 @@ def _write_venue(connection: sa.Connection, venue: dict[str, Any]) -> int:
     ).scalar_one()
 
 
+def _place_at_venue(
+    connection: sa.Connection,
+    draft: _Draft,
+    values: dict[str, Any],
+    *,
+    allow_conflicts: bool,
+    tzid: str,
+    exclude_series: int | None = None,
+) -> None:
+    """Write the draft's new venue into `values`, or refuse an existing venue's overlaps.
+
+    Raises
+    ------
+    VenueConflictError
+        If the venue is booked at an overlapping time and `allow_conflicts` is false.
+    """
+    if draft.new_venue is not None:
+        values["venue_id"] = _write_venue(connection, draft.new_venue)
+        return
+    if allow_conflicts:
+        return
+    conflicts = venue_conflicts(
+        connection,
+        venue_id=values["venue_id"],
+        start=values["dtstart"],
+        rrule=values["rrule"],
+        duration_min=values["duration_min"],
+        tzid=tzid,
+        exclude_series=exclude_series,
+    )
+    if len(conflicts):
+        raise VenueConflictError(conflicts)
+
+
 def create_series(
     engine: Engine,
     *,
@@ -1237,19 +1271,7 @@ def create_series(
         if draft.errors:
             raise MeetingError(draft.errors)
         values = draft.fields
-        if draft.new_venue is not None:
-            values["venue_id"] = _write_venue(connection, draft.new_venue)
-        elif not allow_conflicts:
-            conflicts = venue_conflicts(
-                connection,
-                venue_id=values["venue_id"],
-                start=values["dtstart"],
-                rrule=values["rrule"],
-                duration_min=values["duration_min"],
-                tzid=tzid,
-            )
-            if len(conflicts):
-                raise VenueConflictError(conflicts)
+        _place_at_venue(connection, draft, values, allow_conflicts=allow_conflicts, tzid=tzid)
         values.update(version=1, updated_at=datetime.now(UTC))
         series_id = connection.execute(
             series_table.insert().values(**values).returning(series_table.c.id)
@@ -1493,20 +1515,14 @@ def update_series(
                     )
                 }
             )
-        if draft.new_venue is not None:
-            values["venue_id"] = _write_venue(connection, draft.new_venue)
-        elif not allow_conflicts:
-            conflicts = venue_conflicts(
-                connection,
-                venue_id=values["venue_id"],
-                start=values["dtstart"],
-                rrule=values["rrule"],
-                duration_min=values["duration_min"],
-                tzid=current["tzid"],
-                exclude_series=series_id,
-            )
-            if len(conflicts):
-                raise VenueConflictError(conflicts)
+        _place_at_venue(
+            connection,
+            draft,
+            values,
+            allow_conflicts=allow_conflicts,
+            tzid=current["tzid"],
+            exclude_series=series_id,
+        )
         version = _bump(connection, series_id, expected_version, values)
         for exc_id, key in rekeyed.items():
             connection.execute(
