@@ -101,19 +101,8 @@ def load_extract(root: str, token: str) -> tuple[PublicExtract, gpd.GeoDataFrame
 @st.cache_resource(show_spinner=False)
 def _gazetteer(root: str, token: str) -> BlockGazetteer:
     extract, _, _ = load_extract(root, token)
-    incidents = extract.incidents
-    blocks = (
-        incidents.groupby(schema.BLOCK)
-        .agg(
-            lon=(schema.LON, "first"),
-            lat=(schema.LAT, "first"),
-            x=(schema.X, "first"),
-            y=(schema.Y, "first"),
-            n=(schema.LON, "size"),
-        )
-        .reset_index()
-    )
-    return BlockGazetteer(blocks, extract.metadata["masking"]["crs"])
+    # every published row of a block carries the same block point: its median is that point
+    return BlockGazetteer.from_incidents(extract.incidents, extract.metadata["masking"]["crs"])
 
 
 @st.cache_data(show_spinner=False)
