@@ -185,7 +185,7 @@ def hotspot_map(run: HotspotRun, *, label: str) -> folium.Map:
     if len(run.surface):
         cells = maps.to_display(run.surface, simplify_m=0)
         cells["_fill"] = _colour(cells["value"], ("#ffffb2", "#fd8d3c", "#bd0026"))
-        cells["_tip"] = [f"{esc_label(label)}: {v:,.1f}" for v in cells["value"]]
+        cells["_tip"] = [f"{maps.esc(label)}: {v:,.1f}" for v in cells["value"]]
         folium.GeoJson(
             cells[["_fill", "_tip", "geometry"]].to_json(),
             name=label,
@@ -206,10 +206,8 @@ def hotspot_map(run: HotspotRun, *, label: str) -> folium.Map:
             ranked = ranked.sort_values(key, ascending=False, kind="stable").head(MAX_HOTSPOTS)
         shown = maps.to_display(ranked, simplify_m=0)
         columns = [c for c in shown.columns if c != "geometry"]
-        shown["_tip"] = [
-            "<br>".join(f"<b>{maps.esc(c)}</b>: {maps.esc(row[c])}" for c in columns)
-            for _, row in shown.iterrows()
-        ]
+        fields = [(c, c) for c in columns]
+        shown["_tip"] = [maps.tooltip_html(row, fields) for _, row in shown.iterrows()]
         folium.GeoJson(
             shown[["_tip", "geometry"]].to_json(),
             name="Hotspots",
@@ -223,11 +221,6 @@ def hotspot_map(run: HotspotRun, *, label: str) -> folium.Map:
         ).add_to(fmap)
     folium.LayerControl(collapsed=True).add_to(fmap)
     return fmap
-
-
-def esc_label(text: str) -> str:
-    """Return `text` escaped for HTML (a thin alias of :func:`dashboard.maps.esc`)."""
-    return maps.esc(text)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

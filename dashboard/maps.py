@@ -36,6 +36,7 @@ __all__ = [
     "plain",
     "station_icon",
     "to_display",
+    "tooltip_html",
 ]
 
 #: Leaflet and its plugins are served from dashboard/static (no CDN needed; see its README).
@@ -102,7 +103,8 @@ def base_map(layer: gpd.GeoDataFrame | None = None, *, zoom: int = 11) -> folium
     return fmap
 
 
-def _tooltip_html(row: pd.Series, fields: Sequence[tuple[str, str]]) -> str:
+def tooltip_html(row: pd.Series, fields: Sequence[tuple[str, str]]) -> str:
+    """Return an escaped ``<b>label</b>: value`` tooltip of `row`'s (column, label) `fields`."""
     return "<br>".join(f"<b>{esc(label)}</b>: {esc(row.get(col))}" for col, label in fields)
 
 
@@ -150,7 +152,7 @@ def choropleth(
     cmap = LinearColormap(list(colors), vmin=0, vmax=vmax, caption=f"{name}")
     chosen = set(highlight)
     rows = [(id_column, id_column.title()), (value, name), *fields]
-    display["_tip"] = [_tooltip_html(r, rows) for _, r in display.iterrows()]
+    display["_tip"] = [tooltip_html(r, rows) for _, r in display.iterrows()]
     display["_fill"] = [cmap(v) for v in values]
     display["_weight"] = [3.5 if i in chosen else 0.6 for i in display[id_column]]
     keep = [id_column, "_tip", "_fill", "_weight", "geometry"]
