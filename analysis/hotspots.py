@@ -1251,9 +1251,8 @@ def area_incidents(
         column = {"beat": schema.BEAT, "sector": schema.SECTOR, "district": schema.DISTRICT}[level]
         ids = beats[column].astype(str)
         wanted = str(area_id)
-        if wanted not in set(ids) and wanted.isdigit():
-            width = int(ids.str.len().max())
-            wanted = wanted.zfill(width) if level == "beat" else wanted.zfill(len(ids.iloc[0]))
+        if wanted not in set(ids):  # "11" for sector "011": the layer's zero-padding
+            wanted = schema.normalize_id(wanted, width=int(ids.str.len().max())) or wanted
         if wanted not in set(ids):
             sample = ", ".join(sorted(set(ids))[:8])
             msg = f"--{level} {area_id!r} is not a {level} of the store (e.g. {sample})"
