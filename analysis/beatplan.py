@@ -44,6 +44,8 @@ __all__ = [
     "build_units",
     "coefficient_of_variation",
     "compare_plans",
+    "district_incidents",
+    "evaluate_district",
     "evaluate_plan",
     "gini",
     "group_sectors",
@@ -279,6 +281,41 @@ COMPARED = (
     "n_sectors",
     "sector_workload_cv",
 )
+
+
+def evaluate_district(
+    beats: gpd.GeoDataFrame,
+    incidents: pd.DataFrame,
+    district: str,
+    *,
+    stations: gpd.GeoDataFrame | None = None,
+) -> PlanEvaluation:
+    """Return the evaluation of one district's current beats.
+
+    The incidents are those the join stored in the district's beats, so an incident on the
+    district's edge counts where it was stored, not in a neighbouring district's beat.
+
+    Parameters
+    ----------
+    beats
+        The beat layer (``beat``, ``district``, polygons).
+    incidents
+        Incidents with ``beat``, ``x``, ``y`` and workload (:func:`with_workload`).
+    district
+        Canonical district id.
+    stations
+        Station points for the distance-to-station proxy.
+    """
+    mine = beats[beats[schema.DISTRICT] == district]
+    return evaluate_plan(mine, district_incidents(beats, incidents, district), stations=stations)
+
+
+def district_incidents(
+    beats: gpd.GeoDataFrame, incidents: pd.DataFrame, district: str
+) -> pd.DataFrame:
+    """Return the incidents the join stored in a beat of `district` (of the `beats` layer)."""
+    mine = beats.loc[beats[schema.DISTRICT] == district, schema.BEAT]
+    return incidents[incidents[schema.BEAT].isin(mine)]
 
 
 def compare_plans(before: PlanEvaluation, after: PlanEvaluation) -> pd.DataFrame:

@@ -133,9 +133,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
             msg = f"no beats of district {district!r} in the plan"
             raise ValueError(msg)
         plan = plan[plan[schema.DISTRICT] == district]
-        incidents = incidents[
-            incidents[schema.BEAT].isin(beats.loc[beats[schema.DISTRICT] == district, schema.BEAT])
-        ]
+        incidents = beatplan.district_incidents(beats, incidents, district)
     evaluation = beatplan.evaluate_plan(plan, incidents, stations=inputs["stations"])
     if args.json:
         _print_json(

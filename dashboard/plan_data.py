@@ -60,11 +60,9 @@ def current_evaluation(
     the district's beats (so an incident on the district's edge counts where it was stored).
     """
     inputs = planning_inputs(root, token, period)
-    beats = inputs["beats"]
-    mine = beats[beats[schema.DISTRICT] == district]
-    incidents = inputs["incidents"]
-    incidents = incidents[incidents[schema.BEAT].isin(mine[schema.BEAT])]
-    return beatplan.evaluate_plan(mine, incidents, stations=inputs["stations"])
+    return beatplan.evaluate_district(
+        inputs["beats"], inputs["incidents"], district, stations=inputs["stations"]
+    )
 
 
 @st.cache_data(show_spinner=False)
