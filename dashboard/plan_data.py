@@ -9,7 +9,7 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from analysis import beatplan
-from analysis.workload import read_weights
+from analysis.cli_plan import load_planning_inputs
 from dashboard import maps
 from geodata import db, schema, settings
 from geodata.plans import list_plans, plan_bytes, save_plan
@@ -37,17 +37,8 @@ Period = tuple[str, str] | None
 def planning_inputs(root: str, token: str, period: Period = None) -> dict:
     """Return beats, stations and incidents with workload (default weights) over `period`."""
     del token
-    store = IncidentStore(root)
-    start, end = (None, None)
-    if period is not None:
-        start = pd.Timestamp(period[0])
-        end = pd.Timestamp(period[1]) + pd.Timedelta(days=1)  # inclusive last day
-    incidents = store.load_incidents(
-        columns=[schema.X, schema.Y, schema.CATEGORY, schema.BEAT], start=start, end=end
-    )
-    incidents = beatplan.with_workload(incidents, read_weights())
-    stations = store.read_layer("stations") if store.has_layer("stations") else None
-    return {"beats": store.read_layer("beats"), "stations": stations, "incidents": incidents}
+    first, last = (pd.Timestamp(day) for day in period) if period else (None, None)
+    return load_planning_inputs(IncidentStore(root), start=first, end=last)  # as the CLI
 
 
 @st.cache_data(show_spinner=False)
