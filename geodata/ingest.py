@@ -92,20 +92,19 @@ def install_boundaries(
         probe = probe.to_crs(crs)
     store.initialize(analysis_crs=crs, timezone=timezone)
     report = boundaries.check_beats(probe)
-    store.write_layer("beats", probe)
     width = max((len(d) for d in probe[schema.DISTRICT].dropna() if d.isdigit()), default=0)
+    layers = {"beats": probe}
     if districts_path is not None:
-        store.write_layer(
-            "districts",
-            boundaries.read_districts(districts_path, width=width, analysis_crs=crs),
+        layers["districts"] = boundaries.read_districts(
+            districts_path, width=width, analysis_crs=crs
         )
     else:
-        store.write_layer("districts", boundaries.dissolve_districts(probe))
+        layers["districts"] = boundaries.dissolve_districts(probe)
     if stations_path is not None:
-        store.write_layer(
-            "stations",
-            boundaries.read_stations(stations_path, district_width=width, analysis_crs=crs),
+        layers["stations"] = boundaries.read_stations(
+            stations_path, district_width=width, analysis_crs=crs
         )
+    store.write_layers(layers)  # all layers or none
     meta = store.meta()
     meta["beats_source"] = str(beats_path)
     meta["boundary_report"] = report.summary()
@@ -205,7 +204,6 @@ def ingest_file(
     joined = assign_beats(incidents, beats, index=index, prefer_reported=prefer_reported)
     agreement = join_agreement(joined)
     agreement_geometric = join_agreement(geometric)
-    new, replaced = store.upsert(joined) if len(joined) else (0, 0)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     store.reports_dir.mkdir(parents=True, exist_ok=True)
     stem = path.name.split(".")[0]
@@ -230,6 +228,22 @@ def ingest_file(
                 schema.LAT,
             ]
         ].to_csv(disagreements_csv, index=False)
+    rejected_by_reason = {str(k): int(v) for k, v in rejected["reason"].value_counts().items()}
+    # the summary is committed with the rows: one store version per ingest
+    source = {
+        "file": str(path),
+        "ingested": stamp,
+        "rows_read": result.rows_read,
+        "rows_accepted": len(joined),
+        "rows_rejected": len(rejected),
+        "rejected_by_reason": rejected_by_reason,
+        "outside": int((joined[schema.BEAT] == schema.OUTSIDE).sum()),
+        "join_agreement": agreement["agreement"],
+        "join_agreement_geometric": agreement_geometric["agreement"],
+        "rejections_csv": str(rejections_csv),
+        "disagreements_csv": str(disagreements_csv) if disagreements_csv else None,
+    }
+    new, replaced = store.upsert_batches([joined], source=source)
     report = IngestReport(
         source=str(path),
         rows_read=result.rows_read,
@@ -247,23 +261,6 @@ def ingest_file(
         notes=result.notes,
     )
     report.check()
-    store.record_source(
-        {
-            "file": str(path),
-            "ingested": stamp,
-            "rows_read": report.rows_read,
-            "rows_accepted": report.rows_accepted,
-            "rows_rejected": report.rows_rejected,
-            "rows_new": report.rows_new,
-            "rows_replaced": report.rows_replaced,
-            "rejected_by_reason": report.rejected_by_reason,
-            "outside": report.outside,
-            "join_agreement": report.join_agreement,
-            "join_agreement_geometric": report.join_agreement_geometric,
-            "rejections_csv": report.rejections_csv,
-            "disagreements_csv": report.disagreements_csv,
-        }
-    )
     log.info("ingested %s: %d read, %d accepted", path, report.rows_read, report.rows_accepted)
     return report
 
