@@ -20,7 +20,7 @@ from geodata.errors import BoundaryError, CRSMismatchError, InputError, StoreErr
 
 __all__ = ["main"]
 
-_PLUGINS = ("geodata.cli_meetings", "geodata.cli_publish")
+_PLUGINS = ("geodata.cli_meetings", "geodata.cli_publish", "geodata.cli_store")
 
 
 def _add_store(parser: argparse.ArgumentParser) -> None:
