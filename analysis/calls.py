@@ -10,13 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from analysis.beatplan import build_units, plan_from_units
+from analysis.workload import WORKLOAD
+from geodata import schema
 from geodata.calls import RECEIVED_AT, RESPONSE_MIN, TIME_ON_TASK_MIN, UNITS
 
 __all__ = [
     "OFFICER_HOURS",
+    "areas_from_calls",
     "officer_hours",
     "response_summary",
 ]
@@ -142,3 +147,86 @@ def _with_hour(calls: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     if "hour" in by and "hour" not in calls.columns:
         return calls.assign(hour=calls[RECEIVED_AT].dt.hour)
     return calls
+
+
+def areas_from_calls(
+    parents: gpd.GeoDataFrame,
+    calls: pd.DataFrame,
+    *,
+    area_column: str,
+    cell_size_m: float = 300.0,
+) -> tuple[gpd.GeoDataFrame, float]:
+    """Return an approximate polygon layer of the areas that calls report, and its fit.
+
+    Departments often report a patrol area (MPD's sector) on every call without publishing the
+    area's polygons. This builds them: the parent polygons (precincts) are cut into grid units
+    (:func:`analysis.beatplan.build_units`), each unit goes to the area most of its located calls
+    report, and a unit without calls takes the area most of its labelled neighbours hold. It is
+    an approximation, and its fit is returned with it.
+
+    Parameters
+    ----------
+    parents
+        Parent polygons (e.g. precincts) with a ``district`` column, in a projected CRS (m).
+    calls
+        Calls with ``x``/``y`` in the same CRS (NaN when redacted) and `area_column`.
+    area_column
+        The column naming each call's reported area.
+    cell_size_m
+        Side of the grid units, in metres.
+
+    Returns
+    -------
+    layer
+        One row per area: ``beat`` (the area id), ``sector`` (empty), ``district``, geometry.
+    match_share
+        Share of located calls whose own reported area is the area of the unit they fall in.
+
+    Raises
+    ------
+    ValueError
+        If no located call reports an area.
+    """
+    located = calls.dropna(subset=[schema.X, schema.Y, area_column])
+    if located.empty:
+        msg = f"no located call reports a {area_column!r}; the areas cannot be approximated"
+        raise ValueError(msg)
+    seeds = parents[[schema.DISTRICT, "geometry"]].assign(**{schema.BEAT: parents[schema.DISTRICT]})
+    units = build_units(seeds, located.assign(**{WORKLOAD: 1.0}), cell_size_m=cell_size_m)
+    frame = units.frame
+    points = gpd.points_from_xy(located[schema.X], located[schema.Y])
+    point_idx, unit_idx = frame.sindex.query(points, predicate="intersects")
+    first = ~pd.Series(point_idx).duplicated().to_numpy()
+    point_idx, unit_idx = point_idx[first], unit_idx[first]
+    reported = located[area_column].astype(str).to_numpy()
+    votes = pd.crosstab(unit_idx, reported[point_idx])
+    labels = pd.Series(pd.NA, index=frame.index, dtype="object")
+    labels[votes.index] = votes.idxmax(axis=1).to_numpy()
+    labels = _fill_from_neighbours(labels, units.edges, frame[schema.DISTRICT])
+    layer = plan_from_units(units, labels.to_numpy())
+    unit_label = labels.to_numpy()[unit_idx]
+    match_share = float(np.mean(unit_label == reported[point_idx])) if len(point_idx) else 0.0
+    return layer.set_crs(parents.crs, allow_override=True), match_share
+
+
+def _fill_from_neighbours(labels: pd.Series, edges: pd.DataFrame, district: pd.Series) -> pd.Series:
+    """Give each unlabelled unit the label most of its labelled same-district neighbours hold."""
+    labels = labels.copy()
+    pairs = pd.concat(
+        [edges[["i", "j"]], edges[["j", "i"]].set_axis(["i", "j"], axis=1)], ignore_index=True
+    )
+    same = district.to_numpy()[pairs["i"]] == district.to_numpy()[pairs["j"]]
+    pairs = pairs[same]
+    while labels.isna().any():
+        known = labels.notna().to_numpy()
+        todo = pairs[~known[pairs["i"]] & known[pairs["j"]]]
+        if todo.empty:  # a district whose units got no call at all: nothing to copy from
+            labels = labels.fillna(district.astype(str) + " (no calls)")
+            break
+        fill = (
+            todo.assign(label=labels.to_numpy()[todo["j"]])
+            .groupby("i")["label"]
+            .agg(lambda s: s.value_counts().index[0])
+        )
+        labels[fill.index] = fill.to_numpy()
+    return labels

@@ -148,3 +148,54 @@ def test_officer_hours_by_hour_sums_to_total(mpls_calls):
     units = accepted[UNITS].astype("Float64").fillna(1).astype(float)
     expected = np.nansum(accepted[TIME_ON_TASK_MIN].to_numpy() * units.to_numpy()) / 60
     assert total["officer_hours"].iloc[0] == pytest.approx(expected)
+
+
+def test_areas_from_calls_by_hand():
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from analysis.calls import areas_from_calls
+
+    # one 1 km x 600 m precinct; calls in the west half say "W", in the east half "E";
+    # one mislabelled call in the east; the middle column of units gets no call
+    parents = gpd.GeoDataFrame(
+        {"district": ["1"]}, geometry=[box(0, 0, 900, 600)], crs="EPSG:32615"
+    )
+    calls = pd.DataFrame(
+        {
+            "x": [50, 150, 250, 50, 650, 750, 850, 850, 750],
+            "y": [50, 350, 150, 450, 50, 350, 150, 450, 250],
+            "sector": ["W", "W", "W", "W", "E", "E", "E", "E", "W"],
+        }
+    )
+    layer, share = areas_from_calls(parents, calls, area_column="sector", cell_size_m=300)
+    assert sorted(layer["beat"]) == ["E", "W"]
+    assert (layer["district"] == "1").all()
+    # units are 300 m cells: west column W, east column E; the middle column takes its
+    # labelled neighbours' majority, and the whole precinct is covered
+    assert layer.area.sum() == pytest.approx(900 * 600)
+    assert share == pytest.approx(8 / 9)
+    with pytest.raises(ValueError, match="no located call"):
+        areas_from_calls(parents, calls.assign(x=np.nan), area_column="sector")
+
+
+def test_minneapolis_sector_layer_from_calls(mpls_calls):
+    import geopandas as gpd
+
+    from analysis.calls import areas_from_calls
+
+    raw, _ = mpls_calls
+    precincts = gpd.read_file(MPLS / "mpd_precincts.geojson")
+    crs = precincts.estimate_utm_crs()
+    precincts = precincts.to_crs(crs).assign(district=lambda f: f["PRECINCT"].astype(str))
+    lon = pd.to_numeric(raw["Longitude"], errors="coerce")
+    lat = pd.to_numeric(raw["Latitude"], errors="coerce")
+    points = gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs="EPSG:4326").to_crs(crs)
+    calls = pd.DataFrame(
+        {"x": points.x, "y": points.y, "sector": raw["Battalion"].replace("", pd.NA)}
+    )
+    layer, share = areas_from_calls(precincts, calls, area_column="sector")
+    assert len(layer) == raw["Battalion"].replace("", pd.NA).nunique() == 16
+    # each approximated sector lies in the precinct its name says (P4 Sec 2N -> 4)
+    assert (layer["beat"].str[1] == layer["district"]).all()
+    assert share > 0.93  # measured 0.953 with 300 m units
