@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from geodata import boundaries, schema
+from geodata import boundaries, schema, settings
 from geodata.categories import OffenseCategories
+from geodata.department import Department, adhoc_department, load_department
 from geodata.errors import StoreError
 from geodata.join import BeatIndex, assign_beats, join_agreement
 from geodata.readers import REASONS, ColumnMapping, read_incidents, rejection_frame
@@ -25,12 +26,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-SAMPLE_INCIDENT_FILES = (
-    "incidents_2018-01_dense.csv.gz",
-    "incidents_2023-2024_sample_a.csv.gz",
-    "incidents_2024_sample_b.csv.gz",
-)
 
 
 @dataclass
@@ -72,39 +67,75 @@ def install_boundaries(
     *,
     districts_path: str | Path | None = None,
     stations_path: str | Path | None = None,
-    timezone: str = schema.DEFAULT_TIMEZONE,
+    timezone: str | None = None,
     analysis_crs: str | None = None,
+    department: Department | None = None,
 ) -> boundaries.BoundaryReport:
     """Read, check and store the beat layer (and districts and stations when given).
+
+    The store records `department` (default: the store's own, for a store that has one) with
+    its time zone and analysis CRS. Without a department, `timezone` is required and the
+    layer's columns are auto-detected.
 
     Returns
     -------
     BoundaryReport
         The checks of the beat layer; problems are reported, never repaired.
+
+    Raises
+    ------
+    StoreError
+        If no time zone is known, or the store holds another zone or CRS.
     """
-    probe = boundaries.read_beats(beats_path, analysis_crs=analysis_crs)
+    if department is None and store.meta_path.exists() and store.meta().get("department"):
+        department = store.department()
+    if department is None:
+        if timezone is None:
+            timezone = store.meta().get("timezone") if store.meta_path.exists() else None
+        if timezone is None:
+            msg = (
+                f"{store.root}: the time zone of the incidents is unknown; choose the "
+                "department profile (--department, see docs/departments.md) or pass --timezone"
+            )
+            raise StoreError(msg)
+        department = adhoc_department(timezone, name=Path(beats_path).stem)
+    elif timezone is not None and timezone != department.timezone:
+        msg = (
+            f"{department.name} keeps its times in {department.timezone}, not {timezone}; "
+            "leave out --timezone or change the department profile"
+        )
+        raise StoreError(msg)
+    probe = boundaries.read_beats(beats_path, analysis_crs=analysis_crs, department=department)
     crs = analysis_crs or (store.analysis_crs if store.meta_path.exists() else None)
     if crs is None:
-        crs = boundaries.analysis_crs_for(probe)
-        if crs != probe.crs.to_string():
-            probe = probe.to_crs(crs)
-    elif probe.crs.to_string() != crs:
+        crs = boundaries.analysis_crs_for(probe, department)
+    if probe.crs.to_string() != crs:
         probe = probe.to_crs(crs)
-    store.initialize(analysis_crs=crs, timezone=timezone)
+    record = department.with_analysis_crs(crs)
+    store.initialize(analysis_crs=crs, timezone=record.timezone, department=record.to_dict())
     report = boundaries.check_beats(probe)
     store.write_layer("beats", probe)
-    width = max((len(d) for d in probe[schema.DISTRICT].dropna() if d.isdigit()), default=0)
     if districts_path is not None:
         store.write_layer(
             "districts",
-            boundaries.read_districts(districts_path, width=width, analysis_crs=crs),
+            boundaries.read_districts(districts_path, analysis_crs=crs, department=department),
         )
     else:
         store.write_layer("districts", boundaries.dissolve_districts(probe))
     if stations_path is not None:
+        width = (
+            department.level(schema.DISTRICT).width
+            if department.has_level(schema.DISTRICT)
+            else None
+        )
         store.write_layer(
             "stations",
-            boundaries.read_stations(stations_path, district_width=width, analysis_crs=crs),
+            boundaries.read_stations(
+                stations_path,
+                district_width=width or None,
+                analysis_crs=crs,
+                columns=department.station_columns,
+            ),
         )
     meta = store.meta()
     meta["beats_source"] = str(beats_path)
@@ -132,7 +163,8 @@ def ingest_file(
     store
         A store with a beat layer (see :func:`install_boundaries`).
     mapping
-        Explicit column roles/CRS/date format; unmapped roles are auto-detected.
+        Explicit column roles/CRS/date format/time zone; unmapped roles are auto-detected.
+        Default: the store's department profile's mapping.
     categories
         Offense-category mapping (default: the bundled one).
     buffer_m
@@ -162,6 +194,8 @@ def ingest_file(
         raise StoreError(msg)
     path = Path(path)
     beats = store.read_layer("beats")
+    if mapping is None:  # the department's own columns; naive times in its zone
+        mapping = store.department().column_mapping()
     result = read_incidents(
         path, mapping=mapping, analysis_crs=store.analysis_crs, categories=categories
     )
@@ -268,21 +302,49 @@ def ingest_file(
     return report
 
 
-def build_sample_store(store: IncidentStore, samples_dir: str | Path) -> list[IngestReport]:
-    """Create a store from the bundled Chicago sample (beats, districts, stations, incidents).
+def build_sample_store(
+    store: IncidentStore,
+    samples_dir: str | Path | None = None,
+    *,
+    department: Department | str | Path | None = None,
+) -> list[IngestReport]:
+    """Create a store from a department's bundled sample (beats, districts, stations, incidents).
+
+    Parameters
+    ----------
+    store
+        The store to fill.
+    samples_dir
+        A directory holding the profile's sample files under the same names (default: where the
+        profile points).
+    department
+        A :class:`Department`, a bundled name or a profile path (default: the default
+        department of :mod:`geodata.settings`, Chicago).
 
     Returns
     -------
     list of IngestReport
         One per incident file.
     """
-    samples_dir = Path(samples_dir)
+    dept = load_department(department or settings.DEFAULT_DEPARTMENT)
+
+    def located(path: Path | None) -> Path | None:
+        return Path(samples_dir) / path.name if path is not None and samples_dir else path
+
+    if dept.beats_file is None:
+        msg = f"{dept.source}: the department profile names no beat layer ([beats] file)"
+        raise StoreError(msg)
+    district_layer = dept.level(schema.DISTRICT).layer if dept.has_level(schema.DISTRICT) else None
     install_boundaries(
         store,
-        samples_dir / "beats.geojson",
-        districts_path=samples_dir / "districts.geojson",
-        stations_path=samples_dir / "police_stations.csv",
-        analysis_crs=schema.DEFAULT_ANALYSIS_CRS,
+        located(dept.beats_file),
+        districts_path=located(district_layer),
+        stations_path=located(dept.stations_file),
+        department=dept,
     )
     index = BeatIndex(store.read_layer("beats"))
-    return [ingest_file(samples_dir / name, store, index=index) for name in SAMPLE_INCIDENT_FILES]
+    mapping = dept.column_mapping()
+    return [
+        ingest_file(located(path), store, index=index, mapping=mapping)
+        for path in dept.incident_files
+    ]
