@@ -409,12 +409,20 @@ def department_from_dict(
         incident_files=tuple(_path(base, f) for f in incidents.get("files", ())),
         incident_columns=dict(incidents.get("columns", {})),
         incident_options=options,
-        publish=dict(config.get("publish", {})),
+        publish=_publish(config.get("publish", {}), base),
         meeting_cadence=str(meetings.get("cadence", "monthly")),
         meeting_duration_min=duration,
         source=source,
         notes=notes,
     )
+
+
+def _publish(table: Mapping[str, Any], base: Path | None) -> dict[str, Any]:
+    """Return the ``[publish]`` table with its ``policy`` file resolved against the profile."""
+    publish = dict(table)
+    if publish.get("policy"):
+        publish["policy"] = str(_path(base, publish["policy"]))
+    return publish
 
 
 def _incident_roles() -> set[str]:

@@ -11,11 +11,16 @@ import numpy as np
 import pandas as pd
 
 from geodata import boundaries, schema, settings
-from geodata.categories import OffenseCategories
+from geodata.categories import (
+    OffenseCategories,
+    detect_vocabulary,
+    load_vocabulary,
+    unmapped_offenses,
+)
 from geodata.department import Department, adhoc_department, load_department
 from geodata.errors import StoreError
 from geodata.join import BeatIndex, assign_beats, join_agreement
-from geodata.readers import REASONS, ColumnMapping, read_incidents, rejection_frame
+from geodata.readers import REASONS, ColumnMapping, ReadResult, read_incidents, rejection_frame
 from geodata.store import IncidentStore
 
 __all__ = [
@@ -46,6 +51,8 @@ class IngestReport:
     rejections_csv: str | None
     disagreements_csv: str | None
     notes: list[str] = field(default_factory=list)
+    #: Rows whose offense no category names: ``vocabulary``, ``rows``, ``share``, ``top``.
+    unmapped_offenses: dict[str, object] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         """Return the report as a JSON-ready dict."""
@@ -194,11 +201,15 @@ def ingest_file(
         raise StoreError(msg)
     path = Path(path)
     beats = store.read_layer("beats")
+    department = store.department()
     if mapping is None:  # the department's own columns; naive times in its zone
-        mapping = store.department().column_mapping()
+        mapping = department.column_mapping()
+    if categories is None and department.offense_vocabulary:
+        categories = load_vocabulary(department.offense_vocabulary)
     result = read_incidents(
         path, mapping=mapping, analysis_crs=store.analysis_crs, categories=categories
     )
+    categories = _settle_vocabulary(result, categories)
     if result.mapping.timezone != store.timezone:
         result.notes.append(
             f"timestamps read in {result.mapping.timezone}, stored in {store.timezone}"
@@ -264,6 +275,9 @@ def ingest_file(
                 schema.LAT,
             ]
         ].to_csv(disagreements_csv, index=False)
+    unmapped = unmapped_offenses(
+        joined[schema.OFFENSE], categories, joined[schema.FBI_CODE] if len(joined) else None
+    )
     report = IngestReport(
         source=str(path),
         rows_read=result.rows_read,
@@ -279,6 +293,7 @@ def ingest_file(
         rejections_csv=str(rejections_csv),
         disagreements_csv=str(disagreements_csv) if disagreements_csv else None,
         notes=result.notes,
+        unmapped_offenses=unmapped,
     )
     report.check()
     store.record_source(
@@ -300,6 +315,32 @@ def ingest_file(
     )
     log.info("ingested %s: %d read, %d accepted", path, report.rows_read, report.rows_accepted)
     return report
+
+
+def _settle_vocabulary(
+    result: ReadResult, categories: OffenseCategories | None
+) -> OffenseCategories:
+    """Return the vocabulary of `result`: the given one, else the bundled one its offenses fit.
+
+    Without a given vocabulary the rows were categorised with the default one; when another
+    bundled vocabulary names more of them (NIBRS codes, UCR names) they are categorised again.
+    """
+    if categories is not None:
+        return categories
+    incidents = result.incidents
+    name = detect_vocabulary(incidents[schema.OFFENSE], incidents[schema.FBI_CODE])
+    vocabulary = load_vocabulary(name)
+    if name is not None and vocabulary.name != load_vocabulary(None).name:
+        category, sensitive = vocabulary.categorize(
+            incidents[schema.OFFENSE],
+            incidents[schema.DESCRIPTION],
+            incidents[schema.DOMESTIC],
+            codes=incidents[schema.FBI_CODE],
+        )
+        incidents[schema.CATEGORY] = category
+        incidents[schema.IS_SENSITIVE] = sensitive | incidents[schema.IS_SENSITIVE]
+        result.notes.append(f"offense vocabulary detected: {name}")
+    return vocabulary
 
 
 def build_sample_store(
