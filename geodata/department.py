@@ -165,8 +165,8 @@ class Department:
     Attributes not described here mirror the profile's tables: `beats` (``file`` and the
     beat/sector/district columns of the beat layer), `stations` (``file`` and ``columns``),
     `incidents` (``files``, ``columns``: role -> source column, ``crs``, ``date_format``),
-    `publish` (``policy``: a publish-policy TOML, or inline settings), `meetings`
-    (``cadence``, ``duration_min`` <= 60).
+    `publish` (``policy``: a publish-policy TOML, or inline settings), `join`
+    (``edge_tolerance_m``), `meetings` (``cadence``, ``duration_min`` <= 60).
     """
 
     key: str
@@ -183,6 +183,8 @@ class Department:
     incident_columns: Mapping[str, str] = field(default_factory=dict)
     incident_options: Mapping[str, str] = field(default_factory=dict)
     publish: Mapping[str, Any] = field(default_factory=dict)
+    #: Points this close (metres) to two beats are edge cases the boundary rule decides.
+    edge_tolerance_m: float = 1.0
     meeting_cadence: str = "monthly"
     meeting_duration_min: int = 60
     source: str | None = None
@@ -395,6 +397,9 @@ def department_from_dict(
             f"unknown roles {unknown}; expected some of {sorted(roles)}",
         )
     notes = tuple(config.get("notes", ()))
+    tolerance = config.get("join", {}).get("edge_tolerance_m", 1.0)
+    if not isinstance(tolerance, int | float) or not 0 <= tolerance <= 50:
+        raise _problem(source, "join.edge_tolerance_m", f"{tolerance!r}: must be 0 to 50 metres")
     return Department(
         key=str(config["key"]),
         name=str(config["name"]),
@@ -410,6 +415,7 @@ def department_from_dict(
         incident_columns=dict(incidents.get("columns", {})),
         incident_options=options,
         publish=_publish(config.get("publish", {}), base),
+        edge_tolerance_m=float(tolerance),
         meeting_cadence=str(meetings.get("cadence", "monthly")),
         meeting_duration_min=duration,
         source=source,

@@ -214,7 +214,7 @@ def ingest_file(
         result.notes.append(
             f"timestamps read in {result.mapping.timezone}, stored in {store.timezone}"
         )
-    index = index or BeatIndex(beats)
+    index = index or BeatIndex(beats, tolerance_m=department.edge_tolerance_m)
     incidents = result.incidents
     rejected = result.rejected
     # far outside the jurisdiction: a rejected row, not "outside"
@@ -383,7 +383,7 @@ def build_sample_store(
         stations_path=located(dept.stations_file),
         department=dept,
     )
-    index = BeatIndex(store.read_layer("beats"))
+    index = BeatIndex(store.read_layer("beats"), tolerance_m=dept.edge_tolerance_m)
     mapping = dept.column_mapping()
     return [
         ingest_file(located(path), store, index=index, mapping=mapping)
