@@ -35,7 +35,11 @@ def tile_store(root: Path, n_rows: int, *, seed: int = 0) -> IncidentStore:
     build_sample_store(base, settings.SAMPLES_DIR)
     sample = base.load_incidents()
     store = IncidentStore(root)
-    store.initialize(analysis_crs=base.analysis_crs, timezone=base.timezone)
+    store.initialize(
+        analysis_crs=base.analysis_crs,
+        timezone=base.timezone,
+        department=base.meta().get("department"),
+    )
     store.write_layers({name: base.read_layer(name) for name in ("beats", "districts", "stations")})
     rng = np.random.default_rng(seed)
     take = rng.integers(0, len(sample), n_rows)
