@@ -265,13 +265,17 @@ class RecordTable:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         info = {"kind": "create", "rows": 0, **(metadata or {})}
-        DeltaTable.create(
-            str(self.path),
-            self.spec.delta_schema(),
-            partition_by=list(PARTITION_COLUMNS),
-            name=self.spec.kind,
-            commit_properties=CommitProperties(custom_metadata={METADATA_KEY: info}),
-        )
+        try:
+            DeltaTable.create(
+                str(self.path),
+                self.spec.delta_schema(),
+                partition_by=list(PARTITION_COLUMNS),
+                name=self.spec.kind,
+                commit_properties=CommitProperties(custom_metadata={METADATA_KEY: info}),
+            )
+        except Exception:
+            if not self.exists():  # not another process creating it at the same moment
+                raise
 
     def _delta(self) -> DeltaTable:
         if not self.exists():
