@@ -29,10 +29,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard import maps
 from dashboard.maps import esc, plain
-from geodata import schema, settings
+from geodata import geocode, schema, settings
 from geodata.errors import StoreError
-from geodata.geocode import BlockGazetteer
-from geodata.publish import EXTRACT_FILES, PublicExtract, read_extract
+from geodata.geocode import BlockGazetteer, FoundBeat
+from geodata.join import BeatIndex
+from geodata.publish import EXTRACT_FILES, PublicExtract, read_extract, read_finder
 
 __all__ = [
     "FIND_KEY",
@@ -98,51 +99,49 @@ def load_extract(root: str, token: str) -> tuple[PublicExtract, gpd.GeoDataFrame
     return read_extract(root)
 
 
+#: Cell of the community app's beat index: coarser than the analyst app's 5 m so it builds in
+#: a fraction of a second; the answer is the same (points near a boundary get the exact test).
+FINDER_CELL_M = 25.0
+
+
 @st.cache_resource(show_spinner=False)
-def _gazetteer(root: str, token: str) -> BlockGazetteer:
-    extract, _, _ = load_extract(root, token)
-    # every published row of a block carries the same block point: its median is that point
-    return BlockGazetteer.from_incidents(extract.incidents, extract.metadata["masking"]["crs"])
-
-
-@st.cache_data(show_spinner=False)
-def _block_beats(root: str, token: str) -> dict[str, str]:
-    incidents = load_extract(root, token)[0].incidents
-    return (
-        incidents.groupby(schema.BLOCK)[schema.BEAT]
-        .agg(lambda s: s.value_counts().index[0])
-        .astype(str)
-        .to_dict()
-    )
+def _finder(root: str, token: str) -> tuple[BlockGazetteer, BeatIndex] | None:
+    del token
+    published = read_finder(root)
+    if published is None:
+        return None
+    gazetteer, beats = published
+    return gazetteer, BeatIndex(beats, cell_size_m=FINDER_CELL_M)
 
 
 def beat_at(root: str, token: str, lon: float, lat: float) -> str | None:
-    """Return the beat whose outline contains the WGS84 point, or None."""
-    beats = load_extract(root, token)[1]
-    hits = beats.sindex.query(Point(lon, lat), predicate="intersects")
-    if len(hits) == 0:
+    """Return the beat holding the WGS84 point (:meth:`BeatIndex.beat_at`), or None."""
+    finder = _finder(root, token)
+    if finder is None:
         return None
-    return str(sorted(beats.iloc[hits][schema.BEAT].astype(str))[0])
+    return finder[1].beat_at(lon, lat)
 
 
-def find_beat(root: str, token: str, text: str) -> tuple[str | None, str]:
-    """Return the beat of a typed block address or "lat, lon", and a message for the user.
+def find_beat(root: str, token: str, text: str) -> FoundBeat:
+    """Return the beat of a typed block address or "lat, lon" (:func:`geocode.find_beat`).
 
-    A published block gives the beat its incidents were joined to; otherwise the nearest
-    published hundred-block on the same street, or the typed coordinates, are looked up in the
-    beat outlines.
+    The published block gazetteer and exact beat outlines answer, as in the analyst app and
+    ``geodata meetings find``; the published (grid-snapped) incident points are never used.
+
+    Raises
+    ------
+    StoreError
+        The extract was published without the "find my beat" files (publish it again).
     """
-    located = _gazetteer(root, token).locate(text)
-    if located is None:
-        return None, f"No block or coordinates recognised in “{text}”; try e.g. 1234 W Madison St."
-    if located.how == "block":
-        beat = _block_beats(root, token).get(located.matched)
-    else:
-        beat = beat_at(root, token, located.lon, located.lat)
-    if beat is None:
-        return None, f"{located.matched} is outside every beat."
-    how = {"block": "block", "street": "nearest block on that street", "coordinates": "point"}
-    return beat, f"{located.matched} ({how[located.how]}) is in beat {beat}."
+    finder = _finder(root, token)
+    if finder is None:
+        msg = (
+            "Finding a beat by address is not available for this published data yet; "
+            "pick your beat from the list or click the map."
+        )
+        raise StoreError(msg)
+    gazetteer, index = finder
+    return geocode.find_beat(text, gazetteer=gazetteer, index=index)
 
 
 @dataclass(frozen=True)
@@ -274,11 +273,13 @@ def _district_beats(root: str, token: str, district: str) -> gpd.GeoDataFrame:
     return mine
 
 
-def beat_map(root: str, token: str, beat: str) -> folium.Map:
+def beat_map(
+    root: str, token: str, beat: str, *, pin: tuple[float, float, str] | None = None
+) -> folium.Map:
     """Return the aggregated map: the district's beats coloured by recent incidents.
 
     Only beat polygons with counts and the station are drawn; no incident or block point ever
-    reaches the map.
+    reaches the map. `pin` (``lat, lon, label``) marks the address the user typed.
     """
     view = beat_view(root, token, beat)
     areas = _district_beats(root, token, view.district)
@@ -299,6 +300,8 @@ def beat_map(root: str, token: str, beat: str) -> folium.Map:
             crs=schema.WGS84,
         )
         maps.add_stations(fmap, stations)
+    if pin is not None:
+        maps.add_pin(fmap, pin[0], pin[1], pin[2])
     return fmap
 
 

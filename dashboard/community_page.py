@@ -14,6 +14,7 @@ BEAT_KEY = "community_beat"
 CLICK_KEY = "community_last_click"
 WANTED_KEY = "community_clicked_beat"
 MESSAGE_KEY = "community_find_message"
+PIN_KEY = "community_pin"
 
 try:
     root = cd.ensure_extract(str(settings.public_dir()))
@@ -29,10 +30,17 @@ beat_ids = sorted(beats["beat"].astype(str))
 def _find() -> None:  # runs before the script when the address box changes
     text = st.session_state.get(cd.FIND_KEY, "").strip()
     if text:
-        beat, message = cd.find_beat(root, token, text)
-        st.session_state[MESSAGE_KEY] = (message, beat)
-        if beat:
-            st.session_state[BEAT_KEY] = beat
+        try:
+            found = cd.find_beat(root, token, text)
+        except StoreError as err:
+            st.session_state[MESSAGE_KEY] = (str(err), None)
+            return
+        st.session_state[MESSAGE_KEY] = (found.message, found.beat)
+        if found.located is not None:
+            where = found.located  # the pin is drawn to about 10 m: it marks a block, no more
+            st.session_state[PIN_KEY] = (round(where.lat, 4), round(where.lon, 4), where.matched)
+        if found.beat:
+            st.session_state[BEAT_KEY] = found.beat
 
 
 st.title("Your beat: community safety map")
@@ -79,7 +87,7 @@ map_col, side_col = st.columns([3, 2])
 with map_col:
     st.subheader("Map: incidents per beat")
     shown = st_folium(
-        cd.beat_map(root, token, beat),
+        cd.beat_map(root, token, beat, pin=st.session_state.get(PIN_KEY)),
         height=560,
         width="stretch",
         returned_objects=["last_clicked"],

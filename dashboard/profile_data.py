@@ -15,12 +15,11 @@ import altair as alt
 import folium
 import geopandas as gpd
 import pandas as pd
-import pyproj
 import streamlit as st
 
 from analysis import profiles, report
 from dashboard import data, maps
-from geodata import schema
+from geodata import geocode, schema
 from geodata.boundaries import beat_neighbours
 from geodata.geocode import BlockGazetteer
 from geodata.join import BeatIndex
@@ -29,6 +28,7 @@ from geodata.store import IncidentStore
 __all__ = [
     "CLICK_KEY",
     "FIND_KEY",
+    "PIN_KEY",
     "area_profile",
     "beat_at",
     "beat_index",
@@ -50,6 +50,8 @@ __all__ = [
 #: Session keys of the beat-profile page (page-local; shared keys live in dashboard.state).
 CLICK_KEY = "beat_profile_last_click"
 FIND_KEY = "beat_profile_find"
+#: The last found address as ``(lat, lon, label)``: the map shows a pin there.
+PIN_KEY = "beat_profile_pin"
 
 
 @st.cache_data(show_spinner=False)
@@ -79,30 +81,19 @@ def beat_index(root: str, token: str) -> BeatIndex:
 
 @st.cache_resource(show_spinner="Building the block list (once)...")
 def gazetteer(root: str, token: str) -> BlockGazetteer:
-    """Return the block gazetteer built from every stored incident."""
-    columns = (schema.BLOCK, schema.X, schema.Y, schema.LON, schema.LAT)
-    return BlockGazetteer.from_incidents(
-        data.load_incidents(root, token, columns), IncidentStore(root).analysis_crs
-    )
+    """Return the block gazetteer of the store (the one every app and command uses)."""
+    del token
+    return BlockGazetteer.from_store(IncidentStore(root))
 
 
 def beat_at(root: str, token: str, lon: float, lat: float) -> str | None:
     """Return the beat containing the WGS84 point, or None outside every beat."""
-    index = beat_index(root, token)
-    x, y = pyproj.Transformer.from_crs(schema.WGS84, index.crs, always_xy=True).transform(lon, lat)
-    found = int(index.lookup([x], [y]).beat_index[0])
-    return str(index.beat_ids[found]) if found >= 0 else None
+    return beat_index(root, token).beat_at(lon, lat)
 
 
-def find_beat(root: str, token: str, text: str) -> tuple[str | None, str]:
-    """Return the beat of a typed address, block or "lat, lon", and a message for the user."""
-    located = gazetteer(root, token).locate(text)
-    if located is None:
-        return None, f"No block or coordinates recognised in {text!r}; try e.g. 1234 W Madison St."
-    beat = beat_at(root, token, located.lon, located.lat)
-    if beat is None:
-        return None, f"{located.matched} is outside every beat."
-    return beat, f"{located.matched} ({located.how}) is in beat {beat}."
+def find_beat(root: str, token: str, text: str) -> geocode.FoundBeat:
+    """Return the beat of a typed address, block or "lat, lon" (:func:`geocode.find_beat`)."""
+    return geocode.find_beat(text, gazetteer=gazetteer(root, token), index=beat_index(root, token))
 
 
 @st.cache_data(show_spinner="Computing the profile...", max_entries=64)
@@ -175,8 +166,11 @@ def profile_map(
     *,
     fills: gpd.GeoDataFrame | None = None,
     period: tuple[date, date] | None = None,
+    pin: tuple[float, float, str] | None = None,
 ) -> folium.Map:
     """Return the folium map of an area: its beats, neighbours, station and incidents.
+
+    `pin` (``lat, lon, label``) marks a found address.
 
     Incidents of `period` (inclusive dates; default the profile's) are drawn as clustered
     markers up to ``dashboard.maps.MAX_MARKERS`` (2,000) and as grid-cell counts above that.
@@ -221,6 +215,8 @@ def profile_map(
     first, last = period or (profile.start, profile.end)
     incidents = incidents_in_period(root, token, tuple(profile.beats), first, last)
     maps.add_incidents(fmap, incidents)
+    if pin is not None:
+        maps.add_pin(fmap, pin[0], pin[1], pin[2])
     return fmap
 
 

@@ -21,10 +21,13 @@ SELECT_KEY = "beat_profile_select"
 def _find() -> None:  # runs before the script when the address box changes
     text = st.session_state.get(pd_.FIND_KEY, "").strip()
     if text:
-        beat, message = pd_.find_beat(root, token, text)
-        st.session_state["beat_profile_find_message"] = message
-        if beat:
-            st.session_state[state.BEAT] = beat
+        found = pd_.find_beat(root, token, text)
+        st.session_state["beat_profile_find_message"] = found.message
+        if found.located is not None:
+            where = found.located
+            st.session_state[pd_.PIN_KEY] = (where.lat, where.lon, where.matched)
+        if found.beat:
+            st.session_state[state.BEAT] = found.beat
 
 
 def _picked() -> None:  # the user chose from the list: that is now the selected beat
@@ -71,7 +74,7 @@ d.metric("Station", station.get("name") or "none", help=station.get("address"))
 map_col, chart_col = st.columns([3, 2])
 with map_col:
     shown = st_folium(
-        pd_.profile_map(root, token, profile),
+        pd_.profile_map(root, token, profile, pin=st.session_state.get(pd_.PIN_KEY)),
         height=520,
         width="stretch",
         returned_objects=["last_clicked"],

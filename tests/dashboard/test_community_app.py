@@ -11,7 +11,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from geodata import schema
-from geodata.publish import EXTRACT_FILES, public_block
+from geodata.geocode import BlockGazetteer
+from geodata.publish import EXTRACT_FILES, FINDER_FILES, public_block
 from tests import community_helpers
 from tests.community_helpers import independently_excluded
 from tests.helpers import folium_maps
@@ -96,16 +97,18 @@ def test_app_runs_without_the_analyst_store(community_data_dir, safe_window):
     # the app did not create (or read) an analyst store, and left the extract as it was
     assert not (community_data_dir / "store").exists()
     assert sorted(p.name for p in (community_data_dir / "public").iterdir()) == sorted(
-        EXTRACT_FILES.values()
+        [*EXTRACT_FILES.values(), *FINDER_FILES.values()]
     )
 
 
-def test_find_beat_from_a_block_address(community_data_dir, safe_window):
+def test_find_beat_from_a_block_address(community_data_dir, safe_window, sample_store, beat_index):
     safe, end, _ = safe_window
     blocks = safe[schema.BLOCK].astype(str).map(public_block)
     block = "047XX S WESTERN AVE"
     assert (blocks == block).sum() > 3
-    expected = safe[blocks == block][schema.BEAT].value_counts().index[0]
+    # the block's gazetteer point, in the beat that the incident join would give it
+    where = BlockGazetteer.from_store(sample_store).locate(block)
+    expected = beat_index.beat_at(where.lon, where.lat)
     at = _run()
     at.text_input[0].set_value("4712 s Western Avenue").run()
     assert not at.exception
@@ -179,7 +182,9 @@ def test_first_run_publishes_the_bundled_sample_without_a_store(tmp_path, monkey
     monkeypatch.delenv("DATABASE_URL", raising=False)
     at = _run(timeout=240)
     assert at.selectbox[0].value == "0111"
-    assert sorted(p.name for p in (data / "public").iterdir()) == sorted(EXTRACT_FILES.values())
+    assert sorted(p.name for p in (data / "public").iterdir()) == sorted(
+        [*EXTRACT_FILES.values(), *FINDER_FILES.values()]
+    )
     assert not (data / "store").exists()
     meta = json.loads((data / "public" / EXTRACT_FILES["metadata"]).read_text())
     assert meta["data_last_date"] == "2018-01-27"
