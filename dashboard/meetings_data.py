@@ -194,10 +194,9 @@ def meetings_map(
             icon=maps.station_icon(str(min(row.n_meetings, 99))),
         ).add_to(group)
     group.add_to(fmap)
+    maps.add_legend(fmap, None, [("#08306b", "Meeting venue (number: meetings)", "badge")])
     if home is not None:
-        folium.CircleMarker(
-            list(home), radius=8, color="#d7301f", fill=True, tooltip="Your location"
-        ).add_to(fmap)
+        maps.add_pin(fmap, home[0], home[1], "your address")
     return fmap
 
 

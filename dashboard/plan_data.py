@@ -122,6 +122,7 @@ def plan_map(
         areas,
         "workload",
         name="Workload",
+        unit="weighted incidents per beat",
         vmax=vmax,
         fields=[(schema.SECTOR, "Sector"), ("share", "Share"), ("polsby_popper", "Polsby-Popper")],
     )
@@ -138,6 +139,7 @@ def plan_map(
             },
             tooltip="Changes beat",
         ).add_to(fmap)
+        maps.add_legend(fmap, None, [("#d7191c", "Units that change beat", "box")])
     if stations is not None and len(stations):
         district = plan[schema.DISTRICT].dropna().astype(str).unique()
         maps.add_stations(fmap, stations[stations[schema.DISTRICT].isin(district)])
