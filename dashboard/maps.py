@@ -602,7 +602,8 @@ class _MapStyle(MacroElement):
             "0 0 2px #fff;pointer-events:none;}",
             ".bw-label-district .bw-label-text{font-size:16px;}",
             ".bw-legend{background:#fff;color:#111;padding:6px 9px;border:1px solid #555;"
-            "border-radius:4px;font:13px Arial,sans-serif;line-height:20px;max-width:260px;}",
+            "border-radius:4px;font:12px Arial,sans-serif;line-height:17px;max-width:230px;"
+            "opacity:.93;}",
             ".bw-legend-title{font-weight:bold;}",
             ".bw-legend-head{font-weight:bold;margin-top:4px;}",
             ".bw-offline{background:#f2f2ef !important;}",

@@ -17,7 +17,7 @@ import geopandas as gpd
 import pandas as pd
 import streamlit as st
 
-from analysis import profiles, report
+from analysis import compare, profiles, report
 from dashboard import data, maps
 from geodata import geocode, schema
 from geodata.boundaries import beat_neighbours
@@ -33,6 +33,7 @@ __all__ = [
     "beat_at",
     "beat_index",
     "category_chart",
+    "change_reasons",
     "comparison_view",
     "default_as_of",
     "find_beat",
@@ -112,6 +113,32 @@ def area_profile(
         neighbours=neighbours(root, token),
         timezone=IncidentStore(root).timezone,
     )
+
+
+@st.cache_data(show_spinner="Explaining the changes...", max_entries=32)
+def change_reasons(
+    root: str, token: str, sector: str, as_of: date, window: str
+) -> dict[str, tuple[str, str, pd.DataFrame]]:
+    """Return, per flagged beat of the review, why: (parts in words, chance in words, table).
+
+    The table is :func:`analysis.compare.change_breakdown` of the beat's incidents in the
+    review window against the previous period.
+    """
+    review = sector_review(root, token, sector, as_of, window)
+    chosen = next(w for w in compare.compstat_windows(as_of) if w.name == window)
+    history = _history(root, token, as_of, 2)
+    timezone = IncidentStore(root).timezone
+    out = {}
+    for row in review.beats.to_dict("records"):
+        if row["flag"] == "":
+            continue
+        beat = str(row[schema.BEAT])
+        mine = history[history[schema.BEAT].astype(str) == beat]
+        table = compare.change_breakdown(mine, chosen, timezone=timezone)
+        p_value = None if pd.isna(row["p_value"]) else float(row["p_value"])
+        chance = compare.chance_in_words(p_value, row["incidents"], row["previous"])
+        out[beat] = (compare.explain_change(table), chance, table)
+    return out
 
 
 @st.cache_data(show_spinner="Reviewing the sector...", max_entries=32)

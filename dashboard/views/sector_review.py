@@ -73,8 +73,14 @@ with map_col:
     )
 with side:
     st.markdown("**What changed**")
+    reasons = pd_.change_reasons(root, token, sector, as_of, window)
     for row in review.explain().itertuples(index=False):
         st.markdown(f"- **{row.beat}**: {row.explanation}")
+        if row.beat in reasons:  # a flagged beat: why, and how likely by chance
+            parts, chance, table = reasons[row.beat]
+            st.markdown(f"  - Why: {parts} In words: {chance}.")
+            with st.expander(f"Beat {row.beat}: the change part by part"):
+                st.dataframe(table.round({"share": 2}), hide_index=True, width="stretch")
 
 st.subheader("Beats side by side")
 st.dataframe(
