@@ -27,6 +27,7 @@ import streamlit as st
 from shapely.geometry import Point
 from sqlalchemy.exc import SQLAlchemyError
 
+from analysis import pdf
 from dashboard import maps
 from dashboard.maps import esc, plain
 from geodata import geocode, schema, settings
@@ -45,6 +46,7 @@ __all__ = [
     "extract_token",
     "find_beat",
     "handout_html",
+    "handout_pdf",
     "load_extract",
     "meetings_ics",
     "next_meetings",
@@ -418,6 +420,44 @@ def _svg_map(areas: gpd.GeoDataFrame, beat: str, width: int = 640, height: int =
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'role="img" aria-label="Beats of the district">{"".join(paths)}</svg>'
+    )
+
+
+def handout_pdf(
+    root: str, token: str, beat: str, upcoming: pd.DataFrame | None, *, paper: str = "letter"
+) -> bytes:
+    """Return the one-page PDF handout of a beat (same content as :func:`handout_html`)."""
+    view = beat_view(root, token, beat)
+    meta = view.metadata
+    areas = _district_beats(root, token, view.district)
+    groups = ", ".join(str(g) for g in meta["exclusions"]["groups"])
+    period = (
+        f"Published data from {meta.get('window_start')} to before "
+        f"{meta.get('window_end_exclusive')} (data available from "
+        f"{meta.get('data_covered_from') or 'no date'})."
+    )
+    about = (
+        f"About these numbers: published {meta.get('delay_days')} days after the fact, over a "
+        f"rolling {meta.get('window_days')}-day window; locations generalised to the block; not "
+        f"shown: {groups}, and any incident flagged sensitive or domestic. Generated "
+        f"{meta.get('generated_at')}."
+    )
+    if meta.get("note"):
+        about = f"{meta['note']} {about}"
+    table = counts_display(view)
+    return pdf.handout_pdf(
+        beat=beat,
+        sector=view.sector,
+        district=view.district,
+        counts=table.astype(object).where(table.notna(), "-"),
+        areas=areas,
+        recent=dict(zip(areas[schema.BEAT].astype(str), areas["recent"], strict=True)),
+        station=view.station or None,
+        meetings=None if upcoming is None else meetings_display(upcoming),
+        period_text=period,
+        about_text=about,
+        recent_days=int(meta.get("recent_days", 28)),
+        paper=paper,
     )
 
 

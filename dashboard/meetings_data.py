@@ -16,6 +16,7 @@ import pyproj
 import streamlit as st
 from sqlalchemy import Engine
 
+from analysis import pdf
 from analysis.flyer import render_flyer
 from dashboard import data, maps
 from dashboard import profile_data as pd_
@@ -29,6 +30,7 @@ __all__ = [
     "engine",
     "find",
     "flyer",
+    "flyer_pdf",
     "meetings_map",
     "occurrence_choices",
     "series_table",
@@ -213,8 +215,7 @@ def find(
     )
 
 
-def flyer(root: str, store_token: str, db: Engine, beat: str, *, days: int = 183) -> str:
-    """Return the printable HTML flyer of `beat`: map, next meetings, venue, station contact."""
+def _flyer_inputs(root: str, store_token: str, db: Engine, beat: str, days: int) -> dict:
     today = datetime.now(tz=ZoneInfo(schema.DEFAULT_TIMEZONE)).date()
     upcoming_rows = meetings.upcoming_meetings(
         db, beat=beat, start=today, end=today + timedelta(days=days)
@@ -228,14 +229,31 @@ def flyer(root: str, store_token: str, db: Engine, beat: str, *, days: int = 183
     if station is not None:
         to_xy = pyproj.Transformer.from_crs(schema.WGS84, beats.crs, always_xy=True)
         station_xy = to_xy.transform(station["lon"], station["lat"])
+    return {
+        "meetings": upcoming_rows,
+        "beats": beats,
+        "station": station,
+        "station_xy": station_xy,
+        "feed_name": f"beat_{beat}.ics",
+    }
+
+
+def flyer(root: str, store_token: str, db: Engine, beat: str, *, days: int = 183) -> str:
+    """Return the printable HTML flyer of `beat`: map, next meetings, venue, station contact."""
+    inputs = _flyer_inputs(root, store_token, db, beat, days)
     return render_flyer(
         beat,
-        upcoming_rows,
-        beats=beats,
-        station=station,
-        station_xy=station_xy,
-        feed_name=f"beat_{beat}.ics",
+        inputs.pop("meetings"),
+        **inputs,
     )
+
+
+def flyer_pdf(
+    root: str, store_token: str, db: Engine, beat: str, *, paper: str = "letter", days: int = 183
+) -> bytes:
+    """Return the one-page PDF flyer of `beat` (same content as :func:`flyer`)."""
+    inputs = _flyer_inputs(root, store_token, db, beat, days)
+    return pdf.flyer_pdf(beat, inputs.pop("meetings"), paper=paper, **inputs)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

@@ -17,7 +17,7 @@ import geopandas as gpd
 import pandas as pd
 import streamlit as st
 
-from analysis import compare, profiles, report
+from analysis import compare, pdf, profiles, report
 from dashboard import data, maps
 from geodata import geocode, schema
 from geodata.boundaries import beat_neighbours
@@ -42,6 +42,7 @@ __all__ = [
     "incidents_in_period",
     "neighbours",
     "packet_html",
+    "packet_pdf",
     "profile_map",
     "sector_fills",
     "sector_review",
@@ -183,6 +184,47 @@ def packet_html(
         stations=stations if len(stations) else None,
         review=review,
         note=note,
+    )
+
+
+def packet_pdf(
+    root: str,
+    token: str,
+    level: str,
+    area_id: str,
+    as_of: date,
+    window: str | None = None,
+    *,
+    paper: str = "letter",
+) -> bytes:
+    """Return the PDF packet: the profile on page 1, the sector review (and why) on page 2."""
+    profile = area_profile(root, token, level, area_id, as_of)
+    review = sector_review(root, token, area_id, as_of, window) if window else None
+    reasons = None
+    if review is not None:
+        reasons = {
+            beat: f"{parts} In words: {chance}."
+            for beat, (parts, chance, _) in change_reasons(
+                root, token, area_id, as_of, str(window)
+            ).items()
+        }
+    stations = data.load_stations(root, token)
+    station_xy = None
+    if profile.station and len(stations):
+        match = stations[
+            stations[schema.STATION_ID].astype(str) == str(profile.station["station_id"])
+        ]
+        if len(match):
+            point = match.geometry.iloc[0]
+            station_xy = (point.x, point.y)
+    return pdf.packet_pdf(
+        profile,
+        data.load_beats(root, token),
+        station_xy=station_xy,
+        review=review,
+        reasons=reasons,
+        note=data.dataset_label(root, token, profile.start, profile.end + timedelta(days=1)) or "",
+        paper=paper,
     )
 
 

@@ -121,12 +121,16 @@ def test_sector_review_page_and_drill_down(app_env, sample_store, capsys):
     assert metrics["Previous period"] == f"{review['total']['previous']:,}"
     flagged = sum(1 for row in review["beats"] if row["flag"])
     assert metrics["Beats flagged"] == f"{flagged} of {len(review['beats'])}"
-    shown = at.dataframe[0].value
+    shown = next(d.value for d in at.dataframe if "incidents" in d.value.columns)
     assert shown["beat"].tolist() == [row["beat"] for row in review["beats"]]
     assert shown["incidents"].tolist() == [row["incidents"] for row in review["beats"]]
     text = " ".join(m.value for m in at.markdown)
     for row in review["explanations"]:
         assert row["explanation"] in text
+    for row in review["beats"]:  # every flagged beat says why, and the chance in words
+        if row["flag"]:
+            assert f"- Why: Most of the {'rise' if row['flag'] == 'up' else 'fall'}" in text
+            assert "would happen by chance" in text
     (script,) = folium_maps(at)
     for row in review["beats"]:
         assert f'"beat": "{row["beat"]}"' in script
