@@ -59,6 +59,7 @@ __all__ = [
     "compare_counts",
     "compstat_windows",
     "explain_change",
+    "explain_flagged",
     "pct_change",
     "poisson_change_test",
     "window_counts",
@@ -562,3 +563,38 @@ def explain_change(breakdown: pd.DataFrame, *, top: int = 2) -> str:
             pieces.append(f"{dimension}: " + " and ".join(named))
     word = "rise" if total > 0 else "fall"
     return f"Most of the {word} of {abs(total)} came from " + "; ".join(pieces) + "."
+
+
+def explain_flagged(
+    table: pd.DataFrame,
+    incidents: pd.DataFrame,
+    *,
+    as_of: date,
+    window: str,
+    timezone: str | None = None,
+) -> dict[str, tuple[str, str, pd.DataFrame]]:
+    """Return, per flagged area of a review table, why: (parts in words, chance, breakdown).
+
+    Parameters
+    ----------
+    table
+        One row per area with ``beat``, ``flag`` (``up``/``down``/empty), ``p_value``,
+        ``incidents`` (current count) and ``previous`` (e.g. a sector review's ``beats``).
+    incidents
+        Incidents with ``beat``, ``occurred_at``, ``category`` and ``location_desc`` covering
+        the window's current and previous periods.
+    as_of, window
+        The review's last day and window name (:data:`WINDOWS`).
+    """
+    chosen = next(w for w in compstat_windows(as_of) if w.name == window)
+    beats = incidents[schema.BEAT].astype(str)
+    out = {}
+    for row in table.to_dict("records"):
+        if not row["flag"]:
+            continue
+        beat = str(row[schema.BEAT])
+        breakdown = change_breakdown(incidents[beats == beat], chosen, timezone=timezone)
+        p_value = None if pd.isna(row["p_value"]) else float(row["p_value"])
+        chance = chance_in_words(p_value, row["incidents"], row["previous"])
+        out[beat] = (explain_change(breakdown), chance, breakdown)
+    return out

@@ -33,6 +33,7 @@ from reportlab.platypus import (
 )
 
 from analysis.profiles import AreaProfile, SectorReview
+from analysis.report import _station_xy
 from geodata import schema
 
 __all__ = ["PAGE_SIZES", "SEQUENTIAL", "flyer_pdf", "handout_pdf", "packet_pdf"]
@@ -81,6 +82,12 @@ def _table(frame: pd.DataFrame, *, widths: Sequence[float] | None = None) -> Tab
         )
     )
     return table
+
+
+def _p_value(value: object) -> str:
+    if value is None or pd.isna(value):
+        return "n/a"
+    return "< 0.001" if float(value) < 0.001 else f"{float(value):.3f}"
 
 
 def _class_edges(vmax: float, n: int = len(SEQUENTIAL)) -> list[int]:
@@ -433,9 +440,9 @@ def packet_pdf(
     profile: AreaProfile,
     beats: gpd.GeoDataFrame,
     *,
-    station_xy: tuple[float, float] | None = None,
+    stations: gpd.GeoDataFrame | None = None,
     review: SectorReview | None = None,
-    reasons: Mapping[str, str] | None = None,
+    reasons: Mapping[str, tuple[str, str, pd.DataFrame]] | None = None,
     note: str = "",
     paper: str = "letter",
 ) -> bytes:
@@ -445,15 +452,15 @@ def packet_pdf(
     ----------
     beats
         Canonical beats in the analysis CRS (for the map).
-    station_xy
-        The serving station in the beats' CRS.
+    stations
+        Stations layer, to place the serving station on the map.
     reasons
-        Per flagged beat, why it changed in words (:func:`analysis.compare.explain_change`
-        and :func:`analysis.compare.chance_in_words`).
+        Per flagged beat, why it changed (:func:`analysis.compare.explain_flagged`).
     note
         A warning printed under the title (e.g. that the period is covered by a sample).
     """
     width = (PAGE_SIZES.get(paper, LETTER)[0]) - 2 * _MARGIN
+    station_xy = _station_xy(stations, profile.station)
     ids = beats[schema.BEAT].astype(str)
     shown = beats[ids.isin([*profile.beats, *profile.neighbour_beats])]
     counts = profile.counts_by_category
@@ -509,7 +516,7 @@ def packet_pdf(
                     "Change": [
                         "n/a" if pd.isna(v) else f"{v:+.0f}%" for v in comparisons["pct_change"]
                     ],
-                    "p": ["n/a" if pd.isna(v) else f"{v:.3f}" for v in comparisons["p_value"]],
+                    "p": [_p_value(v) for v in comparisons["p_value"]],
                     "Flag": comparisons["flag"],
                     "Last year": comparisons["last_year"].astype(int),
                 }
@@ -539,7 +546,7 @@ def packet_pdf(
                         "Change": [
                             "n/a" if pd.isna(v) else f"{v:+.0f}%" for v in table["pct_change"]
                         ],
-                        "p": ["n/a" if pd.isna(v) else f"{v:.3f}" for v in table["p_value"]],
+                        "p": [_p_value(v) for v in table["p_value"]],
                         "Flag": table["flag"],
                     }
                 )
@@ -549,7 +556,8 @@ def packet_pdf(
         for row in review.explain().itertuples(index=False):
             text = f"<b>{_text(row.beat)}</b>: {_text(row.explanation)}"
             if reasons and str(row.beat) in reasons:
-                text += f" <b>Why:</b> {_text(reasons[str(row.beat)])}"
+                parts, chance, _ = reasons[str(row.beat)]
+                text += f" <b>Why:</b> {_text(parts)} In words: {_text(chance)}."
             page2.append(_p(text))
         page2 += [
             _p("Unusual counts against prior years", _H2),

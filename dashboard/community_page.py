@@ -138,8 +138,16 @@ st.subheader("Incidents by category")
 st.table(cd.counts_display(view).set_index("Category"))
 st.altair_chart(cd.trend_chart(root, token, beat), width="stretch")
 
-st.download_button(
-    "Printable one-page handout (HTML)",
+paper_col, pdf_col, html_col = st.columns([1, 2, 2])
+paper = paper_col.radio("Paper", ["Letter", "A4"], horizontal=True, key="community_paper")
+pdf_col.download_button(
+    "Printable one-page handout (PDF)",
+    cd.handout_pdf(root, token, beat, upcoming, paper=paper.lower()),
+    file_name=f"beat_{beat}_handout.pdf",
+    mime="application/pdf",
+)
+html_col.download_button(
+    "Handout as a web page (HTML)",
     cd.handout_html(root, token, beat, upcoming),
     file_name=f"beat_{beat}_handout.html",
     mime="text/html",

@@ -12,12 +12,11 @@ from zoneinfo import ZoneInfo
 
 import folium
 import pandas as pd
-import pyproj
 import streamlit as st
 from sqlalchemy import Engine
 
 from analysis import pdf
-from analysis.flyer import render_flyer
+from analysis.flyer import flyer_inputs, render_flyer
 from dashboard import data, maps
 from dashboard import profile_data as pd_
 from geodata import meetings, schema, settings
@@ -217,25 +216,8 @@ def find(
 
 def _flyer_inputs(root: str, store_token: str, db: Engine, beat: str, days: int) -> dict:
     today = datetime.now(tz=ZoneInfo(schema.DEFAULT_TIMEZONE)).date()
-    upcoming_rows = meetings.upcoming_meetings(
-        db, beat=beat, start=today, end=today + timedelta(days=days)
-    ).head(6)
     beats = data.load_beats(root, store_token)
-    district = beats.loc[beats[schema.BEAT].astype(str) == beat, schema.DISTRICT]
-    venues = meetings.list_venues(db)
-    station_rows = venues[venues["station_id"] == (str(district.iloc[0]) if len(district) else "")]
-    station = station_rows.iloc[0].to_dict() if len(station_rows) else None
-    station_xy = None
-    if station is not None:
-        to_xy = pyproj.Transformer.from_crs(schema.WGS84, beats.crs, always_xy=True)
-        station_xy = to_xy.transform(station["lon"], station["lat"])
-    return {
-        "meetings": upcoming_rows,
-        "beats": beats,
-        "station": station,
-        "station_xy": station_xy,
-        "feed_name": f"beat_{beat}.ics",
-    }
+    return flyer_inputs(db, beats, beat, today=today, days=days)
 
 
 def flyer(root: str, store_token: str, db: Engine, beat: str, *, days: int = 183) -> str:

@@ -126,20 +126,13 @@ def change_reasons(
     review window against the previous period.
     """
     review = sector_review(root, token, sector, as_of, window)
-    chosen = next(w for w in compare.compstat_windows(as_of) if w.name == window)
-    history = _history(root, token, as_of, 2)
-    timezone = IncidentStore(root).timezone
-    out = {}
-    for row in review.beats.to_dict("records"):
-        if row["flag"] == "":
-            continue
-        beat = str(row[schema.BEAT])
-        mine = history[history[schema.BEAT].astype(str) == beat]
-        table = compare.change_breakdown(mine, chosen, timezone=timezone)
-        p_value = None if pd.isna(row["p_value"]) else float(row["p_value"])
-        chance = compare.chance_in_words(p_value, row["incidents"], row["previous"])
-        out[beat] = (compare.explain_change(table), chance, table)
-    return out
+    return compare.explain_flagged(
+        review.beats,
+        _history(root, token, as_of, 2),
+        as_of=as_of,
+        window=window,
+        timezone=IncidentStore(root).timezone,
+    )
 
 
 @st.cache_data(show_spinner="Reviewing the sector...", max_entries=32)
@@ -200,27 +193,12 @@ def packet_pdf(
     """Return the PDF packet: the profile on page 1, the sector review (and why) on page 2."""
     profile = area_profile(root, token, level, area_id, as_of)
     review = sector_review(root, token, area_id, as_of, window) if window else None
-    reasons = None
-    if review is not None:
-        reasons = {
-            beat: f"{parts} In words: {chance}."
-            for beat, (parts, chance, _) in change_reasons(
-                root, token, area_id, as_of, str(window)
-            ).items()
-        }
+    reasons = change_reasons(root, token, area_id, as_of, str(window)) if review else None
     stations = data.load_stations(root, token)
-    station_xy = None
-    if profile.station and len(stations):
-        match = stations[
-            stations[schema.STATION_ID].astype(str) == str(profile.station["station_id"])
-        ]
-        if len(match):
-            point = match.geometry.iloc[0]
-            station_xy = (point.x, point.y)
     return pdf.packet_pdf(
         profile,
         data.load_beats(root, token),
-        station_xy=station_xy,
+        stations=stations if len(stations) else None,
         review=review,
         reasons=reasons,
         note=data.dataset_label(root, token, profile.start, profile.end + timedelta(days=1)) or "",

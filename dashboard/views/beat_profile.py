@@ -112,3 +112,9 @@ st.download_button(
     file_name=f"beat_{beat}_{as_of}.html",
     mime="text/html",
 )
+st.download_button(
+    "Beat profile (PDF, one page)",
+    pd_.packet_pdf(root, token, "beat", beat, as_of),
+    file_name=f"beat_{beat}_{as_of}.pdf",
+    mime="application/pdf",
+)

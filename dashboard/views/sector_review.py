@@ -103,3 +103,9 @@ download.download_button(
     file_name=f"sector_{sector}_{as_of}.html",
     mime="text/html",
 )
+download.download_button(
+    "Sector packet (PDF, two pages)",
+    pd_.packet_pdf(root, token, "sector", sector, as_of, window),
+    file_name=f"sector_{sector}_{as_of}.pdf",
+    mime="application/pdf",
+)

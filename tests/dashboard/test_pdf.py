@@ -96,3 +96,27 @@ def test_pdf_text_is_escaped_not_interpreted():
     assert "<" not in escaped
     assert "&lt;script&gt;" in escaped
     assert pdf._text("▲ up") == "up"
+
+
+def test_commands_write_pdfs(sample_store, meetings_url, tmp_path, capsys):
+    from analysis.__main__ import main
+
+    packet = tmp_path / "sector.pdf"
+    argv = ["profile", "--sector", "092", "--as-of", "2018-01-27", "--review", "--json"]
+    assert main([*argv, "--store", str(sample_store.root), "--pdf", str(packet)]) == 0
+    capsys.readouterr()
+    pages, text, _ = _read(packet.read_bytes())
+    assert pages <= 2
+    assert "Why: Most of the rise of 19" in text
+    flyer = tmp_path / "flyer.pdf"
+    argv = ["flyer", "--beat", "1224", "--pdf", str(flyer), "--paper", "a4"]
+    assert main([*argv, "--store", str(sample_store.root), "--database", meetings_url]) == 0
+    pages, text, size = _read(flyer.read_bytes())
+    assert pages == 1
+    assert size == pytest.approx(PAPER["a4"], abs=0.5)
+    assert "Beat 1224 neighborhood watch meetings" in text
+    assert (
+        main(["flyer", "--beat", "9999", "--pdf", str(flyer), "--store", str(sample_store.root)])
+        == 2
+    )
+    assert "beat '9999' is not in the beat layer" in capsys.readouterr().err
