@@ -20,6 +20,7 @@ _PLUGINS = (
     "analysis.cli_profile",
     "analysis.cli_hotspots",
     "analysis.cli_plan",
+    "analysis.cli_calls",
     "analysis.cli_print",
 )
 

@@ -15,18 +15,29 @@ module for the defaults.
     Background map tiles: a Leaflet URL template (``https://tiles.example.org/{z}/{x}/{y}.png``),
     ``openstreetmap`` (the default) or ``none`` for offline deployments: maps then draw beat
     outlines and labels on a plain background. ``BEATS_TILE_ATTRIBUTION`` credits a custom URL.
+``BEATS_DEPARTMENT``
+    The department profile (a bundled name such as ``seattle`` or a TOML path) that ``init``
+    builds and that an app uses when its store records none. A store that records its
+    department is always read as that department (see :func:`department`).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from geodata.department import Department
 
 __all__ = [
+    "DEFAULT_DEPARTMENT",
     "REPO_ROOT",
     "SAMPLES_DIR",
     "data_dir",
     "database_url",
+    "department",
+    "department_name",
     "public_dir",
     "store_dir",
     "tile_settings",
@@ -35,6 +46,8 @@ __all__ = [
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: The bundled real Chicago data (see its SOURCE.md).
 SAMPLES_DIR = Path(__file__).resolve().parent / "samples" / "chicago"
+#: The department ``init`` builds when none is chosen (the README's first command).
+DEFAULT_DEPARTMENT = "chicago"
 
 
 def data_dir() -> Path:
@@ -76,3 +89,30 @@ def tile_settings() -> tuple[str | None, str | None]:
         return "OpenStreetMap", None
     attribution = os.environ.get("BEATS_TILE_ATTRIBUTION") or "Map tiles: configured tile server"
     return value, attribution
+
+
+def department_name(override: str | Path | None = None) -> str:
+    """Return the chosen department profile: `override`, ``BEATS_DEPARTMENT`` or Chicago."""
+    if override:
+        return str(override)
+    return os.environ.get("BEATS_DEPARTMENT") or DEFAULT_DEPARTMENT
+
+
+def department(store_override: str | Path | None = None) -> Department:
+    """Return the department of the selected store.
+
+    The store's recorded profile wins (a store is one department's data); without a store, the
+    profile named by ``BEATS_DEPARTMENT`` (default Chicago).
+
+    Parameters
+    ----------
+    store_override
+        The store directory (``--store``); default :func:`store_dir`.
+    """
+    from geodata.department import load_department, store_department
+    from geodata.store import IncidentStore
+
+    store = IncidentStore(store_dir(store_override))
+    if store.meta_path.exists():
+        return store_department(store)
+    return load_department(department_name())
