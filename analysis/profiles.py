@@ -32,6 +32,7 @@ __all__ = [
     "SectorReview",
     "area_beats",
     "default_as_of",
+    "dense_start",
     "history_start",
     "profile_area",
     "review_sector",
@@ -686,6 +687,31 @@ def review_sector(
         unusual=unusual,
         unusual_note=note,
     )
+
+
+def dense_start(occurred_at: pd.Series, *, straggler_share: float = 0.005) -> date:
+    """Return the first day of the month in which the data become dense.
+
+    Records systems keep late-reported old incidents (the bundled data: 64 incidents from
+    2004-2017 before a dense January 2018). The first month is that of the `straggler_share`
+    quantile of the dates, so at most that share of incidents lie before it, and a store that
+    is dense from its first day loses nothing. Date pickers start here; the stragglers before it
+    are noted, not hidden from analyses.
+
+    Raises
+    ------
+    ValueError
+        If `occurred_at` is empty.
+    """
+    if occurred_at.empty:
+        msg = "no incidents: the store holds no dates"
+        raise ValueError(msg)
+    if not 0 <= straggler_share < 1:
+        msg = f"straggler_share must be in [0, 1), got {straggler_share!r}"
+        raise ValueError(msg)
+    days = occurred_at.dt.tz_localize(None) if occurred_at.dt.tz is not None else occurred_at
+    cut = days.sort_values().iloc[int(straggler_share * (len(days) - 1))]
+    return date(cut.year, cut.month, 1)
 
 
 def default_as_of(occurred_at: pd.Series, *, days: int = 28) -> date:

@@ -12,6 +12,7 @@ import geopandas as gpd
 import pandas as pd
 import streamlit as st
 
+from analysis import profiles
 from geodata import boundaries, schema, settings
 from geodata.ingest import build_sample_store
 from geodata.store import IncidentStore
@@ -21,6 +22,7 @@ __all__ = [
     "daily_counts",
     "dataset_label",
     "default_period",
+    "dense_date_range",
     "get_store",
     "incident_date_range",
     "load_beats",
@@ -101,6 +103,26 @@ def incident_date_range(root: str, token: str) -> tuple[date, date]:
     """Return the first and last incident dates in the store."""
     occurred = load_incidents(root, token, (schema.OCCURRED_AT,))[schema.OCCURRED_AT]
     return occurred.min().date(), occurred.max().date()
+
+
+@st.cache_data(show_spinner=False)
+def dense_date_range(root: str, token: str) -> tuple[date, date, str | None]:
+    """Return the span of the date pickers (first dense day, last day) and a straggler note.
+
+    Late-reported old incidents before :func:`analysis.profiles.dense_start` are left out of
+    the pickers' span and said in the note (None when there are none).
+    """
+    occurred = load_incidents(root, token, (schema.OCCURRED_AT,))[schema.OCCURRED_AT]
+    first = profiles.dense_start(occurred)
+    local = occurred.dt.tz_localize(None) if occurred.dt.tz is not None else occurred
+    older = local[local < pd.Timestamp(first)]
+    note = None
+    if len(older):
+        note = (
+            f"{len(older):,} older incidents ({older.min():%Y-%m-%d} to {older.max():%Y-%m-%d}) "
+            f"were reported late; the dates offered start on {first}, where the data are dense."
+        )
+    return first, local.max().date(), note
 
 
 @st.cache_data(show_spinner=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import folium
 import geopandas as gpd
 import pandas as pd
@@ -26,6 +28,7 @@ __all__ = [
     "propose",
     "save",
     "saved_plans",
+    "user_message",
 ]
 
 
@@ -210,6 +213,40 @@ def beat_table(evaluation: beatplan.PlanEvaluation) -> pd.DataFrame:
         "mean_dist_centre_m",
     ]
     return evaluation.beats[[c for c in cols if c in evaluation.beats.columns]].round(3)
+
+
+_MESSAGES = (
+    (
+        re.compile(r"--beats must be between 1 and (\d+) for district (\S+), got (\d+)"),
+        "District {1} can be divided into at most {0} beats with unit cells of this size (you "
+        "asked for {2}): choose fewer beats, or smaller unit cells under Advanced.",
+    ),
+    (
+        re.compile(
+            r"minimal-change mode keeps the district's (\d+) beats; --beats (\d+) asks for "
+            r"another number.*"
+        ),
+        "“Minimal change” keeps the district's {0} beats and you asked for {1}: choose {0} "
+        "beats, or switch the mode to “Redraw” to draw a new number of beats.",
+    ),
+)
+_FLAG = re.compile(r"--([a-z][a-z-]*)")
+_PATH = re.compile(r"(/(?:tmp|var|private|home|root|work)/\S*?)(?=[,:;\s]|$)")
+
+
+def user_message(err: Exception) -> str:
+    """Return a library error in the planner's words: no command-line flags, no file paths.
+
+    Known messages are reworded; any other loses its ``--flag`` spellings (``--beats`` becomes
+    "beats") and temporary paths (they become "the uploaded file").
+    """
+    text = str(err)
+    for pattern, words in _MESSAGES:
+        match = pattern.search(text)
+        if match:
+            return words.format(*match.groups())
+    text = _PATH.sub("the uploaded file", text)
+    return _FLAG.sub(lambda m: m.group(1).replace("-", " "), text)
 
 
 @st.cache_resource(show_spinner=False)

@@ -13,7 +13,7 @@ from geodata import schema
 
 store = data.get_store()
 root, token = str(store.root), data.store_token(store)
-first, last = data.incident_date_range(root, token)
+first, last, older_note = data.dense_date_range(root, token)
 beat_ids = sorted(data.load_beats(root, token)[schema.BEAT].astype(str))
 SELECT_KEY = "beat_profile_select"
 
@@ -51,6 +51,8 @@ mid.text_input(
 as_of = right.date_input(
     "As of", value=pd_.default_as_of(root, token), min_value=first, max_value=last
 )
+if older_note:  # late-reported old incidents, outside the offered dates
+    st.caption(older_note)
 if message := st.session_state.pop("beat_profile_find_message", None):
     st.info(message)
 

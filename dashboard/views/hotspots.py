@@ -14,7 +14,7 @@ from geodata.errors import InputError, StoreError
 
 store = data.get_store()
 root, token = str(store.root), data.store_token(store)
-first, last = data.incident_date_range(root, token)
+first, last, older_note = data.dense_date_range(root, token)
 default_start, default_end = data.default_period(root, token)
 METHODS = {
     "DBSCAN (density clusters)": "dbscan",
@@ -30,6 +30,8 @@ area_id = c2.selectbox(level.title(), hd.area_ids(root, token, level), key="hots
 period = c3.date_input(
     "Period", value=(default_start, default_end), min_value=first, max_value=last
 )
+if older_note:  # late-reported old incidents, outside the offered dates
+    st.caption(older_note)
 category = c4.selectbox(
     "Category",
     ["all", "violent", "property", "drugs", "weapons", "disorder", "traffic", "other"],

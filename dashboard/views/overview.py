@@ -12,13 +12,15 @@ from geodata import schema
 
 store = data.get_store()
 root, token = str(store.root), data.store_token(store)
-first, last = data.incident_date_range(root, token)
+first, last, older_note = data.dense_date_range(root, token)
 
 st.title("Incidents by beat")
 left, mid, right = st.columns([2, 2, 1])
 period = left.date_input(
     "Period", value=data.default_period(root, token), min_value=first, max_value=last
 )
+if older_note:  # late-reported old incidents, outside the offered dates
+    st.caption(older_note)
 category = mid.selectbox("Category", ["all", *schema.CATEGORIES])
 show_sectors = right.toggle("Sector outlines", value=True)
 if not isinstance(period, tuple) or len(period) != 2:

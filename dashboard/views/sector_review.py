@@ -14,7 +14,7 @@ from geodata import schema
 
 store = data.get_store()
 root, token = str(store.root), data.store_token(store)
-first, last = data.incident_date_range(root, token)
+first, last, older_note = data.dense_date_range(root, token)
 sectors = data.load_sectors(root, token)
 sector_ids = sorted(sectors[schema.SECTOR].astype(str))
 LABELS = {"7d": "Week (Mon-Sun)", "28d": "28 days", "ytd": "Year to date", "365d": "365 days"}
@@ -30,6 +30,8 @@ window = mid.selectbox("Window", WINDOWS, format_func=LABELS.get)
 as_of = right.date_input(
     "As of", value=pd_.default_as_of(root, token), min_value=first, max_value=last
 )
+if older_note:  # late-reported old incidents, outside the offered dates
+    st.caption(older_note)
 
 review = pd_.sector_review(root, token, sector, as_of, window)
 profile = pd_.area_profile(root, token, "sector", sector, as_of)
