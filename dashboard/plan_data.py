@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from analysis import beatplan
 from analysis.cli_plan import load_planning_inputs
-from dashboard import maps
+from dashboard import maps, messages
 from geodata import db, schema, settings
 from geodata.plans import list_plans, plan_bytes, save_plan
 from geodata.store import IncidentStore
@@ -230,23 +230,11 @@ _MESSAGES = (
         "beats, or switch the mode to “Redraw” to draw a new number of beats.",
     ),
 )
-_FLAG = re.compile(r"--([a-z][a-z-]*)")
-_PATH = re.compile(r"(/(?:tmp|var|private|home|root|work)/\S*?)(?=[,:;\s]|$)")
 
 
 def user_message(err: Exception) -> str:
-    """Return a library error in the planner's words: no command-line flags, no file paths.
-
-    Known messages are reworded; any other loses its ``--flag`` spellings (``--beats`` becomes
-    "beats") and temporary paths (they become "the uploaded file").
-    """
-    text = str(err)
-    for pattern, words in _MESSAGES:
-        match = pattern.search(text)
-        if match:
-            return words.format(*match.groups())
-    text = _PATH.sub("the uploaded file", text)
-    return _FLAG.sub(lambda m: m.group(1).replace("-", " "), text)
+    """Return a planning error in the planner's words (:func:`dashboard.messages.user_message`)."""
+    return messages.user_message(err, known=_MESSAGES)
 
 
 @st.cache_resource(show_spinner=False)
