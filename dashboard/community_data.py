@@ -60,7 +60,7 @@ FIND_KEY = "community_find"
 #: Shown when the app published the bundled sample itself (first run).
 SAMPLE_NOTE = (
     "Demonstration data: the bundled City of Chicago sample (January 2018), published as if "
-    "on the day after it; publish your own with `python -m geodata publish`."
+    "on the day after it. Your police department's own figures replace it once published."
 )
 #: Meetings shown in the "next meetings" panel.
 MEETINGS_SHOWN = 3
@@ -251,14 +251,29 @@ def trend_chart(root: str, token: str, beat: str) -> alt.Chart:
     ]
     frame = grid.merge(counts, on=["week", schema.CATEGORY], how="left")
     frame["incidents"] = pd.to_numeric(frame["incidents"], errors="coerce").fillna(0).astype(int)
+    frame["week_label"] = frame["week"].dt.strftime("%d %b %Y")
+    order = [f"{w:%d %b %Y}" for w in weeks]
     return (
         alt.Chart(frame, title=f"Beat {beat}: incidents per week")
         .mark_bar()
         .encode(
-            x=alt.X("week:T", title="Week starting"),
+            x=alt.X(
+                "week_label:O",
+                title="Week starting (Monday)",
+                sort=order,
+                axis=alt.Axis(labelAngle=-40),
+            ),
             y=alt.Y("sum(incidents):Q", title="Incidents"),
-            color=alt.Color(f"{schema.CATEGORY}:N", title="Category"),
-            tooltip=["week:T", f"{schema.CATEGORY}:N", "incidents:Q"],
+            color=alt.Color(
+                f"{schema.CATEGORY}:N",
+                title="Category",
+                scale=alt.Scale(range=list(maps.CATEGORICAL)),
+            ),
+            tooltip=[
+                alt.Tooltip("week_label:O", title="Week starting"),
+                alt.Tooltip(f"{schema.CATEGORY}:N", title="Category"),
+                alt.Tooltip("incidents:Q", title="Incidents"),
+            ],
         )
         .properties(height=320)
         .configure_axis(labelFontSize=16, titleFontSize=18)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import streamlit as st
 from streamlit_folium import st_folium
 
@@ -20,8 +22,9 @@ try:
     root = cd.ensure_extract(str(settings.public_dir()))
     token = cd.extract_token(root)
     extract, beats, stations = cd.load_extract(root, token)
-except StoreError as err:
-    st.error(f"{err}")
+except StoreError as err:  # the details are for the administrator's log, not the public
+    logging.getLogger(__name__).error("community extract not available: %s", err)
+    st.error("The community figures are not published yet. Please check back later.")
     st.stop()
 meta = extract.metadata
 beat_ids = sorted(beats["beat"].astype(str))

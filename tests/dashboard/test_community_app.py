@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from datetime import date, datetime, timedelta
@@ -281,3 +282,26 @@ def test_an_empty_extract_shows_zero_counts(sample_store, tmp_path, monkeypatch)
     monkeypatch.delenv("DATABASE_URL", raising=False)
     at = _run()
     assert _metrics(at)["Incidents, last 28 days"] == "0"
+
+
+def test_weekly_chart_has_week_bars_and_the_banner_no_command(community_data_dir):
+    import pandas as pd
+
+    from dashboard import community_data as cd
+
+    root = str(community_data_dir / "public")
+    token = cd.extract_token(root)
+    spec = cd.trend_chart(root, token, "1224").to_dict()
+    x = spec["encoding"]["x"]
+    assert x["type"] == "ordinal"  # one band per week: bars as wide as a week, not hairlines
+    assert x["title"] == "Week starting (Monday)"
+    (values,) = spec["datasets"].values()
+    weeks = sorted({pd.Timestamp(v["week"]).date() for v in values})
+    assert all(w.weekday() == 0 for w in weeks)  # Mondays
+    assert all((b - a).days == 7 for a, b in itertools.pairwise(weeks))
+    assert x["sort"] == [f"{w:%d %b %Y}" for w in weeks]
+    extract, _, _ = cd.load_extract(root, token)
+    weekly = extract.beat_weekly[extract.beat_weekly["beat"].astype(str) == "1224"]
+    assert sum(v["incidents"] for v in values) == int(weekly["incidents"].sum())
+    assert "`" not in cd.SAMPLE_NOTE
+    assert "python -m" not in cd.SAMPLE_NOTE
