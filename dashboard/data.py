@@ -109,11 +109,13 @@ def incident_date_range(root: str, token: str) -> tuple[date, date]:
 def dense_date_range(root: str, token: str) -> tuple[date, date, str | None]:
     """Return the span of the date pickers (first dense day, last day) and a straggler note.
 
-    Late-reported old incidents before :func:`analysis.profiles.dense_start` are left out of
-    the pickers' span and said in the note (None when there are none).
+    Late-reported old incidents before :func:`analysis.profiles.dense_start` (or before the
+    default period, if that starts earlier) are left out of the pickers' span and said in the
+    note (None when there are none).
     """
     occurred = load_incidents(root, token, (schema.OCCURRED_AT,))[schema.OCCURRED_AT]
-    first = profiles.dense_start(occurred)
+    # never after the default period's first day: the pickers' default must be offered
+    first = min(profiles.dense_start(occurred), default_period(root, token)[0])
     local = occurred.dt.tz_localize(None) if occurred.dt.tz is not None else occurred
     older = local[local < pd.Timestamp(first)]
     note = None
