@@ -7,7 +7,7 @@ from datetime import timedelta
 import streamlit as st
 from streamlit_folium import st_folium
 
-from analysis import evaluate
+from analysis import evaluate, hotspots
 from dashboard import data
 from dashboard import hotspot_data as hd
 from geodata.errors import InputError, StoreError
@@ -90,7 +90,28 @@ st.caption(
     "the densest 5% of cells (KDE); FDR-significant hot cells (Gi*). Surfaces are aggregated to "
     "at most 3,000 cells. Methods and defaults: docs/hotspots.md."
 )
+if method == "gistar" and run.polygons.empty and len(run.surface):
+    st.info(
+        "Gi*: the surface shows every cell with z > 0, but none is significant once the "
+        "test is corrected for the number of cells (false discovery rate 5%): no hotspot "
+        "here. A longer period or a larger area gives the test more incidents to go on."
+    )
 st.dataframe(run.table, hide_index=True, width="stretch")
+if len(run.polygons):
+    e1, e2 = st.columns(2)
+    stem = f"hotspots_{method}_{level}_{area_id}_{start}_{end}"
+    e1.download_button(
+        "Hotspots (GeoJSON)",
+        hotspots.export_hotspots(run.polygons, "geojson"),
+        file_name=f"{stem}.geojson",
+        mime="application/geo+json",
+    )
+    e2.download_button(
+        "Hotspots (CSV)",
+        hotspots.export_hotspots(run.polygons, "csv"),
+        file_name=f"{stem}.csv",
+        mime="text/csv",
+    )
 
 with st.expander("Near-repeat: Knox test (pairs close in space and time)"):
     knox = hd.near_repeat(
