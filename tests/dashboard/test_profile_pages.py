@@ -62,7 +62,8 @@ def test_beat_profile_page_matches_the_cli_json(beat_page, sample_store, capsys)
     for neighbour in out["area"]["neighbour_beats"]:
         assert f'"beat": "{neighbour}"' in script
     assert len(at.get("vega_lite_chart")) == 3  # trend, categories, hour x weekday
-    assert len(at.get("download_button")) == 1
+    labels = [b.label for b in at.get("download_button")]
+    assert labels == ["Printable beat profile (HTML)", "Beat profile (PDF, one page)"]
 
 
 def test_find_my_beat_by_block_and_coordinates(beat_page, sample_store, beat_index):
