@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import streamlit as st
 from streamlit_folium import st_folium
 
+from analysis.inputs import Period
 from dashboard import data, maps
 from geodata import schema
 
@@ -16,26 +15,30 @@ first, last = data.incident_date_range(root, token)
 
 st.title("Incidents by beat")
 left, mid, right = st.columns([2, 2, 1])
-period = left.date_input(
-    "Period", value=data.default_period(root, token), min_value=first, max_value=last
+default = data.default_period(root, token)
+picked = left.date_input(
+    "Period", value=(default.first, default.last), min_value=first, max_value=last
 )
 category = mid.selectbox("Category", ["all", *schema.CATEGORIES])
 show_sectors = right.toggle("Sector outlines", value=True)
-if not isinstance(period, tuple) or len(period) != 2:
+if not isinstance(picked, tuple) or len(picked) != 2:
     st.info("Pick a start and an end date.")
     st.stop()
-start, end = period
-counts = data.beat_counts(
-    root, token, start, end + timedelta(days=1), None if category == "all" else category
-)
+period = Period.of(*picked)
+counts = data.beat_counts(root, token, period, None if category == "all" else category)
 beats = data.load_beats(root, token).merge(counts[[schema.BEAT, "incidents"]], on=schema.BEAT)
-if note := data.dataset_label(root, token, start, end + timedelta(days=1)):
+total = int(counts["incidents"].sum())
+if total == 0:
+    what = "incidents" if category == "all" else f"{category} incidents"
+    st.info(f"No {what} in this period ({period}). Pick another period or category.")
+elif note := data.dataset_label(root, token, period):
     st.warning(note)
 
 a, b, c = st.columns(3)
-a.metric("Incidents", f"{int(counts['incidents'].sum()):,}")
+a.metric("Incidents", f"{total:,}")
 b.metric("Beats", f"{len(counts):,}")
-c.metric("Busiest beat", f"{counts.sort_values('incidents').iloc[-1][schema.BEAT]}")
+busiest = counts.sort_values("incidents", kind="stable").iloc[-1][schema.BEAT] if total else "none"
+c.metric("Busiest beat", f"{busiest}")
 
 fmap = maps.base_map(beats)
 maps.choropleth(

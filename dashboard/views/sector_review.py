@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import streamlit as st
 from streamlit_folium import st_folium
 
 from analysis.compare import WINDOWS
+from analysis.inputs import Period
 from dashboard import data, state
 from dashboard import profile_data as pd_
 from geodata import schema
@@ -16,11 +15,15 @@ store = data.get_store()
 root, token = str(store.root), data.store_token(store)
 first, last = data.incident_date_range(root, token)
 sectors = data.load_sectors(root, token)
-sector_ids = sorted(sectors[schema.SECTOR].astype(str))
+sector_ids = sorted(sectors[schema.SECTOR])
+beats = data.load_beats(root, token)
 LABELS = {"7d": "Week (Mon-Sun)", "28d": "28 days", "ytd": "Year to date", "365d": "365 days"}
 
 st.title("Sector review")
-remembered = st.session_state.get(state.SECTOR) or str(st.session_state.get(state.BEAT) or "")[:3]
+beat_sector = beats.loc[beats[schema.BEAT] == st.session_state.get(state.BEAT), schema.SECTOR]
+remembered = st.session_state.get(state.SECTOR) or (
+    beat_sector.iloc[0] if len(beat_sector) else None
+)
 left, mid, right = st.columns([1, 1, 1])
 sector = left.selectbox(
     "Sector", sector_ids, index=sector_ids.index(remembered) if remembered in sector_ids else 0
@@ -34,7 +37,13 @@ as_of = right.date_input(
 review = pd_.sector_review(root, token, sector, as_of, window)
 profile = pd_.area_profile(root, token, "sector", sector, as_of)
 total = review.total
-if note := data.dataset_label(root, token, total["start"], total["end"] + timedelta(days=1)):
+window_period = Period(total["start"], total["end"])
+if total["current"] == 0:
+    st.info(
+        f"No incidents in this period: sector {sector} has none recorded from "
+        f"{window_period}. The comparisons below still show the earlier periods."
+    )
+elif note := data.dataset_label(root, token, window_period):
     st.warning(note)
 st.caption(
     f"{LABELS[window]}: {total['start']} to {total['end']}, against the previous "
@@ -60,7 +69,7 @@ with map_col:
             token,
             profile,
             fills=pd_.sector_fills(root, token, review),
-            period=(total["start"], total["end"]),
+            period=window_period,
         ),
         height=480,
         width="stretch",

@@ -11,11 +11,11 @@ from analysis import compare
 from analysis.profiles import (
     WEEKDAYS,
     area_beats,
-    default_as_of,
     profile_area,
     review_sector,
     unusual_counts,
 )
+from analysis.inputs import daily_counts, default_as_of
 from analysis.report import render_packet
 from geodata.boundaries import beat_neighbours
 
@@ -356,7 +356,7 @@ def test_sector_review_on_real_data(sample_store):
 
 def test_default_as_of_is_the_end_of_the_dense_january(sample_store):
     occurred = sample_store.load_incidents(columns=["occurred_at"])["occurred_at"]
-    as_of = default_as_of(occurred)
+    as_of = default_as_of(daily_counts(occurred))
     assert (as_of.year, as_of.month) == (2018, 1)
 
 
