@@ -1181,7 +1181,6 @@ def propose_beats(
     InputError
         If the district has no beats or `n_beats` is out of range.
     """
-    district = schema.normalize_id(district, width=2) or ""
     t0 = time.perf_counter()
     if progress:
         progress("building units", 0.0)
@@ -1192,7 +1191,7 @@ def propose_beats(
     frame = units.frame
     current_labels = frame[schema.BEAT].astype(str).to_numpy()
     k_current = len(np.unique(current_labels))
-    n_beats_now = int((beats[schema.DISTRICT].astype(str) == district).sum())
+    n_beats_now = int((beats[schema.DISTRICT] == district).sum())
     if k_current < n_beats_now:
         logger.warning(
             "district %s: %d of its %d beats overlap no unit most; use smaller cells than %s m",

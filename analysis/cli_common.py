@@ -8,10 +8,29 @@ import sys
 from datetime import date
 
 from analysis.inputs import Period, load_daily_counts, parse_day
+from geodata.errors import ParameterError
 from geodata.jsonable import jsonable
 from geodata.store import IncidentStore
 
-__all__ = ["day_argument", "period_of", "print_json"]
+__all__ = ["area_id", "day_argument", "period_of", "print_json"]
+
+
+def area_id(store: IncidentStore, level: str, typed: str) -> str:
+    """Return a typed area id in the store's canonical form (its department's id rule).
+
+    This is where a command's ids enter: ``925`` becomes Chicago's beat ``0925``, ``k3``
+    Seattle's ``K3``; nothing downstream re-casts or pads ids.
+
+    Raises
+    ------
+    ParameterError
+        If the department has no such level (a beat/zone department has no sectors).
+    """
+    department = store.department()
+    if not department.has_level(level):
+        msg = f"{department.name} has no {level} level"
+        raise ParameterError(msg, parameter=level)
+    return department.normalize_id(level, typed) or typed
 
 
 def day_argument(text: str) -> date:

@@ -17,7 +17,7 @@ import geopandas as gpd
 import pandas as pd
 
 from analysis import evaluate, hotspots, inputs
-from analysis.cli_common import day_argument, period_of, print_json
+from analysis.cli_common import area_id, day_argument, period_of, print_json
 from geodata import schema
 from geodata.jsonable import jsonable, jsonable_records
 
@@ -124,7 +124,7 @@ def run_hotspots(args: argparse.Namespace) -> int:
         incidents,
         all_beats,
         level=level,
-        area_id=getattr(args, level) if level else None,
+        area_id=area_id(store, level, getattr(args, level)) if level else None,
         category=args.category,
     )
     if located.empty:

@@ -14,10 +14,11 @@ import argparse
 import sys
 
 from analysis import beatplan, inputs
-from analysis.cli_common import day_argument, period_of, print_json
+from analysis.cli_common import area_id, day_argument, period_of, print_json
 from geodata import schema
 from geodata.boundaries import read_beats
 from geodata.jsonable import jsonable_records
+from geodata.store import IncidentStore
 
 __all__ = ["add_commands", "run_evaluate", "run_propose"]
 
@@ -80,10 +81,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     pr.set_defaults(func=run_propose)
 
 
-def _inputs(args: argparse.Namespace) -> inputs.PlanningInputs:
+def _inputs(args: argparse.Namespace) -> tuple[IncidentStore, inputs.PlanningInputs]:
     store = inputs.open_store(args.store)
     period = period_of(store, args.start, args.end)
-    return inputs.load_planning_inputs(store, period, weights_path=args.weights)
+    return store, inputs.load_planning_inputs(store, period, weights_path=args.weights)
 
 
 def _print_json(data: object) -> None:
@@ -92,12 +93,12 @@ def _print_json(data: object) -> None:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """Run ``plan evaluate``: print the measures of the current beats or of ``--plan``."""
-    loaded = _inputs(args)
+    store, loaded = _inputs(args)
     beats = loaded.beats
     plan = read_beats(args.plan, analysis_crs=beats.crs.to_string()) if args.plan else beats
     incidents = loaded.incidents
     if args.district:
-        district = schema.normalize_id(args.district, width=2)
+        district = area_id(store, "district", args.district)
         if schema.DISTRICT not in plan.columns or not (plan[schema.DISTRICT] == district).any():
             msg = f"no beats of district {district!r} in the plan"
             raise ValueError(msg)
@@ -129,7 +130,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def run_propose(args: argparse.Namespace) -> int:
     """Run ``plan propose``: print current and proposed measures; optionally write/save."""
-    loaded = _inputs(args)
+    store, loaded = _inputs(args)
     if args.district.strip().lower() in {"all", "city"}:
         if args.beats is not None:
             msg = "--beats applies to one district; with --district all each keeps its count"
@@ -148,7 +149,7 @@ def run_propose(args: argparse.Namespace) -> int:
         proposal = beatplan.propose_beats(
             loaded.beats,
             loaded.incidents,
-            district=args.district,
+            district=area_id(store, "district", args.district),
             n_beats=args.beats,
             cell_size_m=args.cell_size_m,
             minimal_change=args.minimal_change,

@@ -14,7 +14,7 @@ import sys
 
 import pandas as pd
 
-from analysis import inputs, profiles
+from analysis import cli_common, inputs, profiles
 from analysis.cli_common import day_argument, print_json
 from geodata.boundaries import beat_neighbours
 
@@ -72,6 +72,8 @@ def run_profile(args: argparse.Namespace) -> int:
         msg = "--review needs --sector"
         raise ValueError(msg)
     store = inputs.open_store(args.store)
+    if area_id is not None:
+        area_id = cli_common.area_id(store, level, area_id)
     years = inputs.REVIEW_HISTORY_YEARS if args.review else inputs.HISTORY_YEARS
     loaded = inputs.load_profile_inputs(store, args.as_of, years=years)
     profile = profiles.profile_area(
@@ -84,6 +86,7 @@ def run_profile(args: argparse.Namespace) -> int:
         stations=loaded.stations,
         neighbours=beat_neighbours(loaded.beats),
         timezone=loaded.timezone,
+        label=store.department().label(level) if level != "department" else None,
     )
     review = None
     if args.review:

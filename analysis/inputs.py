@@ -178,8 +178,9 @@ def area_beats(beats: gpd.GeoDataFrame, *, level: Level, area_id: str | None) ->
     level
         ``beat``, ``sector``, ``district`` or ``department`` (all beats).
     area_id
-        The area's id (``"0925"``, ``"092"``, ``"09"``; numbers are normalised like the
-        layer's ids, so ``925`` finds beat ``0925``); ignored for ``department``.
+        The area's canonical id, as stored (``"0925"``, ``"092"``, ``"09"``); ignored for
+        ``department``. Ids typed by a user are normalised once, where they enter a command
+        or a page, with the department's rule (:meth:`geodata.department.Department.normalize_id`).
 
     Raises
     ------
@@ -194,12 +195,9 @@ def area_beats(beats: gpd.GeoDataFrame, *, level: Level, area_id: str | None) ->
     if level == "department":
         return beats.copy()
     column = LEVEL_COLUMNS[level]
-    known = beats[column].dropna().astype(str)
-    width = int(known.str.len().max()) if len(known) else 0
-    wanted = schema.normalize_id(area_id, width if known.str.isdigit().all() else 0)
-    members = beats[beats[column] == wanted]
+    members = beats[beats[column] == area_id]
     if members.empty:
-        examples = ", ".join(sorted(known.unique())[:5])
+        examples = ", ".join(sorted(beats[column].dropna().unique())[:5])
         msg = f"no {level} {area_id!r} in the beat layer (ids look like {examples}, ...)"
         raise UnknownAreaError(msg, parameter=level)
     return members.copy()

@@ -74,6 +74,7 @@ class AreaProfile:
     station: dict | None
     neighbours: list[str] = field(default_factory=list)
     neighbour_beats: list[str] = field(default_factory=list)
+    label: str | None = None
 
     @property
     def period(self) -> Period:
@@ -87,10 +88,10 @@ class AreaProfile:
 
     @property
     def title(self) -> str:
-        """Return a heading such as ``Beat 0925``."""
-        return (
-            "Department" if self.level == "department" else f"{self.level.title()} {self.area_id}"
-        )
+        """Return a heading such as ``Beat 0925`` (``Precinct N`` where the department says so)."""
+        if self.level == "department":
+            return "Department"
+        return f"{(self.label or self.level).capitalize()} {self.area_id}"
 
     def to_dict(self) -> dict:
         """Return the profile as JSON-ready plain values (NaN becomes None)."""
@@ -101,6 +102,7 @@ class AreaProfile:
         return {
             "area": {
                 "level": self.level,
+                "label": self.label or self.level,
                 "id": self.area_id,
                 "beats": self.beats,
                 "district": self.district,
@@ -208,6 +210,7 @@ def profile_area(
     timezone: str | None = None,
     top_n: int = 10,
     alpha: float = 0.05,
+    label: str | None = None,
 ) -> AreaProfile:
     """Return the profile of an area for the `period_days` days ending on `as_of`.
 
@@ -236,6 +239,9 @@ def profile_area(
         Rows in the offense, location-type and block tables.
     alpha
         Significance level of the change flags.
+    label
+        The department's word for `level` ("precinct" for Seattle's districts); default the
+        level's own name.
 
     Returns
     -------
@@ -318,6 +324,7 @@ def profile_area(
         station=_station(stations, district, level),
         neighbours=neighbour_ids,
         neighbour_beats=neighbour_beats,
+        label=label,
     )
 
 

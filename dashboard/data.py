@@ -15,6 +15,7 @@ import streamlit as st
 from analysis import inputs
 from analysis.inputs import Period
 from geodata import boundaries, schema
+from geodata.department import Department
 from geodata.store import IncidentStore
 
 __all__ = [
@@ -22,8 +23,10 @@ __all__ = [
     "daily_counts",
     "dataset_label",
     "default_period",
+    "department",
     "get_store",
     "incident_date_range",
+    "label",
     "load_beats",
     "load_districts",
     "load_incidents",
@@ -42,6 +45,29 @@ def get_store(root: str | None = None) -> IncidentStore:
 def store_token(store: IncidentStore) -> str:
     """Return the cache key of the store's current contents."""
     return store.version_token()
+
+
+@st.cache_resource(show_spinner=False)
+def department(root: str, token: str) -> Department:
+    """Return the department the store holds (its levels' names, time zone, CRS)."""
+    del token
+    return IncidentStore(root).department()
+
+
+def label(root: str, token: str, level: str, *, plural: bool = False, title: bool = False) -> str:
+    """Return the department's word for `level` ("precinct" for Seattle's districts).
+
+    Parameters
+    ----------
+    level
+        ``beat``, ``sector`` or ``district`` (the store's columns).
+    plural
+        The plural ("precincts").
+    title
+        Capitalised, for headings and labels ("Precinct").
+    """
+    word = department(root, token).label(level, plural=plural)
+    return word.capitalize() if title else word
 
 
 @st.cache_data(show_spinner=False)
@@ -73,7 +99,11 @@ def load_stations(root: str, token: str) -> gpd.GeoDataFrame:
     del token
     layers = inputs.load_layers(IncidentStore(root))
     if layers.stations is None:
-        return gpd.GeoDataFrame(columns=[*schema.STATION_COLUMNS, "geometry"], geometry="geometry")
+        return gpd.GeoDataFrame(
+            columns=[*schema.STATION_COLUMNS, "geometry"],
+            geometry="geometry",
+            crs=layers.analysis_crs,
+        )
     return layers.stations
 
 

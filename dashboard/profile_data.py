@@ -122,6 +122,7 @@ def area_profile(
         stations=loaded.stations,
         neighbours=neighbours(root, token),
         timezone=loaded.timezone,
+        label=data.label(root, token, level) if level != "department" else None,
     )
 
 

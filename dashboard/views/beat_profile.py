@@ -35,9 +35,10 @@ wanted = st.session_state.get(state.BEAT)
 if wanted in beat_ids and st.session_state.get(SELECT_KEY) != wanted:
     st.session_state[SELECT_KEY] = wanted  # set by find, a map click or the sector review
 
-st.title("Beat profile")
+word = {lv: data.label(root, token, lv) for lv in ("beat", "sector", "district")}
+st.title(f"{word['beat'].capitalize()} profile")
 left, mid, right = st.columns([1, 2, 1])
-beat = left.selectbox("Beat", beat_ids, key=SELECT_KEY, on_change=_picked)
+beat = left.selectbox(word["beat"].capitalize(), beat_ids, key=SELECT_KEY, on_change=_picked)
 st.session_state[state.BEAT] = beat
 mid.text_input(
     "Find my beat: address, block or lat, lon",
@@ -59,8 +60,8 @@ elif note := data.dataset_label(root, token, profile.period):
     st.warning(note)
 sector = beats.loc[beats[schema.BEAT] == beat, schema.SECTOR].iloc[0]
 st.caption(
-    f"Beat {beat}: {profile.start} to {profile.end} (28 days, {profile.timezone}); sector "
-    f"{sector}, district {profile.district}; neighbours: "
+    f"{profile.title}: {profile.start} to {profile.end} (28 days, {profile.timezone}); "
+    f"{word['sector']} {sector}, {word['district']} {profile.district}; neighbours: "
     f"{', '.join(profile.neighbours) or 'none'}"
 )
 
@@ -110,7 +111,7 @@ if not is_empty:
     t2.dataframe(profile.location_types, hide_index=True, width="stretch")
     t3.dataframe(profile.top_blocks, hide_index=True, width="stretch")
 st.download_button(
-    "Printable beat profile (HTML)",
+    f"Printable {word['beat']} profile (HTML)",
     pd_.packet_html(root, token, "beat", beat, as_of),
     file_name=f"beat_{beat}_{as_of}.html",
     mime="text/html",

@@ -25,8 +25,16 @@ METHODS = {
 
 st.title("Hotspots")
 c1, c2, c3, c4 = st.columns([1, 1, 2, 1])
-level = c1.selectbox("Area", list(hd.LEVELS), key="hotspots_level")
-area_id = c2.selectbox(level.title(), hd.area_ids(root, token, level), key="hotspots_area")
+level = c1.selectbox(
+    "Area",
+    list(hd.LEVELS),
+    format_func=lambda lv: data.label(root, token, lv, title=True),
+    key="hotspots_level",
+)
+level_word = data.label(root, token, level)
+area_id = c2.selectbox(
+    level_word.capitalize(), hd.area_ids(root, token, level), key="hotspots_area"
+)
 period = c3.date_input(
     "Period", value=(default.first, default.last), min_value=first, max_value=last
 )
@@ -72,9 +80,9 @@ except (ValueError, InputError, StoreError) as err:
 
 if run.n_incidents == 0:
     what = "incidents" if category == "all" else f"{category} incidents"
-    st.info(f"No {what} in this period ({period}) in {level} {area_id}: no hotspots to find.")
+    st.info(f"No {what} in this period ({period}) in {level_word} {area_id}: no hotspots to find.")
     st.stop()
-st.caption(f"{method_label}, {level} {area_id}, {period}: {run.summary}.")
+st.caption(f"{method_label}, {level_word} {area_id}, {period}: {run.summary}.")
 surface = {"kde": "Density (incidents/km²)", "gistar": "Gi* z-score (z > 0)"}.get(method, "")
 st_folium(
     hd.hotspot_map(run, label=surface or "Surface"),

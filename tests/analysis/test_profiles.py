@@ -8,6 +8,7 @@ import pytest
 from shapely.geometry import Point, box
 
 from analysis import compare
+from analysis.inputs import daily_counts, default_as_of
 from analysis.profiles import (
     WEEKDAYS,
     area_beats,
@@ -15,7 +16,6 @@ from analysis.profiles import (
     review_sector,
     unusual_counts,
 )
-from analysis.inputs import daily_counts, default_as_of
 from analysis.report import render_packet
 from geodata.boundaries import beat_neighbours
 
@@ -98,7 +98,7 @@ def hand_profile(squares, stations):
         _frame(ROWS + BACKGROUND),
         squares,
         level="beat",
-        area_id="111",
+        area_id="0111",
         as_of="2018-01-24",
         stations=stations,
         timezone=TZ,
@@ -247,7 +247,7 @@ def test_review_sector_hand_worked(squares):
     review = review_sector(
         _frame(ROWS + BACKGROUND),
         squares,
-        sector="11",
+        sector="011",
         as_of="2018-01-24",
         window="7d",
         timezone=TZ,
