@@ -22,7 +22,12 @@ from geodata.errors import (
 
 __all__ = ["main"]
 
-_PLUGINS = ("analysis.cli_profile", "analysis.cli_hotspots", "analysis.cli_plan")
+_PLUGINS = (
+    "analysis.cli_profile",
+    "analysis.cli_hotspots",
+    "analysis.cli_plan",
+    "analysis.cli_calls",
+)
 #: The flag of each library parameter, to name it in errors (libraries speak of the parameter).
 _FLAGS = {
     "beat": "--beat",

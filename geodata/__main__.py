@@ -213,7 +213,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
 def _cmd_department_draft(args: argparse.Namespace) -> int:
     from geodata.draft import draft_department
 
-    text = draft_department(args.beats, args.incidents, name=args.name)
+    out_dir = Path(args.out).parent if args.out else None
+    text = draft_department(args.beats, args.incidents, name=args.name, out_dir=out_dir)
     if args.out:
         out = Path(args.out)
         if out.exists() and not args.force:
