@@ -14,7 +14,7 @@ import streamlit as st
 
 from analysis import inputs
 from analysis.inputs import Period
-from geodata import boundaries, schema
+from geodata import boundaries, schema, settings
 from geodata.department import Department
 from geodata.store import IncidentStore
 
@@ -36,10 +36,17 @@ __all__ = [
 ]
 
 
-@st.cache_resource(show_spinner="Preparing the bundled sample data (first run only)...")
 def get_store(root: str | None = None) -> IncidentStore:
-    """Return the incident store, building it from the bundled sample on first use."""
-    return inputs.open_store(root)
+    """Return the incident store (`root`, or the configured one, built from the sample if empty).
+
+    The handle is cached per store directory, so changing ``BEATS_DATA_DIR`` picks another store.
+    """
+    return _store_at(str(settings.store_dir(root)), is_default=root is None)
+
+
+@st.cache_resource(show_spinner="Preparing the bundled sample data (first run only)...")
+def _store_at(path: str, *, is_default: bool) -> IncidentStore:
+    return inputs.open_store(None if is_default else path)
 
 
 def store_token(store: IncidentStore) -> str:

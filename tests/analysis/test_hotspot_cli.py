@@ -10,7 +10,7 @@ from analysis.hotspots import DBSCANHotspots, area_incidents
 
 def test_hotspots_json_and_geojson_for_a_sector(sample_store, capsys, tmp_path):
     out_file = tmp_path / "hotspots.geojson"
-    args = ["hotspots", "--method", "dbscan", "--sector", "011", "--from", "2018-01-01"]
+    args = ["hotspots", "--method", "dbscan", "--sector", "11", "--from", "2018-01-01"]
     args += ["--to", "2018-01-27", "--store", str(sample_store.root), "--json"]
     assert main([*args, "--out", str(out_file)]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -26,7 +26,7 @@ def test_hotspots_json_and_geojson_for_a_sector(sample_store, capsys, tmp_path):
     city = incidents.dropna(subset=["x", "y"])
     threshold = math.ceil(5 * len(city) * math.pi * 150.0**2 / beats.area.sum())
     model = DBSCANHotspots(min_samples=max(5, threshold)).fit(located)
-    assert out["area"] == {"level": "sector", "id": "011"}
+    assert out["area"] == {"level": "sector", "id": "11"}
     assert out["n_incidents"] == len(located)
     assert out["n_hotspots"] == model.n_hotspots_ >= 1
     assert out["fitted"]["min_samples_"] == model.min_samples_
