@@ -345,6 +345,25 @@ def _write_venue(connection: sa.Connection, venue: dict[str, Any]) -> int:
     ).scalar_one()
 
 
+def _lock_venue(connection: sa.Connection, venue_id: int) -> None:
+    """Hold the write lock on `venue_id` until the transaction ends (before checking bookings).
+
+    Double booking is a race between reading a venue's bookings and writing a new one; this
+    serialises every writer of one venue, in the database itself. The statement is a no-op
+    ``UPDATE`` of the venue row, which works alike on both databases: PostgreSQL locks the row
+    (``FOR NO KEY UPDATE``: foreign-key checks of other rows are not blocked) until commit, and a
+    second writer's later reads (READ COMMITTED) see the first writer's meetings; SQLite takes
+    its database write lock (the reads before it ran outside a transaction, so no stale snapshot
+    is upgraded), and a second writer waits for it (``busy_timeout``). Every write that can add
+    a booking to a venue (a new or changed series, a moved meeting) calls this first.
+    """
+    connection.execute(
+        venues_table.update()
+        .where(venues_table.c.id == int(venue_id))
+        .values(kind=venues_table.c.kind)
+    )
+
+
 def _place_at_venue(
     connection: sa.Connection,
     draft: _Draft,
@@ -364,6 +383,7 @@ def _place_at_venue(
     if draft.new_venue is not None:
         values["venue_id"] = _write_venue(connection, draft.new_venue)
         return
+    _lock_venue(connection, values["venue_id"])
     if allow_conflicts:
         return
     conflicts = venue_conflicts(
@@ -862,6 +882,7 @@ def move_occurrence(
             venue_id = _write_venue(connection, new)
         at_venue = venue_id if venue_id is not None else int(current["venue_id"])
         length = minutes or int(current["duration_min"])
+        _lock_venue(connection, at_venue)
         if not allow_conflicts and new is None:
             bookings = _bookings(
                 connection,
