@@ -23,6 +23,7 @@ from geodata import meetings, schema, settings
 
 __all__ = [
     "COLUMN_CONFIG",
+    "CUSTOM_RULE",
     "MAX_VENUE_POPUP_ROWS",
     "calendar",
     "districts",
@@ -32,6 +33,7 @@ __all__ = [
     "form_values",
     "meetings_map",
     "occurrence_choices",
+    "rule_fields",
     "series_table",
     "token",
     "upcoming",
@@ -300,6 +302,7 @@ def form_values(row: pd.Series | None) -> dict[str, object]:
     start = value("dtstart", None)
     start = pd.Timestamp(start).to_pydatetime() if start is not None else None
     is_sector = value("area_kind", "beat") == "sector"
+    tzid = str(value("tzid", schema.DEFAULT_TIMEZONE))
     return {
         "title": str(value("title")),
         "beats": "" if is_sector else str(value("beats")),
@@ -308,7 +311,7 @@ def form_values(row: pd.Series | None) -> dict[str, object]:
         "date": start.date() if start is not None else date.today(),
         "time": start.time() if start is not None else time(18, 30),
         "minutes": int(value("duration_min", meetings.DEFAULT_DURATION_MIN)),
-        "rrule": str(value("rrule", "FREQ=MONTHLY;INTERVAL=2;BYDAY=2TU")),
+        **rule_fields(str(value("rrule", "FREQ=MONTHLY;INTERVAL=2;BYDAY=2TU")), tzid),
         "reason": str(value("duration_reason")),
         "contact": str(value("contact")),
         "notes": str(value("notes")),
@@ -320,4 +323,34 @@ def form_values(row: pd.Series | None) -> dict[str, object]:
         "vlon": "",
         "vphone": "",
         "allow": False,
+    }
+
+
+#: The picker's choice for a rule it cannot show: the rule is typed (RFC 5545 text).
+CUSTOM_RULE = "custom rule"
+
+
+def rule_fields(rule: str, tzid: str = schema.DEFAULT_TIMEZONE) -> dict[str, object]:
+    """Return the recurrence picker's fields that show `rule` (typed text if it cannot).
+
+    The fields are ``rep`` (a key of :data:`geodata.meetings.REPEATS` or :data:`CUSTOM_RULE`),
+    ``week``, ``weekday``, ``skip`` (months without a meeting), ``until`` and ``rrule``.
+    """
+    pick = meetings.pick_from_rule(rule, tzid=tzid)
+    if pick is None:
+        return {
+            "rep": CUSTOM_RULE,
+            "week": 2,
+            "weekday": "TU",
+            "skip": [],
+            "until": None,
+            "rrule": rule,
+        }
+    return {
+        "rep": pick.repeat,
+        "week": pick.week,
+        "weekday": pick.weekday,
+        "skip": list(pick.skip_months),
+        "until": pick.until,
+        "rrule": rule,
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 from datetime import datetime
 
@@ -16,6 +17,9 @@ STALE_KEY = "editor_stale"  # series id whose save met a newer stored version
 SELECTED_KEY = "editor_selected"  # the chosen series (id or NEW), kept when its label changes
 DONE_KEY = "editor_done"  # the message of the last successful save, shown after the rerun
 NEW = "New series"
+FIELD_LABELS = {"rrule": "Repeats", "duration_min": "Minutes", "virtual_link": "Virtual link"}
+WEEKS = {1: "1st", 2: "2nd", 3: "3rd", 4: "4th", -1: "last"}
+DAYS = dict(zip(meetings.WEEKDAYS, calendar.day_name, strict=True))
 
 db = md.engine(settings.database_url())
 schedule = md.token(db)
@@ -91,7 +95,8 @@ districts = sorted(series["district"].dropna().unique())
 district = f1.selectbox("District", ["All", *districts], key="editor_district")
 listed = series if district == "All" else series[series["district"] == district]
 labels = {
-    int(r.id): f"#{r.id} {r.title} — {r.schedule}, {pd_time:%H:%M}"
+    int(r.id): f"#{r.id} {'[archived] ' if r.archived else ''}{r.title} — {r.schedule}, "
+    f"{pd_time:%H:%M}"
     for r in listed.itertuples()
     for pd_time in [r.dtstart]
 }
@@ -143,10 +148,38 @@ with st.form(f"series_form_{sid}"):
     slots["start"] = t1.empty()
     duration = t3.number_input("Minutes", min_value=1, max_value=480, key=f"ed_minutes_{sid}")
     slots["duration_min"] = t3.empty()
+    r1, r2, r3 = st.columns(3)
+    repeat = r1.selectbox(
+        "Repeats",
+        [*meetings.REPEATS, md.CUSTOM_RULE],
+        format_func=str.capitalize,
+        key=f"ed_rep_{sid}",
+    )
+    week = r2.selectbox(
+        "On the",
+        [1, 2, 3, 4, -1, None],
+        format_func=lambda w: WEEKS.get(w, "same date each time"),
+        help="For monthly, every-other-month and quarterly meetings; weekly ones ignore it.",
+        key=f"ed_week_{sid}",
+    )
+    weekday = r3.selectbox(
+        "Weekday",
+        [*meetings.WEEKDAYS, None],
+        format_func=lambda d: DAYS.get(d, "the first meeting's weekday"),
+        key=f"ed_weekday_{sid}",
+    )
+    r4, r5 = st.columns([3, 1])
+    skip = r4.multiselect(
+        "No meeting in (exceptions)",
+        list(range(1, 13)),
+        format_func=lambda m: calendar.month_name[m],
+        help="Single meetings are cancelled or moved below, after saving.",
+        key=f"ed_skip_{sid}",
+    )
+    until = r5.date_input("Last meeting by (optional)", key=f"ed_until_{sid}")
     rrule = st.text_input(
-        "Repeats (RFC 5545 RRULE)",
-        help="FREQ=MONTHLY;INTERVAL=2;BYDAY=2TU = 2nd Tuesday of every other month; "
-        "FREQ=MONTHLY;INTERVAL=3;BYDAY=1WE = quarterly; FREQ=MONTHLY;BYDAY=-1TH = last Thursday.",
+        "Custom rule (RFC 5545 RRULE; only with Repeats: Custom rule)",
+        help="FREQ=MONTHLY;BYDAY=-1TH = last Thursday; FREQ=MONTHLY;BYMONTHDAY=15 = the 15th.",
         key=f"ed_rrule_{sid}",
     )
     slots["rrule"] = st.empty()
@@ -168,13 +201,24 @@ with st.form(f"series_form_{sid}"):
     submitted = st.form_submit_button("Create series" if current is None else "Save changes")
 
 if submitted:
+    try:
+        rule = (
+            rrule
+            if repeat == md.CUSTOM_RULE
+            else meetings.build_rule(meetings.RulePick(repeat, weekday, week, tuple(skip), until))
+        )
+    except MeetingError as err:
+        rule = None
+        slots["rrule"].error(f"Repeats: {err.errors['rrule']}")
+        st.error("Nothing was saved; correct the fields marked above.")
+if submitted and rule is not None:
     fields = {
         "title": title,
         "beats": beats_text if beats_text.strip() else None,
         "sector": sector_text.strip() or None,
         "venue": new_venue if venue_choice == "new" else int(venue_choice),
         "start": datetime.combine(first_day, first_time),
-        "rrule": rrule,
+        "rrule": rule,
         "duration_min": int(duration),
         "duration_reason": reason or None,
         "contact": contact or None,
@@ -202,14 +246,48 @@ if submitted:
     except MeetingError as err:
         for name, text in err.errors.items():
             slot = slots.get(name) or (slots["venue_new"] if name.startswith("venue_") else None)
-            (slot or st).error(f"{name.replace('_', ' ').capitalize()}: {text}")
+            label = FIELD_LABELS.get(name, name.replace("_", " ").capitalize())
+            (slot or st).error(f"{label}: {text}")
         st.error("Nothing was saved; correct the fields marked above.")
 
 if current is not None and st.session_state.get(STALE_KEY) == sid:
     # Outside `if submitted`: the click reruns the page with submitted False.
     st.button("Reload the latest version", on_click=_reload, args=(sid,), type="primary")
 
+archived = current is not None and bool(current["archived"])
 if current is not None:
+    try:
+        if archived:
+            st.info(
+                f"Archived on {current['archived_at']:%Y-%m-%d}: not in the meeting lists, on "
+                "the map or in the calendar feeds; kept here with its history."
+            )
+            if st.button("Put back on the schedule", key=f"unarchive_{sid}"):
+                version = meetings.unarchive_series(db, sid, expected_version=loaded_version)
+                st.session_state[LOADED_KEY] = (sid, version)
+                _done(f"Series #{sid} is back on the schedule (version {version}).")
+        else:
+            with st.expander("Archive this series"):
+                st.write(
+                    "Archiving takes the series off the meeting lists, the map and the calendar "
+                    "feeds, and frees its venue. Nothing is deleted: it stays here, with its "
+                    "cancelled and moved meetings, and can be put back."
+                )
+                if st.button("Archive series", key=f"archive_{sid}"):
+                    version = meetings.archive_series(db, sid, expected_version=loaded_version)
+                    st.session_state[LOADED_KEY] = (sid, version)
+                    _done(f"Series #{sid} archived (version {version}).")
+    except VenueConflictError as err:
+        st.error(f"Venue: {err.errors['venue']}")
+        st.dataframe(err.conflicts[["start", "end", "title", "beats"]], hide_index=True)
+    except ConflictError as err:
+        st.error(err.errors["version"])
+        st.session_state[STALE_KEY] = sid
+        st.button("Reload the latest version", on_click=_reload, args=(sid,), key="ar_reload")
+    except MeetingError as err:
+        st.error("; ".join(err.errors.values()))
+
+if current is not None and not archived:
     st.subheader("Cancel or move one meeting")
     occurrences = md.occurrence_choices(db, sid)
     if occurrences.empty:

@@ -31,10 +31,12 @@ from __future__ import annotations
 
 from geodata.meetings.editing import (
     MAX_MOVE_DAYS,
+    archive_series,
     cancel_occurrence,
     create_series,
     move_occurrence,
     restore_occurrence,
+    unarchive_series,
     update_series,
     venue_conflicts,
 )
@@ -65,7 +67,16 @@ from geodata.meetings.queries import (
     schedule_token,
     upcoming_meetings,
 )
-from geodata.meetings.recurrence import describe_rule, expand_rule, validate_rrule
+from geodata.meetings.recurrence import (
+    REPEATS,
+    WEEKDAYS,
+    RulePick,
+    build_rule,
+    describe_rule,
+    expand_rule,
+    pick_from_rule,
+    validate_rrule,
+)
 from geodata.meetings.seeding import (
     ILLUSTRATIVE_NOTE,
     SECTOR_MEETING_DISTRICTS,
@@ -82,12 +93,17 @@ __all__ = [
     "MAX_MOVE_DAYS",
     "MAX_PLAIN_DURATION_MIN",
     "MEETING_COLUMNS",
+    "REPEATS",
     "SECTOR_MEETING_DISTRICTS",
+    "WEEKDAYS",
     "ConflictError",
     "MeetingError",
     "MeetingLookup",
+    "RulePick",
     "VenueConflictError",
+    "archive_series",
     "areas_table",
+    "build_rule",
     "calendar_ics",
     "cancel_occurrence",
     "create_series",
@@ -103,11 +119,13 @@ __all__ = [
     "move_occurrence",
     "next_meetings",
     "open_database",
+    "pick_from_rule",
     "restore_occurrence",
     "schedule_token",
     "seed_schedule",
     "series_beats_table",
     "series_table",
+    "unarchive_series",
     "upcoming_meetings",
     "update_series",
     "validate_rrule",

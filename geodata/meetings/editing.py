@@ -45,10 +45,12 @@ from geodata.meetings.recurrence import (
 
 __all__ = [
     "MAX_MOVE_DAYS",
+    "archive_series",
     "cancel_occurrence",
     "create_series",
     "move_occurrence",
     "restore_occurrence",
+    "unarchive_series",
     "update_series",
     "venue_conflicts",
 ]
@@ -934,3 +936,65 @@ def restore_occurrence(
             _row, local = _check_occurrence(connection, series_id, occurrence)
         _set_exception(connection, series_id, local, {})
         return _bump(connection, series_id, expected_version)
+
+
+def archive_series(engine: Engine, series_id: int, *, expected_version: int) -> int:
+    """Archive a series: off the schedule, lists and feeds, kept in the history; return version.
+
+    Nothing is deleted: the series, its beats and its cancelled or moved meetings stay in the
+    database (:func:`~geodata.meetings.list_series` shows it with ``archived``) and
+    :func:`unarchive_series` puts it back. Its venue is free again for other meetings.
+
+    Raises
+    ------
+    ConflictError
+        The series was changed (or deleted) by someone else since `expected_version`.
+    MeetingError
+        It is archived already (field ``series``).
+    """
+    with engine.begin() as connection:
+        current = _current(connection, series_id)
+        if current is None or current["version"] != expected_version:
+            raise ConflictError(series_id, expected_version, current and current["version"])
+        if current["archived_at"] is not None:
+            raise MeetingError({"series": f"series {series_id} is archived already"})
+        return _bump(connection, series_id, expected_version, {"archived_at": datetime.now(UTC)})
+
+
+def unarchive_series(
+    engine: Engine, series_id: int, *, expected_version: int, allow_conflicts: bool = False
+) -> int:
+    """Put an archived series back on the schedule; return the new version.
+
+    Its meetings book the venue again, so they are checked against the venue's other meetings
+    (as a new series is) under the venue's lock.
+
+    Raises
+    ------
+    ConflictError
+        The series was changed (or deleted) by someone else since `expected_version`.
+    MeetingError
+        It is not archived (field ``series``).
+    VenueConflictError
+        Its meetings now overlap others at the venue (unless `allow_conflicts`).
+    """
+    with engine.begin() as connection:
+        current = _current(connection, series_id)
+        if current is None or current["version"] != expected_version:
+            raise ConflictError(series_id, expected_version, current and current["version"])
+        if current["archived_at"] is None:
+            raise MeetingError({"series": f"series {series_id} is not archived"})
+        _lock_venue(connection, int(current["venue_id"]))
+        if not allow_conflicts:
+            conflicts = venue_conflicts(
+                connection,
+                venue_id=int(current["venue_id"]),
+                start=pd.Timestamp(current["dtstart"]).to_pydatetime(),
+                rrule=current["rrule"],
+                duration_min=int(current["duration_min"]),
+                tzid=current["tzid"],
+                exclude_series=series_id,
+            )
+            if len(conflicts):
+                raise VenueConflictError(conflicts)
+        return _bump(connection, series_id, expected_version, {"archived_at": None})

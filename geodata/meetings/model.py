@@ -104,6 +104,8 @@ series_table = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("virtual_link", sa.String(500)),
+    #: set when the series is archived: hidden from lists and feeds, kept in the history
+    sa.Column("archived_at", sa.DateTime(timezone=True)),
 )
 series_beats_table = sa.Table(
     "meeting_series_beats",

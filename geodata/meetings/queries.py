@@ -79,7 +79,10 @@ def list_venues(engine: Engine) -> pd.DataFrame:
         return pd.read_sql(query, connection)
 
 
-def _series_rows(connection: sa.Connection, ids: Iterable[int] | None = None) -> pd.DataFrame:
+def _series_rows(
+    connection: sa.Connection, ids: Iterable[int] | None = None, *, include_archived: bool = False
+) -> pd.DataFrame:
+    """Return series rows with their beats; archived series only with `include_archived`."""
     beats = (
         sa.select(
             series_beats_table.c.series_id,
@@ -91,6 +94,8 @@ def _series_rows(connection: sa.Connection, ids: Iterable[int] | None = None) ->
     query = sa.select(series_table)
     if ids is not None:
         query = query.where(series_table.c.id.in_(list(ids)))
+    if not include_archived:
+        query = query.where(series_table.c.archived_at.is_(None))
     series = pd.read_sql(query.order_by(series_table.c.id), connection)
     members = pd.read_sql(sa.select(beats), connection)
     joined = members.groupby("series_id")["beat"].agg(lambda b: ",".join(sorted(b)))
@@ -99,14 +104,19 @@ def _series_rows(connection: sa.Connection, ids: Iterable[int] | None = None) ->
 
 
 def list_series(engine: Engine) -> pd.DataFrame:
-    """Return every series with its venue and the beats it serves (comma-joined)."""
+    """Return every series with its venue and the beats it serves (comma-joined).
+
+    Archived series are included (the history), with ``archived`` True; the schedule itself
+    (:func:`upcoming_meetings`, the calendars) leaves them out.
+    """
     with engine.connect() as connection:
-        series = _series_rows(connection)
+        series = _series_rows(connection, include_archived=True)
         venues = pd.read_sql(sa.select(venues_table), connection)
     series = series.merge(
         venues.add_prefix("venue_"), left_on="venue_id", right_on="venue_id", how="left"
     )
     series["schedule"] = series["rrule"].map(describe_rule)
+    series["archived"] = series["archived_at"].notna()
     return series
 
 

@@ -123,6 +123,7 @@ def test_editor_shows_field_errors_and_saves_nothing(meetings_env, meetings_url)
     at.text_input(key="ed_beats_new").input("1713, 9999")
     at.date_input(key="ed_date_new").set_value(date(2027, 3, 14))
     at.time_input(key="ed_time_new").set_value(time(2, 30))
+    at.selectbox(key="ed_rep_new").select("custom rule")
     at.text_input(key="ed_rrule_new").input("FREQ=YEARLY")
     _button(at, "Create series").click().run()
     assert not at.exception
@@ -363,6 +364,7 @@ def test_editor_shows_a_venue_conflict_and_can_save_anyway(meetings_env, meeting
     at.selectbox(key="ed_venue_new").select(station_17)
     at.date_input(key="ed_date_new").set_value(date(2027, 1, 12))
     at.time_input(key="ed_time_new").set_value(time(19, 0))
+    at.selectbox(key="ed_rep_new").select("custom rule")
     at.text_input(key="ed_rrule_new").input("FREQ=MONTHLY;COUNT=1")
     _button(at, "Create series").click().run()
     assert not at.exception
@@ -387,3 +389,68 @@ def test_typed_hostile_text_is_shown_literally(meetings_env):
     assert "\\<b\\>" in message
     assert "\\!\\[x\\]\\(" in message
     assert "\\[link\\]\\(" in message
+
+
+def test_editor_recurrence_picker_shows_and_writes_rules(meetings_env, meetings_url):
+    engine = meetings.open_database(meetings_url)
+    sid = _series_of(engine, "1713")
+    at = _page(meetings_env, "meeting_editor")
+    # a stored rule is shown in the picker: 2nd Tuesday of every other month
+    _chooser(at).select(sid).run()
+    assert at.selectbox(key=f"ed_rep_{sid}").value == "every other month"
+    assert at.selectbox(key=f"ed_week_{sid}").value == 2
+    assert at.selectbox(key=f"ed_weekday_{sid}").value == "TU"
+    # a new series from the picker: quarterly on the last Wednesday, none in December
+    _chooser(at).select("New series").run()
+    at.text_input(key="ed_title_new").input("Quarterly block club")
+    at.text_input(key="ed_beats_new").input("1713")
+    at.selectbox(key="ed_venue_new").select("new")
+    at.text_input(key="ed_vname_new").input("Park hall")
+    at.text_input(key="ed_vaddr_new").input("2 Park Ave")
+    at.text_input(key="ed_vlat_new").input("41.97")
+    at.text_input(key="ed_vlon_new").input("-87.71")
+    at.date_input(key="ed_date_new").set_value(date(2027, 1, 1))
+    at.time_input(key="ed_time_new").set_value(time(19, 0))
+    at.selectbox(key="ed_rep_new").select("quarterly")
+    at.selectbox(key="ed_week_new").select(-1)
+    at.selectbox(key="ed_weekday_new").select("WE")
+    at.multiselect(key="ed_skip_new").select(12)
+    _button(at, "Create series").click().run()
+    assert not at.exception
+    assert not at.error, [e.value for e in at.error]
+    created = meetings.list_series(engine).set_index("title").loc["Quarterly block club"]
+    assert created["rrule"] == "FREQ=MONTHLY;INTERVAL=3;BYDAY=-1WE;BYMONTH=1,2,3,4,5,6,7,8,9,10,11"
+    rows = meetings.upcoming_meetings(
+        engine, beat="1713", start=date(2027, 1, 1), end=date(2027, 12, 31)
+    )
+    dates = rows.loc[rows["series_id"] == created["id"], "start"].dt.strftime("%Y-%m-%d").tolist()
+    # last Wednesdays of Jan, Apr, Jul, Oct 2027 (by hand: Jan 27, Apr 28, Jul 28, Oct 27)
+    assert dates == ["2027-01-27", "2027-04-28", "2027-07-28", "2027-10-27"]
+    assert _chooser(at).value == int(created["id"])  # the new series is opened
+
+
+def test_editor_archives_a_series_and_the_meetings_page_hides_it(meetings_env, meetings_url):
+    engine = meetings.open_database(meetings_url)
+    sid = _series_of(engine, "1713")
+    at = _page(meetings_env, "meeting_editor")
+    _chooser(at).select(sid).run()
+    _button(at, "Archive series").click().run()
+    assert not at.exception
+    assert any(s.value.startswith(f"Series #{sid} archived") for s in at.success)
+    stored = meetings.list_series(engine).set_index("id").loc[sid]
+    assert bool(stored["archived"])
+    assert any("Archived on" in i.value for i in at.info)
+    assert (
+        "[archived]"
+        in _chooser(at).options[
+            [*_chooser(at).options].index(
+                next(o for o in _chooser(at).options if o.startswith(f"#{sid} "))
+            )
+        ]
+    )
+    listing = _page(meetings_env, "meetings")
+    shown = listing.dataframe[0].value
+    assert "Beat 1713 community meeting" not in set(shown["title"])
+    _button(at, "Put back on the schedule").click().run()
+    assert not at.exception
+    assert not bool(meetings.list_series(engine).set_index("id").loc[sid, "archived"])
