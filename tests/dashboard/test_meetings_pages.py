@@ -440,14 +440,7 @@ def test_editor_archives_a_series_and_the_meetings_page_hides_it(meetings_env, m
     stored = meetings.list_series(engine).set_index("id").loc[sid]
     assert bool(stored["archived"])
     assert any("Archived on" in i.value for i in at.info)
-    assert (
-        "[archived]"
-        in _chooser(at).options[
-            [*_chooser(at).options].index(
-                next(o for o in _chooser(at).options if o.startswith(f"#{sid} "))
-            )
-        ]
-    )
+    assert any(o.startswith(f"#{sid} [archived] ") for o in _chooser(at).options)
     listing = _page(meetings_env, "meetings")
     shown = listing.dataframe[0].value
     assert "Beat 1713 community meeting" not in set(shown["title"])
