@@ -78,14 +78,21 @@ from geodata.meetings.recurrence import (
     validate_rrule,
 )
 from geodata.meetings.seeding import (
+    CADENCES,
+    CAPS_DEFAULTS,
     ILLUSTRATIVE_NOTE,
     SECTOR_MEETING_DISTRICTS,
+    MeetingDefaults,
+    defaults_for,
     load_reference_data,
     open_database,
     seed_schedule,
+    sync_areas,
 )
 
 __all__ = [
+    "CADENCES",
+    "CAPS_DEFAULTS",
     "DEFAULT_DURATION_MIN",
     "HORIZON_DAYS",
     "ILLUSTRATIVE_NOTE",
@@ -97,6 +104,7 @@ __all__ = [
     "SECTOR_MEETING_DISTRICTS",
     "WEEKDAYS",
     "ConflictError",
+    "MeetingDefaults",
     "MeetingError",
     "MeetingLookup",
     "RulePick",
@@ -107,6 +115,7 @@ __all__ = [
     "calendar_ics",
     "cancel_occurrence",
     "create_series",
+    "defaults_for",
     "describe_rule",
     "exceptions_table",
     "expand_rule",
@@ -125,6 +134,7 @@ __all__ = [
     "seed_schedule",
     "series_beats_table",
     "series_table",
+    "sync_areas",
     "unarchive_series",
     "upcoming_meetings",
     "update_series",

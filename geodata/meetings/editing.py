@@ -21,6 +21,7 @@ from geodata.meetings.model import (
     ConflictError,
     MeetingError,
     VenueConflictError,
+    _match_id,
     areas_table,
     exceptions_table,
     series_beats_table,
@@ -108,10 +109,12 @@ def _resolve_venue(
             sa.select(venues_table.c.id).where(venues_table.c.id == int(venue))
         ).scalar()
     else:
+        stations = connection.execute(
+            sa.select(venues_table.c.station_id).where(venues_table.c.station_id.is_not(None))
+        ).scalars()
+        station_id = _match_id(venue, stations)
         found = connection.execute(
-            sa.select(venues_table.c.id).where(
-                venues_table.c.station_id == schema.normalize_id(venue, 2)
-            )
+            sa.select(venues_table.c.id).where(venues_table.c.station_id == station_id)
         ).scalar()
     if found is None:
         errors["venue"] = f"{venue!r} is not a known venue or station id"
@@ -151,7 +154,7 @@ def _draft(
     known = pd.read_sql(sa.select(areas_table), connection)
     served: list[str] = []
     if sector:
-        sector_id = schema.normalize_id(sector, 3)
+        sector_id = _match_id(sector, known["sector"].dropna().unique())
         members = known[known["sector"] == sector_id]
         if members.empty:
             errors["sector"] = f"{sector!r} is not a known sector"
@@ -163,8 +166,9 @@ def _draft(
         if beats:
             errors["beats"] = "give either beats or a sector, not both"
     elif beats:
-        wanted = [schema.normalize_id(b, 4) for b in beats]
-        unknown = [b for b in wanted if b not in set(known["beat"])]
+        matched = {str(b).strip(): _match_id(b, known["beat"]) for b in beats}
+        wanted = [m for m in matched.values() if m is not None]
+        unknown = [typed for typed, m in matched.items() if m is None]
         if unknown:
             errors["beats"] = f"unknown beat id(s): {', '.join(map(str, unknown))}"
         else:

@@ -18,6 +18,7 @@ from geodata import schema
 from geodata.meetings.model import (
     MEETING_COLUMNS,
     MeetingError,
+    _match_id,
     _none,
     areas_table,
     exceptions_table,
@@ -130,13 +131,12 @@ def _filtered_series_ids(
         .join(areas_table, areas_table.c.beat == series_beats_table.c.beat)
         .distinct()
     )
-    for name, value, width in (("beat", beat, 4), ("sector", sector, 3), ("district", district, 2)):
+    for name, value in (("beat", beat), ("sector", sector), ("district", district)):
         if value is None:
             continue
-        key = schema.normalize_id(value, width)
         column = areas_table.c[name]
-        known = connection.execute(sa.select(sa.func.count()).where(column == key)).scalar()
-        if not known:
+        key = _match_id(value, connection.execute(sa.select(column).distinct()).scalars())
+        if key is None:
             raise MeetingError({name: f"{value!r} is not a known {name} id"})
         query = query.where(column == key)
     return [int(r[0]) for r in connection.execute(query)]
