@@ -12,7 +12,7 @@ Every map carries a legend and labels (docs/maps.md):
 * background tiles come from :func:`geodata.settings.tile_settings` (``BEATS_TILE_URL``); with
   ``none`` the map is drawn on a plain background, and outlines and labels carry it.
 
-Size rules:
+Size rules (the marker limit is also described in docs/profiles.md):
 
 * polygons are simplified to ``SIMPLIFY_M`` (5 m) before drawing: the whole-city beat
   choropleth drops from about 2.4 MB to about 0.4 MB of HTML;

@@ -21,9 +21,15 @@ meta = store.meta()
 st.title("Data and import")
 a, b, c = st.columns(3)
 a.metric("Stored incidents", f"{store.count():,}")
-b.metric("Beats", f"{len(data.load_beats(root, token)):,}")
+b.metric(
+    data.label(root, token, "beat", plural=True, title=True),
+    f"{len(data.load_beats(root, token)):,}",
+)
 c.metric("Analysis CRS", meta["analysis_crs"])
-st.caption(f"Store: `{store.root}` · time zone {meta['timezone']} · updated {meta['updated']}")
+st.caption(
+    f"{data.department(root, token).name} · store `{store.root}` · time zone "
+    f"{meta['timezone']} · updated {meta['updated']}"
+)
 
 st.subheader("Imports")
 sources = pd.DataFrame(meta.get("sources", []))

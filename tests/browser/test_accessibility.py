@@ -12,10 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests import community_helpers
 from tests.browser.conftest import wait_for_app
 
-published = community_helpers.published  # fixture
 pytestmark = pytest.mark.browser
 
 AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"

@@ -21,11 +21,7 @@ from streamlit.testing.v1 import AppTest
 from geodata import schema
 from geodata.__main__ import main as geodata_main
 from geodata.geocode import BlockGazetteer
-from tests import community_helpers
 from tests.helpers import folium_maps
-
-published = community_helpers.published  # fixtures
-community_data_dir = community_helpers.community_data_dir
 
 #: README's example and the addresses the issue found answered differently by app.
 NAMED = {

@@ -9,9 +9,6 @@ import pandas as pd
 import pytest
 from pypdf import PdfReader
 
-from tests import community_helpers
-
-published = community_helpers.published  # fixtures
 HOSTILE = "<script>alert(1)</script> & <b>bold</b>"
 
 

@@ -27,10 +27,8 @@ from geodata.publish import (
     read_extract,
     read_finder,
 )
-from tests import community_helpers
 from tests.community_helpers import EXCLUDED_OFFENSES, independently_excluded
 
-published = community_helpers.published  # fixture
 CRS = schema.DEFAULT_ANALYSIS_CRS
 TZ = schema.DEFAULT_TIMEZONE
 
