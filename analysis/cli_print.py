@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 from datetime import date
 
-from analysis import pdf
-from analysis._store import open_store
+from analysis import cli_common, pdf
 from analysis.flyer import flyer_inputs
+from analysis.inputs import open_store
 from geodata import schema, settings
 from geodata.errors import InputError
 
@@ -38,8 +38,7 @@ def run_flyer(args: argparse.Namespace) -> int:
 
     store = open_store(args.store)
     beats = store.read_layer("beats")
-    width = max((len(b) for b in beats[schema.BEAT].astype(str) if b.isdigit()), default=0)
-    beat = schema.normalize_id(args.beat, width)
+    beat = cli_common.area_id(store, "beat", args.beat)
     if beat not in set(beats[schema.BEAT].astype(str)):
         msg = f"beat {args.beat!r} is not in the beat layer"
         raise InputError(msg)

@@ -75,7 +75,7 @@ def _write_pdf(
     args: argparse.Namespace,
     profile: profiles.AreaProfile,
     review: profiles.SectorReview | None,
-    inputs: dict,
+    loaded: inputs.ProfileInputs,
     note: str | None,
 ) -> None:
     from analysis import compare, pdf
@@ -84,15 +84,15 @@ def _write_pdf(
     if review is not None:
         reasons = compare.explain_flagged(
             review.beats,
-            inputs["incidents"],
-            as_of=inputs["as_of"],
+            loaded.incidents,
+            as_of=loaded.as_of,
             window=review.window,
-            timezone=inputs["timezone"],
+            timezone=loaded.timezone,
         )
     document = pdf.packet_pdf(
         profile,
-        inputs["beats"],
-        stations=inputs["stations"],
+        loaded.beats,
+        stations=loaded.stations,
         review=review,
         reasons=reasons,
         note=note or "",
@@ -154,7 +154,7 @@ def run_profile(args: argparse.Namespace) -> int:
         with open(args.html, "w", encoding="utf-8") as handle:
             handle.write(html)
     if args.pdf:
-        _write_pdf(args, profile, review, inputs, note)
+        _write_pdf(args, profile, review, loaded, note)
     out = profile.to_dict()
     out["data_note"] = note
     if review is not None:
