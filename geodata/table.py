@@ -117,7 +117,7 @@ class TableSpec:
         """Return the Arrow schema of the data files (times tz-aware in `timezone`)."""
         fields = []
         for name, dtype in self.columns.items():
-            if name == self.time_column:
+            if name == self.time_column or dtype.startswith("datetime64"):
                 fields.append(pa.field(name, pa.timestamp("us", tz=timezone)))
             else:
                 fields.append(pa.field(name, _ARROW_TYPES[dtype]))
@@ -133,7 +133,7 @@ class TableSpec:
         out: dict[str, object] = {}
         for column in columns:
             dtype = self.columns[column]
-            if column == self.time_column:
+            if column == self.time_column or dtype.startswith("datetime64"):
                 out[column] = f"datetime64[ns, {timezone}]"
             elif dtype == "string":
                 out[column] = _STRING
@@ -602,7 +602,13 @@ class RecordTable:
         if len(frame) and getattr(times.dtype, "tz", None) is None:
             msg = f"{self.spec.time_column} must be tz-aware to be stored"
             raise ValueError(msg)
-        frame = frame.assign(**{self.spec.time_column: times.dt.tz_convert(self.timezone)})
+        frame = frame.assign(
+            **{
+                column: frame[column].dt.tz_convert(self.timezone)
+                for column in frame.columns
+                if getattr(frame[column].dtype, "tz", None) is not None
+            }
+        )
         return pa.Table.from_pandas(frame, schema=file_schema, preserve_index=False)
 
     def _rewrite(
