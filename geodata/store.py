@@ -36,6 +36,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import pandas as pd
@@ -46,6 +47,9 @@ from geodata import schema
 from geodata.cluster import Mapper
 from geodata.errors import StoreError
 from geodata.table import RecordTable, TableSpec, TableVersion, fault_point
+
+if TYPE_CHECKING:
+    from geodata.department import Department
 
 __all__ = ["INCIDENTS", "STORE_VERSION", "IncidentStore"]
 
@@ -181,8 +185,14 @@ class IncidentStore:
             meta.update(entries)
             self._write_meta(meta)
 
-    def initialize(self, *, analysis_crs: str, timezone: str) -> None:
-        """Create the store's metadata and empty table unless they exist (a store is kept)."""
+    def initialize(
+        self, *, analysis_crs: str, timezone: str, department: dict | None = None
+    ) -> None:
+        """Create the store's metadata and empty table unless they exist (a store is kept).
+
+        `department` is the profile the store is built for (``Department.to_dict()``); it is
+        recorded once. An existing store with another CRS or time zone is an error.
+        """
         with self.lock():
             if self.meta_path.exists():
                 meta = self._config()
@@ -192,9 +202,29 @@ class IncidentStore:
                         f"not {analysis_crs}"
                     )
                     raise StoreError(msg)
+                if meta.get("timezone") and meta["timezone"] != timezone:
+                    msg = (
+                        f"{self.root}: the store holds times in {meta['timezone']}, not "
+                        f"{timezone}; build a new store for this department"
+                    )
+                    raise StoreError(msg)
+                if not meta.get("timezone") or (department and not meta.get("department")):
+                    meta["timezone"] = timezone
+                    if department:
+                        meta["department"] = department
+                    self._write_meta(meta)
             else:
-                self._write_meta({"analysis_crs": analysis_crs, "timezone": timezone})
+                meta = {"analysis_crs": analysis_crs, "timezone": timezone}
+                if department:
+                    meta["department"] = department
+                self._write_meta(meta)
         self.table.create()
+
+    def department(self) -> Department:
+        """Return the department the store was built for (see ``geodata.department``)."""
+        from geodata.department import store_department
+
+        return store_department(self)
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:

@@ -265,13 +265,17 @@ class RecordTable:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         info = {"kind": "create", "rows": 0, **(metadata or {})}
-        DeltaTable.create(
-            str(self.path),
-            self.spec.delta_schema(),
-            partition_by=list(PARTITION_COLUMNS),
-            name=self.spec.kind,
-            commit_properties=CommitProperties(custom_metadata={METADATA_KEY: info}),
-        )
+        try:
+            DeltaTable.create(
+                str(self.path),
+                self.spec.delta_schema(),
+                partition_by=list(PARTITION_COLUMNS),
+                name=self.spec.kind,
+                commit_properties=CommitProperties(custom_metadata={METADATA_KEY: info}),
+            )
+        except Exception:
+            if not self.exists():  # not another process creating it at the same moment
+                raise
 
     def _delta(self) -> DeltaTable:
         if not self.exists():
@@ -636,27 +640,11 @@ class RecordTable:
         """Write the new files of every month that changes; return actions, replaced, rows."""
         file_schema = self.spec.arrow_schema(self.timezone)
         files = self.files()
+        drops = self._replaced_rows(files, staged, ids)
+        months = set(staged) | {(f.year, f.month) for f in files if f.path in drops}
         by_month: dict[tuple[int, int], list[_File]] = {}
         for f in files:
             by_month.setdefault((f.year, f.month), []).append(f)
-        months = set(staged)
-        # months of other files that hold a replaced id: pruned by id statistics first
-        if len(ids):
-            sorted_ids = np.sort(np.asarray(ids.to_pylist(), dtype=object))
-            for f in files:
-                if (f.year, f.month) in months:
-                    continue
-                low, high = (
-                    f.stats_min.get(self.spec.id_column),
-                    f.stats_max.get(self.spec.id_column),
-                )
-                if low is not None and high is not None:
-                    first = np.searchsorted(sorted_ids, low, side="left")
-                    if first >= len(sorted_ids) or sorted_ids[first] > high:
-                        continue
-                stored = pq.read_table(f.path, columns=[self.spec.id_column]).column(0)
-                if pc.any(pc.is_in(stored, value_set=ids)).as_py():
-                    months.add((f.year, f.month))
         now = int(time.time() * 1000)
         actions: list[AddAction | RemoveAction] = []
         replaced = 0
@@ -664,17 +652,14 @@ class RecordTable:
             parts = []
             for f in by_month.get((year, month), []):
                 old = pq.read_table(f.path, schema=file_schema)
-                drop = pc.is_in(old.column(self.spec.id_column), value_set=ids)
-                replaced += int(pc.sum(drop).as_py() or 0)
-                parts.append(old.filter(pc.invert(drop)))
+                drop = drops.get(f.path)
+                if drop is not None:
+                    replaced += int(pc.sum(drop).as_py() or 0)
+                    old = old.filter(pc.invert(drop))
+                parts.append(old)
+                partition = {"year": str(year), "month": str(month)}
                 actions.append(
-                    RemoveAction(
-                        _relative(f.path, self.path),
-                        True,
-                        now,
-                        f.size,
-                        {"year": str(year), "month": str(month)},
-                    )
+                    RemoveAction(_relative(f.path, self.path), True, now, f.size, partition)
                 )
             if (year, month) in staged:
                 parts.append(pq.read_table(staged[(year, month)], schema=file_schema))
@@ -686,6 +671,38 @@ class RecordTable:
             int(json.loads(a.stats)["numRecords"]) for a in actions if isinstance(a, AddAction)
         )
         return actions, replaced, rows
+
+    def _replaced_rows(
+        self, files: Sequence[_File], staged: Mapping[tuple[int, int], Path], ids: pa.Array
+    ) -> dict[Path, pa.Array]:
+        """Return, per stored file holding an incoming id, the mask of its rows replaced.
+
+        Files of months outside the write whose id statistics cannot hold an incoming id are
+        not opened; the others' ids are read and matched in one hash lookup.
+        """
+        if not len(ids) or not files:
+            return {}
+        column = self.spec.id_column
+        outside = [f for f in files if (f.year, f.month) not in staged]
+        sorted_ids = ids.sort() if outside else ids
+        candidates = [f for f in files if (f.year, f.month) in staged] + [
+            f
+            for f in outside
+            if _sorted_may_hold(sorted_ids, f.stats_min.get(column), f.stats_max.get(column))
+        ]
+        if not candidates:
+            return {}
+        stored = [pq.read_table(f.path, columns=[column]).column(0) for f in candidates]
+        chunks = [chunk for ids_of_file in stored for chunk in ids_of_file.chunks]
+        hit = pc.is_in(pa.chunked_array(chunks, pa.string()), value_set=ids)
+        out: dict[Path, pa.Array] = {}
+        offset = 0
+        for f, ids_of_file in zip(candidates, stored, strict=True):
+            mask = hit.slice(offset, len(ids_of_file)).combine_chunks()
+            offset += len(ids_of_file)
+            if pc.any(mask).as_py():
+                out[f.path] = mask
+        return out
 
     def _write_file(self, table: pa.Table, year: int, month: int, stem: str, now: int) -> AddAction:
         keys = [(c, "ascending") for c in (*self.spec.sort_columns, self.spec.id_column)]
@@ -917,6 +934,20 @@ def _check_where(
             values = [values]
         out[column] = [str(v) for v in values]
     return out
+
+
+def _sorted_may_hold(sorted_ids: pa.Array, low: str | None, high: str | None) -> bool:
+    """Return True unless no id of the sorted array lies in ``[low, high]`` (binary search)."""
+    if low is None or high is None:
+        return True
+    lo, hi = 0, len(sorted_ids)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if sorted_ids[mid].as_py() < low:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo < len(sorted_ids) and sorted_ids[lo].as_py() <= high
 
 
 def _stats_may_hold(low: str | None, high: str | None, values: Sequence[str]) -> bool:
