@@ -63,7 +63,7 @@ def dask_mapper(client: Client) -> Mapper:
 
 
 @contextlib.contextmanager
-def connect(address: str, *, timeout_s: float = 30.0) -> Iterator[Client]:
+def connect(address: str, *, timeout_s: float = 10.0) -> Iterator[Client]:
     """Connect to the ``dask.distributed`` scheduler at `address`; close on exit.
 
     Parameters

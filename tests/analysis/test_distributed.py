@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -74,3 +76,21 @@ def test_fit_counts_needs_a_bandwidth(sample_store):
     grid = store_grid(sample_store, 100.0)
     with pytest.raises(ValueError, match="needs a bandwidth"):
         KDEHotspots().fit_counts(np.zeros((grid.n_rows, grid.n_cols)), grid, n_incidents=0)
+
+
+def test_counts_command_on_a_scheduler_equals_this_machine(sample_store, client, capsys, tmp_path):
+    from geodata.__main__ import main
+
+    args = ["counts", "--store", str(sample_store.root), "--by", "district", "--json"]
+    assert main(args) == 0
+    local = json.loads(capsys.readouterr().out)
+    out = tmp_path / "counts" / "by_district.csv"
+    assert main([*args, "--scheduler", client.scheduler.address, "--out", str(out)]) == 0
+    remote = json.loads(capsys.readouterr().out)
+    assert remote["incidents"] == local["incidents"] == sample_store.count()
+    assert remote["groups"] == local["groups"]
+    assert remote["where"] == client.scheduler.address
+    written = pd.read_csv(out, dtype={"district": str})
+    assert written["incidents"].sum() == sample_store.count()
+    assert main([*args, "--scheduler", "tcp://127.0.0.1:1"]) == 2  # nobody there: a clear error
+    assert "no Dask scheduler answered at tcp://127.0.0.1:1" in capsys.readouterr().err
