@@ -93,6 +93,8 @@ def test_cli_history_and_rollback(writable_store):
     done = run("rollback", "2")
     assert done.returncode == 0, done.stderr
     assert "version 4 restores the incidents of version 2 (26,531 incidents)" in done.stdout
+    calls = run("history", "--kind", "calls")
+    assert "(calls): 0 versions" in calls.stdout
     text = run("history").stdout
     assert "* " in text
     assert "(undone)" in text
