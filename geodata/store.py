@@ -20,7 +20,7 @@ import fcntl
 import json
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -380,6 +380,29 @@ class IncidentStore:
     def count(self) -> int:
         """Return the number of stored incidents without loading them."""
         return sum(pq.ParquetFile(f).metadata.num_rows for f in self.incident_files())
+
+    def upsert_batches(
+        self, batches: Iterable[pd.DataFrame], *, source: dict | None = None
+    ) -> tuple[int, int]:
+        """Add the batches of one ingest as one version of the store (all or nothing).
+
+        Parameters
+        ----------
+        batches
+            Canonical, joined incidents; ``incident_id`` unique across all batches.
+        source
+            The ingest summary recorded with this version (see :meth:`record_source`).
+
+        Returns
+        -------
+        tuple of int
+            ``(new, replaced)`` row counts.
+        """
+        frames = [b for b in batches if len(b)]
+        result = self.upsert(pd.concat(frames, ignore_index=True)) if frames else (0, 0)
+        if source is not None:
+            self.record_source(source)
+        return result
 
     def upsert(self, incidents: pd.DataFrame) -> tuple[int, int]:
         """Add incidents; an ``incident_id`` already stored is replaced by the new row.
