@@ -55,7 +55,7 @@ def test_rows_reconcile_with_the_raw_file(seattle_store, raw, located):
     (report,) = seattle_store.build_reports
     assert report.rows_read == len(raw) == 75_281
     assert report.rows_read == report.rows_accepted + report.rows_rejected
-    no_location = int(((raw["longitude"].astype(float) == 0)).sum())
+    no_location = int((raw["longitude"].astype(float) == 0).sum())
     assert report.rejected_by_reason["missing coordinates"] == no_location == 2_677
     assert seattle_store.count() == report.rows_accepted
     assert report.rows_accepted == len(located) - report.rejected_by_reason.get(
