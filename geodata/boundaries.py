@@ -570,9 +570,8 @@ def read_stations(
     explicit = {k: _norm(v) for k, v in (columns or {}).items()}
 
     def get(*names: str) -> pd.Series:
-        if names[0] in explicit:
-            names = (explicit[names[0]],)
-        for name in names:
+        given = [explicit[n] for n in names if n in explicit]
+        for name in given[:1] or names:
             if name in by_norm:
                 return layer[by_norm[name]].astype("string").str.strip()
         return pd.Series("", index=layer.index, dtype="string")

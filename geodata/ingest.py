@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,6 +31,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+#: ColumnMapping's default zone, which stands for "not given" (the store's zone applies).
+_UNSET_TIMEZONE = ColumnMapping().timezone
 
 
 @dataclass
@@ -204,6 +206,9 @@ def ingest_file(
     department = store.department()
     if mapping is None:  # the department's own columns; naive times in its zone
         mapping = department.column_mapping()
+    elif mapping.timezone == _UNSET_TIMEZONE and department.timezone != _UNSET_TIMEZONE:
+        # a mapping that names no zone (the dataclass default): naive times are the store's
+        mapping = replace(mapping, timezone=department.timezone)
     if categories is None and department.offense_vocabulary:
         categories = load_vocabulary(department.offense_vocabulary)
     result = read_incidents(

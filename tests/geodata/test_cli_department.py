@@ -174,3 +174,19 @@ def test_a_drafted_profile_builds_a_store(tmp_path, capsys):
     assert len(beats) == 55
     assert set(beats["district"].dropna()) == {"N", "E", "S", "W", "SW"}
     assert built.count() == 72_597
+
+
+def test_a_mapping_without_a_zone_reads_times_in_the_stores(seattle_copy, raw_head, tmp_path):
+    from geodata.ingest import ingest_file
+    from geodata.readers import ColumnMapping
+
+    part = raw_head.iloc[:300]
+    path = tmp_path / "upload.csv"
+    part.to_csv(path, index=False)
+    # as the Data page uploads: a mapping that only names a CRS (here none)
+    report = ingest_file(path, seattle_copy, mapping=ColumnMapping(incident_id="offense_id"))
+    assert report.rows_accepted > 0
+    stored = seattle_copy.load_incidents().set_index("incident_id")["occurred_at"]
+    located = part[part["longitude"].astype(float) != 0].iloc[0]
+    expected = pd.Timestamp(located["offense_start_datetime"]).tz_localize("America/Los_Angeles")
+    assert stored[located["offense_id"]] == expected
