@@ -188,3 +188,13 @@ def test_the_store_refuses_another_time_zone(tmp_path):
 
     with pytest.raises(StoreError, match="holds times in America/Los_Angeles"):
         store.initialize(analysis_crs="EPSG:26910", timezone="America/New_York")
+
+
+def test_today_is_the_departments_date():
+    from datetime import UTC, datetime, timedelta
+
+    seattle = load_department("seattle")
+    now = datetime.now(UTC)
+    expected = {(now + timedelta(hours=h)).date() for h in (-8, -7)}  # PST or PDT
+    assert seattle.today() in expected
+    assert seattle.zone.key == "America/Los_Angeles"
