@@ -154,6 +154,13 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
             f"  join agreement with the reported beat: {report.join_agreement:.2%} "
             f"(purely geometric rule: {report.join_agreement_geometric:.2%})"
         )
+    unmapped = report.unmapped_offenses
+    if unmapped.get("rows"):
+        top = ", ".join(f"{t['offense']} ({t['rows']:,})" for t in unmapped["top"][:5])
+        print(
+            f"  offenses in no category of the {unmapped['vocabulary']} vocabulary: "
+            f"{unmapped['rows']:,} rows ({unmapped['share']:.1%}); most frequent: {top}"
+        )
     for note in report.notes:
         print(f"  note: {note}")
     print(f"  rejections: {report.rejections_csv}")

@@ -190,3 +190,17 @@ def test_a_mapping_without_a_zone_reads_times_in_the_stores(seattle_copy, raw_he
     located = part[part["longitude"].astype(float) != 0].iloc[0]
     expected = pd.Timestamp(located["offense_start_datetime"]).tz_localize("America/Los_Angeles")
     assert stored[located["offense_id"]] == expected
+
+
+def test_ingest_text_output_names_the_unmapped_offenses(seattle_copy, raw_head, tmp_path, capsys):
+    part = raw_head.iloc[:500].copy()
+    part["offense"] = "Loud Party"
+    part["offense_code"] = "ZZZ"
+    path = tmp_path / "party.csv"
+    part.to_csv(path, index=False)
+    assert main(["ingest", str(path), "--store", str(seattle_copy.root)]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if "offenses in no category" in x)
+    located = int((part["longitude"].astype(float) != 0).sum())
+    assert f"nibrs vocabulary: {located:,} rows (100.0%)" in line
+    assert f"LOUD PARTY ({located:,})" in line
