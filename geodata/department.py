@@ -191,6 +191,9 @@ class Department:
     meeting_duration_min: int = 60
     source: str | None = None
     notes: tuple[str, ...] = ()
+    #: True for a store installed without a profile: the beat layer's columns and id widths
+    #: are detected from the layer (see :func:`adhoc_department`).
+    detect_columns: bool = False
 
     # --- levels ---------------------------------------------------------------------------
     def has_level(self, level: str) -> bool:
@@ -469,7 +472,7 @@ def adhoc_department(timezone: str, *, name: str = "department") -> Department:
     Used when ``ingest --beats`` is given a time zone but no profile; ``geodata department
     draft`` writes a real profile to edit instead.
     """
-    return department_from_dict(
+    dept = department_from_dict(
         {
             "key": "custom",
             "name": name,
@@ -478,6 +481,7 @@ def adhoc_department(timezone: str, *, name: str = "department") -> Department:
         },
         source=f"{name} (no department profile)",
     )
+    return replace(dept, detect_columns=True)
 
 
 def list_departments() -> list[str]:

@@ -108,13 +108,17 @@ def install_boundaries(
             )
             raise StoreError(msg)
         department = adhoc_department(timezone, name=Path(beats_path).stem)
+        profile = None  # no profile: columns detected, numeric ids padded to the widest
     elif timezone is not None and timezone != department.timezone:
         msg = (
             f"{department.name} keeps its times in {department.timezone}, not {timezone}; "
             "leave out --timezone or change the department profile"
         )
         raise StoreError(msg)
-    probe = boundaries.read_beats(beats_path, analysis_crs=analysis_crs, department=department)
+    else:
+        # a store installed without a profile keeps detecting its layer's columns and widths
+        profile = None if department.detect_columns else department
+    probe = boundaries.read_beats(beats_path, analysis_crs=analysis_crs, department=profile)
     crs = analysis_crs or (store.analysis_crs if store.meta_path.exists() else None)
     if crs is None:
         crs = boundaries.analysis_crs_for(probe, department)
@@ -127,14 +131,14 @@ def install_boundaries(
     if districts_path is not None:
         store.write_layer(
             "districts",
-            boundaries.read_districts(districts_path, analysis_crs=crs, department=department),
+            boundaries.read_districts(districts_path, analysis_crs=crs, department=profile),
         )
     else:
         store.write_layer("districts", boundaries.dissolve_districts(probe))
     if stations_path is not None:
         width = (
-            department.level(schema.DISTRICT).width
-            if department.has_level(schema.DISTRICT)
+            profile.level(schema.DISTRICT).width
+            if profile is not None and profile.has_level(schema.DISTRICT)
             else None
         )
         store.write_layer(

@@ -204,3 +204,18 @@ def test_ingest_text_output_names_the_unmapped_offenses(seattle_copy, raw_head, 
     located = int((part["longitude"].astype(float) != 0).sum())
     assert f"nibrs vocabulary: {located:,} rows (100.0%)" in line
     assert f"LOUD PARTY ({located:,})" in line
+
+
+def test_beats_without_a_profile_keep_detected_widths(tmp_path):
+    from geodata.department import LEGACY_DEPARTMENT
+
+    chicago = load_department(LEGACY_DEPARTMENT)
+    store = IncidentStore(tmp_path / "s")
+    install_boundaries(store, chicago.beats_file, timezone=chicago.timezone)
+    beats = store.read_layer("beats")
+    # the widest beat id of the layer has 4 digits: 925 is stored as 0925, as the profile says
+    assert "0925" in set(beats["beat"])
+    assert store.department().detect_columns
+    assert store.meta()["timezone"] == chicago.timezone
+    install_boundaries(store, chicago.beats_file)  # again: the store's record is reused
+    assert "0925" in set(store.read_layer("beats")["beat"])
