@@ -219,3 +219,20 @@ def test_beats_without_a_profile_keep_detected_widths(tmp_path):
     assert store.meta()["timezone"] == chicago.timezone
     install_boundaries(store, chicago.beats_file)  # again: the store's record is reused
     assert "0925" in set(store.read_layer("beats")["beat"])
+
+
+def test_ingest_into_a_new_store_of_a_profile(raw_head, tmp_path, capsys):
+    part = raw_head.iloc[:400]
+    path = tmp_path / "first.csv"
+    part.to_csv(path, index=False)
+    store = tmp_path / "new"
+    assert (
+        main(["ingest", str(path), "--department", "seattle", "--store", str(store), "--json"]) == 0
+    )
+    report = json.loads(capsys.readouterr().out)
+    located = int((part["longitude"].astype(float) != 0).sum())
+    assert report["rows_read"] == 400
+    assert report["rows_new"] == report["rows_accepted"] <= located
+    built = IncidentStore(store)
+    assert built.department().key == "seattle"
+    assert len(built.read_layer("beats")) == 55
