@@ -83,6 +83,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEPARTMENTS_DIR",
+    "LEGACY_DEPARTMENT",
     "LEVELS",
     "Department",
     "Level",
