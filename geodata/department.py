@@ -221,15 +221,23 @@ class Department:
         return lv.plural if plural else lv.singular
 
     def normalize_id(self, level: str, value: object) -> str | None:
-        """Return `value` as the canonical id of `level` (Chicago beat 925 -> ``"0925"``)."""
-        return self.level(level).normalize(value)
+        """Return `value` as the canonical id of `level` (Chicago beat 925 -> ``"0925"``).
+
+        A numeric id of a qualified level is its parent's id followed by its own, so it is
+        padded to both widths (Chicago sector ``92`` or ``092`` -> ``"092"``: district 09, 2).
+        """
+        lv = self.level(level)
+        text = lv.normalize(value)
+        if lv.qualify and text is not None and text.isdigit() and self.has_level(schema.DISTRICT):
+            text = text.zfill(self.level(schema.DISTRICT).width + max(lv.width, 1))
+        return text
 
     def normalize_ids(self, level: str, values: pd.Series) -> pd.Series:
         """Return a string Series of canonical ids of `level`, aligned with `values`."""
         lv = self.level(level)
         index = values.index if isinstance(values, pd.Series) else None
         uniques = pd.unique(pd.Series(values, dtype=object))
-        lookup = {v: lv.normalize(v) for v in uniques if not _is_missing(v)}
+        lookup = {v: self.normalize_id(lv.key, v) for v in uniques if not _is_missing(v)}
         out = pd.Series(values, index=index, dtype=object).map(lookup)
         return out.astype("string")
 
