@@ -21,6 +21,7 @@ from geodata import settings
 from geodata.errors import BoundaryError, CRSMismatchError, InputError, StoreError
 
 if TYPE_CHECKING:
+    from geodata.department import Department
     from geodata.readers import ColumnMapping
     from geodata.store import IncidentStore
 
@@ -215,6 +216,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
         "store": str(store.root),
         "department": department.name,
         "levels": [department.label(lv.key) for lv in department.levels],
+        "areas": _area_counts(store, department),
         "incidents": store.count(),
         "analysis_crs": meta.get("analysis_crs"),
         "timezone": department.timezone,
@@ -224,6 +226,17 @@ def _cmd_info(args: argparse.Namespace) -> int:
         info["notes"] = list(department.notes)
     print(json.dumps(info, indent=2, default=str))
     return 0
+
+
+def _area_counts(store: IncidentStore, department: Department) -> dict[str, int]:
+    """Return the number of areas of each level, under the department's own plural words."""
+    if not store.has_layer("beats"):
+        return {}
+    beats = store.read_layer("beats")
+    return {
+        department.label(lv.key, plural=True): int(beats[lv.key].nunique())
+        for lv in department.levels
+    }
 
 
 def _cmd_department_draft(args: argparse.Namespace) -> int:

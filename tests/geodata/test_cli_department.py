@@ -34,6 +34,7 @@ def test_info_names_the_department_and_its_zone(seattle_store, capsys):
     info = json.loads(capsys.readouterr().out)
     assert info["department"] == "Seattle Police Department"
     assert info["levels"] == ["beat", "sector", "precinct"]
+    assert info["areas"] == {"beats": 55, "sectors": 19, "precincts": 5}
     assert info["timezone"] == "America/Los_Angeles"
     assert info["analysis_crs"] == "EPSG:26910"
     assert info["incidents"] == seattle_store.count()
