@@ -1,7 +1,8 @@
 """Command line of the analysis layer: ``python -m analysis COMMAND``.
 
 Commands register themselves from ``analysis.cli_profile`` (``profile``), ``analysis.cli_hotspots``
-(``hotspots``, ``evaluate``) and ``analysis.cli_plan`` (``plan``). Every command takes
+(``hotspots``, ``evaluate``), ``analysis.cli_plan`` (``plan``) and ``analysis.cli_forecast``
+(``forecast``, ``forecast-backtest``). Every command takes
 ``--store DIR``; without it, the default store (built from the bundled data on first use).
 """
 
@@ -16,7 +17,12 @@ from geodata.errors import BoundaryError, CRSMismatchError, InputError, StoreErr
 
 __all__ = ["main"]
 
-_PLUGINS = ("analysis.cli_profile", "analysis.cli_hotspots", "analysis.cli_plan")
+_PLUGINS = (
+    "analysis.cli_profile",
+    "analysis.cli_hotspots",
+    "analysis.cli_plan",
+    "analysis.cli_forecast",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
