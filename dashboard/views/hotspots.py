@@ -7,7 +7,7 @@ from datetime import timedelta
 import streamlit as st
 from streamlit_folium import st_folium
 
-from analysis import evaluate
+from analysis import evaluate, forecast
 from dashboard import data
 from dashboard import hotspot_data as hd
 from geodata.errors import InputError, StoreError
@@ -75,9 +75,33 @@ except (ValueError, InputError, StoreError) as err:
     st.stop()
 
 st.caption(f"{method_label}, {level} {area_id}, {start} to {end}: {run.summary}.")
+FORECASTS = {
+    "Where it happened (naive)": "naive",
+    "Near-repeat (prospective)": "prospective",
+    "Learned (Poisson boosting)": "gbm",
+}
+f1, f2, f3 = st.columns([1, 2, 1])
+show_forecast = f1.checkbox("Forecast layer", value=False, key="hotspots_forecast")
+forecast_run = None
+if show_forecast:
+    default = next(k for k, v in FORECASTS.items() if v == forecast.DEFAULT_METHOD)
+    forecast_label = f2.selectbox(
+        "Forecast method", list(FORECASTS), index=list(FORECASTS).index(default)
+    )
+    horizon = f3.selectbox("Next", [7, 1], format_func=lambda d: f"{d} day{'s' * (d > 1)}")
+    try:
+        forecast_run = hd.forecast_run(
+            root, token, FORECASTS[forecast_label], level, area_id, end + timedelta(days=1), horizon
+        )
+    except ValueError as err:
+        st.warning(f"No forecast: {err}.")
+    else:
+        st.caption(
+            f"Forecast from the year before {end + timedelta(days=1)}: {forecast_run.summary}."
+        )
 surface = {"kde": "Density (incidents/km²)", "gistar": "Gi* z-score (z > 0)"}.get(method, "")
 st_folium(
-    hd.hotspot_map(run, label=surface or "Surface"),
+    hd.hotspot_map(run, label=surface or "Surface", forecast_layer=forecast_run),
     height=520,
     width="stretch",
     returned_objects=[],
@@ -89,6 +113,17 @@ st.caption(
     "at most 3,000 cells. Methods and defaults: docs/hotspots.md."
 )
 st.dataframe(run.table, hide_index=True, width="stretch")
+downloads = st.columns(4)
+layers = [("hotspots", run.polygons, f"hotspots_{method}_{level}_{area_id}_{start}_{end}")]
+if forecast_run is not None:
+    layers.append(
+        ("forecast", forecast_run.cells, f"forecast_{forecast_run.method}_{level}_{area_id}")
+    )
+for i, (what, layer, stem) in enumerate(layers):
+    for j, (kind, (text, name, mime)) in enumerate(hd.export_files(layer, stem).items()):
+        downloads[2 * i + j].download_button(
+            f"Download {what} ({kind})", text, file_name=name, mime=mime, key=f"dl_{what}_{kind}"
+        )
 
 with st.expander("Near-repeat: Knox test (pairs close in space and time)"):
     knox = hd.near_repeat(

@@ -1,3 +1,4 @@
+import json
 import re
 
 from streamlit.testing.v1 import AppTest
@@ -86,3 +87,55 @@ def test_hotspot_map_draws_at_most_max_hotspots_the_largest_first(beats):
     shown = {int(m) for m in re.findall(tag, html)}
     assert len(shown) == hd.MAX_HOTSPOTS
     assert shown == set(range(n - hd.MAX_HOTSPOTS + 1, n + 1))  # the largest ones
+
+
+def test_hotspots_page_forecast_layer_and_exports(app_env, sample_store):
+
+    from analysis import forecast
+
+    at = _page(app_env)
+    at.selectbox(key="hotspots_area").select("092").run()
+    at.checkbox(key="hotspots_forecast").check().run()
+    assert not at.exception
+    script = folium_maps(at)[0]
+    assert "forecast-legend" in script  # the legend of the layer
+    assert "top 1% of the city" in script
+    # the forecast's cells are those forecast_cells ranks in the city's top 5%
+    beats = sample_store.read_layer("beats")
+    incidents = sample_store.load_incidents(
+        columns=["x", "y", "occurred_at"], start="2017-01-01", end="2018-01-28"
+    )
+    _, cells = forecast.forecast_cells(
+        incidents, beats, forecast.DEFAULT_METHOD, cutoff="2018-01-28"
+    )
+    area = beats[beats["sector"] == "092"].union_all()
+    inside = cells[cells.geometry.representative_point().within(area).to_numpy()]
+    n_top = int(inside["top_share"].notna().sum())
+    assert f"{n_top} of its {len(inside):,} cells are in the city's top 5%" in at.caption[1].value
+    labels = [b.label for b in at.get("download_button")]
+    assert labels == [
+        "Download hotspots (GeoJSON)",
+        "Download hotspots (CSV)",
+        "Download forecast (GeoJSON)",
+        "Download forecast (CSV)",
+    ]
+
+
+def test_export_files_are_geojson_and_formula_safe_csv(beats):
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from dashboard import hotspot_data as hd
+
+    x0, y0, _, _ = beats.total_bounds
+    layer = gpd.GeoDataFrame(
+        {"hotspot": [1], "top_offenses": ["=cmd|' /C calc'!A0"]},
+        geometry=[box(x0, y0, x0 + 100, y0 + 100)],
+        crs=beats.crs,
+    )
+    files = hd.export_files(layer, "x")
+    geo = json.loads(files["GeoJSON"][0])
+    assert geo["features"][0]["properties"]["top_offenses"].startswith("=")  # data, not a cell
+    csv_text = files["CSV"][0]
+    assert "'=cmd" in csv_text
+    assert files["CSV"][1] == "x.csv"
