@@ -29,7 +29,6 @@ __all__ = [
     "parse_horizon",
     "run_backtest",
     "run_forecast",
-    "write_layer",
 ]
 
 
@@ -71,6 +70,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     bt.add_argument("--horizons", nargs="+", type=parse_horizon, default=[1, 7])
     bt.add_argument("--coverages", nargs="+", type=float, default=list(COVERAGES))
+    bt.add_argument(
+        "--first-day", type=int, default=28, help="days of data before the first cut-off"
+    )
     bt.add_argument("--from", dest="start", help="first day of data used, YYYY-MM-DD")
     bt.add_argument("--to", dest="end", help="last day of data used (inclusive), YYYY-MM-DD")
     bt.add_argument("--store", help="incident store directory (default: the bundled data)")
@@ -98,30 +100,23 @@ def _day(text: str | None, flag: str) -> date | None:
         raise ValueError(msg) from None
 
 
-def write_layer(layer: object, path: str) -> None:
-    """Write a polygon layer to `path`: GeoJSON (``.geojson``/``.json``) or CSV (``.csv``)."""
-    suffix = Path(path).suffix.lower()
-    if suffix in {".geojson", ".json"}:
-        text = export.layer_geojson(layer)  # type: ignore[arg-type]
-    elif suffix == ".csv":
-        text = export.layer_csv(layer)  # type: ignore[arg-type]
-    else:
-        msg = f"--out {path!r}: use a .geojson or .csv file name"
-        raise ValueError(msg)
-    Path(path).write_text(text, encoding="utf-8")
-
-
 def run_forecast(args: argparse.Namespace) -> int:
     """Run ``python -m analysis forecast``."""
-    if args.out and Path(args.out).suffix.lower() not in {".geojson", ".json", ".csv"}:
-        msg = f"--out {args.out!r}: use a .geojson or .csv file name"
-        raise ValueError(msg)
+    if args.out:
+        export.check_layer_path(args.out)
     store = open_store(args.store)
     as_of = _day(args.as_of, "--as-of")
     lookback = timedelta(days=365 + 91)
     end = as_of or None
     incidents = store.load_incidents(
-        columns=[schema.X, schema.Y, schema.OCCURRED_AT, schema.BEAT],
+        columns=[
+            schema.X,
+            schema.Y,
+            schema.OCCURRED_AT,
+            schema.BEAT,
+            schema.SECTOR,
+            schema.DISTRICT,
+        ],
         start=pd.Timestamp(end - lookback) if end else None,
         end=pd.Timestamp(end) if end else None,
     )
@@ -154,7 +149,7 @@ def run_forecast(args: argparse.Namespace) -> int:
     if level:
         beat_table = beat_table[beat_table[schema.BEAT].isin(set(area[schema.BEAT].astype(str)))]
     if args.out:
-        write_layer(cells, args.out)
+        export.write_layer(cells, args.out)
     top = cells.sort_values("rank").head(args.top)
     centre = top.geometry.centroid.to_crs(schema.WGS84)
     listed = pd.DataFrame(
@@ -258,11 +253,21 @@ def run_backtest(args: argparse.Namespace) -> int:
         methods=args.methods,
         horizons_days=args.horizons,
         coverages=args.coverages,
+        first_day=args.first_day,
     )
+    if results.empty:
+        msg = (
+            f"no weekly cut-off leaves {args.first_day} days of data before it and a whole "
+            "horizon after it: use a longer period or a smaller --first-day"
+        )
+        raise ValueError(msg)
     comparison = forecast.compare_to_naive(results)
     summary = summarize(results)
     intervals = forecast.beat_interval_backtest(
-        incidents.dropna(subset=[schema.BEAT]), beats[schema.BEAT].astype(str), horizon_days=7
+        incidents.dropna(subset=[schema.BEAT]),
+        beats[schema.BEAT].astype(str),
+        horizon_days=7,
+        first_day=args.first_day,
     )
     coverage = {
         "beat_weeks": len(intervals),

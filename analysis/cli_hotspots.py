@@ -19,7 +19,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from analysis import evaluate, hotspots
+from analysis import evaluate, export, hotspots
 from analysis._store import open_store
 from geodata import schema
 
@@ -61,7 +61,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "--bandwidth-m", default="auto", type=_auto_or(float), help="KDE bandwidth (m) or 'auto'"
     )
     parser.add_argument("--store", help="incident store directory (default: the bundled data)")
-    parser.add_argument("--out", help="write the hotspot polygons to this GeoJSON file")
+    parser.add_argument("--out", help="write the hotspot polygons to FILE.geojson or FILE.csv")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.set_defaults(func=run_hotspots)
 
@@ -110,11 +110,7 @@ def _day(text: str | None, flag: str) -> date | None:
 
 def to_geojson(polygons: gpd.GeoDataFrame) -> str:
     """Return hotspot polygons as GeoJSON text in WGS84 (times as ISO 8601 strings)."""
-    out = polygons.to_crs(schema.WGS84)
-    for column in out.columns:
-        if pd.api.types.is_datetime64_any_dtype(out[column]):
-            out[column] = out[column].map(lambda t: t.isoformat() if pd.notna(t) else None)
-    return out.to_json(drop_id=True)
+    return export.layer_geojson(polygons)
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
@@ -123,6 +119,8 @@ def _records(frame: pd.DataFrame) -> list[dict]:
 
 def run_hotspots(args: argparse.Namespace) -> int:
     """Run ``python -m analysis hotspots``."""
+    if args.out:
+        export.check_layer_path(args.out)
     store = open_store(args.store)
     start, end = _day(args.start, "--from"), _day(args.end, "--to")
     incidents = store.load_incidents(
@@ -154,7 +152,7 @@ def run_hotspots(args: argparse.Namespace) -> int:
         else None,
     )
     if args.out:
-        Path(args.out).write_text(to_geojson(polygons), encoding="utf-8")
+        export.write_layer(polygons, args.out)
     table = pd.DataFrame(polygons.drop(columns="geometry"))
     info = {
         "method": args.method,

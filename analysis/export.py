@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import geopandas as gpd
 import pandas as pd
 
 from geodata import schema
 
-__all__ = ["FORMULA_PREFIXES", "csv_safe", "layer_csv", "layer_geojson"]
+__all__ = [
+    "FORMULA_PREFIXES",
+    "check_layer_path",
+    "csv_safe",
+    "layer_csv",
+    "layer_geojson",
+    "write_layer",
+]
 
 #: A spreadsheet reads a cell starting with one of these as a formula.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -59,3 +68,18 @@ def layer_csv(layer: gpd.GeoDataFrame) -> str:
     table[schema.LAT] = centre.y.round(6).to_numpy()
     table["wkt"] = wgs.geometry.to_wkt(rounding_precision=6).to_numpy()
     return csv_safe(table).to_csv(index=False)
+
+
+def check_layer_path(path: str | Path) -> None:
+    """Raise ValueError unless `path` ends in ``.geojson``, ``.json`` or ``.csv``."""
+    if Path(path).suffix.lower() not in {".geojson", ".json", ".csv"}:
+        msg = f"--out {str(path)!r}: use a .geojson or .csv file name"
+        raise ValueError(msg)
+
+
+def write_layer(layer: gpd.GeoDataFrame, path: str | Path) -> None:
+    """Write a polygon layer to `path`: GeoJSON (``.geojson``/``.json``) or CSV (``.csv``)."""
+    check_layer_path(path)
+    csv = Path(path).suffix.lower() == ".csv"
+    text = layer_csv(layer) if csv else layer_geojson(layer)
+    Path(path).write_text(text, encoding="utf-8")

@@ -719,6 +719,8 @@ def compare_to_naive(
     rng = np.random.default_rng(random_state)
     out = []
     keys = ["horizon_days", "coverage"]
+    if results.empty:
+        return pd.DataFrame(columns=[*keys, "method", "cutoffs", "ratio_mean", "wilcoxon_p"])
     for (h, cov), group in results.groupby(keys, sort=True):
         wide = group.pivot_table(index="cutoff", columns="method", values="pai", aggfunc="first")
         if "naive" not in wide:
