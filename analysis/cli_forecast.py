@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import export, forecast, hotspots
-from analysis._store import open_store
+from analysis import export, forecast, inputs
+from analysis.cli_common import area_id
 from analysis.evaluate import COVERAGES
 from geodata import schema
 
@@ -104,7 +104,7 @@ def run_forecast(args: argparse.Namespace) -> int:
     """Run ``python -m analysis forecast``."""
     if args.out:
         export.check_layer_path(args.out)
-    store = open_store(args.store)
+    store = inputs.open_store(args.store)
     as_of = _day(args.as_of, "--as-of")
     lookback = timedelta(days=365 + 91)
     end = as_of or None
@@ -130,9 +130,8 @@ def run_forecast(args: argparse.Namespace) -> int:
     )
     level = next((lvl for lvl in ("beat", "sector", "district") if getattr(args, lvl)), None)
     if level:
-        _, area = hotspots.area_incidents(
-            located.iloc[:0], beats, level=level, area_id=getattr(args, level)
-        )
+        ident = area_id(store, level, getattr(args, level))
+        area = inputs.area_beats(beats, level=level, area_id=ident)  # type: ignore[arg-type]
         inside = cells.geometry.representative_point().within(area.union_all())
         cells = cells[inside.to_numpy()].reset_index(drop=True)
     first_day = as_of or (
@@ -239,7 +238,7 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
 
 def run_backtest(args: argparse.Namespace) -> int:
     """Run ``python -m analysis forecast-backtest``."""
-    store = open_store(args.store)
+    store = inputs.open_store(args.store)
     start, end = _day(args.start, "--from"), _day(args.end, "--to")
     incidents = store.load_incidents(
         columns=[schema.X, schema.Y, schema.OCCURRED_AT, schema.BEAT],

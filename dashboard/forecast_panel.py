@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from analysis import forecast
+from analysis.inputs import Period
 from dashboard import data
 from geodata import schema
 
@@ -35,8 +36,7 @@ def beat_week_table(root: str, token: str, sector: str, as_of: date) -> pd.DataF
         root,
         token,
         (schema.OCCURRED_AT, schema.BEAT),
-        week_start - timedelta(days=HISTORY_DAYS),
-        as_of + timedelta(days=1),
+        Period(week_start - timedelta(days=HISTORY_DAYS), as_of),
     )
     beats = data.load_beats(root, token)
     ids = sorted(

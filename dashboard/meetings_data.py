@@ -7,7 +7,7 @@ edit, so an analyst's move shows on the map, in the list and in the .ics at the 
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import folium
@@ -23,14 +23,17 @@ from geodata import meetings, schema, settings
 
 __all__ = [
     "COLUMN_CONFIG",
+    "CUSTOM_RULE",
     "MAX_VENUE_POPUP_ROWS",
     "calendar",
     "districts",
     "engine",
     "find",
     "flyer",
+    "form_values",
     "meetings_map",
     "occurrence_choices",
+    "rule_fields",
     "series_table",
     "token",
     "upcoming",
@@ -275,3 +278,79 @@ def districts(_db: Engine, schedule: str) -> list[str]:
     """Return the district ids the meetings database knows (its filter values)."""
     del schedule
     return sorted(meetings.list_areas(_db)["district"].dropna().astype(str).unique())
+
+
+def form_values(row: pd.Series | None) -> dict[str, object]:
+    """Return the editor form's field values for a stored series (`row`), or a new one.
+
+    Keys are the form's field names (the widget key is ``ed_<name>_<series id or new>``); the
+    editor writes them into the session state when a series is opened or reloaded, so the
+    browser shows exactly the stored values.
+
+    Parameters
+    ----------
+    row
+        A row of :func:`geodata.meetings.list_series`, or None for the "new series" form.
+    """
+
+    def value(column: str, default: object = "") -> object:
+        if row is None:
+            return default
+        stored = row[column]
+        return default if stored is None or stored != stored else stored  # NaN -> default
+
+    start = value("dtstart", None)
+    start = pd.Timestamp(start).to_pydatetime() if start is not None else None
+    is_sector = value("area_kind", "beat") == "sector"
+    tzid = str(value("tzid", schema.DEFAULT_TIMEZONE))
+    return {
+        "title": str(value("title")),
+        "beats": "" if is_sector else str(value("beats")),
+        "sector": str(value("sector")) if is_sector else "",
+        "venue": int(row["venue_id"]) if row is not None else None,
+        "date": start.date() if start is not None else date.today(),
+        "time": start.time() if start is not None else time(18, 30),
+        "minutes": int(value("duration_min", meetings.DEFAULT_DURATION_MIN)),
+        **rule_fields(str(value("rrule", "FREQ=MONTHLY;INTERVAL=2;BYDAY=2TU")), tzid),
+        "reason": str(value("duration_reason")),
+        "contact": str(value("contact")),
+        "notes": str(value("notes")),
+        "link": str(value("virtual_link")),
+        "illustrative": bool(value("illustrative", False)),
+        "vname": "",
+        "vaddr": "",
+        "vlat": "",
+        "vlon": "",
+        "vphone": "",
+        "allow": False,
+    }
+
+
+#: The picker's choice for a rule it cannot show: the rule is typed (RFC 5545 text).
+CUSTOM_RULE = "custom rule"
+
+
+def rule_fields(rule: str, tzid: str = schema.DEFAULT_TIMEZONE) -> dict[str, object]:
+    """Return the recurrence picker's fields that show `rule` (typed text if it cannot).
+
+    The fields are ``rep`` (a key of :data:`geodata.meetings.REPEATS` or :data:`CUSTOM_RULE`),
+    ``week``, ``weekday``, ``skip`` (months without a meeting), ``until`` and ``rrule``.
+    """
+    pick = meetings.pick_from_rule(rule, tzid=tzid)
+    if pick is None:
+        return {
+            "rep": CUSTOM_RULE,
+            "week": 2,
+            "weekday": "TU",
+            "skip": [],
+            "until": None,
+            "rrule": rule,
+        }
+    return {
+        "rep": pick.repeat,
+        "week": pick.week,
+        "weekday": pick.weekday,
+        "skip": list(pick.skip_months),
+        "until": pick.until,
+        "rrule": rule,
+    }

@@ -73,7 +73,7 @@ def test_forecast_rejects_an_unknown_output_and_area(sample_store, capsys):
     assert main(["forecast", *store, "--out", "forecast.txt"]) == 2
     assert "use a .geojson or .csv file name" in capsys.readouterr().err
     assert main(["forecast", *store, "--sector", "999"]) == 2
-    assert "is not a sector of the store" in capsys.readouterr().err
+    assert "no sector '999'" in capsys.readouterr().err
 
 
 def test_hotspots_command_writes_csv(sample_store, tmp_path):
