@@ -1,13 +1,13 @@
 """Benchmark: a city-wide forecast on 150 m cells from one year, and the whole weekly backtest.
 
-``python -m bench.forecast [--store DIR] [--backtest] [--out FILE.md]``
+``python -m bench.forecast [--store DIR] [--backtest] [--markdown FILE.md] [--out FILE.md]``
 
-Without ``--store``, a Seattle 2018 store is built once under ``/tmp/beatwise_bench_seattle``
-from the shared SPD file (``--csv``, ``--beats``; see :func:`build_seattle_store`): 75,281
-offenses, 72,597 located. Each method's forecast (fit on the year, 7-day horizon, every study
-cell) is timed ``REPEATS`` times and the median reported; ``--backtest`` also times
-``analysis.forecast.forecast_backtest`` over the whole store (weekly cut-offs, horizons 1 and 7
-days, every method) and writes its tables with ``--markdown``.
+Without ``--store``, the bundled Seattle 2018 department (``geodata/samples/seattle``) is built
+once under ``/tmp/beatwise_bench_seattle``: 75,281 offenses, 72,597 located. Each method's
+forecast (fit on the year, 7-day horizon, every study cell) is timed ``REPEATS`` times and the
+median reported; ``--backtest`` also times ``analysis.forecast.forecast_backtest`` over the
+whole store (weekly cut-offs, horizons 1 and 7 days, every method) and writes its tables with
+``--markdown``.
 """
 
 from __future__ import annotations
@@ -18,39 +18,18 @@ import statistics
 import time
 from pathlib import Path
 
-SEATTLE_CSV = Path("/work/shared/data/seattle/spd_crime_2018.csv.gz")
-SEATTLE_BEATS = Path("/work/shared/data/seattle/beats_2018.geojson")
 STORE = Path("/tmp/beatwise_bench_seattle")
 REPEATS = 3
 
 
-def build_seattle_store(root: Path, csv: Path = SEATTLE_CSV, beats: Path = SEATTLE_BEATS) -> Path:
-    """Build (once) a store of the SPD 2018 offenses at `root` with the documented mapping.
-
-    Mapping: ``offense_id`` (id), ``report_number``, ``offense_start_datetime`` (Seattle local
-    time), ``offense``, ``_100_block_address``, the reported ``beat``, ``longitude``/``latitude``
-    (0 = missing: rejected as missing coordinates). Analysis CRS: the layer's UTM zone.
-    """
-    from geodata.ingest import ingest_file, install_boundaries
-    from geodata.readers import ColumnMapping
+def build_seattle_store(root: Path) -> Path:
+    """Build (once) the bundled Seattle 2018 department's store at `root`; return `root`."""
+    from geodata.ingest import build_sample_store
     from geodata.store import IncidentStore
 
     store = IncidentStore(root)
-    if store.exists() and store.incident_files():
-        return root
-    install_boundaries(store, beats, timezone="America/Los_Angeles", analysis_crs=None)
-    mapping = ColumnMapping(
-        incident_id="offense_id",
-        case_number="report_number",
-        occurred_at="offense_start_datetime",
-        offense="offense",
-        block="_100_block_address",
-        reported_beat="beat",
-        lat="latitude",
-        lon="longitude",
-        timezone="America/Los_Angeles",
-    )
-    ingest_file(csv, store, mapping=mapping)
+    if not (store.exists() and store.incident_files()):
+        build_sample_store(store, department="seattle")
     return root
 
 
@@ -58,8 +37,6 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; print (and optionally write) a Markdown table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--store", help="an existing store (default: Seattle 2018, built once)")
-    parser.add_argument("--csv", default=str(SEATTLE_CSV))
-    parser.add_argument("--beats", default=str(SEATTLE_BEATS))
     parser.add_argument("--backtest", action="store_true", help="also time the whole backtest")
     parser.add_argument("--markdown", help="write the backtest tables to this file")
     parser.add_argument("--out", help="write the timing table to this file")
@@ -71,11 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     from geodata import schema
     from geodata.store import IncidentStore
 
-    root = (
-        Path(args.store)
-        if args.store
-        else build_seattle_store(STORE, Path(args.csv), Path(args.beats))
-    )
+    root = Path(args.store) if args.store else build_seattle_store(STORE)
     store = IncidentStore(root)
     incidents = store.load_incidents(columns=[schema.X, schema.Y, schema.OCCURRED_AT, schema.BEAT])
     beats = store.read_layer("beats")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,26 +13,6 @@ import pytest
 from analysis import forecast
 from analysis.__main__ import main
 from analysis.evaluate import study_grid
-from geodata.store import IncidentStore
-
-SEATTLE = Path("/work/shared/data/seattle")
-
-
-@pytest.fixture(scope="session")
-def seattle_forecast_store(request, tmp_path_factory) -> IncidentStore:
-    """The Seattle 2018 store: the bundled sample's fixture when present, else built here."""
-    try:
-        return request.getfixturevalue("seattle_store")
-    except pytest.FixtureLookupError:
-        pass
-    if not (SEATTLE / "spd_crime_2018.csv.gz").exists():
-        pytest.skip("the Seattle 2018 data is not on this machine")
-    from bench.forecast import build_seattle_store
-
-    root = tmp_path_factory.mktemp("seattle") / "store"
-    return IncidentStore(
-        build_seattle_store(root, SEATTLE / "spd_crime_2018.csv.gz", SEATTLE / "beats_2018.geojson")
-    )
 
 
 def test_forecast_json_geojson_and_csv_for_a_sector(sample_store, capsys, tmp_path):
@@ -111,32 +90,29 @@ def test_forecast_backtest_command_matches_the_function(sample_store, capsys, tm
     assert "no weekly cut-off" in capsys.readouterr().err
 
 
-def test_forecast_runs_unchanged_on_seattle(seattle_forecast_store, capsys, tmp_path):
+def test_forecast_runs_unchanged_on_seattle(seattle_store, capsys, tmp_path):
     """A department the code knows nothing about: letter sectors, UTM 10N, Pacific time."""
     out_file = tmp_path / "seattle.geojson"
     args = ["forecast", "--method", "prospective", "--sector", "K", "--as-of", "2018-07-01"]
-    assert (
-        main([*args, "--store", str(seattle_forecast_store.root), "--json", "--out", str(out_file)])
-        == 0
-    )
+    assert main([*args, "--store", str(seattle_store.root), "--json", "--out", str(out_file)]) == 0
     out = json.loads(capsys.readouterr().out)
-    beats = seattle_forecast_store.read_layer("beats")
+    beats = seattle_store.read_layer("beats")
     assert {b["beat"] for b in out["beats"]} == set(beats.loc[beats["sector"] == "K", "beat"])
     geo = json.loads(out_file.read_text())
     lon, lat = geo["features"][0]["geometry"]["coordinates"][0][0]
     assert -122.5 < lon < -122.2
     assert 47.4 < lat < 47.8
     # a dense week follows: a forecast of a real week, not an empty one
-    incidents = seattle_forecast_store.load_incidents(
+    incidents = seattle_store.load_incidents(
         columns=["x", "y", "occurred_at"], start="2018-07-01", end="2018-07-08"
     ).dropna()
     assert len(incidents) > 1000
     assert out["expected_total"] > 0
 
 
-def test_seattle_beat_intervals_cover_about_90_percent(seattle_forecast_store):
-    incidents = seattle_forecast_store.load_incidents(columns=["occurred_at", "beat"]).dropna()
-    beats = seattle_forecast_store.read_layer("beats")
+def test_seattle_beat_intervals_cover_about_90_percent(seattle_store):
+    incidents = seattle_store.load_incidents(columns=["occurred_at", "beat"]).dropna()
+    beats = seattle_store.read_layer("beats")
     backtest = forecast.beat_interval_backtest(incidents, beats["beat"].astype(str))
     assert backtest["cutoff"].nunique() >= 45
     real = backtest[backtest["expected"] >= 1]
