@@ -90,6 +90,8 @@ class CountCube:
     day0: pd.Timestamp
     counts: np.ndarray
     _csum: np.ndarray | None = field(default=None, repr=False)
+    #: Results that depend only on the data before a day (e.g. Knox scales), shared by fits.
+    cache: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_incidents(
@@ -404,7 +406,10 @@ class ProspectiveForecaster(CellForecaster):
         distances: tuple[float, ...] = ()
         times: tuple[float, ...] = ()
         if near_m == "knox" or near_days == "knox":
-            distances, times = knox_scales(_recent_points(cube, t, self.knox_days))
+            key = ("knox", t, self.knox_days)  # the horizons of a cut-off share the table
+            if key not in cube.cache:
+                cube.cache[key] = knox_scales(_recent_points(cube, t, self.knox_days))
+            distances, times = cube.cache[key]
         if near_m != "knox":
             if not isinstance(near_m, int | float) or isinstance(near_m, bool) or near_m <= 0:
                 msg = f"near_m must be > 0 m or 'knox', got {near_m!r}"
