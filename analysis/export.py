@@ -1,4 +1,4 @@
-"""Export map layers (hotspot polygons, forecast cells) as GeoJSON or formula-safe CSV text."""
+"""Export map layers (forecast cells, hotspot polygons) as GeoJSON or formula-safe CSV text."""
 
 from __future__ import annotations
 
@@ -8,39 +8,14 @@ import geopandas as gpd
 import pandas as pd
 
 from geodata import schema
+from geodata.exports import neutralize_formulas
 
 __all__ = [
-    "FORMULA_PREFIXES",
     "check_layer_path",
-    "csv_safe",
     "layer_csv",
     "layer_geojson",
     "write_layer",
 ]
-
-#: A spreadsheet reads a cell starting with one of these as a formula.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
-    """Return a copy of `frame` whose text values cannot run as spreadsheet formulas.
-
-    Text starting with ``=``, ``+``, ``-``, ``@`` (or a tab or carriage return) gets a leading
-    ``'`` (the OWASP rule for CSV injection); numbers are left alone.
-
-    Examples
-    --------
-    >>> csv_safe(pd.DataFrame({"a": ["=1+2", "ok"], "n": [-1, 2]}))["a"].tolist()
-    ["'=1+2", 'ok']
-    """
-    out = frame.copy()
-    for column in out.columns:
-        values = out[column]
-        if pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values):
-            out[column] = values.map(
-                lambda v: "'" + v if isinstance(v, str) and v.startswith(FORMULA_PREFIXES) else v
-            )
-    return out
 
 
 def _plain_times(frame: pd.DataFrame) -> pd.DataFrame:
@@ -59,7 +34,7 @@ def layer_geojson(layer: gpd.GeoDataFrame) -> str:
 def layer_csv(layer: gpd.GeoDataFrame) -> str:
     """Return a polygon layer as CSV text: its attributes, the centre's lon/lat and WKT (WGS84).
 
-    Text values are neutralised with :func:`csv_safe`.
+    Text values are neutralised (:func:`geodata.exports.neutralize_formulas`).
     """
     wgs = layer.to_crs(schema.WGS84)
     centre = layer.geometry.representative_point().to_crs(schema.WGS84)
@@ -67,7 +42,7 @@ def layer_csv(layer: gpd.GeoDataFrame) -> str:
     table[schema.LON] = centre.x.round(6).to_numpy()
     table[schema.LAT] = centre.y.round(6).to_numpy()
     table["wkt"] = wgs.geometry.to_wkt(rounding_precision=6).to_numpy()
-    return csv_safe(table).to_csv(index=False)
+    return neutralize_formulas(table).to_csv(index=False)
 
 
 def check_layer_path(path: str | Path) -> None:

