@@ -118,6 +118,7 @@ def test_planted_near_repeat_burst_is_the_hottest_cell(method):
     assert bursts[start] not in top_cells(naive, 3)  # the baseline misses it: chronic cells
 
 
+@pytest.mark.slow
 def test_backtest_on_planted_bursts_beats_naive():
     incidents, _ = near_repeat_data()
     results = forecast.forecast_backtest(
@@ -148,6 +149,7 @@ def test_knox_scales_find_the_planted_near_repeats():
 
 
 # --- a stationary pattern ---------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["prospective", "gbm"])
 def test_stationary_pattern_no_worse_than_naive_beyond_noise(method):
     incidents = stationary_data()

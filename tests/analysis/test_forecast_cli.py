@@ -90,6 +90,7 @@ def test_forecast_backtest_command_matches_the_function(sample_store, capsys, tm
     assert "no weekly cut-off" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_forecast_runs_unchanged_on_seattle(seattle_store, capsys, tmp_path):
     """A department the code knows nothing about: letter sectors, UTM 10N, Pacific time."""
     out_file = tmp_path / "seattle.geojson"
@@ -110,6 +111,7 @@ def test_forecast_runs_unchanged_on_seattle(seattle_store, capsys, tmp_path):
     assert out["expected_total"] > 0
 
 
+@pytest.mark.slow
 def test_seattle_beat_intervals_cover_about_90_percent(seattle_store):
     incidents = seattle_store.load_incidents(columns=["occurred_at", "beat"]).dropna()
     beats = seattle_store.read_layer("beats")
