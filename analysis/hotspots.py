@@ -26,6 +26,7 @@ import logging
 import math
 import numbers
 from dataclasses import dataclass
+from datetime import date
 
 import geopandas as gpd
 import numpy as np
@@ -1392,10 +1393,15 @@ def export_hotspots(hotspots: gpd.GeoDataFrame, fmt: str) -> bytes:
     if fmt not in ("geojson", "csv"):
         msg = f"fmt must be 'geojson' or 'csv', got {fmt!r}"
         raise ValueError(msg)
-    shown = hotspots.to_crs(schema.WGS84) if hotspots.crs is not None else hotspots.copy()
-    for column in shown.columns:  # times as ISO 8601 text (JSON has no timestamps)
-        if column != shown.geometry.name and pd.api.types.is_datetime64_any_dtype(shown[column]):
-            shown[column] = shown[column].map(lambda t: t.isoformat() if pd.notna(t) else None)
+    shown = hotspots.to_crs(schema.WGS84) if hotspots.crs is not None else hotspots
+    shown = shown.copy()
+    for column in shown.columns:  # dates and times as ISO text (JSON has no date type)
+        if column != "geometry" and pd.api.types.is_datetime64_any_dtype(shown[column]):
+            shown[column] = shown[column].map(lambda v: None if pd.isna(v) else v.isoformat())
+        elif column != "geometry" and shown[column].dtype == object:
+            shown[column] = shown[column].map(
+                lambda v: v.isoformat() if isinstance(v, (pd.Timestamp, date)) else v
+            )
     if fmt == "geojson":
         return shown.to_json(drop_id=True).encode("utf-8")
     table = pd.DataFrame(shown.drop(columns="geometry"))

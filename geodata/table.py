@@ -66,6 +66,7 @@ _ARROW_TYPES = {
     "boolean": pa.bool_(),
     "float64": pa.float64(),
     "int64": pa.int64(),
+    "Int64": pa.int64(),
 }
 
 #: Called with the name of each write step (see :func:`fault_point`); None outside tests.
@@ -123,6 +124,16 @@ class TableSpec:
                 fields.append(pa.field(name, _ARROW_TYPES[dtype]))
         return pa.schema(fields)
 
+    @property
+    def time_columns(self) -> tuple[str, ...]:
+        """Return every tz-aware time column (the partitioning one first)."""
+        others = [
+            c
+            for c, t in self.columns.items()
+            if t.startswith("datetime64") and c != self.time_column
+        ]
+        return (self.time_column, *others)
+
     def delta_schema(self) -> pa.Schema:
         """Return the table schema as Delta sees it (UTC times, partition columns added)."""
         schema = self.arrow_schema("UTC")
@@ -133,7 +144,7 @@ class TableSpec:
         out: dict[str, object] = {}
         for column in columns:
             dtype = self.columns[column]
-            if column == self.time_column or dtype.startswith("datetime64"):
+            if column in self.time_columns:
                 out[column] = f"datetime64[ns, {timezone}]"
             elif dtype == "string":
                 out[column] = _STRING
@@ -618,26 +629,20 @@ class RecordTable:
 
     def _to_arrow(self, batch: pd.DataFrame | pa.Table, file_schema: pa.Schema) -> pa.Table:
         if isinstance(batch, pa.Table):
-            table = batch.select(file_schema.names)
-            time_index = file_schema.get_field_index(self.spec.time_column)
-            table = table.set_column(
-                time_index,
-                self.spec.time_column,
-                table.column(self.spec.time_column).cast(file_schema.field(time_index).type),
-            )
-            return table.cast(file_schema)
+            return batch.select(file_schema.names).cast(file_schema)
+        if not len(batch):
+            return file_schema.empty_table()
         frame = batch.reindex(columns=file_schema.names)
-        times = frame[self.spec.time_column]
-        if len(frame) and getattr(times.dtype, "tz", None) is None:
-            msg = f"{self.spec.time_column} must be tz-aware to be stored"
-            raise ValueError(msg)
-        frame = frame.assign(
-            **{
-                column: frame[column].dt.tz_convert(self.timezone)
-                for column in frame.columns
-                if getattr(frame[column].dtype, "tz", None) is not None
-            }
-        )
+        converted = {}
+        for column in self.spec.time_columns:
+            times = frame[column]
+            if len(frame) and getattr(times.dtype, "tz", None) is None:
+                if times.notna().any() or column == self.spec.time_column:
+                    msg = f"{column} must be tz-aware to be stored"
+                    raise ValueError(msg)
+                times = pd.to_datetime(times).dt.tz_localize("UTC")
+            converted[column] = times.dt.tz_convert(self.timezone)
+        frame = frame.assign(**converted)
         return pa.Table.from_pandas(frame, schema=file_schema, preserve_index=False)
 
     def _rewrite(
