@@ -9,6 +9,7 @@ from analysis.compare import WINDOWS
 from analysis.inputs import Period
 from dashboard import data, state
 from dashboard import profile_data as pd_
+from dashboard.forecast_panel import render_forecast_panel
 from geodata import schema
 
 store = data.get_store()
@@ -107,6 +108,7 @@ st.dataframe(
     hide_index=True,
     width="stretch",
 )
+render_forecast_panel(root, token, sector, as_of)
 st.subheader("Unusual counts against prior years")
 st.caption(review.unusual_note)
 st.dataframe(review.unusual.round(1), hide_index=True, width="stretch")
