@@ -36,10 +36,12 @@ area_id = c2.selectbox(
     level_word.capitalize(), hd.area_ids(root, token, level), key="hotspots_area"
 )
 period = c3.date_input(
-    "Period", value=(default.first, default.last), min_value=first, max_value=last
+    "Period",
+    value=(default.first, default.last),
+    min_value=first,
+    max_value=last,
+    help=older_note,  # late-reported old incidents, outside the offered dates
 )
-if older_note:  # late-reported old incidents, outside the offered dates
-    st.caption(older_note)
 category = c4.selectbox("Category", ["all", *schema.CATEGORIES])
 method_label = st.radio("Method", list(METHODS), horizontal=True, key="hotspots_method")
 method = METHODS[method_label]

@@ -35,10 +35,12 @@ sector = left.selectbox(
 st.session_state[state.SECTOR] = sector
 window = mid.selectbox("Window", WINDOWS, format_func=LABELS.get)
 as_of = right.date_input(
-    "As of", value=pd_.default_as_of(root, token), min_value=first, max_value=last
+    "As of",
+    value=pd_.default_as_of(root, token),
+    min_value=first,
+    max_value=last,
+    help=older_note,  # late-reported old incidents, outside the offered dates
 )
-if older_note:  # late-reported old incidents, outside the offered dates
-    st.caption(older_note)
 
 review = pd_.sector_review(root, token, sector, as_of, window)
 profile = pd_.area_profile(root, token, "sector", sector, as_of)
