@@ -37,6 +37,7 @@ from sklearn.base import BaseEstimator
 from sklearn.cluster import DBSCAN
 
 from analysis._griddbscan import grid_dbscan
+from analysis.inputs import LEVEL_COLUMNS, area_beats
 from geodata import schema
 
 __all__ = [
@@ -1255,22 +1256,14 @@ def area_incidents(
 
     Raises
     ------
-    ValueError
+    UnknownAreaError
         If the area id is unknown (the message lists a few valid ids).
     """
     located = incidents.dropna(subset=[schema.X, schema.Y])
     if level is not None:
-        column = {"beat": schema.BEAT, "sector": schema.SECTOR, "district": schema.DISTRICT}[level]
-        ids = beats[column].astype(str)
-        wanted = str(area_id)
-        if wanted not in set(ids):  # "11" for sector "011": the layer's zero-padding
-            wanted = schema.normalize_id(wanted, width=int(ids.str.len().max())) or wanted
-        if wanted not in set(ids):
-            sample = ", ".join(sorted(set(ids))[:8])
-            msg = f"--{level} {area_id!r} is not a {level} of the store (e.g. {sample})"
-            raise ValueError(msg)
-        beats = beats[ids == wanted]
-        located = located[located[column].astype(str) == wanted]
+        beats = area_beats(beats, level=level, area_id=area_id)
+        column = LEVEL_COLUMNS[level]
+        located = located[located[column].isin(beats[column])]
     if category:
         located = located[located[schema.CATEGORY].astype(str) == category]
     return located.reset_index(drop=True), beats

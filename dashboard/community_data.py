@@ -309,22 +309,12 @@ def _meetings_engine(url: str) -> object:
     return meetings.open_database(url)
 
 
-def _meetings_available() -> bool:
-    try:
-        from geodata import meetings  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def next_meetings(beat: str, limit: int = MEETINGS_SHOWN) -> pd.DataFrame | None:
     """Return the next meetings of a beat from the meetings database (None: not available).
 
     A database that cannot be reached is logged and reported as "not available": the public
     page stays up without its schedule.
     """
-    if not _meetings_available():
-        return None
     from geodata import meetings
 
     try:
@@ -339,8 +329,6 @@ def next_meetings(beat: str, limit: int = MEETINGS_SHOWN) -> pd.DataFrame | None
 
 def meetings_ics(beat: str) -> bytes | None:
     """Return the beat's meetings as an iCalendar file (None: not available)."""
-    if not _meetings_available():
-        return None
     from geodata import meetings
 
     try:

@@ -1,6 +1,6 @@
 """Folium maps: the only place geometries go to WGS84, and every label is HTML-escaped.
 
-Size rules (documented in docs/maps.md):
+Size rules (the marker limit is also described in docs/profiles.md):
 
 * polygons are simplified to ``SIMPLIFY_M`` (5 m) before drawing: the whole-city beat
   choropleth drops from about 2.4 MB to about 0.4 MB of HTML;

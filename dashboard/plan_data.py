@@ -8,10 +8,11 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
-from analysis import beatplan
-from analysis.cli_plan import load_planning_inputs
+from analysis import beatplan, inputs
+from analysis.inputs import Period
 from dashboard import maps
 from geodata import db, schema, settings
+from geodata.jsonable import jsonable
 from geodata.plans import list_plans, plan_bytes, save_plan
 from geodata.store import IncidentStore
 
@@ -29,41 +30,39 @@ __all__ = [
 ]
 
 
-#: A workload period: first and last day (ISO dates, inclusive), or None for all stored data.
-Period = tuple[str, str] | None
-
-
 @st.cache_data(show_spinner="Loading incidents and computing workload...")
-def planning_inputs(root: str, token: str, period: Period = None) -> dict:
-    """Return beats, stations and incidents with workload (default weights) over `period`."""
+def planning_inputs(root: str, token: str, period: Period | None = None) -> inputs.PlanningInputs:
+    """Return beats, stations and incidents with workload over `period` (None: all data).
+
+    The same :func:`analysis.inputs.load_planning_inputs` as ``python -m analysis plan``.
+    """
     del token
-    first, last = (pd.Timestamp(day) for day in period) if period else (None, None)
-    return load_planning_inputs(IncidentStore(root), start=first, end=last)  # as the CLI
+    return inputs.load_planning_inputs(IncidentStore(root), period)
 
 
 @st.cache_data(show_spinner=False)
 def current_evaluation(
-    root: str, token: str, district: str, period: Period = None
+    root: str, token: str, district: str, period: Period | None = None
 ) -> beatplan.PlanEvaluation:
     """Return the evaluation of the district's current beats (their real polygons).
 
     As ``python -m analysis plan evaluate --district``: the incidents are those the join put in
     the district's beats (so an incident on the district's edge counts where it was stored).
     """
-    inputs = planning_inputs(root, token, period)
+    loaded = planning_inputs(root, token, period)
     return beatplan.evaluate_district(
-        inputs["beats"], inputs["incidents"], district, stations=inputs["stations"]
+        loaded.beats, loaded.incidents, district, stations=loaded.stations
     )
 
 
 @st.cache_data(show_spinner=False)
 def district_units(
-    root: str, token: str, district: str, cell_size_m: float, period: Period = None
+    root: str, token: str, district: str, cell_size_m: float, period: Period | None = None
 ) -> beatplan.Units:
     """Return the planning units of `district` with the workload of `period`."""
-    inputs = planning_inputs(root, token, period)
+    loaded = planning_inputs(root, token, period)
     return beatplan.build_units(
-        inputs["beats"], inputs["incidents"], cell_size_m=cell_size_m, districts=[district]
+        loaded.beats, loaded.incidents, cell_size_m=cell_size_m, districts=[district]
     )
 
 
@@ -77,22 +76,22 @@ def propose(
     target_cv: float,
     seed: int,
     cell_size_m: float,
-    period: Period = None,
+    period: Period | None = None,
     progress: beatplan.Progress | None = None,
 ) -> beatplan.Proposal:
     """Return a proposal for `district` (not cached: the page keeps it in session state)."""
-    inputs = planning_inputs(root, token, period)
+    loaded = planning_inputs(root, token, period)
     units = district_units(root, token, district, cell_size_m, period)
     return beatplan.propose_beats(
-        inputs["beats"],
-        inputs["incidents"],
+        loaded.beats,
+        loaded.incidents,
         district=district,
         n_beats=n_beats,
         cell_size_m=cell_size_m,
         minimal_change=minimal_change,
         target_cv=target_cv,
         random_state=seed,
-        stations=inputs["stations"],
+        stations=loaded.stations,
         units=units,
         progress=progress,
     )
@@ -227,7 +226,7 @@ def save(proposal: beatplan.Proposal, *, name: str, author: str) -> int:
         name=name,
         author=author,
         parameters=proposal.parameters,
-        measures=beatplan.jsonable(proposal.proposed.summary),
+        measures=jsonable(proposal.proposed.summary, digits=6),
         assignments=dict(
             zip(proposal.units[beatplan.UNIT].astype(str), proposal.units["proposed"], strict=False)
         ),

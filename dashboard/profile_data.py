@@ -1,15 +1,16 @@
 """Cached loaders and chart builders of the beat-profile and sector-review pages.
 
 Profiles are computed by :mod:`analysis.profiles` on exactly the inputs the ``python -m analysis
-profile`` command uses (incidents from ``history_start(as_of)`` to the as-of date, the stored
-beats and stations, the time zone of the store), so the page and the CLI JSON agree. Results are
+profile`` command uses (:func:`analysis.inputs.load_profile_inputs`: the history before the as-of
+date, the stored beats and stations, the time zone of the store), so the page and the CLI JSON
+agree. Results are
 cached per (store version, area, as-of date), so switching back to a beat is instant; the beat
 index and the block gazetteer for "find my beat" are built once per store version.
 """
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 import altair as alt
 import folium
@@ -18,7 +19,8 @@ import pandas as pd
 import pyproj
 import streamlit as st
 
-from analysis import profiles, report
+from analysis import inputs, profiles, report
+from analysis.inputs import Period
 from dashboard import data, maps
 from geodata import schema
 from geodata.boundaries import beat_neighbours
@@ -41,6 +43,7 @@ __all__ = [
     "incidents_in_period",
     "neighbours",
     "packet_html",
+    "profile_inputs",
     "profile_map",
     "sector_fills",
     "sector_review",
@@ -52,17 +55,16 @@ CLICK_KEY = "beat_profile_last_click"
 FIND_KEY = "beat_profile_find"
 
 
-@st.cache_data(show_spinner=False)
 def default_as_of(root: str, token: str) -> date:
-    """Return the default as-of date: the end of the default period (dense January 2018)."""
-    return data.default_period(root, token)[1]
+    """Return the default as-of date: the last day of the default period (same as the CLI)."""
+    return data.default_period(root, token).last
 
 
-def _history(root: str, token: str, as_of: date, years: int) -> pd.DataFrame:
-    start = profiles.history_start(as_of, years=years)
-    return data.load_incidents(
-        root, token, profiles.PROFILE_COLUMNS, start, as_of + timedelta(days=1)
-    )
+@st.cache_data(show_spinner="Loading incidents...", max_entries=8)
+def profile_inputs(root: str, token: str, as_of: date, years: int) -> inputs.ProfileInputs:
+    """Return :func:`analysis.inputs.load_profile_inputs` of the store (what the CLI reads)."""
+    del token
+    return inputs.load_profile_inputs(IncidentStore(root), as_of, years=years)
 
 
 @st.cache_data(show_spinner=False)
@@ -110,16 +112,17 @@ def area_profile(
     root: str, token: str, level: str, area_id: str | None, as_of: date
 ) -> profiles.AreaProfile:
     """Return the profile of an area for the 28 days ending on `as_of` (same as the CLI)."""
-    stations = data.load_stations(root, token)
+    loaded = profile_inputs(root, token, as_of, inputs.HISTORY_YEARS)
     return profiles.profile_area(
-        _history(root, token, as_of, 2),
-        data.load_beats(root, token),
+        loaded.incidents,
+        loaded.beats,
         level=level,
         area_id=area_id,
         as_of=as_of,
-        stations=stations if len(stations) else None,
+        stations=loaded.stations,
         neighbours=neighbours(root, token),
-        timezone=IncidentStore(root).timezone,
+        timezone=loaded.timezone,
+        label=data.label(root, token, level) if level != "department" else None,
     )
 
 
@@ -128,25 +131,24 @@ def sector_review(
     root: str, token: str, sector: str, as_of: date, window: str
 ) -> profiles.SectorReview:
     """Return the side-by-side review of a sector's beats (same as ``profile --review``)."""
+    loaded = profile_inputs(root, token, as_of, inputs.REVIEW_HISTORY_YEARS)
     return profiles.review_sector(
-        _history(root, token, as_of, 6),
-        data.load_beats(root, token),
+        loaded.incidents,
+        loaded.beats,
         sector=sector,
         as_of=as_of,
         window=window,
-        timezone=IncidentStore(root).timezone,
+        timezone=loaded.timezone,
     )
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def incidents_in_period(
-    root: str, token: str, beats: tuple[str, ...], start: date, end: date
+    root: str, token: str, beats: tuple[str, ...], period: Period
 ) -> pd.DataFrame:
-    """Return the incidents of `beats` from `start` to `end` (inclusive dates)."""
-    incidents = data.load_incidents(
-        root, token, profiles.PROFILE_COLUMNS, start, end + timedelta(days=1)
-    )
-    return incidents[incidents[schema.BEAT].astype(str).isin(beats)].reset_index(drop=True)
+    """Return the incidents of `beats` on the days of `period`."""
+    incidents = data.load_incidents(root, token, inputs.PROFILE_COLUMNS, period)
+    return incidents[incidents[schema.BEAT].isin(beats)].reset_index(drop=True)
 
 
 @st.cache_data(show_spinner="Preparing the printable packet...", max_entries=16)
@@ -157,11 +159,15 @@ def packet_html(
     profile = area_profile(root, token, level, area_id, as_of)
     review = sector_review(root, token, area_id, as_of, window) if window else None
     stations = data.load_stations(root, token)
-    note = data.dataset_label(root, token, profile.start, profile.end + timedelta(days=1))
+    note = (
+        data.dataset_label(root, token, profile.period)
+        if profile.n_incidents
+        else profiles.no_incidents_note(profile)
+    )
     return report.render_packet(
         profile,
         data.load_beats(root, token),
-        incidents_in_period(root, token, tuple(profile.beats), profile.start, profile.end),
+        incidents_in_period(root, token, tuple(profile.beats), profile.period),
         stations=stations if len(stations) else None,
         review=review,
         note=note,
@@ -174,15 +180,15 @@ def profile_map(
     profile: profiles.AreaProfile,
     *,
     fills: gpd.GeoDataFrame | None = None,
-    period: tuple[date, date] | None = None,
+    period: Period | None = None,
 ) -> folium.Map:
     """Return the folium map of an area: its beats, neighbours, station and incidents.
 
-    Incidents of `period` (inclusive dates; default the profile's) are drawn as clustered
+    Incidents of `period` (default the profile's) are drawn as clustered
     markers up to ``dashboard.maps.MAX_MARKERS`` (2,000) and as grid-cell counts above that.
     """
     beats = data.load_beats(root, token)
-    ids = beats[schema.BEAT].astype(str)
+    ids = beats[schema.BEAT]
     members = beats[ids.isin(profile.beats)]
     around = beats[ids.isin(profile.neighbour_beats)]
     stations = data.load_stations(root, token)
@@ -218,8 +224,7 @@ def profile_map(
         )
     if len(station):
         maps.add_stations(fmap, station)
-    first, last = period or (profile.start, profile.end)
-    incidents = incidents_in_period(root, token, tuple(profile.beats), first, last)
+    incidents = incidents_in_period(root, token, tuple(profile.beats), period or profile.period)
     maps.add_incidents(fmap, incidents)
     return fmap
 
@@ -228,8 +233,8 @@ def sector_fills(root: str, token: str, review: profiles.SectorReview) -> gpd.Ge
     """Return the sector's beat polygons with ``incidents``, ``flag`` and a ``change`` label."""
     table = review.beats.set_index(schema.BEAT)
     fills = data.load_beats(root, token)
-    fills = fills[fills[schema.BEAT].astype(str).isin(table.index)].copy()
-    rows = table.loc[fills[schema.BEAT].astype(str)]
+    fills = fills[fills[schema.BEAT].isin(table.index)].copy()
+    rows = table.loc[fills[schema.BEAT]]
     fills["incidents"] = rows["incidents"].to_numpy()
     fills["flag"] = rows["flag"].to_numpy()
     fills["change"] = ["n/a" if pd.isna(v) else f"{v:+.0f}%" for v in rows["pct_change"].to_numpy()]
@@ -285,7 +290,8 @@ def category_chart(profile: profiles.AreaProfile) -> alt.Chart:
 
 
 def hour_weekday_chart(profile: profiles.AreaProfile) -> alt.Chart:
-    """Return the hour-of-day x weekday matrix as a heat map."""
+    """Return the hour-of-day x weekday matrix as a heat map (white = none, whole counts)."""
+    top = max(int(profile.hour_weekday.to_numpy().max(initial=0)), 1)
     long = (
         profile.hour_weekday.rename_axis("weekday")
         .reset_index()
@@ -297,7 +303,11 @@ def hour_weekday_chart(profile: profiles.AreaProfile) -> alt.Chart:
         .encode(
             x=alt.X("hour:O"),
             y=alt.Y("weekday:N", sort=list(profiles.WEEKDAYS), title=None),
-            color=alt.Color("incidents:Q", scale=alt.Scale(scheme="reds")),
+            color=alt.Color(
+                "incidents:Q",
+                scale=alt.Scale(scheme="reds", domain=[0, top]),
+                legend=alt.Legend(format="d", tickMinStep=1),
+            ),
             tooltip=["weekday:N", "hour:O", "incidents:Q"],
         )
     )

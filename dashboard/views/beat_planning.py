@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import streamlit as st
 from streamlit_folium import st_folium
 
+from analysis.inputs import Period
 from dashboard import data, state
 from dashboard import plan_data as pl
 from geodata import schema
@@ -31,13 +30,15 @@ chosen = st.date_input(
 if not isinstance(chosen, tuple) or len(chosen) != 2:
     st.info("Pick the last day of the workload period.")
     st.stop()
-period = None if chosen == (first_day, last_day) else (chosen[0].isoformat(), chosen[1].isoformat())
-if period is not None and (
-    note := data.dataset_label(root, token, chosen[0], chosen[1] + timedelta(days=1))
-):  # a chosen period that only sample data covers; "everything" mixes dense and sample data
+period = None if chosen == (first_day, last_day) else Period.of(*chosen)
+# a chosen period that only sample data covers; "everything" mixes dense and sample data
+if period is not None and (note := data.dataset_label(root, token, period)):
     st.warning(note)
 inputs = pl.planning_inputs(root, token, period)
-beats = inputs["beats"]
+if inputs.incidents.empty:
+    st.info("No incidents in this period: there is no workload to plan with. Pick other days.")
+    st.stop()
+beats = inputs.beats
 districts = sorted(beats[schema.DISTRICT].astype(str).unique())
 c1, c2, c3, c4 = st.columns(4)
 wanted = st.session_state.get(state.DISTRICT)
@@ -100,7 +101,7 @@ if st.session_state.get(state.PLAN_PROPOSAL_KEY) != (token, period):
 if proposal is None or proposal.parameters["district"] != district:
     st_folium(
         pl.plan_map(
-            beats[beats[schema.DISTRICT] == district], current, stations=inputs["stations"]
+            beats[beats[schema.DISTRICT] == district], current, stations=inputs.stations
         ),
         height=480,
         width="stretch",

@@ -20,9 +20,15 @@ meta = store.meta()
 st.title("Data and import")
 a, b, c = st.columns(3)
 a.metric("Stored incidents", f"{store.count():,}")
-b.metric("Beats", f"{len(data.load_beats(root, token)):,}")
+b.metric(
+    data.label(root, token, "beat", plural=True, title=True),
+    f"{len(data.load_beats(root, token)):,}",
+)
 c.metric("Analysis CRS", meta["analysis_crs"])
-st.caption(f"Store: `{store.root}` · time zone {meta['timezone']} · updated {meta['updated']}")
+st.caption(
+    f"{data.department(root, token).name} · store `{store.root}` · time zone "
+    f"{meta['timezone']} · updated {meta['updated']}"
+)
 
 st.subheader("Imports")
 sources = pd.DataFrame(meta.get("sources", []))
@@ -80,7 +86,7 @@ if submitted and upload is not None:
             with st.spinner("Reading, validating and joining to beats..."):
                 report = ingest_file(path, store, mapping=ColumnMapping(crs=crs.strip() or None))
         except (InputError, StoreError) as err:
-            st.error(f"{err}")
+            st.error(str(err).replace(str(path), upload.name))  # the user's file, not a temp path
             st.stop()
     st.success(
         f"{report.rows_read:,} rows read: {report.rows_accepted:,} accepted "

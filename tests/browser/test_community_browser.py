@@ -13,12 +13,9 @@ import geopandas as gpd
 import pytest
 
 from geodata import schema
-from tests import community_helpers
 from tests.browser.conftest import wait_for_app
 from tests.community_helpers import independently_excluded
 from tests.dashboard.test_community_app import coordinate_pairs, raw_pairs
-
-published = community_helpers.published  # fixture
 
 pytestmark = pytest.mark.browser
 

@@ -12,12 +12,9 @@ from streamlit.testing.v1 import AppTest
 
 from geodata import schema
 from geodata.publish import EXTRACT_FILES, public_block
-from tests import community_helpers
 from tests.community_helpers import independently_excluded
 from tests.helpers import folium_maps
 
-published = community_helpers.published  # fixtures
-community_data_dir = community_helpers.community_data_dir
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "community_app.py")
 TZ = schema.DEFAULT_TIMEZONE
 HOSTILE = "<script>alert(1)</script>"

@@ -7,7 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from analysis.__main__ import main
-from analysis.profiles import default_as_of
+from analysis.inputs import daily_counts, default_as_of
 from tests.helpers import folium_maps
 
 
@@ -37,7 +37,7 @@ def test_beat_profile_page_matches_the_cli_json(beat_page, sample_store, capsys)
     as_of = at.date_input[0].value
     assert (as_of.year, as_of.month) == (2018, 1)  # default: the dense January 2018 data
     occurred = sample_store.load_incidents(columns=["occurred_at"])["occurred_at"]
-    assert as_of == default_as_of(occurred)  # the CLI's default as-of is the page's
+    assert as_of == default_as_of(daily_counts(occurred))  # the CLI's default as-of is the page's
     out = _cli_json(capsys, sample_store, "--beat", "0925", "--as-of", as_of.isoformat())
     metrics = _metrics(at)
     assert metrics["Incidents (28 days)"] == f"{out['n_incidents']:,}"

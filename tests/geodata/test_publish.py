@@ -24,10 +24,8 @@ from geodata.publish import (
     publish_window,
     read_extract,
 )
-from tests import community_helpers
 from tests.community_helpers import EXCLUDED_OFFENSES, independently_excluded
 
-published = community_helpers.published  # fixture
 CRS = schema.DEFAULT_ANALYSIS_CRS
 TZ = schema.DEFAULT_TIMEZONE
 
