@@ -289,7 +289,7 @@ def load_reference_data(
     _load(engine, areas, stations, seed=seed, defaults=defaults)
 
 
-def _station_name(row: tuple) -> str:
+def _station_name(row: Any) -> str:  # noqa: ANN401 - an itertuples row
     if row.station_id == "HQ":
         return f"{row.name} (HQ station)"
     return f"{row.name} district station"
@@ -411,8 +411,8 @@ def seed_schedule(
         kind: str,
         beats: list[str],
         sector: str | None,
-        district: str,
-        station: tuple,
+        district: str | None,
+        station: Any,  # noqa: ANN401 - an itertuples row
         rule: str,
         month: int,
         minutes_after: int = 0,
