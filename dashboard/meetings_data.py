@@ -12,11 +12,11 @@ from zoneinfo import ZoneInfo
 
 import folium
 import pandas as pd
-import pyproj
 import streamlit as st
 from sqlalchemy import Engine
 
-from analysis.flyer import render_flyer
+from analysis import pdf
+from analysis.flyer import flyer_inputs, render_flyer
 from dashboard import data, maps
 from dashboard import profile_data as pd_
 from geodata import meetings, schema, settings
@@ -32,6 +32,7 @@ __all__ = [
     "engine",
     "find",
     "flyer",
+    "flyer_pdf",
     "form_values",
     "meetings_map",
     "occurrence_choices",
@@ -210,10 +211,9 @@ def meetings_map(
             icon=maps.station_icon(str(min(row.n_meetings, 99))),
         ).add_to(group)
     group.add_to(fmap)
+    maps.add_legend(fmap, None, [("#08306b", "Meeting venue (number: meetings)", "badge")])
     if home is not None:
-        folium.CircleMarker(
-            list(home), radius=8, color="#d7301f", fill=True, tooltip="Your location"
-        ).add_to(fmap)
+        maps.add_pin(fmap, home[0], home[1], "your address")
     return fmap
 
 
@@ -230,29 +230,28 @@ def find(
     )
 
 
+def _flyer_inputs(root: str, store_token: str, db: Engine, beat: str, days: int) -> dict:
+    today = datetime.now(tz=ZoneInfo(meetings.schedule_zone(db))).date()
+    beats = data.load_beats(root, store_token)
+    return flyer_inputs(db, beats, beat, today=today, days=days)
+
+
 def flyer(root: str, store_token: str, db: Engine, beat: str, *, days: int = 183) -> str:
     """Return the printable HTML flyer of `beat`: map, next meetings, venue, station contact."""
-    today = datetime.now(tz=ZoneInfo(meetings.schedule_zone(db))).date()
-    upcoming_rows = meetings.upcoming_meetings(
-        db, beat=beat, start=today, end=today + timedelta(days=days)
-    ).head(6)
-    beats = data.load_beats(root, store_token)
-    district = beats.loc[beats[schema.BEAT].astype(str) == beat, schema.DISTRICT]
-    venues = meetings.list_venues(db)
-    station_rows = venues[venues["station_id"] == (str(district.iloc[0]) if len(district) else "")]
-    station = station_rows.iloc[0].to_dict() if len(station_rows) else None
-    station_xy = None
-    if station is not None:
-        to_xy = pyproj.Transformer.from_crs(schema.WGS84, beats.crs, always_xy=True)
-        station_xy = to_xy.transform(station["lon"], station["lat"])
+    inputs = _flyer_inputs(root, store_token, db, beat, days)
     return render_flyer(
         beat,
-        upcoming_rows,
-        beats=beats,
-        station=station,
-        station_xy=station_xy,
-        feed_name=f"beat_{beat}.ics",
+        inputs.pop("meetings"),
+        **inputs,
     )
+
+
+def flyer_pdf(
+    root: str, store_token: str, db: Engine, beat: str, *, paper: str = "letter", days: int = 183
+) -> bytes:
+    """Return the one-page PDF flyer of `beat` (same content as :func:`flyer`)."""
+    inputs = _flyer_inputs(root, store_token, db, beat, days)
+    return pdf.flyer_pdf(beat, inputs.pop("meetings"), paper=paper, **inputs)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

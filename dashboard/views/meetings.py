@@ -86,7 +86,7 @@ elif found is not None:
             width="stretch",
             column_config=columns,
         )
-    c1, c2 = st.columns(2)
+    c1, c2, c3 = st.columns(3)
     c1.download_button(
         f"Beat {found.beat} calendar (.ics)",
         md.calendar(db, schedule, beat=found.beat),
@@ -100,6 +100,13 @@ elif found is not None:
         file_name=f"beat_{found.beat}_meetings.html",
         mime="text/html",
         key="meetings_found_flyer",
+    )
+    c3.download_button(
+        f"Flyer for beat {found.beat} (PDF, one page)",
+        md.flyer_pdf(root, token, db, found.beat),
+        file_name=f"beat_{found.beat}_meetings.pdf",
+        mime="application/pdf",
+        key="meetings_found_flyer_pdf",
     )
 
 occurrences = md.upcoming(db, schedule, start, end, district=chosen)

@@ -8,9 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-import numpy as np
 import pandas as pd
-import pyproj
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
@@ -360,29 +358,22 @@ def find_my_meeting(
     MeetingError
         The address is not found (field ``address``) or lies in no beat.
     """
-    if isinstance(query, tuple):
-        lat, lon = float(query[0]), float(query[1])
-        x, y = pyproj.Transformer.from_crs(schema.WGS84, beat_index.crs, always_xy=True).transform(
-            lon, lat
+    from geodata.geocode import find_beat
+
+    found = find_beat(query, gazetteer=gazetteer, index=beat_index)
+    if found.located is None:
+        hints = gazetteer.suggestions(str(query), limit=3)
+        text = f"{query!r} was not found" + (
+            f"; known blocks like it: {', '.join(hints)}"
+            if hints
+            else " (type a house number and street, e.g. 1234 W Madison St, or lat, lon)"
         )
-        matched, how = f"{lat:.5f}, {lon:.5f}", "click"
-    else:
-        located = gazetteer.locate(query)
-        if located is None:
-            hints = gazetteer.suggestions(query, limit=3)
-            text = f"{query!r} was not found" + (
-                f"; known blocks like it: {', '.join(hints)}"
-                if hints
-                else " (type a house number and street, e.g. 1234 W Madison St, or lat, lon)"
-            )
-            raise MeetingError({"address": text})
-        lat, lon, x, y = located.lat, located.lon, located.x, located.y
-        matched, how = located.matched, located.how
-    result = beat_index.lookup(np.array([x]), np.array([y]))
-    index = int(result.beat_index[0])
-    if index < 0:
+        raise MeetingError({"address": text})
+    located = found.located
+    lat, lon, matched, how = located.lat, located.lon, located.matched, located.how
+    if found.beat is None:
         raise MeetingError({"address": f"{matched} lies in no beat of the jurisdiction"})
-    beat = str(beat_index.beat_ids[index])
+    beat = found.beat
     areas = list_areas(engine).set_index("beat")
     sector = _none(areas.loc[beat, "sector"]) if beat in areas.index else None
     district = _none(areas.loc[beat, "district"]) if beat in areas.index else None
