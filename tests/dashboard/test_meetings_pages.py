@@ -18,6 +18,7 @@ from analysis.flyer import render_flyer
 from dashboard.meetings_data import venue_markers
 from geodata import meetings
 from geodata.__main__ import main
+from tests.conftest import APP as APP_PATH
 from tests.helpers import folium_maps
 
 CHICAGO = ZoneInfo("America/Chicago")
@@ -449,3 +450,27 @@ def test_editor_archives_a_series_and_the_meetings_page_hides_it(meetings_env, m
     _button(at, "Put back on the schedule").click().run()
     assert not at.exception
     assert not bool(meetings.list_series(engine).set_index("id").loc[sid, "archived"])
+
+
+def test_meetings_pages_on_a_seattle_store(seattle_store, tmp_path, monkeypatch):
+    # a fresh database for the Seattle store: its beats, Pacific times, precinct venues
+    monkeypatch.setenv("BEATS_DATA_DIR", str(seattle_store.root.parent))
+    url = f"sqlite:///{tmp_path / 'seattle.db'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    at = _page(APP_PATH, "meetings")
+    engine = meetings.open_database(url)
+    assert "M3" in set(meetings.list_areas(engine)["beat"])
+    today = datetime.now(ZoneInfo("America/Los_Angeles")).date()
+    expected = meetings.upcoming_meetings(engine, start=today, end=today + timedelta(days=60))
+    table = at.dataframe[0].value
+    assert len(table) == len(expected) > 0
+    assert set(table["beats"]) <= set(meetings.list_areas(engine)["beat"])
+    precincts = sorted(meetings.list_areas(engine)["district"].dropna().unique())
+    assert at.selectbox(key="meetings_district").options == ["All", *precincts]
+    editor = _page(APP_PATH, "meeting_editor")
+    sid = _series_of(engine, "M3")
+    _chooser(editor).select(sid).run()
+    assert not editor.exception
+    assert editor.text_input(key=f"ed_title_{sid}").value == "Beat M3 community meeting"
+    assert editor.selectbox(key=f"ed_rep_{sid}").value == "monthly"
+    engine.dispose()
