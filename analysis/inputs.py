@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeAlias
 
 import geopandas as gpd
 import numpy as np
@@ -74,8 +74,8 @@ PROFILE_COLUMNS = (
     schema.LAT,
 )
 
-DayLike = date | datetime | pd.Timestamp | str
-Level = Literal["beat", "sector", "district", "department"]
+DayLike: TypeAlias = date | datetime | pd.Timestamp | str
+Level: TypeAlias = Literal["beat", "sector", "district", "department"]
 #: Levels of the hierarchy an analysis can cover, smallest first.
 LEVELS: tuple[str, ...] = ("beat", "sector", "district", "department")
 #: The beat-layer column that names each level's areas.

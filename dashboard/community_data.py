@@ -33,6 +33,7 @@ from geodata import schema, settings
 from geodata.errors import StoreError
 from geodata.geocode import BlockGazetteer
 from geodata.publish import EXTRACT_FILES, PublicExtract, read_extract
+from geodata.stations import station_of
 
 __all__ = [
     "FIND_KEY",
@@ -191,10 +192,8 @@ def beat_view(root: str, token: str, beat: str) -> BeatView:
         counts["previous"] = pd.array([pd.NA] * len(counts), dtype="Int64")
         counts["change"] = pd.array([pd.NA] * len(counts), dtype="Int64")
     station = {}
-    if len(stations):
-        match = stations[stations[schema.DISTRICT].astype(str) == district]
-        if len(match):
-            station = {k: (None if pd.isna(v) else v) for k, v in match.iloc[0].items()}
+    if (row := station_of(stations, district)) is not None:
+        station = {k: (None if pd.isna(v) else v) for k, v in row.items()}
     return BeatView(
         beat=beat,
         sector=sector,
