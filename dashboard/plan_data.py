@@ -138,7 +138,7 @@ def plan_map(
             tooltip="Changes beat",
         ).add_to(fmap)
     if stations is not None and len(stations):
-        district = plan[schema.DISTRICT].dropna().astype(str).unique()
+        district = plan[schema.DISTRICT].dropna().unique()
         maps.add_stations(fmap, stations[stations[schema.DISTRICT].isin(district)])
     return fmap
 
