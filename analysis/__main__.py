@@ -27,6 +27,7 @@ _PLUGINS = (
     "analysis.cli_hotspots",
     "analysis.cli_plan",
     "analysis.cli_calls",
+    "analysis.cli_print",
 )
 #: The flag of each library parameter, to name it in errors (libraries speak of the parameter).
 _FLAGS = {

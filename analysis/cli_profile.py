@@ -55,6 +55,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         help="window of the sector review table (default 7d)",
     )
     parser.add_argument("--html", help="also write the printable HTML packet to this file")
+    parser.add_argument(
+        "--pdf", help="also write the PDF packet to this file (sector: at most two pages)"
+    )
+    parser.add_argument(
+        "--paper", default="letter", choices=("letter", "a4"), help="PDF paper size"
+    )
     parser.set_defaults(func=run_profile)
 
 
@@ -63,6 +69,37 @@ def _level(args: argparse.Namespace) -> tuple[str, str | None]:
         if getattr(args, level):
             return level, getattr(args, level)
     return "department", None
+
+
+def _write_pdf(
+    args: argparse.Namespace,
+    profile: profiles.AreaProfile,
+    review: profiles.SectorReview | None,
+    loaded: inputs.ProfileInputs,
+    note: str | None,
+) -> None:
+    from analysis import compare, pdf
+
+    reasons = None
+    if review is not None:
+        reasons = compare.explain_flagged(
+            review.beats,
+            loaded.incidents,
+            as_of=loaded.as_of,
+            window=review.window,
+            timezone=loaded.timezone,
+        )
+    document = pdf.packet_pdf(
+        profile,
+        loaded.beats,
+        stations=loaded.stations,
+        review=review,
+        reasons=reasons,
+        note=note or "",
+        paper=args.paper,
+    )
+    with open(args.pdf, "wb") as handle:
+        handle.write(document)
 
 
 def run_profile(args: argparse.Namespace) -> int:
@@ -116,6 +153,8 @@ def run_profile(args: argparse.Namespace) -> int:
         )
         with open(args.html, "w", encoding="utf-8") as handle:
             handle.write(html)
+    if args.pdf:
+        _write_pdf(args, profile, review, loaded, note)
     out = profile.to_dict()
     out["data_note"] = note
     if review is not None:

@@ -49,6 +49,7 @@ __all__ = [
     "HDBSCANHotspots",
     "KDEHotspots",
     "area_incidents",
+    "export_hotspots",
     "fit_hotspots",
     "grid_mask",
     "knox_table",
@@ -1324,3 +1325,44 @@ def fit_hotspots(
         msg = f"method must be one of dbscan, hdbscan, kde, gistar, got {method!r}"
         raise ValueError(msg)
     return model, model.hotspots_.set_crs(beats.crs, allow_override=True)
+
+
+_CSV_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def export_hotspots(hotspots: gpd.GeoDataFrame, fmt: str) -> bytes:
+    """Return hotspot polygons as GeoJSON (WGS84) or CSV bytes, for download.
+
+    Parameters
+    ----------
+    hotspots
+        Polygons with their attributes (a fitted estimator's ``hotspots_``), in any CRS.
+    fmt
+        ``"geojson"`` or ``"csv"``. The CSV holds the attributes and each polygon's centre as
+        ``lon``/``lat`` (no geometry); text that a spreadsheet would run as a formula
+        (``=``, ``+``, ``-``, ``@``) is prefixed with ``'``.
+
+    Raises
+    ------
+    ValueError
+        For another `fmt`.
+    """
+    if fmt not in ("geojson", "csv"):
+        msg = f"fmt must be 'geojson' or 'csv', got {fmt!r}"
+        raise ValueError(msg)
+    shown = hotspots.to_crs(schema.WGS84) if hotspots.crs is not None else hotspots
+    if fmt == "geojson":
+        return shown.to_json(drop_id=True).encode("utf-8")
+    table = pd.DataFrame(shown.drop(columns="geometry"))
+    if len(shown):
+        centres = hotspots.geometry.representative_point()
+        if hotspots.crs is not None:
+            centres = centres.to_crs(schema.WGS84)
+        table["lon"], table["lat"] = centres.x.to_numpy(), centres.y.to_numpy()
+    for column in table.columns:
+        if table[column].dtype == object or str(table[column].dtype) == "string":
+            table[column] = [
+                f"'{v}" if isinstance(v, str) and v.startswith(_CSV_FORMULA) else v
+                for v in table[column]
+            ]
+    return table.to_csv(index=False).encode("utf-8")

@@ -33,6 +33,7 @@ __all__ = [
     "AreaProfile",
     "SectorReview",
     "area_beats",
+    "dense_start",
     "no_incidents_note",
     "profile_area",
     "review_sector",
@@ -625,3 +626,35 @@ def review_sector(
         unusual=unusual,
         unusual_note=note,
     )
+
+
+def dense_start(daily: pd.Series, *, straggler_share: float = 0.005) -> date:
+    """Return the first day of the month in which the data become dense.
+
+    Records systems keep late-reported old incidents (the bundled data: 64 incidents from
+    2004-2017 before a dense January 2018). The first month is the one in which more than
+    `straggler_share` of all incidents have occurred, so at most that share lie before it, and
+    a store that is dense from its first day loses nothing. Date pickers start here; the
+    stragglers before it are noted, not hidden from analyses.
+
+    Parameters
+    ----------
+    daily
+        Incidents per local day (a date index, as ``analysis.inputs.load_daily_counts``).
+
+    Raises
+    ------
+    ValueError
+        If there are no incidents.
+    """
+    if not 0 <= straggler_share < 1:
+        msg = f"straggler_share must be in [0, 1), got {straggler_share!r}"
+        raise ValueError(msg)
+    total = float(daily.sum()) if len(daily) else 0.0
+    if total <= 0:
+        msg = "no incidents: the store holds no dates"
+        raise ValueError(msg)
+    cumulative = daily.sort_index().cumsum()
+    first = int(np.argmax(cumulative.to_numpy() > straggler_share * total))
+    cut = pd.Timestamp(cumulative.index[first])
+    return date(cut.year, cut.month, 1)

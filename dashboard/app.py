@@ -12,9 +12,12 @@ st.set_page_config(
     layout="wide",
 )
 
+from dashboard import style  # noqa: E402 - after the path fix above
+
+style.apply_contrast()
 PAGES = Path(__file__).resolve().parent / "views"
 
-navigation = st.navigation(
+navigation = style.sidebar_navigation(
     {
         "Analysis": [
             st.Page(PAGES / "overview.py", title="Overview", icon=":material/map:", default=True),

@@ -34,6 +34,9 @@ h1 { font-size: 2.6rem !important; } h2, h3 { font-size: 1.9rem !important; }
     unsafe_allow_html=True,
 )
 
+from dashboard import style  # noqa: E402 - after the path fix above
+
+style.apply_contrast()
 PAGE = Path(__file__).resolve().parent / "community_page.py"
 st.navigation(
     [st.Page(PAGE, title="Your beat", icon=":material/home:", default=True)], position="hidden"

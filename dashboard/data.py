@@ -12,7 +12,7 @@ import geopandas as gpd
 import pandas as pd
 import streamlit as st
 
-from analysis import inputs
+from analysis import inputs, profiles
 from analysis.inputs import Period
 from geodata import boundaries, schema, settings
 from geodata.department import Department
@@ -23,6 +23,7 @@ __all__ = [
     "daily_counts",
     "dataset_label",
     "default_period",
+    "dense_date_range",
     "department",
     "get_store",
     "incident_date_range",
@@ -140,6 +141,28 @@ def incident_date_range(root: str, token: str) -> tuple[date, date]:
     """Return the first and last local days with incidents in the store."""
     daily = daily_counts(root, token)
     return daily.index[0].date(), daily.index[-1].date()
+
+
+@st.cache_data(show_spinner=False)
+def dense_date_range(root: str, token: str) -> tuple[date, date, str | None]:
+    """Return the span of the date pickers (first dense day, last day) and a straggler note.
+
+    Late-reported old incidents before :func:`analysis.profiles.dense_start` (or before the
+    default period, if that starts earlier) are left out of the pickers' span and said in the
+    note (None when there are none).
+    """
+    daily = daily_counts(root, token)
+    # never after the default period's first day: the pickers' default must be offered
+    first = min(profiles.dense_start(daily), default_period(root, token).first)
+    older = daily[(daily.index < pd.Timestamp(first)) & (daily > 0)]
+    note = None
+    if len(older):
+        note = (
+            f"{int(older.sum()):,} older incidents ({older.index[0]:%Y-%m-%d} to "
+            f"{older.index[-1]:%Y-%m-%d}) were reported late; the dates offered start on "
+            f"{first}, where the data are dense."
+        )
+    return first, daily.index[-1].date(), note
 
 
 @st.cache_data(show_spinner=False)

@@ -202,6 +202,16 @@ def hotspot_map(run: HotspotRun, *, label: str) -> folium.Map:
             },
             tooltip=folium.GeoJsonTooltip(fields=["_tip"], labels=False),
         ).add_to(fmap)
+        low, high = float(cells["value"].min()), float(cells["value"].max())
+        maps.add_legend(
+            fmap,
+            f"Surface: {label}",
+            [
+                ("#ffffb2", f"low ({low:,.1f})", "box"),
+                ("#fd8d3c", f"middle ({(low + high) / 2:,.1f})", "box"),
+                ("#bd0026", f"high ({high:,.1f})", "box"),
+            ],
+        )
     if len(run.polygons):
         # a bounded map whatever the parameters: at most MAX_HOTSPOTS polygons, the largest
         ranked = run.polygons
@@ -225,6 +235,7 @@ def hotspot_map(run: HotspotRun, *, label: str) -> folium.Map:
             },
             tooltip=folium.GeoJsonTooltip(fields=["_tip"], labels=False),
         ).add_to(fmap)
+        maps.add_legend(fmap, None, [("#ef3b2c", "Hotspot (outlined area)", "box")])
     folium.LayerControl(collapsed=True).add_to(fmap)
     return fmap
 

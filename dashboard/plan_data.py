@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import folium
 import geopandas as gpd
 import pandas as pd
@@ -10,7 +12,7 @@ from sqlalchemy import Engine
 
 from analysis import beatplan, inputs
 from analysis.inputs import Period
-from dashboard import maps
+from dashboard import maps, messages
 from geodata import db, schema, settings
 from geodata.jsonable import jsonable
 from geodata.plans import list_plans, plan_bytes, save_plan
@@ -27,6 +29,7 @@ __all__ = [
     "propose",
     "save",
     "saved_plans",
+    "user_message",
 ]
 
 
@@ -121,6 +124,7 @@ def plan_map(
         areas,
         "workload",
         name="Workload",
+        unit="weighted incidents per beat",
         vmax=vmax,
         fields=[(schema.SECTOR, "Sector"), ("share", "Share"), ("polsby_popper", "Polsby-Popper")],
     )
@@ -137,6 +141,7 @@ def plan_map(
             },
             tooltip="Changes beat",
         ).add_to(fmap)
+        maps.add_legend(fmap, None, [("#d7191c", "Units that change beat", "box")])
     if stations is not None and len(stations):
         district = plan[schema.DISTRICT].dropna().unique()
         maps.add_stations(fmap, stations[stations[schema.DISTRICT].isin(district)])
@@ -207,6 +212,28 @@ def beat_table(evaluation: beatplan.PlanEvaluation) -> pd.DataFrame:
         "mean_dist_centre_m",
     ]
     return evaluation.beats[[c for c in cols if c in evaluation.beats.columns]].round(3)
+
+
+_MESSAGES = (
+    (
+        re.compile(r"--beats must be between 1 and (\d+) for district (\S+), got (\d+)"),
+        "District {1} can be divided into at most {0} beats with unit cells of this size (you "
+        "asked for {2}): choose fewer beats, or smaller unit cells under Advanced.",
+    ),
+    (
+        re.compile(
+            r"minimal-change mode keeps the district's (\d+) beats; --beats (\d+) asks for "
+            r"another number.*"
+        ),
+        "“Minimal change” keeps the district's {0} beats and you asked for {1}: choose {0} "
+        "beats, or switch the mode to “Redraw” to draw a new number of beats.",
+    ),
+)
+
+
+def user_message(err: Exception) -> str:
+    """Return a planning error in the planner's words (:func:`dashboard.messages.user_message`)."""
+    return messages.user_message(err, known=_MESSAGES)
 
 
 @st.cache_resource(show_spinner=False)

@@ -16,13 +16,12 @@ import altair as alt
 import folium
 import geopandas as gpd
 import pandas as pd
-import pyproj
 import streamlit as st
 
-from analysis import inputs, profiles, report
+from analysis import compare, inputs, pdf, profiles, report
 from analysis.inputs import Period
 from dashboard import data, maps
-from geodata import schema
+from geodata import geocode, schema
 from geodata.boundaries import beat_neighbours
 from geodata.geocode import BlockGazetteer
 from geodata.join import BeatIndex
@@ -31,10 +30,12 @@ from geodata.store import IncidentStore
 __all__ = [
     "CLICK_KEY",
     "FIND_KEY",
+    "PIN_KEY",
     "area_profile",
     "beat_at",
     "beat_index",
     "category_chart",
+    "change_reasons",
     "comparison_view",
     "default_as_of",
     "find_beat",
@@ -43,6 +44,7 @@ __all__ = [
     "incidents_in_period",
     "neighbours",
     "packet_html",
+    "packet_pdf",
     "profile_inputs",
     "profile_map",
     "sector_fills",
@@ -53,6 +55,8 @@ __all__ = [
 #: Session keys of the beat-profile page (page-local; shared keys live in dashboard.state).
 CLICK_KEY = "beat_profile_last_click"
 FIND_KEY = "beat_profile_find"
+#: The last found address as ``(lat, lon, label)``: the map shows a pin there.
+PIN_KEY = "beat_profile_pin"
 
 
 def default_as_of(root: str, token: str) -> date:
@@ -81,30 +85,19 @@ def beat_index(root: str, token: str) -> BeatIndex:
 
 @st.cache_resource(show_spinner="Building the block list (once)...")
 def gazetteer(root: str, token: str) -> BlockGazetteer:
-    """Return the block gazetteer built from every stored incident."""
-    columns = (schema.BLOCK, schema.X, schema.Y, schema.LON, schema.LAT)
-    return BlockGazetteer.from_incidents(
-        data.load_incidents(root, token, columns), IncidentStore(root).analysis_crs
-    )
+    """Return the block gazetteer of the store (the one every app and command uses)."""
+    del token
+    return BlockGazetteer.from_store(IncidentStore(root))
 
 
 def beat_at(root: str, token: str, lon: float, lat: float) -> str | None:
     """Return the beat containing the WGS84 point, or None outside every beat."""
-    index = beat_index(root, token)
-    x, y = pyproj.Transformer.from_crs(schema.WGS84, index.crs, always_xy=True).transform(lon, lat)
-    found = int(index.lookup([x], [y]).beat_index[0])
-    return str(index.beat_ids[found]) if found >= 0 else None
+    return beat_index(root, token).beat_at(lon, lat)
 
 
-def find_beat(root: str, token: str, text: str) -> tuple[str | None, str]:
-    """Return the beat of a typed address, block or "lat, lon", and a message for the user."""
-    located = gazetteer(root, token).locate(text)
-    if located is None:
-        return None, f"No block or coordinates recognised in {text!r}; try e.g. 1234 W Madison St."
-    beat = beat_at(root, token, located.lon, located.lat)
-    if beat is None:
-        return None, f"{located.matched} is outside every beat."
-    return beat, f"{located.matched} ({located.how}) is in beat {beat}."
+def find_beat(root: str, token: str, text: str) -> geocode.FoundBeat:
+    """Return the beat of a typed address, block or "lat, lon" (:func:`geocode.find_beat`)."""
+    return geocode.find_beat(text, gazetteer=gazetteer(root, token), index=beat_index(root, token))
 
 
 @st.cache_data(show_spinner="Computing the profile...", max_entries=64)
@@ -123,6 +116,25 @@ def area_profile(
         neighbours=neighbours(root, token),
         timezone=loaded.timezone,
         label=data.label(root, token, level) if level != "department" else None,
+    )
+
+
+@st.cache_data(show_spinner="Explaining the changes...", max_entries=32)
+def change_reasons(
+    root: str, token: str, sector: str, as_of: date, window: str
+) -> dict[str, tuple[str, str, pd.DataFrame]]:
+    """Return, per flagged beat of the review, why: (parts in words, chance in words, table).
+
+    The table is :func:`analysis.compare.change_breakdown` of the beat's incidents in the
+    review window against the previous period.
+    """
+    review = sector_review(root, token, sector, as_of, window)
+    return compare.explain_flagged(
+        review.beats,
+        profile_inputs(root, token, as_of, inputs.HISTORY_YEARS).incidents,
+        as_of=as_of,
+        window=window,
+        timezone=IncidentStore(root).timezone,
     )
 
 
@@ -174,6 +186,32 @@ def packet_html(
     )
 
 
+def packet_pdf(
+    root: str,
+    token: str,
+    level: str,
+    area_id: str,
+    as_of: date,
+    window: str | None = None,
+    *,
+    paper: str = "letter",
+) -> bytes:
+    """Return the PDF packet: the profile on page 1, the sector review (and why) on page 2."""
+    profile = area_profile(root, token, level, area_id, as_of)
+    review = sector_review(root, token, area_id, as_of, window) if window else None
+    reasons = change_reasons(root, token, area_id, as_of, str(window)) if review else None
+    stations = data.load_stations(root, token)
+    return pdf.packet_pdf(
+        profile,
+        data.load_beats(root, token),
+        stations=stations if len(stations) else None,
+        review=review,
+        reasons=reasons,
+        note=data.dataset_label(root, token, profile.period) or "",
+        paper=paper,
+    )
+
+
 def profile_map(
     root: str,
     token: str,
@@ -181,8 +219,11 @@ def profile_map(
     *,
     fills: gpd.GeoDataFrame | None = None,
     period: Period | None = None,
+    pin: tuple[float, float, str] | None = None,
 ) -> folium.Map:
     """Return the folium map of an area: its beats, neighbours, station and incidents.
+
+    `pin` (``lat, lon, label``) marks a found address.
 
     Incidents of `period` (default the profile's) are drawn as clustered
     markers up to ``dashboard.maps.MAX_MARKERS`` (2,000) and as grid-cell counts above that.
@@ -226,6 +267,8 @@ def profile_map(
         maps.add_stations(fmap, station)
     incidents = incidents_in_period(root, token, tuple(profile.beats), period or profile.period)
     maps.add_incidents(fmap, incidents)
+    if pin is not None:
+        maps.add_pin(fmap, pin[0], pin[1], pin[2])
     return fmap
 
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
-_PLUGINS = ("geodata.cli_meetings", "geodata.cli_publish")
+_PLUGINS = ("geodata.cli_meetings", "geodata.cli_publish", "geodata.cli_store")
 
 
 def _add_store(parser: argparse.ArgumentParser) -> None:

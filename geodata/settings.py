@@ -11,6 +11,10 @@ module for the defaults.
     ``postgresql+psycopg://user:pass@localhost/beats``.
 ``BEATS_PUBLIC_DIR``
     Where ``python -m geodata publish`` writes the community extract (default ``<data>/public``).
+``BEATS_TILE_URL``
+    Background map tiles: a Leaflet URL template (``https://tiles.example.org/{z}/{x}/{y}.png``),
+    ``openstreetmap`` (the default) or ``none`` for offline deployments: maps then draw beat
+    outlines and labels on a plain background. ``BEATS_TILE_ATTRIBUTION`` credits a custom URL.
 ``BEATS_DEPARTMENT``
     The department profile (a bundled name such as ``seattle`` or a TOML path) that ``init``
     builds and that an app uses when its store records none. A store that records its
@@ -36,6 +40,7 @@ __all__ = [
     "department_name",
     "public_dir",
     "store_dir",
+    "tile_settings",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -70,6 +75,20 @@ def public_dir(override: str | Path | None = None) -> Path:
     if override:
         return Path(override).expanduser()
     return Path(os.environ.get("BEATS_PUBLIC_DIR", data_dir() / "public")).expanduser()
+
+
+def tile_settings() -> tuple[str | None, str | None]:
+    """Return ``(tiles, attribution)`` for the maps: a URL template, ``"OpenStreetMap"`` or None.
+
+    None means no background tiles (``BEATS_TILE_URL=none``), for networks without a tile server.
+    """
+    value = os.environ.get("BEATS_TILE_URL", "openstreetmap").strip()
+    if value.lower() in ("", "none", "off", "offline"):
+        return None, None
+    if value.lower() == "openstreetmap":
+        return "OpenStreetMap", None
+    attribution = os.environ.get("BEATS_TILE_ATTRIBUTION") or "Map tiles: configured tile server"
+    return value, attribution
 
 
 def department_name(override: str | Path | None = None) -> str:

@@ -12,7 +12,7 @@ from geodata import schema
 
 store = data.get_store()
 root, token = str(store.root), data.store_token(store)
-first, last = data.incident_date_range(root, token)
+first, last, older_note = data.dense_date_range(root, token)
 beats = data.load_beats(root, token)
 beat_ids = sorted(beats[schema.BEAT])
 SELECT_KEY = "beat_profile_select"
@@ -21,10 +21,13 @@ SELECT_KEY = "beat_profile_select"
 def _find() -> None:  # runs before the script when the address box changes
     text = st.session_state.get(pd_.FIND_KEY, "").strip()
     if text:
-        beat, message = pd_.find_beat(root, token, text)
-        st.session_state["beat_profile_find_message"] = message
-        if beat:
-            st.session_state[state.BEAT] = beat
+        found = pd_.find_beat(root, token, text)
+        st.session_state["beat_profile_find_message"] = found.message
+        if found.located is not None:
+            where = found.located
+            st.session_state[pd_.PIN_KEY] = (where.lat, where.lon, where.matched)
+        if found.beat:
+            st.session_state[state.BEAT] = found.beat
 
 
 def _picked() -> None:  # the user chose from the list: that is now the selected beat
@@ -49,6 +52,8 @@ mid.text_input(
 as_of = right.date_input(
     "As of", value=pd_.default_as_of(root, token), min_value=first, max_value=last
 )
+if older_note:  # late-reported old incidents, outside the offered dates
+    st.caption(older_note)
 if message := st.session_state.pop("beat_profile_find_message", None):
     st.info(message)
 
@@ -76,7 +81,7 @@ d.metric("Station", station.get("name") or "none", help=station.get("address"))
 map_col, chart_col = st.columns([3, 2])
 with map_col:
     shown = st_folium(
-        pd_.profile_map(root, token, profile),
+        pd_.profile_map(root, token, profile, pin=st.session_state.get(pd_.PIN_KEY)),
         height=520,
         width="stretch",
         returned_objects=["last_clicked"],
@@ -115,4 +120,10 @@ st.download_button(
     pd_.packet_html(root, token, "beat", beat, as_of),
     file_name=f"beat_{beat}_{as_of}.html",
     mime="text/html",
+)
+st.download_button(
+    "Beat profile (PDF, one page)",
+    pd_.packet_pdf(root, token, "beat", beat, as_of),
+    file_name=f"beat_{beat}_{as_of}.pdf",
+    mime="application/pdf",
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 from streamlit_folium import st_folium
 
-from analysis import evaluate
+from analysis import evaluate, hotspots
 from analysis.inputs import Period
 from dashboard import data
 from dashboard import hotspot_data as hd
@@ -14,7 +14,7 @@ from geodata.errors import InputError, StoreError
 
 store = data.get_store()
 root, token = str(store.root), data.store_token(store)
-first, last = data.incident_date_range(root, token)
+first, last, older_note = data.dense_date_range(root, token)
 default = data.default_period(root, token)
 METHODS = {
     "DBSCAN (density clusters)": "dbscan",
@@ -38,6 +38,8 @@ area_id = c2.selectbox(
 period = c3.date_input(
     "Period", value=(default.first, default.last), min_value=first, max_value=last
 )
+if older_note:  # late-reported old incidents, outside the offered dates
+    st.caption(older_note)
 category = c4.selectbox("Category", ["all", *schema.CATEGORIES])
 method_label = st.radio("Method", list(METHODS), horizontal=True, key="hotspots_method")
 method = METHODS[method_label]
@@ -96,7 +98,28 @@ st.caption(
     "the densest 5% of cells (KDE); FDR-significant hot cells (Gi*). Surfaces are aggregated to "
     "at most 3,000 cells. Methods and defaults: docs/hotspots.md."
 )
+if method == "gistar" and run.polygons.empty and len(run.surface):
+    st.info(
+        "Gi*: the surface shows every cell with z > 0, but none is significant once the "
+        "test is corrected for the number of cells (false discovery rate 5%): no hotspot "
+        "here. A longer period or a larger area gives the test more incidents to go on."
+    )
 st.dataframe(run.table, hide_index=True, width="stretch")
+if len(run.polygons):
+    e1, e2 = st.columns(2)
+    stem = f"hotspots_{method}_{level}_{area_id}_{period.first}_{period.last}"
+    e1.download_button(
+        "Hotspots (GeoJSON)",
+        hotspots.export_hotspots(run.polygons, "geojson"),
+        file_name=f"{stem}.geojson",
+        mime="application/geo+json",
+    )
+    e2.download_button(
+        "Hotspots (CSV)",
+        hotspots.export_hotspots(run.polygons, "csv"),
+        file_name=f"{stem}.csv",
+        mime="text/csv",
+    )
 
 with st.expander("Near-repeat: Knox test (pairs close in space and time)"):
     knox = hd.near_repeat(

@@ -11,7 +11,7 @@ from geodata import schema
 
 store = data.get_store()
 root, token = str(store.root), data.store_token(store)
-first, last = data.incident_date_range(root, token)
+first, last, older_note = data.dense_date_range(root, token)
 beat, sector, district = (data.label(root, token, lv) for lv in ("beat", "sector", "district"))
 
 st.title(f"Incidents by {beat}")
@@ -21,6 +21,8 @@ default = data.default_period(root, token)
 picked = left.date_input(
     "Period", value=(default.first, default.last), min_value=first, max_value=last
 )
+if older_note:  # late-reported old incidents, outside the offered dates
+    st.caption(older_note)
 category = mid.selectbox("Category", ["all", *schema.CATEGORIES])
 show_sectors = right.toggle(f"{sector.capitalize()} outlines", value=True)
 if not isinstance(picked, tuple) or len(picked) != 2:

@@ -13,7 +13,7 @@ from geodata import schema
 
 store = data.get_store()
 root, token = str(store.root), data.store_token(store)
-first, last = data.incident_date_range(root, token)
+first, last, older_note = data.dense_date_range(root, token)
 sectors = data.load_sectors(root, token)
 sector_ids = sorted(sectors[schema.SECTOR])
 beats = data.load_beats(root, token)
@@ -36,6 +36,8 @@ window = mid.selectbox("Window", WINDOWS, format_func=LABELS.get)
 as_of = right.date_input(
     "As of", value=pd_.default_as_of(root, token), min_value=first, max_value=last
 )
+if older_note:  # late-reported old incidents, outside the offered dates
+    st.caption(older_note)
 
 review = pd_.sector_review(root, token, sector, as_of, window)
 profile = pd_.area_profile(root, token, "sector", sector, as_of)
@@ -90,8 +92,14 @@ with map_col:
     )
 with side:
     st.markdown("**What changed**")
+    reasons = pd_.change_reasons(root, token, sector, as_of, window)
     for row in review.explain().itertuples(index=False):
         st.markdown(f"- **{row.beat}**: {row.explanation}")
+        if row.beat in reasons:  # a flagged beat: why, and how likely by chance
+            parts, chance, table = reasons[row.beat]
+            st.markdown(f"  - Why: {parts} In words: {chance}.")
+            with st.expander(f"Beat {row.beat}: the change part by part"):
+                st.dataframe(table.round({"share": 2}), hide_index=True, width="stretch")
 
 st.subheader(f"{data.label(root, token, 'beat', plural=True, title=True)} side by side")
 st.dataframe(
@@ -113,4 +121,10 @@ download.download_button(
     pd_.packet_html(root, token, "sector", sector, as_of, window),
     file_name=f"sector_{sector}_{as_of}.html",
     mime="text/html",
+)
+download.download_button(
+    "Sector packet (PDF, two pages)",
+    pd_.packet_pdf(root, token, "sector", sector, as_of, window),
+    file_name=f"sector_{sector}_{as_of}.pdf",
+    mime="application/pdf",
 )

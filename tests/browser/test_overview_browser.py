@@ -24,7 +24,7 @@ def test_direct_page_url_goes_through_the_router(page, dashboard_url, path):
     # with icons), not Streamlit's automatic one-entry-per-file navigation.
     page.goto(f"{dashboard_url}/{path}")
     wait_for_app(page)
-    nav = page.locator("[data-testid='stSidebarNav']")
+    nav = page.locator("[data-testid='stSidebar']")
     nav.wait_for(timeout=60_000)
     nav_text = nav.inner_text()
     for group in ("Analysis", "Planning", "Community", "Data"):

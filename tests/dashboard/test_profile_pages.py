@@ -62,7 +62,8 @@ def test_beat_profile_page_matches_the_cli_json(beat_page, sample_store, capsys)
     for neighbour in out["area"]["neighbour_beats"]:
         assert f'"beat": "{neighbour}"' in script
     assert len(at.get("vega_lite_chart")) == 3  # trend, categories, hour x weekday
-    assert len(at.get("download_button")) == 1
+    labels = [b.label for b in at.get("download_button")]
+    assert labels == ["Printable beat profile (HTML)", "Beat profile (PDF, one page)"]
 
 
 def test_find_my_beat_by_block_and_coordinates(beat_page, sample_store, beat_index):
@@ -121,12 +122,16 @@ def test_sector_review_page_and_drill_down(app_env, sample_store, capsys):
     assert metrics["Previous period"] == f"{review['total']['previous']:,}"
     flagged = sum(1 for row in review["beats"] if row["flag"])
     assert metrics["Beats flagged"] == f"{flagged} of {len(review['beats'])}"
-    shown = at.dataframe[0].value
+    shown = next(d.value for d in at.dataframe if "incidents" in d.value.columns)
     assert shown["beat"].tolist() == [row["beat"] for row in review["beats"]]
     assert shown["incidents"].tolist() == [row["incidents"] for row in review["beats"]]
     text = " ".join(m.value for m in at.markdown)
     for row in review["explanations"]:
         assert row["explanation"] in text
+    for row in review["beats"]:  # every flagged beat says why, and the chance in words
+        if row["flag"]:
+            assert f"- Why: Most of the {'rise' if row['flag'] == 'up' else 'fall'}" in text
+            assert "would happen by chance" in text
     (script,) = folium_maps(at)
     for row in review["beats"]:
         assert f'"beat": "{row["beat"]}"' in script
