@@ -101,9 +101,13 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         )
         if not report.is_clean:
             print(f"warning: beat layer problems: {json.dumps(report.summary())}", file=sys.stderr)
-    elif not store.exists() and Path(store.root) == settings.store_dir():
-        # the default store of a fresh checkout: the chosen department's bundled boundaries
+    elif not store.exists() and (department or Path(store.root) == settings.store_dir()):
+        # a new store of a profile, or the default store of a fresh checkout: the profile's
+        # (or the chosen department's) beat layer, districts and stations
         department = department or load_department(settings.department_name())
+        if department.beats_file is None:
+            msg = f"{department.source}: the profile names no beat layer; pass --beats BEATS"
+            raise StoreError(msg)
         layer = department.level("district").layer if department.has_level("district") else None
         install_boundaries(
             store,
@@ -153,6 +157,13 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         print(
             f"  join agreement with the reported beat: {report.join_agreement:.2%} "
             f"(purely geometric rule: {report.join_agreement_geometric:.2%})"
+        )
+    unmapped = report.unmapped_offenses
+    if unmapped.get("rows"):
+        top = ", ".join(f"{t['offense']} ({t['rows']:,})" for t in unmapped["top"][:5])
+        print(
+            f"  offenses in no category of the {unmapped['vocabulary']} vocabulary: "
+            f"{unmapped['rows']:,} rows ({unmapped['share']:.1%}); most frequent: {top}"
         )
     for note in report.notes:
         print(f"  note: {note}")

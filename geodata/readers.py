@@ -531,13 +531,21 @@ def parse_timestamps(
         timezone, ambiguous=np.ones(len(parsed), dtype=bool), nonexistent="shift_forward"
     ).copy()
     if todo.any() and not date_format:
+        # ISO 8601: a time with an offset is converted; a naive one is local to `timezone`
+        rest = text[todo]
+        has_offset = rest.str.contains(r"(?:Z|[+-]\d{2}(?::?\d{2})?)$", regex=True)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            iso = pd.to_datetime(text[todo], format="ISO8601", errors="coerce", utc=True)
-        ok = iso.notna()
-        if ok.any():
-            aware.loc[iso.index[ok]] = iso[ok].dt.tz_convert(timezone)
-            used = used or "ISO8601"
+            iso = pd.to_datetime(rest[has_offset], format="ISO8601", errors="coerce", utc=True)
+            naive = pd.to_datetime(rest[~has_offset], format="ISO8601", errors="coerce")
+        naive = naive.dt.tz_localize(
+            timezone, ambiguous=np.ones(len(naive), dtype=bool), nonexistent="shift_forward"
+        )
+        for found in (iso.dt.tz_convert(timezone), naive):
+            ok = found.notna()
+            if ok.any():
+                aware.loc[found.index[ok]] = found[ok]
+                used = used or "ISO8601"
     return aware, used
 
 
