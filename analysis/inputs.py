@@ -278,11 +278,12 @@ def open_store(root: str | Path | None = None) -> IncidentStore:
     ----------
     root
         A store directory; None means the configured default (``geodata.settings``), which is
-        built from the bundled sample data on first use.
+        built on first use from the bundled sample of the chosen department
+        (``BEATS_DEPARTMENT``, default Chicago).
     """
     store = IncidentStore(settings.store_dir(root))
     if root is None and (not store.exists() or not store.incident_files()):
-        build_sample_store(store, settings.SAMPLES_DIR)
+        build_sample_store(store, department=settings.department_name())
     return store
 
 

@@ -48,20 +48,12 @@ STILL_TO_FIX = {
     "geodata/meetings/queries.py",
     "geodata/meetings/recurrence.py",
     "geodata/meetings/seeding.py",
-    # health helper: district width 2 in planning
-    "analysis/beatplan.py",
-    "analysis/cli_plan.py",
-    # health / ui helpers: beat[:3] as the sector, Chicago "today", EPSG:3435 placeholder
-    "dashboard/views/beat_profile.py",
-    "dashboard/views/sector_review.py",
+    # ui / meetings helpers: Chicago "today"
     "dashboard/views/meetings.py",
-    "dashboard/views/data_quality.py",
     "dashboard/meetings_data.py",
     # a missing store is built from the Chicago sample instead of the chosen department's
     # (build_sample_store(store, department=settings.department_name()) fixes each)
     "geodata/cli_meetings.py",
-    "analysis/_store.py",
-    "dashboard/data.py",
     "dashboard/community_data.py",
     # the SAMPLES_DIR alias itself (kept for the callers above, tests and bench/)
     "geodata/settings.py",
