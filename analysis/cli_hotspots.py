@@ -107,11 +107,7 @@ def _auto_or(kind: type) -> object:
 
 def to_geojson(polygons: gpd.GeoDataFrame) -> str:
     """Return hotspot polygons as GeoJSON text in WGS84 (times as ISO 8601 strings)."""
-    out = polygons.to_crs(schema.WGS84)
-    for column in out.columns:
-        if pd.api.types.is_datetime64_any_dtype(out[column]):
-            out[column] = out[column].map(lambda t: t.isoformat() if pd.notna(t) else None)
-    return out.to_json(drop_id=True)
+    return hotspots.export_hotspots(polygons, "geojson").decode("utf-8")
 
 
 def run_hotspots(args: argparse.Namespace) -> int:

@@ -1350,7 +1350,10 @@ def export_hotspots(hotspots: gpd.GeoDataFrame, fmt: str) -> bytes:
     if fmt not in ("geojson", "csv"):
         msg = f"fmt must be 'geojson' or 'csv', got {fmt!r}"
         raise ValueError(msg)
-    shown = hotspots.to_crs(schema.WGS84) if hotspots.crs is not None else hotspots
+    shown = hotspots.to_crs(schema.WGS84) if hotspots.crs is not None else hotspots.copy()
+    for column in shown.columns:  # times as ISO 8601 text with their offset
+        if column != "geometry" and pd.api.types.is_datetime64_any_dtype(shown[column]):
+            shown[column] = shown[column].map(lambda t: t.isoformat() if pd.notna(t) else None)
     if fmt == "geojson":
         return shown.to_json(drop_id=True).encode("utf-8")
     table = pd.DataFrame(shown.drop(columns="geometry"))
