@@ -19,6 +19,10 @@ module for the defaults.
     The department profile (a bundled name such as ``seattle`` or a TOML path) that ``init``
     builds and that an app uses when its store records none. A store that records its
     department is always read as that department (see :func:`department`).
+``BEATS_DASK_SCHEDULER``
+    Address of a ``dask.distributed`` scheduler whose workers can read the store (e.g.
+    ``tcp://10.0.0.5:8786``): store-wide counts and surfaces then run on its workers
+    (``docs/scale.md``). Unset: this machine.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ __all__ = [
     "department",
     "department_name",
     "public_dir",
+    "scheduler_address",
     "store_dir",
     "tile_settings",
 ]
@@ -116,3 +121,11 @@ def department(store_override: str | Path | None = None) -> Department:
     if store.meta_path.exists():
         return store_department(store)
     return load_department(department_name())
+
+
+def scheduler_address(override: str | None = None) -> str | None:
+    """Return the Dask scheduler to run store-wide work on (``BEATS_DASK_SCHEDULER``), or None.
+
+    None means this machine (two local threads). See ``docs/scale.md``.
+    """
+    return override or os.environ.get("BEATS_DASK_SCHEDULER") or None
