@@ -48,14 +48,12 @@ STILL_TO_FIX = {
     "geodata/meetings/queries.py",
     "geodata/meetings/recurrence.py",
     "geodata/meetings/seeding.py",
-    # health / ui helpers: Chicago "today" and display zone, EPSG:3435 placeholder
+    # ui / meetings helpers: Chicago "today"
     "dashboard/views/meetings.py",
-    "dashboard/views/data_quality.py",
     "dashboard/meetings_data.py",
     # a missing store is built from the Chicago sample instead of the chosen department's
     # (build_sample_store(store, department=settings.department_name()) fixes each)
     "geodata/cli_meetings.py",
-    "analysis/inputs.py",
     "dashboard/community_data.py",
     # the SAMPLES_DIR alias itself (kept for the callers above, tests and bench/)
     "geodata/settings.py",
