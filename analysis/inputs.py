@@ -283,7 +283,9 @@ def open_store(root: str | Path | None = None) -> IncidentStore:
         (``BEATS_DEPARTMENT``, default Chicago).
     """
     store = IncidentStore(settings.store_dir(root))
-    if root is None and (not store.exists() or not store.incident_files()):
+    # only a store that does not exist yet: one without incidents may hold calls for service,
+    # or be a department's freshly installed beats, and must not get another's sample
+    if root is None and not store.exists():
         build_sample_store(store, department=settings.department_name())
     return store
 

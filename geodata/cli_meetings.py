@@ -105,9 +105,9 @@ def _cmd_find(args: argparse.Namespace) -> int:
     from geodata.store import IncidentStore
 
     store = IncidentStore(settings.store_dir(args.store))
-    if not store.exists() or not store.incident_files():
+    if not store.exists():
         print(f"building the sample store in {store.root} (first run)...", file=sys.stderr)
-        build_sample_store(store, settings.SAMPLES_DIR)
+        build_sample_store(store, department=settings.department_name())
     gazetteer = BlockGazetteer.from_store(store)
     index = BeatIndex(store.read_layer("beats"))
     engine = _open(args)

@@ -28,13 +28,13 @@ first, last = calls_data.calls_range(root, token)
 left, mid, right, far = st.columns(4)
 level = left.selectbox(
     "Area", [None, *levels], format_func=lambda lv: "Whole department" if lv is None else
-    data.label(root, token, lv, title=True),
+    data.label(root, token, lv, title=True), key="calls_level",
 )  # fmt: skip
 area = None
 if level is not None:
     ids = sorted(data.load_beats(root, token)[level].dropna().astype(str).unique())
-    area = mid.selectbox(data.label(root, token, level, title=True), ids)
-window = right.selectbox("Window", WINDOWS, index=0, format_func=LABELS.get)
+    area = mid.selectbox(data.label(root, token, level, title=True), ids, key="calls_area")
+window = right.selectbox("Window", WINDOWS, index=0, format_func=LABELS.get, key="calls_window")
 as_of = far.date_input("As of", value=last, min_value=first, max_value=last)
 target = st.number_input(
     "Response-time target (minutes)", min_value=1.0, max_value=120.0, value=10.0, step=1.0

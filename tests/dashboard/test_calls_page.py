@@ -21,9 +21,9 @@ def calls_page(minneapolis_store, monkeypatch):
 def test_calls_page_reviews_a_precinct(calls_page):
     at = calls_page
     assert at.title[0].value == "Calls for service"
-    at.selectbox[0].select("district").run()
-    at.selectbox[1].select("4").run()
-    at.selectbox[2].select("7d").run()
+    at.selectbox(key="calls_level").select("district").run()
+    at.selectbox(key="calls_area").select("4").run()
+    at.selectbox(key="calls_window").select("7d").run()
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert int(metrics["Calls"].replace(",", "")) > 0
