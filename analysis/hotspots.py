@@ -26,6 +26,7 @@ import logging
 import math
 import numbers
 from dataclasses import dataclass
+from datetime import date
 
 import geopandas as gpd
 import numpy as np
@@ -1393,6 +1394,14 @@ def export_hotspots(hotspots: gpd.GeoDataFrame, fmt: str) -> bytes:
         msg = f"fmt must be 'geojson' or 'csv', got {fmt!r}"
         raise ValueError(msg)
     shown = hotspots.to_crs(schema.WGS84) if hotspots.crs is not None else hotspots
+    shown = shown.copy()
+    for column in shown.columns:  # dates and times as ISO text (JSON has no date type)
+        if column != "geometry" and pd.api.types.is_datetime64_any_dtype(shown[column]):
+            shown[column] = shown[column].map(lambda v: None if pd.isna(v) else v.isoformat())
+        elif column != "geometry" and shown[column].dtype == object:
+            shown[column] = shown[column].map(
+                lambda v: v.isoformat() if isinstance(v, (pd.Timestamp, date)) else v
+            )
     if fmt == "geojson":
         return shown.to_json(drop_id=True).encode("utf-8")
     table = pd.DataFrame(shown.drop(columns="geometry"))

@@ -216,15 +216,12 @@ def beat_table(evaluation: beatplan.PlanEvaluation) -> pd.DataFrame:
 
 _MESSAGES = (
     (
-        re.compile(r"--beats must be between 1 and (\d+) for district (\S+), got (\d+)"),
+        re.compile(r"number of beats must be between 1 and (\d+) for district (\S+), got (\d+)"),
         "District {1} can be divided into at most {0} beats with unit cells of this size (you "
         "asked for {2}): choose fewer beats, or smaller unit cells under Advanced.",
     ),
     (
-        re.compile(
-            r"minimal-change mode keeps the district's (\d+) beats; --beats (\d+) asks for "
-            r"another number.*"
-        ),
+        re.compile(r"minimal change keeps the district's (\d+) beats, and (\d+) beats were asked"),
         "“Minimal change” keeps the district's {0} beats and you asked for {1}: choose {0} "
         "beats, or switch the mode to “Redraw” to draw a new number of beats.",
     ),

@@ -166,7 +166,9 @@ class Department:
     beat/sector/district columns of the beat layer), `stations` (``file`` and ``columns``),
     `incidents` (``files``, ``columns``: role -> source column, ``crs``, ``date_format``),
     `publish` (``policy``: a publish-policy TOML, or inline settings), `join`
-    (``edge_tolerance_m``), `meetings` (``cadence``, ``duration_min`` <= 60).
+    (``edge_tolerance_m``), `meetings` (``cadence``, ``duration_min`` <= 60), `calls`
+    (``files`` of CAD calls for service and the ``mapping`` TOML that reads them, see
+    :class:`geodata.calls.CallMapping`).
     """
 
     key: str
@@ -189,6 +191,8 @@ class Department:
     meeting_duration_min: int = 60
     source: str | None = None
     notes: tuple[str, ...] = ()
+    call_files: tuple[Path, ...] = ()
+    call_mapping: Path | None = None
 
     # --- levels ---------------------------------------------------------------------------
     def has_level(self, level: str) -> bool:
@@ -428,6 +432,8 @@ def department_from_dict(
         meeting_duration_min=duration,
         source=source,
         notes=notes,
+        call_files=tuple(_path(base, f) for f in config.get("calls", {}).get("files", ())),
+        call_mapping=_path(base, config.get("calls", {}).get("mapping")),
     )
 
 
@@ -455,6 +461,8 @@ def _from_record(record: Mapping[str, Any]) -> Department:
     for key in ("beats_file", "stations_file"):
         data[key] = Path(data[key]) if data.get(key) else None
     data["incident_files"] = tuple(Path(p) for p in data.get("incident_files", ()))
+    data["call_files"] = tuple(Path(p) for p in data.get("call_files", ()))
+    data["call_mapping"] = Path(data["call_mapping"]) if data.get("call_mapping") else None
     data["notes"] = tuple(data.get("notes", ()))
     return Department(levels=levels, **data)
 

@@ -380,7 +380,17 @@ def build_sample_store(
     )
     index = BeatIndex(store.read_layer("beats"), tolerance_m=dept.edge_tolerance_m)
     mapping = dept.column_mapping()
-    return [
+    reports = [
         ingest_file(located(path), store, index=index, mapping=mapping)
         for path in dept.incident_files
     ]
+    if dept.call_files:  # calls for service, the second record kind
+        from geodata.calls import CallMapping, ingest_calls
+
+        if dept.call_mapping is None:
+            msg = f"{dept.source}: [calls] names files but no mapping to read them"
+            raise StoreError(msg)
+        call_mapping = CallMapping.from_file(dept.call_mapping)
+        for path in dept.call_files:
+            ingest_calls(located(path), store, mapping=call_mapping)
+    return reports

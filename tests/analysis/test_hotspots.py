@@ -437,7 +437,13 @@ def test_export_hotspots_geojson_and_csv():
     from analysis.hotspots import export_hotspots
 
     polygons = gpd.GeoDataFrame(
-        {"n_incidents": [12, 7], "top_offense": ["=HYPERLINK(1)", "THEFT"]},
+        {
+            "n_incidents": [12, 7],
+            "top_offense": ["=HYPERLINK(1)", "THEFT"],
+            "first_seen": pd.to_datetime(["2018-01-02 10:00", "2018-01-05 23:30"]).tz_localize(
+                "America/Chicago"
+            ),
+        },
         geometry=[
             box(440_000, 4_630_000, 440_100, 4_630_100),
             box(441_000, 4_631_000, 441_050, 4_631_050),
@@ -450,7 +456,8 @@ def test_export_hotspots_geojson_and_csv():
     assert -90 < lon < -85
     assert 41 < lat < 43
     table = pd.read_csv(io.BytesIO(export_hotspots(polygons, "csv")))
-    assert list(table.columns) == ["n_incidents", "top_offense", "lon", "lat"]
+    assert list(table.columns) == ["n_incidents", "top_offense", "first_seen", "lon", "lat"]
+    assert geo["features"][0]["properties"]["first_seen"] == "2018-01-02T10:00:00-06:00"
     assert table["top_offense"].tolist() == ["'=HYPERLINK(1)", "THEFT"]  # no formula
     centre = polygons.to_crs("EPSG:4326").geometry.iloc[1].centroid
     assert table["lon"].iloc[1] == pytest.approx(centre.x, abs=1e-6)

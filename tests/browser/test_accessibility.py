@@ -59,6 +59,7 @@ def _scan(page) -> list[dict]:
 
 @pytest.mark.parametrize("name", list(ANALYST_PAGES))
 def test_analyst_page_passes_axe(page, dashboard_url, screenshots, name):
+    page.set_viewport_size({"width": 1400, "height": 1600})  # the screenshot shows the page
     page.goto(f"{dashboard_url}/{ANALYST_PAGES[name]}")
     _settle(page)
     assert page.locator("[data-testid='stException']").count() == 0
@@ -82,6 +83,7 @@ def community_url(start_streamlit, published, tmp_path_factory):
 
 
 def test_community_page_passes_axe_and_works_from_the_keyboard(page, community_url, screenshots):
+    page.set_viewport_size({"width": 1400, "height": 1600})
     page.goto(community_url)
     _settle(page)
     page.screenshot(path=str(screenshots / "community.png"), full_page=True)

@@ -12,9 +12,10 @@ def test_overview_map_renders_in_chromium(page, dashboard_url, artifacts):
     frame = page.frame_locator("iframe").first
     # Leaflet draws the beat polygons as SVG/canvas paths inside the map container
     frame.locator(".leaflet-container").wait_for(timeout=60_000)
-    frame.locator(".leaflet-marker-icon").first.wait_for(timeout=60_000)
+    frame.locator(".leaflet-marker-icon.station-icon").first.wait_for(timeout=60_000)
     assert page.locator("[data-testid='stException']").count() == 0
-    assert frame.locator(".leaflet-marker-icon").count() >= 20  # the stations
+    assert frame.locator(".leaflet-marker-icon.station-icon").count() >= 20  # the stations
+    assert frame.locator(".bw-legend").count() == 1  # the legend box
     page.screenshot(path=str(artifacts / "overview.png"), full_page=True)
 
 
