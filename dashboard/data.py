@@ -33,6 +33,7 @@ __all__ = [
     "load_incidents",
     "load_sectors",
     "load_stations",
+    "stop_without_incidents",
     "store_token",
 ]
 
@@ -134,6 +135,18 @@ def daily_counts(root: str, token: str) -> pd.Series:
     """Return incidents per local calendar day over the whole store (missing days = 0)."""
     del token
     return inputs.load_daily_counts(IncidentStore(root))
+
+
+def stop_without_incidents(root: str, token: str) -> None:
+    """Say so and stop the page when the store holds no incidents (a calls-only department)."""
+    if daily_counts(root, token).sum() > 0:
+        return
+    st.info(
+        "This department's data hold no incidents yet, so this page has nothing to show. "
+        "Import incidents on the Data and import page; calls for service are on the "
+        "Calls for service page."
+    )
+    st.stop()
 
 
 @st.cache_data(show_spinner=False)

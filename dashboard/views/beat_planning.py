@@ -13,6 +13,7 @@ from geodata.errors import InputError
 
 store = data.get_store()
 root, token = str(store.root), data.store_token(store)
+data.stop_without_incidents(root, token)
 first_day, last_day, older_note = data.dense_date_range(root, token)
 SAVED_KEY = "plan_saved_message"
 

@@ -14,6 +14,7 @@ from geodata.errors import InputError, StoreError
 
 store = data.get_store()
 root, token = str(store.root), data.store_token(store)
+data.stop_without_incidents(root, token)
 first, last, older_note = data.dense_date_range(root, token)
 default = data.default_period(root, token)
 METHODS = {

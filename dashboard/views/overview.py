@@ -11,6 +11,7 @@ from geodata import schema
 
 store = data.get_store()
 root, token = str(store.root), data.store_token(store)
+data.stop_without_incidents(root, token)
 first, last, older_note = data.dense_date_range(root, token)
 beat, sector, district = (data.label(root, token, lv) for lv in ("beat", "sector", "district"))
 

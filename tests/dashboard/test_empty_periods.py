@@ -10,6 +10,7 @@ from datetime import date
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.conftest import APP
 from tests.helpers import folium_maps
 
 
@@ -99,3 +100,20 @@ def test_planning_with_an_empty_workload_period(app_env, tmp_path, monkeypatch):
     at.date_input[0].set_value((date(2019, 6, 1), date(2019, 6, 10))).run()
     assert not at.exception
     assert "No incidents in this period" in _texts(at.info)
+
+
+@pytest.mark.parametrize(
+    "page", ["overview", "beat_profile", "sector_review", "hotspots", "beat_planning"]
+)
+def test_incident_pages_of_a_store_without_incidents(minneapolis_store, monkeypatch, page):
+    """Regression (found by tests/test_properties.py): the incident pages of a calls-only store
+    (Minneapolis) raised "no incidents: the store holds no dates"; they now say so and stop."""
+    assert minneapolis_store.count() == 0
+    monkeypatch.setenv("BEATS_DATA_DIR", str(minneapolis_store.root.parent))
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.switch_page(f"views/{page}.py")
+    at.run()
+    assert not at.exception
+    assert "data hold no incidents yet" in _texts(at.info)
+    assert "Calls for service page" in _texts(at.info)
+    assert not at.date_input  # nothing to pick
