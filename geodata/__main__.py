@@ -2,7 +2,8 @@
 
 Commands: ``init`` (build the store from the bundled Chicago data), ``ingest`` (load an export),
 ``check-beats`` (validate a beat layer), ``info`` (what the store holds); the meetings and publish
-commands register themselves from :mod:`geodata.cli_meetings` and :mod:`geodata.cli_publish`.
+commands register themselves from :mod:`geodata.cli_meetings` and :mod:`geodata.cli_publish`,
+``users`` and ``audit`` from :mod:`geodata.cli_users`.
 Every command takes ``--store DIR``.
 """
 
@@ -20,7 +21,7 @@ from geodata.errors import BoundaryError, CRSMismatchError, InputError, StoreErr
 
 __all__ = ["main"]
 
-_PLUGINS = ("geodata.cli_meetings", "geodata.cli_publish")
+_PLUGINS = ("geodata.cli_meetings", "geodata.cli_publish", "geodata.cli_users")
 
 
 def _add_store(parser: argparse.ArgumentParser) -> None:

@@ -27,6 +27,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from geodata import audit, db
+from geodata.errors import InputError
 
 __all__ = [
     "EDIT_MEETINGS",
@@ -127,7 +128,7 @@ sessions_table = sa.Table(
 )
 
 
-class AccountError(ValueError):
+class AccountError(InputError):
     """An account operation cannot be done as asked (unknown user, bad role, weak password)."""
 
 

@@ -1,4 +1,4 @@
-"""Accounts, sign-in with lockout, sessions and the append-only audit log, on SQLite and PostgreSQL."""
+"""Accounts, sign-in and lockout, sessions and the append-only audit log (SQLite, PostgreSQL)."""
 
 from __future__ import annotations
 
