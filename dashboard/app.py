@@ -1,15 +1,25 @@
-"""Entry point and router of the analyst dashboard: ``streamlit run dashboard/app.py``."""
+"""Entry point and router of the analyst dashboard: ``streamlit run dashboard/app.py``.
+
+Every run first checks the session (:func:`dashboard.auth.signed_in_user`): signed out, only the
+sign-in form is shown and no page code runs. Signed in, the navigation lists the pages the user's
+roles allow; a page they do not allow is registered under its usual URL as a hidden page that
+shows only a refusal, so typing its address never runs the page itself.
+"""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import streamlit as st
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `streamlit run` puts only dashboard/ on the path
     sys.path.insert(0, str(ROOT))
+
+from dashboard import auth  # noqa: E402 - after the path fix above
+from geodata import users  # noqa: E402
 
 st.set_page_config(
     page_title="Beatwise — beat planning and crime analysis",
@@ -19,30 +29,76 @@ st.set_page_config(
 
 PAGES = Path(__file__).resolve().parent / "views"
 
-navigation = st.navigation(
-    {
-        "Analysis": [
-            st.Page(PAGES / "overview.py", title="Overview", icon=":material/map:", default=True),
-            st.Page(PAGES / "beat_profile.py", title="Beat profile", icon=":material/assignment:"),
-            st.Page(PAGES / "sector_review.py", title="Sector review", icon=":material/explore:"),
-            st.Page(
-                PAGES / "hotspots.py", title="Hotspots", icon=":material/local_fire_department:"
-            ),
-        ],
-        "Planning": [
-            st.Page(
-                PAGES / "beat_planning.py", title="Beat planning", icon=":material/architecture:"
-            ),
-        ],
-        "Community": [
-            st.Page(PAGES / "meetings.py", title="Meetings", icon=":material/event:"),
-            st.Page(
-                PAGES / "meeting_editor.py", title="Edit meetings", icon=":material/edit_calendar:"
-            ),
-        ],
-        "Data": [
-            st.Page(PAGES / "data_quality.py", title="Data and import", icon=":material/database:"),
-        ],
-    }
+
+class PageSpec(NamedTuple):
+    """One page of the navigation and the permission it needs."""
+
+    section: str
+    file: str
+    title: str
+    icon: str
+    permission: str
+
+
+#: Every page, in menu order; the first page the user may open is the home page.
+PAGE_SPECS = (
+    PageSpec("Analysis", "overview.py", "Overview", ":material/map:", users.VIEW_ANALYSIS),
+    PageSpec(
+        "Analysis", "beat_profile.py", "Beat profile", ":material/assignment:", users.VIEW_ANALYSIS
+    ),
+    PageSpec(
+        "Analysis", "sector_review.py", "Sector review", ":material/explore:", users.VIEW_ANALYSIS
+    ),
+    PageSpec(
+        "Analysis",
+        "hotspots.py",
+        "Hotspots",
+        ":material/local_fire_department:",
+        users.VIEW_ANALYSIS,
+    ),
+    PageSpec(
+        "Planning",
+        "beat_planning.py",
+        "Beat planning",
+        ":material/architecture:",
+        users.VIEW_ANALYSIS,
+    ),
+    PageSpec("Community", "meetings.py", "Meetings", ":material/event:", users.VIEW_MEETINGS),
+    PageSpec(
+        "Community",
+        "meeting_editor.py",
+        "Edit meetings",
+        ":material/edit_calendar:",
+        users.EDIT_MEETINGS,
+    ),
+    PageSpec("Data", "data_quality.py", "Data and import", ":material/database:", users.IMPORT),
+    PageSpec("Admin", "admin_users.py", "Users", ":material/group:", users.MANAGE_USERS),
+    PageSpec("Admin", "admin_audit.py", "Audit log", ":material/policy:", users.VIEW_AUDIT),
+    PageSpec("Admin", "admin_publish.py", "Publish", ":material/public:", users.PUBLISH),
+    PageSpec("Admin", "admin_settings.py", "Settings", ":material/settings:", users.SETTINGS),
 )
-navigation.run()
+
+user = auth.signed_in_user()  # shows the sign-in form and stops when nobody is signed in
+auth.sidebar(user)
+
+sections: dict[str, list[st.Page]] = {}
+refused: list[st.Page] = []
+home = next((s for s in PAGE_SPECS if user.can(s.permission)), None)
+for spec in PAGE_SPECS:
+    if user.can(spec.permission):
+        sections.setdefault(spec.section, []).append(
+            st.Page(PAGES / spec.file, title=spec.title, icon=spec.icon, default=spec is home)
+        )
+    else:
+        refused.append(
+            st.Page(
+                auth.refusal(spec.title),
+                title=spec.title,
+                url_path=Path(spec.file).stem,
+                visibility="hidden",
+            )
+        )
+if home is None:
+    sections["Account"] = [st.Page(auth.refusal("any page"), title="No access", default=True)]
+sections.setdefault(next(iter(sections)), []).extend(refused)
+st.navigation(sections).run()

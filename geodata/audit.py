@@ -39,6 +39,7 @@ __all__ = [
     "USER_ENABLE",
     "USER_ROLES",
     "audit_table",
+    "events_csv",
     "read_events",
     "record",
 ]
@@ -203,3 +204,26 @@ def read_events(
     events["at"] = pd.to_datetime(events["at"], utc=True)
     events["detail"] = events["detail"].map(json.loads)
     return events
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: object) -> object:
+    text = value if isinstance(value, str) else None
+    return "'" + text if text and text.startswith(_FORMULA_START) else value
+
+
+def events_csv(events: pd.DataFrame) -> bytes:
+    """Return `events` (from :func:`read_events`) as UTF-8 CSV, safe to open in a spreadsheet.
+
+    ``detail`` is written as JSON; a cell that a spreadsheet would run as a formula (starting
+    with ``= + - @``, tab or carriage return) is prefixed with an apostrophe.
+    """
+    out = events.assign(
+        at=events["at"].map(lambda t: t.isoformat()),
+        detail=events["detail"].map(lambda d: json.dumps(d, ensure_ascii=False, sort_keys=True)),
+    )
+    for column in ("actor", "action", "target", "detail"):
+        out[column] = out[column].map(_cell)
+    return out.to_csv(index=False).encode("utf-8")

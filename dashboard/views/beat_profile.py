@@ -7,7 +7,7 @@ from datetime import timedelta
 import streamlit as st
 from streamlit_folium import st_folium
 
-from dashboard import data, state
+from dashboard import auth, data, state
 from dashboard import profile_data as pd_
 from geodata import schema
 
@@ -103,7 +103,7 @@ t1, t2, t3 = st.columns(3)
 t1.dataframe(profile.counts_by_offense, hide_index=True, width="stretch")
 t2.dataframe(profile.location_types, hide_index=True, width="stretch")
 t3.dataframe(profile.top_blocks, hide_index=True, width="stretch")
-st.download_button(
+auth.download_button(
     "Printable beat profile (HTML)",
     pd_.packet_html(root, token, "beat", beat, as_of),
     file_name=f"beat_{beat}_{as_of}.html",

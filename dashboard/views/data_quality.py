@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard import data
-from geodata import schema
+from dashboard import auth, data
+from geodata import audit, schema
 from geodata.errors import InputError, StoreError
 from geodata.readers import ColumnMapping
 
@@ -80,8 +80,19 @@ if submitted and upload is not None:
             with st.spinner("Reading, validating and joining to beats..."):
                 report = ingest_file(path, store, mapping=ColumnMapping(crs=crs.strip() or None))
         except (InputError, StoreError) as err:
+            auth.record(audit.IMPORT, upload.name, {"outcome": "refused", "error": str(err)})
             st.error(f"{err}")
             st.stop()
+    auth.record(
+        audit.IMPORT,
+        upload.name,
+        {
+            "outcome": "stored",
+            **{k: getattr(report, k) for k in ("rows_read", "rows_accepted", "rows_rejected")},
+            "rows_new": report.rows_new,
+            "crs": crs.strip() or None,
+        },
+    )
     st.success(
         f"{report.rows_read:,} rows read: {report.rows_accepted:,} accepted "
         f"({report.rows_new:,} new), {report.rows_rejected:,} rejected."
@@ -89,7 +100,7 @@ if submitted and upload is not None:
     if report.rows_rejected:
         rejected = pd.read_csv(report.rejections_csv)
         st.dataframe(rejected.head(1000), hide_index=True, width="stretch")
-        st.download_button(
+        auth.download_button(
             "Download all rejected rows",
             Path(report.rejections_csv).read_bytes(),
             file_name=Path(report.rejections_csv).name,

@@ -6,8 +6,9 @@ from datetime import date, datetime, time
 
 import streamlit as st
 
+from dashboard import auth
 from dashboard import meetings_data as md
-from geodata import meetings, settings
+from geodata import audit, meetings, settings
 from geodata.meetings import ConflictError, MeetingError, VenueConflictError
 
 LOADED_KEY = "editor_loaded"  # (series id, version read when the form was opened)
@@ -172,12 +173,22 @@ if submitted:
     try:
         if current is None:
             new_id = meetings.create_series(db, allow_conflicts=allow, **fields)
+            auth.record(audit.MEETING_CREATE, f"series {new_id}", fields)
             st.success(f"Series #{new_id} created.")
         else:
             version = meetings.update_series(
                 db, sid, expected_version=loaded_version, allow_conflicts=allow, **fields
             )
             st.session_state[LOADED_KEY] = (sid, version)
+            before = {
+                k: _value({"venue": "venue_id", "start": "dtstart"}.get(k, k), None) for k in fields
+            }
+            changed = {k: [before[k], v] for k, v in fields.items() if str(before[k]) != str(v)}
+            auth.record(
+                audit.MEETING_EDIT,
+                f"series {sid}",
+                {"version": [loaded_version, version], "changed": changed},
+            )
             st.success(f"Saved: series #{sid} is now version {version}.")
     except VenueConflictError as err:
         slots["venue"].error(f"Venue: {err.errors['venue']}")
@@ -246,6 +257,21 @@ if current is not None:
                         db, sid, when, expected_version=loaded_version
                     )
                 st.session_state[LOADED_KEY] = (sid, version)
+                auth.record(
+                    {"Cancel": audit.MEETING_CANCEL, "Move": audit.MEETING_MOVE}.get(
+                        action, audit.MEETING_RESTORE
+                    ),
+                    f"series {sid}",
+                    {
+                        "meeting": when.isoformat(),
+                        "moved_to": datetime.combine(new_day, new_time).isoformat()
+                        if action == "Move"
+                        else None,
+                        "venue": None if new_place == "same" else int(new_place),
+                        "note": note,
+                        "version": version,
+                    },
+                )
                 st.success(f"{action}: {when:%Y-%m-%d %H:%M} done (version {version}).")
             except MeetingError as err:
                 oc_slot.error(

@@ -8,7 +8,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from analysis.compare import WINDOWS
-from dashboard import data, state
+from dashboard import auth, data, state
 from dashboard import profile_data as pd_
 from geodata import schema
 
@@ -91,9 +91,10 @@ target = drill.selectbox("Open the profile of beat", list(review.beats[schema.BE
 if drill.button("Open beat profile"):
     st.session_state[state.BEAT] = target
     st.switch_page("views/beat_profile.py")
-download.download_button(
+auth.download_button(
     "Printable sector packet (HTML)",
     pd_.packet_html(root, token, "sector", sector, as_of, window),
     file_name=f"sector_{sector}_{as_of}.html",
     mime="text/html",
+    container=download,
 )

@@ -3,19 +3,19 @@ import json
 import geopandas as gpd
 import pytest
 from sqlalchemy import create_engine
-from streamlit.testing.v1 import AppTest
 
 from analysis.__main__ import main
 from dashboard import plan_data, state
 from geodata import db
 from geodata.plans import list_plans, load_plan
+from tests.auth_helpers import signed_in
 from tests.helpers import folium_maps
 
 
 @pytest.fixture
 def planning_page(app_env, tmp_path, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'plans.db'}")
-    at = AppTest.from_file(app_env, default_timeout=180)
+    at = signed_in(app_env, "analyst", timeout=180)
     at.switch_page("views/beat_planning.py")
     at.run()
     assert not at.exception

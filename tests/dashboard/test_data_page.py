@@ -1,8 +1,8 @@
-from streamlit.testing.v1 import AppTest
+from tests.auth_helpers import signed_in
 
 
 def test_data_page_reconciles_every_import(app_env, sample_store):
-    at = AppTest.from_file(app_env, default_timeout=120)
+    at = signed_in(app_env, "analyst")
     at.switch_page("views/data_quality.py").run()
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
