@@ -183,6 +183,7 @@ if submitted:
             before = {
                 k: _value({"venue": "venue_id", "start": "dtstart"}.get(k, k), None) for k in fields
             }
+            before["beats" if is_sector else "sector"] = None  # as the form showed them
             changed = {k: [before[k], v] for k, v in fields.items() if str(before[k]) != str(v)}
             auth.record(
                 audit.MEETING_EDIT,
