@@ -10,11 +10,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from geodata import boundaries, schema
-from geodata.categories import OffenseCategories
+from geodata import boundaries, schema, settings
+from geodata.categories import (
+    OffenseCategories,
+    detect_vocabulary,
+    load_vocabulary,
+    unmapped_offenses,
+)
+from geodata.department import Department, adhoc_department, load_department
 from geodata.errors import StoreError
 from geodata.join import BeatIndex, assign_beats, join_agreement
-from geodata.readers import REASONS, ColumnMapping, read_incidents, rejection_frame
+from geodata.readers import REASONS, ColumnMapping, ReadResult, read_incidents, rejection_frame
 from geodata.store import IncidentStore
 
 __all__ = [
@@ -25,12 +31,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-SAMPLE_INCIDENT_FILES = (
-    "incidents_2018-01_dense.csv.gz",
-    "incidents_2023-2024_sample_a.csv.gz",
-    "incidents_2024_sample_b.csv.gz",
-)
 
 
 @dataclass
@@ -51,6 +51,8 @@ class IngestReport:
     rejections_csv: str | None
     disagreements_csv: str | None
     notes: list[str] = field(default_factory=list)
+    #: Rows whose offense no category names: ``vocabulary``, ``rows``, ``share``, ``top``.
+    unmapped_offenses: dict[str, object] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         """Return the report as a JSON-ready dict."""
@@ -72,39 +74,75 @@ def install_boundaries(
     *,
     districts_path: str | Path | None = None,
     stations_path: str | Path | None = None,
-    timezone: str = schema.DEFAULT_TIMEZONE,
+    timezone: str | None = None,
     analysis_crs: str | None = None,
+    department: Department | None = None,
 ) -> boundaries.BoundaryReport:
     """Read, check and store the beat layer (and districts and stations when given).
+
+    The store records `department` (default: the store's own, for a store that has one) with
+    its time zone and analysis CRS. Without a department, `timezone` is required and the
+    layer's columns are auto-detected.
 
     Returns
     -------
     BoundaryReport
         The checks of the beat layer; problems are reported, never repaired.
+
+    Raises
+    ------
+    StoreError
+        If no time zone is known, or the store holds another zone or CRS.
     """
-    probe = boundaries.read_beats(beats_path, analysis_crs=analysis_crs)
+    if department is None and store.meta_path.exists() and store.meta().get("department"):
+        department = store.department()
+    if department is None:
+        if timezone is None:
+            timezone = store.meta().get("timezone") if store.meta_path.exists() else None
+        if timezone is None:
+            msg = (
+                f"{store.root}: the time zone of the incidents is unknown; choose the "
+                "department profile (--department, see docs/departments.md) or pass --timezone"
+            )
+            raise StoreError(msg)
+        department = adhoc_department(timezone, name=Path(beats_path).stem)
+    elif timezone is not None and timezone != department.timezone:
+        msg = (
+            f"{department.name} keeps its times in {department.timezone}, not {timezone}; "
+            "leave out --timezone or change the department profile"
+        )
+        raise StoreError(msg)
+    probe = boundaries.read_beats(beats_path, analysis_crs=analysis_crs, department=department)
     crs = analysis_crs or (store.analysis_crs if store.meta_path.exists() else None)
     if crs is None:
-        crs = boundaries.analysis_crs_for(probe)
-        if crs != probe.crs.to_string():
-            probe = probe.to_crs(crs)
-    elif probe.crs.to_string() != crs:
+        crs = boundaries.analysis_crs_for(probe, department)
+    if probe.crs.to_string() != crs:
         probe = probe.to_crs(crs)
-    store.initialize(analysis_crs=crs, timezone=timezone)
+    record = department.with_analysis_crs(crs)
+    store.initialize(analysis_crs=crs, timezone=record.timezone, department=record.to_dict())
     report = boundaries.check_beats(probe)
     store.write_layer("beats", probe)
-    width = max((len(d) for d in probe[schema.DISTRICT].dropna() if d.isdigit()), default=0)
     if districts_path is not None:
         store.write_layer(
             "districts",
-            boundaries.read_districts(districts_path, width=width, analysis_crs=crs),
+            boundaries.read_districts(districts_path, analysis_crs=crs, department=department),
         )
     else:
         store.write_layer("districts", boundaries.dissolve_districts(probe))
     if stations_path is not None:
+        width = (
+            department.level(schema.DISTRICT).width
+            if department.has_level(schema.DISTRICT)
+            else None
+        )
         store.write_layer(
             "stations",
-            boundaries.read_stations(stations_path, district_width=width, analysis_crs=crs),
+            boundaries.read_stations(
+                stations_path,
+                district_width=width or None,
+                analysis_crs=crs,
+                columns=department.station_columns,
+            ),
         )
     meta = store.meta()
     meta["beats_source"] = str(beats_path)
@@ -132,7 +170,8 @@ def ingest_file(
     store
         A store with a beat layer (see :func:`install_boundaries`).
     mapping
-        Explicit column roles/CRS/date format; unmapped roles are auto-detected.
+        Explicit column roles/CRS/date format/time zone; unmapped roles are auto-detected.
+        Default: the store's department profile's mapping.
     categories
         Offense-category mapping (default: the bundled one).
     buffer_m
@@ -162,14 +201,20 @@ def ingest_file(
         raise StoreError(msg)
     path = Path(path)
     beats = store.read_layer("beats")
+    department = store.department()
+    if mapping is None:  # the department's own columns; naive times in its zone
+        mapping = department.column_mapping()
+    if categories is None and department.offense_vocabulary:
+        categories = load_vocabulary(department.offense_vocabulary)
     result = read_incidents(
         path, mapping=mapping, analysis_crs=store.analysis_crs, categories=categories
     )
+    categories = _settle_vocabulary(result, categories)
     if result.mapping.timezone != store.timezone:
         result.notes.append(
             f"timestamps read in {result.mapping.timezone}, stored in {store.timezone}"
         )
-    index = index or BeatIndex(beats)
+    index = index or BeatIndex(beats, tolerance_m=department.edge_tolerance_m)
     incidents = result.incidents
     rejected = result.rejected
     # far outside the jurisdiction: a rejected row, not "outside"
@@ -230,6 +275,9 @@ def ingest_file(
                 schema.LAT,
             ]
         ].to_csv(disagreements_csv, index=False)
+    unmapped = unmapped_offenses(
+        joined[schema.OFFENSE], categories, joined[schema.FBI_CODE] if len(joined) else None
+    )
     report = IngestReport(
         source=str(path),
         rows_read=result.rows_read,
@@ -245,6 +293,7 @@ def ingest_file(
         rejections_csv=str(rejections_csv),
         disagreements_csv=str(disagreements_csv) if disagreements_csv else None,
         notes=result.notes,
+        unmapped_offenses=unmapped,
     )
     report.check()
     store.record_source(
@@ -268,21 +317,75 @@ def ingest_file(
     return report
 
 
-def build_sample_store(store: IncidentStore, samples_dir: str | Path) -> list[IngestReport]:
-    """Create a store from the bundled Chicago sample (beats, districts, stations, incidents).
+def _settle_vocabulary(
+    result: ReadResult, categories: OffenseCategories | None
+) -> OffenseCategories:
+    """Return the vocabulary of `result`: the given one, else the bundled one its offenses fit.
+
+    Without a given vocabulary the rows were categorised with the default one; when another
+    bundled vocabulary names more of them (NIBRS codes, UCR names) they are categorised again.
+    """
+    if categories is not None:
+        return categories
+    incidents = result.incidents
+    name = detect_vocabulary(incidents[schema.OFFENSE], incidents[schema.FBI_CODE])
+    vocabulary = load_vocabulary(name)
+    if name is not None and vocabulary.name != load_vocabulary(None).name:
+        category, sensitive = vocabulary.categorize(
+            incidents[schema.OFFENSE],
+            incidents[schema.DESCRIPTION],
+            incidents[schema.DOMESTIC],
+            codes=incidents[schema.FBI_CODE],
+        )
+        incidents[schema.CATEGORY] = category
+        incidents[schema.IS_SENSITIVE] = sensitive | incidents[schema.IS_SENSITIVE]
+        result.notes.append(f"offense vocabulary detected: {name}")
+    return vocabulary
+
+
+def build_sample_store(
+    store: IncidentStore,
+    samples_dir: str | Path | None = None,
+    *,
+    department: Department | str | Path | None = None,
+) -> list[IngestReport]:
+    """Create a store from a department's bundled sample (beats, districts, stations, incidents).
+
+    Parameters
+    ----------
+    store
+        The store to fill.
+    samples_dir
+        A directory holding the profile's sample files under the same names (default: where the
+        profile points).
+    department
+        A :class:`Department`, a bundled name or a profile path (default: the default
+        department of :mod:`geodata.settings`, Chicago).
 
     Returns
     -------
     list of IngestReport
         One per incident file.
     """
-    samples_dir = Path(samples_dir)
+    dept = load_department(department or settings.DEFAULT_DEPARTMENT)
+
+    def located(path: Path | None) -> Path | None:
+        return Path(samples_dir) / path.name if path is not None and samples_dir else path
+
+    if dept.beats_file is None:
+        msg = f"{dept.source}: the department profile names no beat layer ([beats] file)"
+        raise StoreError(msg)
+    district_layer = dept.level(schema.DISTRICT).layer if dept.has_level(schema.DISTRICT) else None
     install_boundaries(
         store,
-        samples_dir / "beats.geojson",
-        districts_path=samples_dir / "districts.geojson",
-        stations_path=samples_dir / "police_stations.csv",
-        analysis_crs=schema.DEFAULT_ANALYSIS_CRS,
+        located(dept.beats_file),
+        districts_path=located(district_layer),
+        stations_path=located(dept.stations_file),
+        department=dept,
     )
-    index = BeatIndex(store.read_layer("beats"))
-    return [ingest_file(samples_dir / name, store, index=index) for name in SAMPLE_INCIDENT_FILES]
+    index = BeatIndex(store.read_layer("beats"), tolerance_m=dept.edge_tolerance_m)
+    mapping = dept.column_mapping()
+    return [
+        ingest_file(located(path), store, index=index, mapping=mapping)
+        for path in dept.incident_files
+    ]

@@ -731,7 +731,9 @@ def read_incidents(
         if mapping.domestic
         else pd.Series(pd.NA, index=table.index, dtype="boolean")
     )
-    category, sensitive = categories.categorize(offense, description, domestic)
+    category, sensitive = categories.categorize(
+        offense, description, domestic, codes=column("fbi_code")
+    )
     reported = column("reported_beat")
     incidents = pd.DataFrame(
         {

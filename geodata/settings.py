@@ -15,6 +15,10 @@ module for the defaults.
     Seconds without an action after which an analyst-app session ends (default 1800).
 ``BEATS_LOCKOUT_FAILURES`` / ``BEATS_LOCKOUT_MINUTES``
     Failed sign-ins in a row that lock an account (default 5), and for how long (default 15).
+``BEATS_DEPARTMENT``
+    The department profile (a bundled name such as ``seattle`` or a TOML path) that ``init``
+    builds and that an app uses when its store records none. A store that records its
+    department is always read as that department (see :func:`department`).
 """
 
 from __future__ import annotations
@@ -22,12 +26,19 @@ from __future__ import annotations
 import getpass
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from geodata.department import Department
 
 __all__ = [
+    "DEFAULT_DEPARTMENT",
     "REPO_ROOT",
     "SAMPLES_DIR",
     "data_dir",
     "database_url",
+    "department",
+    "department_name",
     "idle_timeout_s",
     "lockout",
     "operator",
@@ -38,6 +49,8 @@ __all__ = [
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: The bundled real Chicago data (see its SOURCE.md).
 SAMPLES_DIR = Path(__file__).resolve().parent / "samples" / "chicago"
+#: The department ``init`` builds when none is chosen (the README's first command).
+DEFAULT_DEPARTMENT = "chicago"
 
 
 def data_dir() -> Path:
@@ -98,3 +111,30 @@ def operator() -> str:
         return getpass.getuser()
     except OSError:  # no login name (some containers)
         return f"uid{os.getuid()}"
+
+
+def department_name(override: str | Path | None = None) -> str:
+    """Return the chosen department profile: `override`, ``BEATS_DEPARTMENT`` or Chicago."""
+    if override:
+        return str(override)
+    return os.environ.get("BEATS_DEPARTMENT") or DEFAULT_DEPARTMENT
+
+
+def department(store_override: str | Path | None = None) -> Department:
+    """Return the department of the selected store.
+
+    The store's recorded profile wins (a store is one department's data); without a store, the
+    profile named by ``BEATS_DEPARTMENT`` (default Chicago).
+
+    Parameters
+    ----------
+    store_override
+        The store directory (``--store``); default :func:`store_dir`.
+    """
+    from geodata.department import load_department, store_department
+    from geodata.store import IncidentStore
+
+    store = IncidentStore(store_dir(store_override))
+    if store.meta_path.exists():
+        return store_department(store)
+    return load_department(department_name())

@@ -2,7 +2,7 @@
 
 Layout of a store directory::
 
-    meta.json                          version, analysis CRS, time zone, sources, updated
+    meta.json                          version, analysis CRS, time zone, department, sources
     boundaries/beats.parquet           GeoParquet, analysis CRS (also districts, stations)
     incidents/year=YYYY/month=MM/data.parquet
     reports/                           rejections and join disagreements of each ingest
@@ -20,9 +20,10 @@ import fcntl
 import json
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -33,6 +34,9 @@ import pyarrow.parquet as pq
 
 from geodata import schema
 from geodata.errors import StoreError
+
+if TYPE_CHECKING:
+    from geodata.department import Department
 
 __all__ = ["STORE_VERSION", "IncidentStore"]
 
@@ -131,8 +135,14 @@ class IncidentStore:
         self.root.mkdir(parents=True, exist_ok=True)
         _atomic_write_text(self.meta_path, json.dumps(meta, indent=2, sort_keys=True))
 
-    def initialize(self, *, analysis_crs: str, timezone: str) -> None:
-        """Create the store's metadata if it has none (an existing store is kept as it is)."""
+    def initialize(
+        self, *, analysis_crs: str, timezone: str, department: dict | None = None
+    ) -> None:
+        """Create the store's metadata if it has none (an existing store is kept as it is).
+
+        `department` is the profile the store is built for (``Department.to_dict()``); it is
+        recorded once. An existing store with another CRS or time zone is an error.
+        """
         if self.meta_path.exists():
             meta = self.meta()
             if meta["analysis_crs"] != analysis_crs:
@@ -141,8 +151,28 @@ class IncidentStore:
                     f"not {analysis_crs}"
                 )
                 raise StoreError(msg)
+            if meta.get("timezone") and meta["timezone"] != timezone:
+                msg = (
+                    f"{self.root}: the store holds times in {meta['timezone']}, not {timezone}; "
+                    "build a new store for this department"
+                )
+                raise StoreError(msg)
+            if not meta.get("timezone") or (department and not meta.get("department")):
+                meta["timezone"] = timezone
+                if department:
+                    meta["department"] = department
+                self._write_meta(meta)
             return
-        self._write_meta({"analysis_crs": analysis_crs, "timezone": timezone, "sources": []})
+        meta = {"analysis_crs": analysis_crs, "timezone": timezone, "sources": []}
+        if department:
+            meta["department"] = department
+        self._write_meta(meta)
+
+    def department(self) -> Department:
+        """Return the department the store was built for (see ``geodata.department``)."""
+        from geodata.department import store_department
+
+        return store_department(self)
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
@@ -350,6 +380,29 @@ class IncidentStore:
     def count(self) -> int:
         """Return the number of stored incidents without loading them."""
         return sum(pq.ParquetFile(f).metadata.num_rows for f in self.incident_files())
+
+    def upsert_batches(
+        self, batches: Iterable[pd.DataFrame], *, source: dict | None = None
+    ) -> tuple[int, int]:
+        """Add the batches of one ingest as one version of the store (all or nothing).
+
+        Parameters
+        ----------
+        batches
+            Canonical, joined incidents; ``incident_id`` unique across all batches.
+        source
+            The ingest summary recorded with this version (see :meth:`record_source`).
+
+        Returns
+        -------
+        tuple of int
+            ``(new, replaced)`` row counts.
+        """
+        frames = [b for b in batches if len(b)]
+        result = self.upsert(pd.concat(frames, ignore_index=True)) if frames else (0, 0)
+        if source is not None:
+            self.record_source(source)
+        return result
 
     def upsert(self, incidents: pd.DataFrame) -> tuple[int, int]:
         """Add incidents; an ``incident_id`` already stored is replaced by the new row.

@@ -132,6 +132,8 @@ def test_cli_fails_clearly_on_an_unreadable_file(tmp_path):
         str(tmp_path / "s"),
         "--beats",
         str(REPO / "geodata" / "samples" / "chicago" / "beats.geojson"),
+        "--department",
+        "chicago",
     ]
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 2
