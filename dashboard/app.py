@@ -83,22 +83,25 @@ auth.sidebar(user)
 
 sections: dict[str, list[st.Page]] = {}
 refused: list[st.Page] = []
+by_path: dict[str, st.Page] = {}
 home = next((s for s in PAGE_SPECS if user.can(s.permission)), None)
 for spec in PAGE_SPECS:
     if user.can(spec.permission):
-        sections.setdefault(spec.section, []).append(
-            st.Page(PAGES / spec.file, title=spec.title, icon=spec.icon, default=spec is home)
-        )
+        page = st.Page(PAGES / spec.file, title=spec.title, icon=spec.icon, default=spec is home)
+        sections.setdefault(spec.section, []).append(page)
     else:
-        refused.append(
-            st.Page(
-                auth.refusal(spec.title),
-                title=spec.title,
-                url_path=Path(spec.file).stem,
-                visibility="hidden",
-            )
+        page = st.Page(
+            auth.refusal(spec.title),
+            title=spec.title,
+            url_path=Path(spec.file).stem,
+            visibility="hidden",
         )
+        refused.append(page)
+    by_path[Path(spec.file).stem] = page
 if home is None:
     sections["Account"] = [st.Page(auth.refusal("any page"), title="No access", default=True)]
 sections.setdefault(next(iter(sections)), []).extend(refused)
-st.navigation(sections).run()
+navigation = st.navigation(sections)
+if (wanted := auth.requested_page()) in by_path and by_path[wanted].url_path:
+    st.switch_page(by_path[wanted])  # the address typed before signing in
+navigation.run()

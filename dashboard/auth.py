@@ -22,6 +22,7 @@ from geodata import audit, settings, users
 from geodata.users import AccountError, SessionEnded, SignInError, User
 
 __all__ = [
+    "NEXT_KEY",
     "NOTICE_KEY",
     "TOKEN_KEY",
     "USER_KEY",
@@ -31,6 +32,7 @@ __all__ = [
     "download_button",
     "record",
     "refusal",
+    "requested_page",
     "sidebar",
     "signed_in_user",
     "sso_configured",
@@ -44,6 +46,8 @@ TOKEN_KEY = "auth_session_token"
 USER_KEY = "auth_user"
 #: Session-state key of a message for the sign-in form (why the last session ended).
 NOTICE_KEY = "auth_notice"
+#: Session-state key of the page address typed before signing in (opened right after).
+NEXT_KEY = "auth_next_page"
 
 _ENDED = {
     "idle": "You were signed out after {minutes} of inactivity. Sign in again.",
@@ -180,7 +184,19 @@ def _sign_in_form() -> None:
             st.error(str(err))
             return
         st.session_state[TOKEN_KEY] = users.start_session(engine, user)
+        st.session_state[NEXT_KEY] = _requested_page()
         st.rerun()
+
+
+def _requested_page() -> str:
+    """Return the last segment of the address in the browser (a page's ``url_path``)."""
+    url = st.context.url or ""
+    return url.rstrip("/").rsplit("/", 1)[-1] if url.count("/") > 2 else ""
+
+
+def requested_page() -> str:
+    """Return, once, the page address the user typed before signing in ('' for none)."""
+    return st.session_state.pop(NEXT_KEY, "") or ""
 
 
 def _change_password_form(user: User) -> None:
