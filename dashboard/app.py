@@ -78,7 +78,8 @@ PAGE_SPECS = (
     PageSpec("Admin", "admin_settings.py", "Settings", ":material/settings:", users.SETTINGS),
 )
 
-user = auth.signed_in_user()  # shows the sign-in form and stops when nobody is signed in
+# signed out: the sign-in form under every address, and the run stops here
+user = auth.signed_in_user(Path(spec.file).stem for spec in PAGE_SPECS)
 auth.sidebar(user)
 
 sections: dict[str, list[st.Page]] = {}

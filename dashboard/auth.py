@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import streamlit as st
 from sqlalchemy import Engine
@@ -251,21 +251,37 @@ def _watch_idle() -> None:
         st.rerun(scope="app")  # the router then signs out and shows the sign-in form
 
 
-def signed_in_user() -> User:
+def _only(body: Callable[[], None], title: str, page_paths: Iterable[str]) -> None:
+    """Run `body` as the only page, under every page address, with no menu; stop the run."""
+    pages = [st.Page(body, title=title, default=True)]
+    pages += [st.Page(body, title=title, url_path=p, visibility="hidden") for p in page_paths]
+    st.navigation(pages, position="hidden").run()  # replaces a menu shown before sign-out
+    st.stop()
+
+
+def _password_page() -> None:
+    _change_password_form(current_user())
+    st.button("Sign out", on_click=_sign_out, key="auth_sign_out_pw")
+
+
+def signed_in_user(page_paths: Iterable[str] = ()) -> User:
     """Return the user of this session, or show sign-in (or password change) and stop the run.
 
     Checked on every run, before any page code: the session must exist, not be idle longer
     than ``BEATS_IDLE_TIMEOUT_S`` and belong to an active user; roles are read afresh.
+
+    Parameters
+    ----------
+    page_paths
+        The address of every page: signed out, each shows the sign-in form (and is opened
+        after signing in).
     """
     user = _resume()
     if user is None:
         st.session_state.pop(USER_KEY, None)
-        _sign_in_form()
-        st.stop()
+        _only(_sign_in_form, "Sign in", page_paths)
     if user.must_change_password:
-        _change_password_form(user)
-        st.button("Sign out", on_click=_sign_out, key="auth_sign_out_pw")
-        st.stop()
+        _only(_password_page, "Choose a new password", page_paths)
     every_s = max(1.0, min(60.0, settings.idle_timeout_s() / 2))
     st.fragment(_watch_idle, run_every=every_s)()
     return user
