@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from streamlit.delta_generator import DeltaGenerator
 from streamlit.errors import StreamlitSecretNotFoundError
 
+from dashboard.maps import plain
 from geodata import audit, settings, users
 from geodata.users import AccountError, SessionEnded, SignInError, User
 
@@ -234,7 +235,7 @@ def _sign_out() -> None:
 def sidebar(user: User) -> None:
     """Show who is signed in, with which roles, and the sign-out button."""
     with st.sidebar:
-        st.caption(f"Signed in as **{user.display_name}** ({', '.join(user.roles)})")
+        st.markdown(f"Signed in as **{plain(user.display_name)}** ({', '.join(user.roles)})")
         st.button("Sign out", on_click=_sign_out, key="auth_sign_out", icon=":material/logout:")
 
 

@@ -117,8 +117,8 @@ def test_first_start_creates_an_admin_with_a_one_time_password(app_env, db_url, 
 def test_each_role_gets_exactly_its_pages(app_env, db_url, role):
     at = signed_in(app_env, role)
     assert _registered_files(at) == EXPECTED[role]
-    caption = at.sidebar.caption[0].value
-    assert caption == f"Signed in as **test_{role}** ({role})"
+    caption = at.sidebar.markdown[0].value
+    assert caption == f"Signed in as **test\\_{role}** ({role})"  # escaped Markdown
     forbidden = sorted({p.stem for p in VIEWS.glob("*.py")} - EXPECTED[role])
     for page in forbidden:  # not registered: the page's code cannot run for this role
         with pytest.raises(ValueError, match="Could not find a navigation page"):
