@@ -22,6 +22,7 @@ from geodata.calls import RECEIVED_AT, RESPONSE_MIN, TIME_ON_TASK_MIN, UNITS
 __all__ = [
     "OFFICER_HOURS",
     "areas_from_calls",
+    "call_workload",
     "officer_hours",
     "response_summary",
 ]
@@ -230,3 +231,55 @@ def _fill_from_neighbours(labels: pd.Series, edges: pd.DataFrame, district: pd.S
         )
         labels[fill.index] = fill.to_numpy()
     return labels
+
+
+def call_workload(
+    calls: pd.DataFrame,
+    beats: gpd.GeoDataFrame,
+    *,
+    allowance: float = 0.0,
+    default_units: int = 1,
+) -> pd.DataFrame:
+    """Return one row per call with its place (``x``, ``y``) and its ``workload`` in officer-hours.
+
+    The workload of a call is its time on task times the officers sent, times ``1 +
+    allowance`` (self-initiated and administrative time, see :func:`officer_hours`); a call
+    never closed adds nothing. A call whose location is withheld (redacted) is placed at a
+    point inside the beat it reports, so its officer time still counts where it was spent.
+
+    Parameters
+    ----------
+    calls
+        Calls with ``x``, ``y`` (NaN when withheld), ``beat``, ``time_on_task_min`` and
+        optionally ``units``.
+    beats
+        The beat layer (``beat``, geometry) in the calls' CRS.
+    allowance, default_units
+        As in :func:`officer_hours`.
+
+    Returns
+    -------
+    DataFrame
+        ``x``, ``y``, ``beat``, ``workload``; calls with neither a location nor a known beat are
+        left out (they cannot be placed).
+    """
+    hours = officer_hours(
+        calls.assign(_row=np.arange(len(calls))),
+        ["_row"],
+        allowance=allowance,
+        default_units=default_units,
+    )[OFFICER_HOURS].to_numpy()
+    frame = pd.DataFrame(
+        {
+            schema.X: calls[schema.X].to_numpy(dtype=float),
+            schema.Y: calls[schema.Y].to_numpy(dtype=float),
+            schema.BEAT: calls[schema.BEAT].to_numpy(dtype=object),
+            WORKLOAD: hours,
+        }
+    )
+    anchors = beats.drop_duplicates(schema.BEAT).set_index(schema.BEAT).representative_point()
+    withheld = frame[schema.X].isna() & frame[schema.BEAT].isin(anchors.index)
+    placed = anchors.reindex(frame.loc[withheld, schema.BEAT])
+    frame.loc[withheld, schema.X] = placed.x.to_numpy()
+    frame.loc[withheld, schema.Y] = placed.y.to_numpy()
+    return frame.dropna(subset=[schema.X, schema.Y]).reset_index(drop=True)

@@ -8,18 +8,10 @@ shows only a refusal, so typing its address never runs the page itself.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import NamedTuple
 
 import streamlit as st
-
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # `streamlit run` puts only dashboard/ on the path
-    sys.path.insert(0, str(ROOT))
-
-from dashboard import auth  # noqa: E402 - after the path fix above
-from geodata import users  # noqa: E402
 
 st.set_page_config(
     page_title="Beatwise — beat planning and crime analysis",
@@ -27,6 +19,10 @@ st.set_page_config(
     layout="wide",
 )
 
+from dashboard import auth, style  # noqa: E402 - after set_page_config
+from geodata import users  # noqa: E402
+
+style.apply_contrast()
 PAGES = Path(__file__).resolve().parent / "views"
 
 
@@ -80,7 +76,6 @@ PAGE_SPECS = (
 
 # signed out: the sign-in form under every address, and the run stops here
 user = auth.signed_in_user(Path(spec.file).stem for spec in PAGE_SPECS)
-auth.sidebar(user)
 
 sections: dict[str, list[st.Page]] = {}
 refused: list[st.Page] = []
@@ -102,7 +97,8 @@ for spec in PAGE_SPECS:
 if home is None:
     sections["Account"] = [st.Page(auth.refusal("any page"), title="No access", default=True)]
 sections.setdefault(next(iter(sections)), []).extend(refused)
-navigation = st.navigation(sections)
+navigation = style.sidebar_navigation(sections)  # draws the visible pages' links
+auth.sidebar(user)
 if (wanted := auth.requested_page()) in by_path and by_path[wanted].url_path:
     st.switch_page(by_path[wanted])  # the address typed before signing in
 navigation.run()

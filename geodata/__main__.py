@@ -27,7 +27,13 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
-_PLUGINS = ("geodata.cli_meetings", "geodata.cli_publish", "geodata.cli_users")
+_PLUGINS = (
+    "geodata.cli_meetings",
+    "geodata.cli_publish",
+    "geodata.cli_store",
+    "geodata.cli_cluster",
+    "geodata.cli_users",
+)
 
 
 def _add_store(parser: argparse.ArgumentParser) -> None:
@@ -62,8 +68,16 @@ def _cmd_init(args: argparse.Namespace) -> int:
                 f"{Path(r.source).name}: read {r.rows_read:,}, accepted {r.rows_accepted:,}, "
                 f"rejected {r.rows_rejected:,}, join agreement {agreement}"
             )
-        print(f"store: {store.root} ({store.count():,} incidents)")
+        print(f"store: {store.root} ({store.count():,} incidents, {_n_calls(store):,} calls)")
     return 0
+
+
+def _n_calls(store: IncidentStore) -> int:
+    """Return the calls for service the store holds (0 when it has none)."""
+    from geodata.calls import calls_table
+
+    table = calls_table(store)
+    return table.count() if table.exists() else 0
 
 
 def _clear_store(store: IncidentStore) -> None:
@@ -83,6 +97,10 @@ def _clear_store(store: IncidentStore) -> None:
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
+    if args.kind == "calls":
+        from geodata.cli_calls import run_calls_ingest
+
+        return run_calls_ingest(args)
     from geodata.categories import load_categories
     from geodata.department import load_department
     from geodata.ingest import ingest_file, install_boundaries
@@ -201,6 +219,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
         "department": department.name,
         "levels": [department.label(lv.key) for lv in department.levels],
         "incidents": store.count(),
+        "calls": _n_calls(store),
         "analysis_crs": meta.get("analysis_crs"),
         "timezone": department.timezone,
         **{k: meta.get(k) for k in ("updated", "beats_source")},
@@ -247,6 +266,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     ingest = sub.add_parser("ingest", help="read, validate, join and store an incident export")
     ingest.add_argument("file", help="CSV(.gz), GeoJSON, GeoPackage, Shapefile or (Geo)Parquet")
+    ingest.add_argument(
+        "--kind",
+        choices=["incidents", "calls"],
+        default="incidents",
+        help="incident reports (default) or CAD calls for service",
+    )
     ingest.add_argument("--beats", help="beat layer to install in the store first")
     ingest.add_argument(
         "--department", help="department profile of a new store (bundled name or TOML)"

@@ -39,6 +39,7 @@ __all__ = [
     "USER_ENABLE",
     "USER_ROLES",
     "audit_table",
+    "changes",
     "events_csv",
     "read_events",
     "record",
@@ -227,3 +228,22 @@ def events_csv(events: pd.DataFrame) -> bytes:
     for column in ("actor", "action", "target", "detail"):
         out[column] = out[column].map(_cell)
     return out.to_csv(index=False).encode("utf-8")
+
+
+def changes(
+    before: Mapping[str, object], after: Mapping[str, object], *, ignore: tuple[str, ...] = ()
+) -> dict[str, list[object]]:
+    """Return ``{field: [old, new]}`` for the fields of `after` whose value differs in `before`.
+
+    Values are compared as text (a stored timestamp and the typed time agree); missing values
+    (None, NaN) compare equal to each other.
+    """
+
+    def text(value: object) -> str | None:
+        return None if value is None or value != value else str(value)
+
+    return {
+        key: [text(before.get(key)), text(value)]
+        for key, value in after.items()
+        if key not in ignore and text(before.get(key)) != text(value)
+    }

@@ -166,7 +166,9 @@ class Department:
     beat/sector/district columns of the beat layer), `stations` (``file`` and ``columns``),
     `incidents` (``files``, ``columns``: role -> source column, ``crs``, ``date_format``),
     `publish` (``policy``: a publish-policy TOML, or inline settings), `join`
-    (``edge_tolerance_m``), `meetings` (``cadence``, ``duration_min`` <= 60).
+    (``edge_tolerance_m``), `meetings` (``cadence``, ``duration_min`` <= 60), `calls`
+    (``files`` of CAD calls for service and the ``mapping`` TOML that reads them, see
+    :class:`geodata.calls.CallMapping`).
     """
 
     key: str
@@ -189,6 +191,8 @@ class Department:
     meeting_duration_min: int = 60
     source: str | None = None
     notes: tuple[str, ...] = ()
+    call_files: tuple[Path, ...] = ()
+    call_mapping: Path | None = None
 
     # --- levels ---------------------------------------------------------------------------
     def has_level(self, level: str) -> bool:
@@ -215,8 +219,16 @@ class Department:
         return lv.plural if plural else lv.singular
 
     def normalize_id(self, level: str, value: object) -> str | None:
-        """Return `value` as the canonical id of `level` (Chicago beat 925 -> ``"0925"``)."""
-        return self.level(level).normalize(value)
+        """Return `value` as the canonical id of `level` (Chicago beat 925 -> ``"0925"``).
+
+        A numeric id of a qualified level is its parent's id followed by its own, so it is
+        padded to both widths (Chicago sector ``92`` or ``092`` -> ``"092"``: district 09, 2).
+        """
+        lv = self.level(level)
+        text = lv.normalize(value)
+        if lv.qualify and text is not None and text.isdigit() and self.has_level(schema.DISTRICT):
+            text = text.zfill(self.level(schema.DISTRICT).width + max(lv.width, 1))
+        return text
 
     def normalize_ids(self, level: str, values: pd.Series) -> pd.Series:
         """Return a string Series of canonical ids of `level`, aligned with `values`."""
@@ -420,6 +432,8 @@ def department_from_dict(
         meeting_duration_min=duration,
         source=source,
         notes=notes,
+        call_files=tuple(_path(base, f) for f in config.get("calls", {}).get("files", ())),
+        call_mapping=_path(base, config.get("calls", {}).get("mapping")),
     )
 
 
@@ -447,6 +461,8 @@ def _from_record(record: Mapping[str, Any]) -> Department:
     for key in ("beats_file", "stations_file"):
         data[key] = Path(data[key]) if data.get(key) else None
     data["incident_files"] = tuple(Path(p) for p in data.get("incident_files", ()))
+    data["call_files"] = tuple(Path(p) for p in data.get("call_files", ()))
+    data["call_mapping"] = Path(data["call_mapping"]) if data.get("call_mapping") else None
     data["notes"] = tuple(data.get("notes", ()))
     return Department(levels=levels, **data)
 

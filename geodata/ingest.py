@@ -121,29 +121,26 @@ def install_boundaries(
     record = department.with_analysis_crs(crs)
     store.initialize(analysis_crs=crs, timezone=record.timezone, department=record.to_dict())
     report = boundaries.check_beats(probe)
-    store.write_layer("beats", probe)
+    layers = {"beats": probe}
     if districts_path is not None:
-        store.write_layer(
-            "districts",
-            boundaries.read_districts(districts_path, analysis_crs=crs, department=department),
+        layers["districts"] = boundaries.read_districts(
+            districts_path, analysis_crs=crs, department=department
         )
     else:
-        store.write_layer("districts", boundaries.dissolve_districts(probe))
+        layers["districts"] = boundaries.dissolve_districts(probe)
     if stations_path is not None:
         width = (
             department.level(schema.DISTRICT).width
             if department.has_level(schema.DISTRICT)
             else None
         )
-        store.write_layer(
-            "stations",
-            boundaries.read_stations(
-                stations_path,
-                district_width=width or None,
-                analysis_crs=crs,
-                columns=department.station_columns,
-            ),
+        layers["stations"] = boundaries.read_stations(
+            stations_path,
+            district_width=width or None,
+            analysis_crs=crs,
+            columns=department.station_columns,
         )
+    store.write_layers(layers)  # all layers or none
     meta = store.meta()
     meta["beats_source"] = str(beats_path)
     meta["boundary_report"] = report.summary()
@@ -250,7 +247,6 @@ def ingest_file(
     joined = assign_beats(incidents, beats, index=index, prefer_reported=prefer_reported)
     agreement = join_agreement(joined)
     agreement_geometric = join_agreement(geometric)
-    new, replaced = store.upsert(joined) if len(joined) else (0, 0)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     store.reports_dir.mkdir(parents=True, exist_ok=True)
     stem = path.name.split(".")[0]
@@ -278,6 +274,22 @@ def ingest_file(
     unmapped = unmapped_offenses(
         joined[schema.OFFENSE], categories, joined[schema.FBI_CODE] if len(joined) else None
     )
+    rejected_by_reason = {str(k): int(v) for k, v in rejected["reason"].value_counts().items()}
+    # the summary is committed with the rows: one store version per ingest
+    source = {
+        "file": str(path),
+        "ingested": stamp,
+        "rows_read": result.rows_read,
+        "rows_accepted": len(joined),
+        "rows_rejected": len(rejected),
+        "rejected_by_reason": rejected_by_reason,
+        "outside": int((joined[schema.BEAT] == schema.OUTSIDE).sum()),
+        "join_agreement": agreement["agreement"],
+        "join_agreement_geometric": agreement_geometric["agreement"],
+        "rejections_csv": str(rejections_csv),
+        "disagreements_csv": str(disagreements_csv) if disagreements_csv else None,
+    }
+    new, replaced = store.upsert_batches([joined], source=source)
     report = IngestReport(
         source=str(path),
         rows_read=result.rows_read,
@@ -296,23 +308,6 @@ def ingest_file(
         unmapped_offenses=unmapped,
     )
     report.check()
-    store.record_source(
-        {
-            "file": str(path),
-            "ingested": stamp,
-            "rows_read": report.rows_read,
-            "rows_accepted": report.rows_accepted,
-            "rows_rejected": report.rows_rejected,
-            "rows_new": report.rows_new,
-            "rows_replaced": report.rows_replaced,
-            "rejected_by_reason": report.rejected_by_reason,
-            "outside": report.outside,
-            "join_agreement": report.join_agreement,
-            "join_agreement_geometric": report.join_agreement_geometric,
-            "rejections_csv": report.rejections_csv,
-            "disagreements_csv": report.disagreements_csv,
-        }
-    )
     log.info("ingested %s: %d read, %d accepted", path, report.rows_read, report.rows_accepted)
     return report
 
@@ -385,7 +380,17 @@ def build_sample_store(
     )
     index = BeatIndex(store.read_layer("beats"), tolerance_m=dept.edge_tolerance_m)
     mapping = dept.column_mapping()
-    return [
+    reports = [
         ingest_file(located(path), store, index=index, mapping=mapping)
         for path in dept.incident_files
     ]
+    if dept.call_files:  # calls for service, the second record kind
+        from geodata.calls import CallMapping, ingest_calls
+
+        if dept.call_mapping is None:
+            msg = f"{dept.source}: [calls] names files but no mapping to read them"
+            raise StoreError(msg)
+        call_mapping = CallMapping.from_file(dept.call_mapping)
+        for path in dept.call_files:
+            ingest_calls(located(path), store, mapping=call_mapping)
+    return reports

@@ -8,7 +8,6 @@ display; geometry objects are built only where they are needed.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -53,7 +52,6 @@ __all__ = [
     "Y",
     "empty_incidents",
     "normalize_id",
-    "normalize_ids",
 ]
 
 # --- coordinate systems -------------------------------------------------------------------
@@ -179,11 +177,6 @@ def normalize_id(value: object, width: int = 0) -> str | None:
     if _DIGITS.match(text):
         return str(int(float(text))).zfill(width)
     return text.upper()
-
-
-def normalize_ids(values: Iterable[object], width: int = 0) -> pd.Series:
-    """Return `values` normalised with :func:`normalize_id` as a string Series."""
-    return pd.Series([normalize_id(v, width) for v in values], dtype="string")
 
 
 def empty_incidents() -> pd.DataFrame:

@@ -15,10 +15,18 @@ module for the defaults.
     Seconds without an action after which an analyst-app session ends (default 1800).
 ``BEATS_LOCKOUT_FAILURES`` / ``BEATS_LOCKOUT_MINUTES``
     Failed sign-ins in a row that lock an account (default 5), and for how long (default 15).
+``BEATS_TILE_URL``
+    Background map tiles: a Leaflet URL template (``https://tiles.example.org/{z}/{x}/{y}.png``),
+    ``openstreetmap`` (the default) or ``none`` for offline deployments: maps then draw beat
+    outlines and labels on a plain background. ``BEATS_TILE_ATTRIBUTION`` credits a custom URL.
 ``BEATS_DEPARTMENT``
     The department profile (a bundled name such as ``seattle`` or a TOML path) that ``init``
     builds and that an app uses when its store records none. A store that records its
     department is always read as that department (see :func:`department`).
+``BEATS_DASK_SCHEDULER``
+    Address of a ``dask.distributed`` scheduler whose workers can read the store (e.g.
+    ``tcp://10.0.0.5:8786``): store-wide counts and surfaces then run on its workers
+    (``docs/scale.md``). Unset: this machine.
 """
 
 from __future__ import annotations
@@ -43,7 +51,9 @@ __all__ = [
     "lockout",
     "operator",
     "public_dir",
+    "scheduler_address",
     "store_dir",
+    "tile_settings",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -111,6 +121,18 @@ def operator() -> str:
         return getpass.getuser()
     except OSError:  # no login name (some containers)
         return f"uid{os.getuid()}"
+def tile_settings() -> tuple[str | None, str | None]:
+    """Return ``(tiles, attribution)`` for the maps: a URL template, ``"OpenStreetMap"`` or None.
+
+    None means no background tiles (``BEATS_TILE_URL=none``), for networks without a tile server.
+    """
+    value = os.environ.get("BEATS_TILE_URL", "openstreetmap").strip()
+    if value.lower() in ("", "none", "off", "offline"):
+        return None, None
+    if value.lower() == "openstreetmap":
+        return "OpenStreetMap", None
+    attribution = os.environ.get("BEATS_TILE_ATTRIBUTION") or "Map tiles: configured tile server"
+    return value, attribution
 
 
 def department_name(override: str | Path | None = None) -> str:
@@ -138,3 +160,11 @@ def department(store_override: str | Path | None = None) -> Department:
     if store.meta_path.exists():
         return store_department(store)
     return load_department(department_name())
+
+
+def scheduler_address(override: str | None = None) -> str | None:
+    """Return the Dask scheduler to run store-wide work on (``BEATS_DASK_SCHEDULER``), or None.
+
+    None means this machine (two local threads). See ``docs/scale.md``.
+    """
+    return override or os.environ.get("BEATS_DASK_SCHEDULER") or None

@@ -84,7 +84,7 @@ elif found is not None:
             width="stretch",
             column_config=md.COLUMN_CONFIG,
         )
-    c1, c2 = st.columns(2)
+    c1, c2, c3 = st.columns(3)
     auth.download_button(
         f"Beat {found.beat} calendar (.ics)",
         md.calendar(db, schedule, beat=found.beat),
@@ -102,6 +102,15 @@ elif found is not None:
         key="meetings_found_flyer",
         permission=users.VIEW_MEETINGS,
         container=c2,
+    )
+    auth.download_button(
+        f"Flyer for beat {found.beat} (PDF, one page)",
+        md.flyer_pdf(root, token, db, found.beat),
+        file_name=f"beat_{found.beat}_meetings.pdf",
+        mime="application/pdf",
+        key="meetings_found_flyer_pdf",
+        permission=users.VIEW_MEETINGS,
+        container=c3,
     )
 
 occurrences = md.upcoming(db, schedule, start, end, district=chosen)

@@ -199,3 +199,39 @@ def test_minneapolis_sector_layer_from_calls(mpls_calls):
     # each approximated sector lies in the precinct its name says (P4 Sec 2N -> 4)
     assert (layer["beat"].str[1] == layer["district"]).all()
     assert share > 0.93  # measured 0.953 with 300 m units
+
+
+def test_calls_areas_command_rebuilds_the_bundled_layer(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    import geopandas as gpd
+
+    out = tmp_path / "sectors.geojson"
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "analysis", "calls-areas",
+            "--calls", str(RAW), "--parents", str(MPLS / "mpd_precincts.geojson"),
+            "--parent-column", "PRECINCT", "--area-column", "Battalion", "--out", str(out),
+        ],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["areas"] == 16
+    assert report["match_share"] > 0.93
+    built = gpd.read_file(out)
+    bundled = gpd.read_file(MPLS / "sectors_from_calls.geojson")
+    assert sorted(built["beat"]) == sorted(bundled["beat"])
+    assert built.to_crs(built.estimate_utm_crs()).area.sum() == pytest.approx(
+        bundled.to_crs(bundled.estimate_utm_crs()).area.sum(), rel=1e-4
+    )
+    missing = subprocess.run(
+        [sys.executable, "-m", "analysis", "calls-areas", "--calls", str(RAW),
+         "--parents", str(MPLS / "mpd_precincts.geojson"), "--parent-column", "PRECINCT",
+         "--area-column", "Sector", "--out", str(out)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert missing.returncode == 2
+    assert "no column ['Sector']" in missing.stderr

@@ -115,7 +115,7 @@ def _payload(page, responses, frames) -> str:
 
 
 def _menu(page) -> list[str]:
-    nav = page.locator("[data-testid='stSidebarNav']")
+    nav = page.locator("[data-testid='stSidebar']")
     nav.wait_for(timeout=60_000)
     links = nav.locator("a")
     return [links.nth(i).inner_text().splitlines()[-1].strip() for i in range(links.count())]
@@ -135,7 +135,7 @@ def test_signed_out_nothing_the_browser_receives_holds_incident_data(
         wait_for_app(page)
         page.get_by_role("heading", name="Sign in").first.wait_for(timeout=60_000)
         assert page.locator("iframe").count() == 0
-        assert page.locator("[data-testid='stSidebarNav']").count() == 0
+        assert page.locator("[data-testid='stSidebar'] a").count() == 0
         assert page.locator("[data-testid='stMetric']").count() == 0
         assert page.locator("[data-testid='stDataFrame']").count() == 0
         assert page.locator("[data-testid='stDownloadButton']").count() == 0
@@ -166,13 +166,13 @@ def test_each_role_sees_exactly_its_pages_and_actions(page, auth_app, role):
     assert _menu(page) == MENU[role]
     assert page.locator("[data-testid='stException']").count() == 0
     if role == "commander":  # reads, but neither exports nor imports
-        page.locator("[data-testid='stSidebarNav'] a", has_text="Sector review").first.click()
+        page.locator("[data-testid='stSidebar'] a", has_text="Sector review").first.click()
         wait_for_app(page)
         page.get_by_role("button", name="Open beat profile").wait_for(timeout=90_000)
         wait_for_app(page)  # the page ran to its end: the packet button would be there
         assert page.locator("[data-testid='stDownloadButton']").count() == 0
     if role == "analyst":
-        page.locator("[data-testid='stSidebarNav'] a", has_text="Sector review").first.click()
+        page.locator("[data-testid='stSidebar'] a", has_text="Sector review").first.click()
         wait_for_app(page)
         packet = page.get_by_role("button", name="Printable sector packet (HTML)")
         packet.wait_for(timeout=90_000)
@@ -202,7 +202,7 @@ def test_every_action_leaves_one_audit_entry(page, auth_app, tmp_path):
     app_url, db_url = auth_app
     name = sign_in(page, app_url, db_url, "analyst")
     # import
-    page.locator("[data-testid='stSidebarNav'] a", has_text="Data and import").first.click()
+    page.locator("[data-testid='stSidebar'] a", has_text="Data and import").first.click()
     wait_for_app(page)
     page.get_by_role("heading", name="Import an export").wait_for(timeout=60_000)
     page.locator("input[type='file']").set_input_files(str(_small_export(tmp_path)))
@@ -211,7 +211,7 @@ def test_every_action_leaves_one_audit_entry(page, auth_app, tmp_path):
     page.get_by_text("20 rows read").wait_for(timeout=120_000)
     wait_for_app(page)
     # download
-    page.locator("[data-testid='stSidebarNav'] a", has_text="Beat profile").first.click()
+    page.locator("[data-testid='stSidebar'] a", has_text="Beat profile").first.click()
     wait_for_app(page)
     button = page.get_by_role("button", name="Printable beat profile (HTML)")
     button.wait_for(timeout=90_000)
@@ -257,7 +257,7 @@ def test_lockout_after_repeated_failures(page, auth_app):
         page.get_by_text("Wrong username or password").first.wait_for(timeout=30_000)
     fill_sign_in(page, name)  # the right password, too late
     page.get_by_text("the account is locked until").first.wait_for(timeout=60_000)
-    assert page.locator("[data-testid='stSidebarNav']").count() == 0
+    assert page.locator("[data-testid='stSidebar'] a").count() == 0
     assert refusals() == ["wrong password"] * failures + ["locked"]
     engine.dispose()
 
@@ -283,9 +283,9 @@ def test_disabled_user_is_refused_at_the_next_action(page, auth_app):
     engine = users.open_database(db_url)
     users.set_active(engine, name, False, actor="test-admin")
     engine.dispose()
-    page.locator("[data-testid='stSidebarNav'] a", has_text="Beat profile").first.click()
+    page.locator("[data-testid='stSidebar'] a", has_text="Beat profile").first.click()
     page.get_by_text("Your account has been disabled").wait_for(timeout=60_000)
-    assert page.locator("[data-testid='stSidebarNav']").count() == 0
+    assert page.locator("[data-testid='stSidebar'] a").count() == 0
     assert page.locator("iframe").count() == 0
 
 
@@ -307,7 +307,7 @@ def test_idle_timeout_signs_out_without_a_click(
     fill_sign_in(page, name)
     # no action: the idle check (every 3 s) ends the session and shows the sign-in form
     page.get_by_text("You were signed out after 6 seconds of inactivity").wait_for(timeout=90_000)
-    assert page.locator("[data-testid='stSidebarNav']").count() == 0
+    assert page.locator("[data-testid='stSidebar'] a").count() == 0
     engine = users.open_database(db_url)
     events = audit.read_events(engine, user=name)
     engine.dispose()
@@ -343,7 +343,7 @@ def test_the_same_on_postgresql(
     wait_for_app(page)
     engine = users.open_database(db_url)
     users.set_active(engine, name, False, actor="test-admin")
-    page.locator("[data-testid='stSidebarNav'] a", has_text="Sector review").first.click()
+    page.locator("[data-testid='stSidebar'] a", has_text="Sector review").first.click()
     page.get_by_text("Your account has been disabled").wait_for(timeout=60_000)
     events = audit.read_events(engine)
     engine.dispose()

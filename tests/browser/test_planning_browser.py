@@ -11,7 +11,7 @@ def test_propose_compare_save_and_download_in_a_browser(
     page, dashboard_url, dashboard_db, artifacts, tmp_path
 ):
     sign_in(page, dashboard_url, dashboard_db, "analyst")
-    page.locator("[data-testid='stSidebarNav'] a", has_text="Beat planning").first.click()
+    page.locator("[data-testid='stSidebar'] a", has_text="Beat planning").first.click()
     wait_for_app(page)
     page.get_by_role("heading", name="Beat planning").first.wait_for(timeout=90_000)
     frame = page.frame_locator("iframe[title='streamlit_folium.st_folium']").first

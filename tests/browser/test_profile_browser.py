@@ -10,7 +10,7 @@ pytestmark = pytest.mark.browser
 def _open(page, url: str, db_url: str, title: str) -> None:
     """Sign in at the app's root and follow the router's sidebar link (as a user does)."""
     sign_in(page, url, db_url, "analyst")
-    page.locator("[data-testid='stSidebarNav'] a", has_text=title).first.click()
+    page.locator("[data-testid='stSidebar'] a", has_text=title).first.click()
     wait_for_app(page)
     page.get_by_role("heading", name=title).first.wait_for(timeout=90_000)
 

@@ -1,4 +1,5 @@
 import pandas as pd
+
 from tests.auth_helpers import signed_in
 from tests.helpers import folium_maps
 
