@@ -73,7 +73,7 @@ def _audit_edit(series_id: int, before: object, detail: dict[str, object]) -> No
     """Audit a saved change of `series_id`: the stored fields that changed, old and new."""
     fresh = md.series_table(db, md.token(db))
     after = fresh[fresh["id"] == series_id].iloc[0]
-    changed = audit.changes(before, after, ignore=("version", "updated", "label"))  # type: ignore[arg-type]
+    changed = audit.changes(before, after, ignore=("version", "updated_at", "label"))  # type: ignore[arg-type]
     auth.record(audit.MEETING_EDIT, f"series {series_id}", {"changed": changed, **detail})
 
 
