@@ -285,6 +285,7 @@ def test_disabled_user_is_refused_at_the_next_action(page, auth_app):
     engine.dispose()
     page.locator("[data-testid='stSidebar'] a", has_text="Beat profile").first.click()
     page.get_by_text("Your account has been disabled").wait_for(timeout=60_000)
+    wait_for_app(page)  # the run finished: what the page showed before is gone
     assert page.locator("[data-testid='stSidebar'] a").count() == 0
     assert page.locator("iframe").count() == 0
 
