@@ -16,7 +16,12 @@ from geodata.errors import BoundaryError, CRSMismatchError, InputError, StoreErr
 
 __all__ = ["main"]
 
-_PLUGINS = ("analysis.cli_profile", "analysis.cli_hotspots", "analysis.cli_plan")
+_PLUGINS = (
+    "analysis.cli_profile",
+    "analysis.cli_hotspots",
+    "analysis.cli_plan",
+    "analysis.cli_calls",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -36,6 +36,7 @@ from scipy.spatial import cKDTree
 from sklearn.base import BaseEstimator
 from sklearn.cluster import DBSCAN
 
+from analysis._griddbscan import grid_dbscan
 from geodata import schema
 
 __all__ = [
@@ -168,6 +169,18 @@ def unique_locations(
     ux = np.asarray(ux, np.float64)
     weight = np.bincount(inverse, minlength=len(ux))
     return ux, uy, weight, inverse
+
+
+def _mostly_distinct(x: np.ndarray, y: np.ndarray, max_locations: int) -> bool:
+    """Return True when most points have a location of their own (exact geocodes).
+
+    Judged on an evenly spaced sample of 100,000 points, so that a point-level pass over
+    millions of distinct locations is not paid only to find that there are too many.
+    """
+    if len(x) <= max_locations:
+        return False
+    pick = np.linspace(0, len(x) - 1, 100_000).astype(np.int64)
+    return len(unique_locations(x[pick], y[pick])[0]) > 50_000
 
 
 def study_area_m2(x: np.ndarray, y: np.ndarray) -> float:
@@ -397,21 +410,6 @@ class _ClusterBase(BaseEstimator):
         _check_number("hull_ratio", self.hull_ratio, low=0.0, high=1.0, low_open=False)
         _check_number("buffer_m", self.buffer_m, low=0.0, unit=" m", low_open=False)
 
-    def _locations(self, x: np.ndarray, y: np.ndarray, snap_m: float) -> None:
-        ux, uy, weight, inverse = unique_locations(x, y)
-        self.exact_ = len(ux) <= self.max_locations
-        self.snap_m_ = 0.0
-        if not self.exact_:
-            # too many distinct locations (no block geocoding): snap to a fine grid
-            self.snap_m_ = snap_m
-            cx = np.floor(x / snap_m)
-            cy = np.floor(y / snap_m)
-            cells_x, cells_y, weight, inverse = unique_locations(cx, cy)
-            ux = (cells_x + 0.5) * snap_m
-            uy = (cells_y + 0.5) * snap_m
-        self.n_locations_ = len(ux)
-        self._ux, self._uy, self._weight, self._inverse = ux, uy, weight, inverse
-
     def _finish(self, X: pd.DataFrame, location_labels: np.ndarray, crs: object) -> None:
         # number clusters by size (0 = the most incidents, ties by label) at the location level,
         # then broadcast to the incidents once
@@ -433,9 +431,7 @@ class _ClusterBase(BaseEstimator):
             hull_ratio=self.hull_ratio,
             buffer_m=self.buffer_m,
             crs=crs,
-            locations=(self._ux, self._uy, loc)
-            if self._ux is not None and not self.snap_m_
-            else None,
+            locations=(self._ux, self._uy, loc) if self._ux is not None else None,
         ).drop(columns="cluster_label", errors="ignore")
         self.n_hotspots_ = len(self.hotspots_)
         self.n_noise_ = int(len(self.labels_) - np.count_nonzero(self.labels_ >= 0))
@@ -459,9 +455,11 @@ class DBSCANHotspots(_ClusterBase):
     hull, hull_ratio, buffer_m
         Hotspot polygon: concave or convex hull of the cluster's locations, buffered.
     max_locations
-        Above this many distinct locations, snap to a `snap_m` grid first (approximate).
+        Above this many distinct locations (exact geocodes rather than blocks), cluster on a
+        grid of `snap_m` cells instead (:func:`analysis._griddbscan.grid_dbscan`, approximate).
     snap_m
-        Snapping grid (m) when there are too many distinct locations.
+        Grid cell (m) of the approximate path; None is `eps_m` / 15 (adjusted Rand index
+        above 0.95 against point-level DBSCAN, ``docs/benchmarks.md``).
 
     Attributes
     ----------
@@ -474,9 +472,11 @@ class DBSCANHotspots(_ClusterBase):
     min_samples_
         The core threshold used.
     exact_
-        True when the clustering equals point-level DBSCAN (no snapping was needed).
+        True when the clustering equals point-level DBSCAN (no grid was needed).
+    snap_m_
+        The grid cell of the approximate path (0 when exact).
     n_locations_
-        Distinct locations (or snapped cells) clustered.
+        Distinct locations (or occupied grid cells) clustered.
     """
 
     def __init__(
@@ -491,7 +491,7 @@ class DBSCANHotspots(_ClusterBase):
         hull_ratio: float = 0.3,
         buffer_m: float = 25.0,
         max_locations: int = 300_000,
-        snap_m: float = 10.0,
+        snap_m: float | None = None,
     ) -> None:
         self.eps_m = eps_m
         self.min_samples = min_samples
@@ -537,7 +537,8 @@ class DBSCANHotspots(_ClusterBase):
         )
         if self.area_m2 is not None:
             _check_number("area_m2", self.area_m2, low=0.0, unit=" m²")
-        _check_number("snap_m", self.snap_m, low=0.0, unit=" m")
+        if self.snap_m is not None:
+            _check_number("snap_m", self.snap_m, low=0.0, high=self.eps_m, unit=" m")
         _check_number("max_locations", self.max_locations, low=1, integer=True, low_open=False)
         self._validate_common()
 
@@ -553,14 +554,25 @@ class DBSCANHotspots(_ClusterBase):
         self._validate()
         x, yy = _xy(X)
         self.min_samples_ = self._resolve_min_samples(x, yy)
-        self._locations(x, yy, self.snap_m)
-        if self.n_locations_:
+        located = None if _mostly_distinct(x, yy, self.max_locations) else unique_locations(x, yy)
+        if located is not None and len(located[0]) <= self.max_locations:
+            self.exact_, self.snap_m_ = True, 0.0
+            self._ux, self._uy, self._weight, self._inverse = located
             model = DBSCAN(eps=self.eps_m, min_samples=self.min_samples_, algorithm="kd_tree")
-            loc_labels = model.fit(
-                np.column_stack([self._ux, self._uy]), sample_weight=self._weight
-            ).labels_
-        else:
-            loc_labels = np.empty(0, dtype=np.int64)
+            loc_labels = (
+                model.fit(np.column_stack([self._ux, self._uy]), sample_weight=self._weight).labels_
+                if len(self._ux)
+                else np.empty(0, dtype=np.int64)
+            )
+        else:  # exact geocodes: too many distinct locations for a neighbour search
+            self.exact_ = False
+            self.snap_m_ = float(self.snap_m) if self.snap_m is not None else self.eps_m / 15
+            grid = grid_dbscan(
+                x, yy, eps_m=self.eps_m, min_samples=self.min_samples_, cell_m=self.snap_m_
+            )
+            self._ux, self._uy, self._weight = grid.ux, grid.uy, grid.weight
+            self._inverse, loc_labels = grid.inverse, grid.labels
+        self.n_locations_ = len(self._ux)
         self._finish(X, loc_labels, getattr(X, "crs", None))
         return self
 

@@ -1,12 +1,12 @@
 """Benchmark: incidents by beat x month x offense over 10M stored incidents (target <= 0.3 s).
 
-Synthesises a partitioned Parquet store with the incident store's schema
-(``incidents/year=YYYY/month=MM/data.parquet``, every canonical column, zstd) in a temporary
-directory, then times
+Synthesises an incident store (the versioned table of ``geodata.table``: one Parquet file per
+local month, every canonical column, zstd, written as one version with
+``IncidentStore.upsert_batches``) in a temporary directory, then times
 
-* DuckDB over the store's parquet glob (``IncidentStore.incidents_glob()``), grouping by the
-  hive partition month (the store partitions by *local* month) and by ``date_trunc`` on the
-  local timestamp, and
+* DuckDB over the current version's data files (``IncidentStore.incident_files()``), grouping
+  by the hive partition month (the store partitions by *local* month) and by ``date_trunc`` on
+  the local timestamp, and
 * pandas on the same rows already in memory (Arrow-backed strings, as ``load_incidents`` gives).
 
 * pyarrow: each partition's ``beat`` and ``offense`` read as dictionary codes and counted with
@@ -25,6 +25,7 @@ import platform
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -35,7 +36,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from geodata import schema
-from geodata.store import IncidentStore, _arrow_schema
+from geodata.store import INCIDENTS, IncidentStore
 
 TZ = schema.DEFAULT_TIMEZONE
 OFFENSES = [
@@ -72,7 +73,7 @@ def synthesise(root: Path, n_rows: int, beats: list[str], *, seed: int = 0) -> I
     rng = np.random.default_rng(seed)
     store = IncidentStore(root)
     store.initialize(analysis_crs=schema.DEFAULT_ANALYSIS_CRS, timezone=TZ)
-    arrow_schema = _arrow_schema(TZ)
+    arrow_schema = INCIDENTS.arrow_schema(TZ)
     months = [(y, m) for y in (2023, 2024) for m in range(1, 13)]
     per_month = np.full(len(months), n_rows // len(months))
     per_month[: n_rows % len(months)] += 1
@@ -82,62 +83,63 @@ def synthesise(root: Path, n_rows: int, beats: list[str], *, seed: int = 0) -> I
     offenses = np.array(OFFENSES)
     weights = 1.0 / np.arange(1, len(OFFENSES) + 1)
     weights /= weights.sum()
-    next_id = 0
-    for (year, month), n in zip(months, per_month, strict=True):
-        first = pd.Timestamp(year=year, month=month, day=1).tz_localize(TZ)
-        after = (
-            pd.Timestamp(year=year, month=month, day=1) + pd.offsets.MonthBegin(1)
-        ).tz_localize(TZ)
-        span_us = int((after - first).total_seconds() * 1e6)
-        stamps = np.sort(first.value // 1000 + rng.integers(0, span_us, n))
-        b = rng.integers(0, len(beats), n)
-        o = rng.choice(len(OFFENSES), n, p=weights)
-        ids = pa.array(np.arange(next_id, next_id + n).astype(str))
-        next_id += n
-        x = 440_000 + rng.random(n) * 20_000
-        y = 4_620_000 + rng.random(n) * 40_000
-        columns = {
-            schema.INCIDENT_ID: ids,
-            schema.CASE_NUMBER: ids,
-            schema.OCCURRED_AT: pa.array(stamps, pa.timestamp("us", tz=TZ)),
-            schema.OFFENSE: pa.array(offenses[o]),
-            schema.DESCRIPTION: pa.array(np.full(n, "SIMPLE")),
-            schema.IUCR: pa.array(np.full(n, "0820")),
-            schema.FBI_CODE: pa.array(np.full(n, "06")),
-            schema.CATEGORY: pa.array(np.full(n, "property")),
-            schema.IS_SENSITIVE: pa.array(np.zeros(n, bool)),
-            schema.LOCATION_DESC: pa.array(np.full(n, "STREET")),
-            schema.BLOCK: pa.array(np.full(n, "012XX W MADISON ST")),
-            schema.DOMESTIC: pa.array(np.zeros(n, bool)),
-            schema.ARREST: pa.array(np.zeros(n, bool)),
-            schema.X: pa.array(x),
-            schema.Y: pa.array(y),
-            schema.LON: pa.array(-87.9 + (x - 440_000) / 83_000),
-            schema.LAT: pa.array(41.7 + (y - 4_620_000) / 111_000),
-            schema.BEAT: pa.array(beat_arr[b]),
-            schema.SECTOR: pa.array(sectors[b]),
-            schema.DISTRICT: pa.array(districts[b]),
-            schema.REPORTED_BEAT: pa.array(beat_arr[b]),
-            schema.JOIN_STATUS: pa.array(np.full(n, "inside")),
-            schema.SOURCE: pa.array(np.full(n, "synthetic")),
-            schema.SOURCE_LINE: pa.array(np.arange(n, dtype=np.int64)),
-        }
-        table = pa.table(columns, schema=arrow_schema)
-        path = store.incidents_dir / f"year={year:04d}" / f"month={month:02d}" / "data.parquet"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, path, compression="zstd")
+
+    def batches() -> Iterator[pa.Table]:
+        next_id = 0
+        for (year, month), n in zip(months, per_month, strict=True):
+            first = pd.Timestamp(year=year, month=month, day=1).tz_localize(TZ)
+            after = (
+                pd.Timestamp(year=year, month=month, day=1) + pd.offsets.MonthBegin(1)
+            ).tz_localize(TZ)
+            span_us = int((after - first).total_seconds() * 1e6)
+            stamps = np.sort(first.value // 1000 + rng.integers(0, span_us, n))
+            b = rng.integers(0, len(beats), n)
+            o = rng.choice(len(OFFENSES), n, p=weights)
+            ids = pa.array(np.arange(next_id, next_id + n).astype(str))
+            next_id += n
+            x = 440_000 + rng.random(n) * 20_000
+            y = 4_620_000 + rng.random(n) * 40_000
+            columns = {
+                schema.INCIDENT_ID: ids,
+                schema.CASE_NUMBER: ids,
+                schema.OCCURRED_AT: pa.array(stamps, pa.timestamp("us", tz=TZ)),
+                schema.OFFENSE: pa.array(offenses[o]),
+                schema.DESCRIPTION: pa.array(np.full(n, "SIMPLE")),
+                schema.IUCR: pa.array(np.full(n, "0820")),
+                schema.FBI_CODE: pa.array(np.full(n, "06")),
+                schema.CATEGORY: pa.array(np.full(n, "property")),
+                schema.IS_SENSITIVE: pa.array(np.zeros(n, bool)),
+                schema.LOCATION_DESC: pa.array(np.full(n, "STREET")),
+                schema.BLOCK: pa.array(np.full(n, "012XX W MADISON ST")),
+                schema.DOMESTIC: pa.array(np.zeros(n, bool)),
+                schema.ARREST: pa.array(np.zeros(n, bool)),
+                schema.X: pa.array(x),
+                schema.Y: pa.array(y),
+                schema.LON: pa.array(-87.9 + (x - 440_000) / 83_000),
+                schema.LAT: pa.array(41.7 + (y - 4_620_000) / 111_000),
+                schema.BEAT: pa.array(beat_arr[b]),
+                schema.SECTOR: pa.array(sectors[b]),
+                schema.DISTRICT: pa.array(districts[b]),
+                schema.REPORTED_BEAT: pa.array(beat_arr[b]),
+                schema.JOIN_STATUS: pa.array(np.full(n, "inside")),
+                schema.SOURCE: pa.array(np.full(n, "synthetic")),
+                schema.SOURCE_LINE: pa.array(np.arange(n, dtype=np.int64)),
+            }
+            yield pa.table(columns, schema=arrow_schema)
+
+    store.upsert_batches(batches(), source={"file": "synthetic"})
     return store
 
 
 QUERY_HIVE = """
 SELECT beat, year, month, offense, count(*) AS incidents
-FROM read_parquet('{glob}', hive_partitioning = true)
+FROM read_parquet({files}, hive_partitioning = true)
 GROUP BY ALL
 """
 QUERY_TRUNC = """
 SELECT beat, year(occurred_at) AS year, month(occurred_at) AS month, offense,
        count(*) AS incidents
-FROM read_parquet('{glob}')
+FROM read_parquet({files})
 GROUP BY ALL
 """
 KEY = ["beat", "year", "month", "offense"]
@@ -236,14 +238,14 @@ def main() -> None:
             f"store: {store.count():,} incidents, {len(files)} monthly partitions, "
             f"{size_mb:.0f} MB of Parquet (all {len(schema.INCIDENT_COLUMNS)} columns, zstd)"
         )
-        glob = store.incidents_glob()
+        glob = "[" + ", ".join(f"'{f}'" for f in files) + "]"
         con = duckdb.connect()
         con.execute(f"SET TimeZone = '{TZ}'")
         results = {}
         runs = {
-            "duckdb, glob, hive year/month": lambda: con.sql(QUERY_HIVE.format(glob=glob)).df(),
+            "duckdb, glob, hive year/month": lambda: con.sql(QUERY_HIVE.format(files=glob)).df(),
             "duckdb, glob, month(occurred_at) local": lambda: con.sql(
-                QUERY_TRUNC.format(glob=glob)
+                QUERY_TRUNC.format(files=glob)
             ).df(),
             "duckdb, one GROUP BY per partition": lambda: duckdb_per_partition(con, files),
             "pyarrow dictionary codes + bincount": lambda: arrow_dictionary_counts(files),

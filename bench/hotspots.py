@@ -270,8 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     for n in sorted(set(args.sizes) | set(args.sklearn_sizes)):
         _data(n, False)
     for jitter in (False, True):
-        sizes = args.sizes if not jitter else args.sklearn_sizes
-        for n in sizes:
+        for n in args.sizes:
             ours = _run("ours", n, jitter)
             ref = _run("sklearn", n, jitter) if n in args.sklearn_sizes else None
             if ref and "error" not in ref and "error" not in ours:

@@ -31,9 +31,16 @@ from geodata.store import IncidentStore
 
 def tile_store(root: Path, n_rows: int, *, seed: int = 0) -> IncidentStore:
     """Return a store at `root` holding `n_rows` incidents tiled from the bundled sample."""
+    base = IncidentStore(root.parent / f"{root.name}-sample")
+    build_sample_store(base, settings.SAMPLES_DIR)
+    sample = base.load_incidents()
     store = IncidentStore(root)
-    build_sample_store(store, settings.SAMPLES_DIR)
-    sample = store.load_incidents()
+    store.initialize(
+        analysis_crs=base.analysis_crs,
+        timezone=base.timezone,
+        department=base.meta().get("department"),
+    )
+    store.write_layers({name: base.read_layer(name) for name in ("beats", "districts", "stations")})
     rng = np.random.default_rng(seed)
     take = rng.integers(0, len(sample), n_rows)
     tiled = sample.iloc[take].reset_index(drop=True)
@@ -41,9 +48,6 @@ def tile_store(root: Path, n_rows: int, *, seed: int = 0) -> IncidentStore:
     seconds = rng.integers(0, 366 * 86_400, n_rows)
     tiled[schema.OCCURRED_AT] = start + pd.to_timedelta(seconds, unit="s")
     tiled[schema.INCIDENT_ID] = pd.array([f"B{i}" for i in range(n_rows)], dtype="string")
-    # replace the sample's incidents with the tiled ones
-    for path in store.incident_files():
-        path.unlink()
     store.upsert(tiled)
     return store
 

@@ -1,8 +1,9 @@
-"""Benchmark: loading N stored incidents from the partitioned Parquet store.
+"""Benchmark: loading N stored incidents from the versioned incident table.
 
 Builds a synthetic store of N incidents (the bundled Chicago incidents resampled, jittered and
-spread over 10 years x 12 monthly partitions) in a temporary directory, then times
-``IncidentStore.load_incidents`` for the columns an analysis page needs and for all columns.
+spread over 10 years x 12 monthly partitions, written as one version) in a temporary directory,
+then times ``IncidentStore.load_incidents`` for the columns an analysis page needs, for all
+columns, and for one beat's and one sector's incidents (area filters pushed into the read).
 Usage::
 
     .venv/bin/python -m bench.store --rows 10000000
@@ -13,23 +14,22 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from geodata import schema, settings
 from geodata.ingest import build_sample_store
-from geodata.store import IncidentStore, _arrow_schema
+from geodata.store import IncidentStore
 
 ANALYSIS_COLUMNS = [schema.OCCURRED_AT, schema.BEAT, schema.SECTOR, schema.DISTRICT,
                     schema.CATEGORY, schema.OFFENSE, schema.X, schema.Y]  # fmt: skip
 
 
 def build_synthetic_store(root: Path, rows: int, seed: int = 0) -> IncidentStore:
-    """Write a store of `rows` incidents resampled from the bundled data."""
+    """Write a store of `rows` incidents resampled from the bundled data, as one version."""
     base = IncidentStore(root / "base")
     build_sample_store(base, settings.SAMPLES_DIR)
     sample = base.load_incidents()
@@ -39,22 +39,24 @@ def build_synthetic_store(root: Path, rows: int, seed: int = 0) -> IncidentStore
     tz = base.timezone
     months = [(y, m) for y in range(2015, 2025) for m in range(1, 13)]
     per_month = rows // len(months)
-    arrow_schema = _arrow_schema(tz)
-    for k, (year, month) in enumerate(months):
-        n = per_month if k < len(months) - 1 else rows - per_month * (len(months) - 1)
-        pick = sample.iloc[rng.integers(0, len(sample), n)].reset_index(drop=True)
-        start = pd.Timestamp(year=year, month=month, day=1, tz=tz)
-        span = (start + pd.offsets.MonthBegin(1) - start).total_seconds()
-        pick[schema.OCCURRED_AT] = start + pd.to_timedelta(
-            np.floor(rng.uniform(0, span - 1, n)), unit="s"
-        )
-        pick[schema.INCIDENT_ID] = pd.array([f"s{k:03d}{i:08d}" for i in range(n)], dtype="string")
-        pick[schema.X] = pick[schema.X] + rng.normal(0, 30, n)
-        pick[schema.Y] = pick[schema.Y] + rng.normal(0, 30, n)
-        path = store.incidents_dir / f"year={year:04d}" / f"month={month:02d}" / "data.parquet"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        table = pa.Table.from_pandas(pick, schema=arrow_schema, preserve_index=False)
-        pq.write_table(table, path, compression="zstd")
+
+    def batches() -> Iterator[pd.DataFrame]:
+        for k, (year, month) in enumerate(months):
+            n = per_month if k < len(months) - 1 else rows - per_month * (len(months) - 1)
+            pick = sample.iloc[rng.integers(0, len(sample), n)].reset_index(drop=True)
+            start = pd.Timestamp(year=year, month=month, day=1, tz=tz)
+            span = (start + pd.offsets.MonthBegin(1) - start).total_seconds()
+            pick[schema.OCCURRED_AT] = start + pd.to_timedelta(
+                np.floor(rng.uniform(0, span - 1, n)), unit="s"
+            )
+            pick[schema.INCIDENT_ID] = pd.array(
+                [f"s{k:03d}{i:08d}" for i in range(n)], dtype="string"
+            )
+            pick[schema.X] = pick[schema.X] + rng.normal(0, 30, n)
+            pick[schema.Y] = pick[schema.Y] + rng.normal(0, 30, n)
+            yield pick
+
+    store.upsert_batches(batches(), source={"file": "synthetic"})
     return store
 
 
@@ -71,10 +73,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--keep", help="build the store here and keep it (reused when it exists)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        store = build_synthetic_store(Path(tmp), args.rows)
+        workdir = Path(args.keep) if args.keep else Path(tmp)
+        if args.keep and (workdir / "big" / "meta.json").exists():
+            store = IncidentStore(workdir / "big")
+        else:
+            store = build_synthetic_store(workdir, args.rows)
         size = sum(f.stat().st_size for f in store.incident_files())
         print(f"built {store.count():,} incidents in {time.perf_counter() - t0:.0f} s, "
               f"{len(store.incident_files())} partitions, {size / 1e6:.0f} MB on disk")  # fmt: skip
@@ -88,6 +95,15 @@ def main() -> None:
             "one year (2024), analysis columns": lambda: store.load_incidents(
                 columns=ANALYSIS_COLUMNS, start="2024-01-01", end="2025-01-01"),
             f"all {len(schema.INCIDENT_COLUMNS)} columns": lambda: store.load_incidents(),
+            "one beat (0925), analysis columns": lambda: store.load_incidents(
+                columns=ANALYSIS_COLUMNS, beats=["0925"]),
+            "one sector (092), analysis columns": lambda: store.load_incidents(
+                columns=ANALYSIS_COLUMNS, where={schema.SECTOR: ["092"]}),
+            "one beat, one year (2024)": lambda: store.load_incidents(
+                columns=ANALYSIS_COLUMNS, beats=["0925"], start="2024-01-01", end="2025-01-01"),
+            "count_by beat x offense, all": lambda: store.count_by([schema.BEAT, schema.OFFENSE]),
+            "count_by offense, one beat": lambda: store.count_by(
+                [schema.OFFENSE], beats=["0925"]),
         }  # fmt: skip
         print("| load | best | runs |")
         print("|---|---|---|")

@@ -1,7 +1,8 @@
 """Command line of the data layer: ``python -m geodata COMMAND``.
 
-Commands: ``init`` (build the store from the bundled Chicago data), ``ingest`` (load an export),
-``check-beats`` (validate a beat layer), ``info`` (what the store holds); the meetings and publish
+Commands: ``init`` (build the store from a department's bundled data; Chicago by default),
+``ingest`` (load an export), ``check-beats`` (validate a beat layer), ``info`` (what the store
+holds), ``department draft`` (write a draft department profile); the meetings and publish
 commands register themselves from :mod:`geodata.cli_meetings` and :mod:`geodata.cli_publish`.
 Every command takes ``--store DIR``.
 """
@@ -14,13 +15,18 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from geodata import schema, settings
+from geodata import settings
 from geodata.errors import BoundaryError, CRSMismatchError, InputError, StoreError
+
+if TYPE_CHECKING:
+    from geodata.readers import ColumnMapping
+    from geodata.store import IncidentStore
 
 __all__ = ["main"]
 
-_PLUGINS = ("geodata.cli_meetings", "geodata.cli_publish")
+_PLUGINS = ("geodata.cli_meetings", "geodata.cli_publish", "geodata.cli_store")
 
 
 def _add_store(parser: argparse.ArgumentParser) -> None:
@@ -28,54 +34,89 @@ def _add_store(parser: argparse.ArgumentParser) -> None:
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
+    from geodata.department import load_department
     from geodata.ingest import build_sample_store
     from geodata.store import IncidentStore
 
+    department = load_department(settings.department_name(args.department))
     store = IncidentStore(settings.store_dir(args.store))
     if store.exists() and store.count() and not args.force:
+        held = store.department()
         print(
-            f"{store.root}: store exists with {store.count():,} incidents (use --force to rebuild)"
+            f"{store.root}: store exists with {store.count():,} incidents of {held.name} "
+            "(use --force to rebuild)"
         )
         return 0
-    reports = build_sample_store(store, settings.SAMPLES_DIR)
+    if args.force and store.meta_path.exists():
+        _clear_store(store)
+    reports = build_sample_store(store, department=department)
     summary = [r.as_dict() for r in reports]
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
     else:
+        print(f"{department.name} ({department.timezone}, {store.analysis_crs})")
         for r in reports:
+            agreement = "n/a" if r.join_agreement is None else f"{r.join_agreement:.2%}"
             print(
                 f"{Path(r.source).name}: read {r.rows_read:,}, accepted {r.rows_accepted:,}, "
-                f"rejected {r.rows_rejected:,}, join agreement {r.join_agreement:.2%}"
+                f"rejected {r.rows_rejected:,}, join agreement {agreement}"
             )
         print(f"store: {store.root} ({store.count():,} incidents)")
     return 0
 
 
+def _clear_store(store: IncidentStore) -> None:
+    """Remove a store's data before ``init --force`` rebuilds it (another department's, maybe)."""
+    import shutil
+
+    root = Path(store.root)
+    if not (root / "meta.json").exists():
+        return
+    for child in root.iterdir():
+        if child.name == ".lock":
+            continue
+        if child.is_dir():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
 def _cmd_ingest(args: argparse.Namespace) -> int:
     from geodata.categories import load_categories
+    from geodata.department import load_department
     from geodata.ingest import ingest_file, install_boundaries
-    from geodata.readers import ColumnMapping, load_mapping
+    from geodata.readers import ColumnMapping
     from geodata.store import IncidentStore
 
     store = IncidentStore(settings.store_dir(args.store))
+    department = load_department(args.department) if args.department else None
     if args.beats:
         report = install_boundaries(
             store,
             args.beats,
             stations_path=args.stations,
             districts_path=args.districts,
-            timezone=args.timezone or schema.DEFAULT_TIMEZONE,
+            timezone=args.timezone,
+            department=department,
         )
         if not report.is_clean:
             print(f"warning: beat layer problems: {json.dumps(report.summary())}", file=sys.stderr)
     elif not store.exists() and Path(store.root) == settings.store_dir():
+        # the default store of a fresh checkout: the chosen department's bundled boundaries
+        department = department or load_department(settings.department_name())
+        layer = department.level("district").layer if department.has_level("district") else None
         install_boundaries(
             store,
-            settings.SAMPLES_DIR / "beats.geojson",
-            districts_path=settings.SAMPLES_DIR / "districts.geojson",
-            stations_path=settings.SAMPLES_DIR / "police_stations.csv",
+            department.beats_file,
+            districts_path=layer,
+            stations_path=department.stations_file,
+            department=department,
         )
-    mapping = load_mapping(args.mapping) if args.mapping else ColumnMapping()
+    if store.meta_path.exists():
+        department = store.department()
+    mapping = department.column_mapping() if department else ColumnMapping()
+    if args.mapping:
+        mapping = _merge_mapping(mapping, args.mapping)
     overrides = {}
     if args.crs:
         overrides["crs"] = args.crs
@@ -131,12 +172,30 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     return 3 if failed else 0
 
 
+def _merge_mapping(base: ColumnMapping, path: str) -> ColumnMapping:
+    """Return `base` (the department's mapping) with the roles and options file `path` names."""
+    import tomllib
+    from dataclasses import replace
+
+    from geodata.readers import load_mapping
+
+    explicit = load_mapping(path)
+    options = tomllib.loads(Path(path).read_text(encoding="utf-8")).get("options", {})
+    changes = {role: getattr(explicit, role) for role in explicit.roles_from_file}
+    changes.update({option: getattr(explicit, option) for option in options})
+    roles = tuple(dict.fromkeys((*base.roles_from_file, *explicit.roles_from_file)))
+    return replace(base, **changes, roles_from_file=roles)
+
+
 def _cmd_check_beats(args: argparse.Namespace) -> int:
     from geodata.boundaries import check_beats, read_beats
+    from geodata.department import load_department
 
-    beats = read_beats(args.beats)
+    department = load_department(args.department) if args.department else None
+    beats = read_beats(args.beats, department=department)
     report = check_beats(beats)
-    print(json.dumps(report.summary(), indent=2, default=str))
+    summary = {"analysis_crs": beats.crs.to_string(), **report.summary()}
+    print(json.dumps(summary, indent=2, default=str))
     return 0 if report.is_clean else 1
 
 
@@ -145,12 +204,37 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
     store = IncidentStore(settings.store_dir(args.store))
     meta = store.meta()
+    department = store.department()
     info = {
         "store": str(store.root),
+        "department": department.name,
+        "levels": [department.label(lv.key) for lv in department.levels],
         "incidents": store.count(),
-        **{k: meta.get(k) for k in ("analysis_crs", "timezone", "updated", "beats_source")},
+        "analysis_crs": meta.get("analysis_crs"),
+        "timezone": department.timezone,
+        **{k: meta.get(k) for k in ("updated", "beats_source")},
     }
+    if department.notes:
+        info["notes"] = list(department.notes)
     print(json.dumps(info, indent=2, default=str))
+    return 0
+
+
+def _cmd_department_draft(args: argparse.Namespace) -> int:
+    from geodata.draft import draft_department
+
+    out_dir = Path(args.out).parent if args.out else None
+    text = draft_department(args.beats, args.incidents, name=args.name, out_dir=out_dir)
+    if args.out:
+        out = Path(args.out)
+        if out.exists() and not args.force:
+            print(f"error: {out} exists (use --force to replace it)", file=sys.stderr)
+            return 2
+        out.write_text(text, encoding="utf-8")
+        print(f"wrote {out}: check every line marked 'guess', then run")
+        print(f"  python -m geodata init --department {out} --store DIR")
+    else:
+        print(text, end="")
     return 0
 
 
@@ -159,7 +243,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m geodata", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    init = sub.add_parser("init", help="build the store from the bundled Chicago data")
+    init = sub.add_parser("init", help="build the store from a department's bundled data")
+    init.add_argument(
+        "--department",
+        help="bundled department (chicago, seattle) or profile TOML "
+        "(default: $BEATS_DEPARTMENT or chicago)",
+    )
     _add_store(init)
     init.add_argument("--force", action="store_true", help="rebuild even if the store exists")
     init.add_argument("--json", action="store_true")
@@ -168,10 +257,13 @@ def build_parser() -> argparse.ArgumentParser:
     ingest = sub.add_parser("ingest", help="read, validate, join and store an incident export")
     ingest.add_argument("file", help="CSV(.gz), GeoJSON, GeoPackage, Shapefile or (Geo)Parquet")
     ingest.add_argument("--beats", help="beat layer to install in the store first")
+    ingest.add_argument(
+        "--department", help="department profile of a new store (bundled name or TOML)"
+    )
     ingest.add_argument("--districts", help="district layer (with --beats)")
     ingest.add_argument("--stations", help="police stations CSV (with --beats)")
     ingest.add_argument("--mapping", help="TOML column mapping (see docs/mapping.example.toml)")
-    ingest.add_argument("--crs", help="CRS of x/y columns, e.g. EPSG:3435 (state-plane feet)")
+    ingest.add_argument("--crs", help="CRS of x/y columns, e.g. EPSG:2926 (state-plane feet)")
     ingest.add_argument(
         "--date-format",
         action="append",
@@ -183,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="reject dates before 1 January of this year (default 1990)",
     )
     ingest.add_argument(
-        "--timezone", help=f"zone of naive times (default {schema.DEFAULT_TIMEZONE})"
+        "--timezone", help="zone of naive times (default: the department's, e.g. Europe/London)"
     )
     ingest.add_argument("--categories", help="offense-category TOML (default: bundled)")
     ingest.add_argument(
@@ -203,11 +295,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check-beats", help="report invalid polygons, overlaps, gaps, sectors")
     check.add_argument("beats")
+    check.add_argument(
+        "--department", help="profile whose columns, ids and CRS apply (default: detected)"
+    )
     check.set_defaults(func=_cmd_check_beats)
 
     info = sub.add_parser("info", help="what the store holds")
     _add_store(info)
     info.set_defaults(func=_cmd_info)
+
+    department = sub.add_parser("department", help="department profiles")
+    department_sub = department.add_subparsers(dest="department_command", required=True)
+    draft = department_sub.add_parser(
+        "draft", help="inspect a beat layer and an incident export; write a draft profile"
+    )
+    draft.add_argument("--beats", required=True, help="the beat polygon layer")
+    draft.add_argument("--incidents", required=True, help="an incident export (CSV, GeoJSON...)")
+    draft.add_argument("--name", help="the department's name (default: from the file names)")
+    draft.add_argument("--out", help="write the draft here (default: print it)")
+    draft.add_argument("--force", action="store_true", help="replace an existing --out file")
+    draft.set_defaults(func=_cmd_department_draft)
 
     for name in _PLUGINS:
         try:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -14,6 +16,9 @@ import shapely
 
 from geodata import schema
 from geodata.errors import BoundaryError, InputError
+
+if TYPE_CHECKING:
+    from geodata.department import Department, Level
 
 __all__ = [
     "BoundaryReport",
@@ -107,13 +112,68 @@ def _id_width(values: pd.Series) -> int:
     return int(digits.map(lambda s: len(str(int(float(s))))).max())
 
 
-def analysis_crs_for(layer: gpd.GeoDataFrame) -> str:
-    """Return the projected CRS (metres) to analyse `layer` in: its NAD83 UTM zone.
+def analysis_crs_for(layer: gpd.GeoDataFrame, department: Department | None = None) -> str:
+    """Return the projected CRS (metres) to analyse `layer` in.
 
-    Chicago gets ``EPSG:26916`` (NAD83 / UTM 16N), the default of the bundled data.
+    The department's ``analysis_crs`` when its profile sets one; otherwise the NAD83 UTM zone
+    of the layer's centroid (pyproj's ``estimate_utm_crs``), e.g. UTM 10N for Seattle.
     """
+    if department is not None and department.analysis_crs:
+        return department.analysis_crs
     crs = layer.to_crs(schema.WGS84).estimate_utm_crs(datum_name="NAD83")
     return f"EPSG:{crs.to_epsg()}"
+
+
+def _parent_from_layer(beats: gpd.GeoDataFrame, level: Level, source: str | Path) -> pd.Series:
+    """Return, for each beat, the id of the `level` polygon that covers most of it."""
+    layer = _read_layer(level.layer)
+    columns = [c for c in layer.columns if c != layer.geometry.name]
+    id_col = level.layer_column or _find(columns, _DISTRICT_COLUMNS + _SECTOR_COLUMNS, None)
+    if id_col is None or id_col not in layer.columns:
+        msg = f"{level.layer}: no id column for the {level.singular} layer; columns: {columns}"
+        raise InputError(msg, path=str(level.layer), column=level.layer_column)
+    crs = beats.estimate_utm_crs() if not beats.crs.is_projected else beats.crs
+    parents = gpd.GeoDataFrame(
+        {"_parent": [level.normalize(v) for v in layer[id_col]]},
+        geometry=layer.geometry.values,
+        crs=layer.crs,
+    ).to_crs(crs)
+    pieces = gpd.overlay(
+        beats[["_row", "geometry"]].to_crs(crs), parents, how="intersection", keep_geom_type=True
+    )
+    if pieces.empty:
+        msg = f"{source}: no beat overlaps any polygon of {level.layer}"
+        raise BoundaryError(msg)
+    pieces["_area"] = pieces.geometry.area
+    best = pieces.sort_values("_area", ascending=False).drop_duplicates("_row")
+    return best.set_index("_row")["_parent"].reindex(beats["_row"]).astype("string").to_numpy()
+
+
+def _parent_ids(
+    layer: gpd.GeoDataFrame,
+    beats: gpd.GeoDataFrame,
+    level: Level,
+    path: str | Path,
+) -> pd.Series:
+    """Return the id at `level` of every beat of `beats`, found as the profile says."""
+    if level.parent == "prefix":
+        return beats[schema.BEAT].str.slice(0, level.length).astype("string")
+    if level.parent == "layer":
+        return pd.Series(_parent_from_layer(beats, level, path), index=beats.index)
+    columns = [c for c in layer.columns if c != layer.geometry.name]
+    if level.column is None:  # not declared: detect it, as without a profile
+        candidates = _SECTOR_COLUMNS if level.key == schema.SECTOR else _DISTRICT_COLUMNS
+        found = _find(columns, candidates, None)
+        if found is None:
+            return pd.Series(pd.NA, index=beats.index, dtype="string")
+        return pd.Series([level.normalize(v) for v in layer[found]], index=beats.index)
+    if level.column not in layer.columns:
+        msg = (
+            f"{path}: the {level.singular} column {level.column!r} named by the department "
+            f"profile is not in the beat layer; columns: {columns}"
+        )
+        raise InputError(msg, path=str(path), column=level.column)
+    return pd.Series([level.normalize(v) for v in layer[level.column]], index=beats.index)
 
 
 def read_beats(
@@ -122,14 +182,18 @@ def read_beats(
     beat_column: str | None = None,
     sector_column: str | None = None,
     district_column: str | None = None,
-    analysis_crs: str | None = schema.DEFAULT_ANALYSIS_CRS,
+    analysis_crs: str | None = None,
+    department: Department | None = None,
 ) -> gpd.GeoDataFrame:
     """Read a beat layer into canonical columns ``beat``, ``sector``, ``district``, ``geometry``.
 
-    Numeric ids are zero-padded to the widest id of the layer (Chicago: beat ``0925``, district
-    ``09``). A sector number that repeats across districts (Chicago's sector 1 of every district)
+    With a `department`, ids are normalised by its profile and each parent level is found as
+    the profile says (a beat-layer column, a polygon layer or a prefix of the beat id). Without
+    one, columns are auto-detected and numeric ids are zero-padded to the widest id of the
+    layer. A sector number that repeats across districts (Chicago's sector 1 of every district)
     is prefixed with its district, so Chicago beat 1713 is in sector ``171`` of district ``17``.
-    A beat drawn in several pieces becomes one row with a MultiPolygon.
+    A beat drawn in several pieces becomes one row with a MultiPolygon; one id given to pieces
+    with different parents is kept in ``attrs["conflicting_ids"]`` (see :func:`check_beats`).
 
     Parameters
     ----------
@@ -139,7 +203,10 @@ def read_beats(
         Source columns; auto-detected (``BEAT_NUM``/``beat``, ``SECTOR``, ``DISTRICT``/
         ``precinct``...) when None.
     analysis_crs
-        Projected CRS in metres for the result; None picks the layer's UTM zone.
+        Projected CRS in metres for the result; None: the department's, else the layer's UTM
+        zone.
+    department
+        The department profile whose hierarchy and id rules apply.
 
     Returns
     -------
@@ -154,45 +221,52 @@ def read_beats(
     layer = _read_layer(path)
     _require_polygons(layer, path, "beat")
     columns = [c for c in layer.columns if c != layer.geometry.name]
-    beat_col = _find(columns, _BEAT_COLUMNS, beat_column)
-    sector_col = _find(columns, _SECTOR_COLUMNS, sector_column)
-    district_col = _find(columns, _DISTRICT_COLUMNS, district_column)
-    if beat_col is None or beat_col not in layer.columns:
-        msg = f"{path}: no beat id column found (looked for {_BEAT_COLUMNS}); columns: {columns}"
-        raise InputError(msg, path=str(path), column="beat")
-    district_width = _id_width(layer[district_col]) if district_col else 0
-    beat_width = _id_width(layer[beat_col])
-    beats = gpd.GeoDataFrame(
-        {
-            schema.BEAT: [schema.normalize_id(v, beat_width) for v in layer[beat_col]],
-            schema.DISTRICT: [schema.normalize_id(v, district_width) for v in layer[district_col]]
-            if district_col
-            else None,
-            "_sector": [schema.normalize_id(v) for v in layer[sector_col]] if sector_col else None,
-        },
-        geometry=layer.geometry.values,
-        crs=layer.crs,
-    )
-    if sector_col is not None:
-        repeats = (
-            district_col is not None
-            and beats.dropna(subset=["_sector"]).groupby("_sector")[schema.DISTRICT].nunique().max()
-            > 1
-        )
-        sector = beats["_sector"].astype("string")
-        if repeats:
-            sector = beats[schema.DISTRICT].astype("string") + sector
-        beats[schema.SECTOR] = sector
+    if department is not None:
+        beats = _beats_by_profile(layer, department, path, beat_column)
+        beat_col = department.beat_column or beat_column or schema.BEAT
+        qualify = department.has_level(schema.SECTOR) and department.level(schema.SECTOR).qualify
     else:
-        beats[schema.SECTOR] = pd.Series(pd.NA, index=beats.index, dtype="string")
-    beats = beats.drop(columns="_sector")
+        beat_col = _find(columns, _BEAT_COLUMNS, beat_column)
+        sector_col = _find(columns, _SECTOR_COLUMNS, sector_column)
+        district_col = _find(columns, _DISTRICT_COLUMNS, district_column)
+        if beat_col is None or beat_col not in layer.columns:
+            msg = (
+                f"{path}: no beat id column found (looked for {_BEAT_COLUMNS}); columns: {columns}"
+            )
+            raise InputError(msg, path=str(path), column="beat")
+        district_width = _id_width(layer[district_col]) if district_col else 0
+        beat_width = _id_width(layer[beat_col])
+        beats = gpd.GeoDataFrame(
+            {
+                schema.BEAT: [schema.normalize_id(v, beat_width) for v in layer[beat_col]],
+                schema.DISTRICT: [
+                    schema.normalize_id(v, district_width) for v in layer[district_col]
+                ]
+                if district_col
+                else None,
+                schema.SECTOR: [schema.normalize_id(v) for v in layer[sector_col]]
+                if sector_col
+                else None,
+            },
+            geometry=layer.geometry.values,
+            crs=layer.crs,
+        )
+        qualify = False
+    for column in (schema.BEAT, schema.SECTOR, schema.DISTRICT):
+        beats[column] = beats[column].astype("string")
+    sectors = beats.dropna(subset=[schema.SECTOR, schema.DISTRICT])
+    repeats = len(sectors) and sectors.groupby(schema.SECTOR)[schema.DISTRICT].nunique().max() > 1
+    if qualify or repeats:
+        beats[schema.SECTOR] = beats[schema.DISTRICT] + beats[schema.SECTOR]
     if beats[schema.BEAT].isna().any():
         rows = (np.flatnonzero(beats[schema.BEAT].isna()) + 1).tolist()
         msg = f"{path}: features {rows} have no beat id in column {beat_col!r}"
         raise InputError(msg, path=str(path), line=rows[0], column=beat_col)
-    target = analysis_crs or analysis_crs_for(beats)
+    conflicts = _conflicting_ids(beats)
+    target = analysis_crs or analysis_crs_for(beats, department)
     beats = beats.to_crs(target)
     beats = beats.dissolve(by=schema.BEAT, aggfunc="first", as_index=False)
+    beats.attrs["conflicting_ids"] = conflicts
     beats = beats[[schema.BEAT, schema.SECTOR, schema.DISTRICT, "geometry"]]
     for column in (schema.BEAT, schema.SECTOR, schema.DISTRICT):
         beats[column] = beats[column].astype("string")
@@ -201,25 +275,100 @@ def read_beats(
     return beats.sort_values(schema.BEAT).reset_index(drop=True)
 
 
+def _beats_by_profile(
+    layer: gpd.GeoDataFrame, department: Department, path: str | Path, beat_column: str | None
+) -> gpd.GeoDataFrame:
+    """Return the canonical beat columns of `layer` as `department`'s profile declares them."""
+    columns = [c for c in layer.columns if c != layer.geometry.name]
+    beat_col = beat_column or department.beat_column or _find(columns, _BEAT_COLUMNS, None)
+    if beat_col is None or beat_col not in layer.columns:
+        msg = (
+            f"{path}: the beat id column {beat_col!r} of {department.name}'s profile is not in "
+            f"the beat layer; columns: {columns}"
+        )
+        raise InputError(msg, path=str(path), column=beat_col or "beat")
+    beats = gpd.GeoDataFrame(
+        {
+            "_row": np.arange(len(layer)),
+            schema.BEAT: department.normalize_ids(schema.BEAT, layer[beat_col]).to_numpy(),
+        },
+        geometry=layer.geometry.values,
+        crs=layer.crs,
+    )
+    # the top level first: a prefix rule of the sector may need the district
+    for key in (schema.DISTRICT, schema.SECTOR):
+        if department.has_level(key):
+            beats[key] = _parent_ids(layer, beats, department.level(key), path)
+        else:
+            beats[key] = pd.Series(pd.NA, index=beats.index, dtype="string")
+    return beats.drop(columns="_row")
+
+
+def _conflicting_ids(beats: gpd.GeoDataFrame) -> list[dict[str, object]]:
+    """Return beat ids given to several features with different sectors or districts."""
+    parents = beats[[schema.BEAT, schema.SECTOR, schema.DISTRICT]].astype(object)
+    parents = parents.fillna("")
+    distinct = parents.drop_duplicates()
+    counts = distinct.groupby(schema.BEAT).size()
+    out = []
+    for beat in counts[counts > 1].index:
+        rows = distinct[distinct[schema.BEAT] == beat]
+        out.append(
+            {
+                "beat": beat,
+                "sectors": sorted(set(rows[schema.SECTOR]) - {""}),
+                "districts": sorted(set(rows[schema.DISTRICT]) - {""}),
+            }
+        )
+    return out
+
+
 def read_districts(
     path: str | Path,
     *,
     district_column: str | None = None,
-    width: int = 2,
-    analysis_crs: str = schema.DEFAULT_ANALYSIS_CRS,
+    name_column: str | None = None,
+    width: int | None = None,
+    analysis_crs: str | None = None,
+    department: Department | None = None,
 ) -> gpd.GeoDataFrame:
     """Read a district (precinct) layer into ``district``, ``district_name``, ``geometry``.
 
     Pieces of the same district are dissolved into one row (Chicago's district 31 comes in three).
+
+    Parameters
+    ----------
+    path
+        The polygon layer of the department's top level.
+    district_column, name_column
+        Id and name columns; default the profile's, else auto-detected.
+    width
+        Zero-padding width of numeric ids; default the profile's, else the widest id.
+    analysis_crs
+        Projected CRS of the result; default the profile's, else the layer's UTM zone.
+    department
+        The department profile.
     """
     layer = _read_layer(path)
     _require_polygons(layer, path, "district")
     columns = [c for c in layer.columns if c != layer.geometry.name]
+    level = (
+        department.level(schema.DISTRICT)
+        if department is not None and department.has_level(schema.DISTRICT)
+        else None
+    )
+    if level is not None:
+        district_column = district_column or level.layer_column
+        name_column = name_column or level.name_column
     district_col = _find(columns, _DISTRICT_COLUMNS, district_column)
-    if district_col is None:
+    if district_col is None or district_col not in layer.columns:
         msg = f"{path}: no district column found; columns: {columns}"
-        raise InputError(msg, path=str(path), column="district")
-    name_col = _find([c for c in columns if c != district_col], _DISTRICT_NAME_COLUMNS, None)
+        raise InputError(msg, path=str(path), column=district_column or "district")
+    name_col = name_column or _find(
+        [c for c in columns if c != district_col], _DISTRICT_NAME_COLUMNS, None
+    )
+    if width is None:
+        width = level.width if level is not None else _id_width(layer[district_col])
     districts = gpd.GeoDataFrame(
         {
             schema.DISTRICT: [schema.normalize_id(v, width) for v in layer[district_col]],
@@ -227,7 +376,8 @@ def read_districts(
         },
         geometry=layer.geometry.values,
         crs=layer.crs,
-    ).to_crs(analysis_crs)
+    )
+    districts = districts.to_crs(analysis_crs or analysis_crs_for(districts, department))
     districts = districts.dissolve(by=schema.DISTRICT, aggfunc="first", as_index=False)
     return districts.sort_values(schema.DISTRICT).reset_index(drop=True)
 
@@ -293,6 +443,8 @@ class BoundaryReport:
     without_sector: list[str] = field(default_factory=list)
     without_district: list[str] = field(default_factory=list)
     multipart: list[str] = field(default_factory=list)
+    #: Ids given to features with different parents: ``beat``, ``sectors``, ``districts``.
+    duplicate_ids: list[dict[str, object]] = field(default_factory=list)
 
     @property
     def is_clean(self) -> bool:
@@ -303,6 +455,7 @@ class BoundaryReport:
             and self.gaps.empty
             and not self.without_sector
             and not self.without_district
+            and not self.duplicate_ids
         )
 
     def summary(self) -> dict[str, object]:
@@ -317,13 +470,17 @@ class BoundaryReport:
             "without_sector": self.without_sector,
             "without_district": self.without_district,
             "multipart": self.multipart,
+            "duplicate_ids": self.duplicate_ids,
         }
 
 
 def check_beats(
     beats: gpd.GeoDataFrame, *, min_overlap_m2: float = 1.0, min_gap_m2: float = 1.0
 ) -> BoundaryReport:
-    """Report invalid polygons, overlaps, gaps and beats without sector or district.
+    """Report a beat layer's problems; nothing is repaired.
+
+    Invalid polygons, overlaps, gaps, beats without sector or district, and ids that
+    :func:`read_beats` found on features with different parents (``duplicate_ids``).
 
     Parameters
     ----------
@@ -374,19 +531,33 @@ def check_beats(
         without_sector=sorted(beats.loc[beats[schema.SECTOR].isna(), schema.BEAT]),
         without_district=sorted(beats.loc[beats[schema.DISTRICT].isna(), schema.BEAT]),
         multipart=sorted(ids[shapely.get_num_geometries(geoms) > 1].tolist()),
+        duplicate_ids=list(beats.attrs.get("conflicting_ids", [])),
     )
 
 
 def read_stations(
     path: str | Path,
     *,
-    district_width: int = 2,
-    analysis_crs: str = schema.DEFAULT_ANALYSIS_CRS,
+    district_width: int | None = None,
+    analysis_crs: str | None = None,
+    columns: Mapping[str, str] | None = None,
 ) -> gpd.GeoDataFrame:
     """Read police stations (CSV with lat/lon, or a point layer) into canonical columns.
 
     ``station_id`` is the district it serves (normalised like beat-layer districts) or ``HQ``
     for a headquarters row. Missing phone numbers stay empty, never invented.
+
+    Parameters
+    ----------
+    path
+        CSV with LATITUDE/LONGITUDE columns, or a point layer.
+    district_width
+        Zero-padding width of numeric district ids (default: the widest id in the file).
+    analysis_crs
+        Projected CRS of the result (default: the UTM zone of the stations).
+    columns
+        Canonical column -> source column (a department profile's ``[stations.columns]``);
+        the others are auto-detected.
     """
     path = Path(path)
     if path.suffix.lower() == ".csv":
@@ -416,13 +587,19 @@ def read_stations(
         layer = _read_layer(path).to_crs(schema.WGS84)
         by_norm = {_norm(c): c for c in layer.columns}
 
+    explicit = {k: _norm(v) for k, v in (columns or {}).items()}
+
     def get(*names: str) -> pd.Series:
+        if names[0] in explicit:
+            names = (explicit[names[0]],)
         for name in names:
             if name in by_norm:
                 return layer[by_norm[name]].astype("string").str.strip()
         return pd.Series("", index=layer.index, dtype="string")
 
     district = get("district", "precinct", "dist_num")
+    if district_width is None:
+        district_width = _id_width(district)
     station_id = district.map(
         lambda v: (
             "HQ"
@@ -448,5 +625,6 @@ def read_stations(
         },
         geometry=layer.geometry.values,
         crs=schema.WGS84,
-    ).to_crs(analysis_crs)
+    )
+    stations = stations.to_crs(analysis_crs or analysis_crs_for(stations))
     return stations.sort_values(schema.STATION_ID).reset_index(drop=True)

@@ -1,4 +1,9 @@
-"""Map reported offense types to a small set of categories and a sensitive flag."""
+"""Map reported offense types to a small set of categories and a sensitive flag.
+
+Offense vocabularies live in ``geodata/vocabularies/``: ``chicago.toml`` (Chicago's primary
+types), ``nibrs.toml`` (FBI NIBRS offense codes and names) and ``ucr.toml`` (UCR Part I/II).
+A department profile names its vocabulary; :func:`detect_vocabulary` guesses one from the data.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +18,21 @@ import pandas as pd
 from geodata import schema
 from geodata.errors import InputError
 
-__all__ = ["DEFAULT_CATEGORIES_PATH", "OffenseCategories", "load_categories"]
+__all__ = [
+    "DEFAULT_CATEGORIES_PATH",
+    "VOCABULARIES_DIR",
+    "OffenseCategories",
+    "detect_vocabulary",
+    "list_vocabularies",
+    "load_categories",
+    "load_vocabulary",
+    "unmapped_offenses",
+]
 
-DEFAULT_CATEGORIES_PATH = Path(__file__).with_name("offense_categories.toml")
+#: The bundled offense vocabularies, one TOML file each.
+VOCABULARIES_DIR = Path(__file__).resolve().parent / "vocabularies"
+#: The vocabulary used when none is named (the bundled Chicago store's).
+DEFAULT_CATEGORIES_PATH = VOCABULARIES_DIR / "chicago.toml"
 
 
 @dataclass(frozen=True)
@@ -26,30 +43,44 @@ class OffenseCategories:
     default_category: str = "other"
     sensitive_offenses: frozenset[str] = field(default_factory=frozenset)
     sensitive_description: tuple[str, ...] = ()
+    #: The vocabulary's name (``nibrs``) and its offense codes (keys of `category_of` too).
+    name: str | None = None
+    codes: frozenset[str] = field(default_factory=frozenset)
+
+    def keys(self, offense: pd.Series, codes: pd.Series | None = None) -> pd.Series:
+        """Return the upper-cased key each row is matched on: its offense, else its code."""
+        key = offense.astype("string").str.strip().str.upper()
+        if codes is not None:
+            code = codes.astype("string").str.strip().str.upper()
+            key = key.where(key.isin(self.category_of.keys()), code).fillna(key)
+        return key
 
     def categorize(
         self,
         offense: pd.Series,
         description: pd.Series | None = None,
         domestic: pd.Series | None = None,
+        codes: pd.Series | None = None,
     ) -> tuple[pd.Series, pd.Series]:
         """Return the category and the sensitive flag of each row.
 
         Parameters
         ----------
         offense
-            Offense as reported (e.g. Chicago's ``Primary Type``).
+            Offense as reported (e.g. Chicago's ``Primary Type``, a NIBRS offense name).
         description
             Free-text offense description; matched against ``sensitive_description``.
         domestic
             Domestic-incident flag; a true value makes the row sensitive.
+        codes
+            Offense codes (e.g. NIBRS ``23H``), used where the offense itself is not listed.
 
         Returns
         -------
         tuple of Series
             ``category`` (string) and ``is_sensitive`` (bool), aligned with `offense`.
         """
-        key = offense.astype("string").str.strip().str.upper()
+        key = self.keys(offense, codes)
         category = key.map(self.category_of).fillna(self.default_category).astype("string")
         sensitive = key.isin(self.sensitive_offenses).to_numpy(dtype=bool, na_value=False)
         if description is not None and self.sensitive_description:
@@ -80,6 +111,8 @@ def load_categories(path: str | Path | None = None) -> OffenseCategories:
         If the file cannot be parsed, names an unknown category or lists an offense twice.
     """
     path = Path(path) if path is not None else DEFAULT_CATEGORIES_PATH
+    if not path.exists() and not path.suffix and (VOCABULARIES_DIR / f"{path}.toml").exists():
+        path = VOCABULARIES_DIR / f"{path}.toml"
     try:
         config = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as err:
@@ -101,6 +134,28 @@ def load_categories(path: str | Path | None = None) -> OffenseCategories:
                 raise InputError(msg, path=str(path))
             category_of[key] = category
     sensitive = config.get("sensitive", {})
+    flagged = {str(o).strip().upper() for o in sensitive.get("offenses", ())}
+    codes: set[str] = set()
+    for code, entry in config.get("offenses", {}).items():
+        if not isinstance(entry, dict) or entry.get("category") not in schema.CATEGORIES:
+            msg = (
+                f"{path}: offense {code!r} needs a category, one of {schema.CATEGORIES}; "
+                f"got {entry!r}"
+            )
+            raise InputError(msg, path=str(path), column=f"offenses.{code}")
+        names = [code, entry.get("name", ""), *entry.get("aliases", ())]
+        keys = [str(n).strip().upper() for n in names if str(n).strip()]
+        for key in keys:
+            if key in category_of and category_of[key] != entry["category"]:
+                msg = (
+                    f"{path}: {key!r} is listed under both {category_of[key]!r} and "
+                    f"{entry['category']!r}"
+                )
+                raise InputError(msg, path=str(path), column=f"offenses.{code}")
+            category_of[key] = entry["category"]
+            if entry.get("sensitive", False):
+                flagged.add(key)
+        codes.add(keys[0])
     patterns = tuple(sensitive.get("sensitive_description", ()))
     for pattern in patterns:
         try:
@@ -111,6 +166,85 @@ def load_categories(path: str | Path | None = None) -> OffenseCategories:
     return OffenseCategories(
         category_of=category_of,
         default_category=default,
-        sensitive_offenses=frozenset(str(o).strip().upper() for o in sensitive.get("offenses", ())),
+        sensitive_offenses=frozenset(flagged),
         sensitive_description=patterns,
+        name=config.get("vocabulary", path.stem),
+        codes=frozenset(codes),
     )
+
+
+def list_vocabularies() -> list[str]:
+    """Return the names of the bundled offense vocabularies."""
+    return sorted(p.stem for p in VOCABULARIES_DIR.glob("*.toml"))
+
+
+def load_vocabulary(name_or_path: str | Path | None) -> OffenseCategories:
+    """Return a bundled vocabulary by name (``nibrs``) or one read from a TOML path.
+
+    None gives the default (Chicago's) vocabulary, as :func:`load_categories` does.
+    """
+    if name_or_path is None:
+        return load_categories()
+    path = Path(name_or_path)
+    if not path.exists() and (VOCABULARIES_DIR / f"{name_or_path}.toml").exists():
+        path = VOCABULARIES_DIR / f"{name_or_path}.toml"
+    if not path.exists():
+        msg = (
+            f"{name_or_path!r} is neither an offense vocabulary file nor a bundled vocabulary "
+            f"(bundled: {', '.join(list_vocabularies())})"
+        )
+        raise InputError(msg, path=str(name_or_path))
+    return load_categories(path)
+
+
+def detect_vocabulary(
+    offense: pd.Series, codes: pd.Series | None = None, *, min_share: float = 0.5
+) -> str | None:
+    """Return the bundled vocabulary that names most rows, or None below `min_share`.
+
+    Parameters
+    ----------
+    offense, codes
+        The offense column and (optionally) the offense-code column of an export.
+    min_share
+        Share of non-empty rows the best vocabulary must match.
+    """
+    present = offense.notna() | (codes.notna() if codes is not None else False)
+    n = int(present.sum())
+    if n == 0:
+        return None
+    best, best_share = None, 0.0
+    for name in list_vocabularies():
+        vocabulary = load_vocabulary(name)
+        matched = vocabulary.keys(offense, codes).isin(vocabulary.category_of.keys())
+        share = float(matched[present].mean())
+        if share > best_share:
+            best, best_share = name, share
+    return best if best_share >= min_share else None
+
+
+def unmapped_offenses(
+    offense: pd.Series,
+    categories: OffenseCategories,
+    codes: pd.Series | None = None,
+    *,
+    top: int = 10,
+) -> dict[str, object]:
+    """Return how many rows the vocabulary does not name, and the most frequent such values.
+
+    Returns
+    -------
+    dict
+        ``vocabulary``, ``rows``, ``share`` (of all rows; 0.0 for none) and ``top``: a list of
+        ``{"offense": value, "rows": n}``, most frequent first (empty offenses as ``""``).
+    """
+    keys = categories.keys(offense, codes)
+    unmapped = ~keys.isin(categories.category_of.keys()).to_numpy(dtype=bool, na_value=False)
+    values = offense[unmapped].astype("string").str.strip().fillna("")
+    counts = values.value_counts().head(top)
+    return {
+        "vocabulary": categories.name,
+        "rows": int(unmapped.sum()),
+        "share": float(unmapped.mean()) if len(offense) else 0.0,
+        "top": [{"offense": str(k), "rows": int(v)} for k, v in counts.items()],
+    }

@@ -19,8 +19,6 @@ from geodata import meetings, settings
 
 __all__ = ["add_commands"]
 
-_LIST_COLUMNS = ("start", "end", "status", "title", "beats", "venue_name", "address", "note")
-
 
 def _date(text: str) -> date | datetime:
     try:

@@ -12,14 +12,21 @@ __all__ = ["add_commands"]
 
 
 def _cmd_publish(args: argparse.Namespace) -> int:
-    from geodata.categories import load_categories
+    from geodata.categories import load_categories, load_vocabulary
     from geodata.publish import load_policy, publish_store
     from geodata.store import IncidentStore
 
-    policy = load_policy(args.policy, delay_days=args.delay_days, window_days=args.window_days)
     store = IncidentStore(settings.store_dir(args.store))
+    # the --policy file, else the department profile's [publish] policy (else the defaults)
+    policy_path = args.policy or store.department().publish.get("policy")
+    policy = load_policy(policy_path, delay_days=args.delay_days, window_days=args.window_days)
     out = settings.public_dir(args.out)
-    categories = load_categories(args.categories) if args.categories else None
+    # the current offense rules: the --categories file, else the store's department vocabulary
+    categories = (
+        load_categories(args.categories)
+        if args.categories
+        else load_vocabulary(store.department().offense_vocabulary)
+    )
     extract = publish_store(store, out, policy=policy, as_of=args.as_of, categories=categories)
     meta = extract.metadata
     summary = {
@@ -81,6 +88,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     publish.add_argument(
         "--policy", type=Path, help="TOML adding exclusion groups/patterns (see docs/community.md)"
     )
-    publish.add_argument("--categories", help="offense-category TOML (default: bundled)")
+    publish.add_argument(
+        "--categories", help="offense-category TOML (default: the department's vocabulary)"
+    )
     publish.add_argument("--json", action="store_true", help="print one JSON object")
     publish.set_defaults(func=_cmd_publish)

@@ -13,8 +13,14 @@ import numpy as np
 import pandas as pd
 import pyproj
 
-from geodata import boundaries, schema
-from geodata.categories import OffenseCategories
+from geodata import boundaries, schema, settings
+from geodata.categories import (
+    OffenseCategories,
+    detect_vocabulary,
+    load_vocabulary,
+    unmapped_offenses,
+)
+from geodata.department import Department, adhoc_department, load_department
 from geodata.errors import BoundaryError, StoreError
 from geodata.exports import write_csv
 from geodata.join import BeatIndex, assign_beats
@@ -23,6 +29,7 @@ from geodata.readers import (
     ColumnMapping,
     RaggedRecords,
     ReadResult,
+    categorize_distinct,
     iter_incidents,
     rejection_frame,
 )
@@ -37,12 +44,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-SAMPLE_INCIDENT_FILES = (
-    "incidents_2018-01_dense.csv.gz",
-    "incidents_2023-2024_sample_a.csv.gz",
-    "incidents_2024_sample_b.csv.gz",
-)
 
 
 @dataclass
@@ -63,6 +64,8 @@ class IngestReport:
     rejections_csv: str | None
     disagreements_csv: str | None
     notes: list[str] = field(default_factory=list)
+    #: Rows whose offense no category names: ``vocabulary``, ``rows``, ``share``, ``top``.
+    unmapped_offenses: dict[str, object] = field(default_factory=dict)
     #: When no row was accepted: the likely cause, read from the rejected rows.
     hint: str | None = None
 
@@ -86,10 +89,15 @@ def install_boundaries(
     *,
     districts_path: str | Path | None = None,
     stations_path: str | Path | None = None,
-    timezone: str = schema.DEFAULT_TIMEZONE,
+    timezone: str | None = None,
     analysis_crs: str | None = None,
+    department: Department | None = None,
 ) -> boundaries.BoundaryReport:
     """Read, check and store the beat layer (and districts and stations when given).
+
+    The store records `department` (default: the store's own, for a store that has one) with
+    its time zone and analysis CRS. Without a department, `timezone` is required and the
+    layer's columns are auto-detected.
 
     Every layer is read and checked before anything in the store changes: a layer that cannot
     serve as beats (empty, not polygons, features without geometry, invalid polygons) raises and
@@ -102,18 +110,36 @@ def install_boundaries(
 
     Raises
     ------
+    StoreError
+        If no time zone is known, or the store holds another zone or CRS.
     BoundaryError
         If the layer holds invalid polygons (the message lists them with GEOS's reason).
     InputError
         If a layer cannot be read or is not a polygon layer.
     """
-    probe = boundaries.read_beats(beats_path, analysis_crs=analysis_crs)
+    if department is None and store.meta_path.exists() and store.meta().get("department"):
+        department = store.department()
+    if department is None:
+        if timezone is None:
+            timezone = store.meta().get("timezone") if store.meta_path.exists() else None
+        if timezone is None:
+            msg = (
+                f"{store.root}: the time zone of the incidents is unknown; choose the "
+                "department profile (--department, see docs/departments.md) or pass --timezone"
+            )
+            raise StoreError(msg)
+        department = adhoc_department(timezone, name=Path(beats_path).stem)
+    elif timezone is not None and timezone != department.timezone:
+        msg = (
+            f"{department.name} keeps its times in {department.timezone}, not {timezone}; "
+            "leave out --timezone or change the department profile"
+        )
+        raise StoreError(msg)
+    probe = boundaries.read_beats(beats_path, analysis_crs=analysis_crs, department=department)
     crs = analysis_crs or (store.analysis_crs if store.meta_path.exists() else None)
     if crs is None:
-        crs = boundaries.analysis_crs_for(probe)
-        if crs != probe.crs.to_string():
-            probe = probe.to_crs(crs)
-    elif probe.crs.to_string() != crs:
+        crs = boundaries.analysis_crs_for(probe, department)
+    if probe.crs.to_string() != crs:
         probe = probe.to_crs(crs)
     report = boundaries.check_beats(probe)
     if not report.invalid.empty:
@@ -127,22 +153,28 @@ def install_boundaries(
             "(e.g. QGIS 'Fix geometries') and check with `python -m geodata check-beats`."
         )
         raise BoundaryError(msg)
-    width = max((len(d) for d in probe[schema.DISTRICT].dropna() if d.isdigit()), default=0)
-    districts = (
-        boundaries.read_districts(districts_path, width=width, analysis_crs=crs)
-        if districts_path is not None
-        else boundaries.dissolve_districts(probe)
-    )
-    stations = (
-        boundaries.read_stations(stations_path, district_width=width, analysis_crs=crs)
-        if stations_path is not None
-        else None
-    )
-    store.initialize(analysis_crs=crs, timezone=timezone)
-    store.write_layer("beats", probe)
-    store.write_layer("districts", districts)
-    if stations is not None:
-        store.write_layer("stations", stations)
+    layers = {"beats": probe}
+    if districts_path is not None:
+        layers["districts"] = boundaries.read_districts(
+            districts_path, analysis_crs=crs, department=department
+        )
+    else:
+        layers["districts"] = boundaries.dissolve_districts(probe)
+    if stations_path is not None:
+        width = (
+            department.level(schema.DISTRICT).width
+            if department.has_level(schema.DISTRICT)
+            else None
+        )
+        layers["stations"] = boundaries.read_stations(
+            stations_path,
+            district_width=width or None,
+            analysis_crs=crs,
+            columns=department.station_columns,
+        )
+    record = department.with_analysis_crs(crs)
+    store.initialize(analysis_crs=crs, timezone=record.timezone, department=record.to_dict())
+    store.write_layers(layers)  # all layers or none
     meta = store.meta()
     meta["beats_source"] = str(beats_path)
     meta["boundary_report"] = report.summary()
@@ -151,20 +183,15 @@ def install_boundaries(
 
 
 def write_incident_batches(
-    store: IncidentStore, batches: Iterable[pd.DataFrame], *, source: str | None = None
+    store: IncidentStore, batches: Iterable[pd.DataFrame], *, source: dict | None = None
 ) -> tuple[int, int]:
     """Commit joined incident batches to `store` as one version; return ``(new, replaced)``.
 
-    Uses ``IncidentStore.upsert_batches`` (one transaction, batch by batch) when the store has
-    it, else one ``upsert`` of the gathered batches.
+    The store consumes the batches one at a time inside one transaction
+    (``IncidentStore.upsert_batches``); `source`, the ingest summary committed with them, may be
+    filled in while the batches are produced.
     """
-    upsert_batches = getattr(store, "upsert_batches", None)
-    if upsert_batches is not None:
-        return upsert_batches(batches, source=source)
-    frames = [b for b in batches if len(b)]
-    if not frames:
-        return 0, 0
-    return store.upsert(pd.concat(frames, ignore_index=True))
+    return store.upsert_batches(batches, source=source)
 
 
 _DISAGREEMENT_COLUMNS = [
@@ -196,6 +223,11 @@ class _Tally:
     far_lon: list[np.ndarray] = field(default_factory=list)
     far_lat: list[np.ndarray] = field(default_factory=list)
     first: ReadResult | None = None
+    #: The offense vocabulary: given, or settled on the first batch (see `_settle_vocabulary`).
+    categories: OffenseCategories | None = None
+    recategorize: bool = False
+    unmapped_rows: int = 0
+    unmapped_top: dict[str, int] = field(default_factory=dict)
 
     def add(
         self,
@@ -207,9 +239,16 @@ class _Tally:
         prefer_reported: bool,
     ) -> pd.DataFrame:
         """Join one batch, count it, and return the rows to store."""
-        self.first = self.first or part
+        if self.first is None:
+            self.first = part
+            self.categories, self.recategorize = _settle_vocabulary(part, self.categories)
+        assert self.categories is not None
         self.rows_read += part.rows_read
         incidents = part.incidents
+        if self.recategorize and len(incidents):
+            category, sensitive = categorize_distinct(self.categories, incidents)
+            incidents[schema.CATEGORY] = category
+            incidents[schema.IS_SENSITIVE] = sensitive | incidents[schema.IS_SENSITIVE].to_numpy()
         rejected = [part.rejected]
         x = incidents[schema.X].to_numpy()
         y = incidents[schema.Y].to_numpy()
@@ -240,6 +279,14 @@ class _Tally:
         self.rejected.extend(r for r in rejected if len(r))
         joined = assign_beats(incidents, beats, index=index, prefer_reported=prefer_reported)
         self.rows_accepted += len(joined)
+        if len(joined):
+            unmapped = unmapped_offenses(
+                joined[schema.OFFENSE], self.categories, joined[schema.FBI_CODE], top=1 << 30
+            )
+            self.unmapped_rows += int(unmapped["rows"])
+            for entry in unmapped["top"]:  # type: ignore[union-attr]
+                key = str(entry["offense"])
+                self.unmapped_top[key] = self.unmapped_top.get(key, 0) + int(entry["rows"])
         beat = joined[schema.BEAT]
         self.outside += int((beat == schema.OUTSIDE).sum())
         if schema.REPORTED_BEAT in joined and len(joined):
@@ -263,6 +310,16 @@ class _Tally:
                 self.disagreements.append(joined.loc[differ, _DISAGREEMENT_COLUMNS])
         return joined
 
+    def unmapped(self) -> dict[str, object]:
+        """Return the unmapped offenses of the whole file, as ``unmapped_offenses`` does."""
+        top = sorted(self.unmapped_top.items(), key=lambda item: (-item[1], item[0]))[:10]
+        return {
+            "vocabulary": self.categories.name if self.categories is not None else None,
+            "rows": self.unmapped_rows,
+            "share": self.unmapped_rows / self.rows_accepted if self.rows_accepted else 0.0,
+            "top": [{"offense": k, "rows": v} for k, v in top],
+        }
+
     def rejections(self) -> pd.DataFrame:
         """Return every rejected row, in file order."""
         if not self.rejected:
@@ -285,6 +342,26 @@ def _rejected_frame(
     )
 
 
+def _settle_vocabulary(
+    part: ReadResult, categories: OffenseCategories | None
+) -> tuple[OffenseCategories, bool]:
+    """Return the vocabulary of a file and whether its batches must be categorised again.
+
+    A given vocabulary is used as it is. Without one the reader categorised with the default;
+    when another bundled vocabulary names more of the first batch's offenses (NIBRS codes, UCR
+    names), that one is used for every batch.
+    """
+    if categories is not None:
+        return categories, False
+    incidents = part.incidents
+    name = detect_vocabulary(incidents[schema.OFFENSE], incidents[schema.FBI_CODE])
+    vocabulary = load_vocabulary(name)
+    if name is not None and vocabulary.name != load_vocabulary(None).name:
+        part.notes.append(f"offense vocabulary detected: {name}")
+        return vocabulary, True
+    return vocabulary, False
+
+
 def _run(
     path: Path,
     store: IncidentStore,
@@ -297,8 +374,8 @@ def _run(
     buffer_m: float,
     prefer_reported: bool,
     now: datetime | None,
-) -> tuple[_Tally, int, int]:
-    tally = _Tally()
+) -> tuple[_Tally, dict[str, object], int, int]:
+    tally = _Tally(categories=categories)
     parts = iter_incidents(
         path,
         mapping=mapping,
@@ -307,6 +384,9 @@ def _run(
         exact=exact,
         now=now,
     )
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    stem = path.name.split(".")[0]
+    source: dict[str, object] = {"file": str(path), "ingested": stamp}
 
     def joined() -> Iterator[pd.DataFrame]:
         for part in parts:
@@ -315,9 +395,39 @@ def _run(
             )
             if len(batch):
                 yield batch
+        # the whole file is read: write its reports and the summary the store commits
+        rejected = tally.rejections()
+        rejections_csv = write_csv(rejected, store.reports_dir / f"{stem}-{stamp}-rejected.csv")
+        disagreements_csv = None
+        if tally.n_reported:
+            differ = (
+                pd.concat(tally.disagreements, ignore_index=True)
+                if tally.disagreements
+                else pd.DataFrame(columns=_DISAGREEMENT_COLUMNS)
+            )
+            disagreements_csv = write_csv(
+                differ, store.reports_dir / f"{stem}-{stamp}-disagreements.csv"
+            )
+        n = tally.n_reported
+        source.update(
+            {
+                "rows_read": tally.rows_read,
+                "rows_accepted": tally.rows_accepted,
+                "rows_rejected": len(rejected),
+                "rejected_by_reason": {
+                    str(k): int(v) for k, v in rejected["reason"].value_counts().items()
+                },
+                "outside": tally.outside,
+                "join_agreement": tally.same / n if n else None,
+                "join_agreement_geometric": tally.same_geometric / n if n else None,
+                "rejections_csv": str(rejections_csv),
+                "disagreements_csv": str(disagreements_csv) if disagreements_csv else None,
+            }
+        )
+        tally.rejected = [rejected]
 
-    new, replaced = write_incident_batches(store, joined(), source=str(path))
-    return tally, int(new), int(replaced)
+    new, replaced = write_incident_batches(store, joined(), source=source)
+    return tally, source, int(new), int(replaced)
 
 
 def ingest_file(
@@ -334,7 +444,8 @@ def ingest_file(
     """Read an incident export batch by batch, join it to the store's beats and upsert it.
 
     The file is streamed: each record batch is validated, joined and handed to the store, which
-    commits the whole file as one version (nothing is stored when the file breaks part-way).
+    commits the whole file, with its summary, as one version (nothing is stored when the file
+    breaks part-way).
 
     Parameters
     ----------
@@ -343,9 +454,10 @@ def ingest_file(
     store
         A store with a beat layer (see :func:`install_boundaries`).
     mapping
-        Explicit column roles/CRS/date formats/earliest year; unmapped roles are auto-detected.
+        Explicit column roles/CRS/date formats/time zone/earliest year; unmapped roles are
+        auto-detected. Default: the store's department profile's mapping.
     categories
-        Offense-category mapping (default: the bundled one).
+        Offense-category mapping (default: the department's vocabulary, else detected).
     buffer_m
         Points farther than this from every beat are rejected as outside the jurisdiction;
         points in no beat but within it are kept with beat ``outside``.
@@ -376,7 +488,12 @@ def ingest_file(
         raise StoreError(msg)
     path = Path(path)
     beats = store.read_layer("beats")
-    index = index or BeatIndex(beats)
+    department = store.department()
+    if mapping is None:  # the department's own columns; naive times in its zone
+        mapping = department.column_mapping()
+    if categories is None and department.offense_vocabulary:
+        categories = load_vocabulary(department.offense_vocabulary)
+    index = index or BeatIndex(beats, tolerance_m=department.edge_tolerance_m)
     options = {
         "mapping": mapping,
         "categories": categories,
@@ -385,65 +502,36 @@ def ingest_file(
         "now": now,
     }
     try:
-        tally, new, replaced = _run(path, store, beats, index, exact=False, **options)
+        tally, source, new, replaced = _run(path, store, beats, index, exact=False, **options)
     except RaggedRecords:
-        tally, new, replaced = _run(path, store, beats, index, exact=True, **options)
+        tally, source, new, replaced = _run(path, store, beats, index, exact=True, **options)
     first = tally.first
     assert first is not None  # every file yields at least its header batch
     notes = list(first.notes)
     if first.mapping.timezone != store.timezone:
         notes.append(f"timestamps read in {first.mapping.timezone}, stored in {store.timezone}")
     rejected = tally.rejections()
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    stem = path.name.split(".")[0]
-    rejections_csv = write_csv(rejected, store.reports_dir / f"{stem}-{stamp}-rejected.csv")
-    disagreements_csv = None
-    if tally.n_reported:
-        differ = (
-            pd.concat(tally.disagreements, ignore_index=True)
-            if tally.disagreements
-            else pd.DataFrame(columns=_DISAGREEMENT_COLUMNS)
-        )
-        disagreements_csv = write_csv(
-            differ, store.reports_dir / f"{stem}-{stamp}-disagreements.csv"
-        )
     n = tally.n_reported
     report = IngestReport(
         source=str(path),
         rows_read=tally.rows_read,
         rows_accepted=tally.rows_accepted,
         rows_rejected=len(rejected),
-        rejected_by_reason={str(k): int(v) for k, v in rejected["reason"].value_counts().items()},
+        rejected_by_reason=source["rejected_by_reason"],  # type: ignore[arg-type]
         outside=tally.outside,
         join_agreement=tally.same / n if n else None,
         join_agreement_geometric=tally.same_geometric / n if n else None,
         join_by_status={s: [c[0], c[1] / c[0]] for s, c in tally.by_status.items()},
         rows_new=new,
         rows_replaced=replaced,
-        rejections_csv=str(rejections_csv),
-        disagreements_csv=str(disagreements_csv) if disagreements_csv else None,
+        rejections_csv=str(source["rejections_csv"]),
+        disagreements_csv=source["disagreements_csv"],  # type: ignore[arg-type]
         notes=notes,
+        unmapped_offenses=tally.unmapped(),
     )
     report.check()
     if report.rows_accepted == 0:
         report.hint = _hint(report, rejected, tally, first.mapping, index, buffer_m)
-    store.record_source(
-        {
-            "file": str(path),
-            "ingested": stamp,
-            "rows_read": report.rows_read,
-            "rows_accepted": report.rows_accepted,
-            "rows_rejected": report.rows_rejected,
-            "rows_new": report.rows_new,
-            "rows_replaced": report.rows_replaced,
-            "rejected_by_reason": report.rejected_by_reason,
-            "outside": report.outside,
-            "join_agreement": report.join_agreement,
-            "join_agreement_geometric": report.join_agreement_geometric,
-            "rejections_csv": report.rejections_csv,
-            "disagreements_csv": report.disagreements_csv,
-        }
-    )
     log.info("ingested %s: %d read, %d accepted", path, report.rows_read, report.rows_accepted)
     return report
 
@@ -581,21 +669,49 @@ def _hint(
     return f"every row was rejected, most as {top!r}: see the rejections file."
 
 
-def build_sample_store(store: IncidentStore, samples_dir: str | Path) -> list[IngestReport]:
-    """Create a store from the bundled Chicago sample (beats, districts, stations, incidents).
+def build_sample_store(
+    store: IncidentStore,
+    samples_dir: str | Path | None = None,
+    *,
+    department: Department | str | Path | None = None,
+) -> list[IngestReport]:
+    """Create a store from a department's bundled sample (beats, districts, stations, incidents).
+
+    Parameters
+    ----------
+    store
+        The store to fill.
+    samples_dir
+        A directory holding the profile's sample files under the same names (default: where the
+        profile points).
+    department
+        A :class:`Department`, a bundled name or a profile path (default: the default
+        department of :mod:`geodata.settings`, Chicago).
 
     Returns
     -------
     list of IngestReport
         One per incident file.
     """
-    samples_dir = Path(samples_dir)
+    dept = load_department(department or settings.DEFAULT_DEPARTMENT)
+
+    def located(path: Path | None) -> Path | None:
+        return Path(samples_dir) / path.name if path is not None and samples_dir else path
+
+    if dept.beats_file is None:
+        msg = f"{dept.source}: the department profile names no beat layer ([beats] file)"
+        raise StoreError(msg)
+    district_layer = dept.level(schema.DISTRICT).layer if dept.has_level(schema.DISTRICT) else None
     install_boundaries(
         store,
-        samples_dir / "beats.geojson",
-        districts_path=samples_dir / "districts.geojson",
-        stations_path=samples_dir / "police_stations.csv",
-        analysis_crs=schema.DEFAULT_ANALYSIS_CRS,
+        located(dept.beats_file),
+        districts_path=located(district_layer),
+        stations_path=located(dept.stations_file),
+        department=dept,
     )
-    index = BeatIndex(store.read_layer("beats"))
-    return [ingest_file(samples_dir / name, store, index=index) for name in SAMPLE_INCIDENT_FILES]
+    index = BeatIndex(store.read_layer("beats"), tolerance_m=dept.edge_tolerance_m)
+    mapping = dept.column_mapping()
+    return [
+        ingest_file(located(path), store, index=index, mapping=mapping)
+        for path in dept.incident_files
+    ]

@@ -52,6 +52,7 @@ __all__ = [
     "DateReader",
     "RaggedRecords",
     "ReadResult",
+    "categorize_distinct",
     "detect_mapping",
     "iter_incidents",
     "load_mapping",
@@ -1047,32 +1048,51 @@ def _categorize(
     offense: pd.arrays.ArrowStringArray,
     description: pd.arrays.ArrowStringArray,
     domestic: pd.arrays.BooleanArray,
+    codes: pd.arrays.ArrowStringArray,
 ) -> tuple[pd.arrays.ArrowStringArray, np.ndarray]:
-    """Categorise each distinct (offense, description, domestic) once and spread the result."""
+    """Categorise each distinct (offense, description, domestic, code) once; spread the result."""
     n = len(offense)
     if n == 0:
         return pd.arrays.ArrowStringArray(pa.array([], pa.string())), np.zeros(0, bool)
-    off_code, off_uniques = pd.factorize(offense)
-    desc_code, desc_uniques = pd.factorize(description)
-    dom_code = np.where(domestic.isna(), 2, domestic.to_numpy(dtype=bool, na_value=False))
-    key = (off_code.astype(np.int64) * (len(desc_uniques) + 1) + desc_code + 1) * 3 + dom_code
-    unique_keys, inverse = np.unique(key, return_inverse=True)
-    dom_u = unique_keys % 3
-    desc_u = (unique_keys // 3) % (len(desc_uniques) + 1) - 1
-    off_u = (unique_keys // 3) // (len(desc_uniques) + 1)
-    off_values = pd.Series(np.asarray(off_uniques, dtype=object)[off_u], dtype="string")
-    desc_values = pd.Series(
-        np.where(desc_u >= 0, np.asarray(desc_uniques, dtype=object)[np.maximum(desc_u, 0)], None)
-        if len(desc_uniques)
-        else np.full(len(unique_keys), None, dtype=object),
-        dtype="string",
+    frame = pd.DataFrame(
+        {
+            "offense": offense,
+            "description": description,
+            "domestic": domestic,
+            "codes": codes,
+        }
     )
-    dom_values = pd.Series(pd.array([None if d == 2 else bool(d) for d in dom_u], dtype="boolean"))
-    category, sensitive = categories.categorize(off_values, desc_values, dom_values)
+    # one integer key per distinct combination (factorised columns, NA kept as its own code)
+    key = np.zeros(n, dtype=np.int64)
+    for name in frame.columns:
+        code, uniques = pd.factorize(frame[name], use_na_sentinel=True)
+        key = key * (len(uniques) + 1) + (code + 1)
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    distinct = frame.iloc[first].reset_index(drop=True)
+    category, sensitive = categories.categorize(
+        distinct["offense"], distinct["description"], distinct["domestic"], codes=distinct["codes"]
+    )
     category_array = pa.array(category.astype(object).to_numpy(), type=pa.string())
     return (
         pd.arrays.ArrowStringArray(category_array.take(pa.array(inverse))),
         np.asarray(sensitive, dtype=bool)[inverse],
+    )
+
+
+def categorize_distinct(
+    categories: OffenseCategories, incidents: pd.DataFrame
+) -> tuple[pd.arrays.ArrowStringArray, np.ndarray]:
+    """Return the category and sensitive flag of canonical incidents, each combination once.
+
+    The same as ``categories.categorize`` on the offense, description, domestic and FBI-code
+    columns, with one call per distinct combination instead of per row.
+    """
+    return _categorize(
+        categories,
+        incidents[schema.OFFENSE],
+        incidents[schema.DESCRIPTION],
+        incidents[schema.DOMESTIC],
+        incidents[schema.FBI_CODE],
     )
 
 
@@ -1330,7 +1350,9 @@ def _read_batch(batch: _Batch, ctx: _Context) -> tuple[pd.DataFrame, pd.DataFram
     offense_kept = pd.arrays.ArrowStringArray(pc.utf8_upper(offense.filter(keep)))
     description = column("description")
     domestic = flags("domestic")
-    category, sensitive = _categorize(ctx.categories, offense_kept, description, domestic)
+    category, sensitive = _categorize(
+        ctx.categories, offense_kept, description, domestic, column("fbi_code")
+    )
     occurred = pd.DatetimeIndex(utc[ok].view("datetime64[ns]")).tz_localize(UTC)
     incidents = pd.DataFrame(
         {

@@ -1,16 +1,27 @@
-"""The incident store: partitioned Parquet with beats assigned at ingest, plus boundary layers.
+"""The incident store: a versioned Delta Lake table of incidents, plus boundary layers.
 
 Layout of a store directory::
 
-    meta.json                          version, analysis CRS, time zone, sources, updated
-    boundaries/beats.parquet           GeoParquet, analysis CRS (also districts, stations)
-    incidents/year=YYYY/month=MM/data.parquet
-    reports/                           rejections and join disagreements of each ingest
+    meta.json                              store version, analysis CRS, time zone, department,
+                                           beat-layer source, current boundary generation
+    tables/incidents/_delta_log/           the Delta log: one commit per ingest or rollback,
+                                           each carrying its ingest summary
+    tables/incidents/year=YYYY/month=M/    Parquet data files (local year and month)
+    boundaries/<generation>/beats.parquet  GeoParquet, analysis CRS (also districts, stations)
+    reports/                               rejections and join disagreements of each ingest
+
+An ingest is one Delta version: readers see all of it or none of it, also after ``kill -9``
+at any moment, and every version can be listed and restored (:meth:`IncidentStore.history`,
+:meth:`IncidentStore.rollback`; ``python -m geodata history`` / ``rollback``). The store's list
+of sources is read from the commits of the versions that make up the current state, so it
+always agrees with the rows. Boundary layers are written into a new generation directory and
+switched to by one atomic replace of ``meta.json``.
 
 Coordinates are plain ``x``/``y`` (analysis CRS) and ``lon``/``lat`` columns, so loading needs no
-geometry decoding; the hive-style partitions can be read by DuckDB, Dask or pyarrow directly.
-Incidents are unique by ``incident_id``: importing an export again replaces the stored copies
-(the newer export wins) instead of duplicating them.
+geometry decoding. Incidents are unique by ``incident_id``: importing an export again replaces
+the stored copies (the newer export wins) instead of duplicating them. The record table itself
+is :class:`geodata.table.RecordTable`; a second record kind is a second table with its own
+:class:`geodata.table.TableSpec`.
 """
 
 from __future__ import annotations
@@ -19,46 +30,52 @@ import contextlib
 import fcntl
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from geodata import schema
 from geodata.errors import StoreError
+from geodata.table import RecordTable, TableSpec, TableVersion, fault_point
 
-__all__ = ["STORE_VERSION", "IncidentStore"]
+if TYPE_CHECKING:
+    from geodata.department import Department
 
-STORE_VERSION = 1
+__all__ = ["INCIDENTS", "STORE_VERSION", "IncidentStore"]
+
+STORE_VERSION = 2
+#: Store version of the old layout: plain Parquet partitions ``incidents/year=/month=/``.
+_PARQUET_LAYOUT = 1
 _STRING = pd.StringDtype("pyarrow")
+#: Keys of :meth:`IncidentStore.meta` that are derived from the table, never written.
+_DERIVED = ("sources", "n_incidents", "table_version")
+
+#: The incident table: id, time partitioning and the area sort that lets beat filters prune.
+INCIDENTS = TableSpec(
+    kind="incidents",
+    columns=schema.INCIDENT_COLUMNS,
+    id_column=schema.INCIDENT_ID,
+    time_column=schema.OCCURRED_AT,
+    sort_columns=(schema.DISTRICT, schema.SECTOR, schema.BEAT, schema.OCCURRED_AT),
+    stats_columns=(schema.INCIDENT_ID, schema.DISTRICT, schema.SECTOR, schema.BEAT),
+)
 
 
 def _arrow_schema(timezone: str) -> pa.Schema:
-    types = {
-        "string": pa.string(),
-        "bool": pa.bool_(),
-        "boolean": pa.bool_(),
-        "float64": pa.float64(),
-        "int64": pa.int64(),
-    }
-    fields = []
-    for name, dtype in schema.INCIDENT_COLUMNS.items():
-        if name == schema.OCCURRED_AT:
-            fields.append(pa.field(name, pa.timestamp("us", tz=timezone)))
-        else:
-            fields.append(pa.field(name, types[dtype]))
-    return pa.schema(fields)
+    return INCIDENTS.arrow_schema(timezone)
 
 
 class IncidentStore:
-    """A directory holding incidents (partitioned by year and month) and boundary layers.
+    """A directory holding the incident table (versioned, by year and month) and boundary layers.
 
     Parameters
     ----------
@@ -76,9 +93,14 @@ class IncidentStore:
         return self.root / "meta.json"
 
     @property
+    def table(self) -> RecordTable:
+        """Return the incident table."""
+        return RecordTable(self.root, INCIDENTS, self.timezone)
+
+    @property
     def incidents_dir(self) -> Path:
-        """Return the directory of the incident partitions."""
-        return self.root / "incidents"
+        """Return the directory of the incident table."""
+        return self.root / "tables" / INCIDENTS.kind
 
     @property
     def reports_dir(self) -> Path:
@@ -87,16 +109,10 @@ class IncidentStore:
 
     def exists(self) -> bool:
         """Return True when the store has metadata and a beat layer."""
-        return self.meta_path.exists() and (self.root / "boundaries" / "beats.parquet").exists()
+        return self.meta_path.exists() and self.has_layer("beats")
 
-    def meta(self) -> dict:
-        """Return the store metadata.
-
-        Raises
-        ------
-        StoreError
-            If the store does not exist or was written by another store version.
-        """
+    def _config(self) -> dict:
+        """Return ``meta.json`` as stored (no derived keys)."""
         if not self.meta_path.exists():
             msg = (
                 f"{self.root}: no incident store here (no meta.json); create one with "
@@ -104,49 +120,114 @@ class IncidentStore:
             )
             raise StoreError(msg)
         meta = json.loads(self.meta_path.read_text(encoding="utf-8"))
+        if meta.get("version") == _PARQUET_LAYOUT:
+            msg = (
+                f"{self.root}: this store has the old layout (plain Parquet partitions, store "
+                f"version 1) without versions or transactions; convert it once with "
+                f"`python -m geodata migrate --store {self.root}` (the incidents, layers and "
+                "sources are kept)"
+            )
+            raise StoreError(msg)
         if meta.get("version") != STORE_VERSION:
             msg = f"{self.root}: store version {meta.get('version')} is not {STORE_VERSION}"
             raise StoreError(msg)
         return meta
 
+    def meta(self) -> dict:
+        """Return the store metadata, with the sources of the current version.
+
+        ``sources`` (the ingest summaries of the versions the current state is made of, oldest
+        first), ``n_incidents`` and ``table_version`` come from the table's commits.
+
+        Raises
+        ------
+        StoreError
+            If the store does not exist or was written by another store version.
+        """
+        meta = self._config()
+        table = RecordTable(self.root, INCIDENTS, meta["timezone"])
+        meta["sources"] = table.active_sources()
+        meta["n_incidents"] = table.count()
+        meta["table_version"] = table.version()
+        return meta
+
     @property
     def analysis_crs(self) -> str:
         """Return the projected CRS of the stored ``x``/``y`` columns."""
-        return self.meta()["analysis_crs"]
+        return self._config()["analysis_crs"]
 
     @property
     def timezone(self) -> str:
         """Return the local time zone of the store."""
-        return self.meta()["timezone"]
+        return self._config()["timezone"]
 
     def version_token(self) -> str:
         """Return a string that changes whenever the store changes (for caches)."""
         if not self.meta_path.exists():
             return "empty"
-        return str(self.meta().get("updated", "")) + str(self.meta_path.stat().st_mtime_ns)
+        config = self._config()
+        version = RecordTable(self.root, INCIDENTS, config["timezone"]).version()
+        return f"{version}:{config.get('updated', '')}:{config.get('boundaries', '')}"
 
-    def _write_meta(self, meta: dict) -> None:
+    def _write_meta(self, meta: Mapping[str, object]) -> None:
+        """Replace ``meta.json`` atomically (derived keys are dropped); hold :meth:`lock`."""
+        meta = {k: v for k, v in meta.items() if k not in _DERIVED}
         meta["version"] = STORE_VERSION
         meta["updated"] = datetime.now(UTC).isoformat(timespec="microseconds")
         self.root.mkdir(parents=True, exist_ok=True)
         _atomic_write_text(self.meta_path, json.dumps(meta, indent=2, sort_keys=True))
 
-    def initialize(self, *, analysis_crs: str, timezone: str) -> None:
-        """Create the store's metadata if it has none (an existing store is kept as it is)."""
-        if self.meta_path.exists():
-            meta = self.meta()
-            if meta["analysis_crs"] != analysis_crs:
-                msg = (
-                    f"{self.root}: the store's analysis CRS is {meta['analysis_crs']}, "
-                    f"not {analysis_crs}"
-                )
-                raise StoreError(msg)
-            return
-        self._write_meta({"analysis_crs": analysis_crs, "timezone": timezone, "sources": []})
+    def update_meta(self, **entries: object) -> None:
+        """Set store-level metadata entries (e.g. ``department``) under the write lock."""
+        with self.lock():
+            meta = self._config()
+            meta.update(entries)
+            self._write_meta(meta)
+
+    def initialize(
+        self, *, analysis_crs: str, timezone: str, department: dict | None = None
+    ) -> None:
+        """Create the store's metadata and empty table unless they exist (a store is kept).
+
+        `department` is the profile the store is built for (``Department.to_dict()``); it is
+        recorded once. An existing store with another CRS or time zone is an error.
+        """
+        with self.lock():
+            if self.meta_path.exists():
+                meta = self._config()
+                if meta["analysis_crs"] != analysis_crs:
+                    msg = (
+                        f"{self.root}: the store's analysis CRS is {meta['analysis_crs']}, "
+                        f"not {analysis_crs}"
+                    )
+                    raise StoreError(msg)
+                if meta.get("timezone") and meta["timezone"] != timezone:
+                    msg = (
+                        f"{self.root}: the store holds times in {meta['timezone']}, not "
+                        f"{timezone}; build a new store for this department"
+                    )
+                    raise StoreError(msg)
+                if not meta.get("timezone") or (department and not meta.get("department")):
+                    meta["timezone"] = timezone
+                    if department:
+                        meta["department"] = department
+                    self._write_meta(meta)
+            else:
+                meta = {"analysis_crs": analysis_crs, "timezone": timezone}
+                if department:
+                    meta["department"] = department
+                self._write_meta(meta)
+        self.table.create()
+
+    def department(self) -> Department:
+        """Return the department the store was built for (see ``geodata.department``)."""
+        from geodata.department import store_department
+
+        return store_department(self)
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """Hold an exclusive write lock on the store (one writer at a time)."""
+        """Hold the exclusive lock on the store's metadata and layers (one writer at a time)."""
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.root / ".lock", "w") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
@@ -156,13 +237,54 @@ class IncidentStore:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     # --- boundaries -------------------------------------------------------------------
+    def _layer_dir(self) -> Path:
+        generation = ""
+        if self.meta_path.exists():
+            generation = json.loads(self.meta_path.read_text(encoding="utf-8")).get(
+                "boundaries", ""
+            )
+        return self.root / "boundaries" / generation if generation else self.root / "boundaries"
+
     def write_layer(self, name: str, layer: gpd.GeoDataFrame) -> None:
         """Store a boundary layer (``beats``, ``districts``, ``stations``) as GeoParquet."""
-        target = self.root / "boundaries" / f"{name}.parquet"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(".tmp")
-        layer.to_parquet(tmp)
-        tmp.replace(target)
+        self.write_layers({name: layer})
+
+    def write_layers(self, layers: Mapping[str, gpd.GeoDataFrame]) -> None:
+        """Store several boundary layers at once: readers see all of them or none.
+
+        The layers (and the unchanged ones, hard-linked) go into a new generation directory;
+        one atomic replace of ``meta.json`` switches to it. A crash before that leaves the
+        store on its previous layers.
+        """
+        if not self.meta_path.exists():
+            msg = f"{self.root}: initialise the store before writing layers"
+            raise StoreError(msg)
+        with self.lock():
+            meta = self._config()
+            old_dir = self._layer_dir()
+            old_generation = meta.get("boundaries", "")
+            generation = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+            new_dir = self.root / "boundaries" / generation
+            new_dir.mkdir(parents=True)
+            if old_dir.is_dir():
+                for path in old_dir.glob("*.parquet"):
+                    if path.stem not in layers:
+                        os.link(path, new_dir / path.name)
+            for name, layer in layers.items():
+                target = new_dir / f"{name}.parquet"
+                layer.to_parquet(target)
+                with open(target, "rb") as handle:
+                    os.fsync(handle.fileno())
+            fault_point("layers-written")
+            meta["boundaries"] = generation
+            self._write_meta(meta)
+            fault_point("layers-switched")
+            self._drop_old_generations(keep={generation, old_generation})
+
+    def _drop_old_generations(self, keep: set[str]) -> None:
+        for path in (self.root / "boundaries").iterdir():
+            if path.is_dir() and path.name not in keep:
+                shutil.rmtree(path, ignore_errors=True)
 
     def read_layer(self, name: str) -> gpd.GeoDataFrame:
         """Return a stored boundary layer in the analysis CRS.
@@ -172,7 +294,7 @@ class IncidentStore:
         StoreError
             If the layer is not in the store.
         """
-        path = self.root / "boundaries" / f"{name}.parquet"
+        path = self._layer_dir() / f"{name}.parquet"
         if not path.exists():
             msg = f"{self.root}: the store has no {name} layer ({path} is missing)"
             raise StoreError(msg)
@@ -185,16 +307,14 @@ class IncidentStore:
 
     def has_layer(self, name: str) -> bool:
         """Return True when the boundary layer `name` is stored."""
-        return (self.root / "boundaries" / f"{name}.parquet").exists()
+        return (self._layer_dir() / f"{name}.parquet").exists()
 
     # --- incidents --------------------------------------------------------------------
     def incident_files(self) -> list[Path]:
-        """Return the partition files, oldest month first."""
-        return sorted(self.incidents_dir.glob("year=*/month=*/*.parquet"))
-
-    def incidents_glob(self) -> str:
-        """Return a glob over all partition files (for DuckDB ``read_parquet``)."""
-        return str(self.incidents_dir / "year=*" / "month=*" / "*.parquet")
+        """Return the data files of the current version, oldest month first."""
+        if not self.meta_path.exists():
+            return []
+        return [f.path for f in self.table.files()]
 
     def load_incidents(
         self,
@@ -202,16 +322,24 @@ class IncidentStore:
         columns: Sequence[str] | None = None,
         start: pd.Timestamp | str | None = None,
         end: pd.Timestamp | str | None = None,
+        beats: Sequence[str] | None = None,
+        where: Mapping[str, Sequence[str]] | None = None,
     ) -> pd.DataFrame:
-        """Return stored incidents, optionally only some columns and a time range.
+        """Return stored incidents, optionally only some columns, a time range and some areas.
 
         Parameters
         ----------
         columns
             Canonical columns to load (default all). Loading only what is needed is faster.
         start, end
-            Keep incidents with ``start <= occurred_at < end`` (local time when naive); whole
-            partitions outside the range are not read.
+            Keep incidents with ``start <= occurred_at < end`` (local time when naive); months
+            outside the range are not read.
+        beats
+            Keep incidents of these beats only (``where={"beat": beats}``).
+        where
+            Keep incidents whose string column has one of the values, e.g.
+            ``{"sector": ["092"]}`` or ``{"district": ["09", "10"]}``. Rows are stored sorted
+            by district, sector and beat, so only the row groups that can match are read.
 
         Returns
         -------
@@ -220,33 +348,23 @@ class IncidentStore:
             Arrow-backed.
         """
         timezone = self.timezone
-        files = self.incident_files()
         wanted = list(columns) if columns is not None else list(schema.INCIDENT_COLUMNS)
         unknown = sorted(set(wanted) - set(schema.INCIDENT_COLUMNS))
         if unknown:
             msg = f"unknown incident columns {unknown}; see geodata.schema.INCIDENT_COLUMNS"
             raise ValueError(msg)
-        if not files:
-            return schema.empty_incidents()[wanted].astype(_pandas_dtypes(wanted, timezone))
-        start_ts = _local(start, timezone)
-        end_ts = _local(end, timezone)
-        if start_ts is not None or end_ts is not None:
-            files = [f for f in files if _partition_overlaps(f, start_ts, end_ts)]
-        read_columns = list(dict.fromkeys([*wanted, schema.OCCURRED_AT]))
-        dataset = ds.dataset(files, format="parquet", schema=_arrow_schema(timezone))
-        expression = None
-        if start_ts is not None:
-            expression = ds.field(schema.OCCURRED_AT) >= pa.scalar(
-                start_ts.to_pydatetime(), pa.timestamp("us", tz=timezone)
+        table = self.table.read(
+            wanted,
+            start=_local(start, timezone),
+            end=_local(end, timezone),
+            where=_areas(beats, where),
+        )
+        if table.num_rows == 0:
+            return schema.empty_incidents()[wanted].astype(
+                INCIDENTS.pandas_dtypes(wanted, timezone)
             )
-        if end_ts is not None:
-            upper = ds.field(schema.OCCURRED_AT) < pa.scalar(
-                end_ts.to_pydatetime(), pa.timestamp("us", tz=timezone)
-            )
-            expression = upper if expression is None else expression & upper
-        table = dataset.to_table(columns=read_columns, filter=expression, use_threads=True)
-        # select before converting (no pandas copy) and convert times to ns in the same pass
-        return table.select(wanted).to_pandas(
+        # convert times to ns in the same pass, without a pandas copy
+        return table.to_pandas(
             types_mapper=_types_mapper, self_destruct=True, coerce_temporal_nanoseconds=True
         )
 
@@ -257,10 +375,12 @@ class IncidentStore:
         start: pd.Timestamp | str | None = None,
         end: pd.Timestamp | str | None = None,
         threads: int = 2,
+        beats: Sequence[str] | None = None,
+        where: Mapping[str, Sequence[str]] | None = None,
     ) -> pd.DataFrame:
         """Return incident counts by year, month and `columns` without loading incidents.
 
-        Each partition's string columns are read as Parquet dictionary codes and counted with
+        Each data file's string columns are read as Parquet dictionary codes and counted with
         ``np.bincount``: no string is materialised, so a count by beat x month x offense over
         10M stored incidents takes a fraction of a second (``bench/aggregate.py``).
 
@@ -271,7 +391,10 @@ class IncidentStore:
         start, end
             Count incidents with ``start <= occurred_at < end`` only (local time when naive).
         threads
-            Partitions counted in parallel.
+            Files counted in parallel.
+        beats, where
+            Count only these beats / rows whose string columns have these values (see
+            :meth:`load_incidents`); row groups that cannot match are skipped.
 
         Returns
         -------
@@ -284,75 +407,58 @@ class IncidentStore:
             msg = f"count_by groups by string columns of the store, got {bad or columns}"
             raise ValueError(msg)
         timezone = self.timezone
-        start_ts, end_ts = _local(start, timezone), _local(end, timezone)
-        files = [
-            f
-            for f in self.incident_files()
-            if (start_ts is None and end_ts is None) or _partition_overlaps(f, start_ts, end_ts)
-        ]
-
-        def count(path: Path) -> pd.DataFrame:
-            year = int(path.parent.parent.name.split("=")[1])
-            month = int(path.parent.name.split("=")[1])
-            first = pd.Timestamp(year=year, month=month, day=1).tz_localize(timezone)
-            after = first + pd.offsets.MonthBegin(1)
-            cut = (start_ts is not None and start_ts > first) or (
-                end_ts is not None and end_ts < after
-            )
-            read = [*columns, schema.OCCURRED_AT] if cut else columns
-            table = pq.read_table(path, columns=read, read_dictionary=columns)
-            keep = None
-            if cut:
-                stamps = table.column(schema.OCCURRED_AT).to_pandas()
-                keep = np.ones(len(stamps), dtype=bool)
-                if start_ts is not None:
-                    keep &= (stamps >= start_ts).to_numpy()
-                if end_ts is not None:
-                    keep &= (stamps < end_ts).to_numpy()
-            code = np.zeros(table.num_rows, dtype=np.int64)
-            dictionaries, sizes = [], []
-            for column in columns:
-                array = table.column(column).unify_dictionaries().combine_chunks()
-                size = len(array.dictionary) + 1  # the last code stands for a null
-                indices = array.indices.to_numpy(zero_copy_only=False)
-                indices = np.where(
-                    array.is_null().to_numpy(zero_copy_only=False), size - 1, indices
-                ).astype(np.int64)
-                code = code * size + indices
-                dictionaries.append(
-                    np.append(array.dictionary.to_numpy(zero_copy_only=False), None)
-                )
-                sizes.append(size)
-            if keep is not None:
-                code = code[keep]
-            counts = np.bincount(code, minlength=int(np.prod(sizes)))
-            hit = np.flatnonzero(counts)
-            out = {"year": year, "month": month}
-            remainder = hit
-            for column, size, dictionary in reversed(
-                list(zip(columns, sizes, dictionaries, strict=True))
-            ):
-                out[column] = dictionary[remainder % size]
-                remainder = remainder // size
-            frame = pd.DataFrame(out | {"incidents": counts[hit]})
-            return frame[["year", "month", *columns, "incidents"]]
-
-        from concurrent.futures import ThreadPoolExecutor
-
-        empty = pd.DataFrame(columns=["year", "month", *columns, "incidents"])
-        if not files:
-            return empty
-        with ThreadPoolExecutor(threads) as pool:
-            parts = list(pool.map(count, files))
-        frame = pd.concat(parts, ignore_index=True)
-        return frame.astype({c: _STRING for c in columns} | {"incidents": "int64"})
+        return self.table.count_by(
+            columns,
+            start=_local(start, timezone),
+            end=_local(end, timezone),
+            where=_areas(beats, where),
+            threads=threads,
+        )
 
     def count(self) -> int:
         """Return the number of stored incidents without loading them."""
-        return sum(pq.ParquetFile(f).metadata.num_rows for f in self.incident_files())
+        if not self.meta_path.exists():
+            return 0
+        return self.table.count()
+
+    def upsert_batches(
+        self,
+        batches: Iterable[pd.DataFrame | pa.Table],
+        *,
+        source: dict | None = None,
+    ) -> tuple[int, int]:
+        """Add the batches of one ingest as one version of the store (all or nothing).
+
+        Stored incidents with an ``incident_id`` of the batches are replaced. Only the months
+        the batches touch (and months holding a replaced id) are rewritten; memory holds one
+        batch, then one month, at a time.
+
+        Parameters
+        ----------
+        batches
+            Canonical, joined incidents (frames or Arrow tables); ``incident_id`` unique
+            across all batches.
+        source
+            The ingest summary committed with this version (``file``, ``rows_read``...); the
+            store adds ``rows_new`` and ``rows_replaced``. It is read after the last batch
+            has been consumed, so a streaming reader may fill it in while yielding batches.
+
+        Returns
+        -------
+        tuple of int
+            ``(new, replaced)`` row counts.
+
+        Raises
+        ------
+        ValueError
+            If an ``incident_id`` occurs twice among the batches (nothing is written).
+        """
+        self._config()
+        new, replaced, _ = self.table.upsert_batches(batches, source=source)
+        return new, replaced
 
     def upsert(self, incidents: pd.DataFrame) -> tuple[int, int]:
-        """Add incidents; an ``incident_id`` already stored is replaced by the new row.
+        """Add incidents as one version; an ``incident_id`` already stored is replaced.
 
         Parameters
         ----------
@@ -367,66 +473,74 @@ class IncidentStore:
         if incidents[schema.INCIDENT_ID].duplicated().any():
             msg = "upsert needs unique incident ids; the reader rejects duplicates first"
             raise ValueError(msg)
-        timezone = self.timezone
-        frame = incidents.reindex(columns=list(schema.INCIDENT_COLUMNS)).copy()
-        local = frame[schema.OCCURRED_AT].dt.tz_convert(timezone)
-        frame["_year"] = local.dt.year.to_numpy()
-        frame["_month"] = local.dt.month.to_numpy()
-        incoming_ids = set(frame[schema.INCIDENT_ID].astype(str))
-        with self.lock():
-            stored_parts = self._partitions_holding(incoming_ids)
-            affected = stored_parts | set(zip(frame["_year"], frame["_month"], strict=True))
-            replaced = 0
-            for year, month in sorted(affected):
-                path = (
-                    self.incidents_dir / f"year={year:04d}" / f"month={month:02d}" / "data.parquet"
-                )
-                parts = []
-                if path.exists():
-                    old = pq.read_table(path, schema=_arrow_schema(timezone)).to_pandas(
-                        types_mapper=_types_mapper
-                    )
-                    drop = old[schema.INCIDENT_ID].astype(str).isin(incoming_ids)
-                    replaced += int(drop.sum())
-                    parts.append(old[~drop])
-                new = frame[(frame["_year"] == year) & (frame["_month"] == month)]
-                parts.append(new.drop(columns=["_year", "_month"]))
-                merged = pd.concat([p for p in parts if len(p)], ignore_index=True)
-                if merged.empty:
-                    path.unlink(missing_ok=True)
-                    continue
-                merged = merged.sort_values([schema.OCCURRED_AT, schema.INCIDENT_ID])
-                self._write_partition(path, merged, timezone)
-            meta = self.meta()
-            meta["n_incidents"] = self.count()
-            self._write_meta(meta)
-        return len(frame) - replaced, replaced
-
-    def _partitions_holding(self, ids: set[str]) -> set[tuple[int, int]]:
-        found: set[tuple[int, int]] = set()
-        for path in self.incident_files():
-            column = pq.read_table(path, columns=[schema.INCIDENT_ID]).column(0).to_pylist()
-            if not ids.isdisjoint(column):
-                year = int(path.parent.parent.name.split("=")[1])
-                month = int(path.parent.name.split("=")[1])
-                found.add((year, month))
-        return found
-
-    @staticmethod
-    def _write_partition(path: Path, frame: pd.DataFrame, timezone: str) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        frame = frame.copy()
-        frame[schema.OCCURRED_AT] = frame[schema.OCCURRED_AT].dt.tz_convert(timezone)
-        table = pa.Table.from_pandas(frame, schema=_arrow_schema(timezone), preserve_index=False)
-        tmp = path.with_suffix(".tmp")
-        pq.write_table(table, tmp, compression="zstd")
-        tmp.replace(path)
+        return self.upsert_batches([incidents])
 
     def record_source(self, entry: dict) -> None:
-        """Append an ingest summary to the store's list of sources."""
-        meta = self.meta()
-        meta.setdefault("sources", []).append(entry)
-        self._write_meta(meta)
+        """Record an ingest summary as a version of its own (prefer ``upsert_batches(source=)``)."""
+        self.upsert_batches([], source=entry)
+
+    # --- versions ---------------------------------------------------------------------
+    def history(self) -> list[TableVersion]:
+        """Return the incident table's versions, newest first (see :class:`TableVersion`)."""
+        self._config()
+        return self.table.history()
+
+    def rollback(self, version: int) -> TableVersion:
+        """Make the incidents those of `version` again, as a new version; return it.
+
+        Raises
+        ------
+        StoreError
+            If the version does not exist.
+        """
+        self._config()
+        return self.table.rollback(version)
+
+    def migrate(self) -> int:
+        """Convert a store of the old layout (plain Parquet partitions) in place.
+
+        The incidents become version 1 of the table, carrying the old list of sources; the
+        layers are kept. Running it again after a crash finishes the job.
+
+        Returns
+        -------
+        int
+            The incidents migrated.
+
+        Raises
+        ------
+        StoreError
+            If there is no store, or it already has the current layout.
+        """
+        if not self.meta_path.exists():
+            msg = f"{self.root}: no incident store here (no meta.json)"
+            raise StoreError(msg)
+        with self.lock():
+            meta = json.loads(self.meta_path.read_text(encoding="utf-8"))
+            if meta.get("version") == STORE_VERSION:
+                msg = f"{self.root}: the store already has the current layout"
+                raise StoreError(msg)
+            if meta.get("version") != _PARQUET_LAYOUT:
+                msg = f"{self.root}: store version {meta.get('version')} cannot be migrated"
+                raise StoreError(msg)
+            timezone = meta["timezone"]
+            old_dir = self.root / "incidents"
+            files = sorted(old_dir.glob("year=*/month=*/*.parquet"))
+            table = RecordTable(self.root, INCIDENTS, timezone)
+            done = [v for v in table.history() if v.operation == "migrate" and v.is_current]
+            rows = done[0].rows or 0 if done else 0
+            if not done:
+                file_schema = INCIDENTS.arrow_schema(timezone)
+                rows = table.replace_all(
+                    (pq.read_table(f, schema=file_schema) for f in files),
+                    metadata={"source": {"sources": meta.get("sources", [])}},
+                )
+            fault_point("migrated")
+            meta["version"] = STORE_VERSION
+            meta["boundaries"] = ""
+            self._write_meta(meta)
+        shutil.rmtree(old_dir, ignore_errors=True)
+        return rows
 
 
 def _types_mapper(arrow_type: pa.DataType) -> object:
@@ -437,21 +551,6 @@ def _types_mapper(arrow_type: pa.DataType) -> object:
     return None
 
 
-def _pandas_dtypes(columns: Sequence[str], timezone: str) -> dict[str, object]:
-    out: dict[str, object] = {}
-    for column in columns:
-        dtype = schema.INCIDENT_COLUMNS[column]
-        if column == schema.OCCURRED_AT:
-            out[column] = f"datetime64[ns, {timezone}]"
-        elif dtype == "string":
-            out[column] = _STRING
-        elif dtype in ("bool", "boolean"):
-            out[column] = "boolean"
-        else:
-            out[column] = dtype
-    return out
-
-
 def _local(value: pd.Timestamp | str | None, timezone: str) -> pd.Timestamp | None:
     if value is None:
         return None
@@ -459,17 +558,19 @@ def _local(value: pd.Timestamp | str | None, timezone: str) -> pd.Timestamp | No
     return ts.tz_localize(timezone) if ts.tzinfo is None else ts.tz_convert(timezone)
 
 
-def _partition_overlaps(path: Path, start: pd.Timestamp | None, end: pd.Timestamp | None) -> bool:
-    year = int(path.parent.parent.name.split("=")[1])
-    month = int(path.parent.name.split("=")[1])
-    tz = (start or end).tz  # type: ignore[union-attr]
-    first = pd.Timestamp(year=year, month=month, day=1).tz_localize(tz)
-    after = first + pd.offsets.MonthBegin(1)
-    return not ((end is not None and first >= end) or (start is not None and after <= start))
+def _areas(
+    beats: Sequence[str] | None, where: Mapping[str, Sequence[str]] | None
+) -> dict[str, Sequence[str]] | None:
+    out = dict(where or {})
+    if beats is not None:
+        out[schema.BEAT] = [str(b) for b in beats]
+    return out or None
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
     os.replace(tmp, path)

@@ -48,6 +48,20 @@ def sample_store(tmp_path_factory) -> IncidentStore:
     return store
 
 
+@pytest.fixture(scope="session")
+def seattle_store(tmp_path_factory) -> IncidentStore:
+    """A store built from the bundled Seattle 2018 files (read-only: copy it to modify).
+
+    Its department (``store.department()``) names the levels beat / sector / precinct; the
+    store's columns stay ``beat``, ``sector``, ``district``.
+    """
+    root = tmp_path_factory.mktemp("seattle") / "store"
+    store = IncidentStore(root)
+    reports = build_sample_store(store, department="seattle")
+    store.build_reports = reports  # type: ignore[attr-defined]
+    return store
+
+
 @pytest.fixture
 def writable_store(sample_store, tmp_path) -> IncidentStore:
     """A private copy of the sample store that a test may change."""

@@ -86,6 +86,37 @@ def test_snapping_is_reported_as_approximate():
     assert adjusted_rand_score(reference, model.labels_) > 0.8
 
 
+def test_grid_dbscan_by_hand():
+    from analysis._griddbscan import grid_dbscan
+
+    # 10 m cells, eps 50 m: a 4 x 4 block of cells with 3 points each (core), a point 40 m to
+    # its right (border: within eps of a core cell, not core itself) and one far away (noise)
+    xs, ys = np.meshgrid(np.arange(4) * 10 + 5.0, np.arange(4) * 10 + 5.0)
+    x = np.concatenate([np.repeat(xs.ravel(), 3), [75.0, 1000.0]])
+    y = np.concatenate([np.repeat(ys.ravel(), 3), [5.0, 1000.0]])
+    grid = grid_dbscan(x, y, eps_m=50.0, min_samples=10, cell_m=10.0)
+    labels = grid.labels[grid.inverse]
+    assert set(labels[:48]) == {0}
+    assert labels[48] == 0  # border
+    assert labels[49] == -1  # noise
+    assert grid.weight.sum() == len(x)
+    with pytest.raises(ValueError, match="smaller than eps"):
+        grid_dbscan(x, y, eps_m=50.0, min_samples=10, cell_m=50.0)
+
+
+def test_dbscan_on_exact_geocodes_matches_sklearn(dense_month):
+    # points that are not block-snapped: the real month resampled with up to 10 m of jitter
+    rng = np.random.default_rng(7)
+    pick = rng.integers(0, len(dense_month), 60_000)
+    x = dense_month["x"].to_numpy()[pick] + rng.uniform(-10, 10, len(pick))
+    y = dense_month["y"].to_numpy()[pick] + rng.uniform(-10, 10, len(pick))
+    model = DBSCANHotspots(eps_m=150.0, max_locations=20_000).fit(_frame(x, y))
+    assert not model.exact_
+    assert model.snap_m_ == 10.0
+    reference = DBSCAN(eps=150.0, min_samples=model.min_samples_).fit(np.column_stack([x, y]))
+    assert adjusted_rand_score(reference.labels_, model.labels_) > 0.95
+
+
 def test_scaled_min_samples_by_hand():
     # 1,000 incidents over 1 km²: 1000 * pi * 100² / 1e6 = 31.4 expected within 100 m
     assert scaled_min_samples(1000, 1e6, 100.0, density_factor=2.0) == math.ceil(2 * 31.4159265)

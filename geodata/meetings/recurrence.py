@@ -1,0 +1,216 @@
+"""Meeting recurrence: local wall times, RFC 5545 rules (validate, expand, describe)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from dateutil import rrule as du_rrule
+
+from geodata import schema
+from geodata.meetings.model import (
+    MeetingError,
+)
+
+__all__ = [
+    "describe_rule",
+    "expand_rule",
+    "validate_rrule",
+]
+
+_ALLOWED_PARTS = {
+    "FREQ",
+    "INTERVAL",
+    "COUNT",
+    "UNTIL",
+    "BYDAY",
+    "BYMONTHDAY",
+    "BYMONTH",
+    "BYSETPOS",
+    "BYWEEKNO",
+    "BYYEARDAY",
+    "WKST",
+}
+_FREQS = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")
+
+
+def _zone(tzid: str) -> ZoneInfo:
+    return ZoneInfo(tzid)
+
+
+def _is_gap(local: datetime, tz: ZoneInfo) -> bool:
+    """Return True if the naive local time `local` does not exist in `tz` (spring forward)."""
+    aware = local.replace(tzinfo=tz)
+    back = aware.astimezone(UTC).astimezone(tz).replace(tzinfo=None)
+    return back != local
+
+
+def _to_local_naive(value: datetime | date, tz: ZoneInfo) -> datetime:
+    if not isinstance(value, datetime):
+        return datetime.combine(value, time())
+    if value.tzinfo is not None:
+        return value.astimezone(tz).replace(tzinfo=None)
+    return value
+
+
+def _aware(local: datetime, tz: ZoneInfo) -> datetime:
+    return local.replace(tzinfo=tz)
+
+
+def _parse_parts(rule: str) -> dict[str, str]:
+    text = rule.strip()
+    if text.upper().startswith("RRULE:"):
+        text = text[6:]
+    parts: dict[str, str] = {}
+    for chunk in filter(None, text.split(";")):
+        if "=" not in chunk:
+            msg = f"'{chunk}' is not NAME=VALUE"
+            raise ValueError(msg)
+        name, value = chunk.split("=", 1)
+        name = name.strip().upper()
+        if name in parts:
+            msg = f"{name} appears twice"
+            raise ValueError(msg)
+        parts[name] = value.strip().upper()
+    return parts
+
+
+def validate_rrule(rule: str, dtstart: datetime, tzid: str = schema.DEFAULT_TIMEZONE) -> str:
+    """Return the canonical form of an RFC 5545 RRULE, or raise :class:`MeetingError`.
+
+    The time of day comes from the start, so ``BYHOUR``/``BYMINUTE``/``BYSECOND`` and sub-daily
+    frequencies are refused; ``UNTIL`` is converted to UTC (``...Z``), as RFC 5545 requires with
+    a ``TZID`` start.
+
+    Parameters
+    ----------
+    rule
+        E.g. ``FREQ=MONTHLY;INTERVAL=2;BYDAY=2TU`` (second Tuesday of every other month).
+    dtstart
+        The series start, naive local wall time.
+    tzid
+        IANA time zone of the start.
+    """
+    tz = _zone(tzid)
+    try:
+        parts = _parse_parts(rule)
+    except ValueError as err:
+        raise MeetingError({"rrule": f"'{rule}' is not a valid RRULE: {err}"}) from err
+    unknown = sorted(set(parts) - _ALLOWED_PARTS)
+    if unknown:
+        text = f"'{rule}': {', '.join(unknown)} not allowed (the time of day comes from the start)"
+        raise MeetingError({"rrule": text})
+    if parts.get("FREQ") not in _FREQS:
+        text = f"'{rule}': FREQ must be one of {', '.join(_FREQS)}"
+        raise MeetingError({"rrule": text})
+    if "COUNT" in parts and "UNTIL" in parts:
+        raise MeetingError({"rrule": f"'{rule}': COUNT and UNTIL cannot both be given"})
+    if "UNTIL" in parts:
+        until = parts["UNTIL"]
+        try:
+            if until.endswith("Z"):
+                until_utc = datetime.strptime(until, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+            elif "T" in until:
+                local = datetime.strptime(until, "%Y%m%dT%H%M%S")
+                until_utc = local.replace(tzinfo=tz).astimezone(UTC)
+            else:
+                day = datetime.strptime(until, "%Y%m%d")
+                until_utc = (day + timedelta(days=1, seconds=-1)).replace(tzinfo=tz)
+                until_utc = until_utc.astimezone(UTC)
+        except ValueError as err:
+            text = f"'{rule}': UNTIL={until} is not a date (YYYYMMDD or YYYYMMDDTHHMMSSZ)"
+            raise MeetingError({"rrule": text}) from err
+        if until_utc < _aware(dtstart, tz).astimezone(UTC):
+            text = f"'{rule}': UNTIL {until_utc:%Y-%m-%d} is before the start {dtstart:%Y-%m-%d}"
+            raise MeetingError({"rrule": text})
+        parts["UNTIL"] = until_utc.strftime("%Y%m%dT%H%M%SZ")
+    canonical = ";".join(f"{k}={v}" for k, v in parts.items())
+    try:
+        rule_obj = du_rrule.rrulestr(f"RRULE:{canonical}", dtstart=_aware(dtstart, tz))
+        first = rule_obj[0] if rule_obj.count() else None
+    except (ValueError, TypeError, IndexError, OverflowError) as err:
+        raise MeetingError({"rrule": f"'{rule}' is not a valid RRULE: {err}"}) from err
+    if first is None:
+        raise MeetingError({"rrule": f"'{rule}' produces no meeting at all"})
+    return canonical
+
+
+def _rule(rule: str, dtstart: datetime, tz: ZoneInfo) -> du_rrule.rrule:
+    return du_rrule.rrulestr(f"RRULE:{rule}", dtstart=_aware(dtstart, tz))
+
+
+def expand_rule(
+    rule: str,
+    dtstart: datetime,
+    start: datetime,
+    end: datetime,
+    *,
+    tzid: str = schema.DEFAULT_TIMEZONE,
+) -> list[datetime]:
+    """Return the occurrence starts of a rule in ``[start, end)`` as tz-aware local datetimes.
+
+    Occurrences keep the start's local wall time (18:30 stays 18:30 across daylight saving).
+
+    Parameters
+    ----------
+    rule
+        Canonical RRULE (see :func:`validate_rrule`).
+    dtstart
+        Naive local start of the series (its first occurrence).
+    start, end
+        Window; naive values are local times.
+    """
+    tz = _zone(tzid)
+    lo = _aware(_to_local_naive(start, tz), tz)
+    hi = _aware(_to_local_naive(end, tz), tz)
+    hits = _rule(rule, dtstart, tz).between(lo, hi, inc=True)
+    return [h for h in hits if lo <= h < hi]
+
+
+def _first_occurrence(rule: str, dtstart: datetime, tz: ZoneInfo) -> datetime | None:
+    hit = _rule(rule, dtstart, tz).after(_aware(dtstart, tz), inc=True)
+    return None if hit is None else hit.replace(tzinfo=None)
+
+
+_ORD = {1: "1st", 2: "2nd", 3: "3rd", 4: "4th", 5: "5th", -1: "last"}
+_DAYS = {
+    "MO": "Monday",
+    "TU": "Tuesday",
+    "WE": "Wednesday",
+    "TH": "Thursday",
+    "FR": "Friday",
+    "SA": "Saturday",
+    "SU": "Sunday",
+}
+
+
+def describe_rule(rule: str) -> str:
+    """Return a short English description of a rule (``every 2 months, 2nd Tuesday``)."""
+    try:
+        parts = _parse_parts(rule)
+    except ValueError:
+        return rule
+    unit = {"DAILY": "day", "WEEKLY": "week", "MONTHLY": "month", "YEARLY": "year"}.get(
+        parts.get("FREQ", ""), "?"
+    )
+    interval = int(parts.get("INTERVAL", "1") or 1)
+    if unit == "month" and interval == 3:
+        text = "quarterly"
+    elif unit == "month" and interval == 2:
+        text = "every other month"
+    else:
+        text = f"every {unit}" if interval == 1 else f"every {interval} {unit}s"
+    days = []
+    for token in filter(None, parts.get("BYDAY", "").split(",")):
+        n, day = token[:-2], token[-2:]
+        name = _DAYS.get(day, day)
+        days.append(f"{_ORD.get(int(n), n + 'th')} {name}" if n else name)
+    if days:
+        text += ", " + " and ".join(days)
+    if "BYMONTHDAY" in parts:
+        text += f", day {parts['BYMONTHDAY']}"
+    if "UNTIL" in parts:
+        text += f", until {parts['UNTIL'][:4]}-{parts['UNTIL'][4:6]}-{parts['UNTIL'][6:8]}"
+    if "COUNT" in parts:
+        text += f", {parts['COUNT']} times"
+    return text

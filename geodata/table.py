@@ -1,0 +1,953 @@
+"""Versioned record tables: Delta Lake tables of Parquet files, one version per ingest.
+
+A :class:`RecordTable` holds one record kind (incidents; calls for service use the same code
+with their own :class:`TableSpec`) as a Delta Lake table partitioned by local ``year`` and
+``month``. Every write is one Delta commit, so readers see a whole ingest or none of it, also
+after ``kill -9`` at any moment:
+
+1. the batches are staged in ``<store>/.staging/<kind>-<txn>/`` (one Parquet file per month);
+2. each month the ingest touches (and each month holding a record it replaces) is rewritten
+   into a new data file in the table directory, rows sorted by district, sector, beat and time
+   so that area filters skip row groups by their Parquet statistics;
+3. one commit removes the old files and adds the new ones, with the ingest summary in the
+   commit's custom metadata (so what the store says about its sources cannot disagree with the
+   rows it holds).
+
+Files that were written but never committed are invisible to readers; the next writer deletes
+them. Removed files are kept, so any version can be restored (:meth:`RecordTable.rollback`).
+Reads do not go through Delta's reader: the active files and their partition values come from
+the Delta log and are read with ``pyarrow.dataset`` (column projection, row-group pruning) or,
+for counts, as Parquet dictionary codes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+from deltalake import CommitProperties, DeltaTable
+from deltalake.transaction import AddAction, RemoveAction
+
+from geodata.errors import StoreError
+
+__all__ = [
+    "METADATA_KEY",
+    "ROW_GROUP_ROWS",
+    "RecordTable",
+    "TableSpec",
+    "TableVersion",
+    "fault_point",
+]
+
+#: Key of the product's entry in each Delta commit's custom metadata.
+METADATA_KEY = "beatwise"
+#: Rows per Parquet row group: small enough that a beat filter skips most of a month's file.
+ROW_GROUP_ROWS = 8192
+PARTITION_COLUMNS = ("year", "month")
+_STRING = pd.StringDtype("pyarrow")
+_ARROW_TYPES = {
+    "string": pa.string(),
+    "bool": pa.bool_(),
+    "boolean": pa.bool_(),
+    "float64": pa.float64(),
+    "int64": pa.int64(),
+}
+
+#: Called with the name of each write step (see :func:`fault_point`); None outside tests.
+_FAULT_HOOK: Callable[[str], None] | None = None
+
+
+def fault_point(name: str) -> None:
+    """Mark a write step; the fault-injection tests install a hook that may kill the process here.
+
+    Parameters
+    ----------
+    name
+        The step (``staged``, ``partition-written``, ``before-commit``, ``committed``...).
+    """
+    if _FAULT_HOOK is not None:
+        _FAULT_HOOK(name)
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """The schema of one record kind and how its rows are keyed, partitioned and sorted.
+
+    Parameters
+    ----------
+    kind
+        Table name (``incidents``, ``calls``); also its directory under ``<store>/tables``.
+    columns
+        Column name -> pandas dtype name (``string``, ``bool``, ``boolean``, ``float64``,
+        ``int64`` or a ``datetime64`` for `time_column`), in stored order.
+    id_column
+        The unique record id: a write replaces stored rows with the same id.
+    time_column
+        The tz-aware time that decides the row's local year/month partition.
+    sort_columns
+        Columns rows are sorted by inside each file (area columns first, then time), so that
+        filters on them skip row groups.
+    stats_columns
+        String columns whose per-file min/max go into the Delta log (file pruning).
+    """
+
+    kind: str
+    columns: Mapping[str, str]
+    id_column: str
+    time_column: str
+    sort_columns: tuple[str, ...] = ()
+    stats_columns: tuple[str, ...] = ()
+
+    def arrow_schema(self, timezone: str) -> pa.Schema:
+        """Return the Arrow schema of the data files (times tz-aware in `timezone`)."""
+        fields = []
+        for name, dtype in self.columns.items():
+            if name == self.time_column:
+                fields.append(pa.field(name, pa.timestamp("us", tz=timezone)))
+            else:
+                fields.append(pa.field(name, _ARROW_TYPES[dtype]))
+        return pa.schema(fields)
+
+    def delta_schema(self) -> pa.Schema:
+        """Return the table schema as Delta sees it (UTC times, partition columns added)."""
+        schema = self.arrow_schema("UTC")
+        return schema.append(pa.field("year", pa.int32())).append(pa.field("month", pa.int32()))
+
+    def pandas_dtypes(self, columns: Sequence[str], timezone: str) -> dict[str, object]:
+        """Return the pandas dtypes that loaded `columns` have."""
+        out: dict[str, object] = {}
+        for column in columns:
+            dtype = self.columns[column]
+            if column == self.time_column:
+                out[column] = f"datetime64[ns, {timezone}]"
+            elif dtype == "string":
+                out[column] = _STRING
+            elif dtype in ("bool", "boolean"):
+                out[column] = "boolean"
+            else:
+                out[column] = dtype
+        return out
+
+
+@dataclass
+class TableVersion:
+    """One version of a table, as ``geodata history`` lists it."""
+
+    version: int
+    timestamp: pd.Timestamp
+    operation: str
+    rows: int | None = None
+    rows_new: int | None = None
+    rows_replaced: int | None = None
+    file: str | None = None
+    restored: int | None = None
+    is_current: bool = False
+    is_active: bool = True
+    source: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        """Return the version as plain JSON-able values."""
+        return {
+            "version": self.version,
+            "timestamp": self.timestamp.isoformat(),
+            "operation": self.operation,
+            "rows": self.rows,
+            "rows_new": self.rows_new,
+            "rows_replaced": self.rows_replaced,
+            "file": self.file,
+            "restored": self.restored,
+            "is_current": self.is_current,
+            "is_active": self.is_active,
+        }
+
+
+@dataclass(frozen=True)
+class _File:
+    path: Path
+    year: int
+    month: int
+    rows: int
+    size: int
+    stats_min: Mapping[str, str | None]
+    stats_max: Mapping[str, str | None]
+
+
+class RecordTable:
+    """A Delta Lake table of one record kind inside a store directory.
+
+    Parameters
+    ----------
+    root
+        The store directory; the table lives in ``root/tables/<kind>``.
+    spec
+        The record kind's schema, id, time and sort columns.
+    timezone
+        The store's local zone (partitions are local months).
+    """
+
+    def __init__(self, root: str | Path, spec: TableSpec, timezone: str) -> None:
+        self.root = Path(root)
+        self.spec = spec
+        self.timezone = timezone
+
+    @property
+    def path(self) -> Path:
+        """Return the table directory."""
+        return self.root / "tables" / self.spec.kind
+
+    @property
+    def staging_dir(self) -> Path:
+        """Return where writers stage batches before rewriting partitions."""
+        return self.root / ".staging"
+
+    def exists(self) -> bool:
+        """Return True when the Delta table has been created."""
+        return (self.path / "_delta_log").is_dir()
+
+    # --- locking and recovery --------------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the table's exclusive write lock (writers queue; readers never wait)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / f".{self.spec.kind}.lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _recover(self) -> list[str]:
+        """Delete what writers killed before or after their commit left behind (hold the lock).
+
+        Returns
+        -------
+        list of str
+            The transactions cleaned up.
+        """
+        cleaned = []
+        prefix = f"{self.spec.kind}-"
+        if not self.staging_dir.is_dir():
+            return cleaned
+        committed = set()
+        if self.exists():
+            for entry in DeltaTable(str(self.path)).history(limit=5):
+                info = entry.get(METADATA_KEY) or {}
+                if info.get("txn"):
+                    committed.add(info["txn"])
+        for staging in sorted(self.staging_dir.glob(f"{prefix}*")):
+            txn = staging.name[len(prefix) :]
+            if txn not in committed:
+                for orphan in self.path.glob(f"year=*/month=*/part-{txn}-*.parquet"):
+                    orphan.unlink()
+            shutil.rmtree(staging, ignore_errors=True)
+            cleaned.append(txn)
+        return cleaned
+
+    # --- creation ------------------------------------------------------------------------
+    def create(self, *, metadata: Mapping[str, object] | None = None) -> None:
+        """Create the empty table (version 0) unless it exists."""
+        if self.exists():
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        info = {"kind": "create", "rows": 0, **(metadata or {})}
+        try:
+            DeltaTable.create(
+                str(self.path),
+                self.spec.delta_schema(),
+                partition_by=list(PARTITION_COLUMNS),
+                name=self.spec.kind,
+                commit_properties=CommitProperties(custom_metadata={METADATA_KEY: info}),
+            )
+        except Exception:
+            if not self.exists():  # not another process creating it at the same moment
+                raise
+
+    def _delta(self) -> DeltaTable:
+        if not self.exists():
+            msg = f"{self.root}: the store has no {self.spec.kind} table ({self.path})"
+            raise StoreError(msg)
+        return DeltaTable(str(self.path))
+
+    # --- snapshot --------------------------------------------------------------------------
+    def version(self) -> int:
+        """Return the current version (-1 when the table does not exist)."""
+        return self._delta().version() if self.exists() else -1
+
+    def files(self) -> list[_File]:
+        """Return the data files of the current version, oldest month first."""
+        if not self.exists():
+            return []
+        actions = pa.table(self._delta().get_add_actions(flatten=True))
+        names = set(actions.column_names)
+        columns = {name: actions.column(name).to_pylist() for name in actions.column_names}
+        out = []
+        for i, rel in enumerate(columns["path"]):
+            out.append(
+                _File(
+                    path=self.path / rel,
+                    year=int(columns["partition.year"][i]),
+                    month=int(columns["partition.month"][i]),
+                    rows=int(columns["num_records"][i] or 0),
+                    size=int(columns["size_bytes"][i]),
+                    stats_min={
+                        c: columns[f"min.{c}"][i]
+                        for c in self.spec.stats_columns
+                        if f"min.{c}" in names
+                    },
+                    stats_max={
+                        c: columns[f"max.{c}"][i]
+                        for c in self.spec.stats_columns
+                        if f"max.{c}" in names
+                    },
+                )
+            )
+        return sorted(out, key=lambda f: (f.year, f.month, str(f.path)))
+
+    def count(self) -> int:
+        """Return the number of rows of the current version (from the Delta log)."""
+        return sum(f.rows for f in self.files())
+
+    # --- reading ---------------------------------------------------------------------------
+    def select_files(
+        self,
+        *,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+        where: Mapping[str, Sequence[str]] | None = None,
+    ) -> list[_File]:
+        """Return the files that may hold rows in ``[start, end)`` matching `where`."""
+        chosen = []
+        for f in self.files():
+            if (start is not None or end is not None) and not _month_overlaps(
+                f.year, f.month, start, end, self.timezone
+            ):
+                continue
+            if where and not all(
+                _stats_may_hold(f.stats_min.get(c), f.stats_max.get(c), values)
+                for c, values in where.items()
+            ):
+                continue
+            chosen.append(f)
+        return chosen
+
+    def filter_expression(
+        self,
+        *,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+        where: Mapping[str, Sequence[str]] | None = None,
+    ) -> ds.Expression | None:
+        """Return the row filter for a time range and column values (None for no filter)."""
+        time_type = pa.timestamp("us", tz=self.timezone)
+        parts = []
+        if start is not None:
+            parts.append(
+                ds.field(self.spec.time_column) >= pa.scalar(start.to_pydatetime(), time_type)
+            )
+        if end is not None:
+            parts.append(
+                ds.field(self.spec.time_column) < pa.scalar(end.to_pydatetime(), time_type)
+            )
+        for column, values in (where or {}).items():
+            values = sorted({str(v) for v in values})
+            if len(values) == 1:
+                parts.append(ds.field(column) == values[0])
+            else:
+                # a range bound lets Parquet statistics skip row groups; is_in does the rest
+                parts.append(ds.field(column) >= values[0])
+                parts.append(ds.field(column) <= values[-1])
+                parts.append(ds.field(column).isin(values))
+        if not parts:
+            return None
+        expression = parts[0]
+        for part in parts[1:]:
+            expression = expression & part
+        return expression
+
+    def read(
+        self,
+        columns: Sequence[str],
+        *,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+        where: Mapping[str, Sequence[str]] | None = None,
+    ) -> pa.Table:
+        """Return `columns` of the rows in ``[start, end)`` matching `where`, as Arrow.
+
+        Only the months overlapping the range are opened, and inside them only the row groups
+        whose statistics can match the time range and `where`.
+        """
+        where = _check_where(where, self.spec)
+        files = self.select_files(start=start, end=end, where=where)
+        file_schema = self.spec.arrow_schema(self.timezone)
+        if not files:
+            return file_schema.empty_table().select(list(columns))
+        read_columns = list(
+            dict.fromkeys(
+                [*columns, *(where or {})]
+                + ([self.spec.time_column] if start is not None or end is not None else [])
+            )
+        )
+        dataset = ds.dataset([str(f.path) for f in files], format="parquet", schema=file_schema)
+        expression = self.filter_expression(start=start, end=end, where=where)
+        table = dataset.to_table(columns=read_columns, filter=expression, use_threads=True)
+        return table.select(list(columns))
+
+    def count_by(
+        self,
+        columns: Sequence[str],
+        *,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+        where: Mapping[str, Sequence[str]] | None = None,
+        threads: int = 2,
+    ) -> pd.DataFrame:
+        """Return row counts by partition year, month and string `columns`.
+
+        Each file's `columns` are read as Parquet dictionary codes and counted with
+        ``np.bincount``: no string is materialised. Row groups outside `where` are skipped.
+
+        Returns
+        -------
+        DataFrame
+            ``year``, ``month``, the `columns` and ``incidents`` (only non-zero groups).
+        """
+        columns = list(columns)
+        where = _check_where(where, self.spec)
+        files = self.select_files(start=start, end=end, where=where)
+        tz = self.timezone
+        expression = self.filter_expression(where=where) if where else None
+
+        def count(f: _File) -> pd.DataFrame:
+            first = pd.Timestamp(year=f.year, month=f.month, day=1).tz_localize(tz)
+            after = (
+                pd.Timestamp(year=f.year, month=f.month, day=1) + pd.offsets.MonthBegin(1)
+            ).tz_localize(tz)
+            cut = (start is not None and start > first) or (end is not None and end < after)
+            read = list(
+                dict.fromkeys([*columns, *(where or {})] + ([self.spec.time_column] if cut else []))
+            )
+            if expression is None:
+                table = pq.read_table(f.path, columns=read, read_dictionary=columns)
+            else:
+                fmt = ds.ParquetFileFormat(read_options={"dictionary_columns": columns})
+                table = ds.dataset(str(f.path), format=fmt).to_table(
+                    columns=read, filter=expression
+                )
+            keep = None
+            if cut:
+                stamps = table.column(self.spec.time_column).to_pandas()
+                keep = np.ones(len(stamps), dtype=bool)
+                if start is not None:
+                    keep &= (stamps >= start).to_numpy()
+                if end is not None:
+                    keep &= (stamps < end).to_numpy()
+            return _bincount(table, columns, keep, f.year, f.month)
+
+        empty = pd.DataFrame(columns=["year", "month", *columns, "incidents"])
+        if not files:
+            return empty.astype({c: _STRING for c in columns} | {"incidents": "int64"})
+        with ThreadPoolExecutor(threads) as pool:
+            parts = list(pool.map(count, files))
+        frame = pd.concat(parts, ignore_index=True)
+        keys = ["year", "month", *columns]
+        if frame.duplicated(keys).any():  # a month held in more than one file
+            frame = frame.groupby(keys, dropna=False, sort=False, as_index=False)["incidents"].sum()
+        return frame.astype({c: _STRING for c in columns} | {"incidents": "int64"})
+
+    # --- writing ---------------------------------------------------------------------------
+    def upsert_batches(
+        self,
+        batches: Iterable[pd.DataFrame | pa.Table],
+        *,
+        source: Mapping[str, object] | None = None,
+    ) -> tuple[int, int, int]:
+        """Write the batches of one ingest as one version; rows replace stored rows by id.
+
+        Parameters
+        ----------
+        batches
+            Frames (or Arrow tables) with the spec's columns; ids unique across all batches.
+        source
+            The ingest summary committed with the version. It is read after the last batch,
+            so a streaming reader may fill it in while it yields batches.
+
+        Returns
+        -------
+        tuple of int
+            ``(new, replaced, version)``.
+
+        Raises
+        ------
+        ValueError
+            If an id occurs twice among the batches (nothing is written).
+        """
+        with self.lock():
+            self._recover()
+            self.create()
+            txn = uuid.uuid4().hex[:16]
+            staging = self.staging_dir / f"{self.spec.kind}-{txn}"
+            staging.mkdir(parents=True)
+            try:
+                staged, ids = self._stage(batches, staging)
+                fault_point("staged")
+                all_ids = (
+                    pa.chunked_array(ids, pa.string()).combine_chunks()
+                    if ids
+                    else pa.array([], pa.string())
+                )
+                if pc.count_distinct(all_ids).as_py() != len(all_ids):
+                    counts = pc.value_counts(all_ids)
+                    twice = counts.filter(pc.greater(counts.field("counts"), 1))
+                    example = twice.field("values")[0].as_py()
+                    msg = (
+                        f"{len(twice)} {self.spec.id_column} values occur more than once in one "
+                        f"write (e.g. {example!r}); the reader rejects duplicates first"
+                    )
+                    raise ValueError(msg)
+                actions, replaced, rows = self._rewrite(staged, all_ids, txn)
+                new = len(all_ids) - replaced
+                info = {
+                    "kind": "ingest",
+                    "txn": txn,
+                    "rows": rows,
+                    "rows_new": new,
+                    "rows_replaced": replaced,
+                    "source": _jsonable(dict(source or {}) | {"rows_new": new,
+                                                               "rows_replaced": replaced}),
+                }  # fmt: skip
+                fault_point("before-commit")
+                self._commit(actions, info)
+                fault_point("committed")
+            except BaseException:
+                # a Python-level failure (not a kill): undo the uncommitted files now
+                if not self._committed(txn):
+                    for orphan in self.path.glob(f"year=*/month=*/part-{txn}-*.parquet"):
+                        orphan.unlink()
+                raise
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+            return new, replaced, self.version()
+
+    def _committed(self, txn: str) -> bool:
+        return any(
+            (entry.get(METADATA_KEY) or {}).get("txn") == txn
+            for entry in self._delta().history(limit=3)
+        )
+
+    def _stage(
+        self, batches: Iterable[pd.DataFrame | pa.Table], staging: Path
+    ) -> tuple[dict[tuple[int, int], Path], list[pa.Array]]:
+        file_schema = self.spec.arrow_schema(self.timezone)
+        writers: dict[tuple[int, int], pq.ParquetWriter] = {}
+        paths: dict[tuple[int, int], Path] = {}
+        ids: list[pa.Array] = []
+        try:
+            for batch in batches:
+                table = self._to_arrow(batch, file_schema)
+                if table.num_rows == 0:
+                    continue
+                local = pc.local_timestamp(table.column(self.spec.time_column))
+                if local.null_count:
+                    msg = f"{self.spec.time_column} is missing in {local.null_count} rows"
+                    raise ValueError(msg)
+                key = pc.add(
+                    pc.multiply(pc.cast(pc.year(local), pa.int64()), 100),
+                    pc.cast(pc.month(local), pa.int64()),
+                ).to_numpy()
+                for code in np.unique(key):
+                    part = table.filter(pa.array(key == code))
+                    year, month = divmod(int(code), 100)
+                    if (year, month) not in writers:
+                        path = staging / f"{year:04d}-{month:02d}.parquet"
+                        paths[(year, month)] = path
+                        writers[(year, month)] = pq.ParquetWriter(
+                            path, file_schema, compression="zstd"
+                        )
+                    writers[(year, month)].write_table(part)
+                ids.append(table.column(self.spec.id_column).combine_chunks())
+                fault_point("batch-staged")
+        finally:
+            for writer in writers.values():
+                writer.close()
+        return paths, ids
+
+    def _to_arrow(self, batch: pd.DataFrame | pa.Table, file_schema: pa.Schema) -> pa.Table:
+        if isinstance(batch, pa.Table):
+            table = batch.select(file_schema.names)
+            time_index = file_schema.get_field_index(self.spec.time_column)
+            table = table.set_column(
+                time_index,
+                self.spec.time_column,
+                table.column(self.spec.time_column).cast(file_schema.field(time_index).type),
+            )
+            return table.cast(file_schema)
+        frame = batch.reindex(columns=file_schema.names)
+        times = frame[self.spec.time_column]
+        if len(frame) and getattr(times.dtype, "tz", None) is None:
+            msg = f"{self.spec.time_column} must be tz-aware to be stored"
+            raise ValueError(msg)
+        frame = frame.assign(**{self.spec.time_column: times.dt.tz_convert(self.timezone)})
+        return pa.Table.from_pandas(frame, schema=file_schema, preserve_index=False)
+
+    def _rewrite(
+        self, staged: Mapping[tuple[int, int], Path], ids: pa.Array, txn: str
+    ) -> tuple[list[AddAction | RemoveAction], int, int]:
+        """Write the new files of every month that changes; return actions, replaced, rows."""
+        file_schema = self.spec.arrow_schema(self.timezone)
+        files = self.files()
+        drops = self._replaced_rows(files, staged, ids)
+        months = set(staged) | {(f.year, f.month) for f in files if f.path in drops}
+        by_month: dict[tuple[int, int], list[_File]] = {}
+        for f in files:
+            by_month.setdefault((f.year, f.month), []).append(f)
+        now = int(time.time() * 1000)
+        actions: list[AddAction | RemoveAction] = []
+        replaced = 0
+        for k, (year, month) in enumerate(sorted(months)):
+            parts = []
+            for f in by_month.get((year, month), []):
+                old = pq.read_table(f.path, schema=file_schema)
+                drop = drops.get(f.path)
+                if drop is not None:
+                    replaced += int(pc.sum(drop).as_py() or 0)
+                    old = old.filter(pc.invert(drop))
+                parts.append(old)
+                partition = {"year": str(year), "month": str(month)}
+                actions.append(
+                    RemoveAction(_relative(f.path, self.path), True, now, f.size, partition)
+                )
+            if (year, month) in staged:
+                parts.append(pq.read_table(staged[(year, month)], schema=file_schema))
+            merged = pa.concat_tables(parts) if parts else file_schema.empty_table()
+            if merged.num_rows:
+                actions.append(self._write_file(merged, year, month, f"part-{txn}-{k:05d}", now))
+            fault_point("partition-written")
+        rows = sum(f.rows for f in files if (f.year, f.month) not in months) + sum(
+            int(json.loads(a.stats)["numRecords"]) for a in actions if isinstance(a, AddAction)
+        )
+        return actions, replaced, rows
+
+    def _replaced_rows(
+        self, files: Sequence[_File], staged: Mapping[tuple[int, int], Path], ids: pa.Array
+    ) -> dict[Path, pa.Array]:
+        """Return, per stored file holding an incoming id, the mask of its rows replaced.
+
+        Files of months outside the write whose id statistics cannot hold an incoming id are
+        not opened; the others' ids are read and matched in one hash lookup.
+        """
+        if not len(ids) or not files:
+            return {}
+        column = self.spec.id_column
+        outside = [f for f in files if (f.year, f.month) not in staged]
+        sorted_ids = ids.sort() if outside else ids
+        candidates = [f for f in files if (f.year, f.month) in staged] + [
+            f
+            for f in outside
+            if _sorted_may_hold(sorted_ids, f.stats_min.get(column), f.stats_max.get(column))
+        ]
+        if not candidates:
+            return {}
+        stored = [pq.read_table(f.path, columns=[column]).column(0) for f in candidates]
+        chunks = [chunk for ids_of_file in stored for chunk in ids_of_file.chunks]
+        hit = pc.is_in(pa.chunked_array(chunks, pa.string()), value_set=ids)
+        out: dict[Path, pa.Array] = {}
+        offset = 0
+        for f, ids_of_file in zip(candidates, stored, strict=True):
+            mask = hit.slice(offset, len(ids_of_file)).combine_chunks()
+            offset += len(ids_of_file)
+            if pc.any(mask).as_py():
+                out[f.path] = mask
+        return out
+
+    def _write_file(self, table: pa.Table, year: int, month: int, stem: str, now: int) -> AddAction:
+        keys = [(c, "ascending") for c in (*self.spec.sort_columns, self.spec.id_column)]
+        table = table.sort_by(keys) if keys else table
+        rel = f"year={year}/month={month}/{stem}.parquet"
+        path = self.path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, path, compression="zstd", row_group_size=ROW_GROUP_ROWS)
+        with open(path, "rb") as handle:
+            os.fsync(handle.fileno())
+        stats: dict[str, object] = {
+            "numRecords": table.num_rows,
+            "minValues": {},
+            "maxValues": {},
+            "nullCount": {},
+        }
+        for column in self.spec.stats_columns:
+            values = table.column(column)
+            bounds = pc.min_max(values)
+            if bounds["min"].is_valid:
+                stats["minValues"][column] = bounds["min"].as_py()  # type: ignore[index]
+                stats["maxValues"][column] = bounds["max"].as_py()  # type: ignore[index]
+            stats["nullCount"][column] = values.null_count  # type: ignore[index]
+        return AddAction(
+            rel,
+            path.stat().st_size,
+            {"year": str(year), "month": str(month)},
+            now,
+            True,
+            json.dumps(stats),
+        )
+
+    def _commit(self, actions: list[AddAction | RemoveAction], info: Mapping) -> None:
+        self._delta().create_write_transaction(
+            actions,
+            "append",
+            self.spec.delta_schema(),
+            partition_by=list(PARTITION_COLUMNS),
+            commit_properties=CommitProperties(custom_metadata={METADATA_KEY: dict(info)}),
+        )
+
+    def replace_all(self, tables: Iterable[pa.Table], *, metadata: Mapping[str, object]) -> int:
+        """Write `tables` as the whole content of a new version (used by the migration).
+
+        Returns
+        -------
+        int
+            The rows written.
+        """
+        with self.lock():
+            self._recover()
+            self.create()
+            txn = uuid.uuid4().hex[:16]
+            staging = self.staging_dir / f"{self.spec.kind}-{txn}"
+            staging.mkdir(parents=True)
+            try:
+                staged, _ = self._stage(tables, staging)
+                now = int(time.time() * 1000)
+                actions: list[AddAction | RemoveAction] = [
+                    RemoveAction(
+                        _relative(f.path, self.path),
+                        True,
+                        now,
+                        f.size,
+                        {"year": str(f.year), "month": str(f.month)},
+                    )
+                    for f in self.files()
+                ]
+                file_schema = self.spec.arrow_schema(self.timezone)
+                rows = 0
+                for k, ((year, month), path) in enumerate(sorted(staged.items())):
+                    table = pq.read_table(path, schema=file_schema)
+                    rows += table.num_rows
+                    actions.append(self._write_file(table, year, month, f"part-{txn}-{k:05d}", now))
+                self._commit(actions, {"kind": "migrate", "txn": txn, "rows": rows, **metadata})
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+            return rows
+
+    # --- versions ----------------------------------------------------------------------------
+    def history(self) -> list[TableVersion]:
+        """Return every version, newest first, marking those the current state is made of.
+
+        A version is *active* when the current state includes it: a rollback to version k
+        makes the versions after k (up to the rollback) inactive.
+        """
+        if not self.exists():
+            return []
+        entries = sorted(self._delta().history(), key=lambda e: -int(e["version"]))
+        versions = []
+        for entry in entries:
+            info = entry.get(METADATA_KEY) or {}
+            source = info.get("source") or {}
+            kind = info.get("kind") or str(entry.get("operation", "")).lower()
+            restored = info.get("to")
+            if restored is None and entry.get("operation") == "RESTORE":
+                with contextlib.suppress(KeyError, TypeError, ValueError):
+                    restored = int(entry["operationParameters"]["version"])
+            versions.append(
+                TableVersion(
+                    version=int(entry["version"]),
+                    timestamp=pd.Timestamp(int(entry["timestamp"]), unit="ms", tz="UTC"),
+                    operation=kind,
+                    rows=info.get("rows"),
+                    rows_new=info.get("rows_new"),
+                    rows_replaced=info.get("rows_replaced"),
+                    file=source.get("file") if isinstance(source, dict) else None,
+                    restored=None if restored is None else int(restored),
+                    source=source if isinstance(source, dict) else {},
+                )
+            )
+        if versions:
+            versions[0].is_current = True
+        active = _lineage(versions)
+        for v in versions:
+            v.is_active = v.version in active
+        return versions
+
+    def active_sources(self) -> list[dict]:
+        """Return the ingest summaries the current state is made of, oldest first."""
+        out = []
+        for v in reversed(self.history()):
+            if not v.is_active:
+                continue
+            if v.operation == "migrate":
+                out.extend(v.source.get("sources", []) if v.source else [])
+            elif v.source:
+                out.append(v.source)
+        return out
+
+    def rollback(self, version: int) -> TableVersion:
+        """Make the table's content that of `version` again, as a new version.
+
+        Raises
+        ------
+        StoreError
+            If `version` does not exist or its files are gone.
+        """
+        with self.lock():
+            self._recover()
+            table = self._delta()
+            current = table.version()
+            if not 0 <= version <= current:
+                msg = (
+                    f"{self.root}: the {self.spec.kind} table has versions 0 to {current}, "
+                    f"not {version} (see `python -m geodata history`)"
+                )
+                raise StoreError(msg)
+            rows = _row_count(DeltaTable(str(self.path), version=version))
+            fault_point("before-commit")
+            try:
+                table.restore(
+                    version,
+                    commit_properties=CommitProperties(
+                        custom_metadata={
+                            METADATA_KEY: {"kind": "rollback", "to": version, "rows": rows}
+                        }
+                    ),
+                )
+            except OSError as err:  # pragma: no cover - files deleted by hand
+                msg = f"{self.root}: cannot restore version {version}: {err}"
+                raise StoreError(msg) from err
+            fault_point("committed")
+        return self.history()[0]
+
+
+def _row_count(table: DeltaTable) -> int:
+    actions = pa.table(table.get_add_actions(flatten=True))
+    return int(sum(n or 0 for n in actions.column("num_records").to_pylist()))
+
+
+def _lineage(versions: Sequence[TableVersion]) -> set[int]:
+    """Return the versions the newest one is made of, following rollbacks back."""
+    by_version = {v.version: v for v in versions}
+    active: set[int] = set()
+    current = max(by_version, default=-1)
+    while current >= 0:
+        v = by_version.get(current)
+        if v is None:
+            break
+        active.add(current)
+        if v.operation == "rollback" and v.restored is not None:
+            current = v.restored
+        else:
+            current -= 1
+    return active
+
+
+def _bincount(
+    table: pa.Table, columns: Sequence[str], keep: np.ndarray | None, year: int, month: int
+) -> pd.DataFrame:
+    code = np.zeros(table.num_rows, dtype=np.int64)
+    dictionaries, sizes = [], []
+    for column in columns:
+        array = table.column(column)
+        if not pa.types.is_dictionary(array.type):
+            array = pc.dictionary_encode(array)
+        array = array.unify_dictionaries().combine_chunks()
+        size = len(array.dictionary) + 1  # the last code stands for a null
+        indices = array.indices.to_numpy(zero_copy_only=False)
+        indices = np.where(array.is_null().to_numpy(zero_copy_only=False), size - 1, indices)
+        code = code * size + indices.astype(np.int64)
+        dictionaries.append(np.append(array.dictionary.to_numpy(zero_copy_only=False), None))
+        sizes.append(size)
+    if keep is not None:
+        code = code[keep]
+    counts = np.bincount(code, minlength=int(np.prod(sizes)))
+    hit = np.flatnonzero(counts)
+    out: dict[str, object] = {"year": year, "month": month}
+    remainder = hit
+    for column, size, dictionary in reversed(list(zip(columns, sizes, dictionaries, strict=True))):
+        out[column] = dictionary[remainder % size]
+        remainder = remainder // size
+    frame = pd.DataFrame(out | {"incidents": counts[hit]})
+    return frame[["year", "month", *columns, "incidents"]]
+
+
+def _check_where(
+    where: Mapping[str, Sequence[str]] | None, spec: TableSpec
+) -> dict[str, list[str]] | None:
+    if not where:
+        return None
+    out = {}
+    for column, values in where.items():
+        if spec.columns.get(column) != "string":
+            msg = f"filters apply to string columns of the {spec.kind} table, not {column!r}"
+            raise ValueError(msg)
+        if isinstance(values, str):
+            values = [values]
+        out[column] = [str(v) for v in values]
+    return out
+
+
+def _sorted_may_hold(sorted_ids: pa.Array, low: str | None, high: str | None) -> bool:
+    """Return True unless no id of the sorted array lies in ``[low, high]`` (binary search)."""
+    if low is None or high is None:
+        return True
+    lo, hi = 0, len(sorted_ids)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if sorted_ids[mid].as_py() < low:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo < len(sorted_ids) and sorted_ids[lo].as_py() <= high
+
+
+def _stats_may_hold(low: str | None, high: str | None, values: Sequence[str]) -> bool:
+    if low is None or high is None:
+        return True
+    return any(low <= v <= high for v in values)
+
+
+def _month_overlaps(
+    year: int, month: int, start: pd.Timestamp | None, end: pd.Timestamp | None, tz: str
+) -> bool:
+    first = pd.Timestamp(year=year, month=month, day=1).tz_localize(tz)
+    after = (pd.Timestamp(year=year, month=month, day=1) + pd.offsets.MonthBegin(1)).tz_localize(tz)
+    return not ((end is not None and first >= end) or (start is not None and after <= start))
+
+
+def _relative(path: Path, base: Path) -> str:
+    return path.relative_to(base).as_posix()
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, np.generic):
+        return _jsonable(value.item())
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
