@@ -123,6 +123,7 @@ def run_measured(argv: list[str]) -> tuple[float, float, str]:
 
 
 def _base_store(folder: Path) -> Path:
+    from geodata.department import load_department
     from geodata.ingest import install_boundaries
     from geodata.store import IncidentStore
 
@@ -132,7 +133,7 @@ def _base_store(folder: Path) -> Path:
             store,
             settings.SAMPLES_DIR / "beats.geojson",
             districts_path=settings.SAMPLES_DIR / "districts.geojson",
-            analysis_crs=schema.DEFAULT_ANALYSIS_CRS,
+            department=load_department("chicago"),
         )
     return store.root
 

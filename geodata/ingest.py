@@ -18,7 +18,6 @@ from geodata.categories import (
     OffenseCategories,
     detect_vocabulary,
     load_vocabulary,
-    unmapped_offenses,
 )
 from geodata.department import Department, adhoc_department, load_department
 from geodata.errors import BoundaryError, StoreError
@@ -280,13 +279,16 @@ class _Tally:
         joined = assign_beats(incidents, beats, index=index, prefer_reported=prefer_reported)
         self.rows_accepted += len(joined)
         if len(joined):
-            unmapped = unmapped_offenses(
-                joined[schema.OFFENSE], self.categories, joined[schema.FBI_CODE], top=1 << 30
-            )
-            self.unmapped_rows += int(unmapped["rows"])
-            for entry in unmapped["top"]:  # type: ignore[union-attr]
-                key = str(entry["offense"])
-                self.unmapped_top[key] = self.unmapped_top.get(key, 0) + int(entry["rows"])
+            # the rule of categories.unmapped_offenses, once per distinct (offense, code)
+            pairs = joined.groupby([schema.OFFENSE, schema.FBI_CODE], dropna=False).size()
+            distinct = pairs.index.to_frame(index=False)
+            keys = self.categories.keys(distinct[schema.OFFENSE], distinct[schema.FBI_CODE])
+            named = keys.isin(self.categories.category_of.keys())
+            unmapped = ~named.to_numpy(dtype=bool, na_value=False)
+            values = distinct[schema.OFFENSE][unmapped].astype("string").str.strip().fillna("")
+            for value, rows in zip(values, pairs.to_numpy()[unmapped], strict=True):
+                self.unmapped_rows += int(rows)
+                self.unmapped_top[str(value)] = self.unmapped_top.get(str(value), 0) + int(rows)
         beat = joined[schema.BEAT]
         self.outside += int((beat == schema.OUTSIDE).sum())
         if schema.REPORTED_BEAT in joined and len(joined):

@@ -307,9 +307,24 @@ class BeatIndex:
         return JoinResult(beat_index=beat, status=status, n_exact=int(exact.size))
 
     def distance_to_jurisdiction(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Return each point's distance in metres to the nearest beat (0 inside a beat)."""
-        points = shapely.points(np.asarray(x, float), np.asarray(y, float))
-        return shapely.distance(points, self._union)
+        """Return each point's distance in metres to the nearest beat (0 inside a beat).
+
+        The nearest beat comes from the beats' R-tree, so a point costs one distance to one
+        polygon instead of one to the union of all of them.
+        """
+        x = np.asarray(x, float)
+        y = np.asarray(y, float)
+        out = np.full(x.shape, np.nan)
+        finite = np.isfinite(x) & np.isfinite(y)
+        if finite.any():
+            points = shapely.points(x[finite], y[finite])
+            (which, _), distance = self.tree.query_nearest(
+                points, return_distance=True, all_matches=False
+            )
+            nearest = np.full(len(points), np.inf)
+            np.minimum.at(nearest, which, distance)
+            out[finite] = nearest
+        return out
 
     def beat_attributes(self, beats: gpd.GeoDataFrame, beat_index: np.ndarray) -> pd.DataFrame:
         """Return ``beat``, ``sector``, ``district`` for each beat index (``outside`` for -1).

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from geodata import schema
+from geodata.department import load_department
 from geodata.ingest import install_boundaries
 from geodata.store import IncidentStore
 
@@ -35,7 +35,7 @@ def beats_store(tmp_path_factory, samples_dir) -> IncidentStore:
         store,
         samples_dir / "beats.geojson",
         districts_path=samples_dir / "districts.geojson",
-        analysis_crs=schema.DEFAULT_ANALYSIS_CRS,
+        department=load_department("chicago"),
     )
     return store
 
