@@ -24,6 +24,7 @@ from geodata.errors import BoundaryError, StoreError
 from geodata.exports import write_csv
 from geodata.join import BeatIndex, assign_beats
 from geodata.readers import (
+    BLOCK_BYTES,
     REASONS,
     ColumnMapping,
     RaggedRecords,
@@ -376,6 +377,7 @@ def _run(
     buffer_m: float,
     prefer_reported: bool,
     now: datetime | None,
+    block_bytes: int,
 ) -> tuple[_Tally, dict[str, object], int, int]:
     tally = _Tally(categories=categories)
     parts = iter_incidents(
@@ -385,6 +387,7 @@ def _run(
         categories=categories,
         exact=exact,
         now=now,
+        block_bytes=block_bytes,
     )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     stem = path.name.split(".")[0]
@@ -442,6 +445,7 @@ def ingest_file(
     prefer_reported: bool = True,
     index: BeatIndex | None = None,
     now: datetime | None = None,
+    block_bytes: int = BLOCK_BYTES,
 ) -> IngestReport:
     """Read an incident export batch by batch, join it to the store's beats and upsert it.
 
@@ -469,6 +473,8 @@ def ingest_file(
         A prebuilt BeatIndex of the store's beats.
     now
         The present, for the plausible-date window (default: the clock).
+    block_bytes
+        Bytes of CSV per batch; memory is bounded by a few batches, whatever the file size.
 
     Returns
     -------
@@ -502,6 +508,7 @@ def ingest_file(
         "buffer_m": buffer_m,
         "prefer_reported": prefer_reported,
         "now": now,
+        "block_bytes": block_bytes,
     }
     try:
         tally, source, new, replaced = _run(path, store, beats, index, exact=False, **options)

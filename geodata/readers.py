@@ -45,6 +45,7 @@ from geodata.categories import OffenseCategories, load_categories
 from geodata.errors import CRSMismatchError, InputError, SchemaError
 
 __all__ = [
+    "BLOCK_BYTES",
     "DATE_FORMATS",
     "DEFAULT_EARLIEST_YEAR",
     "REASONS",
