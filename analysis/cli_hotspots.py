@@ -22,6 +22,7 @@ import pandas as pd
 from analysis import evaluate, hotspots
 from analysis._store import open_store
 from geodata import schema
+from geodata.exports import prepare_output
 
 __all__ = [
     "add_commands",
@@ -154,7 +155,7 @@ def run_hotspots(args: argparse.Namespace) -> int:
         else None,
     )
     if args.out:
-        Path(args.out).write_text(to_geojson(polygons), encoding="utf-8")
+        prepare_output(args.out).write_text(to_geojson(polygons), encoding="utf-8")
     table = pd.DataFrame(polygons.drop(columns="geometry"))
     info = {
         "method": args.method,

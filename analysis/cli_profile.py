@@ -20,6 +20,7 @@ from analysis import profiles
 from analysis._store import open_store
 from geodata import schema
 from geodata.boundaries import beat_neighbours
+from geodata.exports import prepare_output
 from geodata.store import IncidentStore
 
 __all__ = ["add_commands", "format_text", "load_inputs", "run_profile"]
@@ -149,7 +150,7 @@ def run_profile(args: argparse.Namespace) -> int:
             review=review,
             note=note,
         )
-        with open(args.html, "w", encoding="utf-8") as handle:
+        with open(prepare_output(args.html), "w", encoding="utf-8") as handle:
             handle.write(html)
     out = profile.to_dict()
     out["data_note"] = note

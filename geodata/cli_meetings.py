@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from geodata import meetings, settings
+from geodata.exports import prepare_output
 
 __all__ = ["add_commands"]
 
@@ -73,7 +74,7 @@ def _cmd_ics(args: argparse.Namespace) -> int:
     engine = meetings.open_database(args.database)
     content = meetings.calendar_ics(engine, **area)
     if args.out:
-        Path(args.out).write_bytes(content)
+        prepare_output(args.out).write_bytes(content)
         print(f"wrote {args.out} ({len(content):,} bytes)", file=sys.stderr)
     else:
         sys.stdout.buffer.write(content)

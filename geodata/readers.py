@@ -27,7 +27,7 @@ import io
 import re
 import tomllib
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -183,8 +183,8 @@ _TRUE = ["true", "t", "yes", "y", "1"]
 _FALSE = ["false", "f", "no", "n", "0"]
 _GEOMETRY_X = "__geometry_x"
 _GEOMETRY_Y = "__geometry_y"
-#: Bytes of CSV parsed per batch (about 250,000 Chicago-format records).
-BLOCK_BYTES = 64 << 20
+#: Bytes of CSV parsed per batch (about 60,000 Chicago-format records).
+BLOCK_BYTES = 16 << 20
 _NUMBER = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
 _STRING_TYPE = pd.StringDtype("pyarrow")
 
@@ -792,6 +792,10 @@ class DateReader:
         self.formats: list[str] = list(self.explicit)
         self.order: str | None = None
         self.used_iso = False
+        #: Yields ``(date text, lines)`` of the whole column, batch by batch: read when the
+        #: first batch cannot decide the day/month order (a file sorted by date may start with
+        #: days 1-12 only).
+        self.prescan: Callable[[], Iterator[tuple[pa.Array, np.ndarray]]] | None = None
         low = pd.Timestamp(year=earliest_year, month=1, day=1).tz_localize(timezone)
         high = pd.Timestamp(now or datetime.now(UTC)) + pd.Timedelta(days=1)
         if high.tzinfo is None:
@@ -865,29 +869,56 @@ class DateReader:
         self.formats.extend(added)
         return added
 
-    def _decide(
-        self, text: pa.Array, lines: np.ndarray, day_month: list[str], scores: dict[str, int]
-    ) -> None:
+    @staticmethod
+    def _evidence(text: pa.Array, lines: np.ndarray) -> dict[str, list]:
+        """Count values only month-first (``m``), only day-first (``d``) or both (``e``) read.
+
+        Each count comes with up to three example ``(line, value)``.
+        """
         parts = pc.extract_regex(text, _EVIDENCE)
         a = pc.cast(pc.struct_field(parts, "a"), pa.int16()).to_numpy(zero_copy_only=False)
         b = pc.cast(pc.struct_field(parts, "b"), pa.int16()).to_numpy(zero_copy_only=False)
         a = np.nan_to_num(np.asarray(a, dtype=np.float64), nan=0)
         b = np.nan_to_num(np.asarray(b, dtype=np.float64), nan=0)
         month_a, month_b = (a >= 1) & (a <= 12), (b >= 1) & (b <= 12)
-        mdy_only = month_a & (b > 12) & (b <= 31)
-        dmy_only = month_b & (a > 12) & (a <= 31)
-        either = month_a & month_b
-        n_m, n_d, n_e = int(mdy_only.sum()), int(dmy_only.sum()), int(either.sum())
+        masks = {
+            "m": month_a & (b > 12) & (b <= 31),
+            "d": month_b & (a > 12) & (a <= 31),
+            "e": month_a & month_b,
+        }
+        out: dict[str, list] = {}
+        for key, mask in masks.items():
+            idx = np.flatnonzero(mask)
+            values = text.take(pa.array(idx[:3])).to_pylist()
+            out[key] = [
+                int(idx.size),
+                [(int(lines[i]), v) for i, v in zip(idx[:3], values, strict=True)],
+            ]
+        return out
+
+    def _whole_column(self, first: dict[str, list]) -> dict[str, list]:
+        """Return the evidence of the whole column (the first batch could not decide)."""
+        assert self.prescan is not None
+        total = {k: [0, []] for k in first}
+        for text, lines in self.prescan():
+            found = self._evidence(text, lines)
+            for key, (count, examples) in found.items():
+                total[key][0] += count
+                total[key][1] = (total[key][1] + examples)[:3]
+            if total["m"][0] and total["d"][0]:
+                break  # conflicting: nothing more to learn
+        return total
+
+    def _decide(
+        self, text: pa.Array, lines: np.ndarray, day_month: list[str], scores: dict[str, int]
+    ) -> None:
+        evidence = self._evidence(text, lines)
         best = max(day_month, key=lambda f: scores[f])
         month_first = best if _order(best) == "mdy" else _swap(best)
         day_first = _swap(month_first)
 
-        def examples(mask: np.ndarray) -> str:
-            idx = np.flatnonzero(mask)[:3]
-            values = text.take(pa.array(idx)).to_pylist()
-            return ", ".join(
-                f"line {int(lines[i])} {v!r}" for i, v in zip(idx, values, strict=True)
-            )
+        def examples(key: str) -> str:
+            return ", ".join(f"line {line} {value!r}" for line, value in evidence[key][1])
 
         advice = (
             f"Pass --date-format '{month_first}' (month first) or --date-format '{day_first}' "
@@ -895,38 +926,47 @@ class DateReader:
             "file; values that match none are then rejected one by one."
         )
         where = f"{self.path}, column {self.column!r}"
+        n_m, n_d, n_e = evidence["m"][0], evidence["d"][0], evidence["e"][0]
         if self.order is not None:
-            other = n_d if self.order == "mdy" else n_m
+            other, key = (n_d, "d") if self.order == "mdy" else (n_m, "m")
             if other:
-                mask = dmy_only if self.order == "mdy" else mdy_only
                 first = "month-first" if self.order == "mdy" else "day-first"
                 msg = (
                     f"{where}: the dates mix month-first and day-first values: the column "
                     f"was read {first}, but {other:,} later values can only be read the other "
-                    f"way ({examples(mask)}). {advice}"
+                    f"way ({examples(key)}). {advice}"
                 )
                 raise InputError(msg, path=str(self.path), column=self.column)
             return
+
+        def undecided() -> bool:
+            found = max(n_m, n_d)
+            return bool(n_e) and found < MIN_EVIDENCE_SHARE * (found + n_e)
+
+        if not (n_m and n_d) and undecided() and self.prescan is not None:
+            # this batch cannot decide: look at the whole column before refusing
+            evidence = self._whole_column(evidence)
+            self.prescan = None
+            n_m, n_d, n_e = evidence["m"][0], evidence["d"][0], evidence["e"][0]
         if n_m and n_d:
             msg = (
                 f"{where}: the dates mix month-first and day-first values: {n_m:,} can only "
-                f"be month-first ({examples(mdy_only)}) and {n_d:,} only day-first "
-                f"({examples(dmy_only)}). {advice}"
+                f"be month-first ({examples('m')}) and {n_d:,} only day-first "
+                f"({examples('d')}). {advice}"
             )
             raise InputError(msg, path=str(self.path), column=self.column)
-        evidence = max(n_m, n_d)
-        if n_e and evidence < MIN_EVIDENCE_SHARE * (evidence + n_e):
+        if undecided():
+            found = max(n_m, n_d)
             few = ""
-            if evidence:
-                mask = mdy_only if n_m else dmy_only
-                kind = "month-first" if n_m else "day-first"
+            if found:
+                key, kind = ("m", "month-first") if n_m else ("d", "day-first")
                 few = (
-                    f"; only {evidence:,} can only be read {kind} ({examples(mask)}), too few "
+                    f"; only {found:,} can only be read {kind} ({examples(key)}), too few "
                     "to decide (a typo?)"
                 )
             msg = (
                 f"{where}: the dates do not say whether they are month-first or day-first: "
-                f"{n_e:,} values read either way ({examples(either)}){few}. {advice}"
+                f"{n_e:,} values read either way ({examples('e')}){few}. {advice}"
             )
             raise InputError(msg, path=str(self.path), column=self.column)
         if n_m or n_d:
@@ -1239,6 +1279,28 @@ def _context(
     )
 
 
+def _date_text(table: pa.Table, mapping: ColumnMapping) -> pa.Array:
+    """Return the trimmed date (and time) text of each record."""
+    assert mapping.occurred_at is not None
+    text = _trim(table.column(mapping.occurred_at).combine_chunks())
+    if mapping.occurred_time is not None:
+        time = _trim(table.column(mapping.occurred_time).combine_chunks())
+        text = _trim(pc.binary_join_element_wise(text, time, " "))
+    return text
+
+
+def _date_column(
+    path: Path, mapping: ColumnMapping, exact: bool, block_bytes: int
+) -> Callable[[], Iterator[tuple[pa.Array, np.ndarray]]]:
+    """Return a function that reads the whole date column again, batch by batch."""
+
+    def read() -> Iterator[tuple[pa.Array, np.ndarray]]:
+        for batch in _batches(path, exact=exact, block_bytes=block_bytes):
+            yield _date_text(batch.table, mapping), batch.lines
+
+    return read
+
+
 def _read_batch(batch: _Batch, ctx: _Context) -> tuple[pd.DataFrame, pd.DataFrame]:
     table, lines, mapping = batch.table, batch.lines, ctx.mapping
     n = table.num_rows
@@ -1274,12 +1336,7 @@ def _read_batch(batch: _Batch, ctx: _Context) -> tuple[pd.DataFrame, pd.DataFram
 
     # --- date
     assert mapping.occurred_at is not None
-    date_raw = raw(mapping.occurred_at)
-    date_text = _trim(date_raw)
-    if mapping.occurred_time is not None:
-        date_text = _trim(
-            pc.binary_join_element_wise(date_text, _trim(raw(mapping.occurred_time)), " ")
-        )
+    date_text = _date_text(table, mapping)
     utc, implausible = ctx.dates.read(date_text, lines)
     missing_date = pc.equal(date_text, "").to_numpy(zero_copy_only=False)
     verdict.reject(missing_date, "missing_date", mapping.occurred_at, date_text)
@@ -1450,6 +1507,7 @@ def iter_incidents(
                     categories,
                     now,
                 )
+                ctx.dates.prescan = _date_column(path, ctx.mapping, exact, block_bytes)
             incidents, rejected = _read_batch(batch, ctx)
             rows = batch.table.num_rows + len(batch.malformed)
             yielded = True

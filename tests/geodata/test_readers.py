@@ -18,6 +18,7 @@ from geodata.readers import (
     REASONS,
     ColumnMapping,
     detect_mapping,
+    iter_incidents,
     load_mapping,
     parse_timestamps,
     read_incidents,
@@ -467,3 +468,17 @@ def test_dst_gap_and_repeated_hour():
     assert parsed.iloc[0] == pd.Timestamp("2024-03-10 03:00", tz="America/Chicago")
     # 01:30 happens twice on 3 November 2024: the first (daylight, UTC-5) reading is taken
     assert parsed.iloc[1].utcoffset() == pd.Timedelta(hours=-5)
+
+
+def test_a_first_batch_of_early_days_does_not_decide_alone(tmp_path):
+    # sorted by date: the first batches hold 1-12 January only; the whole column decides
+    rows = [f"{i},01/{1 + i // 400:02d}/2018 10:00,THEFT,41.88,-87.63" for i in range(8000)]
+    path = tmp_path / "sorted.csv"
+    path.write_text("ID,Date,Primary Type,Latitude,Longitude\n" + "\n".join(rows) + "\n")
+    parts = list(iter_incidents(path, block_bytes=16 << 10))
+    assert len(parts) > 5
+    incidents = pd.concat([p.incidents for p in parts], ignore_index=True)
+    assert len(incidents) == 8000
+    days = incidents[schema.OCCURRED_AT].dt.day
+    assert (days.iloc[0], days.iloc[-1]) == (1, 20)
+    assert (incidents[schema.OCCURRED_AT].dt.month == 1).all()
