@@ -12,7 +12,13 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from geodata.errors import BoundaryError, CRSMismatchError, InputError, StoreError
+from geodata.errors import (
+    BoundaryError,
+    CRSMismatchError,
+    InputError,
+    ParameterError,
+    StoreError,
+)
 
 __all__ = ["main"]
 
@@ -21,7 +27,16 @@ _PLUGINS = (
     "analysis.cli_hotspots",
     "analysis.cli_plan",
     "analysis.cli_calls",
+    "analysis.cli_print",
 )
+#: The flag of each library parameter, to name it in errors (libraries speak of the parameter).
+_FLAGS = {
+    "beat": "--beat",
+    "sector": "--sector",
+    "district": "--district",
+    "n_beats": "--beats",
+    "as_of": "--as-of",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,6 +59,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except ParameterError as err:
+        flag = _FLAGS.get(err.parameter, f"--{err.parameter.replace('_', '-')}")
+        print(f"error: {flag}: {err}", file=sys.stderr)
+        return 2
     except (InputError, StoreError, BoundaryError, CRSMismatchError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -32,7 +32,8 @@ from sklearn.cluster import KMeans
 
 from analysis.workload import WORKLOAD, WorkloadWeights, incident_workload
 from geodata import schema
-from geodata.errors import InputError
+from geodata.errors import InputError, ParameterError
+from geodata.jsonable import jsonable, jsonable_records
 
 __all__ = [
     "UNIT",
@@ -49,8 +50,6 @@ __all__ = [
     "evaluate_plan",
     "gini",
     "group_sectors",
-    "jsonable",
-    "jsonable_records",
     "max_min_ratio",
     "plan_from_units",
     "polsby_popper",
@@ -1068,42 +1067,21 @@ class Proposal:
         proposed = dict(self.proposed.summary, seconds=self.seconds["proposed"])
         return {
             "parameters": self.parameters,
-            "current": jsonable(current),
-            "proposed": jsonable(proposed),
+            "current": jsonable(current, digits=6),
+            "proposed": jsonable(proposed, digits=6),
             "units": len(self.units),
             "units_moved": int(self.units["moved"].sum()),
             "incidents_changing_beat": int(
                 self.comparison.set_index("measure").loc["incidents_changing_beat", "after"]
             ),
             "workload_cv_cut_pct": _cut(current["workload_cv"], proposed["workload_cv"]),
-            "beats": jsonable_records(self.proposed.beats),
+            "beats": jsonable_records(self.proposed.beats, digits=6),
         }
 
 
 def _cut(before: object, after: object) -> float | None:
     b, a = float(before), float(after)  # type: ignore[arg-type]
     return None if b == 0 else round((b - a) / b * 100, 2)
-
-
-def jsonable(value: object) -> object:
-    """Return `value` with numpy scalars as Python ones and non-finite floats as None."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.bool_ | bool):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        v = float(value)
-        return None if not np.isfinite(v) else round(v, 6)
-    return value
-
-
-def jsonable_records(frame: pd.DataFrame) -> list[dict[str, object]]:
-    """Return the rows of `frame` as JSON-ready dicts."""
-    return [jsonable(r) for r in frame.to_dict(orient="records")]  # type: ignore[misc]
 
 
 def _relabel(units: Units, labels: np.ndarray, district: str) -> np.ndarray:
@@ -1203,7 +1181,6 @@ def propose_beats(
     InputError
         If the district has no beats or `n_beats` is out of range.
     """
-    district = schema.normalize_id(district, width=2) or ""
     t0 = time.perf_counter()
     if progress:
         progress("building units", 0.0)
@@ -1214,7 +1191,7 @@ def propose_beats(
     frame = units.frame
     current_labels = frame[schema.BEAT].astype(str).to_numpy()
     k_current = len(np.unique(current_labels))
-    n_beats_now = int((beats[schema.DISTRICT].astype(str) == district).sum())
+    n_beats_now = int((beats[schema.DISTRICT] == district).sum())
     if k_current < n_beats_now:
         logger.warning(
             "district %s: %d of its %d beats overlap no unit most; use smaller cells than %s m",
@@ -1225,14 +1202,17 @@ def propose_beats(
         )
     k = int(n_beats) if n_beats is not None else k_current
     if k < 1 or k > len(frame):
-        msg = f"--beats must be between 1 and {len(frame)} for district {district}, got {k}"
-        raise InputError(msg)
+        msg = (
+            f"the number of beats must be between 1 and {len(frame)} for district {district}, "
+            f"got {k}"
+        )
+        raise ParameterError(msg, parameter="n_beats")
     if minimal_change and k != k_current:
         msg = (
-            f"minimal-change mode keeps the district's {k_current} beats; --beats {k} asks for "
-            "another number (drop --minimal-change to redraw the district)"
+            f"minimal change keeps the district's {k_current} beats, and {k} beats were asked "
+            "for: redraw the district instead to change their number"
         )
-        raise InputError(msg)
+        raise ParameterError(msg, parameter="n_beats")
     t_units = time.perf_counter() - t0
     t1 = time.perf_counter()
     beats_d = beats[beats[schema.DISTRICT].astype(str) == district]

@@ -10,19 +10,17 @@ Examples
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from datetime import date, timedelta
 from pathlib import Path
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 
-from analysis import evaluate, hotspots
-from analysis._store import open_store
+from analysis import evaluate, hotspots, inputs
+from analysis.cli_common import area_id, day_argument, period_of, print_json
 from geodata import schema
 from geodata.exports import prepare_output
+from geodata.jsonable import jsonable, jsonable_records
 
 __all__ = [
     "add_commands",
@@ -45,8 +43,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     area.add_argument("--beat", help="beat id, e.g. 0925")
     area.add_argument("--sector", help="sector id, e.g. 092")
     area.add_argument("--district", help="district id, e.g. 09")
-    parser.add_argument("--from", dest="start", help="first day, YYYY-MM-DD")
-    parser.add_argument("--to", dest="end", help="last day (inclusive), YYYY-MM-DD")
+    parser.add_argument("--from", dest="start", type=day_argument, help="first day, YYYY-MM-DD")
+    parser.add_argument(
+        "--to", dest="end", type=day_argument, help="last day (inclusive), YYYY-MM-DD"
+    )
     parser.add_argument("--category", help="only this category (e.g. property)")
     parser.add_argument("--eps-m", type=float, default=150.0, help="DBSCAN radius (m)")
     parser.add_argument(
@@ -78,8 +78,15 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "--coverages", nargs="+", type=float, default=list(evaluate.COVERAGES), help="area shares"
     )
     ev.add_argument("--cell-size-m", type=float, default=150.0, help="evaluation cell (m)")
-    ev.add_argument("--from", dest="start", help="first day of data used, YYYY-MM-DD")
-    ev.add_argument("--to", dest="end", help="last day of data used (inclusive), YYYY-MM-DD")
+    ev.add_argument(
+        "--from", dest="start", type=day_argument, help="first day of data used, YYYY-MM-DD"
+    )
+    ev.add_argument(
+        "--to",
+        dest="end",
+        type=day_argument,
+        help="last day of data used (inclusive), YYYY-MM-DD",
+    )
     ev.add_argument("--store", help="incident store directory (default: the bundled data)")
     ev.add_argument("--json", action="store_true", help="print JSON (summary and every cut-off)")
     ev.add_argument("--markdown", help="also write the summary table as Markdown to this file")
@@ -99,16 +106,6 @@ def _auto_or(kind: type) -> object:
     return parse
 
 
-def _day(text: str | None, flag: str) -> date | None:
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        msg = f"{flag} {text!r} is not a date in YYYY-MM-DD format"
-        raise ValueError(msg) from None
-
-
 def to_geojson(polygons: gpd.GeoDataFrame) -> str:
     """Return hotspot polygons as GeoJSON text in WGS84 (times as ISO 8601 strings)."""
     out = polygons.to_crs(schema.WGS84)
@@ -118,28 +115,21 @@ def to_geojson(polygons: gpd.GeoDataFrame) -> str:
     return out.to_json(drop_id=True)
 
 
-def _records(frame: pd.DataFrame) -> list[dict]:
-    return json.loads(frame.to_json(orient="records", date_format="iso"))
-
-
 def run_hotspots(args: argparse.Namespace) -> int:
     """Run ``python -m analysis hotspots``."""
-    store = open_store(args.store)
-    start, end = _day(args.start, "--from"), _day(args.end, "--to")
-    incidents = store.load_incidents(
-        columns=list(hotspots.HOTSPOT_COLUMNS),
-        start=pd.Timestamp(start) if start else None,
-        end=pd.Timestamp(end + timedelta(days=1)) if end else None,
-    )
+    store = inputs.open_store(args.store)
+    incidents = inputs.load_hotspot_incidents(store, period_of(store, args.start, args.end))
     level = next((lvl for lvl in ("beat", "sector", "district") if getattr(args, lvl)), None)
     all_beats = store.read_layer("beats")
     located, beats = hotspots.area_incidents(
         incidents,
         all_beats,
         level=level,
-        area_id=getattr(args, level) if level else None,
+        area_id=area_id(store, level, getattr(args, level)) if level else None,
         category=args.category,
     )
+    if located.empty:
+        return _no_incidents(args, level)
     model, polygons = hotspots.fit_hotspots(
         located,
         beats,
@@ -163,9 +153,9 @@ def run_hotspots(args: argparse.Namespace) -> int:
         "period": {"from": args.start, "to": args.end},
         "n_incidents": len(located),
         "n_hotspots": len(polygons),
-        "params": {k: _plain(v) for k, v in model.get_params().items()},
+        "params": jsonable(model.get_params()),
         "fitted": {
-            k: _plain(getattr(model, k))
+            k: jsonable(getattr(model, k))
             for k in (
                 "min_samples_",
                 "bandwidth_m_",
@@ -176,10 +166,10 @@ def run_hotspots(args: argparse.Namespace) -> int:
             )
             if hasattr(model, k)
         },
-        "hotspots": _records(table),
+        "hotspots": jsonable_records(table),
     }
     if args.json:
-        print(json.dumps(info, indent=2, default=str))
+        print_json(info)
     else:
         print(
             f"{args.method}: {info['n_hotspots']} hotspots from {len(located):,} incidents "
@@ -192,10 +182,28 @@ def run_hotspots(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plain(value: object) -> object:
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+def _no_incidents(args: argparse.Namespace, level: str | None) -> int:
+    """Report an empty period (no located incident in the area): no hotspots, not an error."""
+    area = {"level": level or "department", "id": getattr(args, level) if level else None}
+    message = "No incidents in this period: no hotspots to find."
+    if args.out:
+        empty = gpd.GeoDataFrame(geometry=[], crs=schema.WGS84)
+        Path(args.out).write_text(to_geojson(empty), encoding="utf-8")
+    if args.json:
+        print_json(
+            {
+                "method": args.method,
+                "area": area,
+                "period": {"from": args.start, "to": args.end},
+                "n_incidents": 0,
+                "n_hotspots": 0,
+                "hotspots": [],
+                "message": message,
+            }
+        )
+    else:
+        print(f"{args.method}: {message} ({area['level']} {area['id'] or ''})")
+    return 0
 
 
 def format_evaluation(summary: pd.DataFrame) -> str:
@@ -220,12 +228,11 @@ def format_evaluation(summary: pd.DataFrame) -> str:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """Run ``python -m analysis evaluate``."""
-    store = open_store(args.store)
-    start, end = _day(args.start, "--from"), _day(args.end, "--to")
-    incidents = store.load_incidents(
-        columns=[schema.X, schema.Y, schema.OCCURRED_AT],
-        start=pd.Timestamp(start) if start else None,
-        end=pd.Timestamp(end + timedelta(days=1)) if end else None,
+    store = inputs.open_store(args.store)
+    incidents = inputs.load_hotspot_incidents(
+        store,
+        period_of(store, args.start, args.end),
+        columns=(schema.X, schema.Y, schema.OCCURRED_AT),
     )
     results = evaluate.rolling_backtest(
         incidents,
@@ -238,8 +245,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.markdown:
         Path(args.markdown).write_text(format_evaluation(summary), encoding="utf-8")
     if args.json:
-        out = {"summary": _records(summary), "cutoffs": _records(results)}
-        print(json.dumps(out, indent=2))
+        print_json({"summary": jsonable_records(summary), "cutoffs": jsonable_records(results)})
     else:
         print(format_evaluation(summary), end="")
     return 0

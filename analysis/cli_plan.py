@@ -11,19 +11,16 @@ Examples
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
-import pandas as pd
-
-from analysis import beatplan
-from analysis._store import open_store
-from analysis.workload import read_weights
+from analysis import beatplan, inputs
+from analysis.cli_common import area_id, day_argument, period_of, print_json
 from geodata import schema
 from geodata.boundaries import read_beats
+from geodata.jsonable import jsonable_records
 from geodata.store import IncidentStore
 
-__all__ = ["add_commands", "load_planning_inputs", "run_evaluate", "run_propose"]
+__all__ = ["add_commands", "run_evaluate", "run_propose"]
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -37,9 +34,15 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument("--store", help="incident store directory (default: the bundled data)")
         p.add_argument("--json", action="store_true", help="print JSON instead of text")
         p.add_argument(
-            "--start", help="first day of the workload period, YYYY-MM-DD (default: all)"
+            "--start",
+            type=day_argument,
+            help="first day of the workload period, YYYY-MM-DD (default: all)",
         )
-        p.add_argument("--end", help="last day of the workload period, YYYY-MM-DD (default: all)")
+        p.add_argument(
+            "--end",
+            type=day_argument,
+            help="last day of the workload period, YYYY-MM-DD (default: all)",
+        )
         p.add_argument(
             "--weights", help="workload weights TOML (default: analysis/workload_weights.toml)"
         )
@@ -78,69 +81,36 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     pr.set_defaults(func=run_propose)
 
 
-def _day(text: str | None, flag: str) -> pd.Timestamp | None:
-    if not text:
-        return None
-    try:
-        return pd.Timestamp(text)
-    except ValueError as err:
-        msg = f"{flag} must be a date YYYY-MM-DD, got {text!r}"
-        raise ValueError(msg) from err
-
-
-def load_planning_inputs(
-    store: IncidentStore,
-    *,
-    start: pd.Timestamp | None = None,
-    end: pd.Timestamp | None = None,
-    weights_path: str | None = None,
-) -> dict:
-    """Return the beats, stations and incidents with workload of `store` (end inclusive)."""
-    incidents = store.load_incidents(
-        columns=[schema.X, schema.Y, schema.CATEGORY, schema.BEAT],
-        start=start,
-        end=end + pd.Timedelta(days=1) if end is not None else None,
-    )
-    incidents = beatplan.with_workload(incidents, read_weights(weights_path))
-    stations = store.read_layer("stations") if store.has_layer("stations") else None
-    return {"beats": store.read_layer("beats"), "stations": stations, "incidents": incidents}
-
-
-def _inputs(args: argparse.Namespace) -> dict:
-    store = open_store(args.store)
-    return load_planning_inputs(
-        store,
-        start=_day(args.start, "--start"),
-        end=_day(args.end, "--end"),
-        weights_path=args.weights,
-    )
+def _inputs(args: argparse.Namespace) -> tuple[IncidentStore, inputs.PlanningInputs]:
+    store = inputs.open_store(args.store)
+    period = period_of(store, args.start, args.end)
+    return store, inputs.load_planning_inputs(store, period, weights_path=args.weights)
 
 
 def _print_json(data: object) -> None:
-    json.dump(beatplan.jsonable(data), sys.stdout, indent=2)
-    sys.stdout.write("\n")
+    print_json(data, digits=6)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """Run ``plan evaluate``: print the measures of the current beats or of ``--plan``."""
-    inputs = _inputs(args)
-    beats = inputs["beats"]
+    store, loaded = _inputs(args)
+    beats = loaded.beats
     plan = read_beats(args.plan, analysis_crs=beats.crs.to_string()) if args.plan else beats
-    incidents = inputs["incidents"]
+    incidents = loaded.incidents
     if args.district:
-        district = schema.normalize_id(args.district, width=2)
+        district = area_id(store, "district", args.district)
         if schema.DISTRICT not in plan.columns or not (plan[schema.DISTRICT] == district).any():
             msg = f"no beats of district {district!r} in the plan"
             raise ValueError(msg)
         plan = plan[plan[schema.DISTRICT] == district]
         incidents = beatplan.district_incidents(beats, incidents, district)
-    evaluation = beatplan.evaluate_plan(plan, incidents, stations=inputs["stations"])
+    evaluation = beatplan.evaluate_plan(plan, incidents, stations=loaded.stations)
     if args.json:
         _print_json(
             {
                 "plan": args.plan or "current beats",
                 "summary": evaluation.summary,
-                "beats": beatplan.jsonable_records(evaluation.beats),
+                "beats": jsonable_records(evaluation.beats, digits=6),
             }
         )
         return 0
@@ -160,32 +130,32 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def run_propose(args: argparse.Namespace) -> int:
     """Run ``plan propose``: print current and proposed measures; optionally write/save."""
-    inputs = _inputs(args)
+    store, loaded = _inputs(args)
     if args.district.strip().lower() in {"all", "city"}:
         if args.beats is not None:
             msg = "--beats applies to one district; with --district all each keeps its count"
             raise ValueError(msg)
         proposal = beatplan.propose_city(
-            inputs["beats"],
-            inputs["incidents"],
+            loaded.beats,
+            loaded.incidents,
             apportion=args.apportion,
             cell_size_m=args.cell_size_m,
             minimal_change=args.minimal_change,
             target_cv=args.target_cv,
             random_state=args.seed,
-            stations=inputs["stations"],
+            stations=loaded.stations,
         )
     else:
         proposal = beatplan.propose_beats(
-            inputs["beats"],
-            inputs["incidents"],
-            district=args.district,
+            loaded.beats,
+            loaded.incidents,
+            district=area_id(store, "district", args.district),
             n_beats=args.beats,
             cell_size_m=args.cell_size_m,
             minimal_change=args.minimal_change,
             target_cv=args.target_cv,
             random_state=args.seed,
-            stations=inputs["stations"],
+            stations=loaded.stations,
         )
     out = proposal.to_dict()
     if args.out:

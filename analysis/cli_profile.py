@@ -10,20 +10,16 @@ analysis profile --beat 925 --html beat_0925.html`` (the printable packet).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from datetime import date, timedelta
 
 import pandas as pd
 
-from analysis import profiles
-from analysis._store import open_store
-from geodata import schema
+from analysis import cli_common, inputs, profiles
+from analysis.cli_common import day_argument, print_json
 from geodata.boundaries import beat_neighbours
 from geodata.exports import prepare_output
-from geodata.store import IncidentStore
 
-__all__ = ["add_commands", "format_text", "load_inputs", "run_profile"]
+__all__ = ["add_commands", "format_text", "run_profile"]
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -41,6 +37,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--as-of",
         dest="as_of",
+        type=day_argument,
         help="last day of the period, YYYY-MM-DD "
         "(default: the end of the latest dense 28 days of data)",
     )
@@ -59,39 +56,13 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         help="window of the sector review table (default 7d)",
     )
     parser.add_argument("--html", help="also write the printable HTML packet to this file")
-    parser.set_defaults(func=run_profile)
-
-
-def load_inputs(store: IncidentStore, as_of: date | None, *, years: int = 2) -> dict:
-    """Return what a profile needs from `store`: incidents (history before `as_of`), layers.
-
-    Parameters
-    ----------
-    store
-        The incident store.
-    as_of
-        Last day of the period; None picks :func:`analysis.profiles.default_as_of`.
-    years
-        Years of history read before `as_of` (2 for profiles, 6 for the sector review).
-    """
-    occurred = store.load_incidents(columns=[schema.OCCURRED_AT])[schema.OCCURRED_AT]
-    if as_of is None:
-        as_of = profiles.default_as_of(occurred)
-    incidents = store.load_incidents(
-        columns=list(profiles.PROFILE_COLUMNS),
-        start=pd.Timestamp(profiles.history_start(as_of, years=years)),
-        end=pd.Timestamp(as_of + timedelta(days=1)),
+    parser.add_argument(
+        "--pdf", help="also write the PDF packet to this file (sector: at most two pages)"
     )
-    beats = store.read_layer("beats")
-    stations = store.read_layer("stations") if store.has_layer("stations") else None
-    return {
-        "as_of": as_of,
-        "incidents": incidents,
-        "beats": beats,
-        "stations": stations,
-        "timezone": store.timezone,
-        "occurred_at": occurred,
-    }
+    parser.add_argument(
+        "--paper", default="letter", choices=("letter", "a4"), help="PDF paper size"
+    )
+    parser.set_defaults(func=run_profile)
 
 
 def _level(args: argparse.Namespace) -> tuple[str, str | None]:
@@ -101,64 +72,96 @@ def _level(args: argparse.Namespace) -> tuple[str, str | None]:
     return "department", None
 
 
+def _write_pdf(
+    args: argparse.Namespace,
+    profile: profiles.AreaProfile,
+    review: profiles.SectorReview | None,
+    loaded: inputs.ProfileInputs,
+    note: str | None,
+) -> None:
+    from analysis import compare, pdf
+
+    reasons = None
+    if review is not None:
+        reasons = compare.explain_flagged(
+            review.beats,
+            loaded.incidents,
+            as_of=loaded.as_of,
+            window=review.window,
+            timezone=loaded.timezone,
+        )
+    document = pdf.packet_pdf(
+        profile,
+        loaded.beats,
+        stations=loaded.stations,
+        review=review,
+        reasons=reasons,
+        note=note or "",
+        paper=args.paper,
+    )
+    with open(prepare_output(args.pdf), "wb") as handle:
+        handle.write(document)
+
+
 def run_profile(args: argparse.Namespace) -> int:
     """Run ``profile``: print the profile as text or JSON; return the exit code."""
     level, area_id = _level(args)
     if args.review and level != "sector":
         msg = "--review needs --sector"
         raise ValueError(msg)
-    as_of = None
-    if args.as_of:
-        try:
-            as_of = date.fromisoformat(args.as_of)
-        except ValueError as err:
-            msg = f"--as-of must be a date YYYY-MM-DD, got {args.as_of!r}"
-            raise ValueError(msg) from err
-    store = open_store(args.store)
-    inputs = load_inputs(store, as_of, years=6 if args.review else 2)
-    neighbours = beat_neighbours(inputs["beats"])
+    store = inputs.open_store(args.store)
+    if area_id is not None:
+        area_id = cli_common.area_id(store, level, area_id)
+    years = inputs.REVIEW_HISTORY_YEARS if args.review else inputs.HISTORY_YEARS
+    loaded = inputs.load_profile_inputs(store, args.as_of, years=years)
     profile = profiles.profile_area(
-        inputs["incidents"],
-        inputs["beats"],
+        loaded.incidents,
+        loaded.beats,
         level=level,
         area_id=area_id,
-        as_of=inputs["as_of"],
+        as_of=loaded.as_of,
         period_days=args.period_days,
-        stations=inputs["stations"],
-        neighbours=neighbours,
-        timezone=inputs["timezone"],
+        stations=loaded.stations,
+        neighbours=beat_neighbours(loaded.beats),
+        timezone=loaded.timezone,
+        label=store.department().label(level) if level != "department" else None,
     )
     review = None
     if args.review:
         review = profiles.review_sector(
-            inputs["incidents"],
-            inputs["beats"],
+            loaded.incidents,
+            loaded.beats,
             sector=area_id,
-            as_of=inputs["as_of"],
+            as_of=loaded.as_of,
             window=args.window,
-            timezone=inputs["timezone"],
+            timezone=loaded.timezone,
         )
-    note = profiles.sample_note(inputs["occurred_at"], profile.start, profile.end)
+    note = (
+        inputs.sample_note(loaded.daily, profile.period)
+        if profile.n_incidents
+        else profiles.no_incidents_note(profile)
+    )
     if args.html:
         from analysis import report
 
         html = report.render_packet(
             profile,
-            inputs["beats"],
-            inputs["incidents"],
-            stations=inputs["stations"],
+            loaded.beats,
+            loaded.incidents,
+            stations=loaded.stations,
             review=review,
             note=note,
         )
         with open(prepare_output(args.html), "w", encoding="utf-8") as handle:
             handle.write(html)
+    if args.pdf:
+        _write_pdf(args, profile, review, loaded, note)
     out = profile.to_dict()
     out["data_note"] = note
     if review is not None:
         out["review"] = review.to_dict()
     if args.json:
-        json.dump(out, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        print_json(out)
     else:
         sys.stdout.write(format_text(profile, review))
         if note:

@@ -25,6 +25,15 @@ p-value (the conditional "C-test" of Przyborowski and Wilenski, 1940; Wheeler 20
 Poisson reasoning for crime counts). Small counts cannot reach significance (3 against 1 gives p =
 0.625), so the flag does not cry wolf when a beat goes from 1 to 3 burglaries. The percent change
 is ``None`` when the comparison count is 0 (an increase from nothing has no percentage).
+
+Why a count changed
+-------------------
+:func:`change_breakdown` splits the difference between the current and previous period of one
+area by offense category, location type and hour block (night 0-6, morning 6-12, afternoon
+12-18, evening 18-24, local time): each part's own difference, and its share of the total
+difference, largest contributors first (the parts' differences add up to the total).
+:func:`explain_change` says the largest contributors in words, and :func:`chance_in_words`
+says the p-value as odds ("as large a rise would happen by chance about 1 time in 6").
 """
 
 from __future__ import annotations
@@ -40,16 +49,35 @@ from scipy import stats
 from geodata import schema
 
 __all__ = [
+    "BREAKDOWNS",
+    "HOUR_BLOCKS",
     "WINDOWS",
     "Window",
+    "chance_in_words",
+    "change_breakdown",
     "change_flag",
     "compare_counts",
     "compstat_windows",
+    "explain_change",
+    "explain_flagged",
     "pct_change",
     "poisson_change_test",
     "window_counts",
 ]
 
+#: Hour blocks of the breakdown: (first hour, hour after the last, words).
+HOUR_BLOCKS = (
+    (0, 6, "at night (0-6 h)"),
+    (6, 12, "in the morning (6-12 h)"),
+    (12, 18, "in the afternoon (12-18 h)"),
+    (18, 24, "in the evening (18-24 h)"),
+)
+#: Dimensions of :func:`change_breakdown`: words -> column (``hour block`` is derived).
+BREAKDOWNS = {
+    "offense category": schema.CATEGORY,
+    "location type": schema.LOCATION_DESC,
+    "hour block": "hour_block",
+}
 #: Window names in display order.
 WINDOWS = ("7d", "28d", "ytd", "365d")
 _LABELS = {
@@ -411,4 +439,162 @@ def _coverage(
             _comparable(rate, prev_rate, min_coverage),
             _comparable(rate, ly_rate, min_coverage),
         )
+    return out
+
+
+def chance_in_words(p_value: float | None, current: float, previous: float) -> str:
+    """Return the two-sided p-value as odds in words.
+
+    Examples
+    --------
+    >>> chance_in_words(0.17, 12, 6)
+    'as large a rise would happen by chance about 1 time in 6'
+    >>> chance_in_words(0.0004, 23, 4)
+    'as large a rise would happen by chance less than 1 time in 1,000'
+    """
+    if p_value is None or (isinstance(p_value, float) and math.isnan(p_value)):
+        return "no comparable earlier period, so chance cannot be judged"
+    change = "rise" if current > previous else ("fall" if current < previous else "difference")
+    if p_value >= 0.5:
+        return f"as large a {change} would happen by chance about every other time or more often"
+    if p_value < 0.001:
+        return f"as large a {change} would happen by chance less than 1 time in 1,000"
+    return f"as large a {change} would happen by chance about 1 time in {round(1 / p_value):,}"
+
+
+def _hour_block(occurred_at: pd.Series, timezone: str | None) -> pd.Series:
+    stamps = occurred_at
+    if timezone is not None:
+        stamps = (
+            stamps.dt.tz_localize(timezone)
+            if stamps.dt.tz is None
+            else stamps.dt.tz_convert(timezone)
+        )
+    hours = stamps.dt.hour.to_numpy()
+    words = np.empty(len(hours), dtype=object)
+    for first, last, text in HOUR_BLOCKS:
+        words[(hours >= first) & (hours < last)] = text
+    return pd.Series(words, index=occurred_at.index, dtype=object)
+
+
+def change_breakdown(
+    incidents: pd.DataFrame,
+    window: Window,
+    *,
+    timezone: str | None = None,
+) -> pd.DataFrame:
+    """Return the change from the previous period to the current one, split three ways.
+
+    Parameters
+    ----------
+    incidents
+        One area's incidents with ``occurred_at``, ``category`` and ``location_desc`` (missing
+        location types count as ``unknown``), covering both periods of `window`.
+    window
+        From :func:`compstat_windows`.
+    timezone
+        Local zone of days and hours (default: the timestamps' own zone).
+
+    Returns
+    -------
+    DataFrame
+        ``dimension`` (a key of :data:`BREAKDOWNS`), ``part``, ``current``, ``previous``,
+        ``difference`` and ``share`` (of the total difference, None when it is 0); within a
+        dimension the differences add up to the total difference, and rows come largest
+        contribution in the direction of the change first.
+    """
+    needed = [schema.OCCURRED_AT, schema.CATEGORY, schema.LOCATION_DESC]
+    missing = [c for c in needed if c not in incidents]
+    if missing:
+        msg = f"incidents need the columns {missing} for a change breakdown"
+        raise ValueError(msg)
+    days = _local_day_numbers(incidents[schema.OCCURRED_AT], timezone)
+    periods = window.periods()
+    masks = {
+        name: (days >= _day_number(periods[name][0])) & (days <= _day_number(periods[name][1]))
+        for name in ("current", "previous")
+    }
+    parts = pd.DataFrame(
+        {
+            "offense category": incidents[schema.CATEGORY].astype(object).fillna("unknown"),
+            "location type": incidents[schema.LOCATION_DESC]
+            .astype(object)
+            .fillna("unknown")
+            .map(lambda v: str(v).strip().lower() or "unknown"),
+            "hour block": _hour_block(incidents[schema.OCCURRED_AT], timezone),
+        }
+    )
+    total = int(masks["current"].sum()) - int(masks["previous"].sum())
+    rows = []
+    for dimension in BREAKDOWNS:
+        current = parts.loc[masks["current"], dimension].astype(str).value_counts()
+        previous = parts.loc[masks["previous"], dimension].astype(str).value_counts()
+        frame = pd.DataFrame({"current": current, "previous": previous}).fillna(0).astype(int)
+        frame["difference"] = frame["current"] - frame["previous"]
+        frame = frame.rename_axis("part").reset_index()
+        frame["share"] = frame["difference"] / total if total else None
+        sign = 1 if total >= 0 else -1
+        frame = frame.sort_values(
+            ["difference", "part"], ascending=[sign < 0, True], kind="stable"
+        ).assign(dimension=dimension)
+        rows.append(frame)
+    columns = ["dimension", "part", "current", "previous", "difference", "share"]
+    return pd.concat(rows, ignore_index=True)[columns]
+
+
+def explain_change(breakdown: pd.DataFrame, *, top: int = 2) -> str:
+    """Return which parts added most to the change, in words, from :func:`change_breakdown`.
+
+    Examples: ``"Most of the rise of 19: theft +9 and battery +5; on the street +8 and in a
+    residence +4; in the evening (18-24 h) +10 and in the afternoon (12-18 h) +6."``
+    """
+    first = breakdown[breakdown["dimension"] == next(iter(BREAKDOWNS))]
+    total = int(first["difference"].sum())
+    if total == 0:
+        return "No overall change; the parts moved by no more than they balanced out."
+    sign = 1 if total > 0 else -1
+    pieces = []
+    for dimension in BREAKDOWNS:
+        rows = breakdown[
+            (breakdown["dimension"] == dimension) & (breakdown["difference"] * sign > 0)
+        ]
+        named = [f"{r.part} {r.difference:+d}" for r in rows.head(top).itertuples()]
+        if named:
+            pieces.append(f"{dimension}: " + " and ".join(named))
+    word = "rise" if total > 0 else "fall"
+    return f"Most of the {word} of {abs(total)} came from " + "; ".join(pieces) + "."
+
+
+def explain_flagged(
+    table: pd.DataFrame,
+    incidents: pd.DataFrame,
+    *,
+    as_of: date,
+    window: str,
+    timezone: str | None = None,
+) -> dict[str, tuple[str, str, pd.DataFrame]]:
+    """Return, per flagged area of a review table, why: (parts in words, chance, breakdown).
+
+    Parameters
+    ----------
+    table
+        One row per area with ``beat``, ``flag`` (``up``/``down``/empty), ``p_value``,
+        ``incidents`` (current count) and ``previous`` (e.g. a sector review's ``beats``).
+    incidents
+        Incidents with ``beat``, ``occurred_at``, ``category`` and ``location_desc`` covering
+        the window's current and previous periods.
+    as_of, window
+        The review's last day and window name (:data:`WINDOWS`).
+    """
+    chosen = next(w for w in compstat_windows(as_of) if w.name == window)
+    beats = incidents[schema.BEAT].astype(str)
+    out = {}
+    for row in table.to_dict("records"):
+        if not row["flag"]:
+            continue
+        beat = str(row[schema.BEAT])
+        breakdown = change_breakdown(incidents[beats == beat], chosen, timezone=timezone)
+        p_value = None if pd.isna(row["p_value"]) else float(row["p_value"])
+        chance = chance_in_words(p_value, row["incidents"], row["previous"])
+        out[beat] = (explain_change(breakdown), chance, breakdown)
     return out

@@ -10,14 +10,20 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Mapping
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import pandas as pd
+import pyproj
 
 from analysis.report import svg_map
 from geodata import schema
 
-__all__ = ["render_flyer"]
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+__all__ = ["flyer_inputs", "render_flyer"]
 
 _CSS = """
 body{font:15px/1.45 system-ui,sans-serif;margin:24px;color:#1a1a1a;max-width:820px}
@@ -39,6 +45,36 @@ def _e(value: object) -> str:
 
 def _clock(moment: pd.Timestamp) -> str:
     return f"{moment:%I:%M %p}".lstrip("0")
+
+
+def flyer_inputs(
+    db: Engine, beats: gpd.GeoDataFrame, beat: str, *, today: date, days: int = 183
+) -> dict[str, Any]:
+    """Return the keyword arguments of :func:`render_flyer` (and the PDF flyer) for `beat`.
+
+    The next (at most six) meetings of the coming `days`, the district station from the
+    meetings database's venues and its position in the beats' CRS.
+    """
+    from geodata import meetings
+
+    upcoming = meetings.upcoming_meetings(
+        db, beat=beat, start=today, end=today + timedelta(days=days)
+    ).head(6)
+    district = beats.loc[beats[schema.BEAT].astype(str) == beat, schema.DISTRICT]
+    venues = meetings.list_venues(db)
+    station_rows = venues[venues["station_id"] == (str(district.iloc[0]) if len(district) else "")]
+    station = station_rows.iloc[0].to_dict() if len(station_rows) else None
+    station_xy = None
+    if station is not None:
+        to_xy = pyproj.Transformer.from_crs(schema.WGS84, beats.crs, always_xy=True)
+        station_xy = to_xy.transform(station["lon"], station["lat"])
+    return {
+        "meetings": upcoming,
+        "beats": beats,
+        "station": station,
+        "station_xy": station_xy,
+        "feed_name": f"beat_{beat}.ics",
+    }
 
 
 def render_flyer(

@@ -26,6 +26,7 @@ import logging
 import math
 import numbers
 from dataclasses import dataclass
+from datetime import date
 
 import geopandas as gpd
 import numpy as np
@@ -37,6 +38,7 @@ from sklearn.base import BaseEstimator
 from sklearn.cluster import DBSCAN
 
 from analysis._griddbscan import grid_dbscan
+from analysis.inputs import LEVEL_COLUMNS, area_beats
 from geodata import schema
 
 __all__ = [
@@ -48,6 +50,7 @@ __all__ = [
     "HDBSCANHotspots",
     "KDEHotspots",
     "area_incidents",
+    "export_hotspots",
     "fit_hotspots",
     "grid_mask",
     "knox_table",
@@ -841,18 +844,60 @@ class KDEHotspots(BaseEstimator):
             cell = float(self.cell_size_m)
         self.cell_size_m_ = cell
         self.grid_ = grid if grid is not None else Grid.around(x, yy, cell, pad_m=reach)
-        counts = self.grid_.linear_counts(x, yy)
+        self._smooth(self.grid_.linear_counts(x, yy), len(x), getattr(X, "crs", None))
+        return self
+
+    def fit_counts(
+        self, counts: np.ndarray, grid: Grid, *, n_incidents: int, crs: object = None
+    ) -> KDEHotspots:
+        """Estimate the density from points already binned on `grid`; return self.
+
+        The binning is additive, so it can be done file by file where the data lie (see
+        :func:`analysis.distributed.kde_surface`) and summed; the result equals :meth:`fit` on
+        the same points and grid. Needs a numeric `bandwidth_m`.
+
+        Parameters
+        ----------
+        counts
+            The (rows, cols) linear-binned counts (:meth:`Grid.linear_counts`).
+        grid
+            The grid of `counts`.
+        n_incidents
+            How many incidents were binned.
+        crs
+            CRS of the hotspot polygons.
+
+        Raises
+        ------
+        ValueError
+            If the bandwidth is ``"auto"`` (it needs the points) or `counts` does not fit `grid`.
+        """
+        if self.bandwidth_m == "auto":
+            msg = "fit_counts needs a bandwidth in metres: 'auto' is estimated from the points"
+            raise ValueError(msg)
+        _check_number("bandwidth_m", self.bandwidth_m, low=0.0, unit=" m")
+        if counts.shape != (grid.n_rows, grid.n_cols):
+            msg = f"counts have shape {counts.shape}, the grid {(grid.n_rows, grid.n_cols)}"
+            raise ValueError(msg)
+        self.bandwidth_m_ = float(self.bandwidth_m)
+        self.cell_size_m_ = grid.cell_size_m
+        self.grid_ = grid
+        self._smooth(counts, n_incidents, crs)
+        return self
+
+    def _smooth(self, counts: np.ndarray, n_incidents: int, crs: object) -> None:
+        h, cell = self.bandwidth_m_, self.cell_size_m_
+        reach = self.pad_bandwidths * h
         # binning correction: the tent of linear binning adds cell²/6 of variance per axis
         h_kernel = math.sqrt(h * h - cell * cell / 6.0) if cell <= h else h
         half = math.ceil(reach / cell)
         offsets = np.arange(-half, half + 1) * cell
         k1 = np.exp(-0.5 * (offsets / h_kernel) ** 2) / (math.sqrt(2 * math.pi) * h_kernel)
         self.density_ = _fft_convolve_separable(counts, k1, scale=1e6)  # per m² -> per km²
-        self.n_incidents_ = len(x)
+        self.n_incidents_ = n_incidents
         self.hotspots_ = _top_cells_polygons(
-            self.density_, self.grid_, self.coverage, getattr(X, "crs", None), "density_per_km2"
+            self.density_, self.grid_, self.coverage, crs, "density_per_km2"
         )
-        return self
 
 
 #: Default cell of the KDE grid, as a fraction of the bandwidth (``cell_size_m="auto"``).
@@ -1255,22 +1300,14 @@ def area_incidents(
 
     Raises
     ------
-    ValueError
+    UnknownAreaError
         If the area id is unknown (the message lists a few valid ids).
     """
     located = incidents.dropna(subset=[schema.X, schema.Y])
     if level is not None:
-        column = {"beat": schema.BEAT, "sector": schema.SECTOR, "district": schema.DISTRICT}[level]
-        ids = beats[column].astype(str)
-        wanted = str(area_id)
-        if wanted not in set(ids):  # "11" for sector "011": the layer's zero-padding
-            wanted = schema.normalize_id(wanted, width=int(ids.str.len().max())) or wanted
-        if wanted not in set(ids):
-            sample = ", ".join(sorted(set(ids))[:8])
-            msg = f"--{level} {area_id!r} is not a {level} of the store (e.g. {sample})"
-            raise ValueError(msg)
-        beats = beats[ids == wanted]
-        located = located[located[column].astype(str) == wanted]
+        beats = area_beats(beats, level=level, area_id=area_id)
+        column = LEVEL_COLUMNS[level]
+        located = located[located[column].isin(beats[column])]
     if category:
         located = located[located[schema.CATEGORY].astype(str) == category]
     return located.reset_index(drop=True), beats
@@ -1331,3 +1368,52 @@ def fit_hotspots(
         msg = f"method must be one of dbscan, hdbscan, kde, gistar, got {method!r}"
         raise ValueError(msg)
     return model, model.hotspots_.set_crs(beats.crs, allow_override=True)
+
+
+_CSV_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def export_hotspots(hotspots: gpd.GeoDataFrame, fmt: str) -> bytes:
+    """Return hotspot polygons as GeoJSON (WGS84) or CSV bytes, for download.
+
+    Parameters
+    ----------
+    hotspots
+        Polygons with their attributes (a fitted estimator's ``hotspots_``), in any CRS.
+    fmt
+        ``"geojson"`` or ``"csv"``. The CSV holds the attributes and each polygon's centre as
+        ``lon``/``lat`` (no geometry); text that a spreadsheet would run as a formula
+        (``=``, ``+``, ``-``, ``@``) is prefixed with ``'``.
+
+    Raises
+    ------
+    ValueError
+        For another `fmt`.
+    """
+    if fmt not in ("geojson", "csv"):
+        msg = f"fmt must be 'geojson' or 'csv', got {fmt!r}"
+        raise ValueError(msg)
+    shown = hotspots.to_crs(schema.WGS84) if hotspots.crs is not None else hotspots
+    shown = shown.copy()
+    for column in shown.columns:  # dates and times as ISO text (JSON has no date type)
+        if column != "geometry" and pd.api.types.is_datetime64_any_dtype(shown[column]):
+            shown[column] = shown[column].map(lambda v: None if pd.isna(v) else v.isoformat())
+        elif column != "geometry" and shown[column].dtype == object:
+            shown[column] = shown[column].map(
+                lambda v: v.isoformat() if isinstance(v, (pd.Timestamp, date)) else v
+            )
+    if fmt == "geojson":
+        return shown.to_json(drop_id=True).encode("utf-8")
+    table = pd.DataFrame(shown.drop(columns="geometry"))
+    if len(shown):
+        centres = hotspots.geometry.representative_point()
+        if hotspots.crs is not None:
+            centres = centres.to_crs(schema.WGS84)
+        table["lon"], table["lat"] = centres.x.to_numpy(), centres.y.to_numpy()
+    for column in table.columns:
+        if table[column].dtype == object or str(table[column].dtype) == "string":
+            table[column] = [
+                f"'{v}" if isinstance(v, str) and v.startswith(_CSV_FORMULA) else v
+                for v in table[column]
+            ]
+    return table.to_csv(index=False).encode("utf-8")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Literal
 
 import geopandas as gpd
 import numpy as np
@@ -21,8 +20,10 @@ import pandas as pd
 
 from analysis import compare
 from analysis.concentration import concentration_share, top_places
+from analysis.inputs import LEVEL_COLUMNS, LEVELS, PROFILE_COLUMNS, Level, Period, area_beats
 from geodata import schema
 from geodata.boundaries import beat_neighbours
+from geodata.jsonable import jsonable, jsonable_records
 
 __all__ = [
     "LEVELS",
@@ -31,31 +32,14 @@ __all__ = [
     "AreaProfile",
     "SectorReview",
     "area_beats",
-    "default_as_of",
-    "history_start",
+    "dense_start",
+    "no_incidents_note",
     "profile_area",
     "review_sector",
-    "sample_note",
     "unusual_counts",
 ]
 
-Level = Literal["beat", "sector", "district", "department"]
-LEVELS: tuple[str, ...] = ("beat", "sector", "district", "department")
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_LEVEL_COLUMN = {"beat": schema.BEAT, "sector": schema.SECTOR, "district": schema.DISTRICT}
-#: Incident columns a profile, its map and its packet use (load only these from the store).
-PROFILE_COLUMNS = (
-    schema.OCCURRED_AT,
-    schema.BEAT,
-    schema.CATEGORY,
-    schema.OFFENSE,
-    schema.LOCATION_DESC,
-    schema.BLOCK,
-    schema.X,
-    schema.Y,
-    schema.LON,
-    schema.LAT,
-)
 _REQUIRED = (
     schema.OCCURRED_AT,
     schema.BEAT,
@@ -64,41 +48,6 @@ _REQUIRED = (
     schema.LOCATION_DESC,
     schema.BLOCK,
 )
-
-
-def area_beats(beats: gpd.GeoDataFrame, *, level: Level, area_id: str | None) -> gpd.GeoDataFrame:
-    """Return the beats that make up an area (membership comes from the beat layer).
-
-    Parameters
-    ----------
-    beats
-        Canonical beats with ``beat``, ``sector``, ``district``.
-    level
-        ``beat``, ``sector``, ``district`` or ``department`` (all beats).
-    area_id
-        The area's id (``"0925"``, ``"092"``, ``"09"``; numbers are normalised like the
-        layer's ids, so ``925`` finds beat ``0925``); ignored for ``department``.
-
-    Raises
-    ------
-    ValueError
-        If `level` is unknown or no beat belongs to `area_id`.
-    """
-    if level not in LEVELS:
-        msg = f"level must be one of {LEVELS}, got {level!r}"
-        raise ValueError(msg)
-    if level == "department":
-        return beats.copy()
-    column = _LEVEL_COLUMN[level]
-    known = beats[column].dropna().astype(str)
-    width = int(known.str.len().max()) if len(known) else 0
-    wanted = schema.normalize_id(area_id, width if known.str.isdigit().all() else 0)
-    members = beats[beats[column].astype(str) == str(wanted)]
-    if members.empty:
-        examples = ", ".join(sorted(known.unique())[:5])
-        msg = f"no {level} {area_id!r} in the beat layer (ids look like {examples}, ...)"
-        raise ValueError(msg)
-    return members.copy()
 
 
 @dataclass
@@ -126,6 +75,12 @@ class AreaProfile:
     station: dict | None
     neighbours: list[str] = field(default_factory=list)
     neighbour_beats: list[str] = field(default_factory=list)
+    label: str | None = None
+
+    @property
+    def period(self) -> Period:
+        """Return the profile period (:attr:`start` to :attr:`end`, both included)."""
+        return Period(self.start, self.end)
 
     @property
     def density_per_km2(self) -> float | None:
@@ -134,20 +89,21 @@ class AreaProfile:
 
     @property
     def title(self) -> str:
-        """Return a heading such as ``Beat 0925``."""
-        return (
-            "Department" if self.level == "department" else f"{self.level.title()} {self.area_id}"
-        )
+        """Return a heading such as ``Beat 0925`` (``Precinct N`` where the department says so)."""
+        if self.level == "department":
+            return "Department"
+        return f"{(self.label or self.level).capitalize()} {self.area_id}"
 
     def to_dict(self) -> dict:
         """Return the profile as JSON-ready plain values (NaN becomes None)."""
         comparisons = {}
         for row in self.comparisons.to_dict("records"):
             name = row.pop("window")
-            comparisons[name] = {k: _plain(v) for k, v in row.items()}
+            comparisons[name] = {k: jsonable(v) for k, v in row.items()}
         return {
             "area": {
                 "level": self.level,
+                "label": self.label or self.level,
                 "id": self.area_id,
                 "beats": self.beats,
                 "district": self.district,
@@ -164,38 +120,28 @@ class AreaProfile:
                 "timezone": self.timezone,
             },
             "n_incidents": self.n_incidents,
-            "density_per_km2": _plain(self.density_per_km2),
+            "density_per_km2": jsonable(self.density_per_km2),
             "counts_by_category": {k: int(v) for k, v in self.counts_by_category.items()},
-            "counts_by_offense": _records(self.counts_by_offense),
+            "counts_by_offense": jsonable_records(self.counts_by_offense),
             "comparisons": comparisons,
             "hour_weekday": {
                 "weekdays": list(WEEKDAYS),
                 "hours": list(range(24)),
                 "counts": self.hour_weekday.astype(int).to_numpy().tolist(),
             },
-            "location_types": _records(self.location_types),
-            "top_blocks": _records(self.top_blocks),
-            "concentration": {k: _plain(v) for k, v in self.concentration.items()},
-            "daily": _records(self.daily),
+            "location_types": jsonable_records(self.location_types),
+            "top_blocks": jsonable_records(self.top_blocks),
+            "concentration": {k: jsonable(v) for k, v in self.concentration.items()},
+            "daily": jsonable_records(self.daily),
         }
 
 
-def _plain(value: object) -> object:
-    if value is None or value is pd.NA:
-        return None
-    if isinstance(value, float | np.floating):
-        return None if math.isnan(value) else float(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
-
-
-def _records(frame: pd.DataFrame) -> list[dict]:
-    return [{k: _plain(v) for k, v in row.items()} for row in frame.to_dict("records")]
+def no_incidents_note(profile: AreaProfile) -> str:
+    """Return the sentence shown instead of charts when the profile period has no incident."""
+    return (
+        f"No incidents in this period: {profile.title.lower()} has none recorded from "
+        f"{profile.start} to {profile.end}."
+    )
 
 
 def _check_incidents(incidents: pd.DataFrame, required: tuple[str, ...] = _REQUIRED) -> None:
@@ -211,12 +157,6 @@ def _local(occurred_at: pd.Series, timezone: str | None) -> pd.Series:
     if occurred_at.dt.tz is None:
         return occurred_at.dt.tz_localize(timezone)
     return occurred_at.dt.tz_convert(timezone)
-
-
-def _in_days(local: pd.Series, first: date, last: date) -> np.ndarray:
-    naive = local.dt.tz_localize(None) if local.dt.tz is not None else local
-    day = naive.to_numpy("datetime64[D]")
-    return (day >= np.datetime64(first, "D")) & (day <= np.datetime64(last, "D"))
 
 
 def _station(stations: gpd.GeoDataFrame | None, district: str | None, level: str) -> dict | None:
@@ -240,7 +180,7 @@ def _station(stations: gpd.GeoDataFrame | None, district: str | None, level: str
         schema.LON,
         schema.LAT,
     )
-    return {k: _plain(row[k]) if k in row and not pd.isna(row[k]) else None for k in keys}
+    return {k: jsonable(row[k]) if k in row and not pd.isna(row[k]) else None for k in keys}
 
 
 def _neighbours(
@@ -253,7 +193,7 @@ def _neighbours(
     inside = set(members[schema.BEAT].astype(str))
     touching = pairs[pairs["beat"].astype(str).isin(inside)]["neighbour"].astype(str)
     outside_beats = sorted(set(touching) - inside)
-    column = _LEVEL_COLUMN[level]
+    column = LEVEL_COLUMNS[level]
     ids = beats[beats[schema.BEAT].astype(str).isin(outside_beats)][column].dropna().astype(str)
     return sorted(set(ids)), outside_beats
 
@@ -271,6 +211,7 @@ def profile_area(
     timezone: str | None = None,
     top_n: int = 10,
     alpha: float = 0.05,
+    label: str | None = None,
 ) -> AreaProfile:
     """Return the profile of an area for the `period_days` days ending on `as_of`.
 
@@ -299,6 +240,9 @@ def profile_area(
         Rows in the offense, location-type and block tables.
     alpha
         Significance level of the change flags.
+    label
+        The department's word for `level` ("precinct" for Seattle's districts); default the
+        level's own name.
 
     Returns
     -------
@@ -311,15 +255,15 @@ def profile_area(
     if beats.crs is None or not beats.crs.is_projected:
         msg = "beats must be in a projected CRS in metres to measure densities"
         raise ValueError(msg)
-    end = compare._as_date(as_of, "as_of")
-    start = end - timedelta(days=period_days - 1)
+    days_of = Period.ending(compare._as_date(as_of, "as_of"), period_days)
+    start, end = days_of.first, days_of.last
     members = area_beats(beats, level=level, area_id=area_id)
     member_ids = members[schema.BEAT].astype(str).tolist()
     districts = sorted(members[schema.DISTRICT].dropna().astype(str).unique())
     district = districts[0] if len(districts) == 1 else None
     area = incidents[incidents[schema.BEAT].astype(str).isin(member_ids)].copy()
     area[schema.OCCURRED_AT] = _local(area[schema.OCCURRED_AT], timezone)
-    period = area[_in_days(area[schema.OCCURRED_AT], start, end)]
+    period = area[days_of.contains(area[schema.OCCURRED_AT])]
 
     by_category = period[schema.CATEGORY].astype(str).value_counts()
     extra = [c for c in by_category.index if c not in schema.CATEGORIES]
@@ -348,7 +292,7 @@ def profile_area(
     comparisons = compare.compare_counts(counts, windows, alpha=alpha, reference=reference)
     comparisons.insert(1, "label", [w.label for w in windows])
 
-    days = pd.date_range(start, end, freq="D")
+    days = days_of.dates()
     daily_counts = local.dt.tz_localize(None).dt.normalize().value_counts() if len(local) else None
     daily = pd.DataFrame(
         {
@@ -361,7 +305,7 @@ def profile_area(
     neighbour_ids, neighbour_beats = _neighbours(beats, members, level, neighbours)
     return AreaProfile(
         level=level,
-        area_id="all" if level == "department" else str(members.iloc[0][_LEVEL_COLUMN[level]]),
+        area_id="all" if level == "department" else str(members.iloc[0][LEVEL_COLUMNS[level]]),
         beats=member_ids,
         district=district,
         as_of=end,
@@ -381,6 +325,7 @@ def profile_area(
         station=_station(stations, district, level),
         neighbours=neighbour_ids,
         neighbour_beats=neighbour_beats,
+        label=label,
     )
 
 
@@ -435,7 +380,7 @@ def unusual_counts(
     local = _local(incidents[schema.OCCURRED_AT], timezone)
     beat = incidents[schema.BEAT].astype(str).to_numpy()
     chosen = np.isin(beat, beat_ids)
-    current_mask = _in_days(local, window.start, window.end)
+    current_mask = Period(window.start, window.end).contains(local)
     total_now = int(current_mask.sum())
     out = pd.DataFrame({"beat": beat_ids})
     out["current"] = [int((current_mask & (beat == b)).sum()) for b in beat_ids]
@@ -443,7 +388,7 @@ def unusual_counts(
     skipped = 0
     for years in range(1, max_years + 1):
         first, last = _shift_years(window, years)
-        mask = _in_days(local, first, last)
+        mask = Period(first, last).contains(local)
         if total_now == 0 or mask.sum() < min_coverage * total_now:
             skipped += 1
             continue
@@ -513,13 +458,13 @@ class SectorReview:
             "district": self.district,
             "as_of": self.as_of.isoformat(),
             "window": self.window,
-            "beats": _records(self.beats),
-            "total": {k: _plain(v) for k, v in self.total.items()},
-            "comparisons": _records(self.comparisons),
-            "significant": _records(self.significant),
-            "unusual": _records(self.unusual),
+            "beats": jsonable_records(self.beats),
+            "total": {k: jsonable(v) for k, v in self.total.items()},
+            "comparisons": jsonable_records(self.comparisons),
+            "significant": jsonable_records(self.significant),
+            "unusual": jsonable_records(self.unusual),
             "unusual_note": self.unusual_note,
-            "explanations": _records(self.explain()),
+            "explanations": jsonable_records(self.explain()),
         }
 
 
@@ -640,7 +585,7 @@ def review_sector(
         totals.reset_index(), windows, alpha=alpha, reference=reference
     )
 
-    in_window = inside[_in_days(inside[schema.OCCURRED_AT], chosen.start, chosen.end)]
+    in_window = inside[Period(chosen.start, chosen.end).contains(inside[schema.OCCURRED_AT])]
     by_category = pd.crosstab(
         in_window[schema.BEAT].astype(str), in_window[schema.CATEGORY].astype(str)
     )
@@ -688,55 +633,33 @@ def review_sector(
     )
 
 
-def default_as_of(occurred_at: pd.Series, *, days: int = 28) -> date:
-    """Return the default as-of date: the last day with data, unless the data are sparse there.
+def dense_start(daily: pd.Series, *, straggler_share: float = 0.005) -> date:
+    """Return the first day of the month in which the data become dense.
 
-    When the latest `days` days hold less than half as many incidents as the densest `days`-day
-    window (the bundled data: a dense January 2018 and thin 2023-2024 samples), the end of the
-    densest window is returned instead. Same rule as ``dashboard.data.default_period``.
+    Records systems keep late-reported old incidents (the bundled data: 64 incidents from
+    2004-2017 before a dense January 2018). The first month is the one in which more than
+    `straggler_share` of all incidents have occurred, so at most that share lie before it, and
+    a store that is dense from its first day loses nothing. Date pickers start here; the
+    stragglers before it are noted, not hidden from analyses.
+
+    Parameters
+    ----------
+    daily
+        Incidents per local day (a date index, as ``analysis.inputs.load_daily_counts``).
 
     Raises
     ------
     ValueError
         If there are no incidents.
     """
-    if occurred_at.empty:
-        msg = "no incidents: cannot choose a default as-of date; pass one"
+    if not 0 <= straggler_share < 1:
+        msg = f"straggler_share must be in [0, 1), got {straggler_share!r}"
         raise ValueError(msg)
-    stamps = occurred_at.dt.tz_localize(None) if occurred_at.dt.tz is not None else occurred_at
-    daily = stamps.dt.floor("D").value_counts().sort_index().asfreq("D", fill_value=0)
-    window = daily.rolling(days, min_periods=1).sum()
-    end = daily.index[-1] if window.iloc[-1] >= 0.5 * window.max() else window.idxmax()
-    return end.date()
-
-
-def history_start(as_of: date, *, years: int = 2) -> date:
-    """Return the first day an analysis ending on `as_of` reads (`years` years and a week back).
-
-    Two years cover every CompStat comparison (the 365-day window of last year); the sector
-    review's unusual-count check reads five.
-    """
-    return as_of - timedelta(days=366 * years + 7)
-
-
-def sample_note(occurred_at: pd.Series, start: date, end: date) -> str:
-    """Return a warning when ``start..end`` (inclusive) is covered only sparsely, else "".
-
-    Same rule as ``dashboard.data.dataset_label``: the period is called a sample when its mean
-    daily count is under a quarter of that of the densest 28 days of `occurred_at` (the whole
-    data set). The bundled 2023-2024 files hold a few percent of all incidents.
-    """
-    if occurred_at.empty:
-        return ""
-    stamps = occurred_at.dt.tz_localize(None) if occurred_at.dt.tz is not None else occurred_at
-    daily = stamps.dt.floor("D").value_counts().sort_index().asfreq("D", fill_value=0)
-    densest = daily.rolling(28, min_periods=1).sum().max() / 28
-    days = pd.date_range(start, end, freq="D")
-    mean = float(daily.reindex(days, fill_value=0).mean())
-    if densest == 0 or mean >= 0.25 * densest:
-        return ""
-    return (
-        f"This period averages {mean:.1f} incidents a day, against {densest:.0f} in the densest "
-        "four weeks of the data: it is covered by a sample of incidents. Compare areas with "
-        "each other, not with real-world totals."
-    )
+    total = float(daily.sum()) if len(daily) else 0.0
+    if total <= 0:
+        msg = "no incidents: the store holds no dates"
+        raise ValueError(msg)
+    cumulative = daily.sort_index().cumsum()
+    first = int(np.argmax(cumulative.to_numpy() > straggler_share * total))
+    cut = pd.Timestamp(cumulative.index[first])
+    return date(cut.year, cut.month, 1)

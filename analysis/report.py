@@ -317,11 +317,8 @@ def render_packet(
     local = incidents[schema.OCCURRED_AT]
     if profile.timezone and local.dt.tz is not None:
         local = local.dt.tz_convert(profile.timezone)
-    day = local.dt.tz_localize(None).to_numpy("datetime64[D]") if len(local) else np.array([])
-    in_period = (
-        incidents[schema.BEAT].astype(str).isin(profile.beats).to_numpy()
-        & (day >= np.datetime64(profile.start, "D"))
-        & (day <= np.datetime64(profile.end, "D"))
+    in_period = incidents[schema.BEAT].isin(profile.beats).to_numpy() & profile.period.contains(
+        local
     )
     fills = None
     if review is not None:

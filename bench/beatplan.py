@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 
 from analysis import beatplan
-from analysis._store import open_store
-from analysis.cli_plan import load_planning_inputs
+from analysis.inputs import load_planning_inputs, open_store
 from geodata import schema
+from geodata.jsonable import jsonable
 
 
 def main() -> None:
@@ -46,7 +46,7 @@ def main() -> None:
     print(f"load before: {os.getloadavg()}")
     store = open_store(args.store)
     inputs = load_planning_inputs(store)
-    beats, incidents, stations = inputs["beats"], inputs["incidents"], inputs["stations"]
+    beats, incidents, stations = inputs.beats, inputs.incidents, inputs.stations
     print(f"incidents: {len(incidents):,} (workload {incidents['workload'].sum():,.0f})")
     districts = args.districts or sorted(beats[schema.DISTRICT].astype(str).unique())
     quota = None
@@ -161,7 +161,7 @@ def main() -> None:
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump(
-                beatplan.jsonable({"districts": rows, "city": city, "summary": summary}),
+                jsonable({"districts": rows, "city": city, "summary": summary}, digits=6),
                 handle,
                 indent=2,
             )

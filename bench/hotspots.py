@@ -44,10 +44,10 @@ KDE_REPEATS = 7  # fits timed per size (the machine is shared: report the median
 
 
 def _base() -> pd.DataFrame:
-    from analysis._store import open_store
+    from analysis.inputs import load_incidents, open_store
 
-    columns = ["x", "y", "occurred_at", "category", "offense", "beat"]
-    incidents = open_store(None).load_incidents(columns=columns).dropna(subset=["x", "y"])
+    columns = ("x", "y", "occurred_at", "category", "offense", "beat")
+    incidents = load_incidents(open_store(None), columns, None).dropna(subset=["x", "y"])
     for column in ("category", "offense", "beat"):
         incidents[column] = incidents[column].astype(str).astype("category")
     return incidents.reset_index(drop=True)

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 
-from geodata import meetings, schema, settings
+from geodata import meetings, settings
 from geodata.geocode import BlockGazetteer
 from geodata.ingest import build_sample_store
 from geodata.join import BeatIndex
@@ -102,10 +102,7 @@ def main() -> None:
         store = IncidentStore(work / "store")
         build_sample_store(store, settings.SAMPLES_DIR)
         t0 = time.perf_counter()
-        columns = [schema.BLOCK, schema.X, schema.Y, schema.LON, schema.LAT]
-        gazetteer = BlockGazetteer.from_incidents(
-            store.load_incidents(columns=columns), store.analysis_crs
-        )
+        gazetteer = BlockGazetteer.from_store(store)
         index = BeatIndex(store.read_layer("beats"))
         build_s = time.perf_counter() - t0
         rows.append(

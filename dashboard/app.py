@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import streamlit as st
-
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # `streamlit run` puts only dashboard/ on the path
-    sys.path.insert(0, str(ROOT))
 
 st.set_page_config(
     page_title="Beatwise — beat planning and crime analysis",
@@ -17,9 +12,12 @@ st.set_page_config(
     layout="wide",
 )
 
+from dashboard import style  # noqa: E402 - after the path fix above
+
+style.apply_contrast()
 PAGES = Path(__file__).resolve().parent / "views"
 
-navigation = st.navigation(
+navigation = style.sidebar_navigation(
     {
         "Analysis": [
             st.Page(PAGES / "overview.py", title="Overview", icon=":material/map:", default=True),

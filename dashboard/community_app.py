@@ -11,14 +11,9 @@ neither listed nor reachable by URL from this app.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import streamlit as st
-
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # `streamlit run` puts only dashboard/ on the path
-    sys.path.insert(0, str(ROOT))
 
 st.set_page_config(page_title="Your beat — community safety map", page_icon="🏘️", layout="wide")
 # Projector-friendly: large type everywhere (fixed CSS, no data in it).
@@ -39,6 +34,9 @@ h1 { font-size: 2.6rem !important; } h2, h3 { font-size: 1.9rem !important; }
     unsafe_allow_html=True,
 )
 
+from dashboard import style  # noqa: E402 - after the path fix above
+
+style.apply_contrast()
 PAGE = Path(__file__).resolve().parent / "community_page.py"
 st.navigation(
     [st.Page(PAGE, title="Your beat", icon=":material/home:", default=True)], position="hidden"

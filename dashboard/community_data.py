@@ -27,12 +27,14 @@ import streamlit as st
 from shapely.geometry import Point
 from sqlalchemy.exc import SQLAlchemyError
 
+from analysis import pdf
 from dashboard import maps
 from dashboard.maps import esc, plain
-from geodata import schema, settings
+from geodata import geocode, schema, settings
 from geodata.errors import StoreError
-from geodata.geocode import BlockGazetteer
-from geodata.publish import EXTRACT_FILES, PublicExtract, read_extract
+from geodata.geocode import BlockGazetteer, FoundBeat
+from geodata.join import BeatIndex
+from geodata.publish import EXTRACT_FILES, PublicExtract, read_extract, read_finder
 
 __all__ = [
     "FIND_KEY",
@@ -44,6 +46,7 @@ __all__ = [
     "extract_token",
     "find_beat",
     "handout_html",
+    "handout_pdf",
     "load_extract",
     "meetings_ics",
     "next_meetings",
@@ -57,7 +60,7 @@ FIND_KEY = "community_find"
 #: Shown when the app published the bundled sample itself (first run).
 SAMPLE_NOTE = (
     "Demonstration data: the bundled City of Chicago sample (January 2018), published as if "
-    "on the day after it; publish your own with `python -m geodata publish`."
+    "on the day after it. Your police department's own figures replace it once published."
 )
 #: Meetings shown in the "next meetings" panel.
 MEETINGS_SHOWN = 3
@@ -98,51 +101,49 @@ def load_extract(root: str, token: str) -> tuple[PublicExtract, gpd.GeoDataFrame
     return read_extract(root)
 
 
+#: Cell of the community app's beat index: coarser than the analyst app's 5 m so it builds in
+#: a fraction of a second; the answer is the same (points near a boundary get the exact test).
+FINDER_CELL_M = 25.0
+
+
 @st.cache_resource(show_spinner=False)
-def _gazetteer(root: str, token: str) -> BlockGazetteer:
-    extract, _, _ = load_extract(root, token)
-    # every published row of a block carries the same block point: its median is that point
-    return BlockGazetteer.from_incidents(extract.incidents, extract.metadata["masking"]["crs"])
-
-
-@st.cache_data(show_spinner=False)
-def _block_beats(root: str, token: str) -> dict[str, str]:
-    incidents = load_extract(root, token)[0].incidents
-    return (
-        incidents.groupby(schema.BLOCK)[schema.BEAT]
-        .agg(lambda s: s.value_counts().index[0])
-        .astype(str)
-        .to_dict()
-    )
+def _finder(root: str, token: str) -> tuple[BlockGazetteer, BeatIndex] | None:
+    del token
+    published = read_finder(root)
+    if published is None:
+        return None
+    gazetteer, beats = published
+    return gazetteer, BeatIndex(beats, cell_size_m=FINDER_CELL_M)
 
 
 def beat_at(root: str, token: str, lon: float, lat: float) -> str | None:
-    """Return the beat whose outline contains the WGS84 point, or None."""
-    beats = load_extract(root, token)[1]
-    hits = beats.sindex.query(Point(lon, lat), predicate="intersects")
-    if len(hits) == 0:
+    """Return the beat holding the WGS84 point (:meth:`BeatIndex.beat_at`), or None."""
+    finder = _finder(root, token)
+    if finder is None:
         return None
-    return str(sorted(beats.iloc[hits][schema.BEAT].astype(str))[0])
+    return finder[1].beat_at(lon, lat)
 
 
-def find_beat(root: str, token: str, text: str) -> tuple[str | None, str]:
-    """Return the beat of a typed block address or "lat, lon", and a message for the user.
+def find_beat(root: str, token: str, text: str) -> FoundBeat:
+    """Return the beat of a typed block address or "lat, lon" (:func:`geocode.find_beat`).
 
-    A published block gives the beat its incidents were joined to; otherwise the nearest
-    published hundred-block on the same street, or the typed coordinates, are looked up in the
-    beat outlines.
+    The published block gazetteer and exact beat outlines answer, as in the analyst app and
+    ``geodata meetings find``; the published (grid-snapped) incident points are never used.
+
+    Raises
+    ------
+    StoreError
+        The extract was published without the "find my beat" files (publish it again).
     """
-    located = _gazetteer(root, token).locate(text)
-    if located is None:
-        return None, f"No block or coordinates recognised in “{text}”; try e.g. 1234 W Madison St."
-    if located.how == "block":
-        beat = _block_beats(root, token).get(located.matched)
-    else:
-        beat = beat_at(root, token, located.lon, located.lat)
-    if beat is None:
-        return None, f"{located.matched} is outside every beat."
-    how = {"block": "block", "street": "nearest block on that street", "coordinates": "point"}
-    return beat, f"{located.matched} ({how[located.how]}) is in beat {beat}."
+    finder = _finder(root, token)
+    if finder is None:
+        msg = (
+            "Finding a beat by address is not available for this published data yet; "
+            "pick your beat from the list or click the map."
+        )
+        raise StoreError(msg)
+    gazetteer, index = finder
+    return geocode.find_beat(text, gazetteer=gazetteer, index=index)
 
 
 @dataclass(frozen=True)
@@ -250,14 +251,29 @@ def trend_chart(root: str, token: str, beat: str) -> alt.Chart:
     ]
     frame = grid.merge(counts, on=["week", schema.CATEGORY], how="left")
     frame["incidents"] = pd.to_numeric(frame["incidents"], errors="coerce").fillna(0).astype(int)
+    frame["week_label"] = frame["week"].dt.strftime("%d %b %Y")
+    order = [f"{w:%d %b %Y}" for w in weeks]
     return (
         alt.Chart(frame, title=f"Beat {beat}: incidents per week")
         .mark_bar()
         .encode(
-            x=alt.X("week:T", title="Week starting"),
+            x=alt.X(
+                "week_label:O",
+                title="Week starting (Monday)",
+                sort=order,
+                axis=alt.Axis(labelAngle=-40),
+            ),
             y=alt.Y("sum(incidents):Q", title="Incidents"),
-            color=alt.Color(f"{schema.CATEGORY}:N", title="Category"),
-            tooltip=["week:T", f"{schema.CATEGORY}:N", "incidents:Q"],
+            color=alt.Color(
+                f"{schema.CATEGORY}:N",
+                title="Category",
+                scale=alt.Scale(range=list(maps.CATEGORICAL)),
+            ),
+            tooltip=[
+                alt.Tooltip("week_label:O", title="Week starting"),
+                alt.Tooltip(f"{schema.CATEGORY}:N", title="Category"),
+                alt.Tooltip("incidents:Q", title="Incidents"),
+            ],
         )
         .properties(height=320)
         .configure_axis(labelFontSize=16, titleFontSize=18)
@@ -274,11 +290,13 @@ def _district_beats(root: str, token: str, district: str) -> gpd.GeoDataFrame:
     return mine
 
 
-def beat_map(root: str, token: str, beat: str) -> folium.Map:
+def beat_map(
+    root: str, token: str, beat: str, *, pin: tuple[float, float, str] | None = None
+) -> folium.Map:
     """Return the aggregated map: the district's beats coloured by recent incidents.
 
     Only beat polygons with counts and the station are drawn; no incident or block point ever
-    reaches the map.
+    reaches the map. `pin` (``lat, lon, label``) marks the address the user typed.
     """
     view = beat_view(root, token, beat)
     areas = _district_beats(root, token, view.district)
@@ -299,6 +317,8 @@ def beat_map(root: str, token: str, beat: str) -> folium.Map:
             crs=schema.WGS84,
         )
         maps.add_stations(fmap, stations)
+    if pin is not None:
+        maps.add_pin(fmap, pin[0], pin[1], pin[2])
     return fmap
 
 
@@ -309,22 +329,12 @@ def _meetings_engine(url: str) -> object:
     return meetings.open_database(url)
 
 
-def _meetings_available() -> bool:
-    try:
-        from geodata import meetings  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def next_meetings(beat: str, limit: int = MEETINGS_SHOWN) -> pd.DataFrame | None:
     """Return the next meetings of a beat from the meetings database (None: not available).
 
     A database that cannot be reached is logged and reported as "not available": the public
     page stays up without its schedule.
     """
-    if not _meetings_available():
-        return None
     from geodata import meetings
 
     try:
@@ -339,8 +349,6 @@ def next_meetings(beat: str, limit: int = MEETINGS_SHOWN) -> pd.DataFrame | None
 
 def meetings_ics(beat: str) -> bytes | None:
     """Return the beat's meetings as an iCalendar file (None: not available)."""
-    if not _meetings_available():
-        return None
     from geodata import meetings
 
     try:
@@ -415,6 +423,44 @@ def _svg_map(areas: gpd.GeoDataFrame, beat: str, width: int = 640, height: int =
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'role="img" aria-label="Beats of the district">{"".join(paths)}</svg>'
+    )
+
+
+def handout_pdf(
+    root: str, token: str, beat: str, upcoming: pd.DataFrame | None, *, paper: str = "letter"
+) -> bytes:
+    """Return the one-page PDF handout of a beat (same content as :func:`handout_html`)."""
+    view = beat_view(root, token, beat)
+    meta = view.metadata
+    areas = _district_beats(root, token, view.district)
+    groups = ", ".join(str(g) for g in meta["exclusions"]["groups"])
+    period = (
+        f"Published data from {meta.get('window_start')} to before "
+        f"{meta.get('window_end_exclusive')} (data available from "
+        f"{meta.get('data_covered_from') or 'no date'})."
+    )
+    about = (
+        f"About these numbers: published {meta.get('delay_days')} days after the fact, over a "
+        f"rolling {meta.get('window_days')}-day window; locations generalised to the block; not "
+        f"shown: {groups}, and any incident flagged sensitive or domestic. Generated "
+        f"{meta.get('generated_at')}."
+    )
+    if meta.get("note"):
+        about = f"{meta['note']} {about}"
+    table = counts_display(view)
+    return pdf.handout_pdf(
+        beat=beat,
+        sector=view.sector,
+        district=view.district,
+        counts=table.astype(object).where(table.notna(), "-"),
+        areas=areas,
+        recent=dict(zip(areas[schema.BEAT].astype(str), areas["recent"], strict=True)),
+        station=view.station or None,
+        meetings=None if upcoming is None else meetings_display(upcoming),
+        period_text=period,
+        about_text=about,
+        recent_days=int(meta.get("recent_days", 28)),
+        paper=paper,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import streamlit as st
 from streamlit_folium import st_folium
 
@@ -14,13 +16,15 @@ BEAT_KEY = "community_beat"
 CLICK_KEY = "community_last_click"
 WANTED_KEY = "community_clicked_beat"
 MESSAGE_KEY = "community_find_message"
+PIN_KEY = "community_pin"
 
 try:
     root = cd.ensure_extract(str(settings.public_dir()))
     token = cd.extract_token(root)
     extract, beats, stations = cd.load_extract(root, token)
-except StoreError as err:
-    st.error(f"{err}")
+except StoreError as err:  # the details are for the administrator's log, not the public
+    logging.getLogger(__name__).error("community extract not available: %s", err)
+    st.error("The community figures are not published yet. Please check back later.")
     st.stop()
 meta = extract.metadata
 beat_ids = sorted(beats["beat"].astype(str))
@@ -29,10 +33,17 @@ beat_ids = sorted(beats["beat"].astype(str))
 def _find() -> None:  # runs before the script when the address box changes
     text = st.session_state.get(cd.FIND_KEY, "").strip()
     if text:
-        beat, message = cd.find_beat(root, token, text)
-        st.session_state[MESSAGE_KEY] = (message, beat)
-        if beat:
-            st.session_state[BEAT_KEY] = beat
+        try:
+            found = cd.find_beat(root, token, text)
+        except StoreError as err:
+            st.session_state[MESSAGE_KEY] = (str(err), None)
+            return
+        st.session_state[MESSAGE_KEY] = (found.message, found.beat)
+        if found.located is not None:
+            where = found.located  # the pin is drawn to about 10 m: it marks a block, no more
+            st.session_state[PIN_KEY] = (round(where.lat, 4), round(where.lon, 4), where.matched)
+        if found.beat:
+            st.session_state[BEAT_KEY] = found.beat
 
 
 st.title("Your beat: community safety map")
@@ -79,7 +90,7 @@ map_col, side_col = st.columns([3, 2])
 with map_col:
     st.subheader("Map: incidents per beat")
     shown = st_folium(
-        cd.beat_map(root, token, beat),
+        cd.beat_map(root, token, beat, pin=st.session_state.get(PIN_KEY)),
         height=560,
         width="stretch",
         returned_objects=["last_clicked"],
@@ -130,8 +141,16 @@ st.subheader("Incidents by category")
 st.table(cd.counts_display(view).set_index("Category"))
 st.altair_chart(cd.trend_chart(root, token, beat), width="stretch")
 
-st.download_button(
-    "Printable one-page handout (HTML)",
+paper_col, pdf_col, html_col = st.columns([1, 2, 2])
+paper = paper_col.radio("Paper", ["Letter", "A4"], horizontal=True, key="community_paper")
+pdf_col.download_button(
+    "Printable one-page handout (PDF)",
+    cd.handout_pdf(root, token, beat, upcoming, paper=paper.lower()),
+    file_name=f"beat_{beat}_handout.pdf",
+    mime="application/pdf",
+)
+html_col.download_button(
+    "Handout as a web page (HTML)",
     cd.handout_html(root, token, beat, upcoming),
     file_name=f"beat_{beat}_handout.html",
     mime="text/html",

@@ -12,8 +12,10 @@ import geopandas as gpd
 import pandas as pd
 import streamlit as st
 
+from analysis import inputs, profiles
+from analysis.inputs import Period
 from geodata import boundaries, schema, settings
-from geodata.ingest import build_sample_store
+from geodata.department import Department
 from geodata.store import IncidentStore
 
 __all__ = [
@@ -21,8 +23,11 @@ __all__ = [
     "daily_counts",
     "dataset_label",
     "default_period",
+    "dense_date_range",
+    "department",
     "get_store",
     "incident_date_range",
+    "label",
     "load_beats",
     "load_districts",
     "load_incidents",
@@ -32,18 +37,45 @@ __all__ = [
 ]
 
 
-@st.cache_resource(show_spinner="Preparing the bundled Chicago data (first run only)...")
 def get_store(root: str | None = None) -> IncidentStore:
-    """Return the incident store, building it from the bundled sample on first use."""
-    store = IncidentStore(settings.store_dir(root))
-    if not store.exists() or not store.incident_files():
-        build_sample_store(store, settings.SAMPLES_DIR)
-    return store
+    """Return the incident store (`root`, or the configured one, built from the sample if empty).
+
+    The handle is cached per store directory, so changing ``BEATS_DATA_DIR`` picks another store.
+    """
+    return _store_at(str(settings.store_dir(root)), is_default=root is None)
+
+
+@st.cache_resource(show_spinner="Preparing the bundled sample data (first run only)...")
+def _store_at(path: str, *, is_default: bool) -> IncidentStore:
+    return inputs.open_store(None if is_default else path)
 
 
 def store_token(store: IncidentStore) -> str:
     """Return the cache key of the store's current contents."""
     return store.version_token()
+
+
+@st.cache_resource(show_spinner=False)
+def department(root: str, token: str) -> Department:
+    """Return the department the store holds (its levels' names, time zone, CRS)."""
+    del token
+    return IncidentStore(root).department()
+
+
+def label(root: str, token: str, level: str, *, plural: bool = False, title: bool = False) -> str:
+    """Return the department's word for `level` ("precinct" for Seattle's districts).
+
+    Parameters
+    ----------
+    level
+        ``beat``, ``sector`` or ``district`` (the store's columns).
+    plural
+        The plural ("precincts").
+    title
+        Capitalised, for headings and labels ("Precinct").
+    """
+    word = department(root, token).label(level, plural=plural)
+    return word.capitalize() if title else word
 
 
 @st.cache_data(show_spinner=False)
@@ -73,10 +105,14 @@ def load_districts(root: str, token: str) -> gpd.GeoDataFrame:
 def load_stations(root: str, token: str) -> gpd.GeoDataFrame:
     """Return police stations (empty frame if the store has none)."""
     del token
-    store = IncidentStore(root)
-    if not store.has_layer("stations"):
-        return gpd.GeoDataFrame(columns=[*schema.STATION_COLUMNS, "geometry"], geometry="geometry")
-    return store.read_layer("stations")
+    layers = inputs.load_layers(IncidentStore(root))
+    if layers.stations is None:
+        return gpd.GeoDataFrame(
+            columns=[*schema.STATION_COLUMNS, "geometry"],
+            geometry="geometry",
+            crs=layers.analysis_crs,
+        )
+    return layers.stations
 
 
 @st.cache_data(show_spinner="Loading incidents...", max_entries=8)
@@ -84,31 +120,55 @@ def load_incidents(
     root: str,
     token: str,
     columns: tuple[str, ...] | None = None,
-    start: date | None = None,
-    end: date | None = None,
+    period: Period | None = None,
 ) -> pd.DataFrame:
-    """Return stored incidents (some columns, a date range: end exclusive)."""
+    """Return stored incidents: some columns, the days of `period` (None: all of them)."""
     del token
-    return IncidentStore(root).load_incidents(
-        columns=list(columns) if columns else None,
-        start=pd.Timestamp(start) if start else None,
-        end=pd.Timestamp(end) if end else None,
+    return inputs.load_incidents(
+        IncidentStore(root), columns or tuple(schema.INCIDENT_COLUMNS), period
     )
 
 
 @st.cache_data(show_spinner=False)
-def incident_date_range(root: str, token: str) -> tuple[date, date]:
-    """Return the first and last incident dates in the store."""
-    occurred = load_incidents(root, token, (schema.OCCURRED_AT,))[schema.OCCURRED_AT]
-    return occurred.min().date(), occurred.max().date()
+def daily_counts(root: str, token: str) -> pd.Series:
+    """Return incidents per local calendar day over the whole store (missing days = 0)."""
+    del token
+    return inputs.load_daily_counts(IncidentStore(root))
 
 
 @st.cache_data(show_spinner=False)
-def beat_counts(
-    root: str, token: str, start: date, end: date, category: str | None = None
-) -> pd.DataFrame:
-    """Return incidents per beat in ``[start, end)`` (all beats, zeros included)."""
-    incidents = load_incidents(root, token, (schema.BEAT, schema.CATEGORY), start, end)
+def incident_date_range(root: str, token: str) -> tuple[date, date]:
+    """Return the first and last local days with incidents in the store."""
+    daily = daily_counts(root, token)
+    return daily.index[0].date(), daily.index[-1].date()
+
+
+@st.cache_data(show_spinner=False)
+def dense_date_range(root: str, token: str) -> tuple[date, date, str | None]:
+    """Return the span of the date pickers (first dense day, last day) and a straggler note.
+
+    Late-reported old incidents before :func:`analysis.profiles.dense_start` (or before the
+    default period, if that starts earlier) are left out of the pickers' span and said in the
+    note (None when there are none).
+    """
+    daily = daily_counts(root, token)
+    # never after the default period's first day: the pickers' default must be offered
+    first = min(profiles.dense_start(daily), default_period(root, token).first)
+    older = daily[(daily.index < pd.Timestamp(first)) & (daily > 0)]
+    note = None
+    if len(older):
+        note = (
+            f"{int(older.sum()):,} older incidents ({older.index[0]:%Y-%m-%d} to "
+            f"{older.index[-1]:%Y-%m-%d}) were reported late; the dates offered start on "
+            f"{first}, where the data are dense."
+        )
+    return first, daily.index[-1].date(), note
+
+
+@st.cache_data(show_spinner=False)
+def beat_counts(root: str, token: str, period: Period, category: str | None = None) -> pd.DataFrame:
+    """Return incidents per beat in `period` (all beats, zeros included)."""
+    incidents = load_incidents(root, token, (schema.BEAT, schema.CATEGORY), period)
     if category:
         incidents = incidents[incidents[schema.CATEGORY] == category]
     beats = load_beats(root, token)[[schema.BEAT, schema.SECTOR, schema.DISTRICT]]
@@ -119,41 +179,11 @@ def beat_counts(
 
 
 @st.cache_data(show_spinner=False)
-def default_period(root: str, token: str, days: int = 28) -> tuple[date, date]:
-    """Return the default period (inclusive dates).
-
-    The latest `days` days with data, unless the store is sparse there; then its densest
-    `days`-day window (for the bundled data: January 2018).
-    """
-    daily = daily_counts(root, token)
-    window = daily.rolling(days, min_periods=1).sum()
-    latest_end = daily.index[-1]
-    best_end = window.idxmax()
-    end = latest_end if window.iloc[-1] >= 0.5 * window.max() else best_end
-    return (end - pd.Timedelta(days=days - 1)).date(), end.date()
+def default_period(root: str, token: str, days: int = inputs.DEFAULT_PERIOD_DAYS) -> Period:
+    """Return the default period: :func:`analysis.inputs.default_period` of the store."""
+    return inputs.default_period(daily_counts(root, token), days=days)
 
 
-@st.cache_data(show_spinner=False)
-def daily_counts(root: str, token: str) -> pd.Series:
-    """Return incidents per local calendar day over the whole store (missing days = 0)."""
-    occurred = load_incidents(root, token, (schema.OCCURRED_AT,))[schema.OCCURRED_AT]
-    daily = occurred.dt.floor("D").dt.tz_localize(None).value_counts().sort_index()
-    return daily.asfreq("D", fill_value=0)
-
-
-def dataset_label(root: str, token: str, start: date, end: date) -> str:
-    """Return a warning when ``[start, end)`` is covered only sparsely (a sample), else "".
-
-    A period is called a sample when its mean daily count is under a quarter of the densest
-    28 days of the store: the bundled 2023-2024 files hold a few percent of all incidents.
-    """
-    daily = daily_counts(root, token)
-    densest = daily.rolling(28, min_periods=1).sum().max() / 28
-    period = daily[(daily.index >= pd.Timestamp(start)) & (daily.index < pd.Timestamp(end))]
-    if densest == 0 or period.empty or period.mean() >= 0.25 * densest:
-        return ""
-    return (
-        f"This period averages {period.mean():.1f} incidents a day, against {densest:.0f} in the "
-        "densest four weeks of the data: it is covered by a *sample* of incidents. Compare beats "
-        "with each other, not with real-world totals."
-    )
+def dataset_label(root: str, token: str, period: Period) -> str:
+    """Return a warning when `period` is covered only sparsely (a sample), else ""."""
+    return inputs.sample_note(daily_counts(root, token), period)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
 
 import folium
 import geopandas as gpd
@@ -20,11 +19,13 @@ import streamlit as st
 from branca.colormap import LinearColormap
 
 from analysis import evaluate, hotspots
+from analysis.inputs import Period
 from dashboard import data, maps
 from geodata import schema
 
 __all__ = [
     "LEVELS",
+    "NO_INCIDENTS",
     "HotspotRun",
     "area_ids",
     "evaluation_table",
@@ -36,6 +37,8 @@ __all__ = [
 
 #: Area levels offered by the page, with their beat-layer column.
 LEVELS = {"sector": schema.SECTOR, "beat": schema.BEAT, "district": schema.DISTRICT}
+#: What the page says when the area has no incident in the period.
+NO_INCIDENTS = "No incidents in this period"
 
 
 @dataclass
@@ -54,7 +57,7 @@ class HotspotRun:
 def area_ids(root: str, token: str, level: str) -> list[str]:
     """Return the ids of the beats, sectors or districts of the store, sorted."""
     beats = data.load_beats(root, token)
-    return sorted(beats[LEVELS[level]].astype(str).unique())
+    return sorted(beats[LEVELS[level]].dropna().unique())
 
 
 def surface_cells(
@@ -95,19 +98,22 @@ def hotspot_run(
     method: str,
     level: str,
     area_id: str,
-    start: date,
-    end: date,
+    period: Period,
     category: str | None,
     params: tuple[tuple[str, object], ...] = (),
 ) -> HotspotRun:
-    """Return the hotspots of an area and period (inclusive dates), as the CLI computes them."""
-    incidents = data.load_incidents(
-        root, token, hotspots.HOTSPOT_COLUMNS, start, end + timedelta(days=1)
-    )
+    """Return the hotspots of an area and period, as the CLI computes them.
+
+    An area with no located incident in the period gets an empty run (``n_incidents`` 0).
+    """
+    incidents = data.load_incidents(root, token, hotspots.HOTSPOT_COLUMNS, period)
     beats = data.load_beats(root, token)
     located, area = hotspots.area_incidents(
         incidents, beats, level=level, area_id=area_id, category=category
     )
+    if located.empty:
+        nothing = gpd.GeoDataFrame(geometry=gpd.GeoSeries(crs=area.crs))
+        return HotspotRun(nothing, pd.DataFrame(), nothing, area, 0, NO_INCIDENTS)
     options = dict(params)
     if method in {"gistar", "dbscan"}:  # both measure the area against the jurisdiction
         options["reference"] = hotspots.area_incidents(
@@ -196,6 +202,16 @@ def hotspot_map(run: HotspotRun, *, label: str) -> folium.Map:
             },
             tooltip=folium.GeoJsonTooltip(fields=["_tip"], labels=False),
         ).add_to(fmap)
+        low, high = float(cells["value"].min()), float(cells["value"].max())
+        maps.add_legend(
+            fmap,
+            f"Surface: {label}",
+            [
+                ("#ffffb2", f"low ({low:,.1f})", "box"),
+                ("#fd8d3c", f"middle ({(low + high) / 2:,.1f})", "box"),
+                ("#bd0026", f"high ({high:,.1f})", "box"),
+            ],
+        )
     if len(run.polygons):
         # a bounded map whatever the parameters: at most MAX_HOTSPOTS polygons, the largest
         ranked = run.polygons
@@ -219,6 +235,7 @@ def hotspot_map(run: HotspotRun, *, label: str) -> folium.Map:
             },
             tooltip=folium.GeoJsonTooltip(fields=["_tip"], labels=False),
         ).add_to(fmap)
+        maps.add_legend(fmap, None, [("#ef3b2c", "Hotspot (outlined area)", "box")])
     folium.LayerControl(collapsed=True).add_to(fmap)
     return fmap
 
@@ -244,12 +261,10 @@ def evaluation_table(
 
 @st.cache_data(show_spinner="Counting near-repeat pairs...", max_entries=32)
 def near_repeat(
-    root: str, token: str, level: str, area_id: str, start: date, end: date, category: str | None
+    root: str, token: str, level: str, area_id: str, period: Period, category: str | None
 ) -> pd.DataFrame:
     """Return the Knox near-repeat table of an area and period (99 shuffles, seed 0)."""
-    incidents = data.load_incidents(
-        root, token, hotspots.HOTSPOT_COLUMNS, start, end + timedelta(days=1)
-    )
+    incidents = data.load_incidents(root, token, hotspots.HOTSPOT_COLUMNS, period)
     located, _ = hotspots.area_incidents(
         incidents, data.load_beats(root, token), level=level, area_id=area_id, category=category
     )

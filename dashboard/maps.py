@@ -1,6 +1,18 @@
 """Folium maps: the only place geometries go to WGS84, and every label is HTML-escaped.
 
-Size rules (documented in docs/maps.md):
+Every map carries a legend and labels (docs/maps.md):
+
+* a legend box (drawn by Leaflet itself, no CDN) with one section per layer: class breaks and
+  units of a choropleth, outline styles, markers;
+* choropleths use :data:`SEQUENTIAL` (ColorBrewer YlOrRd, 5 classes, colour-blind safe) with
+  round class breaks (:func:`class_breaks`); categorical layers use :data:`CATEGORICAL`
+  (Okabe-Ito);
+* area labels (beat, sector, district ids) are drawn as text with a white halo, each level from
+  the zoom in :data:`LABEL_MIN_ZOOM`, so they stay readable instead of piling up;
+* background tiles come from :func:`geodata.settings.tile_settings` (``BEATS_TILE_URL``); with
+  ``none`` the map is drawn on a plain background, and outlines and labels carry it.
+
+Size rules (the marker limit is also described in docs/profiles.md):
 
 * polygons are simplified to ``SIMPLIFY_M`` (5 m) before drawing: the whole-city beat
   choropleth drops from about 2.4 MB to about 0.4 MB of HTML;
@@ -13,25 +25,35 @@ Size rules (documented in docs/maps.md):
 from __future__ import annotations
 
 import html
+import itertools
+import json
+import math
 from collections.abc import Sequence
 
 import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from branca.colormap import LinearColormap
+from branca.element import MacroElement, Template
 from folium.plugins import MarkerCluster
 
-from geodata import schema
+from geodata import schema, settings
 
 __all__ = [
+    "CATEGORICAL",
+    "LABEL_MIN_ZOOM",
     "MAX_MARKERS",
+    "SEQUENTIAL",
     "SIMPLIFY_M",
     "add_incidents",
+    "add_labels",
+    "add_legend",
     "add_outlines",
+    "add_pin",
     "add_stations",
     "base_map",
     "choropleth",
+    "class_breaks",
     "esc",
     "plain",
     "station_icon",
@@ -59,6 +81,21 @@ MAX_MARKERS = 2_000
 AGGREGATE_CELL_M = 250.0
 MAX_CELLS = 3_000
 CHICAGO_CENTER = (41.84, -87.68)
+#: Sequential classes, low to high (ColorBrewer YlOrRd 5: colour-blind and print safe).
+SEQUENTIAL = ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026")
+#: Categorical colours (Okabe-Ito: distinguishable with the common colour-vision deficiencies).
+CATEGORICAL = (
+    "#E69F00",
+    "#56B4E9",
+    "#009E73",
+    "#F0E442",
+    "#0072B2",
+    "#D55E00",
+    "#CC79A7",
+    "#999999",
+)
+#: Zoom level from which each kind of area label is drawn.
+LABEL_MIN_ZOOM = {"district": 10, "sector": 12, "beat": 13}
 
 
 def esc(value: object) -> str:
@@ -89,14 +126,21 @@ def to_display(layer: gpd.GeoDataFrame, *, simplify_m: float = SIMPLIFY_M) -> gp
 
 
 def base_map(layer: gpd.GeoDataFrame | None = None, *, zoom: int = 11) -> folium.Map:
-    """Return an empty map fitted to `layer` (or centred on Chicago)."""
+    """Return an empty map fitted to `layer` (or centred on Chicago).
+
+    Tiles follow ``BEATS_TILE_URL`` (:func:`geodata.settings.tile_settings`); without tiles the
+    map has a plain background and its outlines and labels.
+    """
+    tiles, attribution = settings.tile_settings()
     fmap = folium.Map(
         location=CHICAGO_CENTER,
         zoom_start=zoom,
-        tiles="OpenStreetMap",
+        tiles=tiles,
+        attr=attribution,
         control_scale=True,
         prefer_canvas=True,
     )
+    fmap.add_child(_MapStyle(offline=tiles is None))
     if layer is not None and len(layer):
         xmin, ymin, xmax, ymax = layer.to_crs(schema.WGS84).total_bounds
         fmap.fit_bounds([[ymin, xmin], [ymax, xmax]])
@@ -108,6 +152,36 @@ def tooltip_html(row: pd.Series, fields: Sequence[tuple[str, str]]) -> str:
     return "<br>".join(f"<b>{esc(label)}</b>: {esc(row.get(col))}" for col, label in fields)
 
 
+def class_breaks(vmax: float, n: int = len(SEQUENTIAL), *, integer: bool = True) -> list[float]:
+    """Return ``n + 1`` round class edges from 0 to at least `vmax` (equal steps of 1, 2, 2.5, 5).
+
+    Examples
+    --------
+    >>> class_breaks(23)
+    [0, 5, 10, 15, 20, 25]
+    """
+    vmax = float(vmax) if vmax and vmax > 0 else 1.0
+    raw = vmax / n
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw * (1 - 1e-12))
+    if integer:
+        step = max(1, math.ceil(step))
+        return [i * step for i in range(n + 1)]
+    return [round(i * step, 10) for i in range(n + 1)]
+
+
+def _class_labels(edges: Sequence[float], *, integer: bool) -> list[str]:
+    labels = []
+    for i, (low, high) in enumerate(itertools.pairwise(edges)):
+        last = i == len(edges) - 2
+        if integer:
+            top = int(high) if last else int(high) - 1
+            labels.append(f"{int(low):,}" if top <= low else f"{int(low):,}–{top:,}")
+        else:
+            labels.append(f"{low:g}–{high:g}")
+    return labels
+
+
 def choropleth(
     fmap: folium.Map,
     areas: gpd.GeoDataFrame,
@@ -116,11 +190,13 @@ def choropleth(
     id_column: str = schema.BEAT,
     fields: Sequence[tuple[str, str]] = (),
     name: str = "Incidents",
-    colors: Sequence[str] = ("#fff5eb", "#fd8d3c", "#7f2704"),
+    unit: str = "incidents per beat",
+    colors: Sequence[str] = SEQUENTIAL,
     highlight: Sequence[str] = (),
     vmax: float | None = None,
+    label_level: str | None = "beat",
 ) -> folium.Map:
-    """Draw `areas` coloured by `value`, with escaped tooltips built from `fields`.
+    """Draw `areas` in classes of `value`, with a legend, labels and escaped tooltips.
 
     Parameters
     ----------
@@ -131,30 +207,36 @@ def choropleth(
     value
         Numeric column that sets the colour.
     id_column
-        Identifier shown first in the tooltip.
+        Identifier shown first in the tooltip and drawn as the area's label.
     fields
         ``(column, label)`` pairs shown in the tooltip after the id and value.
     name
-        Layer name in the layer control.
+        Layer name in the layer control and title of the legend section.
+    unit
+        What one value counts, shown in the legend (e.g. ``incidents per beat``).
     colors
-        Colour ramp from low to high.
+        One colour per class, low to high (default :data:`SEQUENTIAL`).
     highlight
         Ids drawn with a thick outline (e.g. the selected beat).
     vmax
         Top of the colour scale (default: the largest value), so maps drawn side by side can
         share one scale.
+    label_level
+        Kind of area for the labels (a key of :data:`LABEL_MIN_ZOOM`), or None for no labels.
     """
     display = to_display(areas)
     values = pd.to_numeric(display[value], errors="coerce").fillna(0)
     if vmax is None or vmax <= 0:
         vmax = float(values.max()) if len(values) and values.max() > 0 else 1.0
-    # the colour scale is computed here, but drawn by the page (branca's legend needs d3 from a CDN)
-    cmap = LinearColormap(list(colors), vmin=0, vmax=vmax, caption=f"{name}")
+    integer = bool(np.allclose(values, np.round(values)))
+    edges = class_breaks(vmax, len(colors), integer=integer)
+    step = edges[1] - edges[0]
+    classes = np.minimum((values.to_numpy(float) // step).astype(int), len(colors) - 1)
     chosen = set(highlight)
     rows = [(id_column, id_column.title()), (value, name), *fields]
     display["_tip"] = [tooltip_html(r, rows) for _, r in display.iterrows()]
-    display["_fill"] = [cmap(v) for v in values]
-    display["_weight"] = [3.5 if i in chosen else 0.6 for i in display[id_column]]
+    display["_fill"] = [colors[max(c, 0)] for c in classes]
+    display["_weight"] = [3.5 if i in chosen else 0.8 for i in display[id_column]]
     keep = [id_column, "_tip", "_fill", "_weight", "geometry"]
     folium.GeoJson(
         display[keep].to_json(),
@@ -163,11 +245,20 @@ def choropleth(
             "fillColor": f["properties"]["_fill"],
             "color": "#1f1f1f",
             "weight": f["properties"]["_weight"],
-            "fillOpacity": 0.65,
+            "fillOpacity": 0.7,
         },
         highlight_function=lambda f: {"weight": 3, "color": "#08519c"},
         tooltip=folium.GeoJsonTooltip(fields=["_tip"], labels=False),
     ).add_to(fmap)
+    items = [
+        (color, label, "box")
+        for color, label in zip(colors, _class_labels(edges, integer=integer), strict=True)
+    ]
+    if chosen:
+        items.append(("#1f1f1f", "selected: thick outline", "line"))
+    add_legend(fmap, f"{name} ({unit})", items)
+    if label_level:
+        add_labels(fmap, areas, id_column, level=label_level)
     return fmap
 
 
@@ -179,8 +270,17 @@ def add_outlines(
     color: str = "#252525",
     weight: float = 2.0,
     label_column: str | None = None,
+    label_level: str | None = None,
+    dash: str | None = None,
 ) -> folium.Map:
-    """Draw area outlines (sectors, districts) without fill, optionally with an escaped tooltip."""
+    """Draw area outlines (sectors, districts) without fill, listed in the legend.
+
+    With `label_column` the outlines get an escaped tooltip and a text label per area, shown
+    from the zoom of `label_level` (a key of :data:`LABEL_MIN_ZOOM`; default: the column's
+    name when it is ``beat``, ``sector`` or ``district``).
+    """
+    if label_level is None and label_column in LABEL_MIN_ZOOM:
+        label_level = label_column
     display = to_display(areas, simplify_m=SIMPLIFY_M * 2)
     cols = [c for c in [label_column] if c] + ["geometry"]
     tooltip = folium.GeoJsonTooltip(fields=[label_column], aliases=[name]) if label_column else None
@@ -191,8 +291,16 @@ def add_outlines(
         display.to_json(),
         name=name,
         tooltip=tooltip,
-        style_function=lambda _: {"fill": False, "color": color, "weight": weight},
+        style_function=lambda _: {
+            "fill": False,
+            "color": color,
+            "weight": weight,
+            "dashArray": dash,
+        },
     ).add_to(fmap)
+    add_legend(fmap, None, [(color, name, "dash" if dash else "line")])
+    if label_column and label_level:
+        add_labels(fmap, areas, label_column, level=label_level)
     return fmap
 
 
@@ -229,6 +337,27 @@ def add_stations(
             icon=station_icon(),
         ).add_to(group)
     group.add_to(fmap)
+    add_legend(fmap, None, [("#08306b", "Police station", "badge")])
+    return fmap
+
+
+def add_pin(fmap: folium.Map, lat: float, lon: float, label: str) -> folium.Map:
+    """Mark a found address with a pin (drawn in HTML/CSS, so it renders offline)."""
+    style = (
+        "width:18px;height:18px;border-radius:50% 50% 50% 0;background:#000;"
+        "border:3px solid #fff;transform:rotate(-45deg);box-shadow:0 0 4px #000"
+    )
+    folium.Marker(
+        [lat, lon],
+        tooltip=esc(f"Found: {label}"),
+        icon=folium.DivIcon(
+            html=f'<div style="{style}" title="{esc(label)}"></div>',
+            icon_size=(24, 24),
+            icon_anchor=(12, 24),
+            class_name="found-pin",
+        ),
+    ).add_to(fmap)
+    add_legend(fmap, None, [("#000000", "Address found", "pin")])
     return fmap
 
 
@@ -265,6 +394,11 @@ def add_incidents(
                 tooltip=tip,
             ).add_to(cluster)
         cluster.add_to(fmap)
+        add_legend(
+            fmap,
+            None,
+            [("#3388ff", "Incident (a numbered bubble groups nearby incidents)", "circle")],
+        )
         return fmap
     while True:  # coarsen until the map carries at most MAX_CELLS circles
         cells = (
@@ -292,4 +426,190 @@ def add_incidents(
             tooltip=f"{int(row.n)} incidents",
         ).add_to(group)
     group.add_to(fmap)
+    largest = int(vmax)
+    add_legend(
+        fmap,
+        f"{name}: {len(located):,} incidents in {cell_size_m:.0f} m cells",
+        [
+            ("#b30000", f"circle area grows with the count (largest {largest:,})", "circle"),
+        ],
+    )
     return fmap
+
+
+_SWATCH = {
+    "box": "display:inline-block;width:18px;height:14px;border:1px solid #333;background:{c}",
+    "line": "display:inline-block;width:18px;height:0;border-top:3px solid {c};margin-bottom:4px",
+    "dash": "display:inline-block;width:18px;height:0;border-top:3px dashed {c};margin-bottom:4px",
+    "circle": "display:inline-block;width:12px;height:12px;border-radius:50%;background:{c};"
+    "opacity:.8",
+    "badge": "display:inline-block;width:16px;height:16px;border-radius:50%;background:{c};"
+    "color:#fff;font:bold 11px sans-serif;text-align:center;line-height:16px",
+    "pin": "display:inline-block;width:11px;height:11px;border-radius:50% 50% 50% 0;"
+    "background:{c};transform:rotate(-45deg)",
+}
+
+
+class _Legend(MacroElement):
+    """One legend box per map, bottom right; sections are added by the layers that draw."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function() {
+            var legend = L.control({position: "bottomright"});
+            legend.onAdd = function() {
+                var box = L.DomUtil.create("div", "bw-legend");
+                box.setAttribute("role", "region");
+                box.setAttribute("aria-label", "Map legend");
+                box.innerHTML = {{ this.html_json }};
+                L.DomEvent.disableClickPropagation(box);
+                return box;
+            };
+            legend.addTo({{ this._parent.get_name() }});
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._name = "BeatwiseLegend"
+        self.sections: list[tuple[str | None, list[tuple[str, str, str]]]] = []
+
+    @property
+    def html(self) -> str:
+        parts = ['<div class="bw-legend-title">Legend</div>']
+        for title, items in self.sections:
+            if title:
+                parts.append(f'<div class="bw-legend-head">{esc(title)}</div>')
+            for color, label, shape in items:
+                style = _SWATCH.get(shape, _SWATCH["box"]).format(c=esc(color))
+                badge = "P" if shape == "badge" else ""
+                parts.append(
+                    f'<div class="bw-legend-row"><span style="{style}" aria-hidden="true">'
+                    f"{badge}</span> {esc(label)}</div>"
+                )
+        return "".join(parts)
+
+    @property
+    def html_json(self) -> str:
+        # JSON string inside a <script>: no "</" may close the script element
+        return json.dumps(self.html).replace("</", "<\\/")
+
+
+def _legend_of(fmap: folium.Map) -> _Legend:
+    for child in fmap._children.values():
+        if isinstance(child, _Legend):
+            return child
+    legend = _Legend()
+    fmap.add_child(legend)
+    return legend
+
+
+def add_legend(
+    fmap: folium.Map, title: str | None, items: Sequence[tuple[str, str, str]]
+) -> folium.Map:
+    """Add a section to the map's legend: `title` (or None) and ``(colour, label, shape)`` items.
+
+    `shape` is one of ``box`` (a fill), ``line``, ``dash``, ``circle``, ``badge`` or ``pin``.
+    Text is escaped. Drawn by Leaflet in the page (works offline).
+    """
+    legend = _legend_of(fmap)
+    entry = (title, [(str(c), str(label), str(shape)) for c, label, shape in items])
+    if entry not in legend.sections:
+        legend.sections.append(entry)
+    return fmap
+
+
+def add_labels(
+    fmap: folium.Map,
+    areas: gpd.GeoDataFrame,
+    column: str,
+    *,
+    level: str = "beat",
+    prefix: str = "",
+) -> folium.Map:
+    """Write each area's `column` (escaped) at a point inside it, shown from its level's zoom.
+
+    Parameters
+    ----------
+    areas
+        Polygons in any CRS.
+    level
+        ``beat``, ``sector`` or ``district`` (:data:`LABEL_MIN_ZOOM`): the labels appear from
+        that zoom on, so a city-wide view is not covered in overlapping numbers.
+    prefix
+        Text before the id (e.g. ``"Sector "``).
+    """
+    display = to_display(areas, simplify_m=0)
+    group = folium.FeatureGroup(name=f"{level.title()} labels", control=False)
+    for text, point in zip(
+        display[column].astype(str), display.geometry.representative_point(), strict=True
+    ):
+        folium.Marker(
+            [point.y, point.x],
+            icon=folium.DivIcon(
+                html=f'<div class="bw-label-text">{esc(prefix)}{esc(text)}</div>',
+                icon_size=(0, 0),
+                class_name=f"bw-label bw-label-{esc(level)}",
+            ),
+            interactive=False,
+            keyboard=False,
+        ).add_to(group)
+    group.add_to(fmap)
+    return fmap
+
+
+class _MapStyle(MacroElement):
+    """Label and legend CSS, zoom-dependent label levels, and the plain offline background."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function() {
+            if (!document.getElementById("bw-map-style")) {
+                var style = document.createElement("style");
+                style.id = "bw-map-style";
+                style.textContent = {{ this.css_json }};
+                document.head.appendChild(style);
+            }
+            var map = {{ this._parent.get_name() }};
+            var levels = {{ this.levels_json }};
+            function show() {
+                var box = map.getContainer();
+                for (var level in levels) {
+                    box.classList.toggle("bw-show-" + level, map.getZoom() >= levels[level]);
+                }
+            }
+            {% if this.offline %}map.getContainer().classList.add("bw-offline");{% endif %}
+            map.on("zoomend", show);
+            map.whenReady(show);
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, *, offline: bool) -> None:
+        super().__init__()
+        self._name = "BeatwiseMapStyle"
+        self.offline = offline
+        self.levels_json = json.dumps(LABEL_MIN_ZOOM)
+        rules = [
+            ".bw-label{width:0;height:0;}",
+            ".bw-label-text{display:none;transform:translate(-50%,-50%);white-space:nowrap;"
+            "font:bold 13px Arial,sans-serif;color:#111;text-shadow:0 0 3px #fff,0 0 3px #fff,"
+            "0 0 2px #fff;pointer-events:none;}",
+            ".bw-label-district .bw-label-text{font-size:16px;}",
+            ".bw-legend{background:#fff;color:#111;padding:6px 9px;border:1px solid #555;"
+            "border-radius:4px;font:12px Arial,sans-serif;line-height:17px;max-width:230px;"
+            "opacity:.93;}",
+            ".bw-legend-title{font-weight:bold;}",
+            ".bw-legend-head{font-weight:bold;margin-top:4px;}",
+            ".bw-offline{background:#f2f2ef !important;}",
+        ]
+        rules += [
+            f".bw-show-{level} .bw-label-{level} .bw-label-text{{display:block;}}"
+            for level in LABEL_MIN_ZOOM
+        ]
+        self.css_json = json.dumps("".join(rules))

@@ -7,30 +7,34 @@ edit, so an analyst's move shows on the map, in the list and in the .ics at the 
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import folium
 import pandas as pd
-import pyproj
 import streamlit as st
 from sqlalchemy import Engine
 
-from analysis.flyer import render_flyer
+from analysis import pdf
+from analysis.flyer import flyer_inputs, render_flyer
 from dashboard import data, maps
 from dashboard import profile_data as pd_
 from geodata import meetings, schema, settings
 
 __all__ = [
     "COLUMN_CONFIG",
+    "CUSTOM_RULE",
     "MAX_VENUE_POPUP_ROWS",
     "calendar",
     "districts",
     "engine",
     "find",
     "flyer",
+    "flyer_pdf",
+    "form_values",
     "meetings_map",
     "occurrence_choices",
+    "rule_fields",
     "series_table",
     "token",
     "upcoming",
@@ -194,10 +198,9 @@ def meetings_map(
             icon=maps.station_icon(str(min(row.n_meetings, 99))),
         ).add_to(group)
     group.add_to(fmap)
+    maps.add_legend(fmap, None, [("#08306b", "Meeting venue (number: meetings)", "badge")])
     if home is not None:
-        folium.CircleMarker(
-            list(home), radius=8, color="#d7301f", fill=True, tooltip="Your location"
-        ).add_to(fmap)
+        maps.add_pin(fmap, home[0], home[1], "your address")
     return fmap
 
 
@@ -214,29 +217,28 @@ def find(
     )
 
 
+def _flyer_inputs(root: str, store_token: str, db: Engine, beat: str, days: int) -> dict:
+    today = datetime.now(tz=ZoneInfo(schema.DEFAULT_TIMEZONE)).date()
+    beats = data.load_beats(root, store_token)
+    return flyer_inputs(db, beats, beat, today=today, days=days)
+
+
 def flyer(root: str, store_token: str, db: Engine, beat: str, *, days: int = 183) -> str:
     """Return the printable HTML flyer of `beat`: map, next meetings, venue, station contact."""
-    today = datetime.now(tz=ZoneInfo(schema.DEFAULT_TIMEZONE)).date()
-    upcoming_rows = meetings.upcoming_meetings(
-        db, beat=beat, start=today, end=today + timedelta(days=days)
-    ).head(6)
-    beats = data.load_beats(root, store_token)
-    district = beats.loc[beats[schema.BEAT].astype(str) == beat, schema.DISTRICT]
-    venues = meetings.list_venues(db)
-    station_rows = venues[venues["station_id"] == (str(district.iloc[0]) if len(district) else "")]
-    station = station_rows.iloc[0].to_dict() if len(station_rows) else None
-    station_xy = None
-    if station is not None:
-        to_xy = pyproj.Transformer.from_crs(schema.WGS84, beats.crs, always_xy=True)
-        station_xy = to_xy.transform(station["lon"], station["lat"])
+    inputs = _flyer_inputs(root, store_token, db, beat, days)
     return render_flyer(
         beat,
-        upcoming_rows,
-        beats=beats,
-        station=station,
-        station_xy=station_xy,
-        feed_name=f"beat_{beat}.ics",
+        inputs.pop("meetings"),
+        **inputs,
     )
+
+
+def flyer_pdf(
+    root: str, store_token: str, db: Engine, beat: str, *, paper: str = "letter", days: int = 183
+) -> bytes:
+    """Return the one-page PDF flyer of `beat` (same content as :func:`flyer`)."""
+    inputs = _flyer_inputs(root, store_token, db, beat, days)
+    return pdf.flyer_pdf(beat, inputs.pop("meetings"), paper=paper, **inputs)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -275,3 +277,79 @@ def districts(_db: Engine, schedule: str) -> list[str]:
     """Return the district ids the meetings database knows (its filter values)."""
     del schedule
     return sorted(meetings.list_areas(_db)["district"].dropna().astype(str).unique())
+
+
+def form_values(row: pd.Series | None) -> dict[str, object]:
+    """Return the editor form's field values for a stored series (`row`), or a new one.
+
+    Keys are the form's field names (the widget key is ``ed_<name>_<series id or new>``); the
+    editor writes them into the session state when a series is opened or reloaded, so the
+    browser shows exactly the stored values.
+
+    Parameters
+    ----------
+    row
+        A row of :func:`geodata.meetings.list_series`, or None for the "new series" form.
+    """
+
+    def value(column: str, default: object = "") -> object:
+        if row is None:
+            return default
+        stored = row[column]
+        return default if stored is None or stored != stored else stored  # NaN -> default
+
+    start = value("dtstart", None)
+    start = pd.Timestamp(start).to_pydatetime() if start is not None else None
+    is_sector = value("area_kind", "beat") == "sector"
+    tzid = str(value("tzid", schema.DEFAULT_TIMEZONE))
+    return {
+        "title": str(value("title")),
+        "beats": "" if is_sector else str(value("beats")),
+        "sector": str(value("sector")) if is_sector else "",
+        "venue": int(row["venue_id"]) if row is not None else None,
+        "date": start.date() if start is not None else date.today(),
+        "time": start.time() if start is not None else time(18, 30),
+        "minutes": int(value("duration_min", meetings.DEFAULT_DURATION_MIN)),
+        **rule_fields(str(value("rrule", "FREQ=MONTHLY;INTERVAL=2;BYDAY=2TU")), tzid),
+        "reason": str(value("duration_reason")),
+        "contact": str(value("contact")),
+        "notes": str(value("notes")),
+        "link": str(value("virtual_link")),
+        "illustrative": bool(value("illustrative", False)),
+        "vname": "",
+        "vaddr": "",
+        "vlat": "",
+        "vlon": "",
+        "vphone": "",
+        "allow": False,
+    }
+
+
+#: The picker's choice for a rule it cannot show: the rule is typed (RFC 5545 text).
+CUSTOM_RULE = "custom rule"
+
+
+def rule_fields(rule: str, tzid: str = schema.DEFAULT_TIMEZONE) -> dict[str, object]:
+    """Return the recurrence picker's fields that show `rule` (typed text if it cannot).
+
+    The fields are ``rep`` (a key of :data:`geodata.meetings.REPEATS` or :data:`CUSTOM_RULE`),
+    ``week``, ``weekday``, ``skip`` (months without a meeting), ``until`` and ``rrule``.
+    """
+    pick = meetings.pick_from_rule(rule, tzid=tzid)
+    if pick is None:
+        return {
+            "rep": CUSTOM_RULE,
+            "week": 2,
+            "weekday": "TU",
+            "skip": [],
+            "until": None,
+            "rrule": rule,
+        }
+    return {
+        "rep": pick.repeat,
+        "week": pick.week,
+        "weekday": pick.weekday,
+        "skip": list(pick.skip_months),
+        "until": pick.until,
+        "rrule": rule,
+    }

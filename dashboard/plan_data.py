@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 import folium
 import geopandas as gpd
 import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
-from analysis import beatplan
-from analysis.cli_plan import load_planning_inputs
-from dashboard import maps
+from analysis import beatplan, inputs
+from analysis.inputs import Period
+from dashboard import maps, messages
 from geodata import db, schema, settings
+from geodata.jsonable import jsonable
 from geodata.plans import list_plans, plan_bytes, save_plan
 from geodata.store import IncidentStore
 
@@ -26,44 +29,43 @@ __all__ = [
     "propose",
     "save",
     "saved_plans",
+    "user_message",
 ]
 
 
-#: A workload period: first and last day (ISO dates, inclusive), or None for all stored data.
-Period = tuple[str, str] | None
-
-
 @st.cache_data(show_spinner="Loading incidents and computing workload...")
-def planning_inputs(root: str, token: str, period: Period = None) -> dict:
-    """Return beats, stations and incidents with workload (default weights) over `period`."""
+def planning_inputs(root: str, token: str, period: Period | None = None) -> inputs.PlanningInputs:
+    """Return beats, stations and incidents with workload over `period` (None: all data).
+
+    The same :func:`analysis.inputs.load_planning_inputs` as ``python -m analysis plan``.
+    """
     del token
-    first, last = (pd.Timestamp(day) for day in period) if period else (None, None)
-    return load_planning_inputs(IncidentStore(root), start=first, end=last)  # as the CLI
+    return inputs.load_planning_inputs(IncidentStore(root), period)
 
 
 @st.cache_data(show_spinner=False)
 def current_evaluation(
-    root: str, token: str, district: str, period: Period = None
+    root: str, token: str, district: str, period: Period | None = None
 ) -> beatplan.PlanEvaluation:
     """Return the evaluation of the district's current beats (their real polygons).
 
     As ``python -m analysis plan evaluate --district``: the incidents are those the join put in
     the district's beats (so an incident on the district's edge counts where it was stored).
     """
-    inputs = planning_inputs(root, token, period)
+    loaded = planning_inputs(root, token, period)
     return beatplan.evaluate_district(
-        inputs["beats"], inputs["incidents"], district, stations=inputs["stations"]
+        loaded.beats, loaded.incidents, district, stations=loaded.stations
     )
 
 
 @st.cache_data(show_spinner=False)
 def district_units(
-    root: str, token: str, district: str, cell_size_m: float, period: Period = None
+    root: str, token: str, district: str, cell_size_m: float, period: Period | None = None
 ) -> beatplan.Units:
     """Return the planning units of `district` with the workload of `period`."""
-    inputs = planning_inputs(root, token, period)
+    loaded = planning_inputs(root, token, period)
     return beatplan.build_units(
-        inputs["beats"], inputs["incidents"], cell_size_m=cell_size_m, districts=[district]
+        loaded.beats, loaded.incidents, cell_size_m=cell_size_m, districts=[district]
     )
 
 
@@ -77,22 +79,22 @@ def propose(
     target_cv: float,
     seed: int,
     cell_size_m: float,
-    period: Period = None,
+    period: Period | None = None,
     progress: beatplan.Progress | None = None,
 ) -> beatplan.Proposal:
     """Return a proposal for `district` (not cached: the page keeps it in session state)."""
-    inputs = planning_inputs(root, token, period)
+    loaded = planning_inputs(root, token, period)
     units = district_units(root, token, district, cell_size_m, period)
     return beatplan.propose_beats(
-        inputs["beats"],
-        inputs["incidents"],
+        loaded.beats,
+        loaded.incidents,
         district=district,
         n_beats=n_beats,
         cell_size_m=cell_size_m,
         minimal_change=minimal_change,
         target_cv=target_cv,
         random_state=seed,
-        stations=inputs["stations"],
+        stations=loaded.stations,
         units=units,
         progress=progress,
     )
@@ -122,6 +124,7 @@ def plan_map(
         areas,
         "workload",
         name="Workload",
+        unit="weighted incidents per beat",
         vmax=vmax,
         fields=[(schema.SECTOR, "Sector"), ("share", "Share"), ("polsby_popper", "Polsby-Popper")],
     )
@@ -138,6 +141,7 @@ def plan_map(
             },
             tooltip="Changes beat",
         ).add_to(fmap)
+        maps.add_legend(fmap, None, [("#d7191c", "Units that change beat", "box")])
     if stations is not None and len(stations):
         district = plan[schema.DISTRICT].dropna().astype(str).unique()
         maps.add_stations(fmap, stations[stations[schema.DISTRICT].isin(district)])
@@ -210,6 +214,25 @@ def beat_table(evaluation: beatplan.PlanEvaluation) -> pd.DataFrame:
     return evaluation.beats[[c for c in cols if c in evaluation.beats.columns]].round(3)
 
 
+_MESSAGES = (
+    (
+        re.compile(r"number of beats must be between 1 and (\d+) for district (\S+), got (\d+)"),
+        "District {1} can be divided into at most {0} beats with unit cells of this size (you "
+        "asked for {2}): choose fewer beats, or smaller unit cells under Advanced.",
+    ),
+    (
+        re.compile(r"minimal change keeps the district's (\d+) beats, and (\d+) beats were asked"),
+        "“Minimal change” keeps the district's {0} beats and you asked for {1}: choose {0} "
+        "beats, or switch the mode to “Redraw” to draw a new number of beats.",
+    ),
+)
+
+
+def user_message(err: Exception) -> str:
+    """Return a planning error in the planner's words (:func:`dashboard.messages.user_message`)."""
+    return messages.user_message(err, known=_MESSAGES)
+
+
 @st.cache_resource(show_spinner=False)
 def get_engine(url: str) -> Engine:
     """Return the database engine, migrated to the newest revisions."""
@@ -227,7 +250,7 @@ def save(proposal: beatplan.Proposal, *, name: str, author: str) -> int:
         name=name,
         author=author,
         parameters=proposal.parameters,
-        measures=beatplan.jsonable(proposal.proposed.summary),
+        measures=jsonable(proposal.proposed.summary, digits=6),
         assignments=dict(
             zip(proposal.units[beatplan.UNIT].astype(str), proposal.units["proposed"], strict=False)
         ),

@@ -1,26 +1,27 @@
 """Cached loaders and chart builders of the beat-profile and sector-review pages.
 
 Profiles are computed by :mod:`analysis.profiles` on exactly the inputs the ``python -m analysis
-profile`` command uses (incidents from ``history_start(as_of)`` to the as-of date, the stored
-beats and stations, the time zone of the store), so the page and the CLI JSON agree. Results are
+profile`` command uses (:func:`analysis.inputs.load_profile_inputs`: the history before the as-of
+date, the stored beats and stations, the time zone of the store), so the page and the CLI JSON
+agree. Results are
 cached per (store version, area, as-of date), so switching back to a beat is instant; the beat
 index and the block gazetteer for "find my beat" are built once per store version.
 """
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 import altair as alt
 import folium
 import geopandas as gpd
 import pandas as pd
-import pyproj
 import streamlit as st
 
-from analysis import profiles, report
+from analysis import compare, inputs, pdf, profiles, report
+from analysis.inputs import Period
 from dashboard import data, maps
-from geodata import schema
+from geodata import geocode, schema
 from geodata.boundaries import beat_neighbours
 from geodata.geocode import BlockGazetteer
 from geodata.join import BeatIndex
@@ -29,10 +30,12 @@ from geodata.store import IncidentStore
 __all__ = [
     "CLICK_KEY",
     "FIND_KEY",
+    "PIN_KEY",
     "area_profile",
     "beat_at",
     "beat_index",
     "category_chart",
+    "change_reasons",
     "comparison_view",
     "default_as_of",
     "find_beat",
@@ -41,6 +44,8 @@ __all__ = [
     "incidents_in_period",
     "neighbours",
     "packet_html",
+    "packet_pdf",
+    "profile_inputs",
     "profile_map",
     "sector_fills",
     "sector_review",
@@ -50,19 +55,20 @@ __all__ = [
 #: Session keys of the beat-profile page (page-local; shared keys live in dashboard.state).
 CLICK_KEY = "beat_profile_last_click"
 FIND_KEY = "beat_profile_find"
+#: The last found address as ``(lat, lon, label)``: the map shows a pin there.
+PIN_KEY = "beat_profile_pin"
 
 
-@st.cache_data(show_spinner=False)
 def default_as_of(root: str, token: str) -> date:
-    """Return the default as-of date: the end of the default period (dense January 2018)."""
-    return data.default_period(root, token)[1]
+    """Return the default as-of date: the last day of the default period (same as the CLI)."""
+    return data.default_period(root, token).last
 
 
-def _history(root: str, token: str, as_of: date, years: int) -> pd.DataFrame:
-    start = profiles.history_start(as_of, years=years)
-    return data.load_incidents(
-        root, token, profiles.PROFILE_COLUMNS, start, as_of + timedelta(days=1)
-    )
+@st.cache_data(show_spinner="Loading incidents...", max_entries=8)
+def profile_inputs(root: str, token: str, as_of: date, years: int) -> inputs.ProfileInputs:
+    """Return :func:`analysis.inputs.load_profile_inputs` of the store (what the CLI reads)."""
+    del token
+    return inputs.load_profile_inputs(IncidentStore(root), as_of, years=years)
 
 
 @st.cache_data(show_spinner=False)
@@ -79,30 +85,19 @@ def beat_index(root: str, token: str) -> BeatIndex:
 
 @st.cache_resource(show_spinner="Building the block list (once)...")
 def gazetteer(root: str, token: str) -> BlockGazetteer:
-    """Return the block gazetteer built from every stored incident."""
-    columns = (schema.BLOCK, schema.X, schema.Y, schema.LON, schema.LAT)
-    return BlockGazetteer.from_incidents(
-        data.load_incidents(root, token, columns), IncidentStore(root).analysis_crs
-    )
+    """Return the block gazetteer of the store (the one every app and command uses)."""
+    del token
+    return BlockGazetteer.from_store(IncidentStore(root))
 
 
 def beat_at(root: str, token: str, lon: float, lat: float) -> str | None:
     """Return the beat containing the WGS84 point, or None outside every beat."""
-    index = beat_index(root, token)
-    x, y = pyproj.Transformer.from_crs(schema.WGS84, index.crs, always_xy=True).transform(lon, lat)
-    found = int(index.lookup([x], [y]).beat_index[0])
-    return str(index.beat_ids[found]) if found >= 0 else None
+    return beat_index(root, token).beat_at(lon, lat)
 
 
-def find_beat(root: str, token: str, text: str) -> tuple[str | None, str]:
-    """Return the beat of a typed address, block or "lat, lon", and a message for the user."""
-    located = gazetteer(root, token).locate(text)
-    if located is None:
-        return None, f"No block or coordinates recognised in {text!r}; try e.g. 1234 W Madison St."
-    beat = beat_at(root, token, located.lon, located.lat)
-    if beat is None:
-        return None, f"{located.matched} is outside every beat."
-    return beat, f"{located.matched} ({located.how}) is in beat {beat}."
+def find_beat(root: str, token: str, text: str) -> geocode.FoundBeat:
+    """Return the beat of a typed address, block or "lat, lon" (:func:`geocode.find_beat`)."""
+    return geocode.find_beat(text, gazetteer=gazetteer(root, token), index=beat_index(root, token))
 
 
 @st.cache_data(show_spinner="Computing the profile...", max_entries=64)
@@ -110,15 +105,35 @@ def area_profile(
     root: str, token: str, level: str, area_id: str | None, as_of: date
 ) -> profiles.AreaProfile:
     """Return the profile of an area for the 28 days ending on `as_of` (same as the CLI)."""
-    stations = data.load_stations(root, token)
+    loaded = profile_inputs(root, token, as_of, inputs.HISTORY_YEARS)
     return profiles.profile_area(
-        _history(root, token, as_of, 2),
-        data.load_beats(root, token),
+        loaded.incidents,
+        loaded.beats,
         level=level,
         area_id=area_id,
         as_of=as_of,
-        stations=stations if len(stations) else None,
+        stations=loaded.stations,
         neighbours=neighbours(root, token),
+        timezone=loaded.timezone,
+        label=data.label(root, token, level) if level != "department" else None,
+    )
+
+
+@st.cache_data(show_spinner="Explaining the changes...", max_entries=32)
+def change_reasons(
+    root: str, token: str, sector: str, as_of: date, window: str
+) -> dict[str, tuple[str, str, pd.DataFrame]]:
+    """Return, per flagged beat of the review, why: (parts in words, chance in words, table).
+
+    The table is :func:`analysis.compare.change_breakdown` of the beat's incidents in the
+    review window against the previous period.
+    """
+    review = sector_review(root, token, sector, as_of, window)
+    return compare.explain_flagged(
+        review.beats,
+        profile_inputs(root, token, as_of, inputs.HISTORY_YEARS).incidents,
+        as_of=as_of,
+        window=window,
         timezone=IncidentStore(root).timezone,
     )
 
@@ -128,25 +143,24 @@ def sector_review(
     root: str, token: str, sector: str, as_of: date, window: str
 ) -> profiles.SectorReview:
     """Return the side-by-side review of a sector's beats (same as ``profile --review``)."""
+    loaded = profile_inputs(root, token, as_of, inputs.REVIEW_HISTORY_YEARS)
     return profiles.review_sector(
-        _history(root, token, as_of, 6),
-        data.load_beats(root, token),
+        loaded.incidents,
+        loaded.beats,
         sector=sector,
         as_of=as_of,
         window=window,
-        timezone=IncidentStore(root).timezone,
+        timezone=loaded.timezone,
     )
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def incidents_in_period(
-    root: str, token: str, beats: tuple[str, ...], start: date, end: date
+    root: str, token: str, beats: tuple[str, ...], period: Period
 ) -> pd.DataFrame:
-    """Return the incidents of `beats` from `start` to `end` (inclusive dates)."""
-    incidents = data.load_incidents(
-        root, token, profiles.PROFILE_COLUMNS, start, end + timedelta(days=1)
-    )
-    return incidents[incidents[schema.BEAT].astype(str).isin(beats)].reset_index(drop=True)
+    """Return the incidents of `beats` on the days of `period`."""
+    incidents = data.load_incidents(root, token, inputs.PROFILE_COLUMNS, period)
+    return incidents[incidents[schema.BEAT].isin(beats)].reset_index(drop=True)
 
 
 @st.cache_data(show_spinner="Preparing the printable packet...", max_entries=16)
@@ -157,14 +171,44 @@ def packet_html(
     profile = area_profile(root, token, level, area_id, as_of)
     review = sector_review(root, token, area_id, as_of, window) if window else None
     stations = data.load_stations(root, token)
-    note = data.dataset_label(root, token, profile.start, profile.end + timedelta(days=1))
+    note = (
+        data.dataset_label(root, token, profile.period)
+        if profile.n_incidents
+        else profiles.no_incidents_note(profile)
+    )
     return report.render_packet(
         profile,
         data.load_beats(root, token),
-        incidents_in_period(root, token, tuple(profile.beats), profile.start, profile.end),
+        incidents_in_period(root, token, tuple(profile.beats), profile.period),
         stations=stations if len(stations) else None,
         review=review,
         note=note,
+    )
+
+
+def packet_pdf(
+    root: str,
+    token: str,
+    level: str,
+    area_id: str,
+    as_of: date,
+    window: str | None = None,
+    *,
+    paper: str = "letter",
+) -> bytes:
+    """Return the PDF packet: the profile on page 1, the sector review (and why) on page 2."""
+    profile = area_profile(root, token, level, area_id, as_of)
+    review = sector_review(root, token, area_id, as_of, window) if window else None
+    reasons = change_reasons(root, token, area_id, as_of, str(window)) if review else None
+    stations = data.load_stations(root, token)
+    return pdf.packet_pdf(
+        profile,
+        data.load_beats(root, token),
+        stations=stations if len(stations) else None,
+        review=review,
+        reasons=reasons,
+        note=data.dataset_label(root, token, profile.period) or "",
+        paper=paper,
     )
 
 
@@ -174,15 +218,18 @@ def profile_map(
     profile: profiles.AreaProfile,
     *,
     fills: gpd.GeoDataFrame | None = None,
-    period: tuple[date, date] | None = None,
+    period: Period | None = None,
+    pin: tuple[float, float, str] | None = None,
 ) -> folium.Map:
     """Return the folium map of an area: its beats, neighbours, station and incidents.
 
-    Incidents of `period` (inclusive dates; default the profile's) are drawn as clustered
+    `pin` (``lat, lon, label``) marks a found address.
+
+    Incidents of `period` (default the profile's) are drawn as clustered
     markers up to ``dashboard.maps.MAX_MARKERS`` (2,000) and as grid-cell counts above that.
     """
     beats = data.load_beats(root, token)
-    ids = beats[schema.BEAT].astype(str)
+    ids = beats[schema.BEAT]
     members = beats[ids.isin(profile.beats)]
     around = beats[ids.isin(profile.neighbour_beats)]
     stations = data.load_stations(root, token)
@@ -218,9 +265,10 @@ def profile_map(
         )
     if len(station):
         maps.add_stations(fmap, station)
-    first, last = period or (profile.start, profile.end)
-    incidents = incidents_in_period(root, token, tuple(profile.beats), first, last)
+    incidents = incidents_in_period(root, token, tuple(profile.beats), period or profile.period)
     maps.add_incidents(fmap, incidents)
+    if pin is not None:
+        maps.add_pin(fmap, pin[0], pin[1], pin[2])
     return fmap
 
 
@@ -228,8 +276,8 @@ def sector_fills(root: str, token: str, review: profiles.SectorReview) -> gpd.Ge
     """Return the sector's beat polygons with ``incidents``, ``flag`` and a ``change`` label."""
     table = review.beats.set_index(schema.BEAT)
     fills = data.load_beats(root, token)
-    fills = fills[fills[schema.BEAT].astype(str).isin(table.index)].copy()
-    rows = table.loc[fills[schema.BEAT].astype(str)]
+    fills = fills[fills[schema.BEAT].isin(table.index)].copy()
+    rows = table.loc[fills[schema.BEAT]]
     fills["incidents"] = rows["incidents"].to_numpy()
     fills["flag"] = rows["flag"].to_numpy()
     fills["change"] = ["n/a" if pd.isna(v) else f"{v:+.0f}%" for v in rows["pct_change"].to_numpy()]
@@ -285,7 +333,8 @@ def category_chart(profile: profiles.AreaProfile) -> alt.Chart:
 
 
 def hour_weekday_chart(profile: profiles.AreaProfile) -> alt.Chart:
-    """Return the hour-of-day x weekday matrix as a heat map."""
+    """Return the hour-of-day x weekday matrix as a heat map (white = none, whole counts)."""
+    top = max(int(profile.hour_weekday.to_numpy().max(initial=0)), 1)
     long = (
         profile.hour_weekday.rename_axis("weekday")
         .reset_index()
@@ -297,7 +346,11 @@ def hour_weekday_chart(profile: profiles.AreaProfile) -> alt.Chart:
         .encode(
             x=alt.X("hour:O"),
             y=alt.Y("weekday:N", sort=list(profiles.WEEKDAYS), title=None),
-            color=alt.Color("incidents:Q", scale=alt.Scale(scheme="reds")),
+            color=alt.Color(
+                "incidents:Q",
+                scale=alt.Scale(scheme="reds", domain=[0, top]),
+                legend=alt.Legend(format="d", tickMinStep=1),
+            ),
             tooltip=["weekday:N", "hour:O", "incidents:Q"],
         )
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["BEAT", "DISTRICT", "PERIOD", "PLAN_PROPOSAL", "PLAN_PROPOSAL_KEY", "SECTOR"]
+__all__ = ["BEAT", "DISTRICT", "PLAN_PROPOSAL", "PLAN_PROPOSAL_KEY", "SECTOR"]
 
 #: The beat the user picked last (any page).
 BEAT = "selected_beat"
@@ -10,8 +10,6 @@ BEAT = "selected_beat"
 SECTOR = "selected_sector"
 #: The district the user picked last.
 DISTRICT = "selected_district"
-#: (start, end) dates of the period shown.
-PERIOD = "period"
 #: The last beat plan proposal of the Beat planning page (kept until the next one).
 PLAN_PROPOSAL = "beat_planning_proposal"
 #: (store version, workload period) the proposal was made from: a new import drops it.

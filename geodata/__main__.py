@@ -26,7 +26,12 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
-_PLUGINS = ("geodata.cli_meetings", "geodata.cli_publish", "geodata.cli_store")
+_PLUGINS = (
+    "geodata.cli_meetings",
+    "geodata.cli_publish",
+    "geodata.cli_store",
+    "geodata.cli_cluster",
+)
 
 
 def _add_store(parser: argparse.ArgumentParser) -> None:

@@ -12,6 +12,7 @@ import json
 import sys
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -91,7 +92,6 @@ def _cmd_feeds(args: argparse.Namespace) -> int:
 
 
 def _cmd_find(args: argparse.Namespace) -> int:
-    from geodata import schema
     from geodata.geocode import BlockGazetteer
     from geodata.ingest import build_sample_store
     from geodata.join import BeatIndex
@@ -101,31 +101,49 @@ def _cmd_find(args: argparse.Namespace) -> int:
     if not store.exists() or not store.incident_files():
         print(f"building the sample store in {store.root} (first run)...", file=sys.stderr)
         build_sample_store(store, settings.SAMPLES_DIR)
-    columns = [schema.BLOCK, schema.X, schema.Y, schema.LON, schema.LAT]
-    gazetteer = BlockGazetteer.from_incidents(
-        store.load_incidents(columns=columns), store.analysis_crs
-    )
+    gazetteer = BlockGazetteer.from_store(store)
     index = BeatIndex(store.read_layer("beats"))
     engine = meetings.open_database(args.database)
-    found = meetings.find_my_meeting(
-        engine, args.address, gazetteer=gazetteer, beat_index=index, n=args.n
-    )
+    answers: list[dict[str, Any]] = []
+    for address in args.address:
+        try:
+            found = meetings.find_my_meeting(
+                engine, address, gazetteer=gazetteer, beat_index=index, n=args.n
+            )
+        except meetings.MeetingError as err:
+            if len(args.address) == 1:
+                raise
+            answers.append({"query": address, "error": str(err)})
+            if not args.json:
+                print(f"{address!r}: {err}")
+            continue
+        if args.json:
+            answers.append(_found_payload(address, found))
+        else:
+            _print_found(address, found)
     if args.json:
-        payload = {
-            "query": args.address,
-            "matched": found.matched,
-            "how": found.how,
-            "lat": found.lat,
-            "lon": found.lon,
-            "beat": found.beat,
-            "sector": found.sector,
-            "district": found.district,
-            "station": found.station,
-            "meetings": _records(found.meetings),
-        }
+        payload: object = answers[0] if len(args.address) == 1 else answers
         print(json.dumps(payload, indent=2, default=str, ensure_ascii=False))
-        return 0
-    print(f"{args.address!r} -> {found.matched} ({found.how})")
+    return 0
+
+
+def _found_payload(address: str, found: meetings.MeetingLookup) -> dict[str, Any]:
+    return {
+        "query": address,
+        "matched": found.matched,
+        "how": found.how,
+        "lat": found.lat,
+        "lon": found.lon,
+        "beat": found.beat,
+        "sector": found.sector,
+        "district": found.district,
+        "station": found.station,
+        "meetings": _records(found.meetings),
+    }
+
+
+def _print_found(address: str, found: meetings.MeetingLookup) -> None:
+    print(f"{address!r} -> {found.matched} ({found.how})")
     print(f"beat {found.beat}, sector {found.sector}, district {found.district}")
     if found.station:
         station = found.station
@@ -137,7 +155,6 @@ def _cmd_find(args: argparse.Namespace) -> int:
         )
     if found.meetings.empty:
         print("  no upcoming meetings")
-    return 0
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -175,7 +192,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     find = commands.add_parser("find", help="find my meeting: address or 'lat, lon' -> meetings")
     common(find, area=False)
-    find.add_argument("address", help="e.g. '1234 W Madison St' or '41.88, -87.63'")
+    find.add_argument(
+        "address",
+        nargs="+",
+        help="e.g. '1234 W Madison St' or '41.88, -87.63' (several: --json prints an array)",
+    )
     find.add_argument("-n", type=int, default=3, help="how many meetings (default 3)")
     find.add_argument("--store", help="incident store directory (for the block list)")
     find.add_argument("--json", action="store_true", help="print one JSON object")

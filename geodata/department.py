@@ -215,8 +215,16 @@ class Department:
         return lv.plural if plural else lv.singular
 
     def normalize_id(self, level: str, value: object) -> str | None:
-        """Return `value` as the canonical id of `level` (Chicago beat 925 -> ``"0925"``)."""
-        return self.level(level).normalize(value)
+        """Return `value` as the canonical id of `level` (Chicago beat 925 -> ``"0925"``).
+
+        A numeric id of a qualified level is its parent's id followed by its own, so it is
+        padded to both widths (Chicago sector ``92`` or ``092`` -> ``"092"``: district 09, 2).
+        """
+        lv = self.level(level)
+        text = lv.normalize(value)
+        if lv.qualify and text is not None and text.isdigit() and self.has_level(schema.DISTRICT):
+            text = text.zfill(self.level(schema.DISTRICT).width + max(lv.width, 1))
+        return text
 
     def normalize_ids(self, level: str, values: pd.Series) -> pd.Series:
         """Return a string Series of canonical ids of `level`, aligned with `values`."""

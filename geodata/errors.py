@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-__all__ = ["BoundaryError", "CRSMismatchError", "InputError", "SchemaError", "StoreError"]
+__all__ = [
+    "BoundaryError",
+    "CRSMismatchError",
+    "InputError",
+    "ParameterError",
+    "SchemaError",
+    "StoreError",
+    "UnknownAreaError",
+]
 
 
 class InputError(ValueError):
@@ -36,3 +44,15 @@ class BoundaryError(ValueError):
 
 class StoreError(ValueError):
     """The incident store is missing, corrupt or of another version."""
+
+
+class ParameterError(InputError):
+    """An option of an analysis is out of range; `parameter` names it so a CLI can name its flag."""
+
+    def __init__(self, message: str, *, parameter: str) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+
+class UnknownAreaError(ParameterError):
+    """No beat of the store belongs to the area asked for; `parameter` is the level."""

@@ -5,19 +5,44 @@ product's CI), so addresses are matched against a *block gazetteer* built from t
 every hundred-block seen in the incidents (Chicago writes ``012XX W MADISON ST``) with the median
 position of its incidents. A typed ``1234 w madison street`` becomes ``012XX W MADISON ST``.
 Coordinates typed as ``41.8819, -87.6278`` (lat, lon) are used as they are.
+
+One answer everywhere
+---------------------
+:func:`find_beat` is the only "which beat am I in": it geocodes the query to a point (the
+block's position in the gazetteer, or the typed or clicked coordinates) and asks
+:meth:`geodata.join.BeatIndex.beat_at`, the same boundary rule as the incident join. The analyst
+app, the community app and ``geodata meetings find`` all call it with the gazetteer of
+:meth:`BlockGazetteer.from_store` (the community app reads the copy published with the
+extract), so an address gets the same beat in every one of them.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pyproj
 
 from geodata import schema
 
-__all__ = ["BlockGazetteer", "Located", "normalize_block", "parse_coordinates"]
+if TYPE_CHECKING:
+    from geodata.join import BeatIndex
+    from geodata.store import IncidentStore
+
+__all__ = [
+    "GAZETTEER_COLUMNS",
+    "BlockGazetteer",
+    "FoundBeat",
+    "Located",
+    "find_beat",
+    "normalize_block",
+    "parse_coordinates",
+]
+
+#: Columns of a gazetteer table (what the publish step writes; no incident counts).
+GAZETTEER_COLUMNS = (schema.BLOCK, "lon", "lat", "x", "y")
 
 _SUFFIXES = {
     "STREET": "ST",
@@ -137,6 +162,35 @@ class BlockGazetteer:
         )
         return cls(blocks, crs)
 
+    @classmethod
+    def from_store(cls, store: IncidentStore) -> BlockGazetteer:
+        """Return the gazetteer of a store: every block of its non-sensitive incidents.
+
+        Incidents flagged sensitive or domestic are left out, so the table can be published
+        with the community extract without saying where such an incident happened. Every app
+        and command builds its gazetteer here (the community app reads the published copy).
+        """
+        columns = [schema.BLOCK, schema.X, schema.Y, schema.LON, schema.LAT]
+        columns += [schema.IS_SENSITIVE, schema.DOMESTIC]
+        incidents = store.load_incidents(columns=columns)
+        hidden = incidents[schema.IS_SENSITIVE].fillna(False).astype(bool) | incidents[
+            schema.DOMESTIC
+        ].fillna(False).astype(bool)
+        return cls.from_incidents(incidents[~hidden.to_numpy()], store.analysis_crs)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return the table of blocks and positions (:data:`GAZETTEER_COLUMNS`), for publishing."""
+        return self.blocks.reset_index()[list(GAZETTEER_COLUMNS)]
+
+    @classmethod
+    def from_frame(cls, blocks: pd.DataFrame, crs: str) -> BlockGazetteer:
+        """Return the gazetteer of a table written by :meth:`to_frame`."""
+        missing = sorted(set(GAZETTEER_COLUMNS) - set(blocks.columns))
+        if missing:
+            msg = f"a block gazetteer needs {list(GAZETTEER_COLUMNS)}; missing {missing}"
+            raise ValueError(msg)
+        return cls(blocks[list(GAZETTEER_COLUMNS)].reset_index(drop=True), crs)
+
     def __len__(self) -> int:
         return len(self.blocks)
 
@@ -189,3 +243,73 @@ class BlockGazetteer:
         street = _street_key(key) if key else (prefix or "").upper().strip()
         hits = [b for b in self.blocks.index if _street_key(b).startswith(street)]
         return sorted(hits)[:limit] if hits else []
+
+
+@dataclass(frozen=True)
+class FoundBeat:
+    """The answer to "which beat am I in": where the query was placed and the beat there."""
+
+    query: str
+    located: Located | None
+    beat: str | None
+
+    @property
+    def message(self) -> str:
+        """Return the answer in the user's words."""
+        if self.located is None:
+            return (
+                f"No block or coordinates recognised in “{self.query}”; type a house number "
+                "and street (e.g. 1234 W Madison St) or a latitude, longitude."
+            )
+        how = {
+            "block": "block",
+            "street": "nearest known block on that street",
+            "coordinates": "point",
+            "click": "point on the map",
+        }.get(self.located.how, self.located.how)
+        if self.beat is None:
+            return f"{self.located.matched} ({how}) is outside every beat."
+        return f"{self.located.matched} ({how}) is in beat {self.beat}."
+
+
+def find_beat(
+    query: str | tuple[float, float],
+    *,
+    gazetteer: BlockGazetteer,
+    index: BeatIndex,
+) -> FoundBeat:
+    """Return the beat of a typed address, block, ``"lat, lon"`` text or ``(lat, lon)`` pair.
+
+    The query is placed on a point (the block's gazetteer position, or the coordinates) and
+    the beat is :meth:`geodata.join.BeatIndex.beat_at` of that point: the same boundary rule
+    as the incident join, for every app and command.
+
+    Parameters
+    ----------
+    query
+        Typed text, or a ``(lat, lon)`` pair such as a map click.
+    gazetteer
+        The block gazetteer (:meth:`BlockGazetteer.from_store` or its published copy).
+    index
+        The beat index of the beat outlines.
+
+    Returns
+    -------
+    FoundBeat
+        ``located`` is None when nothing in the text was recognised; ``beat`` is None when the
+        point lies in no beat.
+    """
+    if isinstance(query, tuple):
+        lat, lon = float(query[0]), float(query[1])
+        x, y = gazetteer._to_xy.transform(lon, lat)
+        located: Located | None = Located(
+            lon, lat, float(x), float(y), f"{lat:.5f}, {lon:.5f}", "click"
+        )
+        assert located is not None
+        text = located.matched
+    else:
+        text = str(query)
+        located = gazetteer.locate(text)
+    if located is None:
+        return FoundBeat(text, None, None)
+    return FoundBeat(text, located, index.beat_at(located.lon, located.lat))

@@ -41,6 +41,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyproj
 import shapely
 from rasterio import features
 from rasterio.transform import from_origin
@@ -305,6 +306,19 @@ class BeatIndex:
                 status,
             )
         return JoinResult(beat_index=beat, status=status, n_exact=int(exact.size))
+
+    def beat_at(self, lon: float, lat: float) -> str | None:
+        """Return the beat holding the WGS84 point, or None when it lies in no beat.
+
+        The one "which beat is this point in" of the product (find-my-beat, map clicks,
+        meetings): :meth:`lookup` on the projected point, with the default boundary rule, so
+        a point on a shared edge gets the same beat as an incident there with no reported beat.
+        """
+        if not hasattr(self, "_from_wgs84"):
+            self._from_wgs84 = pyproj.Transformer.from_crs(schema.WGS84, self.crs, always_xy=True)
+        x, y = self._from_wgs84.transform(float(lon), float(lat))
+        found = int(self.lookup(np.array([x]), np.array([y])).beat_index[0])
+        return str(self.beat_ids[found]) if found >= 0 else None
 
     def distance_to_jurisdiction(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Return each point's distance in metres to the nearest beat (0 inside a beat).

@@ -23,6 +23,12 @@ construction, not by a filter a caller might forget:
   always the centre of a grid cell, never an incident's position, and at most
   ``snap_m / sqrt(2)`` from the block's median.
 
+"Find my beat" files (:data:`FINDER_FILES`) are written beside them: the block gazetteer of the
+store (:meth:`geodata.geocode.BlockGazetteer.from_store`: block names and positions, built from
+incidents not flagged sensitive or domestic, no counts) and the exact beat outlines in the
+analysis CRS, so the community app answers "which beat am I in" exactly as the analyst app and
+``geodata meetings find`` do, without ever reading the published grid points.
+
 Per-beat aggregates (weekly counts by category, and a summary of the last 28 days against the
 28 before) and a ``metadata.json`` stating all of the above are written next to the incidents.
 """
@@ -49,12 +55,13 @@ import pyproj
 from geodata import schema
 from geodata.categories import OffenseCategories, load_categories
 from geodata.errors import InputError, StoreError
-from geodata.geocode import normalize_block
+from geodata.geocode import BlockGazetteer, normalize_block
 from geodata.store import IncidentStore
 
 __all__ = [
     "DEFAULT_EXCLUSIONS",
     "EXTRACT_FILES",
+    "FINDER_FILES",
     "PUBLIC_COLUMNS",
     "PublicExtract",
     "PublishPolicy",
@@ -68,6 +75,7 @@ __all__ = [
     "publish_store",
     "publish_window",
     "read_extract",
+    "read_finder",
     "snap_to_grid",
     "write_extract",
 ]
@@ -99,6 +107,12 @@ EXTRACT_FILES = {
     "beats": "beats.geojson",
     "stations": "stations.json",
     "metadata": "metadata.json",
+}
+#: Files of "find my beat" beside the extract. Optional, so an extract published before they
+#: existed still opens (the app then asks for a new publish to find addresses).
+FINDER_FILES = {
+    "blocks": "find_blocks.parquet",
+    "beats": "find_beats.parquet",
 }
 
 #: Exclusion groups: label -> regular expressions matched (case-insensitively) against the
@@ -597,8 +611,12 @@ def write_extract(
     *,
     beats: gpd.GeoDataFrame,
     stations: pd.DataFrame | None = None,
+    gazetteer: BlockGazetteer | None = None,
 ) -> Path:
     """Write the extract, the beat outlines and the stations to `out_dir`; return it.
+
+    With a `gazetteer`, the "find my beat" files (:data:`FINDER_FILES`) are written too: its
+    blocks and the exact (unsimplified) beats in their analysis CRS.
 
     Every file is written to a temporary name and renamed, ``metadata.json`` last, so a reader
     never sees a half-written extract.
@@ -609,6 +627,10 @@ def write_extract(
     _atomic(out / EXTRACT_FILES["beat_weekly"], lambda p: extract.beat_weekly.to_parquet(p))
     _atomic(out / EXTRACT_FILES["beat_summary"], lambda p: extract.beat_summary.to_parquet(p))
     outlines = beats[[schema.BEAT, schema.SECTOR, schema.DISTRICT, "geometry"]].copy()
+    if gazetteer is not None:
+        blocks = gazetteer.to_frame()
+        _atomic(out / FINDER_FILES["blocks"], lambda p: blocks.to_parquet(p))
+        _atomic(out / FINDER_FILES["beats"], lambda p: outlines.to_parquet(p))
     if outlines.crs is not None and outlines.crs.is_projected:
         outlines["geometry"] = outlines.geometry.simplify(5.0, preserve_topology=True)
     outlines = outlines.to_crs(schema.WGS84)
@@ -691,6 +713,19 @@ def read_extract(
     return extract, beats, stations
 
 
+def read_finder(public_dir: str | Path) -> tuple[BlockGazetteer, gpd.GeoDataFrame] | None:
+    """Return the published block gazetteer and exact beats, or None when not published."""
+    root = Path(public_dir)
+    paths = {key: root / name for key, name in FINDER_FILES.items()}
+    if not all(p.exists() for p in paths.values()):
+        return None
+    beats = gpd.read_parquet(paths["beats"])
+    for column in (schema.BEAT, schema.SECTOR, schema.DISTRICT):
+        beats[column] = beats[column].astype(str)
+    blocks = pd.read_parquet(paths["blocks"])
+    return BlockGazetteer.from_frame(blocks, beats.crs.to_string()), beats
+
+
 def publish_store(
     store: IncidentStore,
     out_dir: str | Path,
@@ -766,6 +801,12 @@ def publish_store(
     if note:
         extract.metadata["note"] = note
     stations = store.read_layer("stations") if store.has_layer("stations") else None
-    write_extract(extract, out_dir, beats=store.read_layer("beats"), stations=stations)
+    write_extract(
+        extract,
+        out_dir,
+        beats=store.read_layer("beats"),
+        stations=stations,
+        gazetteer=BlockGazetteer.from_store(store),
+    )
     logger.info("published %d incidents to %s", len(extract.incidents), out_dir)
     return extract

@@ -11,10 +11,18 @@ module for the defaults.
     ``postgresql+psycopg://user:pass@localhost/beats``.
 ``BEATS_PUBLIC_DIR``
     Where ``python -m geodata publish`` writes the community extract (default ``<data>/public``).
+``BEATS_TILE_URL``
+    Background map tiles: a Leaflet URL template (``https://tiles.example.org/{z}/{x}/{y}.png``),
+    ``openstreetmap`` (the default) or ``none`` for offline deployments: maps then draw beat
+    outlines and labels on a plain background. ``BEATS_TILE_ATTRIBUTION`` credits a custom URL.
 ``BEATS_DEPARTMENT``
     The department profile (a bundled name such as ``seattle`` or a TOML path) that ``init``
     builds and that an app uses when its store records none. A store that records its
     department is always read as that department (see :func:`department`).
+``BEATS_DASK_SCHEDULER``
+    Address of a ``dask.distributed`` scheduler whose workers can read the store (e.g.
+    ``tcp://10.0.0.5:8786``): store-wide counts and surfaces then run on its workers
+    (``docs/scale.md``). Unset: this machine.
 """
 
 from __future__ import annotations
@@ -35,7 +43,9 @@ __all__ = [
     "department",
     "department_name",
     "public_dir",
+    "scheduler_address",
     "store_dir",
+    "tile_settings",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -72,6 +82,20 @@ def public_dir(override: str | Path | None = None) -> Path:
     return Path(os.environ.get("BEATS_PUBLIC_DIR", data_dir() / "public")).expanduser()
 
 
+def tile_settings() -> tuple[str | None, str | None]:
+    """Return ``(tiles, attribution)`` for the maps: a URL template, ``"OpenStreetMap"`` or None.
+
+    None means no background tiles (``BEATS_TILE_URL=none``), for networks without a tile server.
+    """
+    value = os.environ.get("BEATS_TILE_URL", "openstreetmap").strip()
+    if value.lower() in ("", "none", "off", "offline"):
+        return None, None
+    if value.lower() == "openstreetmap":
+        return "OpenStreetMap", None
+    attribution = os.environ.get("BEATS_TILE_ATTRIBUTION") or "Map tiles: configured tile server"
+    return value, attribution
+
+
 def department_name(override: str | Path | None = None) -> str:
     """Return the chosen department profile: `override`, ``BEATS_DEPARTMENT`` or Chicago."""
     if override:
@@ -97,3 +121,11 @@ def department(store_override: str | Path | None = None) -> Department:
     if store.meta_path.exists():
         return store_department(store)
     return load_department(department_name())
+
+
+def scheduler_address(override: str | None = None) -> str | None:
+    """Return the Dask scheduler to run store-wide work on (``BEATS_DASK_SCHEDULER``), or None.
+
+    None means this machine (two local threads). See ``docs/scale.md``.
+    """
+    return override or os.environ.get("BEATS_DASK_SCHEDULER") or None

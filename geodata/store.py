@@ -33,7 +33,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,6 +44,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from geodata import schema
+from geodata.cluster import Mapper
 from geodata.errors import StoreError
 from geodata.table import RecordTable, TableSpec, TableVersion, fault_point
 
@@ -377,6 +378,7 @@ class IncidentStore:
         threads: int = 2,
         beats: Sequence[str] | None = None,
         where: Mapping[str, Sequence[str]] | None = None,
+        mapper: Mapper | None = None,
     ) -> pd.DataFrame:
         """Return incident counts by year, month and `columns` without loading incidents.
 
@@ -395,6 +397,9 @@ class IncidentStore:
         beats, where
             Count only these beats / rows whose string columns have these values (see
             :meth:`load_incidents`); row groups that cannot match are skipped.
+        mapper
+            Runs the per-file counts (default: `threads` local threads); a
+            :func:`geodata.cluster.dask_mapper` runs them on a Dask cluster's workers.
 
         Returns
         -------
@@ -413,6 +418,49 @@ class IncidentStore:
             end=_local(end, timezone),
             where=_areas(beats, where),
             threads=threads,
+            mapper=mapper,
+        )
+
+    def map_files(
+        self,
+        function: Callable[[pa.Table], object],
+        columns: Sequence[str],
+        *,
+        start: pd.Timestamp | str | None = None,
+        end: pd.Timestamp | str | None = None,
+        beats: Sequence[str] | None = None,
+        where: Mapping[str, Sequence[str]] | None = None,
+        mapper: Mapper | None = None,
+    ) -> list[object]:
+        """Return `function` applied to each data file's matching incidents (Arrow tables).
+
+        The building block of additive store-wide work that a caller reduces, on local threads
+        or, with a :func:`geodata.cluster.dask_mapper`, on a Dask cluster's workers: binning
+        points onto a grid for a KDE or Gi* surface, partial sums.
+
+        Parameters
+        ----------
+        function
+            Called once per data file with the `columns` of its rows that match.
+        columns
+            Canonical columns to read.
+        start, end, beats, where
+            As in :meth:`load_incidents`.
+        mapper
+            Runs the calls (default: one after the other in this process).
+        """
+        unknown = sorted(set(columns) - set(schema.INCIDENT_COLUMNS))
+        if unknown:
+            msg = f"unknown incident columns {unknown}; see geodata.schema.INCIDENT_COLUMNS"
+            raise ValueError(msg)
+        timezone = self.timezone
+        return self.table.map_files(
+            function,
+            columns,
+            start=_local(start, timezone),
+            end=_local(end, timezone),
+            where=_areas(beats, where),
+            mapper=mapper,
         )
 
     def count(self) -> int:

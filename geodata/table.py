@@ -30,7 +30,6 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +42,7 @@ import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable
 from deltalake.transaction import AddAction, RemoveAction
 
+from geodata.cluster import Mapper, thread_mapper
 from geodata.errors import StoreError
 
 __all__ = [
@@ -66,6 +66,7 @@ _ARROW_TYPES = {
     "boolean": pa.bool_(),
     "float64": pa.float64(),
     "int64": pa.int64(),
+    "Int64": pa.int64(),
 }
 
 #: Called with the name of each write step (see :func:`fault_point`); None outside tests.
@@ -117,11 +118,21 @@ class TableSpec:
         """Return the Arrow schema of the data files (times tz-aware in `timezone`)."""
         fields = []
         for name, dtype in self.columns.items():
-            if name == self.time_column:
+            if name == self.time_column or dtype.startswith("datetime64"):
                 fields.append(pa.field(name, pa.timestamp("us", tz=timezone)))
             else:
                 fields.append(pa.field(name, _ARROW_TYPES[dtype]))
         return pa.schema(fields)
+
+    @property
+    def time_columns(self) -> tuple[str, ...]:
+        """Return every tz-aware time column (the partitioning one first)."""
+        others = [
+            c
+            for c, t in self.columns.items()
+            if t.startswith("datetime64") and c != self.time_column
+        ]
+        return (self.time_column, *others)
 
     def delta_schema(self) -> pa.Schema:
         """Return the table schema as Delta sees it (UTC times, partition columns added)."""
@@ -133,7 +144,7 @@ class TableSpec:
         out: dict[str, object] = {}
         for column in columns:
             dtype = self.columns[column]
-            if column == self.time_column:
+            if column in self.time_columns:
                 out[column] = f"datetime64[ns, {timezone}]"
             elif dtype == "string":
                 out[column] = _STRING
@@ -408,6 +419,33 @@ class RecordTable:
         table = dataset.to_table(columns=read_columns, filter=expression, use_threads=True)
         return table.select(list(columns))
 
+    def map_files(
+        self,
+        function: Callable[[pa.Table], object],
+        columns: Sequence[str],
+        *,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+        where: Mapping[str, Sequence[str]] | None = None,
+        mapper: Mapper | None = None,
+    ) -> list[object]:
+        """Return `function` applied to the matching rows of each data file, file by file.
+
+        For additive work (binning points onto a grid, partial sums) that the caller reduces;
+        each call sees `columns` of one file's rows in ``[start, end)`` matching `where`.
+        """
+        where = _check_where(where, self.spec)
+        files = self.select_files(start=start, end=end, where=where)
+        file_schema = self.spec.arrow_schema(self.timezone)
+        expression = self.filter_expression(start=start, end=end, where=where)
+        wanted = list(columns)
+
+        def run(f: _File) -> object:
+            dataset = ds.dataset(str(f.path), format="parquet", schema=file_schema)
+            return function(dataset.to_table(columns=wanted, filter=expression))
+
+        return (mapper or thread_mapper(1))(run, files)
+
     def count_by(
         self,
         columns: Sequence[str],
@@ -416,11 +454,14 @@ class RecordTable:
         end: pd.Timestamp | None = None,
         where: Mapping[str, Sequence[str]] | None = None,
         threads: int = 2,
+        mapper: Mapper | None = None,
     ) -> pd.DataFrame:
         """Return row counts by partition year, month and string `columns`.
 
         Each file's `columns` are read as Parquet dictionary codes and counted with
         ``np.bincount``: no string is materialised. Row groups outside `where` are skipped.
+        The files are counted by `mapper` (default: `threads` local threads; see
+        :mod:`geodata.cluster` for a Dask cluster) and the counts added up here.
 
         Returns
         -------
@@ -462,8 +503,7 @@ class RecordTable:
         empty = pd.DataFrame(columns=["year", "month", *columns, "incidents"])
         if not files:
             return empty.astype({c: _STRING for c in columns} | {"incidents": "int64"})
-        with ThreadPoolExecutor(threads) as pool:
-            parts = list(pool.map(count, files))
+        parts = (mapper or thread_mapper(threads))(count, files)
         frame = pd.concat(parts, ignore_index=True)
         keys = ["year", "month", *columns]
         if frame.duplicated(keys).any():  # a month held in more than one file
@@ -589,20 +629,20 @@ class RecordTable:
 
     def _to_arrow(self, batch: pd.DataFrame | pa.Table, file_schema: pa.Schema) -> pa.Table:
         if isinstance(batch, pa.Table):
-            table = batch.select(file_schema.names)
-            time_index = file_schema.get_field_index(self.spec.time_column)
-            table = table.set_column(
-                time_index,
-                self.spec.time_column,
-                table.column(self.spec.time_column).cast(file_schema.field(time_index).type),
-            )
-            return table.cast(file_schema)
+            return batch.select(file_schema.names).cast(file_schema)
+        if not len(batch):
+            return file_schema.empty_table()
         frame = batch.reindex(columns=file_schema.names)
-        times = frame[self.spec.time_column]
-        if len(frame) and getattr(times.dtype, "tz", None) is None:
-            msg = f"{self.spec.time_column} must be tz-aware to be stored"
-            raise ValueError(msg)
-        frame = frame.assign(**{self.spec.time_column: times.dt.tz_convert(self.timezone)})
+        converted = {}
+        for column in self.spec.time_columns:
+            times = frame[column]
+            if len(frame) and getattr(times.dtype, "tz", None) is None:
+                if times.notna().any() or column == self.spec.time_column:
+                    msg = f"{column} must be tz-aware to be stored"
+                    raise ValueError(msg)
+                times = pd.to_datetime(times).dt.tz_localize("UTC")
+            converted[column] = times.dt.tz_convert(self.timezone)
+        frame = frame.assign(**converted)
         return pa.Table.from_pandas(frame, schema=file_schema, preserve_index=False)
 
     def _rewrite(

@@ -48,7 +48,7 @@ def independently_excluded(raw: pd.DataFrame) -> np.ndarray:
     )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def published(sample_store, tmp_path_factory):
     """(public dir, extract) of the sample store as of its busiest window."""
     out = tmp_path_factory.mktemp("public") / "public"

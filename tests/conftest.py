@@ -1,10 +1,18 @@
-"""Shared fixtures: the bundled real Chicago data, loaded once per session."""
+"""Shared fixtures: the bundled real data, one store per data set, built once per session.
+
+Slow numerical tests are marked ``slow``: a local run leaves them out (``--run-slow`` runs them);
+under ``CI=true`` (``.ci/run``) every test runs.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
 from pathlib import Path
+
+# numba writes its compiled kernels (ours and fast_hdbscan's) to one stable folder, so a new
+# checkout or venv reuses them; this must happen before anything imports numba
+os.environ.setdefault("NUMBA_CACHE_DIR", str(Path.home() / ".cache" / "beatwise" / "numba"))
 
 import pytest
 import sqlalchemy as sa
@@ -15,12 +23,28 @@ from geodata.ingest import build_sample_store
 from geodata.join import BeatIndex
 from geodata.store import IncidentStore
 
-pytest_plugins = ["tests.meetings_fixtures"]
+pytest_plugins = ["tests.meetings_fixtures", "tests.community_helpers"]
 
 SAMPLES = settings.SAMPLES_DIR
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 #: The PostgreSQL test database (``.ci/run`` creates it); its tables are dropped by each test.
 PG_URL = os.environ.get("DATABASE_TEST_URL", "")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--run-slow", action="store_true", help="also run tests marked slow (CI always does)"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave out ``slow`` tests locally unless asked for (``--run-slow`` or ``-m slow``)."""
+    if IN_CI or config.getoption("--run-slow") or config.getoption("markexpr"):
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not item.get_closest_marker("slow")]
 
 
 @pytest.fixture(scope="session")

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import streamlit as st
 from streamlit_folium import st_folium
 
+from analysis.inputs import Period
 from dashboard import data, state
 from dashboard import plan_data as pl
 from geodata import schema
@@ -14,7 +13,8 @@ from geodata.errors import InputError
 
 store = data.get_store()
 root, token = str(store.root), data.store_token(store)
-first_day, last_day = data.incident_date_range(root, token)
+first_day, last_day, older_note = data.dense_date_range(root, token)
+SAVED_KEY = "plan_saved_message"
 
 st.title("Beat planning")
 st.caption(
@@ -28,16 +28,20 @@ chosen = st.date_input(
     max_value=last_day,
     help="Incidents of these days make the workload (default: everything stored).",
 )
+if older_note:  # late-reported old incidents, outside the offered dates
+    st.caption(older_note)
 if not isinstance(chosen, tuple) or len(chosen) != 2:
     st.info("Pick the last day of the workload period.")
     st.stop()
-period = None if chosen == (first_day, last_day) else (chosen[0].isoformat(), chosen[1].isoformat())
-if period is not None and (
-    note := data.dataset_label(root, token, chosen[0], chosen[1] + timedelta(days=1))
-):  # a chosen period that only sample data covers; "everything" mixes dense and sample data
+period = None if chosen == (first_day, last_day) else Period.of(*chosen)
+# a chosen period that only sample data covers; "everything" mixes dense and sample data
+if period is not None and (note := data.dataset_label(root, token, period)):
     st.warning(note)
 inputs = pl.planning_inputs(root, token, period)
-beats = inputs["beats"]
+if inputs.incidents.empty:
+    st.info("No incidents in this period: there is no workload to plan with. Pick other days.")
+    st.stop()
+beats = inputs.beats
 districts = sorted(beats[schema.DISTRICT].astype(str).unique())
 c1, c2, c3, c4 = st.columns(4)
 wanted = st.session_state.get(state.DISTRICT)
@@ -68,29 +72,41 @@ st.caption(
 )
 
 if st.button("Propose beats", type="primary"):
-    with st.status("Proposing beats...", expanded=True) as status:
-        bar = st.progress(0.0, text="building units")
-        try:
-            proposal = pl.propose(
-                root,
-                token,
-                district=district,
-                n_beats=int(n_beats),
-                minimal_change=mode == "Minimal change",
-                target_cv=float(target_cv),
-                seed=seed,
-                cell_size_m=cell,
-                period=period,
-                progress=lambda msg, frac: bar.progress(min(frac, 1.0), text=msg),
-            )
-        except (InputError, ValueError) as err:
-            status.update(label="No proposal", state="error")
-            st.error(f"{err} — change the number of beats or the mode.")
-        else:
-            st.session_state[state.PLAN_PROPOSAL] = proposal
-            st.session_state[state.PLAN_PROPOSAL_KEY] = (token, period)
-            status.update(label="Proposal ready", state="complete", expanded=False)
+    problem = None
+    if int(n_beats) < 2:
+        problem = (
+            "One beat would be the whole district, so there is nothing to balance: choose "
+            "2 or more beats."
+        )
+    else:
+        with st.status("Proposing beats...", expanded=True) as status:
+            bar = st.progress(0.0, text="building units")
+            try:
+                proposal = pl.propose(
+                    root,
+                    token,
+                    district=district,
+                    n_beats=int(n_beats),
+                    minimal_change=mode == "Minimal change",
+                    target_cv=float(target_cv),
+                    seed=seed,
+                    cell_size_m=cell,
+                    period=period,
+                    progress=lambda msg, frac: bar.progress(min(frac, 1.0), text=msg),
+                )
+            except (InputError, ValueError) as err:
+                status.update(label="No proposal", state="error", expanded=False)
+                problem = pl.user_message(err)
+            else:
+                st.session_state[state.PLAN_PROPOSAL] = proposal
+                st.session_state[state.PLAN_PROPOSAL_KEY] = (token, period)
+                status.update(label="Proposal ready", state="complete", expanded=False)
+    if problem:  # an impossible request: say why, and take the previous proposal off screen
+        st.session_state.pop(state.PLAN_PROPOSAL, None)
+        st.error(problem)
 
+if saved := st.session_state.pop(SAVED_KEY, None):
+    st.success(saved)
 with st.expander("Saved plans"):
     st.dataframe(pl.saved_plans(), hide_index=True, width="stretch")
 
@@ -100,7 +116,7 @@ if st.session_state.get(state.PLAN_PROPOSAL_KEY) != (token, period):
 if proposal is None or proposal.parameters["district"] != district:
     st_folium(
         pl.plan_map(
-            beats[beats[schema.DISTRICT] == district], current, stations=inputs["stations"]
+            beats[beats[schema.DISTRICT] == district], current, stations=inputs.stations
         ),
         height=480,
         width="stretch",
@@ -146,9 +162,10 @@ with st.form("save_plan"):
         try:
             plan_id = pl.save(proposal, name=name, author=author)
         except InputError as err:
-            st.error(f"{err} — give the plan a name.")
-        else:
-            st.success(f"Saved as plan {plan_id}: {name}")
+            st.error(pl.user_message(err))
+        else:  # run again so that "Saved plans" above lists it
+            st.session_state[SAVED_KEY] = f"Saved as plan {plan_id}: {name}"
+            st.rerun()
 d1, d2 = st.columns(2)
 d1.download_button(
     "Download GeoJSON",

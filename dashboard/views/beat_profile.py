@@ -2,29 +2,32 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import streamlit as st
 from streamlit_folium import st_folium
 
+from analysis.profiles import no_incidents_note
 from dashboard import data, state
 from dashboard import profile_data as pd_
 from geodata import schema
 
 store = data.get_store()
 root, token = str(store.root), data.store_token(store)
-first, last = data.incident_date_range(root, token)
-beat_ids = sorted(data.load_beats(root, token)[schema.BEAT].astype(str))
+first, last, older_note = data.dense_date_range(root, token)
+beats = data.load_beats(root, token)
+beat_ids = sorted(beats[schema.BEAT])
 SELECT_KEY = "beat_profile_select"
 
 
 def _find() -> None:  # runs before the script when the address box changes
     text = st.session_state.get(pd_.FIND_KEY, "").strip()
     if text:
-        beat, message = pd_.find_beat(root, token, text)
-        st.session_state["beat_profile_find_message"] = message
-        if beat:
-            st.session_state[state.BEAT] = beat
+        found = pd_.find_beat(root, token, text)
+        st.session_state["beat_profile_find_message"] = found.message
+        if found.located is not None:
+            where = found.located
+            st.session_state[pd_.PIN_KEY] = (where.lat, where.lon, where.matched)
+        if found.beat:
+            st.session_state[state.BEAT] = found.beat
 
 
 def _picked() -> None:  # the user chose from the list: that is now the selected beat
@@ -35,9 +38,10 @@ wanted = st.session_state.get(state.BEAT)
 if wanted in beat_ids and st.session_state.get(SELECT_KEY) != wanted:
     st.session_state[SELECT_KEY] = wanted  # set by find, a map click or the sector review
 
-st.title("Beat profile")
+word = {lv: data.label(root, token, lv) for lv in ("beat", "sector", "district")}
+st.title(f"{word['beat'].capitalize()} profile")
 left, mid, right = st.columns([1, 2, 1])
-beat = left.selectbox("Beat", beat_ids, key=SELECT_KEY, on_change=_picked)
+beat = left.selectbox(word["beat"].capitalize(), beat_ids, key=SELECT_KEY, on_change=_picked)
 st.session_state[state.BEAT] = beat
 mid.text_input(
     "Find my beat: address, block or lat, lon",
@@ -48,15 +52,21 @@ mid.text_input(
 as_of = right.date_input(
     "As of", value=pd_.default_as_of(root, token), min_value=first, max_value=last
 )
+if older_note:  # late-reported old incidents, outside the offered dates
+    st.caption(older_note)
 if message := st.session_state.pop("beat_profile_find_message", None):
     st.info(message)
 
 profile = pd_.area_profile(root, token, "beat", beat, as_of)
-if note := data.dataset_label(root, token, profile.start, profile.end + timedelta(days=1)):
+is_empty = profile.n_incidents == 0
+if is_empty:
+    st.info(no_incidents_note(profile) + " Pick another date to see charts and tables.")
+elif note := data.dataset_label(root, token, profile.period):
     st.warning(note)
+sector = beats.loc[beats[schema.BEAT] == beat, schema.SECTOR].iloc[0]
 st.caption(
-    f"Beat {beat}: {profile.start} to {profile.end} (28 days, {profile.timezone}); sector "
-    f"{beat[:3]}, district {profile.district}; neighbours: "
+    f"{profile.title}: {profile.start} to {profile.end} (28 days, {profile.timezone}); "
+    f"{word['sector']} {sector}, {word['district']} {profile.district}; neighbours: "
     f"{', '.join(profile.neighbours) or 'none'}"
 )
 
@@ -71,7 +81,7 @@ d.metric("Station", station.get("name") or "none", help=station.get("address"))
 map_col, chart_col = st.columns([3, 2])
 with map_col:
     shown = st_folium(
-        pd_.profile_map(root, token, profile),
+        pd_.profile_map(root, token, profile, pin=st.session_state.get(pd_.PIN_KEY)),
         height=520,
         width="stretch",
         returned_objects=["last_clicked"],
@@ -89,8 +99,9 @@ with map_col:
         "counts per grid cell above."
     )
 with chart_col:
-    st.altair_chart(pd_.trend_chart(profile), width="stretch")
-    st.altair_chart(pd_.category_chart(profile), width="stretch")
+    if not is_empty:
+        st.altair_chart(pd_.trend_chart(profile), width="stretch")
+        st.altair_chart(pd_.category_chart(profile), width="stretch")
 
 st.subheader("CompStat comparison")
 st.dataframe(pd_.comparison_view(profile), hide_index=True, width="stretch")
@@ -98,14 +109,21 @@ st.caption(
     "Week = last complete Monday-Sunday week. p: exact test of two Poisson counts; "
     "flags at p < 0.05. Empty change: previous count 0, or no comparable data then."
 )
-st.altair_chart(pd_.hour_weekday_chart(profile), width="stretch")
-t1, t2, t3 = st.columns(3)
-t1.dataframe(profile.counts_by_offense, hide_index=True, width="stretch")
-t2.dataframe(profile.location_types, hide_index=True, width="stretch")
-t3.dataframe(profile.top_blocks, hide_index=True, width="stretch")
+if not is_empty:
+    st.altair_chart(pd_.hour_weekday_chart(profile), width="stretch")
+    t1, t2, t3 = st.columns(3)
+    t1.dataframe(profile.counts_by_offense, hide_index=True, width="stretch")
+    t2.dataframe(profile.location_types, hide_index=True, width="stretch")
+    t3.dataframe(profile.top_blocks, hide_index=True, width="stretch")
 st.download_button(
-    "Printable beat profile (HTML)",
+    f"Printable {word['beat']} profile (HTML)",
     pd_.packet_html(root, token, "beat", beat, as_of),
     file_name=f"beat_{beat}_{as_of}.html",
     mime="text/html",
+)
+st.download_button(
+    "Beat profile (PDF, one page)",
+    pd_.packet_pdf(root, token, "beat", beat, as_of),
+    file_name=f"beat_{beat}_{as_of}.pdf",
+    mime="application/pdf",
 )

@@ -8,11 +8,12 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard import data
+from dashboard import data, messages
 from geodata import schema
 from geodata.errors import InputError, StoreError
 from geodata.readers import ColumnMapping
 
+IMPORTED_KEY = "data_last_import"
 store = data.get_store()
 root, token = str(store.root), data.store_token(store)
 meta = store.meta()
@@ -20,9 +21,15 @@ meta = store.meta()
 st.title("Data and import")
 a, b, c = st.columns(3)
 a.metric("Stored incidents", f"{store.count():,}")
-b.metric("Beats", f"{len(data.load_beats(root, token)):,}")
+b.metric(
+    data.label(root, token, "beat", plural=True, title=True),
+    f"{len(data.load_beats(root, token)):,}",
+)
 c.metric("Analysis CRS", meta["analysis_crs"])
-st.caption(f"Store: `{store.root}` · time zone {meta['timezone']} · updated {meta['updated']}")
+st.caption(
+    f"{data.department(root, token).name} · store `{store.root}` · time zone "
+    f"{meta['timezone']} · updated {meta['updated']}"
+)
 
 st.subheader("Imports")
 sources = pd.DataFrame(meta.get("sources", []))
@@ -80,24 +87,32 @@ if submitted and upload is not None:
             with st.spinner("Reading, validating and joining to beats..."):
                 report = ingest_file(path, store, mapping=ColumnMapping(crs=crs.strip() or None))
         except (InputError, StoreError) as err:
-            st.error(f"{err}")
+            st.error(messages.user_message(err, path=str(path), file_name=upload.name))
             st.stop()
-    st.success(
-        f"{report.rows_read:,} rows read: {report.rows_accepted:,} accepted "
-        f"({report.rows_new:,} new), {report.rows_rejected:,} rejected."
-    )
+    rejected = None
     if report.rows_rejected:
-        rejected = pd.read_csv(report.rejections_csv)
-        st.dataframe(rejected.head(1000), hide_index=True, width="stretch")
-        st.download_button(
-            "Download all rejected rows",
+        rejected = (
+            pd.read_csv(report.rejections_csv).head(1000),
             Path(report.rejections_csv).read_bytes(),
-            file_name=Path(report.rejections_csv).name,
-            mime="text/csv",
+            Path(report.rejections_csv).name,
         )
+    st.session_state[IMPORTED_KEY] = (
+        f"{report.rows_read:,} rows read: {report.rows_accepted:,} accepted "
+        f"({report.rows_new:,} new), {report.rows_rejected:,} rejected.",
+        rejected,
+    )
     st.cache_data.clear()
+    st.rerun()  # the counters and the Imports table above now include the new file
 elif submitted:
     st.warning("Choose a file first.")
+if imported := st.session_state.get(IMPORTED_KEY):
+    summary, rejected = imported
+    st.success(summary)
+    if rejected is not None:
+        st.dataframe(rejected[0], hide_index=True, width="stretch")
+        st.download_button(
+            "Download all rejected rows", rejected[1], file_name=rejected[2], mime="text/csv"
+        )
 
 st.subheader("Incidents by join status")
 status = data.load_incidents(root, token, (schema.JOIN_STATUS,))[schema.JOIN_STATUS]

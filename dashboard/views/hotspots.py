@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import streamlit as st
 from streamlit_folium import st_folium
 
-from analysis import evaluate
+from analysis import evaluate, hotspots
+from analysis.inputs import Period
 from dashboard import data
 from dashboard import hotspot_data as hd
+from geodata import schema
 from geodata.errors import InputError, StoreError
 
 store = data.get_store()
 root, token = str(store.root), data.store_token(store)
-first, last = data.incident_date_range(root, token)
-default_start, default_end = data.default_period(root, token)
+first, last, older_note = data.dense_date_range(root, token)
+default = data.default_period(root, token)
 METHODS = {
     "DBSCAN (density clusters)": "dbscan",
     "HDBSCAN (fast_hdbscan)": "hdbscan",
@@ -25,15 +25,22 @@ METHODS = {
 
 st.title("Hotspots")
 c1, c2, c3, c4 = st.columns([1, 1, 2, 1])
-level = c1.selectbox("Area", list(hd.LEVELS), key="hotspots_level")
-area_id = c2.selectbox(level.title(), hd.area_ids(root, token, level), key="hotspots_area")
+level = c1.selectbox(
+    "Area",
+    list(hd.LEVELS),
+    format_func=lambda lv: data.label(root, token, lv, title=True),
+    key="hotspots_level",
+)
+level_word = data.label(root, token, level)
+area_id = c2.selectbox(
+    level_word.capitalize(), hd.area_ids(root, token, level), key="hotspots_area"
+)
 period = c3.date_input(
-    "Period", value=(default_start, default_end), min_value=first, max_value=last
+    "Period", value=(default.first, default.last), min_value=first, max_value=last
 )
-category = c4.selectbox(
-    "Category",
-    ["all", "violent", "property", "drugs", "weapons", "disorder", "traffic", "other"],
-)
+if older_note:  # late-reported old incidents, outside the offered dates
+    st.caption(older_note)
+category = c4.selectbox("Category", ["all", *schema.CATEGORIES])
 method_label = st.radio("Method", list(METHODS), horizontal=True, key="hotspots_method")
 method = METHODS[method_label]
 params: dict[str, object] = {}
@@ -55,8 +62,8 @@ elif method == "gistar":
 if not isinstance(period, tuple) or len(period) != 2:
     st.info("Pick the last day of the period.")
     st.stop()
-start, end = period
-if note := data.dataset_label(root, token, start, end + timedelta(days=1)):  # end exclusive
+period = Period.of(*period)
+if note := data.dataset_label(root, token, period):
     st.warning(note)
 try:
     run = hd.hotspot_run(
@@ -65,8 +72,7 @@ try:
         method,
         level,
         area_id,
-        start,
-        end,
+        period,
         None if category == "all" else category,
         tuple(sorted(params.items())),
     )
@@ -74,7 +80,11 @@ except (ValueError, InputError, StoreError) as err:
     st.error(f"{err}. Try a longer period, another category or another area.")
     st.stop()
 
-st.caption(f"{method_label}, {level} {area_id}, {start} to {end}: {run.summary}.")
+if run.n_incidents == 0:
+    what = "incidents" if category == "all" else f"{category} incidents"
+    st.info(f"No {what} in this period ({period}) in {level_word} {area_id}: no hotspots to find.")
+    st.stop()
+st.caption(f"{method_label}, {level_word} {area_id}, {period}: {run.summary}.")
 surface = {"kde": "Density (incidents/km²)", "gistar": "Gi* z-score (z > 0)"}.get(method, "")
 st_folium(
     hd.hotspot_map(run, label=surface or "Surface"),
@@ -88,11 +98,32 @@ st.caption(
     "the densest 5% of cells (KDE); FDR-significant hot cells (Gi*). Surfaces are aggregated to "
     "at most 3,000 cells. Methods and defaults: docs/hotspots.md."
 )
+if method == "gistar" and run.polygons.empty and len(run.surface):
+    st.info(
+        "Gi*: the surface shows every cell with z > 0, but none is significant once the "
+        "test is corrected for the number of cells (false discovery rate 5%): no hotspot "
+        "here. A longer period or a larger area gives the test more incidents to go on."
+    )
 st.dataframe(run.table, hide_index=True, width="stretch")
+if len(run.polygons):
+    e1, e2 = st.columns(2)
+    stem = f"hotspots_{method}_{level}_{area_id}_{period.first}_{period.last}"
+    e1.download_button(
+        "Hotspots (GeoJSON)",
+        hotspots.export_hotspots(run.polygons, "geojson"),
+        file_name=f"{stem}.geojson",
+        mime="application/geo+json",
+    )
+    e2.download_button(
+        "Hotspots (CSV)",
+        hotspots.export_hotspots(run.polygons, "csv"),
+        file_name=f"{stem}.csv",
+        mime="text/csv",
+    )
 
 with st.expander("Near-repeat: Knox test (pairs close in space and time)"):
     knox = hd.near_repeat(
-        root, token, level, area_id, start, end, None if category == "all" else category
+        root, token, level, area_id, period, None if category == "all" else category
     )
     st.dataframe(knox, hide_index=True, width="stretch")
     st.caption(

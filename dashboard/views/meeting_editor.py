@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+import calendar
+import hashlib
+from datetime import datetime
 
 import streamlit as st
 
@@ -10,36 +12,104 @@ from dashboard import meetings_data as md
 from geodata import meetings, settings
 from geodata.meetings import ConflictError, MeetingError, VenueConflictError
 
-LOADED_KEY = "editor_loaded"  # (series id, version read when the form was opened)
+LOADED_KEY = "editor_loaded"  # (series id, version) whose stored values fill the form
 STALE_KEY = "editor_stale"  # series id whose save met a newer stored version
+SELECTED_KEY = "editor_selected"  # the chosen series (id or NEW), kept when its label changes
+DONE_KEY = "editor_done"  # the message of the last successful save, shown after the rerun
 NEW = "New series"
+FIELD_LABELS = {"rrule": "Repeats", "duration_min": "Minutes", "virtual_link": "Virtual link"}
+WEEKS = {1: "1st", 2: "2nd", 3: "3rd", 4: "4th", -1: "last"}
+DAYS = dict(zip(meetings.WEEKDAYS, calendar.day_name, strict=True))
 
 db = md.engine(settings.database_url())
 schedule = md.token(db)
 series = md.series_table(db, schedule)
 venues = md.venue_table(db, schedule)
+venue_ids = venues["id"].astype(int).tolist()
+venue_labels = dict(zip(venue_ids, venues["label"], strict=True))
+
+
+def _stable_selectbox(
+    container: st.delta_generator.DeltaGenerator,
+    label: str,
+    options: list,
+    labels: dict,
+    *,
+    key: str,
+    remember: str,
+) -> object:
+    """Return the choice of a selectbox whose option labels may change between reruns.
+
+    The browser sends back the *label* of the selection; when an edit changes that label (a
+    series' new title, a meeting now marked cancelled) Streamlit no longer finds it and falls
+    back to the first option ("New series"). The choice is therefore kept under `remember` and
+    the widget's key changes with its labels, so the same option stays chosen.
+    """
+    chosen = st.session_state.get(remember, options[0])
+    index = options.index(chosen) if chosen in options else 0
+    digest = hashlib.sha1("\n".join(map(str, labels.values())).encode()).hexdigest()[:10]
+    choice = container.selectbox(
+        label, options, index=index, format_func=lambda v: labels.get(v, v), key=f"{key}_{digest}"
+    )
+    st.session_state[remember] = choice
+    return choice
+
+
+def _fill_form(sid: int | str, row: object, *, overwrite: bool) -> None:
+    """Put the stored values of series `sid` (`row`; None: a new series) into the form."""
+    values = md.form_values(row)  # type: ignore[arg-type]
+    if values["venue"] is None:
+        values["venue"] = venue_ids[0] if venue_ids else "new"
+    for name, value in values.items():
+        key = f"ed_{name}_{sid}"
+        if overwrite or key not in st.session_state:
+            st.session_state[key] = value
+    if row is not None and overwrite:
+        st.session_state[LOADED_KEY] = (sid, int(row["version"]))  # type: ignore[index]
+
+
+def _done(message: str) -> None:
+    """Rerun the page after a save, so every label and list shows it, then say what was done."""
+    st.session_state[DONE_KEY] = message
+    st.rerun()
+
+
+def _reload(series_id: int) -> None:
+    """Fill the form with the series as stored now (someone else saved it first)."""
+    fresh = md.series_table(db, md.token(db))
+    rows = fresh[fresh["id"] == series_id]
+    st.session_state.pop(STALE_KEY, None)
+    if len(rows):
+        _fill_form(series_id, rows.iloc[0], overwrite=True)
+
 
 st.title("Edit meetings")
 st.caption(
     "Every save checks the version you opened: if someone else saved the series in the meantime "
     "nothing is overwritten and you are asked to reload."
 )
+if DONE_KEY in st.session_state:
+    st.success(st.session_state.pop(DONE_KEY))
 f1, f2 = st.columns([1, 3])
 districts = sorted(series["district"].dropna().unique())
 district = f1.selectbox("District", ["All", *districts], key="editor_district")
 listed = series if district == "All" else series[series["district"] == district]
 labels = {
-    int(r.id): f"#{r.id} {r.title} — {r.schedule}, {pd_time:%H:%M}"
+    int(r.id): f"#{r.id} {'[archived] ' if r.archived else ''}{r.title} — {r.schedule}, "
+    f"{pd_time:%H:%M}"
     for r in listed.itertuples()
     for pd_time in [r.dtstart]
 }
-choice = f2.selectbox(
-    "Series", [NEW, *labels], format_func=lambda v: labels.get(v, v), key="editor_series"
+choice = _stable_selectbox(
+    f2, "Series", [NEW, *labels], labels, key="editor_series", remember=SELECTED_KEY
 )
 current = None if choice == NEW else series[series["id"] == choice].iloc[0]
 sid = "new" if current is None else int(current["id"])
-if current is not None and (st.session_state.get(LOADED_KEY) or (None,))[0] != sid:
-    st.session_state[LOADED_KEY] = (sid, int(current["version"]))
+if current is None:
+    st.session_state.pop(LOADED_KEY, None)
+    _fill_form(sid, None, overwrite=False)
+else:  # opening a series shows its stored values
+    _fill_form(sid, current, overwrite=st.session_state.get(LOADED_KEY, (None,))[0] != sid)
 loaded_version = st.session_state.get(LOADED_KEY, (None, None))[1]
 if current is not None:
     st.caption(
@@ -47,48 +117,18 @@ if current is not None:
         + (" Illustrative series." if bool(current["illustrative"]) else "")
     )
 
-
-def _reload(series_id: int) -> None:
-    """Forget the opened version and the typed values of `series_id`: the form shows the DB."""
-    st.session_state.pop(LOADED_KEY, None)
-    st.session_state.pop(STALE_KEY, None)
-    for key in [k for k in st.session_state if str(k).startswith("ed_")]:
-        if str(key).endswith(f"_{series_id}"):
-            del st.session_state[key]
-
-
-def _value(column: str, default: object = "") -> object:
-    if current is None:
-        return default
-    value = current[column]
-    return default if value is None or value != value else value  # NaN -> default
-
-
-venue_ids = venues["id"].astype(int).tolist()
-venue_labels = dict(zip(venue_ids, venues["label"], strict=True))
 with st.form(f"series_form_{sid}"):
     slots: dict[str, st.delta_generator.DeltaGenerator] = {}
-    title = st.text_input("Title", value=str(_value("title")), key=f"ed_title_{sid}")
+    title = st.text_input("Title", key=f"ed_title_{sid}")
     slots["title"] = st.empty()
     a, b = st.columns(2)
-    is_sector = _value("area_kind", "beat") == "sector"
-    beats_text = a.text_input(
-        "Beats served (comma-separated)",
-        value="" if is_sector else str(_value("beats")),
-        key=f"ed_beats_{sid}",
-    )
+    beats_text = a.text_input("Beats served (comma-separated)", key=f"ed_beats_{sid}")
     slots["beats"] = a.empty()
-    sector_text = b.text_input(
-        "…or a sector (serves all its beats)",
-        value=str(_value("sector")) if is_sector else "",
-        key=f"ed_sector_{sid}",
-    )
+    sector_text = b.text_input("…or a sector (serves all its beats)", key=f"ed_sector_{sid}")
     slots["sector"] = b.empty()
-    options = [*venue_ids, "new"]
     venue_choice = st.selectbox(
         "Venue",
-        options,
-        index=options.index(int(current["venue_id"])) if current is not None else 0,
+        [*venue_ids, "new"],
         format_func=lambda v: "New venue…" if v == "new" else venue_labels[v],
         key=f"ed_venue_{sid}",
     )
@@ -103,49 +143,55 @@ with st.form(f"series_form_{sid}"):
     }
     slots["venue_new"] = st.empty()
     t1, t2, t3 = st.columns(3)
-    start_value = _value("dtstart", None)
-    first_day = t1.date_input(
-        "First meeting",
-        value=start_value.date() if start_value is not None else date.today(),
-        key=f"ed_date_{sid}",
-    )
-    first_time = t2.time_input(
-        "Starts at (local time)",
-        value=start_value.time() if start_value is not None else time(18, 30),
-        key=f"ed_time_{sid}",
-    )
+    first_day = t1.date_input("First meeting", key=f"ed_date_{sid}")
+    first_time = t2.time_input("Starts at (local time)", key=f"ed_time_{sid}")
     slots["start"] = t1.empty()
-    duration = t3.number_input(
-        "Minutes",
-        min_value=1,
-        max_value=480,
-        value=int(_value("duration_min", 60)),
-        key=f"ed_minutes_{sid}",
-    )
+    duration = t3.number_input("Minutes", min_value=1, max_value=480, key=f"ed_minutes_{sid}")
     slots["duration_min"] = t3.empty()
+    r1, r2, r3 = st.columns(3)
+    repeat = r1.selectbox(
+        "Repeats",
+        [*meetings.REPEATS, md.CUSTOM_RULE],
+        format_func=str.capitalize,
+        key=f"ed_rep_{sid}",
+    )
+    week = r2.selectbox(
+        "On the",
+        [1, 2, 3, 4, -1, None],
+        format_func=lambda w: WEEKS.get(w, "same date each time"),
+        help="For monthly, every-other-month and quarterly meetings; weekly ones ignore it.",
+        key=f"ed_week_{sid}",
+    )
+    weekday = r3.selectbox(
+        "Weekday",
+        [*meetings.WEEKDAYS, None],
+        format_func=lambda d: DAYS.get(d, "the first meeting's weekday"),
+        key=f"ed_weekday_{sid}",
+    )
+    r4, r5 = st.columns([3, 1])
+    skip = r4.multiselect(
+        "No meeting in (exceptions)",
+        list(range(1, 13)),
+        format_func=lambda m: calendar.month_name[m],
+        help="Single meetings are cancelled or moved below, after saving.",
+        key=f"ed_skip_{sid}",
+    )
+    until = r5.date_input("Last meeting by (optional)", key=f"ed_until_{sid}")
     rrule = st.text_input(
-        "Repeats (RFC 5545 RRULE)",
-        value=str(_value("rrule", "FREQ=MONTHLY;INTERVAL=2;BYDAY=2TU")),
-        help="FREQ=MONTHLY;INTERVAL=2;BYDAY=2TU = 2nd Tuesday of every other month; "
-        "FREQ=MONTHLY;INTERVAL=3;BYDAY=1WE = quarterly; FREQ=MONTHLY;BYDAY=-1TH = last Thursday.",
+        "Custom rule (RFC 5545 RRULE; only with Repeats: Custom rule)",
+        help="FREQ=MONTHLY;BYDAY=-1TH = last Thursday; FREQ=MONTHLY;BYMONTHDAY=15 = the 15th.",
         key=f"ed_rrule_{sid}",
     )
     slots["rrule"] = st.empty()
-    reason = st.text_input(
-        "Reason for a meeting over 60 minutes",
-        value=str(_value("duration_reason")),
-        key=f"ed_reason_{sid}",
-    )
+    reason = st.text_input("Reason for a meeting over 60 minutes", key=f"ed_reason_{sid}")
     slots["duration_reason"] = st.empty()
-    contact = st.text_input("Contact", value=str(_value("contact")), key=f"ed_contact_{sid}")
+    contact = st.text_input("Contact", key=f"ed_contact_{sid}")
     slots["contact"] = st.empty()
-    notes = st.text_area("Notes", value=str(_value("notes")), key=f"ed_notes_{sid}")
+    notes = st.text_area("Notes", key=f"ed_notes_{sid}")
     slots["notes"] = st.empty()
-    link = st.text_input("Virtual link", value=str(_value("virtual_link")), key=f"ed_link_{sid}")
+    link = st.text_input("Virtual link", key=f"ed_link_{sid}")
     illustrative = st.checkbox(
-        "Illustrative (not a published schedule)",
-        value=bool(_value("illustrative", False)),
-        key=f"ed_illustrative_{sid}",
+        "Illustrative (not a published schedule)", key=f"ed_illustrative_{sid}"
     )
     slots["virtual_link"] = st.empty()
     allow = st.checkbox(
@@ -155,13 +201,24 @@ with st.form(f"series_form_{sid}"):
     submitted = st.form_submit_button("Create series" if current is None else "Save changes")
 
 if submitted:
+    try:
+        rule = (
+            rrule
+            if repeat == md.CUSTOM_RULE
+            else meetings.build_rule(meetings.RulePick(repeat, weekday, week, tuple(skip), until))
+        )
+    except MeetingError as err:
+        rule = None
+        slots["rrule"].error(f"Repeats: {err.errors['rrule']}")
+        st.error("Nothing was saved; correct the fields marked above.")
+if submitted and rule is not None:
     fields = {
         "title": title,
         "beats": beats_text if beats_text.strip() else None,
         "sector": sector_text.strip() or None,
         "venue": new_venue if venue_choice == "new" else int(venue_choice),
         "start": datetime.combine(first_day, first_time),
-        "rrule": rrule,
+        "rrule": rule,
         "duration_min": int(duration),
         "duration_reason": reason or None,
         "contact": contact or None,
@@ -172,13 +229,14 @@ if submitted:
     try:
         if current is None:
             new_id = meetings.create_series(db, allow_conflicts=allow, **fields)
-            st.success(f"Series #{new_id} created.")
+            st.session_state[SELECTED_KEY] = new_id  # open it after the rerun
+            _done(f"Series #{new_id} created.")
         else:
             version = meetings.update_series(
                 db, sid, expected_version=loaded_version, allow_conflicts=allow, **fields
             )
             st.session_state[LOADED_KEY] = (sid, version)
-            st.success(f"Saved: series #{sid} is now version {version}.")
+            _done(f"Saved: series #{sid} is now version {version}.")
     except VenueConflictError as err:
         slots["venue"].error(f"Venue: {err.errors['venue']}")
         st.dataframe(err.conflicts[["start", "end", "title", "beats"]], hide_index=True)
@@ -188,24 +246,62 @@ if submitted:
     except MeetingError as err:
         for name, text in err.errors.items():
             slot = slots.get(name) or (slots["venue_new"] if name.startswith("venue_") else None)
-            (slot or st).error(f"{name.replace('_', ' ').capitalize()}: {text}")
+            label = FIELD_LABELS.get(name, name.replace("_", " ").capitalize())
+            (slot or st).error(f"{label}: {text}")
         st.error("Nothing was saved; correct the fields marked above.")
 
 if current is not None and st.session_state.get(STALE_KEY) == sid:
     # Outside `if submitted`: the click reruns the page with submitted False.
     st.button("Reload the latest version", on_click=_reload, args=(sid,), type="primary")
 
+archived = current is not None and bool(current["archived"])
 if current is not None:
+    try:
+        if archived:
+            st.info(
+                f"Archived on {current['archived_at']:%Y-%m-%d}: not in the meeting lists, on "
+                "the map or in the calendar feeds; kept here with its history."
+            )
+            if st.button("Put back on the schedule", key=f"unarchive_{sid}"):
+                version = meetings.unarchive_series(db, sid, expected_version=loaded_version)
+                st.session_state[LOADED_KEY] = (sid, version)
+                _done(f"Series #{sid} is back on the schedule (version {version}).")
+        else:
+            with st.expander("Archive this series"):
+                st.write(
+                    "Archiving takes the series off the meeting lists, the map and the calendar "
+                    "feeds, and frees its venue. Nothing is deleted: it stays here, with its "
+                    "cancelled and moved meetings, and can be put back."
+                )
+                if st.button("Archive series", key=f"archive_{sid}"):
+                    version = meetings.archive_series(db, sid, expected_version=loaded_version)
+                    st.session_state[LOADED_KEY] = (sid, version)
+                    _done(f"Series #{sid} archived (version {version}).")
+    except VenueConflictError as err:
+        st.error(f"Venue: {err.errors['venue']}")
+        st.dataframe(err.conflicts[["start", "end", "title", "beats"]], hide_index=True)
+    except ConflictError as err:
+        st.error(err.errors["version"])
+        st.session_state[STALE_KEY] = sid
+        st.button("Reload the latest version", on_click=_reload, args=(sid,), key="ar_reload")
+    except MeetingError as err:
+        st.error("; ".join(err.errors.values()))
+
+if current is not None and not archived:
     st.subheader("Cancel or move one meeting")
     occurrences = md.occurrence_choices(db, sid)
     if occurrences.empty:
         st.info("This series has no meetings in the next twelve months.")
     else:
-        pick = st.selectbox(
-            "Meeting",
-            range(len(occurrences)),
-            format_func=lambda i: occurrences["label"].iloc[i],
-            key=f"oc_pick_{sid}",
+        pick = int(
+            _stable_selectbox(
+                st,
+                "Meeting",
+                list(range(len(occurrences))),
+                dict(enumerate(occurrences["label"])),
+                key=f"oc_pick_{sid}",
+                remember=f"oc_picked_{sid}",
+            )
         )
         with st.form(f"occurrence_form_{sid}"):
             action = st.radio(
@@ -246,7 +342,17 @@ if current is not None:
                         db, sid, when, expected_version=loaded_version
                     )
                 st.session_state[LOADED_KEY] = (sid, version)
-                st.success(f"{action}: {when:%Y-%m-%d %H:%M} done (version {version}).")
+                _done(f"{action}: {when:%Y-%m-%d %H:%M} done (version {version}).")
+            except ConflictError as err:
+                oc_slot.error(err.errors["version"])
+                st.session_state[STALE_KEY] = sid
+                st.button(
+                    "Reload the latest version",
+                    on_click=_reload,
+                    args=(sid,),
+                    type="primary",
+                    key="oc_reload",
+                )
             except MeetingError as err:
                 oc_slot.error(
                     "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in err.errors.items())

@@ -84,7 +84,7 @@ elif found is not None:
             width="stretch",
             column_config=md.COLUMN_CONFIG,
         )
-    c1, c2 = st.columns(2)
+    c1, c2, c3 = st.columns(3)
     c1.download_button(
         f"Beat {found.beat} calendar (.ics)",
         md.calendar(db, schedule, beat=found.beat),
@@ -98,6 +98,13 @@ elif found is not None:
         file_name=f"beat_{found.beat}_meetings.html",
         mime="text/html",
         key="meetings_found_flyer",
+    )
+    c3.download_button(
+        f"Flyer for beat {found.beat} (PDF, one page)",
+        md.flyer_pdf(root, token, db, found.beat),
+        file_name=f"beat_{found.beat}_meetings.pdf",
+        mime="application/pdf",
+        key="meetings_found_flyer_pdf",
     )
 
 occurrences = md.upcoming(db, schedule, start, end, district=chosen)

@@ -2,53 +2,67 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import streamlit as st
 from streamlit_folium import st_folium
 
+from analysis.inputs import Period
 from dashboard import data, maps
 from geodata import schema
 
 store = data.get_store()
 root, token = str(store.root), data.store_token(store)
-first, last = data.incident_date_range(root, token)
+first, last, older_note = data.dense_date_range(root, token)
+beat, sector, district = (data.label(root, token, lv) for lv in ("beat", "sector", "district"))
 
-st.title("Incidents by beat")
+st.title(f"Incidents by {beat}")
+st.caption(data.department(root, token).name)
 left, mid, right = st.columns([2, 2, 1])
-period = left.date_input(
-    "Period", value=data.default_period(root, token), min_value=first, max_value=last
+default = data.default_period(root, token)
+picked = left.date_input(
+    "Period", value=(default.first, default.last), min_value=first, max_value=last
 )
+if older_note:  # late-reported old incidents, outside the offered dates
+    st.caption(older_note)
 category = mid.selectbox("Category", ["all", *schema.CATEGORIES])
-show_sectors = right.toggle("Sector outlines", value=True)
-if not isinstance(period, tuple) or len(period) != 2:
+show_sectors = right.toggle(f"{sector.capitalize()} outlines", value=True)
+if not isinstance(picked, tuple) or len(picked) != 2:
     st.info("Pick a start and an end date.")
     st.stop()
-start, end = period
-counts = data.beat_counts(
-    root, token, start, end + timedelta(days=1), None if category == "all" else category
-)
+period = Period.of(*picked)
+counts = data.beat_counts(root, token, period, None if category == "all" else category)
 beats = data.load_beats(root, token).merge(counts[[schema.BEAT, "incidents"]], on=schema.BEAT)
-if note := data.dataset_label(root, token, start, end + timedelta(days=1)):
+total = int(counts["incidents"].sum())
+if total == 0:
+    what = "incidents" if category == "all" else f"{category} incidents"
+    st.info(f"No {what} in this period ({period}). Pick another period or category.")
+elif note := data.dataset_label(root, token, period):
     st.warning(note)
 
 a, b, c = st.columns(3)
-a.metric("Incidents", f"{int(counts['incidents'].sum()):,}")
-b.metric("Beats", f"{len(counts):,}")
-c.metric("Busiest beat", f"{counts.sort_values('incidents').iloc[-1][schema.BEAT]}")
+a.metric("Incidents", f"{total:,}")
+b.metric(data.label(root, token, "beat", plural=True, title=True), f"{len(counts):,}")
+busiest = counts.sort_values("incidents", kind="stable").iloc[-1][schema.BEAT] if total else "none"
+c.metric(f"Busiest {beat}", f"{busiest}")
 
 fmap = maps.base_map(beats)
 maps.choropleth(
-    fmap, beats, "incidents", fields=[(schema.SECTOR, "Sector"), (schema.DISTRICT, "District")]
+    fmap,
+    beats,
+    "incidents",
+    fields=[(schema.SECTOR, sector.capitalize()), (schema.DISTRICT, district.capitalize())],
 )
 if show_sectors:
     maps.add_outlines(
-        fmap, data.load_sectors(root, token), name="Sectors", weight=1.8, label_column=schema.SECTOR
+        fmap,
+        data.load_sectors(root, token),
+        name=data.label(root, token, "sector", plural=True, title=True),
+        weight=1.8,
+        label_column=schema.SECTOR,
     )
 maps.add_outlines(
     fmap,
     data.load_districts(root, token),
-    name="Districts",
+    name=data.label(root, token, "district", plural=True, title=True),
     color="#000000",
     weight=3.0,
     label_column=schema.DISTRICT,
@@ -56,5 +70,11 @@ maps.add_outlines(
 maps.add_stations(fmap, data.load_stations(root, token))
 st_folium(fmap, height=620, width="stretch", returned_objects=[], key="overview_map")
 
-st.subheader("Beats")
-st.dataframe(counts.sort_values("incidents", ascending=False), hide_index=True, width="stretch")
+st.subheader(data.label(root, token, "beat", plural=True, title=True))
+st.dataframe(
+    counts.sort_values("incidents", ascending=False).rename(
+        columns={schema.BEAT: beat, schema.SECTOR: sector, schema.DISTRICT: district}
+    ),
+    hide_index=True,
+    width="stretch",
+)

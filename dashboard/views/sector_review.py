@@ -2,55 +2,73 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import streamlit as st
 from streamlit_folium import st_folium
 
 from analysis.compare import WINDOWS
+from analysis.inputs import Period
 from dashboard import data, state
 from dashboard import profile_data as pd_
 from geodata import schema
 
 store = data.get_store()
 root, token = str(store.root), data.store_token(store)
-first, last = data.incident_date_range(root, token)
+first, last, older_note = data.dense_date_range(root, token)
 sectors = data.load_sectors(root, token)
-sector_ids = sorted(sectors[schema.SECTOR].astype(str))
+sector_ids = sorted(sectors[schema.SECTOR])
+beats = data.load_beats(root, token)
 LABELS = {"7d": "Week (Mon-Sun)", "28d": "28 days", "ytd": "Year to date", "365d": "365 days"}
 
-st.title("Sector review")
-remembered = st.session_state.get(state.SECTOR) or str(st.session_state.get(state.BEAT) or "")[:3]
+word = {lv: data.label(root, token, lv) for lv in ("beat", "sector", "district")}
+st.title(f"{word['sector'].capitalize()} review")
+beat_sector = beats.loc[beats[schema.BEAT] == st.session_state.get(state.BEAT), schema.SECTOR]
+remembered = st.session_state.get(state.SECTOR) or (
+    beat_sector.iloc[0] if len(beat_sector) else None
+)
 left, mid, right = st.columns([1, 1, 1])
 sector = left.selectbox(
-    "Sector", sector_ids, index=sector_ids.index(remembered) if remembered in sector_ids else 0
+    word["sector"].capitalize(),
+    sector_ids,
+    index=sector_ids.index(remembered) if remembered in sector_ids else 0,
 )
 st.session_state[state.SECTOR] = sector
 window = mid.selectbox("Window", WINDOWS, format_func=LABELS.get)
 as_of = right.date_input(
     "As of", value=pd_.default_as_of(root, token), min_value=first, max_value=last
 )
+if older_note:  # late-reported old incidents, outside the offered dates
+    st.caption(older_note)
 
 review = pd_.sector_review(root, token, sector, as_of, window)
 profile = pd_.area_profile(root, token, "sector", sector, as_of)
 total = review.total
-if note := data.dataset_label(root, token, total["start"], total["end"] + timedelta(days=1)):
+window_period = Period(total["start"], total["end"])
+if total["current"] == 0:
+    st.info(
+        f"No incidents in this period: {word['sector']} {sector} has none recorded from "
+        f"{window_period}. The comparisons below still show the earlier periods."
+    )
+elif note := data.dataset_label(root, token, window_period):
     st.warning(note)
 st.caption(
     f"{LABELS[window]}: {total['start']} to {total['end']}, against the previous "
     f"{(total['end'] - total['start']).days + 1} days and the same period last year. "
-    f"Beats of sector {sector} (from the beat layer): {', '.join(profile.beats)}."
+    f"{word['beat'].capitalize()}s of {word['sector']} {sector} (from the beat layer): "
+    f"{', '.join(profile.beats)}."
 )
 a, b, c, d = st.columns(4)
 a.metric(
-    "Sector incidents",
+    f"{word['sector'].capitalize()} incidents",
     f"{total['current']:,}",
     None if total["pct_change"] is None else f"{total['pct_change']:+.0f}%",
     delta_color="inverse",
 )
 b.metric("Previous period", f"{total['previous']:,}")
 c.metric("p-value", "n/a" if total["p_value"] is None else f"{total['p_value']:.3f}")
-d.metric("Beats flagged", f"{int((review.beats['flag'] != '').sum())} of {len(review.beats)}")
+d.metric(
+    f"{data.label(root, token, 'beat', plural=True, title=True)} flagged",
+    f"{int((review.beats['flag'] != '').sum())} of {len(review.beats)}",
+)
 
 map_col, side = st.columns([3, 2])
 with map_col:
@@ -60,7 +78,7 @@ with map_col:
             token,
             profile,
             fills=pd_.sector_fills(root, token, review),
-            period=(total["start"], total["end"]),
+            period=window_period,
         ),
         height=480,
         width="stretch",
@@ -68,15 +86,22 @@ with map_col:
         key=f"sector_map_{sector}",
     )
     st.caption(
-        "Beats coloured by incidents in the window (tooltip: change and flag); markers: "
-        "the window's incidents; outlines: neighbouring beats."
+        f"{data.label(root, token, 'beat', plural=True, title=True)} coloured by incidents in "
+        "the window (tooltip: change and flag); markers: the window's incidents; outlines: "
+        f"neighbouring {data.label(root, token, 'beat', plural=True)}."
     )
 with side:
     st.markdown("**What changed**")
+    reasons = pd_.change_reasons(root, token, sector, as_of, window)
     for row in review.explain().itertuples(index=False):
         st.markdown(f"- **{row.beat}**: {row.explanation}")
+        if row.beat in reasons:  # a flagged beat: why, and how likely by chance
+            parts, chance, table = reasons[row.beat]
+            st.markdown(f"  - Why: {parts} In words: {chance}.")
+            with st.expander(f"Beat {row.beat}: the change part by part"):
+                st.dataframe(table.round({"share": 2}), hide_index=True, width="stretch")
 
-st.subheader("Beats side by side")
+st.subheader(f"{data.label(root, token, 'beat', plural=True, title=True)} side by side")
 st.dataframe(
     review.beats.round({"area_km2": 2, "per_km2": 1, "pct_change": 1, "pct_change_last_year": 1}),
     hide_index=True,
@@ -87,13 +112,19 @@ st.caption(review.unusual_note)
 st.dataframe(review.unusual.round(1), hide_index=True, width="stretch")
 
 drill, download = st.columns(2)
-target = drill.selectbox("Open the profile of beat", list(review.beats[schema.BEAT]))
-if drill.button("Open beat profile"):
+target = drill.selectbox(f"Open the profile of {word['beat']}", list(review.beats[schema.BEAT]))
+if drill.button(f"Open {word['beat']} profile"):
     st.session_state[state.BEAT] = target
     st.switch_page("views/beat_profile.py")
 download.download_button(
-    "Printable sector packet (HTML)",
+    f"Printable {word['sector']} packet (HTML)",
     pd_.packet_html(root, token, "sector", sector, as_of, window),
     file_name=f"sector_{sector}_{as_of}.html",
     mime="text/html",
+)
+download.download_button(
+    "Sector packet (PDF, two pages)",
+    pd_.packet_pdf(root, token, "sector", sector, as_of, window),
+    file_name=f"sector_{sector}_{as_of}.pdf",
+    mime="application/pdf",
 )

@@ -21,6 +21,7 @@ from geodata.meetings.model import (
     ConflictError,
     MeetingError,
     VenueConflictError,
+    _match_id,
     areas_table,
     exceptions_table,
     series_beats_table,
@@ -45,10 +46,12 @@ from geodata.meetings.recurrence import (
 
 __all__ = [
     "MAX_MOVE_DAYS",
+    "archive_series",
     "cancel_occurrence",
     "create_series",
     "move_occurrence",
     "restore_occurrence",
+    "unarchive_series",
     "update_series",
     "venue_conflicts",
 ]
@@ -106,10 +109,12 @@ def _resolve_venue(
             sa.select(venues_table.c.id).where(venues_table.c.id == int(venue))
         ).scalar()
     else:
+        stations = connection.execute(
+            sa.select(venues_table.c.station_id).where(venues_table.c.station_id.is_not(None))
+        ).scalars()
+        station_id = _match_id(venue, stations)
         found = connection.execute(
-            sa.select(venues_table.c.id).where(
-                venues_table.c.station_id == schema.normalize_id(venue, 2)
-            )
+            sa.select(venues_table.c.id).where(venues_table.c.station_id == station_id)
         ).scalar()
     if found is None:
         errors["venue"] = f"{venue!r} is not a known venue or station id"
@@ -149,7 +154,7 @@ def _draft(
     known = pd.read_sql(sa.select(areas_table), connection)
     served: list[str] = []
     if sector:
-        sector_id = schema.normalize_id(sector, 3)
+        sector_id = _match_id(sector, known["sector"].dropna().unique())
         members = known[known["sector"] == sector_id]
         if members.empty:
             errors["sector"] = f"{sector!r} is not a known sector"
@@ -161,8 +166,9 @@ def _draft(
         if beats:
             errors["beats"] = "give either beats or a sector, not both"
     elif beats:
-        wanted = [schema.normalize_id(b, 4) for b in beats]
-        unknown = [b for b in wanted if b not in set(known["beat"])]
+        matched = {str(b).strip(): _match_id(b, known["beat"]) for b in beats}
+        wanted = [m for m in matched.values() if m is not None]
+        unknown = [typed for typed, m in matched.items() if m is None]
         if unknown:
             errors["beats"] = f"unknown beat id(s): {', '.join(map(str, unknown))}"
         else:
@@ -345,6 +351,25 @@ def _write_venue(connection: sa.Connection, venue: dict[str, Any]) -> int:
     ).scalar_one()
 
 
+def _lock_venue(connection: sa.Connection, venue_id: int) -> None:
+    """Hold the write lock on `venue_id` until the transaction ends (before checking bookings).
+
+    Double booking is a race between reading a venue's bookings and writing a new one; this
+    serialises every writer of one venue, in the database itself. The statement is a no-op
+    ``UPDATE`` of the venue row, which works alike on both databases: PostgreSQL locks the row
+    (``FOR NO KEY UPDATE``: foreign-key checks of other rows are not blocked) until commit, and a
+    second writer's later reads (READ COMMITTED) see the first writer's meetings; SQLite takes
+    its database write lock (the reads before it ran outside a transaction, so no stale snapshot
+    is upgraded), and a second writer waits for it (``busy_timeout``). Every write that can add
+    a booking to a venue (a new or changed series, a moved meeting) calls this first.
+    """
+    connection.execute(
+        venues_table.update()
+        .where(venues_table.c.id == int(venue_id))
+        .values(kind=venues_table.c.kind)
+    )
+
+
 def _place_at_venue(
     connection: sa.Connection,
     draft: _Draft,
@@ -364,6 +389,7 @@ def _place_at_venue(
     if draft.new_venue is not None:
         values["venue_id"] = _write_venue(connection, draft.new_venue)
         return
+    _lock_venue(connection, values["venue_id"])
     if allow_conflicts:
         return
     conflicts = venue_conflicts(
@@ -862,6 +888,7 @@ def move_occurrence(
             venue_id = _write_venue(connection, new)
         at_venue = venue_id if venue_id is not None else int(current["venue_id"])
         length = minutes or int(current["duration_min"])
+        _lock_venue(connection, at_venue)
         if not allow_conflicts and new is None:
             bookings = _bookings(
                 connection,
@@ -913,3 +940,65 @@ def restore_occurrence(
             _row, local = _check_occurrence(connection, series_id, occurrence)
         _set_exception(connection, series_id, local, {})
         return _bump(connection, series_id, expected_version)
+
+
+def archive_series(engine: Engine, series_id: int, *, expected_version: int) -> int:
+    """Archive a series: off the schedule, lists and feeds, kept in the history; return version.
+
+    Nothing is deleted: the series, its beats and its cancelled or moved meetings stay in the
+    database (:func:`~geodata.meetings.list_series` shows it with ``archived``) and
+    :func:`unarchive_series` puts it back. Its venue is free again for other meetings.
+
+    Raises
+    ------
+    ConflictError
+        The series was changed (or deleted) by someone else since `expected_version`.
+    MeetingError
+        It is archived already (field ``series``).
+    """
+    with engine.begin() as connection:
+        current = _current(connection, series_id)
+        if current is None or current["version"] != expected_version:
+            raise ConflictError(series_id, expected_version, current and current["version"])
+        if current["archived_at"] is not None:
+            raise MeetingError({"series": f"series {series_id} is archived already"})
+        return _bump(connection, series_id, expected_version, {"archived_at": datetime.now(UTC)})
+
+
+def unarchive_series(
+    engine: Engine, series_id: int, *, expected_version: int, allow_conflicts: bool = False
+) -> int:
+    """Put an archived series back on the schedule; return the new version.
+
+    Its meetings book the venue again, so they are checked against the venue's other meetings
+    (as a new series is) under the venue's lock.
+
+    Raises
+    ------
+    ConflictError
+        The series was changed (or deleted) by someone else since `expected_version`.
+    MeetingError
+        It is not archived (field ``series``).
+    VenueConflictError
+        Its meetings now overlap others at the venue (unless `allow_conflicts`).
+    """
+    with engine.begin() as connection:
+        current = _current(connection, series_id)
+        if current is None or current["version"] != expected_version:
+            raise ConflictError(series_id, expected_version, current and current["version"])
+        if current["archived_at"] is None:
+            raise MeetingError({"series": f"series {series_id} is not archived"})
+        _lock_venue(connection, int(current["venue_id"]))
+        if not allow_conflicts:
+            conflicts = venue_conflicts(
+                connection,
+                venue_id=int(current["venue_id"]),
+                start=pd.Timestamp(current["dtstart"]).to_pydatetime(),
+                rrule=current["rrule"],
+                duration_min=int(current["duration_min"]),
+                tzid=current["tzid"],
+                exclude_series=series_id,
+            )
+            if len(conflicts):
+                raise VenueConflictError(conflicts)
+        return _bump(connection, series_id, expected_version, {"archived_at": None})

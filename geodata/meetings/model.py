@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -104,6 +104,8 @@ series_table = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("virtual_link", sa.String(500)),
+    #: set when the series is archived: hidden from lists and feeds, kept in the history
+    sa.Column("archived_at", sa.DateTime(timezone=True)),
 )
 series_beats_table = sa.Table(
     "meeting_series_beats",
@@ -172,3 +174,27 @@ def _none(value: object) -> str | None:
         return None
     text = str(value)
     return text or None
+
+
+def _match_id(value: object, known: Iterable[object]) -> str | None:
+    """Return the stored id that a typed `value` names, or None.
+
+    Ids are matched against those stored (which come from the beat layer, in whatever form the
+    department's profile gave them): as typed, in any letter case, or, for a number, with or
+    without zero-padding (``925`` -> ``0925``, ``k3`` -> ``K3``). No id width is assumed.
+    """
+    text = _none(value)
+    if text is None:
+        return None
+    text = text.strip()
+    ids = {str(k) for k in known if _none(k) is not None}
+    if text in ids:
+        return text
+    by_upper = {k.upper(): k for k in ids}
+    if text.upper() in by_upper:
+        return by_upper[text.upper()]
+    if text.isdigit():
+        hits = [k for k in ids if k.isdigit() and int(k) == int(text)]
+        if len(hits) == 1:
+            return hits[0]
+    return None

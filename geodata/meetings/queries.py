@@ -8,9 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-import numpy as np
 import pandas as pd
-import pyproj
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
@@ -18,6 +16,7 @@ from geodata import schema
 from geodata.meetings.model import (
     MEETING_COLUMNS,
     MeetingError,
+    _match_id,
     _none,
     areas_table,
     exceptions_table,
@@ -79,7 +78,10 @@ def list_venues(engine: Engine) -> pd.DataFrame:
         return pd.read_sql(query, connection)
 
 
-def _series_rows(connection: sa.Connection, ids: Iterable[int] | None = None) -> pd.DataFrame:
+def _series_rows(
+    connection: sa.Connection, ids: Iterable[int] | None = None, *, include_archived: bool = False
+) -> pd.DataFrame:
+    """Return series rows with their beats; archived series only with `include_archived`."""
     beats = (
         sa.select(
             series_beats_table.c.series_id,
@@ -91,6 +93,8 @@ def _series_rows(connection: sa.Connection, ids: Iterable[int] | None = None) ->
     query = sa.select(series_table)
     if ids is not None:
         query = query.where(series_table.c.id.in_(list(ids)))
+    if not include_archived:
+        query = query.where(series_table.c.archived_at.is_(None))
     series = pd.read_sql(query.order_by(series_table.c.id), connection)
     members = pd.read_sql(sa.select(beats), connection)
     joined = members.groupby("series_id")["beat"].agg(lambda b: ",".join(sorted(b)))
@@ -99,14 +103,19 @@ def _series_rows(connection: sa.Connection, ids: Iterable[int] | None = None) ->
 
 
 def list_series(engine: Engine) -> pd.DataFrame:
-    """Return every series with its venue and the beats it serves (comma-joined)."""
+    """Return every series with its venue and the beats it serves (comma-joined).
+
+    Archived series are included (the history), with ``archived`` True; the schedule itself
+    (:func:`upcoming_meetings`, the calendars) leaves them out.
+    """
     with engine.connect() as connection:
-        series = _series_rows(connection)
+        series = _series_rows(connection, include_archived=True)
         venues = pd.read_sql(sa.select(venues_table), connection)
     series = series.merge(
         venues.add_prefix("venue_"), left_on="venue_id", right_on="venue_id", how="left"
     )
     series["schedule"] = series["rrule"].map(describe_rule)
+    series["archived"] = series["archived_at"].notna()
     return series
 
 
@@ -120,13 +129,12 @@ def _filtered_series_ids(
         .join(areas_table, areas_table.c.beat == series_beats_table.c.beat)
         .distinct()
     )
-    for name, value, width in (("beat", beat, 4), ("sector", sector, 3), ("district", district, 2)):
+    for name, value in (("beat", beat), ("sector", sector), ("district", district)):
         if value is None:
             continue
-        key = schema.normalize_id(value, width)
         column = areas_table.c[name]
-        known = connection.execute(sa.select(sa.func.count()).where(column == key)).scalar()
-        if not known:
+        key = _match_id(value, connection.execute(sa.select(column).distinct()).scalars())
+        if key is None:
             raise MeetingError({name: f"{value!r} is not a known {name} id"})
         query = query.where(column == key)
     return [int(r[0]) for r in connection.execute(query)]
@@ -330,29 +338,22 @@ def find_my_meeting(
     MeetingError
         The address is not found (field ``address``) or lies in no beat.
     """
-    if isinstance(query, tuple):
-        lat, lon = float(query[0]), float(query[1])
-        x, y = pyproj.Transformer.from_crs(schema.WGS84, beat_index.crs, always_xy=True).transform(
-            lon, lat
+    from geodata.geocode import find_beat
+
+    found = find_beat(query, gazetteer=gazetteer, index=beat_index)
+    if found.located is None:
+        hints = gazetteer.suggestions(str(query), limit=3)
+        text = f"{query!r} was not found" + (
+            f"; known blocks like it: {', '.join(hints)}"
+            if hints
+            else " (type a house number and street, e.g. 1234 W Madison St, or lat, lon)"
         )
-        matched, how = f"{lat:.5f}, {lon:.5f}", "click"
-    else:
-        located = gazetteer.locate(query)
-        if located is None:
-            hints = gazetteer.suggestions(query, limit=3)
-            text = f"{query!r} was not found" + (
-                f"; known blocks like it: {', '.join(hints)}"
-                if hints
-                else " (type a house number and street, e.g. 1234 W Madison St, or lat, lon)"
-            )
-            raise MeetingError({"address": text})
-        lat, lon, x, y = located.lat, located.lon, located.x, located.y
-        matched, how = located.matched, located.how
-    result = beat_index.lookup(np.array([x]), np.array([y]))
-    index = int(result.beat_index[0])
-    if index < 0:
+        raise MeetingError({"address": text})
+    located = found.located
+    lat, lon, matched, how = located.lat, located.lon, located.matched, located.how
+    if found.beat is None:
         raise MeetingError({"address": f"{matched} lies in no beat of the jurisdiction"})
-    beat = str(beat_index.beat_ids[index])
+    beat = found.beat
     areas = list_areas(engine).set_index("beat")
     sector = _none(areas.loc[beat, "sector"]) if beat in areas.index else None
     district = _none(areas.loc[beat, "district"]) if beat in areas.index else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -13,8 +14,13 @@ from geodata.meetings.model import (
 )
 
 __all__ = [
+    "REPEATS",
+    "WEEKDAYS",
+    "RulePick",
+    "build_rule",
     "describe_rule",
     "expand_rule",
+    "pick_from_rule",
     "validate_rrule",
 ]
 
@@ -214,3 +220,120 @@ def describe_rule(rule: str) -> str:
     if "COUNT" in parts:
         text += f", {parts['COUNT']} times"
     return text
+
+
+# --- the editor's recurrence picker -------------------------------------------------------
+#: The picker's repetitions: label -> (FREQ, INTERVAL).
+REPEATS: dict[str, tuple[str, int]] = {
+    "weekly": ("WEEKLY", 1),
+    "every other week": ("WEEKLY", 2),
+    "monthly": ("MONTHLY", 1),
+    "every other month": ("MONTHLY", 2),
+    "quarterly": ("MONTHLY", 3),
+    "yearly": ("YEARLY", 1),
+}
+#: Weekday codes of RFC 5545, Monday first.
+WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+
+
+@dataclass(frozen=True)
+class RulePick:
+    """A recurrence as the editor's picker shows it (see :func:`build_rule`).
+
+    Parameters
+    ----------
+    repeat
+        A key of :data:`REPEATS` (``"every other month"``).
+    weekday
+        ``MO`` .. ``SU``; None: the weekday (weekly) or day of the month (monthly) of the start.
+    week
+        For monthly/quarterly/yearly rules: 1-4 for the n-th `weekday` of the month, -1 for the
+        last; None: every `weekday` (weekly) or the start's day of the month.
+    skip_months
+        Months (1-12) without a meeting (e.g. ``(12,)``: none in December).
+    until
+        Last day with a meeting (local date), or None.
+    """
+
+    repeat: str
+    weekday: str | None = None
+    week: int | None = None
+    skip_months: tuple[int, ...] = ()
+    until: date | None = None
+
+
+def build_rule(pick: RulePick) -> str:
+    """Return the RRULE of a picker choice (validate it with :func:`validate_rrule`).
+
+    Examples
+    --------
+    >>> build_rule(RulePick("every other month", weekday="TU", week=2))
+    'FREQ=MONTHLY;INTERVAL=2;BYDAY=2TU'
+    >>> build_rule(RulePick("monthly", weekday="WE", week=-1, skip_months=(7, 12)))
+    'FREQ=MONTHLY;BYDAY=-1WE;BYMONTH=1,2,3,4,5,6,8,9,10,11'
+    """
+    if pick.repeat not in REPEATS:
+        raise MeetingError({"rrule": f"{pick.repeat!r} is not one of {', '.join(REPEATS)}"})
+    freq, interval = REPEATS[pick.repeat]
+    parts = [f"FREQ={freq}"] + ([f"INTERVAL={interval}"] if interval > 1 else [])
+    if pick.weekday is not None:
+        if pick.weekday not in WEEKDAYS:
+            raise MeetingError({"rrule": f"{pick.weekday!r} is not a weekday ({WEEKDAYS})"})
+        week = "" if freq == "WEEKLY" or pick.week is None else str(pick.week)
+        parts.append(f"BYDAY={week}{pick.weekday}")
+    skipped = sorted(set(pick.skip_months))
+    if skipped:
+        if not set(skipped) <= set(range(1, 13)) or len(skipped) == 12:
+            raise MeetingError({"rrule": f"cannot skip months {skipped}"})
+        parts.append("BYMONTH=" + ",".join(str(m) for m in range(1, 13) if m not in skipped))
+    if pick.until is not None:
+        parts.append(f"UNTIL={pick.until:%Y%m%d}")
+    return ";".join(parts)
+
+
+def pick_from_rule(rule: str, *, tzid: str = schema.DEFAULT_TIMEZONE) -> RulePick | None:
+    """Return the picker choice that gives `rule`, or None when the picker cannot show it.
+
+    The inverse of :func:`build_rule` on its canonical output (``UNTIL`` in UTC is read back
+    as the local date); rules with other parts (``COUNT``, ``BYMONTHDAY``, several days) are
+    shown as typed rule text instead.
+    """
+    try:
+        parts = _parse_parts(rule)
+    except ValueError:
+        return None
+    if set(parts) - {"FREQ", "INTERVAL", "BYDAY", "BYMONTH", "UNTIL"}:
+        return None
+    key = (parts.get("FREQ", ""), int(parts.get("INTERVAL", "1") or 1))
+    repeat = next((name for name, value in REPEATS.items() if value == key), None)
+    if repeat is None:
+        return None
+    weekday = week = None
+    if "BYDAY" in parts:
+        token = parts["BYDAY"]
+        weekday, number = token[-2:], token[:-2]
+        if weekday not in WEEKDAYS or "," in token:
+            return None
+        if number:
+            if key[0] == "WEEKLY" or number not in {"1", "2", "3", "4", "-1"}:
+                return None
+            week = int(number)
+    skip: tuple[int, ...] = ()
+    if "BYMONTH" in parts:
+        try:
+            kept = {int(m) for m in parts["BYMONTH"].split(",")}
+        except ValueError:
+            return None
+        skip = tuple(m for m in range(1, 13) if m not in kept)
+    until = None
+    if "UNTIL" in parts:
+        text = parts["UNTIL"]
+        try:
+            if text.endswith("Z"):
+                moment = datetime.strptime(text, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+                until = moment.astimezone(_zone(tzid)).date()
+            else:
+                until = datetime.strptime(text[:8], "%Y%m%d").date()
+        except ValueError:
+            return None
+    return RulePick(repeat, weekday=weekday, week=week, skip_months=skip, until=until)

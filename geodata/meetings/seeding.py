@@ -1,12 +1,21 @@
-"""Meetings database: open (migrate), load the reference data and seed the illustrative schedule."""
+"""Meetings database: open (migrate), load the reference data and seed the illustrative schedule.
+
+The reference data (the beats with their sector and district, the police stations as venues)
+comes from a beat layer and a stations layer: an incident store's (any department: ids are
+taken as the layer has them) or, without one, the bundled sample files. The illustrative seed
+follows :class:`MeetingDefaults`, which a department profile supplies
+(:func:`defaults_for`: cadence, length, time zone, level names).
+"""
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import geopandas as gpd
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy import Engine
@@ -15,6 +24,8 @@ from sqlalchemy.exc import IntegrityError
 from geodata import db, schema, settings
 from geodata.meetings.model import (
     DEFAULT_DURATION_MIN,
+    MAX_PLAIN_DURATION_MIN,
+    MeetingError,
     _none,
     areas_table,
     series_beats_table,
@@ -27,32 +38,129 @@ from geodata.meetings.recurrence import (
     _zone,
 )
 
+if TYPE_CHECKING:
+    from geodata.department import Department
+
 __all__ = [
+    "CADENCES",
+    "CAPS_DEFAULTS",
     "ILLUSTRATIVE_NOTE",
     "SECTOR_MEETING_DISTRICTS",
+    "MeetingDefaults",
+    "defaults_for",
     "load_reference_data",
     "open_database",
     "seed_schedule",
+    "sync_areas",
 ]
 
 log = logging.getLogger(__name__)
 
-#: Districts whose seeded schedule has monthly *sector* meetings instead of beat meetings.
+#: Districts of the bundled sample whose seeded schedule has monthly *sector* meetings.
 SECTOR_MEETING_DISTRICTS = ("01", "12", "18", "19")
 ILLUSTRATIVE_NOTE = (
     "Illustrative schedule following the CAPS pattern (beat meetings about every two months, in "
     "the evening, at the district station); not a published Chicago Police schedule. Confirm with "
     "the district's CAPS office."
 )
+#: A department profile's ``[meetings] cadence`` -> months between a beat's meetings.
+CADENCES = {"monthly": 1, "every other month": 2, "bimonthly": 2, "quarterly": 3}
+
+
+@dataclass(frozen=True)
+class MeetingDefaults:
+    """How the illustrative schedule is seeded; a department profile supplies most of it.
+
+    Parameters
+    ----------
+    cadence
+        A key of :data:`CADENCES`: how often each beat meets.
+    duration_min
+        Length of a meeting, at most :data:`~geodata.meetings.MAX_PLAIN_DURATION_MIN`.
+    timezone
+        IANA zone of the meetings' wall times.
+    sector_districts
+        Districts (top-level ids) whose sectors meet monthly instead of their beats.
+    beat_label, sector_label, district_label
+        The department's words for its levels, used in titles ("Beat K3 community meeting").
+    note
+        The note every seeded series carries (says that it is illustrative).
+    contact
+        Contact text; ``{station}`` is replaced by the station's name.
+    """
+
+    cadence: str = "every other month"
+    duration_min: int = DEFAULT_DURATION_MIN
+    timezone: str = schema.DEFAULT_TIMEZONE
+    sector_districts: tuple[str, ...] = ()
+    beat_label: str = "beat"
+    sector_label: str = "sector"
+    district_label: str = "district"
+    note: str = (
+        "Illustrative schedule (beat meetings in the evening at the station); not a published "
+        "schedule. Confirm with the station's community policing office."
+    )
+    contact: str = "{station} community policing office"
+
+    def __post_init__(self) -> None:
+        errors = {}
+        if self.cadence not in CADENCES:
+            errors["cadence"] = f"{self.cadence!r} is not one of {', '.join(CADENCES)}"
+        if not 1 <= int(self.duration_min) <= MAX_PLAIN_DURATION_MIN:
+            errors["duration_min"] = (
+                f"{self.duration_min} minutes; a seeded meeting lasts 1 to "
+                f"{MAX_PLAIN_DURATION_MIN} minutes"
+            )
+        if errors:
+            raise MeetingError(errors)
+
+
+#: The bundled sample's schedule: the CAPS pattern (see docs/meetings.md).
+CAPS_DEFAULTS = MeetingDefaults(
+    sector_districts=SECTOR_MEETING_DISTRICTS,
+    note=ILLUSTRATIVE_NOTE,
+    contact="{station} District CAPS office",
+)
+
+
+def defaults_for(department: Department) -> MeetingDefaults:
+    """Return the meeting defaults of a department profile (its ``[meetings]`` table).
+
+    Parameters
+    ----------
+    department
+        A :class:`geodata.department.Department` (``meeting_cadence``,
+        ``meeting_duration_min``, ``timezone`` and its level labels).
+    """
+
+    def label(level: str) -> str:
+        return department.label(level) if department.has_level(level) else level
+
+    return MeetingDefaults(
+        cadence=str(department.meeting_cadence),
+        duration_min=int(department.meeting_duration_min),
+        timezone=department.timezone,
+        beat_label=label(schema.BEAT),
+        sector_label=label(schema.SECTOR),
+        district_label=label(schema.DISTRICT),
+    )
 
 
 def open_database(
-    url: str | None = None, *, seed: bool = True, samples_dir: Path | None = None
+    url: str | None = None,
+    *,
+    seed: bool = True,
+    samples_dir: Path | None = None,
+    beats: gpd.GeoDataFrame | None = None,
+    stations: gpd.GeoDataFrame | None = None,
+    defaults: MeetingDefaults | None = None,
 ) -> Engine:
     """Return an engine on the meetings database, migrated to the newest schema.
 
     On a new database the reference data (beats with sector and district, police stations as
-    venues) is loaded from `samples_dir`, and with `seed` the illustrative CAPS-pattern schedule.
+    venues) is loaded, and with `seed` the illustrative schedule. With `beats` (a store's beat
+    layer) an existing database also learns the beats it does not know yet (:func:`sync_areas`),
+    so a department's own ids (``K3``, ``M3``) are accepted.
 
     Parameters
     ----------
@@ -61,18 +169,70 @@ def open_database(
     seed
         Seed the illustrative schedule when the database holds no areas yet.
     samples_dir
-        Directory with ``beats.geojson`` and ``police_stations.csv`` (default: bundled Chicago).
+        Without `beats`: directory with ``beats.geojson`` and ``police_stations.csv`` (default:
+        the bundled sample).
+    beats, stations
+        A beat layer (``beat``, ``sector``, ``district``, polygons in a projected CRS) and a
+        stations layer (:data:`geodata.schema.STATION_COLUMNS`, may be None or empty), e.g. an
+        incident store's.
+    defaults
+        How to seed (default: :data:`CAPS_DEFAULTS` for the bundled sample, else
+        :class:`MeetingDefaults`); see :func:`defaults_for`.
     """
     engine = db.make_engine(settings.database_url(url))
     db.upgrade(engine)
     with engine.connect() as connection:
         n_areas = connection.execute(sa.select(sa.func.count()).select_from(areas_table)).scalar()
+    if beats is not None:
+        areas, station_frame = _reference_frames(beats, stations)
+        defaults = defaults or MeetingDefaults()
+    elif not n_areas:
+        areas, station_frame = _read_reference(samples_dir or settings.SAMPLES_DIR)
+        defaults = defaults or CAPS_DEFAULTS
+    else:
+        return engine
     if not n_areas:
         try:
-            load_reference_data(engine, samples_dir or settings.SAMPLES_DIR, seed=seed)
+            _load(engine, areas, station_frame, seed=seed, defaults=defaults)
         except IntegrityError:  # another process seeded the database at the same time
             log.info("reference data was loaded concurrently; keeping the other copy")
+    else:
+        sync_areas(engine, areas)
     return engine
+
+
+def _reference_frames(
+    beats: gpd.GeoDataFrame, stations: gpd.GeoDataFrame | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return (areas, stations) frames from a beat layer and a stations layer."""
+    centroids = beats.geometry.centroid
+    lonlat = centroids.to_crs(schema.WGS84)
+    areas = pd.DataFrame(
+        {
+            "beat": beats[schema.BEAT].astype(str).to_numpy(),
+            "sector": beats[schema.SECTOR].astype("string").to_numpy()
+            if schema.SECTOR in beats
+            else pd.NA,
+            "district": beats[schema.DISTRICT].astype("string").to_numpy()
+            if schema.DISTRICT in beats
+            else pd.NA,
+            "x": centroids.x.to_numpy(),
+            "y": centroids.y.to_numpy(),
+            "lon": lonlat.x.to_numpy(),
+            "lat": lonlat.y.to_numpy(),
+        }
+    )
+    if stations is None or stations.empty:
+        columns = ["station_id", "name", "address", "city", "state", "zip", "phone", "lat", "lon"]
+        return areas, pd.DataFrame(columns=[*columns, "x", "y"])
+    station_frame = pd.DataFrame(stations.drop(columns=stations.geometry.name))
+    projected = stations.to_crs(beats.crs).geometry
+    station_frame["x"] = projected.x.to_numpy()
+    station_frame["y"] = projected.y.to_numpy()
+    for column in ("address", "city", "state", "zip", "phone"):
+        if column not in station_frame:
+            station_frame[column] = None
+    return areas, station_frame
 
 
 def _read_reference(samples_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -80,23 +240,36 @@ def _read_reference(samples_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     beats = read_beats(Path(samples_dir) / "beats.geojson")
     stations = read_stations(Path(samples_dir) / "police_stations.csv")
-    centroids = beats.geometry.centroid
-    areas = pd.DataFrame(
-        {
-            "beat": beats[schema.BEAT].astype(str),
-            "sector": beats[schema.SECTOR].astype("string"),
-            "district": beats[schema.DISTRICT].astype("string"),
-            "x": centroids.x,
-            "y": centroids.y,
-        }
-    )
-    station_frame = pd.DataFrame(stations.drop(columns="geometry"))
-    station_frame["x"] = stations.geometry.x.to_numpy()
-    station_frame["y"] = stations.geometry.y.to_numpy()
-    return areas, station_frame
+    return _reference_frames(beats, stations)
 
 
-def load_reference_data(engine: Engine, samples_dir: Path, *, seed: bool = True) -> None:
+def sync_areas(engine: Engine, areas: pd.DataFrame) -> int:
+    """Add the beats of `areas` the database does not know yet; return how many were added.
+
+    Known beats are kept as they are (series refer to them), so a database can serve a store
+    whose beat layer gained beats. Sector and district of a new beat come from `areas`.
+    """
+    with engine.begin() as connection:
+        known = set(connection.execute(sa.select(areas_table.c.beat)).scalars())
+        new = areas[~areas["beat"].isin(known)]
+        if len(new):
+            connection.execute(
+                areas_table.insert(),
+                [
+                    {"beat": r.beat, "sector": _none(r.sector), "district": _none(r.district)}
+                    for r in new.itertuples()
+                ],
+            )
+    return len(new)
+
+
+def load_reference_data(
+    engine: Engine,
+    samples_dir: Path,
+    *,
+    seed: bool = True,
+    defaults: MeetingDefaults = CAPS_DEFAULTS,
+) -> None:
     """Load beats (areas) and stations (venues) in one transaction; with `seed`, the schedule.
 
     Parameters
@@ -107,8 +280,27 @@ def load_reference_data(engine: Engine, samples_dir: Path, *, seed: bool = True)
         Directory with ``beats.geojson`` and ``police_stations.csv``.
     seed
         Also write the illustrative schedule (:func:`seed_schedule`).
+    defaults
+        How to seed.
     """
     areas, stations = _read_reference(samples_dir)
+    _load(engine, areas, stations, seed=seed, defaults=defaults)
+
+
+def _station_name(row: tuple) -> str:
+    if row.station_id == "HQ":
+        return f"{row.name} (HQ station)"
+    return f"{row.name} district station"
+
+
+def _load(
+    engine: Engine,
+    areas: pd.DataFrame,
+    stations: pd.DataFrame,
+    *,
+    seed: bool,
+    defaults: MeetingDefaults,
+) -> None:
     with engine.begin() as connection:
         connection.execute(
             areas_table.insert(),
@@ -117,31 +309,63 @@ def load_reference_data(engine: Engine, samples_dir: Path, *, seed: bool = True)
                 for r in areas.itertuples()
             ],
         )
-        connection.execute(
-            venues_table.insert(),
-            [
-                {
-                    "station_id": str(r.station_id),
-                    "name": f"{r.name} ({'HQ' if r.station_id == 'HQ' else 'district'} station)"
-                    if r.station_id == "HQ"
-                    else f"{r.name} district station",
-                    "address": ", ".join(
-                        str(p) for p in (r.address, r.city, r.state, r.zip) if _none(p)
-                    ),
-                    "phone": str(r.phone or ""),
-                    "lat": float(r.lat),
-                    "lon": float(r.lon),
-                    "kind": "station",
-                }
-                for r in stations.itertuples()
-            ],
-        )
+        if len(stations):
+            connection.execute(
+                venues_table.insert(),
+                [
+                    {
+                        "station_id": str(r.station_id),
+                        "name": _station_name(r),
+                        "address": ", ".join(
+                            str(p) for p in (r.address, r.city, r.state, r.zip) if _none(p)
+                        ),
+                        "phone": str(_none(r.phone) or ""),
+                        "lat": float(r.lat),
+                        "lon": float(r.lon),
+                        "kind": "station",
+                    }
+                    for r in stations.itertuples()
+                ],
+            )
         if seed:
-            seed_schedule(connection, areas, stations)
+            seed_schedule(connection, areas, stations, defaults=defaults)
 
 
-def _month_start(year: int, month: int) -> datetime:
-    return datetime(year, month, 1, 18, 30)
+def _month_start(year: int, month: int, minutes_after: int = 0) -> datetime:
+    return datetime(year, month, 1, 18, 30) + timedelta(minutes=minutes_after)
+
+
+def _placeholder_venues(
+    connection: sa.Connection, areas: pd.DataFrame, defaults: MeetingDefaults
+) -> pd.DataFrame:
+    """Write one "to be confirmed" venue per district without a station; return them."""
+    rows = []
+    for district, group in areas.groupby("district", sort=True, dropna=True):
+        name = f"{defaults.district_label.capitalize()} {district} meeting place (to be confirmed)"
+        venue = {
+            "station_id": None,
+            "name": name,
+            "address": "to be confirmed",
+            "phone": "",
+            "lat": float(group["lat"].mean()),
+            "lon": float(group["lon"].mean()),
+            "kind": "community",
+        }
+        venue_id = connection.execute(
+            venues_table.insert().values(**venue).returning(venues_table.c.id)
+        ).scalar_one()
+        rows.append(
+            {
+                "venue_id": int(venue_id),
+                "station_id": f"venue-{venue_id}",
+                "district": str(district),
+                "name": name,
+                "phone": None,
+                "x": float(group["x"].mean()),
+                "y": float(group["y"].mean()),
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def seed_schedule(
@@ -150,23 +374,35 @@ def seed_schedule(
     stations: pd.DataFrame,
     *,
     first_year: int = 2025,
+    defaults: MeetingDefaults = CAPS_DEFAULTS,
 ) -> int:
-    """Write the illustrative CAPS-pattern schedule; return the number of series written.
+    """Write the illustrative schedule; return the number of series written.
 
-    Every beat meets every other month at 18:30 at its district station (the nearest station
-    where its district has none), on its own slot: odd or even months, 1st-4th week, Tuesday,
-    Wednesday or Thursday, so no two meetings at a station overlap. In
-    :data:`SECTOR_MEETING_DISTRICTS` the sectors meet monthly instead (one Wednesday each).
-    Every series is flagged ``illustrative`` and carries :data:`ILLUSTRATIVE_NOTE`.
+    Every beat meets at the cadence of `defaults` (every other month for the bundled sample)
+    at 18:30 at its district station (the nearest station where its district has none; a
+    "to be confirmed" venue per district when the department has no stations file), on its own
+    slot: month phase x 1st-4th week x Tuesday, Wednesday or Thursday, and later in the evening
+    when a station has more beats than slots, so no two meetings at a venue overlap. In
+    ``defaults.sector_districts`` the sectors meet monthly instead (one Wednesday each). Every
+    series is flagged ``illustrative`` and carries ``defaults.note``.
     """
-    venues = pd.read_sql(sa.select(venues_table.c.id, venues_table.c.station_id), connection)
-    venue_of = dict(zip(venues["station_id"], venues["id"], strict=True))
-    district_stations = stations[stations["station_id"] != "HQ"].reset_index(drop=True)
+    interval = CADENCES[defaults.cadence]
+    tzid = defaults.timezone
+    tz = _zone(tzid)
+    if len(stations):
+        venues = pd.read_sql(sa.select(venues_table.c.id, venues_table.c.station_id), connection)
+        venue_of = dict(zip(venues["station_id"], venues["id"], strict=True))
+        district_stations = stations[stations["station_id"] != "HQ"].reset_index(drop=True)
+    else:
+        district_stations = _placeholder_venues(connection, areas, defaults)
+        venue_of = dict(
+            zip(district_stations["station_id"], district_stations["venue_id"], strict=True)
+        )
     by_district = {str(r.district): r for r in district_stations.itertuples()}
-    tz = _zone(schema.DEFAULT_TIMEZONE)
     now = datetime.now(UTC)
     series_rows: list[dict[str, Any]] = []
     served: list[list[str]] = []
+    rule_part = f"FREQ=MONTHLY;INTERVAL={interval}" if interval > 1 else "FREQ=MONTHLY"
 
     def add(
         title: str,
@@ -177,11 +413,12 @@ def seed_schedule(
         station: tuple,
         rule: str,
         month: int,
+        minutes_after: int = 0,
     ) -> None:
-        first = _first_occurrence(rule, _month_start(first_year, month), tz)
+        first = _first_occurrence(rule, _month_start(first_year, month, minutes_after), tz)
         if first is None or _is_gap(first, tz):
             return
-        contact = f"{station.name} District CAPS office" + (
+        contact = defaults.contact.format(station=station.name) + (
             f", {station.phone}" if _none(station.phone) else ""
         )
         series_rows.append(
@@ -192,12 +429,12 @@ def seed_schedule(
                 "district": district,
                 "venue_id": int(venue_of[str(station.station_id)]),
                 "dtstart": first,
-                "tzid": schema.DEFAULT_TIMEZONE,
+                "tzid": tzid,
                 "rrule": rule,
-                "duration_min": DEFAULT_DURATION_MIN,
+                "duration_min": defaults.duration_min,
                 "duration_reason": None,
                 "contact": contact,
-                "notes": ILLUSTRATIVE_NOTE,
+                "notes": defaults.note,
                 "illustrative": True,
                 "version": 1,
                 "updated_at": now,
@@ -206,8 +443,11 @@ def seed_schedule(
         )
         served.append(beats)
 
-    for district, group in areas.groupby("district", sort=True):
-        station = by_district.get(str(district))
+    beat_label = defaults.beat_label.capitalize()
+    slots_per_time = interval * 4 * 3
+    for district, group in areas.groupby("district", sort=True, dropna=False):
+        district_id = None if pd.isna(district) else str(district)
+        station = by_district.get(str(district_id))
         own_station = station is not None
         if station is None:  # e.g. Chicago's district 31 (airport): the nearest station
             centre = group[["x", "y"]].mean()
@@ -215,32 +455,38 @@ def seed_schedule(
                 district_stations["y"] - centre["y"]
             ) ** 2
             station = next(district_stations.iloc[[int(d2.idxmin())]].itertuples())
-        if str(district) in SECTOR_MEETING_DISTRICTS:
+        if district_id in defaults.sector_districts:
             for i, (sector, members) in enumerate(group.groupby("sector", sort=True)):
                 rule = f"FREQ=MONTHLY;BYDAY={i % 4 + 1}WE"
                 add(
-                    f"Sector {sector} community meeting",
+                    f"{defaults.sector_label.capitalize()} {sector} community meeting",
                     "sector",
                     sorted(members["beat"]),
                     str(sector),
-                    str(district),
+                    str(district_id),
                     station,
                     rule,
                     1,
                 )
             continue
         for k, row in enumerate(group.sort_values("beat").itertuples()):
-            weekday = ("TU", "WE", "TH")[(k // 8) % 3] if own_station else "MO"
-            rule = f"FREQ=MONTHLY;INTERVAL=2;BYDAY={(k // 2) % 4 + 1}{weekday}"
+            if own_station:
+                weekday = ("TU", "WE", "TH")[(k // (interval * 4)) % 3]
+                later = (k // slots_per_time) * (defaults.duration_min + 15)
+            else:  # a guest at another district's station: Mondays
+                weekday = "MO"
+                later = (k // (interval * 4)) * (defaults.duration_min + 15)
+            rule = f"{rule_part};BYDAY={(k // interval) % 4 + 1}{weekday}"
             add(
-                f"Beat {row.beat} community meeting",
+                f"{beat_label} {row.beat} community meeting",
                 "beat",
                 [row.beat],
                 _none(row.sector),
-                str(district),
+                str(district_id) if district_id is not None else None,
                 station,
                 rule,
-                1 + k % 2,
+                1 + k % interval,
+                later,
             )
     for row, beats in zip(series_rows, served, strict=True):
         series_id = connection.execute(

@@ -247,7 +247,7 @@ def test_proposal_on_a_synthetic_district_keeps_names_and_sectors():
     pts = np.column_stack([rng.uniform(200, 1400, 600), rng.uniform(0, 600, 600)])
     pts = np.vstack([pts, np.column_stack([rng.uniform(200, 400, 300), rng.uniform(0, 600, 300)])])
     incidents = _incidents(pts)
-    prop = bp.propose_beats(beats, incidents, district="1", n_beats=6, cell_size_m=100)
+    prop = bp.propose_beats(beats, incidents, district="01", n_beats=6, cell_size_m=100)
     out = prop.to_dict()
     assert out["current"]["workload_cv"] > 0.3
     assert out["proposed"]["workload_cv"] < 0.57 * out["current"]["workload_cv"]
@@ -255,7 +255,7 @@ def test_proposal_on_a_synthetic_district_keeps_names_and_sectors():
     assert set(prop.proposed_plan["beat"]) == set(beats["beat"])  # matched to current names
     assert sorted(out["proposed"]["sector_sizes"].values()) == [3, 3]
     assert out["units_moved"] == int((prop.units["proposed"] != prop.units["beat"]).sum())
-    with pytest.raises(InputError, match="minimal-change mode keeps the district's 6 beats"):
+    with pytest.raises(InputError, match="minimal change keeps the district's 6 beats"):
         bp.propose_beats(
             beats, incidents, district="01", n_beats=5, minimal_change=True, cell_size_m=100
         )

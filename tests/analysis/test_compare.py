@@ -195,3 +195,93 @@ def test_compare_counts_nulls_and_coverage():
     assert covered.loc["28d", "last_year_covered"]
     assert not covered.loc["365d", "last_year_covered"]  # 100 against 9000: a thin sample
     assert covered.loc["7d", "previous_covered"]
+
+
+# --- why a count changed -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("p_value", "current", "previous", "words"),
+    [
+        (0.17, 12, 6, "as large a rise would happen by chance about 1 time in 6"),
+        (0.0004, 23, 4, "as large a rise would happen by chance less than 1 time in 1,000"),
+        (0.02, 2, 14, "as large a fall would happen by chance about 1 time in 50"),
+        (0.75, 21, 18, "as large a rise would happen by chance about every other time or more"),
+        (None, 5, 0, "no comparable earlier period, so chance cannot be judged"),
+    ],
+)
+def test_chance_in_words(p_value, current, previous, words):
+    assert compare.chance_in_words(p_value, current, previous).startswith(words)
+
+
+def _incident(day: str, hour: int, category: str, location: str | None) -> dict:
+    return {
+        "occurred_at": pd.Timestamp(f"{day} {hour:02d}:30", tz=TZ),
+        "category": category,
+        "location_desc": location,
+    }
+
+
+def test_change_breakdown_by_hand():
+    window = _by_name(date(2024, 1, 14))["7d"]  # week 8-14 Jan against 1-7 Jan
+    incidents = pd.DataFrame(
+        [
+            _incident("2024-01-08", 20, "property", "STREET"),
+            _incident("2024-01-09", 21, "property", "STREET"),
+            _incident("2024-01-10", 19, "property", "STREET"),
+            _incident("2024-01-11", 9, "violent", "RESIDENCE"),
+            _incident("2024-01-12", 3, "violent", None),
+            _incident("2024-01-03", 22, "property", "STREET"),
+            _incident("2024-01-04", 2, "violent", "RESIDENCE"),
+            _incident("2023-12-20", 12, "violent", "RESIDENCE"),  # in neither period
+        ]
+    )
+    table = compare.change_breakdown(incidents, window, timezone=TZ).set_index(
+        ["dimension", "part"]
+    )
+    # current 5, previous 2: a rise of 3, split by hand
+    assert table.loc[("offense category", "property"), "difference"] == 2
+    assert table.loc[("offense category", "violent"), "difference"] == 1
+    assert table.loc[("location type", "street"), "difference"] == 2
+    assert table.loc[("location type", "residence"), "difference"] == 0
+    assert table.loc[("location type", "unknown"), "difference"] == 1
+    assert table.loc[("hour block", "in the evening (18-24 h)"), "difference"] == 2
+    assert table.loc[("hour block", "at night (0-6 h)"), "difference"] == 0
+    assert table.loc[("hour block", "in the morning (6-12 h)"), "difference"] == 1
+    assert table.loc[("offense category", "property"), "share"] == pytest.approx(2 / 3)
+    for dimension in compare.BREAKDOWNS:
+        assert table.loc[dimension, "difference"].sum() == 3
+    text = compare.explain_change(table.reset_index())
+    assert text.startswith("Most of the rise of 3 came from offense category: property +2")
+    assert "location type: street +2 and unknown +1" in text
+    assert "hour block: in the evening (18-24 h) +2 and in the morning (6-12 h) +1" in text
+
+
+def test_change_breakdown_of_a_flagged_beat_adds_up(sample_store):
+    from analysis import profiles
+
+    incidents = sample_store.load_incidents(columns=list(profiles.PROFILE_COLUMNS))
+    beats = sample_store.read_layer("beats")
+    as_of = date(2018, 1, 27)
+    review = profiles.review_sector(
+        incidents, beats, sector="092", as_of=as_of, window="7d", timezone=sample_store.timezone
+    )
+    row = review.beats.set_index("beat").loc["0924"]
+    assert (row["incidents"], row["previous"], row["flag"]) == (23, 4, "up")
+    window = _by_name(as_of)["7d"]
+    mine = incidents[incidents["beat"] == "0924"]
+    table = compare.change_breakdown(mine, window, timezone=sample_store.timezone)
+    for dimension in compare.BREAKDOWNS:
+        part = table[table["dimension"] == dimension]
+        assert part["current"].sum() == 23
+        assert part["previous"].sum() == 4
+    # independent count of the largest category contribution
+    local = mine["occurred_at"].dt.tz_convert(sample_store.timezone).dt.date
+    now = mine[(local >= window.start) & (local <= window.end)]
+    before = mine[(local >= window.previous_start) & (local <= window.previous_end)]
+    diff = now["category"].value_counts().sub(before["category"].value_counts(), fill_value=0)
+    top = table[table["dimension"] == "offense category"].iloc[0]
+    assert top["difference"] == int(diff.max())
+    assert top["part"] == diff.idxmax()
+    words = compare.chance_in_words(row["p_value"], 23, 4)
+    assert words == "as large a rise would happen by chance less than 1 time in 1,000"

@@ -55,7 +55,8 @@ def test_hotspots_grid_methods_json(sample_store, capsys, method):
 
 def test_hotspots_unknown_area_is_a_clear_error(sample_store, capsys):
     assert main(["hotspots", "--beat", "9999", "--store", str(sample_store.root)]) == 2
-    assert "--beat '9999' is not a beat of the store" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "error: --beat: no beat '9999' in the beat layer (ids look like 0111," in err
 
 
 def test_evaluate_json_on_the_dense_month(sample_store, capsys, tmp_path):

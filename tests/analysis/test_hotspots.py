@@ -424,3 +424,42 @@ def test_auto_cell_is_a_tenth_of_the_bandwidth_and_capped_by_max_cells():
     assert grid.n_rows * grid.n_cols <= 10_000
     with pytest.raises(ValueError, match="cell_size_m"):
         KDEHotspots(cell_size_m="fine").fit(_frame(x, x))
+
+
+def test_export_hotspots_geojson_and_csv():
+    import io
+    import json
+
+    import geopandas as gpd
+    import pandas as pd
+    from shapely.geometry import box
+
+    from analysis.hotspots import export_hotspots
+
+    polygons = gpd.GeoDataFrame(
+        {
+            "n_incidents": [12, 7],
+            "top_offense": ["=HYPERLINK(1)", "THEFT"],
+            "first_seen": pd.to_datetime(["2018-01-02 10:00", "2018-01-05 23:30"]).tz_localize(
+                "America/Chicago"
+            ),
+        },
+        geometry=[
+            box(440_000, 4_630_000, 440_100, 4_630_100),
+            box(441_000, 4_631_000, 441_050, 4_631_050),
+        ],
+        crs="EPSG:26916",
+    )
+    geo = json.loads(export_hotspots(polygons, "geojson"))
+    assert [f["properties"]["n_incidents"] for f in geo["features"]] == [12, 7]
+    lon, lat = geo["features"][0]["geometry"]["coordinates"][0][0]
+    assert -90 < lon < -85
+    assert 41 < lat < 43
+    table = pd.read_csv(io.BytesIO(export_hotspots(polygons, "csv")))
+    assert list(table.columns) == ["n_incidents", "top_offense", "first_seen", "lon", "lat"]
+    assert geo["features"][0]["properties"]["first_seen"] == "2018-01-02T10:00:00-06:00"
+    assert table["top_offense"].tolist() == ["'=HYPERLINK(1)", "THEFT"]  # no formula
+    centre = polygons.to_crs("EPSG:4326").geometry.iloc[1].centroid
+    assert table["lon"].iloc[1] == pytest.approx(centre.x, abs=1e-6)
+    with pytest.raises(ValueError, match="fmt must be"):
+        export_hotspots(polygons, "kml")

@@ -111,23 +111,32 @@ def test_profile_text_and_district(sample_store, capsys):
 def test_profile_errors_are_clear(sample_store, capsys):
     assert main(["profile", "--beat", "9999", "--store", str(sample_store.root)]) == 2
     assert "no beat '9999'" in capsys.readouterr().err
-    assert (
-        main(
-            [
-                "profile",
-                "--beat",
-                "0925",
-                "--as-of",
-                "27/01/2018",
-                "--store",
-                str(sample_store.root),
-            ]
-        )
-        == 2
-    )
-    assert "--as-of must be a date" in capsys.readouterr().err
+    store = str(sample_store.root)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["profile", "--beat", "0925", "--as-of", "27/01/2018", "--store", store])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --as-of: '27/01/2018' is not a date in YYYY-MM-DD form" in err
     assert main(["profile", "--beat", "0925", "--review", "--store", str(sample_store.root)]) == 2
     assert "--review needs --sector" in capsys.readouterr().err
+
+
+def test_empty_period_says_so_in_text_and_json(sample_store, capsys):
+    """Beat 0111 as of 2017-12-20: the store holds nothing in those 28 days (issue 12)."""
+    store = str(sample_store.root)
+    incidents = sample_store.load_incidents(columns=["occurred_at", "beat"])
+    day = incidents["occurred_at"].dt.strftime("%Y-%m-%d")
+    assert not ((incidents["beat"] == "0111") & (day >= "2017-11-23") & (day <= "2017-12-20")).any()
+    out = _run_json(capsys, "--beat", "0111", "--as-of", "2017-12-20", "--store", store)
+    assert out["n_incidents"] == 0
+    assert out["data_note"].startswith("No incidents in this period")
+    assert sum(map(sum, out["hour_weekday"]["counts"])) == 0
+    assert (
+        main(["profile", "--sector", "011", "--review", "--as-of", "2017-12-20", "--store", store])
+        == 0
+    )
+    text = capsys.readouterr().out
+    assert "note: No incidents in this period: sector 011 has none recorded" in text
 
 
 def test_module_entry_point_runs(sample_store):

@@ -8,10 +8,10 @@ import pytest
 from shapely.geometry import Point, box
 
 from analysis import compare
+from analysis.inputs import daily_counts, default_as_of
 from analysis.profiles import (
     WEEKDAYS,
     area_beats,
-    default_as_of,
     profile_area,
     review_sector,
     unusual_counts,
@@ -98,7 +98,7 @@ def hand_profile(squares, stations):
         _frame(ROWS + BACKGROUND),
         squares,
         level="beat",
-        area_id="111",
+        area_id="0111",
         as_of="2018-01-24",
         stations=stations,
         timezone=TZ,
@@ -247,7 +247,7 @@ def test_review_sector_hand_worked(squares):
     review = review_sector(
         _frame(ROWS + BACKGROUND),
         squares,
-        sector="11",
+        sector="011",
         as_of="2018-01-24",
         window="7d",
         timezone=TZ,
@@ -356,7 +356,7 @@ def test_sector_review_on_real_data(sample_store):
 
 def test_default_as_of_is_the_end_of_the_dense_january(sample_store):
     occurred = sample_store.load_incidents(columns=["occurred_at"])["occurred_at"]
-    as_of = default_as_of(occurred)
+    as_of = default_as_of(daily_counts(occurred))
     assert (as_of.year, as_of.month) == (2018, 1)
 
 

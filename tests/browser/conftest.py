@@ -134,6 +134,10 @@ def page(browser):
 def wait_for_app(page, timeout_ms: int = 90_000) -> None:
     """Wait until the Streamlit page has finished running its script."""
     page.wait_for_selector("[data-testid='stApp']", timeout=timeout_ms)
+    # the app marks its script state; "running" also covers reruns before the status widget shows
+    page.wait_for_selector(
+        "[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout_ms
+    )
     page.wait_for_function(
         "() => !document.querySelector(\"[data-testid='stStatusWidget']\")", timeout=timeout_ms
     )

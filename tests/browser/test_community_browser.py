@@ -13,12 +13,9 @@ import geopandas as gpd
 import pytest
 
 from geodata import schema
-from tests import community_helpers
 from tests.browser.conftest import wait_for_app
 from tests.community_helpers import independently_excluded
 from tests.dashboard.test_community_app import coordinate_pairs, raw_pairs
-
-published = community_helpers.published  # fixture
 
 pytestmark = pytest.mark.browser
 
@@ -102,13 +99,18 @@ def test_new_user_finds_their_beat_and_sees_only_masked_data(
     assert leaflet is not None
     layers = leaflet.evaluate(
         """() => {
-            const counts = {polygons: 0, markers: 0, circles: 0};
+            const counts = {polygons: 0, markers: 0, circles: 0, labels: 0};
             const maps = new Set(Object.values(window).filter((v) => v instanceof L.Map));
             for (const value of maps) {
                 value.eachLayer((layer) => {
                     if (layer instanceof L.Polygon) counts.polygons += 1;
                     else if (layer instanceof L.CircleMarker) counts.circles += 1;
-                    else if (layer instanceof L.Marker) counts.markers += 1;
+                    else if (layer instanceof L.Marker) {
+                        const icon = layer.options.icon;
+                        const cls = (icon && icon.options.className) || "";
+                        if (cls.includes("bw-label")) counts.labels += 1;  // beat ids as text
+                        else counts.markers += 1;
+                    }
                 });
             }
             counts.maps = maps.size;
@@ -119,6 +121,7 @@ def test_new_user_finds_their_beat_and_sees_only_masked_data(
     assert layers["maps"] == 1
     assert layers["polygons"] >= 10
     assert layers["markers"] == 1
+    assert layers["labels"] == layers["polygons"]  # every beat labelled
     assert layers["circles"] == 0
 
     raw = sample_store.load_incidents()

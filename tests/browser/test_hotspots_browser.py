@@ -10,7 +10,7 @@ pytestmark = pytest.mark.browser
 def test_hotspots_page_draws_polygons_on_the_map(page, dashboard_url, artifacts):
     page.goto(dashboard_url)
     wait_for_app(page)
-    page.locator("[data-testid='stSidebarNav'] a", has_text="Hotspots").first.click()
+    page.locator("[data-testid='stSidebar'] a", has_text="Hotspots").first.click()
     wait_for_app(page)
     page.get_by_role("heading", name="Hotspots").first.wait_for(timeout=90_000)
     page.get_by_text(re.compile(r"\d+ hotspots? from")).first.wait_for(timeout=90_000)

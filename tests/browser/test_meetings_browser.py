@@ -43,7 +43,7 @@ def test_meetings_map_renders_markers_and_a_click_finds_the_beat(
     app_url, db_url = meetings_app
     page.goto(app_url)
     wait_for_app(page)
-    page.locator("[data-testid='stSidebarNav'] a", has_text="Meetings").first.click()
+    page.locator("[data-testid='stSidebar'] a", has_text="Meetings").first.click()
     wait_for_app(page)
     page.get_by_role("heading", name="Neighborhood watch meetings").wait_for(timeout=90_000)
     frame = page.frame_locator("iframe[title='streamlit_folium.st_folium']").first

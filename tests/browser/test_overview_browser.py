@@ -12,9 +12,10 @@ def test_overview_map_renders_in_chromium(page, dashboard_url, artifacts):
     frame = page.frame_locator("iframe").first
     # Leaflet draws the beat polygons as SVG/canvas paths inside the map container
     frame.locator(".leaflet-container").wait_for(timeout=60_000)
-    frame.locator(".leaflet-marker-icon").first.wait_for(timeout=60_000)
+    frame.locator(".leaflet-marker-icon.station-icon").first.wait_for(timeout=60_000)
     assert page.locator("[data-testid='stException']").count() == 0
-    assert frame.locator(".leaflet-marker-icon").count() >= 20  # the stations
+    assert frame.locator(".leaflet-marker-icon.station-icon").count() >= 20  # the stations
+    assert frame.locator(".bw-legend").count() == 1  # the legend box
     page.screenshot(path=str(artifacts / "overview.png"), full_page=True)
 
 
@@ -24,7 +25,7 @@ def test_direct_page_url_goes_through_the_router(page, dashboard_url, path):
     # with icons), not Streamlit's automatic one-entry-per-file navigation.
     page.goto(f"{dashboard_url}/{path}")
     wait_for_app(page)
-    nav = page.locator("[data-testid='stSidebarNav']")
+    nav = page.locator("[data-testid='stSidebar']")
     nav.wait_for(timeout=60_000)
     nav_text = nav.inner_text()
     for group in ("Analysis", "Planning", "Community", "Data"):

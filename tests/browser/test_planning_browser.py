@@ -10,7 +10,7 @@ pytestmark = pytest.mark.browser
 def test_propose_compare_save_and_download_in_a_browser(page, dashboard_url, artifacts, tmp_path):
     page.goto(dashboard_url)
     wait_for_app(page)
-    page.locator("[data-testid='stSidebarNav'] a", has_text="Beat planning").first.click()
+    page.locator("[data-testid='stSidebar'] a", has_text="Beat planning").first.click()
     wait_for_app(page)
     page.get_by_role("heading", name="Beat planning").first.wait_for(timeout=90_000)
     frame = page.frame_locator("iframe[title='streamlit_folium.st_folium']").first

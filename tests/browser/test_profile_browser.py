@@ -11,7 +11,7 @@ def _open(page, url: str, title: str) -> None:
     """Open the app at its root and follow the router's sidebar link (as a user does)."""
     page.goto(url)
     wait_for_app(page)
-    page.locator("[data-testid='stSidebarNav'] a", has_text=title).first.click()
+    page.locator("[data-testid='stSidebar'] a", has_text=title).first.click()
     wait_for_app(page)
     page.get_by_role("heading", name=title).first.wait_for(timeout=90_000)
 

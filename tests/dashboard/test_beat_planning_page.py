@@ -77,8 +77,7 @@ def test_propose_compare_save_and_export(planning_page, tmp_path):
     at.button[1].click().run()  # the form's "Save plan"
     assert not at.exception
     assert any("Saved as plan" in s.value for s in at.success)
-    at.run()
-    listed = at.dataframe[0].value  # the "Saved plans" expander, after the save
+    listed = at.dataframe[0].value  # "Saved plans" lists it at once, without a reload
     assert listed["name"].tolist() == ["District 11 balanced"]
     engine = create_engine(f"sqlite:///{tmp_path / 'plans.db'}")
     plans = list_plans(engine)
@@ -94,3 +93,44 @@ def test_propose_compare_save_and_export(planning_page, tmp_path):
     gpkg = tmp_path / "p.gpkg"
     gpkg.write_bytes(plan_data.export(proposal, "gpkg"))
     assert sorted(gpd.read_file(gpkg)["beat"]) == sorted(proposal.proposed_plan["beat"])
+
+
+def test_impossible_requests_are_refused_in_words_and_clear_the_proposal(planning_page):
+    at = planning_page
+    at.selectbox[0].select("11").run()
+    at.button[0].click().run()  # a proposal on screen
+    assert not at.exception
+    assert at.session_state[state.PLAN_PROPOSAL] is not None
+    n_current = int(_metrics(at)["Current beats"])
+    # minimal change with another number of beats: impossible
+    at.number_input[0].set_value(n_current - 1)
+    at.radio[0].set_value("Minimal change")
+    at.button[0].click().run()
+    assert not at.exception
+    (error,) = at.error
+    assert error.value == (
+        f"“Minimal change” keeps the district's {n_current} beats and you asked for "
+        f"{n_current - 1}: choose {n_current} beats, or switch the mode to “Redraw” to draw a "
+        "new number of beats."
+    )
+    assert "--" not in error.value
+    assert state.PLAN_PROPOSAL not in at.session_state  # the old proposal is gone
+    assert len(folium_maps(at)) == 1  # the current beats only
+    # one beat: refused with a reason, before any work
+    at.radio[0].set_value("Redraw")
+    at.number_input[0].set_value(1)
+    at.button[0].click().run()
+    assert not at.exception
+    assert at.error[0].value.startswith("One beat would be the whole district")
+
+
+def test_planning_dates_start_where_the_data_are_dense(planning_page):
+    from datetime import date
+
+    at = planning_page
+    picker = at.date_input[0]
+    # not 2004: 64 late-reported incidents are noted; the default 28 days start on 2017-12-31
+    assert picker.min == date(2017, 12, 31)
+    note = " ".join(c.value for c in at.caption)
+    assert "older incidents (2004-" in note
+    assert "the dates offered start on 2017-12-31" in note

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from datetime import date, datetime, timedelta
@@ -11,13 +12,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from geodata import schema
-from geodata.publish import EXTRACT_FILES, public_block
-from tests import community_helpers
+from geodata.geocode import BlockGazetteer
+from geodata.publish import EXTRACT_FILES, FINDER_FILES, public_block
 from tests.community_helpers import independently_excluded
 from tests.helpers import folium_maps
 
-published = community_helpers.published  # fixtures
-community_data_dir = community_helpers.community_data_dir
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "community_app.py")
 TZ = schema.DEFAULT_TIMEZONE
 HOSTILE = "<script>alert(1)</script>"
@@ -96,16 +95,18 @@ def test_app_runs_without_the_analyst_store(community_data_dir, safe_window):
     # the app did not create (or read) an analyst store, and left the extract as it was
     assert not (community_data_dir / "store").exists()
     assert sorted(p.name for p in (community_data_dir / "public").iterdir()) == sorted(
-        EXTRACT_FILES.values()
+        [*EXTRACT_FILES.values(), *FINDER_FILES.values()]
     )
 
 
-def test_find_beat_from_a_block_address(community_data_dir, safe_window):
+def test_find_beat_from_a_block_address(community_data_dir, safe_window, sample_store, beat_index):
     safe, end, _ = safe_window
     blocks = safe[schema.BLOCK].astype(str).map(public_block)
     block = "047XX S WESTERN AVE"
     assert (blocks == block).sum() > 3
-    expected = safe[blocks == block][schema.BEAT].value_counts().index[0]
+    # the block's gazetteer point, in the beat that the incident join would give it
+    where = BlockGazetteer.from_store(sample_store).locate(block)
+    expected = beat_index.beat_at(where.lon, where.lat)
     at = _run()
     at.text_input[0].set_value("4712 s Western Avenue").run()
     assert not at.exception
@@ -179,7 +180,9 @@ def test_first_run_publishes_the_bundled_sample_without_a_store(tmp_path, monkey
     monkeypatch.delenv("DATABASE_URL", raising=False)
     at = _run(timeout=240)
     assert at.selectbox[0].value == "0111"
-    assert sorted(p.name for p in (data / "public").iterdir()) == sorted(EXTRACT_FILES.values())
+    assert sorted(p.name for p in (data / "public").iterdir()) == sorted(
+        [*EXTRACT_FILES.values(), *FINDER_FILES.values()]
+    )
     assert not (data / "store").exists()
     meta = json.loads((data / "public" / EXTRACT_FILES["metadata"]).read_text())
     assert meta["data_last_date"] == "2018-01-27"
@@ -276,3 +279,26 @@ def test_an_empty_extract_shows_zero_counts(sample_store, tmp_path, monkeypatch)
     monkeypatch.delenv("DATABASE_URL", raising=False)
     at = _run()
     assert _metrics(at)["Incidents, last 28 days"] == "0"
+
+
+def test_weekly_chart_has_week_bars_and_the_banner_no_command(community_data_dir):
+    import pandas as pd
+
+    from dashboard import community_data as cd
+
+    root = str(community_data_dir / "public")
+    token = cd.extract_token(root)
+    spec = cd.trend_chart(root, token, "1224").to_dict()
+    x = spec["encoding"]["x"]
+    assert x["type"] == "ordinal"  # one band per week: bars as wide as a week, not hairlines
+    assert x["title"] == "Week starting (Monday)"
+    (values,) = spec["datasets"].values()
+    weeks = sorted({pd.Timestamp(v["week"]).date() for v in values})
+    assert all(w.weekday() == 0 for w in weeks)  # Mondays
+    assert all((b - a).days == 7 for a, b in itertools.pairwise(weeks))
+    assert x["sort"] == [f"{w:%d %b %Y}" for w in weeks]
+    extract, _, _ = cd.load_extract(root, token)
+    weekly = extract.beat_weekly[extract.beat_weekly["beat"].astype(str) == "1224"]
+    assert sum(v["incidents"] for v in values) == int(weekly["incidents"].sum())
+    assert "`" not in cd.SAMPLE_NOTE
+    assert "python -m" not in cd.SAMPLE_NOTE

@@ -101,7 +101,9 @@ def test_meetings_page_map_list_and_escaping(meetings_env, meetings_url):
     expected = meetings.upcoming_meetings(engine, start=today, end=today + timedelta(days=60))
     assert len(table) == len(expected)
     (script,) = folium_maps(at)
-    assert script.count("L.marker(") == expected["venue_id"].nunique()
+    labels = script.count("bw-label bw-label-")  # beat labels are text markers too
+    assert script.count("L.marker(") - labels == expected["venue_id"].nunique()
+    assert labels > 0
     assert "<script>alert(1)" not in script
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in script
     at.selectbox(key="meetings_district").select("17").run()
@@ -123,6 +125,7 @@ def test_editor_shows_field_errors_and_saves_nothing(meetings_env, meetings_url)
     at.text_input(key="ed_beats_new").input("1713, 9999")
     at.date_input(key="ed_date_new").set_value(date(2027, 3, 14))
     at.time_input(key="ed_time_new").set_value(time(2, 30))
+    at.selectbox(key="ed_rep_new").select("custom rule")
     at.text_input(key="ed_rrule_new").input("FREQ=YEARLY")
     _button(at, "Create series").click().run()
     assert not at.exception
@@ -133,12 +136,104 @@ def test_editor_shows_field_errors_and_saves_nothing(meetings_env, meetings_url)
     assert meetings.schedule_token(engine) == before
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def editor_db(request, app_env, meetings_url, samples_dir, monkeypatch) -> str:
+    """The editor's database, seeded: a private SQLite copy, or the PostgreSQL test database."""
+    if request.param == "sqlite":
+        url = meetings_url
+    else:
+        url = request.getfixturevalue("pg_url")
+        meetings.open_database(url, samples_dir=samples_dir).dispose()
+    monkeypatch.setenv("DATABASE_URL", url)
+    return url
+
+
+def _chooser(at):
+    (box,) = [s for s in at.selectbox if s.label == "Series"]
+    return box
+
+
+def _series_of(engine, beat: str) -> int:
+    series = meetings.list_series(engine)
+    return int(series.loc[series["beats"] == beat, "id"].iloc[0])
+
+
+def test_editor_conflict_reload_shows_their_values_and_the_save_keeps_them(app_env, editor_db):
+    engine = meetings.open_database(editor_db)
+    sid = _series_of(engine, "1713")
+    at = _page(app_env, "meeting_editor")
+    _chooser(at).select(sid).run()
+    assert at.text_input(key=f"ed_title_{sid}").value == "Beat 1713 community meeting"
+    # a colleague saves a new title and contact while this form is open
+    meetings.update_series(
+        engine, sid, expected_version=1, title="Colleague's title", contact="Sgt. Colleague"
+    )
+    at.text_input(key=f"ed_title_{sid}").input("My title")
+    _button(at, "Save changes").click().run()
+    assert not at.exception
+    assert any("changed by someone else" in e.value for e in at.error)
+    stored = meetings.list_series(engine).set_index("id").loc[sid]
+    assert (stored["title"], stored["contact"], stored["version"]) == (
+        "Colleague's title",
+        "Sgt. Colleague",
+        2,
+    )
+    # reload: the form shows the colleague's current values, not the ones typed or first read
+    _button(at, "Reload the latest version").click().run()
+    assert not at.exception
+    assert at.text_input(key=f"ed_title_{sid}").value == "Colleague's title"
+    assert at.text_input(key=f"ed_contact_{sid}").value == "Sgt. Colleague"
+    assert not any("changed by someone else" in e.value for e in at.error)
+    # my next change (the notes) is saved on top of theirs: their title and contact survive
+    at.text_area(key=f"ed_notes_{sid}").input("Bring ID")
+    _button(at, "Save changes").click().run()
+    assert not at.exception
+    assert not at.error, [e.value for e in at.error]
+    stored = meetings.list_series(engine).set_index("id").loc[sid]
+    assert (stored["title"], stored["contact"], stored["notes"], stored["version"]) == (
+        "Colleague's title",
+        "Sgt. Colleague",
+        "Bring ID",
+        3,
+    )
+    engine.dispose()
+
+
+def test_editor_cancels_one_meeting_right_after_a_title_change(app_env, editor_db):
+    engine = meetings.open_database(editor_db)
+    sid = _series_of(engine, "1713")
+    at = _page(app_env, "meeting_editor")
+    _chooser(at).select(sid).run()
+    at.text_input(key=f"ed_title_{sid}").input("Beat 1713 meeting, new name")
+    _button(at, "Save changes").click().run()
+    assert not at.exception
+    assert any(s.value == f"Saved: series #{sid} is now version 2." for s in at.success)
+    # the very next action: cancel the first listed meeting of the same series
+    first = meetings.upcoming_meetings(engine, beat="1713")
+    first = first[first["series_id"] == sid].iloc[0]["original_start"]
+    at.radio(key=f"oc_action_{sid}").set_value("Cancel")
+    at.text_input(key=f"oc_note_{sid}").input("Holiday")
+    _button(at, "Apply").click().run()
+    assert not at.exception
+    assert _chooser(at).value == sid  # still on the series, not "New series"
+    assert any(s.value.startswith(f"Cancel: {first:%Y-%m-%d %H:%M} done") for s in at.success)
+    rows = meetings.upcoming_meetings(engine, beat="1713")
+    row = rows[(rows["series_id"] == sid) & (rows["original_start"] == first)].iloc[0]
+    assert (row["status"], row["note"], row["title"]) == (
+        "cancelled",
+        "Holiday",
+        "Beat 1713 meeting, new name",
+    )
+    assert meetings.list_series(engine).set_index("id").loc[sid, "version"] == 3
+    engine.dispose()
+
+
 def test_editor_reports_a_stale_version(meetings_env, meetings_url):
     engine = meetings.open_database(meetings_url)
     series = meetings.list_series(engine)
     sid = int(series.loc[series["beats"] == "1713", "id"].iloc[0])
     at = _page(meetings_env, "meeting_editor")
-    at.selectbox(key="editor_series").select(sid).run()
+    _chooser(at).select(sid).run()
     assert at.text_input(key=f"ed_title_{sid}").value == "Beat 1713 community meeting"
     meetings.update_series(engine, sid, expected_version=1, title="Changed by a colleague")
     at.text_input(key=f"ed_title_{sid}").input("My change")
@@ -239,9 +334,9 @@ def test_editor_moves_one_meeting_and_the_list_shows_it(meetings_env, meetings_u
     series = meetings.list_series(engine)
     sid = int(series.loc[series["beats"] == "1713", "id"].iloc[0])
     at = _page(meetings_env, "meeting_editor")
-    at.selectbox(key="editor_series").select(sid).run()
+    _chooser(at).select(sid).run()
     assert not at.exception
-    pick = at.selectbox(key=f"oc_pick_{sid}")
+    (pick,) = [s for s in at.selectbox if s.label == "Meeting"]
     first_label = pick.options[0]
     at.radio(key=f"oc_action_{sid}").set_value("Move")
     original = meetings.upcoming_meetings(engine, beat="1713")
@@ -271,6 +366,7 @@ def test_editor_shows_a_venue_conflict_and_can_save_anyway(meetings_env, meeting
     at.selectbox(key="ed_venue_new").select(station_17)
     at.date_input(key="ed_date_new").set_value(date(2027, 1, 12))
     at.time_input(key="ed_time_new").set_value(time(19, 0))
+    at.selectbox(key="ed_rep_new").select("custom rule")
     at.text_input(key="ed_rrule_new").input("FREQ=MONTHLY;COUNT=1")
     _button(at, "Create series").click().run()
     assert not at.exception
@@ -295,3 +391,61 @@ def test_typed_hostile_text_is_shown_literally(meetings_env):
     assert "\\<b\\>" in message
     assert "\\!\\[x\\]\\(" in message
     assert "\\[link\\]\\(" in message
+
+
+def test_editor_recurrence_picker_shows_and_writes_rules(meetings_env, meetings_url):
+    engine = meetings.open_database(meetings_url)
+    sid = _series_of(engine, "1713")
+    at = _page(meetings_env, "meeting_editor")
+    # a stored rule is shown in the picker: 2nd Tuesday of every other month
+    _chooser(at).select(sid).run()
+    assert at.selectbox(key=f"ed_rep_{sid}").value == "every other month"
+    assert at.selectbox(key=f"ed_week_{sid}").value == 2
+    assert at.selectbox(key=f"ed_weekday_{sid}").value == "TU"
+    # a new series from the picker: quarterly on the last Wednesday, none in December
+    _chooser(at).select("New series").run()
+    at.text_input(key="ed_title_new").input("Quarterly block club")
+    at.text_input(key="ed_beats_new").input("1713")
+    at.selectbox(key="ed_venue_new").select("new")
+    at.text_input(key="ed_vname_new").input("Park hall")
+    at.text_input(key="ed_vaddr_new").input("2 Park Ave")
+    at.text_input(key="ed_vlat_new").input("41.97")
+    at.text_input(key="ed_vlon_new").input("-87.71")
+    at.date_input(key="ed_date_new").set_value(date(2027, 1, 1))
+    at.time_input(key="ed_time_new").set_value(time(19, 0))
+    at.selectbox(key="ed_rep_new").select("quarterly")
+    at.selectbox(key="ed_week_new").select(-1)
+    at.selectbox(key="ed_weekday_new").select("WE")
+    at.multiselect(key="ed_skip_new").select(12)
+    _button(at, "Create series").click().run()
+    assert not at.exception
+    assert not at.error, [e.value for e in at.error]
+    created = meetings.list_series(engine).set_index("title").loc["Quarterly block club"]
+    assert created["rrule"] == "FREQ=MONTHLY;INTERVAL=3;BYDAY=-1WE;BYMONTH=1,2,3,4,5,6,7,8,9,10,11"
+    rows = meetings.upcoming_meetings(
+        engine, beat="1713", start=date(2027, 1, 1), end=date(2027, 12, 31)
+    )
+    dates = rows.loc[rows["series_id"] == created["id"], "start"].dt.strftime("%Y-%m-%d").tolist()
+    # last Wednesdays of Jan, Apr, Jul, Oct 2027 (by hand: Jan 27, Apr 28, Jul 28, Oct 27)
+    assert dates == ["2027-01-27", "2027-04-28", "2027-07-28", "2027-10-27"]
+    assert _chooser(at).value == int(created["id"])  # the new series is opened
+
+
+def test_editor_archives_a_series_and_the_meetings_page_hides_it(meetings_env, meetings_url):
+    engine = meetings.open_database(meetings_url)
+    sid = _series_of(engine, "1713")
+    at = _page(meetings_env, "meeting_editor")
+    _chooser(at).select(sid).run()
+    _button(at, "Archive series").click().run()
+    assert not at.exception
+    assert any(s.value.startswith(f"Series #{sid} archived") for s in at.success)
+    stored = meetings.list_series(engine).set_index("id").loc[sid]
+    assert bool(stored["archived"])
+    assert any("Archived on" in i.value for i in at.info)
+    assert any(o.startswith(f"#{sid} [archived] ") for o in _chooser(at).options)
+    listing = _page(meetings_env, "meetings")
+    shown = listing.dataframe[0].value
+    assert "Beat 1713 community meeting" not in set(shown["title"])
+    _button(at, "Put back on the schedule").click().run()
+    assert not at.exception
+    assert not bool(meetings.list_series(engine).set_index("id").loc[sid, "archived"])

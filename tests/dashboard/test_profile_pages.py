@@ -7,7 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from analysis.__main__ import main
-from analysis.profiles import default_as_of
+from analysis.inputs import daily_counts, default_as_of
 from tests.helpers import folium_maps
 
 
@@ -37,7 +37,7 @@ def test_beat_profile_page_matches_the_cli_json(beat_page, sample_store, capsys)
     as_of = at.date_input[0].value
     assert (as_of.year, as_of.month) == (2018, 1)  # default: the dense January 2018 data
     occurred = sample_store.load_incidents(columns=["occurred_at"])["occurred_at"]
-    assert as_of == default_as_of(occurred)  # the CLI's default as-of is the page's
+    assert as_of == default_as_of(daily_counts(occurred))  # the CLI's default as-of is the page's
     out = _cli_json(capsys, sample_store, "--beat", "0925", "--as-of", as_of.isoformat())
     metrics = _metrics(at)
     assert metrics["Incidents (28 days)"] == f"{out['n_incidents']:,}"
@@ -62,7 +62,8 @@ def test_beat_profile_page_matches_the_cli_json(beat_page, sample_store, capsys)
     for neighbour in out["area"]["neighbour_beats"]:
         assert f'"beat": "{neighbour}"' in script
     assert len(at.get("vega_lite_chart")) == 3  # trend, categories, hour x weekday
-    assert len(at.get("download_button")) == 1
+    labels = [b.label for b in at.get("download_button")]
+    assert labels == ["Printable beat profile (HTML)", "Beat profile (PDF, one page)"]
 
 
 def test_find_my_beat_by_block_and_coordinates(beat_page, sample_store, beat_index):
@@ -121,12 +122,16 @@ def test_sector_review_page_and_drill_down(app_env, sample_store, capsys):
     assert metrics["Previous period"] == f"{review['total']['previous']:,}"
     flagged = sum(1 for row in review["beats"] if row["flag"])
     assert metrics["Beats flagged"] == f"{flagged} of {len(review['beats'])}"
-    shown = at.dataframe[0].value
+    shown = next(d.value for d in at.dataframe if "incidents" in d.value.columns)
     assert shown["beat"].tolist() == [row["beat"] for row in review["beats"]]
     assert shown["incidents"].tolist() == [row["incidents"] for row in review["beats"]]
     text = " ".join(m.value for m in at.markdown)
     for row in review["explanations"]:
         assert row["explanation"] in text
+    for row in review["beats"]:  # every flagged beat says why, and the chance in words
+        if row["flag"]:
+            assert f"- Why: Most of the {'rise' if row['flag'] == 'up' else 'fall'}" in text
+            assert "would happen by chance" in text
     (script,) = folium_maps(at)
     for row in review["beats"]:
         assert f'"beat": "{row["beat"]}"' in script

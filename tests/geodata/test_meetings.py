@@ -609,3 +609,105 @@ def test_move_of_more_than_a_year_is_refused(meetings_engine):
     )
     rows = _rows_1713(meetings_engine, sid, date(2028, 3, 8), date(2028, 3, 8))
     assert rows["original_start"].tolist() == [pd.Timestamp("2027-03-09 18:30", tz=CHICAGO)]
+
+
+# --- the editor's recurrence picker ----------------------------------------------------------
+def _weekdays(year: int, month: int, weekday: int) -> list[date]:
+    """Oracle: the dates of one weekday in a month, from the stdlib calendar."""
+    return [
+        d for d in calendar.Calendar().itermonthdates(year, month)
+        if d.month == month and d.weekday() == weekday
+    ]  # fmt: skip
+
+
+def test_picker_rules_expand_to_hand_computed_dates():
+    every_other = meetings.build_rule(meetings.RulePick("every other month", weekday="TU", week=2))
+    assert every_other == "FREQ=MONTHLY;INTERVAL=2;BYDAY=2TU"
+    got = meetings.expand_rule(
+        every_other, datetime(2027, 1, 12, 18, 30), datetime(2027, 1, 1), datetime(2028, 1, 1)
+    )
+    assert [(d.month, d.day) for d in got] == [(1, 12), (3, 9), (5, 11), (7, 13), (9, 14), (11, 9)]
+    quarterly = meetings.build_rule(meetings.RulePick("quarterly", weekday="WE", week=1))
+    got = meetings.expand_rule(
+        quarterly, datetime(2027, 1, 6, 19, 0), datetime(2027, 1, 1), datetime(2028, 1, 1)
+    )
+    assert [d.date() for d in got] == [
+        _weekdays(2027, m, calendar.WEDNESDAY)[0] for m in (1, 4, 7, 10)
+    ]
+    assert [d.day for d in got] == [
+        6,
+        7,
+        7,
+        6,
+    ]  # by hand: Jan 1 Fri, Apr 1 Thu, Jul 1 Thu, Oct 1 Fri
+    # monthly on the last Thursday, with exceptions: no meeting in July and December
+    pick = meetings.RulePick("monthly", weekday="TH", week=-1, skip_months=(7, 12))
+    rule = meetings.validate_rrule(meetings.build_rule(pick), datetime(2027, 1, 28, 18, 30))
+    got = meetings.expand_rule(
+        rule, datetime(2027, 1, 28, 18, 30), datetime(2027, 1, 1), datetime(2028, 1, 1)
+    )
+    months = [m for m in range(1, 13) if m not in (7, 12)]
+    assert [d.date() for d in got] == [_weekdays(2027, m, calendar.THURSDAY)[-1] for m in months]
+
+
+def test_picker_reads_back_what_it_wrote_and_refuses_what_it_cannot_show():
+    picks = [
+        meetings.RulePick("every other month", weekday="TU", week=2),
+        meetings.RulePick("quarterly", weekday="WE", week=-1, skip_months=(12,)),
+        meetings.RulePick("weekly", weekday="MO", until=date(2027, 12, 31)),
+        meetings.RulePick("monthly"),
+    ]
+    start = datetime(2027, 1, 4, 18, 30)
+    for pick in picks:
+        canonical = meetings.validate_rrule(meetings.build_rule(pick), start)
+        assert meetings.pick_from_rule(canonical) == pick
+    # UNTIL is stored in UTC (2028-01-01 05:59:59Z) and read back as the local last day
+    assert "UNTIL=20280101T055959Z" in meetings.validate_rrule(meetings.build_rule(picks[2]), start)
+    for rule in ("FREQ=MONTHLY;COUNT=3", "FREQ=MONTHLY;BYMONTHDAY=15", "FREQ=WEEKLY;BYDAY=MO,TH"):
+        assert meetings.pick_from_rule(rule) is None
+    with pytest.raises(MeetingError, match="cannot skip months"):
+        meetings.build_rule(meetings.RulePick("monthly", skip_months=tuple(range(1, 13))))
+
+
+# --- archived series -------------------------------------------------------------------------
+def test_archive_hides_a_series_from_the_schedule_and_feeds_but_keeps_it(meetings_engine, tmp_path):
+    sid, _dtstart, v = _series_1713(meetings_engine)
+    v = meetings.cancel_occurrence(meetings_engine, sid, datetime(2027, 3, 9, 18, 30), note="x")
+    before = meetings.upcoming_meetings(
+        meetings_engine, start=date(2027, 1, 1), end=date(2027, 12, 31)
+    )
+    v = meetings.archive_series(meetings_engine, sid, expected_version=v)
+    after = meetings.upcoming_meetings(
+        meetings_engine, start=date(2027, 1, 1), end=date(2027, 12, 31)
+    )
+    assert sid not in set(after["series_id"])
+    assert len(after) == len(before) - 6  # its six meetings of 2027, nothing else
+    assert meetings.next_meetings(meetings_engine, "1713", now=datetime(2027, 1, 1)).empty
+    uid = f"meeting-series-{sid}@beatwise"
+    assert uid.encode() not in meetings.calendar_ics(meetings_engine)
+    meetings.write_feeds(meetings_engine, tmp_path)
+    assert uid.encode() not in (tmp_path / "beat_1713.ics").read_bytes()
+    # kept in the history, with its exception
+    kept = meetings.list_series(meetings_engine).set_index("id").loc[sid]
+    assert bool(kept["archived"])
+    assert kept["version"] == v == 3
+    assert _exception_keys(meetings_engine, sid) == [datetime(2027, 3, 9, 18, 30)]
+    with pytest.raises(MeetingError, match="archived already"):
+        meetings.archive_series(meetings_engine, sid, expected_version=v)
+    # the venue is free at its times: another series takes the 2027-01-12 18:30 slot ...
+    other = meetings.create_series(
+        meetings_engine, **{**GOOD, "start": datetime(2027, 1, 12, 18, 30), "rrule": "FREQ=YEARLY"}
+    )
+    # ... so putting the archived one back is a venue conflict, unless allowed
+    with pytest.raises(VenueConflictError, match="Test meeting"):
+        meetings.unarchive_series(meetings_engine, sid, expected_version=v)
+    with pytest.raises(ConflictError):
+        meetings.unarchive_series(meetings_engine, sid, expected_version=v - 1)
+    meetings.archive_series(
+        meetings_engine,
+        other,
+        expected_version=1,
+    )
+    v = meetings.unarchive_series(meetings_engine, sid, expected_version=v)
+    rows = _rows_1713(meetings_engine, sid, date(2027, 1, 1), date(2027, 12, 31))
+    assert rows["status"].tolist() == ["scheduled", "cancelled", *["scheduled"] * 4]

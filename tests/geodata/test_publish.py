@@ -14,8 +14,10 @@ import pytest
 from geodata import schema
 from geodata.__main__ import main
 from geodata.errors import InputError, StoreError
+from geodata.geocode import normalize_block
 from geodata.publish import (
     EXTRACT_FILES,
+    FINDER_FILES,
     PUBLIC_COLUMNS,
     PublishPolicy,
     build_extract,
@@ -23,11 +25,10 @@ from geodata.publish import (
     public_block,
     publish_window,
     read_extract,
+    read_finder,
 )
-from tests import community_helpers
 from tests.community_helpers import EXCLUDED_OFFENSES, independently_excluded
 
-published = community_helpers.published  # fixture
 CRS = schema.DEFAULT_ANALYSIS_CRS
 TZ = schema.DEFAULT_TIMEZONE
 
@@ -92,7 +93,9 @@ def test_extract_withholds_every_excluded_offense(raw, published):
 def test_extract_has_no_ids_and_no_free_text(raw, published):
     out, extract = published
     assert tuple(extract.incidents.columns) == PUBLIC_COLUMNS
-    assert sorted(p.name for p in out.iterdir()) == sorted(EXTRACT_FILES.values())
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [*EXTRACT_FILES.values(), *FINDER_FILES.values()]
+    )
     ids = set(raw[schema.INCIDENT_ID].astype(str)) | set(raw[schema.CASE_NUMBER].astype(str))
     offenses = set(raw[schema.OFFENSE].astype(str)) | set(raw[schema.DESCRIPTION].astype(str))
     for frame in (extract.incidents, extract.beat_weekly, extract.beat_summary):
@@ -408,3 +411,33 @@ def test_read_extract_refuses_a_tampered_block(published, tmp_path):
     (out / EXTRACT_FILES["metadata"]).unlink()
     with pytest.raises(StoreError, match=r"missing metadata\.json"):
         read_extract(out)
+
+
+def test_find_my_beat_files_hold_block_positions_only(raw, published, sample_store):
+    out, _ = published
+    found = read_finder(out)
+    assert found is not None
+    gazetteer, beats = found
+    table = gazetteer.to_frame()
+    assert list(pd.read_parquet(out / FINDER_FILES["blocks"]).columns) == [
+        "block",
+        "lon",
+        "lat",
+        "x",
+        "y",
+    ]
+    # blocks come only from incidents not flagged sensitive or domestic
+    hidden = raw[schema.IS_SENSITIVE].to_numpy(bool) | raw[schema.DOMESTIC].fillna(False).to_numpy(
+        bool
+    )
+    shown_blocks = set(raw.loc[~hidden, schema.BLOCK].dropna().astype(str).map(normalize_block))
+    hidden_only = set(raw.loc[hidden, schema.BLOCK].dropna().astype(str).map(normalize_block))
+    hidden_only -= shown_blocks
+    assert hidden_only  # the sample has such blocks: they must not be published
+    assert not hidden_only & set(table["block"])
+    assert set(table["block"]) == shown_blocks - {None}
+    # the exact beats, not the simplified map outlines
+    stored = sample_store.read_layer("beats")
+    assert len(beats) == len(stored)
+    assert beats.crs == stored.crs
+    assert beats.geometry.area.sum() == pytest.approx(stored.geometry.area.sum(), rel=1e-12)

@@ -93,6 +93,8 @@ def test_cli_history_and_rollback(writable_store):
     done = run("rollback", "2")
     assert done.returncode == 0, done.stderr
     assert "version 4 restores the incidents of version 2 (26,531 incidents)" in done.stdout
+    calls = run("history", "--kind", "calls")
+    assert "(calls): 0 versions" in calls.stdout
     text = run("history").stdout
     assert "* " in text
     assert "(undone)" in text
@@ -228,3 +230,70 @@ def test_layers_are_written_as_one_generation(writable_store):
     assert store.version_token() != token
     generations = [p for p in (store.root / "boundaries").iterdir() if p.is_dir()]
     assert len(generations) <= 2
+
+
+def test_a_second_record_kind_is_a_second_table_with_the_same_code(tmp_path):
+    """Calls for service (issue 16) as a table of their own: real Minneapolis CAD rows."""
+    from geodata import calls
+    from geodata.table import RecordTable, TableSpec
+
+    raw = pd.read_csv(
+        REPO / "geodata" / "samples" / "minneapolis" / "mpd_cad_2020-06-21_to_2020-07-13.csv.gz",
+        dtype=str,
+        nrows=3000,
+    )
+    tz = "America/Chicago"
+
+    def when(column: str) -> pd.Series:
+        return pd.to_datetime(raw[column]).dt.tz_localize(tz, ambiguous="NaT")
+
+    frame = pd.DataFrame(
+        {
+            calls.CALL_ID: raw["Master_Incident_Number"],
+            calls.CALL_TYPE: raw["Problem"],
+            calls.PRIORITY: raw["Priority_Number"],
+            calls.RECEIVED_AT: when("Time_PhonePickUp"),
+            calls.DISPATCHED_AT: when("Time_First_Unit_Assigned"),
+            calls.ARRIVED_AT: when("Time_First_Unit_Arrived"),
+            calls.CLOSED_AT: when("TimeFirstCallCleared"),
+            calls.UNITS: pd.array([1] * len(raw), dtype="Int64"),
+            calls.DISPOSITION: raw["Call_Disposition"],
+            schema.SECTOR: raw["Battalion"],
+        }
+    )
+    frame, _ = calls.derive_intervals(frame)
+    spec = TableSpec(
+        kind="calls",
+        columns={**calls.CALL_COLUMNS, schema.SECTOR: "string"},
+        id_column=calls.CALL_ID,
+        time_column=calls.RECEIVED_AT,
+        sort_columns=(schema.SECTOR, calls.RECEIVED_AT),
+        stats_columns=(calls.CALL_ID, schema.SECTOR),
+    )
+    table = RecordTable(tmp_path, spec, tz)
+    half = len(frame) // 2
+    assert table.upsert_batches([frame.iloc[:half]], source={"file": "a.csv"})[:2] == (half, 0)
+    assert table.upsert_batches([frame.iloc[half - 10 :]], source={"file": "b.csv"})[:2] == (
+        len(frame) - half,
+        10,
+    )
+    assert (tmp_path / "tables" / "calls" / "_delta_log").is_dir()
+    got = (
+        table.read(list(spec.columns))
+        .to_pandas(coerce_temporal_nanoseconds=True)
+        .set_index(calls.CALL_ID)
+    )
+    assert len(got) == len(frame)
+    want = frame.set_index(calls.CALL_ID).loc[got.index]
+    for column in calls.CALL_TIMES:
+        pd.testing.assert_series_equal(got[column], want[column])
+    assert got[calls.UNITS].sum() == len(frame)
+    assert got[calls.TIME_ON_TASK_MIN].astype(float).sum() == pytest.approx(
+        want[calls.TIME_ON_TASK_MIN].sum()
+    )
+    sector = frame[schema.SECTOR].value_counts().index[0]
+    counts = table.count_by([calls.CALL_TYPE], where={schema.SECTOR: [sector]})
+    assert counts["incidents"].sum() == (frame[schema.SECTOR] == sector).sum()
+    assert [v.operation for v in table.history()] == ["ingest", "ingest", "create"]
+    table.rollback(1)
+    assert table.count() == half

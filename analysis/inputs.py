@@ -1,0 +1,425 @@
+"""What an analysis reads from a store: the period, the default as-of date and the loaders.
+
+This is the one place that turns "this area, this period" into frames read from an
+:class:`~geodata.store.IncidentStore`. The command line and the dashboard both call it, so a
+page and a command given the same store, area and period compute on the same rows.
+
+A :class:`Period` is a run of whole local days, ``first`` to ``last`` *inclusive*, in the
+store's time zone; its :attr:`Period.end` is the day after ``last`` (exclusive), which is what
+the store's ``load_incidents(start=..., end=...)`` takes. No caller adds a day by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from analysis.workload import read_weights
+from geodata import schema, settings
+from geodata.errors import UnknownAreaError
+from geodata.ingest import build_sample_store
+from geodata.store import IncidentStore
+
+__all__ = [
+    "DEFAULT_PERIOD_DAYS",
+    "HISTORY_YEARS",
+    "LEVELS",
+    "LEVEL_COLUMNS",
+    "PROFILE_COLUMNS",
+    "REVIEW_HISTORY_YEARS",
+    "Period",
+    "PlanningInputs",
+    "ProfileInputs",
+    "StoreLayers",
+    "area_beats",
+    "daily_counts",
+    "default_as_of",
+    "default_period",
+    "history",
+    "load_daily_counts",
+    "load_hotspot_incidents",
+    "load_incidents",
+    "load_layers",
+    "load_planning_inputs",
+    "load_profile_inputs",
+    "open_store",
+    "parse_day",
+    "sample_note",
+]
+
+#: Length of a profile period and of the default period of the pages (days).
+DEFAULT_PERIOD_DAYS = 28
+#: Years of history a profile reads before its as-of date (the 365-day window of last year).
+HISTORY_YEARS = 2
+#: Years of history the sector review reads (its unusual-count check looks five years back).
+REVIEW_HISTORY_YEARS = 6
+
+#: Incident columns a profile, its map and its packet use (load only these from the store).
+PROFILE_COLUMNS = (
+    schema.OCCURRED_AT,
+    schema.BEAT,
+    schema.CATEGORY,
+    schema.OFFENSE,
+    schema.LOCATION_DESC,
+    schema.BLOCK,
+    schema.X,
+    schema.Y,
+    schema.LON,
+    schema.LAT,
+)
+
+DayLike = date | datetime | pd.Timestamp | str
+Level = Literal["beat", "sector", "district", "department"]
+#: Levels of the hierarchy an analysis can cover, smallest first.
+LEVELS: tuple[str, ...] = ("beat", "sector", "district", "department")
+#: The beat-layer column that names each level's areas.
+LEVEL_COLUMNS = {"beat": schema.BEAT, "sector": schema.SECTOR, "district": schema.DISTRICT}
+
+
+def parse_day(text: DayLike) -> date:
+    """Return the calendar day of `text` (``YYYY-MM-DD``, a date or a timestamp).
+
+    Raises
+    ------
+    ValueError
+        If `text` is not a date, in words a user can act on.
+    """
+    if isinstance(text, pd.Timestamp | datetime):
+        return text.date()
+    if isinstance(text, date):
+        return text
+    try:
+        return date.fromisoformat(str(text).strip())
+    except ValueError:
+        msg = f"{text!r} is not a date in YYYY-MM-DD form (e.g. 2018-01-27)"
+        raise ValueError(msg) from None
+
+
+@dataclass(frozen=True, order=True)
+class Period:
+    """Whole local days from `first` to `last`, both included, in the store's time zone.
+
+    Examples
+    --------
+    >>> p = Period.of("2018-01-01", "2018-01-28")
+    >>> p.days, p.end
+    (28, datetime.date(2018, 1, 29))
+    """
+
+    first: date
+    last: date
+
+    def __post_init__(self) -> None:
+        if self.last < self.first:
+            msg = f"the period ends on {self.last} before it starts on {self.first}"
+            raise ValueError(msg)
+
+    @classmethod
+    def of(cls, first: DayLike, last: DayLike) -> Period:
+        """Return the period from `first` to `last` (inclusive; dates, timestamps or strings)."""
+        return cls(parse_day(first), parse_day(last))
+
+    @classmethod
+    def ending(cls, last: DayLike, days: int = DEFAULT_PERIOD_DAYS) -> Period:
+        """Return the `days` days that end on `last` (included)."""
+        if days < 1:
+            msg = f"a period has at least one day, got {days}"
+            raise ValueError(msg)
+        end = parse_day(last)
+        return cls(end - timedelta(days=days - 1), end)
+
+    @property
+    def end(self) -> date:
+        """Return the day after :attr:`last`: the exclusive end the store reads up to."""
+        return self.last + timedelta(days=1)
+
+    @property
+    def days(self) -> int:
+        """Return the number of days in the period."""
+        return (self.last - self.first).days + 1
+
+    def dates(self) -> pd.DatetimeIndex:
+        """Return every day of the period (naive midnights)."""
+        return pd.date_range(self.first, self.last, freq="D")
+
+    def contains(self, occurred_at: pd.Series) -> np.ndarray:
+        """Return which timestamps fall on a day of the period (their own local day)."""
+        stamps = occurred_at.dt.tz_localize(None) if occurred_at.dt.tz is not None else occurred_at
+        day = stamps.to_numpy("datetime64[D]")
+        return (day >= np.datetime64(self.first, "D")) & (day <= np.datetime64(self.last, "D"))
+
+    def __str__(self) -> str:
+        return f"{self.first} to {self.last}"
+
+
+def history(as_of: DayLike, *, years: int = HISTORY_YEARS) -> Period:
+    """Return the days an analysis ending on `as_of` reads: `years` years and a week back.
+
+    Two years cover every CompStat comparison (the 365-day window of last year); the sector
+    review's unusual-count check needs six (:data:`REVIEW_HISTORY_YEARS`).
+    """
+    last = parse_day(as_of)
+    return Period(last - timedelta(days=366 * years + 7), last)
+
+
+def area_beats(beats: gpd.GeoDataFrame, *, level: Level, area_id: str | None) -> gpd.GeoDataFrame:
+    """Return the beats that make up an area (membership comes from the beat layer).
+
+    Parameters
+    ----------
+    beats
+        Canonical beats with ``beat``, ``sector``, ``district``.
+    level
+        ``beat``, ``sector``, ``district`` or ``department`` (all beats).
+    area_id
+        The area's canonical id, as stored (``"0925"``, ``"092"``, ``"09"``); ignored for
+        ``department``. Ids typed by a user are normalised once, where they enter a command
+        or a page, with the department's rule (:meth:`geodata.department.Department.normalize_id`).
+
+    Raises
+    ------
+    ValueError
+        If `level` is unknown.
+    UnknownAreaError
+        If no beat belongs to `area_id` (the message shows a few valid ids).
+    """
+    if level not in LEVELS:
+        msg = f"level must be one of {LEVELS}, got {level!r}"
+        raise ValueError(msg)
+    if level == "department":
+        return beats.copy()
+    column = LEVEL_COLUMNS[level]
+    members = beats[beats[column] == area_id]
+    if members.empty:
+        examples = ", ".join(sorted(beats[column].dropna().unique())[:5])
+        msg = f"no {level} {area_id!r} in the beat layer (ids look like {examples}, ...)"
+        raise UnknownAreaError(msg, parameter=level)
+    return members.copy()
+
+
+# --- the data's calendar ----------------------------------------------------------------------
+def daily_counts(occurred_at: pd.Series) -> pd.Series:
+    """Return incidents per local calendar day, from the first to the last day (missing = 0).
+
+    Parameters
+    ----------
+    occurred_at
+        Timestamps, tz-aware in the store's zone (their local day counts) or naive local.
+    """
+    stamps = occurred_at.dt.tz_localize(None) if occurred_at.dt.tz is not None else occurred_at
+    daily = stamps.dt.floor("D").value_counts().sort_index()
+    if daily.empty:
+        return pd.Series(dtype="int64", index=pd.DatetimeIndex([], freq="D"))
+    return daily.asfreq("D", fill_value=0)
+
+
+def default_as_of(daily: pd.Series, *, days: int = DEFAULT_PERIOD_DAYS) -> date:
+    """Return the default as-of date: the last day with data, unless the data are sparse there.
+
+    When the latest `days` days hold less than half as many incidents as the densest `days`-day
+    window (the bundled data: a dense January 2018 and thin 2023-2024 samples), the end of the
+    densest window is returned instead.
+
+    Parameters
+    ----------
+    daily
+        Incidents per day, from :func:`daily_counts`.
+
+    Raises
+    ------
+    ValueError
+        If there are no incidents.
+    """
+    if daily.empty or daily.sum() == 0:
+        msg = "the store holds no incidents yet, so there is no default date: choose one"
+        raise ValueError(msg)
+    window = daily.rolling(days, min_periods=1).sum()
+    end = daily.index[-1] if window.iloc[-1] >= 0.5 * window.max() else window.idxmax()
+    return end.date()
+
+
+def default_period(daily: pd.Series, *, days: int = DEFAULT_PERIOD_DAYS) -> Period:
+    """Return the `days` days ending on :func:`default_as_of`."""
+    return Period.ending(default_as_of(daily, days=days), days)
+
+
+def sample_note(daily: pd.Series, period: Period) -> str:
+    """Return a warning when `period` is covered only sparsely (a sample), else "".
+
+    The period is called a sample when its mean daily count is under a quarter of that of the
+    densest 28 days of `daily` (the whole data set). The bundled 2023-2024 files hold a few
+    percent of all incidents. A period with no incident at all gets no note: the pages and
+    commands say "no incidents in this period" instead.
+    """
+    if daily.empty:
+        return ""
+    densest = daily.rolling(28, min_periods=1).sum().max() / 28
+    mean = float(daily.reindex(period.dates(), fill_value=0).mean())
+    if densest == 0 or mean == 0 or mean >= 0.25 * densest:
+        return ""
+    return (
+        f"This period averages {mean:.1f} incidents a day, against {densest:.0f} in the densest "
+        "four weeks of the data: it is covered by a sample of incidents. Compare areas with "
+        "each other, not with real-world totals."
+    )
+
+
+# --- the store --------------------------------------------------------------------------------
+def open_store(root: str | Path | None = None) -> IncidentStore:
+    """Return the store at `root`, or the default store (built from the bundled data if empty).
+
+    Parameters
+    ----------
+    root
+        A store directory; None means the configured default (``geodata.settings``), which is
+        built from the bundled sample data on first use.
+    """
+    store = IncidentStore(settings.store_dir(root))
+    if root is None and (not store.exists() or not store.incident_files()):
+        build_sample_store(store, settings.SAMPLES_DIR)
+    return store
+
+
+def load_daily_counts(store: IncidentStore) -> pd.Series:
+    """Return the store's incidents per local day (see :func:`daily_counts`)."""
+    occurred = store.load_incidents(columns=[schema.OCCURRED_AT])[schema.OCCURRED_AT]
+    return daily_counts(occurred)
+
+
+def load_incidents(
+    store: IncidentStore, columns: tuple[str, ...] | list[str], period: Period | None
+) -> pd.DataFrame:
+    """Return the `columns` of the incidents on the days of `period` (None: every day)."""
+    if period is None:
+        return store.load_incidents(columns=list(columns))
+    return store.load_incidents(
+        columns=list(columns), start=pd.Timestamp(period.first), end=pd.Timestamp(period.end)
+    )
+
+
+@dataclass(frozen=True)
+class StoreLayers:
+    """The polygon and point layers of a store, and how it measures time and distance."""
+
+    beats: gpd.GeoDataFrame
+    stations: gpd.GeoDataFrame | None
+    timezone: str | None
+    analysis_crs: str
+
+
+def load_layers(store: IncidentStore) -> StoreLayers:
+    """Return the store's beats, stations (None without a stations layer), zone and CRS."""
+    stations = store.read_layer("stations") if store.has_layer("stations") else None
+    return StoreLayers(
+        beats=store.read_layer("beats"),
+        stations=stations,
+        timezone=store.timezone,
+        analysis_crs=store.analysis_crs,
+    )
+
+
+@dataclass(frozen=True)
+class ProfileInputs:
+    """What a profile or a sector review reads: the history up to `as_of` and the layers."""
+
+    as_of: date
+    incidents: pd.DataFrame
+    layers: StoreLayers
+    daily: pd.Series
+
+    @property
+    def beats(self) -> gpd.GeoDataFrame:
+        """Return the beat layer."""
+        return self.layers.beats
+
+    @property
+    def stations(self) -> gpd.GeoDataFrame | None:
+        """Return the stations layer (None without one)."""
+        return self.layers.stations
+
+    @property
+    def timezone(self) -> str | None:
+        """Return the store's time zone."""
+        return self.layers.timezone
+
+    def period(self, days: int = DEFAULT_PERIOD_DAYS) -> Period:
+        """Return the `days` days ending on the as-of date."""
+        return Period.ending(self.as_of, days)
+
+
+def load_profile_inputs(
+    store: IncidentStore,
+    as_of: DayLike | None = None,
+    *,
+    years: int = HISTORY_YEARS,
+    columns: tuple[str, ...] | None = None,
+) -> ProfileInputs:
+    """Return what a profile needs: incidents of :func:`history` before `as_of`, and layers.
+
+    Parameters
+    ----------
+    store
+        The incident store.
+    as_of
+        Last day of the period; None picks :func:`default_as_of` of the store.
+    years
+        Years of history read (:data:`HISTORY_YEARS` for profiles,
+        :data:`REVIEW_HISTORY_YEARS` for the sector review).
+    columns
+        Incident columns (default :data:`PROFILE_COLUMNS`).
+    """
+    daily = load_daily_counts(store)
+    day = default_as_of(daily) if as_of is None else parse_day(as_of)
+    incidents = load_incidents(store, columns or PROFILE_COLUMNS, history(day, years=years))
+    return ProfileInputs(as_of=day, incidents=incidents, layers=load_layers(store), daily=daily)
+
+
+@dataclass(frozen=True)
+class PlanningInputs:
+    """What beat planning reads: beats, stations and incidents with their workload."""
+
+    beats: gpd.GeoDataFrame
+    stations: gpd.GeoDataFrame | None
+    incidents: pd.DataFrame
+
+
+def load_planning_inputs(
+    store: IncidentStore,
+    period: Period | None = None,
+    *,
+    weights_path: str | Path | None = None,
+) -> PlanningInputs:
+    """Return the beats, stations and incidents with workload of `store` over `period`.
+
+    Parameters
+    ----------
+    store
+        The incident store.
+    period
+        The workload period (None: every stored incident).
+    weights_path
+        Workload weights TOML (default: ``analysis/workload_weights.toml``).
+    """
+    incidents = load_incidents(store, (schema.X, schema.Y, schema.CATEGORY, schema.BEAT), period)
+    from analysis import beatplan  # beatplan's own imports are heavy: only when planning
+
+    incidents = beatplan.with_workload(
+        incidents, read_weights(str(weights_path) if weights_path else None)
+    )
+    layers = load_layers(store)
+    return PlanningInputs(beats=layers.beats, stations=layers.stations, incidents=incidents)
+
+
+def load_hotspot_incidents(
+    store: IncidentStore, period: Period | None = None, *, columns: tuple[str, ...] | None = None
+) -> pd.DataFrame:
+    """Return the incidents hotspot methods read over `period` (None: every stored one)."""
+    from analysis.hotspots import HOTSPOT_COLUMNS  # hotspots imports this module
+
+    return load_incidents(store, columns or HOTSPOT_COLUMNS, period)

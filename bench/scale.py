@@ -1,0 +1,175 @@
+"""Benchmark: where one machine ends. Aggregations over a large synthetic store, single process
+against a two-worker Dask ``LocalCluster`` whose workers are capped at 4 GB each.
+
+``--build`` writes a store of ``--rows`` synthetic incidents (default 100M; not committed): real
+rows of the bundled Chicago sample resampled with new ids, up to 10 m of jitter and times spread
+over ten years, written month by month as one version with ``IncidentStore.upsert_batches``.
+Then each case runs in its own process so its peak memory is its own:
+
+* ``count``: incidents by year x month x beat x offense (``IncidentStore.count_by``);
+* ``kde``: a city-wide KDE (150 m bandwidth, 50 m cells) binned file by file
+  (:func:`analysis.distributed.kde_surface`);
+
+each with the single-process path (two threads) and on the cluster
+(:func:`geodata.cluster.dask_mapper`), whose answers must be identical. Usage::
+
+    python -m bench.scale --build --rows 100000000 --root /tmp/beatwise_scale
+    python -m bench.scale --root /tmp/beatwise_scale
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+ROOT = Path(__file__).resolve().parent.parent
+YEARS = range(2015, 2025)
+
+
+def _sample_store():
+    from geodata import settings
+    from geodata.ingest import build_sample_store
+    from geodata.store import IncidentStore
+
+    store = IncidentStore(Path(tempfile.mkdtemp(prefix="beatwise_scale_base_")) / "store")
+    build_sample_store(store, settings.SAMPLES_DIR)
+    return store
+
+
+def build(root: Path, n_rows: int, *, seed: int = 0) -> None:
+    """Write `n_rows` resampled, jittered incidents over ten years into a store at `root`."""
+    from geodata import schema
+    from geodata.store import IncidentStore
+
+    sample = _sample_store()
+    base = sample.load_incidents().dropna(subset=[schema.X, schema.Y]).reset_index(drop=True)
+    target = IncidentStore(root)
+    target.initialize(analysis_crs=sample.analysis_crs, timezone=sample.timezone)
+    target.write_layer("beats", sample.read_layer("beats"))
+    tz = sample.timezone
+    template = base.iloc[:0]
+    rng = np.random.default_rng(seed)
+    months = [(y, m) for y in YEARS for m in range(1, 13)]
+    per_month = np.full(len(months), n_rows // len(months))
+    per_month[: n_rows % len(months)] += 1
+    arrow = pa.Schema.from_pandas(template, preserve_index=False)
+
+    def batches() -> Iterator[pa.Table]:
+        next_id = 0
+        for (year, month), n in zip(months, per_month, strict=True):
+            rows = base.iloc[rng.integers(0, len(base), n)].reset_index(drop=True)
+            start = pd.Timestamp(year=year, month=month, day=1, tz=tz)
+            span_s = int(((start + pd.offsets.MonthBegin(1)) - start).total_seconds())
+            rows[schema.OCCURRED_AT] = start + pd.to_timedelta(rng.integers(0, span_s, n), "s")
+            ids = np.arange(next_id, next_id + n).astype(str)
+            next_id += n
+            rows[schema.INCIDENT_ID] = ids
+            rows[schema.CASE_NUMBER] = ids
+            rows[schema.X] = rows[schema.X] + rng.uniform(-10, 10, n)
+            rows[schema.Y] = rows[schema.Y] + rng.uniform(-10, 10, n)
+            yield pa.Table.from_pandas(rows, schema=arrow, preserve_index=False)
+            print(f"{year}-{month:02d}: {next_id:,} rows", file=sys.stderr, flush=True)
+
+    target.upsert_batches(batches(), source={"file": f"synthetic {n_rows:,} rows"})
+
+
+def _case(root: Path, what: str, where: str) -> dict:
+    """Run one case in this process; return time, peak memory and a digest of the answer."""
+    from analysis.distributed import kde_surface
+    from geodata.cluster import dask_mapper, thread_mapper
+    from geodata.store import IncidentStore
+
+    store = IncidentStore(root)
+    cluster = client = None
+    if where == "cluster":
+        import distributed
+
+        cluster = distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            memory_limit="4GB",
+            processes=True,
+            dashboard_address=None,
+        )
+        client = distributed.Client(cluster)
+        mapper = dask_mapper(client)
+    else:
+        mapper = thread_mapper(2)
+    start = time.perf_counter()
+    if what == "count":
+        counts = store.count_by(["beat", "offense"], mapper=mapper)
+        digest = {"groups": len(counts), "incidents": int(counts["incidents"].sum())}
+    else:
+        model = kde_surface(store, bandwidth_m=150.0, cell_size_m=50.0, mapper=mapper)
+        digest = {"incidents": model.n_incidents_, "density_sum": float(model.density_.sum())}
+    seconds = time.perf_counter() - start
+    out = {
+        "what": what,
+        "where": where,
+        "seconds": round(seconds, 2),
+        "client_peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        **digest,
+    }
+    if client is not None:
+        peaks = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        out["worker_peak_mb"] = sorted(round(v) for v in peaks.values())
+        client.close()
+        cluster.close()  # type: ignore[union-attr]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build the store if asked, run every case in a fresh process and print a Markdown table."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--root", type=Path, default=Path("/tmp/beatwise_scale"))
+    parser.add_argument("--rows", type=int, default=100_000_000)
+    parser.add_argument("--build", action="store_true")
+    parser.add_argument("--case", nargs=2, metavar=("WHAT", "WHERE"))
+    args = parser.parse_args(argv)
+    if args.case:
+        print(json.dumps(_case(args.root, *args.case)))
+        return 0
+    if args.build:
+        started = time.perf_counter()
+        build(args.root, args.rows)
+        print(f"built {args.rows:,} rows in {time.perf_counter() - started:.0f} s", flush=True)
+    rows = []
+    for what in ("count", "kde"):
+        for where in ("single", "cluster"):
+            done = subprocess.run(
+                [sys.executable, "-m", "bench.scale", "--root", str(args.root), "--case",
+                 what, where],
+                cwd=ROOT, capture_output=True, text=True, check=False,
+            )  # fmt: skip
+            if done.returncode:
+                rows.append({"what": what, "where": where, "error": done.stderr[-300:]})
+            else:
+                rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            print(rows[-1], flush=True)
+    print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
+    print("| aggregation | where | seconds | client peak MB | worker peaks MB | answer |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        answer = {k: v for k, v in r.items() if k in ("groups", "incidents", "density_sum")}
+        print(
+            f"| {r['what']} | {r['where']} | {r.get('seconds', r.get('error'))} | "
+            f"{r.get('client_peak_mb', '')} | {r.get('worker_peak_mb', '')} | {answer} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

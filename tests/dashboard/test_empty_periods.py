@@ -1,0 +1,98 @@
+"""Every analysis page says "no incidents in this period" for an empty period (issue 12).
+
+2017-12-20 and June 2019 lie inside the store's date range (it starts in 2004) but hold no
+incident of the areas asked for; the counts are checked against the store first.
+"""
+
+from datetime import date
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.helpers import folium_maps
+
+
+def _page(app_env, path):
+    at = AppTest.from_file(app_env, default_timeout=120)
+    at.switch_page(path)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def _count(store, first, last, column=None, value=None):
+    incidents = store.load_incidents(columns=["occurred_at", "beat", "sector"])
+    day = incidents["occurred_at"].dt.strftime("%Y-%m-%d")
+    keep = (day >= first) & (day <= last)
+    if column:
+        keep &= incidents[column] == value
+    return int(keep.sum())
+
+
+def _texts(elements):
+    return " ".join(e.value for e in elements)
+
+
+def test_overview_of_an_empty_period_names_no_busiest_beat(app_env, sample_store):
+    assert _count(sample_store, "2019-06-01", "2019-06-10") == 0
+    at = _page(app_env, "views/overview.py")
+    at.date_input[0].set_value((date(2019, 6, 1), date(2019, 6, 10))).run()
+    assert not at.exception
+    assert "No incidents in this period (2019-06-01 to 2019-06-10)" in _texts(at.info)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Incidents"] == "0"
+    assert metrics["Busiest beat"] == "none"
+    assert not at.warning  # no "sample" note for a period with nothing in it
+    assert len(folium_maps(at)) == 1  # the beats are still drawn
+
+
+def test_beat_profile_of_an_empty_period(app_env, sample_store):
+    assert _count(sample_store, "2017-11-23", "2017-12-20", "beat", "0111") == 0
+    at = _page(app_env, "views/beat_profile.py")
+    at.selectbox[0].select("0111").run()
+    at.date_input[0].set_value(date(2017, 12, 20)).run()
+    assert not at.exception
+    info = _texts(at.info)
+    assert (
+        "No incidents in this period: beat 0111 has none recorded from 2017-11-23 to 2017-12-20"
+        in info
+    )
+    assert {m.label: m.value for m in at.metric}["Incidents (28 days)"] == "0"
+    assert len(at.get("vega_lite_chart")) == 0  # no empty charts, no solid-red heat map
+    assert "sector 011," in at.caption[0].value  # the sector from the beat layer
+    assert len(at.get("download_button")) == 1  # the packet still renders
+
+
+def test_sector_review_of_an_empty_period(app_env, sample_store):
+    at = _page(app_env, "views/sector_review.py")
+    at.selectbox[0].select("011").run()
+    at.date_input[0].set_value(date(2017, 12, 20)).run()
+    assert not at.exception
+    first, last = "2017-12-11", "2017-12-17"  # the last complete Monday-Sunday week
+    assert _count(sample_store, first, last, "sector", "011") == 0
+    assert f"No incidents in this period: sector 011 has none recorded from {first} to {last}" in (
+        _texts(at.info)
+    )
+    assert {m.label: m.value for m in at.metric}["Sector incidents"] == "0"
+
+
+@pytest.mark.parametrize("method", ["DBSCAN (density clusters)", "Kernel density (KDE)"])
+def test_hotspots_of_an_empty_period(app_env, sample_store, method):
+    assert _count(sample_store, "2019-06-01", "2019-06-10", "sector", "092") == 0
+    at = _page(app_env, "views/hotspots.py")
+    at.selectbox(key="hotspots_area").select("092").run()
+    at.radio(key="hotspots_method").set_value(method).run()
+    at.date_input[0].set_value((date(2019, 6, 1), date(2019, 6, 10))).run()
+    assert not at.exception
+    assert not at.error
+    assert "No incidents in this period (2019-06-01 to 2019-06-10) in sector 092" in _texts(at.info)
+
+
+def test_planning_with_an_empty_workload_period(app_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'plans.db'}")
+    at = AppTest.from_file(app_env, default_timeout=180)
+    at.switch_page("views/beat_planning.py")
+    at.run()
+    at.date_input[0].set_value((date(2019, 6, 1), date(2019, 6, 10))).run()
+    assert not at.exception
+    assert "No incidents in this period" in _texts(at.info)

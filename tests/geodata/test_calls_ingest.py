@@ -1,0 +1,141 @@
+"""Calls ingest on the real Minneapolis CAD export: reconciliation, rules, join, versions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from geodata import schema
+from geodata.boundaries import read_beats
+from geodata.calls import (
+    RESPONSE_MIN,
+    TIME_ON_TASK_MIN,
+    CallMapping,
+    calls_table,
+    ingest_calls,
+    load_calls,
+)
+from geodata.errors import InputError, SchemaError
+from geodata.store import IncidentStore
+from tests.analysis.test_calls import MPLS, RAW
+
+ZONE = "America/Chicago"  # Minneapolis local time
+
+
+@pytest.fixture(scope="module")
+def mpls_store(tmp_path_factory) -> IncidentStore:
+    beats = read_beats(MPLS / "sectors_from_calls.geojson")
+    crs = beats.estimate_utm_crs()
+    store = IncidentStore(tmp_path_factory.mktemp("mpls") / "store")
+    store.initialize(analysis_crs=crs.to_string(), timezone=ZONE)
+    store.write_layer("beats", beats.to_crs(crs))
+    return store
+
+
+@pytest.fixture(scope="module")
+def ingested(mpls_store):
+    mapping = CallMapping.from_file(MPLS / "calls_mapping.toml")
+    return ingest_calls(RAW, mpls_store, mapping=mapping, chunk_rows=4000)
+
+
+def test_every_row_is_accounted_for(ingested, mpls_store):
+    raw = pd.read_csv(RAW, dtype=str, keep_default_na=False)
+    assert ingested.rows_read == len(raw) == 14_199
+    assert ingested.rows_accepted + ingested.rows_rejected == ingested.rows_read
+    assert ingested.rows_rejected == 18  # the interval rules (SOURCE.md lists them)
+    assert ingested.rejected_by_reason["dispatched before received"] == 7
+    stored = load_calls(mpls_store)
+    assert len(stored) == ingested.rows_accepted == ingested.rows_new
+    assert stored["call_id"].is_unique
+    # REDACTED locations are kept with the sector they report
+    redacted = (raw["Longitude"] == "REDACTED").sum()
+    assert ingested.location_withheld >= redacted - 18
+    reported = stored[stored[schema.JOIN_STATUS] == "reported"]
+    assert len(reported) > 0.99 * redacted - 18
+    assert (reported[schema.BEAT] == reported[schema.REPORTED_BEAT]).all()
+    rejected = pd.read_csv(ingested.rejected_file, dtype=str)
+    assert len(rejected) == 18
+    assert {"line", "column", "value", "reason"} <= set(rejected.columns)
+
+
+def test_medians_per_sector_against_pandas_on_the_raw_file(ingested, mpls_store):
+    stored = load_calls(mpls_store)
+    raw = pd.read_csv(RAW, dtype=str, keep_default_na=False)
+    raw = raw[raw["Master_Incident_Number"].isin(stored["call_id"])]
+    received = pd.to_datetime(raw["Response_Date"])
+    arrived = pd.to_datetime(raw["Time_First_Unit_Arrived"].replace("", None))
+    closed = pd.to_datetime(raw["Time_CallClosed"].replace("", None))
+    assigned = pd.to_datetime(raw["Time_First_Unit_Assigned"].replace("", None))
+    expected_response = ((arrived - received).dt.total_seconds() / 60).groupby(
+        raw["Battalion"].str.upper()
+    )
+    on_task = (closed - arrived.fillna(assigned)).dt.total_seconds() / 60
+    # by the sector the call reports (independent of the spatial join)
+    by_reported = stored.groupby(schema.REPORTED_BEAT)
+    for sector in ["P4 SEC 2N", "P1 SEC 1", "P5 SEC 3"]:
+        assert by_reported.size()[sector] == (raw["Battalion"].str.upper() == sector).sum()
+        assert by_reported[RESPONSE_MIN].median()[sector] == pytest.approx(
+            expected_response.median()[sector]
+        )
+        mine = raw["Battalion"].str.upper() == sector
+        assert by_reported[TIME_ON_TASK_MIN].median()[sector] == pytest.approx(
+            np.nanmedian(on_task[mine])
+        )
+
+
+def test_spatial_join_agrees_with_the_reported_sector(ingested, mpls_store):
+    stored = load_calls(mpls_store)
+    located = stored[stored[schema.JOIN_STATUS].isin(["inside", "edge", "snapped"])]
+    agree = (located[schema.BEAT] == located[schema.REPORTED_BEAT]).mean()
+    assert agree > 0.93  # the approximate sector layer places 95.3% in their own sector
+
+
+def test_ingesting_again_replaces_and_is_a_new_version(ingested, mpls_store):
+    table = calls_table(mpls_store)
+    before = table.version()
+    again = ingest_calls(
+        RAW, mpls_store, mapping=CallMapping.from_file(MPLS / "calls_mapping.toml")
+    )
+    assert again.rows_new == 0
+    assert again.rows_replaced == ingested.rows_accepted
+    assert table.version() == before + 1
+    assert len(load_calls(mpls_store)) == ingested.rows_accepted
+
+
+def test_bad_calls_are_rejected_with_reasons(tmp_path, mpls_store):
+    bad = tmp_path / "bad_calls.csv"
+    bad.write_text(
+        "id,received,dispatched,arrived,closed,lon,lat,sector\n"
+        "1,2020-06-21 10:00:00,2020-06-21 10:05:00,2020-06-21 10:10:00,2020-06-21 10:40:00,"
+        "-93.27,44.98,P1 Sec 1\n"
+        "2,2020-06-21 10:00:00,2020-06-21 10:05:00,,2020-06-21 10:01:00,-93.27,44.98,P1 Sec 1\n"
+        "3,,2020-06-21 10:05:00,,2020-06-21 10:40:00,-93.27,44.98,P1 Sec 1\n"
+        "4,2031-06-21 10:00:00,,,,-93.27,44.98,P1 Sec 1\n"
+        "5,2020-06-21 10:00:00,2020-06-21 10:05:00,,2020-06-21 10:40:00,-193.27,44.98,P1\n"
+        "6,21/06/2020 10:00,2020-06-21 10:05:00,,2020-06-21 10:40:00,REDACTED,REDACTED,P1 Sec 1\n"
+        "1,2020-06-21 11:00:00,,,,,,P1 Sec 1\n",
+        encoding="utf-8",
+    )
+    mapping = CallMapping(
+        call_id="id", received_at="received", dispatched_at="dispatched", arrived_at="arrived",
+        closed_at="closed", lon="lon", lat="lat", reported_beat="sector",
+        date_format="%Y-%m-%d %H:%M:%S",
+    )  # fmt: skip
+    report = ingest_calls(bad, mpls_store, mapping=mapping)
+    assert report.rows_read == 7
+    assert report.rows_accepted == 1
+    rejected = pd.read_csv(report.rejected_file, dtype=str).set_index("line")
+    assert rejected.loc["3", "reason"] == "closed before dispatched"
+    assert rejected.loc["4", "reason"] == "no received time"
+    assert rejected.loc["5", "reason"] == "a time before 1990 or in the future"
+    assert rejected.loc["6", "reason"] == "longitude/latitude out of range"
+    assert rejected.loc["7", "reason"].startswith("not a time in the format")
+    assert rejected.loc["8", "reason"] == "the call id occurs twice"
+    with pytest.raises(SchemaError, match="received_at"):
+        ingest_calls(bad, mpls_store, mapping=CallMapping(call_id="id"))
+    with pytest.raises(SchemaError, match=r"\['when'\]"):
+        ingest_calls(bad, mpls_store, mapping=CallMapping(received_at="when"))
+    (tmp_path / "m.toml").write_text('[columns]\nreceived = "x"\n', encoding="utf-8")
+    with pytest.raises(InputError, match="unknown call roles"):
+        CallMapping.from_file(tmp_path / "m.toml")

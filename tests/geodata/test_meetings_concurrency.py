@@ -1,0 +1,131 @@
+"""Double booking under concurrency: two series saved at the same moment for one venue and time.
+
+Each round starts two threads, each with its own engine (its own database connection), that
+release together from a barrier and create overlapping series at the same venue: one weekly,
+one monthly whose first meeting is the weekly series' third. Exactly one may be saved; the other
+must get :class:`VenueConflictError`. Afterwards the stored series are expanded independently
+(plain ``dateutil`` on the stored rows, not the library's expansion) and checked pairwise:
+zero overlaps. Run on SQLite and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+from dateutil import rrule as du_rrule
+
+from geodata import db, meetings
+from geodata.meetings import VenueConflictError
+
+ROUNDS = 25
+FIRST_DAY = datetime(2028, 1, 10, 18, 0)
+
+
+def _venue(engine) -> int:
+    """Create a community venue (with one unrelated series) and return its id."""
+    sid = meetings.create_series(
+        engine,
+        title="Opening meeting",
+        venue={"name": "Race hall", "address": "1 Race St", "lat": 41.9, "lon": -87.7},
+        start=datetime(2027, 6, 1, 10, 0),
+        rrule="FREQ=MONTHLY;COUNT=1",
+        beats=["1713"],
+    )
+    return int(meetings.list_series(engine).set_index("id").loc[sid, "venue_id"])
+
+
+def _race(url: str, venue_id: int, rounds: int) -> list[list[object]]:
+    """Run `rounds` rounds of two simultaneous, overlapping ``create_series``; return outcomes."""
+    engines = [db.make_engine(url) for _ in range(2)]
+    outcomes: list[list[object]] = []
+    try:
+        for r in range(rounds):
+            day = FIRST_DAY + timedelta(days=70 * r)
+            plans = [
+                {"start": day, "rrule": "FREQ=WEEKLY;COUNT=4"},
+                # its first meeting is the weekly series' third: same venue, same time
+                {"start": day + timedelta(days=14), "rrule": "FREQ=MONTHLY;COUNT=2"},
+            ]
+            barrier = threading.Barrier(2)
+            results: list[object] = [None, None]
+
+            def create(
+                i: int,
+                r: int = r,
+                plans: list = plans,
+                results: list = results,
+                barrier: threading.Barrier = barrier,
+            ) -> None:
+                barrier.wait()
+                try:
+                    results[i] = meetings.create_series(
+                        engines[i],
+                        title=f"Round {r} {'AB'[i]}",
+                        venue=venue_id,
+                        beats=["1713"],
+                        **plans[i],
+                    )
+                except Exception as err:  # kept and asserted on below
+                    results[i] = err
+
+            threads = [threading.Thread(target=create, args=(i,)) for i in range(2)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=120)
+            outcomes.append(results)
+    finally:
+        for engine in engines:
+            engine.dispose()
+    return outcomes
+
+
+def _overlaps_at(engine, venue_id: int) -> tuple[int, list[tuple]]:
+    """Return (series at the venue, overlapping pairs of meetings of different series)."""
+    table = meetings.series_table
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(
+                table.c.id, table.c.dtstart, table.c.rrule, table.c.duration_min, table.c.tzid
+            ).where(table.c.venue_id == venue_id)
+        ).all()
+    spans = []
+    for sid, dtstart, rule, minutes, tzid in rows:
+        start = dtstart.replace(tzinfo=ZoneInfo(tzid))
+        for hit in du_rrule.rrulestr(f"RRULE:{rule}", dtstart=start):
+            spans.append((hit, hit + timedelta(minutes=minutes), sid))
+    spans.sort()
+    pairs = [
+        (a, b) for i, a in enumerate(spans) for b in spans[i + 1 :] if b[0] < a[1] and a[2] != b[2]
+    ]
+    return len(rows), pairs
+
+
+def _check(engine, url: str) -> None:
+    venue_id = _venue(engine)
+    outcomes = _race(url, venue_id, ROUNDS)
+    for r, results in enumerate(outcomes):
+        saved = [v for v in results if isinstance(v, int)]
+        refused = [v for v in results if isinstance(v, VenueConflictError)]
+        assert (len(saved), len(refused)) == (1, 1), (r, results)
+        assert "overlaps" in refused[0].errors["venue"]
+    n_series, pairs = _overlaps_at(engine, venue_id)
+    assert n_series == ROUNDS + 1  # the opening series and one per round
+    assert pairs == []  # zero double bookings
+
+
+def test_no_double_booking_under_concurrency_sqlite(meetings_engine, meetings_url):
+    _check(meetings_engine, meetings_url)
+
+
+@pytest.mark.postgres
+def test_no_double_booking_under_concurrency_postgres(pg_url, samples_dir):
+    engine = meetings.open_database(pg_url, samples_dir=samples_dir, seed=False)
+    try:
+        _check(engine, pg_url)
+    finally:
+        engine.dispose()
