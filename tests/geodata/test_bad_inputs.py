@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from geodata import schema
 from geodata.department import load_department
 from geodata.ingest import install_boundaries
 from geodata.store import IncidentStore
@@ -40,8 +41,10 @@ def beats_store(tmp_path_factory, samples_dir) -> IncidentStore:
     return store
 
 
-def _state(store: IncidentStore) -> tuple[bytes, int]:
-    return (store.root / "boundaries" / "beats.parquet").read_bytes(), store.count()
+def _state(store: IncidentStore) -> tuple[list[str], list[bytes], int]:
+    """Return what a refused file must not change: the beat layer and the incident count."""
+    beats = store.read_layer("beats")
+    return beats[schema.BEAT].astype(str).tolist(), beats.geometry.to_wkb().tolist(), store.count()
 
 
 def _cells(path: str) -> list[str]:
