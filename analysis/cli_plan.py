@@ -46,6 +46,19 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument(
             "--weights", help="workload weights TOML (default: analysis/workload_weights.toml)"
         )
+        p.add_argument(
+            "--workload",
+            choices=["auto", "incidents", "calls"],
+            default="auto",
+            help="what to balance: officer-hours of calls for service, weighted incidents, or "
+            "auto (calls when the store holds them)",
+        )
+        p.add_argument(
+            "--allowance",
+            type=float,
+            default=0.0,
+            help="with calls: self-initiated and administrative time as a share of call time",
+        )
 
     ev = sub.add_parser("evaluate", help="measures of the current beats or of a plan file")
     ev.add_argument("--plan", help="plan file (GeoJSON/GeoPackage/Shapefile with a beat column)")
@@ -81,10 +94,22 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     pr.set_defaults(func=run_propose)
 
 
-def _inputs(args: argparse.Namespace) -> tuple[IncidentStore, inputs.PlanningInputs]:
+def _workload(store: IncidentStore, chosen: str) -> str:
+    if chosen != "auto":
+        return chosen
+    return "calls" if inputs.has_calls(store) else "incidents"
+
+
+def _inputs(
+    args: argparse.Namespace, workload: str | None = None
+) -> tuple[IncidentStore, inputs.PlanningInputs]:
     store = inputs.open_store(args.store)
     period = period_of(store, args.start, args.end)
-    return store, inputs.load_planning_inputs(store, period, weights_path=args.weights)
+    kind = workload or _workload(store, args.workload)
+    loaded = inputs.load_planning_inputs(
+        store, period, weights_path=args.weights, workload=kind, allowance=args.allowance
+    )
+    return store, loaded
 
 
 def _print_json(data: object) -> None:
@@ -105,19 +130,31 @@ def run_evaluate(args: argparse.Namespace) -> int:
         plan = plan[plan[schema.DISTRICT] == district]
         incidents = beatplan.district_incidents(beats, incidents, district)
     evaluation = beatplan.evaluate_plan(plan, incidents, stations=loaded.stations)
+    workload = _workload(store, args.workload)
+    # both measures when the store holds both kinds of record and none was chosen
+    other = None
+    if args.workload == "auto" and workload == "calls" and store.count():
+        _, loaded_other = _inputs(args, "incidents")
+        other_incidents = loaded_other.incidents
+        if args.district:
+            other_incidents = beatplan.district_incidents(beats, other_incidents, district)
+        other = beatplan.evaluate_plan(plan, other_incidents, stations=loaded.stations).summary
     if args.json:
         _print_json(
             {
                 "plan": args.plan or "current beats",
+                "workload": workload,
                 "summary": evaluation.summary,
                 "beats": jsonable_records(evaluation.beats, digits=6),
+                **({"summary_incidents": other} if other is not None else {}),
             }
         )
         return 0
     s = evaluation.summary
+    unit = "calls, officer-hours" if workload == "calls" else "incidents, workload"
     sys.stdout.write(
         f"plan: {args.plan or 'current beats'}  ({s['n_beats']} beats, "
-        f"{s['incidents']:,} incidents, workload {s['workload_total']:.0f})\n"
+        f"{s['incidents']:,} {unit} {s['workload_total']:.0f})\n"
         f"workload CV {s['workload_cv']:.3f}   max/min {s['max_min_ratio']:.2f}   "
         f"Gini {s['gini']:.3f}\n"
         f"median Polsby-Popper {s['median_polsby_popper']:.3f}   median convex hull ratio "
@@ -125,6 +162,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
         f"contiguous: {'yes' if s['contiguous'] else 'no'} ({s['n_split_beats']} split)   "
         f"sectors: {s['n_sectors']}\n"
     )
+    if other is not None:
+        sys.stdout.write(
+            f"weighted incidents instead: workload CV {other['workload_cv']:.3f}   "
+            f"max/min {other['max_min_ratio']:.2f}\n"
+        )
     return 0
 
 
@@ -187,9 +229,10 @@ def run_propose(args: argparse.Namespace) -> int:
         _print_json(out)
         return 0
     c, p = out["current"], out["proposed"]
+    records = "calls" if _workload(store, args.workload) == "calls" else "incidents"
     lines = [
         f"district {out['parameters']['district']}: {out['units']} units, "
-        f"{out['units_moved']} moved, {out['incidents_changing_beat']} incidents change beat"
+        f"{out['units_moved']} moved, {out['incidents_changing_beat']} {records} change beat"
     ]
     for key in (
         "workload_cv",

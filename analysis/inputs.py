@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeAlias
 
 import geopandas as gpd
 import numpy as np
@@ -41,6 +41,7 @@ __all__ = [
     "daily_counts",
     "default_as_of",
     "default_period",
+    "has_calls",
     "history",
     "load_daily_counts",
     "load_hotspot_incidents",
@@ -74,8 +75,8 @@ PROFILE_COLUMNS = (
     schema.LAT,
 )
 
-DayLike = date | datetime | pd.Timestamp | str
-Level = Literal["beat", "sector", "district", "department"]
+DayLike: TypeAlias = date | datetime | pd.Timestamp | str
+Level: TypeAlias = Literal["beat", "sector", "district", "department"]
 #: Levels of the hierarchy an analysis can cover, smallest first.
 LEVELS: tuple[str, ...] = ("beat", "sector", "district", "department")
 #: The beat-layer column that names each level's areas.
@@ -278,11 +279,14 @@ def open_store(root: str | Path | None = None) -> IncidentStore:
     ----------
     root
         A store directory; None means the configured default (``geodata.settings``), which is
-        built from the bundled sample data on first use.
+        built on first use from the bundled sample of the chosen department
+        (``BEATS_DEPARTMENT``, default Chicago).
     """
     store = IncidentStore(settings.store_dir(root))
-    if root is None and (not store.exists() or not store.incident_files()):
-        build_sample_store(store, settings.SAMPLES_DIR)
+    # only a store that does not exist yet: one without incidents may hold calls for service,
+    # or be a department's freshly installed beats, and must not get another's sample
+    if root is None and not store.exists():
+        build_sample_store(store, department=settings.department_name())
     return store
 
 
@@ -394,26 +398,53 @@ def load_planning_inputs(
     period: Period | None = None,
     *,
     weights_path: str | Path | None = None,
+    workload: Literal["incidents", "calls"] = "incidents",
+    allowance: float = 0.0,
 ) -> PlanningInputs:
-    """Return the beats, stations and incidents with workload of `store` over `period`.
+    """Return the beats, stations and the workload points of `store` over `period`.
 
     Parameters
     ----------
     store
         The incident store.
     period
-        The workload period (None: every stored incident).
+        The workload period (None: every stored record).
     weights_path
-        Workload weights TOML (default: ``analysis/workload_weights.toml``).
+        Workload weights TOML for incidents (default: ``analysis/workload_weights.toml``).
+    workload
+        ``"incidents"``: weighted incident counts; ``"calls"``: officer-hours of the calls for
+        service (time on task x officers, :func:`analysis.calls.call_workload`).
+    allowance
+        With calls: self-initiated and administrative time as a share of committed time.
     """
+    layers = load_layers(store)
+    if workload == "calls":
+        from analysis.calls import call_workload
+        from geodata.calls import TIME_ON_TASK_MIN, UNITS, load_calls
+
+        calls = load_calls(
+            store,
+            columns=[schema.X, schema.Y, schema.BEAT, TIME_ON_TASK_MIN, UNITS],
+            start=pd.Timestamp(period.first) if period else None,
+            end=pd.Timestamp(period.end) if period else None,
+        )
+        placed = call_workload(calls, layers.beats, allowance=allowance)
+        return PlanningInputs(beats=layers.beats, stations=layers.stations, incidents=placed)
     incidents = load_incidents(store, (schema.X, schema.Y, schema.CATEGORY, schema.BEAT), period)
     from analysis import beatplan  # beatplan's own imports are heavy: only when planning
 
     incidents = beatplan.with_workload(
         incidents, read_weights(str(weights_path) if weights_path else None)
     )
-    layers = load_layers(store)
     return PlanningInputs(beats=layers.beats, stations=layers.stations, incidents=incidents)
+
+
+def has_calls(store: IncidentStore) -> bool:
+    """Return True when the store holds calls for service (its ``calls`` table has rows)."""
+    from geodata.calls import calls_table
+
+    table = calls_table(store)
+    return table.exists() and table.count() > 0
 
 
 def load_hotspot_incidents(

@@ -26,6 +26,7 @@ navigation = style.sidebar_navigation(
             st.Page(
                 PAGES / "hotspots.py", title="Hotspots", icon=":material/local_fire_department:"
             ),
+            st.Page(PAGES / "calls.py", title="Calls for service", icon=":material/call:"),
         ],
         "Planning": [
             st.Page(

@@ -21,6 +21,7 @@ from geodata import settings
 from geodata.errors import BoundaryError, CRSMismatchError, InputError, StoreError
 
 if TYPE_CHECKING:
+    from geodata.department import Department
     from geodata.readers import ColumnMapping
     from geodata.store import IncidentStore
 
@@ -66,8 +67,16 @@ def _cmd_init(args: argparse.Namespace) -> int:
                 f"{Path(r.source).name}: read {r.rows_read:,}, accepted {r.rows_accepted:,}, "
                 f"rejected {r.rows_rejected:,}, join agreement {agreement}"
             )
-        print(f"store: {store.root} ({store.count():,} incidents)")
+        print(f"store: {store.root} ({store.count():,} incidents, {_n_calls(store):,} calls)")
     return 0
+
+
+def _n_calls(store: IncidentStore) -> int:
+    """Return the calls for service the store holds (0 when it has none)."""
+    from geodata.calls import calls_table
+
+    table = calls_table(store)
+    return table.count() if table.exists() else 0
 
 
 def _clear_store(store: IncidentStore) -> None:
@@ -87,6 +96,10 @@ def _clear_store(store: IncidentStore) -> None:
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
+    if args.kind == "calls":
+        from geodata.cli_calls import run_calls_ingest
+
+        return run_calls_ingest(args)
     from geodata.categories import load_categories
     from geodata.department import load_department
     from geodata.ingest import ingest_file, install_boundaries
@@ -106,9 +119,13 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         )
         if not report.is_clean:
             print(f"warning: beat layer problems: {json.dumps(report.summary())}", file=sys.stderr)
-    elif not store.exists() and Path(store.root) == settings.store_dir():
-        # the default store of a fresh checkout: the chosen department's bundled boundaries
+    elif not store.exists() and (department or Path(store.root) == settings.store_dir()):
+        # a new store of a profile, or the default store of a fresh checkout: the profile's
+        # (or the chosen department's) beat layer, districts and stations
         department = department or load_department(settings.department_name())
+        if department.beats_file is None:
+            msg = f"{department.source}: the profile names no beat layer; pass --beats BEATS"
+            raise StoreError(msg)
         layer = department.level("district").layer if department.has_level("district") else None
         install_boundaries(
             store,
@@ -169,6 +186,13 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
             f"  join agreement with the reported beat: {report.join_agreement:.2%} "
             f"(purely geometric rule: {report.join_agreement_geometric:.2%})"
         )
+    unmapped = report.unmapped_offenses
+    if unmapped.get("rows"):
+        top = ", ".join(f"{t['offense']} ({t['rows']:,})" for t in unmapped["top"][:5])
+        print(
+            f"  offenses in no category of the {unmapped['vocabulary']} vocabulary: "
+            f"{unmapped['rows']:,} rows ({unmapped['share']:.1%}); most frequent: {top}"
+        )
     for note in report.notes:
         print(f"  note: {note}")
     print(f"  rejections: {report.rejections_csv}")
@@ -214,7 +238,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
         "store": str(store.root),
         "department": department.name,
         "levels": [department.label(lv.key) for lv in department.levels],
+        "areas": _area_counts(store, department),
         "incidents": store.count(),
+        "calls": _n_calls(store),
         "analysis_crs": meta.get("analysis_crs"),
         "timezone": department.timezone,
         **{k: meta.get(k) for k in ("updated", "beats_source")},
@@ -223,6 +249,17 @@ def _cmd_info(args: argparse.Namespace) -> int:
         info["notes"] = list(department.notes)
     print(json.dumps(info, indent=2, default=str))
     return 0
+
+
+def _area_counts(store: IncidentStore, department: Department) -> dict[str, int]:
+    """Return the number of areas of each level, under the department's own plural words."""
+    if not store.has_layer("beats"):
+        return {}
+    beats = store.read_layer("beats")
+    return {
+        department.label(lv.key, plural=True): int(beats[lv.key].nunique())
+        for lv in department.levels
+    }
 
 
 def _cmd_department_draft(args: argparse.Namespace) -> int:
@@ -261,6 +298,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     ingest = sub.add_parser("ingest", help="read, validate, join and store an incident export")
     ingest.add_argument("file", help="CSV(.gz), GeoJSON, GeoPackage, Shapefile or (Geo)Parquet")
+    ingest.add_argument(
+        "--kind",
+        choices=["incidents", "calls"],
+        default="incidents",
+        help="incident reports (default) or CAD calls for service",
+    )
     ingest.add_argument("--beats", help="beat layer to install in the store first")
     ingest.add_argument(
         "--department", help="department profile of a new store (bundled name or TOML)"

@@ -116,11 +116,16 @@ def analysis_crs_for(layer: gpd.GeoDataFrame, department: Department | None = No
     """Return the projected CRS (metres) to analyse `layer` in.
 
     The department's ``analysis_crs`` when its profile sets one; otherwise the NAD83 UTM zone
-    of the layer's centroid (pyproj's ``estimate_utm_crs``), e.g. UTM 10N for Seattle.
+    of the layer's centroid (pyproj's ``estimate_utm_crs``), e.g. UTM 10N for Seattle; outside
+    North America the WGS 84 UTM zone.
     """
     if department is not None and department.analysis_crs:
         return department.analysis_crs
-    crs = layer.to_crs(schema.WGS84).estimate_utm_crs(datum_name="NAD83")
+    lonlat = layer.to_crs(schema.WGS84)
+    try:
+        crs = lonlat.estimate_utm_crs(datum_name="NAD83")
+    except RuntimeError:  # outside North America: the WGS 84 UTM zone
+        crs = lonlat.estimate_utm_crs()
     return f"EPSG:{crs.to_epsg()}"
 
 
@@ -590,9 +595,8 @@ def read_stations(
     explicit = {k: _norm(v) for k, v in (columns or {}).items()}
 
     def get(*names: str) -> pd.Series:
-        if names[0] in explicit:
-            names = (explicit[names[0]],)
-        for name in names:
+        given = [explicit[n] for n in names if n in explicit]
+        for name in given[:1] or names:
             if name in by_norm:
                 return layer[by_norm[name]].astype("string").str.strip()
         return pd.Series("", index=layer.index, dtype="string")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -44,6 +44,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+#: ColumnMapping's default zone, which stands for "not given" (the store's zone applies).
+_UNSET_TIMEZONE = ColumnMapping().timezone
 
 
 @dataclass
@@ -129,13 +131,17 @@ def install_boundaries(
             )
             raise StoreError(msg)
         department = adhoc_department(timezone, name=Path(beats_path).stem)
+        profile = None  # no profile: columns detected, numeric ids padded to the widest
     elif timezone is not None and timezone != department.timezone:
         msg = (
             f"{department.name} keeps its times in {department.timezone}, not {timezone}; "
             "leave out --timezone or change the department profile"
         )
         raise StoreError(msg)
-    probe = boundaries.read_beats(beats_path, analysis_crs=analysis_crs, department=department)
+    else:
+        # a store installed without a profile keeps detecting its layer's columns and widths
+        profile = None if department.detect_columns else department
+    probe = boundaries.read_beats(beats_path, analysis_crs=analysis_crs, department=profile)
     crs = analysis_crs or (store.analysis_crs if store.meta_path.exists() else None)
     if crs is None:
         crs = boundaries.analysis_crs_for(probe, department)
@@ -156,14 +162,14 @@ def install_boundaries(
     layers = {"beats": probe}
     if districts_path is not None:
         layers["districts"] = boundaries.read_districts(
-            districts_path, analysis_crs=crs, department=department
+            districts_path, analysis_crs=crs, department=profile
         )
     else:
         layers["districts"] = boundaries.dissolve_districts(probe)
     if stations_path is not None:
         width = (
-            department.level(schema.DISTRICT).width
-            if department.has_level(schema.DISTRICT)
+            profile.level(schema.DISTRICT).width
+            if profile is not None and profile.has_level(schema.DISTRICT)
             else None
         )
         layers["stations"] = boundaries.read_stations(
@@ -499,6 +505,9 @@ def ingest_file(
     department = store.department()
     if mapping is None:  # the department's own columns; naive times in its zone
         mapping = department.column_mapping()
+    elif mapping.timezone == _UNSET_TIMEZONE and department.timezone != _UNSET_TIMEZONE:
+        # a mapping that names no zone (the dataclass default): naive times are the store's
+        mapping = replace(mapping, timezone=department.timezone)
     if categories is None and department.offense_vocabulary:
         categories = load_vocabulary(department.offense_vocabulary)
     index = index or BeatIndex(beats, tolerance_m=department.edge_tolerance_m)
@@ -720,7 +729,17 @@ def build_sample_store(
     )
     index = BeatIndex(store.read_layer("beats"), tolerance_m=dept.edge_tolerance_m)
     mapping = dept.column_mapping()
-    return [
+    reports = [
         ingest_file(located(path), store, index=index, mapping=mapping)
         for path in dept.incident_files
     ]
+    if dept.call_files:  # calls for service, the second record kind
+        from geodata.calls import CallMapping, ingest_calls
+
+        if dept.call_mapping is None:
+            msg = f"{dept.source}: [calls] names files but no mapping to read them"
+            raise StoreError(msg)
+        call_mapping = CallMapping.from_file(dept.call_mapping)
+        for path in dept.call_files:
+            ingest_calls(located(path), store, mapping=call_mapping)
+    return reports

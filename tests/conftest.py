@@ -86,6 +86,16 @@ def seattle_store(tmp_path_factory) -> IncidentStore:
     return store
 
 
+@pytest.fixture(scope="session")
+def minneapolis_store(tmp_path_factory) -> IncidentStore:
+    """A store of the bundled Minneapolis department: sectors built from calls, no incidents,
+    the 14,181 accepted CAD calls of 21 June - 13 July 2020 (read-only)."""
+    root = tmp_path_factory.mktemp("minneapolis") / "store"
+    store = IncidentStore(root)
+    build_sample_store(store, department="minneapolis")
+    return store
+
+
 @pytest.fixture
 def writable_store(sample_store, tmp_path) -> IncidentStore:
     """A private copy of the sample store that a test may change."""

@@ -1,0 +1,56 @@
+"""``python -m geodata ingest --kind calls FILE``: store a CAD export of calls for service.
+
+The calls are read with a calls mapping (``--mapping``, else the store's department's), checked
+by the interval rules of :mod:`geodata.calls`, joined to the store's beats and written to its
+``calls`` table as one version (``geodata history --kind calls``, ``rollback``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from geodata import settings
+from geodata.calls import CallMapping, ingest_calls
+from geodata.errors import StoreError
+from geodata.store import IncidentStore
+
+__all__ = ["run_calls_ingest"]
+
+
+def run_calls_ingest(args: argparse.Namespace) -> int:
+    """Run ``ingest --kind calls``; return 0, or 3 when no call was accepted."""
+    store = IncidentStore(settings.store_dir(args.store))
+    if not store.exists():
+        msg = (
+            f"{store.root}: the store has no beat layer yet; build it first "
+            "(python -m geodata init --department NAME, or ingest incidents with --beats)"
+        )
+        raise StoreError(msg)
+    if args.mapping:
+        mapping = CallMapping.from_file(args.mapping)
+    else:
+        profile_mapping = store.department().call_mapping
+        if profile_mapping is None:
+            msg = (
+                f"{args.file}: no calls mapping: pass --mapping FILE.toml (roles received_at, "
+                "dispatched_at, arrived_at, closed_at, ...; see docs/planning.md)"
+            )
+            raise StoreError(msg)
+        mapping = CallMapping.from_file(profile_mapping)
+    report = ingest_calls(args.file, store, mapping=mapping)
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2, default=str))
+    else:
+        print(
+            f"{report.source}: read {report.rows_read:,}, accepted {report.rows_accepted:,}, "
+            f"rejected {report.rows_rejected:,} (location withheld {report.location_withheld:,}"
+            f", outside {report.outside:,}); version {report.version}"
+        )
+        for reason, n in report.rejected_by_reason.items():
+            print(f"  rejected: {reason}: {n:,}")
+    if report.rows_read and not report.rows_accepted:
+        print("error: no call was accepted; see the rejected rows file", file=sys.stderr)
+        return 3
+    return 0
