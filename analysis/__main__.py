@@ -1,7 +1,8 @@
 """Command line of the analysis layer: ``python -m analysis COMMAND``.
 
 Commands register themselves from ``analysis.cli_profile`` (``profile``), ``analysis.cli_hotspots``
-(``hotspots``, ``evaluate``) and ``analysis.cli_plan`` (``plan``). Every command takes
+(``hotspots``, ``evaluate``), ``analysis.cli_plan`` (``plan``) and ``analysis.cli_forecast``
+(``forecast``, ``forecast-backtest``). Every command takes
 ``--store DIR``; without it, the default store (built from the bundled data on first use).
 """
 
@@ -28,6 +29,7 @@ _PLUGINS = (
     "analysis.cli_plan",
     "analysis.cli_calls",
     "analysis.cli_print",
+    "analysis.cli_forecast",
 )
 #: The flag of each library parameter, to name it in errors (libraries speak of the parameter).
 _FLAGS = {

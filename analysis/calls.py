@@ -9,22 +9,35 @@ expressed as a share of that committed time (``docs/planning.md``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from analysis.beatplan import build_units, plan_from_units
+from analysis.compare import Window, compare_counts, compstat_windows, window_counts
 from analysis.workload import WORKLOAD
 from geodata import schema
-from geodata.calls import RECEIVED_AT, RESPONSE_MIN, TIME_ON_TASK_MIN, UNITS
+from geodata.calls import (
+    CALL_TYPE,
+    PRIORITY,
+    RECEIVED_AT,
+    RESPONSE_MIN,
+    TIME_ON_TASK_MIN,
+    UNITS,
+)
 
 __all__ = [
     "OFFICER_HOURS",
+    "CallsReview",
     "areas_from_calls",
     "call_workload",
     "officer_hours",
     "response_summary",
+    "review_calls",
 ]
 
 #: Column of officer-hours in :func:`officer_hours`.
@@ -283,3 +296,125 @@ def call_workload(
     frame.loc[withheld, schema.X] = placed.x.to_numpy()
     frame.loc[withheld, schema.Y] = placed.y.to_numpy()
     return frame.dropna(subset=[schema.X, schema.Y]).reset_index(drop=True)
+
+
+@dataclass
+class CallsReview:
+    """Calls for service of an area over a CompStat window, against the period before.
+
+    Attributes
+    ----------
+    window
+        The CompStat window compared (:func:`analysis.compare.compstat_windows`).
+    counts
+        Per `by` value: calls in the current, previous and last-year periods with percent
+        changes, exact Poisson p-values and flags (:func:`analysis.compare.compare_counts`).
+    response
+        Per `by` value: median and 90th-percentile response time now and before, the share
+        answered within the target, and ``worse``: the one-sided Mann-Whitney test says this
+        period's response times are longer (p < 0.05).
+    by_type, by_priority, by_hour
+        This period's calls by call type, and response summaries by priority and hour of day.
+    """
+
+    window: Window
+    counts: pd.DataFrame
+    response: pd.DataFrame
+    by_type: pd.DataFrame
+    by_priority: pd.DataFrame
+    by_hour: pd.DataFrame
+
+
+def review_calls(
+    calls: pd.DataFrame,
+    *,
+    as_of: date,
+    window: str = "28d",
+    by: str = schema.BEAT,
+    target_min: float | None = None,
+    timezone: str | None = None,
+    alpha: float = 0.05,
+) -> CallsReview:
+    """Return the calls review of `calls` (one area's) for the `window` ending on `as_of`.
+
+    Parameters
+    ----------
+    calls
+        Calls with ``received_at``, ``response_min``, ``time_on_task_min``, ``call_type``,
+        ``priority`` and the `by` column, covering the window and the period before it.
+    as_of
+        Last day of the reporting period (local).
+    window
+        ``7d``, ``28d``, ``ytd`` or ``365d``.
+    by
+        The area column compared (``beat``, ``sector``...).
+    target_min
+        The department's response-time target (minutes), for ``share_within_target``.
+    timezone
+        Zone of the local days (default: the times' own).
+    alpha
+        Significance level of the count and response flags.
+
+    Raises
+    ------
+    ValueError
+        If `window` is not one of the four CompStat windows.
+    """
+    windows = {w.name: w for w in compstat_windows(as_of)}
+    if window not in windows:
+        msg = f"window must be one of {list(windows)}, got {window!r}"
+        raise ValueError(msg)
+    chosen = windows[window]
+    as_incidents = calls.rename(columns={RECEIVED_AT: schema.OCCURRED_AT})
+    # the whole area's counts tell a covered period from one the store holds no calls for
+    counts = compare_counts(
+        window_counts(as_incidents, [chosen], by=by, timezone=timezone),
+        [chosen],
+        alpha=alpha,
+        reference=window_counts(as_incidents, [chosen], timezone=timezone),
+    )
+    local = calls[RECEIVED_AT].dt.tz_convert(timezone) if timezone else calls[RECEIVED_AT]
+    day = local.dt.date
+    current = calls[(day >= chosen.start) & (day <= chosen.end)]
+    previous = calls[(day >= chosen.previous_start) & (day <= chosen.previous_end)]
+    rows = []
+    for area in sorted(set(current[by].dropna()) | set(previous[by].dropna())):
+        now = current.loc[current[by] == area, RESPONSE_MIN].dropna().to_numpy()
+        before = previous.loc[previous[by] == area, RESPONSE_MIN].dropna().to_numpy()
+        p_value = (
+            float(stats.mannwhitneyu(now, before, alternative="greater").pvalue)
+            if len(now) and len(before)
+            else None
+        )
+        rows.append(
+            {
+                by: area,
+                "responded": len(now),
+                "response_median_min": float(np.median(now)) if len(now) else None,
+                "response_p90_min": float(np.percentile(now, 90)) if len(now) else None,
+                "previous_median_min": float(np.median(before)) if len(before) else None,
+                "share_within_target": (
+                    float(np.mean(now <= target_min)) if len(now) and target_min else None
+                ),
+                "p_value": p_value,
+                "worse": bool(p_value is not None and p_value < alpha),
+            }
+        )
+    response = pd.DataFrame(rows, columns=[by, "responded", "response_median_min",
+                                           "response_p90_min", "previous_median_min",
+                                           "share_within_target", "p_value", "worse"])  # fmt: skip
+    by_type = (
+        current[CALL_TYPE].value_counts().rename_axis(CALL_TYPE).reset_index(name="calls")
+        if len(current)
+        else pd.DataFrame(columns=[CALL_TYPE, "calls"])
+    )
+    return CallsReview(
+        window=chosen,
+        counts=counts,
+        response=response,
+        by_type=by_type,
+        by_priority=response_summary(current, [PRIORITY], target_min=target_min),
+        by_hour=response_summary(
+            current.assign(hour=local.loc[current.index].dt.hour), ["hour"], target_min=target_min
+        ),
+    )

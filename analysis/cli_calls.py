@@ -1,4 +1,8 @@
-"""``python -m analysis calls-areas``: approximate area polygons from the areas calls report.
+"""``python -m analysis calls-areas`` and ``calls-review``: calls for service on the command line.
+
+``calls-review`` compares an area's calls over a CompStat window with the period before: counts
+with the exact Poisson test, response times by beat (which got worse), by priority and by hour,
+and time on task. ``calls-areas``: approximate area polygons from the areas calls report.
 
 For a department whose calls name a patrol area (a sector) that has no published polygons: the
 parent polygons (precincts) are cut into grid units and each unit goes to the area most of its
@@ -11,20 +15,36 @@ from __future__ import annotations
 
 import argparse
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
 
-from analysis.calls import areas_from_calls
+from analysis import inputs
+from analysis.calls import areas_from_calls, review_calls
+from analysis.cli_common import area_id, day_argument, print_json
+from analysis.compare import compstat_windows
 from geodata import schema
+from geodata.calls import RECEIVED_AT, load_calls
 from geodata.errors import InputError
 
 __all__ = ["add_commands"]
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    """Register the ``calls-areas`` command."""
+    """Register the ``calls-areas`` and ``calls-review`` commands."""
+    review = sub.add_parser("calls-review", help="an area's calls for service against before")
+    where = review.add_mutually_exclusive_group()
+    for level in ("beat", "sector", "district"):
+        where.add_argument(f"--{level}", help=f"the {level} to review (default: everywhere)")
+    review.add_argument("--as-of", type=day_argument, help="last day (default: the latest call)")
+    review.add_argument("--window", default="28d", choices=["7d", "28d", "ytd", "365d"])
+    review.add_argument("--target-min", type=float, help="response-time target (minutes)")
+    review.add_argument("--store", help="store directory (default: the data directory's)")
+    review.add_argument("--json", action="store_true", help="print JSON")
+    review.set_defaults(func=_run_review)
+
     areas = sub.add_parser(
         "calls-areas", help="approximate area polygons from the areas calls report"
     )
@@ -80,4 +100,60 @@ def _run(args: argparse.Namespace) -> int:
             }
         )
     )
+    return 0
+
+
+def _run_review(args: argparse.Namespace) -> int:
+    store = inputs.open_store(args.store)
+    department = store.department()
+    level = next((lv for lv in ("beat", "sector", "district") if getattr(args, lv)), None)
+    beats = store.read_layer("beats")
+    chosen = None
+    if level is not None:
+        chosen = area_id(store, level, getattr(args, level))
+        beats = beats[beats[inputs.LEVEL_COLUMNS[level]] == chosen]
+    latest = load_calls(store, columns=[RECEIVED_AT])[RECEIVED_AT]
+    if latest.empty:
+        msg = f"{store.root}: the store holds no calls for service (ingest them with --kind calls)"
+        raise InputError(msg)
+    as_of = args.as_of or latest.max().date()
+    window = {w.name: w for w in compstat_windows(as_of)}[args.window]
+    calls = load_calls(
+        store,
+        start=str(min(window.previous_start, window.last_year_start)),
+        end=str(as_of + timedelta(days=1)),
+        beats=sorted(beats[schema.BEAT]) if level else None,
+    )
+    by = schema.BEAT
+    review = review_calls(
+        calls, as_of=as_of, window=args.window, by=by, target_min=args.target_min,
+        timezone=department.timezone,
+    )  # fmt: skip
+    area = f"{department.label(level)} {chosen}" if level else department.name
+    if args.json:
+        print_json(
+            {
+                "area": area,
+                "window": {"name": review.window.name, "start": review.window.start,
+                           "end": review.window.end},
+                "counts": review.counts.to_dict(orient="records"),
+                "response": review.response.to_dict(orient="records"),
+                "by_type": review.by_type.head(10).to_dict(orient="records"),
+                "by_priority": review.by_priority.to_dict(orient="records"),
+                "by_hour": review.by_hour.to_dict(orient="records"),
+            },
+            digits=4,
+        )  # fmt: skip
+        return 0
+    print(f"{area}: calls for service, {review.window.label} ({review.window.start} to "
+          f"{review.window.end})")  # fmt: skip
+    if review.response.empty:
+        print("no calls in this period")
+        return 0
+    for row in review.response.itertuples(index=False):
+        worse = "  <- response got worse" if row.worse else ""
+        median = "-" if row.response_median_min is None else f"{row.response_median_min:.1f}"
+        before = "-" if row.previous_median_min is None else f"{row.previous_median_min:.1f}"
+        print(f"  {department.label('beat')} {getattr(row, by)}: {row.responded} responses, "
+              f"median {median} min (before {before}){worse}")  # fmt: skip
     return 0

@@ -16,9 +16,10 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from analysis import evaluate, hotspots, inputs
+from analysis import evaluate, export, hotspots, inputs
 from analysis.cli_common import area_id, day_argument, period_of, print_json
 from geodata import schema
+from geodata.exports import prepare_output
 from geodata.jsonable import jsonable, jsonable_records
 
 __all__ = [
@@ -61,7 +62,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "--bandwidth-m", default="auto", type=_auto_or(float), help="KDE bandwidth (m) or 'auto'"
     )
     parser.add_argument("--store", help="incident store directory (default: the bundled data)")
-    parser.add_argument("--out", help="write the hotspot polygons to this GeoJSON file")
+    parser.add_argument("--out", help="write the hotspot polygons to FILE.geojson or FILE.csv")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.set_defaults(func=run_hotspots)
 
@@ -107,15 +108,13 @@ def _auto_or(kind: type) -> object:
 
 def to_geojson(polygons: gpd.GeoDataFrame) -> str:
     """Return hotspot polygons as GeoJSON text in WGS84 (times as ISO 8601 strings)."""
-    out = polygons.to_crs(schema.WGS84)
-    for column in out.columns:
-        if pd.api.types.is_datetime64_any_dtype(out[column]):
-            out[column] = out[column].map(lambda t: t.isoformat() if pd.notna(t) else None)
-    return out.to_json(drop_id=True)
+    return export.layer_geojson(polygons)
 
 
 def run_hotspots(args: argparse.Namespace) -> int:
     """Run ``python -m analysis hotspots``."""
+    if args.out:
+        export.check_layer_path(args.out)
     store = inputs.open_store(args.store)
     incidents = inputs.load_hotspot_incidents(store, period_of(store, args.start, args.end))
     level = next((lvl for lvl in ("beat", "sector", "district") if getattr(args, lvl)), None)
@@ -144,7 +143,7 @@ def run_hotspots(args: argparse.Namespace) -> int:
         else None,
     )
     if args.out:
-        Path(args.out).write_text(to_geojson(polygons), encoding="utf-8")
+        export.write_layer(polygons, prepare_output(args.out))
     table = pd.DataFrame(polygons.drop(columns="geometry"))
     info = {
         "method": args.method,
@@ -187,7 +186,7 @@ def _no_incidents(args: argparse.Namespace, level: str | None) -> int:
     message = "No incidents in this period: no hotspots to find."
     if args.out:
         empty = gpd.GeoDataFrame(geometry=[], crs=schema.WGS84)
-        Path(args.out).write_text(to_geojson(empty), encoding="utf-8")
+        export.write_layer(empty, args.out)
     if args.json:
         print_json(
             {

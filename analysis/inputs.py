@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeAlias
 
 import geopandas as gpd
 import numpy as np
@@ -75,8 +75,8 @@ PROFILE_COLUMNS = (
     schema.LAT,
 )
 
-DayLike = date | datetime | pd.Timestamp | str
-Level = Literal["beat", "sector", "district", "department"]
+DayLike: TypeAlias = date | datetime | pd.Timestamp | str
+Level: TypeAlias = Literal["beat", "sector", "district", "department"]
 #: Levels of the hierarchy an analysis can cover, smallest first.
 LEVELS: tuple[str, ...] = ("beat", "sector", "district", "department")
 #: The beat-layer column that names each level's areas.
@@ -279,11 +279,14 @@ def open_store(root: str | Path | None = None) -> IncidentStore:
     ----------
     root
         A store directory; None means the configured default (``geodata.settings``), which is
-        built from the bundled sample data on first use.
+        built on first use from the bundled sample of the chosen department
+        (``BEATS_DEPARTMENT``, default Chicago).
     """
     store = IncidentStore(settings.store_dir(root))
-    if root is None and (not store.exists() or not store.incident_files()):
-        build_sample_store(store, settings.SAMPLES_DIR)
+    # only a store that does not exist yet: one without incidents may hold calls for service,
+    # or be a department's freshly installed beats, and must not get another's sample
+    if root is None and not store.exists():
+        build_sample_store(store, department=settings.department_name())
     return store
 
 

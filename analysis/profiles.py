@@ -24,6 +24,7 @@ from analysis.inputs import LEVEL_COLUMNS, LEVELS, PROFILE_COLUMNS, Level, Perio
 from geodata import schema
 from geodata.boundaries import beat_neighbours
 from geodata.jsonable import jsonable, jsonable_records
+from geodata.stations import station_of
 
 __all__ = [
     "LEVELS",
@@ -160,17 +161,11 @@ def _local(occurred_at: pd.Series, timezone: str | None) -> pd.Series:
 
 
 def _station(stations: gpd.GeoDataFrame | None, district: str | None, level: str) -> dict | None:
-    if stations is None or stations.empty:
+    if level != "department" and district is None:
+        return None  # an area spread over several districts has no one station
+    row = station_of(stations, None if level == "department" else district)
+    if row is None:
         return None
-    if level == "department":
-        rows = stations[stations[schema.STATION_ID].astype(str) == "HQ"]
-    elif district is None:
-        return None
-    else:
-        rows = stations[stations[schema.DISTRICT].astype(str) == district]
-    if rows.empty:
-        return None
-    row = rows.iloc[0]
     keys = (
         schema.STATION_ID,
         schema.DISTRICT,
@@ -190,11 +185,11 @@ def _neighbours(
         return [], []
     if pairs is None:
         pairs = beat_neighbours(beats)
-    inside = set(members[schema.BEAT].astype(str))
-    touching = pairs[pairs["beat"].astype(str).isin(inside)]["neighbour"].astype(str)
+    inside = set(members[schema.BEAT])
+    touching = pairs[pairs["beat"].isin(inside)]["neighbour"]
     outside_beats = sorted(set(touching) - inside)
     column = LEVEL_COLUMNS[level]
-    ids = beats[beats[schema.BEAT].astype(str).isin(outside_beats)][column].dropna().astype(str)
+    ids = beats[beats[schema.BEAT].isin(outside_beats)][column].dropna()
     return sorted(set(ids)), outside_beats
 
 
@@ -258,10 +253,10 @@ def profile_area(
     days_of = Period.ending(compare._as_date(as_of, "as_of"), period_days)
     start, end = days_of.first, days_of.last
     members = area_beats(beats, level=level, area_id=area_id)
-    member_ids = members[schema.BEAT].astype(str).tolist()
-    districts = sorted(members[schema.DISTRICT].dropna().astype(str).unique())
+    member_ids = members[schema.BEAT].tolist()
+    districts = sorted(members[schema.DISTRICT].dropna().unique())
     district = districts[0] if len(districts) == 1 else None
-    area = incidents[incidents[schema.BEAT].astype(str).isin(member_ids)].copy()
+    area = incidents[incidents[schema.BEAT].isin(member_ids)].copy()
     area[schema.OCCURRED_AT] = _local(area[schema.OCCURRED_AT], timezone)
     period = area[days_of.contains(area[schema.OCCURRED_AT])]
 
@@ -378,7 +373,7 @@ def unusual_counts(
     """
     _check_incidents(incidents, (schema.OCCURRED_AT, schema.BEAT))
     local = _local(incidents[schema.OCCURRED_AT], timezone)
-    beat = incidents[schema.BEAT].astype(str).to_numpy()
+    beat = incidents[schema.BEAT].fillna("").to_numpy()
     chosen = np.isin(beat, beat_ids)
     current_mask = Period(window.start, window.end).contains(local)
     total_now = int(current_mask.sum())
@@ -561,11 +556,11 @@ def review_sector(
         msg = f"window must be one of {compare.WINDOWS}, got {window!r}"
         raise ValueError(msg)
     members = area_beats(beats, level="sector", area_id=sector)
-    member_ids = sorted(members[schema.BEAT].astype(str))
+    member_ids = sorted(members[schema.BEAT])
     end = compare._as_date(as_of, "as_of")
     windows = compare.compstat_windows(end)
     chosen = next(w for w in windows if w.name == window)
-    inside = incidents[incidents[schema.BEAT].astype(str).isin(member_ids)].copy()
+    inside = incidents[incidents[schema.BEAT].isin(member_ids)].copy()
     inside[schema.OCCURRED_AT] = _local(inside[schema.OCCURRED_AT], timezone)
     counts = compare.window_counts(inside, windows, by=schema.BEAT)
     counts = (
@@ -587,12 +582,12 @@ def review_sector(
 
     in_window = inside[Period(chosen.start, chosen.end).contains(inside[schema.OCCURRED_AT])]
     by_category = pd.crosstab(
-        in_window[schema.BEAT].astype(str), in_window[schema.CATEGORY].astype(str)
+        in_window[schema.BEAT], in_window[schema.CATEGORY].astype(str)
     )
     by_category = by_category.reindex(
         index=member_ids, columns=list(schema.CATEGORIES), fill_value=0
     )
-    area_km2 = members.set_index(members[schema.BEAT].astype(str)).geometry.area / 1e6
+    area_km2 = members.set_index(members[schema.BEAT]).geometry.area / 1e6
     table = comparisons[comparisons["window"] == window].set_index(schema.BEAT)
     side = pd.DataFrame({schema.BEAT: member_ids})
     side["area_km2"] = area_km2.reindex(member_ids).to_numpy()
@@ -618,7 +613,7 @@ def review_sector(
     total["area_km2"] = float(side["area_km2"].sum())
     total["per_km2"] = total["current"] / total["area_km2"] if total["area_km2"] else None
     significant = comparisons[(comparisons["flag"] != "") | (comparisons["flag_last_year"] != "")]
-    districts = sorted(members[schema.DISTRICT].dropna().astype(str).unique())
+    districts = sorted(members[schema.DISTRICT].dropna().unique())
     return SectorReview(
         sector=str(members.iloc[0][schema.SECTOR]),
         district=districts[0] if len(districts) == 1 else None,

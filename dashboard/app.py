@@ -52,6 +52,7 @@ PAGE_SPECS = (
         ":material/local_fire_department:",
         users.VIEW_ANALYSIS,
     ),
+    PageSpec("Analysis", "calls.py", "Calls for service", ":material/call:", users.VIEW_ANALYSIS),
     PageSpec(
         "Planning",
         "beat_planning.py",

@@ -35,6 +35,7 @@ from geodata.errors import StoreError
 from geodata.geocode import BlockGazetteer, FoundBeat
 from geodata.join import BeatIndex
 from geodata.publish import EXTRACT_FILES, PublicExtract, read_extract, read_finder
+from geodata.stations import station_of
 
 __all__ = [
     "FIND_KEY",
@@ -192,10 +193,8 @@ def beat_view(root: str, token: str, beat: str) -> BeatView:
         counts["previous"] = pd.array([pd.NA] * len(counts), dtype="Int64")
         counts["change"] = pd.array([pd.NA] * len(counts), dtype="Int64")
     station = {}
-    if len(stations):
-        match = stations[stations[schema.DISTRICT].astype(str) == district]
-        if len(match):
-            station = {k: (None if pd.isna(v) else v) for k, v in match.iloc[0].items()}
+    if (row := station_of(stations, district)) is not None:
+        station = {k: (None if pd.isna(v) else v) for k, v in row.items()}
     return BeatView(
         beat=beat,
         sector=sector,

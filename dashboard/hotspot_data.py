@@ -8,8 +8,10 @@ Hotspots are computed by :func:`analysis.hotspots.fit_hotspots` on exactly the i
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 import folium
 import geopandas as gpd
@@ -17,18 +19,25 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 from branca.colormap import LinearColormap
+from branca.element import MacroElement, Template
 
-from analysis import evaluate, hotspots
+from analysis import evaluate, export, forecast, hotspots
 from analysis.inputs import Period
 from dashboard import data, maps
 from geodata import schema
 
 __all__ = [
+    "FORECAST_COLOURS",
     "LEVELS",
     "NO_INCIDENTS",
+    "ForecastRun",
     "HotspotRun",
+    "add_forecast_layer",
     "area_ids",
     "evaluation_table",
+    "export_files",
+    "forecast_legend_html",
+    "forecast_run",
     "hotspot_map",
     "hotspot_run",
     "near_repeat",
@@ -182,9 +191,16 @@ def _colour(values: pd.Series, colors: tuple[str, ...]) -> list[str]:
     return [cmap(float(v)) for v in values]
 
 
-def hotspot_map(run: HotspotRun, *, label: str) -> folium.Map:
-    """Return the map: the area's beats, the surface cells (if any) and the hotspot polygons."""
+def hotspot_map(
+    run: HotspotRun, *, label: str, forecast_layer: ForecastRun | None = None
+) -> folium.Map:
+    """Return the map: the area's beats, the surface cells (if any) and the hotspot polygons.
+
+    With `forecast_layer`, its top cells are drawn too, under the hotspots, with a legend.
+    """
     fmap = maps.base_map(run.area, zoom=13)
+    if forecast_layer is not None:
+        add_forecast_layer(fmap, forecast_layer)
     maps.add_outlines(
         fmap, run.area, name="Beats", color="#525252", weight=1.2, label_column=schema.BEAT
     )
@@ -269,3 +285,148 @@ def near_repeat(
         incidents, data.load_beats(root, token), level=level, area_id=area_id, category=category
     )
     return hotspots.knox_table(located, permutations=99, random_state=0)
+
+
+#: Fill of the forecast's top cells by share of the city's study cells (hottest first).
+FORECAST_COLOURS = {0.01: "#54278f", 0.02: "#807dba", 0.05: "#bcbddc"}
+
+
+@dataclass
+class ForecastRun:
+    """A forecast for the page: the area's top cells, the method, the period and its total."""
+
+    cells: gpd.GeoDataFrame
+    method: str
+    first_day: date
+    horizon_days: int
+    expected_total: float
+    summary: str
+
+
+@st.cache_data(show_spinner="Forecasting...", max_entries=16)
+def forecast_run(
+    root: str,
+    token: str,
+    method: str,
+    level: str,
+    area_id: str,
+    first_day: date,
+    horizon_days: int,
+) -> ForecastRun:
+    """Return the forecast from `first_day` (fitted on the year before it), as the CLI makes it.
+
+    The cells are the city's study cells whose centre is in the area; ``top_share`` ranks them
+    among the whole city's cells (``python -m analysis forecast --method M --LEVEL ID``).
+    """
+    incidents = data.load_incidents(
+        root,
+        token,
+        (schema.X, schema.Y, schema.OCCURRED_AT),
+        Period(first_day - timedelta(days=365 + 91), first_day - timedelta(days=1)),
+    )
+    beats = data.load_beats(root, token)
+    located = incidents.dropna(subset=[schema.X, schema.Y])
+    if located.empty:
+        msg = "no located incidents in the year before the forecast"
+        raise ValueError(msg)
+    _, cells = forecast.forecast_cells(
+        located, beats, method, horizon_days=horizon_days, cutoff=pd.Timestamp(first_day)
+    )
+    area = beats[beats[LEVELS[level]].astype(str) == str(area_id)]
+    inside = cells.geometry.representative_point().within(area.union_all())
+    cells = cells[inside.to_numpy()].reset_index(drop=True)
+    cells["first_day"] = first_day.isoformat()
+    cells["horizon_days"] = horizon_days
+    total = float(cells["expected"].sum())
+    top = int(cells["top_share"].notna().sum())
+    summary = (
+        f"{total:,.1f} incidents expected in {level} {area_id} from {first_day} over "
+        f"{horizon_days} day{'s' if horizon_days > 1 else ''}; {top} of its {len(cells):,} "
+        "cells are in the city's top 5%"
+    )
+    return ForecastRun(cells, method, first_day, horizon_days, total, summary)
+
+
+def add_forecast_layer(fmap: folium.Map, run: ForecastRun) -> folium.Map:
+    """Draw the forecast's top 1/2/5% cells (purple shades, escaped tooltips) and its legend."""
+    top = run.cells[run.cells["top_share"].notna()]
+    if len(top):
+        shown = maps.to_display(top, simplify_m=0)
+        shown["_fill"] = [FORECAST_COLOURS.get(float(v), "#bcbddc") for v in shown["top_share"]]
+        shown["_tip"] = [
+            maps.tooltip_html(
+                pd.Series(
+                    {
+                        "e": f"{r.expected:.2f}",
+                        "r": f"{int(r.rank):,}",
+                        "t": f"top {r.top_share:.0%} of the city",
+                    }
+                ),
+                [("e", "Expected incidents"), ("r", "Rank in the city"), ("t", "Cell")],
+            )
+            for r in shown.itertuples()
+        ]
+        folium.GeoJson(
+            shown[["_fill", "_tip", "geometry"]].to_json(),
+            name=f"Forecast ({run.method}, next {run.horizon_days} d)",
+            style_function=lambda f: {
+                "fillColor": f["properties"]["_fill"],
+                "color": "#3f007d",
+                "weight": 0.5,
+                "fillOpacity": 0.6,
+            },
+            tooltip=folium.GeoJsonTooltip(fields=["_tip"], labels=False),
+        ).add_to(fmap)
+    fmap.add_child(_ForecastLegend(forecast_legend_html(run)))
+    return fmap
+
+
+class _ForecastLegend(MacroElement):
+    """A Leaflet control holding the forecast legend (drawn in the map's script, offline)."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function() {
+            var legend = L.control({position: "bottomleft"});
+            legend.onAdd = function() {
+                var box = L.DomUtil.create("div", "forecast-legend");
+                box.innerHTML = {{ this.html_json }};
+                return box;
+            };
+            legend.addTo({{ this._parent.get_name() }});
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self._name = "ForecastLegend"
+        # a JSON string inside <script>: no "</" may close the script element
+        self.html_json = json.dumps(html).replace("</", "<\\/")
+
+
+def forecast_legend_html(run: ForecastRun) -> str:
+    """Return the map legend of the forecast layer (a fixed box, text escaped)."""
+    rows = "".join(
+        f'<div><span style="display:inline-block;width:14px;height:14px;background:{colour};'
+        f"margin-right:6px;vertical-align:middle\"></span>top {share:.0%} of the city's cells</div>"
+        for share, colour in FORECAST_COLOURS.items()
+    )
+    title = maps.esc(
+        f"Forecast: {run.method}, {run.first_day} + {run.horizon_days} d (expected incidents)"
+    )
+    return (
+        '<div id="forecast-legend" style="background:white;padding:6px 8px;'
+        'border:1px solid #999;font:12px sans-serif">'
+        f"<b>{title}</b>{rows}</div>"
+    )
+
+
+def export_files(layer: gpd.GeoDataFrame, stem: str) -> dict[str, tuple[str, str, str]]:
+    """Return ``{label: (text, file name, mime)}`` of a layer as GeoJSON and formula-safe CSV."""
+    return {
+        "GeoJSON": (export.layer_geojson(layer), f"{stem}.geojson", "application/geo+json"),
+        "CSV": (export.layer_csv(layer), f"{stem}.csv", "text/csv"),
+    }

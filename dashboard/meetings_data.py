@@ -20,12 +20,14 @@ from analysis.flyer import flyer_inputs, render_flyer
 from dashboard import data, maps
 from dashboard import profile_data as pd_
 from geodata import meetings, schema, settings
+from geodata.store import IncidentStore
 
 __all__ = [
     "COLUMN_CONFIG",
     "CUSTOM_RULE",
     "MAX_VENUE_POPUP_ROWS",
     "calendar",
+    "column_config",
     "districts",
     "engine",
     "find",
@@ -45,28 +47,39 @@ __all__ = [
 #: Meetings listed in one venue popup (the next ones; the list below the map has them all).
 MAX_VENUE_POPUP_ROWS = 5
 _STATUS = {"cancelled": "CANCELLED", "moved": "MOVED", "scheduled": ""}
-#: How the meeting tables show their columns (local times, readable headers).
-COLUMN_CONFIG = {
-    "start": st.column_config.DatetimeColumn(
-        "Starts", format="ddd MMM D, YYYY HH:mm", timezone=schema.DEFAULT_TIMEZONE
-    ),
-    "end": st.column_config.DatetimeColumn(
-        "Ends", format="HH:mm", timezone=schema.DEFAULT_TIMEZONE
-    ),
-    "status": "Status",
-    "title": "Meeting",
-    "beats": "Beats",
-    "venue_name": "Venue",
-    "address": "Address",
-    "phone": "Phone",
-    "note": "Note",
-}
+
+
+def column_config(tzid: str = schema.DEFAULT_TIMEZONE) -> dict[str, object]:
+    """Return how the meeting tables show their columns (times local to `tzid`)."""
+    return {
+        "start": st.column_config.DatetimeColumn(
+            "Starts", format="ddd MMM D, YYYY HH:mm", timezone=tzid
+        ),
+        "end": st.column_config.DatetimeColumn("Ends", format="HH:mm", timezone=tzid),
+        "status": "Status",
+        "title": "Meeting",
+        "beats": "Beats",
+        "venue_name": "Venue",
+        "address": "Address",
+        "phone": "Phone",
+        "note": "Note",
+    }
+
+
+#: The meeting tables' columns in the default zone (see :func:`column_config`).
+COLUMN_CONFIG = column_config()
 
 
 @st.cache_resource(show_spinner="Opening the meetings database...")
-def engine(url: str | None = None) -> Engine:
-    """Return the migrated (and on first use seeded) meetings database engine."""
-    return meetings.open_database(settings.database_url(url))
+def engine(url: str | None = None, root: str | None = None) -> Engine:
+    """Return the migrated (and on first use seeded) meetings database engine.
+
+    With `root` (the incident store) the database serves that store's beats and department
+    (:func:`geodata.meetings.open_for_store`); without it, the bundled sample's.
+    """
+    if root is None:
+        return meetings.open_database(settings.database_url(url))
+    return meetings.open_for_store(settings.database_url(url), IncidentStore(root))
 
 
 def token(db: Engine) -> str:
@@ -218,7 +231,7 @@ def find(
 
 
 def _flyer_inputs(root: str, store_token: str, db: Engine, beat: str, days: int) -> dict:
-    today = datetime.now(tz=ZoneInfo(schema.DEFAULT_TIMEZONE)).date()
+    today = datetime.now(tz=ZoneInfo(meetings.schedule_zone(db))).date()
     beats = data.load_beats(root, store_token)
     return flyer_inputs(db, beats, beat, today=today, days=days)
 
@@ -259,7 +272,7 @@ def venue_table(_db: Engine, schedule: str) -> pd.DataFrame:
 
 def occurrence_choices(db: Engine, series_id: int, *, days: int = 366) -> pd.DataFrame:
     """Return the series' meetings over the next `days` days (any status), for the editor."""
-    today = datetime.now(tz=ZoneInfo(schema.DEFAULT_TIMEZONE)).date()
+    today = datetime.now(tz=ZoneInfo(meetings.schedule_zone(db))).date()
     rows = meetings.upcoming_meetings(db, start=today, end=today + timedelta(days=days))
     rows = rows[rows["series_id"] == series_id].reset_index(drop=True)
     rows["label"] = [

@@ -143,7 +143,7 @@ def plan_map(
         ).add_to(fmap)
         maps.add_legend(fmap, None, [("#d7191c", "Units that change beat", "box")])
     if stations is not None and len(stations):
-        district = plan[schema.DISTRICT].dropna().astype(str).unique()
+        district = plan[schema.DISTRICT].dropna().unique()
         maps.add_stations(fmap, stations[stations[schema.DISTRICT].isin(district)])
     return fmap
 

@@ -22,6 +22,7 @@ from geodata import settings
 from geodata.errors import BoundaryError, CRSMismatchError, InputError, StoreError
 
 if TYPE_CHECKING:
+    from geodata.department import Department
     from geodata.readers import ColumnMapping
     from geodata.store import IncidentStore
 
@@ -120,9 +121,13 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         )
         if not report.is_clean:
             print(f"warning: beat layer problems: {json.dumps(report.summary())}", file=sys.stderr)
-    elif not store.exists() and Path(store.root) == settings.store_dir():
-        # the default store of a fresh checkout: the chosen department's bundled boundaries
+    elif not store.exists() and (department or Path(store.root) == settings.store_dir()):
+        # a new store of a profile, or the default store of a fresh checkout: the profile's
+        # (or the chosen department's) beat layer, districts and stations
         department = department or load_department(settings.department_name())
+        if department.beats_file is None:
+            msg = f"{department.source}: the profile names no beat layer; pass --beats BEATS"
+            raise StoreError(msg)
         layer = department.level("district").layer if department.has_level("district") else None
         install_boundaries(
             store,
@@ -140,7 +145,10 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     if args.crs:
         overrides["crs"] = args.crs
     if args.date_format:
-        overrides["date_format"] = args.date_format
+        formats = tuple(args.date_format)
+        overrides["date_format"] = formats[0] if len(formats) == 1 else formats
+    if args.earliest_year is not None:
+        overrides["earliest_year"] = args.earliest_year
     if args.timezone:
         overrides["timezone"] = args.timezone
     if overrides:
@@ -156,9 +164,16 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         buffer_m=args.buffer_m,
         prefer_reported=not args.geometric,
     )
+    failed = report.rows_accepted == 0
+    if failed:
+        print(
+            f"error: no row of {report.source} was accepted ({report.rows_read:,} read); "
+            f"likely cause: {report.hint}",
+            file=sys.stderr,
+        )
     if args.json:
         print(json.dumps(report.as_dict(), indent=2, default=str))
-        return 0
+        return 3 if failed else 0
     print(f"{report.source}")
     print(f"  rows read      {report.rows_read:>9,}")
     print(
@@ -173,12 +188,19 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
             f"  join agreement with the reported beat: {report.join_agreement:.2%} "
             f"(purely geometric rule: {report.join_agreement_geometric:.2%})"
         )
+    unmapped = report.unmapped_offenses
+    if unmapped.get("rows"):
+        top = ", ".join(f"{t['offense']} ({t['rows']:,})" for t in unmapped["top"][:5])
+        print(
+            f"  offenses in no category of the {unmapped['vocabulary']} vocabulary: "
+            f"{unmapped['rows']:,} rows ({unmapped['share']:.1%}); most frequent: {top}"
+        )
     for note in report.notes:
         print(f"  note: {note}")
     print(f"  rejections: {report.rejections_csv}")
     if report.disagreements_csv:
         print(f"  disagreements: {report.disagreements_csv}")
-    return 0
+    return 3 if failed else 0
 
 
 def _merge_mapping(base: ColumnMapping, path: str) -> ColumnMapping:
@@ -218,6 +240,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
         "store": str(store.root),
         "department": department.name,
         "levels": [department.label(lv.key) for lv in department.levels],
+        "areas": _area_counts(store, department),
         "incidents": store.count(),
         "calls": _n_calls(store),
         "analysis_crs": meta.get("analysis_crs"),
@@ -228,6 +251,17 @@ def _cmd_info(args: argparse.Namespace) -> int:
         info["notes"] = list(department.notes)
     print(json.dumps(info, indent=2, default=str))
     return 0
+
+
+def _area_counts(store: IncidentStore, department: Department) -> dict[str, int]:
+    """Return the number of areas of each level, under the department's own plural words."""
+    if not store.has_layer("beats"):
+        return {}
+    beats = store.read_layer("beats")
+    return {
+        department.label(lv.key, plural=True): int(beats[lv.key].nunique())
+        for lv in department.levels
+    }
 
 
 def _cmd_department_draft(args: argparse.Namespace) -> int:
@@ -280,7 +314,16 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--stations", help="police stations CSV (with --beats)")
     ingest.add_argument("--mapping", help="TOML column mapping (see docs/mapping.example.toml)")
     ingest.add_argument("--crs", help="CRS of x/y columns, e.g. EPSG:2926 (state-plane feet)")
-    ingest.add_argument("--date-format", help="strptime format of the date column")
+    ingest.add_argument(
+        "--date-format",
+        action="append",
+        help="strptime format of the date column (repeat to try several, in order)",
+    )
+    ingest.add_argument(
+        "--earliest-year",
+        type=int,
+        help="reject dates before 1 January of this year (default 1990)",
+    )
     ingest.add_argument(
         "--timezone", help="zone of naive times (default: the department's, e.g. Europe/London)"
     )

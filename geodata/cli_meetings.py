@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from sqlalchemy import Engine
 
 from geodata import meetings, settings
+from geodata.exports import prepare_output
 
 __all__ = ["add_commands"]
 
@@ -42,8 +44,15 @@ def _records(frame: pd.DataFrame) -> list[dict[str, object]]:
     return json.loads(out.to_json(orient="records"))
 
 
+def _open(args: argparse.Namespace) -> Engine:
+    """Open the meetings database for the incident store's department (its beats, stations)."""
+    from geodata.store import IncidentStore
+
+    return meetings.open_for_store(args.database, IncidentStore(settings.store_dir(args.store)))
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
-    engine = meetings.open_database(args.database)
+    engine = _open(args)
     frame = meetings.upcoming_meetings(
         engine, start=args.start, end=args.end, limit=args.limit, **_area(args)
     )
@@ -71,10 +80,10 @@ def _cmd_ics(args: argparse.Namespace) -> int:
     if not area and not args.all:
         print("error: give --beat, --sector, --district or --all", file=sys.stderr)
         return 2
-    engine = meetings.open_database(args.database)
+    engine = _open(args)
     content = meetings.calendar_ics(engine, **area)
     if args.out:
-        Path(args.out).write_bytes(content)
+        prepare_output(args.out).write_bytes(content)
         print(f"wrote {args.out} ({len(content):,} bytes)", file=sys.stderr)
     else:
         sys.stdout.buffer.write(content)
@@ -83,7 +92,7 @@ def _cmd_ics(args: argparse.Namespace) -> int:
 
 
 def _cmd_feeds(args: argparse.Namespace) -> int:
-    engine = meetings.open_database(args.database)
+    engine = _open(args)
     out = Path(args.out) if args.out else settings.public_dir() / "meetings"
     paths = meetings.write_feeds(engine, out)
     print(f"{len(paths)} feeds in {out} (beat_<id>.ics, sector_<id>.ics, all.ics)")
@@ -97,12 +106,12 @@ def _cmd_find(args: argparse.Namespace) -> int:
     from geodata.store import IncidentStore
 
     store = IncidentStore(settings.store_dir(args.store))
-    if not store.exists() or not store.incident_files():
+    if not store.exists():
         print(f"building the sample store in {store.root} (first run)...", file=sys.stderr)
-        build_sample_store(store, settings.SAMPLES_DIR)
+        build_sample_store(store, department=settings.department_name())
     gazetteer = BlockGazetteer.from_store(store)
     index = BeatIndex(store.read_layer("beats"))
-    engine = meetings.open_database(args.database)
+    engine = _open(args)
     answers: list[dict[str, Any]] = []
     for address in args.address:
         try:
@@ -163,11 +172,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     def common(p: argparse.ArgumentParser, *, area: bool = True) -> None:
         p.add_argument("--database", help="SQLAlchemy URL (default: $DATABASE_URL or SQLite)")
+        p.add_argument("--store", help="incident store directory (its beats and department)")
         if area:
             group = p.add_mutually_exclusive_group()
-            group.add_argument("--beat", help="beat id, e.g. 1713")
-            group.add_argument("--sector", help="sector id, e.g. 171")
-            group.add_argument("--district", help="district id, e.g. 17")
+            group.add_argument("--beat", help="beat id, as the beat layer has it")
+            group.add_argument("--sector", help="sector id")
+            group.add_argument("--district", help="district (precinct, zone) id")
             return
 
     listing = commands.add_parser("list", help="upcoming meetings (exceptions applied)")
@@ -197,6 +207,5 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="e.g. '1234 W Madison St' or '41.88, -87.63' (several: --json prints an array)",
     )
     find.add_argument("-n", type=int, default=3, help="how many meetings (default 3)")
-    find.add_argument("--store", help="incident store directory (for the block list)")
     find.add_argument("--json", action="store_true", help="print one JSON object")
     find.set_defaults(func=_cmd_find)

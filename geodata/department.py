@@ -12,7 +12,8 @@ API note (for the rest of the code base)
 - ``dept.normalize_id(level, value)`` and ``dept.normalize_ids(level, series)`` turn a typed or
   read id into the stored form (Chicago beat ``925`` -> ``"0925"``; Seattle ``"k3"`` -> ``"K3"``).
   Never pad ids with a literal width: ask the department.
-- ``dept.timezone`` is the zone of every local time (today, day boundaries, display);
+- ``dept.timezone`` is the zone of every local time (day boundaries, display); ``dept.zone``
+  is its ``ZoneInfo`` and ``dept.today()`` today's date there;
   ``dept.analysis_crs`` the projected CRS in metres (None in a profile: the UTM zone of the beat
   layer, see :func:`geodata.boundaries.analysis_crs_for`; a store always records the resolved one).
 - ``store_department(store)`` returns the department a store was built for (its profile is
@@ -65,6 +66,7 @@ import json
 import tomllib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -81,6 +83,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEPARTMENTS_DIR",
+    "LEGACY_DEPARTMENT",
     "LEVELS",
     "Department",
     "Level",
@@ -191,6 +194,9 @@ class Department:
     meeting_duration_min: int = 60
     source: str | None = None
     notes: tuple[str, ...] = ()
+    #: True for a store installed without a profile: the beat layer's columns and id widths
+    #: are detected from the layer (see :func:`adhoc_department`).
+    detect_columns: bool = False
     call_files: tuple[Path, ...] = ()
     call_mapping: Path | None = None
 
@@ -235,9 +241,19 @@ class Department:
         lv = self.level(level)
         index = values.index if isinstance(values, pd.Series) else None
         uniques = pd.unique(pd.Series(values, dtype=object))
-        lookup = {v: lv.normalize(v) for v in uniques if not _is_missing(v)}
+        lookup = {v: self.normalize_id(lv.key, v) for v in uniques if not _is_missing(v)}
         out = pd.Series(values, index=index, dtype=object).map(lookup)
         return out.astype("string")
+
+    # --- time -----------------------------------------------------------------------------
+    @property
+    def zone(self) -> ZoneInfo:
+        """Return the department's time zone as a ``ZoneInfo``."""
+        return ZoneInfo(self.timezone)
+
+    def today(self) -> date:
+        """Return today's date in the department's time zone (not the server's)."""
+        return datetime.now(self.zone).date()
 
     # --- incidents ------------------------------------------------------------------------
     def column_mapping(self) -> ColumnMapping:
@@ -399,7 +415,12 @@ def department_from_dict(
     beats = config.get("beats", {})
     stations = config.get("stations", {})
     incidents = config.get("incidents", {})
-    options = {k: incidents[k] for k in ("crs", "date_format") if incidents.get(k)}
+    # date_format: one format or a list; earliest_year: the department's first year of records
+    options = {
+        k: tuple(incidents[k]) if isinstance(incidents[k], list) else incidents[k]
+        for k in ("crs", "date_format", "earliest_year")
+        if incidents.get(k)
+    }
     roles = _incident_roles()
     unknown = sorted(set(incidents.get("columns", {})) - roles) if roles else []
     if unknown:
@@ -473,7 +494,7 @@ def adhoc_department(timezone: str, *, name: str = "department") -> Department:
     Used when ``ingest --beats`` is given a time zone but no profile; ``geodata department
     draft`` writes a real profile to edit instead.
     """
-    return department_from_dict(
+    dept = department_from_dict(
         {
             "key": "custom",
             "name": name,
@@ -482,6 +503,7 @@ def adhoc_department(timezone: str, *, name: str = "department") -> Department:
         },
         source=f"{name} (no department profile)",
     )
+    return replace(dept, detect_columns=True)
 
 
 def list_departments() -> list[str]:

@@ -57,7 +57,7 @@ __all__ = [
 #: Key of the product's entry in each Delta commit's custom metadata.
 METADATA_KEY = "beatwise"
 #: Rows per Parquet row group: small enough that a beat filter skips most of a month's file.
-ROW_GROUP_ROWS = 8192
+ROW_GROUP_ROWS = 16384
 PARTITION_COLUMNS = ("year", "month")
 _STRING = pd.StringDtype("pyarrow")
 _ARROW_TYPES = {

@@ -42,15 +42,23 @@ if inputs.incidents.empty:
     st.info("No incidents in this period: there is no workload to plan with. Pick other days.")
     st.stop()
 beats = inputs.beats
-districts = sorted(beats[schema.DISTRICT].astype(str).unique())
+districts = sorted(beats[schema.DISTRICT].dropna().unique())
 c1, c2, c3, c4 = st.columns(4)
 wanted = st.session_state.get(state.DISTRICT)
 district = c1.selectbox(
-    "District", districts, index=districts.index(wanted) if wanted in districts else 0
+    data.label(root, token, "district", title=True),
+    districts,
+    index=districts.index(wanted) if wanted in districts else 0,
 )
 st.session_state[state.DISTRICT] = district
 n_current = int((beats[schema.DISTRICT] == district).sum())
-n_beats = c2.number_input("Beats (K)", min_value=1, max_value=40, value=n_current, step=1)
+n_beats = c2.number_input(
+    f"{data.label(root, token, 'beat', plural=True, title=True)} (K)",
+    min_value=1,
+    max_value=40,
+    value=n_current,
+    step=1,
+)
 mode = c3.radio("Mode", ["Redraw", "Minimal change"], horizontal=True)
 target_cv = c4.number_input("Target workload CV", 0.01, 1.0, 0.10, 0.01, format="%.2f")
 with st.expander("Advanced"):

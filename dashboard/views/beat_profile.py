@@ -50,10 +50,12 @@ mid.text_input(
     placeholder="e.g. 1234 W Madison St, 047XX S Western Ave, 41.81, -87.68",
 )
 as_of = right.date_input(
-    "As of", value=pd_.default_as_of(root, token), min_value=first, max_value=last
+    "As of",
+    value=pd_.default_as_of(root, token),
+    min_value=first,
+    max_value=last,
+    help=older_note,  # late-reported old incidents, outside the offered dates
 )
-if older_note:  # late-reported old incidents, outside the offered dates
-    st.caption(older_note)
 if message := st.session_state.pop("beat_profile_find_message", None):
     st.info(message)
 

@@ -74,7 +74,8 @@ with st.form("import"):
         type=["csv", "gz", "geojson", "json", "gpkg", "parquet"],
     )
     crs = st.text_input(
-        "CRS of x/y columns (leave empty for latitude/longitude)", placeholder="EPSG:3435"
+        "CRS of x/y columns (leave empty for latitude/longitude)",
+        placeholder="the export's EPSG code, e.g. a state plane",
     )
     submitted = st.form_submit_button("Validate and import")
 if submitted and upload is not None:

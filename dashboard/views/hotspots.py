@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 from streamlit_folium import st_folium
 
-from analysis import evaluate, hotspots
+from analysis import evaluate, forecast, hotspots
 from analysis.inputs import Period
 from dashboard import data
 from dashboard import hotspot_data as hd
@@ -36,10 +36,12 @@ area_id = c2.selectbox(
     level_word.capitalize(), hd.area_ids(root, token, level), key="hotspots_area"
 )
 period = c3.date_input(
-    "Period", value=(default.first, default.last), min_value=first, max_value=last
+    "Period",
+    value=(default.first, default.last),
+    min_value=first,
+    max_value=last,
+    help=older_note,  # late-reported old incidents, outside the offered dates
 )
-if older_note:  # late-reported old incidents, outside the offered dates
-    st.caption(older_note)
 category = c4.selectbox("Category", ["all", *schema.CATEGORIES])
 method_label = st.radio("Method", list(METHODS), horizontal=True, key="hotspots_method")
 method = METHODS[method_label]
@@ -85,9 +87,31 @@ if run.n_incidents == 0:
     st.info(f"No {what} in this period ({period}) in {level_word} {area_id}: no hotspots to find.")
     st.stop()
 st.caption(f"{method_label}, {level_word} {area_id}, {period}: {run.summary}.")
+FORECASTS = {
+    "Where it happened (naive)": "naive",
+    "Near-repeat (prospective)": "prospective",
+    "Learned (Poisson boosting)": "gbm",
+}
+f1, f2, f3 = st.columns([1, 2, 1])
+show_forecast = f1.checkbox("Forecast layer", value=False, key="hotspots_forecast")
+forecast_run = None
+if show_forecast:
+    default = next(k for k, v in FORECASTS.items() if v == forecast.DEFAULT_METHOD)
+    forecast_label = f2.selectbox(
+        "Forecast method", list(FORECASTS), index=list(FORECASTS).index(default)
+    )
+    horizon = f3.selectbox("Next", [7, 1], format_func=lambda d: f"{d} day{'s' * (d > 1)}")
+    try:
+        forecast_run = hd.forecast_run(
+            root, token, FORECASTS[forecast_label], level, area_id, period.end, horizon
+        )
+    except ValueError as err:
+        st.warning(f"No forecast: {err}.")
+    else:
+        st.caption(f"Forecast from the year before {period.end}: {forecast_run.summary}.")
 surface = {"kde": "Density (incidents/km²)", "gistar": "Gi* z-score (z > 0)"}.get(method, "")
 st_folium(
-    hd.hotspot_map(run, label=surface or "Surface"),
+    hd.hotspot_map(run, label=surface or "Surface", forecast_layer=forecast_run),
     height=520,
     width="stretch",
     returned_objects=[],
@@ -120,6 +144,13 @@ if len(run.polygons):
         file_name=f"{stem}.csv",
         mime="text/csv",
     )
+if forecast_run is not None:
+    f1, f2 = st.columns(2)
+    stem = f"forecast_{forecast_run.method}_{level}_{area_id}_{forecast_run.first_day}"
+    for column, (kind, (text, name, mime)) in zip(
+        (f1, f2), hd.export_files(forecast_run.cells, stem).items(), strict=True
+    ):
+        column.download_button(f"Forecast ({kind})", text, file_name=name, mime=mime)
 
 with st.expander("Near-repeat: Knox test (pairs close in space and time)"):
     knox = hd.near_repeat(

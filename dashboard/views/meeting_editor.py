@@ -8,7 +8,7 @@ from datetime import datetime
 
 import streamlit as st
 
-from dashboard import auth
+from dashboard import auth, data
 from dashboard import meetings_data as md
 from geodata import audit, meetings, settings
 from geodata.meetings import ConflictError, MeetingError, VenueConflictError
@@ -22,7 +22,7 @@ FIELD_LABELS = {"rrule": "Repeats", "duration_min": "Minutes", "virtual_link": "
 WEEKS = {1: "1st", 2: "2nd", 3: "3rd", 4: "4th", -1: "last"}
 DAYS = dict(zip(meetings.WEEKDAYS, calendar.day_name, strict=True))
 
-db = md.engine(settings.database_url())
+db = md.engine(settings.database_url(), str(data.get_store().root))
 schedule = md.token(db)
 series = md.series_table(db, schedule)
 venues = md.venue_table(db, schedule)
@@ -237,7 +237,9 @@ if submitted and rule is not None:
     }
     try:
         if current is None:
-            new_id = meetings.create_series(db, allow_conflicts=allow, **fields)
+            new_id = meetings.create_series(
+                db, allow_conflicts=allow, tzid=meetings.schedule_zone(db), **fields
+            )
             auth.record(audit.MEETING_CREATE, f"series {new_id}", fields)
             st.session_state[SELECTED_KEY] = new_id  # open it after the rerun
             _done(f"Series #{new_id} created.")

@@ -11,7 +11,7 @@ from streamlit_folium import st_folium
 from dashboard import auth, data, state
 from dashboard import meetings_data as md
 from dashboard.maps import plain
-from geodata import schema, settings, users
+from geodata import meetings, settings, users
 from geodata.meetings import MeetingError
 
 FIND_KEY = "meetings_find"
@@ -20,9 +20,11 @@ FOUND_KEY = "meetings_found"
 
 store = data.get_store()
 root, token = str(store.root), data.store_token(store)
-db = md.engine(settings.database_url())
+db = md.engine(settings.database_url(), root)
 schedule = md.token(db)
-today = datetime.now(ZoneInfo(schema.DEFAULT_TIMEZONE)).date()
+zone = meetings.schedule_zone(db)
+columns = md.column_config(zone)
+today = datetime.now(ZoneInfo(zone)).date()
 districts = md.districts(db, schedule)
 
 
@@ -82,7 +84,7 @@ elif found is not None:
             found.meetings[["start", "end", "status", "title", "venue_name", "address", "note"]],
             hide_index=True,
             width="stretch",
-            column_config=md.COLUMN_CONFIG,
+            column_config=columns,
         )
     c1, c2, c3 = st.columns(3)
     auth.download_button(
@@ -145,7 +147,7 @@ st.dataframe(
     ],
     hide_index=True,
     width="stretch",
-    column_config=md.COLUMN_CONFIG,
+    column_config=columns,
 )
 label = f"district {chosen}" if chosen else "all districts"
 auth.download_button(

@@ -19,10 +19,12 @@ st.caption(data.department(root, token).name)
 left, mid, right = st.columns([2, 2, 1])
 default = data.default_period(root, token)
 picked = left.date_input(
-    "Period", value=(default.first, default.last), min_value=first, max_value=last
+    "Period",
+    value=(default.first, default.last),
+    min_value=first,
+    max_value=last,
+    help=older_note,  # late-reported old incidents, outside the offered dates
 )
-if older_note:  # late-reported old incidents, outside the offered dates
-    st.caption(older_note)
 category = mid.selectbox("Category", ["all", *schema.CATEGORIES])
 show_sectors = right.toggle(f"{sector.capitalize()} outlines", value=True)
 if not isinstance(picked, tuple) or len(picked) != 2:

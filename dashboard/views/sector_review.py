@@ -9,6 +9,7 @@ from analysis.compare import WINDOWS
 from analysis.inputs import Period
 from dashboard import auth, data, state
 from dashboard import profile_data as pd_
+from dashboard.forecast_panel import render_forecast_panel
 from geodata import schema
 
 store = data.get_store()
@@ -34,10 +35,12 @@ sector = left.selectbox(
 st.session_state[state.SECTOR] = sector
 window = mid.selectbox("Window", WINDOWS, format_func=LABELS.get)
 as_of = right.date_input(
-    "As of", value=pd_.default_as_of(root, token), min_value=first, max_value=last
+    "As of",
+    value=pd_.default_as_of(root, token),
+    min_value=first,
+    max_value=last,
+    help=older_note,  # late-reported old incidents, outside the offered dates
 )
-if older_note:  # late-reported old incidents, outside the offered dates
-    st.caption(older_note)
 
 review = pd_.sector_review(root, token, sector, as_of, window)
 profile = pd_.area_profile(root, token, "sector", sector, as_of)
@@ -107,6 +110,7 @@ st.dataframe(
     hide_index=True,
     width="stretch",
 )
+render_forecast_panel(root, token, sector, as_of)
 st.subheader("Unusual counts against prior years")
 st.caption(review.unusual_note)
 st.dataframe(review.unusual.round(1), hide_index=True, width="stretch")

@@ -65,6 +65,7 @@ from geodata.meetings.queries import (
     list_venues,
     next_meetings,
     schedule_token,
+    schedule_zone,
     upcoming_meetings,
 )
 from geodata.meetings.recurrence import (
@@ -86,6 +87,7 @@ from geodata.meetings.seeding import (
     defaults_for,
     load_reference_data,
     open_database,
+    open_for_store,
     seed_schedule,
     sync_areas,
 )
@@ -128,9 +130,11 @@ __all__ = [
     "move_occurrence",
     "next_meetings",
     "open_database",
+    "open_for_store",
     "pick_from_rule",
     "restore_occurrence",
     "schedule_token",
+    "schedule_zone",
     "seed_schedule",
     "series_beats_table",
     "series_table",

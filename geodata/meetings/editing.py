@@ -959,7 +959,8 @@ def archive_series(engine: Engine, series_id: int, *, expected_version: int) -> 
     with engine.begin() as connection:
         current = _current(connection, series_id)
         if current is None or current["version"] != expected_version:
-            raise ConflictError(series_id, expected_version, current and current["version"])
+            version = None if current is None else int(current["version"])
+            raise ConflictError(series_id, expected_version, version)
         if current["archived_at"] is not None:
             raise MeetingError({"series": f"series {series_id} is archived already"})
         return _bump(connection, series_id, expected_version, {"archived_at": datetime.now(UTC)})
@@ -985,7 +986,8 @@ def unarchive_series(
     with engine.begin() as connection:
         current = _current(connection, series_id)
         if current is None or current["version"] != expected_version:
-            raise ConflictError(series_id, expected_version, current and current["version"])
+            version = None if current is None else int(current["version"])
+            raise ConflictError(series_id, expected_version, version)
         if current["archived_at"] is None:
             raise MeetingError({"series": f"series {series_id} is not archived"})
         _lock_venue(connection, int(current["venue_id"]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import icalendar
 import pandas as pd
@@ -108,7 +109,7 @@ def calendar_ics(
             venue_row: pd.Series,
             start: datetime,
             minutes: int,
-            s: tuple = s,
+            s: Any = s,  # noqa: ANN401 - an itertuples row
             stamp: pd.Timestamp = stamp,
             uid: str = uid,
             description: str = description,
@@ -175,7 +176,7 @@ def write_feeds(engine: Engine, directory: Path) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     areas = list_areas(engine)
     written = []
-    jobs = [("all", {})]
+    jobs: list[tuple[str, dict[str, str]]] = [("all", {})]
     jobs += [(f"beat_{b}", {"beat": b}) for b in areas["beat"]]
     jobs += [(f"sector_{s}", {"sector": s}) for s in sorted(areas["sector"].dropna().unique())]
     for stem, area in jobs:

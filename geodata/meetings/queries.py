@@ -44,6 +44,7 @@ __all__ = [
     "list_venues",
     "next_meetings",
     "schedule_token",
+    "schedule_zone",
     "upcoming_meetings",
 ]
 
@@ -269,9 +270,9 @@ def upcoming_meetings(
     DataFrame
         :data:`MEETING_COLUMNS`, ``start``/``end`` tz-aware in the series' zone, sorted by start.
     """
-    tz = _zone(schema.DEFAULT_TIMEZONE)
-    lo, hi = _window(start, end, tz)
     with engine.connect() as connection:
+        tzid = _schedule_zone(connection)
+        lo, hi = _window(start, end, _zone(tzid))
         ids = _filtered_series_ids(connection, beat, sector, district)
         series = _series_rows(connection, ids)
         exceptions = pd.read_sql(
@@ -281,15 +282,34 @@ def upcoming_meetings(
             connection,
         )
         venues = pd.read_sql(sa.select(venues_table), connection)
-    frame = _frame(_occurrences(series, exceptions, venues, lo, hi))
+    frame = _frame(_occurrences(series, exceptions, venues, lo, hi), tzid)
     return frame.head(limit) if limit is not None else frame
+
+
+def _schedule_zone(connection: sa.Connection) -> str:
+    zones = connection.execute(
+        sa.select(series_table.c.tzid, sa.func.count())
+        .group_by(series_table.c.tzid)
+        .order_by(sa.func.count().desc(), series_table.c.tzid)
+    ).first()
+    return str(zones[0]) if zones else schema.DEFAULT_TIMEZONE
+
+
+def schedule_zone(engine: Engine) -> str:
+    """Return the time zone of the schedule: that of most series (a department has one zone).
+
+    Lists and windows (a date `end` includes that day) are in it; an empty database gives
+    :data:`geodata.schema.DEFAULT_TIMEZONE`.
+    """
+    with engine.connect() as connection:
+        return _schedule_zone(connection)
 
 
 def next_meetings(
     engine: Engine, beat: str, *, n: int = 3, now: datetime | None = None
 ) -> pd.DataFrame:
     """Return the next `n` meetings (not cancelled) that serve `beat`, within 400 days."""
-    tz = _zone(schema.DEFAULT_TIMEZONE)
+    tz = _zone(schedule_zone(engine))
     start = _to_local_naive(now, tz) if now is not None else datetime.now(tz).replace(tzinfo=None)
     upcoming = upcoming_meetings(engine, beat=beat, start=start, end=start + timedelta(days=400))
     return upcoming[upcoming["status"] != "cancelled"].head(n).reset_index(drop=True)

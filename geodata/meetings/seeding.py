@@ -40,6 +40,7 @@ from geodata.meetings.recurrence import (
 
 if TYPE_CHECKING:
     from geodata.department import Department
+    from geodata.store import IncidentStore
 
 __all__ = [
     "CADENCES",
@@ -50,6 +51,7 @@ __all__ = [
     "defaults_for",
     "load_reference_data",
     "open_database",
+    "open_for_store",
     "seed_schedule",
     "sync_areas",
 ]
@@ -287,7 +289,7 @@ def load_reference_data(
     _load(engine, areas, stations, seed=seed, defaults=defaults)
 
 
-def _station_name(row: tuple) -> str:
+def _station_name(row: Any) -> str:  # noqa: ANN401 - an itertuples row
     if row.station_id == "HQ":
         return f"{row.name} (HQ station)"
     return f"{row.name} district station"
@@ -409,8 +411,8 @@ def seed_schedule(
         kind: str,
         beats: list[str],
         sector: str | None,
-        district: str,
-        station: tuple,
+        district: str | None,
+        station: Any,  # noqa: ANN401 - an itertuples row
         rule: str,
         month: int,
         minutes_after: int = 0,
@@ -496,3 +498,29 @@ def seed_schedule(
             series_beats_table.insert(), [{"series_id": series_id, "beat": b} for b in beats]
         )
     return len(series_rows)
+
+
+def open_for_store(url: str | None, store: IncidentStore) -> Engine:
+    """Return the meetings database of an incident store's department.
+
+    The store's beat layer (and stations layer, if any) is the reference data and its
+    department profile gives the seed defaults (:func:`defaults_for`), so a Seattle store's
+    meetings serve beats ``K3`` or ``M3``. A store without a beat layer falls back to the
+    bundled sample (:func:`open_database`).
+
+    Parameters
+    ----------
+    url
+        SQLAlchemy URL (default: :func:`geodata.settings.database_url`).
+    store
+        An :class:`geodata.store.IncidentStore`.
+    """
+    if not store.exists() or not store.has_layer("beats"):
+        return open_database(url)
+    stations = store.read_layer("stations") if store.has_layer("stations") else None
+    return open_database(
+        url,
+        beats=store.read_layer("beats"),
+        stations=stations,
+        defaults=defaults_for(store.department()),
+    )

@@ -66,3 +66,38 @@ def test_propose_balanced_sectors_on_call_workload(minneapolis_store, capsys):
     assert proposed["n_beats"] == current["n_beats"] == 4
     # measured: CV 0.690 -> 0.094 (an 86% cut) on precinct 4's four sectors
     assert proposed["workload_cv"] < 0.5 * current["workload_cv"]
+
+
+def test_calls_review_against_pandas(minneapolis_store, capsys):
+    from datetime import date
+
+    from scipy import stats
+
+    out = _json(
+        capsys,
+        "calls-review", "--store", str(minneapolis_store.root), "--district", "4",
+        "--window", "7d", "--as-of", "2020-07-13", "--target-min", "10", "--json",
+    )  # fmt: skip
+    assert out["area"] == "precinct 4"
+    assert (out["window"]["start"], out["window"]["end"]) == ("2020-07-06", "2020-07-12")
+    calls = load_calls(minneapolis_store)
+    calls = calls[calls["district"] == "4"]
+    day = calls["received_at"].dt.date
+    now = calls[(day >= date(2020, 7, 6)) & (day <= date(2020, 7, 12))]
+    before = calls[(day >= date(2020, 6, 29)) & (day <= date(2020, 7, 5))]
+    counts = {r["beat"]: r for r in out["counts"]}
+    response = {r["beat"]: r for r in out["response"]}
+    assert set(counts) == set(now["beat"]) | set(before["beat"])
+    for beat, row in counts.items():
+        assert row["current"] == (now["beat"] == beat).sum()
+        assert row["previous"] == (before["beat"] == beat).sum()
+        assert row["p_value_last_year"] is None  # no calls a year earlier: not a rise from 0
+        a = now.loc[now["beat"] == beat, "response_min"].dropna()
+        b = before.loc[before["beat"] == beat, "response_min"].dropna()
+        assert response[beat]["response_median_min"] == pytest.approx(a.median(), abs=1e-4)
+        assert response[beat]["share_within_target"] == pytest.approx((a <= 10).mean(), abs=1e-4)
+        p = stats.mannwhitneyu(a, b, alternative="greater").pvalue
+        assert response[beat]["p_value"] == pytest.approx(p, abs=1e-4)
+        assert response[beat]["worse"] == (p < 0.05)
+    # measured: sector 3N's median rose from 11.6 to 17.7 minutes, significantly
+    assert response["P4 SEC 3N"]["worse"]

@@ -104,6 +104,7 @@ def test_grid_dbscan_by_hand():
         grid_dbscan(x, y, eps_m=50.0, min_samples=10, cell_m=50.0)
 
 
+@pytest.mark.slow  # a large sklearn reference computation: CI runs it
 def test_dbscan_on_exact_geocodes_matches_sklearn(dense_month):
     # points that are not block-snapped: the real month resampled with up to 10 m of jitter
     rng = np.random.default_rng(7)
@@ -210,6 +211,7 @@ def test_estimators_clone():
 
 
 # --- HDBSCAN --------------------------------------------------------------------------------
+@pytest.mark.slow  # numba compiles fast_hdbscan on a fresh machine: CI runs it
 def test_hdbscan_finds_two_constructed_clusters():
     rng = np.random.default_rng(1)
     a = rng.normal([0, 0], 30, size=(300, 2))
@@ -224,6 +226,7 @@ def test_hdbscan_finds_two_constructed_clusters():
 
 
 # --- KDE ------------------------------------------------------------------------------------
+@pytest.mark.slow  # a large sklearn reference computation: CI runs it
 def test_binned_fft_kde_matches_sklearn_kernel_density():
     from sklearn.neighbors import KernelDensity
 

@@ -117,10 +117,11 @@ def test_new_user_finds_their_beat_and_sees_only_masked_data(
             return counts;
         }"""
     )
-    # the district's beats as polygons, the station as the one marker, no incident points
+    # the district's beats as polygons, the station and the found address's pin as the only
+    # markers, no incident points
     assert layers["maps"] == 1
     assert layers["polygons"] >= 10
-    assert layers["markers"] == 1
+    assert layers["markers"] == 2
     assert layers["labels"] == layers["polygons"]  # every beat labelled
     assert layers["circles"] == 0
 

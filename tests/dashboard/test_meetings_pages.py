@@ -19,6 +19,7 @@ from dashboard.meetings_data import venue_markers
 from geodata import meetings
 from geodata.__main__ import main
 from tests.auth_helpers import signed_in
+from tests.conftest import APP as APP_PATH
 from tests.helpers import folium_maps
 
 CHICAGO = ZoneInfo("America/Chicago")
@@ -138,7 +139,7 @@ def test_editor_shows_field_errors_and_saves_nothing(meetings_env, meetings_url)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def editor_db(request, app_env, meetings_url, samples_dir, monkeypatch) -> str:
+def editor_db(request, app_env, meetings_url, samples_dir, sample_store, monkeypatch):
     """The editor's database, seeded: a private SQLite copy, or the PostgreSQL test database."""
     if request.param == "sqlite":
         url = meetings_url
@@ -146,7 +147,12 @@ def editor_db(request, app_env, meetings_url, samples_dir, monkeypatch) -> str:
         url = request.getfixturevalue("pg_url")
         meetings.open_database(url, samples_dir=samples_dir).dispose()
     monkeypatch.setenv("DATABASE_URL", url)
-    return url
+    yield url
+    # the pages keep their engine in Streamlit's resource cache: close its connections
+    from dashboard import meetings_data as md
+
+    md.engine(url, str(sample_store.root)).dispose()
+    md.engine.clear()
 
 
 def _chooser(at):
@@ -450,3 +456,27 @@ def test_editor_archives_a_series_and_the_meetings_page_hides_it(meetings_env, m
     _button(at, "Put back on the schedule").click().run()
     assert not at.exception
     assert not bool(meetings.list_series(engine).set_index("id").loc[sid, "archived"])
+
+
+def test_meetings_pages_on_a_seattle_store(seattle_store, tmp_path, monkeypatch):
+    # a fresh database for the Seattle store: its beats, Pacific times, precinct venues
+    monkeypatch.setenv("BEATS_DATA_DIR", str(seattle_store.root.parent))
+    url = f"sqlite:///{tmp_path / 'seattle.db'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    at = _page(APP_PATH, "meetings")
+    engine = meetings.open_database(url)
+    assert "M3" in set(meetings.list_areas(engine)["beat"])
+    today = datetime.now(ZoneInfo("America/Los_Angeles")).date()
+    expected = meetings.upcoming_meetings(engine, start=today, end=today + timedelta(days=60))
+    table = at.dataframe[0].value
+    assert len(table) == len(expected) > 0
+    assert set(table["beats"]) <= set(meetings.list_areas(engine)["beat"])
+    precincts = sorted(meetings.list_areas(engine)["district"].dropna().unique())
+    assert at.selectbox(key="meetings_district").options == ["All", *precincts]
+    editor = _page(APP_PATH, "meeting_editor")
+    sid = _series_of(engine, "M3")
+    _chooser(editor).select(sid).run()
+    assert not editor.exception
+    assert editor.text_input(key=f"ed_title_{sid}").value == "Beat M3 community meeting"
+    assert editor.selectbox(key=f"ed_rep_{sid}").value == "monthly"
+    engine.dispose()

@@ -54,7 +54,8 @@ def test_text_ids_are_upper_cased_not_padded():
     out = seattle.normalize_ids("beat", ids)
     assert out.index.tolist() == [10, 11, 12, 13]
     assert out.dtype == "string"
-    assert out.tolist()[0] == "K3" and out.isna().tolist() == [False, True, False, False]
+    assert out.tolist()[0] == "K3"
+    assert out.isna().tolist() == [False, True, False, False]
     assert out.tolist()[2:] == ["M1", "99"]
 
 
@@ -62,9 +63,13 @@ def test_vectorised_ids_match_the_scalar_rule():
     chicago = load_department("chicago")
     values = pd.Series(["1713", 925, "0111", 111.0, "  17 ", None])
     expected = [chicago.normalize_id("beat", v) for v in values]
-    assert chicago.normalize_ids("beat", values).astype(object).where(
-        lambda s: s.notna(), None
-    ).tolist() == expected
+    assert (
+        chicago.normalize_ids("beat", values)
+        .astype(object)
+        .where(lambda s: s.notna(), None)
+        .tolist()
+        == expected
+    )
 
 
 def test_a_beat_zone_department_has_no_sector():
@@ -99,7 +104,12 @@ def test_a_beat_zone_department_has_no_sector():
             "not one of",
         ),
         (
-            {"key": "x", "name": "X", "timezone": "UTC", "levels": {"sector": {"parent": "prefix"}}},
+            {
+                "key": "x",
+                "name": "X",
+                "timezone": "UTC",
+                "levels": {"sector": {"parent": "prefix"}},
+            },
             "length",
         ),
         (
@@ -114,7 +124,7 @@ def test_bad_profiles_are_refused_with_the_key_named(config, words):
 
 
 def test_unknown_department_names_the_bundled_ones():
-    with pytest.raises(InputError, match="chicago, .*seattle"):
+    with pytest.raises(InputError, match=r"chicago, .*seattle"):
         load_department("atlantis")
 
 
@@ -131,19 +141,16 @@ def test_profile_file_paths_are_relative_to_the_file(tmp_path):
     assert dept.source == str(profile)
 
 
-def test_the_record_round_trips_through_json():
+def test_the_record_round_trips_through_a_store(tmp_path):
     seattle = load_department("seattle").with_analysis_crs("EPSG:26910")
-    record = json.loads(json.dumps(seattle.to_dict()))
-
-    class _Store:
-        root = "s"
-
-        def meta(self):
-            return {"department": record, "analysis_crs": "EPSG:26910", "timezone": seattle.timezone}
-
-    back = store_department(_Store())
+    store = IncidentStore(tmp_path / "s")
+    store.initialize(
+        analysis_crs="EPSG:26910", timezone=seattle.timezone, department=seattle.to_dict()
+    )
+    back = store_department(IncidentStore(tmp_path / "s"))
     assert back == seattle
     assert isinstance(back, Department)
+    assert json.loads(store.meta_path.read_text())["department"]["key"] == "seattle"
 
 
 def test_a_store_without_a_record_reads_as_chicago_with_a_note(tmp_path):
@@ -181,3 +188,13 @@ def test_the_store_refuses_another_time_zone(tmp_path):
 
     with pytest.raises(StoreError, match="holds times in America/Los_Angeles"):
         store.initialize(analysis_crs="EPSG:26910", timezone="America/New_York")
+
+
+def test_today_is_the_departments_date():
+    from datetime import UTC, datetime, timedelta
+
+    seattle = load_department("seattle")
+    now = datetime.now(UTC)
+    expected = {(now + timedelta(hours=h)).date() for h in (-8, -7)}  # PST or PDT
+    assert seattle.today() in expected
+    assert seattle.zone.key == "America/Los_Angeles"

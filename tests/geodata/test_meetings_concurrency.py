@@ -129,3 +129,92 @@ def test_no_double_booking_under_concurrency_postgres(pg_url, samples_dir):
         _check(engine, pg_url)
     finally:
         engine.dispose()
+
+
+MOVE_ROUNDS = 10
+
+
+def _move_race(url: str, venue_id: int, rounds: int) -> tuple[list[list[object]], list[int]]:
+    """Each round: two series at the venue, both move one meeting into the same free slot."""
+    engines = [db.make_engine(url) for _ in range(2)]
+    setup = engines[0]
+    outcomes: list[list[object]] = []
+    created: list[int] = []
+    try:
+        for r in range(rounds):
+            day = datetime(2030, 1, 7, 9, 0) + timedelta(days=40 * r)
+            sids = [
+                meetings.create_series(
+                    setup,
+                    title=f"Move round {r} {'AB'[i]}",
+                    venue=venue_id,
+                    beats=["1713"],
+                    start=day + timedelta(hours=2 * i),
+                    rrule="FREQ=DAILY;COUNT=1",
+                )
+                for i in range(2)
+            ]
+            created += sids
+            target = day + timedelta(days=3, hours=10)  # the same free hour for both
+            barrier = threading.Barrier(2)
+            results: list[object] = [None, None]
+
+            def move(
+                i: int,
+                sids: list = sids,
+                day: datetime = day,
+                target: datetime = target,
+                results: list = results,
+                barrier: threading.Barrier = barrier,
+            ) -> None:
+                barrier.wait()
+                try:
+                    results[i] = meetings.move_occurrence(
+                        engines[i], sids[i], day + timedelta(hours=2 * i), target
+                    )
+                except Exception as err:  # kept and asserted on below
+                    results[i] = err
+
+            threads = [threading.Thread(target=move, args=(i,)) for i in range(2)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=120)
+            outcomes.append(results)
+    finally:
+        for engine in engines:
+            engine.dispose()
+    return outcomes, created
+
+
+def _check_moves(engine, url: str) -> None:
+    venue_id = _venue(engine)
+    outcomes, created = _move_race(url, venue_id, MOVE_ROUNDS)
+    for r, results in enumerate(outcomes):
+        moved = [v for v in results if isinstance(v, int)]
+        refused = [v for v in results if isinstance(v, VenueConflictError)]
+        assert (len(moved), len(refused)) == (1, 1), (r, results)
+    # independently: the stored moved meetings at the venue never share a time
+    table = meetings.exceptions_table
+    with engine.connect() as connection:
+        starts = connection.execute(
+            sa.select(table.c.new_start).where(
+                table.c.series_id.in_(created), table.c.status == "moved"
+            )
+        ).scalars()
+        starts = list(starts)
+    assert len(starts) == MOVE_ROUNDS
+    assert len(set(starts)) == MOVE_ROUNDS
+
+
+def test_no_double_booking_by_concurrent_moves_sqlite(meetings_engine, meetings_url):
+    _check_moves(meetings_engine, meetings_url)
+
+
+@pytest.mark.postgres
+def test_no_double_booking_by_concurrent_moves_postgres(pg_url, samples_dir):
+    engine = meetings.open_database(pg_url, samples_dir=samples_dir, seed=False)
+    try:
+        _check_moves(engine, pg_url)
+    finally:
+        engine.dispose()

@@ -201,23 +201,30 @@ def test_count_by_with_area_filter_equals_pandas(sample_store):
     )
 
 
-def test_rows_are_clustered_by_area_so_beat_filters_skip_row_groups(sample_store):
-    # January 2018 holds 17,038 rows: several row groups, each covering a narrow beat range
-    january = [f for f in sample_store.incident_files() if "year=2018/month=1/" in f.as_posix()]
-    meta = pq.ParquetFile(january[0]).metadata
+def test_rows_are_clustered_by_area_so_beat_filters_skip_row_groups(writable_store, monkeypatch):
+    from geodata import table
+
+    # small row groups, so that January 2018 (17,038 rows) is cut into many of them on rewrite
+    monkeypatch.setattr(table, "ROW_GROUP_ROWS", 2000)
+    store = writable_store
+    january = store.load_incidents(start="2018-01-01", end="2018-02-01")
+    assert store.upsert(january.head(1)) == (0, 1)  # rewrites the month
+    path = next(f for f in store.incident_files() if "year=2018/month=1/" in f.as_posix())
+    meta = pq.ParquetFile(path).metadata
     beat = meta.schema.to_arrow_schema().get_field_index(schema.BEAT)
-    ranges = [
-        (
-            meta.row_group(i).column(beat).statistics.min,
-            meta.row_group(i).column(beat).statistics.max,
-        )
-        for i in range(meta.num_row_groups)
-    ]
-    assert meta.num_row_groups >= 3
-    # sorted by district, sector, beat: the groups' beat ranges follow each other
+    ranges = []
+    for i in range(meta.num_row_groups):
+        stats = meta.row_group(i).column(beat).statistics
+        ranges.append((stats.min, stats.max))
+    assert meta.num_row_groups == 9
+    # sorted by district, sector, beat: the groups' beat ranges follow each other, so a beat
+    # filter reads one or two of the nine groups
     assert all(a[1] <= b[0] for a, b in itertools.pairwise(ranges))
-    one_beat = ranges[0][1]
+    one_beat = ranges[4][1]
     assert sum(low <= one_beat <= high for low, high in ranges) <= 2
+    got = store.load_incidents(columns=[schema.INCIDENT_ID], beats=[one_beat],
+                               start="2018-01-01", end="2018-02-01")  # fmt: skip
+    assert len(got) == (january[schema.BEAT] == one_beat).sum() > 0
 
 
 def test_layers_are_written_as_one_generation(writable_store):
