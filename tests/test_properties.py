@@ -494,6 +494,7 @@ LIGHT_PAGES = (
     "meeting_editor",
 )
 HEAVY_PAGES = ("hotspots", "beat_planning")
+ADMIN_PAGES = ("admin_users", "admin_audit", "admin_publish", "admin_settings")
 
 
 @st.composite
@@ -535,15 +536,15 @@ def _pick_all(at, data, info: StoreInfo) -> None:
 
 def drive_page(page: str, data, stores, tmp_path_factory, monkeypatch) -> None:
     """Open `page` on a drawn store, pick drawn areas, levels and dates; no exception."""
-    from streamlit.testing.v1 import AppTest
-
+    from tests.auth_helpers import signed_in
     from tests.conftest import APP
 
     info = _store(data, stores)
     monkeypatch.setenv("BEATS_DATA_DIR", str(info.root.parent))
     database = tmp_path_factory.mktemp("pages") / "app.db"
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{database}")
-    at = AppTest.from_file(APP, default_timeout=300)
+    # every role that opens a page: analysis, planning, meetings, the editor, data
+    at = signed_in(APP, "analyst meetings admin", timeout=300)
     at.switch_page(f"views/{page}.py")
     at.run()
     _checked(at)
@@ -563,7 +564,7 @@ def test_pages_never_raise(page, data, stores, tmp_path_factory, monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("page", HEAVY_PAGES + LIGHT_PAGES)
+@pytest.mark.parametrize("page", HEAVY_PAGES + LIGHT_PAGES + ADMIN_PAGES)
 @settings(HEAVY, max_examples=4)
 @given(data=st.data())
 def test_pages_never_raise_more_examples(page, data, stores, tmp_path_factory, monkeypatch):

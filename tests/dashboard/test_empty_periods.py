@@ -8,14 +8,14 @@ offered); the counts are checked against the store first.
 from datetime import date
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
+from tests.auth_helpers import signed_in
 from tests.conftest import APP
 from tests.helpers import folium_maps
 
 
 def _page(app_env, path):
-    at = AppTest.from_file(app_env, default_timeout=120)
+    at = signed_in(app_env, "analyst")
     at.switch_page(path)
     at.run()
     assert not at.exception
@@ -94,7 +94,7 @@ def test_hotspots_of_an_empty_period(app_env, sample_store, method):
 
 def test_planning_with_an_empty_workload_period(app_env, tmp_path, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'plans.db'}")
-    at = AppTest.from_file(app_env, default_timeout=180)
+    at = signed_in(app_env, "analyst", timeout=180)
     at.switch_page("views/beat_planning.py")
     at.run()
     at.date_input[0].set_value((date(2019, 6, 1), date(2019, 6, 10))).run()
@@ -105,12 +105,15 @@ def test_planning_with_an_empty_workload_period(app_env, tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     "page", ["overview", "beat_profile", "sector_review", "hotspots", "beat_planning"]
 )
-def test_incident_pages_of_a_store_without_incidents(minneapolis_store, monkeypatch, page):
+def test_incident_pages_of_a_store_without_incidents(
+    minneapolis_store, monkeypatch, tmp_path, page
+):
     """Regression (found by tests/test_properties.py): the incident pages of a calls-only store
     (Minneapolis) raised "no incidents: the store holds no dates"; they now say so and stop."""
     assert minneapolis_store.count() == 0
     monkeypatch.setenv("BEATS_DATA_DIR", str(minneapolis_store.root.parent))
-    at = AppTest.from_file(APP, default_timeout=180)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'app.db'}")
+    at = signed_in(APP, "analyst", timeout=180)
     at.switch_page(f"views/{page}.py")
     at.run()
     assert not at.exception
