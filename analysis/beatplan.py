@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import esda.shape
 import geopandas as gpd
@@ -329,9 +330,11 @@ def compare_plans(before: PlanEvaluation, after: PlanEvaluation) -> pd.DataFrame
     """
     rows = []
     for name in COMPARED:
-        a, b = before.summary.get(name), after.summary.get(name)
-        a = float(a) if a is not None else np.nan
-        b = float(b) if b is not None else np.nan
+        # the compared measures are numbers or None (see `evaluate_plan`)
+        a_value = cast("float | None", before.summary.get(name))
+        b_value = cast("float | None", after.summary.get(name))
+        a = float(a_value) if a_value is not None else np.nan
+        b = float(b_value) if b_value is not None else np.nan
         pct = (b - a) / a * 100 if a not in (0.0,) and np.isfinite(a) else np.nan
         rows.append({"measure": name, "before": a, "after": b, "change": b - a, "change_pct": pct})
     common = before.incident_beats.index.intersection(after.incident_beats.index)
@@ -432,8 +435,7 @@ def build_units(
     x0 = np.floor(xmin / cell_size_m) * cell_size_m
     y0 = np.floor(ymin / cell_size_m) * cell_size_m
     nx_, ny_ = int(np.ceil((xmax - x0) / cell_size_m)), int(np.ceil((ymax - y0) / cell_size_m))
-    gx, gy = np.meshgrid(np.arange(nx_), np.arange(ny_), indexing="ij")
-    gx, gy = gx.ravel(), gy.ravel()
+    gx, gy = (g.ravel() for g in np.meshgrid(np.arange(nx_), np.arange(ny_), indexing="ij"))
     cells = gpd.GeoDataFrame(
         {"cell": np.arange(gx.size)},
         geometry=shapely.box(
@@ -671,9 +673,11 @@ class BalancedBeats:
         return float(self._bw * (dev**2).sum() + comp)
 
     def _articulation(self, c: int) -> set[int]:
-        if self._art[c] is None:
-            self._art[c] = set(nx.articulation_points(self._graph.subgraph(self._members[c])))
-        return self._art[c]
+        art = self._art[c]
+        if art is None:
+            art = set(nx.articulation_points(self._graph.subgraph(self._members[c])))
+            self._art[c] = art
+        return art
 
     def _delta(self, labels: np.ndarray, i: int, b: int) -> tuple[float, float, float]:
         a = labels[i]
@@ -778,9 +782,9 @@ class BalancedBeats:
             if not np.any(labels == c):
                 sizes = np.bincount(labels, minlength=self._k)
                 big = int(sizes.argmax())
-                members = np.flatnonzero(labels == big)
-                leaf = [u for u in members if sum(labels[j] == big for j in self._nbrs[u]) <= 1]
-                labels[leaf[0] if leaf else members[0]] = c
+                big_units = np.flatnonzero(labels == big)
+                leaf = [u for u in big_units if sum(labels[j] == big for j in self._nbrs[u]) <= 1]
+                labels[leaf[0] if leaf else big_units[0]] = c
         return labels
 
     def _search(self, labels: np.ndarray, rng: np.random.Generator, deadline: float) -> None:
@@ -906,6 +910,9 @@ class BalancedBeats:
                     )
                 if time.perf_counter() > deadline:
                     break
+            if best_labels is None:  # the first start always beats the initial key
+                msg = "no start finished"
+                raise RuntimeError(msg)
             self.labels_ = best_labels
             self.objective_ = best_obj
             self.n_starts_done_ = done

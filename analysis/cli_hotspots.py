@@ -116,7 +116,8 @@ def run_hotspots(args: argparse.Namespace) -> int:
         export.check_layer_path(args.out)
     store = inputs.open_store(args.store)
     incidents = inputs.load_hotspot_incidents(store, period_of(store, args.start, args.end))
-    level = next((lvl for lvl in ("beat", "sector", "district") if getattr(args, lvl)), None)
+    levels: tuple[inputs.Level, ...] = ("beat", "sector", "district")
+    level = next((lvl for lvl in levels if getattr(args, lvl)), None)
     all_beats = store.read_layer("beats")
     located, beats = hotspots.area_incidents(
         incidents,

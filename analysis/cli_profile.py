@@ -64,8 +64,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run_profile)
 
 
-def _level(args: argparse.Namespace) -> tuple[str, str | None]:
-    for level in ("beat", "sector", "district"):
+def _level(args: argparse.Namespace) -> tuple[inputs.Level, str | None]:
+    levels: tuple[inputs.Level, ...] = ("beat", "sector", "district")
+    for level in levels:
         if getattr(args, level):
             return level, getattr(args, level)
     return "department", None
@@ -127,6 +128,9 @@ def run_profile(args: argparse.Namespace) -> int:
     )
     review = None
     if args.review:
+        if area_id is None:  # --review needs --sector, checked above
+            msg = "--review needs --sector"
+            raise ValueError(msg)
         review = profiles.review_sector(
             loaded.incidents,
             loaded.beats,

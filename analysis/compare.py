@@ -224,9 +224,9 @@ def poisson_change_test(
         if value < 0 or int(value) != value:
             msg = f"{name} must be a non-negative whole count, got {value!r}"
             raise ValueError(msg)
-    for name, value in (("current_days", current_days), ("previous_days", previous_days)):
-        if not value > 0:
-            msg = f"{name} must be > 0 days, got {value!r}"
+    for name, days in (("current_days", current_days), ("previous_days", previous_days)):
+        if not days > 0:
+            msg = f"{name} must be > 0 days, got {days!r}"
             raise ValueError(msg)
     total = int(current) + int(previous)
     if total == 0:
@@ -405,6 +405,7 @@ def compare_counts(
             else ""
         )
     for key, values in results.items():
+        dtype: str | type[object]
         if key.endswith("covered"):
             dtype = "bool"
         elif "flag" in key or key in ("start", "end"):

@@ -581,9 +581,7 @@ def review_sector(
     )
 
     in_window = inside[Period(chosen.start, chosen.end).contains(inside[schema.OCCURRED_AT])]
-    by_category = pd.crosstab(
-        in_window[schema.BEAT], in_window[schema.CATEGORY].astype(str)
-    )
+    by_category = pd.crosstab(in_window[schema.BEAT], in_window[schema.CATEGORY].astype(str))
     by_category = by_category.reindex(
         index=member_ids, columns=list(schema.CATEGORIES), fill_value=0
     )

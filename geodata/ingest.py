@@ -373,8 +373,11 @@ def build_sample_store(
     """
     dept = load_department(department or settings.DEFAULT_DEPARTMENT)
 
-    def located(path: Path | None) -> Path | None:
-        return Path(samples_dir) / path.name if path is not None and samples_dir else path
+    def located(path: Path) -> Path:
+        return Path(samples_dir) / path.name if samples_dir else path
+
+    def located_if_any(path: Path | None) -> Path | None:
+        return None if path is None else located(path)
 
     if dept.beats_file is None:
         msg = f"{dept.source}: the department profile names no beat layer ([beats] file)"
@@ -383,8 +386,8 @@ def build_sample_store(
     install_boundaries(
         store,
         located(dept.beats_file),
-        districts_path=located(district_layer),
-        stations_path=located(dept.stations_file),
+        districts_path=located_if_any(district_layer),
+        stations_path=located_if_any(dept.stations_file),
         department=dept,
     )
     index = BeatIndex(store.read_layer("beats"), tolerance_m=dept.edge_tolerance_m)

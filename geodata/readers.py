@@ -17,6 +17,7 @@ import tomllib
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -425,15 +426,16 @@ def detect_mapping(columns: list[str], *, base: ColumnMapping | None = None) -> 
     for column in columns:
         by_norm.setdefault(_normalize_header(column), column)
     taken = {v for v in base.used_columns().values()}
-    chosen: dict[str, str] = {}
+    # role -> source column, passed to `replace` as keyword fields of ColumnMapping
+    chosen: dict[str, Any] = {}
     for role, synonyms in _SYNONYMS.items():
         if getattr(base, role) is not None:
             continue
         for synonym in synonyms:
-            column = by_norm.get(synonym)
-            if column is not None and column not in taken:
-                chosen[role] = column
-                taken.add(column)
+            found = by_norm.get(synonym)
+            if found is not None and found not in taken:
+                chosen[role] = found
+                taken.add(found)
                 break
     if _GEOMETRY_X in columns and base.x is None:
         chosen.setdefault("x", _GEOMETRY_X)
@@ -511,7 +513,7 @@ def parse_timestamps(
     parsed = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
     used: str | None = date_format
     todo = present.copy()
-    formats = (date_format,) if date_format else DATE_FORMATS
+    formats: tuple[str, ...] = (date_format,) if date_format else DATE_FORMATS
     if not date_format:
         sample = text[present].head(2000)
         scores = {
