@@ -186,7 +186,7 @@ class Department:
     station_columns: Mapping[str, str] = field(default_factory=dict)
     incident_files: tuple[Path, ...] = ()
     incident_columns: Mapping[str, str] = field(default_factory=dict)
-    incident_options: Mapping[str, str] = field(default_factory=dict)
+    incident_options: Mapping[str, str | int | tuple[str, ...]] = field(default_factory=dict)
     publish: Mapping[str, Any] = field(default_factory=dict)
     #: Points this close (metres) to two beats are edge cases the boundary rule decides.
     edge_tolerance_m: float = 1.0
@@ -263,9 +263,12 @@ class Department:
         """
         from geodata.readers import ColumnMapping
 
+        # roles and options, as keyword fields of ColumnMapping
+        columns: dict[str, Any] = dict(self.incident_columns)
+        options: dict[str, Any] = dict(self.incident_options)
         return ColumnMapping(
-            **dict(self.incident_columns),
-            **dict(self.incident_options),
+            **columns,
+            **options,
             timezone=self.timezone,
             roles_from_file=tuple(self.incident_columns),
         )

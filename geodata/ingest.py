@@ -511,18 +511,26 @@ def ingest_file(
     if categories is None and department.offense_vocabulary:
         categories = load_vocabulary(department.offense_vocabulary)
     index = index or BeatIndex(beats, tolerance_m=department.edge_tolerance_m)
-    options = {
-        "mapping": mapping,
-        "categories": categories,
-        "buffer_m": buffer_m,
-        "prefer_reported": prefer_reported,
-        "now": now,
-        "block_bytes": block_bytes,
-    }
+
+    def run(exact: bool) -> tuple[_Tally, dict[str, object], int, int]:
+        return _run(
+            path,
+            store,
+            beats,
+            index,
+            exact=exact,
+            mapping=mapping,
+            categories=categories,
+            buffer_m=buffer_m,
+            prefer_reported=prefer_reported,
+            now=now,
+            block_bytes=block_bytes,
+        )
+
     try:
-        tally, source, new, replaced = _run(path, store, beats, index, exact=False, **options)
+        tally, source, new, replaced = run(exact=False)
     except RaggedRecords:
-        tally, source, new, replaced = _run(path, store, beats, index, exact=True, **options)
+        tally, source, new, replaced = run(exact=True)
     first = tally.first
     assert first is not None  # every file yields at least its header batch
     notes = list(first.notes)

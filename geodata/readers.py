@@ -1559,11 +1559,23 @@ def read_incidents(
     SchemaError
         If required columns are missing; the message lists all of them and the header found.
     """
-    options = {"mapping": mapping, "analysis_crs": analysis_crs, "categories": categories}
     try:
-        parts = list(iter_incidents(path, now=now, **options))
+        parts = list(
+            iter_incidents(
+                path, mapping=mapping, analysis_crs=analysis_crs, categories=categories, now=now
+            )
+        )
     except RaggedRecords:
-        parts = list(iter_incidents(path, now=now, exact=True, **options))
+        parts = list(
+            iter_incidents(
+                path,
+                mapping=mapping,
+                analysis_crs=analysis_crs,
+                categories=categories,
+                now=now,
+                exact=True,
+            )
+        )
     if not parts:  # pragma: no cover - a CSV always yields its header batch
         msg = f"{path}: no records"
         raise InputError(msg, path=str(path))
