@@ -7,40 +7,65 @@ from streamlit_folium import st_folium
 
 from analysis.compare import WINDOWS
 from analysis.inputs import Period
-from dashboard import data, state
+from dashboard import calls_data, calls_panel, data, state
 from dashboard import profile_data as pd_
 from dashboard.forecast_panel import render_forecast_panel
 from geodata import schema
 
 store = data.get_store()
 root, token = str(store.root), data.store_token(store)
-first, last, older_note = data.dense_date_range(root, token)
-sectors = data.load_sectors(root, token)
-sector_ids = sorted(sectors[schema.SECTOR])
+word = {lv.key: lv.singular for lv in data.department(root, token).levels}
+level = data.review_level(root, token)  # the sector, or the level above beats there is
+if level is None:
+    st.title("Sector review")
+    st.info(
+        f"This department has no level above its {data.label(root, token, 'beat', plural=True)}:"
+        f" see the {word['beat']} profiles."
+    )
+    st.stop()
+st.title(f"{word[level].capitalize()} review")
+dates = calls_data.page_dates(root, token)
+if dates is None:
+    calls_panel.stop_without_incidents(root, token)  # neither incidents nor calls: says so
+first, last, older_note, default_as_of = dates
 beats = data.load_beats(root, token)
+area_ids = sorted(beats[level].dropna().astype(str).unique())
 LABELS = {"7d": "Week (Mon-Sun)", "28d": "28 days", "ytd": "Year to date", "365d": "365 days"}
+REMEMBER = {schema.SECTOR: state.SECTOR, schema.DISTRICT: state.DISTRICT}[level]
 
-word = {lv: data.label(root, token, lv) for lv in ("beat", "sector", "district")}
-st.title(f"{word['sector'].capitalize()} review")
-beat_sector = beats.loc[beats[schema.BEAT] == st.session_state.get(state.BEAT), schema.SECTOR]
-remembered = st.session_state.get(state.SECTOR) or (
-    beat_sector.iloc[0] if len(beat_sector) else None
-)
+beat_parent = beats.loc[beats[schema.BEAT] == st.session_state.get(state.BEAT), level]
+remembered = st.session_state.get(REMEMBER) or (beat_parent.iloc[0] if len(beat_parent) else None)
 left, mid, right = st.columns([1, 1, 1])
 sector = left.selectbox(
-    word["sector"].capitalize(),
-    sector_ids,
-    index=sector_ids.index(remembered) if remembered in sector_ids else 0,
+    word[level].capitalize(),
+    area_ids,
+    index=area_ids.index(remembered) if remembered in area_ids else 0,
 )
-st.session_state[state.SECTOR] = sector
+st.session_state[REMEMBER] = sector
 window = mid.selectbox("Window", WINDOWS, format_func=LABELS.get)
 as_of = right.date_input(
     "As of",
-    value=pd_.default_as_of(root, token),
+    value=default_as_of,
     min_value=first,
     max_value=last,
     help=older_note,  # late-reported old incidents, outside the offered dates
 )
+if not data.has_incidents(root, token):
+    members = sorted(beats.loc[beats[level].astype(str) == sector, schema.BEAT])
+    st.caption(
+        f"{data.label(root, token, 'beat', plural=True, title=True)} of {word[level]} "
+        f"{sector}: {', '.join(members)}."
+    )
+    st.info(calls_panel.no_incidents_message(root, token))
+    calls_panel.render_calls_section(root, token, level, sector, as_of, window)
+    st.stop()
+if level != schema.SECTOR:
+    st.info(
+        f"This department has no sector level: the {word[level]} review shows incidents by "
+        f"{data.label(root, token, 'beat')} on the Beat profile page, and calls below."
+    )
+    calls_panel.render_calls_section(root, token, level, sector, as_of, window)
+    st.stop()
 
 review = pd_.sector_review(root, token, sector, as_of, window)
 profile = pd_.area_profile(root, token, "sector", sector, as_of)
@@ -111,6 +136,7 @@ st.dataframe(
     width="stretch",
 )
 render_forecast_panel(root, token, sector, as_of)
+calls_panel.render_calls_section(root, token, level, sector, as_of, window)
 st.subheader("Unusual counts against prior years")
 st.caption(review.unusual_note)
 st.dataframe(review.unusual.round(1), hide_index=True, width="stretch")
