@@ -122,7 +122,7 @@ INCIDENT_COLUMNS: dict[str, str] = {
     SOURCE_LINE: "int64",
 }
 
-#: Offense categories, in display order (see ``geodata/offense_categories.toml``).
+#: Offense categories, in display order (see ``geodata/vocabularies/``).
 CATEGORIES = ("violent", "property", "drugs", "weapons", "disorder", "traffic", "other")
 
 # --- boundaries and stations --------------------------------------------------------------
