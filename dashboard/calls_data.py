@@ -19,6 +19,7 @@ from geodata.store import IncidentStore
 __all__ = [
     "AreaCalls",
     "area_calls",
+    "call_count",
     "calls_map",
     "calls_range",
     "has_calls",
@@ -31,11 +32,16 @@ _AREA = "area"
 
 
 @st.cache_data(show_spinner=False)
-def has_calls(root: str, token: str) -> bool:
-    """Return True when the store holds calls for service."""
+def call_count(root: str, token: str) -> int:
+    """Return the number of calls for service the store holds (0 without a calls table)."""
     del token
     table = calls_table(IncidentStore(root))
-    return table.exists() and table.count() > 0
+    return int(table.count()) if table.exists() else 0
+
+
+def has_calls(root: str, token: str) -> bool:
+    """Return True when the store holds calls for service."""
+    return call_count(root, token) > 0
 
 
 @st.cache_data(show_spinner=False)
