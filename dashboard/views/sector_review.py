@@ -59,21 +59,14 @@ if not data.has_incidents(root, token):
     st.info(calls_panel.no_incidents_message(root, token))
     calls_panel.render_calls_section(root, token, level, sector, as_of, window)
     st.stop()
-if level != schema.SECTOR:
-    st.info(
-        f"This department has no sector level: the {word[level]} review shows incidents by "
-        f"{data.label(root, token, 'beat')} on the Beat profile page, and calls below."
-    )
-    calls_panel.render_calls_section(root, token, level, sector, as_of, window)
-    st.stop()
 
-review = pd_.sector_review(root, token, sector, as_of, window)
-profile = pd_.area_profile(root, token, "sector", sector, as_of)
+review = pd_.sector_review(root, token, sector, as_of, window, level)
+profile = pd_.area_profile(root, token, level, sector, as_of)
 total = review.total
 window_period = Period(total["start"], total["end"])
 if total["current"] == 0:
     st.info(
-        f"No incidents in this period: {word['sector']} {sector} has none recorded from "
+        f"No incidents in this period: {word[level]} {sector} has none recorded from "
         f"{window_period}. The comparisons below still show the earlier periods."
     )
 elif note := data.dataset_label(root, token, window_period):
@@ -81,12 +74,12 @@ elif note := data.dataset_label(root, token, window_period):
 st.caption(
     f"{LABELS[window]}: {total['start']} to {total['end']}, against the previous "
     f"{(total['end'] - total['start']).days + 1} days and the same period last year. "
-    f"{word['beat'].capitalize()}s of {word['sector']} {sector} (from the beat layer): "
+    f"{word['beat'].capitalize()}s of {word[level]} {sector} (from the beat layer): "
     f"{', '.join(profile.beats)}."
 )
 a, b, c, d = st.columns(4)
 a.metric(
-    f"{word['sector'].capitalize()} incidents",
+    f"{word[level].capitalize()} incidents",
     f"{total['current']:,}",
     None if total["pct_change"] is None else f"{total['pct_change']:+.0f}%",
     delta_color="inverse",
@@ -120,7 +113,7 @@ with map_col:
     )
 with side:
     st.markdown("**What changed**")
-    reasons = pd_.change_reasons(root, token, sector, as_of, window)
+    reasons = pd_.change_reasons(root, token, sector, as_of, window, level)
     for row in review.explain().itertuples(index=False):
         st.markdown(f"- **{row.beat}**: {row.explanation}")
         if row.beat in reasons:  # a flagged beat: why, and how likely by chance
@@ -135,7 +128,7 @@ st.dataframe(
     hide_index=True,
     width="stretch",
 )
-render_forecast_panel(root, token, sector, as_of)
+render_forecast_panel(root, token, sector, as_of, level)
 calls_panel.render_calls_section(root, token, level, sector, as_of, window)
 st.subheader("Unusual counts against prior years")
 st.caption(review.unusual_note)
@@ -147,14 +140,14 @@ if drill.button(f"Open {word['beat']} profile"):
     st.session_state[state.BEAT] = target
     st.switch_page("views/beat_profile.py")
 download.download_button(
-    f"Printable {word['sector']} packet (HTML)",
-    pd_.packet_html(root, token, "sector", sector, as_of, window),
-    file_name=f"sector_{sector}_{as_of}.html",
+    f"Printable {word[level]} packet (HTML)",
+    pd_.packet_html(root, token, level, sector, as_of, window),
+    file_name=f"{level}_{sector}_{as_of}.html",
     mime="text/html",
 )
 download.download_button(
-    "Sector packet (PDF, two pages)",
-    pd_.packet_pdf(root, token, "sector", sector, as_of, window),
-    file_name=f"sector_{sector}_{as_of}.pdf",
+    f"{word[level].capitalize()} packet (PDF, two pages)",
+    pd_.packet_pdf(root, token, level, sector, as_of, window),
+    file_name=f"{level}_{sector}_{as_of}.pdf",
     mime="application/pdf",
 )
