@@ -6,7 +6,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from analysis.profiles import no_incidents_note
-from dashboard import calls_data, calls_panel, data, state
+from dashboard import auth, calls_data, calls_panel, data, state
 from dashboard import profile_data as pd_
 from geodata import schema
 
@@ -129,13 +129,13 @@ if not is_empty:
     t2.dataframe(profile.location_types, hide_index=True, width="stretch")
     t3.dataframe(profile.top_blocks, hide_index=True, width="stretch")
 calls_panel.render_calls_section(root, token, "beat", beat, as_of)
-st.download_button(
+auth.download_button(
     f"Printable {word['beat']} profile (HTML)",
     pd_.packet_html(root, token, "beat", beat, as_of),
     file_name=f"beat_{beat}_{as_of}.html",
     mime="text/html",
 )
-st.download_button(
+auth.download_button(
     "Beat profile (PDF, one page)",
     pd_.packet_pdf(root, token, "beat", beat, as_of),
     file_name=f"beat_{beat}_{as_of}.pdf",

@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 import streamlit as st
 from streamlit_folium import st_folium
 
-from dashboard import data, state
+from dashboard import auth, data, state
 from dashboard import meetings_data as md
 from dashboard.maps import plain
-from geodata import meetings, settings
+from geodata import meetings, settings, users
 from geodata.meetings import MeetingError
 
 FIND_KEY = "meetings_find"
@@ -92,26 +92,32 @@ elif found is not None:
             column_config=columns,
         )
     c1, c2, c3 = st.columns(3)
-    c1.download_button(
+    auth.download_button(
         f"Beat {found.beat} calendar (.ics)",
         md.calendar(db, schedule, beat=found.beat),
         file_name=f"beat_{found.beat}.ics",
         mime="text/calendar",
         key="meetings_found_ics",
+        permission=users.VIEW_MEETINGS,
+        container=c1,
     )
-    c2.download_button(
+    auth.download_button(
         f"Printable flyer for beat {found.beat}",
         md.flyer(root, token, db, found.beat),
         file_name=f"beat_{found.beat}_meetings.html",
         mime="text/html",
         key="meetings_found_flyer",
+        permission=users.VIEW_MEETINGS,
+        container=c2,
     )
-    c3.download_button(
+    auth.download_button(
         f"Flyer for beat {found.beat} (PDF, one page)",
         md.flyer_pdf(root, token, db, found.beat),
         file_name=f"beat_{found.beat}_meetings.pdf",
         mime="application/pdf",
         key="meetings_found_flyer_pdf",
+        permission=users.VIEW_MEETINGS,
+        container=c3,
     )
 
 occurrences = md.upcoming(db, schedule, start, end, district=chosen)
@@ -153,10 +159,11 @@ label = (
     if chosen
     else f"all {data.label(root, token, 'district', plural=True)}"
 )
-st.download_button(
+auth.download_button(
     f"Calendar for {label} (.ics)",
     md.calendar(db, schedule, district=chosen),
     file_name=f"meetings_{'district_' + chosen if chosen else 'all'}.ics",
     mime="text/calendar",
     key="meetings_area_ics",
+    permission=users.VIEW_MEETINGS,
 )

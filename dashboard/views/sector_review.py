@@ -7,7 +7,7 @@ from streamlit_folium import st_folium
 
 from analysis.compare import WINDOWS
 from analysis.inputs import Period
-from dashboard import calls_data, calls_panel, data, state
+from dashboard import auth, calls_data, calls_panel, data, state
 from dashboard import profile_data as pd_
 from dashboard.forecast_panel import render_forecast_panel
 from geodata import schema
@@ -139,15 +139,17 @@ target = drill.selectbox(f"Open the profile of {word['beat']}", list(review.beat
 if drill.button(f"Open {word['beat']} profile"):
     st.session_state[state.BEAT] = target
     st.switch_page("views/beat_profile.py")
-download.download_button(
+auth.download_button(
     f"Printable {word[level]} packet (HTML)",
     pd_.packet_html(root, token, level, sector, as_of, window),
     file_name=f"{level}_{sector}_{as_of}.html",
     mime="text/html",
+    container=download,
 )
-download.download_button(
+auth.download_button(
     f"{word[level].capitalize()} packet (PDF, two pages)",
     pd_.packet_pdf(root, token, level, sector, as_of, window),
     file_name=f"{level}_{sector}_{as_of}.pdf",
     mime="application/pdf",
+    container=download,
 )

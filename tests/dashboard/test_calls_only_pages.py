@@ -14,6 +14,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from geodata.calls import load_calls
+from tests.auth_helpers import signed_in
 from tests.conftest import APP
 
 NO_INCIDENTS = "No incident reports in this store"
@@ -26,7 +27,7 @@ def mpls_app(minneapolis_store, monkeypatch):
 
 
 def _page(app: str, page: str) -> AppTest:
-    at = AppTest.from_file(app, default_timeout=180)
+    at = signed_in(app, "analyst", timeout=180)
     at.switch_page(f"views/{page}.py")
     at.run()
     assert not at.exception, [e.message for e in at.exception]
