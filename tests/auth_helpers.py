@@ -52,6 +52,4 @@ def signed_in(app: str, roles: str = "analyst", *, timeout: float = 120) -> AppT
     sign_in(at, username)
     assert not at.exception, [e.value for e in at.exception]
     assert not [t for t in at.text_input if t.label == "Password"], "sign-in failed"
-    for key in [k for k in at.session_state if not str(k).startswith("auth_")]:
-        del at.session_state[key]  # the home page's choices: the test starts from a clean slate
     return at
