@@ -523,6 +523,7 @@ def review_sector(
     window: str = "7d",
     timezone: str | None = None,
     alpha: float = 0.05,
+    level: str = schema.SECTOR,
 ) -> SectorReview:
     """Return the CompStat review of every beat of `sector` for the windows ending on `as_of`.
 
@@ -543,6 +544,9 @@ def review_sector(
         Local zone that defines days (default: that of the timestamps).
     alpha
         Significance level of the change flags.
+    level
+        The level `sector` is an id of: ``sector``, or ``district`` for a department without
+        sectors (its beats are reviewed under their precinct or district).
 
     Returns
     -------
@@ -555,7 +559,7 @@ def review_sector(
     if window not in compare.WINDOWS:
         msg = f"window must be one of {compare.WINDOWS}, got {window!r}"
         raise ValueError(msg)
-    members = area_beats(beats, level="sector", area_id=sector)
+    members = area_beats(beats, level=level, area_id=sector)
     member_ids = sorted(members[schema.BEAT])
     end = compare._as_date(as_of, "as_of")
     windows = compare.compstat_windows(end)
@@ -613,7 +617,7 @@ def review_sector(
     significant = comparisons[(comparisons["flag"] != "") | (comparisons["flag_last_year"] != "")]
     districts = sorted(members[schema.DISTRICT].dropna().unique())
     return SectorReview(
-        sector=str(members.iloc[0][schema.SECTOR]),
+        sector=str(members.iloc[0][level]),
         district=districts[0] if len(districts) == 1 else None,
         as_of=end,
         window=window,
