@@ -523,7 +523,7 @@ def review_sector(
     window: str = "7d",
     timezone: str | None = None,
     alpha: float = 0.05,
-    level: str = schema.SECTOR,
+    level: Level = "sector",  # schema.SECTOR
 ) -> SectorReview:
     """Return the CompStat review of every beat of `sector` for the windows ending on `as_of`.
 
