@@ -33,6 +33,7 @@ no per-point shapely object is built except for those few.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -114,8 +115,6 @@ class BeatIndex:
         self.geometries = beats.geometry.to_numpy()
         self.centroids = shapely.centroid(self.geometries)
         self.tree = shapely.STRtree(self.geometries)
-        self._union = shapely.union_all(self.geometries)
-        shapely.prepare(self._union)
         self._build_grid()
 
     def _build_grid(self) -> None:
@@ -319,7 +318,14 @@ class BeatIndex:
     def distance_to_jurisdiction(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Return each point's distance in metres to the nearest beat (0 inside a beat)."""
         points = shapely.points(np.asarray(x, float), np.asarray(y, float))
-        return shapely.distance(points, self._union)
+        return shapely.distance(points, self._jurisdiction)
+
+    @functools.cached_property
+    def _jurisdiction(self) -> shapely.Geometry:
+        """Return the union of the beats (built on first use: seconds for a city's beats)."""
+        union = shapely.union_all(self.geometries)
+        shapely.prepare(union)
+        return union
 
     def beat_attributes(self, beats: gpd.GeoDataFrame, beat_index: np.ndarray) -> pd.DataFrame:
         """Return ``beat``, ``sector``, ``district`` for each beat index (``outside`` for -1)."""
