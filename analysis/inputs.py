@@ -27,7 +27,6 @@ from analysis.workload import read_weights
 from geodata import schema, settings
 from geodata.cluster import thread_mapper
 from geodata.errors import UnknownAreaError
-from geodata.ingest import build_sample_store
 from geodata.store import IncidentStore
 
 __all__ = [
@@ -290,6 +289,8 @@ def open_store(root: str | Path | None = None) -> IncidentStore:
     # only a store that does not exist yet: one without incidents may hold calls for service,
     # or be a department's freshly installed beats, and must not get another's sample
     if root is None and not store.exists():
+        from geodata.ingest import build_sample_store  # heavy (the beat join): only to build
+
         build_sample_store(store, department=settings.department_name())
     return store
 
