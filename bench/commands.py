@@ -131,6 +131,22 @@ def measure(code: Path, data: Path, runs: int) -> dict[str, dict]:
     return results
 
 
+def _cells(result: dict | None, page: bool) -> tuple[str, str, list[float]]:
+    """Return the time span, the peak span and the times of one case's runs."""
+    if result is None:
+        return "-", "-", []
+    ok = [r for r in result["runs"] if "error" not in r]
+    errors = [r["error"] for r in result["runs"] if "error" in r]
+    times = [r["warm" if page else "seconds"] for r in ok]
+    text = _span(times)
+    if page and ok:
+        text = f"{text} (first run {_span([r['first'] for r in ok], '{:.1f}')})"
+    if errors:
+        text += f" ({len(errors)} failed: {errors[0][:80]})"
+    peaks = "-" if page else _span([r["peak_mb"] for r in ok], "{:.0f}")
+    return text, peaks, times
+
+
 def table(after: dict[str, dict], before: dict[str, dict] | None) -> str:
     """Return the Markdown table of the results (with the before/after ratio of medians)."""
     lines = [
@@ -140,29 +156,13 @@ def table(after: dict[str, dict], before: dict[str, dict] | None) -> str:
     ]
     for name, result in after.items():
         page = name.startswith("page: ")
-        key = "warm" if page else "seconds"
         if page:
             target = f"<= {PAGE_TARGET_S:g} s warm"
         else:
             _, seconds, mb = COMMANDS[name]
             target = f"<= {seconds:g} s" + (f", <= {mb:g} MB" if mb else "")
-
-        def cells(res: dict | None) -> tuple[str, str, list[float]]:
-            if res is None:
-                return "-", "-", []
-            ok = [r for r in res["runs"] if "error" not in r]
-            errors = [r["error"] for r in res["runs"] if "error" in r]
-            times = [r[key] for r in ok]
-            text = _span(times)
-            if page and ok:
-                text = f"{text} (first run {_span([r['first'] for r in ok], '{:.1f}')})"
-            if errors:
-                text += f" ({len(errors)} failed: {errors[0][:80]})"
-            peaks = _span([r["peak_mb"] for r in ok], "{:.0f}") if not page else "-"
-            return text, peaks, times
-
-        a_text, a_peak, a_times = cells(result)
-        b_text, b_peak, b_times = cells(before.get(name) if before else None)
+        a_text, a_peak, a_times = _cells(result, page)
+        b_text, b_peak, b_times = _cells(before.get(name) if before else None, page)
         ratio = (
             f"{statistics.median(b_times) / statistics.median(a_times):.1f}x"
             if a_times and b_times
@@ -179,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--runs", type=int, default=RUNS)
     parser.add_argument("--before", type=Path, help="a checkout whose code gives 'before'")
+    parser.add_argument(
+        "--after", type=Path, default=ROOT, help="the code measured as 'after' (default: this)"
+    )
     parser.add_argument("--only", choices=("commands", "pages"), help="measure only these")
     parser.add_argument("--page-case", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -198,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     uptime = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout
     print(f"load before: {uptime.strip()}", flush=True)
     before = measure(args.before, args.data, args.runs) if args.before else None
-    after = measure(ROOT, args.data, args.runs)
+    after = measure(args.after, args.data, args.runs)
     uptime = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout
     print(f"load after: {uptime.strip()}")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; {args.runs} runs per case")

@@ -172,9 +172,11 @@ def sector_review(
 def incidents_in_period(
     root: str, token: str, beats: tuple[str, ...], period: Period
 ) -> pd.DataFrame:
-    """Return the incidents of `beats` on the days of `period`."""
-    incidents = data.load_incidents(root, token, inputs.PROFILE_COLUMNS, period)
-    return incidents[incidents[schema.BEAT].isin(beats)].reset_index(drop=True)
+    """Return the incidents of `beats` on the days of `period` (only they are read)."""
+    del token
+    return inputs.load_incidents(
+        IncidentStore(root), inputs.PROFILE_COLUMNS, period, beats=list(beats)
+    ).reset_index(drop=True)
 
 
 @st.cache_data(show_spinner="Preparing the printable packet...", max_entries=16)
