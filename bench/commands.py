@@ -117,7 +117,7 @@ def _span(values: list[float], spec: str = "{:.2f}") -> str:
     return f"{spec.format(min(values))}-{spec.format(max(values))}"
 
 
-def measure(code: Path, data: Path, runs: int) -> dict[str, dict]:
+def measure(code: Path, data: Path, runs: int, page_runs: int | None = None) -> dict[str, dict]:
     """Return every command's runs and every page's timings with the code of `code`."""
     results: dict[str, dict] = {}
     for name, (args, _, _) in COMMANDS.items():
@@ -125,7 +125,7 @@ def measure(code: Path, data: Path, runs: int) -> dict[str, dict]:
         results[name] = {"runs": done}
         print(name, code, done, file=sys.stderr, flush=True)
     for page in PAGES:
-        done = [run_page(code, data, page) for _ in range(runs)]
+        done = [run_page(code, data, page) for _ in range(page_runs or runs)]
         results[f"page: {page}"] = {"runs": done}
         print(page, code, done, file=sys.stderr, flush=True)
     return results
@@ -180,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=RUNS)
     parser.add_argument("--before", type=Path, help="a checkout whose code gives 'before'")
     parser.add_argument(
+        "--before-page-runs", type=int, help="runs of each page with the 'before' code"
+    )
+    parser.add_argument(
         "--after", type=Path, default=ROOT, help="the code measured as 'after' (default: this)"
     )
     parser.add_argument("--only", choices=("commands", "pages"), help="measure only these")
@@ -200,7 +203,9 @@ def main(argv: list[str] | None = None) -> int:
         COMMANDS.clear()
     uptime = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout
     print(f"load before: {uptime.strip()}", flush=True)
-    before = measure(args.before, args.data, args.runs) if args.before else None
+    before = (
+        measure(args.before, args.data, args.runs, args.before_page_runs) if args.before else None
+    )
     after = measure(args.after, args.data, args.runs)
     uptime = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout
     print(f"load after: {uptime.strip()}")
