@@ -66,7 +66,8 @@ def run_command(code: Path, store: Path, args: list[str]) -> dict:
         seconds = time.perf_counter() - start
         process.returncode = os.waitstatus_to_exitcode(status)
         error = process.stderr.read().decode() if process.stderr else ""
-    out = {"seconds": seconds, "peak_mb": usage.ru_maxrss / 1024}
+    cpu = usage.ru_utime + usage.ru_stime  # less sensitive than wall time to a shared machine
+    out = {"seconds": seconds, "cpu_seconds": cpu, "peak_mb": usage.ru_maxrss / 1024}
     if process.returncode:
         out["error"] = (error.strip().splitlines() or ["killed"])[-1]
     return out
@@ -144,6 +145,8 @@ def _cells(result: dict | None, page: bool) -> tuple[str, str, list[float]]:
     if errors:
         text += f" ({len(errors)} failed: {errors[0][:80]})"
     peaks = "-" if page else _span([r["peak_mb"] for r in ok], "{:.0f}")
+    if not page and ok:
+        text = f"{text} (CPU {_span([r['cpu_seconds'] for r in ok])})"
     return text, peaks, times
 
 
