@@ -19,6 +19,7 @@ import pandas as pd
 from analysis import evaluate, export, hotspots, inputs
 from analysis.cli_common import area_id, day_argument, period_of, print_json
 from geodata import schema
+from geodata.exports import prepare_output
 from geodata.jsonable import jsonable, jsonable_records
 
 __all__ = [
@@ -144,7 +145,7 @@ def run_hotspots(args: argparse.Namespace) -> int:
         else None,
     )
     if args.out:
-        export.write_layer(polygons, args.out)
+        export.write_layer(polygons, prepare_output(args.out))
     table = pd.DataFrame(polygons.drop(columns="geometry"))
     info = {
         "method": args.method,

@@ -17,6 +17,7 @@ import pandas as pd
 from analysis import cli_common, inputs, profiles
 from analysis.cli_common import day_argument, print_json
 from geodata.boundaries import beat_neighbours
+from geodata.exports import prepare_output
 
 __all__ = ["add_commands", "format_text", "run_profile"]
 
@@ -98,7 +99,7 @@ def _write_pdf(
         note=note or "",
         paper=args.paper,
     )
-    with open(args.pdf, "wb") as handle:
+    with open(prepare_output(args.pdf), "wb") as handle:
         handle.write(document)
 
 
@@ -155,7 +156,7 @@ def run_profile(args: argparse.Namespace) -> int:
             review=review,
             note=note,
         )
-        with open(args.html, "w", encoding="utf-8") as handle:
+        with open(prepare_output(args.html), "w", encoding="utf-8") as handle:
             handle.write(html)
     if args.pdf:
         _write_pdf(args, profile, review, loaded, note)

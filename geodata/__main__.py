@@ -143,7 +143,10 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     if args.crs:
         overrides["crs"] = args.crs
     if args.date_format:
-        overrides["date_format"] = args.date_format
+        formats = tuple(args.date_format)
+        overrides["date_format"] = formats[0] if len(formats) == 1 else formats
+    if args.earliest_year is not None:
+        overrides["earliest_year"] = args.earliest_year
     if args.timezone:
         overrides["timezone"] = args.timezone
     if overrides:
@@ -159,9 +162,16 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         buffer_m=args.buffer_m,
         prefer_reported=not args.geometric,
     )
+    failed = report.rows_accepted == 0
+    if failed:
+        print(
+            f"error: no row of {report.source} was accepted ({report.rows_read:,} read); "
+            f"likely cause: {report.hint}",
+            file=sys.stderr,
+        )
     if args.json:
         print(json.dumps(report.as_dict(), indent=2, default=str))
-        return 0
+        return 3 if failed else 0
     print(f"{report.source}")
     print(f"  rows read      {report.rows_read:>9,}")
     print(
@@ -188,7 +198,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     print(f"  rejections: {report.rejections_csv}")
     if report.disagreements_csv:
         print(f"  disagreements: {report.disagreements_csv}")
-    return 0
+    return 3 if failed else 0
 
 
 def _merge_mapping(base: ColumnMapping, path: str) -> ColumnMapping:
@@ -302,7 +312,16 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--stations", help="police stations CSV (with --beats)")
     ingest.add_argument("--mapping", help="TOML column mapping (see docs/mapping.example.toml)")
     ingest.add_argument("--crs", help="CRS of x/y columns, e.g. EPSG:2926 (state-plane feet)")
-    ingest.add_argument("--date-format", help="strptime format of the date column")
+    ingest.add_argument(
+        "--date-format",
+        action="append",
+        help="strptime format of the date column (repeat to try several, in order)",
+    )
+    ingest.add_argument(
+        "--earliest-year",
+        type=int,
+        help="reject dates before 1 January of this year (default 1990)",
+    )
     ingest.add_argument(
         "--timezone", help="zone of naive times (default: the department's, e.g. Europe/London)"
     )

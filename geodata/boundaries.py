@@ -81,6 +81,29 @@ def _read_layer(path: str | Path) -> gpd.GeoDataFrame:
     return layer
 
 
+def _require_polygons(layer: gpd.GeoDataFrame, path: str | Path, kind: str) -> None:
+    """Raise BoundaryError unless `layer` has features, each with a polygon geometry."""
+    if len(layer) == 0:
+        msg = f"{path}: the {kind} layer has no features"
+        raise BoundaryError(msg)
+    geometry = layer.geometry
+    missing = geometry.isna().to_numpy() | geometry.is_empty.to_numpy(dtype=bool, na_value=True)
+    if missing.any():
+        rows = (np.flatnonzero(missing) + 1).tolist()
+        msg = (
+            f"{path}: {len(rows)} feature(s) of the {kind} layer have no geometry "
+            f"(features {rows[:10]}); nothing was stored"
+        )
+        raise BoundaryError(msg)
+    kinds = sorted(set(geometry.geom_type) - {"Polygon", "MultiPolygon"})
+    if kinds:
+        msg = (
+            f"{path}: the {kind} layer holds {', '.join(kinds)} geometries; {kind}s must be "
+            "polygons (is this the right file?)"
+        )
+        raise BoundaryError(msg)
+
+
 def _id_width(values: pd.Series) -> int:
     text = values.dropna().astype(str).str.strip()
     digits = text[text.str.fullmatch(r"\d+(\.0+)?")]
@@ -201,6 +224,7 @@ def read_beats(
         If the file cannot be read or no beat column can be found.
     """
     layer = _read_layer(path)
+    _require_polygons(layer, path, "beat")
     columns = [c for c in layer.columns if c != layer.geometry.name]
     if department is not None:
         beats = _beats_by_profile(layer, department, path, beat_column)
@@ -331,6 +355,7 @@ def read_districts(
         The department profile.
     """
     layer = _read_layer(path)
+    _require_polygons(layer, path, "district")
     columns = [c for c in layer.columns if c != layer.geometry.name]
     level = (
         department.level(schema.DISTRICT)

@@ -18,6 +18,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from geodata import meetings, settings
+from geodata.exports import prepare_output
 
 __all__ = ["add_commands"]
 
@@ -82,7 +83,7 @@ def _cmd_ics(args: argparse.Namespace) -> int:
     engine = _open(args)
     content = meetings.calendar_ics(engine, **area)
     if args.out:
-        Path(args.out).write_bytes(content)
+        prepare_output(args.out).write_bytes(content)
         print(f"wrote {args.out} ({len(content):,} bytes)", file=sys.stderr)
     else:
         sys.stdout.buffer.write(content)

@@ -415,7 +415,12 @@ def department_from_dict(
     beats = config.get("beats", {})
     stations = config.get("stations", {})
     incidents = config.get("incidents", {})
-    options = {k: incidents[k] for k in ("crs", "date_format") if incidents.get(k)}
+    # date_format: one format or a list; earliest_year: the department's first year of records
+    options = {
+        k: tuple(incidents[k]) if isinstance(incidents[k], list) else incidents[k]
+        for k in ("crs", "date_format", "earliest_year")
+        if incidents.get(k)
+    }
     roles = _incident_roles()
     unknown = sorted(set(incidents.get("columns", {})) - roles) if roles else []
     if unknown:

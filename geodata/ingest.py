@@ -3,24 +3,36 @@
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyproj
 
 from geodata import boundaries, schema, settings
 from geodata.categories import (
     OffenseCategories,
     detect_vocabulary,
     load_vocabulary,
-    unmapped_offenses,
 )
 from geodata.department import Department, adhoc_department, load_department
-from geodata.errors import StoreError
-from geodata.join import BeatIndex, assign_beats, join_agreement
-from geodata.readers import REASONS, ColumnMapping, ReadResult, read_incidents, rejection_frame
+from geodata.errors import BoundaryError, StoreError
+from geodata.exports import write_csv
+from geodata.join import BeatIndex, assign_beats
+from geodata.readers import (
+    BLOCK_BYTES,
+    REASONS,
+    ColumnMapping,
+    RaggedRecords,
+    ReadResult,
+    categorize_distinct,
+    iter_incidents,
+    rejection_frame,
+)
 from geodata.store import IncidentStore
 
 __all__ = [
@@ -28,6 +40,7 @@ __all__ = [
     "build_sample_store",
     "ingest_file",
     "install_boundaries",
+    "write_incident_batches",
 ]
 
 log = logging.getLogger(__name__)
@@ -55,6 +68,8 @@ class IngestReport:
     notes: list[str] = field(default_factory=list)
     #: Rows whose offense no category names: ``vocabulary``, ``rows``, ``share``, ``top``.
     unmapped_offenses: dict[str, object] = field(default_factory=dict)
+    #: When no row was accepted: the likely cause, read from the rejected rows.
+    hint: str | None = None
 
     def as_dict(self) -> dict[str, object]:
         """Return the report as a JSON-ready dict."""
@@ -86,15 +101,23 @@ def install_boundaries(
     its time zone and analysis CRS. Without a department, `timezone` is required and the
     layer's columns are auto-detected.
 
+    Every layer is read and checked before anything in the store changes: a layer that cannot
+    serve as beats (empty, not polygons, features without geometry, invalid polygons) raises and
+    leaves an existing store's layers as they were.
+
     Returns
     -------
     BoundaryReport
-        The checks of the beat layer; problems are reported, never repaired.
+        The checks of the beat layer; overlaps and gaps are reported, never repaired.
 
     Raises
     ------
     StoreError
         If no time zone is known, or the store holds another zone or CRS.
+    BoundaryError
+        If the layer holds invalid polygons (the message lists them with GEOS's reason).
+    InputError
+        If a layer cannot be read or is not a polygon layer.
     """
     if department is None and store.meta_path.exists() and store.meta().get("department"):
         department = store.department()
@@ -124,9 +147,18 @@ def install_boundaries(
         crs = boundaries.analysis_crs_for(probe, department)
     if probe.crs.to_string() != crs:
         probe = probe.to_crs(crs)
-    record = department.with_analysis_crs(crs)
-    store.initialize(analysis_crs=crs, timezone=record.timezone, department=record.to_dict())
     report = boundaries.check_beats(probe)
+    if not report.invalid.empty:
+        listed = "; ".join(
+            f"beat {row.beat}: {row.reason}" for row in report.invalid.head(10).itertuples()
+        )
+        more = f" (and {len(report.invalid) - 10} more)" if len(report.invalid) > 10 else ""
+        msg = (
+            f"{beats_path}: {len(report.invalid)} beat polygon(s) are invalid, so the layer "
+            f"cannot be used and nothing in the store was changed: {listed}{more}. Repair them "
+            "(e.g. QGIS 'Fix geometries') and check with `python -m geodata check-beats`."
+        )
+        raise BoundaryError(msg)
     layers = {"beats": probe}
     if districts_path is not None:
         layers["districts"] = boundaries.read_districts(
@@ -146,12 +178,267 @@ def install_boundaries(
             analysis_crs=crs,
             columns=department.station_columns,
         )
+    record = department.with_analysis_crs(crs)
+    store.initialize(analysis_crs=crs, timezone=record.timezone, department=record.to_dict())
     store.write_layers(layers)  # all layers or none
     meta = store.meta()
     meta["beats_source"] = str(beats_path)
     meta["boundary_report"] = report.summary()
     store._write_meta(meta)
     return report
+
+
+def write_incident_batches(
+    store: IncidentStore, batches: Iterable[pd.DataFrame], *, source: dict | None = None
+) -> tuple[int, int]:
+    """Commit joined incident batches to `store` as one version; return ``(new, replaced)``.
+
+    The store consumes the batches one at a time inside one transaction
+    (``IncidentStore.upsert_batches``); `source`, the ingest summary committed with them, may be
+    filled in while the batches are produced.
+    """
+    return store.upsert_batches(batches, source=source)
+
+
+_DISAGREEMENT_COLUMNS = [
+    schema.SOURCE_LINE,
+    schema.INCIDENT_ID,
+    schema.BLOCK,
+    schema.REPORTED_BEAT,
+    schema.BEAT,
+    schema.JOIN_STATUS,
+    schema.LON,
+    schema.LAT,
+]
+_SAMPLE = 200
+
+
+@dataclass
+class _Tally:
+    """What the batches of one file add up to: counts, rejections, agreement, disagreements."""
+
+    rows_read: int = 0
+    rows_accepted: int = 0
+    outside: int = 0
+    rejected: list[pd.DataFrame] = field(default_factory=list)
+    disagreements: list[pd.DataFrame] = field(default_factory=list)
+    n_reported: int = 0
+    same: int = 0
+    same_geometric: int = 0
+    by_status: dict[str, list[int]] = field(default_factory=dict)
+    far_lon: list[np.ndarray] = field(default_factory=list)
+    far_lat: list[np.ndarray] = field(default_factory=list)
+    first: ReadResult | None = None
+    #: The offense vocabulary: given, or settled on the first batch (see `_settle_vocabulary`).
+    categories: OffenseCategories | None = None
+    recategorize: bool = False
+    unmapped_rows: int = 0
+    unmapped_top: dict[str, int] = field(default_factory=dict)
+
+    def add(
+        self,
+        part: ReadResult,
+        beats: pd.DataFrame,
+        index: BeatIndex,
+        *,
+        buffer_m: float,
+        prefer_reported: bool,
+    ) -> pd.DataFrame:
+        """Join one batch, count it, and return the rows to store."""
+        if self.first is None:
+            self.first = part
+            self.categories, self.recategorize = _settle_vocabulary(part, self.categories)
+        assert self.categories is not None
+        self.rows_read += part.rows_read
+        incidents = part.incidents
+        if self.recategorize and len(incidents):
+            category, sensitive = categorize_distinct(self.categories, incidents)
+            incidents[schema.CATEGORY] = category
+            incidents[schema.IS_SENSITIVE] = sensitive | incidents[schema.IS_SENSITIVE].to_numpy()
+        rejected = [part.rejected]
+        x = incidents[schema.X].to_numpy()
+        y = incidents[schema.Y].to_numpy()
+        geometric = index.lookup(x, y)
+        candidates = np.flatnonzero(geometric.beat_index < 0)
+        keep = np.ones(len(incidents), dtype=bool)
+        if candidates.size:
+            distance = index.distance_to_jurisdiction(x[candidates], y[candidates])
+            far = candidates[distance > buffer_m]
+            if far.size:
+                keep[far] = False
+                mapping = part.mapping
+                column = mapping.x if mapping.crs or not mapping.lat else mapping.lon
+                metres = np.round(distance[distance > buffer_m]).astype(np.int64)
+                rejected.append(
+                    _rejected_frame(
+                        part.source,
+                        incidents[schema.SOURCE_LINE].to_numpy()[far],
+                        column or "",
+                        pd.Series(metres).map("{:,} m from the nearest beat".format).to_numpy(),
+                        REASONS["outside_jurisdiction"],
+                    )
+                )
+                if sum(len(a) for a in self.far_lon) < _SAMPLE:
+                    self.far_lon.append(incidents[schema.LON].to_numpy()[far][:_SAMPLE])
+                    self.far_lat.append(incidents[schema.LAT].to_numpy()[far][:_SAMPLE])
+                incidents = incidents[keep].reset_index(drop=True)
+        self.rejected.extend(r for r in rejected if len(r))
+        joined = assign_beats(incidents, beats, index=index, prefer_reported=prefer_reported)
+        self.rows_accepted += len(joined)
+        if len(joined):
+            # the rule of categories.unmapped_offenses, once per distinct (offense, code)
+            pairs = joined.groupby([schema.OFFENSE, schema.FBI_CODE], dropna=False).size()
+            distinct = pairs.index.to_frame(index=False)
+            keys = self.categories.keys(distinct[schema.OFFENSE], distinct[schema.FBI_CODE])
+            named = keys.isin(self.categories.category_of.keys())
+            unmapped = ~named.to_numpy(dtype=bool, na_value=False)
+            values = distinct[schema.OFFENSE][unmapped].astype("string").str.strip().fillna("")
+            for value, rows in zip(values, pairs.to_numpy()[unmapped], strict=True):
+                self.unmapped_rows += int(rows)
+                self.unmapped_top[str(value)] = self.unmapped_top.get(str(value), 0) + int(rows)
+        beat = joined[schema.BEAT]
+        self.outside += int((beat == schema.OUTSIDE).sum())
+        if schema.REPORTED_BEAT in joined and len(joined):
+            reported = joined[schema.REPORTED_BEAT]
+            has = reported.notna().to_numpy()
+            same = (beat == reported).fillna(False).to_numpy(dtype=bool)
+            geometric_beat = index.beat_attributes(beats, geometric.beat_index[keep])[schema.BEAT]
+            same_geometric = (geometric_beat == reported.reset_index(drop=True)).fillna(False)
+            self.n_reported += int(has.sum())
+            self.same += int(same[has].sum())
+            self.same_geometric += int(same_geometric.to_numpy(dtype=bool)[has].sum())
+            status = joined[schema.JOIN_STATUS].to_numpy(dtype=object)
+            for name in schema.JOIN_STATUSES:
+                mask = has & (status == name)
+                if mask.any():
+                    counts = self.by_status.setdefault(name, [0, 0])
+                    counts[0] += int(mask.sum())
+                    counts[1] += int(same[mask].sum())
+            differ = has & ~same
+            if differ.any():
+                self.disagreements.append(joined.loc[differ, _DISAGREEMENT_COLUMNS])
+        return joined
+
+    def unmapped(self) -> dict[str, object]:
+        """Return the unmapped offenses of the whole file, as ``unmapped_offenses`` does."""
+        top = sorted(self.unmapped_top.items(), key=lambda item: (-item[1], item[0]))[:10]
+        return {
+            "vocabulary": self.categories.name if self.categories is not None else None,
+            "rows": self.unmapped_rows,
+            "share": self.unmapped_rows / self.rows_accepted if self.rows_accepted else 0.0,
+            "top": [{"offense": k, "rows": v} for k, v in top],
+        }
+
+    def rejections(self) -> pd.DataFrame:
+        """Return every rejected row, in file order."""
+        if not self.rejected:
+            return rejection_frame()
+        frame = pd.concat(self.rejected, ignore_index=True)
+        return frame.sort_values("line", kind="stable").reset_index(drop=True)
+
+
+def _rejected_frame(
+    source: str, lines: np.ndarray, column: str, values: np.ndarray, reason: str
+) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "source": pd.array([source] * len(lines), dtype="string"),
+            "line": np.asarray(lines, dtype=np.int64),
+            "column": pd.array([column] * len(lines), dtype="string"),
+            "value": pd.array(values.astype(object), dtype="string"),
+            "reason": pd.array([reason] * len(lines), dtype="string"),
+        }
+    )
+
+
+def _settle_vocabulary(
+    part: ReadResult, categories: OffenseCategories | None
+) -> tuple[OffenseCategories, bool]:
+    """Return the vocabulary of a file and whether its batches must be categorised again.
+
+    A given vocabulary is used as it is. Without one the reader categorised with the default;
+    when another bundled vocabulary names more of the first batch's offenses (NIBRS codes, UCR
+    names), that one is used for every batch.
+    """
+    if categories is not None:
+        return categories, False
+    incidents = part.incidents
+    name = detect_vocabulary(incidents[schema.OFFENSE], incidents[schema.FBI_CODE])
+    vocabulary = load_vocabulary(name)
+    if name is not None and vocabulary.name != load_vocabulary(None).name:
+        part.notes.append(f"offense vocabulary detected: {name}")
+        return vocabulary, True
+    return vocabulary, False
+
+
+def _run(
+    path: Path,
+    store: IncidentStore,
+    beats: pd.DataFrame,
+    index: BeatIndex,
+    *,
+    exact: bool,
+    mapping: ColumnMapping | None,
+    categories: OffenseCategories | None,
+    buffer_m: float,
+    prefer_reported: bool,
+    now: datetime | None,
+    block_bytes: int,
+) -> tuple[_Tally, dict[str, object], int, int]:
+    tally = _Tally(categories=categories)
+    parts = iter_incidents(
+        path,
+        mapping=mapping,
+        analysis_crs=store.analysis_crs,
+        categories=categories,
+        exact=exact,
+        now=now,
+        block_bytes=block_bytes,
+    )
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    stem = path.name.split(".")[0]
+    source: dict[str, object] = {"file": str(path), "ingested": stamp}
+
+    def joined() -> Iterator[pd.DataFrame]:
+        for part in parts:
+            batch = tally.add(
+                part, beats, index, buffer_m=buffer_m, prefer_reported=prefer_reported
+            )
+            if len(batch):
+                yield batch
+        # the whole file is read: write its reports and the summary the store commits
+        rejected = tally.rejections()
+        rejections_csv = write_csv(rejected, store.reports_dir / f"{stem}-{stamp}-rejected.csv")
+        disagreements_csv = None
+        if tally.n_reported:
+            differ = (
+                pd.concat(tally.disagreements, ignore_index=True)
+                if tally.disagreements
+                else pd.DataFrame(columns=_DISAGREEMENT_COLUMNS)
+            )
+            disagreements_csv = write_csv(
+                differ, store.reports_dir / f"{stem}-{stamp}-disagreements.csv"
+            )
+        n = tally.n_reported
+        source.update(
+            {
+                "rows_read": tally.rows_read,
+                "rows_accepted": tally.rows_accepted,
+                "rows_rejected": len(rejected),
+                "rejected_by_reason": {
+                    str(k): int(v) for k, v in rejected["reason"].value_counts().items()
+                },
+                "outside": tally.outside,
+                "join_agreement": tally.same / n if n else None,
+                "join_agreement_geometric": tally.same_geometric / n if n else None,
+                "rejections_csv": str(rejections_csv),
+                "disagreements_csv": str(disagreements_csv) if disagreements_csv else None,
+            }
+        )
+        tally.rejected = [rejected]
+
+    new, replaced = write_incident_batches(store, joined(), source=source)
+    return tally, source, int(new), int(replaced)
 
 
 def ingest_file(
@@ -163,8 +450,14 @@ def ingest_file(
     buffer_m: float = 1000.0,
     prefer_reported: bool = True,
     index: BeatIndex | None = None,
+    now: datetime | None = None,
+    block_bytes: int = BLOCK_BYTES,
 ) -> IngestReport:
-    """Read an incident export, join it to the store's beats and upsert it into the store.
+    """Read an incident export batch by batch, join it to the store's beats and upsert it.
+
+    The file is streamed: each record batch is validated, joined and handed to the store, which
+    commits the whole file, with its summary, as one version (nothing is stored when the file
+    breaks part-way).
 
     Parameters
     ----------
@@ -173,10 +466,10 @@ def ingest_file(
     store
         A store with a beat layer (see :func:`install_boundaries`).
     mapping
-        Explicit column roles/CRS/date format/time zone; unmapped roles are auto-detected.
-        Default: the store's department profile's mapping.
+        Explicit column roles/CRS/date formats/time zone/earliest year; unmapped roles are
+        auto-detected. Default: the store's department profile's mapping.
     categories
-        Offense-category mapping (default: the bundled one).
+        Offense-category mapping (default: the department's vocabulary, else detected).
     buffer_m
         Points farther than this from every beat are rejected as outside the jurisdiction;
         points in no beat but within it are kept with beat ``outside``.
@@ -184,15 +477,20 @@ def ingest_file(
         Let the source's reported beat decide points on a shared beat edge.
     index
         A prebuilt BeatIndex of the store's beats.
+    now
+        The present, for the plausible-date window (default: the clock).
+    block_bytes
+        Bytes of CSV per batch; memory is bounded by a few batches, whatever the file size.
 
     Returns
     -------
     IngestReport
+        With ``hint`` set when no row was accepted.
 
     Raises
     ------
     InputError, SchemaError
-        If the file cannot be read or lacks required columns.
+        If the file cannot be read, lacks required columns or has ambiguous dates.
     StoreError
         If the store has no beat layer.
     """
@@ -212,139 +510,181 @@ def ingest_file(
         mapping = replace(mapping, timezone=department.timezone)
     if categories is None and department.offense_vocabulary:
         categories = load_vocabulary(department.offense_vocabulary)
-    result = read_incidents(
-        path, mapping=mapping, analysis_crs=store.analysis_crs, categories=categories
-    )
-    categories = _settle_vocabulary(result, categories)
-    if result.mapping.timezone != store.timezone:
-        result.notes.append(
-            f"timestamps read in {result.mapping.timezone}, stored in {store.timezone}"
-        )
     index = index or BeatIndex(beats, tolerance_m=department.edge_tolerance_m)
-    incidents = result.incidents
-    rejected = result.rejected
-    # far outside the jurisdiction: a rejected row, not "outside"
-    lookup = index.lookup(incidents[schema.X].to_numpy(), incidents[schema.Y].to_numpy())
-    candidates = np.flatnonzero(lookup.beat_index < 0)
-    if candidates.size:
-        distance = index.distance_to_jurisdiction(
-            incidents[schema.X].to_numpy()[candidates], incidents[schema.Y].to_numpy()[candidates]
-        )
-        far = candidates[distance > buffer_m]
-        if far.size:
-            x_col = (
-                result.mapping.x
-                if result.mapping.crs or not result.mapping.lat
-                else (result.mapping.lon)
-            )
-            far_rows = pd.DataFrame(
-                {
-                    "source": result.source,
-                    "line": incidents[schema.SOURCE_LINE].to_numpy()[far],
-                    "column": x_col or "",
-                    "value": [
-                        f"{d:,.0f} m from the nearest beat" for d in distance[distance > buffer_m]
-                    ],
-                    "reason": REASONS["outside_jurisdiction"],
-                }
-            )
-            rejected = pd.concat(
-                [rejected, rejection_frame(far_rows.to_dict("records"))], ignore_index=True
-            )
-            incidents = incidents.drop(index=incidents.index[far]).reset_index(drop=True)
-    geometric = assign_beats(incidents, beats, index=index, prefer_reported=False)
-    joined = assign_beats(incidents, beats, index=index, prefer_reported=prefer_reported)
-    agreement = join_agreement(joined)
-    agreement_geometric = join_agreement(geometric)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    store.reports_dir.mkdir(parents=True, exist_ok=True)
-    stem = path.name.split(".")[0]
-    rejections_csv = store.reports_dir / f"{stem}-{stamp}-rejected.csv"
-    rejected.sort_values("line").to_csv(rejections_csv, index=False)
-    disagreements_csv = None
-    if agreement["n"]:
-        differ = joined[
-            joined[schema.REPORTED_BEAT].notna()
-            & (joined[schema.BEAT] != joined[schema.REPORTED_BEAT])
-        ]
-        disagreements_csv = store.reports_dir / f"{stem}-{stamp}-disagreements.csv"
-        differ[
-            [
-                schema.SOURCE_LINE,
-                schema.INCIDENT_ID,
-                schema.BLOCK,
-                schema.REPORTED_BEAT,
-                schema.BEAT,
-                schema.JOIN_STATUS,
-                schema.LON,
-                schema.LAT,
-            ]
-        ].to_csv(disagreements_csv, index=False)
-    unmapped = unmapped_offenses(
-        joined[schema.OFFENSE], categories, joined[schema.FBI_CODE] if len(joined) else None
-    )
-    rejected_by_reason = {str(k): int(v) for k, v in rejected["reason"].value_counts().items()}
-    # the summary is committed with the rows: one store version per ingest
-    source = {
-        "file": str(path),
-        "ingested": stamp,
-        "rows_read": result.rows_read,
-        "rows_accepted": len(joined),
-        "rows_rejected": len(rejected),
-        "rejected_by_reason": rejected_by_reason,
-        "outside": int((joined[schema.BEAT] == schema.OUTSIDE).sum()),
-        "join_agreement": agreement["agreement"],
-        "join_agreement_geometric": agreement_geometric["agreement"],
-        "rejections_csv": str(rejections_csv),
-        "disagreements_csv": str(disagreements_csv) if disagreements_csv else None,
+    options = {
+        "mapping": mapping,
+        "categories": categories,
+        "buffer_m": buffer_m,
+        "prefer_reported": prefer_reported,
+        "now": now,
+        "block_bytes": block_bytes,
     }
-    new, replaced = store.upsert_batches([joined], source=source)
+    try:
+        tally, source, new, replaced = _run(path, store, beats, index, exact=False, **options)
+    except RaggedRecords:
+        tally, source, new, replaced = _run(path, store, beats, index, exact=True, **options)
+    first = tally.first
+    assert first is not None  # every file yields at least its header batch
+    notes = list(first.notes)
+    if first.mapping.timezone != store.timezone:
+        notes.append(f"timestamps read in {first.mapping.timezone}, stored in {store.timezone}")
+    rejected = tally.rejections()
+    n = tally.n_reported
     report = IngestReport(
         source=str(path),
-        rows_read=result.rows_read,
-        rows_accepted=len(joined),
+        rows_read=tally.rows_read,
+        rows_accepted=tally.rows_accepted,
         rows_rejected=len(rejected),
-        rejected_by_reason={str(k): int(v) for k, v in rejected["reason"].value_counts().items()},
-        outside=int((joined[schema.BEAT] == schema.OUTSIDE).sum()),
-        join_agreement=agreement["agreement"],
-        join_agreement_geometric=agreement_geometric["agreement"],
-        join_by_status=agreement["by_status"],
-        rows_new=int(new),
-        rows_replaced=int(replaced),
-        rejections_csv=str(rejections_csv),
-        disagreements_csv=str(disagreements_csv) if disagreements_csv else None,
-        notes=result.notes,
-        unmapped_offenses=unmapped,
+        rejected_by_reason=source["rejected_by_reason"],  # type: ignore[arg-type]
+        outside=tally.outside,
+        join_agreement=tally.same / n if n else None,
+        join_agreement_geometric=tally.same_geometric / n if n else None,
+        join_by_status={s: [c[0], c[1] / c[0]] for s, c in tally.by_status.items()},
+        rows_new=new,
+        rows_replaced=replaced,
+        rejections_csv=str(source["rejections_csv"]),
+        disagreements_csv=source["disagreements_csv"],  # type: ignore[arg-type]
+        notes=notes,
+        unmapped_offenses=tally.unmapped(),
     )
     report.check()
+    if report.rows_accepted == 0:
+        report.hint = _hint(report, rejected, tally, first.mapping, index, buffer_m)
     log.info("ingested %s: %d read, %d accepted", path, report.rows_read, report.rows_accepted)
     return report
 
 
-def _settle_vocabulary(
-    result: ReadResult, categories: OffenseCategories | None
-) -> OffenseCategories:
-    """Return the vocabulary of `result`: the given one, else the bundled one its offenses fit.
+# --- why nothing was accepted ---------------------------------------------------------------
 
-    Without a given vocabulary the rows were categorised with the default one; when another
-    bundled vocabulary names more of them (NIBRS codes, UCR names) they are categorised again.
-    """
-    if categories is not None:
-        return categories
-    incidents = result.incidents
-    name = detect_vocabulary(incidents[schema.OFFENSE], incidents[schema.FBI_CODE])
-    vocabulary = load_vocabulary(name)
-    if name is not None and vocabulary.name != load_vocabulary(None).name:
-        category, sensitive = vocabulary.categorize(
-            incidents[schema.OFFENSE],
-            incidents[schema.DESCRIPTION],
-            incidents[schema.DOMESTIC],
-            codes=incidents[schema.FBI_CODE],
+_SERIAL = re.compile(r"^\d{5}(\.\d+)?$")
+
+
+def _share_inside(index: BeatIndex, x: np.ndarray, y: np.ndarray, buffer_m: float) -> float:
+    finite = np.isfinite(x) & np.isfinite(y)
+    if not finite.any():
+        return 0.0
+    distance = index.distance_to_jurisdiction(x[finite], y[finite])
+    return float((distance <= buffer_m).sum() / len(x))
+
+
+def _crs_candidates(index: BeatIndex) -> list[pyproj.CRS]:
+    """Return projected EPSG systems whose area of use covers the beats."""
+    from pyproj.aoi import AreaOfInterest
+    from pyproj.database import query_crs_info
+    from pyproj.enums import PJType
+
+    to_wgs = pyproj.Transformer.from_crs(index.crs, schema.WGS84, always_xy=True)
+    xs = [index.x0, index.x0 + index.nx * index.cell_size_m]
+    ys = [index.y1 - index.ny * index.cell_size_m, index.y1]
+    lon, lat = to_wgs.transform(np.array(xs), np.array(ys))
+    area = AreaOfInterest(float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max()))
+    infos = query_crs_info(
+        auth_name="EPSG", pj_types=PJType.PROJECTED_CRS, area_of_interest=area, contains=True
+    )
+    out = []
+    for info in infos[:400]:
+        try:
+            out.append(pyproj.CRS.from_authority(info.auth_name, info.code))
+        except pyproj.exceptions.CRSError:
+            continue
+    return out
+
+
+def _coordinate_hint(
+    tally: _Tally, mapping: ColumnMapping, index: BeatIndex, buffer_m: float
+) -> str | None:
+    lon = np.concatenate(tally.far_lon)[:_SAMPLE]
+    lat = np.concatenate(tally.far_lat)[:_SAMPLE]
+    from_wgs = pyproj.Transformer.from_crs(schema.WGS84, index.crs, always_xy=True)
+    sx, sy = from_wgs.transform(lat, lon)
+    if _share_inside(index, np.asarray(sx), np.asarray(sy), buffer_m) >= 0.8:
+        return (
+            "latitude and longitude look swapped: read the other way round, the points fall "
+            f"inside the beats. Map the columns explicitly (lat = {mapping.lon!r}, lon = "
+            f"{mapping.lat!r}) in a mapping file, or fix the export."
         )
-        incidents[schema.CATEGORY] = category
-        incidents[schema.IS_SENSITIVE] = sensitive | incidents[schema.IS_SENSITIVE]
-        result.notes.append(f"offense vocabulary detected: {name}")
-    return vocabulary
+    given = pyproj.CRS.from_user_input(mapping.crs or schema.WGS84)
+    to_source = pyproj.Transformer.from_crs(schema.WGS84, given, always_xy=True)
+    raw_x, raw_y = (np.asarray(v) for v in to_source.transform(lon, lat))
+    fits = []
+    for candidate in _crs_candidates(index):
+        if candidate == given:
+            continue
+        try:
+            to_analysis = pyproj.Transformer.from_crs(candidate, index.crs, always_xy=True)
+            x, y = to_analysis.transform(raw_x, raw_y)
+        except pyproj.exceptions.ProjError:
+            continue
+        if _share_inside(index, np.asarray(x), np.asarray(y), buffer_m) >= 0.8:
+            fits.append(f"EPSG:{candidate.to_epsg()} ({candidate.name})")
+        if len(fits) == 3:
+            break
+    distance = index.distance_to_jurisdiction(*from_wgs.transform(lon, lat))
+    where = f"the points lie {np.nanmedian(distance) / 1000:,.0f} km (median) from the beats"
+    if fits:
+        return (
+            f"wrong coordinate system? {where} read as {given.name}; read as "
+            f"{' or '.join(fits)} they fall inside the beats: pass that --crs."
+        )
+    return (
+        f"{where} read as {given.name}: check --crs (the EPSG code of the x/y columns) and the "
+        "column mapping."
+    )
+
+
+def _hint(
+    report: IngestReport,
+    rejected: pd.DataFrame,
+    tally: _Tally,
+    mapping: ColumnMapping,
+    index: BeatIndex,
+    buffer_m: float,
+) -> str:
+    """Return the likely reason no row was accepted, read from what the rejected rows show."""
+    if report.rows_read == 0:
+        return "the file has a header but no records."
+    counts = rejected["reason"].value_counts()
+    top = str(counts.index[0])
+    if top == REASONS["outside_jurisdiction"] and tally.far_lon:
+        hint = _coordinate_hint(tally, mapping, index, buffer_m)
+        if hint:
+            return hint
+    if top in (REASONS["bad_date"], REASONS["implausible_date"]):
+        values = rejected.loc[rejected["reason"] == top, "value"].astype(str).head(_SAMPLE)
+        serial = values[values.str.match(_SERIAL)]
+        if len(serial) >= 0.5 * len(values):
+            example = serial.iloc[0]
+            day = pd.Timestamp("1899-12-30") + pd.Timedelta(days=float(example))
+            return (
+                f"the dates look like Excel serial day numbers ({example!r} is "
+                f"{day:%Y-%m-%d %H:%M}): format the date column as text (e.g. 2024-01-31 "
+                "14:05) in the spreadsheet before exporting it."
+            )
+    if top == REASONS["implausible_date"]:
+        return (
+            f"every date falls outside {mapping.earliest_year}-01-01 .. tomorrow: check the "
+            "date column and its format (--date-format), or the earliest year of the "
+            "department's records (earliest_year in the mapping)."
+        )
+    if top == REASONS["bad_date"]:
+        example = rejected.loc[rejected["reason"] == top, "value"].iloc[0]
+        return (
+            f"no date could be read (e.g. {example!r}): pass the format with --date-format "
+            "(strptime codes, e.g. '%d.%m.%Y %H:%M')."
+        )
+    if top == REASONS["missing_coordinates"]:
+        return (
+            "the rows have no coordinates: geocode the addresses first, or map the columns "
+            "that hold them."
+        )
+    if top == REASONS["bad_coordinates"]:
+        return "the coordinate columns do not hold numbers: check the column mapping."
+    if top == REASONS["malformed"]:
+        return (
+            "the records do not have the header's number of fields: check the delimiter and "
+            "the quoting of the export."
+        )
+    return f"every row was rejected, most as {top!r}: see the rejections file."
 
 
 def build_sample_store(

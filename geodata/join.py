@@ -33,7 +33,6 @@ no per-point shapely object is built except for those few.
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -41,6 +40,7 @@ from typing import Literal
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyproj
 import shapely
 from rasterio import features
@@ -257,8 +257,11 @@ class BeatIndex:
         use_reported = bool(prefer_reported) and reported is not None
         reported_index = np.full(1, -2, dtype=np.int64)  # read only when use_reported
         if use_reported:
-            position = pd.Index(self.beat_ids).get_indexer(pd.Index(np.asarray(reported, object)))
-            reported_index = np.where(position >= 0, position, -2).astype(np.int64)
+            # one hash lookup per distinct reported beat, then integer indexing
+            codes, uniques = pd.factorize(pd.Series(np.asarray(reported, dtype=object)))
+            position = pd.Index(self.beat_ids).get_indexer(pd.Index(uniques, dtype=object))
+            position = np.append(np.where(position >= 0, position, -2), -2)
+            reported_index = position[codes].astype(np.int64)
         beat = np.empty(x.shape, dtype=np.int32)
         status = np.empty(x.shape, dtype=np.int8)
         grid_kernel(
@@ -316,28 +319,47 @@ class BeatIndex:
         return str(self.beat_ids[found]) if found >= 0 else None
 
     def distance_to_jurisdiction(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Return each point's distance in metres to the nearest beat (0 inside a beat)."""
-        points = shapely.points(np.asarray(x, float), np.asarray(y, float))
-        return shapely.distance(points, self._jurisdiction)
+        """Return each point's distance in metres to the nearest beat (0 inside a beat).
 
-    @functools.cached_property
-    def _jurisdiction(self) -> shapely.Geometry:
-        """Return the union of the beats (built on first use: seconds for a city's beats)."""
-        union = shapely.union_all(self.geometries)
-        shapely.prepare(union)
-        return union
+        The nearest beat comes from the beats' R-tree, so a point costs one distance to one
+        polygon instead of one to the union of all of them.
+        """
+        x = np.asarray(x, float)
+        y = np.asarray(y, float)
+        out = np.full(x.shape, np.nan)
+        finite = np.isfinite(x) & np.isfinite(y)
+        if finite.any():
+            points = shapely.points(x[finite], y[finite])
+            (which, _), distance = self.tree.query_nearest(
+                points, return_distance=True, all_matches=False
+            )
+            nearest = np.full(len(points), np.inf)
+            np.minimum.at(nearest, which, distance)
+            out[finite] = nearest
+        return out
 
     def beat_attributes(self, beats: gpd.GeoDataFrame, beat_index: np.ndarray) -> pd.DataFrame:
-        """Return ``beat``, ``sector``, ``district`` for each beat index (``outside`` for -1)."""
+        """Return ``beat``, ``sector``, ``district`` for each beat index (``outside`` for -1).
+
+        Columnar: each beat's attributes are looked up once and spread by integer indexing.
+        """
         table = beats.set_index(schema.BEAT)[[schema.SECTOR, schema.DISTRICT]]
-        ids = np.where(beat_index >= 0, self.beat_ids[np.maximum(beat_index, 0)], schema.OUTSIDE)
-        out = pd.DataFrame({schema.BEAT: pd.array(ids, dtype="string")})
-        joined = table.reindex(ids)
-        out[schema.SECTOR] = joined[schema.SECTOR].to_numpy()
-        out[schema.DISTRICT] = joined[schema.DISTRICT].to_numpy()
-        outside = beat_index < 0
-        out.loc[outside, [schema.SECTOR, schema.DISTRICT]] = schema.OUTSIDE
-        return out.astype("string")
+        table = table.reindex(pd.Index(self.beat_ids, dtype=object))
+        at = np.where(beat_index >= 0, beat_index, len(self.beat_ids)).astype(np.int64)
+        take = pa.array(at)
+
+        def spread(values: list[object]) -> pd.arrays.ArrowStringArray:
+            clean = [None if v is None or v is pd.NA else str(v) for v in values]
+            dictionary = pa.array([*clean, schema.OUTSIDE], type=pa.string())
+            return pd.arrays.ArrowStringArray(dictionary.take(take))
+
+        return pd.DataFrame(
+            {
+                schema.BEAT: spread(list(self.beat_ids)),
+                schema.SECTOR: spread(table[schema.SECTOR].astype(object).tolist()),
+                schema.DISTRICT: spread(table[schema.DISTRICT].astype(object).tolist()),
+            }
+        )
 
 
 def _segment_distances(px: np.ndarray, py: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -384,13 +406,11 @@ def assign_beats(
     reported = None
     if schema.REPORTED_BEAT in incidents:
         width = max((len(b) for b in index.beat_ids if b.isdigit()), default=0)
-        reported = np.asarray(
-            [schema.normalize_id(v, width) for v in incidents[schema.REPORTED_BEAT]], dtype=object
-        )
+        reported = schema.normalize_ids(incidents[schema.REPORTED_BEAT], width)
     result = index.lookup(
         incidents[schema.X].to_numpy(),
         incidents[schema.Y].to_numpy(),
-        reported=reported,
+        reported=None if reported is None else reported.to_numpy(dtype=object, na_value=None),
         prefer_reported=prefer_reported,
         tie_rule=tie_rule,
     )
@@ -398,11 +418,12 @@ def assign_beats(
     attributes = index.beat_attributes(beats, result.beat_index)
     for column in (schema.BEAT, schema.SECTOR, schema.DISTRICT):
         out[column] = attributes[column].to_numpy()
-    out[schema.JOIN_STATUS] = pd.array(
-        np.asarray(schema.JOIN_STATUSES, dtype=object)[result.status], dtype="string"
+    statuses = pa.array(schema.JOIN_STATUSES, type=pa.string())
+    out[schema.JOIN_STATUS] = pd.arrays.ArrowStringArray(
+        statuses.take(pa.array(result.status.astype(np.int64)))
     )
     if reported is not None:
-        out[schema.REPORTED_BEAT] = pd.array(reported, dtype="string")
+        out[schema.REPORTED_BEAT] = reported.array
     return out
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 
 from geodata import schema
 from geodata.errors import InputError, StoreError
+from geodata.exports import prepare_output
 
 __all__ = [
     "SavedPlan",
@@ -182,6 +183,8 @@ def export_plan(plan: gpd.GeoDataFrame, path: str | Path) -> Path:
     """
     path = Path(path)
     suffix = path.suffix.lower()
+    if suffix in {".geojson", ".json", ".gpkg"}:
+        prepare_output(path)
     cols = [c for c in _PLAN_COLUMNS if c in plan.columns]
     out = plan[[*cols, "geometry"]].copy()
     for c in cols:

@@ -9,7 +9,7 @@ construction, not by a filter a caller might forget:
   ``district`` and the block point (``x``/``y`` in the analysis CRS, ``lon``/``lat``). No
   incident id, case number, offense, description, location type, arrest or domestic flag;
 * **rows**: never a sensitive one. A row is dropped when the store marked it sensitive, when the
-  current offense-category rules (``geodata/offense_categories.toml``) mark it sensitive, when its
+  current offense rules (``geodata/vocabularies/``) mark it sensitive, when its
   ``domestic`` flag is set, or when its offense or description matches one of the exclusion
   groups (sexual offenses, domestic incidents, juvenile and child-related, mental-health calls,
   death investigations, trafficking/stalking/kidnapping). A configuration can add groups and

@@ -1,36 +1,61 @@
 """Read CAD/RMS incident exports in any common format into canonical, validated columns.
 
-Reading is separate from joining: :func:`read_incidents` returns the accepted rows with
-coordinates in the analysis CRS plus a rejection table (``source, line, column, value, reason``),
-and the counts always reconcile: ``rows_read == len(accepted) + len(rejected)``.
+Reading is separate from joining: :func:`iter_incidents` streams a file in record batches and
+returns, per batch, the accepted rows with coordinates in the analysis CRS plus a rejection table
+(``source, line, column, value, reason``); :func:`read_incidents` gathers them. The counts always
+reconcile: ``rows_read == len(accepted) + len(rejected)``, where a row is a *record* (a quoted
+field spanning two lines is one record).
 
-Line numbers follow the file: in a CSV the header is line 1, so the first record is line 2; in
-other formats the first feature or row is line 1.
+Every step is columnar (Arrow compute and NumPy; a Python call per distinct value at most, never
+per row), so a file of any size is read in bounded memory.
+
+Line numbers follow the file: in a CSV the header is line 1, so the first record is line 2 and a
+record is numbered by the physical line it starts on; in other formats the first feature or row
+is line 1.
+
+Dates are never guessed row by row: the day/month order is decided once for the whole column
+(see :class:`DateReader`), and a column that does not say which it is, or says both, stops the
+import with a message naming example lines and the ``--date-format`` to pass.
 """
 
 from __future__ import annotations
 
+import csv
 import gzip
 import hashlib
+import io
 import re
 import tomllib
-import warnings
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 import pyproj
 
 from geodata import schema
+from geodata._idkernel import IdTable, hash_strings
 from geodata.categories import OffenseCategories, load_categories
 from geodata.errors import CRSMismatchError, InputError, SchemaError
 
 __all__ = [
+    "BLOCK_BYTES",
+    "DATE_FORMATS",
+    "DEFAULT_EARLIEST_YEAR",
     "REASONS",
     "ColumnMapping",
+    "DateReader",
+    "RaggedRecords",
     "ReadResult",
+    "categorize_distinct",
     "detect_mapping",
+    "iter_incidents",
     "load_mapping",
     "parse_timestamps",
     "read_incidents",
@@ -46,6 +71,7 @@ REASONS = {
     "outside_jurisdiction": "outside the jurisdiction",
     "missing_date": "missing date",
     "bad_date": "unparseable date",
+    "implausible_date": "date outside the plausible window",
     "missing_id": "missing incident id",
     "duplicate_id": "duplicate incident id",
     "missing_offense": "missing offense",
@@ -53,13 +79,35 @@ REASONS = {
 
 REJECTION_COLUMNS = ("source", "line", "column", "value", "reason")
 
-#: Timestamp formats tried, most specific first; the one that parses most values wins.
+#: Dates before 1 January of this year are rejected unless a department says otherwise.
+DEFAULT_EARLIEST_YEAR = 1990
+
+#: Timestamp formats detected, most specific first. Month-first (``%m`` before ``%d``) and
+#: day-first formats are never mixed in one column: see :class:`DateReader`.
 DATE_FORMATS = (
     "%m/%d/%Y %I:%M:%S %p",
     "%m/%d/%Y %I:%M %p",
     "%m/%d/%Y %H:%M:%S",
     "%m/%d/%Y %H:%M",
     "%m/%d/%Y",
+    "%m-%d-%Y %I:%M:%S %p",
+    "%m-%d-%Y %I:%M %p",
+    "%m-%d-%Y %H:%M:%S",
+    "%m-%d-%Y %H:%M",
+    "%m-%d-%Y",
+    "%d/%m/%Y %I:%M:%S %p",
+    "%d/%m/%Y %I:%M %p",
+    "%d/%m/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M",
+    "%d/%m/%Y",
+    "%d-%m-%Y %I:%M:%S %p",
+    "%d-%m-%Y %I:%M %p",
+    "%d-%m-%Y %H:%M:%S",
+    "%d-%m-%Y %H:%M",
+    "%d-%m-%Y",
+    "%d.%m.%Y %H:%M:%S",
+    "%d.%m.%Y %H:%M",
+    "%d.%m.%Y",
     "%Y-%m-%d %H:%M:%S",
     "%Y-%m-%dT%H:%M:%S",
     "%Y-%m-%d %H:%M",
@@ -67,9 +115,7 @@ DATE_FORMATS = (
     "%Y-%m-%d",
     "%Y/%m/%d %H:%M:%S",
     "%Y/%m/%d %H:%M",
-    "%d/%m/%Y %H:%M:%S",
-    "%d/%m/%Y %H:%M",
-    "%d.%m.%Y %H:%M",
+    "%Y/%m/%d",
     "%Y%m%d%H%M%S",
     "%Y%m%d %H%M",
 )
@@ -133,10 +179,14 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
 # fmt: on
 
 _REQUIRED_ROLES = ("occurred_at", "offense")
-_TRUE = {"true", "t", "yes", "y", "1"}
-_FALSE = {"false", "f", "no", "n", "0"}
+_TRUE = ["true", "t", "yes", "y", "1"]
+_FALSE = ["false", "f", "no", "n", "0"]
 _GEOMETRY_X = "__geometry_x"
 _GEOMETRY_Y = "__geometry_y"
+#: Bytes of CSV parsed per batch (about 60,000 Chicago-format records).
+BLOCK_BYTES = 16 << 20
+_NUMBER = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
+_STRING_TYPE = pd.StringDtype("pyarrow")
 
 
 @dataclass(frozen=True)
@@ -165,10 +215,12 @@ class ColumnMapping:
     y: str | None = None
     #: CRS of ``x``/``y`` (e.g. ``"EPSG:3435"``); when set, x/y are used even if lat/lon exist.
     crs: str | None = None
-    #: A strptime format for ``occurred_at``; None tries :data:`DATE_FORMATS`.
-    date_format: str | None = None
+    #: strptime format(s) of ``occurred_at``, tried in order per value; None detects them.
+    date_format: str | tuple[str, ...] | None = None
     #: Local time zone of naive timestamps.
     timezone: str = schema.DEFAULT_TIMEZONE
+    #: Dates before 1 January of this year are rejected as implausible.
+    earliest_year: int = DEFAULT_EARLIEST_YEAR
     roles_from_file: tuple[str, ...] = field(default=(), compare=False)
 
     @classmethod
@@ -179,6 +231,15 @@ class ColumnMapping:
     def used_columns(self) -> dict[str, str]:
         """Return role -> source column for every role that is mapped."""
         return {r: getattr(self, r) for r in self.roles() if getattr(self, r) is not None}
+
+    @property
+    def date_formats(self) -> tuple[str, ...]:
+        """Return the explicit date formats as a tuple (empty when they are detected)."""
+        if self.date_format is None:
+            return ()
+        if isinstance(self.date_format, str):
+            return (self.date_format,)
+        return tuple(self.date_format)
 
 
 @dataclass
@@ -224,12 +285,32 @@ def rejection_frame(rows: list[dict[str, object]] | None = None) -> pd.DataFrame
 # --- reading the raw table ----------------------------------------------------------------
 
 
+@dataclass
+class _Batch:
+    """Raw records of one batch: string columns (missing = ``""``) and their file lines."""
+
+    table: pa.Table
+    lines: np.ndarray
+    malformed: list[dict[str, object]] = field(default_factory=list)
+    crs: str | None = None
+
+
+class _RaggedFile(Exception):  # noqa: N818 - internal signal
+    """Internal: a CSV has records with the wrong number of fields; read it again exactly."""
+
+
+def _open_text(path: Path) -> io.TextIOBase:
+    if path.name.lower().endswith(".gz"):
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
+    return open(path, encoding="utf-8-sig", newline="")
+
+
 def _sniff_text(path: Path) -> None:
     opener = gzip.open if path.suffix.lower() == ".gz" else open
     try:
         with opener(path, "rb") as handle:
             head = handle.read(8192)
-    except (OSError, EOFError, gzip.BadGzipFile) as err:
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as err:
         msg = f"{path}: cannot read the file: {err}"
         raise InputError(msg, path=str(path)) from err
     if not head.strip():
@@ -247,82 +328,202 @@ def _sniff_text(path: Path) -> None:
             raise InputError(msg, path=str(path), line=1) from err
 
 
-def _read_csv(path: Path) -> tuple[pd.DataFrame, pd.Series, list[dict[str, object]]]:
+def _whole_file_error(path: Path, err: BaseException) -> InputError:
+    """Return the one message for a file that breaks while being read."""
+    text = str(err)
+    compressed = path.name.lower().endswith(".gz")
+    if compressed and isinstance(err, (EOFError, zlib.error, gzip.BadGzipFile, OSError)):
+        msg = (
+            f"{path}: the compressed file is truncated or corrupt ({text or type(err).__name__}); "
+            "nothing was stored. Download or copy the export again."
+        )
+    elif "UTF8" in text or "utf-8" in text.lower():
+        msg = f"{path}: this is not a UTF-8 text CSV file ({text}); nothing was stored"
+    else:
+        msg = f"{path}: cannot read the file ({text}); nothing was stored"
+    return InputError(msg, path=str(path))
+
+
+def _csv_header(path: Path, sep: str) -> list[str]:
+    try:
+        with _open_text(path) as handle:
+            header = next(csv.reader(handle, delimiter=sep), None)
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as err:
+        raise _whole_file_error(path, err) from err
+    if not header:
+        msg = f"{path}: the file is empty (expected a header line and incident rows)"
+        raise InputError(msg, path=str(path), line=1)
+    return header
+
+
+def _record_starts(
+    path: Path, sep: str, n_columns: int
+) -> tuple[np.ndarray, dict[int, str], dict[int, list[str]]]:
+    """Return the start line of every record, the records with too many fields and the short ones.
+
+    Only used for files with ragged records (Python's csv module, one pass): the fast reader
+    cannot say where a record it skipped was. A short record keeps its fields, padded with
+    ``""`` (as pandas reads it: the fields it has stay in their columns); a record with too many
+    fields cannot be placed and is rejected.
+    """
+    starts: list[int] = []
+    long: dict[int, str] = {}
+    short: dict[int, list[str]] = {}
+    try:
+        with _open_text(path) as handle:
+            reader = csv.reader(handle, delimiter=sep)
+            next(reader, None)
+            line = 2
+            for row in reader:
+                if row:
+                    if len(row) > n_columns:
+                        long[len(starts)] = (
+                            f"{len(row)} fields, expected {n_columns}: " + sep.join(row)[:160]
+                        )
+                    elif len(row) < n_columns:
+                        short[len(starts)] = row + [""] * (n_columns - len(row))
+                    starts.append(line)
+                line = reader.line_num + 1
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError, csv.Error) as err:
+        raise _whole_file_error(path, err) from err
+    return np.asarray(starts, dtype=np.int64), long, short
+
+
+def _embedded_newlines(table: pa.Table) -> np.ndarray | None:
+    """Return, per record, the line breaks inside its quoted fields (None when there are none)."""
+    total = None
+    for column in table.columns:
+        if not pc.any(pc.match_substring(column, "\n")).as_py():
+            continue
+        counts = pc.count_substring(column, "\n").to_numpy(zero_copy_only=False)
+        total = counts.astype(np.int64) if total is None else total + counts
+    return total
+
+
+def _csv_batches(path: Path, *, exact: bool, block_bytes: int) -> Iterator[_Batch]:
     _sniff_text(path)
     sep = "\t" if ".tsv" in path.name.lower() else ","
-    options = {"dtype": str, "keep_default_na": False, "encoding": "utf-8-sig", "sep": sep}
-    bad: list[dict[str, object]] = []
-    try:
-        table = pd.read_csv(path, **options)
-    except pd.errors.EmptyDataError as err:
-        msg = f"{path}: the file is empty (expected a header line and incident rows)"
-        raise InputError(msg, path=str(path), line=1) from err
-    except UnicodeDecodeError as err:
-        msg = f"{path}: this is not a UTF-8 text CSV file: {err.reason}"
-        raise InputError(msg, path=str(path)) from err
-    except pd.errors.ParserError:
-        # Ragged rows: read again with the python engine and keep each bad line as a rejection.
-        def keep_bad(fields_: list[str]) -> None:
-            bad.append({"fields": fields_})
+    header = _csv_header(path, sep)
+    names = [h.lstrip("\ufeff") for h in header]
+    starts = np.empty(0, np.int64)
+    long: dict[int, str] = {}
+    short: dict[int, list[str]] = {}
+    if exact:
+        starts, long, short = _record_starts(path, sep, len(names))
+    n_records = len(starts)
+    skipped: list[str] = []
 
-        table = pd.read_csv(path, engine="python", on_bad_lines=keep_bad, **options)
-    # Physical line numbers: header is line 1 (one record per line, the CAD/RMS norm).
-    lines = pd.Series(np.arange(2, len(table) + 2, dtype=np.int64), index=table.index)
-    rejected: list[dict[str, object]] = []
-    if bad:
-        lines = _line_numbers_with_bad_rows(path, len(table.columns), len(table))
-        good = set(lines.tolist())
-        for number in range(2, len(table) + len(bad) + 2):
-            if number not in good:
-                rejected.append(
+    def on_bad_row(row: pa_csv.InvalidRow) -> str:
+        skipped.append(row.text)
+        return "skip"
+
+    def placed(
+        table: pa.Table, n_taken: int, record: int, until_all: bool
+    ) -> tuple[pa.Table, np.ndarray, list[dict[str, object]], int]:
+        """Put the batch's rows, its short records and its long ones in file order."""
+        slots: list[int] = []  # >= 0: row of `table`; < 0: -(1 + index into `extra`)
+        extra: list[list[str]] = []
+        malformed: list[dict[str, object]] = []
+        records: list[int] = []
+        taken = 0
+        while taken < n_taken or (until_all and record < n_records):
+            if record in long:
+                malformed.append(
                     {
                         "source": path.name,
-                        "line": number,
+                        "line": int(starts[record]),
                         "column": "",
-                        "value": "",
+                        "value": long[record],
                         "reason": REASONS["malformed"],
                     }
                 )
-    return table, lines, rejected
-
-
-def _line_numbers_with_bad_rows(path: Path, n_columns: int, n_good: int) -> pd.Series:
-    import csv
-
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
-    good: list[int] = []
-    with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle)
-        next(reader, None)
-        for row in reader:
-            if len(row) == n_columns:
-                good.append(reader.line_num)
-    return pd.Series(np.asarray(good[:n_good], dtype=np.int64))
-
-
-def _read_vector(path: Path) -> tuple[pd.DataFrame, pd.Series, str | None]:
-    import geopandas as gpd
-    import pyogrio
+            elif record in short:
+                slots.append(-(1 + len(extra)))
+                extra.append(short[record])
+                records.append(record)
+            else:
+                slots.append(taken)
+                records.append(record)
+                taken += 1
+            record += 1
+        if extra:
+            padded = pa.table(
+                {
+                    name: pa.array([row[i] for row in extra], pa.string())
+                    for i, name in enumerate(names)
+                }
+            )
+            order = np.asarray(slots, dtype=np.int64)
+            order = np.where(order >= 0, order, table.num_rows + (-order - 1))
+            table = pa.concat_tables([table, padded]).take(pa.array(order))
+        lines = starts[np.asarray(records, dtype=np.int64)] if records else np.empty(0, np.int64)
+        return table, lines, malformed, record
 
     try:
-        frame = gpd.read_file(path) if path.suffix.lower() != ".parquet" else None
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, ValueError) as err:
-        msg = f"{path}: cannot read as a {path.suffix} vector file: {err}"
-        raise InputError(msg, path=str(path)) from err
-    assert frame is not None
-    return _geoframe_to_table(frame, path)
+        reader = pa_csv.open_csv(
+            pa.input_stream(str(path), compression="detect"),
+            read_options=pa_csv.ReadOptions(
+                block_size=block_bytes, column_names=names, skip_rows=1, use_threads=True
+            ),
+            parse_options=pa_csv.ParseOptions(
+                delimiter=sep, newlines_in_values=True, invalid_row_handler=on_bad_row
+            ),
+            convert_options=pa_csv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, OSError, EOFError, zlib.error) as err:
+        if "Empty CSV" not in str(err):
+            raise _whole_file_error(path, err) from err
+        reader = None
+    record = 0  # records before this batch, malformed ones included
+    next_line = 2
+    empty = pa.table({name: pa.array([], pa.string()) for name in names})
+    while reader is not None:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            break
+        except (pa.ArrowInvalid, OSError, EOFError, zlib.error) as err:
+            raise _whole_file_error(path, err) from err
+        if skipped and not exact:
+            raise _RaggedFile
+        table = pa.Table.from_batches([batch])
+        n = table.num_rows
+        if exact:
+            table, lines, malformed, record = placed(table, n, record, until_all=False)
+            yield _Batch(table, lines, malformed)
+            continue
+        extra_lines = _embedded_newlines(table)
+        step = np.ones(n, dtype=np.int64) if extra_lines is None else 1 + extra_lines
+        lines = next_line + np.concatenate([[0], np.cumsum(step)[:-1]]).astype(np.int64)
+        next_line += int(step.sum())
+        record += n
+        yield _Batch(table, lines)
+    # the records after the last batch (short or long ones), or the header alone
+    table, lines, malformed, record = placed(empty, 0, record, until_all=exact)
+    yield _Batch(table, lines, malformed)
 
 
-def _geoframe_to_table(
-    frame: pd.DataFrame, path: Path
-) -> tuple[pd.DataFrame, pd.Series, str | None]:
+def _strings(frame: pd.DataFrame) -> pa.Table:
+    """Return a table of string columns (missing = ``""``) from any frame."""
+    columns = {}
+    for name in frame.columns:
+        values = pa.array(frame[name].astype("string").fillna(""), type=pa.string())
+        columns[str(name)] = values
+    return pa.table(columns) if columns else pa.table({})
+
+
+def _geoframe_batch(frame: pd.DataFrame, path: Path) -> _Batch:
     import geopandas as gpd
 
     crs = None
     table = (
         pd.DataFrame(frame.drop(columns=frame.geometry.name))
         if isinstance(frame, gpd.GeoDataFrame)
-        else frame
+        else pd.DataFrame(frame)
     )
     if isinstance(frame, gpd.GeoDataFrame):
         geometry = frame.geometry
@@ -337,28 +538,68 @@ def _geoframe_to_table(
             crs = frame.crs.to_string()
             table[_GEOMETRY_X] = geometry.x.astype("string")
             table[_GEOMETRY_Y] = geometry.y.astype("string")
-    table = table.astype("string").fillna("")
-    lines = pd.Series(np.arange(1, len(table) + 1, dtype=np.int64), index=table.index)
-    return table, lines, crs
+    lines = np.arange(1, len(table) + 1, dtype=np.int64)
+    return _Batch(_strings(table), lines, [], crs)
 
 
-def _read_parquet(path: Path) -> tuple[pd.DataFrame, pd.Series, str | None]:
+def _vector_batches(path: Path) -> Iterator[_Batch]:
+    import geopandas as gpd
+    import pyogrio
+
+    try:
+        frame = gpd.read_file(path)
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, ValueError) as err:
+        msg = f"{path}: cannot read as a {path.suffix} vector file: {err}"
+        raise InputError(msg, path=str(path)) from err
+    yield _geoframe_batch(frame, path)
+
+
+def _parquet_batches(path: Path, batch_rows: int) -> Iterator[_Batch]:
     import geopandas as gpd
     import pyarrow.parquet as pq
 
     try:
-        metadata = pq.read_schema(path).metadata or {}
+        parquet = pq.ParquetFile(path)
+        metadata = parquet.schema_arrow.metadata or {}
     except Exception as err:  # pyarrow raises several types for a non-Parquet file
         msg = f"{path}: cannot read as Parquet: {err}"
         raise InputError(msg, path=str(path)) from err
     if b"geo" in metadata:
-        return _geoframe_to_table(gpd.read_parquet(path), path)
-    table = pd.read_parquet(path)
-    return _geoframe_to_table(table, path)
+        yield _geoframe_batch(gpd.read_parquet(path), path)
+        return
+    first = 1
+    for batch in parquet.iter_batches(batch_size=batch_rows):
+        columns = {}
+        for name, column in zip(batch.schema.names, batch.columns, strict=True):
+            text = column if pa.types.is_string(column.type) else pc.cast(column, pa.string())
+            columns[name] = pc.fill_null(text, "")
+        lines = np.arange(first, first + batch.num_rows, dtype=np.int64)
+        first += batch.num_rows
+        yield _Batch(pa.table(columns), lines)
+
+
+def _batches(
+    path: Path, *, exact: bool = False, block_bytes: int = BLOCK_BYTES
+) -> Iterator[_Batch]:
+    if not path.exists():
+        msg = f"{path}: no such file"
+        raise InputError(msg, path=str(path))
+    name = path.name.lower()
+    if name.endswith((".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt", ".txt.gz")):
+        return _csv_batches(path, exact=exact, block_bytes=block_bytes)
+    if name.endswith((".parquet", ".geoparquet", ".pq")):
+        return _parquet_batches(path, max(block_bytes // 256, 1024))
+    if name.endswith((".geojson", ".json", ".gpkg", ".shp", ".zip", ".fgb")):
+        return _vector_batches(path)
+    msg = (
+        f"{path}: unsupported file type; expected .csv, .csv.gz, .tsv, .geojson, .gpkg, .shp, "
+        ".parquet or .geoparquet"
+    )
+    raise InputError(msg, path=str(path))
 
 
 def read_table(path: str | Path) -> tuple[pd.DataFrame, pd.Series, str | None, list[dict]]:
-    """Read any supported file into a table of strings.
+    """Read any supported file into one table of strings (small files; ingest streams).
 
     Parameters
     ----------
@@ -383,24 +624,17 @@ def read_table(path: str | Path) -> tuple[pd.DataFrame, pd.Series, str | None, l
         If the file does not exist, is empty, or is not in the format its name says.
     """
     path = Path(path)
-    if not path.exists():
-        msg = f"{path}: no such file"
-        raise InputError(msg, path=str(path))
-    name = path.name.lower()
-    if name.endswith((".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt", ".txt.gz")):
-        table, lines, malformed = _read_csv(path)
-        return table, lines, None, malformed
-    if name.endswith((".parquet", ".geoparquet", ".pq")):
-        table, lines, crs = _read_parquet(path)
-        return table, lines, crs, []
-    if name.endswith((".geojson", ".json", ".gpkg", ".shp", ".zip", ".fgb")):
-        table, lines, crs = _read_vector(path)
-        return table, lines, crs, []
-    msg = (
-        f"{path}: unsupported file type; expected .csv, .csv.gz, .tsv, .geojson, .gpkg, .shp, "
-        ".parquet or .geoparquet"
-    )
-    raise InputError(msg, path=str(path))
+    try:
+        batches = list(_batches(path))
+    except _RaggedFile:
+        batches = list(_batches(path, exact=True))
+    if not batches:
+        return pd.DataFrame(), pd.Series(dtype="int64"), None, []
+    table = pa.concat_tables([b.table for b in batches])
+    lines = np.concatenate([b.lines for b in batches])
+    frame = table.to_pandas(types_mapper=lambda t: _STRING_TYPE if t == pa.string() else None)
+    malformed = [m for b in batches for m in b.malformed]
+    return frame, pd.Series(lines), batches[0].crs, malformed
 
 
 # --- column mapping -------------------------------------------------------------------------
@@ -448,7 +682,8 @@ def load_mapping(path: str | Path) -> ColumnMapping:
     """Read an explicit column mapping from a TOML file.
 
     The file has a ``[columns]`` table (role = "source column") and an optional ``[options]``
-    table with ``crs``, ``date_format`` and ``timezone``. See ``docs/mapping.example.toml``.
+    table with ``crs``, ``date_format`` (one strptime format, or a list tried in order),
+    ``timezone`` and ``earliest_year``. See ``docs/mapping.example.toml``.
 
     Raises
     ------
@@ -467,117 +702,759 @@ def load_mapping(path: str | Path) -> ColumnMapping:
     if unknown:
         msg = f"{path}: unknown column roles {unknown}; expected some of {sorted(roles)}"
         raise InputError(msg, path=str(path))
-    options = config.get("options", {})
-    allowed = {"crs", "date_format", "timezone"}
+    options = dict(config.get("options", {}))
+    allowed = {"crs", "date_format", "timezone", "earliest_year"}
     unknown = sorted(set(options) - allowed)
     if unknown:
         msg = f"{path}: unknown options {unknown}; expected some of {sorted(allowed)}"
         raise InputError(msg, path=str(path))
+    formats = options.get("date_format")
+    if isinstance(formats, list):
+        if not formats or not all(isinstance(f, str) for f in formats):
+            msg = f"{path}: options.date_format must be a format or a list of formats"
+            raise InputError(msg, path=str(path))
+        options["date_format"] = tuple(formats)
+    if "earliest_year" in options and not isinstance(options["earliest_year"], int):
+        msg = f"{path}: options.earliest_year must be a year, e.g. 1995"
+        raise InputError(msg, path=str(path))
     return ColumnMapping(**columns, **options, roles_from_file=tuple(columns))
 
 
-# --- value parsing -------------------------------------------------------------------------
+# --- dates ------------------------------------------------------------------------------------
+
+_NAT = np.iinfo(np.int64).min
+_DAY_MONTH = re.compile(r"^%([md])([/-])%([md])")
+_EVIDENCE = r"^(?P<a>\d{1,2})[/-](?P<b>\d{1,2})[/-]\d{4}"
+_ISO = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}"
+_OFFSET = r"(Z|[+-]\d{2}(:?\d{2})?)$"
+#: Share of dates that must be readable one way only before that order is taken.
+MIN_EVIDENCE_SHARE = 0.05
 
 
-def parse_timestamps(
-    values: pd.Series, *, timezone: str, date_format: str | None = None
-) -> tuple[pd.Series, str | None]:
-    """Parse timestamps as CAD/RMS exports write them and make them tz-aware.
+def _order(fmt: str) -> str | None:
+    """Return ``"mdy"``/``"dmy"`` for a month-first/day-first format, None otherwise."""
+    match = _DAY_MONTH.match(fmt)
+    if match is None or match.group(1) == match.group(3):
+        return None
+    return "mdy" if match.group(1) == "m" else "dmy"
 
-    Without `date_format`, every format of :data:`DATE_FORMATS` is tried on the whole column and
-    the one that parses the most values is used; values it cannot parse are tried with the
-    others, then with ISO 8601 (offsets honoured). Naive times are local to `timezone`: in the
-    autumn hour that occurs twice the first (daylight) reading is taken, and times in the spring
-    gap are moved forward to the first valid instant, as CAD clocks do.
+
+def _swap(fmt: str) -> str:
+    return fmt.replace("%m", "\0").replace("%d", "%m").replace("\0", "%d")
+
+
+def _strptime(text: pa.Array, fmt: str) -> pa.Array:
+    return pc.strptime(text, format=fmt, unit="s", error_is_null=True)
+
+
+class DateReader:
+    """Read one date column, batch after batch, with its format(s) decided for the whole column.
+
+    Without explicit formats, the formats of :data:`DATE_FORMATS` that parse the values are
+    found; where values could be month-first or day-first (``02/12/2025``) the order is decided
+    from the values that can only be read one way (a day above 12). The column is refused
+    (:class:`~geodata.errors.InputError`) when it has values that can only be month-first and
+    others that can only be day-first (conflicting), or when nothing decides the order, or only
+    a handful of values (under :data:`MIN_EVIDENCE_SHARE`; likely typos) do (ambiguous). Values
+    that match none of the formats fall back to ISO 8601 with an offset. Naive times are local to
+    `timezone`: in the autumn hour that occurs twice the first (daylight) reading is taken; times
+    in the spring gap move to the first valid instant, as CAD clocks do. Dates before 1 January of
+    `earliest_year` or after now plus one day are flagged as implausible.
 
     Parameters
     ----------
-    values
-        Timestamp strings; empty strings are missing.
+    path, column
+        Where the values come from (for messages).
     timezone
-        IANA zone of naive timestamps, e.g. ``"America/Chicago"``.
-    date_format
-        A strptime format that all values follow.
+        IANA zone of naive timestamps.
+    formats
+        Explicit strptime formats, tried in order for each value; values matching none are bad.
+    earliest_year
+        First plausible year.
+    now
+        The present (default: the clock), for the upper bound.
+    """
+
+    def __init__(
+        self,
+        *,
+        path: Path | str,
+        column: str,
+        timezone: str,
+        formats: tuple[str, ...] = (),
+        earliest_year: int = DEFAULT_EARLIEST_YEAR,
+        now: datetime | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.column = column
+        self.timezone = timezone
+        self.explicit = tuple(formats)
+        self.formats: list[str] = list(self.explicit)
+        self.order: str | None = None
+        self.used_iso = False
+        #: Yields ``(date text, lines)`` of the whole column, batch by batch: read when the
+        #: first batch cannot decide the day/month order (a file sorted by date may start with
+        #: days 1-12 only).
+        self.prescan: Callable[[], Iterator[tuple[pa.Array, np.ndarray]]] | None = None
+        low = pd.Timestamp(year=earliest_year, month=1, day=1).tz_localize(timezone)
+        high = pd.Timestamp(now or datetime.now(UTC)) + pd.Timedelta(days=1)
+        if high.tzinfo is None:
+            high = high.tz_localize(UTC)
+        self.low_ns = int(low.tz_convert(UTC).value)
+        self.high_ns = int(high.tz_convert(UTC).value)
+        self.earliest_year = earliest_year
+
+    @property
+    def used_formats(self) -> list[str]:
+        """Return the formats in use (plus ``ISO8601`` when offsets were read)."""
+        return self.formats + (["ISO8601"] if self.used_iso else [])
+
+    def read(self, text: pa.Array, lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return UTC nanoseconds (``_NAT`` where missing or unparseable) and implausible flags.
+
+        Parameters
+        ----------
+        text
+            Trimmed date strings (``""`` = missing).
+        lines
+            File line of each value (for messages).
+
+        Raises
+        ------
+        InputError
+            If the day/month order of the column is ambiguous or conflicting.
+        """
+        n = len(text)
+        naive = np.full(n, _NAT, dtype=np.int64)
+        todo = np.flatnonzero(pc.not_equal(text, "").to_numpy(zero_copy_only=False))
+        todo = self._parse(text, todo, self.formats, naive)
+        if todo.size and not self.explicit:
+            added = self._learn(text.take(pa.array(todo)), lines[todo])
+            todo = self._parse(text, todo, added, naive)
+        utc = self._localize(naive)
+        if todo.size and not self.explicit:
+            self._iso(text, todo, utc)
+        valid = utc != _NAT
+        implausible = valid & ((utc < self.low_ns) | (utc > self.high_ns))
+        return utc, implausible
+
+    def _parse(
+        self, text: pa.Array, todo: np.ndarray, formats: list[str], out: np.ndarray
+    ) -> np.ndarray:
+        for fmt in formats:
+            if not todo.size:
+                break
+            subset = text if todo.size == len(text) else text.take(pa.array(todo))
+            parsed = _strptime(subset, fmt)
+            ok = parsed.is_valid().to_numpy(zero_copy_only=False)
+            if ok.any():
+                seconds = pc.cast(parsed, pa.int64()).to_numpy(zero_copy_only=False)
+                out[todo[ok]] = seconds[ok].astype(np.int64) * 1_000_000_000
+                todo = todo[~ok]
+        return todo
+
+    def _learn(self, text: pa.Array, lines: np.ndarray) -> list[str]:
+        """Find the formats of values no known format reads; decide or check the order."""
+        sample = text.slice(0, 20_000)
+        candidates = [f for f in DATE_FORMATS if f not in self.formats]
+        scores = {f: len(sample) - _strptime(sample, f).null_count for f in candidates}
+        day_month = [f for f in candidates if _order(f) and scores[f]]
+        if day_month and _order(day_month[0]) is not None:
+            self._decide(text, lines, day_month, scores)
+        added = [
+            f
+            for f in sorted(candidates, key=lambda f: -scores[f])
+            if scores[f] and _order(f) in (None, self.order)
+        ]
+        self.formats.extend(added)
+        return added
+
+    @staticmethod
+    def _evidence(text: pa.Array, lines: np.ndarray) -> dict[str, list]:
+        """Count values only month-first (``m``), only day-first (``d``) or both (``e``) read.
+
+        Each count comes with up to three example ``(line, value)``.
+        """
+        parts = pc.extract_regex(text, _EVIDENCE)
+        a = pc.cast(pc.struct_field(parts, "a"), pa.int16()).to_numpy(zero_copy_only=False)
+        b = pc.cast(pc.struct_field(parts, "b"), pa.int16()).to_numpy(zero_copy_only=False)
+        a = np.nan_to_num(np.asarray(a, dtype=np.float64), nan=0)
+        b = np.nan_to_num(np.asarray(b, dtype=np.float64), nan=0)
+        month_a, month_b = (a >= 1) & (a <= 12), (b >= 1) & (b <= 12)
+        masks = {
+            "m": month_a & (b > 12) & (b <= 31),
+            "d": month_b & (a > 12) & (a <= 31),
+            "e": month_a & month_b,
+        }
+        out: dict[str, list] = {}
+        for key, mask in masks.items():
+            idx = np.flatnonzero(mask)
+            values = text.take(pa.array(idx[:3])).to_pylist()
+            out[key] = [
+                int(idx.size),
+                [(int(lines[i]), v) for i, v in zip(idx[:3], values, strict=True)],
+            ]
+        return out
+
+    def _whole_column(self, first: dict[str, list]) -> dict[str, list]:
+        """Return the evidence of the whole column (the first batch could not decide)."""
+        assert self.prescan is not None
+        total = {k: [0, []] for k in first}
+        for text, lines in self.prescan():
+            found = self._evidence(text, lines)
+            for key, (count, examples) in found.items():
+                total[key][0] += count
+                total[key][1] = (total[key][1] + examples)[:3]
+            if total["m"][0] and total["d"][0]:
+                break  # conflicting: nothing more to learn
+        return total
+
+    def _decide(
+        self, text: pa.Array, lines: np.ndarray, day_month: list[str], scores: dict[str, int]
+    ) -> None:
+        evidence = self._evidence(text, lines)
+        best = max(day_month, key=lambda f: scores[f])
+        month_first = best if _order(best) == "mdy" else _swap(best)
+        day_first = _swap(month_first)
+
+        def examples(key: str) -> str:
+            return ", ".join(f"line {line} {value!r}" for line, value in evidence[key][1])
+
+        advice = (
+            f"Pass --date-format '{month_first}' (month first) or --date-format '{day_first}' "
+            "(day first), or list the format(s) under [options] date_format in a mapping "
+            "file; values that match none are then rejected one by one."
+        )
+        where = f"{self.path}, column {self.column!r}"
+        n_m, n_d, n_e = evidence["m"][0], evidence["d"][0], evidence["e"][0]
+        if self.order is not None:
+            other, key = (n_d, "d") if self.order == "mdy" else (n_m, "m")
+            if other:
+                first = "month-first" if self.order == "mdy" else "day-first"
+                msg = (
+                    f"{where}: the dates mix month-first and day-first values: the column "
+                    f"was read {first}, but {other:,} later values can only be read the other "
+                    f"way ({examples(key)}). {advice}"
+                )
+                raise InputError(msg, path=str(self.path), column=self.column)
+            return
+
+        def undecided() -> bool:
+            found = max(n_m, n_d)
+            return bool(n_e) and found < MIN_EVIDENCE_SHARE * (found + n_e)
+
+        if not (n_m and n_d) and undecided() and self.prescan is not None:
+            # this batch cannot decide: look at the whole column before refusing
+            evidence = self._whole_column(evidence)
+            self.prescan = None
+            n_m, n_d, n_e = evidence["m"][0], evidence["d"][0], evidence["e"][0]
+        if n_m and n_d:
+            msg = (
+                f"{where}: the dates mix month-first and day-first values: {n_m:,} can only "
+                f"be month-first ({examples('m')}) and {n_d:,} only day-first "
+                f"({examples('d')}). {advice}"
+            )
+            raise InputError(msg, path=str(self.path), column=self.column)
+        if undecided():
+            found = max(n_m, n_d)
+            few = ""
+            if found:
+                key, kind = ("m", "month-first") if n_m else ("d", "day-first")
+                few = (
+                    f"; only {found:,} can only be read {kind} ({examples(key)}), too few "
+                    "to decide (a typo?)"
+                )
+            msg = (
+                f"{where}: the dates do not say whether they are month-first or day-first: "
+                f"{n_e:,} values read either way ({examples('e')}){few}. {advice}"
+            )
+            raise InputError(msg, path=str(self.path), column=self.column)
+        if n_m or n_d:
+            self.order = "mdy" if n_m else "dmy"
+
+    def _localize(self, naive: np.ndarray) -> np.ndarray:
+        valid = naive != _NAT
+        if not valid.any():
+            return naive
+        stamps = pa.array(naive, type=pa.timestamp("ns"), mask=~valid)
+        local = pc.assume_timezone(
+            stamps, self.timezone, ambiguous="earliest", nonexistent="latest"
+        )
+        return pc.fill_null(pc.cast(local, pa.int64()), _NAT).to_numpy(zero_copy_only=False)
+
+    def _iso(self, text: pa.Array, todo: np.ndarray, out: np.ndarray) -> None:
+        subset = text.take(pa.array(todo))
+        iso = pc.match_substring_regex(subset, _ISO).to_numpy(zero_copy_only=False)
+        if not iso.any():
+            return
+        idx = todo[iso]
+        values = subset.filter(pa.array(iso))
+        has_offset = pc.match_substring_regex(values, _OFFSET).to_numpy(zero_copy_only=False)
+        series = pd.Series(values.to_numpy(zero_copy_only=False))
+        aware = pd.to_datetime(
+            series.where(has_offset), format="ISO8601", utc=True, errors="coerce"
+        )
+        naive = pd.to_datetime(series.where(~has_offset), format="ISO8601", errors="coerce")
+        naive_ns = naive.to_numpy(dtype="datetime64[ns]").view(np.int64)
+        local = self._localize(np.where(naive.notna().to_numpy(), naive_ns, _NAT))
+        utc = np.where(has_offset, aware.to_numpy(dtype="datetime64[ns]").view(np.int64), local)
+        utc = np.where(pd.isna(aware).to_numpy() & has_offset, _NAT, utc)
+        ok = utc != _NAT
+        out[idx[ok]] = utc[ok]
+        self.used_iso = self.used_iso or bool(ok.any())
+
+
+def parse_timestamps(
+    values: pd.Series,
+    *,
+    timezone: str,
+    date_format: str | tuple[str, ...] | None = None,
+    earliest_year: int = DEFAULT_EARLIEST_YEAR,
+) -> tuple[pd.Series, str | None]:
+    """Parse a column of timestamps as :class:`DateReader` does; return them and the format.
 
     Returns
     -------
     parsed
-        Timestamps in `timezone` (NaT where missing or unparseable).
+        Timestamps in `timezone` (NaT where missing or unparseable; implausible dates kept).
     used_format
-        The dominant format, or None if nothing parsed.
+        The first format in use, or None if nothing parsed.
+
+    Raises
+    ------
+    InputError
+        If the day/month order is ambiguous or conflicting.
     """
-    text = values.astype("string").str.strip()
-    present = text.notna() & (text != "")
-    parsed = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
-    used: str | None = date_format
-    todo = present.copy()
-    formats = (date_format,) if date_format else DATE_FORMATS
-    if not date_format:
-        sample = text[present].head(2000)
-        scores = {
-            f: pd.to_datetime(sample, format=f, errors="coerce").notna().sum() for f in formats
-        }
-        ordered = sorted(formats, key=lambda f: -scores[f])
-        used = ordered[0] if scores[ordered[0]] else None
-        formats = tuple(ordered)
-    for fmt in formats:
-        if not todo.any():
-            break
-        attempt = pd.to_datetime(text[todo], format=fmt, errors="coerce")
-        ok = attempt.notna()
-        parsed.loc[attempt.index[ok]] = attempt[ok]
-        todo.loc[attempt.index[ok]] = False
-    aware = parsed.dt.tz_localize(
-        timezone, ambiguous=np.ones(len(parsed), dtype=bool), nonexistent="shift_forward"
-    ).copy()
-    if todo.any() and not date_format:
-        # ISO 8601: a time with an offset is converted; a naive one is local to `timezone`
-        rest = text[todo]
-        has_offset = rest.str.contains(r"(?:Z|[+-]\d{2}(?::?\d{2})?)$", regex=True)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            iso = pd.to_datetime(rest[has_offset], format="ISO8601", errors="coerce", utc=True)
-            naive = pd.to_datetime(rest[~has_offset], format="ISO8601", errors="coerce")
-        naive = naive.dt.tz_localize(
-            timezone, ambiguous=np.ones(len(naive), dtype=bool), nonexistent="shift_forward"
-        )
-        for found in (iso.dt.tz_convert(timezone), naive):
-            ok = found.notna()
-            if ok.any():
-                aware.loc[found.index[ok]] = found[ok]
-                used = used or "ISO8601"
-    return aware, used
+    formats = (date_format,) if isinstance(date_format, str) else tuple(date_format or ())
+    reader = DateReader(
+        path="(values)",
+        column=str(values.name or "date"),
+        timezone=timezone,
+        formats=formats,
+        earliest_year=earliest_year,
+    )
+    text = pc.utf8_trim_whitespace(pa.array(values.astype("string").fillna(""), type=pa.string()))
+    utc, _ = reader.read(text, np.arange(1, len(values) + 1))
+    stamps = pd.to_datetime(pd.Series(utc, index=values.index).where(utc != _NAT), utc=True)
+    used = reader.used_formats[0] if reader.used_formats else None
+    return stamps.dt.tz_convert(timezone), used
 
 
-def _parse_bool(values: pd.Series) -> pd.Series:
-    text = values.astype("string").str.strip().str.lower()
-    out = pd.Series(pd.NA, index=values.index, dtype="boolean")
-    out[text.isin(_TRUE)] = True
-    out[text.isin(_FALSE)] = False
-    return out
+# --- values -----------------------------------------------------------------------------------
+
+_NULL_STRING = pa.scalar(None, pa.string())
 
 
-def _stable_ids(table: pd.DataFrame, columns: list[str]) -> pd.Series:
-    joined = table[columns].astype("string").fillna("").agg("|".join, axis=1)
-    return joined.map(lambda s: "h" + hashlib.sha1(s.encode()).hexdigest()[:16]).astype("string")
+def _trim(values: pa.Array) -> pa.Array:
+    return pc.utf8_trim_whitespace(values)
 
 
-def _check_crs(crs: str, path: Path) -> pyproj.CRS:
+def _to_float(values: pa.Array) -> np.ndarray:
+    """Return the numbers in trimmed strings (NaN where empty or not a number)."""
+    nulled = pc.if_else(pc.equal(values, ""), _NULL_STRING, values)
     try:
-        return pyproj.CRS.from_user_input(crs)
-    except pyproj.exceptions.CRSError as err:
-        msg = f"{path}: {crs!r} is not a known coordinate reference system (e.g. EPSG:3435)"
-        raise CRSMismatchError(msg) from err
+        numbers = pc.cast(nulled, pa.float64())
+    except pa.ArrowInvalid:
+        ok = pc.match_substring_regex(values, _NUMBER)
+        numbers = pc.cast(pc.if_else(ok, values, _NULL_STRING), pa.float64())
+    return numbers.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
 
 
-def read_incidents(
+def _optional(values: pa.Array) -> pd.arrays.ArrowStringArray:
+    """Return trimmed strings with ``""`` as missing, as a pandas string array."""
+    text = _trim(values)
+    return pd.arrays.ArrowStringArray(pc.if_else(pc.equal(text, ""), _NULL_STRING, text))
+
+
+def _to_bool(values: pa.Array) -> pd.arrays.BooleanArray:
+    text = pc.utf8_lower(_trim(values))
+    true = pc.is_in(text, value_set=pa.array(_TRUE)).to_numpy(zero_copy_only=False)
+    false = pc.is_in(text, value_set=pa.array(_FALSE)).to_numpy(zero_copy_only=False)
+    return pd.arrays.BooleanArray(true, ~(true | false))
+
+
+def _stable_ids(columns: list[pa.Array]) -> pa.Array:
+    """Return ``h`` + 16 hex digits of SHA-1 of the joined raw values (ids of id-less files).
+
+    The one per-row Python step left (SHA-1 keeps the ids of stores built before streaming).
+    """
+    joined = pc.binary_join_element_wise(*columns, "|").to_pylist()
+    return pa.array(
+        ["h" + hashlib.sha1(s.encode()).hexdigest()[:16] for s in joined], type=pa.string()
+    )
+
+
+def _categorize(
+    categories: OffenseCategories,
+    offense: pd.arrays.ArrowStringArray,
+    description: pd.arrays.ArrowStringArray,
+    domestic: pd.arrays.BooleanArray,
+    codes: pd.arrays.ArrowStringArray,
+) -> tuple[pd.arrays.ArrowStringArray, np.ndarray]:
+    """Categorise each distinct (offense, description, domestic, code) once; spread the result."""
+    n = len(offense)
+    if n == 0:
+        return pd.arrays.ArrowStringArray(pa.array([], pa.string())), np.zeros(0, bool)
+    frame = pd.DataFrame(
+        {
+            "offense": offense,
+            "description": description,
+            "domestic": domestic,
+            "codes": codes,
+        }
+    )
+    # one integer key per distinct combination (factorised columns, NA kept as its own code)
+    key = np.zeros(n, dtype=np.int64)
+    for name in frame.columns:
+        code, uniques = pd.factorize(frame[name], use_na_sentinel=True)
+        key = key * (len(uniques) + 1) + (code + 1)
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    distinct = frame.iloc[first].reset_index(drop=True)
+    category, sensitive = categories.categorize(
+        distinct["offense"], distinct["description"], distinct["domestic"], codes=distinct["codes"]
+    )
+    category_array = pa.array(category.astype(object).to_numpy(), type=pa.string())
+    return (
+        pd.arrays.ArrowStringArray(category_array.take(pa.array(inverse))),
+        np.asarray(sensitive, dtype=bool)[inverse],
+    )
+
+
+def categorize_distinct(
+    categories: OffenseCategories, incidents: pd.DataFrame
+) -> tuple[pd.arrays.ArrowStringArray, np.ndarray]:
+    """Return the category and sensitive flag of canonical incidents, each combination once.
+
+    The same as ``categories.categorize`` on the offense, description, domestic and FBI-code
+    columns, with one call per distinct combination instead of per row.
+    """
+    return _categorize(
+        categories,
+        incidents[schema.OFFENSE],
+        incidents[schema.DESCRIPTION],
+        incidents[schema.DOMESTIC],
+        incidents[schema.FBI_CODE],
+    )
+
+
+class _Verdict:
+    """The first reason (if any) each row of a batch is rejected for, with column and value."""
+
+    _KEYS = tuple(REASONS)
+
+    def __init__(self, n: int) -> None:
+        self.code = np.zeros(n, dtype=np.int8)
+        self.which = np.zeros(n, dtype=np.int16)
+        self.columns: list[str] = [""]
+        self.values: list[pa.Array | dict[int, str] | None] = [None]
+
+    @property
+    def ok(self) -> np.ndarray:
+        return self.code == 0
+
+    def reject(
+        self, mask: np.ndarray, key: str, column: str, values: pa.Array | dict[int, str] | None
+    ) -> None:
+        mask = np.asarray(mask, dtype=bool) & (self.code == 0)
+        if not mask.any():
+            return
+        self.code[mask] = self._KEYS.index(key) + 1
+        self.columns.append(column)
+        self.values.append(values)
+        self.which[mask] = len(self.columns) - 1
+
+    def frame(self, source: str, lines: np.ndarray) -> pd.DataFrame:
+        rows = np.flatnonzero(self.code)
+        if not rows.size:
+            return rejection_frame()
+        values = np.full(rows.size, "", dtype=object)
+        for which in np.unique(self.which[rows]):
+            at = np.flatnonzero(self.which[rows] == which)
+            source_values = self.values[which]
+            if isinstance(source_values, dict):
+                values[at] = [source_values.get(int(r), "") for r in rows[at]]
+            elif source_values is not None:
+                taken = source_values.take(pa.array(rows[at])).to_pylist()
+                values[at] = [("" if v is None else str(v))[:200] for v in taken]
+        frame = pd.DataFrame(
+            {
+                "source": source,
+                "line": lines[rows].astype(np.int64),
+                "column": np.asarray(self.columns, dtype=object)[self.which[rows]],
+                "value": values,
+                "reason": np.asarray([REASONS[k] for k in self._KEYS], dtype=object)[
+                    self.code[rows] - 1
+                ],
+            }
+        )
+        return _rejection_dtypes(frame)
+
+
+# --- reading incidents ------------------------------------------------------------------------
+
+
+class RaggedRecords(Exception):  # noqa: N818 - a signal, not an error the user sees
+    """Ragged CSV records found after batches were handed out: read again with ``exact=True``.
+
+    The caller discards what it received (the store commits nothing before the file is read).
+    """
+
+
+@dataclass
+class _Context:
+    """What stays the same across the batches of one file."""
+
+    path: Path
+    source: str
+    mapping: ColumnMapping
+    categories: OffenseCategories
+    x_col: str
+    y_col: str
+    crs: pyproj.CRS
+    to_analysis: pyproj.Transformer
+    to_wgs: pyproj.Transformer | None
+    dates: DateReader
+    ids: IdTable
+    notes: list[str]
+
+
+def _context(
+    path: Path,
+    columns: list[str],
+    geometry_crs: str | None,
+    table: pa.Table,
+    mapping: ColumnMapping | None,
+    analysis_crs: str,
+    categories: OffenseCategories | None,
+    now: datetime | None,
+) -> _Context:
+    mapping = detect_mapping(columns, base=mapping)
+    _require_columns(mapping, columns, path)
+    notes: list[str] = []
+    use_xy = mapping.x is not None and (mapping.crs is not None or mapping.lat is None)
+    if use_xy:
+        x_col, y_col = mapping.x, mapping.y
+        source_crs = mapping.crs or geometry_crs
+        if source_crs is None:
+            assert x_col is not None
+            sample = np.abs(_to_float(_trim(table.column(x_col).combine_chunks())))
+            if not np.any(sample > 180):
+                source_crs = schema.WGS84
+                notes.append(f"x/y columns {x_col!r}/{y_col!r} look like lon/lat; read as WGS84")
+            else:
+                msg = (
+                    f"{path}: coordinates are projected x/y ({x_col!r}, {y_col!r}) but no CRS "
+                    "was given; pass --crs (the EPSG code of the department's state plane or "
+                    "UTM zone, e.g. --crs EPSG:3435)"
+                )
+                raise SchemaError(msg, path=str(path), column=x_col)
+    else:
+        x_col, y_col = mapping.lon, mapping.lat
+        source_crs = schema.WGS84
+    assert x_col is not None
+    assert y_col is not None
+    crs = _check_crs(source_crs, path)
+    wgs = pyproj.CRS.from_user_input(schema.WGS84)
+    assert mapping.occurred_at is not None
+    return _Context(
+        path=path,
+        source=path.name,
+        mapping=mapping,
+        categories=categories or load_categories(),
+        x_col=x_col,
+        y_col=y_col,
+        crs=crs,
+        to_analysis=pyproj.Transformer.from_crs(crs, analysis_crs, always_xy=True),
+        to_wgs=None if crs == wgs else pyproj.Transformer.from_crs(crs, wgs, always_xy=True),
+        dates=DateReader(
+            path=path,
+            column=mapping.occurred_at,
+            timezone=mapping.timezone,
+            formats=mapping.date_formats,
+            earliest_year=mapping.earliest_year,
+            now=now,
+        ),
+        ids=IdTable(),
+        notes=notes,
+    )
+
+
+def _date_text(table: pa.Table, mapping: ColumnMapping) -> pa.Array:
+    """Return the trimmed date (and time) text of each record."""
+    assert mapping.occurred_at is not None
+    text = _trim(table.column(mapping.occurred_at).combine_chunks())
+    if mapping.occurred_time is not None:
+        time = _trim(table.column(mapping.occurred_time).combine_chunks())
+        text = _trim(pc.binary_join_element_wise(text, time, " "))
+    return text
+
+
+def _date_column(
+    path: Path, mapping: ColumnMapping, exact: bool, block_bytes: int
+) -> Callable[[], Iterator[tuple[pa.Array, np.ndarray]]]:
+    """Return a function that reads the whole date column again, batch by batch."""
+
+    def read() -> Iterator[tuple[pa.Array, np.ndarray]]:
+        for batch in _batches(path, exact=exact, block_bytes=block_bytes):
+            yield _date_text(batch.table, mapping), batch.lines
+
+    return read
+
+
+def _read_batch(batch: _Batch, ctx: _Context) -> tuple[pd.DataFrame, pd.DataFrame]:
+    table, lines, mapping = batch.table, batch.lines, ctx.mapping
+    n = table.num_rows
+    verdict = _Verdict(n)
+
+    def raw(name: str) -> pa.Array:
+        return table.column(name).combine_chunks()
+
+    # --- coordinates
+    raw_x, raw_y = raw(ctx.x_col), raw(ctx.y_col)
+    text_x, text_y = _trim(raw_x), _trim(raw_y)
+    x, y = _to_float(text_x), _to_float(text_y)
+    x_missing = pc.equal(text_x, "").to_numpy(zero_copy_only=False)
+    y_missing = pc.equal(text_y, "").to_numpy(zero_copy_only=False)
+    verdict.reject(x_missing | ((x == 0) & (y == 0)), "missing_coordinates", ctx.x_col, raw_x)
+    verdict.reject(y_missing, "missing_coordinates", ctx.y_col, raw_y)
+    verdict.reject(np.isnan(x) & ~x_missing, "bad_coordinates", ctx.x_col, raw_x)
+    verdict.reject(np.isnan(y) & ~y_missing, "bad_coordinates", ctx.y_col, raw_y)
+    if ctx.crs.is_geographic:
+        with np.errstate(invalid="ignore"):
+            verdict.reject(np.abs(x) > 180, "bad_coordinates", ctx.x_col, raw_x)
+            verdict.reject(np.abs(y) > 90, "bad_coordinates", ctx.y_col, raw_y)
+    ok = verdict.ok
+    px, py = np.full(n, np.nan), np.full(n, np.nan)
+    lon, lat = np.full(n, np.nan), np.full(n, np.nan)
+    if ok.any():
+        px[ok], py[ok] = ctx.to_analysis.transform(x[ok], y[ok])
+        if ctx.to_wgs is None:
+            lon[ok], lat[ok] = x[ok], y[ok]
+        else:
+            lon[ok], lat[ok] = ctx.to_wgs.transform(x[ok], y[ok])
+    verdict.reject(~np.isfinite(px) & ok, "bad_coordinates", ctx.x_col, raw_x)
+
+    # --- date
+    assert mapping.occurred_at is not None
+    date_text = _date_text(table, mapping)
+    utc, implausible = ctx.dates.read(date_text, lines)
+    missing_date = pc.equal(date_text, "").to_numpy(zero_copy_only=False)
+    verdict.reject(missing_date, "missing_date", mapping.occurred_at, date_text)
+    verdict.reject((utc == _NAT) & ~missing_date, "bad_date", mapping.occurred_at, date_text)
+    verdict.reject(implausible, "implausible_date", mapping.occurred_at, date_text)
+
+    # --- offense and id
+    assert mapping.offense is not None
+    offense = _trim(raw(mapping.offense))
+    verdict.reject(
+        pc.equal(offense, "").to_numpy(zero_copy_only=False),
+        "missing_offense",
+        mapping.offense,
+        offense,
+    )
+    if mapping.incident_id is not None:
+        ids = _trim(raw(mapping.incident_id))
+        verdict.reject(
+            pc.equal(ids, "").to_numpy(zero_copy_only=False),
+            "missing_id",
+            mapping.incident_id,
+            ids,
+        )
+    else:
+        id_columns = [
+            c
+            for c in (
+                mapping.occurred_at,
+                mapping.offense,
+                ctx.x_col,
+                ctx.y_col,
+                mapping.block,
+                mapping.description,
+            )
+            if c
+        ]
+        ids = _stable_ids([raw(c) for c in id_columns])
+    ok = verdict.ok
+    candidates = np.flatnonzero(ok)
+    first = ctx.ids.add(hash_strings(ids.take(pa.array(candidates))), lines[candidates])
+    repeated = candidates[first >= 0]
+    if repeated.size:
+        names = ids.take(pa.array(repeated)).to_pylist()
+        values = {
+            int(r): f"{name} (first at line {int(line)})"
+            for r, name, line in zip(repeated, names, first[first >= 0], strict=True)
+        }
+        mask = np.zeros(n, dtype=bool)
+        mask[repeated] = True
+        verdict.reject(mask, "duplicate_id", mapping.incident_id or "(derived id)", values)
+
+    # --- assemble the accepted rows
+    ok = verdict.ok
+    keep = pa.array(ok)
+    m = int(ok.sum())
+
+    def column(role: str) -> pd.arrays.ArrowStringArray:
+        name = getattr(mapping, role)
+        if name is None:
+            return pd.arrays.ArrowStringArray(pa.nulls(m, pa.string()))
+        return _optional(raw(name).filter(keep))
+
+    def flags(role: str) -> pd.arrays.BooleanArray:
+        name = getattr(mapping, role)
+        if name is None:
+            return pd.arrays.BooleanArray(np.zeros(m, bool), np.ones(m, bool))
+        return _to_bool(raw(name).filter(keep))
+
+    offense_kept = pd.arrays.ArrowStringArray(pc.utf8_upper(offense.filter(keep)))
+    description = column("description")
+    domestic = flags("domestic")
+    category, sensitive = _categorize(
+        ctx.categories, offense_kept, description, domestic, column("fbi_code")
+    )
+    occurred = pd.DatetimeIndex(utc[ok].view("datetime64[ns]")).tz_localize(UTC)
+    incidents = pd.DataFrame(
+        {
+            schema.INCIDENT_ID: pd.arrays.ArrowStringArray(ids.filter(keep)),
+            schema.CASE_NUMBER: column("case_number"),
+            schema.OCCURRED_AT: occurred.tz_convert(mapping.timezone),
+            schema.OFFENSE: offense_kept,
+            schema.DESCRIPTION: description,
+            schema.IUCR: column("iucr"),
+            schema.FBI_CODE: column("fbi_code"),
+            schema.CATEGORY: category,
+            schema.IS_SENSITIVE: sensitive,
+            schema.LOCATION_DESC: column("location_desc"),
+            schema.BLOCK: column("block"),
+            schema.DOMESTIC: domestic,
+            schema.ARREST: flags("arrest"),
+            schema.X: px[ok],
+            schema.Y: py[ok],
+            schema.LON: lon[ok],
+            schema.LAT: lat[ok],
+            schema.REPORTED_BEAT: column("reported_beat"),
+            schema.SOURCE: pd.arrays.ArrowStringArray(
+                pa.array(np.full(m, ctx.source, dtype=object), type=pa.string())
+            ),
+            schema.SOURCE_LINE: lines[ok].astype(np.int64),
+        }
+    )
+    rejected = verdict.frame(ctx.source, lines)
+    if batch.malformed:
+        rejected = pd.concat([rejection_frame(batch.malformed), rejected], ignore_index=True)
+    return incidents, rejected
+
+
+def iter_incidents(
     path: str | Path,
     *,
     mapping: ColumnMapping | None = None,
     analysis_crs: str = schema.DEFAULT_ANALYSIS_CRS,
     categories: OffenseCategories | None = None,
-) -> ReadResult:
-    """Read an incident export, validate every row and return canonical columns.
+    exact: bool = False,
+    block_bytes: int = BLOCK_BYTES,
+    now: datetime | None = None,
+) -> Iterator[ReadResult]:
+    """Read an incident export batch by batch, validating every row; yield one result per batch.
 
     Parameters
     ----------
@@ -589,6 +1466,84 @@ def read_incidents(
         Projected CRS (metres) for the ``x``/``y`` columns of the result.
     categories
         Offense-category mapping (default: the bundled ``offense_categories.toml``).
+    exact
+        Locate ragged CSV records first (one extra pass with Python's csv module). Needed only
+        after :class:`RaggedRecords`.
+    block_bytes
+        Bytes of CSV per batch (memory is about four times this).
+    now
+        The present, for the plausible-date window (default: the clock).
+
+    Yields
+    ------
+    ReadResult
+        Accepted rows and rejections of one batch; ``rows_read`` counts that batch's records.
+        All results share one ``notes`` list, complete once the file is read.
+
+    Raises
+    ------
+    InputError
+        If the file cannot be read (also when it breaks part-way, e.g. a truncated ``.gz``),
+        or its dates are ambiguous or conflicting.
+    SchemaError
+        If required columns are missing; the message lists all of them and the header found.
+    RaggedRecords
+        When ragged CSV records are found after batches were yielded.
+    """
+    path = Path(path)
+    ctx: _Context | None = None
+    yielded = False
+    batches = _batches(path, exact=exact, block_bytes=block_bytes)
+    try:
+        for batch in batches:
+            if ctx is None:
+                ctx = _context(
+                    path,
+                    batch.table.column_names,
+                    batch.crs,
+                    batch.table,
+                    mapping,
+                    analysis_crs,
+                    categories,
+                    now,
+                )
+                ctx.dates.prescan = _date_column(path, ctx.mapping, exact, block_bytes)
+            incidents, rejected = _read_batch(batch, ctx)
+            rows = batch.table.num_rows + len(batch.malformed)
+            yielded = True
+            yield ReadResult(incidents, rejected, rows, ctx.mapping, ctx.source, ctx.notes)
+    except _RaggedFile:
+        if yielded:
+            raise RaggedRecords(str(path)) from None
+        yield from iter_incidents(
+            path,
+            mapping=mapping,
+            analysis_crs=analysis_crs,
+            categories=categories,
+            exact=True,
+            block_bytes=block_bytes,
+            now=now,
+        )
+        return
+    if ctx is not None and ctx.dates.used_formats:
+        formats = " or ".join(ctx.dates.used_formats)
+        ctx.notes.append(f"dates read as {formats} in {ctx.mapping.timezone}")
+    if ctx is not None and ctx.mapping.incident_id is None:
+        ctx.notes.append("no incident id column: ids are hashes of date, offense, place")
+
+
+def read_incidents(
+    path: str | Path,
+    *,
+    mapping: ColumnMapping | None = None,
+    analysis_crs: str = schema.DEFAULT_ANALYSIS_CRS,
+    categories: OffenseCategories | None = None,
+    now: datetime | None = None,
+) -> ReadResult:
+    """Read a whole incident export, validate every row and return canonical columns.
+
+    The batches of :func:`iter_incidents`, gathered (for files that fit in memory; the ingest
+    streams).
 
     Returns
     -------
@@ -598,197 +1553,54 @@ def read_incidents(
     Raises
     ------
     InputError
-        If the file cannot be read at all.
+        If the file cannot be read at all, or its dates are ambiguous or conflicting.
     SchemaError
         If required columns are missing; the message lists all of them and the header found.
     """
-    path = Path(path)
-    table, lines, geometry_crs, rejected_rows = read_table(path)
-    mapping = detect_mapping(list(table.columns), base=mapping)
-    _require_columns(mapping, table, path)
-    categories = categories or load_categories()
-    source = path.name
-    notes: list[str] = []
-    n = len(table)
-    reason = pd.Series(pd.NA, index=table.index, dtype="string")
-    bad_column = pd.Series("", index=table.index, dtype="string")
-    bad_value = pd.Series("", index=table.index, dtype="string")
-
-    def reject(mask: pd.Series, key: str, column: str, values: pd.Series | None) -> None:
-        mask = mask & reason.isna()
-        reason[mask] = REASONS[key]
-        bad_column[mask] = column
-        if values is not None:
-            bad_value[mask] = values[mask].astype("string").str.slice(0, 200)
-
-    # --- coordinates
-    use_xy = mapping.x is not None and (mapping.crs is not None or mapping.lat is None)
-    if use_xy:
-        x_col, y_col = mapping.x, mapping.y
-        source_crs = mapping.crs or geometry_crs
-        if source_crs is None:
-            assert x_col is not None
-            sample = pd.to_numeric(table[x_col], errors="coerce").abs()
-            if sample.max() <= 180:
-                source_crs = schema.WGS84
-                notes.append(f"x/y columns {x_col!r}/{y_col!r} look like lon/lat; read as WGS84")
-            else:
-                msg = (
-                    f"{path}: coordinates are projected x/y ({x_col!r}, {y_col!r}) but no CRS "
-                    "was given; pass --crs (e.g. --crs EPSG:3435 for Illinois state-plane feet)"
-                )
-                raise SchemaError(msg, path=str(path), column=x_col)
-    else:
-        x_col, y_col = mapping.lon, mapping.lat
-        source_crs = schema.WGS84
-    assert x_col is not None
-    assert y_col is not None
-    crs = _check_crs(source_crs, path)
-    raw_x, raw_y = table[x_col], table[y_col]
-    x = pd.to_numeric(raw_x.str.strip(), errors="coerce")
-    y = pd.to_numeric(raw_y.str.strip(), errors="coerce")
-    x_missing = raw_x.str.strip() == ""
-    y_missing = raw_y.str.strip() == ""
-    zero = (x == 0) & (y == 0)
-    reject(x_missing | zero, "missing_coordinates", x_col, raw_x)
-    reject(y_missing, "missing_coordinates", y_col, raw_y)
-    reject(x.isna() & ~x_missing, "bad_coordinates", x_col, raw_x)
-    reject(y.isna() & ~y_missing, "bad_coordinates", y_col, raw_y)
-    if crs.is_geographic:
-        reject(~x.between(-180, 180) & x.notna(), "bad_coordinates", x_col, raw_x)
-        reject(~y.between(-90, 90) & y.notna(), "bad_coordinates", y_col, raw_y)
-    ok = reason.isna()
-    to_analysis = pyproj.Transformer.from_crs(crs, analysis_crs, always_xy=True)
-    to_wgs = pyproj.Transformer.from_crs(crs, schema.WGS84, always_xy=True)
-    px = np.full(n, np.nan)
-    py = np.full(n, np.nan)
-    lon = np.full(n, np.nan)
-    lat = np.full(n, np.nan)
-    okv = ok.to_numpy()
-    px[okv], py[okv] = to_analysis.transform(x[ok].to_numpy(), y[ok].to_numpy())
-    lon[okv], lat[okv] = to_wgs.transform(x[ok].to_numpy(), y[ok].to_numpy())
-    reject(pd.Series(~np.isfinite(px), index=table.index) & ok, "bad_coordinates", x_col, raw_x)
-
-    # --- date
-    assert mapping.occurred_at is not None
-    date_text = table[mapping.occurred_at]
-    if mapping.occurred_time is not None:
-        date_text = date_text.str.strip() + " " + table[mapping.occurred_time].str.strip()
-    occurred, used_format = parse_timestamps(
-        date_text, timezone=mapping.timezone, date_format=mapping.date_format
+    options = {"mapping": mapping, "analysis_crs": analysis_crs, "categories": categories}
+    try:
+        parts = list(iter_incidents(path, now=now, **options))
+    except RaggedRecords:
+        parts = list(iter_incidents(path, now=now, exact=True, **options))
+    if not parts:  # pragma: no cover - a CSV always yields its header batch
+        msg = f"{path}: no records"
+        raise InputError(msg, path=str(path))
+    incidents = pd.concat([p.incidents for p in parts], ignore_index=True)
+    rejected = pd.concat([p.rejected for p in parts], ignore_index=True)
+    rejected = rejected.sort_values("line", kind="stable").reset_index(drop=True)
+    rows_read = sum(p.rows_read for p in parts)
+    return ReadResult(
+        incidents,
+        _rejection_dtypes(rejected),
+        rows_read,
+        parts[0].mapping,
+        parts[0].source,
+        parts[0].notes,
     )
-    if used_format:
-        notes.append(f"dates read as {used_format} in {mapping.timezone}")
-    missing_date = date_text.str.strip() == ""
-    reject(missing_date, "missing_date", mapping.occurred_at, date_text)
-    reject(occurred.isna() & ~missing_date, "bad_date", mapping.occurred_at, date_text)
 
-    # --- offense and id
-    assert mapping.offense is not None
-    offense = table[mapping.offense].str.strip()
-    reject(offense == "", "missing_offense", mapping.offense, offense)
-    if mapping.incident_id is not None:
-        ids = table[mapping.incident_id].str.strip().astype("string")
-        reject(ids == "", "missing_id", mapping.incident_id, ids)
-    else:
-        id_columns = [
-            c
-            for c in (
-                mapping.occurred_at,
-                mapping.offense,
-                x_col,
-                y_col,
-                mapping.block,
-                mapping.description,
-            )
-            if c
-        ]
-        ids = _stable_ids(table, id_columns)
-        notes.append("no incident id column: ids are hashes of date, offense, place")
-    accepted_ids = ids.where(reason.isna())
-    duplicate = accepted_ids.duplicated(keep="first") & accepted_ids.notna()
-    if duplicate.any():
-        first_line = pd.Series(lines.to_numpy(), index=ids.to_numpy())
-        first_line = first_line[~first_line.index.duplicated(keep="first")]
-        dup_values = (
-            ids[duplicate]
-            + " (first at line "
-            + ids[duplicate].map(first_line).astype("string")
-            + ")"
-        )
-        reject(
-            duplicate,
-            "duplicate_id",
-            mapping.incident_id or "(derived id)",
-            dup_values.reindex(table.index),
-        )
 
-    # --- assemble
-    accepted = reason.isna()
-
-    def column(role: str) -> pd.Series:
-        name = getattr(mapping, role)
-        if name is None:
-            return pd.Series(pd.NA, index=table.index, dtype="string")
-        values = table[name].str.strip()
-        return values.mask(values == "").astype("string")
-
-    description = column("description")
-    domestic = (
-        _parse_bool(table[mapping.domestic])
-        if mapping.domestic
-        else pd.Series(pd.NA, index=table.index, dtype="boolean")
-    )
-    category, sensitive = categories.categorize(
-        offense, description, domestic, codes=column("fbi_code")
-    )
-    reported = column("reported_beat")
-    incidents = pd.DataFrame(
+def _rejection_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return `frame` with the dtypes of :func:`rejection_frame`."""
+    return frame.astype(
         {
-            schema.INCIDENT_ID: ids.astype("string"),
-            schema.CASE_NUMBER: column("case_number"),
-            schema.OCCURRED_AT: occurred,
-            schema.OFFENSE: offense.str.upper().astype("string"),
-            schema.DESCRIPTION: description,
-            schema.IUCR: column("iucr"),
-            schema.FBI_CODE: column("fbi_code"),
-            schema.CATEGORY: category,
-            schema.IS_SENSITIVE: sensitive,
-            schema.LOCATION_DESC: column("location_desc"),
-            schema.BLOCK: column("block"),
-            schema.DOMESTIC: domestic,
-            schema.ARREST: _parse_bool(table[mapping.arrest])
-            if mapping.arrest
-            else pd.Series(pd.NA, index=table.index, dtype="boolean"),
-            schema.X: px,
-            schema.Y: py,
-            schema.LON: lon,
-            schema.LAT: lat,
-            schema.REPORTED_BEAT: reported,
-            schema.SOURCE: source,
-            schema.SOURCE_LINE: lines.to_numpy(),
-        },
-        index=table.index,
-    )[accepted].reset_index(drop=True)
-    rejected = pd.DataFrame(
-        {
-            "source": source,
-            "line": lines.to_numpy(),
-            "column": bad_column,
-            "value": bad_value,
-            "reason": reason,
-        },
-        index=table.index,
-    )[~accepted]
-    rejected = pd.concat(
-        [rejection_frame(rejected_rows), rejection_frame(rejected.to_dict("records"))],
-        ignore_index=True,
+            "line": "int64",
+            "source": "string",
+            "column": "string",
+            "value": "string",
+            "reason": "string",
+        }
     )
-    rows_read = n + len(rejected_rows)
-    return ReadResult(incidents, rejected, rows_read, mapping, source, notes)
 
 
-def _require_columns(mapping: ColumnMapping, table: pd.DataFrame, path: Path) -> None:
+def _check_crs(crs: str, path: Path) -> pyproj.CRS:
+    try:
+        return pyproj.CRS.from_user_input(crs)
+    except pyproj.exceptions.CRSError as err:
+        msg = f"{path}: {crs!r} is not a known coordinate reference system (e.g. EPSG:3435)"
+        raise CRSMismatchError(msg) from err
+
+
+def _require_columns(mapping: ColumnMapping, columns: list[str], path: Path) -> None:
     missing: list[str] = []
     for role in _REQUIRED_ROLES:
         if getattr(mapping, role) is None:
@@ -797,10 +1609,10 @@ def _require_columns(mapping: ColumnMapping, table: pd.DataFrame, path: Path) ->
     has_xy = mapping.x is not None and mapping.y is not None
     if not (has_latlon or has_xy):
         missing.append("coordinates: latitude/longitude columns, or x/y columns with --crs")
-    named = [c for c in mapping.used_columns().values() if c not in table.columns]
+    named = [c for c in mapping.used_columns().values() if c not in columns]
     if named:
         missing.extend(f"column {c!r} named in the mapping" for c in named)
     if missing:
-        header = ", ".join(repr(c) for c in table.columns if not c.startswith("__"))
+        header = ", ".join(repr(c) for c in columns if not c.startswith("__"))
         msg = f"{path}: required columns missing: {'; '.join(missing)}. Header found: {header}"
         raise SchemaError(msg, path=str(path), line=1, column=missing[0])

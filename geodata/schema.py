@@ -8,9 +8,11 @@ display; geometry objects are built only where they are needed.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 __all__ = [
     "ARREST",
@@ -52,6 +54,7 @@ __all__ = [
     "Y",
     "empty_incidents",
     "normalize_id",
+    "normalize_ids",
 ]
 
 # --- coordinate systems -------------------------------------------------------------------
@@ -122,7 +125,7 @@ INCIDENT_COLUMNS: dict[str, str] = {
     SOURCE_LINE: "int64",
 }
 
-#: Offense categories, in display order (see ``geodata/offense_categories.toml``).
+#: Offense categories, in display order (see ``geodata/vocabularies/``).
 CATEGORIES = ("violent", "property", "drugs", "weapons", "disorder", "traffic", "other")
 
 # --- boundaries and stations --------------------------------------------------------------
@@ -177,6 +180,20 @@ def normalize_id(value: object, width: int = 0) -> str | None:
     if _DIGITS.match(text):
         return str(int(float(text))).zfill(width)
     return text.upper()
+
+
+def normalize_ids(values: Iterable[object], width: int = 0) -> pd.Series:
+    """Return `values` normalised with :func:`normalize_id` as a string Series.
+
+    Vectorised: each distinct value is normalised once and the results are spread by integer
+    indexing, so a million rows cost one factorisation, not a million Python calls.
+    """
+    series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    normal = [normalize_id(u, width) for u in np.asarray(uniques, dtype=object)]
+    dictionary = pa.array([*normal, None], type=pa.string())
+    at = np.where(codes >= 0, codes, len(normal)).astype(np.int64)
+    return pd.Series(pd.arrays.ArrowStringArray(dictionary.take(pa.array(at))))
 
 
 def empty_incidents() -> pd.DataFrame:

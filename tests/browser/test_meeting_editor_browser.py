@@ -50,7 +50,7 @@ def test_editor_reload_after_conflict_and_cancel_after_save(page, editor_app, ar
 
     page.goto(app_url)
     wait_for_app(page)
-    page.locator("[data-testid='stSidebarNav'] a", has_text="Edit meetings").first.click()
+    page.locator("[data-testid='stSidebar'] a", has_text="Edit meetings").first.click()
     wait_for_app(page)
     page.get_by_role("heading", name="Edit meetings").wait_for(timeout=90_000)
     chooser = page.locator("[data-testid='stSelectbox']").filter(has_text="Series")

@@ -138,7 +138,7 @@ def test_editor_shows_field_errors_and_saves_nothing(meetings_env, meetings_url)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def editor_db(request, app_env, meetings_url, samples_dir, monkeypatch) -> str:
+def editor_db(request, app_env, meetings_url, samples_dir, sample_store, monkeypatch):
     """The editor's database, seeded: a private SQLite copy, or the PostgreSQL test database."""
     if request.param == "sqlite":
         url = meetings_url
@@ -146,7 +146,12 @@ def editor_db(request, app_env, meetings_url, samples_dir, monkeypatch) -> str:
         url = request.getfixturevalue("pg_url")
         meetings.open_database(url, samples_dir=samples_dir).dispose()
     monkeypatch.setenv("DATABASE_URL", url)
-    return url
+    yield url
+    # the pages keep their engine in Streamlit's resource cache: close its connections
+    from dashboard import meetings_data as md
+
+    md.engine(url, str(sample_store.root)).dispose()
+    md.engine.clear()
 
 
 def _chooser(at):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import warnings
+from datetime import UTC, datetime
 
 import geopandas as gpd
 import numpy as np
@@ -17,12 +18,15 @@ from geodata.readers import (
     REASONS,
     ColumnMapping,
     detect_mapping,
+    iter_incidents,
     load_mapping,
     parse_timestamps,
     read_incidents,
 )
 
 DENSE = "incidents_2018-01_dense.csv.gz"
+#: The portal's format, given explicitly for small extracts whose dates do not say their order.
+CHICAGO = ColumnMapping(date_format="%m/%d/%Y %I:%M:%S %p")
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +129,8 @@ def test_unknown_crs_is_reported(dense_raw, tmp_path):
 
 @pytest.mark.parametrize("suffix", [".geojson", ".gpkg", ".shp", ".parquet", ".geo.parquet"])
 def test_vector_and_parquet_formats_read_like_the_csv(dense_raw, tmp_path, suffix):
-    sample = dense_raw[dense_raw["Latitude"] != ""].head(300).copy()
+    # rows spread over the month, so the dates say they are month-first
+    sample = dense_raw[dense_raw["Latitude"] != ""].sample(300, random_state=1).copy()
     path = tmp_path / f"incidents{suffix}"
     if suffix == ".parquet":
         sample.to_parquet(path)
@@ -230,7 +235,7 @@ def test_each_bad_row_is_rejected_with_line_column_and_reason(faulty_csv, sample
 
     shutil.copytree(sample_store.root / "boundaries", store.root / "boundaries")
     shutil.copy(sample_store.meta_path, store.meta_path)
-    report = ingest_file(path, store)
+    report = ingest_file(path, store, mapping=CHICAGO)
     rejected = pd.read_csv(report.rejections_csv).set_index("line")
     assert report.rows_read == 12
     assert report.rows_accepted + report.rows_rejected == 12
@@ -279,7 +284,7 @@ def test_point_just_outside_the_city_is_kept_as_outside_not_rejected(
 
     shutil.copytree(sample_store.root / "boundaries", store.root / "boundaries")
     shutil.copy(sample_store.meta_path, store.meta_path)
-    report = ingest_file(path, store)
+    report = ingest_file(path, store, mapping=CHICAGO)
     assert report.rows_rejected == 0
     assert report.outside == 1
 
@@ -292,7 +297,7 @@ def test_ragged_rows_are_rejected_as_malformed(tmp_path):
         "2,01/02/2018 11:00:00 AM,THEFT,41.88,-87.63,EXTRA,FIELDS\n"
         "3,01/02/2018 12:00:00 PM,BATTERY,41.89,-87.64\n"
     )
-    result = read_incidents(path)
+    result = read_incidents(path, mapping=CHICAGO)
     assert result.rows_read == 3
     assert result.rows_accepted == 2
     assert result.rejected[["line", "reason"]].to_dict("records") == [
@@ -369,22 +374,111 @@ def test_timestamp_formats_and_iso_offsets():
     assert pd.isna(parsed.iloc[2])
 
 
-def test_dominant_format_wins_for_ambiguous_day_month():
-    # three values parse month-first, two day-first: the column is month-first ...
+def test_a_column_mixing_month_first_and_day_first_is_refused_with_lines_and_advice():
     values = pd.Series(
         ["01/20/2018 10:00", "02/25/2018 11:00", "03/04/2018 09:00", "13/01/2018 09:00"]
     )
-    parsed, used = parse_timestamps(values, timezone="America/Chicago")
+    with pytest.raises(InputError) as caught:
+        parse_timestamps(values, timezone="America/Chicago")
+    message = str(caught.value)
+    assert "mix month-first and day-first" in message
+    assert "line 1 '01/20/2018 10:00'" in message
+    assert "line 4 '13/01/2018 09:00'" in message
+    assert "--date-format '%m/%d/%Y %H:%M'" in message
+    # with the format given, the day-first value is a bad date, never read day-first
+    parsed, used = parse_timestamps(
+        values, timezone="America/Chicago", date_format="%m/%d/%Y %H:%M"
+    )
     assert used == "%m/%d/%Y %H:%M"
     assert (parsed.iloc[2].month, parsed.iloc[2].day) == (3, 4)
-    # ... and the one value that only parses day-first is read day-first, not rejected
-    assert (parsed.iloc[3].month, parsed.iloc[3].day) == (1, 13)
+    assert pd.isna(parsed.iloc[3])
+
+
+def test_us_dates_with_one_day_first_typo_are_refused_not_misdated():
+    # issue 12: 299 values read either way and one that only reads day-first
+    values = pd.Series(["02/12/2025 10:00"] * 299 + ["13/02/2025 10:00"])
+    with pytest.raises(InputError, match=r"do not say whether.*too few to decide \(a typo\?\)"):
+        parse_timestamps(values, timezone="America/Chicago")
+
+
+def test_day_first_column_is_read_day_first_when_its_days_say_so():
+    values = pd.Series([f"{d:02d}/02/2025 10:00" for d in range(1, 29)])
+    parsed, used = parse_timestamps(values, timezone="Europe/London")
+    assert used == "%d/%m/%Y %H:%M"
+    assert [(t.month, t.day) for t in parsed.iloc[[0, 12, 27]]] == [(2, 1), (2, 13), (2, 28)]
+
+
+def test_month_dash_day_dash_year_is_detected():
+    values = pd.Series(["02-13-2025 10:00", "03-01-2025 23:59", "12-31-2024 00:05"])
+    parsed, used = parse_timestamps(values, timezone="America/Chicago")
+    assert used == "%m-%d-%Y %H:%M"
+    assert parsed.iloc[0] == pd.Timestamp("2025-02-13 10:00", tz="America/Chicago")
+    assert parsed.iloc[2] == pd.Timestamp("2024-12-31 00:05", tz="America/Chicago")
+
+
+def test_a_mapping_may_list_several_formats():
+    values = pd.Series(["2024-03-05 21:15", "03/06/2024 08:00:00 AM", "yesterday"])
+    parsed, _ = parse_timestamps(
+        values,
+        timezone="America/Chicago",
+        date_format=("%Y-%m-%d %H:%M", "%m/%d/%Y %I:%M:%S %p"),
+    )
+    assert parsed.iloc[0] == pd.Timestamp("2024-03-05 21:15", tz="America/Chicago")
+    assert parsed.iloc[1] == pd.Timestamp("2024-03-06 08:00", tz="America/Chicago")
+    assert pd.isna(parsed.iloc[2])
+
+
+def test_load_mapping_reads_a_list_of_date_formats_and_the_earliest_year(tmp_path):
+    mapping_file = tmp_path / "map.toml"
+    mapping_file.write_text(
+        '[options]\ndate_format = ["%Y-%m-%d %H:%M", "%m/%d/%Y"]\nearliest_year = 2005\n'
+    )
+    mapping = load_mapping(mapping_file)
+    assert mapping.date_formats == ("%Y-%m-%d %H:%M", "%m/%d/%Y")
+    assert mapping.earliest_year == 2005
+
+
+def test_dates_outside_the_plausible_window_are_rejected_with_their_own_reason(tmp_path):
+    path = tmp_path / "years.csv"
+    path.write_text(
+        "ID,Date,Primary Type,Latitude,Longitude\n"
+        "1,2024-05-01 10:00,THEFT,41.88,-87.63\n"
+        "2,2031-05-01 10:00,THEFT,41.88,-87.63\n"
+        "3,2099-05-01 10:00,THEFT,41.88,-87.63\n"
+        "4,1850-05-01 10:00,THEFT,41.88,-87.63\n"
+        "5,1899-12-30 00:00,THEFT,41.88,-87.63\n"
+        "6,1994-05-01 10:00,THEFT,41.88,-87.63\n"
+    )
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    result = read_incidents(path, now=now)
+    assert result.rows_accepted == 2
+    assert result.rejected["line"].tolist() == [3, 4, 5, 6]
+    assert set(result.rejected["reason"]) == {REASONS["implausible_date"]}
+    # a department whose records start in 1995 rejects 1994 as well
+    later = read_incidents(path, mapping=ColumnMapping(earliest_year=1995), now=now)
+    assert later.rejected["line"].tolist() == [3, 4, 5, 6, 7]
 
 
 def test_dst_gap_and_repeated_hour():
     values = pd.Series(["03/10/2024 02:30:00 AM", "11/03/2024 01:30:00 AM"])
-    parsed, _ = parse_timestamps(values, timezone="America/Chicago")
+    parsed, _ = parse_timestamps(
+        values, timezone="America/Chicago", date_format="%m/%d/%Y %I:%M:%S %p"
+    )
     # 02:30 does not exist on 10 March 2024 in Chicago: moved to the first valid instant
     assert parsed.iloc[0] == pd.Timestamp("2024-03-10 03:00", tz="America/Chicago")
     # 01:30 happens twice on 3 November 2024: the first (daylight, UTC-5) reading is taken
     assert parsed.iloc[1].utcoffset() == pd.Timedelta(hours=-5)
+
+
+def test_a_first_batch_of_early_days_does_not_decide_alone(tmp_path):
+    # sorted by date: the first batches hold 1-12 January only; the whole column decides
+    rows = [f"{i},01/{1 + i // 400:02d}/2018 10:00,THEFT,41.88,-87.63" for i in range(8000)]
+    path = tmp_path / "sorted.csv"
+    path.write_text("ID,Date,Primary Type,Latitude,Longitude\n" + "\n".join(rows) + "\n")
+    parts = list(iter_incidents(path, block_bytes=16 << 10))
+    assert len(parts) > 5
+    incidents = pd.concat([p.incidents for p in parts], ignore_index=True)
+    assert len(incidents) == 8000
+    days = incidents[schema.OCCURRED_AT].dt.day
+    assert (days.iloc[0], days.iloc[-1]) == (1, 20)
+    assert (incidents[schema.OCCURRED_AT].dt.month == 1).all()

@@ -1,0 +1,207 @@
+"""Benchmark: the streaming ingest against the naive pandas/geopandas pipeline, in one run.
+
+The inputs are Chicago-format CSV exports made by resampling the real rows of the bundled
+sample (``geodata/samples/chicago``) with new ids and a small jitter (up to about 15 m); they are
+written to a scratch folder, never committed. Each pipeline runs in its own process, so its
+wall time and peak memory (maximum resident set size) are its own::
+
+    .venv/bin/python -m bench.ingest                         # 1M and 10M rows
+    .venv/bin/python -m bench.ingest --sizes 1000000 --repeat 3 --scratch /tmp/ingest-bench
+
+The naive pipeline is ``pandas.read_csv -> geopandas.points_from_xy -> to_crs -> sjoin ->
+to_parquet`` with no validation, rejection or reconciliation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+
+from geodata import schema, settings
+
+__all__ = ["generate", "main", "naive_pipeline", "run_measured"]
+
+_SAMPLES = (
+    "incidents_2018-01_dense.csv.gz",
+    "incidents_2023-2024_sample_a.csv.gz",
+    "incidents_2024_sample_b.csv.gz",
+)
+_CHUNK = 500_000
+
+
+def _real_rows() -> pa.Table:
+    from geodata.readers import read_table
+
+    tables = []
+    for name in _SAMPLES:
+        frame, _, _, _ = read_table(settings.SAMPLES_DIR / name)
+        tables.append(pa.Table.from_pandas(frame, preserve_index=False))
+    table = pa.concat_tables(tables)
+    table = table.cast(pa.schema([pa.field(n, pa.string()) for n in table.column_names]))
+    located = pc.and_(pc.not_equal(table["Latitude"], ""), pc.not_equal(table["X Coordinate"], ""))
+    return table.filter(located)
+
+
+def generate(path: Path, n_rows: int, *, seed: int = 0) -> Path:
+    """Write a Chicago-format CSV of `n_rows` resampled real rows with new ids and jitter."""
+    rng = np.random.default_rng(seed)
+    real = _real_rows()
+    lat = pc.cast(real["Latitude"], pa.float64()).to_numpy()
+    lon = pc.cast(real["Longitude"], pa.float64()).to_numpy()
+    x = pc.cast(real["X Coordinate"], pa.float64()).to_numpy()
+    y = pc.cast(real["Y Coordinate"], pa.float64()).to_numpy()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    options = pa_csv.WriteOptions(quoting_style="needed")
+    with pa_csv.CSVWriter(path, real.schema, write_options=options) as writer:
+        done = 0
+        while done < n_rows:
+            n = min(_CHUNK, n_rows - done)
+            pick = rng.integers(0, real.num_rows, n)
+            chunk = real.take(pa.array(pick))
+            dx, dy = rng.uniform(-10, 10, n), rng.uniform(-10, 10, n)  # metres
+            ids = pa.array(np.arange(done, done + n) + 100_000_000).cast(pa.string())
+            columns = {name: chunk[name] for name in real.column_names}
+            columns["ID"] = ids
+            columns["Latitude"] = pc.cast(
+                pa.array(np.round(lat[pick] + dy / 111_000, 9)), pa.string()
+            )
+            columns["Longitude"] = pc.cast(
+                pa.array(np.round(lon[pick] + dx / 83_000, 9)), pa.string()
+            )
+            columns["X Coordinate"] = pc.cast(pa.array(np.round(x[pick] + dx * 3.28)), pa.string())
+            columns["Y Coordinate"] = pc.cast(pa.array(np.round(y[pick] + dy * 3.28)), pa.string())
+            writer.write_table(pa.table(columns))
+            done += n
+    return path
+
+
+def naive_pipeline(path: Path, out: Path) -> int:
+    """Read, place, join and write `path` the naive way; return the rows written."""
+    import geopandas as gpd
+
+    from geodata.boundaries import read_beats
+
+    beats = read_beats(settings.SAMPLES_DIR / "beats.geojson")
+    frame = pd.read_csv(path)
+    frame = frame.dropna(subset=["Latitude", "Longitude"])
+    points = gpd.GeoDataFrame(
+        frame,
+        geometry=gpd.points_from_xy(frame["Longitude"], frame["Latitude"]),
+        crs=schema.WGS84,
+    ).to_crs(beats.crs)
+    joined = gpd.sjoin(points, beats[[schema.BEAT, "geometry"]], predicate="within", how="left")
+    joined.to_parquet(out)
+    return len(joined)
+
+
+def run_measured(argv: list[str]) -> tuple[float, float, str]:
+    """Run a command; return wall seconds, peak resident memory in MB and its stdout.
+
+    The command's CPU seconds (user + system, all threads) are kept in ``run_measured.cpu_s``:
+    on a loaded machine they say more about the code than the wall time.
+    """
+    start = time.perf_counter()
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    run_measured.cpu_s = usage.ru_utime + usage.ru_stime  # type: ignore[attr-defined]
+    stdout = process.stdout.read() if process.stdout else ""
+    stderr = process.stderr.read() if process.stderr else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        msg = f"{argv} failed: {stderr[-2000:]}"
+        raise RuntimeError(msg)
+    return seconds, usage.ru_maxrss / 1024, stdout
+
+
+def _base_store(folder: Path) -> Path:
+    from geodata.department import load_department
+    from geodata.ingest import install_boundaries
+    from geodata.store import IncidentStore
+
+    store = IncidentStore(folder / "base-store")
+    if not store.exists():
+        install_boundaries(
+            store,
+            settings.SAMPLES_DIR / "beats.geojson",
+            districts_path=settings.SAMPLES_DIR / "districts.geojson",
+            department=load_department("chicago"),
+        )
+    return store.root
+
+
+def main() -> None:
+    """Run the benchmark and print a Markdown table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--scratch", type=Path, default=None)
+    parser.add_argument("--no-naive", action="store_true", help="skip the naive pipeline")
+    parser.add_argument("--naive", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.naive:  # the child process of the naive run
+        print(naive_pipeline(args.naive, args.out))
+        return
+    scratch = args.scratch or Path(tempfile.mkdtemp(prefix="ingest-bench-"))
+    scratch.mkdir(parents=True, exist_ok=True)
+    base = _base_store(scratch)
+    load = os.getloadavg()
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
+    print(f"load average at start: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+    print(
+        "| rows | `geodata ingest` wall (CPU) | rows/s | peak memory | per row | "
+        "naive pipeline wall (CPU) | naive peak | speed-up wall (CPU) |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for n in args.sizes:
+        csv_path = scratch / f"chicago-{n}.csv"
+        if not csv_path.exists():
+            generate(csv_path, n)
+        for _ in range(args.repeat):
+            store = scratch / "store"
+            shutil.rmtree(store, ignore_errors=True)
+            shutil.copytree(base, store)
+            ingest = ["-m", "geodata", "ingest", str(csv_path), "--store", str(store), "--json"]
+            seconds, peak_mb, out = run_measured([sys.executable, *ingest])
+            cpu = run_measured.cpu_s  # type: ignore[attr-defined]
+            report = json.loads(out)
+            assert report["rows_read"] == n, report
+            naive = "-"
+            naive_peak = "-"
+            speedup = "-"
+            if not args.no_naive:
+                naive_args = ["--naive", str(csv_path), "--out", str(scratch / "naive.parquet")]
+                naive_s, naive_mb, _ = run_measured(
+                    [sys.executable, "-m", "bench.ingest", *naive_args]
+                )
+                naive_cpu = run_measured.cpu_s  # type: ignore[attr-defined]
+                naive = f"{naive_s:.1f} s ({naive_cpu:.1f} s)"
+                naive_peak = f"{naive_mb:,.0f} MB"
+                speedup = f"{naive_s / seconds:.1f}x ({naive_cpu / cpu:.1f}x)"
+            print(
+                f"| {n:,} | {seconds:.1f} s ({cpu:.1f} s) | {n / seconds:,.0f} | "
+                f"{peak_mb:,.0f} MB | {peak_mb * 1e6 / n:,.0f} B | {naive} | {naive_peak} | "
+                f"{speedup} |",
+                flush=True,
+            )
+        shutil.rmtree(scratch / "store", ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

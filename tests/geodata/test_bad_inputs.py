@@ -1,0 +1,109 @@
+"""The bad-input corpus (tests/data/bad/cases.toml) through the real command line.
+
+Each case runs ``python -m geodata`` in a subprocess on a copy of a store holding the bundled
+Chicago beats, and checks the exit code, a fragment of the message, the reconciled counts, what
+the store holds afterwards, and that no traceback is ever printed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from geodata import schema
+from geodata.department import load_department
+from geodata.ingest import install_boundaries
+from geodata.store import IncidentStore
+
+BAD = Path(__file__).resolve().parents[1] / "data" / "bad"
+ROOT = Path(__file__).resolve().parents[2]
+CASES = tomllib.loads((BAD / "cases.toml").read_text(encoding="utf-8"))["case"]
+RISKY = ("=", "+", "-", "@", "\t", "\r")
+
+
+@pytest.fixture(scope="module")
+def beats_store(tmp_path_factory, samples_dir) -> IncidentStore:
+    """A store with the bundled beats and districts and no incidents."""
+    store = IncidentStore(tmp_path_factory.mktemp("bad") / "store")
+    install_boundaries(
+        store,
+        samples_dir / "beats.geojson",
+        districts_path=samples_dir / "districts.geojson",
+        department=load_department("chicago"),
+    )
+    return store
+
+
+def _state(store: IncidentStore) -> tuple[list[str], list[bytes], int]:
+    """Return what a refused file must not change: the beat layer and the incident count."""
+    beats = store.read_layer("beats")
+    return beats[schema.BEAT].astype(str).tolist(), beats.geometry.to_wkb().tolist(), store.count()
+
+
+def _cells(path: str) -> list[str]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return [cell for row in csv.reader(handle) for cell in row]
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def test_every_case_file_exists():
+    missing = [c["file"] for c in CASES if not (BAD / c["file"]).exists()]
+    assert missing == ["nowhere.csv"]  # the "no such file" case
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_bad_input_case(case, beats_store, tmp_path):
+    store = IncidentStore(tmp_path / "store")
+    shutil.copytree(beats_store.root, store.root)
+    before = _state(store)
+    command = case.get("command", "ingest")
+    args = [a.replace("{here}", str(BAD)) for a in case.get("args", [])]
+    argv = [sys.executable, "-m", "geodata", command, str(BAD / case["file"]), *args]
+    if command == "ingest":
+        argv += ["--store", str(store.root), "--json"]
+    done = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    output = done.stdout + done.stderr
+    assert "Traceback" not in output, output
+    assert done.returncode == case["exit"], output
+    if "message" in case:
+        assert case["message"] in done.stderr, done.stderr
+    if "stdout" in case:
+        assert case["stdout"] in done.stdout
+    if case.get("store_unchanged"):
+        assert _state(store) == before
+    if "rows_read" not in case:
+        return
+    report = json.loads(done.stdout)
+    assert report["rows_read"] == case["rows_read"]
+    assert report["rows_accepted"] == case["accepted"]
+    assert report["rows_rejected"] == case["rejected"]
+    assert report["rows_read"] == report["rows_accepted"] + report["rows_rejected"]
+    assert store.count() == case["stored"]
+    if "reasons" in case:
+        assert report["rejected_by_reason"] == case["reasons"]
+    with open(report["rejections_csv"], newline="", encoding="utf-8") as handle:
+        rejected = list(csv.DictReader(handle))
+    assert len(rejected) == case["rejected"]
+    if "lines" in case:
+        assert [int(r["line"]) for r in rejected] == case["lines"]
+    if case.get("csv_safe"):
+        for path in (report["rejections_csv"], report["disagreements_csv"]):
+            cells = _cells(path)
+            unsafe = [c for c in cells if c.startswith(RISKY) and not _is_number(c)]
+            assert unsafe == [], path
+        assert "'=1+1" in _cells(report["rejections_csv"])
+        assert "'-0111" in _cells(report["disagreements_csv"])
