@@ -556,6 +556,7 @@ def review_sector(
     timezone: str | None = None,
     alpha: float = 0.05,
     daily: pd.Series | None = None,
+    level: str = schema.SECTOR,
 ) -> SectorReview:
     """Return the CompStat review of every beat of `sector` for the windows ending on `as_of`.
 
@@ -581,6 +582,9 @@ def review_sector(
         When given, the coverage of each comparison period is judged on it, so `incidents`
         need only hold the area's beats (what :func:`analysis.inputs.load_profile_inputs`
         reads for an area); None judges it on `incidents`.
+    level
+        The level `sector` is an id of: ``sector``, or ``district`` for a department without
+        sectors (its beats are reviewed under their precinct or district).
 
     Returns
     -------
@@ -593,7 +597,7 @@ def review_sector(
     if window not in compare.WINDOWS:
         msg = f"window must be one of {compare.WINDOWS}, got {window!r}"
         raise ValueError(msg)
-    members = area_beats(beats, level="sector", area_id=sector)
+    members = area_beats(beats, level=level, area_id=sector)
     member_ids = sorted(members[schema.BEAT])
     end = compare._as_date(as_of, "as_of")
     windows = compare.compstat_windows(end)
@@ -653,7 +657,7 @@ def review_sector(
     significant = comparisons[(comparisons["flag"] != "") | (comparisons["flag_last_year"] != "")]
     districts = sorted(members[schema.DISTRICT].dropna().unique())
     return SectorReview(
-        sector=str(members.iloc[0][schema.SECTOR]),
+        sector=str(members.iloc[0][level]),
         district=districts[0] if len(districts) == 1 else None,
         as_of=end,
         window=window,

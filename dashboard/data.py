@@ -26,6 +26,7 @@ __all__ = [
     "dense_date_range",
     "department",
     "get_store",
+    "has_incidents",
     "incident_date_range",
     "label",
     "load_beats",
@@ -33,6 +34,7 @@ __all__ = [
     "load_incidents",
     "load_sectors",
     "load_stations",
+    "review_level",
     "store_token",
 ]
 
@@ -134,6 +136,22 @@ def daily_counts(root: str, token: str) -> pd.Series:
     """Return incidents per local calendar day over the whole store (missing days = 0)."""
     del token
     return inputs.load_daily_counts(IncidentStore(root))
+
+
+@st.cache_data(show_spinner=False)
+def has_incidents(root: str, token: str) -> bool:
+    """Return True when the store holds incident reports (a CAD-only store holds none)."""
+    return bool(daily_counts(root, token).sum() > 0)
+
+
+def review_level(root: str, token: str) -> str | None:
+    """Return the level the Sector review page reviews: the first level above the beats.
+
+    A department without sectors (Minneapolis: sector-as-beat, precinct) reviews its top level
+    (``district``); a department of beats only has none (None).
+    """
+    levels = [lv.key for lv in department(root, token).levels if lv.key != schema.BEAT]
+    return levels[0] if levels else None
 
 
 @st.cache_data(show_spinner=False)

@@ -134,17 +134,17 @@ def area_profile(
 
 @st.cache_data(show_spinner="Explaining the changes...", max_entries=32)
 def change_reasons(
-    root: str, token: str, sector: str, as_of: date, window: str
+    root: str, token: str, sector: str, as_of: date, window: str, level: str = schema.SECTOR
 ) -> dict[str, tuple[str, str, pd.DataFrame]]:
     """Return, per flagged beat of the review, why: (parts in words, chance in words, table).
 
     The table is :func:`analysis.compare.change_breakdown` of the beat's incidents in the
     review window against the previous period.
     """
-    review = sector_review(root, token, sector, as_of, window)
+    review = sector_review(root, token, sector, as_of, window, level)
     return compare.explain_flagged(
         review.beats,
-        profile_inputs(root, token, as_of, inputs.HISTORY_YEARS, "sector", sector).incidents,
+        profile_inputs(root, token, as_of, inputs.HISTORY_YEARS, level, sector).incidents,
         as_of=as_of,
         window=window,
         timezone=IncidentStore(root).timezone,
@@ -153,10 +153,14 @@ def change_reasons(
 
 @st.cache_data(show_spinner="Reviewing the sector...", max_entries=32)
 def sector_review(
-    root: str, token: str, sector: str, as_of: date, window: str
+    root: str, token: str, sector: str, as_of: date, window: str, level: str = schema.SECTOR
 ) -> profiles.SectorReview:
-    """Return the side-by-side review of a sector's beats (same as ``profile --review``)."""
-    loaded = profile_inputs(root, token, as_of, inputs.REVIEW_HISTORY_YEARS, "sector", sector)
+    """Return the side-by-side review of a sector's beats (same as ``profile --review``).
+
+    `level` is ``district`` for a department without sectors: its precincts are reviewed.
+    Only the reviewed area's incidents are read.
+    """
+    loaded = profile_inputs(root, token, as_of, inputs.REVIEW_HISTORY_YEARS, level, sector)
     return profiles.review_sector(
         loaded.incidents,
         loaded.beats,
@@ -165,6 +169,7 @@ def sector_review(
         window=window,
         timezone=loaded.timezone,
         daily=loaded.daily,
+        level=level,
     )
 
 
@@ -185,7 +190,7 @@ def packet_html(
 ) -> str:
     """Return the printable HTML packet (profile, plus the sector review for a sector)."""
     profile = area_profile(root, token, level, area_id, as_of)
-    review = sector_review(root, token, area_id, as_of, window) if window else None
+    review = sector_review(root, token, area_id, as_of, window, level) if window else None
     stations = data.load_stations(root, token)
     note = (
         data.dataset_label(root, token, profile.period)
@@ -214,8 +219,8 @@ def packet_pdf(
 ) -> bytes:
     """Return the PDF packet: the profile on page 1, the sector review (and why) on page 2."""
     profile = area_profile(root, token, level, area_id, as_of)
-    review = sector_review(root, token, area_id, as_of, window) if window else None
-    reasons = change_reasons(root, token, area_id, as_of, str(window)) if review else None
+    review = sector_review(root, token, area_id, as_of, window, level) if window else None
+    reasons = change_reasons(root, token, area_id, as_of, str(window), level) if review else None
     stations = data.load_stations(root, token)
     return pdf.packet_pdf(
         profile,

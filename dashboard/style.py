@@ -37,7 +37,9 @@ def sidebar_navigation(groups: Mapping[str, Sequence[st.Page]]) -> st.Page:
     with st.sidebar:
         st.markdown("**Beatwise**")
         for group, pages in groups.items():
-            st.markdown(f"**{group}**")
-            for page in pages:
+            shown = [page for page in pages if page.visibility != "hidden"]
+            if shown:
+                st.markdown(f"**{group}**")
+            for page in shown:
                 st.page_link(page)
     return navigation

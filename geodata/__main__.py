@@ -3,7 +3,8 @@
 Commands: ``init`` (build the store from a department's bundled data; Chicago by default),
 ``ingest`` (load an export), ``check-beats`` (validate a beat layer), ``info`` (what the store
 holds), ``department draft`` (write a draft department profile); the meetings and publish
-commands register themselves from :mod:`geodata.cli_meetings` and :mod:`geodata.cli_publish`.
+commands register themselves from :mod:`geodata.cli_meetings` and :mod:`geodata.cli_publish`,
+``users`` and ``audit`` from :mod:`geodata.cli_users`.
 Every command takes ``--store DIR``.
 """
 
@@ -32,6 +33,7 @@ _PLUGINS = (
     "geodata.cli_publish",
     "geodata.cli_store",
     "geodata.cli_cluster",
+    "geodata.cli_users",
 )
 
 

@@ -11,6 +11,10 @@ module for the defaults.
     ``postgresql+psycopg://user:pass@localhost/beats``.
 ``BEATS_PUBLIC_DIR``
     Where ``python -m geodata publish`` writes the community extract (default ``<data>/public``).
+``BEATS_IDLE_TIMEOUT_S``
+    Seconds without an action after which an analyst-app session ends (default 1800).
+``BEATS_LOCKOUT_FAILURES`` / ``BEATS_LOCKOUT_MINUTES``
+    Failed sign-ins in a row that lock an account (default 5), and for how long (default 15).
 ``BEATS_TILE_URL``
     Background map tiles: a Leaflet URL template (``https://tiles.example.org/{z}/{x}/{y}.png``),
     ``openstreetmap`` (the default) or ``none`` for offline deployments: maps then draw beat
@@ -27,6 +31,7 @@ module for the defaults.
 
 from __future__ import annotations
 
+import getpass
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,6 +47,9 @@ __all__ = [
     "database_url",
     "department",
     "department_name",
+    "idle_timeout_s",
+    "lockout",
+    "operator",
     "public_dir",
     "scheduler_address",
     "store_dir",
@@ -82,6 +90,37 @@ def public_dir(override: str | Path | None = None) -> Path:
     return Path(os.environ.get("BEATS_PUBLIC_DIR", data_dir() / "public")).expanduser()
 
 
+def _number(name: str, default: float) -> float:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError as err:
+        msg = f"environment variable {name}={text!r} is not a number"
+        raise ValueError(msg) from err
+    if value <= 0:
+        msg = f"environment variable {name}={text!r} must be greater than 0"
+        raise ValueError(msg)
+    return value
+
+
+def idle_timeout_s() -> float:
+    """Return the idle timeout of analyst-app sessions in seconds (``BEATS_IDLE_TIMEOUT_S``)."""
+    return _number("BEATS_IDLE_TIMEOUT_S", 1800.0)
+
+
+def lockout() -> tuple[int, float]:
+    """Return (failed sign-ins that lock an account, lock minutes) from the environment."""
+    return int(_number("BEATS_LOCKOUT_FAILURES", 5)), _number("BEATS_LOCKOUT_MINUTES", 15.0)
+
+
+def operator() -> str:
+    """Return the operating-system user running a command (the actor of CLI changes)."""
+    try:
+        return getpass.getuser()
+    except OSError:  # no login name (some containers)
+        return f"uid{os.getuid()}"
 def tile_settings() -> tuple[str | None, str | None]:
     """Return ``(tiles, attribution)`` for the maps: a URL template, ``"OpenStreetMap"`` or None.
 

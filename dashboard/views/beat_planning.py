@@ -6,17 +6,18 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from analysis.inputs import Period
-from dashboard import data, state
+from dashboard import auth, calls_panel, data, state
 from dashboard import plan_data as pl
-from geodata import schema
+from geodata import audit, schema, users
 from geodata.errors import InputError
 
 store = data.get_store()
 root, token = str(store.root), data.store_token(store)
-first_day, last_day, older_note = data.dense_date_range(root, token)
 SAVED_KEY = "plan_saved_message"
 
 st.title("Beat planning")
+calls_panel.stop_without_incidents(root, token)
+first_day, last_day, older_note = data.dense_date_range(root, token)
 st.caption(
     "Workload = incidents weighted by category (analysis/workload_weights.toml) over the "
     "workload period. Proposals redraw a district from grid cells; see docs/planning.md."
@@ -160,28 +161,34 @@ st.caption(
 st.dataframe(pl.measures_table(proposal), hide_index=True, width="stretch")
 st.dataframe(pl.beat_table(proposal.proposed), hide_index=True, width="stretch")
 
+if not auth.can(users.SAVE_PLAN):
+    st.stop()  # read-only roles (commander): no save, no export
 with st.form("save_plan"):
     f1, f2 = st.columns(2)
     name = f1.text_input("Plan name", value=f"District {district} proposal")
-    author = f2.text_input("Author")
+    author = auth.current_user().username  # the signed-in user, never typed
+    f2.text_input("Author", value=author, disabled=True)
     if st.form_submit_button("Save plan"):
         try:
             plan_id = pl.save(proposal, name=name, author=author)
         except InputError as err:
             st.error(pl.user_message(err))
         else:  # run again so that "Saved plans" above lists it
+            auth.record(audit.PLAN_SAVE, f"plan {plan_id}", {"name": name, **proposal.parameters})
             st.session_state[SAVED_KEY] = f"Saved as plan {plan_id}: {name}"
             st.rerun()
 d1, d2 = st.columns(2)
-d1.download_button(
+auth.download_button(
     "Download GeoJSON",
     pl.export(proposal, "geojson"),
     file_name=f"district_{district}_plan.geojson",
     mime="application/geo+json",
+    container=d1,
 )
-d2.download_button(
+auth.download_button(
     "Download GeoPackage",
     pl.export(proposal, "gpkg"),
     file_name=f"district_{district}_plan.gpkg",
     mime="application/geopackage+sqlite3",
+    container=d2,
 )

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, messages
-from geodata import schema
+from dashboard import auth, calls_data, data, messages
+from geodata import audit, schema
 from geodata.errors import InputError, StoreError
 from geodata.readers import ColumnMapping
 
@@ -19,8 +19,11 @@ root, token = str(store.root), data.store_token(store)
 meta = store.meta()
 
 st.title("Data and import")
-a, b, c = st.columns(3)
+n_calls = calls_data.call_count(root, token)
+a, b, c, *more = st.columns(4 if n_calls else 3)
 a.metric("Stored incidents", f"{store.count():,}")
+if n_calls:
+    more[0].metric("Stored calls for service", f"{n_calls:,}")
 b.metric(
     data.label(root, token, "beat", plural=True, title=True),
     f"{len(data.load_beats(root, token)):,}",
@@ -34,7 +37,12 @@ st.caption(
 st.subheader("Imports")
 sources = pd.DataFrame(meta.get("sources", []))
 if sources.empty:
-    st.info("Nothing imported yet.")
+    st.info(
+        f"No incident reports imported yet ({n_calls:,} calls for service are stored: see "
+        "Calls for service)."
+        if n_calls
+        else "Nothing imported yet."
+    )
 else:
     shown = sources.assign(file=sources["file"].map(lambda p: Path(p).name))
     columns = [
@@ -88,8 +96,19 @@ if submitted and upload is not None:
             with st.spinner("Reading, validating and joining to beats..."):
                 report = ingest_file(path, store, mapping=ColumnMapping(crs=crs.strip() or None))
         except (InputError, StoreError) as err:
+            auth.record(audit.IMPORT, upload.name, {"outcome": "refused", "error": str(err)})
             st.error(messages.user_message(err, path=str(path), file_name=upload.name))
             st.stop()
+    auth.record(
+        audit.IMPORT,
+        upload.name,
+        {
+            "outcome": "stored",
+            **{k: getattr(report, k) for k in ("rows_read", "rows_accepted", "rows_rejected")},
+            "rows_new": report.rows_new,
+            "crs": crs.strip() or None,
+        },
+    )
     rejected = None
     if report.rows_rejected:
         rejected = (
@@ -111,8 +130,11 @@ if imported := st.session_state.get(IMPORTED_KEY):
     st.success(summary)
     if rejected is not None:
         st.dataframe(rejected[0], hide_index=True, width="stretch")
-        st.download_button(
-            "Download all rejected rows", rejected[1], file_name=rejected[2], mime="text/csv"
+        auth.download_button(
+            "Download all rejected rows",
+            rejected[1],
+            file_name=rejected[2],
+            mime="text/csv",
         )
 
 st.subheader("Incidents by join status")

@@ -8,9 +8,9 @@ from datetime import datetime
 
 import streamlit as st
 
-from dashboard import data
+from dashboard import auth, data
 from dashboard import meetings_data as md
-from geodata import meetings, settings
+from geodata import audit, meetings, settings
 from geodata.meetings import ConflictError, MeetingError, VenueConflictError
 
 LOADED_KEY = "editor_loaded"  # (series id, version) whose stored values fill the form
@@ -67,6 +67,14 @@ def _fill_form(sid: int | str, row: object, *, overwrite: bool) -> None:
             st.session_state[key] = value
     if row is not None and overwrite:
         st.session_state[LOADED_KEY] = (sid, int(row["version"]))  # type: ignore[index]
+
+
+def _audit_edit(series_id: int, before: object, detail: dict[str, object]) -> None:
+    """Audit a saved change of `series_id`: the stored fields that changed, old and new."""
+    fresh = md.series_table(db, md.token(db))
+    after = fresh[fresh["id"] == series_id].iloc[0]
+    changed = audit.changes(before, after, ignore=("version", "updated_at", "label"))  # type: ignore[arg-type]
+    auth.record(audit.MEETING_EDIT, f"series {series_id}", {"changed": changed, **detail})
 
 
 def _done(message: str) -> None:
@@ -232,6 +240,7 @@ if submitted and rule is not None:
             new_id = meetings.create_series(
                 db, allow_conflicts=allow, tzid=meetings.schedule_zone(db), **fields
             )
+            auth.record(audit.MEETING_CREATE, f"series {new_id}", fields)
             st.session_state[SELECTED_KEY] = new_id  # open it after the rerun
             _done(f"Series #{new_id} created.")
         else:
@@ -239,6 +248,7 @@ if submitted and rule is not None:
                 db, sid, expected_version=loaded_version, allow_conflicts=allow, **fields
             )
             st.session_state[LOADED_KEY] = (sid, version)
+            _audit_edit(sid, current, {"version": [loaded_version, version]})
             _done(f"Saved: series #{sid} is now version {version}.")
     except VenueConflictError as err:
         slots["venue"].error(f"Venue: {err.errors['venue']}")
@@ -268,6 +278,7 @@ if current is not None:
             if st.button("Put back on the schedule", key=f"unarchive_{sid}"):
                 version = meetings.unarchive_series(db, sid, expected_version=loaded_version)
                 st.session_state[LOADED_KEY] = (sid, version)
+                _audit_edit(sid, current, {"archived": False, "version": version})
                 _done(f"Series #{sid} is back on the schedule (version {version}).")
         else:
             with st.expander("Archive this series"):
@@ -279,6 +290,7 @@ if current is not None:
                 if st.button("Archive series", key=f"archive_{sid}"):
                     version = meetings.archive_series(db, sid, expected_version=loaded_version)
                     st.session_state[LOADED_KEY] = (sid, version)
+                    _audit_edit(sid, current, {"archived": True, "version": version})
                     _done(f"Series #{sid} archived (version {version}).")
     except VenueConflictError as err:
         st.error(f"Venue: {err.errors['venue']}")
@@ -345,6 +357,21 @@ if current is not None and not archived:
                         db, sid, when, expected_version=loaded_version
                     )
                 st.session_state[LOADED_KEY] = (sid, version)
+                auth.record(
+                    {"Cancel": audit.MEETING_CANCEL, "Move": audit.MEETING_MOVE}.get(
+                        action, audit.MEETING_RESTORE
+                    ),
+                    f"series {sid}",
+                    {
+                        "meeting": when.isoformat(),
+                        "moved_to": datetime.combine(new_day, new_time).isoformat()
+                        if action == "Move"
+                        else None,
+                        "venue": None if new_place == "same" else int(new_place),
+                        "note": note,
+                        "version": version,
+                    },
+                )
                 _done(f"{action}: {when:%Y-%m-%d %H:%M} done (version {version}).")
             except ConflictError as err:
                 oc_slot.error(err.errors["version"])

@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 import streamlit as st
 from streamlit_folium import st_folium
 
-from dashboard import data, state
+from dashboard import auth, data, state
 from dashboard import meetings_data as md
 from dashboard.maps import plain
-from geodata import meetings, settings
+from geodata import meetings, settings, users
 from geodata.meetings import MeetingError
 
 FIND_KEY = "meetings_find"
@@ -26,6 +26,7 @@ zone = meetings.schedule_zone(db)
 columns = md.column_config(zone)
 today = datetime.now(ZoneInfo(zone)).date()
 districts = md.districts(db, schedule)
+word = {lv.key: lv.singular for lv in data.department(root, token).levels}
 
 
 def _lookup(query: str | tuple[float, float]) -> None:
@@ -43,11 +44,13 @@ def _find() -> None:  # runs before the script when the address box changes
 
 st.title("Neighborhood watch meetings")
 st.caption(
-    "One schedule for every beat and sector. Seeded dates follow the CAPS pattern and are "
-    "*illustrative* (marked as such) until a district publishes its own."
+    f"One schedule for every {word['beat']}. Seeded dates follow the CAPS pattern and are "
+    f"*illustrative* (marked as such) until a {word['district']} publishes its own."
 )
 left, mid, right = st.columns([1, 2, 2])
-district = left.selectbox("District", ["All", *districts], key="meetings_district")
+district = left.selectbox(
+    word["district"].capitalize(), ["All", *districts], key="meetings_district"
+)
 period = mid.date_input(
     "Dates", value=(today, today + timedelta(days=60)), key="meetings_period", format="YYYY-MM-DD"
 )
@@ -66,9 +69,11 @@ if isinstance(found, str):
     found = None
 elif found is not None:
     st.session_state[state.BEAT] = found.beat
+    above = [(word[lv], getattr(found, lv)) for lv in word if lv != "beat"]
     st.success(
-        f"{plain(found.matched)} is in beat **{plain(found.beat)}** (sector "
-        f"{plain(found.sector)}, district {plain(found.district)})."
+        f"{plain(found.matched)} is in {word['beat']} **{plain(found.beat)}** ("
+        + ", ".join(f"{name} {plain(value)}" for name, value in above)
+        + ")."
     )
     a, b = st.columns([1, 2])
     if found.station:
@@ -87,26 +92,32 @@ elif found is not None:
             column_config=columns,
         )
     c1, c2, c3 = st.columns(3)
-    c1.download_button(
+    auth.download_button(
         f"Beat {found.beat} calendar (.ics)",
         md.calendar(db, schedule, beat=found.beat),
         file_name=f"beat_{found.beat}.ics",
         mime="text/calendar",
         key="meetings_found_ics",
+        permission=users.VIEW_MEETINGS,
+        container=c1,
     )
-    c2.download_button(
+    auth.download_button(
         f"Printable flyer for beat {found.beat}",
         md.flyer(root, token, db, found.beat),
         file_name=f"beat_{found.beat}_meetings.html",
         mime="text/html",
         key="meetings_found_flyer",
+        permission=users.VIEW_MEETINGS,
+        container=c2,
     )
-    c3.download_button(
+    auth.download_button(
         f"Flyer for beat {found.beat} (PDF, one page)",
         md.flyer_pdf(root, token, db, found.beat),
         file_name=f"beat_{found.beat}_meetings.pdf",
         mime="application/pdf",
         key="meetings_found_flyer_pdf",
+        permission=users.VIEW_MEETINGS,
+        container=c3,
     )
 
 occurrences = md.upcoming(db, schedule, start, end, district=chosen)
@@ -143,11 +154,16 @@ st.dataframe(
     width="stretch",
     column_config=columns,
 )
-label = f"district {chosen}" if chosen else "all districts"
-st.download_button(
+label = (
+    f"{word['district']} {chosen}"
+    if chosen
+    else f"all {data.label(root, token, 'district', plural=True)}"
+)
+auth.download_button(
     f"Calendar for {label} (.ics)",
     md.calendar(db, schedule, district=chosen),
     file_name=f"meetings_{'district_' + chosen if chosen else 'all'}.ics",
     mime="text/calendar",
     key="meetings_area_ics",
+    permission=users.VIEW_MEETINGS,
 )

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.auth_helpers import PASSWORD, ensure_user
 from tests.conftest import require
 
 REPO = Path(__file__).resolve().parents[2]
@@ -118,9 +119,16 @@ def browser():
 
 
 @pytest.fixture(scope="session")
-def dashboard_url(start_streamlit, sample_store) -> str:
+def dashboard_db(sample_store) -> str:
+    """URL of the database of the :func:`dashboard_url` server (its accounts and audit log)."""
+    return f"sqlite:///{sample_store.root.parent / 'meetings.db'}"
+
+
+@pytest.fixture(scope="session")
+def dashboard_url(start_streamlit, sample_store, dashboard_db) -> str:
     """URL of the analyst dashboard running on the session's sample store."""
-    return start_streamlit("dashboard/app.py", {"BEATS_DATA_DIR": str(sample_store.root.parent)})
+    env = {"BEATS_DATA_DIR": str(sample_store.root.parent), "DATABASE_URL": dashboard_db}
+    return start_streamlit("dashboard/app.py", env)
 
 
 @pytest.fixture
@@ -141,3 +149,23 @@ def wait_for_app(page, timeout_ms: int = 90_000) -> None:
     page.wait_for_function(
         "() => !document.querySelector(\"[data-testid='stStatusWidget']\")", timeout=timeout_ms
     )
+
+
+def fill_sign_in(page, username: str, password: str = PASSWORD) -> None:
+    """Type `username` and `password` into the sign-in form and submit it."""
+    page.get_by_role("heading", name="Sign in").first.wait_for(timeout=90_000)
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    wait_for_app(page)
+
+
+def sign_in(page, url: str, db_url: str, roles: str = "analyst", *, path: str = "") -> str:
+    """Open the app at `url`/`path` and sign in as a test user with `roles`; return its name."""
+    username = ensure_user(db_url, roles)
+    page.goto(f"{url}/{path}" if path else url)
+    wait_for_app(page)
+    fill_sign_in(page, username)
+    page.get_by_role("button", name="Sign out").wait_for(timeout=90_000)
+    wait_for_app(page)
+    return username

@@ -2,14 +2,13 @@ import re
 
 import pytest
 
-from tests.browser.conftest import wait_for_app
+from tests.browser.conftest import sign_in, wait_for_app
 
 pytestmark = pytest.mark.browser
 
 
-def test_hotspots_page_draws_polygons_on_the_map(page, dashboard_url, artifacts):
-    page.goto(dashboard_url)
-    wait_for_app(page)
+def test_hotspots_page_draws_polygons_on_the_map(page, dashboard_url, dashboard_db, artifacts):
+    sign_in(page, dashboard_url, dashboard_db, "analyst")
     page.locator("[data-testid='stSidebar'] a", has_text="Hotspots").first.click()
     wait_for_app(page)
     page.get_by_role("heading", name="Hotspots").first.wait_for(timeout=90_000)

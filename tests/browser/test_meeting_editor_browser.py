@@ -15,7 +15,7 @@ import shutil
 import pytest
 
 from geodata import meetings
-from tests.browser.conftest import wait_for_app
+from tests.browser.conftest import sign_in, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -48,8 +48,7 @@ def test_editor_reload_after_conflict_and_cancel_after_save(page, editor_app, ar
     series = meetings.list_series(engine)
     sid = int(series.loc[series["beats"] == "1713", "id"].iloc[0])
 
-    page.goto(app_url)
-    wait_for_app(page)
+    sign_in(page, app_url, db_url, "meetings")
     page.locator("[data-testid='stSidebar'] a", has_text="Edit meetings").first.click()
     wait_for_app(page)
     page.get_by_role("heading", name="Edit meetings").wait_for(timeout=90_000)

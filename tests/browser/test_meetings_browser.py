@@ -11,7 +11,7 @@ import pyproj
 import pytest
 
 from geodata import meetings
-from tests.browser.conftest import wait_for_app
+from tests.browser.conftest import sign_in, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -41,8 +41,7 @@ def test_meetings_map_renders_markers_and_a_click_finds_the_beat(
     page, meetings_app, sample_store, artifacts
 ):
     app_url, db_url = meetings_app
-    page.goto(app_url)
-    wait_for_app(page)
+    sign_in(page, app_url, db_url, "meetings")
     page.locator("[data-testid='stSidebar'] a", has_text="Meetings").first.click()
     wait_for_app(page)
     page.get_by_role("heading", name="Neighborhood watch meetings").wait_for(timeout=90_000)

@@ -1,13 +1,12 @@
 import pytest
 
-from tests.browser.conftest import wait_for_app
+from tests.browser.conftest import sign_in
 
 pytestmark = pytest.mark.browser
 
 
-def test_overview_map_renders_in_chromium(page, dashboard_url, artifacts):
-    page.goto(dashboard_url)
-    wait_for_app(page)
+def test_overview_map_renders_in_chromium(page, dashboard_url, dashboard_db, artifacts):
+    sign_in(page, dashboard_url, dashboard_db, "commander")
     page.wait_for_selector("iframe", timeout=60_000)
     frame = page.frame_locator("iframe").first
     # Leaflet draws the beat polygons as SVG/canvas paths inside the map container
@@ -20,11 +19,10 @@ def test_overview_map_renders_in_chromium(page, dashboard_url, artifacts):
 
 
 @pytest.mark.parametrize("path", ["sector_review", "beat_planning"])
-def test_direct_page_url_goes_through_the_router(page, dashboard_url, path):
+def test_direct_page_url_goes_through_the_router(page, dashboard_url, dashboard_db, path):
     # A bookmarked page URL must open that page inside the app's navigation (grouped sidebar
     # with icons), not Streamlit's automatic one-entry-per-file navigation.
-    page.goto(f"{dashboard_url}/{path}")
-    wait_for_app(page)
+    sign_in(page, dashboard_url, dashboard_db, "analyst", path=path)  # then the page opens
     nav = page.locator("[data-testid='stSidebar']")
     nav.wait_for(timeout=60_000)
     nav_text = nav.inner_text()

@@ -2,14 +2,15 @@ import json
 
 import pytest
 
-from tests.browser.conftest import wait_for_app
+from tests.browser.conftest import sign_in, wait_for_app
 
 pytestmark = pytest.mark.browser
 
 
-def test_propose_compare_save_and_download_in_a_browser(page, dashboard_url, artifacts, tmp_path):
-    page.goto(dashboard_url)
-    wait_for_app(page)
+def test_propose_compare_save_and_download_in_a_browser(
+    page, dashboard_url, dashboard_db, artifacts, tmp_path
+):
+    sign_in(page, dashboard_url, dashboard_db, "analyst")
     page.locator("[data-testid='stSidebar'] a", has_text="Beat planning").first.click()
     wait_for_app(page)
     page.get_by_role("heading", name="Beat planning").first.wait_for(timeout=90_000)
@@ -29,7 +30,6 @@ def test_propose_compare_save_and_download_in_a_browser(page, dashboard_url, art
     page.screenshot(path=str(artifacts / "beat_planning.png"), full_page=True)
 
     page.get_by_label("Plan name").fill("Browser plan")
-    page.get_by_label("Author").fill("Test analyst")
     page.get_by_role("button", name="Save plan").click()
     page.get_by_text("Saved as plan").wait_for(timeout=60_000)
     wait_for_app(page)

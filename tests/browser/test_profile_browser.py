@@ -2,15 +2,14 @@ import re
 
 import pytest
 
-from tests.browser.conftest import wait_for_app
+from tests.browser.conftest import sign_in, wait_for_app
 
 pytestmark = pytest.mark.browser
 
 
-def _open(page, url: str, title: str) -> None:
-    """Open the app at its root and follow the router's sidebar link (as a user does)."""
-    page.goto(url)
-    wait_for_app(page)
+def _open(page, url: str, db_url: str, title: str) -> None:
+    """Sign in at the app's root and follow the router's sidebar link (as a user does)."""
+    sign_in(page, url, db_url, "analyst")
     page.locator("[data-testid='stSidebar'] a", has_text=title).first.click()
     wait_for_app(page)
     page.get_by_role("heading", name=title).first.wait_for(timeout=90_000)
@@ -24,9 +23,9 @@ def _selected_beat(page) -> str:
 
 
 def test_beat_profile_renders_map_and_charts_and_map_click_picks_a_beat(
-    page, dashboard_url, artifacts
+    page, dashboard_url, dashboard_db, artifacts
 ):
-    _open(page, dashboard_url, "Beat profile")
+    _open(page, dashboard_url, dashboard_db, "Beat profile")
     page.get_by_text("CompStat comparison").wait_for(timeout=90_000)
     assert page.locator("[data-testid='stException']").count() == 0
     first = _selected_beat(page)
@@ -69,8 +68,8 @@ def test_beat_profile_renders_map_and_charts_and_map_click_picks_a_beat(
     page.screenshot(path=str(artifacts / "beat_profile_after_click.png"), full_page=True)
 
 
-def test_sector_review_renders_map_and_explanations(page, dashboard_url, artifacts):
-    _open(page, dashboard_url, "Sector review")
+def test_sector_review_renders_map_and_explanations(page, dashboard_url, dashboard_db, artifacts):
+    _open(page, dashboard_url, dashboard_db, "Sector review")
     page.get_by_text("What changed").wait_for(timeout=90_000)
     assert page.locator("[data-testid='stException']").count() == 0
     frame = page.frame_locator("iframe[title='streamlit_folium.st_folium']").first

@@ -3,19 +3,19 @@ import json
 import geopandas as gpd
 import pytest
 from sqlalchemy import create_engine
-from streamlit.testing.v1 import AppTest
 
 from analysis.__main__ import main
 from dashboard import plan_data, state
-from geodata import db
+from geodata import audit, db
 from geodata.plans import list_plans, load_plan
+from tests.auth_helpers import signed_in
 from tests.helpers import folium_maps
 
 
 @pytest.fixture
 def planning_page(app_env, tmp_path, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'plans.db'}")
-    at = AppTest.from_file(app_env, default_timeout=180)
+    at = signed_in(app_env, "analyst", timeout=180)
     at.switch_page("views/beat_planning.py")
     at.run()
     assert not at.exception
@@ -73,7 +73,7 @@ def test_propose_compare_save_and_export(planning_page, tmp_path):
     assert table.loc["Contiguous (every beat one piece)", "Proposed"] == 1.0
     # save to the database
     at.text_input[0].set_value("District 11 balanced")  # form: applied on submit
-    at.text_input[1].set_value("Analyst <b>A</b>")
+    assert at.text_input[1].disabled  # the author is the signed-in user, not typed
     at.button[1].click().run()  # the form's "Save plan"
     assert not at.exception
     assert any("Saved as plan" in s.value for s in at.success)
@@ -83,7 +83,12 @@ def test_propose_compare_save_and_export(planning_page, tmp_path):
     plans = list_plans(engine)
     assert plans["name"].tolist() == ["District 11 balanced"]
     saved = load_plan(engine, int(plans["id"].iloc[0]))
-    assert saved.author == "Analyst <b>A</b>"
+    assert saved.author == "test_analyst"
+    events = audit.read_events(engine, action=audit.PLAN_SAVE)
+    assert [(e.actor, e.target) for e in events.itertuples()] == [
+        ("test_analyst", f"plan {saved.id}")
+    ]
+    assert events["detail"].iloc[0]["name"] == "District 11 balanced"
     assert len(saved.plan) == saved.parameters["n_beats"] == 15
     assert db.current_heads(engine) >= {"p0001_plans"}
     # the page offers both downloads; their bytes hold the proposed beats

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
+from tests.auth_helpers import signed_in
 from tests.conftest import APP
 
 
 @pytest.fixture
 def calls_page(minneapolis_store, monkeypatch):
     monkeypatch.setenv("BEATS_DATA_DIR", str(minneapolis_store.root.parent))
-    at = AppTest.from_file(APP, default_timeout=180)
+    at = signed_in(APP, "analyst", timeout=180)
     at.switch_page("views/calls.py")
     at.run()
     assert not at.exception
@@ -32,7 +32,7 @@ def test_calls_page_reviews_a_precinct(calls_page):
 
 
 def test_calls_page_without_calls(app_env):
-    at = AppTest.from_file(app_env, default_timeout=180)
+    at = signed_in(app_env, "analyst", timeout=180)
     at.switch_page("views/calls.py")
     at.run()
     assert not at.exception

@@ -1,10 +1,9 @@
-from streamlit.testing.v1 import AppTest
-
+from tests.auth_helpers import signed_in
 from tests.conftest import APP
 
 
 def test_data_page_reconciles_every_import(app_env, sample_store):
-    at = AppTest.from_file(app_env, default_timeout=120)
+    at = signed_in(app_env, "analyst")
     at.switch_page("views/data_quality.py").run()
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
@@ -35,7 +34,7 @@ def test_an_import_refreshes_the_counters_and_speaks_the_users_words(writable_st
     rows["ID"] = [str(90_000_000 + i) for i in range(len(rows))]  # 20 new incidents
     rows["Case Number"] = [f"ZZ{i:06d}" for i in range(len(rows))]
     body = rows.to_csv(index=False).encode()
-    at = AppTest.from_file(APP, default_timeout=180)
+    at = signed_in(APP, "analyst", timeout=180)
     at.switch_page("views/data_quality.py").run()
     before = writable_store.count()
     assert {m.label: m.value for m in at.metric}["Stored incidents"] == f"{before:,}"

@@ -4,9 +4,9 @@ import json
 
 import pandas as pd
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from analysis.__main__ import main
+from tests.auth_helpers import signed_in
 from tests.conftest import APP
 from tests.helpers import folium_maps
 
@@ -18,7 +18,7 @@ def seattle_env(seattle_store, monkeypatch):
 
 
 def _page(app, path):
-    at = AppTest.from_file(app, default_timeout=180)
+    at = signed_in(app, "analyst", timeout=180)
     at.switch_page(path)
     at.run()
     assert not at.exception

@@ -8,13 +8,13 @@ offered); the counts are checked against the store first.
 from datetime import date
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
+from tests.auth_helpers import signed_in
 from tests.helpers import folium_maps
 
 
 def _page(app_env, path):
-    at = AppTest.from_file(app_env, default_timeout=120)
+    at = signed_in(app_env, "analyst")
     at.switch_page(path)
     at.run()
     assert not at.exception
@@ -93,7 +93,7 @@ def test_hotspots_of_an_empty_period(app_env, sample_store, method):
 
 def test_planning_with_an_empty_workload_period(app_env, tmp_path, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'plans.db'}")
-    at = AppTest.from_file(app_env, default_timeout=180)
+    at = signed_in(app_env, "analyst", timeout=180)
     at.switch_page("views/beat_planning.py")
     at.run()
     at.date_input[0].set_value((date(2019, 6, 1), date(2019, 6, 10))).run()

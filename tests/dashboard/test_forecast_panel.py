@@ -6,13 +6,13 @@ from datetime import timedelta
 
 import numpy as np
 import pandas as pd
-from streamlit.testing.v1 import AppTest
 
 from analysis import forecast
+from tests.auth_helpers import signed_in
 
 
 def test_sector_review_forecast_panel(app_env, sample_store):
-    at = AppTest.from_file(app_env, default_timeout=120)
+    at = signed_in(app_env, "analyst")
     at.switch_page("views/sector_review.py")
     at.run()
     at.selectbox[0].select("092").run()

@@ -1,9 +1,8 @@
 import json
 import re
 
-from streamlit.testing.v1 import AppTest
-
 from analysis.hotspots import KDEHotspots, area_incidents, knox_table
+from tests.auth_helpers import signed_in
 from tests.helpers import folium_maps
 
 
@@ -13,8 +12,7 @@ def _run_caption(at) -> str:
 
 
 def _page(app_env):
-    at = AppTest.from_file(app_env, default_timeout=60)
-    at.run()
+    at = signed_in(app_env, "analyst", timeout=60)
     at.switch_page("views/hotspots.py").run()
     assert not at.exception
     return at

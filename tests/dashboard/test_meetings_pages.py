@@ -18,6 +18,7 @@ from analysis.flyer import render_flyer
 from dashboard.meetings_data import venue_markers
 from geodata import meetings
 from geodata.__main__ import main
+from tests.auth_helpers import signed_in
 from tests.conftest import APP as APP_PATH
 from tests.helpers import folium_maps
 
@@ -33,7 +34,7 @@ def meetings_env(app_env, meetings_url, monkeypatch):
 
 
 def _page(app, page: str) -> AppTest:
-    at = AppTest.from_file(app, default_timeout=120)
+    at = signed_in(app, "meetings")
     at.switch_page(f"views/{page}.py")
     at.run()
     assert not at.exception, [e.value for e in at.exception]

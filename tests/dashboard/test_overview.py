@@ -1,12 +1,11 @@
 import pandas as pd
-from streamlit.testing.v1 import AppTest
 
+from tests.auth_helpers import signed_in
 from tests.helpers import folium_maps
 
 
 def test_home_page_runs_and_shows_the_beat_map(app_env, sample_store):
-    at = AppTest.from_file(app_env, default_timeout=120)
-    at.run()
+    at = signed_in(app_env, "commander")  # the home page of an analysis role
     assert not at.exception
     assert at.title[0].value == "Incidents by beat"
     start, end = at.date_input[0].value

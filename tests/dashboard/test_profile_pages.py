@@ -4,10 +4,10 @@ from datetime import date
 import numpy as np
 import pyproj
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from analysis.__main__ import main
 from analysis.inputs import daily_counts, default_as_of
+from tests.auth_helpers import signed_in
 from tests.helpers import folium_maps
 
 
@@ -18,7 +18,7 @@ def _cli_json(capsys, store, *args):
 
 @pytest.fixture
 def beat_page(app_env):
-    at = AppTest.from_file(app_env, default_timeout=120)
+    at = signed_in(app_env, "analyst")
     at.switch_page("views/beat_profile.py")
     at.run()
     assert not at.exception
@@ -97,7 +97,7 @@ def test_sample_period_is_labelled(beat_page):
 
 
 def test_sector_review_page_and_drill_down(app_env, sample_store, capsys):
-    at = AppTest.from_file(app_env, default_timeout=120)
+    at = signed_in(app_env, "analyst")
     at.switch_page("views/sector_review.py")
     at.run()
     assert not at.exception
