@@ -34,6 +34,7 @@ from sklearn.cluster import KMeans
 from analysis.workload import WORKLOAD, WorkloadWeights, incident_workload
 from geodata import schema
 from geodata.errors import InputError, ParameterError
+from geodata.join import BeatIndex
 from geodata.jsonable import jsonable, jsonable_records
 
 __all__ = [
@@ -140,15 +141,27 @@ class PlanEvaluation:
     incident_beats: pd.Series = field(repr=False)
 
 
+#: Cell of the lookup grid that assigns incidents to a plan's beats (metres): coarse cells
+#: build fast, and points in cells that cross a boundary are tested exactly anyway.
+ASSIGN_CELL_M = 25.0
+
+
 def _assign_points(plan: gpd.GeoDataFrame, incidents: pd.DataFrame) -> pd.Series:
-    points = gpd.GeoDataFrame(
-        index=incidents.index,
-        geometry=gpd.points_from_xy(incidents[schema.X], incidents[schema.Y]),
-        crs=plan.crs,
-    )
-    joined = gpd.sjoin(points, plan[[schema.BEAT, "geometry"]], how="left", predicate="intersects")
-    joined = joined[~joined.index.duplicated(keep="first")]
-    return joined[schema.BEAT].reindex(incidents.index).fillna("").astype(str)
+    """Return the beat of `plan` (one row per beat) holding each incident ("" in none).
+
+    The product's point-in-beat lookup (:class:`geodata.join.BeatIndex`) with no edge
+    tolerance: a point inside a beat gets that beat and a point exactly on a shared edge the
+    lowest beat id, as a ``geopandas.sjoin`` with ``intersects`` keeping the first match does,
+    in a fraction of the time (no geometry object per incident).
+    """
+    if incidents.empty:
+        return pd.Series("", index=incidents.index, dtype=object)
+    index = BeatIndex(plan, cell_size_m=ASSIGN_CELL_M, tolerance_m=0.0)
+    found = index.lookup(
+        incidents[schema.X].to_numpy(dtype=float), incidents[schema.Y].to_numpy(dtype=float)
+    ).beat_index
+    ids = np.where(found >= 0, index.beat_ids[np.maximum(found, 0)], "")
+    return pd.Series(ids, index=incidents.index, dtype=object)
 
 
 def evaluate_plan(

@@ -114,7 +114,9 @@ def run_profile(args: argparse.Namespace) -> int:
     if area_id is not None:
         area_id = cli_common.area_id(store, level, area_id)
     years = inputs.REVIEW_HISTORY_YEARS if args.review else inputs.HISTORY_YEARS
-    loaded = inputs.load_profile_inputs(store, args.as_of, years=years)
+    loaded = inputs.load_profile_inputs(
+        store, args.as_of, years=years, level=level, area_id=area_id
+    )
     profile = profiles.profile_area(
         loaded.incidents,
         loaded.beats,
@@ -126,6 +128,7 @@ def run_profile(args: argparse.Namespace) -> int:
         neighbours=beat_neighbours(loaded.beats),
         timezone=loaded.timezone,
         label=store.department().label(level) if level != "department" else None,
+        daily=loaded.daily,
     )
     review = None
     if args.review:
@@ -139,6 +142,7 @@ def run_profile(args: argparse.Namespace) -> int:
             as_of=loaded.as_of,
             window=args.window,
             timezone=loaded.timezone,
+            daily=loaded.daily,
         )
     note = (
         inputs.sample_note(loaded.daily, profile.period)

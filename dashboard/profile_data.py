@@ -65,10 +65,22 @@ def default_as_of(root: str, token: str) -> date:
 
 
 @st.cache_data(show_spinner="Loading incidents...", max_entries=8)
-def profile_inputs(root: str, token: str, as_of: date, years: int) -> inputs.ProfileInputs:
-    """Return :func:`analysis.inputs.load_profile_inputs` of the store (what the CLI reads)."""
+def profile_inputs(
+    root: str,
+    token: str,
+    as_of: date,
+    years: int,
+    level: str = "department",
+    area_id: str | None = None,
+) -> inputs.ProfileInputs:
+    """Return :func:`analysis.inputs.load_profile_inputs` of the store (what the CLI reads).
+
+    Only the area's incidents are read (the whole store's for the department).
+    """
     del token
-    return inputs.load_profile_inputs(IncidentStore(root), as_of, years=years)
+    return inputs.load_profile_inputs(
+        IncidentStore(root), as_of, years=years, level=level, area_id=area_id
+    )
 
 
 @st.cache_data(show_spinner=False)
@@ -105,7 +117,7 @@ def area_profile(
     root: str, token: str, level: str, area_id: str | None, as_of: date
 ) -> profiles.AreaProfile:
     """Return the profile of an area for the 28 days ending on `as_of` (same as the CLI)."""
-    loaded = profile_inputs(root, token, as_of, inputs.HISTORY_YEARS)
+    loaded = profile_inputs(root, token, as_of, inputs.HISTORY_YEARS, level, area_id)
     return profiles.profile_area(
         loaded.incidents,
         loaded.beats,
@@ -116,6 +128,7 @@ def area_profile(
         neighbours=neighbours(root, token),
         timezone=loaded.timezone,
         label=data.label(root, token, level) if level != "department" else None,
+        daily=loaded.daily,
     )
 
 
@@ -131,7 +144,7 @@ def change_reasons(
     review = sector_review(root, token, sector, as_of, window, level)
     return compare.explain_flagged(
         review.beats,
-        profile_inputs(root, token, as_of, inputs.HISTORY_YEARS).incidents,
+        profile_inputs(root, token, as_of, inputs.HISTORY_YEARS, level, sector).incidents,
         as_of=as_of,
         window=window,
         timezone=IncidentStore(root).timezone,
@@ -145,8 +158,9 @@ def sector_review(
     """Return the side-by-side review of a sector's beats (same as ``profile --review``).
 
     `level` is ``district`` for a department without sectors: its precincts are reviewed.
+    Only the reviewed area's incidents are read.
     """
-    loaded = profile_inputs(root, token, as_of, inputs.REVIEW_HISTORY_YEARS)
+    loaded = profile_inputs(root, token, as_of, inputs.REVIEW_HISTORY_YEARS, level, sector)
     return profiles.review_sector(
         loaded.incidents,
         loaded.beats,
@@ -154,6 +168,7 @@ def sector_review(
         as_of=as_of,
         window=window,
         timezone=loaded.timezone,
+        daily=loaded.daily,
         level=level,
     )
 
@@ -162,9 +177,11 @@ def sector_review(
 def incidents_in_period(
     root: str, token: str, beats: tuple[str, ...], period: Period
 ) -> pd.DataFrame:
-    """Return the incidents of `beats` on the days of `period`."""
-    incidents = data.load_incidents(root, token, inputs.PROFILE_COLUMNS, period)
-    return incidents[incidents[schema.BEAT].isin(beats)].reset_index(drop=True)
+    """Return the incidents of `beats` on the days of `period` (only they are read)."""
+    del token
+    return inputs.load_incidents(
+        IncidentStore(root), inputs.PROFILE_COLUMNS, period, beats=list(beats)
+    ).reset_index(drop=True)
 
 
 @st.cache_data(show_spinner="Preparing the printable packet...", max_entries=16)

@@ -122,8 +122,6 @@ class BeatIndex:
         self.geometries = beats.geometry.to_numpy()
         self.centroids = shapely.centroid(self.geometries)
         self.tree = shapely.STRtree(self.geometries)
-        self._union = shapely.union_all(self.geometries)
-        shapely.prepare(self._union)
         self._build_grid()
 
     def _build_grid(self) -> None:
