@@ -41,11 +41,33 @@ _FLAGS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the argument parser with every registered command."""
+#: The plugin of the commands whose start-up time matters: only it is imported to run them
+#: (importing every plugin costs seconds). A command missing here loads every plugin.
+_HOME = {
+    "profile": "analysis.cli_profile",
+    "hotspots": "analysis.cli_hotspots",
+    "evaluate": "analysis.cli_hotspots",
+    "plan": "analysis.cli_plan",
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Return the argument parser with every registered command.
+
+    With `command` (the first argument), only its plugin is imported when :data:`_HOME` knows
+    it and that plugin registers it; otherwise every plugin is.
+    """
+    if command in _HOME:
+        parser, sub = _parser((_HOME[command],))
+        if command in sub.choices:
+            return parser
+    return _parser(_PLUGINS)[0]
+
+
+def _parser(plugins: Sequence[str]) -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
     parser = argparse.ArgumentParser(prog="python -m analysis", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in _PLUGINS:
+    for name in plugins:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as err:
@@ -53,12 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         module.add_commands(sub)
-    return parser
+    return parser, sub
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(argv[0] if argv else None).parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except ParameterError as err:

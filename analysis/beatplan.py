@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import esda.shape
 import geopandas as gpd
@@ -33,6 +34,7 @@ from sklearn.cluster import KMeans
 from analysis.workload import WORKLOAD, WorkloadWeights, incident_workload
 from geodata import schema
 from geodata.errors import InputError, ParameterError
+from geodata.join import BeatIndex
 from geodata.jsonable import jsonable, jsonable_records
 
 __all__ = [
@@ -139,15 +141,27 @@ class PlanEvaluation:
     incident_beats: pd.Series = field(repr=False)
 
 
+#: Cell of the lookup grid that assigns incidents to a plan's beats (metres): coarse cells
+#: build fast, and points in cells that cross a boundary are tested exactly anyway.
+ASSIGN_CELL_M = 25.0
+
+
 def _assign_points(plan: gpd.GeoDataFrame, incidents: pd.DataFrame) -> pd.Series:
-    points = gpd.GeoDataFrame(
-        index=incidents.index,
-        geometry=gpd.points_from_xy(incidents[schema.X], incidents[schema.Y]),
-        crs=plan.crs,
-    )
-    joined = gpd.sjoin(points, plan[[schema.BEAT, "geometry"]], how="left", predicate="intersects")
-    joined = joined[~joined.index.duplicated(keep="first")]
-    return joined[schema.BEAT].reindex(incidents.index).fillna("").astype(str)
+    """Return the beat of `plan` (one row per beat) holding each incident ("" in none).
+
+    The product's point-in-beat lookup (:class:`geodata.join.BeatIndex`) with no edge
+    tolerance: a point inside a beat gets that beat and a point exactly on a shared edge the
+    lowest beat id, as a ``geopandas.sjoin`` with ``intersects`` keeping the first match does,
+    in a fraction of the time (no geometry object per incident).
+    """
+    if incidents.empty:
+        return pd.Series("", index=incidents.index, dtype=object)
+    index = BeatIndex(plan, cell_size_m=ASSIGN_CELL_M, tolerance_m=0.0)
+    found = index.lookup(
+        incidents[schema.X].to_numpy(dtype=float), incidents[schema.Y].to_numpy(dtype=float)
+    ).beat_index
+    ids = np.where(found >= 0, index.beat_ids[np.maximum(found, 0)], "")
+    return pd.Series(ids, index=incidents.index, dtype=object)
 
 
 def evaluate_plan(
@@ -329,9 +343,11 @@ def compare_plans(before: PlanEvaluation, after: PlanEvaluation) -> pd.DataFrame
     """
     rows = []
     for name in COMPARED:
-        a, b = before.summary.get(name), after.summary.get(name)
-        a = float(a) if a is not None else np.nan
-        b = float(b) if b is not None else np.nan
+        # the compared measures are numbers or None (see `evaluate_plan`)
+        a_value = cast("float | None", before.summary.get(name))
+        b_value = cast("float | None", after.summary.get(name))
+        a = float(a_value) if a_value is not None else np.nan
+        b = float(b_value) if b_value is not None else np.nan
         pct = (b - a) / a * 100 if a not in (0.0,) and np.isfinite(a) else np.nan
         rows.append({"measure": name, "before": a, "after": b, "change": b - a, "change_pct": pct})
     common = before.incident_beats.index.intersection(after.incident_beats.index)
@@ -432,8 +448,7 @@ def build_units(
     x0 = np.floor(xmin / cell_size_m) * cell_size_m
     y0 = np.floor(ymin / cell_size_m) * cell_size_m
     nx_, ny_ = int(np.ceil((xmax - x0) / cell_size_m)), int(np.ceil((ymax - y0) / cell_size_m))
-    gx, gy = np.meshgrid(np.arange(nx_), np.arange(ny_), indexing="ij")
-    gx, gy = gx.ravel(), gy.ravel()
+    gx, gy = (g.ravel() for g in np.meshgrid(np.arange(nx_), np.arange(ny_), indexing="ij"))
     cells = gpd.GeoDataFrame(
         {"cell": np.arange(gx.size)},
         geometry=shapely.box(
@@ -671,9 +686,11 @@ class BalancedBeats:
         return float(self._bw * (dev**2).sum() + comp)
 
     def _articulation(self, c: int) -> set[int]:
-        if self._art[c] is None:
-            self._art[c] = set(nx.articulation_points(self._graph.subgraph(self._members[c])))
-        return self._art[c]
+        art = self._art[c]
+        if art is None:
+            art = set(nx.articulation_points(self._graph.subgraph(self._members[c])))
+            self._art[c] = art
+        return art
 
     def _delta(self, labels: np.ndarray, i: int, b: int) -> tuple[float, float, float]:
         a = labels[i]
@@ -778,9 +795,9 @@ class BalancedBeats:
             if not np.any(labels == c):
                 sizes = np.bincount(labels, minlength=self._k)
                 big = int(sizes.argmax())
-                members = np.flatnonzero(labels == big)
-                leaf = [u for u in members if sum(labels[j] == big for j in self._nbrs[u]) <= 1]
-                labels[leaf[0] if leaf else members[0]] = c
+                big_units = np.flatnonzero(labels == big)
+                leaf = [u for u in big_units if sum(labels[j] == big for j in self._nbrs[u]) <= 1]
+                labels[leaf[0] if leaf else big_units[0]] = c
         return labels
 
     def _search(self, labels: np.ndarray, rng: np.random.Generator, deadline: float) -> None:
@@ -906,6 +923,9 @@ class BalancedBeats:
                     )
                 if time.perf_counter() > deadline:
                     break
+            if best_labels is None:  # the first start always beats the initial key
+                msg = "no start finished"
+                raise RuntimeError(msg)
             self.labels_ = best_labels
             self.objective_ = best_obj
             self.n_starts_done_ = done

@@ -54,7 +54,7 @@ def period_of(store: IncidentStore, first: date | None, last: date | None) -> Pe
         if daily.empty:
             return None
         if first is None:
-            first = min(daily.index[0].date(), last)  # type: ignore[type-var]
+            first = min(daily.index[0].date(), last)
         if last is None:
             last = max(daily.index[-1].date(), first)
     return Period(first, last)

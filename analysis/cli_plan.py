@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any, Literal
 
 from analysis import beatplan, inputs
 from analysis.cli_common import area_id, day_argument, period_of, print_json
@@ -94,14 +95,16 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     pr.set_defaults(func=run_propose)
 
 
-def _workload(store: IncidentStore, chosen: str) -> str:
-    if chosen != "auto":
-        return chosen
+def _workload(store: IncidentStore, chosen: str) -> Literal["incidents", "calls"]:
+    if chosen == "incidents":
+        return "incidents"
+    if chosen == "calls":
+        return "calls"
     return "calls" if inputs.has_calls(store) else "incidents"
 
 
 def _inputs(
-    args: argparse.Namespace, workload: str | None = None
+    args: argparse.Namespace, workload: Literal["incidents", "calls"] | None = None
 ) -> tuple[IncidentStore, inputs.PlanningInputs]:
     store = inputs.open_store(args.store)
     period = period_of(store, args.start, args.end)
@@ -199,7 +202,7 @@ def run_propose(args: argparse.Namespace) -> int:
             random_state=args.seed,
             stations=loaded.stations,
         )
-    out = proposal.to_dict()
+    out: dict[str, Any] = proposal.to_dict()  # JSON-shaped: see Proposal.to_dict
     if args.out:
         from geodata.plans import export_plan
 

@@ -65,8 +65,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run_profile)
 
 
-def _level(args: argparse.Namespace) -> tuple[str, str | None]:
-    for level in ("beat", "sector", "district"):
+def _level(args: argparse.Namespace) -> tuple[inputs.Level, str | None]:
+    levels: tuple[inputs.Level, ...] = ("beat", "sector", "district")
+    for level in levels:
         if getattr(args, level):
             return level, getattr(args, level)
     return "department", None
@@ -113,7 +114,9 @@ def run_profile(args: argparse.Namespace) -> int:
     if area_id is not None:
         area_id = cli_common.area_id(store, level, area_id)
     years = inputs.REVIEW_HISTORY_YEARS if args.review else inputs.HISTORY_YEARS
-    loaded = inputs.load_profile_inputs(store, args.as_of, years=years)
+    loaded = inputs.load_profile_inputs(
+        store, args.as_of, years=years, level=level, area_id=area_id
+    )
     profile = profiles.profile_area(
         loaded.incidents,
         loaded.beats,
@@ -125,9 +128,13 @@ def run_profile(args: argparse.Namespace) -> int:
         neighbours=beat_neighbours(loaded.beats),
         timezone=loaded.timezone,
         label=store.department().label(level) if level != "department" else None,
+        daily=loaded.daily,
     )
     review = None
     if args.review:
+        if area_id is None:  # --review needs --sector, checked above
+            msg = "--review needs --sector"
+            raise ValueError(msg)
         review = profiles.review_sector(
             loaded.incidents,
             loaded.beats,
@@ -135,6 +142,7 @@ def run_profile(args: argparse.Namespace) -> int:
             as_of=loaded.as_of,
             window=args.window,
             timezone=loaded.timezone,
+            daily=loaded.daily,
         )
     note = (
         inputs.sample_note(loaded.daily, profile.period)

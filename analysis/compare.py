@@ -58,6 +58,8 @@ __all__ = [
     "change_flag",
     "compare_counts",
     "compstat_windows",
+    "daily_total",
+    "daily_window_counts",
     "explain_change",
     "explain_flagged",
     "pct_change",
@@ -224,9 +226,9 @@ def poisson_change_test(
         if value < 0 or int(value) != value:
             msg = f"{name} must be a non-negative whole count, got {value!r}"
             raise ValueError(msg)
-    for name, value in (("current_days", current_days), ("previous_days", previous_days)):
-        if not value > 0:
-            msg = f"{name} must be > 0 days, got {value!r}"
+    for name, days in (("current_days", current_days), ("previous_days", previous_days)):
+        if not days > 0:
+            msg = f"{name} must be > 0 days, got {days!r}"
             raise ValueError(msg)
     total = int(current) + int(previous)
     if total == 0:
@@ -319,6 +321,38 @@ def window_counts(
     return out.reindex(columns=columns).fillna({"current": 0, "previous": 0, "last_year": 0})
 
 
+def daily_total(daily: pd.Series, first: date, last: date) -> int:
+    """Return the incidents from day `first` to day `last` (inclusive) of per-day counts."""
+    days = daily.index.to_numpy("datetime64[D]")
+    inside = (days >= np.datetime64(first, "D")) & (days <= np.datetime64(last, "D"))
+    return int(daily.to_numpy(dtype=np.int64)[inside].sum())
+
+
+def daily_window_counts(daily: pd.Series, windows: list[Window]) -> pd.DataFrame:
+    """Return :func:`window_counts` of all incidents (no `by`) from incidents per local day.
+
+    Summing a store's per-day counts gives the same whole-data-set counts as
+    :func:`window_counts` of every incident, without loading the incidents of other areas
+    (the coverage `reference` of :func:`compare_counts`).
+
+    Parameters
+    ----------
+    daily
+        Incidents per local calendar day (a naive daily index, as
+        :func:`analysis.inputs.daily_counts`); missing days count zero.
+    windows
+        From :func:`compstat_windows`.
+    """
+    rows = [
+        {
+            "window": w.name,
+            **{name: daily_total(daily, *span) for name, span in w.periods().items()},
+        }
+        for w in windows
+    ]
+    return pd.DataFrame(rows).reindex(columns=["window", "current", "previous", "last_year"])
+
+
 def compare_counts(
     counts: pd.DataFrame,
     windows: list[Window],
@@ -405,6 +439,7 @@ def compare_counts(
             else ""
         )
     for key, values in results.items():
+        dtype: str | type[object]
         if key.endswith("covered"):
             dtype = "bool"
         elif "flag" in key or key in ("start", "end"):

@@ -76,7 +76,7 @@ def grid_counts(
     )
     total = np.zeros((grid.n_rows, grid.n_cols))
     n = 0
-    for counts, located in parts:  # type: ignore[misc]
+    for counts, located in parts:
         total += counts
         n += located
     return total, n

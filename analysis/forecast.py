@@ -500,7 +500,7 @@ def _recent_points(cube: CountCube, t: int, days: int) -> pd.DataFrame:
 
 def _origins(t: int, horizon: int, n: int, *, step: int, min_history: int) -> list[int]:
     """Return up to `n` training origins s (latest first) with ``s + horizon <= t``."""
-    out = []
+    out: list[int] = []
     s = t - horizon
     while len(out) < n and s >= min_history:
         out.append(s)
@@ -648,7 +648,7 @@ def make_forecaster(method: str, *, horizon_days: int = 7, **options: object) ->
     if method not in classes:
         msg = f"method must be one of {list(FORECAST_METHODS)}, got {method!r}"
         raise ValueError(msg)
-    return classes[method](horizon_days=horizon_days, **options)  # type: ignore[call-arg]
+    return classes[method](horizon_days=horizon_days, **options)
 
 
 # --- the backtest -----------------------------------------------------------------------------

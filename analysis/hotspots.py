@@ -38,7 +38,7 @@ from sklearn.base import BaseEstimator
 from sklearn.cluster import DBSCAN
 
 from analysis._griddbscan import grid_dbscan
-from analysis.inputs import LEVEL_COLUMNS, area_beats
+from analysis.inputs import LEVEL_COLUMNS, Level, area_beats
 from geodata import schema
 
 __all__ = [
@@ -232,7 +232,9 @@ def scaled_min_samples(
     return max(int(floor), math.ceil(density_factor * expected))
 
 
-def _hull(ux: np.ndarray, uy: np.ndarray, *, kind: str, ratio: float, buffer_m: float) -> object:
+def _hull(
+    ux: np.ndarray, uy: np.ndarray, *, kind: str, ratio: float, buffer_m: float
+) -> shapely.Geometry:
     points = shapely.multipoints(np.column_stack([ux, uy]))
     hull = shapely.concave_hull(points, ratio=ratio) if kind == "concave" else points.convex_hull
     return shapely.buffer(hull, buffer_m, quad_segs=4) if buffer_m > 0 else hull
@@ -1019,12 +1021,13 @@ def _top_cells_polygons(
         for geom, _ in features.shapes(patch, mask=patch.view(bool), transform=transform):
             geoms.append(shapely.geometry.shape(geom))
             ids.append(label)
-    ids = np.asarray(ids, dtype=np.int64)
+    patch_ids = np.asarray(ids, dtype=np.int64)
     peaks = np.zeros(int(labels.max()) + 1)  # per-patch maximum over the kept cells only
     np.maximum.at(peaks, labels[mask], score[mask])
-    peak = peaks[ids]
+    peak = peaks[patch_ids]
     patches = gpd.GeoDataFrame({name: np.asarray(peak, dtype=float)}, geometry=geoms, crs=crs)
-    patches = patches.dissolve(by=ids, aggfunc="max") if len(ids) != len(set(ids)) else patches
+    if len(patch_ids) != len(set(patch_ids)):
+        patches = patches.dissolve(by=patch_ids, aggfunc="max")
     patches["area_km2"] = patches.geometry.area / 1e6
     patches = patches.sort_values(name, ascending=False).reset_index(drop=True)
     patches["hotspot"] = np.arange(1, len(patches) + 1)
@@ -1292,7 +1295,7 @@ def area_incidents(
     incidents: pd.DataFrame,
     beats: gpd.GeoDataFrame,
     *,
-    level: str | None,
+    level: Level | None,
     area_id: str | None,
     category: str | None = None,
 ) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
@@ -1323,7 +1326,7 @@ def fit_hotspots(
     cell_size_m: float | str | None = None,
     bandwidth_m: float | str = "auto",
     reference: tuple[pd.DataFrame, gpd.GeoDataFrame] | None = None,
-) -> tuple[object, gpd.GeoDataFrame]:
+) -> tuple[BaseEstimator, gpd.GeoDataFrame]:
     """Fit `method` on `incidents` (area `beats`); return the estimator and its hotspot polygons.
 
     Hotspots of an area are measured against the jurisdiction when `reference` (all incidents
@@ -1352,7 +1355,8 @@ def fit_hotspots(
         model = KDEHotspots(bandwidth_m=bandwidth_m, cell_size_m=cell_size_m or "auto")
         model.fit(incidents)
     elif method == "gistar":
-        cell = cell_size_m or 150.0
+        # Gi* has no rule for its cell: "auto" (as for KDE) means the default 150 m
+        cell = 150.0 if not cell_size_m or cell_size_m == "auto" else float(cell_size_m)
         fit_on, study = reference if reference is not None else (incidents, beats)
         xmin, ymin, xmax, ymax = study.total_bounds
         grid = Grid.around(np.array([xmin, xmax]), np.array([ymin, ymax]), cell, cell)

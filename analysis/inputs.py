@@ -11,6 +11,7 @@ the store's ``load_incidents(start=..., end=...)`` takes. No caller adds a day b
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -19,11 +20,13 @@ from typing import Literal, TypeAlias
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from analysis.workload import read_weights
 from geodata import schema, settings
+from geodata.cluster import thread_mapper
 from geodata.errors import UnknownAreaError
-from geodata.ingest import build_sample_store
 from geodata.store import IncidentStore
 
 __all__ = [
@@ -286,24 +289,77 @@ def open_store(root: str | Path | None = None) -> IncidentStore:
     # only a store that does not exist yet: one without incidents may hold calls for service,
     # or be a department's freshly installed beats, and must not get another's sample
     if root is None and not store.exists():
+        from geodata.ingest import build_sample_store  # heavy (the beat join): only to build
+
         build_sample_store(store, department=settings.department_name())
     return store
 
 
+def _local_days(table: pa.Table) -> tuple[int, np.ndarray]:
+    """Return the first local day number of a file's incidents and their counts per day."""
+    stamps = table.column(schema.OCCURRED_AT)
+    if stamps.null_count:
+        stamps = pc.drop_null(stamps)
+    if len(stamps) == 0:
+        return 0, np.zeros(0, dtype=np.int64)
+    if stamps.type.tz is not None:
+        stamps = pc.local_timestamp(stamps)
+    days = stamps.cast(pa.timestamp("us")).to_numpy().astype("datetime64[D]").astype(np.int64)
+    first = int(days.min())
+    return first, np.bincount(days - first)
+
+
 def load_daily_counts(store: IncidentStore) -> pd.Series:
-    """Return the store's incidents per local day (see :func:`daily_counts`)."""
-    occurred = store.load_incidents(columns=[schema.OCCURRED_AT])[schema.OCCURRED_AT]
-    return daily_counts(occurred)
+    """Return the store's incidents per local day (the same as :func:`daily_counts`).
+
+    Counted file by file from the timestamps in Arrow (local days with
+    ``pyarrow.compute.local_timestamp``, then ``np.bincount``), without building a pandas
+    column of every stored timestamp.
+    """
+    found = store.map_files(_local_days, [schema.OCCURRED_AT], mapper=thread_mapper(2))
+    parts = [p for p in found if len(p[1])]
+    if not parts:
+        return daily_counts(pd.Series(pd.DatetimeIndex([]), name=schema.OCCURRED_AT))
+    first = min(start for start, _ in parts)
+    counts = np.zeros(max(start + len(c) for start, c in parts) - first, dtype=np.int64)
+    for start, part in parts:
+        counts[start - first : start - first + len(part)] += part
+    index = pd.date_range(
+        np.datetime64(first, "D"), periods=len(counts), freq="D", name=schema.OCCURRED_AT
+    )
+    daily = pd.Series(counts, index=index, name="count")
+    nonzero = np.flatnonzero(counts)  # the first and last files may start or end on empty days
+    return daily.iloc[nonzero[0] : nonzero[-1] + 1].asfreq("D")
 
 
 def load_incidents(
-    store: IncidentStore, columns: tuple[str, ...] | list[str], period: Period | None
+    store: IncidentStore,
+    columns: tuple[str, ...] | list[str],
+    period: Period | None,
+    *,
+    beats: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """Return the `columns` of the incidents on the days of `period` (None: every day)."""
+    """Return the `columns` of the incidents on the days of `period` (None: every day).
+
+    Parameters
+    ----------
+    store
+        The incident store.
+    columns
+        Incident columns to read.
+    period
+        The days to read (None: every day).
+    beats
+        Read only these beats' incidents (None: every incident, with or without a beat).
+        The store skips the months and row groups that cannot hold them.
+    """
     if period is None:
-        return store.load_incidents(columns=list(columns))
+        return store.load_incidents(columns=list(columns), beats=beats)
     return store.load_incidents(
-        columns=list(columns), start=pd.Timestamp(period.first), end=pd.Timestamp(period.end)
+        columns=list(columns),
+        start=pd.Timestamp(period.first),
+        end=pd.Timestamp(period.end),
+        beats=beats,
     )
 
 
@@ -336,6 +392,8 @@ class ProfileInputs:
     incidents: pd.DataFrame
     layers: StoreLayers
     daily: pd.Series
+    #: The beats whose incidents were read (None: every incident of the history).
+    area: tuple[str, ...] | None = None
 
     @property
     def beats(self) -> gpd.GeoDataFrame:
@@ -363,6 +421,8 @@ def load_profile_inputs(
     *,
     years: int = HISTORY_YEARS,
     columns: tuple[str, ...] | None = None,
+    level: Level = "department",
+    area_id: str | None = None,
 ) -> ProfileInputs:
     """Return what a profile needs: incidents of :func:`history` before `as_of`, and layers.
 
@@ -377,11 +437,27 @@ def load_profile_inputs(
         :data:`REVIEW_HISTORY_YEARS` for the sector review).
     columns
         Incident columns (default :data:`PROFILE_COLUMNS`).
+    level, area_id
+        The area profiled (see :func:`area_beats`): only its beats' incidents are read, and
+        the profile judges coverage on :attr:`ProfileInputs.daily` (pass it as ``daily=`` to
+        :func:`analysis.profiles.profile_area` and :func:`analysis.profiles.review_sector`).
+        The default, the department, reads every incident of the history.
+
+    Raises
+    ------
+    UnknownAreaError
+        If no beat belongs to `area_id`.
     """
     daily = load_daily_counts(store)
     day = default_as_of(daily) if as_of is None else parse_day(as_of)
-    incidents = load_incidents(store, columns or PROFILE_COLUMNS, history(day, years=years))
-    return ProfileInputs(as_of=day, incidents=incidents, layers=load_layers(store), daily=daily)
+    layers = load_layers(store)
+    area = None
+    if level != "department":
+        area = tuple(area_beats(layers.beats, level=level, area_id=area_id)[schema.BEAT])
+    incidents = load_incidents(
+        store, columns or PROFILE_COLUMNS, history(day, years=years), beats=area
+    )
+    return ProfileInputs(as_of=day, incidents=incidents, layers=layers, daily=daily, area=area)
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,7 @@ def _table(frame: pd.DataFrame, *, widths: Sequence[float] | None = None) -> Tab
     return table
 
 
-def _p_value(value: object) -> str:
+def _p_value(value: float | None) -> str:
     if value is None or pd.isna(value):
         return "n/a"
     return "< 0.001" if float(value) < 0.001 else f"{float(value):.3f}"

@@ -193,6 +193,18 @@ def _neighbours(
     return sorted(set(ids)), outside_beats
 
 
+def _reference(
+    incidents: pd.DataFrame,
+    windows: list[compare.Window],
+    timezone: str | None,
+    daily: pd.Series | None,
+) -> pd.DataFrame:
+    """Return the whole data set's counts in the windows (from `daily` when given)."""
+    if daily is None:
+        return compare.window_counts(incidents, windows, timezone=timezone)
+    return compare.daily_window_counts(daily, windows)
+
+
 def profile_area(
     incidents: pd.DataFrame,
     beats: gpd.GeoDataFrame,
@@ -207,6 +219,7 @@ def profile_area(
     top_n: int = 10,
     alpha: float = 0.05,
     label: str | None = None,
+    daily: pd.Series | None = None,
 ) -> AreaProfile:
     """Return the profile of an area for the `period_days` days ending on `as_of`.
 
@@ -238,6 +251,11 @@ def profile_area(
     label
         The department's word for `level` ("precinct" for Seattle's districts); default the
         level's own name.
+    daily
+        Incidents per local day over the *whole store* (:func:`analysis.inputs.load_daily_counts`).
+        When given, the coverage of each comparison period is judged on it, so `incidents`
+        need only hold the area's beats (what :func:`analysis.inputs.load_profile_inputs`
+        reads for an area); None judges it on `incidents`.
 
     Returns
     -------
@@ -283,7 +301,7 @@ def profile_area(
 
     windows = compare.compstat_windows(end)
     counts = compare.window_counts(area, windows)
-    reference = compare.window_counts(incidents, windows, timezone=timezone)
+    reference = _reference(incidents, windows, timezone, daily)
     comparisons = compare.compare_counts(counts, windows, alpha=alpha, reference=reference)
     comparisons.insert(1, "label", [w.label for w in windows])
 
@@ -344,6 +362,7 @@ def unusual_counts(
     min_coverage: float = 0.25,
     n_sd: float = 2.0,
     timezone: str | None = None,
+    daily: pd.Series | None = None,
 ) -> tuple[pd.DataFrame, str]:
     """Flag beats whose count in `window` is far above the same window in prior years.
 
@@ -364,6 +383,9 @@ def unusual_counts(
     window
         The current window (its prior-year copies are 52 weeks apart for ``7d``/``28d`` and
         calendar years apart otherwise).
+    daily
+        Incidents per local day over the whole data set; when given, coverage is judged on it
+        and `incidents` need only hold the beats of `beat_ids`.
 
     Returns
     -------
@@ -375,21 +397,31 @@ def unusual_counts(
     local = _local(incidents[schema.OCCURRED_AT], timezone)
     beat = incidents[schema.BEAT].fillna("").to_numpy()
     chosen = np.isin(beat, beat_ids)
-    current_mask = Period(window.start, window.end).contains(local)
-    total_now = int(current_mask.sum())
+
+    def in_days(first: date, last: date) -> tuple[np.ndarray, int]:
+        """Return which incidents fall in the days, and the data set's total in them."""
+        mask = Period(first, last).contains(local)
+        if daily is None:
+            return mask, int(mask.sum())
+        return mask, compare.daily_total(daily, first, last)
+
+    def per_beat(mask: np.ndarray) -> np.ndarray:
+        counts = pd.Series(beat[mask & chosen]).value_counts()
+        return counts.reindex(beat_ids, fill_value=0).to_numpy(dtype=int)
+
+    current_mask, total_now = in_days(window.start, window.end)
     out = pd.DataFrame({"beat": beat_ids})
-    out["current"] = [int((current_mask & (beat == b)).sum()) for b in beat_ids]
+    out["current"] = per_beat(current_mask)
     used: list[str] = []
     skipped = 0
     for years in range(1, max_years + 1):
         first, last = _shift_years(window, years)
-        mask = Period(first, last).contains(local)
-        if total_now == 0 or mask.sum() < min_coverage * total_now:
+        mask, total = in_days(first, last)
+        if total_now == 0 or total < min_coverage * total_now:
             skipped += 1
             continue
         name = first.isoformat()
-        counts = pd.Series(beat[mask & chosen]).value_counts()
-        out[name] = [int(counts.get(b, 0)) for b in beat_ids]
+        out[name] = per_beat(mask)
         used.append(name)
     if used:
         history = out[used].to_numpy(dtype=float)
@@ -523,6 +555,8 @@ def review_sector(
     window: str = "7d",
     timezone: str | None = None,
     alpha: float = 0.05,
+    daily: pd.Series | None = None,
+    level: Level = "sector",  # schema.SECTOR
 ) -> SectorReview:
     """Return the CompStat review of every beat of `sector` for the windows ending on `as_of`.
 
@@ -543,6 +577,14 @@ def review_sector(
         Local zone that defines days (default: that of the timestamps).
     alpha
         Significance level of the change flags.
+    daily
+        Incidents per local day over the *whole store* (:func:`analysis.inputs.load_daily_counts`).
+        When given, the coverage of each comparison period is judged on it, so `incidents`
+        need only hold the area's beats (what :func:`analysis.inputs.load_profile_inputs`
+        reads for an area); None judges it on `incidents`.
+    level
+        The level `sector` is an id of: ``sector``, or ``district`` for a department without
+        sectors (its beats are reviewed under their precinct or district).
 
     Returns
     -------
@@ -555,7 +597,7 @@ def review_sector(
     if window not in compare.WINDOWS:
         msg = f"window must be one of {compare.WINDOWS}, got {window!r}"
         raise ValueError(msg)
-    members = area_beats(beats, level="sector", area_id=sector)
+    members = area_beats(beats, level=level, area_id=sector)
     member_ids = sorted(members[schema.BEAT])
     end = compare._as_date(as_of, "as_of")
     windows = compare.compstat_windows(end)
@@ -573,7 +615,7 @@ def review_sector(
         )
         .reset_index()
     )
-    reference = compare.window_counts(incidents, windows, timezone=timezone)
+    reference = _reference(incidents, windows, timezone, daily)
     comparisons = compare.compare_counts(counts, windows, alpha=alpha, reference=reference)
     totals = counts.groupby("window", sort=False)[["current", "previous", "last_year"]].sum()
     total_cmp = compare.compare_counts(
@@ -581,9 +623,7 @@ def review_sector(
     )
 
     in_window = inside[Period(chosen.start, chosen.end).contains(inside[schema.OCCURRED_AT])]
-    by_category = pd.crosstab(
-        in_window[schema.BEAT], in_window[schema.CATEGORY].astype(str)
-    )
+    by_category = pd.crosstab(in_window[schema.BEAT], in_window[schema.CATEGORY].astype(str))
     by_category = by_category.reindex(
         index=member_ids, columns=list(schema.CATEGORIES), fill_value=0
     )
@@ -606,7 +646,9 @@ def review_sector(
         "flag_last_year",
     ):
         side[column] = table.loc[member_ids, column].to_numpy()
-    unusual, note = unusual_counts(incidents, member_ids, chosen, timezone=timezone)
+    unusual, note = unusual_counts(
+        incidents if daily is None else inside, member_ids, chosen, timezone=timezone, daily=daily
+    )
     side["is_unusual"] = unusual["is_unusual"].to_numpy()
     total_row = total_cmp[total_cmp["window"] == window].iloc[0].to_dict()
     total = {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in total_row.items()}
@@ -615,7 +657,7 @@ def review_sector(
     significant = comparisons[(comparisons["flag"] != "") | (comparisons["flag_last_year"] != "")]
     districts = sorted(members[schema.DISTRICT].dropna().unique())
     return SectorReview(
-        sector=str(members.iloc[0][schema.SECTOR]),
+        sector=str(members.iloc[0][level]),
         district=districts[0] if len(districts) == 1 else None,
         as_of=end,
         window=window,

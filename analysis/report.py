@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import geopandas as gpd
 import numpy as np
@@ -23,6 +23,9 @@ from analysis.profiles import WEEKDAYS, AreaProfile, SectorReview
 from geodata import schema
 
 __all__ = ["MAX_DOTS", "render_packet", "svg_map"]
+
+# map coordinates (x, y) to SVG coordinates
+_Transform = Callable[[float, float], tuple[float, float]]
 
 MAX_DOTS = 2_000
 _SIZE = 560
@@ -43,7 +46,7 @@ def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _path(geom: shapely.Geometry, transform: callable) -> str:
+def _path(geom: shapely.Geometry, transform: _Transform) -> str:
     parts = []
     polygons = getattr(geom, "geoms", [geom])
     for polygon in polygons:
@@ -141,7 +144,7 @@ def svg_map(
     return "".join(out)
 
 
-def _dots(incidents: pd.DataFrame, transform: callable, span: float) -> list[str]:
+def _dots(incidents: pd.DataFrame, transform: _Transform, span: float) -> list[str]:
     located = incidents.dropna(subset=[schema.X, schema.Y])
     out = []
     if len(located) <= MAX_DOTS:
@@ -226,11 +229,11 @@ def _table(frame: pd.DataFrame, *, left: Iterable[str] = (), formats: dict | Non
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
 
-def _pct(value: object) -> str:
+def _pct(value: float | None) -> str:
     return "n/a" if value is None or pd.isna(value) else f"{float(value):+.0f}%"
 
 
-def _p(value: object) -> str:
+def _p(value: float | None) -> str:
     return "n/a" if value is None or pd.isna(value) else f"{float(value):.3f}"
 
 

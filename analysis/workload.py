@@ -157,19 +157,32 @@ def incident_workload(incidents: pd.DataFrame, weights: WorkloadWeights | None =
         msg = f"incidents have no column {schema.CATEGORY!r}: workload needs the category"
         raise InputError(msg, column=schema.CATEGORY)
     weights = weights if weights is not None else read_weights()
-    category = incidents[schema.CATEGORY].astype("string").fillna("")
     if weights.use_time_on_task and weights.time_on_task_column in incidents.columns:
         minutes = pd.to_numeric(incidents[weights.time_on_task_column], errors="coerce")
+        category = incidents[schema.CATEGORY].astype("string").fillna("")
         fill = category.map(weights.default_minutes).astype("float64")
         fill = fill.fillna(float(np.mean(list(weights.default_minutes.values()) or [30.0])))
         return (minutes.fillna(fill) / 60.0).astype("float64").rename(WORKLOAD)
-    values = category.map(weights.category).astype("float64").fillna(weights.default_weight)
+    values = _category_weights(incidents[schema.CATEGORY], weights)
     if weights.priority and weights.priority_column in incidents.columns:
         prio = _priority_keys(incidents[weights.priority_column])
         values = values * prio.map(weights.priority).astype("float64").fillna(
             weights.default_weight
         )
     return values.rename(WORKLOAD)
+
+
+def _category_weights(category: pd.Series, weights: WorkloadWeights) -> pd.Series:
+    """Return each incident's category weight (the default weight for other categories).
+
+    The weight is looked up once per distinct category and spread with the factorised codes:
+    no Python string is made per incident.
+    """
+    codes, uniques = pd.factorize(category)  # a missing category gets code -1
+    keys = [*pd.Series(uniques).astype("string").fillna("").tolist(), ""]
+    looked_up = pd.Series(keys, dtype="string").map(weights.category).astype("float64")
+    per_key = looked_up.fillna(weights.default_weight).to_numpy()
+    return pd.Series(per_key[codes], index=category.index, dtype="float64")
 
 
 def _priority_keys(raw: pd.Series) -> pd.Series:

@@ -26,6 +26,7 @@ __all__ = [
     "dense_date_range",
     "department",
     "get_store",
+    "has_incidents",
     "incident_date_range",
     "label",
     "load_beats",
@@ -33,7 +34,7 @@ __all__ = [
     "load_incidents",
     "load_sectors",
     "load_stations",
-    "stop_without_incidents",
+    "review_level",
     "store_token",
 ]
 
@@ -137,16 +138,20 @@ def daily_counts(root: str, token: str) -> pd.Series:
     return inputs.load_daily_counts(IncidentStore(root))
 
 
-def stop_without_incidents(root: str, token: str) -> None:
-    """Say so and stop the page when the store holds no incidents (a calls-only department)."""
-    if daily_counts(root, token).sum() > 0:
-        return
-    st.info(
-        "This department's data hold no incidents yet, so this page has nothing to show. "
-        "Import incidents on the Data and import page; calls for service are on the "
-        "Calls for service page."
-    )
-    st.stop()
+@st.cache_data(show_spinner=False)
+def has_incidents(root: str, token: str) -> bool:
+    """Return True when the store holds incident reports (a CAD-only store holds none)."""
+    return bool(daily_counts(root, token).sum() > 0)
+
+
+def review_level(root: str, token: str) -> str | None:
+    """Return the level the Sector review page reviews: the first level above the beats.
+
+    A department without sectors (Minneapolis: sector-as-beat, precinct) reviews its top level
+    (``district``); a department of beats only has none (None).
+    """
+    levels = [lv.key for lv in department(root, token).levels if lv.key != schema.BEAT]
+    return levels[0] if levels else None
 
 
 @st.cache_data(show_spinner=False)

@@ -24,8 +24,12 @@ HISTORY_DAYS = 365
 
 
 @st.cache_data(show_spinner="Forecasting the beats...", max_entries=32)
-def beat_week_table(root: str, token: str, sector: str, as_of: date) -> pd.DataFrame:
+def beat_week_table(
+    root: str, token: str, sector: str, as_of: date, level: str = schema.SECTOR
+) -> pd.DataFrame:
     """Return the sector's beats: the week to `as_of` expected vs actual, and the next week.
+
+    `level` is ``district`` when `sector` names a precinct (a department without sectors).
 
     Columns: ``beat, expected, lower, upper, actual, outside`` ("above"/"below"/"") for the 7
     days ending on `as_of` (forecast from the data before them), then ``next_expected,
@@ -39,9 +43,7 @@ def beat_week_table(root: str, token: str, sector: str, as_of: date) -> pd.DataF
         Period(week_start - timedelta(days=HISTORY_DAYS), as_of),
     )
     beats = data.load_beats(root, token)
-    ids = sorted(
-        beats.loc[beats[schema.SECTOR].astype(str) == str(sector), schema.BEAT].astype(str)
-    )
+    ids = sorted(beats.loc[beats[level].astype(str) == str(sector), schema.BEAT].astype(str))
     known = incidents.dropna(subset=[schema.BEAT])
     columns = [schema.BEAT, "expected", "lower", "upper", "actual", "outside"]
     if known.empty or not ids:
@@ -65,13 +67,18 @@ def beat_week_table(root: str, token: str, sector: str, as_of: date) -> pd.DataF
     return week
 
 
-def render_forecast_panel(root: str, token: str, sector: str, as_of: date) -> None:
+def render_forecast_panel(
+    root: str, token: str, sector: str, as_of: date, level: str = schema.SECTOR
+) -> None:
     """Draw the panel: the table, beats outside their interval flagged, and how to read it."""
     st.subheader("Expected against actual (forecast, 90% interval)")
-    table = beat_week_table(root, token, sector, as_of)
+    table = beat_week_table(root, token, sector, as_of, level)
     week_start = as_of - timedelta(days=6)
     if table.empty:
-        st.info(f"No incidents before {week_start} to forecast sector {sector} from.")
+        st.info(
+            f"No incidents before {week_start} to forecast {data.label(root, token, level)} "
+            f"{sector} from."
+        )
         return
     flagged = table[table["outside"] != ""]
     listed = ", ".join(

@@ -65,10 +65,22 @@ def default_as_of(root: str, token: str) -> date:
 
 
 @st.cache_data(show_spinner="Loading incidents...", max_entries=8)
-def profile_inputs(root: str, token: str, as_of: date, years: int) -> inputs.ProfileInputs:
-    """Return :func:`analysis.inputs.load_profile_inputs` of the store (what the CLI reads)."""
+def profile_inputs(
+    root: str,
+    token: str,
+    as_of: date,
+    years: int,
+    level: str = "department",
+    area_id: str | None = None,
+) -> inputs.ProfileInputs:
+    """Return :func:`analysis.inputs.load_profile_inputs` of the store (what the CLI reads).
+
+    Only the area's incidents are read (the whole store's for the department).
+    """
     del token
-    return inputs.load_profile_inputs(IncidentStore(root), as_of, years=years)
+    return inputs.load_profile_inputs(
+        IncidentStore(root), as_of, years=years, level=level, area_id=area_id
+    )
 
 
 @st.cache_data(show_spinner=False)
@@ -105,7 +117,7 @@ def area_profile(
     root: str, token: str, level: str, area_id: str | None, as_of: date
 ) -> profiles.AreaProfile:
     """Return the profile of an area for the 28 days ending on `as_of` (same as the CLI)."""
-    loaded = profile_inputs(root, token, as_of, inputs.HISTORY_YEARS)
+    loaded = profile_inputs(root, token, as_of, inputs.HISTORY_YEARS, level, area_id)
     return profiles.profile_area(
         loaded.incidents,
         loaded.beats,
@@ -116,22 +128,23 @@ def area_profile(
         neighbours=neighbours(root, token),
         timezone=loaded.timezone,
         label=data.label(root, token, level) if level != "department" else None,
+        daily=loaded.daily,
     )
 
 
 @st.cache_data(show_spinner="Explaining the changes...", max_entries=32)
 def change_reasons(
-    root: str, token: str, sector: str, as_of: date, window: str
+    root: str, token: str, sector: str, as_of: date, window: str, level: str = schema.SECTOR
 ) -> dict[str, tuple[str, str, pd.DataFrame]]:
     """Return, per flagged beat of the review, why: (parts in words, chance in words, table).
 
     The table is :func:`analysis.compare.change_breakdown` of the beat's incidents in the
     review window against the previous period.
     """
-    review = sector_review(root, token, sector, as_of, window)
+    review = sector_review(root, token, sector, as_of, window, level)
     return compare.explain_flagged(
         review.beats,
-        profile_inputs(root, token, as_of, inputs.HISTORY_YEARS).incidents,
+        profile_inputs(root, token, as_of, inputs.HISTORY_YEARS, level, sector).incidents,
         as_of=as_of,
         window=window,
         timezone=IncidentStore(root).timezone,
@@ -140,10 +153,14 @@ def change_reasons(
 
 @st.cache_data(show_spinner="Reviewing the sector...", max_entries=32)
 def sector_review(
-    root: str, token: str, sector: str, as_of: date, window: str
+    root: str, token: str, sector: str, as_of: date, window: str, level: str = schema.SECTOR
 ) -> profiles.SectorReview:
-    """Return the side-by-side review of a sector's beats (same as ``profile --review``)."""
-    loaded = profile_inputs(root, token, as_of, inputs.REVIEW_HISTORY_YEARS)
+    """Return the side-by-side review of a sector's beats (same as ``profile --review``).
+
+    `level` is ``district`` for a department without sectors: its precincts are reviewed.
+    Only the reviewed area's incidents are read.
+    """
+    loaded = profile_inputs(root, token, as_of, inputs.REVIEW_HISTORY_YEARS, level, sector)
     return profiles.review_sector(
         loaded.incidents,
         loaded.beats,
@@ -151,6 +168,8 @@ def sector_review(
         as_of=as_of,
         window=window,
         timezone=loaded.timezone,
+        daily=loaded.daily,
+        level=level,
     )
 
 
@@ -158,9 +177,11 @@ def sector_review(
 def incidents_in_period(
     root: str, token: str, beats: tuple[str, ...], period: Period
 ) -> pd.DataFrame:
-    """Return the incidents of `beats` on the days of `period`."""
-    incidents = data.load_incidents(root, token, inputs.PROFILE_COLUMNS, period)
-    return incidents[incidents[schema.BEAT].isin(beats)].reset_index(drop=True)
+    """Return the incidents of `beats` on the days of `period` (only they are read)."""
+    del token
+    return inputs.load_incidents(
+        IncidentStore(root), inputs.PROFILE_COLUMNS, period, beats=list(beats)
+    ).reset_index(drop=True)
 
 
 @st.cache_data(show_spinner="Preparing the printable packet...", max_entries=16)
@@ -169,7 +190,7 @@ def packet_html(
 ) -> str:
     """Return the printable HTML packet (profile, plus the sector review for a sector)."""
     profile = area_profile(root, token, level, area_id, as_of)
-    review = sector_review(root, token, area_id, as_of, window) if window else None
+    review = sector_review(root, token, area_id, as_of, window, level) if window else None
     stations = data.load_stations(root, token)
     note = (
         data.dataset_label(root, token, profile.period)
@@ -198,8 +219,8 @@ def packet_pdf(
 ) -> bytes:
     """Return the PDF packet: the profile on page 1, the sector review (and why) on page 2."""
     profile = area_profile(root, token, level, area_id, as_of)
-    review = sector_review(root, token, area_id, as_of, window) if window else None
-    reasons = change_reasons(root, token, area_id, as_of, str(window)) if review else None
+    review = sector_review(root, token, area_id, as_of, window, level) if window else None
+    reasons = change_reasons(root, token, area_id, as_of, str(window), level) if review else None
     stations = data.load_stations(root, token)
     return pdf.packet_pdf(
         profile,

@@ -16,7 +16,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from geodata import settings
 from geodata.errors import BoundaryError, CRSMismatchError, InputError, StoreError
@@ -111,7 +111,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     store = IncidentStore(settings.store_dir(args.store))
     department = load_department(args.department) if args.department else None
     if args.beats:
-        report = install_boundaries(
+        boundary_report = install_boundaries(
             store,
             args.beats,
             stations_path=args.stations,
@@ -119,8 +119,9 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
             timezone=args.timezone,
             department=department,
         )
-        if not report.is_clean:
-            print(f"warning: beat layer problems: {json.dumps(report.summary())}", file=sys.stderr)
+        if not boundary_report.is_clean:
+            problems = json.dumps(boundary_report.summary())
+            print(f"warning: beat layer problems: {problems}", file=sys.stderr)
     elif not store.exists() and (department or Path(store.root) == settings.store_dir()):
         # a new store of a profile, or the default store of a fresh checkout: the profile's
         # (or the chosen department's) beat layer, districts and stations
@@ -190,7 +191,9 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         )
     unmapped = report.unmapped_offenses
     if unmapped.get("rows"):
-        top = ", ".join(f"{t['offense']} ({t['rows']:,})" for t in unmapped["top"][:5])
+        # a list of {"offense", "rows"}, see geodata.categories.unmapped_offenses
+        most = cast("list[dict[str, Any]]", unmapped["top"])
+        top = ", ".join(f"{t['offense']} ({t['rows']:,})" for t in most[:5])
         print(
             f"  offenses in no category of the {unmapped['vocabulary']} vocabulary: "
             f"{unmapped['rows']:,} rows ({unmapped['share']:.1%}); most frequent: {top}"

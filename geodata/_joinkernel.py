@@ -59,7 +59,7 @@ def _crosses(
 
 
 @njit(cache=True)
-def _band_cell(cell_ids: np.ndarray, linear: np.int64) -> np.int64:
+def _band_cell(cell_ids: np.ndarray, linear: np.int64) -> np.intp | int:
     position = np.searchsorted(cell_ids, linear)
     if position < cell_ids.size and cell_ids[position] == linear:
         return position

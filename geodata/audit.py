@@ -17,6 +17,8 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 
+from geodata.errors import StoreError
+
 __all__ = [
     "ACTIONS",
     "DOWNLOAD",
@@ -154,9 +156,14 @@ def record(
     }
     statement = audit_table.insert().values(**row)
     if isinstance(bind, Connection):
-        return int(bind.execute(statement).inserted_primary_key[0])
-    with bind.begin() as connection:
-        return int(connection.execute(statement).inserted_primary_key[0])
+        key = bind.execute(statement).inserted_primary_key
+    else:
+        with bind.begin() as connection:
+            key = connection.execute(statement).inserted_primary_key
+    if key is None:  # every supported database returns the new row's id
+        msg = "the database did not return the audit entry's id"
+        raise StoreError(msg)
+    return int(key[0])
 
 
 def read_events(

@@ -131,6 +131,9 @@ def analysis_crs_for(layer: gpd.GeoDataFrame, department: Department | None = No
 
 def _parent_from_layer(beats: gpd.GeoDataFrame, level: Level, source: str | Path) -> pd.Series:
     """Return, for each beat, the id of the `level` polygon that covers most of it."""
+    if level.layer is None:  # a department profile refuses parent = 'layer' without a layer
+        msg = f"{source}: the {level.singular} level is found by a layer, but names no layer file"
+        raise InputError(msg, path=str(source))
     layer = _read_layer(level.layer)
     columns = [c for c in layer.columns if c != layer.geometry.name]
     id_col = level.layer_column or _find(columns, _DISTRICT_COLUMNS + _SECTOR_COLUMNS, None)
@@ -226,6 +229,7 @@ def read_beats(
     layer = _read_layer(path)
     _require_polygons(layer, path, "beat")
     columns = [c for c in layer.columns if c != layer.geometry.name]
+    beat_col: str | None
     if department is not None:
         beats = _beats_by_profile(layer, department, path, beat_column)
         beat_col = department.beat_column or beat_column or schema.BEAT

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from geodata import settings
 
 if TYPE_CHECKING:
+    from geodata.store import IncidentStore
     from geodata.table import RecordTable
 
 __all__ = ["add_commands"]
@@ -17,7 +18,7 @@ __all__ = ["add_commands"]
 KINDS = ("incidents", "calls")
 
 
-def _table(args: argparse.Namespace) -> tuple[object, RecordTable]:
+def _table(args: argparse.Namespace) -> tuple[IncidentStore, RecordTable]:
     from geodata.store import IncidentStore
 
     store = IncidentStore(settings.store_dir(args.store))

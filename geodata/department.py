@@ -64,11 +64,11 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
@@ -186,7 +186,7 @@ class Department:
     station_columns: Mapping[str, str] = field(default_factory=dict)
     incident_files: tuple[Path, ...] = ()
     incident_columns: Mapping[str, str] = field(default_factory=dict)
-    incident_options: Mapping[str, str] = field(default_factory=dict)
+    incident_options: Mapping[str, str | int | tuple[str, ...]] = field(default_factory=dict)
     publish: Mapping[str, Any] = field(default_factory=dict)
     #: Points this close (metres) to two beats are edge cases the boundary rule decides.
     edge_tolerance_m: float = 1.0
@@ -263,9 +263,12 @@ class Department:
         """
         from geodata.readers import ColumnMapping
 
+        # roles and options, as keyword fields of ColumnMapping
+        columns: dict[str, Any] = dict(self.incident_columns)
+        options: dict[str, Any] = dict(self.incident_options)
         return ColumnMapping(
-            **dict(self.incident_columns),
-            **dict(self.incident_options),
+            **columns,
+            **options,
             timezone=self.timezone,
             roles_from_file=tuple(self.incident_columns),
         )
@@ -297,6 +300,18 @@ def _path(base: Path | None, value: object) -> Path | None:
     if not path.is_absolute() and base is not None:
         path = (base / path).resolve()
     return path
+
+
+def _files(
+    base: Path | None, values: Iterable[object], source: str, where: str
+) -> tuple[Path, ...]:
+    paths = []
+    for value in values:
+        path = _path(base, value)
+        if path is None:
+            raise _problem(source, where, "a file name is empty")
+        paths.append(path)
+    return tuple(paths)
 
 
 def _level(key: str, table: Mapping[str, Any], base: Path | None, source: str) -> Level:
@@ -352,7 +367,7 @@ def _level(key: str, table: Mapping[str, Any], base: Path | None, source: str) -
         plural=plural,
         width=width,
         case=case,
-        parent=parent,
+        parent=cast("ParentRule | None", parent),  # checked against _PARENT_RULES above
         column=table.get("column"),
         layer=_path(base, table.get("layer")),
         layer_column=table.get("layer_column"),
@@ -444,7 +459,7 @@ def department_from_dict(
         beat_column=beats.get("beat_column"),
         stations_file=_path(base, stations.get("file")),
         station_columns=dict(stations.get("columns", {})),
-        incident_files=tuple(_path(base, f) for f in incidents.get("files", ())),
+        incident_files=_files(base, incidents.get("files", ()), source, "incidents.files"),
         incident_columns=dict(incidents.get("columns", {})),
         incident_options=options,
         publish=_publish(config.get("publish", {}), base),
@@ -453,7 +468,7 @@ def department_from_dict(
         meeting_duration_min=duration,
         source=source,
         notes=notes,
-        call_files=tuple(_path(base, f) for f in config.get("calls", {}).get("files", ())),
+        call_files=_files(base, config.get("calls", {}).get("files", ()), source, "calls.files"),
         call_mapping=_path(base, config.get("calls", {}).get("mapping")),
     )
 
@@ -511,7 +526,7 @@ def list_departments() -> list[str]:
     return sorted(p.stem for p in DEPARTMENTS_DIR.glob("*.toml"))
 
 
-def load_department(name_or_path: str | Path) -> Department:
+def load_department(name_or_path: Department | str | Path) -> Department:
     """Read a department profile by bundled name (``"seattle"``) or TOML file path.
 
     Raises

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import geopandas as gpd
@@ -205,9 +206,11 @@ def inspect_files(beats: str | Path, incidents: str | Path, *, name: str | None 
     mapping = detect_mapping(list(table.columns))
     comments["mapping"] = "guess: detected from the header; check every line"
     if geometry_crs and mapping.x == "__geometry_x":
-        mapping = ColumnMapping(
-            **{k: v for k, v in mapping.used_columns().items() if k not in {"x", "y"}}
-        )
+        # role -> source column, as keyword fields of ColumnMapping
+        roles: dict[str, Any] = {
+            k: v for k, v in mapping.used_columns().items() if k not in {"x", "y"}
+        }
+        mapping = ColumnMapping(**roles)
         comments["mapping"] += "; coordinates come from the file's point geometry"
     if mapping.occurred_at and zone:
         sample = table[mapping.occurred_at].head(500)

@@ -109,5 +109,5 @@ def write_csv(frame: pd.DataFrame, path: str | Path, **options: object) -> Path:
     """
     path = prepare_output(path)
     options.setdefault("index", False)
-    neutralize_formulas(frame).to_csv(path, **options)  # type: ignore[call-overload]
+    neutralize_formulas(frame).to_csv(path, **options)
     return path

@@ -511,18 +511,26 @@ def ingest_file(
     if categories is None and department.offense_vocabulary:
         categories = load_vocabulary(department.offense_vocabulary)
     index = index or BeatIndex(beats, tolerance_m=department.edge_tolerance_m)
-    options = {
-        "mapping": mapping,
-        "categories": categories,
-        "buffer_m": buffer_m,
-        "prefer_reported": prefer_reported,
-        "now": now,
-        "block_bytes": block_bytes,
-    }
+
+    def run(exact: bool) -> tuple[_Tally, dict[str, object], int, int]:
+        return _run(
+            path,
+            store,
+            beats,
+            index,
+            exact=exact,
+            mapping=mapping,
+            categories=categories,
+            buffer_m=buffer_m,
+            prefer_reported=prefer_reported,
+            now=now,
+            block_bytes=block_bytes,
+        )
+
     try:
-        tally, source, new, replaced = _run(path, store, beats, index, exact=False, **options)
+        tally, source, new, replaced = run(exact=False)
     except RaggedRecords:
-        tally, source, new, replaced = _run(path, store, beats, index, exact=True, **options)
+        tally, source, new, replaced = run(exact=True)
     first = tally.first
     assert first is not None  # every file yields at least its header batch
     notes = list(first.notes)
@@ -713,8 +721,11 @@ def build_sample_store(
     """
     dept = load_department(department or settings.DEFAULT_DEPARTMENT)
 
-    def located(path: Path | None) -> Path | None:
-        return Path(samples_dir) / path.name if path is not None and samples_dir else path
+    def located(path: Path) -> Path:
+        return Path(samples_dir) / path.name if samples_dir else path
+
+    def located_if_any(path: Path | None) -> Path | None:
+        return None if path is None else located(path)
 
     if dept.beats_file is None:
         msg = f"{dept.source}: the department profile names no beat layer ([beats] file)"
@@ -723,8 +734,8 @@ def build_sample_store(
     install_boundaries(
         store,
         located(dept.beats_file),
-        districts_path=located(district_layer),
-        stations_path=located(dept.stations_file),
+        districts_path=located_if_any(district_layer),
+        stations_path=located_if_any(dept.stations_file),
         department=dept,
     )
     index = BeatIndex(store.read_layer("beats"), tolerance_m=dept.edge_tolerance_m)

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypedDict
 
 import geopandas as gpd
 import numpy as np
@@ -51,7 +51,14 @@ from geodata import schema
 from geodata._joinkernel import MIXED, NEEDS_TEST, OUTSIDE, exact_kernel, grid_kernel
 from geodata.errors import BoundaryError, CRSMismatchError
 
-__all__ = ["STATUS_CODES", "BeatIndex", "JoinResult", "assign_beats", "join_agreement"]
+__all__ = [
+    "STATUS_CODES",
+    "BeatIndex",
+    "JoinAgreement",
+    "JoinResult",
+    "assign_beats",
+    "join_agreement",
+]
 
 TieRule = Literal["lowest_id", "nearest_centroid"]
 
@@ -115,8 +122,6 @@ class BeatIndex:
         self.geometries = beats.geometry.to_numpy()
         self.centroids = shapely.centroid(self.geometries)
         self.tree = shapely.STRtree(self.geometries)
-        self._union = shapely.union_all(self.geometries)
-        shapely.prepare(self._union)
         self._build_grid()
 
     def _build_grid(self) -> None:
@@ -429,7 +434,16 @@ def assign_beats(
     return out
 
 
-def join_agreement(incidents: pd.DataFrame) -> dict[str, object]:
+class JoinAgreement(TypedDict):
+    """How often the assigned beat equals the reported one (see :func:`join_agreement`)."""
+
+    n: int
+    agreement: float | None
+    by_status: dict[str, list[float]]
+    disagreements: int
+
+
+def join_agreement(incidents: pd.DataFrame) -> JoinAgreement:
     """Return how often the assigned beat equals the source's reported beat.
 
     Returns
@@ -443,7 +457,7 @@ def join_agreement(incidents: pd.DataFrame) -> dict[str, object]:
     has = incidents[schema.REPORTED_BEAT].notna()
     sub = incidents[has]
     same = (sub[schema.BEAT] == sub[schema.REPORTED_BEAT]).fillna(False).to_numpy(bool)
-    by_status = {
+    by_status: dict[str, list[float]] = {
         str(status): [int(mask.sum()), float(same[mask.to_numpy()].mean())]
         for status, mask in ((s, sub[schema.JOIN_STATUS] == s) for s in schema.JOIN_STATUSES)
         if mask.any()

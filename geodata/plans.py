@@ -130,7 +130,11 @@ def save_plan(
     }
     with engine.begin() as conn:
         result = conn.execute(sa.insert(plans_table).values(**row))
-        return int(result.inserted_primary_key[0])
+        key = result.inserted_primary_key
+        if key is None:  # every supported database returns the new row's id
+            msg = "the database did not return the saved plan's id"
+            raise StoreError(msg)
+        return int(key[0])
 
 
 def load_plan(engine: Engine, plan_id: int) -> SavedPlan:

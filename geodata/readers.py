@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -659,15 +660,16 @@ def detect_mapping(columns: list[str], *, base: ColumnMapping | None = None) -> 
     for column in columns:
         by_norm.setdefault(_normalize_header(column), column)
     taken = {v for v in base.used_columns().values()}
-    chosen: dict[str, str] = {}
+    # role -> source column, passed to `replace` as keyword fields of ColumnMapping
+    chosen: dict[str, Any] = {}
     for role, synonyms in _SYNONYMS.items():
         if getattr(base, role) is not None:
             continue
         for synonym in synonyms:
-            column = by_norm.get(synonym)
-            if column is not None and column not in taken:
-                chosen[role] = column
-                taken.add(column)
+            found = by_norm.get(synonym)
+            if found is not None and found not in taken:
+                chosen[role] = found
+                taken.add(found)
                 break
     if _GEOMETRY_X in columns and base.x is None:
         chosen.setdefault("x", _GEOMETRY_X)
@@ -1557,11 +1559,23 @@ def read_incidents(
     SchemaError
         If required columns are missing; the message lists all of them and the header found.
     """
-    options = {"mapping": mapping, "analysis_crs": analysis_crs, "categories": categories}
     try:
-        parts = list(iter_incidents(path, now=now, **options))
+        parts = list(
+            iter_incidents(
+                path, mapping=mapping, analysis_crs=analysis_crs, categories=categories, now=now
+            )
+        )
     except RaggedRecords:
-        parts = list(iter_incidents(path, now=now, exact=True, **options))
+        parts = list(
+            iter_incidents(
+                path,
+                mapping=mapping,
+                analysis_crs=analysis_crs,
+                categories=categories,
+                now=now,
+                exact=True,
+            )
+        )
     if not parts:  # pragma: no cover - a CSV always yields its header batch
         msg = f"{path}: no records"
         raise InputError(msg, path=str(path))

@@ -121,6 +121,8 @@ def operator() -> str:
         return getpass.getuser()
     except OSError:  # no login name (some containers)
         return f"uid{os.getuid()}"
+
+
 def tile_settings() -> tuple[str | None, str | None]:
     """Return ``(tiles, attribution)`` for the maps: a URL template, ``"OpenStreetMap"`` or None.
 

@@ -36,7 +36,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import geopandas as gpd
 import pandas as pd
@@ -56,6 +56,8 @@ __all__ = ["INCIDENTS", "STORE_VERSION", "IncidentStore"]
 STORE_VERSION = 2
 #: Store version of the old layout: plain Parquet partitions ``incidents/year=/month=/``.
 _PARQUET_LAYOUT = 1
+#: What a function mapped over the data files returns.
+_R = TypeVar("_R")
 _STRING = pd.StringDtype("pyarrow")
 #: Keys of :meth:`IncidentStore.meta` that are derived from the table, never written.
 _DERIVED = ("sources", "n_incidents", "table_version")
@@ -423,7 +425,7 @@ class IncidentStore:
 
     def map_files(
         self,
-        function: Callable[[pa.Table], object],
+        function: Callable[[pa.Table], _R],
         columns: Sequence[str],
         *,
         start: pd.Timestamp | str | None = None,
@@ -431,7 +433,7 @@ class IncidentStore:
         beats: Sequence[str] | None = None,
         where: Mapping[str, Sequence[str]] | None = None,
         mapper: Mapper | None = None,
-    ) -> list[object]:
+    ) -> list[_R]:
         """Return `function` applied to each data file's matching incidents (Arrow tables).
 
         The building block of additive store-wide work that a caller reduces, on local threads

@@ -32,6 +32,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -59,6 +60,8 @@ METADATA_KEY = "beatwise"
 #: Rows per Parquet row group: small enough that a beat filter skips most of a month's file.
 ROW_GROUP_ROWS = 16384
 PARTITION_COLUMNS = ("year", "month")
+#: What a function mapped over the data files returns.
+_R = TypeVar("_R")
 _STRING = pd.StringDtype("pyarrow")
 _ARROW_TYPES = {
     "string": pa.string(),
@@ -250,7 +253,7 @@ class RecordTable:
         list of str
             The transactions cleaned up.
         """
-        cleaned = []
+        cleaned: list[str] = []
         prefix = f"{self.spec.kind}-"
         if not self.staging_dir.is_dir():
             return cleaned
@@ -421,14 +424,14 @@ class RecordTable:
 
     def map_files(
         self,
-        function: Callable[[pa.Table], object],
+        function: Callable[[pa.Table], _R],
         columns: Sequence[str],
         *,
         start: pd.Timestamp | None = None,
         end: pd.Timestamp | None = None,
         where: Mapping[str, Sequence[str]] | None = None,
         mapper: Mapper | None = None,
-    ) -> list[object]:
+    ) -> list[_R]:
         """Return `function` applied to the matching rows of each data file, file by file.
 
         For additive work (binning points onto a grid, partial sums) that the caller reduces;
@@ -440,7 +443,7 @@ class RecordTable:
         expression = self.filter_expression(start=start, end=end, where=where)
         wanted = list(columns)
 
-        def run(f: _File) -> object:
+        def run(f: _File) -> _R:
             dataset = ds.dataset(str(f.path), format="parquet", schema=file_schema)
             return function(dataset.to_table(columns=wanted, filter=expression))
 
@@ -668,7 +671,7 @@ class RecordTable:
                     replaced += int(pc.sum(drop).as_py() or 0)
                     old = old.filter(pc.invert(drop))
                 parts.append(old)
-                partition = {"year": str(year), "month": str(month)}
+                partition: dict[str, str | None] = {"year": str(year), "month": str(month)}
                 actions.append(
                     RemoveAction(_relative(f.path, self.path), True, now, f.size, partition)
                 )
@@ -834,7 +837,7 @@ class RecordTable:
 
     def active_sources(self) -> list[dict]:
         """Return the ingest summaries the current state is made of, oldest first."""
-        out = []
+        out: list[dict] = []
         for v in reversed(self.history()):
             if not v.is_active:
                 continue
@@ -916,7 +919,7 @@ def _bincount(
         indices = array.indices.to_numpy(zero_copy_only=False)
         indices = np.where(array.is_null().to_numpy(zero_copy_only=False), size - 1, indices)
         code = code * size + indices.astype(np.int64)
-        dictionaries.append(np.append(array.dictionary.to_numpy(zero_copy_only=False), None))
+        dictionaries.append(np.append(array.dictionary.to_numpy(zero_copy_only=False), [None]))
         sizes.append(size)
     if keep is not None:
         code = code[keep]

@@ -18,6 +18,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import overload
 
 import pandas as pd
 import sqlalchemy as sa
@@ -179,6 +180,10 @@ def _now(now: datetime | None = None) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+@overload
+def _aware(value: datetime) -> datetime: ...
+@overload
+def _aware(value: None) -> None: ...
 def _aware(value: datetime | None) -> datetime | None:
     """Return `value` in UTC (SQLite gives the stored UTC time back without a zone)."""
     return None if value is None else _now(value)
@@ -321,7 +326,7 @@ def add_user(
                 target=name,
                 detail={"roles": chosen.split(), "sso": sso, "password": password is not None},
             )
-            return _user(_row(connection, name))
+            return _user(_require(connection, name))
     except IntegrityError as err:
         msg = f"user {name!r} exists already"
         raise AccountError(msg) from err
@@ -372,7 +377,7 @@ def set_roles(engine: Engine, username: str, roles: Iterable[str] | str, *, acto
             target=row["username"],
             detail={"old": row["roles"].split(), "new": chosen.split()},
         )
-        return _user(_row(connection, row["username"]))
+        return _user(_require(connection, row["username"]))
 
 
 def set_active(engine: Engine, username: str, active: bool, *, actor: str) -> User:
@@ -398,7 +403,7 @@ def set_active(engine: Engine, username: str, active: bool, *, actor: str) -> Us
             audit.USER_ENABLE if active else audit.USER_DISABLE,
             target=row["username"],
         )
-        return _user(_row(connection, row["username"]))
+        return _user(_require(connection, row["username"]))
 
 
 def reset_password(
@@ -448,7 +453,7 @@ def change_password(engine: Engine, username: str, old: str, new: str) -> User:
             .values(password_hash=_hasher.hash(new), must_change_password=False)
         )
         audit.record(connection, row["username"], audit.PASSWORD_CHANGE, target=row["username"])
-        return _user(_row(connection, row["username"]))
+        return _user(_require(connection, row["username"]))
 
 
 def ensure_first_admin(engine: Engine, *, username: str = "admin") -> str | None:
@@ -504,7 +509,7 @@ def authenticate(
     name = str(username or "").strip().lower()
     with engine.begin() as connection:  # failures are committed, then raised
         user, error = _authenticate(connection, name, password, policy, moment)
-    if error is not None:
+    if error is not None or user is None:  # _authenticate returns a user or an error
         raise SignInError(error)
     return user
 
@@ -597,7 +602,7 @@ def sso_sign_in(engine: Engine, email: str, *, now: datetime | None = None) -> U
                 .where(users_table.c.id == row["id"])
                 .values(last_sign_in=_now(now))
             )
-    if refused is not None:
+    if refused is not None or row is None:  # a missing account is refused above
         raise SignInError(refused)
     return _user(row)
 

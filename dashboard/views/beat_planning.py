@@ -6,18 +6,18 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from analysis.inputs import Period
-from dashboard import auth, data, state
+from dashboard import auth, calls_panel, data, state
 from dashboard import plan_data as pl
 from geodata import audit, schema, users
 from geodata.errors import InputError
 
 store = data.get_store()
 root, token = str(store.root), data.store_token(store)
-data.stop_without_incidents(root, token)
-first_day, last_day, older_note = data.dense_date_range(root, token)
 SAVED_KEY = "plan_saved_message"
 
 st.title("Beat planning")
+calls_panel.stop_without_incidents(root, token)
+first_day, last_day, older_note = data.dense_date_range(root, token)
 st.caption(
     "Workload = incidents weighted by category (analysis/workload_weights.toml) over the "
     "workload period. Proposals redraw a district from grid cells; see docs/planning.md."

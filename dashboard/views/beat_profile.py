@@ -6,14 +6,19 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from analysis.profiles import no_incidents_note
-from dashboard import auth, data, state
+from dashboard import auth, calls_data, calls_panel, data, state
 from dashboard import profile_data as pd_
 from geodata import schema
 
 store = data.get_store()
 root, token = str(store.root), data.store_token(store)
-data.stop_without_incidents(root, token)
-first, last, older_note = data.dense_date_range(root, token)
+word = {lv.key: lv.singular for lv in data.department(root, token).levels}
+st.title(f"{word['beat'].capitalize()} profile")
+dates = calls_data.page_dates(root, token)
+if dates is None:
+    calls_panel.stop_without_incidents(root, token)  # neither incidents nor calls: says so
+first, last, older_note, default_as_of = dates
+has_incidents = data.has_incidents(root, token)
 beats = data.load_beats(root, token)
 beat_ids = sorted(beats[schema.BEAT])
 SELECT_KEY = "beat_profile_select"
@@ -39,20 +44,19 @@ wanted = st.session_state.get(state.BEAT)
 if wanted in beat_ids and st.session_state.get(SELECT_KEY) != wanted:
     st.session_state[SELECT_KEY] = wanted  # set by find, a map click or the sector review
 
-word = {lv: data.label(root, token, lv) for lv in ("beat", "sector", "district")}
-st.title(f"{word['beat'].capitalize()} profile")
 left, mid, right = st.columns([1, 2, 1])
 beat = left.selectbox(word["beat"].capitalize(), beat_ids, key=SELECT_KEY, on_change=_picked)
 st.session_state[state.BEAT] = beat
-mid.text_input(
-    "Find my beat: address, block or lat, lon",
-    key=pd_.FIND_KEY,
-    on_change=_find,
-    placeholder="e.g. 1234 W Madison St, 047XX S Western Ave, 41.81, -87.68",
-)
+if has_incidents:  # the block list is built from the incidents
+    mid.text_input(
+        "Find my beat: address, block or lat, lon",
+        key=pd_.FIND_KEY,
+        on_change=_find,
+        placeholder="e.g. 1234 W Madison St, 047XX S Western Ave, 41.81, -87.68",
+    )
 as_of = right.date_input(
     "As of",
-    value=pd_.default_as_of(root, token),
+    value=default_as_of,
     min_value=first,
     max_value=last,
     help=older_note,  # late-reported old incidents, outside the offered dates
@@ -60,17 +64,23 @@ as_of = right.date_input(
 if message := st.session_state.pop("beat_profile_find_message", None):
     st.info(message)
 
+parents = beats.loc[beats[schema.BEAT] == beat].iloc[0]
+above = ", ".join(f"{word[lv]} {parents[lv]}" for lv in word if lv != "beat")
+if not has_incidents:
+    st.caption(f"{word['beat'].capitalize()} {beat}: {above}.")
+    st.info(calls_panel.no_incidents_message(root, token))
+    calls_panel.render_calls_section(root, token, "beat", beat, as_of)
+    st.stop()
+
 profile = pd_.area_profile(root, token, "beat", beat, as_of)
 is_empty = profile.n_incidents == 0
 if is_empty:
     st.info(no_incidents_note(profile) + " Pick another date to see charts and tables.")
 elif note := data.dataset_label(root, token, profile.period):
     st.warning(note)
-sector = beats.loc[beats[schema.BEAT] == beat, schema.SECTOR].iloc[0]
 st.caption(
     f"{profile.title}: {profile.start} to {profile.end} (28 days, {profile.timezone}); "
-    f"{word['sector']} {sector}, {word['district']} {profile.district}; neighbours: "
-    f"{', '.join(profile.neighbours) or 'none'}"
+    f"{above}; neighbours: {', '.join(profile.neighbours) or 'none'}"
 )
 
 a, b, c, d = st.columns(4)
@@ -118,6 +128,7 @@ if not is_empty:
     t1.dataframe(profile.counts_by_offense, hide_index=True, width="stretch")
     t2.dataframe(profile.location_types, hide_index=True, width="stretch")
     t3.dataframe(profile.top_blocks, hide_index=True, width="stretch")
+calls_panel.render_calls_section(root, token, "beat", beat, as_of)
 auth.download_button(
     f"Printable {word['beat']} profile (HTML)",
     pd_.packet_html(root, token, "beat", beat, as_of),

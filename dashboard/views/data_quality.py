@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard import auth, data, messages
+from dashboard import auth, calls_data, data, messages
 from geodata import audit, schema
 from geodata.errors import InputError, StoreError
 from geodata.readers import ColumnMapping
@@ -19,8 +19,11 @@ root, token = str(store.root), data.store_token(store)
 meta = store.meta()
 
 st.title("Data and import")
-a, b, c = st.columns(3)
+n_calls = calls_data.call_count(root, token)
+a, b, c, *more = st.columns(4 if n_calls else 3)
 a.metric("Stored incidents", f"{store.count():,}")
+if n_calls:
+    more[0].metric("Stored calls for service", f"{n_calls:,}")
 b.metric(
     data.label(root, token, "beat", plural=True, title=True),
     f"{len(data.load_beats(root, token)):,}",
@@ -34,7 +37,12 @@ st.caption(
 st.subheader("Imports")
 sources = pd.DataFrame(meta.get("sources", []))
 if sources.empty:
-    st.info("Nothing imported yet.")
+    st.info(
+        f"No incident reports imported yet ({n_calls:,} calls for service are stored: see "
+        "Calls for service)."
+        if n_calls
+        else "Nothing imported yet."
+    )
 else:
     shown = sources.assign(file=sources["file"].map(lambda p: Path(p).name))
     columns = [

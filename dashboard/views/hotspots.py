@@ -7,14 +7,15 @@ from streamlit_folium import st_folium
 
 from analysis import evaluate, forecast, hotspots
 from analysis.inputs import Period
-from dashboard import data
+from dashboard import calls_panel, data
 from dashboard import hotspot_data as hd
 from geodata import schema
 from geodata.errors import InputError, StoreError
 
 store = data.get_store()
 root, token = str(store.root), data.store_token(store)
-data.stop_without_incidents(root, token)
+st.title("Hotspots")
+calls_panel.stop_without_incidents(root, token)
 first, last, older_note = data.dense_date_range(root, token)
 default = data.default_period(root, token)
 METHODS = {
@@ -24,7 +25,6 @@ METHODS = {
     "Getis-Ord Gi*": "gistar",
 }
 
-st.title("Hotspots")
 c1, c2, c3, c4 = st.columns([1, 1, 2, 1])
 level = c1.selectbox(
     "Area",

@@ -26,6 +26,7 @@ zone = meetings.schedule_zone(db)
 columns = md.column_config(zone)
 today = datetime.now(ZoneInfo(zone)).date()
 districts = md.districts(db, schedule)
+word = {lv.key: lv.singular for lv in data.department(root, token).levels}
 
 
 def _lookup(query: str | tuple[float, float]) -> None:
@@ -43,11 +44,13 @@ def _find() -> None:  # runs before the script when the address box changes
 
 st.title("Neighborhood watch meetings")
 st.caption(
-    "One schedule for every beat and sector. Seeded dates follow the CAPS pattern and are "
-    "*illustrative* (marked as such) until a district publishes its own."
+    f"One schedule for every {word['beat']}. Seeded dates follow the CAPS pattern and are "
+    f"*illustrative* (marked as such) until a {word['district']} publishes its own."
 )
 left, mid, right = st.columns([1, 2, 2])
-district = left.selectbox("District", ["All", *districts], key="meetings_district")
+district = left.selectbox(
+    word["district"].capitalize(), ["All", *districts], key="meetings_district"
+)
 period = mid.date_input(
     "Dates", value=(today, today + timedelta(days=60)), key="meetings_period", format="YYYY-MM-DD"
 )
@@ -66,9 +69,11 @@ if isinstance(found, str):
     found = None
 elif found is not None:
     st.session_state[state.BEAT] = found.beat
+    above = [(word[lv], getattr(found, lv)) for lv in word if lv != "beat"]
     st.success(
-        f"{plain(found.matched)} is in beat **{plain(found.beat)}** (sector "
-        f"{plain(found.sector)}, district {plain(found.district)})."
+        f"{plain(found.matched)} is in {word['beat']} **{plain(found.beat)}** ("
+        + ", ".join(f"{name} {plain(value)}" for name, value in above)
+        + ")."
     )
     a, b = st.columns([1, 2])
     if found.station:
@@ -149,7 +154,11 @@ st.dataframe(
     width="stretch",
     column_config=columns,
 )
-label = f"district {chosen}" if chosen else "all districts"
+label = (
+    f"{word['district']} {chosen}"
+    if chosen
+    else f"all {data.label(root, token, 'district', plural=True)}"
+)
 auth.download_button(
     f"Calendar for {label} (.ics)",
     md.calendar(db, schedule, district=chosen),

@@ -6,17 +6,19 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from analysis.inputs import Period
-from dashboard import data, maps
+from dashboard import calls_panel, data, maps
 from geodata import schema
 
 store = data.get_store()
 root, token = str(store.root), data.store_token(store)
-data.stop_without_incidents(root, token)
-first, last, older_note = data.dense_date_range(root, token)
-beat, sector, district = (data.label(root, token, lv) for lv in ("beat", "sector", "district"))
-
+beat = data.label(root, token, "beat")
 st.title(f"Incidents by {beat}")
 st.caption(data.department(root, token).name)
+calls_panel.stop_without_incidents(root, token)
+first, last, older_note = data.dense_date_range(root, token)
+has_sector = data.department(root, token).has_level(schema.SECTOR)
+sector = data.label(root, token, "sector") if has_sector else None
+district = data.label(root, token, "district")
 left, mid, right = st.columns([2, 2, 1])
 default = data.default_period(root, token)
 picked = left.date_input(
@@ -27,7 +29,7 @@ picked = left.date_input(
     help=older_note,  # late-reported old incidents, outside the offered dates
 )
 category = mid.selectbox("Category", ["all", *schema.CATEGORIES])
-show_sectors = right.toggle(f"{sector.capitalize()} outlines", value=True)
+show_sectors = has_sector and right.toggle(f"{sector.capitalize()} outlines", value=True)
 if not isinstance(picked, tuple) or len(picked) != 2:
     st.info("Pick a start and an end date.")
     st.stop()
@@ -52,7 +54,8 @@ maps.choropleth(
     fmap,
     beats,
     "incidents",
-    fields=[(schema.SECTOR, sector.capitalize()), (schema.DISTRICT, district.capitalize())],
+    fields=([(schema.SECTOR, sector.capitalize())] if has_sector else [])
+    + [(schema.DISTRICT, district.capitalize())],
 )
 if show_sectors:
     maps.add_outlines(
@@ -76,7 +79,11 @@ st_folium(fmap, height=620, width="stretch", returned_objects=[], key="overview_
 st.subheader(data.label(root, token, "beat", plural=True, title=True))
 st.dataframe(
     counts.sort_values("incidents", ascending=False).rename(
-        columns={schema.BEAT: beat, schema.SECTOR: sector, schema.DISTRICT: district}
+        columns={
+            schema.BEAT: beat,
+            schema.SECTOR: sector or schema.SECTOR,
+            schema.DISTRICT: district,
+        }
     ),
     hide_index=True,
     width="stretch",

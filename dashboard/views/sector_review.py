@@ -7,49 +7,66 @@ from streamlit_folium import st_folium
 
 from analysis.compare import WINDOWS
 from analysis.inputs import Period
-from dashboard import auth, data, state
+from dashboard import auth, calls_data, calls_panel, data, state
 from dashboard import profile_data as pd_
 from dashboard.forecast_panel import render_forecast_panel
 from geodata import schema
 
 store = data.get_store()
 root, token = str(store.root), data.store_token(store)
-data.stop_without_incidents(root, token)
-first, last, older_note = data.dense_date_range(root, token)
-sectors = data.load_sectors(root, token)
-sector_ids = sorted(sectors[schema.SECTOR])
+word = {lv.key: lv.singular for lv in data.department(root, token).levels}
+level = data.review_level(root, token)  # the sector, or the level above beats there is
+if level is None:
+    st.title("Sector review")
+    st.info(
+        f"This department has no level above its {data.label(root, token, 'beat', plural=True)}:"
+        f" see the {word['beat']} profiles."
+    )
+    st.stop()
+st.title(f"{word[level].capitalize()} review")
+dates = calls_data.page_dates(root, token)
+if dates is None:
+    calls_panel.stop_without_incidents(root, token)  # neither incidents nor calls: says so
+first, last, older_note, default_as_of = dates
 beats = data.load_beats(root, token)
+area_ids = sorted(beats[level].dropna().astype(str).unique())
 LABELS = {"7d": "Week (Mon-Sun)", "28d": "28 days", "ytd": "Year to date", "365d": "365 days"}
+REMEMBER = {schema.SECTOR: state.SECTOR, schema.DISTRICT: state.DISTRICT}[level]
 
-word = {lv: data.label(root, token, lv) for lv in ("beat", "sector", "district")}
-st.title(f"{word['sector'].capitalize()} review")
-beat_sector = beats.loc[beats[schema.BEAT] == st.session_state.get(state.BEAT), schema.SECTOR]
-remembered = st.session_state.get(state.SECTOR) or (
-    beat_sector.iloc[0] if len(beat_sector) else None
-)
+beat_parent = beats.loc[beats[schema.BEAT] == st.session_state.get(state.BEAT), level]
+remembered = st.session_state.get(REMEMBER) or (beat_parent.iloc[0] if len(beat_parent) else None)
 left, mid, right = st.columns([1, 1, 1])
 sector = left.selectbox(
-    word["sector"].capitalize(),
-    sector_ids,
-    index=sector_ids.index(remembered) if remembered in sector_ids else 0,
+    word[level].capitalize(),
+    area_ids,
+    index=area_ids.index(remembered) if remembered in area_ids else 0,
 )
-st.session_state[state.SECTOR] = sector
+st.session_state[REMEMBER] = sector
 window = mid.selectbox("Window", WINDOWS, format_func=LABELS.get)
 as_of = right.date_input(
     "As of",
-    value=pd_.default_as_of(root, token),
+    value=default_as_of,
     min_value=first,
     max_value=last,
     help=older_note,  # late-reported old incidents, outside the offered dates
 )
+if not data.has_incidents(root, token):
+    members = sorted(beats.loc[beats[level].astype(str) == sector, schema.BEAT])
+    st.caption(
+        f"{data.label(root, token, 'beat', plural=True, title=True)} of {word[level]} "
+        f"{sector}: {', '.join(members)}."
+    )
+    st.info(calls_panel.no_incidents_message(root, token))
+    calls_panel.render_calls_section(root, token, level, sector, as_of, window)
+    st.stop()
 
-review = pd_.sector_review(root, token, sector, as_of, window)
-profile = pd_.area_profile(root, token, "sector", sector, as_of)
+review = pd_.sector_review(root, token, sector, as_of, window, level)
+profile = pd_.area_profile(root, token, level, sector, as_of)
 total = review.total
 window_period = Period(total["start"], total["end"])
 if total["current"] == 0:
     st.info(
-        f"No incidents in this period: {word['sector']} {sector} has none recorded from "
+        f"No incidents in this period: {word[level]} {sector} has none recorded from "
         f"{window_period}. The comparisons below still show the earlier periods."
     )
 elif note := data.dataset_label(root, token, window_period):
@@ -57,12 +74,12 @@ elif note := data.dataset_label(root, token, window_period):
 st.caption(
     f"{LABELS[window]}: {total['start']} to {total['end']}, against the previous "
     f"{(total['end'] - total['start']).days + 1} days and the same period last year. "
-    f"{word['beat'].capitalize()}s of {word['sector']} {sector} (from the beat layer): "
+    f"{word['beat'].capitalize()}s of {word[level]} {sector} (from the beat layer): "
     f"{', '.join(profile.beats)}."
 )
 a, b, c, d = st.columns(4)
 a.metric(
-    f"{word['sector'].capitalize()} incidents",
+    f"{word[level].capitalize()} incidents",
     f"{total['current']:,}",
     None if total["pct_change"] is None else f"{total['pct_change']:+.0f}%",
     delta_color="inverse",
@@ -96,7 +113,7 @@ with map_col:
     )
 with side:
     st.markdown("**What changed**")
-    reasons = pd_.change_reasons(root, token, sector, as_of, window)
+    reasons = pd_.change_reasons(root, token, sector, as_of, window, level)
     for row in review.explain().itertuples(index=False):
         st.markdown(f"- **{row.beat}**: {row.explanation}")
         if row.beat in reasons:  # a flagged beat: why, and how likely by chance
@@ -111,7 +128,8 @@ st.dataframe(
     hide_index=True,
     width="stretch",
 )
-render_forecast_panel(root, token, sector, as_of)
+render_forecast_panel(root, token, sector, as_of, level)
+calls_panel.render_calls_section(root, token, level, sector, as_of, window)
 st.subheader("Unusual counts against prior years")
 st.caption(review.unusual_note)
 st.dataframe(review.unusual.round(1), hide_index=True, width="stretch")
@@ -122,16 +140,16 @@ if drill.button(f"Open {word['beat']} profile"):
     st.session_state[state.BEAT] = target
     st.switch_page("views/beat_profile.py")
 auth.download_button(
-    f"Printable {word['sector']} packet (HTML)",
-    pd_.packet_html(root, token, "sector", sector, as_of, window),
-    file_name=f"sector_{sector}_{as_of}.html",
+    f"Printable {word[level]} packet (HTML)",
+    pd_.packet_html(root, token, level, sector, as_of, window),
+    file_name=f"{level}_{sector}_{as_of}.html",
     mime="text/html",
     container=download,
 )
 auth.download_button(
-    "Sector packet (PDF, two pages)",
-    pd_.packet_pdf(root, token, "sector", sector, as_of, window),
-    file_name=f"sector_{sector}_{as_of}.pdf",
+    f"{word[level].capitalize()} packet (PDF, two pages)",
+    pd_.packet_pdf(root, token, level, sector, as_of, window),
+    file_name=f"{level}_{sector}_{as_of}.pdf",
     mime="application/pdf",
     container=download,
 )

@@ -6,7 +6,13 @@ from alembic import context
 from sqlalchemy import create_engine
 
 config = context.config
-engine = config.attributes.get("engine") or create_engine(config.get_main_option("sqlalchemy.url"))
+engine = config.attributes.get("engine")
+if engine is None:
+    url = config.get_main_option("sqlalchemy.url")
+    if url is None:
+        msg = "no database: hand an engine to the migrations or set sqlalchemy.url"
+        raise RuntimeError(msg)
+    engine = create_engine(url)
 
 with engine.begin() as connection:
     context.configure(connection=connection, render_as_batch=connection.dialect.name == "sqlite")

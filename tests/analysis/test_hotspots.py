@@ -466,3 +466,21 @@ def test_export_hotspots_geojson_and_csv():
     assert table["lon"].iloc[1] == pytest.approx(centre.x, abs=1e-6)
     with pytest.raises(ValueError, match="fmt must be"):
         export_hotspots(polygons, "kml")
+
+
+def test_gistar_auto_cell_is_its_150_m_default(sample_store):
+    # fit_hotspots took cell_size_m="auto" (KDE's word) straight into the Gi* grid, a TypeError;
+    # for Gi* "auto" now means its documented 150 m cell, the same fit as passing 150.
+    from analysis.hotspots import HOTSPOT_COLUMNS, area_incidents, fit_hotspots
+
+    incidents = sample_store.load_incidents(
+        columns=list(HOTSPOT_COLUMNS), start="2018-01-01", end="2018-02-01"
+    )
+    located, area = area_incidents(
+        incidents, sample_store.read_layer("beats"), level=None, area_id=None
+    )
+    auto, auto_polygons = fit_hotspots(located, area, "gistar", cell_size_m="auto")
+    fixed, fixed_polygons = fit_hotspots(located, area, "gistar", cell_size_m=150.0)
+    assert auto.cell_size_m == 150.0
+    np.testing.assert_array_equal(auto.z_, fixed.z_)
+    assert len(auto_polygons) == len(fixed_polygons)

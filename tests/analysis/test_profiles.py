@@ -263,6 +263,25 @@ def test_review_sector_hand_worked(squares):
     assert len(review.explain()) == 2
 
 
+def test_review_precinct_of_a_department_without_sectors(squares):
+    # beats directly under precincts (Minneapolis-like): the review runs on the level above
+    extra = [("2018-01-16 09:00", "0121", "THEFT", "property", "STREET", "001XX C ST")]
+    review = review_sector(
+        _frame(ROWS + BACKGROUND + extra),
+        squares.drop(columns="sector"),
+        sector="01",
+        as_of="2018-01-24",
+        window="7d",
+        timezone=TZ,
+        level="district",
+    )
+    table = review.beats.set_index("beat")
+    assert review.sector == "01"
+    assert list(table.index) == ["0111", "0112", "0121"]  # by hand: week 15-21 January
+    assert table["incidents"].tolist() == [2, 1, 1]
+    assert review.total["current"] == 4
+
+
 def test_unusual_counts_against_prior_years():
     window = compare.compstat_windows("2018-01-24")[1]  # 28 days
     rows = []

@@ -116,6 +116,15 @@ def test_a_beat_zone_department_has_no_sector():
             {"key": "x", "name": "X", "timezone": "UTC", "incidents": {"columns": {"when": "D"}}},
             "unknown roles",
         ),
+        # an empty entry used to become None in the file list and fail later, far from the cause
+        (
+            {"key": "x", "name": "X", "timezone": "UTC", "incidents": {"files": ["a.csv", ""]}},
+            "incidents.files: a file name is empty",
+        ),
+        (
+            {"key": "x", "name": "X", "timezone": "UTC", "calls": {"files": [""]}},
+            "calls.files: a file name is empty",
+        ),
     ],
 )
 def test_bad_profiles_are_refused_with_the_key_named(config, words):

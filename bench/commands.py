@@ -1,0 +1,222 @@
+"""Benchmark: every command and page at 10M incidents (issue 17, item 6).
+
+Builds (or reuses, ``--data DIR``) a store of ``--rows`` incidents over ten years at
+``DIR/store``: real rows of the bundled Chicago sample resampled with new ids and jitter
+(:func:`bench.scale.build`). Then each command runs three times, each time in a fresh process,
+and its wall time and peak RSS (``os.wait4``) are reported:
+
+* ``analysis profile --beat 0925 --json`` (target <= 1 s, <= 500 MB);
+* ``analysis profile --sector 092 --review`` (<= 2 s);
+* ``analysis plan evaluate --json`` (<= 5 s);
+* ``analysis hotspots --method kde`` city-wide (<= 2 s);
+
+and the Overview, Beat profile and Sector review pages are timed with Streamlit's AppTest,
+first run and warm rerun, in a fresh process per page (<= 3 s warm).
+
+``--before REPO`` runs the same cases with the code of another checkout (e.g. the ``main``
+branch) in the same run, so a before/after ratio is measured under the same machine load.
+Usage::
+
+    python -m bench.commands --data /tmp/beatwise_commands --rows 10000000 --before /work/main
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNS = 3
+
+#: name -> (arguments of ``python -m analysis`` before ``--store``, target seconds, target MB)
+COMMANDS: dict[str, tuple[list[str], float, float | None]] = {
+    "profile --beat 0925 --json": (["profile", "--beat", "0925", "--json"], 1.0, 500.0),
+    "profile --sector 092 --review": (["profile", "--sector", "092", "--review"], 2.0, None),
+    "plan evaluate --json": (["plan", "evaluate", "--json"], 5.0, None),
+    "hotspots --method kde": (["hotspots", "--method", "kde"], 2.0, None),
+}
+#: page title -> (page file under dashboard/, the select box to set and its value, or None)
+PAGES: dict[str, tuple[str | None, tuple[int, str] | None]] = {
+    "Overview": (None, None),
+    "Beat profile": ("views/beat_profile.py", (0, "0925")),
+    "Sector review": ("views/sector_review.py", (0, "092")),
+}
+PAGE_TARGET_S = 3.0
+
+
+def run_command(code: Path, store: Path, args: list[str]) -> dict:
+    """Run ``python -m analysis ARGS --store STORE`` with the code of `code`; time and peak."""
+    env = dict(os.environ, PYTHONPATH=str(code))
+    start = time.perf_counter()
+    with subprocess.Popen(
+        [sys.executable, "-m", "analysis", *args, "--store", str(store)],
+        cwd=code,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    ) as process:
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        error = process.stderr.read().decode() if process.stderr else ""
+    cpu = usage.ru_utime + usage.ru_stime  # less sensitive than wall time to a shared machine
+    out = {"seconds": seconds, "cpu_seconds": cpu, "peak_mb": usage.ru_maxrss / 1024}
+    if process.returncode:
+        out["error"] = (error.strip().splitlines() or ["killed"])[-1]
+    return out
+
+
+def _page_case(page: str) -> dict:
+    """Time one page with AppTest in this process: the first run and a warm rerun."""
+    from streamlit.testing.v1 import AppTest
+
+    path, select = PAGES[page]
+    at = AppTest.from_file(str(Path.cwd() / "dashboard" / "app.py"), default_timeout=600)
+    if path:
+        at.switch_page(path)
+    start, cpu = time.perf_counter(), time.process_time()
+    at.run()
+    if select is not None:
+        at.selectbox[select[0]].select(select[1]).run()
+    first, first_cpu = time.perf_counter() - start, time.process_time() - cpu
+    if at.exception:
+        return {"error": str(at.exception[0].value)[:200]}
+    start = time.perf_counter()
+    at.run()
+    warm = time.perf_counter() - start
+    if at.exception:
+        return {"error": str(at.exception[0].value)[:200]}
+    return {"first": first, "first_cpu": first_cpu, "warm": warm}
+
+
+def run_page(code: Path, data: Path, page: str) -> dict:
+    """Time `page` in a fresh process with the code of `code` on the store under `data`."""
+    env = dict(os.environ, PYTHONPATH=str(code), BEATS_DATA_DIR=str(data))
+    done = subprocess.run(  # as a script: the other checkout may have no bench/commands.py
+        [sys.executable, str(Path(__file__).resolve()), "--page-case", page],
+        cwd=code,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode:
+        return {"error": (done.stderr.strip().splitlines() or ["killed"])[-1]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _span(values: list[float], spec: str = "{:.2f}") -> str:
+    if not values:
+        return "-"
+    return f"{spec.format(min(values))}-{spec.format(max(values))}"
+
+
+def measure(code: Path, data: Path, runs: int, page_runs: int | None = None) -> dict[str, dict]:
+    """Return every command's runs and every page's timings with the code of `code`."""
+    results: dict[str, dict] = {}
+    for name, (args, _, _) in COMMANDS.items():
+        done = [run_command(code, data / "store", args) for _ in range(runs)]
+        results[name] = {"runs": done}
+        print(name, code, done, file=sys.stderr, flush=True)
+    for page in PAGES:
+        done = [run_page(code, data, page) for _ in range(page_runs or runs)]
+        results[f"page: {page}"] = {"runs": done}
+        print(page, code, done, file=sys.stderr, flush=True)
+    return results
+
+
+def _cells(result: dict | None, page: bool) -> tuple[str, str, list[float]]:
+    """Return the time span, the peak span and the times of one case's runs."""
+    if result is None:
+        return "-", "-", []
+    ok = [r for r in result["runs"] if "error" not in r]
+    errors = [r["error"] for r in result["runs"] if "error" in r]
+    times = [r["warm" if page else "seconds"] for r in ok]
+    text = _span(times)
+    if page and ok:
+        firsts = _span([r["first"] for r in ok], "{:.1f}")
+        text = f"{text} (first run {firsts}, CPU {_span([r.get('first_cpu', 0) for r in ok])})"
+    if errors:
+        text += f" ({len(errors)} failed: {errors[0][:80]})"
+    peaks = "-" if page else _span([r["peak_mb"] for r in ok], "{:.0f}")
+    if not page and ok:
+        text = f"{text} (CPU {_span([r['cpu_seconds'] for r in ok])})"
+    return text, peaks, times
+
+
+def table(after: dict[str, dict], before: dict[str, dict] | None) -> str:
+    """Return the Markdown table of the results (with the before/after ratio of medians)."""
+    lines = [
+        "| case | target | after: seconds | after: peak MB | before: seconds | before: peak MB "
+        "| speed-up (median) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, result in after.items():
+        page = name.startswith("page: ")
+        if page:
+            target = f"<= {PAGE_TARGET_S:g} s warm"
+        else:
+            _, seconds, mb = COMMANDS[name]
+            target = f"<= {seconds:g} s" + (f", <= {mb:g} MB" if mb else "")
+        a_text, a_peak, a_times = _cells(result, page)
+        b_text, b_peak, b_times = _cells(before.get(name) if before else None, page)
+        ratio = (
+            f"{statistics.median(b_times) / statistics.median(a_times):.1f}x"
+            if a_times and b_times
+            else "-"
+        )
+        lines.append(f"| {name} | {target} | {a_text} | {a_peak} | {b_text} | {b_peak} | {ratio} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build the store if needed, measure after (and before), print a Markdown table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=Path("/tmp/beatwise_commands"))
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--runs", type=int, default=RUNS)
+    parser.add_argument("--before", type=Path, help="a checkout whose code gives 'before'")
+    parser.add_argument(
+        "--before-page-runs", type=int, help="runs of each page with the 'before' code"
+    )
+    parser.add_argument(
+        "--after", type=Path, default=ROOT, help="the code measured as 'after' (default: this)"
+    )
+    parser.add_argument("--only", choices=("commands", "pages"), help="measure only these")
+    parser.add_argument("--page-case", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.page_case:
+        print(json.dumps(_page_case(args.page_case)))
+        return 0
+    if not (args.data / "store" / "meta.json").exists():
+        from bench.scale import build
+
+        started = time.perf_counter()
+        build(args.data / "store", args.rows)
+        print(f"built {args.rows:,} rows in {time.perf_counter() - started:.0f} s", flush=True)
+    if args.only == "commands":
+        PAGES.clear()
+    elif args.only == "pages":
+        COMMANDS.clear()
+    uptime = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout
+    print(f"load before: {uptime.strip()}", flush=True)
+    before = (
+        measure(args.before, args.data, args.runs, args.before_page_runs) if args.before else None
+    )
+    after = measure(args.after, args.data, args.runs)
+    uptime = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout
+    print(f"load after: {uptime.strip()}")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; {args.runs} runs per case")
+    print(table(after, before))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
