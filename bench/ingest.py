@@ -114,14 +114,19 @@ def run_measured(argv: list[str]) -> tuple[float, float, str]:
     The command's CPU seconds (user + system, all threads) are kept in ``run_measured.cpu_s``:
     on a loaded machine they say more about the code than the wall time.
     """
-    start = time.perf_counter()
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - start
+    # output goes to files, not pipes: a child writing more than a pipe holds would block
+    # before it exits, and os.wait4 below waits for the exit
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        start = time.perf_counter()
+        process = subprocess.Popen(argv, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
     run_measured.cpu_s = usage.ru_utime + usage.ru_stime  # type: ignore[attr-defined]
-    stdout = process.stdout.read() if process.stdout else ""
-    stderr = process.stderr.read() if process.stderr else ""
-    if os.waitstatus_to_exitcode(status) != 0:
+    if process.returncode != 0:
         msg = f"{argv} failed: {stderr[-2000:]}"
         raise RuntimeError(msg)
     return seconds, usage.ru_maxrss / 1024, stdout

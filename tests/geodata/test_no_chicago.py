@@ -49,11 +49,9 @@ STILL_TO_FIX = {
     "geodata/meetings/recurrence.py",
     "geodata/meetings/seeding.py",
     # ui / meetings helpers: Chicago "today"
-    "dashboard/views/meetings.py",
     "dashboard/meetings_data.py",
     # a missing store is built from the Chicago sample instead of the chosen department's
     # (build_sample_store(store, department=settings.department_name()) fixes each)
-    "geodata/cli_meetings.py",
     "dashboard/community_data.py",
     # the SAMPLES_DIR alias itself (kept for the callers above, tests and bench/)
     "geodata/settings.py",
