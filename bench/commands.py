@@ -32,6 +32,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench.measure import run_measured
+
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = 3
 
@@ -54,22 +56,14 @@ PAGE_TARGET_S = 3.0
 def run_command(code: Path, store: Path, args: list[str]) -> dict:
     """Run ``python -m analysis ARGS --store STORE`` with the code of `code`; time and peak."""
     env = dict(os.environ, PYTHONPATH=str(code))
-    start = time.perf_counter()
-    with subprocess.Popen(
-        [sys.executable, "-m", "analysis", *args, "--store", str(store)],
-        cwd=code,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    ) as process:
-        _, status, usage = os.wait4(process.pid, 0)
-        seconds = time.perf_counter() - start
-        process.returncode = os.waitstatus_to_exitcode(status)
-        error = process.stderr.read().decode() if process.stderr else ""
-    cpu = usage.ru_utime + usage.ru_stime  # less sensitive than wall time to a shared machine
-    out = {"seconds": seconds, "cpu_seconds": cpu, "peak_mb": usage.ru_maxrss / 1024}
-    if process.returncode:
-        out["error"] = (error.strip().splitlines() or ["killed"])[-1]
+    measured = run_measured(["-m", "analysis", *args, "--store", str(store)], cwd=code, env=env)
+    out = {
+        "seconds": measured.seconds,
+        "cpu_seconds": measured.cpu_seconds,  # less sensitive than wall time to a shared machine
+        "peak_mb": measured.peak_mb,
+    }
+    if measured.returncode:
+        out["error"] = (measured.stderr.strip().splitlines() or ["killed"])[-1]
     return out
 
 

@@ -19,10 +19,7 @@ import json
 import os
 import platform
 import shutil
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
+from bench import measure
 from geodata import schema, settings
 
 __all__ = ["generate", "main", "naive_pipeline", "run_measured"]
@@ -109,27 +107,18 @@ def naive_pipeline(path: Path, out: Path) -> int:
 
 
 def run_measured(argv: list[str]) -> tuple[float, float, str]:
-    """Run a command; return wall seconds, peak resident memory in MB and its stdout.
+    """Run ``python -m ...`` (`argv` after the interpreter); return wall s, peak MB and stdout.
 
     The command's CPU seconds (user + system, all threads) are kept in ``run_measured.cpu_s``:
-    on a loaded machine they say more about the code than the wall time.
+    on a loaded machine they say more about the code than the wall time. The peak is the
+    child's own (see :mod:`bench.measure`).
     """
-    # output goes to files, not pipes: a child writing more than a pipe holds would block
-    # before it exits, and os.wait4 below waits for the exit
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        start = time.perf_counter()
-        process = subprocess.Popen(argv, stdout=out, stderr=err, text=True)
-        _, status, usage = os.wait4(process.pid, 0)
-        seconds = time.perf_counter() - start
-        process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read(), err.read()
-    run_measured.cpu_s = usage.ru_utime + usage.ru_stime  # type: ignore[attr-defined]
-    if process.returncode != 0:
-        msg = f"{argv} failed: {stderr[-2000:]}"
+    measured = measure.run_measured(argv)
+    run_measured.cpu_s = measured.cpu_seconds  # type: ignore[attr-defined]
+    if measured.returncode != 0:
+        msg = f"{argv} failed: {measured.stderr[-2000:]}"
         raise RuntimeError(msg)
-    return seconds, usage.ru_maxrss / 1024, stdout
+    return measured.seconds, measured.peak_mb, measured.stdout
 
 
 def _base_store(folder: Path) -> Path:
@@ -183,7 +172,7 @@ def main() -> None:
             shutil.rmtree(store, ignore_errors=True)
             shutil.copytree(base, store)
             ingest = ["-m", "geodata", "ingest", str(csv_path), "--store", str(store), "--json"]
-            seconds, peak_mb, out = run_measured([sys.executable, *ingest])
+            seconds, peak_mb, out = run_measured(ingest)
             cpu = run_measured.cpu_s  # type: ignore[attr-defined]
             report = json.loads(out)
             assert report["rows_read"] == n, report
@@ -192,9 +181,7 @@ def main() -> None:
             speedup = "-"
             if not args.no_naive:
                 naive_args = ["--naive", str(csv_path), "--out", str(scratch / "naive.parquet")]
-                naive_s, naive_mb, _ = run_measured(
-                    [sys.executable, "-m", "bench.ingest", *naive_args]
-                )
+                naive_s, naive_mb, _ = run_measured(["-m", "bench.ingest", *naive_args])
                 naive_cpu = run_measured.cpu_s  # type: ignore[attr-defined]
                 naive = f"{naive_s:.1f} s ({naive_cpu:.1f} s)"
                 naive_peak = f"{naive_mb:,.0f} MB"

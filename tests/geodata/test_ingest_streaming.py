@@ -13,13 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import resource
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -177,22 +173,19 @@ LIMIT_MB = 1536
 @pytest.mark.slow
 def test_a_generated_file_is_ingested_in_bounded_memory(beats_only, tmp_path):
     """Ingest a generated Chicago-format file in a child process capped at 1.5 GB resident."""
-    from bench.ingest import generate, run_measured
+    from bench.ingest import generate
+    from bench.measure import run_measured
 
     csv_path = generate(tmp_path / "big.csv", ROWS)
     store = tmp_path / "store"
     shutil.copytree(beats_only.root, store)
     cap = f"import resource; resource.setrlimit(resource.RLIMIT_AS, ({8 << 30}, {8 << 30}))"
-    argv = [
-        sys.executable,
-        "-c",
-        f"{cap}; import runpy, sys; sys.argv = ['geodata', 'ingest', {str(csv_path)!r}, "
-        f"'--store', {str(store)!r}, '--json']; runpy.run_module('geodata', run_name='__main__')",
-    ]
-    _, peak_mb, out = run_measured(argv)
-    report = json.loads(out)
+    ingest = ["-m", "geodata", "ingest", str(csv_path), "--store", str(store), "--json"]
+    measured = run_measured(ingest, prelude=cap)
+    assert measured.returncode == 0, measured.stderr[-2000:]
+    report = json.loads(measured.stdout)
     assert report["rows_read"] == ROWS
     assert report["rows_accepted"] + report["rows_rejected"] == ROWS
+    peak_mb = measured.peak_mb
     assert peak_mb <= LIMIT_MB, f"peak {peak_mb:.0f} MB for {ROWS:,} rows"
     assert IncidentStore(store).count() == report["rows_accepted"]
-    _ = (np, resource, subprocess)
