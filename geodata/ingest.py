@@ -510,7 +510,7 @@ def ingest_file(
         mapping = replace(mapping, timezone=department.timezone)
     if categories is None and department.offense_vocabulary:
         categories = load_vocabulary(department.offense_vocabulary)
-    index = index or BeatIndex(beats, tolerance_m=department.edge_tolerance_m)
+    index = index or store.beat_index(tolerance_m=department.edge_tolerance_m)
 
     def run(exact: bool) -> tuple[_Tally, dict[str, object], int, int]:
         return _run(
@@ -738,7 +738,7 @@ def build_sample_store(
         stations_path=located_if_any(dept.stations_file),
         department=dept,
     )
-    index = BeatIndex(store.read_layer("beats"), tolerance_m=dept.edge_tolerance_m)
+    index = store.beat_index(tolerance_m=dept.edge_tolerance_m)
     mapping = dept.column_mapping()
     reports = [
         ingest_file(located(path), store, index=index, mapping=mapping)
