@@ -185,8 +185,8 @@ _TRUE = ["true", "t", "yes", "y", "1"]
 _FALSE = ["false", "f", "no", "n", "0"]
 _GEOMETRY_X = "__geometry_x"
 _GEOMETRY_Y = "__geometry_y"
-#: Bytes of CSV parsed per batch (about 60,000 Chicago-format records).
-BLOCK_BYTES = 16 << 20
+#: Bytes of CSV parsed per batch (about 30,000 Chicago-format records).
+BLOCK_BYTES = 8 << 20
 _NUMBER = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
 _STRING_TYPE = pd.StringDtype("pyarrow")
 
@@ -412,7 +412,7 @@ class _PacedInput(io.RawIOBase):
     record longer than `ahead` blocks is still read (only more slowly).
     """
 
-    def __init__(self, stream: pa.NativeFile, block_bytes: int, ahead: int = 4) -> None:
+    def __init__(self, stream: pa.NativeFile, block_bytes: int, ahead: int = 2) -> None:
         super().__init__()
         self._stream = stream
         self._limit = block_bytes * ahead

@@ -65,7 +65,7 @@ METADATA_KEY = "beatwise"
 ROW_GROUP_ROWS = 16384
 #: Rows per data file at most: a month with more rows is written in several files, so that
 #: writing (and sorting) a month holds a bounded number of rows whatever its size.
-FILE_ROWS = 500_000
+FILE_ROWS = 250_000
 #: Arrow bytes of incoming rows held in memory by month before the largest months are staged.
 BUFFER_BYTES = 32 << 20
 PARTITION_COLUMNS = ("year", "month")
@@ -991,14 +991,21 @@ class _Months:
 class _IdSet:
     """The ids of one write, looked up by 64-bit hash (see :mod:`geodata._idkernel`).
 
-    Holds the ids as they came (Arrow chunks, not copied) and two arrays of their hashes (in
-    order and sorted): about 30 bytes an id. A hash match is confirmed on the text.
+    Holds the ids as they came (Arrow chunks, not copied) and their hashes, sorted: about 25
+    bytes an id. A hash match is confirmed on the text.
     """
 
     def __init__(self, ids: Sequence[pa.Array], hashes: Sequence[np.ndarray]) -> None:
         self.ids = pa.chunked_array(ids, pa.string())
-        self._hashes = np.concatenate(hashes) if hashes else np.empty(0, np.uint64)
-        self._sorted = np.sort(self._hashes)
+        self._sorted = np.concatenate(hashes) if hashes else np.empty(0, np.uint64)
+        self._sorted.sort()
+        self._in_order: np.ndarray | None = None  # the hashes in id order, when first needed
+
+    @property
+    def _hashes(self) -> np.ndarray:
+        if self._in_order is None:
+            self._in_order = hash_strings(self.ids)
+        return self._in_order
 
     def __len__(self) -> int:
         return len(self.ids)
