@@ -8,12 +8,19 @@ geopandas computation on the raw CAD export (its own parsing, unit counting and 
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
 
+from analysis.__main__ import main
 from geodata.calls import load_calls
+from geodata.ingest import ingest_file
+from geodata.readers import ColumnMapping
+from geodata.store import IncidentStore
 from tests.auth_helpers import signed_in
 from tests.conftest import APP
 
@@ -107,3 +114,54 @@ def test_the_allowance_scales_every_sector_and_keeps_the_balance(page):
     after = at.dataframe[-1].value.set_index("beat")["officer_hours"]
     assert after.to_numpy() == pytest.approx(1.5 * before.to_numpy(), rel=1e-3)
     assert {m.label: m.value for m in at.metric}["Workload CV"] == cv
+
+
+@pytest.fixture
+def both_store(minneapolis_store, tmp_path) -> IncidentStore:
+    """The Minneapolis store plus incident reports: the calls' own rows read as incidents.
+
+    (MPD's incident reports are not bundled; the call types stand in for offenses, which is
+    enough to have both kinds of record in one store.)
+    """
+    root = tmp_path / "data" / "store"
+    shutil.copytree(minneapolis_store.root, root)
+    store = IncidentStore(root)
+    raw = pd.read_csv(RAW, dtype=str, keep_default_na=False)
+    raw.to_csv(tmp_path / "incidents.csv", index=False)
+    mapping = ColumnMapping(
+        incident_id="Master_Incident_Number", occurred_at="Response_Date", offense="Problem",
+        lat="Latitude", lon="Longitude", date_format="%Y-%m-%d %H:%M:%S",
+        timezone=store.timezone,
+    )  # fmt: skip
+    report = ingest_file(tmp_path / "incidents.csv", store, mapping=mapping)
+    assert report.rows_accepted > 12_000  # the located calls
+    return store
+
+
+def test_both_measures_when_the_store_holds_calls_and_incidents(both_store, monkeypatch, capsys):
+    monkeypatch.setenv("BEATS_DATA_DIR", str(both_store.root.parent))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{both_store.root.parent / 'plans.db'}")
+    at = signed_in(APP, "analyst", timeout=300)
+    at.switch_page("views/beat_planning.py")
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    workload = next(r for r in at.radio if r.label == "Workload")
+    assert workload.options == [
+        "Automatic (calls when stored)", "Officer-hours of calls", "Weighted incidents"
+    ]  # fmt: skip
+    at.selectbox[0].select(PRECINCT).run()
+    args = ["plan", "evaluate", "--district", PRECINCT, "--store", str(both_store.root), "--json"]
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["workload"] == "calls"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Workload CV"] == f"{out['summary']['workload_cv']:.3f}"
+    incidents = out["summary_incidents"]
+    assert metrics["Workload CV (weighted incidents)"] == f"{incidents['workload_cv']:.3f}"
+    assert metrics["Max / min (weighted incidents)"] == f"{incidents['max_min_ratio']:.2f}"
+    # choosing incidents: the main measure is the incidents', the other the officer-hours
+    workload.set_value("incidents").run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Workload CV"] == f"{incidents['workload_cv']:.3f}"
+    assert metrics["Workload CV (officer-hours)"] == f"{out['summary']['workload_cv']:.3f}"
