@@ -20,14 +20,17 @@ kinds = pl.workload_kinds(root, token)
 if not kinds:  # neither incident reports nor calls: say so and stop
     calls_panel.stop_without_incidents(root, token)
 b1, b2 = st.columns([3, 2])
-chosen_kind = b1.radio(
-    "Workload",
-    ["auto", *kinds] if len(kinds) > 1 else kinds,
-    format_func=pl.WORKLOADS.__getitem__,
-    horizontal=True,
-    help="What the beats balance: the officer time calls for service take, or incidents "
-    "weighted by category. Automatic uses the calls when the store holds them.",
-)
+chosen_kind = kinds[0]  # one kind of record: nothing to choose
+if len(kinds) > 1:
+    chosen_kind = b1.radio(
+        "Workload",
+        ["auto", *kinds],
+        format_func=pl.WORKLOADS.__getitem__,
+        horizontal=True,
+        key="plan_workload",
+        help="What the beats balance: the officer time calls for service take, or incidents "
+        "weighted by category. Automatic uses the calls when the store holds them.",
+    )
 kind = pl.resolve_workload(chosen_kind, kinds)
 allowance_pct = 0.0
 if kind == "calls":
