@@ -139,12 +139,16 @@ def units_from_plan(plans: pd.Series) -> pd.Series:
     Series
         Nullable integers aligned with `plans`.
     """
-    text = plans.astype("string")
+    # a CAD system has a few dozen plans: read each distinct text once, not every row
+    codes, distinct = pd.factorize(plans.astype("string"), use_na_sentinel=True)
+    text = pd.Series(distinct, dtype="string")
     officers = pd.to_numeric(
         text.str.extract(r"(\d+)\s*Officer", expand=False), errors="coerce"
     ).astype("Int64")
     sergeant = text.str.contains(r"\bSgt\b|Sergeant", case=False, regex=True).fillna(False)
-    return (officers + sergeant.astype("Int64")).astype("Int64")
+    per_plan = (officers + sergeant.astype("Int64")).astype("Int64")
+    units = per_plan.reindex(codes).set_axis(plans.index)  # code -1 (missing) -> <NA>
+    return units.astype("Int64")
 
 
 def derive_intervals(
