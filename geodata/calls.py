@@ -767,7 +767,8 @@ def _ingest(
         report.rejected_by_reason = {
             str(k): int(v) for k, v in rejected["reason"].value_counts().items()
         }
-    out = store.reports_dir / f"{path.stem}_calls_rejected.csv"  # type: ignore[attr-defined]
+    stem = path.name.split(".")[0]  # "calls.csv.gz" -> "calls"
+    out = store.reports_dir / f"{stem}_calls_rejected.csv"  # type: ignore[attr-defined]
     report.rejections_csv = str(write_csv(rejected, out))
     summary.update(report.as_dict())
     return report

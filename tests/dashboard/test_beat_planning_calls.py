@@ -29,15 +29,20 @@ RAW = f"{MPLS}/mpd_cad_2020-06-21_to_2020-07-13.csv.gz"
 PRECINCT = "1"
 
 
-@pytest.fixture
-def page(minneapolis_store, monkeypatch, tmp_path):
-    monkeypatch.setenv("BEATS_DATA_DIR", str(minneapolis_store.root.parent))
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'plans.db'}")
+def _planning_page(store: IncidentStore, monkeypatch, database: str):
+    """Return the Beat planning page of `store`, signed in as an analyst."""
+    monkeypatch.setenv("BEATS_DATA_DIR", str(store.root.parent))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{database}")
     at = signed_in(APP, "analyst", timeout=300)
     at.switch_page("views/beat_planning.py")
     at.run()
     assert not at.exception, [e.message for e in at.exception]
     return at
+
+
+@pytest.fixture
+def page(minneapolis_store, monkeypatch, tmp_path):
+    return _planning_page(minneapolis_store, monkeypatch, tmp_path / "plans.db")
 
 
 def _officers(plan: str) -> int:
@@ -139,12 +144,7 @@ def both_store(minneapolis_store, tmp_path) -> IncidentStore:
 
 
 def test_both_measures_when_the_store_holds_calls_and_incidents(both_store, monkeypatch, capsys):
-    monkeypatch.setenv("BEATS_DATA_DIR", str(both_store.root.parent))
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{both_store.root.parent / 'plans.db'}")
-    at = signed_in(APP, "analyst", timeout=300)
-    at.switch_page("views/beat_planning.py")
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
+    at = _planning_page(both_store, monkeypatch, both_store.root.parent / "plans.db")
     workload = next(r for r in at.radio if r.label == "Workload")
     assert workload.options == [
         "Automatic (calls when stored)", "Officer-hours of calls", "Weighted incidents"
@@ -165,3 +165,30 @@ def test_both_measures_when_the_store_holds_calls_and_incidents(both_store, monk
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Workload CV"] == f"{incidents['workload_cv']:.3f}"
     assert metrics["Workload CV (officer-hours)"] == f"{out['summary']['workload_cv']:.3f}"
+
+
+def test_a_proposal_on_officer_hours_matches_the_cli(page, minneapolis_store, capsys):
+    """Precinct 4 re-drawn on officer-hours: the page's proposal is the CLI's (same defaults)."""
+    at = page
+    at.selectbox[0].select("4").run()
+    (propose,) = [b for b in at.button if b.label == "Propose beats"]
+    propose.click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    args = ["plan", "propose", "--district", "4", "--store", str(minneapolis_store.root)]
+    assert main([*args, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    measures = at.dataframe[-2].value.set_index("Measure")
+    cv = measures.loc["Workload CV"]
+    assert cv["Current"] == pytest.approx(
+        out["current"]["workload_cv"], abs=1e-6
+    )  # the CLI prints 6 digits
+    assert cv["Proposed"] == pytest.approx(
+        out["proposed"]["workload_cv"], abs=1e-6
+    )  # the CLI prints 6 digits
+    assert cv["Proposed"] < 0.5 * cv["Current"]  # officer-hours balanced: more than halved
+    assert measures.loc["Contiguous (every beat one piece)", "Proposed"] == 1.0
+    table = at.dataframe[-1].value
+    assert "officer_hours" in table.columns
+    assert table["officer_hours"].sum() == pytest.approx(
+        out["proposed"]["workload_total"], abs=1e-3
+    )
