@@ -108,9 +108,7 @@ def render_flyer(
     row = beats[ids == beat]
     sector = str(row[schema.SECTOR].iloc[0]) if len(row) else None
     district = str(row[schema.DISTRICT].iloc[0]) if len(row) else None
-    same_sector = (
-        sorted(ids[beats[schema.SECTOR] == sector]) if sector is not None else []
-    )
+    same_sector = sorted(ids[beats[schema.SECTOR] == sector]) if sector is not None else []
     area_map = svg_map(
         beats,
         [str(beat)],
