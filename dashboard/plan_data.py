@@ -82,19 +82,12 @@ def workload_kinds(root: str, token: str) -> list[str]:
 
 
 def resolve_workload(chosen: str, kinds: list[str]) -> Literal["incidents", "calls"]:
-    """Return the basis `chosen` names; ``auto`` is calls when the store holds them (as the CLI).
+    """Return the basis `chosen` names among the store's `kinds` (:func:`workload_kinds`).
 
-    Raises
-    ------
-    ValueError
-        If `chosen` is not ``auto``, ``calls`` or ``incidents``.
+    ``auto`` is calls when the store holds them, as ``plan --workload auto``
+    (:func:`analysis.inputs.resolve_workload`).
     """
-    if chosen not in WORKLOADS:
-        msg = f"the workload is one of {list(WORKLOADS)}, got {chosen!r}"
-        raise ValueError(msg)
-    if chosen == "auto":
-        return "calls" if "calls" in kinds else "incidents"
-    return "calls" if chosen == "calls" else "incidents"
+    return inputs.resolve_workload(chosen, has_calls="calls" in kinds)
 
 
 def workload_range(root: str, token: str, basis: Basis) -> tuple[date, date, str | None]:

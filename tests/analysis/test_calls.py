@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from analysis.calls import officer_hours, response_summary, review_days, review_window
+from analysis.inputs import resolve_workload
 from geodata.calls import (
     ARRIVED_AT,
     CLOSED_AT,
@@ -247,3 +248,12 @@ def test_review_days_cover_the_window_the_period_before_and_last_year():
     assert review_days(date(2020, 7, 13), "7d")[1] == date(2020, 7, 13)
     with pytest.raises(ValueError, match="window must be one of"):
         review_days(date(2020, 7, 13), "30d")
+
+
+def test_the_workload_basis_is_resolved_as_plan_workload_says():
+    assert resolve_workload("auto", has_calls=True) == "calls"
+    assert resolve_workload("auto", has_calls=False) == "incidents"
+    assert resolve_workload("incidents", has_calls=True) == "incidents"
+    assert resolve_workload("calls", has_calls=False) == "calls"  # asked for: then no calls
+    with pytest.raises(ValueError, match="'auto', 'calls' or 'incidents'"):
+        resolve_workload("hours", has_calls=True)
