@@ -35,6 +35,7 @@ __all__ = [
     "LEVELS",
     "LEVEL_COLUMNS",
     "PROFILE_COLUMNS",
+    "PROFILE_REQUIRED",
     "REVIEW_HISTORY_YEARS",
     "Period",
     "PlanningInputs",
@@ -54,6 +55,7 @@ __all__ = [
     "load_profile_inputs",
     "open_store",
     "parse_day",
+    "resolve_workload",
     "sample_note",
 ]
 
@@ -64,19 +66,17 @@ HISTORY_YEARS = 2
 #: Years of history the sector review reads (its unusual-count check looks five years back).
 REVIEW_HISTORY_YEARS = 6
 
-#: Incident columns a profile, its map and its packet use (load only these from the store).
-PROFILE_COLUMNS = (
+#: Incident columns a profile computes on (:func:`analysis.profiles.profile_area` needs them).
+PROFILE_REQUIRED = (
     schema.OCCURRED_AT,
     schema.BEAT,
     schema.CATEGORY,
     schema.OFFENSE,
     schema.LOCATION_DESC,
     schema.BLOCK,
-    schema.X,
-    schema.Y,
-    schema.LON,
-    schema.LAT,
 )
+#: Incident columns a profile, its map and its packet use (load only these from the store).
+PROFILE_COLUMNS = (*PROFILE_REQUIRED, schema.X, schema.Y, schema.LON, schema.LAT)
 
 DayLike: TypeAlias = date | datetime | pd.Timestamp | str
 Level: TypeAlias = Literal["beat", "sector", "district", "department"]
@@ -513,6 +513,29 @@ def load_planning_inputs(
         incidents, read_weights(str(weights_path) if weights_path else None)
     )
     return PlanningInputs(beats=layers.beats, stations=layers.stations, incidents=incidents)
+
+
+def resolve_workload(chosen: str, *, has_calls: bool) -> Literal["incidents", "calls"]:
+    """Return the workload basis `chosen` names (``auto``: calls when the store holds them).
+
+    Parameters
+    ----------
+    chosen
+        ``"auto"``, ``"calls"`` or ``"incidents"`` (``plan --workload``, the planning page).
+    has_calls
+        Whether the store holds calls for service (:func:`has_calls`).
+
+    Raises
+    ------
+    ValueError
+        If `chosen` is none of the three.
+    """
+    if chosen not in ("auto", "calls", "incidents"):
+        msg = f"the workload is 'auto', 'calls' or 'incidents', got {chosen!r}"
+        raise ValueError(msg)
+    if chosen == "auto":
+        return "calls" if has_calls else "incidents"
+    return "calls" if chosen == "calls" else "incidents"
 
 
 def has_calls(store: IncidentStore) -> bool:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import streamlit as st
-from streamlit_folium import st_folium
 
 from analysis.profiles import no_incidents_note
-from dashboard import auth, calls_data, calls_panel, data, state
+from dashboard import auth, calls_data, calls_panel, data, map_clicks, state
 from dashboard import profile_data as pd_
 from geodata import schema
 
@@ -17,7 +16,6 @@ st.title(f"{word['beat'].capitalize()} profile")
 dates = calls_data.page_dates(root, token)
 if dates is None:
     calls_panel.stop_without_incidents(root, token)  # neither incidents nor calls: says so
-first, last, older_note, default_as_of = dates
 has_incidents = data.has_incidents(root, token)
 beats = data.load_beats(root, token)
 beat_ids = sorted(beats[schema.BEAT])
@@ -54,13 +52,7 @@ if has_incidents:  # the block list is built from the incidents
         on_change=_find,
         placeholder="e.g. 1234 W Madison St, 047XX S Western Ave, 41.81, -87.68",
     )
-as_of = right.date_input(
-    "As of",
-    value=default_as_of,
-    min_value=first,
-    max_value=last,
-    help=older_note,  # late-reported old incidents, outside the offered dates
-)
+as_of = data.as_of_input(right, dates)
 if message := st.session_state.pop("beat_profile_find_message", None):
     st.info(message)
 
@@ -93,16 +85,12 @@ d.metric("Station", station.get("name") or "none", help=station.get("address"))
 
 map_col, chart_col = st.columns([3, 2])
 with map_col:
-    shown = st_folium(
+    click = map_clicks.new_click(
         pd_.profile_map(root, token, profile, pin=st.session_state.get(pd_.PIN_KEY)),
-        height=520,
-        width="stretch",
-        returned_objects=["last_clicked"],
         key=f"beat_map_{beat}",
+        click_key=pd_.CLICK_KEY,
     )
-    click = (shown or {}).get("last_clicked")
-    if click and click != st.session_state.get(pd_.CLICK_KEY):
-        st.session_state[pd_.CLICK_KEY] = click
+    if click:
         clicked = pd_.beat_at(root, token, click["lng"], click["lat"])
         if clicked and clicked != beat:
             st.session_state[state.BEAT] = clicked

@@ -6,9 +6,8 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import streamlit as st
-from streamlit_folium import st_folium
 
-from dashboard import auth, data, state
+from dashboard import auth, data, map_clicks, state
 from dashboard import meetings_data as md
 from dashboard.maps import plain
 from geodata import meetings, settings, users
@@ -91,37 +90,45 @@ elif found is not None:
             width="stretch",
             column_config=columns,
         )
-    c1, c2, c3 = st.columns(3)
-    auth.download_button(
-        f"Beat {found.beat} calendar (.ics)",
-        md.calendar(db, schedule, beat=found.beat),
-        file_name=f"beat_{found.beat}.ics",
-        mime="text/calendar",
-        key="meetings_found_ics",
-        permission=users.VIEW_MEETINGS,
-        container=c1,
+    beat = found.beat
+    downloads = (  # label, content, file name, MIME type, widget key
+        (
+            f"Beat {beat} calendar (.ics)",
+            md.calendar(db, schedule, beat=beat),
+            f"beat_{beat}.ics",
+            "text/calendar",
+            "meetings_found_ics",
+        ),
+        (
+            f"Printable flyer for beat {beat}",
+            md.flyer(root, token, db, beat),
+            f"beat_{beat}_meetings.html",
+            "text/html",
+            "meetings_found_flyer",
+        ),
+        (
+            f"Flyer for beat {beat} (PDF, one page)",
+            md.flyer_pdf(root, token, db, beat),
+            f"beat_{beat}_meetings.pdf",
+            "application/pdf",
+            "meetings_found_flyer_pdf",
+        ),
     )
-    auth.download_button(
-        f"Printable flyer for beat {found.beat}",
-        md.flyer(root, token, db, found.beat),
-        file_name=f"beat_{found.beat}_meetings.html",
-        mime="text/html",
-        key="meetings_found_flyer",
-        permission=users.VIEW_MEETINGS,
-        container=c2,
-    )
-    auth.download_button(
-        f"Flyer for beat {found.beat} (PDF, one page)",
-        md.flyer_pdf(root, token, db, found.beat),
-        file_name=f"beat_{found.beat}_meetings.pdf",
-        mime="application/pdf",
-        key="meetings_found_flyer_pdf",
-        permission=users.VIEW_MEETINGS,
-        container=c3,
-    )
+    for column, (label, content, file_name, mime, key) in zip(
+        st.columns(len(downloads)), downloads, strict=True
+    ):
+        auth.download_button(
+            label,
+            content,
+            file_name=file_name,
+            mime=mime,
+            key=key,
+            permission=users.VIEW_MEETINGS,
+            container=column,
+        )
 
 occurrences = md.upcoming(db, schedule, start, end, district=chosen)
-shown = st_folium(
+click = map_clicks.new_click(
     md.meetings_map(
         root,
         token,
@@ -130,14 +137,10 @@ shown = st_folium(
         home=(found.lat, found.lon) if found is not None else None,
         home_beat=found.beat if found is not None else None,
     ),
-    height=520,
-    width="stretch",
-    returned_objects=["last_clicked"],
     key=f"meetings_map_{chosen}",
+    click_key=CLICK_KEY,
 )
-click = (shown or {}).get("last_clicked")
-if click and click != st.session_state.get(CLICK_KEY):
-    st.session_state[CLICK_KEY] = click
+if click:
     _lookup((click["lat"], click["lng"]))
     st.rerun()
 st.caption(

@@ -22,9 +22,14 @@ import geopandas as gpd
 import pandas as pd
 
 from analysis import inputs
-from analysis.calls import areas_from_calls, review_calls
-from analysis.cli_common import area_id, day_argument, print_json
-from analysis.compare import compstat_windows
+from analysis.calls import areas_from_calls, review_calls, review_days
+from analysis.cli.common import (
+    add_area_arguments,
+    area_id,
+    chosen_area,
+    day_argument,
+    print_json,
+)
 from geodata import schema
 from geodata.calls import RECEIVED_AT, load_calls
 from geodata.errors import InputError
@@ -35,9 +40,7 @@ __all__ = ["add_commands"]
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Register the ``calls-areas`` and ``calls-review`` commands."""
     review = sub.add_parser("calls-review", help="an area's calls for service against before")
-    where = review.add_mutually_exclusive_group()
-    for level in ("beat", "sector", "district"):
-        where.add_argument(f"--{level}", help=f"the {level} to review (default: everywhere)")
+    add_area_arguments(review, help_text="the {level} to review (default: everywhere)")
     review.add_argument("--as-of", type=day_argument, help="last day (default: the latest call)")
     review.add_argument("--window", default="28d", choices=["7d", "28d", "ytd", "365d"])
     review.add_argument("--target-min", type=float, help="response-time target (minutes)")
@@ -106,22 +109,22 @@ def _run(args: argparse.Namespace) -> int:
 def _run_review(args: argparse.Namespace) -> int:
     store = inputs.open_store(args.store)
     department = store.department()
-    level = next((lv for lv in ("beat", "sector", "district") if getattr(args, lv)), None)
+    level, typed = chosen_area(args)
     beats = store.read_layer("beats")
     chosen = None
-    if level is not None:
-        chosen = area_id(store, level, getattr(args, level))
+    if level is not None and typed is not None:
+        chosen = area_id(store, level, typed)
         beats = beats[beats[inputs.LEVEL_COLUMNS[level]] == chosen]
     latest = load_calls(store, columns=[RECEIVED_AT])[RECEIVED_AT]
     if latest.empty:
         msg = f"{store.root}: the store holds no calls for service (ingest them with --kind calls)"
         raise InputError(msg)
     as_of = args.as_of or latest.max().date()
-    window = {w.name: w for w in compstat_windows(as_of)}[args.window]
+    first, last = review_days(as_of, args.window)
     calls = load_calls(
         store,
-        start=str(min(window.previous_start, window.last_year_start)),
-        end=str(as_of + timedelta(days=1)),
+        start=str(first),
+        end=str(last + timedelta(days=1)),
         beats=sorted(beats[schema.BEAT]) if level else None,
     )
     by = schema.BEAT
