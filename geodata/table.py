@@ -69,7 +69,7 @@ ROW_GROUP_ROWS = 16384
 #: Rows per data file at most: a month with more rows is written in several files, so that
 #: writing (and sorting) a month holds a bounded number of rows whatever its size.
 FILE_ROWS = 250_000
-#: Arrow bytes of incoming rows held in memory by month before the largest months are staged.
+#: Arrow bytes of incoming batches held in memory before they are sorted by month and staged.
 BUFFER_BYTES = 32 << 20
 PARTITION_COLUMNS = ("year", "month")
 #: What a function mapped over the data files returns.
@@ -601,8 +601,8 @@ class RecordTable:
         """Write the batches of one ingest as one version; rows replace stored rows by id.
 
         Memory does not grow with the rows written, apart from their ids (about 30 bytes a
-        row): rows wait in memory, by month, up to :data:`BUFFER_BYTES`, beyond which the
-        largest months go to staging files; each month is written in files of at most
+        row): batches wait in memory up to :data:`BUFFER_BYTES`, then are sorted by month
+        into LZ4 Arrow staging files; each month is written in files of at most
         :data:`FILE_ROWS` rows.
 
         Parameters
@@ -681,18 +681,7 @@ class RecordTable:
                 ).to_numpy().astype(np.int32)
                 ids.append(table.column(self.spec.id_column).combine_chunks())
                 hashes.append(hash_strings(ids[-1]))
-                if key.min() == key.max():
-                    months.add(divmod(int(key[0]), 100), table)
-                    fault_point("batch-staged")
-                    continue
-                # one sort; each month taken into buffers of its own (a slice would keep the
-                # whole batch alive while any month of it is held)
-                order = np.argsort(key, kind="stable")
-                key = key[order]
-                cuts = [0, *(np.flatnonzero(key[1:] != key[:-1]) + 1).tolist(), len(key)]
-                for a, b in itertools.pairwise(cuts):
-                    year, month = divmod(int(key[a]), 100)
-                    months.add((year, month), table.take(pa.array(order[a:b])))
+                months.add(table, key)
                 fault_point("batch-staged")
         except BaseException:
             months.close()
@@ -958,46 +947,57 @@ class RecordTable:
 
 
 class _Months:
-    """Rows of one write by local month: in memory up to a budget, the rest in staging files.
+    """Rows of one write by local month, staged in Arrow IPC files (LZ4), one per month.
 
-    When the rows held pass `budget` bytes, the largest months are appended to Arrow IPC
-    files (LZ4) in `staging` until half the budget is left; :meth:`take` gives back a month's
-    staged rows, then those still in memory.
+    Batches wait in memory, whole, up to `budget` bytes; then all of them are sorted by month
+    at once (one sort and one ``take`` for many batches, not one per month and batch) and each
+    month's rows are appended to its file. :meth:`take` gives a month's rows back in pieces.
     """
 
     def __init__(self, staging: Path, schema: pa.Schema, budget: int | None = None) -> None:
         self._staging = staging
         self._schema = schema
         self._budget = BUFFER_BYTES if budget is None else budget
-        self._held: dict[tuple[int, int], list[pa.Table]] = {}
-        self._held_bytes: dict[tuple[int, int], int] = {}
+        self._held: list[pa.Table] = []
+        self._keys: list[np.ndarray] = []
+        self._bytes = 0
         self._rows: dict[tuple[int, int], int] = {}
         self._writers: dict[tuple[int, int], pa.ipc.RecordBatchStreamWriter] = {}
-        self._bytes = 0
 
-    def add(self, key: tuple[int, int], table: pa.Table) -> None:
-        """Hold the rows of month `key` (a ``(year, month)``)."""
-        size = table.nbytes
-        self._held.setdefault(key, []).append(table)
-        self._held_bytes[key] = self._held_bytes.get(key, 0) + size
-        self._rows[key] = self._rows.get(key, 0) + table.num_rows
-        self._bytes += size
+    def add(self, table: pa.Table, key: np.ndarray) -> None:
+        """Hold `table`, whose rows fall in the months ``key = year * 100 + month``."""
+        codes, counts = np.unique(key, return_counts=True)
+        for code, count in zip(codes.tolist(), counts.tolist(), strict=True):
+            month = divmod(int(code), 100)
+            self._rows[month] = self._rows.get(month, 0) + int(count)
+        self._held.append(table)
+        self._keys.append(key)
+        self._bytes += table.nbytes
         if self._bytes > self._budget:
-            for largest in sorted(self._held_bytes, key=self._held_bytes.__getitem__)[::-1]:
-                self._spill(largest)
-                if self._bytes <= self._budget // 2:
-                    break
+            self._flush()
 
-    def _spill(self, key: tuple[int, int]) -> None:
-        writer = self._writers.get(key)
-        if writer is None:
-            path = self._staging / f"{key[0]:04d}-{key[1]:02d}.arrows"
-            options = pa.ipc.IpcWriteOptions(compression="lz4")
-            writer = pa.ipc.new_stream(str(path), self._schema, options=options)
-            self._writers[key] = writer
-        for table in self._held.pop(key, []):
-            writer.write_table(table)
-        self._bytes -= self._held_bytes.pop(key, 0)
+    def _flush(self) -> None:
+        """Sort the held rows by month and append each month's rows to its staging file."""
+        if not self._held:
+            return
+        key = np.concatenate(self._keys)
+        table = pa.concat_tables(self._held)
+        self._held, self._keys, self._bytes = [], [], 0
+        order = np.argsort(key, kind="stable")
+        key = key[order]
+        table = table.take(pa.array(order))
+        cuts = [0, *(np.flatnonzero(key[1:] != key[:-1]) + 1).tolist(), len(key)]
+        for a, b in itertools.pairwise(cuts):
+            month = divmod(int(key[a]), 100)
+            writer = self._writers.get(month)
+            if writer is None:
+                options = pa.ipc.IpcWriteOptions(compression="lz4")
+                writer = pa.ipc.new_stream(str(self._path(month)), self._schema, options=options)
+                self._writers[month] = writer
+            writer.write_table(table.slice(a, b - a))
+
+    def _path(self, month: tuple[int, int]) -> Path:
+        return self._staging / f"{month[0]:04d}-{month[1]:02d}.arrows"
 
     def keys(self) -> list[tuple[int, int]]:
         """Return the months that received rows."""
@@ -1011,26 +1011,24 @@ class _Months:
         return self._rows.get(key, 0)
 
     def take(self, key: tuple[int, int]) -> Iterator[pa.Table]:
-        """Yield the rows of month `key` in pieces, letting go of them."""
+        """Yield the rows of month `key` in pieces (as read from its staging file)."""
+        self._flush()
         writer = self._writers.pop(key, None)
-        if writer is not None:
-            writer.close()
-            path = self._staging / f"{key[0]:04d}-{key[1]:02d}.arrows"
-            with pa.ipc.open_stream(pa.OSFile(str(path))) as reader:
-                for batch in reader:
-                    yield pa.Table.from_batches([batch], self._schema)
-            path.unlink()
-        held = self._held.pop(key, [])
-        self._bytes -= self._held_bytes.pop(key, 0)
-        while held:
-            yield held.pop(0)
+        if writer is None:
+            return
+        writer.close()
+        path = self._path(key)
+        with pa.ipc.open_stream(pa.OSFile(str(path))) as reader:
+            for batch in reader:
+                yield pa.Table.from_batches([batch], self._schema)
+        path.unlink()
 
     def close(self) -> None:
         """Close the staging files (the transaction deletes them)."""
         for writer in self._writers.values():
             writer.close()
         self._writers.clear()
-        self._held.clear()
+        self._held, self._keys = [], []
 
 
 class _IdSet:
@@ -1045,6 +1043,7 @@ class _IdSet:
         self._sorted = np.concatenate(hashes) if hashes else np.empty(0, np.uint64)
         self._sorted.sort()
         self._in_order: np.ndarray | None = None  # the hashes in id order, when first needed
+        self._by_hash: np.ndarray | None = None  # their sorting order, when first needed
 
     @property
     def _hashes(self) -> np.ndarray:
@@ -1069,11 +1068,22 @@ class _IdSet:
         keys = hash_strings(values)
         hit = _among(keys, self._sorted)
         if hit.any():  # confirm the hash hits on the text
-            candidates = pa.array(np.flatnonzero(hit))
-            matching = self.ids.filter(pa.array(_among(self._hashes, np.sort(keys[hit]))))
-            found = pc.is_in(values.take(candidates), value_set=matching.combine_chunks())
+            wanted = np.unique(keys[hit])
+            left = np.searchsorted(self._sorted, wanted, "left")
+            lengths = np.searchsorted(self._sorted, wanted, "right") - left
+            starts = np.repeat(left - (np.cumsum(lengths) - lengths), lengths)
+            rows = self._order[starts + np.arange(int(lengths.sum()))]
+            matching = self.ids.take(pa.array(rows)).combine_chunks()
+            found = pc.is_in(values.take(pa.array(np.flatnonzero(hit))), value_set=matching)
             hit[hit] = found.to_numpy(zero_copy_only=False)
         return hit
+
+    @property
+    def _order(self) -> np.ndarray:
+        """Return the positions of the ids in the order of their sorted hashes."""
+        if self._by_hash is None:
+            self._by_hash = np.argsort(self._hashes, kind="stable")
+        return self._by_hash
 
     def sorted_ids(self) -> pa.Array:
         """Return the ids in ascending order."""
