@@ -5,10 +5,12 @@ with their own :class:`TableSpec`) as a Delta Lake table partitioned by local ``
 ``month``. Every write is one Delta commit, so readers see a whole ingest or none of it, also
 after ``kill -9`` at any moment:
 
-1. the batches are staged in ``<store>/.staging/<kind>-<txn>/`` (one Parquet file per month);
-2. each month the ingest touches (and each month holding a record it replaces) is rewritten
-   into a new data file in the table directory, rows sorted by district, sector, beat and time
-   so that area filters skip row groups by their Parquet statistics;
+1. the batches are sorted by month, many batches at a time, into staging files in
+   ``<store>/.staging/<kind>-<txn>/`` (one LZ4 Arrow IPC stream per month);
+2. each month the ingest touches is written again (its stored rows, less those replaced, and
+   the new ones) into new data files of at most :data:`FILE_ROWS` rows, rows sorted by
+   district, sector, beat and time so that area filters skip row groups by their Parquet
+   statistics (a month that only loses replaced rows has only those files written again);
 3. one commit removes the old files and adds the new ones, with the ingest summary in the
    commit's custom metadata (so what the store says about its sources cannot disagree with the
    rows it holds).
