@@ -215,13 +215,22 @@ def _colour(values: pd.Series, colors: tuple[str, ...]) -> list[str]:
 
 
 def hotspot_map(
-    run: HotspotRun, *, label: str, forecast_layer: ForecastRun | None = None
+    run: HotspotRun,
+    *,
+    label: str,
+    forecast_layer: ForecastRun | None = None,
+    context: maps.Context | None = None,
 ) -> folium.Map:
     """Return the map: the area's beats, the surface cells (if any) and the hotspot polygons.
 
-    With `forecast_layer`, its top cells are drawn too, under the hotspots, with a legend.
+    With `forecast_layer`, its top cells are drawn too, under the hotspots, with a legend. With
+    `context` (districts, stations, the district word), a map without tiles gets named district
+    outlines and stations (:func:`dashboard.maps.add_context`).
     """
     fmap = maps.base_map(run.area, zoom=13)
+    if context is not None:
+        districts, stations, word = context
+        maps.add_context(fmap, districts, stations, word=word)
     if forecast_layer is not None:
         add_forecast_layer(fmap, forecast_layer)
     maps.add_outlines(

@@ -263,6 +263,9 @@ def profile_map(
         geometry=[*members.geometry, *around.geometry, *station.geometry], crs=beats.crs
     )
     fmap = maps.base_map(frame, zoom=13)  # fitted to the area, its neighbours and its station
+    districts, all_stations, word = data.map_context(root, token)
+    others = None if all_stations is None else all_stations.drop(index=station.index)
+    maps.add_context(fmap, districts, others, word=word)  # offline only: named districts
     if len(around):
         maps.add_outlines(
             fmap,
