@@ -46,6 +46,7 @@ __all__ = [
     "CATEGORICAL",
     "LABEL_MIN_ZOOM",
     "MAX_MARKERS",
+    "OFFLINE_MAX_ZOOM",
     "SEQUENTIAL",
     "SIMPLIFY_M",
     "Context",
@@ -100,6 +101,8 @@ CATEGORICAL = (
     "#CC79A7",
     "#999999",
 )
+#: Deepest zoom of a map without tiles (the tiles' 19 otherwise).
+OFFLINE_MAX_ZOOM = 19
 #: Zoom level from which each kind of area label is drawn.
 LABEL_MIN_ZOOM = {"district": 10, "sector": 12, "beat": 13}
 
@@ -688,7 +691,12 @@ class _MapStyle(MacroElement):
                     box.classList.toggle("bw-show-" + level, map.getZoom() >= levels[level]);
                 }
             }
-            {% if this.offline %}map.getContainer().classList.add("bw-offline");{% endif %}
+            {% if this.offline %}
+            map.getContainer().classList.add("bw-offline");
+            // no tile layer sets the zoom range, and marker clusters need one ("Map has no
+            // maxZoom specified" stopped the whole map)
+            map.setMaxZoom({{ this.max_zoom }});
+            {% endif %}
             map.on("zoomend", show);
             map.whenReady(show);
         })();
@@ -700,6 +708,7 @@ class _MapStyle(MacroElement):
         super().__init__()
         self._name = "BeatwiseMapStyle"
         self.offline = offline
+        self.max_zoom = OFFLINE_MAX_ZOOM
         self.levels_json = json.dumps(LABEL_MIN_ZOOM)
         rules = [
             ".bw-label{width:0;height:0;}",

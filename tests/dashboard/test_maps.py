@@ -123,6 +123,24 @@ def test_map_without_tiles_carries_named_districts_stations_and_beat_labels(
     assert "Police station" in html
 
 
+def test_offline_map_sets_its_own_zoom_range_for_marker_clusters(sample_store, monkeypatch):
+    # Without a tile layer Leaflet has no maxZoom, and the marker cluster plugin throws "Map has
+    # no maxZoom specified", leaving the whole map blank (seen on the Beat profile offline).
+    incidents = sample_store.load_incidents(
+        columns=[schema.LON, schema.LAT, schema.X, schema.Y, schema.OFFENSE, schema.BLOCK],
+        start="2018-01-01",
+        end="2018-01-02",
+    ).head(50)
+    monkeypatch.setenv("BEATS_TILE_URL", "none")
+    offline = maps.add_incidents(maps.base_map(), incidents).get_root().render()
+    assert "markerClusterGroup" in offline
+    assert f"map.setMaxZoom({maps.OFFLINE_MAX_ZOOM})" in offline
+    assert offline.index("setMaxZoom") < offline.index("markerClusterGroup(")
+    monkeypatch.setenv("BEATS_TILE_URL", "openstreetmap")
+    online = maps.add_incidents(maps.base_map(), incidents).get_root().render()
+    assert "setMaxZoom" not in online  # the tile layer sets it
+
+
 def test_map_with_tiles_leaves_the_context_to_the_tiles(sample_store, monkeypatch):
     monkeypatch.setenv("BEATS_TILE_URL", "openstreetmap")
     assert maps.has_tiles()
