@@ -31,7 +31,7 @@ import itertools
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import folium
 import geopandas as gpd
@@ -193,6 +193,7 @@ def add_context(
     stations: gpd.GeoDataFrame | None = None,
     *,
     word: str = "District",
+    drawn_station_ids: Collection[str] = (),
     force: bool = False,
 ) -> folium.Map:
     """Draw place context on a map without background tiles: named district outlines, stations.
@@ -211,6 +212,8 @@ def add_context(
         Stations to mark (None or empty: none); their names name the districts.
     word
         The department's word for a district (``Precinct`` in Seattle).
+    drawn_station_ids
+        Stations the map already marks: they still name their district, but are not drawn twice.
     """
     if has_tiles() and not force:
         return fmap
@@ -252,7 +255,10 @@ def add_context(
         [("#6b6b6b", f"{word} outline and name", "dash")],
     )
     if stations is not None and len(stations):
-        add_stations(fmap, stations)
+        drawn = {str(i) for i in drawn_station_ids}
+        others = stations[~stations[schema.STATION_ID].astype(str).isin(drawn)]
+        if len(others):
+            add_stations(fmap, others)
     return fmap
 
 

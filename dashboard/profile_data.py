@@ -264,8 +264,13 @@ def profile_map(
     )
     fmap = maps.base_map(frame, zoom=13)  # fitted to the area, its neighbours and its station
     districts, all_stations, word = data.map_context(root, token)
-    others = None if all_stations is None else all_stations.drop(index=station.index)
-    maps.add_context(fmap, districts, others, word=word)  # offline only: named districts
+    maps.add_context(  # offline only: named districts, the other stations
+        fmap,
+        districts,
+        all_stations,
+        word=word,
+        drawn_station_ids=station[schema.STATION_ID].astype(str).tolist(),
+    )
     if len(around):
         maps.add_outlines(
             fmap,

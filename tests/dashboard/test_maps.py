@@ -115,6 +115,12 @@ def test_map_without_tiles_carries_named_districts_stations_and_beat_labels(
     assert ">Precinct 01<" in bare_html
     assert ">Precinct 02<" in bare_html
     assert "1ST" not in bare_html
+    # a station the map already marks (the profile's own) still names its district, once drawn
+    stations_all = sample_store.read_layer("stations")
+    own = maps.add_context(maps.base_map(), districts, stations_all, drawn_station_ids=["01"])
+    own_html = own.get_root().render().replace("\\u00b7", "·")
+    assert "District 01 · Central" in own_html
+    assert own_html.count('"className": "station-icon"') == len(stations_all) - 1
     assert html.count("station-icon") >= len(stations)  # every station marked
     # the sector's beat labels and the legend of the context
     for beat in area[schema.BEAT]:
