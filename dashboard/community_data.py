@@ -5,7 +5,8 @@ directory written by ``python -m geodata publish`` (:func:`geodata.settings.publ
 from the meetings database (:func:`geodata.settings.database_url`).
 
 First run: when the public directory holds no extract, :func:`ensure_extract` builds one from
-the *bundled sample* (``geodata/samples/chicago``): it ingests the sample into a temporary store,
+the *bundled sample* of the selected department (``BEATS_DEPARTMENT``, Chicago by default; its
+profile names the files under ``geodata/samples/``): it ingests the sample into a temporary store,
 publishes it through the same publish step, and deletes the temporary store. The analyst store
 (``$BEATS_DATA_DIR/store``) is neither read nor created, then or later.
 """
@@ -60,8 +61,8 @@ logger = logging.getLogger(__name__)
 FIND_KEY = "community_find"
 #: Shown when the app published the bundled sample itself (first run).
 SAMPLE_NOTE = (
-    "Demonstration data: the bundled City of Chicago sample (January 2018), published as if "
-    "on the day after it. Your police department's own figures replace it once published."
+    "Demonstration data: the bundled sample of {department}, published as if on the day after "
+    "its busiest week. Your police department's own figures replace it once published."
 )
 #: Meetings shown in the "next meetings" panel.
 MEETINGS_SHOWN = 3
@@ -78,14 +79,17 @@ def ensure_extract(root: str) -> str:
     public = Path(root)
     if all((public / name).exists() for name in EXTRACT_FILES.values()):
         return root
+    from geodata.department import load_department
     from geodata.ingest import build_sample_store
     from geodata.publish import publish_store
     from geodata.store import IncidentStore
 
+    department = load_department(settings.department_name())
     with tempfile.TemporaryDirectory(prefix="beatwise-sample-") as tmp:
         store = IncidentStore(Path(tmp) / "store")
-        build_sample_store(store, settings.SAMPLES_DIR)
-        publish_store(store, public, as_of="busiest", note=SAMPLE_NOTE)
+        build_sample_store(store, department=department)
+        note = SAMPLE_NOTE.format(department=department.name)
+        publish_store(store, public, as_of="busiest", note=note)
     return root
 
 

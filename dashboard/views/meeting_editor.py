@@ -58,7 +58,7 @@ def _stable_selectbox(
 
 def _fill_form(sid: int | str, row: object, *, overwrite: bool) -> None:
     """Put the stored values of series `sid` (`row`; None: a new series) into the form."""
-    values = md.form_values(row)  # type: ignore[arg-type]
+    values = md.form_values(row, meetings.schedule_zone(db))  # type: ignore[arg-type]
     if values["venue"] is None:
         values["venue"] = venue_ids[0] if venue_ids else "new"
     for name, value in values.items():

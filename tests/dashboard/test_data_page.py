@@ -28,7 +28,7 @@ def test_an_import_refreshes_the_counters_and_speaks_the_users_words(writable_st
     monkeypatch.setenv("BEATS_DATA_DIR", str(writable_store.root.parent))
     st.cache_resource.clear()  # the app caches its store: open the writable copy, not the
     st.cache_data.clear()  # session's sample store that other tests read
-    sample = settings.SAMPLES_DIR / "incidents_2024_sample_b.csv.gz"
+    sample = settings.bundled_samples("chicago") / "incidents_2024_sample_b.csv.gz"
     with gzip.open(sample, "rt", encoding="utf-8-sig") as handle:
         rows = pd.read_csv(handle, dtype=str, nrows=20)
     rows["ID"] = [str(90_000_000 + i) for i in range(len(rows))]  # 20 new incidents

@@ -13,7 +13,7 @@ from geodata import meetings, settings
 from geodata.__main__ import main
 from geodata.meetings import MeetingDefaults, MeetingError
 
-SEATTLE_BEATS = settings.SAMPLES_DIR.parent / "seattle" / "beats_2018.geojson"
+SEATTLE_BEATS = settings.bundled_samples("seattle") / "beats_2018.geojson"
 
 
 @pytest.fixture(scope="module")
