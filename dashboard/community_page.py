@@ -7,6 +7,7 @@ import logging
 import streamlit as st
 from streamlit_folium import st_folium
 
+from analysis.flyer import place_line
 from dashboard import community_data as cd
 from dashboard.maps import esc
 from geodata import settings
@@ -68,8 +69,8 @@ if meta.get("note"):
 view = cd.beat_view(root, token, beat)
 recent_days = int(meta.get("recent_days", 28))
 st.caption(
-    f"Beat {beat} · sector {view.sector} · district {view.district}. Published "
-    f"{meta['delay_days']} days after the fact; locations shown only as whole beats."
+    f"Beat {beat} · {place_line(view.sector, view.district, meta.get('levels')).lower()}. "
+    f"Published {meta['delay_days']} days after the fact; locations shown only as whole beats."
 )
 
 a, b, c = st.columns(3)
@@ -104,7 +105,8 @@ with map_col:
             st.session_state[WANTED_KEY] = clicked
             st.rerun()
     st.caption(
-        f"Beats of district {view.district} coloured by incidents in the last {recent_days} "
+        f"Beats of {cd.level_word(meta, 'district')} {view.district} coloured by incidents in the "
+        f"last {recent_days} "
         "days; your beat has the thick outline. Click a beat to open it."
     )
 with side_col:
@@ -117,7 +119,7 @@ with side_col:
             f"<b>{esc(station.get('phone')) or 'not listed'}</b></div>"
         )
     else:
-        st.write("No station listed for this district.")
+        st.write(f"No station listed for this {cd.level_word(meta, 'district')}.")
     st.subheader("Next meetings")
     upcoming = cd.next_meetings(beat)
     if upcoming is None:

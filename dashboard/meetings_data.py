@@ -228,7 +228,8 @@ def find(
 def _flyer_inputs(root: str, store_token: str, db: Engine, beat: str, days: int) -> dict:
     today = datetime.now(tz=ZoneInfo(meetings.schedule_zone(db))).date()
     beats = data.load_beats(root, store_token)
-    return flyer_inputs(db, beats, beat, today=today, days=days)
+    words = data.department(root, store_token).level_words()
+    return flyer_inputs(db, beats, beat, today=today, days=days, level_words=words)
 
 
 def flyer(root: str, store_token: str, db: Engine, beat: str, *, days: int = 183) -> str:

@@ -230,6 +230,10 @@ class Department:
         lv = self.level(level)
         return lv.plural if plural else lv.singular
 
+    def level_words(self) -> dict[str, str]:
+        """Return canonical level -> the department's singular word (``district`` -> "precinct")."""
+        return {lv.key: lv.singular for lv in self.levels}
+
     def normalize_id(self, level: str, value: object) -> str | None:
         """Return `value` as the canonical id of `level` (Chicago beat 925 -> ``"0925"``).
 
