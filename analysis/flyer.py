@@ -48,7 +48,11 @@ def _clock(moment: pd.Timestamp) -> str:
 
 
 def place_line(
-    sector: object, district: object, level_words: Mapping[str, str] | None = None
+    sector: object,
+    district: object,
+    level_words: Mapping[str, str] | None = None,
+    *,
+    capitalize: bool = True,
 ) -> str:
     """Return "Sector K, precinct W" in the department's words (default: the canonical names).
 
@@ -59,9 +63,12 @@ def place_line(
     level_words
         Canonical level -> the department's word
         (:meth:`geodata.department.Department.level_words`).
+    capitalize
+        Start with a capital (a sentence), or not ("sector K, precinct W" inside one).
     """
     words = {schema.SECTOR: "sector", schema.DISTRICT: "district", **(level_words or {})}
-    return f"{words[schema.SECTOR].capitalize()} {sector}, {words[schema.DISTRICT]} {district}"
+    first = words[schema.SECTOR].capitalize() if capitalize else words[schema.SECTOR]
+    return f"{first} {sector}, {words[schema.DISTRICT]} {district}"
 
 
 def flyer_inputs(

@@ -68,8 +68,9 @@ if meta.get("note"):
     st.warning(cd.plain(meta["note"]))
 view = cd.beat_view(root, token, beat)
 recent_days = int(meta.get("recent_days", 28))
+place = place_line(view.sector, view.district, meta.get("levels"), capitalize=False)
 st.caption(
-    f"Beat {beat} · {place_line(view.sector, view.district, meta.get('levels')).lower()}. "
+    f"Beat {beat} · {place}. "
     f"Published {meta['delay_days']} days after the fact; locations shown only as whole beats."
 )
 
