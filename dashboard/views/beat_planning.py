@@ -20,7 +20,8 @@ calls_panel.stop_without_incidents(root, token)
 first_day, last_day, older_note = data.dense_date_range(root, token)
 st.caption(
     "Workload = incidents weighted by category (analysis/workload_weights.toml) over the "
-    "workload period. Proposals redraw a district from grid cells; see docs/planning.md."
+    "workload period. Proposals redraw one "
+    f"{data.label(root, token, 'district')} from grid cells; see docs/planning.md."
 )
 chosen = st.date_input(
     "Workload period",
@@ -117,7 +118,8 @@ if st.button("Propose beats", type="primary"):
 if saved := st.session_state.pop(SAVED_KEY, None):
     st.success(saved)
 with st.expander("Saved plans"):
-    st.dataframe(pl.saved_plans(), hide_index=True, width="stretch")
+    saved = pl.saved_plans().rename(columns={"district": data.label(root, token, "district")})
+    st.dataframe(saved, hide_index=True, width="stretch")
 
 proposal = st.session_state.get(state.PLAN_PROPOSAL)
 if st.session_state.get(state.PLAN_PROPOSAL_KEY) != (token, period):
@@ -165,7 +167,9 @@ if not auth.can(users.SAVE_PLAN):
     st.stop()  # read-only roles (commander): no save, no export
 with st.form("save_plan"):
     f1, f2 = st.columns(2)
-    name = f1.text_input("Plan name", value=f"District {district} proposal")
+    name = f1.text_input(
+        "Plan name", value=f"{data.label(root, token, 'district', title=True)} {district} proposal"
+    )
     author = auth.current_user().username  # the signed-in user, never typed
     f2.text_input("Author", value=author, disabled=True)
     if st.form_submit_button("Save plan"):
