@@ -53,7 +53,7 @@ left.text_input(
     "Find your beat: type a block address (or lat, lon)",
     key=cd.FIND_KEY,
     on_change=_find,
-    placeholder="e.g. 1234 W Madison St",
+    placeholder="e.g. 1200 Main St, or 47.61, -122.33",
 )
 if wanted := st.session_state.pop(WANTED_KEY, None):  # a map click on the previous run
     st.session_state[BEAT_KEY] = wanted
