@@ -1080,6 +1080,28 @@ class Proposal:
     parameters: dict[str, object]
     seconds: dict[str, float]
 
+    @classmethod
+    def of(
+        cls,
+        units: gpd.GeoDataFrame,
+        plans: tuple[gpd.GeoDataFrame, gpd.GeoDataFrame],
+        evaluations: tuple[PlanEvaluation, PlanEvaluation],
+        parameters: dict[str, object],
+        seconds: dict[str, float],
+    ) -> Proposal:
+        """Return the proposal of `plans` (current, proposed) with their `evaluations` compared."""
+        current, proposed = evaluations
+        return cls(
+            units=units,
+            current_plan=plans[0],
+            proposed_plan=plans[1],
+            current=current,
+            proposed=proposed,
+            comparison=compare_plans(current, proposed),
+            parameters=parameters,
+            seconds=seconds,
+        )
+
     def to_dict(self) -> dict[str, object]:
         """Return the JSON output of ``plan propose`` (``current``, ``proposed``, changes)."""
         seconds_current = self.seconds["units"] + self.seconds["current"]
@@ -1291,15 +1313,12 @@ def propose_beats(
     }
     if progress:
         progress("done", 1.0)
-    return Proposal(
-        units=out_units,
-        current_plan=current_plan,
-        proposed_plan=proposed_plan,
-        current=current,
-        proposed=proposed,
-        comparison=compare_plans(current, proposed),
-        parameters=parameters,
-        seconds={"units": t_units, "current": t_current, "proposed": t_prop},
+    return Proposal.of(
+        out_units,
+        (current_plan, proposed_plan),
+        (current, proposed),
+        parameters,
+        {"units": t_units, "current": t_current, "proposed": t_prop},
     )
 
 
@@ -1406,14 +1425,11 @@ def propose_city(
     solve_s = sum(p.seconds["proposed"] for p in parts)
     if progress:
         progress("done", 1.0)
-    return Proposal(
-        units=out_units,
-        current_plan=current_plan,
-        proposed_plan=proposed_plan,
-        current=current,
-        proposed=proposed,
-        comparison=compare_plans(current, proposed),
-        parameters={
+    return Proposal.of(
+        out_units,
+        (current_plan, proposed_plan),
+        (current, proposed),
+        {
             "district": "all",
             "n_beats": int(quota.sum()),
             "beats_per_district": {str(k): int(v) for k, v in quota.items()},

@@ -50,6 +50,7 @@ from geodata import schema
 
 __all__ = [
     "BREAKDOWNS",
+    "CHANGE_COLUMNS",
     "HOUR_BLOCKS",
     "WINDOWS",
     "Window",
@@ -67,6 +68,17 @@ __all__ = [
     "window_counts",
 ]
 
+#: Columns of :func:`compare_counts` that set a period against the previous one and last year.
+CHANGE_COLUMNS = (
+    "previous",
+    "pct_change",
+    "p_value",
+    "flag",
+    "last_year",
+    "pct_change_last_year",
+    "p_value_last_year",
+    "flag_last_year",
+)
 #: Hour blocks of the breakdown: (first hour, hour after the last, words).
 HOUR_BLOCKS = (
     (0, 6, "at night (0-6 h)"),
@@ -413,31 +425,24 @@ def compare_counts(
     for row in out.itertuples(index=False):
         window = by_name[row.window]
         current, previous, last_year = int(row.current), int(row.previous), int(row.last_year)
-        p_prev = poisson_change_test(
-            current, previous, current_days=window.days, previous_days=window.previous_days
-        )
-        p_ly = poisson_change_test(
-            current, last_year, current_days=window.days, previous_days=window.last_year_days
-        )
         has_prev, has_ly = covered[window.name]
         results["start"].append(window.start)
         results["end"].append(window.end)
         results["previous_covered"].append(has_prev)
         results["last_year_covered"].append(has_ly)
-        results["pct_change"].append(pct_change(current, previous) if has_prev else None)
-        results["p_value"].append(p_prev if has_prev else None)
-        results["flag"].append(
-            change_flag(p_prev, current / window.days, previous / window.previous_days, alpha=alpha)
-            if has_prev
-            else ""
-        )
-        results["pct_change_last_year"].append(pct_change(current, last_year) if has_ly else None)
-        results["p_value_last_year"].append(p_ly if has_ly else None)
-        results["flag_last_year"].append(
-            change_flag(p_ly, current / window.days, last_year / window.last_year_days, alpha=alpha)
-            if has_ly
-            else ""
-        )
+        for suffix, other, other_days, has_other in (
+            ("", previous, window.previous_days, has_prev),
+            ("_last_year", last_year, window.last_year_days, has_ly),
+        ):
+            p = poisson_change_test(
+                current, other, current_days=window.days, previous_days=other_days
+            )
+            rates = (current / window.days, other / other_days)
+            results[f"pct_change{suffix}"].append(pct_change(current, other) if has_other else None)
+            results[f"p_value{suffix}"].append(p if has_other else None)
+            results[f"flag{suffix}"].append(
+                change_flag(p, *rates, alpha=alpha) if has_other else ""
+            )
     for key, values in results.items():
         dtype: str | type[object]
         if key.endswith("covered"):
@@ -622,7 +627,7 @@ def explain_flagged(
         The review's last day and window name (:data:`WINDOWS`).
     """
     chosen = next(w for w in compstat_windows(as_of) if w.name == window)
-    beats = incidents[schema.BEAT].astype(str)
+    beats = incidents[schema.BEAT]
     out = {}
     for row in table.to_dict("records"):
         if not row["flag"]:

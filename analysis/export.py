@@ -8,6 +8,7 @@ import geopandas as gpd
 import pandas as pd
 
 from geodata import schema
+from geodata.errors import ParameterError
 from geodata.exports import neutralize_formulas
 
 __all__ = [
@@ -46,10 +47,10 @@ def layer_csv(layer: gpd.GeoDataFrame) -> str:
 
 
 def check_layer_path(path: str | Path) -> None:
-    """Raise ValueError unless `path` ends in ``.geojson``, ``.json`` or ``.csv``."""
+    """Raise a ParameterError (``out``) unless `path` ends in ``.geojson``, ``.json``, ``.csv``."""
     if Path(path).suffix.lower() not in {".geojson", ".json", ".csv"}:
-        msg = f"--out {str(path)!r}: use a .geojson or .csv file name"
-        raise ValueError(msg)
+        msg = f"{str(path)!r}: use a .geojson or .csv file name"
+        raise ParameterError(msg, parameter="out")
 
 
 def write_layer(layer: gpd.GeoDataFrame, path: str | Path) -> None:

@@ -91,7 +91,7 @@ def flyer_inputs(
     upcoming = meetings.upcoming_meetings(
         db, beat=beat, start=today, end=today + timedelta(days=days)
     ).head(6)
-    district = beats.loc[beats[schema.BEAT].astype(str) == beat, schema.DISTRICT]
+    district = beats.loc[beats[schema.BEAT] == beat, schema.DISTRICT]
     venues = meetings.list_venues(db)
     station_rows = venues[venues["station_id"] == (str(district.iloc[0]) if len(district) else "")]
     station = station_rows.iloc[0].to_dict() if len(station_rows) else None
@@ -139,13 +139,11 @@ def render_flyer(
     level_words
         The department's words for its levels (see :func:`place_line`).
     """
-    ids = beats[schema.BEAT].astype(str)
-    row = beats[ids == str(beat)]
+    ids = beats[schema.BEAT]
+    row = beats[ids == beat]
     sector = str(row[schema.SECTOR].iloc[0]) if len(row) else None
     district = str(row[schema.DISTRICT].iloc[0]) if len(row) else None
-    same_sector = (
-        sorted(ids[beats[schema.SECTOR].astype(str) == sector]) if sector is not None else []
-    )
+    same_sector = sorted(ids[beats[schema.SECTOR] == sector]) if sector is not None else []
     area_map = svg_map(
         beats,
         [str(beat)],

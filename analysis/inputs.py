@@ -35,6 +35,7 @@ __all__ = [
     "LEVELS",
     "LEVEL_COLUMNS",
     "PROFILE_COLUMNS",
+    "PROFILE_REQUIRED",
     "REVIEW_HISTORY_YEARS",
     "Period",
     "PlanningInputs",
@@ -64,19 +65,17 @@ HISTORY_YEARS = 2
 #: Years of history the sector review reads (its unusual-count check looks five years back).
 REVIEW_HISTORY_YEARS = 6
 
-#: Incident columns a profile, its map and its packet use (load only these from the store).
-PROFILE_COLUMNS = (
+#: Incident columns a profile computes on (:func:`analysis.profiles.profile_area` needs them).
+PROFILE_REQUIRED = (
     schema.OCCURRED_AT,
     schema.BEAT,
     schema.CATEGORY,
     schema.OFFENSE,
     schema.LOCATION_DESC,
     schema.BLOCK,
-    schema.X,
-    schema.Y,
-    schema.LON,
-    schema.LAT,
 )
+#: Incident columns a profile, its map and its packet use (load only these from the store).
+PROFILE_COLUMNS = (*PROFILE_REQUIRED, schema.X, schema.Y, schema.LON, schema.LAT)
 
 DayLike: TypeAlias = date | datetime | pd.Timestamp | str
 Level: TypeAlias = Literal["beat", "sector", "district", "department"]

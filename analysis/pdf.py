@@ -91,6 +91,14 @@ def _p_value(value: float | None) -> str:
     return "< 0.001" if float(value) < 0.001 else f"{float(value):.3f}"
 
 
+def _change_columns(table: pd.DataFrame) -> dict[str, list[str]]:
+    """Return the "Change" (percent) and "p" columns of a table of counts, as printed."""
+    return {
+        "Change": ["n/a" if pd.isna(v) else f"{v:+.0f}%" for v in table["pct_change"]],
+        "p": [_p_value(v) for v in table["p_value"]],
+    }
+
+
 def _class_edges(vmax: float, n: int = len(SEQUENTIAL)) -> list[int]:
     raw = max(float(vmax), 1.0) / n
     magnitude = 10 ** math.floor(math.log10(raw))
@@ -137,7 +145,7 @@ def _map(
     chosen = set(map(str, highlight))
     context = set(map(str, outlined))
     labels = []
-    for beat, geom in zip(areas[schema.BEAT].astype(str), areas.geometry, strict=True):
+    for beat, geom in zip(areas[schema.BEAT], areas.geometry, strict=True):
         fill = colors.HexColor("#f0f0f0")
         if fills is not None and beat in fills:
             fill = colors.HexColor(fills[beat])
@@ -204,32 +212,10 @@ def _map(
             low = edges[i]
             high = edges[i + 1] if i == len(SEQUENTIAL) - 1 else edges[i + 1] - 1
             text = f"{low:,}" if high <= low else f"{low:,}-{high:,}"
-            drawing.add(
-                Rect(
-                    lx,
-                    ly - 2,
-                    12,
-                    9,
-                    fillColor=colors.HexColor(colour),
-                    strokeColor=colors.HexColor("#333333"),
-                    strokeWidth=0.4,
-                )
-            )
-            drawing.add(String(lx + 16, ly, text, fontSize=7.5, fontName="Helvetica"))
+            _legend_entry(drawing, lx, ly, colour, text)
             ly -= 12
     for colour, text in legend:
-        drawing.add(
-            Rect(
-                lx,
-                ly - 2,
-                12,
-                9,
-                fillColor=colors.HexColor(colour),
-                strokeColor=colors.HexColor("#333333"),
-                strokeWidth=0.4,
-            )
-        )
-        drawing.add(String(lx + 16, ly, text[:28], fontSize=7.5, fontName="Helvetica"))
+        _legend_entry(drawing, lx, ly, colour, text[:28])
         ly -= 12
     if chosen:
         drawing.add(String(lx, ly, "thick outline: this beat", fontSize=7.5))
@@ -240,6 +226,22 @@ def _map(
     if station_xy is not None:
         drawing.add(String(lx, ly, "P: police station", fontSize=7.5))
     return drawing
+
+
+def _legend_entry(drawing: Drawing, x: float, y: float, colour: str, text: str) -> None:
+    """Add one legend line to `drawing`: a swatch of `colour` at (`x`, `y`) and its words."""
+    drawing.add(
+        Rect(
+            x,
+            y - 2,
+            12,
+            9,
+            fillColor=colors.HexColor(colour),
+            strokeColor=colors.HexColor("#333333"),
+            strokeWidth=0.4,
+        )
+    )
+    drawing.add(String(x + 16, y, text, fontSize=7.5, fontName="Helvetica"))
 
 
 def _build(pages: Sequence[Sequence[object]], *, paper: str, title: str) -> bytes:
@@ -360,11 +362,11 @@ def flyer_pdf(
     level_words
         The department's words for its levels (:func:`analysis.flyer.place_line`).
     """
-    ids = beats[schema.BEAT].astype(str)
-    row = beats[ids == str(beat)]
+    ids = beats[schema.BEAT]
+    row = beats[ids == beat]
     sector = str(row[schema.SECTOR].iloc[0]) if len(row) else None
     district = str(row[schema.DISTRICT].iloc[0]) if len(row) else None
-    same = beats[beats[schema.SECTOR].astype(str) == sector] if sector is not None else row
+    same = beats[beats[schema.SECTOR] == sector] if sector is not None else row
     width = (PAGE_SIZES.get(paper, LETTER)[0]) - 2 * _MARGIN
     story: list[object] = [
         _p(f"Beat {_text(beat)} neighborhood watch meetings", _H1),
@@ -380,7 +382,7 @@ def flyer_pdf(
             fills={str(beat): "#fd8d3c"},
             legend=[("#fd8d3c", f"beat {beat}")],
             highlight=[beat],
-            outlined=[b for b in same[schema.BEAT].astype(str) if b != str(beat)],
+            outlined=[b for b in same[schema.BEAT] if b != beat],
             station_xy=station_xy,
         ),
         _p("Next meetings", _H2),
@@ -468,7 +470,7 @@ def packet_pdf(
     """
     width = (PAGE_SIZES.get(paper, LETTER)[0]) - 2 * _MARGIN
     station_xy = _station_xy(stations, profile.station)
-    ids = beats[schema.BEAT].astype(str)
+    ids = beats[schema.BEAT]
     shown = beats[ids.isin([*profile.beats, *profile.neighbour_beats])]
     counts = profile.counts_by_category
     comparisons = profile.comparisons
@@ -520,10 +522,7 @@ def packet_pdf(
                     "Window": comparisons["label"],
                     "Current": comparisons["current"].astype(int),
                     "Previous": comparisons["previous"].astype(int),
-                    "Change": [
-                        "n/a" if pd.isna(v) else f"{v:+.0f}%" for v in comparisons["pct_change"]
-                    ],
-                    "p": [_p_value(v) for v in comparisons["p_value"]],
+                    **_change_columns(comparisons),
                     "Flag": comparisons["flag"],
                     "Last year": comparisons["last_year"].astype(int),
                 }
@@ -550,10 +549,7 @@ def packet_pdf(
                         "Beat": table[schema.BEAT],
                         "Incidents": table["incidents"].astype(int),
                         "Previous": table["previous"].astype(int),
-                        "Change": [
-                            "n/a" if pd.isna(v) else f"{v:+.0f}%" for v in table["pct_change"]
-                        ],
-                        "p": [_p_value(v) for v in table["p_value"]],
+                        **_change_columns(table),
                         "Flag": table["flag"],
                     }
                 )

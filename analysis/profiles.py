@@ -20,7 +20,16 @@ import pandas as pd
 
 from analysis import compare
 from analysis.concentration import concentration_share, top_places
-from analysis.inputs import LEVEL_COLUMNS, LEVELS, PROFILE_COLUMNS, Level, Period, area_beats
+from analysis.inputs import (
+    LEVEL_COLUMNS,
+    LEVELS,
+    PROFILE_COLUMNS,
+    PROFILE_REQUIRED,
+    Level,
+    Period,
+    ProfileInputs,
+    area_beats,
+)
 from geodata import schema
 from geodata.boundaries import beat_neighbours
 from geodata.jsonable import jsonable, jsonable_records
@@ -36,19 +45,13 @@ __all__ = [
     "dense_start",
     "no_incidents_note",
     "profile_area",
+    "profile_loaded",
+    "review_loaded",
     "review_sector",
     "unusual_counts",
 ]
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_REQUIRED = (
-    schema.OCCURRED_AT,
-    schema.BEAT,
-    schema.CATEGORY,
-    schema.OFFENSE,
-    schema.LOCATION_DESC,
-    schema.BLOCK,
-)
 
 
 @dataclass
@@ -145,7 +148,7 @@ def no_incidents_note(profile: AreaProfile) -> str:
     )
 
 
-def _check_incidents(incidents: pd.DataFrame, required: tuple[str, ...] = _REQUIRED) -> None:
+def _check_incidents(incidents: pd.DataFrame, required: tuple[str, ...] = PROFILE_REQUIRED) -> None:
     missing = [c for c in required if c not in incidents]
     if missing:
         msg = f"incidents lack the columns {missing}; load them with IncidentStore.load_incidents"
@@ -546,6 +549,51 @@ def _explain(row: dict, window: str) -> str:
     return text + "."
 
 
+def profile_loaded(
+    loaded: ProfileInputs,
+    *,
+    level: Level,
+    area_id: str | None = None,
+    period_days: int = 28,
+    neighbours: pd.DataFrame | None = None,
+    label: str | None = None,
+) -> AreaProfile:
+    """Return :func:`profile_area` of what :func:`analysis.inputs.load_profile_inputs` read.
+
+    The command line and the pages both profile this way, so they compute on the same rows:
+    the history, beats, stations, zone and daily counts of `loaded`, as of its day.
+    """
+    return profile_area(
+        loaded.incidents,
+        loaded.beats,
+        level=level,
+        area_id=area_id,
+        as_of=loaded.as_of,
+        period_days=period_days,
+        stations=loaded.stations,
+        neighbours=neighbours,
+        timezone=loaded.timezone,
+        label=label,
+        daily=loaded.daily,
+    )
+
+
+def review_loaded(
+    loaded: ProfileInputs, *, sector: str, window: str = "7d", level: Level = "sector"
+) -> SectorReview:
+    """Return :func:`review_sector` of what :func:`analysis.inputs.load_profile_inputs` read."""
+    return review_sector(
+        loaded.incidents,
+        loaded.beats,
+        sector=sector,
+        as_of=loaded.as_of,
+        window=window,
+        timezone=loaded.timezone,
+        daily=loaded.daily,
+        level=level,
+    )
+
+
 def review_sector(
     incidents: pd.DataFrame,
     beats: gpd.GeoDataFrame,
@@ -578,10 +626,8 @@ def review_sector(
     alpha
         Significance level of the change flags.
     daily
-        Incidents per local day over the *whole store* (:func:`analysis.inputs.load_daily_counts`).
-        When given, the coverage of each comparison period is judged on it, so `incidents`
-        need only hold the area's beats (what :func:`analysis.inputs.load_profile_inputs`
-        reads for an area); None judges it on `incidents`.
+        Incidents per local day over the whole store, as for :func:`profile_area` (then
+        `incidents` need only hold the sector's beats).
     level
         The level `sector` is an id of: ``sector``, or ``district`` for a department without
         sectors (its beats are reviewed under their precinct or district).
@@ -635,16 +681,7 @@ def review_sector(
     side["per_km2"] = side["incidents"] / side["area_km2"]
     for category in schema.CATEGORIES:
         side[category] = by_category[category].to_numpy().astype(int)
-    for column in (
-        "previous",
-        "pct_change",
-        "p_value",
-        "flag",
-        "last_year",
-        "pct_change_last_year",
-        "p_value_last_year",
-        "flag_last_year",
-    ):
+    for column in compare.CHANGE_COLUMNS:
         side[column] = table.loc[member_ids, column].to_numpy()
     unusual, note = unusual_counts(
         incidents if daily is None else inside, member_ids, chosen, timezone=timezone, daily=daily

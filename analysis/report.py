@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from analysis.compare import CHANGE_COLUMNS
 from analysis.profiles import WEEKDAYS, AreaProfile, SectorReview
 from geodata import schema
 
@@ -83,7 +84,7 @@ def svg_map(
     fills
         Optional fill colour per member beat (e.g. by change); default a light blue.
     """
-    ids = beats[schema.BEAT].astype(str)
+    ids = beats[schema.BEAT]
     shown = beats[ids.isin(set(members) | set(neighbours))]
     if shown.empty:
         return "<svg></svg>"
@@ -263,21 +264,7 @@ def _station_xy(stations: gpd.GeoDataFrame | None, station: dict | None) -> tupl
 def _comparison_table(comparisons: pd.DataFrame) -> str:
     view = comparisons.assign(
         period=[f"{a} – {b}" for a, b in zip(comparisons["start"], comparisons["end"], strict=True)]
-    )[
-        [
-            "label",
-            "period",
-            "current",
-            "previous",
-            "pct_change",
-            "p_value",
-            "flag",
-            "last_year",
-            "pct_change_last_year",
-            "p_value_last_year",
-            "flag_last_year",
-        ]
-    ]
+    )[["label", "period", "current", *CHANGE_COLUMNS]]
     return _table(
         view,
         left=("label", "period"),

@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from analysis import forecast
-    from analysis.cli_forecast import format_comparison, summarize
+    from analysis.cli.forecast import format_comparison, summarize
     from analysis.evaluate import study_grid
     from geodata import schema
     from geodata.store import IncidentStore

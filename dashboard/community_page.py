@@ -10,7 +10,7 @@ from streamlit_folium import st_folium
 from analysis.flyer import place_line
 from dashboard import community_data as cd
 from dashboard.maps import esc
-from geodata import settings
+from geodata import schema, settings
 from geodata.errors import StoreError
 
 BEAT_KEY = "community_beat"
@@ -28,7 +28,7 @@ except StoreError as err:  # the details are for the administrator's log, not th
     st.error("The community figures are not published yet. Please check back later.")
     st.stop()
 meta = extract.metadata
-beat_ids = sorted(beats["beat"].astype(str))
+beat_ids = sorted(beats[schema.BEAT])
 
 
 def _find() -> None:  # runs before the script when the address box changes

@@ -11,6 +11,7 @@ from datetime import date
 import geopandas as gpd
 import pandas as pd
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from analysis import inputs, profiles
 from analysis.inputs import Period
@@ -19,6 +20,7 @@ from geodata.department import Department
 from geodata.store import IncidentStore
 
 __all__ = [
+    "as_of_input",
     "beat_counts",
     "daily_counts",
     "dataset_label",
@@ -34,6 +36,7 @@ __all__ = [
     "load_incidents",
     "load_sectors",
     "load_stations",
+    "period_input",
     "review_level",
     "store_token",
 ]
@@ -200,6 +203,37 @@ def beat_counts(root: str, token: str, period: Period, category: str | None = No
 def default_period(root: str, token: str, days: int = inputs.DEFAULT_PERIOD_DAYS) -> Period:
     """Return the default period: :func:`analysis.inputs.default_period` of the store."""
     return inputs.default_period(daily_counts(root, token), days=days)
+
+
+def as_of_input(container: DeltaGenerator, dates: tuple[date, date, str | None, date]) -> date:
+    """Show the "As of" date picker in `container`; return the day picked.
+
+    `dates` are an area page's (first, last, note, default), as
+    :func:`dashboard.calls_data.page_dates` returns them; the note (late-reported old
+    incidents, outside the offered dates) is the picker's help.
+    """
+    first, last, note, default = dates
+    return container.date_input("As of", value=default, min_value=first, max_value=last, help=note)
+
+
+def period_input(container: DeltaGenerator, root: str, token: str) -> Period | None:
+    """Show the "Period" date picker in `container`; return the period, None while half picked.
+
+    It offers the dense span of :func:`dense_date_range` (its note as help), starting on
+    :func:`default_period`.
+    """
+    first, last, older_note = dense_date_range(root, token)
+    default = default_period(root, token)
+    picked = container.date_input(
+        "Period",
+        value=(default.first, default.last),
+        min_value=first,
+        max_value=last,
+        help=older_note,  # late-reported old incidents, outside the offered dates
+    )
+    if not isinstance(picked, tuple) or len(picked) != 2:
+        return None
+    return Period.of(*picked)
 
 
 def dataset_label(root: str, token: str, period: Period) -> str:

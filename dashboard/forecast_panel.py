@@ -43,7 +43,7 @@ def beat_week_table(
         Period(week_start - timedelta(days=HISTORY_DAYS), as_of),
     )
     beats = data.load_beats(root, token)
-    ids = sorted(beats.loc[beats[level].astype(str) == str(sector), schema.BEAT].astype(str))
+    ids = sorted(beats.loc[beats[level] == sector, schema.BEAT])
     known = incidents.dropna(subset=[schema.BEAT])
     columns = [schema.BEAT, "expected", "lower", "upper", "actual", "outside"]
     if known.empty or not ids:
@@ -53,7 +53,7 @@ def beat_week_table(
         return pd.DataFrame(columns=columns)
     week = forecast.beat_forecast(before, ids, cutoff=pd.Timestamp(week_start))
     in_week = known[known[schema.OCCURRED_AT].dt.tz_localize(None) >= pd.Timestamp(week_start)]
-    actual = in_week[schema.BEAT].astype(str).value_counts()
+    actual = in_week[schema.BEAT].value_counts()
     week["actual"] = [int(actual.get(b, 0)) for b in week[schema.BEAT]]
     week["outside"] = [
         "above" if a > hi else "below" if a < lo else ""

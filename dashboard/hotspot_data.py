@@ -332,7 +332,7 @@ def forecast_run(
     _, cells = forecast.forecast_cells(
         located, beats, method, horizon_days=horizon_days, cutoff=pd.Timestamp(first_day)
     )
-    area = beats[beats[LEVELS[level]].astype(str) == str(area_id)]
+    area = beats[beats[LEVELS[level]] == area_id]
     inside = cells.geometry.representative_point().within(area.union_all())
     cells = cells[inside.to_numpy()].reset_index(drop=True)
     cells["first_day"] = first_day.isoformat()

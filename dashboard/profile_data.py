@@ -118,17 +118,12 @@ def area_profile(
 ) -> profiles.AreaProfile:
     """Return the profile of an area for the 28 days ending on `as_of` (same as the CLI)."""
     loaded = profile_inputs(root, token, as_of, inputs.HISTORY_YEARS, level, area_id)
-    return profiles.profile_area(
-        loaded.incidents,
-        loaded.beats,
+    return profiles.profile_loaded(
+        loaded,
         level=level,
         area_id=area_id,
-        as_of=as_of,
-        stations=loaded.stations,
         neighbours=neighbours(root, token),
-        timezone=loaded.timezone,
         label=data.label(root, token, level) if level != "department" else None,
-        daily=loaded.daily,
     )
 
 
@@ -161,16 +156,7 @@ def sector_review(
     Only the reviewed area's incidents are read.
     """
     loaded = profile_inputs(root, token, as_of, inputs.REVIEW_HISTORY_YEARS, level, sector)
-    return profiles.review_sector(
-        loaded.incidents,
-        loaded.beats,
-        sector=sector,
-        as_of=as_of,
-        window=window,
-        timezone=loaded.timezone,
-        daily=loaded.daily,
-        level=level,
-    )
+    return profiles.review_loaded(loaded, sector=sector, window=window, level=level)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

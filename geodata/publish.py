@@ -54,7 +54,7 @@ import pyproj
 
 from geodata import schema
 from geodata.categories import OffenseCategories, load_categories
-from geodata.errors import InputError, StoreError
+from geodata.errors import InputError, ParameterError, StoreError
 from geodata.geocode import BlockGazetteer, normalize_block
 from geodata.store import IncidentStore
 
@@ -775,8 +775,8 @@ def publish_store(
         try:
             day = pd.Timestamp(as_of).date()
         except ValueError as err:
-            msg = f"--as-of {as_of!r} is not a date (YYYY-MM-DD), 'today' or 'busiest'"
-            raise InputError(msg) from err
+            msg = f"{as_of!r} is not a date (YYYY-MM-DD), 'today' or 'busiest'"
+            raise ParameterError(msg, parameter="as_of") from err
     start, end = publish_window(day, policy)
     incidents = store.load_incidents(columns=_READ_COLUMNS, start=str(start), end=str(end))
     token = store.version_token()

@@ -24,11 +24,14 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import shutil
+import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -486,6 +489,9 @@ class RecordTable:
             read = list(
                 dict.fromkeys([*columns, *(where or {})] + ([self.spec.time_column] if cut else []))
             )
+            whole = expression is None and not cut  # the file's own counts: cacheable
+            if whole and (cached := self._cached_counts(f, columns)) is not None:
+                return cached
             if expression is None:
                 table = pq.read_table(f.path, columns=read, read_dictionary=columns)
             else:
@@ -501,17 +507,56 @@ class RecordTable:
                     keep &= (stamps >= start).to_numpy()
                 if end is not None:
                     keep &= (stamps < end).to_numpy()
-            return _bincount(table, columns, keep, f.year, f.month)
+            counts = _bincount(table, columns, keep, f.year, f.month)
+            if whole:
+                self._cache_counts(f, columns, counts)
+            return counts
 
         empty = pd.DataFrame(columns=["year", "month", *columns, "incidents"])
         if not files:
             return empty.astype({c: _STRING for c in columns} | {"incidents": "int64"})
         parts = (mapper or thread_mapper(threads))(count, files)
-        frame = pd.concat(parts, ignore_index=True)
-        keys = ["year", "month", *columns]
-        if frame.duplicated(keys).any():  # a month held in more than one file
+        # one Arrow table, then one conversion: strings become Arrow-backed without a copy
+        frame = pa.concat_tables(parts).to_pandas(types_mapper=_string_mapper)
+        months = Counter((f.year, f.month) for f in files)
+        if max(months.values()) > 1:  # a month held in more than one file: add its groups up
+            keys = ["year", "month", *columns]
             frame = frame.groupby(keys, dropna=False, sort=False, as_index=False)["incidents"].sum()
         return frame.astype({c: _STRING for c in columns} | {"incidents": "int64"})
+
+    @property
+    def counts_cache_dir(self) -> Path:
+        """Return where per-file counts are cached (beside the table, outside its folder)."""
+        return self.root / "cache" / f"{self.spec.kind}-counts"
+
+    def _counts_path(self, f: _File, columns: Sequence[str]) -> Path:
+        # data files are immutable and uniquely named, so (file, columns) fixes the counts
+        key = hashlib.sha1(_relative(f.path, self.path).encode()).hexdigest()[:20]
+        return self.counts_cache_dir / ",".join(columns) / f"{key}.arrow"
+
+    def _cached_counts(self, f: _File, columns: Sequence[str]) -> pa.Table | None:
+        """Return the cached counts of one data file, or None (never cached, or unreadable)."""
+        path = self._counts_path(f, columns)
+        try:
+            with pa.memory_map(str(path)) as source:
+                return pa.ipc.open_file(source).read_all()
+        except (OSError, pa.ArrowInvalid):
+            return None
+
+    def _cache_counts(self, f: _File, columns: Sequence[str], counts: pa.Table) -> None:
+        """Cache one data file's counts; written whole (temp + rename) or not at all."""
+        path = self._counts_path(f, columns)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_name(f"{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp")
+            with (
+                pa.OSFile(str(temporary), "wb") as sink,
+                pa.ipc.new_file(sink, counts.schema) as writer,
+            ):
+                writer.write_table(counts)
+            os.replace(temporary, path)
+        except OSError:  # a read-only store still counts, only without the cache
+            return
 
     # --- writing ---------------------------------------------------------------------------
     def upsert_batches(
@@ -907,7 +952,8 @@ def _lineage(versions: Sequence[TableVersion]) -> set[int]:
 
 def _bincount(
     table: pa.Table, columns: Sequence[str], keep: np.ndarray | None, year: int, month: int
-) -> pd.DataFrame:
+) -> pa.Table:
+    """Count `table`'s rows by the combined dictionary codes of `columns` (one file's month)."""
     code = np.zeros(table.num_rows, dtype=np.int64)
     dictionaries, sizes = [], []
     for column in columns:
@@ -919,19 +965,31 @@ def _bincount(
         indices = array.indices.to_numpy(zero_copy_only=False)
         indices = np.where(array.is_null().to_numpy(zero_copy_only=False), size - 1, indices)
         code = code * size + indices.astype(np.int64)
-        dictionaries.append(np.append(array.dictionary.to_numpy(zero_copy_only=False), [None]))
+        with_null = pa.concat_arrays([array.dictionary, pa.nulls(1, array.dictionary.type)])
+        dictionaries.append(with_null)
         sizes.append(size)
     if keep is not None:
         code = code[keep]
     counts = np.bincount(code, minlength=int(np.prod(sizes)))
     hit = np.flatnonzero(counts)
-    out: dict[str, object] = {"year": year, "month": month}
+    out: dict[str, pa.Array] = {}
     remainder = hit
     for column, size, dictionary in reversed(list(zip(columns, sizes, dictionaries, strict=True))):
-        out[column] = dictionary[remainder % size]
+        out[column] = dictionary.take(pa.array(remainder % size)).cast(pa.string())
         remainder = remainder // size
-    frame = pd.DataFrame(out | {"incidents": counts[hit]})
-    return frame[["year", "month", *columns, "incidents"]]
+    n = len(hit)
+    return pa.table(
+        {
+            "year": pa.array(np.full(n, year, dtype=np.int64)),
+            "month": pa.array(np.full(n, month, dtype=np.int64)),
+            **{column: out[column] for column in columns},
+            "incidents": pa.array(counts[hit].astype(np.int64)),
+        }
+    )
+
+
+def _string_mapper(arrow_type: pa.DataType) -> object:
+    return _STRING if pa.types.is_string(arrow_type) else None
 
 
 def _check_where(

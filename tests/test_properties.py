@@ -27,10 +27,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analysis.__main__ import main as analysis_main
+from analysis.cli import main as analysis_main
 from geodata import schema
-from geodata.__main__ import main as geodata_main
 from geodata.calls import RECEIVED_AT, load_calls
+from geodata.cli import main as geodata_main
 from geodata.settings import SAMPLES_ROOT
 from geodata.store import IncidentStore
 

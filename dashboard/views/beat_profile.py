@@ -17,7 +17,6 @@ st.title(f"{word['beat'].capitalize()} profile")
 dates = calls_data.page_dates(root, token)
 if dates is None:
     calls_panel.stop_without_incidents(root, token)  # neither incidents nor calls: says so
-first, last, older_note, default_as_of = dates
 has_incidents = data.has_incidents(root, token)
 beats = data.load_beats(root, token)
 beat_ids = sorted(beats[schema.BEAT])
@@ -54,13 +53,7 @@ if has_incidents:  # the block list is built from the incidents
         on_change=_find,
         placeholder="a street address, a hundred block as the reports write it, or lat, lon",
     )
-as_of = right.date_input(
-    "As of",
-    value=default_as_of,
-    min_value=first,
-    max_value=last,
-    help=older_note,  # late-reported old incidents, outside the offered dates
-)
+as_of = data.as_of_input(right, dates)
 if message := st.session_state.pop("beat_profile_find_message", None):
     st.info(message)
 

@@ -6,7 +6,6 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from analysis import evaluate, forecast, hotspots
-from analysis.inputs import Period
 from dashboard import calls_panel, data
 from dashboard import hotspot_data as hd
 from geodata import schema
@@ -16,8 +15,6 @@ store = data.get_store()
 root, token = str(store.root), data.store_token(store)
 st.title("Hotspots")
 calls_panel.stop_without_incidents(root, token)
-first, last, older_note = data.dense_date_range(root, token)
-default = data.default_period(root, token)
 METHODS = {
     "DBSCAN (density clusters)": "dbscan",
     "HDBSCAN (fast_hdbscan)": "hdbscan",
@@ -36,13 +33,7 @@ level_word = data.label(root, token, level)
 area_id = c2.selectbox(
     level_word.capitalize(), hd.area_ids(root, token, level), key="hotspots_area"
 )
-period = c3.date_input(
-    "Period",
-    value=(default.first, default.last),
-    min_value=first,
-    max_value=last,
-    help=older_note,  # late-reported old incidents, outside the offered dates
-)
+picked = data.period_input(c3, root, token)
 category = c4.selectbox("Category", ["all", *schema.CATEGORIES])
 method_label = st.radio("Method", list(METHODS), horizontal=True, key="hotspots_method")
 method = METHODS[method_label]
@@ -62,10 +53,10 @@ elif method == "kde":
 elif method == "gistar":
     params["cell_size_m"] = float(p1.select_slider("Cell (m)", [100, 150, 200, 250], 150))
 
-if not isinstance(period, tuple) or len(period) != 2:
+if picked is None:
     st.info("Pick the last day of the period.")
     st.stop()
-period = Period.of(*period)
+period = picked
 if note := data.dataset_label(root, token, period):
     st.warning(note)
 try:

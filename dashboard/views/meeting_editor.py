@@ -83,6 +83,16 @@ def _done(message: str) -> None:
     st.rerun()
 
 
+def _set_archived(series_id: int, before: object, *, archived: bool) -> None:
+    """Archive `series_id` (or put it back on the schedule), audit it and say so."""
+    change = meetings.archive_series if archived else meetings.unarchive_series
+    version = change(db, series_id, expected_version=loaded_version)
+    st.session_state[LOADED_KEY] = (series_id, version)
+    _audit_edit(series_id, before, {"archived": archived, "version": version})
+    done = "archived" if archived else "is back on the schedule"
+    _done(f"Series #{series_id} {done} (version {version}).")
+
+
 def _reload(series_id: int) -> None:
     """Fill the form with the series as stored now (someone else saved it first)."""
     fresh = md.series_table(db, md.token(db))
@@ -279,10 +289,7 @@ if current is not None:
                 "the map or in the calendar feeds; kept here with its history."
             )
             if st.button("Put back on the schedule", key=f"unarchive_{sid}"):
-                version = meetings.unarchive_series(db, sid, expected_version=loaded_version)
-                st.session_state[LOADED_KEY] = (sid, version)
-                _audit_edit(sid, current, {"archived": False, "version": version})
-                _done(f"Series #{sid} is back on the schedule (version {version}).")
+                _set_archived(sid, current, archived=False)
         else:
             with st.expander("Archive this series"):
                 st.write(
@@ -291,10 +298,7 @@ if current is not None:
                     "cancelled and moved meetings, and can be put back."
                 )
                 if st.button("Archive series", key=f"archive_{sid}"):
-                    version = meetings.archive_series(db, sid, expected_version=loaded_version)
-                    st.session_state[LOADED_KEY] = (sid, version)
-                    _audit_edit(sid, current, {"archived": True, "version": version})
-                    _done(f"Series #{sid} archived (version {version}).")
+                    _set_archived(sid, current, archived=True)
     except VenueConflictError as err:
         st.error(f"Venue: {err.errors['venue']}")
         st.dataframe(err.conflicts[["start", "end", "title", "beats"]], hide_index=True)

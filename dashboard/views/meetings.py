@@ -92,34 +92,42 @@ elif found is not None:
             width="stretch",
             column_config=columns,
         )
-    c1, c2, c3 = st.columns(3)
-    auth.download_button(
-        f"Beat {found.beat} calendar (.ics)",
-        md.calendar(db, schedule, beat=found.beat),
-        file_name=f"beat_{found.beat}.ics",
-        mime="text/calendar",
-        key="meetings_found_ics",
-        permission=users.VIEW_MEETINGS,
-        container=c1,
+    beat = found.beat
+    downloads = (  # label, content, file name, MIME type, widget key
+        (
+            f"Beat {beat} calendar (.ics)",
+            md.calendar(db, schedule, beat=beat),
+            f"beat_{beat}.ics",
+            "text/calendar",
+            "meetings_found_ics",
+        ),
+        (
+            f"Printable flyer for beat {beat}",
+            md.flyer(root, token, db, beat),
+            f"beat_{beat}_meetings.html",
+            "text/html",
+            "meetings_found_flyer",
+        ),
+        (
+            f"Flyer for beat {beat} (PDF, one page)",
+            md.flyer_pdf(root, token, db, beat),
+            f"beat_{beat}_meetings.pdf",
+            "application/pdf",
+            "meetings_found_flyer_pdf",
+        ),
     )
-    auth.download_button(
-        f"Printable flyer for beat {found.beat}",
-        md.flyer(root, token, db, found.beat),
-        file_name=f"beat_{found.beat}_meetings.html",
-        mime="text/html",
-        key="meetings_found_flyer",
-        permission=users.VIEW_MEETINGS,
-        container=c2,
-    )
-    auth.download_button(
-        f"Flyer for beat {found.beat} (PDF, one page)",
-        md.flyer_pdf(root, token, db, found.beat),
-        file_name=f"beat_{found.beat}_meetings.pdf",
-        mime="application/pdf",
-        key="meetings_found_flyer_pdf",
-        permission=users.VIEW_MEETINGS,
-        container=c3,
-    )
+    for column, (label, content, file_name, mime, key) in zip(
+        st.columns(len(downloads)), downloads, strict=True
+    ):
+        auth.download_button(
+            label,
+            content,
+            file_name=file_name,
+            mime=mime,
+            key=key,
+            permission=users.VIEW_MEETINGS,
+            container=column,
+        )
 
 occurrences = md.upcoming(db, schedule, start, end, district=chosen)
 shown = st_folium(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import streamlit as st
 from streamlit_folium import st_folium
 
-from analysis.inputs import Period
 from dashboard import calls_panel, data, maps
 from geodata import schema
 
@@ -15,25 +14,17 @@ beat = data.label(root, token, "beat")
 st.title(f"Incidents by {beat}")
 st.caption(data.department(root, token).name)
 calls_panel.stop_without_incidents(root, token)
-first, last, older_note = data.dense_date_range(root, token)
 has_sector = data.department(root, token).has_level(schema.SECTOR)
 sector = data.label(root, token, "sector") if has_sector else None
 district = data.label(root, token, "district")
 left, mid, right = st.columns([2, 2, 1])
-default = data.default_period(root, token)
-picked = left.date_input(
-    "Period",
-    value=(default.first, default.last),
-    min_value=first,
-    max_value=last,
-    help=older_note,  # late-reported old incidents, outside the offered dates
-)
+picked = data.period_input(left, root, token)
 category = mid.selectbox("Category", ["all", *schema.CATEGORIES])
 show_sectors = has_sector and right.toggle(f"{sector.capitalize()} outlines", value=True)
-if not isinstance(picked, tuple) or len(picked) != 2:
+if picked is None:
     st.info("Pick a start and an end date.")
     st.stop()
-period = Period.of(*picked)
+period = picked
 counts = data.beat_counts(root, token, period, None if category == "all" else category)
 beats = data.load_beats(root, token).merge(counts[[schema.BEAT, "incidents"]], on=schema.BEAT)
 total = int(counts["incidents"].sum())

@@ -27,9 +27,8 @@ st.title(f"{word[level].capitalize()} review")
 dates = calls_data.page_dates(root, token)
 if dates is None:
     calls_panel.stop_without_incidents(root, token)  # neither incidents nor calls: says so
-first, last, older_note, default_as_of = dates
 beats = data.load_beats(root, token)
-area_ids = sorted(beats[level].dropna().astype(str).unique())
+area_ids = sorted(beats[level].dropna().unique())
 LABELS = {"7d": "Week (Mon-Sun)", "28d": "28 days", "ytd": "Year to date", "365d": "365 days"}
 REMEMBER = {schema.SECTOR: state.SECTOR, schema.DISTRICT: state.DISTRICT}[level]
 
@@ -43,15 +42,9 @@ sector = left.selectbox(
 )
 st.session_state[REMEMBER] = sector
 window = mid.selectbox("Window", WINDOWS, format_func=LABELS.get)
-as_of = right.date_input(
-    "As of",
-    value=default_as_of,
-    min_value=first,
-    max_value=last,
-    help=older_note,  # late-reported old incidents, outside the offered dates
-)
+as_of = data.as_of_input(right, dates)
 if not data.has_incidents(root, token):
-    members = sorted(beats.loc[beats[level].astype(str) == sector, schema.BEAT])
+    members = sorted(beats.loc[beats[level] == sector, schema.BEAT])
     st.caption(
         f"{data.label(root, token, 'beat', plural=True, title=True)} of {word[level]} "
         f"{sector}: {', '.join(members)}."
@@ -139,17 +132,19 @@ target = drill.selectbox(f"Open the profile of {word['beat']}", list(review.beat
 if drill.button(f"Open {word['beat']} profile"):
     st.session_state[state.BEAT] = target
     st.switch_page("views/beat_profile.py")
-auth.download_button(
-    f"Printable {word[level]} packet (HTML)",
-    pd_.packet_html(root, token, level, sector, as_of, window),
-    file_name=f"{level}_{sector}_{as_of}.html",
-    mime="text/html",
-    container=download,
-)
-auth.download_button(
-    f"{word[level].capitalize()} packet (PDF, two pages)",
-    pd_.packet_pdf(root, token, level, sector, as_of, window),
-    file_name=f"{level}_{sector}_{as_of}.pdf",
-    mime="application/pdf",
-    container=download,
-)
+for label, packet, suffix, mime in (
+    (f"Printable {word[level]} packet (HTML)", pd_.packet_html, "html", "text/html"),
+    (
+        f"{word[level].capitalize()} packet (PDF, two pages)",
+        pd_.packet_pdf,
+        "pdf",
+        "application/pdf",
+    ),
+):
+    auth.download_button(
+        label,
+        packet(root, token, level, sector, as_of, window),
+        file_name=f"{level}_{sector}_{as_of}.{suffix}",
+        mime=mime,
+        container=download,
+    )

@@ -8,7 +8,7 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 
-from analysis.__main__ import main
+from analysis.cli import main
 from geodata.calls import TIME_ON_TASK_MIN, UNITS, load_calls
 from tests.analysis.test_calls import RAW
 

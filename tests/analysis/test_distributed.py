@@ -79,7 +79,7 @@ def test_fit_counts_needs_a_bandwidth(sample_store):
 
 
 def test_counts_command_on_a_scheduler_equals_this_machine(sample_store, client, capsys, tmp_path):
-    from geodata.__main__ import main
+    from geodata.cli import main
 
     args = ["counts", "--store", str(sample_store.root), "--by", "district", "--json"]
     assert main(args) == 0

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from analysis import forecast
-from analysis.__main__ import main
+from analysis.cli import main
 from analysis.evaluate import study_grid
 
 
@@ -50,7 +50,9 @@ def test_forecast_json_geojson_and_csv_for_a_sector(sample_store, capsys, tmp_pa
 def test_forecast_rejects_an_unknown_output_and_area(sample_store, capsys):
     store = ["--store", str(sample_store.root)]
     assert main(["forecast", *store, "--out", "forecast.txt"]) == 2
-    assert "use a .geojson or .csv file name" in capsys.readouterr().err
+    assert (
+        "error: --out: 'forecast.txt': use a .geojson or .csv file name" in capsys.readouterr().err
+    )
     assert main(["forecast", *store, "--sector", "999"]) == 2
     assert "no sector '999'" in capsys.readouterr().err
 

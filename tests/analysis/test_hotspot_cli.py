@@ -4,7 +4,7 @@ import math
 import pandas as pd
 import pytest
 
-from analysis.__main__ import main
+from analysis.cli import main
 from analysis.hotspots import DBSCANHotspots, area_incidents
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from analysis import inputs
-from analysis.__main__ import main
+from analysis.cli import main
 from analysis.inputs import Period
 
 

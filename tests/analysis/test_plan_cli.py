@@ -6,7 +6,7 @@ import geopandas as gpd
 import pytest
 
 from analysis import beatplan
-from analysis.__main__ import main
+from analysis.cli import main
 
 KEYS = {"workload_cv", "max_min_ratio", "contiguous", "median_polsby_popper", "seconds"}
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis.__main__ import main
+from analysis.cli import main
 from analysis.compare import poisson_change_test
 
 REPO = Path(__file__).resolve().parents[2]

@@ -4,7 +4,7 @@ import geopandas as gpd
 import pytest
 from sqlalchemy import create_engine
 
-from analysis.__main__ import main
+from analysis.cli import main
 from dashboard import plan_data, state
 from geodata import audit, db
 from geodata.plans import list_plans, load_plan

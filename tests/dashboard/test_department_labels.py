@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-from analysis.__main__ import main
+from analysis.cli import main
 from tests.auth_helpers import signed_in
 from tests.conftest import APP
 from tests.helpers import folium_maps

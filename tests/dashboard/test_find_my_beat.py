@@ -19,7 +19,7 @@ import shapely
 from streamlit.testing.v1 import AppTest
 
 from geodata import schema
-from geodata.__main__ import main as geodata_main
+from geodata.cli import main as geodata_main
 from geodata.geocode import BlockGazetteer
 from tests.helpers import folium_maps
 

@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 from analysis.flyer import render_flyer
 from dashboard.meetings_data import venue_markers
 from geodata import meetings
-from geodata.__main__ import main
+from geodata.cli import main
 from tests.auth_helpers import signed_in
 from tests.conftest import APP as APP_PATH
 from tests.helpers import folium_maps

@@ -96,7 +96,7 @@ def test_pdf_text_is_escaped_not_interpreted():
 
 
 def test_commands_write_pdfs(sample_store, meetings_url, tmp_path, capsys):
-    from analysis.__main__ import main
+    from analysis.cli import main
 
     packet = tmp_path / "sector.pdf"
     argv = ["profile", "--sector", "092", "--as-of", "2018-01-27", "--review", "--json"]

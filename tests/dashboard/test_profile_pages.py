@@ -5,7 +5,7 @@ import numpy as np
 import pyproj
 import pytest
 
-from analysis.__main__ import main
+from analysis.cli import main
 from analysis.inputs import daily_counts, default_as_of
 from tests.auth_helpers import signed_in
 from tests.helpers import folium_maps

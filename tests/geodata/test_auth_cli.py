@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from geodata import settings, users
-from geodata.__main__ import main
+from geodata.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -8,7 +8,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from geodata.__main__ import main
+from geodata.cli import main
 from geodata.department import load_department
 from geodata.errors import StoreError
 from geodata.ingest import install_boundaries

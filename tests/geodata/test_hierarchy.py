@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import shapely
 
-from geodata.__main__ import main
 from geodata.boundaries import check_beats, read_beats
+from geodata.cli import main
 from geodata.department import department_from_dict, load_department
 from geodata.errors import InputError
 

@@ -9,7 +9,7 @@ import icalendar
 import pytest
 
 from geodata import meetings
-from geodata.__main__ import main
+from geodata.cli import main
 
 
 @pytest.fixture

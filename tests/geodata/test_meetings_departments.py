@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from geodata import meetings, settings
-from geodata.__main__ import main
+from geodata.cli import main
 from geodata.meetings import MeetingDefaults, MeetingError
 
 SEATTLE_BEATS = settings.bundled_samples("seattle") / "beats_2018.geojson"

@@ -12,7 +12,7 @@ import pyproj
 import pytest
 
 from geodata import schema
-from geodata.__main__ import main
+from geodata.cli import main
 from geodata.department import load_department
 from geodata.errors import InputError, StoreError
 from geodata.geocode import normalize_block
@@ -397,7 +397,7 @@ def test_cli_publish_and_read_back(sample_store, tmp_path, capsys):
     assert "incident_id" not in stations.columns
     code = main(["publish", "--store", str(sample_store.root), "--out", str(out), "--as-of", "x"])
     assert code == 2
-    assert "--as-of 'x' is not a date" in capsys.readouterr().err
+    assert "error: --as-of: 'x' is not a date" in capsys.readouterr().err
 
 
 def test_read_extract_refuses_a_tampered_block(published, tmp_path):

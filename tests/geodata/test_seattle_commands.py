@@ -18,8 +18,8 @@ import pypdf
 import pytest
 from shapely.geometry import Point
 
-from analysis.__main__ import main as analysis_main
-from geodata.__main__ import main as geodata_main
+from analysis.cli import main as analysis_main
+from geodata.cli import main as geodata_main
 from geodata.department import load_department
 from geodata.store import IncidentStore
 

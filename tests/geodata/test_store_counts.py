@@ -41,3 +41,41 @@ def test_count_by_equals_a_pandas_groupby(sample_store, columns, start, end):
 def test_count_by_rejects_non_string_columns(sample_store):
     with pytest.raises(ValueError, match="string columns"):
         sample_store.count_by([schema.X])
+
+
+def test_cached_counts_follow_every_new_version(sample_store, tmp_path):
+    """Per-file counts are cached; an upsert, a rollback or a broken cache entry never go stale."""
+    import shutil
+
+    from geodata.store import IncidentStore
+
+    shutil.copytree(sample_store.root, tmp_path / "store")
+    store = IncidentStore(tmp_path / "store")
+    columns = [schema.BEAT, schema.OFFENSE]
+
+    def check() -> None:
+        got = store.count_by(columns)
+        pd.testing.assert_frame_equal(
+            canonical(got, columns), canonical(expected_counts(store, columns), columns)
+        )
+
+    check()  # fills the cache
+    cached = sorted((store.table.counts_cache_dir / ",".join(columns)).glob("*.arrow"))
+    assert len(cached) == len(store.table.files())
+    before = store.table.version()
+    check()  # from the cache
+
+    # a new version: one month gains 40 incidents (copies of stored ones with new ids)
+    more = store.load_incidents().iloc[:40].copy()
+    more[schema.INCIDENT_ID] = [f"cache-test-{i}" for i in range(40)]
+    store.upsert(more)
+    assert store.count_by(columns)["incidents"].sum() == store.count()
+    check()
+
+    store.rollback(before)
+    check()
+    assert store.count_by(columns)["incidents"].sum() == store.count()
+
+    for entry in store.table.counts_cache_dir.rglob("*.arrow"):
+        entry.write_bytes(b"not an Arrow file")  # e.g. a disk error or an interrupted copy
+    check()

@@ -15,7 +15,7 @@ import sys
 from typing import Any, Literal
 
 from analysis import beatplan, inputs
-from analysis.cli_common import area_id, day_argument, period_of, print_json
+from analysis.cli.common import area_id, day_argument, period_of, print_json
 from geodata import schema
 from geodata.boundaries import read_beats
 from geodata.jsonable import jsonable_records
@@ -176,19 +176,19 @@ def run_evaluate(args: argparse.Namespace) -> int:
 def run_propose(args: argparse.Namespace) -> int:
     """Run ``plan propose``: print current and proposed measures; optionally write/save."""
     store, loaded = _inputs(args)
+    options: dict[str, Any] = {  # the same for one district and for all
+        "cell_size_m": args.cell_size_m,
+        "minimal_change": args.minimal_change,
+        "target_cv": args.target_cv,
+        "random_state": args.seed,
+        "stations": loaded.stations,
+    }
     if args.district.strip().lower() in {"all", "city"}:
         if args.beats is not None:
             msg = "--beats applies to one district; with --district all each keeps its count"
             raise ValueError(msg)
         proposal = beatplan.propose_city(
-            loaded.beats,
-            loaded.incidents,
-            apportion=args.apportion,
-            cell_size_m=args.cell_size_m,
-            minimal_change=args.minimal_change,
-            target_cv=args.target_cv,
-            random_state=args.seed,
-            stations=loaded.stations,
+            loaded.beats, loaded.incidents, apportion=args.apportion, **options
         )
     else:
         proposal = beatplan.propose_beats(
@@ -196,11 +196,7 @@ def run_propose(args: argparse.Namespace) -> int:
             loaded.incidents,
             district=area_id(store, "district", args.district),
             n_beats=args.beats,
-            cell_size_m=args.cell_size_m,
-            minimal_change=args.minimal_change,
-            target_cv=args.target_cv,
-            random_state=args.seed,
-            stations=loaded.stations,
+            **options,
         )
     out: dict[str, Any] = proposal.to_dict()  # JSON-shaped: see Proposal.to_dict
     if args.out:

@@ -23,7 +23,13 @@ import pandas as pd
 
 from analysis import inputs
 from analysis.calls import areas_from_calls, review_calls
-from analysis.cli_common import area_id, day_argument, print_json
+from analysis.cli.common import (
+    add_area_arguments,
+    area_id,
+    chosen_area,
+    day_argument,
+    print_json,
+)
 from analysis.compare import compstat_windows
 from geodata import schema
 from geodata.calls import RECEIVED_AT, load_calls
@@ -35,9 +41,7 @@ __all__ = ["add_commands"]
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Register the ``calls-areas`` and ``calls-review`` commands."""
     review = sub.add_parser("calls-review", help="an area's calls for service against before")
-    where = review.add_mutually_exclusive_group()
-    for level in ("beat", "sector", "district"):
-        where.add_argument(f"--{level}", help=f"the {level} to review (default: everywhere)")
+    add_area_arguments(review, help_text="the {level} to review (default: everywhere)")
     review.add_argument("--as-of", type=day_argument, help="last day (default: the latest call)")
     review.add_argument("--window", default="28d", choices=["7d", "28d", "ytd", "365d"])
     review.add_argument("--target-min", type=float, help="response-time target (minutes)")
@@ -106,11 +110,11 @@ def _run(args: argparse.Namespace) -> int:
 def _run_review(args: argparse.Namespace) -> int:
     store = inputs.open_store(args.store)
     department = store.department()
-    level = next((lv for lv in ("beat", "sector", "district") if getattr(args, lv)), None)
+    level, typed = chosen_area(args)
     beats = store.read_layer("beats")
     chosen = None
-    if level is not None:
-        chosen = area_id(store, level, getattr(args, level))
+    if level is not None and typed is not None:
+        chosen = area_id(store, level, typed)
         beats = beats[beats[inputs.LEVEL_COLUMNS[level]] == chosen]
     latest = load_calls(store, columns=[RECEIVED_AT])[RECEIVED_AT]
     if latest.empty:

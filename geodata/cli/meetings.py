@@ -1,6 +1,6 @@
 """``python -m geodata meetings ...``: list meetings, write iCal files and feeds, find my meeting.
 
-Registered by :mod:`geodata.__main__` through :func:`add_commands`. Every command takes
+Registered by :mod:`geodata.cli` through :func:`add_commands`. Every command takes
 ``--database URL`` (default ``$DATABASE_URL`` or SQLite in the data directory); the database is
 created, migrated and seeded on first use.
 """

@@ -14,9 +14,9 @@ import sys
 
 import pandas as pd
 
-from analysis import cli_common, inputs, profiles
-from analysis.cli_common import day_argument, print_json
-from geodata.boundaries import beat_neighbours
+from analysis import inputs, profiles
+from analysis.cli import common as cli_common
+from analysis.cli.common import add_area_arguments, chosen_area, day_argument, print_json
 from geodata.exports import prepare_output
 
 __all__ = ["add_commands", "format_text", "run_profile"]
@@ -29,11 +29,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         help="profile of a beat, sector, district or the department",
         description=__doc__.split("\n")[0],
     )
-    area = parser.add_mutually_exclusive_group(required=True)
-    area.add_argument("--beat", help="beat id, e.g. 0925")
-    area.add_argument("--sector", help="sector id, e.g. 092")
-    area.add_argument("--district", help="district id, e.g. 09")
-    area.add_argument("--department", action="store_true", help="the whole department")
+    add_area_arguments(parser, required=True, department=True)
     parser.add_argument(
         "--as-of",
         dest="as_of",
@@ -66,11 +62,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _level(args: argparse.Namespace) -> tuple[inputs.Level, str | None]:
-    levels: tuple[inputs.Level, ...] = ("beat", "sector", "district")
-    for level in levels:
-        if getattr(args, level):
-            return level, getattr(args, level)
-    return "department", None
+    level, typed = chosen_area(args)
+    return (level, typed) if level is not None else ("department", None)
 
 
 def _write_pdf(
@@ -117,33 +110,19 @@ def run_profile(args: argparse.Namespace) -> int:
     loaded = inputs.load_profile_inputs(
         store, args.as_of, years=years, level=level, area_id=area_id
     )
-    profile = profiles.profile_area(
-        loaded.incidents,
-        loaded.beats,
+    profile = profiles.profile_loaded(
+        loaded,
         level=level,
         area_id=area_id,
-        as_of=loaded.as_of,
         period_days=args.period_days,
-        stations=loaded.stations,
-        neighbours=beat_neighbours(loaded.beats),
-        timezone=loaded.timezone,
         label=store.department().label(level) if level != "department" else None,
-        daily=loaded.daily,
     )
     review = None
     if args.review:
         if area_id is None:  # --review needs --sector, checked above
             msg = "--review needs --sector"
             raise ValueError(msg)
-        review = profiles.review_sector(
-            loaded.incidents,
-            loaded.beats,
-            sector=area_id,
-            as_of=loaded.as_of,
-            window=args.window,
-            timezone=loaded.timezone,
-            daily=loaded.daily,
-        )
+        review = profiles.review_loaded(loaded, sector=area_id, window=args.window)
     note = (
         inputs.sample_note(loaded.daily, profile.period)
         if profile.n_incidents

@@ -1,6 +1,6 @@
 """``python -m geodata users ...`` and ``python -m geodata audit``: accounts and the audit trail.
 
-Registered by :mod:`geodata.__main__` through :func:`add_commands`. Every command takes
+Registered by :mod:`geodata.cli` through :func:`add_commands`. Every command takes
 ``--database URL`` (default ``$DATABASE_URL`` or SQLite in the data directory). Changes are
 audited with the actor ``cli:<operating-system user>``.
 """

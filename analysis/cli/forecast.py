@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import export, forecast, inputs
-from analysis.cli_common import area_id
+from analysis.cli.common import add_area_arguments, area_id, chosen_area
 from analysis.evaluate import COVERAGES
 from geodata import schema
 
@@ -42,10 +42,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--method", choices=forecast.FORECAST_METHODS, default=forecast.DEFAULT_METHOD
     )
-    area = parser.add_mutually_exclusive_group()
-    area.add_argument("--beat", help="only the cells of this beat")
-    area.add_argument("--sector", help="only the cells of this sector")
-    area.add_argument("--district", help="only the cells of this district")
+    add_area_arguments(parser, help_text="only the cells of this {level}")
     parser.add_argument("--horizon", default="7d", type=parse_horizon, help="1d, 7d, ... (days)")
     parser.add_argument(
         "--as-of", help="first forecast day, YYYY-MM-DD (default: the day after the last data)"
@@ -128,10 +125,10 @@ def run_forecast(args: argparse.Namespace) -> int:
     model, cells = forecast.forecast_cells(
         located, beats, args.method, horizon_days=args.horizon, cutoff=as_of
     )
-    level = next((lvl for lvl in ("beat", "sector", "district") if getattr(args, lvl)), None)
-    if level:
-        ident = area_id(store, level, getattr(args, level))
-        area = inputs.area_beats(beats, level=level, area_id=ident)  # type: ignore[arg-type]
+    level, typed = chosen_area(args)
+    if level and typed:
+        ident = area_id(store, level, typed)
+        area = inputs.area_beats(beats, level=level, area_id=ident)
         inside = cells.geometry.representative_point().within(area.union_all())
         cells = cells[inside.to_numpy()].reset_index(drop=True)
     first_day = as_of or (
@@ -141,12 +138,12 @@ def run_forecast(args: argparse.Namespace) -> int:
     cells["horizon_days"] = args.horizon
     beat_table = forecast.beat_forecast(
         incidents.dropna(subset=[schema.BEAT]),
-        beats[schema.BEAT].astype(str),
+        beats[schema.BEAT],
         cutoff=pd.Timestamp(first_day),
         horizon_days=args.horizon,
     )
     if level:
-        beat_table = beat_table[beat_table[schema.BEAT].isin(set(area[schema.BEAT].astype(str)))]
+        beat_table = beat_table[beat_table[schema.BEAT].isin(set(area[schema.BEAT]))]
     if args.out:
         export.write_layer(cells, args.out)
     top = cells.sort_values("rank").head(args.top)
@@ -161,7 +158,7 @@ def run_forecast(args: argparse.Namespace) -> int:
     )
     info = {
         "method": args.method,
-        "area": {"level": level or "department", "id": getattr(args, level) if level else None},
+        "area": {"level": level or "department", "id": typed},
         "first_day": first_day.isoformat(),
         "horizon_days": args.horizon,
         "n_cells": len(cells),
@@ -264,7 +261,7 @@ def run_backtest(args: argparse.Namespace) -> int:
     summary = summarize(results)
     intervals = forecast.beat_interval_backtest(
         incidents.dropna(subset=[schema.BEAT]),
-        beats[schema.BEAT].astype(str),
+        beats[schema.BEAT],
         horizon_days=7,
         first_day=args.first_day,
     )
@@ -301,6 +298,6 @@ def run_backtest(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    from analysis.__main__ import main
+    from analysis.cli import main
 
     sys.exit(main(["forecast", *sys.argv[1:]]))

@@ -7,12 +7,23 @@ import json
 import sys
 from datetime import date
 
-from analysis.inputs import Period, load_daily_counts, parse_day
+from analysis.inputs import Level, Period, load_daily_counts, parse_day
 from geodata.errors import ParameterError
 from geodata.jsonable import jsonable
 from geodata.store import IncidentStore
 
-__all__ = ["area_id", "day_argument", "period_of", "print_json"]
+__all__ = [
+    "AREA_LEVELS",
+    "add_area_arguments",
+    "area_id",
+    "chosen_area",
+    "day_argument",
+    "period_of",
+    "print_json",
+]
+
+#: The levels a command's ``--beat``/``--sector``/``--district`` flags choose from.
+AREA_LEVELS: tuple[Level, ...] = ("beat", "sector", "district")
 
 
 def area_id(store: IncidentStore, level: str, typed: str) -> str:
@@ -31,6 +42,41 @@ def area_id(store: IncidentStore, level: str, typed: str) -> str:
         msg = f"{department.name} has no {level} level"
         raise ParameterError(msg, parameter=level)
     return department.normalize_id(level, typed) or typed
+
+
+def add_area_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    help_text: str = "{level} id, as the beat layer writes it",
+    required: bool = False,
+    department: bool = False,
+) -> None:
+    """Add the area flags ``--beat``, ``--sector``, ``--district``: at most one of them.
+
+    Parameters
+    ----------
+    parser
+        The command's parser.
+    help_text
+        The flags' help, with ``{level}`` for the level's name.
+    required
+        Whether one of them must be given.
+    department
+        Whether ``--department`` (the whole department) is offered as well.
+    """
+    group = parser.add_mutually_exclusive_group(required=required)
+    for level in AREA_LEVELS:
+        group.add_argument(f"--{level}", help=help_text.format(level=level))
+    if department:
+        group.add_argument("--department", action="store_true", help="the whole department")
+
+
+def chosen_area(args: argparse.Namespace) -> tuple[Level | None, str | None]:
+    """Return the level and the id as typed of the area flag given, or (None, None)."""
+    for level in AREA_LEVELS:
+        if getattr(args, level, None):
+            return level, getattr(args, level)
+    return None, None
 
 
 def day_argument(text: str) -> date:

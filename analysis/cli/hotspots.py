@@ -17,7 +17,14 @@ import geopandas as gpd
 import pandas as pd
 
 from analysis import evaluate, export, hotspots, inputs
-from analysis.cli_common import area_id, day_argument, period_of, print_json
+from analysis.cli.common import (
+    add_area_arguments,
+    area_id,
+    chosen_area,
+    day_argument,
+    period_of,
+    print_json,
+)
 from geodata import schema
 from geodata.exports import prepare_output
 from geodata.jsonable import jsonable, jsonable_records
@@ -39,10 +46,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--method", choices=("dbscan", "hdbscan", "kde", "gistar"), default="dbscan"
     )
-    area = parser.add_mutually_exclusive_group()
-    area.add_argument("--beat", help="beat id, e.g. 0925")
-    area.add_argument("--sector", help="sector id, e.g. 092")
-    area.add_argument("--district", help="district id, e.g. 09")
+    add_area_arguments(parser)
     parser.add_argument("--from", dest="start", type=day_argument, help="first day, YYYY-MM-DD")
     parser.add_argument(
         "--to", dest="end", type=day_argument, help="last day (inclusive), YYYY-MM-DD"
@@ -116,8 +120,7 @@ def run_hotspots(args: argparse.Namespace) -> int:
     if args.out:
         export.check_layer_path(args.out)
     store = inputs.open_store(args.store)
-    levels: tuple[inputs.Level, ...] = ("beat", "sector", "district")
-    level = next((lvl for lvl in levels if getattr(args, lvl)), None)
+    level, typed = chosen_area(args)
     incidents = inputs.load_hotspot_incidents(
         store, period_of(store, args.start, args.end), columns=_columns(args, level)
     )
@@ -126,7 +129,7 @@ def run_hotspots(args: argparse.Namespace) -> int:
         incidents,
         all_beats,
         level=level,
-        area_id=area_id(store, level, getattr(args, level)) if level else None,
+        area_id=area_id(store, level, typed) if level and typed else None,
         category=args.category,
     )
     if located.empty:
@@ -150,7 +153,7 @@ def run_hotspots(args: argparse.Namespace) -> int:
     table = pd.DataFrame(polygons.drop(columns="geometry"))
     info = {
         "method": args.method,
-        "area": {"level": level or "department", "id": getattr(args, level) if level else None},
+        "area": {"level": level or "department", "id": typed},
         "period": {"from": args.start, "to": args.end},
         "n_incidents": len(located),
         "n_hotspots": len(polygons),
@@ -201,7 +204,7 @@ def _columns(args: argparse.Namespace, level: str | None) -> tuple[str, ...] | N
 
 def _no_incidents(args: argparse.Namespace, level: str | None) -> int:
     """Report an empty period (no located incident in the area): no hotspots, not an error."""
-    area = {"level": level or "department", "id": getattr(args, level) if level else None}
+    area = {"level": level or "department", "id": chosen_area(args)[1]}
     message = "No incidents in this period: no hotspots to find."
     if args.out:
         empty = gpd.GeoDataFrame(geometry=[], crs=schema.WGS84)
@@ -269,6 +272,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    from analysis.__main__ import main
+    from analysis.cli import main
 
     sys.exit(main(["hotspots", *sys.argv[1:]]))

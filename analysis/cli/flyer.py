@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import argparse
 
-from analysis import cli_common, pdf
+from analysis import pdf
+from analysis.cli import common as cli_common
 from analysis.flyer import flyer_inputs
 from analysis.inputs import open_store
 from geodata import schema, settings
@@ -38,7 +39,7 @@ def run_flyer(args: argparse.Namespace) -> int:
     store = open_store(args.store)
     beats = store.read_layer("beats")
     beat = cli_common.area_id(store, "beat", args.beat)
-    if beat not in set(beats[schema.BEAT].astype(str)):
+    if beat not in set(beats[schema.BEAT]):
         msg = f"beat {args.beat!r} is not in the beat layer"
         raise InputError(msg)
     engine = meetings.open_for_store(settings.database_url(args.database), store)

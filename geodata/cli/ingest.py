@@ -1,0 +1,324 @@
+"""Commands that build and inspect the store: ``init``, ``ingest``, ``check-beats``, ``info``.
+
+``init`` builds the store from a department's bundled data (Chicago by default), ``ingest``
+loads an incident export (calls for service: :mod:`geodata.cli.calls`), ``check-beats``
+validates a beat layer and ``info`` says what the store holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+from geodata import settings
+from geodata.errors import StoreError
+
+if TYPE_CHECKING:
+    from geodata.department import Department
+    from geodata.readers import ColumnMapping
+    from geodata.store import IncidentStore
+
+__all__ = ["add_commands"]
+
+
+def _add_store(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", help="incident store directory (default: $BEATS_DATA_DIR/store)")
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from geodata.department import load_department
+    from geodata.ingest import build_sample_store
+    from geodata.store import IncidentStore
+
+    department = load_department(settings.department_name(args.department))
+    store = IncidentStore(settings.store_dir(args.store))
+    if store.exists() and store.count() and not args.force:
+        held = store.department()
+        print(
+            f"{store.root}: store exists with {store.count():,} incidents of {held.name} "
+            "(use --force to rebuild)"
+        )
+        return 0
+    if args.force and store.meta_path.exists():
+        _clear_store(store)
+    reports = build_sample_store(store, department=department)
+    summary = [r.as_dict() for r in reports]
+    if args.json:
+        print(json.dumps(summary, indent=2, default=str))
+    else:
+        print(f"{department.name} ({department.timezone}, {store.analysis_crs})")
+        for r in reports:
+            agreement = "n/a" if r.join_agreement is None else f"{r.join_agreement:.2%}"
+            print(
+                f"{Path(r.source).name}: read {r.rows_read:,}, accepted {r.rows_accepted:,}, "
+                f"rejected {r.rows_rejected:,}, join agreement {agreement}"
+            )
+        print(f"store: {store.root} ({store.count():,} incidents, {_n_calls(store):,} calls)")
+    return 0
+
+
+def _n_calls(store: IncidentStore) -> int:
+    """Return the calls for service the store holds (0 when it has none)."""
+    from geodata.calls import calls_table
+
+    table = calls_table(store)
+    return table.count() if table.exists() else 0
+
+
+def _clear_store(store: IncidentStore) -> None:
+    """Remove a store's data before ``init --force`` rebuilds it (another department's, maybe)."""
+    import shutil
+
+    root = Path(store.root)
+    if not (root / "meta.json").exists():
+        return
+    for child in root.iterdir():
+        if child.name == ".lock":
+            continue
+        if child.is_dir():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    if args.kind == "calls":
+        from geodata.cli.calls import run_calls_ingest
+
+        return run_calls_ingest(args)
+    from geodata.categories import load_categories
+    from geodata.department import load_department
+    from geodata.ingest import ingest_file, install_boundaries
+    from geodata.readers import ColumnMapping
+    from geodata.store import IncidentStore
+
+    store = IncidentStore(settings.store_dir(args.store))
+    department = load_department(args.department) if args.department else None
+    if args.beats:
+        boundary_report = install_boundaries(
+            store,
+            args.beats,
+            stations_path=args.stations,
+            districts_path=args.districts,
+            timezone=args.timezone,
+            department=department,
+        )
+        if not boundary_report.is_clean:
+            problems = json.dumps(boundary_report.summary())
+            print(f"warning: beat layer problems: {problems}", file=sys.stderr)
+    elif not store.exists() and (department or Path(store.root) == settings.store_dir()):
+        # a new store of a profile, or the default store of a fresh checkout: the profile's
+        # (or the chosen department's) beat layer, districts and stations
+        department = department or load_department(settings.department_name())
+        if department.beats_file is None:
+            msg = f"{department.source}: the profile names no beat layer; pass --beats BEATS"
+            raise StoreError(msg)
+        layer = department.level("district").layer if department.has_level("district") else None
+        install_boundaries(
+            store,
+            department.beats_file,
+            districts_path=layer,
+            stations_path=department.stations_file,
+            department=department,
+        )
+    if store.meta_path.exists():
+        department = store.department()
+    mapping = department.column_mapping() if department else ColumnMapping()
+    if args.mapping:
+        mapping = _merge_mapping(mapping, args.mapping)
+    overrides = {}
+    if args.crs:
+        overrides["crs"] = args.crs
+    if args.date_format:
+        formats = tuple(args.date_format)
+        overrides["date_format"] = formats[0] if len(formats) == 1 else formats
+    if args.earliest_year is not None:
+        overrides["earliest_year"] = args.earliest_year
+    if args.timezone:
+        overrides["timezone"] = args.timezone
+    if overrides:
+        from dataclasses import replace
+
+        mapping = replace(mapping, **overrides)
+    categories = load_categories(args.categories) if args.categories else None
+    report = ingest_file(
+        args.file,
+        store,
+        mapping=mapping,
+        categories=categories,
+        buffer_m=args.buffer_m,
+        prefer_reported=not args.geometric,
+    )
+    failed = report.rows_accepted == 0
+    if failed:
+        print(
+            f"error: no row of {report.source} was accepted ({report.rows_read:,} read); "
+            f"likely cause: {report.hint}",
+            file=sys.stderr,
+        )
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2, default=str))
+        return 3 if failed else 0
+    print(f"{report.source}")
+    print(f"  rows read      {report.rows_read:>9,}")
+    print(
+        f"  accepted       {report.rows_accepted:>9,}  (new {report.rows_new:,}, "
+        f"replaced {report.rows_replaced:,}; outside every beat {report.outside:,})"
+    )
+    print(f"  rejected       {report.rows_rejected:>9,}")
+    for reason, count in report.rejected_by_reason.items():
+        print(f"    {reason:<32} {count:>7,}")
+    if report.join_agreement is not None:
+        print(
+            f"  join agreement with the reported beat: {report.join_agreement:.2%} "
+            f"(purely geometric rule: {report.join_agreement_geometric:.2%})"
+        )
+    unmapped = report.unmapped_offenses
+    if unmapped.get("rows"):
+        # a list of {"offense", "rows"}, see geodata.categories.unmapped_offenses
+        most = cast("list[dict[str, Any]]", unmapped["top"])
+        top = ", ".join(f"{t['offense']} ({t['rows']:,})" for t in most[:5])
+        print(
+            f"  offenses in no category of the {unmapped['vocabulary']} vocabulary: "
+            f"{unmapped['rows']:,} rows ({unmapped['share']:.1%}); most frequent: {top}"
+        )
+    for note in report.notes:
+        print(f"  note: {note}")
+    print(f"  rejections: {report.rejections_csv}")
+    if report.disagreements_csv:
+        print(f"  disagreements: {report.disagreements_csv}")
+    return 3 if failed else 0
+
+
+def _merge_mapping(base: ColumnMapping, path: str) -> ColumnMapping:
+    """Return `base` (the department's mapping) with the roles and options file `path` names."""
+    import tomllib
+    from dataclasses import replace
+
+    from geodata.readers import load_mapping
+
+    explicit = load_mapping(path)
+    options = tomllib.loads(Path(path).read_text(encoding="utf-8")).get("options", {})
+    changes = {role: getattr(explicit, role) for role in explicit.roles_from_file}
+    changes.update({option: getattr(explicit, option) for option in options})
+    roles = tuple(dict.fromkeys((*base.roles_from_file, *explicit.roles_from_file)))
+    return replace(base, **changes, roles_from_file=roles)
+
+
+def _cmd_check_beats(args: argparse.Namespace) -> int:
+    from geodata.boundaries import check_beats, read_beats
+    from geodata.department import load_department
+
+    department = load_department(args.department) if args.department else None
+    beats = read_beats(args.beats, department=department)
+    report = check_beats(beats)
+    summary = {"analysis_crs": beats.crs.to_string(), **report.summary()}
+    print(json.dumps(summary, indent=2, default=str))
+    return 0 if report.is_clean else 1
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from geodata.store import IncidentStore
+
+    store = IncidentStore(settings.store_dir(args.store))
+    meta = store.meta()
+    department = store.department()
+    info = {
+        "store": str(store.root),
+        "department": department.name,
+        "levels": [department.label(lv.key) for lv in department.levels],
+        "areas": _area_counts(store, department),
+        "incidents": store.count(),
+        "calls": _n_calls(store),
+        "analysis_crs": meta.get("analysis_crs"),
+        "timezone": department.timezone,
+        **{k: meta.get(k) for k in ("updated", "beats_source")},
+    }
+    if department.notes:
+        info["notes"] = list(department.notes)
+    print(json.dumps(info, indent=2, default=str))
+    return 0
+
+
+def _area_counts(store: IncidentStore, department: Department) -> dict[str, int]:
+    """Return the number of areas of each level, under the department's own plural words."""
+    if not store.has_layer("beats"):
+        return {}
+    beats = store.read_layer("beats")
+    return {
+        department.label(lv.key, plural=True): int(beats[lv.key].nunique())
+        for lv in department.levels
+    }
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Register ``init``, ``ingest``, ``check-beats`` and ``info``."""
+    init = sub.add_parser("init", help="build the store from a department's bundled data")
+    init.add_argument(
+        "--department",
+        help="bundled department (chicago, seattle) or profile TOML "
+        "(default: $BEATS_DEPARTMENT or chicago)",
+    )
+    _add_store(init)
+    init.add_argument("--force", action="store_true", help="rebuild even if the store exists")
+    init.add_argument("--json", action="store_true")
+    init.set_defaults(func=_cmd_init)
+
+    ingest = sub.add_parser("ingest", help="read, validate, join and store an incident export")
+    ingest.add_argument("file", help="CSV(.gz), GeoJSON, GeoPackage, Shapefile or (Geo)Parquet")
+    ingest.add_argument(
+        "--kind",
+        choices=["incidents", "calls"],
+        default="incidents",
+        help="incident reports (default) or CAD calls for service",
+    )
+    ingest.add_argument("--beats", help="beat layer to install in the store first")
+    ingest.add_argument(
+        "--department", help="department profile of a new store (bundled name or TOML)"
+    )
+    ingest.add_argument("--districts", help="district layer (with --beats)")
+    ingest.add_argument("--stations", help="police stations CSV (with --beats)")
+    ingest.add_argument("--mapping", help="TOML column mapping (see docs/mapping.example.toml)")
+    ingest.add_argument("--crs", help="CRS of x/y columns, e.g. EPSG:2926 (state-plane feet)")
+    ingest.add_argument(
+        "--date-format",
+        action="append",
+        help="strptime format of the date column (repeat to try several, in order)",
+    )
+    ingest.add_argument(
+        "--earliest-year",
+        type=int,
+        help="reject dates before 1 January of this year (default 1990)",
+    )
+    ingest.add_argument(
+        "--timezone", help="zone of naive times (default: the department's, e.g. Europe/London)"
+    )
+    ingest.add_argument("--categories", help="offense-category TOML (default: bundled)")
+    ingest.add_argument(
+        "--buffer-m",
+        type=float,
+        default=1000.0,
+        help="reject points farther than this from every beat (default 1000)",
+    )
+    ingest.add_argument(
+        "--geometric",
+        action="store_true",
+        help="decide edge points geometrically, ignoring the reported beat",
+    )
+    ingest.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_store(ingest)
+    ingest.set_defaults(func=_cmd_ingest)
+
+    check = sub.add_parser("check-beats", help="report invalid polygons, overlaps, gaps, sectors")
+    check.add_argument("beats")
+    check.add_argument(
+        "--department", help="profile whose columns, ids and CRS apply (default: detected)"
+    )
+    check.set_defaults(func=_cmd_check_beats)
+
+    info = sub.add_parser("info", help="what the store holds")
+    _add_store(info)
+    info.set_defaults(func=_cmd_info)
