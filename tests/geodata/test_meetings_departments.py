@@ -142,3 +142,27 @@ def test_defaults_come_from_the_department_profile(seattle_store):
         "America/Los_Angeles",
     )
     assert defaults.district_label == "precinct"
+
+
+def test_without_a_store_the_selected_departments_files_seed_the_database(
+    tmp_path, monkeypatch, raw_beats
+):
+    # no store: the profile named by BEATS_DEPARTMENT gives beats, stations, zone and defaults
+    monkeypatch.setenv("BEATS_DATA_DIR", str(tmp_path / "no_store"))
+    monkeypatch.setenv("BEATS_DEPARTMENT", "seattle")
+    engine = meetings.open_database(f"sqlite:///{tmp_path / 'fresh.db'}", seed=False)
+    assert set(meetings.list_areas(engine)["beat"]) == raw_beats
+    assert meetings.list_series(engine).empty
+    assert meetings.schedule_zone(engine) == "America/Los_Angeles"  # an empty schedule
+    stations = pd.read_csv(SEATTLE_STATIONS, dtype=str)
+    assert sorted(meetings.list_venues(engine)["station_id"]) == sorted(stations["PRECINCT"])
+    sid = meetings.create_series(  # no zone given: the schedule's, i.e. Seattle's
+        engine,
+        title="Beat K3 walk",
+        venue="W",
+        start=pd.Timestamp("2027-02-09 18:00").to_pydatetime(),
+        rrule="FREQ=MONTHLY;BYDAY=2TU",
+        beats="k3",
+    )
+    assert meetings.list_series(engine).set_index("id").loc[sid, "tzid"] == "America/Los_Angeles"
+    engine.dispose()
