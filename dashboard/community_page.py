@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 
 import streamlit as st
-from streamlit_folium import st_folium
 
 from analysis.flyer import place_line
 from dashboard import community_data as cd
+from dashboard import map_clicks
 from dashboard.maps import esc
 from geodata import schema, settings
 from geodata.errors import StoreError
@@ -91,16 +91,13 @@ c.metric("Your station", f"{station.get('name') or 'not listed'}")
 map_col, side_col = st.columns([3, 2])
 with map_col:
     st.subheader("Map: incidents per beat")
-    shown = st_folium(
+    click = map_clicks.new_click(
         cd.beat_map(root, token, beat, pin=st.session_state.get(PIN_KEY)),
-        height=560,
-        width="stretch",
-        returned_objects=["last_clicked"],
         key=f"community_map_{beat}",
+        click_key=CLICK_KEY,
+        height=560,
     )
-    click = (shown or {}).get("last_clicked")
-    if click and click != st.session_state.get(CLICK_KEY):
-        st.session_state[CLICK_KEY] = click
+    if click:
         clicked = cd.beat_at(root, token, click["lng"], click["lat"])
         if clicked and clicked != beat:
             st.session_state[WANTED_KEY] = clicked

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import streamlit as st
-from streamlit_folium import st_folium
 
 from analysis.profiles import no_incidents_note
-from dashboard import auth, calls_data, calls_panel, data, state
+from dashboard import auth, calls_data, calls_panel, data, map_clicks, state
 from dashboard import profile_data as pd_
 from geodata import schema
 
@@ -86,16 +85,12 @@ d.metric("Station", station.get("name") or "none", help=station.get("address"))
 
 map_col, chart_col = st.columns([3, 2])
 with map_col:
-    shown = st_folium(
+    click = map_clicks.new_click(
         pd_.profile_map(root, token, profile, pin=st.session_state.get(pd_.PIN_KEY)),
-        height=520,
-        width="stretch",
-        returned_objects=["last_clicked"],
         key=f"beat_map_{beat}",
+        click_key=pd_.CLICK_KEY,
     )
-    click = (shown or {}).get("last_clicked")
-    if click and click != st.session_state.get(pd_.CLICK_KEY):
-        st.session_state[pd_.CLICK_KEY] = click
+    if click:
         clicked = pd_.beat_at(root, token, click["lng"], click["lat"])
         if clicked and clicked != beat:
             st.session_state[state.BEAT] = clicked

@@ -6,9 +6,8 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import streamlit as st
-from streamlit_folium import st_folium
 
-from dashboard import auth, data, state
+from dashboard import auth, data, map_clicks, state
 from dashboard import meetings_data as md
 from dashboard.maps import plain
 from geodata import meetings, settings, users
@@ -130,7 +129,7 @@ elif found is not None:
         )
 
 occurrences = md.upcoming(db, schedule, start, end, district=chosen)
-shown = st_folium(
+click = map_clicks.new_click(
     md.meetings_map(
         root,
         token,
@@ -139,14 +138,10 @@ shown = st_folium(
         home=(found.lat, found.lon) if found is not None else None,
         home_beat=found.beat if found is not None else None,
     ),
-    height=520,
-    width="stretch",
-    returned_objects=["last_clicked"],
     key=f"meetings_map_{chosen}",
+    click_key=CLICK_KEY,
 )
-click = (shown or {}).get("last_clicked")
-if click and click != st.session_state.get(CLICK_KEY):
-    st.session_state[CLICK_KEY] = click
+if click:
     _lookup((click["lat"], click["lng"]))
     st.rerun()
 st.caption(
