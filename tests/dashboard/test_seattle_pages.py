@@ -44,7 +44,7 @@ def visible_text(at: AppTest) -> list[str]:
                 texts.extend(str(o) for o in options)
             try:
                 value = element.value
-            except Exception:  # noqa: BLE001 - elements without a value
+            except Exception:  # elements without a value
                 continue
             if isinstance(value, pd.DataFrame):
                 texts.extend(str(c) for c in value.columns)

@@ -33,6 +33,7 @@ PATTERNS = {
     "the Chicago sample as the store": re.compile(r"\bSAMPLES_DIR\b"),
 }
 
+
 def _hits() -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for top in SCANNED:
