@@ -38,6 +38,8 @@ __all__ = [
     "officer_hours",
     "response_summary",
     "review_calls",
+    "review_days",
+    "review_window",
 ]
 
 #: Column of officer-hours in :func:`officer_hours`.
@@ -325,6 +327,44 @@ class CallsReview:
     by_hour: pd.DataFrame
 
 
+def review_window(as_of: date, window: str) -> Window:
+    """Return the CompStat window named `window` that ends on `as_of`.
+
+    Parameters
+    ----------
+    as_of
+        Last day of the reporting period (local).
+    window
+        ``7d``, ``28d``, ``ytd`` or ``365d``.
+
+    Raises
+    ------
+    ValueError
+        If `window` is not one of the four CompStat windows.
+    """
+    windows = {w.name: w for w in compstat_windows(as_of)}
+    if window not in windows:
+        msg = f"window must be one of {list(windows)}, got {window!r}"
+        raise ValueError(msg)
+    return windows[window]
+
+
+def review_days(as_of: date, window: str) -> tuple[date, date]:
+    """Return the first and last local day of the calls a review of `window` reads.
+
+    That is the window, the period before it and the same period last year, up to `as_of` (a
+    ``7d`` window ends the day before), so that loading the calls received from the first day to
+    the end of the last one is enough for :func:`review_calls`.
+
+    Raises
+    ------
+    ValueError
+        If `window` is not one of the four CompStat windows.
+    """
+    chosen = review_window(as_of, window)
+    return min(chosen.previous_start, chosen.last_year_start), max(chosen.end, as_of)
+
+
 def review_calls(
     calls: pd.DataFrame,
     *,
@@ -360,11 +400,7 @@ def review_calls(
     ValueError
         If `window` is not one of the four CompStat windows.
     """
-    windows = {w.name: w for w in compstat_windows(as_of)}
-    if window not in windows:
-        msg = f"window must be one of {list(windows)}, got {window!r}"
-        raise ValueError(msg)
-    chosen = windows[window]
+    chosen = review_window(as_of, window)
     as_incidents = calls.rename(columns={RECEIVED_AT: schema.OCCURRED_AT})
     # the whole area's counts tell a covered period from one the store holds no calls for
     counts = compare_counts(

@@ -55,6 +55,7 @@ __all__ = [
     "load_profile_inputs",
     "open_store",
     "parse_day",
+    "resolve_workload",
     "sample_note",
 ]
 
@@ -512,6 +513,29 @@ def load_planning_inputs(
         incidents, read_weights(str(weights_path) if weights_path else None)
     )
     return PlanningInputs(beats=layers.beats, stations=layers.stations, incidents=incidents)
+
+
+def resolve_workload(chosen: str, *, has_calls: bool) -> Literal["incidents", "calls"]:
+    """Return the workload basis `chosen` names (``auto``: calls when the store holds them).
+
+    Parameters
+    ----------
+    chosen
+        ``"auto"``, ``"calls"`` or ``"incidents"`` (``plan --workload``, the planning page).
+    has_calls
+        Whether the store holds calls for service (:func:`has_calls`).
+
+    Raises
+    ------
+    ValueError
+        If `chosen` is none of the three.
+    """
+    if chosen not in ("auto", "calls", "incidents"):
+        msg = f"the workload is 'auto', 'calls' or 'incidents', got {chosen!r}"
+        raise ValueError(msg)
+    if chosen == "auto":
+        return "calls" if has_calls else "incidents"
+    return "calls" if chosen == "calls" else "incidents"
 
 
 def has_calls(store: IncidentStore) -> bool:

@@ -9,8 +9,14 @@ import folium
 import pandas as pd
 import streamlit as st
 
-from analysis.calls import CallsReview, officer_hours, response_summary, review_calls
-from analysis.compare import compstat_windows
+from analysis.calls import (
+    CallsReview,
+    officer_hours,
+    response_summary,
+    review_calls,
+    review_days,
+    review_window,
+)
 from dashboard import data, maps, profile_data
 from geodata import schema
 from geodata.calls import RECEIVED_AT, calls_table, load_calls
@@ -94,10 +100,7 @@ def review(
     target_min: float | None,
 ) -> CallsReview:
     """Return :func:`analysis.calls.review_calls` of an area (None: the department)."""
-    chosen = {w.name: w for w in compstat_windows(as_of)}[window]
-    calls = _calls_of(
-        root, token, level, area, min(chosen.previous_start, chosen.last_year_start), as_of
-    )
+    calls = _calls_of(root, token, level, area, *review_days(as_of, window))
     return review_calls(
         calls,
         as_of=as_of,
@@ -158,10 +161,10 @@ def area_calls(
     whole; time on task and officer-hours are :func:`analysis.calls.response_summary` and
     :func:`analysis.calls.officer_hours` of the window's calls.
     """
-    chosen = {w.name: w for w in compstat_windows(as_of)}[window]
-    calls = _calls_of(
-        root, token, level, area, min(chosen.previous_start, chosen.last_year_start), as_of
-    ).assign(**{_AREA: str(area)})
+    chosen = review_window(as_of, window)
+    calls = _calls_of(root, token, level, area, *review_days(as_of, window)).assign(
+        **{_AREA: str(area)}
+    )
     whole = review_calls(
         calls,
         as_of=as_of,
@@ -208,7 +211,7 @@ def calls_map(root: str, token: str, first: date, last: date) -> folium.Map:
     )
     word = data.label(root, token, "beat")
     fmap = maps.base_map(layer)
-    return maps.choropleth(
+    maps.choropleth(
         fmap,
         layer,
         "officer_hours",
@@ -216,3 +219,5 @@ def calls_map(root: str, token: str, first: date, last: date) -> folium.Map:
         name="Officer-hours on calls",
         unit=f"hours per {word}",
     )
+    districts, stations, district_word = data.map_context(root, token)
+    return maps.add_context(fmap, districts, stations, word=district_word)  # offline only

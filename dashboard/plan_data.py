@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Literal
 
 import folium
 import geopandas as gpd
@@ -12,13 +15,15 @@ from sqlalchemy import Engine
 
 from analysis import beatplan, inputs
 from analysis.inputs import Period
-from dashboard import maps, messages
+from dashboard import calls_data, data, maps, messages
 from geodata import db, schema, settings
 from geodata.jsonable import jsonable
 from geodata.plans import list_plans, plan_bytes, save_plan
 from geodata.store import IncidentStore
 
 __all__ = [
+    "WORKLOADS",
+    "Basis",
     "beat_table",
     "current_evaluation",
     "district_units",
@@ -27,32 +32,102 @@ __all__ = [
     "plan_map",
     "planning_inputs",
     "propose",
+    "resolve_workload",
     "save",
     "saved_plans",
     "user_message",
+    "workload_kinds",
+    "workload_range",
 ]
 
 
-@st.cache_data(show_spinner="Loading incidents and computing workload...")
-def planning_inputs(root: str, token: str, period: Period | None = None) -> inputs.PlanningInputs:
-    """Return beats, stations and incidents with workload over `period` (None: all data).
+#: The workload bases a plan can balance, in the page's words (``plan --workload``).
+WORKLOADS = {
+    "auto": "Automatic (calls when stored)",
+    "calls": "Officer-hours of calls",
+    "incidents": "Weighted incidents",
+}
 
-    The same :func:`analysis.inputs.load_planning_inputs` as ``python -m analysis plan``.
+
+@dataclass(frozen=True)
+class Basis:
+    """What a plan balances: officer-hours of calls (with an allowance) or weighted incidents.
+
+    Attributes
+    ----------
+    kind
+        ``"calls"`` or ``"incidents"`` (as ``python -m analysis plan --workload``).
+    allowance
+        With calls: self-initiated and administrative time as a share of call time.
+    """
+
+    kind: Literal["incidents", "calls"] = "incidents"
+    allowance: float = 0.0
+
+    @property
+    def unit(self) -> str:
+        """Return what one unit of workload is, for map legends and captions."""
+        return "officer-hours" if self.kind == "calls" else "weighted incidents"
+
+    @property
+    def records(self) -> str:
+        """Return the records the workload is made of."""
+        return "calls" if self.kind == "calls" else "incidents"
+
+
+def workload_kinds(root: str, token: str) -> list[str]:
+    """Return the workload bases the store can give (``calls``, ``incidents``), calls first."""
+    kinds = ["calls"] if calls_data.has_calls(root, token) else []
+    return kinds + (["incidents"] if data.has_incidents(root, token) else [])
+
+
+def resolve_workload(chosen: str, kinds: list[str]) -> Literal["incidents", "calls"]:
+    """Return the basis `chosen` names among the store's `kinds` (:func:`workload_kinds`).
+
+    ``auto`` is calls when the store holds them, as ``plan --workload auto``
+    (:func:`analysis.inputs.resolve_workload`).
+    """
+    return inputs.resolve_workload(chosen, has_calls="calls" in kinds)
+
+
+def workload_range(root: str, token: str, basis: Basis) -> tuple[date, date, str | None]:
+    """Return the days the workload period can span for `basis`, and a note on older records."""
+    if basis.kind == "calls":
+        first, last = calls_data.calls_range(root, token)
+        return first, last, None
+    return data.dense_date_range(root, token)
+
+
+@st.cache_data(show_spinner="Loading the records and computing workload...")
+def planning_inputs(
+    root: str, token: str, period: Period | None = None, basis: Basis | None = None
+) -> inputs.PlanningInputs:
+    """Return beats, stations and the workload points over `period` (None: all data).
+
+    The same :func:`analysis.inputs.load_planning_inputs` as ``python -m analysis plan``:
+    weighted incidents, or officer-hours of calls (`basis`; default: incidents).
     """
     del token
-    return inputs.load_planning_inputs(IncidentStore(root), period)
+    basis = basis or Basis()
+    return inputs.load_planning_inputs(
+        IncidentStore(root), period, workload=basis.kind, allowance=basis.allowance
+    )
 
 
 @st.cache_data(show_spinner=False)
 def current_evaluation(
-    root: str, token: str, district: str, period: Period | None = None
+    root: str,
+    token: str,
+    district: str,
+    period: Period | None = None,
+    basis: Basis | None = None,
 ) -> beatplan.PlanEvaluation:
     """Return the evaluation of the district's current beats (their real polygons).
 
-    As ``python -m analysis plan evaluate --district``: the incidents are those the join put in
-    the district's beats (so an incident on the district's edge counts where it was stored).
+    As ``python -m analysis plan evaluate --district``: the records are those the join put in
+    the district's beats (so a record on the district's edge counts where it was stored).
     """
-    loaded = planning_inputs(root, token, period)
+    loaded = planning_inputs(root, token, period, basis)
     return beatplan.evaluate_district(
         loaded.beats, loaded.incidents, district, stations=loaded.stations
     )
@@ -60,10 +135,15 @@ def current_evaluation(
 
 @st.cache_data(show_spinner=False)
 def district_units(
-    root: str, token: str, district: str, cell_size_m: float, period: Period | None = None
+    root: str,
+    token: str,
+    district: str,
+    cell_size_m: float,
+    period: Period | None = None,
+    basis: Basis | None = None,
 ) -> beatplan.Units:
     """Return the planning units of `district` with the workload of `period`."""
-    loaded = planning_inputs(root, token, period)
+    loaded = planning_inputs(root, token, period, basis)
     return beatplan.build_units(
         loaded.beats, loaded.incidents, cell_size_m=cell_size_m, districts=[district]
     )
@@ -80,11 +160,12 @@ def propose(
     seed: int,
     cell_size_m: float,
     period: Period | None = None,
+    basis: Basis | None = None,
     progress: beatplan.Progress | None = None,
 ) -> beatplan.Proposal:
     """Return a proposal for `district` (not cached: the page keeps it in session state)."""
-    loaded = planning_inputs(root, token, period)
-    units = district_units(root, token, district, cell_size_m, period)
+    loaded = planning_inputs(root, token, period, basis)
+    units = district_units(root, token, district, cell_size_m, period, basis)
     return beatplan.propose_beats(
         loaded.beats,
         loaded.incidents,
@@ -107,10 +188,12 @@ def plan_map(
     stations: gpd.GeoDataFrame | None = None,
     moved: gpd.GeoDataFrame | None = None,
     vmax: float | None = None,
+    unit: str = "weighted incidents",
 ) -> folium.Map:
     """Return a map of `plan` coloured by workload; `moved` units outlined in red.
 
-    `vmax` is the top of the colour scale (give both maps of a comparison the same one).
+    `vmax` is the top of the colour scale (give both maps of a comparison the same one);
+    `unit` names the workload in the legend (:attr:`Basis.unit`).
     """
     areas = plan.merge(
         evaluation.beats[[schema.BEAT, "workload", "share", "polsby_popper"]], on=schema.BEAT
@@ -124,7 +207,7 @@ def plan_map(
         areas,
         "workload",
         name="Workload",
-        unit="weighted incidents per beat",
+        unit=f"{unit} per beat",
         vmax=vmax,
         fields=[(schema.SECTOR, "Sector"), ("share", "Share"), ("polsby_popper", "Polsby-Popper")],
     )
@@ -197,8 +280,8 @@ def measures_table(proposal: beatplan.Proposal) -> pd.DataFrame:
     )
 
 
-def beat_table(evaluation: beatplan.PlanEvaluation) -> pd.DataFrame:
-    """Return the per-beat measures for display."""
+def beat_table(evaluation: beatplan.PlanEvaluation, basis: Basis | None = None) -> pd.DataFrame:
+    """Return the per-beat measures for display (``incidents`` named ``calls`` for calls)."""
     cols = [
         schema.BEAT,
         schema.SECTOR,
@@ -211,7 +294,10 @@ def beat_table(evaluation: beatplan.PlanEvaluation) -> pd.DataFrame:
         "contiguous",
         "mean_dist_centre_m",
     ]
-    return evaluation.beats[[c for c in cols if c in evaluation.beats.columns]].round(3)
+    table = evaluation.beats[[c for c in cols if c in evaluation.beats.columns]].round(3)
+    if basis is not None and basis.kind == "calls":
+        table = table.rename(columns={"workload": "officer_hours", "incidents": "calls"})
+    return table
 
 
 _MESSAGES = (

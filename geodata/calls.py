@@ -18,26 +18,44 @@ Rules (see ``docs/planning.md``):
 ``response_min`` is received -> arrived; ``time_on_task_min`` is arrived -> closed, or
 dispatched -> closed when no arrival was recorded.
 
-:func:`ingest_calls` reads a CAD export in chunks with a :class:`CallMapping`, applies these
-rules and the store's beat join, and writes the calls to the store's ``calls`` table as one
-version (the same Delta Lake table code as incidents: all or nothing, listable, undoable).
-Located calls get the beat that holds them; a call whose location is redacted (``REDACTED``,
-blank or 0,0) keeps the area it reports, with ``join_status`` ``reported``.
+:func:`ingest_calls` reads a CAD export batch by batch with a :class:`CallMapping` through the
+incident reader's own machinery (:func:`geodata.readers.iter_records`: the same formats, line
+numbers, malformed-row and whole-file errors; :class:`geodata.readers.DateReader`: the same date
+detection, day/month decision and plausible window), rejects repeated call ids across the whole
+file, applies these rules and the store's beat join, and writes the calls to the store's
+``calls`` table as one version (the same Delta Lake table code as incidents: all or nothing,
+listable, undoable). Located calls get the beat that holds them; a call whose location is
+redacted (``REDACTED``, blank or 0,0) keeps the area it reports, with ``join_status``
+``reported``, or, reporting none the layer knows, is kept outside every beat (``unlocated``): it
+still counts in the department's response times.
 """
 
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyproj
 
 from geodata import schema
+from geodata._idkernel import IdTable, hash_strings
 from geodata.errors import InputError, SchemaError
+from geodata.readers import (
+    BLOCK_BYTES,
+    DEFAULT_EARLIEST_YEAR,
+    REASONS,
+    DateReader,
+    RaggedRecords,
+    iter_records,
+    rejection_frame,
+)
 from geodata.table import RecordTable, TableSpec
 
 __all__ = [
@@ -45,6 +63,7 @@ __all__ = [
     "CALLS",
     "CALL_COLUMNS",
     "CALL_ID",
+    "CALL_REASONS",
     "CALL_TABLE_COLUMNS",
     "CALL_TIMES",
     "CALL_TYPE",
@@ -120,12 +139,16 @@ def units_from_plan(plans: pd.Series) -> pd.Series:
     Series
         Nullable integers aligned with `plans`.
     """
-    text = plans.astype("string")
+    # a CAD system has a few dozen plans: read each distinct text once, not every row
+    codes, distinct = pd.factorize(plans.astype("string"), use_na_sentinel=True)
+    text = pd.Series(distinct, dtype="string")
     officers = pd.to_numeric(
         text.str.extract(r"(\d+)\s*Officer", expand=False), errors="coerce"
     ).astype("Int64")
     sergeant = text.str.contains(r"\bSgt\b|Sergeant", case=False, regex=True).fillna(False)
-    return (officers + sergeant.astype("Int64")).astype("Int64")
+    per_plan = (officers + sergeant.astype("Int64")).astype("Int64")
+    units = per_plan.reindex(codes).set_axis(plans.index)  # code -1 (missing) -> <NA>
+    return units.astype("Int64")
 
 
 def derive_intervals(
@@ -225,18 +248,21 @@ CALLS = TableSpec(
     stats_columns=(CALL_ID, schema.DISTRICT, schema.SECTOR, schema.BEAT),
 )
 
-#: Formats tried, whole column at a time, when a mapping names none.
-DATE_FORMATS = (
-    "%Y-%m-%d %H:%M:%S",
-    "%Y-%m-%dT%H:%M:%S",
-    "%Y-%m-%d %H:%M",
-    "%m/%d/%Y %H:%M:%S",
-    "%m/%d/%Y %I:%M:%S %p",
-    "%m/%d/%Y %H:%M",
-)
 #: Values of a coordinate column that mean "location withheld", not a bad value.
-_WITHHELD = {"", "REDACTED", "NULL", "NONE", "NA", "N/A"}
-_EARLIEST_YEAR = 1990
+_WITHHELD = ["", "REDACTED", "NULL", "NONE", "NA", "N/A"]
+
+#: Why a call's row can be rejected before its intervals are checked (those reasons are
+#: written by :func:`derive_intervals`). The reasons the incident reader shares are its words.
+CALL_REASONS = {
+    "malformed": REASONS["malformed"],
+    "bad_date": REASONS["bad_date"],
+    "implausible_date": REASONS["implausible_date"],
+    "missing_id": "missing call id",
+    "duplicate_id": "duplicate call id",
+    "bad_units": "a negative number of units",
+    "bad_coordinates": "unparseable coordinates",
+    "out_of_range": "longitude/latitude out of range",
+}
 
 
 @dataclass(frozen=True)
@@ -260,16 +286,28 @@ class CallMapping:
     reported_beat: str | None = None
     lon: str | None = None
     lat: str | None = None
-    #: strptime format of every time column; None decides per column from the data.
-    date_format: str | None = None
+    #: strptime format(s) of every time column, tried in order; None decides per column from
+    #: the data, as the incident reader does (:class:`~geodata.readers.DateReader`).
+    date_format: str | tuple[str, ...] | None = None
+    #: Times before 1 January of this year are rejected.
+    earliest_year: int = DEFAULT_EARLIEST_YEAR
     roles_from_file: tuple[str, ...] = field(default=(), compare=False)
 
     @classmethod
     def roles(cls) -> tuple[str, ...]:
         """Return the names of the column roles."""
-        return tuple(
-            f.name for f in fields(cls) if f.name not in ("date_format", "roles_from_file")
-        )
+        options = ("date_format", "earliest_year", "roles_from_file")
+        return tuple(f.name for f in fields(cls) if f.name not in options)
+
+    @property
+    def date_formats(self) -> tuple[str, ...]:
+        """Return the explicit date formats, in the order they are tried (may be empty)."""
+        formats = self.date_format
+        return () if formats is None else (formats,) if isinstance(formats, str) else formats
+
+    def used_columns(self) -> dict[str, str]:
+        """Return role -> source column for the roles the export has."""
+        return {r: getattr(self, r) for r in self.roles() if getattr(self, r)}
 
     @classmethod
     def from_file(cls, path: str | Path) -> CallMapping:
@@ -292,9 +330,17 @@ class CallMapping:
             msg = f"{path}: unknown call roles {unknown}; the roles are {list(cls.roles())}"
             raise InputError(msg, path=str(path))
         options = raw.get("options", {})
+        date_format = options.get("date_format")
+        if isinstance(date_format, list):
+            date_format = tuple(str(f) for f in date_format)
+        earliest_year = options.get("earliest_year", DEFAULT_EARLIEST_YEAR)
+        if not isinstance(earliest_year, int):
+            msg = f"{path}: options.earliest_year must be a year, e.g. 1995"
+            raise InputError(msg, path=str(path))
         return cls(
             **{k: str(v) for k, v in columns.items()},
-            date_format=options.get("date_format"),
+            date_format=date_format,
+            earliest_year=earliest_year,
             roles_from_file=tuple(columns),
         )
 
@@ -315,26 +361,226 @@ class CallsReport:
     outside: int = 0
     date_formats: dict[str, str] = field(default_factory=dict)
     version: int | None = None
-    rejected_file: str | None = None
+    rejections_csv: str | None = None
 
     def as_dict(self) -> dict[str, object]:
         """Return the report as JSON-ready values."""
         return dict(self.__dict__)
 
 
-def _decide_format(values: pd.Series, column: str, path: Path) -> str:
-    present = values[values.str.strip() != ""].head(5000)
-    if present.empty:
-        return DATE_FORMATS[0]
-    for fmt in DATE_FORMATS:
-        if pd.to_datetime(present, format=fmt, errors="coerce").notna().all():
-            return fmt
-    sample = present.iloc[0]
-    msg = (
-        f"{path}, column {column!r}: the times ({sample!r}, ...) follow none of the known "
-        f"formats {list(DATE_FORMATS)}; give the format as date_format in the calls mapping"
-    )
-    raise InputError(msg, path=str(path), column=column)
+class _CallReader:
+    """What stays the same across the batches of one CAD export: date readers, ids seen, CRS."""
+
+    def __init__(
+        self,
+        path: Path,
+        mapping: CallMapping,
+        *,
+        timezone: str,
+        analysis_crs: str,
+        exact: bool,
+        block_bytes: int,
+        now: datetime | None,
+    ) -> None:
+        if mapping.received_at is None:
+            msg = f"{path}: the calls mapping names no received_at column (when the call came in)"
+            raise SchemaError(msg, path=str(path))
+        self.path = path
+        self.mapping = mapping
+        self.used = mapping.used_columns()
+        self.timezone = timezone
+        self.to_xy = pyproj.Transformer.from_crs(schema.WGS84, analysis_crs, always_xy=True)
+        self.ids = IdTable()
+        self.header_checked = False
+        self.dates: dict[str, DateReader] = {}
+        for role in CALL_TIMES:
+            source = self.used.get(role)
+            if source is None:
+                continue
+            reader = DateReader(
+                path=path,
+                column=source,
+                timezone=timezone,
+                formats=mapping.date_formats,
+                earliest_year=mapping.earliest_year,
+                now=now,
+            )
+            reader.prescan = self._column_text(source, exact, block_bytes)
+            self.dates[role] = reader
+
+    def _column_text(
+        self, source: str, exact: bool, block_bytes: int
+    ) -> Callable[[], Iterator[tuple[pa.Array, np.ndarray]]]:
+        """Return a function that reads one column again, batch by batch (for DateReader)."""
+
+        def read() -> Iterator[tuple[pa.Array, np.ndarray]]:
+            for table, lines, _ in iter_records(self.path, exact=exact, block_bytes=block_bytes):
+                yield pc.utf8_trim_whitespace(table.column(source).combine_chunks()), lines
+
+        return read
+
+    @property
+    def date_formats(self) -> dict[str, str]:
+        """Return, per time role, the format(s) its column was read in."""
+        return {
+            role: " or ".join(reader.used_formats)
+            for role, reader in self.dates.items()
+            if reader.used_formats
+        }
+
+    def check_header(self, columns: list[str]) -> None:
+        """Raise :class:`SchemaError` naming every mapped column the header lacks."""
+        missing = sorted(set(self.used.values()) - set(columns))
+        if missing:
+            header = ", ".join(repr(c) for c in columns)
+            msg = (
+                f"{self.path}: mapped columns {missing} are not in the file's header "
+                f"(line 1: {header})"
+            )
+            raise SchemaError(msg, path=str(self.path), line=1, column=missing[0])
+        self.header_checked = True
+
+    def read(self, table: pa.Table, lines: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Return one batch's accepted calls (canonical columns, intervals, x/y) and rejects."""
+        if not self.header_checked:
+            self.check_header(table.column_names)
+        used, n = self.used, table.num_rows
+        chunk = table.select(sorted(set(used.values()))).to_pandas(
+            types_mapper=lambda t: pd.StringDtype("pyarrow") if t == pa.string() else None
+        )
+        reason = np.full(n, None, dtype=object)
+        column = np.full(n, "", dtype=object)
+        value = np.full(n, "", dtype=object)
+
+        def flag(mask: pd.Series | np.ndarray, source: str, text: str, values: object) -> None:
+            if isinstance(mask, pd.Series):  # nullable booleans: missing is "no"
+                mask = mask.to_numpy(dtype=bool, na_value=False)
+            new = np.asarray(mask, dtype=bool) & pd.isna(reason)
+            if new.any():
+                reason[new] = text
+                column[new] = source
+                value[new] = np.asarray(values, dtype=object)[new]
+
+        frame = pd.DataFrame(index=chunk.index)
+        frame[schema.SOURCE] = self.path.name
+        frame[schema.SOURCE_LINE] = lines.astype(np.int64)
+        for role in CALL_TIMES:
+            reader = self.dates.get(role)
+            if reader is None:
+                frame[role] = pd.Series(pd.NaT, index=chunk.index, dtype="datetime64[ns, UTC]")
+                continue
+            text = pc.utf8_trim_whitespace(table.column(reader.column).combine_chunks())
+            utc, implausible = reader.read(text, lines)
+            stamps = utc.view("datetime64[ns]")
+            raw = chunk[reader.column].to_numpy(dtype=object)
+            given = pc.not_equal(text, "").to_numpy(zero_copy_only=False)
+            flag(given & np.isnat(stamps), reader.column, CALL_REASONS["bad_date"], raw)
+            flag(implausible, reader.column, CALL_REASONS["implausible_date"], raw)
+            frame[role] = pd.DatetimeIndex(stamps).tz_localize(UTC)
+        for role in CALL_TIMES:
+            frame[role] = frame[role].dt.tz_convert(self.timezone)
+        for role in (CALL_ID, CALL_TYPE, PRIORITY, DISPOSITION):
+            source = used.get(role)
+            frame[role] = (
+                chunk[source].str.strip().replace("", pd.NA).astype("string")
+                if source
+                else pd.Series(pd.NA, index=chunk.index, dtype="string")
+            )
+        if used.get(CALL_ID) is None:  # a stable id from the file's own values
+            everything = table.to_pandas().astype(str).agg("|".join, axis=1)
+            frame[CALL_ID] = (
+                pd.util.hash_pandas_object(everything, index=False).astype(str).astype("string")
+            )
+        else:
+            source = used[CALL_ID]
+            flag(frame[CALL_ID].isna(), source, CALL_REASONS["missing_id"], chunk[source])
+        if used.get(UNITS):
+            units = pd.to_numeric(chunk[used[UNITS]].str.strip(), errors="coerce")
+            flag(units < 0, used[UNITS], CALL_REASONS["bad_units"], chunk[used[UNITS]])
+            frame[UNITS] = units.astype("float64")
+        elif used.get("response_plan"):
+            plans = units_from_plan(chunk[used["response_plan"]])
+            frame[UNITS] = plans.astype("Float64").astype("float64")
+        else:
+            frame[UNITS] = np.nan
+        reported = used.get(schema.REPORTED_BEAT)
+        frame[schema.REPORTED_BEAT] = (
+            chunk[reported].str.strip().str.upper().replace("", pd.NA).astype("string")
+            if reported
+            else pd.Series(pd.NA, index=chunk.index, dtype="string")
+        )
+        self._locate(chunk, frame, flag)
+        # the interval rules, on the rows that passed so far
+        passed = frame.loc[pd.isna(reason)]
+        accepted, bad = derive_intervals(passed)
+        if len(bad):
+            at = bad["row"].to_numpy(dtype=np.int64)
+            sources = [used.get(c, c) for c in bad["column"]]
+            reason[at] = bad["reason"].to_numpy(dtype=object)
+            column[at] = sources
+            value[at] = [
+                chunk.loc[r, c] if c in chunk.columns else ""
+                for r, c in zip(at, sources, strict=True)
+            ]
+        # ids last: a row rejected for another reason does not claim its id
+        ok = np.flatnonzero(pd.isna(reason))
+        ids = pa.array(frame[CALL_ID].to_numpy(dtype=object)[ok], type=pa.string())
+        first = self.ids.add(hash_strings(ids), lines[ok])
+        repeated = ok[first >= 0]
+        if repeated.size:
+            mask = np.zeros(n, dtype=bool)
+            mask[repeated] = True
+            shown = np.full(n, "", dtype=object)
+            names = frame[CALL_ID].to_numpy(dtype=object)[repeated]
+            shown[repeated] = [
+                f"{name} (first at line {int(line)})"
+                for name, line in zip(names, first[first >= 0], strict=True)
+            ]
+            flag(mask, used.get(CALL_ID, "(derived id)"), CALL_REASONS["duplicate_id"], shown)
+        keep = pd.isna(reason)
+        accepted = accepted.loc[accepted.index.isin(chunk.index[keep])]
+        bad_rows = ~keep
+        rejected = pd.DataFrame(
+            {
+                "source": self.path.name,
+                "line": lines[bad_rows],
+                "column": column[bad_rows],
+                "value": [str(v)[:200] for v in value[bad_rows]],
+                "reason": reason[bad_rows],
+            }
+        ).astype(rejection_frame().dtypes.to_dict())
+        return accepted, rejected
+
+    def _locate(
+        self,
+        chunk: pd.DataFrame,
+        frame: pd.DataFrame,
+        flag: Callable[[pd.Series | np.ndarray, str, str, object], None],
+    ) -> None:
+        """Add lon/lat and x/y (NaN where the location is withheld), flagging bad coordinates."""
+        for name in (schema.LON, schema.LAT, schema.X, schema.Y):
+            frame[name] = np.nan
+        lon_col, lat_col = self.used.get("lon"), self.used.get("lat")
+        if not (lon_col and lat_col):
+            return
+        lon_text = chunk[lon_col].str.strip()
+        lat_text = chunk[lat_col].str.strip()
+        lon = pd.to_numeric(lon_text, errors="coerce")
+        lat = pd.to_numeric(lat_text, errors="coerce")
+        withheld = lon_text.str.upper().isin(_WITHHELD) | lat_text.str.upper().isin(_WITHHELD)
+        withheld |= (lon == 0) & (lat == 0)
+        flag(~withheld & lon.isna(), lon_col, CALL_REASONS["bad_coordinates"], chunk[lon_col])
+        flag(~withheld & lat.isna(), lat_col, CALL_REASONS["bad_coordinates"], chunk[lat_col])
+        flag(~withheld & (lon.abs() > 180), lon_col, CALL_REASONS["out_of_range"], chunk[lon_col])
+        flag(~withheld & (lat.abs() > 90), lat_col, CALL_REASONS["out_of_range"], chunk[lat_col])
+        ok = ~withheld & lon.notna() & lat.notna() & (lon.abs() <= 180) & (lat.abs() <= 90)
+        ok = ok.to_numpy(dtype=bool)
+        if ok.any():
+            frame.loc[ok, schema.LON] = lon[ok].to_numpy()
+            frame.loc[ok, schema.LAT] = lat[ok].to_numpy()
+            x, y = self.to_xy.transform(lon[ok].to_numpy(), lat[ok].to_numpy())
+            frame.loc[ok, schema.X] = x
+            frame.loc[ok, schema.Y] = y
 
 
 def read_calls(
@@ -343,183 +589,67 @@ def read_calls(
     *,
     timezone: str,
     analysis_crs: str,
-    chunk_rows: int = 200_000,
+    exact: bool = False,
+    block_bytes: int = BLOCK_BYTES,
+    now: datetime | None = None,
 ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame, int]]:
-    """Yield ``(accepted, rejected, rows_read)`` for each chunk of a CAD export (CSV).
+    """Yield ``(accepted, rejected, rows_read)`` for each batch of a CAD export.
 
-    Accepted calls carry the canonical columns with tz-aware times, the derived intervals and
-    ``x``/``y`` in `analysis_crs` (NaN where the location is withheld). Rejected rows carry
-    ``source, line, column, value, reason``; line 1 is the header.
+    The file is read as incidents are (:func:`geodata.readers.iter_records`: CSV, ``.gz``,
+    Parquet, ...) and its time columns with :class:`~geodata.readers.DateReader` (formats
+    decided for the whole column; an ambiguous day/month order stops the import). Accepted calls
+    carry the canonical columns with tz-aware times, the derived intervals and ``x``/``y`` in
+    `analysis_crs` (NaN where the location is withheld). Rejected rows carry ``source, line,
+    column, value, reason``; in a CSV line 1 is the header.
+
+    Parameters
+    ----------
+    path
+        The export.
+    mapping
+        Which columns hold the call's roles, and the date format(s) if known.
+    timezone
+        IANA zone of the export's naive times.
+    analysis_crs
+        Projected CRS (metres) of ``x``/``y``.
+    exact
+        Locate ragged CSV records first (after :class:`~geodata.readers.RaggedRecords`).
+    block_bytes
+        Bytes of CSV per batch.
+    now
+        The present, for the plausible-date window (default: the clock).
 
     Raises
     ------
     SchemaError
         If a mapped column is missing or ``received_at`` is not mapped.
     InputError
-        If the file cannot be read or a time column follows no known format.
+        If the file cannot be read (also part-way), or a time column's day/month order is
+        ambiguous or conflicting.
+    RaggedRecords
+        When ragged CSV records are found after batches were yielded.
     """
-    path = Path(path)
-    if mapping.received_at is None:
-        msg = f"{path}: the calls mapping names no received_at column (when the call came in)"
-        raise SchemaError(msg, path=str(path))
-    used = {r: getattr(mapping, r) for r in mapping.roles() if getattr(mapping, r)}
-    try:
-        with pd.read_csv(
-            path, dtype=str, keep_default_na=False, chunksize=chunk_rows, on_bad_lines="error"
-        ) as reader:
-            yield from _read_chunks(reader, path, mapping, used, timezone, analysis_crs)
-    except pd.errors.ParserError as err:
-        msg = f"{path}: the file is not a well-formed CSV ({err})"
-        raise InputError(msg, path=str(path)) from err
-    except (OSError, EOFError, UnicodeDecodeError) as err:
-        msg = f"{path}: cannot read the file ({err})"
-        raise InputError(msg, path=str(path)) from err
+    calls = _CallReader(
+        Path(path),
+        mapping,
+        timezone=timezone,
+        analysis_crs=analysis_crs,
+        exact=exact,
+        block_bytes=block_bytes,
+        now=now,
+    )
+    yield from _read_with(calls, exact=exact, block_bytes=block_bytes)
 
 
-def _read_chunks(
-    reader: Iterator[pd.DataFrame],
-    path: Path,
-    mapping: CallMapping,
-    used: dict[str, str],
-    timezone: str,
-    analysis_crs: str,
+def _read_with(
+    calls: _CallReader, *, exact: bool, block_bytes: int
 ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame, int]]:
-    import pyproj
-
-    to_xy = pyproj.Transformer.from_crs(schema.WGS84, analysis_crs, always_xy=True)
-    formats: dict[str, str] = {}
-    first_line = 2
-    for chunk in reader:
-        missing = sorted(set(used.values()) - set(chunk.columns))
-        if missing:
-            msg = f"{path}: mapped columns {missing} are not in the file's header"
-            raise SchemaError(msg, path=str(path))
-        lines = np.arange(first_line, first_line + len(chunk))
-        first_line += len(chunk)
-        frame, rejected = _canonical(chunk, used, lines, path, timezone, mapping, formats)
-        located = frame[schema.LON].notna()
-        x, y = to_xy.transform(
-            frame.loc[located, schema.LON].to_numpy(), frame.loc[located, schema.LAT].to_numpy()
-        )
-        frame[schema.X] = np.nan
-        frame[schema.Y] = np.nan
-        frame.loc[located, schema.X] = x
-        frame.loc[located, schema.Y] = y
-        accepted, bad = derive_intervals(frame)
-        interval_rejects = pd.DataFrame(
-            {
-                "source": path.name,
-                "line": frame.loc[bad["row"], schema.SOURCE_LINE].to_numpy(),
-                "column": [used.get(c, c) for c in bad["column"]],
-                "value": [
-                    str(chunk.loc[r, used[c]]) if c in used else ""
-                    for r, c in zip(bad["row"], bad["column"], strict=True)
-                ],
-                "reason": bad["reason"].to_numpy(),
-            }
-        )
-        parts = [r for r in (rejected, interval_rejects) if len(r)]
-        yield accepted, (pd.concat(parts, ignore_index=True) if parts else rejected), len(chunk)
-
-
-def _canonical(
-    chunk: pd.DataFrame,
-    used: dict[str, str],
-    lines: np.ndarray,
-    path: Path,
-    timezone: str,
-    mapping: CallMapping,
-    formats: dict[str, str],
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return the chunk in canonical columns and its rejected rows (bad times, coordinates)."""
-    reason = pd.Series(pd.NA, index=chunk.index, dtype="object")
-    column = pd.Series(pd.NA, index=chunk.index, dtype="object")
-
-    def flag(mask: pd.Series | np.ndarray, source_column: str, text: str) -> None:
-        new = np.asarray(mask, dtype=bool) & reason.isna().to_numpy()
-        reason[new] = text
-        column[new] = source_column
-
-    frame = pd.DataFrame(index=chunk.index)
-    frame[schema.SOURCE] = path.name
-    frame[schema.SOURCE_LINE] = lines
-    now = pd.Timestamp(datetime.now(UTC)) + pd.Timedelta(days=1)
-    for role in CALL_TIMES:
-        source = used.get(role)
-        if source is None:
-            frame[role] = pd.Series(pd.NaT, index=chunk.index, dtype=f"datetime64[ns, {timezone}]")
-            continue
-        text = chunk[source].str.strip()
-        fmt = mapping.date_format or formats.get(role) or _decide_format(text, source, path)
-        formats[role] = fmt
-        naive = pd.to_datetime(text, format=fmt, errors="coerce")
-        flag((text != "") & naive.isna(), source, f"not a time in the format {fmt}")
-        aware = naive.dt.tz_localize(
-            timezone, ambiguous=np.ones(len(naive), dtype=bool), nonexistent="shift_forward"
-        )
-        implausible = aware.notna() & (
-            (aware.dt.year < _EARLIEST_YEAR) | (aware.dt.tz_convert("UTC") > now)
-        )
-        flag(implausible, source, f"a time before {_EARLIEST_YEAR} or in the future")
-        frame[role] = aware
-    for role in (CALL_ID, CALL_TYPE, PRIORITY, DISPOSITION):
-        source = used.get(role)
-        frame[role] = (
-            chunk[source].str.strip().replace("", pd.NA).astype("string")
-            if source
-            else pd.Series(pd.NA, index=chunk.index, dtype="string")
-        )
-    if used.get(CALL_ID) is None:  # a stable id from the file's own values
-        key = chunk.astype(str).agg("|".join, axis=1)
-        frame[CALL_ID] = pd.util.hash_pandas_object(key, index=False).astype(str).astype("string")
-    else:
-        flag(frame[CALL_ID].isna(), used[CALL_ID], "no call id")
-        flag(frame[CALL_ID].duplicated(keep="first"), used[CALL_ID], "the call id occurs twice")
-    if used.get(UNITS):
-        units = pd.to_numeric(chunk[used[UNITS]].str.strip(), errors="coerce")
-        flag(units.notna() & (units < 0), used[UNITS], "a negative number of units")
-        frame[UNITS] = units.astype("float64")
-    elif used.get("response_plan"):
-        frame[UNITS] = (
-            units_from_plan(chunk[used["response_plan"]]).astype("Float64").astype("float64")
-        )
-    else:
-        frame[UNITS] = np.nan
-    reported = used.get(schema.REPORTED_BEAT)
-    frame[schema.REPORTED_BEAT] = (
-        chunk[reported].str.strip().str.upper().replace("", pd.NA).astype("string")
-        if reported
-        else pd.Series(pd.NA, index=chunk.index, dtype="string")
-    )
-    frame[schema.LON] = np.nan
-    frame[schema.LAT] = np.nan
-    if used.get("lon") and used.get("lat"):
-        lon_text = chunk[used["lon"]].str.strip()
-        lat_text = chunk[used["lat"]].str.strip()
-        lon = pd.to_numeric(lon_text, errors="coerce")
-        lat = pd.to_numeric(lat_text, errors="coerce")
-        withheld = lon_text.str.upper().isin(_WITHHELD) | lat_text.str.upper().isin(_WITHHELD)
-        withheld |= (lon == 0) & (lat == 0)
-        flag(~withheld & (lon.isna() | lat.isna()), used["lon"], "not a longitude/latitude")
-        out_of_range = ~withheld & ((lon.abs() > 180) | (lat.abs() > 90))
-        flag(out_of_range, used["lat"], "longitude/latitude out of range")
-        ok = ~withheld & lon.notna() & lat.notna()
-        frame.loc[ok, schema.LON] = lon[ok]
-        frame.loc[ok, schema.LAT] = lat[ok]
-    bad = reason.notna()
-    rejected = pd.DataFrame(
-        {
-            "source": path.name,
-            "line": lines[bad.to_numpy()],
-            "column": column[bad].to_numpy(),
-            "value": [
-                str(chunk.loc[i, c]) if c in chunk.columns else ""
-                for i, c in zip(chunk.index[bad], column[bad], strict=True)
-            ],
-            "reason": reason[bad].to_numpy(),
-        }
-    )
-    return frame.loc[~bad], rejected
+    for table, lines, malformed in iter_records(calls.path, exact=exact, block_bytes=block_bytes):
+        accepted, rejected = calls.read(table, lines)
+        if len(malformed):
+            rejected = pd.concat([malformed, rejected], ignore_index=True)
+            rejected = rejected.sort_values("line", kind="stable", ignore_index=True)
+        yield accepted, rejected, table.num_rows + len(malformed)
 
 
 def calls_table(store: object) -> RecordTable:
@@ -532,52 +662,81 @@ def ingest_calls(
     store: object,
     *,
     mapping: CallMapping,
-    chunk_rows: int = 200_000,
+    block_bytes: int = BLOCK_BYTES,
+    now: datetime | None = None,
 ) -> CallsReport:
     """Read a CAD export, join each call to the store's beats and store the calls as one version.
 
     Parameters
     ----------
     path
-        The export (CSV).
+        The export (CSV, optionally ``.gz``, or any format :func:`read_calls` reads).
     store
         An :class:`~geodata.store.IncidentStore` with a beat layer.
     mapping
         Which columns hold the call's roles.
-    chunk_rows
-        Rows read at a time (memory is bounded by a chunk, then by a month when writing).
+    block_bytes
+        Bytes of CSV read at a time (memory is bounded by a batch, then by a month when
+        writing).
+    now
+        The present, for the plausible-date window (default: the clock).
 
     Returns
     -------
     CallsReport
         ``rows_read == rows_accepted + rows_rejected``; rejected rows are written with their
         line, column, value and reason to ``reports/`` in the store (formulas neutralised).
+
+    Raises
+    ------
+    InputError
+        If the file cannot be read (nothing is stored), or its dates are ambiguous.
+    SchemaError
+        If a mapped column is missing.
     """
+    path = Path(path)
+    try:
+        return _ingest(path, store, mapping, exact=False, block_bytes=block_bytes, now=now)
+    except RaggedRecords:  # found after batches were staged: nothing was committed
+        return _ingest(path, store, mapping, exact=True, block_bytes=block_bytes, now=now)
+
+
+def _ingest(
+    path: Path,
+    store: object,
+    mapping: CallMapping,
+    *,
+    exact: bool,
+    block_bytes: int,
+    now: datetime | None,
+) -> CallsReport:
     from geodata.exports import write_csv
     from geodata.join import BeatIndex, assign_beats
 
-    path = Path(path)
     beats = store.read_layer("beats")  # type: ignore[attr-defined]
     index = BeatIndex(beats)
     known = set(index.beat_ids)
+    attrs = beats.drop_duplicates(schema.BEAT).set_index(schema.BEAT)
     report = CallsReport(source=path.name)
     rejected_parts: list[pd.DataFrame] = []
+    calls = _CallReader(
+        path,
+        mapping,
+        timezone=store.timezone,  # type: ignore[attr-defined]
+        analysis_crs=store.analysis_crs,  # type: ignore[attr-defined]
+        exact=exact,
+        block_bytes=block_bytes,
+        now=now,
+    )
 
     def batches() -> Iterator[pd.DataFrame]:
-        for accepted, rejected, rows in read_calls(
-            path,
-            mapping,
-            timezone=store.timezone,  # type: ignore[attr-defined]
-            analysis_crs=store.analysis_crs,  # type: ignore[attr-defined]
-            chunk_rows=chunk_rows,
-        ):
+        for accepted, rejected, rows in _read_with(calls, exact=exact, block_bytes=block_bytes):
             report.rows_read += rows
             rejected_parts.append(rejected)
             located = accepted[schema.X].notna()
             joined = assign_beats(accepted[located], beats, index=index)
             withheld = accepted[~located].copy()
             area = withheld[schema.REPORTED_BEAT]
-            attrs = beats.drop_duplicates(schema.BEAT).set_index(schema.BEAT)
             in_layer = area.isin(known)
             withheld[schema.BEAT] = area.where(in_layer, schema.OUTSIDE)
             for level in (schema.SECTOR, schema.DISTRICT):
@@ -588,29 +747,39 @@ def ingest_calls(
                 )
                 withheld[level] = values.where(in_layer, schema.OUTSIDE).astype("string")
             withheld[schema.JOIN_STATUS] = np.where(in_layer, "reported", "unlocated")
-            parts = [p for p in (joined, withheld) if len(p)]
-            batch = pd.concat(parts).sort_index() if len(parts) > 1 else (parts or [joined])[0]
+            parts = [_conform(p) for p in (joined, withheld) if len(p)]
+            batch = pd.concat(parts).sort_index() if len(parts) > 1 else _conform(joined)
             report.rows_accepted += len(batch)
             report.located += int(located.sum())
             report.location_withheld += int((~located).sum())
             report.outside += int((batch[schema.BEAT] == schema.OUTSIDE).sum())
-            yield batch.reindex(columns=list(CALL_TABLE_COLUMNS))
+            yield batch
 
     summary: dict[str, object] = {"file": path.name, "kind": "calls"}
     table = calls_table(store)
     new, replaced, version = table.upsert_batches(batches(), source=summary)
     rejected_parts = [r for r in rejected_parts if len(r)]
-    rejected = pd.concat(rejected_parts, ignore_index=True) if rejected_parts else pd.DataFrame()
+    rejected = pd.concat(rejected_parts, ignore_index=True) if rejected_parts else rejection_frame()
     report.rows_rejected = len(rejected)
     report.rows_new, report.rows_replaced, report.version = new, replaced, version
+    report.date_formats = calls.date_formats
     if len(rejected):
         report.rejected_by_reason = {
             str(k): int(v) for k, v in rejected["reason"].value_counts().items()
         }
-        out = store.reports_dir / f"{path.stem}_calls_rejected.csv"  # type: ignore[attr-defined]
-        report.rejected_file = str(write_csv(rejected, out))
+    stem = path.name.split(".")[0]  # "calls.csv.gz" -> "calls"
+    out = store.reports_dir / f"{stem}_calls_rejected.csv"  # type: ignore[attr-defined]
+    report.rejections_csv = str(write_csv(rejected, out))
     summary.update(report.as_dict())
     return report
+
+
+def _conform(calls: pd.DataFrame) -> pd.DataFrame:
+    """Return `calls` with the table's columns, text columns as one string dtype."""
+    out = calls.reindex(columns=list(CALL_TABLE_COLUMNS))
+    text = [c for c, dtype in CALL_TABLE_COLUMNS.items() if dtype == "string"]
+    out[text] = out[text].astype("string")
+    return out
 
 
 def load_calls(

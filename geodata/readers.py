@@ -57,6 +57,7 @@ __all__ = [
     "categorize_distinct",
     "detect_mapping",
     "iter_incidents",
+    "iter_records",
     "load_mapping",
     "parse_timestamps",
     "read_incidents",
@@ -638,6 +639,35 @@ def read_table(path: str | Path) -> tuple[pd.DataFrame, pd.Series, str | None, l
     frame = table.to_pandas(types_mapper=lambda t: _STRING_TYPE if t == pa.string() else None)
     malformed = [m for b in batches for m in b.malformed]
     return frame, pd.Series(lines), batches[0].crs, malformed
+
+
+def iter_records(
+    path: str | Path, *, exact: bool = False, block_bytes: int = BLOCK_BYTES
+) -> Iterator[tuple[pa.Table, np.ndarray, pd.DataFrame]]:
+    """Yield a file's records batch by batch: string columns, their lines, malformed records.
+
+    The reading of :func:`iter_incidents` for other record kinds (CAD calls): the same formats,
+    whole-file errors (empty, binary, not UTF-8, a truncated ``.gz``) and line numbers; records
+    with too many fields come back as rejections (:data:`REJECTION_COLUMNS`), not as rows.
+
+    Raises
+    ------
+    InputError
+        If the file cannot be read (also when it breaks part-way).
+    RaggedRecords
+        When ragged CSV records are found after batches were yielded (read again with
+        ``exact=True``; before the first batch this is done here).
+    """
+    path = Path(path)
+    yielded = False
+    try:
+        for batch in _batches(path, exact=exact, block_bytes=block_bytes):
+            yielded = True
+            yield batch.table, batch.lines, rejection_frame(batch.malformed)
+    except _RaggedFile:
+        if yielded:
+            raise RaggedRecords(str(path)) from None
+        yield from iter_records(path, exact=True, block_bytes=block_bytes)
 
 
 # --- column mapping -------------------------------------------------------------------------

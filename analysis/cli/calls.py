@@ -22,7 +22,7 @@ import geopandas as gpd
 import pandas as pd
 
 from analysis import inputs
-from analysis.calls import areas_from_calls, review_calls
+from analysis.calls import areas_from_calls, review_calls, review_days
 from analysis.cli.common import (
     add_area_arguments,
     area_id,
@@ -30,7 +30,6 @@ from analysis.cli.common import (
     day_argument,
     print_json,
 )
-from analysis.compare import compstat_windows
 from geodata import schema
 from geodata.calls import RECEIVED_AT, load_calls
 from geodata.errors import InputError
@@ -121,11 +120,11 @@ def _run_review(args: argparse.Namespace) -> int:
         msg = f"{store.root}: the store holds no calls for service (ingest them with --kind calls)"
         raise InputError(msg)
     as_of = args.as_of or latest.max().date()
-    window = {w.name: w for w in compstat_windows(as_of)}[args.window]
+    first, last = review_days(as_of, args.window)
     calls = load_calls(
         store,
-        start=str(min(window.previous_start, window.last_year_start)),
-        end=str(as_of + timedelta(days=1)),
+        start=str(first),
+        end=str(last + timedelta(days=1)),
         beats=sorted(beats[schema.BEAT]) if level else None,
     )
     by = schema.BEAT

@@ -96,11 +96,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _workload(store: IncidentStore, chosen: str) -> Literal["incidents", "calls"]:
-    if chosen == "incidents":
-        return "incidents"
-    if chosen == "calls":
-        return "calls"
-    return "calls" if inputs.has_calls(store) else "incidents"
+    return inputs.resolve_workload(chosen, has_calls=chosen == "auto" and inputs.has_calls(store))
 
 
 def _inputs(

@@ -16,19 +16,53 @@ root, token = str(store.root), data.store_token(store)
 SAVED_KEY = "plan_saved_message"
 
 st.title("Beat planning")
-calls_panel.stop_without_incidents(root, token)
-first_day, last_day, older_note = data.dense_date_range(root, token)
-st.caption(
-    "Workload = incidents weighted by category (analysis/workload_weights.toml) over the "
-    "workload period. Proposals redraw one "
-    f"{data.label(root, token, 'district')} from grid cells; see docs/planning.md."
-)
+kinds = pl.workload_kinds(root, token)
+if not kinds:  # neither incident reports nor calls: say so and stop
+    calls_panel.stop_without_incidents(root, token)
+b1, b2 = st.columns([3, 2])
+chosen_kind = kinds[0]  # one kind of record: nothing to choose
+if len(kinds) > 1:
+    chosen_kind = b1.radio(
+        "Workload",
+        ["auto", *kinds],
+        format_func=pl.WORKLOADS.__getitem__,
+        horizontal=True,
+        key="plan_workload",
+        help="What the beats balance: the officer time calls for service take, or incidents "
+        "weighted by category. Automatic uses the calls when the store holds them.",
+    )
+kind = pl.resolve_workload(chosen_kind, kinds)
+allowance_pct = 0.0
+if kind == "calls":
+    allowance_pct = b2.number_input(
+        "Allowance for other work (%)",
+        min_value=0.0,
+        max_value=300.0,
+        value=0.0,
+        step=5.0,
+        help="Self-initiated and administrative time, as a share of the time calls take "
+        "(50 adds half again to every call's officer time).",
+    )
+top_word = data.label(root, token, "district")
+basis = pl.Basis(kind, float(allowance_pct) / 100.0)
+first_day, last_day, older_note = pl.workload_range(root, token, basis)
+if kind == "calls":
+    st.caption(
+        "Workload = officer-hours of calls for service: each call's time on task (arrival, "
+        "else dispatch, to close) x the officers sent, plus the allowance. Proposals redraw "
+        f"one {top_word} from grid cells; see docs/planning.md."
+    )
+else:
+    st.caption(
+        "Workload = incidents weighted by category (analysis/workload_weights.toml) over the "
+        f"workload period. Proposals redraw one {top_word} from grid cells; see docs/planning.md."
+    )
 chosen = st.date_input(
     "Workload period",
     value=(first_day, last_day),
     min_value=first_day,
     max_value=last_day,
-    help="Incidents of these days make the workload (default: everything stored).",
+    help=f"The {basis.records} of these days make the workload (default: everything stored).",
 )
 if older_note:  # late-reported old incidents, outside the offered dates
     st.caption(older_note)
@@ -37,11 +71,13 @@ if not isinstance(chosen, tuple) or len(chosen) != 2:
     st.stop()
 period = None if chosen == (first_day, last_day) else Period.of(*chosen)
 # a chosen period that only sample data covers; "everything" mixes dense and sample data
-if period is not None and (note := data.dataset_label(root, token, period)):
+if kind == "incidents" and period is not None and (note := data.dataset_label(root, token, period)):
     st.warning(note)
-inputs = pl.planning_inputs(root, token, period)
+inputs = pl.planning_inputs(root, token, period, basis)
 if inputs.incidents.empty:
-    st.info("No incidents in this period: there is no workload to plan with. Pick other days.")
+    st.info(
+        f"No {basis.records} in this period: there is no workload to plan with. Pick other days."
+    )
     st.stop()
 beats = inputs.beats
 districts = sorted(beats[schema.DISTRICT].dropna().unique())
@@ -68,7 +104,7 @@ with st.expander("Advanced"):
     seed = int(a1.number_input("Random seed", min_value=0, value=0, step=1))
     cell = float(a2.select_slider("Unit cell (m)", [200, 250, 300, 400, 500], value=300))
 
-current = pl.current_evaluation(root, token, district, period)
+current = pl.current_evaluation(root, token, district, period, basis)
 s = current.summary
 m = st.columns(5)
 m[0].metric("Current beats", s["n_beats"])
@@ -76,6 +112,16 @@ m[1].metric("Workload CV", f"{s['workload_cv']:.3f}")
 m[2].metric("Max / min", f"{s['max_min_ratio']:.2f}")
 m[3].metric("Median Polsby-Popper", f"{s['median_polsby_popper']:.3f}")
 m[4].metric("Contiguous", "yes" if s["contiguous"] else f"no ({s['n_split_beats']} split)")
+st.caption(
+    f"Workload in {basis.unit}: {s['workload_total']:,.1f} in all, from "
+    f"{s['incidents']:,} {basis.records}."
+)
+if len(kinds) > 1:  # both kinds of record: the other measure too, as plan evaluate prints it
+    other = pl.Basis("incidents" if kind == "calls" else "calls", basis.allowance)
+    o = pl.current_evaluation(root, token, district, period, other).summary
+    n = st.columns(5)
+    n[0].metric(f"Workload CV ({other.unit})", f"{o['workload_cv']:.3f}")
+    n[1].metric(f"Max / min ({other.unit})", f"{o['max_min_ratio']:.2f}")
 st.caption(
     "Measured on the beats as drawn. The comparison below rebuilds the current beats from the "
     "same grid units as the proposal, so both are measured alike (staircase edges included)."
@@ -102,6 +148,7 @@ if st.button("Propose beats", type="primary"):
                     seed=seed,
                     cell_size_m=cell,
                     period=period,
+                    basis=basis,
                     progress=lambda msg, frac: bar.progress(min(frac, 1.0), text=msg),
                 )
             except (InputError, ValueError) as err:
@@ -109,7 +156,7 @@ if st.button("Propose beats", type="primary"):
                 problem = pl.user_message(err)
             else:
                 st.session_state[state.PLAN_PROPOSAL] = proposal
-                st.session_state[state.PLAN_PROPOSAL_KEY] = (token, period)
+                st.session_state[state.PLAN_PROPOSAL_KEY] = (token, period, basis)
                 status.update(label="Proposal ready", state="complete", expanded=False)
     if problem:  # an impossible request: say why, and take the previous proposal off screen
         st.session_state.pop(state.PLAN_PROPOSAL, None)
@@ -122,17 +169,22 @@ with st.expander("Saved plans"):
     st.dataframe(saved, hide_index=True, width="stretch")
 
 proposal = st.session_state.get(state.PLAN_PROPOSAL)
-if st.session_state.get(state.PLAN_PROPOSAL_KEY) != (token, period):
-    proposal = None  # made from other data or another workload period
+if st.session_state.get(state.PLAN_PROPOSAL_KEY) != (token, period, basis):
+    proposal = None  # made from other data, another workload period or another workload
 if proposal is None or proposal.parameters["district"] != district:
     st_folium(
-        pl.plan_map(beats[beats[schema.DISTRICT] == district], current, stations=inputs.stations),
+        pl.plan_map(
+            beats[beats[schema.DISTRICT] == district],
+            current,
+            stations=inputs.stations,
+            unit=basis.unit,
+        ),
         height=480,
         width="stretch",
         returned_objects=[],
         key=f"plan_current_{district}",
     )
-    st.dataframe(pl.beat_table(current), hide_index=True, width="stretch")
+    st.dataframe(pl.beat_table(current, basis), hide_index=True, width="stretch")
     st.stop()
 
 moved = proposal.units[proposal.units["moved"]]
@@ -141,7 +193,9 @@ left, right = st.columns(2)
 with left:
     st.subheader("Current (rebuilt from the same units)")
     st_folium(
-        pl.plan_map(proposal.current_plan, proposal.current, moved=moved, vmax=top),
+        pl.plan_map(
+            proposal.current_plan, proposal.current, moved=moved, vmax=top, unit=basis.unit
+        ),
         height=460,
         width="stretch",
         returned_objects=[],
@@ -150,7 +204,9 @@ with left:
 with right:
     st.subheader(f"Proposed ({proposal.parameters['n_beats']} beats)")
     st_folium(
-        pl.plan_map(proposal.proposed_plan, proposal.proposed, moved=moved, vmax=top),
+        pl.plan_map(
+            proposal.proposed_plan, proposal.proposed, moved=moved, vmax=top, unit=basis.unit
+        ),
         height=460,
         width="stretch",
         returned_objects=[],
@@ -158,10 +214,11 @@ with right:
     )
 st.caption(
     f"Red: the {len(moved)} of {len(proposal.units)} units that change beat. Both maps share "
-    f"one colour scale (workload 0 to {top:.0f}); hover a beat for its share and compactness."
+    f"one colour scale ({basis.unit} 0 to {top:.0f}); hover a beat for its share and "
+    "compactness."
 )
 st.dataframe(pl.measures_table(proposal), hide_index=True, width="stretch")
-st.dataframe(pl.beat_table(proposal.proposed), hide_index=True, width="stretch")
+st.dataframe(pl.beat_table(proposal.proposed, basis), hide_index=True, width="stretch")
 
 if not auth.can(users.SAVE_PLAN):
     st.stop()  # read-only roles (commander): no save, no export

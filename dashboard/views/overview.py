@@ -68,8 +68,11 @@ maps.add_stations(fmap, data.load_stations(root, token))
 st_folium(fmap, height=620, width="stretch", returned_objects=[], key="overview_map")
 
 st.subheader(data.label(root, token, "beat", plural=True, title=True))
+table = counts.sort_values("incidents", ascending=False)
+if not has_sector:  # no sector level (Minneapolis: its sectors are the beats): no such column
+    table = table.drop(columns=[schema.SECTOR], errors="ignore")
 st.dataframe(
-    counts.sort_values("incidents", ascending=False).rename(
+    table.rename(
         columns={
             schema.BEAT: beat,
             schema.SECTOR: sector or schema.SECTOR,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 
 from geodata import settings
 from geodata.calls import CallMapping, ingest_calls
@@ -39,6 +40,10 @@ def run_calls_ingest(args: argparse.Namespace) -> int:
             )
             raise StoreError(msg)
         mapping = CallMapping.from_file(profile_mapping)
+    if args.date_format:  # the command line wins over the mapping, as for incidents
+        mapping = replace(mapping, date_format=tuple(args.date_format))
+    if args.earliest_year is not None:
+        mapping = replace(mapping, earliest_year=args.earliest_year)
     report = ingest_calls(args.file, store, mapping=mapping)
     if args.json:
         print(json.dumps(report.as_dict(), indent=2, default=str))
@@ -50,7 +55,12 @@ def run_calls_ingest(args: argparse.Namespace) -> int:
         )
         for reason, n in report.rejected_by_reason.items():
             print(f"  rejected: {reason}: {n:,}")
-    if report.rows_read and not report.rows_accepted:
-        print("error: no call was accepted; see the rejected rows file", file=sys.stderr)
+    if not report.rows_accepted:
+        why = (
+            "the file has a header but no records"
+            if not report.rows_read
+            else (f"see the rejected rows in {report.rejections_csv}")
+        )
+        print(f"error: no call was accepted: {why}", file=sys.stderr)
         return 3
     return 0

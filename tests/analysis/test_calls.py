@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.calls import officer_hours, response_summary
+from analysis.calls import officer_hours, response_summary, review_days, review_window
+from analysis.inputs import resolve_workload
 from geodata.calls import (
     ARRIVED_AT,
     CLOSED_AT,
@@ -235,3 +237,23 @@ def test_calls_areas_command_rebuilds_the_bundled_layer(tmp_path):
     )  # fmt: skip
     assert missing.returncode == 2
     assert "no column ['Sector']" in missing.stderr
+
+
+def test_review_days_cover_the_window_the_period_before_and_last_year():
+    # 28 days to 13 July 2020: 16 June - 13 July; before: 19 May - 15 June; a year earlier the
+    # same weekdays, 18 June - 15 July 2019 (364 days back)
+    assert review_window(date(2020, 7, 13), "28d").start == date(2020, 6, 16)
+    assert review_days(date(2020, 7, 13), "28d") == (date(2019, 6, 18), date(2020, 7, 13))
+    # the 7-day window ends the day before as_of; the calls read still reach as_of
+    assert review_days(date(2020, 7, 13), "7d")[1] == date(2020, 7, 13)
+    with pytest.raises(ValueError, match="window must be one of"):
+        review_days(date(2020, 7, 13), "30d")
+
+
+def test_the_workload_basis_is_resolved_as_plan_workload_says():
+    assert resolve_workload("auto", has_calls=True) == "calls"
+    assert resolve_workload("auto", has_calls=False) == "incidents"
+    assert resolve_workload("incidents", has_calls=True) == "incidents"
+    assert resolve_workload("calls", has_calls=False) == "calls"  # asked for: then no calls
+    with pytest.raises(ValueError, match="'auto', 'calls' or 'incidents'"):
+        resolve_workload("hours", has_calls=True)

@@ -1,6 +1,7 @@
 """Every analyst page on the Minneapolis store: no sector level, no incidents, CAD calls only.
 
-Pages that need incident reports say so and point to Calls for service; Beat profile and
+Pages that need incident reports say so and point to Calls for service (Beat planning plans on
+the calls' officer-hours instead: tests/dashboard/test_beat_planning_calls.py); Beat profile and
 Sector review (on precincts, the level above MPD's sectors) show the area's calls, checked
 against an independent pandas computation on the stored calls.
 """
@@ -45,7 +46,7 @@ def calls(minneapolis_store) -> pd.DataFrame:
     return frame.assign(day=frame["received_at"].dt.date)
 
 
-@pytest.mark.parametrize("page", ["overview", "hotspots", "beat_planning"])
+@pytest.mark.parametrize("page", ["overview", "hotspots"])
 def test_incident_pages_point_to_calls(mpls_app, page):
     at = _page(mpls_app, page)
     assert any(NO_INCIDENTS in i.value and "Calls for service" in i.value for i in at.info)

@@ -102,9 +102,8 @@ def test_planning_with_an_empty_workload_period(app_env, tmp_path, monkeypatch):
     assert "No incidents in this period" in _texts(at.info)
 
 
-@pytest.mark.parametrize(
-    "page", ["overview", "beat_profile", "sector_review", "hotspots", "beat_planning"]
-)
+# Beat planning plans a calls-only store on officer-hours (test_beat_planning_calls.py)
+@pytest.mark.parametrize("page", ["overview", "beat_profile", "sector_review", "hotspots"])
 def test_incident_pages_of_a_store_without_incidents(
     minneapolis_store, monkeypatch, tmp_path, page
 ):

@@ -18,12 +18,14 @@ from pathlib import Path
 import pytest
 
 from geodata import schema
+from geodata.calls import calls_table
 from geodata.department import load_department
 from geodata.ingest import install_boundaries
 from geodata.store import IncidentStore
 
 BAD = Path(__file__).resolve().parents[1] / "data" / "bad"
 ROOT = Path(__file__).resolve().parents[2]
+MINNEAPOLIS = ROOT / "geodata" / "samples" / "minneapolis"
 CASES = tomllib.loads((BAD / "cases.toml").read_text(encoding="utf-8"))["case"]
 RISKY = ("=", "+", "-", "@", "\t", "\r")
 
@@ -41,10 +43,32 @@ def beats_store(tmp_path_factory, samples_dir) -> IncidentStore:
     return store
 
 
-def _state(store: IncidentStore) -> tuple[list[str], list[bytes], int]:
-    """Return what a refused file must not change: the beat layer and the incident count."""
+@pytest.fixture(scope="module")
+def sectors_store(tmp_path_factory, samples_dir) -> IncidentStore:
+    """A store of the bundled Minneapolis sectors (built from calls) and no calls yet."""
+    store = IncidentStore(tmp_path_factory.mktemp("bad_calls") / "store")
+    install_boundaries(
+        store,
+        MINNEAPOLIS / "sectors_from_calls.geojson",
+        department=load_department("minneapolis"),
+    )
+    return store
+
+
+def _state(store: IncidentStore) -> tuple[list[str], list[bytes], int, int]:
+    """Return what a refused file must not change: the beat layer, incidents and calls."""
     beats = store.read_layer("beats")
-    return beats[schema.BEAT].astype(str).tolist(), beats.geometry.to_wkb().tolist(), store.count()
+    calls = calls_table(store)
+    n_calls = calls.count() if calls.exists() else 0
+    geometry = beats.geometry.to_wkb().tolist()
+    return beats[schema.BEAT].astype(str).tolist(), geometry, store.count(), n_calls
+
+
+def _stored(store: IncidentStore, case: dict) -> int:
+    """Return the records of the case's kind that the store holds."""
+    if "--kind" in case.get("args", []):
+        return _state(store)[3]
+    return store.count()
 
 
 def _cells(path: str) -> list[str]:
@@ -66,9 +90,10 @@ def test_every_case_file_exists():
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
-def test_bad_input_case(case, beats_store, tmp_path):
+def test_bad_input_case(case, beats_store, sectors_store, tmp_path):
     store = IncidentStore(tmp_path / "store")
-    shutil.copytree(beats_store.root, store.root)
+    base = sectors_store if case.get("store") == "minneapolis" else beats_store
+    shutil.copytree(base.root, store.root)
     before = _state(store)
     command = case.get("command", "ingest")
     args = [a.replace("{here}", str(BAD)) for a in case.get("args", [])]
@@ -92,7 +117,10 @@ def test_bad_input_case(case, beats_store, tmp_path):
     assert report["rows_accepted"] == case["accepted"]
     assert report["rows_rejected"] == case["rejected"]
     assert report["rows_read"] == report["rows_accepted"] + report["rows_rejected"]
-    assert store.count() == case["stored"]
+    assert _stored(store, case) == case["stored"]
+    for key in ("located", "location_withheld", "outside"):
+        if key in case:
+            assert report[key] == case[key], key
     if "reasons" in case:
         assert report["rejected_by_reason"] == case["reasons"]
     with open(report["rejections_csv"], newline="", encoding="utf-8") as handle:

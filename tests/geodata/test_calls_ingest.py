@@ -36,7 +36,7 @@ def mpls_store(tmp_path_factory) -> IncidentStore:
 @pytest.fixture(scope="module")
 def ingested(mpls_store):
     mapping = CallMapping.from_file(MPLS / "calls_mapping.toml")
-    return ingest_calls(RAW, mpls_store, mapping=mapping, chunk_rows=4000)
+    return ingest_calls(RAW, mpls_store, mapping=mapping, block_bytes=1 << 18)
 
 
 def test_every_row_is_accounted_for(ingested, mpls_store):
@@ -54,7 +54,7 @@ def test_every_row_is_accounted_for(ingested, mpls_store):
     reported = stored[stored[schema.JOIN_STATUS] == "reported"]
     assert len(reported) > 0.99 * redacted - 18
     assert (reported[schema.BEAT] == reported[schema.REPORTED_BEAT]).all()
-    rejected = pd.read_csv(ingested.rejected_file, dtype=str)
+    rejected = pd.read_csv(ingested.rejections_csv, dtype=str)
     assert len(rejected) == 18
     assert {"line", "column", "value", "reason"} <= set(rejected.columns)
 
@@ -125,13 +125,14 @@ def test_bad_calls_are_rejected_with_reasons(tmp_path, mpls_store):
     report = ingest_calls(bad, mpls_store, mapping=mapping)
     assert report.rows_read == 7
     assert report.rows_accepted == 1
-    rejected = pd.read_csv(report.rejected_file, dtype=str).set_index("line")
+    rejected = pd.read_csv(report.rejections_csv, dtype=str).set_index("line")
     assert rejected.loc["3", "reason"] == "closed before dispatched"
     assert rejected.loc["4", "reason"] == "no received time"
-    assert rejected.loc["5", "reason"] == "a time before 1990 or in the future"
+    assert rejected.loc["5", "reason"] == "date outside the plausible window"
     assert rejected.loc["6", "reason"] == "longitude/latitude out of range"
-    assert rejected.loc["7", "reason"].startswith("not a time in the format")
-    assert rejected.loc["8", "reason"] == "the call id occurs twice"
+    assert rejected.loc["7", "reason"] == "unparseable date"
+    assert rejected.loc["8", "reason"] == "duplicate call id"
+    assert rejected.loc["8", "value"] == "1 (first at line 2)"
     with pytest.raises(SchemaError, match="received_at"):
         ingest_calls(bad, mpls_store, mapping=CallMapping(call_id="id"))
     with pytest.raises(SchemaError, match=r"\['when'\]"):
@@ -139,3 +140,34 @@ def test_bad_calls_are_rejected_with_reasons(tmp_path, mpls_store):
     (tmp_path / "m.toml").write_text('[columns]\nreceived = "x"\n', encoding="utf-8")
     with pytest.raises(InputError, match="unknown call roles"):
         CallMapping.from_file(tmp_path / "m.toml")
+
+
+def _empty_sectors_store(root) -> IncidentStore:
+    beats = read_beats(MPLS / "sectors_from_calls.geojson")
+    crs = beats.estimate_utm_crs()
+    store = IncidentStore(root)
+    store.initialize(analysis_crs=crs.to_string(), timezone=ZONE)
+    store.write_layer("beats", beats.to_crs(crs))
+    return store
+
+
+def test_a_repeated_id_or_a_ragged_row_in_a_later_batch_is_a_rejection(tmp_path):
+    """Ids are checked across batches, and a ragged record found late reads the file again."""
+    rows = pd.read_csv(RAW, dtype=str, keep_default_na=False, nrows=400)
+    rows.loc[399, "Master_Incident_Number"] = rows.loc[0, "Master_Incident_Number"]
+    lines = rows.to_csv(index=False).splitlines()
+    lines[380] += ",AN EXTRA FIELD"  # file line 381
+    path = tmp_path / "late_faults.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    store = _empty_sectors_store(tmp_path / "store")
+    mapping = CallMapping.from_file(MPLS / "calls_mapping.toml")
+    report = ingest_calls(path, store, mapping=mapping, block_bytes=1 << 14)  # ~10 batches
+    assert report.rows_read == 400
+    assert report.rows_accepted + report.rows_rejected == 400
+    assert report.rejected_by_reason["duplicate call id"] == 1
+    assert report.rejected_by_reason["malformed row (wrong number of fields)"] == 1
+    rejected = pd.read_csv(report.rejections_csv, dtype=str).set_index("line")
+    first = rows.loc[0, "Master_Incident_Number"]
+    assert rejected.loc["401", "value"] == f"{first} (first at line 2)"
+    assert rejected.loc["381", "reason"] == "malformed row (wrong number of fields)"
+    assert len(load_calls(store)) == report.rows_accepted

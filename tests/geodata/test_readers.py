@@ -19,6 +19,7 @@ from geodata.readers import (
     ColumnMapping,
     detect_mapping,
     iter_incidents,
+    iter_records,
     load_mapping,
     parse_timestamps,
     read_incidents,
@@ -303,6 +304,29 @@ def test_ragged_rows_are_rejected_as_malformed(tmp_path):
     assert result.rejected[["line", "reason"]].to_dict("records") == [
         {"line": 3, "reason": REASONS["malformed"]}
     ]
+
+
+def test_iter_records_gives_every_record_its_line_or_a_rejection(tmp_path):
+    """The raw reading other record kinds (calls) share: a quoted line break, a ragged row."""
+    path = tmp_path / "records.csv"
+    path.write_text(
+        "id,note,when\n"
+        '1,"two\nlines",2020-06-21 10:00:00\n'  # lines 2-3
+        "2,short\n"  # line 4: one field short, padded
+        "3,long,2020-06-21 10:00:00,EXTRA\n"  # line 5: rejected
+        "4,last,2020-06-21 11:00:00\n",
+        encoding="utf-8",
+    )
+    parts = list(iter_records(path))
+    ids = [i for table, _, _ in parts for i in table.column("id").to_pylist()]
+    lines = [int(n) for _, found, _ in parts for n in found]
+    rejected = pd.concat([r for _, _, r in parts], ignore_index=True)
+    assert ids == ["1", "2", "4"]
+    assert lines == [2, 4, 6]
+    assert rejected[["line", "reason"]].to_dict("records") == [
+        {"line": 5, "reason": REASONS["malformed"]}
+    ]
+    assert sum(t.num_rows + len(r) for t, _, r in parts) == 4  # records read
 
 
 def test_missing_required_column_is_named(dense_raw, tmp_path):

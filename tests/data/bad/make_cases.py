@@ -18,6 +18,7 @@ from shapely.geometry import Polygon
 
 HERE = Path(__file__).resolve().parent
 SAMPLES = HERE.parents[2] / "geodata" / "samples" / "chicago"
+MINNEAPOLIS = HERE.parents[2] / "geodata" / "samples" / "minneapolis"
 
 
 def rows(n: int, seed: int = 0) -> pd.DataFrame:
@@ -153,5 +154,86 @@ def main() -> None:
     _ = (np, pyproj)
 
 
+def calls(n: int, seed: int = 0) -> pd.DataFrame:
+    """Return `n` real Minneapolis CAD calls with all four times, a location and a sector."""
+    raw = pd.read_csv(
+        MINNEAPOLIS / "mpd_cad_2020-06-21_to_2020-07-13.csv.gz", dtype=str, keep_default_na=False
+    )
+    times = ["Response_Date", "Time_First_Unit_Assigned", "Time_First_Unit_Arrived"]
+    times.append("Time_CallClosed")
+    parsed = raw[times].apply(pd.to_datetime, errors="coerce")
+    ordered = (parsed.diff(axis=1).iloc[:, 1:] >= pd.Timedelta(0)).all(axis=1)
+    short = (parsed["Time_CallClosed"] - parsed["Response_Date"]) < pd.Timedelta(hours=6)
+    located = raw["Longitude"].str.match(r"^-\d") & (raw["Battalion"] != "")
+    keep = ["Master_Incident_Number", "Response_Date", "Battalion", "Problem", "Priority_Number"]
+    keep += ["Response_Plan", "Time_CallClosed", "Time_First_Unit_Assigned"]
+    keep += ["Time_First_Unit_Arrived", "Call_Disposition", "Longitude", "Latitude"]
+    good = raw[ordered & short & located]
+    return (
+        good.sample(n, random_state=seed)[keep].sort_values("Response_Date").reset_index(drop=True)
+    )
+
+
+def calls_cases() -> None:
+    """Write the calls-for-service cases (issue 16) from real rows of the Minneapolis sample."""
+    base = calls(30)
+    write(base, "calls_ok.csv")
+
+    bad = base.head(16).copy()
+    bad.loc[0, "Time_CallClosed"] = "2020-01-01 00:00:00"  # line 2: closed before dispatched
+    bad.loc[0, "Time_First_Unit_Arrived"] = ""
+    bad.loc[1, "Response_Date"] = ""  # line 3: no received time
+    arrived = pd.Timestamp(bad.loc[2, "Time_First_Unit_Arrived"])
+    bad.loc[2, "Time_CallClosed"] = f"{arrived - pd.Timedelta(minutes=10):%Y-%m-%d %H:%M:%S}"
+    # line 4: closed 10 minutes before the arrival (a negative time on task)
+    bad.loc[3, "Time_CallClosed"] = "2020-09-30 12:00:00"  # line 5: absurd, months later
+    bad.loc[4, "Response_Date"] = "21/06/2020 10:00"  # line 6: not the mapping's format
+    bad.loc[5, "Response_Date"] = "2091-06-21 10:00:00"  # line 7: implausible
+    bad.loc[6, "Master_Incident_Number"] = ""  # line 8: no call id
+    bad.loc[8, "Master_Incident_Number"] = bad.loc[7, "Master_Incident_Number"]  # line 10
+    bad.loc[9, "Latitude"] = "forty-four"  # line 11
+    bad.loc[10, "Latitude"] = "144.98"  # line 12: out of range
+    bad.loc[11, ["Longitude", "Latitude"]] = "REDACTED"  # line 13: kept with its sector
+    bad.loc[12, ["Longitude", "Latitude", "Battalion"]] = ""  # line 14: kept, outside
+    bad.loc[13, "Time_First_Unit_Arrived"] = "2020-01-01 00:00:00"  # line 15: before dispatch
+    write(bad, "calls_bad_rows.csv")
+
+    text = base.head(12).to_csv(index=False).splitlines()
+    text[3] = text[3] + ",EXTRA,FIELDS"  # line 4: too many fields
+    text[7] = text[7] + ",ONE MORE"  # line 8
+    (HERE / "calls_ragged_rows.csv").write_text("\n".join(text) + "\n")
+
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as handle:
+        handle.write(calls(600, seed=1).to_csv(index=False).encode())
+    data = buffer.getvalue()
+    (HERE / "calls_truncated.csv.gz").write_bytes(data[: len(data) // 2])
+
+    ambiguous = base.head(20).copy()
+    for column in ["Response_Date", "Time_First_Unit_Assigned", "Time_First_Unit_Arrived"]:
+        ambiguous[column] = [f"0{1 + i % 9}/0{1 + i % 7}/2020 10:{10 + i}" for i in range(20)]
+    ambiguous["Time_CallClosed"] = [
+        f"0{1 + i % 9}/0{1 + i % 7}/2020 11:{10 + i}" for i in range(20)
+    ]
+    write(ambiguous, "calls_ambiguous_dates.csv")
+    mapping = (MINNEAPOLIS / "calls_mapping.toml").read_text(encoding="utf-8")
+    columns = mapping.split("[options]")[0]
+    (HERE / "calls_mapping_no_format.toml").write_text(
+        "# The bundled Minneapolis calls mapping without its date format (make_cases.py).\n"
+        + columns.rstrip()
+        + "\n",
+        encoding="utf-8",
+    )
+
+    (HERE / "calls_header_only.csv").write_text(",".join(base.columns) + "\n")
+    write(base.head(5).drop(columns=["Response_Date"]), "calls_missing_columns.csv")
+
+
 if __name__ == "__main__":
-    main()
+    import sys
+
+    if sys.argv[1:] == ["calls"]:
+        calls_cases()
+    else:
+        main()
+        calls_cases()
