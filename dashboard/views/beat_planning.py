@@ -46,18 +46,19 @@ if kind == "calls":
         help="Self-initiated and administrative time, as a share of the time calls take "
         "(50 adds half again to every call's officer time).",
     )
+top_word = data.label(root, token, "district")
 basis = pl.Basis(kind, float(allowance_pct) / 100.0)
 first_day, last_day, older_note = pl.workload_range(root, token, basis)
 if kind == "calls":
     st.caption(
         "Workload = officer-hours of calls for service: each call's time on task (arrival, "
         "else dispatch, to close) x the officers sent, plus the allowance. Proposals redraw "
-        "a district from grid cells; see docs/planning.md."
+        f"one {top_word} from grid cells; see docs/planning.md."
     )
 else:
     st.caption(
         "Workload = incidents weighted by category (analysis/workload_weights.toml) over the "
-        "workload period. Proposals redraw a district from grid cells; see docs/planning.md."
+        f"workload period. Proposals redraw one {top_word} from grid cells; see docs/planning.md."
     )
 chosen = st.date_input(
     "Workload period",
@@ -167,7 +168,8 @@ if st.button(f"Propose {BEATS}", type="primary"):
 if saved := st.session_state.pop(SAVED_KEY, None):
     st.success(saved)
 with st.expander("Saved plans"):
-    st.dataframe(pl.saved_plans(), hide_index=True, width="stretch")
+    saved = pl.saved_plans().rename(columns={"district": data.label(root, token, "district")})
+    st.dataframe(saved, hide_index=True, width="stretch")
 
 proposal = st.session_state.get(state.PLAN_PROPOSAL)
 if st.session_state.get(state.PLAN_PROPOSAL_KEY) != (token, period, basis):
