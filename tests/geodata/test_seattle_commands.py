@@ -133,6 +133,8 @@ def test_hotspots_in_a_precinct(seattle_store, capsys):
     in_w = stored[(stored["district"] == "W") & stored["x"].notna()]
     assert out["n_incidents"] == len(in_w)
     assert out["n_hotspots"] == len(out["hotspots"]) >= 1
+    # the precinct as stored ("W", not as typed) and in Seattle's word for the level
+    assert out["area"] == {"level": "district", "label": "precinct", "id": "W"}
 
 
 def test_plan_and_evaluate_on_a_precinct(seattle_store, raw_layer, capsys):
