@@ -162,7 +162,9 @@ def test_forecast_backtest_on_the_seattle_year(seattle_store, capsys):
     assert {r["horizon_days"] for r in rows} == {7}
 
 
-def test_calls_commands_without_calls_and_with_seattle_points(seattle_store, raw_layer, tmp_path):
+def test_calls_commands_without_calls_and_with_seattle_points(
+    seattle_store, raw_layer, tmp_path, capsys
+):
     # the Seattle store holds no calls for service: a clear message, no traceback
     code = analysis_main(["calls-review", "--district", "w", "--store", str(seattle_store.root)])
     assert code == 2
@@ -171,6 +173,11 @@ def test_calls_commands_without_calls_and_with_seattle_points(seattle_store, raw
     args = ["calls-areas", "--calls", str(SEATTLE.incident_files[0]), "--parents"]
     args += [str(SEATTLE.beats_file), "--parent-column", "first_prec", "--area-column", "beat"]
     assert analysis_main([*args, "--lon", "longitude", "--lat", "latitude", "--out", str(out)]) == 0
+    report = json.loads(_out(capsys))
+    raw = pd.read_csv(SEATTLE.incident_files[0], dtype=str, keep_default_na=False)
+    lon, lat = pd.to_numeric(raw["longitude"], "coerce"), pd.to_numeric(raw["latitude"], "coerce")
+    placed = lon.notna() & lat.notna() & ~((lon == 0) & (lat == 0)) & (raw["beat"] != "")
+    assert report["located_with_area"] == int(placed.sum()) < len(raw)  # (0, 0) is not a place
     areas = gpd.read_file(out)
     parent = raw_layer.dropna(subset=["first_prec"]).set_index("beat")["first_prec"]
     known = areas[areas["beat"].isin(parent.index)]  # besides SPD's UNKNOWN and empty beats
