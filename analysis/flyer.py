@@ -23,7 +23,7 @@ from geodata import schema
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-__all__ = ["flyer_inputs", "render_flyer"]
+__all__ = ["flyer_inputs", "place_line", "render_flyer"]
 
 _CSS = """
 body{font:15px/1.45 system-ui,sans-serif;margin:24px;color:#1a1a1a;max-width:820px}
@@ -47,13 +47,44 @@ def _clock(moment: pd.Timestamp) -> str:
     return f"{moment:%I:%M %p}".lstrip("0")
 
 
+def place_line(
+    sector: object,
+    district: object,
+    level_words: Mapping[str, str] | None = None,
+    *,
+    capitalize: bool = True,
+) -> str:
+    """Return "Sector K, precinct W" in the department's words (default: the canonical names).
+
+    Parameters
+    ----------
+    sector, district
+        The ids of the beat's sector and top-level area.
+    level_words
+        Canonical level -> the department's word
+        (:meth:`geodata.department.Department.level_words`).
+    capitalize
+        Start with a capital (a sentence), or not ("sector K, precinct W" inside one).
+    """
+    words = {schema.SECTOR: "sector", schema.DISTRICT: "district", **(level_words or {})}
+    first = words[schema.SECTOR].capitalize() if capitalize else words[schema.SECTOR]
+    return f"{first} {sector}, {words[schema.DISTRICT]} {district}"
+
+
 def flyer_inputs(
-    db: Engine, beats: gpd.GeoDataFrame, beat: str, *, today: date, days: int = 183
+    db: Engine,
+    beats: gpd.GeoDataFrame,
+    beat: str,
+    *,
+    today: date,
+    days: int = 183,
+    level_words: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Return the keyword arguments of :func:`render_flyer` (and the PDF flyer) for `beat`.
 
     The next (at most six) meetings of the coming `days`, the district station from the
-    meetings database's venues and its position in the beats' CRS.
+    meetings database's venues and its position in the beats' CRS, and `level_words` (the
+    department's words for its levels, see :func:`place_line`).
     """
     from geodata import meetings
 
@@ -74,6 +105,7 @@ def flyer_inputs(
         "station": station,
         "station_xy": station_xy,
         "feed_name": f"beat_{beat}.ics",
+        "level_words": dict(level_words or {}),
     }
 
 
@@ -85,6 +117,7 @@ def render_flyer(
     station: Mapping[str, object] | None = None,
     station_xy: tuple[float, float] | None = None,
     feed_name: str | None = None,
+    level_words: Mapping[str, str] | None = None,
 ) -> str:
     """Return the flyer of `beat` as an HTML document.
 
@@ -103,6 +136,8 @@ def render_flyer(
         The station's position in the beats' CRS.
     feed_name
         File name of the beat's calendar feed, printed as a hint.
+    level_words
+        The department's words for its levels (see :func:`place_line`).
     """
     ids = beats[schema.BEAT]
     row = beats[ids == beat]
@@ -145,7 +180,7 @@ def render_flyer(
             f"{_e(station.get('address'))}<br>Phone: {_e(station.get('phone')) or 'not listed'}</p>"
         )
     illustrative = (
-        '<p class="note">These dates follow an illustrative schedule (the CAPS pattern), not a '
+        '<p class="note">These dates follow an illustrative schedule, not a '
         "published one: confirm with the station before you go.</p>"
         if len(meetings) and bool(meetings["illustrative"].any())
         else ""
@@ -159,7 +194,7 @@ def render_flyer(
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>Beat {_e(beat)} neighborhood watch meetings</title><style>{_CSS}</style></head>"
         f"<body><h1>Beat {_e(beat)} neighborhood watch meetings</h1>"
-        f'<p class="note">Sector {_e(sector)}, district {_e(district)}. Everyone who lives or '
+        f'<p class="note">{_e(place_line(sector, district, level_words))}. Everyone who lives or '
         "works in the beat is welcome.</p>"
         f'<div class="grid"><div>{area_map}</div><div style="flex:1;min-width:260px">'
         f"{station_html}{contact}</div></div>"

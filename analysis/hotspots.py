@@ -591,6 +591,13 @@ class HDBSCANHotspots(_ClusterBase):
         Smallest hotspot (incidents), or ``"auto"``: 0.25% of the incidents, at least 15.
     min_samples
         Core-distance neighbours (incidents); None = half of `min_cluster_size`.
+    max_area_share
+        Largest share of the study area one hotspot polygon may cover (default 5%), or None
+        for no cap. A cluster HDBSCAN selects above it is replaced by its own sub-clusters in
+        the condensed tree (the denser parts it splits into), recursively; a cluster with no
+        sub-cluster is dropped (its incidents become noise). See docs/hotspots.md.
+    area_m2
+        Study area (m²) of the cap; None uses the convex hull of the incidents.
     hull, hull_ratio, buffer_m
         As in :class:`DBSCANHotspots`.
 
@@ -602,6 +609,11 @@ class HDBSCANHotspots(_ClusterBase):
         Always False: fast_hdbscan, not scikit-learn's HDBSCAN (see docs/hotspots.md).
     min_cluster_size_
         The size used.
+    max_area_km2_
+        The largest hotspot area allowed (km²; inf without a cap).
+    n_split_, n_dropped_
+        Clusters over the cap that were replaced by their sub-clusters, and clusters over the
+        cap without sub-clusters that were dropped.
     """
 
     def __init__(
@@ -609,12 +621,16 @@ class HDBSCANHotspots(_ClusterBase):
         *,
         min_cluster_size: int | str = "auto",
         min_samples: int | None = None,
+        max_area_share: float | None = 0.05,
+        area_m2: float | None = None,
         hull: str = "concave",
         hull_ratio: float = 0.3,
         buffer_m: float = 25.0,
     ) -> None:
         self.min_cluster_size = min_cluster_size
         self.min_samples = min_samples
+        self.max_area_share = max_area_share
+        self.area_m2 = area_m2
         self.hull = hull
         self.hull_ratio = hull_ratio
         self.buffer_m = buffer_m
@@ -628,8 +644,17 @@ class HDBSCANHotspots(_ClusterBase):
             )
         if self.min_samples is not None:
             _check_number("min_samples", self.min_samples, low=1, integer=True, low_open=False)
+        if self.max_area_share is not None:
+            _check_number("max_area_share", self.max_area_share, low=0.0, high=1.0)
+        if self.area_m2 is not None:
+            _check_number("area_m2", self.area_m2, low=0.0, unit=" m²")
         self._validate_common()
         x, yy = _xy(X)
+        self.n_split_ = self.n_dropped_ = 0
+        self.max_area_km2_ = math.inf
+        if self.max_area_share is not None:
+            area = self.area_m2 if self.area_m2 is not None else study_area_m2(x, yy)
+            self.max_area_km2_ = float(self.max_area_share) * area / 1e6
         size = (
             max(15, math.ceil(0.0025 * len(x)))
             if self.min_cluster_size == "auto"
@@ -647,15 +672,94 @@ class HDBSCANHotspots(_ClusterBase):
             from fast_hdbscan import fast_hdbscan  # numba compile on first use
 
             data = np.column_stack([x - x.mean(), yy - yy.mean()])
-            loc_labels = fast_hdbscan(
+            loc_labels, _, _, tree, *_ = fast_hdbscan(
                 data,
                 min_samples=self.min_samples or max(1, size // 2),
                 min_cluster_size=size,
-            )[0]
+                return_trees=True,
+            )
+            if math.isfinite(self.max_area_km2_):
+                loc_labels = self._cap(x, yy, np.asarray(loc_labels, dtype=np.int64), tree)
         else:
             loc_labels = np.full(len(x), -1, dtype=np.int64)
         self._finish(X, loc_labels, getattr(X, "crs", None))
         return self
+
+    def _area_km2(self, x: np.ndarray, y: np.ndarray) -> float:
+        """Return the area of the hotspot polygon that `summarize_clusters` would draw."""
+        ux, uy, _, _ = unique_locations(x, y)
+        hull = _hull(ux, uy, kind=self.hull, ratio=self.hull_ratio, buffer_m=self.buffer_m)
+        return float(hull.area) / 1e6
+
+    def _cap(self, x: np.ndarray, y: np.ndarray, labels: np.ndarray, tree: object) -> np.ndarray:
+        """Return `labels` with every cluster over the area cap replaced by its sub-clusters."""
+        condensed = _CondensedTree(tree, len(x))
+        out = np.full(len(x), -1, dtype=np.int64)
+        next_label = 0
+        for label in range(int(labels.max()) + 1 if len(labels) else 0):
+            members = labels == label
+            if not members.any():
+                continue
+            pending = [(condensed.node_of(members), members)]
+            split = False
+            while pending:
+                node, inside = pending.pop()
+                if self._area_km2(x[inside], y[inside]) <= self.max_area_km2_:
+                    out[inside] = next_label
+                    next_label += 1
+                    continue
+                children = condensed.children(node) if node >= 0 else []
+                if not children:
+                    self.n_dropped_ += 1
+                    continue
+                split = True
+                pending.extend((child, condensed.members(child)) for child in children)
+            self.n_split_ += int(split)
+        return out
+
+
+class _CondensedTree:
+    """The clusters of an HDBSCAN condensed tree (``parent, child, child_size`` rows)."""
+
+    def __init__(self, tree: object, n_points: int) -> None:
+        parent = np.asarray(tree.parent, dtype=np.int64)  # type: ignore[attr-defined]
+        child = np.asarray(tree.child, dtype=np.int64)  # type: ignore[attr-defined]
+        size = np.asarray(tree.child_size, dtype=np.int64)  # type: ignore[attr-defined]
+        is_point = child < n_points
+        top = int(max(parent.max(initial=n_points), child.max(initial=n_points))) + 1
+        self.point_parent = np.full(n_points, -1, dtype=np.int64)
+        self.point_parent[child[is_point]] = parent[is_point]
+        self.up = np.full(top, -1, dtype=np.int64)
+        self.up[child[~is_point]] = parent[~is_point]
+        self.size = np.zeros(top, dtype=np.int64)
+        self.size[n_points] = n_points  # the root
+        self.size[child[~is_point]] = size[~is_point]
+        self._children: dict[int, list[int]] = {}
+        for p, c in zip(parent[~is_point], child[~is_point], strict=True):
+            self._children.setdefault(int(p), []).append(int(c))
+
+    def children(self, node: int) -> list[int]:
+        """Return the sub-clusters `node` splits into (empty for a leaf)."""
+        return self._children.get(node, [])
+
+    def members(self, node: int) -> np.ndarray:
+        """Return a boolean mask of the points under `node`."""
+        current = self.point_parent.copy()
+        inside = current == node
+        while (current >= 0).any():
+            current = np.where(current >= 0, self.up[np.maximum(current, 0)], -1)
+            inside |= current == node
+        return inside
+
+    def node_of(self, members: np.ndarray) -> int:
+        """Return the cluster whose points are exactly `members` (-1 if none is)."""
+        count = int(np.count_nonzero(members))
+        node = int(self.point_parent[np.flatnonzero(members)[0]])
+        while node >= 0 and self.size[node] < count:
+            node = int(self.up[node])
+        if node >= 0 and self.size[node] == count and np.array_equal(self.members(node), members):
+            return node
+        return -1
 
 
 # --- grids: KDE and Gi* -----------------------------------------------------------------------
@@ -1350,7 +1454,7 @@ def fit_hotspots(
         model = DBSCANHotspots(eps_m=eps_m, min_samples=min_samples, area_m2=area_m2)
         model.fit(incidents)
     elif method == "hdbscan":
-        model = HDBSCANHotspots().fit(incidents)
+        model = HDBSCANHotspots(area_m2=area_m2).fit(incidents)
     elif method == "kde":
         model = KDEHotspots(bandwidth_m=bandwidth_m, cell_size_m=cell_size_m or "auto")
         model.fit(incidents)

@@ -32,6 +32,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from analysis.flyer import place_line
 from analysis.profiles import AreaProfile, SectorReview
 from analysis.report import _station_xy
 from geodata import schema
@@ -282,6 +283,7 @@ def handout_pdf(
     about_text: str,
     recent_days: int = 28,
     paper: str = "letter",
+    level_words: Mapping[str, str] | None = None,
 ) -> bytes:
     """Return the one-page community handout of `beat` as PDF bytes.
 
@@ -297,11 +299,13 @@ def handout_pdf(
         What the data covers and how it is protected, in words.
     paper
         ``letter`` or ``a4``.
+    level_words
+        The department's words for its levels (:func:`analysis.flyer.place_line`).
     """
     width = (PAGE_SIZES.get(paper, LETTER)[0]) - 2 * _MARGIN
     story: list[object] = [
         _p(f"Beat {_text(beat)}: community meeting handout", _H1),
-        _p(f"Sector {_text(sector)}, district {_text(district)}. {_text(period_text)}"),
+        _p(f"{_text(place_line(sector, district, level_words))}. {_text(period_text)}"),
         Spacer(1, 4),
         _map(
             areas,
@@ -345,6 +349,7 @@ def flyer_pdf(
     station_xy: tuple[float, float] | None = None,
     feed_name: str | None = None,
     paper: str = "letter",
+    level_words: Mapping[str, str] | None = None,
 ) -> bytes:
     """Return the one-page meeting flyer of `beat` (same content as :func:`render_flyer`).
 
@@ -354,6 +359,8 @@ def flyer_pdf(
         Next meetings from :func:`geodata.meetings.upcoming_meetings`.
     beats
         Canonical beats (projected CRS) for the map: the beat and the rest of its sector.
+    level_words
+        The department's words for its levels (:func:`analysis.flyer.place_line`).
     """
     ids = beats[schema.BEAT]
     row = beats[ids == beat]
@@ -364,7 +371,7 @@ def flyer_pdf(
     story: list[object] = [
         _p(f"Beat {_text(beat)} neighborhood watch meetings", _H1),
         _p(
-            f"Sector {_text(sector)}, district {_text(district)}. Everyone who lives or works "
+            f"{_text(place_line(sector, district, level_words))}. Everyone who lives or works "
             "in the beat is welcome."
         ),
         Spacer(1, 4),

@@ -36,9 +36,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from geodata import schema
+from geodata.department import load_department
 from geodata.store import INCIDENTS, IncidentStore
 
-TZ = schema.DEFAULT_TIMEZONE
+#: The bundled Chicago department: its zone and analysis CRS.
+CHICAGO = load_department("chicago")
+TZ = CHICAGO.timezone
 OFFENSES = [
     "THEFT",
     "BATTERY",
@@ -72,7 +75,7 @@ def synthesise(root: Path, n_rows: int, beats: list[str], *, seed: int = 0) -> I
     """Write `n_rows` random incidents over 2023-2024 into a store at `root`."""
     rng = np.random.default_rng(seed)
     store = IncidentStore(root)
-    store.initialize(analysis_crs=schema.DEFAULT_ANALYSIS_CRS, timezone=TZ)
+    store.initialize(analysis_crs=str(CHICAGO.analysis_crs), timezone=TZ)
     arrow_schema = INCIDENTS.arrow_schema(TZ)
     months = [(y, m) for y in (2023, 2024) for m in range(1, 13)]
     per_month = np.full(len(months), n_rows // len(months))
@@ -223,7 +226,11 @@ def main() -> None:
     from geodata import settings
     from geodata.boundaries import read_beats
 
-    beats = read_beats(settings.SAMPLES_DIR / "beats.geojson")[schema.BEAT].astype(str).tolist()
+    beats = (
+        read_beats(settings.bundled_samples("chicago") / "beats.geojson")[schema.BEAT]
+        .astype(str)
+        .tolist()
+    )
     workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="beatwise_agg_"))
     try:
         store = IncidentStore(workdir / "store")

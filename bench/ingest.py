@@ -46,7 +46,7 @@ def _real_rows() -> pa.Table:
 
     tables = []
     for name in _SAMPLES:
-        frame, _, _, _ = read_table(settings.SAMPLES_DIR / name)
+        frame, _, _, _ = read_table(settings.bundled_samples("chicago") / name)
         tables.append(pa.Table.from_pandas(frame, preserve_index=False))
     table = pa.concat_tables(tables)
     table = table.cast(pa.schema([pa.field(n, pa.string()) for n in table.column_names]))
@@ -93,7 +93,7 @@ def naive_pipeline(path: Path, out: Path) -> int:
 
     from geodata.boundaries import read_beats
 
-    beats = read_beats(settings.SAMPLES_DIR / "beats.geojson")
+    beats = read_beats(settings.bundled_samples("chicago") / "beats.geojson")
     frame = pd.read_csv(path)
     frame = frame.dropna(subset=["Latitude", "Longitude"])
     points = gpd.GeoDataFrame(
@@ -130,8 +130,8 @@ def _base_store(folder: Path) -> Path:
     if not store.exists():
         install_boundaries(
             store,
-            settings.SAMPLES_DIR / "beats.geojson",
-            districts_path=settings.SAMPLES_DIR / "districts.geojson",
+            settings.bundled_samples("chicago") / "beats.geojson",
+            districts_path=settings.bundled_samples("chicago") / "districts.geojson",
             department=load_department("chicago"),
         )
     # the beat index is built by a store's first ingest and kept (IncidentStore.beat_index);

@@ -46,7 +46,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    beats = read_beats(settings.SAMPLES_DIR / "beats.geojson")
+    beats = read_beats(settings.bundled_samples("chicago") / "beats.geojson")
     t0 = time.perf_counter()
     index = BeatIndex(beats)
     build_s = time.perf_counter() - t0

@@ -100,7 +100,7 @@ def main() -> None:
             _drop_all(args.pg)
             rows += run(args.pg, "PostgreSQL", args.repeat, work)
         store = IncidentStore(work / "store")
-        build_sample_store(store, settings.SAMPLES_DIR)
+        build_sample_store(store, settings.bundled_samples("chicago"))
         t0 = time.perf_counter()
         gazetteer = BlockGazetteer.from_store(store)
         index = BeatIndex(store.read_layer("beats"))

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from geodata import schema, settings
+from geodata.department import load_department
 from geodata.ingest import build_sample_store
 from geodata.publish import PUBLIC_COLUMNS, PublishPolicy, publish_store
 from geodata.store import IncidentStore
@@ -32,7 +33,7 @@ from geodata.store import IncidentStore
 def tile_store(root: Path, n_rows: int, *, seed: int = 0) -> IncidentStore:
     """Return a store at `root` holding `n_rows` incidents tiled from the bundled sample."""
     base = IncidentStore(root.parent / f"{root.name}-sample")
-    build_sample_store(base, settings.SAMPLES_DIR)
+    build_sample_store(base, settings.bundled_samples("chicago"))
     sample = base.load_incidents()
     store = IncidentStore(root)
     store.initialize(
@@ -44,7 +45,7 @@ def tile_store(root: Path, n_rows: int, *, seed: int = 0) -> IncidentStore:
     rng = np.random.default_rng(seed)
     take = rng.integers(0, len(sample), n_rows)
     tiled = sample.iloc[take].reset_index(drop=True)
-    start = pd.Timestamp("2024-01-01", tz=schema.DEFAULT_TIMEZONE)
+    start = pd.Timestamp("2024-01-01", tz=load_department("chicago").timezone)
     seconds = rng.integers(0, 366 * 86_400, n_rows)
     tiled[schema.OCCURRED_AT] = start + pd.to_timedelta(seconds, unit="s")
     tiled[schema.INCIDENT_ID] = pd.array([f"B{i}" for i in range(n_rows)], dtype="string")

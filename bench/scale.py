@@ -45,7 +45,7 @@ def _sample_store():
     from geodata.store import IncidentStore
 
     store = IncidentStore(Path(tempfile.mkdtemp(prefix="beatwise_scale_base_")) / "store")
-    build_sample_store(store, settings.SAMPLES_DIR)
+    build_sample_store(store, settings.bundled_samples("chicago"))
     return store
 
 

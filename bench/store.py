@@ -31,7 +31,7 @@ ANALYSIS_COLUMNS = [schema.OCCURRED_AT, schema.BEAT, schema.SECTOR, schema.DISTR
 def build_synthetic_store(root: Path, rows: int, seed: int = 0) -> IncidentStore:
     """Write a store of `rows` incidents resampled from the bundled data, as one version."""
     base = IncidentStore(root / "base")
-    build_sample_store(base, settings.SAMPLES_DIR)
+    build_sample_store(base, settings.bundled_samples("chicago"))
     sample = base.load_incidents()
     store = IncidentStore(root / "big")
     store.initialize(analysis_crs=base.analysis_crs, timezone=base.timezone)

@@ -211,7 +211,7 @@ def calls_map(root: str, token: str, first: date, last: date) -> folium.Map:
     )
     word = data.label(root, token, "beat")
     fmap = maps.base_map(layer)
-    return maps.choropleth(
+    maps.choropleth(
         fmap,
         layer,
         "officer_hours",
@@ -219,3 +219,5 @@ def calls_map(root: str, token: str, first: date, last: date) -> folium.Map:
         name="Officer-hours on calls",
         unit=f"hours per {word}",
     )
+    districts, stations, district_word = data.map_context(root, token)
+    return maps.add_context(fmap, districts, stations, word=district_word)  # offline only

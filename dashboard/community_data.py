@@ -5,7 +5,8 @@ directory written by ``python -m geodata publish`` (:func:`geodata.settings.publ
 from the meetings database (:func:`geodata.settings.database_url`).
 
 First run: when the public directory holds no extract, :func:`ensure_extract` builds one from
-the *bundled sample* (``geodata/samples/chicago``): it ingests the sample into a temporary store,
+the *bundled sample* of the selected department (``BEATS_DEPARTMENT``, Chicago by default; its
+profile names the files under ``geodata/samples/``): it ingests the sample into a temporary store,
 publishes it through the same publish step, and deletes the temporary store. The analyst store
 (``$BEATS_DATA_DIR/store``) is neither read nor created, then or later.
 """
@@ -28,6 +29,7 @@ from shapely.geometry import Point
 from sqlalchemy.exc import SQLAlchemyError
 
 from analysis import pdf
+from analysis.flyer import place_line
 from dashboard import maps
 from dashboard.maps import esc, plain
 from geodata import geocode, schema, settings
@@ -48,6 +50,7 @@ __all__ = [
     "find_beat",
     "handout_html",
     "handout_pdf",
+    "level_word",
     "load_extract",
     "meetings_ics",
     "next_meetings",
@@ -60,8 +63,8 @@ logger = logging.getLogger(__name__)
 FIND_KEY = "community_find"
 #: Shown when the app published the bundled sample itself (first run).
 SAMPLE_NOTE = (
-    "Demonstration data: the bundled City of Chicago sample (January 2018), published as if "
-    "on the day after it. Your police department's own figures replace it once published."
+    "Demonstration data: the bundled sample of {department}, published as if on the day after "
+    "its busiest week. Your police department's own figures replace it once published."
 )
 #: Meetings shown in the "next meetings" panel.
 MEETINGS_SHOWN = 3
@@ -78,15 +81,23 @@ def ensure_extract(root: str) -> str:
     public = Path(root)
     if all((public / name).exists() for name in EXTRACT_FILES.values()):
         return root
+    from geodata.department import load_department
     from geodata.ingest import build_sample_store
     from geodata.publish import publish_store
     from geodata.store import IncidentStore
 
+    department = load_department(settings.department_name())
     with tempfile.TemporaryDirectory(prefix="beatwise-sample-") as tmp:
         store = IncidentStore(Path(tmp) / "store")
-        build_sample_store(store, settings.SAMPLES_DIR)
-        publish_store(store, public, as_of="busiest", note=SAMPLE_NOTE)
+        build_sample_store(store, department=department)
+        note = SAMPLE_NOTE.format(department=department.name)
+        publish_store(store, public, as_of="busiest", note=note)
     return root
+
+
+def level_word(metadata: dict, level: str) -> str:
+    """Return the department's word for `level` recorded in the extract ("precinct")."""
+    return str((metadata.get("levels") or {}).get(level, level))
 
 
 def extract_token(root: str) -> str:
@@ -421,7 +432,7 @@ def _svg_map(areas: gpd.GeoDataFrame, beat: str, width: int = 640, height: int =
         )
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'role="img" aria-label="Beats of the district">{"".join(paths)}</svg>'
+        f'role="img" aria-label="Beats around this beat">{"".join(paths)}</svg>'
     )
 
 
@@ -460,6 +471,7 @@ def handout_pdf(
         about_text=about,
         recent_days=int(meta.get("recent_days", 28)),
         paper=paper,
+        level_words=meta.get("levels"),
     )
 
 
@@ -479,7 +491,7 @@ def handout_html(root: str, token: str, beat: str, upcoming: pd.DataFrame | None
         f"{esc(station.get(schema.STATION_ADDRESS))}, {esc(station.get('city'))}<br>"
         f"Phone: {esc(station.get(schema.STATION_PHONE)) or 'not listed'}</p>"
         if station
-        else "<p>No station listed for this district.</p>"
+        else f"<p>No station listed for this {esc(level_word(meta, schema.DISTRICT))}.</p>"
     )
     if upcoming is None:
         meetings_html = "<p>The meeting schedule is not available.</p>"
@@ -512,7 +524,7 @@ td, th {{ border: 1px solid #999; padding: 2pt 5pt; text-align: left; }}
 .note {{ font-size: 9pt; color: #333; }} svg {{ display: block; margin: 4pt auto; }}
 </style></head><body>
 <h1>Beat {esc(beat)} — community meeting handout</h1>
-<p>Sector {esc(view.sector)}, district {esc(view.district)}. Published data from
+<p>{esc(place_line(view.sector, view.district, meta.get("levels")))}. Published data from
 {esc(meta.get("window_start"))} to before {esc(meta.get("window_end_exclusive"))}
 (data available from {esc(meta.get("data_covered_from") or "no date")}).</p>
 {svg}

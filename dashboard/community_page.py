@@ -6,6 +6,7 @@ import logging
 
 import streamlit as st
 
+from analysis.flyer import place_line
 from dashboard import community_data as cd
 from dashboard import map_clicks
 from dashboard.maps import esc
@@ -52,7 +53,7 @@ left.text_input(
     "Find your beat: type a block address (or lat, lon)",
     key=cd.FIND_KEY,
     on_change=_find,
-    placeholder="e.g. 1234 W Madison St",
+    placeholder="e.g. 1200 Main St, or 47.61, -122.33",
 )
 if wanted := st.session_state.pop(WANTED_KEY, None):  # a map click on the previous run
     st.session_state[BEAT_KEY] = wanted
@@ -67,9 +68,10 @@ if meta.get("note"):
     st.warning(cd.plain(meta["note"]))
 view = cd.beat_view(root, token, beat)
 recent_days = int(meta.get("recent_days", 28))
+place = place_line(view.sector, view.district, meta.get("levels"), capitalize=False)
 st.caption(
-    f"Beat {beat} · sector {view.sector} · district {view.district}. Published "
-    f"{meta['delay_days']} days after the fact; locations shown only as whole beats."
+    f"Beat {beat} · {place}. "
+    f"Published {meta['delay_days']} days after the fact; locations shown only as whole beats."
 )
 
 a, b, c = st.columns(3)
@@ -101,7 +103,8 @@ with map_col:
             st.session_state[WANTED_KEY] = clicked
             st.rerun()
     st.caption(
-        f"Beats of district {view.district} coloured by incidents in the last {recent_days} "
+        f"Beats of {cd.level_word(meta, 'district')} {view.district} coloured by incidents in the "
+        f"last {recent_days} "
         "days; your beat has the thick outline. Click a beat to open it."
     )
 with side_col:
@@ -114,7 +117,7 @@ with side_col:
             f"<b>{esc(station.get('phone')) or 'not listed'}</b></div>"
         )
     else:
-        st.write("No station listed for this district.")
+        st.write(f"No station listed for this {cd.level_word(meta, 'district')}.")
     st.subheader("Next meetings")
     upcoming = cd.next_meetings(beat)
     if upcoming is None:

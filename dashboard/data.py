@@ -36,6 +36,7 @@ __all__ = [
     "load_incidents",
     "load_sectors",
     "load_stations",
+    "map_context",
     "period_input",
     "review_level",
     "store_token",
@@ -239,3 +240,16 @@ def period_input(container: DeltaGenerator, root: str, token: str) -> Period | N
 def dataset_label(root: str, token: str, period: Period) -> str:
     """Return a warning when `period` is covered only sparsely (a sample), else ""."""
     return inputs.sample_note(daily_counts(root, token), period)
+
+
+def map_context(root: str, token: str) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame | None, str]:
+    """Return the place context of a map without tiles: districts, stations, the district word.
+
+    For :func:`dashboard.maps.add_context` (``maps.Context``); the layers are cached loaders.
+    """
+    stations = load_stations(root, token)
+    return (
+        load_districts(root, token),
+        stations if len(stations) else None,
+        label(root, token, "district", title=True),
+    )

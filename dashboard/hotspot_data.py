@@ -164,8 +164,31 @@ def hotspot_run(
     summary = f"{len(polygons)} {noun} from {len(located):,} incidents" + (
         f" ({described})" if described else ""
     )
+    summary += _cap_note(model)
     table = pd.DataFrame(polygons.drop(columns="geometry"))
     return HotspotRun(polygons, table, surface, area, len(located), summary)
+
+
+def _cap_note(model: object) -> str:
+    """Return what the hotspot area cap changed (HDBSCAN), in words, or ""."""
+    split, dropped = getattr(model, "n_split_", 0), getattr(model, "n_dropped_", 0)
+    if not split and not dropped:
+        return ""
+    share = getattr(model, "max_area_share", None) or 0.0
+    cap = f"{getattr(model, 'max_area_km2_', 0.0):.2f} km² ({share:.0%} of the area)"
+    parts = []
+    if split:
+        parts.append(
+            f"{split} cluster{'s' if split > 1 else ''} larger than {cap} "
+            f"{'were' if split > 1 else 'was'} replaced by the denser "
+            "clusters inside"
+        )
+    if dropped:
+        parts.append(
+            f"{dropped} cluster{'s' if dropped > 1 else ''} larger than {cap} with no denser "
+            f"part {'were' if dropped > 1 else 'was'} left out"
+        )
+    return "; " + "; ".join(parts)
 
 
 #: Most hotspot polygons drawn on one map (the table lists them all).
@@ -192,13 +215,22 @@ def _colour(values: pd.Series, colors: tuple[str, ...]) -> list[str]:
 
 
 def hotspot_map(
-    run: HotspotRun, *, label: str, forecast_layer: ForecastRun | None = None
+    run: HotspotRun,
+    *,
+    label: str,
+    forecast_layer: ForecastRun | None = None,
+    context: maps.Context | None = None,
 ) -> folium.Map:
     """Return the map: the area's beats, the surface cells (if any) and the hotspot polygons.
 
-    With `forecast_layer`, its top cells are drawn too, under the hotspots, with a legend.
+    With `forecast_layer`, its top cells are drawn too, under the hotspots, with a legend. With
+    `context` (districts, stations, the district word), a map without tiles gets named district
+    outlines and stations (:func:`dashboard.maps.add_context`).
     """
     fmap = maps.base_map(run.area, zoom=13)
+    if context is not None:
+        districts, stations, word = context
+        maps.add_context(fmap, districts, stations, word=word)
     if forecast_layer is not None:
         add_forecast_layer(fmap, forecast_layer)
     maps.add_outlines(

@@ -10,7 +10,9 @@ Every map carries a legend and labels (docs/maps.md):
 * area labels (beat, sector, district ids) are drawn as text with a white halo, each level from
   the zoom in :data:`LABEL_MIN_ZOOM`, so they stay readable instead of piling up;
 * background tiles come from :func:`geodata.settings.tile_settings` (``BEATS_TILE_URL``); with
-  ``none`` the map is drawn on a plain background, and outlines and labels carry it.
+  ``none`` the map is drawn on a plain background, and outlines and labels carry it, with place
+  context from the store's own layers (:func:`add_context`: district outlines named after their
+  station's neighbourhood, every station).
 
 Size rules (the marker limit is also described in docs/profiles.md):
 
@@ -28,7 +30,8 @@ import html
 import itertools
 import json
 import math
-from collections.abc import Sequence
+import re
+from collections.abc import Collection, Sequence
 
 import folium
 import geopandas as gpd
@@ -43,8 +46,11 @@ __all__ = [
     "CATEGORICAL",
     "LABEL_MIN_ZOOM",
     "MAX_MARKERS",
+    "OFFLINE_MAX_ZOOM",
     "SEQUENTIAL",
     "SIMPLIFY_M",
+    "Context",
+    "add_context",
     "add_incidents",
     "add_labels",
     "add_legend",
@@ -55,6 +61,7 @@ __all__ = [
     "choropleth",
     "class_breaks",
     "esc",
+    "has_tiles",
     "plain",
     "station_icon",
     "to_display",
@@ -94,6 +101,8 @@ CATEGORICAL = (
     "#CC79A7",
     "#999999",
 )
+#: Deepest zoom of a map without tiles (the tiles' 19 otherwise).
+OFFLINE_MAX_ZOOM = 19
 #: Zoom level from which each kind of area label is drawn.
 LABEL_MIN_ZOOM = {"district": 10, "sector": 12, "beat": 13}
 
@@ -144,6 +153,112 @@ def base_map(layer: gpd.GeoDataFrame | None = None, *, zoom: int = 11) -> folium
     if layer is not None and len(layer):
         xmin, ymin, xmax, ymax = layer.to_crs(schema.WGS84).total_bounds
         fmap.fit_bounds([[ymin, xmin], [ymax, xmax]])
+    return fmap
+
+
+#: Place context of a map without tiles: districts, stations (or None), the district word.
+Context = tuple[gpd.GeoDataFrame, gpd.GeoDataFrame | None, str]
+
+
+def has_tiles() -> bool:
+    """Return True when maps get background tiles (``BEATS_TILE_URL`` is not ``none``)."""
+    return settings.tile_settings()[0] is not None
+
+
+def _place_names(districts: gpd.GeoDataFrame, stations: gpd.GeoDataFrame | None) -> dict[str, str]:
+    """Return a place name per district: its station's, else the layer's unless just a number.
+
+    A district layer's name that only repeats the number ("1ST") names no place.
+    """
+    names: dict[str, str] = {}
+    if schema.DISTRICT_NAME in districts.columns:
+        for district, name in zip(
+            districts[schema.DISTRICT], districts[schema.DISTRICT_NAME], strict=True
+        ):
+            text = "" if pd.isna(name) else str(name).strip()
+            if re.sub(r"(?i)\d+(st|nd|rd|th)?|district|precinct|\W", "", text):
+                names[str(district)] = text
+    if stations is not None and schema.DISTRICT in stations.columns:
+        for district, name in zip(
+            stations[schema.DISTRICT], stations[schema.STATION_NAME], strict=True
+        ):
+            if not pd.isna(district) and not pd.isna(name) and str(name).strip():
+                names[str(district)] = str(name).strip()
+    return names
+
+
+def add_context(
+    fmap: folium.Map,
+    districts: gpd.GeoDataFrame,
+    stations: gpd.GeoDataFrame | None = None,
+    *,
+    word: str = "District",
+    drawn_station_ids: Collection[str] = (),
+    force: bool = False,
+) -> folium.Map:
+    """Draw place context on a map without background tiles: named district outlines, stations.
+
+    With tiles (:func:`has_tiles`) the tiles carry the context and nothing is drawn unless
+    `force`. Offline, each district gets a thin dashed outline and a label that is always shown,
+    ``"District 12 · Near West"`` (the name of its station, or of the layer when it is more than
+    a number), and `stations` are marked. Everything comes from the store's own layers, so it
+    works without any network.
+
+    Parameters
+    ----------
+    districts
+        District (precinct) polygons with ``district`` and optionally ``district_name``.
+    stations
+        Stations to mark (None or empty: none); their names name the districts.
+    word
+        The department's word for a district (``Precinct`` in Seattle).
+    drawn_station_ids
+        Stations the map already marks: they still name their district, but are not drawn twice.
+    """
+    if has_tiles() and not force:
+        return fmap
+    names = _place_names(districts, stations)
+    display = to_display(districts, simplify_m=SIMPLIFY_M * 4)
+    folium.GeoJson(
+        display[["geometry"]].to_json(),
+        name=f"{word}s (place context)",
+        style_function=lambda _: {
+            "fill": False,
+            "color": "#6b6b6b",
+            "weight": 1.5,
+            "dashArray": "6 4",
+        },
+        interactive=False,
+    ).add_to(fmap)
+    group = folium.FeatureGroup(name=f"{word} names", control=False)
+    for district, point in zip(
+        display[schema.DISTRICT].astype(str),
+        display.geometry.representative_point(),
+        strict=True,
+    ):
+        place = names.get(district)
+        text = f"{word} {district}" + (f" · {place}" if place else "")
+        folium.Marker(
+            [point.y, point.x],
+            icon=folium.DivIcon(
+                html=f'<div class="bw-label-text bw-context-text">{esc(text)}</div>',
+                icon_size=(0, 0),
+                class_name="bw-label bw-label-context",
+            ),
+            interactive=False,
+            keyboard=False,
+        ).add_to(group)
+    group.add_to(fmap)
+    add_legend(
+        fmap,
+        "Place context (no map tiles)",
+        [("#6b6b6b", f"{word} outline and name", "dash")],
+    )
+    if stations is not None and len(stations):
+        drawn = {str(i) for i in drawn_station_ids}
+        others = stations[~stations[schema.STATION_ID].astype(str).isin(drawn)]
+        if len(others):
+            add_stations(fmap, others)
     return fmap
 
 
@@ -582,7 +697,12 @@ class _MapStyle(MacroElement):
                     box.classList.toggle("bw-show-" + level, map.getZoom() >= levels[level]);
                 }
             }
-            {% if this.offline %}map.getContainer().classList.add("bw-offline");{% endif %}
+            {% if this.offline %}
+            map.getContainer().classList.add("bw-offline");
+            // no tile layer sets the zoom range, and marker clusters need one ("Map has no
+            // maxZoom specified" stopped the whole map)
+            map.setMaxZoom({{ this.max_zoom }});
+            {% endif %}
             map.on("zoomend", show);
             map.whenReady(show);
         })();
@@ -594,6 +714,7 @@ class _MapStyle(MacroElement):
         super().__init__()
         self._name = "BeatwiseMapStyle"
         self.offline = offline
+        self.max_zoom = OFFLINE_MAX_ZOOM
         self.levels_json = json.dumps(LABEL_MIN_ZOOM)
         rules = [
             ".bw-label{width:0;height:0;}",
@@ -607,6 +728,8 @@ class _MapStyle(MacroElement):
             ".bw-legend-title{font-weight:bold;}",
             ".bw-legend-head{font-weight:bold;margin-top:4px;}",
             ".bw-offline{background:#f2f2ef !important;}",
+            ".bw-label-context .bw-context-text{display:block;font:italic bold 12px Arial,"
+            "sans-serif;color:#3a3a3a;}",
         ]
         rules += [
             f".bw-show-{level} .bw-label-{level} .bw-label-text{{display:block;}}"

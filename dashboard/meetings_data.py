@@ -23,7 +23,6 @@ from geodata import meetings, schema, settings
 from geodata.store import IncidentStore
 
 __all__ = [
-    "COLUMN_CONFIG",
     "CUSTOM_RULE",
     "MAX_VENUE_POPUP_ROWS",
     "calendar",
@@ -49,7 +48,7 @@ MAX_VENUE_POPUP_ROWS = 5
 _STATUS = {"cancelled": "CANCELLED", "moved": "MOVED", "scheduled": ""}
 
 
-def column_config(tzid: str = schema.DEFAULT_TIMEZONE) -> dict[str, object]:
+def column_config(tzid: str) -> dict[str, object]:
     """Return how the meeting tables show their columns (times local to `tzid`)."""
     return {
         "start": st.column_config.DatetimeColumn(
@@ -64,10 +63,6 @@ def column_config(tzid: str = schema.DEFAULT_TIMEZONE) -> dict[str, object]:
         "phone": "Phone",
         "note": "Note",
     }
-
-
-#: The meeting tables' columns in the default zone (see :func:`column_config`).
-COLUMN_CONFIG = column_config()
 
 
 @st.cache_resource(show_spinner="Opening the meetings database...")
@@ -233,7 +228,8 @@ def find(
 def _flyer_inputs(root: str, store_token: str, db: Engine, beat: str, days: int) -> dict:
     today = datetime.now(tz=ZoneInfo(meetings.schedule_zone(db))).date()
     beats = data.load_beats(root, store_token)
-    return flyer_inputs(db, beats, beat, today=today, days=days)
+    words = data.department(root, store_token).level_words()
+    return flyer_inputs(db, beats, beat, today=today, days=days, level_words=words)
 
 
 def flyer(root: str, store_token: str, db: Engine, beat: str, *, days: int = 183) -> str:
@@ -292,7 +288,7 @@ def districts(_db: Engine, schedule: str) -> list[str]:
     return sorted(meetings.list_areas(_db)["district"].dropna().astype(str).unique())
 
 
-def form_values(row: pd.Series | None) -> dict[str, object]:
+def form_values(row: pd.Series | None, tzid: str) -> dict[str, object]:
     """Return the editor form's field values for a stored series (`row`), or a new one.
 
     Keys are the form's field names (the widget key is ``ed_<name>_<series id or new>``); the
@@ -303,6 +299,9 @@ def form_values(row: pd.Series | None) -> dict[str, object]:
     ----------
     row
         A row of :func:`geodata.meetings.list_series`, or None for the "new series" form.
+    tzid
+        The schedule's zone (:func:`geodata.meetings.schedule_zone`): a new series' zone and
+        the zone whose today starts its form.
     """
 
     def value(column: str, default: object = "") -> object:
@@ -314,13 +313,13 @@ def form_values(row: pd.Series | None) -> dict[str, object]:
     start = value("dtstart", None)
     start = pd.Timestamp(start).to_pydatetime() if start is not None else None
     is_sector = value("area_kind", "beat") == "sector"
-    tzid = str(value("tzid", schema.DEFAULT_TIMEZONE))
+    tzid = str(value("tzid", tzid))
     return {
         "title": str(value("title")),
         "beats": "" if is_sector else str(value("beats")),
         "sector": str(value("sector")) if is_sector else "",
         "venue": int(row["venue_id"]) if row is not None else None,
-        "date": start.date() if start is not None else date.today(),
+        "date": start.date() if start is not None else datetime.now(ZoneInfo(tzid)).date(),
         "time": start.time() if start is not None else time(18, 30),
         "minutes": int(value("duration_min", meetings.DEFAULT_DURATION_MIN)),
         **rule_fields(str(value("rrule", "FREQ=MONTHLY;INTERVAL=2;BYDAY=2TU")), tzid),
@@ -342,7 +341,7 @@ def form_values(row: pd.Series | None) -> dict[str, object]:
 CUSTOM_RULE = "custom rule"
 
 
-def rule_fields(rule: str, tzid: str = schema.DEFAULT_TIMEZONE) -> dict[str, object]:
+def rule_fields(rule: str, tzid: str) -> dict[str, object]:
     """Return the recurrence picker's fields that show `rule` (typed text if it cannot).
 
     The fields are ``rep`` (a key of :data:`geodata.meetings.REPEATS` or :data:`CUSTOM_RULE`),

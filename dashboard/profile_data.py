@@ -249,6 +249,14 @@ def profile_map(
         geometry=[*members.geometry, *around.geometry, *station.geometry], crs=beats.crs
     )
     fmap = maps.base_map(frame, zoom=13)  # fitted to the area, its neighbours and its station
+    districts, all_stations, word = data.map_context(root, token)
+    maps.add_context(  # offline only: named districts, the other stations
+        fmap,
+        districts,
+        all_stations,
+        word=word,
+        drawn_station_ids=station[schema.STATION_ID].astype(str).tolist(),
+    )
     if len(around):
         maps.add_outlines(
             fmap,

@@ -169,7 +169,8 @@ class Department:
     beat/sector/district columns of the beat layer), `stations` (``file`` and ``columns``),
     `incidents` (``files``, ``columns``: role -> source column, ``crs``, ``date_format``),
     `publish` (``policy``: a publish-policy TOML, or inline settings), `join`
-    (``edge_tolerance_m``), `meetings` (``cadence``, ``duration_min`` <= 60), `calls`
+    (``edge_tolerance_m``), `meetings` (``cadence``, ``duration_min`` <= 60, and for the
+    seeded illustrative schedule ``sector_districts``, ``note``, ``contact``), `calls`
     (``files`` of CAD calls for service and the ``mapping`` TOML that reads them, see
     :class:`geodata.calls.CallMapping`).
     """
@@ -192,6 +193,11 @@ class Department:
     edge_tolerance_m: float = 1.0
     meeting_cadence: str = "monthly"
     meeting_duration_min: int = 60
+    #: Top-level ids whose sectors meet (monthly) instead of their beats in the seeded schedule.
+    meeting_sector_districts: tuple[str, ...] = ()
+    #: The note and contact text of the seeded schedule (None: the generic ones).
+    meeting_note: str | None = None
+    meeting_contact: str | None = None
     source: str | None = None
     notes: tuple[str, ...] = ()
     #: True for a store installed without a profile: the beat layer's columns and id widths
@@ -223,6 +229,10 @@ class Department:
         """Return the department's word for `level` ("precinct" for Seattle's ``district``)."""
         lv = self.level(level)
         return lv.plural if plural else lv.singular
+
+    def level_words(self) -> dict[str, str]:
+        """Return canonical level -> the department's singular word (``district`` -> "precinct")."""
+        return {lv.key: lv.singular for lv in self.levels}
 
     def normalize_id(self, level: str, value: object) -> str | None:
         """Return `value` as the canonical id of `level` (Chicago beat 925 -> ``"0925"``).
@@ -466,6 +476,9 @@ def department_from_dict(
         edge_tolerance_m=float(tolerance),
         meeting_cadence=str(meetings.get("cadence", "monthly")),
         meeting_duration_min=duration,
+        meeting_sector_districts=tuple(str(d) for d in meetings.get("sector_districts", ())),
+        meeting_note=meetings.get("note"),
+        meeting_contact=meetings.get("contact"),
         source=source,
         notes=notes,
         call_files=_files(base, config.get("calls", {}).get("files", ()), source, "calls.files"),
@@ -500,6 +513,7 @@ def _from_record(record: Mapping[str, Any]) -> Department:
     data["call_files"] = tuple(Path(p) for p in data.get("call_files", ()))
     data["call_mapping"] = Path(data["call_mapping"]) if data.get("call_mapping") else None
     data["notes"] = tuple(data.get("notes", ()))
+    data["meeting_sector_districts"] = tuple(data.get("meeting_sector_districts", ()))
     return Department(levels=levels, **data)
 
 

@@ -23,7 +23,17 @@ from geodata import boundaries, schema
 from geodata.categories import detect_vocabulary
 from geodata.readers import ColumnMapping, detect_mapping, parse_timestamps, read_table
 
-__all__ = ["Draft", "draft_department", "guess_timezone", "inspect_files"]
+__all__ = [
+    "Draft",
+    "draft_department",
+    "guess_timezone",
+    "inspect_files",
+    "render_mapping",
+    "render_profile",
+]
+
+#: Who wrote a draft: named in its first comment line.
+CLI_ORIGIN = "`python -m geodata department draft`"
 
 _SYSTEM_ZONES = Path("/usr/share/zoneinfo/zone1970.tab")
 _SAME_CLOCK_KM = 2500.0
@@ -290,10 +300,46 @@ def draft_department(
         Directory the profile will be written to; file paths are written relative to it.
     """
     draft = inspect_files(beats, incidents, name=name)
+    return render_profile(draft, beats, incidents, out_dir=out_dir)
+
+
+def _column_lines(draft: Draft) -> list[str]:
+    """Return the ``role = "column"`` lines of the mapping, and the roles not found."""
+    lines = []
+    for role, column in draft.mapping.used_columns().items():
+        note = f"  # {draft.comments['reported_beat']}" if role == "reported_beat" else ""
+        lines.append(f"{role} = {_toml(column)}{note}")
+    missing = [r for r in ColumnMapping.roles() if getattr(draft.mapping, r) is None]
+    if missing:
+        lines.append(f"# roles not found (add the ones the file has): {', '.join(missing)}")
+    return lines
+
+
+def render_profile(
+    draft: Draft,
+    beats: str | Path,
+    incidents: str | Path,
+    *,
+    out_dir: str | Path | None = None,
+    origin: str = CLI_ORIGIN,
+) -> str:
+    """Return the text of the draft profile of `draft` (see :func:`draft_department`).
+
+    Parameters
+    ----------
+    draft
+        What :func:`inspect_files` found in `beats` and `incidents`.
+    beats, incidents
+        The inspected files; written relative to `out_dir`.
+    out_dir
+        Directory the profile will be written to.
+    origin
+        Who wrote the draft, for its first comment line.
+    """
     base = Path(out_dir) if out_dir is not None else None
     c = draft.comments
     lines = [
-        "# Draft department profile written by `python -m geodata department draft`.",
+        f"# Draft department profile written by {origin}.",
         "# Every line marked 'guess' was inferred from the files: check it, then build the store:",
         "#   python -m geodata init --department THIS_FILE --store DIR",
         "# See docs/departments.md.",
@@ -338,12 +384,7 @@ def draft_department(
     if "date_format" in c:
         lines.append(f'# {c["date_format"]}; set date_format = "%..." if that is wrong')
     lines.append(f"[incidents.columns]  # {c['mapping']}")
-    for role, column in draft.mapping.used_columns().items():
-        note = f"  # {c['reported_beat']}" if role == "reported_beat" else ""
-        lines.append(f"{role} = {_toml(column)}{note}")
-    missing = [r for r in ColumnMapping.roles() if getattr(draft.mapping, r) is None]
-    if missing:
-        lines.append(f"# roles not found (add the ones the file has): {', '.join(missing)}")
+    lines += _column_lines(draft)
     if draft.unused_columns:
         lines.append(f"# columns not used: {', '.join(draft.unused_columns)}")
     lines += [
@@ -353,4 +394,28 @@ def draft_department(
         "duration_min = 60  # at most 60",
         "",
     ]
+    return "\n".join(lines)
+
+
+def render_mapping(draft: Draft, incidents: str | Path, *, origin: str = CLI_ORIGIN) -> str:
+    """Return the column mapping of `draft` as a mapping file (see ``docs/mapping.example.toml``).
+
+    The same roles as the profile's ``[incidents.columns]``, with the guessed time zone as an
+    option, readable by :func:`geodata.readers.load_mapping`.
+    """
+    c = draft.comments
+    lines = [
+        f"# Draft column mapping of {Path(incidents).name}, written by {origin}.",
+        f"# {c['mapping']}.",
+        "[columns]",
+    ]
+    lines += _column_lines(draft)
+    lines += ["", "[options]"]
+    if draft.timezone:
+        lines.append(f"timezone = {_toml(draft.timezone)}  # {c['timezone']}")
+    else:
+        lines.append(f'# timezone = "Area/City"  # {c["timezone"]}')
+    if "date_format" in c:
+        lines.append(f'# {c["date_format"]}; set date_format = "%..." if that is wrong')
+    lines.append("")
     return "\n".join(lines)

@@ -800,6 +800,8 @@ def publish_store(
     )
     if note:
         extract.metadata["note"] = note
+    # the department's words for its levels ("precinct"): the community app names areas so
+    extract.metadata["levels"] = store.department().level_words()
     stations = store.read_layer("stations") if store.has_layer("stations") else None
     write_extract(
         extract,

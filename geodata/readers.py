@@ -216,12 +216,14 @@ class ColumnMapping:
     lon: str | None = None
     x: str | None = None
     y: str | None = None
-    #: CRS of ``x``/``y`` (e.g. ``"EPSG:3435"``); when set, x/y are used even if lat/lon exist.
+    #: CRS of ``x``/``y`` (e.g. a state plane, ``"EPSG:2926"``); when set, x/y are used even
+    #: if lat/lon exist.
     crs: str | None = None
     #: strptime format(s) of ``occurred_at``, tried in order per value; None detects them.
     date_format: str | tuple[str, ...] | None = None
-    #: Local time zone of naive timestamps.
-    timezone: str = schema.DEFAULT_TIMEZONE
+    #: Local time zone of naive timestamps; None: not given (the department's, see
+    #: :func:`iter_incidents`; an ingest uses the store's).
+    timezone: str | None = None
     #: Dates before 1 January of this year are rejected as implausible.
     earliest_year: int = DEFAULT_EARLIEST_YEAR
     roles_from_file: tuple[str, ...] = field(default=(), compare=False)
@@ -1309,6 +1311,9 @@ def _context(
     now: datetime | None,
 ) -> _Context:
     mapping = detect_mapping(columns, base=mapping)
+    if mapping.timezone is None:  # iter_incidents sets the department's
+        msg = f"{path}: no time zone for the times of the file"
+        raise InputError(msg, path=str(path))
     _require_columns(mapping, columns, path)
     notes: list[str] = []
     use_xy = mapping.x is not None and (mapping.crs is not None or mapping.lat is None)
@@ -1325,7 +1330,7 @@ def _context(
                 msg = (
                     f"{path}: coordinates are projected x/y ({x_col!r}, {y_col!r}) but no CRS "
                     "was given; pass --crs (the EPSG code of the department's state plane or "
-                    "UTM zone, e.g. --crs EPSG:3435)"
+                    "UTM zone, e.g. --crs EPSG:2926)"
                 )
                 raise SchemaError(msg, path=str(path), column=x_col)
     else:
@@ -1349,7 +1354,7 @@ def _context(
         dates=DateReader(
             path=path,
             column=mapping.occurred_at,
-            timezone=mapping.timezone,
+            timezone=str(mapping.timezone),
             formats=mapping.date_formats,
             earliest_year=mapping.earliest_year,
             now=now,
@@ -1524,11 +1529,31 @@ def _read_batch(batch: _Batch, ctx: _Context) -> tuple[pd.DataFrame, pd.DataFram
     return incidents, rejected
 
 
+def _department_defaults(
+    mapping: ColumnMapping | None, analysis_crs: str | None
+) -> tuple[ColumnMapping, str]:
+    """Return `mapping` with a time zone, and the analysis CRS; unset: the department's."""
+    mapping = mapping or ColumnMapping()
+    if mapping.timezone is not None and analysis_crs is not None:
+        return mapping, analysis_crs
+    from geodata import settings
+
+    department = settings.department()
+    if mapping.timezone is None:
+        mapping = replace(mapping, timezone=department.timezone)
+    if analysis_crs is None:
+        if department.analysis_crs is None:
+            msg = f"{department.name}: no analysis CRS; give one (a projected CRS in metres)"
+            raise CRSMismatchError(msg)
+        analysis_crs = department.analysis_crs
+    return mapping, analysis_crs
+
+
 def iter_incidents(
     path: str | Path,
     *,
     mapping: ColumnMapping | None = None,
-    analysis_crs: str = schema.DEFAULT_ANALYSIS_CRS,
+    analysis_crs: str | None = None,
     categories: OffenseCategories | None = None,
     exact: bool = False,
     block_bytes: int = BLOCK_BYTES,
@@ -1541,9 +1566,12 @@ def iter_incidents(
     path
         The export (see :func:`read_table` for formats).
     mapping
-        Explicit column roles and options; roles left as None are auto-detected.
+        Explicit column roles and options; roles left as None are auto-detected. Without a
+        time zone, naive times are local to the selected department
+        (:func:`geodata.settings.department`).
     analysis_crs
-        Projected CRS (metres) for the ``x``/``y`` columns of the result.
+        Projected CRS (metres) for the ``x``/``y`` columns of the result (default: the
+        selected department's).
     categories
         Offense-category mapping (default: the bundled ``offense_categories.toml``).
     exact
@@ -1571,6 +1599,7 @@ def iter_incidents(
         When ragged CSV records are found after batches were yielded.
     """
     path = Path(path)
+    mapping, crs = _department_defaults(mapping, analysis_crs)
     ctx: _Context | None = None
     yielded = False
     batches = _batches(path, exact=exact, block_bytes=block_bytes)
@@ -1583,7 +1612,7 @@ def iter_incidents(
                     batch.crs,
                     batch.table,
                     mapping,
-                    analysis_crs,
+                    crs,
                     categories,
                     now,
                 )
@@ -1598,7 +1627,7 @@ def iter_incidents(
         yield from iter_incidents(
             path,
             mapping=mapping,
-            analysis_crs=analysis_crs,
+            analysis_crs=crs,
             categories=categories,
             exact=True,
             block_bytes=block_bytes,
@@ -1616,7 +1645,7 @@ def read_incidents(
     path: str | Path,
     *,
     mapping: ColumnMapping | None = None,
-    analysis_crs: str = schema.DEFAULT_ANALYSIS_CRS,
+    analysis_crs: str | None = None,
     categories: OffenseCategories | None = None,
     now: datetime | None = None,
 ) -> ReadResult:
@@ -1688,7 +1717,7 @@ def _check_crs(crs: str, path: Path) -> pyproj.CRS:
     try:
         return pyproj.CRS.from_user_input(crs)
     except pyproj.exceptions.CRSError as err:
-        msg = f"{path}: {crs!r} is not a known coordinate reference system (e.g. EPSG:3435)"
+        msg = f"{path}: {crs!r} is not a known coordinate reference system (e.g. EPSG:2926)"
         raise CRSMismatchError(msg) from err
 
 

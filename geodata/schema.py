@@ -21,8 +21,6 @@ __all__ = [
     "CASE_NUMBER",
     "CATEGORIES",
     "CATEGORY",
-    "DEFAULT_ANALYSIS_CRS",
-    "DEFAULT_TIMEZONE",
     "DESCRIPTION",
     "DISTRICT",
     "DISTRICT_NAME",
@@ -59,10 +57,8 @@ __all__ = [
 
 # --- coordinate systems -------------------------------------------------------------------
 WGS84 = "EPSG:4326"
-#: NAD83 / UTM zone 16N, metres: the analysis CRS of the bundled Chicago data. Other
-#: jurisdictions get the UTM zone of their beat layer (see ``geodata.boundaries``).
-DEFAULT_ANALYSIS_CRS = "EPSG:26916"
-DEFAULT_TIMEZONE = "America/Chicago"
+# A store's analysis CRS and time zone are its department's (``geodata.department``): a profile
+# names them, or the analysis CRS is the UTM zone of the beat layer (``geodata.boundaries``).
 
 # --- incidents ----------------------------------------------------------------------------
 INCIDENT_ID = "incident_id"

@@ -42,7 +42,8 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_DEPARTMENT",
     "REPO_ROOT",
-    "SAMPLES_DIR",
+    "SAMPLES_ROOT",
+    "bundled_samples",
     "data_dir",
     "database_url",
     "department",
@@ -57,10 +58,15 @@ __all__ = [
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-#: The bundled real Chicago data (see its SOURCE.md).
-SAMPLES_DIR = Path(__file__).resolve().parent / "samples" / "chicago"
+#: The bundled real data, one directory per bundled department (each with a SOURCE.md).
+SAMPLES_ROOT = Path(__file__).resolve().parent / "samples"
 #: The department ``init`` builds when none is chosen (the README's first command).
 DEFAULT_DEPARTMENT = "chicago"
+
+
+def bundled_samples(name: str = DEFAULT_DEPARTMENT) -> Path:
+    """Return the directory of a bundled department's sample files (``chicago``, ``seattle``)."""
+    return SAMPLES_ROOT / name
 
 
 def data_dir() -> Path:

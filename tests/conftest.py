@@ -25,7 +25,7 @@ from geodata.store import IncidentStore
 
 pytest_plugins = ["tests.meetings_fixtures", "tests.community_helpers"]
 
-SAMPLES = settings.SAMPLES_DIR
+SAMPLES = settings.bundled_samples("chicago")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 #: The PostgreSQL test database (``.ci/run`` creates it); its tables are dropped by each test.
 PG_URL = os.environ.get("DATABASE_TEST_URL", "")

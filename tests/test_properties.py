@@ -31,7 +31,7 @@ from analysis.cli import main as analysis_main
 from geodata import schema
 from geodata.calls import RECEIVED_AT, load_calls
 from geodata.cli import main as geodata_main
-from geodata.settings import SAMPLES_DIR
+from geodata.settings import SAMPLES_ROOT
 from geodata.store import IncidentStore
 
 STORES = ("chicago", "seattle", "minneapolis")
@@ -358,7 +358,7 @@ def test_evaluate_and_gbm_forecast_never_fail_with_a_traceback(stores, data):
     assert_clean(analysis_main, argv)
 
 
-MPLS = SAMPLES_DIR.parent / "minneapolis"
+MPLS = SAMPLES_ROOT / "minneapolis"
 
 
 @pytest.mark.slow

@@ -78,6 +78,8 @@ def _run(args: argparse.Namespace) -> int:
     # coordinates that are not numbers (REDACTED, blank) are unlocated, not errors
     lon = pd.to_numeric(calls[args.lon], errors="coerce")
     lat = pd.to_numeric(calls[args.lat], errors="coerce")
+    null_island = (lon == 0) & (lat == 0)  # a blank geocode written as 0, 0: not a place
+    lon, lat = lon.mask(null_island), lat.mask(null_island)
     points = gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs=schema.WGS84).to_crs(crs)
     frame = pd.DataFrame(
         {

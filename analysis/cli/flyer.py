@@ -7,7 +7,6 @@ sector packet is ``python -m analysis profile --sector 092 --review --pdf FILE``
 from __future__ import annotations
 
 import argparse
-from datetime import date
 
 from analysis import pdf
 from analysis.cli import common as cli_common
@@ -43,9 +42,12 @@ def run_flyer(args: argparse.Namespace) -> int:
     if beat not in set(beats[schema.BEAT]):
         msg = f"beat {args.beat!r} is not in the beat layer"
         raise InputError(msg)
-    engine = meetings.open_database(settings.database_url(args.database))
+    engine = meetings.open_for_store(settings.database_url(args.database), store)
     try:
-        inputs = flyer_inputs(engine, beats, beat, today=date.today(), days=args.days)
+        dept = store.department()
+        inputs = flyer_inputs(
+            engine, beats, beat, today=dept.today(), days=args.days, level_words=dept.level_words()
+        )
     finally:
         engine.dispose()
     document = pdf.flyer_pdf(beat, inputs.pop("meetings"), paper=args.paper, **inputs)

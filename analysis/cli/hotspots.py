@@ -125,15 +125,17 @@ def run_hotspots(args: argparse.Namespace) -> int:
         store, period_of(store, args.start, args.end), columns=_columns(args, level)
     )
     all_beats = store.read_layer("beats")
+    the_id = area_id(store, level, typed) if level and typed else None
+    area = {  # the canonical level, the department's word for it and the id as stored
+        "level": level or "department",
+        "label": store.department().label(level) if level else "department",
+        "id": the_id,
+    }
     located, beats = hotspots.area_incidents(
-        incidents,
-        all_beats,
-        level=level,
-        area_id=area_id(store, level, typed) if level and typed else None,
-        category=args.category,
+        incidents, all_beats, level=level, area_id=the_id, category=args.category
     )
     if located.empty:
-        return _no_incidents(args, level)
+        return _no_incidents(args, area)
     model, polygons = hotspots.fit_hotspots(
         located,
         beats,
@@ -153,7 +155,7 @@ def run_hotspots(args: argparse.Namespace) -> int:
     table = pd.DataFrame(polygons.drop(columns="geometry"))
     info = {
         "method": args.method,
-        "area": {"level": level or "department", "id": typed},
+        "area": area,
         "period": {"from": args.start, "to": args.end},
         "n_incidents": len(located),
         "n_hotspots": len(polygons),
@@ -177,7 +179,7 @@ def run_hotspots(args: argparse.Namespace) -> int:
     else:
         print(
             f"{args.method}: {info['n_hotspots']} hotspots from {len(located):,} incidents "
-            f"({info['area']['level']} {info['area']['id'] or ''}); {info['fitted']}"
+            f"({area['label']} {area['id'] or ''}); {info['fitted']}"
         )
         if len(table):
             print(table.head(20).to_string(index=False))
@@ -202,9 +204,8 @@ def _columns(args: argparse.Namespace, level: str | None) -> tuple[str, ...] | N
     return tuple(chosen)
 
 
-def _no_incidents(args: argparse.Namespace, level: str | None) -> int:
+def _no_incidents(args: argparse.Namespace, area: dict[str, str | None]) -> int:
     """Report an empty period (no located incident in the area): no hotspots, not an error."""
-    area = {"level": level or "department", "id": chosen_area(args)[1]}
     message = "No incidents in this period: no hotspots to find."
     if args.out:
         empty = gpd.GeoDataFrame(geometry=[], crs=schema.WGS84)
@@ -222,7 +223,7 @@ def _no_incidents(args: argparse.Namespace, level: str | None) -> int:
             }
         )
     else:
-        print(f"{args.method}: {message} ({area['level']} {area['id'] or ''})")
+        print(f"{args.method}: {message} ({area['label']} {area['id'] or ''})")
     return 0
 
 

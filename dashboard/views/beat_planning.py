@@ -14,6 +14,9 @@ from geodata.errors import InputError
 store = data.get_store()
 root, token = str(store.root), data.store_token(store)
 SAVED_KEY = "plan_saved_message"
+BEAT = data.label(root, token, "beat")  # the department's own words
+BEATS = data.label(root, token, "beat", plural=True)
+DISTRICT = data.label(root, token, "district")
 
 st.title("Beat planning")
 kinds = pl.workload_kinds(root, token)
@@ -43,18 +46,19 @@ if kind == "calls":
         help="Self-initiated and administrative time, as a share of the time calls take "
         "(50 adds half again to every call's officer time).",
     )
+top_word = data.label(root, token, "district")
 basis = pl.Basis(kind, float(allowance_pct) / 100.0)
 first_day, last_day, older_note = pl.workload_range(root, token, basis)
 if kind == "calls":
     st.caption(
         "Workload = officer-hours of calls for service: each call's time on task (arrival, "
         "else dispatch, to close) x the officers sent, plus the allowance. Proposals redraw "
-        "a district from grid cells; see docs/planning.md."
+        f"one {top_word} from grid cells; see docs/planning.md."
     )
 else:
     st.caption(
         "Workload = incidents weighted by category (analysis/workload_weights.toml) over the "
-        "workload period. Proposals redraw a district from grid cells; see docs/planning.md."
+        f"workload period. Proposals redraw one {top_word} from grid cells; see docs/planning.md."
     )
 chosen = st.date_input(
     "Workload period",
@@ -106,7 +110,7 @@ with st.expander("Advanced"):
 current = pl.current_evaluation(root, token, district, period, basis)
 s = current.summary
 m = st.columns(5)
-m[0].metric("Current beats", s["n_beats"])
+m[0].metric(f"Current {BEATS}", s["n_beats"])
 m[1].metric("Workload CV", f"{s['workload_cv']:.3f}")
 m[2].metric("Max / min", f"{s['max_min_ratio']:.2f}")
 m[3].metric("Median Polsby-Popper", f"{s['median_polsby_popper']:.3f}")
@@ -122,19 +126,19 @@ if len(kinds) > 1:  # both kinds of record: the other measure too, as plan evalu
     n[0].metric(f"Workload CV ({other.unit})", f"{o['workload_cv']:.3f}")
     n[1].metric(f"Max / min ({other.unit})", f"{o['max_min_ratio']:.2f}")
 st.caption(
-    "Measured on the beats as drawn. The comparison below rebuilds the current beats from the "
-    "same grid units as the proposal, so both are measured alike (staircase edges included)."
+    f"Measured on the {BEATS} as drawn. The comparison below rebuilds the current {BEATS} from "
+    "the same grid units as the proposal, so both are measured alike (staircase edges included)."
 )
 
-if st.button("Propose beats", type="primary"):
+if st.button(f"Propose {BEATS}", type="primary"):
     problem = None
     if int(n_beats) < 2:
         problem = (
-            "One beat would be the whole district, so there is nothing to balance: choose "
-            "2 or more beats."
+            f"One {BEAT} would be the whole {DISTRICT}, so there is nothing to balance: "
+            f"choose 2 or more {BEATS}."
         )
     else:
-        with st.status("Proposing beats...", expanded=True) as status:
+        with st.status(f"Proposing {BEATS}...", expanded=True) as status:
             bar = st.progress(0.0, text="building units")
             try:
                 proposal = pl.propose(
@@ -164,7 +168,8 @@ if st.button("Propose beats", type="primary"):
 if saved := st.session_state.pop(SAVED_KEY, None):
     st.success(saved)
 with st.expander("Saved plans"):
-    st.dataframe(pl.saved_plans(), hide_index=True, width="stretch")
+    saved = pl.saved_plans().rename(columns={"district": data.label(root, token, "district")})
+    st.dataframe(saved, hide_index=True, width="stretch")
 
 proposal = st.session_state.get(state.PLAN_PROPOSAL)
 if st.session_state.get(state.PLAN_PROPOSAL_KEY) != (token, period, basis):
@@ -200,7 +205,7 @@ with left:
         key="plan_map_current",
     )
 with right:
-    st.subheader(f"Proposed ({proposal.parameters['n_beats']} beats)")
+    st.subheader(f"Proposed ({proposal.parameters['n_beats']} {BEATS})")
     st_folium(
         pl.plan_map(
             proposal.proposed_plan, proposal.proposed, moved=moved, vmax=top, unit=basis.unit
@@ -211,8 +216,8 @@ with right:
         key="plan_map_proposed",
     )
 st.caption(
-    f"Red: the {len(moved)} of {len(proposal.units)} units that change beat. Both maps share "
-    f"one colour scale ({basis.unit} 0 to {top:.0f}); hover a beat for its share and "
+    f"Red: the {len(moved)} of {len(proposal.units)} units that change {BEAT}. Both maps "
+    f"share one colour scale ({basis.unit} 0 to {top:.0f}); hover a {BEAT} for its share and "
     "compactness."
 )
 st.dataframe(pl.measures_table(proposal), hide_index=True, width="stretch")
@@ -222,7 +227,7 @@ if not auth.can(users.SAVE_PLAN):
     st.stop()  # read-only roles (commander): no save, no export
 with st.form("save_plan"):
     f1, f2 = st.columns(2)
-    name = f1.text_input("Plan name", value=f"District {district} proposal")
+    name = f1.text_input("Plan name", value=f"{DISTRICT.capitalize()} {district} proposal")
     author = auth.current_user().username  # the signed-in user, never typed
     f2.text_input("Author", value=author, disabled=True)
     if st.form_submit_button("Save plan"):

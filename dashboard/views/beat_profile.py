@@ -50,7 +50,7 @@ if has_incidents:  # the block list is built from the incidents
         "Find my beat: address, block or lat, lon",
         key=pd_.FIND_KEY,
         on_change=_find,
-        placeholder="e.g. 1234 W Madison St, 047XX S Western Ave, 41.81, -87.68",
+        placeholder="a street address, a hundred block as the reports write it, or lat, lon",
     )
 as_of = data.as_of_input(right, dates)
 if message := st.session_state.pop("beat_profile_find_message", None):

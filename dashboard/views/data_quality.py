@@ -140,3 +140,81 @@ if imported := st.session_state.get(IMPORTED_KEY):
 st.subheader("Incidents by join status")
 status = data.load_incidents(root, token, (schema.JOIN_STATUS,))[schema.JOIN_STATUS]
 st.dataframe(status.value_counts().rename("incidents").to_frame(), width="content")
+
+st.subheader("Draft a department file from a beat layer and an export")
+st.caption(
+    "For a department that is not set up yet: upload its beat layer and one incident export. "
+    "The draft names its levels, time zone, offense vocabulary and which column holds what; "
+    "every guess is commented. Nothing is stored: check the draft, then give it to the "
+    "administrator who builds the department's store (docs/departments.md)."
+)
+with st.form("draft"):
+    beats_upload = st.file_uploader(
+        "Beat layer (GeoJSON, GeoPackage or GeoParquet)",
+        type=["geojson", "json", "gpkg", "parquet"],
+        key="draft_beats",
+    )
+    export_upload = st.file_uploader(
+        "Incident export (.csv, .csv.gz, GeoJSON, GeoPackage or Parquet)",
+        type=["csv", "gz", "geojson", "json", "gpkg", "parquet"],
+        key="draft_incidents",
+    )
+    dept_name = st.text_input("Department name", placeholder="e.g. Seattle Police Department")
+    drafted = st.form_submit_button("Draft the department file")
+if drafted and (beats_upload is None or export_upload is None):
+    st.warning("Choose both files first: the beat layer and an incident export.")
+elif drafted and beats_upload is not None and export_upload is not None:
+    from geodata.draft import inspect_files, render_mapping, render_profile
+
+    origin = "the Data page of the analyst app"
+    with tempfile.TemporaryDirectory() as tmp:
+        # both files side by side, as the department saves them: the draft names them so
+        beats_name = Path(beats_upload.name).name
+        export_name = Path(export_upload.name).name
+        if export_name == beats_name:
+            export_name = f"incidents_{export_name}"
+        beats_path, export_path = Path(tmp) / beats_name, Path(tmp) / export_name
+        beats_path.write_bytes(beats_upload.getvalue())
+        export_path.write_bytes(export_upload.getvalue())
+        try:
+            with st.spinner("Reading both files..."):
+                draft = inspect_files(beats_path, export_path, name=dept_name.strip() or None)
+                profile = render_profile(draft, beats_path, export_path, out_dir=tmp, origin=origin)
+        except (InputError, ValueError, KeyError) as err:
+            # name the files the user knows (each upload's own name), never a temporary path
+            words = str(err).replace(str(export_path), export_upload.name)
+            st.error(
+                messages.user_message(
+                    ValueError(words), path=str(beats_path), file_name=beats_upload.name
+                )
+            )
+            st.stop()
+    st.session_state["data_draft"] = (
+        draft.key,
+        profile,
+        render_mapping(draft, export_path, origin=origin),
+    )
+if drafts := st.session_state.get("data_draft"):
+    key, profile, mapping = drafts
+    st.success(
+        "Draft written. Lines marked 'guess' were inferred from the files: check each one. "
+        "Save the department file beside the two files."
+    )
+    st.code(profile, language="toml")
+    left, right = st.columns(2)
+    auth.download_button(
+        "Download the department file",
+        profile,
+        file_name=f"{key}.toml",
+        mime="application/toml",
+        container=left,
+    )
+    auth.download_button(
+        "Download the column mapping",
+        mapping,
+        file_name=f"{key}_mapping.toml",
+        mime="application/toml",
+        container=right,
+    )
+    with st.expander("Column mapping (for importing further exports)"):
+        st.code(mapping, language="toml")

@@ -103,7 +103,12 @@ if show_forecast:
         st.caption(f"Forecast from the year before {period.end}: {forecast_run.summary}.")
 surface = {"kde": "Density (incidents/km²)", "gistar": "Gi* z-score (z > 0)"}.get(method, "")
 st_folium(
-    hd.hotspot_map(run, label=surface or "Surface", forecast_layer=forecast_run),
+    hd.hotspot_map(
+        run,
+        label=surface or "Surface",
+        forecast_layer=forecast_run,
+        context=data.map_context(root, token),
+    ),
     height=520,
     width="stretch",
     returned_objects=[],

@@ -58,7 +58,7 @@ def _stable_selectbox(
 
 def _fill_form(sid: int | str, row: object, *, overwrite: bool) -> None:
     """Put the stored values of series `sid` (`row`; None: a new series) into the form."""
-    values = md.form_values(row)  # type: ignore[arg-type]
+    values = md.form_values(row, meetings.schedule_zone(db))  # type: ignore[arg-type]
     if values["venue"] is None:
         values["venue"] = venue_ids[0] if venue_ids else "new"
     for name, value in values.items():
@@ -111,7 +111,10 @@ if DONE_KEY in st.session_state:
     st.success(st.session_state.pop(DONE_KEY))
 f1, f2 = st.columns([1, 3])
 districts = sorted(series["district"].dropna().unique())
-district = f1.selectbox("District", ["All", *districts], key="editor_district")
+top_level = data.label(
+    str(data.get_store().root), data.store_token(data.get_store()), "district", title=True
+)
+district = f1.selectbox(top_level, ["All", *districts], key="editor_district")
 listed = series if district == "All" else series[series["district"] == district]
 labels = {
     int(r.id): f"#{r.id} {'[archived] ' if r.archived else ''}{r.title} — {r.schedule}, "

@@ -43,8 +43,9 @@ def _find() -> None:  # runs before the script when the address box changes
 
 st.title("Neighborhood watch meetings")
 st.caption(
-    f"One schedule for every {word['beat']}. Seeded dates follow the CAPS pattern and are "
-    f"*illustrative* (marked as such) until a {word['district']} publishes its own."
+    f"One schedule for every {word['beat']}. Seeded dates follow the department's meeting "
+    f"pattern and are *illustrative* (marked as such) until a {word['district']} publishes its "
+    "own."
 )
 left, mid, right = st.columns([1, 2, 2])
 district = left.selectbox(

@@ -11,9 +11,10 @@ Writes are transactional and use optimistic locking: every series has a ``versio
 the version it was based on and fails with :class:`ConflictError` when someone else saved first.
 Invalid input raises :class:`MeetingError` naming the field at fault, and nothing is saved.
 
-The seed schedule (:func:`seed_schedule`) is *illustrative*: it follows the pattern of Chicago's
-CAPS beat meetings (every beat about every two months, evenings, at the district station; some
-sectors monthly) but is not a published schedule, and every seeded series says so.
+The seed schedule (:func:`seed_schedule`) is *illustrative*: it follows the department profile's
+``[meetings]`` table (Chicago's follows its CAPS beat meetings: every beat about every two months,
+evenings, at the district station, some sectors monthly) but is not a published schedule, and
+every seeded series says so.
 
 The package is split by responsibility; import from here (``from geodata import meetings``):
 
@@ -80,9 +81,6 @@ from geodata.meetings.recurrence import (
 )
 from geodata.meetings.seeding import (
     CADENCES,
-    CAPS_DEFAULTS,
-    ILLUSTRATIVE_NOTE,
-    SECTOR_MEETING_DISTRICTS,
     MeetingDefaults,
     defaults_for,
     load_reference_data,
@@ -94,16 +92,13 @@ from geodata.meetings.seeding import (
 
 __all__ = [
     "CADENCES",
-    "CAPS_DEFAULTS",
     "DEFAULT_DURATION_MIN",
     "HORIZON_DAYS",
-    "ILLUSTRATIVE_NOTE",
     "MAX_DURATION_MIN",
     "MAX_MOVE_DAYS",
     "MAX_PLAIN_DURATION_MIN",
     "MEETING_COLUMNS",
     "REPEATS",
-    "SECTOR_MEETING_DISTRICTS",
     "WEEKDAYS",
     "ConflictError",
     "MeetingDefaults",

@@ -12,7 +12,6 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
-from geodata import schema
 from geodata.meetings.model import (
     DEFAULT_DURATION_MIN,
     HORIZON_DAYS,
@@ -31,6 +30,7 @@ from geodata.meetings.model import (
 from geodata.meetings.queries import (
     _frame,
     _occurrences,
+    _schedule_zone,
     _series_rows,
 )
 from geodata.meetings.recurrence import (
@@ -255,8 +255,12 @@ def _bookings(
     lo: datetime,
     hi: datetime,
     exclude_series: int | None,
+    tzid: str,
 ) -> pd.DataFrame:
-    """Return the occurrences (not cancelled) at `venue_id` in ``[lo, hi)``, other series only."""
+    """Return the occurrences (not cancelled) at `venue_id` in ``[lo, hi)``, other series only.
+
+    Their ``start`` and ``end`` are in `tzid` (the zone conflicts are reported in).
+    """
     series_ids = [
         int(r[0])
         for r in connection.execute(
@@ -275,13 +279,13 @@ def _bookings(
     if exclude_series is not None:
         ids = [i for i in ids if i != exclude_series]
     if not ids:
-        return _frame([])
+        return _frame([], tzid)
     series = _series_rows(connection, ids)
     exceptions = pd.read_sql(
         sa.select(exceptions_table).where(exceptions_table.c.series_id.in_(ids)), connection
     )
     venues = pd.read_sql(sa.select(venues_table), connection)
-    frame = _frame(_occurrences(series, exceptions, venues, lo, hi))
+    frame = _frame(_occurrences(series, exceptions, venues, lo, hi), tzid)
     return frame[(frame["venue_id"] == venue_id) & (frame["status"] != "cancelled")]
 
 
@@ -302,6 +306,13 @@ def _overlaps(candidates: list[tuple[datetime, datetime]], bookings: pd.DataFram
     return bookings[hit]
 
 
+def _zone_of(engine: Engine | sa.Connection) -> str:
+    if isinstance(engine, sa.Connection):
+        return _schedule_zone(engine)
+    with engine.connect() as connection:
+        return _schedule_zone(connection)
+
+
 def venue_conflicts(
     engine: Engine | sa.Connection,
     *,
@@ -309,7 +320,7 @@ def venue_conflicts(
     start: datetime,
     rrule: str | None,
     duration_min: int,
-    tzid: str = schema.DEFAULT_TIMEZONE,
+    tzid: str | None = None,
     exclude_series: int | None = None,
     horizon_days: int = HORIZON_DAYS,
 ) -> pd.DataFrame:
@@ -325,22 +336,26 @@ def venue_conflicts(
         Canonical rule; None for a single meeting.
     duration_min
         Length of each meeting.
+    tzid
+        IANA zone of `start` (default: the schedule's, :func:`schedule_zone`).
     exclude_series
         The series being edited (its own occurrences do not conflict).
     horizon_days
         How far ahead of the start to look.
     """
+    if tzid is None:
+        tzid = _zone_of(engine)
     tz = _zone(tzid)
     local = _to_local_naive(start, tz)
     hi = local + timedelta(days=horizon_days)
     occurrences = expand_rule(rrule, local, local, hi, tzid=tzid) if rrule else [_aware(local, tz)]
     candidates = [(o, o + timedelta(minutes=duration_min)) for o in occurrences]
     if isinstance(engine, sa.Connection):
-        bookings = _bookings(engine, venue_id, local - timedelta(days=1), hi, exclude_series)
+        bookings = _bookings(engine, venue_id, local - timedelta(days=1), hi, exclude_series, tzid)
     else:
         with engine.connect() as connection:
             bookings = _bookings(
-                connection, venue_id, local - timedelta(days=1), hi, exclude_series
+                connection, venue_id, local - timedelta(days=1), hi, exclude_series, tzid
             )
     return _overlaps(candidates, bookings).reset_index(drop=True)
 
@@ -420,7 +435,7 @@ def create_series(
     contact: str | None = None,
     notes: str | None = None,
     virtual_link: str | None = None,
-    tzid: str = schema.DEFAULT_TIMEZONE,
+    tzid: str | None = None,
     illustrative: bool = False,
     allow_conflicts: bool = False,
 ) -> int:
@@ -444,6 +459,8 @@ def create_series(
         End of the first meeting (datetime or time of day); alternative to `duration_min`.
     duration_min
         Length in minutes (default 60); over 60 needs `duration_reason`.
+    tzid
+        IANA zone of the wall times (default: the schedule's, :func:`schedule_zone`).
     allow_conflicts
         Save even if the venue is booked at an overlapping time.
 
@@ -455,6 +472,8 @@ def create_series(
         The venue is booked at an overlapping time (unless `allow_conflicts`).
     """
     with engine.begin() as connection:
+        if tzid is None:
+            tzid = _schedule_zone(connection)
         draft = _draft(
             connection,
             title=title,
@@ -896,6 +915,7 @@ def move_occurrence(
                 target - timedelta(days=1),
                 target + timedelta(days=1),
                 series_id,
+                current["tzid"],
             )
             conflicts = _overlaps(
                 [(_aware(target, tz), _aware(target, tz) + timedelta(minutes=length))], bookings

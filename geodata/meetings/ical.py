@@ -11,7 +11,6 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
-from geodata import schema
 from geodata.meetings.model import (
     _none,
     exceptions_table,
@@ -77,7 +76,7 @@ def calendar_ics(
     calendar.add("calscale", "GREGORIAN")
     calendar.add("method", "PUBLISH")
     calendar.add("x-wr-calname", label)
-    zones = sorted(set(series["tzid"])) or [schema.DEFAULT_TIMEZONE]
+    zones = sorted(set(series["tzid"]))  # an empty calendar needs no VTIMEZONE
     first_year = int(pd.Timestamp(series["dtstart"].min()).year) if len(series) else 2025
     for tzid in zones:
         calendar.add_component(

@@ -209,7 +209,7 @@ def _occurrences(
     return rows
 
 
-def _frame(rows: list[dict[str, Any]], tzid: str = schema.DEFAULT_TIMEZONE) -> pd.DataFrame:
+def _frame(rows: list[dict[str, Any]], tzid: str) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=list(MEETING_COLUMNS))
     for column in ("start", "end", "original_start"):
         frame[column] = pd.to_datetime(
@@ -292,14 +292,18 @@ def _schedule_zone(connection: sa.Connection) -> str:
         .group_by(series_table.c.tzid)
         .order_by(sa.func.count().desc(), series_table.c.tzid)
     ).first()
-    return str(zones[0]) if zones else schema.DEFAULT_TIMEZONE
+    if zones:
+        return str(zones[0])
+    from geodata import settings  # an empty schedule: the selected department's zone
+
+    return settings.department().timezone
 
 
 def schedule_zone(engine: Engine) -> str:
     """Return the time zone of the schedule: that of most series (a department has one zone).
 
-    Lists and windows (a date `end` includes that day) are in it; an empty database gives
-    :data:`geodata.schema.DEFAULT_TIMEZONE`.
+    Lists and windows (a date `end` includes that day) are in it; an empty database gives the
+    zone of the selected department (:func:`geodata.settings.department`).
     """
     with engine.connect() as connection:
         return _schedule_zone(connection)

@@ -8,7 +8,6 @@ from zoneinfo import ZoneInfo
 
 from dateutil import rrule as du_rrule
 
-from geodata import schema
 from geodata.meetings.model import (
     MeetingError,
 )
@@ -81,7 +80,7 @@ def _parse_parts(rule: str) -> dict[str, str]:
     return parts
 
 
-def validate_rrule(rule: str, dtstart: datetime, tzid: str = schema.DEFAULT_TIMEZONE) -> str:
+def validate_rrule(rule: str, dtstart: datetime, tzid: str) -> str:
     """Return the canonical form of an RFC 5545 RRULE, or raise :class:`MeetingError`.
 
     The time of day comes from the start, so ``BYHOUR``/``BYMINUTE``/``BYSECOND`` and sub-daily
@@ -151,7 +150,7 @@ def expand_rule(
     start: datetime,
     end: datetime,
     *,
-    tzid: str = schema.DEFAULT_TIMEZONE,
+    tzid: str,
 ) -> list[datetime]:
     """Return the occurrence starts of a rule in ``[start, end)`` as tz-aware local datetimes.
 
@@ -165,6 +164,8 @@ def expand_rule(
         Naive local start of the series (its first occurrence).
     start, end
         Window; naive values are local times.
+    tzid
+        IANA time zone of the series.
     """
     tz = _zone(tzid)
     lo = _aware(_to_local_naive(start, tz), tz)
@@ -291,7 +292,7 @@ def build_rule(pick: RulePick) -> str:
     return ";".join(parts)
 
 
-def pick_from_rule(rule: str, *, tzid: str = schema.DEFAULT_TIMEZONE) -> RulePick | None:
+def pick_from_rule(rule: str, *, tzid: str) -> RulePick | None:
     """Return the picker choice that gives `rule`, or None when the picker cannot show it.
 
     The inverse of :func:`build_rule` on its canonical output (``UNTIL`` in UTC is read back

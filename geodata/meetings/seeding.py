@@ -10,7 +10,7 @@ follows :class:`MeetingDefaults`, which a department profile supplies
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,9 +44,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CADENCES",
-    "CAPS_DEFAULTS",
-    "ILLUSTRATIVE_NOTE",
-    "SECTOR_MEETING_DISTRICTS",
     "MeetingDefaults",
     "defaults_for",
     "load_reference_data",
@@ -58,13 +55,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Districts of the bundled sample whose seeded schedule has monthly *sector* meetings.
-SECTOR_MEETING_DISTRICTS = ("01", "12", "18", "19")
-ILLUSTRATIVE_NOTE = (
-    "Illustrative schedule following the CAPS pattern (beat meetings about every two months, in "
-    "the evening, at the district station); not a published Chicago Police schedule. Confirm with "
-    "the district's CAPS office."
-)
 #: A department profile's ``[meetings] cadence`` -> months between a beat's meetings.
 CADENCES = {"monthly": 1, "every other month": 2, "bimonthly": 2, "quarterly": 3}
 
@@ -80,7 +70,7 @@ class MeetingDefaults:
     duration_min
         Length of a meeting, at most :data:`~geodata.meetings.MAX_PLAIN_DURATION_MIN`.
     timezone
-        IANA zone of the meetings' wall times.
+        IANA zone of the meetings' wall times (the department's; required to seed).
     sector_districts
         Districts (top-level ids) whose sectors meet monthly instead of their beats.
     beat_label, sector_label, district_label
@@ -93,7 +83,7 @@ class MeetingDefaults:
 
     cadence: str = "every other month"
     duration_min: int = DEFAULT_DURATION_MIN
-    timezone: str = schema.DEFAULT_TIMEZONE
+    timezone: str | None = None
     sector_districts: tuple[str, ...] = ()
     beat_label: str = "beat"
     sector_label: str = "sector"
@@ -117,14 +107,6 @@ class MeetingDefaults:
             raise MeetingError(errors)
 
 
-#: The bundled sample's schedule: the CAPS pattern (see docs/meetings.md).
-CAPS_DEFAULTS = MeetingDefaults(
-    sector_districts=SECTOR_MEETING_DISTRICTS,
-    note=ILLUSTRATIVE_NOTE,
-    contact="{station} District CAPS office",
-)
-
-
 def defaults_for(department: Department) -> MeetingDefaults:
     """Return the meeting defaults of a department profile (its ``[meetings]`` table).
 
@@ -132,19 +114,27 @@ def defaults_for(department: Department) -> MeetingDefaults:
     ----------
     department
         A :class:`geodata.department.Department` (``meeting_cadence``,
-        ``meeting_duration_min``, ``timezone`` and its level labels).
+        ``meeting_duration_min``, ``timezone``, the seed's sector districts, note and contact,
+        and its level labels).
     """
 
     def label(level: str) -> str:
         return department.label(level) if department.has_level(level) else level
 
+    texts = {
+        k: v
+        for k, v in (("note", department.meeting_note), ("contact", department.meeting_contact))
+        if v
+    }
     return MeetingDefaults(
         cadence=str(department.meeting_cadence),
         duration_min=int(department.meeting_duration_min),
         timezone=department.timezone,
+        sector_districts=tuple(department.meeting_sector_districts),
         beat_label=label(schema.BEAT),
         sector_label=label(schema.SECTOR),
         district_label=label(schema.DISTRICT),
+        **texts,
     )
 
 
@@ -156,6 +146,7 @@ def open_database(
     beats: gpd.GeoDataFrame | None = None,
     stations: gpd.GeoDataFrame | None = None,
     defaults: MeetingDefaults | None = None,
+    department: Department | str | Path | None = None,
 ) -> Engine:
     """Return an engine on the meetings database, migrated to the newest schema.
 
@@ -171,28 +162,35 @@ def open_database(
     seed
         Seed the illustrative schedule when the database holds no areas yet.
     samples_dir
-        Without `beats`: directory with ``beats.geojson`` and ``police_stations.csv`` (default:
-        the bundled sample).
+        Without `beats`: a directory holding the department profile's beat and stations files
+        under the same names (default: where the profile points).
     beats, stations
         A beat layer (``beat``, ``sector``, ``district``, polygons in a projected CRS) and a
         stations layer (:data:`geodata.schema.STATION_COLUMNS`, may be None or empty), e.g. an
         incident store's.
     defaults
-        How to seed (default: :data:`CAPS_DEFAULTS` for the bundled sample, else
-        :class:`MeetingDefaults`); see :func:`defaults_for`.
+        How to seed (default: the department's, :func:`defaults_for`); a missing time zone is
+        the department's.
+    department
+        The department whose beats and defaults are used (a profile, bundled name or path;
+        default :func:`geodata.settings.department_name`, e.g. ``BEATS_DEPARTMENT``).
     """
     engine = db.make_engine(settings.database_url(url))
     db.upgrade(engine)
     with engine.connect() as connection:
         n_areas = connection.execute(sa.select(sa.func.count()).select_from(areas_table)).scalar()
+    if beats is None and n_areas:
+        return engine
+    from geodata.department import load_department
+
+    dept = load_department(department or settings.department_name())
+    defaults = defaults or defaults_for(dept)
+    if defaults.timezone is None:
+        defaults = replace(defaults, timezone=dept.timezone)
     if beats is not None:
         areas, station_frame = _reference_frames(beats, stations)
-        defaults = defaults or MeetingDefaults()
-    elif not n_areas:
-        areas, station_frame = _read_reference(samples_dir or settings.SAMPLES_DIR)
-        defaults = defaults or CAPS_DEFAULTS
     else:
-        return engine
+        areas, station_frame = _read_reference(dept, samples_dir)
     if not n_areas:
         try:
             _load(engine, areas, station_frame, seed=seed, defaults=defaults)
@@ -237,11 +235,29 @@ def _reference_frames(
     return areas, station_frame
 
 
-def _read_reference(samples_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _read_reference(
+    department: Department, samples_dir: Path | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return (areas, stations) from a department profile's beat layer and stations file."""
     from geodata.boundaries import read_beats, read_stations
 
-    beats = read_beats(Path(samples_dir) / "beats.geojson")
-    stations = read_stations(Path(samples_dir) / "police_stations.csv")
+    def located(path: Path) -> Path:
+        return Path(samples_dir) / path.name if samples_dir else path
+
+    if department.beats_file is None:
+        msg = f"{department.source}: the department profile names no beat layer ([beats] file)"
+        raise MeetingError({"beats": msg})
+    beats = read_beats(located(department.beats_file), department=department)
+    stations = None
+    if department.stations_file is not None:
+        has = department.has_level(schema.DISTRICT)
+        width = department.level(schema.DISTRICT).width if has else None
+        stations = read_stations(
+            located(department.stations_file),
+            district_width=width or None,
+            analysis_crs=beats.crs.to_string(),
+            columns=department.station_columns,
+        )
     return _reference_frames(beats, stations)
 
 
@@ -267,10 +283,11 @@ def sync_areas(engine: Engine, areas: pd.DataFrame) -> int:
 
 def load_reference_data(
     engine: Engine,
-    samples_dir: Path,
+    department: Department,
     *,
+    samples_dir: Path | None = None,
     seed: bool = True,
-    defaults: MeetingDefaults = CAPS_DEFAULTS,
+    defaults: MeetingDefaults | None = None,
 ) -> None:
     """Load beats (areas) and stations (venues) in one transaction; with `seed`, the schedule.
 
@@ -278,21 +295,23 @@ def load_reference_data(
     ----------
     engine
         The migrated database.
+    department
+        The department whose beat layer and stations file are read.
     samples_dir
-        Directory with ``beats.geojson`` and ``police_stations.csv``.
+        A directory holding the profile's files under the same names (default: the profile's).
     seed
         Also write the illustrative schedule (:func:`seed_schedule`).
     defaults
-        How to seed.
+        How to seed (default: :func:`defaults_for` the department).
     """
-    areas, stations = _read_reference(samples_dir)
-    _load(engine, areas, stations, seed=seed, defaults=defaults)
+    areas, stations = _read_reference(department, samples_dir)
+    _load(engine, areas, stations, seed=seed, defaults=defaults or defaults_for(department))
 
 
-def _station_name(row: Any) -> str:  # noqa: ANN401 - an itertuples row
+def _station_name(row: Any, district_label: str) -> str:  # noqa: ANN401 - an itertuples row
     if row.station_id == "HQ":
         return f"{row.name} (HQ station)"
-    return f"{row.name} district station"
+    return f"{row.name} {district_label} station"
 
 
 def _load(
@@ -317,7 +336,7 @@ def _load(
                 [
                     {
                         "station_id": str(r.station_id),
-                        "name": _station_name(r),
+                        "name": _station_name(r, defaults.district_label),
                         "address": ", ".join(
                             str(p) for p in (r.address, r.city, r.state, r.zip) if _none(p)
                         ),
@@ -376,7 +395,7 @@ def seed_schedule(
     stations: pd.DataFrame,
     *,
     first_year: int = 2025,
-    defaults: MeetingDefaults = CAPS_DEFAULTS,
+    defaults: MeetingDefaults,
 ) -> int:
     """Write the illustrative schedule; return the number of series written.
 
@@ -390,6 +409,8 @@ def seed_schedule(
     """
     interval = CADENCES[defaults.cadence]
     tzid = defaults.timezone
+    if tzid is None:
+        raise MeetingError({"timezone": "the seed defaults name no time zone (the department's)"})
     tz = _zone(tzid)
     if len(stations):
         venues = pd.read_sql(sa.select(venues_table.c.id, venues_table.c.station_id), connection)
@@ -518,9 +539,11 @@ def open_for_store(url: str | None, store: IncidentStore) -> Engine:
     if not store.exists() or not store.has_layer("beats"):
         return open_database(url)
     stations = store.read_layer("stations") if store.has_layer("stations") else None
+    dept = store.department()
     return open_database(
         url,
         beats=store.read_layer("beats"),
         stations=stations,
-        defaults=defaults_for(store.department()),
+        defaults=defaults_for(dept),
+        department=dept,
     )

@@ -26,7 +26,7 @@ def test_hotspots_json_and_geojson_for_a_sector(sample_store, capsys, tmp_path):
     city = incidents.dropna(subset=["x", "y"])
     threshold = math.ceil(5 * len(city) * math.pi * 150.0**2 / beats.area.sum())
     model = DBSCANHotspots(min_samples=max(5, threshold)).fit(located)
-    assert out["area"] == {"level": "sector", "id": "11"}
+    assert out["area"] == {"level": "sector", "label": "sector", "id": "011"}  # as stored
     assert out["n_incidents"] == len(located)
     assert out["n_hotspots"] == model.n_hotspots_ >= 1
     assert out["fitted"]["min_samples_"] == model.min_samples_

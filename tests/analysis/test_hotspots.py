@@ -3,6 +3,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
 from sklearn.base import clone
 from sklearn.cluster import DBSCAN
 from sklearn.metrics import adjusted_rand_score
@@ -223,6 +224,98 @@ def test_hdbscan_finds_two_constructed_clusters():
     assert model.n_hotspots_ == 2
     assert list(model.hotspots_["n_incidents"][:2] >= 190) == [True, True]
     assert adjusted_rand_score(truth, model.labels_) > 0.9
+
+
+def _lattice(cx, cy, radius, step, offset=0.0):
+    """Points on a square lattice inside a disc: no random bumps to form spurious clusters."""
+    g = np.arange(-radius, radius + 1, step) + offset
+    xx, yy = np.meshgrid(g, g)
+    keep = np.hypot(xx, yy) <= radius
+    return np.column_stack([cx + xx[keep], cy + yy[keep]])
+
+
+@pytest.mark.slow  # numba compiles fast_hdbscan on a fresh machine: CI runs it
+def test_hdbscan_area_cap_replaces_a_sprawling_cluster_by_its_dense_parts():
+    # A 600 m disc of incidents every 40 m (1.1 km², 7% of a 16 km² study area) holds two
+    # dense groups (every 20 m, in holes of the disc); a small dense group lies far away.
+    # Uncapped, HDBSCAN's excess-of-mass choice takes the whole disc as one hotspot (its
+    # stability, ~700 points x 1/40 m, beats the two groups'); the 5% cap (0.8 km²) replaces
+    # it by its two sub-clusters, each holding all of one dense group, and the sprawl is noise.
+    disc = _lattice(2000, 2000, 600, 40)
+    for cx in (1700, 2300):
+        disc = disc[np.hypot(disc[:, 0] - cx, disc[:, 1] - 2000) > 80]
+    west, east = _lattice(1700, 2000, 60, 20, 10), _lattice(2300, 2000, 60, 20, 10)
+    far = _lattice(500, 3500, 150, 20)
+    points = np.vstack([disc, west, east, far])
+    part = np.repeat([0, 1, 2, 3], [len(disc), len(west), len(east), len(far)])
+    X = _frame(points[:, 0], points[:, 1])
+    params = {"min_cluster_size": 20, "min_samples": 5, "area_m2": 16e6}
+    uncapped = HDBSCANHotspots(max_area_share=None, **params).fit(X)
+    assert uncapped.n_hotspots_ == 2
+    assert len(set(uncapped.labels_[part <= 2])) == 1  # disc and both groups: one hotspot
+    assert uncapped.hotspots_["area_km2"].max() > 0.05 * 16  # over the cap
+    capped = HDBSCANHotspots(**params).fit(X)
+    assert capped.max_area_km2_ == pytest.approx(0.8)
+    assert (capped.n_split_, capped.n_dropped_) == (1, 0)
+    assert capped.n_hotspots_ == 3
+    assert (capped.hotspots_["area_km2"] <= 0.8).all()
+    labels = {k: set(capped.labels_[part == k]) for k in range(4)}
+    assert len(labels[1]) == len(labels[2]) == len(labels[3]) == 1  # each group whole
+    assert len(labels[1] | labels[2] | labels[3]) == 3  # in three different hotspots
+    assert -1 not in labels[1] | labels[2] | labels[3]
+    assert np.mean(capped.labels_[part == 0] == -1) > 0.85  # the sprawl is (mostly) noise
+    # each hotspot polygon holds its group's centre; the group's hotspot has at most its points
+    # plus the disc points around its hole
+    for k, (cx, cy) in ((1, (1700, 2000)), (2, (2300, 2000))):
+        (label,) = labels[k]
+        polygon = capped.hotspots_.geometry.iloc[label]
+        assert polygon.contains(shapely.Point(cx, cy))
+        assert polygon.area / 1e6 < 0.8
+    # a cluster over the cap with no sub-cluster is dropped, with the count said
+    lone = np.vstack([_lattice(2000, 2000, 600, 40), far])
+    dropped = HDBSCANHotspots(**params).fit(_frame(lone[:, 0], lone[:, 1]))
+    assert (dropped.n_split_, dropped.n_dropped_, dropped.n_hotspots_) == (0, 1, 1)
+    assert dropped.hotspots_["n_incidents"].iloc[0] == len(far)
+    with pytest.raises(ValueError, match="max_area_share"):
+        HDBSCANHotspots(max_area_share=1.5).fit(X)
+
+
+@pytest.mark.slow  # numba compiles fast_hdbscan on a fresh machine: CI runs it
+def test_hdbscan_hotspots_of_sector_092_fit_the_area_cap(sample_store):
+    # Issue 14: in sector 092 over the default (densest) 28 days, HDBSCAN called a 4.06 km²
+    # polygon holding 149 of the 230 incidents a hotspot: a third of the 12.7 km² sector, at
+    # twice the sector's mean density. With the 5% cap every hotspot fits in 0.63 km², sits
+    # inside one uncapped cluster (a sub-cluster of HDBSCAN's own tree) and is denser.
+    from analysis.hotspots import HOTSPOT_COLUMNS, area_incidents, fit_hotspots
+    from analysis.inputs import default_period, load_daily_counts, load_incidents
+
+    period = default_period(load_daily_counts(sample_store))
+    incidents = load_incidents(sample_store, HOTSPOT_COLUMNS, period)
+    beats = sample_store.read_layer("beats")
+    located, area = area_incidents(incidents, beats, level="sector", area_id="092")
+    area_km2 = float(area.geometry.area.sum()) / 1e6
+    assert len(located) == 230
+    assert area_km2 == pytest.approx(12.69, abs=0.01)
+    uncapped = HDBSCANHotspots(max_area_share=None).fit(located)
+    assert uncapped.hotspots_["n_incidents"].iloc[0] == 149
+    assert uncapped.hotspots_["area_km2"].iloc[0] == pytest.approx(4.06, abs=0.01)
+    model, polygons = fit_hotspots(located, area, "hdbscan")
+    assert model.max_area_km2_ == pytest.approx(0.05 * area_km2)
+    assert model.n_split_ >= 1
+    assert len(polygons) >= 1
+    assert (polygons["area_km2"] <= 0.05 * area_km2 + 1e-9).all()
+    # polygon areas and densities recomputed from the geometry and the incidents inside it
+    points = shapely.points(located["x"].to_numpy(), located["y"].to_numpy())
+    mean_density = len(located) / area_km2
+    for label, row in enumerate(polygons.itertuples()):
+        assert row.geometry.area / 1e6 == pytest.approx(row.area_km2)
+        members = model.labels_ == label
+        assert members.sum() == row.n_incidents
+        assert shapely.contains(row.geometry, points[members]).all()
+        assert row.n_incidents / row.area_km2 > 3 * mean_density
+        parents = set(uncapped.labels_[members])
+        assert len(parents) == 1  # nested in one uncapped cluster
+        assert -1 not in parents
 
 
 # --- KDE ------------------------------------------------------------------------------------

@@ -61,7 +61,9 @@ def start_streamlit(tmp_path_factory) -> Iterator[Callable[..., str]]:
     def start(script: str, env: dict[str, str]) -> str:
         port = _free_port()
         log = tmp_path_factory.mktemp("streamlit") / "server.log"
-        full_env = {**os.environ, **env, "PYTHONPATH": str(REPO)}
+        # no background tiles: the tests need no network, and the maps (and the screenshots)
+        # show what an offline deployment shows (outlines, labels, named districts, stations)
+        full_env = {"BEATS_TILE_URL": "none", **os.environ, **env, "PYTHONPATH": str(REPO)}
         cmd = [
             sys.executable,
             "-m",

@@ -2,7 +2,9 @@
 
 axe-core is vendored (tests/browser/vendor/axe-core, see its README) and injected into the page
 and each of its frames (the maps), so the scan covers the maps too. Screenshots of every page go
-to ``tests/artifacts/screenshots/`` (kept by CI as an artifact; git-ignored).
+to ``tests/artifacts/screenshots/`` (kept by CI as an artifact; git-ignored): the analyst pages
+after signing in as a user holding every role (so each page shows itself, not the sign-in form),
+the sign-in form itself, and the community app before and after finding a beat.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import wait_for_app
+from tests.browser.conftest import sign_in, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -23,11 +25,34 @@ ANALYST_PAGES = {
     "beat_profile": "beat_profile",
     "sector_review": "sector_review",
     "hotspots": "hotspots",
+    "calls": "calls",
     "beat_planning": "beat_planning",
     "meetings": "meetings",
     "meeting_editor": "meeting_editor",
     "data_quality": "data_quality",
+    "admin_users": "admin_users",
+    "admin_audit": "admin_audit",
+    "admin_publish": "admin_publish",
+    "admin_settings": "admin_settings",
 }
+#: Page titles (headings) by URL path, to check that the page itself is on the screen.
+TITLES = {
+    "overview": "Incidents by beat",
+    "beat_profile": "Beat profile",
+    "sector_review": "Sector review",
+    "hotspots": "Hotspots",
+    "calls": "Calls for service",
+    "beat_planning": "Beat planning",
+    "meetings": "Neighborhood watch meetings",
+    "meeting_editor": "Edit meetings",
+    "data_quality": "Data and import",
+    "admin_users": "Users",
+    "admin_audit": "Audit log",
+    "admin_publish": "Publish the community extract",
+    "admin_settings": "Settings",
+}
+#: Every role, so every page of the analyst app opens.
+ALL_ROLES = "analyst commander meetings admin"
 _SCAN = """async () => {
     const result = await axe.run(document, {resultTypes: ["violations"]});
     return result.violations
@@ -57,12 +82,25 @@ def _scan(page) -> list[dict]:
     return page.evaluate(_SCAN)
 
 
+def test_sign_in_form_passes_axe(page, dashboard_url, screenshots):
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    page.goto(dashboard_url)
+    _settle(page)
+    page.get_by_role("heading", name="Sign in").first.wait_for(timeout=60_000)
+    page.screenshot(path=str(screenshots / "analyst_sign_in.png"), full_page=True)
+    violations = _scan(page)
+    assert violations == [], violations
+
+
 @pytest.mark.parametrize("name", list(ANALYST_PAGES))
-def test_analyst_page_passes_axe(page, dashboard_url, screenshots, name):
+def test_analyst_page_passes_axe(page, dashboard_url, dashboard_db, screenshots, name):
     page.set_viewport_size({"width": 1400, "height": 1600})  # the screenshot shows the page
-    page.goto(f"{dashboard_url}/{ANALYST_PAGES[name]}")
+    sign_in(page, dashboard_url, dashboard_db, ALL_ROLES, path=ANALYST_PAGES[name])
     _settle(page)
     assert page.locator("[data-testid='stException']").count() == 0
+    # the page itself, not the sign-in form
+    assert page.get_by_label("Password", exact=True).count() == 0
+    page.get_by_role("heading", name=TITLES[name]).first.wait_for(timeout=60_000)
     page.screenshot(path=str(screenshots / f"analyst_{name}.png"), full_page=True)
     violations = _scan(page)
     assert violations == [], violations

@@ -193,7 +193,7 @@ def test_each_role_sees_exactly_its_pages_and_actions(page, auth_app, role):
 
 def _small_export(tmp_path) -> Path:
     """The first 20 incidents of a bundled Chicago file, as a CSV an analyst would upload."""
-    source = settings.SAMPLES_DIR / "incidents_2024_sample_b.csv.gz"
+    source = settings.bundled_samples("chicago") / "incidents_2024_sample_b.csv.gz"
     with gzip.open(source, "rt", encoding="utf-8-sig") as handle:
         lines = [next(handle) for _ in range(21)]
     path = tmp_path / "upload_20.csv"

@@ -37,7 +37,10 @@ def test_beat_profile_renders_map_and_charts_and_map_click_picks_a_beat(
     # polygons and incident circles are drawn on Leaflet's canvas renderer (prefer_canvas)
     frame.locator(".leaflet-overlay-pane canvas").first.wait_for(timeout=60_000)
     frame.locator(".marker-cluster, .leaflet-overlay-pane canvas").first.wait_for(timeout=60_000)
-    assert frame.locator(".station-icon").count() == 1
+    # the browser tests run without tiles: the beat's station, and as place context every other
+    # station of the bundled police_stations.csv (23) and each district's name (docs/maps.md)
+    assert frame.locator(".station-icon").count() == 23
+    assert frame.locator(".bw-context-text", has_text="District 01 · Central").count() == 1
 
     # the three Altair/Vega charts rendered (vega-embed draws a canvas or an svg)
     charts = page.locator("[data-testid='stVegaLiteChart']")

@@ -12,13 +12,14 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from geodata import schema
+from geodata.department import load_department
 from geodata.geocode import BlockGazetteer
 from geodata.publish import EXTRACT_FILES, FINDER_FILES, public_block
 from tests.community_helpers import independently_excluded
 from tests.helpers import folium_maps
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "community_app.py")
-TZ = schema.DEFAULT_TIMEZONE
+TZ = load_department("chicago").timezone
 HOSTILE = "<script>alert(1)</script>"
 
 

@@ -1,3 +1,4 @@
+from geodata import settings
 from tests.auth_helpers import signed_in
 from tests.conftest import APP
 
@@ -28,7 +29,7 @@ def test_an_import_refreshes_the_counters_and_speaks_the_users_words(writable_st
     monkeypatch.setenv("BEATS_DATA_DIR", str(writable_store.root.parent))
     st.cache_resource.clear()  # the app caches its store: open the writable copy, not the
     st.cache_data.clear()  # session's sample store that other tests read
-    sample = settings.SAMPLES_DIR / "incidents_2024_sample_b.csv.gz"
+    sample = settings.bundled_samples("chicago") / "incidents_2024_sample_b.csv.gz"
     with gzip.open(sample, "rt", encoding="utf-8-sig") as handle:
         rows = pd.read_csv(handle, dtype=str, nrows=20)
     rows["ID"] = [str(90_000_000 + i) for i in range(len(rows))]  # 20 new incidents
@@ -56,3 +57,88 @@ def test_an_import_refreshes_the_counters_and_speaks_the_users_words(writable_st
     assert "--" not in error.value
     st.cache_resource.clear()
     st.cache_data.clear()
+
+
+def _draft_upload(at, beats: tuple[str, bytes], incidents: tuple[str, bytes], name: str = ""):
+    """Upload two files into the Data page's draft form and submit it."""
+    uploads = {u.label.split(" (")[0]: u for u in at.file_uploader}
+    uploads["Beat layer"].set_value((*beats, "application/geo+json"))
+    uploads["Incident export"].set_value((*incidents, "application/gzip"))
+    at.text_input[[t.label for t in at.text_input].index("Department name")].input(name)
+    (button,) = [b for b in at.button if b.label == "Draft the department file"]
+    return button.click().run()
+
+
+def test_data_page_drafts_seattle_from_uploads_like_the_cli(app_env, tmp_path):
+    """The real Seattle files, uploaded: the same draft and mapping as the CLI writes."""
+    import tomllib
+
+    import geopandas as gpd
+
+    from geodata.draft import draft_department, inspect_files, render_mapping
+    from geodata.readers import load_mapping
+
+    seattle = settings.bundled_samples("seattle")
+    beats_file, crime_file = seattle / "beats_2018.geojson", seattle / "spd_crime_2018.csv.gz"
+    at = signed_in(app_env, "analyst", timeout=240)
+    at.switch_page("views/data_quality.py").run()
+    at = _draft_upload(
+        at,
+        (beats_file.name, beats_file.read_bytes()),
+        (crime_file.name, crime_file.read_bytes()),
+        name="Seattle Police Department",
+    )
+    assert not at.exception
+    assert not at.error
+    profile_text, mapping_text = (c.value for c in at.code)
+    # the CLI's draft of the same files, saved beside them: identical but for who wrote it
+    cli = draft_department(
+        beats_file, crime_file, name="Seattle Police Department", out_dir=seattle
+    )
+    assert profile_text.splitlines()[1:] == cli.splitlines()[1:]
+    assert "the Data page of the analyst app" in profile_text.splitlines()[0]
+    assert "/tmp" not in profile_text  # no temporary path
+    profile = tomllib.loads(profile_text)
+    assert profile["beats"] == {"file": "beats_2018.geojson", "beat_column": "beat"}
+    assert profile["incidents"]["files"] == ["spd_crime_2018.csv.gz"]
+    assert profile["levels"]["district"]["column"] == "first_prec"
+    assert profile["levels"]["sector"]["column"] == "sector"
+    columns = profile["incidents"]["columns"]
+    assert columns["occurred_at"] == "offense_start_datetime"
+    assert columns["reported_beat"] == "beat"
+    assert (columns["lat"], columns["lon"]) == ("latitude", "longitude")
+    assert profile["offense_vocabulary"] == "nibrs"
+    # every guess is commented: each guessed line carries its reason
+    lines = profile_text.splitlines()
+    for start in ("timezone =", "[levels.sector]", "[levels.district]", "[incidents.columns]"):
+        line = next(x for x in lines if x.startswith(start))
+        assert "# guess" in line, line
+    # the comment's beat count is the raw layer's, counted independently
+    raw_beats = gpd.read_file(beats_file)["beat"].nunique()
+    assert f'beat_column = "beat"  # found by its name ({raw_beats} beats)' in lines
+    # the column mapping download reads back as the same roles
+    mapping_file = tmp_path / "mapping.toml"
+    mapping_file.write_text(mapping_text, encoding="utf-8")
+    expected = inspect_files(beats_file, crime_file).mapping.used_columns()
+    assert load_mapping(mapping_file).used_columns() == expected
+    origin = "the Data page of the analyst app"
+    assert (
+        mapping_text.rstrip()
+        == render_mapping(inspect_files(beats_file, crime_file), crime_file, origin=origin).rstrip()
+    )
+    downloads = {b.proto.label for b in at.get("download_button")}
+    assert {"Download the department file", "Download the column mapping"} <= downloads
+
+
+def test_data_page_draft_errors_name_the_uploaded_files(app_env):
+    seattle = settings.bundled_samples("seattle")
+    at = signed_in(app_env, "analyst", timeout=240)
+    at.switch_page("views/data_quality.py").run()
+    crime = seattle / "spd_crime_2018.csv.gz"
+    at = _draft_upload(at, ("precincts.geojson", b"{not json"), (crime.name, crime.read_bytes()))
+    assert not at.exception
+    (error,) = at.error
+    assert "precincts.geojson" in error.value
+    assert "/tmp" not in error.value
+    assert "--" not in error.value
+    assert not at.code  # no draft shown

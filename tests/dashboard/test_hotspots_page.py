@@ -44,6 +44,13 @@ def test_hotspots_page_for_a_sector_and_each_method(app_env, sample_store):
         assert not at.exception, label
         assert _run_caption(at).startswith(label)
         assert len(at.dataframe) == 2  # hotspots, Knox
+    # HDBSCAN (chosen last): its 149-incident, 4.06 km² cluster is over the 5% cap of the
+    # 12.69 km² sector and the caption says it was replaced (docs/hotspots.md)
+    assert (
+        "1 cluster larger than 0.63 km² (5% of the area) was replaced by the denser clusters"
+        in _run_caption(at)
+    )
+    assert (at.dataframe[0].value["area_km2"] <= 0.635).all()
     # the KDE surface is drawn, aggregated to at most MAX_CELLS cells
     at.radio(key="hotspots_method").set_value("Kernel density (KDE)").run()
     assert "Density (incidents/km" in folium_maps(at)[0]

@@ -72,3 +72,85 @@ def test_text_from_data_is_escaped_in_tooltips_and_popups():
     assert "<script>alert(1)</script>" not in html
     assert "<img src=x" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def _hotspot_map_of_sector(sample_store, sector: str):
+    from dashboard import hotspot_data
+
+    beats = sample_store.read_layer("beats")
+    area = beats[beats[schema.SECTOR] == sector]
+    nothing = gpd.GeoDataFrame({"value": []}, geometry=gpd.GeoSeries(crs=area.crs))
+    run = hotspot_data.HotspotRun(nothing, pd.DataFrame(), nothing, area, 0, "")
+    layers = (sample_store.read_layer("districts"), sample_store.read_layer("stations"))
+    context = (*layers, "District")
+    fmap = hotspot_data.hotspot_map(run, label="Surface", context=context)
+    html = fmap.get_root().render()
+    # folium writes icon HTML as JSON strings: read them back as the browser does
+    for code, char in (("\\u003c", "<"), ("\\u003e", ">"), ("\\u00b7", "·"), ('\\"', '"')):
+        html = html.replace(code, char)
+    return html, area
+
+
+def test_map_without_tiles_carries_named_districts_stations_and_beat_labels(
+    sample_store, monkeypatch
+):
+    monkeypatch.setenv("BEATS_TILE_URL", "none")
+    assert not maps.has_tiles()
+    html, area = _hotspot_map_of_sector(sample_store, "092")
+    assert "tileLayer" not in html  # no background tiles at all
+    assert "openstreetmap" not in html.lower()
+    assert "bw-offline" in html  # the plain background
+    # every district named after its station's neighbourhood (bundled police_stations.csv)
+    stations = sample_store.read_layer("stations").dropna(subset=[schema.DISTRICT])
+    districts = sample_store.read_layer("districts")
+    named = dict(zip(stations[schema.DISTRICT], stations[schema.STATION_NAME], strict=True))
+    assert named["09"] == "Deering"
+    for district in districts[schema.DISTRICT]:
+        text = f"District {district}" + (f" · {named[district]}" if district in named else "")
+        assert f'<div class="bw-label-text bw-context-text">{maps.esc(text)}</div>' in html
+    # without stations, the layer's "1ST"-style names name no place: the number alone is shown
+    assert list(districts[schema.DISTRICT_NAME].iloc[:2]) == ["1ST", "2ND"]
+    bare = maps.add_context(maps.base_map(districts), districts.iloc[:2], None, word="Precinct")
+    bare_html = bare.get_root().render().replace("\\u003e", ">").replace("\\u003c", "<")
+    assert ">Precinct 01<" in bare_html
+    assert ">Precinct 02<" in bare_html
+    assert "1ST" not in bare_html
+    # a station the map already marks (the profile's own) still names its district, once drawn
+    stations_all = sample_store.read_layer("stations")
+    own = maps.add_context(maps.base_map(), districts, stations_all, drawn_station_ids=["01"])
+    own_html = own.get_root().render().replace("\\u00b7", "·")
+    assert "District 01 · Central" in own_html
+    assert own_html.count('"className": "station-icon"') == len(stations_all) - 1
+    assert html.count("station-icon") >= len(stations)  # every station marked
+    # the sector's beat labels and the legend of the context
+    for beat in area[schema.BEAT]:
+        assert f'<div class="bw-label-text">{beat}</div>' in html
+    assert "Place context (no map tiles)" in html
+    assert "Police station" in html
+
+
+def test_offline_map_sets_its_own_zoom_range_for_marker_clusters(sample_store, monkeypatch):
+    # Without a tile layer Leaflet has no maxZoom, and the marker cluster plugin throws "Map has
+    # no maxZoom specified", leaving the whole map blank (seen on the Beat profile offline).
+    incidents = sample_store.load_incidents(
+        columns=[schema.LON, schema.LAT, schema.X, schema.Y, schema.OFFENSE, schema.BLOCK],
+        start="2018-01-01",
+        end="2018-01-02",
+    ).head(50)
+    monkeypatch.setenv("BEATS_TILE_URL", "none")
+    offline = maps.add_incidents(maps.base_map(), incidents).get_root().render()
+    assert "markerClusterGroup" in offline
+    assert f"map.setMaxZoom({maps.OFFLINE_MAX_ZOOM})" in offline
+    assert offline.index("setMaxZoom") < offline.index("markerClusterGroup(")
+    monkeypatch.setenv("BEATS_TILE_URL", "openstreetmap")
+    online = maps.add_incidents(maps.base_map(), incidents).get_root().render()
+    assert "setMaxZoom" not in online  # the tile layer sets it
+
+
+def test_map_with_tiles_leaves_the_context_to_the_tiles(sample_store, monkeypatch):
+    monkeypatch.setenv("BEATS_TILE_URL", "openstreetmap")
+    assert maps.has_tiles()
+    html, _ = _hotspot_map_of_sector(sample_store, "092")
+    assert "tile.openstreetmap.org" in html
+    assert "Place context" not in html
+    assert "Deering" not in html

@@ -17,7 +17,8 @@ import sqlalchemy as sa
 from geodata import db, meetings
 from geodata.meetings import ConflictError, MeetingError, VenueConflictError
 
-CHICAGO = ZoneInfo("America/Chicago")
+TZ = "America/Chicago"  # the seeded sample schedule is Chicago's
+CHICAGO = ZoneInfo(TZ)
 
 
 def _count(engine, table) -> int:
@@ -39,6 +40,7 @@ def test_second_tuesday_every_other_month_matches_hand_computed_dates():
         datetime(2027, 1, 12, 18, 30),
         datetime(2027, 1, 1),
         datetime(2028, 1, 1),
+        tzid=TZ,
     )
     # 2027: Jan 1 is a Friday -> Tuesdays 5, 12; Mar 1 Monday -> 2, 9; May 1 Saturday -> 4, 11;
     # Jul 1 Thursday -> 6, 13; Sep 1 Wednesday -> 7, 14; Nov 1 Monday -> 2, 9
@@ -53,6 +55,7 @@ def test_fifth_tuesday_only_in_months_that_have_one():
         datetime(2027, 1, 1, 19, 0),
         datetime(2027, 1, 1),
         date(2028, 1, 1),
+        tzid=TZ,
     )
     expected = []
     for month in range(1, 13):  # oracle: the stdlib calendar
@@ -624,12 +627,16 @@ def test_picker_rules_expand_to_hand_computed_dates():
     every_other = meetings.build_rule(meetings.RulePick("every other month", weekday="TU", week=2))
     assert every_other == "FREQ=MONTHLY;INTERVAL=2;BYDAY=2TU"
     got = meetings.expand_rule(
-        every_other, datetime(2027, 1, 12, 18, 30), datetime(2027, 1, 1), datetime(2028, 1, 1)
+        every_other,
+        datetime(2027, 1, 12, 18, 30),
+        datetime(2027, 1, 1),
+        datetime(2028, 1, 1),
+        tzid=TZ,
     )
     assert [(d.month, d.day) for d in got] == [(1, 12), (3, 9), (5, 11), (7, 13), (9, 14), (11, 9)]
     quarterly = meetings.build_rule(meetings.RulePick("quarterly", weekday="WE", week=1))
     got = meetings.expand_rule(
-        quarterly, datetime(2027, 1, 6, 19, 0), datetime(2027, 1, 1), datetime(2028, 1, 1)
+        quarterly, datetime(2027, 1, 6, 19, 0), datetime(2027, 1, 1), datetime(2028, 1, 1), tzid=TZ
     )
     assert [d.date() for d in got] == [
         _weekdays(2027, m, calendar.WEDNESDAY)[0] for m in (1, 4, 7, 10)
@@ -642,9 +649,9 @@ def test_picker_rules_expand_to_hand_computed_dates():
     ]  # by hand: Jan 1 Fri, Apr 1 Thu, Jul 1 Thu, Oct 1 Fri
     # monthly on the last Thursday, with exceptions: no meeting in July and December
     pick = meetings.RulePick("monthly", weekday="TH", week=-1, skip_months=(7, 12))
-    rule = meetings.validate_rrule(meetings.build_rule(pick), datetime(2027, 1, 28, 18, 30))
+    rule = meetings.validate_rrule(meetings.build_rule(pick), datetime(2027, 1, 28, 18, 30), TZ)
     got = meetings.expand_rule(
-        rule, datetime(2027, 1, 28, 18, 30), datetime(2027, 1, 1), datetime(2028, 1, 1)
+        rule, datetime(2027, 1, 28, 18, 30), datetime(2027, 1, 1), datetime(2028, 1, 1), tzid=TZ
     )
     months = [m for m in range(1, 13) if m not in (7, 12)]
     assert [d.date() for d in got] == [_weekdays(2027, m, calendar.THURSDAY)[-1] for m in months]
@@ -659,12 +666,14 @@ def test_picker_reads_back_what_it_wrote_and_refuses_what_it_cannot_show():
     ]
     start = datetime(2027, 1, 4, 18, 30)
     for pick in picks:
-        canonical = meetings.validate_rrule(meetings.build_rule(pick), start)
-        assert meetings.pick_from_rule(canonical) == pick
+        canonical = meetings.validate_rrule(meetings.build_rule(pick), start, TZ)
+        assert meetings.pick_from_rule(canonical, tzid=TZ) == pick
     # UNTIL is stored in UTC (2028-01-01 05:59:59Z) and read back as the local last day
-    assert "UNTIL=20280101T055959Z" in meetings.validate_rrule(meetings.build_rule(picks[2]), start)
+    assert "UNTIL=20280101T055959Z" in meetings.validate_rrule(
+        meetings.build_rule(picks[2]), start, TZ
+    )
     for rule in ("FREQ=MONTHLY;COUNT=3", "FREQ=MONTHLY;BYMONTHDAY=15", "FREQ=WEEKLY;BYDAY=MO,TH"):
-        assert meetings.pick_from_rule(rule) is None
+        assert meetings.pick_from_rule(rule, tzid=TZ) is None
     with pytest.raises(MeetingError, match="cannot skip months"):
         meetings.build_rule(meetings.RulePick("monthly", skip_months=tuple(range(1, 13))))
 

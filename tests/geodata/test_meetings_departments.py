@@ -13,7 +13,8 @@ from geodata import meetings, settings
 from geodata.cli import main
 from geodata.meetings import MeetingDefaults, MeetingError
 
-SEATTLE_BEATS = settings.SAMPLES_DIR.parent / "seattle" / "beats_2018.geojson"
+SEATTLE_BEATS = settings.bundled_samples("seattle") / "beats_2018.geojson"
+SEATTLE_STATIONS = settings.bundled_samples("seattle") / "police_stations.csv"
 
 
 @pytest.fixture(scope="module")
@@ -50,12 +51,19 @@ def test_seattle_store_gets_its_own_beats_zone_and_profile_cadence(seattle_db, r
     assert all(r.startswith("FREQ=MONTHLY;BYDAY=") for r in series["rrule"])
     assert set(series["duration_min"]) == {60}
     assert "Beat M3 community meeting" in set(series["title"])
-    # no stations file: one "to be confirmed" venue per precinct, at its beats' centre
+    # the five precinct stations of the bundled stations file are the venues, named as
+    # Seattle names its level, and each precinct's beats meet at their own precinct's station
     venues = meetings.list_venues(engine)
-    assert venues["name"].str.contains(r"^Precinct .* meeting place \(to be confirmed\)$").all()
-    assert len(venues) == areas["district"].nunique()
-    assert venues["lat"].between(47.4, 47.8).all()
-    assert venues["lon"].between(-122.5, -122.2).all()
+    stations = pd.read_csv(SEATTLE_STATIONS, dtype=str, keep_default_na=False)
+    assert sorted(venues["name"]) == sorted(f"{n} precinct station" for n in stations["NAME"])
+    assert sorted(venues["station_id"]) == sorted(stations["PRECINCT"])
+    assert len(venues) == areas["district"].nunique() == 5
+    assert set(venues["kind"]) == {"station"}
+    seeded = series.merge(venues[["id", "station_id"]], left_on="venue_id", right_on="id")
+    by_beat = areas.set_index("beat")["district"]
+    own = seeded[seeded["beats"].map(by_beat).notna()]
+    assert (own["beats"].map(by_beat) == own["station_id"]).all()
+    assert len(own) == by_beat.notna().sum() == 51  # 55 beats less H1-H3 and 99
     rows = meetings.upcoming_meetings(engine, start=date(2027, 1, 1), end=date(2027, 12, 31))
     assert len(rows) == 12 * len(series)  # monthly: 12 meetings a year each
     assert set(rows["start"].dt.strftime("%H:%M")) >= {"18:30"}
@@ -134,3 +142,27 @@ def test_defaults_come_from_the_department_profile(seattle_store):
         "America/Los_Angeles",
     )
     assert defaults.district_label == "precinct"
+
+
+def test_without_a_store_the_selected_departments_files_seed_the_database(
+    tmp_path, monkeypatch, raw_beats
+):
+    # no store: the profile named by BEATS_DEPARTMENT gives beats, stations, zone and defaults
+    monkeypatch.setenv("BEATS_DATA_DIR", str(tmp_path / "no_store"))
+    monkeypatch.setenv("BEATS_DEPARTMENT", "seattle")
+    engine = meetings.open_database(f"sqlite:///{tmp_path / 'fresh.db'}", seed=False)
+    assert set(meetings.list_areas(engine)["beat"]) == raw_beats
+    assert meetings.list_series(engine).empty
+    assert meetings.schedule_zone(engine) == "America/Los_Angeles"  # an empty schedule
+    stations = pd.read_csv(SEATTLE_STATIONS, dtype=str)
+    assert sorted(meetings.list_venues(engine)["station_id"]) == sorted(stations["PRECINCT"])
+    sid = meetings.create_series(  # no zone given: the schedule's, i.e. Seattle's
+        engine,
+        title="Beat K3 walk",
+        venue="W",
+        start=pd.Timestamp("2027-02-09 18:00").to_pydatetime(),
+        rrule="FREQ=MONTHLY;BYDAY=2TU",
+        beats="k3",
+    )
+    assert meetings.list_series(engine).set_index("id").loc[sid, "tzid"] == "America/Los_Angeles"
+    engine.dispose()

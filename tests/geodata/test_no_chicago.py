@@ -2,11 +2,9 @@
 
 Scans the product's code (geodata/, analysis/, dashboard/) for Chicago's time zone, its analysis
 CRS (EPSG:26916) and state-plane CRS (EPSG:3435), the schema constants that stand for them, and
-Chicago's id widths (beat 4, sector 3, district 2 digits; ``beat[:3]`` as the sector).
-
-``STILL_TO_FIX`` is an explicit allow-list of files that other work in progress still has to
-change (issue 10); it may only shrink. A file on it that no longer matches fails the test too, so
-the list cannot go stale.
+Chicago's id widths (beat 4, sector 3, district 2 digits; ``beat[:3]`` as the sector), and the
+Chicago sample used as the default store (``SAMPLES_DIR``). There is no allow-list: every file is
+department-neutral (issue 10).
 """
 
 from __future__ import annotations
@@ -35,28 +33,6 @@ PATTERNS = {
     "the Chicago sample as the store": re.compile(r"\bSAMPLES_DIR\b"),
 }
 
-#: Files other helpers are changing now (issue 10's application side, the meetings split, the
-#: ingest rewrite). Remove a line when its file is fixed; never add one for new code.
-STILL_TO_FIX = {
-    # ingest helper: ColumnMapping.timezone / analysis_crs defaults, EPSG:3435 in messages
-    "geodata/readers.py",
-    # the constants themselves: go when their last users above and below take the profile's
-    "geodata/schema.py",
-    # meetings helper: tzid defaults and beat/sector/venue widths 4/3/2
-    "geodata/meetings/editing.py",
-    "geodata/meetings/ical.py",
-    "geodata/meetings/queries.py",
-    "geodata/meetings/recurrence.py",
-    "geodata/meetings/seeding.py",
-    # ui / meetings helpers: Chicago "today"
-    "dashboard/meetings_data.py",
-    # a missing store is built from the Chicago sample instead of the chosen department's
-    # (build_sample_store(store, department=settings.department_name()) fixes each)
-    "dashboard/community_data.py",
-    # the SAMPLES_DIR alias itself (kept for the callers above, tests and bench/)
-    "geodata/settings.py",
-}
-
 
 def _hits() -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
@@ -74,18 +50,15 @@ def _hits() -> dict[str, list[str]]:
 
 def test_no_code_outside_the_chicago_profile_assumes_chicago():
     hits = _hits()
-    new = {path: lines for path, lines in hits.items() if path not in STILL_TO_FIX}
-    assert not new, "Chicago assumed outside its profile:\n" + "\n".join(
-        f"{path} {line}" for path, lines in new.items() for line in lines
+    assert not hits, "Chicago assumed outside its profile:\n" + "\n".join(
+        f"{path} {line}" for path, lines in hits.items() for line in lines
     )
 
 
-def test_the_allow_list_only_shrinks():
-    hits = _hits()
-    fixed = sorted(STILL_TO_FIX - set(hits))
-    assert not fixed, (
-        f"these files no longer assume Chicago: remove them from STILL_TO_FIX: {fixed}"
-    )
+def test_the_scan_reads_the_product_code():
+    scanned = [p for top in SCANNED for p in (REPO / top).rglob("*.py")]
+    assert len(scanned) > 50  # the scan is not vacuous (a moved package would empty it)
+    assert (REPO / CHICAGO_FILES[0]).read_text(encoding="utf-8").count("America/Chicago") == 1
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ import pytest
 
 from geodata import schema
 from geodata.cli import main
+from geodata.department import load_department
 from geodata.errors import InputError, StoreError
 from geodata.geocode import normalize_block
 from geodata.publish import (
@@ -29,8 +30,9 @@ from geodata.publish import (
 )
 from tests.community_helpers import EXCLUDED_OFFENSES, independently_excluded
 
-CRS = schema.DEFAULT_ANALYSIS_CRS
-TZ = schema.DEFAULT_TIMEZONE
+CHICAGO = load_department("chicago")
+CRS = str(CHICAGO.analysis_crs)
+TZ = CHICAGO.timezone
 
 
 @pytest.fixture(scope="module")

@@ -141,3 +141,23 @@ def test_nibrs_categories_and_sensitive_flags(stored, raw):
     assert merged.loc[merged["offense_code"] == "11A", "is_sensitive"].all()
     assert not merged.loc[merged["offense_code"] == "23F", "is_sensitive"].any()
     assert (merged["category"] != "other").mean() > 0.99
+
+
+def test_each_station_lies_in_its_own_precinct(seattle_store):
+    """The bundled stations, checked against the raw beat layer (not the store's join)."""
+    beats = gpd.read_file(RAW_BEATS)
+    precincts = beats.dropna(subset=["first_prec"]).dissolve("first_prec").to_crs("EPSG:26910")
+    raw = pd.read_csv(SEATTLE.stations_file, dtype=str, keep_default_na=False)
+    assert sorted(raw["PRECINCT"]) == sorted(precincts.index) == ["E", "N", "S", "SW", "W"]
+    points = gpd.GeoDataFrame(
+        raw,
+        geometry=gpd.points_from_xy(raw["LONGITUDE"].astype(float), raw["LATITUDE"].astype(float)),
+        crs="EPSG:4326",
+    ).to_crs("EPSG:26910")
+    for row in points.itertuples():
+        assert precincts.geometry[row.PRECINCT].contains(row.geometry), row.NAME
+        others = precincts.drop(index=row.PRECINCT).geometry.distance(row.geometry)
+        assert others.min() > 500  # well inside: not a boundary case of an approximate point
+    assert (raw["PHONE"] == "").all()  # never invented
+    stored = seattle_store.read_layer("stations")
+    assert sorted(stored["station_id"]) == sorted(stored["district"]) == sorted(raw["PRECINCT"])
