@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import tempfile
 from pathlib import Path
@@ -156,27 +155,24 @@ def main() -> None:
         if not csv_path.exists():
             generate(csv_path, n)
         files.append(csv_path)
-    load = os.getloadavg()
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    )
-    print(f"load average at start: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+    measure.print_machine()
     print("| file | calls read | accepted | wall (CPU) | calls/s wall (CPU) | peak memory | load |")
     print("|---|---|---|---|---|---|---|")
     for path in files:
         for _ in range(args.repeat):
-            store = scratch / "store"
-            shutil.rmtree(store, ignore_errors=True)
-            shutil.copytree(base, store)
+            store = measure.fresh_store(base, scratch)
             measured, report = ingest_measured(path, store)
             rows = int(report["rows_read"])  # type: ignore[call-overload]
             assert rows == int(report["rows_accepted"]) + int(report["rows_rejected"])  # type: ignore[call-overload]
             seconds, cpu = measured.seconds, measured.cpu_seconds
-            print(
-                f"| {path.name} | {rows:,} | {report['rows_accepted']:,} | {seconds:.1f} s "
-                f"({cpu:.1f} s) | {rows / seconds:,.0f} ({rows / cpu:,.0f}) | "
-                f"{measured.peak_mb:,.0f} MB | {os.getloadavg()[0]:.1f} |",
-                flush=True,
+            measure.print_row(
+                path.name,
+                f"{rows:,}",
+                f"{report['rows_accepted']:,}",
+                f"{seconds:.1f} s ({cpu:.1f} s)",
+                f"{rows / seconds:,.0f} ({rows / cpu:,.0f})",
+                f"{measured.peak_mb:,.0f} MB",
+                f"{os.getloadavg()[0]:.1f}",
             )
     shutil.rmtree(scratch / "store", ignore_errors=True)
 

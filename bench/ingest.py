@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import tempfile
 from pathlib import Path
@@ -153,11 +151,7 @@ def main() -> None:
     scratch = args.scratch or Path(tempfile.mkdtemp(prefix="ingest-bench-"))
     scratch.mkdir(parents=True, exist_ok=True)
     base = _base_store(scratch)
-    load = os.getloadavg()
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    )
-    print(f"load average at start: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+    measure.print_machine()
     print(
         "| rows | `geodata ingest` wall (CPU) | rows/s | peak memory | per row | "
         "naive pipeline wall (CPU) | naive peak | speed-up wall (CPU) |"
@@ -168,9 +162,7 @@ def main() -> None:
         if not csv_path.exists():
             generate(csv_path, n)
         for _ in range(args.repeat):
-            store = scratch / "store"
-            shutil.rmtree(store, ignore_errors=True)
-            shutil.copytree(base, store)
+            store = measure.fresh_store(base, scratch)
             ingest = ["-m", "geodata", "ingest", str(csv_path), "--store", str(store), "--json"]
             seconds, peak_mb, out = run_measured(ingest)
             cpu = run_measured.cpu_s  # type: ignore[attr-defined]
@@ -186,11 +178,15 @@ def main() -> None:
                 naive = f"{naive_s:.1f} s ({naive_cpu:.1f} s)"
                 naive_peak = f"{naive_mb:,.0f} MB"
                 speedup = f"{naive_s / seconds:.1f}x ({naive_cpu / cpu:.1f}x)"
-            print(
-                f"| {n:,} | {seconds:.1f} s ({cpu:.1f} s) | {n / seconds:,.0f} | "
-                f"{peak_mb:,.0f} MB | {peak_mb * 1e6 / n:,.0f} B | {naive} | {naive_peak} | "
-                f"{speedup} |",
-                flush=True,
+            measure.print_row(
+                f"{n:,}",
+                f"{seconds:.1f} s ({cpu:.1f} s)",
+                f"{n / seconds:,.0f}",
+                f"{peak_mb:,.0f} MB",
+                f"{peak_mb * 1e6 / n:,.0f} B",
+                naive,
+                naive_peak,
+                speedup,
             )
         shutil.rmtree(scratch / "store", ignore_errors=True)
 
