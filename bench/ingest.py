@@ -151,6 +151,9 @@ def _base_store(folder: Path) -> Path:
             districts_path=settings.bundled_samples("chicago") / "districts.geojson",
             department=load_department("chicago"),
         )
+    # the beat index is built by a store's first ingest and kept (IncidentStore.beat_index);
+    # build it here so that every measured ingest is a later one
+    store.beat_index(tolerance_m=store.department().edge_tolerance_m)
     return store.root
 
 

@@ -221,7 +221,9 @@ class _Tally:
     rows_accepted: int = 0
     outside: int = 0
     rejected: list[pd.DataFrame] = field(default_factory=list)
-    disagreements: list[pd.DataFrame] = field(default_factory=list)
+    #: Where the rows whose reported beat differs go, batch by batch (None: not yet written).
+    disagreements_csv: Path | None = None
+    disagreements_path: Path | None = None
     n_reported: int = 0
     same: int = 0
     same_geometric: int = 0
@@ -316,8 +318,17 @@ class _Tally:
                     counts[1] += int(same[mask].sum())
             differ = has & ~same
             if differ.any():
-                self.disagreements.append(joined.loc[differ, _DISAGREEMENT_COLUMNS])
+                self._add_disagreements(joined.loc[differ, _DISAGREEMENT_COLUMNS])
         return joined
+
+    def _add_disagreements(self, rows: pd.DataFrame) -> None:
+        """Append rows to the disagreements file (so that memory does not hold them)."""
+        if self.disagreements_path is None:
+            return
+        if self.disagreements_csv is None:
+            self.disagreements_csv = write_csv(rows, self.disagreements_path)
+        else:
+            write_csv(rows, self.disagreements_csv, mode="a", header=False)
 
     def unmapped(self) -> dict[str, object]:
         """Return the unmapped offenses of the whole file, as ``unmapped_offenses`` does."""
@@ -398,6 +409,7 @@ def _run(
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     stem = path.name.split(".")[0]
     source: dict[str, object] = {"file": str(path), "ingested": stamp}
+    tally.disagreements_path = store.reports_dir / f"{stem}-{stamp}-disagreements.csv"
 
     def joined() -> Iterator[pd.DataFrame]:
         for part in parts:
@@ -409,16 +421,11 @@ def _run(
         # the whole file is read: write its reports and the summary the store commits
         rejected = tally.rejections()
         rejections_csv = write_csv(rejected, store.reports_dir / f"{stem}-{stamp}-rejected.csv")
-        disagreements_csv = None
-        if tally.n_reported:
-            differ = (
-                pd.concat(tally.disagreements, ignore_index=True)
-                if tally.disagreements
-                else pd.DataFrame(columns=_DISAGREEMENT_COLUMNS)
-            )
-            disagreements_csv = write_csv(
-                differ, store.reports_dir / f"{stem}-{stamp}-disagreements.csv"
-            )
+        disagreements_csv = tally.disagreements_csv
+        if tally.n_reported and disagreements_csv is None:  # none differed: the header alone
+            assert tally.disagreements_path is not None
+            empty = pd.DataFrame(columns=_DISAGREEMENT_COLUMNS)
+            disagreements_csv = write_csv(empty, tally.disagreements_path)
         n = tally.n_reported
         source.update(
             {
@@ -510,7 +517,7 @@ def ingest_file(
         mapping = replace(mapping, timezone=department.timezone)
     if categories is None and department.offense_vocabulary:
         categories = load_vocabulary(department.offense_vocabulary)
-    index = index or BeatIndex(beats, tolerance_m=department.edge_tolerance_m)
+    index = index or store.beat_index(tolerance_m=department.edge_tolerance_m)
 
     def run(exact: bool) -> tuple[_Tally, dict[str, object], int, int]:
         return _run(
@@ -738,7 +745,7 @@ def build_sample_store(
         stations_path=located_if_any(dept.stations_file),
         department=dept,
     )
-    index = BeatIndex(store.read_layer("beats"), tolerance_m=dept.edge_tolerance_m)
+    index = store.beat_index(tolerance_m=dept.edge_tolerance_m)
     mapping = dept.column_mapping()
     reports = [
         ingest_file(located(path), store, index=index, mapping=mapping)

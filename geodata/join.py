@@ -34,7 +34,9 @@ no per-point shapely object is built except for those few.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal, TypedDict
 
 import geopandas as gpd
@@ -212,6 +214,74 @@ class BeatIndex:
         np.cumsum(self._cell_ptr, out=self._cell_ptr)
         self._centroid_x = shapely.get_x(self.centroids)
         self._centroid_y = shapely.get_y(self.centroids)
+
+    #: The arrays :meth:`save` keeps (the rest is rebuilt from the beat layer in a moment).
+    _SAVED = (
+        "grid",
+        "coarse",
+        "_cell_ids",
+        "_centre_beat",
+        "_cell_segs",
+        "_cell_ptr",
+        "_seg_beat",
+    )
+
+    def save(self, path: str | Path) -> None:
+        """Write the lookup grid and boundary tables to `path` (``.npz``), atomically.
+
+        :meth:`load` reads them back for the same beat layer, without rasterising it again
+        (2-3 s and, while the grid is built, about 300 MB more memory for a city).
+        """
+        path = Path(path)
+        arrays = {name.lstrip("_"): getattr(self, name) for name in self._SAVED}
+        arrays |= {f"seg{i}": values for i, values in enumerate(self._seg)}
+        scalars = np.array(
+            [self.cell_size_m, self.tolerance_m, self.x0, self.y1, self.nx, self.ny,
+             self.boundary_cell_share],
+            dtype=np.float64,
+        )  # fmt: skip
+        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        with open(partial, "wb") as handle:
+            np.savez_compressed(
+                handle, scalars=scalars, beat_ids=self.beat_ids.astype(str), **arrays
+            )
+        os.replace(partial, path)
+
+    @classmethod
+    def load(cls, path: str | Path, beats: gpd.GeoDataFrame) -> BeatIndex | None:
+        """Return the index saved at `path` for `beats`, or None if it is missing or not theirs.
+
+        Parameters
+        ----------
+        path
+            A file written by :meth:`save`.
+        beats
+            The beat layer the index was built from (its ids must match, in order).
+        """
+        try:
+            saved = np.load(Path(path), allow_pickle=False)
+        except (OSError, ValueError, EOFError):
+            return None
+        with saved:
+            beat_ids = beats[schema.BEAT].astype(str).to_numpy()
+            if saved["beat_ids"].tolist() != beat_ids.tolist():
+                return None
+            index = cls.__new__(cls)
+            cell, tolerance, x0, y1, nx, ny, share = saved["scalars"].tolist()
+            index.crs = beats.crs
+            index.cell_size_m, index.tolerance_m = float(cell), float(tolerance)
+            index.x0, index.y1, index.nx, index.ny = float(x0), float(y1), int(nx), int(ny)
+            index.boundary_cell_share = float(share)
+            index.beat_ids = beat_ids
+            index.geometries = beats.geometry.to_numpy()
+            index.centroids = shapely.centroid(index.geometries)
+            index.tree = shapely.STRtree(index.geometries)
+            for name in cls._SAVED:
+                setattr(index, name, saved[name.lstrip("_")])
+            index._seg = tuple(saved[f"seg{i}"] for i in range(4))
+            index._centroid_x = shapely.get_x(index.centroids)
+            index._centroid_y = shapely.get_y(index.centroids)
+        return index
 
     @property
     def nbytes(self) -> int:

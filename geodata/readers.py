@@ -25,6 +25,7 @@ import gzip
 import hashlib
 import io
 import re
+import threading
 import tomllib
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -186,8 +187,8 @@ _TRUE = ["true", "t", "yes", "y", "1"]
 _FALSE = ["false", "f", "no", "n", "0"]
 _GEOMETRY_X = "__geometry_x"
 _GEOMETRY_Y = "__geometry_y"
-#: Bytes of CSV parsed per batch (about 60,000 Chicago-format records).
-BLOCK_BYTES = 16 << 20
+#: Bytes of CSV parsed per batch (about 30,000 Chicago-format records).
+BLOCK_BYTES = 8 << 20
 _NUMBER = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
 _STRING_TYPE = pd.StringDtype("pyarrow")
 
@@ -401,6 +402,51 @@ def _embedded_newlines(table: pa.Table) -> np.ndarray | None:
     return total
 
 
+class _PacedInput(io.RawIOBase):
+    """A (decompressed) file that Arrow's CSV reader may read only a few blocks ahead.
+
+    Arrow's streaming CSV reader reads blocks on a background thread up to 40 blocks ahead of
+    the batches taken from it (640 MB of 16 MB blocks), and faster than the ingest uses them;
+    this stream makes that thread wait while it is more than `ahead` blocks ahead, so the
+    reader's memory does not depend on the file size. A wait lasts at most a second, so a
+    record longer than `ahead` blocks is still read (only more slowly).
+    """
+
+    def __init__(self, stream: pa.NativeFile, block_bytes: int, ahead: int = 2) -> None:
+        super().__init__()
+        self._stream = stream
+        self._limit = block_bytes * ahead
+        self._block_bytes = block_bytes
+        self._read = 0
+        self._taken = 0
+        self._changed = threading.Condition()
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        with self._changed:
+            self._changed.wait_for(lambda: self._read - self._taken <= self._limit, timeout=1.0)
+        data = self._stream.read(size if size >= 0 else None)
+        self._read += len(data)
+        return data
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def took_batch(self) -> None:
+        """Record that one more batch was taken from the reader."""
+        with self._changed:
+            self._taken += self._block_bytes
+            self._changed.notify_all()
+
+    def close(self) -> None:
+        self._stream.close()
+        super().close()
+
+
 def _csv_batches(path: Path, *, exact: bool, block_bytes: int) -> Iterator[_Batch]:
     _sniff_text(path)
     sep = "\t" if ".tsv" in path.name.lower() else ","
@@ -461,8 +507,9 @@ def _csv_batches(path: Path, *, exact: bool, block_bytes: int) -> Iterator[_Batc
         return table, lines, malformed, record
 
     try:
+        paced = _PacedInput(pa.input_stream(str(path), compression="detect"), block_bytes)
         reader = pa_csv.open_csv(
-            pa.input_stream(str(path), compression="detect"),
+            pa.PythonFile(paced, mode="r"),
             read_options=pa_csv.ReadOptions(
                 block_size=block_bytes, column_names=names, skip_rows=1, use_threads=True
             ),
@@ -489,6 +536,7 @@ def _csv_batches(path: Path, *, exact: bool, block_bytes: int) -> Iterator[_Batc
             break
         except (pa.ArrowInvalid, OSError, EOFError, zlib.error) as err:
             raise _whole_file_error(path, err) from err
+        paced.took_batch()
         if skipped and not exact:
             raise _RaggedFile
         table = pa.Table.from_batches([batch])

@@ -50,6 +50,7 @@ from geodata.table import RecordTable, TableSpec, TableVersion, fault_point
 
 if TYPE_CHECKING:
     from geodata.department import Department
+    from geodata.join import BeatIndex
 
 __all__ = ["INCIDENTS", "STORE_VERSION", "IncidentStore"]
 
@@ -307,6 +308,29 @@ class IncidentStore:
                 with contextlib.suppress(TypeError, ValueError):
                     layer[column] = layer[column].astype("string")
         return layer
+
+    def beat_index(self, *, tolerance_m: float = 1.0, cell_size_m: float = 5.0) -> BeatIndex:
+        """Return the lookup index of the stored beat layer, built once per layer and kept.
+
+        The index is saved next to the layer (``beat-index-*.npz``) the first time; later
+        calls read it instead of rasterising the beats again. A new beat layer is a new
+        generation directory, so an index never outlives its layer.
+
+        Parameters
+        ----------
+        tolerance_m, cell_size_m
+            As in :class:`geodata.join.BeatIndex`.
+        """
+        from geodata.join import BeatIndex
+
+        beats = self.read_layer("beats")
+        path = self._layer_dir() / f"beat-index-{cell_size_m:g}m-{tolerance_m:g}m.npz"
+        index = BeatIndex.load(path, beats)
+        if index is None:
+            index = BeatIndex(beats, cell_size_m=cell_size_m, tolerance_m=tolerance_m)
+            with contextlib.suppress(OSError):  # a store we may not write to: no cache
+                index.save(path)
+        return index
 
     def has_layer(self, name: str) -> bool:
         """Return True when the boundary layer `name` is stored."""

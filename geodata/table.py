@@ -5,10 +5,12 @@ with their own :class:`TableSpec`) as a Delta Lake table partitioned by local ``
 ``month``. Every write is one Delta commit, so readers see a whole ingest or none of it, also
 after ``kill -9`` at any moment:
 
-1. the batches are staged in ``<store>/.staging/<kind>-<txn>/`` (one Parquet file per month);
-2. each month the ingest touches (and each month holding a record it replaces) is rewritten
-   into a new data file in the table directory, rows sorted by district, sector, beat and time
-   so that area filters skip row groups by their Parquet statistics;
+1. the batches are sorted by month, many batches at a time, into staging files in
+   ``<store>/.staging/<kind>-<txn>/`` (one LZ4 Arrow IPC stream per month);
+2. each month the ingest touches is written again (its stored rows, less those replaced, and
+   the new ones) into new data files of at most :data:`FILE_ROWS` rows, rows sorted by
+   district, sector, beat and time so that area filters skip row groups by their Parquet
+   statistics (a month that only loses replaced rows has only those files written again);
 3. one commit removes the old files and adds the new ones, with the ingest summary in the
    commit's custom metadata (so what the store says about its sources cannot disagree with the
    rows it holds).
@@ -25,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -46,10 +49,13 @@ import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable
 from deltalake.transaction import AddAction, RemoveAction
 
+from geodata._idkernel import hash_strings
 from geodata.cluster import Mapper, thread_mapper
 from geodata.errors import StoreError
 
 __all__ = [
+    "BUFFER_BYTES",
+    "FILE_ROWS",
     "METADATA_KEY",
     "ROW_GROUP_ROWS",
     "RecordTable",
@@ -62,6 +68,11 @@ __all__ = [
 METADATA_KEY = "beatwise"
 #: Rows per Parquet row group: small enough that a beat filter skips most of a month's file.
 ROW_GROUP_ROWS = 16384
+#: Rows per data file at most: a month with more rows is written in several files, so that
+#: writing (and sorting) a month holds a bounded number of rows whatever its size.
+FILE_ROWS = 250_000
+#: Arrow bytes of incoming batches held in memory before they are sorted by month and staged.
+BUFFER_BYTES = 32 << 20
 PARTITION_COLUMNS = ("year", "month")
 #: What a function mapped over the data files returns.
 _R = TypeVar("_R")
@@ -559,6 +570,30 @@ class RecordTable:
             return
 
     # --- writing ---------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[tuple[str, Path]]:
+        """Hold the write lock for one new version; yield its transaction id and staging folder.
+
+        The staging folder marks the transaction while it runs: a writer killed before its
+        commit leaves it behind, and the next writer (:meth:`_recover`) deletes the data files
+        named after the transaction. A Python-level failure (not a kill) deletes them at once.
+        """
+        with self.lock():
+            self._recover()
+            self.create()
+            txn = uuid.uuid4().hex[:16]
+            staging = self.staging_dir / f"{self.spec.kind}-{txn}"
+            staging.mkdir(parents=True)
+            try:
+                yield txn, staging
+            except BaseException:
+                if not self._committed(txn):
+                    for orphan in self.path.glob(f"year=*/month=*/part-{txn}-*.parquet"):
+                        orphan.unlink()
+                raise
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+
     def upsert_batches(
         self,
         batches: Iterable[pd.DataFrame | pa.Table],
@@ -566,6 +601,11 @@ class RecordTable:
         source: Mapping[str, object] | None = None,
     ) -> tuple[int, int, int]:
         """Write the batches of one ingest as one version; rows replace stored rows by id.
+
+        Memory does not grow with the rows written, apart from their ids (about 30 bytes a
+        row): batches wait in memory up to :data:`BUFFER_BYTES`, then are sorted by month
+        into LZ4 Arrow staging files; each month is written in files of at most
+        :data:`FILE_ROWS` rows.
 
         Parameters
         ----------
@@ -585,52 +625,35 @@ class RecordTable:
         ValueError
             If an id occurs twice among the batches (nothing is written).
         """
-        with self.lock():
-            self._recover()
-            self.create()
-            txn = uuid.uuid4().hex[:16]
-            staging = self.staging_dir / f"{self.spec.kind}-{txn}"
-            staging.mkdir(parents=True)
+        with self._transaction() as (txn, staging):
+            months, incoming = self._stage(batches, staging)
             try:
-                staged, ids = self._stage(batches, staging)
                 fault_point("staged")
-                all_ids = (
-                    pa.chunked_array(ids, pa.string()).combine_chunks()
-                    if ids
-                    else pa.array([], pa.string())
-                )
-                if pc.count_distinct(all_ids).as_py() != len(all_ids):
-                    counts = pc.value_counts(all_ids)
-                    twice = counts.filter(pc.greater(counts.field("counts"), 1))
-                    example = twice.field("values")[0].as_py()
+                twice = incoming.repeated()
+                if len(twice):
                     msg = (
-                        f"{len(twice)} {self.spec.id_column} values occur more than once in one "
-                        f"write (e.g. {example!r}); the reader rejects duplicates first"
+                        f"{len(twice)} {self.spec.id_column} values occur more than once in "
+                        f"one write (e.g. {twice[0].as_py()!r}); the reader rejects duplicates "
+                        "first"
                     )
                     raise ValueError(msg)
-                actions, replaced, rows = self._rewrite(staged, all_ids, txn)
-                new = len(all_ids) - replaced
-                info = {
-                    "kind": "ingest",
-                    "txn": txn,
-                    "rows": rows,
-                    "rows_new": new,
-                    "rows_replaced": replaced,
-                    "source": _jsonable(dict(source or {}) | {"rows_new": new,
-                                                               "rows_replaced": replaced}),
-                }  # fmt: skip
-                fault_point("before-commit")
-                self._commit(actions, info)
-                fault_point("committed")
-            except BaseException:
-                # a Python-level failure (not a kill): undo the uncommitted files now
-                if not self._committed(txn):
-                    for orphan in self.path.glob(f"year=*/month=*/part-{txn}-*.parquet"):
-                        orphan.unlink()
-                raise
+                actions, replaced, rows = self._rewrite(months, incoming, txn)
             finally:
-                shutil.rmtree(staging, ignore_errors=True)
-            return new, replaced, self.version()
+                months.close()
+            new = len(incoming) - replaced
+            info = {
+                "kind": "ingest",
+                "txn": txn,
+                "rows": rows,
+                "rows_new": new,
+                "rows_replaced": replaced,
+                "source": _jsonable(dict(source or {}) | {"rows_new": new,
+                                                           "rows_replaced": replaced}),
+            }  # fmt: skip
+            fault_point("before-commit")
+            self._commit(actions, info)
+            fault_point("committed")
+        return new, replaced, self.version()
 
     def _committed(self, txn: str) -> bool:
         return any(
@@ -640,11 +663,12 @@ class RecordTable:
 
     def _stage(
         self, batches: Iterable[pd.DataFrame | pa.Table], staging: Path
-    ) -> tuple[dict[tuple[int, int], Path], list[pa.Array]]:
+    ) -> tuple[_Months, _IdSet]:
+        """Sort the batches' rows into months (one sort per batch); return them and the ids."""
         file_schema = self.spec.arrow_schema(self.timezone)
-        writers: dict[tuple[int, int], pq.ParquetWriter] = {}
-        paths: dict[tuple[int, int], Path] = {}
+        months = _Months(staging, file_schema)
         ids: list[pa.Array] = []
+        hashes: list[np.ndarray] = []
         try:
             for batch in batches:
                 table = self._to_arrow(batch, file_schema)
@@ -654,26 +678,17 @@ class RecordTable:
                 if local.null_count:
                     msg = f"{self.spec.time_column} is missing in {local.null_count} rows"
                     raise ValueError(msg)
-                key = pc.add(
-                    pc.multiply(pc.cast(pc.year(local), pa.int64()), 100),
-                    pc.cast(pc.month(local), pa.int64()),
-                ).to_numpy()
-                for code in np.unique(key):
-                    part = table.filter(pa.array(key == code))
-                    year, month = divmod(int(code), 100)
-                    if (year, month) not in writers:
-                        path = staging / f"{year:04d}-{month:02d}.parquet"
-                        paths[(year, month)] = path
-                        writers[(year, month)] = pq.ParquetWriter(
-                            path, file_schema, compression="zstd"
-                        )
-                    writers[(year, month)].write_table(part)
+                key = pc.year(local).to_numpy().astype(np.int32) * 100 + pc.month(
+                    local
+                ).to_numpy().astype(np.int32)
                 ids.append(table.column(self.spec.id_column).combine_chunks())
+                hashes.append(hash_strings(ids[-1]))
+                months.add(table, key)
                 fault_point("batch-staged")
-        finally:
-            for writer in writers.values():
-                writer.close()
-        return paths, ids
+        except BaseException:
+            months.close()
+            raise
+        return months, _IdSet(ids, hashes)
 
     def _to_arrow(self, batch: pd.DataFrame | pa.Table, file_schema: pa.Schema) -> pa.Table:
         if isinstance(batch, pa.Table):
@@ -694,73 +709,79 @@ class RecordTable:
         return pa.Table.from_pandas(frame, schema=file_schema, preserve_index=False)
 
     def _rewrite(
-        self, staged: Mapping[tuple[int, int], Path], ids: pa.Array, txn: str
+        self, months: _Months, incoming: _IdSet, txn: str
     ) -> tuple[list[AddAction | RemoveAction], int, int]:
-        """Write the new files of every month that changes; return actions, replaced, rows."""
+        """Write the new files of every month that changes; return actions, replaced, rows.
+
+        A month that receives rows is written again whole (its stored rows, less those
+        replaced, then the new ones) in files of at most :data:`FILE_ROWS` rows; in a month
+        that only loses replaced rows, only the files holding them are written again.
+        """
         file_schema = self.spec.arrow_schema(self.timezone)
         files = self.files()
-        drops = self._replaced_rows(files, staged, ids)
-        months = set(staged) | {(f.year, f.month) for f in files if f.path in drops}
+        drops = self._replaced_rows(files, set(months.keys()), incoming)
         by_month: dict[tuple[int, int], list[_File]] = {}
         for f in files:
             by_month.setdefault((f.year, f.month), []).append(f)
+        changed = set(months.keys()) | {(f.year, f.month) for f in files if f.path in drops}
         now = int(time.time() * 1000)
         actions: list[AddAction | RemoveAction] = []
+        removed: set[Path] = set()
         replaced = 0
-        for k, (year, month) in enumerate(sorted(months)):
-            parts = []
-            for f in by_month.get((year, month), []):
-                old = pq.read_table(f.path, schema=file_schema)
-                drop = drops.get(f.path)
-                if drop is not None:
-                    replaced += int(pc.sum(drop).as_py() or 0)
-                    old = old.filter(pc.invert(drop))
-                parts.append(old)
-                partition: dict[str, str | None] = {"year": str(year), "month": str(month)}
+        k = 0
+        for key in sorted(changed):
+            year, month = key
+            old = [f for f in by_month.get(key, []) if key in months or f.path in drops]
+            dropped = sum(int(pc.sum(drops[f.path]).as_py() or 0) for f in old if f.path in drops)
+            replaced += dropped
+            partition: dict[str, str | None] = {"year": str(year), "month": str(month)}
+            for f in old:
                 actions.append(
                     RemoveAction(_relative(f.path, self.path), True, now, f.size, partition)
                 )
-            if (year, month) in staged:
-                parts.append(pq.read_table(staged[(year, month)], schema=file_schema))
-            merged = pa.concat_tables(parts) if parts else file_schema.empty_table()
-            if merged.num_rows:
-                actions.append(self._write_file(merged, year, month, f"part-{txn}-{k:05d}", now))
+                removed.add(f.path)
+
+            def parts(old: list[_File] = old, key: tuple[int, int] = key) -> Iterator[pa.Table]:
+                for f in old:
+                    table = pq.read_table(f.path, schema=file_schema)
+                    drop = drops.get(f.path)
+                    yield table if drop is None else table.filter(pc.invert(drop))
+                yield from months.take(key)
+
+            total = sum(f.rows for f in old) - dropped + months.rows(key)
+            for chunk in _chunks(parts(), total, file_schema):
+                actions.append(self._write_file(chunk, year, month, f"part-{txn}-{k:05d}", now))
+                k += 1
             fault_point("partition-written")
-        rows = sum(f.rows for f in files if (f.year, f.month) not in months) + sum(
+        rows = sum(f.rows for f in files if f.path not in removed) + sum(
             int(json.loads(a.stats)["numRecords"]) for a in actions if isinstance(a, AddAction)
         )
         return actions, replaced, rows
 
     def _replaced_rows(
-        self, files: Sequence[_File], staged: Mapping[tuple[int, int], Path], ids: pa.Array
+        self, files: Sequence[_File], months: set[tuple[int, int]], incoming: _IdSet
     ) -> dict[Path, pa.Array]:
         """Return, per stored file holding an incoming id, the mask of its rows replaced.
 
         Files of months outside the write whose id statistics cannot hold an incoming id are
-        not opened; the others' ids are read and matched in one hash lookup.
+        not opened; the others' ids are read one file at a time and looked up by hash.
         """
-        if not len(ids) or not files:
+        if not len(incoming) or not files:
             return {}
         column = self.spec.id_column
-        outside = [f for f in files if (f.year, f.month) not in staged]
-        sorted_ids = ids.sort() if outside else ids
-        candidates = [f for f in files if (f.year, f.month) in staged] + [
+        outside = [f for f in files if (f.year, f.month) not in months]
+        sorted_ids = incoming.sorted_ids() if outside else None
+        candidates = [f for f in files if (f.year, f.month) in months] + [
             f
             for f in outside
-            if _sorted_may_hold(sorted_ids, f.stats_min.get(column), f.stats_max.get(column))
+            if sorted_ids is not None
+            and _sorted_may_hold(sorted_ids, f.stats_min.get(column), f.stats_max.get(column))
         ]
-        if not candidates:
-            return {}
-        stored = [pq.read_table(f.path, columns=[column]).column(0) for f in candidates]
-        chunks = [chunk for ids_of_file in stored for chunk in ids_of_file.chunks]
-        hit = pc.is_in(pa.chunked_array(chunks, pa.string()), value_set=ids)
         out: dict[Path, pa.Array] = {}
-        offset = 0
-        for f, ids_of_file in zip(candidates, stored, strict=True):
-            mask = hit.slice(offset, len(ids_of_file)).combine_chunks()
-            offset += len(ids_of_file)
-            if pc.any(mask).as_py():
-                out[f.path] = mask
+        for f in candidates:
+            mask = incoming.contains(pq.read_table(f.path, columns=[column]).column(0))
+            if mask.any():
+                out[f.path] = pa.array(mask)
         return out
 
     def _write_file(self, table: pa.Table, year: int, month: int, stem: str, now: int) -> AddAction:
@@ -811,35 +832,34 @@ class RecordTable:
         int
             The rows written.
         """
-        with self.lock():
-            self._recover()
-            self.create()
-            txn = uuid.uuid4().hex[:16]
-            staging = self.staging_dir / f"{self.spec.kind}-{txn}"
-            staging.mkdir(parents=True)
+        with self._transaction() as (txn, staging):
+            months, _ = self._stage(tables, staging)
+            now = int(time.time() * 1000)
+            actions: list[AddAction | RemoveAction] = [
+                RemoveAction(
+                    _relative(f.path, self.path),
+                    True,
+                    now,
+                    f.size,
+                    {"year": str(f.year), "month": str(f.month)},
+                )
+                for f in self.files()
+            ]
+            file_schema = self.spec.arrow_schema(self.timezone)
+            rows = 0
+            k = 0
             try:
-                staged, _ = self._stage(tables, staging)
-                now = int(time.time() * 1000)
-                actions: list[AddAction | RemoveAction] = [
-                    RemoveAction(
-                        _relative(f.path, self.path),
-                        True,
-                        now,
-                        f.size,
-                        {"year": str(f.year), "month": str(f.month)},
-                    )
-                    for f in self.files()
-                ]
-                file_schema = self.spec.arrow_schema(self.timezone)
-                rows = 0
-                for k, ((year, month), path) in enumerate(sorted(staged.items())):
-                    table = pq.read_table(path, schema=file_schema)
-                    rows += table.num_rows
-                    actions.append(self._write_file(table, year, month, f"part-{txn}-{k:05d}", now))
-                self._commit(actions, {"kind": "migrate", "txn": txn, "rows": rows, **metadata})
+                for year, month in sorted(months.keys()):
+                    parts = months.take((year, month))
+                    for chunk in _chunks(parts, months.rows((year, month)), file_schema):
+                        rows += chunk.num_rows
+                        stem = f"part-{txn}-{k:05d}"
+                        actions.append(self._write_file(chunk, year, month, stem, now))
+                        k += 1
             finally:
-                shutil.rmtree(staging, ignore_errors=True)
-            return rows
+                months.close()
+            self._commit(actions, {"kind": "migrate", "txn": txn, "rows": rows, **metadata})
+        return rows
 
     # --- versions ----------------------------------------------------------------------------
     def history(self) -> list[TableVersion]:
@@ -926,6 +946,181 @@ class RecordTable:
                 raise StoreError(msg) from err
             fault_point("committed")
         return self.history()[0]
+
+
+class _Months:
+    """Rows of one write by local month, staged in Arrow IPC files (LZ4), one per month.
+
+    Batches wait in memory, whole, up to `budget` bytes; then all of them are sorted by month
+    at once (one sort and one ``take`` for many batches, not one per month and batch) and each
+    month's rows are appended to its file. :meth:`take` gives a month's rows back in pieces.
+    """
+
+    def __init__(self, staging: Path, schema: pa.Schema, budget: int | None = None) -> None:
+        self._staging = staging
+        self._schema = schema
+        self._budget = BUFFER_BYTES if budget is None else budget
+        self._held: list[pa.Table] = []
+        self._keys: list[np.ndarray] = []
+        self._bytes = 0
+        self._rows: dict[tuple[int, int], int] = {}
+        self._writers: dict[tuple[int, int], pa.ipc.RecordBatchStreamWriter] = {}
+
+    def add(self, table: pa.Table, key: np.ndarray) -> None:
+        """Hold `table`, whose rows fall in the months ``key = year * 100 + month``."""
+        codes, counts = np.unique(key, return_counts=True)
+        for code, count in zip(codes.tolist(), counts.tolist(), strict=True):
+            month = divmod(int(code), 100)
+            self._rows[month] = self._rows.get(month, 0) + int(count)
+        self._held.append(table)
+        self._keys.append(key)
+        self._bytes += table.nbytes
+        if self._bytes > self._budget:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Sort the held rows by month and append each month's rows to its staging file."""
+        if not self._held:
+            return
+        key = np.concatenate(self._keys)
+        table = pa.concat_tables(self._held)
+        self._held, self._keys, self._bytes = [], [], 0
+        order = np.argsort(key, kind="stable")
+        key = key[order]
+        table = table.take(pa.array(order))
+        cuts = [0, *(np.flatnonzero(key[1:] != key[:-1]) + 1).tolist(), len(key)]
+        for a, b in itertools.pairwise(cuts):
+            month = divmod(int(key[a]), 100)
+            writer = self._writers.get(month)
+            if writer is None:
+                options = pa.ipc.IpcWriteOptions(compression="lz4")
+                writer = pa.ipc.new_stream(str(self._path(month)), self._schema, options=options)
+                self._writers[month] = writer
+            writer.write_table(table.slice(a, b - a))
+
+    def _path(self, month: tuple[int, int]) -> Path:
+        return self._staging / f"{month[0]:04d}-{month[1]:02d}.arrows"
+
+    def keys(self) -> list[tuple[int, int]]:
+        """Return the months that received rows."""
+        return sorted(self._rows)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._rows
+
+    def rows(self, key: tuple[int, int]) -> int:
+        """Return the rows of month `key`."""
+        return self._rows.get(key, 0)
+
+    def take(self, key: tuple[int, int]) -> Iterator[pa.Table]:
+        """Yield the rows of month `key` in pieces (as read from its staging file)."""
+        self._flush()
+        writer = self._writers.pop(key, None)
+        if writer is None:
+            return
+        writer.close()
+        path = self._path(key)
+        with pa.ipc.open_stream(pa.OSFile(str(path))) as reader:
+            for batch in reader:
+                yield pa.Table.from_batches([batch], self._schema)
+        path.unlink()
+
+    def close(self) -> None:
+        """Close the staging files (the transaction deletes them)."""
+        for writer in self._writers.values():
+            writer.close()
+        self._writers.clear()
+        self._held, self._keys = [], []
+
+
+class _IdSet:
+    """The ids of one write, looked up by 64-bit hash (see :mod:`geodata._idkernel`).
+
+    Holds the ids as they came (Arrow chunks, not copied) and their hashes, sorted: about 25
+    bytes an id. A hash match is confirmed on the text.
+    """
+
+    def __init__(self, ids: Sequence[pa.Array], hashes: Sequence[np.ndarray]) -> None:
+        self.ids = pa.chunked_array(ids, pa.string())
+        self._sorted = np.concatenate(hashes) if hashes else np.empty(0, np.uint64)
+        self._sorted.sort()
+        self._in_order: np.ndarray | None = None  # the hashes in id order, when first needed
+        self._by_hash: np.ndarray | None = None  # their sorting order, when first needed
+
+    @property
+    def _hashes(self) -> np.ndarray:
+        if self._in_order is None:
+            self._in_order = hash_strings(self.ids)
+        return self._in_order
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def repeated(self) -> pa.Array:
+        """Return the ids that occur more than once (equal hashes are compared as text)."""
+        same = np.flatnonzero(self._sorted[1:] == self._sorted[:-1])
+        if not same.size:
+            return pa.array([], pa.string())
+        suspects = self.ids.filter(pa.array(_among(self._hashes, self._sorted[same])))
+        counts = pc.value_counts(suspects)
+        return counts.field("values").filter(pc.greater(counts.field("counts"), 1))
+
+    def contains(self, values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        """Return, per value, whether it is one of the ids."""
+        keys = hash_strings(values)
+        hit = _among(keys, self._sorted)
+        if hit.any():  # confirm the hash hits on the text
+            wanted = np.unique(keys[hit])
+            left = np.searchsorted(self._sorted, wanted, "left")
+            lengths = np.searchsorted(self._sorted, wanted, "right") - left
+            starts = np.repeat(left - (np.cumsum(lengths) - lengths), lengths)
+            rows = self._order[starts + np.arange(int(lengths.sum()))]
+            matching = self.ids.take(pa.array(rows)).combine_chunks()
+            found = pc.is_in(values.take(pa.array(np.flatnonzero(hit))), value_set=matching)
+            hit[hit] = found.to_numpy(zero_copy_only=False)
+        return hit
+
+    @property
+    def _order(self) -> np.ndarray:
+        """Return the positions of the ids in the order of their sorted hashes."""
+        if self._by_hash is None:
+            self._by_hash = np.argsort(self._hashes, kind="stable")
+        return self._by_hash
+
+    def sorted_ids(self) -> pa.Array:
+        """Return the ids in ascending order."""
+        return self.ids.take(pc.sort_indices(self.ids)).combine_chunks()
+
+
+def _among(keys: np.ndarray, ordered: np.ndarray) -> np.ndarray:
+    """Return, per hash of `keys`, whether it is in the sorted hashes `ordered`."""
+    if not len(ordered):
+        return np.zeros(len(keys), dtype=bool)
+    at = np.minimum(np.searchsorted(ordered, keys), len(ordered) - 1)
+    return ordered[at] == keys
+
+
+def _chunks(parts: Iterable[pa.Table], total: int, schema: pa.Schema) -> Iterator[pa.Table]:
+    """Regroup the tables `parts` (`total` rows) into about equal tables of <= FILE_ROWS rows."""
+    if total <= 0:
+        for _ in parts:  # drain (e.g. a staging file) without writing anything
+            pass
+        return
+    n_files = -(-total // FILE_ROWS)
+    size = -(-total // n_files)
+    pending: list[pa.Table] = []
+    held = 0
+    for part in parts:
+        while part.num_rows:
+            take = min(size - held, part.num_rows)
+            pending.append(part.slice(0, take))
+            held += take
+            part = part.slice(take)
+            if held == size:
+                yield pa.concat_tables(pending).combine_chunks()
+                pending, held = [], 0
+    if held:
+        yield pa.concat_tables(pending).combine_chunks()
 
 
 def _row_count(table: DeltaTable) -> int:

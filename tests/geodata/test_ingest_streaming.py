@@ -166,7 +166,7 @@ def test_a_duplicate_id_in_a_later_batch_is_rejected_with_the_first_line(
     assert report.rows_accepted == len(located)
 
 
-ROWS = int(os.environ.get("INGEST_MEMORY_ROWS", "2000000"))
+ROWS = int(os.environ.get("INGEST_MEMORY_ROWS", "5000000"))
 LIMIT_MB = 1536
 
 
