@@ -800,13 +800,14 @@ class BalancedBeats:
                 labels[leaf[0] if leaf else big_units[0]] = c
         return labels
 
+    def _boundary(self, labels: np.ndarray) -> list[int]:
+        """Return the units with a neighbour in another beat, in unit order."""
+        return [i for i in range(self._n) if any(labels[j] != labels[i] for j in self._nbrs[i])]
+
     def _search(self, labels: np.ndarray, rng: np.random.Generator, deadline: float) -> None:
         for _ in range(self.max_passes):
             improved = 0
-            boundary = [
-                i for i in range(self._n) if any(labels[j] != labels[i] for j in self._nbrs[i])
-            ]
-            for i in rng.permutation(boundary):
+            for i in rng.permutation(self._boundary(labels)):
                 i = int(i)
                 cands = sorted({int(labels[j]) for j in self._nbrs[i]} - {int(labels[i])})
                 if not cands or not self._movable(labels, i):
@@ -827,10 +828,7 @@ class BalancedBeats:
         t = self._target
         for _ in range(self.max_passes):
             improved = 0
-            boundary = [
-                i for i in range(self._n) if any(labels[j] != labels[i] for j in self._nbrs[i])
-            ]
-            for i in rng.permutation(boundary):
+            for i in rng.permutation(self._boundary(labels)):
                 i = int(i)
                 a = int(labels[i])
                 cands = sorted({int(labels[j]) for j in self._nbrs[i]} - {a})

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import tempfile
 from pathlib import Path
@@ -28,6 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from bench import measure
+from bench.ingest import write_resampled
 
 __all__ = ["BUNDLED", "generate", "ingest_measured", "main"]
 
@@ -83,30 +83,25 @@ def generate(path: Path, n_rows: int, *, seed: int = 0) -> Path:
         pc.cast(pc.if_else(pa.array(located), real[c], "0"), pa.float64()).to_numpy()
         for c in ("Longitude", "Latitude")
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    options = pa_csv.WriteOptions(quoting_style="needed")
-    with pa_csv.CSVWriter(path, real.schema, write_options=options) as writer:
-        done = 0
-        while done < n_rows:
-            n = min(_CHUNK, n_rows - done)
-            pick = rng.integers(0, real.num_rows, n)
-            chunk = real.take(pa.array(pick))
-            days = rng.integers(0, 365, n)
-            columns = {name: chunk[name].combine_chunks() for name in names}
-            columns["Master_Incident_Number"] = pc.cast(
-                pa.array(np.arange(done, done + n) + 10_000_000), pa.string()
-            )
-            for name in _TIMES:
-                columns[name] = _shifted(columns[name], days)
-            here = located[pick]
-            dx, dy = rng.uniform(-10, 10, n), rng.uniform(-10, 10, n)  # metres
-            new_lon = pc.cast(pa.array(np.round(lon_f[pick] + dx / 78_000, 6)), pa.string())
-            new_lat = pc.cast(pa.array(np.round(lat_f[pick] + dy / 111_000, 6)), pa.string())
-            columns["Longitude"] = pc.if_else(pa.array(here), new_lon, columns["Longitude"])
-            columns["Latitude"] = pc.if_else(pa.array(here), new_lat, columns["Latitude"])
-            writer.write_table(pa.table(columns))
-            done += n
-    return path
+
+    def columns_of(chunk: pa.Table, pick: np.ndarray, done: int) -> dict[str, pa.Array]:
+        n = len(pick)
+        days = rng.integers(0, 365, n)
+        columns = {name: chunk[name].combine_chunks() for name in names}
+        columns["Master_Incident_Number"] = pc.cast(
+            pa.array(np.arange(done, done + n) + 10_000_000), pa.string()
+        )
+        for name in _TIMES:
+            columns[name] = _shifted(columns[name], days)
+        here = located[pick]
+        dx, dy = rng.uniform(-10, 10, n), rng.uniform(-10, 10, n)  # metres
+        new_lon = pc.cast(pa.array(np.round(lon_f[pick] + dx / 78_000, 6)), pa.string())
+        new_lat = pc.cast(pa.array(np.round(lat_f[pick] + dy / 111_000, 6)), pa.string())
+        columns["Longitude"] = pc.if_else(pa.array(here), new_lon, columns["Longitude"])
+        columns["Latitude"] = pc.if_else(pa.array(here), new_lat, columns["Latitude"])
+        return columns
+
+    return write_resampled(path, real, n_rows, rng, columns_of, chunk_rows=_CHUNK)
 
 
 def _base_store(folder: Path) -> Path:
@@ -156,27 +151,24 @@ def main() -> None:
         if not csv_path.exists():
             generate(csv_path, n)
         files.append(csv_path)
-    load = os.getloadavg()
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    )
-    print(f"load average at start: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+    measure.print_machine()
     print("| file | calls read | accepted | wall (CPU) | calls/s wall (CPU) | peak memory | load |")
     print("|---|---|---|---|---|---|---|")
     for path in files:
         for _ in range(args.repeat):
-            store = scratch / "store"
-            shutil.rmtree(store, ignore_errors=True)
-            shutil.copytree(base, store)
+            store = measure.fresh_store(base, scratch)
             measured, report = ingest_measured(path, store)
             rows = int(report["rows_read"])  # type: ignore[call-overload]
             assert rows == int(report["rows_accepted"]) + int(report["rows_rejected"])  # type: ignore[call-overload]
             seconds, cpu = measured.seconds, measured.cpu_seconds
-            print(
-                f"| {path.name} | {rows:,} | {report['rows_accepted']:,} | {seconds:.1f} s "
-                f"({cpu:.1f} s) | {rows / seconds:,.0f} ({rows / cpu:,.0f}) | "
-                f"{measured.peak_mb:,.0f} MB | {os.getloadavg()[0]:.1f} |",
-                flush=True,
+            measure.print_row(
+                path.name,
+                f"{rows:,}",
+                f"{report['rows_accepted']:,}",
+                f"{seconds:.1f} s ({cpu:.1f} s)",
+                f"{rows / seconds:,.0f} ({rows / cpu:,.0f})",
+                f"{measured.peak_mb:,.0f} MB",
+                f"{os.getloadavg()[0]:.1f}",
             )
     shutil.rmtree(scratch / "store", ignore_errors=True)
 

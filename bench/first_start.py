@@ -27,16 +27,36 @@ import time
 import urllib.request
 from pathlib import Path
 
-__all__ = ["first_start"]
+__all__ = ["first_start", "free_port", "streamlit_command"]
 
 REPO = Path(__file__).resolve().parents[1]
 PASSWORD = "bench password 2026"
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """Return a TCP port of 127.0.0.1 that is free now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def streamlit_command(script: Path, port: int) -> list[str]:
+    """Return the argv of a headless ``streamlit run SCRIPT`` on 127.0.0.1:`port`."""
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(script),
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
 
 
 def _wait_for_app(page: object, timeout_ms: int) -> None:
@@ -71,28 +91,14 @@ def first_start(*, timeout_s: float = 600.0) -> dict[str, float]:
             )
         finally:
             engine.dispose()
-        port = _free_port()
+        port = free_port()
         env = {
             **os.environ,
             "BEATS_DATA_DIR": str(data),
             "DATABASE_URL": db_url,
             "PYTHONPATH": str(REPO),
         }
-        cmd = [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(REPO / "dashboard" / "app.py"),
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--browser.gatherUsageStats",
-            "false",
-        ]
+        cmd = streamlit_command(REPO / "dashboard" / "app.py", port)
         url = f"http://127.0.0.1:{port}"
         log = open(Path(tmp) / "server.log", "w")  # noqa: SIM115 - closed below
         start = time.monotonic()

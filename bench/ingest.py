@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +30,7 @@ import pyarrow.csv as pa_csv
 from bench import measure
 from geodata import schema, settings
 
-__all__ = ["generate", "main", "naive_pipeline", "run_measured"]
+__all__ = ["generate", "main", "naive_pipeline", "run_measured", "write_resampled"]
 
 _SAMPLES = (
     "incidents_2018-01_dense.csv.gz",
@@ -62,27 +61,45 @@ def generate(path: Path, n_rows: int, *, seed: int = 0) -> Path:
     lon = pc.cast(real["Longitude"], pa.float64()).to_numpy()
     x = pc.cast(real["X Coordinate"], pa.float64()).to_numpy()
     y = pc.cast(real["Y Coordinate"], pa.float64()).to_numpy()
+
+    def columns_of(chunk: pa.Table, pick: np.ndarray, done: int) -> dict[str, pa.Array]:
+        n = len(pick)
+        dx, dy = rng.uniform(-10, 10, n), rng.uniform(-10, 10, n)  # metres
+        ids = pa.array(np.arange(done, done + n) + 100_000_000).cast(pa.string())
+        columns = {name: chunk[name] for name in real.column_names}
+        columns["ID"] = ids
+        columns["Latitude"] = pc.cast(pa.array(np.round(lat[pick] + dy / 111_000, 9)), pa.string())
+        columns["Longitude"] = pc.cast(pa.array(np.round(lon[pick] + dx / 83_000, 9)), pa.string())
+        columns["X Coordinate"] = pc.cast(pa.array(np.round(x[pick] + dx * 3.28)), pa.string())
+        columns["Y Coordinate"] = pc.cast(pa.array(np.round(y[pick] + dy * 3.28)), pa.string())
+        return columns
+
+    return write_resampled(path, real, n_rows, rng, columns_of, chunk_rows=_CHUNK)
+
+
+def write_resampled(
+    path: Path,
+    real: pa.Table,
+    n_rows: int,
+    rng: np.random.Generator,
+    columns_of: Callable[[pa.Table, np.ndarray, int], dict[str, pa.Array]],
+    *,
+    chunk_rows: int,
+) -> Path:
+    """Write `n_rows` rows drawn from `real` (with replacement) to the CSV `path`; return it.
+
+    Chunk by chunk, `chunk_rows` row numbers are drawn with `rng`, then ``columns_of(chunk,
+    pick, done)`` (the drawn rows, their numbers in `real` and the rows written before) returns
+    the columns to write (new ids, jitter).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     options = pa_csv.WriteOptions(quoting_style="needed")
     with pa_csv.CSVWriter(path, real.schema, write_options=options) as writer:
         done = 0
         while done < n_rows:
-            n = min(_CHUNK, n_rows - done)
+            n = min(chunk_rows, n_rows - done)
             pick = rng.integers(0, real.num_rows, n)
-            chunk = real.take(pa.array(pick))
-            dx, dy = rng.uniform(-10, 10, n), rng.uniform(-10, 10, n)  # metres
-            ids = pa.array(np.arange(done, done + n) + 100_000_000).cast(pa.string())
-            columns = {name: chunk[name] for name in real.column_names}
-            columns["ID"] = ids
-            columns["Latitude"] = pc.cast(
-                pa.array(np.round(lat[pick] + dy / 111_000, 9)), pa.string()
-            )
-            columns["Longitude"] = pc.cast(
-                pa.array(np.round(lon[pick] + dx / 83_000, 9)), pa.string()
-            )
-            columns["X Coordinate"] = pc.cast(pa.array(np.round(x[pick] + dx * 3.28)), pa.string())
-            columns["Y Coordinate"] = pc.cast(pa.array(np.round(y[pick] + dy * 3.28)), pa.string())
-            writer.write_table(pa.table(columns))
+            writer.write_table(pa.table(columns_of(real.take(pa.array(pick)), pick, done)))
             done += n
     return path
 
@@ -156,11 +173,7 @@ def main() -> None:
     scratch = args.scratch or Path(tempfile.mkdtemp(prefix="ingest-bench-"))
     scratch.mkdir(parents=True, exist_ok=True)
     base = _base_store(scratch)
-    load = os.getloadavg()
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    )
-    print(f"load average at start: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+    measure.print_machine()
     print(
         "| rows | `geodata ingest` wall (CPU) | rows/s | peak memory | per row | "
         "naive pipeline wall (CPU) | naive peak | speed-up wall (CPU) |"
@@ -171,9 +184,7 @@ def main() -> None:
         if not csv_path.exists():
             generate(csv_path, n)
         for _ in range(args.repeat):
-            store = scratch / "store"
-            shutil.rmtree(store, ignore_errors=True)
-            shutil.copytree(base, store)
+            store = measure.fresh_store(base, scratch)
             ingest = ["-m", "geodata", "ingest", str(csv_path), "--store", str(store), "--json"]
             seconds, peak_mb, out = run_measured(ingest)
             cpu = run_measured.cpu_s  # type: ignore[attr-defined]
@@ -189,11 +200,15 @@ def main() -> None:
                 naive = f"{naive_s:.1f} s ({naive_cpu:.1f} s)"
                 naive_peak = f"{naive_mb:,.0f} MB"
                 speedup = f"{naive_s / seconds:.1f}x ({naive_cpu / cpu:.1f}x)"
-            print(
-                f"| {n:,} | {seconds:.1f} s ({cpu:.1f} s) | {n / seconds:,.0f} | "
-                f"{peak_mb:,.0f} MB | {peak_mb * 1e6 / n:,.0f} B | {naive} | {naive_peak} | "
-                f"{speedup} |",
-                flush=True,
+            measure.print_row(
+                f"{n:,}",
+                f"{seconds:.1f} s ({cpu:.1f} s)",
+                f"{n / seconds:,.0f}",
+                f"{peak_mb:,.0f} MB",
+                f"{peak_mb * 1e6 / n:,.0f} B",
+                naive,
+                naive_peak,
+                speedup,
             )
         shutil.rmtree(scratch / "store", ignore_errors=True)
 

@@ -10,6 +10,8 @@ process reports at least 3 GB whatever it uses itself. ``ru_maxrss`` remains the
 from __future__ import annotations
 
 import os
+import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -17,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Measured", "run_measured"]
+__all__ = ["Measured", "fresh_store", "print_machine", "print_row", "run_measured"]
 
 #: Code run before the command in the child: at exit it writes its own VmHWM (kB) to a file.
 _PRELUDE = """\
@@ -147,3 +149,25 @@ def run_measured(
         stderr=stderr,
         returncode=process.returncode,
     )
+
+
+def print_machine() -> None:
+    """Print the machine (architecture, cores, Python) and its load average, for a table's head."""
+    load = os.getloadavg()
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
+    print(f"load average at start: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+
+
+def fresh_store(base: Path, scratch: Path) -> Path:
+    """Return ``scratch/store``, a fresh copy of the store folder `base` (any old one removed)."""
+    store = scratch / "store"
+    shutil.rmtree(store, ignore_errors=True)
+    shutil.copytree(base, store)
+    return store
+
+
+def print_row(*cells: str) -> None:
+    """Print one row of a Markdown table (and flush, so a long run shows its rows as they come)."""
+    print("| " + " | ".join(cells) + " |", flush=True)

@@ -272,18 +272,15 @@ def hotspot_map(
         columns = [c for c in shown.columns if c != "geometry"]
         fields = [(c, c) for c in columns]
         shown["_tip"] = [maps.tooltip_html(row, fields) for _, row in shown.iterrows()]
-        folium.GeoJson(
+        maps.add_marked_areas(
+            fmap,
             shown[["_tip", "geometry"]].to_json(),
             name="Hotspots",
-            style_function=lambda _: {
-                "color": "#67000d",
-                "weight": 2.5,
-                "fillColor": "#ef3b2c",
-                "fillOpacity": 0.25,
-            },
+            color="#67000d",
+            fill="#ef3b2c",
             tooltip=folium.GeoJsonTooltip(fields=["_tip"], labels=False),
-        ).add_to(fmap)
-        maps.add_legend(fmap, None, [("#ef3b2c", "Hotspot (outlined area)", "box")])
+            legend="Hotspot (outlined area)",
+        )
     folium.LayerControl(collapsed=True).add_to(fmap)
     return fmap
 

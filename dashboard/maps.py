@@ -54,6 +54,7 @@ __all__ = [
     "add_incidents",
     "add_labels",
     "add_legend",
+    "add_marked_areas",
     "add_outlines",
     "add_pin",
     "add_stations",
@@ -416,6 +417,36 @@ def add_outlines(
     add_legend(fmap, None, [(color, name, "dash" if dash else "line")])
     if label_column and label_level:
         add_labels(fmap, areas, label_column, level=label_level)
+    return fmap
+
+
+def add_marked_areas(
+    fmap: folium.Map,
+    geojson: str,
+    *,
+    name: str,
+    color: str,
+    fill: str,
+    tooltip: str | folium.GeoJsonTooltip,
+    legend: str,
+) -> folium.Map:
+    """Draw areas to point out (hotspots, units that change beat): a thick edge, a light fill.
+
+    `geojson` is the areas as GeoJSON text (in display coordinates); `legend` labels them in
+    the map's legend.
+    """
+    folium.GeoJson(
+        geojson,
+        name=name,
+        style_function=lambda _: {
+            "color": color,
+            "weight": 2.5,
+            "fillColor": fill,
+            "fillOpacity": 0.25,
+        },
+        tooltip=tooltip,
+    ).add_to(fmap)
+    add_legend(fmap, None, [(fill, legend, "box")])
     return fmap
 
 

@@ -213,18 +213,15 @@ def plan_map(
     )
     if moved is not None and len(moved):
         shape = moved.dissolve()[["geometry"]]
-        folium.GeoJson(
+        maps.add_marked_areas(
+            fmap,
             maps.to_display(shape).to_json(),
             name="Units that change beat",
-            style_function=lambda _: {
-                "color": "#d7191c",
-                "weight": 2.5,
-                "fillColor": "#d7191c",
-                "fillOpacity": 0.25,
-            },
+            color="#d7191c",
+            fill="#d7191c",
             tooltip="Changes beat",
-        ).add_to(fmap)
-        maps.add_legend(fmap, None, [("#d7191c", "Units that change beat", "box")])
+            legend="Units that change beat",
+        )
     if stations is not None and len(stations):
         district = plan[schema.DISTRICT].dropna().unique()
         maps.add_stations(fmap, stations[stations[schema.DISTRICT].isin(district)])

@@ -53,6 +53,7 @@ from geodata.readers import (
     REASONS,
     DateReader,
     RaggedRecords,
+    format_tuple,
     iter_records,
     rejection_frame,
 )
@@ -302,8 +303,7 @@ class CallMapping:
     @property
     def date_formats(self) -> tuple[str, ...]:
         """Return the explicit date formats, in the order they are tried (may be empty)."""
-        formats = self.date_format
-        return () if formats is None else (formats,) if isinstance(formats, str) else formats
+        return format_tuple(self.date_format)
 
     def used_columns(self) -> dict[str, str]:
         """Return role -> source column for the roles the export has."""

@@ -28,7 +28,7 @@ import re
 import threading
 import tomllib
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,6 +57,7 @@ __all__ = [
     "ReadResult",
     "categorize_distinct",
     "detect_mapping",
+    "format_tuple",
     "iter_incidents",
     "iter_records",
     "load_mapping",
@@ -192,6 +193,15 @@ _NUMBER = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
 _STRING_TYPE = pd.StringDtype("pyarrow")
 
 
+def format_tuple(date_format: str | Sequence[str] | None) -> tuple[str, ...]:
+    """Return a mapping's ``date_format`` (one format, several, or None) as a tuple."""
+    if date_format is None:
+        return ()
+    if isinstance(date_format, str):
+        return (date_format,)
+    return tuple(date_format)
+
+
 @dataclass(frozen=True)
 class ColumnMapping:
     """Which source column plays each canonical role, plus how to read coordinates and dates.
@@ -240,11 +250,7 @@ class ColumnMapping:
     @property
     def date_formats(self) -> tuple[str, ...]:
         """Return the explicit date formats as a tuple (empty when they are detected)."""
-        if self.date_format is None:
-            return ()
-        if isinstance(self.date_format, str):
-            return (self.date_format,)
-        return tuple(self.date_format)
+        return format_tuple(self.date_format)
 
 
 @dataclass
@@ -275,16 +281,7 @@ def _normalize_header(name: str) -> str:
 
 def rejection_frame(rows: list[dict[str, object]] | None = None) -> pd.DataFrame:
     """Return a rejection table (``source, line, column, value, reason``) from row dicts."""
-    frame = pd.DataFrame(rows or [], columns=list(REJECTION_COLUMNS))
-    return frame.astype(
-        {
-            "line": "int64",
-            "source": "string",
-            "column": "string",
-            "value": "string",
-            "reason": "string",
-        }
-    )
+    return _rejection_dtypes(pd.DataFrame(rows or [], columns=list(REJECTION_COLUMNS)))
 
 
 # --- reading the raw table ----------------------------------------------------------------
@@ -1234,6 +1231,10 @@ class _Verdict:
     def ok(self) -> np.ndarray:
         return self.code == 0
 
+    def reject_empty(self, values: pa.Array, key: str, column: str) -> None:
+        """Reject, for `key`, the rows whose trimmed text `values` of `column` is empty."""
+        self.reject(pc.equal(values, "").to_numpy(zero_copy_only=False), key, column, values)
+
     def reject(
         self, mask: np.ndarray, key: str, column: str, values: pa.Array | dict[int, str] | None
     ) -> None:
@@ -1431,20 +1432,10 @@ def _read_batch(batch: _Batch, ctx: _Context) -> tuple[pd.DataFrame, pd.DataFram
     # --- offense and id
     assert mapping.offense is not None
     offense = _trim(raw(mapping.offense))
-    verdict.reject(
-        pc.equal(offense, "").to_numpy(zero_copy_only=False),
-        "missing_offense",
-        mapping.offense,
-        offense,
-    )
+    verdict.reject_empty(offense, "missing_offense", mapping.offense)
     if mapping.incident_id is not None:
         ids = _trim(raw(mapping.incident_id))
-        verdict.reject(
-            pc.equal(ids, "").to_numpy(zero_copy_only=False),
-            "missing_id",
-            mapping.incident_id,
-            ids,
-        )
+        verdict.reject_empty(ids, "missing_id", mapping.incident_id)
     else:
         id_columns = [
             c

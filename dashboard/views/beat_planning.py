@@ -192,29 +192,25 @@ if proposal is None or proposal.parameters["district"] != district:
 
 moved = proposal.units[proposal.units["moved"]]
 top = max(proposal.current.beats["workload"].max(), proposal.proposed.beats["workload"].max())
-left, right = st.columns(2)
-with left:
-    st.subheader("Current (rebuilt from the same units)")
-    st_folium(
-        pl.plan_map(
-            proposal.current_plan, proposal.current, moved=moved, vmax=top, unit=basis.unit
-        ),
-        height=460,
-        width="stretch",
-        returned_objects=[],
-        key="plan_map_current",
-    )
-with right:
-    st.subheader(f"Proposed ({proposal.parameters['n_beats']} {BEATS})")
-    st_folium(
-        pl.plan_map(
-            proposal.proposed_plan, proposal.proposed, moved=moved, vmax=top, unit=basis.unit
-        ),
-        height=460,
-        width="stretch",
-        returned_objects=[],
-        key="plan_map_proposed",
-    )
+map_columns = (
+    ("Current (rebuilt from the same units)", proposal.current_plan, proposal.current, "current"),
+    (
+        f"Proposed ({proposal.parameters['n_beats']} {BEATS})",
+        proposal.proposed_plan,
+        proposal.proposed,
+        "proposed",
+    ),
+)
+for column, (title, plan, summary, key) in zip(st.columns(2), map_columns, strict=True):
+    with column:
+        st.subheader(title)
+        st_folium(
+            pl.plan_map(plan, summary, moved=moved, vmax=top, unit=basis.unit),
+            height=460,
+            width="stretch",
+            returned_objects=[],
+            key=f"plan_map_{key}",
+        )
 st.caption(
     f"Red: the {len(moved)} of {len(proposal.units)} units that change {BEAT}. Both maps "
     f"share one colour scale ({basis.unit} 0 to {top:.0f}); hover a {BEAT} for its share and "
@@ -239,18 +235,15 @@ with st.form("save_plan"):
             auth.record(audit.PLAN_SAVE, f"plan {plan_id}", {"name": name, **proposal.parameters})
             st.session_state[SAVED_KEY] = f"Saved as plan {plan_id}: {name}"
             st.rerun()
-d1, d2 = st.columns(2)
-auth.download_button(
-    "Download GeoJSON",
-    pl.export(proposal, "geojson"),
-    file_name=f"district_{district}_plan.geojson",
-    mime="application/geo+json",
-    container=d1,
+downloads = (
+    ("GeoJSON", "geojson", "application/geo+json"),
+    ("GeoPackage", "gpkg", "application/geopackage+sqlite3"),
 )
-auth.download_button(
-    "Download GeoPackage",
-    pl.export(proposal, "gpkg"),
-    file_name=f"district_{district}_plan.gpkg",
-    mime="application/geopackage+sqlite3",
-    container=d2,
-)
+for container, (label, fmt, mime) in zip(st.columns(2), downloads, strict=True):
+    auth.download_button(
+        f"Download {label}",
+        pl.export(proposal, fmt),
+        file_name=f"district_{district}_plan.{fmt}",
+        mime=mime,
+        container=container,
+    )

@@ -515,6 +515,15 @@ def _current(connection: sa.Connection, series_id: int) -> dict[str, Any] | None
     return dict(row) if row else None
 
 
+def _current_at(connection: sa.Connection, series_id: int, expected_version: int) -> dict[str, Any]:
+    """Return the series row; raise :class:`ConflictError` unless it is at `expected_version`."""
+    current = _current(connection, series_id)
+    if current is None or current["version"] != expected_version:
+        version = None if current is None else int(current["version"])
+        raise ConflictError(series_id, expected_version, version)
+    return current
+
+
 def _bump(
     connection: sa.Connection,
     series_id: int,
@@ -977,10 +986,7 @@ def archive_series(engine: Engine, series_id: int, *, expected_version: int) -> 
         It is archived already (field ``series``).
     """
     with engine.begin() as connection:
-        current = _current(connection, series_id)
-        if current is None or current["version"] != expected_version:
-            version = None if current is None else int(current["version"])
-            raise ConflictError(series_id, expected_version, version)
+        current = _current_at(connection, series_id, expected_version)
         if current["archived_at"] is not None:
             raise MeetingError({"series": f"series {series_id} is archived already"})
         return _bump(connection, series_id, expected_version, {"archived_at": datetime.now(UTC)})
@@ -1004,10 +1010,7 @@ def unarchive_series(
         Its meetings now overlap others at the venue (unless `allow_conflicts`).
     """
     with engine.begin() as connection:
-        current = _current(connection, series_id)
-        if current is None or current["version"] != expected_version:
-            version = None if current is None else int(current["version"])
-            raise ConflictError(series_id, expected_version, version)
+        current = _current_at(connection, series_id, expected_version)
         if current["archived_at"] is None:
             raise MeetingError({"series": f"series {series_id} is not archived"})
         _lock_venue(connection, int(current["venue_id"]))

@@ -13,12 +13,10 @@ from sqlalchemy import Engine
 
 from geodata.meetings.model import (
     _none,
-    exceptions_table,
     venues_table,
 )
 from geodata.meetings.queries import (
-    _filtered_series_ids,
-    _series_rows,
+    _area_series,
     list_areas,
 )
 from geodata.meetings.recurrence import (
@@ -52,14 +50,7 @@ def calendar_ics(
     (a stable feed).
     """
     with engine.connect() as connection:
-        ids = _filtered_series_ids(connection, beat, sector, district)
-        series = _series_rows(connection, ids)
-        exceptions = pd.read_sql(
-            sa.select(exceptions_table).where(
-                exceptions_table.c.series_id.in_(series["id"].tolist())
-            ),
-            connection,
-        )
+        series, exceptions = _area_series(connection, beat, sector, district)
         venues = pd.read_sql(sa.select(venues_table), connection).set_index("id")
     label = name or (
         f"Beat {beat} meetings"

@@ -141,6 +141,18 @@ def _filtered_series_ids(
     return [int(r[0]) for r in connection.execute(query)]
 
 
+def _area_series(
+    connection: sa.Connection, beat: str | None, sector: str | None, district: str | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return the live series serving the area (all without a filter) and their exceptions."""
+    series = _series_rows(connection, _filtered_series_ids(connection, beat, sector, district))
+    exceptions = pd.read_sql(
+        sa.select(exceptions_table).where(exceptions_table.c.series_id.in_(series["id"].tolist())),
+        connection,
+    )
+    return series, exceptions
+
+
 def _occurrences(
     series: pd.DataFrame,
     exceptions: pd.DataFrame,
@@ -273,14 +285,7 @@ def upcoming_meetings(
     with engine.connect() as connection:
         tzid = _schedule_zone(connection)
         lo, hi = _window(start, end, _zone(tzid))
-        ids = _filtered_series_ids(connection, beat, sector, district)
-        series = _series_rows(connection, ids)
-        exceptions = pd.read_sql(
-            sa.select(exceptions_table).where(
-                exceptions_table.c.series_id.in_(series["id"].tolist())
-            ),
-            connection,
-        )
+        series, exceptions = _area_series(connection, beat, sector, district)
         venues = pd.read_sql(sa.select(venues_table), connection)
     frame = _frame(_occurrences(series, exceptions, venues, lo, hi), tzid)
     return frame.head(limit) if limit is not None else frame

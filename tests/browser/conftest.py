@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -14,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.first_start import free_port, streamlit_command
 from tests.auth_helpers import PASSWORD, ensure_user
 from tests.conftest import require
 
@@ -40,12 +39,6 @@ def _chromium() -> str | None:
     return path if path and Path(path).exists() else None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def artifacts() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -59,26 +52,12 @@ def start_streamlit(tmp_path_factory) -> Iterator[Callable[..., str]]:
     logs = []
 
     def start(script: str, env: dict[str, str]) -> str:
-        port = _free_port()
+        port = free_port()
         log = tmp_path_factory.mktemp("streamlit") / "server.log"
         # no background tiles: the tests need no network, and the maps (and the screenshots)
         # show what an offline deployment shows (outlines, labels, named districts, stations)
         full_env = {"BEATS_TILE_URL": "none", **os.environ, **env, "PYTHONPATH": str(REPO)}
-        cmd = [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(REPO / script),
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--browser.gatherUsageStats",
-            "false",
-        ]
+        cmd = streamlit_command(REPO / script, port)
         handle = open(log, "w")  # noqa: SIM115 - kept open for the server's lifetime
         process = subprocess.Popen(cmd, cwd=REPO, env=full_env, stdout=handle, stderr=handle)
         processes.append(process)
