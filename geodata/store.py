@@ -71,6 +71,7 @@ INCIDENTS = TableSpec(
     time_column=schema.OCCURRED_AT,
     sort_columns=(schema.DISTRICT, schema.SECTOR, schema.BEAT, schema.OCCURRED_AT),
     stats_columns=(schema.INCIDENT_ID, schema.DISTRICT, schema.SECTOR, schema.BEAT),
+    count_sets=((schema.BEAT, schema.OFFENSE),),  # counts by beat x month x offense
 )
 
 

@@ -122,6 +122,10 @@ class TableSpec:
         filters on them skip row groups.
     stats_columns
         String columns whose per-file min/max go into the Delta log (file pruning).
+    count_sets
+        Groupings whose per-file counts every write computes for its new files, so the first
+        :meth:`RecordTable.count_by` after a write reads only cached counts (a summary kept up
+        to date on write; any other grouping is counted and cached on first use).
     """
 
     kind: str
@@ -130,6 +134,7 @@ class TableSpec:
     time_column: str
     sort_columns: tuple[str, ...] = ()
     stats_columns: tuple[str, ...] = ()
+    count_sets: tuple[tuple[str, ...], ...] = ()
 
     def arrow_schema(self, timezone: str) -> pa.Schema:
         """Return the Arrow schema of the data files (times tz-aware in `timezone`)."""
@@ -653,7 +658,17 @@ class RecordTable:
             fault_point("before-commit")
             self._commit(actions, info)
             fault_point("committed")
+        self.warm_counts()
         return new, replaced, self.version()
+
+    def warm_counts(self) -> None:
+        """Cache the per-file counts of every grouping in ``spec.count_sets`` (new files only).
+
+        Runs after a commit, outside the transaction: a crash here loses nothing but cache
+        entries, which the next count recomputes.
+        """
+        for columns in self.spec.count_sets:
+            self.count_by(list(columns))
 
     def _committed(self, txn: str) -> bool:
         return any(
@@ -859,6 +874,7 @@ class RecordTable:
             finally:
                 months.close()
             self._commit(actions, {"kind": "migrate", "txn": txn, "rows": rows, **metadata})
+        self.warm_counts()
         return rows
 
     # --- versions ----------------------------------------------------------------------------
