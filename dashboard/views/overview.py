@@ -53,6 +53,7 @@ def _overview_map(
         label_column=schema.DISTRICT,
     )
     maps.add_stations(fmap, data.load_stations(root, token))
+    fmap.get_root().render()  # once: st_folium's first render (1 s) is skipped on reruns
     return fmap
 
 
@@ -91,7 +92,7 @@ c.metric(f"Busiest {beat}", f"{busiest}")
 fmap = copy.deepcopy(
     _overview_map(root, token, period, None if category == "all" else category, bool(show_sectors))
 )
-st_folium(fmap, height=620, width="stretch", returned_objects=[], key="overview_map")
+st_folium(fmap, height=620, width="stretch", returned_objects=[], key="overview_map", render=False)
 
 st.subheader(data.label(root, token, "beat", plural=True, title=True))
 table = counts.sort_values("incidents", ascending=False)
