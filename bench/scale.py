@@ -128,7 +128,11 @@ def _case(root: Path, what: str, where: str) -> dict:
         mapper = dask_mapper(client)
     else:
         mapper = thread_mapper(2)
-    start = time.perf_counter()
+    if what == "count":  # cold: the per-file count cache the writes keep is removed first
+        import shutil
+
+        shutil.rmtree(store.table.counts_cache_dir, ignore_errors=True)
+    start, cpu = time.perf_counter(), time.process_time()
     if what == "count":
         counts = store.count_by(["beat", "offense"], mapper=mapper)
         digest = {"groups": len(counts), "incidents": int(counts["incidents"].sum())}
@@ -140,14 +144,42 @@ def _case(root: Path, what: str, where: str) -> dict:
         "what": what,
         "where": where,
         "seconds": round(seconds, 2),
+        "client_cpu_s": round(time.process_time() - cpu, 2),
         "client_peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         **digest,
     }
     if client is not None:
         peaks = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         out["worker_peak_mb"] = sorted(round(v) for v in peaks.values())
+        used = client.run(lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2]))
+        out["worker_cpu_s"] = sorted(round(v, 1) for v in used.values())  # whole worker lives
         client.close()
         cluster.close()  # type: ignore[union-attr]
+    return out
+
+
+#: Commands timed on the store as a user runs them (fresh process, ``bench.measure``).
+COMMANDS: dict[str, list[str]] = {
+    "profile --beat 0925 --json": ["profile", "--beat", "0925", "--json"],
+    "hotspots --method kde (city-wide)": ["hotspots", "--method", "kde", "--json"],
+}
+
+
+def _command_case(root: Path, name: str, command: list[str]) -> dict:
+    """Run ``python -m analysis COMMAND --store ROOT``; return its time, CPU and peak memory."""
+    from bench.measure import run_measured
+
+    measured = run_measured(["-m", "analysis", *command, "--store", str(root)], cwd=ROOT)
+    out = {
+        "what": name,
+        "where": "single (command)",
+        "seconds": round(measured.seconds, 2),
+        "client_cpu_s": round(measured.cpu_seconds, 2),
+        "client_peak_mb": round(measured.peak_mb),
+    }
+    if measured.returncode:
+        out["error"] = (measured.stderr.strip().splitlines() or ["killed"])[-1]
+    print(out, flush=True)
     return out
 
 
@@ -166,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         build(args.root, args.rows)
         print(f"built {args.rows:,} rows in {time.perf_counter() - started:.0f} s", flush=True)
-    rows = []
+    rows = [_command_case(args.root, name, command) for name, command in COMMANDS.items()]
     for what in ("count", "kde"):
         for where in ("single", "cluster"):
             done = subprocess.run(
@@ -180,12 +212,20 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
             print(rows[-1], flush=True)
     print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
-    print("| aggregation | where | seconds | client peak MB | worker peaks MB | answer |")
-    print("|---|---|---|---|---|---|")
+    store_mb = sum(f.stat().st_size for f in args.root.rglob("*") if f.is_file()) / 1e6
+    print(f"store: {store_mb:,.0f} MB on disk; load: {os.getloadavg()}")
+    print(
+        "| aggregation | where | seconds | CPU s (client; workers) | client peak MB "
+        "| worker peaks MB | answer |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         answer = {k: v for k, v in r.items() if k in ("groups", "incidents", "density_sum")}
+        cpu = f"{r.get('client_cpu_s', '')}" + (
+            f"; {r['worker_cpu_s']}" if "worker_cpu_s" in r else ""
+        )
         print(
-            f"| {r['what']} | {r['where']} | {r.get('seconds', r.get('error'))} | "
+            f"| {r['what']} | {r['where']} | {r.get('seconds', r.get('error'))} | {cpu} | "
             f"{r.get('client_peak_mb', '')} | {r.get('worker_peak_mb', '')} | {answer} |"
         )
     return 0
