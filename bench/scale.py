@@ -106,6 +106,17 @@ def build(root: Path, n_rows: int, *, seed: int = 0) -> None:
     target.table.replace_all(tables(), metadata={"source": {"file": f"synthetic {n_rows:,} rows"}})
 
 
+def _peak_mb() -> float:
+    """Return this process's own peak resident memory in MB (``VmHWM``).
+
+    Not ``ru_maxrss``: a child started by a process keeps its parent's peak in it.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return float(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux
+
+
 def _case(root: Path, what: str, where: str) -> dict:
     """Run one case in this process; return time, peak memory and a digest of the answer."""
     from analysis.distributed import kde_surface
@@ -145,11 +156,11 @@ def _case(root: Path, what: str, where: str) -> dict:
         "where": where,
         "seconds": round(seconds, 2),
         "client_cpu_s": round(time.process_time() - cpu, 2),
-        "client_peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "client_peak_mb": round(_peak_mb()),
         **digest,
     }
     if client is not None:
-        peaks = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        peaks = client.run(_peak_mb)
         out["worker_peak_mb"] = sorted(round(v) for v in peaks.values())
         used = client.run(lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2]))
         out["worker_cpu_s"] = sorted(round(v, 1) for v in used.values())  # whole worker lives
