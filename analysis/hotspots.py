@@ -456,6 +456,14 @@ def summarize_clusters(
 class _ClusterBase(BaseEstimator):
     """Shared fit logic of the density-cluster estimators (not public)."""
 
+    hull: str
+    hull_ratio: float
+    buffer_m: float
+    _ux: np.ndarray | None
+    _uy: np.ndarray | None
+    _weight: np.ndarray | None
+    _inverse: np.ndarray
+
     def _validate_common(self) -> None:
         _check_choice("hull", self.hull, ("concave", "convex"))
         _check_number("hull_ratio", self.hull_ratio, low=0.0, high=1.0, low_open=False)
@@ -482,7 +490,9 @@ class _ClusterBase(BaseEstimator):
             hull_ratio=self.hull_ratio,
             buffer_m=self.buffer_m,
             crs=crs,
-            locations=(self._ux, self._uy, loc) if self._ux is not None else None,
+            locations=(self._ux, self._uy, loc)
+            if self._ux is not None and self._uy is not None
+            else None,
         ).drop(columns="cluster_label", errors="ignore")
         self.n_hotspots_ = len(self.hotspots_)
         self.n_noise_ = int(len(self.labels_) - np.count_nonzero(self.labels_ >= 0))
@@ -1507,8 +1517,9 @@ def fit_hotspots(
             min_samples = scaled_min_samples(
                 len(ref_incidents), float(ref_beats.geometry.area.sum()), eps_m
             )
-        model = DBSCANHotspots(eps_m=eps_m, min_samples=min_samples, area_m2=area_m2)
-        model.fit(incidents)
+        model: DBSCANHotspots | HDBSCANHotspots | KDEHotspots | GiStarHotspots = DBSCANHotspots(
+            eps_m=eps_m, min_samples=min_samples, area_m2=area_m2
+        ).fit(incidents)
     elif method == "hdbscan":
         model = HDBSCANHotspots(area_m2=area_m2).fit(incidents)
     elif method == "kde":
@@ -1520,10 +1531,10 @@ def fit_hotspots(
         fit_on, study = reference if reference is not None else (incidents, beats)
         xmin, ymin, xmax, ymax = study.total_bounds
         grid = Grid.around(np.array([xmin, xmax]), np.array([ymin, ymax]), cell, cell)
-        model = GiStarHotspots(cell_size_m=cell)
-        model.fit(fit_on, grid=grid, mask=grid_mask(grid, study))
+        gistar = GiStarHotspots(cell_size_m=cell)
+        model = gistar.fit(fit_on, grid=grid, mask=grid_mask(grid, study))
         if reference is not None:
-            clipped = gpd.clip(model.hotspots_.set_crs(beats.crs, allow_override=True), beats)
+            clipped = gpd.clip(gistar.hotspots_.set_crs(beats.crs, allow_override=True), beats)
             clipped = clipped[~clipped.geometry.is_empty].reset_index(drop=True)
             clipped["area_km2"] = clipped.geometry.area / 1e6
             clipped["hotspot"] = np.arange(1, len(clipped) + 1)
