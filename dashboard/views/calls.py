@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import altair as alt
 import streamlit as st
-from streamlit_folium import st_folium
 
 from analysis.compare import WINDOWS
 from dashboard import calls_data, data
+from dashboard.map_clicks import show_map
 from geodata import schema
 
 LABELS = {"7d": "Week (Mon-Sun)", "28d": "28 days", "ytd": "Year to date", "365d": "365 days"}
@@ -73,11 +73,9 @@ if len(worse):
     )
 map_col, side = st.columns([3, 2])
 with map_col:
-    st_folium(
+    show_map(
         calls_data.calls_map(root, token, review.window.start, review.window.end),
         height=440,
-        width="stretch",
-        returned_objects=[],
         key="calls_map",
     )
     st.caption("Officer-hours: time on task (arrival, else dispatch, to close) x officers sent.")

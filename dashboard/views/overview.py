@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import streamlit as st
-from streamlit_folium import st_folium
 
 from dashboard import calls_panel, data, maps
+from dashboard.map_clicks import show_map
 from geodata import schema
 
 store = data.get_store()
@@ -65,7 +65,7 @@ maps.add_outlines(
     label_column=schema.DISTRICT,
 )
 maps.add_stations(fmap, data.load_stations(root, token))
-st_folium(fmap, height=620, width="stretch", returned_objects=[], key="overview_map")
+show_map(fmap, height=620, key="overview_map")
 
 st.subheader(data.label(root, token, "beat", plural=True, title=True))
 table = counts.sort_values("incidents", ascending=False)

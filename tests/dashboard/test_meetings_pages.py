@@ -14,7 +14,7 @@ import pytest
 import recurring_ical_events
 from streamlit.testing.v1 import AppTest
 
-from analysis.flyer import render_flyer
+from analysis.flyer import Flyer, render_flyer
 from dashboard.meetings_data import venue_markers
 from geodata import meetings
 from geodata.cli import main
@@ -83,7 +83,7 @@ def test_flyer_escapes_and_lists_next_meetings(meetings_engine, beats):
     rows = meetings.upcoming_meetings(meetings_engine, beat="1713").head(4)
     assert sid in set(rows["series_id"])
     html = render_flyer(
-        "1713", rows, beats=beats, station={"name": XSS, "address": "a", "phone": "1"}
+        Flyer("1713", rows, beats, station={"name": XSS, "address": "a", "phone": "1"})
     )
     assert "<script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
