@@ -193,7 +193,7 @@ def meetings_map(
         fmap, shown, name="Beats", color="#6baed6", weight=1, label_column=schema.BEAT
     )
     if home_beat:
-        mine = beats[beats[schema.BEAT].astype(str) == home_beat]
+        mine = beats[beats[schema.BEAT] == home_beat]
         maps.add_outlines(
             fmap, mine, name="Your beat", color="#08306b", weight=4, label_column=schema.BEAT
         )
@@ -279,7 +279,7 @@ def occurrence_choices(db: Engine, series_id: int, *, days: int = 366) -> pd.Dat
 def districts(_db: Engine, schedule: str) -> list[str]:
     """Return the district ids the meetings database knows (its filter values)."""
     del schedule
-    return sorted(meetings.list_areas(_db)["district"].dropna().astype(str).unique())
+    return sorted(meetings.list_areas(_db)["district"].dropna().unique())
 
 
 def form_values(row: pd.Series | None, tzid: str) -> dict[str, object]:

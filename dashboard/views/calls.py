@@ -32,7 +32,7 @@ level = left.selectbox(
 )  # fmt: skip
 area = None
 if level is not None:
-    ids = sorted(data.load_beats(root, token)[level].dropna().astype(str).unique())
+    ids = sorted(data.load_beats(root, token)[level].dropna().unique())
     area = mid.selectbox(data.label(root, token, level, title=True), ids, key="calls_area")
 window = right.selectbox("Window", WINDOWS, index=0, format_func=LABELS.get, key="calls_window")
 as_of = far.date_input("As of", value=last, min_value=first, max_value=last)
