@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashboard import navigation
 from geodata.department import load_department
 from geodata.publish import publish_store, read_extract
 from tests.auth_helpers import signed_in
@@ -22,7 +23,7 @@ from tests.conftest import APP
 from tests.helpers import _walk
 
 SEATTLE = load_department("seattle")
-VIEWS = sorted(p.name for p in (Path(APP).parent / "views").glob("*.py"))
+VIEWS = [spec.file for spec in navigation.PAGE_SPECS]
 COMMUNITY_APP = str(Path(APP).parent / "community_app.py")
 ALL_ROLES = "admin analyst commander meetings"
 #: Words that must not appear on a Seattle page.
