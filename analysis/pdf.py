@@ -244,6 +244,11 @@ def _legend_entry(drawing: Drawing, x: float, y: float, colour: str, text: str) 
     drawing.add(String(x + 16, y, text, fontSize=7.5, fontName="Helvetica"))
 
 
+def _text_width(paper: str) -> float:
+    """Return the width between the margins of a `paper` page (points; letter if unknown)."""
+    return float(PAGE_SIZES.get(paper, LETTER)[0]) - 2 * _MARGIN
+
+
 def _build(pages: Sequence[Sequence[object]], *, paper: str, title: str) -> bytes:
     if paper not in PAGE_SIZES:
         msg = f"paper must be one of {sorted(PAGE_SIZES)}, got {paper!r}"
@@ -302,7 +307,7 @@ def handout_pdf(
     level_words
         The department's words for its levels (:func:`analysis.flyer.place_line`).
     """
-    width = (PAGE_SIZES.get(paper, LETTER)[0]) - 2 * _MARGIN
+    width = _text_width(paper)
     story: list[object] = [
         _p(f"Beat {_text(beat)}: community meeting handout", _H1),
         _p(f"{_text(place_line(sector, district, level_words))}. {_text(period_text)}"),
@@ -345,7 +350,7 @@ def flyer_pdf(flyer: Flyer, *, paper: str = "letter") -> bytes:
     beat, meetings, beats, station = flyer.beat, flyer.meetings, flyer.beats, flyer.station
     row = beats[beats[schema.BEAT] == beat]
     same = beats[beats[schema.SECTOR] == flyer.sector] if flyer.sector is not None else row
-    width = (PAGE_SIZES.get(paper, LETTER)[0]) - 2 * _MARGIN
+    width = _text_width(paper)
     story: list[object] = [
         _p(f"Beat {_text(beat)} neighborhood watch meetings", _H1),
         _p(f"{_text(flyer.place)}. Everyone who lives or works in the beat is welcome."),
@@ -445,7 +450,7 @@ def packet_pdf(
     note
         A warning printed under the title (e.g. that the period is covered by a sample).
     """
-    width = (PAGE_SIZES.get(paper, LETTER)[0]) - 2 * _MARGIN
+    width = _text_width(paper)
     station_xy = _station_xy(stations, profile.station)
     ids = beats[schema.BEAT]
     shown = beats[ids.isin([*profile.beats, *profile.neighbour_beats])]

@@ -21,7 +21,7 @@ from geodata.calls import load_calls
 from geodata.ingest import ingest_file
 from geodata.readers import ColumnMapping
 from geodata.store import IncidentStore
-from tests.auth_helpers import signed_in
+from tests.auth_helpers import opened
 from tests.conftest import APP
 
 MPLS = APP.replace("dashboard/app.py", "geodata/samples/minneapolis")
@@ -33,11 +33,7 @@ def _planning_page(store: IncidentStore, monkeypatch, database: str):
     """Return the Beat planning page of `store`, signed in as an analyst."""
     monkeypatch.setenv("BEATS_DATA_DIR", str(store.root.parent))
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{database}")
-    at = signed_in(APP, "analyst", timeout=300)
-    at.switch_page("views/beat_planning.py")
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
+    return opened(APP, "beat_planning", timeout=300)
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@ import json
 import re
 
 from analysis.hotspots import KDEHotspots, area_incidents, knox_table
-from tests.auth_helpers import signed_in
+from tests.auth_helpers import opened
 from tests.helpers import folium_maps
 
 
@@ -12,10 +12,7 @@ def _run_caption(at) -> str:
 
 
 def _page(app_env):
-    at = signed_in(app_env, "analyst", timeout=60)
-    at.switch_page("views/hotspots.py").run()
-    assert not at.exception
-    return at
+    return opened(app_env, "hotspots", timeout=60)
 
 
 def test_hotspots_page_for_a_sector_and_each_method(app_env, sample_store):

@@ -18,7 +18,7 @@ from analysis.flyer import Flyer, render_flyer
 from dashboard.meetings_data import venue_markers
 from geodata import meetings
 from geodata.cli import main
-from tests.auth_helpers import signed_in
+from tests.auth_helpers import opened
 from tests.conftest import APP as APP_PATH
 from tests.helpers import folium_maps
 
@@ -34,11 +34,7 @@ def meetings_env(app_env, meetings_url, monkeypatch):
 
 
 def _page(app, page: str) -> AppTest:
-    at = signed_in(app, "meetings")
-    at.switch_page(f"views/{page}.py")
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return opened(app, page, "meetings", timeout=120)
 
 
 def _button(at, label: str):
