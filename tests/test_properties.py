@@ -197,6 +197,7 @@ def test_profile_never_fails_with_a_traceback(stores, data):
 
 @QUICK
 @given(data=st.data())
+@pytest.mark.slow
 def test_sector_review_never_fails_with_a_traceback(stores, data):
     info = _store(data, stores)
     level = "sector" if "sector" in info.levels else "district"
@@ -237,6 +238,7 @@ def test_hotspots_never_fail_with_a_traceback(stores, data, method):
 
 @QUICK
 @given(data=st.data())
+@pytest.mark.slow
 def test_forecast_never_fails_with_a_traceback(stores, data):
     info = _store(data, stores)
     argv = on_store(
@@ -425,6 +427,7 @@ def test_store_commands_never_fail_with_a_traceback(stores, data):
 
 @QUICK
 @given(data=st.data())
+@pytest.mark.slow
 def test_meetings_commands_never_fail_with_a_traceback(stores, data, tmp_path_factory):
     info = _store(data, stores)
     database = f"sqlite:///{tmp_path_factory.mktemp('meetings') / 'meetings.db'}"
@@ -551,7 +554,10 @@ def drive_page(page: str, data, stores, tmp_path_factory, monkeypatch) -> None:
     _pick_all(at, data, info)
 
 
-@pytest.mark.parametrize("page", LIGHT_PAGES)
+@pytest.mark.parametrize(
+    "page",  # one page locally (its area and window pickers), every light page under --run-slow
+    [pytest.param(p, marks=() if p == "calls" else pytest.mark.slow) for p in LIGHT_PAGES],
+)
 @settings(QUICK, max_examples=1)
 @given(data=st.data())
 def test_pages_never_raise(page, data, stores, tmp_path_factory, monkeypatch):
