@@ -139,6 +139,7 @@ def both_store(minneapolis_store, tmp_path) -> IncidentStore:
     return store
 
 
+@pytest.mark.slow
 def test_both_measures_when_the_store_holds_calls_and_incidents(both_store, monkeypatch, capsys):
     at = _planning_page(both_store, monkeypatch, both_store.root.parent / "plans.db")
     workload = next(r for r in at.radio if r.label == "Workload")
@@ -163,6 +164,7 @@ def test_both_measures_when_the_store_holds_calls_and_incidents(both_store, monk
     assert metrics["Workload CV (officer-hours)"] == f"{out['summary']['workload_cv']:.3f}"
 
 
+@pytest.mark.slow
 def test_a_proposal_on_officer_hours_matches_the_cli(page, minneapolis_store, capsys):
     """Precinct 4 re-drawn on officer-hours: the page's proposal is the CLI's (same defaults)."""
     at = page

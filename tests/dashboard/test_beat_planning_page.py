@@ -35,6 +35,7 @@ def test_page_shows_current_measures_like_the_cli(planning_page, sample_store, c
     assert len(folium_maps(at)) == 1
 
 
+@pytest.mark.slow
 def test_workload_period_matches_the_cli(planning_page, sample_store, capsys):
     from datetime import date
 
@@ -51,6 +52,7 @@ def test_workload_period_matches_the_cli(planning_page, sample_store, capsys):
     assert page_metrics(at)["Workload CV"] == f"{month['workload_cv']:.3f}"
 
 
+@pytest.mark.slow
 def test_propose_compare_save_and_export(planning_page, tmp_path):
     at = planning_page
     at.selectbox[0].select("11").run()
@@ -92,6 +94,7 @@ def test_propose_compare_save_and_export(planning_page, tmp_path):
     assert sorted(gpd.read_file(gpkg)["beat"]) == sorted(proposal.proposed_plan["beat"])
 
 
+@pytest.mark.slow
 def test_impossible_requests_are_refused_in_words_and_clear_the_proposal(planning_page):
     at = planning_page
     at.selectbox[0].select("11").run()
@@ -121,6 +124,7 @@ def test_impossible_requests_are_refused_in_words_and_clear_the_proposal(plannin
     assert at.error[0].value.startswith("One beat would be the whole district")
 
 
+@pytest.mark.slow
 def test_planning_dates_start_where_the_data_are_dense(planning_page):
     from datetime import date
 

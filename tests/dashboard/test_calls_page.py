@@ -27,6 +27,7 @@ def test_calls_page_reviews_a_precinct(calls_page):
     assert any("P4 SEC 3N" in w.value for w in at.warning)  # measured: 11.6 -> 17.7 min
 
 
+@pytest.mark.slow
 def test_calls_page_without_calls(app_env):
     at = signed_in(app_env, "analyst", timeout=180)
     at.switch_page("views/calls.py")

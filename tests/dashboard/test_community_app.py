@@ -169,6 +169,7 @@ def test_hostile_text_is_escaped(community_data_dir):
     assert "Beat 0111" in handout
 
 
+@pytest.mark.slow
 def test_first_run_publishes_the_bundled_sample_without_a_store(tmp_path, monkeypatch):
     data = tmp_path / "empty"
     data.mkdir()
@@ -221,6 +222,7 @@ def test_typed_hostile_text_is_shown_as_text(community_data_dir):
     assert at.selectbox[0].value == "0111"
 
 
+@pytest.mark.slow
 def test_previous_period_and_trend_when_the_data_covers_it(sample_store, tmp_path, monkeypatch):
     from geodata.publish import publish_store
 

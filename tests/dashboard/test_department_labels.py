@@ -48,6 +48,7 @@ def test_beat_profile_caption_says_precinct(seattle_env, seattle_store):
     assert "America/Los_Angeles" in caption
 
 
+@pytest.mark.slow
 def test_sector_review_and_hotspots_levels(seattle_env):
     at = opened(seattle_env, "sector_review")
     assert at.title[0].value == "Sector review"

@@ -27,6 +27,7 @@ def _texts(elements):
     return " ".join(e.value for e in elements)
 
 
+@pytest.mark.slow
 def test_overview_of_an_empty_period_names_no_busiest_beat(app_env, sample_store):
     assert _count(sample_store, "2019-06-01", "2019-06-10") == 0
     at = opened(app_env, "overview", timeout=120)
@@ -40,6 +41,7 @@ def test_overview_of_an_empty_period_names_no_busiest_beat(app_env, sample_store
     assert len(folium_maps(at)) == 1  # the beats are still drawn
 
 
+@pytest.mark.slow
 def test_beat_profile_of_an_empty_period(app_env, sample_store):
     assert _count(sample_store, "2019-06-01", "2019-06-28", "beat", "0111") == 0
     at = opened(app_env, "beat_profile", timeout=120)
@@ -59,6 +61,7 @@ def test_beat_profile_of_an_empty_period(app_env, sample_store):
     assert any("PDF" in label for label in downloads)
 
 
+@pytest.mark.slow
 def test_sector_review_of_an_empty_period(app_env, sample_store):
     at = opened(app_env, "sector_review", timeout=120)
     at.selectbox[0].select("011").run()
@@ -73,6 +76,7 @@ def test_sector_review_of_an_empty_period(app_env, sample_store):
 
 
 @pytest.mark.parametrize("method", ["DBSCAN (density clusters)", "Kernel density (KDE)"])
+@pytest.mark.slow
 def test_hotspots_of_an_empty_period(app_env, sample_store, method):
     assert _count(sample_store, "2019-06-01", "2019-06-10", "sector", "092") == 0
     at = opened(app_env, "hotspots", timeout=120)
@@ -84,6 +88,7 @@ def test_hotspots_of_an_empty_period(app_env, sample_store, method):
     assert "No incidents in this period (2019-06-01 to 2019-06-10) in sector 092" in _texts(at.info)
 
 
+@pytest.mark.slow
 def test_planning_with_an_empty_workload_period(app_env, tmp_path, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'plans.db'}")
     at = signed_in(app_env, "analyst", timeout=180)

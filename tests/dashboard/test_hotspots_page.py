@@ -1,6 +1,8 @@
 import json
 import re
 
+import pytest
+
 from analysis.hotspots import KDEHotspots, area_incidents, knox_table
 from tests.auth_helpers import opened
 from tests.helpers import folium_maps
@@ -15,6 +17,7 @@ def _page(app_env):
     return opened(app_env, "hotspots", timeout=60)
 
 
+@pytest.mark.slow
 def test_hotspots_page_for_a_sector_and_each_method(app_env, sample_store):
     at = _page(app_env)
     at.selectbox(key="hotspots_area").select("092").run()
@@ -62,6 +65,7 @@ def test_hotspots_page_for_a_sector_and_each_method(app_env, sample_store):
     assert list(knox["observed"]) == list(expected["observed"])
 
 
+@pytest.mark.slow
 def test_hotspots_page_backtest_table(app_env):
     at = _page(app_env)
     at.multiselect[0].set_value(["dbscan"]).run()

@@ -58,6 +58,7 @@ def test_beat_profile_page_matches_the_cli_json(beat_page, sample_store, capsys)
     assert labels == ["Printable beat profile (HTML)", "Beat profile (PDF, one page)"]
 
 
+@pytest.mark.slow
 def test_find_my_beat_by_block_and_coordinates(beat_page, sample_store, beat_index):
     at = beat_page
     at.text_input[0].input("4915 s western avenue").run()
@@ -88,6 +89,7 @@ def test_sample_period_is_labelled(beat_page):
     assert any("sample" in w.value for w in at.warning)
 
 
+@pytest.mark.slow
 def test_sector_review_page_and_drill_down(app_env, sample_store, capsys):
     at = signed_in(app_env, "analyst")
     at.switch_page("views/sector_review.py")

@@ -69,7 +69,9 @@ def raw_layer() -> gpd.GeoDataFrame:
     return gpd.read_file(SEATTLE.beats_file)
 
 
-@pytest.mark.parametrize("view", VIEWS)
+@pytest.mark.parametrize(  # the home page locally, every page under --run-slow
+    "view", [pytest.param(v, marks=() if n == 0 else pytest.mark.slow) for n, v in enumerate(VIEWS)]
+)
 def test_every_analyst_page_speaks_seattle(seattle_env, view):
     at = signed_in(seattle_env, ALL_ROLES, timeout=240)
     at.switch_page(f"views/{view}").run()
