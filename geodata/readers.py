@@ -391,11 +391,26 @@ def _record_starts(
     return np.asarray(starts, dtype=np.int64), long, short
 
 
+def _has_newline(column: pa.ChunkedArray) -> bool:
+    """Return whether any string of `column` holds a line break (one scan of its bytes)."""
+    for chunk in column.chunks:
+        if not len(chunk) or not pa.types.is_string(chunk.type):
+            continue
+        _, offsets_buf, data_buf = chunk.buffers()
+        if data_buf is None:
+            continue
+        offsets = np.frombuffer(offsets_buf, dtype=np.int32)
+        first, last = offsets[chunk.offset], offsets[chunk.offset + len(chunk)]
+        if np.any(np.frombuffer(data_buf, dtype=np.uint8)[first:last] == 10):
+            return True
+    return False
+
+
 def _embedded_newlines(table: pa.Table) -> np.ndarray | None:
     """Return, per record, the line breaks inside its quoted fields (None when there are none)."""
     total = None
     for column in table.columns:
-        if not pc.any(pc.match_substring(column, "\n")).as_py():
+        if not _has_newline(column):
             continue
         counts = pc.count_substring(column, "\n").to_numpy(zero_copy_only=False)
         total = counts.astype(np.int64) if total is None else total + counts
@@ -1185,8 +1200,10 @@ def _categorize(
     # one integer key per distinct combination (factorised columns, NA kept as its own code)
     key = np.zeros(n, dtype=np.int64)
     for name in frame.columns:
-        code, uniques = pd.factorize(frame[name], use_na_sentinel=True)
-        key = key * (len(uniques) + 1) + (code + 1)
+        values = pa.array(frame[name].array)
+        encoded = pc.dictionary_encode(values)
+        code = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
+        key = key * (len(encoded.dictionary) + 1) + (code.astype(np.int64) + 1)
     _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
     distinct = frame.iloc[first].reset_index(drop=True)
     category, sensitive = categories.categorize(
