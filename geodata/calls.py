@@ -185,42 +185,82 @@ def derive_intervals(
     if not max_interval_h > 0:
         msg = f"max_interval_h must be a positive number of hours, got {max_interval_h}"
         raise ValueError(msg)
-    times = {c: calls[c] for c in CALL_TIMES}
-    reason = pd.Series(pd.NA, index=calls.index, dtype="string")
-    column = pd.Series(pd.NA, index=calls.index, dtype="string")
+    times = {c: _nanoseconds(calls[c]) for c in CALL_TIMES}
+    rule = _interval_faults(times, max_interval_h)
+    bad = rule >= 0
+    rules = _interval_rules(max_interval_h)
+    rejected = pd.DataFrame(
+        {
+            "row": calls.index[bad],
+            "column": np.asarray([rules[k][0] for k in rule[bad]], dtype=object),
+            "reason": pd.array([rules[k][1] for k in rule[bad]], dtype="string"),
+        }
+    )
+    accepted = calls.loc[~bad].copy()
+    response, on_task = _minutes({c: t[~bad] for c, t in times.items()})
+    accepted[RESPONSE_MIN] = response
+    accepted[TIME_ON_TASK_MIN] = on_task
+    return accepted, rejected
 
-    def flag(mask: pd.Series, col: str, text: str) -> None:
-        new = mask.fillna(False).to_numpy() & reason.isna().to_numpy()
-        reason[new] = text
-        column[new] = col
 
-    flag(times[RECEIVED_AT].isna(), RECEIVED_AT, "no received time")
-    limit = pd.Timedelta(hours=max_interval_h)
-    # each later time is checked against the latest earlier time that is present
+_NAT = np.iinfo(np.int64).min
+
+
+def _nanoseconds(times: pd.Series) -> np.ndarray:
+    """Return tz-aware times as UTC nanoseconds (``_NAT`` where missing)."""
+    utc = pd.to_datetime(times, utc=True)
+    return utc.to_numpy(dtype="datetime64[ns]").view(np.int64)
+
+
+def _interval_rules(max_interval_h: float) -> list[tuple[str, str]]:
+    """Return the interval rules as ``(column at fault, reason)``, in the order they apply."""
+    rules = [(RECEIVED_AT, "no received time")]
     for later_pos, later in enumerate(CALL_TIMES[1:], start=1):
         for earlier in reversed(CALL_TIMES[:later_pos]):
-            gap = times[later] - times[earlier]
-            both = times[later].notna() & times[earlier].notna()
-            flag(
-                both & (gap < pd.Timedelta(0)),
-                later,
-                f"{_LABELS[later]} before {_LABELS[earlier]}",
+            rules.append((later, f"{_LABELS[later]} before {_LABELS[earlier]}"))
+            rules.append(
+                (later, f"{_LABELS[earlier]} to {_LABELS[later]} longer than {max_interval_h:g} h")
             )
-            flag(
-                both & (gap > limit),
-                later,
-                f"{_LABELS[earlier]} to {_LABELS[later]} longer than {max_interval_h:g} h",
-            )
-    bad = reason.notna()
-    rejected = pd.DataFrame(
-        {"row": calls.index[bad], "column": column[bad].to_numpy(), "reason": reason[bad]}
-    ).reset_index(drop=True)
-    accepted = calls.loc[~bad].copy()
-    minutes = pd.Timedelta(minutes=1)
-    accepted[RESPONSE_MIN] = (accepted[ARRIVED_AT] - accepted[RECEIVED_AT]) / minutes
-    start = accepted[ARRIVED_AT].fillna(accepted[DISPATCHED_AT])
-    accepted[TIME_ON_TASK_MIN] = (accepted[CLOSED_AT] - start) / minutes
-    return accepted, rejected
+    return rules
+
+
+def _interval_faults(times: dict[str, np.ndarray], max_interval_h: float) -> np.ndarray:
+    """Return, per call, the first rule of :func:`_interval_rules` it breaks (-1: none).
+
+    `times` holds each of :data:`CALL_TIMES` as UTC nanoseconds (``_NAT`` where missing). Each
+    later time is checked against every earlier time present, the latest first.
+    """
+    n = len(times[RECEIVED_AT])
+    rule = np.full(n, -1, dtype=np.int16)
+    limit = pd.Timedelta(hours=max_interval_h).value
+    masks = [times[RECEIVED_AT] == _NAT]
+    for later_pos, later in enumerate(CALL_TIMES[1:], start=1):
+        for earlier in reversed(CALL_TIMES[:later_pos]):
+            a, b = times[later], times[earlier]
+            both = (a != _NAT) & (b != _NAT)
+            gap = np.where(both, a - np.where(both, b, 0), 0)
+            masks.append(both & (gap < 0))
+            masks.append(both & (gap > limit))
+    for k, mask in enumerate(masks):
+        rule[mask & (rule < 0)] = k
+    return rule
+
+
+def _minutes(times: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Return response and time on task in minutes (NaN where a time is missing).
+
+    Response is received -> arrived; time on task is arrived (else dispatched) -> closed.
+    """
+
+    def between(start: np.ndarray, end: np.ndarray) -> np.ndarray:
+        both = (start != _NAT) & (end != _NAT)
+        out = np.full(len(start), np.nan)
+        out[both] = (end[both] - start[both]) / 60e9
+        return out
+
+    arrived = times[ARRIVED_AT]
+    start = np.where(arrived != _NAT, arrived, times[DISPATCHED_AT])
+    return between(times[RECEIVED_AT], arrived), between(start, times[CLOSED_AT])
 
 
 #: Columns of the store's ``calls`` table: the call, its place and the join.
@@ -368,6 +408,21 @@ class CallsReport:
         return dict(self.__dict__)
 
 
+_STRING = pd.StringDtype("pyarrow")
+
+
+def _text(
+    table: pa.Table, source: str | None, *, upper: bool = False
+) -> pd.arrays.ArrowStringArray:
+    """Return a column's trimmed text (upper-cased if `upper`), ``""`` as missing."""
+    if source is None:
+        return pd.arrays.ArrowStringArray(pa.nulls(table.num_rows, pa.string()))
+    text = pc.utf8_trim_whitespace(table.column(source).combine_chunks())
+    if upper:
+        text = pc.utf8_upper(text)
+    return pd.arrays.ArrowStringArray(pc.if_else(pc.equal(text, ""), None, text))
+
+
 class _CallReader:
     """What stays the same across the batches of one CAD export: date readers, ids seen, CRS."""
 
@@ -446,8 +501,9 @@ class _CallReader:
             self.check_header(table.column_names)
         used, n = self.used, table.num_rows
         chunk = table.select(sorted(set(used.values()))).to_pandas(
-            types_mapper=lambda t: pd.StringDtype("pyarrow") if t == pa.string() else None
+            types_mapper=lambda t: _STRING if t == pa.string() else None
         )
+        rejected_at = np.zeros(n, dtype=bool)
         reason = np.full(n, None, dtype=object)
         column = np.full(n, "", dtype=object)
         value = np.full(n, "", dtype=object)
@@ -455,41 +511,45 @@ class _CallReader:
         def flag(mask: pd.Series | np.ndarray, source: str, text: str, values: object) -> None:
             if isinstance(mask, pd.Series):  # nullable booleans: missing is "no"
                 mask = mask.to_numpy(dtype=bool, na_value=False)
-            new = np.asarray(mask, dtype=bool) & pd.isna(reason)
+            new = np.asarray(mask, dtype=bool) & ~rejected_at
             if new.any():
-                reason[new] = text
-                column[new] = source
-                value[new] = np.asarray(values, dtype=object)[new]
+                at = np.flatnonzero(new)
+                rejected_at[at] = True
+                reason[at] = text
+                column[at] = source
+                if isinstance(values, pd.Series):
+                    values = values.array
+                if isinstance(values, (pa.Array, pd.api.extensions.ExtensionArray)):
+                    value[at] = np.asarray(values.take(at), dtype=object)  # type: ignore[arg-type]
+                else:
+                    value[at] = np.asarray(values, dtype=object)[at]
 
         frame = pd.DataFrame(index=chunk.index)
-        frame[schema.SOURCE] = self.path.name
+        frame[schema.SOURCE] = pd.array(np.full(n, self.path.name, dtype=object), dtype=_STRING)
         frame[schema.SOURCE_LINE] = lines.astype(np.int64)
+        times: dict[str, np.ndarray] = {}
         for role in CALL_TIMES:
             reader = self.dates.get(role)
             if reader is None:
-                frame[role] = pd.Series(pd.NaT, index=chunk.index, dtype="datetime64[ns, UTC]")
+                times[role] = np.full(n, _NAT, dtype=np.int64)
                 continue
-            text = pc.utf8_trim_whitespace(table.column(reader.column).combine_chunks())
+            raw = table.column(reader.column).combine_chunks()
+            text = pc.utf8_trim_whitespace(raw)
             utc, implausible = reader.read(text, lines)
-            stamps = utc.view("datetime64[ns]")
-            raw = chunk[reader.column].to_numpy(dtype=object)
             given = pc.not_equal(text, "").to_numpy(zero_copy_only=False)
-            flag(given & np.isnat(stamps), reader.column, CALL_REASONS["bad_date"], raw)
+            flag(given & (utc == _NAT), reader.column, CALL_REASONS["bad_date"], raw)
             flag(implausible, reader.column, CALL_REASONS["implausible_date"], raw)
-            frame[role] = pd.DatetimeIndex(stamps).tz_localize(UTC)
+            times[role] = utc
         for role in CALL_TIMES:
-            frame[role] = frame[role].dt.tz_convert(self.timezone)
+            stamps = pd.DatetimeIndex(times[role].view("datetime64[ns]")).tz_localize(UTC)
+            frame[role] = stamps.tz_convert(self.timezone)
         for role in (CALL_ID, CALL_TYPE, PRIORITY, DISPOSITION):
             source = used.get(role)
-            frame[role] = (
-                chunk[source].str.strip().replace("", pd.NA).astype("string")
-                if source
-                else pd.Series(pd.NA, index=chunk.index, dtype="string")
-            )
+            frame[role] = _text(table, source)
         if used.get(CALL_ID) is None:  # a stable id from the file's own values
             everything = table.to_pandas().astype(str).agg("|".join, axis=1)
             frame[CALL_ID] = (
-                pd.util.hash_pandas_object(everything, index=False).astype(str).astype("string")
+                pd.util.hash_pandas_object(everything, index=False).astype(str).astype(_STRING)
             )
         else:
             source = used[CALL_ID]
@@ -504,27 +564,21 @@ class _CallReader:
         else:
             frame[UNITS] = np.nan
         reported = used.get(schema.REPORTED_BEAT)
-        frame[schema.REPORTED_BEAT] = (
-            chunk[reported].str.strip().str.upper().replace("", pd.NA).astype("string")
-            if reported
-            else pd.Series(pd.NA, index=chunk.index, dtype="string")
-        )
+        frame[schema.REPORTED_BEAT] = _text(table, reported, upper=True)
         self._locate(chunk, frame, flag)
-        # the interval rules, on the rows that passed so far
-        passed = frame.loc[pd.isna(reason)]
-        accepted, bad = derive_intervals(passed)
-        if len(bad):
-            at = bad["row"].to_numpy(dtype=np.int64)
-            sources = [used.get(c, c) for c in bad["column"]]
-            reason[at] = bad["reason"].to_numpy(dtype=object)
-            column[at] = sources
-            value[at] = [
-                chunk.loc[r, c] if c in chunk.columns else ""
-                for r, c in zip(at, sources, strict=True)
-            ]
+        # the interval rules, on the rows that passed so far (derive_intervals' rules)
+        rule = _interval_faults(times, 24.0)
+        broken = (rule >= 0) & ~rejected_at
+        rules = _interval_rules(24.0)
+        for k in np.unique(rule[broken]):
+            role, text = rules[int(k)]
+            source = used.get(role, role)
+            raw = chunk[source] if source in chunk.columns else np.full(n, "", dtype=object)
+            flag(broken & (rule == k), source, text, raw)
+        frame[RESPONSE_MIN], frame[TIME_ON_TASK_MIN] = _minutes(times)
         # ids last: a row rejected for another reason does not claim its id
-        ok = np.flatnonzero(pd.isna(reason))
-        ids = pa.array(frame[CALL_ID].to_numpy(dtype=object)[ok], type=pa.string())
+        ok = np.flatnonzero(~rejected_at)
+        ids = pa.array(frame[CALL_ID].array).take(pa.array(ok))
         first = self.ids.add(hash_strings(ids), lines[ok])
         repeated = ok[first >= 0]
         if repeated.size:
@@ -537,16 +591,14 @@ class _CallReader:
                 for name, line in zip(names, first[first >= 0], strict=True)
             ]
             flag(mask, used.get(CALL_ID, "(derived id)"), CALL_REASONS["duplicate_id"], shown)
-        keep = pd.isna(reason)
-        accepted = accepted.loc[accepted.index.isin(chunk.index[keep])]
-        bad_rows = ~keep
+        accepted = frame.loc[~rejected_at]
         rejected = pd.DataFrame(
             {
                 "source": self.path.name,
-                "line": lines[bad_rows],
-                "column": column[bad_rows],
-                "value": [str(v)[:200] for v in value[bad_rows]],
-                "reason": reason[bad_rows],
+                "line": lines[rejected_at],
+                "column": column[rejected_at],
+                "value": [str(v)[:200] for v in value[rejected_at]],
+                "reason": reason[rejected_at],
             }
         ).astype(rejection_frame().dtypes.to_dict())
         return accepted, rejected
@@ -778,7 +830,7 @@ def _conform(calls: pd.DataFrame) -> pd.DataFrame:
     """Return `calls` with the table's columns, text columns as one string dtype."""
     out = calls.reindex(columns=list(CALL_TABLE_COLUMNS))
     text = [c for c, dtype in CALL_TABLE_COLUMNS.items() if dtype == "string"]
-    out[text] = out[text].astype("string")
+    out[text] = out[text].astype(_STRING)
     return out
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyproj
 
 from geodata import boundaries, schema, settings
@@ -304,11 +306,13 @@ class _Tally:
             reported = joined[schema.REPORTED_BEAT]
             has = reported.notna().to_numpy()
             same = (beat == reported).fillna(False).to_numpy(dtype=bool)
-            geometric_beat = index.beat_attributes(beats, geometric.beat_index[keep])[schema.BEAT]
-            same_geometric = (geometric_beat == reported.reset_index(drop=True)).fillna(False)
+            beat_ids = pa.array([*map(str, index.beat_ids), schema.OUTSIDE], pa.string())
+            at = geometric.beat_index[keep]
+            geometric_beat = beat_ids.take(pa.array(np.where(at >= 0, at, len(beat_ids) - 1)))
+            same_geometric = pc.fill_null(pc.equal(geometric_beat, pa.array(reported.array)), False)
             self.n_reported += int(has.sum())
             self.same += int(same[has].sum())
-            self.same_geometric += int(same_geometric.to_numpy(dtype=bool)[has].sum())
+            self.same_geometric += int(same_geometric.to_numpy(zero_copy_only=False)[has].sum())
             status = joined[schema.JOIN_STATUS].to_numpy(dtype=object)
             for name in schema.JOIN_STATUSES:
                 mask = has & (status == name)
