@@ -53,7 +53,7 @@ from geodata.readers import (
     REASONS,
     DateReader,
     RaggedRecords,
-    format_tuple,
+    ReadOptions,
     iter_records,
     rejection_frame,
 )
@@ -307,11 +307,14 @@ CALL_REASONS = {
 
 
 @dataclass(frozen=True)
-class CallMapping:
+class CallMapping(ReadOptions):
     """Which column of a CAD export plays each role (None: the export has no such column).
 
     ``units`` is a number of officers; ``response_plan`` a plan text such as ``"P4 2 Officer
-    Response"`` read with :func:`units_from_plan` when there is no ``units`` column.
+    Response"`` read with :func:`units_from_plan` when there is no ``units`` column. The
+    options are :class:`~geodata.readers.ReadOptions`': date formats (for every time column;
+    None decides per column from the data), the time zone of naive times (None: the store's)
+    and the earliest plausible year.
     """
 
     call_id: str | None = None
@@ -327,23 +330,12 @@ class CallMapping:
     reported_beat: str | None = None
     lon: str | None = None
     lat: str | None = None
-    #: strptime format(s) of every time column, tried in order; None decides per column from
-    #: the data, as the incident reader does (:class:`~geodata.readers.DateReader`).
-    date_format: str | tuple[str, ...] | None = None
-    #: Times before 1 January of this year are rejected.
-    earliest_year: int = DEFAULT_EARLIEST_YEAR
-    roles_from_file: tuple[str, ...] = field(default=(), compare=False)
 
     @classmethod
     def roles(cls) -> tuple[str, ...]:
         """Return the names of the column roles."""
-        options = ("date_format", "earliest_year", "roles_from_file")
+        options = {f.name for f in fields(ReadOptions)}
         return tuple(f.name for f in fields(cls) if f.name not in options)
-
-    @property
-    def date_formats(self) -> tuple[str, ...]:
-        """Return the explicit date formats, in the order they are tried (may be empty)."""
-        return format_tuple(self.date_format)
 
     def used_columns(self) -> dict[str, str]:
         """Return role -> source column for the roles the export has."""
@@ -351,7 +343,9 @@ class CallMapping:
 
     @classmethod
     def from_file(cls, path: str | Path) -> CallMapping:
-        """Read a mapping TOML (``[columns]`` role = source column, ``[options]`` date_format).
+        """Read a mapping TOML: ``[columns]`` role = source column, ``[options]`` as named.
+
+        The options are ``date_format``, ``timezone`` and ``earliest_year``.
 
         Raises
         ------
@@ -377,9 +371,11 @@ class CallMapping:
         if not isinstance(earliest_year, int):
             msg = f"{path}: options.earliest_year must be a year, e.g. 1995"
             raise InputError(msg, path=str(path))
+        timezone = options.get("timezone")
         return cls(
             **{k: str(v) for k, v in columns.items()},
             date_format=date_format,
+            timezone=None if timezone is None else str(timezone),
             earliest_year=earliest_year,
             roles_from_file=tuple(columns),
         )
@@ -520,7 +516,7 @@ class _CallReader:
                 if isinstance(values, pd.Series):
                     values = values.array
                 if isinstance(values, (pa.Array, pd.api.extensions.ExtensionArray)):
-                    value[at] = np.asarray(values.take(at), dtype=object)  # type: ignore[arg-type]
+                    value[at] = np.asarray(values.take(at), dtype=object)
                 else:
                     value[at] = np.asarray(values, dtype=object)[at]
 
@@ -726,7 +722,8 @@ def ingest_calls(
     store
         An :class:`~geodata.store.IncidentStore` with a beat layer.
     mapping
-        Which columns hold the call's roles.
+        Which columns hold the call's roles; its ``timezone`` (None: the store's) is the zone
+        of the export's naive times (they are stored in the store's zone).
     block_bytes
         Bytes of CSV read at a time (memory is bounded by a batch, then by a month when
         writing).
@@ -774,7 +771,7 @@ def _ingest(
     calls = _CallReader(
         path,
         mapping,
-        timezone=store.timezone,  # type: ignore[attr-defined]
+        timezone=mapping.timezone or store.timezone,  # type: ignore[attr-defined]
         analysis_crs=store.analysis_crs,  # type: ignore[attr-defined]
         exact=exact,
         block_bytes=block_bytes,

@@ -7,7 +7,9 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -391,25 +393,13 @@ def _run(
     store: IncidentStore,
     beats: pd.DataFrame,
     index: BeatIndex,
-    *,
-    exact: bool,
-    mapping: ColumnMapping | None,
+    parts: Iterator[ReadResult],
     categories: OffenseCategories | None,
     buffer_m: float,
     prefer_reported: bool,
-    now: datetime | None,
-    block_bytes: int,
 ) -> tuple[_Tally, dict[str, object], int, int]:
+    """Join and store the batches `parts` of `path` as one version; return what they added up to."""
     tally = _Tally(categories=categories)
-    parts = iter_incidents(
-        path,
-        mapping=mapping,
-        analysis_crs=store.analysis_crs,
-        categories=categories,
-        exact=exact,
-        now=now,
-        block_bytes=block_bytes,
-    )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     stem = path.name.split(".")[0]
     source: dict[str, object] = {"file": str(path), "ingested": stamp}
@@ -523,20 +513,14 @@ def ingest_file(
         categories = load_vocabulary(department.offense_vocabulary)
     index = index or store.beat_index(tolerance_m=department.edge_tolerance_m)
 
+    # the reader's options, the same for both passes (a ragged file is read again exactly)
+    given: dict[str, Any] = {"mapping": mapping, "categories": categories, "now": now}
+    given["block_bytes"] = block_bytes
+    read = partial(iter_incidents, path, analysis_crs=store.analysis_crs, **given)
+
     def run(exact: bool) -> tuple[_Tally, dict[str, object], int, int]:
-        return _run(
-            path,
-            store,
-            beats,
-            index,
-            exact=exact,
-            mapping=mapping,
-            categories=categories,
-            buffer_m=buffer_m,
-            prefer_reported=prefer_reported,
-            now=now,
-            block_bytes=block_bytes,
-        )
+        parts = read(exact=exact)
+        return _run(path, store, beats, index, parts, categories, buffer_m, prefer_reported)
 
     try:
         tally, source, new, replaced = run(exact=False)

@@ -54,6 +54,7 @@ __all__ = [
     "ColumnMapping",
     "DateReader",
     "RaggedRecords",
+    "ReadOptions",
     "ReadResult",
     "categorize_distinct",
     "detect_mapping",
@@ -203,10 +204,31 @@ def format_tuple(date_format: str | Sequence[str] | None) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
-class ColumnMapping:
+class ReadOptions:
+    """How the times of an export are read; the options every column mapping shares."""
+
+    #: strptime format(s) of the time column(s), tried in order per value; None detects them
+    #: (per column, see :class:`DateReader`).
+    date_format: str | tuple[str, ...] | None = None
+    #: Local time zone of naive timestamps; None: not given (the department's, see
+    #: :func:`iter_incidents`; an ingest uses the store's).
+    timezone: str | None = None
+    #: Dates before 1 January of this year are rejected as implausible.
+    earliest_year: int = DEFAULT_EARLIEST_YEAR
+    roles_from_file: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def date_formats(self) -> tuple[str, ...]:
+        """Return the explicit date formats as a tuple (empty when they are detected)."""
+        return format_tuple(self.date_format)
+
+
+@dataclass(frozen=True)
+class ColumnMapping(ReadOptions):
     """Which source column plays each canonical role, plus how to read coordinates and dates.
 
     Role attributes hold the *source* column name, or None when the source has no such column.
+    The options (date formats, time zone, earliest year) are :class:`ReadOptions`'.
     """
 
     incident_id: str | None = None
@@ -229,14 +251,6 @@ class ColumnMapping:
     #: CRS of ``x``/``y`` (e.g. a state plane, ``"EPSG:2926"``); when set, x/y are used even
     #: if lat/lon exist.
     crs: str | None = None
-    #: strptime format(s) of ``occurred_at``, tried in order per value; None detects them.
-    date_format: str | tuple[str, ...] | None = None
-    #: Local time zone of naive timestamps; None: not given (the department's, see
-    #: :func:`iter_incidents`; an ingest uses the store's).
-    timezone: str | None = None
-    #: Dates before 1 January of this year are rejected as implausible.
-    earliest_year: int = DEFAULT_EARLIEST_YEAR
-    roles_from_file: tuple[str, ...] = field(default=(), compare=False)
 
     @classmethod
     def roles(cls) -> tuple[str, ...]:
@@ -246,11 +260,6 @@ class ColumnMapping:
     def used_columns(self) -> dict[str, str]:
         """Return role -> source column for every role that is mapped."""
         return {r: getattr(self, r) for r in self.roles() if getattr(self, r) is not None}
-
-    @property
-    def date_formats(self) -> tuple[str, ...]:
-        """Return the explicit date formats as a tuple (empty when they are detected)."""
-        return format_tuple(self.date_format)
 
 
 @dataclass
