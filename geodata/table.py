@@ -1065,8 +1065,10 @@ class _Months:
         key = np.concatenate(self._keys) if self._keys else np.empty(0, np.int64)
         held = pa.concat_tables(self._held) if self._held else self._schema.empty_table()
         keys: dict[str, pa.Array | np.ndarray] = {"__month": key.astype(np.int64)}
-        for name in self._order:
+        for name in self._order[:-1]:
             keys[name] = _sortable(held.column(name))
+        for name in self._order[-1:]:  # the id: compared only between rows equal in the rest
+            keys[name] = held.column(name).combine_chunks()
         del held
         order = pc.sort_indices(
             pa.table(keys), sort_keys=[(name, "ascending") for name in keys]
