@@ -14,12 +14,14 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from analysis import inputs
+from analysis.hotspots import HOTSPOT_COLUMNS
 from geodata import schema, settings
 from geodata.ingest import build_sample_store
 from geodata.store import IncidentStore
@@ -58,6 +60,37 @@ def build_synthetic_store(root: Path, rows: int, seed: int = 0) -> IncidentStore
 
     store.upsert_batches(batches(), source={"file": "synthetic"})
     return store
+
+
+def page_reads(store: IncidentStore, base: IncidentStore) -> dict[str, Callable[[], object]]:
+    """Return the reads the pages make, with their default periods and areas.
+
+    Beat profile and Sector review read their area's beats over their history window, the
+    Overview the beat and category of the default period, Hotspots its columns over the default
+    period, Beat planning a year of workload points; every page first reads the store-wide
+    calendar of daily counts. The areas are beat 0925 and sector 092 of the bundled sample.
+    """
+    daily = inputs.load_daily_counts(store)
+    period = inputs.default_period(daily)
+    as_of = period.last
+    beats = inputs.load_layers(base).beats
+    beat = ["0925"]
+    sector = list(beats.loc[beats[schema.SECTOR] == "092", schema.BEAT])
+    year = inputs.Period.ending(as_of, days=365)
+    review = inputs.history(as_of, years=inputs.REVIEW_HISTORY_YEARS)
+    return {
+        "page: store-wide daily counts (every page)": lambda: inputs.load_daily_counts(store),
+        f"page: Overview, beat + category, {period}": lambda: inputs.load_incidents(
+            store, (schema.BEAT, schema.CATEGORY), period),
+        "page: Beat profile, beat 0925, 2 years": lambda: inputs.load_incidents(
+            store, inputs.PROFILE_COLUMNS, inputs.history(as_of), beats=beat),
+        "page: Sector review, sector 092, 6 years": lambda: inputs.load_incidents(
+            store, inputs.PROFILE_COLUMNS, review, beats=sector),
+        f"page: Hotspots, {period}": lambda: inputs.load_incidents(
+            store, HOTSPOT_COLUMNS, period),
+        f"page: Beat planning, x + y + category + beat, {year}": lambda: inputs.load_incidents(
+            store, (schema.X, schema.Y, schema.CATEGORY, schema.BEAT), year),
+    }  # fmt: skip
 
 
 def best_of(fn, repeat: int) -> tuple[float, list[float]]:
@@ -105,6 +138,7 @@ def main() -> None:
             "count_by offense, one beat": lambda: store.count_by(
                 [schema.OFFENSE], beats=["0925"]),
         }  # fmt: skip
+        cases.update(page_reads(store, IncidentStore(workdir / "base")))
         print("| load | best | runs |")
         print("|---|---|---|")
         for name, fn in cases.items():
