@@ -54,6 +54,7 @@ from geodata.readers import (
     DateReader,
     RaggedRecords,
     ReadOptions,
+    _to_float,
     iter_records,
     rejection_frame,
 )
@@ -405,6 +406,7 @@ class CallsReport:
 
 
 _STRING = pd.StringDtype("pyarrow")
+_REJECTION_DTYPES = rejection_frame().dtypes.to_dict()
 
 
 def _text(
@@ -596,7 +598,7 @@ class _CallReader:
                 "value": [str(v)[:200] for v in value[rejected_at]],
                 "reason": reason[rejected_at],
             }
-        ).astype(rejection_frame().dtypes.to_dict())
+        ).astype(_REJECTION_DTYPES)
         return accepted, rejected
 
     def _locate(
@@ -606,29 +608,38 @@ class _CallReader:
         flag: Callable[[pd.Series | np.ndarray, str, str, object], None],
     ) -> None:
         """Add lon/lat and x/y (NaN where the location is withheld), flagging bad coordinates."""
-        for name in (schema.LON, schema.LAT, schema.X, schema.Y):
-            frame[name] = np.nan
+        n = len(frame)
+        columns = {
+            name: np.full(n, np.nan) for name in (schema.LON, schema.LAT, schema.X, schema.Y)
+        }
         lon_col, lat_col = self.used.get("lon"), self.used.get("lat")
-        if not (lon_col and lat_col):
-            return
-        lon_text = chunk[lon_col].str.strip()
-        lat_text = chunk[lat_col].str.strip()
-        lon = pd.to_numeric(lon_text, errors="coerce")
-        lat = pd.to_numeric(lat_text, errors="coerce")
-        withheld = lon_text.str.upper().isin(_WITHHELD) | lat_text.str.upper().isin(_WITHHELD)
-        withheld |= (lon == 0) & (lat == 0)
-        flag(~withheld & lon.isna(), lon_col, CALL_REASONS["bad_coordinates"], chunk[lon_col])
-        flag(~withheld & lat.isna(), lat_col, CALL_REASONS["bad_coordinates"], chunk[lat_col])
-        flag(~withheld & (lon.abs() > 180), lon_col, CALL_REASONS["out_of_range"], chunk[lon_col])
-        flag(~withheld & (lat.abs() > 90), lat_col, CALL_REASONS["out_of_range"], chunk[lat_col])
-        ok = ~withheld & lon.notna() & lat.notna() & (lon.abs() <= 180) & (lat.abs() <= 90)
-        ok = ok.to_numpy(dtype=bool)
-        if ok.any():
-            frame.loc[ok, schema.LON] = lon[ok].to_numpy()
-            frame.loc[ok, schema.LAT] = lat[ok].to_numpy()
-            x, y = self.to_xy.transform(lon[ok].to_numpy(), lat[ok].to_numpy())
-            frame.loc[ok, schema.X] = x
-            frame.loc[ok, schema.Y] = y
+        if lon_col and lat_col:
+            raw_lon, raw_lat = pa.array(chunk[lon_col].array), pa.array(chunk[lat_col].array)
+            lon_text, lat_text = pc.utf8_trim_whitespace(raw_lon), pc.utf8_trim_whitespace(raw_lat)
+            lon, lat = _to_float(lon_text), _to_float(lat_text)
+            withheld_text = pa.array(_WITHHELD)
+            withheld = pc.is_in(pc.utf8_upper(lon_text), value_set=withheld_text).to_numpy(
+                zero_copy_only=False
+            ) | pc.is_in(pc.utf8_upper(lat_text), value_set=withheld_text).to_numpy(
+                zero_copy_only=False
+            )
+            withheld |= (lon == 0) & (lat == 0)
+            with np.errstate(invalid="ignore"):
+                flag(~withheld & np.isnan(lon), lon_col, CALL_REASONS["bad_coordinates"], raw_lon)
+                flag(~withheld & np.isnan(lat), lat_col, CALL_REASONS["bad_coordinates"], raw_lat)
+                flag(
+                    ~withheld & (np.abs(lon) > 180), lon_col, CALL_REASONS["out_of_range"], raw_lon
+                )
+                flag(~withheld & (np.abs(lat) > 90), lat_col, CALL_REASONS["out_of_range"], raw_lat)
+                ok = ~withheld & (np.abs(lon) <= 180) & (np.abs(lat) <= 90)
+            if ok.any():
+                columns[schema.LON][ok] = lon[ok]
+                columns[schema.LAT][ok] = lat[ok]
+                columns[schema.X][ok], columns[schema.Y][ok] = self.to_xy.transform(
+                    lon[ok], lat[ok]
+                )
+        for name, values in columns.items():
+            frame[name] = values
 
 
 def read_calls(

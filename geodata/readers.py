@@ -290,7 +290,9 @@ def _normalize_header(name: str) -> str:
 
 def rejection_frame(rows: list[dict[str, object]] | None = None) -> pd.DataFrame:
     """Return a rejection table (``source, line, column, value, reason``) from row dicts."""
-    return _rejection_dtypes(pd.DataFrame(rows or [], columns=list(REJECTION_COLUMNS)))
+    if not rows:  # most batches: a copy of the one empty table (building it costs 100x more)
+        return _EMPTY_REJECTIONS.copy()
+    return _rejection_dtypes(pd.DataFrame(rows, columns=list(REJECTION_COLUMNS)))
 
 
 # --- reading the raw table ----------------------------------------------------------------
@@ -1728,6 +1730,9 @@ def _rejection_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
             "reason": "string",
         }
     )
+
+
+_EMPTY_REJECTIONS = _rejection_dtypes(pd.DataFrame([], columns=list(REJECTION_COLUMNS)))
 
 
 def _check_crs(crs: str, path: Path) -> pyproj.CRS:
