@@ -221,7 +221,6 @@ def evaluate_plan(
         incidents[schema.X].between(xmin, xmax) & incidents[schema.Y].between(ymin, ymax)
     ]
     keep = [c for c in (schema.SECTOR, schema.DISTRICT) if c in plan.columns]
-    plan = plan.assign(**{schema.BEAT: plan[schema.BEAT].astype(str)})
     beats = plan.dissolve(by=schema.BEAT, aggfunc="first", as_index=False)[
         [schema.BEAT, *keep, "geometry"]
     ]
@@ -442,7 +441,7 @@ def build_units(
         msg = f"the beats have no {schema.DISTRICT!r} column"
         raise InputError(msg, column=schema.DISTRICT)
     beats = beats[[schema.BEAT, schema.DISTRICT, "geometry"]].copy()
-    beats[schema.DISTRICT] = beats[schema.DISTRICT].astype(str)
+    beats[schema.DISTRICT] = beats[schema.DISTRICT].astype(str)  # a missing one is "<NA>"
     if districts is not None:
         wanted = {str(d) for d in districts}
         missing = wanted - set(beats[schema.DISTRICT])
@@ -1137,7 +1136,7 @@ def _cut(before: object, after: object) -> float | None:
 
 def _relabel(units: Units, labels: np.ndarray, district: str) -> np.ndarray:
     """Name proposed beats after the current beat they overlap most (by workload+area)."""
-    current = units.frame[schema.BEAT].astype(str).to_numpy()
+    current = units.frame[schema.BEAT].to_numpy()
     names = np.unique(current)
     k = int(labels.max()) + 1
     score = np.zeros((k, len(names)))
@@ -1242,7 +1241,7 @@ def propose_beats(
     if not (units.frame[schema.DISTRICT] == district).all():
         units = units.subset(units.frame[schema.DISTRICT] == district)
     frame = units.frame
-    current_labels = frame[schema.BEAT].astype(str).to_numpy()
+    current_labels = frame[schema.BEAT].to_numpy()
     k_current = len(np.unique(current_labels))
     n_beats_now = int((beats[schema.DISTRICT] == district).sum())
     if k_current < n_beats_now:
@@ -1270,7 +1269,7 @@ def propose_beats(
     t1 = time.perf_counter()
     beats_d = beats[beats[schema.DISTRICT].astype(str) == district]
     current_sectors = (
-        dict(zip(beats_d[schema.BEAT].astype(str), beats_d[schema.SECTOR].astype(str), strict=True))
+        dict(zip(beats_d[schema.BEAT], beats_d[schema.SECTOR].astype(str), strict=True))
         if schema.SECTOR in beats_d.columns
         else {}
     )
@@ -1310,8 +1309,9 @@ def propose_beats(
     proposed_plan = plan_from_units(units, labels, sectors=sectors)
     proposed = evaluate_plan(proposed_plan, incidents, stations=stations)
     t_prop = time.perf_counter() - t2
-    out_units = frame.assign(proposed=labels.astype(str))
-    out_units["moved"] = out_units["proposed"] != out_units[schema.BEAT].astype(str)
+    proposed_ids = labels.astype(str)  # the solver's labels as beat ids
+    moved = proposed_ids != frame[schema.BEAT].to_numpy()
+    out_units = frame.assign(proposed=proposed_ids, moved=moved)
     parameters = {
         "district": district,
         "n_beats": k,
@@ -1388,7 +1388,7 @@ def propose_city(
             progress(f"district {district}", n / len(districts))
         mask = (frame[schema.DISTRICT] == district).to_numpy()
         if int(quota[district]) < 2 and int(k_now[district]) < 2:
-            kept.append(frame[mask].assign(proposed=frame.loc[mask, schema.BEAT].astype(str)))
+            kept.append(frame[mask].assign(proposed=frame.loc[mask, schema.BEAT]))
             continue
         part = propose_beats(
             beats,
@@ -1407,10 +1407,10 @@ def propose_city(
         parts.append(part)
     t1 = time.perf_counter()
     out_units = pd.concat([p.units for p in parts] + kept, ignore_index=True)
-    out_units["moved"] = out_units["proposed"] != out_units[schema.BEAT].astype(str)
+    out_units["moved"] = out_units["proposed"].to_numpy() != out_units[schema.BEAT].to_numpy()
     out_units = gpd.GeoDataFrame(out_units, geometry="geometry", crs=beats.crs)
     sectors = (
-        dict(zip(beats[schema.BEAT].astype(str), beats[schema.SECTOR], strict=True))
+        dict(zip(beats[schema.BEAT], beats[schema.SECTOR], strict=True))
         if schema.SECTOR in beats.columns
         else {}
     )
@@ -1420,7 +1420,7 @@ def propose_city(
         cell_size_m=units.cell_size_m,
     )
     kept_plan = plan_from_units(
-        kept_units, kept_units.frame[schema.BEAT].astype(str).to_numpy(), sectors=sectors
+        kept_units, kept_units.frame[schema.BEAT].to_numpy(), sectors=sectors
     )
     current_plan = gpd.GeoDataFrame(
         pd.concat([p.current_plan for p in parts] + [kept_plan], ignore_index=True), crs=beats.crs

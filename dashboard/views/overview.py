@@ -6,10 +6,10 @@ import copy
 
 import folium
 import streamlit as st
-from streamlit_folium import st_folium
 
 from analysis.inputs import Period
 from dashboard import calls_panel, data, maps
+from dashboard.map_clicks import show_map
 from geodata import schema
 
 
@@ -92,7 +92,7 @@ c.metric(f"Busiest {beat}", f"{busiest}")
 fmap = copy.deepcopy(
     _overview_map(root, token, period, None if category == "all" else category, bool(show_sectors))
 )
-st_folium(fmap, height=620, width="stretch", returned_objects=[], key="overview_map", render=False)
+show_map(fmap, height=620, key="overview_map", render=False)
 
 st.subheader(data.label(root, token, "beat", plural=True, title=True))
 table = counts.sort_values("incidents", ascending=False)

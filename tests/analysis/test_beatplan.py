@@ -202,6 +202,7 @@ def test_grid_proposal_reaches_the_known_optimum_of_2x3_rectangles():
     assert ev.beats["polsby_popper"].to_numpy() == pytest.approx([0.24 * math.pi] * 4)
 
 
+@pytest.mark.slow
 def test_same_seed_same_plan():
     rng = np.random.default_rng(7)
     beats, incidents = _grid(8, 6, workload=rng.integers(0, 6, 48))

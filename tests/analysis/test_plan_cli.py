@@ -18,6 +18,7 @@ def _json(capsys, *args):
     return json.loads(capsys.readouterr().out)
 
 
+@pytest.mark.slow
 def test_propose_json_meets_the_target_on_district_11(sample_store, tmp_path, capsys):
     out = tmp_path / "p.geojson"
     got = _json(
@@ -43,6 +44,7 @@ def test_propose_json_meets_the_target_on_district_11(sample_store, tmp_path, ca
     assert sum(b["workload"] for b in got["beats"]) == pytest.approx(new["workload_total"])
 
 
+@pytest.mark.slow
 def test_minimal_change_moves_few_units(sample_store, capsys):
     got = _json(
         capsys, "propose", "--district", "11", "--minimal-change", "--store",
