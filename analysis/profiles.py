@@ -17,6 +17,7 @@ from datetime import date, timedelta
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from analysis import compare
 from analysis.concentration import concentration_share, top_places
@@ -187,7 +188,12 @@ def _neighbours(
     if level == "department":
         return [], []
     if pairs is None:
-        pairs = beat_neighbours(beats)
+        # only the beats within reach of the area's: the same pairs for its beats as the whole
+        # layer's (each pair is measured on its own), without measuring every border of the city
+        near = shapely.STRtree(beats.geometry.to_numpy()).query(
+            members.geometry.to_numpy(), predicate="dwithin", distance=0.5
+        )[1]
+        pairs = beat_neighbours(beats.iloc[np.unique(near)])
     inside = set(members[schema.BEAT])
     touching = pairs[pairs["beat"].isin(inside)]["neighbour"]
     outside_beats = sorted(set(touching) - inside)

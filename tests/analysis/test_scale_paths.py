@@ -72,3 +72,32 @@ def test_daily_counts_are_cached_per_store_version(sample_store, tmp_path):
     # a torn cache file is counted again, not trusted
     now[0].write_bytes(b"not an array")
     pd.testing.assert_series_equal(inputs.load_daily_counts(store), expected, check_names=False)
+
+
+@pytest.mark.parametrize("store_name", ["sample_store", "seattle_store"])
+def test_area_neighbours_from_nearby_beats_equal_the_whole_layers(request, store_name):
+    # a profile measures only the borders near its area: the same neighbours as from the
+    # pairs of the whole layer, for every sector and district
+    from analysis.profiles import _neighbours
+    from geodata.boundaries import beat_neighbours
+
+    store = request.getfixturevalue(store_name)
+    beats = store.read_layer("beats")
+    pairs = beat_neighbours(beats)
+    checked = 0
+    for level in ("sector", "district"):
+        if level not in beats.columns:
+            continue
+        for area in beats[level].dropna().unique():
+            members = beats[beats[level] == area]
+            assert _neighbours(beats, members, level, None) == _neighbours(
+                beats, members, level, pairs
+            )
+            checked += 1
+    for beat in beats[schema.BEAT].head(40):
+        members = beats[beats[schema.BEAT] == beat]
+        got = _neighbours(beats, members, "beat", None)
+        assert got == _neighbours(beats, members, "beat", pairs)
+        assert got[1]  # every beat has a neighbour
+        checked += 1
+    assert checked > 40
