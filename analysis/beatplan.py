@@ -22,14 +22,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
-import esda.shape
 import geopandas as gpd
 import networkx as nx
 import numpy as np
 import pandas as pd
 import shapely
-from scipy.optimize import linear_sum_assignment
-from sklearn.cluster import KMeans
 
 from analysis.workload import WORKLOAD, WorkloadWeights, incident_workload
 from geodata import schema
@@ -47,6 +44,7 @@ __all__ = [
     "build_units",
     "coefficient_of_variation",
     "compare_plans",
+    "convex_hull_ratio",
     "district_incidents",
     "evaluate_district",
     "evaluate_plan",
@@ -100,9 +98,20 @@ def gini(values: Sequence[float] | np.ndarray) -> float:
 def polsby_popper(geometries: gpd.GeoSeries) -> np.ndarray:
     """Return the Polsby-Popper score 4πA/P² of each geometry (1 for a disc, π/4 for a square).
 
-    Delegates to ``esda.shape.isoperimetric_quotient`` (the same quantity).
+    The quantity of ``esda.shape.isoperimetric_quotient`` (checked against it by test),
+    computed with shapely: importing esda (and libpysal) costs seconds of start-up.
     """
-    return np.asarray(esda.shape.isoperimetric_quotient(geometries), dtype="float64")
+    geoms = np.asarray(geometries.array if hasattr(geometries, "array") else geometries)
+    return np.asarray(4 * np.pi * shapely.area(geoms) / shapely.length(geoms) ** 2, "float64")
+
+
+def convex_hull_ratio(geometries: gpd.GeoSeries) -> np.ndarray:
+    """Return each geometry's area over the area of its convex hull (1 for a convex shape).
+
+    The quantity of ``esda.shape.convex_hull_ratio`` (checked against it by test).
+    """
+    geoms = np.asarray(geometries.array if hasattr(geometries, "array") else geometries)
+    return np.asarray(shapely.area(geoms) / shapely.area(shapely.convex_hull(geoms)), "float64")
 
 
 def _n_parts(geometries: gpd.GeoSeries, tolerance_m: float = 0.5) -> np.ndarray:
@@ -230,7 +239,7 @@ def evaluate_plan(
     out["share"] = out["workload"] / total if total > 0 else 0.0
     out["area_km2"] = beats.area.to_numpy() / 1e6
     out["polsby_popper"] = polsby_popper(beats.geometry)
-    out["convex_hull_ratio"] = np.asarray(esda.shape.convex_hull_ratio(beats.geometry), float)
+    out["convex_hull_ratio"] = convex_hull_ratio(beats.geometry)
     out["n_parts"] = _n_parts(beats.geometry)
     out["contiguous"] = out["n_parts"] == 1
     # response proxy: incidents to the beat centre and to the district's station
@@ -742,6 +751,8 @@ class BalancedBeats:
         k = self._k
         xy = np.asarray(self.xy, dtype=float)
         weight = self._w + 1e-3 * self._a / max(self._a.mean(), 1.0)
+        from sklearn.cluster import KMeans  # imported here: ~1 s of start-up
+
         km = KMeans(n_clusters=k, n_init=1, random_state=int(rng.integers(2**31 - 1)))
         km.fit(xy, sample_weight=weight)
         centres = km.cluster_centers_.copy()
@@ -1133,6 +1144,8 @@ def _relabel(units: Units, labels: np.ndarray, district: str) -> np.ndarray:
     share = units.frame["area_m2"].to_numpy() / units.frame["area_m2"].sum()
     for lab, cur, s in zip(labels, current, share, strict=True):
         score[lab, col[cur]] += s
+    from scipy.optimize import linear_sum_assignment
+
     rows, cols = linear_sum_assignment(-score)
     name = {int(r): str(names[c]) for r, c in zip(rows, cols, strict=True)}
     extra = 1

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -128,10 +127,7 @@ def ingest_measured(path: Path, store: Path) -> tuple[measure.Measured, dict[str
         If the command fails.
     """
     argv = ["-m", "geodata", "ingest", "--kind", "calls", str(path), "--store", str(store)]
-    measured = measure.run_measured([*argv, "--json"])
-    if measured.returncode != 0:
-        msg = f"{argv} failed: {measured.stderr[-2000:]}"
-        raise RuntimeError(msg)
+    measured = measure.run_checked([*argv, "--json"])
     return measured, json.loads(measured.stdout)
 
 
@@ -168,7 +164,7 @@ def main() -> None:
                 f"{seconds:.1f} s ({cpu:.1f} s)",
                 f"{rows / seconds:,.0f} ({rows / cpu:,.0f})",
                 f"{measured.peak_mb:,.0f} MB",
-                f"{os.getloadavg()[0]:.1f}",
+                measure.load_average(),
             )
     shutil.rmtree(scratch / "store", ignore_errors=True)
 

@@ -30,7 +30,7 @@ import pyarrow.csv as pa_csv
 from bench import measure
 from geodata import schema, settings
 
-__all__ = ["generate", "main", "naive_pipeline", "run_measured", "write_resampled"]
+__all__ = ["generate", "main", "naive_pipeline", "write_resampled"]
 
 _SAMPLES = (
     "incidents_2018-01_dense.csv.gz",
@@ -123,21 +123,6 @@ def naive_pipeline(path: Path, out: Path) -> int:
     return len(joined)
 
 
-def run_measured(argv: list[str]) -> tuple[float, float, str]:
-    """Run ``python -m ...`` (`argv` after the interpreter); return wall s, peak MB and stdout.
-
-    The command's CPU seconds (user + system, all threads) are kept in ``run_measured.cpu_s``:
-    on a loaded machine they say more about the code than the wall time. The peak is the
-    child's own (see :mod:`bench.measure`).
-    """
-    measured = measure.run_measured(argv)
-    run_measured.cpu_s = measured.cpu_seconds  # type: ignore[attr-defined]
-    if measured.returncode != 0:
-        msg = f"{argv} failed: {measured.stderr[-2000:]}"
-        raise RuntimeError(msg)
-    return measured.seconds, measured.peak_mb, measured.stdout
-
-
 def _base_store(folder: Path) -> Path:
     from geodata.department import load_department
     from geodata.ingest import install_boundaries
@@ -175,10 +160,10 @@ def main() -> None:
     base = _base_store(scratch)
     measure.print_machine()
     print(
-        "| rows | `geodata ingest` wall (CPU) | rows/s | peak memory | per row | "
-        "naive pipeline wall (CPU) | naive peak | speed-up wall (CPU) |"
+        "| rows | `geodata ingest` wall (CPU) | rows/s wall (per CPU s) | peak memory | per row | "
+        "naive pipeline wall (CPU) | naive peak | speed-up wall (CPU) | load |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for n in args.sizes:
         csv_path = scratch / f"chicago-{n}.csv"
         if not csv_path.exists():
@@ -186,29 +171,30 @@ def main() -> None:
         for _ in range(args.repeat):
             store = measure.fresh_store(base, scratch)
             ingest = ["-m", "geodata", "ingest", str(csv_path), "--store", str(store), "--json"]
-            seconds, peak_mb, out = run_measured(ingest)
-            cpu = run_measured.cpu_s  # type: ignore[attr-defined]
-            report = json.loads(out)
+            run = measure.run_checked(ingest)
+            report = json.loads(run.stdout)
             assert report["rows_read"] == n, report
-            naive = "-"
-            naive_peak = "-"
-            speedup = "-"
+            assert report["rows_read"] == report["rows_accepted"] + report["rows_rejected"]
+            naive = naive_peak = speedup = "-"
             if not args.no_naive:
                 naive_args = ["--naive", str(csv_path), "--out", str(scratch / "naive.parquet")]
-                naive_s, naive_mb, _ = run_measured(["-m", "bench.ingest", *naive_args])
-                naive_cpu = run_measured.cpu_s  # type: ignore[attr-defined]
-                naive = f"{naive_s:.1f} s ({naive_cpu:.1f} s)"
-                naive_peak = f"{naive_mb:,.0f} MB"
-                speedup = f"{naive_s / seconds:.1f}x ({naive_cpu / cpu:.1f}x)"
+                base_run = measure.run_checked(["-m", "bench.ingest", *naive_args])
+                naive = f"{base_run.seconds:.1f} s ({base_run.cpu_seconds:.1f} s)"
+                naive_peak = f"{base_run.peak_mb:,.0f} MB"
+                speedup = (
+                    f"{base_run.seconds / run.seconds:.1f}x "
+                    f"({base_run.cpu_seconds / run.cpu_seconds:.1f}x)"
+                )
             measure.print_row(
                 f"{n:,}",
-                f"{seconds:.1f} s ({cpu:.1f} s)",
-                f"{n / seconds:,.0f}",
-                f"{peak_mb:,.0f} MB",
-                f"{peak_mb * 1e6 / n:,.0f} B",
+                f"{run.seconds:.1f} s ({run.cpu_seconds:.1f} s)",
+                f"{n / run.seconds:,.0f} ({n / run.cpu_seconds:,.0f})",
+                f"{run.peak_mb:,.0f} MB",
+                f"{run.peak_mb * 1e6 / n:,.0f} B",
                 naive,
                 naive_peak,
                 speedup,
+                measure.load_average(),
             )
         shutil.rmtree(scratch / "store", ignore_errors=True)
 

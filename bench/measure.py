@@ -19,7 +19,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Measured", "fresh_store", "print_machine", "print_row", "run_measured"]
+__all__ = [
+    "Measured",
+    "fresh_store",
+    "load_average",
+    "print_machine",
+    "print_row",
+    "run_checked",
+    "run_measured",
+]
 
 #: Code run before the command in the child: at exit it writes its own VmHWM (kB) to a file.
 _PRELUDE = """\
@@ -149,6 +157,32 @@ def run_measured(
         stderr=stderr,
         returncode=process.returncode,
     )
+
+
+def run_checked(
+    args: list[str],
+    *,
+    prelude: str = "",
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> Measured:
+    """Run and measure ``python ARGS`` as :func:`run_measured` does; raise if it fails.
+
+    Raises
+    ------
+    RuntimeError
+        If the command exits with a non-zero code (the message ends with its stderr).
+    """
+    measured = run_measured(args, prelude=prelude, cwd=cwd, env=env)
+    if measured.returncode != 0:
+        msg = f"{args[:2]} ... failed ({measured.returncode}): {measured.stderr[-2000:]}"
+        raise RuntimeError(msg)
+    return measured
+
+
+def load_average() -> str:
+    """Return the 1-minute load average, for a row measured on a shared machine."""
+    return f"{os.getloadavg()[0]:.1f}"
 
 
 def print_machine() -> None:

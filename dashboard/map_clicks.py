@@ -9,7 +9,7 @@ from streamlit_folium import st_folium
 __all__ = ["new_click", "show_map"]
 
 
-def show_map(folium_map: folium.Map, *, key: str, height: int = 520) -> None:
+def show_map(folium_map: folium.Map, *, key: str, height: int = 520, render: bool = True) -> None:
     """Show `folium_map` full width; panning or zooming it does not rerun the page.
 
     Parameters
@@ -20,8 +20,13 @@ def show_map(folium_map: folium.Map, *, key: str, height: int = 520) -> None:
         The widget key of the map (one per map the page may show).
     height
         Height of the map in pixels.
+    render
+        False when the map's HTML is already rendered (a cached map): st_folium then skips
+        rendering it again.
     """
-    st_folium(folium_map, height=height, width="stretch", returned_objects=[], key=key)
+    st_folium(
+        folium_map, height=height, width="stretch", returned_objects=[], key=key, render=render
+    )
 
 
 def new_click(

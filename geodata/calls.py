@@ -53,7 +53,8 @@ from geodata.readers import (
     REASONS,
     DateReader,
     RaggedRecords,
-    format_tuple,
+    ReadOptions,
+    _to_float,
     iter_records,
     rejection_frame,
 )
@@ -185,42 +186,82 @@ def derive_intervals(
     if not max_interval_h > 0:
         msg = f"max_interval_h must be a positive number of hours, got {max_interval_h}"
         raise ValueError(msg)
-    times = {c: calls[c] for c in CALL_TIMES}
-    reason = pd.Series(pd.NA, index=calls.index, dtype="string")
-    column = pd.Series(pd.NA, index=calls.index, dtype="string")
+    times = {c: _nanoseconds(calls[c]) for c in CALL_TIMES}
+    rule = _interval_faults(times, max_interval_h)
+    bad = rule >= 0
+    rules = _interval_rules(max_interval_h)
+    rejected = pd.DataFrame(
+        {
+            "row": calls.index[bad],
+            "column": np.asarray([rules[k][0] for k in rule[bad]], dtype=object),
+            "reason": pd.array([rules[k][1] for k in rule[bad]], dtype="string"),
+        }
+    )
+    accepted = calls.loc[~bad].copy()
+    response, on_task = _minutes({c: t[~bad] for c, t in times.items()})
+    accepted[RESPONSE_MIN] = response
+    accepted[TIME_ON_TASK_MIN] = on_task
+    return accepted, rejected
 
-    def flag(mask: pd.Series, col: str, text: str) -> None:
-        new = mask.fillna(False).to_numpy() & reason.isna().to_numpy()
-        reason[new] = text
-        column[new] = col
 
-    flag(times[RECEIVED_AT].isna(), RECEIVED_AT, "no received time")
-    limit = pd.Timedelta(hours=max_interval_h)
-    # each later time is checked against the latest earlier time that is present
+_NAT = np.iinfo(np.int64).min
+
+
+def _nanoseconds(times: pd.Series) -> np.ndarray:
+    """Return tz-aware times as UTC nanoseconds (``_NAT`` where missing)."""
+    utc = pd.to_datetime(times, utc=True)
+    return utc.to_numpy(dtype="datetime64[ns]").view(np.int64)
+
+
+def _interval_rules(max_interval_h: float) -> list[tuple[str, str]]:
+    """Return the interval rules as ``(column at fault, reason)``, in the order they apply."""
+    rules = [(RECEIVED_AT, "no received time")]
     for later_pos, later in enumerate(CALL_TIMES[1:], start=1):
         for earlier in reversed(CALL_TIMES[:later_pos]):
-            gap = times[later] - times[earlier]
-            both = times[later].notna() & times[earlier].notna()
-            flag(
-                both & (gap < pd.Timedelta(0)),
-                later,
-                f"{_LABELS[later]} before {_LABELS[earlier]}",
+            rules.append((later, f"{_LABELS[later]} before {_LABELS[earlier]}"))
+            rules.append(
+                (later, f"{_LABELS[earlier]} to {_LABELS[later]} longer than {max_interval_h:g} h")
             )
-            flag(
-                both & (gap > limit),
-                later,
-                f"{_LABELS[earlier]} to {_LABELS[later]} longer than {max_interval_h:g} h",
-            )
-    bad = reason.notna()
-    rejected = pd.DataFrame(
-        {"row": calls.index[bad], "column": column[bad].to_numpy(), "reason": reason[bad]}
-    ).reset_index(drop=True)
-    accepted = calls.loc[~bad].copy()
-    minutes = pd.Timedelta(minutes=1)
-    accepted[RESPONSE_MIN] = (accepted[ARRIVED_AT] - accepted[RECEIVED_AT]) / minutes
-    start = accepted[ARRIVED_AT].fillna(accepted[DISPATCHED_AT])
-    accepted[TIME_ON_TASK_MIN] = (accepted[CLOSED_AT] - start) / minutes
-    return accepted, rejected
+    return rules
+
+
+def _interval_faults(times: dict[str, np.ndarray], max_interval_h: float) -> np.ndarray:
+    """Return, per call, the first rule of :func:`_interval_rules` it breaks (-1: none).
+
+    `times` holds each of :data:`CALL_TIMES` as UTC nanoseconds (``_NAT`` where missing). Each
+    later time is checked against every earlier time present, the latest first.
+    """
+    n = len(times[RECEIVED_AT])
+    rule = np.full(n, -1, dtype=np.int16)
+    limit = pd.Timedelta(hours=max_interval_h).value
+    masks = [times[RECEIVED_AT] == _NAT]
+    for later_pos, later in enumerate(CALL_TIMES[1:], start=1):
+        for earlier in reversed(CALL_TIMES[:later_pos]):
+            a, b = times[later], times[earlier]
+            both = (a != _NAT) & (b != _NAT)
+            gap = np.where(both, a - np.where(both, b, 0), 0)
+            masks.append(both & (gap < 0))
+            masks.append(both & (gap > limit))
+    for k, mask in enumerate(masks):
+        rule[mask & (rule < 0)] = k
+    return rule
+
+
+def _minutes(times: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Return response and time on task in minutes (NaN where a time is missing).
+
+    Response is received -> arrived; time on task is arrived (else dispatched) -> closed.
+    """
+
+    def between(start: np.ndarray, end: np.ndarray) -> np.ndarray:
+        both = (start != _NAT) & (end != _NAT)
+        out = np.full(len(start), np.nan)
+        out[both] = (end[both] - start[both]) / 60e9
+        return out
+
+    arrived = times[ARRIVED_AT]
+    start = np.where(arrived != _NAT, arrived, times[DISPATCHED_AT])
+    return between(times[RECEIVED_AT], arrived), between(start, times[CLOSED_AT])
 
 
 #: Columns of the store's ``calls`` table: the call, its place and the join.
@@ -267,11 +308,14 @@ CALL_REASONS = {
 
 
 @dataclass(frozen=True)
-class CallMapping:
+class CallMapping(ReadOptions):
     """Which column of a CAD export plays each role (None: the export has no such column).
 
     ``units`` is a number of officers; ``response_plan`` a plan text such as ``"P4 2 Officer
-    Response"`` read with :func:`units_from_plan` when there is no ``units`` column.
+    Response"`` read with :func:`units_from_plan` when there is no ``units`` column. The
+    options are :class:`~geodata.readers.ReadOptions`': date formats (for every time column;
+    None decides per column from the data), the time zone of naive times (None: the store's)
+    and the earliest plausible year.
     """
 
     call_id: str | None = None
@@ -287,23 +331,12 @@ class CallMapping:
     reported_beat: str | None = None
     lon: str | None = None
     lat: str | None = None
-    #: strptime format(s) of every time column, tried in order; None decides per column from
-    #: the data, as the incident reader does (:class:`~geodata.readers.DateReader`).
-    date_format: str | tuple[str, ...] | None = None
-    #: Times before 1 January of this year are rejected.
-    earliest_year: int = DEFAULT_EARLIEST_YEAR
-    roles_from_file: tuple[str, ...] = field(default=(), compare=False)
 
     @classmethod
     def roles(cls) -> tuple[str, ...]:
         """Return the names of the column roles."""
-        options = ("date_format", "earliest_year", "roles_from_file")
+        options = {f.name for f in fields(ReadOptions)}
         return tuple(f.name for f in fields(cls) if f.name not in options)
-
-    @property
-    def date_formats(self) -> tuple[str, ...]:
-        """Return the explicit date formats, in the order they are tried (may be empty)."""
-        return format_tuple(self.date_format)
 
     def used_columns(self) -> dict[str, str]:
         """Return role -> source column for the roles the export has."""
@@ -311,7 +344,9 @@ class CallMapping:
 
     @classmethod
     def from_file(cls, path: str | Path) -> CallMapping:
-        """Read a mapping TOML (``[columns]`` role = source column, ``[options]`` date_format).
+        """Read a mapping TOML: ``[columns]`` role = source column, ``[options]`` as named.
+
+        The options are ``date_format``, ``timezone`` and ``earliest_year``.
 
         Raises
         ------
@@ -337,9 +372,11 @@ class CallMapping:
         if not isinstance(earliest_year, int):
             msg = f"{path}: options.earliest_year must be a year, e.g. 1995"
             raise InputError(msg, path=str(path))
+        timezone = options.get("timezone")
         return cls(
             **{k: str(v) for k, v in columns.items()},
             date_format=date_format,
+            timezone=None if timezone is None else str(timezone),
             earliest_year=earliest_year,
             roles_from_file=tuple(columns),
         )
@@ -366,6 +403,22 @@ class CallsReport:
     def as_dict(self) -> dict[str, object]:
         """Return the report as JSON-ready values."""
         return dict(self.__dict__)
+
+
+_STRING = pd.StringDtype("pyarrow")
+_REJECTION_DTYPES = rejection_frame().dtypes.to_dict()
+
+
+def _text(
+    table: pa.Table, source: str | None, *, upper: bool = False
+) -> pd.arrays.ArrowStringArray:
+    """Return a column's trimmed text (upper-cased if `upper`), ``""`` as missing."""
+    if source is None:
+        return pd.arrays.ArrowStringArray(pa.nulls(table.num_rows, pa.string()))
+    text = pc.utf8_trim_whitespace(table.column(source).combine_chunks())
+    if upper:
+        text = pc.utf8_upper(text)
+    return pd.arrays.ArrowStringArray(pc.if_else(pc.equal(text, ""), None, text))
 
 
 class _CallReader:
@@ -446,8 +499,9 @@ class _CallReader:
             self.check_header(table.column_names)
         used, n = self.used, table.num_rows
         chunk = table.select(sorted(set(used.values()))).to_pandas(
-            types_mapper=lambda t: pd.StringDtype("pyarrow") if t == pa.string() else None
+            types_mapper=lambda t: _STRING if t == pa.string() else None
         )
+        rejected_at = np.zeros(n, dtype=bool)
         reason = np.full(n, None, dtype=object)
         column = np.full(n, "", dtype=object)
         value = np.full(n, "", dtype=object)
@@ -455,41 +509,45 @@ class _CallReader:
         def flag(mask: pd.Series | np.ndarray, source: str, text: str, values: object) -> None:
             if isinstance(mask, pd.Series):  # nullable booleans: missing is "no"
                 mask = mask.to_numpy(dtype=bool, na_value=False)
-            new = np.asarray(mask, dtype=bool) & pd.isna(reason)
+            new = np.asarray(mask, dtype=bool) & ~rejected_at
             if new.any():
-                reason[new] = text
-                column[new] = source
-                value[new] = np.asarray(values, dtype=object)[new]
+                at = np.flatnonzero(new)
+                rejected_at[at] = True
+                reason[at] = text
+                column[at] = source
+                if isinstance(values, pd.Series):
+                    values = values.array
+                if isinstance(values, (pa.Array, pd.api.extensions.ExtensionArray)):
+                    value[at] = np.asarray(values.take(at), dtype=object)
+                else:
+                    value[at] = np.asarray(values, dtype=object)[at]
 
         frame = pd.DataFrame(index=chunk.index)
-        frame[schema.SOURCE] = self.path.name
+        frame[schema.SOURCE] = pd.array(np.full(n, self.path.name, dtype=object), dtype=_STRING)
         frame[schema.SOURCE_LINE] = lines.astype(np.int64)
+        times: dict[str, np.ndarray] = {}
         for role in CALL_TIMES:
             reader = self.dates.get(role)
             if reader is None:
-                frame[role] = pd.Series(pd.NaT, index=chunk.index, dtype="datetime64[ns, UTC]")
+                times[role] = np.full(n, _NAT, dtype=np.int64)
                 continue
-            text = pc.utf8_trim_whitespace(table.column(reader.column).combine_chunks())
+            raw = table.column(reader.column).combine_chunks()
+            text = pc.utf8_trim_whitespace(raw)
             utc, implausible = reader.read(text, lines)
-            stamps = utc.view("datetime64[ns]")
-            raw = chunk[reader.column].to_numpy(dtype=object)
             given = pc.not_equal(text, "").to_numpy(zero_copy_only=False)
-            flag(given & np.isnat(stamps), reader.column, CALL_REASONS["bad_date"], raw)
+            flag(given & (utc == _NAT), reader.column, CALL_REASONS["bad_date"], raw)
             flag(implausible, reader.column, CALL_REASONS["implausible_date"], raw)
-            frame[role] = pd.DatetimeIndex(stamps).tz_localize(UTC)
+            times[role] = utc
         for role in CALL_TIMES:
-            frame[role] = frame[role].dt.tz_convert(self.timezone)
+            stamps = pd.DatetimeIndex(times[role].view("datetime64[ns]")).tz_localize(UTC)
+            frame[role] = stamps.tz_convert(self.timezone)
         for role in (CALL_ID, CALL_TYPE, PRIORITY, DISPOSITION):
             source = used.get(role)
-            frame[role] = (
-                chunk[source].str.strip().replace("", pd.NA).astype("string")
-                if source
-                else pd.Series(pd.NA, index=chunk.index, dtype="string")
-            )
+            frame[role] = _text(table, source)
         if used.get(CALL_ID) is None:  # a stable id from the file's own values
             everything = table.to_pandas().astype(str).agg("|".join, axis=1)
             frame[CALL_ID] = (
-                pd.util.hash_pandas_object(everything, index=False).astype(str).astype("string")
+                pd.util.hash_pandas_object(everything, index=False).astype(str).astype(_STRING)
             )
         else:
             source = used[CALL_ID]
@@ -504,27 +562,21 @@ class _CallReader:
         else:
             frame[UNITS] = np.nan
         reported = used.get(schema.REPORTED_BEAT)
-        frame[schema.REPORTED_BEAT] = (
-            chunk[reported].str.strip().str.upper().replace("", pd.NA).astype("string")
-            if reported
-            else pd.Series(pd.NA, index=chunk.index, dtype="string")
-        )
+        frame[schema.REPORTED_BEAT] = _text(table, reported, upper=True)
         self._locate(chunk, frame, flag)
-        # the interval rules, on the rows that passed so far
-        passed = frame.loc[pd.isna(reason)]
-        accepted, bad = derive_intervals(passed)
-        if len(bad):
-            at = bad["row"].to_numpy(dtype=np.int64)
-            sources = [used.get(c, c) for c in bad["column"]]
-            reason[at] = bad["reason"].to_numpy(dtype=object)
-            column[at] = sources
-            value[at] = [
-                chunk.loc[r, c] if c in chunk.columns else ""
-                for r, c in zip(at, sources, strict=True)
-            ]
+        # the interval rules, on the rows that passed so far (derive_intervals' rules)
+        rule = _interval_faults(times, 24.0)
+        broken = (rule >= 0) & ~rejected_at
+        rules = _interval_rules(24.0)
+        for k in np.unique(rule[broken]):
+            role, text = rules[int(k)]
+            source = used.get(role, role)
+            raw = chunk[source] if source in chunk.columns else np.full(n, "", dtype=object)
+            flag(broken & (rule == k), source, text, raw)
+        frame[RESPONSE_MIN], frame[TIME_ON_TASK_MIN] = _minutes(times)
         # ids last: a row rejected for another reason does not claim its id
-        ok = np.flatnonzero(pd.isna(reason))
-        ids = pa.array(frame[CALL_ID].to_numpy(dtype=object)[ok], type=pa.string())
+        ok = np.flatnonzero(~rejected_at)
+        ids = pa.array(frame[CALL_ID].array).take(pa.array(ok))
         first = self.ids.add(hash_strings(ids), lines[ok])
         repeated = ok[first >= 0]
         if repeated.size:
@@ -537,18 +589,16 @@ class _CallReader:
                 for name, line in zip(names, first[first >= 0], strict=True)
             ]
             flag(mask, used.get(CALL_ID, "(derived id)"), CALL_REASONS["duplicate_id"], shown)
-        keep = pd.isna(reason)
-        accepted = accepted.loc[accepted.index.isin(chunk.index[keep])]
-        bad_rows = ~keep
+        accepted = frame.loc[~rejected_at]
         rejected = pd.DataFrame(
             {
                 "source": self.path.name,
-                "line": lines[bad_rows],
-                "column": column[bad_rows],
-                "value": [str(v)[:200] for v in value[bad_rows]],
-                "reason": reason[bad_rows],
+                "line": lines[rejected_at],
+                "column": column[rejected_at],
+                "value": [str(v)[:200] for v in value[rejected_at]],
+                "reason": reason[rejected_at],
             }
-        ).astype(rejection_frame().dtypes.to_dict())
+        ).astype(_REJECTION_DTYPES)
         return accepted, rejected
 
     def _locate(
@@ -558,29 +608,38 @@ class _CallReader:
         flag: Callable[[pd.Series | np.ndarray, str, str, object], None],
     ) -> None:
         """Add lon/lat and x/y (NaN where the location is withheld), flagging bad coordinates."""
-        for name in (schema.LON, schema.LAT, schema.X, schema.Y):
-            frame[name] = np.nan
+        n = len(frame)
+        columns = {
+            name: np.full(n, np.nan) for name in (schema.LON, schema.LAT, schema.X, schema.Y)
+        }
         lon_col, lat_col = self.used.get("lon"), self.used.get("lat")
-        if not (lon_col and lat_col):
-            return
-        lon_text = chunk[lon_col].str.strip()
-        lat_text = chunk[lat_col].str.strip()
-        lon = pd.to_numeric(lon_text, errors="coerce")
-        lat = pd.to_numeric(lat_text, errors="coerce")
-        withheld = lon_text.str.upper().isin(_WITHHELD) | lat_text.str.upper().isin(_WITHHELD)
-        withheld |= (lon == 0) & (lat == 0)
-        flag(~withheld & lon.isna(), lon_col, CALL_REASONS["bad_coordinates"], chunk[lon_col])
-        flag(~withheld & lat.isna(), lat_col, CALL_REASONS["bad_coordinates"], chunk[lat_col])
-        flag(~withheld & (lon.abs() > 180), lon_col, CALL_REASONS["out_of_range"], chunk[lon_col])
-        flag(~withheld & (lat.abs() > 90), lat_col, CALL_REASONS["out_of_range"], chunk[lat_col])
-        ok = ~withheld & lon.notna() & lat.notna() & (lon.abs() <= 180) & (lat.abs() <= 90)
-        ok = ok.to_numpy(dtype=bool)
-        if ok.any():
-            frame.loc[ok, schema.LON] = lon[ok].to_numpy()
-            frame.loc[ok, schema.LAT] = lat[ok].to_numpy()
-            x, y = self.to_xy.transform(lon[ok].to_numpy(), lat[ok].to_numpy())
-            frame.loc[ok, schema.X] = x
-            frame.loc[ok, schema.Y] = y
+        if lon_col and lat_col:
+            raw_lon, raw_lat = pa.array(chunk[lon_col].array), pa.array(chunk[lat_col].array)
+            lon_text, lat_text = pc.utf8_trim_whitespace(raw_lon), pc.utf8_trim_whitespace(raw_lat)
+            lon, lat = _to_float(lon_text), _to_float(lat_text)
+            withheld_text = pa.array(_WITHHELD)
+            withheld = pc.is_in(pc.utf8_upper(lon_text), value_set=withheld_text).to_numpy(
+                zero_copy_only=False
+            ) | pc.is_in(pc.utf8_upper(lat_text), value_set=withheld_text).to_numpy(
+                zero_copy_only=False
+            )
+            withheld |= (lon == 0) & (lat == 0)
+            with np.errstate(invalid="ignore"):
+                flag(~withheld & np.isnan(lon), lon_col, CALL_REASONS["bad_coordinates"], raw_lon)
+                flag(~withheld & np.isnan(lat), lat_col, CALL_REASONS["bad_coordinates"], raw_lat)
+                flag(
+                    ~withheld & (np.abs(lon) > 180), lon_col, CALL_REASONS["out_of_range"], raw_lon
+                )
+                flag(~withheld & (np.abs(lat) > 90), lat_col, CALL_REASONS["out_of_range"], raw_lat)
+                ok = ~withheld & (np.abs(lon) <= 180) & (np.abs(lat) <= 90)
+            if ok.any():
+                columns[schema.LON][ok] = lon[ok]
+                columns[schema.LAT][ok] = lat[ok]
+                columns[schema.X][ok], columns[schema.Y][ok] = self.to_xy.transform(
+                    lon[ok], lat[ok]
+                )
+        for name, values in columns.items():
+            frame[name] = values
 
 
 def read_calls(
@@ -674,7 +733,8 @@ def ingest_calls(
     store
         An :class:`~geodata.store.IncidentStore` with a beat layer.
     mapping
-        Which columns hold the call's roles.
+        Which columns hold the call's roles; its ``timezone`` (None: the store's) is the zone
+        of the export's naive times (they are stored in the store's zone).
     block_bytes
         Bytes of CSV read at a time (memory is bounded by a batch, then by a month when
         writing).
@@ -722,7 +782,7 @@ def _ingest(
     calls = _CallReader(
         path,
         mapping,
-        timezone=store.timezone,  # type: ignore[attr-defined]
+        timezone=mapping.timezone or store.timezone,  # type: ignore[attr-defined]
         analysis_crs=store.analysis_crs,  # type: ignore[attr-defined]
         exact=exact,
         block_bytes=block_bytes,
@@ -778,7 +838,7 @@ def _conform(calls: pd.DataFrame) -> pd.DataFrame:
     """Return `calls` with the table's columns, text columns as one string dtype."""
     out = calls.reindex(columns=list(CALL_TABLE_COLUMNS))
     text = [c for c, dtype in CALL_TABLE_COLUMNS.items() if dtype == "string"]
-    out[text] = out[text].astype("string")
+    out[text] = out[text].astype(_STRING)
     return out
 
 

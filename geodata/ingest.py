@@ -7,10 +7,14 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyproj
 
 from geodata import boundaries, schema, settings
@@ -304,11 +308,13 @@ class _Tally:
             reported = joined[schema.REPORTED_BEAT]
             has = reported.notna().to_numpy()
             same = (beat == reported).fillna(False).to_numpy(dtype=bool)
-            geometric_beat = index.beat_attributes(beats, geometric.beat_index[keep])[schema.BEAT]
-            same_geometric = (geometric_beat == reported.reset_index(drop=True)).fillna(False)
+            beat_ids = pa.array([*map(str, index.beat_ids), schema.OUTSIDE], pa.string())
+            at = geometric.beat_index[keep]
+            geometric_beat = beat_ids.take(pa.array(np.where(at >= 0, at, len(beat_ids) - 1)))
+            same_geometric = pc.fill_null(pc.equal(geometric_beat, pa.array(reported.array)), False)
             self.n_reported += int(has.sum())
             self.same += int(same[has].sum())
-            self.same_geometric += int(same_geometric.to_numpy(dtype=bool)[has].sum())
+            self.same_geometric += int(same_geometric.to_numpy(zero_copy_only=False)[has].sum())
             status = joined[schema.JOIN_STATUS].to_numpy(dtype=object)
             for name in schema.JOIN_STATUSES:
                 mask = has & (status == name)
@@ -387,25 +393,13 @@ def _run(
     store: IncidentStore,
     beats: pd.DataFrame,
     index: BeatIndex,
-    *,
-    exact: bool,
-    mapping: ColumnMapping | None,
+    parts: Iterator[ReadResult],
     categories: OffenseCategories | None,
     buffer_m: float,
     prefer_reported: bool,
-    now: datetime | None,
-    block_bytes: int,
 ) -> tuple[_Tally, dict[str, object], int, int]:
+    """Join and store the batches `parts` of `path` as one version; return what they added up to."""
     tally = _Tally(categories=categories)
-    parts = iter_incidents(
-        path,
-        mapping=mapping,
-        analysis_crs=store.analysis_crs,
-        categories=categories,
-        exact=exact,
-        now=now,
-        block_bytes=block_bytes,
-    )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     stem = path.name.split(".")[0]
     source: dict[str, object] = {"file": str(path), "ingested": stamp}
@@ -519,20 +513,14 @@ def ingest_file(
         categories = load_vocabulary(department.offense_vocabulary)
     index = index or store.beat_index(tolerance_m=department.edge_tolerance_m)
 
+    # the reader's options, the same for both passes (a ragged file is read again exactly)
+    given: dict[str, Any] = {"mapping": mapping, "categories": categories, "now": now}
+    given["block_bytes"] = block_bytes
+    read = partial(iter_incidents, path, analysis_crs=store.analysis_crs, **given)
+
     def run(exact: bool) -> tuple[_Tally, dict[str, object], int, int]:
-        return _run(
-            path,
-            store,
-            beats,
-            index,
-            exact=exact,
-            mapping=mapping,
-            categories=categories,
-            buffer_m=buffer_m,
-            prefer_reported=prefer_reported,
-            now=now,
-            block_bytes=block_bytes,
-        )
+        parts = read(exact=exact)
+        return _run(path, store, beats, index, parts, categories, buffer_m, prefer_reported)
 
     try:
         tally, source, new, replaced = run(exact=False)

@@ -420,7 +420,9 @@ class BeatIndex:
 
         Columnar: each beat's attributes are looked up once and spread by integer indexing.
         """
-        table = beats.set_index(schema.BEAT)[[schema.SECTOR, schema.DISTRICT]]
+        table = pd.DataFrame(beats[[schema.BEAT, schema.SECTOR, schema.DISTRICT]]).set_index(
+            schema.BEAT
+        )  # the attributes only: setting the index of the whole layer copies its geometry
         table = table.reindex(pd.Index(self.beat_ids, dtype=object))
         at = np.where(beat_index >= 0, beat_index, len(self.beat_ids)).astype(np.int64)
         take = pa.array(at)

@@ -54,6 +54,7 @@ __all__ = [
     "ColumnMapping",
     "DateReader",
     "RaggedRecords",
+    "ReadOptions",
     "ReadResult",
     "categorize_distinct",
     "detect_mapping",
@@ -203,10 +204,31 @@ def format_tuple(date_format: str | Sequence[str] | None) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
-class ColumnMapping:
+class ReadOptions:
+    """How the times of an export are read; the options every column mapping shares."""
+
+    #: strptime format(s) of the time column(s), tried in order per value; None detects them
+    #: (per column, see :class:`DateReader`).
+    date_format: str | tuple[str, ...] | None = None
+    #: Local time zone of naive timestamps; None: not given (the department's, see
+    #: :func:`iter_incidents`; an ingest uses the store's).
+    timezone: str | None = None
+    #: Dates before 1 January of this year are rejected as implausible.
+    earliest_year: int = DEFAULT_EARLIEST_YEAR
+    roles_from_file: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def date_formats(self) -> tuple[str, ...]:
+        """Return the explicit date formats as a tuple (empty when they are detected)."""
+        return format_tuple(self.date_format)
+
+
+@dataclass(frozen=True)
+class ColumnMapping(ReadOptions):
     """Which source column plays each canonical role, plus how to read coordinates and dates.
 
     Role attributes hold the *source* column name, or None when the source has no such column.
+    The options (date formats, time zone, earliest year) are :class:`ReadOptions`'.
     """
 
     incident_id: str | None = None
@@ -229,14 +251,6 @@ class ColumnMapping:
     #: CRS of ``x``/``y`` (e.g. a state plane, ``"EPSG:2926"``); when set, x/y are used even
     #: if lat/lon exist.
     crs: str | None = None
-    #: strptime format(s) of ``occurred_at``, tried in order per value; None detects them.
-    date_format: str | tuple[str, ...] | None = None
-    #: Local time zone of naive timestamps; None: not given (the department's, see
-    #: :func:`iter_incidents`; an ingest uses the store's).
-    timezone: str | None = None
-    #: Dates before 1 January of this year are rejected as implausible.
-    earliest_year: int = DEFAULT_EARLIEST_YEAR
-    roles_from_file: tuple[str, ...] = field(default=(), compare=False)
 
     @classmethod
     def roles(cls) -> tuple[str, ...]:
@@ -246,11 +260,6 @@ class ColumnMapping:
     def used_columns(self) -> dict[str, str]:
         """Return role -> source column for every role that is mapped."""
         return {r: getattr(self, r) for r in self.roles() if getattr(self, r) is not None}
-
-    @property
-    def date_formats(self) -> tuple[str, ...]:
-        """Return the explicit date formats as a tuple (empty when they are detected)."""
-        return format_tuple(self.date_format)
 
 
 @dataclass
@@ -281,7 +290,9 @@ def _normalize_header(name: str) -> str:
 
 def rejection_frame(rows: list[dict[str, object]] | None = None) -> pd.DataFrame:
     """Return a rejection table (``source, line, column, value, reason``) from row dicts."""
-    return _rejection_dtypes(pd.DataFrame(rows or [], columns=list(REJECTION_COLUMNS)))
+    if not rows:  # most batches: a copy of the one empty table (building it costs 100x more)
+        return _EMPTY_REJECTIONS.copy()
+    return _rejection_dtypes(pd.DataFrame(rows, columns=list(REJECTION_COLUMNS)))
 
 
 # --- reading the raw table ----------------------------------------------------------------
@@ -391,11 +402,26 @@ def _record_starts(
     return np.asarray(starts, dtype=np.int64), long, short
 
 
+def _has_newline(column: pa.ChunkedArray) -> bool:
+    """Return whether any string of `column` holds a line break (one scan of its bytes)."""
+    for chunk in column.chunks:
+        if not len(chunk) or not pa.types.is_string(chunk.type):
+            continue
+        _, offsets_buf, data_buf = chunk.buffers()
+        if data_buf is None:
+            continue
+        offsets = np.frombuffer(offsets_buf, dtype=np.int32)
+        first, last = offsets[chunk.offset], offsets[chunk.offset + len(chunk)]
+        if np.any(np.frombuffer(data_buf, dtype=np.uint8)[first:last] == 10):
+            return True
+    return False
+
+
 def _embedded_newlines(table: pa.Table) -> np.ndarray | None:
     """Return, per record, the line breaks inside its quoted fields (None when there are none)."""
     total = None
     for column in table.columns:
-        if not pc.any(pc.match_substring(column, "\n")).as_py():
+        if not _has_newline(column):
             continue
         counts = pc.count_substring(column, "\n").to_numpy(zero_copy_only=False)
         total = counts.astype(np.int64) if total is None else total + counts
@@ -1185,8 +1211,10 @@ def _categorize(
     # one integer key per distinct combination (factorised columns, NA kept as its own code)
     key = np.zeros(n, dtype=np.int64)
     for name in frame.columns:
-        code, uniques = pd.factorize(frame[name], use_na_sentinel=True)
-        key = key * (len(uniques) + 1) + (code + 1)
+        values = pa.array(frame[name].array)
+        encoded = pc.dictionary_encode(values)
+        code = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
+        key = key * (len(encoded.dictionary) + 1) + (code.astype(np.int64) + 1)
     _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
     distinct = frame.iloc[first].reset_index(drop=True)
     category, sensitive = categories.categorize(
@@ -1702,6 +1730,9 @@ def _rejection_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
             "reason": "string",
         }
     )
+
+
+_EMPTY_REJECTIONS = _rejection_dtypes(pd.DataFrame([], columns=list(REJECTION_COLUMNS)))
 
 
 def _check_crs(crs: str, path: Path) -> pyproj.CRS:

@@ -36,6 +36,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -56,6 +57,7 @@ from geodata.errors import StoreError
 __all__ = [
     "BUFFER_BYTES",
     "FILE_ROWS",
+    "HOLD_BYTES",
     "METADATA_KEY",
     "ROW_GROUP_ROWS",
     "RecordTable",
@@ -71,8 +73,12 @@ ROW_GROUP_ROWS = 16384
 #: Rows per data file at most: a month with more rows is written in several files, so that
 #: writing (and sorting) a month holds a bounded number of rows whatever its size.
 FILE_ROWS = 250_000
-#: Arrow bytes of incoming batches held in memory before they are sorted by month and staged.
+#: Arrow bytes of incoming batches held in memory before they are sorted by month and staged,
+#: once a write has outgrown :data:`HOLD_BYTES`.
 BUFFER_BYTES = 32 << 20
+#: Arrow bytes of one write kept in memory, unstaged: a write this small is sorted once, all
+#: months together, and written without staging files (a larger one is staged from then on).
+HOLD_BYTES = 256 << 20
 PARTITION_COLUMNS = ("year", "month")
 #: What a function mapped over the data files returns.
 _R = TypeVar("_R")
@@ -681,7 +687,7 @@ class RecordTable:
     ) -> tuple[_Months, _IdSet]:
         """Sort the batches' rows into months (one sort per batch); return them and the ids."""
         file_schema = self.spec.arrow_schema(self.timezone)
-        months = _Months(staging, file_schema)
+        months = _Months(staging, file_schema, order=self._order_keys)
         ids: list[pa.Array] = []
         hashes: list[np.ndarray] = []
         try:
@@ -744,30 +750,35 @@ class RecordTable:
         removed: set[Path] = set()
         replaced = 0
         k = 0
-        for key in sorted(changed):
-            year, month = key
-            old = [f for f in by_month.get(key, []) if key in months or f.path in drops]
-            dropped = sum(int(pc.sum(drops[f.path]).as_py() or 0) for f in old if f.path in drops)
-            replaced += dropped
-            partition: dict[str, str | None] = {"year": str(year), "month": str(month)}
-            for f in old:
-                actions.append(
-                    RemoveAction(_relative(f.path, self.path), True, now, f.size, partition)
+        with _FileWriter(self._write_file) as writer:
+            for key in sorted(changed):
+                year, month = key
+                old = [f for f in by_month.get(key, []) if key in months or f.path in drops]
+                dropped = sum(
+                    int(pc.sum(drops[f.path]).as_py() or 0) for f in old if f.path in drops
                 )
-                removed.add(f.path)
-
-            def parts(old: list[_File] = old, key: tuple[int, int] = key) -> Iterator[pa.Table]:
+                replaced += dropped
+                partition: dict[str, str | None] = {"year": str(year), "month": str(month)}
                 for f in old:
-                    table = pq.read_table(f.path, schema=file_schema)
-                    drop = drops.get(f.path)
-                    yield table if drop is None else table.filter(pc.invert(drop))
-                yield from months.take(key)
+                    actions.append(
+                        RemoveAction(_relative(f.path, self.path), True, now, f.size, partition)
+                    )
+                    removed.add(f.path)
 
-            total = sum(f.rows for f in old) - dropped + months.rows(key)
-            for chunk in _chunks(parts(), total, file_schema):
-                actions.append(self._write_file(chunk, year, month, f"part-{txn}-{k:05d}", now))
-                k += 1
-            fault_point("partition-written")
+                def parts(old: list[_File] = old, key: tuple[int, int] = key) -> Iterator[pa.Table]:
+                    for f in old:
+                        table = pq.read_table(f.path, schema=file_schema)
+                        drop = drops.get(f.path)
+                        yield table if drop is None else table.filter(pc.invert(drop))
+                    yield from months.take(key)
+
+                total = sum(f.rows for f in old) - dropped + months.rows(key)
+                presorted = months.presorted and not old
+                for chunk in _chunks(parts(), total, file_schema):
+                    writer.submit(chunk, year, month, f"part-{txn}-{k:05d}", now, presorted)
+                    k += 1
+                fault_point("partition-written")
+        actions.extend(writer.actions)
         rows = sum(f.rows for f in files if f.path not in removed) + sum(
             int(json.loads(a.stats)["numRecords"]) for a in actions if isinstance(a, AddAction)
         )
@@ -799,9 +810,22 @@ class RecordTable:
                 out[f.path] = pa.array(mask)
         return out
 
-    def _write_file(self, table: pa.Table, year: int, month: int, stem: str, now: int) -> AddAction:
-        keys = [(c, "ascending") for c in (*self.spec.sort_columns, self.spec.id_column)]
-        table = table.sort_by(keys) if keys else table
+    @property
+    def _order_keys(self) -> tuple[str, ...]:
+        """Return the columns each data file is sorted by (area, time, then the id)."""
+        return (*self.spec.sort_columns, self.spec.id_column)
+
+    def _write_file(
+        self,
+        table: pa.Table,
+        year: int,
+        month: int,
+        stem: str,
+        now: int,
+        presorted: bool = False,
+    ) -> AddAction:
+        if not presorted:
+            table = table.sort_by([(c, "ascending") for c in self._order_keys])
         rel = f"year={year}/month={month}/{stem}.parquet"
         path = self.path / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -875,7 +899,9 @@ class RecordTable:
                     for chunk in _chunks(parts, months.rows((year, month)), file_schema):
                         rows += chunk.num_rows
                         stem = f"part-{txn}-{k:05d}"
-                        actions.append(self._write_file(chunk, year, month, stem, now))
+                        actions.append(
+                            self._write_file(chunk, year, month, stem, now, months.presorted)
+                        )
                         k += 1
             finally:
                 months.close()
@@ -971,22 +997,43 @@ class RecordTable:
 
 
 class _Months:
-    """Rows of one write by local month, staged in Arrow IPC files (LZ4), one per month.
+    """Rows of one write by local month: held in memory while small, else staged to disk.
 
-    Batches wait in memory, whole, up to `budget` bytes; then all of them are sorted by month
-    at once (one sort and one ``take`` for many batches, not one per month and batch) and each
-    month's rows are appended to its file. :meth:`take` gives a month's rows back in pieces.
+    While the rows held stay under `hold` bytes nothing is staged: :meth:`take` sorts them all
+    once, by month and then in each file's own order (`order`), and hands each month's rows
+    back already sorted (:attr:`presorted`), so they are written without another sort. A write
+    that outgrows `hold` is staged from then on: batches wait in memory up to `budget` bytes,
+    then all of them are sorted by month at once and each month's rows are appended to its LZ4
+    Arrow IPC file; :meth:`take` gives a month's rows back in pieces.
     """
 
-    def __init__(self, staging: Path, schema: pa.Schema, budget: int | None = None) -> None:
+    def __init__(
+        self,
+        staging: Path,
+        schema: pa.Schema,
+        budget: int | None = None,
+        *,
+        hold: int | None = None,
+        order: Sequence[str] = (),
+    ) -> None:
         self._staging = staging
         self._schema = schema
         self._budget = BUFFER_BYTES if budget is None else budget
+        self._hold = HOLD_BYTES if hold is None else hold
+        self._order = tuple(order)
         self._held: list[pa.Table] = []
         self._keys: list[np.ndarray] = []
         self._bytes = 0
+        self._spilled = False
         self._rows: dict[tuple[int, int], int] = {}
         self._writers: dict[tuple[int, int], pa.ipc.RecordBatchStreamWriter] = {}
+        self._sorted: pa.Table | None = None
+        self._cuts: dict[tuple[int, int], tuple[int, int]] = {}
+
+    @property
+    def presorted(self) -> bool:
+        """Whether :meth:`take` yields each month's rows sorted in the files' order."""
+        return not self._spilled and bool(self._order)
 
     def add(self, table: pa.Table, key: np.ndarray) -> None:
         """Hold `table`, whose rows fall in the months ``key = year * 100 + month``."""
@@ -997,7 +1044,8 @@ class _Months:
         self._held.append(table)
         self._keys.append(key)
         self._bytes += table.nbytes
-        if self._bytes > self._budget:
+        if self._bytes > (self._budget if self._spilled else self._hold):
+            self._spilled = True
             self._flush()
 
     def _flush(self) -> None:
@@ -1005,11 +1053,9 @@ class _Months:
         if not self._held:
             return
         key = np.concatenate(self._keys)
-        table = pa.concat_tables(self._held)
-        self._held, self._keys, self._bytes = [], [], 0
         order = np.argsort(key, kind="stable")
         key = key[order]
-        table = table.take(pa.array(order))
+        table = self._take_held(pa.array(order))
         cuts = [0, *(np.flatnonzero(key[1:] != key[:-1]) + 1).tolist(), len(key)]
         for a, b in itertools.pairwise(cuts):
             month = divmod(int(key[a]), 100)
@@ -1019,6 +1065,40 @@ class _Months:
                 writer = pa.ipc.new_stream(str(self._path(month)), self._schema, options=options)
                 self._writers[month] = writer
             writer.write_table(table.slice(a, b - a))
+
+    def _sort_held(self) -> None:
+        """Sort every held row once, by month then `order`; keep each month's slice."""
+        key = np.concatenate(self._keys) if self._keys else np.empty(0, np.int64)
+        held = pa.concat_tables(self._held) if self._held else self._schema.empty_table()
+        keys: dict[str, pa.Array | np.ndarray] = {"__month": key.astype(np.int64)}
+        for name in self._order[:-1]:
+            keys[name] = _sortable(held.column(name))
+        for name in self._order[-1:]:  # the id: compared only between rows equal in the rest
+            keys[name] = held.column(name).combine_chunks()
+        del held
+        order = pc.sort_indices(
+            pa.table(keys), sort_keys=[(name, "ascending") for name in keys]
+        ).to_numpy()
+        self._sorted = self._take_held(pa.array(order))
+        key = key[order]
+        cuts = [0, *(np.flatnonzero(key[1:] != key[:-1]) + 1).tolist(), len(key)]
+        for a, b in itertools.pairwise(cuts):
+            if b > a:
+                self._cuts[divmod(int(key[a]), 100)] = (a, b)
+
+    def _take_held(self, indices: pa.Array) -> pa.Table:
+        """Return the held rows in the order `indices`, and hold nothing more.
+
+        One column at a time: each unsorted column is released as its sorted copy is made, so
+        the rows are not held twice.
+        """
+        table = pa.concat_tables(self._held) if self._held else self._schema.empty_table()
+        self._held, self._keys, self._bytes = [], [], 0
+        columns = dict(zip(table.column_names, table.columns, strict=True))
+        del table
+        for name in list(columns):
+            columns[name] = columns[name].take(indices)
+        return pa.table(columns, schema=self._schema)
 
     def _path(self, month: tuple[int, int]) -> Path:
         return self._staging / f"{month[0]:04d}-{month[1]:02d}.arrows"
@@ -1035,7 +1115,17 @@ class _Months:
         return self._rows.get(key, 0)
 
     def take(self, key: tuple[int, int]) -> Iterator[pa.Table]:
-        """Yield the rows of month `key` in pieces (as read from its staging file)."""
+        """Yield the rows of month `key` in pieces (sorted when :attr:`presorted`)."""
+        if not self._spilled:
+            if self._sorted is None:
+                self._sort_held()
+            assert self._sorted is not None
+            where = self._cuts.pop(key, None)
+            if where is not None:
+                yield self._sorted.slice(where[0], where[1] - where[0])
+            if not self._cuts:
+                self._sorted = None
+            return
         self._flush()
         writer = self._writers.pop(key, None)
         if writer is None:
@@ -1053,6 +1143,17 @@ class _Months:
             writer.close()
         self._writers.clear()
         self._held, self._keys = [], []
+        self._sorted = None
+
+
+def _sortable(values: pa.ChunkedArray) -> pa.Array:
+    """Return `values` as something Arrow sorts fast in the same order (strings: their ranks)."""
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        return values.combine_chunks()
+    encoded = pc.dictionary_encode(values.combine_chunks())
+    rank = pc.rank(encoded.dictionary, sort_keys="ascending", tiebreaker="dense")
+    codes = pc.take(rank, encoded.indices)  # nulls stay null, and sort last as strings do
+    return codes
 
 
 class _IdSet:
@@ -1120,6 +1221,39 @@ def _among(keys: np.ndarray, ordered: np.ndarray) -> np.ndarray:
         return np.zeros(len(keys), dtype=bool)
     at = np.minimum(np.searchsorted(ordered, keys), len(ordered) - 1)
     return ordered[at] == keys
+
+
+class _FileWriter:
+    """Write data files on a second thread while the caller prepares the next one.
+
+    Parquet encoding and compression release the GIL, so reading, sorting and writing overlap
+    on two cores. At most `ahead` files wait; leaving the ``with`` block waits for every file
+    (also after an error, so that no file is written after the transaction cleaned up).
+    """
+
+    def __init__(self, write: Callable[..., AddAction], ahead: int = 1) -> None:
+        self._write = write
+        self._ahead = ahead
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-writer")
+        self._pending: list[Future[AddAction]] = []
+        self.actions: list[AddAction] = []
+
+    def __enter__(self) -> _FileWriter:
+        return self
+
+    def submit(self, *args: object) -> None:
+        """Write one file (arguments of the write function) once a slot is free."""
+        while len(self._pending) >= self._ahead:
+            self.actions.append(self._pending.pop(0).result())
+        self._pending.append(self._pool.submit(self._write, *args))
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        pending, self._pending = self._pending, []
+        try:
+            if kind is None:
+                self.actions.extend(future.result() for future in pending)
+        finally:
+            self._pool.shutdown(wait=True)  # after an error too: no file is left being written
 
 
 def _chunks(parts: Iterable[pa.Table], total: int, schema: pa.Schema) -> Iterator[pa.Table]:

@@ -44,6 +44,8 @@ def run_calls_ingest(args: argparse.Namespace) -> int:
         mapping = replace(mapping, date_format=tuple(args.date_format))
     if args.earliest_year is not None:
         mapping = replace(mapping, earliest_year=args.earliest_year)
+    if args.timezone:  # naive times in this zone (stored in the store's zone), as for incidents
+        mapping = replace(mapping, timezone=args.timezone)
     report = ingest_calls(args.file, store, mapping=mapping)
     if args.json:
         print(json.dumps(report.as_dict(), indent=2, default=str))

@@ -27,3 +27,15 @@ def test_module_arguments_reach_the_child_and_its_exit_code_is_kept():
     assert measured.returncode == 2
     assert "--no-such-option" in measured.stderr
     assert measured.peak_mb > 0
+
+
+def test_a_failing_command_raises_with_its_error_when_checked():
+    import pytest
+
+    from bench.measure import run_checked
+
+    ok = run_checked(["-c", "print(6 * 7)"])
+    assert ok.stdout.strip() == "42"
+    assert ok.cpu_seconds >= 0
+    with pytest.raises(RuntimeError, match="no-such-option"):
+        run_checked(["-m", "json.tool", "--no-such-option"])

@@ -171,3 +171,43 @@ def test_a_repeated_id_or_a_ragged_row_in_a_later_batch_is_a_rejection(tmp_path)
     assert rejected.loc["401", "value"] == f"{first} (first at line 2)"
     assert rejected.loc["381", "reason"] == "malformed row (wrong number of fields)"
     assert len(load_calls(store)) == report.rows_accepted
+
+
+def test_timezone_option_shifts_the_local_times_as_pandas_does(tmp_path, mpls_store):
+    """``ingest --kind calls --timezone ZONE`` reads naive times in ZONE, as incidents do."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    zone = "America/New_York"  # one hour ahead of the store's zone all summer
+    store = IncidentStore(tmp_path / "store")
+    store.initialize(analysis_crs=mpls_store.analysis_crs, timezone=ZONE)
+    store.write_layer("beats", mpls_store.read_layer("beats"))
+    command = [sys.executable, "-m", "geodata", "ingest", "--kind", "calls", str(RAW)]
+    options = ["--store", str(store.root), "--mapping", str(MPLS / "calls_mapping.toml")]
+    done = subprocess.run(
+        [*command, *options, "--timezone", zone, "--json"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    stored = load_calls(store).set_index("call_id")
+    raw = pd.read_csv(RAW, dtype=str, keep_default_na=False).drop_duplicates(
+        "Master_Incident_Number"
+    )
+    raw = raw.set_index("Master_Incident_Number").loc[stored.index]
+    expected = (
+        pd.to_datetime(raw["Response_Date"], format="%Y-%m-%d %H:%M:%S")
+        .dt.tz_localize(zone)
+        .dt.tz_convert(ZONE)
+    )
+    assert len(stored) == 14_181
+    received = stored["received_at"].dt.tz_convert(ZONE)
+    assert (received.to_numpy() == expected.to_numpy()).all()
+    # the same wall-clock text read in the store's own zone is one hour later
+    default = load_calls(mpls_store).set_index("call_id").loc[stored.index]
+    shift = default["received_at"].to_numpy() - stored["received_at"].to_numpy()
+    assert (shift == np.timedelta64(1, "h")).all()
