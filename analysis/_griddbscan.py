@@ -2,16 +2,22 @@
 
 Point-level DBSCAN costs a neighbour search per point and holds every neighbourhood in memory:
 on 10M points that are not snapped to blocks it takes minutes and gigabytes. On a grid whose cell
-is a small fraction of ``eps`` the same three steps are array operations on the cells:
+is a small fraction of ``eps`` the same three steps run on the occupied cells, weighted by their
+points (:func:`analysis._cellkernel.cell_dbscan`, numba), with the neighbour search done on the
+grid itself (the cells within ``eps`` are a fixed disc of offsets, looked up in a dense grid of
+cell numbers) rather than with a tree or stored neighbourhoods:
 
-1. *density*: the points within ``eps`` of each cell centre are the cell counts convolved with a
-   disc of radius ``eps`` (an overlap-add convolution);
-2. *core cells* reach ``min_samples``; two core cells are density-connected when their centres are
-   within ``eps``: the cells within half that radius of a core cell (one Euclidean distance
-   transform), labelled as connected regions, give the clusters;
+1. *density*: the points within ``eps`` of each occupied cell's centre;
+2. *core cells* reach ``min_samples``; two core cells whose centres are within ``eps`` are in the
+   same cluster (union-find over the core cells);
 3. *border cells* (not core, within ``eps`` of a core cell) take the cluster of the nearest core
-   cell (the same distance transform); point-level DBSCAN gives such a point to whichever
-   cluster reaches it first.
+   cell; point-level DBSCAN gives such a point to whichever cluster reaches it first.
+
+This is DBSCAN run on the cell centres as weighted points, the grid-based approach of
+Gunawan's and de Berg et al.'s exact 2-D algorithms (a grid of cells of side below ``eps``, core
+cells merged by neighbouring-cell search) with the cell as the unit instead of the point.
+The work is (occupied cells) x (cells in a disc of radius ``eps``), whatever the number of
+points; memory is one 32-bit cell number per grid cell and per point.
 
 Every point takes its cell's label. Distances are measured between cell centres, so the result
 approximates point-level DBSCAN with an error of the order of the cell size; with the cell of
@@ -25,7 +31,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage, signal
+
+from analysis._cellkernel import cell_dbscan, disc_offsets
 
 __all__ = ["GridClusters", "grid_dbscan"]
 
@@ -51,12 +58,6 @@ class GridClusters:
     weight: np.ndarray
     inverse: np.ndarray
     labels: np.ndarray
-
-
-def _disc(radius_cells: float) -> np.ndarray:
-    r = int(np.floor(radius_cells))
-    offsets = np.arange(-r, r + 1)
-    return (offsets[:, None] ** 2 + offsets[None, :] ** 2) <= radius_cells**2 + 1e-9
 
 
 def grid_dbscan(
@@ -96,40 +97,30 @@ def grid_dbscan(
         return GridClusters(empty, empty, empty.astype(np.int64), empty.astype(np.int64),
                             empty.astype(np.int64))  # fmt: skip
     x0, y0 = x.min(), y.min()
-    ix = ((x - x0) / cell_m).astype(np.int64)
-    iy = ((y - y0) / cell_m).astype(np.int64)
-    n_cols, n_rows = int(ix.max()) + 1, int(iy.max()) + 1
-    flat = iy * n_cols + ix
-    del ix, iy
-    counts = np.bincount(flat, minlength=n_rows * n_cols).reshape(n_rows, n_cols)
-    radius = eps_m / cell_m
-    near = signal.oaconvolve(counts.astype(np.float32), _disc(radius).astype(np.float32), "same")
-    occupied = counts > 0
-    core = occupied & (near >= min_samples - 0.5)
-    del near
-    # one Euclidean distance transform gives, for every cell, the nearest core cell and its
-    # distance (in cells): core cells within eps of each other are joined by the discs of half
-    # that radius around them (4-connectivity adds one cell between two discs, hence the -1);
-    # a border cell (not core, within eps of a core cell) takes its nearest core cell's cluster
-    distance, nearest = ndimage.distance_transform_edt(~core, return_indices=True)
-    regions, _ = ndimage.label(distance <= max((radius - 1.0) / 2.0, 0.5))
-    cluster = np.where(core, regions, 0)
-    border = occupied & ~core & (distance <= radius)
-    cluster[border] = cluster[nearest[0][border], nearest[1][border]]
-    del distance, nearest, regions
-    cells = np.flatnonzero(occupied.ravel())
-    index_of = np.full(n_rows * n_cols, -1, dtype=np.int64)
-    index_of[cells] = np.arange(len(cells))
+    n_cols = int((x.max() - x0) / cell_m) + 1
+    n_rows = int((y.max() - y0) / cell_m) + 1
+    # 32-bit cell numbers while the grid allows (4 bytes a point and a cell instead of 8)
+    index_type = np.int32 if n_rows * n_cols < 2**31 else np.int64
+    flat = ((y - y0) / cell_m).astype(index_type)
+    flat *= n_cols
+    flat += ((x - x0) / cell_m).astype(index_type)
+    counts = np.bincount(flat, minlength=n_rows * n_cols)
+    cells = np.flatnonzero(counts)
+    weight = counts[cells]
+    del counts
+    index_of = np.full(n_rows * n_cols, -1, dtype=index_type)
+    index_of[cells] = np.arange(len(cells), dtype=index_type)
     inverse = index_of[flat]
+    del flat
     rows, cols = np.divmod(cells, n_cols)
-    labels = cluster.ravel()[cells].astype(np.int64)
-    # renumber the region labels that hold a cluster to 0..k-1
-    present, labels = np.unique(labels, return_inverse=True)
-    labels = labels - 1 if present[0] == 0 else labels
+    dy, dx = disc_offsets(eps_m / cell_m)
+    labels = cell_dbscan(
+        rows, cols, weight, index_of.reshape(n_rows, n_cols), dy, dx, int(min_samples)
+    )
     return GridClusters(
         ux=x0 + (cols + 0.5) * cell_m,
         uy=y0 + (rows + 0.5) * cell_m,
-        weight=counts.ravel()[cells],
+        weight=weight.astype(np.int64),
         inverse=inverse,
-        labels=labels.astype(np.int64),
+        labels=labels,
     )

@@ -22,14 +22,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
-import esda.shape
 import geopandas as gpd
 import networkx as nx
 import numpy as np
 import pandas as pd
 import shapely
-from scipy.optimize import linear_sum_assignment
-from sklearn.cluster import KMeans
 
 from analysis.workload import WORKLOAD, WorkloadWeights, incident_workload
 from geodata import schema
@@ -47,6 +44,7 @@ __all__ = [
     "build_units",
     "coefficient_of_variation",
     "compare_plans",
+    "convex_hull_ratio",
     "district_incidents",
     "evaluate_district",
     "evaluate_plan",
@@ -100,9 +98,20 @@ def gini(values: Sequence[float] | np.ndarray) -> float:
 def polsby_popper(geometries: gpd.GeoSeries) -> np.ndarray:
     """Return the Polsby-Popper score 4πA/P² of each geometry (1 for a disc, π/4 for a square).
 
-    Delegates to ``esda.shape.isoperimetric_quotient`` (the same quantity).
+    The quantity of ``esda.shape.isoperimetric_quotient`` (checked against it by test),
+    computed with shapely: importing esda (and libpysal) costs seconds of start-up.
     """
-    return np.asarray(esda.shape.isoperimetric_quotient(geometries), dtype="float64")
+    geoms = np.asarray(geometries.array if hasattr(geometries, "array") else geometries)
+    return np.asarray(4 * np.pi * shapely.area(geoms) / shapely.length(geoms) ** 2, "float64")
+
+
+def convex_hull_ratio(geometries: gpd.GeoSeries) -> np.ndarray:
+    """Return each geometry's area over the area of its convex hull (1 for a convex shape).
+
+    The quantity of ``esda.shape.convex_hull_ratio`` (checked against it by test).
+    """
+    geoms = np.asarray(geometries.array if hasattr(geometries, "array") else geometries)
+    return np.asarray(shapely.area(geoms) / shapely.area(shapely.convex_hull(geoms)), "float64")
 
 
 def _n_parts(geometries: gpd.GeoSeries, tolerance_m: float = 0.5) -> np.ndarray:
@@ -212,7 +221,6 @@ def evaluate_plan(
         incidents[schema.X].between(xmin, xmax) & incidents[schema.Y].between(ymin, ymax)
     ]
     keep = [c for c in (schema.SECTOR, schema.DISTRICT) if c in plan.columns]
-    plan = plan.assign(**{schema.BEAT: plan[schema.BEAT].astype(str)})
     beats = plan.dissolve(by=schema.BEAT, aggfunc="first", as_index=False)[
         [schema.BEAT, *keep, "geometry"]
     ]
@@ -231,7 +239,7 @@ def evaluate_plan(
     out["share"] = out["workload"] / total if total > 0 else 0.0
     out["area_km2"] = beats.area.to_numpy() / 1e6
     out["polsby_popper"] = polsby_popper(beats.geometry)
-    out["convex_hull_ratio"] = np.asarray(esda.shape.convex_hull_ratio(beats.geometry), float)
+    out["convex_hull_ratio"] = convex_hull_ratio(beats.geometry)
     out["n_parts"] = _n_parts(beats.geometry)
     out["contiguous"] = out["n_parts"] == 1
     # response proxy: incidents to the beat centre and to the district's station
@@ -433,7 +441,7 @@ def build_units(
         msg = f"the beats have no {schema.DISTRICT!r} column"
         raise InputError(msg, column=schema.DISTRICT)
     beats = beats[[schema.BEAT, schema.DISTRICT, "geometry"]].copy()
-    beats[schema.DISTRICT] = beats[schema.DISTRICT].astype(str)
+    beats[schema.DISTRICT] = beats[schema.DISTRICT].astype(str)  # a missing one is "<NA>"
     if districts is not None:
         wanted = {str(d) for d in districts}
         missing = wanted - set(beats[schema.DISTRICT])
@@ -743,6 +751,8 @@ class BalancedBeats:
         k = self._k
         xy = np.asarray(self.xy, dtype=float)
         weight = self._w + 1e-3 * self._a / max(self._a.mean(), 1.0)
+        from sklearn.cluster import KMeans  # imported here: ~1 s of start-up
+
         km = KMeans(n_clusters=k, n_init=1, random_state=int(rng.integers(2**31 - 1)))
         km.fit(xy, sample_weight=weight)
         centres = km.cluster_centers_.copy()
@@ -1126,7 +1136,7 @@ def _cut(before: object, after: object) -> float | None:
 
 def _relabel(units: Units, labels: np.ndarray, district: str) -> np.ndarray:
     """Name proposed beats after the current beat they overlap most (by workload+area)."""
-    current = units.frame[schema.BEAT].astype(str).to_numpy()
+    current = units.frame[schema.BEAT].to_numpy()
     names = np.unique(current)
     k = int(labels.max()) + 1
     score = np.zeros((k, len(names)))
@@ -1134,6 +1144,8 @@ def _relabel(units: Units, labels: np.ndarray, district: str) -> np.ndarray:
     share = units.frame["area_m2"].to_numpy() / units.frame["area_m2"].sum()
     for lab, cur, s in zip(labels, current, share, strict=True):
         score[lab, col[cur]] += s
+    from scipy.optimize import linear_sum_assignment
+
     rows, cols = linear_sum_assignment(-score)
     name = {int(r): str(names[c]) for r, c in zip(rows, cols, strict=True)}
     extra = 1
@@ -1229,7 +1241,7 @@ def propose_beats(
     if not (units.frame[schema.DISTRICT] == district).all():
         units = units.subset(units.frame[schema.DISTRICT] == district)
     frame = units.frame
-    current_labels = frame[schema.BEAT].astype(str).to_numpy()
+    current_labels = frame[schema.BEAT].to_numpy()
     k_current = len(np.unique(current_labels))
     n_beats_now = int((beats[schema.DISTRICT] == district).sum())
     if k_current < n_beats_now:
@@ -1257,7 +1269,7 @@ def propose_beats(
     t1 = time.perf_counter()
     beats_d = beats[beats[schema.DISTRICT].astype(str) == district]
     current_sectors = (
-        dict(zip(beats_d[schema.BEAT].astype(str), beats_d[schema.SECTOR].astype(str), strict=True))
+        dict(zip(beats_d[schema.BEAT], beats_d[schema.SECTOR].astype(str), strict=True))
         if schema.SECTOR in beats_d.columns
         else {}
     )
@@ -1297,8 +1309,9 @@ def propose_beats(
     proposed_plan = plan_from_units(units, labels, sectors=sectors)
     proposed = evaluate_plan(proposed_plan, incidents, stations=stations)
     t_prop = time.perf_counter() - t2
-    out_units = frame.assign(proposed=labels.astype(str))
-    out_units["moved"] = out_units["proposed"] != out_units[schema.BEAT].astype(str)
+    proposed_ids = labels.astype(str)  # the solver's labels as beat ids
+    moved = proposed_ids != frame[schema.BEAT].to_numpy()
+    out_units = frame.assign(proposed=proposed_ids, moved=moved)
     parameters = {
         "district": district,
         "n_beats": k,
@@ -1375,7 +1388,7 @@ def propose_city(
             progress(f"district {district}", n / len(districts))
         mask = (frame[schema.DISTRICT] == district).to_numpy()
         if int(quota[district]) < 2 and int(k_now[district]) < 2:
-            kept.append(frame[mask].assign(proposed=frame.loc[mask, schema.BEAT].astype(str)))
+            kept.append(frame[mask].assign(proposed=frame.loc[mask, schema.BEAT]))
             continue
         part = propose_beats(
             beats,
@@ -1394,10 +1407,10 @@ def propose_city(
         parts.append(part)
     t1 = time.perf_counter()
     out_units = pd.concat([p.units for p in parts] + kept, ignore_index=True)
-    out_units["moved"] = out_units["proposed"] != out_units[schema.BEAT].astype(str)
+    out_units["moved"] = out_units["proposed"].to_numpy() != out_units[schema.BEAT].to_numpy()
     out_units = gpd.GeoDataFrame(out_units, geometry="geometry", crs=beats.crs)
     sectors = (
-        dict(zip(beats[schema.BEAT].astype(str), beats[schema.SECTOR], strict=True))
+        dict(zip(beats[schema.BEAT], beats[schema.SECTOR], strict=True))
         if schema.SECTOR in beats.columns
         else {}
     )
@@ -1407,7 +1420,7 @@ def propose_city(
         cell_size_m=units.cell_size_m,
     )
     kept_plan = plan_from_units(
-        kept_units, kept_units.frame[schema.BEAT].astype(str).to_numpy(), sectors=sectors
+        kept_units, kept_units.frame[schema.BEAT].to_numpy(), sectors=sectors
     )
     current_plan = gpd.GeoDataFrame(
         pd.concat([p.current_plan for p in parts] + [kept_plan], ignore_index=True), crs=beats.crs

@@ -10,8 +10,9 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import pandas as pd
@@ -23,7 +24,7 @@ from geodata import schema
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-__all__ = ["flyer_inputs", "place_line", "render_flyer"]
+__all__ = ["Flyer", "flyer_inputs", "place_line", "render_flyer"]
 
 _CSS = """
 body{font:15px/1.45 system-ui,sans-serif;margin:24px;color:#1a1a1a;max-width:820px}
@@ -71,6 +72,59 @@ def place_line(
     return f"{first} {sector}, {words[schema.DISTRICT]} {district}"
 
 
+@dataclass(frozen=True)
+class Flyer:
+    """What the flyer of one beat shows.
+
+    Rendered as HTML by :func:`render_flyer`, as PDF by :func:`analysis.pdf.flyer_pdf`.
+
+    Attributes
+    ----------
+    beat
+        The beat id.
+    meetings
+        Its next meetings, as returned by :func:`geodata.meetings.upcoming_meetings`
+        (cancelled ones are shown struck through, moved ones with their note).
+    beats
+        Canonical beats (projected CRS, metres) for the map: the beat and the rest of its sector.
+    station
+        The district station (``name``, ``address``, ``phone``), if known.
+    station_xy
+        The station's position in the beats' CRS.
+    feed_name
+        File name of the beat's calendar feed, printed as a hint.
+    level_words
+        The department's words for its levels (see :func:`place_line`).
+    """
+
+    beat: str
+    meetings: pd.DataFrame
+    beats: gpd.GeoDataFrame
+    station: Mapping[str, object] | None = None
+    station_xy: tuple[float, float] | None = None
+    feed_name: str | None = None
+    level_words: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def sector(self) -> str | None:
+        """The beat's sector (None when the beat is not in `beats`)."""
+        return self._of(schema.SECTOR)
+
+    @property
+    def district(self) -> str | None:
+        """The beat's top-level area (None when the beat is not in `beats`)."""
+        return self._of(schema.DISTRICT)
+
+    @property
+    def place(self) -> str:
+        """The place line, "Sector K, district W" in the department's words."""
+        return place_line(self.sector, self.district, self.level_words)
+
+    def _of(self, column: str) -> str | None:
+        row = self.beats[self.beats[schema.BEAT] == self.beat]
+        return str(row[column].iloc[0]) if len(row) else None
+
+
 def flyer_inputs(
     db: Engine,
     beats: gpd.GeoDataFrame,
@@ -79,8 +133,8 @@ def flyer_inputs(
     today: date,
     days: int = 183,
     level_words: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
-    """Return the keyword arguments of :func:`render_flyer` (and the PDF flyer) for `beat`.
+) -> Flyer:
+    """Return the flyer of `beat`, for :func:`render_flyer` or :func:`analysis.pdf.flyer_pdf`.
 
     The next (at most six) meetings of the coming `days`, the district station from the
     meetings database's venues and its position in the beats' CRS, and `level_words` (the
@@ -99,56 +153,29 @@ def flyer_inputs(
     if station is not None:
         to_xy = pyproj.Transformer.from_crs(schema.WGS84, beats.crs, always_xy=True)
         station_xy = to_xy.transform(station["lon"], station["lat"])
-    return {
-        "meetings": upcoming,
-        "beats": beats,
-        "station": station,
-        "station_xy": station_xy,
-        "feed_name": f"beat_{beat}.ics",
-        "level_words": dict(level_words or {}),
-    }
+    return Flyer(
+        beat,
+        upcoming,
+        beats,
+        station=station,
+        station_xy=station_xy,
+        feed_name=f"beat_{beat}.ics",
+        level_words=dict(level_words or {}),
+    )
 
 
-def render_flyer(
-    beat: str,
-    meetings: pd.DataFrame,
-    *,
-    beats: gpd.GeoDataFrame,
-    station: Mapping[str, object] | None = None,
-    station_xy: tuple[float, float] | None = None,
-    feed_name: str | None = None,
-    level_words: Mapping[str, str] | None = None,
-) -> str:
-    """Return the flyer of `beat` as an HTML document.
-
-    Parameters
-    ----------
-    beat
-        The beat id.
-    meetings
-        Its next meetings, as returned by :func:`geodata.meetings.upcoming_meetings`
-        (cancelled ones are shown struck through, moved ones with their note).
-    beats
-        Canonical beats (projected CRS, metres) for the map.
-    station
-        The district station (``name``, ``address``, ``phone``), if known.
-    station_xy
-        The station's position in the beats' CRS.
-    feed_name
-        File name of the beat's calendar feed, printed as a hint.
-    level_words
-        The department's words for its levels (see :func:`place_line`).
-    """
-    ids = beats[schema.BEAT]
-    row = beats[ids == beat]
-    sector = str(row[schema.SECTOR].iloc[0]) if len(row) else None
-    district = str(row[schema.DISTRICT].iloc[0]) if len(row) else None
-    same_sector = sorted(ids[beats[schema.SECTOR] == sector]) if sector is not None else []
+def render_flyer(flyer: Flyer) -> str:
+    """Return `flyer` as an HTML document."""
+    beat, meetings, beats, station = flyer.beat, flyer.meetings, flyer.beats, flyer.station
+    sector = flyer.sector
+    same_sector = (
+        sorted(beats[schema.BEAT][beats[schema.SECTOR] == sector]) if sector is not None else []
+    )
     area_map = svg_map(
         beats,
         [str(beat)],
         neighbours=[b for b in same_sector if b != str(beat)],
-        station_xy=station_xy,
+        station_xy=flyer.station_xy,
         size_px=380,
     )
     rows = []
@@ -186,15 +213,15 @@ def render_flyer(
         else ""
     )
     feed = (
-        f'<p class="note">Calendar feed for your phone or computer: {_e(feed_name)}</p>'
-        if feed_name
+        f'<p class="note">Calendar feed for your phone or computer: {_e(flyer.feed_name)}</p>'
+        if flyer.feed_name
         else ""
     )
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>Beat {_e(beat)} neighborhood watch meetings</title><style>{_CSS}</style></head>"
         f"<body><h1>Beat {_e(beat)} neighborhood watch meetings</h1>"
-        f'<p class="note">{_e(place_line(sector, district, level_words))}. Everyone who lives or '
+        f'<p class="note">{_e(flyer.place)}. Everyone who lives or '
         "works in the beat is welcome.</p>"
         f'<div class="grid"><div>{area_map}</div><div style="flex:1;min-width:260px">'
         f"{station_html}{contact}</div></div>"

@@ -762,7 +762,7 @@ def _beat_cube(incidents: pd.DataFrame, beat_ids: Sequence[str]) -> tuple[np.nda
     days = _wall_days(incidents[schema.OCCURRED_AT])
     day0 = days.min()
     d = ((days - day0) // pd.Timedelta(days=1)).to_numpy(np.int64)
-    ids = pd.Categorical(incidents[schema.BEAT].astype(str), categories=list(beat_ids))
+    ids = pd.Categorical(incidents[schema.BEAT], categories=list(beat_ids))
     code = np.asarray(ids.codes, np.int64)
     keep = code >= 0
     n_days = int(d.max()) + 1

@@ -22,6 +22,7 @@ Conventions (see docs/hotspots.md):
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import numbers
@@ -32,12 +33,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from scipy import ndimage, signal, stats
-from scipy.spatial import cKDTree
-from sklearn.base import BaseEstimator
-from sklearn.cluster import DBSCAN
 
-from analysis._griddbscan import grid_dbscan
 from analysis.inputs import LEVEL_COLUMNS, Level, area_beats
 from geodata import schema
 
@@ -61,6 +57,56 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+
+class BaseEstimator:
+    """Parameters kept as scikit-learn's estimators keep them, without importing scikit-learn.
+
+    ``get_params``, ``set_params`` and the constructor's keyword arguments follow scikit-learn's
+    convention (so :func:`sklearn.base.clone` and grid searches work), while a command that only
+    draws a KDE does not pay scikit-learn's import (about 1.4 s, it loads ``scipy.stats``).
+    """
+
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        signature = inspect.signature(cls.__init__)
+        return sorted(
+            name
+            for name, p in signature.parameters.items()
+            if name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        )
+
+    def get_params(self, deep: bool = True) -> dict[str, object]:
+        """Return the constructor's parameters and their values (`deep` as in scikit-learn)."""
+        del deep  # no parameter is itself an estimator
+        return {name: getattr(self, name) for name in self._get_param_names()}
+
+    def set_params(self, **params: object) -> BaseEstimator:
+        """Set constructor parameters; return self.
+
+        Raises
+        ------
+        ValueError
+            If a name is not a parameter of the estimator.
+        """
+        valid = set(self._get_param_names())
+        for name, value in params.items():
+            if name not in valid:
+                msg = f"{name!r} is not a parameter of {type(self).__name__}: {sorted(valid)}"
+                raise ValueError(msg)
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        """Return ``Name(param=value, ...)`` with the parameters that differ from the defaults."""
+        defaults = inspect.signature(type(self).__init__).parameters
+        changed = [
+            f"{name}={value!r}"
+            for name, value in self.get_params().items()
+            if not (value is defaults[name].default or value == defaults[name].default)
+        ]
+        return f"{type(self).__name__}({', '.join(changed)})"
+
 
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
@@ -410,6 +456,14 @@ def summarize_clusters(
 class _ClusterBase(BaseEstimator):
     """Shared fit logic of the density-cluster estimators (not public)."""
 
+    hull: str
+    hull_ratio: float
+    buffer_m: float
+    _ux: np.ndarray | None
+    _uy: np.ndarray | None
+    _weight: np.ndarray | None
+    _inverse: np.ndarray
+
     def _validate_common(self) -> None:
         _check_choice("hull", self.hull, ("concave", "convex"))
         _check_number("hull_ratio", self.hull_ratio, low=0.0, high=1.0, low_open=False)
@@ -436,7 +490,9 @@ class _ClusterBase(BaseEstimator):
             hull_ratio=self.hull_ratio,
             buffer_m=self.buffer_m,
             crs=crs,
-            locations=(self._ux, self._uy, loc) if self._ux is not None else None,
+            locations=(self._ux, self._uy, loc)
+            if self._ux is not None and self._uy is not None
+            else None,
         ).drop(columns="cluster_label", errors="ignore")
         self.n_hotspots_ = len(self.hotspots_)
         self.n_noise_ = int(len(self.labels_) - np.count_nonzero(self.labels_ >= 0))
@@ -563,6 +619,8 @@ class DBSCANHotspots(_ClusterBase):
         if located is not None and len(located[0]) <= self.max_locations:
             self.exact_, self.snap_m_ = True, 0.0
             self._ux, self._uy, self._weight, self._inverse = located
+            from sklearn.cluster import DBSCAN  # imported here: ~1 s of start-up
+
             model = DBSCAN(eps=self.eps_m, min_samples=self.min_samples_, algorithm="kd_tree")
             loc_labels = (
                 model.fit(np.column_stack([self._ux, self._uy]), sample_weight=self._weight).labels_
@@ -572,6 +630,8 @@ class DBSCANHotspots(_ClusterBase):
         else:  # exact geocodes: too many distinct locations for a neighbour search
             self.exact_ = False
             self.snap_m_ = float(self.snap_m) if self.snap_m is not None else self.eps_m / 15
+            from analysis._griddbscan import grid_dbscan
+
             grid = grid_dbscan(
                 x, yy, eps_m=self.eps_m, min_samples=self.min_samples_, cell_m=self.snap_m_
             )
@@ -1116,6 +1176,8 @@ def _top_cells_polygons(
     mask, score = mask[box], score[box]
     x0 = grid.x0 + col0 * grid.cell_size_m
     y0 = grid.y0 + row0 * grid.cell_size_m
+    from scipy import ndimage
+
     labels, _ = ndimage.label(mask)
     geoms, ids = [], []
     cell = grid.cell_size_m
@@ -1251,6 +1313,8 @@ class GiStarHotspots(BaseEstimator):
         counts = np.where(study, counts, 0.0)
         distance = 1.5 * self.grid_.cell_size_m if self.distance_m is None else self.distance_m
         kernel = _disc(distance / self.grid_.cell_size_m)
+        from scipy import signal, stats
+
         lag = np.rint(signal.fftconvolve(counts, kernel, mode="same"))
         card = np.rint(signal.fftconvolve(study.astype(float), kernel, mode="same"))
         values = counts[study]
@@ -1360,6 +1424,8 @@ def knox_table(
     x, y = _xy(X)
     when = pd.DatetimeIndex(X[schema.OCCURRED_AT])
     days = (when.asi8 - when.asi8.min()) / 86_400e9 if len(when) else np.empty(0)
+    from scipy.spatial import cKDTree
+
     tree = cKDTree(np.column_stack([x, y]))
     pairs = tree.query_pairs(max(distance_bands_m), output_type="ndarray")
     i, j = pairs[:, 0], pairs[:, 1]
@@ -1451,8 +1517,9 @@ def fit_hotspots(
             min_samples = scaled_min_samples(
                 len(ref_incidents), float(ref_beats.geometry.area.sum()), eps_m
             )
-        model = DBSCANHotspots(eps_m=eps_m, min_samples=min_samples, area_m2=area_m2)
-        model.fit(incidents)
+        model: DBSCANHotspots | HDBSCANHotspots | KDEHotspots | GiStarHotspots = DBSCANHotspots(
+            eps_m=eps_m, min_samples=min_samples, area_m2=area_m2
+        ).fit(incidents)
     elif method == "hdbscan":
         model = HDBSCANHotspots(area_m2=area_m2).fit(incidents)
     elif method == "kde":
@@ -1464,10 +1531,10 @@ def fit_hotspots(
         fit_on, study = reference if reference is not None else (incidents, beats)
         xmin, ymin, xmax, ymax = study.total_bounds
         grid = Grid.around(np.array([xmin, xmax]), np.array([ymin, ymax]), cell, cell)
-        model = GiStarHotspots(cell_size_m=cell)
-        model.fit(fit_on, grid=grid, mask=grid_mask(grid, study))
+        gistar = GiStarHotspots(cell_size_m=cell)
+        model = gistar.fit(fit_on, grid=grid, mask=grid_mask(grid, study))
         if reference is not None:
-            clipped = gpd.clip(model.hotspots_.set_crs(beats.crs, allow_override=True), beats)
+            clipped = gpd.clip(gistar.hotspots_.set_crs(beats.crs, allow_override=True), beats)
             clipped = clipped[~clipped.geometry.is_empty].reset_index(drop=True)
             clipped["area_km2"] = clipped.geometry.area / 1e6
             clipped["hotspot"] = np.arange(1, len(clipped) + 1)

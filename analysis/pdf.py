@@ -32,7 +32,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from analysis.flyer import place_line
+from analysis.flyer import Flyer, place_line
 from analysis.profiles import AreaProfile, SectorReview
 from analysis.report import _station_xy
 from geodata import schema
@@ -244,6 +244,11 @@ def _legend_entry(drawing: Drawing, x: float, y: float, colour: str, text: str) 
     drawing.add(String(x + 16, y, text, fontSize=7.5, fontName="Helvetica"))
 
 
+def _text_width(paper: str) -> float:
+    """Return the width between the margins of a `paper` page (points; letter if unknown)."""
+    return float(PAGE_SIZES.get(paper, LETTER)[0]) - 2 * _MARGIN
+
+
 def _build(pages: Sequence[Sequence[object]], *, paper: str, title: str) -> bytes:
     if paper not in PAGE_SIZES:
         msg = f"paper must be one of {sorted(PAGE_SIZES)}, got {paper!r}"
@@ -302,7 +307,7 @@ def handout_pdf(
     level_words
         The department's words for its levels (:func:`analysis.flyer.place_line`).
     """
-    width = (PAGE_SIZES.get(paper, LETTER)[0]) - 2 * _MARGIN
+    width = _text_width(paper)
     story: list[object] = [
         _p(f"Beat {_text(beat)}: community meeting handout", _H1),
         _p(f"{_text(place_line(sector, district, level_words))}. {_text(period_text)}"),
@@ -340,40 +345,15 @@ def handout_pdf(
     return _build([story], paper=paper, title=f"Beat {beat} community handout")
 
 
-def flyer_pdf(
-    beat: str,
-    meetings: pd.DataFrame,
-    *,
-    beats: gpd.GeoDataFrame,
-    station: Mapping[str, object] | None = None,
-    station_xy: tuple[float, float] | None = None,
-    feed_name: str | None = None,
-    paper: str = "letter",
-    level_words: Mapping[str, str] | None = None,
-) -> bytes:
-    """Return the one-page meeting flyer of `beat` (same content as :func:`render_flyer`).
-
-    Parameters
-    ----------
-    meetings
-        Next meetings from :func:`geodata.meetings.upcoming_meetings`.
-    beats
-        Canonical beats (projected CRS) for the map: the beat and the rest of its sector.
-    level_words
-        The department's words for its levels (:func:`analysis.flyer.place_line`).
-    """
-    ids = beats[schema.BEAT]
-    row = beats[ids == beat]
-    sector = str(row[schema.SECTOR].iloc[0]) if len(row) else None
-    district = str(row[schema.DISTRICT].iloc[0]) if len(row) else None
-    same = beats[beats[schema.SECTOR] == sector] if sector is not None else row
-    width = (PAGE_SIZES.get(paper, LETTER)[0]) - 2 * _MARGIN
+def flyer_pdf(flyer: Flyer, *, paper: str = "letter") -> bytes:
+    """Return `flyer` as a one-page PDF (same content as :func:`analysis.flyer.render_flyer`)."""
+    beat, meetings, beats, station = flyer.beat, flyer.meetings, flyer.beats, flyer.station
+    row = beats[beats[schema.BEAT] == beat]
+    same = beats[beats[schema.SECTOR] == flyer.sector] if flyer.sector is not None else row
+    width = _text_width(paper)
     story: list[object] = [
         _p(f"Beat {_text(beat)} neighborhood watch meetings", _H1),
-        _p(
-            f"{_text(place_line(sector, district, level_words))}. Everyone who lives or works "
-            "in the beat is welcome."
-        ),
+        _p(f"{_text(flyer.place)}. Everyone who lives or works in the beat is welcome."),
         Spacer(1, 4),
         _map(
             same,
@@ -383,7 +363,7 @@ def flyer_pdf(
             legend=[("#fd8d3c", f"beat {beat}")],
             highlight=[beat],
             outlined=[b for b in same[schema.BEAT] if b != beat],
-            station_xy=station_xy,
+            station_xy=flyer.station_xy,
         ),
         _p("Next meetings", _H2),
     ]
@@ -440,8 +420,10 @@ def flyer_pdf(
                 f"Phone: <b>{_text(station.get('phone')) or 'not listed'}</b>"
             ),
         ]
-    if feed_name:
-        story.append(_p(f"Calendar feed for your phone or computer: {_text(feed_name)}", _SMALL))
+    if flyer.feed_name:
+        story.append(
+            _p(f"Calendar feed for your phone or computer: {_text(flyer.feed_name)}", _SMALL)
+        )
     return _build([story], paper=paper, title=f"Beat {beat} meetings")
 
 
@@ -468,7 +450,7 @@ def packet_pdf(
     note
         A warning printed under the title (e.g. that the period is covered by a sample).
     """
-    width = (PAGE_SIZES.get(paper, LETTER)[0]) - 2 * _MARGIN
+    width = _text_width(paper)
     station_xy = _station_xy(stations, profile.station)
     ids = beats[schema.BEAT]
     shown = beats[ids.isin([*profile.beats, *profile.neighbour_beats])]

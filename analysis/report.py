@@ -254,7 +254,7 @@ def _heat(matrix: pd.DataFrame) -> str:
 def _station_xy(stations: gpd.GeoDataFrame | None, station: dict | None) -> tuple | None:
     if stations is None or station is None or stations.empty:
         return None
-    rows = stations[stations[schema.STATION_ID].astype(str) == str(station.get("station_id"))]
+    rows = stations[stations[schema.STATION_ID] == station.get("station_id")]
     if rows.empty:
         return None
     point = rows.geometry.iloc[0]

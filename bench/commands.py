@@ -51,6 +51,8 @@ PAGES: dict[str, tuple[str | None, tuple[int, str] | None]] = {
     "Sector review": ("views/sector_review.py", (0, "092")),
 }
 PAGE_TARGET_S = 3.0
+#: Warm reruns timed per page (the median is reported).
+WARM_RERUNS = 3
 
 
 def run_command(code: Path, store: Path, args: list[str]) -> dict:
@@ -71,23 +73,38 @@ def _page_case(page: str) -> dict:
     """Time one page with AppTest in this process: the first run and a warm rerun."""
     from streamlit.testing.v1 import AppTest
 
+    from geodata import settings
+    from tests.auth_helpers import ensure_user, sign_in  # the app's real sign-in form
+
     path, select = PAGES[page]
     at = AppTest.from_file(str(Path.cwd() / "dashboard" / "app.py"), default_timeout=600)
+    at.run()
+    user = ensure_user(settings.database_url(), "commander")
+    start, cpu = time.perf_counter(), time.process_time()
+    sign_in(at, user)  # the first run of the home page (the Overview)
     if path:
         at.switch_page(path)
-    start, cpu = time.perf_counter(), time.process_time()
-    at.run()
+        start, cpu = time.perf_counter(), time.process_time()
+        at.run()
     if select is not None:
         at.selectbox[select[0]].select(select[1]).run()
     first, first_cpu = time.perf_counter() - start, time.process_time() - cpu
     if at.exception:
         return {"error": str(at.exception[0].value)[:200]}
-    start = time.perf_counter()
-    at.run()
-    warm = time.perf_counter() - start
-    if at.exception:
-        return {"error": str(at.exception[0].value)[:200]}
-    return {"first": first, "first_cpu": first_cpu, "warm": warm}
+    warm, warm_cpu = [], []
+    for _ in range(WARM_RERUNS):
+        start, cpu = time.perf_counter(), time.process_time()
+        at.run()
+        warm.append(time.perf_counter() - start)
+        warm_cpu.append(time.process_time() - cpu)
+        if at.exception:
+            return {"error": str(at.exception[0].value)[:200]}
+    return {
+        "first": first,
+        "first_cpu": first_cpu,
+        "warm": statistics.median(warm),
+        "warm_cpu": statistics.median(warm_cpu),
+    }
 
 
 def run_page(code: Path, data: Path, page: str) -> dict:
@@ -136,7 +153,9 @@ def _cells(result: dict | None, page: bool) -> tuple[str, str, list[float]]:
     text = _span(times)
     if page and ok:
         firsts = _span([r["first"] for r in ok], "{:.1f}")
-        text = f"{text} (first run {firsts}, CPU {_span([r.get('first_cpu', 0) for r in ok])})"
+        warm_cpu = _span([r.get("warm_cpu", 0) for r in ok])
+        first_cpu = _span([r.get("first_cpu", 0) for r in ok])
+        text = f"{text} (warm CPU {warm_cpu}; first run {firsts}, CPU {first_cpu})"
     if errors:
         text += f" ({len(errors)} failed: {errors[0][:80]})"
     peaks = "-" if page else _span([r["peak_mb"] for r in ok], "{:.0f}")

@@ -9,7 +9,6 @@ shows only a refusal, so typing its address never runs the page itself.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NamedTuple
 
 import streamlit as st
 
@@ -20,63 +19,14 @@ st.set_page_config(
 )
 
 from dashboard import auth, style  # noqa: E402 - after set_page_config
-from geodata import users  # noqa: E402
+from dashboard.navigation import PAGE_SPECS  # noqa: E402
 
 style.apply_contrast()
 PAGES = Path(__file__).resolve().parent / "views"
 
 
-class PageSpec(NamedTuple):
-    """One page of the navigation and the permission it needs."""
-
-    section: str
-    file: str
-    title: str
-    icon: str
-    permission: str
-
-
-#: Every page, in menu order; the first page the user may open is the home page.
-PAGE_SPECS = (
-    PageSpec("Analysis", "overview.py", "Overview", ":material/map:", users.VIEW_ANALYSIS),
-    PageSpec(
-        "Analysis", "beat_profile.py", "Beat profile", ":material/assignment:", users.VIEW_ANALYSIS
-    ),
-    PageSpec(
-        "Analysis", "sector_review.py", "Sector review", ":material/explore:", users.VIEW_ANALYSIS
-    ),
-    PageSpec(
-        "Analysis",
-        "hotspots.py",
-        "Hotspots",
-        ":material/local_fire_department:",
-        users.VIEW_ANALYSIS,
-    ),
-    PageSpec("Analysis", "calls.py", "Calls for service", ":material/call:", users.VIEW_ANALYSIS),
-    PageSpec(
-        "Planning",
-        "beat_planning.py",
-        "Beat planning",
-        ":material/architecture:",
-        users.VIEW_ANALYSIS,
-    ),
-    PageSpec("Community", "meetings.py", "Meetings", ":material/event:", users.VIEW_MEETINGS),
-    PageSpec(
-        "Community",
-        "meeting_editor.py",
-        "Edit meetings",
-        ":material/edit_calendar:",
-        users.EDIT_MEETINGS,
-    ),
-    PageSpec("Data", "data_quality.py", "Data and import", ":material/database:", users.IMPORT),
-    PageSpec("Admin", "admin_users.py", "Users", ":material/group:", users.MANAGE_USERS),
-    PageSpec("Admin", "admin_audit.py", "Audit log", ":material/policy:", users.VIEW_AUDIT),
-    PageSpec("Admin", "admin_publish.py", "Publish", ":material/public:", users.PUBLISH),
-    PageSpec("Admin", "admin_settings.py", "Settings", ":material/settings:", users.SETTINGS),
-)
-
 # signed out: the sign-in form under every address, and the run stops here
-user = auth.signed_in_user(Path(spec.file).stem for spec in PAGE_SPECS)
+user = auth.signed_in_user(spec.url_path for spec in PAGE_SPECS)
 
 sections: dict[str, list[st.Page]] = {}
 refused: list[st.Page] = []
@@ -90,11 +40,11 @@ for spec in PAGE_SPECS:
         page = st.Page(
             auth.refusal(spec.title),
             title=spec.title,
-            url_path=Path(spec.file).stem,
+            url_path=spec.url_path,
             visibility="hidden",
         )
         refused.append(page)
-    by_path[Path(spec.file).stem] = page
+    by_path[spec.url_path] = page
 if home is None:
     sections["Account"] = [st.Page(auth.refusal("any page"), title="No access", default=True)]
 sections.setdefault(next(iter(sections)), []).extend(refused)

@@ -183,7 +183,7 @@ def beat_view(root: str, token: str, beat: str) -> BeatView:
     sector = str(row[schema.SECTOR].iloc[0])
     district = str(row[schema.DISTRICT].iloc[0])
     summary = extract.beat_summary
-    mine = summary[summary[schema.BEAT].astype(str) == beat]
+    mine = summary[summary[schema.BEAT] == beat]
     counts = pd.DataFrame({schema.CATEGORY: list(extract.metadata.get("categories", []))})
     counts = counts.merge(mine.drop(columns=schema.BEAT), on=schema.CATEGORY, how="left")
     meta = extract.metadata
@@ -245,7 +245,7 @@ def trend_chart(root: str, token: str, beat: str) -> alt.Chart:
     """Return the weekly incidents of a beat by category since data coverage began."""
     extract = load_extract(root, token)[0]
     weekly = extract.beat_weekly
-    weekly = weekly[weekly[schema.BEAT].astype(str) == beat]
+    weekly = weekly[weekly[schema.BEAT] == beat]
     start = date.fromisoformat(extract.metadata["window_start"])
     covered = extract.metadata.get("data_covered_from")
     if covered:
@@ -294,7 +294,7 @@ def trend_chart(root: str, token: str, beat: str) -> alt.Chart:
 
 def _district_beats(root: str, token: str, district: str) -> gpd.GeoDataFrame:
     extract, beats, _ = load_extract(root, token)
-    mine = beats[beats[schema.DISTRICT].astype(str) == district].copy()
+    mine = beats[beats[schema.DISTRICT] == district].copy()
     totals = extract.beat_summary.groupby(schema.BEAT)["recent"].sum()
     mine["recent"] = mine[schema.BEAT].map(totals).fillna(0).astype(int)
     return mine
@@ -464,7 +464,7 @@ def handout_pdf(
         district=view.district,
         counts=table.astype(object).where(table.notna(), "-"),
         areas=areas,
-        recent=dict(zip(areas[schema.BEAT].astype(str), areas["recent"], strict=True)),
+        recent=dict(zip(areas[schema.BEAT], areas["recent"], strict=True)),
         station=view.station or None,
         meetings=None if upcoming is None else meetings_display(upcoming),
         period_text=period,

@@ -1,4 +1,4 @@
-"""A folium map on a page that reports where the user clicked, once per click."""
+"""Folium maps on a page: shown as pictures (no round trip), or reporting a click once."""
 
 from __future__ import annotations
 
@@ -6,7 +6,27 @@ import folium
 import streamlit as st
 from streamlit_folium import st_folium
 
-__all__ = ["new_click"]
+__all__ = ["new_click", "show_map"]
+
+
+def show_map(folium_map: folium.Map, *, key: str, height: int = 520, render: bool = True) -> None:
+    """Show `folium_map` full width; panning or zooming it does not rerun the page.
+
+    Parameters
+    ----------
+    folium_map
+        The map to show.
+    key
+        The widget key of the map (one per map the page may show).
+    height
+        Height of the map in pixels.
+    render
+        False when the map's HTML is already rendered (a cached map): st_folium then skips
+        rendering it again.
+    """
+    st_folium(
+        folium_map, height=height, width="stretch", returned_objects=[], key=key, render=render
+    )
 
 
 def new_click(

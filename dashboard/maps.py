@@ -257,7 +257,7 @@ def add_context(
     )
     if stations is not None and len(stations):
         drawn = {str(i) for i in drawn_station_ids}
-        others = stations[~stations[schema.STATION_ID].astype(str).isin(drawn)]
+        others = stations[~stations[schema.STATION_ID].isin(drawn)]
         if len(others):
             add_stations(fmap, others)
     return fmap

@@ -16,7 +16,7 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from analysis import pdf
-from analysis.flyer import flyer_inputs, render_flyer
+from analysis.flyer import Flyer, flyer_inputs, render_flyer
 from dashboard import data, maps
 from dashboard import profile_data as pd_
 from geodata import meetings, schema, settings
@@ -193,7 +193,7 @@ def meetings_map(
         fmap, shown, name="Beats", color="#6baed6", weight=1, label_column=schema.BEAT
     )
     if home_beat:
-        mine = beats[beats[schema.BEAT].astype(str) == home_beat]
+        mine = beats[beats[schema.BEAT] == home_beat]
         maps.add_outlines(
             fmap, mine, name="Your beat", color="#08306b", weight=4, label_column=schema.BEAT
         )
@@ -225,7 +225,7 @@ def find(
     )
 
 
-def _flyer_inputs(root: str, store_token: str, db: Engine, beat: str, days: int) -> dict:
+def _flyer_inputs(root: str, store_token: str, db: Engine, beat: str, days: int) -> Flyer:
     today = datetime.now(tz=ZoneInfo(meetings.schedule_zone(db))).date()
     beats = data.load_beats(root, store_token)
     words = data.department(root, store_token).level_words()
@@ -234,20 +234,14 @@ def _flyer_inputs(root: str, store_token: str, db: Engine, beat: str, days: int)
 
 def flyer(root: str, store_token: str, db: Engine, beat: str, *, days: int = 183) -> str:
     """Return the printable HTML flyer of `beat`: map, next meetings, venue, station contact."""
-    inputs = _flyer_inputs(root, store_token, db, beat, days)
-    return render_flyer(
-        beat,
-        inputs.pop("meetings"),
-        **inputs,
-    )
+    return render_flyer(_flyer_inputs(root, store_token, db, beat, days))
 
 
 def flyer_pdf(
     root: str, store_token: str, db: Engine, beat: str, *, paper: str = "letter", days: int = 183
 ) -> bytes:
     """Return the one-page PDF flyer of `beat` (same content as :func:`flyer`)."""
-    inputs = _flyer_inputs(root, store_token, db, beat, days)
-    return pdf.flyer_pdf(beat, inputs.pop("meetings"), paper=paper, **inputs)
+    return pdf.flyer_pdf(_flyer_inputs(root, store_token, db, beat, days), paper=paper)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -285,7 +279,7 @@ def occurrence_choices(db: Engine, series_id: int, *, days: int = 366) -> pd.Dat
 def districts(_db: Engine, schedule: str) -> list[str]:
     """Return the district ids the meetings database knows (its filter values)."""
     del schedule
-    return sorted(meetings.list_areas(_db)["district"].dropna().astype(str).unique())
+    return sorted(meetings.list_areas(_db)["district"].dropna().unique())
 
 
 def form_values(row: pd.Series | None, tzid: str) -> dict[str, object]:

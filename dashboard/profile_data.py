@@ -242,9 +242,7 @@ def profile_map(
     stations = data.load_stations(root, token)
     station = stations.iloc[0:0]
     if profile.station and len(stations):
-        station = stations[
-            stations[schema.STATION_ID].astype(str) == str(profile.station["station_id"])
-        ]
+        station = stations[stations[schema.STATION_ID] == profile.station["station_id"]]
     frame = gpd.GeoDataFrame(
         geometry=[*members.geometry, *around.geometry, *station.geometry], crs=beats.crs
     )
@@ -255,7 +253,7 @@ def profile_map(
         districts,
         all_stations,
         word=word,
-        drawn_station_ids=station[schema.STATION_ID].astype(str).tolist(),
+        drawn_station_ids=station[schema.STATION_ID].tolist(),
     )
     if len(around):
         maps.add_outlines(

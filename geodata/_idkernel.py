@@ -9,18 +9,47 @@ duplicate; the rejection names both lines, so such a case is visible.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import TypeVar, cast
+
 import numpy as np
 import pyarrow as pa
-from numba import njit
 
 __all__ = ["IdTable", "hash_strings"]
 
 _EMPTY = np.uint64(0)
+_F = TypeVar("_F", bound=Callable[..., object])
+
+
+def _lazy_njit(*, cache: bool) -> Callable[[_F], _F]:
+    """Compile with ``numba.njit`` on the first call, not at import.
+
+    Importing numba costs about 0.7 s; every reader of the store imports this module (through
+    :mod:`geodata.table`), but only writes call its kernels.
+    """
+
+    def wrap(function: _F) -> _F:
+        compiled: list[Callable[..., object]] = []
+
+        @functools.wraps(function)
+        def call(*args: object) -> object:
+            if not compiled:
+                from numba import njit as numba_njit
+
+                compiled.append(numba_njit(cache=cache)(function))
+            return compiled[0](*args)
+
+        return cast("_F", call)
+
+    return wrap
+
+
 #: Lines are kept as int32 (12 bytes a slot instead of 16).
 _LAST_LINE = 2**31 - 1
 
 
-@njit(cache=True)
+@_lazy_njit(cache=True)
 def _hash_kernel(offsets: np.ndarray, data: np.ndarray, out: np.ndarray) -> None:
     for i in range(out.size):
         h = np.uint64(14695981039346656037)
@@ -58,7 +87,7 @@ def hash_strings(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
+@_lazy_njit(cache=True)
 def _insert_kernel(
     keys: np.ndarray, lines: np.ndarray, table: np.ndarray, first: np.ndarray, out: np.ndarray
 ) -> int:

@@ -53,3 +53,12 @@ def signed_in(app: str, roles: str = "analyst", *, timeout: float = 120) -> AppT
     assert not at.exception, [e.value for e in at.exception]
     assert not [t for t in at.text_input if t.label == "Password"], "sign-in failed"
     return at
+
+
+def opened(app: str, page: str, roles: str = "analyst", *, timeout: float = 180) -> AppTest:
+    """Return an AppTest of `app` signed in with `roles`, on ``views/<page>.py``, run cleanly."""
+    at = signed_in(app, roles, timeout=timeout)
+    at.switch_page(f"views/{page}.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at

@@ -1,7 +1,9 @@
 """Shared fixtures: the bundled real data, one store per data set, built once per session.
 
-Slow numerical tests are marked ``slow``: a local run leaves them out (``--run-slow`` runs them);
-under ``CI=true`` (``.ci/run``) every test runs.
+Slow tests are marked ``slow`` (long fits and backtests, many hypothesis examples, AppTest runs
+over many pages or stores); browser tests (``browser``) count as slow too. A local run leaves
+them out (``--run-slow`` runs them, as does ``-m slow`` or ``-m browser``); under ``CI=true``
+(``.ci/run``, README's test command) every test runs.
 """
 
 from __future__ import annotations
@@ -38,13 +40,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Leave out ``slow`` tests locally unless asked for (``--run-slow`` or ``-m slow``)."""
+    """Leave out ``slow`` and ``browser`` tests locally unless asked (``--run-slow``, ``-m``)."""
     if IN_CI or config.getoption("--run-slow") or config.getoption("markexpr"):
         return
-    slow = [item for item in items if item.get_closest_marker("slow")]
+    slow = [item for item in items if _is_slow(item)]
     if slow:
         config.hook.pytest_deselected(items=slow)
-        items[:] = [item for item in items if not item.get_closest_marker("slow")]
+        items[:] = [item for item in items if not _is_slow(item)]
+
+
+def _is_slow(item: pytest.Item) -> bool:
+    return any(item.get_closest_marker(name) for name in ("slow", "browser"))
 
 
 @pytest.fixture(scope="session")

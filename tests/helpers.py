@@ -22,3 +22,8 @@ def folium_maps(at) -> list[str]:
         ):
             scripts.append(json.loads(proto.json_args)["script"])
     return scripts
+
+
+def page_metrics(at) -> dict[str, str]:
+    """Return the page's metrics, label -> shown value."""
+    return {m.label: m.value for m in at.metric}

@@ -28,6 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from analysis.cli import main as analysis_main
+from dashboard import navigation
 from geodata import schema
 from geodata.calls import RECEIVED_AT, load_calls
 from geodata.cli import main as geodata_main
@@ -172,6 +173,11 @@ def assert_clean(main, argv: list[str], ok: tuple[int, ...] = (0,)) -> tuple[int
     return code, out
 
 
+def on_store(info: StoreInfo, *argv: str, json: bool = True) -> list[str]:
+    """Return the command line `argv` run on the store of `info` (``--store``), with ``--json``."""
+    return [*argv, "--store", str(info.root), *(["--json"] if json else [])]
+
+
 def _store(data, stores) -> StoreInfo:
     return stores[data.draw(st.sampled_from(STORES), label="store")]
 
@@ -191,11 +197,13 @@ def test_profile_never_fails_with_a_traceback(stores, data):
 
 @QUICK
 @given(data=st.data())
+@pytest.mark.slow
 def test_sector_review_never_fails_with_a_traceback(stores, data):
     info = _store(data, stores)
     level = "sector" if "sector" in info.levels else "district"
     ids = info.ids[level] + MISSING_IDS[:1]
-    argv = [
+    argv = on_store(
+        info,
         "profile",
         f"--{level}",
         data.draw(st.sampled_from(ids)),
@@ -204,9 +212,8 @@ def test_sector_review_never_fails_with_a_traceback(stores, data):
         data.draw(st.sampled_from(WINDOWS)),
         "--as-of",
         _iso(data.draw(days(info))),
-        "--store",
-        str(info.root),
-    ]
+        json=False,
+    )
     assert_clean(analysis_main, argv)
 
 
@@ -215,7 +222,8 @@ def test_sector_review_never_fails_with_a_traceback(stores, data):
 def test_hotspots_never_fail_with_a_traceback(stores, data, method):
     info = _store(data, stores)
     first, last = data.draw(windows(info), label="window")
-    argv = [
+    argv = on_store(
+        info,
         "hotspots",
         "--method",
         method,
@@ -224,18 +232,17 @@ def test_hotspots_never_fail_with_a_traceback(stores, data, method):
         _iso(first),
         "--to",
         _iso(last),
-        "--store",
-        str(info.root),
-        "--json",
-    ]
+    )
     assert_clean(analysis_main, argv)
 
 
 @QUICK
 @given(data=st.data())
+@pytest.mark.slow
 def test_forecast_never_fails_with_a_traceback(stores, data):
     info = _store(data, stores)
-    argv = [
+    argv = on_store(
+        info,
         "forecast",
         "--method",
         data.draw(st.sampled_from(["naive", "prospective"])),
@@ -244,10 +251,7 @@ def test_forecast_never_fails_with_a_traceback(stores, data):
         data.draw(st.sampled_from(["1d", "7d"])),
         "--as-of",
         _iso(data.draw(days(info))),
-        "--store",
-        str(info.root),
-        "--json",
-    ]
+    )
     assert_clean(analysis_main, argv)
 
 
@@ -255,16 +259,16 @@ def test_forecast_never_fails_with_a_traceback(stores, data):
 @given(data=st.data())
 def test_calls_review_never_fails_with_a_traceback(stores, data):
     info = _store(data, stores)
-    argv = [
+    argv = on_store(
+        info,
         "calls-review",
         *data.draw(areas(info, department=False)),
         "--window",
         data.draw(st.sampled_from(WINDOWS)),
         "--as-of",
         _iso(data.draw(days(info))),
-        "--store",
-        str(info.root),
-    ]
+        json=False,
+    )
     assert_clean(analysis_main, argv)
 
 
@@ -274,7 +278,8 @@ def test_plan_evaluate_never_fails_with_a_traceback(stores, data):
     info = _store(data, stores)
     first, last = data.draw(windows(info), label="window")
     district = data.draw(st.sampled_from(info.ids["district"] + MISSING_IDS[:1]))
-    argv = [
+    argv = on_store(
+        info,
         "plan",
         "evaluate",
         "--district",
@@ -283,10 +288,7 @@ def test_plan_evaluate_never_fails_with_a_traceback(stores, data):
         _iso(first),
         "--end",
         _iso(last),
-        "--store",
-        str(info.root),
-        "--json",
-    ]
+    )
     assert_clean(analysis_main, argv)
 
 
@@ -297,7 +299,8 @@ def test_plan_propose_never_fails_with_a_traceback(stores, data, tmp_path):
     info = _store(data, stores)
     first, last = data.draw(windows(info), label="window")
     district = data.draw(st.sampled_from(info.ids["district"] + MISSING_IDS[:1]))
-    argv = [
+    argv = on_store(
+        info,
         "plan",
         "propose",
         "--district",
@@ -312,10 +315,7 @@ def test_plan_propose_never_fails_with_a_traceback(stores, data, tmp_path):
         _iso(last),
         "--database",
         f"sqlite:///{tmp_path / 'plans.db'}",
-        "--store",
-        str(info.root),
-        "--json",
-    ]
+    )
     if data.draw(st.booleans(), label="minimal change"):
         argv.append("--minimal-change")
     assert_clean(analysis_main, argv)
@@ -328,7 +328,8 @@ def test_evaluate_and_gbm_forecast_never_fail_with_a_traceback(stores, data):
     info = _store(data, stores)
     first = data.draw(days(info))
     last = first + timedelta(days=data.draw(st.integers(-3, 120)))
-    argv = [
+    argv = on_store(
+        info,
         "evaluate",
         "--methods",
         "naive",
@@ -339,22 +340,17 @@ def test_evaluate_and_gbm_forecast_never_fail_with_a_traceback(stores, data):
         _iso(first),
         "--to",
         _iso(last),
-        "--store",
-        str(info.root),
-        "--json",
-    ]
+    )
     assert_clean(analysis_main, argv)
-    argv = [
+    argv = on_store(
+        info,
         "forecast",
         "--method",
         "gbm",
         *data.draw(areas(info, department=False)),
         "--as-of",
         _iso(data.draw(days(info))),
-        "--store",
-        str(info.root),
-        "--json",
-    ]
+    )
     assert_clean(analysis_main, argv)
 
 
@@ -431,6 +427,7 @@ def test_store_commands_never_fail_with_a_traceback(stores, data):
 
 @QUICK
 @given(data=st.data())
+@pytest.mark.slow
 def test_meetings_commands_never_fail_with_a_traceback(stores, data, tmp_path_factory):
     info = _store(data, stores)
     database = f"sqlite:///{tmp_path_factory.mktemp('meetings') / 'meetings.db'}"
@@ -484,21 +481,16 @@ def test_check_beats_never_fails_with_a_traceback(stores, data, tmp_path_factory
 
 
 # --- dashboard pages -------------------------------------------------------------------------
-LIGHT_PAGES = (
-    "overview",
-    "beat_profile",
-    "sector_review",
-    "calls",
-    "meetings",
-    "data_quality",
-    "meeting_editor",
-)
 HEAVY_PAGES = ("hotspots", "beat_planning")
 #: select boxes whose shown labels are not their values (left at the page's choice)
 FORMATTED = ("Publication day",)
 # admin_publish is left out: its "Publication day" box fails inside AppTest (None is not in
 # list) whatever the test picks; not yet looked into
 ADMIN_PAGES = ("admin_users", "admin_audit", "admin_settings")
+#: the other pages of the analyst app
+LIGHT_PAGES = tuple(
+    p for p in navigation.url_paths() if p not in HEAVY_PAGES and not p.startswith("admin_")
+)
 
 
 @st.composite
@@ -562,7 +554,10 @@ def drive_page(page: str, data, stores, tmp_path_factory, monkeypatch) -> None:
     _pick_all(at, data, info)
 
 
-@pytest.mark.parametrize("page", LIGHT_PAGES)
+@pytest.mark.parametrize(
+    "page",  # one page locally (its area and window pickers), every light page under --run-slow
+    [pytest.param(p, marks=() if p == "calls" else pytest.mark.slow) for p in LIGHT_PAGES],
+)
 @settings(QUICK, max_examples=1)
 @given(data=st.data())
 def test_pages_never_raise(page, data, stores, tmp_path_factory, monkeypatch):

@@ -45,12 +45,12 @@ def run_flyer(args: argparse.Namespace) -> int:
     engine = meetings.open_for_store(settings.database_url(args.database), store)
     try:
         dept = store.department()
-        inputs = flyer_inputs(
+        flyer = flyer_inputs(
             engine, beats, beat, today=dept.today(), days=args.days, level_words=dept.level_words()
         )
     finally:
         engine.dispose()
-    document = pdf.flyer_pdf(beat, inputs.pop("meetings"), paper=args.paper, **inputs)
+    document = pdf.flyer_pdf(flyer, paper=args.paper)
     with open(args.pdf, "wb") as handle:
         handle.write(document)
     print(f"wrote {args.pdf} (beat {beat}, one page, {args.paper})")

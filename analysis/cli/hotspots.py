@@ -121,9 +121,7 @@ def run_hotspots(args: argparse.Namespace) -> int:
         export.check_layer_path(args.out)
     store = inputs.open_store(args.store)
     level, typed = chosen_area(args)
-    incidents = inputs.load_hotspot_incidents(
-        store, period_of(store, args.start, args.end), columns=_columns(args, level)
-    )
+    period = period_of(store, args.start, args.end)
     all_beats = store.read_layer("beats")
     the_id = area_id(store, level, typed) if level and typed else None
     area = {  # the canonical level, the department's word for it and the id as stored
@@ -131,9 +129,23 @@ def run_hotspots(args: argparse.Namespace) -> int:
         "label": store.department().label(level) if level else "department",
         "id": the_id,
     }
-    located, beats = hotspots.area_incidents(
-        incidents, all_beats, level=level, area_id=the_id, category=args.category
-    )
+    if args.method == "kde" and level is None and not args.category:
+        # city-wide KDE: only the coordinates, read file by file into NumPy (the same points,
+        # in the same order, as the incidents' located rows)
+        from analysis.distributed import located_points
+
+        x, y = located_points(
+            store,
+            start=pd.Timestamp(period.first) if period else None,
+            end=pd.Timestamp(period.end) if period else None,
+        )
+        incidents = located = pd.DataFrame({schema.X: x, schema.Y: y}, copy=False)
+        beats = all_beats
+    else:
+        incidents = inputs.load_hotspot_incidents(store, period, columns=_columns(args, level))
+        located, beats = hotspots.area_incidents(
+            incidents, all_beats, level=level, area_id=the_id, category=args.category
+        )
     if located.empty:
         return _no_incidents(args, area)
     model, polygons = hotspots.fit_hotspots(

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import date
 from typing import Any, Literal
+
+import pandas as pd
 
 from analysis import beatplan, inputs
 from analysis.cli.common import area_id, day_argument, period_of, print_json
@@ -21,7 +24,17 @@ from geodata.boundaries import read_beats
 from geodata.jsonable import jsonable_records
 from geodata.store import IncidentStore
 
-__all__ = ["add_commands", "run_evaluate", "run_propose"]
+__all__ = [
+    "PLANNING_WINDOW_MONTHS",
+    "add_commands",
+    "planning_period",
+    "run_evaluate",
+    "run_propose",
+]
+
+#: ``plan evaluate``'s workload period when none is given: the last 12 months of the store (the
+#: usual planning window; reading ten years of records is ``--all``).
+PLANNING_WINDOW_MONTHS = 12
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -64,6 +77,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     ev = sub.add_parser("evaluate", help="measures of the current beats or of a plan file")
     ev.add_argument("--plan", help="plan file (GeoJSON/GeoPackage/Shapefile with a beat column)")
     ev.add_argument("--district", help="only this district")
+    ev.add_argument(
+        "--all",
+        action="store_true",
+        help="measure the workload over every stored record (default without --start/--end: "
+        f"the last {PLANNING_WINDOW_MONTHS} months the store holds)",
+    )
     common(ev)
     ev.set_defaults(func=run_evaluate)
 
@@ -99,11 +118,38 @@ def _workload(store: IncidentStore, chosen: str) -> Literal["incidents", "calls"
     return inputs.resolve_workload(chosen, has_calls=chosen == "auto" and inputs.has_calls(store))
 
 
+def planning_period(
+    store: IncidentStore, first: date | None, last: date | None, *, every: bool = False
+) -> tuple[inputs.Period | None, str]:
+    """Return ``plan evaluate``'s incident workload period and how it was chosen.
+
+    `first`/`last` as given (a missing side is the store's first or last day); neither
+    given: the :data:`PLANNING_WINDOW_MONTHS` months ending on the last day the store holds
+    (``"last 12 months"``: 2024-01-01 to 2024-12-31 for a store ending on 31 December 2024),
+    or every record when `every` (``"all"``) or the store is empty.
+    """
+    period = period_of(store, first, last)
+    if period is not None:
+        return period, "given"
+    if every:
+        return None, "all"
+    daily = inputs.load_daily_counts(store)
+    if daily.empty:
+        return None, "all"
+    last = daily.index[-1].date()
+    start = pd.Timestamp(last) - pd.DateOffset(months=PLANNING_WINDOW_MONTHS) + pd.Timedelta(days=1)
+    return inputs.Period(start.date(), last), "last 12 months"
+
+
 def _inputs(
-    args: argparse.Namespace, workload: Literal["incidents", "calls"] | None = None
+    args: argparse.Namespace,
+    workload: Literal["incidents", "calls"] | None = None,
+    *,
+    period: inputs.Period | None = None,
 ) -> tuple[IncidentStore, inputs.PlanningInputs]:
     store = inputs.open_store(args.store)
-    period = period_of(store, args.start, args.end)
+    if period is None:
+        period = period_of(store, args.start, args.end)
     kind = workload or _workload(store, args.workload)
     loaded = inputs.load_planning_inputs(
         store, period, weights_path=args.weights, workload=kind, allowance=args.allowance
@@ -116,8 +162,18 @@ def _print_json(data: object) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    """Run ``plan evaluate``: print the measures of the current beats or of ``--plan``."""
-    store, loaded = _inputs(args)
+    """Run ``plan evaluate``: print the measures of the current beats or of ``--plan``.
+
+    Incident workload without ``--start``/``--end`` is measured over the last 12 months the
+    store holds (:func:`planning_period`; ``--all`` for every record); calls for service keep
+    every stored call unless a period is given.
+    """
+    store = inputs.open_store(args.store)
+    workload = _workload(store, args.workload)
+    period, basis = planning_period(store, args.start, args.end, every=args.all)
+    if workload == "calls" and basis == "last 12 months":
+        period, basis = None, "all"
+    store, loaded = _inputs(args, workload, period=period)
     beats = loaded.beats
     plan = read_beats(args.plan, analysis_crs=beats.crs.to_string()) if args.plan else beats
     incidents = loaded.incidents
@@ -129,11 +185,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
         plan = plan[plan[schema.DISTRICT] == district]
         incidents = beatplan.district_incidents(beats, incidents, district)
     evaluation = beatplan.evaluate_plan(plan, incidents, stations=loaded.stations)
-    workload = _workload(store, args.workload)
     # both measures when the store holds both kinds of record and none was chosen
     other = None
     if args.workload == "auto" and workload == "calls" and store.count():
-        _, loaded_other = _inputs(args, "incidents")
+        _, loaded_other = _inputs(args, "incidents", period=period)
         other_incidents = loaded_other.incidents
         if args.district:
             other_incidents = beatplan.district_incidents(beats, other_incidents, district)
@@ -143,6 +198,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
             {
                 "plan": args.plan or "current beats",
                 "workload": workload,
+                "period": {
+                    "from": period.first if period else None,
+                    "to": period.last if period else None,
+                    "basis": basis,
+                },
                 "summary": evaluation.summary,
                 "beats": jsonable_records(evaluation.beats, digits=6),
                 **({"summary_incidents": other} if other is not None else {}),
@@ -154,6 +214,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     sys.stdout.write(
         f"plan: {args.plan or 'current beats'}  ({s['n_beats']} beats, "
         f"{s['incidents']:,} {unit} {s['workload_total']:.0f})\n"
+        f"period: {_period_words(period, basis)}\n"
         f"workload CV {s['workload_cv']:.3f}   max/min {s['max_min_ratio']:.2f}   "
         f"Gini {s['gini']:.3f}\n"
         f"median Polsby-Popper {s['median_polsby_popper']:.3f}   median convex hull ratio "
@@ -167,6 +228,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
             f"max/min {other['max_min_ratio']:.2f}\n"
         )
     return 0
+
+
+def _period_words(period: inputs.Period | None, basis: str) -> str:
+    if period is None:
+        return "every stored record"
+    span = f"{period.first} to {period.last}"
+    return f"{span} (the last 12 months the store holds)" if basis == "last 12 months" else span
 
 
 def run_propose(args: argparse.Namespace) -> int:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import streamlit as st
-from streamlit_folium import st_folium
 
 from analysis.inputs import Period
 from dashboard import auth, calls_panel, data, state
 from dashboard import plan_data as pl
+from dashboard.map_clicks import show_map
 from geodata import audit, schema, users
 from geodata.errors import InputError
 
@@ -175,7 +175,7 @@ proposal = st.session_state.get(state.PLAN_PROPOSAL)
 if st.session_state.get(state.PLAN_PROPOSAL_KEY) != (token, period, basis):
     proposal = None  # made from other data, another workload period or another workload
 if proposal is None or proposal.parameters["district"] != district:
-    st_folium(
+    show_map(
         pl.plan_map(
             beats[beats[schema.DISTRICT] == district],
             current,
@@ -183,8 +183,6 @@ if proposal is None or proposal.parameters["district"] != district:
             unit=basis.unit,
         ),
         height=480,
-        width="stretch",
-        returned_objects=[],
         key=f"plan_current_{district}",
     )
     st.dataframe(pl.beat_table(current, basis), hide_index=True, width="stretch")
@@ -204,11 +202,9 @@ map_columns = (
 for column, (title, plan, summary, key) in zip(st.columns(2), map_columns, strict=True):
     with column:
         st.subheader(title)
-        st_folium(
+        show_map(
             pl.plan_map(plan, summary, moved=moved, vmax=top, unit=basis.unit),
             height=460,
-            width="stretch",
-            returned_objects=[],
             key=f"plan_map_{key}",
         )
 st.caption(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import altair as alt
 import streamlit as st
-from streamlit_folium import st_folium
 
 from analysis.compare import WINDOWS
 from dashboard import calls_data, data
+from dashboard.map_clicks import show_map
 from geodata import schema
 
 LABELS = {"7d": "Week (Mon-Sun)", "28d": "28 days", "ytd": "Year to date", "365d": "365 days"}
@@ -32,7 +32,7 @@ level = left.selectbox(
 )  # fmt: skip
 area = None
 if level is not None:
-    ids = sorted(data.load_beats(root, token)[level].dropna().astype(str).unique())
+    ids = sorted(data.load_beats(root, token)[level].dropna().unique())
     area = mid.selectbox(data.label(root, token, level, title=True), ids, key="calls_area")
 window = right.selectbox("Window", WINDOWS, index=0, format_func=LABELS.get, key="calls_window")
 as_of = far.date_input("As of", value=last, min_value=first, max_value=last)
@@ -73,11 +73,9 @@ if len(worse):
     )
 map_col, side = st.columns([3, 2])
 with map_col:
-    st_folium(
+    show_map(
         calls_data.calls_map(root, token, review.window.start, review.window.end),
         height=440,
-        width="stretch",
-        returned_objects=[],
         key="calls_map",
     )
     st.caption("Officer-hours: time on task (arrival, else dispatch, to close) x officers sent.")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import streamlit as st
-from streamlit_folium import st_folium
 
 from analysis import evaluate, forecast, hotspots
 from dashboard import calls_panel, data
 from dashboard import hotspot_data as hd
+from dashboard.map_clicks import show_map
 from geodata import schema
 from geodata.errors import InputError, StoreError
 
@@ -102,7 +102,7 @@ if show_forecast:
     else:
         st.caption(f"Forecast from the year before {period.end}: {forecast_run.summary}.")
 surface = {"kde": "Density (incidents/km²)", "gistar": "Gi* z-score (z > 0)"}.get(method, "")
-st_folium(
+show_map(
     hd.hotspot_map(
         run,
         label=surface or "Surface",
@@ -110,8 +110,6 @@ st_folium(
         context=data.map_context(root, token),
     ),
     height=520,
-    width="stretch",
-    returned_objects=[],
     key=f"hotspot_map_{method}_{level}_{area_id}",
 )
 st.caption(

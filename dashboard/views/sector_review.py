@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import streamlit as st
-from streamlit_folium import st_folium
 
 from analysis.compare import WINDOWS
 from analysis.inputs import Period
 from dashboard import auth, calls_data, calls_panel, data, state
 from dashboard import profile_data as pd_
 from dashboard.forecast_panel import render_forecast_panel
+from dashboard.map_clicks import show_map
 from geodata import schema
 
 store = data.get_store()
@@ -86,7 +86,7 @@ d.metric(
 
 map_col, side = st.columns([3, 2])
 with map_col:
-    st_folium(
+    show_map(
         pd_.profile_map(
             root,
             token,
@@ -95,8 +95,6 @@ with map_col:
             period=window_period,
         ),
         height=480,
-        width="stretch",
-        returned_objects=[],
         key=f"sector_map_{sector}",
     )
     st.caption(

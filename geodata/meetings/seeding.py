@@ -209,7 +209,7 @@ def _reference_frames(
     lonlat = centroids.to_crs(schema.WGS84)
     areas = pd.DataFrame(
         {
-            "beat": beats[schema.BEAT].astype(str).to_numpy(),
+            "beat": beats[schema.BEAT].to_numpy(),
             "sector": beats[schema.SECTOR].astype("string").to_numpy()
             if schema.SECTOR in beats
             else pd.NA,

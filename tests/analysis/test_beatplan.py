@@ -41,6 +41,19 @@ def test_polsby_popper_of_square_circle_and_rectangle():
     assert pp[2] == pytest.approx(4 * math.pi * 40_000 / 1000**2)  # 4πA/P², P = 1000
 
 
+def test_shape_measures_equal_esda_on_the_real_beats(sample_store):
+    # the shapely formulas that replaced esda (no libpysal at start-up) give esda's values
+    import esda.shape
+
+    beats = sample_store.read_layer("beats")
+    assert bp.polsby_popper(beats.geometry) == pytest.approx(
+        np.asarray(esda.shape.isoperimetric_quotient(beats.geometry), float), rel=1e-12
+    )
+    assert bp.convex_hull_ratio(beats.geometry) == pytest.approx(
+        np.asarray(esda.shape.convex_hull_ratio(beats.geometry), float), rel=1e-12
+    )
+
+
 def test_balance_measures_by_hand():
     assert bp.coefficient_of_variation([1, 2, 3]) == pytest.approx(math.sqrt(2 / 3) / 2)
     assert bp.coefficient_of_variation([5, 5, 5]) == 0.0
@@ -189,6 +202,7 @@ def test_grid_proposal_reaches_the_known_optimum_of_2x3_rectangles():
     assert ev.beats["polsby_popper"].to_numpy() == pytest.approx([0.24 * math.pi] * 4)
 
 
+@pytest.mark.slow
 def test_same_seed_same_plan():
     rng = np.random.default_rng(7)
     beats, incidents = _grid(8, 6, workload=rng.integers(0, 6, 48))

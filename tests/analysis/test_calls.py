@@ -203,6 +203,7 @@ def test_minneapolis_sector_layer_from_calls(mpls_calls):
     assert share > 0.93  # measured 0.953 with 300 m units
 
 
+@pytest.mark.slow
 def test_calls_areas_command_rebuilds_the_bundled_layer(tmp_path):
     import json
     import subprocess

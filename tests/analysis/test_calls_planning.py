@@ -55,6 +55,7 @@ def test_evaluate_balances_officer_hours(minneapolis_store, capsys):
     assert placed[UNITS].notna().mean() > 0.95  # plans that name no officers count as one
 
 
+@pytest.mark.slow
 def test_propose_balanced_sectors_on_call_workload(minneapolis_store, capsys):
     out = _json(
         capsys,

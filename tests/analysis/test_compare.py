@@ -285,3 +285,16 @@ def test_change_breakdown_of_a_flagged_beat_adds_up(sample_store):
     assert top["part"] == diff.idxmax()
     words = compare.chance_in_words(row["p_value"], 23, 4)
     assert words == "as large a rise would happen by chance less than 1 time in 1,000"
+
+
+def test_binomial_p_equals_scipys_binomtest_on_random_cases():
+    # the NumPy two-sided test (no scipy.stats at start-up) against scipy's, many shapes
+    from analysis.compare import binomial_two_sided_p
+
+    rng = np.random.default_rng(17)
+    for _ in range(400):
+        n = int(rng.integers(1, 5000))
+        k = int(rng.integers(0, n + 1))
+        p = 0.5 if rng.random() < 0.3 else float(rng.uniform(0.01, 0.99))
+        expected = stats.binomtest(k, n, p).pvalue
+        assert binomial_two_sided_p(k, n, p) == pytest.approx(expected, rel=1e-9, abs=1e-300)

@@ -45,6 +45,7 @@ def test_count_by_on_the_cluster_equals_one_machine(sample_store, client):
     )
 
 
+@pytest.mark.slow
 def test_kde_binned_on_the_cluster_equals_kde_of_the_points(sample_store, client):
     frame = sample_store.load_incidents(
         columns=["x", "y"], start="2018-01-01", end="2018-02-01"
@@ -78,6 +79,7 @@ def test_fit_counts_needs_a_bandwidth(sample_store):
         KDEHotspots().fit_counts(np.zeros((grid.n_rows, grid.n_cols)), grid, n_incidents=0)
 
 
+@pytest.mark.slow
 def test_counts_command_on_a_scheduler_equals_this_machine(sample_store, client, capsys, tmp_path):
     from geodata.cli import main
 

@@ -83,6 +83,7 @@ def test_schedule_daily_for_a_dense_month_and_monthly_for_a_year():
     assert monthly[-1].end == pd.Timestamp("2024-01-01", tz=tz)
 
 
+@pytest.mark.slow
 def test_rolling_backtest_on_the_dense_month(sample_store):
     incidents = sample_store.load_incidents(
         columns=["x", "y", "occurred_at"], start="2018-01-01", end="2018-02-01"

@@ -15,6 +15,7 @@ from analysis.cli import main
 from analysis.evaluate import study_grid
 
 
+@pytest.mark.slow
 def test_forecast_json_geojson_and_csv_for_a_sector(sample_store, capsys, tmp_path):
     base = ["forecast", "--method", "naive", "--sector", "092", "--as-of", "2018-01-28"]
     base += ["--store", str(sample_store.root), "--json"]
@@ -67,6 +68,7 @@ def test_hotspots_command_writes_csv(sample_store, tmp_path):
     assert not any(r["top_offenses"].startswith(("=", "+", "-", "@")) for r in rows)
 
 
+@pytest.mark.slow
 def test_forecast_backtest_command_matches_the_function(sample_store, capsys, tmp_path):
     args = ["forecast-backtest", "--methods", "naive", "prospective", "--horizons", "1d"]
     args += ["--first-day", "14"]

@@ -59,6 +59,7 @@ def test_hotspots_unknown_area_is_a_clear_error(sample_store, capsys):
     assert "error: --beat: no beat '9999' in the beat layer (ids look like 0111," in err
 
 
+@pytest.mark.slow
 def test_evaluate_json_on_the_dense_month(sample_store, capsys, tmp_path):
     md = tmp_path / "eval.md"
     args = ["evaluate", "--methods", "kde", "--coverages", "0.01", "0.05"]

@@ -412,6 +412,7 @@ def test_gistar_is_deterministic_with_a_seed_and_validates():
 
 
 # --- Knox -----------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_knox_observed_pairs_match_pointpats(dense_month):
     from pointpats.spacetime import Knox
 

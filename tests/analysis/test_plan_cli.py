@@ -1,12 +1,14 @@
 """``python -m analysis plan``: JSON of evaluate and propose on the bundled data."""
 
 import json
+from datetime import date
 
 import geopandas as gpd
 import pytest
 
 from analysis import beatplan
 from analysis.cli import main
+from analysis.inputs import load_daily_counts
 
 KEYS = {"workload_cv", "max_min_ratio", "contiguous", "median_polsby_popper", "seconds"}
 
@@ -16,6 +18,7 @@ def _json(capsys, *args):
     return json.loads(capsys.readouterr().out)
 
 
+@pytest.mark.slow
 def test_propose_json_meets_the_target_on_district_11(sample_store, tmp_path, capsys):
     out = tmp_path / "p.geojson"
     got = _json(
@@ -33,12 +36,15 @@ def test_propose_json_meets_the_target_on_district_11(sample_store, tmp_path, ca
     # the written file is the proposed plan, and evaluating it gives the same balance
     written = gpd.read_file(out)
     assert len(written) == new["n_beats"] == 15
-    again = _json(capsys, "evaluate", "--plan", str(out), "--store", str(sample_store.root))
+    again = _json(  # the same workload as propose: every stored incident
+        capsys, "evaluate", "--all", "--plan", str(out), "--store", str(sample_store.root)
+    )
     assert again["summary"]["workload_cv"] == pytest.approx(new["workload_cv"], abs=1e-6)
     # the per-beat workloads add up to the plan's total
     assert sum(b["workload"] for b in got["beats"]) == pytest.approx(new["workload_total"])
 
 
+@pytest.mark.slow
 def test_minimal_change_moves_few_units(sample_store, capsys):
     got = _json(
         capsys, "propose", "--district", "11", "--minimal-change", "--store",
@@ -66,3 +72,34 @@ def test_bad_district_is_a_clear_error(sample_store, capsys):
     code = main(["plan", "propose", "--district", "99", "--store", str(sample_store.root)])
     assert code == 2
     assert "no beats in district(s) ['99']" in capsys.readouterr().err
+
+
+def test_evaluate_defaults_to_the_last_12_months(sample_store, capsys):
+    # the default window is the 12 months ending on the last stored day, stated in the
+    # output, and gives the same answer as that period given explicitly
+    daily = load_daily_counts(sample_store)
+    last = daily.index[-1].date()
+    assert last == date(2024, 12, 31)  # the bundled sample's last day
+    first = date(2024, 1, 1)
+    got = _json(capsys, "evaluate", "--store", str(sample_store.root))
+    assert got["period"] == {"from": str(first), "to": str(last), "basis": "last 12 months"}
+    given = _json(
+        capsys, "evaluate", "--start", str(first), "--end", str(last),
+        "--store", str(sample_store.root),
+    )  # fmt: skip
+    assert given["period"]["basis"] == "given"
+    assert given["summary"] == got["summary"]
+    assert given["beats"] == got["beats"]
+    # located incidents in a beat: at most the window's stored incidents, most of them
+    window = int(daily.loc[str(first) : str(last)].sum())
+    assert 0.9 * window < got["summary"]["incidents"] <= window
+    # --all is every stored incident (the former default)
+    every = _json(capsys, "evaluate", "--all", "--store", str(sample_store.root))
+    assert every["period"] == {"from": None, "to": None, "basis": "all"}
+    assert 0.9 * daily.sum() < every["summary"]["incidents"] <= daily.sum()
+    assert every["summary"]["incidents"] > got["summary"]["incidents"]
+
+
+def test_evaluate_text_names_the_period(sample_store, capsys):
+    assert main(["plan", "evaluate", "--store", str(sample_store.root)]) == 0
+    assert "(the last 12 months the store holds)" in capsys.readouterr().out

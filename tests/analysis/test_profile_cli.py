@@ -139,6 +139,7 @@ def test_empty_period_says_so_in_text_and_json(sample_store, capsys):
     assert "note: No incidents in this period: sector 011 has none recorded" in text
 
 
+@pytest.mark.slow
 def test_module_entry_point_runs(sample_store):
     done = subprocess.run(
         [

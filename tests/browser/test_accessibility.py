@@ -14,27 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from dashboard import navigation
 from tests.browser.conftest import sign_in, wait_for_app
 
 pytestmark = pytest.mark.browser
 
 AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
-#: Analyst pages by URL path ("" is the default page, Overview).
-ANALYST_PAGES = {
-    "overview": "",
-    "beat_profile": "beat_profile",
-    "sector_review": "sector_review",
-    "hotspots": "hotspots",
-    "calls": "calls",
-    "beat_planning": "beat_planning",
-    "meetings": "meetings",
-    "meeting_editor": "meeting_editor",
-    "data_quality": "data_quality",
-    "admin_users": "admin_users",
-    "admin_audit": "admin_audit",
-    "admin_publish": "admin_publish",
-    "admin_settings": "admin_settings",
-}
+#: Analyst pages: name -> the address typed ("" for the first page, the home page).
+ANALYST_PAGES = {path: "" if n == 0 else path for n, path in enumerate(navigation.url_paths())}
 #: Page titles (headings) by URL path, to check that the page itself is on the screen.
 TITLES = {
     "overview": "Incidents by beat",

@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 
 import pytest
 
+from dashboard import navigation
 from geodata import audit, schema, settings, users
 from tests.auth_helpers import ensure_user
 from tests.browser.conftest import fill_sign_in, sign_in, wait_for_app
@@ -22,7 +23,7 @@ from tests.dashboard.test_community_app import coordinate_pairs, raw_pairs
 
 pytestmark = pytest.mark.browser
 
-#: Menu entries per role (titles in dashboard/app.py).
+#: Menu entries per role (titles in dashboard/navigation.py).
 MENU = {
     "analyst": [
         "Overview",
@@ -53,22 +54,8 @@ FORBIDDEN = {
     "meetings": ("overview", "Overview"),
     "admin": ("beat_profile", "Beat profile"),
 }
-PAGE_PATHS = [
-    "",
-    "overview",
-    "beat_profile",
-    "sector_review",
-    "hotspots",
-    "calls",
-    "beat_planning",
-    "meetings",
-    "meeting_editor",
-    "data_quality",
-    "admin_users",
-    "admin_audit",
-    "admin_publish",
-    "admin_settings",
-]
+#: Every address of the analyst app ("" is the home page).
+PAGE_PATHS = ["", *navigation.url_paths()]
 
 
 def _start_app(start_streamlit, sample_store, meetings_template, root: Path, **env) -> tuple:

@@ -11,27 +11,14 @@ import re
 
 import pytest
 
+from dashboard import navigation
 from geodata.publish import publish_store
 from tests.browser.conftest import sign_in, wait_for_app
 
 pytestmark = pytest.mark.browser
 
-#: Every page of the analyst app, by its sidebar title (dashboard/app.py).
-TITLES = (
-    "Overview",
-    "Beat profile",
-    "Sector review",
-    "Hotspots",
-    "Calls for service",
-    "Beat planning",
-    "Meetings",
-    "Edit meetings",
-    "Data and import",
-    "Users",
-    "Audit log",
-    "Publish",
-    "Settings",
-)
+#: Every page of the analyst app, by its sidebar title.
+TITLES = navigation.titles()
 WRONG = re.compile(r"(?i)\bdistricts?\b|chicago")
 
 

@@ -89,6 +89,7 @@ def test_signed_out_nothing_but_the_sign_in_form(app_env, db_url, engine):
         at.switch_page("views/data_quality.py")
 
 
+@pytest.mark.slow
 def test_first_start_creates_an_admin_with_a_one_time_password(app_env, db_url, capsys):
     at = AppTest.from_file(app_env, default_timeout=120).run()
     printed = capsys.readouterr().err
@@ -116,6 +117,7 @@ def test_first_start_creates_an_admin_with_a_one_time_password(app_env, db_url, 
 
 
 @pytest.mark.parametrize("role", sorted(EXPECTED))
+@pytest.mark.slow
 def test_each_role_gets_exactly_its_pages(app_env, db_url, role):
     at = signed_in(app_env, role)
     assert _registered_files(at) == EXPECTED[role]
@@ -127,6 +129,7 @@ def test_each_role_gets_exactly_its_pages(app_env, db_url, role):
             at.switch_page(f"views/{page}.py")
 
 
+@pytest.mark.slow
 def test_commander_reads_but_cannot_save_or_export(app_env, db_url, engine):
     at = signed_in(app_env, "commander")
     at.switch_page("views/sector_review.py").run()
@@ -157,6 +160,7 @@ def test_wrong_password_then_lockout(app_env, db_url, engine, monkeypatch):
     assert audit.read_events(engine, action=audit.SIGN_IN).empty
 
 
+@pytest.mark.slow
 def test_idle_session_is_signed_out_at_the_next_action(app_env, db_url, engine):
     at = signed_in(app_env, "commander")
     assert at.title[0].value == "Incidents by beat"
@@ -181,6 +185,7 @@ def _backdate_sessions(engine, *, minutes: float) -> None:
             )
 
 
+@pytest.mark.slow
 def test_disabled_user_is_refused_at_the_next_action(app_env, db_url, engine):
     at = signed_in(app_env, "analyst")
     at.switch_page("views/data_quality.py").run()
@@ -194,6 +199,7 @@ def test_disabled_user_is_refused_at_the_next_action(app_env, db_url, engine):
     assert _is_sign_in_form(at)  # and cannot sign in again
 
 
+@pytest.mark.slow
 def test_sign_out(app_env, db_url, engine):
     at = signed_in(app_env, "meetings")
     _button(at, "Sign out").click().run()
@@ -207,6 +213,7 @@ def test_sign_out(app_env, db_url, engine):
         at.switch_page("views/meeting_editor.py")
 
 
+@pytest.mark.slow
 def test_meeting_edits_are_audited_with_the_user(app_env, db_url, engine):
     meetings.open_database(db_url).dispose()  # seed the schedule
     at = signed_in(app_env, "meetings")

@@ -21,7 +21,7 @@ from geodata.calls import load_calls
 from geodata.ingest import ingest_file
 from geodata.readers import ColumnMapping
 from geodata.store import IncidentStore
-from tests.auth_helpers import signed_in
+from tests.auth_helpers import opened
 from tests.conftest import APP
 
 MPLS = APP.replace("dashboard/app.py", "geodata/samples/minneapolis")
@@ -33,11 +33,7 @@ def _planning_page(store: IncidentStore, monkeypatch, database: str):
     """Return the Beat planning page of `store`, signed in as an analyst."""
     monkeypatch.setenv("BEATS_DATA_DIR", str(store.root.parent))
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{database}")
-    at = signed_in(APP, "analyst", timeout=300)
-    at.switch_page("views/beat_planning.py")
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
+    return opened(APP, "beat_planning", timeout=300)
 
 
 @pytest.fixture
@@ -143,6 +139,7 @@ def both_store(minneapolis_store, tmp_path) -> IncidentStore:
     return store
 
 
+@pytest.mark.slow
 def test_both_measures_when_the_store_holds_calls_and_incidents(both_store, monkeypatch, capsys):
     at = _planning_page(both_store, monkeypatch, both_store.root.parent / "plans.db")
     workload = next(r for r in at.radio if r.label == "Workload")
@@ -167,6 +164,7 @@ def test_both_measures_when_the_store_holds_calls_and_incidents(both_store, monk
     assert metrics["Workload CV (officer-hours)"] == f"{out['summary']['workload_cv']:.3f}"
 
 
+@pytest.mark.slow
 def test_a_proposal_on_officer_hours_matches_the_cli(page, minneapolis_store, capsys):
     """Precinct 4 re-drawn on officer-hours: the page's proposal is the CLI's (same defaults)."""
     at = page

@@ -8,22 +8,14 @@ from analysis.cli import main
 from dashboard import plan_data, state
 from geodata import audit, db
 from geodata.plans import list_plans, load_plan
-from tests.auth_helpers import signed_in
-from tests.helpers import folium_maps
+from tests.auth_helpers import opened
+from tests.helpers import folium_maps, page_metrics
 
 
 @pytest.fixture
 def planning_page(app_env, tmp_path, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'plans.db'}")
-    at = signed_in(app_env, "analyst", timeout=180)
-    at.switch_page("views/beat_planning.py")
-    at.run()
-    assert not at.exception
-    return at
-
-
-def _metrics(at):
-    return {m.label: m.value for m in at.metric}
+    return opened(app_env, "beat_planning")
 
 
 def test_page_shows_current_measures_like_the_cli(planning_page, sample_store, capsys):
@@ -36,13 +28,14 @@ def test_page_shows_current_measures_like_the_cli(planning_page, sample_store, c
         == 0
     )
     out = json.loads(capsys.readouterr().out)["summary"]
-    metrics = _metrics(at)
+    metrics = page_metrics(at)
     assert metrics["Current beats"] == str(out["n_beats"])
     assert metrics["Workload CV"] == f"{out['workload_cv']:.3f}"
     assert metrics["Median Polsby-Popper"] == f"{out['median_polsby_popper']:.3f}"
     assert len(folium_maps(at)) == 1
 
 
+@pytest.mark.slow
 def test_workload_period_matches_the_cli(planning_page, sample_store, capsys):
     from datetime import date
 
@@ -56,9 +49,10 @@ def test_workload_period_matches_the_cli(planning_page, sample_store, capsys):
     assert main([*args, "--json"]) == 0
     everything = json.loads(capsys.readouterr().out)["summary"]
     assert month["workload_cv"] != everything["workload_cv"]  # the period matters
-    assert _metrics(at)["Workload CV"] == f"{month['workload_cv']:.3f}"
+    assert page_metrics(at)["Workload CV"] == f"{month['workload_cv']:.3f}"
 
 
+@pytest.mark.slow
 def test_propose_compare_save_and_export(planning_page, tmp_path):
     at = planning_page
     at.selectbox[0].select("11").run()
@@ -100,13 +94,14 @@ def test_propose_compare_save_and_export(planning_page, tmp_path):
     assert sorted(gpd.read_file(gpkg)["beat"]) == sorted(proposal.proposed_plan["beat"])
 
 
+@pytest.mark.slow
 def test_impossible_requests_are_refused_in_words_and_clear_the_proposal(planning_page):
     at = planning_page
     at.selectbox[0].select("11").run()
     at.button[0].click().run()  # a proposal on screen
     assert not at.exception
     assert at.session_state[state.PLAN_PROPOSAL] is not None
-    n_current = int(_metrics(at)["Current beats"])
+    n_current = int(page_metrics(at)["Current beats"])
     # minimal change with another number of beats: impossible
     at.number_input[0].set_value(n_current - 1)
     at.radio[0].set_value("Minimal change")
@@ -129,6 +124,7 @@ def test_impossible_requests_are_refused_in_words_and_clear_the_proposal(plannin
     assert at.error[0].value.startswith("One beat would be the whole district")
 
 
+@pytest.mark.slow
 def test_planning_dates_start_where_the_data_are_dense(planning_page):
     from datetime import date
 

@@ -15,8 +15,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from geodata.calls import load_calls
-from tests.auth_helpers import signed_in
+from tests.auth_helpers import opened
 from tests.conftest import APP
+from tests.helpers import page_metrics
 
 NO_INCIDENTS = "No incident reports in this store"
 
@@ -28,15 +29,7 @@ def mpls_app(minneapolis_store, monkeypatch):
 
 
 def _page(app: str, page: str) -> AppTest:
-    at = signed_in(app, "analyst", timeout=180)
-    at.switch_page(f"views/{page}.py")
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
-
-
-def _metrics(at: AppTest) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
+    return opened(app, page)
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +52,7 @@ def test_calls_page_runs(mpls_app):
 
 def test_data_page_counts_the_calls(mpls_app, calls):
     at = _page(mpls_app, "data_quality")
-    metrics = _metrics(at)
+    metrics = page_metrics(at)
     assert metrics["Stored incidents"] == "0"
     assert metrics["Stored calls for service"] == f"{len(calls):,}" == "14,181"
     assert "No incident reports imported yet" in at.info[0].value
@@ -90,7 +83,7 @@ def test_beat_profile_shows_a_sectors_calls(mpls_app, calls):
         & (calls["day"] >= as_of - timedelta(days=27))
         & (calls["day"] <= as_of)
     ]
-    metrics = _metrics(at)
+    metrics = page_metrics(at)
     assert int(metrics["Calls in the window"].replace(",", "")) == len(mine)
     assert metrics["Median response (min)"] == f"{mine['response_min'].median():.1f}"
     assert metrics["Median time on task (min)"] == f"{mine['time_on_task_min'].median():.1f}"
@@ -116,7 +109,7 @@ def test_sector_review_reviews_precincts(mpls_app, calls, minneapolis_store):
     mine = calls[calls["beat"].isin(members)]
     now = mine[(mine["day"] >= start) & (mine["day"] <= end)]
     before = mine[(mine["day"] >= start - timedelta(days=7)) & (mine["day"] < start)]
-    metrics = _metrics(at)
+    metrics = page_metrics(at)
     assert int(metrics["Calls in the window"].replace(",", "")) == len(now)
     delta = next(m.delta for m in at.metric if m.label == "Calls in the window")
     assert f"({len(before):,})" in delta

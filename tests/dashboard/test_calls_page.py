@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.auth_helpers import signed_in
+from tests.auth_helpers import opened, signed_in
 from tests.conftest import APP
 
 
 @pytest.fixture
 def calls_page(minneapolis_store, monkeypatch):
     monkeypatch.setenv("BEATS_DATA_DIR", str(minneapolis_store.root.parent))
-    at = signed_in(APP, "analyst", timeout=180)
-    at.switch_page("views/calls.py")
-    at.run()
-    assert not at.exception
-    return at
+    return opened(APP, "calls")
 
 
 def test_calls_page_reviews_a_precinct(calls_page):
@@ -31,6 +27,7 @@ def test_calls_page_reviews_a_precinct(calls_page):
     assert any("P4 SEC 3N" in w.value for w in at.warning)  # measured: 11.6 -> 17.7 min
 
 
+@pytest.mark.slow
 def test_calls_page_without_calls(app_env):
     at = signed_in(app_env, "analyst", timeout=180)
     at.switch_page("views/calls.py")

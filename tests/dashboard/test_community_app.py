@@ -16,7 +16,7 @@ from geodata.department import load_department
 from geodata.geocode import BlockGazetteer
 from geodata.publish import EXTRACT_FILES, FINDER_FILES, public_block
 from tests.community_helpers import independently_excluded
-from tests.helpers import folium_maps
+from tests.helpers import folium_maps, page_metrics
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "community_app.py")
 TZ = load_department("chicago").timezone
@@ -44,10 +44,6 @@ def coordinate_pairs(text: str) -> set[tuple[float, float]]:
 def raw_pairs(raw) -> set[tuple[float, float]]:
     """Return every raw incident position as (lon, lat) to 6 decimals."""
     return set(zip(raw[schema.LON].round(6), raw[schema.LAT].round(6), strict=True))
-
-
-def _metrics(at):
-    return {m.label: m.value for m in at.metric}
 
 
 def _html_bodies(at) -> str:
@@ -86,7 +82,7 @@ def test_app_runs_without_the_analyst_store(community_data_dir, safe_window):
     beat = at.selectbox[0].value
     assert beat == "0111"
     recent = safe[(safe[schema.BEAT] == beat) & (safe["day"] >= end - timedelta(days=28))]
-    metrics = _metrics(at)
+    metrics = page_metrics(at)
     assert metrics["Incidents, last 28 days"] == f"{len(recent):,}"
     assert metrics["The 28 days before"] == "no data"  # the sample starts on 1 January 2018
     assert metrics["Your station"] == "Central"  # district 01's station
@@ -114,7 +110,7 @@ def test_find_beat_from_a_block_address(community_data_dir, safe_window, sample_
     assert at.selectbox[0].value == expected
     assert at.info[0].value.replace("\\", "") == f"{block} (block) is in beat {expected}."
     mine = safe[(safe[schema.BEAT] == expected) & (safe["day"] >= end - timedelta(days=28))]
-    assert _metrics(at)["Incidents, last 28 days"] == f"{len(mine):,}"
+    assert page_metrics(at)["Incidents, last 28 days"] == f"{len(mine):,}"
     assert len(mine) > 0
 
 
@@ -173,6 +169,7 @@ def test_hostile_text_is_escaped(community_data_dir):
     assert "Beat 0111" in handout
 
 
+@pytest.mark.slow
 def test_first_run_publishes_the_bundled_sample_without_a_store(tmp_path, monkeypatch):
     data = tmp_path / "empty"
     data.mkdir()
@@ -211,7 +208,7 @@ def test_page_stays_up_when_the_meetings_database_is_down(community_data_dir, mo
     monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://nobody:x@127.0.0.1:9/none")
     at = _run()
     assert "The meeting schedule is not available." in [m.value for m in at.markdown]
-    assert _metrics(at)["Your station"] == "Central"
+    assert page_metrics(at)["Your station"] == "Central"
 
 
 def test_typed_hostile_text_is_shown_as_text(community_data_dir):
@@ -225,6 +222,7 @@ def test_typed_hostile_text_is_shown_as_text(community_data_dir):
     assert at.selectbox[0].value == "0111"
 
 
+@pytest.mark.slow
 def test_previous_period_and_trend_when_the_data_covers_it(sample_store, tmp_path, monkeypatch):
     from geodata.publish import publish_store
 
@@ -279,7 +277,7 @@ def test_an_empty_extract_shows_zero_counts(sample_store, tmp_path, monkeypatch)
     monkeypatch.delenv("BEATS_PUBLIC_DIR", raising=False)
     monkeypatch.delenv("DATABASE_URL", raising=False)
     at = _run()
-    assert _metrics(at)["Incidents, last 28 days"] == "0"
+    assert page_metrics(at)["Incidents, last 28 days"] == "0"
 
 
 def test_weekly_chart_has_week_bars_and_the_banner_no_command(community_data_dir):

@@ -1,8 +1,11 @@
+import pytest
+
 from geodata import settings
 from tests.auth_helpers import signed_in
 from tests.conftest import APP
 
 
+@pytest.mark.slow
 def test_data_page_reconciles_every_import(app_env, sample_store):
     at = signed_in(app_env, "analyst")
     at.switch_page("views/data_quality.py").run()
@@ -18,6 +21,7 @@ def test_data_page_reconciles_every_import(app_env, sample_store):
     assert int(statuses.sum()) == sample_store.count()
 
 
+@pytest.mark.slow
 def test_an_import_refreshes_the_counters_and_speaks_the_users_words(writable_store, monkeypatch):
     import gzip
 
@@ -69,6 +73,7 @@ def _draft_upload(at, beats: tuple[str, bytes], incidents: tuple[str, bytes], na
     return button.click().run()
 
 
+@pytest.mark.slow
 def test_data_page_drafts_seattle_from_uploads_like_the_cli(app_env, tmp_path):
     """The real Seattle files, uploaded: the same draft and mapping as the CLI writes."""
     import tomllib

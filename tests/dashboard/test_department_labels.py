@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from analysis.cli import main
-from tests.auth_helpers import signed_in
+from tests.auth_helpers import opened
 from tests.conftest import APP
 from tests.helpers import folium_maps
 
@@ -17,16 +17,8 @@ def seattle_env(seattle_store, monkeypatch):
     return APP
 
 
-def _page(app, path):
-    at = signed_in(app, "analyst", timeout=180)
-    at.switch_page(path)
-    at.run()
-    assert not at.exception
-    return at
-
-
 def test_overview_names_seattle_precincts(seattle_env, seattle_store):
-    at = _page(seattle_env, "views/overview.py")
+    at = opened(seattle_env, "overview")
     assert at.title[0].value == "Incidents by beat"
     assert "Seattle Police Department" in at.caption[0].value
     start, end = at.date_input[0].value
@@ -45,7 +37,7 @@ def test_overview_names_seattle_precincts(seattle_env, seattle_store):
 
 
 def test_beat_profile_caption_says_precinct(seattle_env, seattle_store):
-    at = _page(seattle_env, "views/beat_profile.py")
+    at = opened(seattle_env, "beat_profile")
     beats = seattle_store.read_layer("beats").dropna(subset=["district"]).sort_values("beat")
     row = beats.iloc[0]
     at.selectbox[0].select(row["beat"]).run()
@@ -56,10 +48,11 @@ def test_beat_profile_caption_says_precinct(seattle_env, seattle_store):
     assert "America/Los_Angeles" in caption
 
 
+@pytest.mark.slow
 def test_sector_review_and_hotspots_levels(seattle_env):
-    at = _page(seattle_env, "views/sector_review.py")
+    at = opened(seattle_env, "sector_review")
     assert at.title[0].value == "Sector review"
-    at = _page(seattle_env, "views/hotspots.py")
+    at = opened(seattle_env, "hotspots")
     options = at.selectbox(key="hotspots_level").options
     assert "Precinct" in options
     assert "District" not in options

@@ -9,17 +9,9 @@ from datetime import date
 
 import pytest
 
-from tests.auth_helpers import signed_in
+from tests.auth_helpers import opened, signed_in
 from tests.conftest import APP
 from tests.helpers import folium_maps
-
-
-def _page(app_env, path):
-    at = signed_in(app_env, "analyst")
-    at.switch_page(path)
-    at.run()
-    assert not at.exception
-    return at
 
 
 def _count(store, first, last, column=None, value=None):
@@ -35,9 +27,10 @@ def _texts(elements):
     return " ".join(e.value for e in elements)
 
 
+@pytest.mark.slow
 def test_overview_of_an_empty_period_names_no_busiest_beat(app_env, sample_store):
     assert _count(sample_store, "2019-06-01", "2019-06-10") == 0
-    at = _page(app_env, "views/overview.py")
+    at = opened(app_env, "overview", timeout=120)
     at.date_input[0].set_value((date(2019, 6, 1), date(2019, 6, 10))).run()
     assert not at.exception
     assert "No incidents in this period (2019-06-01 to 2019-06-10)" in _texts(at.info)
@@ -48,9 +41,10 @@ def test_overview_of_an_empty_period_names_no_busiest_beat(app_env, sample_store
     assert len(folium_maps(at)) == 1  # the beats are still drawn
 
 
+@pytest.mark.slow
 def test_beat_profile_of_an_empty_period(app_env, sample_store):
     assert _count(sample_store, "2019-06-01", "2019-06-28", "beat", "0111") == 0
-    at = _page(app_env, "views/beat_profile.py")
+    at = opened(app_env, "beat_profile", timeout=120)
     at.selectbox[0].select("0111").run()
     at.date_input[0].set_value(date(2019, 6, 28)).run()
     assert not at.exception
@@ -67,8 +61,9 @@ def test_beat_profile_of_an_empty_period(app_env, sample_store):
     assert any("PDF" in label for label in downloads)
 
 
+@pytest.mark.slow
 def test_sector_review_of_an_empty_period(app_env, sample_store):
-    at = _page(app_env, "views/sector_review.py")
+    at = opened(app_env, "sector_review", timeout=120)
     at.selectbox[0].select("011").run()
     at.date_input[0].set_value(date(2019, 6, 28)).run()
     assert not at.exception
@@ -81,9 +76,10 @@ def test_sector_review_of_an_empty_period(app_env, sample_store):
 
 
 @pytest.mark.parametrize("method", ["DBSCAN (density clusters)", "Kernel density (KDE)"])
+@pytest.mark.slow
 def test_hotspots_of_an_empty_period(app_env, sample_store, method):
     assert _count(sample_store, "2019-06-01", "2019-06-10", "sector", "092") == 0
-    at = _page(app_env, "views/hotspots.py")
+    at = opened(app_env, "hotspots", timeout=120)
     at.selectbox(key="hotspots_area").select("092").run()
     at.radio(key="hotspots_method").set_value(method).run()
     at.date_input[0].set_value((date(2019, 6, 1), date(2019, 6, 10))).run()
@@ -92,6 +88,7 @@ def test_hotspots_of_an_empty_period(app_env, sample_store, method):
     assert "No incidents in this period (2019-06-01 to 2019-06-10) in sector 092" in _texts(at.info)
 
 
+@pytest.mark.slow
 def test_planning_with_an_empty_workload_period(app_env, tmp_path, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'plans.db'}")
     at = signed_in(app_env, "analyst", timeout=180)

@@ -75,6 +75,7 @@ def _command(sample_store, meetings_url, queries, capsys):
     return {a["query"]: a for a in answers}
 
 
+@pytest.mark.slow
 def test_every_app_and_command_gives_one_answer(
     sample_store, published, meetings_url, queries, capsys
 ):

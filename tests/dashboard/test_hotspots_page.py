@@ -1,8 +1,10 @@
 import json
 import re
 
+import pytest
+
 from analysis.hotspots import KDEHotspots, area_incidents, knox_table
-from tests.auth_helpers import signed_in
+from tests.auth_helpers import opened
 from tests.helpers import folium_maps
 
 
@@ -12,12 +14,10 @@ def _run_caption(at) -> str:
 
 
 def _page(app_env):
-    at = signed_in(app_env, "analyst", timeout=60)
-    at.switch_page("views/hotspots.py").run()
-    assert not at.exception
-    return at
+    return opened(app_env, "hotspots", timeout=60)
 
 
+@pytest.mark.slow
 def test_hotspots_page_for_a_sector_and_each_method(app_env, sample_store):
     at = _page(app_env)
     at.selectbox(key="hotspots_area").select("092").run()
@@ -65,6 +65,7 @@ def test_hotspots_page_for_a_sector_and_each_method(app_env, sample_store):
     assert list(knox["observed"]) == list(expected["observed"])
 
 
+@pytest.mark.slow
 def test_hotspots_page_backtest_table(app_env):
     at = _page(app_env)
     at.multiselect[0].set_value(["dbscan"]).run()

@@ -14,11 +14,11 @@ import pytest
 import recurring_ical_events
 from streamlit.testing.v1 import AppTest
 
-from analysis.flyer import render_flyer
+from analysis.flyer import Flyer, render_flyer
 from dashboard.meetings_data import venue_markers
 from geodata import meetings
 from geodata.cli import main
-from tests.auth_helpers import signed_in
+from tests.auth_helpers import opened
 from tests.conftest import APP as APP_PATH
 from tests.helpers import folium_maps
 
@@ -34,11 +34,7 @@ def meetings_env(app_env, meetings_url, monkeypatch):
 
 
 def _page(app, page: str) -> AppTest:
-    at = signed_in(app, "meetings")
-    at.switch_page(f"views/{page}.py")
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return opened(app, page, "meetings", timeout=120)
 
 
 def _button(at, label: str):
@@ -83,7 +79,7 @@ def test_flyer_escapes_and_lists_next_meetings(meetings_engine, beats):
     rows = meetings.upcoming_meetings(meetings_engine, beat="1713").head(4)
     assert sid in set(rows["series_id"])
     html = render_flyer(
-        "1713", rows, beats=beats, station={"name": XSS, "address": "a", "phone": "1"}
+        Flyer("1713", rows, beats, station={"name": XSS, "address": "a", "phone": "1"})
     )
     assert "<script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
@@ -165,6 +161,7 @@ def _series_of(engine, beat: str) -> int:
     return int(series.loc[series["beats"] == beat, "id"].iloc[0])
 
 
+@pytest.mark.slow
 def test_editor_conflict_reload_shows_their_values_and_the_save_keeps_them(app_env, editor_db):
     engine = meetings.open_database(editor_db)
     sid = _series_of(engine, "1713")
@@ -206,6 +203,7 @@ def test_editor_conflict_reload_shows_their_values_and_the_save_keeps_them(app_e
     engine.dispose()
 
 
+@pytest.mark.slow
 def test_editor_cancels_one_meeting_right_after_a_title_change(app_env, editor_db):
     engine = meetings.open_database(editor_db)
     sid = _series_of(engine, "1713")
@@ -273,6 +271,7 @@ def _expand(content: bytes, start: datetime, days: int) -> list[datetime]:
     return sorted(e["DTSTART"].dt.astimezone(CHICAGO) for e in events)
 
 
+@pytest.mark.slow
 def test_done_when_resident_and_analyst_path(
     meetings_env, meetings_url, sample_store, beats, tmp_path, capsys
 ):
@@ -336,6 +335,7 @@ def test_typed_coordinates_find_the_beat(meetings_env, sample_store):
     assert "beat **1713**" in at.success[0].value
 
 
+@pytest.mark.slow
 def test_editor_moves_one_meeting_and_the_list_shows_it(meetings_env, meetings_url):
     engine = meetings.open_database(meetings_url)
     series = meetings.list_series(engine)
@@ -363,6 +363,7 @@ def test_editor_moves_one_meeting_and_the_list_shows_it(meetings_env, meetings_u
     assert first_label.startswith(f"{original:%a %Y-%m-%d %H:%M}")
 
 
+@pytest.mark.slow
 def test_editor_shows_a_venue_conflict_and_can_save_anyway(meetings_env, meetings_url):
     engine = meetings.open_database(meetings_url)
     venues = meetings.list_venues(engine)
@@ -388,6 +389,7 @@ def test_editor_shows_a_venue_conflict_and_can_save_anyway(meetings_env, meeting
     assert len(meetings.list_series(engine)) == n + 1
 
 
+@pytest.mark.slow
 def test_typed_hostile_text_is_shown_literally(meetings_env):
     at = _page(meetings_env, "meetings")
     hostile = "<b>x</b> ![x](http://example.invalid/p.png) [link](http://example.invalid)"
@@ -400,6 +402,7 @@ def test_typed_hostile_text_is_shown_literally(meetings_env):
     assert "\\[link\\]\\(" in message
 
 
+@pytest.mark.slow
 def test_editor_recurrence_picker_shows_and_writes_rules(meetings_env, meetings_url):
     engine = meetings.open_database(meetings_url)
     sid = _series_of(engine, "1713")
@@ -438,6 +441,7 @@ def test_editor_recurrence_picker_shows_and_writes_rules(meetings_env, meetings_
     assert _chooser(at).value == int(created["id"])  # the new series is opened
 
 
+@pytest.mark.slow
 def test_editor_archives_a_series_and_the_meetings_page_hides_it(meetings_env, meetings_url):
     engine = meetings.open_database(meetings_url)
     sid = _series_of(engine, "1713")
@@ -458,6 +462,7 @@ def test_editor_archives_a_series_and_the_meetings_page_hides_it(meetings_env, m
     assert not bool(meetings.list_series(engine).set_index("id").loc[sid, "archived"])
 
 
+@pytest.mark.slow
 def test_meetings_pages_on_a_seattle_store(seattle_store, tmp_path, monkeypatch):
     # a fresh database for the Seattle store: its beats, Pacific times, precinct venues
     monkeypatch.setenv("BEATS_DATA_DIR", str(seattle_store.root.parent))

@@ -7,8 +7,8 @@ import pytest
 
 from analysis.cli import main
 from analysis.inputs import daily_counts, default_as_of
-from tests.auth_helpers import signed_in
-from tests.helpers import folium_maps
+from tests.auth_helpers import opened, signed_in
+from tests.helpers import folium_maps, page_metrics
 
 
 def _cli_json(capsys, store, *args):
@@ -18,15 +18,7 @@ def _cli_json(capsys, store, *args):
 
 @pytest.fixture
 def beat_page(app_env):
-    at = signed_in(app_env, "analyst")
-    at.switch_page("views/beat_profile.py")
-    at.run()
-    assert not at.exception
-    return at
-
-
-def _metrics(at):
-    return {m.label: m.value for m in at.metric}
+    return opened(app_env, "beat_profile", timeout=120)
 
 
 def test_beat_profile_page_matches_the_cli_json(beat_page, sample_store, capsys):
@@ -39,7 +31,7 @@ def test_beat_profile_page_matches_the_cli_json(beat_page, sample_store, capsys)
     occurred = sample_store.load_incidents(columns=["occurred_at"])["occurred_at"]
     assert as_of == default_as_of(daily_counts(occurred))  # the CLI's default as-of is the page's
     out = _cli_json(capsys, sample_store, "--beat", "0925", "--as-of", as_of.isoformat())
-    metrics = _metrics(at)
+    metrics = page_metrics(at)
     assert metrics["Incidents (28 days)"] == f"{out['n_incidents']:,}"
     assert metrics["Per km²"] == f"{out['density_per_km2']:.1f}"
     assert metrics["Station"] == out["area"]["station"]["name"]
@@ -66,6 +58,7 @@ def test_beat_profile_page_matches_the_cli_json(beat_page, sample_store, capsys)
     assert labels == ["Printable beat profile (HTML)", "Beat profile (PDF, one page)"]
 
 
+@pytest.mark.slow
 def test_find_my_beat_by_block_and_coordinates(beat_page, sample_store, beat_index):
     at = beat_page
     at.text_input[0].input("4915 s western avenue").run()
@@ -96,6 +89,7 @@ def test_sample_period_is_labelled(beat_page):
     assert any("sample" in w.value for w in at.warning)
 
 
+@pytest.mark.slow
 def test_sector_review_page_and_drill_down(app_env, sample_store, capsys):
     at = signed_in(app_env, "analyst")
     at.switch_page("views/sector_review.py")
@@ -117,7 +111,7 @@ def test_sector_review_page_and_drill_down(app_env, sample_store, capsys):
         "7d",
     )
     review = out["review"]
-    metrics = _metrics(at)
+    metrics = page_metrics(at)
     assert metrics["Sector incidents"] == f"{review['total']['current']:,}"
     assert metrics["Previous period"] == f"{review['total']['previous']:,}"
     flagged = sum(1 for row in review["beats"] if row["flag"])

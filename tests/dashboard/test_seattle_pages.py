@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashboard import navigation
 from geodata.department import load_department
 from geodata.publish import publish_store, read_extract
 from tests.auth_helpers import signed_in
@@ -22,7 +23,7 @@ from tests.conftest import APP
 from tests.helpers import _walk
 
 SEATTLE = load_department("seattle")
-VIEWS = sorted(p.name for p in (Path(APP).parent / "views").glob("*.py"))
+VIEWS = [spec.file for spec in navigation.PAGE_SPECS]
 COMMUNITY_APP = str(Path(APP).parent / "community_app.py")
 ALL_ROLES = "admin analyst commander meetings"
 #: Words that must not appear on a Seattle page.
@@ -68,7 +69,9 @@ def raw_layer() -> gpd.GeoDataFrame:
     return gpd.read_file(SEATTLE.beats_file)
 
 
-@pytest.mark.parametrize("view", VIEWS)
+@pytest.mark.parametrize(  # the home page locally, every page under --run-slow
+    "view", [pytest.param(v, marks=() if n == 0 else pytest.mark.slow) for n, v in enumerate(VIEWS)]
+)
 def test_every_analyst_page_speaks_seattle(seattle_env, view):
     at = signed_in(seattle_env, ALL_ROLES, timeout=240)
     at.switch_page(f"views/{view}").run()

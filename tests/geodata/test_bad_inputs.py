@@ -89,7 +89,22 @@ def test_every_case_file_exists():
     assert missing == ["nowhere.csv"]  # the "no such file" case
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+#: Cases a local run keeps (one fault per row, a whole-file fault, a calls file); the others are
+#: marked slow: each ingests a file into a store copy, several seconds apiece.
+QUICK_CASES = (
+    "one fault per row",
+    "required columns missing",
+    "calls: ragged rows, rejected one by one",
+)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(c, id=c["name"], marks=() if c["name"] in QUICK_CASES else pytest.mark.slow)
+        for c in CASES
+    ],
+)
 def test_bad_input_case(case, beats_store, sectors_store, tmp_path):
     store = IncidentStore(tmp_path / "store")
     base = sectors_store if case.get("store") == "minneapolis" else beats_store

@@ -74,6 +74,7 @@ def test_ingest_json_reports_unmapped_offenses(seattle_copy, raw_head, tmp_path,
     assert (by_id.loc[known_name, "category"] != "other").all()  # matched on the name
 
 
+@pytest.mark.slow
 def test_ingest_detects_the_vocabulary_without_a_profile(raw_head, tmp_path, capsys):
     path = tmp_path / "spd.csv"
     raw_head.to_csv(path, index=False)
@@ -160,6 +161,7 @@ def test_department_draft_onboards_seattle_without_code(tmp_path, capsys):
     capsys.readouterr()
 
 
+@pytest.mark.slow
 def test_a_drafted_profile_builds_a_store(tmp_path, capsys):
     out = tmp_path / "mine.toml"
     args = ["department", "draft", "--beats", str(SEATTLE.beats_file)]

@@ -114,6 +114,7 @@ def _ingest(name, variants, beats_only, tmp_path, **options):
 
 
 @pytest.mark.parametrize("name", list(BEFORE))
+@pytest.mark.slow
 def test_streaming_ingest_stores_what_the_whole_file_ingest_stored(
     name, variants, beats_only, tmp_path
 ):
@@ -137,6 +138,7 @@ def test_streaming_ingest_stores_what_the_whole_file_ingest_stored(
 
 
 @pytest.mark.parametrize("name", ["incidents_2018-01_dense.csv.gz", "bad_rows"])
+@pytest.mark.slow
 def test_small_batches_store_the_same_rows(name, variants, beats_only, tmp_path):
     # 64 KiB batches: the dense file arrives in about 70 batches, bad_rows in one or two
     store, report = _ingest(name, variants, beats_only, tmp_path, block_bytes=64 << 10)
@@ -149,6 +151,7 @@ def test_small_batches_store_the_same_rows(name, variants, beats_only, tmp_path)
     assert digest(store)[0] == BEFORE[name]["digest"]
 
 
+@pytest.mark.slow
 def test_a_duplicate_id_in_a_later_batch_is_rejected_with_the_first_line(
     variants, beats_only, tmp_path
 ):

@@ -265,6 +265,7 @@ def test_ics_round_trip_expands_to_the_same_dates(meetings_engine):
     assert len(expected) == 3 * n_beats - 1  # every other month over 6 months, one cancelled
 
 
+@pytest.mark.slow
 def test_ics_of_all_series_and_stable_feeds(meetings_engine, tmp_path):
     content = meetings.calendar_ics(meetings_engine)
     parsed = icalendar.Calendar.from_ical(content)
@@ -657,6 +658,7 @@ def test_picker_rules_expand_to_hand_computed_dates():
     assert [d.date() for d in got] == [_weekdays(2027, m, calendar.THURSDAY)[-1] for m in months]
 
 
+@pytest.mark.slow
 def test_picker_reads_back_what_it_wrote_and_refuses_what_it_cannot_show():
     picks = [
         meetings.RulePick("every other month", weekday="TU", week=2),
@@ -679,6 +681,7 @@ def test_picker_reads_back_what_it_wrote_and_refuses_what_it_cannot_show():
 
 
 # --- archived series -------------------------------------------------------------------------
+@pytest.mark.slow
 def test_archive_hides_a_series_from_the_schedule_and_feeds_but_keeps_it(meetings_engine, tmp_path):
     sid, _dtstart, v = _series_1713(meetings_engine)
     v = meetings.cancel_occurrence(meetings_engine, sid, datetime(2027, 3, 9, 18, 30), note="x")

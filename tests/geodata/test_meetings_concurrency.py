@@ -11,6 +11,7 @@ zero overlaps. Run on SQLite and on PostgreSQL.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -38,6 +39,29 @@ def _venue(engine) -> int:
     return int(meetings.list_series(engine).set_index("id").loc[sid, "venue_id"])
 
 
+def _at_once(call: Callable[[int], object]) -> list[object]:
+    """Run ``call(0)`` and ``call(1)`` in two threads released together; return both results.
+
+    A call that raises gives its exception as its result (asserted on by the caller).
+    """
+    barrier = threading.Barrier(2)
+    results: list[object] = [None, None]
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = call(i)
+        except Exception as err:  # kept and asserted on by the caller
+            results[i] = err
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return results
+
+
 def _race(url: str, venue_id: int, rounds: int) -> list[list[object]]:
     """Run `rounds` rounds of two simultaneous, overlapping ``create_series``; return outcomes."""
     engines = [db.make_engine(url) for _ in range(2)]
@@ -50,34 +74,17 @@ def _race(url: str, venue_id: int, rounds: int) -> list[list[object]]:
                 # its first meeting is the weekly series' third: same venue, same time
                 {"start": day + timedelta(days=14), "rrule": "FREQ=MONTHLY;COUNT=2"},
             ]
-            barrier = threading.Barrier(2)
-            results: list[object] = [None, None]
-
-            def create(
-                i: int,
-                r: int = r,
-                plans: list = plans,
-                results: list = results,
-                barrier: threading.Barrier = barrier,
-            ) -> None:
-                barrier.wait()
-                try:
-                    results[i] = meetings.create_series(
+            outcomes.append(
+                _at_once(
+                    lambda i, r=r, plans=plans: meetings.create_series(
                         engines[i],
                         title=f"Round {r} {'AB'[i]}",
                         venue=venue_id,
                         beats=["1713"],
                         **plans[i],
                     )
-                except Exception as err:  # kept and asserted on below
-                    results[i] = err
-
-            threads = [threading.Thread(target=create, args=(i,)) for i in range(2)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join(timeout=120)
-            outcomes.append(results)
+                )
+            )
     finally:
         for engine in engines:
             engine.dispose()
@@ -118,17 +125,20 @@ def _check(engine, url: str) -> None:
     assert pairs == []  # zero double bookings
 
 
-def test_no_double_booking_under_concurrency_sqlite(meetings_engine, meetings_url):
-    _check(meetings_engine, meetings_url)
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def race_db(request, samples_dir):
+    """(engine, URL) of a meetings database on SQLite, then on PostgreSQL."""
+    if request.param == "sqlite":
+        yield request.getfixturevalue("meetings_engine"), request.getfixturevalue("meetings_url")
+        return
+    url = request.getfixturevalue("pg_url")
+    engine = meetings.open_database(url, samples_dir=samples_dir, seed=False)
+    yield engine, url
+    engine.dispose()
 
 
-@pytest.mark.postgres
-def test_no_double_booking_under_concurrency_postgres(pg_url, samples_dir):
-    engine = meetings.open_database(pg_url, samples_dir=samples_dir, seed=False)
-    try:
-        _check(engine, pg_url)
-    finally:
-        engine.dispose()
+def test_no_double_booking_under_concurrency(race_db):
+    _check(*race_db)
 
 
 MOVE_ROUNDS = 10
@@ -156,31 +166,13 @@ def _move_race(url: str, venue_id: int, rounds: int) -> tuple[list[list[object]]
             ]
             created += sids
             target = day + timedelta(days=3, hours=10)  # the same free hour for both
-            barrier = threading.Barrier(2)
-            results: list[object] = [None, None]
-
-            def move(
-                i: int,
-                sids: list = sids,
-                day: datetime = day,
-                target: datetime = target,
-                results: list = results,
-                barrier: threading.Barrier = barrier,
-            ) -> None:
-                barrier.wait()
-                try:
-                    results[i] = meetings.move_occurrence(
+            outcomes.append(
+                _at_once(
+                    lambda i, sids=sids, day=day, target=target: meetings.move_occurrence(
                         engines[i], sids[i], day + timedelta(hours=2 * i), target
                     )
-                except Exception as err:  # kept and asserted on below
-                    results[i] = err
-
-            threads = [threading.Thread(target=move, args=(i,)) for i in range(2)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join(timeout=120)
-            outcomes.append(results)
+                )
+            )
     finally:
         for engine in engines:
             engine.dispose()
@@ -207,14 +199,5 @@ def _check_moves(engine, url: str) -> None:
     assert len(set(starts)) == MOVE_ROUNDS
 
 
-def test_no_double_booking_by_concurrent_moves_sqlite(meetings_engine, meetings_url):
-    _check_moves(meetings_engine, meetings_url)
-
-
-@pytest.mark.postgres
-def test_no_double_booking_by_concurrent_moves_postgres(pg_url, samples_dir):
-    engine = meetings.open_database(pg_url, samples_dir=samples_dir, seed=False)
-    try:
-        _check_moves(engine, pg_url)
-    finally:
-        engine.dispose()
+def test_no_double_booking_by_concurrent_moves(race_db):
+    _check_moves(*race_db)

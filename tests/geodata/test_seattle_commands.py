@@ -81,6 +81,7 @@ def test_history_rollback_and_migrate(seattle_store, tmp_path, capsys):
     assert copy.count() == seattle_store.count()
 
 
+@pytest.mark.slow
 def test_meetings_ics_feeds_and_find(seattle_store, raw_layer, db, tmp_path, capsys):
     store = ["--store", str(seattle_store.root)]
     ics = tmp_path / "east.ics"
@@ -152,6 +153,7 @@ def test_plan_and_evaluate_on_a_precinct(seattle_store, raw_layer, capsys):
     assert all(r["cutoffs"] == 11 for r in rows)  # monthly cutoffs Feb..Dec of the full year
 
 
+@pytest.mark.slow
 def test_forecast_backtest_on_the_seattle_year(seattle_store, capsys):
     args = ["forecast-backtest", "--methods", "naive", "prospective", "--horizons", "7d"]
     args += ["--from", "2018-10-01", "--to", "2018-12-31", "--store", str(seattle_store.root)]
@@ -162,6 +164,7 @@ def test_forecast_backtest_on_the_seattle_year(seattle_store, capsys):
     assert {r["horizon_days"] for r in rows} == {7}
 
 
+@pytest.mark.slow
 def test_calls_commands_without_calls_and_with_seattle_points(
     seattle_store, raw_layer, tmp_path, capsys
 ):

@@ -88,6 +88,7 @@ def test_reimport_is_idempotent_and_next_export_appends(writable_store, samples_
     assert updated == "BURGLARY"
 
 
+@pytest.mark.slow
 def test_cli_ingest_json_and_state_plane(writable_store, samples_dir, tmp_path):
     raw = pd.read_csv(
         samples_dir / "incidents_2018-01_dense.csv.gz", dtype=str, keep_default_na=False
@@ -120,6 +121,7 @@ def test_cli_ingest_json_and_state_plane(writable_store, samples_dir, tmp_path):
     assert set(rejected.columns) == {"source", "line", "column", "value", "reason"}
 
 
+@pytest.mark.slow
 def test_cli_fails_clearly_on_an_unreadable_file(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_bytes(b"\x00\x01\x02binary")

@@ -180,6 +180,7 @@ def _check_recovered(store: IncidentStore, fault_case: dict, label: str) -> str:
     return outcome
 
 
+@pytest.mark.slow
 def test_kill_at_every_write_step_leaves_before_or_after(fault_case):
     steps = [tuple(step) for step in fault_case["trace"]]
     names = {name for name, _ in steps}
@@ -205,6 +206,7 @@ def test_kill_at_every_write_step_leaves_before_or_after(fault_case):
           f"after {counts['after']}; rows lost: 0")  # fmt: skip
 
 
+@pytest.mark.slow
 def test_kill_at_random_moments_leaves_before_or_after(fault_case):
     # how long one ingest takes here, child start included, to spread the kills over it
     store = _copy(fault_case["base"], fault_case["root"] / "timing")
@@ -228,6 +230,7 @@ def test_kill_at_random_moments_leaves_before_or_after(fault_case):
           f"{outcomes.count('after')} after); rows lost: 0")  # fmt: skip
 
 
+@pytest.mark.slow
 def test_kill_during_rollback_and_layer_write(fault_case):
     for kind, operation in (
         ("rollback", {"kind": "rollback", "version": 1}),

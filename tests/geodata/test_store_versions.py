@@ -81,6 +81,7 @@ def _ids_at(store: IncidentStore, version: int) -> set[str]:
     return set(pq.read_table(files, columns=[schema.INCIDENT_ID]).column(0).to_pylist())
 
 
+@pytest.mark.slow
 def test_cli_history_and_rollback(writable_store):
     def run(*args: str) -> subprocess.CompletedProcess:
         cmd = [sys.executable, "-m", "geodata", *args, "--store", str(writable_store.root)]
@@ -113,6 +114,7 @@ def test_duplicate_ids_across_batches_write_nothing(writable_store):
     assert writable_store.count() == 36_212
 
 
+@pytest.mark.slow
 def test_old_parquet_layout_is_refused_then_migrated(sample_store, tmp_path):
     root = tmp_path / "old"
     tz = sample_store.timezone
