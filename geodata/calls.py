@@ -808,7 +808,12 @@ def _ingest(
                 withheld[level] = values.where(in_layer, schema.OUTSIDE).astype("string")
             withheld[schema.JOIN_STATUS] = np.where(in_layer, "reported", "unlocated")
             parts = [_conform(p) for p in (joined, withheld) if len(p)]
-            batch = pd.concat(parts).sort_index() if len(parts) > 1 else _conform(joined)
+            # a batch of withheld locations only is kept too (its located part is empty)
+            batch = (
+                pd.concat(parts).sort_index()
+                if len(parts) > 1
+                else _conform(parts[0] if parts else joined)
+            )
             report.rows_accepted += len(batch)
             report.located += int(located.sum())
             report.location_withheld += int((~located).sum())

@@ -26,6 +26,7 @@ def client():
     cluster.close()
 
 
+@pytest.mark.slow
 def test_count_by_on_the_cluster_equals_one_machine(sample_store, client):
     keys = ["year", "month", "beat", "offense"]
     local = sample_store.count_by(["beat", "offense"]).sort_values(keys).reset_index(drop=True)

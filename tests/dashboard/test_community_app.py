@@ -96,6 +96,7 @@ def test_app_runs_without_the_analyst_store(community_data_dir, safe_window):
     )
 
 
+@pytest.mark.slow
 def test_find_beat_from_a_block_address(community_data_dir, safe_window, sample_store, beat_index):
     safe, end, _ = safe_window
     blocks = safe[schema.BLOCK].astype(str).map(public_block)
@@ -265,6 +266,7 @@ def test_find_beat_from_coordinates(community_data_dir):
     assert at.info[0].value.replace("\\", "").endswith("(point) is in beat 1232.")
 
 
+@pytest.mark.slow
 def test_an_empty_extract_shows_zero_counts(sample_store, tmp_path, monkeypatch):
     # A publication whose window holds no incident (e.g. a quiet feed, or a wrong --as-of):
     # the page must still work and say 0, not fail.

@@ -100,6 +100,7 @@ def test_hotspot_map_draws_at_most_max_hotspots_the_largest_first(beats):
     assert shown == set(range(n - hd.MAX_HOTSPOTS + 1, n + 1))  # the largest ones
 
 
+@pytest.mark.slow
 def test_hotspots_page_forecast_layer_and_exports(app_env, sample_store):
 
     from analysis import forecast

@@ -5,6 +5,7 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pytest
 import shapely
 
 from dashboard import maps
@@ -22,6 +23,7 @@ def test_whole_city_choropleth_is_small(beats):
     assert html_size(fmap) < 1_000_000
 
 
+@pytest.mark.slow
 def test_incident_layer_aggregates_above_the_marker_threshold(sample_store):
     incidents = sample_store.load_incidents(
         columns=[schema.LON, schema.LAT, schema.X, schema.Y, schema.OFFENSE, schema.BLOCK]

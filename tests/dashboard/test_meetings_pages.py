@@ -233,6 +233,7 @@ def test_editor_cancels_one_meeting_right_after_a_title_change(app_env, editor_d
     engine.dispose()
 
 
+@pytest.mark.slow
 def test_editor_reports_a_stale_version(meetings_env, meetings_url):
     engine = meetings.open_database(meetings_url)
     series = meetings.list_series(engine)
@@ -322,6 +323,7 @@ def test_done_when_resident_and_analyst_path(
     assert override["RECURRENCE-ID"].dt == original
 
 
+@pytest.mark.slow
 def test_typed_coordinates_find_the_beat(meetings_env, sample_store):
     at = _page(meetings_env, "meetings")
     # an interior point of beat 1713, typed as "lat, lon" (a map click takes the same path)

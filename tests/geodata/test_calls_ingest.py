@@ -211,3 +211,20 @@ def test_timezone_option_shifts_the_local_times_as_pandas_does(tmp_path, mpls_st
     default = load_calls(mpls_store).set_index("call_id").loc[stored.index]
     shift = default["received_at"].to_numpy() - stored["received_at"].to_numpy()
     assert (shift == np.timedelta64(1, "h")).all()
+
+
+def test_a_batch_of_withheld_locations_only_is_stored(tmp_path, mpls_store):
+    """Every call of a batch can be redacted: the batch's calls are kept, counts reconcile."""
+    raw = pd.read_csv(RAW, dtype=str, keep_default_na=False)
+    redacted = raw[raw["Longitude"] == "REDACTED"]
+    path = tmp_path / "redacted.csv"
+    redacted.to_csv(path, index=False)
+    store = IncidentStore(tmp_path / "store")
+    store.initialize(analysis_crs=mpls_store.analysis_crs, timezone=ZONE)
+    store.write_layer("beats", mpls_store.read_layer("beats"))
+    mapping = CallMapping.from_file(MPLS / "calls_mapping.toml")
+    report = ingest_calls(path, store, mapping=mapping, block_bytes=1 << 16)
+    assert report.rows_read == len(redacted) > 1_000
+    assert report.located == 0
+    assert report.rows_accepted + report.rows_rejected == report.rows_read
+    assert report.rows_accepted == report.location_withheld == len(load_calls(store))
