@@ -23,10 +23,9 @@ def test_page_shows_current_measures_like_the_cli(planning_page, sample_store, c
     assert at.title[0].value == "Beat planning"
     at.selectbox[0].select("11").run()
     assert not at.exception
-    assert (
-        main(["plan", "evaluate", "--district", "11", "--store", str(sample_store.root), "--json"])
-        == 0
-    )
+    # the page's default period is every stored record: `plan evaluate --all`
+    args = ["plan", "evaluate", "--district", "11", "--store", str(sample_store.root)]
+    assert main([*args, "--all", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)["summary"]
     metrics = page_metrics(at)
     assert metrics["Current beats"] == str(out["n_beats"])
@@ -46,7 +45,7 @@ def test_workload_period_matches_the_cli(planning_page, sample_store, capsys):
     args = ["plan", "evaluate", "--district", "11", "--store", str(sample_store.root)]
     assert main([*args, "--start", "2018-01-01", "--end", "2018-01-27", "--json"]) == 0
     month = json.loads(capsys.readouterr().out)["summary"]
-    assert main([*args, "--json"]) == 0
+    assert main([*args, "--all", "--json"]) == 0
     everything = json.loads(capsys.readouterr().out)["summary"]
     assert month["workload_cv"] != everything["workload_cv"]  # the period matters
     assert page_metrics(at)["Workload CV"] == f"{month['workload_cv']:.3f}"
