@@ -62,6 +62,30 @@ def build_synthetic_store(root: Path, rows: int, seed: int = 0) -> IncidentStore
     return store
 
 
+def read_cases(store: IncidentStore) -> dict[str, Callable[[], object]]:
+    """Return the timed reads of the whole store: columns, a year, an area, counts."""
+    return {
+        f"analysis columns ({len(ANALYSIS_COLUMNS)})":
+            lambda: store.load_incidents(columns=ANALYSIS_COLUMNS),
+        "beat + time only": lambda: store.load_incidents(
+            columns=[schema.BEAT, schema.OCCURRED_AT]),
+        "time + x + y (hotspots, KDE)": lambda: store.load_incidents(
+            columns=[schema.OCCURRED_AT, schema.X, schema.Y]),
+        "one year (2024), analysis columns": lambda: store.load_incidents(
+            columns=ANALYSIS_COLUMNS, start="2024-01-01", end="2025-01-01"),
+        f"all {len(schema.INCIDENT_COLUMNS)} columns": lambda: store.load_incidents(),
+        "one beat (0925), analysis columns": lambda: store.load_incidents(
+            columns=ANALYSIS_COLUMNS, beats=["0925"]),
+        "one sector (092), analysis columns": lambda: store.load_incidents(
+            columns=ANALYSIS_COLUMNS, where={schema.SECTOR: ["092"]}),
+        "one beat, one year (2024)": lambda: store.load_incidents(
+            columns=ANALYSIS_COLUMNS, beats=["0925"], start="2024-01-01", end="2025-01-01"),
+        "count_by beat x offense, all": lambda: store.count_by([schema.BEAT, schema.OFFENSE]),
+        "count_by offense, one beat": lambda: store.count_by(
+            [schema.OFFENSE], beats=["0925"]),
+    }  # fmt: skip
+
+
 def page_reads(store: IncidentStore, base: IncidentStore) -> dict[str, Callable[[], object]]:
     """Return the reads the pages make, with their default periods and areas.
 
@@ -118,26 +142,7 @@ def main() -> None:
         size = sum(f.stat().st_size for f in store.incident_files())
         print(f"built {store.count():,} incidents in {time.perf_counter() - t0:.0f} s, "
               f"{len(store.incident_files())} partitions, {size / 1e6:.0f} MB on disk")  # fmt: skip
-        cases = {
-            f"analysis columns ({len(ANALYSIS_COLUMNS)})":
-                lambda: store.load_incidents(columns=ANALYSIS_COLUMNS),
-            "beat + time only": lambda: store.load_incidents(
-                columns=[schema.BEAT, schema.OCCURRED_AT]),
-            "time + x + y (hotspots, KDE)": lambda: store.load_incidents(
-                columns=[schema.OCCURRED_AT, schema.X, schema.Y]),
-            "one year (2024), analysis columns": lambda: store.load_incidents(
-                columns=ANALYSIS_COLUMNS, start="2024-01-01", end="2025-01-01"),
-            f"all {len(schema.INCIDENT_COLUMNS)} columns": lambda: store.load_incidents(),
-            "one beat (0925), analysis columns": lambda: store.load_incidents(
-                columns=ANALYSIS_COLUMNS, beats=["0925"]),
-            "one sector (092), analysis columns": lambda: store.load_incidents(
-                columns=ANALYSIS_COLUMNS, where={schema.SECTOR: ["092"]}),
-            "one beat, one year (2024)": lambda: store.load_incidents(
-                columns=ANALYSIS_COLUMNS, beats=["0925"], start="2024-01-01", end="2025-01-01"),
-            "count_by beat x offense, all": lambda: store.count_by([schema.BEAT, schema.OFFENSE]),
-            "count_by offense, one beat": lambda: store.count_by(
-                [schema.OFFENSE], beats=["0925"]),
-        }  # fmt: skip
+        cases = read_cases(store)
         cases.update(page_reads(store, IncidentStore(workdir / "base")))
         print("| load | best | runs |")
         print("|---|---|---|")

@@ -19,8 +19,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from bench.store import ANALYSIS_COLUMNS, page_reads
-from geodata import schema
+from bench.store import ANALYSIS_COLUMNS, page_reads, read_cases
 from geodata.store import IncidentStore
 from geodata.table import ROW_GROUP_ROWS
 
@@ -38,20 +37,20 @@ def defaults_copy(root: Path) -> Path:
     return copy
 
 
+#: The reads of :func:`bench.store.read_cases` compared (the whole-store reads a page could make).
+COMPARED = (
+    f"analysis columns ({len(ANALYSIS_COLUMNS)})",
+    "beat + time only",
+    "time + x + y (hotspots, KDE)",
+    "one year (2024), analysis columns",
+    "one beat (0925), analysis columns",
+)
+
+
 def reads(root: Path) -> dict[str, Callable[[], object]]:
     """Return the timed reads of the store at `root` (the big store and its base)."""
     store = IncidentStore(root / "big")
-    cases: dict[str, Callable[[], object]] = {
-        "8 analysis columns, 10 years": lambda: store.load_incidents(columns=ANALYSIS_COLUMNS),
-        "beat + time, 10 years": lambda: store.load_incidents(
-            columns=[schema.BEAT, schema.OCCURRED_AT]),
-        "time + x + y, 10 years": lambda: store.load_incidents(
-            columns=[schema.OCCURRED_AT, schema.X, schema.Y]),
-        "one year, 8 columns": lambda: store.load_incidents(
-            columns=ANALYSIS_COLUMNS, start="2024-01-01", end="2025-01-01"),
-        "one beat, 8 columns, 10 years": lambda: store.load_incidents(
-            columns=ANALYSIS_COLUMNS, beats=["0925"]),
-    }  # fmt: skip
+    cases = {name: read for name, read in read_cases(store).items() if name in COMPARED}
     cases.update(page_reads(store, IncidentStore(root / "base")))
     return cases
 
