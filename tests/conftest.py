@@ -41,6 +41,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """``-n auto`` (pyproject.toml): one worker per core for the quick run; one process for
+    the full suite (``CI=true``, ``--run-slow``) and for ``-m`` selections.
+
+    The full suite with its browser tests is not yet shown green on xdist workers (a run on
+    2 workers under load 5-10 met 3 errors among the browser tests and did not end in 50 min),
+    so CI keeps the single process it passes in (22-25 min). ``-n 2`` still asks for workers.
+    """
+    if IN_CI or config.getoption("--run-slow") or config.getoption("markexpr"):
+        return 0
+    return None  # pytest-xdist's own count: the cores
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Leave out ``slow`` and ``browser`` tests locally unless asked (``--run-slow``, ``-m``)."""
     if IN_CI or config.getoption("--run-slow") or config.getoption("markexpr"):
