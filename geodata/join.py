@@ -45,15 +45,21 @@ import pandas as pd
 import pyarrow as pa
 import pyproj
 import shapely
-from rasterio import features
-from rasterio.transform import from_origin
-from scipy import ndimage
 
 from geodata import schema
-from geodata._joinkernel import MIXED, NEEDS_TEST, OUTSIDE, exact_kernel, grid_kernel
+from geodata._joinkernel import (
+    MIXED,
+    NEEDS_TEST,
+    OUTSIDE,
+    exact_kernel,
+    exact_kernel_serial,
+    grid_kernel,
+    grid_kernel_serial,
+)
 from geodata.errors import BoundaryError, CRSMismatchError
 
 __all__ = [
+    "PARALLEL_POINTS",
     "STATUS_CODES",
     "BeatIndex",
     "JoinAgreement",
@@ -68,6 +74,8 @@ _OUTSIDE = OUTSIDE
 _NEEDS_TEST = NEEDS_TEST
 #: Fine cells per side of a coarse cell (5 m -> 40 m): the coarse grid stays in cache.
 _COARSE = 8
+#: Lookups of fewer points run the single-threaded kernels (see ``geodata._joinkernel``).
+PARALLEL_POINTS = 500_000
 #: Integer codes of :data:`geodata.schema.JOIN_STATUSES`, as returned by BeatIndex.lookup.
 STATUS_CODES = {name: code for code, name in enumerate(schema.JOIN_STATUSES)}
 
@@ -127,6 +135,11 @@ class BeatIndex:
         self._build_grid()
 
     def _build_grid(self) -> None:
+        # only a new index rasterises (a store keeps its index): rasterio and scipy load here
+        from rasterio import features
+        from rasterio.transform import from_origin
+        from scipy import ndimage
+
         cell = self.cell_size_m
         margin = self.tolerance_m + 2 * cell
         xmin, ymin, xmax, ymax = shapely.total_bounds(self.geometries)
@@ -341,7 +354,9 @@ class BeatIndex:
             reported_index = position[codes].astype(np.int64)
         beat = np.empty(x.shape, dtype=np.int32)
         status = np.empty(x.shape, dtype=np.int8)
-        grid_kernel(
+        # one thread for an ingest's batches; the parallel kernels for large lookups
+        serial = x.size < PARALLEL_POINTS
+        (grid_kernel_serial if serial else grid_kernel)(
             x,
             y,
             self.x0,
@@ -357,7 +372,7 @@ class BeatIndex:
         )
         exact = np.flatnonzero(status < 0)
         if exact.size:
-            exact_kernel(
+            (exact_kernel_serial if serial else exact_kernel)(
                 exact,
                 x,
                 y,
