@@ -25,7 +25,7 @@ from geodata.categories import (
 )
 from geodata.department import Department, adhoc_department, load_department
 from geodata.errors import BoundaryError, StoreError
-from geodata.exports import write_csv
+from geodata.exports import write_csv, write_csv_table
 from geodata.join import BeatIndex, assign_beats
 from geodata.readers import (
     BLOCK_BYTES,
@@ -35,6 +35,7 @@ from geodata.readers import (
     ReadResult,
     categorize_distinct,
     iter_incidents,
+    prefetched,
     rejection_frame,
 )
 from geodata.store import IncidentStore
@@ -331,10 +332,11 @@ class _Tally:
         """Append rows to the disagreements file (so that memory does not hold them)."""
         if self.disagreements_path is None:
             return
+        table = pa.Table.from_pandas(rows, preserve_index=False)
         if self.disagreements_csv is None:
-            self.disagreements_csv = write_csv(rows, self.disagreements_path)
+            self.disagreements_csv = write_csv_table(table, self.disagreements_path)
         else:
-            write_csv(rows, self.disagreements_csv, mode="a", header=False)
+            write_csv_table(table, self.disagreements_csv, append=True)
 
     def unmapped(self) -> dict[str, object]:
         """Return the unmapped offenses of the whole file, as ``unmapped_offenses`` does."""
@@ -519,8 +521,13 @@ def ingest_file(
     read = partial(iter_incidents, path, analysis_crs=store.analysis_crs, **given)
 
     def run(exact: bool) -> tuple[_Tally, dict[str, object], int, int]:
-        parts = read(exact=exact)
-        return _run(path, store, beats, index, parts, categories, buffer_m, prefer_reported)
+        # each batch is read and validated on a second thread while the one before is joined
+        # and stored
+        parts = prefetched(read(exact=exact))
+        try:
+            return _run(path, store, beats, index, parts, categories, buffer_m, prefer_reported)
+        finally:
+            parts.close()
 
     try:
         tally, source, new, replaced = run(exact=False)
