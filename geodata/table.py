@@ -1224,17 +1224,19 @@ def _among(keys: np.ndarray, ordered: np.ndarray) -> np.ndarray:
 
 
 class _FileWriter:
-    """Write data files on a second thread while the caller prepares the next one.
+    """Write data files on other threads while the caller prepares the next one.
 
-    Parquet encoding and compression release the GIL, so reading, sorting and writing overlap
-    on two cores. At most `ahead` files wait; leaving the ``with`` block waits for every file
-    (also after an error, so that no file is written after the transaction cleaned up).
+    Parquet encoding and compression release the GIL, and so does the ``fsync`` of each file,
+    so cutting, encoding and syncing overlap on two cores: `threads` files are written at once
+    and at most `ahead` wait (each a file of at most :data:`FILE_ROWS` rows). The actions come
+    back in the order the files were submitted. Leaving the ``with`` block waits for every
+    file (also after an error, so that no file is written after the transaction cleaned up).
     """
 
-    def __init__(self, write: Callable[..., AddAction], ahead: int = 1) -> None:
+    def __init__(self, write: Callable[..., AddAction], ahead: int = 2, threads: int = 2) -> None:
         self._write = write
         self._ahead = ahead
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-writer")
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="parquet-writer")
         self._pending: list[Future[AddAction]] = []
         self.actions: list[AddAction] = []
 
