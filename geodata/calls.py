@@ -798,27 +798,33 @@ def _ingest(
             for accepted, rejected, rows in reading:
                 report.rows_read += rows
                 rejected_parts.append(rejected)
-                located = accepted[schema.X].notna()
-                joined = assign_beats(accepted[located], beats, index=index)
-                withheld = accepted[~located].copy()
-                area = withheld[schema.REPORTED_BEAT]
-                in_layer = area.isin(known)
-                withheld[schema.BEAT] = area.where(in_layer, schema.OUTSIDE)
-                for level in (schema.SECTOR, schema.DISTRICT):
-                    values = (
-                        area.map(attrs[level])
-                        if level in attrs.columns
-                        else pd.Series(pd.NA, area.index)
-                    )
-                    withheld[level] = values.where(in_layer, schema.OUTSIDE).astype("string")
-                withheld[schema.JOIN_STATUS] = np.where(in_layer, "reported", "unlocated")
-                parts = [_conform(p) for p in (joined, withheld) if len(p)]
-                # a batch of withheld locations only is kept too (its located part is empty)
-                batch = (
-                    pd.concat(parts).sort_index()
-                    if len(parts) > 1
-                    else _conform(parts[0] if parts else joined)
-                )
+                located = accepted[schema.X].notna().to_numpy()
+                # every call through the join (a withheld location, NaN, comes back outside),
+                # then the withheld ones take their reported area: the rows keep their order
+                batch = assign_beats(accepted, beats, index=index)
+                if not located.all():
+                    withheld = ~located
+                    area = accepted[schema.REPORTED_BEAT][withheld]
+                    in_layer = area.isin(known)
+                    taken = {
+                        schema.REPORTED_BEAT: area,
+                        schema.BEAT: area.where(in_layer, schema.OUTSIDE),
+                        schema.JOIN_STATUS: pd.Series(
+                            np.where(in_layer, "reported", "unlocated"), area.index
+                        ),
+                    }
+                    for level in (schema.SECTOR, schema.DISTRICT):
+                        values = (
+                            area.map(attrs[level])
+                            if level in attrs.columns
+                            else pd.Series(pd.NA, area.index)
+                        )
+                        taken[level] = values.where(in_layer, schema.OUTSIDE)
+                    for column, values in taken.items():  # by position: no index alignment
+                        filled = batch[column].to_numpy(dtype=object, copy=True)
+                        filled[withheld] = values.to_numpy(dtype=object)
+                        batch[column] = filled
+                batch = _conform(batch)
                 report.rows_accepted += len(batch)
                 report.located += int(located.sum())
                 report.location_withheld += int((~located).sum())
@@ -848,10 +854,13 @@ def _ingest(
 
 def _conform(calls: pd.DataFrame) -> pd.DataFrame:
     """Return `calls` with the table's columns, text columns as one string dtype."""
-    out = calls.reindex(columns=list(CALL_TABLE_COLUMNS))
-    text = [c for c, dtype in CALL_TABLE_COLUMNS.items() if dtype == "string"]
-    out[text] = out[text].astype(_STRING)
-    return out
+    columns = {}
+    for name, dtype in CALL_TABLE_COLUMNS.items():
+        values = calls[name] if name in calls.columns else pd.Series(np.nan, index=calls.index)
+        if dtype == "string" and values.dtype != _STRING:
+            values = values.astype(_STRING)
+        columns[name] = values
+    return pd.DataFrame(columns, index=calls.index)
 
 
 def load_calls(
