@@ -83,3 +83,44 @@ def test_stopping_early_stops_the_thread_and_closes_the_reader():
     reading.close()
     assert closed.is_set()
     assert not [t for t in threading.enumerate() if t.name == "reader"]
+
+
+def test_a_ragged_row_in_a_later_batch_reads_the_file_again(tmp_path, samples_dir):
+    # the reader thread has handed out batches when the ragged record is found: the ingest
+    # starts again in exact mode and stores the same rows as a clean read of the good records
+    import pandas as pd
+
+    from geodata.department import load_department
+    from geodata.ingest import ingest_file, install_boundaries
+    from geodata.store import IncidentStore
+
+    raw = pd.read_csv(
+        samples_dir / "incidents_2024_sample_b.csv.gz", dtype=str, keep_default_na=False
+    ).head(600)
+    lines = raw.to_csv(index=False).splitlines()
+    lines[500] += ",AN EXTRA FIELD"  # file line 501
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    clean = tmp_path / "clean.csv"
+    clean.write_text("\n".join(lines[:500] + lines[501:]) + "\n", encoding="utf-8")
+    stores = []
+    for name in ("ragged", "clean"):
+        store = IncidentStore(tmp_path / name / "store")
+        install_boundaries(
+            store,
+            samples_dir / "beats.geojson",
+            districts_path=samples_dir / "districts.geojson",
+            department=load_department("chicago"),
+        )
+        stores.append(store)
+    report = ingest_file(ragged, stores[0], block_bytes=1 << 15)  # about ten batches
+    reference = ingest_file(clean, stores[1], block_bytes=1 << 15)
+    assert report.rows_read == 600 == report.rows_accepted + report.rows_rejected
+    assert report.rejected_by_reason["malformed row (wrong number of fields)"] == 1
+    rejected = pd.read_csv(report.rejections_csv, dtype=str).set_index("line")
+    assert rejected.loc["501", "reason"] == "malformed row (wrong number of fields)"
+    assert report.rows_accepted == reference.rows_accepted
+    columns = ["incident_id", "beat", "occurred_at"]
+    ours = stores[0].load_incidents(columns=columns).sort_values("incident_id")
+    theirs = stores[1].load_incidents(columns=columns).sort_values("incident_id")
+    pd.testing.assert_frame_equal(ours.reset_index(drop=True), theirs.reset_index(drop=True))
