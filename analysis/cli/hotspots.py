@@ -132,13 +132,18 @@ def run_hotspots(args: argparse.Namespace) -> int:
     if args.method == "kde" and level is None and not args.category:
         # city-wide KDE: only the coordinates, read file by file into NumPy (the same points,
         # in the same order, as the incidents' located rows)
+        from concurrent.futures import ThreadPoolExecutor
+
         from analysis.distributed import located_points
 
-        x, y = located_points(
-            store,
-            start=pd.Timestamp(period.first) if period else None,
-            end=pd.Timestamp(period.end) if period else None,
-        )
+        with ThreadPoolExecutor(1) as pool:  # load the binning kernel while the files are read
+            prepared = pool.submit(hotspots.prepare_binning)
+            x, y = located_points(
+                store,
+                start=pd.Timestamp(period.first) if period else None,
+                end=pd.Timestamp(period.end) if period else None,
+            )
+            prepared.result()
         incidents = located = pd.DataFrame({schema.X: x, schema.Y: y}, copy=False)
         beats = all_beats
     else:
