@@ -1092,6 +1092,17 @@ class KDEHotspots(BaseEstimator):
     def fit(self, X: pd.DataFrame, y: None = None, *, grid: Grid | None = None) -> KDEHotspots:
         """Estimate the density of `X` (on `grid` when given); return self."""
         del y
+        counts = self.bin(X, grid=grid)
+        self._smooth(counts, self.n_incidents_, getattr(X, "crs", None))
+        return self
+
+    def bin(self, X: pd.DataFrame, *, grid: Grid | None = None) -> np.ndarray:
+        """Return the linear-binned counts of `X`: :meth:`fit` before the smoothing.
+
+        Validates the parameters and sets ``bandwidth_m_``, ``cell_size_m_``, ``grid_`` and
+        ``n_incidents_`` as :meth:`fit` does; :meth:`fit_counts` with the same bandwidth
+        finishes the estimate (what a cache of the binned counts replays).
+        """
         if self.bandwidth_m != "auto":
             _check_number("bandwidth_m", self.bandwidth_m, low=0.0, unit=" m")
         if self.cell_size_m != "auto":
@@ -1121,11 +1132,17 @@ class KDEHotspots(BaseEstimator):
             cell = float(self.cell_size_m)
         self.cell_size_m_ = cell
         self.grid_ = grid if grid is not None else Grid.around(x, yy, cell, pad_m=reach)
-        self._smooth(self.grid_.linear_counts(x, yy), len(x), getattr(X, "crs", None))
-        return self
+        self.n_incidents_ = len(x)
+        return self.grid_.linear_counts(x, yy)
 
     def fit_counts(
-        self, counts: np.ndarray, grid: Grid, *, n_incidents: int, crs: object = None
+        self,
+        counts: np.ndarray,
+        grid: Grid,
+        *,
+        n_incidents: int,
+        crs: object = None,
+        bandwidth_m: float | None = None,
     ) -> KDEHotspots:
         """Estimate the density from points already binned on `grid`; return self.
 
@@ -1143,20 +1160,25 @@ class KDEHotspots(BaseEstimator):
             How many incidents were binned.
         crs
             CRS of the hotspot polygons.
+        bandwidth_m
+            The bandwidth the counts were binned for when the parameter is ``"auto"`` (the
+            ``bandwidth_m_`` that :meth:`bin` chose from the points); default: the parameter.
 
         Raises
         ------
         ValueError
-            If the bandwidth is ``"auto"`` (it needs the points) or `counts` does not fit `grid`.
+            If the bandwidth is ``"auto"`` and none is given (it needs the points) or `counts`
+            does not fit `grid`.
         """
-        if self.bandwidth_m == "auto":
+        h = self.bandwidth_m if bandwidth_m is None else bandwidth_m
+        if h == "auto":
             msg = "fit_counts needs a bandwidth in metres: 'auto' is estimated from the points"
             raise ValueError(msg)
-        _check_number("bandwidth_m", self.bandwidth_m, low=0.0, unit=" m")
+        _check_number("bandwidth_m", h, low=0.0, unit=" m")
         if counts.shape != (grid.n_rows, grid.n_cols):
             msg = f"counts have shape {counts.shape}, the grid {(grid.n_rows, grid.n_cols)}"
             raise ValueError(msg)
-        self.bandwidth_m_ = float(self.bandwidth_m)
+        self.bandwidth_m_ = float(h)
         self.cell_size_m_ = grid.cell_size_m
         self.grid_ = grid
         self._smooth(counts, n_incidents, crs)
