@@ -600,8 +600,8 @@ def test_binned_percentiles_equal_numpys(n):
 
 
 def test_kde_auto_bandwidth_on_many_points_equals_the_rule_with_numpy():
-    # the counting percentiles and the two threads give the rule's value computed with
-    # numpy's percentile and std on 300,000 points (the fast path)
+    # the counting percentiles give the rule's value computed with numpy's percentile and
+    # std on 300,000 points (the fast path)
     from analysis.hotspots import _silverman_bandwidth
 
     rng = np.random.default_rng(3)
