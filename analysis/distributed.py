@@ -202,10 +202,12 @@ def city_kde(
     with ThreadPoolExecutor(1) as pool:  # load the binning kernel while the files are read
         prepared = pool.submit(prepare_binning)
         x, y = located_points(store, start=start, end=end)
+        if len(x) == 0:
+            return None
+        # the bandwidth is computed while the kernel may still be loading; the binning waits
+        # for it (numba's compiler lock)
+        counts = model.bin(pd.DataFrame({schema.X: x, schema.Y: y}, copy=False))
         prepared.result()
-    if len(x) == 0:
-        return None
-    counts = model.bin(pd.DataFrame({schema.X: x, schema.Y: y}, copy=False))
     del x, y
     _cache_binning(path, counts, model.grid_, model.n_incidents_, model.bandwidth_m_)
     return model.fit_counts(

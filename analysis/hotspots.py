@@ -934,13 +934,13 @@ def prepare_binning() -> None:
     caller that is about to read many points calls this on another thread first, so that the
     loading overlaps the reading (``analysis hotspots --method kde`` does).
     """
-    import rasterio.features  # noqa: F401 - imported here for _top_cells_polygons
-    from scipy import fft, ndimage  # noqa: F401 - imported here for _smooth and the polygons
-
     from analysis._binning import linear_binning
 
     out = np.zeros((2, 2))
     linear_binning(np.zeros(1), np.zeros(1), np.empty(0), -1.0, -1.0, 1.0, out)
+    # then what the smoothing and the polygons import
+    import rasterio.features  # noqa: F401
+    from scipy import fft, ndimage  # noqa: F401
 
 
 def percentiles(values: np.ndarray, q: Sequence[float]) -> np.ndarray:
