@@ -69,7 +69,13 @@ def build(root: Path, n_rows: int, *, seed: int = 0) -> None:
     base = pa.Table.from_pandas(frame, preserve_index=False).select(file_schema.names)
     base = base.cast(file_schema)
     target = IncidentStore(root)
-    target.initialize(analysis_crs=sample.analysis_crs, timezone=sample.timezone)
+    # the department recorded as an ingest records it (a store without one is read as the
+    # legacy Chicago profile, through the slower path of a profile file)
+    target.initialize(
+        analysis_crs=sample.analysis_crs,
+        timezone=sample.timezone,
+        department=sample.department().to_dict(),
+    )
     target.write_layer("beats", sample.read_layer("beats"))
     tz = sample.timezone
     rng = np.random.default_rng(seed)
