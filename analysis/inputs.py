@@ -32,6 +32,7 @@ __all__ = [
     "HISTORY_YEARS",
     "LEVELS",
     "LEVEL_COLUMNS",
+    "PLANNING_WINDOW_MONTHS",
     "PROFILE_COLUMNS",
     "PROFILE_REQUIRED",
     "REVIEW_HISTORY_YEARS",
@@ -53,6 +54,7 @@ __all__ = [
     "load_profile_inputs",
     "open_store",
     "parse_day",
+    "planning_period",
     "resolve_workload",
     "sample_note",
 ]
@@ -63,6 +65,8 @@ DEFAULT_PERIOD_DAYS = 28
 HISTORY_YEARS = 2
 #: Years of history the sector review reads (its unusual-count check looks five years back).
 REVIEW_HISTORY_YEARS = 6
+#: Months of records beat planning measures workload over by default (:func:`planning_period`).
+PLANNING_WINDOW_MONTHS = 12
 
 #: Incident columns a profile computes on (:func:`analysis.profiles.profile_area` needs them).
 PROFILE_REQUIRED = (
@@ -249,6 +253,33 @@ def default_as_of(daily: pd.Series, *, days: int = DEFAULT_PERIOD_DAYS) -> date:
 def default_period(daily: pd.Series, *, days: int = DEFAULT_PERIOD_DAYS) -> Period:
     """Return the `days` days ending on :func:`default_as_of`."""
     return Period.ending(default_as_of(daily, days=days), days)
+
+
+def planning_period(daily: pd.Series, *, months: int = PLANNING_WINDOW_MONTHS) -> Period | None:
+    """Return beat planning's default workload period: the last `months` months of the store.
+
+    The months end on the last day the store holds (2024-01-01 to 2024-12-31 for a store whose
+    last record is of 31 December 2024). ``plan evaluate``, ``plan propose`` and the Beat
+    planning page all default to it; every record is their ``--all`` (the page: *Every stored
+    record*).
+
+    Parameters
+    ----------
+    daily
+        Incidents per day, from :func:`daily_counts` or :func:`load_daily_counts`.
+    months
+        Length of the period.
+
+    Returns
+    -------
+    Period or None
+        None when the store holds no dated record (then there is nothing to plan with).
+    """
+    if daily.empty:
+        return None
+    last = daily.index[-1].date()
+    first = pd.Timestamp(last) - pd.DateOffset(months=months) + pd.Timedelta(days=1)
+    return Period(first.date(), last)
 
 
 def sample_note(daily: pd.Series, period: Period) -> str:

@@ -56,6 +56,7 @@ from geodata.readers import (
     ReadOptions,
     _to_float,
     iter_records,
+    prefetched,
     rejection_frame,
 )
 from geodata.table import RecordTable, TableSpec
@@ -522,9 +523,12 @@ class _CallReader:
                 else:
                     value[at] = np.asarray(values, dtype=object)[at]
 
-        frame = pd.DataFrame(index=chunk.index)
-        frame[schema.SOURCE] = pd.array(np.full(n, self.path.name, dtype=object), dtype=_STRING)
-        frame[schema.SOURCE_LINE] = lines.astype(np.int64)
+        # the columns, in order, made into one frame at the end (inserting them one by one into
+        # a frame costs more than reading them)
+        columns: dict[str, object] = {
+            schema.SOURCE: pd.array(np.full(n, self.path.name, dtype=object), dtype=_STRING),
+            schema.SOURCE_LINE: lines.astype(np.int64),
+        }
         times: dict[str, np.ndarray] = {}
         for role in CALL_TIMES:
             reader = self.dates.get(role)
@@ -540,30 +544,31 @@ class _CallReader:
             times[role] = utc
         for role in CALL_TIMES:
             stamps = pd.DatetimeIndex(times[role].view("datetime64[ns]")).tz_localize(UTC)
-            frame[role] = stamps.tz_convert(self.timezone)
+            columns[role] = stamps.tz_convert(self.timezone)
         for role in (CALL_ID, CALL_TYPE, PRIORITY, DISPOSITION):
             source = used.get(role)
-            frame[role] = _text(table, source)
+            columns[role] = _text(table, source)
         if used.get(CALL_ID) is None:  # a stable id from the file's own values
             everything = table.to_pandas().astype(str).agg("|".join, axis=1)
-            frame[CALL_ID] = (
+            columns[CALL_ID] = (
                 pd.util.hash_pandas_object(everything, index=False).astype(str).astype(_STRING)
             )
         else:
             source = used[CALL_ID]
-            flag(frame[CALL_ID].isna(), source, CALL_REASONS["missing_id"], chunk[source])
+            missing = pd.isna(columns[CALL_ID])
+            flag(np.asarray(missing, dtype=bool), source, CALL_REASONS["missing_id"], chunk[source])
         if used.get(UNITS):
             units = pd.to_numeric(chunk[used[UNITS]].str.strip(), errors="coerce")
             flag(units < 0, used[UNITS], CALL_REASONS["bad_units"], chunk[used[UNITS]])
-            frame[UNITS] = units.astype("float64")
+            columns[UNITS] = units.astype("float64")
         elif used.get("response_plan"):
             plans = units_from_plan(chunk[used["response_plan"]])
-            frame[UNITS] = plans.astype("Float64").astype("float64")
+            columns[UNITS] = plans.astype("Float64").astype("float64")
         else:
-            frame[UNITS] = np.nan
+            columns[UNITS] = np.nan
         reported = used.get(schema.REPORTED_BEAT)
-        frame[schema.REPORTED_BEAT] = _text(table, reported, upper=True)
-        self._locate(chunk, frame, flag)
+        columns[schema.REPORTED_BEAT] = _text(table, reported, upper=True)
+        self._locate(chunk, columns, flag)
         # the interval rules, on the rows that passed so far (derive_intervals' rules)
         rule = _interval_faults(times, 24.0)
         broken = (rule >= 0) & ~rejected_at
@@ -573,7 +578,8 @@ class _CallReader:
             source = used.get(role, role)
             raw = chunk[source] if source in chunk.columns else np.full(n, "", dtype=object)
             flag(broken & (rule == k), source, text, raw)
-        frame[RESPONSE_MIN], frame[TIME_ON_TASK_MIN] = _minutes(times)
+        columns[RESPONSE_MIN], columns[TIME_ON_TASK_MIN] = _minutes(times)
+        frame = pd.DataFrame(columns, index=chunk.index)
         # ids last: a row rejected for another reason does not claim its id
         ok = np.flatnonzero(~rejected_at)
         ids = pa.array(frame[CALL_ID].array).take(pa.array(ok))
@@ -604,11 +610,14 @@ class _CallReader:
     def _locate(
         self,
         chunk: pd.DataFrame,
-        frame: pd.DataFrame,
+        out: dict[str, object],
         flag: Callable[[pd.Series | np.ndarray, str, str, object], None],
     ) -> None:
-        """Add lon/lat and x/y (NaN where the location is withheld), flagging bad coordinates."""
-        n = len(frame)
+        """Add lon/lat and x/y to the batch's columns `out` (NaN where the location is withheld).
+
+        Bad coordinates are flagged.
+        """
+        n = len(chunk)
         columns = {
             name: np.full(n, np.nan) for name in (schema.LON, schema.LAT, schema.X, schema.Y)
         }
@@ -638,8 +647,7 @@ class _CallReader:
                 columns[schema.X][ok], columns[schema.Y][ok] = self.to_xy.transform(
                     lon[ok], lat[ok]
                 )
-        for name, values in columns.items():
-            frame[name] = values
+        out.update(columns)
 
 
 def read_calls(
@@ -771,10 +779,11 @@ def _ingest(
     now: datetime | None,
 ) -> CallsReport:
     from geodata.exports import write_csv
-    from geodata.join import BeatIndex, assign_beats
+    from geodata.join import assign_beats
 
     beats = store.read_layer("beats")  # type: ignore[attr-defined]
-    index = BeatIndex(beats)
+    # the store's kept index (BeatIndex's defaults), not the beats rasterised again
+    index = store.beat_index()  # type: ignore[attr-defined]
     known = set(index.beat_ids)
     attrs = beats.drop_duplicates(schema.BEAT).set_index(schema.BEAT)
     report = CallsReport(source=path.name)
@@ -790,35 +799,46 @@ def _ingest(
     )
 
     def batches() -> Iterator[pd.DataFrame]:
-        for accepted, rejected, rows in _read_with(calls, exact=exact, block_bytes=block_bytes):
-            report.rows_read += rows
-            rejected_parts.append(rejected)
-            located = accepted[schema.X].notna()
-            joined = assign_beats(accepted[located], beats, index=index)
-            withheld = accepted[~located].copy()
-            area = withheld[schema.REPORTED_BEAT]
-            in_layer = area.isin(known)
-            withheld[schema.BEAT] = area.where(in_layer, schema.OUTSIDE)
-            for level in (schema.SECTOR, schema.DISTRICT):
-                values = (
-                    area.map(attrs[level])
-                    if level in attrs.columns
-                    else pd.Series(pd.NA, area.index)
-                )
-                withheld[level] = values.where(in_layer, schema.OUTSIDE).astype("string")
-            withheld[schema.JOIN_STATUS] = np.where(in_layer, "reported", "unlocated")
-            parts = [_conform(p) for p in (joined, withheld) if len(p)]
-            # a batch of withheld locations only is kept too (its located part is empty)
-            batch = (
-                pd.concat(parts).sort_index()
-                if len(parts) > 1
-                else _conform(parts[0] if parts else joined)
-            )
-            report.rows_accepted += len(batch)
-            report.located += int(located.sum())
-            report.location_withheld += int((~located).sum())
-            report.outside += int((batch[schema.BEAT] == schema.OUTSIDE).sum())
-            yield batch
+        # each batch is read on a second thread while the one before is joined and stored
+        reading = prefetched(_read_with(calls, exact=exact, block_bytes=block_bytes))
+        try:
+            for accepted, rejected, rows in reading:
+                report.rows_read += rows
+                rejected_parts.append(rejected)
+                located = accepted[schema.X].notna().to_numpy()
+                # every call through the join (a withheld location, NaN, comes back outside),
+                # then the withheld ones take their reported area: the rows keep their order
+                batch = assign_beats(accepted, beats, index=index)
+                if not located.all():
+                    withheld = ~located
+                    area = accepted[schema.REPORTED_BEAT][withheld]
+                    in_layer = area.isin(known)
+                    taken = {
+                        schema.REPORTED_BEAT: area,
+                        schema.BEAT: area.where(in_layer, schema.OUTSIDE),
+                        schema.JOIN_STATUS: pd.Series(
+                            np.where(in_layer, "reported", "unlocated"), area.index
+                        ),
+                    }
+                    for level in (schema.SECTOR, schema.DISTRICT):
+                        values = (
+                            area.map(attrs[level])
+                            if level in attrs.columns
+                            else pd.Series(pd.NA, area.index)
+                        )
+                        taken[level] = values.where(in_layer, schema.OUTSIDE)
+                    for column, values in taken.items():  # by position: no index alignment
+                        filled = batch[column].to_numpy(dtype=object, copy=True)
+                        filled[withheld] = values.to_numpy(dtype=object)
+                        batch[column] = filled
+                batch = _conform(batch)
+                report.rows_accepted += len(batch)
+                report.located += int(located.sum())
+                report.location_withheld += int((~located).sum())
+                report.outside += int((batch[schema.BEAT] == schema.OUTSIDE).sum())
+                yield batch
+        finally:
+            reading.close()
 
     summary: dict[str, object] = {"file": path.name, "kind": "calls"}
     table = calls_table(store)
@@ -841,10 +861,13 @@ def _ingest(
 
 def _conform(calls: pd.DataFrame) -> pd.DataFrame:
     """Return `calls` with the table's columns, text columns as one string dtype."""
-    out = calls.reindex(columns=list(CALL_TABLE_COLUMNS))
-    text = [c for c, dtype in CALL_TABLE_COLUMNS.items() if dtype == "string"]
-    out[text] = out[text].astype(_STRING)
-    return out
+    columns = {}
+    for name, dtype in CALL_TABLE_COLUMNS.items():
+        values = calls[name] if name in calls.columns else pd.Series(np.nan, index=calls.index)
+        if dtype == "string" and values.dtype != _STRING:
+            values = values.astype(_STRING)
+        columns[name] = values
+    return pd.DataFrame(columns, index=calls.index)
 
 
 def load_calls(
