@@ -83,7 +83,8 @@ def connect(address: str, *, timeout_s: float = 10.0) -> Iterator[Client]:
     try:
         client = Client(address, timeout=timeout_s)
     except OSError as err:
-        msg = f"no Dask scheduler answered at {address} within {timeout_s:g} s ({err})"
+        why = " ".join(str(err).split())  # one line: distributed's messages span several
+        msg = f"no Dask scheduler answered at {address} within {timeout_s:g} s ({why})"
         raise ConnectionError(msg) from err
     try:
         yield client

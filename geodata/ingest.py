@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -397,9 +397,10 @@ def _run(
     categories: OffenseCategories | None,
     buffer_m: float,
     prefer_reported: bool,
+    tally_type: Callable[..., _Tally] = _Tally,
 ) -> tuple[_Tally, dict[str, object], int, int]:
     """Join and store the batches `parts` of `path` as one version; return what they added up to."""
-    tally = _Tally(categories=categories)
+    tally = tally_type(categories=categories)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     stem = path.name.split(".")[0]
     source: dict[str, object] = {"file": str(path), "ingested": stamp}
@@ -453,6 +454,8 @@ def ingest_file(
     index: BeatIndex | None = None,
     now: datetime | None = None,
     block_bytes: int = BLOCK_BYTES,
+    reader: Callable[..., Iterator[Any]] = iter_incidents,
+    tally_type: Callable[..., _Tally] = _Tally,
 ) -> IngestReport:
     """Read an incident export batch by batch, join it to the store's beats and upsert it.
 
@@ -482,6 +485,10 @@ def ingest_file(
         The present, for the plausible-date window (default: the clock).
     block_bytes
         Bytes of CSV per batch; memory is bounded by a few batches, whatever the file size.
+    reader, tally_type
+        What reads the file's batches (called as :func:`iter_incidents`) and what joins and
+        counts each of them (a :class:`_Tally`); :mod:`geodata.distributed_ingest` gives its
+        own, which read and join on a Dask cluster's workers.
 
     Returns
     -------
@@ -516,11 +523,13 @@ def ingest_file(
     # the reader's options, the same for both passes (a ragged file is read again exactly)
     given: dict[str, Any] = {"mapping": mapping, "categories": categories, "now": now}
     given["block_bytes"] = block_bytes
-    read = partial(iter_incidents, path, analysis_crs=store.analysis_crs, **given)
+    read = partial(reader, path, analysis_crs=store.analysis_crs, **given)
 
     def run(exact: bool) -> tuple[_Tally, dict[str, object], int, int]:
         parts = read(exact=exact)
-        return _run(path, store, beats, index, parts, categories, buffer_m, prefer_reported)
+        return _run(
+            path, store, beats, index, parts, categories, buffer_m, prefer_reported, tally_type
+        )
 
     try:
         tally, source, new, replaced = run(exact=False)
