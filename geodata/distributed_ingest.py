@@ -529,6 +529,8 @@ class _OnCluster:
         try:
             tally = future.result()
         except FileNotFoundError as err:
+            if not Path(task.part.path).exists():  # nowhere: the reader's own error
+                raise _NotAsOneFile(str(err)) from err
             msg = (
                 f"{err}: the workers must reach the exports and the store at the same paths "
                 "as this machine (a shared file system; see docs/scale.md)"
@@ -585,12 +587,12 @@ def ingest_files(
         As :func:`geodata.ingest.ingest_file`; an ``InputError`` also when a worker cannot
         read a file or the store.
     """
-    paths = [Path(p) for p in paths]
+    files = [Path(p) for p in paths]
     now = now or datetime.now(UTC)
     cluster = _OnCluster(
         client,
         store,
-        paths,
+        files,
         buffer_m=buffer_m,
         prefer_reported=prefer_reported,
         part_bytes=part_bytes,
@@ -606,7 +608,7 @@ def ingest_files(
     empty = store.table.spec.arrow_schema(store.timezone).empty_table()
     reports = []
     try:
-        for path in paths:
+        for path in files:
             tally_type = partial(_MergeTally, again=cluster.again, empty=empty)
             try:
                 report = ingest_file(

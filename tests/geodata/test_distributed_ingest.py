@@ -24,6 +24,7 @@ import pytest
 
 from geodata.department import load_department
 from geodata.distributed_ingest import ingest_files, plan_parts
+from geodata.errors import InputError
 from geodata.ingest import ingest_file, install_boundaries
 from geodata.readers import ColumnMapping
 from geodata.store import IncidentStore
@@ -233,6 +234,16 @@ def test_the_bad_row_file_of_the_corpus_in_parts(chicago, client, tmp_path):
     rejected = pd.read_csv(report.rejections_csv)
     assert rejected["line"].tolist() == [2, 3, 4, 5, 6, 8, 10, 11, 12]
     assert results[2].count() == 5
+
+
+@pytest.mark.slow
+def test_a_missing_file_is_the_readers_error(chicago, client, tmp_path):
+    store = IncidentStore(tmp_path / "store")
+    shutil.copytree(chicago.root, store.root)
+    missing = tmp_path / "missing.csv"
+    with pytest.raises(InputError, match=f"{missing}: no such file"):
+        ingest_files([missing], store, client)
+    assert store.count() == 0
 
 
 def test_parts_end_at_line_breaks_and_carry_their_lines(tmp_path):
