@@ -289,3 +289,24 @@ def test_ingest_command_on_a_scheduler(exports, chicago, client, tmp_path, capsy
     assert "\n" not in err
     assert err.startswith("error: no Dask scheduler answered at tcp://127.0.0.1:1")
     assert len(IncidentStore(store).history()) == versions
+
+
+@pytest.mark.slow
+def test_several_files_on_the_command_line(chicago, client, tmp_path, capsys):
+    from geodata.cli import main
+
+    files = [str(BAD / "ok_chicago.csv"), str(BAD / "bad_rows.csv")]
+    listed = {}
+    for where, extra in [("here", []), ("cluster", ["--scheduler", client.scheduler.address])]:
+        store = tmp_path / where
+        shutil.copytree(chicago.root, store)
+        assert main(["ingest", *files, "--store", str(store), "--json", *extra]) == 0
+        reports = json.loads(capsys.readouterr().out)
+        listed[where] = [{k: v for k, v in r.items() if k not in PATHS} for r in reports]
+        assert len(IncidentStore(store).history()) == 1 + len(files)  # a version per file
+    assert listed["cluster"] == listed["here"]
+    assert [r["source"] for r in listed["here"]] == files
+    assert listed["here"][1]["rows_read"] == 14  # tests/data/bad/cases.toml
+    # calls for service are read one file at a time
+    assert main(["ingest", *files, "--kind", "calls", "--store", str(tmp_path / "here")]) == 2
+    assert "one file at a time" in capsys.readouterr().err
