@@ -51,29 +51,22 @@ def _stored(store_root: Path) -> dict[str, object]:
 
 def _cluster_case(csv: Path, store_root: Path, part_bytes: int) -> dict[str, object]:
     """Start a LocalCluster, ingest `csv` on it and return the measures (run in a child)."""
-    import distributed
-
+    from geodata.cluster import local_cluster
     from geodata.distributed_ingest import ingest_files
     from geodata.store import IncidentStore
 
     started = time.perf_counter()
-    cluster = distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        memory_limit="4GB",
-        processes=True,
-        dashboard_address=None,
-    )
-    client = distributed.Client(cluster)
-    startup_s = time.perf_counter() - started
-    workers_cpu = client.run(_cpu_s)
-    start, cpu = time.perf_counter(), _cpu_s()
-    (report,) = ingest_files([csv], IncidentStore(store_root), client, part_bytes=part_bytes)
-    seconds = time.perf_counter() - start
-    client_cpu = _cpu_s() - cpu
-    after = client.run(_cpu_s)
-    peaks = client.run(_peak_mb)
-    out = {
+    with local_cluster(2, memory_limit="4GB") as client:
+        startup_s = time.perf_counter() - started
+        workers_cpu = client.run(_cpu_s)
+        start, cpu = time.perf_counter(), _cpu_s()
+        store = IncidentStore(store_root)
+        (report,) = ingest_files([csv], store, client, part_bytes=part_bytes)
+        seconds = time.perf_counter() - start
+        client_cpu = _cpu_s() - cpu
+        after = client.run(_cpu_s)
+        peaks = client.run(_peak_mb)
+    return {
         "seconds": round(seconds, 2),
         "cluster_start_s": round(startup_s, 2),
         "client_cpu_s": round(client_cpu, 2),
@@ -84,9 +77,6 @@ def _cluster_case(csv: Path, store_root: Path, part_bytes: int) -> dict[str, obj
         "rows_accepted": report.rows_accepted,
         "rows_rejected": report.rows_rejected,
     }
-    client.close()
-    cluster.close()
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:

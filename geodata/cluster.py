@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["Mapper", "connect", "dask_mapper", "thread_mapper"]
+__all__ = ["Mapper", "connect", "dask_mapper", "local_cluster", "thread_mapper"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -60,6 +60,36 @@ def dask_mapper(client: Client) -> Mapper:
         return list(client.gather(futures))
 
     return run
+
+
+@contextlib.contextmanager
+def local_cluster(n_workers: int = 2, *, memory_limit: str | None = "auto") -> Iterator[Client]:
+    """Start a ``LocalCluster`` on this machine and yield a client of it; close both on exit.
+
+    Each worker is a process with one thread (the GIL-bound parts of the per-file work then
+    run side by side), as the tests and benchmarks run it.
+
+    Parameters
+    ----------
+    n_workers
+        Worker processes.
+    memory_limit
+        Per worker (e.g. ``"4GB"``; ``"auto"``: this machine's memory shared out).
+    """
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(
+        n_workers=n_workers,
+        threads_per_worker=1,
+        memory_limit=memory_limit,
+        processes=True,
+        dashboard_address=None,
+    )
+    try:
+        with Client(cluster) as client:
+            yield client
+    finally:
+        cluster.close()
 
 
 @contextlib.contextmanager

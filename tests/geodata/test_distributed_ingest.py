@@ -35,19 +35,6 @@ NOW = datetime(2026, 12, 1, tzinfo=UTC)
 PATHS = ("rejections_csv", "disagreements_csv")
 
 
-@pytest.fixture(scope="module")
-def client():
-    # a requirement, not optional: under CI a missing dask fails here rather than skipping
-    import distributed
-
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    )
-    with distributed.Client(cluster) as connected:
-        yield connected
-    cluster.close()
-
-
 def _beats_only(folder: Path, name: str) -> IncidentStore:
     department = load_department(name)
     layer = department.level("district").layer if department.has_level("district") else None
