@@ -33,6 +33,7 @@ import logging
 import re
 import shutil
 import tempfile
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -414,8 +415,10 @@ def _merged_notes(first: list[str], other: list[str]) -> list[str] | None:
     """Return the notes of two parts read as one file would be; None if they cannot be.
 
     A part learns the date formats its own values need (the reader's ``dates read as A or B
-    in ZONE`` note): the file's are those of every part, in the order they first occur, ISO
-    8601 last. Every other note must be the same.
+    in ZONE`` note). Parts that parsed dates must have learnt the same formats in the same
+    order (the reader orders formats learnt from one batch by how many values they read, so
+    other lists could not be put in the single-machine order); ISO 8601 (offsets read) comes
+    last if any part used it. Every other note must be the same.
     """
 
     def split(notes: list[str]) -> tuple[list[str], list[str] | None, str | None]:
@@ -437,20 +440,23 @@ def _merged_notes(first: list[str], other: list[str]) -> list[str] | None:
         return list(first)
     if formats_a is None:
         return list(other)
-    if zone_a != zone_b:
+    learnt = [f for f in formats_a if f != _ISO]
+    if zone_a != zone_b or learnt != [f for f in formats_b if f != _ISO]:
         return None
-    shared = [f for f in formats_b if f in formats_a]
-    if shared != [f for f in formats_a if f in formats_b]:
-        return None  # the parts learnt formats in other orders
-    union = [f for f in dict.fromkeys([*formats_a, *formats_b]) if f != _ISO]
     if _ISO in formats_a or _ISO in formats_b:
-        union.append(_ISO)
-    note = f"dates read as {' or '.join(union)} in {zone_a}"
+        learnt.append(_ISO)
+    note = f"dates read as {' or '.join(learnt)} in {zone_a}"
     return [n or note for n in rest_a]
 
 
 class _OnCluster:
-    """The reader :func:`ingest_file` calls: the parts of the files, read on the workers."""
+    """The reader :func:`ingest_file` calls: the parts of the files, read on the workers.
+
+    Parts are sent in file order, at most `ahead` at a time (two per worker thread by
+    default): a worker keeps a finished part until the client takes it, so the workers'
+    memory stays bounded whatever the files' sizes, and they read the next parts (of the next
+    file too) while the client stores one.
+    """
 
     def __init__(
         self,
@@ -461,6 +467,7 @@ class _OnCluster:
         buffer_m: float,
         prefer_reported: bool,
         part_bytes: int,
+        ahead: int | None = None,
     ) -> None:
         self.client = client
         self.store = store
@@ -469,28 +476,42 @@ class _OnCluster:
         self.prefer_reported = prefer_reported
         self.part_bytes = part_bytes
         self.tolerance_m = store.department().edge_tolerance_m
-        self.submitted: dict[Path, tuple[list[_Task], list[Future]]] = {}
+        self.ahead = ahead or max(2, 2 * sum(client.nthreads().values()))
         self.options: dict[str, object] | None = None
+        #: Which of `paths` is read next.
+        self.turn = 0
+        #: Files not cut yet, parts not sent yet, parts sent (with their futures), in order,
+        #: each by the file's place in `paths`.
+        self.unplanned: deque[int] = deque(range(len(self.paths)))
+        self.waiting: deque[tuple[int, _Task]] = deque()
+        self.sent: deque[tuple[int, _Task, Future]] = deque()
 
     def read(self, path: Path, *, exact: bool = False, **options: object) -> Iterator[_PartTally]:
         """Yield the parts of `path`, read and joined on the workers, in file order.
 
-        `options` are :func:`iter_incidents`' as :func:`ingest_file` gives them; the first
-        file's submit every file's parts at once (the workers read ahead).
+        `options` are :func:`iter_incidents`' as :func:`ingest_file` gives them (the same for
+        every file of one :func:`ingest_files`, which reads the files in the order given).
         """
         del exact  # a worker reads a ragged part again itself
-        if options != self.options or path not in self.submitted:
-            self.cancel()
+        turn = self.turn
+        self.turn += 1
+        if self.options is None:
             self.options = options
-            following = self.paths[self.paths.index(path) :] if path in self.paths else [path]
-            self._submit(following)
-        tasks, futures = self.submitted.pop(path)
-        try:
-            while futures:
-                future = futures.pop(0)
-                yield self._result(future, tasks.pop(0))
-        finally:
-            futures.clear()  # parts no longer wanted: the scheduler forgets them
+        if options != self.options or turn >= len(self.paths) or self.paths[turn] != path:
+            self.cancel()  # not the expected file: start again from this one
+            self.options = options
+            self.paths[turn:] = [path]
+            self.unplanned.append(turn)
+        while self.sent and self.sent[0][0] < turn:  # the rest of a file given up
+            self.sent.popleft()
+        while self.waiting and self.waiting[0][0] < turn:
+            self.waiting.popleft()
+        while True:
+            self._send()
+            if not self.sent or self.sent[0][0] != turn:
+                return
+            _, task, future = self.sent.popleft()
+            yield self._result(future, task)
 
     def again(self, part: _PartTally, earlier: dict[int, int]) -> _PartTally:
         """Read a part again on a worker, rejecting the ids `earlier` parts hold."""
@@ -501,29 +522,35 @@ class _OnCluster:
 
     def cancel(self) -> None:
         """Let go of the parts not yet taken (the scheduler forgets them)."""
-        self.submitted.clear()
+        self.unplanned.clear()
+        self.waiting.clear()
+        self.sent.clear()
 
-    def _submit(self, paths: list[Path]) -> None:
+    def _tasks(self, path: Path) -> list[_Task]:
         assert self.options is not None
-        tasks = {
-            path: [
-                _Task(
-                    part,
-                    str(self.store.root),
-                    self.options,
-                    self.buffer_m,
-                    self.prefer_reported,
-                    self.tolerance_m,
-                )
-                for part in plan_parts(path, part_bytes=self.part_bytes)
-            ]
-            for path in paths
-        }
-        every = [task for path in paths for task in tasks[path]]
-        futures = self.client.map(_read_part, every, pure=False)
-        for path in paths:
-            self.submitted[path] = (tasks[path], futures[: len(tasks[path])])
-            futures = futures[len(tasks[path]) :]
+        return [
+            _Task(
+                part,
+                str(self.store.root.absolute()),  # a worker may start elsewhere
+                self.options,
+                self.buffer_m,
+                self.prefer_reported,
+                self.tolerance_m,
+            )
+            for part in plan_parts(path.absolute(), part_bytes=self.part_bytes)
+        ]
+
+    def _send(self) -> None:
+        """Send parts until `ahead` are on the cluster (a file is cut when its turn comes)."""
+        while len(self.sent) < self.ahead:
+            if not self.waiting:
+                if not self.unplanned:
+                    return
+                turn = self.unplanned.popleft()
+                self.waiting.extend((turn, task) for task in self._tasks(self.paths[turn]))
+                continue
+            turn, task = self.waiting.popleft()
+            self.sent.append((turn, task, self.client.submit(_read_part, task, pure=False)))
 
     def _result(self, future: Future, task: _Task) -> _PartTally:
         try:

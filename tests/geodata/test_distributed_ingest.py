@@ -224,6 +224,47 @@ def test_the_bad_row_file_of_the_corpus_in_parts(chicago, client, tmp_path):
 
 
 @pytest.mark.slow
+def test_a_file_whose_parts_read_differently_is_ingested_on_this_machine(
+    chicago, client, tmp_path, caplog
+):
+    # ISO dates in the first part, month-first US dates (days over 12) in the last: the parts
+    # learn different formats, which only the whole file's batches order; the file is read
+    # here, and the next file on the cluster again
+    raw = pd.read_csv(BAD / "ok_chicago.csv", dtype=str, keep_default_na=False)
+    dates = pd.to_datetime(raw["Date"], format="%m/%d/%Y %I:%M:%S %p")
+    half = len(raw) // 2
+    raw.loc[: half - 1, "Date"] = dates[:half].dt.strftime("%Y-%m-%d %H:%M")
+    raw.loc[half:, "Date"] = (dates[half:] + pd.Timedelta(days=20)).dt.strftime(
+        "%m/%d/%Y %I:%M:%S %p"
+    )
+    mixed = tmp_path / "mixed.csv"
+    raw.to_csv(mixed, index=False)
+    files = [mixed, BAD / "bad_rows.csv"]
+    assert len(plan_parts(mixed, part_bytes=1000)) >= 3
+    local = IncidentStore(tmp_path / "local")
+    remote = IncidentStore(tmp_path / "remote")
+    shutil.copytree(chicago.root, local.root)
+    shutil.copytree(chicago.root, remote.root)
+    singles = [ingest_file(f, local, now=NOW) for f in files]
+    with caplog.at_level(logging.WARNING, logger="geodata.distributed_ingest"):
+        reports = ingest_files(files, remote, client, now=NOW, part_bytes=1000)
+    fallbacks = [r.getMessage() for r in caplog.records if "on this machine" in r.getMessage()]
+    assert len(fallbacks) == 1
+    assert fallbacks[0].startswith(f"{mixed}: ingested on this machine")
+    assert "or" in singles[0].notes[0]  # two formats learnt
+    for single, distributed in zip(singles, reports, strict=True):
+        assert {k: v for k, v in distributed.as_dict().items() if k not in PATHS} == {
+            k: v for k, v in single.as_dict().items() if k not in PATHS
+        }
+    assert reports[1].rows_read == 14
+    # bad_rows.csv repeats ids of ok_chicago.csv: its 5 rows replace stored ones, both ways
+    assert reports[1].rows_replaced == singles[1].rows_replaced == 5
+    stored = remote.load_incidents().sort_values("incident_id").reset_index(drop=True)
+    wanted = local.load_incidents().sort_values("incident_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(pd.DataFrame(stored), pd.DataFrame(wanted))
+
+
+@pytest.mark.slow
 def test_a_missing_file_is_the_readers_error(chicago, client, tmp_path):
     store = IncidentStore(tmp_path / "store")
     shutil.copytree(chicago.root, store.root)
