@@ -585,8 +585,9 @@ def ingest_files(
     """Ingest each export in turn, its parts read and joined on the workers of `client`.
 
     Each file is one version of the store, as :func:`geodata.ingest.ingest_file` makes it,
-    with the same rows, beats, rejections and report; the parts of every file are sent at
-    once, so the workers read the next files while the client stores one.
+    with the same rows, beats, rejections and report. Parts are sent a few ahead of the one
+    being stored, the next file's after the last of one file, so the workers keep reading
+    while the client stores.
 
     Parameters
     ----------
