@@ -9,18 +9,23 @@ the same points and grid (``tests/analysis/test_distributed.py``).
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from analysis.hotspots import Grid, KDEHotspots
+from analysis.hotspots import Grid, KDEHotspots, prepare_binning
 from geodata import schema
 from geodata.cluster import Mapper, thread_mapper
 from geodata.store import IncidentStore
 
-__all__ = ["grid_counts", "kde_surface", "located_points", "store_grid"]
+__all__ = ["city_kde", "grid_counts", "kde_surface", "located_points", "store_grid"]
 
 
 def store_grid(store: IncidentStore, cell_size_m: float, *, pad_m: float = 0.0) -> Grid:
@@ -158,3 +163,106 @@ def kde_surface(
         msg = "no located incident in this period and area: nothing to estimate a density from"
         raise ValueError(msg)
     return model.fit_counts(counts, grid, n_incidents=n, crs=store.analysis_crs)
+
+
+#: Bumped when the layout of the cached binned counts changes (older files are then ignored).
+_KDE_CACHE_FORMAT = 1
+
+
+def city_kde(
+    store: IncidentStore,
+    *,
+    start: pd.Timestamp | None = None,
+    end: pd.Timestamp | None = None,
+    bandwidth_m: float | str = "auto",
+    cell_size_m: float | str = "auto",
+) -> KDEHotspots | None:
+    """Return a fitted :class:`KDEHotspots` of every located stored incident of ``[start, end)``.
+
+    The same estimate as ``KDEHotspots(...).fit`` on :func:`located_points` (the automatic
+    bandwidth and cell from the points, the grid around them). The coordinates are read file by
+    file into NumPy while the binning kernel loads on another thread. The binned counts (with
+    the bandwidth, grid and number of incidents they were binned for) are kept beside the store,
+    keyed on :meth:`IncidentStore.version_token`, the period and the parameters
+    (``cache/kde/``): a later estimate of the same store version reads them instead of every
+    point and smooths them again, with the same result. A store that cannot be written bins
+    every time; the files of a former version are dropped when a new one is written.
+
+    Returns
+    -------
+    KDEHotspots or None
+        None when no located incident matches (nothing to estimate a density from).
+    """
+    model = KDEHotspots(bandwidth_m=bandwidth_m, cell_size_m=cell_size_m)
+    path = _kde_cache_path(store, model, start, end)
+    saved = _cached_binning(path)
+    if saved is not None:
+        counts, grid, n, h = saved
+        return model.fit_counts(counts, grid, n_incidents=n, bandwidth_m=h)
+    with ThreadPoolExecutor(1) as pool:  # load the binning kernel while the files are read
+        prepared = pool.submit(prepare_binning)
+        x, y = located_points(store, start=start, end=end)
+        if len(x) == 0:
+            return None
+        # the bandwidth is computed while the kernel may still be loading; the binning waits
+        # for it (numba's compiler lock)
+        counts = model.bin(pd.DataFrame({schema.X: x, schema.Y: y}, copy=False))
+        prepared.result()
+    del x, y
+    _cache_binning(path, counts, model.grid_, model.n_incidents_, model.bandwidth_m_)
+    return model.fit_counts(
+        counts, model.grid_, n_incidents=model.n_incidents_, bandwidth_m=model.bandwidth_m_
+    )
+
+
+def _kde_cache_path(
+    store: IncidentStore,
+    model: KDEHotspots,
+    start: pd.Timestamp | None,
+    end: pd.Timestamp | None,
+) -> Path:
+    """Return the cache file of a city-wide binning: ``VERSION-QUERY.npz`` under cache/kde/."""
+    version = hashlib.sha256(store.version_token().encode()).hexdigest()[:16]
+    query = json.dumps(
+        [_KDE_CACHE_FORMAT, str(start), str(end), model.get_params()], sort_keys=True, default=str
+    )
+    key = hashlib.sha256(query.encode()).hexdigest()[:16]
+    return store.root / "cache" / "kde" / f"{version}-{key}.npz"
+
+
+def _cached_binning(path: Path) -> tuple[np.ndarray, Grid, int, float] | None:
+    """Return the cached (counts, grid, incidents, bandwidth) at `path`, or None."""
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            shape = (int(saved["shape"][0]), int(saved["shape"][1]))
+            counts = np.zeros(shape[0] * shape[1])
+            counts[saved["cells"]] = saved["values"]
+            x0, y0, cell, h = (float(v) for v in saved["floats"])
+            n = int(saved["n"])
+    except (OSError, ValueError, KeyError, IndexError):  # never cached, or a torn file
+        return None
+    return counts.reshape(shape), Grid(x0, y0, cell, *shape), n, h
+
+
+def _cache_binning(path: Path, counts: np.ndarray, grid: Grid, n: int, h: float) -> None:
+    """Keep the binned counts beside the store (only the current version's files)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        version = path.name.split("-")[0]
+        for old in path.parent.glob("*.npz"):
+            if not old.name.startswith(f"{version}-"):
+                old.unlink(missing_ok=True)
+        flat = counts.ravel()
+        cells = np.flatnonzero(flat)
+        scratch = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
+        np.savez(
+            scratch,
+            shape=np.array([grid.n_rows, grid.n_cols], dtype=np.int64),
+            cells=cells,
+            values=flat[cells],
+            floats=np.array([grid.x0, grid.y0, grid.cell_size_m, h]),
+            n=np.array(n, dtype=np.int64),
+        )
+        scratch.replace(path)
+    except OSError:  # a read-only store still estimates, only without the cache
+        return

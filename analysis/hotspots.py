@@ -26,6 +26,8 @@ import inspect
 import logging
 import math
 import numbers
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 
@@ -50,6 +52,8 @@ __all__ = [
     "fit_hotspots",
     "grid_mask",
     "knox_table",
+    "percentiles",
+    "prepare_binning",
     "scaled_min_samples",
     "study_area_m2",
     "summarize_clusters",
@@ -879,8 +883,26 @@ class Grid:
             if w.shape != x.shape:
                 msg = f"weights has shape {w.shape}, the points {x.shape}"
                 raise ValueError(msg)
+        args = (float(self.x0), float(self.y0), float(self.cell_size_m))
         out = np.zeros((self.n_rows, self.n_cols))
-        linear_binning(x, y, w, float(self.x0), float(self.y0), float(self.cell_size_m), out)
+        if len(x) < _THREADED_BINNING_MIN:
+            linear_binning(x, y, w, *args, out)
+            return out
+        # the compiled kernel releases the GIL: two halves on two threads, each its own grid
+        # (the sums of the two grids are the one-pass sums up to the order of additions)
+        half = len(x) // 2
+        other = np.zeros_like(out)
+        parts = [(slice(0, half), out), (slice(half, None), other)]
+        with ThreadPoolExecutor(2) as pool:
+            list(
+                pool.map(
+                    lambda part: linear_binning(
+                        x[part[0]], y[part[0]], w[part[0]] if len(w) else w, *args, part[1]
+                    ),
+                    parts,
+                )
+            )
+        out += other
         return out
 
     def centres(self) -> tuple[np.ndarray, np.ndarray]:
@@ -898,12 +920,95 @@ class Grid:
         return gpd.GeoDataFrame({"row": rows, "col": cols}, geometry=geoms, crs=crs)
 
 
+#: Points from which :meth:`Grid.linear_counts` bins on two threads.
+_THREADED_BINNING_MIN = 1_000_000
+#: Values from which :func:`percentiles` counts in bins instead of partitioning a copy.
+_BINNED_PERCENTILE_MIN = 100_000
+_PERCENTILE_BINS = 1 << 16
+
+
+def prepare_binning() -> None:
+    """Load the compiled linear-binning kernel (and the FFT and labelling modules) now.
+
+    A fresh process pays about half a second to import numba and load the cached kernel; a
+    caller that is about to read many points calls this on another thread first, so that the
+    loading overlaps the reading (``analysis hotspots --method kde`` does).
+    """
+    from analysis._binning import linear_binning
+
+    out = np.zeros((2, 2))
+    linear_binning(np.zeros(1), np.zeros(1), np.empty(0), -1.0, -1.0, 1.0, out)
+    # then what the smoothing and the polygons import
+    import rasterio.features  # noqa: F401
+    from scipy import fft, ndimage  # noqa: F401
+
+
+def percentiles(values: np.ndarray, q: Sequence[float]) -> np.ndarray:
+    """Return ``np.percentile(values, q)`` (linear method), equal to it, faster on many values.
+
+    From :data:`_BINNED_PERCENTILE_MIN` values on, the values are counted in
+    :data:`_PERCENTILE_BINS` equal bins between their minimum and maximum, chunk by chunk (no
+    temporary the size of `values`). The bin of a value is monotone in the value, so the k-th
+    smallest value lies in the bin where the cumulative count passes k; only the values of the
+    bins holding the needed order statistics are then sorted, instead of partitioning a copy of
+    all of them. The interpolation between the two order statistics is numpy's own
+    (``a + (b - a) t``, or ``b - (b - a)(1 - t)`` from ``t = 0.5``). `values` must hold no NaN.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    n = v.size
+    if n < _BINNED_PERCENTILE_MIN:
+        return np.asarray(np.percentile(v, q), dtype=np.float64)
+    lo, hi = float(v.min()), float(v.max())
+    quantiles = np.true_divide(np.asarray(q, dtype=np.float64), 100)
+    if not hi > lo:
+        return np.full(quantiles.shape, lo)
+    scale = _PERCENTILE_BINS / (hi - lo)
+    chunk = 1 << 18
+    scaled, bins = np.empty(chunk), np.empty(chunk, dtype=np.intp)
+
+    def bin_of(part: np.ndarray) -> np.ndarray:
+        m = len(part)
+        np.subtract(part, lo, out=scaled[:m])
+        scaled[:m] *= scale
+        bins[:m] = scaled[:m]  # truncation: the values are >= lo
+        np.minimum(bins[:m], _PERCENTILE_BINS - 1, out=bins[:m])
+        return bins[:m]
+
+    counts = np.zeros(_PERCENTILE_BINS, dtype=np.intp)
+    for first in range(0, n, chunk):
+        counts += np.bincount(bin_of(v[first : first + chunk]), minlength=_PERCENTILE_BINS)
+    ends = np.cumsum(counts)  # ends[b]: values in bins 0..b
+    virtual = (n - 1) * quantiles
+    below = np.floor(virtual).astype(np.intp)
+    above = np.minimum(below + 1, n - 1)
+    gamma = virtual - below
+    ranks = np.unique(np.concatenate([below, above]))
+    in_bin = np.searchsorted(ends, ranks, side="right")
+    order: dict[int, float] = {}
+    for b in np.unique(in_bin):
+        # the values near the bin (a margin of a bin each side for rounding), then exactly the
+        # bin's values, binned by the same arithmetic as above
+        near = v[(v >= lo + (b - 1) / scale) & (v <= lo + (b + 2) / scale)]
+        members = np.sort(np.concatenate([p[bin_of(p) == b] for p in _chunks(near, chunk)]))
+        first = int(ends[b] - counts[b])
+        for rank in ranks[in_bin == b]:
+            order[int(rank)] = float(members[int(rank) - first])
+    a = np.array([order[int(r)] for r in below])
+    b_ = np.array([order[int(r)] for r in above])
+    diff = b_ - a
+    return np.where(gamma >= 0.5, b_ - diff * (1 - gamma), a + diff * gamma)
+
+
+def _chunks(values: np.ndarray, size: int) -> list[np.ndarray]:
+    return [values[i : i + size] for i in range(0, max(len(values), 1), size)]
+
+
 def _silverman_bandwidth(x: np.ndarray, y: np.ndarray) -> float:
     """2-D normal-reference bandwidth: sigma * n^(-1/6), sigma robust (IQR/1.349), per axis mean."""
     n = len(x)
     spreads = []
-    for v in (x, y):
-        iqr = float(np.subtract(*np.percentile(v, [75, 25]))) / 1.349
+    for v in (x, y):  # one axis at a time: two threads gained nothing on 2 loaded cores
+        iqr = float(np.subtract(*percentiles(v, [75, 25]))) / 1.349
         sd = float(np.std(v))
         spreads.append(min(sd, iqr) if iqr > 0 else sd)
     return float(np.mean(spreads)) * n ** (-1.0 / 6.0)
@@ -981,6 +1086,17 @@ class KDEHotspots(BaseEstimator):
     def fit(self, X: pd.DataFrame, y: None = None, *, grid: Grid | None = None) -> KDEHotspots:
         """Estimate the density of `X` (on `grid` when given); return self."""
         del y
+        counts = self.bin(X, grid=grid)
+        self._smooth(counts, self.n_incidents_, getattr(X, "crs", None))
+        return self
+
+    def bin(self, X: pd.DataFrame, *, grid: Grid | None = None) -> np.ndarray:
+        """Return the linear-binned counts of `X`: :meth:`fit` before the smoothing.
+
+        Validates the parameters and sets ``bandwidth_m_``, ``cell_size_m_``, ``grid_`` and
+        ``n_incidents_`` as :meth:`fit` does; :meth:`fit_counts` with the same bandwidth
+        finishes the estimate (what a cache of the binned counts replays).
+        """
         if self.bandwidth_m != "auto":
             _check_number("bandwidth_m", self.bandwidth_m, low=0.0, unit=" m")
         if self.cell_size_m != "auto":
@@ -1010,11 +1126,17 @@ class KDEHotspots(BaseEstimator):
             cell = float(self.cell_size_m)
         self.cell_size_m_ = cell
         self.grid_ = grid if grid is not None else Grid.around(x, yy, cell, pad_m=reach)
-        self._smooth(self.grid_.linear_counts(x, yy), len(x), getattr(X, "crs", None))
-        return self
+        self.n_incidents_ = len(x)
+        return self.grid_.linear_counts(x, yy)
 
     def fit_counts(
-        self, counts: np.ndarray, grid: Grid, *, n_incidents: int, crs: object = None
+        self,
+        counts: np.ndarray,
+        grid: Grid,
+        *,
+        n_incidents: int,
+        crs: object = None,
+        bandwidth_m: float | None = None,
     ) -> KDEHotspots:
         """Estimate the density from points already binned on `grid`; return self.
 
@@ -1032,20 +1154,25 @@ class KDEHotspots(BaseEstimator):
             How many incidents were binned.
         crs
             CRS of the hotspot polygons.
+        bandwidth_m
+            The bandwidth the counts were binned for when the parameter is ``"auto"`` (the
+            ``bandwidth_m_`` that :meth:`bin` chose from the points); default: the parameter.
 
         Raises
         ------
         ValueError
-            If the bandwidth is ``"auto"`` (it needs the points) or `counts` does not fit `grid`.
+            If the bandwidth is ``"auto"`` and none is given (it needs the points) or `counts`
+            does not fit `grid`.
         """
-        if self.bandwidth_m == "auto":
+        h = self.bandwidth_m if bandwidth_m is None else bandwidth_m
+        if h == "auto":
             msg = "fit_counts needs a bandwidth in metres: 'auto' is estimated from the points"
             raise ValueError(msg)
-        _check_number("bandwidth_m", self.bandwidth_m, low=0.0, unit=" m")
+        _check_number("bandwidth_m", h, low=0.0, unit=" m")
         if counts.shape != (grid.n_rows, grid.n_cols):
             msg = f"counts have shape {counts.shape}, the grid {(grid.n_rows, grid.n_cols)}"
             raise ValueError(msg)
-        self.bandwidth_m_ = float(self.bandwidth_m)
+        self.bandwidth_m_ = float(h)
         self.cell_size_m_ = grid.cell_size_m
         self.grid_ = grid
         self._smooth(counts, n_incidents, crs)

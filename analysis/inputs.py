@@ -11,8 +11,6 @@ the store's ``load_incidents(start=..., end=...)`` takes. No caller adds a day b
 
 from __future__ import annotations
 
-import hashlib
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -22,12 +20,10 @@ from typing import Literal, TypeAlias
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from analysis.workload import read_weights
 from geodata import schema, settings
-from geodata.cluster import thread_mapper
+from geodata.daycounts import store_day_counts
 from geodata.errors import UnknownAreaError
 from geodata.store import IncidentStore
 
@@ -36,6 +32,7 @@ __all__ = [
     "HISTORY_YEARS",
     "LEVELS",
     "LEVEL_COLUMNS",
+    "PLANNING_WINDOW_MONTHS",
     "PROFILE_COLUMNS",
     "PROFILE_REQUIRED",
     "REVIEW_HISTORY_YEARS",
@@ -57,6 +54,7 @@ __all__ = [
     "load_profile_inputs",
     "open_store",
     "parse_day",
+    "planning_period",
     "resolve_workload",
     "sample_note",
 ]
@@ -67,6 +65,8 @@ DEFAULT_PERIOD_DAYS = 28
 HISTORY_YEARS = 2
 #: Years of history the sector review reads (its unusual-count check looks five years back).
 REVIEW_HISTORY_YEARS = 6
+#: Months of records beat planning measures workload over by default (:func:`planning_period`).
+PLANNING_WINDOW_MONTHS = 12
 
 #: Incident columns a profile computes on (:func:`analysis.profiles.profile_area` needs them).
 PROFILE_REQUIRED = (
@@ -255,6 +255,33 @@ def default_period(daily: pd.Series, *, days: int = DEFAULT_PERIOD_DAYS) -> Peri
     return Period.ending(default_as_of(daily, days=days), days)
 
 
+def planning_period(daily: pd.Series, *, months: int = PLANNING_WINDOW_MONTHS) -> Period | None:
+    """Return beat planning's default workload period: the last `months` months of the store.
+
+    The months end on the last day the store holds (2024-01-01 to 2024-12-31 for a store whose
+    last record is of 31 December 2024). ``plan evaluate``, ``plan propose`` and the Beat
+    planning page all default to it; every record is their ``--all`` (the page: *Every stored
+    record*).
+
+    Parameters
+    ----------
+    daily
+        Incidents per day, from :func:`daily_counts` or :func:`load_daily_counts`.
+    months
+        Length of the period.
+
+    Returns
+    -------
+    Period or None
+        None when the store holds no dated record (then there is nothing to plan with).
+    """
+    if daily.empty:
+        return None
+    last = daily.index[-1].date()
+    first = pd.Timestamp(last) - pd.DateOffset(months=months) + pd.Timedelta(days=1)
+    return Period(first.date(), last)
+
+
 def sample_note(daily: pd.Series, period: Period) -> str:
     """Return a warning when `period` is covered only sparsely (a sample), else "".
 
@@ -297,75 +324,15 @@ def open_store(root: str | Path | None = None) -> IncidentStore:
     return store
 
 
-def _local_days(table: pa.Table) -> tuple[int, np.ndarray]:
-    """Return the first local day number of a file's incidents and their counts per day."""
-    stamps = table.column(schema.OCCURRED_AT)
-    if stamps.null_count:
-        stamps = pc.drop_null(stamps)
-    if len(stamps) == 0:
-        return 0, np.zeros(0, dtype=np.int64)
-    if stamps.type.tz is not None:
-        stamps = pc.local_timestamp(stamps)
-    days = stamps.cast(pa.timestamp("us")).to_numpy().astype("datetime64[D]").astype(np.int64)
-    first = int(days.min())
-    return first, np.bincount(days - first)
-
-
-def _daily_cache_path(store: IncidentStore) -> Path:
-    """Return the file of the store's cached daily counts at its current version."""
-    key = hashlib.sha256(store.version_token().encode()).hexdigest()[:24]
-    return store.root / "cache" / "daily-counts" / f"{key}.npy"
-
-
-def _cached_daily(store: IncidentStore) -> tuple[int, np.ndarray] | None:
-    """Return the cached (first day number, counts per day) of the store, or None."""
-    try:
-        saved = np.load(_daily_cache_path(store), allow_pickle=False)
-    except (OSError, ValueError):  # never cached, or a torn file: count again
-        return None
-    return int(saved[0]), saved[1:]
-
-
-def _cache_daily(store: IncidentStore, first: int, counts: np.ndarray) -> None:
-    """Keep the daily counts of the store's current version (only that one) beside it."""
-    path = _daily_cache_path(store)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        for old in path.parent.glob("*.npy"):
-            old.unlink(missing_ok=True)
-        scratch = path.with_suffix(f".{os.getpid()}.tmp")
-        with scratch.open("wb") as handle:
-            np.save(handle, np.concatenate([[first], counts]).astype(np.int64))
-        scratch.replace(path)
-    except OSError:  # a read-only store still counts, only without the cache
-        return
-
-
 def load_daily_counts(store: IncidentStore) -> pd.Series:
     """Return the store's incidents per local day (the same as :func:`daily_counts`).
 
-    Counted file by file from the timestamps in Arrow (local days with
-    ``pyarrow.compute.local_timestamp``, then ``np.bincount``), without building a pandas
-    column of every stored timestamp. The counts are kept beside the store
-    (``cache/daily-counts/``, keyed on :meth:`IncidentStore.version_token`), so a command
-    after the first one reads a few kilobytes instead of every timestamp; a store that
-    cannot be written counts every time.
+    Counted in Arrow and cached beside the store by :func:`geodata.daycounts.store_day_counts`,
+    so a command after the first one reads a few kilobytes instead of every timestamp.
     """
-    cached = _cached_daily(store)
-    if cached is None:
-        found = store.map_files(_local_days, [schema.OCCURRED_AT], mapper=thread_mapper(2))
-        parts = [p for p in found if len(p[1])]
-        if not parts:
-            return daily_counts(pd.Series(pd.DatetimeIndex([]), name=schema.OCCURRED_AT))
-        first = min(start for start, _ in parts)
-        counts = np.zeros(max(start + len(c) for start, c in parts) - first, dtype=np.int64)
-        for start, part in parts:
-            counts[start - first : start - first + len(part)] += part
-        _cache_daily(store, first, counts)
-    else:
-        first, counts = cached
-        if not len(counts):
-            return daily_counts(pd.Series(pd.DatetimeIndex([]), name=schema.OCCURRED_AT))
+    first, counts = store_day_counts(store)
+    if not len(counts):
+        return daily_counts(pd.Series(pd.DatetimeIndex([]), name=schema.OCCURRED_AT))
     index = pd.date_range(
         np.datetime64(first, "D"), periods=len(counts), freq="D", name=schema.OCCURRED_AT
     )

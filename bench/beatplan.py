@@ -7,7 +7,10 @@ Polsby-Popper of both, and the seconds. The district proposals together form the
 plan, evaluated against the current beats (rebuilt from the units and as drawn). Usage::
 
     .venv/bin/python -m bench.beatplan [--store DIR] [--districts 11 09]
-        [--cell-size-m 300] [--minimal-change] [--json FILE]
+        [--cell-size-m 300] [--minimal-change] [--all] [--json FILE]
+
+The workload period is that of ``plan propose``: the last 12 months the store holds
+(:func:`analysis.inputs.planning_period`), or every stored record with ``--all``.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import beatplan
-from analysis.inputs import load_planning_inputs, open_store
+from analysis.inputs import load_daily_counts, load_planning_inputs, open_store, planning_period
 from geodata import schema
 from geodata.jsonable import jsonable
 
@@ -40,12 +43,19 @@ def main() -> None:
         action="store_true",
         help="share the city's beats among districts by workload (else each keeps its count)",
     )
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help="every stored record (default: the last 12 months, as plan propose)",
+    )
     args = parser.parse_args()
 
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
     print(f"load before: {os.getloadavg()}")
     store = open_store(args.store)
-    inputs = load_planning_inputs(store)
+    period = None if args.all else planning_period(load_daily_counts(store))
+    print(f"workload period: {period or 'every stored record'}")
+    inputs = load_planning_inputs(store, period)
     beats, incidents, stations = inputs.beats, inputs.incidents, inputs.stations
     print(f"incidents: {len(incidents):,} (workload {incidents['workload'].sum():,.0f})")
     districts = args.districts or sorted(beats[schema.DISTRICT].astype(str).unique())

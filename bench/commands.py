@@ -8,7 +8,10 @@ and its wall time and peak RSS (``os.wait4``) are reported:
 * ``analysis profile --beat 0925 --json`` (target <= 1 s, <= 500 MB);
 * ``analysis profile --sector 092 --review`` (<= 2 s);
 * ``analysis plan evaluate --json`` (<= 5 s);
-* ``analysis hotspots --method kde`` city-wide (<= 2 s);
+* ``analysis hotspots --method kde`` city-wide (<= 2 s), with the binned counts that the
+  command keeps beside the store removed before each run (``cold``: every point read and
+  binned) and kept from a former run (``cached binning``: what a later command of the same
+  store version does);
 
 and the Overview, Beat profile and Sector review pages are timed with Streamlit's AppTest,
 first run and warm rerun, in a fresh process per page (<= 3 s warm).
@@ -26,6 +29,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -43,7 +47,12 @@ COMMANDS: dict[str, tuple[list[str], float, float | None]] = {
     "profile --sector 092 --review": (["profile", "--sector", "092", "--review"], 2.0, None),
     "plan evaluate --json": (["plan", "evaluate", "--json"], 5.0, None),
     "hotspots --method kde": (["hotspots", "--method", "kde"], 2.0, None),
+    "hotspots --method kde (cached binning)": (["hotspots", "--method", "kde"], 2.0, None),
 }
+#: Cases run without the caches a former command left beside the store (the cold first run).
+COLD = {"hotspots --method kde"}
+#: The caches :data:`COLD` cases run without (under ``store/cache``).
+COLD_CACHES = ("kde",)
 #: page title -> (page file under dashboard/, the select box to set and its value, or None)
 PAGES: dict[str, tuple[str | None, tuple[int, str] | None]] = {
     "Overview": (None, None),
@@ -133,7 +142,12 @@ def measure(code: Path, data: Path, runs: int, page_runs: int | None = None) -> 
     """Return every command's runs and every page's timings with the code of `code`."""
     results: dict[str, dict] = {}
     for name, (args, _, _) in COMMANDS.items():
-        done = [run_command(code, data / "store", args) for _ in range(runs)]
+        done = []
+        for _ in range(runs):
+            if name in COLD:
+                for cache in COLD_CACHES:
+                    shutil.rmtree(data / "store" / "cache" / cache, ignore_errors=True)
+            done.append(run_command(code, data / "store", args))
         results[name] = {"runs": done}
         print(name, code, done, file=sys.stderr, flush=True)
     for page in PAGES:

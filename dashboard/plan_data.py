@@ -26,6 +26,7 @@ __all__ = [
     "Basis",
     "beat_table",
     "current_evaluation",
+    "default_workload_days",
     "district_units",
     "get_engine",
     "measures_table",
@@ -88,6 +89,23 @@ def resolve_workload(chosen: str, kinds: list[str]) -> Literal["incidents", "cal
     (:func:`analysis.inputs.resolve_workload`).
     """
     return inputs.resolve_workload(chosen, has_calls="calls" in kinds)
+
+
+def default_workload_days(
+    root: str, token: str, basis: Basis, first: date, last: date
+) -> tuple[date, date]:
+    """Return the workload period the page starts with, within the offered `first`..`last`.
+
+    Incidents: :func:`analysis.inputs.planning_period`, the last 12 months the store holds (the
+    default of ``plan evaluate`` and ``plan propose``); calls: every offered day (the commands
+    keep every call unless a period is given).
+    """
+    if basis.kind == "calls":
+        return first, last
+    period = inputs.planning_period(data.daily_counts(root, token))
+    if period is None:
+        return first, last
+    return max(first, period.first), min(last, period.last)
 
 
 def workload_range(root: str, token: str, basis: Basis) -> tuple[date, date, str | None]:

@@ -14,10 +14,21 @@ that touch that cell (grown by the tolerance):
 
 from __future__ import annotations
 
+import types
+from collections.abc import Callable
+
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["MIXED", "NEEDS_TEST", "OUTSIDE", "exact_kernel", "grid_kernel"]
+__all__ = [
+    "MIXED",
+    "NEEDS_TEST",
+    "OUTSIDE",
+    "exact_kernel",
+    "exact_kernel_serial",
+    "grid_kernel",
+    "grid_kernel_serial",
+]
 
 OUTSIDE = -1
 NEEDS_TEST = -2
@@ -219,3 +230,26 @@ def exact_kernel(
                 out_status[i] = 0
             else:
                 out_status[i] = 2
+
+
+def _single_threaded(kernel: Callable[..., None]) -> Callable[..., None]:
+    """Return `kernel` compiled for one thread (``prange`` runs as ``range``), GIL released.
+
+    For batches of a few tens of thousands of points (an ingest's): the parallel kernel wakes
+    its thread pool on every call (about 8 ms, longer on a loaded machine), and its threads spin
+    after each call, taking the core from the CSV reader and the Parquet writer; loading it
+    from numba's cache also takes longer. The copy gets its own name, hence its own cache file.
+    """
+    func = kernel.py_func  # type: ignore[attr-defined]
+    name = f"{func.__name__}_serial"
+    copy = types.FunctionType(
+        func.__code__, func.__globals__, name, func.__defaults__, func.__closure__
+    )
+    copy.__qualname__ = f"{func.__qualname__}_serial"
+    copy.__module__ = func.__module__
+    copy.__doc__ = func.__doc__
+    return njit(cache=True, nogil=True)(copy)
+
+
+grid_kernel_serial = _single_threaded(grid_kernel)
+exact_kernel_serial = _single_threaded(exact_kernel)

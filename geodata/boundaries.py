@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyogrio
 import shapely
 
 from geodata import schema
@@ -63,6 +62,8 @@ def _find(columns: list[str], candidates: tuple[str, ...], explicit: str | None)
 
 
 def _read_layer(path: str | Path) -> gpd.GeoDataFrame:
+    import pyogrio.errors  # here: loading GDAL costs every importer of this module 0.1 s
+
     path = Path(path)
     if not path.exists():
         msg = f"{path}: no such file"

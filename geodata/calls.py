@@ -56,6 +56,7 @@ from geodata.readers import (
     ReadOptions,
     _to_float,
     iter_records,
+    prefetched,
     rejection_frame,
 )
 from geodata.table import RecordTable, TableSpec
@@ -771,10 +772,11 @@ def _ingest(
     now: datetime | None,
 ) -> CallsReport:
     from geodata.exports import write_csv
-    from geodata.join import BeatIndex, assign_beats
+    from geodata.join import assign_beats
 
     beats = store.read_layer("beats")  # type: ignore[attr-defined]
-    index = BeatIndex(beats)
+    # the store's kept index (BeatIndex's defaults), not the beats rasterised again
+    index = store.beat_index()  # type: ignore[attr-defined]
     known = set(index.beat_ids)
     attrs = beats.drop_duplicates(schema.BEAT).set_index(schema.BEAT)
     report = CallsReport(source=path.name)
@@ -790,35 +792,46 @@ def _ingest(
     )
 
     def batches() -> Iterator[pd.DataFrame]:
-        for accepted, rejected, rows in _read_with(calls, exact=exact, block_bytes=block_bytes):
-            report.rows_read += rows
-            rejected_parts.append(rejected)
-            located = accepted[schema.X].notna()
-            joined = assign_beats(accepted[located], beats, index=index)
-            withheld = accepted[~located].copy()
-            area = withheld[schema.REPORTED_BEAT]
-            in_layer = area.isin(known)
-            withheld[schema.BEAT] = area.where(in_layer, schema.OUTSIDE)
-            for level in (schema.SECTOR, schema.DISTRICT):
-                values = (
-                    area.map(attrs[level])
-                    if level in attrs.columns
-                    else pd.Series(pd.NA, area.index)
-                )
-                withheld[level] = values.where(in_layer, schema.OUTSIDE).astype("string")
-            withheld[schema.JOIN_STATUS] = np.where(in_layer, "reported", "unlocated")
-            parts = [_conform(p) for p in (joined, withheld) if len(p)]
-            # a batch of withheld locations only is kept too (its located part is empty)
-            batch = (
-                pd.concat(parts).sort_index()
-                if len(parts) > 1
-                else _conform(parts[0] if parts else joined)
-            )
-            report.rows_accepted += len(batch)
-            report.located += int(located.sum())
-            report.location_withheld += int((~located).sum())
-            report.outside += int((batch[schema.BEAT] == schema.OUTSIDE).sum())
-            yield batch
+        # each batch is read on a second thread while the one before is joined and stored
+        reading = prefetched(_read_with(calls, exact=exact, block_bytes=block_bytes))
+        try:
+            for accepted, rejected, rows in reading:
+                report.rows_read += rows
+                rejected_parts.append(rejected)
+                located = accepted[schema.X].notna().to_numpy()
+                # every call through the join (a withheld location, NaN, comes back outside),
+                # then the withheld ones take their reported area: the rows keep their order
+                batch = assign_beats(accepted, beats, index=index)
+                if not located.all():
+                    withheld = ~located
+                    area = accepted[schema.REPORTED_BEAT][withheld]
+                    in_layer = area.isin(known)
+                    taken = {
+                        schema.REPORTED_BEAT: area,
+                        schema.BEAT: area.where(in_layer, schema.OUTSIDE),
+                        schema.JOIN_STATUS: pd.Series(
+                            np.where(in_layer, "reported", "unlocated"), area.index
+                        ),
+                    }
+                    for level in (schema.SECTOR, schema.DISTRICT):
+                        values = (
+                            area.map(attrs[level])
+                            if level in attrs.columns
+                            else pd.Series(pd.NA, area.index)
+                        )
+                        taken[level] = values.where(in_layer, schema.OUTSIDE)
+                    for column, values in taken.items():  # by position: no index alignment
+                        filled = batch[column].to_numpy(dtype=object, copy=True)
+                        filled[withheld] = values.to_numpy(dtype=object)
+                        batch[column] = filled
+                batch = _conform(batch)
+                report.rows_accepted += len(batch)
+                report.located += int(located.sum())
+                report.location_withheld += int((~located).sum())
+                report.outside += int((batch[schema.BEAT] == schema.OUTSIDE).sum())
+                yield batch
+        finally:
+            reading.close()
 
     summary: dict[str, object] = {"file": path.name, "kind": "calls"}
     table = calls_table(store)
@@ -841,10 +854,13 @@ def _ingest(
 
 def _conform(calls: pd.DataFrame) -> pd.DataFrame:
     """Return `calls` with the table's columns, text columns as one string dtype."""
-    out = calls.reindex(columns=list(CALL_TABLE_COLUMNS))
-    text = [c for c, dtype in CALL_TABLE_COLUMNS.items() if dtype == "string"]
-    out[text] = out[text].astype(_STRING)
-    return out
+    columns = {}
+    for name, dtype in CALL_TABLE_COLUMNS.items():
+        values = calls[name] if name in calls.columns else pd.Series(np.nan, index=calls.index)
+        if dtype == "string" and values.dtype != _STRING:
+            values = values.astype(_STRING)
+        columns[name] = values
+    return pd.DataFrame(columns, index=calls.index)
 
 
 def load_calls(

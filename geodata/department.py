@@ -585,7 +585,10 @@ def store_department(store: IncidentStore) -> Department:
         The recorded profile with the store's analysis CRS and time zone; for a store built
         before department profiles, the bundled Chicago profile with a note saying so.
     """
-    meta = store.meta()
+    # meta.json alone (``_config``): what meta() adds from the table's history is not needed
+    # here, and reading that history costs every command about 40 ms per call
+    config = getattr(store, "_config", None)
+    meta = config() if callable(config) else store.meta()
     record = meta.get("department")
     if record:
         dept = _from_record(record)

@@ -476,6 +476,7 @@ class _OnCluster:
         self.prefer_reported = prefer_reported
         self.part_bytes = part_bytes
         self.tolerance_m = store.department().edge_tolerance_m
+        store.beat_index(tolerance_m=self.tolerance_m)  # built and kept here, read by workers
         self.ahead = ahead or max(2, 2 * sum(client.nthreads().values()))
         self.options: dict[str, object] | None = None
         #: Which of `paths` is read next.

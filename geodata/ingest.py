@@ -25,7 +25,7 @@ from geodata.categories import (
 )
 from geodata.department import Department, adhoc_department, load_department
 from geodata.errors import BoundaryError, StoreError
-from geodata.exports import write_csv
+from geodata.exports import write_csv, write_csv_table
 from geodata.join import BeatIndex, assign_beats
 from geodata.readers import (
     BLOCK_BYTES,
@@ -35,6 +35,7 @@ from geodata.readers import (
     ReadResult,
     categorize_distinct,
     iter_incidents,
+    prefetched,
     rejection_frame,
 )
 from geodata.store import IncidentStore
@@ -331,10 +332,11 @@ class _Tally:
         """Append rows to the disagreements file (so that memory does not hold them)."""
         if self.disagreements_path is None:
             return
+        table = pa.Table.from_pandas(rows, preserve_index=False)
         if self.disagreements_csv is None:
-            self.disagreements_csv = write_csv(rows, self.disagreements_path)
+            self.disagreements_csv = write_csv_table(table, self.disagreements_path)
         else:
-            write_csv(rows, self.disagreements_csv, mode="a", header=False)
+            write_csv_table(table, self.disagreements_csv, append=True)
 
     def unmapped(self) -> dict[str, object]:
         """Return the unmapped offenses of the whole file, as ``unmapped_offenses`` does."""
@@ -509,7 +511,6 @@ def ingest_file(
         )
         raise StoreError(msg)
     path = Path(path)
-    beats = store.read_layer("beats")
     department = store.department()
     if mapping is None:  # the department's own columns; naive times in its zone
         mapping = department.column_mapping()
@@ -518,23 +519,29 @@ def ingest_file(
         mapping = replace(mapping, timezone=department.timezone)
     if categories is None and department.offense_vocabulary:
         categories = load_vocabulary(department.offense_vocabulary)
-    index = index or store.beat_index(tolerance_m=department.edge_tolerance_m)
 
     # the reader's options, the same for both passes (a ragged file is read again exactly)
     given: dict[str, Any] = {"mapping": mapping, "categories": categories, "now": now}
     given["block_bytes"] = block_bytes
     read = partial(reader, path, analysis_crs=store.analysis_crs, **given)
-
-    def run(exact: bool) -> tuple[_Tally, dict[str, object], int, int]:
-        parts = read(exact=exact)
-        return _run(
-            path, store, beats, index, parts, categories, buffer_m, prefer_reported, tally_type
-        )
-
+    # each batch is read and validated on a second thread while the one before is joined and
+    # stored; the first batch is read while the beat layer and its index load
+    parts = prefetched(read(exact=False))
     try:
-        tally, source, new, replaced = run(exact=False)
-    except RaggedRecords:
-        tally, source, new, replaced = run(exact=True)
+        beats = store.read_layer("beats")
+        index = index or store.beat_index(tolerance_m=department.edge_tolerance_m)
+        try:
+            tally, source, new, replaced = _run(
+                path, store, beats, index, parts, categories, buffer_m, prefer_reported, tally_type
+            )
+        except RaggedRecords:
+            parts.close()
+            parts = prefetched(read(exact=True))
+            tally, source, new, replaced = _run(
+                path, store, beats, index, parts, categories, buffer_m, prefer_reported, tally_type
+            )
+    finally:
+        parts.close()
     first = tally.first
     assert first is not None  # every file yields at least its header batch
     notes = list(first.notes)

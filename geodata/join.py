@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 import os
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypedDict
@@ -45,15 +46,21 @@ import pandas as pd
 import pyarrow as pa
 import pyproj
 import shapely
-from rasterio import features
-from rasterio.transform import from_origin
-from scipy import ndimage
 
 from geodata import schema
-from geodata._joinkernel import MIXED, NEEDS_TEST, OUTSIDE, exact_kernel, grid_kernel
+from geodata._joinkernel import (
+    MIXED,
+    NEEDS_TEST,
+    OUTSIDE,
+    exact_kernel,
+    exact_kernel_serial,
+    grid_kernel,
+    grid_kernel_serial,
+)
 from geodata.errors import BoundaryError, CRSMismatchError
 
 __all__ = [
+    "PARALLEL_POINTS",
     "STATUS_CODES",
     "BeatIndex",
     "JoinAgreement",
@@ -68,6 +75,8 @@ _OUTSIDE = OUTSIDE
 _NEEDS_TEST = NEEDS_TEST
 #: Fine cells per side of a coarse cell (5 m -> 40 m): the coarse grid stays in cache.
 _COARSE = 8
+#: Lookups of fewer points run the single-threaded kernels (see ``geodata._joinkernel``).
+PARALLEL_POINTS = 500_000
 #: Integer codes of :data:`geodata.schema.JOIN_STATUSES`, as returned by BeatIndex.lookup.
 STATUS_CODES = {name: code for code, name in enumerate(schema.JOIN_STATUSES)}
 
@@ -127,6 +136,11 @@ class BeatIndex:
         self._build_grid()
 
     def _build_grid(self) -> None:
+        # only a new index rasterises (a store keeps its index): rasterio and scipy load here
+        from rasterio import features
+        from rasterio.transform import from_origin
+        from scipy import ndimage
+
         cell = self.cell_size_m
         margin = self.tolerance_m + 2 * cell
         xmin, ymin, xmax, ymax = shapely.total_bounds(self.geometries)
@@ -341,7 +355,9 @@ class BeatIndex:
             reported_index = position[codes].astype(np.int64)
         beat = np.empty(x.shape, dtype=np.int32)
         status = np.empty(x.shape, dtype=np.int8)
-        grid_kernel(
+        # one thread for an ingest's batches; the parallel kernels for large lookups
+        serial = x.size < PARALLEL_POINTS
+        (grid_kernel_serial if serial else grid_kernel)(
             x,
             y,
             self.x0,
@@ -357,7 +373,7 @@ class BeatIndex:
         )
         exact = np.flatnonzero(status < 0)
         if exact.size:
-            exact_kernel(
+            (exact_kernel_serial if serial else exact_kernel)(
                 exact,
                 x,
                 y,
@@ -418,27 +434,37 @@ class BeatIndex:
     def beat_attributes(self, beats: gpd.GeoDataFrame, beat_index: np.ndarray) -> pd.DataFrame:
         """Return ``beat``, ``sector``, ``district`` for each beat index (``outside`` for -1).
 
-        Columnar: each beat's attributes are looked up once and spread by integer indexing.
+        Columnar: each beat's attributes are looked up once (and kept for the next batch of
+        the same layer) and spread by integer indexing, as Arrow-backed strings.
         """
+        cached = getattr(self, "_attributes", None)
+        if cached is None or cached[0]() is not beats:
+            cached = (weakref.ref(beats), self._attribute_values(beats))
+            self._attributes = cached
+        take = pa.array(np.where(beat_index >= 0, beat_index, len(self.beat_ids)).astype(np.int64))
+        return pd.DataFrame(
+            {
+                name: pd.arrays.ArrowStringArray(values.take(take))
+                for name, values in cached[1].items()
+            }
+        )
+
+    def _attribute_values(self, beats: gpd.GeoDataFrame) -> dict[str, pa.Array]:
+        """Return each beat's id, sector and district in the index's order, then ``outside``."""
         table = pd.DataFrame(beats[[schema.BEAT, schema.SECTOR, schema.DISTRICT]]).set_index(
             schema.BEAT
         )  # the attributes only: setting the index of the whole layer copies its geometry
         table = table.reindex(pd.Index(self.beat_ids, dtype=object))
-        at = np.where(beat_index >= 0, beat_index, len(self.beat_ids)).astype(np.int64)
-        take = pa.array(at)
 
-        def spread(values: list[object]) -> pd.arrays.ArrowStringArray:
-            clean = [None if v is None or v is pd.NA else str(v) for v in values]
-            dictionary = pa.array([*clean, schema.OUTSIDE], type=pa.string())
-            return pd.arrays.ArrowStringArray(dictionary.take(take))
+        def values(items: list[object]) -> pa.Array:
+            clean = [None if v is None or v is pd.NA else str(v) for v in items]
+            return pa.array([*clean, schema.OUTSIDE], type=pa.string())
 
-        return pd.DataFrame(
-            {
-                schema.BEAT: spread(list(self.beat_ids)),
-                schema.SECTOR: spread(table[schema.SECTOR].astype(object).tolist()),
-                schema.DISTRICT: spread(table[schema.DISTRICT].astype(object).tolist()),
-            }
-        )
+        return {
+            schema.BEAT: values(list(self.beat_ids)),
+            schema.SECTOR: values(table[schema.SECTOR].astype(object).tolist()),
+            schema.DISTRICT: values(table[schema.DISTRICT].astype(object).tolist()),
+        }
 
 
 def _segment_distances(px: np.ndarray, py: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -462,6 +488,8 @@ def assign_beats(
     tie_rule: TieRule = "lowest_id",
 ) -> pd.DataFrame:
     """Return a copy of `incidents` with ``beat``, ``sector``, ``district`` and ``join_status``.
+
+    The four added columns hold Arrow-backed strings (``string[pyarrow]``).
 
     Parameters
     ----------
@@ -496,7 +524,7 @@ def assign_beats(
     out = incidents.copy()
     attributes = index.beat_attributes(beats, result.beat_index)
     for column in (schema.BEAT, schema.SECTOR, schema.DISTRICT):
-        out[column] = attributes[column].to_numpy()
+        out[column] = attributes[column].array  # by position, Arrow-backed strings
     statuses = pa.array(schema.JOIN_STATUSES, type=pa.string())
     out[schema.JOIN_STATUS] = pd.arrays.ArrowStringArray(
         statuses.take(pa.array(result.status.astype(np.int64)))

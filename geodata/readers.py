@@ -24,15 +24,16 @@ import csv
 import gzip
 import hashlib
 import io
+import queue
 import re
 import threading
 import tomllib
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -63,6 +64,7 @@ __all__ = [
     "iter_records",
     "load_mapping",
     "parse_timestamps",
+    "prefetched",
     "read_incidents",
     "read_table",
     "rejection_frame",
@@ -1195,36 +1197,56 @@ def _categorize(
     description: pd.arrays.ArrowStringArray,
     domestic: pd.arrays.BooleanArray,
     codes: pd.arrays.ArrowStringArray,
+    known: dict[tuple[object, ...], tuple[str, bool]] | None = None,
 ) -> tuple[pd.arrays.ArrowStringArray, np.ndarray]:
-    """Categorise each distinct (offense, description, domestic, code) once; spread the result."""
+    """Categorise each distinct (offense, description, domestic, code) once; spread the result.
+
+    `known` (the combinations categorised in earlier batches of the file, by `categories`) is
+    looked up first and completed: a file repeats the same few thousand combinations, so later
+    batches categorise next to nothing.
+    """
     n = len(offense)
     if n == 0:
         return pd.arrays.ArrowStringArray(pa.array([], pa.string())), np.zeros(0, bool)
-    frame = pd.DataFrame(
-        {
-            "offense": offense,
-            "description": description,
-            "domestic": domestic,
-            "codes": codes,
-        }
-    )
-    # one integer key per distinct combination (factorised columns, NA kept as its own code)
+    arrays = [pa.array(values) for values in (offense, description, domestic, codes)]
+    # one integer key per distinct combination (dictionary codes, NA kept as its own code)
     key = np.zeros(n, dtype=np.int64)
-    for name in frame.columns:
-        values = pa.array(frame[name].array)
+    for values in arrays:
         encoded = pc.dictionary_encode(values)
         code = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
         key = key * (len(encoded.dictionary) + 1) + (code.astype(np.int64) + 1)
     _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-    distinct = frame.iloc[first].reset_index(drop=True)
-    category, sensitive = categories.categorize(
-        distinct["offense"], distinct["description"], distinct["domestic"], codes=distinct["codes"]
-    )
-    category_array = pa.array(category.astype(object).to_numpy(), type=pa.string())
+    taken = pa.array(first)
+    combos = list(zip(*(values.take(taken).to_pylist() for values in arrays), strict=True))
+    known = {} if known is None else known
+    new = [i for i, combo in enumerate(combos) if combo not in known]
+    if new:
+        rows = pa.array(first[new])
+        offenses, descriptions, domestics, code_values = (
+            values.take(rows).to_pandas(types_mapper=_arrow_dtype) for values in arrays
+        )
+        category, sensitive = categories.categorize(
+            offenses, descriptions, domestics, codes=code_values
+        )
+        for i, name, flag in zip(
+            new, category.astype(object).tolist(), np.asarray(sensitive, bool).tolist(), strict=True
+        ):
+            known[combos[i]] = (name, flag)
+    names, flags = zip(*(known[combo] for combo in combos), strict=True)
+    category_array = pa.array(names, type=pa.string())
     return (
         pd.arrays.ArrowStringArray(category_array.take(pa.array(inverse))),
-        np.asarray(sensitive, dtype=bool)[inverse],
+        np.asarray(flags, dtype=bool)[inverse],
     )
+
+
+def _arrow_dtype(kind: pa.DataType) -> object:
+    """Return the pandas dtype of a reader column: Arrow-backed strings, nullable booleans."""
+    if pa.types.is_string(kind):
+        return _STRING_TYPE
+    if pa.types.is_boolean(kind):
+        return pd.BooleanDtype()
+    return None
 
 
 def categorize_distinct(
@@ -1301,6 +1323,68 @@ class _Verdict:
         return _rejection_dtypes(frame)
 
 
+# --- reading ahead ----------------------------------------------------------------------------
+
+_T = TypeVar("_T")
+_DONE = object()
+
+
+def prefetched(items: Iterator[_T], *, ahead: int = 1) -> Generator[_T, None, None]:
+    """Yield the items of `items`, each made on a second thread while the previous one is used.
+
+    A reader's batch (Arrow's CSV parser, Arrow and NumPy kernels, which release the GIL) is
+    made while the caller joins and stores the one before, so an ingest uses both cores. At most
+    `ahead` items are made before the caller asks for them. The first item is used alone: the
+    thread reads on once the caller asks for the second, so what the caller settles on the
+    first batch (the file's vocabulary, its notes) comes before anything the reader does later.
+
+    An exception of `items` (:class:`RaggedRecords`, a broken file) is raised here at the item
+    where it happened. When the caller stops early (an error, or it closes this generator), the
+    thread stops after the item it is making and `items` is closed.
+    """
+    made: queue.Queue[tuple[object, BaseException | None]] = queue.Queue()
+    may_make = threading.Semaphore(1)  # one credit per item the thread may make
+    stop = threading.Event()
+
+    def make() -> None:
+        try:
+            while True:
+                while not may_make.acquire(timeout=0.1):
+                    if stop.is_set():
+                        return
+                if stop.is_set():
+                    return
+                item = next(items, _DONE)
+                made.put((item, None))
+                if item is _DONE:
+                    return
+        except BaseException as err:  # handed to the caller's thread
+            made.put((None, err))
+
+    thread = threading.Thread(target=make, name="reader", daemon=True)
+    thread.start()
+    try:
+        taken = 0
+        while True:
+            if taken == 1:
+                may_make.release(1 + ahead)  # the second item, and the ones read ahead
+            elif taken > 1:
+                may_make.release()
+            item, error = made.get()
+            taken += 1
+            if error is not None:
+                raise error
+            if item is _DONE:
+                return
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        thread.join()
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()
+
+
 # --- reading incidents ------------------------------------------------------------------------
 
 
@@ -1327,6 +1411,8 @@ class _Context:
     dates: DateReader
     ids: IdTable
     notes: list[str]
+    #: The offense combinations categorised so far (see `_categorize`).
+    categorised: dict[tuple[object, ...], tuple[str, bool]] = field(default_factory=dict)
 
 
 def _context(
@@ -1513,7 +1599,12 @@ def _read_batch(batch: _Batch, ctx: _Context) -> tuple[pd.DataFrame, pd.DataFram
     description = column("description")
     domestic = flags("domestic")
     category, sensitive = _categorize(
-        ctx.categories, offense_kept, description, domestic, column("fbi_code")
+        ctx.categories,
+        offense_kept,
+        description,
+        domestic,
+        column("fbi_code"),
+        known=ctx.categorised,
     )
     occurred = pd.DatetimeIndex(utc[ok].view("datetime64[ns]")).tz_localize(UTC)
     incidents = pd.DataFrame(

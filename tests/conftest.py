@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 # numba writes its compiled kernels (ours and fast_hdbscan's) to one stable folder, so a new
@@ -18,8 +19,9 @@ os.environ.setdefault("NUMBA_CACHE_DIR", str(Path.home() / ".cache" / "beatwise"
 
 import pytest
 import sqlalchemy as sa
+from argon2 import PasswordHasher
 
-from geodata import settings
+from geodata import settings, users
 from geodata.boundaries import read_beats
 from geodata.ingest import build_sample_store
 from geodata.join import BeatIndex
@@ -51,6 +53,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def _is_slow(item: pytest.Item) -> bool:
     return any(item.get_closest_marker(name) for name in ("slow", "browser"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashes() -> Iterator[None]:
+    """Hash the tests' passwords with Argon2id at its lowest cost (1 pass over 1 MiB).
+
+    Every page test signs a user in, and Argon2id at the product's cost takes about 0.2 s a
+    hash or check on this machine. A check reads the cost from the stored hash, so the code
+    under test is the same; ``tests/geodata/test_auth.py`` still checks the Argon2id format.
+    Commands and servers that tests start in another process hash at the product's cost.
+    """
+    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(users, "_hasher", cheap)
+        patch.setattr(users, "_DUMMY_HASH", cheap.hash("not a password of anyone"))
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -139,11 +157,9 @@ def app_env(sample_store, monkeypatch):
     return APP
 
 
-def _pg_reachable() -> bool:
-    if not PG_URL.startswith("postgresql"):
-        return False
+def _reachable(url: str) -> bool:
     try:
-        engine = sa.create_engine(PG_URL)
+        engine = sa.create_engine(url)
         with engine.connect():
             pass
         engine.dispose()
@@ -152,13 +168,48 @@ def _pg_reachable() -> bool:
     return True
 
 
+def worker_database_url(base: str, worker: str) -> str:
+    """The database of xdist worker `worker` (``gw0``, ...): `base`'s name with ``_gw0`` appended.
+
+    Each worker gets a database of its own because :func:`pg_url` drops every table of it; a
+    run without xdist (``worker == "master"``) uses `base` itself.
+    """
+    if worker == "master":
+        return base
+    url = sa.engine.make_url(base)
+    return url.set(database=f"{url.database}_{worker}").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def _pg_database(worker_id: str) -> str | None:
+    """This worker's PostgreSQL database, dropped and created anew once per session.
+
+    None when ``DATABASE_TEST_URL`` names no reachable PostgreSQL server. Under xdist the
+    configured database is only used to connect; its role needs CREATEDB (``.ci/run``).
+    """
+    if not PG_URL.startswith("postgresql") or not _reachable(PG_URL):
+        return None
+    url = worker_database_url(PG_URL, worker_id)
+    if url == PG_URL:
+        return url
+    name = sa.engine.make_url(url).database
+    engine = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return url
+
+
 @pytest.fixture
-def pg_url() -> str:
-    """An empty PostgreSQL database (``DATABASE_TEST_URL``): skipped locally, fails under CI."""
-    require("PostgreSQL (DATABASE_TEST_URL)", _pg_reachable())
-    engine = sa.create_engine(PG_URL)
+def pg_url(_pg_database: str | None) -> str:
+    """An empty PostgreSQL database (``DATABASE_TEST_URL``, one per xdist worker): skipped
+    locally when no server answers, fails under CI."""
+    require("PostgreSQL (DATABASE_TEST_URL)", _pg_database is not None)
+    assert _pg_database is not None
+    engine = sa.create_engine(_pg_database)
     reflected = sa.MetaData()
     reflected.reflect(engine)
     reflected.drop_all(engine)
     engine.dispose()
-    return PG_URL
+    return _pg_database

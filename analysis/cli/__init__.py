@@ -44,13 +44,19 @@ _FLAGS = {
 }
 
 
-#: The plugin of the commands whose start-up time matters: only it is imported to run them
-#: (importing every plugin costs seconds). A command missing here loads every plugin.
+#: The plugin of each command: only it is imported to run the command (importing every plugin
+#: costs 2-3 s: scikit-learn, SciPy, reportlab). A command missing here, ``--help`` and a
+#: mistyped command load every plugin (tests/analysis/test_profile_cli.py checks the map).
 _HOME = {
     "profile": "analysis.cli.profile",
     "hotspots": "analysis.cli.hotspots",
     "evaluate": "analysis.cli.hotspots",
     "plan": "analysis.cli.plan",
+    "calls-review": "analysis.cli.calls",
+    "calls-areas": "analysis.cli.calls",
+    "flyer": "analysis.cli.flyer",
+    "forecast": "analysis.cli.forecast",
+    "forecast-backtest": "analysis.cli.forecast",
 }
 
 

@@ -130,38 +130,45 @@ def run_hotspots(args: argparse.Namespace) -> int:
         "id": the_id,
     }
     if args.method == "kde" and level is None and not args.category:
-        # city-wide KDE: only the coordinates, read file by file into NumPy (the same points,
-        # in the same order, as the incidents' located rows)
-        from analysis.distributed import located_points
+        # city-wide KDE: only the coordinates, read file by file into NumPy, and binned once
+        # per store version (analysis.distributed.city_kde): the same estimate as the fit on
+        # the incidents' located rows
+        from analysis.distributed import city_kde
 
-        x, y = located_points(
+        kde = city_kde(
             store,
             start=pd.Timestamp(period.first) if period else None,
             end=pd.Timestamp(period.end) if period else None,
+            bandwidth_m=args.bandwidth_m,
+            cell_size_m=args.cell_size_m or "auto",
         )
-        incidents = located = pd.DataFrame({schema.X: x, schema.Y: y}, copy=False)
-        beats = all_beats
+        if kde is None:
+            return _no_incidents(args, area)
+        model: hotspots.BaseEstimator = kde
+        polygons = kde.hotspots_.set_crs(all_beats.crs, allow_override=True)
+        n_located = kde.n_incidents_
     else:
         incidents = inputs.load_hotspot_incidents(store, period, columns=_columns(args, level))
         located, beats = hotspots.area_incidents(
             incidents, all_beats, level=level, area_id=the_id, category=args.category
         )
-    if located.empty:
-        return _no_incidents(args, area)
-    model, polygons = hotspots.fit_hotspots(
-        located,
-        beats,
-        args.method,
-        eps_m=args.eps_m,
-        min_samples=args.min_samples,
-        cell_size_m=args.cell_size_m,
-        bandwidth_m=args.bandwidth_m,
-        reference=hotspots.area_incidents(
-            incidents, all_beats, level=None, area_id=None, category=args.category
+        if located.empty:
+            return _no_incidents(args, area)
+        model, polygons = hotspots.fit_hotspots(
+            located,
+            beats,
+            args.method,
+            eps_m=args.eps_m,
+            min_samples=args.min_samples,
+            cell_size_m=args.cell_size_m,
+            bandwidth_m=args.bandwidth_m,
+            reference=hotspots.area_incidents(
+                incidents, all_beats, level=None, area_id=None, category=args.category
+            )
+            if level and args.method in {"gistar", "dbscan"}
+            else None,
         )
-        if level and args.method in {"gistar", "dbscan"}
-        else None,
-    )
+        n_located = len(located)
     if args.out:
         export.write_layer(polygons, prepare_output(args.out))
     table = pd.DataFrame(polygons.drop(columns="geometry"))
@@ -169,7 +176,7 @@ def run_hotspots(args: argparse.Namespace) -> int:
         "method": args.method,
         "area": area,
         "period": {"from": args.start, "to": args.end},
-        "n_incidents": len(located),
+        "n_incidents": n_located,
         "n_hotspots": len(polygons),
         "params": jsonable(model.get_params()),
         "fitted": {
@@ -190,7 +197,7 @@ def run_hotspots(args: argparse.Namespace) -> int:
         print_json(info)
     else:
         print(
-            f"{args.method}: {info['n_hotspots']} hotspots from {len(located):,} incidents "
+            f"{args.method}: {info['n_hotspots']} hotspots from {n_located:,} incidents "
             f"({area['label']} {area['id'] or ''}); {info['fitted']}"
         )
         if len(table):

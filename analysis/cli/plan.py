@@ -15,8 +15,6 @@ import sys
 from datetime import date
 from typing import Any, Literal
 
-import pandas as pd
-
 from analysis import beatplan, inputs
 from analysis.cli.common import area_id, day_argument, period_of, print_json
 from geodata import schema
@@ -32,9 +30,9 @@ __all__ = [
     "run_propose",
 ]
 
-#: ``plan evaluate``'s workload period when none is given: the last 12 months of the store (the
-#: usual planning window; reading ten years of records is ``--all``).
-PLANNING_WINDOW_MONTHS = 12
+#: The workload period of ``plan evaluate`` and ``plan propose`` when none is given: the last 12
+#: months of the store (the usual planning window; every record is ``--all``).
+PLANNING_WINDOW_MONTHS = inputs.PLANNING_WINDOW_MONTHS
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -50,12 +48,19 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument(
             "--start",
             type=day_argument,
-            help="first day of the workload period, YYYY-MM-DD (default: all)",
+            help="first day of the workload period, YYYY-MM-DD (default: the last "
+            f"{PLANNING_WINDOW_MONTHS} months the store holds)",
         )
         p.add_argument(
             "--end",
             type=day_argument,
-            help="last day of the workload period, YYYY-MM-DD (default: all)",
+            help="last day of the workload period, YYYY-MM-DD (default: the store's last day)",
+        )
+        p.add_argument(
+            "--all",
+            action="store_true",
+            help="measure the workload over every stored record (default without --start/--end: "
+            f"the last {PLANNING_WINDOW_MONTHS} months the store holds)",
         )
         p.add_argument(
             "--weights", help="workload weights TOML (default: analysis/workload_weights.toml)"
@@ -77,12 +82,6 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     ev = sub.add_parser("evaluate", help="measures of the current beats or of a plan file")
     ev.add_argument("--plan", help="plan file (GeoJSON/GeoPackage/Shapefile with a beat column)")
     ev.add_argument("--district", help="only this district")
-    ev.add_argument(
-        "--all",
-        action="store_true",
-        help="measure the workload over every stored record (default without --start/--end: "
-        f"the last {PLANNING_WINDOW_MONTHS} months the store holds)",
-    )
     common(ev)
     ev.set_defaults(func=run_evaluate)
 
@@ -121,24 +120,33 @@ def _workload(store: IncidentStore, chosen: str) -> Literal["incidents", "calls"
 def planning_period(
     store: IncidentStore, first: date | None, last: date | None, *, every: bool = False
 ) -> tuple[inputs.Period | None, str]:
-    """Return ``plan evaluate``'s incident workload period and how it was chosen.
+    """Return the incident workload period of ``plan evaluate``/``propose`` and how it was chosen.
 
     `first`/`last` as given (a missing side is the store's first or last day); neither
-    given: the :data:`PLANNING_WINDOW_MONTHS` months ending on the last day the store holds
-    (``"last 12 months"``: 2024-01-01 to 2024-12-31 for a store ending on 31 December 2024),
-    or every record when `every` (``"all"``) or the store is empty.
+    given: :func:`analysis.inputs.planning_period`, the :data:`PLANNING_WINDOW_MONTHS` months
+    ending on the last day the store holds (``"last 12 months"``: 2024-01-01 to 2024-12-31 for
+    a store ending on 31 December 2024), or every record when `every` (``"all"``) or the store
+    is empty. The Beat planning page uses the same default.
     """
     period = period_of(store, first, last)
     if period is not None:
         return period, "given"
     if every:
         return None, "all"
-    daily = inputs.load_daily_counts(store)
-    if daily.empty:
+    default = inputs.planning_period(inputs.load_daily_counts(store))
+    if default is None:
         return None, "all"
-    last = daily.index[-1].date()
-    start = pd.Timestamp(last) - pd.DateOffset(months=PLANNING_WINDOW_MONTHS) + pd.Timedelta(days=1)
-    return inputs.Period(start.date(), last), "last 12 months"
+    return default, "last 12 months"
+
+
+def _workload_period(
+    args: argparse.Namespace, store: IncidentStore, workload: Literal["incidents", "calls"]
+) -> tuple[inputs.Period | None, str]:
+    """Return the command's workload period: calls keep every call unless a period is given."""
+    period, basis = planning_period(store, args.start, args.end, every=args.all)
+    if workload == "calls" and basis == "last 12 months":
+        return None, "all"
+    return period, basis
 
 
 def _inputs(
@@ -170,9 +178,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     """
     store = inputs.open_store(args.store)
     workload = _workload(store, args.workload)
-    period, basis = planning_period(store, args.start, args.end, every=args.all)
-    if workload == "calls" and basis == "last 12 months":
-        period, basis = None, "all"
+    period, basis = _workload_period(args, store, workload)
     store, loaded = _inputs(args, workload, period=period)
     beats = loaded.beats
     plan = read_beats(args.plan, analysis_crs=beats.crs.to_string()) if args.plan else beats
@@ -198,11 +204,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
             {
                 "plan": args.plan or "current beats",
                 "workload": workload,
-                "period": {
-                    "from": period.first if period else None,
-                    "to": period.last if period else None,
-                    "basis": basis,
-                },
+                "period": _period_json(period, basis),
                 "summary": evaluation.summary,
                 "beats": jsonable_records(evaluation.beats, digits=6),
                 **({"summary_incidents": other} if other is not None else {}),
@@ -230,6 +232,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _period_json(period: inputs.Period | None, basis: str) -> dict[str, Any]:
+    return {
+        "from": period.first if period else None,
+        "to": period.last if period else None,
+        "basis": basis,
+    }
+
+
 def _period_words(period: inputs.Period | None, basis: str) -> str:
     if period is None:
         return "every stored record"
@@ -238,8 +248,15 @@ def _period_words(period: inputs.Period | None, basis: str) -> str:
 
 
 def run_propose(args: argparse.Namespace) -> int:
-    """Run ``plan propose``: print current and proposed measures; optionally write/save."""
-    store, loaded = _inputs(args)
+    """Run ``plan propose``: print current and proposed measures; optionally write/save.
+
+    The workload period is :func:`plan evaluate <run_evaluate>`'s: without ``--start``/``--end``
+    the last 12 months the store holds (``--all``: every record), stated in the output.
+    """
+    store = inputs.open_store(args.store)
+    workload = _workload(store, args.workload)
+    period, basis = _workload_period(args, store, workload)
+    store, loaded = _inputs(args, workload, period=period)
     options: dict[str, Any] = {  # the same for one district and for all
         "cell_size_m": args.cell_size_m,
         "minimal_change": args.minimal_change,
@@ -263,6 +280,7 @@ def run_propose(args: argparse.Namespace) -> int:
             **options,
         )
     out: dict[str, Any] = proposal.to_dict()  # JSON-shaped: see Proposal.to_dict
+    out["period"] = _period_json(period, basis)
     if args.out:
         from geodata.plans import export_plan
 
@@ -292,10 +310,11 @@ def run_propose(args: argparse.Namespace) -> int:
         _print_json(out)
         return 0
     c, p = out["current"], out["proposed"]
-    records = "calls" if _workload(store, args.workload) == "calls" else "incidents"
+    records = "calls" if workload == "calls" else "incidents"
     lines = [
         f"district {out['parameters']['district']}: {out['units']} units, "
-        f"{out['units_moved']} moved, {out['incidents_changing_beat']} {records} change beat"
+        f"{out['units_moved']} moved, {out['incidents_changing_beat']} {records} change beat",
+        f"period: {_period_words(period, basis)}",
     ]
     for key in (
         "workload_cv",

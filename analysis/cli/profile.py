@@ -107,8 +107,10 @@ def run_profile(args: argparse.Namespace) -> int:
     if area_id is not None:
         area_id = cli_common.area_id(store, level, area_id)
     years = inputs.REVIEW_HISTORY_YEARS if args.review else inputs.HISTORY_YEARS
+    # the text and JSON profile use no coordinates: only the packets' maps read them
+    columns = inputs.PROFILE_COLUMNS if args.html or args.pdf else inputs.PROFILE_REQUIRED
     loaded = inputs.load_profile_inputs(
-        store, args.as_of, years=years, level=level, area_id=area_id
+        store, args.as_of, years=years, level=level, area_id=area_id, columns=columns
     )
     profile = profiles.profile_loaded(
         loaded,

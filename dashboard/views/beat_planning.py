@@ -60,19 +60,27 @@ else:
         "Workload = incidents weighted by category (analysis/workload_weights.toml) over the "
         f"workload period. Proposals redraw one {top_word} from grid cells; see docs/planning.md."
     )
+every = st.checkbox(
+    f"Every stored record ({basis.records} of all days)",
+    key="plan_every_record",
+    help="Measure the workload over everything stored instead of the period below.",
+)
+default_days = pl.default_workload_days(root, token, basis, first_day, last_day)
 chosen = st.date_input(
     "Workload period",
-    value=(first_day, last_day),
+    value=default_days,
     min_value=first_day,
     max_value=last_day,
-    help=f"The {basis.records} of these days make the workload (default: everything stored).",
+    disabled=every,
+    help=f"The {basis.records} of these days make the workload (default: "
+    + ("every call stored)." if kind == "calls" else "the last 12 months the store holds)."),
 )
 if older_note:  # late-reported old incidents, outside the offered dates
     st.caption(older_note)
-if not isinstance(chosen, tuple) or len(chosen) != 2:
+if not every and (not isinstance(chosen, tuple) or len(chosen) != 2):
     st.info("Pick the last day of the workload period.")
     st.stop()
-period = None if chosen == (first_day, last_day) else Period.of(*chosen)
+period = None if every or chosen == (first_day, last_day) else Period.of(*chosen)
 # a chosen period that only sample data covers; "everything" mixes dense and sample data
 if kind == "incidents" and period is not None and (note := data.dataset_label(root, token, period)):
     st.warning(note)

@@ -7,6 +7,12 @@ through :mod:`~geodata.cli.calls`), :mod:`~geodata.cli.department` (``department
 :mod:`~geodata.cli.store` (``history``, ``rollback``, ``migrate``), :mod:`~geodata.cli.cluster`
 (``counts``) and :mod:`~geodata.cli.users` (``users``, ``audit``). Every command takes
 ``--store DIR``. A new command goes in a module here, listed in :data:`_PLUGINS`.
+
+Building the parser imports every module listed, so a module here imports at its top only what
+registering its arguments needs (argparse, :mod:`geodata.settings`): each command imports its
+implementation inside its handler, and choices that live in a heavy module are given as
+:class:`LazyChoices`. ``python -m geodata ingest`` thus loads neither the meetings nor the
+accounts code (``tests/geodata/test_cli_imports.py``).
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from geodata.errors import (
     BoundaryError,
@@ -24,7 +30,7 @@ from geodata.errors import (
     StoreError,
 )
 
-__all__ = ["build_parser", "command_parser", "flag_of", "main"]
+__all__ = ["LazyChoices", "build_parser", "command_parser", "flag_of", "main"]
 
 #: The modules that register commands, in the order ``--help`` lists them.
 _PLUGINS = (
@@ -36,6 +42,40 @@ _PLUGINS = (
     "geodata.cli.cluster",
     "geodata.cli.users",
 )
+
+
+class LazyChoices(Sequence[str]):
+    """The choices of an argument, read from ``module.name`` only when argparse needs them.
+
+    argparse reads choices when it checks a value of that argument or prints its help, never
+    while the parser is built, provided the argument has a ``metavar``. Its help may say
+    ``%(choices)s``.
+    """
+
+    def __init__(self, module: str, name: str) -> None:
+        self._module = module
+        self._name = name
+        self._values: tuple[str, ...] | None = None
+
+    @property
+    def values(self) -> tuple[str, ...]:
+        """Return the choices (importing their module on first use)."""
+        if self._values is None:
+            module = importlib.import_module(self._module)
+            self._values = tuple(getattr(module, self._name))
+        return self._values
+
+    def __getitem__(self, index: int) -> str:  # type: ignore[override]
+        return self.values[index]
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.values)
+
+    def __contains__(self, value: object) -> bool:
+        return value in self.values
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,15 +13,16 @@ import sys
 from dataclasses import replace
 
 from geodata import settings
-from geodata.calls import CallMapping, ingest_calls
 from geodata.errors import StoreError
-from geodata.store import IncidentStore
 
 __all__ = ["run_calls_ingest"]
 
 
 def run_calls_ingest(args: argparse.Namespace) -> int:
     """Run ``ingest --kind calls``; return 0, or 3 when no call was accepted."""
+    from geodata.calls import CallMapping, ingest_calls
+    from geodata.store import IncidentStore
+
     store = IncidentStore(settings.store_dir(args.store))
     if not store.exists():
         msg = (

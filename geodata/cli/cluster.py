@@ -12,10 +12,12 @@ import contextlib
 import json
 import sys
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from geodata import exports, schema, settings
-from geodata.cluster import Mapper, connect, dask_mapper, thread_mapper
-from geodata.store import IncidentStore
+from geodata import schema, settings
+
+if TYPE_CHECKING:
+    from geodata.cluster import Mapper
 
 __all__ = ["add_commands", "mapper_for"]
 
@@ -48,6 +50,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 @contextlib.contextmanager
 def mapper_for(scheduler: str | None) -> Iterator[Mapper]:
     """Yield the mapper for `scheduler`: a Dask cluster's workers, or two local threads."""
+    from geodata.cluster import connect, dask_mapper, thread_mapper
+
     if not scheduler:
         yield thread_mapper(2)
         return
@@ -56,6 +60,9 @@ def mapper_for(scheduler: str | None) -> Iterator[Mapper]:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from geodata import exports
+    from geodata.store import IncidentStore
+
     store = IncidentStore(settings.store_dir(args.store))
     try:
         with mapper_for(args.scheduler) as mapper:

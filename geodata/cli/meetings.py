@@ -12,13 +12,15 @@ import json
 import sys
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-from sqlalchemy import Engine
+from geodata import settings
 
-from geodata import meetings, settings
-from geodata.exports import prepare_output
+if TYPE_CHECKING:
+    import pandas as pd
+    from sqlalchemy import Engine
+
+    from geodata import meetings
 
 __all__ = ["add_commands"]
 
@@ -46,12 +48,15 @@ def _records(frame: pd.DataFrame) -> list[dict[str, object]]:
 
 def _open(args: argparse.Namespace) -> Engine:
     """Open the meetings database for the incident store's department (its beats, stations)."""
+    from geodata import meetings
     from geodata.store import IncidentStore
 
     return meetings.open_for_store(args.database, IncidentStore(settings.store_dir(args.store)))
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
+    from geodata import meetings
+
     engine = _open(args)
     frame = meetings.upcoming_meetings(
         engine, start=args.start, end=args.end, limit=args.limit, **_area(args)
@@ -80,6 +85,9 @@ def _cmd_ics(args: argparse.Namespace) -> int:
     if not area and not args.all:
         print("error: give --beat, --sector, --district or --all", file=sys.stderr)
         return 2
+    from geodata import meetings
+    from geodata.exports import prepare_output
+
     engine = _open(args)
     content = meetings.calendar_ics(engine, **area)
     if args.out:
@@ -92,6 +100,8 @@ def _cmd_ics(args: argparse.Namespace) -> int:
 
 
 def _cmd_feeds(args: argparse.Namespace) -> int:
+    from geodata import meetings
+
     engine = _open(args)
     out = Path(args.out) if args.out else settings.public_dir() / "meetings"
     paths = meetings.write_feeds(engine, out)
@@ -100,6 +110,7 @@ def _cmd_feeds(args: argparse.Namespace) -> int:
 
 
 def _cmd_find(args: argparse.Namespace) -> int:
+    from geodata import meetings
     from geodata.geocode import BlockGazetteer
     from geodata.ingest import build_sample_store
     from geodata.join import BeatIndex

@@ -11,13 +11,24 @@ import argparse
 import json
 import sys
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
-from geodata import audit, settings, users
+from geodata import settings
+from geodata.cli import LazyChoices
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+#: The roles and audit actions, read from their (heavy) modules only when argparse needs them.
+_ROLES = LazyChoices("geodata.users", "ROLES")
+_ACTIONS = LazyChoices("geodata.audit", "ACTIONS")
 
 __all__ = ["add_commands"]
 
 
-def _engine(args: argparse.Namespace):  # noqa: ANN202 - sqlalchemy Engine
+def _engine(args: argparse.Namespace) -> Engine:
+    from geodata import users
+
     return users.open_database(settings.database_url(args.database))
 
 
@@ -32,6 +43,8 @@ def _password(args: argparse.Namespace) -> str | None:
 
 
 def _cmd_add(args: argparse.Namespace) -> int:
+    from geodata import users
+
     engine = _engine(args)
     password = _password(args)
     if password is None and not args.sso:
@@ -55,6 +68,8 @@ def _cmd_add(args: argparse.Namespace) -> int:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
+    from geodata import users
+
     frame = users.list_users(_engine(args))
     if args.json:
         out = frame.astype(object).where(frame.notna(), None)
@@ -80,18 +95,24 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_disable(args: argparse.Namespace) -> int:
+    from geodata import users
+
     user = users.set_active(_engine(args), args.username, args.enable, actor=_actor())
     print(f"user {user.username} {'enabled' if user.is_active else 'disabled'}")
     return 0
 
 
 def _cmd_set_role(args: argparse.Namespace) -> int:
+    from geodata import users
+
     user = users.set_roles(_engine(args), args.username, args.role, actor=_actor())
     print(f"user {user.username} now has roles {', '.join(user.roles)}")
     return 0
 
 
 def _cmd_reset(args: argparse.Namespace) -> int:
+    from geodata import users
+
     password = users.reset_password(
         _engine(args), args.username, actor=_actor(), password=_password(args)
     )
@@ -111,6 +132,8 @@ def _since(text: str) -> date | datetime:
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
+    from geodata import audit
+
     events = audit.read_events(
         _engine(args), since=args.since, user=args.user, action=args.action, limit=args.limit
     )
@@ -135,11 +158,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--database", help="SQLAlchemy URL (default: $DATABASE_URL or SQLite)")
 
-    roles = f"one or more of {', '.join(users.ROLES)}"
+    roles = "one or more of %(choices)s"
     add = commands.add_parser("add", help="create an account (prints a one-time password)")
     common(add)
     add.add_argument("username", help="user name, or the e-mail address for single sign-on")
-    add.add_argument("--role", nargs="+", required=True, choices=users.ROLES, help=roles)
+    add.add_argument("--role", nargs="+", required=True, choices=_ROLES, metavar="ROLE", help=roles)
     add.add_argument("--name", help="display name")
     add.add_argument(
         "--sso", action="store_true", help="signs in through the identity provider only"
@@ -165,7 +188,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     set_role = commands.add_parser("set-role", help="replace the roles of an account")
     common(set_role)
     set_role.add_argument("username")
-    set_role.add_argument("role", nargs="+", choices=users.ROLES, help=roles)
+    set_role.add_argument("role", nargs="+", choices=_ROLES, metavar="ROLE", help=roles)
     set_role.set_defaults(func=_cmd_set_role)
 
     reset = commands.add_parser(
@@ -182,7 +205,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     common(trail)
     trail.add_argument("--since", type=_since, help="from this day or UTC time (YYYY-MM-DD)")
     trail.add_argument("--user", help="only this user")
-    trail.add_argument("--action", choices=audit.ACTIONS, help="only this action")
+    trail.add_argument(
+        "--action", choices=_ACTIONS, metavar="ACTION", help="only this action: %(choices)s"
+    )
     trail.add_argument("--limit", type=int, help="at most this many events (newest first)")
     trail.add_argument("--json", action="store_true", help="print a JSON array")
     trail.set_defaults(func=_cmd_audit)

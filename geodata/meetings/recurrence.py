@@ -132,7 +132,8 @@ def validate_rrule(rule: str, dtstart: datetime, tzid: str) -> str:
     canonical = ";".join(f"{k}={v}" for k, v in parts.items())
     try:
         rule_obj = du_rrule.rrulestr(f"RRULE:{canonical}", dtstart=_aware(dtstart, tz))
-        first = rule_obj[0] if rule_obj.count() else None
+        # the first occurrence only: count() would walk an endless rule to the year 9999
+        first = next(iter(rule_obj), None)
     except (ValueError, TypeError, IndexError, OverflowError) as err:
         raise MeetingError({"rrule": f"'{rule}' is not a valid RRULE: {err}"}) from err
     if first is None:

@@ -578,3 +578,54 @@ def test_gistar_auto_cell_is_its_150_m_default(sample_store):
     assert auto.cell_size_m == 150.0
     np.testing.assert_array_equal(auto.z_, fixed.z_)
     assert len(auto_polygons) == len(fixed_polygons)
+
+
+@pytest.mark.parametrize("n", [100_000, 250_001])
+def test_binned_percentiles_equal_numpys(n):
+    # the counting path (from 100,000 values) gives numpy's own percentiles, to the last bit,
+    # on continuous values, on few distinct values (ties across bins) and on rounded ones
+    from analysis.hotspots import percentiles
+
+    rng = np.random.default_rng(n)
+    cases = {
+        "normal": rng.normal(440_000, 5_000, n),
+        "ties": rng.integers(0, 50, n).astype(float),
+        "rounded": np.round(rng.normal(0, 1_000, n)),
+        "skewed": rng.lognormal(0, 3, n),
+    }
+    qs = [0, 0.1, 25, 33.3, 50, 75, 99.9, 100]
+    for name, values in cases.items():
+        assert np.array_equal(percentiles(values, qs), np.percentile(values, qs)), name
+    assert np.array_equal(percentiles(np.full(n, 7.0), [25, 75]), [7.0, 7.0])
+
+
+def test_kde_auto_bandwidth_on_many_points_equals_the_rule_with_numpy():
+    # the counting percentiles give the rule's value computed with numpy's percentile and
+    # std on 300,000 points (the fast path)
+    from analysis.hotspots import _silverman_bandwidth
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(0, 900, 300_000)
+    y = rng.standard_t(3, 300_000) * 700
+    spreads = [min(v.std(), np.subtract(*np.percentile(v, [75, 25])) / 1.349) for v in (x, y)]
+    assert _silverman_bandwidth(x, y) == np.mean(spreads) * 300_000 ** (-1 / 6)
+
+
+def test_linear_counts_on_two_threads_equal_one_pass():
+    # from 1M points the binning runs in two halves on two threads: the same grid as the
+    # compiled one-pass kernel over all points (sums in another order: equal to 1e-9)
+    from analysis._binning import linear_binning
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(0, 800, 1_200_000)
+    y = rng.normal(0, 800, 1_200_000)
+    grid = Grid.around(x, y, 40.0, pad_m=200.0)
+    one = np.zeros((grid.n_rows, grid.n_cols))
+    linear_binning(x, y, np.empty(0), grid.x0, grid.y0, grid.cell_size_m, one)
+    two = grid.linear_counts(x, y)
+    np.testing.assert_allclose(two, one, rtol=1e-9, atol=1e-9)
+    assert two.sum() == pytest.approx(1_200_000)
+    weights = rng.uniform(0, 2, 1_200_000)
+    one[:] = 0
+    linear_binning(x, y, weights, grid.x0, grid.y0, grid.cell_size_m, one)
+    np.testing.assert_allclose(grid.linear_counts(x, y, weights), one, rtol=1e-9, atol=1e-9)

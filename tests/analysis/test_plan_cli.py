@@ -4,11 +4,12 @@ import json
 from datetime import date
 
 import geopandas as gpd
+import pandas as pd
 import pytest
 
 from analysis import beatplan
 from analysis.cli import main
-from analysis.inputs import load_daily_counts
+from analysis.inputs import Period, load_daily_counts, planning_period
 
 KEYS = {"workload_cv", "max_min_ratio", "contiguous", "median_polsby_popper", "seconds"}
 
@@ -36,9 +37,10 @@ def test_propose_json_meets_the_target_on_district_11(sample_store, tmp_path, ca
     # the written file is the proposed plan, and evaluating it gives the same balance
     written = gpd.read_file(out)
     assert len(written) == new["n_beats"] == 15
-    again = _json(  # the same workload as propose: every stored incident
-        capsys, "evaluate", "--all", "--plan", str(out), "--store", str(sample_store.root)
-    )
+    # propose and evaluate share the default workload period: the last 12 months
+    assert got["period"] == {"from": "2024-01-01", "to": "2024-12-31", "basis": "last 12 months"}
+    again = _json(capsys, "evaluate", "--plan", str(out), "--store", str(sample_store.root))
+    assert again["period"] == got["period"]
     assert again["summary"]["workload_cv"] == pytest.approx(new["workload_cv"], abs=1e-6)
     # the per-beat workloads add up to the plan's total
     assert sum(b["workload"] for b in got["beats"]) == pytest.approx(new["workload_total"])
@@ -103,3 +105,31 @@ def test_evaluate_defaults_to_the_last_12_months(sample_store, capsys):
 def test_evaluate_text_names_the_period(sample_store, capsys):
     assert main(["plan", "evaluate", "--store", str(sample_store.root)]) == 0
     assert "(the last 12 months the store holds)" in capsys.readouterr().out
+
+
+def test_planning_period_by_hand():
+    # the 12 months ending on the last stored day, whatever the first day; none for no data
+    days = pd.date_range("2023-03-01", "2024-02-29", freq="D")
+    daily = pd.Series(1, index=days)
+    assert planning_period(daily) == Period.of("2023-03-01", "2024-02-29")
+    assert planning_period(daily.iloc[-40:]) == Period.of("2023-03-01", "2024-02-29")
+    assert planning_period(daily, months=1) == Period.of("2024-01-30", "2024-02-29")
+    assert planning_period(daily.iloc[:0]) is None
+
+
+def test_propose_all_and_given_period(sample_store, capsys):
+    # --all is every stored record, and a given period is stated as given; the current
+    # measures of propose --all equal those of propose with the store's whole span given
+    store = str(sample_store.root)
+    every = _json(capsys, "propose", "--district", "11", "--all", "--store", store)
+    assert every["period"] == {"from": None, "to": None, "basis": "all"}
+    daily = load_daily_counts(sample_store)
+    first, last = daily.index[0].date(), daily.index[-1].date()
+    given = _json(
+        capsys, "propose", "--district", "11", "--start", str(first), "--end", str(last),
+        "--store", store,
+    )  # fmt: skip
+    assert given["period"] == {"from": str(first), "to": str(last), "basis": "given"}
+    assert given["current"]["workload_total"] == pytest.approx(every["current"]["workload_total"])
+    default = _json(capsys, "propose", "--district", "11", "--store", store)
+    assert default["current"]["workload_total"] < every["current"]["workload_total"]

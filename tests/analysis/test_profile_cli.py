@@ -163,3 +163,18 @@ def test_module_entry_point_runs(sample_store):
     # without --as-of: the end of the dense January 2018 data
     assert pd.Timestamp(out["period"]["as_of"]).strftime("%Y-%m") == "2018-01"
     assert out["area"]["id"] == "0925"
+
+
+def test_every_command_has_its_plugin_in_the_start_up_map():
+    # each command imports only its own plugin (the map), and the map names the plugin that
+    # registers it: a command added without an entry would load every plugin
+    import importlib
+
+    from analysis import cli
+
+    _, sub = cli._parser(cli._PLUGINS)
+    assert set(sub.choices) == set(cli._HOME)
+    for command, plugin in cli._HOME.items():
+        _, own = cli._parser((plugin,))
+        assert command in own.choices, (command, plugin)
+        assert importlib.import_module(plugin).__name__ == plugin

@@ -101,3 +101,68 @@ def test_area_neighbours_from_nearby_beats_equal_the_whole_layers(request, store
         assert got[1]  # every beat has a neighbour
         checked += 1
     assert checked > 40
+
+
+def test_city_wide_kde_binning_is_cached_per_store_version(sample_store, tmp_path, capsys):
+    # the second estimate reads the binned counts kept beside the store and prints the same
+    # answer; a change of the store is another version (binned again, the former file
+    # dropped); a torn file is binned again, not trusted
+    root = tmp_path / "store"
+    shutil.copytree(sample_store.root, root, ignore=shutil.ignore_patterns("cache"))
+    argv = ["hotspots", "--method", "kde", "--json", "--store", str(root)]
+
+    def run() -> dict:
+        assert main(argv) == 0
+        return json.loads(capsys.readouterr().out)
+
+    first = run()
+    cached = list((root / "cache" / "kde").glob("*.npz"))
+    assert len(cached) == 1
+    assert run() == first
+    incidents = inputs.load_hotspot_incidents(sample_store)
+    located, beats = hotspots.area_incidents(
+        incidents, sample_store.read_layer("beats"), level=None, area_id=None
+    )
+    model, _ = hotspots.fit_hotspots(located, beats, "kde")
+    assert first["n_incidents"] == len(located)
+    assert first["fitted"]["bandwidth_m_"] == model.bandwidth_m_
+    assert first["params"]["bandwidth_m"] == "auto"  # the parameters as given, not the fitted
+    IncidentStore(root).update_meta(note="changed")
+    assert run() == first
+    now = list((root / "cache" / "kde").glob("*.npz"))
+    assert len(now) == 1
+    assert now != cached
+    now[0].write_bytes(b"not an archive")
+    assert run() == first
+    # another bandwidth is another file of the same version; an empty period is no estimate
+    assert main([*argv, "--bandwidth-m", "120"]) == 0
+    other = json.loads(capsys.readouterr().out)
+    assert other["fitted"]["bandwidth_m_"] == 120.0
+    assert len(list((root / "cache" / "kde").glob("*.npz"))) == 2
+    assert main([*argv, "--from", "1990-01-01", "--to", "1990-01-31"]) == 0
+    assert json.loads(capsys.readouterr().out)["n_hotspots"] == 0
+
+
+def test_kde_fit_counts_of_bin_equal_fit(dense_points):
+    # bin() then fit_counts() with the bandwidth bin() chose is fit(), as the cache replays it
+    x, y = dense_points
+    frame = pd.DataFrame({schema.X: x, schema.Y: y})
+    fitted = hotspots.KDEHotspots().fit(frame)
+    model = hotspots.KDEHotspots()
+    counts = model.bin(frame)
+    replayed = hotspots.KDEHotspots().fit_counts(
+        counts, model.grid_, n_incidents=model.n_incidents_, bandwidth_m=model.bandwidth_m_
+    )
+    assert replayed.bandwidth_m_ == fitted.bandwidth_m_
+    np.testing.assert_array_equal(replayed.density_, fitted.density_)
+    assert replayed.hotspots_["density_per_km2"].tolist() == (
+        fitted.hotspots_["density_per_km2"].tolist()
+    )
+    with pytest.raises(ValueError, match="'auto' is estimated from the points"):
+        hotspots.KDEHotspots().fit_counts(counts, model.grid_, n_incidents=len(x))
+
+
+@pytest.fixture(scope="module")
+def dense_points(sample_store):
+    located = sample_store.load_incidents(columns=[schema.X, schema.Y]).dropna()
+    return located[schema.X].to_numpy(), located[schema.Y].to_numpy()

@@ -45,14 +45,30 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
+def worker_port(worker_id: str) -> int:
+    """Return a free port that no other xdist worker of this run can be given.
+
+    Each worker takes only ports whose number modulo the worker count is its own index, so two
+    workers starting servers at the same moment never race for one port (and a test never talks
+    to another worker's server). Without xdist (``master``) any free port.
+    """
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if worker_id == "master" or count <= 1:
+        return free_port()
+    index = int(worker_id.removeprefix("gw"))
+    while (port := free_port()) % count != index:
+        pass
+    return port
+
+
 @pytest.fixture(scope="session")
-def start_streamlit(tmp_path_factory) -> Iterator[Callable[..., str]]:
+def start_streamlit(tmp_path_factory, worker_id) -> Iterator[Callable[..., str]]:
     """Return a function that starts ``streamlit run SCRIPT`` with extra env and gives its URL."""
     processes: list[subprocess.Popen] = []
     logs = []
 
     def start(script: str, env: dict[str, str]) -> str:
-        port = free_port()
+        port = worker_port(worker_id)
         log = tmp_path_factory.mktemp("streamlit") / "server.log"
         # no background tiles: the tests need no network, and the maps (and the screenshots)
         # show what an offline deployment shows (outlines, labels, named districts, stations)

@@ -1,4 +1,5 @@
 import json
+from datetime import date
 
 import geopandas as gpd
 import pytest
@@ -23,21 +24,33 @@ def test_page_shows_current_measures_like_the_cli(planning_page, sample_store, c
     assert at.title[0].value == "Beat planning"
     at.selectbox[0].select("11").run()
     assert not at.exception
-    # the page's default period is every stored record: `plan evaluate --all`
+    # the page's default period is the commands' default: the last 12 months the store holds
     args = ["plan", "evaluate", "--district", "11", "--store", str(sample_store.root)]
-    assert main([*args, "--all", "--json"]) == 0
-    out = json.loads(capsys.readouterr().out)["summary"]
+    assert main([*args, "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["period"]["basis"] == "last 12 months"
+    assert at.date_input[0].value == (
+        date.fromisoformat(got["period"]["from"]),
+        date.fromisoformat(got["period"]["to"]),
+    )
+    out = got["summary"]
     metrics = page_metrics(at)
     assert metrics["Current beats"] == str(out["n_beats"])
     assert metrics["Workload CV"] == f"{out['workload_cv']:.3f}"
     assert metrics["Median Polsby-Popper"] == f"{out['median_polsby_popper']:.3f}"
     assert len(folium_maps(at)) == 1
+    # "Every stored record" is `plan evaluate --all`
+    at.checkbox(key="plan_every_record").check().run()
+    assert not at.exception
+    assert at.date_input[0].disabled
+    assert main([*args, "--all", "--json"]) == 0
+    every = json.loads(capsys.readouterr().out)["summary"]
+    assert every["workload_cv"] != out["workload_cv"]  # the period matters
+    assert page_metrics(at)["Workload CV"] == f"{every['workload_cv']:.3f}"
 
 
 @pytest.mark.slow
 def test_workload_period_matches_the_cli(planning_page, sample_store, capsys):
-    from datetime import date
-
     at = planning_page
     at.selectbox[0].select("11").run()
     at.date_input[0].set_value((date(2018, 1, 1), date(2018, 1, 27))).run()  # the dense month

@@ -178,3 +178,24 @@ def test_exact_test_matches_shapely_candidates_on_real_points(dense, beat_index)
     lowest = pd.Series(beat_i).groupby(point_i).min()
     edge = np.flatnonzero(result.status == STATUS_CODES["edge"])
     assert (result.beat_index[edge] == lowest.loc[edge].to_numpy()).all()
+
+
+def test_parallel_and_single_threaded_kernels_agree_on_real_points(dense, beat_index, monkeypatch):
+    # a small lookup runs the single-threaded kernels, a large one (PARALLEL_POINTS) the
+    # parallel ones: both must give every point the same beat and status, with each rule
+    x, y = dense[schema.X].to_numpy(), dense[schema.Y].to_numpy()
+    reported = dense[schema.REPORTED_BEAT].astype(object).to_numpy()
+    options = [
+        {},
+        {"reported": reported, "prefer_reported": True},
+        {"tie_rule": "nearest_centroid"},
+    ]
+    for kw in options:
+        monkeypatch.setattr("geodata.join.PARALLEL_POINTS", len(x) + 1)
+        serial = beat_index.lookup(x, y, **kw)
+        monkeypatch.setattr("geodata.join.PARALLEL_POINTS", 0)
+        parallel = beat_index.lookup(x, y, **kw)
+        assert serial.n_exact == parallel.n_exact > 0
+        np.testing.assert_array_equal(serial.beat_index, parallel.beat_index)
+        np.testing.assert_array_equal(serial.status, parallel.status)
+    assert (serial.status == STATUS_CODES["edge"]).any()

@@ -1,0 +1,96 @@
+"""Incidents per local day of a store, counted in Arrow and cached beside the store.
+
+The counts are kept in ``cache/daily-counts/`` of the store, beside the per-file counts of
+:class:`geodata.table.RecordTable` (``cache/incidents-counts/``), keyed on
+:meth:`geodata.store.IncidentStore.version_token`: a command after the first one reads a few
+kilobytes instead of every timestamp. A store that cannot be written counts every time.
+:func:`analysis.inputs.load_daily_counts` turns the counts into a daily Series.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from geodata import schema
+from geodata.cluster import thread_mapper
+from geodata.store import IncidentStore
+
+__all__ = ["daily_cache_dir", "store_day_counts"]
+
+
+def daily_cache_dir(store: IncidentStore) -> Path:
+    """Return the folder of the store's cached daily counts (one file, of its current version)."""
+    return store.root / "cache" / "daily-counts"
+
+
+def _local_days(table: pa.Table) -> tuple[int, np.ndarray]:
+    """Return the first local day number of a file's incidents and their counts per day."""
+    stamps = table.column(schema.OCCURRED_AT)
+    if stamps.null_count:
+        stamps = pc.drop_null(stamps)
+    if len(stamps) == 0:
+        return 0, np.zeros(0, dtype=np.int64)
+    if stamps.type.tz is not None:
+        stamps = pc.local_timestamp(stamps)
+    days = stamps.cast(pa.timestamp("us")).to_numpy().astype("datetime64[D]").astype(np.int64)
+    first = int(days.min())
+    return first, np.bincount(days - first)
+
+
+def _cache_path(store: IncidentStore) -> Path:
+    """Return the file of the store's cached daily counts at its current version."""
+    key = hashlib.sha256(store.version_token().encode()).hexdigest()[:24]
+    return daily_cache_dir(store) / f"{key}.npy"
+
+
+def _cached(store: IncidentStore) -> tuple[int, np.ndarray] | None:
+    """Return the cached (first day number, counts per day) of the store, or None."""
+    try:
+        saved = np.load(_cache_path(store), allow_pickle=False)
+    except (OSError, ValueError):  # never cached, or a torn file: count again
+        return None
+    return int(saved[0]), saved[1:]
+
+
+def _cache(store: IncidentStore, first: int, counts: np.ndarray) -> None:
+    """Keep the daily counts of the store's current version (only that one) beside it."""
+    path = _cache_path(store)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for old in path.parent.glob("*.npy"):
+            old.unlink(missing_ok=True)
+        scratch = path.with_suffix(f".{os.getpid()}.tmp")
+        with scratch.open("wb") as handle:
+            np.save(handle, np.concatenate([[first], counts]).astype(np.int64))
+        scratch.replace(path)
+    except OSError:  # a read-only store still counts, only without the cache
+        return
+
+
+def store_day_counts(store: IncidentStore) -> tuple[int, np.ndarray]:
+    """Return the store's incidents per local day: (first day number, counts from that day).
+
+    Day numbers count days since 1970-01-01 in the store's local time. Counted file by file
+    from the timestamps in Arrow (``pyarrow.compute.local_timestamp``, then ``np.bincount``),
+    without a pandas column of every stored timestamp, and cached (see the module docstring).
+    A store without incidents gives ``(0, empty array)``.
+    """
+    cached = _cached(store)
+    if cached is not None:
+        return cached
+    found = store.map_files(_local_days, [schema.OCCURRED_AT], mapper=thread_mapper(2))
+    parts = [p for p in found if len(p[1])]
+    if not parts:
+        return 0, np.zeros(0, dtype=np.int64)
+    first = min(start for start, _ in parts)
+    counts = np.zeros(max(start + len(c) for start, c in parts) - first, dtype=np.int64)
+    for start, part in parts:
+        counts[start - first : start - first + len(part)] += part
+    _cache(store, first, counts)
+    return first, counts

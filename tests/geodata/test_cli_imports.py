@@ -1,0 +1,93 @@
+"""The command line imports only what the command run needs.
+
+Building the parser registers every command; an ingest must not pay for the meetings code
+(scipy, the database layer) or the accounts code (an Argon2 hash at import). Each check runs a
+fresh interpreter and reads its ``sys.modules``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from geodata.store import IncidentStore
+
+ROOT = Path(__file__).resolve().parents[2]
+#: Modules only other commands need.
+HEAVY = ("geodata.meetings", "geodata.users", "geodata.audit", "argon2", "sqlalchemy", "alembic")
+
+_PROBE = """
+import json, sys
+from geodata.cli import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as stop:
+    code = stop.code
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}), file=sys.stderr)
+"""
+
+
+def _run(*argv: str) -> tuple[int, set[str], str]:
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, *argv],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    last = done.stderr.strip().splitlines()[-1]
+    payload = json.loads(last)
+    return int(payload["code"] or 0), set(payload["modules"]), done.stdout
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["ingest", "--help"], ["meetings", "--help"]])
+def test_help_does_not_import_the_meetings_or_accounts_code(argv):
+    code, modules, out = _run(*argv)
+    assert code == 0
+    assert "usage:" in out
+    assert not [m for m in HEAVY if m in modules]
+
+
+def test_the_lazy_choices_still_check_and_list_the_roles():
+    code, _, out = _run("users", "add", "--help")
+    assert code == 0
+    assert "analyst, commander, meetings, admin" in out  # read from geodata.users on demand
+    done = subprocess.run(
+        [sys.executable, "-m", "geodata", "users", "add", "x", "--role", "chief"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "invalid choice: 'chief'" in done.stderr
+    assert "'analyst'" in done.stderr
+
+
+def test_an_ingest_does_not_import_the_meetings_or_accounts_code(beats_only_store, tmp_path):
+    csv = ROOT / "geodata" / "samples" / "chicago" / "incidents_2024_sample_b.csv.gz"
+    code, modules, out = _run("ingest", str(csv), "--store", str(beats_only_store), "--json")
+    assert code == 0
+    report = json.loads(out)
+    assert report["rows_read"] == report["rows_accepted"] + report["rows_rejected"] > 0
+    assert "geodata.ingest" in modules
+    assert not [m for m in HEAVY if m in modules]
+
+
+@pytest.fixture
+def beats_only_store(tmp_path, samples_dir) -> Path:
+    from geodata.department import load_department
+    from geodata.ingest import install_boundaries
+
+    store = IncidentStore(tmp_path / "store")
+    install_boundaries(
+        store,
+        samples_dir / "beats.geojson",
+        districts_path=samples_dir / "districts.geojson",
+        department=load_department("chicago"),
+    )
+    return store.root
