@@ -523,9 +523,12 @@ class _CallReader:
                 else:
                     value[at] = np.asarray(values, dtype=object)[at]
 
-        frame = pd.DataFrame(index=chunk.index)
-        frame[schema.SOURCE] = pd.array(np.full(n, self.path.name, dtype=object), dtype=_STRING)
-        frame[schema.SOURCE_LINE] = lines.astype(np.int64)
+        # the columns, in order, made into one frame at the end (inserting them one by one into
+        # a frame costs more than reading them)
+        columns: dict[str, object] = {
+            schema.SOURCE: pd.array(np.full(n, self.path.name, dtype=object), dtype=_STRING),
+            schema.SOURCE_LINE: lines.astype(np.int64),
+        }
         times: dict[str, np.ndarray] = {}
         for role in CALL_TIMES:
             reader = self.dates.get(role)
@@ -541,30 +544,31 @@ class _CallReader:
             times[role] = utc
         for role in CALL_TIMES:
             stamps = pd.DatetimeIndex(times[role].view("datetime64[ns]")).tz_localize(UTC)
-            frame[role] = stamps.tz_convert(self.timezone)
+            columns[role] = stamps.tz_convert(self.timezone)
         for role in (CALL_ID, CALL_TYPE, PRIORITY, DISPOSITION):
             source = used.get(role)
-            frame[role] = _text(table, source)
+            columns[role] = _text(table, source)
         if used.get(CALL_ID) is None:  # a stable id from the file's own values
             everything = table.to_pandas().astype(str).agg("|".join, axis=1)
-            frame[CALL_ID] = (
+            columns[CALL_ID] = (
                 pd.util.hash_pandas_object(everything, index=False).astype(str).astype(_STRING)
             )
         else:
             source = used[CALL_ID]
-            flag(frame[CALL_ID].isna(), source, CALL_REASONS["missing_id"], chunk[source])
+            missing = pd.isna(columns[CALL_ID])
+            flag(np.asarray(missing, dtype=bool), source, CALL_REASONS["missing_id"], chunk[source])
         if used.get(UNITS):
             units = pd.to_numeric(chunk[used[UNITS]].str.strip(), errors="coerce")
             flag(units < 0, used[UNITS], CALL_REASONS["bad_units"], chunk[used[UNITS]])
-            frame[UNITS] = units.astype("float64")
+            columns[UNITS] = units.astype("float64")
         elif used.get("response_plan"):
             plans = units_from_plan(chunk[used["response_plan"]])
-            frame[UNITS] = plans.astype("Float64").astype("float64")
+            columns[UNITS] = plans.astype("Float64").astype("float64")
         else:
-            frame[UNITS] = np.nan
+            columns[UNITS] = np.nan
         reported = used.get(schema.REPORTED_BEAT)
-        frame[schema.REPORTED_BEAT] = _text(table, reported, upper=True)
-        self._locate(chunk, frame, flag)
+        columns[schema.REPORTED_BEAT] = _text(table, reported, upper=True)
+        self._locate(chunk, columns, flag)
         # the interval rules, on the rows that passed so far (derive_intervals' rules)
         rule = _interval_faults(times, 24.0)
         broken = (rule >= 0) & ~rejected_at
@@ -574,7 +578,8 @@ class _CallReader:
             source = used.get(role, role)
             raw = chunk[source] if source in chunk.columns else np.full(n, "", dtype=object)
             flag(broken & (rule == k), source, text, raw)
-        frame[RESPONSE_MIN], frame[TIME_ON_TASK_MIN] = _minutes(times)
+        columns[RESPONSE_MIN], columns[TIME_ON_TASK_MIN] = _minutes(times)
+        frame = pd.DataFrame(columns, index=chunk.index)
         # ids last: a row rejected for another reason does not claim its id
         ok = np.flatnonzero(~rejected_at)
         ids = pa.array(frame[CALL_ID].array).take(pa.array(ok))
@@ -605,11 +610,14 @@ class _CallReader:
     def _locate(
         self,
         chunk: pd.DataFrame,
-        frame: pd.DataFrame,
+        out: dict[str, object],
         flag: Callable[[pd.Series | np.ndarray, str, str, object], None],
     ) -> None:
-        """Add lon/lat and x/y (NaN where the location is withheld), flagging bad coordinates."""
-        n = len(frame)
+        """Add lon/lat and x/y to the batch's columns `out` (NaN where the location is withheld).
+
+        Bad coordinates are flagged.
+        """
+        n = len(chunk)
         columns = {
             name: np.full(n, np.nan) for name in (schema.LON, schema.LAT, schema.X, schema.Y)
         }
@@ -639,8 +647,7 @@ class _CallReader:
                 columns[schema.X][ok], columns[schema.Y][ok] = self.to_xy.transform(
                     lon[ok], lat[ok]
                 )
-        for name, values in columns.items():
-            frame[name] = values
+        out.update(columns)
 
 
 def read_calls(

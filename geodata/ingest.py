@@ -51,6 +51,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 #: ColumnMapping's default zone, which stands for "not given" (the store's zone applies).
 _UNSET_TIMEZONE = ColumnMapping().timezone
+_STRING = pd.StringDtype("pyarrow")
 
 
 @dataclass
@@ -241,6 +242,8 @@ class _Tally:
     recategorize: bool = False
     unmapped_rows: int = 0
     unmapped_top: dict[str, int] = field(default_factory=dict)
+    #: Per (offense, code) seen: the offense as reported when no category names it, else None.
+    unmapped_of: dict[tuple[str | None, str | None], str | None] = field(default_factory=dict)
 
     def add(
         self,
@@ -293,16 +296,7 @@ class _Tally:
         joined = assign_beats(incidents, beats, index=index, prefer_reported=prefer_reported)
         self.rows_accepted += len(joined)
         if len(joined):
-            # the rule of categories.unmapped_offenses, once per distinct (offense, code)
-            pairs = joined.groupby([schema.OFFENSE, schema.FBI_CODE], dropna=False).size()
-            distinct = pairs.index.to_frame(index=False)
-            keys = self.categories.keys(distinct[schema.OFFENSE], distinct[schema.FBI_CODE])
-            named = keys.isin(self.categories.category_of.keys())
-            unmapped = ~named.to_numpy(dtype=bool, na_value=False)
-            values = distinct[schema.OFFENSE][unmapped].astype("string").str.strip().fillna("")
-            for value, rows in zip(values, pairs.to_numpy()[unmapped], strict=True):
-                self.unmapped_rows += int(rows)
-                self.unmapped_top[str(value)] = self.unmapped_top.get(str(value), 0) + int(rows)
+            self._count_unmapped(joined)
         beat = joined[schema.BEAT]
         self.outside += int((beat == schema.OUTSIDE).sum())
         if schema.REPORTED_BEAT in joined and len(joined):
@@ -327,6 +321,43 @@ class _Tally:
             if differ.any():
                 self._add_disagreements(joined.loc[differ, _DISAGREEMENT_COLUMNS])
         return joined
+
+    def _count_unmapped(self, joined: pd.DataFrame) -> None:
+        """Count the rows whose offense no category names, once per distinct (offense, code).
+
+        The rule of ``categories.unmapped_offenses``; each pair is looked up in the vocabulary
+        once per file (`unmapped_of`), its rows counted with Arrow's group-by.
+        """
+        pairs = (
+            pa.table(
+                {
+                    "offense": pa.array(joined[schema.OFFENSE].array, pa.string()),
+                    "code": pa.array(joined[schema.FBI_CODE].array, pa.string()),
+                }
+            )
+            .group_by(["offense", "code"], use_threads=False)
+            .aggregate([([], "count_all")])
+        )
+        offenses = pairs.column("offense").to_pylist()
+        codes = pairs.column("code").to_pylist()
+        rows = pairs.column("count_all").to_pylist()
+        new = [
+            (o, c) for o, c in dict.fromkeys(zip(offenses, codes, strict=True))
+            if (o, c) not in self.unmapped_of
+        ]  # fmt: skip
+        if new and self.categories is not None:
+            offense = pd.Series([o for o, _ in new], dtype=_STRING)
+            keys = self.categories.keys(offense, pd.Series([c for _, c in new], dtype=_STRING))
+            named = keys.isin(self.categories.category_of.keys())
+            unmapped = ~named.to_numpy(dtype=bool, na_value=False)
+            values = offense.str.strip().fillna("").tolist()
+            for pair, missing, value in zip(new, unmapped, values, strict=True):
+                self.unmapped_of[pair] = str(value) if missing else None
+        for pair, n in zip(zip(offenses, codes, strict=True), rows, strict=True):
+            value = self.unmapped_of[pair]
+            if value is not None:
+                self.unmapped_rows += int(n)
+                self.unmapped_top[value] = self.unmapped_top.get(value, 0) + int(n)
 
     def _add_disagreements(self, rows: pd.DataFrame) -> None:
         """Append rows to the disagreements file (so that memory does not hold them)."""
