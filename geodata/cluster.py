@@ -83,7 +83,9 @@ def local_cluster(n_workers: int = 2, *, memory_limit: str | None = "auto") -> I
         threads_per_worker=1,
         memory_limit=memory_limit,
         processes=True,
-        dashboard_address=None,
+        # a free port: None means 8787, which a second cluster on the machine (another test
+        # process, another user) finds taken, and warns
+        dashboard_address=":0",
     )
     try:
         with Client(cluster) as client:
