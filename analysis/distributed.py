@@ -188,17 +188,27 @@ def city_kde(
     point and smooths them again, with the same result. A store that cannot be written bins
     every time; the files of a former version are dropped when a new one is written.
 
+    Parameters
+    ----------
+    store
+        The incident store.
+    start, end
+        The period (as :meth:`IncidentStore.load_incidents`; None: every record).
+    bandwidth_m, cell_size_m
+        As :class:`KDEHotspots` (``"auto"``: its rules).
+
     Returns
     -------
     KDEHotspots or None
-        None when no located incident matches (nothing to estimate a density from).
+        Fitted, its ``hotspots_`` in the store's analysis CRS; None when no located incident
+        matches (nothing to estimate a density from).
     """
     model = KDEHotspots(bandwidth_m=bandwidth_m, cell_size_m=cell_size_m)
     path = _kde_cache_path(store, model, start, end)
     saved = _cached_binning(path)
     if saved is not None:
         counts, grid, n, h = saved
-        return model.fit_counts(counts, grid, n_incidents=n, bandwidth_m=h)
+        return model.fit_counts(counts, grid, n_incidents=n, bandwidth_m=h, crs=store.analysis_crs)
     with ThreadPoolExecutor(1) as pool:  # load the binning kernel while the files are read
         prepared = pool.submit(prepare_binning)
         x, y = located_points(store, start=start, end=end)
@@ -211,7 +221,11 @@ def city_kde(
     del x, y
     _cache_binning(path, counts, model.grid_, model.n_incidents_, model.bandwidth_m_)
     return model.fit_counts(
-        counts, model.grid_, n_incidents=model.n_incidents_, bandwidth_m=model.bandwidth_m_
+        counts,
+        model.grid_,
+        n_incidents=model.n_incidents_,
+        bandwidth_m=model.bandwidth_m_,
+        crs=store.analysis_crs,
     )
 
 

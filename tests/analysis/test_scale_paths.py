@@ -166,3 +166,19 @@ def test_kde_fit_counts_of_bin_equal_fit(dense_points):
 def dense_points(sample_store):
     located = sample_store.load_incidents(columns=[schema.X, schema.Y]).dropna()
     return located[schema.X].to_numpy(), located[schema.Y].to_numpy()
+
+
+def test_city_kde_equals_the_fit_and_has_the_stores_crs(sample_store, tmp_path):
+    from analysis.distributed import city_kde
+
+    root = tmp_path / "store"
+    shutil.copytree(sample_store.root, root, ignore=shutil.ignore_patterns("cache"))
+    store = IncidentStore(root)
+    x, y = located_points(store)
+    fitted = hotspots.KDEHotspots().fit(pd.DataFrame({schema.X: x, schema.Y: y}))
+    for _ in range(2):  # binned, then from the kept counts
+        model = city_kde(store)
+        np.testing.assert_array_equal(model.density_, fitted.density_)
+        assert model.n_incidents_ == len(x)
+        assert model.hotspots_.crs == store.analysis_crs
+    assert city_kde(store, start=pd.Timestamp("1990-01-01"), end=pd.Timestamp("1990-02-01")) is None
