@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["Mapper", "connect", "dask_mapper", "thread_mapper"]
+__all__ = ["Mapper", "connect", "dask_mapper", "local_cluster", "thread_mapper"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -63,6 +63,38 @@ def dask_mapper(client: Client) -> Mapper:
 
 
 @contextlib.contextmanager
+def local_cluster(n_workers: int = 2, *, memory_limit: str | None = "auto") -> Iterator[Client]:
+    """Start a ``LocalCluster`` on this machine and yield a client of it; close both on exit.
+
+    Each worker is a process with one thread (the GIL-bound parts of the per-file work then
+    run side by side), as the tests and benchmarks run it.
+
+    Parameters
+    ----------
+    n_workers
+        Worker processes.
+    memory_limit
+        Per worker (e.g. ``"4GB"``; ``"auto"``: this machine's memory shared out).
+    """
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(
+        n_workers=n_workers,
+        threads_per_worker=1,
+        memory_limit=memory_limit,
+        processes=True,
+        # a free port: None means 8787, which a second cluster on the machine (another test
+        # process, another user) finds taken, and warns
+        dashboard_address=":0",
+    )
+    try:
+        with Client(cluster) as client:
+            yield client
+    finally:
+        cluster.close()
+
+
+@contextlib.contextmanager
 def connect(address: str, *, timeout_s: float = 10.0) -> Iterator[Client]:
     """Connect to the ``dask.distributed`` scheduler at `address`; close on exit.
 
@@ -83,7 +115,8 @@ def connect(address: str, *, timeout_s: float = 10.0) -> Iterator[Client]:
     try:
         client = Client(address, timeout=timeout_s)
     except OSError as err:
-        msg = f"no Dask scheduler answered at {address} within {timeout_s:g} s ({err})"
+        why = " ".join(str(err).split())  # one line: distributed's messages span several
+        msg = f"no Dask scheduler answered at {address} within {timeout_s:g} s ({why})"
         raise ConnectionError(msg) from err
     try:
         yield client

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -430,9 +430,10 @@ def _run(
     categories: OffenseCategories | None,
     buffer_m: float,
     prefer_reported: bool,
+    tally_type: Callable[..., _Tally] = _Tally,
 ) -> tuple[_Tally, dict[str, object], int, int]:
     """Join and store the batches `parts` of `path` as one version; return what they added up to."""
-    tally = _Tally(categories=categories)
+    tally = tally_type(categories=categories)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     stem = path.name.split(".")[0]
     source: dict[str, object] = {"file": str(path), "ingested": stamp}
@@ -486,6 +487,8 @@ def ingest_file(
     index: BeatIndex | None = None,
     now: datetime | None = None,
     block_bytes: int = BLOCK_BYTES,
+    reader: Callable[..., Iterator[Any]] = iter_incidents,
+    tally_type: Callable[..., _Tally] = _Tally,
 ) -> IngestReport:
     """Read an incident export batch by batch, join it to the store's beats and upsert it.
 
@@ -515,6 +518,10 @@ def ingest_file(
         The present, for the plausible-date window (default: the clock).
     block_bytes
         Bytes of CSV per batch; memory is bounded by a few batches, whatever the file size.
+    reader, tally_type
+        What reads the file's batches (called as :func:`iter_incidents`) and what joins and
+        counts each of them (a :class:`_Tally`); :mod:`geodata.distributed_ingest` gives its
+        own, which read and join on a Dask cluster's workers.
 
     Returns
     -------
@@ -547,7 +554,7 @@ def ingest_file(
     # the reader's options, the same for both passes (a ragged file is read again exactly)
     given: dict[str, Any] = {"mapping": mapping, "categories": categories, "now": now}
     given["block_bytes"] = block_bytes
-    read = partial(iter_incidents, path, analysis_crs=store.analysis_crs, **given)
+    read = partial(reader, path, analysis_crs=store.analysis_crs, **given)
     # each batch is read and validated on a second thread while the one before is joined and
     # stored; the first batch is read while the beat layer and its index load
     parts = prefetched(read(exact=False))
@@ -556,13 +563,13 @@ def ingest_file(
         index = index or store.beat_index(tolerance_m=department.edge_tolerance_m)
         try:
             tally, source, new, replaced = _run(
-                path, store, beats, index, parts, categories, buffer_m, prefer_reported
+                path, store, beats, index, parts, categories, buffer_m, prefer_reported, tally_type
             )
         except RaggedRecords:
             parts.close()
             parts = prefetched(read(exact=True))
             tally, source, new, replaced = _run(
-                path, store, beats, index, parts, categories, buffer_m, prefer_reported
+                path, store, beats, index, parts, categories, buffer_m, prefer_reported, tally_type
             )
     finally:
         parts.close()

@@ -1668,6 +1668,7 @@ def iter_incidents(
     exact: bool = False,
     block_bytes: int = BLOCK_BYTES,
     now: datetime | None = None,
+    dates_from: str | Path | None = None,
 ) -> Iterator[ReadResult]:
     """Read an incident export batch by batch, validating every row; yield one result per batch.
 
@@ -1691,6 +1692,9 @@ def iter_incidents(
         Bytes of CSV per batch (memory is about four times this).
     now
         The present, for the plausible-date window (default: the clock).
+    dates_from
+        The file whose date column decides a day/month order that the first batch leaves
+        open (default: `path`; a part of an export read on a Dask worker gives the export).
 
     Yields
     ------
@@ -1726,7 +1730,8 @@ def iter_incidents(
                     categories,
                     now,
                 )
-                ctx.dates.prescan = _date_column(path, ctx.mapping, exact, block_bytes)
+                whole = Path(dates_from or path)
+                ctx.dates.prescan = _date_column(whole, ctx.mapping, exact, block_bytes)
             incidents, rejected = _read_batch(batch, ctx)
             rows = batch.table.num_rows + len(batch.malformed)
             yielded = True
@@ -1742,6 +1747,7 @@ def iter_incidents(
             exact=True,
             block_bytes=block_bytes,
             now=now,
+            dates_from=dates_from,
         )
         return
     if ctx is not None and ctx.dates.used_formats:

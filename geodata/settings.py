@@ -25,8 +25,9 @@ module for the defaults.
     department is always read as that department (see :func:`department`).
 ``BEATS_DASK_SCHEDULER``
     Address of a ``dask.distributed`` scheduler whose workers can read the store (e.g.
-    ``tcp://10.0.0.5:8786``): store-wide counts and surfaces then run on its workers
-    (``docs/scale.md``). Unset: this machine.
+    ``tcp://10.0.0.5:8786``): store-wide counts and surfaces, and the reading and joining of
+    incident exports (``geodata ingest``), then run on its workers (``docs/scale.md``). Unset:
+    this machine.
 """
 
 from __future__ import annotations

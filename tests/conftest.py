@@ -143,6 +143,16 @@ def writable_store(sample_store, tmp_path) -> IncidentStore:
     return IncidentStore(root)
 
 
+@pytest.fixture(scope="session")
+def client():
+    """Yield a client of a two-worker Dask ``LocalCluster`` (one thread per worker process)."""
+    # a requirement, not optional: under CI a missing dask fails here rather than skipping
+    from geodata.cluster import local_cluster
+
+    with local_cluster(2) as connected:
+        yield connected
+
+
 def require(component: str, available: bool) -> None:
     """Skip when `component` is missing locally; fail under CI=true, where it must be installed."""
     if available:

@@ -18,6 +18,7 @@ from geodata.errors import StoreError
 
 if TYPE_CHECKING:
     from geodata.department import Department
+    from geodata.ingest import IngestReport
     from geodata.readers import ColumnMapping
     from geodata.store import IncidentStore
 
@@ -88,6 +89,10 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     if args.kind == "calls":
         from geodata.cli.calls import run_calls_ingest
 
+        if args.more:
+            print("error: --kind calls reads one file at a time", file=sys.stderr)
+            return 2
+
         return run_calls_ingest(args)
     from geodata.categories import load_categories
     from geodata.department import load_department
@@ -144,14 +149,29 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
         mapping = replace(mapping, **overrides)
     categories = load_categories(args.categories) if args.categories else None
-    report = ingest_file(
-        args.file,
-        store,
-        mapping=mapping,
-        categories=categories,
-        buffer_m=args.buffer_m,
-        prefer_reported=not args.geometric,
-    )
+    options: dict[str, Any] = {"mapping": mapping, "categories": categories}
+    options.update(buffer_m=args.buffer_m, prefer_reported=not args.geometric)
+    files = [args.file, *args.more]
+    if args.scheduler:  # read and joined on a Dask cluster's workers; stored here
+        from geodata.cluster import connect
+        from geodata.distributed_ingest import ingest_files
+
+        try:
+            with connect(args.scheduler) as client:
+                reports = ingest_files(files, store, client, **options)
+        except ConnectionError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+    else:
+        reports = [ingest_file(path, store, **options) for path in files]
+    if args.json and len(reports) > 1:
+        print(json.dumps([r.as_dict() for r in reports], indent=2, default=str))
+        return 3 if any(r.rows_accepted == 0 for r in reports) else 0
+    return max(_print_report(report, args) for report in reports)
+
+
+def _print_report(report: IngestReport, args: argparse.Namespace) -> int:
+    """Print one file's ingest report; return the exit code (3: nothing accepted)."""
     failed = report.rows_accepted == 0
     if failed:
         print(
@@ -269,6 +289,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     ingest = sub.add_parser("ingest", help="read, validate, join and store an incident export")
     ingest.add_argument("file", help="CSV(.gz), GeoJSON, GeoPackage, Shapefile or (Geo)Parquet")
+    ingest.add_argument("more", nargs="*", metavar="FILE", help="further exports, one by one")
     ingest.add_argument(
         "--kind",
         choices=["incidents", "calls"],
@@ -307,6 +328,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "--geometric",
         action="store_true",
         help="decide edge points geometrically, ignoring the reported beat",
+    )
+    ingest.add_argument(
+        "--scheduler",
+        default=settings.scheduler_address(),
+        help="read and join on the workers of this dask.distributed scheduler (default: "
+        "BEATS_DASK_SCHEDULER; none: this machine)",
     )
     ingest.add_argument("--json", action="store_true", help="print one JSON object")
     _add_store(ingest)

@@ -13,19 +13,6 @@ from analysis.hotspots import KDEHotspots
 from geodata.cluster import dask_mapper, thread_mapper
 
 
-@pytest.fixture(scope="module")
-def client():
-    # a requirement, not optional: under CI a missing dask fails here rather than skipping
-    import distributed
-
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    )
-    with distributed.Client(cluster) as connected:
-        yield connected
-    cluster.close()
-
-
 @pytest.mark.slow
 def test_count_by_on_the_cluster_equals_one_machine(sample_store, client):
     keys = ["year", "month", "beat", "offense"]

@@ -1,0 +1,652 @@
+"""Ingest incident exports on the workers of a Dask cluster, storing what one machine stores.
+
+The client cuts each export into parts: a plain CSV larger than ``part_bytes`` into byte
+ranges that end at a line break (each range read as the header plus its records), any other
+file (``.gz``, GeoJSON, Parquet...) whole. Each worker reads, validates, maps and joins its part
+with the product's own reader (:func:`geodata.readers.iter_incidents`) and per-batch join (the
+``_Tally`` of :mod:`geodata.ingest`), against the beat layer and index it reads from the store
+at the same path, and returns Arrow tables of the accepted rows in the store's schema, its
+rejections and its counts, with the line numbers of the whole file. The client does what must
+be global, through :func:`geodata.ingest.ingest_file` itself: ids repeated across parts (a part
+holding ids of an earlier part is read again with them marked, so every count stays the
+reader's), the reconciliation, the reports and the one transactional write. The stored rows,
+beats, rejections and report equal the single-machine ingest's
+(``tests/geodata/test_distributed_ingest.py``).
+
+Where a part cannot be read the way the whole file is (its detected date formats, columns or
+offense vocabulary differ from the first part's, or it raises a whole-file error of its own,
+such as dates whose day/month order only other parts decide), the file is ingested on this
+machine instead, so the answer, or the error, is the single-machine one. The workers must
+reach the exports and the store at the same paths as the client (``docs/scale.md``).
+
+Examples
+--------
+>>> from geodata.cluster import connect
+>>> with connect("tcp://10.0.0.5:8786") as client:  # doctest: +SKIP
+...     reports = ingest_files(["/shared/exports/2024.csv"], store, client)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import shutil
+import tempfile
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from geodata import schema
+from geodata._idkernel import IdTable, hash_strings
+from geodata.errors import CRSMismatchError, InputError
+from geodata.ingest import IngestReport, _rejected_frame, _Tally, ingest_file
+from geodata.readers import BLOCK_BYTES, REASONS, RaggedRecords, ReadResult, iter_incidents
+from geodata.store import IncidentStore
+
+if TYPE_CHECKING:
+    from distributed import Client, Future
+
+    from geodata.categories import OffenseCategories
+    from geodata.join import BeatIndex
+    from geodata.readers import ColumnMapping
+
+__all__ = ["PART_BYTES", "Part", "ingest_files", "plan_parts"]
+
+log = logging.getLogger(__name__)
+
+#: Bytes of CSV per part: a 1M-row Chicago export (280 MB) is five parts.
+PART_BYTES = 64 << 20
+_SCAN_BYTES = 16 << 20
+#: The value of a duplicate-id rejection: ``"<id> (first at line <n>)"``.
+_FIRST_AT = r"^(?P<id>.*) \(first at line (?P<line>\d+)\)$"
+
+
+@dataclass(frozen=True)
+class Part:
+    """One piece of an export that one worker reads."""
+
+    #: The export, at the path the workers see too.
+    path: str
+    #: Byte range of the part's records; ``(0, -1)``: the whole file, read as it is.
+    start: int = 0
+    end: int = -1
+    #: Bytes of the header line, written above the range.
+    header_end: int = 0
+    #: Added to the part's own line numbers (its first record is its line 2).
+    line_offset: int = 0
+
+    @property
+    def is_whole(self) -> bool:
+        """Return whether the part is the whole file."""
+        return self.end < 0
+
+
+def plan_parts(path: str | Path, *, part_bytes: int = PART_BYTES) -> list[Part]:
+    """Return the parts of `path` for the workers: byte ranges of a large CSV, else the file.
+
+    A plain (uncompressed) CSV or TSV of more than `part_bytes` is cut after the first line
+    break at or past every multiple of `part_bytes`. A file is read whole when it is smaller,
+    compressed or not a CSV, or when line numbers could not be carried across a cut: line
+    breaks inside quoted values, blank lines or lone carriage returns (the reader counts
+    those differently from the file's line breaks).
+
+    Parameters
+    ----------
+    path
+        The export.
+    part_bytes
+        About how many bytes of records each part holds.
+    """
+    path = Path(path)
+    whole = [Part(str(path))]
+    if not path.name.lower().endswith((".csv", ".tsv", ".txt")) or not path.is_file():
+        return whole
+    size = path.stat().st_size
+    if size <= part_bytes:
+        return whole
+    found = _record_breaks(path, part_bytes)
+    if found is None:
+        return whole
+    header_end, cuts = found
+    starts = [(header_end, 2), *cuts]
+    ends = [start for start, _ in cuts] + [size]
+    return [
+        Part(str(path), start, end, header_end, line - 2)
+        for (start, line), end in zip(starts, ends, strict=True)
+        if end > start
+    ]
+
+
+def _record_breaks(path: Path, step: int) -> tuple[int, list[tuple[int, int]]] | None:
+    """Return the end of the header and, past every `step` bytes, a record start and its line.
+
+    None when a line break lies inside quotes (an odd number of ``"`` before it), or the file
+    has a blank line or a carriage return not followed by a line feed.
+    """
+    quotes = 0  # quotes before the chunk
+    breaks = 0  # line breaks before the chunk
+    offset = 0  # bytes before the chunk
+    header_end: int | None = None
+    cuts: list[tuple[int, int]] = []
+    target = step
+    tail = b""
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_SCAN_BYTES):
+            if chunk.endswith(b"\r"):
+                chunk += handle.read(1)
+            window = tail + chunk
+            if (
+                b"\n\n" in window
+                or b"\n\r\n" in window
+                or window.count(b"\r") != window.count(b"\r\n")
+            ):
+                return None
+            tail = chunk[-2:]
+            data = np.frombuffer(chunk, dtype=np.uint8)
+            at_break = np.flatnonzero(data == 10)
+            quoted = quotes + np.searchsorted(np.flatnonzero(data == 34), at_break)
+            if np.any(quoted & 1):
+                return None
+            quotes += int(np.count_nonzero(data == 34))
+            if header_end is None and at_break.size:
+                header_end = offset + int(at_break[0]) + 1
+            while at_break.size and target <= offset + int(at_break[-1]):
+                k = int(np.searchsorted(at_break, target - offset))
+                cuts.append((offset + int(at_break[k]) + 1, breaks + k + 2))
+                target = max(target + step, cuts[-1][0] + 1)
+            breaks += at_break.size
+            offset += len(chunk)
+    if header_end is None:
+        return None
+    return header_end, [(start, line) for start, line in cuts if header_end < start < offset]
+
+
+@contextlib.contextmanager
+def _part_file(part: Part) -> Iterator[Path]:
+    """Yield a file holding the part: the export itself, or its header and byte range."""
+    if part.is_whole:
+        yield Path(part.path)
+        return
+    folder = Path(tempfile.mkdtemp(prefix="beats-part-"))
+    local = folder / Path(part.path).name  # the same name: rows and rejections name it
+    try:
+        with open(part.path, "rb") as source, open(local, "wb") as out:
+            out.write(source.read(part.header_end))
+            source.seek(part.start)
+            left = part.end - part.start
+            while left > 0:
+                block = source.read(min(left, _SCAN_BYTES))
+                if not block:
+                    break
+                out.write(block)
+                left -= len(block)
+        yield local
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# --- on a worker ------------------------------------------------------------------------
+
+
+@dataclass
+class _PartTally(_Tally):
+    """The product's per-batch join and counts of one part, with the whole file's lines.
+
+    Before each batch is joined, its lines are moved to the whole file's and the rows whose
+    id occurred in an earlier part (`earlier`: id hash -> the line it first occurred at)
+    are rejected as duplicates, as the reader rejects a repeated id.
+    """
+
+    line_offset: int = 0
+    earlier: dict[int, int] = field(default_factory=dict)
+    tables: list[pa.Table] = field(default_factory=list)
+    keys: list[np.ndarray] = field(default_factory=list)
+    key_lines: list[np.ndarray] = field(default_factory=list)
+    disagreements: list[pd.DataFrame] = field(default_factory=list)
+    #: What the client asked for (set on the client, for a second reading).
+    task: object = None
+
+    def add(
+        self,
+        part: ReadResult,
+        beats: pd.DataFrame,
+        index: BeatIndex,
+        *,
+        buffer_m: float,
+        prefer_reported: bool,
+    ) -> pd.DataFrame:
+        """Join one batch of the part (lines of the whole file); return the rows to store."""
+        incidents = part.incidents
+        lines = incidents[schema.SOURCE_LINE].to_numpy(dtype=np.int64) + self.line_offset
+        rejected = self._whole_file_lines(part.rejected)
+        keys = hash_strings(pa.array(incidents[schema.INCIDENT_ID].array))
+        repeated = np.isin(keys, np.fromiter(self.earlier, np.uint64, len(self.earlier)))
+        if repeated.any():
+            ids = incidents[schema.INCIDENT_ID].to_numpy(dtype=object)[repeated]
+            firsts = [self.earlier[int(k)] for k in keys[repeated]]
+            values = [f"{i} (first at line {f})" for i, f in zip(ids, firsts, strict=True)]
+            column = part.mapping.incident_id or "(derived id)"
+            duplicates = _rejected_frame(
+                part.source, lines[repeated], column, np.asarray(values), REASONS["duplicate_id"]
+            )
+            rejected = pd.concat([rejected, duplicates], ignore_index=True)
+        kept = ~repeated
+        incidents = incidents[kept].assign(**{schema.SOURCE_LINE: lines[kept]})
+        self.keys.append(keys[kept])
+        self.key_lines.append(lines[kept])
+        batch = replace(part, incidents=incidents.reset_index(drop=True), rejected=rejected)
+        return super().add(batch, beats, index, buffer_m=buffer_m, prefer_reported=prefer_reported)
+
+    def _whole_file_lines(self, rejected: pd.DataFrame) -> pd.DataFrame:
+        """Return rejections with the file's lines, duplicates pointing at the file's first."""
+        if not len(rejected) or not (self.line_offset or self.earlier):
+            return rejected
+        rejected = rejected.assign(line=rejected["line"] + self.line_offset)
+        repeated = (rejected["reason"] == REASONS["duplicate_id"]).to_numpy()
+        if repeated.any():
+            found = rejected.loc[repeated, "value"].str.extract(_FIRST_AT)
+            first = found["line"].astype("int64").to_numpy() + self.line_offset
+            keys = hash_strings(pa.array(found["id"].astype(object).to_numpy(), pa.string()))
+            first = np.array(
+                [self.earlier.get(int(k), int(f)) for k, f in zip(keys, first, strict=True)]
+            )
+            rejected.loc[repeated, "value"] = [
+                f"{i} (first at line {f})" for i, f in zip(found["id"], first, strict=True)
+            ]
+        return rejected
+
+    def _add_disagreements(self, rows: pd.DataFrame) -> None:
+        """Keep the rows whose reported beat differs; the client writes them."""
+        self.disagreements.append(rows)
+
+
+@dataclass(frozen=True)
+class _Task:
+    """What a worker needs to read and join one part."""
+
+    part: Part
+    store_root: str
+    reader_options: dict[str, Any]
+    buffer_m: float
+    prefer_reported: bool
+    tolerance_m: float
+    earlier: dict[int, int] = field(default_factory=dict)
+
+
+_LAYERS: dict[tuple[str, str, float], tuple[pd.DataFrame, BeatIndex]] = {}
+
+
+def _beats_and_index(store: IncidentStore, tolerance_m: float) -> tuple[pd.DataFrame, BeatIndex]:
+    """Return the store's beat layer and index, read once per layer in each worker process."""
+    key = (str(store.root), str(store._layer_dir()), tolerance_m)
+    if key not in _LAYERS:
+        _LAYERS.clear()
+        _LAYERS[key] = (store.read_layer("beats"), store.beat_index(tolerance_m=tolerance_m))
+    return _LAYERS[key]
+
+
+def _read_part(task: _Task) -> _PartTally:
+    """Read, validate and join one part on a worker; return its tally and Arrow tables."""
+    store = IncidentStore(task.store_root)
+    for needed in (Path(task.part.path), store.meta_path):
+        if not needed.exists():
+            msg = f"a Dask worker cannot read {needed}"
+            raise FileNotFoundError(msg)
+    beats, index = _beats_and_index(store, task.tolerance_m)
+    file_schema = store.table.spec.arrow_schema(store.timezone)
+    with _part_file(task.part) as local:
+        # a part whose first batch leaves the day/month order open decides it as the whole
+        # file does: on the whole file's date column
+        read = partial(iter_incidents, local, dates_from=task.part.path, **task.reader_options)
+
+        def run(exact: bool) -> _PartTally:
+            options = task.reader_options
+            tally = _PartTally(
+                categories=options["categories"],
+                line_offset=task.part.line_offset,
+                earlier=task.earlier,
+            )
+            for batch in read(exact=exact):
+                joined = tally.add(
+                    batch,
+                    beats,
+                    index,
+                    buffer_m=task.buffer_m,
+                    prefer_reported=task.prefer_reported,
+                )
+                if len(joined):
+                    tally.tables.append(store.table._to_arrow(joined, file_schema))
+            return tally
+
+        try:
+            tally = run(exact=False)
+        except RaggedRecords:
+            tally = run(exact=True)
+    first = tally.first
+    assert first is not None  # every file yields at least its header batch
+    tally.first = replace(first, incidents=first.incidents.iloc[:0], rejected=first.rejected[:0])
+    return tally
+
+
+# --- on the client ----------------------------------------------------------------------
+
+
+class _NotAsOneFile(Exception):  # noqa: N818 - internal signal: ingest on this machine
+    """A part was not read as the whole file would be: the file is ingested on one machine."""
+
+
+@dataclass
+class _MergeTally(_Tally):
+    """The client's tally of one file: adds up the parts' tallies in file order."""
+
+    ids: IdTable = field(default_factory=IdTable)
+    again: Callable[[_PartTally, dict[int, int]], _PartTally] | None = None
+    empty: pa.Table | None = None
+
+    def add(  # type: ignore[override]
+        self,
+        part: _PartTally,
+        beats: pd.DataFrame,
+        index: BeatIndex,
+        *,
+        buffer_m: float,
+        prefer_reported: bool,
+    ) -> pa.Table:
+        """Count one part (read again when it repeats ids of earlier parts); return its rows."""
+        keys = np.concatenate(part.keys) if part.keys else np.empty(0, np.uint64)
+        lines = np.concatenate(part.key_lines) if part.key_lines else np.empty(0, np.int64)
+        first = self.ids.add(keys, lines)
+        repeated = first >= 0
+        if repeated.any():
+            assert self.again is not None
+            part = self.again(
+                part, dict(zip(keys[repeated].tolist(), first[repeated].tolist(), strict=True))
+            )
+        assert part.first is not None
+        if self.first is None:
+            self.first, self.categories = part.first, part.categories
+        else:
+            notes = _merged_notes(self.first.notes, part.first.notes)
+            if notes is None or (part.first.mapping, part.categories) != (
+                self.first.mapping,
+                self.categories,
+            ):
+                msg = f"{part.first.source}: a part was read with other formats or categories"
+                raise _NotAsOneFile(msg)
+            self.first.notes[:] = notes
+        self.rows_read += part.rows_read
+        self.rows_accepted += part.rows_accepted
+        self.outside += part.outside
+        self.rejected.extend(part.rejected)
+        self.n_reported += part.n_reported
+        self.same += part.same
+        self.same_geometric += part.same_geometric
+        for status, (count, same) in part.by_status.items():
+            counts = self.by_status.setdefault(status, [0, 0])
+            counts[0] += count
+            counts[1] += same
+        self.far_lon.extend(part.far_lon)
+        self.far_lat.extend(part.far_lat)
+        self.unmapped_rows += part.unmapped_rows
+        for offense, rows in part.unmapped_top.items():
+            self.unmapped_top[offense] = self.unmapped_top.get(offense, 0) + rows
+        for rows in part.disagreements:
+            self._add_disagreements(rows)
+        if not part.tables:
+            assert self.empty is not None
+            return self.empty
+        return pa.concat_tables(part.tables)
+
+
+_DATES_NOTE = re.compile(r"^dates read as (?P<formats>.+) in (?P<zone>\S+)$")
+_ISO = "ISO8601"
+
+
+def _merged_notes(first: list[str], other: list[str]) -> list[str] | None:
+    """Return the notes of two parts read as one file would be; None if they cannot be.
+
+    A part learns the date formats its own values need (the reader's ``dates read as A or B
+    in ZONE`` note). Parts that parsed dates must have learnt the same formats in the same
+    order (the reader orders formats learnt from one batch by how many values they read, so
+    other lists could not be put in the single-machine order); ISO 8601 (offsets read) comes
+    last if any part used it. Every other note must be the same.
+    """
+
+    def split(notes: list[str]) -> tuple[list[str], list[str] | None, str | None]:
+        rest, formats, zone = [], None, None
+        for note in notes:
+            found = _DATES_NOTE.match(note)
+            if found and formats is None:
+                formats, zone = found["formats"].split(" or "), found["zone"]
+                rest.append("")  # where the note goes
+            else:
+                rest.append(note)
+        return rest, formats, zone
+
+    rest_a, formats_a, zone_a = split(first)
+    rest_b, formats_b, zone_b = split(other)
+    if [n for n in rest_a if n] != [n for n in rest_b if n]:
+        return None
+    if formats_b is None:
+        return list(first)
+    if formats_a is None:
+        return list(other)
+    learnt = [f for f in formats_a if f != _ISO]
+    if zone_a != zone_b or learnt != [f for f in formats_b if f != _ISO]:
+        return None
+    if _ISO in formats_a or _ISO in formats_b:
+        learnt.append(_ISO)
+    note = f"dates read as {' or '.join(learnt)} in {zone_a}"
+    return [n or note for n in rest_a]
+
+
+class _OnCluster:
+    """The reader :func:`ingest_file` calls: the parts of the files, read on the workers.
+
+    Parts are sent in file order, at most `ahead` at a time (two per worker thread by
+    default): a worker keeps a finished part until the client takes it, so the workers'
+    memory stays bounded whatever the files' sizes, and they read the next parts (of the next
+    file too) while the client stores one.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        store: IncidentStore,
+        paths: Sequence[Path],
+        *,
+        buffer_m: float,
+        prefer_reported: bool,
+        part_bytes: int,
+        ahead: int | None = None,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.paths = list(paths)
+        self.buffer_m = buffer_m
+        self.prefer_reported = prefer_reported
+        self.part_bytes = part_bytes
+        self.tolerance_m = store.department().edge_tolerance_m
+        store.beat_index(tolerance_m=self.tolerance_m)  # built and kept here, read by workers
+        self.ahead = ahead or max(2, 2 * sum(client.nthreads().values()))
+        self.options: dict[str, object] | None = None
+        #: Which of `paths` is read next.
+        self.turn = 0
+        #: Files not cut yet, parts not sent yet, parts sent (with their futures), in order,
+        #: each by the file's place in `paths`.
+        self.unplanned: deque[int] = deque(range(len(self.paths)))
+        self.waiting: deque[tuple[int, _Task]] = deque()
+        self.sent: deque[tuple[int, _Task, Future]] = deque()
+
+    def read(self, path: Path, *, exact: bool = False, **options: object) -> Iterator[_PartTally]:
+        """Yield the parts of `path`, read and joined on the workers, in file order.
+
+        `options` are :func:`iter_incidents`' as :func:`ingest_file` gives them (the same for
+        every file of one :func:`ingest_files`, which reads the files in the order given).
+        """
+        del exact  # a worker reads a ragged part again itself
+        turn = self.turn
+        self.turn += 1
+        if self.options is None:
+            self.options = options
+        if options != self.options or turn >= len(self.paths) or self.paths[turn] != path:
+            self.cancel()  # not the expected file: start again from this one
+            self.options = options
+            self.paths[turn:] = [path]
+            self.unplanned.append(turn)
+        while self.sent and self.sent[0][0] < turn:  # the rest of a file given up
+            self.sent.popleft()
+        while self.waiting and self.waiting[0][0] < turn:
+            self.waiting.popleft()
+        while True:
+            self._send()
+            if not self.sent or self.sent[0][0] != turn:
+                return
+            _, task, future = self.sent.popleft()
+            yield self._result(future, task)
+
+    def again(self, part: _PartTally, earlier: dict[int, int]) -> _PartTally:
+        """Read a part again on a worker, rejecting the ids `earlier` parts hold."""
+        task = part.task
+        assert isinstance(task, _Task)
+        future = self.client.submit(_read_part, replace(task, earlier=earlier), pure=False)
+        return self._result(future, task)
+
+    def cancel(self) -> None:
+        """Let go of the parts not yet taken (the scheduler forgets them)."""
+        self.unplanned.clear()
+        self.waiting.clear()
+        self.sent.clear()
+
+    def _tasks(self, path: Path) -> list[_Task]:
+        assert self.options is not None
+        return [
+            _Task(
+                part,
+                str(self.store.root.absolute()),  # a worker may start elsewhere
+                self.options,
+                self.buffer_m,
+                self.prefer_reported,
+                self.tolerance_m,
+            )
+            for part in plan_parts(path.absolute(), part_bytes=self.part_bytes)
+        ]
+
+    def _send(self) -> None:
+        """Send parts until `ahead` are on the cluster (a file is cut when its turn comes)."""
+        while len(self.sent) < self.ahead:
+            if not self.waiting:
+                if not self.unplanned:
+                    return
+                turn = self.unplanned.popleft()
+                self.waiting.extend((turn, task) for task in self._tasks(self.paths[turn]))
+                continue
+            turn, task = self.waiting.popleft()
+            self.sent.append((turn, task, self.client.submit(_read_part, task, pure=False)))
+
+    def _result(self, future: Future, task: _Task) -> _PartTally:
+        try:
+            tally = future.result()
+        except FileNotFoundError as err:
+            if not Path(task.part.path).exists():  # nowhere: the reader's own error
+                raise _NotAsOneFile(str(err)) from err
+            msg = (
+                f"{err}: the workers must reach the exports and the store at the same paths "
+                "as this machine (a shared file system; see docs/scale.md)"
+            )
+            raise InputError(msg, path=task.part.path) from err
+        except (InputError, CRSMismatchError) as err:
+            raise _NotAsOneFile(str(err)) from err
+        tally.task = task
+        return tally
+
+
+def ingest_files(
+    paths: Sequence[str | Path],
+    store: IncidentStore,
+    client: Client,
+    *,
+    mapping: ColumnMapping | None = None,
+    categories: OffenseCategories | None = None,
+    buffer_m: float = 1000.0,
+    prefer_reported: bool = True,
+    now: datetime | None = None,
+    block_bytes: int = BLOCK_BYTES,
+    part_bytes: int = PART_BYTES,
+) -> list[IngestReport]:
+    """Ingest each export in turn, its parts read and joined on the workers of `client`.
+
+    Each file is one version of the store, as :func:`geodata.ingest.ingest_file` makes it,
+    with the same rows, beats, rejections and report. Parts are sent a few ahead of the one
+    being stored, the next file's after the last of one file, so the workers keep reading
+    while the client stores.
+
+    Parameters
+    ----------
+    paths
+        The exports, at paths the workers reach too.
+    store
+        A store with a beat layer, at a path the workers reach too.
+    client
+        A connected ``distributed.Client`` (see :func:`geodata.cluster.connect`).
+    mapping, categories, buffer_m, prefer_reported, block_bytes
+        As :func:`geodata.ingest.ingest_file`.
+    now
+        The present, for the plausible-date window of every part (default: the clock, once).
+    part_bytes
+        Bytes of CSV per part (see :func:`plan_parts`).
+
+    Returns
+    -------
+    list of IngestReport
+        One per file, in order.
+
+    Raises
+    ------
+    InputError, SchemaError, StoreError
+        As :func:`geodata.ingest.ingest_file`; an ``InputError`` also when a worker cannot
+        read a file or the store.
+    """
+    files = [Path(p) for p in paths]
+    now = now or datetime.now(UTC)
+    cluster = _OnCluster(
+        client,
+        store,
+        files,
+        buffer_m=buffer_m,
+        prefer_reported=prefer_reported,
+        part_bytes=part_bytes,
+    )
+    options: dict[str, Any] = {
+        "mapping": mapping,
+        "categories": categories,
+        "buffer_m": buffer_m,
+        "prefer_reported": prefer_reported,
+        "now": now,
+        "block_bytes": block_bytes,
+    }
+    empty = store.table.spec.arrow_schema(store.timezone).empty_table()
+    reports = []
+    try:
+        for path in files:
+            tally_type = partial(_MergeTally, again=cluster.again, empty=empty)
+            try:
+                report = ingest_file(
+                    path, store, **options, reader=cluster.read, tally_type=tally_type
+                )
+            except _NotAsOneFile as why:
+                log.warning("%s: ingested on this machine (%s)", path, why)
+                report = ingest_file(path, store, **options)
+            reports.append(report)
+    finally:
+        cluster.cancel()
+    return reports

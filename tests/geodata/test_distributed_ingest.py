@@ -1,0 +1,340 @@
+"""An ingest on a two-worker Dask LocalCluster stores what the single-machine ingest stores.
+
+Each export is ingested twice into copies of the same beats-only store, once by
+:func:`geodata.ingest.ingest_file` and once by :func:`geodata.distributed_ingest.ingest_files`
+with the file cut into several parts; the stored rows, the beat counts, the rejections (line,
+column, value, reason), the disagreements and the report must be equal. The bad-row file of
+the bad-input corpus is also checked against the counts and lines ``tests/data/bad/cases.toml``
+gives for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import itertools
+import json
+import logging
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from geodata.department import load_department
+from geodata.distributed_ingest import ingest_files, plan_parts
+from geodata.errors import InputError
+from geodata.ingest import ingest_file, install_boundaries
+from geodata.readers import ColumnMapping
+from geodata.store import IncidentStore
+
+BAD = Path(__file__).resolve().parents[1] / "data" / "bad"
+NOW = datetime(2026, 12, 1, tzinfo=UTC)
+#: Report fields that name files written with a time stamp (their contents are compared).
+PATHS = ("rejections_csv", "disagreements_csv")
+
+
+def _beats_only(folder: Path, name: str) -> IncidentStore:
+    department = load_department(name)
+    layer = department.level("district").layer if department.has_level("district") else None
+    store = IncidentStore(folder / "store")
+    install_boundaries(
+        store,
+        department.beats_file,
+        districts_path=layer,
+        stations_path=department.stations_file,
+        department=department,
+    )
+    return store
+
+
+@pytest.fixture(scope="module")
+def chicago(tmp_path_factory) -> IncidentStore:
+    return _beats_only(tmp_path_factory.mktemp("chicago"), "chicago")
+
+
+@pytest.fixture(scope="module")
+def seattle(tmp_path_factory) -> IncidentStore:
+    return _beats_only(tmp_path_factory.mktemp("seattle"), "seattle")
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory, samples_dir) -> dict[str, Path]:
+    """Plain CSV copies of bundled files (a ``.gz`` is read whole) and variants of them."""
+    folder = tmp_path_factory.mktemp("exports")
+    out = {}
+    for name, source in [
+        ("chicago.csv", samples_dir / "incidents_2018-01_dense.csv.gz"),
+        ("seattle.csv", samples_dir.parent / "seattle" / "spd_crime_2018.csv.gz"),
+    ]:
+        with gzip.open(source, "rb") as packed, open(folder / name, "wb") as plain:
+            shutil.copyfileobj(packed, plain)
+        out[name] = folder / name
+    raw = pd.read_csv(out["chicago.csv"], dtype=str, keep_default_na=False)
+    state_plane = folder / "state_plane.csv"
+    raw.drop(columns=["Latitude", "Longitude", "Location"]).to_csv(state_plane, index=False)
+    out["state_plane.csv"] = state_plane
+    # ids of the first rows again near the end: one twice, so the later copy is rejected
+    # by its own part's reader and must point at the first part's line
+    located = raw[raw["Latitude"] != ""].reset_index(drop=True)
+    repeats = pd.concat(
+        [located, located.iloc[[0, 3, 0]], located.iloc[[5]].assign(Date="")], ignore_index=True
+    )
+    repeated = folder / "repeated_ids.csv"
+    repeats.to_csv(repeated, index=False)
+    out["repeated_ids.csv"] = repeated
+    return out
+
+
+def _twice(store: IncidentStore, tmp_path: Path, client, path: Path, **options):
+    """Ingest `path` on one machine and on the cluster; return both stores and reports.
+
+    The cluster's ingest must not have fallen back to this machine (it logs when it does).
+    """
+    local = IncidentStore(tmp_path / "local")
+    remote = IncidentStore(tmp_path / "remote")
+    shutil.copytree(store.root, local.root)
+    shutil.copytree(store.root, remote.root)
+    part_bytes = options.pop("part_bytes")
+    single = ingest_file(path, local, now=NOW, **options)
+    with _no_fallback():
+        (distributed,) = ingest_files(
+            [path], remote, client, now=NOW, part_bytes=part_bytes, **options
+        )
+    return local, single, remote, distributed
+
+
+@contextlib.contextmanager
+def _no_fallback():
+    """Fail if the distributed ingest read a file on this machine instead of the workers."""
+    warnings: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = warnings.append  # type: ignore[method-assign]
+    logger = logging.getLogger("geodata.distributed_ingest")
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+    assert not warnings, [w.getMessage() for w in warnings]
+
+
+def _assert_same(local, single, remote, distributed) -> None:
+    """Assert equal reports, rejections, disagreements and stored rows."""
+    expected = {k: v for k, v in single.as_dict().items() if k not in PATHS}
+    got = {k: v for k, v in distributed.as_dict().items() if k not in PATHS}
+    assert got == expected
+    assert single.rows_read == single.rows_accepted + single.rows_rejected
+    for key in PATHS:
+        if getattr(single, key) is None:
+            assert getattr(distributed, key) is None
+            continue
+        pd.testing.assert_frame_equal(
+            pd.read_csv(getattr(distributed, key), dtype=str, keep_default_na=False),
+            pd.read_csv(getattr(single, key), dtype=str, keep_default_na=False),
+        )
+    stored = remote.load_incidents().sort_values("incident_id").reset_index(drop=True)
+    wanted = local.load_incidents().sort_values("incident_id").reset_index(drop=True)
+    assert len(wanted) == single.rows_accepted
+    pd.testing.assert_frame_equal(pd.DataFrame(stored), pd.DataFrame(wanted))
+    assert stored["beat"].value_counts().to_dict() == wanted["beat"].value_counts().to_dict()
+    assert remote.count() == local.count()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "part_bytes", "mapping"),
+    [
+        ("chicago.csv", 1 << 20, None),
+        ("state_plane.csv", 1 << 20, ColumnMapping(crs="EPSG:3435")),
+        ("repeated_ids.csv", 1 << 20, None),
+    ],
+)
+def test_chicago_exports_on_the_cluster_equal_one_machine(
+    name, part_bytes, mapping, exports, chicago, client, tmp_path
+):
+    path = exports[name]
+    assert len(plan_parts(path, part_bytes=part_bytes)) >= 3  # really cut in parts
+    if mapping is not None:
+        base = chicago.department().column_mapping()
+        mapping = ColumnMapping(
+            **{**base.__dict__, **{k: v for k, v in mapping.__dict__.items() if v is not None}}
+        )
+    results = _twice(chicago, tmp_path, client, path, mapping=mapping, part_bytes=part_bytes)
+    _assert_same(*results)
+    single = results[1]
+    assert single.rows_accepted > 10_000
+    if name == "repeated_ids.csv":
+        rejected = pd.read_csv(results[3].rejections_csv, dtype=str)
+        repeated = rejected[rejected["reason"] == "duplicate incident id"]
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+        n = len(raw)
+        # lines of the last four rows: n-2, n-1 and n repeat rows 0, 3, 0 (lines 2, 5, 2)
+        first_id = raw["ID"].iloc[0]
+        assert repeated["line"].astype(int).tolist() == [n - 2, n - 1, n]
+        assert repeated["value"].tolist() == [
+            f"{first_id} (first at line 2)",
+            f"{raw['ID'].iloc[3]} (first at line 5)",
+            f"{first_id} (first at line 2)",
+        ]
+
+
+@pytest.mark.slow
+def test_the_bundled_gz_files_and_seattle_on_the_cluster_equal_one_machine(
+    exports, samples_dir, seattle, chicago, client, tmp_path
+):
+    path = exports["seattle.csv"]
+    assert len(plan_parts(path, part_bytes=4 << 20)) >= 3
+    _assert_same(*_twice(seattle, tmp_path / "seattle", client, path, part_bytes=4 << 20))
+    # several files in one call: each its own version, as one ingest after the other
+    files = [
+        samples_dir / "incidents_2023-2024_sample_a.csv.gz",
+        samples_dir / "incidents_2024_sample_b.csv.gz",
+    ]
+    local = IncidentStore(tmp_path / "local")
+    remote = IncidentStore(tmp_path / "remote")
+    shutil.copytree(chicago.root, local.root)
+    shutil.copytree(chicago.root, remote.root)
+    singles = [ingest_file(f, local, now=NOW) for f in files]
+    with _no_fallback():
+        reports = ingest_files(files, remote, client, now=NOW)
+    for single, distributed in zip(singles, reports, strict=True):
+        assert {k: v for k, v in distributed.as_dict().items() if k not in PATHS} == {
+            k: v for k, v in single.as_dict().items() if k not in PATHS
+        }
+    assert len(remote.history()) == len(local.history())
+    stored = remote.load_incidents().sort_values("incident_id").reset_index(drop=True)
+    wanted = local.load_incidents().sort_values("incident_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(pd.DataFrame(stored), pd.DataFrame(wanted))
+
+
+@pytest.mark.slow
+def test_the_bad_row_file_of_the_corpus_in_parts(chicago, client, tmp_path):
+    path = BAD / "bad_rows.csv"
+    assert len(plan_parts(path, part_bytes=300)) >= 4
+    results = _twice(chicago, tmp_path, client, path, part_bytes=300)
+    _assert_same(*results)
+    report = results[3]
+    # tests/data/bad/cases.toml: 14 read, 5 accepted, these 9 lines rejected
+    assert (report.rows_read, report.rows_accepted, report.rows_rejected) == (14, 5, 9)
+    rejected = pd.read_csv(report.rejections_csv)
+    assert rejected["line"].tolist() == [2, 3, 4, 5, 6, 8, 10, 11, 12]
+    assert results[2].count() == 5
+
+
+@pytest.mark.slow
+def test_a_file_whose_parts_read_differently_is_ingested_on_this_machine(
+    chicago, client, tmp_path, caplog
+):
+    # ISO dates in the first part, month-first US dates (days over 12) in the last: the parts
+    # learn different formats, which only the whole file's batches order; the file is read
+    # here, and the next file on the cluster again
+    raw = pd.read_csv(BAD / "ok_chicago.csv", dtype=str, keep_default_na=False)
+    dates = pd.to_datetime(raw["Date"], format="%m/%d/%Y %I:%M:%S %p")
+    half = len(raw) // 2
+    raw.loc[: half - 1, "Date"] = dates[:half].dt.strftime("%Y-%m-%d %H:%M")
+    raw.loc[half:, "Date"] = (dates[half:] + pd.Timedelta(days=20)).dt.strftime(
+        "%m/%d/%Y %I:%M:%S %p"
+    )
+    mixed = tmp_path / "mixed.csv"
+    raw.to_csv(mixed, index=False)
+    files = [mixed, BAD / "bad_rows.csv"]
+    assert len(plan_parts(mixed, part_bytes=1000)) >= 3
+    local = IncidentStore(tmp_path / "local")
+    remote = IncidentStore(tmp_path / "remote")
+    shutil.copytree(chicago.root, local.root)
+    shutil.copytree(chicago.root, remote.root)
+    singles = [ingest_file(f, local, now=NOW) for f in files]
+    with caplog.at_level(logging.WARNING, logger="geodata.distributed_ingest"):
+        reports = ingest_files(files, remote, client, now=NOW, part_bytes=1000)
+    fallbacks = [r.getMessage() for r in caplog.records if "on this machine" in r.getMessage()]
+    assert len(fallbacks) == 1
+    assert fallbacks[0].startswith(f"{mixed}: ingested on this machine")
+    assert "or" in singles[0].notes[0]  # two formats learnt
+    for single, distributed in zip(singles, reports, strict=True):
+        assert {k: v for k, v in distributed.as_dict().items() if k not in PATHS} == {
+            k: v for k, v in single.as_dict().items() if k not in PATHS
+        }
+    assert reports[1].rows_read == 14
+    # bad_rows.csv repeats ids of ok_chicago.csv: its 5 rows replace stored ones, both ways
+    assert reports[1].rows_replaced == singles[1].rows_replaced == 5
+    stored = remote.load_incidents().sort_values("incident_id").reset_index(drop=True)
+    wanted = local.load_incidents().sort_values("incident_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(pd.DataFrame(stored), pd.DataFrame(wanted))
+
+
+@pytest.mark.slow
+def test_a_missing_file_is_the_readers_error(chicago, client, tmp_path):
+    store = IncidentStore(tmp_path / "store")
+    shutil.copytree(chicago.root, store.root)
+    missing = tmp_path / "missing.csv"
+    with pytest.raises(InputError, match=f"{missing}: no such file"):
+        ingest_files([missing], store, client)
+    assert store.count() == 0
+
+
+def test_parts_end_at_line_breaks_and_carry_their_lines(tmp_path):
+    rows = [f'{i},"{"x" * (i % 7)}",{i * 2}' for i in range(1, 201)]
+    path = tmp_path / "rows.csv"
+    path.write_text("id,text,n\n" + "\n".join(rows) + "\n")
+    data = path.read_bytes()
+    parts = plan_parts(path, part_bytes=500)
+    assert len(parts) > 3
+    assert parts[0].start == parts[0].header_end == len("id,text,n\n")
+    assert parts[-1].end == len(data)
+    for part, following in itertools.pairwise(parts):
+        assert part.end == following.start
+        assert data[part.end - 1 : part.end] == b"\n"
+    for part in parts:
+        # the part's first record is line 2 of its file: line_offset + 2 of the export
+        first = data[part.start : data.index(b"\n", part.start)].decode()
+        assert first == rows[part.line_offset]
+    # line breaks inside quotes, blank lines, lone carriage returns: read whole
+    for text in ['a,b\n1,"x\ny"\n', "a,b\n1,2\n\n3,4\n", "a,b\r1,2\r3,4\r"]:
+        odd = tmp_path / "odd.csv"
+        odd.write_text(text * 100, newline="")
+        assert len(plan_parts(odd, part_bytes=50)) == 1
+    assert len(plan_parts(tmp_path / "missing.csv", part_bytes=50)) == 1
+
+
+@pytest.mark.slow
+def test_ingest_command_on_a_scheduler(exports, chicago, client, tmp_path, capsys):
+    from geodata.cli import main
+
+    store = tmp_path / "store"
+    shutil.copytree(chicago.root, store)
+    path = exports["chicago.csv"]
+    args = ["ingest", str(path), "--store", str(store), "--json"]
+    assert main([*args, "--scheduler", client.scheduler.address]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["rows_read"] == report["rows_accepted"] + report["rows_rejected"] > 10_000
+    assert IncidentStore(store).count() == report["rows_accepted"]
+    versions = len(IncidentStore(store).history())
+    # nobody there: one line naming the address, nothing stored
+    assert main([*args, "--scheduler", "tcp://127.0.0.1:1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err
+    assert err.startswith("error: no Dask scheduler answered at tcp://127.0.0.1:1")
+    assert len(IncidentStore(store).history()) == versions
+
+
+@pytest.mark.slow
+def test_several_files_on_the_command_line(chicago, client, tmp_path, capsys):
+    from geodata.cli import main
+
+    files = [str(BAD / "ok_chicago.csv"), str(BAD / "bad_rows.csv")]
+    listed = {}
+    for where, extra in [("here", []), ("cluster", ["--scheduler", client.scheduler.address])]:
+        store = tmp_path / where
+        shutil.copytree(chicago.root, store)
+        assert main(["ingest", *files, "--store", str(store), "--json", *extra]) == 0
+        reports = json.loads(capsys.readouterr().out)
+        listed[where] = [{k: v for k, v in r.items() if k not in PATHS} for r in reports]
+        assert len(IncidentStore(store).history()) == 1 + len(files)  # a version per file
+    assert listed["cluster"] == listed["here"]
+    assert [r["source"] for r in listed["here"]] == files
+    assert listed["here"][1]["rows_read"] == 14  # tests/data/bad/cases.toml
+    # calls for service are read one file at a time
+    assert main(["ingest", *files, "--kind", "calls", "--store", str(tmp_path / "here")]) == 2
+    assert "one file at a time" in capsys.readouterr().err
