@@ -45,6 +45,7 @@ __all__ = [
     "build_sample_store",
     "ingest_file",
     "install_boundaries",
+    "install_department",
     "write_incident_batches",
 ]
 
@@ -192,6 +193,23 @@ def install_boundaries(
     meta["boundary_report"] = report.summary()
     store._write_meta(meta)
     return report
+
+
+def install_department(store: IncidentStore, department: Department) -> None:
+    """Install a department profile's own boundaries into `store`.
+
+    Its beat layer, the district level's layer (when the profile has one) and its stations,
+    through :func:`install_boundaries`; the profile must name a beat layer.
+    """
+    assert department.beats_file is not None, "the profile names no beat layer"
+    layer = department.level("district").layer if department.has_level("district") else None
+    install_boundaries(
+        store,
+        department.beats_file,
+        districts_path=layer,
+        stations_path=department.stations_file,
+        department=department,
+    )
 
 
 def write_incident_batches(

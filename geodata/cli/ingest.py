@@ -96,7 +96,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         return run_calls_ingest(args)
     from geodata.categories import load_categories
     from geodata.department import load_department
-    from geodata.ingest import ingest_file, install_boundaries
+    from geodata.ingest import ingest_file, install_boundaries, install_department
     from geodata.readers import ColumnMapping
     from geodata.store import IncidentStore
 
@@ -121,14 +121,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         if department.beats_file is None:
             msg = f"{department.source}: the profile names no beat layer; pass --beats BEATS"
             raise StoreError(msg)
-        layer = department.level("district").layer if department.has_level("district") else None
-        install_boundaries(
-            store,
-            department.beats_file,
-            districts_path=layer,
-            stations_path=department.stations_file,
-            department=department,
-        )
+        install_department(store, department)
     if store.meta_path.exists():
         department = store.department()
     mapping = department.column_mapping() if department else ColumnMapping()

@@ -25,7 +25,7 @@ import pytest
 from geodata.department import load_department
 from geodata.distributed_ingest import ingest_files, plan_parts
 from geodata.errors import InputError
-from geodata.ingest import ingest_file, install_boundaries
+from geodata.ingest import ingest_file, install_department
 from geodata.readers import ColumnMapping
 from geodata.store import IncidentStore
 
@@ -37,15 +37,8 @@ PATHS = ("rejections_csv", "disagreements_csv")
 
 def _beats_only(folder: Path, name: str) -> IncidentStore:
     department = load_department(name)
-    layer = department.level("district").layer if department.has_level("district") else None
     store = IncidentStore(folder / "store")
-    install_boundaries(
-        store,
-        department.beats_file,
-        districts_path=layer,
-        stations_path=department.stations_file,
-        department=department,
-    )
+    install_department(store, department)
     return store
 
 
