@@ -26,7 +26,13 @@ from geodata.categories import (
 from geodata.department import Department, adhoc_department, load_department
 from geodata.errors import BoundaryError, StoreError
 from geodata.exports import write_csv, write_csv_table
-from geodata.join import BeatIndex, assign_beats
+from geodata.join import (
+    STATUS_CODES,
+    BeatIndex,
+    JoinResult,
+    reported_beats,
+    with_beats,
+)
 from geodata.readers import (
     BLOCK_BYTES,
     REASONS,
@@ -286,8 +292,22 @@ class _Tally:
         rejected = [part.rejected]
         x = incidents[schema.X].to_numpy()
         y = incidents[schema.Y].to_numpy()
-        geometric = index.lookup(x, y)
-        candidates = np.flatnonzero(geometric.beat_index < 0)
+        # one lookup decides the stored beats; the geometric rule's beats (for the agreement
+        # figure) differ only on edge points the reported beat decided, looked up again alone
+        reported = reported_beats(incidents, index)
+        result = index.lookup(
+            x,
+            y,
+            reported=None if reported is None else reported.array,
+            prefer_reported=prefer_reported,
+        )
+        geometric = result.beat_index
+        if reported is not None and prefer_reported:
+            edge = np.flatnonzero(result.status == STATUS_CODES["edge"])
+            if edge.size:
+                geometric = geometric.copy()
+                geometric[edge] = index.lookup(x[edge], y[edge]).beat_index
+        candidates = np.flatnonzero(geometric < 0)
         keep = np.ones(len(incidents), dtype=bool)
         if candidates.size:
             distance = index.distance_to_jurisdiction(x[candidates], y[candidates])
@@ -310,27 +330,32 @@ class _Tally:
                     self.far_lon.append(incidents[schema.LON].to_numpy()[far][:_SAMPLE])
                     self.far_lat.append(incidents[schema.LAT].to_numpy()[far][:_SAMPLE])
                 incidents = incidents[keep].reset_index(drop=True)
+                result = JoinResult(result.beat_index[keep], result.status[keep], result.n_exact)
+                geometric = geometric[keep]
+                if reported is not None:
+                    reported = reported[keep].reset_index(drop=True)
         self.rejected.extend(r for r in rejected if len(r))
-        joined = assign_beats(incidents, beats, index=index, prefer_reported=prefer_reported)
+        # the part's frame is the ingest's own: the beats are set on it, not on a copy
+        joined = with_beats(incidents, beats, index, result, reported)
         self.rows_accepted += len(joined)
         if len(joined):
             self._count_unmapped(joined)
-        beat = joined[schema.BEAT]
-        self.outside += int((beat == schema.OUTSIDE).sum())
-        if schema.REPORTED_BEAT in joined and len(joined):
-            reported = joined[schema.REPORTED_BEAT]
-            has = reported.notna().to_numpy()
-            same = (beat == reported).fillna(False).to_numpy(dtype=bool)
-            beat_ids = pa.array([*map(str, index.beat_ids), schema.OUTSIDE], pa.string())
-            at = geometric.beat_index[keep]
-            geometric_beat = beat_ids.take(pa.array(np.where(at >= 0, at, len(beat_ids) - 1)))
-            same_geometric = pc.fill_null(pc.equal(geometric_beat, pa.array(reported.array)), False)
+        beat = pa.chunked_array(joined[schema.BEAT].array._pa_array)  # noqa: SLF001
+        self.outside += int(pc.sum(pc.equal(beat, schema.OUTSIDE)).as_py() or 0)
+        if reported is not None and len(joined):
+            reported_text = pa.chunked_array(reported.array._pa_array)  # noqa: SLF001
+            has = reported_text.is_valid().to_numpy(zero_copy_only=False)
+            same = pc.fill_null(pc.equal(beat, reported_text), False)
+            same = same.to_numpy(zero_copy_only=False)
+            beat_ids = self._beat_ids(index)
+            at = np.where(geometric >= 0, geometric, len(beat_ids) - 1)
+            same_geometric = pc.fill_null(pc.equal(beat_ids.take(pa.array(at)), reported_text), False)
             self.n_reported += int(has.sum())
             self.same += int(same[has].sum())
             self.same_geometric += int(same_geometric.to_numpy(zero_copy_only=False)[has].sum())
-            status = joined[schema.JOIN_STATUS].to_numpy(dtype=object)
+            status = result.status
             for name in schema.JOIN_STATUSES:
-                mask = has & (status == name)
+                mask = has & (status == STATUS_CODES[name])
                 if mask.any():
                     counts = self.by_status.setdefault(name, [0, 0])
                     counts[0] += int(mask.sum())
@@ -339,6 +364,16 @@ class _Tally:
             if differ.any():
                 self._add_disagreements(joined.loc[differ, _DISAGREEMENT_COLUMNS])
         return joined
+
+    def _beat_ids(self, index: BeatIndex) -> pa.Array:
+        """Return the index's beat ids then ``outside``, as Arrow strings (made once)."""
+        cached = getattr(self, "_ids_of", None)
+        if cached is None or cached[0] is not index:
+            cached = self._ids_of = (
+                index,
+                pa.array([*map(str, index.beat_ids), schema.OUTSIDE], pa.string()),
+            )
+        return cached[1]
 
     def _count_unmapped(self, joined: pd.DataFrame) -> None:
         """Count the rows whose offense no category names, once per distinct (offense, code).

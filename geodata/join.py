@@ -44,6 +44,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyproj
 import shapely
 
@@ -67,6 +68,8 @@ __all__ = [
     "JoinResult",
     "assign_beats",
     "join_agreement",
+    "reported_beats",
+    "with_beats",
 ]
 
 TieRule = Literal["lowest_id", "nearest_centroid"]
@@ -349,7 +352,7 @@ class BeatIndex:
         reported_index = np.full(1, -2, dtype=np.int64)  # read only when use_reported
         if use_reported:
             # one hash lookup per distinct reported beat, then integer indexing
-            codes, uniques = pd.factorize(pd.Series(np.asarray(reported, dtype=object)))
+            codes, uniques = _factorize(reported)
             position = pd.Index(self.beat_ids).get_indexer(pd.Index(uniques, dtype=object))
             position = np.append(np.where(position >= 0, position, -2), -2)
             reported_index = position[codes].astype(np.int64)
@@ -414,8 +417,12 @@ class BeatIndex:
     def distance_to_jurisdiction(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Return each point's distance in metres to the nearest beat (0 inside a beat).
 
-        The nearest beat comes from the beats' R-tree, so a point costs one distance to one
-        polygon instead of one to the union of all of them.
+        The distance GEOS gives from a point to the nearest beat polygon, computed without
+        measuring it to whole polygons: a point in (or on) a beat is 0, found by the beats'
+        R-tree; the distance of any other point is its distance to the nearest boundary
+        segment, found by an R-tree of the beats' boundary segments (GEOS measures a point's
+        distance to a polygon it lies outside as the least over its rings' segments, with the
+        same point-to-segment formula, so the two are equal to the last bit).
         """
         x = np.asarray(x, float)
         y = np.asarray(y, float)
@@ -423,13 +430,30 @@ class BeatIndex:
         finite = np.isfinite(x) & np.isfinite(y)
         if finite.any():
             points = shapely.points(x[finite], y[finite])
-            (which, _), distance = self.tree.query_nearest(
-                points, return_distance=True, all_matches=False
-            )
-            nearest = np.full(len(points), np.inf)
-            np.minimum.at(nearest, which, distance)
-            out[finite] = nearest
+            distance = np.zeros(len(points))
+            inside = np.zeros(len(points), dtype=bool)
+            inside[self.tree.query(points, predicate="intersects")[0]] = True
+            away = np.flatnonzero(~inside)
+            if away.size:
+                (which, _), measured = self._edge_tree().query_nearest(
+                    points[away], return_distance=True, all_matches=False
+                )
+                nearest = np.full(away.size, np.inf)
+                np.minimum.at(nearest, which, measured)
+                distance[away] = nearest
+            out[finite] = distance
         return out
+
+    def _edge_tree(self) -> shapely.STRtree:
+        """Return an R-tree of the beats' boundary segments (two-point lines), built once."""
+        tree = getattr(self, "_edges", None)
+        if tree is None:
+            rings = shapely.get_rings(shapely.get_parts(self.geometries))
+            coords, ring = shapely.get_coordinates(rings, return_index=True)
+            same = ring[1:] == ring[:-1]
+            segments = shapely.linestrings(np.stack([coords[:-1][same], coords[1:][same]], axis=1))
+            tree = self._edges = shapely.STRtree(segments)
+        return tree
 
     def beat_attributes(self, beats: gpd.GeoDataFrame, beat_index: np.ndarray) -> pd.DataFrame:
         """Return ``beat``, ``sector``, ``district`` for each beat index (``outside`` for -1).
@@ -479,6 +503,30 @@ def _segment_distances(px: np.ndarray, py: np.ndarray, a: np.ndarray, b: np.ndar
     return np.hypot(a[:, 0] + t * d[:, 0] - px, a[:, 1] + t * d[:, 1] - py)
 
 
+def _factorize(values: object) -> tuple[np.ndarray, np.ndarray]:
+    """Return integer codes (-1 for missing) and the distinct values, as ``pd.factorize``."""
+    if isinstance(values, pd.arrays.ArrowStringArray):
+        values = values._pa_array  # noqa: SLF001 - the Arrow data, not copied
+    if isinstance(values, (pa.Array, pa.ChunkedArray)) and pa.types.is_string(values.type):
+        encoded = pc.dictionary_encode(values)
+        if isinstance(encoded, pa.ChunkedArray):
+            encoded = encoded.unify_dictionaries().combine_chunks()
+        codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
+        return codes.astype(np.int64), np.asarray(encoded.dictionary.to_pylist(), dtype=object)
+    codes, uniques = pd.factorize(pd.Series(np.asarray(values, dtype=object)))
+    return codes, np.asarray(uniques, dtype=object)
+
+
+def reported_beats(incidents: pd.DataFrame, index: BeatIndex) -> pd.Series | None:
+    """Return the source's reported beats normalised like the index's ids (None: no column)."""
+    if schema.REPORTED_BEAT not in incidents:
+        return None
+    width = getattr(index, "_id_width", None)
+    if width is None:
+        width = index._id_width = max((len(b) for b in index.beat_ids if b.isdigit()), default=0)
+    return schema.normalize_ids(incidents[schema.REPORTED_BEAT], width)
+
+
 def assign_beats(
     incidents: pd.DataFrame,
     beats: gpd.GeoDataFrame,
@@ -510,28 +558,40 @@ def assign_beats(
     DataFrame
     """
     index = index or BeatIndex(beats)
-    reported = None
-    if schema.REPORTED_BEAT in incidents:
-        width = max((len(b) for b in index.beat_ids if b.isdigit()), default=0)
-        reported = schema.normalize_ids(incidents[schema.REPORTED_BEAT], width)
+    reported = reported_beats(incidents, index)
     result = index.lookup(
         incidents[schema.X].to_numpy(),
         incidents[schema.Y].to_numpy(),
-        reported=None if reported is None else reported.to_numpy(dtype=object, na_value=None),
+        reported=None if reported is None else reported.array,
         prefer_reported=prefer_reported,
         tie_rule=tie_rule,
     )
-    out = incidents.copy()
+    return with_beats(incidents.copy(), beats, index, result, reported)
+
+
+def with_beats(
+    incidents: pd.DataFrame,
+    beats: gpd.GeoDataFrame,
+    index: BeatIndex,
+    result: JoinResult,
+    reported: pd.Series | None,
+) -> pd.DataFrame:
+    """Set the beat, sector, district and join status of `result` on `incidents` (in place).
+
+    The second half of :func:`assign_beats`, for a caller that ran :meth:`BeatIndex.lookup`
+    itself; `reported` is :func:`reported_beats` of the same rows (stored in place of the
+    source's text). Returns `incidents`.
+    """
     attributes = index.beat_attributes(beats, result.beat_index)
     for column in (schema.BEAT, schema.SECTOR, schema.DISTRICT):
-        out[column] = attributes[column].array  # by position, Arrow-backed strings
+        incidents[column] = attributes[column].array  # by position, Arrow-backed strings
     statuses = pa.array(schema.JOIN_STATUSES, type=pa.string())
-    out[schema.JOIN_STATUS] = pd.arrays.ArrowStringArray(
+    incidents[schema.JOIN_STATUS] = pd.arrays.ArrowStringArray(
         statuses.take(pa.array(result.status.astype(np.int64)))
     )
     if reported is not None:
-        out[schema.REPORTED_BEAT] = reported.array
-    return out
+        incidents[schema.REPORTED_BEAT] = reported.array
+    return incidents
 
 
 class JoinAgreement(TypedDict):
