@@ -340,16 +340,17 @@ class _Tally:
         self.rows_accepted += len(joined)
         if len(joined):
             self._count_unmapped(joined)
-        beat = pa.chunked_array(joined[schema.BEAT].array._pa_array)  # noqa: SLF001
+        beat = pa.chunked_array(joined[schema.BEAT].array._pa_array)
         self.outside += int(pc.sum(pc.equal(beat, schema.OUTSIDE)).as_py() or 0)
         if reported is not None and len(joined):
-            reported_text = pa.chunked_array(reported.array._pa_array)  # noqa: SLF001
+            reported_text = pa.chunked_array(reported.array._pa_array)
             has = reported_text.is_valid().to_numpy(zero_copy_only=False)
             same = pc.fill_null(pc.equal(beat, reported_text), False)
             same = same.to_numpy(zero_copy_only=False)
             beat_ids = self._beat_ids(index)
             at = np.where(geometric >= 0, geometric, len(beat_ids) - 1)
-            same_geometric = pc.fill_null(pc.equal(beat_ids.take(pa.array(at)), reported_text), False)
+            geometric_beat = beat_ids.take(pa.array(at))
+            same_geometric = pc.fill_null(pc.equal(geometric_beat, reported_text), False)
             self.n_reported += int(has.sum())
             self.same += int(same[has].sum())
             self.same_geometric += int(same_geometric.to_numpy(zero_copy_only=False)[has].sum())

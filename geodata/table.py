@@ -215,6 +215,10 @@ class TableVersion:
         }
 
 
+#: The counts of a data file per grouping of ``spec.count_sets`` (see :func:`_bincount`).
+_Counts = dict[tuple[str, ...], pa.Table]
+
+
 @dataclass(frozen=True)
 class _File:
     path: Path
@@ -551,9 +555,10 @@ class RecordTable:
         """Return where per-file counts are cached (beside the table, outside its folder)."""
         return self.root / "cache" / f"{self.spec.kind}-counts"
 
-    def _counts_path(self, f: _File, columns: Sequence[str]) -> Path:
+    def _counts_path(self, f: _File | Path, columns: Sequence[str]) -> Path:
         # data files are immutable and uniquely named, so (file, columns) fixes the counts
-        key = hashlib.sha1(_relative(f.path, self.path).encode()).hexdigest()[:20]
+        path = f if isinstance(f, Path) else f.path
+        key = hashlib.sha1(_relative(path, self.path).encode()).hexdigest()[:20]
         return self.counts_cache_dir / ",".join(columns) / f"{key}.arrow"
 
     def _cached_counts(self, f: _File, columns: Sequence[str]) -> pa.Table | None:
@@ -565,7 +570,7 @@ class RecordTable:
         except (OSError, pa.ArrowInvalid):
             return None
 
-    def _cache_counts(self, f: _File, columns: Sequence[str], counts: pa.Table) -> None:
+    def _cache_counts(self, f: _File | Path, columns: Sequence[str], counts: pa.Table) -> None:
         """Cache one data file's counts; written whole (temp + rename) or not at all."""
         path = self._counts_path(f, columns)
         try:
@@ -648,7 +653,7 @@ class RecordTable:
                         "first"
                     )
                     raise ValueError(msg)
-                actions, replaced, rows = self._rewrite(months, incoming, txn)
+                actions, replaced, rows, counted = self._rewrite(months, incoming, txn)
             finally:
                 months.close()
             new = len(incoming) - replaced
@@ -664,7 +669,7 @@ class RecordTable:
             fault_point("before-commit")
             self._commit(actions, info)
             fault_point("committed")
-        self.warm_counts()
+        self._keep_counts(counted)
         return new, replaced, self.version()
 
     def warm_counts(self) -> None:
@@ -675,6 +680,23 @@ class RecordTable:
         """
         for columns in self.spec.count_sets:
             self.count_by(list(columns))
+
+    def _keep_counts(self, counted: Mapping[Path, Mapping[tuple[str, ...], pa.Table]]) -> None:
+        """Cache the counts the writers made of the files just committed (see :meth:`_rewrite`).
+
+        The counts of ``spec.count_sets`` that :meth:`count_by` would read back from each new
+        file, made from its rows while they were in memory; after the commit, outside the
+        transaction, as :meth:`warm_counts` (which counts any file still without them).
+        """
+        for path, sets in counted.items():
+            for columns, counts in sets.items():
+                self._cache_counts(path, columns, counts)
+        if any(
+            not self._counts_path(f, columns).exists()
+            for f in self.files()
+            for columns in self.spec.count_sets
+        ):
+            self.warm_counts()
 
     def _committed(self, txn: str) -> bool:
         return any(
@@ -731,12 +753,19 @@ class RecordTable:
 
     def _rewrite(
         self, months: _Months, incoming: _IdSet, txn: str
-    ) -> tuple[list[AddAction | RemoveAction], int, int]:
+    ) -> tuple[list[AddAction | RemoveAction], int, int, dict[Path, _Counts]]:
         """Write the new files of every month that changes; return actions, replaced, rows.
 
         A month that receives rows is written again whole (its stored rows, less those
         replaced, then the new ones) in files of at most :data:`FILE_ROWS` rows; in a month
-        that only loses replaced rows, only the files holding them are written again.
+        that only loses replaced rows, only the files holding them are written again. Also
+        returns the counts of ``spec.count_sets`` of each new file (see :meth:`_keep_counts`).
+
+        When every changed month fits in one file and the new rows are held in memory, each
+        month's new rows are gathered, sorted and written by the writer threads (one file's
+        rows are the same whatever their order before the sort, which is total: the id is its
+        last key); otherwise all held rows are sorted at once first, as the files are cut from
+        the sorted rows.
         """
         file_schema = self.spec.arrow_schema(self.timezone)
         files = self.files()
@@ -745,6 +774,18 @@ class RecordTable:
         for f in files:
             by_month.setdefault((f.year, f.month), []).append(f)
         changed = set(months.keys()) | {(f.year, f.month) for f in files if f.path in drops}
+        old_of = {
+            key: [f for f in by_month.get(key, []) if key in months or f.path in drops]
+            for key in changed
+        }
+        dropped_of = {
+            key: sum(int(pc.sum(drops[f.path]).as_py() or 0) for f in old if f.path in drops)
+            for key, old in old_of.items()
+        }
+        totals = {
+            key: sum(f.rows for f in old) - dropped_of[key] + months.rows(key)
+            for key, old in old_of.items()
+        }
         now = int(time.time() * 1000)
         actions: list[AddAction | RemoveAction] = []
         removed: set[Path] = set()
@@ -753,10 +794,8 @@ class RecordTable:
         with _FileWriter(self._write_file) as writer:
             for key in sorted(changed):
                 year, month = key
-                old = [f for f in by_month.get(key, []) if key in months or f.path in drops]
-                dropped = sum(
-                    int(pc.sum(drops[f.path]).as_py() or 0) for f in old if f.path in drops
-                )
+                old = old_of[key]
+                dropped = dropped_of[key]
                 replaced += dropped
                 partition: dict[str, str | None] = {"year": str(year), "month": str(month)}
                 for f in old:
@@ -766,13 +805,26 @@ class RecordTable:
                     removed.add(f.path)
 
                 def parts(old: list[_File] = old, key: tuple[int, int] = key) -> Iterator[pa.Table]:
-                    for f in old:
-                        table = pq.read_table(f.path, schema=file_schema)
-                        drop = drops.get(f.path)
-                        yield table if drop is None else table.filter(pc.invert(drop))
+                    yield from parts_of(old, drops, file_schema)
                     yield from months.take(key)
 
-                total = sum(f.rows for f in old) - dropped + months.rows(key)
+                total = totals[key]
+                if months.groupable and 0 < total <= FILE_ROWS:
+                    # one file: its rows are gathered (and sorted) by the writer thread
+                    new = months.rows_of(key, sort=() if old else self._order_keys)
+                    rows = _Gathered([*parts_of(old, drops, file_schema)], new)
+                    writer.submit(rows, year, month, f"part-{txn}-{k:05d}", now, not old)
+                    k += 1
+                    fault_point("partition-written")
+                    continue
+                if months.groupable:  # several files, cut from the month's sorted rows
+                    sorted_new = months.rows_of(key, sort=self._order_keys)()
+                    parts_of_month = [*parts_of(old, drops, file_schema), sorted_new]
+                    for chunk in _chunks(parts_of_month, total, file_schema):
+                        writer.submit(chunk, year, month, f"part-{txn}-{k:05d}", now, not old)
+                        k += 1
+                    fault_point("partition-written")
+                    continue
                 presorted = months.presorted and not old
                 for chunk in _chunks(parts(), total, file_schema):
                     writer.submit(chunk, year, month, f"part-{txn}-{k:05d}", now, presorted)
@@ -782,7 +834,10 @@ class RecordTable:
         rows = sum(f.rows for f in files if f.path not in removed) + sum(
             int(json.loads(a.stats)["numRecords"]) for a in actions if isinstance(a, AddAction)
         )
-        return actions, replaced, rows
+        counted = {
+            self.path / a.path: writer.counts[a.path] for a in actions if a.path in writer.counts
+        }
+        return actions, replaced, rows, counted
 
     def _replaced_rows(
         self, files: Sequence[_File], months: set[tuple[int, int]], incoming: _IdSet
@@ -817,13 +872,20 @@ class RecordTable:
 
     def _write_file(
         self,
-        table: pa.Table,
+        table: pa.Table | _Gathered,
         year: int,
         month: int,
         stem: str,
         now: int,
         presorted: bool = False,
-    ) -> AddAction:
+    ) -> tuple[AddAction, _Counts]:
+        """Write one data file of `table` (sorted first unless `presorted`).
+
+        Returns its add action and its counts of ``spec.count_sets`` (:func:`_bincount` of
+        its rows, what :meth:`count_by` reads back from the file).
+        """
+        if isinstance(table, _Gathered):
+            table = table.table()
         if not presorted:
             table = table.sort_by([(c, "ascending") for c in self._order_keys])
         rel = f"year={year}/month={month}/{stem}.parquet"
@@ -851,7 +913,7 @@ class RecordTable:
                 stats["minValues"][column] = bounds["min"].as_py()  # type: ignore[index]
                 stats["maxValues"][column] = bounds["max"].as_py()  # type: ignore[index]
             stats["nullCount"][column] = values.null_count  # type: ignore[index]
-        return AddAction(
+        action = AddAction(
             rel,
             path.stat().st_size,
             {"year": str(year), "month": str(month)},
@@ -859,6 +921,11 @@ class RecordTable:
             True,
             json.dumps(stats),
         )
+        counts = {
+            tuple(columns): _bincount(table, columns, None, year, month)
+            for columns in self.spec.count_sets
+        }
+        return action, counts
 
     def _commit(self, actions: list[AddAction | RemoveAction], info: Mapping) -> None:
         self._delta().create_write_transaction(
@@ -899,9 +966,8 @@ class RecordTable:
                     for chunk in _chunks(parts, months.rows((year, month)), file_schema):
                         rows += chunk.num_rows
                         stem = f"part-{txn}-{k:05d}"
-                        actions.append(
-                            self._write_file(chunk, year, month, stem, now, months.presorted)
-                        )
+                        written = self._write_file(chunk, year, month, stem, now, months.presorted)
+                        actions.append(written[0])
                         k += 1
             finally:
                 months.close()
@@ -1029,11 +1095,54 @@ class _Months:
         self._writers: dict[tuple[int, int], pa.ipc.RecordBatchStreamWriter] = {}
         self._sorted: pa.Table | None = None
         self._cuts: dict[tuple[int, int], tuple[int, int]] = {}
+        self._grouped: tuple[pa.Table, np.ndarray, dict[tuple[int, int], tuple[int, int]]] | None
+        self._grouped = None
 
     @property
     def presorted(self) -> bool:
         """Whether :meth:`take` yields each month's rows sorted in the files' order."""
         return not self._spilled and bool(self._order)
+
+    @property
+    def groupable(self) -> bool:
+        """Whether :meth:`rows_of` can give each month's rows (all are held in memory)."""
+        return not self._spilled and self._sorted is None
+
+    def rows_of(self, key: tuple[int, int], *, sort: Sequence[str] = ()) -> Callable[[], pa.Table]:
+        """Return a function that gathers month `key`'s held rows, sorted by `sort` if given.
+
+        Only while :attr:`groupable`. Months are found by one stable sort of the month keys;
+        the rows are gathered when the function is called (on a writer thread), so that only
+        the months being written are copied; without `sort` they come in the order they came.
+        The sort is the one :meth:`take` gives a month's rows (each file's own order, whose
+        last key, the id, makes it total).
+        """
+        assert self.groupable
+        if self._grouped is None:
+            key_all = np.concatenate(self._keys) if self._keys else np.empty(0, np.int64)
+            order = np.argsort(key_all, kind="stable")
+            ordered = key_all[order]
+            cuts = [0, *(np.flatnonzero(ordered[1:] != ordered[:-1]) + 1).tolist(), len(order)]
+            held = pa.concat_tables(self._held) if self._held else self._schema.empty_table()
+            held = pa.table(held.columns, schema=self._schema)  # the files' schema, no metadata
+            spans = {
+                divmod(int(ordered[a]), 100): (a, b) for a, b in itertools.pairwise(cuts) if b > a
+            }
+            self._grouped = (held, order, spans)
+        held, order, spans = self._grouped
+        span = spans.get(key)
+        if span is None:
+            return self._schema.empty_table
+        rows = order[span[0] : span[1]]
+
+        def gather() -> pa.Table:
+            if not sort:
+                return held.take(pa.array(rows))
+            keys = held.select(list(sort)).take(pa.array(rows))
+            within = pc.sort_indices(keys, sort_keys=[(name, "ascending") for name in sort])
+            return held.take(pa.array(rows[within.to_numpy()]))
+
+        return gather
 
     def add(self, table: pa.Table, key: np.ndarray) -> None:
         """Hold `table`, whose rows fall in the months ``key = year * 100 + month``."""
@@ -1152,6 +1261,7 @@ class _Months:
         self._writers.clear()
         self._held, self._keys = [], []
         self._sorted = None
+        self._grouped = None
 
 
 def _sortable(values: pa.ChunkedArray) -> pa.Array:
@@ -1231,6 +1341,27 @@ def _among(keys: np.ndarray, ordered: np.ndarray) -> np.ndarray:
     return ordered[at] == keys
 
 
+@dataclass
+class _Gathered:
+    """The rows of one data file, put together on the writer thread that writes it."""
+
+    old: list[pa.Table]
+    new: Callable[[], pa.Table]
+
+    def table(self) -> pa.Table:
+        return pa.concat_tables([*self.old, self.new()]).combine_chunks()
+
+
+def parts_of(
+    old: Sequence[_File], drops: Mapping[Path, pa.Array], file_schema: pa.Schema
+) -> Iterator[pa.Table]:
+    """Yield the rows of the stored files `old` that stay (less those `drops` replaces)."""
+    for f in old:
+        table = pq.read_table(f.path, schema=file_schema)
+        drop = drops.get(f.path)
+        yield table if drop is None else table.filter(pc.invert(drop))
+
+
 class _FileWriter:
     """Write data files on other threads while the caller prepares the next one.
 
@@ -1241,12 +1372,24 @@ class _FileWriter:
     file (also after an error, so that no file is written after the transaction cleaned up).
     """
 
-    def __init__(self, write: Callable[..., AddAction], ahead: int = 2, threads: int = 2) -> None:
+    def __init__(
+        self,
+        write: Callable[..., tuple[AddAction, _Counts]],
+        ahead: int = 2,
+        threads: int = 2,
+    ) -> None:
         self._write = write
         self._ahead = ahead
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="parquet-writer")
-        self._pending: list[Future[AddAction]] = []
+        self._pending: list[Future[tuple[AddAction, _Counts]]] = []
         self.actions: list[AddAction] = []
+        #: Per written file (its path in the table): the counts the write function returned.
+        self.counts: dict[str, _Counts] = {}
+
+    def _done(self, future: Future[tuple[AddAction, _Counts]]) -> None:
+        action, counts = future.result()
+        self.actions.append(action)
+        self.counts[action.path] = counts
 
     def __enter__(self) -> _FileWriter:
         return self
@@ -1254,14 +1397,15 @@ class _FileWriter:
     def submit(self, *args: object) -> None:
         """Write one file (arguments of the write function) once a slot is free."""
         while len(self._pending) >= self._ahead:
-            self.actions.append(self._pending.pop(0).result())
+            self._done(self._pending.pop(0))
         self._pending.append(self._pool.submit(self._write, *args))
 
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
         pending, self._pending = self._pending, []
         try:
             if kind is None:
-                self.actions.extend(future.result() for future in pending)
+                for future in pending:
+                    self._done(future)
         finally:
             self._pool.shutdown(wait=True)  # after an error too: no file is left being written
 
