@@ -38,6 +38,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -817,6 +818,19 @@ class RecordTable:
                     k += 1
                     fault_point("partition-written")
                     continue
+                if months.groupable and not old:  # several files, cut from the sorted rows
+                    new_rows = months.rows_of(key)()
+                    keys = new_rows.select(list(self._order_keys))
+                    ranked = pc.sort_indices(keys, [(c, "ascending") for c in self._order_keys])
+                    size = -(-total // -(-total // FILE_ROWS))  # as _chunks cuts them
+                    for a in range(0, total, size):
+                        piece = ranked.slice(a, size)
+                        rows = _Gathered([], partial(new_rows.take, piece))
+                        writer.submit(rows, year, month, f"part-{txn}-{k:05d}", now, True)
+                        k += 1
+                    del new_rows, keys, ranked, piece, rows
+                    fault_point("partition-written")
+                    continue
                 if months.groupable:  # several files, cut from the month's sorted rows
                     sorted_new = months.rows_of(key, sort=self._order_keys)()
                     parts_of_month = [*parts_of(old, drops, file_schema), sorted_new]
@@ -1095,7 +1109,7 @@ class _Months:
         self._writers: dict[tuple[int, int], pa.ipc.RecordBatchStreamWriter] = {}
         self._sorted: pa.Table | None = None
         self._cuts: dict[tuple[int, int], tuple[int, int]] = {}
-        self._grouped: tuple[pa.Table, np.ndarray, dict[tuple[int, int], tuple[int, int]]] | None
+        self._grouped: tuple[np.ndarray, dict[tuple[int, int], tuple[int, int]], np.ndarray] | None
         self._grouped = None
 
     @property
@@ -1123,24 +1137,32 @@ class _Months:
             order = np.argsort(key_all, kind="stable")
             ordered = key_all[order]
             cuts = [0, *(np.flatnonzero(ordered[1:] != ordered[:-1]) + 1).tolist(), len(order)]
-            held = pa.concat_tables(self._held) if self._held else self._schema.empty_table()
-            held = pa.table(held.columns, schema=self._schema)  # the files' schema, no metadata
             spans = {
                 divmod(int(ordered[a]), 100): (a, b) for a, b in itertools.pairwise(cuts) if b > a
             }
-            self._grouped = (held, order, spans)
-        held, order, spans = self._grouped
+            starts = np.cumsum([0, *(t.num_rows for t in self._held)])
+            self._grouped = (order, spans, starts)
+        order, spans, starts = self._grouped
+        held = list(self._held)
         span = spans.get(key)
         if span is None:
             return self._schema.empty_table
-        rows = order[span[0] : span[1]]
+        rows = order[span[0] : span[1]]  # ascending: the stable sort kept the file's order
 
         def gather() -> pa.Table:
-            if not sort:
-                return held.take(pa.array(rows))
-            keys = held.select(list(sort)).take(pa.array(rows))
-            within = pc.sort_indices(keys, sort_keys=[(name, "ascending") for name in sort])
-            return held.take(pa.array(rows[within.to_numpy()]))
+            # batch by batch (a take across all batches would join them first, every time)
+            at = np.searchsorted(rows, starts)
+            pieces = [
+                held[i].take(pa.array(rows[a:b] - starts[i]))
+                for i, (a, b) in enumerate(itertools.pairwise(at))
+                if b > a
+            ]
+            month = pa.concat_tables(pieces).combine_chunks() if pieces else held[0].slice(0, 0)
+            month = pa.table(month.columns, schema=self._schema)  # the files' schema
+            if sort:
+                keys = month.select(list(sort))
+                month = month.take(pc.sort_indices(keys, [(name, "ascending") for name in sort]))
+            return month
 
         return gather
 
