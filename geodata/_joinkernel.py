@@ -20,6 +20,9 @@ from collections.abc import Callable
 import numpy as np
 from numba import njit, prange
 
+# the grid's labels; geodata.join imports this module on its first lookup, so it is loaded
+from geodata.join import MIXED, NEEDS_TEST, OUTSIDE
+
 __all__ = [
     "MIXED",
     "NEEDS_TEST",
@@ -30,9 +33,6 @@ __all__ = [
     "grid_kernel_serial",
 ]
 
-OUTSIDE = -1
-NEEDS_TEST = -2
-MIXED = -3
 _MAX_LOCAL = 32
 
 

@@ -49,15 +49,6 @@ import pyproj
 import shapely
 
 from geodata import schema
-from geodata._joinkernel import (
-    MIXED,
-    NEEDS_TEST,
-    OUTSIDE,
-    exact_kernel,
-    exact_kernel_serial,
-    grid_kernel,
-    grid_kernel_serial,
-)
 from geodata.errors import BoundaryError, CRSMismatchError
 
 __all__ = [
@@ -74,6 +65,11 @@ __all__ = [
 
 TieRule = Literal["lowest_id", "nearest_centroid"]
 
+#: Grid labels besides beat indices (the kernels of :mod:`geodata._joinkernel` read them):
+#: no beat, a boundary cell (exact test), a coarse cell of several labels.
+OUTSIDE = -1
+NEEDS_TEST = -2
+MIXED = -3
 _OUTSIDE = OUTSIDE
 _NEEDS_TEST = NEEDS_TEST
 #: Fine cells per side of a coarse cell (5 m -> 40 m): the coarse grid stays in cache.
@@ -356,6 +352,15 @@ class BeatIndex:
             position = pd.Index(self.beat_ids).get_indexer(pd.Index(uniques, dtype=object))
             position = np.append(np.where(position >= 0, position, -2), -2)
             reported_index = position[codes].astype(np.int64)
+        # numba loads with the first lookup, not with this module (0.5 s): an ingest reads its
+        # first batch meanwhile
+        from geodata._joinkernel import (
+            exact_kernel,
+            exact_kernel_serial,
+            grid_kernel,
+            grid_kernel_serial,
+        )
+
         beat = np.empty(x.shape, dtype=np.int32)
         status = np.empty(x.shape, dtype=np.int8)
         # one thread for an ingest's batches; the parallel kernels for large lookups
