@@ -1162,9 +1162,29 @@ def _to_float(values: pa.Array) -> np.ndarray:
     try:
         numbers = pc.cast(nulled, pa.float64())
     except pa.ArrowInvalid:
-        ok = pc.match_substring_regex(values, _NUMBER)
-        numbers = pc.cast(pc.if_else(ok, values, _NULL_STRING), pa.float64())
+        numbers = _words_as_null(nulled)
+        if numbers is None:
+            ok = pc.match_substring_regex(values, _NUMBER)
+            numbers = pc.cast(pc.if_else(ok, values, _NULL_STRING), pa.float64())
     return numbers.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+
+
+def _words_as_null(values: pa.Array) -> pa.Array | None:
+    """Return `values` as numbers when only words (``REDACTED``, ``NULL``) are not numbers.
+
+    What the pattern :data:`_NUMBER` would give, without matching it on every value: a word
+    (letters only) is never a number, so it becomes null and the rest is cast. None when
+    something else fails the cast, or when the cast reads a value the pattern would not
+    (``-inf``): the caller matches the pattern then.
+    """
+    words = pc.fill_null(pc.utf8_is_alpha(values), False)
+    try:
+        numbers = pc.cast(pc.if_else(words, _NULL_STRING, values), pa.float64())
+    except pa.ArrowInvalid:
+        return None
+    if pc.all(pc.is_finite(numbers)).as_py() not in (True, None):
+        return None
+    return numbers
 
 
 def _optional(values: pa.Array) -> pd.arrays.ArrowStringArray:

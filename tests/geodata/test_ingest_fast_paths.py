@@ -142,3 +142,24 @@ def test_a_month_that_grows_keeps_its_rows_and_replaces_by_id(writable_store, mo
     for f in store.table.files():
         ordered = _order(pq.read_table(f.path), store.table._order_keys)
         assert ordered == sorted(ordered, key=lambda k: tuple((v is None, v) for v in k))
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        ["-93.2512", "REDACTED", "44.98", ""],  # redacted CAD locations: words become missing
+        ["1.5", "N/A", "x1", "REDACTED"],  # not only words: the pattern decides
+        ["-inf", "REDACTED", "3"],  # Arrow reads -inf, the pattern does not
+        ["+.5", "5.", "NULL", "1E+05", "nan"],
+    ],
+)
+def test_coordinates_with_words_read_as_the_number_pattern_reads_them(texts):
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from geodata.readers import _NUMBER, _to_float
+
+    values = pa.array(texts)
+    matches = pc.match_substring_regex(values, _NUMBER)
+    want = [float(t) if ok else np.nan for t, ok in zip(texts, matches.to_pylist(), strict=True)]
+    np.testing.assert_array_equal(_to_float(values), np.array(want))
