@@ -820,15 +820,14 @@ class RecordTable:
                     continue
                 if months.groupable and not old:  # several files, cut from the sorted rows
                     new_rows = months.rows_of(key)()
-                    keys = new_rows.select(list(self._order_keys))
-                    ranked = pc.sort_indices(keys, [(c, "ascending") for c in self._order_keys])
+                    ranked = _sort_indices(new_rows, self._order_keys)
                     size = -(-total // -(-total // FILE_ROWS))  # as _chunks cuts them
                     for a in range(0, total, size):
                         piece = ranked.slice(a, size)
                         rows = _Gathered([], partial(new_rows.take, piece))
                         writer.submit(rows, year, month, f"part-{txn}-{k:05d}", now, True)
                         k += 1
-                    del new_rows, keys, ranked, piece, rows
+                    del new_rows, ranked, piece, rows
                     fault_point("partition-written")
                     continue
                 if months.groupable:  # several files, cut from the month's sorted rows
@@ -1160,8 +1159,7 @@ class _Months:
             month = pa.concat_tables(pieces).combine_chunks() if pieces else held[0].slice(0, 0)
             month = pa.table(month.columns, schema=self._schema)  # the files' schema
             if sort:
-                keys = month.select(list(sort))
-                month = month.take(pc.sort_indices(keys, [(name, "ascending") for name in sort]))
+                month = month.take(_sort_indices(month, sort))
             return month
 
         return gather
@@ -1284,6 +1282,17 @@ class _Months:
         self._held, self._keys = [], []
         self._sorted = None
         self._grouped = None
+
+
+def _sort_indices(table: pa.Table, order: Sequence[str]) -> pa.Array:
+    """Return the row order of `table` sorted by the columns `order` (as :meth:`_Months.take`).
+
+    Text keys but the last are compared as their ranks (:func:`_sortable`); the last, the id,
+    only breaks ties, as text.
+    """
+    keys: dict[str, pa.Array] = {name: _sortable(table.column(name)) for name in order[:-1]}
+    keys |= {name: table.column(name).combine_chunks() for name in order[-1:]}
+    return pc.sort_indices(pa.table(keys), sort_keys=[(name, "ascending") for name in keys])
 
 
 def _sortable(values: pa.ChunkedArray) -> pa.Array:
