@@ -105,6 +105,9 @@ class BeatIndex:
         line after projection) without reaching real addresses off the street.
     """
 
+    #: The width numeric beat ids are padded to (see :func:`reported_beats`), found once.
+    _id_width: int | None = None
+
     def __init__(
         self,
         beats: gpd.GeoDataFrame,
@@ -528,7 +531,7 @@ def reported_beats(incidents: pd.DataFrame, index: BeatIndex) -> pd.Series | Non
     """Return the source's reported beats normalised like the index's ids (None: no column)."""
     if schema.REPORTED_BEAT not in incidents:
         return None
-    width = getattr(index, "_id_width", None)
+    width = index._id_width
     if width is None:
         width = index._id_width = max((len(b) for b in index.beat_ids if b.isdigit()), default=0)
     return schema.normalize_ids(incidents[schema.REPORTED_BEAT], width)

@@ -813,8 +813,8 @@ class RecordTable:
                 if months.groupable and 0 < total <= FILE_ROWS:
                     # one file: its rows are gathered (and sorted) by the writer thread
                     new = months.rows_of(key, sort=() if old else self._order_keys)
-                    rows = _Gathered([*parts_of(old, drops, file_schema)], new)
-                    writer.submit(rows, year, month, f"part-{txn}-{k:05d}", now, not old)
+                    gathered = _Gathered([*parts_of(old, drops, file_schema)], new)
+                    writer.submit(gathered, year, month, f"part-{txn}-{k:05d}", now, not old)
                     k += 1
                     fault_point("partition-written")
                     continue
@@ -824,10 +824,10 @@ class RecordTable:
                     size = -(-total // -(-total // FILE_ROWS))  # as _chunks cuts them
                     for a in range(0, total, size):
                         piece = ranked.slice(a, size)
-                        rows = _Gathered([], partial(new_rows.take, piece))
-                        writer.submit(rows, year, month, f"part-{txn}-{k:05d}", now, True)
+                        gathered = _Gathered([], partial(new_rows.take, piece))
+                        writer.submit(gathered, year, month, f"part-{txn}-{k:05d}", now, True)
                         k += 1
-                    del new_rows, ranked, piece, rows
+                    del new_rows, ranked, piece, gathered
                     fault_point("partition-written")
                     continue
                 if months.groupable:  # several files, cut from the month's sorted rows
