@@ -36,7 +36,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -1108,7 +1108,7 @@ class _Months:
         self._writers: dict[tuple[int, int], pa.ipc.RecordBatchStreamWriter] = {}
         self._sorted: pa.Table | None = None
         self._cuts: dict[tuple[int, int], tuple[int, int]] = {}
-        self._grouped: tuple[np.ndarray, dict[tuple[int, int], tuple[int, int]], np.ndarray] | None
+        self._grouped: tuple[pa.Table, np.ndarray, dict[tuple[int, int], tuple[int, int]]] | None
         self._grouped = None
 
     @property
@@ -1139,30 +1139,35 @@ class _Months:
             spans = {
                 divmod(int(ordered[a]), 100): (a, b) for a, b in itertools.pairwise(cuts) if b > a
             }
-            starts = np.cumsum([0, *(t.num_rows for t in self._held)])
-            self._grouped = (order, spans, starts)
-        order, spans, starts = self._grouped
-        held = list(self._held)
+            self._grouped = (self._joined(), order, spans)
+        held, order, spans = self._grouped
         span = spans.get(key)
         if span is None:
             return self._schema.empty_table
         rows = order[span[0] : span[1]]  # ascending: the stable sort kept the file's order
 
         def gather() -> pa.Table:
-            # batch by batch (a take across all batches would join them first, every time)
-            at = np.searchsorted(rows, starts)
-            pieces = [
-                held[i].take(pa.array(rows[a:b] - starts[i]))
-                for i, (a, b) in enumerate(itertools.pairwise(at))
-                if b > a
-            ]
-            month = pa.concat_tables(pieces).combine_chunks() if pieces else held[0].slice(0, 0)
-            month = pa.table(month.columns, schema=self._schema)  # the files' schema
             if sort:
-                month = month.take(_sort_indices(month, sort))
-            return month
+                keys = held.select(list(sort)).take(pa.array(rows))
+                return held.take(pa.array(rows[_sort_indices(keys, sort).to_numpy()]))
+            return held.take(pa.array(rows))
 
         return gather
+
+    def _joined(self) -> pa.Table:
+        """Return the held rows as one table of one chunk per column, and hold nothing more.
+
+        A take from a table of many chunks joins its chunks first, on every call; joined once,
+        each month's rows are taken directly. Column by column, each column's batches released
+        as it is joined, so that the rows are not held twice.
+        """
+        table = pa.concat_tables(self._held) if self._held else self._schema.empty_table()
+        self._held, self._keys, self._bytes = [], [], 0
+        columns = dict(zip(table.column_names, table.columns, strict=True))
+        del table
+        for name in list(columns):
+            columns[name] = columns[name].combine_chunks()
+        return pa.table(columns, schema=self._schema)
 
     def add(self, table: pa.Table, key: np.ndarray) -> None:
         """Hold `table`, whose rows fall in the months ``key = year * 100 + month``."""
@@ -1427,8 +1432,18 @@ class _FileWriter:
 
     def submit(self, *args: object) -> None:
         """Write one file (arguments of the write function) once a slot is free."""
-        while len(self._pending) >= self._ahead:
+        # wait for any file in progress, not the oldest: a thread that finished a small month
+        # takes the next one while another writes a large one (results are kept in order)
+        while self._pending and self._pending[0].done():
             self._done(self._pending.pop(0))
+        while True:
+            running = [future for future in self._pending if not future.done()]
+            if len(running) < self._ahead:
+                break
+            wait(running, return_when=FIRST_COMPLETED)
+        for future in self._pending:
+            if future.done() and future.exception() is not None:
+                raise future.exception()  # type: ignore[misc]
         self._pending.append(self._pool.submit(self._write, *args))
 
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
