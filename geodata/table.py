@@ -819,15 +819,13 @@ class RecordTable:
                     fault_point("partition-written")
                     continue
                 if months.groupable and not old:  # several files, cut from the sorted rows
-                    new_rows = months.rows_of(key)()
-                    ranked = _sort_indices(new_rows, self._order_keys)
+                    held, ranked = months.order_of(key, sort=self._order_keys)
                     size = -(-total // -(-total // FILE_ROWS))  # as _chunks cuts them
                     for a in range(0, total, size):
-                        piece = ranked.slice(a, size)
-                        gathered = _Gathered([], partial(new_rows.take, piece))
+                        piece = pa.array(ranked[a : a + size])
+                        gathered = _Gathered([], partial(held.take, piece))
                         writer.submit(gathered, year, month, f"part-{txn}-{k:05d}", now, True)
                         k += 1
-                    del new_rows, ranked, piece, gathered
                     fault_point("partition-written")
                     continue
                 if months.groupable:  # several files, cut from the month's sorted rows
@@ -1130,6 +1128,34 @@ class _Months:
         The sort is the one :meth:`take` gives a month's rows (each file's own order, whose
         last key, the id, makes it total).
         """
+        held, _, spans = self._group()
+        if key not in spans:
+            return self._schema.empty_table
+
+        def gather() -> pa.Table:
+            _, rows = self.order_of(key, sort=sort)
+            return held.take(pa.array(rows))
+
+        return gather
+
+    def order_of(
+        self, key: tuple[int, int], *, sort: Sequence[str] = ()
+    ) -> tuple[pa.Table, np.ndarray]:
+        """Return the held rows (joined) and the positions of month `key`'s rows among them.
+
+        In the order they came, or sorted by `sort` (see :meth:`rows_of`). Only while
+        :attr:`groupable`.
+        """
+        held, order, spans = self._group()
+        a, b = spans.get(key, (0, 0))
+        rows = order[a:b]  # ascending: the stable sort kept the file's order
+        if sort and len(rows):
+            keys = held.select(list(sort)).take(pa.array(rows))
+            rows = rows[_sort_indices(keys, sort).to_numpy()]
+        return held, rows
+
+    def _group(self) -> tuple[pa.Table, np.ndarray, dict[tuple[int, int], tuple[int, int]]]:
+        """Join the held rows and find each month's among them, once (on the caller's thread)."""
         assert self.groupable
         if self._grouped is None:
             key_all = np.concatenate(self._keys) if self._keys else np.empty(0, np.int64)
@@ -1140,19 +1166,7 @@ class _Months:
                 divmod(int(ordered[a]), 100): (a, b) for a, b in itertools.pairwise(cuts) if b > a
             }
             self._grouped = (self._joined(), order, spans)
-        held, order, spans = self._grouped
-        span = spans.get(key)
-        if span is None:
-            return self._schema.empty_table
-        rows = order[span[0] : span[1]]  # ascending: the stable sort kept the file's order
-
-        def gather() -> pa.Table:
-            if sort:
-                keys = held.select(list(sort)).take(pa.array(rows))
-                return held.take(pa.array(rows[_sort_indices(keys, sort).to_numpy()]))
-            return held.take(pa.array(rows))
-
-        return gather
+        return self._grouped
 
     def _joined(self) -> pa.Table:
         """Return the held rows as one table of one chunk per column, and hold nothing more.
