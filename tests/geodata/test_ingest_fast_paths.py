@@ -163,3 +163,29 @@ def test_coordinates_with_words_read_as_the_number_pattern_reads_them(texts):
     matches = pc.match_substring_regex(values, _NUMBER)
     want = [float(t) if ok else np.nan for t, ok in zip(texts, matches.to_pylist(), strict=True)]
     np.testing.assert_array_equal(_to_float(values), np.array(want))
+
+
+def test_a_write_staged_to_disk_keeps_every_row_and_its_counts(writable_store, monkeypatch):
+    """Past HOLD_BYTES the rows are staged by month on disk (the 10M-row path), not gathered."""
+    from geodata import table as table_module
+
+    monkeypatch.setattr(table_module, "HOLD_BYTES", 1 << 20)
+    monkeypatch.setattr(table_module, "BUFFER_BYTES", 1 << 20)
+    monkeypatch.setattr(table_module, "FILE_ROWS", 4_000)
+    store = writable_store
+    stored = store.load_incidents()
+    shutil.rmtree(store.table.path)
+    shutil.rmtree(store.table.counts_cache_dir, ignore_errors=True)
+    batches = [stored.iloc[i : i + 5_000] for i in range(0, len(stored), 5_000)]
+    assert store.upsert_batches(batches) == (len(stored), 0)
+    table = store.table
+    for f in table.files():
+        assert pq.read_metadata(f.path).num_rows <= 4_000
+        ordered = _order(pq.read_table(f.path), table._order_keys)
+        assert ordered == sorted(ordered, key=lambda k: tuple((v is None, v) for v in k))
+    got = store.load_incidents().set_index(schema.INCIDENT_ID).sort_index()
+    pd.testing.assert_frame_equal(got, stored.set_index(schema.INCIDENT_ID).sort_index())
+    columns = [schema.BEAT, schema.OFFENSE]
+    cached = table.count_by(columns)
+    shutil.rmtree(table.counts_cache_dir)
+    pd.testing.assert_frame_equal(cached, table.count_by(columns))
