@@ -341,7 +341,22 @@ def _read_part(task: _Task) -> _PartTally:
 
 
 class _NotAsOneFile(Exception):  # noqa: N818 - internal signal: ingest on this machine
-    """A part was not read as the whole file would be: the file is ingested on one machine."""
+    """A part was not read as the whole file would be: the file is ingested on one machine.
+
+    Its message, in the user's words, is the report's ``cluster_fallback``.
+    """
+
+
+_READ_DIFFERENTLY = (
+    "parts of the file read differently from the whole file (their date formats, columns or "
+    "offense vocabulary differ), so the whole file was read here; what is stored is what one "
+    "machine stores"
+)
+_NOT_ALONE = (
+    "a part of the file could not be read on its own (its dates, for example, may need the "
+    "rest of the file to be read), so the whole file was read here; what is stored is what one "
+    "machine stores"
+)
 
 
 @dataclass
@@ -380,8 +395,7 @@ class _MergeTally(_Tally):
                 self.first.mapping,
                 self.categories,
             ):
-                msg = f"{part.first.source}: a part was read with other formats or categories"
-                raise _NotAsOneFile(msg)
+                raise _NotAsOneFile(_READ_DIFFERENTLY)
             self.first.notes[:] = notes
         self.rows_read += part.rows_read
         self.rows_accepted += part.rows_accepted
@@ -558,16 +572,34 @@ class _OnCluster:
             tally = future.result()
         except FileNotFoundError as err:
             if not Path(task.part.path).exists():  # nowhere: the reader's own error
-                raise _NotAsOneFile(str(err)) from err
+                raise _NotAsOneFile(_NOT_ALONE) from err
             msg = (
                 f"{err}: the workers must reach the exports and the store at the same paths "
                 "as this machine (a shared file system; see docs/scale.md)"
             )
             raise InputError(msg, path=task.part.path) from err
         except (InputError, CRSMismatchError) as err:
-            raise _NotAsOneFile(str(err)) from err
+            log.info("%s: a part could not be read on its own: %s", task.part.path, err)
+            raise _NotAsOneFile(_NOT_ALONE) from err
         tally.task = task
+        tally.tables = [_owned(pa.concat_tables(tally.tables))] if tally.tables else []
         return tally
+
+
+def _owned(table: pa.Table) -> pa.Table:
+    """Return `table` copied into Arrow's memory pool, one chunk per column.
+
+    The columns of a table received from a worker live in the buffers the network layer
+    allocated with the C library's allocator; the store keeps the ids of every row to the end
+    of the write, and those kept slices would pin each received part's buffers and leave the
+    heap fragmented, so the client's memory grew with the file. A copy costs one pass over the
+    part and lets each received buffer go as soon as its part is copied.
+    """
+    columns = [
+        pa.concat_arrays(column.chunks) if column.num_chunks else column.combine_chunks()
+        for column in table.columns
+    ]
+    return pa.Table.from_arrays(columns, schema=table.schema)
 
 
 def ingest_files(
@@ -646,6 +678,7 @@ def ingest_files(
             except _NotAsOneFile as why:
                 log.warning("%s: ingested on this machine (%s)", path, why)
                 report = ingest_file(path, store, **options)
+                report.cluster_fallback = str(why)
             reports.append(report)
     finally:
         cluster.cancel()

@@ -77,6 +77,8 @@ class IngestReport:
     unmapped_offenses: dict[str, object] = field(default_factory=dict)
     #: When no row was accepted: the likely cause, read from the rejected rows.
     hint: str | None = None
+    #: When an ingest on a Dask cluster read this file on this machine instead: why.
+    cluster_fallback: str | None = None
 
     def as_dict(self) -> dict[str, object]:
         """Return the report as a JSON-ready dict."""

@@ -198,6 +198,8 @@ def _print_report(report: IngestReport, args: argparse.Namespace) -> int:
             f"  offenses in no category of the {unmapped['vocabulary']} vocabulary: "
             f"{unmapped['rows']:,} rows ({unmapped['share']:.1%}); most frequent: {top}"
         )
+    if report.cluster_fallback:
+        print(f"  read on this machine, not on the cluster: {report.cluster_fallback}")
     for note in report.notes:
         print(f"  note: {note}")
     print(f"  rejections: {report.rejections_csv}")

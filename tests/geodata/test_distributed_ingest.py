@@ -10,6 +10,7 @@ gives for it.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import gzip
 import itertools
@@ -218,7 +219,7 @@ def test_the_bad_row_file_of_the_corpus_in_parts(chicago, client, tmp_path):
 
 @pytest.mark.slow
 def test_a_file_whose_parts_read_differently_is_ingested_on_this_machine(
-    chicago, client, tmp_path, caplog
+    chicago, client, tmp_path, caplog, capsys
 ):
     # ISO dates in the first part, month-first US dates (days over 12) in the last: the parts
     # learn different formats, which only the whole file's batches order; the file is read
@@ -245,9 +246,16 @@ def test_a_file_whose_parts_read_differently_is_ingested_on_this_machine(
     assert len(fallbacks) == 1
     assert fallbacks[0].startswith(f"{mixed}: ingested on this machine")
     assert "or" in singles[0].notes[0]  # two formats learnt
+    # the report says so, in the user's words; the second file was read on the cluster
+    assert reports[0].cluster_fallback is not None
+    assert reports[0].cluster_fallback.startswith("parts of the file read differently")
+    assert "date formats" in reports[0].cluster_fallback
+    assert reports[1].cluster_fallback is None
+    assert singles[0].cluster_fallback is None
+    kept = (*PATHS, "cluster_fallback")
     for single, distributed in zip(singles, reports, strict=True):
-        assert {k: v for k, v in distributed.as_dict().items() if k not in PATHS} == {
-            k: v for k, v in single.as_dict().items() if k not in PATHS
+        assert {k: v for k, v in distributed.as_dict().items() if k not in kept} == {
+            k: v for k, v in single.as_dict().items() if k not in kept
         }
     assert reports[1].rows_read == 14
     # bad_rows.csv repeats ids of ok_chicago.csv: its 5 rows replace stored ones, both ways
@@ -255,6 +263,23 @@ def test_a_file_whose_parts_read_differently_is_ingested_on_this_machine(
     stored = remote.load_incidents().sort_values("incident_id").reset_index(drop=True)
     wanted = local.load_incidents().sort_values("incident_id").reset_index(drop=True)
     pd.testing.assert_frame_equal(pd.DataFrame(stored), pd.DataFrame(wanted))
+    # the command's report (the file is one part at the command's part size, so the report
+    # the cluster gave above is printed): a JSON field, and a line of the text report
+    from geodata.cli.ingest import _print_report
+
+    for as_json in (True, False):
+        assert _print_report(reports[0], argparse.Namespace(json=as_json)) == 0
+        out = capsys.readouterr().out
+        if as_json:
+            assert json.loads(out)["cluster_fallback"] == reports[0].cluster_fallback
+        else:
+            (line,) = [x for x in out.splitlines() if "not on the cluster" in x]
+            assert line == (
+                f"  read on this machine, not on the cluster: {reports[0].cluster_fallback}"
+            )
+            assert "--" not in line and str(tmp_path) not in line
+    assert _print_report(reports[1], argparse.Namespace(json=False)) == 0
+    assert "not on the cluster" not in capsys.readouterr().out
 
 
 @pytest.mark.slow
