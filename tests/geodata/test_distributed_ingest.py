@@ -277,7 +277,8 @@ def test_a_file_whose_parts_read_differently_is_ingested_on_this_machine(
             assert line == (
                 f"  read on this machine, not on the cluster: {reports[0].cluster_fallback}"
             )
-            assert "--" not in line and str(tmp_path) not in line
+            assert "--" not in line
+            assert str(tmp_path) not in line
     assert _print_report(reports[1], argparse.Namespace(json=False)) == 0
     assert "not on the cluster" not in capsys.readouterr().out
 
