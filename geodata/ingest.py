@@ -939,8 +939,9 @@ class JoinedPart:
     """A part of a file read, validated and joined elsewhere: its tally and rows to store."""
 
     tally: BatchTally
-    #: The accepted rows, in the store's schema (lines of the whole file).
-    rows: pa.Table
+    #: The accepted rows, joined, with the whole file's lines (an Arrow table in the store's
+    #: schema, or a frame, as ``IncidentStore.upsert_batches`` takes them).
+    rows: pa.Table | pd.DataFrame
 
 
 def ingest_joined_parts(
@@ -977,7 +978,7 @@ class _PartsTally(BatchTally):
 
     def add(  # type: ignore[override]
         self, part: JoinedPart, *_join: object, **_options: object
-    ) -> pa.Table:
+    ) -> pa.Table | pd.DataFrame:
         """Merge a joined part's tally; return its rows (the join is done elsewhere)."""
         self.merge(part.tally)
         return part.rows

@@ -17,6 +17,7 @@ import itertools
 import json
 import logging
 import shutil
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,8 +27,22 @@ import pytest
 from geodata.department import load_department
 from geodata.distributed_ingest import ingest_files, plan_parts
 from geodata.errors import InputError
-from geodata.ingest import ingest_file, install_department
-from geodata.readers import ColumnMapping
+from geodata.ingest import (
+    BatchTally,
+    JoinedPart,
+    PartOfFile,
+    ingest_file,
+    ingest_joined_parts,
+    install_department,
+)
+from geodata.readers import (
+    ColumnMapping,
+    dates_note,
+    duplicate_ids,
+    duplicate_value,
+    formats_of_dates_note,
+    iter_incidents,
+)
 from geodata.store import IncidentStore
 
 BAD = Path(__file__).resolve().parents[1] / "data" / "bad"
@@ -40,6 +55,7 @@ def _beats_only(folder: Path, name: str) -> IncidentStore:
     department = load_department(name)
     store = IncidentStore(folder / "store")
     install_department(store, department)
+    store.beat_index(tolerance_m=department.edge_tolerance_m)  # kept: copies read it
     return store
 
 
@@ -168,9 +184,9 @@ def test_chicago_exports_on_the_cluster_equal_one_machine(
         first_id = raw["ID"].iloc[0]
         assert repeated["line"].astype(int).tolist() == [n - 2, n - 1, n]
         assert repeated["value"].tolist() == [
-            f"{first_id} (first at line 2)",
-            f"{raw['ID'].iloc[3]} (first at line 5)",
-            f"{first_id} (first at line 2)",
+            duplicate_value(first_id, 2),
+            duplicate_value(raw["ID"].iloc[3], 5),
+            duplicate_value(first_id, 2),
         ]
 
 
@@ -291,6 +307,58 @@ def test_a_missing_file_is_the_readers_error(chicago, client, tmp_path):
     with pytest.raises(InputError, match=f"{missing}: no such file"):
         ingest_files([missing], store, client)
     assert store.count() == 0
+
+
+def test_a_file_joined_in_parts_with_the_public_api_is_stored_as_one_ingest(
+    exports, chicago, tmp_path
+):
+    # no cluster: the file cut in three by lines, each part read as a file of its own with
+    # the reader, placed in the whole file and joined; the store gets what one ingest stores
+    header, *records = exports["repeated_ids.csv"].read_text().splitlines(keepends=True)
+    records = records[:4] + records[4:-4:40] + records[-4:]  # the last repeat the first ids
+    path = tmp_path / "repeated_ids.csv"
+    path.write_text(header + "".join(records))
+    cuts = [0, len(records) // 3, 2 * len(records) // 3, len(records)]
+    pieces = []
+    for k, (a, b) in enumerate(itertools.pairwise(cuts)):
+        piece = tmp_path / f"part{k}" / path.name  # the export's name: rejections name it
+        piece.parent.mkdir()
+        piece.write_text(header + "".join(records[a:b]))
+        pieces.append((a, piece))  # records before the part: its line offset
+    store = IncidentStore(tmp_path / "parts")
+    shutil.copytree(chicago.root, store.root)
+    beats = store.read_layer("beats")
+    index = store.beat_index(tolerance_m=store.department().edge_tolerance_m)
+
+    def parts(whole: Path, *, exact: bool = False, **options) -> Iterator[JoinedPart]:
+        seen: dict[int, int] = {}
+        for offset, piece in pieces:
+            tally = BatchTally(categories=options["categories"], keep_disagreements=True)
+            place = PartOfFile(offset, dict(seen))
+            rows = [
+                tally.add(place.place(batch), beats, index, buffer_m=1000.0, prefer_reported=True)
+                for batch in iter_incidents(piece, exact=exact, dates_from=whole, **options)
+            ]
+            for keys, lines in zip(place.keys, place.lines, strict=True):
+                for key, line in zip(keys.tolist(), lines.tolist(), strict=True):
+                    seen.setdefault(key, line)
+            yield JoinedPart(tally, pd.concat(rows, ignore_index=True))
+
+    local = IncidentStore(tmp_path / "local")
+    shutil.copytree(chicago.root, local.root)
+    single = ingest_file(path, local, now=NOW)
+    joined = ingest_joined_parts(path, store, parts, now=NOW)
+    _assert_same(local, single, store, joined)
+    assert single.rejected_by_reason["duplicate incident id"] == 3
+    # the two messages read back are the readers' own, in and out
+    values = pd.Series([duplicate_value("JA 1 (x)", 12), duplicate_value("7", 3)])
+    found = duplicate_ids(values)
+    assert found["id"].tolist() == ["JA 1 (x)", "7"]
+    assert found["first_line"].tolist() == [12, 3]
+    note = dates_note(["%m/%d/%Y %I:%M:%S %p", "ISO8601"], "America/Chicago")
+    assert formats_of_dates_note(note) == (["%m/%d/%Y %I:%M:%S %p", "ISO8601"], "America/Chicago")
+    assert formats_of_dates_note("offense vocabulary detected: nibrs") is None
+    assert formats_of_dates_note(single.notes[0]) is not None
 
 
 def test_parts_end_at_line_breaks_and_carry_their_lines(tmp_path):
