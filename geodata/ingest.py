@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -869,6 +869,10 @@ class BatchTally(_Tally):
             self.disagreements.append(rows)
         else:
             super()._add_disagreements(rows)
+
+    def __getstate__(self) -> dict[str, object]:
+        """Return the fields alone: a tally sent between processes leaves its caches behind."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass
