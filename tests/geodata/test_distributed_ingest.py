@@ -16,16 +16,19 @@ import gzip
 import itertools
 import json
 import logging
+import pickle
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from geodata.department import load_department
-from geodata.distributed_ingest import ingest_files, plan_parts
+from geodata.distributed_ingest import _owned, ingest_files, plan_parts
 from geodata.errors import InputError
 from geodata.ingest import (
     BatchTally,
@@ -359,6 +362,28 @@ def test_a_file_joined_in_parts_with_the_public_api_is_stored_as_one_ingest(
     assert formats_of_dates_note(note) == (["%m/%d/%Y %I:%M:%S %p", "ISO8601"], "America/Chicago")
     assert formats_of_dates_note("offense vocabulary detected: nibrs") is None
     assert formats_of_dates_note(single.notes[0]) is not None
+
+
+def test_a_received_part_is_copied_into_arrows_pool():
+    # a part comes back in buffers the network layer allocated; the store keeps each part's
+    # ids to the end of the write, so the client copies the part first (else every part's
+    # buffers stay pinned and the client's memory grows with the file)
+    ids = pa.array([f"JA{i:06d}" for i in range(50_000)])
+    received = pickle.loads(
+        pickle.dumps(pa.table({"incident_id": ids, "x": np.arange(50_000.0)}), protocol=5)
+    )
+    received = pa.concat_tables([received.slice(0, 20_000), received.slice(20_000)])
+    before = pa.total_allocated_bytes()
+    owned = _owned(received)
+    assert owned.equals(received)
+    assert owned.schema == received.schema
+    assert all(column.num_chunks == 1 for column in owned.columns)
+    assert pa.total_allocated_bytes() - before >= received.nbytes  # new buffers, in the pool
+    kept, sent = owned.column("incident_id").chunk(0), received.column("incident_id").chunk(0)
+    assert kept.buffers()[2].address != sent.buffers()[2].address
+    empty = _owned(received.schema.empty_table())
+    assert empty.num_rows == 0
+    assert empty.schema == received.schema
 
 
 def test_parts_end_at_line_breaks_and_carry_their_lines(tmp_path):
