@@ -35,6 +35,7 @@ import contextlib
 import logging
 import shutil
 import tempfile
+import uuid
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -70,11 +71,12 @@ from geodata.store import IncidentStore
 if TYPE_CHECKING:
     from distributed import Client, Future
 
+    from geodata.calls import CallMapping, CallsReport
     from geodata.categories import OffenseCategories
     from geodata.join import BeatIndex
     from geodata.readers import ColumnMapping
 
-__all__ = ["PART_BYTES", "Part", "ingest_files", "plan_parts"]
+__all__ = ["PART_BYTES", "Part", "ingest_calls_files", "ingest_files", "plan_parts"]
 
 log = logging.getLogger(__name__)
 
@@ -594,4 +596,161 @@ def ingest_files(
             reports.append(report)
     finally:
         cluster.cancel()
+    return reports
+
+
+# --- calls for service: one export per worker ----------------------------------------------
+
+#: Where a worker writes the joined calls of one export for the client (under the store).
+_CALLS_SCRATCH = Path("cache") / "calls-read"
+
+
+@dataclass(frozen=True)
+class _CallsTask:
+    """What a worker needs to read and join one CAD export."""
+
+    path: str
+    store_root: str
+    mapping: CallMapping
+    block_bytes: int
+    now: datetime | None
+
+
+@dataclass
+class _CallsRead:
+    """What a worker returns for one CAD export: its counts, rejections and where its rows are."""
+
+    report: CallsReport
+    rejected: list[pd.DataFrame]
+    #: The joined calls: an LZ4 Arrow stream under the store, read and deleted by the client.
+    rows: str
+
+
+def _read_calls_file(task: _CallsTask) -> _CallsRead:
+    """Read and join one CAD export on a worker; stream its calls to a file beside the store."""
+    from geodata.calls import CallsReport, calls_table, join_calls
+
+    store = IncidentStore(task.store_root)
+    for needed in (Path(task.path), store.meta_path):
+        if not needed.exists():
+            msg = f"a Dask worker cannot read {needed}"
+            raise FileNotFoundError(msg)
+    table = calls_table(store)
+    file_schema = table.spec.arrow_schema(store.timezone)
+    folder = store.root / _CALLS_SCRATCH
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / f"{uuid.uuid4().hex}.arrow"
+
+    def run(exact: bool) -> _CallsRead:
+        report = CallsReport(source=Path(task.path).name)
+        rejected: list[pd.DataFrame] = []
+        batches = join_calls(
+            Path(task.path),
+            store,
+            task.mapping,
+            report,
+            rejected,
+            exact=exact,
+            block_bytes=task.block_bytes,
+            now=task.now,
+        )
+        options = pa.ipc.IpcWriteOptions(compression="lz4")
+        with pa.ipc.new_stream(str(out), file_schema, options=options) as writer:
+            for batch in batches:
+                writer.write_table(table._to_arrow(batch, file_schema))
+        return _CallsRead(report, rejected, str(out))
+
+    try:
+        try:
+            return run(exact=False)
+        except RaggedRecords:  # found after batches were written: read again, exactly
+            return run(exact=True)
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
+
+
+def _streamed(path: str) -> Iterator[pa.Table]:
+    """Yield the tables of an Arrow stream file one record batch at a time."""
+    with pa.ipc.open_stream(path) as reader:
+        for batch in reader:
+            yield pa.Table.from_batches([batch])
+
+
+def ingest_calls_files(
+    paths: Sequence[str | Path],
+    store: IncidentStore,
+    client: Client,
+    *,
+    mapping: CallMapping,
+    block_bytes: int = BLOCK_BYTES,
+    now: datetime | None = None,
+) -> list[CallsReport]:
+    """Ingest CAD exports in turn, each read and joined on a worker of `client`.
+
+    Each export is read whole by one worker with the product's calls reader and join
+    (:func:`geodata.calls.join_calls`), which streams the joined calls to an Arrow file under
+    the store (``cache/calls-read/``: the workers reach the store at the same path); the client
+    stores them as :func:`geodata.calls.ingest_calls` does, one version per file, and deletes
+    the file. The workers read the next exports while the client stores one; memory on both
+    sides is a batch (then the store's write buffers), whatever the file's size.
+
+    Parameters
+    ----------
+    paths
+        The exports, at paths the workers reach too.
+    store
+        A store with a beat layer, at a path the workers reach (and may write a file under).
+    client
+        A connected ``distributed.Client``.
+    mapping, block_bytes, now
+        As :func:`geodata.calls.ingest_calls`.
+
+    Returns
+    -------
+    list of CallsReport
+        One per file, in order: what :func:`geodata.calls.ingest_calls` reports.
+
+    Raises
+    ------
+    InputError, SchemaError
+        As :func:`geodata.calls.ingest_calls` (also when a worker cannot read a file).
+    """
+    from geodata.calls import ingest_calls, store_joined_calls
+
+    files = [Path(p) for p in paths]
+    tasks = deque(
+        _CallsTask(str(p.absolute()), str(store.root.absolute()), mapping, block_bytes, now)
+        for p in files
+    )
+    ahead = max(1, sum(client.nthreads().values()))
+    sent: deque[Future] = deque()
+    reports = []
+    try:
+        for path in files:
+            while tasks and len(sent) < ahead:
+                sent.append(client.submit(_read_calls_file, tasks.popleft(), pure=False))
+            future = sent.popleft()
+            try:
+                done = future.result()
+            except FileNotFoundError as err:
+                if not path.exists():  # nowhere: the reader's own error
+                    reports.append(ingest_calls(path, store, mapping=mapping, now=now))
+                    continue
+                msg = (
+                    f"{err}: the workers must reach the exports and the store at the same "
+                    "paths as this machine (a shared file system; see docs/scale.md)"
+                )
+                raise InputError(msg, path=str(path)) from err
+            try:
+                report = store_joined_calls(
+                    path, store, _streamed(done.rows), done.report, done.rejected
+                )
+            finally:
+                Path(done.rows).unlink(missing_ok=True)
+            reports.append(report)
+    finally:
+        for future in sent:  # parts read ahead of a failure: their files go too
+            with contextlib.suppress(Exception):
+                Path(future.result().rows).unlink(missing_ok=True)
     return reports

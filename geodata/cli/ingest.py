@@ -89,10 +89,6 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     if args.kind == "calls":
         from geodata.cli.calls import run_calls_ingest
 
-        if args.more:
-            print("error: --kind calls reads one file at a time", file=sys.stderr)
-            return 2
-
         return run_calls_ingest(args)
     from geodata.categories import load_categories
     from geodata.department import load_department

@@ -447,6 +447,42 @@ def test_several_files_on_the_command_line(chicago, client, tmp_path, capsys):
     assert listed["cluster"] == listed["here"]
     assert [r["source"] for r in listed["here"]] == files
     assert listed["here"][1]["rows_read"] == 14  # tests/data/bad/cases.toml
-    # calls for service are read one file at a time
-    assert main(["ingest", *files, "--kind", "calls", "--store", str(tmp_path / "here")]) == 2
-    assert "one file at a time" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_calls_files_on_the_cluster_equal_one_machine(samples_dir, client, tmp_path, capsys):
+    # the bundled Minneapolis CAD export cut in two overlapping files: the second replaces
+    # the calls they share; each file is one version of the calls table, both ways
+    from geodata.calls import calls_table, load_calls
+    from geodata.cli import main
+
+    base = _beats_only(tmp_path / "base", "minneapolis")
+    source = samples_dir.parent / "minneapolis" / "mpd_cad_2020-06-21_to_2020-07-13.csv.gz"
+    header, *records = gzip.decompress(source.read_bytes()).decode().splitlines(keepends=True)
+    files = []
+    for name, rows in [("first.csv", records[:9000]), ("second.csv", records[6000:])]:
+        (tmp_path / name).write_text(header + "".join(rows))
+        files.append(str(tmp_path / name))
+    listed, stored = {}, {}
+    for where, extra in [("here", []), ("cluster", ["--scheduler", client.scheduler.address])]:
+        store = tmp_path / where
+        shutil.copytree(base.root, store)
+        args = ["ingest", *files, "--kind", "calls", "--store", str(store), "--json", *extra]
+        assert main(args) == 0
+        reports = json.loads(capsys.readouterr().out)
+        listed[where] = [{k: v for k, v in r.items() if k != "rejections_csv"} for r in reports]
+        for r in reports:
+            rejected = pd.read_csv(r["rejections_csv"], dtype=str, keep_default_na=False)
+            listed[where].append(rejected.to_dict("list"))
+        held = IncidentStore(store)
+        assert len(calls_table(held).history()) == 1 + len(files)  # created, a version per file
+        stored[where] = pd.DataFrame(load_calls(held)).sort_values("call_id", ignore_index=True)
+        assert not any((store / "cache" / "calls-read").glob("*"))  # the workers' files gone
+    assert listed["cluster"] == listed["here"]
+    pd.testing.assert_frame_equal(stored["cluster"], stored["here"])
+    first, second = listed["here"][:2]
+    assert first["rows_read"] == 9000
+    assert second["rows_read"] == len(records) - 6000
+    assert first["rows_read"] == first["rows_accepted"] + first["rows_rejected"]
+    assert second["rows_replaced"] > 2900  # the 3,000 shared rows less rejected ones
+    assert len(stored["here"]) == first["rows_new"] + second["rows_new"]
