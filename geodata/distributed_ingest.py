@@ -733,6 +733,9 @@ def ingest_calls_files(
             future = sent.popleft()
             try:
                 done = future.result()
+            except InputError:  # the file fails: read here, for the error one machine gives
+                reports.append(ingest_calls(path, store, mapping=mapping, now=now))
+                continue
             except FileNotFoundError as err:
                 if not path.exists():  # nowhere: the reader's own error
                     reports.append(ingest_calls(path, store, mapping=mapping, now=now))

@@ -450,7 +450,9 @@ def test_several_files_on_the_command_line(chicago, client, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_calls_files_on_the_cluster_equal_one_machine(samples_dir, client, tmp_path, capsys):
+def test_calls_files_on_the_cluster_equal_one_machine(
+    samples_dir, client, tmp_path, capsys, monkeypatch
+):
     # the bundled Minneapolis CAD export cut in two overlapping files: the second replaces
     # the calls they share; each file is one version of the calls table, both ways
     from geodata.calls import calls_table, load_calls
@@ -486,3 +488,13 @@ def test_calls_files_on_the_cluster_equal_one_machine(samples_dir, client, tmp_p
     assert first["rows_read"] == first["rows_accepted"] + first["rows_rejected"]
     assert second["rows_replaced"] > 2900  # the 3,000 shared rows less rejected ones
     assert len(stored["here"]) == first["rows_new"] + second["rows_new"]
+    # an export the reader refuses: the same one-line error both ways, its path as given
+    monkeypatch.chdir(tmp_path)
+    Path("no_times.csv").write_text(header.replace("Response_Date", "Responded") + records[0])
+    errors = []
+    for where, extra in [("here", []), ("cluster", ["--scheduler", client.scheduler.address])]:
+        args = ["ingest", "no_times.csv", "--kind", "calls", "--store", where, *extra]
+        assert main(args) == 2
+        errors.append(capsys.readouterr().err.strip())
+    assert errors[0] == errors[1]
+    assert errors[0].startswith("error: no_times.csv")
