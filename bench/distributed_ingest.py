@@ -7,9 +7,9 @@ processes, one thread each, 4 GB each), then times :func:`geodata.distributed_in
 ingest_files` alone (the cluster's start is reported apart). Reported: wall seconds, CPU
 seconds of the client and of each worker during the ingest, and each process's own peak
 resident memory (``VmHWM``); the two runs' counts and stored rows must be equal. With
-``--calls N --files K`` the same for calls for service: K CAD exports of N/K calls resampled
-from the bundled Minneapolis export (:func:`bench.calls.generate`), ingested in one command on
-one machine and with :func:`geodata.distributed_ingest.ingest_calls_files`. Usage::
+``--calls N --files K`` the same for calls for service: N calls resampled from the bundled
+Minneapolis export (:func:`bench.calls.generate`) cut by records into K exports, ingested in one
+command on one machine and with :func:`geodata.distributed_ingest.ingest_calls_files`. Usage::
 
     python -m bench.distributed_ingest --csv /tmp/dask5/chicago-1000000.csv \\
         --base-store /tmp/dask5/base-store --scratch /tmp/dask5/run
@@ -129,12 +129,13 @@ def _calls(args: argparse.Namespace) -> int:
     """Ingest `--calls` resampled CAD calls in `--files` exports, on one machine and a cluster."""
     from bench.calls import _base_store, generate
 
-    files = []
-    for k in range(args.files):
-        path = args.scratch / f"calls-{args.calls}-{k}.csv"
-        if not path.exists():
-            generate(path, args.calls // args.files, seed=k)
-        files.append(path)
+    files = [args.scratch / f"calls-{args.calls}-{k}.csv" for k in range(args.files)]
+    if not all(f.exists() for f in files):  # one resampled export cut in K by its records
+        whole = generate(args.scratch / f"calls-{args.calls}.csv", args.calls)
+        header, *records = whole.read_text().splitlines(keepends=True)
+        step = -(-len(records) // args.files)
+        for k, path in enumerate(files):
+            path.write_text(header + "".join(records[k * step : (k + 1) * step]))
     base = _base_store(args.scratch)
     print_machine()
     print(f"{args.files} CAD exports of {args.calls // args.files:,} calls each")
