@@ -247,16 +247,16 @@ def test_calls_areas_ids_follow_the_department_rules(tmp_path, capsys):
 
     from analysis.cli import main as analysis_main
 
-    # MPD's precincts written "01".."05" and 5,000 real calls: the precinct ids take the
+    # MPD's precincts written "01".."05" and 3,000 real calls: the precinct ids take the
     # department's rule (Minneapolis: no padding), so P4's sectors lie in precinct "4", not "04"
     parents = gpd.read_file(MPLS / "mpd_precincts.geojson")
     parents["PRECINCT"] = parents["PRECINCT"].str.zfill(2)
     parents.to_file(tmp_path / "precincts.geojson", driver="GeoJSON")
-    calls = pd.read_csv(RAW, dtype=str, keep_default_na=False, nrows=5000)
+    calls = pd.read_csv(RAW, dtype=str, keep_default_na=False, nrows=3000)
     calls.to_csv(tmp_path / "calls.csv", index=False)
     args = ["calls-areas", "--calls", str(tmp_path / "calls.csv"), "--parents"]
     args += [str(tmp_path / "precincts.geojson"), "--parent-column", "PRECINCT"]
-    args += ["--area-column", "Battalion", "--out"]
+    args += ["--area-column", "Battalion", "--cell-size", "600", "--out"]
     profile = ["--department", "minneapolis"]
     assert analysis_main([*args, str(tmp_path / "mpls.geojson"), *profile]) == 0
     report = json.loads(capsys.readouterr().out)
