@@ -182,3 +182,26 @@ def test_city_kde_equals_the_fit_and_has_the_stores_crs(sample_store, tmp_path):
         assert model.n_incidents_ == len(x)
         assert model.hotspots_.crs == store.analysis_crs
     assert city_kde(store, start=pd.Timestamp("1990-01-01"), end=pd.Timestamp("1990-02-01")) is None
+
+
+def test_the_kde_command_and_the_store_load_no_geometry_modules_at_import():
+    # the city-wide KDE reads its 10M points while GeoPandas, SciPy and the binning kernel
+    # load (analysis.distributed.city_kde): none of them may come with the command's modules
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys\n"
+        "import analysis.cli.hotspots, analysis.distributed, analysis.hotspots, geodata.store\n"
+        "print(sorted(m for m in ('geopandas', 'numba', 'scipy', 'rasterio') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert done.stdout.strip() == "[]"
