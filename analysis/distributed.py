@@ -189,8 +189,8 @@ def city_kde(
     The same estimate as ``KDEHotspots(...).fit`` on :func:`located_points` (the automatic
     bandwidth and cell from the points, the grid around them). When nothing is kept for the
     store's version, the coordinates are read file by file into NumPy (two threads) from the
-    start, while this thread loads GeoPandas and the estimator and another one the binning
-    kernel (the modules' loading holds the GIL, the reading mostly not). The binned counts (with
+    start, while another thread loads the binning kernel, SciPy, rasterio and GeoPandas (loading
+    modules holds the GIL, the reading mostly does not). The binned counts (with
     the bandwidth, grid and number of incidents they were binned for) are kept beside the store,
     keyed on :meth:`IncidentStore.version_token`, the period and the parameters
     (``cache/kde/``): a later estimate of the same store version reads them instead of every
@@ -217,7 +217,7 @@ def city_kde(
     reading = None
     if not any((store.root / "cache" / "kde").glob(f"{version}-*.npz")):
         # nothing kept for this store version: the files are read (on two threads) from now,
-        # while this thread loads the estimator's modules and another the binning kernel
+        # while another thread loads the binning kernel and the polygons' modules
         reading = reader.submit(located_points, store, start=start, end=end)
     reader.shutdown(wait=False)
     from analysis.hotspots import KDEHotspots, prepare_binning
@@ -228,10 +228,8 @@ def city_kde(
     if saved is not None:
         counts, grid, n, h = saved
         return model.fit_counts(counts, grid, n_incidents=n, bandwidth_m=h, crs=store.analysis_crs)
-    with ThreadPoolExecutor(1) as pool:  # load the binning kernel while the files are read
+    with ThreadPoolExecutor(1) as pool:  # the kernel and modules load while files are read
         prepared = pool.submit(prepare_binning)
-        import geopandas  # noqa: F401 - for the hotspot polygons, loaded while the files are read
-
         x, y = (
             reading.result() if reading is not None else located_points(store, start=start, end=end)
         )

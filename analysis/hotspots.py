@@ -938,17 +938,20 @@ _PERCENTILE_CHUNK = 1 << 18
 
 
 def prepare_binning() -> None:
-    """Load the compiled linear-binning kernel (and the FFT and labelling modules) now.
+    """Load the compiled linear-binning kernel, then the FFT, labelling and polygon modules.
 
-    A fresh process pays about half a second to import numba and load the cached kernel; a
-    caller that is about to read many points calls this on another thread first, so that the
-    loading overlaps the reading (``analysis hotspots --method kde`` does).
+    A fresh process pays about half a second to import numba and load the cached kernel, and
+    as much for SciPy, rasterio and GeoPandas; a caller that is about to read many points calls
+    this on one other thread first, so that the loading overlaps the reading (``analysis
+    hotspots --method kde`` does). One thread loads them all, one after the other: two threads
+    loading modules at once only wait for each other (the GIL).
     """
     from analysis._binning import linear_binning
 
     out = np.zeros((2, 2))
     linear_binning(np.zeros(1), np.zeros(1), np.empty(0), -1.0, -1.0, 1.0, out)
     # then what the smoothing and the polygons import
+    import geopandas  # noqa: F401
     import rasterio.features  # noqa: F401
     from scipy import fft, ndimage  # noqa: F401
 
