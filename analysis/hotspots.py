@@ -961,11 +961,13 @@ class _Histogram:
 
     Chunk by chunk (no temporary the size of the values). The bin of a value is monotone in the
     value, so the k-th smallest value lies in the bin where the cumulative count passes k.
+    `extent` is the values' (minimum, maximum) when the caller has it.
     """
 
-    def __init__(self, values: np.ndarray) -> None:
+    def __init__(self, values: np.ndarray, extent: np.ndarray | None = None) -> None:
         self.values = values
-        self.lo, self.hi = float(values.min()), float(values.max())
+        lo, hi = (values.min(), values.max()) if extent is None else extent
+        self.lo, self.hi = float(lo), float(hi)
         self.scale = _PERCENTILE_BINS / (self.hi - self.lo) if self.hi > self.lo else 0.0
         self._scaled = np.empty(_PERCENTILE_CHUNK)
         self._bins = np.empty(_PERCENTILE_CHUNK, dtype=np.intp)
@@ -1063,7 +1065,14 @@ def _silverman_bandwidth(x: np.ndarray, y: np.ndarray) -> float:
 _CLIP_MARGIN = 1e-9
 
 
-def _clipped_silverman(x: np.ndarray, y: np.ndarray, low: float, high: float) -> float:
+def _clipped_silverman(
+    x: np.ndarray,
+    y: np.ndarray,
+    low: float,
+    high: float,
+    *,
+    extents: tuple[np.ndarray, np.ndarray] | None = None,
+) -> float:
     """Return ``float(np.clip(_silverman_bandwidth(x, y), low, high))``, the same value.
 
     On many points the rule's value is usually far outside ``[low, high]`` (10M incidents of a
@@ -1072,16 +1081,19 @@ def _clipped_silverman(x: np.ndarray, y: np.ndarray, low: float, high: float) ->
     ``IQR_low`` comes from the bins of a :class:`_Histogram` that hold the quartiles' order
     statistics (no sorting, no gathering of the values near them). When a bound clears a clip
     by :data:`_CLIP_MARGIN` the clip is the answer; otherwise the exact rule is computed.
+    `extents` are each axis's (minimum, maximum) when the caller has them.
     """
     n = len(x)
     if n < _BINNED_PERCENTILE_MIN or not low <= high:
         return float(np.clip(_silverman_bandwidth(x, y), low, high))
     factor = n ** (-1.0 / 6.0)
     sds, lows = [], []
-    for v in (x, y):
+    for axis, v in enumerate((x, y)):
         sd = float(np.std(v))
         sds.append(sd)
-        histogram = _Histogram(np.asarray(v, dtype=np.float64))
+        histogram = _Histogram(
+            np.asarray(v, dtype=np.float64), extent=None if extents is None else extents[axis]
+        )
         if not histogram.scale:
             lows.append(sd)  # every value equal: the IQR is 0 and the rule takes the sd
             continue
@@ -1193,8 +1205,12 @@ class KDEHotspots(BaseEstimator):
         if len(x) == 0:
             msg = "X has no incidents: nothing to estimate a density from"
             raise ValueError(msg)
+        # each axis's extent once (the rules below take only the minimum and maximum)
+        xs, ys = np.array([x.min(), x.max()]), np.array([yy.min(), yy.max()])
         if self.bandwidth_m == "auto":
-            h = _clipped_silverman(x, yy, self.min_bandwidth_m, self.max_bandwidth_m)
+            h = _clipped_silverman(
+                x, yy, self.min_bandwidth_m, self.max_bandwidth_m, extents=(xs, ys)
+            )
         else:
             h = float(self.bandwidth_m)
         self.bandwidth_m_ = h
@@ -1202,11 +1218,11 @@ class KDEHotspots(BaseEstimator):
         if grid is not None:
             cell = grid.cell_size_m
         elif self.cell_size_m == "auto":
-            cell = auto_cell_size(x, yy, h, pad_m=reach, max_cells=self.max_cells)
+            cell = auto_cell_size(xs, ys, h, pad_m=reach, max_cells=self.max_cells)
         else:
             cell = float(self.cell_size_m)
         self.cell_size_m_ = cell
-        self.grid_ = grid if grid is not None else Grid.around(x, yy, cell, pad_m=reach)
+        self.grid_ = grid if grid is not None else Grid.around(xs, ys, cell, pad_m=reach)
         self.n_incidents_ = len(x)
         return self.grid_.linear_counts(x, yy)
 
