@@ -182,6 +182,18 @@ def test_city_kde_equals_the_fit_and_has_the_stores_crs(sample_store, tmp_path):
         assert model.n_incidents_ == len(x)
         assert model.hotspots_.crs == store.analysis_crs
     assert city_kde(store, start=pd.Timestamp("1990-01-01"), end=pd.Timestamp("1990-02-01")) is None
+    # with nothing kept for the store's version the files are read before the estimator's
+    # modules load (another path): a period's estimate, and an empty period, the same way
+    fresh = IncidentStore(tmp_path / "fresh")
+    shutil.copytree(sample_store.root, fresh.root, ignore=shutil.ignore_patterns("cache"))
+    assert city_kde(fresh, start=pd.Timestamp("1990-01-01"), end=pd.Timestamp("1990-02-01")) is None
+    shutil.rmtree(fresh.root / "cache", ignore_errors=True)
+    start, end = pd.Timestamp("2018-01-01"), pd.Timestamp("2018-01-15")
+    x, y = located_points(fresh, start=start, end=end)
+    fitted = hotspots.KDEHotspots().fit(pd.DataFrame({schema.X: x, schema.Y: y}))
+    model = city_kde(fresh, start=start, end=end)
+    np.testing.assert_array_equal(model.density_, fitted.density_)
+    assert model.n_incidents_ == len(x) > 0
 
 
 def test_the_kde_command_and_the_store_load_no_geometry_modules_at_import():
