@@ -183,7 +183,8 @@ def _xy(X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
             raise ValueError(msg)
         x = np.asarray(X.geometry.x, dtype=np.float64)
         y = np.asarray(X.geometry.y, dtype=np.float64)
-    if len(x) and not (np.isfinite(x).all() and np.isfinite(y).all()):
+    # every value is finite when the extremes are (NaN propagates to them): no N-sized mask
+    if len(x) and not np.isfinite([x.min(), x.max(), y.min(), y.max()]).all():
         bad = int(np.flatnonzero(~(np.isfinite(x) & np.isfinite(y)))[0])
         msg = f"X row {bad}: coordinates are missing or not finite; drop unlocated incidents"
         raise ValueError(msg)

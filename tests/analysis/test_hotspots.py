@@ -657,3 +657,21 @@ def test_linear_counts_on_two_threads_equal_one_pass():
     one[:] = 0
     linear_binning(x, y, weights, grid.x0, grid.y0, grid.cell_size_m, one)
     np.testing.assert_allclose(grid.linear_counts(x, y, weights), one, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_points_missing_or_infinite_are_refused_with_their_row(bad):
+    # the check looks at the extremes only (NaN propagates to them); the message names the
+    # first bad row, in x or in y
+    from analysis.hotspots import _xy
+
+    x = np.array([1.0, 2.0, 3.0, 4.0])
+    y = np.array([5.0, 6.0, 7.0, 8.0])
+    got_x, got_y = _xy(pd.DataFrame({"x": x, "y": y}))
+    assert got_x.tolist() == x.tolist()
+    assert got_y.tolist() == y.tolist()
+    for column, row in (("x", 2), ("y", 1)):
+        frame = pd.DataFrame({"x": x, "y": y})
+        frame.loc[row, column] = bad
+        with pytest.raises(ValueError, match=f"X row {row}: coordinates are missing or not finite"):
+            _xy(frame)
