@@ -240,3 +240,35 @@ def test_located_drops_exactly_the_rows_missing_a_coordinate():
     assert y.tolist() == [4.0, 5.0, 6.0]
     x, y = _located(table([], []))
     assert len(x) == len(y) == 0
+
+
+def test_module_entry_point_runs_exit_handlers_and_keeps_the_exit_code(sample_store, tmp_path):
+    # `python -m analysis` ends without the interpreter's teardown (analysis.__main__): the
+    # exit handlers still run (the benchmarks' peak-memory hook is one), the output is whole
+    # and the exit code is the command's
+    from pathlib import Path
+
+    from bench.measure import run_measured
+
+    repo = Path(__file__).resolve().parents[2]
+    flag = tmp_path / "handlers-ran"
+    prelude = f"import atexit\natexit.register(lambda: open({str(flag)!r}, 'w').write('ran'))"
+    root = tmp_path / "store"
+    shutil.copytree(sample_store.root, root, ignore=shutil.ignore_patterns("cache"))
+    done = run_measured(
+        ["-m", "analysis", "hotspots", "--method", "kde", "--json", "--store", str(root)],
+        prelude=prelude,
+        cwd=repo,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["n_incidents"] == len(located_points(sample_store)[0])
+    assert flag.read_text() == "ran"
+    flag.unlink()
+    bad = run_measured(
+        ["-m", "analysis", "profile", "--beat", "9999", "--store", str(root)],
+        prelude=prelude,
+        cwd=repo,
+    )
+    assert bad.returncode == 2
+    assert "no beat '9999'" in bad.stderr
+    assert flag.read_text() == "ran"
