@@ -814,7 +814,19 @@ class BalancedBeats:
         """Return the units with a neighbour in another beat, in unit order."""
         return [i for i in range(self._n) if any(labels[j] != labels[i] for j in self._nbrs[i])]
 
-    def _search(self, labels: np.ndarray, rng: np.random.Generator, deadline: float) -> None:
+    def _sweep(
+        self,
+        labels: np.ndarray,
+        rng: np.random.Generator,
+        deadline: float,
+        change: Callable[[np.ndarray, int, int], float | None],
+    ) -> None:
+        """Move boundary units, in random order, to the neighbouring beat of least `change`.
+
+        ``change(labels, unit, beat)`` is what moving `unit` to `beat` does to the quantity
+        minimised (None: the move is not allowed); a unit moves only when it falls. Passes
+        repeat until one moves nothing or `deadline` (:func:`time.perf_counter`) is past.
+        """
         for _ in range(self.max_passes):
             improved = 0
             for i in rng.permutation(self._boundary(labels)):
@@ -824,8 +836,8 @@ class BalancedBeats:
                     continue
                 best, best_b = -1e-9, -1
                 for b in cands:
-                    d = self._delta(labels, i, b)[0]
-                    if d < best:
+                    d = change(labels, i, b)
+                    if d is not None and d < best:
                         best, best_b = d, b
                 if best_b >= 0:
                     self._move(labels, i, best_b)
@@ -833,33 +845,24 @@ class BalancedBeats:
             if not improved or time.perf_counter() > deadline:
                 break
 
+    def _search(self, labels: np.ndarray, rng: np.random.Generator, deadline: float) -> None:
+        """Move boundary units while the objective falls."""
+        self._sweep(labels, rng, deadline, lambda labels, i, b: self._delta(labels, i, b)[0])
+
     def _polish(self, labels: np.ndarray, rng: np.random.Generator, deadline: float) -> None:
         """Move boundary units that make beats more compact while the CV stays on target."""
-        t = self._target
-        for _ in range(self.max_passes):
-            improved = 0
-            for i in rng.permutation(self._boundary(labels)):
-                i = int(i)
-                a = int(labels[i])
-                cands = sorted({int(labels[j]) for j in self._nbrs[i]} - {a})
-                if not cands or not self._movable(labels, i):
-                    continue
-                best, best_b = -1e-9, -1
-                for b in cands:
-                    d_all, d_bal, _ = self._delta(labels, i, b)
-                    d_comp = d_all - self._bw * d_bal
-                    if d_comp >= best:
-                        continue
-                    loads = self._W.copy()
-                    loads[a] -= self._w[i]
-                    loads[b] += self._w[i]
-                    if loads.std() / t <= self.target_cv:
-                        best, best_b = d_comp, b
-                if best_b >= 0:
-                    self._move(labels, i, best_b)
-                    improved += 1
-            if not improved or time.perf_counter() > deadline:
-                break
+        self._sweep(labels, rng, deadline, self._compactness_change)
+
+    def _compactness_change(self, labels: np.ndarray, i: int, b: int) -> float | None:
+        """Return the compactness change of moving unit `i` to beat `b`; None off the CV target."""
+        d_all, d_bal, _ = self._delta(labels, i, b)
+        d_comp = d_all - self._bw * d_bal
+        if d_comp >= -1e-9:  # no gain: the CV need not be checked
+            return None
+        loads = self._W.copy()
+        loads[int(labels[i])] -= self._w[i]
+        loads[b] += self._w[i]
+        return d_comp if loads.std() / self._target <= self.target_cv else None
 
     def _cv(self) -> float:
         return coefficient_of_variation(self._W)

@@ -91,8 +91,9 @@ def neighbours(root: str, token: str) -> pd.DataFrame:
 
 @st.cache_resource(show_spinner="Building the beat index (once)...")
 def beat_index(root: str, token: str) -> BeatIndex:
-    """Return the point-in-beat index of the stored beats."""
-    return BeatIndex(data.load_beats(root, token))
+    """Return the point-in-beat index of the stored beats (the one the store keeps)."""
+    del token
+    return IncidentStore(root).beat_index()
 
 
 @st.cache_resource(show_spinner="Building the block list (once)...")

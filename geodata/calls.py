@@ -33,7 +33,7 @@ still counts in the department's response times.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -83,8 +83,10 @@ __all__ = [
     "calls_table",
     "derive_intervals",
     "ingest_calls",
+    "join_calls",
     "load_calls",
     "read_calls",
+    "store_joined_calls",
     "units_from_plan",
 ]
 
@@ -778,7 +780,43 @@ def _ingest(
     block_bytes: int,
     now: datetime | None,
 ) -> CallsReport:
-    from geodata.exports import write_csv
+    report = CallsReport(source=path.name)
+    rejected_parts: list[pd.DataFrame] = []
+    batches = join_calls(
+        path,
+        store,
+        mapping,
+        report,
+        rejected_parts,
+        exact=exact,
+        block_bytes=block_bytes,
+        now=now,
+    )
+    return store_joined_calls(path, store, batches, report, rejected_parts)
+
+
+def join_calls(
+    path: Path,
+    store: object,
+    mapping: CallMapping,
+    report: CallsReport,
+    rejected_parts: list[pd.DataFrame],
+    *,
+    exact: bool = False,
+    block_bytes: int = BLOCK_BYTES,
+    now: datetime | None = None,
+) -> Iterator[pd.DataFrame]:
+    """Yield the joined batches of a CAD export, counting them in `report` as they go.
+
+    The reading and join half of :func:`ingest_calls`, which a Dask worker runs on its own
+    (:func:`geodata.distributed_ingest.ingest_calls_files`): each batch's rejected rows are
+    appended to `rejected_parts`, and the report's ``date_formats`` are set after the last.
+
+    Raises
+    ------
+    InputError, SchemaError, RaggedRecords
+        As :func:`read_calls`.
+    """
     from geodata.join import assign_beats
 
     beats = store.read_layer("beats")  # type: ignore[attr-defined]
@@ -786,8 +824,6 @@ def _ingest(
     index = store.beat_index()  # type: ignore[attr-defined]
     known = set(index.beat_ids)
     attrs = beats.drop_duplicates(schema.BEAT).set_index(schema.BEAT)
-    report = CallsReport(source=path.name)
-    rejected_parts: list[pd.DataFrame] = []
     calls = _CallReader(
         path,
         mapping,
@@ -837,17 +873,34 @@ def _ingest(
                 report.location_withheld += int((~located).sum())
                 report.outside += int((batch[schema.BEAT] == schema.OUTSIDE).sum())
                 yield batch
+            report.date_formats = calls.date_formats
         finally:
             reading.close()
 
+    return batches()
+
+
+def store_joined_calls(
+    path: Path,
+    store: object,
+    batches: Iterable[pd.DataFrame | pa.Table],
+    report: CallsReport,
+    rejected_parts: list[pd.DataFrame],
+) -> CallsReport:
+    """Store joined calls as one version and write the rejections; return the full report.
+
+    The storing half of :func:`ingest_calls`: `batches` are :func:`join_calls`' (or the same
+    rows as Arrow tables) and fill in `report` and `rejected_parts` while they are consumed.
+    """
+    from geodata.exports import write_csv
+
     summary: dict[str, object] = {"file": path.name, "kind": "calls"}
     table = calls_table(store)
-    new, replaced, version = table.upsert_batches(batches(), source=summary)
+    new, replaced, version = table.upsert_batches(batches, source=summary)
     rejected_parts = [r for r in rejected_parts if len(r)]
     rejected = pd.concat(rejected_parts, ignore_index=True) if rejected_parts else rejection_frame()
     report.rows_rejected = len(rejected)
     report.rows_new, report.rows_replaced, report.version = new, replaced, version
-    report.date_formats = calls.date_formats
     if len(rejected):
         report.rejected_by_reason = {
             str(k): int(v) for k, v in rejected["reason"].value_counts().items()

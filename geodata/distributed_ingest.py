@@ -3,15 +3,18 @@
 The client cuts each export into parts: a plain CSV larger than ``part_bytes`` into byte
 ranges that end at a line break (each range read as the header plus its records), any other
 file (``.gz``, GeoJSON, Parquet...) whole. Each worker reads, validates, maps and joins its part
-with the product's own reader (:func:`geodata.readers.iter_incidents`) and per-batch join (the
-``_Tally`` of :mod:`geodata.ingest`), against the beat layer and index it reads from the store
-at the same path, and returns Arrow tables of the accepted rows in the store's schema, its
+with the product's own reader (:func:`geodata.readers.iter_incidents`) and per-batch join
+(:class:`geodata.ingest.BatchTally`, each batch placed in the whole file by
+:class:`geodata.ingest.PartOfFile`), against the beat layer and index it reads from the store
+at the same path, and returns an Arrow table of the accepted rows in the store's schema, its
 rejections and its counts, with the line numbers of the whole file. The client does what must
-be global, through :func:`geodata.ingest.ingest_file` itself: ids repeated across parts (a part
-holding ids of an earlier part is read again with them marked, so every count stays the
-reader's), the reconciliation, the reports and the one transactional write. The stored rows,
-beats, rejections and report equal the single-machine ingest's
-(``tests/geodata/test_distributed_ingest.py``).
+be global, through :func:`geodata.ingest.ingest_joined_parts` (which is ``ingest_file``
+itself): ids repeated across parts (a part holding ids of an earlier part is read again with
+them marked, so every count stays the reader's), the reconciliation, the reports and the one
+transactional write. It holds a bounded number of parts whatever the file's size: at most
+`ahead` are on the cluster, and a part is fetched only when the store takes it, then copied
+into Arrow's memory pool (:func:`_owned`). The stored rows, beats, rejections and report
+equal the single-machine ingest's (``tests/geodata/test_distributed_ingest.py``).
 
 Where a part cannot be read the way the whole file is (its detected date formats, columns or
 offense vocabulary differ from the first part's, or it raises a whole-file error of its own,
@@ -30,11 +33,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import shutil
 import tempfile
+import uuid
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -45,29 +48,41 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from geodata import schema
-from geodata._idkernel import IdTable, hash_strings
+from geodata._idkernel import IdTable
 from geodata.errors import CRSMismatchError, InputError
-from geodata.ingest import IngestReport, _rejected_frame, _Tally, ingest_file
-from geodata.readers import BLOCK_BYTES, REASONS, RaggedRecords, ReadResult, iter_incidents
+from geodata.ingest import (
+    BatchTally,
+    IngestReport,
+    JoinedPart,
+    PartOfFile,
+    ingest_file,
+    ingest_joined_parts,
+)
+from geodata.readers import (
+    BLOCK_BYTES,
+    RaggedRecords,
+    ReadResult,
+    dates_note,
+    formats_of_dates_note,
+    iter_incidents,
+)
 from geodata.store import IncidentStore
 
 if TYPE_CHECKING:
     from distributed import Client, Future
 
+    from geodata.calls import CallMapping, CallsReport
     from geodata.categories import OffenseCategories
     from geodata.join import BeatIndex
     from geodata.readers import ColumnMapping
 
-__all__ = ["PART_BYTES", "Part", "ingest_files", "plan_parts"]
+__all__ = ["PART_BYTES", "Part", "ingest_calls_files", "ingest_files", "plan_parts"]
 
 log = logging.getLogger(__name__)
 
 #: Bytes of CSV per part: a 1M-row Chicago export (280 MB) is five parts.
 PART_BYTES = 64 << 20
 _SCAN_BYTES = 16 << 20
-#: The value of a duplicate-id rejection: ``"<id> (first at line <n>)"``.
-_FIRST_AT = r"^(?P<id>.*) \(first at line (?P<line>\d+)\)$"
 
 
 @dataclass(frozen=True)
@@ -198,75 +213,15 @@ def _part_file(part: Part) -> Iterator[Path]:
 
 
 @dataclass
-class _PartTally(_Tally):
-    """The product's per-batch join and counts of one part, with the whole file's lines.
+class _PartRead:
+    """What a worker returns for one part: its tally, rows and the ids it accepted."""
 
-    Before each batch is joined, its lines are moved to the whole file's and the rows whose
-    id occurred in an earlier part (`earlier`: id hash -> the line it first occurred at)
-    are rejected as duplicates, as the reader rejects a repeated id.
-    """
-
-    line_offset: int = 0
-    earlier: dict[int, int] = field(default_factory=dict)
-    tables: list[pa.Table] = field(default_factory=list)
-    keys: list[np.ndarray] = field(default_factory=list)
-    key_lines: list[np.ndarray] = field(default_factory=list)
-    disagreements: list[pd.DataFrame] = field(default_factory=list)
-    #: What the client asked for (set on the client, for a second reading).
-    task: object = None
-
-    def add(
-        self,
-        part: ReadResult,
-        beats: pd.DataFrame,
-        index: BeatIndex,
-        *,
-        buffer_m: float,
-        prefer_reported: bool,
-    ) -> pd.DataFrame:
-        """Join one batch of the part (lines of the whole file); return the rows to store."""
-        incidents = part.incidents
-        lines = incidents[schema.SOURCE_LINE].to_numpy(dtype=np.int64) + self.line_offset
-        rejected = self._whole_file_lines(part.rejected)
-        keys = hash_strings(pa.array(incidents[schema.INCIDENT_ID].array))
-        repeated = np.isin(keys, np.fromiter(self.earlier, np.uint64, len(self.earlier)))
-        if repeated.any():
-            ids = incidents[schema.INCIDENT_ID].to_numpy(dtype=object)[repeated]
-            firsts = [self.earlier[int(k)] for k in keys[repeated]]
-            values = [f"{i} (first at line {f})" for i, f in zip(ids, firsts, strict=True)]
-            column = part.mapping.incident_id or "(derived id)"
-            duplicates = _rejected_frame(
-                part.source, lines[repeated], column, np.asarray(values), REASONS["duplicate_id"]
-            )
-            rejected = pd.concat([rejected, duplicates], ignore_index=True)
-        kept = ~repeated
-        incidents = incidents[kept].assign(**{schema.SOURCE_LINE: lines[kept]})
-        self.keys.append(keys[kept])
-        self.key_lines.append(lines[kept])
-        batch = replace(part, incidents=incidents.reset_index(drop=True), rejected=rejected)
-        return super().add(batch, beats, index, buffer_m=buffer_m, prefer_reported=prefer_reported)
-
-    def _whole_file_lines(self, rejected: pd.DataFrame) -> pd.DataFrame:
-        """Return rejections with the file's lines, duplicates pointing at the file's first."""
-        if not len(rejected) or not (self.line_offset or self.earlier):
-            return rejected
-        rejected = rejected.assign(line=rejected["line"] + self.line_offset)
-        repeated = (rejected["reason"] == REASONS["duplicate_id"]).to_numpy()
-        if repeated.any():
-            found = rejected.loc[repeated, "value"].str.extract(_FIRST_AT)
-            first = found["line"].astype("int64").to_numpy() + self.line_offset
-            keys = hash_strings(pa.array(found["id"].astype(object).to_numpy(), pa.string()))
-            first = np.array(
-                [self.earlier.get(int(k), int(f)) for k, f in zip(keys, first, strict=True)]
-            )
-            rejected.loc[repeated, "value"] = [
-                f"{i} (first at line {f})" for i, f in zip(found["id"], first, strict=True)
-            ]
-        return rejected
-
-    def _add_disagreements(self, rows: pd.DataFrame) -> None:
-        """Keep the rows whose reported beat differs; the client writes them."""
-        self.disagreements.append(rows)
+    tally: BatchTally
+    #: The accepted rows in the store's schema.
+    rows: pa.Table
+    #: Keys of the accepted ids and their lines in the whole file.
+    keys: np.ndarray
+    lines: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -294,8 +249,8 @@ def _beats_and_index(store: IncidentStore, tolerance_m: float) -> tuple[pd.DataF
     return _LAYERS[key]
 
 
-def _read_part(task: _Task) -> _PartTally:
-    """Read, validate and join one part on a worker; return its tally and Arrow tables."""
+def _read_part(task: _Task) -> _PartRead:
+    """Read, validate and join one part on a worker; return its tally and Arrow rows."""
     store = IncidentStore(task.store_root)
     for needed in (Path(task.part.path), store.meta_path):
         if not needed.exists():
@@ -308,106 +263,60 @@ def _read_part(task: _Task) -> _PartTally:
         # file does: on the whole file's date column
         read = partial(iter_incidents, local, dates_from=task.part.path, **task.reader_options)
 
-        def run(exact: bool) -> _PartTally:
-            options = task.reader_options
-            tally = _PartTally(
-                categories=options["categories"],
-                line_offset=task.part.line_offset,
-                earlier=task.earlier,
-            )
+        def run(exact: bool) -> _PartRead:
+            tally = BatchTally(categories=task.reader_options["categories"])
+            tally.keep_disagreements = True
+            place = PartOfFile(task.part.line_offset, task.earlier)
+            tables = []
             for batch in read(exact=exact):
                 joined = tally.add(
-                    batch,
+                    place.place(batch),
                     beats,
                     index,
                     buffer_m=task.buffer_m,
                     prefer_reported=task.prefer_reported,
                 )
                 if len(joined):
-                    tally.tables.append(store.table._to_arrow(joined, file_schema))
-            return tally
+                    tables.append(store.table._to_arrow(joined, file_schema))
+            rows = pa.concat_tables(tables) if tables else file_schema.empty_table()
+            keys = np.concatenate(place.keys) if place.keys else np.empty(0, np.uint64)
+            lines = np.concatenate(place.lines) if place.lines else np.empty(0, np.int64)
+            return _PartRead(tally, rows, keys, lines)
 
         try:
-            tally = run(exact=False)
+            done = run(exact=False)
         except RaggedRecords:
-            tally = run(exact=True)
-    first = tally.first
+            done = run(exact=True)
+    first = done.tally.first
     assert first is not None  # every file yields at least its header batch
-    tally.first = replace(first, incidents=first.incidents.iloc[:0], rejected=first.rejected[:0])
-    return tally
+    done.tally.first = replace(
+        first, incidents=first.incidents.iloc[:0], rejected=first.rejected[:0]
+    )
+    return done
 
 
 # --- on the client ----------------------------------------------------------------------
 
 
 class _NotAsOneFile(Exception):  # noqa: N818 - internal signal: ingest on this machine
-    """A part was not read as the whole file would be: the file is ingested on one machine."""
+    """A part was not read as the whole file would be: the file is ingested on one machine.
+
+    Its message, in the user's words, is the report's ``cluster_fallback``.
+    """
 
 
-@dataclass
-class _MergeTally(_Tally):
-    """The client's tally of one file: adds up the parts' tallies in file order."""
-
-    ids: IdTable = field(default_factory=IdTable)
-    again: Callable[[_PartTally, dict[int, int]], _PartTally] | None = None
-    empty: pa.Table | None = None
-
-    def add(  # type: ignore[override]
-        self,
-        part: _PartTally,
-        beats: pd.DataFrame,
-        index: BeatIndex,
-        *,
-        buffer_m: float,
-        prefer_reported: bool,
-    ) -> pa.Table:
-        """Count one part (read again when it repeats ids of earlier parts); return its rows."""
-        keys = np.concatenate(part.keys) if part.keys else np.empty(0, np.uint64)
-        lines = np.concatenate(part.key_lines) if part.key_lines else np.empty(0, np.int64)
-        first = self.ids.add(keys, lines)
-        repeated = first >= 0
-        if repeated.any():
-            assert self.again is not None
-            part = self.again(
-                part, dict(zip(keys[repeated].tolist(), first[repeated].tolist(), strict=True))
-            )
-        assert part.first is not None
-        if self.first is None:
-            self.first, self.categories = part.first, part.categories
-        else:
-            notes = _merged_notes(self.first.notes, part.first.notes)
-            if notes is None or (part.first.mapping, part.categories) != (
-                self.first.mapping,
-                self.categories,
-            ):
-                msg = f"{part.first.source}: a part was read with other formats or categories"
-                raise _NotAsOneFile(msg)
-            self.first.notes[:] = notes
-        self.rows_read += part.rows_read
-        self.rows_accepted += part.rows_accepted
-        self.outside += part.outside
-        self.rejected.extend(part.rejected)
-        self.n_reported += part.n_reported
-        self.same += part.same
-        self.same_geometric += part.same_geometric
-        for status, (count, same) in part.by_status.items():
-            counts = self.by_status.setdefault(status, [0, 0])
-            counts[0] += count
-            counts[1] += same
-        self.far_lon.extend(part.far_lon)
-        self.far_lat.extend(part.far_lat)
-        self.unmapped_rows += part.unmapped_rows
-        for offense, rows in part.unmapped_top.items():
-            self.unmapped_top[offense] = self.unmapped_top.get(offense, 0) + rows
-        for rows in part.disagreements:
-            self._add_disagreements(rows)
-        if not part.tables:
-            assert self.empty is not None
-            return self.empty
-        return pa.concat_tables(part.tables)
+_READ_DIFFERENTLY = (
+    "parts of the file read differently from the whole file (their date formats, columns or "
+    "offense vocabulary differ), so the whole file was read here; what is stored is what one "
+    "machine stores"
+)
+_NOT_ALONE = (
+    "a part of the file could not be read on its own (its dates, for example, may need the "
+    "rest of the file to be read), so the whole file was read here; what is stored is what one "
+    "machine stores"
+)
 
 
-_DATES_NOTE = re.compile(r"^dates read as (?P<formats>.+) in (?P<zone>\S+)$")
 _ISO = "ISO8601"
 
 
@@ -424,9 +333,9 @@ def _merged_notes(first: list[str], other: list[str]) -> list[str] | None:
     def split(notes: list[str]) -> tuple[list[str], list[str] | None, str | None]:
         rest, formats, zone = [], None, None
         for note in notes:
-            found = _DATES_NOTE.match(note)
+            found = formats_of_dates_note(note)
             if found and formats is None:
-                formats, zone = found["formats"].split(" or "), found["zone"]
+                formats, zone = found
                 rest.append("")  # where the note goes
             else:
                 rest.append(note)
@@ -445,7 +354,8 @@ def _merged_notes(first: list[str], other: list[str]) -> list[str] | None:
         return None
     if _ISO in formats_a or _ISO in formats_b:
         learnt.append(_ISO)
-    note = f"dates read as {' or '.join(learnt)} in {zone_a}"
+    assert zone_a is not None
+    note = dates_note(learnt, zone_a)
     return [n or note for n in rest_a]
 
 
@@ -479,6 +389,8 @@ class _OnCluster:
         store.beat_index(tolerance_m=self.tolerance_m)  # built and kept here, read by workers
         self.ahead = ahead or max(2, 2 * sum(client.nthreads().values()))
         self.options: dict[str, object] | None = None
+        #: The offense vocabulary the file's first part settled on.
+        self.categories: OffenseCategories | None = None
         #: Which of `paths` is read next.
         self.turn = 0
         #: Files not cut yet, parts not sent yet, parts sent (with their futures), in order,
@@ -487,11 +399,18 @@ class _OnCluster:
         self.waiting: deque[tuple[int, _Task]] = deque()
         self.sent: deque[tuple[int, _Task, Future]] = deque()
 
-    def read(self, path: Path, *, exact: bool = False, **options: object) -> Iterator[_PartTally]:
+    def read(self, path: Path, *, exact: bool = False, **options: object) -> Iterator[JoinedPart]:
         """Yield the parts of `path`, read and joined on the workers, in file order.
 
         `options` are :func:`iter_incidents`' as :func:`ingest_file` gives them (the same for
         every file of one :func:`ingest_files`, which reads the files in the order given).
+        A part holding ids of earlier parts is read again with them rejected; the date formats
+        the parts learnt are merged into the first part's note.
+
+        Raises
+        ------
+        _NotAsOneFile
+            When a part does not read as the whole file would.
         """
         del exact  # a worker reads a ragged part again itself
         turn = self.turn
@@ -507,19 +426,33 @@ class _OnCluster:
             self.sent.popleft()
         while self.waiting and self.waiting[0][0] < turn:
             self.waiting.popleft()
+        ids = IdTable()  # the ids of the file's parts so far, and their first lines
+        first: ReadResult | None = None
         while True:
             self._send()
             if not self.sent or self.sent[0][0] != turn:
                 return
             _, task, future = self.sent.popleft()
-            yield self._result(future, task)
-
-    def again(self, part: _PartTally, earlier: dict[int, int]) -> _PartTally:
-        """Read a part again on a worker, rejecting the ids `earlier` parts hold."""
-        task = part.task
-        assert isinstance(task, _Task)
-        future = self.client.submit(_read_part, replace(task, earlier=earlier), pure=False)
-        return self._result(future, task)
+            part = self._result(future, task)
+            repeated = ids.add(part.keys, part.lines)
+            held = repeated >= 0
+            if held.any():  # read again, those ids rejected as the reader does
+                earlier = zip(part.keys[held].tolist(), repeated[held].tolist(), strict=True)
+                again = replace(task, earlier=dict(earlier))
+                part = self._result(self.client.submit(_read_part, again, pure=False), task)
+            assert part.tally.first is not None
+            if first is None:
+                first = part.tally.first  # the file's first batch: its notes are the report's
+            else:
+                notes = _merged_notes(first.notes, part.tally.first.notes)
+                if notes is None or (part.tally.first.mapping, part.tally.categories) != (
+                    first.mapping,
+                    self.categories,
+                ):
+                    raise _NotAsOneFile(_READ_DIFFERENTLY)
+                first.notes[:] = notes
+            self.categories = part.tally.categories
+            yield JoinedPart(part.tally, part.rows)
 
     def cancel(self) -> None:
         """Let go of the parts not yet taken (the scheduler forgets them)."""
@@ -553,21 +486,38 @@ class _OnCluster:
             turn, task = self.waiting.popleft()
             self.sent.append((turn, task, self.client.submit(_read_part, task, pure=False)))
 
-    def _result(self, future: Future, task: _Task) -> _PartTally:
+    def _result(self, future: Future, task: _Task) -> _PartRead:
         try:
-            tally = future.result()
+            part = future.result()
         except FileNotFoundError as err:
             if not Path(task.part.path).exists():  # nowhere: the reader's own error
-                raise _NotAsOneFile(str(err)) from err
+                raise _NotAsOneFile(_NOT_ALONE) from err
             msg = (
                 f"{err}: the workers must reach the exports and the store at the same paths "
                 "as this machine (a shared file system; see docs/scale.md)"
             )
             raise InputError(msg, path=task.part.path) from err
         except (InputError, CRSMismatchError) as err:
-            raise _NotAsOneFile(str(err)) from err
-        tally.task = task
-        return tally
+            log.info("%s: a part could not be read on its own: %s", task.part.path, err)
+            raise _NotAsOneFile(_NOT_ALONE) from err
+        part.rows = _owned(part.rows)
+        return part
+
+
+def _owned(table: pa.Table) -> pa.Table:
+    """Return `table` copied into Arrow's memory pool, one chunk per column.
+
+    The columns of a table received from a worker live in the buffers the network layer
+    allocated with the C library's allocator; the store keeps the ids of every row to the end
+    of the write, and those kept slices would pin each received part's buffers and leave the
+    heap fragmented, so the client's memory grew with the file. A copy costs one pass over the
+    part and lets each received buffer go as soon as its part is copied.
+    """
+    columns = [
+        pa.concat_arrays(column.chunks) if column.num_chunks else column.combine_chunks()
+        for column in table.columns
+    ]
+    return pa.Table.from_arrays(columns, schema=table.schema)
 
 
 def ingest_files(
@@ -634,19 +584,176 @@ def ingest_files(
         "now": now,
         "block_bytes": block_bytes,
     }
-    empty = store.table.spec.arrow_schema(store.timezone).empty_table()
     reports = []
     try:
         for path in files:
-            tally_type = partial(_MergeTally, again=cluster.again, empty=empty)
             try:
-                report = ingest_file(
-                    path, store, **options, reader=cluster.read, tally_type=tally_type
-                )
+                report = ingest_joined_parts(path, store, cluster.read, **options)
             except _NotAsOneFile as why:
                 log.warning("%s: ingested on this machine (%s)", path, why)
                 report = ingest_file(path, store, **options)
+                report.cluster_fallback = str(why)
             reports.append(report)
     finally:
         cluster.cancel()
+    return reports
+
+
+# --- calls for service: one export per worker ----------------------------------------------
+
+#: Where a worker writes the joined calls of one export for the client (under the store).
+_CALLS_SCRATCH = Path("cache") / "calls-read"
+
+
+@dataclass(frozen=True)
+class _CallsTask:
+    """What a worker needs to read and join one CAD export."""
+
+    path: str
+    store_root: str
+    mapping: CallMapping
+    block_bytes: int
+    now: datetime | None
+
+
+@dataclass
+class _CallsRead:
+    """What a worker returns for one CAD export: its counts, rejections and where its rows are."""
+
+    report: CallsReport
+    rejected: list[pd.DataFrame]
+    #: The joined calls: an LZ4 Arrow stream under the store, read and deleted by the client.
+    rows: str
+
+
+def _read_calls_file(task: _CallsTask) -> _CallsRead:
+    """Read and join one CAD export on a worker; stream its calls to a file beside the store."""
+    from geodata.calls import CallsReport, calls_table, join_calls
+
+    store = IncidentStore(task.store_root)
+    for needed in (Path(task.path), store.meta_path):
+        if not needed.exists():
+            msg = f"a Dask worker cannot read {needed}"
+            raise FileNotFoundError(msg)
+    table = calls_table(store)
+    file_schema = table.spec.arrow_schema(store.timezone)
+    folder = store.root / _CALLS_SCRATCH
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / f"{uuid.uuid4().hex}.arrow"
+
+    def run(exact: bool) -> _CallsRead:
+        report = CallsReport(source=Path(task.path).name)
+        rejected: list[pd.DataFrame] = []
+        batches = join_calls(
+            Path(task.path),
+            store,
+            task.mapping,
+            report,
+            rejected,
+            exact=exact,
+            block_bytes=task.block_bytes,
+            now=task.now,
+        )
+        options = pa.ipc.IpcWriteOptions(compression="lz4")
+        with pa.ipc.new_stream(str(out), file_schema, options=options) as writer:
+            for batch in batches:
+                writer.write_table(table._to_arrow(batch, file_schema))
+        return _CallsRead(report, rejected, str(out))
+
+    try:
+        try:
+            return run(exact=False)
+        except RaggedRecords:  # found after batches were written: read again, exactly
+            return run(exact=True)
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
+
+
+def _streamed(path: str) -> Iterator[pa.Table]:
+    """Yield the tables of an Arrow stream file one record batch at a time."""
+    with pa.ipc.open_stream(path) as reader:
+        for batch in reader:
+            yield pa.Table.from_batches([batch])
+
+
+def ingest_calls_files(
+    paths: Sequence[str | Path],
+    store: IncidentStore,
+    client: Client,
+    *,
+    mapping: CallMapping,
+    block_bytes: int = BLOCK_BYTES,
+    now: datetime | None = None,
+) -> list[CallsReport]:
+    """Ingest CAD exports in turn, each read and joined on a worker of `client`.
+
+    Each export is read whole by one worker with the product's calls reader and join
+    (:func:`geodata.calls.join_calls`), which streams the joined calls to an Arrow file under
+    the store (``cache/calls-read/``: the workers reach the store at the same path); the client
+    stores them as :func:`geodata.calls.ingest_calls` does, one version per file, and deletes
+    the file. The workers read the next exports while the client stores one; memory on both
+    sides is a batch (then the store's write buffers), whatever the file's size.
+
+    Parameters
+    ----------
+    paths
+        The exports, at paths the workers reach too.
+    store
+        A store with a beat layer, at a path the workers reach (and may write a file under).
+    client
+        A connected ``distributed.Client``.
+    mapping, block_bytes, now
+        As :func:`geodata.calls.ingest_calls`.
+
+    Returns
+    -------
+    list of CallsReport
+        One per file, in order: what :func:`geodata.calls.ingest_calls` reports.
+
+    Raises
+    ------
+    InputError, SchemaError
+        As :func:`geodata.calls.ingest_calls` (also when a worker cannot read a file).
+    """
+    from geodata.calls import ingest_calls, store_joined_calls
+
+    files = [Path(p) for p in paths]
+    tasks = deque(
+        _CallsTask(str(p.absolute()), str(store.root.absolute()), mapping, block_bytes, now)
+        for p in files
+    )
+    ahead = max(1, sum(client.nthreads().values()))
+    sent: deque[Future] = deque()
+    reports = []
+    try:
+        for path in files:
+            while tasks and len(sent) < ahead:
+                sent.append(client.submit(_read_calls_file, tasks.popleft(), pure=False))
+            future = sent.popleft()
+            try:
+                done = future.result()
+            except InputError:  # the file fails: read here, for the error one machine gives
+                reports.append(ingest_calls(path, store, mapping=mapping, now=now))
+                continue
+            except FileNotFoundError as err:
+                if not path.exists():  # nowhere: the reader's own error
+                    reports.append(ingest_calls(path, store, mapping=mapping, now=now))
+                    continue
+                msg = (
+                    f"{err}: the workers must reach the exports and the store at the same "
+                    "paths as this machine (a shared file system; see docs/scale.md)"
+                )
+                raise InputError(msg, path=str(path)) from err
+            try:
+                report = store_joined_calls(
+                    path, store, _streamed(done.rows), done.report, done.rejected
+                )
+            finally:
+                Path(done.rows).unlink(missing_ok=True)
+            reports.append(report)
+    finally:
+        for future in sent:  # parts read ahead of a failure: their files go too
+            with contextlib.suppress(Exception):
+                Path(future.result().rows).unlink(missing_ok=True)
     return reports

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 import pyproj
 
 from geodata import boundaries, schema, settings
+from geodata._idkernel import hash_strings
 from geodata.categories import (
     OffenseCategories,
     detect_vocabulary,
@@ -34,6 +35,8 @@ from geodata.readers import (
     RaggedRecords,
     ReadResult,
     categorize_distinct,
+    duplicate_ids,
+    duplicate_value,
     iter_incidents,
     prefetched,
     rejection_frame,
@@ -41,9 +44,13 @@ from geodata.readers import (
 from geodata.store import IncidentStore
 
 __all__ = [
+    "BatchTally",
     "IngestReport",
+    "JoinedPart",
+    "PartOfFile",
     "build_sample_store",
     "ingest_file",
+    "ingest_joined_parts",
     "install_boundaries",
     "install_department",
     "write_incident_batches",
@@ -77,6 +84,8 @@ class IngestReport:
     unmapped_offenses: dict[str, object] = field(default_factory=dict)
     #: When no row was accepted: the likely cause, read from the rejected rows.
     hint: str | None = None
+    #: When an ingest on a Dask cluster read this file on this machine instead: why.
+    cluster_fallback: str | None = None
 
     def as_dict(self) -> dict[str, object]:
         """Return the report as a JSON-ready dict."""
@@ -814,3 +823,166 @@ def build_sample_store(
         for path in dept.call_files:
             ingest_calls(located(path), store, mapping=call_mapping)
     return reports
+
+
+# --- a file read in parts elsewhere (geodata.distributed_ingest) ------------------------------
+
+
+@dataclass
+class BatchTally(_Tally):
+    """What the joined batches of one file add up to: the tally :func:`ingest_file` keeps.
+
+    :meth:`add` joins one batch to the beats, counts it and returns the rows to store. A file
+    read in parts elsewhere (on the workers of a Dask cluster) has a tally per part, made with
+    `keep_disagreements` (the rows whose reported beat differs are kept in `disagreements`
+    instead of written to the file's report); :meth:`merge` adds them up in file order.
+    """
+
+    keep_disagreements: bool = False
+    disagreements: list[pd.DataFrame] = field(default_factory=list)
+
+    def merge(self, other: BatchTally) -> None:
+        """Add `other`, the tally of the next part of the same file (lines of the whole file)."""
+        if self.first is None:
+            self.first, self.categories = other.first, other.categories
+        self.rows_read += other.rows_read
+        self.rows_accepted += other.rows_accepted
+        self.outside += other.outside
+        self.rejected.extend(other.rejected)
+        self.n_reported += other.n_reported
+        self.same += other.same
+        self.same_geometric += other.same_geometric
+        for status, (count, same) in other.by_status.items():
+            counts = self.by_status.setdefault(status, [0, 0])
+            counts[0] += count
+            counts[1] += same
+        self.far_lon.extend(other.far_lon)
+        self.far_lat.extend(other.far_lat)
+        self.unmapped_rows += other.unmapped_rows
+        for offense, rows in other.unmapped_top.items():
+            self.unmapped_top[offense] = self.unmapped_top.get(offense, 0) + rows
+        for rows in other.disagreements:
+            self._add_disagreements(rows)
+
+    def _add_disagreements(self, rows: pd.DataFrame) -> None:
+        if self.keep_disagreements:
+            self.disagreements.append(rows)
+        else:
+            super()._add_disagreements(rows)
+
+    def __getstate__(self) -> dict[str, object]:
+        """Return the fields alone: a tally sent between processes leaves its caches behind."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass
+class PartOfFile:
+    """Where a part of a file lies in the whole file, so that it reads as the file would.
+
+    A part is read as a file of its own (its header, then its records: its first record is
+    its line 2). :meth:`place` gives each of its batches the whole file's lines and rejects,
+    as the reader rejects a repeated id, the ids that earlier parts hold.
+
+    Attributes
+    ----------
+    line_offset
+        Added to the part's own lines.
+    earlier
+        Ids of earlier parts (as :func:`geodata._idkernel.hash_strings` keys) -> the line of
+        the whole file where each first occurred.
+    keys, lines
+        Per batch placed: the keys of the ids it accepted and their lines (for the next parts).
+    """
+
+    line_offset: int = 0
+    earlier: dict[int, int] = field(default_factory=dict)
+    keys: list[np.ndarray] = field(default_factory=list)
+    lines: list[np.ndarray] = field(default_factory=list)
+
+    def place(self, batch: ReadResult) -> ReadResult:
+        """Return `batch` with the whole file's lines, the ids of earlier parts rejected."""
+        incidents = batch.incidents
+        lines = incidents[schema.SOURCE_LINE].to_numpy(dtype=np.int64) + self.line_offset
+        rejected = self._placed(batch.rejected)
+        keys = hash_strings(pa.array(incidents[schema.INCIDENT_ID].array))
+        repeated = np.isin(keys, np.fromiter(self.earlier, np.uint64, len(self.earlier)))
+        if repeated.any():
+            ids = incidents[schema.INCIDENT_ID].to_numpy(dtype=object)[repeated]
+            firsts = [self.earlier[int(k)] for k in keys[repeated]]
+            values = [duplicate_value(i, f) for i, f in zip(ids, firsts, strict=True)]
+            column = batch.mapping.incident_id or "(derived id)"
+            duplicates = _rejected_frame(
+                batch.source, lines[repeated], column, np.asarray(values), REASONS["duplicate_id"]
+            )
+            rejected = pd.concat([rejected, duplicates], ignore_index=True)
+        kept = ~repeated
+        self.keys.append(keys[kept])
+        self.lines.append(lines[kept])
+        incidents = incidents[kept].assign(**{schema.SOURCE_LINE: lines[kept]})
+        return replace(batch, incidents=incidents.reset_index(drop=True), rejected=rejected)
+
+    def _placed(self, rejected: pd.DataFrame) -> pd.DataFrame:
+        """Return rejections with the file's lines, repeated ids pointing at their first line."""
+        if not len(rejected) or not (self.line_offset or self.earlier):
+            return rejected
+        rejected = rejected.assign(line=rejected["line"] + self.line_offset)
+        repeated = (rejected["reason"] == REASONS["duplicate_id"]).to_numpy()
+        if repeated.any():
+            found = duplicate_ids(rejected.loc[repeated, "value"])
+            keys = hash_strings(pa.array(found["id"].to_numpy(), pa.string()))
+            first = found["first_line"].to_numpy() + self.line_offset
+            rejected.loc[repeated, "value"] = [
+                duplicate_value(i, self.earlier.get(int(k), int(f)))
+                for i, k, f in zip(found["id"], keys, first, strict=True)
+            ]
+        return rejected
+
+
+@dataclass
+class JoinedPart:
+    """A part of a file read, validated and joined elsewhere: its tally and rows to store."""
+
+    tally: BatchTally
+    #: The accepted rows, joined, with the whole file's lines (an Arrow table in the store's
+    #: schema, or a frame, as ``IncidentStore.upsert_batches`` takes them).
+    rows: pa.Table | pd.DataFrame
+
+
+def ingest_joined_parts(
+    path: str | Path,
+    store: IncidentStore,
+    parts: Callable[..., Iterator[JoinedPart]],
+    **options: Any,  # noqa: ANN401 - ingest_file's keyword arguments
+) -> IngestReport:
+    """Store a file read and joined in parts elsewhere, as :func:`ingest_file` stores it.
+
+    Parameters
+    ----------
+    path
+        The file.
+    store
+        A store with a beat layer.
+    parts
+        Called as :func:`geodata.readers.iter_incidents` is (the file, then the reader's
+        options); yields the file's parts in file order, with no id twice across them.
+    **options
+        As :func:`ingest_file` (`mapping`, `categories`, `buffer_m`, `now`...).
+
+    Returns
+    -------
+    IngestReport
+        The report :func:`ingest_file` gives for the whole file.
+    """
+    return ingest_file(path, store, reader=parts, tally_type=_PartsTally, **options)
+
+
+@dataclass
+class _PartsTally(BatchTally):
+    """The tally of a file joined in parts elsewhere: each part's tally is merged."""
+
+    def add(  # type: ignore[override]
+        self, part: JoinedPart, *_join: object, **_options: object
+    ) -> pa.Table | pd.DataFrame:
+        """Merge a joined part's tally; return its rows (the join is done elsewhere)."""
+        self.merge(part.tally)
+        return part.rows

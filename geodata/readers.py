@@ -58,8 +58,12 @@ __all__ = [
     "ReadOptions",
     "ReadResult",
     "categorize_distinct",
+    "dates_note",
     "detect_mapping",
+    "duplicate_ids",
+    "duplicate_value",
     "format_tuple",
+    "formats_of_dates_note",
     "iter_incidents",
     "iter_records",
     "load_mapping",
@@ -1571,7 +1575,7 @@ def _read_batch(batch: _Batch, ctx: _Context) -> tuple[pd.DataFrame, pd.DataFram
     if repeated.size:
         names = ids.take(pa.array(repeated)).to_pylist()
         values = {
-            int(r): f"{name} (first at line {int(line)})"
+            int(r): duplicate_value(name, int(line))
             for r, name, line in zip(repeated, names, first[first >= 0], strict=True)
         }
         mask = np.zeros(n, dtype=bool)
@@ -1751,8 +1755,7 @@ def iter_incidents(
         )
         return
     if ctx is not None and ctx.dates.used_formats:
-        formats = " or ".join(ctx.dates.used_formats)
-        ctx.notes.append(f"dates read as {formats} in {ctx.mapping.timezone}")
+        ctx.notes.append(dates_note(ctx.dates.used_formats, ctx.mapping.timezone))
     if ctx is not None and ctx.mapping.incident_id is None:
         ctx.notes.append("no incident id column: ids are hashes of date, offense, place")
 
@@ -1856,3 +1859,36 @@ def _require_columns(mapping: ColumnMapping, columns: list[str], path: Path) -> 
         header = ", ".join(repr(c) for c in columns if not c.startswith("__"))
         msg = f"{path}: required columns missing: {'; '.join(missing)}. Header found: {header}"
         raise SchemaError(msg, path=str(path), line=1, column=missing[0])
+
+
+# --- two messages that other modules read back (geodata.ingest.PartOfFile) -----------------
+
+_DUPLICATE_VALUE = re.compile(r"^(?P<id>.*) \(first at line (?P<line>\d+)\)$", re.DOTALL)
+_DATES_NOTE = re.compile(r"^dates read as (?P<formats>.+) in (?P<zone>\S+)$")
+
+
+def duplicate_value(incident_id: str, first_line: int) -> str:
+    """Return the value a ``duplicate incident id`` rejection shows: the id and its first line."""
+    return f"{incident_id} (first at line {first_line})"
+
+
+def duplicate_ids(values: pd.Series) -> pd.DataFrame:
+    """Return the ``id`` and ``first_line`` that :func:`duplicate_value` values name, in order."""
+    found = values.astype(object).str.extract(_DUPLICATE_VALUE)
+    return pd.DataFrame(
+        {"id": found["id"].astype(object), "first_line": found["line"].astype("int64")},
+        index=values.index,
+    )
+
+
+def dates_note(formats: Sequence[str], timezone: str | None) -> str:
+    """Return the note saying in which formats (in this order) and zone a file's dates were read."""
+    return f"dates read as {' or '.join(formats)} in {timezone}"
+
+
+def formats_of_dates_note(note: str) -> tuple[list[str], str] | None:
+    """Return the formats and zone a :func:`dates_note` names; None for any other note."""
+    found = _DATES_NOTE.match(note)
+    if found is None:
+        return None
+    return found["formats"].split(" or "), found["zone"]

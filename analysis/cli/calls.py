@@ -32,6 +32,7 @@ from analysis.cli.common import (
 )
 from geodata import schema
 from geodata.calls import RECEIVED_AT, load_calls
+from geodata.department import adhoc_department, load_department
 from geodata.errors import InputError
 
 __all__ = ["add_commands"]
@@ -58,6 +59,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     areas.add_argument("--lon", default="Longitude", help="longitude column of the calls")
     areas.add_argument("--lat", default="Latitude", help="latitude column of the calls")
     areas.add_argument("--cell-size", type=float, default=300.0, help="unit side (m)")
+    areas.add_argument(
+        "--department",
+        help="bundled department or profile file whose id rules the precinct and area ids "
+        "follow (default: numbers without leading zeros, text upper-cased, areas as written)",
+    )
     areas.add_argument("--out", required=True, type=Path, help="GeoJSON to write")
     areas.set_defaults(func=_run)
 
@@ -72,9 +78,15 @@ def _run(args: argparse.Namespace) -> int:
     if args.parent_column not in parents.columns:
         msg = f"{args.parents}: no column {args.parent_column!r}"
         raise InputError(msg, path=args.parents)
+    department = load_department(args.department) if args.department else None
+    # ids enter here, by the department's rules: a parent with no id is no parent
+    rules = department or adhoc_department("UTC")
+    parents = parents.assign(
+        **{schema.DISTRICT: rules.normalize_ids(schema.DISTRICT, parents[args.parent_column])}
+    )
+    parents = parents[parents[schema.DISTRICT].notna()]
     crs = parents.estimate_utm_crs()
     parents = parents.to_crs(crs)
-    parents[schema.DISTRICT] = parents[args.parent_column].astype(str)
     # coordinates that are not numbers (REDACTED, blank) are unlocated, not errors
     lon = pd.to_numeric(calls[args.lon], errors="coerce")
     lat = pd.to_numeric(calls[args.lat], errors="coerce")
@@ -85,7 +97,9 @@ def _run(args: argparse.Namespace) -> int:
         {
             schema.X: points.x,
             schema.Y: points.y,
-            "area": calls[args.area_column].replace("", pd.NA),
+            "area": department.normalize_ids(schema.BEAT, calls[args.area_column])
+            if department
+            else calls[args.area_column].replace("", pd.NA),
         }
     )
     layer, share = areas_from_calls(parents, frame, area_column="area", cell_size_m=args.cell_size)

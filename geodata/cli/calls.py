@@ -1,4 +1,4 @@
-"""``python -m geodata ingest --kind calls FILE``: store a CAD export of calls for service.
+"""``python -m geodata ingest --kind calls FILE...``: store CAD exports of calls for service.
 
 The calls are read with a calls mapping (``--mapping``, else the store's department's), checked
 by the interval rules of :mod:`geodata.calls`, joined to the store's beats and written to its
@@ -11,9 +11,13 @@ import argparse
 import json
 import sys
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from geodata import settings
 from geodata.errors import StoreError
+
+if TYPE_CHECKING:
+    from geodata.calls import CallsReport
 
 __all__ = ["run_calls_ingest"]
 
@@ -47,8 +51,29 @@ def run_calls_ingest(args: argparse.Namespace) -> int:
         mapping = replace(mapping, earliest_year=args.earliest_year)
     if args.timezone:  # naive times in this zone (stored in the store's zone), as for incidents
         mapping = replace(mapping, timezone=args.timezone)
-    report = ingest_calls(args.file, store, mapping=mapping)
-    if args.json:
+    files = [args.file, *getattr(args, "more", [])]  # each its own version, in order
+    scheduler = getattr(args, "scheduler", None)
+    if scheduler:  # each export read and joined on a Dask cluster's worker; stored here
+        from geodata.cluster import connect
+        from geodata.distributed_ingest import ingest_calls_files
+
+        try:
+            with connect(scheduler) as client:
+                reports = ingest_calls_files(files, store, client, mapping=mapping)
+        except ConnectionError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+    else:
+        reports = [ingest_calls(path, store, mapping=mapping) for path in files]
+    if args.json and len(reports) > 1:
+        print(json.dumps([r.as_dict() for r in reports], indent=2, default=str))
+        return 3 if any(not r.rows_accepted for r in reports) else 0
+    return max(_print_calls_report(report, as_json=args.json) for report in reports)
+
+
+def _print_calls_report(report: CallsReport, *, as_json: bool) -> int:
+    """Print one export's calls report; return the exit code (3: no call accepted)."""
+    if as_json:
         print(json.dumps(report.as_dict(), indent=2, default=str))
     else:
         print(
@@ -64,6 +89,6 @@ def run_calls_ingest(args: argparse.Namespace) -> int:
             if not report.rows_read
             else (f"see the rejected rows in {report.rejections_csv}")
         )
-        print(f"error: no call was accepted: {why}", file=sys.stderr)
+        print(f"error: no call was accepted in {report.source}: {why}", file=sys.stderr)
         return 3
     return 0

@@ -89,10 +89,6 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     if args.kind == "calls":
         from geodata.cli.calls import run_calls_ingest
 
-        if args.more:
-            print("error: --kind calls reads one file at a time", file=sys.stderr)
-            return 2
-
         return run_calls_ingest(args)
     from geodata.categories import load_categories
     from geodata.department import load_department
@@ -198,6 +194,8 @@ def _print_report(report: IngestReport, args: argparse.Namespace) -> int:
             f"  offenses in no category of the {unmapped['vocabulary']} vocabulary: "
             f"{unmapped['rows']:,} rows ({unmapped['share']:.1%}); most frequent: {top}"
         )
+    if report.cluster_fallback:
+        print(f"  read on this machine, not on the cluster: {report.cluster_fallback}")
     for note in report.notes:
         print(f"  note: {note}")
     print(f"  rejections: {report.rejections_csv}")

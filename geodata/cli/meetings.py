@@ -113,7 +113,6 @@ def _cmd_find(args: argparse.Namespace) -> int:
     from geodata import meetings
     from geodata.geocode import BlockGazetteer
     from geodata.ingest import build_sample_store
-    from geodata.join import BeatIndex
     from geodata.store import IncidentStore
 
     store = IncidentStore(settings.store_dir(args.store))
@@ -121,7 +120,7 @@ def _cmd_find(args: argparse.Namespace) -> int:
         print(f"building the sample store in {store.root} (first run)...", file=sys.stderr)
         build_sample_store(store, department=settings.department_name())
     gazetteer = BlockGazetteer.from_store(store)
-    index = BeatIndex(store.read_layer("beats"))
+    index = store.beat_index()  # kept in the store: built once, not for every command
     engine = _open(args)
     answers: list[dict[str, Any]] = []
     for address in args.address:

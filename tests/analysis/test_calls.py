@@ -240,6 +240,44 @@ def test_calls_areas_command_rebuilds_the_bundled_layer(tmp_path):
     assert "no column ['Sector']" in missing.stderr
 
 
+def test_calls_areas_ids_follow_the_department_rules(tmp_path, capsys):
+    import json
+
+    import geopandas as gpd
+
+    from analysis.cli import main as analysis_main
+
+    # MPD's precincts written "01".."05" and 3,000 real calls: the precinct ids take the
+    # department's rule (Minneapolis: no padding), so P4's sectors lie in precinct "4", not "04"
+    parents = gpd.read_file(MPLS / "mpd_precincts.geojson")
+    parents["PRECINCT"] = parents["PRECINCT"].str.zfill(2)
+    parents.to_file(tmp_path / "precincts.geojson", driver="GeoJSON")
+    calls = pd.read_csv(RAW, dtype=str, keep_default_na=False, nrows=3000)
+    calls.to_csv(tmp_path / "calls.csv", index=False)
+    args = ["calls-areas", "--calls", str(tmp_path / "calls.csv"), "--parents"]
+    args += [str(tmp_path / "precincts.geojson"), "--parent-column", "PRECINCT"]
+    args += ["--area-column", "Battalion", "--cell-size", "600", "--out"]
+    profile = ["--department", "minneapolis"]
+    assert analysis_main([*args, str(tmp_path / "mpls.geojson"), *profile]) == 0
+    report = json.loads(capsys.readouterr().out)
+    layer = gpd.read_file(tmp_path / "mpls.geojson")
+    reported = calls["Battalion"].replace("", pd.NA).dropna()
+    assert report["areas"] == len(layer) == reported.nunique()
+    assert sorted(layer["district"].unique()) == ["1", "2", "3", "4", "5"]
+    # the areas take the department's beat rule (upper case), as its store reads the calls
+    assert set(layer["beat"]) == set(reported.str.upper())
+    assert (layer["beat"].str[1] == layer["district"]).all()
+    # without a profile: the generic rule for precincts, the areas as the calls write them
+    assert analysis_main([*args, str(tmp_path / "any.geojson")]) == 0
+    capsys.readouterr()
+    plain = gpd.read_file(tmp_path / "any.geojson")
+    assert set(plain["beat"]) == set(reported)
+    assert (plain["beat"].str[1] == plain["district"]).all()
+    # a profile that does not exist: a clear error, no traceback
+    assert analysis_main([*args, str(tmp_path / "x.geojson"), "--department", "nowhere"]) == 2
+    assert "nowhere" in capsys.readouterr().err
+
+
 def test_review_days_cover_the_window_the_period_before_and_last_year():
     # 28 days to 13 July 2020: 16 June - 13 July; before: 19 May - 15 June; a year earlier the
     # same weekdays, 18 June - 15 July 2019 (364 days back)

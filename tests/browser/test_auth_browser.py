@@ -197,7 +197,12 @@ def test_every_action_leaves_one_audit_entry(page, auth_app, tmp_path):
     page.get_by_role("heading", name="Import an export").wait_for(timeout=60_000)
     importer = page.get_by_role("region", name="CSV (.csv, .csv.gz), GeoJSON")  # not the drafts'
     importer.locator("input[type='file']").set_input_files(str(_small_export(tmp_path)))
-    page.wait_for_timeout(1000)
+    # the upload runs in the background: submitting before it ends sends no file ("Choose a
+    # file first"), so wait until its chip stops spinning rather than for a fixed time
+    chip = page.locator("[data-testid='stFileChip']", has_text="upload_20.csv")
+    chip.wait_for(timeout=60_000)
+    chip.locator("[data-testid='stFileChipIconSpinner']").wait_for(state="detached", timeout=60_000)
+    assert chip.locator("[data-testid='stFileChipIconError']").count() == 0
     page.get_by_role("button", name="Validate and import").click()
     page.get_by_text("20 rows read").wait_for(timeout=120_000)
     wait_for_app(page)

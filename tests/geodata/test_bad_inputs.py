@@ -31,16 +31,9 @@ RISKY = ("=", "+", "-", "@", "\t", "\r")
 
 
 @pytest.fixture(scope="module")
-def beats_store(tmp_path_factory, samples_dir) -> IncidentStore:
-    """A store with the bundled beats and districts and no incidents."""
-    store = IncidentStore(tmp_path_factory.mktemp("bad") / "store")
-    install_boundaries(
-        store,
-        samples_dir / "beats.geojson",
-        districts_path=samples_dir / "districts.geojson",
-        department=load_department("chicago"),
-    )
-    return store
+def beats_store(chicago_beats_store) -> IncidentStore:
+    """A store with the bundled beats and districts and no incidents (and its beat index)."""
+    return chicago_beats_store
 
 
 @pytest.fixture(scope="module")

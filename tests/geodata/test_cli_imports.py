@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from geodata.store import IncidentStore
+from tests.conftest import copy_store
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Modules only other commands need.
@@ -79,15 +79,5 @@ def test_an_ingest_does_not_import_the_meetings_or_accounts_code(beats_only_stor
 
 
 @pytest.fixture
-def beats_only_store(tmp_path, samples_dir) -> Path:
-    from geodata.department import load_department
-    from geodata.ingest import install_boundaries
-
-    store = IncidentStore(tmp_path / "store")
-    install_boundaries(
-        store,
-        samples_dir / "beats.geojson",
-        districts_path=samples_dir / "districts.geojson",
-        department=load_department("chicago"),
-    )
-    return store.root
+def beats_only_store(chicago_beats_store, tmp_path) -> Path:
+    return copy_store(chicago_beats_store, tmp_path / "store").root

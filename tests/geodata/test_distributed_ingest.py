@@ -10,23 +10,42 @@ gives for it.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import gzip
 import itertools
 import json
 import logging
+import pickle
 import shutil
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from geodata.department import load_department
-from geodata.distributed_ingest import ingest_files, plan_parts
+from geodata.distributed_ingest import _owned, ingest_files, plan_parts
 from geodata.errors import InputError
-from geodata.ingest import ingest_file, install_department
-from geodata.readers import ColumnMapping
+from geodata.ingest import (
+    BatchTally,
+    JoinedPart,
+    PartOfFile,
+    ingest_file,
+    ingest_joined_parts,
+    install_department,
+)
+from geodata.readers import (
+    ColumnMapping,
+    dates_note,
+    duplicate_ids,
+    duplicate_value,
+    formats_of_dates_note,
+    iter_incidents,
+)
 from geodata.store import IncidentStore
 
 BAD = Path(__file__).resolve().parents[1] / "data" / "bad"
@@ -39,6 +58,7 @@ def _beats_only(folder: Path, name: str) -> IncidentStore:
     department = load_department(name)
     store = IncidentStore(folder / "store")
     install_department(store, department)
+    store.beat_index(tolerance_m=department.edge_tolerance_m)  # kept: copies read it
     return store
 
 
@@ -167,9 +187,9 @@ def test_chicago_exports_on_the_cluster_equal_one_machine(
         first_id = raw["ID"].iloc[0]
         assert repeated["line"].astype(int).tolist() == [n - 2, n - 1, n]
         assert repeated["value"].tolist() == [
-            f"{first_id} (first at line 2)",
-            f"{raw['ID'].iloc[3]} (first at line 5)",
-            f"{first_id} (first at line 2)",
+            duplicate_value(first_id, 2),
+            duplicate_value(raw["ID"].iloc[3], 5),
+            duplicate_value(first_id, 2),
         ]
 
 
@@ -218,7 +238,7 @@ def test_the_bad_row_file_of_the_corpus_in_parts(chicago, client, tmp_path):
 
 @pytest.mark.slow
 def test_a_file_whose_parts_read_differently_is_ingested_on_this_machine(
-    chicago, client, tmp_path, caplog
+    chicago, client, tmp_path, caplog, capsys
 ):
     # ISO dates in the first part, month-first US dates (days over 12) in the last: the parts
     # learn different formats, which only the whole file's batches order; the file is read
@@ -245,9 +265,16 @@ def test_a_file_whose_parts_read_differently_is_ingested_on_this_machine(
     assert len(fallbacks) == 1
     assert fallbacks[0].startswith(f"{mixed}: ingested on this machine")
     assert "or" in singles[0].notes[0]  # two formats learnt
+    # the report says so, in the user's words; the second file was read on the cluster
+    assert reports[0].cluster_fallback is not None
+    assert reports[0].cluster_fallback.startswith("parts of the file read differently")
+    assert "date formats" in reports[0].cluster_fallback
+    assert reports[1].cluster_fallback is None
+    assert singles[0].cluster_fallback is None
+    kept = (*PATHS, "cluster_fallback")
     for single, distributed in zip(singles, reports, strict=True):
-        assert {k: v for k, v in distributed.as_dict().items() if k not in PATHS} == {
-            k: v for k, v in single.as_dict().items() if k not in PATHS
+        assert {k: v for k, v in distributed.as_dict().items() if k not in kept} == {
+            k: v for k, v in single.as_dict().items() if k not in kept
         }
     assert reports[1].rows_read == 14
     # bad_rows.csv repeats ids of ok_chicago.csv: its 5 rows replace stored ones, both ways
@@ -255,6 +282,24 @@ def test_a_file_whose_parts_read_differently_is_ingested_on_this_machine(
     stored = remote.load_incidents().sort_values("incident_id").reset_index(drop=True)
     wanted = local.load_incidents().sort_values("incident_id").reset_index(drop=True)
     pd.testing.assert_frame_equal(pd.DataFrame(stored), pd.DataFrame(wanted))
+    # the command's report (the file is one part at the command's part size, so the report
+    # the cluster gave above is printed): a JSON field, and a line of the text report
+    from geodata.cli.ingest import _print_report
+
+    for as_json in (True, False):
+        assert _print_report(reports[0], argparse.Namespace(json=as_json)) == 0
+        out = capsys.readouterr().out
+        if as_json:
+            assert json.loads(out)["cluster_fallback"] == reports[0].cluster_fallback
+        else:
+            (line,) = [x for x in out.splitlines() if "not on the cluster" in x]
+            assert line == (
+                f"  read on this machine, not on the cluster: {reports[0].cluster_fallback}"
+            )
+            assert "--" not in line
+            assert str(tmp_path) not in line
+    assert _print_report(reports[1], argparse.Namespace(json=False)) == 0
+    assert "not on the cluster" not in capsys.readouterr().out
 
 
 @pytest.mark.slow
@@ -265,6 +310,80 @@ def test_a_missing_file_is_the_readers_error(chicago, client, tmp_path):
     with pytest.raises(InputError, match=f"{missing}: no such file"):
         ingest_files([missing], store, client)
     assert store.count() == 0
+
+
+def test_a_file_joined_in_parts_with_the_public_api_is_stored_as_one_ingest(
+    exports, chicago, tmp_path
+):
+    # no cluster: the file cut in three by lines, each part read as a file of its own with
+    # the reader, placed in the whole file and joined; the store gets what one ingest stores
+    header, *records = exports["repeated_ids.csv"].read_text().splitlines(keepends=True)
+    records = records[:4] + records[4:-4:40] + records[-4:]  # the last repeat the first ids
+    path = tmp_path / "repeated_ids.csv"
+    path.write_text(header + "".join(records))
+    cuts = [0, len(records) // 3, 2 * len(records) // 3, len(records)]
+    pieces = []
+    for k, (a, b) in enumerate(itertools.pairwise(cuts)):
+        piece = tmp_path / f"part{k}" / path.name  # the export's name: rejections name it
+        piece.parent.mkdir()
+        piece.write_text(header + "".join(records[a:b]))
+        pieces.append((a, piece))  # records before the part: its line offset
+    store = IncidentStore(tmp_path / "parts")
+    shutil.copytree(chicago.root, store.root)
+    beats = store.read_layer("beats")
+    index = store.beat_index(tolerance_m=store.department().edge_tolerance_m)
+
+    def parts(whole: Path, *, exact: bool = False, **options) -> Iterator[JoinedPart]:
+        seen: dict[int, int] = {}
+        for offset, piece in pieces:
+            tally = BatchTally(categories=options["categories"], keep_disagreements=True)
+            place = PartOfFile(offset, dict(seen))
+            rows = [
+                tally.add(place.place(batch), beats, index, buffer_m=1000.0, prefer_reported=True)
+                for batch in iter_incidents(piece, exact=exact, dates_from=whole, **options)
+            ]
+            for keys, lines in zip(place.keys, place.lines, strict=True):
+                for key, line in zip(keys.tolist(), lines.tolist(), strict=True):
+                    seen.setdefault(key, line)
+            yield JoinedPart(tally, pd.concat(rows, ignore_index=True))
+
+    local = IncidentStore(tmp_path / "local")
+    shutil.copytree(chicago.root, local.root)
+    single = ingest_file(path, local, now=NOW)
+    joined = ingest_joined_parts(path, store, parts, now=NOW)
+    _assert_same(local, single, store, joined)
+    assert single.rejected_by_reason["duplicate incident id"] == 3
+    # the two messages read back are the readers' own, in and out
+    values = pd.Series([duplicate_value("JA 1 (x)", 12), duplicate_value("7", 3)])
+    found = duplicate_ids(values)
+    assert found["id"].tolist() == ["JA 1 (x)", "7"]
+    assert found["first_line"].tolist() == [12, 3]
+    note = dates_note(["%m/%d/%Y %I:%M:%S %p", "ISO8601"], "America/Chicago")
+    assert formats_of_dates_note(note) == (["%m/%d/%Y %I:%M:%S %p", "ISO8601"], "America/Chicago")
+    assert formats_of_dates_note("offense vocabulary detected: nibrs") is None
+    assert formats_of_dates_note(single.notes[0]) is not None
+
+
+def test_a_received_part_is_copied_into_arrows_pool():
+    # a part comes back in buffers the network layer allocated; the store keeps each part's
+    # ids to the end of the write, so the client copies the part first (else every part's
+    # buffers stay pinned and the client's memory grows with the file)
+    ids = pa.array([f"JA{i:06d}" for i in range(50_000)])
+    received = pickle.loads(
+        pickle.dumps(pa.table({"incident_id": ids, "x": np.arange(50_000.0)}), protocol=5)
+    )
+    received = pa.concat_tables([received.slice(0, 20_000), received.slice(20_000)])
+    before = pa.total_allocated_bytes()
+    owned = _owned(received)
+    assert owned.equals(received)
+    assert owned.schema == received.schema
+    assert all(column.num_chunks == 1 for column in owned.columns)
+    assert pa.total_allocated_bytes() - before >= received.nbytes  # new buffers, in the pool
+    kept, sent = owned.column("incident_id").chunk(0), received.column("incident_id").chunk(0)
+    assert kept.buffers()[2].address != sent.buffers()[2].address
+    empty = _owned(received.schema.empty_table())
+    assert empty.num_rows == 0
+    assert empty.schema == received.schema
 
 
 def test_parts_end_at_line_breaks_and_carry_their_lines(tmp_path):
@@ -328,6 +447,54 @@ def test_several_files_on_the_command_line(chicago, client, tmp_path, capsys):
     assert listed["cluster"] == listed["here"]
     assert [r["source"] for r in listed["here"]] == files
     assert listed["here"][1]["rows_read"] == 14  # tests/data/bad/cases.toml
-    # calls for service are read one file at a time
-    assert main(["ingest", *files, "--kind", "calls", "--store", str(tmp_path / "here")]) == 2
-    assert "one file at a time" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_calls_files_on_the_cluster_equal_one_machine(
+    samples_dir, client, tmp_path, capsys, monkeypatch
+):
+    # the bundled Minneapolis CAD export cut in two overlapping files: the second replaces
+    # the calls they share; each file is one version of the calls table, both ways
+    from geodata.calls import calls_table, load_calls
+    from geodata.cli import main
+
+    base = _beats_only(tmp_path / "base", "minneapolis")
+    source = samples_dir.parent / "minneapolis" / "mpd_cad_2020-06-21_to_2020-07-13.csv.gz"
+    header, *records = gzip.decompress(source.read_bytes()).decode().splitlines(keepends=True)
+    files = []
+    for name, rows in [("first.csv", records[:9000]), ("second.csv", records[6000:])]:
+        (tmp_path / name).write_text(header + "".join(rows))
+        files.append(str(tmp_path / name))
+    listed, stored = {}, {}
+    for where, extra in [("here", []), ("cluster", ["--scheduler", client.scheduler.address])]:
+        store = tmp_path / where
+        shutil.copytree(base.root, store)
+        args = ["ingest", *files, "--kind", "calls", "--store", str(store), "--json", *extra]
+        assert main(args) == 0
+        reports = json.loads(capsys.readouterr().out)
+        listed[where] = [{k: v for k, v in r.items() if k != "rejections_csv"} for r in reports]
+        for r in reports:
+            rejected = pd.read_csv(r["rejections_csv"], dtype=str, keep_default_na=False)
+            listed[where].append(rejected.to_dict("list"))
+        held = IncidentStore(store)
+        assert len(calls_table(held).history()) == 1 + len(files)  # created, a version per file
+        stored[where] = pd.DataFrame(load_calls(held)).sort_values("call_id", ignore_index=True)
+        assert not any((store / "cache" / "calls-read").glob("*"))  # the workers' files gone
+    assert listed["cluster"] == listed["here"]
+    pd.testing.assert_frame_equal(stored["cluster"], stored["here"])
+    first, second = listed["here"][:2]
+    assert first["rows_read"] == 9000
+    assert second["rows_read"] == len(records) - 6000
+    assert first["rows_read"] == first["rows_accepted"] + first["rows_rejected"]
+    assert second["rows_replaced"] > 2900  # the 3,000 shared rows less rejected ones
+    assert len(stored["here"]) == first["rows_new"] + second["rows_new"]
+    # an export the reader refuses: the same one-line error both ways, its path as given
+    monkeypatch.chdir(tmp_path)
+    Path("no_times.csv").write_text(header.replace("Response_Date", "Responded") + records[0])
+    errors = []
+    for where, extra in [("here", []), ("cluster", ["--scheduler", client.scheduler.address])]:
+        args = ["ingest", "no_times.csv", "--kind", "calls", "--store", where, *extra]
+        assert main(args) == 2
+        errors.append(capsys.readouterr().err.strip())
+    assert errors[0] == errors[1]
+    assert errors[0].startswith("error: no_times.csv")

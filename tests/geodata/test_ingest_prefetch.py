@@ -85,14 +85,15 @@ def test_stopping_early_stops_the_thread_and_closes_the_reader():
     assert not [t for t in threading.enumerate() if t.name == "reader"]
 
 
-def test_a_ragged_row_in_a_later_batch_reads_the_file_again(tmp_path, samples_dir):
+def test_a_ragged_row_in_a_later_batch_reads_the_file_again(
+    tmp_path, samples_dir, chicago_beats_store
+):
     # the reader thread has handed out batches when the ragged record is found: the ingest
     # starts again in exact mode and stores the same rows as a clean read of the good records
     import pandas as pd
 
-    from geodata.department import load_department
-    from geodata.ingest import ingest_file, install_boundaries
-    from geodata.store import IncidentStore
+    from geodata.ingest import ingest_file
+    from tests.conftest import copy_store
 
     raw = pd.read_csv(
         samples_dir / "incidents_2024_sample_b.csv.gz", dtype=str, keep_default_na=False
@@ -103,16 +104,7 @@ def test_a_ragged_row_in_a_later_batch_reads_the_file_again(tmp_path, samples_di
     ragged.write_text("\n".join(lines) + "\n", encoding="utf-8")
     clean = tmp_path / "clean.csv"
     clean.write_text("\n".join(lines[:500] + lines[501:]) + "\n", encoding="utf-8")
-    stores = []
-    for name in ("ragged", "clean"):
-        store = IncidentStore(tmp_path / name / "store")
-        install_boundaries(
-            store,
-            samples_dir / "beats.geojson",
-            districts_path=samples_dir / "districts.geojson",
-            department=load_department("chicago"),
-        )
-        stores.append(store)
+    stores = [copy_store(chicago_beats_store, tmp_path / name) for name in ("ragged", "clean")]
     report = ingest_file(ragged, stores[0], block_bytes=1 << 15)  # about ten batches
     reference = ingest_file(clean, stores[1], block_bytes=1 << 15)
     assert report.rows_read == 600 == report.rows_accepted + report.rows_rejected
