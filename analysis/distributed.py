@@ -15,23 +15,42 @@ import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from analysis.hotspots import Grid, KDEHotspots, prepare_binning
 from geodata import schema
 from geodata.cluster import Mapper, thread_mapper
 from geodata.store import IncidentStore
+
+if TYPE_CHECKING:  # analysis.hotspots is imported where used: city_kde reads before loading it
+    from analysis.hotspots import Grid, KDEHotspots
 
 __all__ = ["city_kde", "grid_counts", "kde_surface", "located_points", "store_grid"]
 
 
 def store_grid(store: IncidentStore, cell_size_m: float, *, pad_m: float = 0.0) -> Grid:
     """Return the grid of `cell_size_m` cells that covers the store's beat layer plus `pad_m`."""
+    from analysis.hotspots import Grid
+
     xmin, ymin, xmax, ymax = store.read_layer("beats").total_bounds
     return Grid.around(np.array([xmin, xmax]), np.array([ymin, ymax]), cell_size_m, pad_m=pad_m)
+
+
+def _located(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """Return the x and y of the rows of `table` with both coordinates (NaN or null: dropped)."""
+    x = table.column(schema.X).to_numpy(zero_copy_only=False)  # nulls become NaN
+    y = table.column(schema.Y).to_numpy(zero_copy_only=False)
+    # a sum is NaN when a value is (or when +inf and -inf meet: then the mask decides): two
+    # passes without temporaries instead of a mask, in the usual file with none
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: NaN, then the mask
+        total = np.add.reduce(x) + np.add.reduce(y)
+    if not np.isnan(total):
+        return x, y
+    keep = ~(np.isnan(x) | np.isnan(y))
+    return (x, y) if keep.all() else (x[keep], y[keep])
 
 
 def located_points(
@@ -58,15 +77,8 @@ def located_points(
     mapper
         Runs the per-file reads (default: two local threads).
     """
-
-    def located(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
-        x = table.column(schema.X).to_numpy(zero_copy_only=False)
-        y = table.column(schema.Y).to_numpy(zero_copy_only=False)
-        keep = ~(np.isnan(x) | np.isnan(y))
-        return (x, y) if keep.all() else (x[keep], y[keep])
-
     parts = store.map_files(
-        located,
+        _located,
         [schema.X, schema.Y],
         start=start,
         end=end,
@@ -156,6 +168,8 @@ def kde_surface(
     ValueError
         If no incident matches (nothing to estimate a density from).
     """
+    from analysis.hotspots import KDEHotspots
+
     model = KDEHotspots(bandwidth_m=bandwidth_m, cell_size_m=cell_size_m, coverage=coverage)
     grid = store_grid(store, cell_size_m, pad_m=model.pad_bandwidths * bandwidth_m)
     counts, n = grid_counts(store, grid, start=start, end=end, where=where, mapper=mapper)
@@ -180,8 +194,10 @@ def city_kde(
     """Return a fitted :class:`KDEHotspots` of every located stored incident of ``[start, end)``.
 
     The same estimate as ``KDEHotspots(...).fit`` on :func:`located_points` (the automatic
-    bandwidth and cell from the points, the grid around them). The coordinates are read file by
-    file into NumPy while the binning kernel loads on another thread. The binned counts (with
+    bandwidth and cell from the points, the grid around them). When nothing is kept for the
+    store's version, the coordinates are read file by file into NumPy (two threads) from the
+    start, while another thread loads the binning kernel, SciPy, rasterio and GeoPandas (loading
+    modules holds the GIL, the reading mostly does not). The binned counts (with
     the bandwidth, grid and number of incidents they were binned for) are kept beside the store,
     keyed on :meth:`IncidentStore.version_token`, the period and the parameters
     (``cache/kde/``): a later estimate of the same store version reads them instead of every
@@ -203,15 +219,27 @@ def city_kde(
         Fitted, its ``hotspots_`` in the store's analysis CRS; None when no located incident
         matches (nothing to estimate a density from).
     """
+    version = _version_key(store)
+    reader = ThreadPoolExecutor(1)
+    reading = None
+    if not any((store.root / "cache" / "kde").glob(f"{version}-*.npz")):
+        # nothing kept for this store version: the files are read (on two threads) from now,
+        # while another thread loads the binning kernel and the polygons' modules
+        reading = reader.submit(located_points, store, start=start, end=end)
+    reader.shutdown(wait=False)
+    from analysis.hotspots import KDEHotspots, prepare_binning
+
     model = KDEHotspots(bandwidth_m=bandwidth_m, cell_size_m=cell_size_m)
-    path = _kde_cache_path(store, model, start, end)
-    saved = _cached_binning(path)
+    path = _kde_cache_path(store, model, start, end, version=version)
+    saved = None if reading is not None else _cached_binning(path)
     if saved is not None:
         counts, grid, n, h = saved
         return model.fit_counts(counts, grid, n_incidents=n, bandwidth_m=h, crs=store.analysis_crs)
-    with ThreadPoolExecutor(1) as pool:  # load the binning kernel while the files are read
+    with ThreadPoolExecutor(1) as pool:  # the kernel and modules load while files are read
         prepared = pool.submit(prepare_binning)
-        x, y = located_points(store, start=start, end=end)
+        x, y = (
+            reading.result() if reading is not None else located_points(store, start=start, end=end)
+        )
         if len(x) == 0:
             return None
         # the bandwidth is computed while the kernel may still be loading; the binning waits
@@ -229,14 +257,24 @@ def city_kde(
     )
 
 
+def _version_key(store: IncidentStore) -> str:
+    """Return the store version's part of a cache file's name (:func:`_kde_cache_path`)."""
+    return hashlib.sha256(store.version_token().encode()).hexdigest()[:16]
+
+
 def _kde_cache_path(
     store: IncidentStore,
     model: KDEHotspots,
     start: pd.Timestamp | None,
     end: pd.Timestamp | None,
+    *,
+    version: str | None = None,
 ) -> Path:
-    """Return the cache file of a city-wide binning: ``VERSION-QUERY.npz`` under cache/kde/."""
-    version = hashlib.sha256(store.version_token().encode()).hexdigest()[:16]
+    """Return the cache file of a city-wide binning: ``VERSION-QUERY.npz`` under cache/kde/.
+
+    `version` is :func:`_version_key` of the store when the caller has it already.
+    """
+    version = version or _version_key(store)
     query = json.dumps(
         [_KDE_CACHE_FORMAT, str(start), str(end), model.get_params()], sort_keys=True, default=str
     )
@@ -246,6 +284,8 @@ def _kde_cache_path(
 
 def _cached_binning(path: Path) -> tuple[np.ndarray, Grid, int, float] | None:
     """Return the cached (counts, grid, incidents, bandwidth) at `path`, or None."""
+    from analysis.hotspots import Grid
+
     try:
         with np.load(path, allow_pickle=False) as saved:
             shape = (int(saved["shape"][0]), int(saved["shape"][1]))

@@ -19,8 +19,8 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 
@@ -33,6 +33,9 @@ from analysis.hotspots import (
     grid_mask,
 )
 from geodata import schema
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 __all__ = [
     "COVERAGES",

@@ -22,6 +22,7 @@ Conventions (see docs/hotspots.md):
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import logging
 import math
@@ -30,14 +31,17 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
 from analysis.inputs import LEVEL_COLUMNS, Level, area_beats
 from geodata import schema
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 __all__ = [
     "DAY_NAMES",
@@ -165,19 +169,22 @@ def _xy(X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(X, pd.DataFrame) and schema.X in X.columns and schema.Y in X.columns:
         x = np.asarray(X[schema.X], dtype=np.float64)
         y = np.asarray(X[schema.Y], dtype=np.float64)
-    elif isinstance(X, gpd.GeoDataFrame):
+    else:
+        import geopandas as gpd  # loaded where a layer is built: not at start-up
+
+        if not isinstance(X, gpd.GeoDataFrame):
+            msg = (
+                f"X must be a DataFrame with '{schema.X}' and '{schema.Y}' columns (metres) "
+                f"or a projected point GeoDataFrame, got {type(X).__name__}"
+            )
+            raise TypeError(msg)
         if X.crs is not None and not X.crs.is_projected:
             msg = f"X is in {X.crs.to_string()}, a geographic CRS: project it to metres first"
             raise ValueError(msg)
         x = np.asarray(X.geometry.x, dtype=np.float64)
         y = np.asarray(X.geometry.y, dtype=np.float64)
-    else:
-        msg = (
-            f"X must be a DataFrame with '{schema.X}' and '{schema.Y}' columns (metres) "
-            f"or a projected point GeoDataFrame, got {type(X).__name__}"
-        )
-        raise TypeError(msg)
-    if len(x) and not (np.isfinite(x).all() and np.isfinite(y).all()):
+    # every value is finite when the extremes are (NaN propagates to them): no N-sized mask
+    if len(x) and not np.isfinite([x.min(), x.max(), y.min(), y.max()]).all():
         bad = int(np.flatnonzero(~(np.isfinite(x) & np.isfinite(y)))[0])
         msg = f"X row {bad}: coordinates are missing or not finite; drop unlocated incidents"
         raise ValueError(msg)
@@ -357,6 +364,8 @@ def summarize_clusters(
         peak_hour, peak_day, first_incident, last_incident, beats, geometry``, ordered by
         incident count (hotspot 1 = the largest).
     """
+    import geopandas as gpd  # loaded where a layer is built: not at start-up
+
     labels = np.asarray(labels)
     columns = [
         "hotspot",
@@ -913,6 +922,8 @@ class Grid:
 
     def cells(self, mask: np.ndarray | None = None, crs: object = None) -> gpd.GeoDataFrame:
         """Return cells (all, or where `mask`) as square polygons with ``row``/``col``."""
+        import geopandas as gpd  # loaded where a layer is built: not at start-up
+
         rows, cols = np.nonzero(np.ones((self.n_rows, self.n_cols), bool) if mask is None else mask)
         x = self.x0 + cols * self.cell_size_m
         y = self.y0 + rows * self.cell_size_m
@@ -925,74 +936,110 @@ _THREADED_BINNING_MIN = 1_000_000
 #: Values from which :func:`percentiles` counts in bins instead of partitioning a copy.
 _BINNED_PERCENTILE_MIN = 100_000
 _PERCENTILE_BINS = 1 << 16
+_PERCENTILE_CHUNK = 1 << 20  # fewer, larger NumPy calls: less waiting for the GIL
 
 
 def prepare_binning() -> None:
-    """Load the compiled linear-binning kernel (and the FFT and labelling modules) now.
+    """Load the compiled linear-binning kernel, then the FFT, labelling and polygon modules.
 
-    A fresh process pays about half a second to import numba and load the cached kernel; a
-    caller that is about to read many points calls this on another thread first, so that the
-    loading overlaps the reading (``analysis hotspots --method kde`` does).
+    A fresh process pays about half a second to import numba and load the cached kernel, and
+    as much for SciPy, rasterio and GeoPandas; a caller that is about to read many points calls
+    this on one other thread first, so that the loading overlaps the reading (``analysis
+    hotspots --method kde`` does). One thread loads them all, one after the other: two threads
+    loading modules at once only wait for each other (the GIL).
     """
     from analysis._binning import linear_binning
 
     out = np.zeros((2, 2))
     linear_binning(np.zeros(1), np.zeros(1), np.empty(0), -1.0, -1.0, 1.0, out)
-    # then what the smoothing and the polygons import
-    import rasterio.features  # noqa: F401
-    from scipy import fft, ndimage  # noqa: F401
+    # then what the smoothing and the polygons import, in the order they are used
+    for name in ("scipy.fft", "scipy.ndimage", "rasterio.features", "geopandas"):
+        importlib.import_module(name)
+
+
+class _Histogram:
+    """Values counted in :data:`_PERCENTILE_BINS` equal bins between their minimum and maximum.
+
+    Chunk by chunk (no temporary the size of the values). The bin of a value is monotone in the
+    value, so the k-th smallest value lies in the bin where the cumulative count passes k.
+    `extent` is the values' (minimum, maximum) when the caller has it.
+    """
+
+    def __init__(self, values: np.ndarray, extent: np.ndarray | None = None) -> None:
+        self.values = values
+        lo, hi = (values.min(), values.max()) if extent is None else extent
+        self.lo, self.hi = float(lo), float(hi)
+        self.scale = _PERCENTILE_BINS / (self.hi - self.lo) if self.hi > self.lo else 0.0
+        self._scaled = np.empty(_PERCENTILE_CHUNK)
+        self._bins = np.empty(_PERCENTILE_CHUNK, dtype=np.intp)
+        if self.scale:
+            self.counts = np.zeros(_PERCENTILE_BINS, dtype=np.intp)
+            for first in range(0, values.size, _PERCENTILE_CHUNK):
+                part = values[first : first + _PERCENTILE_CHUNK]
+                self.counts += np.bincount(self.bin_of(part), minlength=_PERCENTILE_BINS)
+            self.ends = np.cumsum(self.counts)  # ends[b]: values in bins 0..b
+
+    def bin_of(self, part: np.ndarray) -> np.ndarray:
+        """Return the bin of each value of `part` (at most :data:`_PERCENTILE_CHUNK` values)."""
+        m = len(part)
+        scaled, bins = self._scaled[:m], self._bins[:m]
+        np.subtract(part, self.lo, out=scaled)
+        scaled *= self.scale
+        bins[:] = scaled  # truncation: the values are >= lo
+        np.minimum(bins, _PERCENTILE_BINS - 1, out=bins)
+        return bins
+
+    def ranks(self, q: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return numpy's (below, above, gamma) of the linear method for percentiles `q`."""
+        n = self.values.size
+        virtual = (n - 1) * np.true_divide(np.asarray(q, dtype=np.float64), 100)
+        below = np.floor(virtual).astype(np.intp)
+        return below, np.minimum(below + 1, n - 1), virtual - below
+
+    def bin_bounds(self, rank: int) -> tuple[float, float]:
+        """Return bounds of the `rank`-th smallest value: its bin widened by a bin each side.
+
+        The margin covers the rounding of :meth:`bin_of` (the same margin
+        :func:`percentiles` gathers the values of a bin with).
+        """
+        b = int(np.searchsorted(self.ends, rank, side="right"))
+        return self.lo + (b - 1) / self.scale, self.lo + (b + 2) / self.scale
+
+    def order_statistics(self, ranks: np.ndarray) -> dict[int, float]:
+        """Return the exact `ranks`-th smallest values (0-based), sorting only their bins."""
+        v = self.values
+        in_bin = np.searchsorted(self.ends, ranks, side="right")
+        order: dict[int, float] = {}
+        for b in np.unique(in_bin):
+            # the values near the bin (a margin of a bin each side for rounding), then exactly
+            # the bin's values, binned by the same arithmetic as the counts
+            near = v[(v >= self.lo + (b - 1) / self.scale) & (v <= self.lo + (b + 2) / self.scale)]
+            chunks = _chunks(near, _PERCENTILE_CHUNK)
+            members = np.sort(np.concatenate([p[self.bin_of(p) == b] for p in chunks]))
+            first = int(self.ends[b] - self.counts[b])
+            for rank in ranks[in_bin == b]:
+                order[int(rank)] = float(members[int(rank) - first])
+        return order
 
 
 def percentiles(values: np.ndarray, q: Sequence[float]) -> np.ndarray:
     """Return ``np.percentile(values, q)`` (linear method), equal to it, faster on many values.
 
     From :data:`_BINNED_PERCENTILE_MIN` values on, the values are counted in
-    :data:`_PERCENTILE_BINS` equal bins between their minimum and maximum, chunk by chunk (no
-    temporary the size of `values`). The bin of a value is monotone in the value, so the k-th
-    smallest value lies in the bin where the cumulative count passes k; only the values of the
-    bins holding the needed order statistics are then sorted, instead of partitioning a copy of
-    all of them. The interpolation between the two order statistics is numpy's own
-    (``a + (b - a) t``, or ``b - (b - a)(1 - t)`` from ``t = 0.5``). `values` must hold no NaN.
+    :data:`_PERCENTILE_BINS` equal bins between their minimum and maximum (:class:`_Histogram`);
+    only the values of the bins holding the needed order statistics are then sorted, instead of
+    partitioning a copy of all of them. The interpolation between the two order statistics is
+    numpy's own (``a + (b - a) t``, or ``b - (b - a)(1 - t)`` from ``t = 0.5``). `values` must
+    hold no NaN.
     """
     v = np.asarray(values, dtype=np.float64)
-    n = v.size
-    if n < _BINNED_PERCENTILE_MIN:
+    if v.size < _BINNED_PERCENTILE_MIN:
         return np.asarray(np.percentile(v, q), dtype=np.float64)
-    lo, hi = float(v.min()), float(v.max())
-    quantiles = np.true_divide(np.asarray(q, dtype=np.float64), 100)
-    if not hi > lo:
-        return np.full(quantiles.shape, lo)
-    scale = _PERCENTILE_BINS / (hi - lo)
-    chunk = 1 << 18
-    scaled, bins = np.empty(chunk), np.empty(chunk, dtype=np.intp)
-
-    def bin_of(part: np.ndarray) -> np.ndarray:
-        m = len(part)
-        np.subtract(part, lo, out=scaled[:m])
-        scaled[:m] *= scale
-        bins[:m] = scaled[:m]  # truncation: the values are >= lo
-        np.minimum(bins[:m], _PERCENTILE_BINS - 1, out=bins[:m])
-        return bins[:m]
-
-    counts = np.zeros(_PERCENTILE_BINS, dtype=np.intp)
-    for first in range(0, n, chunk):
-        counts += np.bincount(bin_of(v[first : first + chunk]), minlength=_PERCENTILE_BINS)
-    ends = np.cumsum(counts)  # ends[b]: values in bins 0..b
-    virtual = (n - 1) * quantiles
-    below = np.floor(virtual).astype(np.intp)
-    above = np.minimum(below + 1, n - 1)
-    gamma = virtual - below
-    ranks = np.unique(np.concatenate([below, above]))
-    in_bin = np.searchsorted(ends, ranks, side="right")
-    order: dict[int, float] = {}
-    for b in np.unique(in_bin):
-        # the values near the bin (a margin of a bin each side for rounding), then exactly the
-        # bin's values, binned by the same arithmetic as above
-        near = v[(v >= lo + (b - 1) / scale) & (v <= lo + (b + 2) / scale)]
-        members = np.sort(np.concatenate([p[bin_of(p) == b] for p in _chunks(near, chunk)]))
-        first = int(ends[b] - counts[b])
-        for rank in ranks[in_bin == b]:
-            order[int(rank)] = float(members[int(rank) - first])
+    histogram = _Histogram(v)
+    below, above, gamma = histogram.ranks(q)
+    if not histogram.scale:
+        return np.full(gamma.shape, histogram.lo)
+    order = histogram.order_statistics(np.unique(np.concatenate([below, above])))
     a = np.array([order[int(r)] for r in below])
     b_ = np.array([order[int(r)] for r in above])
     diff = b_ - a
@@ -1012,6 +1059,55 @@ def _silverman_bandwidth(x: np.ndarray, y: np.ndarray) -> float:
         sd = float(np.std(v))
         spreads.append(min(sd, iqr) if iqr > 0 else sd)
     return float(np.mean(spreads)) * n ** (-1.0 / 6.0)
+
+
+#: Relative margin by which a bound of the bandwidth must clear a clip to be trusted (the bounds
+#: are computed in floating point: far more than their round-off, far less than a bin).
+_CLIP_MARGIN = 1e-9
+
+
+def _clipped_silverman(
+    x: np.ndarray,
+    y: np.ndarray,
+    low: float,
+    high: float,
+    *,
+    extents: tuple[np.ndarray, np.ndarray] | None = None,
+) -> float:
+    """Return ``float(np.clip(_silverman_bandwidth(x, y), low, high))``, the same value.
+
+    On many points the rule's value is usually far outside ``[low, high]`` (10M incidents of a
+    city give well over the 300 m default maximum). Its bounds are then enough: each axis's
+    spread is at most its standard deviation, and at least ``min(sd, IQR_low / 1.349)`` where
+    ``IQR_low`` comes from the bins of a :class:`_Histogram` that hold the quartiles' order
+    statistics (no sorting, no gathering of the values near them). When a bound clears a clip
+    by :data:`_CLIP_MARGIN` the clip is the answer; otherwise the exact rule is computed.
+    `extents` are each axis's (minimum, maximum) when the caller has them.
+    """
+    n = len(x)
+    if n < _BINNED_PERCENTILE_MIN or not low <= high:
+        return float(np.clip(_silverman_bandwidth(x, y), low, high))
+    factor = n ** (-1.0 / 6.0)
+    sds, lows = [], []
+    for axis, v in enumerate((x, y)):
+        sd = float(np.std(v))
+        sds.append(sd)
+        histogram = _Histogram(
+            np.asarray(v, dtype=np.float64), extent=None if extents is None else extents[axis]
+        )
+        if not histogram.scale:
+            lows.append(sd)  # every value equal: the IQR is 0 and the rule takes the sd
+            continue
+        below, above, _ = histogram.ranks([25, 75])
+        q25_high = histogram.bin_bounds(int(above[0]))[1]  # the 25th percentile is at most
+        q75_low = histogram.bin_bounds(int(below[1]))[0]  # the 75th at least
+        iqr_low = (q75_low - q25_high) / 1.349
+        lows.append(min(sd, iqr_low) if iqr_low > 0 else 0.0)  # a spread is never negative
+    if float(np.mean(lows)) * factor > high * (1 + _CLIP_MARGIN):
+        return float(high)
+    if float(np.mean(sds)) * factor < low * (1 - _CLIP_MARGIN):
+        return float(low)
+    return float(np.clip(_silverman_bandwidth(x, y), low, high))
 
 
 class KDEHotspots(BaseEstimator):
@@ -1110,9 +1206,11 @@ class KDEHotspots(BaseEstimator):
         if len(x) == 0:
             msg = "X has no incidents: nothing to estimate a density from"
             raise ValueError(msg)
+        # each axis's extent once (the rules below take only the minimum and maximum)
+        xs, ys = np.array([x.min(), x.max()]), np.array([yy.min(), yy.max()])
         if self.bandwidth_m == "auto":
-            h = float(
-                np.clip(_silverman_bandwidth(x, yy), self.min_bandwidth_m, self.max_bandwidth_m)
+            h = _clipped_silverman(
+                x, yy, self.min_bandwidth_m, self.max_bandwidth_m, extents=(xs, ys)
             )
         else:
             h = float(self.bandwidth_m)
@@ -1121,11 +1219,11 @@ class KDEHotspots(BaseEstimator):
         if grid is not None:
             cell = grid.cell_size_m
         elif self.cell_size_m == "auto":
-            cell = auto_cell_size(x, yy, h, pad_m=reach, max_cells=self.max_cells)
+            cell = auto_cell_size(xs, ys, h, pad_m=reach, max_cells=self.max_cells)
         else:
             cell = float(self.cell_size_m)
         self.cell_size_m_ = cell
-        self.grid_ = grid if grid is not None else Grid.around(x, yy, cell, pad_m=reach)
+        self.grid_ = grid if grid is not None else Grid.around(xs, ys, cell, pad_m=reach)
         self.n_incidents_ = len(x)
         return self.grid_.linear_counts(x, yy)
 
@@ -1282,6 +1380,8 @@ def _top_cells_polygons(
     score: np.ndarray, grid: Grid, coverage: float, crs: object, name: str
 ) -> gpd.GeoDataFrame:
     """Return polygons of the top `coverage` share of the cells with a positive score."""
+    import geopandas as gpd  # loaded where a layer is built: not at start-up
+
     positive = score > 1e-3 * score.max() if score.size and score.max() > 0 else score > 0
     n_keep = max(1, round(coverage * int(positive.sum()))) if positive.any() else 0
     if n_keep == 0:
@@ -1634,6 +1734,8 @@ def fit_hotspots(
     its hotspots clipped to `beats`; without `reference`, on the cells whose centre is in
     `beats`.
     """
+    import geopandas as gpd  # loaded where a layer is built: not at start-up
+
     area_m2 = float(beats.geometry.area.sum()) if len(beats) else None
     if len(incidents) == 0:
         msg = "no located incidents in this area and period"

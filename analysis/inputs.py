@@ -15,9 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Literal, TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 
@@ -26,6 +25,9 @@ from geodata import schema, settings
 from geodata.daycounts import store_day_counts
 from geodata.errors import UnknownAreaError
 from geodata.store import IncidentStore
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 __all__ = [
     "DEFAULT_PERIOD_DAYS",

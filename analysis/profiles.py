@@ -301,12 +301,15 @@ def profile_area(
     )
     for column in (schema.OFFENSE, schema.CATEGORY):
         by_offense[column] = by_offense[column].astype(str)
-    local = period[schema.OCCURRED_AT]
-    matrix = pd.crosstab(local.dt.weekday, local.dt.hour)
-    matrix = matrix.reindex(index=range(7), columns=range(24), fill_value=0)
-    matrix.index = list(WEEKDAYS)
-    matrix.columns = list(range(24))
-    matrix = matrix.astype(int)
+    local = period[schema.OCCURRED_AT].dropna()
+    # incidents by weekday x hour: a count of the 168 hours of the week (pd.crosstab gave the
+    # same table; its first call costs a command 0.05-0.1 s)
+    hour_of_week = local.dt.weekday.to_numpy(np.int64) * 24 + local.dt.hour.to_numpy(np.int64)
+    matrix = pd.DataFrame(
+        np.bincount(hour_of_week, minlength=7 * 24).reshape(7, 24).astype(int),
+        index=list(WEEKDAYS),
+        columns=list(range(24)),
+    )
 
     windows = compare.compstat_windows(end)
     counts = compare.window_counts(area, windows)

@@ -38,7 +38,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-import geopandas as gpd
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -49,6 +48,8 @@ from geodata.errors import StoreError
 from geodata.table import RecordTable, TableSpec, TableVersion, fault_point
 
 if TYPE_CHECKING:
+    import geopandas as gpd
+
     from geodata.department import Department
     from geodata.join import BeatIndex
 
@@ -303,6 +304,8 @@ class IncidentStore:
         if not path.exists():
             msg = f"{self.root}: the store has no {name} layer ({path} is missing)"
             raise StoreError(msg)
+        import geopandas as gpd  # here: a reader of incidents alone does not load GeoPandas
+
         layer = gpd.read_parquet(path)
         for column in layer.columns:
             if column != layer.geometry.name and layer[column].dtype == object:

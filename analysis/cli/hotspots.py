@@ -12,11 +12,11 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import geopandas as gpd
 import pandas as pd
 
-from analysis import evaluate, export, hotspots, inputs
+from analysis import evaluate, hotspots, inputs
 from analysis.cli.common import (
     add_area_arguments,
     area_id,
@@ -28,6 +28,9 @@ from analysis.cli.common import (
 from geodata import schema
 from geodata.exports import prepare_output
 from geodata.jsonable import jsonable, jsonable_records
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 __all__ = [
     "add_commands",
@@ -112,17 +115,20 @@ def _auto_or(kind: type) -> object:
 
 def to_geojson(polygons: gpd.GeoDataFrame) -> str:
     """Return hotspot polygons as GeoJSON text in WGS84 (times as ISO 8601 strings)."""
+    from analysis import export
+
     return export.layer_geojson(polygons)
 
 
 def run_hotspots(args: argparse.Namespace) -> int:
     """Run ``python -m analysis hotspots``."""
     if args.out:
+        from analysis import export  # GeoPandas: loaded only when a layer is written or read
+
         export.check_layer_path(args.out)
     store = inputs.open_store(args.store)
     level, typed = chosen_area(args)
     period = period_of(store, args.start, args.end)
-    all_beats = store.read_layer("beats")
     the_id = area_id(store, level, typed) if level and typed else None
     area = {  # the canonical level, the department's word for it and the id as stored
         "level": level or "department",
@@ -132,7 +138,7 @@ def run_hotspots(args: argparse.Namespace) -> int:
     if args.method == "kde" and level is None and not args.category:
         # city-wide KDE: only the coordinates, read file by file into NumPy, and binned once
         # per store version (analysis.distributed.city_kde): the same estimate as the fit on
-        # the incidents' located rows
+        # the incidents' located rows (GeoPandas loads while the points are read)
         from analysis.distributed import city_kde
 
         kde = city_kde(
@@ -145,9 +151,10 @@ def run_hotspots(args: argparse.Namespace) -> int:
         if kde is None:
             return _no_incidents(args, area)
         model: hotspots.BaseEstimator = kde
-        polygons = kde.hotspots_.set_crs(all_beats.crs, allow_override=True)
+        polygons = kde.hotspots_.set_crs(store.read_layer("beats").crs, allow_override=True)
         n_located = kde.n_incidents_
     else:
+        all_beats = store.read_layer("beats")
         incidents = inputs.load_hotspot_incidents(store, period, columns=_columns(args, level))
         located, beats = hotspots.area_incidents(
             incidents, all_beats, level=level, area_id=the_id, category=args.category
@@ -170,6 +177,8 @@ def run_hotspots(args: argparse.Namespace) -> int:
         )
         n_located = len(located)
     if args.out:
+        from analysis import export
+
         export.write_layer(polygons, prepare_output(args.out))
     table = pd.DataFrame(polygons.drop(columns="geometry"))
     info = {
@@ -227,6 +236,10 @@ def _no_incidents(args: argparse.Namespace, area: dict[str, str | None]) -> int:
     """Report an empty period (no located incident in the area): no hotspots, not an error."""
     message = "No incidents in this period: no hotspots to find."
     if args.out:
+        import geopandas as gpd
+
+        from analysis import export
+
         empty = gpd.GeoDataFrame(geometry=[], crs=schema.WGS84)
         export.write_layer(empty, args.out)
     if args.json:

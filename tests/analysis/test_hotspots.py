@@ -611,6 +611,34 @@ def test_kde_auto_bandwidth_on_many_points_equals_the_rule_with_numpy():
     assert _silverman_bandwidth(x, y) == np.mean(spreads) * 300_000 ** (-1 / 6)
 
 
+@pytest.mark.parametrize("scale", [10.0, 1_000.0, 20_000.0])
+def test_clipped_auto_bandwidth_equals_the_clip_of_the_rule(scale):
+    # the bounds that skip the exact quartiles give the clip of the exact rule, to the last
+    # bit: far above the maximum (a city's 10M incidents), far below the minimum, near a clip
+    # (the bounds cannot decide: the exact rule) and with ties and a degenerate axis
+    from analysis.hotspots import _clipped_silverman, _silverman_bandwidth
+
+    rng = np.random.default_rng(int(scale))
+    n = 300_000
+    factor = n ** (-1 / 6)
+    cases = {
+        "normal": (rng.normal(440_000, scale, n), rng.normal(4_600_000, scale, n)),
+        "heavy tails": (rng.standard_t(3, n) * scale, rng.normal(0, scale, n)),
+        "ties": (np.round(rng.normal(0, scale, n) / 50) * 50, rng.normal(0, scale, n)),
+        "one value on an axis": (np.full(n, 7.0), rng.normal(0, scale, n)),
+    }
+    for name, (x, y) in cases.items():
+        for low, high in [(50.0, 300.0), (1.0, 1e9), (300.0, 50.0)]:
+            want = float(np.clip(_silverman_bandwidth(x, y), low, high))
+            assert _clipped_silverman(x, y, low, high) == want, (name, low, high)
+        # a clip just below and just above the rule's own value: the exact path decides
+        exact = _silverman_bandwidth(x, y)
+        assert _clipped_silverman(x, y, 1.0, exact * (1 - 1e-12)) == exact * (1 - 1e-12), name
+        assert _clipped_silverman(x, y, exact * (1 + 1e-12), 1e9) == exact * (1 + 1e-12), name
+    # the three scales put the rule below, inside and above [50, 300] m
+    assert {10.0: 1.2, 1_000.0: 122.2, 20_000.0: 2444.4}[scale] == round(scale * factor, 1)
+
+
 def test_linear_counts_on_two_threads_equal_one_pass():
     # from 1M points the binning runs in two halves on two threads: the same grid as the
     # compiled one-pass kernel over all points (sums in another order: equal to 1e-9)
@@ -629,3 +657,21 @@ def test_linear_counts_on_two_threads_equal_one_pass():
     one[:] = 0
     linear_binning(x, y, weights, grid.x0, grid.y0, grid.cell_size_m, one)
     np.testing.assert_allclose(grid.linear_counts(x, y, weights), one, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_points_missing_or_infinite_are_refused_with_their_row(bad):
+    # the check looks at the extremes only (NaN propagates to them); the message names the
+    # first bad row, in x or in y
+    from analysis.hotspots import _xy
+
+    x = np.array([1.0, 2.0, 3.0, 4.0])
+    y = np.array([5.0, 6.0, 7.0, 8.0])
+    got_x, got_y = _xy(pd.DataFrame({"x": x, "y": y}))
+    assert got_x.tolist() == x.tolist()
+    assert got_y.tolist() == y.tolist()
+    for column, row in (("x", 2), ("y", 1)):
+        frame = pd.DataFrame({"x": x, "y": y})
+        frame.loc[row, column] = bad
+        with pytest.raises(ValueError, match=f"X row {row}: coordinates are missing or not finite"):
+            _xy(frame)

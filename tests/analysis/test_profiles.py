@@ -337,6 +337,11 @@ def test_profile_on_real_data_matches_plain_pandas(sample_store):
     )
     for (weekday, hour), n in matrix.stack().items():  # noqa: PD013 - a Series of cells
         assert p.hour_weekday.iloc[weekday][hour] == n
+    # the whole week: every hour a column, every day a row, zeros where crosstab has no cell
+    assert p.hour_weekday.shape == (7, 24)
+    assert p.hour_weekday.columns.tolist() == list(range(24))
+    assert p.hour_weekday.dtypes.eq("int64").all()
+    assert int(p.hour_weekday.to_numpy().sum()) == len(period)
     area = float(beats.loc[beats["beat"] == "0925"].geometry.area.iloc[0]) / 1e6
     assert p.density_per_km2 == pytest.approx(len(period) / area)
     blocks = period["block"].value_counts()

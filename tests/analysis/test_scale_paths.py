@@ -182,3 +182,93 @@ def test_city_kde_equals_the_fit_and_has_the_stores_crs(sample_store, tmp_path):
         assert model.n_incidents_ == len(x)
         assert model.hotspots_.crs == store.analysis_crs
     assert city_kde(store, start=pd.Timestamp("1990-01-01"), end=pd.Timestamp("1990-02-01")) is None
+    # with nothing kept for the store's version the files are read before the estimator's
+    # modules load (another path): a period's estimate, and an empty period, the same way
+    fresh = IncidentStore(tmp_path / "fresh")
+    shutil.copytree(sample_store.root, fresh.root, ignore=shutil.ignore_patterns("cache"))
+    assert city_kde(fresh, start=pd.Timestamp("1990-01-01"), end=pd.Timestamp("1990-02-01")) is None
+    shutil.rmtree(fresh.root / "cache", ignore_errors=True)
+    start, end = pd.Timestamp("2018-01-01"), pd.Timestamp("2018-01-15")
+    x, y = located_points(fresh, start=start, end=end)
+    fitted = hotspots.KDEHotspots().fit(pd.DataFrame({schema.X: x, schema.Y: y}))
+    model = city_kde(fresh, start=start, end=end)
+    np.testing.assert_array_equal(model.density_, fitted.density_)
+    assert model.n_incidents_ == len(x) > 0
+
+
+def test_the_kde_command_and_the_store_load_no_geometry_modules_at_import():
+    # the city-wide KDE reads its 10M points while GeoPandas, SciPy and the binning kernel
+    # load (analysis.distributed.city_kde): none of them may come with the command's modules
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys\n"
+        "import analysis.cli.hotspots, analysis.distributed, analysis.hotspots, geodata.store\n"
+        "print(sorted(m for m in ('geopandas', 'numba', 'scipy', 'rasterio') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert done.stdout.strip() == "[]"
+
+
+def test_located_drops_exactly_the_rows_missing_a_coordinate():
+    # NaN and null are unlocated; infinities are kept (as before), also when +inf and -inf
+    # make the sums' quick check NaN; a file without missing values is returned as read
+    import pyarrow as pa
+
+    from analysis.distributed import _located
+
+    def table(x, y):
+        return pa.table({schema.X: pa.array(x, pa.float64()), schema.Y: pa.array(y, pa.float64())})
+
+    x, y = _located(table([1.0, 2.0, 3.0], [4.0, 5.0, 6.0]))
+    assert x.tolist() == [1.0, 2.0, 3.0]
+    assert y.tolist() == [4.0, 5.0, 6.0]
+    x, y = _located(table([1.0, float("nan"), 3.0, None], [4.0, 5.0, float("nan"), 7.0]))
+    assert x.tolist() == [1.0]
+    assert y.tolist() == [4.0]
+    x, y = _located(table([np.inf, -np.inf, 3.0], [4.0, 5.0, 6.0]))
+    assert x.tolist() == [np.inf, -np.inf, 3.0]
+    assert y.tolist() == [4.0, 5.0, 6.0]
+    x, y = _located(table([], []))
+    assert len(x) == len(y) == 0
+
+
+def test_module_entry_point_runs_exit_handlers_and_keeps_the_exit_code(sample_store, tmp_path):
+    # `python -m analysis` ends without the interpreter's teardown (analysis.__main__): the
+    # exit handlers still run (the benchmarks' peak-memory hook is one), the output is whole
+    # and the exit code is the command's
+    from pathlib import Path
+
+    from bench.measure import run_measured
+
+    repo = Path(__file__).resolve().parents[2]
+    flag = tmp_path / "handlers-ran"
+    prelude = f"import atexit\natexit.register(lambda: open({str(flag)!r}, 'w').write('ran'))"
+    root = tmp_path / "store"
+    shutil.copytree(sample_store.root, root, ignore=shutil.ignore_patterns("cache"))
+    done = run_measured(
+        ["-m", "analysis", "hotspots", "--method", "kde", "--json", "--store", str(root)],
+        prelude=prelude,
+        cwd=repo,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["n_incidents"] == len(located_points(sample_store)[0])
+    assert flag.read_text() == "ran"
+    flag.unlink()
+    bad = run_measured(
+        ["-m", "analysis", "profile", "--beat", "9999", "--store", str(root)],
+        prelude=prelude,
+        cwd=repo,
+    )
+    assert bad.returncode == 2
+    assert "no beat '9999'" in bad.stderr
+    assert flag.read_text() == "ran"
