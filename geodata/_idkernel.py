@@ -9,14 +9,16 @@ duplicate; the rejection names both lines, so such a case is visible.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import threading
 from collections.abc import Callable
 from typing import TypeVar, cast
 
 import numpy as np
 import pyarrow as pa
 
-__all__ = ["IdTable", "hash_strings"]
+__all__ = ["IdTable", "hash_strings", "warm_up", "warm_up_soon"]
 
 _EMPTY = np.uint64(0)
 _F = TypeVar("_F", bound=Callable[..., object])
@@ -31,13 +33,16 @@ def _lazy_njit(*, cache: bool) -> Callable[[_F], _F]:
 
     def wrap(function: _F) -> _F:
         compiled: list[Callable[..., object]] = []
+        lock = threading.Lock()  # warm_up may load it on another thread
 
         @functools.wraps(function)
         def call(*args: object) -> object:
             if not compiled:
-                from numba import njit as numba_njit
+                with lock:
+                    if not compiled:
+                        from numba import njit as numba_njit
 
-                compiled.append(numba_njit(cache=cache)(function))
+                        compiled.append(numba_njit(cache=cache)(function))
             return compiled[0](*args)
 
         return cast("_F", call)
@@ -108,6 +113,30 @@ def _insert_kernel(
                 break
             slot = (slot + np.uint64(1)) & mask
     return added
+
+
+def warm_up() -> None:
+    """Load numba and the kernels (from numba's cache) on the calling thread.
+
+    An ingest calls this on a thread of its own at the start (about 1 s), so the reader's first
+    batch does not wait for it: the arguments have the types of the real calls, hence the same
+    compiled code.
+    """
+    hash_strings(pa.array(["warm"], pa.string()))
+    IdTable(16).add(np.ones(1, dtype=np.uint64), np.ones(1, dtype=np.int64))
+
+
+def _warm_up_quietly() -> None:
+    # a failure here is raised again by the reader's own first call, on the reader's thread
+    with contextlib.suppress(Exception):
+        warm_up()
+
+
+def warm_up_soon() -> threading.Thread:
+    """Start :func:`warm_up` on a daemon thread; return the thread."""
+    thread = threading.Thread(target=_warm_up_quietly, name="numba-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 class IdTable:

@@ -45,7 +45,7 @@ import pyarrow.compute as pc
 import pyproj
 
 from geodata import schema
-from geodata._idkernel import IdTable, hash_strings
+from geodata._idkernel import IdTable, hash_strings, warm_up_soon
 from geodata.errors import InputError, SchemaError
 from geodata.readers import (
     BLOCK_BYTES,
@@ -819,6 +819,7 @@ def join_calls(
     """
     from geodata.join import assign_beats
 
+    warm_up_soon()  # numba loads while the beats and the first batch are read
     beats = store.read_layer("beats")  # type: ignore[attr-defined]
     # the store's kept index (BeatIndex's defaults), not the beats rasterised again
     index = store.beat_index()  # type: ignore[attr-defined]

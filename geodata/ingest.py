@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 import pyproj
 
 from geodata import boundaries, schema, settings
-from geodata._idkernel import hash_strings
+from geodata._idkernel import hash_strings, warm_up_soon
 from geodata.categories import (
     OffenseCategories,
     detect_vocabulary,
@@ -604,6 +604,8 @@ def ingest_file(
             "`python -m geodata init` for the bundled Chicago data)"
         )
         raise StoreError(msg)
+    # numba (about 1 s) loads beside the first batch's read instead of inside it
+    warm_up_soon()
     path = Path(path)
     department = store.department()
     if mapping is None:  # the department's own columns; naive times in its zone
