@@ -950,6 +950,7 @@ class DateReader:
             todo = self._parse(text, todo, added, naive)
         utc = self._localize(naive)
         if todo.size and not self.explicit:
+            utc = np.array(utc)  # _localize may return Arrow's read-only buffer
             self._iso(text, todo, utc)
         valid = utc != _NAT
         implausible = valid & ((utc < self.low_ns) | (utc > self.high_ns))
