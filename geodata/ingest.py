@@ -374,7 +374,11 @@ class _Tally:
                     counts[1] += int(same[mask].sum())
             differ = has & ~same
             if differ.any():
-                self._add_disagreements(joined.loc[differ, _DISAGREEMENT_COLUMNS])
+                # the rows as Arrow columns, filtered there (not a pandas .loc, then Arrow)
+                columns = {
+                    name: pa.array(joined[name], from_pandas=True) for name in _DISAGREEMENT_COLUMNS
+                }
+                self._add_disagreements(pa.table(columns).filter(pa.array(differ)))
         return joined
 
     def _beat_ids(self, index: BeatIndex) -> pa.Array:
@@ -424,11 +428,10 @@ class _Tally:
                 self.unmapped_rows += int(n)
                 self.unmapped_top[value] = self.unmapped_top.get(value, 0) + int(n)
 
-    def _add_disagreements(self, rows: pd.DataFrame) -> None:
+    def _add_disagreements(self, table: pa.Table) -> None:
         """Append rows to the disagreements file (so that memory does not hold them)."""
         if self.disagreements_path is None:
             return
-        table = pa.Table.from_pandas(rows, preserve_index=False)
         if self.disagreements_csv is None:
             self.disagreements_csv = write_csv_table(table, self.disagreements_path)
         else:
@@ -899,7 +902,7 @@ class BatchTally(_Tally):
     """
 
     keep_disagreements: bool = False
-    disagreements: list[pd.DataFrame] = field(default_factory=list)
+    disagreements: list[pa.Table] = field(default_factory=list)
 
     def merge(self, other: BatchTally) -> None:
         """Add `other`, the tally of the next part of the same file (lines of the whole file)."""
@@ -924,7 +927,7 @@ class BatchTally(_Tally):
         for rows in other.disagreements:
             self._add_disagreements(rows)
 
-    def _add_disagreements(self, rows: pd.DataFrame) -> None:
+    def _add_disagreements(self, rows: pa.Table) -> None:
         if self.keep_disagreements:
             self.disagreements.append(rows)
         else:
