@@ -1214,9 +1214,10 @@ def _may_need_trim(values: pa.Array) -> bool:
     if data_buf is None:  # only empty strings
         return False
     width = np.int64 if values.type == pa.large_string() else np.int32
-    offsets = np.frombuffer(offsets_buf, dtype=width)[values.offset : values.offset + n + 1]
+    raw = np.frombuffer(offsets_buf, dtype=width)[values.offset : values.offset + n + 1]
+    bounds = raw.astype(np.int64, copy=False)
     data = np.frombuffer(data_buf, dtype=np.uint8)
-    starts, ends = offsets[:-1], offsets[1:]
+    starts, ends = bounds[:-1], bounds[1:]
     filled = ends > starts  # empty strings (and nulls) have no bytes
     if not filled.all():
         starts, ends = starts[filled], ends[filled]
