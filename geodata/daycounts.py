@@ -16,12 +16,13 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 
 from geodata import schema
 from geodata.cluster import thread_mapper
 from geodata.store import IncidentStore
 
-__all__ = ["daily_cache_dir", "store_day_counts"]
+__all__ = ["daily_cache_dir", "store_day_counts", "store_last_day"]
 
 
 def daily_cache_dir(store: IncidentStore) -> Path:
@@ -29,16 +30,23 @@ def daily_cache_dir(store: IncidentStore) -> Path:
     return store.root / "cache" / "daily-counts"
 
 
-def _local_days(table: pa.Table) -> tuple[int, np.ndarray]:
-    """Return the first local day number of a file's incidents and their counts per day."""
+def _day_numbers(table: pa.Table) -> np.ndarray:
+    """Return the local day numbers of a file's dated incidents (days since 1970-01-01)."""
     stamps = table.column(schema.OCCURRED_AT)
     if stamps.null_count:
         stamps = pc.drop_null(stamps)
     if len(stamps) == 0:
-        return 0, np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.int64)
     if stamps.type.tz is not None:
         stamps = pc.local_timestamp(stamps)
-    days = stamps.cast(pa.timestamp("us")).to_numpy().astype("datetime64[D]").astype(np.int64)
+    return stamps.cast(pa.timestamp("us")).to_numpy().astype("datetime64[D]").astype(np.int64)
+
+
+def _local_days(table: pa.Table) -> tuple[int, np.ndarray]:
+    """Return the first local day number of a file's incidents and their counts per day."""
+    days = _day_numbers(table)
+    if len(days) == 0:
+        return 0, np.zeros(0, dtype=np.int64)
     first = int(days.min())
     return first, np.bincount(days - first)
 
@@ -94,3 +102,26 @@ def store_day_counts(store: IncidentStore) -> tuple[int, np.ndarray]:
         counts[start - first : start - first + len(part)] += part
     _cache(store, first, counts)
     return first, counts
+
+
+def store_last_day(store: IncidentStore) -> int | None:
+    """Return the last local day holding an incident (a day number, as :func:`store_day_counts`).
+
+    The last day of :func:`store_day_counts` without counting every timestamp: the incident
+    table is partitioned by each incident's local month (:class:`geodata.table.RecordTable`),
+    so the last day lies in the latest month whose files hold rows (the Delta log's row
+    counts), and only that month's times are read (a hundredth of ten years). None when the
+    store holds no incident.
+    """
+    if not store.meta_path.exists():
+        return None
+    table = store.table
+    files = [f for f in table.files() if f.rows]
+    file_schema = table.spec.arrow_schema(table.timezone)
+    for month in sorted({(f.year, f.month) for f in files}, reverse=True):
+        paths = [str(f.path) for f in files if (f.year, f.month) == month]
+        dataset = ds.dataset(paths, format="parquet", schema=file_schema)
+        days = _day_numbers(dataset.to_table(columns=[schema.OCCURRED_AT]))
+        if len(days):  # always in the latest month: every stored row has its time
+            return int(days.max())
+    return None
