@@ -3,7 +3,9 @@
 The counts are kept in ``cache/daily-counts/`` of the store, beside the per-file counts of
 :class:`geodata.table.RecordTable` (``cache/incidents-counts/``), keyed on
 :meth:`geodata.store.IncidentStore.version_token`: a command after the first one reads a few
-kilobytes instead of every timestamp. A store that cannot be written counts every time.
+kilobytes instead of every timestamp. Each data file's own counts are kept too
+(``cache/daily-counts/files/``), so the first command after a write counts only the files the
+write added. A store that cannot be written counts every time.
 :func:`analysis.inputs.load_daily_counts` turns the counts into a daily Series.
 """
 
@@ -59,11 +61,7 @@ def _cache_path(store: IncidentStore) -> Path:
 
 def _cached(store: IncidentStore) -> tuple[int, np.ndarray] | None:
     """Return the cached (first day number, counts per day) of the store, or None."""
-    try:
-        saved = np.load(_cache_path(store), allow_pickle=False)
-    except (OSError, ValueError):  # never cached, or a torn file: count again
-        return None
-    return int(saved[0]), saved[1:]
+    return _load(_cache_path(store))  # None: never cached, or a torn file (count again)
 
 
 def _cache(store: IncidentStore, first: int, counts: np.ndarray) -> None:
@@ -73,12 +71,63 @@ def _cache(store: IncidentStore, first: int, counts: np.ndarray) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         for old in path.parent.glob("*.npy"):
             old.unlink(missing_ok=True)
+    except OSError:  # a read-only store still counts, only without the cache
+        return
+    _save(path, first, counts)
+
+
+def _save(path: Path, first: int, counts: np.ndarray) -> None:
+    """Write (first day number, counts) to `path` whole (temp + rename), or not at all."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         scratch = path.with_suffix(f".{os.getpid()}.tmp")
         with scratch.open("wb") as handle:
             np.save(handle, np.concatenate([[first], counts]).astype(np.int64))
         scratch.replace(path)
     except OSError:  # a read-only store still counts, only without the cache
         return
+
+
+def _load(path: Path) -> tuple[int, np.ndarray] | None:
+    """Return the (first day number, counts) saved at `path`, or None (absent or torn)."""
+    try:
+        saved = np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    return int(saved[0]), saved[1:]
+
+
+def _file_days(store: IncidentStore) -> list[tuple[int, np.ndarray]]:
+    """Return (first day number, counts per day) of each data file of the current version.
+
+    Data files are immutable and uniquely named, so each file's counts are cached once
+    (``cache/daily-counts/files/``): after a write only the files it added are counted (an
+    append rewrites only the months it touches), and a rollback finds its files counted.
+    Counts of files no longer in the table are dropped.
+    """
+    table = store.table
+    files = [f.path for f in table.files()]
+    folder = daily_cache_dir(store) / "files"
+    keys = {
+        f: hashlib.sha256(str(f.relative_to(table.path)).encode()).hexdigest()[:24] for f in files
+    }
+    file_schema = table.spec.arrow_schema(table.timezone)
+
+    def run(f: Path) -> tuple[int, np.ndarray]:
+        path = folder / f"{keys[f]}.npy"
+        if (saved := _load(path)) is not None:
+            return saved
+        dataset = ds.dataset(str(f), format="parquet", schema=file_schema)
+        first, counts = _local_days(dataset.to_table(columns=[schema.OCCURRED_AT]))
+        _save(path, first, counts)
+        return first, counts
+
+    found = thread_mapper(2)(run, files)
+    kept = set(keys.values())
+    for old in folder.glob("*.npy") if folder.is_dir() else ():
+        if old.stem not in kept:
+            old.unlink(missing_ok=True)
+    return found
 
 
 def store_day_counts(store: IncidentStore) -> tuple[int, np.ndarray]:
@@ -92,7 +141,7 @@ def store_day_counts(store: IncidentStore) -> tuple[int, np.ndarray]:
     cached = _cached(store)
     if cached is not None:
         return cached
-    found = store.map_files(_local_days, [schema.OCCURRED_AT], mapper=thread_mapper(2))
+    found = _file_days(store)
     parts = [p for p in found if len(p[1])]
     if not parts:
         return 0, np.zeros(0, dtype=np.int64)

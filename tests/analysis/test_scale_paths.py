@@ -334,3 +334,45 @@ def test_planning_period_from_the_latest_month_equals_the_daily_counts_one(
 def test_planning_period_of_a_store_without_incidents_is_none(tmp_path):
     assert store_last_day(IncidentStore(tmp_path / "none")) is None
     assert inputs.load_planning_period(IncidentStore(tmp_path / "none")) is None
+
+
+def test_daily_counts_after_a_write_count_only_the_new_files(sample_store, tmp_path):
+    root = tmp_path / "store"
+    shutil.copytree(sample_store.root, root, ignore=shutil.ignore_patterns("cache"))
+    store = IncidentStore(root)
+    files = root / "cache" / "daily-counts" / "files"
+
+    def plain() -> pd.Series:
+        occurred = store.load_incidents(columns=[schema.OCCURRED_AT])[schema.OCCURRED_AT]
+        return inputs.daily_counts(occurred)
+
+    pd.testing.assert_series_equal(inputs.load_daily_counts(store), plain(), check_names=False)
+    before = {p.name: p.read_bytes() for p in files.glob("*.npy")}
+    assert len(before) == len(store.table.files())
+    # one incident appended in a new month: one new data file, the others' counts kept as they were
+    last = store.load_incidents(columns=[schema.OCCURRED_AT])[schema.OCCURRED_AT].max()
+    later = last + pd.Timedelta(days=40)
+    extra = (
+        store.load_incidents()
+        .head(1)
+        .assign(**{schema.INCIDENT_ID: ["late-1"], schema.OCCURRED_AT: [later]})
+    )
+    store.upsert(extra)
+    pd.testing.assert_series_equal(inputs.load_daily_counts(store), plain(), check_names=False)
+    after = {p.name: p.read_bytes() for p in files.glob("*.npy")}
+    assert len(after) == len(store.table.files()) == len(before) + 1
+    assert {k: v for k, v in after.items() if k in before} == before
+    # the kept counts are what the next count reads: a wrong one shows, a torn one is recounted
+    new = next(p for p in files.glob("*.npy") if p.name not in before)
+    np.save(new, np.array([np.datetime64(later.date(), "D").astype(np.int64), 5]))
+    for whole in (root / "cache" / "daily-counts").glob("*.npy"):
+        whole.unlink()
+    assert inputs.load_daily_counts(store).iloc[-1] == 5
+    new.write_bytes(b"torn")
+    for whole in (root / "cache" / "daily-counts").glob("*.npy"):
+        whole.unlink()
+    pd.testing.assert_series_equal(inputs.load_daily_counts(store), plain(), check_names=False)
+    # a rollback drops the appended file: its counts go, the others stay
+    store.rollback(store.history()[0].version - 1)
+    pd.testing.assert_series_equal(inputs.load_daily_counts(store), plain(), check_names=False)
+    assert {p.name: p.read_bytes() for p in files.glob("*.npy")} == before
