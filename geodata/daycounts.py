@@ -102,8 +102,8 @@ def _file_days(store: IncidentStore) -> list[tuple[int, np.ndarray]]:
 
     Data files are immutable and uniquely named, so each file's counts are cached once
     (``cache/daily-counts/files/``): after a write only the files it added are counted (an
-    append rewrites only the months it touches), and a rollback finds its files counted.
-    Counts of files no longer in the table are dropped.
+    append rewrites only the months it touches). Counts of files no longer in the table are
+    dropped (a later rollback counts the files it brings back again).
     """
     table = store.table
     files = [f.path for f in table.files()]
@@ -124,9 +124,12 @@ def _file_days(store: IncidentStore) -> list[tuple[int, np.ndarray]]:
 
     found = thread_mapper(2)(run, files)
     kept = set(keys.values())
-    for old in folder.glob("*.npy") if folder.is_dir() else ():
-        if old.stem not in kept:
-            old.unlink(missing_ok=True)
+    try:
+        for old in folder.glob("*.npy") if folder.is_dir() else ():
+            if old.stem not in kept:
+                old.unlink(missing_ok=True)
+    except OSError:  # a read-only store: nothing was cached either
+        pass
     return found
 
 
