@@ -22,7 +22,7 @@ import pandas as pd
 
 from analysis.workload import read_weights
 from geodata import schema, settings
-from geodata.daycounts import store_day_counts
+from geodata.daycounts import store_day_counts, store_last_day
 from geodata.errors import UnknownAreaError
 from geodata.store import IncidentStore
 
@@ -53,6 +53,7 @@ __all__ = [
     "load_incidents",
     "load_layers",
     "load_planning_inputs",
+    "load_planning_period",
     "load_profile_inputs",
     "open_store",
     "parse_day",
@@ -279,7 +280,11 @@ def planning_period(daily: pd.Series, *, months: int = PLANNING_WINDOW_MONTHS) -
     """
     if daily.empty:
         return None
-    last = daily.index[-1].date()
+    return _months_ending(daily.index[-1].date(), months)
+
+
+def _months_ending(last: date, months: int) -> Period:
+    """Return the `months` months ending on `last` (2024-01-01 to 2024-12-31 for 12)."""
     first = pd.Timestamp(last) - pd.DateOffset(months=months) + pd.Timedelta(days=1)
     return Period(first.date(), last)
 
@@ -341,6 +346,21 @@ def load_daily_counts(store: IncidentStore) -> pd.Series:
     daily = pd.Series(counts, index=index, name="count")
     nonzero = np.flatnonzero(counts)  # the first and last files may start or end on empty days
     return daily.iloc[nonzero[0] : nonzero[-1] + 1].asfreq("D")
+
+
+def load_planning_period(
+    store: IncidentStore, *, months: int = PLANNING_WINDOW_MONTHS
+) -> Period | None:
+    """Return :func:`planning_period` of the store's daily counts, without counting them.
+
+    The same period, from the last day the store holds (:func:`geodata.daycounts.store_last_day`
+    reads only the latest month's times), so the first command after a store change does not
+    count every stored timestamp. None when the store holds no incident.
+    """
+    last = store_last_day(store)
+    if last is None:
+        return None
+    return _months_ending(np.datetime64(last, "D").astype(date), months)
 
 
 def load_incidents(

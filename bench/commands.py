@@ -7,7 +7,8 @@ and its wall time and peak RSS (``os.wait4``) are reported:
 
 * ``analysis profile --beat 0925 --json`` (target <= 1 s, <= 500 MB);
 * ``analysis profile --sector 092 --review`` (<= 2 s);
-* ``analysis plan evaluate --json`` (<= 5 s);
+* ``analysis plan evaluate --json`` (<= 5 s), each run the first after a store change (the
+  store-wide daily counts a former command cached removed before each run);
 * ``analysis hotspots --method kde`` city-wide (<= 2 s), with the binned counts that the
   command keeps beside the store removed before each run (``cold``: every point read and
   binned) and kept from a former run (``cached binning``: what a later command of the same
@@ -54,10 +55,12 @@ COMMANDS: dict[str, tuple[list[str], float, float | None]] = {
     "hotspots --method kde": (["hotspots", "--method", "kde"], 2.0, None),
     "hotspots --method kde (cached binning)": (["hotspots", "--method", "kde"], 2.0, None),
 }
-#: Cases run without the caches a former command left beside the store (the cold first run).
-COLD = {"hotspots --method kde"}
-#: The caches :data:`COLD` cases run without (under ``store/cache``).
-COLD_CACHES = ("kde",)
+#: Cases run without the caches a former command left beside the store (the first run after a
+#: store change), and those caches (folders under ``store/cache``).
+COLD: dict[str, tuple[str, ...]] = {
+    "plan evaluate --json": ("daily-counts",),
+    "hotspots --method kde": ("kde",),
+}
 #: page title -> (page file under dashboard/, the select box to set and its value, or None)
 PAGES: dict[str, tuple[str | None, tuple[int, str] | None]] = {
     "Overview": (None, None),
@@ -154,16 +157,45 @@ def _span(values: list[float], spec: str = "{:.2f}") -> str:
     return f"{spec.format(min(values))}-{spec.format(max(values))}"
 
 
+def _set_aside(data: Path, caches: tuple[str, ...]) -> list[str]:
+    """Move the store's `caches` to ``DATA/kept-caches``; return those moved."""
+    moved = []
+    for cache in caches:
+        folder = data / "store" / "cache" / cache
+        if folder.exists():
+            shutil.rmtree(data / "kept-caches" / cache, ignore_errors=True)
+            (data / "kept-caches").mkdir(exist_ok=True)
+            shutil.move(folder, data / "kept-caches" / cache)
+            moved.append(cache)
+    return moved
+
+
+def _put_back(data: Path, caches: list[str]) -> None:
+    """Restore the caches :func:`_set_aside` moved, unless the runs made them again.
+
+    So a cold case leaves the caches the next cases found before it (a cache the new code no
+    longer makes, e.g. the daily counts after ``plan evaluate``, would else be missing from
+    the pages' first runs).
+    """
+    for cache in caches:
+        folder = data / "store" / "cache" / cache
+        if folder.exists():
+            shutil.rmtree(data / "kept-caches" / cache)
+        else:
+            shutil.move(data / "kept-caches" / cache, folder)
+
+
 def measure(code: Path, data: Path, runs: int, page_runs: int | None = None) -> dict[str, dict]:
     """Return every command's runs and every page's timings with the code of `code`."""
     results: dict[str, dict] = {}
     for name, (args, _, _) in COMMANDS.items():
         done = []
+        kept = _set_aside(data, COLD.get(name, ()))
         for _ in range(runs):
-            if name in COLD:
-                for cache in COLD_CACHES:
-                    shutil.rmtree(data / "store" / "cache" / cache, ignore_errors=True)
+            for cache in COLD.get(name, ()):
+                shutil.rmtree(data / "store" / "cache" / cache, ignore_errors=True)
             done.append(run_command(code, data / "store", args))
+        _put_back(data, kept)
         results[name] = {"runs": done}
         print(name, code, done, file=sys.stderr, flush=True)
     for page in PAGES:

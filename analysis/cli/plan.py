@@ -133,7 +133,7 @@ def planning_period(
         return period, "given"
     if every:
         return None, "all"
-    default = inputs.planning_period(inputs.load_daily_counts(store))
+    default = inputs.load_planning_period(store)
     if default is None:
         return None, "all"
     return default, "last 12 months"

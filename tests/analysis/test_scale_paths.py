@@ -1,12 +1,14 @@
 """Faster paths of the 10M-incident commands give what the former paths gave (issue 17, item 6).
 
 City-wide KDE reads only the coordinates into NumPy (:func:`analysis.distributed.located_points`)
-and the store-wide daily counts are cached beside the store per store version: each is checked
-against the plain read on the bundled Chicago and Seattle data.
+the store-wide daily counts are cached beside the store per store version, and beat planning's
+default period comes from the store's latest month: each is checked against the plain read on
+the bundled Chicago and Seattle data.
 """
 
 import json
 import shutil
+from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
@@ -16,6 +18,7 @@ from analysis import hotspots, inputs
 from analysis.cli import main
 from analysis.distributed import located_points
 from geodata import schema
+from geodata.daycounts import store_last_day
 from geodata.store import IncidentStore
 
 
@@ -272,3 +275,104 @@ def test_module_entry_point_runs_exit_handlers_and_keeps_the_exit_code(sample_st
     assert bad.returncode == 2
     assert "no beat '9999'" in bad.stderr
     assert flag.read_text() == "ran"
+
+
+def _last_local_day(store: IncidentStore) -> date:
+    """Return the last local day of the store's incidents, from every loaded timestamp."""
+    occurred = store.load_incidents(columns=[schema.OCCURRED_AT])[schema.OCCURRED_AT]
+    return occurred.max().date()  # tz-aware in the store's zone: its local date
+
+
+@pytest.mark.parametrize("store_name", ["sample_store", "seattle_store"])
+def test_planning_period_from_the_latest_month_equals_the_daily_counts_one(
+    request, store_name, tmp_path
+):
+    built = request.getfixturevalue(store_name)
+    root = tmp_path / "store"
+    shutil.copytree(built.root, root, ignore=shutil.ignore_patterns("cache"))
+    store = IncidentStore(root)
+    occurred = store.load_incidents(columns=[schema.OCCURRED_AT])[schema.OCCURRED_AT]
+    last = _last_local_day(store)
+    assert store_last_day(store) == (np.datetime64(last, "D") - np.datetime64(0, "D")).item().days
+    expected = inputs.planning_period(inputs.daily_counts(occurred))
+    assert inputs.load_planning_period(store) == expected
+    assert expected is not None
+    assert expected.last == last
+    assert not (root / "cache" / "daily-counts").exists()  # nothing counted
+    before = store.history()[0].version
+    # an incident appended 40 days after the last one, late in the local evening: a later
+    # month, and (west of Greenwich) a UTC date one day after its local date
+    later = pd.Timestamp(last + timedelta(days=40)).tz_localize(store.timezone) + pd.Timedelta(
+        hours=23, minutes=30
+    )
+    extra = (
+        store.load_incidents()
+        .head(1)
+        .assign(**{schema.INCIDENT_ID: ["late-1"], schema.OCCURRED_AT: [later]})
+    )
+    assert store.upsert(extra) == (1, 0)
+    assert _last_local_day(store) == later.date()
+    assert inputs.load_planning_period(store) == inputs.Period(
+        (pd.Timestamp(later.date()) - pd.DateOffset(months=12) + pd.Timedelta(days=1)).date(),
+        later.date(),
+    )
+    assert inputs.load_planning_period(store) == inputs.planning_period(
+        inputs.load_daily_counts(store)
+    )
+    # the same incident moved back into the former last month: that month ends the store again
+    moved = extra.assign(**{schema.OCCURRED_AT: [pd.Timestamp(last).tz_localize(store.timezone)]})
+    assert store.upsert(moved) == (0, 1)
+    assert inputs.load_planning_period(store) == expected
+    # a rollback to the version before the append, and to the append itself
+    store.rollback(before + 1)
+    assert _last_local_day(store) == later.date()
+    assert inputs.load_planning_period(store).last == later.date()
+    store.rollback(before)
+    assert inputs.load_planning_period(store) == expected
+
+
+def test_planning_period_of_a_store_without_incidents_is_none(tmp_path):
+    assert store_last_day(IncidentStore(tmp_path / "none")) is None
+    assert inputs.load_planning_period(IncidentStore(tmp_path / "none")) is None
+
+
+def test_daily_counts_after_a_write_count_only_the_new_files(sample_store, tmp_path):
+    root = tmp_path / "store"
+    shutil.copytree(sample_store.root, root, ignore=shutil.ignore_patterns("cache"))
+    store = IncidentStore(root)
+    files = root / "cache" / "daily-counts" / "files"
+
+    def plain() -> pd.Series:
+        occurred = store.load_incidents(columns=[schema.OCCURRED_AT])[schema.OCCURRED_AT]
+        return inputs.daily_counts(occurred)
+
+    pd.testing.assert_series_equal(inputs.load_daily_counts(store), plain(), check_names=False)
+    before = {p.name: p.read_bytes() for p in files.glob("*.npy")}
+    assert len(before) == len(store.table.files())
+    # one incident appended in a new month: one new data file, the others' counts kept as they were
+    last = store.load_incidents(columns=[schema.OCCURRED_AT])[schema.OCCURRED_AT].max()
+    later = last + pd.Timedelta(days=40)
+    extra = (
+        store.load_incidents()
+        .head(1)
+        .assign(**{schema.INCIDENT_ID: ["late-1"], schema.OCCURRED_AT: [later]})
+    )
+    store.upsert(extra)
+    pd.testing.assert_series_equal(inputs.load_daily_counts(store), plain(), check_names=False)
+    after = {p.name: p.read_bytes() for p in files.glob("*.npy")}
+    assert len(after) == len(store.table.files()) == len(before) + 1
+    assert {k: v for k, v in after.items() if k in before} == before
+    # the kept counts are what the next count reads: a wrong one shows, a torn one is recounted
+    new = next(p for p in files.glob("*.npy") if p.name not in before)
+    np.save(new, np.array([np.datetime64(later.date(), "D").astype(np.int64), 5]))
+    for whole in (root / "cache" / "daily-counts").glob("*.npy"):
+        whole.unlink()
+    assert inputs.load_daily_counts(store).iloc[-1] == 5
+    new.write_bytes(b"torn")
+    for whole in (root / "cache" / "daily-counts").glob("*.npy"):
+        whole.unlink()
+    pd.testing.assert_series_equal(inputs.load_daily_counts(store), plain(), check_names=False)
+    # a rollback drops the appended file: its counts go, the others stay
+    store.rollback(store.history()[0].version - 1)
+    pd.testing.assert_series_equal(inputs.load_daily_counts(store), plain(), check_names=False)
+    assert {p.name: p.read_bytes() for p in files.glob("*.npy")} == before
