@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from playwright.sync_api import expect
 
 from dashboard import navigation
 from geodata import audit, schema, settings, users
@@ -304,7 +305,9 @@ def test_idle_timeout_signs_out_without_a_click(
     fill_sign_in(page, name)
     # no action: the idle check (every 3 s) ends the session and shows the sign-in form
     page.get_by_text("You were signed out after 6 seconds of inactivity").wait_for(timeout=90_000)
-    assert page.locator("[data-testid='stSidebar'] a").count() == 0
+    # the signed-out run may still be replacing the page: wait (up to 10 s) for its sidebar
+    # to hold no page link rather than reading the count at one instant
+    expect(page.locator("[data-testid='stSidebar'] a")).to_have_count(0, timeout=10_000)
     engine = users.open_database(db_url)
     events = audit.read_events(engine, user=name)
     engine.dispose()
