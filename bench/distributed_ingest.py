@@ -26,9 +26,17 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from bench.measure import fresh_store, load_average, print_machine, run_checked
 from bench.scale import _peak_mb
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from distributed import Client
+
+R = TypeVar("R")
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,30 +61,46 @@ def _stored(store_root: Path) -> dict[str, object]:
     return {"stored": len(frame), "digest": hashlib.sha256(text).hexdigest()[:16]}
 
 
-def _cluster_case(csv: Path, store_root: Path, part_bytes: int) -> dict[str, object]:
-    """Start a LocalCluster, ingest `csv` on it and return the measures (run in a child)."""
+def _on_cluster(work: Callable[[Client], list[R]]) -> tuple[list[R], dict[str, object]]:
+    """Run `work` on a two-worker LocalCluster (4 GB each); return its result and measures.
+
+    The measures: wall seconds of `work`, the cluster's start-up, CPU seconds of this process
+    (the client) and of each worker during `work`, and every process's peak memory.
+    """
     from geodata.cluster import local_cluster
-    from geodata.distributed_ingest import ingest_files
-    from geodata.store import IncidentStore
 
     started = time.perf_counter()
     with local_cluster(2, memory_limit="4GB") as client:
         startup_s = time.perf_counter() - started
         workers_cpu = client.run(_cpu_s)
         start, cpu = time.perf_counter(), _cpu_s()
-        store = IncidentStore(store_root)
-        (report,) = ingest_files([csv], store, client, part_bytes=part_bytes)
+        result = work(client)
         seconds = time.perf_counter() - start
         client_cpu = _cpu_s() - cpu
         after = client.run(_cpu_s)
         peaks = client.run(_peak_mb)
-    return {
+    return result, {
         "seconds": round(seconds, 2),
         "cluster_start_s": round(startup_s, 2),
         "client_cpu_s": round(client_cpu, 2),
         "worker_cpu_s": sorted(round(after[w] - workers_cpu[w], 1) for w in after),
         "client_peak_mb": round(_peak_mb()),
         "worker_peak_mb": sorted(round(v) for v in peaks.values()),
+    }
+
+
+def _cluster_case(csv: Path, store_root: Path, part_bytes: int) -> dict[str, object]:
+    """Start a LocalCluster, ingest `csv` on it and return the measures (run in a child)."""
+    from geodata.distributed_ingest import ingest_files
+    from geodata.store import IncidentStore
+
+    store = IncidentStore(store_root)
+    reports, measures = _on_cluster(
+        lambda client: ingest_files([csv], store, client, part_bytes=part_bytes)
+    )
+    (report,) = reports
+    return {
+        **measures,
         "rows_read": report.rows_read,
         "rows_accepted": report.rows_accepted,
         "rows_rejected": report.rows_rejected,
@@ -100,29 +124,38 @@ def _stored_calls(store_root: Path) -> dict[str, object]:
 def _calls_cluster_case(files: list[Path], store_root: Path) -> dict[str, object]:
     """Start a LocalCluster, ingest the CAD `files` on it; return the measures (in a child)."""
     from geodata.calls import CallMapping
-    from geodata.cluster import local_cluster
     from geodata.distributed_ingest import ingest_calls_files
     from geodata.store import IncidentStore
 
     store = IncidentStore(store_root)
     assert store.department().call_mapping is not None
     mapping = CallMapping.from_file(store.department().call_mapping)
-    with local_cluster(2, memory_limit="4GB") as client:
-        workers_cpu = client.run(_cpu_s)
-        start, cpu = time.perf_counter(), _cpu_s()
-        reports = ingest_calls_files(files, store, client, mapping=mapping)
-        seconds = time.perf_counter() - start
-        client_cpu = _cpu_s() - cpu
-        after = client.run(_cpu_s)
-        peaks = client.run(_peak_mb)
+    reports, measures = _on_cluster(
+        lambda client: ingest_calls_files(files, store, client, mapping=mapping)
+    )
     return {
-        "seconds": round(seconds, 2),
-        "client_cpu_s": round(client_cpu, 2),
-        "worker_cpu_s": sorted(round(after[w] - workers_cpu[w], 1) for w in after),
-        "client_peak_mb": round(_peak_mb()),
-        "worker_peak_mb": sorted(round(v) for v in peaks.values()),
+        **measures,
         "rows_accepted": sum(r.rows_accepted for r in reports),
     }
+
+
+def _cluster_child(
+    options: list[str], store: Path, stored: Callable[[Path], dict[str, object]]
+) -> dict[str, object]:
+    """Run this bench's cluster case in a child process on `store`; print and return its row.
+
+    The child (``--case STORE``) connects a two-worker LocalCluster, so its measured memory is
+    the client's alone; `stored` digests what it stored.
+    """
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.distributed_ingest", *options, "--case", str(store)],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    cluster: dict[str, object] = {"where": "2-worker LocalCluster", "load": load_average()}
+    cluster.update(json.loads(done.stdout.strip().splitlines()[-1]))
+    cluster.update(stored(store))
+    print(cluster, flush=True)
+    return cluster
 
 
 def _calls(args: argparse.Namespace) -> int:
@@ -155,15 +188,8 @@ def _calls(args: argparse.Namespace) -> int:
     }
     print(single, flush=True)
     store = fresh_store(base, args.scratch / "cluster")
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.distributed_ingest", "--calls", str(args.calls),
-         "--files", str(args.files), "--scratch", str(args.scratch), "--case", str(store)],
-        cwd=ROOT, capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    cluster = {"where": "2-worker LocalCluster", "load": load_average()}
-    cluster.update(json.loads(done.stdout.strip().splitlines()[-1]))
-    cluster.update(_stored_calls(store))
-    print(cluster, flush=True)
+    options = ["--calls", str(args.calls), "--files", str(args.files)]
+    cluster = _cluster_child([*options, "--scratch", str(args.scratch)], store, _stored_calls)
     same = all(single[k] == cluster[k] for k in ("rows_accepted", "stored", "digest"))
     print(f"same calls stored: {same}", flush=True)
     return 0
@@ -214,16 +240,9 @@ def main(argv: list[str] | None = None) -> int:
         }
         print(single, flush=True)
         store = fresh_store(args.base_store, args.scratch / "cluster")
-        done = subprocess.run(
-            [sys.executable, "-m", "bench.distributed_ingest", "--csv", str(args.csv),
-             "--base-store", str(args.base_store), "--scratch", str(args.scratch),
-             "--part-mb", str(args.part_mb), "--case", str(store)],
-            cwd=ROOT, capture_output=True, text=True, check=True,
-        )  # fmt: skip
-        cluster = {"where": "2-worker LocalCluster", "load": load_average()}
-        cluster.update(json.loads(done.stdout.strip().splitlines()[-1]))
-        cluster.update(_stored(store))
-        print(cluster, flush=True)
+        options = ["--csv", str(args.csv), "--base-store", str(args.base_store)]
+        options += ["--scratch", str(args.scratch), "--part-mb", str(args.part_mb)]
+        cluster = _cluster_child(options, store, _stored)
         same = all(single[k] == cluster[k] for k in ("rows_accepted", "stored", "digest"))
         print(f"run {run + 1}: same rows stored: {same}", flush=True)
         rows += [single, cluster]
