@@ -86,6 +86,16 @@ def _order(table, keys):
     return list(zip(*(table.column(k).to_pylist() for k in keys), strict=True))
 
 
+def _rewritten(store, *, batch_rows):
+    """Write the store's incidents again into a new table, `batch_rows` a batch; return them."""
+    stored = store.load_incidents()
+    shutil.rmtree(store.table.path)
+    shutil.rmtree(store.table.counts_cache_dir, ignore_errors=True)
+    batches = [stored.iloc[i : i + batch_rows] for i in range(0, len(stored), batch_rows)]
+    assert store.upsert_batches(batches) == (len(stored), 0)
+    return stored
+
+
 @pytest.mark.parametrize("file_rows", [250_000, 4_000])
 def test_months_written_by_the_writers_are_sorted_and_cut_as_before(
     writable_store, monkeypatch, file_rows
@@ -95,12 +105,8 @@ def test_months_written_by_the_writers_are_sorted_and_cut_as_before(
 
     monkeypatch.setattr(table_module, "FILE_ROWS", file_rows)
     store = writable_store
-    stored = store.load_incidents()
     # a fresh table written by one ingest: every month gathered from the held batches
-    shutil.rmtree(store.table.path)
-    shutil.rmtree(store.table.counts_cache_dir, ignore_errors=True)
-    batches = [stored.iloc[i : i + 7_000] for i in range(0, len(stored), 7_000)]
-    assert store.upsert_batches(batches) == (len(stored), 0)
+    stored = _rewritten(store, batch_rows=7_000)
     table = store.table
     keys = table._order_keys
     files = sorted(table.files(), key=lambda f: f.path.name)
@@ -173,11 +179,7 @@ def test_a_write_staged_to_disk_keeps_every_row_and_its_counts(writable_store, m
     monkeypatch.setattr(table_module, "BUFFER_BYTES", 1 << 20)
     monkeypatch.setattr(table_module, "FILE_ROWS", 4_000)
     store = writable_store
-    stored = store.load_incidents()
-    shutil.rmtree(store.table.path)
-    shutil.rmtree(store.table.counts_cache_dir, ignore_errors=True)
-    batches = [stored.iloc[i : i + 5_000] for i in range(0, len(stored), 5_000)]
-    assert store.upsert_batches(batches) == (len(stored), 0)
+    stored = _rewritten(store, batch_rows=5_000)
     table = store.table
     for f in table.files():
         assert pq.read_metadata(f.path).num_rows <= 4_000
