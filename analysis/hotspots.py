@@ -423,14 +423,18 @@ def summarize_clusters(
             out[name] = ""
     if schema.OCCURRED_AT in X.columns:
         when = pd.DatetimeIndex(X[schema.OCCURRED_AT])
-        hour = np.asarray(when.hour, dtype=np.int64)
-        day = np.asarray(when.dayofweek, dtype=np.int64)
+        # hour and weekday from the local wall-clock nanoseconds, converted once (pandas'
+        # .hour and .dayofweek each convert the zone again: 0.4 s of a 10M-point fit)
+        wall = (when.tz_localize(None) if when.tz else when).to_numpy()
+        local = wall.astype("datetime64[h]").astype(np.int64)  # hours since 1970, any unit
+        hour = local % 24
+        day = (local // 24 + 3) % 7  # 1 January 1970 was a Thursday (Monday = 0)
         inside = labels >= 0
         by_hour = np.bincount(labels[inside] * 24 + hour[inside], minlength=n_clusters * 24)
         by_day = np.bincount(labels[inside] * 7 + day[inside], minlength=n_clusters * 7)
         out["peak_hour"] = by_hour.reshape(n_clusters, 24).argmax(axis=1)
         out["peak_day"] = [DAY_NAMES[d] for d in by_day.reshape(n_clusters, 7).argmax(axis=1)]
-        ns = when.asi8
+        ns = when.as_unit("ns").asi8  # nanoseconds whatever the column's unit
         first = np.full(n_clusters, np.iinfo(np.int64).max)
         last = np.full(n_clusters, np.iinfo(np.int64).min)
         np.minimum.at(first, labels[inside], ns[inside])
@@ -450,7 +454,11 @@ def summarize_clusters(
     if schema.BEAT in X.columns:
         codes, levels = _codes(X[schema.BEAT])
         inside = (labels >= 0) & (codes >= 0)
-        pairs = np.unique(labels[inside].astype(np.int64) * len(levels) + codes[inside])
+        pair_of = labels[inside].astype(np.int64) * len(levels) + codes[inside]
+        if n_clusters * len(levels) <= 10_000_000:  # a count per pair beats a sort of rows
+            pairs = np.flatnonzero(np.bincount(pair_of, minlength=n_clusters * len(levels)))
+        else:
+            pairs = np.unique(pair_of)
         beats: list[list[str]] = [[] for _ in range(n_clusters)]
         for pair in pairs:
             beats[pair // len(levels)].append(str(levels[pair % len(levels)]))

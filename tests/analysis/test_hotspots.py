@@ -195,6 +195,12 @@ def test_summary_of_a_hand_worked_cluster():
     assert row["first_incident"] == pd.Timestamp("2018-01-01 22:10", tz=tz)
     assert row["last_incident"] == pd.Timestamp("2018-01-08 09:00", tz=tz)
     assert row["beats"] == "0111, 0112"
+    # the same in whole seconds: local hours, weekdays and times do not depend on the unit
+    coarse = frame.assign(occurred_at=frame["occurred_at"].dt.as_unit("s"))
+    again = summarize_clusters(coarse, np.array([0, 0, 0, -1]), hull="convex").iloc[0]
+    assert (again["peak_hour"], again["peak_day"]) == (22, "Mon")
+    assert again["first_incident"] == pd.Timestamp("2018-01-01 22:10", tz=tz)
+    assert again["last_incident"] == pd.Timestamp("2018-01-08 09:00", tz=tz)
 
 
 def test_unique_locations_are_exact():
