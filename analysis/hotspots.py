@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar, dataclass_transform
 
 import numpy as np
 import pandas as pd
@@ -117,11 +117,19 @@ class BaseEstimator:
         return f"{type(self).__name__}({', '.join(changed)})"
 
 
-#: The class decorator of the estimators: the constructor's parameters are declared once, as the
-#: fields of a keyword-only dataclass. The ``__init__`` it writes only stores them, as
-#: scikit-learn asks (so ``get_params``, ``set_params``, ``clone`` and grid searches see them),
-#: while equality stays identity and the repr stays :class:`BaseEstimator`'s.
-estimator_parameters = dataclass(kw_only=True, eq=False, repr=False)
+_E = TypeVar("_E")
+
+
+@dataclass_transform(kw_only_default=True, eq_default=False)
+def estimator_parameters(cls: type[_E]) -> type[_E]:
+    """Return `cls` with the ``__init__`` of its parameters, declared once as class fields.
+
+    The fields become a keyword-only dataclass's: the ``__init__`` written from them only
+    stores the parameters, as scikit-learn asks (so ``get_params``, ``set_params``, ``clone``
+    and grid searches see them), while equality stays identity and the repr stays
+    :class:`BaseEstimator`'s.
+    """
+    return dataclass(kw_only=True, eq=False, repr=False)(cls)
 
 
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")

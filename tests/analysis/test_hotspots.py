@@ -9,11 +9,13 @@ from sklearn.cluster import DBSCAN
 from sklearn.metrics import adjusted_rand_score
 
 from analysis.hotspots import (
+    BaseEstimator,
     DBSCANHotspots,
     GiStarHotspots,
     Grid,
     HDBSCANHotspots,
     KDEHotspots,
+    estimator_parameters,
     knox_table,
     scaled_min_samples,
     summarize_clusters,
@@ -209,6 +211,22 @@ def test_unique_locations_are_exact():
 def test_estimators_clone():
     for est in (DBSCANHotspots(eps_m=90.0), KDEHotspots(), GiStarHotspots(), HDBSCANHotspots()):
         assert clone(est).get_params() == est.get_params()
+
+
+def test_estimator_parameters_are_keyword_only_and_stored_as_given():
+    @estimator_parameters
+    class Probe(BaseEstimator):
+        sizes: tuple[float, ...] = ()
+        alpha: float = 0.05
+
+    sizes = (1.0, 2.0)
+    probe = Probe(sizes=sizes)
+    assert probe.sizes is sizes  # stored as given, never copied or validated
+    assert probe.get_params() == {"alpha": 0.05, "sizes": (1.0, 2.0)}
+    assert repr(probe) == "Probe(sizes=(1.0, 2.0))"  # BaseEstimator's repr: what differs
+    assert probe != Probe(sizes=sizes)  # equality stays identity, as in scikit-learn
+    with pytest.raises(TypeError, match="positional"):
+        Probe(sizes)
 
 
 # --- HDBSCAN --------------------------------------------------------------------------------
