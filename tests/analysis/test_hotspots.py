@@ -103,8 +103,26 @@ def test_grid_dbscan_by_hand():
     assert labels[48] == 0  # border
     assert labels[49] == -1  # noise
     assert grid.weight.sum() == len(x)
+    # cell centres from the lowest point (5 m) in 10 m steps: 10, 20, 30, 40, then 80 and 1000
+    assert sorted(set(grid.ux)) == [10.0, 20.0, 30.0, 40.0, 80.0, 1000.0]
+    assert sorted(set(grid.uy)) == [10.0, 20.0, 30.0, 40.0, 1000.0]
     with pytest.raises(ValueError, match="smaller than eps"):
         grid_dbscan(x, y, eps_m=50.0, min_samples=10, cell_m=50.0)
+
+
+def test_cell_dbscan_needs_a_margin_as_wide_as_the_disc():
+    from analysis._cellkernel import cell_dbscan, disc_margin, disc_offsets
+
+    dy, dx = disc_offsets(2.0)  # radius 2 cells: offsets -2..2
+    assert disc_margin(dy, dx) == 2
+    index_of = np.full((5, 5), -1, np.int64)
+    index_of[2, 2] = 0  # the centre of a 5 x 5 grid: two empty cells on every side
+    labels = cell_dbscan(np.array([2]), np.array([2]), np.array([3]), index_of, dy, dx, 3)
+    assert list(labels) == [0]  # core on its own weight
+    edge = np.full((5, 5), -1, np.int64)
+    edge[1, 2] = 0  # one row from the edge: an offset of -2 would leave the grid
+    with pytest.raises(ValueError, match="margin of empty cells"):
+        cell_dbscan(np.array([1]), np.array([2]), np.array([3]), edge, dy, dx, 3)
 
 
 @pytest.mark.slow  # a large sklearn reference computation: CI runs it
