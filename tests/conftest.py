@@ -8,9 +8,12 @@ them out (``--run-slow`` runs them, as does ``-m slow`` or ``-m browser``); unde
 
 from __future__ import annotations
 
+import dataclasses
+import fcntl
 import os
+import pickle
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 # numba writes its compiled kernels (ours and fast_hdbscan's) to one stable folder, so a new
@@ -24,7 +27,7 @@ from argon2 import PasswordHasher
 from geodata import settings, users
 from geodata.boundaries import read_beats
 from geodata.department import load_department
-from geodata.ingest import build_sample_store, install_boundaries
+from geodata.ingest import IngestReport, build_sample_store, install_boundaries
 from geodata.join import BeatIndex
 from geodata.store import IncidentStore
 
@@ -102,14 +105,56 @@ def beat_index(beats):
     return BeatIndex(beats)
 
 
+def built_once(
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    build: Callable[[IncidentStore], list[IngestReport] | None],
+) -> IncidentStore:
+    """Return this process's store `name`, filled by `build` once per test run.
+
+    Under pytest-xdist the first worker that asks builds the store in the run's temp folder,
+    which the workers share (``getbasetemp().parent``, as pytest-xdist's docs show), holding a
+    lock; every worker, that one included, then gets a private copy: a store writes caches
+    beside itself when read (daily counts, binned KDE counts, counts per file), so two
+    processes never read the same folder. Without xdist the store is built in place. What
+    `build` returns (the ingest reports) is kept as ``store.build_reports``, its paths pointing
+    into the copy.
+    """
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        store = IncidentStore(tmp_path_factory.mktemp(name) / "store")
+        store.build_reports = build(store)  # type: ignore[attr-defined]
+        return store
+    shared = tmp_path_factory.getbasetemp().parent / f"built-{name}"
+    shared.mkdir(exist_ok=True)
+    built = IncidentStore(shared / "store")
+    done = shared / "build_reports.pickle"  # written last: the store is whole
+    with open(shared / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(built.root, ignore_errors=True)  # a build that failed part way
+            done.write_bytes(pickle.dumps(build(built)))
+    store = copy_store(built, tmp_path_factory.mktemp(name) / "store")
+    reports = pickle.loads(done.read_bytes())
+    if reports is not None:
+        reports = [_moved(report, built.root, store.root) for report in reports]
+    store.build_reports = reports  # type: ignore[attr-defined]
+    return store
+
+
+def _moved(report: IngestReport, old: Path, new: Path) -> IngestReport:
+    """Return `report` with the files it names under `old` named under `new`."""
+    paths = {
+        key: str(new / Path(value).relative_to(old))
+        for key in ("rejections_csv", "disagreements_csv")
+        if (value := getattr(report, key)) and Path(value).is_relative_to(old)
+    }
+    return dataclasses.replace(report, **paths)
+
+
 @pytest.fixture(scope="session")
 def sample_store(tmp_path_factory) -> IncidentStore:
     """A store built from all bundled Chicago files (read-only: copy it to modify)."""
-    root = tmp_path_factory.mktemp("store") / "store"
-    store = IncidentStore(root)
-    reports = build_sample_store(store, SAMPLES)
-    store.build_reports = reports  # type: ignore[attr-defined]
-    return store
+    return built_once(tmp_path_factory, "store", lambda store: build_sample_store(store, SAMPLES))
 
 
 @pytest.fixture(scope="session")
@@ -119,21 +164,20 @@ def seattle_store(tmp_path_factory) -> IncidentStore:
     Its department (``store.department()``) names the levels beat / sector / precinct; the
     store's columns stay ``beat``, ``sector``, ``district``.
     """
-    root = tmp_path_factory.mktemp("seattle") / "store"
-    store = IncidentStore(root)
-    reports = build_sample_store(store, department="seattle")
-    store.build_reports = reports  # type: ignore[attr-defined]
-    return store
+    return built_once(
+        tmp_path_factory, "seattle", lambda store: build_sample_store(store, department="seattle")
+    )
 
 
 @pytest.fixture(scope="session")
 def minneapolis_store(tmp_path_factory) -> IncidentStore:
     """A store of the bundled Minneapolis department: sectors built from calls, no incidents,
     the 14,181 accepted CAD calls of 21 June - 13 July 2020 (read-only)."""
-    root = tmp_path_factory.mktemp("minneapolis") / "store"
-    store = IncidentStore(root)
-    build_sample_store(store, department="minneapolis")
-    return store
+    return built_once(
+        tmp_path_factory,
+        "minneapolis",
+        lambda store: build_sample_store(store, department="minneapolis"),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -144,17 +188,24 @@ def chicago_beats_store(tmp_path_factory, sample_store) -> IncidentStore:
     (:func:`copy_store`) ingest without rasterising the beats again: about 4.5 s of CPU that
     a new store spends on its first ingest.
     """
-    store = IncidentStore(tmp_path_factory.mktemp("chicago_beats") / "store")
-    install_boundaries(
-        store,
-        SAMPLES / "beats.geojson",
-        districts_path=SAMPLES / "districts.geojson",
-        department=load_department("chicago"),
-    )
+
+    def build(store: IncidentStore) -> None:
+        install_boundaries(
+            store,
+            SAMPLES / "beats.geojson",
+            districts_path=SAMPLES / "districts.geojson",
+            department=load_department("chicago"),
+        )
+        reuse_beat_index(store, sample_store)
+
+    return built_once(tmp_path_factory, "chicago_beats", build)
+
+
+def reuse_beat_index(store: IncidentStore, source: IncidentStore) -> None:
+    """Copy `source`'s saved beat indexes beside `store`'s beats (the same beat layer)."""
     layers = next((store.root / "boundaries").rglob("beats.parquet")).parent
-    for index in (sample_store.root / "boundaries").rglob("beat-index-*.npz"):
+    for index in (source.root / "boundaries").rglob("beat-index-*.npz"):
         shutil.copyfile(index, layers / index.name)
-    return store
 
 
 def copy_store(store: IncidentStore, root: Path) -> IncidentStore:

@@ -47,6 +47,7 @@ from geodata.readers import (
     iter_incidents,
 )
 from geodata.store import IncidentStore
+from tests.conftest import reuse_beat_index
 
 BAD = Path(__file__).resolve().parents[1] / "data" / "bad"
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
@@ -54,17 +55,19 @@ NOW = datetime(2026, 12, 1, tzinfo=UTC)
 PATHS = ("rejections_csv", "disagreements_csv")
 
 
-def _beats_only(folder: Path, name: str) -> IncidentStore:
+def _beats_only(folder: Path, name: str, index_of: IncidentStore | None = None) -> IncidentStore:
     department = load_department(name)
     store = IncidentStore(folder / "store")
     install_department(store, department)
+    if index_of is not None:  # the same beats: its saved index, not a new rasterisation
+        reuse_beat_index(store, index_of)
     store.beat_index(tolerance_m=department.edge_tolerance_m)  # kept: copies read it
     return store
 
 
 @pytest.fixture(scope="module")
-def chicago(tmp_path_factory) -> IncidentStore:
-    return _beats_only(tmp_path_factory.mktemp("chicago"), "chicago")
+def chicago(tmp_path_factory, sample_store) -> IncidentStore:
+    return _beats_only(tmp_path_factory.mktemp("chicago"), "chicago", sample_store)
 
 
 @pytest.fixture(scope="module")
