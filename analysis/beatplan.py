@@ -1204,6 +1204,13 @@ def _sector_names(
     return {str(b): f"{district}{g + 1}" for b, g in groups.items()}
 
 
+def _done(proposal: Proposal, progress: Progress | None) -> Proposal:
+    """Return `proposal` after telling `progress` the search is done."""
+    if progress:
+        progress("done", 1.0)
+    return proposal
+
+
 def propose_beats(
     beats: gpd.GeoDataFrame,
     incidents: pd.DataFrame,
@@ -1334,15 +1341,9 @@ def propose_beats(
         **search.parameters(units.cell_size_m),
         "objective": "balance_weight*sum(((W-T)/T)^2) + mean(1/PP)",
     }
-    if progress:
-        progress("done", 1.0)
-    return Proposal.of(
-        out_units,
-        (current_plan, proposed_plan),
-        (current, proposed),
-        parameters,
-        {"units": t_units, "current": t_current, "proposed": t_prop},
-    )
+    seconds = {"units": t_units, "current": t_current, "proposed": t_prop}
+    plans = (current_plan, proposed_plan)
+    return _done(Proposal.of(out_units, plans, (current, proposed), parameters, seconds), progress)
 
 
 def propose_city(
@@ -1437,9 +1438,7 @@ def propose_city(
     t2 = time.perf_counter()
     proposed = evaluate_plan(proposed_plan, incidents, stations=stations)
     solve_s = sum(p.seconds["proposed"] for p in parts)
-    if progress:
-        progress("done", 1.0)
-    return Proposal.of(
+    proposal = Proposal.of(
         out_units,
         (current_plan, proposed_plan),
         (current, proposed),
@@ -1456,3 +1455,4 @@ def propose_city(
             "proposed": solve_s + time.perf_counter() - t2,
         },
     )
+    return _done(proposal, progress)
