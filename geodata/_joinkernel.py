@@ -69,6 +69,13 @@ def _crosses(
     return (p_side > 0.0) != (c_side > 0.0)
 
 
+@njit(cache=True, inline="always")
+def _cell_of(px: float, py: float, frame: tuple[float, float, float]) -> tuple[int, int]:
+    """Return the (column, row) of the fine cell holding the point; `frame` is (x0, y1, cell)."""
+    x0, y1, cell = frame
+    return np.int64(np.floor((px - x0) / cell)), np.int64(np.floor((y1 - py) / cell))
+
+
 @njit(cache=True)
 def _band_cell(cell_ids: np.ndarray, linear: np.int64) -> np.intp | int:
     position = np.searchsorted(cell_ids, linear)
@@ -81,9 +88,7 @@ def _band_cell(cell_ids: np.ndarray, linear: np.int64) -> np.intp | int:
 def grid_kernel(
     x: np.ndarray,
     y: np.ndarray,
-    x0: float,
-    y1: float,
-    cell: float,
+    frame: tuple[float, float, float],
     nx: int,
     ny: int,
     coarse: np.ndarray,
@@ -94,7 +99,8 @@ def grid_kernel(
 ) -> None:
     """First pass: the beat of every point whose cell no boundary touches.
 
-    The coarse grid (``factor`` x ``factor`` fine cells, small enough to stay in cache) answers
+    `frame` is the fine grid's left edge, top edge and cell size (m), `nx` x `ny` its cells. The
+    coarse grid (``factor`` x ``factor`` fine cells, small enough to stay in cache) answers
     most points; the fine grid the rest. Points left with status -1 need the exact test.
     """
     for i in prange(x.size):
@@ -104,8 +110,7 @@ def grid_kernel(
         out_status[i] = 3
         if not (np.isfinite(px) and np.isfinite(py)):
             continue
-        col = np.int64(np.floor((px - x0) / cell))
-        row = np.int64(np.floor((y1 - py) / cell))
+        col, row = _cell_of(px, py, frame)
         if col < 0 or col >= nx or row < 0 or row >= ny:
             continue
         label = coarse[row // factor, col // factor]
@@ -123,9 +128,7 @@ def exact_kernel(
     points: np.ndarray,
     x: np.ndarray,
     y: np.ndarray,
-    x0: float,
-    y1: float,
-    cell: float,
+    frame: tuple[float, float, float],
     nx: int,
     cell_ids: np.ndarray,
     cell_ptr: np.ndarray,
@@ -147,8 +150,10 @@ def exact_kernel(
 ) -> None:
     """Second pass: the exact rule for the points (indices `points`) in boundary cells.
 
-    Statuses: 0 inside, 1 edge, 2 snapped, 3 outside.
+    `frame` and `nx` are the fine grid's as in :func:`grid_kernel`. Statuses: 0 inside, 1 edge,
+    2 snapped, 3 outside.
     """
+    x0, y1, cell = frame
     n_chunks = 64
     chunk = (points.size + n_chunks - 1) // n_chunks
     for c in prange(n_chunks):
@@ -159,8 +164,7 @@ def exact_kernel(
             i = points[q]
             px = x[i]
             py = y[i]
-            col = np.int64(np.floor((px - x0) / cell))
-            row = np.int64(np.floor((y1 - py) / cell))
+            col, row = _cell_of(px, py, frame)
             band = _band_cell(cell_ids, row * nx + col)
             cx = x0 + (col + 0.5) * cell
             cy = y1 - (row + 0.5) * cell

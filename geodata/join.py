@@ -368,12 +368,11 @@ class BeatIndex:
         status = np.empty(x.shape, dtype=np.int8)
         # one thread for an ingest's batches; the parallel kernels for large lookups
         serial = x.size < PARALLEL_POINTS
+        frame = (self.x0, self.y1, self.cell_size_m)
         (grid_kernel_serial if serial else grid_kernel)(
             x,
             y,
-            self.x0,
-            self.y1,
-            self.cell_size_m,
+            frame,
             self.nx,
             self.ny,
             self.coarse,
@@ -388,9 +387,7 @@ class BeatIndex:
                 exact,
                 x,
                 y,
-                self.x0,
-                self.y1,
-                self.cell_size_m,
+                frame,
                 self.nx,
                 self._cell_ids,
                 self._cell_ptr,
