@@ -70,7 +70,7 @@ def _crosses(
 
 
 @njit(cache=True, inline="always")
-def _cell_of(px: float, py: float, frame: tuple[float, float, float]) -> tuple[int, int]:
+def _cell_of(px: float, py: float, frame: tuple[float, float, float]) -> tuple[np.int64, np.int64]:
     """Return the (column, row) of the fine cell holding the point; `frame` is (x0, y1, cell)."""
     x0, y1, cell = frame
     return np.int64(np.floor((px - x0) / cell)), np.int64(np.floor((y1 - py) / cell))
