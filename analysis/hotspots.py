@@ -742,15 +742,27 @@ class HDBSCANHotspots(_ClusterBase):
         self._inverse = np.arange(len(x))
         self._ux = self._uy = self._weight = None
         if len(x) >= size and len(x) > 1:
+            import numba
             from fast_hdbscan import fast_hdbscan  # numba compile on first use
 
             data = np.column_stack([x - x.mean(), yy - yy.mean()])
-            loc_labels, _, _, tree, *_ = fast_hdbscan(
-                data,
-                min_samples=self.min_samples or max(1, size // 2),
-                min_cluster_size=size,
-                return_trees=True,
-            )
+            # One numba thread: the parallel Boruvka breaks ties between equal distances in
+            # whichever order its threads finish, and block-snapped incidents are full of such
+            # ties, so two runs on the same incidents drew different hotspots (6 different
+            # labellings in 6 runs on the bundled dense month; fast_hdbscan's own
+            # `reproducible=True` still differed). The setting is per thread, so concurrent
+            # pages keep theirs. See docs/hotspots.md.
+            threads = numba.get_num_threads()
+            numba.set_num_threads(1)
+            try:
+                loc_labels, _, _, tree, *_ = fast_hdbscan(
+                    data,
+                    min_samples=self.min_samples or max(1, size // 2),
+                    min_cluster_size=size,
+                    return_trees=True,
+                )
+            finally:
+                numba.set_num_threads(threads)
             if math.isfinite(self.max_area_km2_):
                 loc_labels = self._cap(x, yy, np.asarray(loc_labels, dtype=np.int64), tree)
         else:

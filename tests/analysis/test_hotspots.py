@@ -235,6 +235,23 @@ def _lattice(cx, cy, radius, step, offset=0.0):
 
 
 @pytest.mark.slow  # numba compiles fast_hdbscan on a fresh machine: CI runs it
+def test_hdbscan_gives_the_same_hotspots_every_run_on_block_snapped_incidents(dense_month):
+    # The dense month's incidents sit on block points, so many distances tie. With two numba
+    # threads fast_hdbscan's Boruvka broke those ties in thread order: 6 runs in one process
+    # gave 6 different labellings (min_cluster_size 15). One thread makes the run repeatable.
+    import numba
+
+    threads = numba.get_num_threads()
+    runs = [HDBSCANHotspots(min_cluster_size=15).fit(dense_month) for _ in range(4)]
+    assert numba.get_num_threads() == threads  # the caller's setting is restored
+    first = runs[0]
+    assert first.n_hotspots_ > 10
+    for other in runs[1:]:
+        np.testing.assert_array_equal(other.labels_, first.labels_)
+        assert other.hotspots_["n_incidents"].tolist() == first.hotspots_["n_incidents"].tolist()
+
+
+@pytest.mark.slow  # numba compiles fast_hdbscan on a fresh machine: CI runs it
 def test_hdbscan_area_cap_replaces_a_sprawling_cluster_by_its_dense_parts():
     # A 600 m disc of incidents every 40 m (1.1 km², 7% of a 16 km² study area) holds two
     # dense groups (every 20 m, in holes of the disc); a small dense group lies far away.
@@ -271,11 +288,17 @@ def test_hdbscan_area_cap_replaces_a_sprawling_cluster_by_its_dense_parts():
         polygon = capped.hotspots_.geometry.iloc[label]
         assert polygon.contains(shapely.Point(cx, cy))
         assert polygon.area / 1e6 < 0.8
-    # a cluster over the cap with no sub-cluster is dropped, with the count said
-    lone = np.vstack([_lattice(2000, 2000, 600, 40), far])
-    dropped = HDBSCANHotspots(**params).fit(_frame(lone[:, 0], lone[:, 1]))
+    # a cluster over the cap with no sub-cluster is dropped, with the count said: the plain
+    # disc (709 points) and a dense 709-point group, min_cluster_size 400, so neither can hold
+    # two sub-clusters (a lattice's tied distances would otherwise let HDBSCAN cut the disc
+    # anywhere, and which cut it takes depends only on the order it meets the ties)
+    dense = _lattice(500, 3500, 150, 10)
+    lone = np.vstack([_lattice(2000, 2000, 600, 40), dense])
+    lone_params = {**params, "min_cluster_size": 400}
+    dropped = HDBSCANHotspots(**lone_params).fit(_frame(lone[:, 0], lone[:, 1]))
     assert (dropped.n_split_, dropped.n_dropped_, dropped.n_hotspots_) == (0, 1, 1)
-    assert dropped.hotspots_["n_incidents"].iloc[0] == len(far)
+    assert dropped.hotspots_["n_incidents"].iloc[0] == len(dense) == 709
+    assert (dropped.labels_[: len(lone) - len(dense)] == -1).all()  # the disc is noise
     with pytest.raises(ValueError, match="max_area_share"):
         HDBSCANHotspots(max_area_share=1.5).fit(X)
 
