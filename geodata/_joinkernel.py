@@ -70,9 +70,8 @@ def _crosses(
 
 
 @njit(cache=True, inline="always")
-def _cell_of(px: float, py: float, frame: tuple[float, float, float]) -> tuple[np.int64, np.int64]:
-    """Return the (column, row) of the fine cell holding the point; `frame` is (x0, y1, cell)."""
-    x0, y1, cell = frame
+def _cell_of(px: float, py: float, x0: float, y1: float, cell: float) -> tuple[np.int64, np.int64]:
+    """Return the (column, row) of the fine cell holding the point (left, top edge, cell size)."""
     return np.int64(np.floor((px - x0) / cell)), np.int64(np.floor((y1 - py) / cell))
 
 
@@ -88,7 +87,9 @@ def _band_cell(cell_ids: np.ndarray, linear: np.int64) -> np.intp | int:
 def grid_kernel(
     x: np.ndarray,
     y: np.ndarray,
-    frame: tuple[float, float, float],
+    x0: float,
+    y1: float,
+    cell: float,
     nx: int,
     ny: int,
     coarse: np.ndarray,
@@ -99,8 +100,7 @@ def grid_kernel(
 ) -> None:
     """First pass: the beat of every point whose cell no boundary touches.
 
-    `frame` is the fine grid's left edge, top edge and cell size (m), `nx` x `ny` its cells. The
-    coarse grid (``factor`` x ``factor`` fine cells, small enough to stay in cache) answers
+    The coarse grid (``factor`` x ``factor`` fine cells, small enough to stay in cache) answers
     most points; the fine grid the rest. Points left with status -1 need the exact test.
     """
     for i in prange(x.size):
@@ -110,7 +110,7 @@ def grid_kernel(
         out_status[i] = 3
         if not (np.isfinite(px) and np.isfinite(py)):
             continue
-        col, row = _cell_of(px, py, frame)
+        col, row = _cell_of(px, py, x0, y1, cell)
         if col < 0 or col >= nx or row < 0 or row >= ny:
             continue
         label = coarse[row // factor, col // factor]
@@ -128,7 +128,9 @@ def exact_kernel(
     points: np.ndarray,
     x: np.ndarray,
     y: np.ndarray,
-    frame: tuple[float, float, float],
+    x0: float,
+    y1: float,
+    cell: float,
     nx: int,
     cell_ids: np.ndarray,
     cell_ptr: np.ndarray,
@@ -150,10 +152,8 @@ def exact_kernel(
 ) -> None:
     """Second pass: the exact rule for the points (indices `points`) in boundary cells.
 
-    `frame` and `nx` are the fine grid's as in :func:`grid_kernel`. Statuses: 0 inside, 1 edge,
-    2 snapped, 3 outside.
+    Statuses: 0 inside, 1 edge, 2 snapped, 3 outside.
     """
-    x0, y1, cell = frame
     n_chunks = 64
     chunk = (points.size + n_chunks - 1) // n_chunks
     for c in prange(n_chunks):
@@ -164,7 +164,7 @@ def exact_kernel(
             i = points[q]
             px = x[i]
             py = y[i]
-            col, row = _cell_of(px, py, frame)
+            col, row = _cell_of(px, py, x0, y1, cell)
             band = _band_cell(cell_ids, row * nx + col)
             cx = x0 + (col + 0.5) * cell
             cy = y1 - (row + 0.5) * cell

@@ -368,11 +368,12 @@ class BeatIndex:
         status = np.empty(x.shape, dtype=np.int8)
         # one thread for an ingest's batches; the parallel kernels for large lookups
         serial = x.size < PARALLEL_POINTS
-        frame = (self.x0, self.y1, self.cell_size_m)
         (grid_kernel_serial if serial else grid_kernel)(
             x,
             y,
-            frame,
+            self.x0,
+            self.y1,
+            self.cell_size_m,
             self.nx,
             self.ny,
             self.coarse,
@@ -387,7 +388,9 @@ class BeatIndex:
                 exact,
                 x,
                 y,
-                frame,
+                self.x0,
+                self.y1,
+                self.cell_size_m,
                 self.nx,
                 self._cell_ids,
                 self._cell_ptr,
