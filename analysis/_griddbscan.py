@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis._cellkernel import cell_dbscan, disc_offsets
+from analysis._cellkernel import cell_dbscan, disc_margin, disc_offsets
 
 __all__ = ["GridClusters", "grid_dbscan"]
 
@@ -97,13 +97,17 @@ def grid_dbscan(
         return GridClusters(empty, empty, empty.astype(np.int64), empty.astype(np.int64),
                             empty.astype(np.int64))  # fmt: skip
     x0, y0 = x.min(), y.min()
-    n_cols = int((x.max() - x0) / cell_m) + 1
-    n_rows = int((y.max() - y0) / cell_m) + 1
+    dy, dx = disc_offsets(eps_m / cell_m)
+    margin = disc_margin(dy, dx)  # empty cells around the points: no offset leaves the grid
+    n_cols = int((x.max() - x0) / cell_m) + 1 + 2 * margin
+    n_rows = int((y.max() - y0) / cell_m) + 1 + 2 * margin
     # 32-bit cell numbers while the grid allows (4 bytes a point and a cell instead of 8)
     index_type = np.int32 if n_rows * n_cols < 2**31 else np.int64
     flat = ((y - y0) / cell_m).astype(index_type)
+    flat += margin
     flat *= n_cols
     flat += ((x - x0) / cell_m).astype(index_type)
+    flat += margin
     counts = np.bincount(flat, minlength=n_rows * n_cols)
     cells = np.flatnonzero(counts)
     weight = counts[cells]
@@ -113,13 +117,12 @@ def grid_dbscan(
     inverse = index_of[flat]
     del flat
     rows, cols = np.divmod(cells, n_cols)
-    dy, dx = disc_offsets(eps_m / cell_m)
     labels = cell_dbscan(
         rows, cols, weight, index_of.reshape(n_rows, n_cols), dy, dx, int(min_samples)
     )
     return GridClusters(
-        ux=x0 + (cols + 0.5) * cell_m,
-        uy=y0 + (rows + 0.5) * cell_m,
+        ux=x0 + (cols - margin + 0.5) * cell_m,
+        uy=y0 + (rows - margin + 0.5) * cell_m,
         weight=weight.astype(np.int64),
         inverse=inverse,
         labels=labels,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import cast
 
 import geopandas as gpd
@@ -561,6 +561,7 @@ def plan_from_units(
 
 
 # --- the solver ---------------------------------------------------------------------------
+@dataclass(eq=False, repr=False)
 class BalancedBeats:
     """Partition units into K contiguous, workload-balanced, compact beats.
 
@@ -611,38 +612,21 @@ class BalancedBeats:
         Seed of every random choice.
     """
 
-    def __init__(
-        self,
-        workload: np.ndarray,
-        area_m2: np.ndarray,
-        perimeter_m: np.ndarray,
-        xy: np.ndarray,
-        edges: np.ndarray,
-        n_beats: int,
-        *,
-        initial: np.ndarray | None = None,
-        minimal_change: bool = False,
-        target_cv: float = 0.10,
-        balance_weight: float | None = None,
-        n_starts: int = 16,
-        max_passes: int = 60,
-        time_limit_s: float = 40.0,
-        random_state: int = 0,
-    ) -> None:
-        self.workload = workload
-        self.area_m2 = area_m2
-        self.perimeter_m = perimeter_m
-        self.xy = xy
-        self.edges = edges
-        self.n_beats = n_beats
-        self.initial = initial
-        self.minimal_change = minimal_change
-        self.target_cv = target_cv
-        self.balance_weight = balance_weight
-        self.n_starts = n_starts
-        self.max_passes = max_passes
-        self.time_limit_s = time_limit_s
-        self.random_state = random_state
+    workload: np.ndarray
+    area_m2: np.ndarray
+    perimeter_m: np.ndarray
+    xy: np.ndarray
+    edges: np.ndarray
+    n_beats: int
+    _: KW_ONLY
+    initial: np.ndarray | None = None
+    minimal_change: bool = False
+    target_cv: float = 0.10
+    balance_weight: float | None = None
+    n_starts: int = 16
+    max_passes: int = 60
+    time_limit_s: float = 40.0
+    random_state: int = 0
 
     # -- set-up -------------------------------------------------------------------------
     def _prepare(self) -> None:

@@ -67,9 +67,7 @@ def hit_rate(n_hits: float, n_total: float) -> float:
 
 def pai(n_hits: float, n_total: float, area: float, total_area: float) -> float:
     """Return the Predictive Accuracy Index (n / N) / (a / A); NaN if N or a is 0."""
-    if not n_total or not area or not total_area:
-        return math.nan
-    return (float(n_hits) / n_total) / (float(area) / total_area)
+    return _ratio_of_ratios(n_hits, n_total, area, total_area)
 
 
 def pei_star(n_hits: float, n_best: float) -> float:
@@ -79,9 +77,14 @@ def pei_star(n_hits: float, n_best: float) -> float:
 
 def rri(n_test_in: float, n_test_total: float, n_train_in: float, n_train_total: float) -> float:
     """Return the Recapture Rate Index (n_test / n_train in the area) / (N_test / N_train)."""
-    if not n_train_in or not n_test_total or not n_train_total:
+    return _ratio_of_ratios(n_test_in, n_train_in, n_test_total, n_train_total)
+
+
+def _ratio_of_ratios(a: float, b: float, c: float, d: float) -> float:
+    """Return (a / b) / (c / d), the ratio of two shares; NaN if b, c or d is 0."""
+    if not b or not c or not d:
         return math.nan
-    return (float(n_test_in) / n_train_in) / (float(n_test_total) / n_train_total)
+    return (float(a) / b) / (float(c) / d)
 
 
 # --- the grid and the methods -----------------------------------------------------------------
@@ -278,7 +281,7 @@ def rolling_backtest(
     Parameters
     ----------
     incidents
-        Located incidents (``x``, ``y``, ``occurred_at``).
+        Incidents with ``x``/``y`` (m) and ``occurred_at``.
     beats
         Beat polygons: the study area.
     methods

@@ -41,7 +41,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
 from analysis.evaluate import COVERAGES, evaluate_scores, study_grid
-from analysis.hotspots import Grid, knox_table
+from analysis.hotspots import Grid, estimator_parameters, knox_table
 from geodata import schema
 
 __all__ = [
@@ -293,6 +293,7 @@ def _check_positive(name: str, value: object) -> None:
         raise ValueError(msg)
 
 
+@estimator_parameters
 class NaiveForecaster(CellForecaster):
     """The baseline: the training counts per cell, scaled to the horizon.
 
@@ -304,9 +305,8 @@ class NaiveForecaster(CellForecaster):
         Training days counted.
     """
 
-    def __init__(self, *, horizon_days: int = 7, lookback_days: int = 365) -> None:
-        self.horizon_days = horizon_days
-        self.lookback_days = lookback_days
+    horizon_days: int = 7
+    lookback_days: int = 365
 
     def _fit(self, cube: CountCube, t: int) -> np.ndarray:
         start = max(0, t - self.lookback_days)
@@ -346,6 +346,7 @@ def knox_scales(
     )
 
 
+@estimator_parameters
 class ProspectiveForecaster(CellForecaster):
     """Long-term density mixed with a time-decayed near-repeat term.
 
@@ -376,30 +377,16 @@ class ProspectiveForecaster(CellForecaster):
         Area shares the validation scores (mean share of incidents caught).
     """
 
-    def __init__(
-        self,
-        *,
-        horizon_days: int = 7,
-        lookback_days: int = 365,
-        near_m: float | str = "knox",
-        near_days: float | str = "knox",
-        weights: tuple[float, ...] = (0.0, 0.1, 0.25, 0.5, 0.75),
-        long_sigmas_m: tuple[float, ...] = (0.0, 75.0),
-        long_decays_days: tuple[float, ...] = (math.inf, 120.0),
-        validation_weeks: int = 4,
-        knox_days: int = 28,
-        coverages: tuple[float, ...] = COVERAGES,
-    ) -> None:
-        self.horizon_days = horizon_days
-        self.lookback_days = lookback_days
-        self.near_m = near_m
-        self.near_days = near_days
-        self.weights = weights
-        self.long_sigmas_m = long_sigmas_m
-        self.long_decays_days = long_decays_days
-        self.validation_weeks = validation_weeks
-        self.knox_days = knox_days
-        self.coverages = coverages
+    horizon_days: int = 7
+    lookback_days: int = 365
+    near_m: float | str = "knox"
+    near_days: float | str = "knox"
+    weights: tuple[float, ...] = (0.0, 0.1, 0.25, 0.5, 0.75)
+    long_sigmas_m: tuple[float, ...] = (0.0, 75.0)
+    long_decays_days: tuple[float, ...] = (math.inf, 120.0)
+    validation_weeks: int = 4
+    knox_days: int = 28
+    coverages: tuple[float, ...] = COVERAGES
 
     def _scales(self, cube: CountCube, t: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
         near_m, near_days = self.near_m, self.near_days
@@ -514,6 +501,7 @@ GBM_WINDOWS = (1, 3, 7, 28, 91, 365)
 GBM_SCALES = (1, 3, 7)
 
 
+@estimator_parameters
 class PoissonGBMForecaster(CellForecaster):
     """Gradient boosting with a Poisson loss on lagged counts at several scales and lags.
 
@@ -542,27 +530,16 @@ class PoissonGBMForecaster(CellForecaster):
         machine).
     """
 
-    def __init__(
-        self,
-        *,
-        horizon_days: int = 7,
-        lookback_days: int = 365,
-        n_origins: int = 6,
-        candidates: tuple[tuple[int, float, int, int], ...] = (
-            (60, 0.1, 15, 200),
-            (120, 0.05, 31, 100),
-        ),
-        coverages: tuple[float, ...] = COVERAGES,
-        random_state: int | None = 0,
-        n_threads: int | None = 1,
-    ) -> None:
-        self.horizon_days = horizon_days
-        self.lookback_days = lookback_days
-        self.n_origins = n_origins
-        self.candidates = candidates
-        self.coverages = coverages
-        self.random_state = random_state
-        self.n_threads = n_threads
+    horizon_days: int = 7
+    lookback_days: int = 365
+    n_origins: int = 6
+    candidates: tuple[tuple[int, float, int, int], ...] = (
+        (60, 0.1, 15, 200),
+        (120, 0.05, 31, 100),
+    )
+    coverages: tuple[float, ...] = COVERAGES
+    random_state: int | None = 0
+    n_threads: int | None = 1
 
     def features(self, cube: CountCube, s: int) -> np.ndarray:
         """Return the (study cells, features) lagged counts at origin `s` (days before s)."""

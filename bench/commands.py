@@ -92,9 +92,7 @@ def run_command(code: Path, store: Path, args: list[str]) -> dict:
         "cpu_seconds": measured.cpu_seconds,  # less sensitive than wall time to a shared machine
         "peak_mb": measured.peak_mb,
     }
-    if measured.returncode:
-        out["error"] = (measured.stderr.strip().splitlines() or ["killed"])[-1]
-    return out
+    return out | _failure(measured.returncode, measured.stderr)
 
 
 def _page_case(page: str) -> dict:
@@ -146,9 +144,18 @@ def run_page(code: Path, data: Path, page: str) -> dict:
         text=True,
         check=False,
     )
-    if done.returncode:
-        return {"error": (done.stderr.strip().splitlines() or ["killed"])[-1]}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    failure = _failure(done.returncode, done.stderr)
+    return failure or json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _failure(returncode: int, stderr: str) -> dict[str, str]:
+    """Return ``{"error": ...}`` for a child that failed: its last line of stderr, else ``killed``.
+
+    An empty dict when it succeeded.
+    """
+    if not returncode:
+        return {}
+    return {"error": (stderr.strip().splitlines() or ["killed"])[-1]}
 
 
 def _span(values: list[float], spec: str = "{:.2f}") -> str:

@@ -18,6 +18,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 __all__ = [
     "Measured",
@@ -159,21 +160,28 @@ def run_measured(
     )
 
 
-def run_checked(
-    args: list[str],
-    *,
-    prelude: str = "",
-    cwd: Path | None = None,
-    env: dict[str, str] | None = None,
-) -> Measured:
+class _RunOptions(TypedDict, total=False):
+    """The keyword options of :func:`run_measured`, which :func:`run_checked` passes on."""
+
+    prelude: str
+    cwd: Path | None
+    env: dict[str, str] | None
+
+
+def run_checked(args: list[str], **options: Unpack[_RunOptions]) -> Measured:
     """Run and measure ``python ARGS`` as :func:`run_measured` does; raise if it fails.
+
+    Parameters
+    ----------
+    args, **options
+        As for :func:`run_measured`.
 
     Raises
     ------
     RuntimeError
         If the command exits with a non-zero code (the message ends with its stderr).
     """
-    measured = run_measured(args, prelude=prelude, cwd=cwd, env=env)
+    measured = run_measured(args, **options)
     if measured.returncode != 0:
         msg = f"{args[:2]} ... failed ({measured.returncode}): {measured.stderr[-2000:]}"
         raise RuntimeError(msg)

@@ -351,10 +351,10 @@ class _Tally:
         self.rows_accepted += len(joined)
         if len(joined):
             self._count_unmapped(joined)
-        beat = pa.chunked_array(joined[schema.BEAT].array._pa_array)
+        beat = joined[schema.BEAT].array.__arrow_array__()  # the Arrow data, not copied
         self.outside += int(pc.sum(pc.equal(beat, schema.OUTSIDE)).as_py() or 0)
         if reported is not None and len(joined):
-            reported_text = pa.chunked_array(reported.array._pa_array)
+            reported_text = reported.array.__arrow_array__()
             has = reported_text.is_valid().to_numpy(zero_copy_only=False)
             same = pc.fill_null(pc.equal(beat, reported_text), False)
             same = same.to_numpy(zero_copy_only=False)

@@ -514,7 +514,7 @@ def _segment_distances(px: np.ndarray, py: np.ndarray, a: np.ndarray, b: np.ndar
 def _factorize(values: object) -> tuple[np.ndarray, np.ndarray]:
     """Return integer codes (-1 for missing) and the distinct values, as ``pd.factorize``."""
     if isinstance(values, pd.arrays.ArrowStringArray):
-        values = values._pa_array  # the Arrow data, not copied
+        values = values.__arrow_array__()  # the Arrow data, not copied
     if isinstance(values, (pa.Array, pa.ChunkedArray)) and (
         pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
     ):

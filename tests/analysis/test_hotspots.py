@@ -9,11 +9,13 @@ from sklearn.cluster import DBSCAN
 from sklearn.metrics import adjusted_rand_score
 
 from analysis.hotspots import (
+    BaseEstimator,
     DBSCANHotspots,
     GiStarHotspots,
     Grid,
     HDBSCANHotspots,
     KDEHotspots,
+    estimator_parameters,
     knox_table,
     scaled_min_samples,
     summarize_clusters,
@@ -101,8 +103,26 @@ def test_grid_dbscan_by_hand():
     assert labels[48] == 0  # border
     assert labels[49] == -1  # noise
     assert grid.weight.sum() == len(x)
+    # cell centres from the lowest point (5 m) in 10 m steps: 10, 20, 30, 40, then 80 and 1000
+    assert sorted(set(grid.ux)) == [10.0, 20.0, 30.0, 40.0, 80.0, 1000.0]
+    assert sorted(set(grid.uy)) == [10.0, 20.0, 30.0, 40.0, 1000.0]
     with pytest.raises(ValueError, match="smaller than eps"):
         grid_dbscan(x, y, eps_m=50.0, min_samples=10, cell_m=50.0)
+
+
+def test_cell_dbscan_needs_a_margin_as_wide_as_the_disc():
+    from analysis._cellkernel import cell_dbscan, disc_margin, disc_offsets
+
+    dy, dx = disc_offsets(2.0)  # radius 2 cells: offsets -2..2
+    assert disc_margin(dy, dx) == 2
+    index_of = np.full((5, 5), -1, np.int64)
+    index_of[2, 2] = 0  # the centre of a 5 x 5 grid: two empty cells on every side
+    labels = cell_dbscan(np.array([2]), np.array([2]), np.array([3]), index_of, dy, dx, 3)
+    assert list(labels) == [0]  # core on its own weight
+    edge = np.full((5, 5), -1, np.int64)
+    edge[1, 2] = 0  # one row from the edge: an offset of -2 would leave the grid
+    with pytest.raises(ValueError, match="margin of empty cells"):
+        cell_dbscan(np.array([1]), np.array([2]), np.array([3]), edge, dy, dx, 3)
 
 
 @pytest.mark.slow  # a large sklearn reference computation: CI runs it
@@ -195,6 +215,12 @@ def test_summary_of_a_hand_worked_cluster():
     assert row["first_incident"] == pd.Timestamp("2018-01-01 22:10", tz=tz)
     assert row["last_incident"] == pd.Timestamp("2018-01-08 09:00", tz=tz)
     assert row["beats"] == "0111, 0112"
+    # the same in whole seconds: local hours, weekdays and times do not depend on the unit
+    coarse = frame.assign(occurred_at=frame["occurred_at"].dt.as_unit("s"))
+    again = summarize_clusters(coarse, np.array([0, 0, 0, -1]), hull="convex").iloc[0]
+    assert (again["peak_hour"], again["peak_day"]) == (22, "Mon")
+    assert again["first_incident"] == pd.Timestamp("2018-01-01 22:10", tz=tz)
+    assert again["last_incident"] == pd.Timestamp("2018-01-08 09:00", tz=tz)
 
 
 def test_unique_locations_are_exact():
@@ -209,6 +235,22 @@ def test_unique_locations_are_exact():
 def test_estimators_clone():
     for est in (DBSCANHotspots(eps_m=90.0), KDEHotspots(), GiStarHotspots(), HDBSCANHotspots()):
         assert clone(est).get_params() == est.get_params()
+
+
+def test_estimator_parameters_are_keyword_only_and_stored_as_given():
+    @estimator_parameters
+    class Probe(BaseEstimator):
+        sizes: tuple[float, ...] = ()
+        alpha: float = 0.05
+
+    sizes = (1.0, 2.0)
+    probe = Probe(sizes=sizes)
+    assert probe.sizes is sizes  # stored as given, never copied or validated
+    assert probe.get_params() == {"alpha": 0.05, "sizes": (1.0, 2.0)}
+    assert repr(probe) == "Probe(sizes=(1.0, 2.0))"  # BaseEstimator's repr: what differs
+    assert probe != Probe(sizes=sizes)  # equality stays identity, as in scikit-learn
+    with pytest.raises(TypeError, match="positional"):
+        Probe(sizes)
 
 
 # --- HDBSCAN --------------------------------------------------------------------------------
