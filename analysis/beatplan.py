@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import KW_ONLY, dataclass, field
-from typing import cast
+from typing import Any, cast
 
 import geopandas as gpd
 import networkx as nx
@@ -39,6 +39,7 @@ __all__ = [
     "BalancedBeats",
     "PlanEvaluation",
     "Proposal",
+    "SearchOptions",
     "Units",
     "apportion_beats",
     "build_units",
@@ -1046,6 +1047,45 @@ def group_sectors(
 
 
 # --- the whole proposal ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class SearchOptions:
+    """How a proposal searches: grid, mode, balance target, seed and budget.
+
+    One value serves :func:`propose_beats` and :func:`propose_city` (which passes it on to each
+    district), the command line and the Beat planning page.
+
+    Attributes
+    ----------
+    cell_size_m
+        Side of the grid cells (m).
+    minimal_change
+        Start from the current beats and move only boundary units until `target_cv`.
+    target_cv
+        The balance target of minimal-change mode.
+    random_state
+        Seed; the same seed gives the same plan.
+    n_starts, time_limit_s
+        Restarts of the free mode and its time budget (s).
+    """
+
+    cell_size_m: float = 300.0
+    minimal_change: bool = False
+    target_cv: float = 0.10
+    random_state: int = 0
+    n_starts: int = 16
+    time_limit_s: float = 40.0
+
+    def parameters(self, cell_size_m: float) -> dict[str, Any]:
+        """Return the options a proposal reports, with the `cell_size_m` its units used."""
+        return {
+            "cell_size_m": cell_size_m,
+            "minimal_change": bool(self.minimal_change),
+            "target_cv": self.target_cv,
+            "random_state": self.random_state,
+            "n_starts": self.n_starts,
+        }
+
+
 @dataclass
 class Proposal:
     """A proposed plan for one district (or several), with the current plan rebuilt from units.
@@ -1164,18 +1204,20 @@ def _sector_names(
     return {str(b): f"{district}{g + 1}" for b, g in groups.items()}
 
 
+def _done(proposal: Proposal, progress: Progress | None) -> Proposal:
+    """Return `proposal` after telling `progress` the search is done."""
+    if progress:
+        progress("done", 1.0)
+    return proposal
+
+
 def propose_beats(
     beats: gpd.GeoDataFrame,
     incidents: pd.DataFrame,
     *,
     district: str,
     n_beats: int | None = None,
-    cell_size_m: float = 300.0,
-    minimal_change: bool = False,
-    target_cv: float = 0.10,
-    random_state: int = 0,
-    n_starts: int = 16,
-    time_limit_s: float = 40.0,
+    search: SearchOptions | None = None,
     stations: gpd.GeoDataFrame | None = None,
     units: Units | None = None,
     progress: Progress | None = None,
@@ -1198,16 +1240,8 @@ def propose_beats(
         The district id (e.g. ``"11"``).
     n_beats
         K; None keeps the district's current number of beats.
-    cell_size_m
-        Side of the grid cells.
-    minimal_change
-        Start from the current beats and move only boundary units until `target_cv`.
-    target_cv
-        The balance target of minimal-change mode.
-    random_state
-        Seed; the same seed gives the same plan.
-    n_starts, time_limit_s
-        Restarts of the free mode and its time budget.
+    search
+        Grid, mode, balance target, seed and budget (default: ``SearchOptions()``).
     stations
         Police stations (for the distance-to-station measure).
     units
@@ -1220,11 +1254,13 @@ def propose_beats(
     InputError
         If the district has no beats or `n_beats` is out of range.
     """
+    search = search or SearchOptions()
+    minimal_change, random_state = search.minimal_change, search.random_state
     t0 = time.perf_counter()
     if progress:
         progress("building units", 0.0)
     if units is None:
-        units = build_units(beats, incidents, cell_size_m=cell_size_m, districts=[district])
+        units = build_units(beats, incidents, cell_size_m=search.cell_size_m, districts=[district])
     if not (units.frame[schema.DISTRICT] == district).all():
         units = units.subset(units.frame[schema.DISTRICT] == district)
     frame = units.frame
@@ -1274,9 +1310,9 @@ def propose_beats(
         k,
         initial=initial,
         minimal_change=minimal_change,
-        target_cv=target_cv,
-        n_starts=n_starts,
-        time_limit_s=time_limit_s,
+        target_cv=search.target_cv,
+        n_starts=search.n_starts,
+        time_limit_s=search.time_limit_s,
         random_state=random_state,
     )
 
@@ -1302,22 +1338,12 @@ def propose_beats(
     parameters = {
         "district": district,
         "n_beats": k,
-        "cell_size_m": units.cell_size_m,
-        "minimal_change": bool(minimal_change),
-        "target_cv": target_cv,
-        "random_state": random_state,
-        "n_starts": n_starts,
+        **search.parameters(units.cell_size_m),
         "objective": "balance_weight*sum(((W-T)/T)^2) + mean(1/PP)",
     }
-    if progress:
-        progress("done", 1.0)
-    return Proposal.of(
-        out_units,
-        (current_plan, proposed_plan),
-        (current, proposed),
-        parameters,
-        {"units": t_units, "current": t_current, "proposed": t_prop},
-    )
+    seconds = {"units": t_units, "current": t_current, "proposed": t_prop}
+    plans = (current_plan, proposed_plan)
+    return _done(Proposal.of(out_units, plans, (current, proposed), parameters, seconds), progress)
 
 
 def propose_city(
@@ -1325,12 +1351,7 @@ def propose_city(
     incidents: pd.DataFrame,
     *,
     apportion: bool = False,
-    cell_size_m: float = 300.0,
-    minimal_change: bool = False,
-    target_cv: float = 0.10,
-    random_state: int = 0,
-    n_starts: int = 16,
-    time_limit_s: float = 40.0,
+    search: SearchOptions | None = None,
     stations: gpd.GeoDataFrame | None = None,
     progress: Progress | None = None,
 ) -> Proposal:
@@ -1343,22 +1364,22 @@ def propose_city(
 
     Parameters
     ----------
-    beats, incidents, cell_size_m, minimal_change, target_cv, random_state, n_starts,
-    time_limit_s, stations, progress
-        As for :func:`propose_beats`.
+    beats, incidents, search, stations, progress
+        As for :func:`propose_beats`; each district is searched with the same `search`.
     apportion
-        Share the beats among districts in proportion to workload (not with `minimal_change`).
+        Share the beats among districts in proportion to workload (not in minimal-change mode).
 
     Raises
     ------
     InputError
-        If `apportion` and `minimal_change` are both asked for.
+        If `apportion` and ``search.minimal_change`` are both asked for.
     """
-    if apportion and minimal_change:
+    search = search or SearchOptions()
+    if apportion and search.minimal_change:
         msg = "minimal-change mode keeps every district's beats; it cannot apportion them"
         raise InputError(msg)
     t0 = time.perf_counter()
-    units = build_units(beats, incidents, cell_size_m=cell_size_m)
+    units = build_units(beats, incidents, cell_size_m=search.cell_size_m)
     frame = units.frame
     districts = sorted(frame[schema.DISTRICT].unique())
     k_now = frame.groupby(schema.DISTRICT)[schema.BEAT].nunique()
@@ -1382,11 +1403,7 @@ def propose_city(
             incidents,
             district=district,
             n_beats=int(quota[district]),
-            minimal_change=minimal_change,
-            target_cv=target_cv,
-            random_state=random_state,
-            n_starts=n_starts,
-            time_limit_s=time_limit_s,
+            search=search,
             stations=stations,
             units=units.subset(mask),
         )
@@ -1421,9 +1438,7 @@ def propose_city(
     t2 = time.perf_counter()
     proposed = evaluate_plan(proposed_plan, incidents, stations=stations)
     solve_s = sum(p.seconds["proposed"] for p in parts)
-    if progress:
-        progress("done", 1.0)
-    return Proposal.of(
+    proposal = Proposal.of(
         out_units,
         (current_plan, proposed_plan),
         (current, proposed),
@@ -1432,11 +1447,7 @@ def propose_city(
             "n_beats": int(quota.sum()),
             "beats_per_district": {str(k): int(v) for k, v in quota.items()},
             "apportion": bool(apportion),
-            "cell_size_m": units.cell_size_m,
-            "minimal_change": bool(minimal_change),
-            "target_cv": target_cv,
-            "random_state": random_state,
-            "n_starts": n_starts,
+            **search.parameters(units.cell_size_m),
         },
         seconds={
             "units": t_units,
@@ -1444,3 +1455,4 @@ def propose_city(
             "proposed": solve_s + time.perf_counter() - t2,
         },
     )
+    return _done(proposal, progress)

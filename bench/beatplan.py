@@ -84,8 +84,9 @@ def main() -> None:
             incidents,
             district=district,
             n_beats=int(quota[district]) if quota is not None else k_units,
-            minimal_change=args.minimal_change,
-            random_state=args.seed,
+            search=beatplan.SearchOptions(
+                minimal_change=args.minimal_change, random_state=args.seed
+            ),
             stations=stations,
             units=units,
         )

@@ -8,7 +8,6 @@ Hotspots are computed by :func:`analysis.hotspots.fit_hotspots` on exactly the i
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -19,7 +18,6 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 from branca.colormap import LinearColormap
-from branca.element import MacroElement, Template
 
 from analysis import evaluate, export, forecast, hotspots
 from analysis.inputs import Period
@@ -406,34 +404,15 @@ def add_forecast_layer(fmap: folium.Map, run: ForecastRun) -> folium.Map:
             },
             tooltip=folium.GeoJsonTooltip(fields=["_tip"], labels=False),
         ).add_to(fmap)
-    fmap.add_child(_ForecastLegend(forecast_legend_html(run)))
-    return fmap
-
-
-class _ForecastLegend(MacroElement):
-    """A Leaflet control holding the forecast legend (drawn in the map's script, offline)."""
-
-    _template = Template(
-        """
-        {% macro script(this, kwargs) %}
-        (function() {
-            var legend = L.control({position: "bottomleft"});
-            legend.onAdd = function() {
-                var box = L.DomUtil.create("div", "forecast-legend");
-                box.innerHTML = {{ this.html_json }};
-                return box;
-            };
-            legend.addTo({{ this._parent.get_name() }});
-        })();
-        {% endmacro %}
-        """
+    fmap.add_child(
+        maps.MapControl(
+            forecast_legend_html(run),
+            name="ForecastLegend",
+            position="bottomleft",
+            css_class="forecast-legend",
+        )
     )
-
-    def __init__(self, html: str) -> None:
-        super().__init__()
-        self._name = "ForecastLegend"
-        # a JSON string inside <script>: no "</" may close the script element
-        self.html_json = json.dumps(html).replace("</", "<\\/")
+    return fmap
 
 
 def forecast_legend_html(run: ForecastRun) -> str:

@@ -50,6 +50,7 @@ __all__ = [
     "SEQUENTIAL",
     "SIMPLIFY_M",
     "Context",
+    "MapControl",
     "add_context",
     "add_incidents",
     "add_labels",
@@ -596,20 +597,39 @@ _SWATCH = {
 }
 
 
-class _Legend(MacroElement):
-    """One legend box per map, bottom right; sections are added by the layers that draw."""
+class MapControl(MacroElement):
+    """A box of fixed HTML in a corner of a Leaflet map, drawn by the map's script (offline).
+
+    Parameters
+    ----------
+    html
+        The box's content, already escaped.
+    name
+        The element's name in the page's script.
+    position
+        The corner: ``topleft``, ``topright``, ``bottomleft`` or ``bottomright``.
+    css_class
+        The box's class.
+    aria_label
+        With a label, the box is a labelled region for screen readers and clicks in it do not
+        reach the map.
+    """
 
     _template = Template(
         """
         {% macro script(this, kwargs) %}
         (function() {
-            var legend = L.control({position: "bottomright"});
+            var legend = L.control({position: {{ this.position|tojson }}});
             legend.onAdd = function() {
-                var box = L.DomUtil.create("div", "bw-legend");
+                var box = L.DomUtil.create("div", {{ this.css_class|tojson }});
+                {%- if this.aria_label %}
                 box.setAttribute("role", "region");
-                box.setAttribute("aria-label", "Map legend");
+                box.setAttribute("aria-label", {{ this.aria_label|tojson }});
+                {%- endif %}
                 box.innerHTML = {{ this.html_json }};
+                {%- if this.aria_label %}
                 L.DomEvent.disableClickPropagation(box);
+                {%- endif %}
                 return box;
             };
             legend.addTo({{ this._parent.get_name() }});
@@ -618,13 +638,50 @@ class _Legend(MacroElement):
         """
     )
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        html: str,
+        *,
+        name: str,
+        position: str,
+        css_class: str,
+        aria_label: str | None = None,
+    ) -> None:
         super().__init__()
-        self._name = "BeatwiseLegend"
+        self._name = name
+        self._html = html
+        self.position = position
+        self.css_class = css_class
+        self.aria_label = aria_label
+
+    @property
+    def html(self) -> str:
+        """The box's content."""
+        return self._html
+
+    @property
+    def html_json(self) -> str:
+        """The content as a JavaScript string literal."""
+        # JSON string inside a <script>: no "</" may close the script element
+        return json.dumps(self.html).replace("</", "<\\/")
+
+
+class _Legend(MapControl):
+    """One legend box per map, bottom right; sections are added by the layers that draw."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "",
+            name="BeatwiseLegend",
+            position="bottomright",
+            css_class="bw-legend",
+            aria_label="Map legend",
+        )
         self.sections: list[tuple[str | None, list[tuple[str, str, str]]]] = []
 
     @property
     def html(self) -> str:
+        """The legend's title, then each section's heading and rows."""
         parts = ['<div class="bw-legend-title">Legend</div>']
         for title, items in self.sections:
             if title:
@@ -637,11 +694,6 @@ class _Legend(MacroElement):
                     f"{badge}</span> {esc(label)}</div>"
                 )
         return "".join(parts)
-
-    @property
-    def html_json(self) -> str:
-        # JSON string inside a <script>: no "</" may close the script element
-        return json.dumps(self.html).replace("</", "<\\/")
 
 
 def _legend_of(fmap: folium.Map) -> _Legend:

@@ -69,6 +69,12 @@ def _crosses(
     return (p_side > 0.0) != (c_side > 0.0)
 
 
+@njit(cache=True, inline="always")
+def _cell_of(px: float, py: float, x0: float, y1: float, cell: float) -> tuple[np.int64, np.int64]:
+    """Return the (column, row) of the fine cell holding the point (left, top edge, cell size)."""
+    return np.int64(np.floor((px - x0) / cell)), np.int64(np.floor((y1 - py) / cell))
+
+
 @njit(cache=True)
 def _band_cell(cell_ids: np.ndarray, linear: np.int64) -> np.intp | int:
     position = np.searchsorted(cell_ids, linear)
@@ -104,8 +110,7 @@ def grid_kernel(
         out_status[i] = 3
         if not (np.isfinite(px) and np.isfinite(py)):
             continue
-        col = np.int64(np.floor((px - x0) / cell))
-        row = np.int64(np.floor((y1 - py) / cell))
+        col, row = _cell_of(px, py, x0, y1, cell)
         if col < 0 or col >= nx or row < 0 or row >= ny:
             continue
         label = coarse[row // factor, col // factor]
@@ -159,8 +164,7 @@ def exact_kernel(
             i = points[q]
             px = x[i]
             py = y[i]
-            col = np.int64(np.floor((px - x0) / cell))
-            row = np.int64(np.floor((y1 - py) / cell))
+            col, row = _cell_of(px, py, x0, y1, cell)
             band = _band_cell(cell_ids, row * nx + col)
             cx = x0 + (col + 0.5) * cell
             cy = y1 - (row + 0.5) * cell

@@ -113,6 +113,21 @@ def _component_scan_once() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(autouse=True)
+def _keep_main_module() -> Iterator[None]:
+    """Put back ``sys.modules["__main__"]`` after each test.
+
+    Streamlit's script runner (every AppTest) installs the page script as ``__main__`` and never
+    puts the old one back. A process that Python then starts by "spawn" (a Dask LocalCluster's
+    workers) runs ``__main__``'s file first, so it ran a page outside Streamlit and the worker
+    died: the distributed tests failed whenever a page test had run before them in the same
+    process (seen in a two-worker full run).
+    """
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
+
+
 @pytest.fixture(scope="session")
 def samples_dir() -> Path:
     return SAMPLES

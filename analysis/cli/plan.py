@@ -257,19 +257,22 @@ def run_propose(args: argparse.Namespace) -> int:
     workload = _workload(store, args.workload)
     period, basis = _workload_period(args, store, workload)
     store, loaded = _inputs(args, workload, period=period)
-    options: dict[str, Any] = {  # the same for one district and for all
-        "cell_size_m": args.cell_size_m,
-        "minimal_change": args.minimal_change,
-        "target_cv": args.target_cv,
-        "random_state": args.seed,
-        "stations": loaded.stations,
-    }
+    search = beatplan.SearchOptions(  # the same for one district and for all
+        cell_size_m=args.cell_size_m,
+        minimal_change=args.minimal_change,
+        target_cv=args.target_cv,
+        random_state=args.seed,
+    )
     if args.district.strip().lower() in {"all", "city"}:
         if args.beats is not None:
             msg = "--beats applies to one district; with --district all each keeps its count"
             raise ValueError(msg)
         proposal = beatplan.propose_city(
-            loaded.beats, loaded.incidents, apportion=args.apportion, **options
+            loaded.beats,
+            loaded.incidents,
+            apportion=args.apportion,
+            search=search,
+            stations=loaded.stations,
         )
     else:
         proposal = beatplan.propose_beats(
@@ -277,7 +280,8 @@ def run_propose(args: argparse.Namespace) -> int:
             loaded.incidents,
             district=area_id(store, "district", args.district),
             n_beats=args.beats,
-            **options,
+            search=search,
+            stations=loaded.stations,
         )
     out: dict[str, Any] = proposal.to_dict()  # JSON-shaped: see Proposal.to_dict
     out["period"] = _period_json(period, basis)

@@ -261,7 +261,9 @@ def test_proposal_on_a_synthetic_district_keeps_names_and_sectors():
     pts = np.column_stack([rng.uniform(200, 1400, 600), rng.uniform(0, 600, 600)])
     pts = np.vstack([pts, np.column_stack([rng.uniform(200, 400, 300), rng.uniform(0, 600, 300)])])
     incidents = _incidents(pts)
-    prop = bp.propose_beats(beats, incidents, district="01", n_beats=6, cell_size_m=100)
+    prop = bp.propose_beats(
+        beats, incidents, district="01", n_beats=6, search=bp.SearchOptions(cell_size_m=100)
+    )
     out = prop.to_dict()
     assert out["current"]["workload_cv"] > 0.3
     assert out["proposed"]["workload_cv"] < 0.57 * out["current"]["workload_cv"]
@@ -271,7 +273,11 @@ def test_proposal_on_a_synthetic_district_keeps_names_and_sectors():
     assert out["units_moved"] == int((prop.units["proposed"] != prop.units["beat"]).sum())
     with pytest.raises(InputError, match="minimal change keeps the district's 6 beats"):
         bp.propose_beats(
-            beats, incidents, district="01", n_beats=5, minimal_change=True, cell_size_m=100
+            beats,
+            incidents,
+            district="01",
+            n_beats=5,
+            search=bp.SearchOptions(minimal_change=True, cell_size_m=100),
         )
 
 
@@ -316,7 +322,8 @@ def test_city_wide_proposal_is_nested_in_districts_and_apportions_beats():
         ]
     )
     incidents = _incidents(pts)
-    prop = bp.propose_city(beats, incidents, apportion=True, cell_size_m=100, n_starts=4)
+    search = bp.SearchOptions(cell_size_m=100, n_starts=4)
+    prop = bp.propose_city(beats, incidents, apportion=True, search=search)
     assert prop.parameters["beats_per_district"] == {"01": 3, "02": 1}
     units = prop.units
     # nested: every proposed beat lies in one district

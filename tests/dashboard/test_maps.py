@@ -156,3 +156,27 @@ def test_map_with_tiles_leaves_the_context_to_the_tiles(sample_store, monkeypatc
     assert "tile.openstreetmap.org" in html
     assert "Place context" not in html
     assert "Deering" not in html
+
+
+def test_map_control_places_escaped_html_and_labels_only_a_labelled_region():
+    fmap = maps.base_map()
+    fmap.add_child(
+        maps.MapControl(
+            "<b>plain</b></script>", name="Plain", position="bottomleft", css_class="plain-box"
+        )
+    )
+    maps.add_legend(fmap, "Beats", [("#123456", "beat 1</script>", "box")])
+    script = fmap.get_root().render()
+    plain = script[script.index('"plain-box"') :]
+    plain = plain[: plain.index("})();")]
+    assert 'L.control({position: "bottomleft"})' in script
+    assert 'box.innerHTML = "<b>plain<\\/b><\\/script>";' in plain  # no "</" closes the script
+    assert "aria-label" not in plain
+    assert "disableClickPropagation" not in plain
+    legend = script[script.index('"bw-legend"') :]
+    legend = legend[: legend.index("})();")]
+    assert 'box.setAttribute("role", "region");' in legend
+    assert 'box.setAttribute("aria-label", "Map legend");' in legend
+    assert "L.DomEvent.disableClickPropagation(box);" in legend
+    assert "beat 1&lt;/script&gt;" in legend  # the label is escaped as HTML text
+    assert 'L.control({position: "bottomright"})' in script
