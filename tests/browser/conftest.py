@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
+import socket
 import subprocess
 import time
 import urllib.request
@@ -56,9 +58,19 @@ def worker_port(worker_id: str) -> int:
     if worker_id == "master" or count <= 1:
         return free_port()
     index = int(worker_id.removeprefix("gw"))
-    while (port := free_port()) % count != index:
-        pass
-    return port
+    # try this worker's own ports in turn, from a random start: asking the kernel for any free
+    # port until one has the right residue never ends on Linux, whose bind() to port 0 hands
+    # out ports of one parity while there are some (20 of 20 odd here: gw0 of two looped)
+    start = random.randrange(20_000, 40_000, count) + index
+    for port in range(start, 60_000, count):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    msg = f"no free port for {worker_id} from {start} to 60000"
+    raise RuntimeError(msg)
 
 
 @pytest.fixture(scope="session")
