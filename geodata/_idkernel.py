@@ -18,7 +18,7 @@ from typing import TypeVar, cast
 import numpy as np
 import pyarrow as pa
 
-__all__ = ["IdTable", "hash_strings", "warm_up", "warm_up_soon"]
+__all__ = ["IdTable", "hash_strings", "in_background", "warm_up", "warm_up_soon"]
 
 _EMPTY = np.uint64(0)
 _F = TypeVar("_F", bound=Callable[..., object])
@@ -126,17 +126,25 @@ def warm_up() -> None:
     IdTable(16).add(np.ones(1, dtype=np.uint64), np.ones(1, dtype=np.int64))
 
 
-def _warm_up_quietly() -> None:
-    # a failure here is raised again by the reader's own first call, on the reader's thread
-    with contextlib.suppress(Exception):
-        warm_up()
+def in_background(function: Callable[..., object], *args: object, name: str) -> threading.Thread:
+    """Start ``function(*args)`` on a daemon thread named `name`; return the thread.
+
+    For warm-ups that load compiled code ahead of its first use: an error is ignored here, as
+    the real first call, on its own thread, raises it again.
+    """
+
+    def run() -> None:
+        with contextlib.suppress(Exception):
+            function(*args)
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    return thread
 
 
 def warm_up_soon() -> threading.Thread:
     """Start :func:`warm_up` on a daemon thread; return the thread."""
-    thread = threading.Thread(target=_warm_up_quietly, name="numba-warm-up", daemon=True)
-    thread.start()
-    return thread
+    return in_background(warm_up, name="numba-warm-up")
 
 
 class IdTable:

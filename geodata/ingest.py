@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
@@ -20,7 +18,7 @@ import pyarrow.compute as pc
 import pyproj
 
 from geodata import boundaries, schema, settings
-from geodata._idkernel import hash_strings, warm_up_soon
+from geodata._idkernel import hash_strings, in_background, warm_up_soon
 from geodata.categories import (
     OffenseCategories,
     detect_vocabulary,
@@ -545,22 +543,16 @@ def _run(
 
 
 def _warm_lookup(index: BeatIndex) -> None:
+    """Look up a few points of `index`, so numba loads the join's kernels (about 0.3 s).
+
+    Run in the background while the first batch is read, not when it is joined.
+    """
     # points across the grid: some fall in boundary cells, so both kernels load
     side = np.linspace(0.05, 0.95, 16)
     fx, fy = np.meshgrid(side, side)
     x = index.x0 + fx.ravel() * index.nx * index.cell_size_m
     y = index.y1 - fy.ravel() * index.ny * index.cell_size_m
-    with contextlib.suppress(Exception):  # the first real lookup raises it again
-        index.lookup(x, y)
-
-
-def _warm_lookup_soon(index: BeatIndex) -> None:
-    """Look up a few points of `index` on a thread of its own.
-
-    numba then loads the join's kernels (about 0.3 s from its cache) while the first batch is
-    read, not when it is joined.
-    """
-    threading.Thread(target=_warm_lookup, args=(index,), name="join-warm-up", daemon=True).start()
+    index.lookup(x, y)
 
 
 def ingest_file(
@@ -650,7 +642,7 @@ def ingest_file(
     try:
         beats = store.read_layer("beats")
         index = index or store.beat_index(tolerance_m=department.edge_tolerance_m)
-        _warm_lookup_soon(index)
+        in_background(_warm_lookup, index, name="join-warm-up")
         try:
             tally, source, new, replaced = _run(
                 path, store, beats, index, parts, categories, buffer_m, prefer_reported, tally_type
