@@ -952,9 +952,7 @@ class DateReader:
         if todo.size and not self.explicit:
             utc = np.array(utc)  # _localize may return Arrow's read-only buffer
             self._iso(text, todo, utc)
-        valid = utc != _NAT
-        implausible = valid & ((utc < self.low_ns) | (utc > self.high_ns))
-        return utc, implausible
+        return utc, self._implausible(utc)
 
     def _read_distinct(self, text: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
         """Return what :meth:`read` does, parsing and localising each distinct value once.
@@ -978,9 +976,11 @@ class DateReader:
         utc_distinct = np.append(self._localize(naive), _NAT)  # the last: null values
         codes = pc.fill_null(encoded.indices, len(distinct)).to_numpy(zero_copy_only=False)
         utc = utc_distinct[codes]
-        valid = utc != _NAT
-        implausible = valid & ((utc < self.low_ns) | (utc > self.high_ns))
-        return utc, implausible
+        return utc, self._implausible(utc)
+
+    def _implausible(self, utc: np.ndarray) -> np.ndarray:
+        """Return which read instants (NaT excluded) fall outside the plausible window."""
+        return (utc != _NAT) & ((utc < self.low_ns) | (utc > self.high_ns))
 
     def _parse(
         self, text: pa.Array, todo: np.ndarray, formats: list[str], out: np.ndarray
