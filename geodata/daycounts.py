@@ -67,8 +67,7 @@ def _cached(store: IncidentStore) -> tuple[int, np.ndarray] | None:
 def _cache(store: IncidentStore, first: int, counts: np.ndarray) -> None:
     """Keep the daily counts of the store's current version (only that one) beside it."""
     path = _cache_path(store)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    try:  # the folder is made by _save
         for old in path.parent.glob("*.npy"):
             old.unlink(missing_ok=True)
     except OSError:  # a read-only store still counts, only without the cache
