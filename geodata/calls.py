@@ -293,6 +293,12 @@ CALLS = TableSpec(
     stats_columns=(CALL_ID, schema.DISTRICT, schema.SECTOR, schema.BEAT),
 )
 
+#: A call's join status: the incidents' four (:data:`geodata.schema.JOIN_STATUSES`), then
+#: ``reported`` (location withheld, the reported area is a beat of the layer) and
+#: ``unlocated`` (location withheld, no such area).
+CALL_JOIN_STATUSES = (*schema.JOIN_STATUSES, "reported", "unlocated")
+_REPORTED, _UNLOCATED = len(schema.JOIN_STATUSES), len(schema.JOIN_STATUSES) + 1
+
 #: Values of a coordinate column that mean "location withheld", not a bad value.
 _WITHHELD = ["", "REDACTED", "NULL", "NONE", "NA", "N/A"]
 
@@ -817,14 +823,12 @@ def join_calls(
     InputError, SchemaError, RaggedRecords
         As :func:`read_calls`.
     """
-    from geodata.join import assign_beats
+    from geodata.join import reported_beats, with_beats
 
     warm_up_soon()  # numba loads while the beats and the first batch are read
     beats = store.read_layer("beats")  # type: ignore[attr-defined]
     # the store's kept index (BeatIndex's defaults), not the beats rasterised again
     index = store.beat_index()  # type: ignore[attr-defined]
-    known = set(index.beat_ids)
-    attrs = beats.drop_duplicates(schema.BEAT).set_index(schema.BEAT)
     calls = _CallReader(
         path,
         mapping,
@@ -844,30 +848,26 @@ def join_calls(
                 rejected_parts.append(rejected)
                 located = accepted[schema.X].notna().to_numpy()
                 # every call through the join (a withheld location, NaN, comes back outside),
-                # then the withheld ones take their reported area: the rows keep their order
-                batch = assign_beats(accepted, beats, index=index)
+                # then the withheld ones take their reported area if the layer has it
+                reported = reported_beats(accepted, index)
+                result = index.lookup(
+                    accepted[schema.X].to_numpy(),
+                    accepted[schema.Y].to_numpy(),
+                    reported=None if reported is None else reported.array,
+                    prefer_reported=True,
+                )
                 if not located.all():
                     withheld = ~located
-                    area = accepted[schema.REPORTED_BEAT][withheld]
-                    in_layer = area.isin(known)
-                    taken = {
-                        schema.REPORTED_BEAT: area,
-                        schema.BEAT: area.where(in_layer, schema.OUTSIDE),
-                        schema.JOIN_STATUS: pd.Series(
-                            np.where(in_layer, "reported", "unlocated"), area.index
-                        ),
-                    }
-                    for level in (schema.SECTOR, schema.DISTRICT):
-                        values = (
-                            area.map(attrs[level])
-                            if level in attrs.columns
-                            else pd.Series(pd.NA, area.index)
-                        )
-                        taken[level] = values.where(in_layer, schema.OUTSIDE)
-                    for column, values in taken.items():  # by position: no index alignment
-                        filled = batch[column].to_numpy(dtype=object, copy=True)
-                        filled[withheld] = values.to_numpy(dtype=object)
-                        batch[column] = filled
+                    area = (
+                        np.full(int(withheld.sum()), -1, dtype=np.int64)
+                        if reported is None
+                        else index.positions(reported.array[withheld])
+                    )
+                    result.beat_index[withheld] = area
+                    result.status[withheld] = np.where(area >= 0, _REPORTED, _UNLOCATED)
+                batch = with_beats(
+                    accepted.copy(), beats, index, result, reported, statuses=CALL_JOIN_STATUSES
+                )
                 batch = _conform(batch)
                 report.rows_accepted += len(batch)
                 report.located += int(located.sum())

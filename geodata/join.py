@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 import os
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypedDict
@@ -299,6 +300,16 @@ class BeatIndex:
             index._centroid_y = shapely.get_y(index.centroids)
         return index
 
+    def positions(self, ids: object) -> np.ndarray:
+        """Return the position of each id in ``beat_ids``, -1 for a missing or unknown id.
+
+        `ids` are strings normalised like the beat layer (Arrow-backed or any sequence); each
+        distinct id is looked up once and the result spread by integer indexing.
+        """
+        codes, uniques = _factorize(ids)
+        found = pd.Index(self.beat_ids).get_indexer(pd.Index(uniques, dtype=object))
+        return np.append(found, -1)[codes].astype(np.int64)
+
     @property
     def nbytes(self) -> int:
         """Return the memory held by the lookup grid and the boundary-cell tables, in bytes."""
@@ -350,11 +361,8 @@ class BeatIndex:
         use_reported = bool(prefer_reported) and reported is not None
         reported_index = np.full(1, -2, dtype=np.int64)  # read only when use_reported
         if use_reported:
-            # one hash lookup per distinct reported beat, then integer indexing
-            codes, uniques = _factorize(reported)
-            position = pd.Index(self.beat_ids).get_indexer(pd.Index(uniques, dtype=object))
-            position = np.append(np.where(position >= 0, position, -2), -2)
-            reported_index = position[codes].astype(np.int64)
+            position = self.positions(reported)
+            reported_index = np.where(position >= 0, position, -2)
         # numba loads with the first lookup, not with this module (0.5 s): an ingest reads its
         # first batch meanwhile
         from geodata._joinkernel import (
@@ -585,19 +593,22 @@ def with_beats(
     index: BeatIndex,
     result: JoinResult,
     reported: pd.Series | None,
+    *,
+    statuses: Sequence[str] = schema.JOIN_STATUSES,
 ) -> pd.DataFrame:
     """Set the beat, sector, district and join status of `result` on `incidents` (in place).
 
     The second half of :func:`assign_beats`, for a caller that ran :meth:`BeatIndex.lookup`
     itself; `reported` is :func:`reported_beats` of the same rows (stored in place of the
-    source's text). Returns `incidents`.
+    source's text); `statuses` name the status codes (a caller may add codes of its own after
+    the lookup's). Returns `incidents`.
     """
     attributes = index.beat_attributes(beats, result.beat_index)
     for column in (schema.BEAT, schema.SECTOR, schema.DISTRICT):
         incidents[column] = attributes[column].array  # by position, Arrow-backed strings
-    statuses = pa.array(schema.JOIN_STATUSES, type=pa.string())
+    names = pa.array(list(statuses), type=pa.string())
     incidents[schema.JOIN_STATUS] = pd.arrays.ArrowStringArray(
-        statuses.take(pa.array(result.status.astype(np.int64)))
+        names.take(pa.array(result.status.astype(np.int64)))
     )
     if reported is not None:
         incidents[schema.REPORTED_BEAT] = reported.array
