@@ -739,18 +739,29 @@ class RecordTable:
             return batch.select(file_schema.names).cast(file_schema)
         if not len(batch):
             return file_schema.empty_table()
-        frame = batch.reindex(columns=file_schema.names)
-        converted = {}
-        for column in self.spec.time_columns:
-            times = frame[column]
-            if len(frame) and getattr(times.dtype, "tz", None) is None:
-                if times.notna().any() or column == self.spec.time_column:
-                    msg = f"{column} must be tz-aware to be stored"
+        # column by column (a column the batch lacks is all null): no reindexed copy of the
+        # frame, and a time column's instants are kept as they are (the schema names the zone)
+        time_columns = set(self.spec.time_columns)
+        arrays = []
+        for field in file_schema:
+            if field.name not in batch.columns:
+                if field.name == self.spec.time_column:
+                    msg = f"{field.name} must be tz-aware to be stored"
                     raise ValueError(msg)
-                times = pd.to_datetime(times).dt.tz_localize("UTC")
-            converted[column] = times.dt.tz_convert(self.timezone)
-        frame = frame.assign(**converted)
-        return pa.Table.from_pandas(frame, schema=file_schema, preserve_index=False)
+                arrays.append(pa.nulls(len(batch), field.type))
+                continue
+            values = batch[field.name]
+            if field.name in time_columns and getattr(values.dtype, "tz", None) is None:
+                if values.notna().any() or field.name == self.spec.time_column:
+                    msg = f"{field.name} must be tz-aware to be stored"
+                    raise ValueError(msg)
+                values = pd.to_datetime(values).dt.tz_localize("UTC")
+            try:
+                arrays.append(pa.array(values, type=field.type, from_pandas=True))
+            except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+                msg = f"column {field.name} cannot be stored as {field.type}: {error}"
+                raise type(error)(msg) from error
+        return pa.Table.from_arrays(arrays, schema=file_schema)
 
     def _rewrite(
         self, months: _Months, incoming: _IdSet, txn: str
