@@ -817,6 +817,7 @@ def join_calls(
     The reading and join half of :func:`ingest_calls`, which a Dask worker runs on its own
     (:func:`geodata.distributed_ingest.ingest_calls_files`): each batch's rejected rows are
     appended to `rejected_parts`, and the report's ``date_formats`` are set after the last.
+    A batch holds the calls table's columns and may hold others, which the store leaves out.
 
     Raises
     ------
@@ -868,7 +869,6 @@ def join_calls(
                 batch = with_beats(
                     accepted.copy(), beats, index, result, reported, statuses=CALL_JOIN_STATUSES
                 )
-                batch = _conform(batch)
                 report.rows_accepted += len(batch)
                 report.located += int(located.sum())
                 report.location_withheld += int((~located).sum())
@@ -911,17 +911,6 @@ def store_joined_calls(
     report.rejections_csv = str(write_csv(rejected, out))
     summary.update(report.as_dict())
     return report
-
-
-def _conform(calls: pd.DataFrame) -> pd.DataFrame:
-    """Return `calls` with the table's columns, text columns as one string dtype."""
-    columns = {}
-    for name, dtype in CALL_TABLE_COLUMNS.items():
-        values = calls[name] if name in calls.columns else pd.Series(np.nan, index=calls.index)
-        if dtype == "string" and values.dtype != _STRING:
-            values = values.astype(_STRING)
-        columns[name] = values
-    return pd.DataFrame(columns, index=calls.index)
 
 
 def load_calls(

@@ -627,7 +627,8 @@ class RecordTable:
         Parameters
         ----------
         batches
-            Frames (or Arrow tables) with the spec's columns; ids unique across all batches.
+            Frames (or Arrow tables) with the spec's columns (a missing one is stored as null,
+            others are left out); ids unique across all batches.
         source
             The ingest summary committed with the version. It is read after the last batch,
             so a streaming reader may fill it in while it yields batches.
@@ -743,23 +744,23 @@ class RecordTable:
         # frame, and a time column's instants are kept as they are (the schema names the zone)
         time_columns = set(self.spec.time_columns)
         arrays = []
-        for field in file_schema:
-            if field.name not in batch.columns:
-                if field.name == self.spec.time_column:
-                    msg = f"{field.name} must be tz-aware to be stored"
+        for column in file_schema:
+            if column.name not in batch.columns:
+                if column.name == self.spec.time_column:
+                    msg = f"{column.name} must be tz-aware to be stored"
                     raise ValueError(msg)
-                arrays.append(pa.nulls(len(batch), field.type))
+                arrays.append(pa.nulls(len(batch), column.type))
                 continue
-            values = batch[field.name]
-            if field.name in time_columns and getattr(values.dtype, "tz", None) is None:
-                if values.notna().any() or field.name == self.spec.time_column:
-                    msg = f"{field.name} must be tz-aware to be stored"
+            values = batch[column.name]
+            if column.name in time_columns and getattr(values.dtype, "tz", None) is None:
+                if values.notna().any() or column.name == self.spec.time_column:
+                    msg = f"{column.name} must be tz-aware to be stored"
                     raise ValueError(msg)
                 values = pd.to_datetime(values).dt.tz_localize("UTC")
             try:
-                arrays.append(pa.array(values, type=field.type, from_pandas=True))
+                arrays.append(pa.array(values, type=column.type, from_pandas=True))
             except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
-                msg = f"column {field.name} cannot be stored as {field.type}: {error}"
+                msg = f"column {column.name} cannot be stored as {column.type}: {error}"
                 raise type(error)(msg) from error
         return pa.Table.from_arrays(arrays, schema=file_schema)
 
