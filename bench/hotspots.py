@@ -2,6 +2,8 @@
 
 ``python -m bench.hotspots [--sizes 100000 500000 1000000 10000000] [--out FILE.md]``
 ``python -m bench.hotspots --only kde [--sizes 1000000 10000000]`` (only the KDE table)
+``python -m bench.hotspots --only methods [--sizes 100000 1000000 10000000]`` (KDE, Gi* and
+HDBSCAN on exact geocodes, to ``docs/bench/methods.md``)
 
 Every case runs in its own subprocess, so peak memory (``ru_maxrss``, the whole process with its
 imports) and time are measured separately; the wall time covers the fit only (data generation and
@@ -107,6 +109,8 @@ def _case(kind: str, n: int, jitter: bool) -> dict:
         np.save(CACHE / f"ours_{n}_{jitter}.npy", model.labels_)
     elif kind == "kde":
         out.update(_kde_case(frame, n, start))
+    elif kind in ("gistar", "hdbscan"):
+        out.update(_method_case(kind, frame, start))
     out.setdefault("peak_mb", _peak_mb())
     out["data_mb"] = data_mb
     return out
@@ -136,6 +140,27 @@ def _kde_case(frame: pd.DataFrame, n: int, start: float) -> dict:
     }
     out.update(kde_error(frame["x"].to_numpy(), frame["y"].to_numpy(), model))
     return out
+
+
+def _method_case(kind: str, frame: pd.DataFrame, start: float) -> dict:
+    """Time one fit of ``GiStarHotspots`` or ``HDBSCANHotspots`` (defaults) on `frame`.
+
+    A 2,000-point fit first loads the compiled kernels (reported apart, as for the KDE).
+    """
+    from analysis.hotspots import GiStarHotspots, HDBSCANHotspots
+
+    method = {"gistar": GiStarHotspots, "hdbscan": HDBSCANHotspots}[kind]
+    method().fit(frame.iloc[:2000])
+    warmup = time.perf_counter() - start
+    cpu = time.process_time()
+    begin = time.perf_counter()
+    model = method().fit(frame)
+    return {
+        "seconds": time.perf_counter() - begin,
+        "cpu_seconds": time.process_time() - cpu,
+        "first_call_overhead": warmup,
+        "hotspots": len(model.hotspots_),
+    }
 
 
 def exact_density(
@@ -231,9 +256,14 @@ def _status(field: str) -> float:
     return 0.0
 
 
-def _run(kind: str, n: int, jitter: bool) -> dict:
+def _run(kind: str, n: int, jitter: bool, timeout: float | None = None) -> dict:
     cmd = [sys.executable, "-m", "bench.hotspots", "--case", kind, str(n), str(int(jitter))]
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+    try:
+        done = subprocess.run(
+            cmd, cwd=ROOT, capture_output=True, text=True, check=False, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        return {"kind": kind, "n": n, "jitter": jitter, "error": f"not done in {timeout:.0f} s"}
     if done.returncode != 0:
         tail = (done.stderr or "").strip().splitlines()[-1:] or ["killed"]
         return {
@@ -256,8 +286,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(ROOT / "docs" / "bench" / "hotspots.md"))
     parser.add_argument(
         "--only",
-        choices=["kde"],
-        help="run only this part and rewrite only its table in --out (the rest is kept)",
+        choices=["kde", "methods"],
+        help="kde: run only the KDE part and rewrite only its table in --out (the rest is "
+        "kept); methods: KDE, Gi* and HDBSCAN on exact geocodes, written to --methods-out",
+    )
+    parser.add_argument("--methods-out", default=str(ROOT / "docs" / "bench" / "methods.md"))
+    parser.add_argument(
+        "--timeout", type=float, default=600.0, help="seconds a --only methods case may take"
     )
     args = parser.parse_args(argv)
     if args.case:
@@ -266,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.only == "kde":
         return _main_kde(args)
+    if args.only == "methods":
+        return _main_methods(args)
     from sklearn.metrics import adjusted_rand_score
 
     load_before = Path("/proc/loadavg").read_text().split()[:3]
@@ -356,6 +393,61 @@ def _main_kde(args: argparse.Namespace) -> int:
             break
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text + section if text else section, encoding="utf-8")
+    return 0
+
+
+METHODS = ("kde", "gistar", "hdbscan")
+
+
+def _main_methods(args: argparse.Namespace) -> int:
+    """Time KDE, Gi* and HDBSCAN (their defaults) on exact geocodes; write ``--methods-out``.
+
+    Each method at each of ``--sizes``, smallest first; a method stops growing after a case
+    that fails or takes longer than ``--timeout``.
+    """
+    load_before = Path("/proc/loadavg").read_text().split()[:3]
+    cases = []
+    for kind in METHODS:
+        for n in sorted(args.sizes):
+            _data(n, True)
+            cases.append(_run(kind, n, True, timeout=args.timeout))
+            print(cases[-1], flush=True)
+            if "error" in cases[-1]:
+                break
+    load_after = Path("/proc/loadavg").read_text().split()[:3]
+    cpu = platform.processor() or platform.machine()
+    names = {
+        "kde": f"KDE ({KDE_BANDWIDTH_M:g} m bandwidth)",
+        "gistar": "Gi* (150 m cells)",
+        "hdbscan": "HDBSCAN",
+    }
+    lines = [
+        "# Hotspot methods on exact geocodes (`python -m bench.hotspots --only methods`)",
+        "",
+        f"Machine: {cpu}, 2 cores, Python {platform.python_version()}; load average before "
+        f"{' '.join(load_before)}, after {' '.join(load_after)}. Data: the real Chicago "
+        "incidents resampled and jittered within 10 m (no two at the same place, as a "
+        "department's own geocodes). Each case in its own process: seconds of one fit with the "
+        "method's defaults (KDE: median of its repeated fits), after a small warm-up fit that "
+        "loads the compiled kernels (its time apart); peak: resident memory during the fit, "
+        f"data and imports included; a case stops after {args.timeout:.0f} s.",
+        "",
+        "| method | N | seconds | CPU s | peak MB | of which data and imports | hotspots "
+        "| warm-up s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for case in cases:
+        if "error" in case:
+            lines.append(f"| {names[case['kind']]} | {case['n']:,} | {case['error']} |||||| ")
+            continue
+        lines.append(
+            f"| {names[case['kind']]} | {case['n']:,} | {case['seconds']:.2f} | "
+            f"{_fmt(case, 'cpu_seconds')} | {case['peak_mb']:.0f} | {case['data_mb']:.0f} | "
+            f"{case.get('hotspots', '')} | {_fmt(case, 'first_call_overhead')} |"
+        )
+    path = Path(args.methods_out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return 0
 
 
