@@ -824,7 +824,7 @@ def join_calls(
     InputError, SchemaError, RaggedRecords
         As :func:`read_calls`.
     """
-    from geodata.join import reported_beats, with_beats
+    from geodata.join import lookup_incidents, with_beats
 
     warm_up_soon()  # numba loads while the beats and the first batch are read
     beats = store.read_layer("beats")  # type: ignore[attr-defined]
@@ -850,13 +850,7 @@ def join_calls(
                 located = accepted[schema.X].notna().to_numpy()
                 # every call through the join (a withheld location, NaN, comes back outside),
                 # then the withheld ones take their reported area if the layer has it
-                reported = reported_beats(accepted, index)
-                result = index.lookup(
-                    accepted[schema.X].to_numpy(),
-                    accepted[schema.Y].to_numpy(),
-                    reported=None if reported is None else reported.array,
-                    prefer_reported=True,
-                )
+                result, reported = lookup_incidents(accepted, index)
                 if not located.all():
                     withheld = ~located
                     area = (

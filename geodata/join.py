@@ -60,6 +60,7 @@ __all__ = [
     "JoinResult",
     "assign_beats",
     "join_agreement",
+    "lookup_incidents",
     "reported_beats",
     "with_beats",
 ]
@@ -576,6 +577,25 @@ def assign_beats(
     DataFrame
     """
     index = index or BeatIndex(beats)
+    result, reported = lookup_incidents(
+        incidents, index, prefer_reported=prefer_reported, tie_rule=tie_rule
+    )
+    return with_beats(incidents.copy(), beats, index, result, reported)
+
+
+def lookup_incidents(
+    incidents: pd.DataFrame,
+    index: BeatIndex,
+    *,
+    prefer_reported: bool = True,
+    tie_rule: TieRule = "lowest_id",
+) -> tuple[JoinResult, pd.Series | None]:
+    """Look up the beats of `incidents`' ``x``/``y``; return the result and the reported beats.
+
+    The first half of :func:`assign_beats` (same parameters), for a caller that changes the
+    result before :func:`with_beats`; the reported beats are :func:`reported_beats`' (None
+    without the column).
+    """
     reported = reported_beats(incidents, index)
     result = index.lookup(
         incidents[schema.X].to_numpy(),
@@ -584,7 +604,7 @@ def assign_beats(
         prefer_reported=prefer_reported,
         tie_rule=tie_rule,
     )
-    return with_beats(incidents.copy(), beats, index, result, reported)
+    return result, reported
 
 
 def with_beats(
