@@ -431,6 +431,31 @@ def _text(
     return pd.arrays.ArrowStringArray(pc.if_else(pc.equal(text, ""), None, text))
 
 
+class _Columns:
+    """A batch's source columns as pandas Series (text Arrow-backed), each made when first used.
+
+    A call's reading needs few of them as pandas (the units, the location, a rejected row's
+    value); the others are read from the Arrow table itself.
+    """
+
+    def __init__(self, table: pa.Table) -> None:
+        self._table = table
+        self._made: dict[str, pd.Series] = {}
+
+    def __len__(self) -> int:
+        return self._table.num_rows
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._table.column_names
+
+    def __getitem__(self, name: str) -> pd.Series:
+        if name not in self._made:
+            self._made[name] = self._table.select([name]).to_pandas(
+                types_mapper=lambda t: _STRING if t == pa.string() else None
+            )[name]
+        return self._made[name]
+
+
 class _CallReader:
     """What stays the same across the batches of one CAD export: date readers, ids seen, CRS."""
 
@@ -508,9 +533,7 @@ class _CallReader:
         if not self.header_checked:
             self.check_header(table.column_names)
         used, n = self.used, table.num_rows
-        chunk = table.select(sorted(set(used.values()))).to_pandas(
-            types_mapper=lambda t: _STRING if t == pa.string() else None
-        )
+        chunk = _Columns(table.select(sorted(set(used.values()))))
         rejected_at = np.zeros(n, dtype=bool)
         reason = np.full(n, None, dtype=object)
         column = np.full(n, "", dtype=object)
@@ -585,10 +608,10 @@ class _CallReader:
         for k in np.unique(rule[broken]):
             role, text = rules[int(k)]
             source = used.get(role, role)
-            raw = chunk[source] if source in chunk.columns else np.full(n, "", dtype=object)
+            raw = chunk[source] if source in chunk else np.full(n, "", dtype=object)
             flag(broken & (rule == k), source, text, raw)
         columns[RESPONSE_MIN], columns[TIME_ON_TASK_MIN] = _minutes(times)
-        frame = pd.DataFrame(columns, index=chunk.index)
+        frame = pd.DataFrame(columns, index=pd.RangeIndex(n))
         # ids last: a row rejected for another reason does not claim its id
         ok = np.flatnonzero(~rejected_at)
         ids = pa.array(frame[CALL_ID].array).take(pa.array(ok))
@@ -618,7 +641,7 @@ class _CallReader:
 
     def _locate(
         self,
-        chunk: pd.DataFrame,
+        chunk: _Columns,
         out: dict[str, object],
         flag: Callable[[pd.Series | np.ndarray, str, str, object], None],
     ) -> None:
