@@ -51,6 +51,7 @@ __all__ = [
     "Grid",
     "HDBSCANHotspots",
     "KDEHotspots",
+    "TooManyIncidentsError",
     "area_incidents",
     "estimator_parameters",
     "export_hotspots",
@@ -669,6 +670,10 @@ class DBSCANHotspots(_ClusterBase):
         return self
 
 
+class TooManyIncidentsError(ValueError):
+    """A hotspot method was asked to run on more incidents than it can take in good time."""
+
+
 @estimator_parameters
 class HDBSCANHotspots(_ClusterBase):
     """HDBSCAN hotspots with ``fast_hdbscan`` (Boruvka MST, numba) on the incidents.
@@ -688,6 +693,12 @@ class HDBSCANHotspots(_ClusterBase):
         Study area (m²) of the cap; None uses the convex hull of the incidents.
     hull, hull_ratio, buffer_m
         As in :class:`DBSCANHotspots`.
+    max_incidents
+        The most incidents HDBSCAN is run on (None: no limit); more raise
+        :class:`TooManyIncidentsError`. Its time and memory grow faster than the incidents: measured
+        on exact geocodes (docs/bench/methods.md), 100,000 in 8 s and 0.9 GB, 1,000,000 in
+        4 minutes and 10 GB, 10,000,000 out of memory. DBSCAN, KDE and Gi* take a city's
+        10 million in well under a second.
 
     Attributes
     ----------
@@ -711,9 +722,16 @@ class HDBSCANHotspots(_ClusterBase):
     hull: str = "concave"
     hull_ratio: float = 0.3
     buffer_m: float = 25.0
+    max_incidents: int | None = 200_000
 
     def fit(self, X: pd.DataFrame, y: None = None) -> HDBSCANHotspots:
-        """Cluster the incidents of `X`; return self."""
+        """Cluster the incidents of `X`; return self.
+
+        Raises
+        ------
+        TooManyIncidentsError
+            If `X` holds more than `max_incidents`.
+        """
         del y
         if self.min_cluster_size != "auto":
             _check_number(
@@ -725,8 +743,17 @@ class HDBSCANHotspots(_ClusterBase):
             _check_number("max_area_share", self.max_area_share, low=0.0, high=1.0)
         if self.area_m2 is not None:
             _check_number("area_m2", self.area_m2, low=0.0, unit=" m²")
+        if self.max_incidents is not None:
+            _check_number("max_incidents", self.max_incidents, low=1, integer=True, low_open=False)
         self._validate_common()
         x, yy = _xy(X)
+        if self.max_incidents is not None and len(x) > self.max_incidents:
+            msg = (
+                f"HDBSCAN is limited to {self.max_incidents:,} incidents and this area and "
+                f"period hold {len(x):,}: on that many it would take minutes and gigabytes of "
+                "memory. Choose DBSCAN, KDE or Gi*, a smaller area or a shorter period"
+            )
+            raise TooManyIncidentsError(msg)
         self.n_split_ = self.n_dropped_ = 0
         self.max_area_km2_ = math.inf
         if self.max_area_share is not None:

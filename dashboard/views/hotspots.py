@@ -70,6 +70,9 @@ try:
         None if category == "all" else category,
         tuple(sorted(params.items())),
     )
+except hotspots.TooManyIncidentsError as err:  # says itself what to choose instead
+    st.error(f"{err}.")
+    st.stop()
 except (ValueError, InputError, StoreError) as err:
     st.error(f"{err}. Try a longer period, another category or another area.")
     st.stop()

@@ -15,6 +15,7 @@ from analysis.hotspots import (
     Grid,
     HDBSCANHotspots,
     KDEHotspots,
+    TooManyIncidentsError,
     estimator_parameters,
     knox_table,
     scaled_min_samples,
@@ -266,6 +267,18 @@ def test_hdbscan_finds_two_constructed_clusters():
     assert model.n_hotspots_ == 2
     assert list(model.hotspots_["n_incidents"][:2] >= 190) == [True, True]
     assert adjusted_rand_score(truth, model.labels_) > 0.9
+
+
+def test_hdbscan_refuses_more_incidents_than_its_limit_in_words():
+    rng = np.random.default_rng(2)
+    frame = _frame(*rng.normal(0, 50, size=(2, 61)))
+    with pytest.raises(TooManyIncidentsError, match=r"limited to 60 incidents .* hold 61") as err:
+        HDBSCANHotspots(min_cluster_size=15, max_incidents=60).fit(frame)
+    assert "DBSCAN, KDE or Gi*" in str(err.value)
+    # at the limit it runs
+    model = HDBSCANHotspots(min_cluster_size=15, max_incidents=61).fit(frame)
+    assert len(model.labels_) == 61
+    assert HDBSCANHotspots().get_params()["max_incidents"] == 200_000
 
 
 def _lattice(cx, cy, radius, step, offset=0.0):
