@@ -228,3 +228,26 @@ def test_a_batch_of_withheld_locations_only_is_stored(tmp_path, mpls_store):
     assert report.located == 0
     assert report.rows_accepted + report.rows_rejected == report.rows_read
     assert report.rows_accepted == report.location_withheld == len(load_calls(store))
+
+
+def test_a_withheld_location_takes_its_numeric_area_normalised_like_the_layer(tmp_path, mpls_store):
+    """A redacted call's reported area "7" is the layer's "07", as for a located call."""
+    beats = mpls_store.read_layer("beats").reset_index(drop=True)
+    beats[schema.BEAT] = [f"{i:02d}" for i in range(1, len(beats) + 1)]
+    store = IncidentStore(tmp_path / "store")
+    store.initialize(analysis_crs=mpls_store.analysis_crs, timezone=ZONE)
+    store.write_layer("beats", beats)
+    raw = pd.read_csv(RAW, dtype=str, keep_default_na=False)
+    redacted = raw[raw["Longitude"] == "REDACTED"].head(3).copy()
+    redacted["Battalion"] = ["7", "07", "99"]  # unpadded, as the layer, not in the layer
+    path = tmp_path / "redacted.csv"
+    redacted.to_csv(path, index=False)
+    mapping = CallMapping.from_file(MPLS / "calls_mapping.toml")
+    report = ingest_calls(path, store, mapping=mapping)
+    assert report.rows_accepted == report.location_withheld == 3
+    calls = load_calls(store).sort_values("source_line")
+    assert calls[schema.REPORTED_BEAT].tolist() == ["07", "07", "99"]
+    assert calls[schema.BEAT].tolist() == ["07", "07", schema.OUTSIDE]
+    assert calls[schema.JOIN_STATUS].tolist() == ["reported", "reported", "unlocated"]
+    district = beats.set_index(schema.BEAT).loc["07", schema.DISTRICT]
+    assert calls[schema.DISTRICT].tolist() == [district, district, schema.OUTSIDE]
