@@ -145,8 +145,8 @@ def units_from_plan(plans: pd.Series) -> pd.Series:
         Nullable integers aligned with `plans`.
     """
     # a CAD system has a few dozen plans: read each distinct text once, not every row
-    text = plans if isinstance(plans.dtype, pd.StringDtype) else plans.astype("string")
-    codes, distinct = pd.factorize(text, use_na_sentinel=True)
+    given = plans if isinstance(plans.dtype, pd.StringDtype) else plans.astype("string")
+    codes, distinct = pd.factorize(given, use_na_sentinel=True)
     text = pd.Series(distinct, dtype="string")
     officers = pd.to_numeric(
         text.str.extract(r"(\d+)\s*Officer", expand=False), errors="coerce"
