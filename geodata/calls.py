@@ -450,9 +450,12 @@ class _Columns:
 
     def __getitem__(self, name: str) -> pd.Series:
         if name not in self._made:
-            self._made[name] = self._table.select([name]).to_pandas(
-                types_mapper=lambda t: _STRING if t == pa.string() else None
-            )[name]
+            column = self._table.column(name)
+            self._made[name] = (
+                pd.Series(pd.arrays.ArrowStringArray(column), name=name)  # the same data
+                if column.type == pa.string()
+                else self._table.select([name]).to_pandas()[name]
+            )
         return self._made[name]
 
 
