@@ -6,7 +6,10 @@ whole number of days (0-364, so the calls fill a year of monthly partitions) and
 10 m of jitter on located calls (redacted ones stay redacted); it is written to a scratch folder,
 never committed. Each ingest runs in its own process into a fresh copy of a store holding only
 the Minneapolis sectors, so its wall time, CPU time and peak memory are its own
-(:func:`bench.measure.run_measured`)::
+(:func:`bench.measure.run_measured`). The naive pipeline of the incident bench, done to calls
+(``pandas.read_csv -> to_numeric -> points_from_xy -> to_crs -> sjoin -> to_parquet``: no dates,
+no validation, redacted calls dropped), runs in the same way on each file (``--no-naive`` skips
+it)::
 
     .venv/bin/python -m bench.calls                           # bundled file and 1M calls
     .venv/bin/python -m bench.calls --sizes 100000 1000000 --repeat 3 --scratch /tmp/calls-bench
@@ -28,7 +31,7 @@ import pyarrow.csv as pa_csv
 from bench import measure
 from bench.ingest import write_resampled
 
-__all__ = ["BUNDLED", "generate", "ingest_measured", "main"]
+__all__ = ["BUNDLED", "generate", "ingest_measured", "main", "naive_pipeline"]
 
 _MINNEAPOLIS = Path(__file__).resolve().parents[1] / "geodata" / "samples" / "minneapolis"
 #: The bundled CAD export (14,199 calls, 21 June - 13 July 2020).
@@ -134,13 +137,42 @@ def ingest_measured(path: Path, store: Path) -> tuple[measure.Measured, dict[str
     return measured, json.loads(measured.stdout)
 
 
+def naive_pipeline(path: Path, out: Path) -> int:
+    """Read, place, join and write the calls of `path` the naive way; return the rows written."""
+    import geopandas as gpd
+    import pandas as pd
+
+    from geodata import schema
+    from geodata.boundaries import read_beats
+
+    sectors = read_beats(_MINNEAPOLIS / "sectors_from_calls.geojson")
+    sectors = sectors.to_crs(sectors.estimate_utm_crs())
+    frame = pd.read_csv(path)
+    lon = pd.to_numeric(frame["Longitude"], errors="coerce")
+    lat = pd.to_numeric(frame["Latitude"], errors="coerce")
+    located = lon.notna() & lat.notna()
+    frame = frame[located]
+    points = gpd.GeoDataFrame(
+        frame, geometry=gpd.points_from_xy(lon[located], lat[located]), crs=schema.WGS84
+    ).to_crs(sectors.crs)
+    joined = gpd.sjoin(points, sectors[[schema.BEAT, "geometry"]], predicate="within", how="left")
+    joined.to_parquet(out)
+    return len(joined)
+
+
 def main() -> None:
     """Run the benchmark and print a Markdown table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="*", default=[1_000_000])
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--scratch", type=Path, default=None)
+    parser.add_argument("--no-naive", action="store_true", help="skip the naive pipeline")
+    parser.add_argument("--naive", type=Path, help=argparse.SUPPRESS)  # the naive child run
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.naive:
+        print(naive_pipeline(args.naive, args.out))
+        return
     scratch = args.scratch or Path(tempfile.mkdtemp(prefix="calls-bench-"))
     scratch.mkdir(parents=True, exist_ok=True)
     base = _base_store(scratch)
@@ -151,8 +183,11 @@ def main() -> None:
             generate(csv_path, n)
         files.append(csv_path)
     measure.print_machine()
-    print("| file | calls read | accepted | wall (CPU) | calls/s wall (CPU) | peak memory | load |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| file | calls read | accepted | wall (CPU) | calls/s wall (CPU) | peak memory "
+        "| naive pipeline wall (CPU) | naive peak | speed-up wall (CPU) | load |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for path in files:
         for _ in range(args.repeat):
             store = measure.fresh_store(base, scratch)
@@ -160,6 +195,15 @@ def main() -> None:
             rows = int(report["rows_read"])  # type: ignore[call-overload]
             assert rows == int(report["rows_accepted"]) + int(report["rows_rejected"])  # type: ignore[call-overload]
             seconds, cpu = measured.seconds, measured.cpu_seconds
+            naive = naive_peak = speedup = "-"
+            if not args.no_naive:
+                out = scratch / "naive.parquet"
+                base_run = measure.run_checked(
+                    ["-m", "bench.calls", "--naive", str(path), "--out", str(out)]
+                )
+                naive = f"{base_run.seconds:.1f} s ({base_run.cpu_seconds:.1f} s)"
+                naive_peak = f"{base_run.peak_mb:,.0f} MB"
+                speedup = f"{base_run.seconds / seconds:.1f}x ({base_run.cpu_seconds / cpu:.1f}x)"
             measure.print_row(
                 path.name,
                 f"{rows:,}",
@@ -167,6 +211,9 @@ def main() -> None:
                 f"{seconds:.1f} s ({cpu:.1f} s)",
                 f"{rows / seconds:,.0f} ({rows / cpu:,.0f})",
                 f"{measured.peak_mb:,.0f} MB",
+                naive,
+                naive_peak,
+                speedup,
                 measure.load_average(),
             )
     shutil.rmtree(scratch / "store", ignore_errors=True)

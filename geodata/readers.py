@@ -1120,26 +1120,29 @@ class DateReader:
     def _localize(self, naive: np.ndarray) -> np.ndarray:
         """Return the UTC instants (ns) of local wall times `naive` (ns; ``_NAT`` kept).
 
-        The zone's offset is found once per distinct hour, at the hour's start and end; the
-        values of an hour whose two offsets agree are shifted by it, the others (an hour with
-        a change of offset: the autumn hour that occurs twice, the spring gap) are localised
-        one by one, as all are when hours hardly repeat. Same result as Arrow's
-        ``assume_timezone`` on every value, at a third of its cost for a batch of CAD times.
+        The zone's offset is found once per hour of the values' range, at each hour boundary;
+        the values of an hour whose two boundaries have the same offset are shifted by it, the
+        others (an hour with a change of offset: the autumn hour that occurs twice, the spring
+        gap) are localised one by one, as all are when the range holds more hours than values.
+        Same result as Arrow's ``assume_timezone`` on every value, at a fifth of its cost for a
+        batch of CAD times.
         """
         valid = naive != _NAT
         if not valid.any():
             return naive
         values = naive[valid]
-        starts, at = np.unique(np.floor_divide(values, _HOUR_NS), return_inverse=True)
-        safe = np.iinfo(np.int64).max - 2 * _HOUR_NS  # hour ends stay in range
-        if 2 * len(starts) >= len(values) or values.max() > safe or values.min() < -safe:
-            utc = self._assume(values)
+        hours = np.floor_divide(values, _HOUR_NS)
+        first, last = int(hours.min()), int(hours.max())
+        safe = np.iinfo(np.int64).max // _HOUR_NS - 2  # hour ends stay in range
+        if last - first + 2 > len(values) or last > safe or first < -safe:
+            utc = self._assume(values)  # hours hardly repeat (or the range is extreme)
         else:
-            edges = np.concatenate([starts, starts + 1]) * _HOUR_NS
+            # the offset at every hour boundary of the batch's range: no sort of the values
+            edges = np.arange(first, last + 2, dtype=np.int64) * _HOUR_NS
             offset = edges - self._assume(edges)
-            start, end = offset[: len(starts)], offset[len(starts) :]
-            utc = values - start[at]
-            moved = (start != end)[at]
+            at = hours - first
+            utc = values - offset[at]
+            moved = offset[at] != offset[at + 1]
             if moved.any():
                 utc[moved] = self._assume(values[moved])
         out = np.full_like(naive, _NAT)
