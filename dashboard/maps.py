@@ -14,6 +14,13 @@ Every map carries a legend and labels (docs/maps.md):
   context from the store's own layers (:func:`add_context`: district outlines named after their
   station's neighbourhood, every station).
 
+Text stays text: branca, under folium, wraps each piece of a map it has rendered in a new
+``Element`` and compiles that piece as a Jinja2 template when the page is put together, so a
+``{{ ... }}`` or ``{% ... %}`` in any data (a beat name, a station's address, a meeting venue, a
+GeoJSON property) was evaluated on the server: the code of a template injection. This module
+makes those wrappers plain text (:func:`_keep_rendered_text`, installed on import, before any
+map is drawn); the page is otherwise byte for byte the same.
+
 Size rules (the marker limit is also described in docs/profiles.md):
 
 * polygons are simplified to ``SIMPLIFY_M`` (5 m) before drawing: the whole-city beat
@@ -31,8 +38,11 @@ import itertools
 import json
 import math
 import re
+import sys
 from collections.abc import Collection, Sequence
+from typing import Any
 
+import branca.element
 import folium
 import geopandas as gpd
 import numpy as np
@@ -69,6 +79,59 @@ __all__ = [
     "to_display",
     "tooltip_html",
 ]
+
+
+class _RenderedText:
+    """Stands in for the Jinja2 template of an ``Element`` that holds already rendered text.
+
+    Renders to the text as Jinja2 would render a template with no tags (line ends made one
+    newline, a last newline dropped), without reading any tag in it.
+    """
+
+    def __init__(self, text: str) -> None:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        self.text = text[:-1] if text.endswith("\n") else text
+
+    def render(self, *args: object, **kwargs: object) -> str:
+        return self.text
+
+
+def _keep_rendered_text() -> None:
+    """Make branca's wrappers of rendered map pieces plain text (see the module docstring).
+
+    An ``Element`` given a template string from inside a ``render`` method is such a wrapper
+    (branca's and folium's ``render`` methods create them, and nothing else does): it keeps the
+    text as it is, also when a cached map is copied or unpickled. An ``Element`` made elsewhere
+    with a template (branca's ``Div``) still compiles it. Installed once; the original
+    ``__init__`` is the new one's ``__wrapped__``.
+    """
+    element = branca.element.Element
+    if hasattr(element.__init__, "__wrapped__"):
+        return  # installed already (this module imported again)
+    original_init, original_setstate = element.__init__, element.__setstate__
+
+    def init(
+        self: branca.element.Element,
+        template: str | None = None,
+        template_name: str | None = None,
+    ) -> None:
+        rendered = template is not None and sys._getframe(1).f_code.co_name == "render"
+        original_init(self, None if rendered else template, template_name)
+        if rendered and template is not None:
+            self.__dict__["_rendered_text"] = template  # kept for a copy or an unpickling
+            self.__dict__["_template"] = _RenderedText(template)
+
+    def setstate(self: branca.element.Element, state: dict[str, Any]) -> None:
+        original_setstate(self, state)
+        if state.get("_rendered_text") is not None:
+            self.__dict__["_template"] = _RenderedText(state["_rendered_text"])
+
+    init.__wrapped__ = original_init  # type: ignore[attr-defined]
+    element.__init__ = init  # type: ignore[method-assign]
+    element.__setstate__ = setstate  # type: ignore[method-assign]
+
+
+_keep_rendered_text()
 
 #: Leaflet and its plugins are served from dashboard/static (no CDN needed; see its README).
 STATIC_URL = "/app/static/vendor"

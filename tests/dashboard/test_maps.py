@@ -76,6 +76,75 @@ def test_text_from_data_is_escaped_in_tooltips_and_popups():
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
+_TAGS = "{{ 123456789 * 9 }} {% for i in range(2) %}LOOPED{% endfor %} {# note #}"
+
+
+def _map_with_tags_in_every_kind_of_text():
+    """A map whose data carry Jinja2 tags: area ids, tooltips, stations, markers, a pin, labels."""
+    areas = gpd.GeoDataFrame(
+        {schema.BEAT: [f"B {_TAGS}"], "incidents": [3], schema.SECTOR: [f"S {_TAGS}"]},
+        geometry=[shapely.box(0, 0, 100, 100)],
+        crs="EPSG:26916",
+    )
+    stations = gpd.GeoDataFrame(
+        {schema.STATION_NAME: [f"N {_TAGS}"], schema.STATION_ADDRESS: [f"A {_TAGS}"],
+         schema.STATION_PHONE: ["312"]},
+        geometry=[shapely.Point(50, 50)], crs="EPSG:26916",
+    )  # fmt: skip
+    fmap = maps.base_map(areas)
+    maps.choropleth(fmap, areas, "incidents", fields=[(schema.SECTOR, "Sector")])
+    maps.add_labels(fmap, areas, schema.BEAT)
+    maps.add_stations(fmap, stations)
+    incidents = pd.DataFrame({schema.LON: [-87.6], schema.LAT: [41.8], schema.X: [0.0],
+                              schema.Y: [0.0], schema.OFFENSE: [f"O {_TAGS}"],
+                              schema.BLOCK: [f"K {_TAGS}"]})  # fmt: skip
+    maps.add_incidents(fmap, incidents)
+    maps.add_pin(fmap, 41.8, -87.6, f"P {_TAGS}")
+    return fmap
+
+
+def test_jinja_tags_in_data_stay_text_and_are_not_run():
+    # branca compiled every rendered piece of a map as a Jinja2 template: "{{ 7*7 }}" in a beat
+    # name came out as 49 (and any Python could run). The text must come out as it went in.
+    html = _map_with_tags_in_every_kind_of_text().get_root().render()
+    assert "1111111101" not in html  # the expression was not evaluated
+    assert "LOOPEDLOOPED" not in html  # nor the loop run
+    # each of the seven texts is there with its tags as typed
+    for tag in ("{{ 123456789 * 9 }}", "{% for i in range(2) %}", "{# note #}"):
+        assert html.count(tag) >= 7, tag
+
+
+def test_a_copied_map_keeps_its_text():
+    import copy
+
+    fmap = _map_with_tags_in_every_kind_of_text()
+    fmap.get_root().render()  # the wrappers of rendered pieces exist now
+    again = copy.deepcopy(fmap)  # as a cached map is copied: branca recompiles on unpickling
+    html = again.get_root().render()
+    assert "1111111101" not in html
+    assert "LOOPEDLOOPED" not in html
+    assert html.count("{{ 123456789 * 9 }}") >= 7
+
+
+def test_maps_without_tags_render_byte_for_byte_as_branca_renders_them(sample_store, monkeypatch):
+    import copy
+
+    import branca.element
+
+    beats = sample_store.read_layer("beats")
+    areas = beats.assign(incidents=np.arange(len(beats)))
+    fmap = maps.choropleth(maps.base_map(areas), areas, "incidents")
+    maps.add_labels(fmap, areas, schema.BEAT)
+    maps.add_stations(fmap, sample_store.read_layer("stations"))
+    plain = copy.deepcopy(fmap)  # the same element ids: the two renders can be compared
+    ours = fmap.get_root().render()
+    patched = branca.element.Element.__init__
+    monkeypatch.setattr(branca.element.Element, "__init__", patched.__wrapped__)
+    theirs = plain.get_root().render()
+    assert ours == theirs
+    assert len(ours) > 100_000
+
+
 def _hotspot_map_of_sector(sample_store, sector: str):
     from dashboard import hotspot_data
 
