@@ -17,9 +17,10 @@ Every map carries a legend and labels (docs/maps.md):
 Text stays text: branca, under folium, wraps each piece of a map it has rendered in a new
 ``Element`` and compiles that piece as a Jinja2 template when the page is put together, so a
 ``{{ ... }}`` or ``{% ... %}`` in any data (a beat name, a station's address, a meeting venue, a
-GeoJSON property) was evaluated on the server: the code of a template injection. This module
+GeoJSON property) was evaluated on the server, a server-side template injection. This module
 makes those wrappers plain text (:func:`_keep_rendered_text`, installed on import, before any
-map is drawn); the page is otherwise byte for byte the same.
+map is drawn); the page is otherwise byte for byte the same. The tests in
+tests/dashboard/test_maps.py fail if a folium or branca upgrade makes the wrappers otherwise.
 
 Size rules (the marker limit is also described in docs/profiles.md):
 
