@@ -949,9 +949,8 @@ class DateReader:
         if todo.size and not self.explicit:
             added = self._learn(text.take(pa.array(todo)), lines[todo])
             todo = self._parse(text, todo, added, naive)
-        utc = self._localize(naive)
+        utc = self._localize(naive)  # an array of its own (or `naive`): writable
         if todo.size and not self.explicit:
-            utc = np.array(utc)  # _localize may return Arrow's read-only buffer
             self._iso(text, todo, utc)
         return utc, self._implausible(utc)
 
@@ -1118,7 +1117,7 @@ class DateReader:
             self.order = "mdy" if n_m else "dmy"
 
     def _localize(self, naive: np.ndarray) -> np.ndarray:
-        """Return the UTC instants (ns) of local wall times `naive` (ns; ``_NAT`` kept).
+        """Return the UTC instants (ns) of local wall times `naive` (ns; ``_NAT`` kept), writable.
 
         The zone's offset is found once per hour of the values' range, at each hour boundary;
         the values of an hour whose two boundaries have the same offset are shifted by it, the
