@@ -745,18 +745,19 @@ class RecordTable:
         time_columns = set(self.spec.time_columns)
         arrays = []
         for column in file_schema:
-            if column.name not in batch.columns:
-                if column.name == self.spec.time_column:
+            values = batch[column.name] if column.name in batch.columns else None
+            zone = getattr(getattr(values, "dtype", None), "tz", None)
+            if column.name in time_columns and zone is None:
+                # missing or naive: stored as null only if it is not the table's time and is empty
+                if column.name == self.spec.time_column or (
+                    values is not None and values.notna().any()
+                ):
                     msg = f"{column.name} must be tz-aware to be stored"
                     raise ValueError(msg)
+                values = None
+            if values is None:
                 arrays.append(pa.nulls(len(batch), column.type))
                 continue
-            values = batch[column.name]
-            if column.name in time_columns and getattr(values.dtype, "tz", None) is None:
-                if values.notna().any() or column.name == self.spec.time_column:
-                    msg = f"{column.name} must be tz-aware to be stored"
-                    raise ValueError(msg)
-                values = pd.to_datetime(values).dt.tz_localize("UTC")
             try:
                 arrays.append(pa.array(values, type=column.type, from_pandas=True))
             except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
