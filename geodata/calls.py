@@ -878,13 +878,10 @@ def join_calls(
                 # every call through the join (a withheld location, NaN, comes back outside),
                 # then the withheld ones take their reported area if the layer has it
                 result, reported = lookup_incidents(accepted, index)
+                assert reported is not None  # the reader gives every call its reported area
                 if not located.all():
                     withheld = ~located
-                    area = (
-                        np.full(int(withheld.sum()), -1, dtype=np.int64)
-                        if reported is None
-                        else index.positions(reported.array[withheld])
-                    )
+                    area = index.positions(reported.array[withheld])
                     result.beat_index[withheld] = area
                     result.status[withheld] = np.where(area >= 0, _REPORTED, _UNLOCATED)
                 batch = with_beats(
