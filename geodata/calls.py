@@ -45,7 +45,7 @@ import pyarrow.compute as pc
 import pyproj
 
 from geodata import schema
-from geodata._idkernel import IdTable, hash_strings, warm_up_soon
+from geodata._idkernel import IdTable, hash_strings, in_background, warm_up_soon
 from geodata.errors import InputError, SchemaError
 from geodata.readers import (
     BLOCK_BYTES,
@@ -857,6 +857,7 @@ def join_calls(
     beats = store.read_layer("beats")  # type: ignore[attr-defined]
     # the store's kept index (BeatIndex's defaults), not the beats rasterised again
     index = store.beat_index()  # type: ignore[attr-defined]
+    in_background(index.warm_up, name="join-warm-up")  # while the first batch is read
     calls = _CallReader(
         path,
         mapping,

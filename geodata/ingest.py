@@ -542,19 +542,6 @@ def _run(
     return tally, source, int(new), int(replaced)
 
 
-def _warm_lookup(index: BeatIndex) -> None:
-    """Look up a few points of `index`, so numba loads the join's kernels (about 0.3 s).
-
-    Run in the background while the first batch is read, not when it is joined.
-    """
-    # points across the grid: some fall in boundary cells, so both kernels load
-    side = np.linspace(0.05, 0.95, 16)
-    fx, fy = np.meshgrid(side, side)
-    x = index.x0 + fx.ravel() * index.nx * index.cell_size_m
-    y = index.y1 - fy.ravel() * index.ny * index.cell_size_m
-    index.lookup(x, y)
-
-
 def ingest_file(
     path: str | Path,
     store: IncidentStore,
@@ -642,7 +629,7 @@ def ingest_file(
     try:
         beats = store.read_layer("beats")
         index = index or store.beat_index(tolerance_m=department.edge_tolerance_m)
-        in_background(_warm_lookup, index, name="join-warm-up")
+        in_background(index.warm_up, name="join-warm-up")
         try:
             tally, source, new, replaced = _run(
                 path, store, beats, index, parts, categories, buffer_m, prefer_reported, tally_type

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -908,7 +909,9 @@ class DateReader:
         #: first batch cannot decide the day/month order (a file sorted by date may start with
         #: days 1-12 only).
         self.prescan: Callable[[], Iterator[tuple[pa.Array, np.ndarray]]] | None = None
-        low = pd.Timestamp(year=earliest_year, month=1, day=1).tz_localize(timezone)
+        # a zoneinfo zone: pandas looks a zone name up in pytz, whose first lookup of a zone
+        # checks the files of all 600 zones (0.2 s)
+        low = pd.Timestamp(year=earliest_year, month=1, day=1).tz_localize(ZoneInfo(timezone))
         high = pd.Timestamp(now or datetime.now(UTC)) + pd.Timedelta(days=1)
         if high.tzinfo is None:
             high = high.tz_localize(UTC)
