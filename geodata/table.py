@@ -784,6 +784,7 @@ class RecordTable:
         file_schema = self.spec.arrow_schema(self.timezone)
         files = self.files()
         drops = self._replaced_rows(files, set(months.keys()), incoming)
+        incoming.release()
         by_month: dict[tuple[int, int], list[_File]] = {}
         for f in files:
             by_month.setdefault((f.year, f.month), []).append(f)
@@ -1350,6 +1351,7 @@ class _IdSet:
         self._sorted.sort()
         self._in_order: np.ndarray | None = None  # the hashes in id order, when first needed
         self._by_hash: np.ndarray | None = None  # their sorting order, when first needed
+        self._released: int | None = None  # the number of ids, once they are let go
 
     @property
     def _hashes(self) -> np.ndarray:
@@ -1358,7 +1360,19 @@ class _IdSet:
         return self._in_order
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.ids) if self._released is None else self._released
+
+    def release(self) -> None:
+        """Let the ids go (about 25 bytes an id), keeping their number.
+
+        A write needs them until it knows which stored rows they replace, not while it writes
+        its files.
+        """
+        if self._released is None:
+            self._released = len(self.ids)
+        self.ids = pa.chunked_array([], pa.string())
+        self._sorted = np.empty(0, np.uint64)
+        self._in_order = self._by_hash = None
 
     def repeated(self) -> pa.Array:
         """Return the ids that occur more than once (equal hashes are compared as text)."""
