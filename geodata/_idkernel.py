@@ -18,13 +18,13 @@ from typing import TypeVar, cast
 import numpy as np
 import pyarrow as pa
 
-__all__ = ["IdTable", "hash_strings", "in_background", "warm_up", "warm_up_soon"]
+__all__ = ["IdTable", "hash_strings", "in_background", "lazy_njit", "warm_up", "warm_up_soon"]
 
 _EMPTY = np.uint64(0)
 _F = TypeVar("_F", bound=Callable[..., object])
 
 
-def _lazy_njit(*, cache: bool) -> Callable[[_F], _F]:
+def lazy_njit(*, cache: bool) -> Callable[[_F], _F]:
     """Compile with ``numba.njit`` on the first call, not at import.
 
     Importing numba costs about 0.7 s; every reader of the store imports this module (through
@@ -59,7 +59,7 @@ _LAST_LINE = 2**31 - 1
 _SEGMENT_BITS = 6
 
 
-@_lazy_njit(cache=True)
+@lazy_njit(cache=True)
 def _hash_kernel(offsets: np.ndarray, data: np.ndarray, out: np.ndarray) -> None:
     for i in range(out.size):
         h = np.uint64(14695981039346656037)
@@ -97,7 +97,7 @@ def hash_strings(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return out
 
 
-@_lazy_njit(cache=True)
+@lazy_njit(cache=True)
 def _insert_kernel(
     keys: np.ndarray, lines: np.ndarray, table: np.ndarray, first: np.ndarray, out: np.ndarray
 ) -> int:
@@ -121,13 +121,18 @@ def _insert_kernel(
 
 
 def warm_up() -> None:
-    """Load numba and the kernels (from numba's cache) on the calling thread.
+    """Load numba and the kernels (these and :mod:`geodata._datekernel`'s) on the calling thread.
 
     An ingest calls this on a thread of its own at the start (about 1 s), so the reader's first
     batch does not wait for it: the arguments have the types of the real calls, hence the same
     compiled code.
     """
+    from geodata._datekernel import fixed_format, read_fixed
+
     hash_strings(pa.array(["warm"], pa.string()))
+    fixed = fixed_format("%Y-%m-%d")
+    assert fixed is not None
+    read_fixed(pa.array(["2025-01-01"], pa.string()), np.zeros(1, dtype=np.int64), fixed)
     IdTable(16).add(np.ones(1, dtype=np.uint64), np.ones(1, dtype=np.int64))
 
 

@@ -630,7 +630,7 @@ class _CallReader:
                 for name, line in zip(names, first[first >= 0], strict=True)
             ]
             flag(mask, used.get(CALL_ID, "(derived id)"), CALL_REASONS["duplicate_id"], shown)
-        accepted = frame.loc[~rejected_at]
+        accepted = frame.loc[~rejected_at] if rejected_at.any() else frame
         rejected = pd.DataFrame(
             {
                 "source": self.path.name,
@@ -885,8 +885,9 @@ def join_calls(
                     area = index.positions(reported.array[withheld])
                     result.beat_index[withheld] = area
                     result.status[withheld] = np.where(area >= 0, _REPORTED, _UNLOCATED)
+                # the reader's frame is the ingest's own: the beats are set on it, not a copy
                 batch = with_beats(
-                    accepted.copy(), beats, index, result, reported, statuses=CALL_JOIN_STATUSES
+                    accepted, beats, index, result, reported, statuses=CALL_JOIN_STATUSES
                 )
                 report.rows_accepted += len(batch)
                 report.located += int(located.sum())

@@ -21,6 +21,7 @@ import with a message naming example lines and the ``--date-format`` to pass.
 from __future__ import annotations
 
 import csv
+import functools
 import gzip
 import hashlib
 import io
@@ -44,6 +45,7 @@ import pyarrow.csv as pa_csv
 import pyproj
 
 from geodata import schema
+from geodata._datekernel import FixedFormat, fixed_format, read_fixed
 from geodata._idkernel import IdTable, hash_strings
 from geodata.categories import OffenseCategories, load_categories
 from geodata.errors import CRSMismatchError, InputError, SchemaError
@@ -856,6 +858,11 @@ def _swap(fmt: str) -> str:
     return fmt.replace("%m", "\0").replace("%d", "%m").replace("\0", "%d")
 
 
+@functools.lru_cache(maxsize=64)
+def _fixed_format(fmt: str) -> FixedFormat | None:
+    return fixed_format(fmt)
+
+
 def _strptime(text: pa.Array, fmt: str) -> pa.Array:
     return pc.strptime(text, format=fmt, unit="s", error_is_null=True)
 
@@ -989,6 +996,13 @@ class DateReader:
         self, text: pa.Array, todo: np.ndarray, formats: list[str], out: np.ndarray
     ) -> np.ndarray:
         for fmt in formats:
+            fixed = _fixed_format(fmt)
+            if fixed is not None and todo.size:
+                # the values of the format's exact width and shape, read without strptime
+                seconds, done = read_fixed(text, todo, fixed)
+                hit = done[todo]
+                out[todo[hit]] = seconds[todo[hit]] * 1_000_000_000
+                todo = todo[~hit]
             if not todo.size:
                 break
             subset = text if todo.size == len(text) else text.take(pa.array(todo))
