@@ -162,9 +162,14 @@ class IdTable:
 
     Open addressing on the 64-bit hashes, 12 bytes a slot, at most 3/4 full: 16-32 bytes an
     id. The slots are split into 64 tables by the hash's top bits, which grow one at a time.
+    Given the keys that repeat in the file (`only`), it keeps just those: a large file's reader
+    finds them first (:func:`geodata._idspill.repeated_keys`), so its memory stays small.
     """
 
-    def __init__(self, capacity: int = 1 << 16) -> None:
+    def __init__(self, capacity: int = 1 << 16, *, only: np.ndarray | None = None) -> None:
+        #: When given, the sorted keys that may repeat (:func:`geodata._idspill.repeated_keys`
+        #: of the whole file): the others are new by construction and are not kept.
+        self._only = only
         segments = 1 << _SEGMENT_BITS
         size = 1 << max(4, int(capacity // segments - 1).bit_length())
         self._tables = [np.zeros(size, dtype=np.uint64) for _ in range(segments)]
@@ -181,6 +186,17 @@ class IdTable:
             raise ValueError(msg)
         keys = np.ascontiguousarray(keys, dtype=np.uint64)
         lines = np.ascontiguousarray(lines, dtype=np.int64)
+        if self._only is not None:
+            out = np.full(keys.size, -1, dtype=np.int64)
+            if self._only.size:
+                at = np.minimum(np.searchsorted(self._only, keys), self._only.size - 1)
+                may = np.flatnonzero(self._only[at] == keys)
+                if may.size:
+                    out[may] = self._insert(keys[may], lines[may])
+            return out
+        return self._insert(keys, lines)
+
+    def _insert(self, keys: np.ndarray, lines: np.ndarray) -> np.ndarray:
         segment = (keys >> np.uint64(64 - _SEGMENT_BITS)).astype(np.uint8)
         # stable (a radix sort on one byte): the keys of a table keep their order, so a repeat
         # inside `keys` still finds its first occurrence (equal keys share a table)

@@ -44,8 +44,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyproj
 
-from geodata import schema
+from geodata import readers, schema
 from geodata._idkernel import IdTable, hash_strings, in_background, warm_up_soon
+from geodata._idspill import repeated_keys
 from geodata.errors import InputError, SchemaError
 from geodata.readers import (
     BLOCK_BYTES,
@@ -55,6 +56,7 @@ from geodata.readers import (
     RaggedRecords,
     ReadOptions,
     _to_float,
+    estimated_records,
     iter_records,
     prefetched,
     rejection_frame,
@@ -531,6 +533,15 @@ class _CallReader:
             raise SchemaError(msg, path=str(self.path), line=1, column=missing[0])
         self.header_checked = True
 
+    def record_ids(self, table: pa.Table) -> pd.arrays.ArrowStringArray:
+        """Return each record's call id (trimmed; missing as null), or a hash of its values."""
+        source = self.used.get(CALL_ID)
+        if source is not None:
+            return _text(table, source)
+        everything = table.to_pandas().astype(str).agg("|".join, axis=1)  # the file's own values
+        hashed = pd.util.hash_pandas_object(everything, index=False).astype(str).astype(_STRING)
+        return hashed.array
+
     def read(self, table: pa.Table, lines: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Return one batch's accepted calls (canonical columns, intervals, x/y) and rejects."""
         if not self.header_checked:
@@ -580,15 +591,10 @@ class _CallReader:
         for role in CALL_TIMES:
             stamps = pd.DatetimeIndex(times[role].view("datetime64[ns]")).tz_localize(UTC)
             columns[role] = stamps.tz_convert(self.timezone)
-        for role in (CALL_ID, CALL_TYPE, PRIORITY, DISPOSITION):
-            source = used.get(role)
-            columns[role] = _text(table, source)
-        if used.get(CALL_ID) is None:  # a stable id from the file's own values
-            everything = table.to_pandas().astype(str).agg("|".join, axis=1)
-            columns[CALL_ID] = (
-                pd.util.hash_pandas_object(everything, index=False).astype(str).astype(_STRING)
-            )
-        else:
+        for role in (CALL_TYPE, PRIORITY, DISPOSITION):
+            columns[role] = _text(table, used.get(role))
+        columns[CALL_ID] = self.record_ids(table)
+        if used.get(CALL_ID) is not None:
             source = used[CALL_ID]
             missing = pd.isna(columns[CALL_ID])
             flag(np.asarray(missing, dtype=bool), source, CALL_REASONS["missing_id"], chunk[source])
@@ -746,7 +752,18 @@ def read_calls(
 def _read_with(
     calls: _CallReader, *, exact: bool, block_bytes: int
 ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame, int]]:
+    first = True
     for table, lines, malformed in iter_records(calls.path, exact=exact, block_bytes=block_bytes):
+        if first and estimated_records(calls.path, table.num_rows, block_bytes) > (
+            readers.PRESCAN_IDS_ROWS
+        ):
+            # a large file: its repeated ids found first, so the id table keeps only those
+            calls.check_header(table.column_names)
+            calls.ids = IdTable(only=repeated_keys(
+                hash_strings(pa.array(calls.record_ids(t)))
+                for t, _, _ in iter_records(calls.path, exact=exact, block_bytes=block_bytes)
+            ))  # fmt: skip
+        first = False
         accepted, rejected = calls.read(table, lines)
         if len(malformed):
             rejected = pd.concat([malformed, rejected], ignore_index=True)

@@ -42,11 +42,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
 import pyproj
 
 from geodata import schema
 from geodata._datekernel import FixedFormat, fixed_format, read_fixed
 from geodata._idkernel import IdTable, hash_strings
+from geodata._idspill import repeated_keys
 from geodata.categories import OffenseCategories, load_categories
 from geodata.errors import CRSMismatchError, InputError, SchemaError
 
@@ -199,6 +201,11 @@ _GEOMETRY_X = "__geometry_x"
 _GEOMETRY_Y = "__geometry_y"
 #: Bytes of CSV parsed per batch (about 30,000 Chicago-format records).
 BLOCK_BYTES = 8 << 20
+#: A file of more records than this (estimated from its size and first batch) has its ids read
+#: once before it is streamed (0.65 s per million Chicago-format rows here), so that the
+#: duplicate-id rule keeps only the ids that occur twice, not every id (16-32 bytes each, 200
+#: MB at this size): the reader's memory then does not grow with the file.
+PRESCAN_IDS_ROWS = 12_000_000
 _NUMBER = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
 _STRING_TYPE = pd.StringDtype("pyarrow")
 
@@ -1645,6 +1652,44 @@ def _date_column(
     return read
 
 
+def _record_ids(table: pa.Table, ctx: _Context) -> pa.Array:
+    """Return each record's id: the id column trimmed, or a hash of the values that define it."""
+    mapping = ctx.mapping
+    if mapping.incident_id is not None:
+        return _trim(table.column(mapping.incident_id).combine_chunks())
+    defining = (
+        mapping.occurred_at,
+        mapping.offense,
+        ctx.x_col,
+        ctx.y_col,
+        mapping.block,
+        mapping.description,
+    )
+    return _stable_ids([table.column(c).combine_chunks() for c in defining if c])
+
+
+def estimated_records(path: Path, first_rows: int, block_bytes: int) -> int:
+    """Return about how many records `path` holds, from its first batch's `first_rows`.
+
+    0 for the kinds that are read whole (GeoJSON, GeoPackage...); a Parquet file's count.
+    """
+    name = path.name.lower()
+    if name.endswith((".parquet", ".geoparquet", ".pq")):
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    if first_rows == 0 or not name.endswith((".csv", ".tsv", ".txt", ".gz")):
+        return 0
+    text_bytes = path.stat().st_size * (5 if name.endswith(".gz") else 1)  # gzip: ~5x
+    return max(first_rows, int(text_bytes / block_bytes * first_rows))
+
+
+def _repeated_ids(path: Path, ctx: _Context, exact: bool, block_bytes: int) -> np.ndarray:
+    """Return the hashes of the ids that occur more than once in the file (one pass)."""
+    return repeated_keys(
+        hash_strings(_record_ids(batch.table, ctx))
+        for batch in _batches(path, exact=exact, block_bytes=block_bytes)
+    )
+
+
 def _read_batch(batch: _Batch, ctx: _Context) -> tuple[pd.DataFrame, pd.DataFrame]:
     table, lines, mapping = batch.table, batch.lines, ctx.mapping
     n = table.num_rows
@@ -1691,23 +1736,9 @@ def _read_batch(batch: _Batch, ctx: _Context) -> tuple[pd.DataFrame, pd.DataFram
     assert mapping.offense is not None
     offense = _trim(raw(mapping.offense))
     verdict.reject_empty(offense, "missing_offense", mapping.offense)
+    ids = _record_ids(table, ctx)
     if mapping.incident_id is not None:
-        ids = _trim(raw(mapping.incident_id))
         verdict.reject_empty(ids, "missing_id", mapping.incident_id)
-    else:
-        id_columns = [
-            c
-            for c in (
-                mapping.occurred_at,
-                mapping.offense,
-                ctx.x_col,
-                ctx.y_col,
-                mapping.block,
-                mapping.description,
-            )
-            if c
-        ]
-        ids = _stable_ids([raw(c) for c in id_columns])
     ok = verdict.ok
     candidates = np.flatnonzero(ok)
     first = ctx.ids.add(hash_strings(ids.take(pa.array(candidates))), lines[candidates])
@@ -1876,6 +1907,8 @@ def iter_incidents(
                 )
                 whole = Path(dates_from or path)
                 ctx.dates.prescan = _date_column(whole, ctx.mapping, exact, block_bytes)
+                if estimated_records(path, batch.table.num_rows, block_bytes) > PRESCAN_IDS_ROWS:
+                    ctx.ids = IdTable(only=_repeated_ids(path, ctx, exact, block_bytes))
             incidents, rejected = _read_batch(batch, ctx)
             rows = batch.table.num_rows + len(batch.malformed)
             yielded = True

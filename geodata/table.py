@@ -52,6 +52,7 @@ from deltalake import CommitProperties, DeltaTable
 from deltalake.transaction import AddAction, RemoveAction
 
 from geodata._idkernel import hash_strings
+from geodata._idspill import SpilledIds
 from geodata.cluster import Mapper, thread_mapper
 from geodata.errors import StoreError
 
@@ -59,6 +60,7 @@ __all__ = [
     "BUFFER_BYTES",
     "FILE_ROWS",
     "HOLD_BYTES",
+    "ID_HOLD",
     "METADATA_KEY",
     "ROW_GROUP_ROWS",
     "RecordTable",
@@ -80,6 +82,10 @@ BUFFER_BYTES = 32 << 20
 #: Arrow bytes of one write kept in memory, unstaged: a write this small is sorted once, all
 #: months together, and written without staging files (a larger one is staged from then on).
 HOLD_BYTES = 256 << 20
+#: Ids of one write kept in memory (about 25 bytes each, with their hashes); past them the
+#: write's ids go to disk by hash partition (:mod:`geodata._idspill`), so that its memory does
+#: not grow with the rows written.
+ID_HOLD = 4_000_000
 PARTITION_COLUMNS = ("year", "month")
 #: What a function mapped over the data files returns.
 _R = TypeVar("_R")
@@ -708,12 +714,11 @@ class RecordTable:
 
     def _stage(
         self, batches: Iterable[pd.DataFrame | pa.Table], staging: Path
-    ) -> tuple[_Months, _IdSet]:
+    ) -> tuple[_Months, _IdSet | SpilledIds]:
         """Sort the batches' rows into months (one sort per batch); return them and the ids."""
         file_schema = self.spec.arrow_schema(self.timezone)
         months = _Months(staging, file_schema, order=self._order_keys)
-        ids: list[pa.Array] = []
-        hashes: list[np.ndarray] = []
+        ids = _IdLog(staging / "ids")
         try:
             for batch in batches:
                 table = self._to_arrow(batch, file_schema)
@@ -726,14 +731,13 @@ class RecordTable:
                 key = pc.year(local).to_numpy().astype(np.int32) * 100 + pc.month(
                     local
                 ).to_numpy().astype(np.int32)
-                ids.append(table.column(self.spec.id_column).combine_chunks())
-                hashes.append(hash_strings(ids[-1]))
+                ids.add(table.column(self.spec.id_column).combine_chunks())
                 months.add(table, key)
                 fault_point("batch-staged")
         except BaseException:
             months.close()
             raise
-        return months, _IdSet(ids, hashes)
+        return months, ids.done()
 
     def _to_arrow(self, batch: pd.DataFrame | pa.Table, file_schema: pa.Schema) -> pa.Table:
         if isinstance(batch, pa.Table):
@@ -766,7 +770,7 @@ class RecordTable:
         return pa.Table.from_arrays(arrays, schema=file_schema)
 
     def _rewrite(
-        self, months: _Months, incoming: _IdSet, txn: str
+        self, months: _Months, incoming: _IdSet | SpilledIds, txn: str
     ) -> tuple[list[AddAction | RemoveAction], int, int, dict[Path, _Counts]]:
         """Write the new files of every month that changes; return actions, replaced, rows.
 
@@ -865,16 +869,25 @@ class RecordTable:
         return actions, replaced, rows, counted
 
     def _replaced_rows(
-        self, files: Sequence[_File], months: set[tuple[int, int]], incoming: _IdSet
+        self, files: Sequence[_File], months: set[tuple[int, int]], incoming: _IdSet | SpilledIds
     ) -> dict[Path, pa.Array]:
         """Return, per stored file holding an incoming id, the mask of its rows replaced.
 
         Files of months outside the write whose id statistics cannot hold an incoming id are
-        not opened; the others' ids are read one file at a time and looked up by hash.
+        not opened; the others' ids are read one file at a time and looked up by hash (for
+        ids on disk, partition by partition: :meth:`SpilledIds.replaced`).
         """
         if not len(incoming) or not files:
             return {}
         column = self.spec.id_column
+        if isinstance(incoming, SpilledIds):
+            masks = incoming.replaced(
+                [f.path for f in files],
+                [(f.stats_min.get(column), f.stats_max.get(column)) for f in files],
+                [(f.year, f.month) in months for f in files],
+                lambda path: pq.read_table(path, columns=[column]).column(0),
+            )
+            return {path: pa.array(mask) for path, mask in masks.items()}
         outside = [f for f in files if (f.year, f.month) not in months]
         sorted_ids = incoming.sorted_ids() if outside else None
         candidates = [f for f in files if (f.year, f.month) in months] + [
@@ -1206,9 +1219,21 @@ class _Months:
         self._held.append(table)
         self._keys.append(key)
         self._bytes += table.nbytes
-        if self._bytes > (self._budget if self._spilled else self._hold):
-            self._spilled = True
+        if self._spilled and self._bytes > self._budget:
             self._flush()
+        elif not self._spilled and self._bytes > self._hold:
+            # the rows held so far go to staging a budget's worth at a time, as later rows
+            # will: a sorted copy of all of them beside them cost 500 MB more at that moment
+            self._spilled = True
+            held, keys = self._held, self._keys
+            while held:
+                size, n = 0, 0
+                while n < len(held) and (n == 0 or size + held[n].nbytes <= self._budget):
+                    size += held[n].nbytes
+                    n += 1
+                self._held, self._keys = held[:n], keys[:n]
+                del held[:n], keys[:n]
+                self._flush()
 
     def _flush(self) -> None:
         """Sort the held rows by month and append each month's rows to its staging file."""
@@ -1336,6 +1361,42 @@ def _sortable(values: pa.ChunkedArray) -> pa.Array:
     rank = pc.rank(encoded.dictionary, sort_keys="ascending", tiebreaker="dense")
     codes = pc.take(rank, encoded.indices)  # nulls stay null, and sort last as strings do
     return codes
+
+
+class _IdLog:
+    """The ids of one write as its batches come: in memory up to :data:`ID_HOLD`, then on disk.
+
+    Parameters
+    ----------
+    folder
+        Where the ids go once they are too many (inside the write's staging folder).
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self._folder = folder
+        self._ids: list[pa.Array] = []
+        self._hashes: list[np.ndarray] = []
+        self._n = 0
+        self._spilled: SpilledIds | None = None
+
+    def add(self, ids: pa.Array) -> None:
+        """Keep the ids of one batch."""
+        hashes = hash_strings(ids)
+        if self._spilled is not None:
+            self._spilled.add(ids, hashes)
+            return
+        self._ids.append(ids)
+        self._hashes.append(hashes)
+        self._n += len(ids)
+        if self._n > ID_HOLD:
+            self._spilled = SpilledIds(self._folder)
+            for held, keys in zip(self._ids, self._hashes, strict=True):
+                self._spilled.add(held, keys)
+            self._ids, self._hashes = [], []
+
+    def done(self) -> _IdSet | SpilledIds:
+        """Return the ids, for the write's checks."""
+        return self._spilled if self._spilled is not None else _IdSet(self._ids, self._hashes)
 
 
 class _IdSet:
