@@ -2,7 +2,7 @@
 
 An ingest keeps every id it reads, for two rules: a repeated id is rejected with the line it
 repeats (the reader), and a stored row whose id comes again is replaced (the write). In memory
-that costs 40-60 bytes a row, so a file of 15M rows passes 1.5 GB. Past a number of ids, this
+that costs 40-60 bytes a row (a file of 15M rows passed 1.5 GB). Past a number of ids, this
 module keeps them on disk instead, in :data:`PARTITIONS` files by the top bits of their 64-bit
 hash (:func:`geodata._idkernel.hash_strings`): equal ids share a partition, so each rule can be
 decided partition by partition, with one partition in memory at a time.

@@ -625,10 +625,11 @@ class RecordTable:
     ) -> tuple[int, int, int]:
         """Write the batches of one ingest as one version; rows replace stored rows by id.
 
-        Memory does not grow with the rows written, apart from their ids (about 30 bytes a
-        row): batches wait in memory up to :data:`BUFFER_BYTES`, then are sorted by month
-        into LZ4 Arrow staging files; each month is written in files of at most
-        :data:`FILE_ROWS` rows.
+        Memory does not grow with the rows written: batches wait in memory up to
+        :data:`BUFFER_BYTES`, then are sorted by month into LZ4 Arrow staging files; the ids
+        are kept in memory up to :data:`ID_HOLD` (about 25 bytes each), then on disk by hash
+        partition (:class:`geodata._idspill.SpilledIds`); each month is written in files of at
+        most :data:`FILE_ROWS` rows.
 
         Parameters
         ----------
