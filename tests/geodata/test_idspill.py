@@ -9,6 +9,7 @@ the same store, counts and rejections as the in-memory path.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +92,22 @@ def test_an_id_twice_in_a_write_with_its_ids_on_disk_writes_nothing(
     assert len(writable_store.history()) == len(before)
 
 
+def _prescan_every_file(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Make every reader find its repeated ids first; return, per file, how many it found."""
+    prescans: list[int] = []
+    original = _idspill.repeated_keys
+
+    def counted(chunks: Iterable[np.ndarray], scratch: Path | None = None) -> np.ndarray:
+        found = original(chunks, scratch)
+        prescans.append(found.size)
+        return found
+
+    for module in (readers, calls_module):
+        monkeypatch.setattr(module, "repeated_keys", counted)
+    monkeypatch.setattr(readers, "PRESCAN_IDS_ROWS", 0)
+    return prescans
+
+
 def test_a_large_file_read_with_its_repeated_ids_found_first_is_read_the_same(
     sample_store: IncidentStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -125,16 +142,7 @@ def test_a_large_file_read_with_its_repeated_ids_found_first_is_read_the_same(
         return out, frame
 
     expected = ingest_all("memory")
-    prescans = []
-    original = _idspill.repeated_keys
-
-    def spy(chunks: object, scratch: Path | None = None) -> np.ndarray:
-        found = original(chunks, scratch)  # type: ignore[arg-type]
-        prescans.append(found.size)
-        return found
-
-    monkeypatch.setattr(readers, "repeated_keys", spy)
-    monkeypatch.setattr(readers, "PRESCAN_IDS_ROWS", 0)
+    prescans = _prescan_every_file(monkeypatch)
     got = ingest_all("disk")
     assert len(prescans) >= len(files)
     assert any(prescans)  # some file repeats ids
@@ -185,16 +193,7 @@ def test_a_large_cad_export_read_with_its_repeated_ids_found_first_is_stored_the
     read, accepted, rejected, new = expected[0]
     assert (read, accepted + rejected, new) == (3_025, 3_025, accepted)
     assert expected[1].count("duplicate call id") == 25
-    prescans = []
-    original = _idspill.repeated_keys
-
-    def spy(chunks: object, scratch: Path | None = None) -> np.ndarray:
-        found = original(chunks, scratch)  # type: ignore[arg-type]
-        prescans.append(found.size)
-        return found
-
-    monkeypatch.setattr(calls_module, "repeated_keys", spy)
-    monkeypatch.setattr(readers, "PRESCAN_IDS_ROWS", 0)
+    prescans = _prescan_every_file(monkeypatch)
     monkeypatch.setattr(table_module, "ID_HOLD", 500)
     got = ingest("disk")
     assert prescans == [25]
