@@ -194,26 +194,19 @@ def main() -> None:
             measured, report = ingest_measured(path, store)
             rows = int(report["rows_read"])  # type: ignore[call-overload]
             assert rows == int(report["rows_accepted"]) + int(report["rows_rejected"])  # type: ignore[call-overload]
-            seconds, cpu = measured.seconds, measured.cpu_seconds
-            naive = naive_peak = speedup = "-"
+            base_run = None
             if not args.no_naive:
                 out = scratch / "naive.parquet"
                 base_run = measure.run_checked(
                     ["-m", "bench.calls", "--naive", str(path), "--out", str(out)]
                 )
-                naive = f"{base_run.seconds:.1f} s ({base_run.cpu_seconds:.1f} s)"
-                naive_peak = f"{base_run.peak_mb:,.0f} MB"
-                speedup = f"{base_run.seconds / seconds:.1f}x ({base_run.cpu_seconds / cpu:.1f}x)"
             measure.print_row(
                 path.name,
                 f"{rows:,}",
                 f"{report['rows_accepted']:,}",
-                f"{seconds:.1f} s ({cpu:.1f} s)",
-                f"{rows / seconds:,.0f} ({rows / cpu:,.0f})",
+                *measure.speed_cells(rows, measured),
                 f"{measured.peak_mb:,.0f} MB",
-                naive,
-                naive_peak,
-                speedup,
+                *measure.naive_cells(measured, base_run),
                 measure.load_average(),
             )
     shutil.rmtree(scratch / "store", ignore_errors=True)

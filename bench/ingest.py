@@ -175,25 +175,16 @@ def main() -> None:
             report = json.loads(run.stdout)
             assert report["rows_read"] == n, report
             assert report["rows_read"] == report["rows_accepted"] + report["rows_rejected"]
-            naive = naive_peak = speedup = "-"
+            base_run = None
             if not args.no_naive:
                 naive_args = ["--naive", str(csv_path), "--out", str(scratch / "naive.parquet")]
                 base_run = measure.run_checked(["-m", "bench.ingest", *naive_args])
-                naive = f"{base_run.seconds:.1f} s ({base_run.cpu_seconds:.1f} s)"
-                naive_peak = f"{base_run.peak_mb:,.0f} MB"
-                speedup = (
-                    f"{base_run.seconds / run.seconds:.1f}x "
-                    f"({base_run.cpu_seconds / run.cpu_seconds:.1f}x)"
-                )
             measure.print_row(
                 f"{n:,}",
-                f"{run.seconds:.1f} s ({run.cpu_seconds:.1f} s)",
-                f"{n / run.seconds:,.0f} ({n / run.cpu_seconds:,.0f})",
+                *measure.speed_cells(n, run),
                 f"{run.peak_mb:,.0f} MB",
                 f"{run.peak_mb * 1e6 / n:,.0f} B",
-                naive,
-                naive_peak,
-                speedup,
+                *measure.naive_cells(run, base_run),
                 measure.load_average(),
             )
         shutil.rmtree(scratch / "store", ignore_errors=True)

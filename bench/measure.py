@@ -210,6 +210,30 @@ def fresh_store(base: Path, scratch: Path) -> Path:
     return store
 
 
+def speed_cells(rows: int, run: Measured) -> tuple[str, str]:
+    """Return a row's cells for a run over `rows` rows: wall (CPU) time, rows per second."""
+    return (
+        f"{run.seconds:.1f} s ({run.cpu_seconds:.1f} s)",
+        f"{rows / run.seconds:,.0f} ({rows / run.cpu_seconds:,.0f})",
+    )
+
+
+def naive_cells(product: Measured, naive: Measured | None) -> tuple[str, str, str]:
+    """Return a row's cells for the naive pipeline: wall (CPU) time, peak, and the speed-up.
+
+    Dashes when the naive pipeline was not run (`naive` is None).
+    """
+    if naive is None:
+        return "-", "-", "-"
+    ratio = naive.seconds / product.seconds
+    cpu_ratio = naive.cpu_seconds / product.cpu_seconds
+    return (
+        f"{naive.seconds:.1f} s ({naive.cpu_seconds:.1f} s)",
+        f"{naive.peak_mb:,.0f} MB",
+        f"{ratio:.1f}x ({cpu_ratio:.1f}x)",
+    )
+
+
 def print_row(*cells: str) -> None:
     """Print one row of a Markdown table (and flush, so a long run shows its rows as they come)."""
     print("| " + " | ".join(cells) + " |", flush=True)
