@@ -666,13 +666,19 @@ class _CallReader:
         if lon_col and lat_col:
             raw_lon, raw_lat = pa.array(chunk[lon_col].array), pa.array(chunk[lat_col].array)
             lon_text, lat_text = pc.utf8_trim_whitespace(raw_lon), pc.utf8_trim_whitespace(raw_lat)
-            lon, lat = _to_float(lon_text), _to_float(lat_text)
             withheld_text = pa.array(_WITHHELD)
-            withheld = pc.is_in(pc.utf8_upper(lon_text), value_set=withheld_text).to_numpy(
-                zero_copy_only=False
-            ) | pc.is_in(pc.utf8_upper(lat_text), value_set=withheld_text).to_numpy(
+            lon_withheld = pc.is_in(pc.utf8_upper(lon_text), value_set=withheld_text).to_numpy(
                 zero_copy_only=False
             )
+            lat_withheld = pc.is_in(pc.utf8_upper(lat_text), value_set=withheld_text).to_numpy(
+                zero_copy_only=False
+            )
+            # a word that withholds a location (not an empty value) fails a plain cast anyway
+            lon_words = lon_withheld & pc.not_equal(lon_text, "").to_numpy(zero_copy_only=False)
+            lat_words = lat_withheld & pc.not_equal(lat_text, "").to_numpy(zero_copy_only=False)
+            lon = _to_float(lon_text, words=bool(lon_words.any()))
+            lat = _to_float(lat_text, words=bool(lat_words.any()))
+            withheld = lon_withheld | lat_withheld
             withheld |= (lon == 0) & (lat == 0)
             with np.errstate(invalid="ignore"):
                 flag(~withheld & np.isnan(lon), lon_col, CALL_REASONS["bad_coordinates"], raw_lon)

@@ -20,6 +20,7 @@ import with a message naming example lines and the ``--date-format`` to pass.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import gzip
@@ -1287,16 +1288,22 @@ def _may_need_trim(values: pa.Array) -> bool:
     )
 
 
-def _to_float(values: pa.Array) -> np.ndarray:
-    """Return the numbers in trimmed strings (NaN where empty or not a number)."""
+def _to_float(values: pa.Array, *, words: bool = False) -> np.ndarray:
+    """Return the numbers in trimmed strings (NaN where empty or not a number).
+
+    `words`: `values` hold a word that is not a number (``REDACTED``), so a plain cast would
+    fail: the words are set aside first, without trying it (0.04 s per million values).
+    """
     nulled = pc.if_else(pc.equal(values, ""), _NULL_STRING, values)
-    try:
-        numbers = pc.cast(nulled, pa.float64())
-    except pa.ArrowInvalid:
+    numbers = None
+    if not words:
+        with contextlib.suppress(pa.ArrowInvalid):
+            numbers = pc.cast(nulled, pa.float64())
+    if numbers is None:
         numbers = _words_as_null(nulled)
-        if numbers is None:
-            ok = pc.match_substring_regex(values, _NUMBER)
-            numbers = pc.cast(pc.if_else(ok, values, _NULL_STRING), pa.float64())
+    if numbers is None:
+        ok = pc.match_substring_regex(values, _NUMBER)
+        numbers = pc.cast(pc.if_else(ok, values, _NULL_STRING), pa.float64())
     return numbers.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
 
 

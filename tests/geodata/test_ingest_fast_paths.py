@@ -169,6 +169,8 @@ def test_coordinates_with_words_read_as_the_number_pattern_reads_them(texts):
     matches = pc.match_substring_regex(values, _NUMBER)
     want = [float(t) if ok else np.nan for t, ok in zip(texts, matches.to_pylist(), strict=True)]
     np.testing.assert_array_equal(_to_float(values), np.array(want))
+    # told that a word is among them (the calls reader: a withheld location), the same numbers
+    np.testing.assert_array_equal(_to_float(values, words=True), np.array(want))
 
 
 def test_a_write_staged_to_disk_keeps_every_row_and_its_counts(writable_store, monkeypatch):
