@@ -31,7 +31,7 @@ __all__ = ["PARTITIONS", "SpilledIds", "repeated_keys"]
 
 #: Partitions of the ids on disk: a partition holds 1/128 of them (1.5 MB per million ids).
 PARTITIONS = 128
-_SHIFT = np.uint64(64 - 7)  # the top 7 bits of a hash name its partition
+_SHIFT = np.uint64(64 - (PARTITIONS.bit_length() - 1))  # a hash's top bits name its partition
 
 
 def _partition_of(keys: np.ndarray) -> tuple[np.ndarray, list[int]]:
@@ -113,7 +113,7 @@ class SpilledIds:
         return self._n
 
     def _partitions(self) -> Iterable[pa.Table]:
-        """Yield each partition's ids and hashes (the files are closed on the first call)."""
+        """Yield each partition's ids and hashes (the files are closed when first iterated)."""
         if self._writers is not None:
             for writer in self._writers:
                 writer.close()
@@ -152,6 +152,10 @@ class SpilledIds:
     ) -> dict[Path, np.ndarray]:
         """Return, per file holding an incoming id, the mask of its rows whose id comes again.
 
+        The files whose range holds no incoming id are not opened. The others' ids are read
+        one file at a time and written by hash partition beside the incoming ones; then each
+        partition's stored ids are looked up among its incoming ids, by hash and then by text.
+
         Parameters
         ----------
         paths
@@ -162,10 +166,6 @@ class SpilledIds:
             Per file, whether to open it whatever its range (a month the write changes).
         read_ids
             Reads a file's ids.
-
-        The files whose range holds no incoming id are not opened. The others' ids are read
-        one file at a time and written by hash partition beside the incoming ones; then each
-        partition's stored ids are looked up among its incoming ids, by hash and then by text.
         """
         opened = self._in_range(ranges, always)
         chosen = [path for path, keep in zip(paths, opened, strict=True) if keep]
