@@ -2,11 +2,13 @@
 
 Arrow's ``strptime`` reads about 17 million values a second here; an export's timestamps are
 nearly all of one zero-padded width (``2021-06-22 13:31:12``), which a loop over the string
-bytes reads several times faster. :func:`read_fixed` reads only the values it can read exactly
-as ``strptime`` would: the format's width, its literal characters, digits where the fields
-are, and a real calendar date and time (1-12, 1 to the month's last day, 00-23 or 01-12 with
-``AM``/``PM``, 00-59). Every other value is left for ``strptime``, which decides it as before
-(it also reads unpadded fields, rolls 31 February over into March and reads second 60).
+bytes reads in about half the time (0.03 s against 0.056 s per million).
+
+:func:`read_fixed` reads only the values it can read exactly as ``strptime`` would: the
+format's width, its literal characters, digits where the fields are, and a real calendar date
+and time (1-12, 1 to the month's last day, 00-23 or 01-12 with ``AM``/``PM``, 00-59). Every
+other value is left for ``strptime``, which decides it as before (it also reads unpadded
+fields, rolls 31 February over into March and reads second 60).
 """
 
 from __future__ import annotations
