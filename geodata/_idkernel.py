@@ -18,7 +18,15 @@ from typing import TypeVar, cast
 import numpy as np
 import pyarrow as pa
 
-__all__ = ["IdTable", "hash_strings", "in_background", "lazy_njit", "warm_up", "warm_up_soon"]
+__all__ = [
+    "IdTable",
+    "hash_strings",
+    "in_background",
+    "key_groups",
+    "lazy_njit",
+    "warm_up",
+    "warm_up_soon",
+]
 
 _EMPTY = np.uint64(0)
 _F = TypeVar("_F", bound=Callable[..., object])
@@ -120,6 +128,20 @@ def _insert_kernel(
     return added
 
 
+def key_groups(keys: np.ndarray, bits: int) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
+    """Return the order that groups hash keys by their top `bits` bits, and each group's span.
+
+    The sort is stable (a radix sort on one byte), so the keys of a group keep their order. The
+    spans are ``(group, start, end)`` positions in that order, empty groups left out.
+    """
+    group = (keys >> np.uint64(64 - bits)).astype(np.uint8)
+    order = np.argsort(group, kind="stable")
+    ends = np.cumsum(np.bincount(group, minlength=1 << bits)).tolist()
+    starts = [0, *ends[:-1]]
+    spans = [(g, a, b) for g, (a, b) in enumerate(zip(starts, ends, strict=True)) if b > a]
+    return order, spans
+
+
 def warm_up() -> None:
     """Load numba and the kernels (these and :mod:`geodata._datekernel`'s) on the calling thread.
 
@@ -197,16 +219,11 @@ class IdTable:
         return self._insert(keys, lines)
 
     def _insert(self, keys: np.ndarray, lines: np.ndarray) -> np.ndarray:
-        segment = (keys >> np.uint64(64 - _SEGMENT_BITS)).astype(np.uint8)
-        # stable (a radix sort on one byte): the keys of a table keep their order, so a repeat
-        # inside `keys` still finds its first occurrence (equal keys share a table)
-        order = np.argsort(segment, kind="stable")
-        ends = np.cumsum(np.bincount(segment, minlength=len(self._tables))).tolist()
+        # the keys of a table keep their order, so a repeat inside `keys` still finds its first
+        # occurrence (equal keys share a table)
+        order, spans = key_groups(keys, _SEGMENT_BITS)
         out = np.empty(keys.size, dtype=np.int64)
-        start = 0
-        for s, end in enumerate(ends):
-            if end == start:
-                continue
+        for s, start, end in spans:
             at = order[start:end]
             self._grow(s, self._counts[s] + at.size)
             found = np.empty(at.size, dtype=np.int64)
@@ -214,7 +231,6 @@ class IdTable:
                 keys[at], lines[at], self._tables[s], self._firsts[s], found
             )
             out[at] = found
-            start = end
         return out
 
     def _grow(self, s: int, needed: int) -> None:

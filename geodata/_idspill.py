@@ -25,21 +25,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from geodata._idkernel import hash_strings
+from geodata._idkernel import hash_strings, key_groups
 
 __all__ = ["PARTITIONS", "SpilledIds", "repeated_keys"]
 
 #: Partitions of the ids on disk: a partition holds 1/128 of them (1.5 MB per million ids).
 PARTITIONS = 128
-_SHIFT = np.uint64(64 - (PARTITIONS.bit_length() - 1))  # a hash's top bits name its partition
-
-
-def _partition_of(keys: np.ndarray) -> tuple[np.ndarray, list[int]]:
-    """Return the order that groups `keys` by partition, and where each partition ends."""
-    part = (keys >> _SHIFT).astype(np.uint8)
-    order = np.argsort(part, kind="stable")
-    ends = np.cumsum(np.bincount(part, minlength=PARTITIONS)).tolist()
-    return order, ends
+_BITS = PARTITIONS.bit_length() - 1  # a hash's top bits name its partition
 
 
 def repeated_keys(chunks: Iterable[np.ndarray], scratch: Path | None = None) -> np.ndarray:
@@ -55,13 +47,10 @@ def repeated_keys(chunks: Iterable[np.ndarray], scratch: Path | None = None) -> 
         try:
             for chunk in chunks:
                 keys = np.ascontiguousarray(chunk, dtype=np.uint64)
-                order, ends = _partition_of(keys)
+                order, spans = key_groups(keys, _BITS)
                 grouped = keys[order]
-                start = 0
-                for p, end in enumerate(ends):
-                    if end > start:
-                        grouped[start:end].tofile(files[p])
-                    start = end
+                for p, start, end in spans:
+                    grouped[start:end].tofile(files[p])
         finally:
             for handle in files:
                 handle.close()
@@ -73,6 +62,16 @@ def repeated_keys(chunks: Iterable[np.ndarray], scratch: Path | None = None) -> 
         return np.concatenate(found)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _write_spans(
+    writers: Sequence[pa.ipc.RecordBatchStreamWriter],
+    table: pa.Table,
+    spans: Sequence[tuple[int, int, int]],
+) -> None:
+    """Append each span of `table` (rows grouped by :func:`key_groups`) to its partition."""
+    for p, start, end in spans:
+        writers[p].write_table(table.slice(start, end - start))
 
 
 class SpilledIds:
@@ -100,13 +99,9 @@ class SpilledIds:
     def add(self, ids: pa.Array, hashes: np.ndarray) -> None:
         """Append ids (Arrow strings) and their hashes."""
         assert self._writers is not None, "no ids are added once they are read"
-        order, ends = _partition_of(hashes)
+        order, spans = key_groups(hashes, _BITS)
         table = pa.table({"hash": pa.array(hashes[order]), "id": ids.take(pa.array(order))})
-        start = 0
-        for p, end in enumerate(ends):
-            if end > start:
-                self._writers[p].write_table(table.slice(start, end - start))
-            start = end
+        _write_spans(self._writers, table, spans)
         self._n += len(ids)
 
     def __len__(self) -> int:
@@ -187,7 +182,7 @@ class SpilledIds:
                     ids = ids.combine_chunks()
                 sizes.append(len(ids))
                 keys = hash_strings(ids)
-                order, ends = _partition_of(keys)
+                order, spans = key_groups(keys, _BITS)
                 rows = pa.array(order.astype(np.int64))
                 table = pa.table(
                     {
@@ -198,11 +193,7 @@ class SpilledIds:
                     },
                     schema=schema,
                 )
-                start = 0
-                for p, end in enumerate(ends):
-                    if end > start:
-                        writers[p].write_table(table.slice(start, end - start))
-                    start = end
+                _write_spans(writers, table, spans)
         finally:
             for writer in writers:
                 writer.close()
