@@ -44,9 +44,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyproj
 
-from geodata import readers, schema
+from geodata import schema
 from geodata._idkernel import IdTable, hash_strings, in_background, warm_up_soon
-from geodata._idspill import repeated_keys
 from geodata.errors import InputError, SchemaError
 from geodata.readers import (
     BLOCK_BYTES,
@@ -56,7 +55,7 @@ from geodata.readers import (
     RaggedRecords,
     ReadOptions,
     _to_float,
-    estimated_records,
+    id_table,
     iter_records,
     prefetched,
     rejection_frame,
@@ -760,16 +759,18 @@ def _read_with(
 ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame, int]]:
     first = True
     for table, lines, malformed in iter_records(calls.path, exact=exact, block_bytes=block_bytes):
-        if first and estimated_records(calls.path, table.num_rows, block_bytes) > (
-            readers.PRESCAN_IDS_ROWS
-        ):
-            # a large file: its repeated ids found first, so the id table keeps only those
+        if first:  # a large file's repeated ids are found first (readers.id_table)
             calls.check_header(table.column_names)
-            calls.ids = IdTable(only=repeated_keys(
-                hash_strings(pa.array(calls.record_ids(t)))
-                for t, _, _ in iter_records(calls.path, exact=exact, block_bytes=block_bytes)
-            ))  # fmt: skip
-        first = False
+            calls.ids = id_table(
+                calls.path,
+                table.num_rows,
+                block_bytes,
+                lambda: (
+                    pa.array(calls.record_ids(t))
+                    for t, _, _ in iter_records(calls.path, exact=exact, block_bytes=block_bytes)
+                ),
+            )
+            first = False
         accepted, rejected = calls.read(table, lines)
         if len(malformed):
             rejected = pd.concat([malformed, rejected], ignore_index=True)

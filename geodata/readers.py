@@ -31,7 +31,7 @@ import re
 import threading
 import tomllib
 import zlib
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -1689,12 +1689,24 @@ def estimated_records(path: Path, first_rows: int, block_bytes: int) -> int:
     return max(first_rows, int(text_bytes / block_bytes * first_rows))
 
 
-def _repeated_ids(path: Path, ctx: _Context, exact: bool, block_bytes: int) -> np.ndarray:
-    """Return the hashes of the ids that occur more than once in the file (one pass)."""
-    return repeated_keys(
-        hash_strings(_record_ids(batch.table, ctx))
-        for batch in _batches(path, exact=exact, block_bytes=block_bytes)
-    )
+def _file_ids(path: Path, ctx: _Context, exact: bool, block_bytes: int) -> Iterator[pa.Array]:
+    """Yield the record ids of each batch of the file (read once more)."""
+    for batch in _batches(path, exact=exact, block_bytes=block_bytes):
+        yield _record_ids(batch.table, ctx)
+
+
+def id_table(
+    path: Path, first_rows: int, block_bytes: int, ids: Callable[[], Iterable[pa.Array]]
+) -> IdTable:
+    """Return the table of ids seen for the duplicate rule of file `path`.
+
+    For a file of more than :data:`PRESCAN_IDS_ROWS` records (:func:`estimated_records`), the
+    ids of every batch (`ids`, read once more) are scanned first and the table keeps only
+    those that repeat; otherwise it keeps every id.
+    """
+    if estimated_records(path, first_rows, block_bytes) <= PRESCAN_IDS_ROWS:
+        return IdTable()
+    return IdTable(only=repeated_keys(hash_strings(batch) for batch in ids()))
 
 
 def _read_batch(batch: _Batch, ctx: _Context) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -1914,8 +1926,12 @@ def iter_incidents(
                 )
                 whole = Path(dates_from or path)
                 ctx.dates.prescan = _date_column(whole, ctx.mapping, exact, block_bytes)
-                if estimated_records(path, batch.table.num_rows, block_bytes) > PRESCAN_IDS_ROWS:
-                    ctx.ids = IdTable(only=_repeated_ids(path, ctx, exact, block_bytes))
+                ctx.ids = id_table(
+                    path,
+                    batch.table.num_rows,
+                    block_bytes,
+                    functools.partial(_file_ids, path, ctx, exact, block_bytes),
+                )
             incidents, rejected = _read_batch(batch, ctx)
             rows = batch.table.num_rows + len(batch.malformed)
             yielded = True

@@ -17,7 +17,6 @@ import pandas as pd
 import pytest
 
 from geodata import _idspill, readers, schema
-from geodata import calls as calls_module
 from geodata import table as table_module
 from geodata._idkernel import IdTable
 from geodata._idspill import SpilledIds, repeated_keys
@@ -102,8 +101,7 @@ def _prescan_every_file(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         prescans.append(found.size)
         return found
 
-    for module in (readers, calls_module):
-        monkeypatch.setattr(module, "repeated_keys", counted)
+    monkeypatch.setattr(readers, "repeated_keys", counted)  # readers.id_table's, for both kinds
     monkeypatch.setattr(readers, "PRESCAN_IDS_ROWS", 0)
     return prescans
 
