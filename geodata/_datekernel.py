@@ -13,6 +13,8 @@ fields, rolls 31 February over into March and reads second 60).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pyarrow as pa
 
@@ -46,8 +48,9 @@ class FixedFormat:
         return int(self.literal.size)
 
 
+@functools.lru_cache(maxsize=64)
 def fixed_format(fmt: str) -> FixedFormat | None:
-    """Return the fixed-width reading of a strptime format, or None when it has none.
+    """Return the fixed-width reading of a strptime format, or None when it has none (cached).
 
     A format qualifies when it holds only ``%Y %m %d %H %I %M %S %p`` and printable ASCII
     literals (each matched exactly; a value that differs is left to ``strptime``), with

@@ -47,7 +47,7 @@ import pyarrow.parquet as pq
 import pyproj
 
 from geodata import schema
-from geodata._datekernel import FixedFormat, fixed_format, read_fixed
+from geodata._datekernel import fixed_format, read_fixed
 from geodata._idkernel import IdTable, hash_strings
 from geodata._idspill import repeated_keys
 from geodata.categories import OffenseCategories, load_categories
@@ -866,11 +866,6 @@ def _swap(fmt: str) -> str:
     return fmt.replace("%m", "\0").replace("%d", "%m").replace("\0", "%d")
 
 
-@functools.lru_cache(maxsize=64)
-def _fixed_format(fmt: str) -> FixedFormat | None:
-    return fixed_format(fmt)
-
-
 def _strptime(text: pa.Array, fmt: str) -> pa.Array:
     return pc.strptime(text, format=fmt, unit="s", error_is_null=True)
 
@@ -1004,7 +999,7 @@ class DateReader:
         self, text: pa.Array, todo: np.ndarray, formats: list[str], out: np.ndarray
     ) -> np.ndarray:
         for fmt in formats:
-            fixed = _fixed_format(fmt)
+            fixed = fixed_format(fmt)
             if fixed is not None and todo.size:
                 # the values of the format's exact width and shape, read without strptime
                 seconds, done = read_fixed(text, todo, fixed)
