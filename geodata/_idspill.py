@@ -143,7 +143,7 @@ class SpilledIds:
         paths: Sequence[Path],
         ranges: Sequence[tuple[str | None, str | None]],
         always: Sequence[bool],
-        read_ids: Callable[[Path], pa.Array],
+        read_ids: Callable[[Path], pa.Array | pa.ChunkedArray],
     ) -> dict[Path, np.ndarray]:
         """Return, per file holding an incoming id, the mask of its rows whose id comes again.
 

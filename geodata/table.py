@@ -875,34 +875,20 @@ class RecordTable:
         """Return, per stored file holding an incoming id, the mask of its rows replaced.
 
         Files of months outside the write whose id statistics cannot hold an incoming id are
-        not opened; the others' ids are read one file at a time and looked up by hash (for
-        ids on disk, partition by partition: :meth:`SpilledIds.replaced`).
+        not opened; the others' ids are read one file at a time and looked up by hash (ids in
+        memory: :meth:`_IdSet.replaced`; on disk, partition by partition:
+        :meth:`SpilledIds.replaced`).
         """
         if not len(incoming) or not files:
             return {}
         column = self.spec.id_column
-        if isinstance(incoming, SpilledIds):
-            masks = incoming.replaced(
-                [f.path for f in files],
-                [(f.stats_min.get(column), f.stats_max.get(column)) for f in files],
-                [(f.year, f.month) in months for f in files],
-                lambda path: pq.read_table(path, columns=[column]).column(0),
-            )
-            return {path: pa.array(mask) for path, mask in masks.items()}
-        outside = [f for f in files if (f.year, f.month) not in months]
-        sorted_ids = incoming.sorted_ids() if outside else None
-        candidates = [f for f in files if (f.year, f.month) in months] + [
-            f
-            for f in outside
-            if sorted_ids is not None
-            and _sorted_may_hold(sorted_ids, f.stats_min.get(column), f.stats_max.get(column))
-        ]
-        out: dict[Path, pa.Array] = {}
-        for f in candidates:
-            mask = incoming.contains(pq.read_table(f.path, columns=[column]).column(0))
-            if mask.any():
-                out[f.path] = pa.array(mask)
-        return out
+        masks = incoming.replaced(
+            [f.path for f in files],
+            [(f.stats_min.get(column), f.stats_max.get(column)) for f in files],
+            [(f.year, f.month) in months for f in files],
+            lambda path: pq.read_table(path, columns=[column]).column(0),
+        )
+        return {path: pa.array(mask) for path, mask in masks.items()}
 
     @property
     def _order_keys(self) -> tuple[str, ...]:
@@ -1444,6 +1430,31 @@ class _IdSet:
         suspects = self.ids.filter(pa.array(_among(self._hashes, self._sorted[same])))
         counts = pc.value_counts(suspects)
         return counts.field("values").filter(pc.greater(counts.field("counts"), 1))
+
+    def replaced(
+        self,
+        paths: Sequence[Path],
+        ranges: Sequence[tuple[str | None, str | None]],
+        always: Sequence[bool],
+        read_ids: Callable[[Path], pa.Array | pa.ChunkedArray],
+    ) -> dict[Path, np.ndarray]:
+        """Return, per file holding one of the ids, the mask of its rows whose id comes again.
+
+        As :meth:`geodata._idspill.SpilledIds.replaced` (same parameters), with the ids in
+        memory: a file not opened `always` is read only when its range may hold one of them
+        (a binary search of the sorted ids); each file read is looked up by hash.
+        """
+        sorted_ids = None if all(always) else self.sorted_ids()
+        out: dict[Path, np.ndarray] = {}
+        for path, (low, high), anyway in zip(paths, ranges, always, strict=True):
+            if not anyway:
+                assert sorted_ids is not None
+                if not _sorted_may_hold(sorted_ids, low, high):
+                    continue
+            mask = self.contains(read_ids(path))
+            if mask.any():
+                out[path] = mask
+        return out
 
     def contains(self, values: pa.Array | pa.ChunkedArray) -> np.ndarray:
         """Return, per value, whether it is one of the ids."""
