@@ -138,32 +138,16 @@ class SpilledIds:
             self._writers = None
         shutil.rmtree(self.folder, ignore_errors=True)
 
-    def replaced(
-        self,
-        paths: Sequence[Path],
-        ranges: Sequence[tuple[str | None, str | None]],
-        always: Sequence[bool],
-        read_ids: Callable[[Path], pa.Array | pa.ChunkedArray],
+    def rows_in(
+        self, paths: Sequence[Path], read_ids: Callable[[Path], pa.Array | pa.ChunkedArray]
     ) -> dict[Path, np.ndarray]:
-        """Return, per file holding an incoming id, the mask of its rows whose id comes again.
+        """Return, per stored file holding an incoming id, the mask of its rows with one.
 
-        The files whose range holds no incoming id are not opened. The others' ids are read
-        one file at a time and written by hash partition beside the incoming ones; then each
-        partition's stored ids are looked up among its incoming ids, by hash and then by text.
-
-        Parameters
-        ----------
-        paths
-            The stored files that may hold an incoming id.
-        ranges
-            Per file, the least and greatest id it holds (its statistics; None when unknown).
-        always
-            Per file, whether to open it whatever its range (a month the write changes).
-        read_ids
-            Reads a file's ids.
+        The files' ids (`read_ids`) are read one file at a time and written by hash partition
+        beside the incoming ones; then each partition's stored ids are looked up among its
+        incoming ids, by hash and then by text.
         """
-        opened = self._in_range(ranges, always)
-        chosen = [path for path, keep in zip(paths, opened, strict=True) if keep]
+        chosen = list(paths)
         if not chosen:
             return {}
         schema = pa.schema(
@@ -219,11 +203,12 @@ class SpilledIds:
         shutil.rmtree(old, ignore_errors=True)
         return {chosen[k]: mask for k, mask in masks.items()}
 
-    def _in_range(
-        self, ranges: Sequence[tuple[str | None, str | None]], always: Sequence[bool]
-    ) -> list[bool]:
-        """Return, per file, whether it is opened anyway or an incoming id may lie in its range."""
-        out = [a or lo is None or hi is None for a, (lo, hi) in zip(always, ranges, strict=True)]
+    def may_hold(self, ranges: Sequence[tuple[str | None, str | None]]) -> list[bool]:
+        """Return, per id range ``(least, greatest)``, whether an incoming id may lie in it.
+
+        True for a range not known (None); the others are checked one partition at a time.
+        """
+        out = [lo is None or hi is None for lo, hi in ranges]
         todo = [k for k, keep in enumerate(out) if not keep]
         if not todo:
             return out

@@ -876,18 +876,19 @@ class RecordTable:
 
         Files of months outside the write whose id statistics cannot hold an incoming id are
         not opened; the others' ids are read one file at a time and looked up by hash (ids in
-        memory: :meth:`_IdSet.replaced`; on disk, partition by partition:
-        :meth:`SpilledIds.replaced`).
+        memory: :meth:`_IdSet.rows_in`; on disk, partition by partition:
+        :meth:`SpilledIds.rows_in`).
         """
         if not len(incoming) or not files:
             return {}
         column = self.spec.id_column
-        masks = incoming.replaced(
-            [f.path for f in files],
-            [(f.stats_min.get(column), f.stats_max.get(column)) for f in files],
-            [(f.year, f.month) in months for f in files],
-            lambda path: pq.read_table(path, columns=[column]).column(0),
-        )
+        outside = [f for f in files if (f.year, f.month) not in months]
+        ranges = [(f.stats_min.get(column), f.stats_max.get(column)) for f in outside]
+        may_hold = incoming.may_hold(ranges) if outside else []
+        chosen = [f.path for f in files if (f.year, f.month) in months] + [
+            f.path for f, hold in zip(outside, may_hold, strict=True) if hold
+        ]
+        masks = incoming.rows_in(chosen, lambda p: pq.read_table(p, columns=[column]).column(0))
         return {path: pa.array(mask) for path, mask in masks.items()}
 
     @property
@@ -1431,26 +1432,20 @@ class _IdSet:
         counts = pc.value_counts(suspects)
         return counts.field("values").filter(pc.greater(counts.field("counts"), 1))
 
-    def replaced(
-        self,
-        paths: Sequence[Path],
-        ranges: Sequence[tuple[str | None, str | None]],
-        always: Sequence[bool],
-        read_ids: Callable[[Path], pa.Array | pa.ChunkedArray],
-    ) -> dict[Path, np.ndarray]:
-        """Return, per file holding one of the ids, the mask of its rows whose id comes again.
+    def may_hold(self, ranges: Sequence[tuple[str | None, str | None]]) -> list[bool]:
+        """Return, per id range ``(least, greatest)``, whether one of the ids may lie in it.
 
-        As :meth:`geodata._idspill.SpilledIds.replaced` (same parameters), with the ids in
-        memory: a file not opened `always` is read only when its range may hold one of them
-        (a binary search of the sorted ids); each file read is looked up by hash.
+        True for a range not known (None); the others by a binary search of the sorted ids.
         """
-        sorted_ids = None if all(always) else self.sorted_ids()
+        sorted_ids = self.sorted_ids()
+        return [_sorted_may_hold(sorted_ids, low, high) for low, high in ranges]
+
+    def rows_in(
+        self, paths: Sequence[Path], read_ids: Callable[[Path], pa.Array | pa.ChunkedArray]
+    ) -> dict[Path, np.ndarray]:
+        """Return, per file holding one of the ids, the mask of its rows with one (by hash)."""
         out: dict[Path, np.ndarray] = {}
-        for path, (low, high), anyway in zip(paths, ranges, always, strict=True):
-            if not anyway:
-                assert sorted_ids is not None
-                if not _sorted_may_hold(sorted_ids, low, high):
-                    continue
+        for path in paths:
             mask = self.contains(read_ids(path))
             if mask.any():
                 out[path] = mask

@@ -60,13 +60,13 @@ def test_a_write_with_its_ids_on_disk_stores_what_one_in_memory_stores(
     assert expected == (200, 70)
 
     calls = []
-    replaced = SpilledIds.replaced
+    rows_in = SpilledIds.rows_in
 
     def spy(self: SpilledIds, *args: object, **kwargs: object) -> object:
         calls.append(len(self))
-        return replaced(self, *args, **kwargs)
+        return rows_in(self, *args, **kwargs)
 
-    monkeypatch.setattr(SpilledIds, "replaced", spy)
+    monkeypatch.setattr(SpilledIds, "rows_in", spy)
     monkeypatch.setattr(table_module, "ID_HOLD", 50)
     assert disk.upsert_batches(batches, source={"file": "mixed.csv"}) == expected
     assert calls == [270]  # the write's 270 ids were on disk
