@@ -1,7 +1,5 @@
 """auth: local accounts, sign-in sessions and the append-only audit log.
 
-Revision ID: a0001_auth
-Revises:
 Create Date: 2026-12-06 06:40:00
 
 The audit log refuses UPDATE and DELETE (and TRUNCATE on PostgreSQL) with a trigger, so no code
@@ -16,7 +14,6 @@ from alembic import op
 revision = "a0001_auth"
 down_revision = None
 branch_labels = ("auth",)
-depends_on = None
 
 _PG_FUNCTION = """
 CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger AS $$

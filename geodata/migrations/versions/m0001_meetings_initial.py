@@ -1,7 +1,5 @@
 """meetings: areas, venues, meeting series, beats served and occurrence exceptions.
 
-Revision ID: m0001_meetings
-Revises:
 Create Date: 2026-12-01 20:40:00
 """
 
@@ -13,7 +11,6 @@ from alembic import op
 revision = "m0001_meetings"
 down_revision = None
 branch_labels = ("meetings",)
-depends_on = None
 
 
 def upgrade() -> None:

@@ -3,8 +3,6 @@
 Existing rows survive: the new columns are nullable or have a server default, and existing
 venues with a station id are marked ``station``.
 
-Revision ID: m0002_meetings
-Revises: m0001_meetings
 Create Date: 2026-12-01 20:45:00
 """
 
@@ -15,8 +13,6 @@ from alembic import op
 
 revision = "m0002_meetings"
 down_revision = "m0001_meetings"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -2,8 +2,6 @@
 
 Existing rows survive: the new column is nullable and every existing series stays active.
 
-Revision ID: m0003_meetings
-Revises: m0002_meetings
 Create Date: 2026-12-06 07:00:00
 """
 
@@ -14,8 +12,6 @@ from alembic import op
 
 revision = "m0003_meetings"
 down_revision = "m0002_meetings"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,7 +1,5 @@
 """plans: saved beat plans (name, parameters, author, created, geometry, unit assignments).
 
-Revision ID: p0001_plans
-Revises:
 Create Date: 2026-12-01 21:05:00
 """
 
@@ -13,7 +11,6 @@ from alembic import op
 revision = "p0001_plans"
 down_revision = None
 branch_labels = ("plans",)
-depends_on = None
 
 
 def upgrade() -> None:
