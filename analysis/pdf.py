@@ -274,6 +274,14 @@ def _build(pages: Sequence[Sequence[object]], *, paper: str, title: str) -> byte
     return out.getvalue()
 
 
+def _opening(title: str, line: str, drawing: Drawing) -> list[object]:
+    """Return the top of a one-page document: its title, one line of text, then its map.
+
+    `title` and `line` are paragraph markup whose data text is already escaped (:func:`_text`).
+    """
+    return [_p(title, _H1), _p(line), Spacer(1, 4), drawing]
+
+
 def handout_pdf(
     *,
     beat: str,
@@ -308,10 +316,9 @@ def handout_pdf(
         The department's words for its levels (:func:`analysis.flyer.place_line`).
     """
     width = _text_width(paper)
-    story: list[object] = [
-        _p(f"Beat {_text(beat)}: community meeting handout", _H1),
-        _p(f"{_text(place_line(sector, district, level_words))}. {_text(period_text)}"),
-        Spacer(1, 4),
+    story = _opening(
+        f"Beat {_text(beat)}: community meeting handout",
+        f"{_text(place_line(sector, district, level_words))}. {_text(period_text)}",
         _map(
             areas,
             width=width,
@@ -320,6 +327,8 @@ def handout_pdf(
             highlight=[beat],
             unit=f"incidents per beat, last {recent_days} days",
         ),
+    )
+    story += [
         _p("Incidents by category", _H2),
         _table(counts),
         _p("Your police station", _H2),
@@ -351,10 +360,9 @@ def flyer_pdf(flyer: Flyer, *, paper: str = "letter") -> bytes:
     row = beats[beats[schema.BEAT] == beat]
     same = beats[beats[schema.SECTOR] == flyer.sector] if flyer.sector is not None else row
     width = _text_width(paper)
-    story: list[object] = [
-        _p(f"Beat {_text(beat)} neighborhood watch meetings", _H1),
-        _p(f"{_text(flyer.place)}. Everyone who lives or works in the beat is welcome."),
-        Spacer(1, 4),
+    story = _opening(
+        f"Beat {_text(beat)} neighborhood watch meetings",
+        f"{_text(flyer.place)}. Everyone who lives or works in the beat is welcome.",
         _map(
             same,
             width=width,
@@ -365,8 +373,8 @@ def flyer_pdf(flyer: Flyer, *, paper: str = "letter") -> bytes:
             outlined=[b for b in same[schema.BEAT] if b != beat],
             station_xy=flyer.station_xy,
         ),
-        _p("Next meetings", _H2),
-    ]
+    )
+    story.append(_p("Next meetings", _H2))
     if len(meetings):
         shown = pd.DataFrame(
             {
