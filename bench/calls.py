@@ -194,21 +194,9 @@ def main() -> None:
             measured, report = ingest_measured(path, store)
             rows = int(report["rows_read"])  # type: ignore[call-overload]
             assert rows == int(report["rows_accepted"]) + int(report["rows_rejected"])  # type: ignore[call-overload]
-            base_run = None
-            if not args.no_naive:
-                out = scratch / "naive.parquet"
-                base_run = measure.run_checked(
-                    ["-m", "bench.calls", "--naive", str(path), "--out", str(out)]
-                )
-            measure.print_row(
-                path.name,
-                f"{rows:,}",
-                f"{report['rows_accepted']:,}",
-                *measure.speed_cells(rows, measured),
-                f"{measured.peak_mb:,.0f} MB",
-                *measure.naive_cells(measured, base_run),
-                measure.load_average(),
-            )
+            naive = measure.naive_measured("bench.calls", path, scratch, skip=args.no_naive)
+            cells = [path.name, f"{rows:,}", f"{report['rows_accepted']:,}"]
+            measure.print_result(cells, rows, measured, naive)
     shutil.rmtree(scratch / "store", ignore_errors=True)
 
 

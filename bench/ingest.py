@@ -175,18 +175,8 @@ def main() -> None:
             report = json.loads(run.stdout)
             assert report["rows_read"] == n, report
             assert report["rows_read"] == report["rows_accepted"] + report["rows_rejected"]
-            base_run = None
-            if not args.no_naive:
-                naive_args = ["--naive", str(csv_path), "--out", str(scratch / "naive.parquet")]
-                base_run = measure.run_checked(["-m", "bench.ingest", *naive_args])
-            measure.print_row(
-                f"{n:,}",
-                *measure.speed_cells(n, run),
-                f"{run.peak_mb:,.0f} MB",
-                f"{run.peak_mb * 1e6 / n:,.0f} B",
-                *measure.naive_cells(run, base_run),
-                measure.load_average(),
-            )
+            naive = measure.naive_measured("bench.ingest", csv_path, scratch, skip=args.no_naive)
+            measure.print_result([f"{n:,}"], n, run, naive, per_row=True)
         shutil.rmtree(scratch / "store", ignore_errors=True)
 
 

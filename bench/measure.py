@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict, Unpack
@@ -24,8 +25,9 @@ __all__ = [
     "Measured",
     "fresh_store",
     "load_average",
+    "naive_measured",
     "print_machine",
-    "print_row",
+    "print_result",
     "run_checked",
     "run_measured",
 ]
@@ -210,7 +212,42 @@ def fresh_store(base: Path, scratch: Path) -> Path:
     return store
 
 
-def speed_cells(rows: int, run: Measured) -> tuple[str, str]:
+def naive_measured(module: str, source: Path, scratch: Path, *, skip: bool) -> Measured | None:
+    """Run the naive pipeline of the bench `module` on `source` in a child; None when `skip`.
+
+    The child is ``python -m module --naive source --out scratch/naive.parquet``.
+    """
+    if skip:
+        return None
+    out = scratch / "naive.parquet"
+    return run_checked(["-m", module, "--naive", str(source), "--out", str(out)])
+
+
+def print_result(
+    cells: Sequence[str],
+    rows: int,
+    product: Measured,
+    naive: Measured | None,
+    *,
+    per_row: bool = False,
+) -> None:
+    """Print the table row of an ingest of `rows` rows measured as `product`.
+
+    The row is `cells`, then the product's wall (CPU) time, rows per second and peak memory (and
+    its peak per row with `per_row`), the naive pipeline's cells, and the load average.
+    """
+    per_row_cells = [f"{product.peak_mb * 1e6 / rows:,.0f} B"] if per_row else []
+    _print_row(
+        *cells,
+        *_speed_cells(rows, product),
+        f"{product.peak_mb:,.0f} MB",
+        *per_row_cells,
+        *_naive_cells(product, naive),
+        load_average(),
+    )
+
+
+def _speed_cells(rows: int, run: Measured) -> tuple[str, str]:
     """Return a row's cells for a run over `rows` rows: wall (CPU) time, rows per second."""
     return (
         f"{run.seconds:.1f} s ({run.cpu_seconds:.1f} s)",
@@ -218,7 +255,7 @@ def speed_cells(rows: int, run: Measured) -> tuple[str, str]:
     )
 
 
-def naive_cells(product: Measured, naive: Measured | None) -> tuple[str, str, str]:
+def _naive_cells(product: Measured, naive: Measured | None) -> tuple[str, str, str]:
     """Return a row's cells for the naive pipeline: wall (CPU) time, peak, and the speed-up.
 
     Dashes when the naive pipeline was not run (`naive` is None).
@@ -234,6 +271,6 @@ def naive_cells(product: Measured, naive: Measured | None) -> tuple[str, str, st
     )
 
 
-def print_row(*cells: str) -> None:
+def _print_row(*cells: str) -> None:
     """Print one row of a Markdown table (and flush, so a long run shows its rows as they come)."""
     print("| " + " | ".join(cells) + " |", flush=True)
