@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DAY_NAMES",
     "HOTSPOT_COLUMNS",
+    "HOTSPOT_METHODS",
     "DBSCANHotspots",
     "GiStarHotspots",
     "Grid",
@@ -134,6 +135,8 @@ def estimator_parameters(cls: type[_E]) -> type[_E]:
 
 
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+#: The methods :func:`fit_hotspots` knows, the default first.
+HOTSPOT_METHODS = ("dbscan", "hdbscan", "kde", "gistar")
 
 #: Incident columns a hotspot run reads (shared by the CLI and the dashboard).
 HOTSPOT_COLUMNS = (
@@ -1794,7 +1797,7 @@ def fit_hotspots(
             clipped["hotspot"] = np.arange(1, len(clipped) + 1)
             return model, clipped
     else:
-        msg = f"method must be one of dbscan, hdbscan, kde, gistar, got {method!r}"
+        msg = f"method must be one of {', '.join(HOTSPOT_METHODS)}, got {method!r}"
         raise ValueError(msg)
     return model, model.hotspots_.set_crs(beats.crs, allow_override=True)
 

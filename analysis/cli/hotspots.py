@@ -46,9 +46,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "hotspots", help="hotspot polygons (DBSCAN, HDBSCAN, KDE, Gi*)", description=__doc__
     )
-    parser.add_argument(
-        "--method", choices=("dbscan", "hdbscan", "kde", "gistar"), default="dbscan"
-    )
+    methods = hotspots.HOTSPOT_METHODS
+    parser.add_argument("--method", choices=methods, default=methods[0])
     add_area_arguments(parser)
     parser.add_argument("--from", dest="start", type=day_argument, help="first day, YYYY-MM-DD")
     parser.add_argument(
