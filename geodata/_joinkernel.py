@@ -21,7 +21,7 @@ import numpy as np
 from numba import njit, prange
 
 # the grid's labels; geodata.join imports this module on its first lookup, so it is loaded
-from geodata.join import MIXED, NEEDS_TEST, OUTSIDE
+from geodata.join import MIXED, NEEDS_TEST, OUTSIDE, GridFrame
 
 __all__ = [
     "MIXED",
@@ -70,8 +70,9 @@ def _crosses(
 
 
 @njit(cache=True, inline="always")
-def _cell_of(px: float, py: float, x0: float, y1: float, cell: float) -> tuple[np.int64, np.int64]:
-    """Return the (column, row) of the fine cell holding the point (left, top edge, cell size)."""
+def _cell_of(px: float, py: float, frame: GridFrame) -> tuple[np.int64, np.int64]:
+    """Return the (column, row) of the fine cell of `frame` holding the point."""
+    x0, y1, cell = frame[0], frame[1], frame[2]
     return np.int64(np.floor((px - x0) / cell)), np.int64(np.floor((y1 - py) / cell))
 
 
@@ -87,11 +88,7 @@ def _band_cell(cell_ids: np.ndarray, linear: np.int64) -> np.intp | int:
 def grid_kernel(
     x: np.ndarray,
     y: np.ndarray,
-    x0: float,
-    y1: float,
-    cell: float,
-    nx: int,
-    ny: int,
+    frame: GridFrame,
     coarse: np.ndarray,
     factor: int,
     grid: np.ndarray,
@@ -103,6 +100,7 @@ def grid_kernel(
     The coarse grid (``factor`` x ``factor`` fine cells, small enough to stay in cache) answers
     most points; the fine grid the rest. Points left with status -1 need the exact test.
     """
+    nx, ny = frame[3], frame[4]
     for i in prange(x.size):
         px = x[i]
         py = y[i]
@@ -110,7 +108,7 @@ def grid_kernel(
         out_status[i] = 3
         if not (np.isfinite(px) and np.isfinite(py)):
             continue
-        col, row = _cell_of(px, py, x0, y1, cell)
+        col, row = _cell_of(px, py, frame)
         if col < 0 or col >= nx or row < 0 or row >= ny:
             continue
         label = coarse[row // factor, col // factor]
@@ -128,10 +126,7 @@ def exact_kernel(
     points: np.ndarray,
     x: np.ndarray,
     y: np.ndarray,
-    x0: float,
-    y1: float,
-    cell: float,
-    nx: int,
+    frame: GridFrame,
     cell_ids: np.ndarray,
     cell_ptr: np.ndarray,
     cell_segs: np.ndarray,
@@ -154,6 +149,7 @@ def exact_kernel(
 
     Statuses: 0 inside, 1 edge, 2 snapped, 3 outside.
     """
+    x0, y1, cell, nx = frame[0], frame[1], frame[2], frame[3]
     n_chunks = 64
     chunk = (points.size + n_chunks - 1) // n_chunks
     for c in prange(n_chunks):
@@ -164,7 +160,7 @@ def exact_kernel(
             i = points[q]
             px = x[i]
             py = y[i]
-            col, row = _cell_of(px, py, x0, y1, cell)
+            col, row = _cell_of(px, py, frame)
             band = _band_cell(cell_ids, row * nx + col)
             cx = x0 + (col + 0.5) * cell
             cy = y1 - (row + 0.5) * cell

@@ -66,6 +66,8 @@ __all__ = [
 ]
 
 TieRule = Literal["lowest_id", "nearest_centroid"]
+#: The fine grid as the kernels read it: left edge x0, top edge y1, cell size, columns, rows.
+GridFrame = tuple[float, float, float, int, int]
 
 #: Grid labels besides beat indices (the kernels of :mod:`geodata._joinkernel` read them):
 #: no beat, a boundary cell (exact test), a coarse cell of several labels.
@@ -312,6 +314,10 @@ class BeatIndex:
             index._centroid_y = shapely.get_y(index.centroids)
         return index
 
+    @property
+    def _frame(self) -> GridFrame:
+        return (self.x0, self.y1, self.cell_size_m, self.nx, self.ny)
+
     def positions(self, ids: object) -> np.ndarray:
         """Return the position of each id in ``beat_ids``, -1 for a missing or unknown id.
 
@@ -391,11 +397,7 @@ class BeatIndex:
         (grid_kernel_serial if serial else grid_kernel)(
             x,
             y,
-            self.x0,
-            self.y1,
-            self.cell_size_m,
-            self.nx,
-            self.ny,
+            self._frame,
             self.coarse,
             _COARSE,
             self.grid,
@@ -408,10 +410,7 @@ class BeatIndex:
                 exact,
                 x,
                 y,
-                self.x0,
-                self.y1,
-                self.cell_size_m,
-                self.nx,
+                self._frame,
                 self._cell_ids,
                 self._cell_ptr,
                 self._cell_segs,
