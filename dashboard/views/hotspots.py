@@ -15,12 +15,13 @@ store = data.get_store()
 root, token = str(store.root), data.store_token(store)
 st.title("Hotspots")
 calls_panel.stop_without_incidents(root, token)
-METHODS = {
-    "DBSCAN (density clusters)": "dbscan",
-    "HDBSCAN (fast_hdbscan)": "hdbscan",
-    "Kernel density (KDE)": "kde",
-    "Getis-Ord Gi*": "gistar",
+METHOD_WORDS = {
+    "dbscan": "DBSCAN (density clusters)",
+    "hdbscan": "HDBSCAN (fast_hdbscan)",
+    "kde": "Kernel density (KDE)",
+    "gistar": "Getis-Ord Gi*",
 }
+METHODS = {METHOD_WORDS[m]: m for m in hotspots.HOTSPOT_METHODS}
 
 c1, c2, c3, c4 = st.columns([1, 1, 2, 1])
 level = c1.selectbox(
