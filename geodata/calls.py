@@ -60,6 +60,7 @@ from geodata.readers import (
     prefetched,
     rejection_frame,
 )
+from geodata.rejections import RejectionLog
 from geodata.table import RecordTable, TableSpec
 
 __all__ = [
@@ -838,7 +839,7 @@ def _ingest(
     now: datetime | None,
 ) -> CallsReport:
     report = CallsReport(source=path.name)
-    rejected_parts: list[pd.DataFrame] = []
+    rejected_parts = RejectionLog(by_line=False)
     batches = join_calls(
         path,
         store,
@@ -857,7 +858,7 @@ def join_calls(
     store: object,
     mapping: CallMapping,
     report: CallsReport,
-    rejected_parts: list[pd.DataFrame],
+    rejected_parts: RejectionLog,
     *,
     exact: bool = False,
     block_bytes: int = BLOCK_BYTES,
@@ -930,29 +931,23 @@ def store_joined_calls(
     store: object,
     batches: Iterable[pd.DataFrame | pa.Table],
     report: CallsReport,
-    rejected_parts: list[pd.DataFrame],
+    rejected_parts: RejectionLog,
 ) -> CallsReport:
     """Store joined calls as one version and write the rejections; return the full report.
 
     The storing half of :func:`ingest_calls`: `batches` are :func:`join_calls`' (or the same
     rows as Arrow tables) and fill in `report` and `rejected_parts` while they are consumed.
     """
-    from geodata.exports import write_csv
-
     summary: dict[str, object] = {"file": path.name, "kind": "calls"}
     table = calls_table(store)
     new, replaced, version = table.upsert_batches(batches, source=summary)
-    rejected_parts = [r for r in rejected_parts if len(r)]
-    rejected = pd.concat(rejected_parts, ignore_index=True) if rejected_parts else rejection_frame()
-    report.rows_rejected = len(rejected)
+    report.rows_rejected = len(rejected_parts)
     report.rows_new, report.rows_replaced, report.version = new, replaced, version
-    if len(rejected):
-        report.rejected_by_reason = {
-            str(k): int(v) for k, v in rejected["reason"].value_counts().items()
-        }
+    if len(rejected_parts):
+        report.rejected_by_reason = {str(k): int(v) for k, v in rejected_parts.counts().items()}
     stem = path.name.split(".")[0]  # "calls.csv.gz" -> "calls"
     out = store.reports_dir / f"{stem}_calls_rejected.csv"  # type: ignore[attr-defined]
-    report.rejections_csv = str(write_csv(rejected, out))
+    report.rejections_csv = str(rejected_parts.write_csv(out))
     summary.update(report.as_dict())
     return report
 

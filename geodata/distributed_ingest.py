@@ -66,6 +66,7 @@ from geodata.readers import (
     formats_of_dates_note,
     iter_incidents,
 )
+from geodata.rejections import RejectionLog
 from geodata.store import IncidentStore
 
 if TYPE_CHECKING:
@@ -621,7 +622,7 @@ class _CallsRead:
     """What a worker returns for one CAD export: its counts, rejections and where its rows are."""
 
     report: CallsReport
-    rejected: list[pd.DataFrame]
+    rejected: RejectionLog
     #: The joined calls: an LZ4 Arrow stream under the store, read and deleted by the client.
     rows: str
 
@@ -643,7 +644,7 @@ def _read_calls_file(task: _CallsTask) -> _CallsRead:
 
     def run(exact: bool) -> _CallsRead:
         report = CallsReport(source=Path(task.path).name)
-        rejected: list[pd.DataFrame] = []
+        rejected = RejectionLog(by_line=False)
         batches = join_calls(
             Path(task.path),
             store,

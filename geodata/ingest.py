@@ -45,8 +45,8 @@ from geodata.readers import (
     duplicate_value,
     iter_incidents,
     prefetched,
-    rejection_frame,
 )
+from geodata.rejections import RejectionLog
 from geodata.store import IncidentStore
 
 __all__ = [
@@ -259,7 +259,7 @@ class _Tally:
     rows_read: int = 0
     rows_accepted: int = 0
     outside: int = 0
-    rejected: list[pd.DataFrame] = field(default_factory=list)
+    rejected: RejectionLog = field(default_factory=lambda: RejectionLog(by_line=True))
     #: Where the rows whose reported beat differs go, batch by batch (None: not yet written).
     disagreements_csv: Path | None = None
     disagreements_path: Path | None = None
@@ -445,13 +445,6 @@ class _Tally:
             "top": [{"offense": k, "rows": v} for k, v in top],
         }
 
-    def rejections(self) -> pd.DataFrame:
-        """Return every rejected row, in file order."""
-        if not self.rejected:
-            return rejection_frame()
-        frame = pd.concat(self.rejected, ignore_index=True)
-        return frame.sort_values("line", kind="stable").reset_index(drop=True)
-
 
 def _rejected_frame(
     source: str, lines: np.ndarray, column: str, values: np.ndarray, reason: str
@@ -513,8 +506,8 @@ def _run(
             if len(batch):
                 yield batch
         # the whole file is read: write its reports and the summary the store commits
-        rejected = tally.rejections()
-        rejections_csv = write_csv(rejected, store.reports_dir / f"{stem}-{stamp}-rejected.csv")
+        rejected = tally.rejected
+        rejections_csv = rejected.write_csv(store.reports_dir / f"{stem}-{stamp}-rejected.csv")
         disagreements_csv = tally.disagreements_csv
         if tally.n_reported and disagreements_csv is None:  # none differed: the header alone
             assert tally.disagreements_path is not None
@@ -526,9 +519,7 @@ def _run(
                 "rows_read": tally.rows_read,
                 "rows_accepted": tally.rows_accepted,
                 "rows_rejected": len(rejected),
-                "rejected_by_reason": {
-                    str(k): int(v) for k, v in rejected["reason"].value_counts().items()
-                },
+                "rejected_by_reason": {str(k): int(v) for k, v in rejected.counts().items()},
                 "outside": tally.outside,
                 "join_agreement": tally.same / n if n else None,
                 "join_agreement_geometric": tally.same_geometric / n if n else None,
@@ -536,7 +527,6 @@ def _run(
                 "disagreements_csv": str(disagreements_csv) if disagreements_csv else None,
             }
         )
-        tally.rejected = [rejected]
 
     new, replaced = write_incident_batches(store, joined(), source=source)
     return tally, source, int(new), int(replaced)
@@ -647,7 +637,7 @@ def ingest_file(
     notes = list(first.notes)
     if first.mapping.timezone != store.timezone:
         notes.append(f"timestamps read in {first.mapping.timezone}, stored in {store.timezone}")
-    rejected = tally.rejections()
+    rejected = tally.rejected
     n = tally.n_reported
     report = IngestReport(
         source=str(path),
@@ -753,7 +743,7 @@ def _coordinate_hint(
 
 def _hint(
     report: IngestReport,
-    rejected: pd.DataFrame,
+    rejected: RejectionLog,
     tally: _Tally,
     mapping: ColumnMapping,
     index: BeatIndex,
@@ -762,14 +752,13 @@ def _hint(
     """Return the likely reason no row was accepted, read from what the rejected rows show."""
     if report.rows_read == 0:
         return "the file has a header but no records."
-    counts = rejected["reason"].value_counts()
-    top = str(counts.index[0])
+    top = str(rejected.counts().index[0])
     if top == REASONS["outside_jurisdiction"] and tally.far_lon:
         hint = _coordinate_hint(tally, mapping, index, buffer_m)
         if hint:
             return hint
     if top in (REASONS["bad_date"], REASONS["implausible_date"]):
-        values = rejected.loc[rejected["reason"] == top, "value"].astype(str).head(_SAMPLE)
+        values = rejected.values(top, _SAMPLE).astype(str)
         serial = values[values.str.match(_SERIAL)]
         if len(serial) >= 0.5 * len(values):
             example = serial.iloc[0]
@@ -786,7 +775,7 @@ def _hint(
             "department's records (earliest_year in the mapping)."
         )
     if top == REASONS["bad_date"]:
-        example = rejected.loc[rejected["reason"] == top, "value"].iloc[0]
+        example = rejected.values(top, 1).iloc[0]
         return (
             f"no date could be read (e.g. {example!r}): pass the format with --date-format "
             "(strptime codes, e.g. '%d.%m.%Y %H:%M')."
@@ -890,7 +879,7 @@ class BatchTally(_Tally):
         self.rows_read += other.rows_read
         self.rows_accepted += other.rows_accepted
         self.outside += other.outside
-        self.rejected.extend(other.rejected)
+        self.rejected.extend(other.rejected.frames())
         self.n_reported += other.n_reported
         self.same += other.same
         self.same_geometric += other.same_geometric
