@@ -7,6 +7,11 @@ wall time and peak memory (maximum resident set size) are its own::
 
     .venv/bin/python -m bench.ingest                         # 1M and 10M rows
     .venv/bin/python -m bench.ingest --sizes 1000000 --repeat 3 --scratch /tmp/ingest-bench
+    .venv/bin/python -m bench.ingest --sizes 3000000 --rejected    # every row rejected
+
+With ``--rejected`` every row's date is text no format reads, so every row is rejected: the
+memory of an ingest whose report holds millions of rejected rows (the naive pipeline is not
+run, and the ingest's exit code 3, nothing imported, is expected).
 
 The naive pipeline is ``pandas.read_csv -> geopandas.points_from_xy -> to_crs -> sjoin ->
 to_parquet`` with no validation, rejection or reconciliation.
@@ -53,8 +58,15 @@ def _real_rows() -> pa.Table:
     return table.filter(located)
 
 
-def generate(path: Path, n_rows: int, *, seed: int = 0) -> Path:
-    """Write a Chicago-format CSV of `n_rows` resampled real rows with new ids and jitter."""
+#: The date of every row with ``--rejected``: no format reads it.
+UNREADABLE_DATE = "31/31/2018 25:61"
+
+
+def generate(path: Path, n_rows: int, *, seed: int = 0, date: str | None = None) -> Path:
+    """Write a Chicago-format CSV of `n_rows` resampled real rows with new ids and jitter.
+
+    With `date`, every row's ``Date`` is that text.
+    """
     rng = np.random.default_rng(seed)
     real = _real_rows()
     lat = pc.cast(real["Latitude"], pa.float64()).to_numpy()
@@ -68,6 +80,8 @@ def generate(path: Path, n_rows: int, *, seed: int = 0) -> Path:
         ids = pa.array(np.arange(done, done + n) + 100_000_000).cast(pa.string())
         columns = {name: chunk[name] for name in real.column_names}
         columns["ID"] = ids
+        if date is not None:
+            columns["Date"] = pa.array([date] * n, pa.string())
         columns["Latitude"] = pc.cast(pa.array(np.round(lat[pick] + dy / 111_000, 9)), pa.string())
         columns["Longitude"] = pc.cast(pa.array(np.round(lon[pick] + dx / 83_000, 9)), pa.string())
         columns["X Coordinate"] = pc.cast(pa.array(np.round(x[pick] + dx * 3.28)), pa.string())
@@ -149,6 +163,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--scratch", type=Path, default=None)
     parser.add_argument("--no-naive", action="store_true", help="skip the naive pipeline")
+    parser.add_argument(
+        "--rejected", action="store_true", help="every row's date unreadable: all rejected"
+    )
     parser.add_argument("--naive", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -165,17 +182,22 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for n in args.sizes:
-        csv_path = scratch / f"chicago-{n}.csv"
+        csv_path = scratch / (f"chicago-rejected-{n}.csv" if args.rejected else f"chicago-{n}.csv")
         if not csv_path.exists():
-            generate(csv_path, n)
+            generate(csv_path, n, date=UNREADABLE_DATE if args.rejected else None)
         for _ in range(args.repeat):
             store = measure.fresh_store(base, scratch)
             ingest = ["-m", "geodata", "ingest", str(csv_path), "--store", str(store), "--json"]
-            run = measure.run_checked(ingest)
+            run = measure.run_measured(ingest)
+            if run.returncode != (3 if args.rejected else 0):  # 3: nothing imported
+                msg = f"ingest failed ({run.returncode}): {run.stderr[-2000:]}"
+                raise RuntimeError(msg)
             report = json.loads(run.stdout)
             assert report["rows_read"] == n, report
             assert report["rows_read"] == report["rows_accepted"] + report["rows_rejected"]
-            naive = measure.naive_measured("bench.ingest", csv_path, scratch, skip=args.no_naive)
+            assert not args.rejected or report["rows_rejected"] == n, report
+            skip = args.no_naive or args.rejected
+            naive = measure.naive_measured("bench.ingest", csv_path, scratch, skip=skip)
             measure.print_result([f"{n:,}"], n, run, naive, per_row=True)
         shutil.rmtree(scratch / "store", ignore_errors=True)
 
