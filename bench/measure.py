@@ -236,7 +236,7 @@ def print_result(
     The row is `cells`, then the product's wall (CPU) time, rows per second and peak memory (and
     its peak per row with `per_row`), the naive pipeline's cells, and the load average.
     """
-    per_row_cells = [f"{product.peak_mb * 1e6 / rows:,.0f} B"] if per_row else []
+    per_row_cells = [f"{product.peak_mb * 2**20 / rows:,.0f} B"] if per_row else []
     _print_row(
         *cells,
         *_speed_cells(rows, product),

@@ -4,7 +4,7 @@ An ingest rejects a row with its line, column, value and reason
 (:data:`geodata.readers.REJECTION_COLUMNS`), and writes every rejected row to the report's
 rejections file when the file has been read. Held as pandas rows they cost about 360 bytes
 each, so a file whose rows are mostly rejected (a wrong date format, a wrong coordinate column)
-would grow without bound: 3M rejected rows took the ingest to 1.67 GB. :class:`RejectionLog`
+would grow without bound: 3M rejected rows took the ingest to 1,655 MB. :class:`RejectionLog`
 keeps at most :data:`REJECTED_HOLD` rows in memory; past that it writes them, in the order of
 the rejections file, to Arrow files in the system's temporary folder, and writes the report
 from them one file at a time. Below the limit it does exactly what the ingest did before:
