@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pickle
 import shutil
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -142,8 +143,12 @@ def test_an_ingest_with_its_rejected_rows_on_disk_reports_what_one_in_memory_rep
 
     expected = ingest_all("memory")
     monkeypatch.setattr(rejections, "REJECTED_HOLD", 3)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where the rows wait
     got = ingest_all("disk")
     assert got == expected
+    assert not any(scratch.iterdir())  # every ingest deleted its rows on disk
     read, accepted, rejected, reasons, hint, text = expected[-1]
     assert (accepted, rejected) == (0, read)
     assert read > 3
