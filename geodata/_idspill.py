@@ -17,7 +17,6 @@ decided partition by partition, with one partition in memory at a time.
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from geodata._idkernel import hash_strings, key_groups
+from geodata._scratch import scratch_folder
 
 __all__ = ["PARTITIONS", "SpilledIds", "repeated_keys"]
 
@@ -41,7 +41,7 @@ def repeated_keys(chunks: Iterable[np.ndarray], scratch: Path | None = None) -> 
     if given), then each file is read and sorted on its own: memory holds one chunk, one
     partition and the answer.
     """
-    folder = Path(tempfile.mkdtemp(prefix="beatwise-ids-", dir=scratch))
+    folder = scratch_folder("ids", scratch)
     try:
         files = [open(folder / f"{p:03d}.u64", "wb") for p in range(PARTITIONS)]  # noqa: SIM115
         try:

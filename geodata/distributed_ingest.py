@@ -34,7 +34,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
-import tempfile
 import uuid
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -49,6 +48,7 @@ import pandas as pd
 import pyarrow as pa
 
 from geodata._idkernel import IdTable
+from geodata._scratch import scratch_folder
 from geodata.errors import CRSMismatchError, InputError
 from geodata.ingest import (
     BatchTally,
@@ -192,7 +192,7 @@ def _part_file(part: Part) -> Iterator[Path]:
     if part.is_whole:
         yield Path(part.path)
         return
-    folder = Path(tempfile.mkdtemp(prefix="beats-part-"))
+    folder = scratch_folder("part")
     local = folder / Path(part.path).name  # the same name: rows and rejections name it
     try:
         with open(part.path, "rb") as source, open(local, "wb") as out:

@@ -14,7 +14,6 @@ one frame, sorted by line when the file's order is asked for.
 from __future__ import annotations
 
 import shutil
-import tempfile
 import weakref
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
+from geodata._scratch import scratch_folder
 from geodata.exports import write_csv, write_csv_table
 from geodata.readers import rejection_frame
 
@@ -184,7 +184,7 @@ class RejectionLog:
         for reason, count in frame["reason"].value_counts(sort=False).items():
             self._reasons[str(reason)] = self._reasons.get(str(reason), 0) + int(count)
         if self._folder is None:
-            self._folder = Path(tempfile.mkdtemp(prefix="beatwise-rejected-"))
+            self._folder = scratch_folder("rejected")
             weakref.finalize(self, shutil.rmtree, self._folder, True)
         chunk = self._folder / f"{len(self._chunks):06d}.arrow"
         table = pa.Table.from_pandas(frame, preserve_index=False)
