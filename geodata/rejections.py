@@ -93,8 +93,9 @@ class RejectionLog:
     def frames(self) -> Iterator[pd.DataFrame]:
         """Yield the rows in the order they were added (the spilled ones read back)."""
         for chunk in self._chunks:
-            with pa.memory_map(str(chunk)) as source:
-                yield pa.ipc.open_file(source).read_all().to_pandas(types_mapper=_text_type)
+            with pa.OSFile(str(chunk)) as source:  # read into memory: nothing maps the file
+                table = pa.ipc.open_file(source).read_all()
+            yield table.to_pandas(types_mapper=_text_type)
         yield from self._held
 
     def frame(self) -> pd.DataFrame:
