@@ -948,6 +948,7 @@ def store_joined_calls(
     stem = path.name.split(".")[0]  # "calls.csv.gz" -> "calls"
     out = store.reports_dir / f"{stem}_calls_rejected.csv"  # type: ignore[attr-defined]
     report.rejections_csv = str(rejected_parts.write_csv(out))
+    rejected_parts.close()  # written to the report: the rows on disk go now
     summary.update(report.as_dict())
     return report
 

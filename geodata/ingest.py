@@ -659,6 +659,7 @@ def ingest_file(
     report.check()
     if report.rows_accepted == 0:
         report.hint = _hint(report, rejected, tally, first.mapping, index, buffer_m)
+    rejected.close()  # written to the report: the rows on disk go now
     log.info("ingested %s: %d read, %d accepted", path, report.rows_read, report.rows_accepted)
     return report
 

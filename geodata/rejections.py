@@ -155,6 +155,16 @@ class RejectionLog:
             out = write_csv_table(table, out, append=i > 0)
         return out
 
+    def close(self) -> None:
+        """Delete the rows on disk and let go of those held; the log is empty afterwards.
+
+        An ingest closes its log once the report is written; a log dropped without closing
+        deletes its files when it is garbage-collected (or at exit).
+        """
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+        self._reset(self.by_line, self.hold)
+
     # --- pickling (a Dask worker's log goes to the client): the rows travel, not the files
 
     def __getstate__(self) -> tuple[bool, int, list[pd.DataFrame]]:
