@@ -753,7 +753,7 @@ def _hint(
     """Return the likely reason no row was accepted, read from what the rejected rows show."""
     if report.rows_read == 0:
         return "the file has a header but no records."
-    top = str(rejected.counts().index[0])
+    top = next(iter(report.rejected_by_reason))  # the most frequent reason (value_counts' order)
     if top == REASONS["outside_jurisdiction"] and tally.far_lon:
         hint = _coordinate_hint(tally, mapping, index, buffer_m)
         if hint:

@@ -59,6 +59,8 @@ class RejectionLog:
         self._held: list[pd.DataFrame] = []
         self._held_rows = 0
         self._rows = 0
+        #: The held rows as one frame in the file's order, once :meth:`frame` has made it.
+        self._whole: pd.DataFrame | None = None
         self._folder: Path | None = None
         self._chunks: list[Path] = []
         self._last_line: int | None = None
@@ -75,6 +77,7 @@ class RejectionLog:
         if not len(frame):
             return
         self._held.append(frame)
+        self._whole = None
         self._held_rows += len(frame)
         self._rows += len(frame)
         if self._held_rows > self.hold:
@@ -99,21 +102,26 @@ class RejectionLog:
         yield from self._held
 
     def frame(self) -> pd.DataFrame:
-        """Return every rejected row as one frame, in the rejections file's order (in memory)."""
+        """Return every rejected row as one frame, in the rejections file's order (in memory).
+
+        Rows held in memory are put together once (the report, the counts and the hint all
+        read them); rows on disk are read back at each call.
+        """
+        if self._whole is not None:
+            return self._whole
         frames = [f for f in self.frames() if len(f)]
         if not frames:
             return rejection_frame()
         frame = pd.concat(frames, ignore_index=True)
         if self.by_line:
             frame = frame.sort_values("line", kind="stable").reset_index(drop=True)
+        if not self.spilled:
+            self._whole = frame
         return frame
 
     def counts(self) -> pd.Series:
         """Return the rows per reason, most first, as ``frame()["reason"].value_counts()``."""
-        if not self.spilled:
-            return self.frame()["reason"].value_counts()
-        self._spill()
-        if not self._in_order:
+        if not self._streamed():
             return self.frame()["reason"].value_counts()
         # the counts in the order the reasons first appear, sorted as value_counts sorts them
         empty = rejection_frame()["reason"].value_counts()  # its dtypes and names
@@ -127,7 +135,7 @@ class RejectionLog:
 
     def values(self, reason: str, n: int) -> pd.Series:
         """Return the first `n` values rejected for `reason`, in the rejections file's order."""
-        if not self.spilled or not self._spill_in_order():
+        if not self._streamed():
             frame = self.frame()
             return frame.loc[frame["reason"] == reason, "value"].head(n).reset_index(drop=True)
         found: list[pd.Series] = []
@@ -147,7 +155,7 @@ class RejectionLog:
 
         Byte for byte the file :func:`geodata.exports.write_csv` writes from :meth:`frame`.
         """
-        if not self.spilled or not self._spill_in_order():
+        if not self._streamed():
             return write_csv(self.frame(), path)
         out = Path(path)
         for i, frame in enumerate(self.frames()):
@@ -177,7 +185,14 @@ class RejectionLog:
 
     # --- on disk
 
-    def _spill_in_order(self) -> bool:
+    def _streamed(self) -> bool:
+        """Whether the answers are read from disk file by file (all rows spilled, in order).
+
+        False when no row went to disk, or when a batch came back to an earlier line: then
+        every row is put together in memory and sorted, as before.
+        """
+        if not self.spilled:
+            return False
         self._spill()
         return self._in_order
 
@@ -203,6 +218,7 @@ class RejectionLog:
             writer.write_table(table)
         self._chunks.append(chunk)
         self._held = []
+        self._whole = None
         self._held_rows = 0
 
 
