@@ -850,7 +850,10 @@ def _ingest(
         block_bytes=block_bytes,
         now=now,
     )
-    return store_joined_calls(path, store, batches, report, rejected_parts)
+    try:
+        return store_joined_calls(path, store, batches, report, rejected_parts)
+    finally:  # also when the file fails (a ragged record: read again with a new log)
+        rejected_parts.close()
 
 
 def join_calls(

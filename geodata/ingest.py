@@ -528,7 +528,11 @@ def _run(
             }
         )
 
-    new, replaced = write_incident_batches(store, joined(), source=source)
+    try:
+        new, replaced = write_incident_batches(store, joined(), source=source)
+    except BaseException:  # a ragged record (read again with a new tally) or a failure
+        tally.rejected.close()  # the rows on disk go now, not when the traceback is collected
+        raise
     return tally, source, int(new), int(replaced)
 
 
@@ -656,10 +660,12 @@ def ingest_file(
         notes=notes,
         unmapped_offenses=tally.unmapped(),
     )
-    report.check()
-    if report.rows_accepted == 0:
-        report.hint = _hint(report, rejected, tally, first.mapping, index, buffer_m)
-    rejected.close()  # written to the report: the rows on disk go now
+    try:
+        report.check()
+        if report.rows_accepted == 0:
+            report.hint = _hint(report, rejected, tally, first.mapping, index, buffer_m)
+    finally:
+        rejected.close()  # written to the report: the rows on disk go now
     log.info("ingested %s: %d read, %d accepted", path, report.rows_read, report.rows_accepted)
     return report
 
