@@ -118,7 +118,7 @@ def current_user() -> User | None:
     return st.session_state.get(USER_KEY)
 
 
-def can(permission: str) -> bool:
+def can(permission: users.Permission) -> bool:
     """Return whether the signed-in user holds `permission` (False when signed out)."""
     user = current_user()
     return user is not None and user.can(permission)
@@ -314,7 +314,7 @@ def download_button(
     file_name: str,
     mime: str,
     key: str | None = None,
-    permission: str = users.EXPORT,
+    permission: users.Permission = users.Permission.EXPORT,
     container: DeltaGenerator | None = None,
     **kwargs: object,
 ) -> bool:

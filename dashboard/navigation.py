@@ -17,7 +17,7 @@ class PageSpec(NamedTuple):
     file: str
     title: str
     icon: str
-    permission: str
+    permission: users.Permission
 
     @property
     def url_path(self) -> str:
@@ -27,41 +27,65 @@ class PageSpec(NamedTuple):
 
 #: Every page, in menu order; the first page the user may open is the home page.
 PAGE_SPECS = (
-    PageSpec("Analysis", "overview.py", "Overview", ":material/map:", users.VIEW_ANALYSIS),
     PageSpec(
-        "Analysis", "beat_profile.py", "Beat profile", ":material/assignment:", users.VIEW_ANALYSIS
+        "Analysis", "overview.py", "Overview", ":material/map:", users.Permission.VIEW_ANALYSIS
     ),
     PageSpec(
-        "Analysis", "sector_review.py", "Sector review", ":material/explore:", users.VIEW_ANALYSIS
+        "Analysis",
+        "beat_profile.py",
+        "Beat profile",
+        ":material/assignment:",
+        users.Permission.VIEW_ANALYSIS,
+    ),
+    PageSpec(
+        "Analysis",
+        "sector_review.py",
+        "Sector review",
+        ":material/explore:",
+        users.Permission.VIEW_ANALYSIS,
     ),
     PageSpec(
         "Analysis",
         "hotspots.py",
         "Hotspots",
         ":material/local_fire_department:",
-        users.VIEW_ANALYSIS,
+        users.Permission.VIEW_ANALYSIS,
     ),
-    PageSpec("Analysis", "calls.py", "Calls for service", ":material/call:", users.VIEW_ANALYSIS),
+    PageSpec(
+        "Analysis",
+        "calls.py",
+        "Calls for service",
+        ":material/call:",
+        users.Permission.VIEW_ANALYSIS,
+    ),
     PageSpec(
         "Planning",
         "beat_planning.py",
         "Beat planning",
         ":material/architecture:",
-        users.VIEW_ANALYSIS,
+        users.Permission.VIEW_ANALYSIS,
     ),
-    PageSpec("Community", "meetings.py", "Meetings", ":material/event:", users.VIEW_MEETINGS),
+    PageSpec(
+        "Community", "meetings.py", "Meetings", ":material/event:", users.Permission.VIEW_MEETINGS
+    ),
     PageSpec(
         "Community",
         "meeting_editor.py",
         "Edit meetings",
         ":material/edit_calendar:",
-        users.EDIT_MEETINGS,
+        users.Permission.EDIT_MEETINGS,
     ),
-    PageSpec("Data", "data_quality.py", "Data and import", ":material/database:", users.IMPORT),
-    PageSpec("Admin", "admin_users.py", "Users", ":material/group:", users.MANAGE_USERS),
-    PageSpec("Admin", "admin_audit.py", "Audit log", ":material/policy:", users.VIEW_AUDIT),
-    PageSpec("Admin", "admin_publish.py", "Publish", ":material/public:", users.PUBLISH),
-    PageSpec("Admin", "admin_settings.py", "Settings", ":material/settings:", users.SETTINGS),
+    PageSpec(
+        "Data", "data_quality.py", "Data and import", ":material/database:", users.Permission.IMPORT
+    ),
+    PageSpec("Admin", "admin_users.py", "Users", ":material/group:", users.Permission.MANAGE_USERS),
+    PageSpec(
+        "Admin", "admin_audit.py", "Audit log", ":material/policy:", users.Permission.VIEW_AUDIT
+    ),
+    PageSpec("Admin", "admin_publish.py", "Publish", ":material/public:", users.Permission.PUBLISH),
+    PageSpec(
+        "Admin", "admin_settings.py", "Settings", ":material/settings:", users.Permission.SETTINGS
+    ),
 )
 
 

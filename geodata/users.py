@@ -18,6 +18,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum, auto
 from typing import overload
 
 import pandas as pd
@@ -31,21 +32,12 @@ from geodata import audit, db
 from geodata.errors import InputError
 
 __all__ = [
-    "EDIT_MEETINGS",
-    "EXPORT",
-    "IMPORT",
-    "MANAGE_USERS",
     "MIN_PASSWORD_LENGTH",
     "PERMISSIONS",
-    "PUBLISH",
     "ROLES",
-    "SAVE_PLAN",
-    "SETTINGS",
-    "VIEW_ANALYSIS",
-    "VIEW_AUDIT",
-    "VIEW_MEETINGS",
     "AccountError",
     "LockoutPolicy",
+    "Permission",
     "SessionEnded",
     "SignInError",
     "User",
@@ -68,26 +60,41 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+
 # --- roles and permissions -----------------------------------------------------------------
-VIEW_ANALYSIS = "view_analysis"
-SAVE_PLAN = "save_plan"
-IMPORT = "import"
-EXPORT = "export"
-VIEW_MEETINGS = "view_meetings"
-EDIT_MEETINGS = "edit_meetings"
-MANAGE_USERS = "manage_users"
-PUBLISH = "publish"
-SETTINGS = "settings"
-VIEW_AUDIT = "view_audit"
+class Permission(StrEnum):
+    """What a role may do; the value is the member's name in lower case (``view_analysis``)."""
+
+    VIEW_ANALYSIS = auto()
+    SAVE_PLAN = auto()
+    IMPORT = auto()
+    EXPORT = auto()
+    VIEW_MEETINGS = auto()
+    EDIT_MEETINGS = auto()
+    MANAGE_USERS = auto()
+    PUBLISH = auto()
+    SETTINGS = auto()
+    VIEW_AUDIT = auto()
+
 
 #: The roles, in the order they are shown.
 ROLES = ("analyst", "commander", "meetings", "admin")
 #: What each role may do (least privilege: a user with several roles gets the union).
-PERMISSIONS: dict[str, frozenset[str]] = {
-    "analyst": frozenset({VIEW_ANALYSIS, SAVE_PLAN, IMPORT, EXPORT, VIEW_MEETINGS}),
-    "commander": frozenset({VIEW_ANALYSIS, VIEW_MEETINGS}),
-    "meetings": frozenset({VIEW_MEETINGS, EDIT_MEETINGS}),
-    "admin": frozenset({MANAGE_USERS, PUBLISH, SETTINGS, VIEW_AUDIT}),
+PERMISSIONS: dict[str, frozenset[Permission]] = {
+    "analyst": frozenset(
+        {
+            Permission.VIEW_ANALYSIS,
+            Permission.SAVE_PLAN,
+            Permission.IMPORT,
+            Permission.EXPORT,
+            Permission.VIEW_MEETINGS,
+        }
+    ),
+    "commander": frozenset({Permission.VIEW_ANALYSIS, Permission.VIEW_MEETINGS}),
+    "meetings": frozenset({Permission.VIEW_MEETINGS, Permission.EDIT_MEETINGS}),
+    "admin": frozenset(
+        {Permission.MANAGE_USERS, Permission.PUBLISH, Permission.SETTINGS, Permission.VIEW_AUDIT}
+    ),
 }
 #: Shortest password accepted.
 MIN_PASSWORD_LENGTH = 12
@@ -166,11 +173,11 @@ class User:
     sso: bool
 
     @property
-    def permissions(self) -> frozenset[str]:
+    def permissions(self) -> frozenset[Permission]:
         """Return the union of the permissions of the user's roles."""
         return frozenset().union(*(PERMISSIONS[r] for r in self.roles if r in PERMISSIONS))
 
-    def can(self, permission: str) -> bool:
+    def can(self, permission: Permission) -> bool:
         """Return whether one of the user's roles grants `permission`."""
         return permission in self.permissions
 

@@ -44,5 +44,5 @@ else:
         audit.events_csv(events),
         file_name=f"audit_since_{since}.csv",
         mime="text/csv",
-        permission=users.VIEW_AUDIT,
+        permission=users.Permission.VIEW_AUDIT,
     )

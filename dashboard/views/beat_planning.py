@@ -223,7 +223,7 @@ st.caption(
 st.dataframe(pl.measures_table(proposal), hide_index=True, width="stretch")
 st.dataframe(pl.beat_table(proposal.proposed, basis), hide_index=True, width="stretch")
 
-if not auth.can(users.SAVE_PLAN):
+if not auth.can(users.Permission.SAVE_PLAN):
     st.stop()  # read-only roles (commander): no save, no export
 with st.form("save_plan"):
     f1, f2 = st.columns(2)

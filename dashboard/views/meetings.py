@@ -124,7 +124,7 @@ elif found is not None:
             file_name=file_name,
             mime=mime,
             key=key,
-            permission=users.VIEW_MEETINGS,
+            permission=users.Permission.VIEW_MEETINGS,
             container=column,
         )
 
@@ -169,5 +169,5 @@ auth.download_button(
     file_name=f"meetings_{'district_' + chosen if chosen else 'all'}.ics",
     mime="text/calendar",
     key="meetings_area_ics",
-    permission=users.VIEW_MEETINGS,
+    permission=users.Permission.VIEW_MEETINGS,
 )

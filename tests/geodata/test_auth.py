@@ -92,15 +92,15 @@ def test_permissions_follow_roles():
     def user(*roles):
         return users.User(1, "u", "u", roles, True, False, False)
 
-    assert user("commander").can(users.VIEW_ANALYSIS)
-    assert not user("commander").can(users.EXPORT)
-    assert not user("commander").can(users.IMPORT)
-    assert not user("commander").can(users.EDIT_MEETINGS)
-    assert not user("meetings").can(users.VIEW_ANALYSIS)
-    assert not user("meetings").can(users.IMPORT)
-    assert user("meetings").can(users.EDIT_MEETINGS)
-    assert not user("admin").can(users.VIEW_ANALYSIS)
-    assert user("admin").can(users.VIEW_AUDIT)
+    assert user("commander").can(users.Permission.VIEW_ANALYSIS)
+    assert not user("commander").can(users.Permission.EXPORT)
+    assert not user("commander").can(users.Permission.IMPORT)
+    assert not user("commander").can(users.Permission.EDIT_MEETINGS)
+    assert not user("meetings").can(users.Permission.VIEW_ANALYSIS)
+    assert not user("meetings").can(users.Permission.IMPORT)
+    assert user("meetings").can(users.Permission.EDIT_MEETINGS)
+    assert not user("admin").can(users.Permission.VIEW_ANALYSIS)
+    assert user("admin").can(users.Permission.VIEW_AUDIT)
     assert user("analyst", "admin").permissions == (
         users.PERMISSIONS["analyst"] | users.PERMISSIONS["admin"]
     )
@@ -211,7 +211,9 @@ def test_background_check_does_not_count_as_activity(engine):
 def test_disabled_user_is_refused_at_the_next_action(engine):
     user = users.add_user(engine, "jack", roles="analyst", actor="admin", password=PASSWORD)
     token = users.start_session(engine, user, now=T0)
-    assert users.resume_session(engine, token, idle_timeout_s=600, now=T0).can(users.IMPORT)
+    assert users.resume_session(engine, token, idle_timeout_s=600, now=T0).can(
+        users.Permission.IMPORT
+    )
     users.set_active(engine, "jack", False, actor="admin")
     with pytest.raises(SessionEnded, match="disabled"):
         users.resume_session(engine, token, idle_timeout_s=600, now=T0)
@@ -228,7 +230,7 @@ def test_role_change_takes_effect_at_the_next_action(engine):
     users.set_roles(engine, "kim", ["commander"], actor="admin")
     resumed = users.resume_session(engine, token, idle_timeout_s=600, now=T0)
     assert resumed.roles == ("commander",)
-    assert not resumed.can(users.EXPORT)
+    assert not resumed.can(users.Permission.EXPORT)
     (event,) = _events(engine, "user_roles").itertuples()
     assert event.detail == {"new": ["commander"], "old": ["analyst"]}
 
@@ -252,8 +254,8 @@ def test_first_admin_is_created_once(engine):
     assert users.ensure_first_admin(engine) is None
     admin = users.authenticate(engine, "admin", password, now=T0)
     assert admin.must_change_password
-    assert admin.can(users.MANAGE_USERS)
-    assert admin.can(users.VIEW_ANALYSIS)  # the demo is usable at once
+    assert admin.can(users.Permission.MANAGE_USERS)
+    assert admin.can(users.Permission.VIEW_ANALYSIS)  # the demo is usable at once
     assert list(users.list_users(engine)["username"]) == ["admin"]
 
 
