@@ -20,7 +20,7 @@ dispatched -> closed when no arrival was recorded.
 
 :func:`ingest_calls` reads a CAD export batch by batch with a :class:`CallMapping` through the
 incident reader's own machinery (:func:`geodata.readers.iter_records`: the same formats, line
-numbers, malformed-row and whole-file errors; :class:`geodata.readers.DateReader`: the same date
+numbers, malformed-row and whole-file errors; :class:`geodata.dates.DateReader`: the same date
 detection, day/month decision and plausible window), rejects repeated call ids across the whole
 file, applies these rules and the store's beat join, and writes the calls to the store's
 ``calls`` table as one version (the same Delta Lake table code as incidents: all or nothing,
@@ -46,12 +46,11 @@ import pyproj
 
 from geodata import schema
 from geodata._idkernel import IdTable, hash_strings, in_background, warm_up_soon
+from geodata.dates import DEFAULT_EARLIEST_YEAR, NAT, DateReader
 from geodata.errors import InputError, SchemaError
 from geodata.readers import (
     BLOCK_BYTES,
-    DEFAULT_EARLIEST_YEAR,
     REASONS,
-    DateReader,
     RaggedRecords,
     ReadOptions,
     _to_float,
@@ -210,11 +209,8 @@ def derive_intervals(
     return accepted, rejected
 
 
-_NAT = np.iinfo(np.int64).min
-
-
 def _nanoseconds(times: pd.Series) -> np.ndarray:
-    """Return tz-aware times as UTC nanoseconds (``_NAT`` where missing)."""
+    """Return tz-aware times as UTC nanoseconds (``NAT`` where missing)."""
     utc = pd.to_datetime(times, utc=True)
     return utc.to_numpy(dtype="datetime64[ns]").view(np.int64)
 
@@ -234,17 +230,17 @@ def _interval_rules(max_interval_h: float) -> list[tuple[str, str]]:
 def _interval_faults(times: dict[str, np.ndarray], max_interval_h: float) -> np.ndarray:
     """Return, per call, the first rule of :func:`_interval_rules` it breaks (-1: none).
 
-    `times` holds each of :data:`CALL_TIMES` as UTC nanoseconds (``_NAT`` where missing). Each
+    `times` holds each of :data:`CALL_TIMES` as UTC nanoseconds (``NAT`` where missing). Each
     later time is checked against every earlier time present, the latest first.
     """
     n = len(times[RECEIVED_AT])
     rule = np.full(n, -1, dtype=np.int16)
     limit = pd.Timedelta(hours=max_interval_h).value
-    masks = [times[RECEIVED_AT] == _NAT]
+    masks = [times[RECEIVED_AT] == NAT]
     for later_pos, later in enumerate(CALL_TIMES[1:], start=1):
         for earlier in reversed(CALL_TIMES[:later_pos]):
             a, b = times[later], times[earlier]
-            both = (a != _NAT) & (b != _NAT)
+            both = (a != NAT) & (b != NAT)
             gap = np.where(both, a - np.where(both, b, 0), 0)
             masks.append(both & (gap < 0))
             masks.append(both & (gap > limit))
@@ -260,13 +256,13 @@ def _minutes(times: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """
 
     def between(start: np.ndarray, end: np.ndarray) -> np.ndarray:
-        both = (start != _NAT) & (end != _NAT)
+        both = (start != NAT) & (end != NAT)
         out = np.full(len(start), np.nan)
         out[both] = (end[both] - start[both]) / 60e9
         return out
 
     arrived = times[ARRIVED_AT]
-    start = np.where(arrived != _NAT, arrived, times[DISPATCHED_AT])
+    start = np.where(arrived != NAT, arrived, times[DISPATCHED_AT])
     return between(times[RECEIVED_AT], arrived), between(start, times[CLOSED_AT])
 
 
@@ -579,13 +575,13 @@ class _CallReader:
         for role in CALL_TIMES:
             reader = self.dates.get(role)
             if reader is None:
-                times[role] = np.full(n, _NAT, dtype=np.int64)
+                times[role] = np.full(n, NAT, dtype=np.int64)
                 continue
             raw = table.column(reader.column).combine_chunks()
             text = pc.utf8_trim_whitespace(raw)
             utc, implausible = reader.read(text, lines)
             given = pc.not_equal(text, "").to_numpy(zero_copy_only=False)
-            flag(given & (utc == _NAT), reader.column, CALL_REASONS["bad_date"], raw)
+            flag(given & (utc == NAT), reader.column, CALL_REASONS["bad_date"], raw)
             flag(implausible, reader.column, CALL_REASONS["implausible_date"], raw)
             times[role] = utc
         for role in CALL_TIMES:
@@ -710,7 +706,7 @@ def read_calls(
     """Yield ``(accepted, rejected, rows_read)`` for each batch of a CAD export.
 
     The file is read as incidents are (:func:`geodata.readers.iter_records`: CSV, ``.gz``,
-    Parquet, ...) and its time columns with :class:`~geodata.readers.DateReader` (formats
+    Parquet, ...) and its time columns with :class:`~geodata.dates.DateReader` (formats
     decided for the whole column; an ambiguous day/month order stops the import). Accepted calls
     carry the canonical columns with tz-aware times, the derived intervals and ``x``/``y`` in
     `analysis_crs` (NaN where the location is withheld). Rejected rows carry ``source, line,

@@ -49,6 +49,7 @@ import pyarrow as pa
 
 from geodata._idkernel import IdTable
 from geodata._scratch import scratch_folder
+from geodata.dates import dates_note, formats_of_dates_note
 from geodata.errors import CRSMismatchError, InputError
 from geodata.ingest import (
     BatchTally,
@@ -62,8 +63,6 @@ from geodata.readers import (
     BLOCK_BYTES,
     RaggedRecords,
     ReadResult,
-    dates_note,
-    formats_of_dates_note,
     iter_incidents,
 )
 from geodata.rejections import RejectionLog

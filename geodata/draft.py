@@ -21,7 +21,8 @@ import pandas as pd
 
 from geodata import boundaries, schema
 from geodata.categories import detect_vocabulary
-from geodata.readers import ColumnMapping, detect_mapping, parse_timestamps, read_table
+from geodata.dates import parse_timestamps
+from geodata.readers import ColumnMapping, detect_mapping, read_table
 
 __all__ = [
     "Draft",

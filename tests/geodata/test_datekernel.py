@@ -10,7 +10,7 @@ import pyarrow.compute as pc
 import pytest
 
 from geodata._datekernel import fixed_format, read_fixed
-from geodata.readers import DATE_FORMATS
+from geodata.dates import DATE_FORMATS
 
 FIELDS = {"Y": (0, 9999), "m": (0, 13), "d": (0, 32), "H": (0, 25), "I": (0, 13), "M": (0, 61)}
 

@@ -27,6 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from geodata.dates import dates_note, formats_of_dates_note
 from geodata.department import load_department
 from geodata.distributed_ingest import _owned, ingest_files, plan_parts
 from geodata.errors import InputError
@@ -40,10 +41,8 @@ from geodata.ingest import (
 )
 from geodata.readers import (
     ColumnMapping,
-    dates_note,
     duplicate_ids,
     duplicate_value,
-    formats_of_dates_note,
     iter_incidents,
 )
 from geodata.store import IncidentStore

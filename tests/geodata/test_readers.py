@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from geodata import schema
+from geodata.dates import parse_timestamps
 from geodata.errors import CRSMismatchError, InputError, SchemaError
 from geodata.readers import (
     REASONS,
@@ -21,7 +22,6 @@ from geodata.readers import (
     iter_incidents,
     iter_records,
     load_mapping,
-    parse_timestamps,
     read_incidents,
 )
 

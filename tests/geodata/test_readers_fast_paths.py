@@ -3,7 +3,7 @@
 - :func:`geodata.readers._trim` skips the trim when no value can start or end with whitespace:
   checked against Arrow's ``utf8_trim_whitespace`` on awkward strings (Unicode spaces, control
   characters, empty strings, nulls, slices) and on every text column of the bundled samples;
-- :class:`~geodata.readers.DateReader` parses each distinct value once after its first batch:
+- :class:`~geodata.dates.DateReader` parses each distinct value once after its first batch:
   checked against its row-by-row reading on the bundled samples' dates and on awkward values
   (the autumn hour that occurs twice, the spring gap, blanks, bad and implausible dates, a
   format or an ISO offset first seen in a later batch), and against hand-computed instants;
@@ -22,7 +22,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from geodata.readers import DateReader, _trim
+from geodata.dates import DateReader
+from geodata.readers import _trim
 
 _AWKWARD = [
     "plain",
