@@ -109,8 +109,9 @@ class BeatIndex:
         line after projection) without reaching real addresses off the street.
     """
 
-    #: The width numeric beat ids are padded to (see :func:`reported_beats`), found once.
-    _id_width: int | None = None
+    #: How :func:`reported_beats` reads a reported beat: the layer's ids by their unpadded,
+    #: upper-case form, and the width of its numeric ids; found once.
+    _reported: tuple[dict[str, str], int] | None = None
 
     def __init__(
         self,
@@ -340,6 +341,20 @@ class BeatIndex:
             *self._seg,
         )
         return int(self.grid.nbytes + sum(t.nbytes for t in tables))
+
+    def _reported_ids(self) -> tuple[dict[str, str], int]:
+        """Return the layer's ids by their unpadded, upper-case form, and its numeric width.
+
+        A form two ids share (``"012"`` and ``"12"`` in one layer) names neither.
+        """
+        if self._reported is None:
+            keys: dict[str, list[str]] = {}
+            for beat in self.beat_ids:
+                keys.setdefault(schema.normalize_id(beat) or "", []).append(str(beat))
+            lookup = {key: ids[0] for key, ids in keys.items() if len(ids) == 1}
+            width = max((len(b) for b in self.beat_ids if b.isdigit()), default=0)
+            self._reported = (lookup, width)
+        return self._reported
 
     def lookup(
         self,
@@ -577,13 +592,26 @@ def _factorize(values: object) -> tuple[np.ndarray, np.ndarray]:
 
 
 def reported_beats(incidents: pd.DataFrame, index: BeatIndex) -> pd.Series | None:
-    """Return the source's reported beats normalised like the index's ids (None: no column)."""
+    """Return the source's reported beats as the index's ids (None: no column).
+
+    A reported beat names a beat of the layer when both are the same id written another way:
+    numeric ids compare without their leading zeros (``"0112"``, ``"112"`` and ``112.0`` are
+    one beat, however the layer pads its ids) and text ids without case (``"K3"`` is the
+    layer's ``"k3"``). A reported beat the layer does not have is kept as
+    :func:`geodata.schema.normalize_id` writes it, padded like the layer's numeric ids.
+    """
     if schema.REPORTED_BEAT not in incidents:
         return None
-    width = index._id_width
-    if width is None:
-        width = index._id_width = max((len(b) for b in index.beat_ids if b.isdigit()), default=0)
-    return schema.normalize_ids(incidents[schema.REPORTED_BEAT], width)
+    lookup, width = index._reported_ids()
+    codes, uniques = pd.factorize(incidents[schema.REPORTED_BEAT], use_na_sentinel=True)
+    normal = []
+    for value in np.asarray(uniques, dtype=object):
+        key = schema.normalize_id(value)
+        known = lookup.get(key) if key is not None else None
+        normal.append(known if known is not None else schema.normalize_id(value, width))
+    dictionary = pa.array([*normal, None], type=pa.string())
+    at = np.where(codes >= 0, codes, len(normal)).astype(np.int64)
+    return pd.Series(pd.arrays.ArrowStringArray(dictionary.take(pa.array(at))))
 
 
 def assign_beats(

@@ -10,7 +10,7 @@ import shapely
 
 from geodata import schema
 from geodata.errors import BoundaryError, CRSMismatchError
-from geodata.join import STATUS_CODES, BeatIndex, assign_beats, join_agreement
+from geodata.join import STATUS_CODES, BeatIndex, assign_beats, join_agreement, reported_beats
 from geodata.readers import read_incidents
 
 
@@ -72,6 +72,21 @@ def test_reported_beat_breaks_ties_only_within_the_tolerance(square_index):
     assert statuses == ["edge", "edge", "inside"]
 
 
+def test_a_reported_beat_names_the_layers_id_however_either_writes_it():
+    layer = gpd.GeoDataFrame(
+        {schema.BEAT: ["7", "112", "k3"], schema.SECTOR: ["1"] * 3, schema.DISTRICT: ["1"] * 3},
+        geometry=[shapely.box(i * 100, 0, i * 100 + 100, 100) for i in range(3)],
+        crs="EPSG:26916",
+    )
+    raw = pd.DataFrame({schema.REPORTED_BEAT: ["007", "0112", 112.0, " K3 ", "k3", "99", None]})
+    got = reported_beats(raw, BeatIndex(layer))
+    assert got is not None
+    # ids the layer has come back as the layer writes them; the one it lacks is padded to its
+    # numeric width (3), as before
+    assert got.tolist()[:6] == ["7", "112", "112", "k3", "k3", "099"]
+    assert got.isna().tolist() == [False] * 6 + [True]
+
+
 def test_outer_edge_snaps_and_far_points_are_outside(square_index):
     beats, statuses = lookup(square_index, [(-0.5, 50), (-5, 50), (np.nan, 1.0), (1e7, 1e7)])
     assert beats == ["A", "outside", "outside", "outside"]
@@ -129,6 +144,19 @@ def test_agreement_with_chicagos_reported_beat_on_the_dense_month(dense, beats, 
     assert tiebreak["by_status"]["edge"][1] == 1.0
     # 2,800 points (16.4%) lie within 1 m of two beats: the boundary rule is the heart of the join
     assert tiebreak["by_status"]["edge"][0] == 2_800
+
+
+def test_the_tie_break_holds_when_the_layer_writes_beats_without_leading_zeros(
+    dense, beats, beat_index
+):
+    # a department whose layer stores Chicago's beat 0112 as 112 (integer ids, no padding),
+    # while its export still writes 0112: the reported beat must break ties all the same
+    padded = assign_beats(dense, beats, index=beat_index, prefer_reported=True)
+    unpadded_beats = beats.assign(**{schema.BEAT: beats[schema.BEAT].str.lstrip("0")})
+    unpadded = assign_beats(dense, unpadded_beats, prefer_reported=True)
+    assert dense[schema.REPORTED_BEAT].str.startswith("0").sum() > 1_000
+    assert unpadded[schema.BEAT].tolist() == padded[schema.BEAT].str.lstrip("0").tolist()
+    assert join_agreement(unpadded)["agreement"] == join_agreement(padded)["agreement"]
 
 
 def test_state_plane_read_gives_the_same_beats(dense, beats, beat_index, samples_dir, tmp_path):
