@@ -77,7 +77,10 @@ def _read_layer(path: str | Path) -> gpd.GeoDataFrame:
         msg = f"{path}: cannot read the boundary layer: {err}"
         raise InputError(msg, path=str(path)) from err
     if layer.crs is None:
-        msg = f"{path}: the boundary layer has no CRS"
+        msg = f"{path}: the boundary layer has no CRS (its coordinate system is not recorded)"
+        if path.suffix.lower() == ".shp":
+            msg += f"; a shapefile keeps it in {path.with_suffix('.prj').name}, next to it"
+        msg += "; save the layer again with its coordinate system (e.g. from QGIS)"
         raise BoundaryError(msg)
     return layer
 

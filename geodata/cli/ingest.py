@@ -43,9 +43,17 @@ def _cmd_init(args: argparse.Namespace) -> int:
             "(use --force to rebuild)"
         )
         return 0
-    if args.force and store.meta_path.exists():
+    # a store holding no records is what an init that did not finish leaves: it is rebuilt
+    # from the profile given now, and removed again if this build fails too
+    empty = not store.meta_path.exists() or (store.count() == 0 and _n_calls(store) == 0)
+    if store.meta_path.exists() and (args.force or empty):
         _clear_store(store)
-    reports = build_sample_store(store, department=department)
+    try:
+        reports = build_sample_store(store, department=department)
+    except BaseException:
+        if empty:
+            _clear_store(store)
+        raise
     summary = [r.as_dict() for r in reports]
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
