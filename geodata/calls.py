@@ -945,7 +945,14 @@ def store_joined_calls(
     if len(rejected_parts):
         report.rejected_by_reason = {str(k): int(v) for k, v in rejected_parts.counts().items()}
     stem = path.name.split(".")[0]  # "calls.csv.gz" -> "calls"
-    out = store.reports_dir / f"{stem}_calls_rejected.csv"  # type: ignore[attr-defined]
+    # one file per ingest, named by its time as the incidents' are: an earlier one is kept
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    reports: Path = store.reports_dir  # type: ignore[attr-defined]
+    out = reports / f"{stem}-{stamp}-calls-rejected.csv"
+    taken = 1
+    while out.exists():  # a second ingest of the file within the same second
+        taken += 1
+        out = reports / f"{stem}-{stamp}-{taken}-calls-rejected.csv"
     report.rejections_csv = str(rejected_parts.write_csv(out))
     rejected_parts.close()  # written to the report: the rows on disk go now
     summary.update(report.as_dict())

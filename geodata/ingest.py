@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -49,11 +49,16 @@ from geodata.readers import (
 from geodata.rejections import RejectionLog
 from geodata.store import IncidentStore
 
+if TYPE_CHECKING:
+    from geodata.calls import CallsReport
+
 __all__ = [
     "BatchTally",
     "IngestReport",
     "JoinedPart",
     "PartOfFile",
+    "StoreBuild",
+    "build_department_store",
     "build_sample_store",
     "ingest_file",
     "ingest_joined_parts",
@@ -808,7 +813,28 @@ def build_sample_store(
     *,
     department: Department | str | Path | None = None,
 ) -> list[IngestReport]:
-    """Create a store from a department's bundled sample (beats, districts, stations, incidents).
+    """Create a store from a department's bundled sample; return the incident files' reports.
+
+    :func:`build_department_store` without the calls reports (see there).
+    """
+    return build_department_store(store, samples_dir, department=department).incidents
+
+
+@dataclass(frozen=True)
+class StoreBuild:
+    """What :func:`build_department_store` read: a report per incident file and per calls file."""
+
+    incidents: list[IngestReport]
+    calls: list[CallsReport]
+
+
+def build_department_store(
+    store: IncidentStore,
+    samples_dir: str | Path | None = None,
+    *,
+    department: Department | str | Path | None = None,
+) -> StoreBuild:
+    """Create a store from a department's files (beats, districts, stations, incidents, calls).
 
     Parameters
     ----------
@@ -823,8 +849,8 @@ def build_sample_store(
 
     Returns
     -------
-    list of IngestReport
-        One per incident file.
+    StoreBuild
+        One report per incident file and one per calls file, in the profile's order.
     """
     dept = load_department(department or settings.DEFAULT_DEPARTMENT)
 
@@ -851,6 +877,7 @@ def build_sample_store(
         ingest_file(located(path), store, index=index, mapping=mapping)
         for path in dept.incident_files
     ]
+    calls: list[CallsReport] = []
     if dept.call_files:  # calls for service, the second record kind
         from geodata.calls import CallMapping, ingest_calls
 
@@ -858,9 +885,10 @@ def build_sample_store(
             msg = f"{dept.source}: [calls] names files but no mapping to read them"
             raise StoreError(msg)
         call_mapping = CallMapping.from_file(dept.call_mapping)
-        for path in dept.call_files:
-            ingest_calls(located(path), store, mapping=call_mapping)
-    return reports
+        calls = [
+            ingest_calls(located(path), store, mapping=call_mapping) for path in dept.call_files
+        ]
+    return StoreBuild(reports, calls)
 
 
 # --- a file read in parts elsewhere (geodata.distributed_ingest) ------------------------------

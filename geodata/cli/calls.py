@@ -83,6 +83,8 @@ def _print_calls_report(report: CallsReport, *, as_json: bool) -> int:
         )
         for reason, n in report.rejected_by_reason.items():
             print(f"  rejected: {reason}: {n:,}")
+        for role, fmt in report.date_formats.items():
+            print(f"  note: {role} read as {fmt}")
     if not report.rows_accepted:
         why = (
             "the file has a header but no records"

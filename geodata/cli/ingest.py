@@ -31,41 +31,54 @@ def _add_store(parser: argparse.ArgumentParser) -> None:
 
 def _cmd_init(args: argparse.Namespace) -> int:
     from geodata.department import load_department
-    from geodata.ingest import build_sample_store
+    from geodata.ingest import build_department_store
     from geodata.store import IncidentStore
 
     department = load_department(settings.department_name(args.department))
     store = IncidentStore(settings.store_dir(args.store))
-    if store.exists() and store.count() and not args.force:
-        held = store.department()
+    held = (store.count() + _n_calls(store)) if store.meta_path.exists() else 0
+    if store.exists() and held and not args.force:
         print(
-            f"{store.root}: store exists with {store.count():,} incidents of {held.name} "
-            "(use --force to rebuild)"
+            f"{store.root}: store exists with {store.count():,} incidents and "
+            f"{_n_calls(store):,} calls of {store.department().name} (use --force to rebuild)"
         )
         return 0
     # a store holding no records is what an init that did not finish leaves: it is rebuilt
     # from the profile given now, and removed again if this build fails too
-    empty = not store.meta_path.exists() or (store.count() == 0 and _n_calls(store) == 0)
-    if store.meta_path.exists() and (args.force or empty):
+    if store.meta_path.exists():
         _clear_store(store)
     try:
-        reports = build_sample_store(store, department=department)
+        built = build_department_store(store, department=department)
     except BaseException:
-        if empty:
+        if not held:
             _clear_store(store)
         raise
-    summary = [r.as_dict() for r in reports]
     if args.json:
+        summary = [{"kind": "incidents", **r.as_dict()} for r in built.incidents]
+        summary += [{"kind": "calls", **r.as_dict()} for r in built.calls]
         print(json.dumps(summary, indent=2, default=str))
-    else:
-        print(f"{department.name} ({department.timezone}, {store.analysis_crs})")
-        for r in reports:
-            agreement = "n/a" if r.join_agreement is None else f"{r.join_agreement:.2%}"
-            print(
-                f"{Path(r.source).name}: read {r.rows_read:,}, accepted {r.rows_accepted:,}, "
-                f"rejected {r.rows_rejected:,}, join agreement {agreement}"
-            )
-        print(f"store: {store.root} ({store.count():,} incidents, {_n_calls(store):,} calls)")
+        return 0
+    print(f"{department.name} ({department.timezone}, {store.analysis_crs})")
+    for r in built.incidents:
+        agreement = "n/a" if r.join_agreement is None else f"{r.join_agreement:.2%}"
+        print(
+            f"{Path(r.source).name}: read {r.rows_read:,}, accepted {r.rows_accepted:,}, "
+            f"rejected {r.rows_rejected:,}, join agreement {agreement}"
+        )
+        for reason, count in r.rejected_by_reason.items():
+            print(f"  rejected: {reason}: {count:,}")
+        for note in r.notes:
+            print(f"  note: {note}")
+    for c in built.calls:
+        print(
+            f"{Path(c.source).name} (calls): read {c.rows_read:,}, accepted "
+            f"{c.rows_accepted:,}, rejected {c.rows_rejected:,}"
+        )
+        for reason, count in c.rejected_by_reason.items():
+            print(f"  rejected: {reason}: {count:,}")
+        for role, fmt in c.date_formats.items():
+            print(f"  note: {role} read as {fmt}")
+    print(f"store: {store.root} ({store.count():,} incidents, {_n_calls(store):,} calls)")
     return 0
 
 

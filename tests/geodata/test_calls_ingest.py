@@ -101,6 +101,10 @@ def test_ingesting_again_replaces_and_is_a_new_version(ingested, mpls_store):
     assert again.rows_replaced == ingested.rows_accepted
     assert table.version() == before + 1
     assert len(load_calls(mpls_store)) == ingested.rows_accepted
+    # each ingest writes its own rejections file: the first one's is still there
+    assert again.rejections_csv != ingested.rejections_csv
+    assert len(pd.read_csv(ingested.rejections_csv, dtype=str)) == 18
+    assert len(pd.read_csv(again.rejections_csv, dtype=str)) == 18
 
 
 def test_bad_calls_are_rejected_with_reasons(tmp_path, mpls_store):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
 import pytest
 
+from geodata.calls import calls_table
 from geodata.cli import main
 from geodata.department import load_department
 from geodata.ingest import install_department
@@ -105,4 +107,29 @@ def test_init_rebuilds_a_store_that_holds_no_records(state_plane_export, tmp_pat
     assert IncidentStore(store.root).count() == ROWS
     capsys.readouterr()
     assert main(args) == 0  # a store with records is kept, not rebuilt
-    assert "store exists with 400 incidents" in capsys.readouterr().out
+    assert "store exists with 400 incidents and 0 calls" in capsys.readouterr().out
+
+
+def test_init_of_a_calls_department_reports_its_calls_and_keeps_the_store(tmp_path, capsys):
+    args = ["init", "--department", "minneapolis", "--store", str(tmp_path / "store")]
+    assert main([*args, "--json"]) == 0
+    (calls,) = json.loads(capsys.readouterr().out)  # Minneapolis has calls only
+    assert calls["kind"] == "calls"
+    # the real CAD export: 14,199 rows, 18 broken by the interval rules (SOURCE.md)
+    assert (calls["rows_read"], calls["rows_accepted"], calls["rows_rejected"]) == (
+        14_199,
+        14_181,
+        18,
+    )
+    assert main(args) == 0  # a store holding calls only is kept, not read again
+    out = capsys.readouterr().out
+    assert "store exists with 0 incidents and 14,181 calls" in out
+    assert calls_table(IncidentStore(tmp_path / "store")).version() == 1
+
+
+def test_init_text_names_each_calls_reason_and_the_date_format_read(tmp_path, capsys):
+    assert main(["init", "--department", "minneapolis", "--store", str(tmp_path / "s")]) == 0
+    out = capsys.readouterr().out
+    assert "(calls): read 14,199, accepted 14,181, rejected 18" in out
+    assert "rejected: dispatched before received: 7" in out
+    assert "note: received_at read as %Y-%m-%d %H:%M:%S" in out
