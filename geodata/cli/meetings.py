@@ -76,7 +76,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
             f"{row.venue_name}, {row.address}; beats {row.beats}{note}"
         )
     if frame["illustrative"].any():
-        print("* illustrative schedule (CAPS pattern), not a published one", file=sys.stderr)
+        print("* illustrative schedule, not one the department published", file=sys.stderr)
     return 0
 
 
