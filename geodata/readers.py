@@ -90,6 +90,7 @@ REASONS = {
     "missing_id": "missing incident id",
     "duplicate_id": "duplicate incident id",
     "missing_offense": "missing offense",
+    "unclosed_quote": "unclosed quote (a field runs over the next lines)",
 }
 
 REJECTION_COLUMNS = ("source", "line", "column", "value", "reason")
@@ -110,9 +111,15 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
         "occurred_datetime", "date_of_occurrence", "occurrence_date", "occurrence_datetime",
         "datetime", "date_time", "incident_date", "incident_datetime", "offense_date",
         "offense_start_datetime", "event_date", "from_date", "start_date", "occurred_date",
-        "report_date", "reported_date", "call_date", "time",
+        "report_date", "reported_date", "call_date", "date_occurred", "occurreddate",
+        "occurrencedate", "date_occ", "incidentdate", "time",
     ),
-    "occurred_time": ("occurred_time", "occurrence_time", "time_of_occurrence", "incident_time"),
+    # "time" last: a file whose only time column is "Time" reads it as occurred_at (above)
+    "occurred_time": (
+        "occurred_time", "occurrence_time", "time_of_occurrence", "incident_time",
+        "time_occurred", "occurredtime", "occurrencetime", "incidenttime", "time_occ",
+        "offense_time", "time",
+    ),
     "offense": (
         "offense", "primary_type", "primary_ty", "primary_description", "primary_de",
         "primary_offense", "offense_type", "crime_type", "offense_category", "ucr_description",
@@ -270,6 +277,8 @@ class _Batch:
     lines: np.ndarray
     malformed: list[dict[str, object]] = field(default_factory=list)
     crs: str | None = None
+    #: What the reader had to decide or found about the file (its delimiter, quoting).
+    notes: list[str] = field(default_factory=list)
 
 
 class _RaggedFile(Exception):  # noqa: N818 - internal signal
@@ -334,18 +343,21 @@ def _csv_header(path: Path, sep: str) -> list[str]:
 
 
 def _record_starts(
-    path: Path, sep: str, n_columns: int
-) -> tuple[np.ndarray, dict[int, str], dict[int, list[str]]]:
-    """Return the start line of every record, the records with too many fields and the short ones.
+    path: Path, sep: str, names: list[str]
+) -> tuple[np.ndarray, dict[int, str], dict[int, list[str]], dict[int, _Unclosed]]:
+    """Return the start line of every record, the long ones, the short ones, the unclosed ones.
 
     Only used for files with ragged records (Python's csv module, one pass): the fast reader
     cannot say where a record it skipped was. A short record keeps its fields, padded with
     ``""`` (as pandas reads it: the fields it has stay in their columns); a record with too many
-    fields cannot be placed and is rejected.
+    fields cannot be placed and is rejected; so is a record with an unclosed quote
+    (:func:`_unclosed_quote`), one rejection per line it swallowed.
     """
+    n_columns = len(names)
     starts: list[int] = []
     long: dict[int, str] = {}
     short: dict[int, list[str]] = {}
+    unclosed: dict[int, _Unclosed] = {}
     try:
         with _open_text(path) as handle:
             reader = csv.reader(handle, delimiter=sep)
@@ -353,7 +365,14 @@ def _record_starts(
             line = 2
             for row in reader:
                 if row:
-                    if len(row) > n_columns:
+                    found = None
+                    if reader.line_num > line:  # a quoted line break: the record spans lines
+                        found = _unclosed_quote(zip(names, row, strict=False), sep, n_columns)
+                    if found is not None:
+                        unclosed[len(starts)] = _Unclosed(
+                            line, reader.line_num, found[0], found[1], len(row) == n_columns
+                        )
+                    elif len(row) > n_columns:
                         long[len(starts)] = (
                             f"{len(row)} fields, expected {n_columns}: " + sep.join(row)[:160]
                         )
@@ -363,7 +382,136 @@ def _record_starts(
                 line = reader.line_num + 1
     except (OSError, EOFError, zlib.error, UnicodeDecodeError, csv.Error) as err:
         raise _whole_file_error(path, err) from err
-    return np.asarray(starts, dtype=np.int64), long, short
+    return np.asarray(starts, dtype=np.int64), long, short, unclosed
+
+
+@dataclass(frozen=True)
+class _Unclosed:
+    """A record whose quoted field runs on over whole records: a quote left open."""
+
+    start: int
+    end: int
+    column: str
+    pieces: list[str]
+    #: Whether the record still had the header's number of fields (the fast reader kept it).
+    parsed: bool = True
+
+    def rejections(self, source: str) -> list[dict[str, object]]:
+        """Return one rejection per physical line of the record, each naming the quote's line."""
+        rows: list[dict[str, object]] = []
+        for k, line in enumerate(range(self.start, self.end + 1)):
+            text = self.pieces[k].rstrip("\r") if k < len(self.pieces) else ""
+            if k == 0:
+                value = f"a quote opens here and closes only at line {self.end}: {text}"
+            else:
+                value = f"inside the quote opened at line {self.start}: {text}"
+            rows.append(
+                {
+                    "source": source,
+                    "line": line,
+                    "column": self.column,
+                    "value": value[:200],
+                    "reason": REASONS["unclosed_quote"],
+                }
+            )
+        return rows
+
+    def note(self) -> str:
+        """Return what the report says about this record."""
+        return (
+            f"a quote opened at line {self.start} (column {self.column!r}) is closed only at "
+            f"line {self.end}: {self.end - self.start} lines were read as part of one field; "
+            f"lines {self.start}-{self.end} were rejected: check for an unclosed quote"
+        )
+
+
+def _unclosed_quote(
+    fields: Iterable[tuple[str, str]], sep: str, n_columns: int
+) -> tuple[str, list[str]] | None:
+    """Return the column and lines of the first field that swallowed whole records, or None.
+
+    A quoted field may span lines (a narrative), but a line inside it with at least the
+    header's number of delimiters is the shape of a whole record: a quote was left open and
+    the records after it were read into the field until the next quote closed it. Whole lines
+    inside a field (not its first or last piece) hold no quote, so a plain count is exact.
+    """
+    if n_columns < 3:  # one delimiter on a line of prose proves nothing
+        return None
+    for name, value in fields:
+        if "\n" not in value:
+            continue
+        pieces = value.split("\n")
+        if any(piece.count(sep) >= n_columns - 1 for piece in pieces[1:-1]):
+            return name, pieces
+    return None
+
+
+def _take_unclosed(
+    table: pa.Table, lines: np.ndarray, extra: np.ndarray, sep: str
+) -> tuple[pa.Table, np.ndarray, list[_Unclosed]]:
+    """Return the batch without its records that hold an unclosed quote, and those records.
+
+    Only the records with a line break inside a field (`extra` > 0) are looked at, each field
+    once in Python: files without quoted line breaks never come here.
+    """
+    rows = np.flatnonzero(extra)
+    columns = [name for name in table.column_names if _has_newline(table.column(name))]
+    taken = pa.array(rows)
+    texts = {name: table.column(name).take(taken).to_pylist() for name in columns}
+    found: list[_Unclosed] = []
+    drop = np.zeros(table.num_rows, dtype=bool)
+    for k, row in enumerate(rows.tolist()):
+        fields = ((name, texts[name][k] or "") for name in columns)
+        hit = _unclosed_quote(fields, sep, table.num_columns)
+        if hit is not None:
+            start = int(lines[row])
+            found.append(_Unclosed(start, start + int(extra[row]), hit[0], hit[1]))
+            drop[row] = True
+    if not found:
+        return table, lines, found
+    keep = ~drop
+    return table.filter(pa.array(keep)), lines[keep], found
+
+
+@dataclass
+class _Spans:
+    """The records of a CSV that run over several lines, counted over its batches."""
+
+    records: int = 0
+    lines: int = 0
+    longest: tuple[int, int] = (0, 0)
+    unclosed: list[_Unclosed] = field(default_factory=list)
+
+    def add(self, lines: np.ndarray, extra: np.ndarray | None) -> None:
+        """Count the records of a batch (their start lines, the line breaks inside each)."""
+        if extra is None or not len(extra):
+            return
+        spanning = extra > 0
+        if not spanning.any():
+            return
+        self.records += int(spanning.sum())
+        self.lines += int(extra.sum())
+        at = int(np.argmax(extra))
+        if int(extra[at]) > self.longest[1] - self.longest[0]:
+            self.longest = (int(lines[at]), int(lines[at] + extra[at]))
+
+    def notes(self) -> list[str]:
+        """Return the notes that reconcile the file's lines with its records."""
+        notes = [u.note() for u in self.unclosed[:_NAMED]]
+        if len(self.unclosed) > _NAMED:
+            notes.append(f"... and {len(self.unclosed) - _NAMED} more unclosed quotes")
+        if self.records:
+            start, end = self.longest
+            notes.append(
+                f"{self.records} records hold line breaks inside quoted fields, "
+                f"{self.lines} line breaks in all (each such record is one row, numbered by "
+                f"the line it starts on; the longest runs from line {start} to line {end})"
+            )
+        return notes
+
+
+#: How many unclosed quotes the notes name one by one.
+_NAMED = 3
 
 
 def _has_newline(column: pa.ChunkedArray) -> bool:
@@ -445,10 +593,12 @@ def _csv_batches(path: Path, *, exact: bool, block_bytes: int) -> Iterator[_Batc
     starts = np.empty(0, np.int64)
     long: dict[int, str] = {}
     short: dict[int, list[str]] = {}
+    unclosed: dict[int, _Unclosed] = {}
     if exact:
-        starts, long, short = _record_starts(path, sep, len(names))
+        starts, long, short, unclosed = _record_starts(path, sep, names)
     n_records = len(starts)
     skipped: list[str] = []
+    spans = _Spans(unclosed=list(unclosed.values()))
 
     def on_bad_row(row: pa_csv.InvalidRow) -> str:
         skipped.append(row.text)
@@ -463,8 +613,15 @@ def _csv_batches(path: Path, *, exact: bool, block_bytes: int) -> Iterator[_Batc
         malformed: list[dict[str, object]] = []
         records: list[int] = []
         taken = 0
+        dropped = False
         while taken < n_taken or (until_all and record < n_records):
-            if record in long:
+            if record in unclosed:
+                quote = unclosed[record]
+                malformed.extend(quote.rejections(path.name))
+                if taken < n_taken and _same_record(table, taken, quote):
+                    taken += 1  # the fast reader kept it as a row: drop that row
+                    dropped = True
+            elif record in long:
                 malformed.append(
                     {
                         "source": path.name,
@@ -483,7 +640,7 @@ def _csv_batches(path: Path, *, exact: bool, block_bytes: int) -> Iterator[_Batc
                 records.append(record)
                 taken += 1
             record += 1
-        if extra:
+        if extra or dropped:
             padded = pa.table(
                 {
                     name: pa.array([row[i] for row in extra], pa.string())
@@ -533,17 +690,36 @@ def _csv_batches(path: Path, *, exact: bool, block_bytes: int) -> Iterator[_Batc
         n = table.num_rows
         if exact:
             table, lines, malformed, record = placed(table, n, record, until_all=False)
+            spans.add(lines, _embedded_newlines(table))
             yield _Batch(table, lines, malformed)
             continue
         extra_lines = _embedded_newlines(table)
-        step = np.ones(n, dtype=np.int64) if extra_lines is None else 1 + extra_lines
+        if extra_lines is None:  # the fast path: no quoted line breaks
+            lines = np.arange(next_line, next_line + n, dtype=np.int64)
+            next_line += n
+            record += n
+            yield _Batch(table, lines)
+            continue
+        step = 1 + extra_lines
         lines = next_line + np.concatenate([[0], np.cumsum(step)[:-1]]).astype(np.int64)
         next_line += int(step.sum())
         record += n
-        yield _Batch(table, lines)
+        table, kept_lines, found = _take_unclosed(table, lines, extra_lines, sep)
+        if found:
+            extra_lines = extra_lines[np.isin(lines, kept_lines)]
+        spans.unclosed.extend(found)
+        spans.add(kept_lines, extra_lines)
+        rejected = [row for quote in found for row in quote.rejections(path.name)]
+        yield _Batch(table, kept_lines, rejected)
     # the records after the last batch (short or long ones), or the header alone
     table, lines, malformed, record = placed(empty, 0, record, until_all=exact)
-    yield _Batch(table, lines, malformed)
+    yield _Batch(table, lines, malformed, notes=spans.notes())
+
+
+def _same_record(table: pa.Table, row: int, quote: _Unclosed) -> bool:
+    """Return whether row `row` of the fast reader's `table` is the record `quote` (Python's)."""
+    value = table.column(quote.column)[row].as_py() or ""
+    return "\n" in value and value.split("\n", 1)[0] == quote.pieces[0]
 
 
 def _strings(frame: pd.DataFrame) -> pa.Table:
@@ -1117,6 +1293,8 @@ class _Context:
     dates: DateReader
     ids: IdTable
     notes: list[str]
+    #: What the column detection chose and warns about (reported after the dates note).
+    detected: list[str] = field(default_factory=list)
     #: The offense combinations categorised so far (see `_categorize`).
     categorised: dict[tuple[object, ...], tuple[str, bool]] = field(default_factory=dict)
 
@@ -1131,12 +1309,17 @@ def _context(
     categories: OffenseCategories | None,
     now: datetime | None,
 ) -> _Context:
-    mapping = detect_mapping(columns, base=mapping)
+    base = mapping or ColumnMapping()
+    mapping = detect_mapping(columns, base=base)
     if mapping.timezone is None:  # iter_incidents sets the department's
         msg = f"{path}: no time zone for the times of the file"
         raise InputError(msg, path=str(path))
     _require_columns(mapping, columns, path)
     notes: list[str] = []
+    detected: list[str] = []
+    if base.occurred_time is None and mapping.occurred_time is not None:
+        mapping = _checked_time_column(mapping, table, detected)
+    detected[:0] = _detection_notes(base, mapping, columns)
     use_xy = mapping.x is not None and (mapping.crs is not None or mapping.lat is None)
     if use_xy:
         x_col, y_col = mapping.x, mapping.y
@@ -1182,7 +1365,100 @@ def _context(
         ),
         ids=IdTable(),
         notes=notes,
+        detected=detected,
     )
+
+
+_ID_ROLES = {"incident_id": "incident id", "case_number": "case number"}
+#: A header naming a time of day (not a date, not a date and time).
+_TIME_LIKE = re.compile(r"time")
+_NOT_TIME = re.compile(r"date|stamp|updated|modified|entered|created")
+#: A time of day in a date value (``10:00``), and one that is midnight, ending the value.
+_CLOCK = r"\d:\d\d"
+_MIDNIGHT = r"(?i)[ T](00:00(:00(\.0+)?)?|12:00(:00)? ?AM)\s*$"
+#: Times written without a colon (``930``, ``2130``: HHMM, as CAD exports often hold them).
+_HHMM = r"^\d{3,4}$"
+
+
+def _detection_notes(base: ColumnMapping, mapping: ColumnMapping, columns: list[str]) -> list[str]:
+    """Return the note naming each column role detection filled, and its warnings.
+
+    Roles `base` names (a mapping file, the department's profile) are the user's and not
+    listed. Warned: one column detected for both id roles, and a column that looks like a time
+    of day but plays no role (the times would all be midnight if the date column holds none).
+    """
+    detected = {
+        role: column
+        for role, column in mapping.used_columns().items()
+        if getattr(base, role) is None
+    }
+    shown = {
+        r: "geometry" if c in (_GEOMETRY_X, _GEOMETRY_Y) else repr(c) for r, c in detected.items()
+    }
+    notes = []
+    if shown:
+        pairs = ", ".join(f"{role} <- {column}" for role, column in shown.items())
+        notes.append(f"columns detected: {pairs}")
+    if (
+        mapping.incident_id is not None
+        and mapping.incident_id == mapping.case_number
+        and ({"incident_id", "case_number"} & set(detected))
+    ):
+        notes.append(
+            f"warning: column {mapping.incident_id!r} is both the incident id and the case "
+            "number (no other id column was found); map incident_id in a mapping file if the "
+            "file has a better one"
+        )
+    used = set(mapping.used_columns().values())
+    for column in columns:
+        norm = _normalize_header(column).replace("_", "")
+        if column in used or not _TIME_LIKE.search(norm) or _NOT_TIME.search(norm):
+            continue
+        notes.append(
+            f"warning: column {column!r} looks like a time of day but is not used: the times "
+            f"come from {mapping.occurred_at!r} alone; if it holds dates only, map "
+            f"{column!r} as occurred_time in a mapping file"
+        )
+    return notes
+
+
+def _checked_time_column(
+    mapping: ColumnMapping, table: pa.Table, notes: list[str]
+) -> ColumnMapping:
+    """Return `mapping` keeping a detected time column only if the dates hold no time of day.
+
+    A date column whose values (of the first batch) carry times other than midnight already
+    says when: adding the time column would make every value unreadable, so it is left out and
+    a note says so. Times written without a colon (``2130``) are noted as read as HH:MM.
+    """
+    assert mapping.occurred_at is not None
+    assert mapping.occurred_time is not None
+    dates = _trim(table.column(mapping.occurred_at).combine_chunks())
+    timed = pc.and_(
+        pc.match_substring_regex(dates, _CLOCK),
+        pc.invert(pc.match_substring_regex(dates, _MIDNIGHT)),
+    )
+    if pc.any(timed).as_py():
+        notes.append(
+            f"column {mapping.occurred_time!r} not combined with {mapping.occurred_at!r}: "
+            f"the dates already hold times of day"
+        )
+        return replace(mapping, occurred_time=None)
+    times = _trim(table.column(mapping.occurred_time).combine_chunks())
+    hhmm = pc.match_substring_regex(times, _HHMM)
+    if not mapping.date_formats and pc.any(hhmm).as_py():
+        example = times.filter(hhmm)[0].as_py()
+        notes.append(
+            f"times in {mapping.occurred_time!r} without a colon (e.g. {example!r}) read as "
+            f"hours and minutes ({_colon_time(pa.array([example]))[0].as_py()})"
+        )
+    return mapping
+
+
+def _colon_time(times: pa.Array) -> pa.Array:
+    """Return HHMM times (``930``, ``2130``) as ``09:30``, ``21:30``; other values as they are."""
+    padded = pc.replace_substring_regex(times, r"^(\d)(\d\d)$", r"0\1\2")
+    return pc.replace_substring_regex(padded, r"^(\d\d)(\d\d)$", r"\1:\2")
 
 
 def _date_text(table: pa.Table, mapping: ColumnMapping) -> pa.Array:
@@ -1191,6 +1467,10 @@ def _date_text(table: pa.Table, mapping: ColumnMapping) -> pa.Array:
     text = _trim(table.column(mapping.occurred_at).combine_chunks())
     if mapping.occurred_time is not None:
         time = _trim(table.column(mapping.occurred_time).combine_chunks())
+        if not mapping.date_formats:  # explicit formats read the values as they are
+            # a date exported with a midnight time (``01/02/2018 12:00:00 AM``) takes the time's
+            time = _colon_time(time)
+            text = pc.replace_substring_regex(text, _MIDNIGHT, "")
         text = _trim(pc.binary_join_element_wise(text, time, " "))
     return text
 
@@ -1459,8 +1739,10 @@ def iter_incidents(
     ctx: _Context | None = None
     yielded = False
     batches = _batches(path, exact=exact, block_bytes=block_bytes)
+    read_notes: list[str] = []  # the reader's, after the dates note (the first, for the report)
     try:
         for batch in batches:
+            read_notes.extend(batch.notes)
             if ctx is None:
                 ctx = _context(
                     path,
@@ -1502,6 +1784,9 @@ def iter_incidents(
         ctx.notes.append(dates_note(ctx.dates.used_formats, ctx.mapping.timezone))
     if ctx is not None and ctx.mapping.incident_id is None:
         ctx.notes.append("no incident id column: ids are hashes of date, offense, place")
+    if ctx is not None:
+        ctx.notes.extend(ctx.detected)
+        ctx.notes.extend(read_notes)
 
 
 def read_incidents(
