@@ -471,7 +471,7 @@ def _inspect_dates(
     try:
         utc, _ = reader.read(text, lines.to_numpy(dtype=np.int64))
     except InputError as err:
-        reason = str(err).split(" Pass --date-format", 1)[0]
+        reason = str(err).split(" Pass --date-format", 1)[0].rstrip(".")
         return _Dates([], reason, () if formats else _date_choices(text))
     filled = int(pc.sum(pc.not_equal(text, "")).as_py() or 0)
     unread = filled - int((utc != NAT).sum())
