@@ -339,11 +339,17 @@ class CallMapping(ReadOptions):
     reported_beat: str | None = None
     lon: str | None = None
     lat: str | None = None
+    #: Projected coordinates (a state plane, a UTM zone), read in `crs` when lon/lat are not
+    #: given.
+    x: str | None = None
+    y: str | None = None
+    #: CRS of ``x``/``y`` (e.g. ``"EPSG:26915"``); an option, not a column.
+    crs: str | None = None
 
     @classmethod
     def roles(cls) -> tuple[str, ...]:
         """Return the names of the column roles."""
-        options = {f.name for f in fields(ReadOptions)}
+        options = {f.name for f in fields(ReadOptions)} | {"crs"}
         return tuple(f.name for f in fields(cls) if f.name not in options)
 
     def used_columns(self) -> dict[str, str]:
@@ -354,7 +360,8 @@ class CallMapping(ReadOptions):
     def from_file(cls, path: str | Path) -> CallMapping:
         """Read a mapping TOML: ``[columns]`` role = source column, ``[options]`` as named.
 
-        The options are ``date_format``, ``timezone`` and ``earliest_year``.
+        The options are ``date_format``, ``timezone``, ``earliest_year`` and ``crs`` (of the
+        ``x``/``y`` columns).
 
         Raises
         ------
@@ -381,8 +388,10 @@ class CallMapping(ReadOptions):
             msg = f"{path}: options.earliest_year must be a year, e.g. 1995"
             raise InputError(msg, path=str(path))
         timezone = options.get("timezone")
+        crs = options.get("crs")
         return cls(
             **{k: str(v) for k, v in columns.items()},
+            crs=None if crs is None else str(crs),
             date_format=date_format,
             timezone=None if timezone is None else str(timezone),
             earliest_year=earliest_year,
@@ -479,6 +488,26 @@ class _CallReader:
         self.used = mapping.used_columns()
         self.timezone = timezone
         self.to_xy = pyproj.Transformer.from_crs(schema.WGS84, analysis_crs, always_xy=True)
+        #: From the export's x/y to lon/lat and to the analysis CRS (None: lon/lat columns).
+        self.projected: tuple[pyproj.Transformer, pyproj.Transformer] | None = None
+        if not (self.used.get("lon") and self.used.get("lat")) and self.used.get("x"):
+            if not (self.used.get("y") and mapping.crs):
+                msg = (
+                    f"{path}: the calls mapping gives projected x/y coordinates but "
+                    + ("no y column" if not self.used.get("y") else "not their CRS")
+                    + "; name both columns and set crs under [options] (the EPSG code of the "
+                    'state plane or UTM zone, e.g. crs = "EPSG:26915")'
+                )
+                raise SchemaError(msg, path=str(path), column=self.used["x"])
+            try:
+                given = pyproj.CRS.from_user_input(mapping.crs)
+            except pyproj.exceptions.CRSError as err:
+                msg = f"{path}: the calls mapping's crs {mapping.crs!r} is not a CRS ({err})"
+                raise SchemaError(msg, path=str(path)) from err
+            self.projected = (
+                pyproj.Transformer.from_crs(given, schema.WGS84, always_xy=True),
+                pyproj.Transformer.from_crs(given, analysis_crs, always_xy=True),
+            )
         self.ids = IdTable()
         self.header_checked = False
         self.dates: dict[str, DateReader] = {}
@@ -652,45 +681,59 @@ class _CallReader:
     ) -> None:
         """Add lon/lat and x/y to the batch's columns `out` (NaN where the location is withheld).
 
-        Bad coordinates are flagged.
+        The location is read from lon/lat, or from projected x/y in the mapping's CRS. Bad
+        coordinates are flagged.
         """
         n = len(chunk)
         columns = {
             name: np.full(n, np.nan) for name in (schema.LON, schema.LAT, schema.X, schema.Y)
         }
-        lon_col, lat_col = self.used.get("lon"), self.used.get("lat")
-        if lon_col and lat_col:
-            raw_lon, raw_lat = pa.array(chunk[lon_col].array), pa.array(chunk[lat_col].array)
-            lon_text, lat_text = pc.utf8_trim_whitespace(raw_lon), pc.utf8_trim_whitespace(raw_lat)
-            withheld_text = pa.array(_WITHHELD)
-            lon_withheld = pc.is_in(pc.utf8_upper(lon_text), value_set=withheld_text).to_numpy(
-                zero_copy_only=False
-            )
-            lat_withheld = pc.is_in(pc.utf8_upper(lat_text), value_set=withheld_text).to_numpy(
-                zero_copy_only=False
-            )
-            # a word that withholds a location (not an empty value) fails a plain cast anyway
-            lon_words = lon_withheld & pc.not_equal(lon_text, "").to_numpy(zero_copy_only=False)
-            lat_words = lat_withheld & pc.not_equal(lat_text, "").to_numpy(zero_copy_only=False)
-            lon = _to_float(lon_text, words=bool(lon_words.any()))
-            lat = _to_float(lat_text, words=bool(lat_words.any()))
-            withheld = lon_withheld | lat_withheld
-            withheld |= (lon == 0) & (lat == 0)
+        a_col, b_col = ("x", "y") if self.projected else ("lon", "lat")
+        a_col, b_col = self.used.get(a_col, ""), self.used.get(b_col, "")
+        if a_col and b_col:
+            raw_a, raw_b = pa.array(chunk[a_col].array), pa.array(chunk[b_col].array)
+            a, a_withheld = _coordinates(raw_a)
+            b, b_withheld = _coordinates(raw_b)
+            withheld = a_withheld | b_withheld | ((a == 0) & (b == 0))
             with np.errstate(invalid="ignore"):
-                flag(~withheld & np.isnan(lon), lon_col, CALL_REASONS["bad_coordinates"], raw_lon)
-                flag(~withheld & np.isnan(lat), lat_col, CALL_REASONS["bad_coordinates"], raw_lat)
-                flag(
-                    ~withheld & (np.abs(lon) > 180), lon_col, CALL_REASONS["out_of_range"], raw_lon
-                )
-                flag(~withheld & (np.abs(lat) > 90), lat_col, CALL_REASONS["out_of_range"], raw_lat)
-                ok = ~withheld & (np.abs(lon) <= 180) & (np.abs(lat) <= 90)
+                flag(~withheld & np.isnan(a), a_col, CALL_REASONS["bad_coordinates"], raw_a)
+                flag(~withheld & np.isnan(b), b_col, CALL_REASONS["bad_coordinates"], raw_b)
+                parsed = ~withheld & ~np.isnan(a) & ~np.isnan(b)
+                if self.projected:
+                    lon, lat = np.full(n, np.nan), np.full(n, np.nan)
+                    if parsed.any():
+                        lon[parsed], lat[parsed] = self.projected[0].transform(a[parsed], b[parsed])
+                else:
+                    lon, lat = a, b
+                lon_out = parsed & ~(np.abs(lon) <= 180)
+                lat_out = parsed & ~(np.abs(lat) <= 90)
+                flag(lon_out, a_col, CALL_REASONS["out_of_range"], raw_a)
+                flag(lat_out & ~lon_out, b_col, CALL_REASONS["out_of_range"], raw_b)
+                ok = parsed & ~lon_out & ~lat_out
             if ok.any():
                 columns[schema.LON][ok] = lon[ok]
                 columns[schema.LAT][ok] = lat[ok]
-                columns[schema.X][ok], columns[schema.Y][ok] = self.to_xy.transform(
-                    lon[ok], lat[ok]
-                )
+                if self.projected:
+                    xy = self.projected[1].transform(a[ok], b[ok])
+                else:
+                    xy = self.to_xy.transform(lon[ok], lat[ok])
+                columns[schema.X][ok], columns[schema.Y][ok] = xy
         out.update(columns)
+
+
+def _coordinates(raw: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Return a coordinate column as floats (NaN where unreadable) and where it is withheld.
+
+    A word that withholds a location (``REDACTED``, ``NULL``, ...) or an empty value withholds
+    it; such words are read as NaN without counting as unreadable.
+    """
+    text = pc.utf8_trim_whitespace(raw)
+    withheld = pc.is_in(pc.utf8_upper(text), value_set=pa.array(_WITHHELD)).to_numpy(
+        zero_copy_only=False
+    )
+    # a word that withholds a location (not an empty value) fails a plain cast anyway
+    words = withheld & pc.not_equal(text, "").to_numpy(zero_copy_only=False)
+    return _to_float(text, words=bool(words.any())), withheld
 
 
 def read_calls(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
@@ -255,3 +258,46 @@ def test_a_withheld_location_takes_its_numeric_area_normalised_like_the_layer(tm
     assert calls[schema.JOIN_STATUS].tolist() == ["reported", "reported", "unlocated"]
     district = beats.set_index(schema.BEAT).loc["07", schema.DISTRICT]
     assert calls[schema.DISTRICT].tolist() == [district, district, schema.OUTSIDE]
+
+
+def test_projected_x_y_give_the_same_calls_as_lon_lat(tmp_path, ingested, mpls_store):
+    # the real export with its WGS84 points rewritten as UTM 15N metres (MPD's own zone);
+    # REDACTED and empty locations stay as they are
+    raw = pd.read_csv(RAW, dtype=str, keep_default_na=False)
+    lon = pd.to_numeric(raw["Longitude"], errors="coerce")
+    lat = pd.to_numeric(raw["Latitude"], errors="coerce")
+    located = lon.notna() & lat.notna() & (lon != 0)
+    points = gpd.GeoSeries.from_xy(lon[located], lat[located], crs="EPSG:4326").to_crs("EPSG:26915")
+    raw["X"], raw["Y"] = raw["Longitude"], raw["Latitude"]
+    raw.loc[located, "X"] = [f"{v:.3f}" for v in points.x]
+    raw.loc[located, "Y"] = [f"{v:.3f}" for v in points.y]
+    path = tmp_path / "calls_utm.csv"
+    raw.drop(columns=["Longitude", "Latitude"]).to_csv(path, index=False)
+    base = CallMapping.from_file(MPLS / "calls_mapping.toml")
+    mapping = replace(base, lon=None, lat=None, x="X", y="Y", crs="EPSG:26915")
+
+    store = IncidentStore(tmp_path / "store")
+    store.initialize(analysis_crs=mpls_store.analysis_crs, timezone=ZONE)
+    store.write_layer("beats", mpls_store.read_layer("beats"))
+    report = ingest_calls(path, store, mapping=mapping)
+    assert (report.rows_accepted, report.rows_rejected) == (
+        ingested.rows_accepted,
+        ingested.rows_rejected,
+    )
+    want = load_calls(mpls_store)  # other tests add their own calls to this store
+    want = want[want["source"] == RAW.name].set_index("call_id").sort_index()
+    got = load_calls(store).set_index("call_id").sort_index()
+    assert got.index.equals(want.index)
+    assert (got[schema.BEAT] == want[schema.BEAT]).all()
+    assert got[schema.JOIN_STATUS].tolist() == want[schema.JOIN_STATUS].tolist()
+    # millimetres written, so the points agree to about a millimetre
+    assert np.nanmax(np.abs(got[schema.X] - want[schema.X])) < 0.01
+    assert np.nanmax(np.abs(got[schema.LAT] - want[schema.LAT])) < 1e-7
+
+
+def test_projected_x_y_without_their_crs_is_refused_in_the_mappings_words(tmp_path, mpls_store):
+    path = tmp_path / "calls.csv"
+    path.write_text("id,received,X,Y\n1,2020-06-21 10:00:00,478000,4980000\n", encoding="utf-8")
+    mapping = CallMapping(call_id="id", received_at="received", x="X", y="Y")
+    with pytest.raises(SchemaError, match=r"set crs under \[options\]"):
+        ingest_calls(path, mpls_store, mapping=mapping)
