@@ -19,7 +19,7 @@ from geodata.errors import StoreError
 if TYPE_CHECKING:
     from geodata.calls import CallsReport
 
-__all__ = ["run_calls_ingest"]
+__all__ = ["print_calls_report", "run_calls_ingest"]
 
 
 def run_calls_ingest(args: argparse.Namespace) -> int:
@@ -68,10 +68,10 @@ def run_calls_ingest(args: argparse.Namespace) -> int:
     if args.json and len(reports) > 1:
         print(json.dumps([r.as_dict() for r in reports], indent=2, default=str))
         return 3 if any(not r.rows_accepted for r in reports) else 0
-    return max(_print_calls_report(report, as_json=args.json) for report in reports)
+    return max(print_calls_report(report, as_json=args.json) for report in reports)
 
 
-def _print_calls_report(report: CallsReport, *, as_json: bool) -> int:
+def print_calls_report(report: CallsReport, *, as_json: bool) -> int:
     """Print one export's calls report; return the exit code (3: no call accepted)."""
     if as_json:
         print(json.dumps(report.as_dict(), indent=2, default=str))

@@ -30,6 +30,7 @@ def _add_store(parser: argparse.ArgumentParser) -> None:
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
+    from geodata.cli.calls import print_calls_report
     from geodata.department import load_department
     from geodata.ingest import build_department_store
     from geodata.store import IncidentStore
@@ -70,14 +71,7 @@ def _cmd_init(args: argparse.Namespace) -> int:
         for note in r.notes:
             print(f"  note: {note}")
     for c in built.calls:
-        print(
-            f"{Path(c.source).name} (calls): read {c.rows_read:,}, accepted "
-            f"{c.rows_accepted:,}, rejected {c.rows_rejected:,}"
-        )
-        for reason, count in c.rejected_by_reason.items():
-            print(f"  rejected: {reason}: {count:,}")
-        for role, fmt in c.date_formats.items():
-            print(f"  note: {role} read as {fmt}")
+        print_calls_report(c, as_json=False)
     print(f"store: {store.root} ({store.count():,} incidents, {_n_calls(store):,} calls)")
     return 0
 

@@ -130,6 +130,6 @@ def test_init_of_a_calls_department_reports_its_calls_and_keeps_the_store(tmp_pa
 def test_init_text_names_each_calls_reason_and_the_date_format_read(tmp_path, capsys):
     assert main(["init", "--department", "minneapolis", "--store", str(tmp_path / "s")]) == 0
     out = capsys.readouterr().out
-    assert "(calls): read 14,199, accepted 14,181, rejected 18" in out
+    assert "read 14,199, accepted 14,181, rejected 18" in out
     assert "rejected: dispatched before received: 7" in out
     assert "note: received_at read as %Y-%m-%d %H:%M:%S" in out
