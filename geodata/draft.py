@@ -629,14 +629,10 @@ def draft_department(
 
     Parameters
     ----------
-    beats, incidents
-        The beat polygon layer and an incident export of the department.
-    name
-        The department's name (default: from the beat file's name).
+    beats, incidents, name, date_format
+        As for :func:`inspect_files`, which makes the guesses.
     out_dir
         Directory the profile will be written to; file paths are written relative to it.
-    date_format
-        The strptime format(s) of the export's dates, when known (see :func:`inspect_files`).
     """
     draft = inspect_files(beats, incidents, name=name, date_format=date_format)
     return render_profile(draft, beats, incidents, out_dir=out_dir)
