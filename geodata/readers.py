@@ -91,6 +91,7 @@ REASONS = {
     "duplicate_id": "duplicate incident id",
     "missing_offense": "missing offense",
     "unclosed_quote": "unclosed quote (a field runs over the next lines)",
+    "out_of_range": "longitude/latitude out of range",
 }
 
 REJECTION_COLUMNS = ("source", "line", "column", "value", "reason")
@@ -310,8 +311,74 @@ def _sniff_text(path: Path) -> None:
     except UnicodeDecodeError as err:
         # a multi-byte character cut at the 8 KiB boundary is fine
         if err.start < len(head) - 4:
-            msg = f"{path}: this is not a UTF-8 text CSV file (byte {err.start}: {err.reason})"
-            raise InputError(msg, path=str(path), line=1) from err
+            raise _not_utf8(path, head, err) from err
+
+
+#: What to do about a file that is not UTF-8, in the users' words.
+_SAVE_AS_UTF8 = (
+    'In Excel, save the file as "CSV UTF-8 (Comma delimited)" (File > Save As), or convert it '
+    "to UTF-8 (e.g. iconv -f WINDOWS-1252 -t UTF-8 in.csv > out.csv)."
+)
+
+
+def _not_utf8(path: Path, data: bytes, err: UnicodeDecodeError, before: int = 0) -> InputError:
+    """Return the error for a byte that is not UTF-8: its line and column, and the fix.
+
+    `data` holds the bytes from the start of a line (the file's start, or `before` bytes and
+    lines into it: see :func:`_first_bad_byte`); `err` is the failed decoding of `data`.
+    """
+    line = before + data.count(b"\n", 0, err.start) + 1
+    line_start = data.rfind(b"\n", 0, err.start) + 1
+    bad = data[err.start]
+    prefix = data[line_start : err.start].decode("utf-8", "replace")
+    column = ""
+    with contextlib.suppress(OSError, StopIteration, csv.Error, UnicodeDecodeError):
+        with _open_text_lenient(path) as handle:
+            first = handle.readline()
+        sep = _delimiter(path, first)[0]
+        header = [h.strip() for h in next(csv.reader([first], delimiter=sep))]
+        at = len(next(csv.reader([prefix], delimiter=sep), [""])) - 1
+        if line > 1 and 0 <= at < len(header):
+            column = header[at]
+    where = f"line {line}" + (f", column {column!r}" if column else "")
+    as_1252 = bytes([bad]).decode("cp1252", "replace")
+    msg = (
+        f"{path}: {where}: this is not a UTF-8 text CSV file (byte 0x{bad:02X} after "
+        f"{prefix[-30:]!r}: {err.reason}; in Windows-1252, the usual encoding of Excel's "
+        f'"CSV" files, it is {as_1252!r}); nothing was stored. {_SAVE_AS_UTF8}'
+    )
+    return InputError(msg, path=str(path), line=line, column=column or None)
+
+
+def _open_text_lenient(path: Path) -> io.TextIOBase:
+    """Open the file as text, undecodable bytes replaced (to read a header for a message)."""
+    if path.name.lower().endswith(".gz"):
+        return io.TextIOWrapper(
+            gzip.open(path, "rb"), encoding="utf-8-sig", errors="replace", newline=""
+        )
+    return open(path, encoding="utf-8-sig", errors="replace", newline="")
+
+
+def _first_bad_byte(path: Path) -> InputError | None:
+    """Return the error naming the first byte of the file that is not UTF-8 (None: none is)."""
+    lines = 0
+    rest = b""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        while chunk := handle.read(4 << 20):
+            data = rest + chunk
+            cut = data.rfind(b"\n") + 1 or len(data)
+            block, rest = data[:cut], data[cut:]
+            try:
+                block.decode("utf-8")
+            except UnicodeDecodeError as err:
+                return _not_utf8(path, block, err, lines)
+            lines += block.count(b"\n")
+    try:
+        rest.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return _not_utf8(path, rest, err, lines)
+    return None
 
 
 def _whole_file_error(path: Path, err: BaseException) -> InputError:
@@ -324,7 +391,14 @@ def _whole_file_error(path: Path, err: BaseException) -> InputError:
             "nothing was stored. Download or copy the export again."
         )
     elif "UTF8" in text or "utf-8" in text.lower():
-        msg = f"{path}: this is not a UTF-8 text CSV file ({text}); nothing was stored"
+        with contextlib.suppress(OSError, EOFError, zlib.error):
+            found = _first_bad_byte(path)
+            if found is not None:
+                return found
+        msg = (
+            f"{path}: this is not a UTF-8 text CSV file ({text}); nothing was stored. "
+            f"{_SAVE_AS_UTF8}"
+        )
     else:
         msg = f"{path}: cannot read the file ({text}); nothing was stored"
     return InputError(msg, path=str(path))
@@ -585,11 +659,65 @@ class _PacedInput(io.RawIOBase):
         super().close()
 
 
+#: Delimiters a header line is tried with, the first winning ties.
+_DELIMITERS = (",", ";", "\t", "|")
+
+
+def _delimiter(path: Path, first_line: str) -> tuple[str, str | None]:
+    """Return the delimiter of a CSV and a note when it is not the one the name says.
+
+    A ``.tsv`` is tab-separated. Otherwise the header line is split with each of
+    :data:`_DELIMITERS`; the one giving the most names wins (a comma on ties).
+    """
+    if ".tsv" in path.name.lower():
+        return "\t", None
+    counts = {
+        c: len(next(csv.reader([first_line.rstrip("\r\n")], delimiter=c), [])) for c in _DELIMITERS
+    }
+    best = max(_DELIMITERS, key=lambda c: (counts[c], c == ","))
+    if best == "," or counts[best] < 2 or counts[best] <= counts[","]:
+        return ",", None
+    shown = "tab" if best == "\t" else repr(best)
+    note = (
+        f"fields separated by {shown}, not commas: the header line splits into "
+        f"{counts[best]} names at {shown} (and {counts[',']} at commas)"
+    )
+    return best, note
+
+
+def _first_line(path: Path) -> str:
+    try:
+        with _open_text(path) as handle:
+            return handle.readline()
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as err:
+        raise _whole_file_error(path, err) from err
+
+
+def _trimmed_names(header: list[str]) -> tuple[list[str], str | None]:
+    """Return the header's names without surrounding spaces, and a note naming those trimmed.
+
+    A name that would then repeat another keeps its spaces (two columns need two names).
+    """
+    names: list[str] = []
+    trimmed: list[str] = []
+    for raw in header:
+        name = raw.lstrip("\ufeff")
+        stripped = name.strip()
+        if stripped != name and stripped not in header and stripped not in names:
+            trimmed.append(f"{name!r} -> {stripped!r}")
+            name = stripped
+        names.append(name)
+    if not trimmed:
+        return names, None
+    return names, "header names read without their surrounding spaces: " + ", ".join(trimmed)
+
+
 def _csv_batches(path: Path, *, exact: bool, block_bytes: int) -> Iterator[_Batch]:
     _sniff_text(path)
-    sep = "\t" if ".tsv" in path.name.lower() else ","
+    sep, sep_note = _delimiter(path, _first_line(path))
     header = _csv_header(path, sep)
-    names = [h.lstrip("\ufeff") for h in header]
+    names, trim_note = _trimmed_names(header)
+    first_notes = [n for n in (sep_note, trim_note) if n]
     starts = np.empty(0, np.int64)
     long: dict[int, str] = {}
     short: dict[int, list[str]] = {}
@@ -691,14 +819,16 @@ def _csv_batches(path: Path, *, exact: bool, block_bytes: int) -> Iterator[_Batc
         if exact:
             table, lines, malformed, record = placed(table, n, record, until_all=False)
             spans.add(lines, _embedded_newlines(table))
-            yield _Batch(table, lines, malformed)
+            yield _Batch(table, lines, malformed, notes=first_notes)
+            first_notes = []
             continue
         extra_lines = _embedded_newlines(table)
         if extra_lines is None:  # the fast path: no quoted line breaks
             lines = np.arange(next_line, next_line + n, dtype=np.int64)
             next_line += n
             record += n
-            yield _Batch(table, lines)
+            yield _Batch(table, lines, notes=first_notes)
+            first_notes = []
             continue
         step = 1 + extra_lines
         lines = next_line + np.concatenate([[0], np.cumsum(step)[:-1]]).astype(np.int64)
@@ -710,10 +840,11 @@ def _csv_batches(path: Path, *, exact: bool, block_bytes: int) -> Iterator[_Batc
         spans.unclosed.extend(found)
         spans.add(kept_lines, extra_lines)
         rejected = [row for quote in found for row in quote.rejections(path.name)]
-        yield _Batch(table, kept_lines, rejected)
+        yield _Batch(table, kept_lines, rejected, notes=first_notes)
+        first_notes = []
     # the records after the last batch (short or long ones), or the header alone
     table, lines, malformed, record = placed(empty, 0, record, until_all=exact)
-    yield _Batch(table, lines, malformed, notes=spans.notes())
+    yield _Batch(table, lines, malformed, notes=first_notes + spans.notes())
 
 
 def _same_record(table: pa.Table, row: int, quote: _Unclosed) -> bool:
@@ -753,6 +884,7 @@ def _geoframe_batch(frame: pd.DataFrame, path: Path) -> _Batch:
             crs = frame.crs.to_string()
             table[_GEOMETRY_X] = geometry.x.astype("string")
             table[_GEOMETRY_Y] = geometry.y.astype("string")
+    table.columns = _trimmed_names([str(c) for c in table.columns])[0]
     lines = np.arange(1, len(table) + 1, dtype=np.int64)
     return _Batch(_strings(table), lines, [], crs)
 
@@ -785,7 +917,8 @@ def _parquet_batches(path: Path, batch_rows: int) -> Iterator[_Batch]:
     first = 1
     for batch in parquet.iter_batches(batch_size=batch_rows):
         columns = {}
-        for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        names, _ = _trimmed_names(batch.schema.names)
+        for name, column in zip(names, batch.columns, strict=True):
             text = column if pa.types.is_string(column.type) else pc.cast(column, pa.string())
             columns[name] = pc.fill_null(text, "")
         lines = np.arange(first, first + batch.num_rows, dtype=np.int64)
@@ -962,6 +1095,10 @@ def load_mapping(path: str | Path) -> ColumnMapping:
     if "earliest_year" in options and not isinstance(options["earliest_year"], int):
         msg = f"{path}: options.earliest_year must be a year, e.g. 1995"
         raise InputError(msg, path=str(path))
+    # a name copied with the spaces around it matches the header, whose names are trimmed too
+    columns = {
+        role: name.strip() if isinstance(name, str) else name for role, name in columns.items()
+    }
     return ColumnMapping(**columns, **options, roles_from_file=tuple(columns))
 
 
@@ -1295,6 +1432,17 @@ class _Context:
     notes: list[str]
     #: What the column detection chose and warns about (reported after the dates note).
     detected: list[str] = field(default_factory=list)
+
+    @property
+    def x_name(self) -> str:
+        """Return the x column as the user knows it (``geometry`` for a point layer's)."""
+        return "geometry" if self.x_col == _GEOMETRY_X else self.x_col
+
+    @property
+    def y_name(self) -> str:
+        """Return the y column as the user knows it (``geometry`` for a point layer's)."""
+        return "geometry" if self.y_col == _GEOMETRY_Y else self.y_col
+
     #: The offense combinations categorised so far (see `_categorize`).
     categorised: dict[tuple[object, ...], tuple[str, bool]] = field(default_factory=dict)
 
@@ -1551,14 +1699,15 @@ def _read_batch(batch: _Batch, ctx: _Context) -> tuple[pd.DataFrame, pd.DataFram
     x, y = _to_float(text_x), _to_float(text_y)
     x_missing = pc.equal(text_x, "").to_numpy(zero_copy_only=False)
     y_missing = pc.equal(text_y, "").to_numpy(zero_copy_only=False)
-    verdict.reject(x_missing | ((x == 0) & (y == 0)), "missing_coordinates", ctx.x_col, raw_x)
-    verdict.reject(y_missing, "missing_coordinates", ctx.y_col, raw_y)
-    verdict.reject(np.isnan(x) & ~x_missing, "bad_coordinates", ctx.x_col, raw_x)
-    verdict.reject(np.isnan(y) & ~y_missing, "bad_coordinates", ctx.y_col, raw_y)
+    x_name, y_name = ctx.x_name, ctx.y_name
+    verdict.reject(x_missing | ((x == 0) & (y == 0)), "missing_coordinates", x_name, raw_x)
+    verdict.reject(y_missing, "missing_coordinates", y_name, raw_y)
+    verdict.reject(np.isnan(x) & ~x_missing, "bad_coordinates", x_name, raw_x)
+    verdict.reject(np.isnan(y) & ~y_missing, "bad_coordinates", y_name, raw_y)
     if ctx.crs.is_geographic:
         with np.errstate(invalid="ignore"):
-            verdict.reject(np.abs(x) > 180, "bad_coordinates", ctx.x_col, raw_x)
-            verdict.reject(np.abs(y) > 90, "bad_coordinates", ctx.y_col, raw_y)
+            verdict.reject(np.abs(x) > 180, "out_of_range", x_name, raw_x)
+            verdict.reject(np.abs(y) > 90, "out_of_range", y_name, raw_y)
     ok = verdict.ok
     px, py = np.full(n, np.nan), np.full(n, np.nan)
     lon, lat = np.full(n, np.nan), np.full(n, np.nan)
@@ -1568,7 +1717,7 @@ def _read_batch(batch: _Batch, ctx: _Context) -> tuple[pd.DataFrame, pd.DataFram
             lon[ok], lat[ok] = x[ok], y[ok]
         else:
             lon[ok], lat[ok] = ctx.to_wgs.transform(x[ok], y[ok])
-    verdict.reject(~np.isfinite(px) & ok, "bad_coordinates", ctx.x_col, raw_x)
+    verdict.reject(~np.isfinite(px) & ok, "bad_coordinates", x_name, raw_x)
 
     # --- date
     assert mapping.occurred_at is not None

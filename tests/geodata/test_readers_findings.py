@@ -7,15 +7,18 @@ hours), never with what the reader itself says.
 
 from __future__ import annotations
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
 
 from geodata import schema
+from geodata.errors import InputError
 from geodata.readers import (
     REASONS,
     ColumnMapping,
     iter_records,
+    load_mapping,
     read_incidents,
 )
 
@@ -265,3 +268,124 @@ def replace_offense(mapping: ColumnMapping) -> ColumnMapping:
     from dataclasses import replace
 
     return replace(mapping, offense="Primary Type")
+
+
+# --- 4. header names with spaces around them ---------------------------------------------------
+
+
+def test_header_names_are_trimmed_and_match_a_mapping(plain_rows, tmp_path):
+    rows = plain_rows.head(12).copy()
+    rows.loc[4, "Latitude"] = "forty-one"  # line 6
+    frame = rows[["ID", "Date", "Primary Type", "Latitude", "Longitude"]]
+    frame.columns = ["ID", " Date Occurred ", "Primary Type ", " Latitude", "Longitude"]
+    path = tmp_path / "spaced.csv"
+    frame.to_csv(path, index=False)
+    toml = tmp_path / "map.toml"
+    toml.write_text(
+        '[columns]\noccurred_at = "Date Occurred"\noffense = " Primary Type "\n'
+        '[options]\ndate_format = "%m/%d/%Y %I:%M:%S %p"\n'
+    )
+    result = read_incidents(path, mapping=load_mapping(toml))
+    assert (result.rows_read, result.rows_accepted) == (12, 11)
+    assert result.rejected[["line", "column", "value"]].to_dict("records") == [
+        {"line": 6, "column": "Latitude", "value": "forty-one"}
+    ]
+    assert result.mapping.occurred_at == "Date Occurred"
+    note = next(n for n in result.notes if n.startswith("header names read without"))
+    assert "' Date Occurred ' -> 'Date Occurred'" in note
+
+
+# --- 5. a semicolon-, tab- or pipe-separated .csv ----------------------------------------------
+
+
+@pytest.mark.parametrize(("sep", "shown"), [(";", "';'"), ("\t", "tab"), ("|", "'|'")])
+def test_the_delimiter_is_found_from_the_header_and_reported(plain_rows, tmp_path, sep, shown):
+    rows = plain_rows.head(15).copy()
+    rows.loc[2, "Description"] = "OVER $500, FROM A CAR"  # a comma inside a field
+    rows.loc[6, "Date"] = ""  # line 8
+    path = tmp_path / "europe.csv"
+    rows.to_csv(path, index=False, sep=sep)
+    result = read_incidents(path, mapping=CHICAGO)
+    assert (result.rows_read, result.rows_accepted) == (15, 14)
+    assert result.rejected[["line", "column"]].to_dict("records") == [{"line": 8, "column": "Date"}]
+    stored = result.incidents.set_index(schema.INCIDENT_ID)
+    assert stored.loc[rows.loc[2, "ID"], schema.DESCRIPTION] == "OVER $500, FROM A CAR"
+    assert any(n.startswith(f"fields separated by {shown}, not commas") for n in result.notes)
+
+
+def test_a_comma_file_gets_no_delimiter_note(plain_rows, tmp_path):
+    path = tmp_path / "commas.csv"
+    plain_rows.head(5).to_csv(path, index=False)
+    result = read_incidents(path, mapping=CHICAGO)
+    assert not [n for n in result.notes if "separated" in n]
+
+
+# --- 6. a Windows-1252 file --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad_line", [5, 300], ids=["in the first 8 KiB", "further on"])
+def test_a_windows_1252_file_names_the_line_column_and_the_fix(plain_rows, tmp_path, bad_line):
+    rows = plain_rows.head(320).copy()
+    rows.loc[bad_line - 2, "Block"] = "CAF\u00c9 \u2122 ST"  # É and ™ in Windows-1252
+    path = tmp_path / "excel.csv"
+    path.write_bytes("\n".join(_lines(rows)).encode("cp1252") + b"\n")
+    assert path.stat().st_size > 8192
+    with pytest.raises(InputError) as caught:
+        read_incidents(path, mapping=CHICAGO)
+    message = str(caught.value)
+    assert f"line {bad_line}, column 'Block': this is not a UTF-8 text CSV file" in message
+    assert "byte 0xC9" in message
+    assert "'\u00c9'" in message
+    assert 'save the file as "CSV UTF-8' in message
+    assert caught.value.line == bad_line
+
+
+# --- 7. coordinates out of range ---------------------------------------------------------------
+
+
+def test_coordinates_out_of_range_are_not_called_unparseable(plain_rows, tmp_path):
+    rows = plain_rows.head(10).copy()
+    rows.loc[2, ["Latitude", "Longitude"]] = ["-122.3321", "47.6062"]  # line 4: swapped (Seattle)
+    rows.loc[5, "Longitude"] = "-876.2"  # line 7: a lost decimal point
+    rows.loc[7, "Latitude"] = "forty-one"  # line 9: not a number
+    path = tmp_path / "range.csv"
+    rows.to_csv(path, index=False)
+    result = read_incidents(path, mapping=CHICAGO)
+    rejected = result.rejected.set_index("line")
+    assert sorted(rejected.index) == [4, 7, 9]
+    assert rejected.loc[4, "reason"] == REASONS["out_of_range"] == "longitude/latitude out of range"
+    assert (rejected.loc[4, "column"], rejected.loc[4, "value"]) == ("Latitude", "-122.3321")
+    assert rejected.loc[7, "reason"] == REASONS["out_of_range"]
+    assert (rejected.loc[7, "column"], rejected.loc[7, "value"]) == ("Longitude", "-876.2")
+    assert rejected.loc[9, "reason"] == REASONS["bad_coordinates"]
+
+
+# --- 8. point layers: the geometry is called geometry ------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".geojson", ".gpkg", ".geo.parquet"])
+def test_point_layer_rejections_name_the_geometry(plain_rows, tmp_path, suffix):
+    rows = plain_rows.iloc[::50].head(12).reset_index(drop=True)
+    points = gpd.GeoDataFrame(
+        rows.drop(columns=["Latitude", "Longitude", "X Coordinate", "Y Coordinate"]),
+        geometry=gpd.points_from_xy(
+            rows["Longitude"].astype(float), rows["Latitude"].astype(float)
+        ),
+        crs="EPSG:4326",
+    )
+    points.loc[3, "geometry"] = None  # record 4: no point
+    points.loc[6, "geometry"] = gpd.points_from_xy([200.0], [41.88])[0]  # record 7
+    path = tmp_path / f"points{suffix}"
+    if suffix == ".geo.parquet":
+        points.to_parquet(path)
+    else:
+        points.to_file(path)
+    result = read_incidents(path, mapping=CHICAGO)
+    rejected = result.rejected.set_index("line")
+    assert sorted(rejected.index) == [4, 7]
+    assert set(rejected["column"]) == {"geometry"}
+    assert rejected.loc[4, "reason"] == REASONS["missing_coordinates"]
+    assert rejected.loc[7, "reason"] == REASONS["out_of_range"]
+    note = next(n for n in result.notes if n.startswith("columns detected: "))
+    assert "x <- geometry, y <- geometry" in note
+    assert "__geometry" not in " ".join(result.notes)
