@@ -41,6 +41,7 @@ from geodata.readers import (
     RaggedRecords,
     ReadResult,
     categorize_distinct,
+    column_as_named,
     duplicate_ids,
     duplicate_value,
     iter_incidents,
@@ -335,7 +336,7 @@ class _Tally:
                     _rejected_frame(
                         part.source,
                         incidents[schema.SOURCE_LINE].to_numpy()[far],
-                        column or "",
+                        column_as_named(column or ""),
                         pd.Series(metres).map("{:,} m from the nearest beat".format).to_numpy(),
                         REASONS["outside_jurisdiction"],
                     )

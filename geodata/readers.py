@@ -66,6 +66,7 @@ __all__ = [
     "ReadOptions",
     "ReadResult",
     "categorize_distinct",
+    "column_as_named",
     "detect_mapping",
     "duplicate_ids",
     "duplicate_value",
@@ -254,6 +255,11 @@ class ReadResult:
     def rows_rejected(self) -> int:
         """Return the number of rejected rows."""
         return len(self.rejected)
+
+
+def column_as_named(column: str) -> str:
+    """Return a source column as the user knows it: ``geometry`` for a point layer's x or y."""
+    return "geometry" if column in (_GEOMETRY_X, _GEOMETRY_Y) else column
 
 
 def _normalize_header(name: str) -> str:
@@ -1436,12 +1442,12 @@ class _Context:
     @property
     def x_name(self) -> str:
         """Return the x column as the user knows it (``geometry`` for a point layer's)."""
-        return "geometry" if self.x_col == _GEOMETRY_X else self.x_col
+        return column_as_named(self.x_col)
 
     @property
     def y_name(self) -> str:
         """Return the y column as the user knows it (``geometry`` for a point layer's)."""
-        return "geometry" if self.y_col == _GEOMETRY_Y else self.y_col
+        return column_as_named(self.y_col)
 
     #: The offense combinations categorised so far (see `_categorize`).
     categorised: dict[tuple[object, ...], tuple[str, bool]] = field(default_factory=dict)

@@ -389,3 +389,27 @@ def test_point_layer_rejections_name_the_geometry(plain_rows, tmp_path, suffix):
     note = next(n for n in result.notes if n.startswith("columns detected: "))
     assert "x <- geometry, y <- geometry" in note
     assert "__geometry" not in " ".join(result.notes)
+
+
+def test_a_point_layer_point_outside_the_jurisdiction_is_named_geometry(
+    plain_rows, writable_store, tmp_path
+):
+    from geodata.ingest import ingest_file
+
+    rows = plain_rows.iloc[::50].head(6).reset_index(drop=True)
+    points = gpd.GeoDataFrame(
+        rows.drop(columns=["Latitude", "Longitude", "X Coordinate", "Y Coordinate"]),
+        geometry=gpd.points_from_xy(
+            rows["Longitude"].astype(float), rows["Latitude"].astype(float)
+        ),
+        crs="EPSG:4326",
+    )
+    points.loc[2, "geometry"] = gpd.points_from_xy([-87.0], [41.0])[0]  # Indiana, ~90 km off
+    path = tmp_path / "points.geojson"
+    points.to_file(path)
+    report = ingest_file(path, writable_store, mapping=CHICAGO)
+    rejected = pd.read_csv(report.rejections_csv, dtype=str)
+    assert (report.rows_read, report.rows_accepted) == (6, 5)
+    assert rejected["reason"].tolist() == [REASONS["outside_jurisdiction"]]
+    assert rejected["column"].tolist() == ["geometry"]
+    assert rejected["line"].tolist() == ["3"]
