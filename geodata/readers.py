@@ -885,7 +885,11 @@ def _geoframe_batch(frame: pd.DataFrame, path: Path) -> _Batch:
                 msg = f"{path}: incidents must be points, found {sorted(kinds)} geometries"
                 raise InputError(msg, path=str(path))
             if frame.crs is None:
-                msg = f"{path}: the point layer has no CRS; give one with --crs"
+                msg = (
+                    f"{path}: the point layer has no CRS: save it with its coordinate system, "
+                    "or give the CRS (crs under [incidents] in the department profile, --crs "
+                    "for the ingest command)"
+                )
                 raise InputError(msg, path=str(path))
             crs = frame.crs.to_string()
             table[_GEOMETRY_X] = geometry.x.astype("string")
@@ -1486,9 +1490,11 @@ def _context(
                 notes.append(f"x/y columns {x_col!r}/{y_col!r} look like lon/lat; read as WGS84")
             else:
                 msg = (
-                    f"{path}: coordinates are projected x/y ({x_col!r}, {y_col!r}) but no CRS "
-                    "was given; pass --crs (the EPSG code of the department's state plane or "
-                    "UTM zone, e.g. --crs EPSG:2926)"
+                    f"{path}: coordinates are projected x/y ({x_col!r}, {y_col!r}) but their "
+                    "CRS is not given: set it to the EPSG code of the department's state plane "
+                    "or UTM zone (e.g. EPSG:2926), as crs under [incidents] in the department "
+                    "profile, --crs for the ingest command, or 'CRS of x/y columns' on the Data "
+                    "and import page"
                 )
                 raise SchemaError(msg, path=str(path), column=x_col)
     else:

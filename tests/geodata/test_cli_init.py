@@ -80,7 +80,7 @@ def test_a_failed_init_leaves_no_store_and_the_next_one_uses_the_fixed_profile(
     args = ["init", "--department", str(profile), "--store", str(store)]
     _profile(profile, state_plane_export, crs=None)
     assert main(args) != 0  # x/y in feet and no CRS: refused
-    assert "no CRS" in capsys.readouterr().err
+    assert "CRS is not given" in capsys.readouterr().err
     assert not (store / "meta.json").exists()  # nothing half-built is left
 
     _profile(profile, state_plane_export, crs="EPSG:2926")

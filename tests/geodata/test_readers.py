@@ -114,7 +114,7 @@ def test_state_plane_read_gives_the_same_points(dense_raw, dense_read, tmp_path)
 def test_projected_xy_without_crs_is_a_schema_error(dense_raw, tmp_path):
     path = tmp_path / "xy.csv"
     write_csv(dense_raw.drop(columns=["Latitude", "Longitude", "Location"]).head(5), path)
-    with pytest.raises(SchemaError, match=r"no CRS was given; pass --crs"):
+    with pytest.raises(SchemaError, match=r"but their CRS is not given"):
         read_incidents(path)
 
 
