@@ -2,10 +2,13 @@
 
 :class:`DateReader` reads one date column batch after batch (the incident and the calls readers
 use it); :func:`parse_timestamps` reads a column of values at once (the department draft).
+Every format reads real calendar dates only: Arrow's ``strptime``, which rolls 31 February over
+into March, is checked (:func:`_strptime`).
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -17,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from geodata._datekernel import fixed_format, read_fixed
+from geodata._datekernel import fixed_format, month_starts, read_fixed
 from geodata.errors import InputError
 
 __all__ = [
@@ -98,8 +101,111 @@ def _swap(fmt: str) -> str:
     return fmt.replace("%m", "\0").replace("%d", "%m").replace("\0", "%d")
 
 
+#: Compound strptime directives, spelt out before a format's fields are looked at.
+_COMPOUND = {"D": "%m/%d/%y", "F": "%Y-%m-%d", "T": "%H:%M:%S", "R": "%H:%M"}
+_DIRECTIVE = re.compile(r"%(.)")
+#: Seconds kept from a reading: beyond them (years before 1678 or after 2261) nanoseconds
+#: overflow; a date clipped to them is outside every plausible window.
+_SECONDS_LIMIT = 9_200_000_000
+#: 1000-01-01 in seconds since 1970: a ``%Y`` year before it was written with under 4 digits.
+_YEAR_1000 = -30_610_224_000
+#: Unix epoch seconds (1973-03-03 to 5138): 9 to 11 digits.
+_EPOCH = r"^\d{9,11}$"
+#: A slash, dash or dot date whose year has two digits: ``1/1/18 2:16 AM``, ``01.01.18``.
+_TWO_DIGIT_YEAR = r"^\d{1,2}[/.-]\d{1,2}[/.-]\d{2}(?:[ T]|$)"
+_EVIDENCE_TWO_DIGIT = r"^(?P<a>\d{1,2})[/-](?P<b>\d{1,2})[/-]\d{2}(?:[ T]|$)"
+
+
+@functools.lru_cache(maxsize=256)
+def _fields(fmt: str) -> tuple[str, frozenset[str]]:
+    """Return `fmt` with its compound directives spelt out, and the directives it holds."""
+    spelt = _DIRECTIVE.sub(lambda m: _COMPOUND.get(m.group(1), m.group(0)), fmt)
+    return spelt, frozenset(_DIRECTIVE.findall(spelt))
+
+
+def _instant(fmt: str) -> bool:
+    """Return whether `fmt` reads instants (``%s`` epoch seconds, ``%z`` an offset)."""
+    return bool(_fields(fmt)[1] & {"s", "z"})
+
+
 def _strptime(text: pa.Array, fmt: str) -> pa.Array:
-    return pc.strptime(text, format=fmt, unit="s", error_is_null=True)
+    """Return `text` read with `fmt` (seconds; null where unread), real calendar dates only.
+
+    Arrow's ``strptime`` reads ``31/02/2018`` as 3 March and ``18`` for ``%Y`` as the year 18;
+    such values are null here, as every value `fmt` does not read. Instant formats (``%s``,
+    ``%z``) give UTC seconds.
+    """
+    parsed = pc.strptime(text, format=fmt, unit="s", error_is_null=True)
+    spelt, fields = _fields(fmt)
+    short_year, days = "Y" in fields, bool(fields & {"d", "e"})
+    if parsed.null_count == len(parsed) or not (short_year or days):
+        return parsed
+    valid = parsed.is_valid().to_numpy(zero_copy_only=False)
+    filled = pc.fill_null(parsed, pa.scalar(0, parsed.type))
+    seconds = np.asarray(pc.cast(filled, pa.int64()).to_numpy(zero_copy_only=False))
+    bad = np.zeros(len(parsed), dtype=bool)
+    if short_year:  # a year read from fewer than four digits
+        bad |= valid & (seconds < _YEAR_1000)
+    if days:
+        _rolled_over(text, parsed, seconds, valid & ~bad, spelt, fields, bad)
+    if not bad.any():
+        return parsed
+    return pc.if_else(pa.array(bad), pa.scalar(None, parsed.type), parsed)
+
+
+def _rolled_over(
+    text: pa.Array,
+    parsed: pa.Array,
+    seconds: np.ndarray,
+    valid: np.ndarray,
+    fmt: str,
+    fields: frozenset[str],
+    out: np.ndarray,
+) -> None:
+    """Set `out` where `parsed` (`seconds`, read from `text` with `fmt`) passed a month's end.
+
+    A day past the month's end (30 February, 31 April) is read as the first days of the next
+    month: only those readings are checked (:func:`~geodata._datekernel.month_starts`). `fmt`
+    reads them again with its month read as an hour (``%I``: the same digits, 1 to 12), which
+    leaves the month January, so the day comes out as written and differs from the day read
+    when it rolled over. Formats naming the month otherwise (``%b``) or reading an offset
+    (``%z``: the instant's UTC day may be a day off the written one, so the days around are
+    checked) are checked by Python's ``strptime``, which refuses such days.
+    """
+    offset = "z" in fields
+    idx = np.flatnonzero(month_starts(seconds, valid, wide=offset))
+    if not idx.size:
+        return
+    values = text.take(pa.array(idx))
+    unknown = np.ones(idx.size, dtype=bool)
+    if "m" in fields and not offset and not fields & {"b", "B", "h", "j", "U", "W", "c", "x"}:
+        as_hour = _DIRECTIVE.sub(lambda m: "%I" if m.group(1) == "m" else m.group(0), fmt)
+        written = pc.day(pc.strptime(values, format=as_hour, unit="s", error_is_null=True))
+        known = written.is_valid().to_numpy(zero_copy_only=False)
+        written_day = np.asarray(pc.fill_null(written, 0).to_numpy(zero_copy_only=False))
+        read_day = np.asarray(pc.day(parsed.take(pa.array(idx))).to_numpy(zero_copy_only=False))
+        out[idx[known]] = written_day[known] != read_day[known]
+        unknown = ~known
+    if unknown.any():
+        rest = values.filter(pa.array(unknown)).to_pylist()
+        for i, value in zip(idx[unknown], rest, strict=True):
+            out[i] = _python_refuses_day(value, fmt)
+
+
+@functools.lru_cache(maxsize=4096)
+def _python_refuses_day(value: str, fmt: str) -> bool:
+    """Return whether Python's ``strptime`` finds the day of `value` past its month's end."""
+    try:
+        datetime.strptime(value, fmt)
+    except ValueError as err:
+        return "day is out of range" in str(err)
+    return False
+
+
+def _seconds_ns(seconds: np.ndarray) -> np.ndarray:
+    """Return `seconds` as nanoseconds, far years clipped (see :data:`_SECONDS_LIMIT`)."""
+    seconds = np.clip(seconds.astype(np.int64, copy=False), -_SECONDS_LIMIT, _SECONDS_LIMIT)
+    return seconds * 1_000_000_000
 
 
 class DateReader:
@@ -113,8 +219,14 @@ class DateReader:
     a handful of values (under :data:`MIN_EVIDENCE_SHARE`; likely typos) do (ambiguous). Values
     that match none of the formats fall back to ISO 8601 with an offset. Naive times are local to
     `timezone`: in the autumn hour that occurs twice the first (daylight) reading is taken; times
-    in the spring gap move to the first valid instant, as CAD clocks do. Dates before 1 January of
-    `earliest_year` or after now plus one day are flagged as implausible.
+    in the spring gap move to the first valid instant, as CAD clocks do; ``%s`` (epoch seconds)
+    and ``%z`` values are instants. Dates before 1 January of `earliest_year` or after now plus
+    one day are flagged as implausible.
+
+    Only real calendar dates are read (``31/02/2018`` is unparseable, never 3 March), and a
+    ``%Y`` year has four digits. A column of which no format reads a single value as a plausible
+    date is refused, naming the format to pass, when its values look like Unix epoch seconds
+    (``--date-format %s``) or dates with two-digit years (``%y``): neither is read unasked.
 
     Parameters
     ----------
@@ -181,7 +293,8 @@ class DateReader:
         Raises
         ------
         InputError
-            If the day/month order of the column is ambiguous or conflicting.
+            If the day/month order of the column is ambiguous or conflicting, or the column
+            looks like epoch seconds or two-digit years that no format reads.
         """
         if self.formats and self._distinct_pays:
             found = self._read_distinct(text)
@@ -189,12 +302,13 @@ class DateReader:
                 return found
         n = len(text)
         naive = np.full(n, NAT, dtype=np.int64)
+        instant = np.zeros(n, dtype=bool)
         todo = np.flatnonzero(pc.not_equal(text, "").to_numpy(zero_copy_only=False))
-        todo = self._parse(text, todo, self.formats, naive)
+        todo = self._parse(text, todo, self.formats, naive, instant)
         if todo.size and not self.explicit:
             added = self._learn(text.take(pa.array(todo)), lines[todo])
-            todo = self._parse(text, todo, added, naive)
-        utc = self._localize(naive)  # an array of its own (or `naive`): writable
+            todo = self._parse(text, todo, added, naive, instant)
+        utc = self._to_utc(naive, instant)  # an array of its own (or `naive`): writable
         if todo.size and not self.explicit:
             self._iso(text, todo, utc)
         return utc, self._implausible(utc)
@@ -214,11 +328,12 @@ class DateReader:
             self._distinct_pays = False
             return None
         naive = np.full(len(distinct), NAT, dtype=np.int64)
+        instant = np.zeros(len(distinct), dtype=bool)
         todo = np.flatnonzero(pc.not_equal(distinct, "").to_numpy(zero_copy_only=False))
-        todo = self._parse(distinct, todo, self.formats, naive)
+        todo = self._parse(distinct, todo, self.formats, naive, instant)
         if todo.size and not self.explicit:
             return None
-        utc_distinct = np.append(self._localize(naive), NAT)  # the last: null values
+        utc_distinct = np.append(self._to_utc(naive, instant), NAT)  # the last: null values
         codes = pc.fill_null(encoded.indices, len(distinct)).to_numpy(zero_copy_only=False)
         utc = utc_distinct[codes]
         return utc, self._implausible(utc)
@@ -228,15 +343,24 @@ class DateReader:
         return (utc != NAT) & ((utc < self.low_ns) | (utc > self.high_ns))
 
     def _parse(
-        self, text: pa.Array, todo: np.ndarray, formats: list[str], out: np.ndarray
+        self,
+        text: pa.Array,
+        todo: np.ndarray,
+        formats: list[str],
+        out: np.ndarray,
+        instant: np.ndarray,
     ) -> np.ndarray:
+        """Read the values at `todo` with `formats`, in order; return the indices left unread.
+
+        `out` gets nanoseconds: wall times, or UTC where `instant` is set (``%s``, ``%z``).
+        """
         for fmt in formats:
             fixed = fixed_format(fmt)
             if fixed is not None and todo.size:
                 # the values of the format's exact width and shape, read without strptime
                 seconds, done = read_fixed(text, todo, fixed)
                 hit = done[todo]
-                out[todo[hit]] = seconds[todo[hit]] * 1_000_000_000
+                out[todo[hit]] = _seconds_ns(seconds[todo[hit]])
                 todo = todo[~hit]
             if not todo.size:
                 break
@@ -245,15 +369,27 @@ class DateReader:
             ok = parsed.is_valid().to_numpy(zero_copy_only=False)
             if ok.any():
                 seconds = pc.cast(parsed, pa.int64()).to_numpy(zero_copy_only=False)
-                out[todo[ok]] = seconds[ok].astype(np.int64) * 1_000_000_000
+                out[todo[ok]] = _seconds_ns(seconds[ok])
+                if _instant(fmt):
+                    instant[todo[ok]] = True
                 todo = todo[~ok]
         return todo
+
+    def _to_utc(self, naive: np.ndarray, instant: np.ndarray) -> np.ndarray:
+        """Return UTC instants (ns, writable): wall times `naive` localised, `instant` ones kept."""
+        if not instant.any():
+            return self._localize(naive)
+        utc = self._localize(np.where(instant, NAT, naive))
+        utc[instant] = naive[instant]
+        return utc
 
     def _learn(self, text: pa.Array, lines: np.ndarray) -> list[str]:
         """Find the formats of values no known format reads; decide or check the order."""
         sample = text.slice(0, 20_000)
         candidates = [f for f in DATE_FORMATS if f not in self.formats]
         scores = {f: len(sample) - _strptime(sample, f).null_count for f in candidates}
+        if not self.formats and not self.used_iso:  # nothing of the column read yet
+            self._refuse_unreadable(sample, lines[: len(sample)], scores)
         day_month = [f for f in candidates if _order(f) and scores[f]]
         if day_month and _order(day_month[0]) is not None:
             self._decide(text, lines, day_month, scores)
@@ -265,13 +401,87 @@ class DateReader:
         self.formats.extend(added)
         return added
 
+    def _plausible(self, text: pa.Array, fmt: str) -> bool:
+        """Return whether `fmt` reads any of `text` as a date inside the plausible window."""
+        parsed = _strptime(text, fmt)
+        if parsed.null_count == len(parsed):
+            return False
+        seconds = pc.cast(parsed.drop_null(), pa.int64()).to_numpy(zero_copy_only=False)
+        day = 86_400  # a wall time is within a day of its instant
+        low, high = self.low_ns // 1_000_000_000 - day, self.high_ns // 1_000_000_000 + day
+        return bool(((seconds >= low) & (seconds <= high)).any())
+
+    def _refuse_unreadable(
+        self, sample: pa.Array, lines: np.ndarray, scores: dict[str, int]
+    ) -> None:
+        """Refuse a column that looks like Unix epoch seconds or two-digit years.
+
+        Only when at least half the values (none blank) have that shape and no format reads a
+        single one as a plausible date: the message names the ``--date-format`` to pass; the
+        column is never read that way unasked.
+
+        Raises
+        ------
+        InputError
+            If the column is refused.
+        """
+        for pattern in (_EPOCH, _TWO_DIGIT_YEAR):
+            looks = pc.match_substring_regex(sample, pattern).to_numpy(zero_copy_only=False)
+            if not looks.any() or looks.sum() * 2 < len(sample):
+                continue
+            if any(self._plausible(sample, f) for f, score in scores.items() if score):
+                return
+            values, at = sample.filter(pa.array(looks)), lines[looks]
+            where = f"{self.path}, column {self.column!r}"
+            example = f"line {int(at[0])} {values[0].as_py()!r}"
+            mapping = "or list it under [options] date_format in a mapping file"
+            if pattern == _EPOCH:
+                when = datetime.fromtimestamp(int(values[0].as_py()), UTC)
+                msg = (
+                    f"{where}: the dates look like Unix epoch seconds ({example} is "
+                    f"{when:%Y-%m-%d %H:%M} UTC), which no date format reads. Pass --date-format "
+                    f"%s (seconds since 1970-01-01 UTC, shown in {self.timezone}), {mapping}."
+                )
+            else:
+                advice = self._two_digit_advice(values, at)
+                msg = (
+                    f"{where}: the dates look like two-digit years ({example}), which no date "
+                    f"format with a four-digit year (%Y) reads. {advice}, {mapping}; %y reads "
+                    "00-68 as 2000-2068 and 69-99 as 1969-1999."
+                )
+            raise InputError(msg, path=str(self.path), column=self.column)
+
+    @classmethod
+    def _two_digit_advice(cls, values: pa.Array, lines: np.ndarray) -> str:
+        """Return the ``Pass --date-format ...`` advice for dates with two-digit years."""
+        forms = [f.replace("%Y", "%y") for f in DATE_FORMATS if f.startswith(("%m", "%d"))]
+        scores = {f: len(values) - _strptime(values, f).null_count for f in forms}
+        best = max(forms, key=lambda f: scores[f])  # the first of the best
+        if not scores[best]:
+            return "Pass --date-format with %y for the year (e.g. '%m/%d/%y %H:%M')"
+        if _order(best) is None:
+            return f"Pass --date-format '{best}'"
+        month_first = best if _order(best) == "mdy" else _swap(best)
+        day_first = _swap(month_first)
+        evidence = cls._evidence(values, lines, _EVIDENCE_TWO_DIGIT)
+        n_m, n_d = evidence["m"][0], evidence["d"][0]
+        if n_m and not n_d:
+            return f"Pass --date-format '{month_first}' (month first: {n_m:,} can only be read so)"
+        if n_d and not n_m:
+            return f"Pass --date-format '{day_first}' (day first: {n_d:,} can only be read so)"
+        return (
+            f"Pass --date-format '{month_first}' (month first) or --date-format '{day_first}' "
+            "(day first)"
+        )
+
     @staticmethod
-    def _evidence(text: pa.Array, lines: np.ndarray) -> dict[str, list]:
+    def _evidence(text: pa.Array, lines: np.ndarray, pattern: str = _EVIDENCE) -> dict[str, list]:
         """Count values only month-first (``m``), only day-first (``d``) or both (``e``) read.
 
-        Each count comes with up to three example ``(line, value)``.
+        Each count comes with up to three example ``(line, value)``; `pattern` finds the two
+        numbers (``a``, ``b``) that could be the month or the day.
         """
-        parts = pc.extract_regex(text, _EVIDENCE)
+        parts = pc.extract_regex(text, pattern)
         a = pc.cast(pc.struct_field(parts, "a"), pa.int16()).to_numpy(zero_copy_only=False)
         b = pc.cast(pc.struct_field(parts, "b"), pa.int16()).to_numpy(zero_copy_only=False)
         a = np.nan_to_num(np.asarray(a, dtype=np.float64), nan=0)

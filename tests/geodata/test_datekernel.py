@@ -1,16 +1,22 @@
-"""The fixed-width date fast path reads exactly what Arrow's strptime reads, or leaves it."""
+"""The fixed-width date fast path reads exactly what Arrow's strptime reads, or leaves it.
+
+What it leaves because it is no calendar date (31 February) Arrow's strptime rolls over into
+the next month; :func:`geodata.dates._strptime` finds those readings (:func:`month_starts`) and
+refuses them, so both read the same values the same way.
+"""
 
 from __future__ import annotations
 
 import random
+from datetime import date, timedelta
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from geodata._datekernel import fixed_format, read_fixed
-from geodata.dates import DATE_FORMATS
+from geodata._datekernel import fixed_format, month_starts, read_fixed
+from geodata.dates import DATE_FORMATS, _strptime
 
 FIELDS = {"Y": (0, 9999), "m": (0, 13), "d": (0, 32), "H": (0, 25), "I": (0, 13), "M": (0, 61)}
 
@@ -90,7 +96,7 @@ def test_known_instants(value: str, fmt: str, expected: int) -> None:
 @pytest.mark.parametrize(
     ("value", "fmt"),
     [
-        ("2021-02-29 10:00:00", "%Y-%m-%d %H:%M:%S"),  # strptime rolls it over into March
+        ("2021-02-29 10:00:00", "%Y-%m-%d %H:%M:%S"),  # no date (Arrow rolls it into March)
         ("2021-06-22 23:59:60", "%Y-%m-%d %H:%M:%S"),  # strptime reads a leap second
         ("2021-6-22 1:31:12", "%Y-%m-%d %H:%M:%S"),  # unpadded: strptime reads it
         ("06/22/2021 00:31:12 AM", "%m/%d/%Y %I:%M:%S %p"),
@@ -110,3 +116,75 @@ def test_values_left_to_strptime(value: str, fmt: str) -> None:
 )
 def test_formats_without_a_fixed_width_reading(fmt: str) -> None:
     assert fixed_format(fmt) is None
+
+
+def _render(fmt: str, when: tuple[int, int, int]) -> str:
+    year, month, day = when
+    parts = {"Y": f"{year:04d}", "m": f"{month:02d}", "d": f"{day:02d}", "H": "22", "I": "10"}
+    parts.update({"M": "05", "S": "07", "p": "PM"})
+    return "".join(parts.get(c, c) for c in fmt.replace("%", ""))
+
+
+@pytest.mark.parametrize("fmt", [f for f in DATE_FORMATS if fixed_format(f) is not None])
+def test_checked_strptime_reads_what_the_kernel_reads_at_month_ends(fmt: str) -> None:
+    # days 27 to 31 of every month of common, leap and century years, and the first days
+    when = [
+        (year, month, day)
+        for year in (1900, 2000, 2016, 2018, 2020, 2100)
+        for month in range(1, 13)
+        for day in (1, 2, 3, 27, 28, 29, 30, 31)
+    ]
+    text = pa.array([_render(fmt, w) for w in when])
+    fixed = fixed_format(fmt)
+    assert fixed is not None
+    seconds, done = read_fixed(text, np.arange(len(text)), fixed)
+    checked = _strptime(text, fmt)
+    valid = checked.is_valid().to_numpy(zero_copy_only=False)
+    real = np.array([_is_date(*w) for w in when])
+    np.testing.assert_array_equal(done, real)  # the kernel reads exactly the real dates
+    np.testing.assert_array_equal(valid, real)  # and so does the checked strptime
+    read = pc.cast(pc.fill_null(checked, 0), pa.int64()).to_numpy()
+    np.testing.assert_array_equal(read[real], seconds[real])
+    # each year: 30 and 31 February, the 31st of 4 months; 29 February of 1900, 2018, 2100
+    assert real.sum() == 6 * 12 * 8 - 6 * (2 + 4) - 3
+
+
+def _is_date(year: int, month: int, day: int) -> bool:
+    try:
+        date(year, month, day)
+    except ValueError:
+        return False
+    return True
+
+
+def test_month_starts_flags_the_days_a_month_end_rolls_over_to() -> None:
+    first = date(1890, 1, 1)
+    days = [first + timedelta(days=i) for i in range(0, 80_000)]  # 1890 to 2108
+    epoch = date(1970, 1, 1)
+    seconds = np.array([(d - epoch).days * 86_400 + 3_599 for d in days], dtype=np.int64)
+    valid = np.ones(seconds.size, dtype=bool)
+    valid[::7] = False
+
+    def narrow(d: date) -> bool:
+        return (d.month == 3 and d.day <= 3) or (d.month in (5, 7, 10, 12) and d.day == 1)
+
+    def wide(d: date) -> bool:
+        return (
+            (d.month == 2 and d.day >= 28)
+            or (d.month == 3 and d.day <= 4)
+            or (d.month in (4, 6, 9, 11) and d.day == 30)
+            or (d.month in (5, 7, 10, 12) and d.day <= 2)
+        )
+
+    np.testing.assert_array_equal(
+        month_starts(seconds, valid), np.array([narrow(d) for d in days]) & valid
+    )
+    flagged = month_starts(seconds, valid, wide=True)
+    np.testing.assert_array_equal(flagged, np.array([wide(d) for d in days]) & valid)
+    # the day either side of every narrow one is in the wide set
+    near = np.array([any(narrow(d + timedelta(days=k)) for k in (-1, 0, 1)) for d in days])
+    assert not (near & valid & ~flagged).any()
+    # a span too wide to tabulate (the years 1000 and 9999) is worked out value by value
+    far = np.array([(date(1000, 3, 2) - epoch).days, (date(9999, 12, 1) - epoch).days]) * 86_400
+    assert month_starts(far, np.ones(2, dtype=bool)).tolist() == [True, True]
+    assert month_starts(far + 86_400 * 3, np.ones(2, dtype=bool)).tolist() == [False, False]
