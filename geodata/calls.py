@@ -414,6 +414,8 @@ class CallsReport:
     location_withheld: int = 0
     outside: int = 0
     date_formats: dict[str, str] = field(default_factory=dict)
+    #: What the reader found about the file (its delimiter, an unclosed quote, ...).
+    notes: list[str] = field(default_factory=list)
     version: int | None = None
     rejections_csv: str | None = None
 
@@ -510,6 +512,8 @@ class _CallReader:
             )
         self.ids = IdTable()
         self.header_checked = False
+        #: What the reader found about the file (see :func:`~geodata.readers.iter_records`).
+        self.notes: list[str] = []
         self.dates: dict[str, DateReader] = {}
         for role in CALL_TIMES:
             source = self.used.get(role)
@@ -798,7 +802,8 @@ def _read_with(
     calls: _CallReader, *, exact: bool, block_bytes: int
 ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame, int]]:
     first = True
-    for table, lines, malformed in iter_records(calls.path, exact=exact, block_bytes=block_bytes):
+    batches = iter_records(calls.path, exact=exact, block_bytes=block_bytes, notes=calls.notes)
+    for table, lines, malformed in batches:
         if first:  # a large file's repeated ids are found first (readers.id_table)
             calls.check_header(table.column_names)
             calls.ids = id_table(
@@ -962,6 +967,7 @@ def join_calls(
                 report.outside += int((batch[schema.BEAT] == schema.OUTSIDE).sum())
                 yield batch
             report.date_formats = calls.date_formats
+            report.notes = list(calls.notes)
         finally:
             reading.close()
 

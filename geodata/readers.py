@@ -996,13 +996,19 @@ def read_table(path: str | Path) -> tuple[pd.DataFrame, pd.Series, str | None, l
 
 
 def iter_records(
-    path: str | Path, *, exact: bool = False, block_bytes: int = BLOCK_BYTES
+    path: str | Path,
+    *,
+    exact: bool = False,
+    block_bytes: int = BLOCK_BYTES,
+    notes: list[str] | None = None,
 ) -> Iterator[tuple[pa.Table, np.ndarray, pd.DataFrame]]:
     """Yield a file's records batch by batch: string columns, their lines, malformed records.
 
     The reading of :func:`iter_incidents` for other record kinds (CAD calls): the same formats,
     whole-file errors (empty, binary, not UTF-8, a truncated ``.gz``) and line numbers; records
     with too many fields come back as rejections (:data:`REJECTION_COLUMNS`), not as rows.
+    What the reader found about the file (its delimiter, trimmed header names, an unclosed
+    quote) is added to `notes`, when given, once each.
 
     Raises
     ------
@@ -1017,11 +1023,13 @@ def iter_records(
     try:
         for batch in _batches(path, exact=exact, block_bytes=block_bytes):
             yielded = True
+            if notes is not None:
+                notes.extend(n for n in batch.notes if n not in notes)
             yield batch.table, batch.lines, rejection_frame(batch.malformed)
     except _RaggedFile:
         if yielded:
             raise RaggedRecords(str(path)) from None
-        yield from iter_records(path, exact=True, block_bytes=block_bytes)
+        yield from iter_records(path, exact=True, block_bytes=block_bytes, notes=notes)
 
 
 # --- column mapping -------------------------------------------------------------------------

@@ -85,6 +85,8 @@ def print_calls_report(report: CallsReport, *, as_json: bool) -> int:
             print(f"  rejected: {reason}: {n:,}")
         for role, fmt in report.date_formats.items():
             print(f"  note: {role} read as {fmt}")
+        for note in report.notes:
+            print(f"  note: {note}")
     if not report.rows_accepted:
         why = (
             "the file has a header but no records"

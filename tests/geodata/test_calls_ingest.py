@@ -301,3 +301,21 @@ def test_projected_x_y_without_their_crs_is_refused_in_the_mappings_words(tmp_pa
     mapping = CallMapping(call_id="id", received_at="received", x="X", y="Y")
     with pytest.raises(SchemaError, match=r"set crs under \[options\]"):
         ingest_calls(path, mpls_store, mapping=mapping)
+
+
+def test_a_semicolon_export_is_read_and_its_delimiter_reported(tmp_path, mpls_store):
+    head = pd.read_csv(RAW, dtype=str, keep_default_na=False, nrows=300)
+    mapping = CallMapping.from_file(MPLS / "calls_mapping.toml")
+    reports = {}
+    for name, sep in (("comma", ","), ("semicolon", ";")):
+        path = tmp_path / f"{name}.csv"
+        head.to_csv(path, index=False, sep=sep)
+        store = IncidentStore(tmp_path / name)
+        store.initialize(analysis_crs=mpls_store.analysis_crs, timezone=ZONE)
+        store.write_layer("beats", mpls_store.read_layer("beats"))
+        reports[name] = ingest_calls(path, store, mapping=mapping)
+    comma, semicolon = reports["comma"], reports["semicolon"]
+    assert semicolon.rows_read == comma.rows_read == 300
+    assert semicolon.rows_accepted == comma.rows_accepted > 290
+    assert not comma.notes
+    assert any("fields separated by ';'" in note for note in semicolon.notes)
