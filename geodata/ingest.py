@@ -679,6 +679,9 @@ def ingest_file(
 # --- why nothing was accepted ---------------------------------------------------------------
 
 _SERIAL = re.compile(r"^\d{5}(\.\d+)?$")
+_EPOCH = re.compile(r"^\d{9,11}$")
+#: A date whose year has two digits (``1/5/18 2:16 PM``, ``05-01-18``).
+_TWO_DIGIT_YEAR = re.compile(r"^\d{1,2}[/.-]\d{1,2}[/.-]\d{2}(\s|$)")
 
 
 def _share_inside(index: BeatIndex, x: np.ndarray, y: np.ndarray, buffer_m: float) -> float:
@@ -781,6 +784,21 @@ def _hint(
                 f"{day:%Y-%m-%d %H:%M}): format the date column as text (e.g. 2024-01-31 "
                 "14:05) in the spreadsheet before exporting it."
             )
+        epoch = values[values.str.match(_EPOCH)]
+        if len(epoch) >= 0.5 * len(values):
+            example = epoch.iloc[0]
+            instant = pd.Timestamp(int(example), unit="s", tz="UTC")
+            return (
+                f"the dates look like Unix epoch seconds ({example!r} is "
+                f"{instant:%Y-%m-%d %H:%M} UTC): pass --date-format %s."
+            )
+        short = values[values.str.match(_TWO_DIGIT_YEAR)]
+        if len(short) >= 0.5 * len(values):
+            return (
+                f"the years have two digits (e.g. {short.iloc[0]!r}): pass a format with %y, "
+                "e.g. --date-format '%m/%d/%y %H:%M' (month first) or '%d/%m/%y %H:%M' (day "
+                "first), with the time as the file writes it."
+            )
     if top == REASONS["implausible_date"]:
         return (
             f"every date falls outside {mapping.earliest_year}-01-01 .. tomorrow: check the "
@@ -800,6 +818,13 @@ def _hint(
         )
     if top == REASONS["bad_coordinates"]:
         return "the coordinate columns do not hold numbers: check the column mapping."
+    if top == REASONS["out_of_range"]:
+        example = rejected.values(top, 1).iloc[0]
+        return (
+            f"the coordinates are not longitudes and latitudes (e.g. {example!r} is out of "
+            "range): if the columns hold projected x/y, map them as x and y and pass their "
+            "--crs; if latitude and longitude are swapped, map them the other way round."
+        )
     if top == REASONS["malformed"]:
         return (
             "the records do not have the header's number of fields: check the delimiter and "

@@ -89,6 +89,23 @@ def main() -> None:
     serial["Date"] = [f"{43101 + i}.{i:02d}" for i in range(20)]
     write(serial, "excel_serial_dates.csv")
 
+    epoch = base.head(20).copy()
+    local = pd.to_datetime(epoch["Date"], format="%m/%d/%Y %I:%M:%S %p")
+    instants = local.dt.tz_localize("America/Chicago").dt.tz_convert("UTC")
+    epoch["Date"] = (instants.astype("int64") // 10**9).astype(str)
+    write(epoch, "epoch_seconds.csv")
+
+    short = base.head(20).copy()
+    short["Date"] = local.dt.strftime("%m/%d/%y %H:%M")
+    write(short, "two_digit_years.csv")
+
+    projected = base.head(20).copy()  # state plane feet in the latitude/longitude columns
+    projected["Longitude"], projected["Latitude"] = (
+        projected["X Coordinate"],
+        projected["Y Coordinate"],
+    )
+    write(projected.drop(columns=["X Coordinate", "Y Coordinate"]), "xy_in_latlon_columns.csv")
+
     buffer = io.BytesIO()
     with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as handle:
         handle.write(rows(600, seed=1).to_csv(index=False).encode())
