@@ -128,8 +128,9 @@ def _calls_cluster_case(files: list[Path], store_root: Path) -> dict[str, object
     from geodata.store import IncidentStore
 
     store = IncidentStore(store_root)
-    assert store.department().call_mapping is not None
-    mapping = CallMapping.from_file(store.department().call_mapping)
+    mapping_file = store.department().call_mapping
+    assert mapping_file is not None
+    mapping = CallMapping.from_file(mapping_file)
     reports, measures = _on_cluster(
         lambda client: ingest_calls_files(files, store, client, mapping=mapping)
     )

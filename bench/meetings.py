@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from geodata import meetings, settings
 from geodata.geocode import BlockGazetteer
@@ -29,9 +30,11 @@ from geodata.ingest import build_sample_store
 from geodata.join import BeatIndex
 from geodata.store import IncidentStore
 
+T = TypeVar("T")
 
-def _time(fn: Callable[[], object], repeat: int) -> tuple[float, float, object]:
-    times, result = [], None
+
+def _time(fn: Callable[[], T], repeat: int) -> tuple[float, float, T]:
+    times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
         result = fn()

@@ -151,6 +151,7 @@ def _case(root: Path, what: str, where: str) -> dict:
 
         shutil.rmtree(store.table.counts_cache_dir, ignore_errors=True)
     start, cpu = time.perf_counter(), time.process_time()
+    digest: dict[str, int | float]
     if what == "count":
         counts = store.count_by(["beat", "offense"], mapper=mapper)
         digest = {"groups": len(counts), "incidents": int(counts["incidents"].sum())}
@@ -158,7 +159,7 @@ def _case(root: Path, what: str, where: str) -> dict:
         model = kde_surface(store, bandwidth_m=150.0, cell_size_m=50.0, mapper=mapper)
         digest = {"incidents": model.n_incidents_, "density_sum": float(model.density_.sum())}
     seconds = time.perf_counter() - start
-    out = {
+    out: dict[str, object] = {
         "what": what,
         "where": where,
         "seconds": round(seconds, 2),

@@ -16,6 +16,7 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -82,10 +83,10 @@ def main() -> None:
     one_beat = ds.field(schema.BEAT) == args.beat
     cases: dict[str, Callable[[], object]] = {}
     for name, files in paths.items():
-        cases[f"{name}: 8 analysis columns"] = lambda f=files: load(f, ANALYSIS_COLUMNS)
-        cases[f"{name}: beat + time"] = lambda f=files: load(f, [schema.BEAT, schema.OCCURRED_AT])
-        cases[f"{name}: one beat, 8 columns"] = lambda f=files: load(f, ANALYSIS_COLUMNS, one_beat)
-        cases[f"{name}: count beat x offense"] = lambda f=files: count(f)
+        cases[f"{name}: 8 analysis columns"] = partial(load, files, ANALYSIS_COLUMNS)
+        cases[f"{name}: beat + time"] = partial(load, files, [schema.BEAT, schema.OCCURRED_AT])
+        cases[f"{name}: one beat, 8 columns"] = partial(load, files, ANALYSIS_COLUMNS, one_beat)
+        cases[f"{name}: count beat x offense"] = partial(count, files)
     times: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(args.rounds):
         for name, fn in cases.items():

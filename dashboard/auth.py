@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable, Iterable, Mapping
+from typing import Literal, NoReturn, TypedDict, Unpack
 
 import streamlit as st
 from sqlalchemy import Engine
@@ -34,6 +35,7 @@ __all__ = [
     "record",
     "refusal",
     "requested_page",
+    "require_user",
     "sidebar",
     "signed_in_user",
     "sso_configured",
@@ -116,6 +118,21 @@ def _forget(reason: str | None = None) -> None:
 def current_user() -> User | None:
     """Return the user this run was authorised for (set by :func:`signed_in_user`), or None."""
     return st.session_state.get(USER_KEY)
+
+
+def require_user() -> User:
+    """Return the signed-in user; raise if nobody is (pages run only for a signed-in user).
+
+    Raises
+    ------
+    PermissionError
+        If this run was not authorised by :func:`signed_in_user`.
+    """
+    user = current_user()
+    if user is None:
+        msg = "this page needs a signed-in user"
+        raise PermissionError(msg)
+    return user
 
 
 def can(permission: users.Permission) -> bool:
@@ -252,7 +269,7 @@ def _watch_idle() -> None:
         st.rerun(scope="app")  # the router then signs out and shows the sign-in form
 
 
-def _only(body: Callable[[], None], title: str, page_paths: Iterable[str]) -> None:
+def _only(body: Callable[[], None], title: str, page_paths: Iterable[str]) -> NoReturn:
     """Run `body` as the only page, under every page address, with no menu; stop the run."""
     pages = [st.Page(body, title=title, default=True)]
     pages += [st.Page(body, title=title, url_path=p, visibility="hidden") for p in page_paths]
@@ -261,7 +278,7 @@ def _only(body: Callable[[], None], title: str, page_paths: Iterable[str]) -> No
 
 
 def _password_page() -> None:
-    _change_password_form(current_user())
+    _change_password_form(require_user())
     st.button("Sign out", on_click=_sign_out, key="auth_sign_out_pw")
 
 
@@ -288,7 +305,7 @@ def signed_in_user(page_paths: Iterable[str] = ()) -> User:
     return user
 
 
-def refusal(title: str) -> object:
+def refusal(title: str) -> Callable[[], None]:
     """Return a page body that shows only a refusal (for a page the user's roles do not allow)."""
 
     def refused() -> None:
@@ -307,6 +324,20 @@ def _log_download(file_name: str, label: str) -> None:
         record(audit.DOWNLOAD, file_name, {"button": label})
 
 
+class _DownloadOptions(TypedDict, total=False):
+    """The further keyword arguments of ``st.download_button`` (as Streamlit 1.67 takes them)."""
+
+    help: str | None
+    type: Literal["primary", "secondary", "tertiary"]
+    icon: str | None
+    icon_position: Literal["left", "right"]
+    disabled: bool
+    use_container_width: bool | None
+    width: Literal["stretch", "content"] | int
+    shortcut: str | None
+    wrap: bool | None
+
+
 def download_button(
     label: str,
     data: bytes | str,
@@ -316,13 +347,14 @@ def download_button(
     key: str | None = None,
     permission: users.Permission = users.Permission.EXPORT,
     container: DeltaGenerator | None = None,
-    **kwargs: object,
+    **kwargs: Unpack[_DownloadOptions],
 ) -> bool:
     """Show ``st.download_button`` to users holding `permission`; audit every click.
 
     Returns False (and shows nothing) when the user may not download. The file is audited as
     ``download`` with its name and the button's label. `container` is where to draw it (a
-    column; default: the page).
+    column; default: the page). Further keyword arguments go to ``st.download_button`` as they
+    are.
     """
     if not can(permission):
         return False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import SupportsFloat, cast
 
 import folium
 import pandas as pd
@@ -148,7 +149,8 @@ class AreaCalls:
 
 
 def _number(value: object) -> float | None:
-    return None if value is None or pd.isna(value) else float(value)
+    # a value that is not missing (None, NaN, NA) is a number
+    return None if value is None or pd.isna(value) else float(cast(SupportsFloat, value))
 
 
 @st.cache_data(show_spinner="Summarising the calls...", max_entries=32)

@@ -19,6 +19,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import SupportsInt, cast
 
 import altair as alt
 import folium
@@ -26,6 +27,7 @@ import geopandas as gpd
 import pandas as pd
 import streamlit as st
 from shapely.geometry import Point
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from analysis import pdf
@@ -225,8 +227,8 @@ def counts_display(view: BeatView) -> pd.DataFrame:
     def arrow(change: object) -> str:
         if change is pd.NA or change is None or pd.isna(change):
             return "no earlier data"
-        change = int(change)
-        return "▲ up" if change > 0 else ("▼ down" if change < 0 else "= same")
+        delta = int(cast(SupportsInt, change))  # a difference of two counts: NA ruled out above
+        return "▲ up" if delta > 0 else ("▼ down" if delta < 0 else "= same")
 
     return pd.DataFrame(
         {
@@ -333,7 +335,7 @@ def beat_map(
 
 
 @st.cache_resource(show_spinner=False)
-def _meetings_engine(url: str) -> object:
+def _meetings_engine(url: str) -> Engine:
     from geodata import meetings
 
     return meetings.open_database(url)

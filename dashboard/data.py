@@ -14,12 +14,13 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from analysis import inputs, profiles
-from analysis.inputs import Period
+from analysis.inputs import Level, Period
 from geodata import boundaries, schema, settings
 from geodata.department import Department
 from geodata.store import IncidentStore
 
 __all__ = [
+    "analysis_level",
     "as_of_input",
     "beat_counts",
     "daily_counts",
@@ -146,6 +147,22 @@ def daily_counts(root: str, token: str) -> pd.Series:
 def has_incidents(root: str, token: str) -> bool:
     """Return True when the store holds incident reports (a CAD-only store holds none)."""
     return bool(daily_counts(root, token).sum() > 0)
+
+
+def analysis_level(level: str) -> Level:
+    """Return `level` (a department level's key, or ``department``) as an analysis level.
+
+    Raises
+    ------
+    ValueError
+        If `level` is none of ``beat``, ``sector``, ``district`` and ``department`` (as
+        :func:`analysis.inputs.area_beats` would).
+    """
+    match level:
+        case "beat" | "sector" | "district" | "department":
+            return level
+    msg = f"level must be one of {inputs.LEVELS}, got {level!r}"
+    raise ValueError(msg)
 
 
 def review_level(root: str, token: str) -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any, cast
 
 import folium
 import geopandas as gpd
@@ -116,22 +117,26 @@ def hotspot_run(
     incidents = data.load_incidents(root, token, hotspots.HOTSPOT_COLUMNS, period)
     beats = data.load_beats(root, token)
     located, area = hotspots.area_incidents(
-        incidents, beats, level=level, area_id=area_id, category=category
+        incidents, beats, level=data.analysis_level(level), area_id=area_id, category=category
     )
     if located.empty:
         nothing = gpd.GeoDataFrame(geometry=gpd.GeoSeries(crs=area.crs))
         return HotspotRun(nothing, pd.DataFrame(), nothing, area, 0, NO_INCIDENTS)
-    options = dict(params)
+    options: dict[str, Any] = dict(params)  # keyword arguments of fit_hotspots
     if method in {"gistar", "dbscan"}:  # both measure the area against the jurisdiction
         options["reference"] = hotspots.area_incidents(
             incidents, beats, level=None, area_id=None, category=category
         )
     model, polygons = hotspots.fit_hotspots(located, area, method, **options)
     if method == "kde":
-        surface = surface_cells(model.density_, model.grid_, crs=area.crs)
+        kde = cast(hotspots.KDEHotspots, model)  # what fit_hotspots fits for "kde"
+        surface = surface_cells(kde.density_, kde.grid_, crs=area.crs)
     elif method == "gistar":
+        gistar = cast(hotspots.GiStarHotspots, model)  # what fit_hotspots fits for "gistar"
         z, grid = _crop(
-            np.where(model.study_, np.clip(model.z_, 0, None), 0.0), model.grid_, area.total_bounds
+            np.where(gistar.study_, np.clip(gistar.z_, 0, None), 0.0),
+            gistar.grid_,
+            area.total_bounds,
         )
         surface = surface_cells(
             z,
@@ -309,7 +314,11 @@ def near_repeat(
     """Return the Knox near-repeat table of an area and period (99 shuffles, seed 0)."""
     incidents = data.load_incidents(root, token, hotspots.HOTSPOT_COLUMNS, period)
     located, _ = hotspots.area_incidents(
-        incidents, data.load_beats(root, token), level=level, area_id=area_id, category=category
+        incidents,
+        data.load_beats(root, token),
+        level=data.analysis_level(level),
+        area_id=area_id,
+        category=category,
     )
     return hotspots.knox_table(located, permutations=99, random_state=0)
 

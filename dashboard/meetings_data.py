@@ -8,6 +8,7 @@ edit, so an analyst's move shows on the map, in the list and in the .ics at the 
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING, SupportsInt, cast
 from zoneinfo import ZoneInfo
 
 import folium
@@ -21,6 +22,9 @@ from dashboard import data, maps
 from dashboard import profile_data as pd_
 from geodata import meetings, schema, settings
 from geodata.store import IncidentStore
+
+if TYPE_CHECKING:
+    from streamlit.elements.lib.column_types import ColumnConfig
 
 __all__ = [
     "CUSTOM_RULE",
@@ -48,7 +52,7 @@ MAX_VENUE_POPUP_ROWS = 5
 _STATUS = {"cancelled": "CANCELLED", "moved": "MOVED", "scheduled": ""}
 
 
-def column_config(tzid: str) -> dict[str, object]:
+def column_config(tzid: str) -> dict[str, ColumnConfig | str]:
     """Return how the meeting tables show their columns (times local to `tzid`)."""
     return {
         "start": st.column_config.DatetimeColumn(
@@ -315,7 +319,8 @@ def form_values(row: pd.Series | None, tzid: str) -> dict[str, object]:
         "venue": int(row["venue_id"]) if row is not None else None,
         "date": start.date() if start is not None else datetime.now(ZoneInfo(tzid)).date(),
         "time": start.time() if start is not None else time(18, 30),
-        "minutes": int(value("duration_min", meetings.DEFAULT_DURATION_MIN)),
+        # the stored whole minutes, or the default
+        "minutes": int(cast(SupportsInt, value("duration_min", meetings.DEFAULT_DURATION_MIN))),
         **rule_fields(str(value("rrule", "FREQ=MONTHLY;INTERVAL=2;BYDAY=2TU")), tzid),
         "reason": str(value("duration_reason")),
         "contact": str(value("contact")),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal
+from typing import Literal, cast
 
 import folium
 import geopandas as gpd
@@ -272,8 +272,8 @@ def measures_table(proposal: beatplan.Proposal) -> pd.DataFrame:
         [
             {
                 "measure": "Contiguous (every beat one piece)",
-                "before": float(proposal.current.summary["contiguous"]),
-                "after": float(proposal.proposed.summary["contiguous"]),
+                "before": float(bool(proposal.current.summary["contiguous"])),
+                "after": float(bool(proposal.proposed.summary["contiguous"])),
                 "change": float("nan"),
                 "change_pct": float("nan"),
             },
@@ -353,7 +353,8 @@ def save(proposal: beatplan.Proposal, *, name: str, author: str) -> int:
         name=name,
         author=author,
         parameters=proposal.parameters,
-        measures=jsonable(proposal.proposed.summary, digits=6),
+        # jsonable returns a dict as a dict
+        measures=cast("dict[str, object]", jsonable(proposal.proposed.summary, digits=6)),
         assignments=dict(
             zip(proposal.units[beatplan.UNIT].astype(str), proposal.units["proposed"], strict=False)
         ),

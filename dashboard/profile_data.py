@@ -79,7 +79,7 @@ def profile_inputs(
     """
     del token
     return inputs.load_profile_inputs(
-        IncidentStore(root), as_of, years=years, level=level, area_id=area_id
+        IncidentStore(root), as_of, years=years, level=data.analysis_level(level), area_id=area_id
     )
 
 
@@ -121,7 +121,7 @@ def area_profile(
     loaded = profile_inputs(root, token, as_of, inputs.HISTORY_YEARS, level, area_id)
     return profiles.profile_loaded(
         loaded,
-        level=level,
+        level=data.analysis_level(level),
         area_id=area_id,
         neighbours=neighbours(root, token),
         label=data.label(root, token, level) if level != "department" else None,
@@ -157,7 +157,9 @@ def sector_review(
     Only the reviewed area's incidents are read.
     """
     loaded = profile_inputs(root, token, as_of, inputs.REVIEW_HISTORY_YEARS, level, sector)
-    return profiles.review_loaded(loaded, sector=sector, window=window, level=level)
+    return profiles.review_loaded(
+        loaded, sector=sector, window=window, level=data.analysis_level(level)
+    )
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

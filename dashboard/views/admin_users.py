@@ -9,7 +9,7 @@ from geodata import users
 from geodata.users import AccountError
 
 engine = auth.database()
-me = auth.current_user()
+me = auth.require_user()  # the router runs a page only for a signed-in user
 PASSWORD_KEY = "admin_users_one_time"  # (username, one-time password) to show once
 
 st.title("Users")

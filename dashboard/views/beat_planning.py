@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import streamlit as st
 
+from analysis.beatplan import Proposal
 from analysis.inputs import Period
 from dashboard import auth, calls_panel, data, state
 from dashboard import plan_data as pl
@@ -118,7 +121,7 @@ with st.expander("Advanced"):
 current = pl.current_evaluation(root, token, district, period, basis)
 s = current.summary
 m = st.columns(5)
-m[0].metric(f"Current {BEATS}", s["n_beats"])
+m[0].metric(f"Current {BEATS}", cast(int, s["n_beats"]))  # evaluate_plan counts the beats
 m[1].metric("Workload CV", f"{s['workload_cv']:.3f}")
 m[2].metric("Max / min", f"{s['max_min_ratio']:.2f}")
 m[3].metric("Median Polsby-Popper", f"{s['median_polsby_popper']:.3f}")
@@ -148,8 +151,12 @@ if st.button(f"Propose {BEATS}", type="primary"):
     else:
         with st.status(f"Proposing {BEATS}...", expanded=True) as status:
             bar = st.progress(0.0, text="building units")
+
+            def _progress(message: str, share: float) -> None:
+                bar.progress(min(share, 1.0), text=message)
+
             try:
-                proposal = pl.propose(
+                made = pl.propose(
                     root,
                     token,
                     district=district,
@@ -160,13 +167,13 @@ if st.button(f"Propose {BEATS}", type="primary"):
                     cell_size_m=cell,
                     period=period,
                     basis=basis,
-                    progress=lambda msg, frac: bar.progress(min(frac, 1.0), text=msg),
+                    progress=_progress,
                 )
             except (InputError, ValueError) as err:
                 status.update(label="No proposal", state="error", expanded=False)
                 problem = pl.user_message(err)
             else:
-                st.session_state[state.PLAN_PROPOSAL] = proposal
+                st.session_state[state.PLAN_PROPOSAL] = made
                 st.session_state[state.PLAN_PROPOSAL_KEY] = (token, period, basis)
                 status.update(label="Proposal ready", state="complete", expanded=False)
     if problem:  # an impossible request: say why, and take the previous proposal off screen
@@ -179,7 +186,7 @@ with st.expander("Saved plans"):
     saved = pl.saved_plans().rename(columns={"district": data.label(root, token, "district")})
     st.dataframe(saved, hide_index=True, width="stretch")
 
-proposal = st.session_state.get(state.PLAN_PROPOSAL)
+proposal: Proposal | None = st.session_state.get(state.PLAN_PROPOSAL)
 if st.session_state.get(state.PLAN_PROPOSAL_KEY) != (token, period, basis):
     proposal = None  # made from other data, another workload period or another workload
 if proposal is None or proposal.parameters["district"] != district:
@@ -228,7 +235,7 @@ if not auth.can(users.Permission.SAVE_PLAN):
 with st.form("save_plan"):
     f1, f2 = st.columns(2)
     name = f1.text_input("Plan name", value=f"{DISTRICT.capitalize()} {district} proposal")
-    author = auth.current_user().username  # the signed-in user, never typed
+    author = auth.require_user().username  # the signed-in user, never typed
     f2.text_input("Author", value=author, disabled=True)
     if st.form_submit_button("Save plan"):
         try:

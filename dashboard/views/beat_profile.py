@@ -16,6 +16,7 @@ st.title(f"{word['beat'].capitalize()} profile")
 dates = calls_data.page_dates(root, token)
 if dates is None:
     calls_panel.stop_without_incidents(root, token)  # neither incidents nor calls: says so
+    st.stop()  # (not reached: the line above stops without incidents)
 has_incidents = data.has_incidents(root, token)
 beats = data.load_beats(root, token)
 beat_ids = sorted(beats[schema.BEAT])

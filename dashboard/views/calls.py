@@ -34,7 +34,9 @@ area = None
 if level is not None:
     ids = sorted(data.load_beats(root, token)[level].dropna().unique())
     area = mid.selectbox(data.label(root, token, level, title=True), ids, key="calls_area")
-window = right.selectbox("Window", WINDOWS, index=0, format_func=LABELS.get, key="calls_window")
+window = right.selectbox(
+    "Window", WINDOWS, index=0, format_func=LABELS.__getitem__, key="calls_window"
+)
 as_of = far.date_input("As of", value=last, min_value=first, max_value=last)
 target = st.number_input(
     "Response-time target (minutes)", min_value=1.0, max_value=120.0, value=10.0, step=1.0

@@ -110,11 +110,12 @@ if submitted and upload is not None:
         },
     )
     rejected = None
-    if report.rows_rejected:
+    rejections = report.rejections_csv  # written whenever a row is rejected
+    if report.rows_rejected and rejections is not None:
         rejected = (
-            pd.read_csv(report.rejections_csv).head(1000),
-            Path(report.rejections_csv).read_bytes(),
-            Path(report.rejections_csv).name,
+            pd.read_csv(rejections).head(1000),
+            Path(rejections).read_bytes(),
+            Path(rejections).name,
         )
     st.session_state[IMPORTED_KEY] = (
         f"{report.rows_read:,} rows read: {report.rows_accepted:,} accepted "

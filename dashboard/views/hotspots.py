@@ -49,7 +49,8 @@ elif method == "kde":
     auto = p1.checkbox("Automatic bandwidth (rule)", value=True)
     if not auto:
         params["bandwidth_m"] = float(p2.slider("Bandwidth (m)", 25, 500, 150, 25))
-    cell = p3.select_slider("Cell (m)", ["auto", 10, 20, 50], "auto")  # auto: bandwidth / 10
+    cells: list[str | int] = ["auto", 10, 20, 50]
+    cell = p3.select_slider("Cell (m)", cells, "auto")  # auto: bandwidth / 10
     params["cell_size_m"] = "auto" if cell == "auto" else float(cell)
 elif method == "gistar":
     params["cell_size_m"] = float(p1.select_slider("Cell (m)", [100, 150, 200, 250], 150))
@@ -165,12 +166,11 @@ with st.expander("How well do the methods predict? (rolling backtest on the whol
     chosen = st.multiselect("Methods", evaluate.METHODS[1:], default=["kde", "gistar", "dbscan"])
     if st.button("Run the backtest", key="hotspots_backtest"):
         bar = st.progress(0.0, text="Backtest...")
-        table = hd.evaluation_table(
-            root,
-            token,
-            tuple(chosen),
-            _progress=lambda share, text: bar.progress(min(share, 1.0), text=text),
-        )
+
+        def _progress(share: float, text: str) -> None:
+            bar.progress(min(share, 1.0), text=text)
+
+        table = hd.evaluation_table(root, token, tuple(chosen), _progress=_progress)
         bar.empty()
         st.dataframe(table, hide_index=True, width="stretch")
         st.caption(

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any, TypedDict, TypeVar
 
+import pandas as pd
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from dashboard import auth, data
 from dashboard import meetings_data as md
@@ -29,36 +33,57 @@ venues = md.venue_table(db, schedule)
 venue_ids = venues["id"].astype(int).tolist()
 venue_labels = dict(zip(venue_ids, venues["label"], strict=True))
 
+T = TypeVar("T")
+
+
+class _SeriesFields(TypedDict):
+    """The series form's values, as :func:`geodata.meetings.create_series` takes them."""
+
+    title: str
+    beats: str | None
+    sector: str | None
+    venue: int | dict[str, str]
+    start: datetime
+    rrule: str
+    duration_min: int
+    duration_reason: str | None
+    contact: str | None
+    notes: str | None
+    virtual_link: str | None
+    illustrative: bool
+
 
 def _stable_selectbox(
-    container: st.delta_generator.DeltaGenerator,
+    container: DeltaGenerator | None,
     label: str,
-    options: list,
-    labels: dict,
+    options: Sequence[T],
+    labels: Mapping[Any, str],
     *,
     key: str,
     remember: str,
-) -> object:
+) -> T:
     """Return the choice of a selectbox whose option labels may change between reruns.
 
     The browser sends back the *label* of the selection; when an edit changes that label (a
     series' new title, a meeting now marked cancelled) Streamlit no longer finds it and falls
     back to the first option ("New series"). The choice is therefore kept under `remember` and
-    the widget's key changes with its labels, so the same option stays chosen.
+    the widget's key changes with its labels, so the same option stays chosen. `labels` name
+    the options (one without a label shows as itself); `container` is where to draw it (None:
+    the page).
     """
     chosen = st.session_state.get(remember, options[0])
     index = options.index(chosen) if chosen in options else 0
     digest = hashlib.sha1("\n".join(map(str, labels.values())).encode()).hexdigest()[:10]
-    choice = container.selectbox(
+    choice = (container or st).selectbox(
         label, options, index=index, format_func=lambda v: labels.get(v, v), key=f"{key}_{digest}"
     )
     st.session_state[remember] = choice
     return choice
 
 
-def _fill_form(sid: int | str, row: object, *, overwrite: bool) -> None:
+def _fill_form(sid: int | str, row: pd.Series | None, *, overwrite: bool) -> None:
     """Put the stored values of series `sid` (`row`; None: a new series) into the form."""
-    values = md.form_values(row, meetings.schedule_zone(db))  # type: ignore[arg-type]
+    values = md.form_values(row, meetings.schedule_zone(db))
     if values["venue"] is None:
         values["venue"] = venue_ids[0] if venue_ids else "new"
     for name, value in values.items():
@@ -66,14 +91,14 @@ def _fill_form(sid: int | str, row: object, *, overwrite: bool) -> None:
         if overwrite or key not in st.session_state:
             st.session_state[key] = value
     if row is not None and overwrite:
-        st.session_state[LOADED_KEY] = (sid, int(row["version"]))  # type: ignore[index]
+        st.session_state[LOADED_KEY] = (sid, int(row["version"]))
 
 
-def _audit_edit(series_id: int, before: object, detail: dict[str, object]) -> None:
+def _audit_edit(series_id: int, before: pd.Series, detail: dict[str, object]) -> None:
     """Audit a saved change of `series_id`: the stored fields that changed, old and new."""
     fresh = md.series_table(db, md.token(db))
     after = fresh[fresh["id"] == series_id].iloc[0]
-    changed = audit.changes(before, after, ignore=("version", "updated_at", "label"))  # type: ignore[arg-type]
+    changed = audit.changes(before, after, ignore=("version", "updated_at", "label"))
     auth.record(audit.MEETING_EDIT, f"series {series_id}", {"changed": changed, **detail})
 
 
@@ -83,7 +108,7 @@ def _done(message: str) -> None:
     st.rerun()
 
 
-def _set_archived(series_id: int, before: object, *, archived: bool) -> None:
+def _set_archived(series_id: int, before: pd.Series, *, archived: bool) -> None:
     """Archive `series_id` (or put it back on the schedule), audit it and say so."""
     change = meetings.archive_series if archived else meetings.unarchive_series
     version = change(db, series_id, expected_version=loaded_version)
@@ -222,6 +247,7 @@ with st.form(f"series_form_{sid}"):
     slots["version"] = st.empty()
     submitted = st.form_submit_button("Create series" if current is None else "Save changes")
 
+rule: str | None = None
 if submitted:
     try:
         rule = (
@@ -234,7 +260,7 @@ if submitted:
         slots["rrule"].error(f"Repeats: {err.errors['rrule']}")
         st.error("Nothing was saved; correct the fields marked above.")
 if submitted and rule is not None:
-    fields = {
+    fields: _SeriesFields = {
         "title": title,
         "beats": beats_text if beats_text.strip() else None,
         "sector": sector_text.strip() or None,
@@ -257,11 +283,12 @@ if submitted and rule is not None:
             st.session_state[SELECTED_KEY] = new_id  # open it after the rerun
             _done(f"Series #{new_id} created.")
         else:
+            series_id = int(current["id"])  # `sid`, known to be a stored series' id here
             version = meetings.update_series(
-                db, sid, expected_version=loaded_version, allow_conflicts=allow, **fields
+                db, series_id, expected_version=loaded_version, allow_conflicts=allow, **fields
             )
             st.session_state[LOADED_KEY] = (sid, version)
-            _audit_edit(sid, current, {"version": [loaded_version, version]})
+            _audit_edit(series_id, current, {"version": [loaded_version, version]})
             _done(f"Saved: series #{sid} is now version {version}.")
     except VenueConflictError as err:
         slots["venue"].error(f"Venue: {err.errors['venue']}")
@@ -282,6 +309,7 @@ if current is not None and st.session_state.get(STALE_KEY) == sid:
 
 archived = current is not None and bool(current["archived"])
 if current is not None:
+    series_id = int(current["id"])  # `sid`, known to be a stored series' id here
     try:
         if archived:
             st.info(
@@ -289,7 +317,7 @@ if current is not None:
                 "the map or in the calendar feeds; kept here with its history."
             )
             if st.button("Put back on the schedule", key=f"unarchive_{sid}"):
-                _set_archived(sid, current, archived=False)
+                _set_archived(series_id, current, archived=False)
         else:
             with st.expander("Archive this series"):
                 st.write(
@@ -298,7 +326,7 @@ if current is not None:
                     "cancelled and moved meetings, and can be put back."
                 )
                 if st.button("Archive series", key=f"archive_{sid}"):
-                    _set_archived(sid, current, archived=True)
+                    _set_archived(series_id, current, archived=True)
     except VenueConflictError as err:
         st.error(f"Venue: {err.errors['venue']}")
         st.dataframe(err.conflicts[["start", "end", "title", "beats"]], hide_index=True)
@@ -311,13 +339,13 @@ if current is not None:
 
 if current is not None and not archived:
     st.subheader("Cancel or move one meeting")
-    occurrences = md.occurrence_choices(db, sid)
+    occurrences = md.occurrence_choices(db, series_id)
     if occurrences.empty:
         st.info("This series has no meetings in the next twelve months.")
     else:
         pick = int(
             _stable_selectbox(
-                st,
+                None,
                 "Meeting",
                 list(range(len(occurrences))),
                 dict(enumerate(occurrences["label"])),
@@ -347,12 +375,12 @@ if current is not None and not archived:
             try:
                 if action == "Cancel":
                     version = meetings.cancel_occurrence(
-                        db, sid, when, note=note, expected_version=loaded_version
+                        db, series_id, when, note=note, expected_version=loaded_version
                     )
                 elif action == "Move":
                     version = meetings.move_occurrence(
                         db,
-                        sid,
+                        series_id,
                         when,
                         datetime.combine(new_day, new_time),
                         new_venue=None if new_place == "same" else int(new_place),
@@ -361,7 +389,7 @@ if current is not None and not archived:
                     )
                 else:
                     version = meetings.restore_occurrence(
-                        db, sid, when, expected_version=loaded_version
+                        db, series_id, when, expected_version=loaded_version
                     )
                 st.session_state[LOADED_KEY] = (sid, version)
                 auth.record(

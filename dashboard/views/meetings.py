@@ -92,7 +92,8 @@ elif found is not None:
             column_config=columns,
         )
     beat = found.beat
-    downloads = (  # label, content, file name, MIME type, widget key
+    # label, content, file name, MIME type, widget key
+    downloads: tuple[tuple[str, bytes | str, str, str, str], ...] = (
         (
             f"Beat {beat} calendar (.ics)",
             md.calendar(db, schedule, beat=beat),

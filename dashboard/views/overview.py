@@ -69,7 +69,7 @@ district = data.label(root, token, "district")
 left, mid, right = st.columns([2, 2, 1])
 picked = data.period_input(left, root, token)
 category = mid.selectbox("Category", ["all", *schema.CATEGORIES])
-show_sectors = has_sector and right.toggle(f"{sector.capitalize()} outlines", value=True)
+show_sectors = sector is not None and right.toggle(f"{sector.capitalize()} outlines", value=True)
 if picked is None:
     st.info("Pick a start and an end date.")
     st.stop()

@@ -27,6 +27,7 @@ st.title(f"{word[level].capitalize()} review")
 dates = calls_data.page_dates(root, token)
 if dates is None:
     calls_panel.stop_without_incidents(root, token)  # neither incidents nor calls: says so
+    st.stop()  # (not reached: the line above stops without incidents)
 beats = data.load_beats(root, token)
 area_ids = sorted(beats[level].dropna().unique())
 LABELS = {"7d": "Week (Mon-Sun)", "28d": "28 days", "ytd": "Year to date", "365d": "365 days"}
@@ -41,7 +42,7 @@ sector = left.selectbox(
     index=area_ids.index(remembered) if remembered in area_ids else 0,
 )
 st.session_state[REMEMBER] = sector
-window = mid.selectbox("Window", WINDOWS, format_func=LABELS.get)
+window = mid.selectbox("Window", WINDOWS, format_func=LABELS.__getitem__)
 as_of = data.as_of_input(right, dates)
 if not data.has_incidents(root, token):
     members = sorted(beats.loc[beats[level] == sector, schema.BEAT])
