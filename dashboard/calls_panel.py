@@ -13,7 +13,13 @@ import streamlit as st
 
 from dashboard import calls_data, data
 
-__all__ = ["CALLS_PAGE", "no_incidents_message", "render_calls_section", "stop_without_incidents"]
+__all__ = [
+    "CALLS_PAGE",
+    "no_incidents_message",
+    "page_dates_or_stop",
+    "render_calls_section",
+    "stop_without_incidents",
+]
 
 #: The Calls for service page (as ``st.page_link`` and ``st.switch_page`` name it).
 CALLS_PAGE = "views/calls.py"
@@ -43,10 +49,26 @@ def stop_without_incidents(root: str, token: str) -> None:
     """Say so and stop the page when the store holds no incident reports (else do nothing)."""
     if data.has_incidents(root, token):
         return
+    _say_no_incidents(root, token)
+    st.stop()
+
+
+def page_dates_or_stop(root: str, token: str) -> tuple[date, date, str | None, date]:
+    """Return the as-of dates an area page offers (:func:`calls_data.page_dates`).
+
+    With neither incidents nor calls in the store, say so and stop the page.
+    """
+    dates = calls_data.page_dates(root, token)
+    if dates is None:
+        _say_no_incidents(root, token)
+        st.stop()
+    return dates
+
+
+def _say_no_incidents(root: str, token: str) -> None:
     st.info(no_incidents_message(root, token))
     if calls_data.has_calls(root, token):
         st.page_link(CALLS_PAGE, label="Open Calls for service", icon=":material/call:")
-    st.stop()
 
 
 def render_calls_section(

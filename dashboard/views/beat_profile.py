@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from analysis.profiles import no_incidents_note
-from dashboard import auth, calls_data, calls_panel, data, map_clicks, state
+from dashboard import auth, calls_panel, data, map_clicks, state
 from dashboard import profile_data as pd_
 from geodata import schema
 
@@ -13,10 +13,7 @@ store = data.get_store()
 root, token = str(store.root), data.store_token(store)
 word = {lv.key: lv.singular for lv in data.department(root, token).levels}
 st.title(f"{word['beat'].capitalize()} profile")
-dates = calls_data.page_dates(root, token)
-if dates is None:
-    calls_panel.stop_without_incidents(root, token)  # neither incidents nor calls: says so
-    st.stop()  # (not reached: the line above stops without incidents)
+dates = calls_panel.page_dates_or_stop(root, token)
 has_incidents = data.has_incidents(root, token)
 beats = data.load_beats(root, token)
 beat_ids = sorted(beats[schema.BEAT])

@@ -6,7 +6,7 @@ import streamlit as st
 
 from analysis.compare import WINDOWS
 from analysis.inputs import Period
-from dashboard import auth, calls_data, calls_panel, data, state
+from dashboard import auth, calls_panel, data, state
 from dashboard import profile_data as pd_
 from dashboard.forecast_panel import render_forecast_panel
 from dashboard.map_clicks import show_map
@@ -24,10 +24,7 @@ if level is None:
     )
     st.stop()
 st.title(f"{word[level].capitalize()} review")
-dates = calls_data.page_dates(root, token)
-if dates is None:
-    calls_panel.stop_without_incidents(root, token)  # neither incidents nor calls: says so
-    st.stop()  # (not reached: the line above stops without incidents)
+dates = calls_panel.page_dates_or_stop(root, token)
 beats = data.load_beats(root, token)
 area_ids = sorted(beats[level].dropna().unique())
 LABELS = {"7d": "Week (Mon-Sun)", "28d": "28 days", "ytd": "Year to date", "365d": "365 days"}
