@@ -73,6 +73,7 @@ __all__ = [
     "iter_incidents",
     "iter_records",
     "load_mapping",
+    "merge_mapping",
     "prefetched",
     "read_incidents",
     "read_table",
@@ -1118,6 +1119,19 @@ def load_mapping(path: str | Path) -> ColumnMapping:
         role: name.strip() if isinstance(name, str) else name for role, name in columns.items()
     }
     return ColumnMapping(**columns, **options, roles_from_file=tuple(columns))
+
+
+def merge_mapping(base: ColumnMapping, path: str | Path) -> ColumnMapping:
+    """Return `base` (a department's mapping) with the roles and options the file `path` names.
+
+    What the file does not name stays as `base` has it (see :func:`load_mapping`).
+    """
+    explicit = load_mapping(path)
+    options = tomllib.loads(Path(path).read_text(encoding="utf-8")).get("options", {})
+    changes: dict[str, Any] = {role: getattr(explicit, role) for role in explicit.roles_from_file}
+    changes.update({option: getattr(explicit, option) for option in options})
+    roles = tuple(dict.fromkeys((*base.roles_from_file, *explicit.roles_from_file)))
+    return replace(base, **changes, roles_from_file=roles)
 
 
 # --- values -----------------------------------------------------------------------------------

@@ -18,7 +18,9 @@ st.title("Calls for service")
 if not calls_data.has_calls(root, token):
     st.info(
         "This department's data holds no calls for service. An analyst can import a CAD "
-        "export on the Data page; the profiles then show calls and response times."
+        "export on the Data and import page (choose Calls for service, and the export's column "
+        "mapping unless the department has one); the profiles then show calls and response "
+        "times."
     )
     st.stop()
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import tempfile
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import streamlit as st
@@ -11,9 +13,17 @@ import streamlit as st
 from dashboard import auth, calls_data, data, messages
 from geodata import audit, schema
 from geodata.errors import InputError, StoreError
-from geodata.readers import ColumnMapping
+from geodata.readers import merge_mapping
+
+if TYPE_CHECKING:
+    from geodata.calls import CallsReport
+    from geodata.ingest import IngestReport
 
 IMPORTED_KEY = "data_last_import"
+#: What an import can hold, in the page's words.
+KINDS = {"incidents": "Incident reports", "calls": "Calls for service (CAD)"}
+#: The import form's boxes, as the library's messages name them (``--date-format``).
+FIELDS = {"crs": "the CRS box", "date-format": "the Date format box"}
 store = data.get_store()
 root, token = str(store.root), data.store_token(store)
 meta = store.meta()
@@ -76,37 +86,97 @@ st.subheader("Beat layer checks")
 st.json(meta.get("boundary_report", {}), expanded=False)
 
 st.subheader("Import an export")
+department = data.department(root, token)
+st.caption(
+    f"Read with {department.name}'s column mapping; the boxes below override it for this file. "
+    "Every row is accepted or rejected with its line and reason."
+)
 with st.form("import"):
+    kind = st.radio(
+        "The file holds",
+        list(KINDS),
+        format_func=KINDS.__getitem__,
+        horizontal=True,
+        key="import_kind",
+    )
     upload = st.file_uploader(
         "CSV (.csv, .csv.gz), GeoJSON, GeoPackage or Parquet",
         type=["csv", "gz", "geojson", "json", "gpkg", "parquet"],
     )
     crs = st.text_input(
-        "CRS of x/y columns (leave empty for latitude/longitude)",
+        "CRS of x/y columns (leave empty for the department's, or for latitude/longitude)",
         placeholder="the export's EPSG code, e.g. a state plane",
+    )
+    date_format = st.text_input(
+        "Date format (leave empty to detect it)",
+        placeholder="strptime codes, e.g. %d/%m/%Y %H:%M or %s for epoch seconds",
+    )
+    mapping_upload = st.file_uploader(
+        "Column mapping (TOML; needed for calls unless the department has one)",
+        type=["toml"],
+        key="import_mapping",
     )
     submitted = st.form_submit_button("Validate and import")
 if submitted and upload is not None:
+    from geodata.calls import CallMapping, ingest_calls
     from geodata.ingest import ingest_file
 
+    overrides = {"crs": crs.strip() or None, "date_format": date_format.strip() or None}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / Path(upload.name).name
         path.write_bytes(upload.getvalue())
+        mapping_path = Path(tmp) / "mapping.toml" if mapping_upload is not None else None
+        if mapping_path is not None and mapping_upload is not None:
+            mapping_path.write_bytes(mapping_upload.getvalue())
+        report: IngestReport | CallsReport
         try:
             with st.spinner("Reading, validating and joining to beats..."):
-                report = ingest_file(path, store, mapping=ColumnMapping(crs=crs.strip() or None))
+                if kind == "calls":
+                    source = mapping_path or department.call_mapping
+                    if source is None:
+                        msg = (
+                            "calls for service need a column mapping (which column is the "
+                            "call id, the received, dispatched, arrived and closed times...): "
+                            "choose one in the Column mapping box"
+                        )
+                        raise InputError(msg)
+                    calls = CallMapping.from_file(source)
+                    calls = replace(
+                        calls,
+                        crs=overrides["crs"] or calls.crs,
+                        date_format=overrides["date_format"] or calls.date_format,
+                    )
+                    report = ingest_calls(path, store, mapping=calls)
+                else:
+                    mapping = department.column_mapping()
+                    if mapping_path is not None:
+                        mapping = merge_mapping(mapping, mapping_path)
+                    mapping = replace(
+                        mapping,
+                        crs=overrides["crs"] or mapping.crs,
+                        date_format=overrides["date_format"] or mapping.date_format,
+                    )
+                    report = ingest_file(path, store, mapping=mapping)
         except (InputError, StoreError) as err:
-            auth.record(audit.IMPORT, upload.name, {"outcome": "refused", "error": str(err)})
-            st.error(messages.user_message(err, path=str(path), file_name=upload.name))
+            auth.record(
+                audit.IMPORT, upload.name, {"kind": kind, "outcome": "refused", "error": str(err)}
+            )
+            words = str(err).replace(str(mapping_path), "the column mapping")
+            st.error(
+                messages.user_message(
+                    ValueError(words), path=str(path), file_name=upload.name, fields=FIELDS
+                )
+            )
             st.stop()
     auth.record(
         audit.IMPORT,
         upload.name,
         {
+            "kind": kind,
             "outcome": "stored",
             **{k: getattr(report, k) for k in ("rows_read", "rows_accepted", "rows_rejected")},
             "rows_new": report.rows_new,
-            "crs": crs.strip() or None,
+            **{k: v for k, v in overrides.items() if v},
         },
     )
     rejected = None

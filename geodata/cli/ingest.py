@@ -19,7 +19,6 @@ from geodata.errors import StoreError
 if TYPE_CHECKING:
     from geodata.department import Department
     from geodata.ingest import IngestReport
-    from geodata.readers import ColumnMapping
     from geodata.store import IncidentStore
 
 __all__ = ["add_commands"]
@@ -108,7 +107,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     from geodata.categories import load_categories
     from geodata.department import load_department
     from geodata.ingest import ingest_file, install_boundaries, install_department
-    from geodata.readers import ColumnMapping
+    from geodata.readers import ColumnMapping, merge_mapping
     from geodata.store import IncidentStore
 
     store = IncidentStore(settings.store_dir(args.store))
@@ -137,7 +136,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         department = store.department()
     mapping = department.column_mapping() if department else ColumnMapping()
     if args.mapping:
-        mapping = _merge_mapping(mapping, args.mapping)
+        mapping = merge_mapping(mapping, args.mapping)
     overrides = {}
     if args.crs:
         overrides["crs"] = args.crs
@@ -217,21 +216,6 @@ def _print_report(report: IngestReport, args: argparse.Namespace) -> int:
     if report.disagreements_csv:
         print(f"  disagreements: {report.disagreements_csv}")
     return 3 if failed else 0
-
-
-def _merge_mapping(base: ColumnMapping, path: str) -> ColumnMapping:
-    """Return `base` (the department's mapping) with the roles and options file `path` names."""
-    import tomllib
-    from dataclasses import replace
-
-    from geodata.readers import load_mapping
-
-    explicit = load_mapping(path)
-    options = tomllib.loads(Path(path).read_text(encoding="utf-8")).get("options", {})
-    changes = {role: getattr(explicit, role) for role in explicit.roles_from_file}
-    changes.update({option: getattr(explicit, option) for option in options})
-    roles = tuple(dict.fromkeys((*base.roles_from_file, *explicit.roles_from_file)))
-    return replace(base, **changes, roles_from_file=roles)
 
 
 def _cmd_check_beats(args: argparse.Namespace) -> int:
