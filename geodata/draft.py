@@ -79,6 +79,9 @@ class Draft:
     unused_columns: list[str] = field(default_factory=list)
     date_formats: tuple[str, ...] = ()
     date_choices: tuple[str, ...] = ()
+    #: The formats that read the export when its values decided a day/month order: written out,
+    #: so that a later export whose days are all 12 or less is read in the same order.
+    read_formats: tuple[str, ...] = ()
     incident_crs: str | None = None
 
 
@@ -446,6 +449,8 @@ class _Dates:
     formats: list[str]
     comment: str
     choices: tuple[str, ...] = ()
+    #: ``"mdy"``/``"dmy"`` when the values decided the day/month order (None: no order to decide).
+    order: str | None = None
 
 
 def _inspect_dates(
@@ -482,7 +487,7 @@ def _inspect_dates(
     comment = f"{given}dates read as {' or '.join(used)}{order}"
     if unread:
         comment += f"; {unread:,} of {filled:,} dates match none of these: ingest rejects them"
-    return _Dates(used, comment)
+    return _Dates(used, comment, (), reader.order)
 
 
 def inspect_files(
@@ -544,6 +549,7 @@ def inspect_files(
         comments["crs"] = crs_comment
     formats = format_tuple(date_format)
     choices: tuple[str, ...] = ()
+    read_formats: tuple[str, ...] = ()
     if mapping.occurred_at:
         # the zone only places the times; any zone decides the formats and the day/month order
         dates = _inspect_dates(
@@ -556,6 +562,8 @@ def inspect_files(
         )
         comments["date_format"] = dates.comment
         choices = dates.choices
+        if dates.order and not formats:
+            read_formats = tuple(dates.formats)
         if not dates.formats and not formats:
             comments["date_order"] = dates.comment
             del comments["date_format"]
@@ -594,6 +602,7 @@ def inspect_files(
         ],
         date_formats=formats,
         date_choices=choices,
+        read_formats=read_formats,
         incident_crs=incident_crs,
     )
 
@@ -667,6 +676,15 @@ def _option_lines(draft: Draft) -> list[str]:
         formats = draft.date_formats
         value = _toml(formats[0]) if len(formats) == 1 else f"[{', '.join(map(_toml, formats))}]"
         lines.append(f"date_format = {value}  # {c.get('date_format', 'given with --date-format')}")
+    elif draft.read_formats:
+        formats = draft.read_formats
+        value = _toml(formats[0]) if len(formats) == 1 else f"[{', '.join(map(_toml, formats))}]"
+        lines += _comment_lines(
+            f"guess: {c['date_format']}. Written out so that a later export whose days are all "
+            "12 or less is read in the same order (ingest refuses a file whose dates do not say "
+            "their order); remove the line to detect the formats of each file."
+        )
+        lines.append(f"date_format = {value}")
     elif "date_format" in c:
         lines.append(f'# {c["date_format"]}; set date_format = "%..." if that is wrong')
     elif "date_order" in c:

@@ -7,6 +7,7 @@ would be. Expected values come from the files' SOURCE.md or from pandas on the r
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 
@@ -85,9 +86,32 @@ def test_an_export_sorted_by_date_is_read_month_first(january, tmp_path, capsys)
     assert (day > 12).sum() > 5000  # the whole column can
     code, text = _draft(tmp_path, CHICAGO_BEATS, CHICAGO_JANUARY)
     assert code == 0, capsys.readouterr().err
-    assert f"# dates read as {MONTH_FIRST} (month first)" in text
-    assert "date_format =" not in text.replace("set date_format =", "")
+    assert f"# guess: dates read as {MONTH_FIRST} (month first)." in text
     assert "note:" not in capsys.readouterr().err
+    # the order the whole column decided is written out: a later export of 1-12 January only
+    # (which decides nothing) is read in it rather than refused
+    dept = load_department(tmp_path / "draft.toml")
+    assert dept.incident_options["date_format"] == MONTH_FIRST
+
+
+@pytest.mark.slow
+def test_a_store_drafted_from_a_month_reads_a_later_export_of_days_1_to_12(
+    first_twelve_days, tmp_path, capsys
+):
+    code, text = _draft(tmp_path, CHICAGO_BEATS, CHICAGO_JANUARY)
+    assert code == 0
+    profile = tmp_path / "draft.toml"
+    # the draft's own timezone guess is a comment to check: Chicago's is the one to keep
+    zone = next(line for line in text.splitlines() if line.startswith("timezone ="))
+    profile.write_text(text.replace(zone, 'timezone = "America/Chicago"'), encoding="utf-8")
+    store = tmp_path / "store"
+    assert main(["init", "--department", str(profile), "--store", str(store)]) == 0
+    capsys.readouterr()
+    # 3,000 rows whose dates read either way: refused by a store that knows no order
+    assert main(["ingest", str(first_twelve_days), "--store", str(store), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["rows_read"] == report["rows_accepted"] + report["rows_rejected"] == 3000
+    assert report["rows_new"] == 0  # the same incidents: read on the same days, replaced
 
 
 def test_an_undecided_order_is_a_guess_with_both_formats(first_twelve_days, tmp_path, capsys):
