@@ -1200,6 +1200,33 @@ def _to_float(values: pa.Array, *, words: bool = False) -> np.ndarray:
     return numbers.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
 
 
+#: A number written with a decimal comma (``1279978,3``, ``-122,3321``): European exports.
+_DECIMAL_COMMA = r"^[+-]?\d+,\d+$"
+
+
+def _decimal_commas(
+    text: pa.Array, numbers: np.ndarray, column: str, notes: list[str]
+) -> np.ndarray:
+    """Return `numbers` with the values written with a decimal comma read as decimals.
+
+    Only values no plain cast read (NaN) are looked at, so a file of ordinary numbers pays one
+    test. The first time a column has such values a note says so (a guess, reported).
+    """
+    unread = np.isnan(numbers)
+    if not unread.any():
+        return numbers
+    comma = pc.match_substring_regex(text, _DECIMAL_COMMA).to_numpy(zero_copy_only=False)
+    comma &= unread
+    if not comma.any():
+        return numbers
+    read = _to_float(pc.replace_substring(text, ",", "."), words=True)
+    note = f"column {column!r} writes numbers with a decimal comma, read as decimals"
+    if not any(n.startswith(note) for n in notes):
+        example = text[int(np.flatnonzero(comma)[0])].as_py()
+        notes.append(f"{note} (e.g. {example!r} as {float(example.replace(',', '.'))!r})")
+    return np.where(comma, read, numbers)
+
+
 def _words_as_null(values: pa.Array) -> pa.Array | None:
     """Return `values` as numbers when only words (``REDACTED``, ``NULL``) are not numbers.
 
@@ -1730,7 +1757,8 @@ def _read_batch(batch: _Batch, ctx: _Context) -> tuple[pd.DataFrame, pd.DataFram
     # --- coordinates
     raw_x, raw_y = raw(ctx.x_col), raw(ctx.y_col)
     text_x, text_y = _trim(raw_x), _trim(raw_y)
-    x, y = _to_float(text_x), _to_float(text_y)
+    x = _decimal_commas(text_x, _to_float(text_x), ctx.x_name, ctx.detected)
+    y = _decimal_commas(text_y, _to_float(text_y), ctx.y_name, ctx.detected)
     x_missing = pc.equal(text_x, "").to_numpy(zero_copy_only=False)
     y_missing = pc.equal(text_y, "").to_numpy(zero_copy_only=False)
     x_name, y_name = ctx.x_name, ctx.y_name

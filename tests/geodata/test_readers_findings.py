@@ -413,3 +413,25 @@ def test_a_point_layer_point_outside_the_jurisdiction_is_named_geometry(
     assert rejected["reason"].tolist() == [REASONS["outside_jurisdiction"]]
     assert rejected["column"].tolist() == ["geometry"]
     assert rejected["line"].tolist() == ["3"]
+
+
+def test_coordinates_with_a_decimal_comma_are_read_and_reported(plain_rows, tmp_path):
+    rows = plain_rows.head(20).drop(columns=["X Coordinate", "Y Coordinate"]).copy()
+    want_lat = rows["Latitude"].astype(float).to_numpy()
+    want_lon = rows["Longitude"].astype(float).to_numpy()
+    rows["Latitude"] = rows["Latitude"].str.replace(".", ",", regex=False)
+    rows["Longitude"] = rows["Longitude"].str.replace(".", ",", regex=False)
+    rows.loc[rows.index[3], "Latitude"] = "41,8,8"  # not a number either way
+    path = tmp_path / "european.csv"
+    rows.to_csv(path, index=False, sep=";")
+    result = read_incidents(path, mapping=CHICAGO)
+    assert (result.rows_read, len(result.incidents)) == (20, 19)
+    assert result.rejected["reason"].tolist() == [REASONS["bad_coordinates"]]
+    got = result.incidents.set_index(schema.SOURCE_LINE)
+    keep = np.arange(20) != 3
+    lines = np.arange(2, 22)[keep]
+    assert np.allclose(got.loc[lines, schema.LAT], want_lat[keep], atol=1e-9)
+    assert np.allclose(got.loc[lines, schema.LON], want_lon[keep], atol=1e-9)
+    notes = " ".join(result.notes)
+    assert "column 'Latitude' writes numbers with a decimal comma, read as decimals" in notes
+    assert "column 'Longitude' writes numbers with a decimal comma" in notes
