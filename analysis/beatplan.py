@@ -447,10 +447,8 @@ def build_units(
         wanted = {str(d) for d in districts}
         missing = wanted - set(beats[schema.DISTRICT])
         if missing:
-            msg = (
-                f"no beats in district(s) {sorted(missing)}; districts are "
-                f"{sorted(beats[schema.DISTRICT].unique())}"
-            )
+            known = sorted(d for d in beats[schema.DISTRICT].unique() if d != "<NA>")
+            msg = f"no beats in district(s) {sorted(missing)}; districts are {known}"
             raise InputError(msg, column=schema.DISTRICT)
         beats = beats[beats[schema.DISTRICT].isin(wanted)]
     xmin, ymin, xmax, ymax = beats.total_bounds

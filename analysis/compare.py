@@ -59,6 +59,8 @@ __all__ = [
     "change_flag",
     "compare_counts",
     "compstat_windows",
+    "count_text",
+    "covered_counts",
     "daily_total",
     "daily_window_counts",
     "explain_change",
@@ -508,6 +510,28 @@ def compare_counts(
 
 def _comparable(rate: float, other: float, min_coverage: float) -> bool:
     return bool(rate > 0 and other > 0 and min(rate, other) >= min_coverage * max(rate, other))
+
+
+def covered_counts(comparisons: pd.DataFrame) -> pd.DataFrame:
+    """Return the ``previous`` and ``last_year`` counts of :func:`compare_counts`, as shown.
+
+    A period the data set does not cover (``previous_covered``/``last_year_covered`` False:
+    before the first data, or a gap) has no count to show: it is missing (``pd.NA``), not 0,
+    which a reader would take for a period without incidents. Without the coverage columns
+    every count is kept.
+    """
+    out = pd.DataFrame(index=comparisons.index)
+    for column, covered in (("previous", "previous_covered"), ("last_year", "last_year_covered")):
+        counts = comparisons[column].astype("Int64")
+        if covered in comparisons:
+            counts = counts.mask(~comparisons[covered].astype(bool))
+        out[column] = counts
+    return out
+
+
+def count_text(value: float | None) -> str:
+    """Return a count of :func:`covered_counts` as text: a dash where it is missing."""
+    return "—" if value is None or pd.isna(value) else f"{int(value):d}"
 
 
 def _coverage(

@@ -32,6 +32,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from analysis.compare import count_text, covered_counts
 from analysis.flyer import Flyer, place_line
 from analysis.profiles import AreaProfile, SectorReview
 from analysis.report import _station_xy
@@ -464,6 +465,7 @@ def packet_pdf(
     shown = beats[ids.isin([*profile.beats, *profile.neighbour_beats])]
     counts = profile.counts_by_category
     comparisons = profile.comparisons
+    covered = covered_counts(comparisons)  # a period the data do not cover shows a dash
     page1: list[object] = [
         _p(f"{_text(profile.title)}: profile", _H1),
         _p(
@@ -511,10 +513,10 @@ def packet_pdf(
                 {
                     "Window": comparisons["label"],
                     "Current": comparisons["current"].astype(int),
-                    "Previous": comparisons["previous"].astype(int),
+                    "Previous": covered["previous"].map(count_text),
                     **_change_columns(comparisons),
                     "Flag": comparisons["flag"],
-                    "Last year": comparisons["last_year"].astype(int),
+                    "Last year": covered["last_year"].map(count_text),
                 }
             )
         ),

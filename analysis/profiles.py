@@ -33,6 +33,7 @@ from analysis.inputs import (
 )
 from geodata import schema
 from geodata.boundaries import beat_neighbours
+from geodata.errors import ParameterError
 from geodata.jsonable import jsonable, jsonable_records
 from geodata.stations import station_of
 
@@ -272,8 +273,8 @@ def profile_area(
     """
     _check_incidents(incidents)
     if period_days < 1:
-        msg = f"period_days must be >= 1, got {period_days!r}"
-        raise ValueError(msg)
+        msg = f"a period is at least one day long, not {period_days!r}"
+        raise ParameterError(msg, parameter="period_days")
     if beats.crs is None or not beats.crs.is_projected:
         msg = "beats must be in a projected CRS in metres to measure densities"
         raise ValueError(msg)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from analysis.compare import CHANGE_COLUMNS
+from analysis.compare import CHANGE_COLUMNS, count_text, covered_counts
 from analysis.profiles import WEEKDAYS, AreaProfile, SectorReview
 from geodata import schema
 
@@ -262,13 +262,19 @@ def _station_xy(stations: gpd.GeoDataFrame | None, station: dict | None) -> tupl
 
 
 def _comparison_table(comparisons: pd.DataFrame) -> str:
+    counts = covered_counts(comparisons)  # a period the data do not cover shows a dash
+    periods = zip(comparisons["start"], comparisons["end"], strict=True)
     view = comparisons.assign(
-        period=[f"{a} – {b}" for a, b in zip(comparisons["start"], comparisons["end"], strict=True)]
+        period=[f"{a} – {b}" for a, b in periods],
+        previous=counts["previous"],
+        last_year=counts["last_year"],
     )[["label", "period", "current", *CHANGE_COLUMNS]]
     return _table(
         view,
         left=("label", "period"),
         formats={
+            "previous": count_text,
+            "last_year": count_text,
             "pct_change": _pct,
             "pct_change_last_year": _pct,
             "p_value": _p,

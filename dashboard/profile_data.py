@@ -303,16 +303,17 @@ def sector_fills(root: str, token: str, review: profiles.SectorReview) -> gpd.Ge
 def comparison_view(profile: profiles.AreaProfile) -> pd.DataFrame:
     """Return the CompStat table as displayed (same numbers as the CLI JSON ``comparisons``)."""
     table = profile.comparisons
+    counts = compare.covered_counts(table)  # empty where the data do not cover the period
     return pd.DataFrame(
         {
             "window": table["label"],
             "period": [f"{a} – {b}" for a, b in zip(table["start"], table["end"], strict=True)],
             "current": table["current"].astype(int),
-            "previous": table["previous"].astype(int),
+            "previous": counts["previous"],
             "change %": table["pct_change"].round(1),
             "p-value": table["p_value"],
             "flag": table["flag"],
-            "last year": table["last_year"].astype(int),
+            "last year": counts["last_year"],
             "change vs last year %": table["pct_change_last_year"].round(1),
             "p-value (last year)": table["p_value_last_year"],
             "flag (last year)": table["flag_last_year"],

@@ -41,6 +41,7 @@ _FLAGS = {
     "district": "--district",
     "n_beats": "--beats",
     "as_of": "--as-of",
+    "period_days": "--period-days",
 }
 
 

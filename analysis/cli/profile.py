@@ -14,7 +14,7 @@ import sys
 
 import pandas as pd
 
-from analysis import inputs, profiles
+from analysis import compare, inputs, profiles
 from analysis.cli import common as cli_common
 from analysis.cli.common import add_area_arguments, chosen_area, day_argument, print_json
 from geodata.exports import prepare_output
@@ -187,10 +187,16 @@ def format_text(profile: profiles.AreaProfile, review: profiles.SectorReview | N
         f"{'window':<16}{'period':<25}{'now':>6}{'prev':>6}{'chg':>7}{'p':>7}"
         f"{'last yr':>8}{'chg':>7}{'p':>7}"
     )
-    for row in profile.comparisons.itertuples(index=False):
+    shown = compare.covered_counts(profile.comparisons)
+    for row, previous, last_year in zip(
+        profile.comparisons.itertuples(index=False),
+        shown["previous"].map(compare.count_text),
+        shown["last_year"].map(compare.count_text),
+        strict=True,
+    ):
         lines.append(
-            f"{row.label:<16}{f'{row.start}..{row.end}':<25}{row.current:>6}{row.previous:>6}"
-            f"{_fmt_pct(row.pct_change):>7}{_fmt_p(row.p_value):>7}{row.last_year:>8}"
+            f"{row.label:<16}{f'{row.start}..{row.end}':<25}{row.current:>6}{previous:>6}"
+            f"{_fmt_pct(row.pct_change):>7}{_fmt_p(row.p_value):>7}{last_year:>8}"
             f"{_fmt_pct(row.pct_change_last_year):>7}{_fmt_p(row.p_value_last_year):>7}"
             f" {row.flag}"
         )

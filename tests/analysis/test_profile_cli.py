@@ -106,11 +106,24 @@ def test_profile_text_and_district(sample_store, capsys):
     assert text.startswith("District 09")
     assert "Week (Mon-Sun)" in text
     assert "station: Deering" in text
+    # the sample holds no January 2017: last year's counts are a dash, not 0 incidents
+    week = next(line for line in text.splitlines() if line.startswith("Week (Mon-Sun)"))
+    now, prev, _, _, last_year = week.split()[3:8]
+    assert int(now) > 0
+    assert int(prev) > 0
+    assert last_year == "—"
 
 
 def test_profile_errors_are_clear(sample_store, capsys):
     assert main(["profile", "--beat", "9999", "--store", str(sample_store.root)]) == 2
     assert "no beat '9999'" in capsys.readouterr().err
+    assert (
+        main(["profile", "--beat", "925", "--period-days", "0", "--store", str(sample_store.root)])
+        == 2
+    )
+    assert (
+        "error: --period-days: a period is at least one day long, not 0" in capsys.readouterr().err
+    )
     store = str(sample_store.root)
     with pytest.raises(SystemExit) as exit_info:
         main(["profile", "--beat", "0925", "--as-of", "27/01/2018", "--store", store])
