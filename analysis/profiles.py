@@ -144,9 +144,10 @@ class AreaProfile:
 
 def no_incidents_note(profile: AreaProfile) -> str:
     """Return the sentence shown instead of charts when the profile period has no incident."""
+    title = profile.title[:1].lower() + profile.title[1:]  # "beat K3": the id as stored
     return (
-        f"No incidents in this period: {profile.title.lower()} has none recorded from "
-        f"{profile.start} to {profile.end}."
+        f"No incidents in this period: {title} has none recorded from {profile.start} to "
+        f"{profile.end}."
     )
 
 

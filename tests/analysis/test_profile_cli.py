@@ -191,3 +191,11 @@ def test_every_command_has_its_plugin_in_the_start_up_map():
         _, own = cli._parser((plugin,))
         assert command in own.choices, (command, plugin)
         assert importlib.import_module(plugin).__name__ == plugin
+
+
+def test_an_empty_period_names_the_area_as_stored(seattle_store, capsys):
+    store = str(seattle_store.root)
+    assert main(["profile", "--beat", "k3", "--as-of", "2025-03-01", "--store", store]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("Beat K3")
+    assert "No incidents in this period: beat K3 has none recorded from 2025-02-02" in text
