@@ -11,15 +11,19 @@ Examples
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from datetime import date
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from analysis import beatplan, inputs
 from analysis.cli.common import area_id, day_argument, period_of, print_json
 from geodata import schema
 from geodata.boundaries import read_beats
 from geodata.jsonable import jsonable_records
+
+if TYPE_CHECKING:
+    import pandas as pd
 from geodata.store import IncidentStore
 
 __all__ = [
@@ -217,8 +221,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         f"plan: {args.plan or 'current beats'}  ({s['n_beats']} beats, "
         f"{s['incidents']:,} {unit} {s['workload_total']:.0f})\n"
         f"period: {_period_words(period, basis)}\n"
-        f"workload CV {s['workload_cv']:.3f}   max/min {s['max_min_ratio']:.2f}   "
-        f"Gini {s['gini']:.3f}\n"
+        f"workload CV {s['workload_cv']:.3f}   max/min "
+        f"{_ratio_words(s['max_min_ratio'], evaluation.beats)}   Gini {s['gini']:.3f}\n"
         f"median Polsby-Popper {s['median_polsby_popper']:.3f}   median convex hull ratio "
         f"{s['median_convex_hull_ratio']:.3f}\n"
         f"contiguous: {'yes' if s['contiguous'] else 'no'} ({s['n_split_beats']} split)   "
@@ -227,9 +231,19 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if other is not None:
         sys.stdout.write(
             f"weighted incidents instead: workload CV {other['workload_cv']:.3f}   "
-            f"max/min {other['max_min_ratio']:.2f}\n"
+            f"max/min {_ratio_words(other['max_min_ratio'])}\n"
         )
     return 0
+
+
+def _ratio_words(ratio: object, beats: pd.DataFrame | None = None) -> str:
+    """Return the max/min workload ratio, or why there is none (beats without workload)."""
+    if isinstance(ratio, float) and math.isfinite(ratio):
+        return f"{ratio:.2f}"
+    if beats is None or "workload" not in beats:
+        return "n/a (a beat has no workload)"
+    empty = int((beats["workload"] <= 0).sum())
+    return f"n/a ({empty} beat{'s' if empty != 1 else ''} with no workload)"
 
 
 def _period_json(period: inputs.Period | None, basis: str) -> dict[str, Any]:

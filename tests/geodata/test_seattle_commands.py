@@ -146,6 +146,14 @@ def test_plan_and_evaluate_on_a_precinct(seattle_store, raw_layer, capsys):
     assert summary["n_beats"] == west["beat"].nunique() == 12
     assert sorted(summary["sector_sizes"]) == sorted(west["sector"].unique())
     assert summary["sector_sizes"] == west.groupby("sector")["beat"].nunique().to_dict()
+    # the whole department holds beats with no incident (the harbour, the water beats): the
+    # max/min ratio has no value, and the text says why instead of "inf"
+    assert analysis_main(["plan", "evaluate", *store, "--json"]) == 0
+    beats = json.loads(_out(capsys))["beats"]
+    empty = sum(1 for b in beats if b["workload"] <= 0)
+    assert empty > 0
+    assert analysis_main(["plan", "evaluate", *store]) == 0
+    assert f"max/min n/a ({empty} beats with no workload)" in _out(capsys)
     args = ["evaluate", "--methods", "naive", "--from", "2018-01-01", "--to", "2018-12-31"]
     assert analysis_main([*args, *store, "--json"]) == 0
     rows = json.loads(_out(capsys))["summary"]
