@@ -1792,7 +1792,10 @@ def fit_hotspots(
         model = gistar.fit(fit_on, grid=grid, mask=grid_mask(grid, study))
         if reference is not None:
             clipped = gpd.clip(gistar.hotspots_.set_crs(beats.crs, allow_override=True), beats)
-            clipped = clipped[~clipped.geometry.is_empty].reset_index(drop=True)
+            clipped = clipped[~clipped.geometry.is_empty]
+            # clip returns its rows in space order: number them strongest first, as fit does
+            clipped = clipped.sort_values("z", ascending=False, kind="stable")
+            clipped = clipped.reset_index(drop=True)
             clipped["area_km2"] = clipped.geometry.area / 1e6
             clipped["hotspot"] = np.arange(1, len(clipped) + 1)
             return model, clipped

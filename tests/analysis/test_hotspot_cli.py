@@ -51,6 +51,11 @@ def test_hotspots_grid_methods_json(sample_store, capsys, method):
     assert out["method"] == method
     assert out["n_hotspots"] == len(out["hotspots"]) >= 1
     assert all(h["area_km2"] > 0 for h in out["hotspots"])
+    # hotspot 1 is the strongest (the highest density or z)
+    score = "z" if method == "gistar" else "density_per_km2"
+    scores = [h[score] for h in out["hotspots"]]
+    assert [h["hotspot"] for h in out["hotspots"]] == list(range(1, len(scores) + 1))
+    assert scores == sorted(scores, reverse=True)
 
 
 def test_hotspots_unknown_area_is_a_clear_error(sample_store, capsys):

@@ -205,3 +205,14 @@ def test_flyer_names_seattle_levels_and_its_station(seattle_store, db, tmp_path,
     assert "Sector K, precinct W" in text
     assert "district" not in text.lower()
     assert "West precinct station" in text
+
+
+def test_gi_star_hotspots_of_a_sector_are_numbered_strongest_first(seattle_store, capsys):
+    args = ["hotspots", "--method", "gistar", "--sector", "k", "--from", "2018-11-01"]
+    args += ["--to", "2018-12-30", "--store", str(seattle_store.root), "--json"]
+    assert analysis_main(args) == 0
+    hotspots = json.loads(_out(capsys))["hotspots"]
+    assert len(hotspots) >= 2  # three in downtown's sector K (measured)
+    z = [h["z"] for h in hotspots]
+    assert z == sorted(z, reverse=True)  # clipped to the sector, then ranked again
+    assert [h["hotspot"] for h in hotspots] == list(range(1, len(z) + 1))
