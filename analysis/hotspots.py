@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DAY_NAMES",
+    "DOMINANT_SHARE",
     "HOTSPOT_COLUMNS",
     "HOTSPOT_METHODS",
     "DBSCANHotspots",
@@ -54,6 +55,7 @@ __all__ = [
     "KDEHotspots",
     "TooManyIncidentsError",
     "area_incidents",
+    "dominant_cluster_note",
     "estimator_parameters",
     "export_hotspots",
     "fit_hotspots",
@@ -341,6 +343,30 @@ def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         return np.asarray(values.cat.codes, dtype=np.int64), np.asarray(values.cat.categories)
     codes, levels = pd.factorize(values)
     return codes, np.asarray(levels)
+
+
+#: Share of the incidents above which one cluster is reported as covering most of the area.
+DOMINANT_SHARE = 0.5
+
+
+def dominant_cluster_note(hotspots: pd.DataFrame, n_incidents: int) -> str | None:
+    """Return a warning when one cluster holds most incidents (None: the clusters are apart).
+
+    In an area denser than the density threshold assumes (a downtown sector read with the
+    department's threshold), DBSCAN joins nearly every incident into one cluster that covers
+    much of the area: no place to send a patrol. `hotspots` are :func:`summarize_clusters`'
+    (``n_incidents`` per hotspot); `n_incidents` all the incidents clustered.
+    """
+    if n_incidents <= 0 or "n_incidents" not in hotspots or hotspots.empty:
+        return None
+    share = float(hotspots["n_incidents"].max()) / n_incidents
+    if share <= DOMINANT_SHARE:
+        return None
+    return (
+        f"one hotspot holds {share:.0%} of the incidents: the area is denser than the "
+        "clustering threshold assumes, so most of it is one cluster. A larger minimum "
+        "cluster size, a smaller radius, or HDBSCAN or KDE separate its hot places"
+    )
 
 
 def summarize_clusters(

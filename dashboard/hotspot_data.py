@@ -169,6 +169,9 @@ def hotspot_run(
     )
     summary += _cap_note(model)
     table = pd.DataFrame(polygons.drop(columns="geometry"))
+    dominant = hotspots.dominant_cluster_note(table, len(located))
+    if dominant:
+        summary += f". Note: {dominant}"
     return HotspotRun(polygons, table, surface, area, len(located), summary)
 
 

@@ -210,6 +210,9 @@ def run_hotspots(args: argparse.Namespace) -> int:
         )
         if len(table):
             print(table.head(20).to_string(index=False))
+        note = hotspots.dominant_cluster_note(table, n_located)
+        if note:
+            print(f"note: {note} (--min-samples, --eps-m, --method hdbscan or kde).")
         if args.out:
             print(f"wrote {args.out}")
     return 0

@@ -216,3 +216,25 @@ def test_gi_star_hotspots_of_a_sector_are_numbered_strongest_first(seattle_store
     z = [h["z"] for h in hotspots]
     assert z == sorted(z, reverse=True)  # clipped to the sector, then ranked again
     assert [h["hotspot"] for h in hotspots] == list(range(1, len(z) + 1))
+
+
+def test_dbscan_on_downtown_says_one_cluster_holds_most_incidents(seattle_store, capsys):
+    args = ["hotspots", "--method", "dbscan", "--sector", "k", "--from", "2018-11-01"]
+    args += ["--to", "2018-12-30", "--store", str(seattle_store.root)]
+    assert analysis_main([*args, "--json"]) == 0
+    out = json.loads(_out(capsys))
+    biggest = max(h["n_incidents"] for h in out["hotspots"])
+    share = biggest / out["n_incidents"]
+    assert share > 0.5  # downtown is denser than the department's threshold
+    assert analysis_main(args) == 0
+    assert f"note: one hotspot holds {share:.0%} of the incidents" in _out(capsys)
+
+
+def test_the_dominant_cluster_note_is_quiet_when_clusters_are_apart():
+    from analysis.hotspots import dominant_cluster_note
+
+    apart = pd.DataFrame({"n_incidents": [40, 30, 20]})
+    assert dominant_cluster_note(apart, 100) is None  # 40% at most
+    assert dominant_cluster_note(apart.iloc[:0], 0) is None
+    one = pd.DataFrame({"n_incidents": [51, 10]})
+    assert dominant_cluster_note(one, 100).startswith("one hotspot holds 51% of the incidents")
