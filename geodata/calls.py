@@ -54,6 +54,7 @@ from geodata.readers import (
     RaggedRecords,
     ReadOptions,
     _to_float,
+    decimal_commas,
     id_table,
     iter_records,
     prefetched,
@@ -696,8 +697,8 @@ class _CallReader:
         a_col, b_col = self.used.get(a_col, ""), self.used.get(b_col, "")
         if a_col and b_col:
             raw_a, raw_b = pa.array(chunk[a_col].array), pa.array(chunk[b_col].array)
-            a, a_withheld = _coordinates(raw_a)
-            b, b_withheld = _coordinates(raw_b)
+            a, a_withheld = _coordinates(raw_a, a_col, self.notes)
+            b, b_withheld = _coordinates(raw_b, b_col, self.notes)
             withheld = a_withheld | b_withheld | ((a == 0) & (b == 0))
             with np.errstate(invalid="ignore"):
                 flag(~withheld & np.isnan(a), a_col, CALL_REASONS["bad_coordinates"], raw_a)
@@ -725,11 +726,12 @@ class _CallReader:
         out.update(columns)
 
 
-def _coordinates(raw: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+def _coordinates(raw: pa.Array, column: str, notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Return a coordinate column as floats (NaN where unreadable) and where it is withheld.
 
     A word that withholds a location (``REDACTED``, ``NULL``, ...) or an empty value withholds
-    it; such words are read as NaN without counting as unreadable.
+    it; such words are read as NaN without counting as unreadable. Numbers written with a
+    decimal comma are read as decimals, with a note (:func:`geodata.readers.decimal_commas`).
     """
     text = pc.utf8_trim_whitespace(raw)
     withheld = pc.is_in(pc.utf8_upper(text), value_set=pa.array(_WITHHELD)).to_numpy(
@@ -737,7 +739,8 @@ def _coordinates(raw: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     )
     # a word that withholds a location (not an empty value) fails a plain cast anyway
     words = withheld & pc.not_equal(text, "").to_numpy(zero_copy_only=False)
-    return _to_float(text, words=bool(words.any())), withheld
+    numbers = _to_float(text, words=bool(words.any()))
+    return decimal_commas(text, numbers, column, notes), withheld
 
 
 def read_calls(

@@ -67,6 +67,7 @@ __all__ = [
     "ReadResult",
     "categorize_distinct",
     "column_as_named",
+    "decimal_commas",
     "detect_mapping",
     "duplicate_ids",
     "duplicate_value",
@@ -1204,7 +1205,7 @@ def _to_float(values: pa.Array, *, words: bool = False) -> np.ndarray:
 _DECIMAL_COMMA = r"^[+-]?\d+,\d+$"
 
 
-def _decimal_commas(
+def decimal_commas(
     text: pa.Array, numbers: np.ndarray, column: str, notes: list[str]
 ) -> np.ndarray:
     """Return `numbers` with the values written with a decimal comma read as decimals.
@@ -1757,8 +1758,8 @@ def _read_batch(batch: _Batch, ctx: _Context) -> tuple[pd.DataFrame, pd.DataFram
     # --- coordinates
     raw_x, raw_y = raw(ctx.x_col), raw(ctx.y_col)
     text_x, text_y = _trim(raw_x), _trim(raw_y)
-    x = _decimal_commas(text_x, _to_float(text_x), ctx.x_name, ctx.detected)
-    y = _decimal_commas(text_y, _to_float(text_y), ctx.y_name, ctx.detected)
+    x = decimal_commas(text_x, _to_float(text_x), ctx.x_name, ctx.detected)
+    y = decimal_commas(text_y, _to_float(text_y), ctx.y_name, ctx.detected)
     x_missing = pc.equal(text_x, "").to_numpy(zero_copy_only=False)
     y_missing = pc.equal(text_y, "").to_numpy(zero_copy_only=False)
     x_name, y_name = ctx.x_name, ctx.y_name

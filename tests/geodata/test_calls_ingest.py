@@ -303,13 +303,16 @@ def test_projected_x_y_without_their_crs_is_refused_in_the_mappings_words(tmp_pa
         ingest_calls(path, mpls_store, mapping=mapping)
 
 
-def test_a_semicolon_export_is_read_and_its_delimiter_reported(tmp_path, mpls_store):
+def test_a_european_export_is_read_and_its_delimiter_and_decimals_reported(tmp_path, mpls_store):
     head = pd.read_csv(RAW, dtype=str, keep_default_na=False, nrows=300)
     mapping = CallMapping.from_file(MPLS / "calls_mapping.toml")
     reports = {}
+    european = head.copy()  # as a European export writes it: decimal commas, semicolons
+    for column in ("Longitude", "Latitude"):
+        european[column] = european[column].str.replace(".", ",", regex=False)
     for name, sep in (("comma", ","), ("semicolon", ";")):
         path = tmp_path / f"{name}.csv"
-        head.to_csv(path, index=False, sep=sep)
+        (head if sep == "," else european).to_csv(path, index=False, sep=sep)
         store = IncidentStore(tmp_path / name)
         store.initialize(analysis_crs=mpls_store.analysis_crs, timezone=ZONE)
         store.write_layer("beats", mpls_store.read_layer("beats"))
@@ -319,3 +322,6 @@ def test_a_semicolon_export_is_read_and_its_delimiter_reported(tmp_path, mpls_st
     assert semicolon.rows_accepted == comma.rows_accepted > 290
     assert not comma.notes
     assert any("fields separated by ';'" in note for note in semicolon.notes)
+    assert any("'Longitude' writes numbers with a decimal comma" in n for n in semicolon.notes)
+    assert semicolon.located == comma.located > 200
+    assert semicolon.outside == comma.outside
