@@ -740,7 +740,7 @@ def _coordinates(raw: pa.Array, column: str, notes: list[str]) -> tuple[np.ndarr
     # a word that withholds a location (not an empty value) fails a plain cast anyway
     words = withheld & pc.not_equal(text, "").to_numpy(zero_copy_only=False)
     numbers = _to_float(text, words=bool(words.any()))
-    return decimal_commas(text, numbers, column, notes), withheld
+    return decimal_commas(text, numbers, column, notes, skip=withheld), withheld
 
 
 def read_calls(

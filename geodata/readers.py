@@ -1206,26 +1206,37 @@ _DECIMAL_COMMA = r"^[+-]?\d+,\d+$"
 
 
 def decimal_commas(
-    text: pa.Array, numbers: np.ndarray, column: str, notes: list[str]
+    text: pa.Array,
+    numbers: np.ndarray,
+    column: str,
+    notes: list[str],
+    *,
+    skip: np.ndarray | None = None,
 ) -> np.ndarray:
     """Return `numbers` with the values written with a decimal comma read as decimals.
 
-    Only values no plain cast read (NaN) are looked at, so a file of ordinary numbers pays one
-    test. The first time a column has such values a note says so (a guess, reported).
+    Only the values no plain cast read (NaN), less those in `skip` (empty or withheld), are
+    looked at, so a column of ordinary numbers pays one test. The first time a column has such
+    values a note says so (a guess, reported).
     """
     unread = np.isnan(numbers)
+    if skip is not None:
+        unread &= ~skip
     if not unread.any():
         return numbers
-    comma = pc.match_substring_regex(text, _DECIMAL_COMMA).to_numpy(zero_copy_only=False)
-    comma &= unread
+    at = np.flatnonzero(unread)
+    candidates = text.take(pa.array(at))
+    comma = pc.match_substring_regex(candidates, _DECIMAL_COMMA).to_numpy(zero_copy_only=False)
     if not comma.any():
         return numbers
-    read = _to_float(pc.replace_substring(text, ",", "."), words=True)
+    written = candidates.filter(pa.array(comma))
+    out = numbers.copy()
+    out[at[comma]] = _to_float(pc.replace_substring(written, ",", "."))
     note = f"column {column!r} writes numbers with a decimal comma, read as decimals"
     if not any(n.startswith(note) for n in notes):
-        example = text[int(np.flatnonzero(comma)[0])].as_py()
+        example = str(written[0].as_py())
         notes.append(f"{note} (e.g. {example!r} as {float(example.replace(',', '.'))!r})")
-    return np.where(comma, read, numbers)
+    return out
 
 
 def _words_as_null(values: pa.Array) -> pa.Array | None:
@@ -1758,10 +1769,10 @@ def _read_batch(batch: _Batch, ctx: _Context) -> tuple[pd.DataFrame, pd.DataFram
     # --- coordinates
     raw_x, raw_y = raw(ctx.x_col), raw(ctx.y_col)
     text_x, text_y = _trim(raw_x), _trim(raw_y)
-    x = decimal_commas(text_x, _to_float(text_x), ctx.x_name, ctx.detected)
-    y = decimal_commas(text_y, _to_float(text_y), ctx.y_name, ctx.detected)
     x_missing = pc.equal(text_x, "").to_numpy(zero_copy_only=False)
     y_missing = pc.equal(text_y, "").to_numpy(zero_copy_only=False)
+    x = decimal_commas(text_x, _to_float(text_x), ctx.x_name, ctx.detected, skip=x_missing)
+    y = decimal_commas(text_y, _to_float(text_y), ctx.y_name, ctx.detected, skip=y_missing)
     x_name, y_name = ctx.x_name, ctx.y_name
     verdict.reject(x_missing | ((x == 0) & (y == 0)), "missing_coordinates", x_name, raw_x)
     verdict.reject(y_missing, "missing_coordinates", y_name, raw_y)
