@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 import shapely
 
 from geodata import schema
@@ -61,7 +62,8 @@ def _find(columns: list[str], candidates: tuple[str, ...], explicit: str | None)
     return None
 
 
-def _read_layer(path: str | Path) -> gpd.GeoDataFrame:
+def _read_layer(path: str | Path, crs: str | None = None) -> gpd.GeoDataFrame:
+    """Read a polygon or point layer; `crs` is its CRS when the file records none."""
     import pyogrio.errors  # here: loading GDAL costs every importer of this module 0.1 s
 
     path = Path(path)
@@ -76,11 +78,21 @@ def _read_layer(path: str | Path) -> gpd.GeoDataFrame:
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, ValueError) as err:
         msg = f"{path}: cannot read the boundary layer: {err}"
         raise InputError(msg, path=str(path)) from err
+    if layer.crs is None and crs:
+        try:
+            return layer.set_crs(crs)
+        except pyproj.exceptions.CRSError as err:
+            msg = f"{path}: {crs!r} is not a CRS ({err})"
+            raise InputError(msg, path=str(path)) from err
     if layer.crs is None:
         msg = f"{path}: the boundary layer has no CRS (its coordinate system is not recorded)"
         if path.suffix.lower() == ".shp":
             msg += f"; a shapefile keeps it in {path.with_suffix('.prj').name}, next to it"
-        msg += "; save the layer again with its coordinate system (e.g. from QGIS)"
+        msg += (
+            "; save the layer again with its coordinate system (e.g. from QGIS), or name it: "
+            "crs under [beats] in the department profile, --beats-crs for the ingest command, "
+            "--crs for check-beats"
+        )
         raise BoundaryError(msg)
     return layer
 
@@ -196,6 +208,7 @@ def read_beats(
     district_column: str | None = None,
     analysis_crs: str | None = None,
     department: Department | None = None,
+    layer_crs: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Read a beat layer into canonical columns ``beat``, ``sector``, ``district``, ``geometry``.
 
@@ -219,6 +232,8 @@ def read_beats(
         zone.
     department
         The department profile whose hierarchy and id rules apply.
+    layer_crs
+        The layer's CRS when the file records none (default: the profile's ``[beats] crs``).
 
     Returns
     -------
@@ -230,7 +245,9 @@ def read_beats(
     InputError
         If the file cannot be read or no beat column can be found.
     """
-    layer = _read_layer(path)
+    if layer_crs is None and department is not None:
+        layer_crs = department.beats_crs
+    layer = _read_layer(path, layer_crs)
     _require_polygons(layer, path, "beat")
     columns = [c for c in layer.columns if c != layer.geometry.name]
     beat_col: str | None

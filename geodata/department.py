@@ -183,6 +183,8 @@ class Department:
     offense_vocabulary: str | None = None
     beats_file: Path | None = None
     beat_column: str | None = None
+    #: CRS of a beat layer that records none (a shapefile without its .prj); ignored otherwise.
+    beats_crs: str | None = None
     stations_file: Path | None = None
     station_columns: Mapping[str, str] = field(default_factory=dict)
     incident_files: tuple[Path, ...] = ()
@@ -467,6 +469,7 @@ def department_from_dict(
         offense_vocabulary=config.get("offense_vocabulary"),
         beats_file=_path(base, beats.get("file")),
         beat_column=beats.get("beat_column"),
+        beats_crs=str(beats["crs"]) if beats.get("crs") else None,
         stations_file=_path(base, stations.get("file")),
         station_columns=dict(stations.get("columns", {})),
         incident_files=_files(base, incidents.get("files", ()), source, "incidents.files"),

@@ -122,12 +122,14 @@ def install_boundaries(
     timezone: str | None = None,
     analysis_crs: str | None = None,
     department: Department | None = None,
+    beats_crs: str | None = None,
 ) -> boundaries.BoundaryReport:
     """Read, check and store the beat layer (and districts and stations when given).
 
     The store records `department` (default: the store's own, for a store that has one) with
     its time zone and analysis CRS. Without a department, `timezone` is required and the
-    layer's columns are auto-detected.
+    layer's columns are auto-detected. `beats_crs` is the beat layer's CRS when its file records
+    none (default: the department's ``[beats] crs``).
 
     Every layer is read and checked before anything in the store changes: a layer that cannot
     serve as beats (empty, not polygons, features without geometry, invalid polygons) raises and
@@ -169,7 +171,12 @@ def install_boundaries(
     else:
         # a store installed without a profile keeps detecting its layer's columns and widths
         profile = None if department.detect_columns else department
-    probe = boundaries.read_beats(beats_path, analysis_crs=analysis_crs, department=profile)
+    probe = boundaries.read_beats(
+        beats_path,
+        analysis_crs=analysis_crs,
+        department=profile,
+        layer_crs=beats_crs or department.beats_crs,
+    )
     crs = analysis_crs or (store.analysis_crs if store.meta_path.exists() else None)
     if crs is None:
         crs = boundaries.analysis_crs_for(probe, department)

@@ -120,6 +120,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
             districts_path=args.districts,
             timezone=args.timezone,
             department=department,
+            beats_crs=args.beats_crs,
         )
         if not boundary_report.is_clean:
             problems = json.dumps(boundary_report.summary())
@@ -223,7 +224,7 @@ def _cmd_check_beats(args: argparse.Namespace) -> int:
     from geodata.department import load_department
 
     department = load_department(args.department) if args.department else None
-    beats = read_beats(args.beats, department=department)
+    beats = read_beats(args.beats, department=department, layer_crs=args.crs)
     report = check_beats(beats)
     summary = {"analysis_crs": beats.crs.to_string(), **report.summary()}
     print(json.dumps(summary, indent=2, default=str))
@@ -288,6 +289,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     ingest.add_argument("--beats", help="beat layer to install in the store first")
     ingest.add_argument(
+        "--beats-crs", help="CRS of a beat layer that records none (a shapefile without .prj)"
+    )
+    ingest.add_argument(
         "--department", help="department profile of a new store (bundled name or TOML)"
     )
     ingest.add_argument("--districts", help="district layer (with --beats)")
@@ -334,6 +338,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     check.add_argument(
         "--department", help="profile whose columns, ids and CRS apply (default: detected)"
     )
+    check.add_argument("--crs", help="CRS of a layer that records none (a shapefile without .prj)")
     check.set_defaults(func=_cmd_check_beats)
 
     info = sub.add_parser("info", help="what the store holds")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import geopandas as gpd
+import pytest
 import shapely
 
 from geodata import schema
@@ -125,3 +126,26 @@ def test_read_beats_names_the_missing_column(tmp_path):
     ).to_file(path)
     with pytest.raises(InputError, match=r"zones.geojson: no beat id column found"):
         read_beats(path)
+
+
+def test_a_shapefile_without_its_prj_is_read_with_the_crs_given(samples_dir, tmp_path, capsys):
+    import json
+
+    from geodata.cli import main
+
+    raw = gpd.read_file(samples_dir / "beats.geojson").to_crs("EPSG:3435")  # Illinois East ft
+    raw.to_file(tmp_path / "beats.shp")
+    (tmp_path / "beats.prj").unlink()  # as a layer often arrives: no coordinate system
+    path = str(tmp_path / "beats.shp")
+    assert main(["check-beats", path]) == 2
+    err = capsys.readouterr().err
+    assert "no CRS" in err
+    assert "beats.prj" in err
+    assert "--crs for check-beats" in err
+    assert main(["check-beats", path, "--crs", "EPSG:3435"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["analysis_crs"] == "EPSG:26916"  # the layer's UTM zone, as from the .geojson
+    got = read_beats(path, layer_crs="EPSG:3435")
+    want = read_beats(samples_dir / "beats.geojson")
+    assert got[schema.BEAT].tolist() == want[schema.BEAT].tolist()
+    assert got.geometry.area.sum() == pytest.approx(want.geometry.area.sum(), rel=1e-6)
