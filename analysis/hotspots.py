@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, TypeVar, dataclass_transform
+from typing import TYPE_CHECKING, TypeAlias, TypeVar, dataclass_transform
 
 import numpy as np
 import pandas as pd
@@ -52,6 +52,7 @@ __all__ = [
     "GiStarHotspots",
     "Grid",
     "HDBSCANHotspots",
+    "HotspotModel",
     "KDEHotspots",
     "TooManyIncidentsError",
     "area_incidents",
@@ -1767,6 +1768,10 @@ def area_incidents(
     return located.reset_index(drop=True), beats
 
 
+#: What :func:`fit_hotspots` fits: one of the four estimators, by its method.
+HotspotModel: TypeAlias = DBSCANHotspots | HDBSCANHotspots | KDEHotspots | GiStarHotspots
+
+
 def fit_hotspots(
     incidents: pd.DataFrame,
     beats: gpd.GeoDataFrame,
@@ -1777,7 +1782,7 @@ def fit_hotspots(
     cell_size_m: float | str | None = None,
     bandwidth_m: float | str = "auto",
     reference: tuple[pd.DataFrame, gpd.GeoDataFrame] | None = None,
-) -> tuple[BaseEstimator, gpd.GeoDataFrame]:
+) -> tuple[HotspotModel, gpd.GeoDataFrame]:
     """Fit `method` on `incidents` (area `beats`); return the estimator and its hotspot polygons.
 
     Hotspots of an area are measured against the jurisdiction when `reference` (all incidents
@@ -1800,7 +1805,7 @@ def fit_hotspots(
             min_samples = scaled_min_samples(
                 len(ref_incidents), float(ref_beats.geometry.area.sum()), eps_m
             )
-        model: DBSCANHotspots | HDBSCANHotspots | KDEHotspots | GiStarHotspots = DBSCANHotspots(
+        model: HotspotModel = DBSCANHotspots(
             eps_m=eps_m, min_samples=min_samples, area_m2=area_m2
         ).fit(incidents)
     elif method == "hdbscan":

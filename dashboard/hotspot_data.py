@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any, cast
+from typing import Any
 
 import folium
 import geopandas as gpd
@@ -128,14 +128,12 @@ def hotspot_run(
             incidents, beats, level=None, area_id=None, category=category
         )
     model, polygons = hotspots.fit_hotspots(located, area, method, **options)
-    if method == "kde":
-        kde = cast(hotspots.KDEHotspots, model)  # what fit_hotspots fits for "kde"
-        surface = surface_cells(kde.density_, kde.grid_, crs=area.crs)
-    elif method == "gistar":
-        gistar = cast(hotspots.GiStarHotspots, model)  # what fit_hotspots fits for "gistar"
+    if isinstance(model, hotspots.KDEHotspots):
+        surface = surface_cells(model.density_, model.grid_, crs=area.crs)
+    elif isinstance(model, hotspots.GiStarHotspots):
         z, grid = _crop(
-            np.where(gistar.study_, np.clip(gistar.z_, 0, None), 0.0),
-            gistar.grid_,
+            np.where(model.study_, np.clip(model.z_, 0, None), 0.0),
+            model.grid_,
             area.total_bounds,
         )
         surface = surface_cells(
