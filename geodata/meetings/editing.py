@@ -233,13 +233,14 @@ def _draft(
             if first is None:
                 errors["rrule"] = f"'{rrule}' has no meeting on or after {local:%Y-%m-%d}"
             else:
-                gaps = [
-                    o
-                    for o in expand_rule(
+                try:
+                    upcoming = expand_rule(
                         canonical, first, first, first + timedelta(days=HORIZON_DAYS), tzid=tzid
                     )
-                    if _is_gap(o.replace(tzinfo=None), tz)
-                ]
+                except (ValueError, OverflowError) as err:  # dateutil's own limits
+                    errors["rrule"] = f"'{rrule}' cannot be expanded into meetings ({err})"
+                    upcoming = []
+                gaps = [o for o in upcoming if _is_gap(o.replace(tzinfo=None), tz)]
                 if gaps:
                     errors["start"] = (
                         f"the meeting of {gaps[0]:%Y-%m-%d} at {first:%H:%M} falls in the "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -37,6 +38,16 @@ _ALLOWED_PARTS = {
     "WKST",
 }
 _FREQS = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")
+#: The whole numbers a rule part may hold, as RFC 5545 bounds them (0 is never one of them).
+_NUMBER_PARTS = {
+    "INTERVAL": (1, 1000),
+    "COUNT": (1, 100_000),
+    "BYMONTH": (1, 12),
+    "BYMONTHDAY": (-31, 31),
+    "BYSETPOS": (-366, 366),
+    "BYWEEKNO": (-53, 53),
+    "BYYEARDAY": (-366, 366),
+}
 
 
 def _zone(tzid: str) -> ZoneInfo:
@@ -80,6 +91,26 @@ def _parse_parts(rule: str) -> dict[str, str]:
     return parts
 
 
+def _check_numbers(rule: str, parts: dict[str, str]) -> None:
+    """Refuse a rule part that is not a list of whole numbers in its range (INTERVAL=0 too).
+
+    A rule with ``INTERVAL=0`` never moves past its start and would be expanded for ever; a
+    negative one makes the expansion fail: both are the user's typing, refused by name.
+    """
+    for name, (low, high) in _NUMBER_PARTS.items():
+        if name not in parts:
+            continue
+        values = parts[name].split(",") if name.startswith("BY") else [parts[name]]
+        for value in values:
+            number = int(value) if re.fullmatch(r"[+-]?\d{1,7}", value.strip()) else None
+            if number is None or number == 0 or not low <= number <= high:
+                span = f"{low} to {high}" if low > 0 else f"{low} to {high}, not 0"
+                text = f"'{rule}': {name}={parts[name]}: must be whole numbers from {span}"
+                if name == "INTERVAL":
+                    text = f"'{rule}': INTERVAL={parts[name]}: must be a whole number from 1 up"
+                raise MeetingError({"rrule": text})
+
+
 def validate_rrule(rule: str, dtstart: datetime, tzid: str) -> str:
     """Return the canonical form of an RFC 5545 RRULE, or raise :class:`MeetingError`.
 
@@ -110,6 +141,7 @@ def validate_rrule(rule: str, dtstart: datetime, tzid: str) -> str:
         raise MeetingError({"rrule": text})
     if "COUNT" in parts and "UNTIL" in parts:
         raise MeetingError({"rrule": f"'{rule}': COUNT and UNTIL cannot both be given"})
+    _check_numbers(rule, parts)
     if "UNTIL" in parts:
         until = parts["UNTIL"]
         try:

@@ -723,3 +723,32 @@ def test_archive_hides_a_series_from_the_schedule_and_feeds_but_keeps_it(meeting
     v = meetings.unarchive_series(meetings_engine, sid, expected_version=v)
     rows = _rows_1713(meetings_engine, sid, date(2027, 1, 1), date(2027, 12, 31))
     assert rows["status"].tolist() == ["scheduled", "cancelled", *["scheduled"] * 4]
+
+
+@pytest.mark.parametrize(
+    ("rule", "words"),
+    [
+        ("FREQ=WEEKLY;INTERVAL=0", "INTERVAL=0: must be a whole number from 1 up"),
+        ("FREQ=WEEKLY;INTERVAL=-1", "INTERVAL=-1: must be a whole number from 1 up"),
+        ("FREQ=MONTHLY;INTERVAL=two", "INTERVAL=TWO: must be a whole number from 1 up"),
+        ("FREQ=MONTHLY;COUNT=0", "COUNT=0: must be whole numbers from 1 to 100000"),
+        ("FREQ=YEARLY;BYMONTH=13", "BYMONTH=13: must be whole numbers from 1 to 12"),
+        ("FREQ=MONTHLY;BYDAY=TU;BYSETPOS=0", "BYSETPOS=0: must be whole numbers from -366"),
+        ("FREQ=MONTHLY;BYMONTHDAY=1,32", "BYMONTHDAY=1,32: must be whole numbers from -31"),
+    ],
+)
+def test_a_rule_whose_numbers_make_no_schedule_is_refused_by_name(rule, words):
+    # INTERVAL=0 never moved past its start: expanding it ran until memory ran out
+    with pytest.raises(MeetingError) as refused:
+        meetings.validate_rrule(rule, datetime(2027, 1, 5, 18, 30), TZ)
+    assert words in refused.value.errors["rrule"]
+
+
+def test_the_usual_rules_still_pass_the_number_checks():
+    start = datetime(2027, 1, 12, 18, 30)
+    for rule in (
+        "FREQ=MONTHLY;INTERVAL=2;BYDAY=2TU",
+        "FREQ=MONTHLY;INTERVAL=3;BYDAY=TU;BYSETPOS=-1",
+        "FREQ=YEARLY;BYMONTH=1,4,7,10;BYMONTHDAY=12;COUNT=8",
+    ):
+        assert meetings.validate_rrule(rule, start, TZ) == rule
