@@ -50,6 +50,7 @@ __all__ = [
     "list_users",
     "normalize_username",
     "open_database",
+    "refusal_message",
     "reset_password",
     "resume_session",
     "set_active",
@@ -508,23 +509,65 @@ def authenticate(
 
     Each failure is audited (``sign_in_failed`` with the reason) and counted; after
     ``policy.max_failures`` failures in a row the account is locked for ``policy.lock_minutes``,
-    during which even the right password is refused. A success resets the count (the caller
-    starts a session with :func:`start_session`, which audits the sign-in).
+    during which even the right password is refused. When a lock has expired the count starts
+    again from zero. A success resets the count (the caller starts a session with
+    :func:`start_session`, which audits the sign-in).
+
+    Every refusal -- unknown username, wrong password, locked or disabled account -- has the
+    same message (:func:`refusal_message`) and costs one Argon2 verification, so neither the
+    answer nor its time tells whether the username exists; only the audit trail records why.
+
+    Parameters
+    ----------
+    engine
+        The database (migrated).
+    username
+        As typed (trimmed and lower-cased here).
+    password
+        As typed.
+    policy
+        The lockout policy (default :class:`LockoutPolicy`).
+    now
+        The current time (default: now).
+
+    Raises
+    ------
+    SignInError
+        The sign-in is refused, with :func:`refusal_message`.
     """
     policy = policy or LockoutPolicy()
     moment = _now(now)
     name = str(username or "").strip().lower()
     with engine.begin() as connection:  # failures are committed, then raised
-        user, error = _authenticate(connection, name, password, policy, moment)
-    if error is not None or user is None:  # _authenticate returns a user or an error
-        raise SignInError(error)
+        user = _authenticate(connection, name, password, policy, moment)
+    if user is None:
+        raise SignInError(refusal_message(policy))
     return user
+
+
+def refusal_message(policy: LockoutPolicy | None = None) -> str:
+    """Return the one message of every refused password sign-in under `policy`.
+
+    It names every cause the person can act on (a typo, a lock, a disabled account) without
+    saying which one applies, so an unknown username cannot be told from a locked account.
+    """
+    policy = policy or LockoutPolicy()
+    return (
+        "Wrong username or password, or the account cannot sign in. "
+        f"After {policy.max_failures} failed sign-ins in a row an account is locked for "
+        f"{policy.lock_minutes:g} minutes: try again later, or ask an administrator to "
+        "unlock it."
+    )
 
 
 def _authenticate(
     connection: Connection, name: str, password: str, policy: LockoutPolicy, moment: datetime
-) -> tuple[User | None, str | None]:
-    refused = "Wrong username or password, or the account cannot sign in."
+) -> User | None:
+    """Return the user, or None after auditing why the sign-in is refused.
+
+    Every path verifies one Argon2 hash (the account's, or a dummy one), so an unknown, a
+    locked and a known account cost the same.
+    """
     row = _row(connection, name) if name else None
     if row is None:
         _verify(None, password)
@@ -536,7 +579,8 @@ def _authenticate(
             detail={"reason": "unknown user"},
             at=moment,
         )
-        return None, refused
+        return None
+    good = _verify(row["password_hash"], password)  # also while locked: the same cost
     locked_until = _aware(row["locked_until"])
     if locked_until is not None and locked_until > moment:
         audit.record(
@@ -547,20 +591,17 @@ def _authenticate(
             detail={"reason": "locked", "locked_until": locked_until.isoformat()},
             at=moment,
         )
-        msg = (
-            f"Too many failed sign-ins: the account is locked until "
-            f"{locked_until:%H:%M} UTC. Ask an administrator to reset it."
-        )
-        return None, msg
-    good = _verify(row["password_hash"], password)
+        return None
     if good and row["is_active"]:
         connection.execute(
             users_table.update()
             .where(users_table.c.id == row["id"])
             .values(failed_sign_ins=0, locked_until=None, last_sign_in=moment)
         )
-        return _user(row), None
-    failures = int(row["failed_sign_ins"]) + (0 if good else 1)
+        return _user(row)
+    # an expired lock is served: the count starts again from zero
+    previous = 0 if locked_until is not None else int(row["failed_sign_ins"])
+    failures = previous + (0 if good else 1)
     lock = (
         moment + timedelta(minutes=policy.lock_minutes) if failures >= policy.max_failures else None
     )
@@ -576,7 +617,7 @@ def _authenticate(
     if lock is not None:
         detail["locked_until"] = lock.isoformat()
     audit.record(connection, name, audit.SIGN_IN_FAILED, target=name, detail=detail, at=moment)
-    return None, refused
+    return None
 
 
 def sso_sign_in(engine: Engine, email: str, *, now: datetime | None = None) -> User:

@@ -149,11 +149,14 @@ def test_wrong_password_then_lockout(app_env, db_url, engine, monkeypatch):
     monkeypatch.setenv("BEATS_LOCKOUT_FAILURES", "3")
     name = ensure_user(db_url, "analyst")
     at = AppTest.from_file(app_env, default_timeout=120).run()
+    refusal = users.refusal_message(users.LockoutPolicy(max_failures=3))
     for _ in range(3):
         sign_in(at, name, "not the password")
+        assert at.error[0].value == refusal
         assert at.error[0].value.startswith("Wrong username or password")
     sign_in(at, name, PASSWORD)  # the right password, too late
-    assert "locked until" in at.error[0].value
+    assert at.error[0].value == refusal  # the lock does not tell that the account exists
+    assert "After 3 failed sign-ins in a row an account is locked" in refusal
     assert _is_sign_in_form(at)
     events = audit.read_events(engine, action=audit.SIGN_IN_FAILED)
     assert [d["reason"] for d in events["detail"]][::-1] == ["wrong password"] * 3 + ["locked"]

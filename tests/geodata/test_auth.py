@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -136,11 +137,14 @@ def test_lockout_after_repeated_failures_then_expiry(engine):
             users.authenticate(
                 engine, "frank", "bad password!", policy=policy, now=T0 + timedelta(minutes=minute)
             )
-    # locked: even the right password is refused, and the refusal is audited
-    with pytest.raises(SignInError, match="locked until 09:12 UTC"):
+    # locked: even the right password is refused (with the message of a wrong password, so
+    # the lock does not tell that the account exists); the audit records the lock
+    with pytest.raises(SignInError) as refused:
         users.authenticate(engine, "frank", PASSWORD, policy=policy, now=T0 + timedelta(minutes=5))
-    reasons = [d["reason"] for d in _events(engine, "sign_in_failed")["detail"]][::-1]
-    assert reasons == ["wrong password"] * 3 + ["locked"]
+    assert str(refused.value) == users.refusal_message(policy)
+    details = list(_events(engine, "sign_in_failed")["detail"])[::-1]
+    assert [d["reason"] for d in details] == ["wrong password"] * 3 + ["locked"]
+    assert details[-1]["locked_until"] == (T0 + timedelta(minutes=12)).isoformat()
     listed = users.list_users(engine).iloc[0]
     assert listed["failed_sign_ins"] == 3
     assert listed["locked_until"] == pd_ts(T0 + timedelta(minutes=12))
@@ -150,6 +154,96 @@ def test_lockout_after_repeated_failures_then_expiry(engine):
     )
     assert user.username == "frank"
     assert users.list_users(engine).iloc[0]["failed_sign_ins"] == 0
+
+
+class _CountingHasher:
+    """Stands in for ``users._hasher`` and counts the Argon2 verifications (the costly step)."""
+
+    def __init__(self, hasher: PasswordHasher) -> None:
+        self.hasher = hasher
+        self.verified = 0
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        self.verified += 1
+        return self.hasher.verify(password_hash, password)
+
+    def hash(self, password: str) -> str:
+        return self.hasher.hash(password)
+
+
+def test_a_locked_account_answers_like_an_unknown_one(engine, monkeypatch):
+    """Neither the message nor the work done tells a locked account from an unknown name."""
+    policy = LockoutPolicy(max_failures=3, lock_minutes=10)
+    users.add_user(engine, "olive", roles="analyst", actor="admin", password=PASSWORD)
+    users.add_user(engine, "pat", roles="analyst", actor="admin", password=PASSWORD)
+    for _ in range(3):
+        with pytest.raises(SignInError):
+            users.authenticate(engine, "olive", "bad password!", policy=policy, now=T0)
+    counting = _CountingHasher(users._hasher)
+    monkeypatch.setattr(users, "_hasher", counting)
+    attempts = {
+        "locked, right password": ("olive", PASSWORD),
+        "locked, wrong password": ("olive", "bad password!"),
+        "unknown username": ("nobody", PASSWORD),
+        "wrong password": ("pat", "bad password!"),
+    }
+    answers = {}
+    for case, (name, password) in attempts.items():
+        before = counting.verified
+        with pytest.raises(SignInError) as refused:
+            users.authenticate(engine, name, password, policy=policy, now=T0 + timedelta(minutes=1))
+        answers[case] = (str(refused.value), counting.verified - before)
+    expected = (users.refusal_message(policy), 1)  # one message, one Argon2 verification each
+    assert answers == dict.fromkeys(attempts, expected)
+    assert "locked" in expected[0]  # the real user still learns that a lock is possible
+    # the audit knows the truth
+    reasons = [d["reason"] for d in _events(engine, "sign_in_failed")["detail"]][::-1]
+    assert reasons[-4:] == ["locked", "locked", "unknown user", "wrong password"]
+
+
+def test_an_expired_lock_restarts_the_count(engine):
+    """After the lock expires, the next lock needs max_failures new failures in a row."""
+    users.add_user(engine, "quinn", roles="analyst", actor="admin", password=PASSWORD)
+    policy = LockoutPolicy(max_failures=5, lock_minutes=15)
+    for _ in range(5):
+        with pytest.raises(SignInError):
+            users.authenticate(engine, "quinn", "bad password!", policy=policy, now=T0)
+    assert users.list_users(engine).iloc[0]["locked_until"] == pd_ts(T0 + timedelta(minutes=15))
+    later = T0 + timedelta(minutes=16)  # the lock has expired
+    for second in range(4):
+        with pytest.raises(SignInError):
+            users.authenticate(
+                engine,
+                "quinn",
+                "bad password!",
+                policy=policy,
+                now=later + timedelta(seconds=second),
+            )
+    listed = users.list_users(engine).iloc[0]
+    assert listed["failed_sign_ins"] == 4  # counted afresh, not 5 + 4
+    assert listed["locked_until"] is pd.NaT
+    failures = [d["failures"] for d in _events(engine, "sign_in_failed")["detail"]][::-1]
+    assert failures == [1, 2, 3, 4, 5, 1, 2, 3, 4]
+    fifth = later + timedelta(seconds=4)
+    with pytest.raises(SignInError):
+        users.authenticate(engine, "quinn", "bad password!", policy=policy, now=fifth)
+    assert users.list_users(engine).iloc[0]["locked_until"] == pd_ts(fifth + timedelta(minutes=15))
+    with pytest.raises(SignInError):  # locked again: the right password is refused
+        users.authenticate(engine, "quinn", PASSWORD, policy=policy, now=fifth)
+    assert _events(engine, "sign_in_failed")["detail"].iloc[0]["reason"] == "locked"
+
+
+def test_four_failures_after_an_expired_lock_still_let_the_right_password_in(engine):
+    users.add_user(engine, "rosa", roles="analyst", actor="admin", password=PASSWORD)
+    policy = LockoutPolicy(max_failures=5, lock_minutes=15)
+    for _ in range(5):
+        with pytest.raises(SignInError):
+            users.authenticate(engine, "rosa", "bad password!", policy=policy, now=T0)
+    later = T0 + timedelta(minutes=16)
+    for _ in range(4):
+        with pytest.raises(SignInError):
+            users.authenticate(engine, "rosa", "bad password!", policy=policy, now=later)
+    assert users.authenticate(engine, "rosa", PASSWORD, policy=policy, now=later).username == "rosa"
 
 
 def pd_ts(value):
