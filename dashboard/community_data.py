@@ -16,10 +16,10 @@ from __future__ import annotations
 import logging
 import math
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from datetime import date, timedelta
 from pathlib import Path
-from typing import SupportsInt, cast
+from typing import TYPE_CHECKING, SupportsInt, cast
 
 import altair as alt
 import folium
@@ -38,8 +38,12 @@ from geodata import geocode, schema, settings
 from geodata.errors import StoreError
 from geodata.geocode import BlockGazetteer, FoundBeat
 from geodata.join import BeatIndex
+from geodata.meetings.model import MeetingError
 from geodata.publish import EXTRACT_FILES, PublicExtract, read_extract, read_finder
 from geodata.stations import station_of
+
+if TYPE_CHECKING:
+    from geodata.meetings.seeding import MeetingDefaults
 
 __all__ = [
     "FIND_KEY",
@@ -334,38 +338,124 @@ def beat_map(
     return fmap
 
 
-@st.cache_resource(show_spinner=False)
-def _meetings_engine(url: str) -> Engine:
+def _meeting_defaults(metadata: dict) -> MeetingDefaults:
+    """Return how the extract's department seeds its meetings (its ``meetings`` metadata).
+
+    An extract published before the metadata named them takes the defaults of the department
+    profile named by ``BEATS_DEPARTMENT`` in the extract's time zone (the analyst store is
+    never read).
+    """
+    from geodata.department import load_department
+    from geodata.meetings.seeding import MeetingDefaults, defaults_for
+
+    recorded = metadata.get("meetings")
+    if isinstance(recorded, dict):
+        known = {f.name for f in fields(MeetingDefaults)}
+        given = {k: v for k, v in recorded.items() if k in known}
+        given["sector_districts"] = tuple(given.get("sector_districts") or ())
+        return MeetingDefaults(**given)
+    selected = defaults_for(load_department(settings.department_name()))
+    return replace(selected, timezone=metadata.get("timezone") or selected.timezone)
+
+
+def _reference_layers(root: str, token: str) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Return the extract's beats (in the analysis CRS) and stations as the meetings need them.
+
+    The exact beats of "find my beat" when published, else the published outlines projected
+    to the extract's analysis CRS; stations without a position are left out.
+    """
+    extract, outlines, stations = load_extract(root, token)
+    finder = read_finder(root)
+    crs = (extract.metadata.get("masking") or {}).get("crs")
+    beats = finder[1] if finder is not None else outlines.to_crs(crs or outlines.estimate_utm_crs())
+    frame = pd.DataFrame(stations).copy()
+    if schema.LON not in frame or schema.LAT not in frame:
+        frame = frame.iloc[0:0].assign(**{schema.LON: [], schema.LAT: []})
+    frame = frame.dropna(subset=[schema.LON, schema.LAT])
+    if schema.STATION_ID not in frame:  # published before stations carried their id
+        frame[schema.STATION_ID] = frame.get(schema.DISTRICT, pd.Series(dtype=object))
+    frame[schema.STATION_ID] = frame[schema.STATION_ID].where(
+        frame[schema.STATION_ID].notna(), "HQ"
+    )
+    located = gpd.GeoDataFrame(
+        frame,
+        geometry=gpd.points_from_xy(frame[schema.LON], frame[schema.LAT]),
+        crs=schema.WGS84,
+    )
+    return beats, located
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _meetings_engine(url: str, root: str, token: str) -> Engine:
+    """Return the meetings database, seeded for the extract's department if it has none.
+
+    The extract's beats and stations are the reference data and its metadata the seed
+    defaults (:func:`geodata.meetings.open_database`): a new database gets this department's
+    illustrative schedule, never the bundled sample's, and a database holding meetings for
+    the department's beats is left as it is.
+    """
     from geodata import meetings
 
-    return meetings.open_database(url)
+    extract = load_extract(root, token)[0]
+    beats, stations = _reference_layers(root, token)
+    return meetings.open_database(
+        url, beats=beats, stations=stations, defaults=_meeting_defaults(extract.metadata)
+    )
 
 
-def next_meetings(beat: str, limit: int = MEETINGS_SHOWN) -> pd.DataFrame | None:
+def _engine(root: str | None) -> Engine:
+    root = root or str(settings.public_dir())
+    return _meetings_engine(settings.database_url(), root, extract_token(root))
+
+
+def next_meetings(
+    beat: str, limit: int = MEETINGS_SHOWN, *, root: str | None = None
+) -> pd.DataFrame | None:
     """Return the next meetings of a beat from the meetings database (None: not available).
 
-    A database that cannot be reached is logged and reported as "not available": the public
-    page stays up without its schedule.
+    A database that cannot be reached (or seeded) is logged and reported as "not available":
+    the public page stays up without its schedule. A beat the database does not know has no
+    meetings (an empty frame).
+
+    Parameters
+    ----------
+    beat
+        The beat id as published.
+    limit
+        At most this many meetings.
+    root
+        The public directory whose beats seed a new database (default
+        :func:`geodata.settings.public_dir`).
     """
     from geodata import meetings
 
     try:
-        engine = _meetings_engine(settings.database_url())
-        # bi-monthly beat meetings: look 400 days ahead to find the next `limit` of them
-        horizon = date.today() + timedelta(days=MEETINGS_HORIZON_DAYS)
+        engine = _engine(root)
+    except (SQLAlchemyError, OSError, StoreError, MeetingError) as err:
+        logger.warning("meetings database not available: %s", err)
+        return None
+    # bi-monthly beat meetings: look 400 days ahead to find the next `limit` of them
+    horizon = date.today() + timedelta(days=MEETINGS_HORIZON_DAYS)
+    try:
         return meetings.upcoming_meetings(engine, beat=beat, end=horizon, limit=limit)
+    except MeetingError as err:  # e.g. a beat the schedule does not know: no meetings
+        logger.info("no meetings for beat %s: %s", beat, err)
+        return pd.DataFrame(columns=list(meetings.MEETING_COLUMNS))
     except (SQLAlchemyError, OSError) as err:
         logger.warning("meetings database not available: %s", err)
         return None
 
 
-def meetings_ics(beat: str) -> bytes | None:
-    """Return the beat's meetings as an iCalendar file (None: not available)."""
+def meetings_ics(beat: str, *, root: str | None = None) -> bytes | None:
+    """Return the beat's meetings as an iCalendar file (None: not available or no meetings)."""
     from geodata import meetings
 
     try:
-        return meetings.calendar_ics(_meetings_engine(settings.database_url()), beat=beat)
-    except (SQLAlchemyError, OSError) as err:
+        return meetings.calendar_ics(_engine(root), beat=beat)
+    except MeetingError as err:
+        logger.info("no calendar for beat %s: %s", beat, err)
+        return None
+    except (SQLAlchemyError, OSError, StoreError) as err:
         logger.warning("meetings database not available: %s", err)
         return None
 

@@ -119,7 +119,7 @@ with side_col:
     else:
         st.write(f"No station listed for this {cd.level_word(meta, 'district')}.")
     st.subheader("Next meetings")
-    upcoming = cd.next_meetings(beat)
+    upcoming = cd.next_meetings(beat, root=root)
     if upcoming is None:
         st.write("The meeting schedule is not available.")
     elif upcoming.empty:
@@ -128,7 +128,7 @@ with side_col:
         st.table(cd.meetings_display(upcoming).set_index("When"))
         if upcoming["illustrative"].fillna(False).astype(bool).any():
             st.caption("Illustrative schedule for the demo data: not an official one.")
-        ics = cd.meetings_ics(beat)
+        ics = cd.meetings_ics(beat, root=root)
         if ics:
             st.download_button(
                 "Add to my calendar (.ics)",

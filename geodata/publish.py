@@ -43,9 +43,10 @@ import re
 import tempfile
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -57,6 +58,9 @@ from geodata.categories import OffenseCategories, load_categories
 from geodata.errors import InputError, ParameterError, StoreError
 from geodata.geocode import BlockGazetteer, normalize_block
 from geodata.store import IncidentStore
+
+if TYPE_CHECKING:
+    from geodata.department import Department
 
 __all__ = [
     "DEFAULT_EXCLUSIONS",
@@ -637,7 +641,8 @@ def write_extract(
     _atomic(out / EXTRACT_FILES["beats"], lambda p: Path(p).write_text(outlines.to_json()))
     public_stations = []
     if stations is not None:
-        keep = [schema.DISTRICT, schema.STATION_NAME, schema.STATION_ADDRESS, "city", "state"]
+        keep = [schema.STATION_ID, schema.DISTRICT, schema.STATION_NAME, schema.STATION_ADDRESS]
+        keep += ["city", "state"]
         keep += ["zip", schema.STATION_PHONE, schema.LON, schema.LAT]
         frame = pd.DataFrame(stations).drop(columns="geometry", errors="ignore")
         frame = frame.reindex(columns=keep)
@@ -651,6 +656,15 @@ def write_extract(
         lambda p: Path(p).write_text(json.dumps(extract.metadata, indent=2, sort_keys=True)),
     )
     return out
+
+
+def _meeting_defaults(department: Department) -> dict[str, object]:
+    """Return the seed defaults of a department's meetings (:func:`defaults_for`) as JSON."""
+    from geodata.meetings.seeding import defaults_for
+
+    defaults = asdict(defaults_for(department))
+    defaults["sector_districts"] = list(defaults["sector_districts"])
+    return defaults
 
 
 def _atomic(path: Path, write: object) -> None:
@@ -734,6 +748,7 @@ def publish_store(
     as_of: date | str | None = None,
     categories: OffenseCategories | None = None,
     note: str | None = None,
+    demo: bool = False,
 ) -> PublicExtract:
     """Publish the community extract of an :class:`~geodata.store.IncidentStore`.
 
@@ -752,6 +767,9 @@ def publish_store(
         Offense rules whose sensitive flag is re-applied (default: the bundled rules).
     note
         A sentence for readers stored in the metadata (e.g. that the data is a demo sample).
+    demo
+        The store is the bundled sample (``"demo": true`` in the metadata): the community app
+        then calls an illustrative meeting schedule the demo's.
 
     Returns
     -------
@@ -800,8 +818,15 @@ def publish_store(
     )
     if note:
         extract.metadata["note"] = note
+    department = store.department()
     # the department's words for its levels ("precinct"): the community app names areas so
-    extract.metadata["levels"] = store.department().level_words()
+    extract.metadata["levels"] = department.level_words()
+    extract.metadata["department"] = department.name
+    # how its illustrative meeting schedule is seeded, so the community app seeds this
+    # department's meetings database, never the bundled sample's
+    extract.metadata["meetings"] = _meeting_defaults(department)
+    if demo:
+        extract.metadata["demo"] = True
     stations = store.read_layer("stations") if store.has_layer("stations") else None
     write_extract(
         extract,

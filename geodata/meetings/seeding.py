@@ -10,6 +10,7 @@ follows :class:`MeetingDefaults`, which a department profile supplies
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -49,7 +50,9 @@ __all__ = [
     "load_reference_data",
     "open_database",
     "open_for_store",
+    "seed_department",
     "seed_schedule",
+    "serves_any",
     "sync_areas",
 ]
 
@@ -151,16 +154,21 @@ def open_database(
     """Return an engine on the meetings database, migrated to the newest schema.
 
     On a new database the reference data (beats with sector and district, police stations as
-    venues) is loaded, and with `seed` the illustrative schedule. With `beats` (a store's beat
-    layer) an existing database also learns the beats it does not know yet (:func:`sync_areas`),
-    so a department's own ids (``K3``, ``M3``) are accepted.
+    venues) is loaded, and with `seed` the illustrative schedule. With `beats` (a store's or a
+    published extract's beat layer) an existing database also learns the beats it does not know
+    yet (:func:`sync_areas`), so a department's own ids (``K3``, ``M3``) are accepted; and with
+    `seed`, when no meeting series (archived ones included) serves any of these beats, the
+    department's stations and illustrative schedule are added (:func:`seed_department`). A
+    database that holds meetings for any of the department's beats is never seeded again, and
+    seeding only ever adds rows: existing series, venues and beats are never changed.
 
     Parameters
     ----------
     url
         SQLAlchemy URL; default :func:`geodata.settings.database_url` (SQLite in the data dir).
     seed
-        Seed the illustrative schedule when the database holds no areas yet.
+        Seed the illustrative schedule when the database holds no areas yet or, with `beats`,
+        no meeting series for any of them.
     samples_dir
         Without `beats`: a directory holding the department profile's beat and stations files
         under the same names (default: where the profile points).
@@ -181,12 +189,13 @@ def open_database(
         n_areas = connection.execute(sa.select(sa.func.count()).select_from(areas_table)).scalar()
     if beats is None and n_areas:
         return engine
-    from geodata.department import load_department
+    if beats is None or defaults is None or defaults.timezone is None:
+        from geodata.department import load_department
 
-    dept = load_department(department or settings.department_name())
-    defaults = defaults or defaults_for(dept)
-    if defaults.timezone is None:
-        defaults = replace(defaults, timezone=dept.timezone)
+        dept = load_department(department or settings.department_name())
+        defaults = defaults or defaults_for(dept)
+        if defaults.timezone is None:
+            defaults = replace(defaults, timezone=dept.timezone)
     if beats is not None:
         areas, station_frame = _reference_frames(beats, stations)
     else:
@@ -197,7 +206,12 @@ def open_database(
         except IntegrityError:  # another process seeded the database at the same time
             log.info("reference data was loaded concurrently; keeping the other copy")
     else:
-        sync_areas(engine, areas)
+        try:
+            sync_areas(engine, areas)
+        except IntegrityError:  # another process added the same beats at the same time
+            log.info("beats were added concurrently; keeping the other copy")
+        if seed:
+            seed_department(engine, areas, station_frame, defaults=defaults)
     return engine
 
 
@@ -314,6 +328,111 @@ def _station_name(row: Any, district_label: str) -> str:  # noqa: ANN401 - an it
     return f"{row.name} {district_label} station"
 
 
+def _venue_row(row: Any, defaults: MeetingDefaults) -> dict[str, Any]:  # noqa: ANN401
+    """Return the venue of a station (an itertuples row of a stations frame)."""
+    return {
+        "station_id": str(row.station_id),
+        "name": _station_name(row, defaults.district_label),
+        "address": ", ".join(
+            str(p) for p in (row.address, row.city, row.state, row.zip) if _none(p)
+        ),
+        "phone": str(_none(row.phone) or ""),
+        "lat": float(row.lat),
+        "lon": float(row.lon),
+        "kind": "station",
+    }
+
+
+def _lock_schedule(connection: sa.Connection) -> None:
+    """Hold the schedule's write lock until the transaction ends (before checking what it holds).
+
+    PostgreSQL locks the series table against other writers (readers are not blocked); SQLite
+    takes its database write lock with a no-op ``UPDATE`` (the transaction begins with it, so no
+    stale snapshot is read afterwards), and a second writer waits (``busy_timeout``).
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.text(f"LOCK TABLE {series_table.name} IN SHARE ROW EXCLUSIVE MODE"))
+    else:
+        connection.execute(areas_table.update().where(sa.false()).values(beat=areas_table.c.beat))
+
+
+def serves_any(connection: sa.Connection, beats: list[str]) -> bool:
+    """Return True when a meeting series (archived ones included) serves one of `beats`."""
+    if not beats:
+        return False
+    table = series_beats_table
+    for i in range(0, len(beats), 500):
+        found = connection.execute(
+            sa.select(table.c.beat).where(table.c.beat.in_(beats[i : i + 500])).limit(1)
+        ).first()
+        if found is not None:
+            return True
+    return False
+
+
+def seed_department(
+    engine: Engine,
+    areas: pd.DataFrame,
+    stations: pd.DataFrame,
+    *,
+    defaults: MeetingDefaults,
+) -> int:
+    """Seed a department's illustrative schedule into a database that has none of its meetings.
+
+    Nothing is written when a series (archived ones included) already serves one of the
+    department's beats: a schedule someone has seeded or edited is never replaced or added to.
+    Otherwise the department's stations become venues (a venue of the same station id and name
+    is reused) and :func:`seed_schedule` writes its schedule; other departments' beats, venues
+    and series are left as they are. The check and the writes hold the schedule's write lock,
+    so two processes opening the database at once seed it once.
+
+    Parameters
+    ----------
+    engine
+        The migrated database; it already knows the beats of `areas` (:func:`sync_areas`).
+    areas, stations
+        The department's reference frames (:func:`_reference_frames`).
+    defaults
+        How to seed (with the department's time zone).
+
+    Returns
+    -------
+    int
+        The number of series written (0: the database already had the department's meetings).
+    """
+    beats = [str(b) for b in areas["beat"]]
+    with engine.begin() as connection:
+        _lock_schedule(connection)
+        if serves_any(connection, beats):
+            return 0
+        venue_ids: dict[str, int] = {}
+        if len(stations):
+            known = pd.read_sql(
+                sa.select(venues_table.c.id, venues_table.c.station_id, venues_table.c.name).where(
+                    venues_table.c.kind == "station"
+                ),
+                connection,
+            )
+            for row in stations.itertuples():
+                venue = _venue_row(row, defaults)
+                same = known[
+                    (known["station_id"] == venue["station_id"]) & (known["name"] == venue["name"])
+                ]
+                if len(same):
+                    venue_ids[venue["station_id"]] = int(same["id"].iloc[-1])
+                else:
+                    venue_ids[venue["station_id"]] = int(
+                        connection.execute(
+                            venues_table.insert().values(**venue).returning(venues_table.c.id)
+                        ).scalar_one()
+                    )
+        written = seed_schedule(
+            connection, areas, stations, defaults=defaults, venue_ids=venue_ids or None
+        )
+    log.info("seeded %d illustrative meeting series for %d beats", written, len(beats))
+    return written
+
+
 def _load(
     engine: Engine,
     areas: pd.DataFrame,
@@ -332,21 +451,7 @@ def _load(
         )
         if len(stations):
             connection.execute(
-                venues_table.insert(),
-                [
-                    {
-                        "station_id": str(r.station_id),
-                        "name": _station_name(r, defaults.district_label),
-                        "address": ", ".join(
-                            str(p) for p in (r.address, r.city, r.state, r.zip) if _none(p)
-                        ),
-                        "phone": str(_none(r.phone) or ""),
-                        "lat": float(r.lat),
-                        "lon": float(r.lon),
-                        "kind": "station",
-                    }
-                    for r in stations.itertuples()
-                ],
+                venues_table.insert(), [_venue_row(r, defaults) for r in stations.itertuples()]
             )
         if seed:
             seed_schedule(connection, areas, stations, defaults=defaults)
@@ -396,8 +501,12 @@ def seed_schedule(
     *,
     first_year: int = 2025,
     defaults: MeetingDefaults,
+    venue_ids: Mapping[str, int] | None = None,
 ) -> int:
     """Write the illustrative schedule; return the number of series written.
+
+    `venue_ids` maps the station ids of `stations` to their venues (default: the venues of
+    the database by station id).
 
     Every beat meets at the cadence of `defaults` (every other month for the bundled sample)
     at 18:30 at its district station (the nearest station where its district has none; a
@@ -412,7 +521,10 @@ def seed_schedule(
     if tzid is None:
         raise MeetingError({"timezone": "the seed defaults name no time zone (the department's)"})
     tz = _zone(tzid)
-    if len(stations):
+    if len(stations) and venue_ids is not None:
+        venue_of = dict(venue_ids)
+        district_stations = stations[stations["station_id"] != "HQ"].reset_index(drop=True)
+    elif len(stations):
         venues = pd.read_sql(sa.select(venues_table.c.id, venues_table.c.station_id), connection)
         venue_of = dict(zip(venues["station_id"], venues["id"], strict=True))
         district_stations = stations[stations["station_id"] != "HQ"].reset_index(drop=True)

@@ -303,3 +303,95 @@ def test_weekly_chart_has_week_bars_and_the_banner_no_command(community_data_dir
     assert sum(v["incidents"] for v in values) == int(weekly["incidents"].sum())
     assert "`" not in cd.SAMPLE_NOTE
     assert "python -m" not in cd.SAMPLE_NOTE
+
+
+@pytest.fixture(scope="module")
+def seattle_public(seattle_store, tmp_path_factory) -> Path:
+    """The Seattle store published as of the last day of its 2018 data."""
+    from geodata.publish import publish_store
+
+    out = tmp_path_factory.mktemp("seattle_public") / "public"
+    publish_store(seattle_store, out, as_of=date(2018, 12, 31))
+    return out
+
+
+def _seattle_app_dir(seattle_public, tmp_path, monkeypatch) -> tuple[Path, str]:
+    """A data dir holding only Seattle's extract; (its path, the meetings database URL)."""
+    import shutil
+
+    data = tmp_path / "seattle_data"
+    shutil.copytree(seattle_public, data / "public")
+    url = f"sqlite:///{data / 'meetings.db'}"
+    monkeypatch.setenv("BEATS_DATA_DIR", str(data))
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.delenv("BEATS_PUBLIC_DIR", raising=False)
+    monkeypatch.delenv("BEATS_DEPARTMENT", raising=False)  # Chicago by default
+    return data, url
+
+
+def test_a_new_departments_meetings_database_gets_its_own_schedule(
+    seattle_public, tmp_path, monkeypatch
+):
+    # acceptance finding 3: the first run with a new meetings database seeded Chicago's beats
+    # and every render ended in "beat '99' is not a known beat id"
+    meta = json.loads((seattle_public / EXTRACT_FILES["metadata"]).read_text())
+    assert meta["department"] == load_department("seattle").name
+    assert meta["meetings"]["timezone"] == "America/Los_Angeles"
+    data, url = _seattle_app_dir(seattle_public, tmp_path, monkeypatch)
+    at = _run()
+    assert at.selectbox[0].value == "99"
+    table = at.table[0].value.reset_index()
+    assert set(table["Meeting"]) == {"Beat 99 community meeting"}
+    assert all(w.startswith("West precinct station, 810 Virginia St") for w in table["Where"])
+    at.selectbox[0].select("K3").run()
+    assert not at.exception
+    assert set(at.table[0].value["Meeting"]) == {"Beat K3 community meeting"}
+    from geodata import meetings
+
+    engine = meetings.open_database(url, seed=False)
+    beats = set(meetings.list_areas(engine)["beat"])
+    series = meetings.list_series(engine)
+    engine.dispose()
+    assert "0111" not in beats  # no Chicago beat, no Chicago meeting
+    assert {"99", "K3", "M3", "H1"} <= beats
+    assert set(series["tzid"]) == {"America/Los_Angeles"}
+    assert set(",".join(series["beats"]).split(",")) == beats
+    assert not (data / "store").exists()
+
+
+def test_a_beat_without_meetings_says_so(seattle_public, tmp_path, monkeypatch):
+    # a schedule the department keeps itself (one series, for K3): it is not seeded over, and
+    # a beat it has no meetings for, or does not know at all, says so instead of failing
+    data, url = _seattle_app_dir(seattle_public, tmp_path, monkeypatch)
+    from geodata import meetings
+
+    monkeypatch.setenv("BEATS_DEPARTMENT", "seattle")
+    engine = meetings.open_database(url, seed=False)
+    monkeypatch.delenv("BEATS_DEPARTMENT")
+    tomorrow = datetime.combine(date.today() + timedelta(days=1), datetime.min.time())
+    meetings.create_series(
+        engine,
+        title="Beat K3 walk",
+        venue="W",
+        start=tomorrow.replace(hour=18),
+        rrule="FREQ=MONTHLY;COUNT=12",
+        beats="K3",
+    )
+    engine.dispose()
+    at = _run()
+    assert at.selectbox[0].value == "99"
+    markdown = [m.value for m in at.markdown]
+    assert "No upcoming meetings are scheduled for this beat." in markdown
+    at.selectbox[0].select("K3").run()
+    assert not at.exception
+    assert set(at.table[0].value["Meeting"]) == {"Beat K3 walk"}
+    from dashboard import community_data as cd
+
+    root = str(data / "public")
+    unknown = cd.next_meetings("NO SUCH BEAT", root=root)
+    assert unknown is not None
+    assert unknown.empty
+    assert cd.meetings_ics("NO SUCH BEAT", root=root) is None
+    engine = meetings.open_database(url, seed=False)
+    assert list(meetings.list_series(engine)["title"]) == ["Beat K3 walk"]
+    engine.dispose()

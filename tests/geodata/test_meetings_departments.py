@@ -166,3 +166,67 @@ def test_without_a_store_the_selected_departments_files_seed_the_database(
     )
     assert meetings.list_series(engine).set_index("id").loc[sid, "tzid"] == "America/Los_Angeles"
     engine.dispose()
+
+
+def _seed_once(url: str, store) -> pd.DataFrame:
+    """The series of a fresh database seeded for `store` (the expected seed)."""
+    engine = meetings.open_for_store(url, store)
+    series = meetings.list_series(engine)
+    engine.dispose()
+    return series
+
+
+def test_a_database_seeded_for_another_department_gets_the_stores_schedule(
+    meetings_url, seattle_store, raw_beats, tmp_path
+):
+    # acceptance finding 3: a database seeded with the bundled Chicago sample (e.g. by the
+    # community app of a new department) must still get Seattle's schedule for Seattle's beats
+    chicago = meetings.list_series(meetings.open_database(meetings_url))
+    assert not set(",".join(chicago["beats"]).split(",")) & raw_beats
+    engine = meetings.open_for_store(meetings_url, seattle_store)
+    series = meetings.list_series(engine)
+    kept = series[series["id"].isin(chicago["id"])]
+    columns = ["id", "title", "rrule", "version", "venue_id", "beats", "dtstart"]
+    assert kept[columns].reset_index(drop=True).equals(chicago[columns].reset_index(drop=True))
+    added = series[~series["id"].isin(chicago["id"])]
+    expected = _seed_once(f"sqlite:///{tmp_path / 'alone.db'}", seattle_store)
+    shown = ["title", "rrule", "beats", "venue_name", "tzid", "duration_min"]
+    assert sorted(map(tuple, added[shown].to_numpy().tolist())) == sorted(
+        map(tuple, expected[shown].to_numpy().tolist())
+    )
+    assert set(",".join(added["beats"]).split(",")) == raw_beats
+    m3 = meetings.upcoming_meetings(
+        engine, beat="M3", start=date(2027, 1, 1), end=date(2027, 3, 31)
+    )
+    assert len(m3) == 3  # monthly, at the West precinct station, in Pacific time
+    assert set(m3["venue_name"]) == {"West precinct station"}
+    # the list is in the zone of most series (Chicago's here); the wall time is Seattle's
+    assert set(m3["start"].dt.tz_convert("America/Los_Angeles").dt.strftime("%H:%M")) == {"18:30"}
+    engine.dispose()
+    again = meetings.list_series(meetings.open_for_store(meetings_url, seattle_store))
+    assert len(again) == len(series)  # seeded once: opening it again adds nothing
+
+
+def test_a_departments_own_meetings_are_never_seeded_over(seattle_store, tmp_path, monkeypatch):
+    # a database that holds one (even archived) series for a Seattle beat is the department's
+    # own schedule: opening it for the store adds no illustrative meetings
+    monkeypatch.setenv("BEATS_DEPARTMENT", "seattle")
+    monkeypatch.setenv("BEATS_DATA_DIR", str(tmp_path / "no_store"))
+    url = f"sqlite:///{tmp_path / 'own.db'}"
+    engine = meetings.open_database(url, seed=False)
+    sid = meetings.create_series(
+        engine,
+        title="Beat K3 walk",
+        venue="W",
+        start=pd.Timestamp("2027-02-09 18:00").to_pydatetime(),
+        rrule="FREQ=MONTHLY;BYDAY=2TU",
+        beats="K3",
+    )
+    meetings.archive_series(engine, sid, expected_version=1)
+    before = meetings.list_series(engine)
+    engine.dispose()
+    engine = meetings.open_for_store(url, seattle_store)
+    after = meetings.list_series(engine)
+    assert after.equals(before)
+    assert meetings.upcoming_meetings(engine, beat="M3").empty
+    engine.dispose()

@@ -71,3 +71,18 @@ def test_upgrade_from_previous_revision_on_postgres(pg_url):
     assert kind == "station"
     assert db.current_heads(engine) == db.latest_heads()
     engine.dispose()
+
+
+def test_a_chicago_seeded_database_gets_a_stores_schedule_once_on_postgres(
+    pg_url, samples_dir, seattle_store
+):
+    engine = meetings.open_database(pg_url, samples_dir=samples_dir)
+    chicago = len(meetings.list_series(engine))
+    engine.dispose()
+    for _ in range(2):  # the second open finds Seattle's meetings and adds none
+        engine = meetings.open_for_store(pg_url, seattle_store)
+        series = meetings.list_series(engine)
+        engine.dispose()
+        seattle = series[series["tzid"] == "America/Los_Angeles"]
+        assert len(series) == chicago + len(seattle)
+        assert {"Beat M3 community meeting", "Beat 99 community meeting"} <= set(seattle["title"])
