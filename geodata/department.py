@@ -283,6 +283,7 @@ class Department:
             **options,
             timezone=self.timezone,
             roles_from_file=tuple(self.incident_columns),
+            defaults=tuple(self.incident_columns),
         )
 
     # --- serialisation --------------------------------------------------------------------

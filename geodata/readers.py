@@ -226,6 +226,10 @@ class ColumnMapping(ReadOptions):
     #: CRS of ``x``/``y`` (e.g. a state plane, ``"EPSG:2926"``); when set, x/y are used even
     #: if lat/lon exist.
     crs: str | None = None
+    #: Roles whose columns the department's profile names for all its exports, not this file's
+    #: own mapping: a file without such a column is read without it (the role detected, if it
+    #: can be) and a note says so, rather than refused.
+    defaults: tuple[str, ...] = field(default=(), compare=False)
 
     @classmethod
     def roles(cls) -> tuple[str, ...]:
@@ -1132,7 +1136,8 @@ def merge_mapping(base: ColumnMapping, path: str | Path) -> ColumnMapping:
     changes: dict[str, Any] = {role: getattr(explicit, role) for role in explicit.roles_from_file}
     changes.update({option: getattr(explicit, option) for option in options})
     roles = tuple(dict.fromkeys((*base.roles_from_file, *explicit.roles_from_file)))
-    return replace(base, **changes, roles_from_file=roles)
+    defaults = tuple(r for r in base.defaults if r not in explicit.roles_from_file)
+    return replace(base, **changes, roles_from_file=roles, defaults=defaults)
 
 
 # --- values -----------------------------------------------------------------------------------
@@ -1528,7 +1533,7 @@ def _context(
     categories: OffenseCategories | None,
     now: datetime | None,
 ) -> _Context:
-    base = mapping or ColumnMapping()
+    base, absent = _without_absent_defaults(mapping or ColumnMapping(), columns)
     mapping = detect_mapping(columns, base=base)
     if mapping.timezone is None:  # iter_incidents sets the department's
         msg = f"{path}: no time zone for the times of the file"
@@ -1538,7 +1543,7 @@ def _context(
     detected: list[str] = []
     if base.occurred_time is None and mapping.occurred_time is not None:
         mapping = _checked_time_column(mapping, table, detected)
-    detected[:0] = _detection_notes(base, mapping, columns)
+    detected[:0] = _detection_notes(base, mapping, columns) + absent
     use_xy = mapping.x is not None and (mapping.crs is not None or mapping.lat is None)
     if use_xy:
         x_col, y_col = mapping.x, mapping.y
@@ -1599,6 +1604,32 @@ _CLOCK = r"\d:\d\d"
 _MIDNIGHT = r"(?i)[ T](00:00(:00(\.0+)?)?|12:00(:00)? ?AM)\s*$"
 #: Times written without a colon (``930``, ``2130``: HHMM, as CAD exports often hold them).
 _HHMM = r"^\d{3,4}$"
+
+
+def _without_absent_defaults(
+    mapping: ColumnMapping, columns: list[str]
+) -> tuple[ColumnMapping, list[str]]:
+    """Return `mapping` without the department's columns this file lacks, and a note for each.
+
+    A department's profile names the columns of its usual export (:attr:`ColumnMapping.defaults`);
+    a file that lacks one of them (an export without the case number, the block or the reported
+    beat) has that role detected instead, or read without it, and is not refused for it. A
+    column named for this very file (a mapping file, ``--mapping``) must still be there.
+    """
+    absent = {
+        role: getattr(mapping, role)
+        for role in mapping.defaults
+        if getattr(mapping, role) is not None and getattr(mapping, role) not in columns
+    }
+    if not absent:
+        return mapping, []
+    notes = [
+        f"the department's column {column!r} ({role}) is not in this file: {role} is detected "
+        "or left out"
+        for role, column in absent.items()
+    ]
+    cleared: dict[str, Any] = dict.fromkeys(absent)
+    return replace(mapping, **cleared), notes
 
 
 def _detection_notes(base: ColumnMapping, mapping: ColumnMapping, columns: list[str]) -> list[str]:

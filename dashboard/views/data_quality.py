@@ -12,7 +12,7 @@ import streamlit as st
 
 from dashboard import auth, calls_data, data, messages
 from geodata import audit, schema
-from geodata.errors import InputError, StoreError
+from geodata.errors import BoundaryError, CRSMismatchError, InputError, StoreError
 from geodata.readers import merge_mapping
 
 if TYPE_CHECKING:
@@ -122,6 +122,10 @@ if submitted and upload is not None:
     from geodata.ingest import ingest_file
 
     overrides = {"crs": crs.strip() or None, "date_format": date_format.strip() or None}
+    #: What the audit records of how the file was read, besides its name.
+    uploaded = {k: v for k, v in overrides.items() if v}
+    if mapping_upload is not None:
+        uploaded["mapping"] = mapping_upload.name
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / Path(upload.name).name
         path.write_bytes(upload.getvalue())
@@ -157,26 +161,33 @@ if submitted and upload is not None:
                         date_format=overrides["date_format"] or mapping.date_format,
                     )
                     report = ingest_file(path, store, mapping=mapping)
-        except (InputError, StoreError) as err:
-            auth.record(
-                audit.IMPORT, upload.name, {"kind": kind, "outcome": "refused", "error": str(err)}
-            )
+        except (InputError, StoreError, CRSMismatchError, BoundaryError) as err:
             words = str(err).replace(str(mapping_path), "the column mapping")
-            st.error(
-                messages.user_message(
-                    ValueError(words), path=str(path), file_name=upload.name, fields=FIELDS
-                )
+            shown = messages.user_message(
+                ValueError(words), path=str(path), file_name=upload.name, fields=FIELDS
             )
+            # the audit keeps the words the user saw: their file's name, no temporary path
+            auth.record(
+                audit.IMPORT,
+                upload.name,
+                {"kind": kind, "outcome": "refused", "error": shown, **uploaded},
+            )
+            st.error(shown)
             st.stop()
+        hint = getattr(report, "hint", None) if not report.rows_accepted else None
+        if hint:
+            hint = messages.user_message(
+                ValueError(hint), path=str(path), file_name=upload.name, fields=FIELDS
+            )
     auth.record(
         audit.IMPORT,
         upload.name,
         {
             "kind": kind,
-            "outcome": "stored",
+            "outcome": "stored" if report.rows_accepted else "nothing accepted",
             **{k: getattr(report, k) for k in ("rows_read", "rows_accepted", "rows_rejected")},
             "rows_new": report.rows_new,
-            **{k: v for k, v in overrides.items() if v},
+            **uploaded,
         },
     )
     rejected = None
@@ -187,18 +198,22 @@ if submitted and upload is not None:
             Path(rejections).read_bytes(),
             Path(rejections).name,
         )
-    st.session_state[IMPORTED_KEY] = (
+    summary = (
         f"{report.rows_read:,} rows read: {report.rows_accepted:,} accepted "
-        f"({report.rows_new:,} new), {report.rows_rejected:,} rejected.",
-        rejected,
+        f"({report.rows_new:,} new), {report.rows_rejected:,} rejected."
     )
+    if not report.rows_accepted:  # said as an error, with the likely cause when one is known
+        summary = f"Nothing was stored from {upload.name}: {summary}"
+        if hint:
+            summary += f" Likely cause: {hint}"
+    st.session_state[IMPORTED_KEY] = (summary, rejected, bool(report.rows_accepted))
     st.cache_data.clear()
     st.rerun()  # the counters and the Imports table above now include the new file
 elif submitted:
     st.warning("Choose a file first.")
 if imported := st.session_state.get(IMPORTED_KEY):
-    summary, rejected = imported
-    st.success(summary)
+    summary, rejected, stored = imported
+    (st.success if stored else st.error)(summary)
     if rejected is not None:
         st.dataframe(rejected[0], hide_index=True, width="stretch")
         auth.download_button(

@@ -231,3 +231,55 @@ def test_calls_are_imported_on_the_data_page_with_an_uploaded_mapping(seattle_pa
     stored = load_calls(store)
     assert set(stored["call_id"]) <= set(calls["Master_Incident_Number"])
     assert len(stored) == int(at.success[0].value.split(": ")[1].split(" accepted")[0])
+
+
+def _imports_audited() -> list[dict]:
+    from geodata import audit, users
+
+    engine = users.open_database(settings.database_url())
+    events = audit.read_events(engine, action=audit.IMPORT)
+    return list(events["detail"])
+
+
+@pytest.mark.slow
+def test_import_refusals_and_empty_imports_speak_the_users_words_and_are_audited(seattle_page):
+    import geopandas as gpd
+    import pandas as pd
+
+    at, _store = seattle_page
+    raw = pd.read_csv(
+        settings.bundled_samples("seattle") / "spd_crime_2018.csv.gz", dtype=str, nrows=60
+    )
+    body = raw.to_csv(index=False).encode()
+    # an export in state plane feet, with a code in the CRS box that is no CRS: an error on
+    # the page, not a traceback
+    located = raw[raw["longitude"].astype(float) < -100]
+    feet = gpd.GeoSeries.from_xy(
+        located["longitude"].astype(float), located["latitude"].astype(float), crs="EPSG:4326"
+    ).to_crs("EPSG:2926")
+    projected = located.drop(columns=["latitude", "longitude"]).assign(
+        X=feet.x.to_numpy(), Y=feet.y.to_numpy()
+    )
+    boxes = {t.label.split(" (")[0]: t for t in at.text_input}
+    boxes["CRS of x/y columns"].input("EPSG:99999")
+    at = _import(at, "spd_crs.csv", projected.to_csv(index=False).encode())
+    assert not at.exception
+    (error,) = at.error
+    assert "spd_crs.csv" in error.value
+    assert "EPSG:99999" in error.value
+    assert "/tmp" not in error.value
+    refused = _imports_audited()[0]
+    assert refused["outcome"] == "refused"
+    assert refused["crs"] == "EPSG:99999"
+    assert "/tmp" not in refused["error"]
+    # a date format that reads none of the dates: nothing stored, said as an error with the cause
+    boxes = {t.label.split(" (")[0]: t for t in at.text_input}
+    boxes["CRS of x/y columns"].input("")
+    at = _import(at, "spd_wrong_format.csv", body, date_format="%d.%m.%Y")
+    assert not at.exception
+    (error,) = at.error
+    assert error.value.startswith("Nothing was stored from spd_wrong_format.csv: 60 rows read")
+    assert "Likely cause: no date could be read" in error.value
+    assert "the Date format box" in error.value
+    assert "--" not in error.value
+    assert _imports_audited()[0]["outcome"] == "nothing accepted"

@@ -238,3 +238,26 @@ def test_the_dominant_cluster_note_is_quiet_when_clusters_are_apart():
     assert dominant_cluster_note(apart.iloc[:0], 0) is None
     one = pd.DataFrame({"n_incidents": [51, 10]})
     assert dominant_cluster_note(one, 100).startswith("one hotspot holds 51% of the incidents")
+
+
+def test_an_export_without_the_departments_optional_columns_is_read_without_them(
+    seattle_store, tmp_path, capsys
+):
+    from tests.conftest import copy_store
+
+    store = copy_store(seattle_store, tmp_path / "store")
+    raw = pd.read_csv(SEATTLE.incident_files[0], dtype=str, keep_default_na=False, nrows=300)
+    # the profile names report_number (case number), _100_block_address and beat: an export
+    # of the same offenses without them must still be read
+    short = raw.drop(columns=["report_number", "_100_block_address", "beat"])
+    path = tmp_path / "short.csv"
+    short.to_csv(path, index=False)
+    assert geodata_main(["ingest", str(path), "--store", str(store.root), "--json"]) == 0
+    report = json.loads(_out(capsys))
+    located = (raw["longitude"].astype(float) < -100).sum()
+    assert report["rows_read"] == 300
+    assert report["rows_accepted"] == located  # the rows without coordinates are rejected
+    assert report["rows_new"] == 0  # the same offense ids: the stored copies are replaced
+    notes = " ".join(report["notes"])
+    for column, role in (("report_number", "case_number"), ("beat", "reported_beat")):
+        assert f"the department's column {column!r} ({role}) is not in this file" in notes
