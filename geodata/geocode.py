@@ -4,6 +4,8 @@ No geocoding service is reachable from a police network's analysis machine (nor 
 product's CI), so addresses are matched against a *block gazetteer* built from the data itself:
 every hundred-block seen in the incidents (Chicago writes ``012XX W MADISON ST``) with the median
 position of its incidents. A typed ``1234 w madison street`` becomes ``012XX W MADISON ST``.
+Seattle writes ``8XX BLOCK OF NW 95TH ST``: the words naming the block are dropped, so the block
+and a typed ``812 Northwest 95th Street`` share the key ``008XX NW 95TH ST``.
 Coordinates typed as ``41.8819, -87.6278`` (lat, lon) are used as they are.
 
 One answer everywhere
@@ -36,6 +38,7 @@ __all__ = [
     "BlockGazetteer",
     "FoundBeat",
     "Located",
+    "block_as_address",
     "find_beat",
     "normalize_block",
     "parse_coordinates",
@@ -62,6 +65,18 @@ _SUFFIXES = {
     "CIRCLE": "CIR",
 }
 _DIRECTIONS = {"NORTH": "N", "SOUTH": "S", "EAST": "E", "WEST": "W"}
+#: Compound directions, abbreviated only where a direction stands: first in the street
+#: (``NORTHWEST 95TH ST``) or last after its type (``35TH AVE NORTHEAST``); Chicago's
+#: ``N NORTHWEST HWY`` is a street named Northwest and keeps its name.
+_COMPOUND_DIRECTIONS = {"NORTHEAST": "NE", "NORTHWEST": "NW", "SOUTHEAST": "SE", "SOUTHWEST": "SW"}
+_SUFFIX_SET = frozenset(_SUFFIXES.values())
+#: Abbreviated directions, kept in capitals when a block is written back as an address.
+_DIRECTION_ABBREVIATIONS = frozenset([*_DIRECTIONS.values(), *_COMPOUND_DIRECTIONS.values()])
+#: Words naming the block itself between its number and its street (Seattle writes
+#: ``8XX BLOCK OF NW 95TH ST``; a typed ``800 blk of ...`` or ``800 block ...`` means the same).
+_BLOCK_WORDS = frozenset({"BLOCK", "BLK"})
+#: A dotted compound direction (``N.W.``, ``S. E.``), joined before punctuation is dropped.
+_DOTTED_DIRECTION = re.compile(r"\b([NS])\.\s*([EW])\b\.?")
 _COORDS = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*[,;\s]\s*(-?\d+(?:\.\d+)?)\s*$")
 
 
@@ -101,11 +116,26 @@ def parse_coordinates(text: str) -> tuple[float, float] | None:
 def normalize_block(text: str) -> str | None:
     """Return the hundred-block key of an address (``1234 W Madison St`` -> ``012XX W MADISON ST``).
 
-    Already-generalised blocks (``012XX W MADISON ST``, ``12XX W MADISON``) are normalised the
+    Already-generalised blocks (``012XX W MADISON ST``, ``12XX W Madison``) are normalised the
     same way, and so is Chicago's zero-hundred block written with one ``X`` (``0000X S STATE ST``
-    -> ``000XX S STATE ST``). Returns None when `text` has no house or block number.
+    -> ``000XX S STATE ST``). The words naming the block (Seattle's ``8XX BLOCK OF NW 95TH ST``,
+    a typed ``800 blk of``) are dropped, so ``812 NW 95th St`` and Seattle's block share the key
+    ``008XX NW 95TH ST``. Direction words are abbreviated (``NORTH`` -> ``N``; ``NORTHWEST`` or
+    ``N.W.`` -> ``NW`` where a direction stands: first, or last after the street type, so
+    Chicago's ``N NORTHWEST HWY`` keeps its name) and street types shortened (``STREET`` -> ``ST``).
+
+    Parameters
+    ----------
+    text
+        A typed address or a block as a source writes it.
+
+    Returns
+    -------
+    str or None
+        The key ``NNNXX STREET``, or None when `text` has no house or block number or no street.
     """
-    words = re.sub(r"[^0-9A-Z ]+", " ", (text or "").upper()).split()
+    upper = _DOTTED_DIRECTION.sub(r"\1\2", (text or "").upper())
+    words = re.sub(r"[^0-9A-Z ]+", " ", upper).split()
     if not words:
         return None
     number = words[0]
@@ -114,11 +144,63 @@ def normalize_block(text: str) -> str | None:
         return None
     digits, xs = int(match.group(1)), match.group(2) or ""
     hundreds = digits // 10 ** (2 - len(xs))  # 1234 -> 12, 012XX -> 12, 0000X -> 0
-    rest = [_DIRECTIONS.get(w, w) for w in words[1:]]
+    rest = _drop_block_words(words[1:])
+    rest = [_DIRECTIONS.get(w, w) for w in rest]
     rest = [_SUFFIXES.get(w, w) for w in rest]
+    rest = [
+        _COMPOUND_DIRECTIONS[w]
+        if w in _COMPOUND_DIRECTIONS
+        and (i == 0 or (i == len(rest) - 1 and rest[i - 1] in _SUFFIX_SET))
+        else w
+        for i, w in enumerate(rest)
+    ]
     if not rest:
         return None
     return f"{hundreds:03d}XX " + " ".join(rest)
+
+
+def _drop_block_words(words: list[str]) -> list[str]:
+    """Return `words` (after the number) without a leading ``BLOCK``, ``BLK`` or ``BLOCK OF``.
+
+    The word stays when nothing but a street type would follow it (a street named ``BLOCK ST``).
+    """
+    if not words or words[0] not in _BLOCK_WORDS:
+        return words
+    rest = words[2:] if words[1:2] == ["OF"] else words[1:]
+    if not rest or (len(rest) == 1 and _SUFFIXES.get(rest[0], rest[0]) in _SUFFIX_SET):
+        return words
+    return rest
+
+
+def block_as_address(block: str) -> str:
+    """Return a block key written as an address (``086XX ISLAND DR S`` -> ``8600 Island Dr S``).
+
+    The house number is the block's first (``1`` for the zero-hundred block), directions stay
+    abbreviated in capitals and numbered streets read ``95th``; :func:`normalize_block` of the
+    result is `block` again. Used for the example of the "not found" hint, so every department
+    is shown an address of its own data.
+
+    Parameters
+    ----------
+    block
+        A key of :func:`normalize_block`.
+
+    Returns
+    -------
+    str
+        The address.
+    """
+    number, _, street = block.partition(" ")
+    hundreds = int(number.rstrip("X") or 0)
+    words = []
+    for word in street.split():
+        if word in _DIRECTION_ABBREVIATIONS:
+            words.append(word)
+        elif word[:1].isdigit():
+            words.append(word.lower())
+        else:
+            words.append(word.capitalize())
+    return " ".join([str(hundreds * 100 or 1), *words])
 
 
 def _street_key(block: str) -> str:
@@ -244,6 +326,26 @@ class BlockGazetteer:
         hits = [b for b in self.blocks.index if _street_key(b).startswith(street)]
         return sorted(hits)[:limit] if hits else []
 
+    def example_address(self) -> str | None:
+        """Return an address of this gazetteer's own data, for the "not found" hint.
+
+        The middle block of the street with the most known blocks (ties: the first street
+        alphabetically), written as :func:`block_as_address`: ``8200 Aurora Ave N`` for the
+        bundled Seattle store, ``5200 S Michigan Ave`` for ``geodata init``'s Chicago one.
+        Only block names are read, so the analyst apps' gazetteer and the published copy
+        (which has no incident counts) give the same example.
+
+        Returns
+        -------
+        str or None
+            The address, or None for an empty gazetteer.
+        """
+        if not self._by_street:
+            return None
+        street = min(self._by_street, key=lambda s: (-len(self._by_street[s]), s))
+        blocks = sorted(self._by_street[street])
+        return block_as_address(blocks[len(blocks) // 2])
+
 
 @dataclass(frozen=True)
 class FoundBeat:
@@ -252,14 +354,18 @@ class FoundBeat:
     query: str
     located: Located | None
     beat: str | None
+    #: An address of the department's own data for the "not found" hint
+    #: (:meth:`BlockGazetteer.example_address`); None gives the hint without an example.
+    example: str | None = None
 
     @property
     def message(self) -> str:
         """Return the answer in the user's words."""
         if self.located is None:
+            example = f" (e.g. {self.example})" if self.example else ""
             return (
                 f"No block or coordinates recognised in “{self.query}”; type a house number "
-                "and street (e.g. 1234 W Madison St) or a latitude, longitude."
+                f"and street{example} or a latitude, longitude."
             )
         how = {
             "block": "block",
@@ -311,5 +417,5 @@ def find_beat(
         text = str(query)
         located = gazetteer.locate(text)
     if located is None:
-        return FoundBeat(text, None, None)
+        return FoundBeat(text, None, None, gazetteer.example_address())
     return FoundBeat(text, located, index.beat_at(located.lon, located.lat))

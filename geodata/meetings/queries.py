@@ -372,10 +372,12 @@ def find_my_meeting(
     found = find_beat(query, gazetteer=gazetteer, index=beat_index)
     if found.located is None:
         hints = gazetteer.suggestions(str(query), limit=3)
+        # the example is an address of this department's own blocks (none when it has none)
+        example = f", e.g. {found.example}" if found.example else ""
         text = f"{query!r} was not found" + (
             f"; known blocks like it: {', '.join(hints)}"
             if hints
-            else " (type a house number and street, e.g. 1234 W Madison St, or lat, lon)"
+            else f" (type a house number and street{example}, or lat, lon)"
         )
         raise MeetingError({"address": text})
     located = found.located
