@@ -48,9 +48,13 @@ if TYPE_CHECKING:
 __all__ = [
     "FIND_KEY",
     "BeatView",
+    "Coverage",
     "beat_at",
     "beat_map",
     "beat_view",
+    "coverage",
+    "coverage_note",
+    "coverage_text",
     "ensure_extract",
     "extract_token",
     "find_beat",
@@ -165,17 +169,91 @@ def find_beat(root: str, token: str, text: str) -> FoundBeat:
 
 
 @dataclass(frozen=True)
+class Coverage:
+    """The days of the published window the data cover, and what that means for its periods.
+
+    Parameters
+    ----------
+    first, last
+        First and last day of the window the source holds data for (both None: no day).
+    window_start, window_end
+        The published window ``[window_start, window_end)``.
+    recent_days
+        Length of the recent period (the last `recent_days` days of the window) and of the
+        period before it.
+    """
+
+    first: date | None
+    last: date | None
+    window_start: date
+    window_end: date
+    recent_days: int
+
+    @property
+    def recent_start(self) -> date:
+        """First day of the recent period."""
+        return self.window_end - timedelta(days=self.recent_days)
+
+    @property
+    def previous_start(self) -> date:
+        """First day of the period before the recent one."""
+        return self.window_end - timedelta(days=2 * self.recent_days)
+
+    def covers(self, start: date, end: date) -> str:
+        """Return ``"all"``, ``"part"`` or ``"none"``: how much of ``[start, end)`` is covered."""
+        if self.first is None or self.last is None:
+            return "none"
+        if self.last < start or self.first >= end:
+            return "none"
+        if self.first <= start and self.last >= end - timedelta(days=1):
+            return "all"
+        return "part"
+
+    @property
+    def ends_early(self) -> bool:
+        """True when the data end before the window does (the last days are not counted)."""
+        return self.last is not None and self.last < self.window_end - timedelta(days=1)
+
+
+def coverage(metadata: dict) -> Coverage:
+    """Return the window's data coverage recorded in an extract's metadata.
+
+    ``data_covered_from`` and ``data_covered_to`` (both None: no data in the window). An extract
+    published before ``data_covered_to`` existed counts as covered to the window's end, and its
+    ``data_covered_from`` on or after the window's end as no coverage.
+    """
+    start = date.fromisoformat(metadata["window_start"])
+    end = date.fromisoformat(metadata["window_end_exclusive"])
+    first = metadata.get("data_covered_from")
+    first_day = date.fromisoformat(first) if first else None
+    if "data_covered_to" in metadata:
+        last = metadata["data_covered_to"]
+        last_day = date.fromisoformat(last) if last else None
+    else:
+        last_day = end - timedelta(days=1) if first_day is not None else None
+    if first_day is None or last_day is None or first_day >= end:
+        first_day = last_day = None
+    return Coverage(first_day, last_day, start, end, int(metadata.get("recent_days", 28)))
+
+
+@dataclass(frozen=True)
 class BeatView:
-    """What the community app shows for one beat."""
+    """What the community app shows for one beat.
+
+    ``total_recent`` and ``total_previous`` are None when the data do not cover their period
+    (``recent`` and ``previous`` in `counts` are NA then); the recent total of a period the
+    data cover only in part counts up to ``coverage.last``, and its change is NA.
+    """
 
     beat: str
     sector: str
     district: str
     counts: pd.DataFrame  # category, recent, previous, change, window
-    total_recent: int
+    total_recent: int | None
     total_previous: int | None
     station: dict
     metadata: dict
+    coverage: Coverage
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -192,23 +270,23 @@ def beat_view(root: str, token: str, beat: str) -> BeatView:
     mine = summary[summary[schema.BEAT] == beat]
     counts = pd.DataFrame({schema.CATEGORY: list(extract.metadata.get("categories", []))})
     counts = counts.merge(mine.drop(columns=schema.BEAT), on=schema.CATEGORY, how="left")
-    meta = extract.metadata
-    recent_days = int(meta.get("recent_days", 28))
-    previous_start = date.fromisoformat(meta["window_end_exclusive"]) - timedelta(
-        days=2 * recent_days
-    )
-    covered = meta.get("data_covered_from")
-    previous_known = covered is not None and date.fromisoformat(covered) <= previous_start
-    for column in ("recent", "window"):
-        counts[column] = pd.to_numeric(counts[column], errors="coerce").fillna(0).astype(int)
-    if previous_known:
-        counts["previous"] = (
-            pd.to_numeric(counts["previous"], errors="coerce").fillna(0).astype(int)
-        )
+    covered = coverage(extract.metadata)
+    window_known = covered.covers(covered.window_start, covered.window_end) != "none"
+    recent = covered.covers(covered.recent_start, covered.window_end)
+    previous_known = covered.covers(covered.previous_start, covered.recent_start) == "all"
+
+    def known_counts(column: str, known: bool) -> pd.Series:
+        if not known:  # a period the data do not cover has no count: NA, never 0
+            return pd.Series(pd.array([pd.NA] * len(counts), dtype="Int64"), index=counts.index)
+        values = pd.to_numeric(counts[column], errors="coerce").fillna(0).astype(int)
+        return values.astype("Int64")
+
+    counts["window"] = known_counts("window", window_known)
+    counts["recent"] = known_counts("recent", recent != "none")
+    counts["previous"] = known_counts("previous", previous_known)
+    counts["change"] = known_counts("previous", previous_known and recent == "all")
+    if previous_known and recent == "all":
         counts["change"] = counts["recent"] - counts["previous"]
-    else:
-        counts["previous"] = pd.array([pd.NA] * len(counts), dtype="Int64")
-        counts["change"] = pd.array([pd.NA] * len(counts), dtype="Int64")
     station = {}
     if (row := station_of(stations, district)) is not None:
         station = {k: (None if pd.isna(v) else v) for k, v in row.items()}
@@ -217,33 +295,84 @@ def beat_view(root: str, token: str, beat: str) -> BeatView:
         sector=sector,
         district=district,
         counts=counts[[schema.CATEGORY, "recent", "previous", "change", "window"]],
-        total_recent=int(counts["recent"].sum()),
+        total_recent=int(counts["recent"].sum()) if recent != "none" else None,
         total_previous=int(counts["previous"].sum()) if previous_known else None,
         station=station,
         metadata=extract.metadata,
+        coverage=covered,
     )
 
 
 def counts_display(view: BeatView) -> pd.DataFrame:
     """Return the counts table as shown: category, last 28 days, the 28 before, trend."""
     recent_days = int(view.metadata.get("recent_days", 28))
+    covered = view.coverage
+    partly = covered.covers(covered.recent_start, covered.window_end) == "part"
 
-    def arrow(change: object) -> str:
-        if change is pd.NA or change is None or pd.isna(change):
+    def count(value: object) -> object:
+        return "no data" if value is None or pd.isna(value) else int(cast(SupportsInt, value))
+
+    def arrow(recent: object, previous: object, change: object) -> str:
+        if recent is None or pd.isna(recent):
+            return "no data"
+        if previous is None or pd.isna(previous):
             return "no earlier data"
+        if change is None or pd.isna(change):
+            return f"data end {covered.last}" if partly else "no earlier data"
         delta = int(cast(SupportsInt, change))  # a difference of two counts: NA ruled out above
         return "▲ up" if delta > 0 else ("▼ down" if delta < 0 else "= same")
 
+    frame = view.counts
     return pd.DataFrame(
         {
-            "Category": view.counts[schema.CATEGORY].str.capitalize(),
-            f"Last {recent_days} days": view.counts["recent"],
-            f"{recent_days} days before": [
-                "no data" if pd.isna(v) else int(v) for v in view.counts["previous"]
+            "Category": frame[schema.CATEGORY].str.capitalize(),
+            f"Last {recent_days} days": [count(v) for v in frame["recent"]],
+            f"{recent_days} days before": [count(v) for v in frame["previous"]],
+            "Trend": [
+                arrow(r, p, c)
+                for r, p, c in zip(frame["recent"], frame["previous"], frame["change"], strict=True)
             ],
-            "Trend": [arrow(c) for c in view.counts["change"]],
-            f"Whole {view.metadata.get('window_days')}-day window": view.counts["window"],
+            f"Whole {view.metadata.get('window_days')}-day window": [
+                count(v) for v in frame["window"]
+            ],
         }
+    )
+
+
+def coverage_text(covered: Coverage) -> str:
+    """Return the days of the window the data cover, in words ("2018-01-01 to 2018-01-15")."""
+    if covered.first is None:
+        return "no data in this window"
+    return f"{covered.first} to {covered.last}"
+
+
+def coverage_note(view: BeatView) -> str | None:
+    """Return a sentence on the days the published data do not cover, or None when they all are.
+
+    Shown wherever the counts are (page and handouts), so a period past the end of the data is
+    never read as a period without incidents.
+    """
+    covered = view.coverage
+    recent_days = int(view.metadata.get("recent_days", 28))
+    last_day = covered.window_end - timedelta(days=1)
+    if covered.last is None:
+        return (
+            f"The published data hold no records for {covered.window_start} to {last_day}: "
+            "there are no counts for this period (no data, not zero incidents)."
+        )
+    if not covered.ends_early:
+        return None
+    recent = covered.covers(covered.recent_start, covered.window_end)
+    if recent == "none":
+        return (
+            f"The data end on {covered.last}: there are no counts for the last {recent_days} "
+            f"days ({covered.recent_start} to {last_day}); the whole-window figures are counted "
+            f"up to {covered.last}."
+        )
+    return (
+        f"The data end on {covered.last}: the last {recent_days} days ({covered.recent_start} to "
+        f"{last_day}) are counted only up to that day, so they are not compared with the "
+        f"{recent_days} days before."
     )
 
 
@@ -252,13 +381,14 @@ def trend_chart(root: str, token: str, beat: str) -> alt.Chart:
     extract = load_extract(root, token)[0]
     weekly = extract.beat_weekly
     weekly = weekly[weekly[schema.BEAT] == beat]
-    start = date.fromisoformat(extract.metadata["window_start"])
-    covered = extract.metadata.get("data_covered_from")
-    if covered:
-        start = max(start, date.fromisoformat(covered))
-    end = date.fromisoformat(extract.metadata["window_end_exclusive"])
+    covered = coverage(extract.metadata)
+    start, end = covered.window_start, covered.window_end
+    if covered.first is not None and covered.last is not None:  # only the weeks with data
+        start, end = covered.first, covered.last + timedelta(days=1)
     first_week = start - timedelta(days=start.weekday())
     weeks = pd.date_range(first_week, end - timedelta(days=1), freq="7D")
+    if covered.first is None:  # no data in the window: no weeks to show, not weeks of zeros
+        weeks = weeks[:0]
     grid = pd.MultiIndex.from_product(
         [weeks, extract.metadata.get("categories", [])], names=["week", schema.CATEGORY]
     ).to_frame(index=False)
@@ -538,9 +668,10 @@ def handout_pdf(
     groups = ", ".join(str(g) for g in meta["exclusions"]["groups"])
     period = (
         f"Published data from {meta.get('window_start')} to before "
-        f"{meta.get('window_end_exclusive')} (data available from "
-        f"{meta.get('data_covered_from') or 'no date'})."
+        f"{meta.get('window_end_exclusive')} (data available: {coverage_text(view.coverage)})."
     )
+    if gap := coverage_note(view):
+        period = f"{period} {gap}"
     about = (
         f"About these numbers: published {meta.get('delay_days')} days after the fact, over a "
         f"rolling {meta.get('window_days')}-day window; locations generalised to the block; not "
@@ -603,6 +734,8 @@ def handout_html(root: str, token: str, beat: str, upcoming: pd.DataFrame | None
         )
     svg = _svg_map(_district_beats(root, token, view.district), beat)
     groups = ", ".join(esc(g) for g in meta["exclusions"]["groups"])
+    gap = coverage_note(view)
+    gap_html = f"\n<p><b>{esc(gap)}</b></p>" if gap else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>Beat {esc(beat)} community handout</title>
@@ -618,7 +751,7 @@ td, th {{ border: 1px solid #999; padding: 2pt 5pt; text-align: left; }}
 <h1>Beat {esc(beat)} — community meeting handout</h1>
 <p>{esc(place_line(view.sector, view.district, meta.get("levels")))}. Published data from
 {esc(meta.get("window_start"))} to before {esc(meta.get("window_end_exclusive"))}
-(data available from {esc(meta.get("data_covered_from") or "no date")}).</p>
+(data available: {esc(coverage_text(view.coverage))}).</p>{gap_html}
 {svg}
 <h2>Incidents by category</h2>
 <table><tr>{header}</tr>{rows}</table>

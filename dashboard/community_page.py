@@ -74,10 +74,20 @@ st.caption(
     f"Published {meta['delay_days']} days after the fact; locations shown only as whole beats."
 )
 
+if gap := cd.coverage_note(view):  # days past the end of the data are not "0 incidents"
+    st.warning(gap)
+covered = view.coverage
+recent_whole = covered.covers(covered.recent_start, covered.window_end) == "all"
 a, b, c = st.columns(3)
-a.metric(f"Incidents, last {recent_days} days", f"{view.total_recent:,}")
+a.metric(
+    f"Incidents, last {recent_days} days",
+    "no data" if view.total_recent is None else f"{view.total_recent:,}",
+    help=None if recent_whole else f"The data end on {covered.last}.",
+)
 if view.total_previous is None:
     b.metric(f"The {recent_days} days before", "no data")
+elif view.total_recent is None or not recent_whole:  # a part is not compared with a whole
+    b.metric(f"The {recent_days} days before", f"{view.total_previous:,}")
 else:
     b.metric(
         f"The {recent_days} days before",
@@ -106,6 +116,11 @@ with map_col:
         f"Beats of {cd.level_word(meta, 'district')} {view.district} coloured by incidents in the "
         f"last {recent_days} "
         "days; your beat has the thick outline. Click a beat to open it."
+        + (
+            f" The data do not cover the last {recent_days} days, so the map has no counts."
+            if view.total_recent is None
+            else ""
+        )
     )
 with side_col:
     st.subheader("Your police station")
@@ -163,7 +178,7 @@ with st.expander("About this data", expanded=False):
         f"{esc(meta['window_end_exclusive'])} (as of {esc(meta['as_of'])}): a rolling "
         f"{esc(meta['window_days'])}-day window with a {esc(meta['delay_days'])}-day "
         "posting delay.",
-        f"<b>Data available from:</b> {esc(meta.get('data_covered_from') or 'no data')}.",
+        f"<b>Data available:</b> {esc(cd.coverage_text(view.coverage))}.",
         "<b>Locations:</b> generalised to the block; this app shows whole beats only.",
         f"<b>Never shown:</b> {groups}; any incident flagged sensitive or domestic.",
         f"<b>Incidents published:</b> {int(meta['rows_published']):,} of "

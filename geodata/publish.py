@@ -424,6 +424,7 @@ def build_extract(
     categories: OffenseCategories | None = None,
     source: Mapping[str, object] | None = None,
     generated_at: datetime | None = None,
+    data_span: tuple[date, date] | None = None,
 ) -> PublicExtract:
     """Return the public extract of `incidents` as of a day.
 
@@ -448,6 +449,14 @@ def build_extract(
         Facts about the source store for the metadata (e.g. its update time).
     generated_at
         Timestamp written to the metadata (default now).
+    data_span
+        The first and last local day the source holds data for (default: the first and last
+        day of `incidents`, withheld rows included; pass the window and the delay after it, so
+        a last window day without incidents still counts as covered when later days have
+        data). The window is *covered* from ``max(window start, first)`` to ``min(last window
+        day, last)``: ``data_covered_from`` and ``data_covered_to`` in the metadata, both None
+        when the data cover no day of the window. A period outside the coverage has no count
+        (NA), never 0.
 
     Returns
     -------
@@ -495,9 +504,10 @@ def build_extract(
     for column in (schema.CATEGORY, schema.BLOCK, schema.BEAT, schema.SECTOR, schema.DISTRICT):
         public[column] = public[column].astype("string")
     weekly = _beat_weekly(public)
-    raw_days = day[in_window]
-    covered_from = min(raw_days) if len(raw_days) else end
-    summary = beat_summary(public, end=end, covered_from=covered_from)
+    if data_span is None and len(day):
+        data_span = (min(day), max(day))
+    covered_from, covered_to = _coverage(start, end, data_span)
+    summary = beat_summary(public, end=end, covered_from=covered_from, covered_to=covered_to)
     generated = generated_at or datetime.now(UTC)
     metadata = {
         "title": "Community crime map extract",
@@ -509,7 +519,8 @@ def build_extract(
         "window_start": start.isoformat(),
         "window_end_exclusive": end.isoformat(),
         "data_first_date": public[DATE].min().isoformat() if len(public) else None,
-        "data_covered_from": covered_from.isoformat(),
+        "data_covered_from": covered_from.isoformat() if covered_from else None,
+        "data_covered_to": covered_to.isoformat() if covered_to else None,
         "recent_days": RECENT_DAYS,
         "data_last_date": public[DATE].max().isoformat() if len(public) else None,
         "rows_in_window": int(in_window.sum()),
@@ -540,6 +551,18 @@ def build_extract(
     return PublicExtract(public, weekly, summary, metadata)
 
 
+def _coverage(
+    start: date, end: date, span: tuple[date, date] | None
+) -> tuple[date | None, date | None]:
+    """Return the first and last day of ``[start, end)`` the data cover (None, None: none)."""
+    if span is None:
+        return None, None
+    first, last = span
+    if first >= end or last < start:
+        return None, None
+    return max(start, first), min(end - timedelta(days=1), last)
+
+
 def _beat_weekly(public: pd.DataFrame) -> pd.DataFrame:
     columns = [schema.BEAT, WEEK, schema.CATEGORY, "incidents"]
     if public.empty:
@@ -562,6 +585,7 @@ def beat_summary(
     end: date,
     days: int = RECENT_DAYS,
     covered_from: date | None = None,
+    covered_to: date | None = None,
 ) -> pd.DataFrame:
     """Return per beat and category the incidents of the window, last `days` and the `days` before.
 
@@ -576,6 +600,11 @@ def beat_summary(
     covered_from
         First day the source has data for; when the previous period starts earlier, its count
         is unknown (NA), not zero.
+    covered_to
+        Last day the source has data for; a period that starts later has no count (NA), and the
+        previous period's count is NA unless it ends by then. The recent period's count is kept
+        when it is only partly covered (up to `covered_to`), but its change is then NA: a part
+        is not compared with a whole.
 
     Returns
     -------
@@ -603,9 +632,16 @@ def beat_summary(
         .reset_index()
     )
     out = out.astype({"window": "Int64", "recent": "Int64", "previous": "Int64"})
+    unknown = pd.array([pd.NA] * len(out), dtype="Int64")
     if covered_from is not None and previous_start < covered_from:
-        out["previous"] = pd.array([pd.NA] * len(out), dtype="Int64")
+        out["previous"] = unknown
+    if covered_to is not None and covered_to < recent_start - timedelta(days=1):
+        out["previous"] = unknown
+    if covered_to is not None and covered_to < recent_start:
+        out["recent"] = unknown
     out["change"] = out["recent"] - out["previous"]
+    if covered_to is not None and covered_to < end - timedelta(days=1):
+        out["change"] = unknown
     return out[columns]
 
 
@@ -795,8 +831,11 @@ def publish_store(
         except ValueError as err:
             msg = f"{as_of!r} is not a date (YYYY-MM-DD), 'today' or 'busiest'"
             raise ParameterError(msg, parameter="as_of") from err
-    start, end = publish_window(day, policy)
-    incidents = store.load_incidents(columns=_READ_COLUMNS, start=str(start), end=str(end))
+    start = publish_window(day, policy)[0]
+    # the window and the delay after it: data in the delay show the window is covered to its end
+    incidents = store.load_incidents(
+        columns=_READ_COLUMNS, start=str(start), end=str(day + timedelta(days=1))
+    )
     token = store.version_token()
     source = {
         "store_updated": meta.get("updated"),

@@ -267,19 +267,21 @@ def test_find_beat_from_coordinates(community_data_dir):
 
 
 @pytest.mark.slow
-def test_an_empty_extract_shows_zero_counts(sample_store, tmp_path, monkeypatch):
+def test_an_empty_extract_says_no_data(sample_store, tmp_path, monkeypatch):
     # A publication whose window holds no incident (e.g. a quiet feed, or a wrong --as-of):
-    # the page must still work and say 0, not fail.
+    # the page must still work, and say "no data" rather than 0 incidents (finding 7).
     from geodata.publish import publish_store
 
     data = tmp_path / "data"
     extract = publish_store(sample_store, data / "public", as_of=date(2030, 1, 1))
     assert extract.metadata["rows_published"] == 0
+    assert extract.metadata["data_covered_from"] is None
     monkeypatch.setenv("BEATS_DATA_DIR", str(data))
     monkeypatch.delenv("BEATS_PUBLIC_DIR", raising=False)
     monkeypatch.delenv("DATABASE_URL", raising=False)
     at = _run()
-    assert page_metrics(at)["Incidents, last 28 days"] == "0"
+    assert page_metrics(at)["Incidents, last 28 days"] == "no data"
+    assert at.warning[0].value.startswith("The published data hold no records for 2029-09-26")
 
 
 def test_weekly_chart_has_week_bars_and_the_banner_no_command(community_data_dir):
@@ -395,3 +397,47 @@ def test_a_beat_without_meetings_says_so(seattle_public, tmp_path, monkeypatch):
     engine = meetings.open_database(url, seed=False)
     assert list(meetings.list_series(engine)["title"]) == ["Beat K3 walk"]
     engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("as_of", "recent", "trend", "note"),
+    [
+        # the last 28 days (Dec 18 - Jan 14) hold data only to Dec 31: counted, not compared
+        ("2019-01-22", None, "data end 2018-12-31", "are counted only up to that day"),
+        # the last 28 days (Jan 6 - Feb 2) hold no data at all
+        ("2019-02-10", "no data", "no data", "there are no counts for the last 28 days"),
+    ],
+)
+def test_periods_past_the_end_of_the_data_are_not_zero(
+    seattle_store, tmp_path, monkeypatch, as_of, recent, trend, note
+):
+    # acceptance finding 7: Seattle's data end on 2018-12-31; published later, the page said
+    # "0 incidents" and "= same" for days the data do not cover
+    from geodata.publish import publish_store
+
+    data = tmp_path / "data"
+    extract = publish_store(seattle_store, data / "public", as_of=as_of)
+    monkeypatch.setenv("BEATS_DATA_DIR", str(data))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'm.db'}")
+    monkeypatch.delenv("BEATS_PUBLIC_DIR", raising=False)
+    at = _run()
+    at.selectbox[0].select("M3").run()
+    assert not at.exception
+    warning = at.warning[0].value
+    assert warning.startswith("The data end on 2018-12-31")
+    assert note in warning
+    metrics = {m.label: m for m in at.metric}
+    public = extract.incidents
+    end = date.fromisoformat(extract.metadata["window_end_exclusive"])
+    mine = public[(public[schema.BEAT] == "M3") & (public["date"] >= end - timedelta(days=28))]
+    assert metrics["Incidents, last 28 days"].value == (recent or f"{len(mine):,}")
+    assert len(mine) > 0 or recent == "no data"
+    assert not metrics["The 28 days before"].proto.delta  # never compared
+    counts = next(t.value for t in at.table if t.value.index.name == "Category")
+    assert set(counts["Trend"]) == {trend}
+    from dashboard import community_data as cd
+
+    root = str(data / "public")
+    handout = cd.handout_html(root, cd.extract_token(root), "M3", None)
+    assert "The data end on 2018-12-31" in handout
+    assert "= same" not in handout

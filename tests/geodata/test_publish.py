@@ -443,3 +443,46 @@ def test_find_my_beat_files_hold_block_positions_only(raw, published, sample_sto
     assert len(beats) == len(stored)
     assert beats.crs == stored.crs
     assert beats.geometry.area.sum() == pytest.approx(stored.geometry.area.sum(), rel=1e-12)
+
+
+@pytest.fixture(scope="module")
+def seattle_publications(seattle_store, tmp_path_factory):
+    """{as-of: extract} of the Seattle store, whose data run from 2018-01-01 to 2018-12-31."""
+    from geodata.publish import publish_store
+
+    root = tmp_path_factory.mktemp("seattle_publications")
+    days = ("2018-12-31", "2019-01-22", "2019-02-10", "2030-01-01")
+    return {d: publish_store(seattle_store, root / d, as_of=d) for d in days}
+
+
+def test_coverage_ends_where_the_data_end(seattle_publications):
+    # acceptance finding 7: the end of the data was not treated as "no data", so periods past
+    # it were published as 0 incidents and "= same"
+    full = seattle_publications["2018-12-31"]  # window 2018-09-25 .. 2018-12-23: all covered
+    assert (full.metadata["data_covered_from"], full.metadata["data_covered_to"]) == (
+        "2018-09-25",
+        "2018-12-23",
+    )
+    assert full.beat_summary["change"].notna().all()
+    # window to 2019-01-14: the last 28 days (Dec 18 - Jan 14) have data only to Dec 31
+    part = seattle_publications["2019-01-22"]
+    assert part.metadata["data_covered_to"] == "2018-12-31"
+    assert part.metadata["data_last_date"] == "2018-12-31"
+    public = part.incidents
+    recent = public[public["date"] >= date(2018, 12, 18)]
+    summary = part.beat_summary.set_index([schema.BEAT, schema.CATEGORY])
+    counted = recent.groupby([schema.BEAT, schema.CATEGORY]).size()
+    assert summary["recent"].reindex(counted.index).astype(int).equals(counted.astype(int))
+    assert summary["previous"].notna().all()  # Nov 20 - Dec 17: covered
+    assert summary["change"].isna().all()  # part of a period is not compared with a whole
+    # window to 2019-02-02: the last 28 days hold no data at all, the 28 before only in part
+    late = seattle_publications["2019-02-10"]
+    assert late.metadata["data_covered_to"] == "2018-12-31"
+    assert late.beat_summary[["recent", "previous", "change"]].isna().all().all()
+    assert late.beat_summary["window"].sum() == len(late.incidents) > 0
+    # no data in the window: no coverage claimed
+    empty = seattle_publications["2030-01-01"]
+    assert empty.metadata["data_covered_from"] is None
+    assert empty.metadata["data_covered_to"] is None
+    assert empty.metadata["data_first_date"] is None
+    assert empty.beat_summary.empty
