@@ -49,6 +49,7 @@ __all__ = [
     "FIND_KEY",
     "BeatView",
     "Coverage",
+    "area_caption",
     "beat_at",
     "beat_map",
     "beat_view",
@@ -64,6 +65,7 @@ __all__ = [
     "load_extract",
     "meetings_ics",
     "next_meetings",
+    "place_text",
     "plain",
     "trend_chart",
 ]
@@ -75,6 +77,12 @@ FIND_KEY = "community_find"
 SAMPLE_NOTE = (
     "Demonstration data: the bundled sample of {department}, published as if on the day after "
     "its busiest week. Your police department's own figures replace it once published."
+)
+#: Under a seeded (illustrative) schedule of the bundled demo, and of any other department.
+ILLUSTRATIVE_DEMO = "Illustrative schedule for the demo data: not an official one."
+ILLUSTRATIVE = (
+    "Illustrative schedule: an example of when and where this beat could meet, not a schedule "
+    "the police department has published. Please confirm with your station."
 )
 #: Meetings shown in the "next meetings" panel.
 MEETINGS_SHOWN = 3
@@ -101,7 +109,7 @@ def ensure_extract(root: str) -> str:
         store = IncidentStore(Path(tmp) / "store")
         build_sample_store(store, department=department)
         note = SAMPLE_NOTE.format(department=department.name)
-        publish_store(store, public, as_of="busiest", note=note)
+        publish_store(store, public, as_of="busiest", note=note, demo=True)
     return root
 
 
@@ -236,6 +244,34 @@ def coverage(metadata: dict) -> Coverage:
     return Coverage(first_day, last_day, start, end, int(metadata.get("recent_days", 28)))
 
 
+def _area_id(value: object) -> str:
+    """Return an area id as published, "" for none (a beat outside every precinct: Seattle 99)."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    text = str(value).strip()
+    return "" if text in ("None", "nan", "<NA>") else text
+
+
+def place_text(view: BeatView, *, capitalize: bool = True) -> str:
+    """Return "sector K, precinct W" in the department's words.
+
+    A beat that belongs to no top-level area (Seattle's 99, H1-H3) gives "sector 99, no
+    precinct", never "precinct None".
+    """
+    levels = view.metadata.get("levels")
+    if view.district:
+        return place_line(view.sector, view.district, levels, capitalize=capitalize)
+    sector = level_word(view.metadata, schema.SECTOR)
+    sector = sector.capitalize() if capitalize else sector
+    return f"{sector} {view.sector}, no {level_word(view.metadata, schema.DISTRICT)}"
+
+
+def area_caption(view: BeatView) -> str:
+    """Return which beats the map shows: "Beats of precinct W" or "Beats without a precinct"."""
+    word = level_word(view.metadata, schema.DISTRICT)
+    return f"Beats of {word} {view.district}" if view.district else f"Beats without a {word}"
+
+
 @dataclass(frozen=True)
 class BeatView:
     """What the community app shows for one beat.
@@ -265,7 +301,7 @@ def beat_view(root: str, token: str, beat: str) -> BeatView:
         msg = f"beat {beat!r} is not in the published extract"
         raise StoreError(msg)
     sector = str(row[schema.SECTOR].iloc[0])
-    district = str(row[schema.DISTRICT].iloc[0])
+    district = _area_id(row[schema.DISTRICT].iloc[0])
     summary = extract.beat_summary
     mine = summary[summary[schema.BEAT] == beat]
     counts = pd.DataFrame({schema.CATEGORY: list(extract.metadata.get("categories", []))})
@@ -430,7 +466,10 @@ def trend_chart(root: str, token: str, beat: str) -> alt.Chart:
 
 def _district_beats(root: str, token: str, district: str) -> gpd.GeoDataFrame:
     extract, beats, _ = load_extract(root, token)
-    mine = beats[beats[schema.DISTRICT] == district].copy()
+    if district:
+        mine = beats[beats[schema.DISTRICT] == district].copy()
+    else:  # the beats outside every top-level area, together
+        mine = beats[beats[schema.DISTRICT].map(_area_id) == ""].copy()
     totals = extract.beat_summary.groupby(schema.BEAT)["recent"].sum()
     mine["recent"] = mine[schema.BEAT].map(totals).fillna(0).astype(int)
     return mine
@@ -681,6 +720,9 @@ def handout_pdf(
     if meta.get("note"):
         about = f"{meta['note']} {about}"
     table = counts_display(view)
+    levels = dict(meta.get("levels") or {})
+    if not view.district:  # "Sector 99, no precinct" rather than "precinct None"
+        levels[schema.DISTRICT] = f"no {level_word(meta, schema.DISTRICT)}"
     return pdf.handout_pdf(
         beat=beat,
         sector=view.sector,
@@ -694,7 +736,7 @@ def handout_pdf(
         about_text=about,
         recent_days=int(meta.get("recent_days", 28)),
         paper=paper,
-        level_words=meta.get("levels"),
+        level_words=levels,
     )
 
 
@@ -749,7 +791,7 @@ td, th {{ border: 1px solid #999; padding: 2pt 5pt; text-align: left; }}
 .note {{ font-size: 9pt; color: #333; }} svg {{ display: block; margin: 4pt auto; }}
 </style></head><body>
 <h1>Beat {esc(beat)} — community meeting handout</h1>
-<p>{esc(place_line(view.sector, view.district, meta.get("levels")))}. Published data from
+<p>{esc(place_text(view))}. Published data from
 {esc(meta.get("window_start"))} to before {esc(meta.get("window_end_exclusive"))}
 (data available: {esc(coverage_text(view.coverage))}).</p>{gap_html}
 {svg}

@@ -6,7 +6,6 @@ import logging
 
 import streamlit as st
 
-from analysis.flyer import place_line
 from dashboard import community_data as cd
 from dashboard import map_clicks
 from dashboard.maps import esc
@@ -68,7 +67,7 @@ if meta.get("note"):
     st.warning(cd.plain(meta["note"]))
 view = cd.beat_view(root, token, beat)
 recent_days = int(meta.get("recent_days", 28))
-place = place_line(view.sector, view.district, meta.get("levels"), capitalize=False)
+place = cd.place_text(view, capitalize=False)
 st.caption(
     f"Beat {beat} · {place}. "
     f"Published {meta['delay_days']} days after the fact; locations shown only as whole beats."
@@ -113,8 +112,7 @@ with map_col:
             st.session_state[WANTED_KEY] = clicked
             st.rerun()
     st.caption(
-        f"Beats of {cd.level_word(meta, 'district')} {view.district} coloured by incidents in the "
-        f"last {recent_days} "
+        f"{cd.area_caption(view)} coloured by incidents in the last {recent_days} "
         "days; your beat has the thick outline. Click a beat to open it."
         + (
             f" The data do not cover the last {recent_days} days, so the map has no counts."
@@ -142,7 +140,7 @@ with side_col:
     else:
         st.table(cd.meetings_display(upcoming).set_index("When"))
         if upcoming["illustrative"].fillna(False).astype(bool).any():
-            st.caption("Illustrative schedule for the demo data: not an official one.")
+            st.caption(cd.ILLUSTRATIVE_DEMO if meta.get("demo") else cd.ILLUSTRATIVE)
         ics = cd.meetings_ics(beat, root=root)
         if ics:
             st.download_button(

@@ -186,7 +186,12 @@ def test_first_run_publishes_the_bundled_sample_without_a_store(tmp_path, monkey
     meta = json.loads((data / "public" / EXTRACT_FILES["metadata"]).read_text())
     assert meta["data_last_date"] == "2018-01-27"
     assert meta["note"].startswith("Demonstration data")
+    assert meta["demo"] is True
     assert at.warning[0].value.replace("\\", "").startswith("Demonstration data")
+    from dashboard import community_data as cd
+
+    captions = [c.value for c in at.caption]
+    assert cd.ILLUSTRATIVE_DEMO in captions  # the bundled demo's seeded schedule says so
 
 
 @pytest.mark.postgres
@@ -441,3 +446,39 @@ def test_periods_past_the_end_of_the_data_are_not_zero(
     handout = cd.handout_html(root, cd.extract_token(root), "M3", None)
     assert "The data end on 2018-12-31" in handout
     assert "= same" not in handout
+
+
+def test_a_beat_outside_every_precinct_and_a_departments_illustrative_schedule(
+    seattle_public, tmp_path, monkeypatch
+):
+    # acceptance finding 13.1 and 13.2: Seattle's beat 99 belongs to no precinct ("precinct
+    # None" was shown), and Seattle's seeded schedule was called the "demo data"'s
+    data, _ = _seattle_app_dir(seattle_public, tmp_path, monkeypatch)
+    at = _run()
+    assert at.selectbox[0].value == "99"
+    captions = [c.value for c in at.caption]
+    assert captions[0].startswith("Beat 99 · sector 99, no precinct. Published 7 days")
+    assert any(c.startswith("Beats without a precinct coloured by incidents") for c in captions)
+    assert not [c for c in captions if "None" in c or "demo" in c]
+    from dashboard import community_data as cd
+
+    assert cd.ILLUSTRATIVE in captions
+    assert "police department has published" in cd.ILLUSTRATIVE
+    assert "demo" not in cd.ILLUSTRATIVE
+    (script,) = folium_maps(at)
+    assert script.count('"beat": "H') >= 3  # the map shows the other beats without a precinct
+    root = str(data / "public")
+    token = cd.extract_token(root)
+    handout = cd.handout_html(root, token, "99", None)
+    assert "Sector 99, no precinct." in handout
+    assert "None" not in handout
+    from io import BytesIO
+
+    from pypdf import PdfReader
+
+    paper = PdfReader(BytesIO(cd.handout_pdf(root, token, "99", None)))
+    text = " ".join(page.extract_text() for page in paper.pages)
+    assert "Sector 99, no precinct" in text
+    assert "None" not in text
+    at.selectbox[0].select("M3").run()
+    assert at.caption[0].value.startswith("Beat M3 · sector M, precinct W.")
