@@ -356,6 +356,11 @@ def public_block(text: str) -> str | None:
         kept.append(word)
         named = [w for w in kept[:-1] if w not in _DIRECTION_WORDS]
         if word in _STREET_SUFFIXES and named:  # "W MADISON ST": the street ends here
+            # ... but for a direction after it, part of the name ("5TH AVE N" and "5TH AVE S"
+            # are two streets kilometres apart, as Seattle writes them)
+            after = words[i + 1 : i + 2]
+            if after and after[0] in _DIRECTION_WORDS:
+                kept.append(after[0])
             break
     return " ".join([number, *kept]) if kept else None
 
@@ -365,7 +370,7 @@ _UNIT_WORDS = frozenset(
     {"APT", "APARTMENT", "UNIT", "STE", "SUITE", "FL", "FLOOR", "RM", "ROOM", "REAR", "FRONT",
      "BSMT", "BASEMENT", "BLDG", "LOT", "NO", "NUM"}
 )  # fmt: skip
-_DIRECTION_WORDS = frozenset({"N", "S", "E", "W"})
+_DIRECTION_WORDS = frozenset({"N", "S", "E", "W", "NE", "NW", "SE", "SW"})
 #: Street types that end a street name (``S AVE M``: a type before any name does not).
 _STREET_SUFFIXES = frozenset(
     {"ST", "AVE", "BLVD", "RD", "DR", "PL", "CT", "PKWY", "TER", "LN", "HWY", "EXPY", "SQ",

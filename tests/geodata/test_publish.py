@@ -181,6 +181,14 @@ def test_every_point_is_its_block_median_snapped_to_the_50m_grid(raw, published)
         ("004XX N CITY FRONT PLAZA DR", "004XX N CITY FRONT PLAZA DR"),
         ("100XX S AVE M", "100XX S AVE M"),
         ("035XX N LAKE SHORE DR SB", "035XX N LAKE SHORE DR"),
+        # a direction after the street type names another street: Seattle's 5TH AVE N and
+        # 5TH AVE S are kilometres apart, Chicago's DOTY AVE E and W two roads
+        ("1XX BLOCK OF 5TH AVE N", "001XX 5TH AVE N"),
+        ("1XX BLOCK OF 5TH AVE S", "001XX 5TH AVE S"),
+        ("35XX BLOCK OF 35TH AVE NE", "035XX 35TH AVE NE"),
+        ("109XX S DOTY AVE W", "109XX S DOTY AVE W"),
+        ("1234 5th Ave N Apt 3", "012XX 5TH AVE N"),
+        ("1234 W MADISON ST N JANE DOE", "012XX W MADISON ST N"),
     ],
 )
 def test_public_block(text, block):
