@@ -57,6 +57,8 @@ def place_line(
 ) -> str:
     """Return "Sector K, precinct W" in the department's words (default: the canonical names).
 
+    A beat in no top-level area gives "Sector 99, no precinct".
+
     Parameters
     ----------
     sector, district
@@ -69,6 +71,9 @@ def place_line(
     """
     words = {schema.SECTOR: "sector", schema.DISTRICT: "district", **(level_words or {})}
     first = words[schema.SECTOR].capitalize() if capitalize else words[schema.SECTOR]
+    if district is None or pd.isna(district) or str(district).strip() in ("", "None", "<NA>"):
+        # a beat in no top-level area (Seattle's 99, H1-H3): never "precinct None"
+        return f"{first} {sector}, no {words[schema.DISTRICT]}"
     return f"{first} {sector}, {words[schema.DISTRICT]} {district}"
 
 

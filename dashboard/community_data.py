@@ -259,11 +259,7 @@ def place_text(view: BeatView, *, capitalize: bool = True) -> str:
     precinct", never "precinct None".
     """
     levels = view.metadata.get("levels")
-    if view.district:
-        return place_line(view.sector, view.district, levels, capitalize=capitalize)
-    sector = level_word(view.metadata, schema.SECTOR)
-    sector = sector.capitalize() if capitalize else sector
-    return f"{sector} {view.sector}, no {level_word(view.metadata, schema.DISTRICT)}"
+    return place_line(view.sector, view.district or None, levels, capitalize=capitalize)
 
 
 def area_caption(view: BeatView) -> str:
@@ -721,8 +717,6 @@ def handout_pdf(
         about = f"{meta['note']} {about}"
     table = counts_display(view)
     levels = dict(meta.get("levels") or {})
-    if not view.district:  # "Sector 99, no precinct" rather than "precinct None"
-        levels[schema.DISTRICT] = f"no {level_word(meta, schema.DISTRICT)}"
     return pdf.handout_pdf(
         beat=beat,
         sector=view.sector,

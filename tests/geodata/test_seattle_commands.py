@@ -261,3 +261,13 @@ def test_an_export_without_the_departments_optional_columns_is_read_without_them
     notes = " ".join(report["notes"])
     for column, role in (("report_number", "case_number"), ("beat", "reported_beat")):
         assert f"the department's column {column!r} ({role}) is not in this file" in notes
+
+
+def test_a_beat_in_no_precinct_is_placed_without_one():
+    from analysis.flyer import place_line
+
+    words = {"sector": "sector", "district": "precinct"}
+    assert place_line("K", "W", words) == "Sector K, precinct W"
+    for missing in (None, "", pd.NA, float("nan")):
+        assert place_line("99", missing, words) == "Sector 99, no precinct"
+    assert place_line("99", None, words, capitalize=False) == "sector 99, no precinct"
