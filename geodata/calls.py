@@ -32,7 +32,6 @@ still counts in the department's response times.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
@@ -62,6 +61,7 @@ from geodata.readers import (
 )
 from geodata.rejections import RejectionLog
 from geodata.table import RecordTable, TableSpec
+from geodata.tomlfiles import read_toml
 
 __all__ = [
     "ARRIVED_AT",
@@ -370,11 +370,7 @@ class CallMapping(ReadOptions):
             If the file is not TOML or names an unknown role (the message lists the roles).
         """
         path = Path(path)
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as err:
-            msg = f"{path}: cannot read the calls mapping ({err})"
-            raise InputError(msg, path=str(path)) from err
+        raw = read_toml(path, "the calls mapping")
         columns = dict(raw.get("columns", {}))
         unknown = sorted(set(columns) - set(cls.roles()))
         if unknown:

@@ -8,7 +8,6 @@ A department profile names its vocabulary; :func:`detect_vocabulary` guesses one
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pandas as pd
 
 from geodata import schema
 from geodata.errors import InputError
+from geodata.tomlfiles import read_toml
 
 __all__ = [
     "DEFAULT_CATEGORIES_PATH",
@@ -113,11 +113,7 @@ def load_categories(path: str | Path | None = None) -> OffenseCategories:
     path = Path(path) if path is not None else DEFAULT_CATEGORIES_PATH
     if not path.exists() and not path.suffix and (VOCABULARIES_DIR / f"{path}.toml").exists():
         path = VOCABULARIES_DIR / f"{path}.toml"
-    try:
-        config = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as err:
-        msg = f"{path}: cannot read offense categories: {err}"
-        raise InputError(msg, path=str(path)) from err
+    config = read_toml(path, "offense categories")
     default = config.get("default_category", "other")
     category_of: dict[str, str] = {}
     for category, offenses in config.get("categories", {}).items():

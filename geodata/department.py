@@ -63,7 +63,6 @@ by ``prefix`` takes the first ``length`` characters of the normalised beat id.
 from __future__ import annotations
 
 import json
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
@@ -76,6 +75,7 @@ import pyproj
 
 from geodata import schema
 from geodata.errors import InputError
+from geodata.tomlfiles import read_toml
 
 if TYPE_CHECKING:
     from geodata.readers import ColumnMapping
@@ -567,11 +567,7 @@ def load_department(name_or_path: Department | str | Path) -> Department:
     if not path.exists():
         msg = f"{path}: no such department profile"
         raise InputError(msg, path=str(path))
-    try:
-        config = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as err:
-        msg = f"{path}: cannot read the department profile: {err}"
-        raise InputError(msg, path=str(path)) from err
+    config = read_toml(path, "the department profile")
     return department_from_dict(config, base=path.resolve().parent, source=str(path))
 
 

@@ -41,7 +41,6 @@ import logging
 import os
 import re
 import tempfile
-import tomllib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -58,6 +57,7 @@ from geodata.categories import OffenseCategories, load_categories
 from geodata.errors import InputError, ParameterError, StoreError
 from geodata.geocode import BlockGazetteer, normalize_block
 from geodata.store import IncidentStore
+from geodata.tomlfiles import read_toml
 
 if TYPE_CHECKING:
     from geodata.department import Department
@@ -219,11 +219,7 @@ def load_policy(
     """
     config: dict = {}
     if path is not None:
-        try:
-            config = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as err:
-            msg = f"{path}: cannot read the publish policy: {err}"
-            raise InputError(msg, path=str(path)) from err
+        config = read_toml(path, "the publish policy")
     table = config.get("exclusions", {})
     if not isinstance(table, dict):
         msg = f"{path}: [exclusions] must be a table of label = [regex, ...]"

@@ -29,7 +29,6 @@ import io
 import queue
 import re
 import threading
-import tomllib
 import zlib
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -57,6 +56,7 @@ from geodata.dates import (
     format_tuple,
 )
 from geodata.errors import CRSMismatchError, InputError, SchemaError
+from geodata.tomlfiles import read_toml
 
 __all__ = [
     "BLOCK_BYTES",
@@ -1093,11 +1093,7 @@ def load_mapping(path: str | Path) -> ColumnMapping:
         If the file cannot be parsed or names an unknown role or option.
     """
     path = Path(path)
-    try:
-        config = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as err:
-        msg = f"{path}: cannot read the column mapping: {err}"
-        raise InputError(msg, path=str(path)) from err
+    config = read_toml(path, "the column mapping")
     roles = set(ColumnMapping.roles())
     columns = config.get("columns", {})
     unknown = sorted(set(columns) - roles)
@@ -1132,7 +1128,7 @@ def merge_mapping(base: ColumnMapping, path: str | Path) -> ColumnMapping:
     What the file does not name stays as `base` has it (see :func:`load_mapping`).
     """
     explicit = load_mapping(path)
-    options = tomllib.loads(Path(path).read_text(encoding="utf-8")).get("options", {})
+    options = read_toml(path, "the column mapping").get("options", {})
     changes: dict[str, Any] = {role: getattr(explicit, role) for role in explicit.roles_from_file}
     changes.update({option: getattr(explicit, option) for option in options})
     roles = tuple(dict.fromkeys((*base.roles_from_file, *explicit.roles_from_file)))
