@@ -41,6 +41,7 @@ from geodata.meetings.recurrence import (
     _zone,
     describe_rule,
     expand_rule,
+    meeting_end,
     validate_rrule,
 )
 
@@ -350,7 +351,7 @@ def venue_conflicts(
     local = _to_local_naive(start, tz)
     hi = local + timedelta(days=horizon_days)
     occurrences = expand_rule(rrule, local, local, hi, tzid=tzid) if rrule else [_aware(local, tz)]
-    candidates = [(o, o + timedelta(minutes=duration_min)) for o in occurrences]
+    candidates = [(o, meeting_end(o, duration_min)) for o in occurrences]
     if isinstance(engine, sa.Connection):
         bookings = _bookings(engine, venue_id, local - timedelta(days=1), hi, exclude_series, tzid)
     else:

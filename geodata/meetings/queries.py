@@ -30,6 +30,7 @@ from geodata.meetings.recurrence import (
     _zone,
     describe_rule,
     expand_rule,
+    meeting_end,
 )
 
 if TYPE_CHECKING:
@@ -196,7 +197,7 @@ def _occurrences(
                     "series_id": int(s.id),
                     "title": s.title,
                     "start": _aware(begin, tz),
-                    "end": (_aware(begin, tz) + timedelta(minutes=minutes)),
+                    "end": meeting_end(_aware(begin, tz), minutes),
                     "original_start": _aware(key, tz),
                     "status": status,
                     "note": note,

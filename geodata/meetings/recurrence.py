@@ -20,6 +20,7 @@ __all__ = [
     "build_rule",
     "describe_rule",
     "expand_rule",
+    "meeting_end",
     "pick_from_rule",
     "validate_rrule",
 ]
@@ -109,6 +110,16 @@ def _check_numbers(rule: str, parts: dict[str, str]) -> None:
                 if name == "INTERVAL":
                     text = f"'{rule}': INTERVAL={parts[name]}: must be a whole number from 1 up"
                 raise MeetingError({"rrule": text})
+
+
+def meeting_end(start: datetime, minutes: int) -> datetime:
+    """Return when a meeting of `minutes` that begins at `start` (aware) ends, in its zone.
+
+    The minutes are real ones: a 60-minute meeting at 01:30 on the autumn night the clocks go
+    back ends at 01:30 standard time, an hour later, not at 02:30 (two hours) as wall-clock
+    arithmetic on an aware datetime would have it.
+    """
+    return (start.astimezone(UTC) + timedelta(minutes=minutes)).astimezone(start.tzinfo)
 
 
 def validate_rrule(rule: str, dtstart: datetime, tzid: str) -> str:

@@ -752,3 +752,28 @@ def test_the_usual_rules_still_pass_the_number_checks():
         "FREQ=YEARLY;BYMONTH=1,4,7,10;BYMONTHDAY=12;COUNT=8",
     ):
         assert meetings.validate_rrule(rule, start, TZ) == rule
+
+
+def test_a_meeting_on_the_night_the_clocks_go_back_lasts_its_minutes(meetings_engine):
+    # 2027-11-07 01:30 Chicago happens twice; the meeting starts at the first (CDT) and its
+    # 60 minutes end at 01:30 CST, not at 02:30 CST (two real hours)
+    sid = meetings.create_series(
+        meetings_engine,
+        title="On the fall-back night",
+        venue={"name": "Hall", "address": "2 Test St", "lat": 41.9, "lon": -87.7},
+        start=datetime(2027, 11, 7, 1, 30),
+        rrule="FREQ=YEARLY;COUNT=2",
+        beats=["1713"],
+    )
+    rows = meetings.upcoming_meetings(
+        meetings_engine, beat="1713", start=date(2027, 11, 1), end=date(2027, 11, 30)
+    )
+    row = rows[rows["series_id"] == sid].iloc[0]
+    assert (row["end"] - row["start"]) == pd.Timedelta(minutes=60)
+    assert row["start"].utcoffset() == timedelta(hours=-5)
+    assert row["end"].utcoffset() == timedelta(hours=-6)
+    # the calendar gives a length (RFC 5545: DURATION is exact time), not a wall-clock end
+    cal = icalendar.Calendar.from_ical(meetings.calendar_ics(meetings_engine, beat="1713"))
+    (event,) = [e for e in cal.walk("VEVENT") if str(e.get("summary")) == "On the fall-back night"]
+    assert event.decoded("duration") == timedelta(minutes=60)
+    assert "DTEND" not in event
