@@ -16,6 +16,7 @@ from geodata.meetings.model import (
     venues_table,
 )
 from geodata.meetings.queries import (
+    _area_id,
     _area_series,
     list_areas,
 )
@@ -52,6 +53,11 @@ def calendar_ics(
     with engine.connect() as connection:
         series, exceptions = _area_series(connection, beat, sector, district)
         venues = pd.read_sql(sa.select(venues_table), connection).set_index("id")
+        # the calendar's name gives the area as stored ("Beat K3"), whatever was typed
+        beat, sector, district = (
+            None if value is None else _area_id(connection, level, value)
+            for level, value in (("beat", beat), ("sector", sector), ("district", district))
+        )
     label = name or (
         f"Beat {beat} meetings"
         if beat

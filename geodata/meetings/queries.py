@@ -134,12 +134,17 @@ def _filtered_series_ids(
     for name, value in (("beat", beat), ("sector", sector), ("district", district)):
         if value is None:
             continue
-        column = areas_table.c[name]
-        key = _match_id(value, connection.execute(sa.select(column).distinct()).scalars())
-        if key is None:
-            raise MeetingError({name: f"{value!r} is not a known {name} id"})
-        query = query.where(column == key)
+        query = query.where(areas_table.c[name] == _area_id(connection, name, value))
     return [int(r[0]) for r in connection.execute(query)]
+
+
+def _area_id(connection: sa.Connection, level: str, value: str) -> str:
+    """Return an area id as the schedule stores it (``k3`` typed: ``K3``), or raise."""
+    column = areas_table.c[level]
+    key = _match_id(value, connection.execute(sa.select(column).distinct()).scalars())
+    if key is None:
+        raise MeetingError({level: f"{value!r} is not a known {level} id"})
+    return str(key)
 
 
 def _area_series(

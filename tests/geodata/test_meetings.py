@@ -777,3 +777,10 @@ def test_a_meeting_on_the_night_the_clocks_go_back_lasts_its_minutes(meetings_en
     (event,) = [e for e in cal.walk("VEVENT") if str(e.get("summary")) == "On the fall-back night"]
     assert event.decoded("duration") == timedelta(minutes=60)
     assert "DTEND" not in event
+
+
+def test_the_calendar_names_the_beat_as_stored(meetings_engine):
+    # typed without its leading zero, as a resident would
+    cal = icalendar.Calendar.from_ical(meetings.calendar_ics(meetings_engine, beat="925"))
+    assert str(cal.get("x-wr-calname")) == "Beat 0925 meetings"
+    assert cal.walk("VEVENT")  # and the same beat's meetings
