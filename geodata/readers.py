@@ -298,10 +298,13 @@ class _RaggedFile(Exception):  # noqa: N818 - internal signal
     """Internal: a CSV has records with the wrong number of fields; read it again exactly."""
 
 
-def _open_text(path: Path) -> io.TextIOBase:
+def _open_text(path: Path, errors: str = "strict") -> io.TextIOBase:
+    """Open a CSV (or ``.csv.gz``) as UTF-8 text; `errors` as :func:`open` takes it."""
     if path.name.lower().endswith(".gz"):
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
-    return open(path, encoding="utf-8-sig", newline="")
+        return io.TextIOWrapper(
+            gzip.open(path, "rb"), encoding="utf-8-sig", errors=errors, newline=""
+        )
+    return open(path, encoding="utf-8-sig", errors=errors, newline="")
 
 
 def _sniff_text(path: Path) -> None:
@@ -345,7 +348,7 @@ def _not_utf8(path: Path, data: bytes, err: UnicodeDecodeError, before: int = 0)
     prefix = data[line_start : err.start].decode("utf-8", "replace")
     column = ""
     with contextlib.suppress(OSError, StopIteration, csv.Error, UnicodeDecodeError):
-        with _open_text_lenient(path) as handle:
+        with _open_text(path, errors="replace") as handle:  # a header for the message
             first = handle.readline()
         sep = _delimiter(path, first)[0]
         header = [h.strip() for h in next(csv.reader([first], delimiter=sep))]
@@ -360,15 +363,6 @@ def _not_utf8(path: Path, data: bytes, err: UnicodeDecodeError, before: int = 0)
         f'"CSV" files, it is {as_1252!r}); nothing was stored. {_SAVE_AS_UTF8}'
     )
     return InputError(msg, path=str(path), line=line, column=column or None)
-
-
-def _open_text_lenient(path: Path) -> io.TextIOBase:
-    """Open the file as text, undecodable bytes replaced (to read a header for a message)."""
-    if path.name.lower().endswith(".gz"):
-        return io.TextIOWrapper(
-            gzip.open(path, "rb"), encoding="utf-8-sig", errors="replace", newline=""
-        )
-    return open(path, encoding="utf-8-sig", errors="replace", newline="")
 
 
 def _first_bad_byte(path: Path) -> InputError | None:
@@ -455,9 +449,7 @@ def _record_starts(
                     if reader.line_num > line:  # a quoted line break: the record spans lines
                         found = _unclosed_quote(zip(names, row, strict=False), sep, n_columns)
                     if found is not None:
-                        unclosed[len(starts)] = _Unclosed(
-                            line, reader.line_num, found[0], found[1], len(row) == n_columns
-                        )
+                        unclosed[len(starts)] = _Unclosed(line, reader.line_num, *found)
                     elif len(row) > n_columns:
                         long[len(starts)] = (
                             f"{len(row)} fields, expected {n_columns}: " + sep.join(row)[:160]
@@ -479,8 +471,6 @@ class _Unclosed:
     end: int
     column: str
     pieces: list[str]
-    #: Whether the record still had the header's number of fields (the fast reader kept it).
-    parsed: bool = True
 
     def rejections(self, source: str) -> list[dict[str, object]]:
         """Return one rejection per physical line of the record, each naming the quote's line."""
@@ -1641,7 +1631,7 @@ def _detection_notes(base: ColumnMapping, mapping: ColumnMapping, columns: list[
         if getattr(base, role) is None
     }
     shown = {
-        r: "geometry" if c in (_GEOMETRY_X, _GEOMETRY_Y) else repr(c) for r, c in detected.items()
+        r: column_as_named(c) if column_as_named(c) != c else repr(c) for r, c in detected.items()
     }
     notes = []
     if shown:
@@ -1798,9 +1788,9 @@ def _read_batch(batch: _Batch, ctx: _Context) -> tuple[pd.DataFrame, pd.DataFram
     text_x, text_y = _trim(raw_x), _trim(raw_y)
     x_missing = pc.equal(text_x, "").to_numpy(zero_copy_only=False)
     y_missing = pc.equal(text_y, "").to_numpy(zero_copy_only=False)
-    x = decimal_commas(text_x, _to_float(text_x), ctx.x_name, ctx.detected, skip=x_missing)
-    y = decimal_commas(text_y, _to_float(text_y), ctx.y_name, ctx.detected, skip=y_missing)
     x_name, y_name = ctx.x_name, ctx.y_name
+    x = decimal_commas(text_x, _to_float(text_x), x_name, ctx.detected, skip=x_missing)
+    y = decimal_commas(text_y, _to_float(text_y), y_name, ctx.detected, skip=y_missing)
     verdict.reject(x_missing | ((x == 0) & (y == 0)), "missing_coordinates", x_name, raw_x)
     verdict.reject(y_missing, "missing_coordinates", y_name, raw_y)
     verdict.reject(np.isnan(x) & ~x_missing, "bad_coordinates", x_name, raw_x)
