@@ -1,7 +1,7 @@
 """Dates of an export: the formats tried, the day/month order decided for a whole column.
 
 :class:`DateReader` reads one date column batch after batch (the incident and the calls readers
-use it); :func:`parse_timestamps` reads a column of values at once (the department draft).
+use it); :func:`parse_timestamps` reads a column of values at once.
 Every format reads real calendar dates only: Arrow's ``strptime``, which rolls 31 February over
 into March, is checked (:func:`_strptime`).
 """
@@ -26,8 +26,10 @@ from geodata.errors import InputError
 __all__ = [
     "DATE_FORMATS",
     "DEFAULT_EARLIEST_YEAR",
+    "EPOCH_SECONDS",
     "MIN_EVIDENCE_SHARE",
     "NAT",
+    "TWO_DIGIT_YEAR",
     "DateReader",
     "dates_note",
     "format_tuple",
@@ -110,9 +112,9 @@ _SECONDS_LIMIT = 9_200_000_000
 #: 1000-01-01 in seconds since 1970: a ``%Y`` year before it was written with under 4 digits.
 _YEAR_1000 = -30_610_224_000
 #: Unix epoch seconds (1973-03-03 to 5138): 9 to 11 digits.
-_EPOCH = r"^\d{9,11}$"
+EPOCH_SECONDS = r"^\d{9,11}$"
 #: A slash, dash or dot date whose year has two digits: ``1/1/18 2:16 AM``, ``01.01.18``.
-_TWO_DIGIT_YEAR = r"^\d{1,2}[/.-]\d{1,2}[/.-]\d{2}(?:[ T]|$)"
+TWO_DIGIT_YEAR = r"^\d{1,2}[/.-]\d{1,2}[/.-]\d{2}(?:[ T]|$)"
 _EVIDENCE_TWO_DIGIT = r"^(?P<a>\d{1,2})[/-](?P<b>\d{1,2})[/-]\d{2}(?:[ T]|$)"
 
 
@@ -425,7 +427,7 @@ class DateReader:
         InputError
             If the column is refused.
         """
-        for pattern in (_EPOCH, _TWO_DIGIT_YEAR):
+        for pattern in (EPOCH_SECONDS, TWO_DIGIT_YEAR):
             looks = pc.match_substring_regex(sample, pattern).to_numpy(zero_copy_only=False)
             if not looks.any() or looks.sum() * 2 < len(sample):
                 continue
@@ -435,7 +437,7 @@ class DateReader:
             where = f"{self.path}, column {self.column!r}"
             example = f"line {int(at[0])} {values[0].as_py()!r}"
             mapping = "or list it under [options] date_format in a mapping file"
-            if pattern == _EPOCH:
+            if pattern == EPOCH_SECONDS:
                 when = datetime.fromtimestamp(int(values[0].as_py()), UTC)
                 msg = (
                     f"{where}: the dates look like Unix epoch seconds ({example} is "

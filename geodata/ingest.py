@@ -24,6 +24,7 @@ from geodata.categories import (
     detect_vocabulary,
     load_vocabulary,
 )
+from geodata.dates import EPOCH_SECONDS, TWO_DIGIT_YEAR
 from geodata.department import Department, adhoc_department, load_department
 from geodata.errors import BoundaryError, StoreError
 from geodata.exports import write_csv, write_csv_table
@@ -686,9 +687,6 @@ def ingest_file(
 # --- why nothing was accepted ---------------------------------------------------------------
 
 _SERIAL = re.compile(r"^\d{5}(\.\d+)?$")
-_EPOCH = re.compile(r"^\d{9,11}$")
-#: A date whose year has two digits (``1/5/18 2:16 PM``, ``05-01-18``).
-_TWO_DIGIT_YEAR = re.compile(r"^\d{1,2}[/.-]\d{1,2}[/.-]\d{2}(\s|$)")
 
 
 def _share_inside(index: BeatIndex, x: np.ndarray, y: np.ndarray, buffer_m: float) -> float:
@@ -791,7 +789,7 @@ def _hint(
                 f"{day:%Y-%m-%d %H:%M}): format the date column as text (e.g. 2024-01-31 "
                 "14:05) in the spreadsheet before exporting it."
             )
-        epoch = values[values.str.match(_EPOCH)]
+        epoch = values[values.str.match(EPOCH_SECONDS)]
         if len(epoch) >= 0.5 * len(values):
             example = epoch.iloc[0]
             instant = pd.Timestamp(int(example), unit="s", tz="UTC")
@@ -799,7 +797,7 @@ def _hint(
                 f"the dates look like Unix epoch seconds ({example!r} is "
                 f"{instant:%Y-%m-%d %H:%M} UTC): pass --date-format %s."
             )
-        short = values[values.str.match(_TWO_DIGIT_YEAR)]
+        short = values[values.str.match(TWO_DIGIT_YEAR)]
         if len(short) >= 0.5 * len(values):
             return (
                 f"the years have two digits (e.g. {short.iloc[0]!r}): pass a format with %y, "
