@@ -447,7 +447,7 @@ def build_units(
         wanted = {str(d) for d in districts}
         missing = wanted - set(beats[schema.DISTRICT])
         if missing:
-            known = sorted(d for d in beats[schema.DISTRICT].unique() if d != "<NA>")
+            known = sorted(d for d in beats[schema.DISTRICT].unique() if schema.id_text(d))
             msg = f"no beats in district(s) {sorted(missing)}; districts are {known}"
             raise InputError(msg, column=schema.DISTRICT)
         beats = beats[beats[schema.DISTRICT].isin(wanted)]

@@ -71,8 +71,7 @@ def place_line(
     """
     words = {schema.SECTOR: "sector", schema.DISTRICT: "district", **(level_words or {})}
     first = words[schema.SECTOR].capitalize() if capitalize else words[schema.SECTOR]
-    if district is None or pd.isna(district) or str(district).strip() in ("", "None", "<NA>"):
-        # a beat in no top-level area (Seattle's 99, H1-H3): never "precinct None"
+    if not schema.id_text(district):  # a beat in no top-level area (Seattle's 99, H1-H3)
         return f"{first} {sector}, no {words[schema.DISTRICT]}"
     return f"{first} {sector}, {words[schema.DISTRICT]} {district}"
 

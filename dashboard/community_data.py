@@ -244,14 +244,6 @@ def coverage(metadata: dict) -> Coverage:
     return Coverage(first_day, last_day, start, end, int(metadata.get("recent_days", 28)))
 
 
-def _area_id(value: object) -> str:
-    """Return an area id as published, "" for none (a beat outside every precinct: Seattle 99)."""
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return ""
-    text = str(value).strip()
-    return "" if text in ("None", "nan", "<NA>") else text
-
-
 def place_text(view: BeatView, *, capitalize: bool = True) -> str:
     """Return "sector K, precinct W" in the department's words.
 
@@ -297,7 +289,7 @@ def beat_view(root: str, token: str, beat: str) -> BeatView:
         msg = f"beat {beat!r} is not in the published extract"
         raise StoreError(msg)
     sector = str(row[schema.SECTOR].iloc[0])
-    district = _area_id(row[schema.DISTRICT].iloc[0])
+    district = schema.id_text(row[schema.DISTRICT].iloc[0])
     summary = extract.beat_summary
     mine = summary[summary[schema.BEAT] == beat]
     counts = pd.DataFrame({schema.CATEGORY: list(extract.metadata.get("categories", []))})
@@ -316,9 +308,10 @@ def beat_view(root: str, token: str, beat: str) -> BeatView:
     counts["window"] = known_counts("window", window_known)
     counts["recent"] = known_counts("recent", recent != "none")
     counts["previous"] = known_counts("previous", previous_known)
-    counts["change"] = known_counts("previous", previous_known and recent == "all")
-    if previous_known and recent == "all":
-        counts["change"] = counts["recent"] - counts["previous"]
+    comparable = previous_known and recent == "all"  # a part is not compared with a whole
+    counts["change"] = (
+        counts["recent"] - counts["previous"] if comparable else known_counts("change", False)
+    )
     station = {}
     if (row := station_of(stations, district)) is not None:
         station = {k: (None if pd.isna(v) else v) for k, v in row.items()}
@@ -465,7 +458,7 @@ def _district_beats(root: str, token: str, district: str) -> gpd.GeoDataFrame:
     if district:
         mine = beats[beats[schema.DISTRICT] == district].copy()
     else:  # the beats outside every top-level area, together
-        mine = beats[beats[schema.DISTRICT].map(_area_id) == ""].copy()
+        mine = beats[beats[schema.DISTRICT].map(schema.id_text) == ""].copy()
     totals = extract.beat_summary.groupby(schema.BEAT)["recent"].sum()
     mine["recent"] = mine[schema.BEAT].map(totals).fillna(0).astype(int)
     return mine
@@ -716,7 +709,6 @@ def handout_pdf(
     if meta.get("note"):
         about = f"{meta['note']} {about}"
     table = counts_display(view)
-    levels = dict(meta.get("levels") or {})
     return pdf.handout_pdf(
         beat=beat,
         sector=view.sector,
@@ -730,7 +722,7 @@ def handout_pdf(
         about_text=about,
         recent_days=int(meta.get("recent_days", 28)),
         paper=paper,
-        level_words=levels,
+        level_words=meta.get("levels"),
     )
 
 

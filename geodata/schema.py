@@ -51,6 +51,7 @@ __all__ = [
     "X",
     "Y",
     "empty_incidents",
+    "id_text",
     "normalize_id",
     "normalize_ids",
 ]
@@ -176,6 +177,18 @@ def normalize_id(value: object, width: int = 0) -> str | None:
     if _DIGITS.match(text):
         return str(int(float(text))).zfill(width)
     return text.upper()
+
+
+def id_text(value: object) -> str:
+    """Return an area id as text, ``""`` when it is missing.
+
+    Missing is None, NaN or NA, and also the words such a value becomes once written as text
+    (``"None"``, ``"nan"``, ``"<NA>"``): Seattle's beat 99 belongs to no precinct.
+    """
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    text = str(value).strip()
+    return "" if text in ("None", "nan", "<NA>") else text
 
 
 def normalize_ids(values: Iterable[object], width: int = 0) -> pd.Series:
