@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import tempfile
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, SupportsInt, cast
@@ -508,10 +508,7 @@ def _meeting_defaults(metadata: dict) -> MeetingDefaults:
 
     recorded = metadata.get("meetings")
     if isinstance(recorded, dict):
-        known = {f.name for f in fields(MeetingDefaults)}
-        given = {k: v for k, v in recorded.items() if k in known}
-        given["sector_districts"] = tuple(given.get("sector_districts") or ())
-        return MeetingDefaults(**given)
+        return MeetingDefaults.from_record(recorded)
     selected = defaults_for(load_department(settings.department_name()))
     return replace(selected, timezone=metadata.get("timezone") or selected.timezone)
 

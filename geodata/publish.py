@@ -42,7 +42,7 @@ import os
 import re
 import tempfile
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -60,7 +60,7 @@ from geodata.store import IncidentStore
 from geodata.tomlfiles import read_toml
 
 if TYPE_CHECKING:
-    from geodata.department import Department
+    pass
 
 __all__ = [
     "DEFAULT_EXCLUSIONS",
@@ -695,15 +695,6 @@ def write_extract(
     return out
 
 
-def _meeting_defaults(department: Department) -> dict[str, object]:
-    """Return the seed defaults of a department's meetings (:func:`defaults_for`) as JSON."""
-    from geodata.meetings.seeding import defaults_for
-
-    defaults = asdict(defaults_for(department))
-    defaults["sector_districts"] = list(defaults["sector_districts"])
-    return defaults
-
-
 def _atomic(path: Path, write: object) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}", suffix=".tmp")
     os.close(fd)
@@ -862,9 +853,11 @@ def publish_store(
     # the department's words for its levels ("precinct"): the community app names areas so
     extract.metadata["levels"] = department.level_words()
     extract.metadata["department"] = department.name
+    from geodata.meetings.seeding import defaults_for  # only this step needs the meetings
+
     # how its illustrative meeting schedule is seeded, so the community app seeds this
     # department's meetings database, never the bundled sample's
-    extract.metadata["meetings"] = _meeting_defaults(department)
+    extract.metadata["meetings"] = defaults_for(department).to_record()
     if demo:
         extract.metadata["demo"] = True
     stations = store.read_layer("stations") if store.has_layer("stations") else None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -108,6 +108,20 @@ class MeetingDefaults:
             )
         if errors:
             raise MeetingError(errors)
+
+    def to_record(self) -> dict[str, Any]:
+        """Return the defaults as JSON-ready values (what a published extract records)."""
+        record = asdict(self)
+        record["sector_districts"] = list(self.sector_districts)
+        return record
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> MeetingDefaults:
+        """Return the defaults :meth:`to_record` wrote; keys it does not know are left out."""
+        known = {f.name for f in fields(cls)}
+        given = {k: v for k, v in record.items() if k in known}
+        given["sector_districts"] = tuple(given.get("sector_districts") or ())
+        return cls(**given)
 
 
 def defaults_for(department: Department) -> MeetingDefaults:
