@@ -16,7 +16,7 @@ from geodata.meetings.model import (
     venues_table,
 )
 from geodata.meetings.queries import (
-    _area_id,
+    _area_ids,
     _area_series,
     list_areas,
 )
@@ -51,21 +51,13 @@ def calendar_ics(
     (a stable feed).
     """
     with engine.connect() as connection:
-        series, exceptions = _area_series(connection, beat, sector, district)
+        areas = _area_ids(connection, beat, sector, district)
+        series, exceptions = _area_series(connection, areas)
         venues = pd.read_sql(sa.select(venues_table), connection).set_index("id")
-        # the calendar's name gives the area as stored ("Beat K3"), whatever was typed
-        beat, sector, district = (
-            None if value is None else _area_id(connection, level, value)
-            for level, value in (("beat", beat), ("sector", sector), ("district", district))
-        )
-    label = name or (
-        f"Beat {beat} meetings"
-        if beat
-        else f"Sector {sector} meetings"
-        if sector
-        else f"District {district} meetings"
-        if district
-        else "Neighborhood watch meetings"
+    # the calendar's name gives the area as stored ("Beat K3"), whatever was typed
+    label = name or next(
+        (f"{level.capitalize()} {areas[level]} meetings" for level in areas),
+        "Neighborhood watch meetings",
     )
     calendar = icalendar.Calendar()
     calendar.add("prodid", "-//Beatwise//Neighborhood watch meetings//EN")

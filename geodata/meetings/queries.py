@@ -121,37 +121,43 @@ def list_series(engine: Engine) -> pd.DataFrame:
     return series
 
 
-def _filtered_series_ids(
+def _area_ids(
     connection: sa.Connection, beat: str | None, sector: str | None, district: str | None
-) -> list[int] | None:
-    if beat is None and sector is None and district is None:
-        return None
-    query = (
-        sa.select(series_beats_table.c.series_id)
-        .join(areas_table, areas_table.c.beat == series_beats_table.c.beat)
-        .distinct()
-    )
-    for name, value in (("beat", beat), ("sector", sector), ("district", district)):
+) -> dict[str, str]:
+    """Return the areas asked for, level -> id as the schedule stores it (``k3`` typed: ``K3``).
+
+    Raises
+    ------
+    MeetingError
+        For an id the schedule does not know (field: the level).
+    """
+    areas: dict[str, str] = {}
+    for level, value in (("beat", beat), ("sector", sector), ("district", district)):
         if value is None:
             continue
-        query = query.where(areas_table.c[name] == _area_id(connection, name, value))
-    return [int(r[0]) for r in connection.execute(query)]
-
-
-def _area_id(connection: sa.Connection, level: str, value: str) -> str:
-    """Return an area id as the schedule stores it (``k3`` typed: ``K3``), or raise."""
-    column = areas_table.c[level]
-    key = _match_id(value, connection.execute(sa.select(column).distinct()).scalars())
-    if key is None:
-        raise MeetingError({level: f"{value!r} is not a known {level} id"})
-    return str(key)
+        column = areas_table.c[level]
+        key = _match_id(value, connection.execute(sa.select(column).distinct()).scalars())
+        if key is None:
+            raise MeetingError({level: f"{value!r} is not a known {level} id"})
+        areas[level] = str(key)
+    return areas
 
 
 def _area_series(
-    connection: sa.Connection, beat: str | None, sector: str | None, district: str | None
+    connection: sa.Connection, areas: dict[str, str]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return the live series serving the area (all without a filter) and their exceptions."""
-    series = _series_rows(connection, _filtered_series_ids(connection, beat, sector, district))
+    """Return the live series serving `areas` (:func:`_area_ids`; all when empty), exceptions."""
+    ids = None
+    if areas:
+        query = (
+            sa.select(series_beats_table.c.series_id)
+            .join(areas_table, areas_table.c.beat == series_beats_table.c.beat)
+            .distinct()
+        )
+        for level, key in areas.items():
+            query = query.where(areas_table.c[level] == key)
+        ids = [int(r[0]) for r in connection.execute(query)]
+    series = _series_rows(connection, ids)
     exceptions = pd.read_sql(
         sa.select(exceptions_table).where(exceptions_table.c.series_id.in_(series["id"].tolist())),
         connection,
@@ -291,7 +297,8 @@ def upcoming_meetings(
     with engine.connect() as connection:
         tzid = _schedule_zone(connection)
         lo, hi = _window(start, end, _zone(tzid))
-        series, exceptions = _area_series(connection, beat, sector, district)
+        areas = _area_ids(connection, beat, sector, district)
+        series, exceptions = _area_series(connection, areas)
         venues = pd.read_sql(sa.select(venues_table), connection)
     frame = _frame(_occurrences(series, exceptions, venues, lo, hi), tzid)
     return frame.head(limit) if limit is not None else frame
