@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import tempfile
-from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pandas as pd
 import streamlit as st
 
 from dashboard import auth, calls_data, data, messages
+from dashboard.import_data import import_upload
 from geodata import audit, schema
 from geodata.errors import BoundaryError, CRSMismatchError, InputError, StoreError
-from geodata.readers import merge_mapping
-
-if TYPE_CHECKING:
-    from geodata.calls import CallsReport
-    from geodata.ingest import IngestReport
 
 IMPORTED_KEY = "data_last_import"
 #: What an import can hold, in the page's words.
@@ -118,9 +112,6 @@ with st.form("import"):
     )
     submitted = st.form_submit_button("Validate and import")
 if submitted and upload is not None:
-    from geodata.calls import CallMapping, ingest_calls
-    from geodata.ingest import ingest_file
-
     overrides = {"crs": crs.strip() or None, "date_format": date_format.strip() or None}
     #: What the audit records of how the file was read, besides its name.
     uploaded = {k: v for k, v in overrides.items() if v}
@@ -132,35 +123,16 @@ if submitted and upload is not None:
         mapping_path = Path(tmp) / "mapping.toml" if mapping_upload is not None else None
         if mapping_path is not None and mapping_upload is not None:
             mapping_path.write_bytes(mapping_upload.getvalue())
-        report: IngestReport | CallsReport
         try:
             with st.spinner("Reading, validating and joining to beats..."):
-                if kind == "calls":
-                    source = mapping_path or department.call_mapping
-                    if source is None:
-                        msg = (
-                            "calls for service need a column mapping (which column is the "
-                            "call id, the received, dispatched, arrived and closed times...): "
-                            "choose one in the Column mapping box"
-                        )
-                        raise InputError(msg)
-                    calls = CallMapping.from_file(source)
-                    calls = replace(
-                        calls,
-                        crs=overrides["crs"] or calls.crs,
-                        date_format=overrides["date_format"] or calls.date_format,
-                    )
-                    report = ingest_calls(path, store, mapping=calls)
-                else:
-                    mapping = department.column_mapping()
-                    if mapping_path is not None:
-                        mapping = merge_mapping(mapping, mapping_path)
-                    mapping = replace(
-                        mapping,
-                        crs=overrides["crs"] or mapping.crs,
-                        date_format=overrides["date_format"] or mapping.date_format,
-                    )
-                    report = ingest_file(path, store, mapping=mapping)
+                report = import_upload(
+                    store,
+                    department,
+                    path,
+                    calls=kind == "calls",
+                    mapping_path=mapping_path,
+                    **overrides,
+                )
         except (InputError, StoreError, CRSMismatchError, BoundaryError) as err:
             words = str(err).replace(str(mapping_path), "the column mapping")
             shown = messages.user_message(
