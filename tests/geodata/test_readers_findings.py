@@ -21,10 +21,7 @@ from geodata.readers import (
     load_mapping,
     read_incidents,
 )
-
-DENSE = "incidents_2018-01_dense.csv.gz"
-#: The portal's format, given explicitly for small extracts whose dates do not say their order.
-CHICAGO = ColumnMapping(date_format="%m/%d/%Y %I:%M:%S %p")
+from tests.geodata.test_readers import CHICAGO, DENSE
 
 
 @pytest.fixture(scope="module")
